@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import resources from './resources.json';
+
+/**
+ * App settings. Names are identical to the Bicep app-setting names (infra/main.bicep) and the
+ * names in lib/resources.json. Parsed once per process; tests pass their own env.
+ */
+const intSetting = (def: number) => z.coerce.number().int().positive().default(def);
+
+export const configSchema = z
+  .object({
+    /** Blob Storage for artifacts: a connection string locally, or an account URL with managed identity in Azure. */
+    ARTIFACT_STORAGE_CONNECTION: z.string().min(1).optional(),
+    ARTIFACT_STORAGE_ACCOUNT_URL: z.url().optional(),
+    /** Cosmos DB endpoint; COSMOS_KEY only for the local emulator (Azure uses managed identity). */
+    COSMOS_ENDPOINT: z.url(),
+    COSMOS_KEY: z.string().min(1).optional(),
+    COSMOS_DATABASE: z.string().min(1).default(resources.cosmos.database),
+    /** Client id of the user-assigned managed identity (Azure only). */
+    AZURE_CLIENT_ID: z.string().optional(),
+    DURABLE_TASK_HUB: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters or digits, starting with a letter')
+      .default('SluiceHub'),
+    /** Public origin used in links sent to people (approval pages). */
+    PUBLIC_BASE_URL: z.url().default('http://localhost:7071'),
+    INGEST_MAX_BYTES: intSetting(512 * 1024 * 1024),
+    INGEST_MAX_COLUMNS: intSetting(10_000),
+    INGEST_MAX_FIELD_BYTES: intSetting(1024 * 1024),
+    INGEST_MAX_ROWS: intSetting(50_000_000),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
+    path: ['ARTIFACT_STORAGE_CONNECTION'],
+    message: 'set ARTIFACT_STORAGE_CONNECTION (local) or ARTIFACT_STORAGE_ACCOUNT_URL (Azure)',
+    // Report this together with other bad settings, not only once they are fixed.
+    when: (payload) => {
+      const v = payload.value as Record<string, unknown> | undefined;
+      return typeof v === 'object' && v !== null;
+    },
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses settings from `env`, failing with a message that names every bad or missing setting. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+let cached: Config | undefined;
+/** The process-wide configuration, parsed on first use. */
+export function getConfig(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+/** For tests that change the environment. */
+export function resetConfigForTests(): void {
+  cached = undefined;
+}

@@ -1,0 +1,34 @@
+import { loadConfig, ConfigError } from '../../lib/config';
+
+const base = {
+  COSMOS_ENDPOINT: 'http://127.0.0.1:8081',
+  ARTIFACT_STORAGE_CONNECTION: 'UseDevelopmentStorage=true',
+};
+
+describe('loadConfig', () => {
+  it('applies defaults to a minimal local environment', () => {
+    const c = loadConfig(base);
+    expect(c.DURABLE_TASK_HUB).toBe('SluiceHub');
+    expect(c.COSMOS_DATABASE).toBe('sluice');
+    expect(c.INGEST_MAX_COLUMNS).toBe(10_000);
+  });
+
+  it('names every bad or missing setting in one message', () => {
+    let err: unknown;
+    try {
+      loadConfig({ INGEST_MAX_BYTES: 'lots', DURABLE_TASK_HUB: '1bad' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('COSMOS_ENDPOINT');
+    expect(msg).toContain('INGEST_MAX_BYTES');
+    expect(msg).toContain('DURABLE_TASK_HUB');
+    expect(msg).toContain('ARTIFACT_STORAGE_CONNECTION');
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(() => loadConfig({ ...base, COSMOS_ENDPOINT: '' })).toThrow(/COSMOS_ENDPOINT/);
+  });
+});
