@@ -1,0 +1,53 @@
+import * as df from 'durable-functions';
+import type { InvocationContext } from '@azure/functions';
+import type { z } from 'zod';
+import type { ActivityDef, ActivityFailure } from '../../lib/contracts/activity';
+import { MAX_ACTIVITY_PAYLOAD_BYTES, payloadBytes } from '../../lib/contracts/activity';
+import { NonRetriableError, ensureError, isNonRetriable } from '../../lib/errors';
+
+/**
+ * Registers an activity with its zod contract. Input is parsed before the handler runs; output is
+ * parsed and size-checked after. A NonRetriableError (bad data, policy, 4xx) is returned as an
+ * {@link ActivityFailure} envelope so Durable does not spend retries on it; anything else is thrown
+ * and retried by the orchestrator's bounded retry policy.
+ */
+export function registerActivity<I extends z.ZodType, O extends z.ZodType>(
+  def: ActivityDef<I, O>,
+  handler: (input: z.output<I>, context: InvocationContext) => Promise<z.input<O>>,
+): void {
+  df.app.activity(def.name, {
+    handler: async (raw: unknown, context: InvocationContext): Promise<z.output<O> | ActivityFailure> => {
+      try {
+        const parsed = def.input.safeParse(raw);
+        if (!parsed.success) {
+          throw new NonRetriableError(
+            'invalid_activity_input',
+            `${def.name}: invalid input: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          );
+        }
+        const result = def.output.parse(await handler(parsed.data, context));
+        const bytes = payloadBytes(result);
+        if (bytes > MAX_ACTIVITY_PAYLOAD_BYTES) {
+          throw new NonRetriableError(
+            'activity_output_too_large',
+            `${def.name}: output is ${bytes} bytes, over the ${MAX_ACTIVITY_PAYLOAD_BYTES}-byte limit; store data in Blob and return a reference`,
+          );
+        }
+        return result;
+      } catch (thrown) {
+        const err = ensureError(thrown);
+        if (!isNonRetriable(err)) throw err;
+        const e = err as Error & { code?: string; field?: string };
+        context.warn(`${def.name} failed (not retried): ${e.message}`);
+        return {
+          sluiceFailure: {
+            name: e.name,
+            code: e.code ?? 'non_retriable',
+            message: e.message,
+            ...(e.field ? { field: e.field } : {}),
+          },
+        };
+      }
+    },
+  });
+}
