@@ -1,0 +1,121 @@
+import type { Container, ItemDefinition } from '@azure/cosmos';
+import { TransientError, NonRetriableError } from '../errors';
+import type { RunDocument, RunStatus } from './model';
+import { runDocumentSchema } from './model';
+
+const MAX_CONFLICT_RETRIES = 8;
+
+function statusCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'number') return e.code;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+type Stored = RunDocument & ItemDefinition & { _etag?: string };
+
+function strip(doc: Stored): RunDocument {
+  return runDocumentSchema.parse(doc);
+}
+
+/**
+ * Run documents in Cosmos DB (container `runs`, partition key `/pipeline`). Every write is either a
+ * conditional create (deterministic id) or an ETag-conditioned replace, so activities that run
+ * twice leave the same state.
+ */
+export class RunStore {
+  constructor(private readonly container: Container) {}
+
+  /** Creates the run; when it already exists (a retried start), returns the existing document. */
+  async create(doc: RunDocument): Promise<{ created: boolean; run: RunDocument }> {
+    try {
+      const { resource } = await this.container.items.create<RunDocument>(doc);
+      return { created: true, run: strip(resource as Stored) };
+    } catch (err) {
+      if (statusCode(err) !== 409) throw mapError(err, 'create run');
+      const existing = await this.get(doc.pipeline, doc.id);
+      if (!existing) throw new TransientError('run_conflict', `run ${doc.id} conflicted but cannot be read`);
+      return { created: false, run: existing };
+    }
+  }
+
+  async get(pipeline: string, id: string): Promise<RunDocument | undefined> {
+    const r = await this.readRaw(pipeline, id);
+    return r ? strip(r) : undefined;
+  }
+
+  /** Finds a run by id alone (the API's `/runs/{id}` does not name the pipeline). */
+  async find(id: string): Promise<RunDocument | undefined> {
+    const { resources } = await this.container.items
+      .query<Stored>({ query: 'SELECT * FROM c WHERE c.id = @id', parameters: [{ name: '@id', value: id }] })
+      .fetchAll();
+    const first = resources[0];
+    return first ? strip(first) : undefined;
+  }
+
+  async list(filter: { pipeline?: string; status?: RunStatus; limit?: number }): Promise<RunDocument[]> {
+    const where: string[] = [];
+    const parameters: { name: string; value: string }[] = [];
+    if (filter.pipeline) {
+      where.push('c.pipeline = @pipeline');
+      parameters.push({ name: '@pipeline', value: filter.pipeline });
+    }
+    if (filter.status) {
+      where.push('c.status = @status');
+      parameters.push({ name: '@status', value: filter.status });
+    }
+    const query = `SELECT * FROM c${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+    const { resources } = await this.container.items.query<Stored>({ query, parameters }).fetchAll();
+    const runs = resources.map(strip).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return runs.slice(0, filter.limit ?? 100);
+  }
+
+  /**
+   * Read-modify-write with an ETag condition, retried on conflict. `change` must be pure: it may
+   * run more than once. Returns the stored document.
+   */
+  async update(
+    pipeline: string,
+    id: string,
+    change: (run: RunDocument) => RunDocument,
+  ): Promise<RunDocument> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const current = await this.readRaw(pipeline, id);
+      if (!current)
+        throw new NonRetriableError('run_not_found', `run ${id} of pipeline ${pipeline} not found`);
+      const next = runDocumentSchema.parse(change(strip(current)));
+      try {
+        const { resource } = await this.container
+          .item(id, pipeline)
+          .replace<RunDocument>(
+            next,
+            current._etag ? { accessCondition: { type: 'IfMatch', condition: current._etag } } : {},
+          );
+        return strip(resource as Stored);
+      } catch (err) {
+        if (statusCode(err) === 412) continue;
+        throw mapError(err, 'update run');
+      }
+    }
+    throw new TransientError('run_update_conflict', `run ${id}: too many concurrent updates`);
+  }
+
+  private async readRaw(pipeline: string, id: string): Promise<Stored | undefined> {
+    try {
+      const { resource } = await this.container.item(id, pipeline).read<Stored>();
+      return resource ?? undefined;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw mapError(err, 'read run');
+    }
+  }
+}
+
+function mapError(err: unknown, what: string): Error {
+  const code = statusCode(err);
+  const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
+  if (code === undefined || code === 408 || code === 429 || code >= 500) {
+    return new TransientError('cosmos_unavailable', message, { cause: err });
+  }
+  return new NonRetriableError('cosmos_rejected', message, { cause: err });
+}
