@@ -1,0 +1,322 @@
+#!/usr/bin/env node
+/**
+ * `sluice`: a small client of the Sluice HTTP API. Every command is one or a few HTTP calls, so
+ * what the CLI can do the API can do. Settings: --url / SLUICE_URL (default http://localhost:7071),
+ * --key / SLUICE_KEY (function key, sent as x-functions-key).
+ */
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const USAGE = `Usage: sluice <command> [options]
+
+Commands:
+  pipelines apply FILE            create or update a pipeline from a JSON definition (new version)
+  pipelines list                  list pipelines
+  pipelines show NAME             show a pipeline definition
+  run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
+                                  start a run on a CSV / JSON Lines file or a blob; --wait shows the steps live
+  runs [--pipeline P] [--status S]
+                                  list runs
+  status RUN                      show one run: steps, metrics, approval, deployment
+  cancel RUN                      cancel a run (stops its training job)
+  models [NAME]                   list models, or show versions, aliases and alias history of one
+  predict NAME FILE               score rows (JSON array of objects, or CSV) with the production model
+
+Options:
+  --url URL      API origin (env SLUICE_URL, default http://localhost:7071)
+  --key KEY      function key (env SLUICE_KEY)
+  --json         print raw JSON
+  -h, --help     this text`;
+
+export class CliError extends Error {}
+
+interface Ctx {
+  url: string;
+  key: string | undefined;
+  json: boolean;
+  out: (line: string) => void;
+}
+
+async function api(
+  ctx: Ctx,
+  method: string,
+  path: string,
+  body?: { data: string | Buffer; type: string },
+): Promise<unknown> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (ctx.key) headers['x-functions-key'] = ctx.key;
+  if (body) headers['content-type'] = body.type;
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, ctx.url), { method, headers, body: body?.data });
+  } catch (err) {
+    throw new CliError(
+      `cannot reach Sluice at ${ctx.url} (${(err as Error).message}); is devhost running (npm start)?`,
+    );
+  }
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: keep the text
+  }
+  if (!res.ok) {
+    const p = parsed as { detail?: string; code?: string; field?: string } | undefined;
+    const detail =
+      typeof p === 'object' && p?.detail
+        ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
+        : text;
+    throw new CliError(`${method} ${path} failed: HTTP ${res.status}: ${detail.trim()}`);
+  }
+  return parsed;
+}
+
+function contentTypeFor(file: string): string {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.jsonl' || ext === '.ndjson') return 'application/x-ndjson';
+  if (ext === '.json') return 'application/json';
+  return 'text/csv';
+}
+
+const pad = (s: unknown, n: number) => String(s ?? '').padEnd(n);
+
+type RunView = {
+  id: string;
+  pipeline: string;
+  status: string;
+  stopReason?: string;
+  reason?: string;
+  createdAt: string;
+  steps: {
+    name: string;
+    status: string;
+    startedAt?: string;
+    endedAt?: string;
+    error?: { message: string };
+  }[];
+  metrics?: Record<string, unknown>;
+  approval?: Record<string, unknown>;
+  deployment?: Record<string, unknown>;
+  timing?: Record<string, number>;
+};
+
+function stepLine(s: RunView['steps'][number]): string {
+  const dur =
+    s.startedAt && s.endedAt
+      ? `${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s`
+      : '';
+  const mark =
+    { succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ?? '?';
+  return `  ${mark} ${pad(s.name, 9)} ${pad(s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+}
+
+function printRun(ctx: Ctx, run: RunView): void {
+  ctx.out(
+    `run ${run.id}  pipeline ${run.pipeline}  ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}`,
+  );
+  if (run.reason) ctx.out(`  reason: ${run.reason}`);
+  for (const s of run.steps) ctx.out(stepLine(s));
+  if (run.timing) {
+    const t = run.timing;
+    ctx.out(
+      `  time: total ${fmtMs(t.totalMs)}, compute ${fmtMs(t.computeMs)}, waiting for people ${fmtMs(t.peopleMs)}, queued ${fmtMs(t.queuedMs)}`,
+    );
+  }
+  if (run.metrics && Object.keys(run.metrics).length) ctx.out(`  metrics: ${JSON.stringify(run.metrics)}`);
+  if (run.approval) ctx.out(`  approval: ${JSON.stringify(run.approval)}`);
+  if (run.deployment) ctx.out(`  deployment: ${JSON.stringify(run.deployment)}`);
+}
+
+const fmtMs = (ms: number | undefined) =>
+  ms === undefined ? '-' : ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
+
+const terminal = new Set(['succeeded', 'stopped', 'failed', 'canceled']);
+
+/** Polls a run and prints each step change as it happens; resolves with the final run. */
+export async function watchRun(ctx: Ctx, runId: string, intervalMs = 1000): Promise<RunView> {
+  const seen = new Map<string, string>();
+  let lastStatus = '';
+  for (;;) {
+    const run = (await api(ctx, 'GET', `/api/runs/${encodeURIComponent(runId)}`)) as RunView;
+    for (const s of run.steps) {
+      if (seen.get(s.name) !== s.status) {
+        seen.set(s.name, s.status);
+        if (s.status !== 'pending') ctx.out(stepLine(s));
+      }
+    }
+    if (run.status !== lastStatus) {
+      lastStatus = run.status;
+      if (run.status === 'waiting_for_approval')
+        ctx.out('  waiting for reviewers (approval links were sent)');
+    }
+    if (terminal.has(run.status)) return run;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function main(
+  argv: string[],
+  out: (line: string) => void = (l) => console.log(l),
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      url: { type: 'string' },
+      key: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      data: { type: 'string' },
+      blob: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      pipeline: { type: 'string' },
+      status: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [cmd, ...rest] = positionals;
+  if (values.help || !cmd) {
+    out(USAGE);
+    return cmd || values.help ? 0 : 2;
+  }
+  const ctx: Ctx = {
+    url: values.url ?? process.env.SLUICE_URL ?? 'http://localhost:7071',
+    key: values.key ?? process.env.SLUICE_KEY,
+    json: values.json ?? false,
+    out,
+  };
+  const print = (v: unknown, human: () => void) => (ctx.json ? out(JSON.stringify(v, null, 2)) : human());
+  const need = (v: string | undefined, what: string): string => {
+    if (!v) throw new CliError(`missing ${what}\n\n${USAGE}`);
+    return v;
+  };
+
+  switch (cmd) {
+    case 'pipelines': {
+      const sub = rest[0];
+      if (sub === 'apply') {
+        const file = need(rest[1], 'FILE');
+        const text = await readFile(file, 'utf8').catch(() => {
+          throw new CliError(`cannot read ${file}`);
+        });
+        let def: { name?: string };
+        try {
+          def = JSON.parse(text) as { name?: string };
+        } catch (e) {
+          throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`);
+        }
+        if (!def.name) throw new CliError(`${file}: the definition has no "name"`);
+        const r = (await api(ctx, 'PUT', `/api/pipelines/${encodeURIComponent(def.name)}`, {
+          data: text,
+          type: 'application/json',
+        })) as { name: string; version: number };
+        print(r, () => out(`pipeline ${r.name} is now at version ${r.version}`));
+        return 0;
+      }
+      if (sub === 'list' || sub === undefined) {
+        const r = (await api(ctx, 'GET', '/api/pipelines')) as {
+          name: string;
+          version: number;
+          updatedAt: string;
+        }[];
+        print(r, () => {
+          out(`${pad('NAME', 24)} ${pad('VERSION', 8)} UPDATED`);
+          for (const p of r) out(`${pad(p.name, 24)} ${pad(p.version, 8)} ${p.updatedAt}`);
+        });
+        return 0;
+      }
+      if (sub === 'show') {
+        const r = await api(ctx, 'GET', `/api/pipelines/${encodeURIComponent(need(rest[1], 'NAME'))}`);
+        out(JSON.stringify(r, null, 2));
+        return 0;
+      }
+      throw new CliError(`unknown pipelines command '${sub}'\n\n${USAGE}`);
+    }
+    case 'run': {
+      const pipeline = need(rest[0], 'PIPELINE');
+      let body: { data: string | Buffer; type: string };
+      if (values.data) {
+        const data = await readFile(values.data).catch(() => {
+          throw new CliError(`cannot read ${values.data}`);
+        });
+        body = { data, type: contentTypeFor(values.data) };
+      } else if (values.blob) {
+        body = { data: JSON.stringify({ source: { blob: values.blob } }), type: 'application/json' };
+      } else {
+        throw new CliError('run needs --data FILE or --blob CONTAINER/PATH');
+      }
+      const started = (await api(
+        ctx,
+        'POST',
+        `/api/pipelines/${encodeURIComponent(pipeline)}/runs`,
+        body,
+      )) as {
+        runId: string;
+        runUrl: string;
+      };
+      if (!values.wait) {
+        print(started, () => out(`started run ${started.runId}\n  ${started.runUrl}`));
+        return 0;
+      }
+      out(`started run ${started.runId}`);
+      const run = await watchRun(ctx, started.runId);
+      print(run, () => printRun(ctx, run));
+      return run.status === 'succeeded' ? 0 : 1;
+    }
+    case 'runs': {
+      const q = new URLSearchParams();
+      if (values.pipeline) q.set('pipeline', values.pipeline);
+      if (values.status) q.set('status', values.status);
+      const r = (await api(ctx, 'GET', `/api/runs${q.size ? `?${q}` : ''}`)) as RunView[];
+      print(r, () => {
+        out(`${pad('RUN', 38)} ${pad('PIPELINE', 18)} ${pad('STATUS', 22)} CREATED`);
+        for (const run of r)
+          out(`${pad(run.id, 38)} ${pad(run.pipeline, 18)} ${pad(run.status, 22)} ${run.createdAt}`);
+      });
+      return 0;
+    }
+    case 'status': {
+      const run = (await api(ctx, 'GET', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}`)) as RunView;
+      print(run, () => printRun(ctx, run));
+      return 0;
+    }
+    case 'cancel': {
+      const r = await api(ctx, 'POST', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}/cancel`);
+      print(r, () => out(`cancel requested for run ${rest[0]}`));
+      return 0;
+    }
+    case 'models': {
+      const name = rest[0];
+      const r = await api(ctx, 'GET', name ? `/api/models/${encodeURIComponent(name)}` : '/api/models');
+      out(JSON.stringify(r, null, 2));
+      return 0;
+    }
+    case 'predict': {
+      const name = need(rest[0], 'NAME');
+      const file = need(rest[1], 'FILE');
+      const text = await readFile(file, 'utf8').catch(() => {
+        throw new CliError(`cannot read ${file}`);
+      });
+      const type = contentTypeFor(file);
+      const r = await api(ctx, 'POST', `/api/models/${encodeURIComponent(name)}/predict`, {
+        data: text,
+        type,
+      });
+      out(JSON.stringify(r, null, 2));
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown command '${cmd}'\n\n${USAGE}`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`sluice: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(err instanceof CliError ? 2 : 1);
+    },
+  );
+}
