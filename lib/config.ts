@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import resources from './resources.json';
+import { parseKeyring } from './approval/token';
 
 /**
  * App settings. Names are identical to the Bicep app-setting names (infra/main.bicep) and the
@@ -29,6 +30,24 @@ export const configSchema = z
     INGEST_MAX_FIELD_BYTES: intSetting(1024 * 1024),
     INGEST_MAX_ROWS: intSetting(50_000_000),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /**
+     * Approval-link signing keys as JSON `{"kid":"base64 secret (>= 32 bytes)",...}`. Keep two kids
+     * during a rotation: links signed with either still verify. In Azure a Key Vault reference.
+     */
+    APPROVAL_SIGNING_KEYS: z.string().min(1).optional(),
+    /** The kid new approval links are signed with; must be a key of APPROVAL_SIGNING_KEYS. */
+    APPROVAL_ACTIVE_KEY_ID: z.string().min(1).optional(),
+    /** When true, a decision POST needs the App Service Authentication principal to be the reviewer. */
+    APPROVAL_REQUIRE_SIGNIN: z.stringbool().default(false),
+    /** How reviewers are told: `outbox` (Blob + log, local), `webhook` (JSON POST) or `acs-email`. */
+    NOTIFIER: z.enum(['outbox', 'webhook', 'acs-email']).default('outbox'),
+    NOTIFY_WEBHOOK_URL: z.url().optional(),
+    /** HMAC-SHA256 secret for the webhook's `X-Sluice-Signature` header (a Key Vault reference in Azure). */
+    NOTIFY_WEBHOOK_SECRET: z.string().min(16).optional(),
+    /** Azure Communication Services endpoint and verified sender, for NOTIFIER=acs-email. */
+    ACS_ENDPOINT: z.url().optional(),
+    ACS_SENDER: z.string().min(3).optional(),
+    ACS_API_VERSION: z.string().default('2023-03-31'),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],
@@ -38,6 +57,29 @@ export const configSchema = z
       const v = payload.value as Record<string, unknown> | undefined;
       return typeof v === 'object' && v !== null;
     },
+  })
+  .superRefine((c, ctx) => {
+    if (c.APPROVAL_SIGNING_KEYS || c.APPROVAL_ACTIVE_KEY_ID) {
+      try {
+        parseKeyring(c.APPROVAL_SIGNING_KEYS, c.APPROVAL_ACTIVE_KEY_ID);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['APPROVAL_SIGNING_KEYS'], message: (e as Error).message });
+      }
+    }
+    if (c.NOTIFIER === 'webhook' && !c.NOTIFY_WEBHOOK_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['NOTIFY_WEBHOOK_URL'],
+        message: 'required when NOTIFIER=webhook',
+      });
+    }
+    if (c.NOTIFIER === 'acs-email' && !(c.ACS_ENDPOINT && c.ACS_SENDER)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ACS_ENDPOINT'],
+        message: 'ACS_ENDPOINT and ACS_SENDER are required when NOTIFIER=acs-email',
+      });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;
