@@ -1,0 +1,113 @@
+import type { Container } from '@azure/cosmos';
+import { NonRetriableError, TransientError } from '../errors';
+
+const MAX_VERSION_RACES = 10;
+
+/** One stored version of a pipeline definition (container `pipelines`, partition key `/name`). */
+export interface PipelineVersion<D> {
+  id: string;
+  name: string;
+  version: number;
+  definition: D;
+  createdAt: string;
+  createdBy: string;
+}
+
+function statusCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'number') return e.code;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+const versionId = (version: number) => `v${String(version).padStart(6, '0')}`;
+
+/**
+ * Versioned pipeline definitions. Every PUT creates a new immutable version with a conditional
+ * create of a deterministic id (`v000001`…), so two concurrent writers can never both claim the
+ * same version number; runs pin the version they started with.
+ */
+export class PipelineStore<D> {
+  constructor(private readonly container: Container) {}
+
+  async put(name: string, definition: D, createdBy: string, now: Date): Promise<PipelineVersion<D>> {
+    for (let race = 0; race < MAX_VERSION_RACES; race++) {
+      const latest = await this.latestVersionNumber(name);
+      const doc: PipelineVersion<D> = {
+        id: versionId(latest + 1),
+        name,
+        version: latest + 1,
+        definition,
+        createdAt: now.toISOString(),
+        createdBy,
+      };
+      try {
+        await this.container.items.create(doc);
+        return doc;
+      } catch (err) {
+        if (statusCode(err) === 409) continue; // someone else took this version: read again
+        throw wrap(err, `store pipeline ${name}`);
+      }
+    }
+    throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
+  }
+
+  /** The latest version, or a given one. */
+  async get(name: string, version?: number): Promise<PipelineVersion<D> | undefined> {
+    const v = version ?? (await this.latestVersionNumber(name));
+    if (v < 1) return undefined;
+    try {
+      const { resource } = await this.container.item(versionId(v), name).read<PipelineVersion<D>>();
+      return resource ? strip(resource) : undefined;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw wrap(err, `read pipeline ${name}`);
+    }
+  }
+
+  /** Every pipeline with its latest version. */
+  async list(): Promise<PipelineVersion<D>[]> {
+    const { resources } = await this.container.items.query<PipelineVersion<D>>('SELECT * FROM c').fetchAll();
+    const latest = new Map<string, PipelineVersion<D>>();
+    for (const r of resources) {
+      const cur = latest.get(r.name);
+      if (!cur || r.version > cur.version) latest.set(r.name, strip(r));
+    }
+    return [...latest.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async versions(name: string): Promise<{ version: number; createdAt: string; createdBy: string }[]> {
+    const { resources } = await this.container.items
+      .query<PipelineVersion<D>>({
+        query: 'SELECT * FROM c WHERE c.name = @n',
+        parameters: [{ name: '@n', value: name }],
+      })
+      .fetchAll();
+    return resources
+      .map((r) => ({ version: r.version, createdAt: r.createdAt, createdBy: r.createdBy }))
+      .sort((a, b) => a.version - b.version);
+  }
+
+  private async latestVersionNumber(name: string): Promise<number> {
+    const { resources } = await this.container.items
+      .query<{ version: number }>({
+        query: 'SELECT c.version FROM c WHERE c.name = @n',
+        parameters: [{ name: '@n', value: name }],
+      })
+      .fetchAll();
+    return resources.reduce((m, r) => Math.max(m, r.version), 0);
+  }
+}
+
+function strip<D>(doc: PipelineVersion<D>): PipelineVersion<D> {
+  const { id, name, version, definition, createdAt, createdBy } = doc;
+  return { id, name, version, definition, createdAt, createdBy };
+}
+
+function wrap(err: unknown, what: string): Error {
+  const code = statusCode(err);
+  const msg = `${what}: ${(err as Error)?.message ?? String(err)}`;
+  if (code === undefined || code === 429 || code >= 500)
+    return new TransientError('cosmos_unavailable', msg, { cause: err });
+  return new NonRetriableError('cosmos_rejected', msg, { cause: err });
+}
