@@ -1,0 +1,419 @@
+// Sluice on Azure: `azd up` provisions one resource group per azd environment with everything the
+// app needs, all reached through one user-assigned managed identity. No app setting holds a key or
+// a connection string with a secret: storage, Cosmos DB, Application Insights, Communication
+// Services and Azure ML take Microsoft Entra tokens, and the approval signing keys are Key Vault
+// references. Names shared with the code (blob containers, Cosmos containers and partition keys,
+// app-setting names) come from lib/resources.json.
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names the resource group and seeds the resource token.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every regional resource; it must offer Flex Consumption.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the person or pipeline running azd. It gets data access for troubleshooting and for rotating the signing keys; empty skips those grants.')
+param principalId string = deployer().objectId
+
+@description('Kind of principal in principalId (azd passes AZURE_PRINCIPAL_TYPE).')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+@description('Deploy Azure Communication Services Email and send approval mail through it (NOTIFIER=acs-email).')
+param enableEmail bool = false
+
+@description('Where Communication Services keeps data at rest, for example United States or Europe.')
+param emailDataLocation string = 'United States'
+
+@description('Deploy an Azure Machine Learning workspace for the azureml training backend.')
+param enableAzureMl bool = false
+
+@description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
+param notifyWebhookUrl string = ''
+
+@description('Public origin of approval links, for a custom domain or a gateway; empty uses the Function App host name.')
+param publicBaseUrl string = ''
+
+@description('Durable Functions task hub name (3-45 letters and digits, starting with a letter). Change it to run two deployments against one storage account.')
+@minLength(3)
+@maxLength(45)
+param taskHubName string = 'SluiceHub'
+
+@description('Which of the two signing-key slots signs new approval links; the other slot still verifies. Switch slots to rotate.')
+@allowed([
+  'a'
+  'b'
+])
+param approvalActiveKeyId string = 'a'
+
+@description('Require App Service Authentication on approval decisions (configure an identity provider on the app first).')
+param approvalRequireSignin bool = false
+
+@description('Memory per Flex Consumption instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on Flex Consumption instances; it caps the cost of a traffic spike.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Turn on Key Vault purge protection. It cannot be turned off again, and a deleted vault keeps its name taken for 90 days.')
+param keyVaultPurgeProtection bool = false
+
+// Secrets: azd generates each one once (letters and digits, so they are valid base64) and keeps it
+// in the environment's config; `azd env config unset infra.parameters.<name>` makes it generate a
+// new one on the next `azd provision`.
+
+@secure()
+@description('Signing key in slot a of APPROVAL_SIGNING_KEYS (64 base64 characters = 48 bytes).')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 64
+      noSpecial: true
+    }
+  }
+})
+param approvalSigningKeyA string
+
+@secure()
+@description('Signing key in slot b of APPROVAL_SIGNING_KEYS (64 base64 characters = 48 bytes).')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 64
+      noSpecial: true
+    }
+  }
+})
+param approvalSigningKeyB string
+
+@secure()
+@description('HMAC secret for the X-Sluice-Signature header of webhook notifications.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 48
+      noSpecial: true
+    }
+  }
+})
+param notifyWebhookSecret string
+
+// ---------------------------------------------------------------------------------------------
+// Name overrides (empty = generated from the resource token)
+// ---------------------------------------------------------------------------------------------
+
+@description('Overrides the resource group name.')
+param resourceGroupName string = ''
+
+@description('Overrides the Function App name (globally unique).')
+param functionAppName string = ''
+
+@description('Overrides the Flex Consumption plan name.')
+param functionPlanName string = ''
+
+@description('Overrides the storage account name (globally unique, 3-24 lowercase letters and digits).')
+param storageAccountName string = ''
+
+@description('Overrides the Cosmos DB account name (globally unique).')
+param cosmosAccountName string = ''
+
+@description('Overrides the Key Vault name (globally unique, 3-24 characters).')
+param keyVaultName string = ''
+
+@description('Overrides the Log Analytics workspace name.')
+param logAnalyticsName string = ''
+
+@description('Overrides the Application Insights name.')
+param applicationInsightsName string = ''
+
+@description('Overrides the user-assigned managed identity name.')
+param identityName string = ''
+
+@description('Overrides the Communication Services name (globally unique).')
+param communicationServiceName string = ''
+
+@description('Overrides the Email Communication Services name.')
+param emailServiceName string = ''
+
+@description('Overrides the Azure ML workspace name.')
+param mlWorkspaceName string = ''
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var shared = loadJsonContent('../lib/resources.json')
+var settingNames = shared.appSettings.azure
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+// The azd service in azure.yaml; the Function App carries it as the azd-service-name tag.
+var serviceName = 'api'
+
+var names = {
+  resourceGroup: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  functionApp: !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}${resourceToken}'
+  functionPlan: !empty(functionPlanName) ? functionPlanName : '${abbrs.webServerFarms}${resourceToken}'
+  storage: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+  cosmos: !empty(cosmosAccountName) ? cosmosAccountName : '${abbrs.documentDBDatabaseAccounts}${resourceToken}'
+  keyVault: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
+  logAnalytics: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+  applicationInsights: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+  identity: !empty(identityName) ? identityName : '${abbrs.managedIdentityUserAssignedIdentities}${resourceToken}'
+  communication: !empty(communicationServiceName) ? communicationServiceName : '${abbrs.communicationCommunicationServices}${resourceToken}'
+  emailService: !empty(emailServiceName) ? emailServiceName : '${abbrs.communicationEmailServices}${resourceToken}'
+  mlWorkspace: !empty(mlWorkspaceName) ? mlWorkspaceName : '${abbrs.machineLearningServicesWorkspaces}${resourceToken}'
+  mlStorage: '${abbrs.storageStorageAccounts}ml${resourceToken}'
+  mlKeyVault: '${abbrs.keyVaultVaults}ml-${resourceToken}'
+}
+
+// Flex Consumption downloads the app package from this container with the app's identity.
+var deploymentContainerName = 'app-package-${take(toLower(names.functionApp), 32)}-${take(toLower(uniqueString(names.functionApp, resourceToken)), 7)}'
+var blobContainerNames = concat(map(items(shared.blobContainers), container => container.value), [
+  deploymentContainerName
+])
+var cosmosContainers = map(items(shared.cosmos.containers), container => container.value)
+
+var secretNames = {
+  approvalSigningKeys: 'approval-signing-keys'
+  notifyWebhookSecret: 'notify-webhook-secret'
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    containerNames: blobContainerNames
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: names.cosmos
+    location: location
+    tags: tags
+    databaseName: shared.cosmos.database
+    containers: cosmosContainers
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    enablePurgeProtection: keyVaultPurgeProtection
+    secrets: {
+      // The keyring lib/approval/token.ts parses: {"kid":"base64 secret"}.
+      '${secretNames.approvalSigningKeys}': string({
+        a: approvalSigningKeyA
+        b: approvalSigningKeyB
+      })
+      '${secretNames.notifyWebhookSecret}': notifyWebhookSecret
+    }
+  }
+}
+
+module communication 'modules/communication.bicep' = if (enableEmail) {
+  name: 'communication'
+  scope: rg
+  params: {
+    communicationServiceName: names.communication
+    emailServiceName: names.emailService
+    dataLocation: emailDataLocation
+    tags: tags
+  }
+}
+
+module ml 'modules/ml.bicep' = if (enableAzureMl) {
+  name: 'ml'
+  scope: rg
+  params: {
+    name: names.mlWorkspace
+    location: location
+    tags: tags
+    storageAccountName: names.mlStorage
+    keyVaultName: names.mlKeyVault
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    principalId: principalId
+    principalType: principalType
+    storageAccountName: storage.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    enableEmail: enableEmail
+    communicationServiceName: names.communication
+    enableAzureMl: enableAzureMl
+    mlWorkspaceName: names.mlWorkspace
+    mlWorkspacePrincipalId: enableAzureMl ? ml.outputs.principalId : ''
+  }
+  dependsOn: [
+    communication
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// App settings: names from lib/resources.json, parsed by lib/config.ts
+// ---------------------------------------------------------------------------------------------
+
+var publicOrigin = !empty(publicBaseUrl) ? publicBaseUrl : 'https://${names.functionApp}.azurewebsites.net'
+var notifier = enableEmail ? 'acs-email' : (!empty(notifyWebhookUrl) ? 'webhook' : 'outbox')
+
+// The Functions host and the Durable task hub (Azure Storage provider) with the managed identity.
+var hostSettings = {
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+}
+
+var sluiceSettings = {
+  '${settingNames.artifactStorageAccountUrl}': storage.outputs.blobEndpoint
+  '${settingNames.cosmosEndpoint}': cosmos.outputs.endpoint
+  '${settingNames.cosmosDatabase}': cosmos.outputs.databaseName
+  '${settingNames.azureClientId}': identity.outputs.clientId
+  '${settingNames.durableTaskHub}': taskHubName
+  '${settingNames.publicBaseUrl}': publicOrigin
+  '${settingNames.approvalSigningKeys}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.approvalSigningKeys}/)'
+  '${settingNames.approvalActiveKeyId}': approvalActiveKeyId
+  '${settingNames.approvalRequireSignin}': approvalRequireSignin ? 'true' : 'false'
+  '${settingNames.notifier}': notifier
+}
+
+var emailSettings = enableEmail ? {
+  '${settingNames.acsEndpoint}': communication.outputs.endpoint
+  '${settingNames.acsSender}': communication.outputs.senderAddress
+} : {}
+
+var webhookSettings = !empty(notifyWebhookUrl) ? {
+  '${settingNames.notifyWebhookUrl}': notifyWebhookUrl
+  '${settingNames.notifyWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.notifyWebhookSecret}/)'
+} : {}
+
+var appSettings = union(hostSettings, sluiceSettings, emailSettings, webhookSettings)
+
+module api 'modules/functionapp.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: names.functionApp
+    planName: names.functionPlan
+    location: location
+    tags: tags
+    serviceName: serviceName
+    identityId: identity.outputs.id
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appSettings: appSettings
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+  // The host needs its storage roles and Key Vault access before it starts.
+  dependsOn: [
+    roles
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs (azd writes them to .azure/<env>/.env)
+// ---------------------------------------------------------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+// Not AZURE_CLIENT_ID: that name would make local Azure SDK credentials try the app's identity.
+output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = 'https://${api.outputs.defaultHostName}'
+output PUBLIC_BASE_URL string = publicOrigin
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+output ARTIFACT_STORAGE_ACCOUNT_URL string = storage.outputs.blobEndpoint
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = cosmos.outputs.databaseName
+output DURABLE_TASK_HUB string = taskHubName
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output NOTIFIER string = notifier
+output ACS_ENDPOINT string = enableEmail ? communication.outputs.endpoint : ''
+output ACS_SENDER string = enableEmail ? communication.outputs.senderAddress : ''
+output AZUREML_WORKSPACE_NAME string = enableAzureMl ? ml.outputs.name : ''

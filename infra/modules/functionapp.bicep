@@ -1,0 +1,129 @@
+// The Sluice Function App on Flex Consumption (FC1, Linux, Node 22). It runs as the user-assigned
+// identity, which also downloads the deployment package from its blob container and resolves Key
+// Vault references. On Flex the runtime lives in functionAppConfig, so FUNCTIONS_WORKER_RUNTIME,
+// WEBSITE_RUN_FROM_PACKAGE and WEBSITE_CONTENT* are deliberately not set.
+
+@description('Name of the Function App (globally unique; it is the default host name).')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the plan and the app; the app also gets azd-service-name.')
+param tags object
+
+@description('The azd service name in azure.yaml; azd finds the app by this tag.')
+param serviceName string
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Blob endpoint of the storage account holding the deployment package, ending in /.')
+param storageBlobEndpoint string
+
+@description('Name of the blob container for the deployment package.')
+param deploymentContainerName string
+
+@description('All app settings (main.bicep builds them; no secrets, only Key Vault references).')
+param appSettings object
+
+@description('Memory per instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on instances; caps the cost of a traffic spike.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': serviceName
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'node'
+        version: '22'
+      }
+    }
+  }
+}
+
+resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: appSettings
+}
+
+// azd deploys with Microsoft Entra tokens; basic-auth publishing credentials stay off.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output id string = site.id
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

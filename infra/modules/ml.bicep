@@ -1,0 +1,93 @@
+// Optional Azure Machine Learning workspace for the azureml training backend. Sluice submits command
+// jobs on serverless compute through the REST API with its managed identity (AzureML Data Scientist,
+// roles.bicep), so no compute cluster is created and nothing is billed while no job runs. The
+// workspace gets its own storage account and vault; both use Microsoft Entra ID only.
+
+@description('Name of the workspace (3-33 letters, digits, hyphens and underscores).')
+@minLength(3)
+@maxLength(33)
+param name string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the workspace and its dependencies.')
+param tags object
+
+@description('Name of the storage account the workspace keeps its system datastores in.')
+@minLength(3)
+@maxLength(24)
+param storageAccountName string
+
+@description('Name of the vault the workspace keeps its own secrets in.')
+@minLength(3)
+@maxLength(24)
+param keyVaultName string
+
+@description('Resource id of the Application Insights component shared with the app.')
+param applicationInsightsId string
+
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource mlVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: keyVaultName
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+  }
+}
+
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'Default'
+  sku: {
+    name: 'Basic'
+    tier: 'Basic'
+  }
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    friendlyName: 'Sluice training'
+    storageAccount: mlStorage.id
+    keyVault: mlVault.id
+    applicationInsights: applicationInsightsId
+    // The workspace reaches its own storage with its identity, since shared keys are off.
+    systemDatastoresAuthMode: 'identity'
+    publicNetworkAccess: 'Enabled'
+    v1LegacyMode: false
+  }
+}
+
+output id string = workspace.id
+output name string = workspace.name
+output principalId string = workspace.identity.principalId
+output subscriptionId string = subscription().subscriptionId
+output resourceGroupName string = resourceGroup().name

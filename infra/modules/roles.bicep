@@ -1,0 +1,223 @@
+// Every role assignment Sluice needs, in one place. The app's user-assigned identity gets exactly
+// the data-plane roles for the services the code calls; the deployer (azd's principal) gets data
+// access for troubleshooting and rotating the approval signing keys.
+
+@description('Principal (object) id of the app\'s user-assigned identity.')
+param appPrincipalId string
+
+@description('Principal id of the person or pipeline running azd; empty skips the deployer roles.')
+param principalId string = ''
+
+@description('Kind of principal in principalId: User for a person, ServicePrincipal for CI.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Name of the storage account (host storage, artifacts, deployment package).')
+param storageAccountName string
+
+@description('Name of the Cosmos DB account.')
+param cosmosAccountName string
+
+@description('Name of the Key Vault holding the approval signing keys.')
+param keyVaultName string
+
+@description('Name of the Application Insights component.')
+param applicationInsightsName string
+
+@description('Whether Communication Services Email is deployed.')
+param enableEmail bool = false
+
+@description('Name of the Communication Services resource (used when enableEmail).')
+param communicationServiceName string = ''
+
+@description('Whether the Azure Machine Learning workspace is deployed.')
+param enableAzureMl bool = false
+
+@description('Name of the Azure ML workspace (used when enableAzureMl).')
+param mlWorkspaceName string = ''
+
+@description('Principal id of the Azure ML workspace\'s system identity (used when enableAzureMl).')
+param mlWorkspacePrincipalId string = ''
+
+// Built-in role definition ids, from the builtInRoleNames maps of Azure Verified Modules unless a
+// comment names another source. Check one with: az role definition list --name "<role name>".
+var roles = {
+  // Storage Blob Data Contributor: read, write and delete blobs (artifacts, Durable leases and
+  // large messages, the Flex deployment package).
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  // Storage Queue Data Contributor: the Durable task hub's control and work-item queues.
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  // Storage Table Data Contributor: the Durable task hub's instances and history tables.
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  // Key Vault Secrets User: read secret values (Key Vault references in app settings).
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  // Key Vault Secrets Officer: create and rotate secrets (the deployer, for the signing keys).
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  // Monitoring Metrics Publisher: send telemetry to Application Insights with Entra auth
+  // (source: the azd templates' rbac.bicep).
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  // Communication and Email Service Owner: send email through Communication Services with Entra
+  // auth; there is no narrower built-in role that can send (source: public Bicep templates, not AVM).
+  communicationAndEmailServiceOwner: '09976791-48a7-449e-bb21-39d1a415f350'
+  // AzureML Data Scientist: create, read and cancel jobs in the workspace (not its compute or RBAC).
+  azureMlDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
+  // Cosmos DB Built-in Data Contributor: read and write items. A data-plane role: it is one of the
+  // account's sqlRoleDefinitions, not a Microsoft.Authorization role definition.
+  cosmosDbBuiltInDataContributor: '00000000-0000-0000-0000-000000000002'
+}
+
+var grantDeployer = !empty(principalId)
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
+  name: cosmosAccountName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (enableEmail) {
+  name: communicationServiceName
+}
+
+resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' existing = if (enableAzureMl) {
+  name: mlWorkspaceName
+}
+
+// ---- The app's identity ----
+
+resource appBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appQueueData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appTableData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, appPrincipalId, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appCosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: cosmos
+  name: guid(cosmos.id, appPrincipalId, roles.cosmosDbBuiltInDataContributor)
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${roles.cosmosDbBuiltInDataContributor}'
+    principalId: appPrincipalId
+    scope: cosmos.id
+  }
+}
+
+resource appVaultSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, appPrincipalId, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(applicationInsights.id, appPrincipalId, roles.monitoringMetricsPublisher)
+  scope: applicationInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appEmail 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableEmail) {
+  name: guid(communication.id, appPrincipalId, roles.communicationAndEmailServiceOwner)
+  scope: communication
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.communicationAndEmailServiceOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appMlJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(mlWorkspace.id, appPrincipalId, roles.azureMlDataScientist)
+  scope: mlWorkspace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMlDataScientist)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---- The Azure ML workspace's identity: training jobs read datasets from and write models to
+// Sluice's artifact containers ----
+
+resource mlArtifacts 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(storage.id, mlWorkspacePrincipalId, roles.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: mlWorkspacePrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---- The deployer ----
+
+resource deployerBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployer) {
+  name: guid(storage.id, principalId, roles.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: principalType
+  }
+}
+
+resource deployerCosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (grantDeployer) {
+  parent: cosmos
+  name: guid(cosmos.id, principalId, roles.cosmosDbBuiltInDataContributor)
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${roles.cosmosDbBuiltInDataContributor}'
+    principalId: principalId
+    scope: cosmos.id
+  }
+}
+
+resource deployerVaultSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployer) {
+  name: guid(vault.id, principalId, roles.keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    principalId: principalId
+    principalType: principalType
+  }
+}
