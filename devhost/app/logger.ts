@@ -1,0 +1,50 @@
+/**
+ * devhost's console logger: one line per message, `time level message key=value…`.
+ * Warnings and errors go to stderr, the rest to stdout.
+ */
+import type { Logger } from '../contracts';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const order: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return /[\s"=]/.test(value) || value === '' ? JSON.stringify(value) : value;
+  if (value instanceof Error) return JSON.stringify(value.stack ?? value.message);
+  if (typeof value === 'object' && value !== null) return JSON.stringify(value);
+  return String(value);
+}
+
+export function formatLine(level: LogLevel, message: string, fields?: Record<string, unknown>): string {
+  let line = `${new Date().toISOString()} ${level.padEnd(5)} ${message}`;
+  if (fields) {
+    for (const [key, value] of Object.entries(fields)) {
+      if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+    }
+  }
+  return line;
+}
+
+export function createConsoleLogger(minLevel: LogLevel = 'info'): Logger {
+  const write = (level: LogLevel, message: string, fields?: Record<string, unknown>): void => {
+    if (order[level] < order[minLevel]) return;
+    const line = formatLine(level, message, fields) + '\n';
+    if (order[level] >= order.warn) process.stderr.write(line);
+    else process.stdout.write(line);
+  };
+  return {
+    debug: (message, fields) => write('debug', message, fields),
+    info: (message, fields) => write('info', message, fields),
+    warn: (message, fields) => write('warn', message, fields),
+    error: (message, fields) => write('error', message, fields),
+  };
+}
+
+/** Prefixes every message (e.g. with the component name). */
+export function childLogger(log: Logger, prefix: string): Logger {
+  return {
+    debug: (message, fields) => log.debug(`${prefix} ${message}`, fields),
+    info: (message, fields) => log.info(`${prefix} ${message}`, fields),
+    warn: (message, fields) => log.warn(`${prefix} ${message}`, fields),
+    error: (message, fields) => log.error(`${prefix} ${message}`, fields),
+  };
+}

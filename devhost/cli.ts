@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * `devhost --app DIR [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [--verbose]`
+ * Runs an Azure Functions Node.js v4 app folder locally. Exit codes: 0 after a graceful stop
+ * (SIGINT/SIGTERM), 1 when the app cannot start (load error, busy port, bad configuration), 2 for bad flags.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { AppLoadError } from './app/loader';
+import { createConsoleLogger } from './app/logger';
+import { startHost, type RunningHost } from './host';
+
+const usage = `Usage: devhost [--app DIR] [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [--verbose]
+
+  --app DIR        Functions app folder (package.json "main" glob, host.json). Default: .
+  --port N         HTTP port. Default: local.settings.json Host.LocalHttpPort, else 7071. 0 = any free port.
+  --data-dir DIR   Local state (emulator data, timer status). Default: <app>/.sluice
+  --in-memory      Keep all state in memory (nothing written to disk).
+  --keys SPEC      Require keys for function/admin auth levels. SPEC: "master=M,name=K", a bare key
+                   (function key "default"), or "generate". Default: the DEVHOST_KEYS setting; none = open.
+  --verbose        Debug logging.
+`;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`devhost: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        app: { type: 'string', default: '.' },
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'in-memory': { type: 'boolean', default: false },
+        keys: { type: 'string' },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${usage}`, 2);
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    return;
+  }
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!/^\d+$/.test(values.port) || port > 65535)
+      fail(`--port must be a port number (0-65535), got '${values.port}'`, 2);
+  }
+  if (values['in-memory'] && values['data-dir'] !== undefined)
+    fail('use either --data-dir or --in-memory, not both', 2);
+
+  const log = createConsoleLogger(values.verbose ? 'debug' : 'info');
+  process.on('unhandledRejection', (reason) => {
+    const error = reason instanceof Error ? reason : new Error(String(reason));
+    log.error(`unhandled promise rejection in the app: ${error.stack ?? error.message}`);
+  });
+  process.on('uncaughtException', (error) => {
+    log.error(`uncaught exception in the app: ${error.stack ?? error.message}`);
+  });
+
+  let host: RunningHost | undefined;
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      process.stderr.write(`devhost: ${signal} again, exiting without waiting\n`);
+      process.exit(1);
+    }
+    signalled = true;
+    log.info(`${signal} received`);
+    if (!host) return; // startup finishes first, then stops (below)
+    host.stop().then(
+      () => process.exit(0),
+      (err: unknown) => fail(`shutdown failed: ${String(err)}`, 1),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    host = await startHost({
+      appDir: path.resolve(values.app),
+      port,
+      dataDir: values['in-memory']
+        ? null
+        : values['data-dir'] === undefined
+          ? undefined
+          : path.resolve(values['data-dir']),
+      keys: values.keys,
+      log,
+    });
+  } catch (err) {
+    if (err instanceof AppLoadError) fail(`failed to load the app: ${err.file}\n${err.message}`, 1);
+    const error = err instanceof Error ? err : new Error(String(err));
+    fail(
+      error.name === 'PortInUseError' ? error.message : `failed to start: ${error.stack ?? error.message}`,
+      1,
+    );
+  }
+  if (signalled) {
+    await host.stop();
+    process.exit(0);
+  }
+}
+
+void main();

@@ -1,0 +1,301 @@
+/**
+ * devhost composition (durable-host-spec §11): HTTP port → embedded services → environment → app →
+ * Durable engine → HTTP routes → timers. The port is bound first so a busy port fails fast, before the
+ * emulators start; requests get 503 until the app is loaded.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type {
+  CreateDurableEngine,
+  DurableEngine,
+  EmbeddedServices,
+  EmbeddedServicesOptions,
+  Logger,
+} from './contracts';
+import { installCoreModuleShim, type ProgrammingModelLike } from './app/coreShim';
+import { createInvoker } from './app/invoker';
+import { loadEntryPoints } from './app/loader';
+import { childLogger, createConsoleLogger } from './app/logger';
+import { createRegistry, type HostedFunction, type HostRegistry } from './app/registry';
+import {
+  applySettings,
+  functionTimeoutOf,
+  hubNameOf,
+  readHostJson,
+  readLocalSettings,
+  routePrefixOf,
+} from './app/settings';
+import { parseKeys, type HostKeys } from './http/keys';
+import { createHttpFront, defaultMaxRequestBodyBytes, type HttpFront } from './http/server';
+import { startTimers, validateTimerFunctions, type TimerScheduler } from './timers/scheduler';
+
+export interface HostOptions {
+  /** The Functions app folder (has package.json with a `main` glob, host.json, local.settings.json). */
+  appDir: string;
+  /** Port of the HTTP front; 0 picks a free one. Default `Host.LocalHttpPort` or 7071. */
+  port?: number;
+  /** Folder for local state (emulator data, timer status). `null` keeps everything in memory. */
+  dataDir?: string | null;
+  /** Key spec (see `parseKeys`); default the `DEVHOST_KEYS` setting; none ⇒ keys are not enforced. */
+  keys?: string;
+  log?: Logger;
+  /** How long shutdown waits for in-flight invocations before abandoning them. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RunningHost {
+  port: number;
+  url: string;
+  registry: HostRegistry;
+  keys: HostKeys | undefined;
+  /** Graceful stop; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The HTTP port is taken; the message names the port and the flag that changes it. */
+export class PortInUseError extends Error {
+  constructor(readonly port: number) {
+    super(
+      `Port ${port} is already in use: stop the other process or start devhost with --port <N> (--port 0 picks a free port)`,
+    );
+    this.name = 'PortInUseError';
+  }
+}
+
+type DurableModule = { createDurableEngine?: CreateDurableEngine };
+type ServicesModule = { startServices?: (options: EmbeddedServicesOptions) => Promise<EmbeddedServices> };
+
+/** Loads a sibling devhost module that may not exist yet in this checkout; undefined when absent. */
+function optionalModule<T>(relative: string): T | undefined {
+  try {
+    // A plain require: a static import would not compile while the module is absent.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(relative) as T;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(relative.replace(/^\.\//, ''))) return undefined;
+    throw err;
+  }
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortInUseError(port) : err);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port);
+  });
+}
+
+export async function startHost(options: HostOptions): Promise<RunningHost> {
+  const log = options.log ?? createConsoleLogger();
+  const appDir = path.resolve(options.appDir);
+  if (!existsSync(appDir) || !statSync(appDir).isDirectory()) {
+    throw new Error(`App folder ${appDir} does not exist (--app)`);
+  }
+  // Before anything can load @azure/functions: the library decides once whether a host is present.
+  const capture = installCoreModuleShim();
+  capture.systemLog = (level, category, message) => {
+    if (level === 'error' || level === 'critical') log.error(`(${category}) ${message}`);
+    else if (level === 'warning') log.warn(`(${category}) ${message}`);
+    else log.debug(`(${category}) ${message}`);
+  };
+
+  const localSettings = readLocalSettings(appDir);
+  const requestedPort = options.port ?? localSettings.localHttpPort ?? 7071;
+
+  let front: HttpFront | undefined;
+  const server = createServer((req, res) => {
+    if (front) front.handle(req, res);
+    else {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.end(JSON.stringify({ error: 'devhost is starting' }));
+    }
+  });
+  server.keepAliveTimeout = 5_000;
+  const port = await listen(server, requestedPort);
+  const origin = `http://localhost:${port}`;
+
+  let services: EmbeddedServices | undefined;
+  let engine: DurableEngine | undefined;
+  let timers: TimerScheduler | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  const abort = async (): Promise<void> => {
+    timers?.stop();
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
+  try {
+    const dataDir = options.dataDir === undefined ? path.join(appDir, '.sluice') : options.dataDir;
+    if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
+
+    // Environment precedence: variables already set > embedded services > local.settings.json Values.
+    process.env.WEBSITE_HOSTNAME ??= `localhost:${port}`;
+    process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
+    const servicesModule = optionalModule<ServicesModule>('./services/index');
+    if (servicesModule?.startServices) {
+      services = await servicesModule.startServices({ dataDir, log: childLogger(log, '[services]') });
+      const started = services;
+      cleanups.push(() => started.stop());
+      const shadowed = applySettings(services.env);
+      for (const name of shadowed)
+        log.warn(`${name} is set in the environment; the embedded service value is not used`);
+    }
+    applySettings(localSettings.values);
+
+    const hostJson = readHostJson(appDir);
+    const keys = parseKeys(options.keys ?? process.env.DEVHOST_KEYS);
+    const invoker = createInvoker({ capture, log, functionTimeoutMs: functionTimeoutOf(hostJson) });
+
+    await loadEntryPoints(appDir);
+    const registry = createRegistry(capture.registrations);
+    validateTimerFunctions(registry.byKind('timer'));
+    await invoker.runAppStartHooks(appDir);
+    cleanups.push(() => invoker.runAppTerminateHooks(appDir));
+    // As the worker does after loading: lets the library lock app.setup() and report capabilities.
+    const models = new Set<ProgrammingModelLike>();
+    for (const fn of registry.all()) if (fn.programmingModel) models.add(fn.programmingModel);
+    for (const model of models) {
+      const capabilities = (await model.getCapabilities?.({})) ?? {};
+      if (capabilities.HttpUri) {
+        log.warn(
+          'app.setup({ enableHttpStream: true }) is not supported by devhost: HTTP bodies are buffered',
+        );
+      }
+    }
+
+    const front_ = createHttpFront({
+      registry,
+      invoker,
+      routePrefix: routePrefixOf(hostJson),
+      keys,
+      maxRequestBodyBytes:
+        Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) || defaultMaxRequestBodyBytes,
+      cors: { origins: localSettings.cors, credentials: localSettings.corsCredentials },
+      log,
+    });
+
+    const durable = registry
+      .all()
+      .some((fn) => fn.kind !== 'http' && fn.kind !== 'timer' && fn.kind !== 'other');
+    const needsEngine = durable || registry.all().some((fn) => fn.durableClientBindingName !== undefined);
+    if (needsEngine) {
+      const durableModule = optionalModule<DurableModule>('./durable/index');
+      if (!durableModule?.createDurableEngine) {
+        log.warn(
+          'the app has Durable functions but this devhost build has no Durable engine (devhost/durable)',
+        );
+      } else {
+        const storageConnectionString = services?.storageConnectionString ?? process.env.AzureWebJobsStorage;
+        if (!storageConnectionString)
+          throw new Error('The Durable engine needs AzureWebJobsStorage to be set');
+        engine = await durableModule.createDurableEngine({
+          registry,
+          invoke: invoker.invoke,
+          hubName: hubNameOf(hostJson),
+          hostJson,
+          storageConnectionString,
+          baseUrl: origin,
+          log: childLogger(log, '[durable]'),
+        });
+        const started = engine;
+        invoker.setClientBindingDataSource(() => started.clientBindingData());
+        front_.addExtension(started);
+        await started.start();
+        cleanups.push(() => started.stop());
+      }
+    }
+
+    front = front_;
+    front.setReady(true);
+    timers = startTimers({
+      functions: registry.byKind('timer'),
+      invoke: invoker.invoke,
+      log,
+      statusDir: dataDir === null ? null : path.join(dataDir, 'timers'),
+    });
+
+    printBanner(
+      log,
+      origin,
+      front,
+      timers,
+      registry.all().filter((fn) => fn.kind !== 'http' && fn.kind !== 'timer'),
+      keys,
+    );
+    log.info(`devhost ready: ${origin}`);
+
+    let stopping: Promise<void> | undefined;
+    const shutdownTimeout = options.shutdownTimeoutMs ?? 10_000;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        log.info('devhost stopping');
+        timers?.stop();
+        front?.setReady(false);
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (engine)
+          await engine
+            .stop()
+            .catch((err: unknown) => log.error(`Durable engine stop failed: ${String(err)}`));
+        if (!(await invoker.drain(shutdownTimeout))) {
+          log.warn(`abandoned ${invoker.inFlight()} invocation(s) still running after ${shutdownTimeout}ms`);
+        }
+        await invoker
+          .runAppTerminateHooks(appDir)
+          .catch((err: unknown) => log.error(`appTerminate hook failed: ${String(err)}`));
+        if (services)
+          await services
+            .stop()
+            .catch((err: unknown) => log.error(`stopping services failed: ${String(err)}`));
+        server.closeAllConnections();
+        await closed;
+        log.info('devhost stopped');
+      })());
+    return { port, url: origin, registry, keys, stop };
+  } catch (err) {
+    await abort();
+    throw err;
+  }
+}
+
+function printBanner(
+  log: Logger,
+  origin: string,
+  front: HttpFront,
+  timers: TimerScheduler,
+  others: HostedFunction[],
+  keys: HostKeys | undefined,
+): void {
+  const lines: string[] = ['Functions:'];
+  const routes = front.routes().sort((a, b) => a.fn.name.localeCompare(b.fn.name));
+  for (const route of routes) {
+    const methods = route.methods.length > 0 ? route.methods.join(',') : 'ANY';
+    lines.push(`  ${route.fn.name}: [${methods}] ${origin}${route.displayPath} (auth: ${route.authLevel})`);
+  }
+  for (const { name, schedule, nextRun } of timers.schedules()) {
+    const next = nextRun ? `, next ${nextRun.toISOString()}` : '';
+    lines.push(`  ${name}: timerTrigger '${schedule.expression}' (${schedule.timeZone}${next})`);
+  }
+  for (const fn of others) lines.push(`  ${fn.name}: ${fn.triggerBinding.type}`);
+  log.info(lines.join('\n'));
+  if (keys) {
+    const entries = [
+      `master=${keys.master}`,
+      ...[...keys.functionKeys].map(([name, value]) => `${name}=${value}`),
+    ];
+    log.info(`Keys (send as x-functions-key header or ?code=): ${entries.join(' ')}`);
+  } else {
+    log.info('Keys: not enforced (start with --keys or set DEVHOST_KEYS to require them)');
+  }
+}

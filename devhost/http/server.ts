@@ -1,0 +1,337 @@
+/**
+ * The HTTP front: `http://localhost:<port>/<routePrefix>/<route>` to HTTP-triggered functions
+ * (durable-host-spec §3.C, §4.1), extensions (the Durable HTTP API) first, and the admin API
+ * `POST /admin/functions/{name}` that runs a non-HTTP function once, as Core Tools does.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpExtension, Logger } from '../contracts';
+import type { HostInvoker, RpcCookie } from '../app/invoker';
+import type { HostedFunction, HostRegistry } from '../app/registry';
+import { authorize, presentedKey, type HostKeys } from './keys';
+import { compileRoute, comparePrecedence, type CompiledRoute } from './routes';
+
+/** Azure's default request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT), 100 MB. */
+export const defaultMaxRequestBodyBytes = 104_857_600;
+
+export interface HttpRoute {
+  fn: HostedFunction;
+  route: CompiledRoute;
+  /** Upper-case methods; empty means every method. */
+  methods: string[];
+  authLevel: string;
+  /** `/prefix/template` for display. */
+  displayPath: string;
+}
+
+export interface HttpFrontOptions {
+  registry: HostRegistry;
+  invoker: HostInvoker;
+  routePrefix: string;
+  keys?: HostKeys;
+  maxRequestBodyBytes?: number;
+  /** `Host.CORS` origins from local.settings.json (`*` allowed). */
+  cors?: { origins: string[]; credentials: boolean };
+  log: Logger;
+}
+
+export interface HttpFront {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  addExtension(extension: HttpExtension): void;
+  /** Until ready, every request gets 503 (the server listens before the app has loaded). */
+  setReady(ready: boolean): void;
+  routes(): HttpRoute[];
+}
+
+/** Builds the route table from the registry, in ASP.NET precedence order. */
+export function buildRoutes(registry: HostRegistry, routePrefix: string): HttpRoute[] {
+  const routes = registry.byKind('http').map((fn): HttpRoute => {
+    const binding = fn.triggerBinding;
+    const template =
+      typeof binding.route === 'string' && binding.route.trim() !== '' ? binding.route : fn.name;
+    const methods = Array.isArray(binding.methods) ? binding.methods.map((m) => String(m).toUpperCase()) : [];
+    const authLevel = typeof binding.authLevel === 'string' ? binding.authLevel : 'function';
+    const route = compileRoute(template, routePrefix);
+    const displayPath = `/${[routePrefix, route.template].filter(Boolean).join('/')}`;
+    return { fn, route, methods, authLevel, displayPath };
+  });
+  return routes.sort((a, b) => comparePrecedence(a.route, b.route));
+}
+
+const sameSiteText: Record<string, string | undefined> = {
+  lax: 'Lax',
+  strict: 'Strict',
+  explicitNone: 'None',
+};
+
+/** `Set-Cookie` text for a cookie of the library's RPC response (values are URI-encoded, as ASP.NET does). */
+export function serializeCookie(cookie: RpcCookie): string {
+  let text = `${cookie.name}=${encodeURIComponent(cookie.value ?? '')}`;
+  if (cookie.domain?.value) text += `; Domain=${cookie.domain.value}`;
+  if (cookie.path?.value) text += `; Path=${cookie.path.value}`;
+  const seconds = cookie.expires?.value?.seconds;
+  if (seconds !== undefined && seconds !== null)
+    text += `; Expires=${new Date(Number(seconds) * 1000).toUTCString()}`;
+  if (cookie.maxAge?.value !== undefined && cookie.maxAge.value !== null) {
+    text += `; Max-Age=${Math.trunc(cookie.maxAge.value)}`;
+  }
+  if (cookie.secure?.value) text += '; Secure';
+  if (cookie.httpOnly?.value) text += '; HttpOnly';
+  const sameSite = cookie.sameSite ? sameSiteText[cookie.sameSite] : undefined;
+  if (sameSite) text += `; SameSite=${sameSite}`;
+  return text;
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(text);
+}
+
+function flatHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    headers[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+class BodyTooLargeError extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLargeError());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(new BodyTooLargeError());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}
+
+export function createHttpFront(options: HttpFrontOptions): HttpFront {
+  const { registry, invoker, log } = options;
+  const limit = options.maxRequestBodyBytes ?? defaultMaxRequestBodyBytes;
+  const extensions: HttpExtension[] = [];
+  const table = buildRoutes(registry, options.routePrefix);
+  let ready = false;
+
+  function applyCors(req: IncomingMessage, res: ServerResponse): boolean {
+    const cors = options.cors;
+    const origin = req.headers.origin;
+    if (!cors || cors.origins.length === 0 || !origin) return false;
+    const allowed =
+      cors.origins.includes('*') || cors.origins.some((o) => o.toLowerCase() === origin.toLowerCase());
+    if (!allowed) return false;
+    res.setHeader(
+      'access-control-allow-origin',
+      cors.origins.includes('*') && !cors.credentials ? '*' : origin,
+    );
+    if (cors.credentials) res.setHeader('access-control-allow-credentials', 'true');
+    res.setHeader('vary', 'Origin');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      res.setHeader('access-control-allow-methods', String(req.headers['access-control-request-method']));
+      const requested = req.headers['access-control-request-headers'];
+      if (requested) res.setHeader('access-control-allow-headers', String(requested));
+      res.writeHead(204);
+      res.end();
+      return true;
+    }
+    return false;
+  }
+
+  async function runAdmin(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<void> {
+    const name = decodeURIComponent(url.pathname.slice('/admin/functions/'.length).replace(/\/+$/, ''));
+    if (!authorize(options.keys, 'admin', presentedKey(req.headers, url))) {
+      sendJson(res, 401, {
+        error: 'The admin API needs the master key (x-functions-key header or code query)',
+      });
+      return;
+    }
+    if (name === '') {
+      if (req.method !== 'GET') return sendJson(res, 405, { error: 'Use GET /admin/functions' });
+      const list = registry.all().map((fn) => ({ name: fn.name, trigger: fn.triggerBinding.type }));
+      return sendJson(res, 200, list);
+    }
+    const fn = registry.get(name);
+    if (!fn) return sendJson(res, 404, { error: `No function named '${name}'` });
+    if (req.method === 'GET') {
+      return sendJson(res, 200, {
+        name: fn.name,
+        trigger: fn.triggerBinding.type,
+        bindings: fn.metadata.bindings,
+      });
+    }
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'Use POST to run a function' });
+    if (fn.kind === 'http') {
+      return sendJson(res, 400, { error: `'${fn.name}' is HTTP-triggered: call its route instead` });
+    }
+    if (fn.kind === 'orchestration' || fn.kind === 'entity') {
+      return sendJson(res, 400, {
+        error: `'${fn.name}' is a Durable ${fn.kind}: start it with POST /runtime/webhooks/durabletask/orchestrators/{name}`,
+      });
+    }
+    let input: unknown;
+    if (body.length > 0) {
+      try {
+        const parsed = JSON.parse(body.toString('utf8')) as { input?: unknown };
+        input = typeof parsed === 'object' && parsed !== null ? parsed.input : undefined;
+      } catch {
+        return sendJson(res, 400, { error: 'The body must be JSON like {"input": "..."}' });
+      }
+    }
+    const invocationId = randomUUID();
+    if (fn.kind === 'timer') {
+      // Core Tools passes a TimerInfo that is not past due; the schedule status is unknown here.
+      const timerInfo = { Schedule: { AdjustForDST: true }, ScheduleStatus: null, IsPastDue: false };
+      void invoker.invoke(fn, { kind: 'timer', timerInfo }, { invocationId }).catch(() => undefined);
+    } else if (fn.kind === 'activity') {
+      let value = input;
+      if (typeof input === 'string') {
+        try {
+          value = JSON.parse(input) as unknown;
+        } catch {
+          value = input;
+        }
+      }
+      void invoker.invoke(fn, { kind: 'activity', input: value }, { invocationId }).catch(() => undefined);
+    } else {
+      void invoker.invoke(fn, { kind: 'other', input }, { invocationId }).catch(() => undefined);
+    }
+    // The real host answers 202 at once and runs the function in the background.
+    res.writeHead(202, { 'x-ms-invocation-id': invocationId });
+    res.end();
+  }
+
+  async function runRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: Buffer,
+  ): Promise<boolean> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    for (const entry of table) {
+      const params = entry.route.match(url.pathname);
+      if (!params) continue;
+      if (entry.methods.length > 0 && !entry.methods.includes(method)) continue;
+      if (!authorize(options.keys, entry.authLevel, presentedKey(req.headers, url))) {
+        res.writeHead(401);
+        res.end();
+        return true;
+      }
+      const invocationId = randomUUID();
+      let result;
+      try {
+        result = await invoker.invokeHttp(
+          entry.fn,
+          { method, url: url.href, headers: flatHeaders(req), params, body },
+          { invocationId },
+        );
+      } catch {
+        // The invoker already logged the stack with this invocation id.
+        sendJson(
+          res,
+          500,
+          { error: `Function '${entry.fn.name}' failed`, invocationId },
+          { 'x-ms-invocation-id': invocationId },
+        );
+        return true;
+      }
+      res.statusCode = result.status;
+      for (const [key, value] of Object.entries(result.headers)) {
+        try {
+          res.setHeader(key, value);
+        } catch (err) {
+          log.warn(
+            `dropped invalid response header '${key}' from ${entry.fn.name}: ${(err as Error).message}`,
+          );
+        }
+      }
+      if (result.cookies.length > 0) res.setHeader('set-cookie', result.cookies.map(serializeCookie));
+      const noBody =
+        result.status === 204 || result.status === 304 || (result.status >= 100 && result.status < 200);
+      if (noBody || method === 'HEAD') res.end();
+      else res.end(result.body);
+      return true;
+    }
+    return false;
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!ready) {
+      sendJson(res, 503, { error: 'devhost is starting' }, { 'retry-after': '1' });
+      return;
+    }
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    if (applyCors(req, res)) return;
+    let body: Buffer;
+    try {
+      body = await readBody(req, limit);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        sendJson(res, 413, { error: `Request body is larger than ${limit} bytes` }, { connection: 'close' });
+        res.on('finish', () => req.destroy());
+        return;
+      }
+      throw err;
+    }
+    for (const extension of extensions) {
+      if (await extension.handle(req, res, url, body)) return;
+    }
+    if (url.pathname.toLowerCase().startsWith('/admin/functions')) {
+      await runAdmin(req, res, url, body);
+      return;
+    }
+    if (await runRoute(req, res, url, body)) return;
+    if (url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Your Functions app is up and running (devhost).\n');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  }
+
+  return {
+    handle(req, res) {
+      route(req, res).catch((err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        log.error(`HTTP ${req.method ?? '?'} ${req.url ?? '?'} failed: ${error.stack ?? error.message}`);
+        if (!res.headersSent) sendJson(res, 500, { error: 'devhost failed to handle the request' });
+        else res.end();
+      });
+    },
+    addExtension(extension) {
+      extensions.push(extension);
+    },
+    setReady(value) {
+      ready = value;
+    },
+    routes: () => [...table],
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * Starts the compiled devhost (`dist/devhost/cli.js`) as a child process on a free port and waits for
+ * its ready line. Tests talk to it over real HTTP. `npm test` builds `dist/` before jest runs; when
+ * running jest alone, build first with `npx tsc -p .`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '..', '..');
+export const devhostCli = path.join(repoRoot, 'dist', 'devhost', 'cli.js');
+
+export interface StartDevhostOptions {
+  /** App folder: absolute, or relative to the repo root (e.g. `test/fixtures/basic`, or `.` for Sluice). */
+  app: string;
+  /** Default 0: devhost picks a free port and reports it in its ready line. */
+  port?: number;
+  /** Data folder; default none, which starts devhost with `--in-memory`. */
+  dataDir?: string;
+  /** Extra environment variables (on top of this process's environment). */
+  env?: Record<string, string | undefined>;
+  /** Extra CLI arguments, e.g. `['--keys', 'master=m,default=k']`. */
+  args?: string[];
+  /** How long to wait for the ready line. Default 60 s (the emulators start first). */
+  readyTimeoutMs?: number;
+}
+
+export interface RunningDevhost {
+  /** `http://localhost:<port>` */
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  /** Everything devhost wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the output matches `pattern` (checked against output written so far, too). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** SIGTERM, then waits for exit; resolves with the exit code (SIGKILL after `timeoutMs`, code null). */
+  stop(timeoutMs?: number): Promise<number | null>;
+  /** SIGKILL, then waits for exit. */
+  kill(): Promise<void>;
+}
+
+const readyLine = /devhost ready: (http:\/\/localhost:(\d+))/;
+
+function ensureBuilt(): void {
+  if (!existsSync(devhostCli)) {
+    throw new Error(`${devhostCli} is missing: build first with \`npx tsc -p .\` (npm test does this)`);
+  }
+}
+
+function exited(proc: ChildProcess): Promise<number | null> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
+  return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+}
+
+/** Spawns devhost without waiting for readiness (for tests of start-up failures). */
+export function spawnDevhost(options: StartDevhostOptions): { proc: ChildProcess; output: () => string } {
+  ensureBuilt();
+  const app = path.resolve(repoRoot, options.app);
+  const args = [devhostCli, '--app', app, '--port', String(options.port ?? 0)];
+  if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
+  else args.push('--in-memory');
+  args.push(...(options.args ?? []));
+  const proc = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  return { proc, output: () => text };
+}
+
+/** Runs devhost to completion (for start-up failures); resolves with its exit code and output. */
+export async function runDevhostToExit(
+  options: StartDevhostOptions,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
+  const { proc, output } = spawnDevhost(options);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const code = await exited(proc);
+  clearTimeout(timer);
+  return { code, output: output() };
+}
+
+export async function startDevhost(options: StartDevhostOptions): Promise<RunningDevhost> {
+  const { proc, output } = spawnDevhost(options);
+
+  const waitForOutput = (pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const match = output().match(pattern);
+        if (match) {
+          cleanup();
+          resolve(match);
+          return true;
+        }
+        return false;
+      };
+      const onData = (): void => void check();
+      const onExit = (): void => {
+        if (check()) return;
+        cleanup();
+        reject(
+          new Error(
+            `devhost exited (code ${String(proc.exitCode)}) before printing ${pattern}:\n${output()}`,
+          ),
+        );
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`devhost did not print ${pattern} within ${timeoutMs}ms:\n${output()}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        proc.stdout?.off('data', onData);
+        proc.stderr?.off('data', onData);
+        proc.off('exit', onExit);
+      };
+      if (check()) return;
+      // Listeners added after the helper's own ones, so output() already includes the chunk.
+      proc.stdout?.on('data', onData);
+      proc.stderr?.on('data', onData);
+      proc.once('exit', onExit);
+    });
+
+  let match: RegExpMatchArray;
+  try {
+    match = await waitForOutput(readyLine, options.readyTimeoutMs ?? 60_000);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    await exited(proc);
+    throw err;
+  }
+
+  const stop = async (timeoutMs = 20_000): Promise<number | null> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+    const done = exited(proc);
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    const code = await done;
+    clearTimeout(timer);
+    return code;
+  };
+
+  return {
+    url: match[1]!,
+    port: Number(match[2]),
+    proc,
+    output,
+    waitForOutput,
+    stop,
+    kill: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const done = exited(proc);
+      proc.kill('SIGKILL');
+      await done;
+    },
+  };
+}
