@@ -13,10 +13,10 @@ export const devhostCli = path.join(repoRoot, 'dist', 'devhost', 'cli.js');
 export interface StartDevhostOptions {
   /** App folder: absolute, or relative to the repo root (e.g. `test/fixtures/basic`, or `.` for Sluice). */
   app: string;
-  /** Default 0: devhost picks a free port and reports it in its ready line. */
-  port?: number;
-  /** Data folder; default none, which starts devhost with `--in-memory`. */
-  dataDir?: string;
+  /** Default 0: devhost picks a free port and reports it in its ready line. `null` passes no --port. */
+  port?: number | null;
+  /** Data folder (`--data-dir`); undefined starts devhost `--in-memory`; `null` passes neither (default folder). */
+  dataDir?: string | null;
   /** Extra environment variables (on top of this process's environment). */
   env?: Record<string, string | undefined>;
   /** Extra CLI arguments, e.g. `['--keys', 'master=m,default=k']`. */
@@ -57,9 +57,10 @@ function exited(proc: ChildProcess): Promise<number | null> {
 export function spawnDevhost(options: StartDevhostOptions): { proc: ChildProcess; output: () => string } {
   ensureBuilt();
   const app = path.resolve(repoRoot, options.app);
-  const args = [devhostCli, '--app', app, '--port', String(options.port ?? 0)];
-  if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
-  else args.push('--in-memory');
+  const args = [devhostCli, '--app', app];
+  if (options.port !== null) args.push('--port', String(options.port ?? 0));
+  if (typeof options.dataDir === 'string') args.push('--data-dir', options.dataDir);
+  else if (options.dataDir === undefined) args.push('--in-memory');
   args.push(...(options.args ?? []));
   const proc = spawn(process.execPath, args, {
     cwd: repoRoot,
