@@ -36,7 +36,7 @@ export interface TimerSchedulerOptions {
 
 export interface TimerScheduler {
   /** The parsed schedule of each timer function, for the start banner. */
-  schedules(): { name: string; schedule: TimerSchedule; nextRun: Date | undefined }[];
+  schedules(): { name: string; schedule: TimerSchedule; nextRun: Date }[];
   stop(): void;
 }
 
@@ -208,7 +208,12 @@ export function startTimers(options: TimerSchedulerOptions): TimerScheduler {
   }
 
   return {
-    schedules: () => entries.map((e) => ({ name: e.fn.name, schedule: e.schedule, nextRun: e.nextRun })),
+    schedules: () =>
+      entries.map((e) => ({
+        name: e.fn.name,
+        schedule: e.schedule,
+        nextRun: e.nextRun ?? e.schedule.next(now()),
+      })),
     stop() {
       stopped = true;
       for (const entry of entries) clearTimeout(entry.timer);
