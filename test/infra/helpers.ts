@@ -1,0 +1,100 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Evaluator, readBicep, declNamed, bodyOf, propAt, literal, Unknown } from './bicep';
+import type { BicepFile, Decl, Value } from './bicep';
+
+export const ROOT = resolve(__dirname, '../..');
+export const INFRA = join(ROOT, 'infra');
+export const MAIN = join(INFRA, 'main.bicep');
+
+/** Every Bicep file in infra/, relative to infra/. */
+export function bicepPaths(): string[] {
+  const modules = readdirSync(join(INFRA, 'modules'))
+    .filter((f) => f.endsWith('.bicep'))
+    .map((f) => `modules/${f}`);
+  return ['main.bicep', ...modules.sort()];
+}
+
+const cache = new Map<string, BicepFile>();
+/** A parsed Bicep file under infra/ (cached: the files do not change during a test run). */
+export function bicep(relativePath: string): BicepFile {
+  let file = cache.get(relativePath);
+  if (!file) {
+    file = readBicep(join(INFRA, relativePath));
+    cache.set(relativePath, file);
+  }
+  return file;
+}
+
+export const readJson = <T = unknown>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+
+export interface SharedNames {
+  blobContainers: Record<string, string>;
+  cosmos: { database: string; containers: Record<string, { name: string; partitionKey: string }> };
+  appSettings: { azure: Record<string, string>; localOnly: Record<string, string> };
+}
+export const sharedNames = () => readJson<SharedNames>(join(ROOT, 'lib/resources.json'));
+
+/** Values for main.bicep's required parameters, as azd would supply them. */
+export const REQUIRED_PARAMS: Record<string, Value> = {
+  environmentName: 'sluice-dev',
+  location: 'swedencentral',
+  approvalSigningKeyA: 'A'.repeat(64),
+  approvalSigningKeyB: 'B'.repeat(64),
+  notifyWebhookSecret: 'W'.repeat(48),
+};
+
+/** The deployment variants the templates branch on. */
+export const SCENARIOS: Record<string, Record<string, Value>> = {
+  defaults: {},
+  email: { enableEmail: true },
+  webhook: { notifyWebhookUrl: 'https://hooks.example.com/sluice' },
+  azureml: { enableAzureMl: true },
+  everything: {
+    enableEmail: true,
+    enableAzureMl: true,
+    notifyWebhookUrl: 'https://hooks.example.com/sluice',
+  },
+};
+
+export function mainEvaluator(overrides: Record<string, Value> = {}): Evaluator {
+  return new Evaluator(bicep('main.bicep'), { ...REQUIRED_PARAMS, ...overrides });
+}
+
+/** The module declaration in main.bicep that deploys `modulePath` (e.g. modules/functionapp.bicep). */
+export function moduleDecl(modulePath: string, file: BicepFile = bicep('main.bicep')): Decl {
+  const found = file.decls.find((d) => d.kind === 'module' && d.target === modulePath);
+  if (!found) throw new Error(`${file.path} deploys no module ${modulePath}`);
+  return found;
+}
+
+/** Evaluates a parameter that main.bicep passes to a module. */
+export function moduleParam(ev: Evaluator, modulePath: string, param: string): Value {
+  const value = propAt(moduleDecl(modulePath, ev.file).value, `params.${param}`);
+  if (!value) throw new Error(`main.bicep passes no ${param} to ${modulePath}`);
+  return ev.node(value, new Map());
+}
+
+/** The Function App settings main.bicep deploys in a scenario: name → value (Unknown until deployed). */
+export function appSettings(overrides: Record<string, Value> = {}): Record<string, Value> {
+  const value = moduleParam(mainEvaluator(overrides), 'modules/functionapp.bicep', 'appSettings');
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Unknown)
+    throw new Error('appSettings does not evaluate to an object');
+  return value as Record<string, Value>;
+}
+
+/** A resource declaration by symbolic name, with its evaluated-literal helper. */
+export function resource(file: BicepFile, name: string): Decl {
+  return declNamed(file, 'resource', name);
+}
+
+export function resourcesOfType(file: BicepFile, type: string): Decl[] {
+  return file.decls.filter((d) => d.kind === 'resource' && d.target?.split('@')[0] === type);
+}
+
+/** The literal at a property path of a resource body. */
+export function literalAt(decl: Decl, path: string): unknown {
+  return literal(propAt(bodyOf(decl.value), path));
+}
+
+export { bodyOf, propAt, literal };
