@@ -1,0 +1,323 @@
+import { z } from 'zod';
+import { NonRetriableError } from '../errors';
+import type { ColumnarDataset } from '../training/dataset';
+import { getColumn, selectRows } from '../training/dataset';
+import { encodeClassTarget, encodeRegressionTarget } from '../training/features';
+import type { LoadedModel } from '../training/models/predict';
+import { pairedBootstrap } from './bootstrap';
+import type { MetricFn, MetricName } from './metrics';
+import {
+  calibrationBins,
+  classificationMetricFns,
+  classScores,
+  confusionMatrix,
+  argmaxRows,
+  isRegressionMetric,
+  regressionMetricFns,
+} from './metrics';
+import type { EvaluationPolicy, Evidence, SliceResult } from './policy';
+import { decide, evaluationPolicySchema } from './policy';
+
+const metricValues = z.record(z.string(), z.number().nullable());
+const modelRef = z.object({ digest: z.string(), version: z.number().int().optional() });
+const classificationDetail = z.object({
+  confusionMatrix: z.array(z.array(z.number())),
+  perClass: z.object({
+    precision: z.array(z.number()),
+    recall: z.array(z.number()),
+    f1: z.array(z.number()),
+    support: z.array(z.number()),
+  }),
+  calibration: z.object({
+    bins: z.array(
+      z.object({
+        lower: z.number(),
+        upper: z.number(),
+        count: z.number(),
+        meanPredicted: z.number(),
+        observedRate: z.number(),
+      }),
+    ),
+    expectedCalibrationError: z.number(),
+  }),
+});
+
+/** The evaluation report stored in Blob next to the run: evidence, policy and verdict. */
+export const evaluationReportSchema = z.object({
+  reportVersion: z.literal(1),
+  task: z.enum(['classification', 'regression']),
+  target: z.string(),
+  classes: z.array(z.string()).optional(),
+  rows: z.number().int(),
+  /** Evaluation rows left out because their label is missing or unknown to the candidate. */
+  rowsDropped: z.number().int(),
+  primaryMetric: z.string(),
+  policy: evaluationPolicySchema,
+  candidate: modelRef.extend({ metrics: metricValues, detail: classificationDetail.optional() }),
+  champion: modelRef.extend({ metrics: metricValues, detail: classificationDetail.optional() }).nullable(),
+  comparison: z
+    .object({
+      metric: z.string(),
+      /** Paired bootstrap of candidate − champion (raw metric difference). */
+      difference: z.object({
+        estimate: z.number().nullable(),
+        lower: z.number().nullable(),
+        upper: z.number().nullable(),
+        confidence: z.number(),
+        resamples: z.number().int(),
+        skipped: z.number().int(),
+        seed: z.number().int(),
+        standardError: z.number().nullable(),
+      }),
+    })
+    .nullable(),
+  slices: z.array(
+    z.object({
+      column: z.string(),
+      value: z.string(),
+      metric: z.string(),
+      rows: z.number().int(),
+      candidate: z.number().nullable(),
+      champion: z.number().nullable(),
+    }),
+  ),
+  verdict: z.object({
+    passed: z.boolean(),
+    reasons: z.array(
+      z.object({
+        check: z.string(),
+        passed: z.boolean(),
+        message: z.string(),
+        metric: z.string().optional(),
+        value: z.number().nullable().optional(),
+        limit: z.number().optional(),
+        slice: z.object({ column: z.string(), value: z.string(), rows: z.number().int() }).optional(),
+      }),
+    ),
+  }),
+});
+export type EvaluationReport = z.infer<typeof evaluationReportSchema>;
+
+export interface EvaluateInput {
+  /** The evaluation rows: the candidate's holdout plus the pipeline's pinned golden set. */
+  dataset: ColumnarDataset;
+  candidate: { model: LoadedModel; digest: string; version?: number };
+  /** The production model; omitted for a pipeline's first model. */
+  champion?: { model: LoadedModel; digest: string; version?: number };
+  policy: EvaluationPolicy;
+}
+
+const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+function valuesOf(fns: Record<string, MetricFn>): Record<string, number | null> {
+  return Object.fromEntries(Object.entries(fns).map(([k, f]) => [k, finiteOrNull(f())]));
+}
+
+/** Re-orders a model's class probabilities into `to`'s class order (absent classes get 0). */
+function alignProba(
+  P: Float64Array,
+  n: number,
+  from: readonly string[],
+  to: readonly string[],
+): Float64Array {
+  if (from.length === to.length && from.every((c, i) => c === to[i])) return P;
+  const K = to.length;
+  const out = new Float64Array(n * K);
+  const map = to.map((c) => from.indexOf(c));
+  const F = from.length;
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < K; k++) out[i * K + k] = map[k]! >= 0 ? P[i * F + map[k]!]! : 0;
+  return out;
+}
+
+/**
+ * Scores the candidate and the champion on the same rows, bootstraps the difference of the primary
+ * metric, computes per-slice metrics, and decides the verdict. Pure: the caller stores the report.
+ */
+export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
+  const { candidate, champion, policy } = input;
+  const def = candidate.model.definition;
+  const target = def.target.name;
+  const classes = candidate.model.classes;
+  const task = classes ? 'classification' : 'regression';
+  if (champion && Boolean(champion.model.classes) !== Boolean(classes)) {
+    throw new NonRetriableError(
+      'task_mismatch',
+      'the candidate and the production model solve different tasks',
+    );
+  }
+  if (champion && champion.model.definition.target.name !== target) {
+    throw new NonRetriableError(
+      'target_mismatch',
+      `the candidate predicts "${target}" but the production model predicts "${champion.model.definition.target.name}"`,
+    );
+  }
+  if (isRegressionMetric(policy.primaryMetric) !== (task === 'regression')) {
+    throw new NonRetriableError(
+      'metric_task_mismatch',
+      `primary metric ${policy.primaryMetric} does not fit a ${task} model`,
+    );
+  }
+
+  // Keep rows with a usable label.
+  const all = input.dataset;
+  let keep: Uint32Array;
+  let yClassAll: Int32Array | undefined;
+  let yValueAll: Float64Array | undefined;
+  if (classes) {
+    yClassAll = encodeClassTarget(all, target, classes);
+    keep = Uint32Array.from({ length: all.rowCount }, (_, i) => i).filter((i) => yClassAll![i]! >= 0);
+  } else {
+    yValueAll = encodeRegressionTarget(all, target);
+    keep = Uint32Array.from({ length: all.rowCount }, (_, i) => i).filter(
+      (i) => !Number.isNaN(yValueAll![i]!),
+    );
+  }
+  const ds = keep.length === all.rowCount ? all : selectRows(all, keep);
+  const n = ds.rowCount;
+  const K = classes?.length ?? 0;
+
+  type Scored = {
+    fns: Record<string, MetricFn>;
+    detail?: z.infer<typeof classificationDetail>;
+    sliceFns: (rows: Uint32Array) => Record<string, MetricFn>;
+  };
+  let score: (m: LoadedModel) => Scored;
+  if (classes) {
+    const y = Int32Array.from(keep, (i) => yClassAll![i]!);
+    score = (m) => {
+      const P = alignProba(m.predictProba(ds), n, m.classes!, classes);
+      const cm = confusionMatrix(y, argmaxRows(P, n, K), K);
+      return {
+        fns: classificationMetricFns(y, P, K),
+        detail: { confusionMatrix: cm, perClass: classScores(cm), calibration: calibrationBins(y, P, K) },
+        sliceFns: (rows) => {
+          const Ps = new Float64Array(rows.length * K);
+          rows.forEach((r, j) => Ps.set(P.subarray(r * K, r * K + K), j * K));
+          return classificationMetricFns(
+            Int32Array.from(rows, (r) => y[r]!),
+            Ps,
+            K,
+          );
+        },
+      };
+    };
+  } else {
+    const y = Float64Array.from(keep, (i) => yValueAll![i]!);
+    score = (m) => {
+      const yhat = m.predict(ds);
+      return {
+        fns: regressionMetricFns(y, yhat),
+        sliceFns: (rows) =>
+          regressionMetricFns(
+            Float64Array.from(rows, (r) => y[r]!),
+            Float64Array.from(rows, (r) => yhat[r]!),
+          ),
+      };
+    };
+  }
+
+  const cand = score(candidate.model);
+  const champ = champion ? score(champion.model) : undefined;
+  const primary = policy.primaryMetric;
+  const comparison =
+    champ && n > 0
+      ? pairedBootstrap(n, cand.fns[primary]!, champ.fns[primary]!, {
+          resamples: policy.bootstrap.resamples,
+          confidence: policy.confidence,
+          seed: policy.bootstrap.seed,
+        })
+      : undefined;
+
+  const slices: SliceResult[] = [];
+  const missingSliceColumns: string[] = [];
+  for (const guard of policy.sliceGuards) {
+    const metric: MetricName = guard.metric ?? primary;
+    if (!ds.columns.some((c) => c.name === guard.column)) {
+      missingSliceColumns.push(guard.column);
+      continue;
+    }
+    const col = getColumn(ds, guard.column);
+    const groups = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      const key =
+        col.type === 'categorical'
+          ? col.codes[i]! < 0
+            ? '(missing)'
+            : col.levels[col.codes[i]!]!
+          : Number.isNaN(col.values[i]!)
+            ? '(missing)'
+            : String(col.values[i]!);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = []));
+      g.push(i);
+    }
+    for (const [value, idx] of [...groups.entries()].sort((a, b) =>
+      a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,
+    )) {
+      const rows = Uint32Array.from(idx);
+      const c = cand.sliceFns(rows)[metric]!();
+      const p = champ ? champ.sliceFns(rows)[metric]!() : NaN;
+      slices.push({
+        column: guard.column,
+        value,
+        metric,
+        rows: rows.length,
+        candidate: finiteOrNull(c),
+        champion: finiteOrNull(p),
+      });
+    }
+  }
+
+  const candidateMetrics = valuesOf(cand.fns);
+  const championMetrics = champ ? valuesOf(champ.fns) : undefined;
+  const evidence: Evidence = {
+    rows: n,
+    candidate: candidateMetrics,
+    ...(championMetrics ? { champion: championMetrics } : {}),
+    ...(comparison ? { comparison } : {}),
+    slices,
+    missingSliceColumns,
+  };
+  const verdict = decide(policy, evidence);
+  const ref = (x: { digest: string; version?: number }) => ({
+    digest: x.digest,
+    ...(x.version !== undefined ? { version: x.version } : {}),
+  });
+  return {
+    reportVersion: 1,
+    task,
+    target,
+    ...(classes ? { classes: [...classes] } : {}),
+    rows: n,
+    rowsDropped: all.rowCount - n,
+    primaryMetric: primary,
+    policy,
+    candidate: {
+      ...ref(candidate),
+      metrics: candidateMetrics,
+      ...(cand.detail ? { detail: cand.detail } : {}),
+    },
+    champion:
+      champion && champ
+        ? { ...ref(champion), metrics: championMetrics!, ...(champ.detail ? { detail: champ.detail } : {}) }
+        : null,
+    comparison: comparison
+      ? {
+          metric: primary,
+          difference: {
+            estimate: finiteOrNull(comparison.estimate),
+            lower: finiteOrNull(comparison.lower),
+            upper: finiteOrNull(comparison.upper),
+            confidence: comparison.confidence,
+            resamples: comparison.resamples,
+            skipped: comparison.skipped,
+            seed: comparison.seed,
+            standardError: finiteOrNull(comparison.standardError),
+          },
+        }
+      : null,
+    slices,
+    verdict,
+  };
+}
