@@ -7,7 +7,10 @@ import { startDevhost, type RunningDevhost } from '../helpers/devhost';
 describe('with --keys', () => {
   let host: RunningDevhost;
   beforeAll(async () => {
-    host = await startDevhost({ app: 'test/fixtures/basic', args: ['--keys', 'master=mk-123,default=fk-456'] });
+    host = await startDevhost({
+      app: 'test/fixtures/basic',
+      args: ['--keys', 'master=mk-123,default=fk-456'],
+    });
   });
   afterAll(async () => {
     await host?.stop();
@@ -17,7 +20,9 @@ describe('with --keys', () => {
     (await fetch(`${host.url}${path}`, { headers })).status;
 
   test('devhost prints the keys it uses at start', () => {
-    expect(host.output()).toMatch(/Keys \(send as x-functions-key header or \?code=\): master=mk-123 default=fk-456/);
+    expect(host.output()).toMatch(
+      /Keys \(send as x-functions-key header or \?code=\): master=mk-123 default=fk-456/,
+    );
   });
 
   test('anonymous functions need no key', async () => {

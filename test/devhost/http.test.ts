@@ -20,7 +20,10 @@ afterAll(async () => {
 
 const api = (path: string): string => `${host.url}/api/${path}`;
 
-async function json(path: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+async function json(
+  path: string,
+  init?: RequestInit,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(api(path), init);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
@@ -54,7 +57,10 @@ describe('routing', () => {
 
   test('catch-all, complex segments and defaults', async () => {
     expect((await json('docs/a/b/c.md')).body).toEqual({ route: 'catchAll', params: { path: 'a/b/c.md' } });
-    expect((await json('files/report.pdf')).body).toEqual({ route: 'files', params: { name: 'report', ext: 'pdf' } });
+    expect((await json('files/report.pdf')).body).toEqual({
+      route: 'files',
+      params: { name: 'report', ext: 'pdf' },
+    });
     expect((await json('pages')).body).toEqual({ route: 'withDefault', params: { page: '1' } });
     expect((await json('pages/7')).body).toEqual({ route: 'withDefault', params: { page: '7' } });
   });
@@ -84,7 +90,11 @@ describe('routing', () => {
 
 describe('request bodies', () => {
   test('text', async () => {
-    const res = await json('echo/text', { method: 'POST', body: 'héllo', headers: { 'content-type': 'text/plain' } });
+    const res = await json('echo/text', {
+      method: 'POST',
+      body: 'héllo',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.body).toEqual({ type: 'text/plain', text: 'héllo' });
   });
 
@@ -114,13 +124,18 @@ describe('request bodies', () => {
   });
 
   test('URL-encoded and multipart forms', async () => {
-    const urlEncoded = await json('echo/form', { method: 'POST', body: new URLSearchParams({ a: '1', b: 'x y' }) });
+    const urlEncoded = await json('echo/form', {
+      method: 'POST',
+      body: new URLSearchParams({ a: '1', b: 'x y' }),
+    });
     expect(urlEncoded.body).toEqual({ fields: { a: '1', b: 'x y' } });
     const form = new FormData();
     form.set('field', 'value');
     form.set('upload', new Blob(['file contents'], { type: 'text/plain' }), 'notes.txt');
     const multipart = await json('echo/form', { method: 'POST', body: form });
-    expect(multipart.body).toEqual({ fields: { field: 'value', upload: { file: 'notes.txt', text: 'file contents' } } });
+    expect(multipart.body).toEqual({
+      fields: { field: 'value', upload: { file: 'notes.txt', text: 'file contents' } },
+    });
   });
 
   test('the body as a stream', async () => {
@@ -221,14 +236,18 @@ describe('failures and logging', () => {
     expect(body.invocationId).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers.get('x-ms-invocation-id')).toBe(body.invocationId);
     const [logged] = await host.waitForOutput(
-      new RegExp(`Executed 'Functions\\.boom' \\(Failed, Id=${body.invocationId}, Duration=\\d+ms\\)\\n.*boom-error-marker`),
+      new RegExp(
+        `Executed 'Functions\\.boom' \\(Failed, Id=${body.invocationId}, Duration=\\d+ms\\)\\n.*boom-error-marker`,
+      ),
     );
     expect(logged).toContain('boom-error-marker');
   });
 
   test('one log line per invocation with function, invocation id, duration and outcome', async () => {
     await fetch(api('greet/log-line'));
-    const [line] = await host.waitForOutput(/Executed 'Functions\.greet' \(Succeeded, Id=[0-9a-f-]{36}, Duration=\d+ms\)/);
+    const [line] = await host.waitForOutput(
+      /Executed 'Functions\.greet' \(Succeeded, Id=[0-9a-f-]{36}, Duration=\d+ms\)/,
+    );
     expect(line).toMatch(/Succeeded/);
   });
 

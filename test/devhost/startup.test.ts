@@ -19,7 +19,8 @@ function tempApp(options: { hostJson?: unknown; localSettings?: unknown; files: 
   tempDirs.push(dir);
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'temp-app', main: 'index.js' }));
   writeFileSync(path.join(dir, 'host.json'), JSON.stringify(options.hostJson ?? { version: '2.0' }));
-  if (options.localSettings) writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify(options.localSettings));
+  if (options.localSettings)
+    writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify(options.localSettings));
   const requires = options.files.map((file) => `require(${JSON.stringify(path.join(repoRoot, file))});`);
   writeFileSync(path.join(dir, 'index.js'), requires.join('\n') + '\n');
   return dir;
@@ -33,7 +34,8 @@ function listenOnFreePort(): Promise<Server> {
 }
 
 const portOf = (server: Server): number => (server.address() as { port: number }).port;
-const closeServer = (server: Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()));
+const closeServer = (server: Server): Promise<void> =>
+  new Promise((resolve) => server.close(() => resolve()));
 
 describe('start-up failures exit non-zero with a clear message', () => {
   test('an entry point that throws is named with its error', async () => {

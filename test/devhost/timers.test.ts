@@ -35,7 +35,8 @@ async function waitForRuns(
   for (;;) {
     const runs = await timerLog(host);
     if (predicate(runs)) return runs;
-    if (Date.now() > deadline) throw new Error(`timer runs never matched: ${JSON.stringify(runs)}\n${host.output()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timer runs never matched: ${JSON.stringify(runs)}\n${host.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -66,7 +67,9 @@ describe('runOnStartup with a 5-field schedule from an app setting', () => {
   });
 
   test('the start banner lists the resolved schedule and its time zone', () => {
-    expect(host.output()).toMatch(/startup: timerTrigger '0 0 1 1 \*' \(UTC, next \d{4}-01-01T00:00:00\.000Z\)/);
+    expect(host.output()).toMatch(
+      /startup: timerTrigger '0 0 1 1 \*' \(UTC, next \d{4}-01-01T00:00:00\.000Z\)/,
+    );
   });
 
   test('POST /admin/functions/{name} runs a timer function once, not past due', async () => {
@@ -131,7 +134,9 @@ describe('the schedule monitor', () => {
     const first = await startDevhost({ app: 'test/fixtures/timers', dataDir, env });
     let before: TimerRun;
     try {
-      const runs = await waitForRuns(first, (r) => r.some((run) => run.name === 'monitored' && run.end !== null));
+      const runs = await waitForRuns(first, (r) =>
+        r.some((run) => run.name === 'monitored' && run.end !== null),
+      );
       before = runs.find((run) => run.name === 'monitored')!;
       expect(before.timer.isPastDue).toBe(false);
     } finally {
@@ -145,7 +150,9 @@ describe('the schedule monitor', () => {
       const after = runs.find((run) => run.name === 'monitored')!;
       expect(after.timer.isPastDue).toBe(true);
       expect(after.timer.scheduleStatus!.last).toMatch(dotnetTime);
-      expect(Date.parse(after.timer.scheduleStatus!.last)).toBeLessThan(Date.parse(after.timer.scheduleStatus!.next));
+      expect(Date.parse(after.timer.scheduleStatus!.last)).toBeLessThan(
+        Date.parse(after.timer.scheduleStatus!.next),
+      );
       expect(second.output()).toMatch(/timer monitored is past due/);
     } finally {
       await second.stop();
