@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
-const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const repoRoot = path.resolve(__dirname, '..', '..', '..', '..');
 
 export interface RunningAzurite {
@@ -30,7 +31,15 @@ export function freePort(): Promise<number> {
 export async function startAzuriteTable(location?: string): Promise<RunningAzurite> {
   const port = await freePort();
   const bin = path.join(repoRoot, 'node_modules', 'azurite', 'dist', 'src', 'table', 'main.js');
-  const args = [bin, '--tableHost', '127.0.0.1', '--tablePort', String(port), '--disableTelemetry', '--skipApiVersionCheck'];
+  const args = [
+    bin,
+    '--tableHost',
+    '127.0.0.1',
+    '--tablePort',
+    String(port),
+    '--disableTelemetry',
+    '--skipApiVersionCheck',
+  ];
   if (location) args.push('--location', location);
   else args.push('--inMemoryPersistence');
   const proc: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

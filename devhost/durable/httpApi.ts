@@ -1,0 +1,303 @@
+/**
+ * The Durable HTTP API (durable-host-spec §9): the RPC surface `DurableClient` calls (`rpcBaseUrl`) and
+ * the public webhook URLs `createCheckStatusResponse` hands out. Both are served under
+ * `/runtime/webhooks/durabletask/` on the devhost port, by the same handler.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkStatusPayload, type ClientUrls, webhookPath } from './clientData';
+import { ApiError, type DurableEngineCore, type Instance, type StatusOptions } from './engine';
+import { isTerminal, parseJsonText, type RuntimeStatus, toStatusHistory } from './history';
+
+interface Reply {
+  status: number;
+  body?: unknown;
+  text?: string;
+  headers?: Record<string, string>;
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Reply => ({
+  status,
+  body,
+  headers,
+});
+
+/** ASP.NET `HttpError` shape the extension answers errors with. */
+const errorReply = (status: number, summary: string, detail: string): Reply =>
+  json(status, { Message: summary, ExceptionMessage: detail });
+
+/** `ToString("s") + "Z"`: second precision, as the extension formats status times. */
+const statusTime = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
+
+const flag = (url: URL, name: string, fallback: boolean): boolean => {
+  const v = url.searchParams.get(name);
+  return v === null || v === '' ? fallback : v.toLowerCase() === 'true';
+};
+
+export function statusObject(inst: Instance, o: StatusOptions = {}): Record<string, unknown> {
+  const status: Record<string, unknown> = {
+    name: inst.name,
+    instanceId: inst.id,
+    runtimeStatus: inst.status,
+    input: o.showInput === false ? null : parseJsonText(inst.input),
+    customStatus: parseJsonText(inst.customStatus),
+    output: parseJsonText(inst.output),
+    createdTime: statusTime(inst.createdTime),
+    lastUpdatedTime: statusTime(inst.lastUpdatedTime),
+  };
+  if (o.showHistory && inst.history.length > 0) {
+    status.historyEvents = toStatusHistory(inst.history, {
+      showHistoryOutput: o.showHistoryOutput === true,
+      showInput: o.showInput !== false,
+    });
+  }
+  return status;
+}
+
+export class DurableHttpApi {
+  constructor(
+    private readonly core: DurableEngineCore,
+    private readonly urls: ClientUrls,
+  ) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean> {
+    const path = url.pathname;
+    if (path !== webhookPath && !path.startsWith(`${webhookPath}/`)) return false;
+    let reply: Reply;
+    try {
+      reply = await this.route(req, url, body);
+    } catch (err) {
+      if (err instanceof ApiError) reply = errorReply(err.status, err.summary, err.message);
+      else reply = errorReply(500, 'Something went wrong while processing your request', String(err));
+    }
+    const headers: Record<string, string> = { ...(reply.headers ?? {}) };
+    let payload: string | undefined;
+    if (reply.text !== undefined) {
+      payload = reply.text;
+      headers['content-type'] ??= 'text/plain; charset=utf-8';
+    } else if (reply.body !== undefined) {
+      payload = JSON.stringify(reply.body);
+      headers['content-type'] = 'application/json; charset=utf-8';
+    }
+    res.writeHead(reply.status, headers);
+    res.end(payload);
+    return true;
+  }
+
+  private async route(req: IncomingMessage, url: URL, body: Buffer): Promise<Reply> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const rest = url.pathname.slice(webhookPath.length + 1);
+    const parts = rest.split('/').map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return p;
+      }
+    });
+    const [head, a, b, c] = parts;
+    if (head === 'orchestrators' && a && method === 'POST' && parts.length <= 3) {
+      return this.start(a, b && b.length > 0 ? b : undefined, url, body);
+    }
+    if (head === 'instances') {
+      if (!a) {
+        if (method === 'GET') return this.list(url, req);
+        if (method === 'DELETE') return this.purgeBy(url);
+        return errorReply(405, 'Method not allowed', `${method} is not supported on instances/`);
+      }
+      if (parts.length === 2) {
+        if (method === 'GET') return this.status(a, url);
+        if (method === 'DELETE') return this.purge(a);
+      }
+      if (method === 'POST' && b === 'raiseEvent' && c) return this.raiseEvent(a, c, req, body);
+      if (method === 'POST' && parts.length === 3 && b) {
+        switch (b) {
+          case 'terminate':
+          case 'suspend':
+          case 'resume':
+            await this.core.control(a, b, url.searchParams.get('reason') ?? '');
+            return { status: 202 };
+          case 'rewind':
+            return this.rewind(a);
+          case 'restart':
+            return this.restart(a, url);
+        }
+      }
+    }
+    if (head === 'entities') {
+      return {
+        status: 501,
+        text: 'Durable entities are not supported by devhost. Use activities and orchestration state instead, or run the app on Azure.',
+      };
+    }
+    return errorReply(404, 'No such API', `devhost has no Durable API at ${method} ${url.pathname}`);
+  }
+
+  private readJson(body: Buffer, what: string): string | null {
+    const text = body.toString('utf8');
+    if (text.trim() === '') return null;
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      throw new ApiError(400, `${what} is not valid JSON: ${(e as Error).message}`, 'Invalid JSON content');
+    }
+    return text;
+  }
+
+  private async start(name: string, instanceId: string | undefined, url: URL, body: Buffer): Promise<Reply> {
+    const input = this.readJson(body, 'The orchestration input');
+    const version = url.searchParams.get('version');
+    const inst = await this.core.startNew({
+      name,
+      ...(instanceId ? { instanceId } : {}),
+      input,
+      ...(version ? { version } : {}),
+    });
+    const timeout = Number(url.searchParams.get('timeout') ?? '');
+    if (Number.isFinite(timeout) && timeout > 0) {
+      const interval = Math.max(Number(url.searchParams.get('pollingInterval') ?? '1') || 1, 0.05);
+      return this.waitFor(inst.id, timeout * 1000, interval * 1000, url);
+    }
+    return this.checkStatus(inst.id);
+  }
+
+  private checkStatus(id: string): Reply {
+    const payload = checkStatusPayload(this.urls, id);
+    return json(202, payload, { Location: payload.statusQueryGetUri!, 'Retry-After': '10' });
+  }
+
+  private async waitFor(id: string, timeoutMs: number, intervalMs: number, url: URL): Promise<Reply> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const inst = this.core.get(id);
+      if (inst && isTerminal(inst.status)) {
+        if (inst.status === 'Completed') return json(200, parseJsonText(inst.output));
+        const fail = inst.status === 'Failed' && flag(url, 'returnInternalServerErrorOnFailure', false);
+        return json(fail ? 500 : 200, statusObject(inst));
+      }
+      if (Date.now() >= deadline) return this.checkStatus(id);
+      await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(deadline - Date.now(), 1))));
+    }
+  }
+
+  private status(id: string, url: URL): Reply {
+    const inst = this.core.get(id);
+    if (!inst) return { status: 404 };
+    const body = statusObject(inst, {
+      showInput: flag(url, 'showInput', true),
+      showHistory: flag(url, 'showHistory', false),
+      showHistoryOutput: flag(url, 'showHistoryOutput', false),
+    });
+    if (!isTerminal(inst.status)) return json(202, body, { Location: url.href, 'Retry-After': '5' });
+    if (inst.status === 'Failed' && flag(url, 'returnInternalServerErrorOnFailure', false))
+      return json(500, body);
+    return json(200, body);
+  }
+
+  private filtered(url: URL): Instance[] {
+    const from = url.searchParams.get('createdTimeFrom');
+    const to = url.searchParams.get('createdTimeTo');
+    const statuses = (url.searchParams.get('runtimeStatus') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => s.toLowerCase());
+    const prefix = url.searchParams.get('instanceIdPrefix') ?? '';
+    const fromMs = from ? Date.parse(from) : -Infinity;
+    const toMs = to ? Date.parse(to) : Infinity;
+    if (Number.isNaN(fromMs) || Number.isNaN(toMs)) {
+      throw new ApiError(400, 'createdTimeFrom / createdTimeTo must be ISO 8601 times.', 'Invalid query');
+    }
+    return [...this.core.instances.values()]
+      .filter(
+        (i) =>
+          !i.purged &&
+          i.createdTime >= fromMs &&
+          i.createdTime <= toMs &&
+          (statuses.length === 0 || statuses.includes(i.status.toLowerCase() as Lowercase<RuntimeStatus>)) &&
+          i.id.startsWith(prefix),
+      )
+      .sort((x, y) => x.createdTime - y.createdTime || (x.id < y.id ? -1 : 1));
+  }
+
+  private list(url: URL, req: IncomingMessage): Reply {
+    const all = this.filtered(url);
+    const top = Number(url.searchParams.get('top') ?? '') || 100;
+    const token = req.headers['x-ms-continuation-token'];
+    const offset =
+      typeof token === 'string' && token ? Number(Buffer.from(token, 'base64').toString()) || 0 : 0;
+    const page = all.slice(offset, offset + top);
+    const showInput = flag(url, 'showInput', true);
+    const headers: Record<string, string> = {};
+    if (offset + top < all.length)
+      headers['x-ms-continuation-token'] = Buffer.from(String(offset + top)).toString('base64');
+    return json(
+      200,
+      page.map((i) => statusObject(i, { showInput })),
+      headers,
+    );
+  }
+
+  private async purge(id: string): Promise<Reply> {
+    const deleted = await this.core.purge(id);
+    return deleted ? json(200, { instancesDeleted: 1 }) : { status: 404 };
+  }
+
+  private async purgeBy(url: URL): Promise<Reply> {
+    if (!url.searchParams.get('createdTimeFrom')) {
+      return errorReply(
+        400,
+        'One or more of the arguments submitted is incorrect',
+        'createdTimeFrom is required.',
+      );
+    }
+    const targets = this.filtered(url);
+    let n = 0;
+    for (const i of targets) if (await this.core.purge(i.id)) n++;
+    return n === 0 ? { status: 404 } : json(200, { instancesDeleted: n });
+  }
+
+  private async raiseEvent(id: string, name: string, req: IncomingMessage, body: Buffer): Promise<Reply> {
+    const inst = this.core.get(id);
+    if (!inst) return errorReply(404, 'Not found', `No instance with ID '${id}' found.`);
+    if (isTerminal(inst.status)) return { status: 410 };
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim()
+      .toLowerCase();
+    if (type !== 'application/json') {
+      return errorReply(
+        400,
+        'Only application/json request content is supported',
+        `content-type was '${type}'`,
+      );
+    }
+    const data = this.readJson(body, `The data of event '${name}'`);
+    await this.core.raiseEvent(id, name, data);
+    return { status: 202 };
+  }
+
+  private rewind(id: string): Reply {
+    const inst = this.core.get(id);
+    if (!inst) return { status: 404, text: `No instance with ID '${id}' found.` };
+    return {
+      status: 501,
+      text: 'The rewind operation is not supported by devhost (it is a deprecated preview feature of the Azure Storage provider).',
+    };
+  }
+
+  private async restart(id: string, url: URL): Promise<Reply> {
+    const inst = this.core.get(id);
+    if (!inst)
+      return errorReply(
+        400,
+        'One or more of the arguments submitted is incorrect',
+        `No instance with ID '${id}' found.`,
+      );
+    const newId = flag(url, 'restartWithNewInstanceId', true);
+    const started = await this.core.startNew({
+      name: inst.name,
+      input: inst.input,
+      ...(newId ? {} : { instanceId: id }),
+    });
+    return this.checkStatus(started.id);
+  }
+}

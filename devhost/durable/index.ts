@@ -1,0 +1,32 @@
+/**
+ * devhost's Durable engine: drives unmodified durable-functions 3.x orchestrations by history replay,
+ * persists the task hub in Table storage and serves the Durable HTTP API. See docs/durable.md.
+ */
+import type { CreateDurableEngine, DurableEngine } from '../contracts';
+import { clientBindingData, webhookPath } from './clientData';
+import { readDurableConfig } from './config';
+import { DurableEngineCore } from './engine';
+import { DurableHttpApi } from './httpApi';
+import { TaskHubStore } from './store';
+
+export const createDurableEngine: CreateDurableEngine = async (options): Promise<DurableEngine> => {
+  const config = readDurableConfig(options.hostJson);
+  const store = await TaskHubStore.open(options.storageConnectionString, options.hubName);
+  const core = new DurableEngineCore(options, config, store);
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const urls = { baseUrl, hubName: options.hubName };
+  const api = new DurableHttpApi(core, urls);
+  // The client calls the same handler on the devhost port (spec §8: rpcBaseUrl must end with '/').
+  const port = new URL(baseUrl).port || '80';
+  const rpcBaseUrl = config.localRpcEndpointEnabled ? `http://127.0.0.1:${port}${webhookPath}/` : undefined;
+  const binding = clientBindingData({ ...urls, rpcBaseUrl });
+  return {
+    clientBindingData: () => structuredClone(binding),
+    handle: (req, res, url, body) => api.handle(req, res, url, body),
+    start: () => core.restore(),
+    stop: () => core.stop(),
+  };
+};
+
+export { DurableEngineCore } from './engine';
+export { TaskHubStore } from './store';

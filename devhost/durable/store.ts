@@ -1,0 +1,318 @@
+/**
+ * Task-hub persistence in Table storage (Azurite locally). One table per hub, `<hub>Devhost`, one
+ * partition per instance:
+ *
+ *   RowKey `I`                     the instance record: name, input, parent, created time, generation
+ *   RowKey `H<gen>_<index>`        history, append-only: the events one episode added, plus the status
+ *                                  snapshot after it (the episode's commit record)
+ *   RowKey `Q<seq>`                inbox messages accepted by the API but not yet processed
+ *                                  (raised events, terminate / suspend / resume requests)
+ *
+ * An episode is persisted with a single entity write in the common case (no batch transaction needed:
+ * the last row of an episode is the commit record), which keeps the per-step cost low. Large episodes
+ * spill over several rows and several string properties, keeping each entity far below the 1 MB entity
+ * and 64 KB property limits; rows of an episode whose final row never landed are ignored on load.
+ * A new generation (continue-as-new, or reuse of a finished instance id) makes older `H` rows garbage.
+ */
+import { odata, RestError, TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { HistoryEvent, RuntimeStatus } from './history';
+
+/** Characters per string property (each ≤ 64 KB even as UTF-16 or 3-byte UTF-8 characters... halved). */
+const pieceChars = 16_000;
+/** String properties per history row (≤ 288k characters ⇒ well under the 1 MB entity limit). */
+const piecesPerRow = 18;
+const rowChars = pieceChars * piecesPerRow;
+
+export interface ParentRef {
+  instanceId: string;
+  executionId: string;
+  name: string;
+  taskScheduledId: number;
+}
+
+/** The `I` row. Written at creation, on continue-as-new and when a finished instance id is reused. */
+export interface InstanceRecord {
+  instanceId: string;
+  name: string;
+  version: string;
+  gen: number;
+  executionId: string;
+  /** JSON text of the current execution's input, or null. */
+  input: string | null;
+  createdTime: number;
+  parent?: ParentRef;
+  status: RuntimeStatus;
+  customStatus: string | null;
+  lastUpdatedTime: number;
+}
+
+/** The state an episode leaves behind, stored with its last history row. */
+export interface EpisodeSnapshot {
+  status: RuntimeStatus;
+  lastUpdatedTime: number;
+  /** Present when the episode changed the custom status (JSON text). */
+  customStatus?: string;
+  /** Inbox sequence numbers this episode consumed. */
+  consumed?: number[];
+}
+
+export type InboxMessage =
+  | { seq: number; kind: 'event'; name: string; input: string | null; ts: number }
+  | { seq: number; kind: 'terminate' | 'suspend' | 'resume'; reason: string; ts: number };
+
+export interface LoadedInstance {
+  record: InstanceRecord;
+  history: HistoryEvent[];
+  /** History rows of the current generation that belong to committed episodes. */
+  rows: number;
+  status: RuntimeStatus;
+  customStatus: string | null;
+  lastUpdatedTime: number;
+  /** Unprocessed inbox messages, in arrival order. */
+  inbox: InboxMessage[];
+  maxSeq: number;
+  /** Rows that are garbage (old generations, torn episodes, consumed inbox messages). */
+  garbage: string[];
+}
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+export const historyRowKey = (gen: number, index: number): string => `H${pad(gen, 6)}_${pad(index, 9)}`;
+export const inboxRowKey = (seq: number): string => `Q${pad(seq, 12)}`;
+
+interface EpisodeChunk {
+  e: HistoryEvent[];
+  s: EpisodeSnapshot;
+}
+
+type Row = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** Splits text into string properties `D0..Dn`, `piecesPerRow` per row. */
+function toRows(instanceId: string, gen: number, firstIndex: number, text: string): Row[] {
+  const rows: Row[] = [];
+  for (let offset = 0, index = firstIndex; offset < text.length || rows.length === 0; index++) {
+    const slice = text.slice(offset, offset + rowChars);
+    offset += slice.length;
+    const row: Row = { partitionKey: instanceId, rowKey: historyRowKey(gen, index), G: gen, X: index, N: 0 };
+    let n = 0;
+    for (let p = 0; p < slice.length; p += pieceChars, n++) row[`D${n}`] = slice.slice(p, p + pieceChars);
+    row.N = n;
+    row.Last = offset >= text.length;
+    rows.push(row);
+  }
+  return rows;
+}
+
+function rowText(e: TableEntityResult<Record<string, unknown>>): string {
+  const n = Number(e.N ?? 0);
+  let text = '';
+  for (let i = 0; i < n; i++) text += String(e[`D${i}`] ?? '');
+  return text;
+}
+
+const isNotFound = (e: unknown): boolean => e instanceof RestError && e.statusCode === 404;
+
+export class TaskHubStore {
+  private constructor(
+    private readonly client: TableClient,
+    readonly tableName: string,
+  ) {}
+
+  static tableNameFor(hubName: string): string {
+    let name = hubName.replace(/[^A-Za-z0-9]/g, '');
+    if (!/^[A-Za-z]/.test(name)) name = `H${name}`;
+    return `${name}Devhost`.slice(0, 63);
+  }
+
+  static async open(connectionString: string, hubName: string): Promise<TaskHubStore> {
+    const tableName = TaskHubStore.tableNameFor(hubName);
+    const insecure = /TableEndpoint=http:|UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(
+      connectionString,
+    );
+    const client = TableClient.fromConnectionString(connectionString, tableName, {
+      allowInsecureConnection: insecure,
+      retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
+    });
+    await client.createTable();
+    return new TaskHubStore(client, tableName);
+  }
+
+  async writeInstance(r: InstanceRecord): Promise<void> {
+    await this.client.upsertEntity(
+      {
+        partitionKey: r.instanceId,
+        rowKey: 'I',
+        Name: r.name,
+        Version: r.version,
+        G: r.gen,
+        ExecutionId: r.executionId,
+        Input: r.input ?? undefined,
+        InputIsNull: r.input === null,
+        Created: r.createdTime,
+        Parent: r.parent ? JSON.stringify(r.parent) : undefined,
+        Status: r.status,
+        CustomStatus: r.customStatus ?? undefined,
+        Updated: r.lastUpdatedTime,
+      },
+      'Replace',
+    );
+  }
+
+  /**
+   * Appends one episode: its events and the snapshot after it. Returns the number of rows used. The
+   * final row is written last, so a crash in between leaves only ignorable rows.
+   */
+  async appendEpisode(
+    instanceId: string,
+    gen: number,
+    firstIndex: number,
+    events: HistoryEvent[],
+    snapshot: EpisodeSnapshot,
+  ): Promise<number> {
+    const chunk: EpisodeChunk = { e: events, s: snapshot };
+    const rows = toRows(instanceId, gen, firstIndex, JSON.stringify(chunk));
+    if (rows.length > 1) {
+      await Promise.all(rows.slice(0, -1).map((row) => this.client.upsertEntity(row, 'Replace')));
+    }
+    await this.client.upsertEntity(rows[rows.length - 1]!, 'Replace');
+    return rows.length;
+  }
+
+  async putInbox(instanceId: string, m: InboxMessage): Promise<void> {
+    await this.client.createEntity({
+      partitionKey: instanceId,
+      rowKey: inboxRowKey(m.seq),
+      M: JSON.stringify(m),
+    });
+  }
+
+  /** Deletes rows, ignoring the ones already gone. */
+  async deleteRows(instanceId: string, rowKeys: readonly string[]): Promise<void> {
+    const width = 16;
+    for (let i = 0; i < rowKeys.length; i += width) {
+      await Promise.all(
+        rowKeys.slice(i, i + width).map((rk) =>
+          this.client.deleteEntity(instanceId, rk).catch((e: unknown) => {
+            if (!isNotFound(e)) throw e;
+          }),
+        ),
+      );
+    }
+  }
+
+  /** Purge: every row of the instance's partition. */
+  async deleteInstance(instanceId: string): Promise<void> {
+    const keys: string[] = [];
+    const iter = this.client.listEntities({
+      queryOptions: { filter: odata`PartitionKey eq ${instanceId}`, select: ['RowKey'] },
+    });
+    for await (const e of iter) keys.push(e.rowKey!);
+    // The instance row goes last: until it is gone, a restart still sees (and can re-purge) the instance.
+    await this.deleteRows(
+      instanceId,
+      keys.filter((k) => k !== 'I'),
+    );
+    await this.deleteRows(instanceId, ['I']);
+  }
+
+  /** Reads the whole hub (startup). */
+  async loadAll(): Promise<LoadedInstance[]> {
+    const byPartition = new Map<string, TableEntityResult<Record<string, unknown>>[]>();
+    for await (const e of this.client.listEntities<Record<string, unknown>>()) {
+      const list = byPartition.get(e.partitionKey!) ?? [];
+      list.push(e);
+      byPartition.set(e.partitionKey!, list);
+    }
+    const out: LoadedInstance[] = [];
+    for (const [instanceId, rows] of byPartition) {
+      const loaded = this.assemble(instanceId, rows);
+      if (loaded) out.push(loaded);
+    }
+    return out;
+  }
+
+  private assemble(
+    instanceId: string,
+    rows: TableEntityResult<Record<string, unknown>>[],
+  ): LoadedInstance | undefined {
+    const inst = rows.find((r) => r.rowKey === 'I');
+    if (!inst) return undefined; // a partially purged partition: nothing to resume
+    const gen = Number(inst.G ?? 0);
+    const record: InstanceRecord = {
+      instanceId,
+      name: String(inst.Name ?? ''),
+      version: String(inst.Version ?? ''),
+      gen,
+      executionId: String(inst.ExecutionId ?? ''),
+      input: inst.InputIsNull === true || inst.Input === undefined ? null : String(inst.Input),
+      createdTime: Number(inst.Created ?? Date.now()),
+      status: (inst.Status as RuntimeStatus | undefined) ?? 'Pending',
+      customStatus: inst.CustomStatus === undefined ? null : String(inst.CustomStatus),
+      lastUpdatedTime: Number(inst.Updated ?? inst.Created ?? Date.now()),
+      ...(typeof inst.Parent === 'string' ? { parent: JSON.parse(inst.Parent) as ParentRef } : {}),
+    };
+    const garbage: string[] = [];
+    const historyRows = rows
+      .filter((r) => r.rowKey!.startsWith('H'))
+      .sort((a, b) => (a.rowKey! < b.rowKey! ? -1 : 1));
+    const history: HistoryEvent[] = [];
+    const consumed = new Set<number>();
+    let status = record.status;
+    let customStatus = record.customStatus;
+    let lastUpdatedTime = record.lastUpdatedTime;
+    let committedRows = 0;
+    let pending = '';
+    let expected = 0;
+    let torn = false;
+    for (const r of historyRows) {
+      if (Number(r.G) !== gen || torn) {
+        garbage.push(r.rowKey!);
+        continue;
+      }
+      if (Number(r.X) !== expected) {
+        // A gap means an episode never fully landed; everything after it is unusable.
+        torn = true;
+        garbage.push(r.rowKey!);
+        continue;
+      }
+      expected++;
+      pending += rowText(r);
+      if (r.Last === true) {
+        const chunk = JSON.parse(pending) as EpisodeChunk;
+        pending = '';
+        committedRows = expected;
+        for (const e of chunk.e) history.push(e);
+        status = chunk.s.status;
+        lastUpdatedTime = chunk.s.lastUpdatedTime;
+        if (chunk.s.customStatus !== undefined) customStatus = chunk.s.customStatus;
+        for (const q of chunk.s.consumed ?? []) consumed.add(q);
+      }
+    }
+    // Rows of an episode whose last row is missing are garbage (the episode will run again).
+    for (const r of historyRows) {
+      if (Number(r.G) === gen && Number(r.X) >= committedRows && !garbage.includes(r.rowKey!)) {
+        garbage.push(r.rowKey!);
+      }
+    }
+    const inbox: InboxMessage[] = [];
+    let maxSeq = 0;
+    for (const r of rows) {
+      if (!r.rowKey!.startsWith('Q')) continue;
+      const m = JSON.parse(String(r.M)) as InboxMessage;
+      maxSeq = Math.max(maxSeq, m.seq);
+      if (consumed.has(m.seq)) garbage.push(r.rowKey!);
+      else inbox.push(m);
+    }
+    inbox.sort((a, b) => a.seq - b.seq);
+    return {
+      record,
+      history,
+      rows: committedRows,
+      status,
+      customStatus,
+      lastUpdatedTime,
+      inbox,
+      maxSeq,
+      garbage,
+    };
+  }
+}
