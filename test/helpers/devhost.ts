@@ -7,7 +7,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-export const repoRoot = path.resolve(__dirname, '..', '..');
+/** The folder with package.json above this file (also right when running compiled from `dist/`). */
+function findRepoRoot(start: string): string {
+  let dir = start;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export const repoRoot = findRepoRoot(__dirname);
 export const devhostCli = path.join(repoRoot, 'dist', 'devhost', 'cli.js');
 
 export interface StartDevhostOptions {
@@ -38,6 +49,8 @@ export interface RunningDevhost {
   stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL, then waits for exit. */
   kill(): Promise<void>;
+  /** Stops collecting output (still drained), for long noisy runs such as benchmarks. */
+  discardOutput(): void;
 }
 
 const readyLine = /devhost ready: (http:\/\/localhost:(\d+))/;
@@ -54,7 +67,11 @@ function exited(proc: ChildProcess): Promise<number | null> {
 }
 
 /** Spawns devhost without waiting for readiness (for tests of start-up failures). */
-export function spawnDevhost(options: StartDevhostOptions): { proc: ChildProcess; output: () => string } {
+export function spawnDevhost(options: StartDevhostOptions): {
+  proc: ChildProcess;
+  output: () => string;
+  discardOutput: () => void;
+} {
   ensureBuilt();
   const app = path.resolve(repoRoot, options.app);
   const args = [devhostCli, '--app', app];
@@ -68,9 +85,19 @@ export function spawnDevhost(options: StartDevhostOptions): { proc: ChildProcess
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
-  proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  return { proc, output: () => text };
+  let keep = true;
+  const collect = (chunk: string): void => {
+    if (keep) text += chunk;
+  };
+  proc.stdout?.setEncoding('utf8').on('data', collect);
+  proc.stderr?.setEncoding('utf8').on('data', collect);
+  return {
+    proc,
+    output: () => text,
+    discardOutput: () => {
+      keep = false;
+    },
+  };
 }
 
 /** Runs devhost to completion (for start-up failures); resolves with its exit code and output. */
@@ -86,7 +113,7 @@ export async function runDevhostToExit(
 }
 
 export async function startDevhost(options: StartDevhostOptions): Promise<RunningDevhost> {
-  const { proc, output } = spawnDevhost(options);
+  const { proc, output, discardOutput } = spawnDevhost(options);
 
   const waitForOutput = (pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> =>
     new Promise((resolve, reject) => {
@@ -152,6 +179,7 @@ export async function startDevhost(options: StartDevhostOptions): Promise<Runnin
     output,
     waitForOutput,
     stop,
+    discardOutput,
     kill: async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const done = exited(proc);
