@@ -31,11 +31,13 @@ export function pairedBootstrap(
   const estimate = metricA() - metricB();
   const prng = createPrng(seed);
   const counts = new Uint32Array(n);
+  const draws = new Uint32Array(n);
   const diffs: number[] = [];
   let skipped = 0;
   for (let b = 0; b < resamples; b++) {
     counts.fill(0);
-    for (let i = 0; i < n; i++) counts[prng.nextInt(n)]!++;
+    prng.fillInts(draws, n);
+    for (let i = 0; i < n; i++) counts[draws[i]!]!++;
     const diff = metricA(counts) - metricB(counts);
     if (Number.isFinite(diff)) diffs.push(diff);
     else skipped++;

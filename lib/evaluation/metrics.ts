@@ -88,12 +88,12 @@ function mean(xs: number[]): number {
 }
 
 /**
- * Scores sorted once for ROC AUC. `order` lists rows by ascending score; `groupEnd[t]` is the end of
- * the run of tied scores that position t belongs to.
+ * Scores sorted once for ROC AUC: `order` lists rows by ascending score, `groupStart` the start of
+ * each run of tied scores (plus n at the end).
  */
 export interface RankIndex {
   order: Uint32Array;
-  groupEnd: Uint32Array;
+  groupStart: Uint32Array;
 }
 
 export function rankIndex(scores: Float64Array): RankIndex {
@@ -101,42 +101,35 @@ export function rankIndex(scores: Float64Array): RankIndex {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort((a, b) => scores[a]! - scores[b]! || a - b);
-  const groupEnd = new Uint32Array(n);
-  let t = 0;
-  while (t < n) {
-    let e = t + 1;
-    while (e < n && scores[order[e]!] === scores[order[t]!]) e++;
-    for (let u = t; u < e; u++) groupEnd[u] = e;
-    t = e;
-  }
-  return { order, groupEnd };
+  const starts: number[] = [];
+  for (let t = 0; t < n; t++) if (t === 0 || scores[order[t]!] !== scores[order[t - 1]!]) starts.push(t);
+  starts.push(n);
+  return { order, groupStart: Uint32Array.from(starts) };
 }
 
 /**
- * Weighted ROC AUC (Mann–Whitney U with ties counted half) of the rows flagged in `positive`
- * against the rest. NaN when one side has no weight.
+ * Weighted ROC AUC (Mann–Whitney U with ties counted half). `positiveByRank[t]` is 1 when the row
+ * at rank t is positive. NaN when one side has no weight.
  */
-export function aucFromIndex(idx: RankIndex, positive: Uint8Array, w?: Weights): number {
-  const { order, groupEnd } = idx;
-  const n = order.length;
+export function aucFromIndex(idx: RankIndex, positiveByRank: Uint8Array, w?: Weights): number {
+  const { order, groupStart } = idx;
+  const groups = groupStart.length - 1;
   let negBelow = 0;
   let sum = 0;
   let totalPos = 0;
-  let t = 0;
-  while (t < n) {
-    const e = groupEnd[t]!;
+  for (let g = 0; g < groups; g++) {
+    const end = groupStart[g + 1]!;
     let gp = 0;
-    let gn = 0;
-    for (let u = t; u < e; u++) {
-      const i = order[u]!;
-      const wi = w ? w[i]! : 1;
-      if (positive[i] === 1) gp += wi;
-      else gn += wi;
+    let gw = 0;
+    for (let t = groupStart[g]!; t < end; t++) {
+      const wi = w ? w[order[t]!]! : 1;
+      gw += wi;
+      gp += wi * positiveByRank[t]!;
     }
+    const gn = gw - gp;
     sum += gp * (negBelow + 0.5 * gn);
     negBelow += gn;
     totalPos += gp;
-    t = e;
   }
   const denom = totalPos * negBelow;
   return denom > 0 ? sum / denom : NaN;
@@ -153,7 +146,8 @@ export function prepareAuc(y: Int32Array, P: Float64Array, K: number): (w?: Weig
   const indexes = classes.map((k) => {
     const s = new Float64Array(n);
     for (let i = 0; i < n; i++) s[i] = P[i * K + k]!;
-    return { idx: rankIndex(s), positive: Uint8Array.from(y, (c) => (c === k ? 1 : 0)) };
+    const idx = rankIndex(s);
+    return { idx, positive: Uint8Array.from(idx.order, (i) => (y[i] === k ? 1 : 0)) };
   });
   return (w) => {
     const values: number[] = [];

@@ -90,3 +90,14 @@ describe('split by row hash', () => {
     expect(s.train.length).toBeGreaterThan(1_800);
   });
 });
+
+describe('bulk draws', () => {
+  it('fillInts gives exactly the numbers of repeated nextInt calls', () => {
+    const a = createPrng(11);
+    const b = createPrng(11);
+    const bulk = new Uint32Array(5_000);
+    a.fillInts(bulk, 777);
+    expect(Array.from(bulk)).toEqual(Array.from({ length: 5_000 }, () => b.nextInt(777)));
+    expect(a.nextUint32()).toBe(b.nextUint32());
+  });
+});
