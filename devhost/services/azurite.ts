@@ -1,0 +1,208 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Logger } from '../contracts';
+import { PortInUseError, type ServiceName } from './ports';
+import { AZURITE_ACCOUNT, LOOPBACK, azuriteConnectionString, type StorageEndpoints } from './wellKnown';
+
+export interface AzuriteOptions {
+  /** Folder for Azurite's data; `null` runs it with `--inMemoryPersistence`. */
+  location: string | null;
+  ports?: { blob?: number; queue?: number; table?: number };
+  log: Logger;
+  /** How long to wait for all three services to answer. */
+  startTimeoutMs?: number;
+}
+
+export interface AzuriteHandle {
+  ports: { blob: number; queue: number; table: number };
+  /** Service endpoints with the account in the path, as clients expect for Azurite. */
+  endpoints: StorageEndpoints;
+  connectionString: string;
+  pid: number;
+  /** Graceful stop (Azurite flushes its database on SIGTERM); SIGKILL after a bound. */
+  stop(): Promise<void>;
+}
+
+type StorageService = Exclude<ServiceName, 'cosmos'>;
+const serviceByLabel: Record<string, StorageService> = { Blob: 'blob', Queue: 'queue', Table: 'table' };
+
+/**
+ * Preloaded into the Azurite child: when devhost dies without stopping it (SIGKILL, crash), the IPC
+ * channel closes and Azurite shuts itself down instead of lingering with the ports. On a normal
+ * SIGTERM the channel is released so the child exits once Azurite has closed its servers.
+ */
+const PARENT_GUARD =
+  'data:text/javascript,' +
+  'process.once("disconnect",()=>process.kill(process.pid,"SIGTERM"));' +
+  'process.once("SIGTERM",()=>process.channel&&process.channel.unref())';
+
+async function azuriteBin(): Promise<string> {
+  const pkgPath = require.resolve('azurite/package.json');
+  const pkg = JSON.parse(await readFile(pkgPath, 'utf8')) as { bin: Record<string, string> };
+  const bin = pkg.bin.azurite;
+  if (!bin) throw new Error(`azurite package at ${dirname(pkgPath)} has no "azurite" bin`);
+  return join(dirname(pkgPath), bin);
+}
+
+/** Azurite's own arguments; the order of the service ports matches its startup order. */
+function azuriteArgs(location: string | null, ports: Record<StorageService, number>): string[] {
+  const args = [
+    '--blobHost', LOOPBACK, '--blobPort', String(ports.blob),
+    '--queueHost', LOOPBACK, '--queuePort', String(ports.queue),
+    '--tableHost', LOOPBACK, '--tablePort', String(ports.table),
+    '--disableTelemetry', '--skipApiVersionCheck', '--loose', '--silent',
+  ]; // prettier-ignore
+  if (location === null) args.push('--inMemoryPersistence');
+  else args.push('--location', location);
+  return args;
+}
+
+/** True once any HTTP answer arrives (Azurite answers an unauthenticated GET with 4xx: that is fine). */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: LOOPBACK, port, path: `/${AZURITE_ACCOUNT}?comp=list`, timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(true);
+      },
+    );
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+    req.end();
+  });
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts Azurite (Blob, Queue, Table) as a child process and resolves when every service answers. */
+export async function startAzurite(opts: AzuriteOptions): Promise<AzuriteHandle> {
+  const requested: Record<StorageService, number> = {
+    blob: opts.ports?.blob ?? 0,
+    queue: opts.ports?.queue ?? 0,
+    table: opts.ports?.table ?? 0,
+  };
+  if (opts.location !== null) await mkdir(opts.location, { recursive: true });
+  const bin = await azuriteBin();
+  // In memory, Azurite still resolves a workspace folder (cwd by default): keep it out of the project.
+  const cwd = opts.location ?? tmpdir();
+  const child = spawn(
+    process.execPath,
+    ['--import', PARENT_GUARD, bin, ...azuriteArgs(opts.location, requested)],
+    {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not spawn Azurite (${process.execPath} ${bin})`);
+
+  const bound: Partial<Record<StorageService, number>> = {};
+  const recent: string[] = [];
+  let starting: StorageService | undefined;
+  let failure: Error | undefined;
+  const onLine = (line: string, stream: 'stdout' | 'stderr') => {
+    if (!line.trim()) return;
+    recent.push(line);
+    if (recent.length > 20) recent.shift();
+    opts.log.debug(`azurite: ${line}`, { stream });
+    const startingMatch = /Azurite (Blob|Queue|Table) service is starting/.exec(line);
+    if (startingMatch?.[1]) starting = serviceByLabel[startingMatch[1]];
+    const listening = /Azurite (Blob|Queue|Table) service is successfully listening at \S+:(\d+)/.exec(line);
+    if (listening?.[1] && listening[2]) {
+      const service = serviceByLabel[listening[1]];
+      if (service) bound[service] = Number(listening[2]);
+    }
+    const inUse = /EADDRINUSE.*?:(\d+)\s*$/.exec(line);
+    if (inUse?.[1]) {
+      const port = Number(inUse[1]);
+      const service =
+        (Object.keys(requested) as StorageService[]).find((s) => requested[s] === port) ?? starting ?? 'blob';
+      failure = new PortInUseError(service, port);
+    }
+  };
+  lines(child, 'stdout', onLine);
+  lines(child, 'stderr', onLine);
+
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = true;
+      if (!failure && code !== 0) {
+        failure = new Error(
+          `Azurite exited during start (code ${code ?? 'none'}, signal ${signal ?? 'none'}):\n${recent.join('\n')}`,
+        );
+      }
+      resolve();
+    });
+  });
+  child.once('error', (err) => {
+    failure ??= err;
+  });
+
+  const stop = async (): Promise<void> => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const graceful = await Promise.race([exitPromise.then(() => true), delay(15_000).then(() => false)]);
+    if (!graceful) {
+      opts.log.warn('Azurite did not stop within 15 s; killing it', { pid });
+      child.kill('SIGKILL');
+      await exitPromise;
+    }
+  };
+
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
+  try {
+    for (;;) {
+      if (failure) throw failure;
+      if (exited) throw new Error(`Azurite exited during start:\n${recent.join('\n')}`);
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Azurite did not answer within ${opts.startTimeoutMs ?? 60_000} ms:\n${recent.join('\n')}`,
+        );
+      }
+      const { blob, queue, table } = bound;
+      if (blob && queue && table) {
+        const ok = await Promise.all([answers(blob), answers(queue), answers(table)]);
+        if (ok.every(Boolean)) {
+          const ports = { blob, queue, table };
+          const endpoints: StorageEndpoints = {
+            blob: `http://${LOOPBACK}:${blob}/${AZURITE_ACCOUNT}`,
+            queue: `http://${LOOPBACK}:${queue}/${AZURITE_ACCOUNT}`,
+            table: `http://${LOOPBACK}:${table}/${AZURITE_ACCOUNT}`,
+          };
+          opts.log.info('Azurite is ready', { ...ports, pid, location: opts.location ?? 'in memory' });
+          return { ports, endpoints, connectionString: azuriteConnectionString(endpoints), pid, stop };
+        }
+      }
+      await Promise.race([delay(50), exitPromise]);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function lines(
+  child: ChildProcess,
+  stream: 'stdout' | 'stderr',
+  onLine: (line: string, s: typeof stream) => void,
+) {
+  let buffered = '';
+  child[stream]?.setEncoding('utf8');
+  child[stream]?.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      onLine(buffered.slice(0, nl), stream);
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  child[stream]?.on('end', () => {
+    if (buffered) onLine(buffered, stream);
+  });
+}

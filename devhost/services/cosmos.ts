@@ -1,0 +1,147 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createHttpServer } from '@vercel/cosmosdb-server';
+import type Account from '@vercel/cosmosdb-server/lib/account';
+import * as accountModule from '@vercel/cosmosdb-server/lib/account';
+import type { Logger } from '../contracts';
+import { captureAccount, readSnapshot, restoreAccount, writeFileAtomic } from './cosmosSnapshot';
+import { PortInUseError } from './ports';
+import { COSMOS_EMULATOR_KEY, LOOPBACK } from './wellKnown';
+
+export interface CosmosEmulatorOptions {
+  /** Folder for `snapshot.json`; `null` keeps data in memory only. */
+  location: string | null;
+  port?: number;
+  log: Logger;
+  /** How often changed state is written to disk (default 2 s). */
+  snapshotIntervalMs?: number;
+}
+
+export interface CosmosEmulatorHandle {
+  /** `http://127.0.0.1:<port>/`; clients must set `connectionPolicy.enableEndpointDiscovery = false`. */
+  endpoint: string;
+  key: string;
+  port: number;
+  /** Writes the snapshot now if anything changed since the last one (no-op in memory). */
+  flush(): Promise<void>;
+  /** Stops accepting requests, writes the final snapshot, closes the server. */
+  stop(): Promise<void>;
+}
+
+export const SNAPSHOT_FILE = 'snapshot.json';
+
+// The emulator builds its Account inside createHttpServer's 'listening' handler and keeps it private.
+// A subclass installed once on the module export records the instance; our own 'listening' callback,
+// which runs right after the library's, takes it. Snapshots need the account's internal state.
+let lastAccount: Account | undefined;
+let hooked = false;
+const record = (account: Account) => {
+  lastAccount = account;
+};
+function hookAccount(): void {
+  if (hooked) return;
+  const Original = accountModule.default;
+  class RecordedAccount extends Original {
+    constructor(host: string, port: number) {
+      super(host, port);
+      record(this);
+    }
+  }
+  (accountModule as unknown as { default: typeof Account }).default = RecordedAccount;
+  hooked = true;
+}
+
+/** Starts `@vercel/cosmosdb-server` in this process over plain HTTP on loopback, restoring its snapshot. */
+export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<CosmosEmulatorHandle> {
+  const snapshotFile = opts.location === null ? null : join(opts.location, SNAPSHOT_FILE);
+  if (opts.location !== null) await mkdir(opts.location, { recursive: true });
+  // Read before listening: a damaged snapshot must stop the start, not be overwritten later.
+  const snapshot = snapshotFile ? await readSnapshot(snapshotFile) : undefined;
+
+  hookAccount();
+  const server = createHttpServer({ keepAlive: true });
+  let generation = 0;
+  server.on('request', (req, res) => {
+    const method = req.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD' || req.headers['x-ms-documentdb-isquery'] === 'True') return;
+    res.once('finish', () => {
+      if (res.statusCode < 400) generation += 1;
+    });
+  });
+
+  const requestedPort = opts.port ?? 0;
+  const account = await new Promise<Account>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError('cosmos', requestedPort, { cause: err }) : err);
+    });
+    lastAccount = undefined;
+    server.listen(requestedPort, LOOPBACK, () => {
+      const a = lastAccount;
+      lastAccount = undefined;
+      if (a) resolve(a);
+      else
+        reject(
+          new Error('@vercel/cosmosdb-server did not create its account as expected (library changed?)'),
+        );
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const endpoint = `http://${LOOPBACK}:${port}/`;
+
+  if (snapshot) {
+    const counts = restoreAccount(account, snapshot);
+    opts.log.info('Cosmos emulator state restored', {
+      file: snapshotFile,
+      savedAt: snapshot.savedAt,
+      ...counts,
+    });
+  }
+
+  let savedGeneration = generation;
+  let writing: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    if (!snapshotFile) return Promise.resolve();
+    // Chained so two writes never race on the temp file and the last state always wins.
+    writing = writing.then(async () => {
+      if (generation === savedGeneration) return;
+      const target = generation;
+      const json = JSON.stringify(captureAccount(account));
+      await writeFileAtomic(snapshotFile, json);
+      savedGeneration = target;
+    });
+    return writing;
+  };
+
+  const timer = snapshotFile
+    ? setInterval(() => {
+        flush().catch((err: unknown) => {
+          writing = Promise.resolve();
+          opts.log.error('Cosmos emulator snapshot failed; will retry', {
+            file: snapshotFile,
+            error: String(err),
+          });
+        });
+      }, opts.snapshotIntervalMs ?? 2000)
+    : undefined;
+  timer?.unref();
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (timer) clearInterval(timer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const forced = setTimeout(() => server.closeAllConnections(), 2000);
+      await closed;
+      clearTimeout(forced);
+      writing = writing.catch(() => undefined);
+      await flush();
+      opts.log.info('Cosmos emulator stopped', { port, snapshot: snapshotFile ?? 'in memory' });
+    })();
+    return stopped;
+  };
+
+  opts.log.info('Cosmos emulator is ready', { port, snapshot: snapshotFile ?? 'in memory' });
+  return { endpoint, key: COSMOS_EMULATOR_KEY, port, flush, stop };
+}

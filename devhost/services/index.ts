@@ -1,0 +1,140 @@
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { EmbeddedServices, EmbeddedServicesOptions } from '../contracts';
+import { startAzurite, type AzuriteHandle } from './azurite';
+import { startCosmosEmulator, type CosmosEmulatorHandle } from './cosmos';
+import { assertPortsFree } from './ports';
+
+export { PortInUseError, portFlags } from './ports';
+export type { ServiceName } from './ports';
+export { AZURITE_ACCOUNT, AZURITE_KEY, COSMOS_EMULATOR_KEY } from './wellKnown';
+
+export interface RunningServices extends EmbeddedServices {
+  /** The ports actually bound (useful when 0 asked for free ones). */
+  ports: { blob: number; queue: number; table: number; cosmos: number };
+  blobEndpoint: string;
+  queueEndpoint: string;
+  tableEndpoint: string;
+  /** Absolute data folder, or null when everything is in memory. */
+  dataDir: string | null;
+  /** Writes the Cosmos snapshot now if anything changed (the host may call it on its own schedule). */
+  flush(): Promise<void>;
+}
+
+export interface StartServicesOptions extends EmbeddedServicesOptions {
+  /** How often the Cosmos emulator's state is written to `<dataDir>/cosmos/snapshot.json` (default 2 s). */
+  cosmosSnapshotIntervalMs?: number;
+}
+
+const LOCK_FILE = 'services.lock';
+
+/** One devhost per data folder: two Azurite processes on one folder would corrupt each other. */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      const fh = await open(file, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `Data folder ${dataDir} is in use by another devhost (pid ${pid}). Stop it, or use another --data-dir.`,
+          { cause: err },
+        );
+      }
+      // Left behind by a devhost that died: take it over.
+      await rm(file, { force: true });
+    }
+  }
+  throw new Error(`could not lock data folder ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Starts Azurite (Blob, Queue, Table; child process) and the Cosmos DB emulator (in process), both
+ * on loopback, with data under `<dataDir>/azurite` and `<dataDir>/cosmos`, or in memory when
+ * `dataDir` is null. Fixed ports already taken fail with PortInUseError naming the devhost flag.
+ */
+export async function startServices(opts: StartServicesOptions): Promise<RunningServices> {
+  const { log } = opts;
+  const dataDir = opts.dataDir === null ? null : resolve(opts.dataDir);
+  const ports = opts.ports ?? {};
+  await assertPortsFree(ports);
+
+  let unlock: (() => Promise<void>) | undefined;
+  if (dataDir !== null) {
+    await mkdir(dataDir, { recursive: true });
+    unlock = await lockDataDir(dataDir);
+  }
+
+  const [azuriteResult, cosmosResult] = await Promise.allSettled([
+    startAzurite({
+      location: dataDir === null ? null : join(dataDir, 'azurite'),
+      ports: { blob: ports.blob, queue: ports.queue, table: ports.table },
+      log,
+    }),
+    startCosmosEmulator({
+      location: dataDir === null ? null : join(dataDir, 'cosmos'),
+      port: ports.cosmos,
+      log,
+      snapshotIntervalMs: opts.cosmosSnapshotIntervalMs,
+    }),
+  ]);
+  if (azuriteResult.status === 'rejected' || cosmosResult.status === 'rejected') {
+    const errors = [azuriteResult, cosmosResult].flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    await Promise.allSettled([
+      azuriteResult.status === 'fulfilled' ? azuriteResult.value.stop() : undefined,
+      cosmosResult.status === 'fulfilled' ? cosmosResult.value.stop() : undefined,
+    ]);
+    await unlock?.();
+    throw errors[0];
+  }
+  const azurite: AzuriteHandle = azuriteResult.value;
+  const cosmos: CosmosEmulatorHandle = cosmosResult.value;
+
+  const storageConnectionString = azurite.connectionString;
+  const env: Record<string, string> = {
+    AzureWebJobsStorage: storageConnectionString,
+    ARTIFACT_STORAGE_CONNECTION: storageConnectionString,
+    COSMOS_ENDPOINT: cosmos.endpoint,
+    COSMOS_KEY: cosmos.key,
+  };
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const results = await Promise.allSettled([cosmos.stop(), azurite.stop()]);
+      await unlock?.();
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      log.info('embedded services stopped');
+    })();
+    return stopping;
+  };
+
+  return {
+    env,
+    storageConnectionString,
+    cosmosEndpoint: cosmos.endpoint,
+    cosmosKey: cosmos.key,
+    ports: { ...azurite.ports, cosmos: cosmos.port },
+    blobEndpoint: azurite.endpoints.blob,
+    queueEndpoint: azurite.endpoints.queue,
+    tableEndpoint: azurite.endpoints.table,
+    dataDir,
+    flush: () => cosmos.flush(),
+    stop,
+  };
+}

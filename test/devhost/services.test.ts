@@ -1,0 +1,169 @@
+import { createServer, type Server } from 'node:net';
+import { request } from 'node:http';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { TableClient } from '@azure/data-tables';
+import { CosmosClient } from '@azure/cosmos';
+import { startServices, PortInUseError, type RunningServices } from '../../devhost/services';
+import { startAzurite } from '../../devhost/services/azurite';
+import { memoryLog } from './servicesLog';
+
+function occupy(): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve({ server, port: typeof address === 'object' && address ? address.port : 0 });
+    });
+  });
+}
+
+function httpStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('embedded services in memory', () => {
+  let services: RunningServices;
+  const log = memoryLog();
+
+  beforeAll(async () => {
+    services = await startServices({ dataDir: null, log });
+  });
+  afterAll(async () => {
+    await services?.stop();
+  });
+
+  it('gives the app settings that point at loopback emulators with explicit endpoints', () => {
+    const cs = services.env.AzureWebJobsStorage ?? '';
+    expect(services.env.ARTIFACT_STORAGE_CONNECTION).toBe(cs);
+    expect(services.storageConnectionString).toBe(cs);
+    expect(cs).toContain('AccountName=devstoreaccount1');
+    expect(cs).toContain(`BlobEndpoint=http://127.0.0.1:${services.ports.blob}/devstoreaccount1`);
+    expect(cs).toContain(`QueueEndpoint=http://127.0.0.1:${services.ports.queue}/devstoreaccount1`);
+    expect(cs).toContain(`TableEndpoint=http://127.0.0.1:${services.ports.table}/devstoreaccount1`);
+    expect(services.env.COSMOS_ENDPOINT).toBe(`http://127.0.0.1:${services.ports.cosmos}/`);
+    expect(services.env.COSMOS_KEY).toBe(services.cosmosKey);
+    expect(services.dataDir).toBeNull();
+    expect(new Set(Object.values(services.ports)).size).toBe(4);
+  });
+
+  it('serves Blob storage', async () => {
+    const blobs = BlobServiceClient.fromConnectionString(services.storageConnectionString);
+    const container = blobs.getContainerClient('smoke');
+    await container.createIfNotExists();
+    await container.getBlockBlobClient('a.txt').upload('hello', 5);
+    const body = await container.getBlockBlobClient('a.txt').downloadToBuffer();
+    expect(body.toString()).toBe('hello');
+  });
+
+  it('serves Table storage', async () => {
+    const table = TableClient.fromConnectionString(services.storageConnectionString, 'smoke', {
+      allowInsecureConnection: true,
+    });
+    await table.createTable();
+    await table.upsertEntity({ partitionKey: 'p', rowKey: 'r', value: 42 });
+    const entity = await table.getEntity<{ value: number }>('p', 'r');
+    expect(entity.value).toBe(42);
+  });
+
+  it('serves Queue storage', async () => {
+    // Any HTTP answer from the queue endpoint (403 without a signature) shows the service is up.
+    expect(await httpStatus(`${services.queueEndpoint}?comp=list`)).toBeGreaterThanOrEqual(200);
+  });
+
+  it('serves the Cosmos DB emulator over plain HTTP', async () => {
+    const client = new CosmosClient({
+      endpoint: services.cosmosEndpoint,
+      key: services.cosmosKey,
+      connectionPolicy: { enableEndpointDiscovery: false },
+    });
+    const { database } = await client.databases.createIfNotExists({ id: 'smoke' });
+    const { container } = await database.containers.createIfNotExists({
+      id: 'things',
+      partitionKey: { paths: ['/kind'] },
+    });
+    await container.items.create({ id: '1', kind: 'k', n: 1 });
+    const { resource } = await container.item('1', 'k').read<{ n: number }>();
+    expect(resource?.n).toBe(1);
+  });
+});
+
+describe('ports', () => {
+  const log = memoryLog();
+
+  it('names the port and the devhost flag when a fixed port is taken', async () => {
+    const taken = await occupy();
+    try {
+      const err = await startServices({ dataDir: null, ports: { table: taken.port }, log }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PortInUseError);
+      expect((err as PortInUseError).port).toBe(taken.port);
+      expect((err as Error).message).toContain(String(taken.port));
+      expect((err as Error).message).toContain('--table-port');
+    } finally {
+      taken.server.close();
+    }
+  });
+
+  it('reports every taken port at once', async () => {
+    const a = await occupy();
+    const b = await occupy();
+    try {
+      const err = (await startServices({ dataDir: null, ports: { blob: a.port, cosmos: b.port }, log }).catch(
+        (e: unknown) => e,
+      )) as Error;
+      expect(err.message).toContain(`${a.port}`);
+      expect(err.message).toContain('--blob-port');
+      expect(err.message).toContain(`${b.port}`);
+      expect(err.message).toContain('--cosmos-port');
+    } finally {
+      a.server.close();
+      b.server.close();
+    }
+  });
+
+  it('maps Azurite failing to bind (a port taken after the check) to the same error', async () => {
+    const taken = await occupy();
+    try {
+      const err = await startAzurite({ location: null, ports: { queue: taken.port }, log }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PortInUseError);
+      expect((err as PortInUseError).service).toBe('queue');
+      expect((err as Error).message).toContain('--queue-port');
+    } finally {
+      taken.server.close();
+    }
+  });
+
+  it('uses fixed free ports when given and stops the Azurite child on stop()', async () => {
+    const free = await occupy();
+    const port = free.port;
+    await new Promise((r) => free.server.close(r));
+    const services = await startServices({ dataDir: null, ports: { cosmos: port }, log });
+    const pid = Number(log.lines.find((l) => l.message === 'Azurite is ready')?.fields?.pid);
+    try {
+      expect(services.ports.cosmos).toBe(port);
+      expect(isAlive(pid)).toBe(true);
+    } finally {
+      await services.stop();
+    }
+    expect(isAlive(pid)).toBe(false);
+  });
+});
