@@ -1,0 +1,98 @@
+/**
+ * Real emulators for integration tests, each on a free loopback port, started and stopped by the
+ * test: Azurite's Blob service (in-memory) and the Cosmos DB emulator (@vercel/cosmosdb-server over
+ * HTTP, so clients turn endpoint discovery off).
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { CosmosClient } from '@azure/cosmos';
+import { createHttpServer } from '@vercel/cosmosdb-server';
+import { AZURITE_ACCOUNT, AZURITE_KEY, COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
+
+const root = path.resolve(__dirname, '..', '..');
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+export interface BlobEmulator {
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+export async function startAzuriteBlob(): Promise<BlobEmulator> {
+  const port = await freePort();
+  const bin = path.join(root, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js');
+  const proc = spawn(
+    process.execPath,
+    [
+      bin,
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(port),
+      '--inMemoryPersistence',
+      '--disableTelemetry',
+      '--skipApiVersionCheck',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() },
+  );
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Azurite did not start: ${out}`)), 30_000);
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      if (/successfully listens/i.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`Azurite exited ${code}: ${out}`)));
+  });
+  return {
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface CosmosEmulator {
+  endpoint: string;
+  key: string;
+  client: CosmosClient;
+  stop(): Promise<void>;
+}
+
+export async function startCosmos(): Promise<CosmosEmulator> {
+  const server = createHttpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new CosmosClient({
+    endpoint,
+    key: COSMOS_EMULATOR_KEY,
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
+  return {
+    endpoint,
+    key: COSMOS_EMULATOR_KEY,
+    client,
+    stop: async () => {
+      client.dispose();
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
