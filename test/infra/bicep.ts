@@ -1153,8 +1153,11 @@ class ExprEvaluator {
         return { tenantId: '11111111-1111-1111-1111-111111111111' };
       case 'deployer':
         return { objectId: '22222222-2222-2222-2222-222222222222' };
+      case 'subscriptionResourceId': {
+        const [type, ...segments] = args.map((a) => str(a));
+        return `/subscriptions/00000000-0000-0000-0000-000000000000/providers/${type}/${segments.join('/')}`;
+      }
       case 'resourceGroup':
-      case 'subscriptionResourceId':
         return new Unknown(`${name}(…)`);
     }
     throw new EvalError(`unknown function ${name}()`);

@@ -160,7 +160,7 @@ describe('main.bicep', () => {
     expect(n.cosmos).toMatch(/^[a-z0-9][a-z0-9-]{1,42}[a-z0-9]$/);
     expect(n.functionApp).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,58}[a-zA-Z0-9]$/);
     expect(n.mlWorkspace).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$/);
-    expect(n.resourceGroup.length).toBeLessThanOrEqual(90);
+    expect(n.resourceGroup!.length).toBeLessThanOrEqual(90);
     const container = ev.variable('deploymentContainerName');
     expect(container).toMatch(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/);
     // Every variable evaluates: no missing key in abbreviations.json or lib/resources.json.

@@ -1,0 +1,215 @@
+// Every Azure service Sluice calls grants the app's user-assigned identity the data-plane role it
+// needs, on the resource it calls, in infra/modules/roles.bicep; and every role id there is the
+// built-in one (ids from Azure Verified Modules' builtInRoleNames unless noted).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bodyOf, declsOf, Evaluator, literal, propAt, tokensIn, Unknown } from './bicep';
+import type { Decl } from './bicep';
+import { bicep, INFRA, mainEvaluator, moduleParam, SCENARIOS } from './helpers';
+
+const ROLE_ASSIGNMENT = 'Microsoft.Authorization/roleAssignments';
+const COSMOS_ASSIGNMENT = 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments';
+
+/** What the code calls → the role it needs, where, and when the service is deployed. */
+const NEEDED = [
+  {
+    service: 'Blob (artifacts, deployment package, Durable leases)',
+    role: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+    on: 'Microsoft.Storage/storageAccounts',
+  }, // Storage Blob Data Contributor
+  {
+    service: 'Queue (Durable task hub)',
+    role: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+    on: 'Microsoft.Storage/storageAccounts',
+  }, // Storage Queue Data Contributor
+  {
+    service: 'Table (Durable task hub)',
+    role: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+    on: 'Microsoft.Storage/storageAccounts',
+  }, // Storage Table Data Contributor
+  {
+    service: 'Key Vault secrets (Key Vault references)',
+    role: '4633458b-17de-408a-b874-0445c86b69e6',
+    on: 'Microsoft.KeyVault/vaults',
+  }, // Key Vault Secrets User
+  {
+    service: 'Application Insights with Entra auth',
+    role: '3913510d-42f4-4e42-8a64-420c390055eb',
+    on: 'Microsoft.Insights/components',
+  }, // Monitoring Metrics Publisher
+  {
+    service: 'ACS email',
+    role: '09976791-48a7-449e-bb21-39d1a415f350',
+    on: 'Microsoft.Communication/communicationServices',
+    when: 'enableEmail',
+  }, // Communication and Email Service Owner
+  {
+    service: 'Azure ML jobs',
+    role: 'f6c7c914-8db3-469d-8ca1-694a8f32e121',
+    on: 'Microsoft.MachineLearningServices/workspaces',
+    when: 'enableAzureMl',
+  }, // AzureML Data Scientist
+];
+const COSMOS_DATA_CONTRIBUTOR = '00000000-0000-0000-0000-000000000002';
+
+const roles = bicep('modules/roles.bicep');
+const ev = new Evaluator(roles, {
+  appPrincipalId: 'APP',
+  principalId: 'DEPLOYER',
+  storageAccountName: 'st',
+  cosmosAccountName: 'cosmos',
+  keyVaultName: 'kv',
+  applicationInsightsName: 'appi',
+});
+const resources = declsOf(roles, 'resource');
+const typeOf = (d: Decl) => d.target!.split('@')[0]!;
+
+interface Assignment {
+  decl: Decl;
+  scopeSymbol: string;
+  scopeType: string;
+  roleId: string;
+  principal: string;
+  principalType: unknown;
+  condition?: string;
+  nameArgs: string;
+}
+
+function assignments(): Assignment[] {
+  return resources
+    .filter((r) => typeOf(r) === ROLE_ASSIGNMENT)
+    .map((decl) => {
+      const body = bodyOf(decl.value)!;
+      const scopeSymbol = tokensIn(propAt(body, 'scope'))
+        .map((t) => t.text)
+        .join('');
+      const scope = resources.find((r) => r.name === scopeSymbol);
+      const roleDefinitionId = String(ev.node(propAt(body, 'properties.roleDefinitionId')!, new Map()));
+      return {
+        decl,
+        scopeSymbol,
+        scopeType: scope ? typeOf(scope) : `<${scopeSymbol}>`,
+        roleId:
+          /\/providers\/Microsoft\.Authorization\/roleDefinitions\/([0-9a-f-]{36})$/.exec(
+            roleDefinitionId,
+          )?.[1] ?? roleDefinitionId,
+        principal: String(ev.node(propAt(body, 'properties.principalId')!, new Map())),
+        principalType: ev.node(propAt(body, 'properties.principalType')!, new Map()),
+        condition: decl.value?.kind === 'if' ? decl.value.condition.text : undefined,
+        nameArgs: tokensIn(propAt(body, 'name'))
+          .map((t) => t.text)
+          .join(''),
+      };
+    });
+}
+
+describe('role assignments for the app identity', () => {
+  it.each(NEEDED)('$service: the role on the resource the code calls', ({ role, on, when }) => {
+    const found = assignments().filter(
+      (a) => a.principal === 'APP' && a.roleId === role && a.scopeType === on,
+    );
+    expect(found).toHaveLength(1);
+    expect(found[0]!.principalType).toBe('ServicePrincipal');
+    expect(found[0]!.condition).toBe(when);
+    // Deterministic names: redeploying finds the same assignment instead of failing on a duplicate.
+    const roleKey = Object.entries(ev.variable('roles') as Record<string, string>).find(
+      ([, id]) => id === role,
+    )![0];
+    expect(found[0]!.nameArgs).toBe(`guid(${found[0]!.scopeSymbol}.id,appPrincipalId,roles.${roleKey})`);
+  });
+
+  it('Cosmos DB data plane: Built-in Data Contributor on the account', () => {
+    const cosmos = resources.filter((r) => typeOf(r) === COSMOS_ASSIGNMENT);
+    const app = cosmos.find(
+      (r) => String(ev.node(propAt(r.value, 'properties.principalId')!, new Map())) === 'APP',
+    );
+    expect(app).toBeDefined();
+    const body = bodyOf(app!.value)!;
+    const parent = resources.find(
+      (r) =>
+        r.name ===
+        tokensIn(propAt(body, 'parent'))
+          .map((t) => t.text)
+          .join(''),
+    );
+    expect(parent && typeOf(parent)).toBe('Microsoft.DocumentDB/databaseAccounts');
+    const roleDefinitionId = ev.node(propAt(body, 'properties.roleDefinitionId')!, new Map());
+    expect(roleDefinitionId instanceof Unknown && roleDefinitionId.text).toBe(
+      `<${parent!.name}.id>/sqlRoleDefinitions/${COSMOS_DATA_CONTRIBUTOR}`,
+    );
+    expect((ev.variable('roles') as Record<string, string>).cosmosDbBuiltInDataContributor).toBe(
+      COSMOS_DATA_CONTRIBUTOR,
+    );
+    expect(
+      tokensIn(propAt(body, 'properties.scope'))
+        .map((t) => t.text)
+        .join(''),
+    ).toBe(`${parent!.name}.id`);
+  });
+
+  it('grants nothing broader than data-plane roles (no Owner, Contributor or User Access Administrator)', () => {
+    const broad = [
+      '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+      'b24988ac-6180-42a0-ab88-20f7382dd24c',
+      '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
+    ];
+    expect(assignments().filter((a) => broad.includes(a.roleId))).toEqual([]);
+  });
+
+  it('every assignment targets a resource declared as existing in the module', () => {
+    for (const a of assignments()) expect(a.scopeType).toMatch(/^Microsoft\./);
+    for (const r of resources.filter((d) => !d.existing))
+      expect([ROLE_ASSIGNMENT, COSMOS_ASSIGNMENT]).toContain(typeOf(r));
+  });
+});
+
+describe('the role map', () => {
+  const source = readFileSync(join(INFRA, 'modules/roles.bicep'), 'utf8');
+  const lines = source.split('\n');
+
+  it('names and comments every role id, and the ids are the built-in ones', () => {
+    const guidLines = lines
+      .map((text, i) => ({ text, i }))
+      .filter(({ text }) => /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.test(text));
+    expect(guidLines.length).toBeGreaterThanOrEqual(NEEDED.length + 1);
+    for (const { text, i } of guidLines) {
+      expect(text).toMatch(/^ {2}[a-zA-Z]+: '[0-9a-f-]{36}'$/);
+      expect(lines[i - 1]).toMatch(/^ {2}\/\/ /);
+    }
+    const map = ev.variable('roles') as Record<string, string>;
+    for (const { role } of NEEDED) expect(Object.values(map)).toContain(role);
+  });
+
+  it('is used by name: no assignment spells out a role id', () => {
+    for (const a of resources.filter((r) => !r.existing)) {
+      const text = tokensIn(a.value)
+        .map((t) => t.text)
+        .join(' ');
+      expect(text).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
+    }
+  });
+});
+
+describe('main.bicep wires the roles module to the deployed resources', () => {
+  it.each(Object.entries(SCENARIOS))('names the same resources it deploys (%s)', (_name, overrides) => {
+    const main = mainEvaluator(overrides);
+    const passed = (param: string) => String(moduleParam(main, 'modules/roles.bicep', param));
+    expect(passed('appPrincipalId')).toBe('<identity.outputs.principalId>');
+    expect(passed('storageAccountName')).toBe('<storage.outputs.name>');
+    expect(passed('cosmosAccountName')).toBe('<cosmos.outputs.name>');
+    expect(passed('keyVaultName')).toBe('<keyVault.outputs.name>');
+    expect(passed('applicationInsightsName')).toBe('<monitoring.outputs.applicationInsightsName>');
+    expect(passed('communicationServiceName')).toBe(
+      String(moduleParam(main, 'modules/communication.bicep', 'communicationServiceName')),
+    );
+    expect(passed('mlWorkspaceName')).toBe(String(moduleParam(main, 'modules/ml.bicep', 'name')));
+    expect(moduleParam(main, 'modules/roles.bicep', 'enableEmail')).toBe(overrides.enableEmail ?? false);
+    expect(moduleParam(main, 'modules/roles.bicep', 'enableAzureMl')).toBe(overrides.enableAzureMl ?? false);
+  });
+
+  it('deploys the Function App only after its roles exist', () => {
+    const api = declsOf(bicep('main.bicep'), 'module').find((m) => m.target === 'modules/functionapp.bicep')!;
+    expect(tokensIn(propAt(api.value, 'dependsOn')).map((t) => t.text)).toContain('roles');
+    expect(literal(propAt(api.value, 'scope'))).toBeUndefined();
+  });
+});
