@@ -15,7 +15,7 @@ const num = z.number().finite();
 /** What is being approved: one model artifact trained on one dataset. */
 export const candidateSchema = z.object({
   modelName: z.string().min(1).max(128),
-  modelVersion: z.string().min(1).max(64),
+  modelVersion: z.int().positive(),
   modelDigest: sha256,
   datasetDigest: sha256,
 });
@@ -28,7 +28,7 @@ export type Candidate = z.infer<typeof candidateSchema>;
 export const evidenceSchema = z.object({
   /** Production model the candidate was compared with, or null for a pipeline's first model. */
   production: z
-    .object({ modelVersion: short(64), modelDigest: sha256 })
+    .object({ modelVersion: z.int().positive(), modelDigest: sha256 })
     .nullable()
     .default(null),
   primaryMetric: short(64).optional(),

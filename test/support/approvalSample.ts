@@ -12,7 +12,7 @@ export function sampleApprovalInput(over: Partial<NewApprovalInput> = {}): NewAp
     requestedBy: 'carol@example.com',
     candidate: {
       modelName: 'churn',
-      modelVersion: '7',
+      modelVersion: 7,
       modelDigest: MODEL_DIGEST,
       datasetDigest: DATASET_DIGEST,
     },
@@ -24,7 +24,7 @@ export function sampleApprovalInput(over: Partial<NewApprovalInput> = {}): NewAp
       onTimeout: { action: 'escalate', reviewers: ['erin@example.com'], timeout: '24h' },
     },
     evidence: {
-      production: { modelVersion: '6', modelDigest: '9c'.repeat(32) },
+      production: { modelVersion: 6, modelDigest: '9c'.repeat(32) },
       primaryMetric: 'roc_auc',
       verdict: {
         passed: true,

@@ -19,7 +19,7 @@ function input(policy: NewApprovalInput['policy'], requestedBy = 'carol@example.
     runId: 'run-1',
     pipeline: 'churn',
     requestedBy,
-    candidate: { modelName: 'churn', modelVersion: '3', modelDigest: model, datasetDigest: data },
+    candidate: { modelName: 'churn', modelVersion: 3, modelDigest: model, datasetDigest: data },
     policy,
     evidence: {},
   };

@@ -1,0 +1,166 @@
+import type { Container } from '@azure/cosmos';
+import { NonRetriableError, TransientError, ValidationError } from '../errors';
+import type { ApprovalDecision, ApprovalRecord } from './record';
+import { approvalRecordSchema, decisionId, decisionSchema } from './record';
+
+/**
+ * Approval records and decisions in Cosmos DB (container `approvals`, partition key `/runId`).
+ *
+ * - The record is created once with a deterministic id (the approvalGate instance id): a retried
+ *   activity finds the existing one.
+ * - A decision is a separate document with id `<approvalId>:<reviewer>`, written with a plain
+ *   create: Cosmos refuses a second document with the same id in a partition (409), so the first
+ *   write wins and a replayed or second POST cannot change it.
+ * - Record changes (escalation, reminder, close) are ETag-conditioned read-modify-writes.
+ */
+
+const MAX_CONFLICT_RETRIES = 8;
+
+/** A second decision by the same reviewer (replay, double click, two tabs): 409. */
+export class DecisionExistsError extends ValidationError {
+  readonly existing: ApprovalDecision | undefined;
+  constructor(existing: ApprovalDecision | undefined) {
+    super(
+      'decision_exists',
+      existing
+        ? `${existing.reviewer} already ${existing.decision === 'approve' ? 'approved' : 'rejected'} at ${existing.decidedAt}; a decision cannot be changed.`
+        : 'A decision was already recorded for this reviewer.',
+      { status: 409, field: 'decision' },
+    );
+    this.existing = existing;
+  }
+}
+
+export function cosmosStatus(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'number') return e.code;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+function mapError(err: unknown, what: string): Error {
+  const code = cosmosStatus(err);
+  const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
+  if (code === undefined || code === 408 || code === 429 || code >= 500) {
+    return new TransientError('cosmos_unavailable', message, { cause: err });
+  }
+  return new NonRetriableError('cosmos_rejected', message, { cause: err });
+}
+
+type Stored<T> = T & { _etag?: string };
+
+export interface ApprovalState {
+  record: ApprovalRecord;
+  decisions: ApprovalDecision[];
+}
+
+export class ApprovalStore {
+  constructor(private readonly container: Container) {}
+
+  /** Creates the record, or returns the one a previous attempt created. */
+  async createRecord(record: ApprovalRecord): Promise<{ created: boolean; record: ApprovalRecord }> {
+    const doc = approvalRecordSchema.parse(record);
+    try {
+      await this.container.items.create(doc);
+      return { created: true, record: doc };
+    } catch (err) {
+      if (cosmosStatus(err) !== 409) throw mapError(err, 'create approval');
+      const existing = await this.getRecord(doc.runId, doc.id);
+      if (!existing)
+        throw new TransientError('approval_conflict', `approval ${doc.id} conflicted but cannot be read`);
+      return { created: false, record: existing };
+    }
+  }
+
+  async getRecord(runId: string, approvalId: string): Promise<ApprovalRecord | undefined> {
+    const raw = await this.readRaw<ApprovalRecord>(runId, approvalId);
+    return raw ? approvalRecordSchema.parse(raw) : undefined;
+  }
+
+  /** The record and every decision for it: one single-partition query. */
+  async readState(runId: string, approvalId: string): Promise<ApprovalState | undefined> {
+    let docs: unknown[];
+    try {
+      const { resources } = await this.container.items
+        .query(
+          {
+            query: 'SELECT * FROM c WHERE c.id = @id OR (c.type = "decision" AND c.approvalId = @id)',
+            parameters: [{ name: '@id', value: approvalId }],
+          },
+          { partitionKey: runId },
+        )
+        .fetchAll();
+      docs = resources;
+    } catch (err) {
+      throw mapError(err, 'read approval');
+    }
+    let record: ApprovalRecord | undefined;
+    const decisions: ApprovalDecision[] = [];
+    for (const d of docs) {
+      const type = (d as { type?: unknown }).type;
+      if (type === 'approval') record = approvalRecordSchema.parse(d);
+      else if (type === 'decision') decisions.push(decisionSchema.parse(d));
+    }
+    if (!record) return undefined;
+    decisions.sort((a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.reviewer.localeCompare(b.reviewer));
+    return { record, decisions };
+  }
+
+  /**
+   * Records one reviewer's decision. The id is `<approvalId>:<reviewer>`, so the first write wins;
+   * any later attempt gets {@link DecisionExistsError} (409) carrying the decision that stands.
+   */
+  async createDecision(decision: ApprovalDecision): Promise<ApprovalDecision> {
+    const doc = decisionSchema.parse({ ...decision, id: decisionId(decision.approvalId, decision.reviewer) });
+    try {
+      await this.container.items.create(doc);
+      return doc;
+    } catch (err) {
+      if (cosmosStatus(err) !== 409) throw mapError(err, 'record decision');
+      const existing = await this.readRaw<ApprovalDecision>(doc.runId, doc.id);
+      throw new DecisionExistsError(existing ? decisionSchema.parse(existing) : undefined);
+    }
+  }
+
+  /**
+   * ETag-conditioned read-modify-write of the record, retried on a lost race. `change` must be
+   * pure (it may run more than once) and return the same object when there is nothing to do.
+   */
+  async updateRecord(
+    runId: string,
+    approvalId: string,
+    change: (record: ApprovalRecord) => ApprovalRecord,
+  ): Promise<ApprovalRecord> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const raw = await this.readRaw<ApprovalRecord>(runId, approvalId);
+      if (!raw)
+        throw new NonRetriableError('approval_not_found', `approval ${approvalId} of run ${runId} not found`);
+      const current = approvalRecordSchema.parse(raw);
+      const next = change(current);
+      if (next === current) return current;
+      try {
+        await this.container.item(approvalId, runId).replace(approvalRecordSchema.parse(next), {
+          accessCondition: { type: 'IfMatch', condition: raw._etag ?? '' },
+        });
+        return next;
+      } catch (err) {
+        if (cosmosStatus(err) === 412) continue;
+        throw mapError(err, 'update approval');
+      }
+    }
+    throw new TransientError(
+      'approval_update_conflict',
+      `approval ${approvalId}: too many concurrent updates`,
+    );
+  }
+
+  private async readRaw<T>(runId: string, id: string): Promise<Stored<T> | undefined> {
+    try {
+      const { resource } = await this.container.item(id, runId).read<Stored<T>>();
+      return resource ?? undefined;
+    } catch (err) {
+      if (cosmosStatus(err) === 404) return undefined;
+      throw mapError(err, 'read approval');
+    }
+  }
+}
