@@ -19,6 +19,10 @@ export const configSchema = z
     COSMOS_DATABASE: z.string().min(1).default(resources.cosmos.database),
     /** Client id of the user-assigned managed identity (Azure only). */
     AZURE_CLIENT_ID: z.string().optional(),
+    /** Host storage (Durable task hub): a connection string locally; read by the health check. */
+    AzureWebJobsStorage: z.string().min(1).optional(),
+    /** Host storage account in Azure (identity-based connection, set by infra as a host setting). */
+    AzureWebJobsStorage__accountName: z.string().min(1).optional(),
     DURABLE_TASK_HUB: z
       .string()
       .regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters or digits, starting with a letter')
@@ -29,6 +33,10 @@ export const configSchema = z
     INGEST_MAX_COLUMNS: intSetting(10_000),
     INGEST_MAX_FIELD_BYTES: intSetting(1024 * 1024),
     INGEST_MAX_ROWS: intSetting(50_000_000),
+    /** Longest CSV row or JSON line: bounds the unfinished row kept between read windows. */
+    INGEST_MAX_ROW_BYTES: intSetting(16 * 1024 * 1024),
+    /** Largest decompressed:compressed ratio of a gzip upload before it counts as a bomb. */
+    INGEST_MAX_GZIP_RATIO: intSetting(200),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /**
      * Approval-link signing keys as JSON `{"kid":"base64 secret (>= 32 bytes)",...}`. Keep two kids

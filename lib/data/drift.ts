@@ -1,0 +1,374 @@
+import type { Column, Table } from './column';
+import { BOOL_NULL, isDictionary } from './column';
+import type { DatasetContract, DriftMetric, DriftSettings, DriftThresholds } from './contract';
+import type { ColumnStats, TableProfile } from './profile';
+import { quantileSorted } from './profile';
+
+/**
+ * Drift between a reference (the data the production model was trained on) and the current data.
+ * Verdicts rest on effect sizes with thresholds — PSI, Jensen–Shannon distance, normalized
+ * Wasserstein, the KS statistic D — which stay put as samples grow, unlike p-values, which flag
+ * every column of a large dataset (evidentlyai/evidently#20, #50). KS p-values are reported,
+ * Holm-adjusted across columns, and gate only if the contract asks. Columns with fewer than
+ * `minSampleSize` values on either side are "notTestable", never "drifted".
+ */
+
+/** Floor for an empty bin's share in PSI (the usual 1e-4), so one empty bin does not make PSI infinite. */
+export const PSI_EPSILON = 1e-4;
+
+function shares(counts: readonly number[]): number[] {
+  const total = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (total > 0 ? c / total : 0));
+}
+
+/** Population Stability Index Σ (q − p) ln(q / p) over bins, shares floored at PSI_EPSILON. */
+export function psi(referenceCounts: readonly number[], currentCounts: readonly number[]): number {
+  const p = shares(referenceCounts);
+  const q = shares(currentCounts);
+  let sum = 0;
+  for (let i = 0; i < p.length; i++) {
+    const a = Math.max(p[i]!, PSI_EPSILON);
+    const b = Math.max(q[i] ?? 0, PSI_EPSILON);
+    sum += (b - a) * Math.log(b / a);
+  }
+  return sum;
+}
+
+/** Jensen–Shannon distance (square root of the divergence, log base 2): 0 identical, 1 disjoint. */
+export function jensenShannon(referenceCounts: readonly number[], currentCounts: readonly number[]): number {
+  const p = shares(referenceCounts);
+  const q = shares(currentCounts);
+  let d = 0;
+  for (let i = 0; i < p.length; i++) {
+    const a = p[i]!;
+    const b = q[i] ?? 0;
+    const m = (a + b) / 2;
+    if (a > 0) d += 0.5 * a * Math.log2(a / m);
+    if (b > 0) d += 0.5 * b * Math.log2(b / m);
+  }
+  return Math.sqrt(Math.max(0, Math.min(1, d)));
+}
+
+/** Wasserstein-1 distance between two empirical distributions given sorted: ∫ |F_a − F_b| dx. */
+export function wasserstein1(a: Float64Array, b: Float64Array): number {
+  const n = a.length;
+  const m = b.length;
+  if (n === 0 || m === 0) return NaN;
+  let i = 0;
+  let j = 0;
+  let x = Math.min(a[0]!, b[0]!);
+  let area = 0;
+  while (i < n || j < m) {
+    const next = j >= m || (i < n && a[i]! <= b[j]!) ? a[i]! : b[j]!;
+    area += Math.abs(i / n - j / m) * (next - x);
+    x = next;
+    while (i < n && a[i] === x) i++;
+    while (j < m && b[j] === x) j++;
+  }
+  return area;
+}
+
+/** Two-sample Kolmogorov–Smirnov statistic D = sup |F_a − F_b| of sorted samples. */
+export function ksStatistic(a: Float64Array, b: Float64Array): number {
+  const n = a.length;
+  const m = b.length;
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < n && j < m) {
+    const x = Math.min(a[i]!, b[j]!);
+    while (i < n && a[i] === x) i++;
+    while (j < m && b[j] === x) j++;
+    d = Math.max(d, Math.abs(i / n - j / m));
+  }
+  return d;
+}
+
+/** Asymptotic p-value of D for samples of sizes n and m (Kolmogorov distribution, Stephens' correction). */
+export function ksPValue(d: number, n: number, m: number): number {
+  const en = Math.sqrt((n * m) / (n + m));
+  const lambda = (en + 0.12 + 0.11 / en) * d;
+  if (lambda < 1e-3) return 1;
+  let sum = 0;
+  for (let k = 1; k <= 100; k++) {
+    const term = (k % 2 === 1 ? 1 : -1) * Math.exp(-2 * k * k * lambda * lambda);
+    sum += term;
+    if (Math.abs(term) < 1e-12) break;
+  }
+  return Math.min(1, Math.max(0, 2 * sum));
+}
+
+/** Holm–Bonferroni adjusted p-values (same order as given). */
+export function holmAdjust(pValues: readonly number[]): number[] {
+  const order = pValues.map((p, i) => [p, i] as const).sort((x, y) => x[0] - y[0]);
+  const out = new Array<number>(pValues.length);
+  let running = 0;
+  order.forEach(([p, i], rank) => {
+    running = Math.max(running, Math.min(1, (pValues.length - rank) * p));
+    out[i] = running;
+  });
+  return out;
+}
+
+/** Count of sorted values ≤ x. */
+function upperBound(sorted: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Bin edges at the reference's quantiles (distinct), and both samples' counts per bin. */
+export function quantileBins(
+  reference: Float64Array,
+  current: Float64Array,
+  bins: number,
+): { edges: number[]; reference: number[]; current: number[] } {
+  const edges: number[] = [];
+  for (let k = 1; k < bins; k++) {
+    const e = quantileSorted(reference, k / bins);
+    if (edges.length === 0 || e > edges[edges.length - 1]!) edges.push(e);
+  }
+  const count = (s: Float64Array): number[] => {
+    const out: number[] = [];
+    let prev = 0;
+    for (const e of edges) {
+      const c = upperBound(s, e);
+      out.push(c - prev);
+      prev = c;
+    }
+    out.push(s.length - prev);
+    return out;
+  };
+  return { edges, reference: count(reference), current: count(current) };
+}
+
+export interface MetricResult {
+  value: number;
+  threshold: number;
+  drifted: boolean;
+  /** KS only. */
+  pValue?: number;
+  pValueAdjusted?: number;
+}
+
+export type ColumnDriftStatus = 'drifted' | 'stable' | 'notTestable' | 'skipped';
+
+export interface ColumnDrift {
+  column: string;
+  type: string;
+  status: ColumnDriftStatus;
+  reason?: string;
+  weight: number;
+  referenceCount: number;
+  currentCount: number;
+  metrics: Partial<Record<DriftMetric, MetricResult>>;
+}
+
+export interface DatasetDrift {
+  status: 'drifted' | 'stable' | 'notTestable';
+  /** Weighted share of testable columns that drifted. */
+  driftedShare: number;
+  driftedColumns: string[];
+  criticalDrifted: string[];
+  testedColumns: number;
+  rule: string;
+  onDrift: 'fail' | 'warn';
+  columns: ColumnDrift[];
+}
+
+/** Category counts aligned over the union of both sides' values. */
+function categoryCounts(
+  ref: Column,
+  refStats: ColumnStats,
+  cur: Column,
+  curStats: ColumnStats,
+): { ref: number[]; cur: number[] } | undefined {
+  const tally = (col: Column, stats: ColumnStats): Map<string, number> => {
+    const m = new Map<string, number>();
+    if (isDictionary(col)) {
+      const counts = stats.codeCounts!;
+      col.dictionary.forEach((t, c) => {
+        if (counts[c]) m.set(t, (m.get(t) ?? 0) + counts[c]!);
+      });
+    } else if (col.type === 'boolean') {
+      let t = 0;
+      let f = 0;
+      for (const v of col.values) {
+        if (v === 1) t++;
+        else if (v !== BOOL_NULL) f++;
+      }
+      m.set('true', t).set('false', f);
+    } else return m;
+    return m;
+  };
+  const a = tally(ref, refStats);
+  const b = tally(cur, curStats);
+  const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
+  return { ref: keys.map((k) => a.get(k) ?? 0), cur: keys.map((k) => b.get(k) ?? 0) };
+}
+
+function std(sorted: Float64Array): number {
+  const n = sorted.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += sorted[i]!;
+  mean /= n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (sorted[i]! - mean) ** 2;
+  return n > 1 ? Math.sqrt(sq / (n - 1)) : 0;
+}
+
+export interface DriftInput {
+  table: Table;
+  profile: TableProfile;
+}
+
+/** Compares every column the contract declares (and both sides have) with the reference. */
+export function computeDrift(
+  reference: DriftInput,
+  current: DriftInput,
+  contract: DatasetContract,
+): DatasetDrift {
+  const settings: DriftSettings = contract.drift;
+  const refIdx = new Map(reference.table.columns.map((c, i) => [c.name, i]));
+  const curIdx = new Map(current.table.columns.map((c, i) => [c.name, i]));
+  const results: ColumnDrift[] = [];
+  const ksRefs: MetricResult[] = [];
+
+  for (const spec of contract.columns) {
+    const over = settings.columns[spec.name];
+    const weight = over?.weight ?? 1;
+    const ri = refIdx.get(spec.name);
+    const ci = curIdx.get(spec.name);
+    const base = {
+      column: spec.name,
+      type: spec.type,
+      weight,
+      referenceCount: 0,
+      currentCount: 0,
+      metrics: {},
+    };
+    const skip = (reason: string): void => void results.push({ ...base, status: 'skipped', reason });
+    if (over?.ignore) {
+      skip('ignored by the contract');
+      continue;
+    }
+    if (ri === undefined || ci === undefined) {
+      skip(ri === undefined ? 'not in the reference' : 'not in the current data');
+      continue;
+    }
+    const ref = reference.table.columns[ri]!;
+    const cur = current.table.columns[ci]!;
+    const refStats = reference.profile.stats[ri]!;
+    const curStats = current.profile.stats[ci]!;
+    const thresholds: DriftThresholds = { ...settings.thresholds, ...over?.thresholds };
+    const numeric = (spec.type === 'number' || spec.type === 'integer') && refStats.sorted && curStats.sorted;
+    const categorical = spec.type === 'category' || spec.type === 'boolean';
+    if (spec.unique) {
+      skip('a unique column (an identifier) has no distribution to compare');
+      continue;
+    }
+    if (!numeric && !categorical) {
+      skip(spec.type === 'datetime' ? 'datetimes move by design' : 'free text is not compared');
+      continue;
+    }
+    const metrics: Partial<Record<DriftMetric, MetricResult>> = {};
+    const result: ColumnDrift = { ...base, status: 'stable', metrics };
+    const verdict = (value: number, metric: DriftMetric): MetricResult => ({
+      value,
+      threshold: thresholds[metric],
+      drifted: value > thresholds[metric],
+    });
+    if (numeric) {
+      const a = refStats.sorted!;
+      const b = curStats.sorted!;
+      result.referenceCount = a.length;
+      result.currentCount = b.length;
+      if (a.length < settings.minSampleSize || b.length < settings.minSampleSize) {
+        results.push({
+          ...result,
+          status: 'notTestable',
+          reason: `fewer than ${settings.minSampleSize} values on one side`,
+        });
+        continue;
+      }
+      const wanted = over?.metrics ?? settings.numeric;
+      if (wanted.includes('psi') || wanted.includes('jensenShannon')) {
+        const bins = quantileBins(a, b, settings.bins);
+        if (wanted.includes('psi')) metrics.psi = verdict(psi(bins.reference, bins.current), 'psi');
+        if (wanted.includes('jensenShannon'))
+          metrics.jensenShannon = verdict(jensenShannon(bins.reference, bins.current), 'jensenShannon');
+      }
+      if (wanted.includes('wasserstein')) {
+        const s = std(a);
+        const scale = s > 0 ? s : Math.max(Math.abs(a[0]!), 1);
+        metrics.wasserstein = verdict(wasserstein1(a, b) / scale, 'wasserstein');
+      }
+      if (wanted.includes('ks')) {
+        const d = ksStatistic(a, b);
+        metrics.ks = { ...verdict(d, 'ks'), pValue: ksPValue(d, a.length, b.length) };
+        ksRefs.push(metrics.ks);
+      }
+    } else {
+      const counts = categoryCounts(ref, refStats, cur, curStats);
+      const refN = counts?.ref.reduce((x, y) => x + y, 0) ?? 0;
+      const curN = counts?.cur.reduce((x, y) => x + y, 0) ?? 0;
+      result.referenceCount = refN;
+      result.currentCount = curN;
+      if (!counts || refN < settings.minSampleSize || curN < settings.minSampleSize) {
+        results.push({
+          ...result,
+          status: 'notTestable',
+          reason: `fewer than ${settings.minSampleSize} values on one side`,
+        });
+        continue;
+      }
+      const wanted = (over?.metrics ?? settings.categorical).filter(
+        (m) => m === 'psi' || m === 'jensenShannon',
+      );
+      if (wanted.includes('psi')) metrics.psi = verdict(psi(counts.ref, counts.cur), 'psi');
+      if (wanted.includes('jensenShannon'))
+        metrics.jensenShannon = verdict(jensenShannon(counts.ref, counts.cur), 'jensenShannon');
+    }
+    results.push(result);
+  }
+
+  // Multiple testing: Holm over every KS test of this comparison.
+  const adjusted = holmAdjust(ksRefs.map((k) => k.pValue!));
+  ksRefs.forEach((k, i) => {
+    k.pValueAdjusted = adjusted[i]!;
+    if (settings.ksPValue) k.drifted = k.drifted && k.pValueAdjusted < settings.ksPValue.alpha;
+  });
+  for (const r of results) {
+    if (r.status !== 'stable') continue;
+    const flags = Object.values(r.metrics).map((m) => m.drifted);
+    const drifted =
+      settings.columnRule === 'all' ? flags.length > 0 && flags.every(Boolean) : flags.some(Boolean);
+    if (drifted) r.status = 'drifted';
+  }
+
+  const testable = results.filter((r) => r.status === 'drifted' || r.status === 'stable');
+  const totalWeight = testable.reduce((a, r) => a + r.weight, 0);
+  const drifted = testable.filter((r) => r.status === 'drifted');
+  const driftedWeight = drifted.reduce((a, r) => a + r.weight, 0);
+  const driftedShare = totalWeight > 0 ? driftedWeight / totalWeight : 0;
+  const criticalDrifted = drifted
+    .filter((r) => settings.verdict.critical.includes(r.column))
+    .map((r) => r.column);
+  const isDrifted =
+    criticalDrifted.length > 0 || (driftedWeight > 0 && driftedShare >= settings.verdict.driftedShare);
+  return {
+    status: testable.length === 0 ? 'notTestable' : isDrifted ? 'drifted' : 'stable',
+    driftedShare,
+    driftedColumns: drifted.map((r) => r.column),
+    criticalDrifted,
+    testedColumns: testable.length,
+    rule: `drifted when a critical column drifts or the weighted share of drifted columns reaches ${settings.verdict.driftedShare}`,
+    onDrift: settings.verdict.onDrift,
+    columns: results,
+  };
+}

@@ -1,0 +1,240 @@
+import type { Column, Table } from './column';
+import { BOOL_NULL, NULL_CODE } from './column';
+import type { ColumnType } from './contract';
+import { sortedNonNull } from './sort';
+
+/**
+ * Per-column statistics (TFX StatisticsGen's role), computed on typed columns in one sort and a
+ * few linear passes. The JSON part goes into the validation report; `ColumnStats` keeps the sorted
+ * values and category counts for validation and drift, so nothing is sorted twice.
+ */
+
+export const QUANTILES = {
+  p01: 0.01,
+  p05: 0.05,
+  p25: 0.25,
+  p50: 0.5,
+  p75: 0.75,
+  p95: 0.95,
+  p99: 0.99,
+} as const;
+export type QuantileName = keyof typeof QUANTILES;
+export const HISTOGRAM_BINS = 20;
+export const TOP_CATEGORIES = 10;
+
+export interface NumericSummary {
+  /** Non-null values. */
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  /** Sample standard deviation (n − 1), 0 for a single value. */
+  std: number;
+  /** Every value is a whole number. */
+  integral: boolean;
+  quantiles: Record<QuantileName, number>;
+  /** Equal-width bins over [min, max]: `edges` has one more entry than `counts`; the last bin is closed. */
+  histogram: { edges: number[]; counts: number[] };
+}
+
+export interface CategorySummary {
+  top: { value: string; count: number }[];
+  /** Non-null values outside `top`. */
+  otherCount: number;
+}
+
+/** One column's statistics as they appear in the report (datetimes in epoch milliseconds). */
+export interface ColumnProfile {
+  name: string;
+  type: ColumnType;
+  /** Rows, nulls included. */
+  count: number;
+  /** Nulls, including values that could not be read as the column's type (`invalid`). */
+  nulls: number;
+  invalid: number;
+  distinct: number;
+  numeric?: NumericSummary;
+  categories?: CategorySummary;
+  boolean?: { trueCount: number; falseCount: number };
+  /** Internal, not in the report: rows per dictionary code. */
+  codeCounts?: Int32Array;
+}
+
+/** What validation and drift reuse: sorted non-null values, or counts per dictionary code. */
+export interface ColumnStats {
+  sorted?: Float64Array;
+  codeCounts?: Int32Array;
+}
+
+export interface TableProfile {
+  rows: number;
+  columns: ColumnProfile[];
+  stats: ColumnStats[];
+}
+
+/** Linear-interpolation quantile of sorted values (numpy's default, Hyndman–Fan type 7). */
+export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const h = (n - 1) * p;
+  const lo = Math.floor(h);
+  const a = sorted[lo]!;
+  if (lo + 1 >= n) return a;
+  return a + (h - lo) * (sorted[lo + 1]! - a);
+}
+
+export function summarizeSorted(
+  sorted: Float64Array,
+  bins = HISTOGRAM_BINS,
+): { summary: NumericSummary; distinct: number } | undefined {
+  const n = sorted.length;
+  if (n === 0) return undefined;
+  let sum = 0;
+  let distinct = 1;
+  let integral = true;
+  for (let i = 0; i < n; i++) {
+    const v = sorted[i]!;
+    sum += v;
+    if (i > 0 && v !== sorted[i - 1]) distinct++;
+    if (integral && !Number.isInteger(v)) integral = false;
+  }
+  const mean = sum / n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) {
+    const d = sorted[i]! - mean;
+    sq += d * d;
+  }
+  const min = sorted[0]!;
+  const max = sorted[n - 1]!;
+  const quantiles = {} as Record<QuantileName, number>;
+  for (const [name, p] of Object.entries(QUANTILES) as [QuantileName, number][])
+    quantiles[name] = quantileSorted(sorted, p);
+  return {
+    summary: {
+      count: n,
+      min,
+      max,
+      mean,
+      std: n > 1 ? Math.sqrt(sq / (n - 1)) : 0,
+      integral,
+      quantiles,
+      histogram: histogramSorted(sorted, bins),
+    },
+    distinct,
+  };
+}
+
+/** Equal-width histogram of sorted values. */
+export function histogramSorted(sorted: Float64Array, bins: number): { edges: number[]; counts: number[] } {
+  const n = sorted.length;
+  const min = sorted[0]!;
+  const max = sorted[n - 1]!;
+  if (min === max) return { edges: [min, max], counts: [n] };
+  const width = (max - min) / bins;
+  const edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? max : min + i * width));
+  const counts = new Array<number>(bins).fill(0);
+  let b = 0;
+  for (let i = 0; i < n; i++) {
+    const v = sorted[i]!;
+    while (b < bins - 1 && v >= edges[b + 1]!) b++;
+    counts[b]!++;
+  }
+  return { edges, counts };
+}
+
+export function countCodes(codes: Int32Array, size: number): Int32Array {
+  const counts = new Int32Array(size);
+  for (let i = 0; i < codes.length; i++) {
+    const c = codes[i]!;
+    if (c !== NULL_CODE) counts[c]!++;
+  }
+  return counts;
+}
+
+export function profileColumn(col: Column, rows: number): { profile: ColumnProfile; stats: ColumnStats } {
+  const base = { name: col.name, type: col.type, count: rows, invalid: col.issues.count };
+  switch (col.type) {
+    case 'number':
+    case 'integer':
+    case 'datetime': {
+      const sorted = sortedNonNull(col.values);
+      const s = summarizeSorted(sorted);
+      const profile: ColumnProfile = { ...base, nulls: rows - sorted.length, distinct: s?.distinct ?? 0 };
+      if (s) profile.numeric = s.summary;
+      return { profile, stats: { sorted } };
+    }
+    case 'boolean': {
+      let t = 0;
+      let f = 0;
+      for (let i = 0; i < col.values.length; i++) {
+        const v = col.values[i];
+        if (v === 1) t++;
+        else if (v !== BOOL_NULL) f++;
+      }
+      return {
+        profile: {
+          ...base,
+          nulls: rows - t - f,
+          distinct: (t > 0 ? 1 : 0) + (f > 0 ? 1 : 0),
+          boolean: { trueCount: t, falseCount: f },
+        },
+        stats: {},
+      };
+    }
+    case 'category':
+    case 'string': {
+      const counts = countCodes(col.codes, col.dictionary.length);
+      let nonNull = 0;
+      let distinct = 0;
+      const order: number[] = [];
+      for (let c = 0; c < counts.length; c++) {
+        const k = counts[c]!;
+        if (k === 0) continue;
+        nonNull += k;
+        distinct++;
+        order.push(c);
+      }
+      // Top values by count, ties by text, without sorting a large dictionary in full.
+      const top = topCodes(order, counts, col.dictionary, TOP_CATEGORIES).map((c) => ({
+        value: col.dictionary[c]!,
+        count: counts[c]!,
+      }));
+      const topSum = top.reduce((a, t) => a + t.count, 0);
+      const profile: ColumnProfile = {
+        ...base,
+        nulls: rows - nonNull,
+        distinct,
+        categories: { top, otherCount: nonNull - topSum },
+      };
+      Object.defineProperty(profile, 'codeCounts', { value: counts, enumerable: false });
+      return { profile, stats: { codeCounts: counts } };
+    }
+  }
+}
+
+function topCodes(codes: number[], counts: Int32Array, dictionary: string[], k: number): number[] {
+  const better = (a: number, b: number): boolean =>
+    counts[a]! > counts[b]! || (counts[a] === counts[b] && dictionary[a]! < dictionary[b]!);
+  const top: number[] = [];
+  for (const c of codes) {
+    if (top.length === k && !better(c, top[k - 1]!)) continue;
+    let i = top.length === k ? k - 1 : top.length;
+    top[i] = c;
+    while (i > 0 && better(top[i]!, top[i - 1]!)) {
+      [top[i], top[i - 1]] = [top[i - 1]!, top[i]!];
+      i--;
+    }
+  }
+  return top;
+}
+
+export function profileTable(table: Table): TableProfile {
+  const columns: ColumnProfile[] = [];
+  const stats: ColumnStats[] = [];
+  for (const col of table.columns) {
+    const r = profileColumn(col, table.rows);
+    columns.push(r.profile);
+    stats.push(r.stats);
+  }
+  return { rows: table.rows, columns, stats };
+}

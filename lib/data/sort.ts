@@ -1,0 +1,147 @@
+/**
+ * Sorting numeric columns is the largest cost of profiling and drift (quantiles, KS, Wasserstein
+ * all need order). This LSD radix sort on the high 32 bits of each double, followed by an exact
+ * fix-up of the (rare, short) runs that share those bits, measured 1.5–3× faster than
+ * Float64Array#sort on 750k values here.
+ */
+
+/** Maps the high word of a double to an unsigned key with the same order (negatives reversed). */
+function orderKey(hi: number): number {
+  return (hi & 0x80000000 ? ~hi : hi | 0x80000000) >>> 0;
+}
+
+const SCALES = [1, 10, 100, 1000, 1e4, 1e5, 1e6];
+
+/**
+ * The power of ten that makes every value an integer (values read from text with at most six
+ * decimals), or 0. Exact: for `v` the double nearest to d/10^k, `Math.round(v * 10^k) / 10^k`
+ * is again `v` (one correctly rounded division of exact integers), and for no other d.
+ */
+function decimalScale(values: Float64Array, min: number, max: number): number {
+  if (Math.max(Math.abs(min), Math.abs(max)) > 2 ** 31) return 0;
+  let k = 0;
+  let scale = 1;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v !== v) continue;
+    while (Math.round(v * scale) / scale !== v) {
+      if (++k === SCALES.length) return 0;
+      scale = SCALES[k]!;
+    }
+  }
+  return scale;
+}
+
+/** The non-NaN values of `values`, sorted ascending (−0 and 0 compare equal and keep input order). */
+export function sortedNonNull(values: Float64Array): Float64Array {
+  let n = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v !== v) continue;
+    n++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  // Integers, and decimals with few digits, over a range not much wider than the count: counting sort.
+  if (n >= 2048) {
+    const scale = decimalScale(values, min, max);
+    if (scale !== 0) {
+      const lo = Math.round(min * scale);
+      const range = Math.round(max * scale) - lo + 1;
+      if (range <= 4 * n && range <= 1 << 24) return countingSort(values, n, lo, range, scale);
+    }
+  }
+  let src = new Float64Array(n);
+  if (n === values.length) src.set(values);
+  else {
+    let j = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (v === v) src[j++] = v;
+    }
+  }
+  if (n < 2048) return src.sort();
+  let dst = new Float64Array(n);
+  let hiWords = new Uint32Array(src.buffer);
+  const counts = [new Int32Array(2048), new Int32Array(2048), new Int32Array(1024)];
+  const c0 = counts[0]!;
+  const c1 = counts[1]!;
+  const c2 = counts[2]!;
+  for (let i = 0; i < n; i++) {
+    const k = orderKey(hiWords[2 * i + 1]!);
+    c0[k & 2047]!++;
+    c1[(k >>> 11) & 2047]!++;
+    c2[k >>> 22]!++;
+  }
+  const shifts = [0, 11, 22];
+  const masks = [2047, 2047, 1023];
+  for (let p = 0; p < 3; p++) {
+    const c = counts[p]!;
+    let sum = 0;
+    let single = false;
+    for (let d = 0; d < c.length; d++) {
+      const v = c[d]!;
+      if (v === n) single = true;
+      c[d] = sum;
+      sum += v;
+    }
+    if (single) continue; // every value has the same digit: this pass would not move anything
+    const shift = shifts[p]!;
+    const mask = masks[p]!;
+    for (let i = 0; i < n; i++) {
+      const k = orderKey(hiWords[2 * i + 1]!);
+      dst[c[(k >>> shift) & mask]!++] = src[i]!;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+    hiWords = new Uint32Array(src.buffer);
+  }
+  // Values sharing the high word are adjacent but unordered by their low word: sort each run.
+  let runStart = 0;
+  for (let i = 1; i <= n; i++) {
+    if (i < n && hiWords[2 * i + 1] === hiWords[2 * runStart + 1]) continue;
+    const len = i - runStart;
+    if (len > 1) {
+      if (len <= 16) {
+        for (let a = runStart + 1; a < i; a++) {
+          const v = src[a]!;
+          let b = a - 1;
+          while (b >= runStart && src[b]! > v) {
+            src[b + 1] = src[b]!;
+            b--;
+          }
+          src[b + 1] = v;
+        }
+      } else src.subarray(runStart, i).sort();
+    }
+    runStart = i;
+  }
+  return src;
+}
+
+function countingSort(
+  values: Float64Array,
+  n: number,
+  lo: number,
+  range: number,
+  scale: number,
+): Float64Array {
+  const counts = new Int32Array(range);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v === v) counts[Math.round(v * scale) - lo]!++;
+  }
+  const out = new Float64Array(n);
+  let j = 0;
+  for (let d = 0; d < range; d++) {
+    const c = counts[d]!;
+    if (c === 0) continue;
+    const v = (lo + d) / scale;
+    out.fill(v, j, j + c);
+    j += c;
+  }
+  return out;
+}

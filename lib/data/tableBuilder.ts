@@ -1,0 +1,132 @@
+import type { Column, ColumnBuilder, FieldBatch, Table } from './column';
+import { createBuilder, decodeUtf8, isDictionary } from './column';
+import type { ColumnType, DatasetContract } from './contract';
+import type { CsvSink } from './csv';
+import { inferTypeFromTexts, isCategorical } from './infer';
+
+/** Rows of the first batch that decide the type of a column the contract does not declare. */
+export const INFER_SAMPLE_ROWS = 2000;
+const DEFAULT_NULLS = ['', 'NA', 'N/A', 'null', 'NULL', 'NaN'];
+
+/**
+ * Builds typed columns from a parser. Columns the contract declares are read strictly as their
+ * declared type (bad values become nulls with a parse issue, which validation reports); other
+ * columns get a type inferred from the first rows and widen (integer → number → string) if a later
+ * value does not fit.
+ */
+export class TableBuilder implements CsvSink {
+  private names: string[] = [];
+  private builders: (ColumnBuilder | undefined)[] = [];
+  private readonly strict: boolean[] = [];
+  private rows = 0;
+  private readonly nullValues: readonly string[];
+  private readonly declared: Map<string, ColumnType>;
+
+  constructor(contract?: Pick<DatasetContract, 'columns' | 'nullValues'>) {
+    this.nullValues = contract?.nullValues ?? DEFAULT_NULLS;
+    this.declared = new Map((contract?.columns ?? []).map((c) => [c.name, c.type]));
+  }
+
+  header(names: string[]): void {
+    this.names = names;
+    this.builders = names.map((name) => {
+      const type = this.declared.get(name);
+      this.strict.push(type !== undefined);
+      return type === undefined
+        ? undefined
+        : createBuilder(type, { nullValues: this.nullValues, strict: true });
+    });
+  }
+
+  batch(batch: FieldBatch): void {
+    const builders = this.builders;
+    for (let f = 0; f < builders.length; f++) {
+      let b = builders[f];
+      if (b === undefined) {
+        const sample: string[] = [];
+        const rows = Math.min(batch.rows, INFER_SAMPLE_ROWS);
+        for (let r = 0; r < rows; r++) {
+          const k = r * batch.stride + f;
+          const text = decodeUtf8(batch.buf, batch.starts[k]!, batch.ends[k]!);
+          sample.push(batch.escaped[k] === 1 ? text.replaceAll('""', '"') : text);
+        }
+        b = createBuilder(inferTypeFromTexts(sample, this.nullValues), {
+          nullValues: this.nullValues,
+          strict: false,
+        });
+      }
+      let from = b.consumeBatch(batch, f, 0);
+      while (from !== -1) {
+        b = b.widen();
+        from = b.consumeBatch(batch, f, from);
+      }
+      builders[f] = b;
+    }
+    this.rows += batch.rows;
+  }
+
+  /** Adds one JSON Lines record; keys not seen before become new columns (earlier rows null). */
+  record(obj: Record<string, unknown>, row: number, onNewColumn: (name: string) => void): void {
+    for (const key of Object.keys(obj)) {
+      if (!this.names.includes(key)) {
+        onNewColumn(key);
+        this.names.push(key);
+        const type = this.declared.get(key);
+        this.strict.push(type !== undefined);
+        const b = createBuilder(type ?? 'integer', {
+          nullValues: this.nullValues,
+          strict: type !== undefined,
+        });
+        for (let i = 0; i < this.rows; i++) b.pushNull();
+        this.builders.push(b);
+      }
+    }
+    for (let f = 0; f < this.names.length; f++) {
+      let b = this.builders[f]!;
+      const v = obj[this.names[f]!];
+      while (!b.pushValue(v, row)) b = b.widen();
+      this.builders[f] = b;
+    }
+    this.rows++;
+  }
+
+  /** Sizes every column for about `rows` rows in total (from the input size), so columns do not regrow. */
+  expectRows(rows: number): void {
+    for (const b of this.builders) b?.reserveTotal(Math.ceil(rows));
+  }
+
+  get rowCount(): number {
+    return this.rows;
+  }
+
+  get columnNames(): readonly string[] {
+    return this.names;
+  }
+
+  finish(): Table {
+    const columns: Column[] = this.names.map((name, f) => {
+      const b = this.builders[f] ?? createBuilder('string', { nullValues: this.nullValues, strict: false });
+      const col = b.finish(name);
+      if (this.strict[f]) return col;
+      return settleInferredType(col);
+    });
+    return { rows: this.rows, columns };
+  }
+}
+
+/** An inferred column's final type, from all its values: integer only if every value is whole, category only if few distinct values. */
+function settleInferredType(col: Column): Column {
+  if (col.type === 'integer') {
+    for (let i = 0; i < col.values.length; i++) {
+      const v = col.values[i]!;
+      if (v === v && !Number.isInteger(v)) return { ...col, type: 'number' };
+    }
+    return col;
+  }
+  if (isDictionary(col)) {
+    let nonNull = 0;
+    for (let i = 0; i < col.codes.length; i++) if (col.codes[i] !== -1) nonNull++;
+    return { ...col, type: isCategorical(col.dictionary.length, nonNull) ? 'category' : 'string' };
+  }
+  return col;
+}
