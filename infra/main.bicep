@@ -44,6 +44,9 @@ param enableEmail bool = false
 @description('Where Communication Services keeps data at rest, for example United States or Europe.')
 param emailDataLocation string = 'United States'
 
+@description('Sender address on a verified custom domain linked to the Communication Services resource; empty uses DoNotReply@ on the Azure-managed domain.')
+param emailSenderAddress string = ''
+
 @description('Deploy an Azure Machine Learning workspace for the azureml training backend.')
 param enableAzureMl bool = false
 
@@ -358,9 +361,10 @@ var sluiceSettings = {
   '${settingNames.notifier}': notifier
 }
 
+var emailSender = !empty(emailSenderAddress) ? emailSenderAddress : (enableEmail ? communication.outputs.senderAddress : '')
 var emailSettings = enableEmail ? {
   '${settingNames.acsEndpoint}': communication.outputs.endpoint
-  '${settingNames.acsSender}': communication.outputs.senderAddress
+  '${settingNames.acsSender}': emailSender
 } : {}
 
 var webhookSettings = !empty(notifyWebhookUrl) ? {
@@ -415,5 +419,5 @@ output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output NOTIFIER string = notifier
 output ACS_ENDPOINT string = enableEmail ? communication.outputs.endpoint : ''
-output ACS_SENDER string = enableEmail ? communication.outputs.senderAddress : ''
+output ACS_SENDER string = enableEmail ? emailSender : ''
 output AZUREML_WORKSPACE_NAME string = enableAzureMl ? ml.outputs.name : ''

@@ -48,6 +48,7 @@ export const REQUIRED_PARAMS: Record<string, Value> = {
 export const SCENARIOS: Record<string, Record<string, Value>> = {
   defaults: {},
   email: { enableEmail: true },
+  customSender: { enableEmail: true, emailSenderAddress: 'approvals@mail.contoso.com' },
   webhook: { notifyWebhookUrl: 'https://hooks.example.com/sluice' },
   azureml: { enableAzureMl: true },
   everything: {

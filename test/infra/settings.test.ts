@@ -155,6 +155,7 @@ describe('app settings', () => {
           : 'outbox';
       expect(config.NOTIFIER).toBe(expectedNotifier);
       if (overrides.enableEmail) expect(config.ACS_SENDER).toBeDefined();
+      if (overrides.emailSenderAddress) expect(config.ACS_SENDER).toBe(overrides.emailSenderAddress);
     },
   );
 
