@@ -253,3 +253,18 @@ describe('azure.yaml', () => {
     expect(existsSync(join(INFRA, 'main.bicep'))).toBe(true);
   });
 });
+
+describe('.github/workflows/infra.yml', () => {
+  const workflow = readFileSync(join(ROOT, '.github/workflows/infra.yml'), 'utf8');
+
+  it('builds the Bicep and previews the deployment on pull requests, signing in with OIDC', () => {
+    expect(workflow).toMatch(/^on:\n {2}pull_request:/m);
+    expect(workflow).toMatch(/az bicep build --file infra\/main\.bicep/);
+    expect(workflow).toMatch(/azd provision --preview --no-prompt/);
+    expect(workflow).toMatch(/id-token: write/);
+    expect(workflow).toMatch(/--federated-credential-provider github/);
+    expect(workflow).toMatch(/npx jest test\/infra/);
+    // No stored credential: nothing reads a client secret.
+    expect(workflow).not.toMatch(/secrets\.|client-secret|AZURE_CREDENTIALS/);
+  });
+});
