@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/**
+ * Documents of the model registry (Cosmos container `models`, partition key `/modelName`). Every
+ * document of one model lives in its partition, so a registration or an alias move is one
+ * transactional batch: the ETag-checked head plus the new version or history entry.
+ */
+export const modelNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/,
+    'letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
+export const aliasNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits or "-", starting with a letter');
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
+const tagsSchema = z.record(z.string().min(1).max(128), z.string().max(256));
+
+export const aliasStateSchema = z.object({
+  version: z.number().int().positive(),
+  seq: z.number().int().positive(),
+  movedAt: z.string(),
+  movedBy: z.string(),
+});
+
+/** One per model: latest version number, aliases, model-level tags. Its ETag serializes writers. */
+export const modelHeadSchema = z.object({
+  id: z.literal('head'),
+  kind: z.literal('head'),
+  modelName: z.string(),
+  latestVersion: z.number().int().min(0),
+  /** Number of alias moves so far; the next history entry is `aliasSeq + 1`. */
+  aliasSeq: z.number().int().min(0),
+  aliases: z.record(z.string(), aliasStateSchema),
+  tags: tagsSchema,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type ModelHead = z.infer<typeof modelHeadSchema>;
+
+export const modelVersionSchema = z.object({
+  id: z.string(),
+  kind: z.literal('version'),
+  modelName: z.string(),
+  version: z.number().int().positive(),
+  /** SHA-256 of the model JSON bytes; the artifact is refused if its bytes hash differently. */
+  modelDigest: sha256Hex,
+  /** Where the artifact lives (Blob URI or container/path). */
+  artifactUri: z.string().min(1),
+  datasetDigest: sha256Hex,
+  metrics: z.record(z.string(), z.number().nullable()),
+  trainingSpec: z.record(z.string(), z.unknown()),
+  algorithm: z.string(),
+  runId: z.string().min(1),
+  createdAt: z.string(),
+  tags: tagsSchema,
+});
+export type ModelVersion = z.infer<typeof modelVersionSchema>;
+
+/** Append-only: written once in the same batch as the head change, never replaced or deleted. */
+export const aliasMoveSchema = z.object({
+  id: z.string(),
+  kind: z.literal('aliasMove'),
+  modelName: z.string(),
+  seq: z.number().int().positive(),
+  alias: z.string(),
+  from: z.number().int().positive().nullable(),
+  to: z.number().int().positive().nullable(),
+  by: z.string().min(1),
+  at: z.string(),
+  reason: z.string(),
+  runId: z.string().optional(),
+  approvalRef: z.string().optional(),
+});
+export type AliasMove = z.infer<typeof aliasMoveSchema>;
+
+export const registerVersionInputSchema = z.object({
+  modelName: modelNameSchema,
+  modelDigest: sha256Hex,
+  artifactUri: z.string().min(1),
+  datasetDigest: sha256Hex,
+  metrics: z.record(z.string(), z.number().nullable()),
+  trainingSpec: z.record(z.string(), z.unknown()),
+  algorithm: z.string().min(1),
+  runId: z.string().min(1),
+  tags: tagsSchema.default({}),
+});
+export type RegisterVersionInput = z.input<typeof registerVersionInputSchema>;
+
+export const moveAliasInputSchema = z.object({
+  modelName: modelNameSchema,
+  alias: aliasNameSchema,
+  /** The version the alias should point at; null removes the alias. */
+  to: z.number().int().positive().nullable(),
+  /**
+   * The version the caller believes the alias points at now (null = unset). When given and the
+   * alias has moved since, the move is refused: a promotion approved against version 3 must not
+   * silently replace a version 4 that someone else promoted meanwhile.
+   */
+  expectedFrom: z.number().int().positive().nullable().optional(),
+  by: z.string().min(1).max(256),
+  reason: z.string().max(2_000).default(''),
+  runId: z.string().optional(),
+  approvalRef: z.string().optional(),
+});
+export type MoveAliasInput = z.input<typeof moveAliasInputSchema>;
+
+export const versionId = (v: number): string => `version-${String(v).padStart(6, '0')}`;
+export const aliasMoveId = (seq: number): string => `aliasmove-${String(seq).padStart(8, '0')}`;
