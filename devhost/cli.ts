@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `devhost --app DIR [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [--verbose]`
+ * `devhost --app DIR [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [--no-services] ...`
  * Runs an Azure Functions Node.js v4 app folder locally. Exit codes: 0 after a graceful stop
  * (SIGINT/SIGTERM), 1 when the app cannot start (load error, busy port, bad configuration), 2 for bad flags.
  */
@@ -10,7 +10,7 @@ import { AppLoadError } from './app/loader';
 import { createConsoleLogger } from './app/logger';
 import { startHost, type RunningHost } from './host';
 
-const usage = `Usage: devhost [--app DIR] [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [--verbose]
+const usage = `Usage: devhost [--app DIR] [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [options]
 
   --app DIR        Functions app folder (package.json "main" glob, host.json). Default: .
   --port N         HTTP port. Default: local.settings.json Host.LocalHttpPort, else 7071. 0 = any free port.
@@ -18,6 +18,9 @@ const usage = `Usage: devhost [--app DIR] [--port N] [--data-dir DIR | --in-memo
   --in-memory      Keep all state in memory (nothing written to disk).
   --keys SPEC      Require keys for function/admin auth levels. SPEC: "master=M,name=K", a bare key
                    (function key "default"), or "generate". Default: the DEVHOST_KEYS setting; none = open.
+  --blob-port N, --queue-port N, --table-port N, --cosmos-port N
+                   Ports of the embedded Azurite services and Cosmos DB emulator. Default: free ports.
+  --no-services    Do not start Azurite and the Cosmos emulator (for apps that need neither).
   --verbose        Debug logging.
 `;
 
@@ -36,6 +39,11 @@ async function main(): Promise<void> {
         'data-dir': { type: 'string' },
         'in-memory': { type: 'boolean', default: false },
         keys: { type: 'string' },
+        'blob-port': { type: 'string' },
+        'queue-port': { type: 'string' },
+        'table-port': { type: 'string' },
+        'cosmos-port': { type: 'string' },
+        'no-services': { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -49,12 +57,19 @@ async function main(): Promise<void> {
     process.stdout.write(usage);
     return;
   }
-  let port: number | undefined;
-  if (values.port !== undefined) {
-    port = Number(values.port);
-    if (!/^\d+$/.test(values.port) || port > 65535)
-      fail(`--port must be a port number (0-65535), got '${values.port}'`, 2);
-  }
+  const portFlag = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value) || Number(value) > 65535)
+      fail(`--${flag} must be a port number (0-65535), got '${value}'`, 2);
+    return Number(value);
+  };
+  const port = portFlag('port', values.port);
+  const servicePorts = {
+    blob: portFlag('blob-port', values['blob-port']),
+    queue: portFlag('queue-port', values['queue-port']),
+    table: portFlag('table-port', values['table-port']),
+    cosmos: portFlag('cosmos-port', values['cosmos-port']),
+  };
   if (values['in-memory'] && values['data-dir'] !== undefined)
     fail('use either --data-dir or --in-memory, not both', 2);
 
@@ -95,15 +110,16 @@ async function main(): Promise<void> {
           ? undefined
           : path.resolve(values['data-dir']),
       keys: values.keys,
+      services: !values['no-services'],
+      servicePorts,
       log,
     });
   } catch (err) {
     if (err instanceof AppLoadError) fail(`failed to load the app: ${err.file}\n${err.message}`, 1);
     const error = err instanceof Error ? err : new Error(String(err));
-    fail(
-      error.name === 'PortInUseError' ? error.message : `failed to start: ${error.stack ?? error.message}`,
-      1,
-    );
+    // Configuration problems read best as their message; the stack helps only when debugging devhost.
+    const detail = values.verbose ? (error.stack ?? error.message) : error.message;
+    fail(error.name === 'PortInUseError' ? error.message : `failed to start: ${detail}`, 1);
   }
   if (signalled) {
     await host.stop();

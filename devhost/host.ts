@@ -41,6 +41,10 @@ export interface HostOptions {
   /** Key spec (see `parseKeys`); default the `DEVHOST_KEYS` setting; none ⇒ keys are not enforced. */
   keys?: string;
   log?: Logger;
+  /** Start Azurite and the Cosmos emulator (default true). Without them Durable needs AzureWebJobsStorage. */
+  services?: boolean;
+  /** Fixed ports for the embedded services; 0 or absent picks free ones. */
+  servicePorts?: EmbeddedServicesOptions['ports'];
   /** How long shutdown waits for in-flight invocations before abandoning them. */
   shutdownTimeoutMs?: number;
 }
@@ -142,9 +146,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     // Environment precedence: variables already set > embedded services > local.settings.json Values.
     process.env.WEBSITE_HOSTNAME ??= `localhost:${port}`;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
-    const servicesModule = optionalModule<ServicesModule>('./services/index');
+    const servicesModule =
+      options.services === false ? undefined : optionalModule<ServicesModule>('./services/index');
     if (servicesModule?.startServices) {
-      services = await servicesModule.startServices({ dataDir, log: childLogger(log, '[services]') });
+      services = await servicesModule.startServices({
+        dataDir,
+        ports: options.servicePorts,
+        log: childLogger(log, '[services]'),
+      });
       const started = services;
       cleanups.push(() => started.stop());
       const shadowed = applySettings(services.env);

@@ -9,6 +9,7 @@ describe('with --keys', () => {
   beforeAll(async () => {
     host = await startDevhost({
       app: 'test/fixtures/basic',
+      services: false,
       args: ['--keys', 'master=mk-123,default=fk-456'],
     });
   });
@@ -63,7 +64,11 @@ describe('with --keys', () => {
 describe('keys from the DEVHOST_KEYS setting', () => {
   let host: RunningDevhost;
   beforeAll(async () => {
-    host = await startDevhost({ app: 'test/fixtures/basic', env: { DEVHOST_KEYS: 'only-key' } });
+    host = await startDevhost({
+      app: 'test/fixtures/basic',
+      services: false,
+      env: { DEVHOST_KEYS: 'only-key' },
+    });
   });
   afterAll(async () => {
     await host?.stop();
@@ -80,7 +85,7 @@ describe('keys from the DEVHOST_KEYS setting', () => {
 describe('without keys (the Core Tools default)', () => {
   let host: RunningDevhost;
   beforeAll(async () => {
-    host = await startDevhost({ app: 'test/fixtures/basic' });
+    host = await startDevhost({ app: 'test/fixtures/basic', services: false });
   });
   afterAll(async () => {
     await host?.stop();

@@ -10,6 +10,7 @@ const bodyLimit = 64 * 1024;
 beforeAll(async () => {
   host = await startDevhost({
     app: 'test/fixtures/basic',
+    services: false,
     env: { FIXTURE_OVERRIDDEN: 'from-environment', FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: String(bodyLimit) },
   });
 });

@@ -39,20 +39,20 @@ const closeServer = (server: Server): Promise<void> =>
 
 describe('start-up failures exit non-zero with a clear message', () => {
   test('an entry point that throws is named with its error', async () => {
-    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/broken' });
+    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/broken', services: false });
     expect(code).toBe(1);
     expect(output).toContain(path.join(repoRoot, 'test/fixtures/broken/functions/throws.js'));
     expect(output).toContain('fixture failure at load time');
   });
 
   test('a main glob that matches nothing', async () => {
-    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/empty' });
+    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/empty', services: false });
     expect(code).toBe(1);
     expect(output).toContain('Found zero files matching the supplied pattern "dist/functions/*.js"');
   });
 
   test('a missing app folder', async () => {
-    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/does-not-exist' });
+    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/does-not-exist', services: false });
     expect(code).toBe(1);
     expect(output).toMatch(/does-not-exist does not exist \(--app\)/);
   });
@@ -61,7 +61,7 @@ describe('start-up failures exit non-zero with a clear message', () => {
     const blocker = await listenOnFreePort();
     try {
       const port = portOf(blocker);
-      const { code, output } = await runDevhostToExit({ app: 'test/fixtures/basic', port });
+      const { code, output } = await runDevhostToExit({ app: 'test/fixtures/basic', services: false, port });
       expect(code).toBe(1);
       expect(output).toContain(`Port ${port} is already in use`);
       expect(output).toContain('--port');
@@ -71,7 +71,11 @@ describe('start-up failures exit non-zero with a clear message', () => {
   });
 
   test('unknown flags exit 2 with the usage', async () => {
-    const { code, output } = await runDevhostToExit({ app: 'test/fixtures/basic', args: ['--no-such-flag'] });
+    const { code, output } = await runDevhostToExit({
+      app: 'test/fixtures/basic',
+      services: false,
+      args: ['--no-such-flag'],
+    });
     expect(code).toBe(2);
     expect(output).toContain('Usage: devhost');
   });
@@ -86,7 +90,7 @@ describe("the app's own settings", () => {
       localSettings: { IsEncrypted: false, Values: {}, Host: { LocalHttpPort: port } },
       files: ['test/fixtures/basic/functions/bodies.js'],
     });
-    const host = await startDevhost({ app, port: null });
+    const host = await startDevhost({ app, services: false, port: null });
     try {
       expect(host.port).toBe(port);
       expect((await fetch(`http://localhost:${port}/api/respond/text`)).status).toBe(200);
@@ -103,7 +107,7 @@ describe("the app's own settings", () => {
       hostJson: { version: '2.0', extensions: { http: { routePrefix } } },
       files: ['test/fixtures/basic/functions/bodies.js'],
     });
-    const host = await startDevhost({ app });
+    const host = await startDevhost({ app, services: false });
     try {
       expect(await (await fetch(`${host.url}${served}`)).text()).toBe('just text');
       expect((await fetch(`${host.url}${notServed}`)).status).toBe(404);
@@ -117,14 +121,14 @@ describe("the app's own settings", () => {
       localSettings: { IsEncrypted: true, Values: {} },
       files: ['test/fixtures/basic/functions/bodies.js'],
     });
-    const { code, output } = await runDevhostToExit({ app });
+    const { code, output } = await runDevhostToExit({ app, services: false });
     expect(code).toBe(1);
     expect(output).toContain('is encrypted');
   });
 
   test('without --data-dir or --in-memory, state goes to <app>/.sluice', async () => {
     const app = tempApp({ files: ['test/fixtures/basic/functions/bodies.js'] });
-    const host = await startDevhost({ app, dataDir: null });
+    const host = await startDevhost({ app, services: false, dataDir: null });
     try {
       expect(existsSync(path.join(app, '.sluice'))).toBe(true);
     } finally {
@@ -135,7 +139,7 @@ describe("the app's own settings", () => {
 
 describe('graceful shutdown', () => {
   test('SIGTERM lets an in-flight request finish, then exits 0', async () => {
-    const host = await startDevhost({ app: 'test/fixtures/basic' });
+    const host = await startDevhost({ app: 'test/fixtures/basic', services: false });
     const inFlight = fetch(`${host.url}/api/slow/1500`);
     await host.waitForOutput(/slow-start 1500/);
     const code = await host.stop();
@@ -147,7 +151,7 @@ describe('graceful shutdown', () => {
   });
 
   test('SIGINT exits 0 and new connections are refused afterwards', async () => {
-    const host = await startDevhost({ app: 'test/fixtures/basic' });
+    const host = await startDevhost({ app: 'test/fixtures/basic', services: false });
     const exited = new Promise<number | null>((resolve) => host.proc.once('exit', (code) => resolve(code)));
     host.proc.kill('SIGINT');
     expect(await exited).toBe(0);

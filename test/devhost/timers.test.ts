@@ -46,7 +46,7 @@ const dotnetTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
 describe('runOnStartup with a 5-field schedule from an app setting', () => {
   let host: RunningDevhost;
   beforeAll(async () => {
-    host = await startDevhost({ app: 'test/fixtures/timers' });
+    host = await startDevhost({ app: 'test/fixtures/timers', services: false });
   });
   afterAll(async () => {
     await host?.stop();
@@ -88,7 +88,7 @@ describe('time zones', () => {
     [{ WEBSITE_TIME_ZONE: 'America/New_York' }, '-05:00', 'America/New_York'],
     [{ TZ: 'Asia/Kolkata' }, '+05:30', 'Asia/Kolkata'],
   ])('%j: schedule times are local to the zone', async (env, offset, zone) => {
-    const host = await startDevhost({ app: 'test/fixtures/timers', env });
+    const host = await startDevhost({ app: 'test/fixtures/timers', services: false, env });
     try {
       const runs = await waitForRuns(host, (r) => r.some((run) => run.name === 'startup'));
       const next = runs.find((run) => run.name === 'startup')!.timer.scheduleStatus!.next;
@@ -102,7 +102,11 @@ describe('time zones', () => {
 
 describe('a timer slower than its schedule', () => {
   test('never overlaps itself; sub-minute schedules have no schedule status', async () => {
-    const host = await startDevhost({ app: 'test/fixtures/timers', env: { SLOW_SCHEDULE: '*/1 * * * * *' } });
+    const host = await startDevhost({
+      app: 'test/fixtures/timers',
+      services: false,
+      env: { SLOW_SCHEDULE: '*/1 * * * * *' },
+    });
     try {
       const runs = await waitForRuns(
         host,
@@ -131,7 +135,7 @@ describe('the schedule monitor', () => {
 
   test('an occurrence missed while devhost was stopped runs at start with isPastDue', async () => {
     const env = { MONITORED_SCHEDULE: '*/2 * * * * *' };
-    const first = await startDevhost({ app: 'test/fixtures/timers', dataDir, env });
+    const first = await startDevhost({ app: 'test/fixtures/timers', services: false, dataDir, env });
     let before: TimerRun;
     try {
       const runs = await waitForRuns(first, (r) =>
@@ -144,7 +148,7 @@ describe('the schedule monitor', () => {
     }
     // Stay down past the next 2-second occurrence, then start again on the same data folder.
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    const second = await startDevhost({ app: 'test/fixtures/timers', dataDir, env });
+    const second = await startDevhost({ app: 'test/fixtures/timers', services: false, dataDir, env });
     try {
       const runs = await waitForRuns(second, (r) => r.some((run) => run.name === 'monitored'));
       const after = runs.find((run) => run.name === 'monitored')!;

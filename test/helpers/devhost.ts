@@ -28,6 +28,8 @@ export interface StartDevhostOptions {
   port?: number | null;
   /** Data folder (`--data-dir`); undefined starts devhost `--in-memory`; `null` passes neither (default folder). */
   dataDir?: string | null;
+  /** Start the embedded Azurite and Cosmos emulator (default true); false passes `--no-services`. */
+  services?: boolean;
   /** Extra environment variables (on top of this process's environment). */
   env?: Record<string, string | undefined>;
   /** Extra CLI arguments, e.g. `['--keys', 'master=m,default=k']`. */
@@ -78,6 +80,7 @@ export function spawnDevhost(options: StartDevhostOptions): {
   if (options.port !== null) args.push('--port', String(options.port ?? 0));
   if (typeof options.dataDir === 'string') args.push('--data-dir', options.dataDir);
   else if (options.dataDir === undefined) args.push('--in-memory');
+  if (options.services === false) args.push('--no-services');
   args.push(...(options.args ?? []));
   const proc = spawn(process.execPath, args, {
     cwd: repoRoot,
