@@ -147,7 +147,12 @@ export async function startAzurite(opts: AzuriteOptions): Promise<AzuriteHandle>
   const stop = async (): Promise<void> => {
     if (exited) return;
     child.kill('SIGTERM');
-    const graceful = await Promise.race([exitPromise.then(() => true), delay(15_000).then(() => false)]);
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = await Promise.race([
+      exitPromise.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 15_000))),
+    ]);
+    clearTimeout(timer);
     if (!graceful) {
       opts.log.warn('Azurite did not stop within 15 s; killing it', { pid });
       child.kill('SIGKILL');

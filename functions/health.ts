@@ -1,0 +1,40 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getConfig } from '../lib/config';
+import { checkHealth, storageProbes, type Probes } from '../lib/storage';
+
+/**
+ * `GET /api/health`: 200 with the state and latency of Blob, Table and Cosmos, or 503 naming each
+ * failing dependency. Anonymous and read-only; it creates nothing.
+ */
+export function createHealthHandler(
+  getProbes: () => Probes,
+  options: { timeoutMs?: number } = {},
+): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
+  return async (_request, context) => {
+    const headers = { 'cache-control': 'no-store' };
+    let probes: Probes;
+    try {
+      probes = getProbes();
+    } catch (err) {
+      // Settings missing or invalid: nothing can be reached, and the message says which.
+      const detail = err instanceof Error ? err.message : String(err);
+      context.error(`health: configuration: ${detail}`);
+      return { status: 503, headers, jsonBody: { status: 'unhealthy', failing: ['config'], detail } };
+    }
+    const report = await checkHealth(probes, options);
+    if (report.status === 'healthy') return { status: 200, headers, jsonBody: report };
+    const detail = report.failing
+      .map(
+        (d) =>
+          `${d}: ${report.checks[d].code ? `${report.checks[d].code} ` : ''}${report.checks[d].error ?? 'down'}`,
+      )
+      .join('; ');
+    context.warn(`health: unhealthy: ${detail}`);
+    return { status: 503, headers, jsonBody: { ...report, detail: `unhealthy: ${detail}` } };
+  };
+}
+
+let probes: Probes | undefined;
+export const healthHandler = createHealthHandler(() => (probes ??= storageProbes(getConfig())));
+
+app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: healthHandler });

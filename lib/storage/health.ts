@@ -1,0 +1,91 @@
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../config';
+import type { ArtifactStore } from './blob';
+import { getArtifactStore } from './blob';
+import type { CosmosStore } from './cosmos';
+import { getCosmos } from './cosmos';
+import { createHostTableService, pingTables } from './table';
+
+export type Dependency = 'blob' | 'table' | 'cosmos';
+export const dependencies: Dependency[] = ['blob', 'table', 'cosmos'];
+
+/** One connectivity check; rejects when the dependency cannot serve the app. */
+export type Probe = (signal: AbortSignal) => Promise<void>;
+export type Probes = Record<Dependency, Probe>;
+
+export interface ProbeResult {
+  status: 'up' | 'down';
+  /** Wall time of the check in milliseconds (one decimal). */
+  latencyMs: number;
+  code?: string;
+  error?: string;
+}
+
+export interface HealthReport {
+  status: 'healthy' | 'unhealthy';
+  checks: Record<Dependency, ProbeResult>;
+  /** The dependencies that are down, in a fixed order. */
+  failing: Dependency[];
+}
+
+/** Checks built from the app's storage adapters (the process-wide ones unless given). */
+export function storageProbes(
+  config: Config,
+  stores: { artifacts?: ArtifactStore; cosmos?: CosmosStore } = {},
+): Probes {
+  const artifacts = stores.artifacts ?? getArtifactStore(config);
+  const cosmos = stores.cosmos ?? getCosmos(config);
+  let tables: ReturnType<typeof createHostTableService> | undefined;
+  return {
+    blob: (signal) => artifacts.ping(signal),
+    table: (signal) => {
+      tables ??= createHostTableService(config);
+      return pingTables(tables, signal);
+    },
+    cosmos: (signal) => cosmos.ping(signal),
+  };
+}
+
+async function run(probe: Probe, timeoutMs: number): Promise<ProbeResult> {
+  const controller = new AbortController();
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  // An SDK retry loop may not stop at once on abort: the race bounds the answer regardless.
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TIMEOUT' }));
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([Promise.resolve().then(() => probe(controller.signal)), timeout]);
+    return { status: 'up', latencyMs: elapsed(started) };
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    return {
+      status: 'down',
+      latencyMs: elapsed(started),
+      code: typeof e?.code === 'string' ? e.code : undefined,
+      error: typeof e?.message === 'string' ? e.message : String(err),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;
+
+/** Runs every probe in parallel, each bounded by `timeoutMs`. */
+export async function checkHealth(
+  probes: Probes,
+  options: { timeoutMs?: number } = {},
+): Promise<HealthReport> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const results = await Promise.all(dependencies.map((d) => run(probes[d], timeoutMs)));
+  const checks = Object.fromEntries(dependencies.map((d, i) => [d, results[i]!])) as Record<
+    Dependency,
+    ProbeResult
+  >;
+  const failing = dependencies.filter((d) => checks[d].status === 'down');
+  return { status: failing.length ? 'unhealthy' : 'healthy', checks, failing };
+}
