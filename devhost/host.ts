@@ -7,13 +7,9 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type {
-  CreateDurableEngine,
-  DurableEngine,
-  EmbeddedServices,
-  EmbeddedServicesOptions,
-  Logger,
-} from './contracts';
+import type { DurableEngine, EmbeddedServices, EmbeddedServicesOptions, Logger } from './contracts';
+import type * as DurableModule from './durable/index';
+import type * as ServicesModule from './services/index';
 import { installCoreModuleShim, type ProgrammingModelLike } from './app/coreShim';
 import { createInvoker } from './app/invoker';
 import { loadEntryPoints } from './app/loader';
@@ -68,20 +64,18 @@ export class PortInUseError extends Error {
   }
 }
 
-type DurableModule = { createDurableEngine?: CreateDurableEngine };
-type ServicesModule = { startServices?: (options: EmbeddedServicesOptions) => Promise<EmbeddedServices> };
+/*
+ * The services and the Durable engine are required on demand: they pull in the Azure SDKs and the
+ * emulators (about half a second of loading) that apps without storage or Durable functions never need.
+ */
+function loadServices(): typeof ServicesModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./services/index') as typeof ServicesModule;
+}
 
-/** Loads a sibling devhost module that may not exist yet in this checkout; undefined when absent. */
-function optionalModule<T>(relative: string): T | undefined {
-  try {
-    // A plain require: a static import would not compile while the module is absent.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(relative) as T;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(relative.replace(/^\.\//, ''))) return undefined;
-    throw err;
-  }
+function loadDurable(): typeof DurableModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./durable/index') as typeof DurableModule;
 }
 
 function listen(server: Server, port: number): Promise<number> {
@@ -146,10 +140,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     // Environment precedence: variables already set > embedded services > local.settings.json Values.
     process.env.WEBSITE_HOSTNAME ??= `localhost:${port}`;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
-    const servicesModule =
-      options.services === false ? undefined : optionalModule<ServicesModule>('./services/index');
-    if (servicesModule?.startServices) {
-      services = await servicesModule.startServices({
+    if (options.services !== false) {
+      services = await loadServices().startServices({
         dataDir,
         ports: options.servicePorts,
         log: childLogger(log, '[services]'),
@@ -157,8 +149,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       const started = services;
       cleanups.push(() => started.stop());
       const shadowed = applySettings(services.env);
-      for (const name of shadowed)
+      for (const name of shadowed) {
         log.warn(`${name} is set in the environment; the embedded service value is not used`);
+      }
     }
     applySettings(localSettings.values);
 
@@ -199,30 +192,26 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       .some((fn) => fn.kind !== 'http' && fn.kind !== 'timer' && fn.kind !== 'other');
     const needsEngine = durable || registry.all().some((fn) => fn.durableClientBindingName !== undefined);
     if (needsEngine) {
-      const durableModule = optionalModule<DurableModule>('./durable/index');
-      if (!durableModule?.createDurableEngine) {
-        log.warn(
-          'the app has Durable functions but this devhost build has no Durable engine (devhost/durable)',
+      const storageConnectionString = services?.storageConnectionString ?? process.env.AzureWebJobsStorage;
+      if (!storageConnectionString) {
+        throw new Error(
+          'The app has Durable functions: start the embedded services or set AzureWebJobsStorage',
         );
-      } else {
-        const storageConnectionString = services?.storageConnectionString ?? process.env.AzureWebJobsStorage;
-        if (!storageConnectionString)
-          throw new Error('The Durable engine needs AzureWebJobsStorage to be set');
-        engine = await durableModule.createDurableEngine({
-          registry,
-          invoke: invoker.invoke,
-          hubName: hubNameOf(hostJson),
-          hostJson,
-          storageConnectionString,
-          baseUrl: origin,
-          log: childLogger(log, '[durable]'),
-        });
-        const started = engine;
-        invoker.setClientBindingDataSource(() => started.clientBindingData());
-        front_.addExtension(started);
-        await started.start();
-        cleanups.push(() => started.stop());
       }
+      engine = await loadDurable().createDurableEngine({
+        registry,
+        invoke: invoker.invoke,
+        hubName: hubNameOf(hostJson),
+        hostJson,
+        storageConnectionString,
+        baseUrl: origin,
+        log: childLogger(log, '[durable]'),
+      });
+      const started = engine;
+      invoker.setClientBindingDataSource(() => started.clientBindingData());
+      front_.addExtension(started);
+      await started.start();
+      cleanups.push(() => started.stop());
     }
 
     front = front_;
