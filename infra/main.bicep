@@ -341,7 +341,7 @@ var notifier = enableEmail ? 'acs-email' : (!empty(notifyWebhookUrl) ? 'webhook'
 
 // The Functions host and the Durable task hub (Azure Storage provider) with the managed identity.
 var hostSettings = {
-  AzureWebJobsStorage__accountName: storage.outputs.name
+  '${settingNames.hostStorageAccountName}': storage.outputs.name
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identity.outputs.clientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString

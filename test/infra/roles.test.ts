@@ -1,11 +1,11 @@
 // Every Azure service Sluice calls grants the app's user-assigned identity the data-plane role it
 // needs, on the resource it calls, in infra/modules/roles.bicep; and every role id there is the
 // built-in one (ids from Azure Verified Modules' builtInRoleNames unless noted).
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bodyOf, declsOf, Evaluator, literal, propAt, tokensIn, Unknown } from './bicep';
 import type { Decl } from './bicep';
-import { bicep, INFRA, mainEvaluator, moduleParam, SCENARIOS } from './helpers';
+import { bicep, INFRA, mainEvaluator, moduleParam, ROOT, SCENARIOS } from './helpers';
 
 const ROLE_ASSIGNMENT = 'Microsoft.Authorization/roleAssignments';
 const COSMOS_ASSIGNMENT = 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments';
@@ -211,5 +211,60 @@ describe('main.bicep wires the roles module to the deployed resources', () => {
     const api = declsOf(bicep('main.bicep'), 'module').find((m) => m.target === 'modules/functionapp.bicep')!;
     expect(tokensIn(propAt(api.value, 'dependsOn')).map((t) => t.text)).toContain('roles');
     expect(literal(propAt(api.value, 'scope'))).toBeUndefined();
+  });
+});
+
+describe('services found in the code', () => {
+  /** A marker in app code (lib, functions, activities) → the role the app's identity then needs. */
+  const MARKERS: [RegExp, string, string][] = [
+    [/from '@azure\/storage-blob'/, 'ba92f5b4-2d11-453d-a403-e96b0029c9fe', 'Storage Blob Data Contributor'],
+    [
+      /from '@azure\/storage-queue'/,
+      '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+      'Storage Queue Data Contributor',
+    ],
+    [/from '@azure\/data-tables'/, '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3', 'Storage Table Data Contributor'],
+    [/from '@azure\/keyvault-secrets'/, '4633458b-17de-408a-b874-0445c86b69e6', 'Key Vault Secrets User'],
+    [
+      /from '@azure\/communication-email'|communication\.azure\.com/,
+      '09976791-48a7-449e-bb21-39d1a415f350',
+      'Communication and Email Service Owner',
+    ],
+    [
+      /from '@azure\/arm-machinelearning'|MachineLearningServices|management\.azure\.com/,
+      'f6c7c914-8db3-469d-8ca1-694a8f32e121',
+      'AzureML Data Scientist',
+    ],
+  ];
+
+  const appSources = (): string[] => {
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.ts')) files.push(readFileSync(path, 'utf8'));
+      }
+    };
+    for (const dir of ['lib', 'functions', 'activities', 'orchestrators']) {
+      if (existsSync(join(ROOT, dir))) walk(join(ROOT, dir));
+    }
+    return files;
+  };
+
+  it('every Azure SDK or endpoint the app code uses has its role for the app identity', () => {
+    const sources = appSources();
+    expect(sources.length).toBeGreaterThan(0);
+    const granted = new Set(
+      assignments()
+        .filter((a) => a.principal === 'APP')
+        .map((a) => a.roleId),
+    );
+    const used = MARKERS.filter(([marker]) => sources.some((s) => marker.test(s)));
+    expect(used.map(([, role, name]) => (granted.has(role) ? 'granted' : `missing ${name}`))).toEqual(
+      used.map(() => 'granted'),
+    );
+    // Cosmos DB is granted on its data plane (checked above); the client is in use.
+    expect(sources.some((s) => /from '@azure\/cosmos'/.test(s))).toBe(true);
   });
 });
