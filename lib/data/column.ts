@@ -38,7 +38,7 @@ export type Column = NumericColumn | BooleanColumn | DictionaryColumn;
 
 /** Narrows to a dictionary column (TS cannot narrow on `type === 'category' || type === 'string'`). */
 export function isDictionary(col: Column): col is DictionaryColumn {
-  return isDictionary(col);
+  return col.type === 'category' || col.type === 'string';
 }
 
 /** A dataset as typed columns of equal length. */

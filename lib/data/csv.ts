@@ -193,14 +193,13 @@ export class CsvReader {
     const seen = new Map<string, number>();
     fields.forEach((name, i) => {
       if (name.trim() === '')
-        throw new DataFormatError('CSV_EMPTY_HEADER', `column ${i + 1} of ${fields.length}`, { line: 1 });
+        throw new DataFormatError('HEADER_EMPTY', `column ${i + 1} of ${fields.length}`, { line: 1 });
       const prev = seen.get(name);
       if (prev !== undefined) {
-        throw new DataFormatError(
-          'CSV_DUPLICATE_HEADER',
-          `columns ${prev + 1} and ${i + 1} are both "${name}"`,
-          { line: 1, column: name },
-        );
+        throw new DataFormatError('HEADER_DUPLICATE', `columns ${prev + 1} and ${i + 1} are both "${name}"`, {
+          line: 1,
+          column: name,
+        });
       }
       seen.set(name, i);
     });
@@ -368,6 +367,12 @@ export class CsvReader {
         });
       }
       this.line += 1 + extraLines;
+      if (pos - rowStart > this.limits.maxRowBytes) {
+        throw new DataFormatError('LIMIT_ROW_BYTES', `a row of ${pos - rowStart} bytes`, {
+          line: this.line - 1 - extraLines,
+          row: stats.rows + rows + 1,
+        });
+      }
       if (f !== ncols) {
         if (f === 1 && ends[rowK] === starts[rowK] && data[rowStart] !== QUOTE) {
           stats.blankLines++;
