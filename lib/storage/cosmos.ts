@@ -232,20 +232,28 @@ export class CosmosStore {
     }
   }
 
-  /** A query within one partition (never cross-partition: bounded cost, P9 of the perf anchors). */
+  /**
+   * A query within one partition (never cross-partition: bounded cost). The local emulator ignores
+   * the partition-key option and searches every partition, so results that carry the partition key
+   * are filtered here as well; put the partition filter in the WHERE clause for aggregates.
+   */
   async query<T>(
     name: ContainerName,
     query: SqlQuerySpec | string,
     partitionKey: string,
   ): Promise<Stored<T>[]> {
+    let found: Stored<T>[];
     try {
-      const { resources: found } = await this.container(name)
-        .items.query<Stored<T>>(query, { partitionKey })
-        .fetchAll();
-      return found;
+      found = (await this.container(name).items.query<Stored<T>>(query, { partitionKey }).fetchAll())
+        .resources;
     } catch (err) {
       throw mapStorageError(err, 'cosmos', `query ${name}`);
     }
+    const keys = this.partitionKeyPath(name).split('/').slice(1);
+    const keyOf = (doc: unknown): unknown =>
+      keys.reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], doc);
+    const documents = found.every((d) => typeof d === 'object' && d !== null && keyOf(d) !== undefined);
+    return documents ? found.filter((d) => keyOf(d) === partitionKey) : found;
   }
 
   /** Reads the database's metadata: proves the endpoint answers, the credential works and the database exists. */
