@@ -1,0 +1,161 @@
+import { z } from 'zod';
+import { trainingSpecSchema } from '../spec';
+
+/**
+ * The training backend contract. A backend runs one training job per request; the job writes its
+ * status, heartbeat, log, metrics and result under `jobs/<jobId>/` in Blob Storage (the local
+ * worker directly, an Azure ML job through its output folder mapped to that path), so `status`
+ * reads the same files whatever ran the job.
+ */
+export const jobIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{2,62}$/, 'lower-case letters, digits, "-" or "_", 3-63 characters');
+
+export const trainingJobRequestSchema = z.object({
+  /** Deterministic (from the run), so a retried submit finds the job it already started. */
+  jobId: jobIdSchema,
+  spec: trainingSpecSchema,
+  /** The dataset's columnar form (lib/data/columnar.ts) and its SHA-256. */
+  dataset: z.object({ uri: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  runId: z.string().optional(),
+});
+export type TrainingJobRequest = z.output<typeof trainingJobRequestSchema>;
+export type TrainingJobRequestInput = z.input<typeof trainingJobRequestSchema>;
+
+export const jobStates = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
+export type JobState = (typeof jobStates)[number];
+export const isTerminal = (s: JobState): boolean => s === 'completed' || s === 'failed' || s === 'canceled';
+
+export const jobResultSchema = z.object({
+  /** Where the model JSON was written and its SHA-256 (the digest the registry records). */
+  modelUri: z.string(),
+  modelDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  algorithm: z.string(),
+  task: z.string(),
+  metrics: z.record(z.string(), z.record(z.string(), z.number().nullable())),
+  rows: z.record(z.string(), z.number()),
+  iterations: z.number().int(),
+  converged: z.boolean(),
+});
+export type JobResult = z.infer<typeof jobResultSchema>;
+
+/** `jobs/<jobId>/status.json`, written by whoever runs the job. */
+export const jobStatusFileSchema = z.object({
+  jobId: z.string(),
+  state: z.enum(jobStates),
+  progress: z.number().min(0).max(1),
+  iteration: z.number().int().min(0).default(0),
+  /** Latest training metrics (loss, validation loss). */
+  metrics: z.record(z.string(), z.number().nullable()).default({}),
+  logTail: z.array(z.string()).default([]),
+  startedAt: z.string().optional(),
+  updatedAt: z.string(),
+  finishedAt: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  result: jobResultSchema.optional(),
+  /** Time limit the worker enforces, for readers that judge a job stuck. */
+  timeLimitSeconds: z.number().int().positive().optional(),
+  host: z.string().optional(),
+  pid: z.number().int().optional(),
+});
+export type JobStatusFile = z.infer<typeof jobStatusFileSchema>;
+
+export const heartbeatSchema = z.object({ at: z.string(), seq: z.number().int() });
+
+/** What `status(jobId)` returns. */
+export interface JobStatus {
+  jobId: string;
+  state: JobState;
+  progress: number;
+  iteration: number;
+  metrics: Record<string, number | null>;
+  logTail: string[];
+  startedAt?: string;
+  finishedAt?: string;
+  heartbeatAt?: string;
+  error?: { code: string; message: string };
+  result?: JobResult;
+  /** The backend's own status word (e.g. Azure ML's "Preparing"), when it has one. */
+  backendStatus?: string;
+}
+
+export interface TrainingBackend {
+  readonly name: 'local' | 'azureml';
+  /** Starts the job; a second submit of the same jobId returns it without starting another. */
+  submit(request: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }>;
+  status(jobId: string): Promise<JobStatus>;
+  /** Stops the job; canceling a finished job changes nothing. */
+  cancel(jobId: string): Promise<void>;
+}
+
+/** A blob in the artifact account (same shape as lib/storage/blob.ts). */
+export interface BlobLocation {
+  container: string;
+  path: string;
+}
+
+/**
+ * The Blob operations backends need; `ArtifactStore` (lib/storage/blob.ts) provides them. A narrow
+ * interface keeps the backends testable and independent of the store's other features.
+ */
+export interface JobFiles {
+  put(
+    ref: BlobLocation,
+    data: Uint8Array | string,
+    options?: { contentType?: string; condition?: 'create' | 'overwrite' },
+  ): Promise<{ ok: boolean }>;
+  tryGetJson<T = unknown>(ref: BlobLocation): Promise<{ value: T; etag: string } | undefined>;
+  exists(ref: BlobLocation): Promise<boolean>;
+  uri(location: BlobLocation): string;
+}
+
+/** Paths of a job's files inside the `jobs` container. */
+export const jobPath = (jobId: string, file: string): string => `${jobId}/${file}`;
+
+/** Maps a job status file (plus heartbeat) to the public status, judging liveness. */
+export function statusFromFiles(
+  file: JobStatusFile,
+  heartbeatAt: string | undefined,
+  nowMs: number,
+  staleAfterMs: number,
+): JobStatus {
+  const status: JobStatus = {
+    jobId: file.jobId,
+    state: file.state,
+    progress: file.progress,
+    iteration: file.iteration,
+    metrics: file.metrics,
+    logTail: file.logTail,
+    ...(file.startedAt ? { startedAt: file.startedAt } : {}),
+    ...(file.finishedAt ? { finishedAt: file.finishedAt } : {}),
+    ...(heartbeatAt ? { heartbeatAt } : {}),
+    ...(file.error ? { error: file.error } : {}),
+    ...(file.result ? { result: file.result } : {}),
+  };
+  if (isTerminal(file.state)) return status;
+  const last = Math.max(Date.parse(heartbeatAt ?? '') || 0, Date.parse(file.updatedAt) || 0);
+  if (nowMs - last > staleAfterMs) {
+    return {
+      ...status,
+      state: 'failed',
+      error: {
+        code: 'worker_died',
+        message: `no heartbeat for ${Math.round((nowMs - last) / 1000)} s (limit ${Math.round(staleAfterMs / 1000)} s): the training process died`,
+      },
+    };
+  }
+  if (file.startedAt && file.timeLimitSeconds) {
+    const deadline = Date.parse(file.startedAt) + file.timeLimitSeconds * 1000 + staleAfterMs;
+    if (nowMs > deadline) {
+      return {
+        ...status,
+        state: 'failed',
+        error: {
+          code: 'time_limit_exceeded',
+          message: `the job ran past its time limit of ${file.timeLimitSeconds} s`,
+        },
+      };
+    }
+  }
+  return status;
+}
