@@ -1,5 +1,4 @@
 import type { Table } from './column';
-import type { DatasetContract } from './contract';
 import type { CsvStats } from './csv';
 import { CsvReader } from './csv';
 import { DataFormatError } from './errors';
@@ -9,6 +8,7 @@ import type { JsonlStats } from './jsonl';
 import { JsonlReader } from './jsonl';
 import type { IngestLimits } from './limits';
 import { defaultLimits } from './limits';
+import type { DeclaredTypes } from './tableBuilder';
 import { TableBuilder } from './tableBuilder';
 
 /**
@@ -24,7 +24,7 @@ export interface ReadDatasetOptions {
   format?: DatasetFormat;
   delimiter?: string;
   /** Columns the contract declares are read as their declared types; others are inferred. */
-  contract?: Pick<DatasetContract, 'columns' | 'nullValues'>;
+  contract?: DeclaredTypes;
   limits?: IngestLimits;
   /** Size of the input when known (file size, Content-Length): only a hint for sizing columns. */
   expectedBytes?: number;
@@ -74,7 +74,8 @@ export async function readDataset(
   const stats = reader.end();
   const table = builder.finish();
   let lineEndings: ReadDatasetResult['lineEndings'] = 'none';
-  if ('crlfRows' in stats) {
+  if (reader instanceof CsvReader) {
+    const stats = reader.stats;
     lineEndings =
       stats.crlfRows && stats.lfRows ? 'mixed' : stats.crlfRows ? 'crlf' : stats.lfRows ? 'lf' : 'none';
   }

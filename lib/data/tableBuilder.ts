@@ -1,8 +1,14 @@
 import type { Column, ColumnBuilder, FieldBatch, Table } from './column';
 import { createBuilder, decodeUtf8, isDictionary } from './column';
-import type { ColumnType, DatasetContract } from './contract';
+import type { ColumnType } from './contract';
 import type { CsvSink } from './csv';
 import { inferTypeFromTexts, isCategorical } from './infer';
+
+/** What reading needs of a contract: the declared column types and the null tokens. */
+export interface DeclaredTypes {
+  columns: readonly { name: string; type: ColumnType }[];
+  nullValues?: readonly string[];
+}
 
 /** Rows of the first batch that decide the type of a column the contract does not declare. */
 export const INFER_SAMPLE_ROWS = 2000;
@@ -22,7 +28,7 @@ export class TableBuilder implements CsvSink {
   private readonly nullValues: readonly string[];
   private readonly declared: Map<string, ColumnType>;
 
-  constructor(contract?: Pick<DatasetContract, 'columns' | 'nullValues'>) {
+  constructor(contract?: DeclaredTypes) {
     this.nullValues = contract?.nullValues ?? DEFAULT_NULLS;
     this.declared = new Map((contract?.columns ?? []).map((c) => [c.name, c.type]));
   }
