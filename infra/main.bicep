@@ -53,7 +53,7 @@ param enableAzureMl bool = false
 @description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
 param notifyWebhookUrl string = ''
 
-@description('Public origin of approval links, for a custom domain or a gateway; empty uses the Function App host name.')
+@description('Public origin of approval links, for a custom domain or a gateway; empty uses the Function App\'s default host name.')
 param publicBaseUrl string = ''
 
 @description('Durable Functions task hub name (3-45 letters and digits, starting with a letter). Change it to run two deployments against one storage account.')
@@ -336,7 +336,6 @@ module roles 'modules/roles.bicep' = {
 // App settings: names from lib/resources.json, parsed by lib/config.ts
 // ---------------------------------------------------------------------------------------------
 
-var publicOrigin = !empty(publicBaseUrl) ? publicBaseUrl : 'https://${names.functionApp}.azurewebsites.net'
 var notifier = enableEmail ? 'acs-email' : (!empty(notifyWebhookUrl) ? 'webhook' : 'outbox')
 
 // The Functions host and the Durable task hub (Azure Storage provider) with the managed identity.
@@ -354,7 +353,6 @@ var sluiceSettings = {
   '${settingNames.cosmosDatabase}': cosmos.outputs.databaseName
   '${settingNames.azureClientId}': identity.outputs.clientId
   '${settingNames.durableTaskHub}': taskHubName
-  '${settingNames.publicBaseUrl}': publicOrigin
   '${settingNames.approvalSigningKeys}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.approvalSigningKeys}/)'
   '${settingNames.approvalActiveKeyId}': approvalActiveKeyId
   '${settingNames.approvalRequireSignin}': approvalRequireSignin ? 'true' : 'false'
@@ -372,7 +370,12 @@ var webhookSettings = !empty(notifyWebhookUrl) ? {
   '${settingNames.notifyWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.notifyWebhookSecret}/)'
 } : {}
 
-var appSettings = union(hostSettings, sluiceSettings, emailSettings, webhookSettings)
+// Without an override, the Function App module sets PUBLIC_BASE_URL to its own host name.
+var publicBaseUrlSettings = !empty(publicBaseUrl) ? {
+  '${settingNames.publicBaseUrl}': publicBaseUrl
+} : {}
+
+var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'
@@ -387,6 +390,7 @@ module api 'modules/functionapp.bicep' = {
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
     appSettings: appSettings
+    hostOriginSettingName: empty(publicBaseUrl) ? settingNames.publicBaseUrl : ''
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
@@ -407,7 +411,7 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = 'https://${api.outputs.defaultHostName}'
-output PUBLIC_BASE_URL string = publicOrigin
+output PUBLIC_BASE_URL string = !empty(publicBaseUrl) ? publicBaseUrl : 'https://${api.outputs.defaultHostName}'
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output ARTIFACT_STORAGE_ACCOUNT_URL string = storage.outputs.blobEndpoint

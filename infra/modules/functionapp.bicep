@@ -30,6 +30,9 @@ param deploymentContainerName string
 @description('All app settings (main.bicep builds them; no secrets, only Key Vault references).')
 param appSettings object
 
+@description('Name of an app setting that receives the app\'s own origin, https://<default host name>; empty adds none.')
+param hostOriginSettingName string = ''
+
 @description('Memory per instance in MB.')
 @allowed([
   512
@@ -101,10 +104,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// The host name is only known once the site exists (it may carry a generated suffix).
+var hostOrigin = empty(hostOriginSettingName) ? {} : {
+  '${hostOriginSettingName}': 'https://${site.properties.defaultHostName}'
+}
+
 resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: appSettings
+  properties: union(appSettings, hostOrigin)
 }
 
 // azd deploys with Microsoft Entra tokens; basic-auth publishing credentials stay off.

@@ -76,11 +76,19 @@ export function moduleParam(ev: Evaluator, modulePath: string, param: string): V
   return ev.node(value, new Map());
 }
 
-/** The Function App settings main.bicep deploys in a scenario: name → value (Unknown until deployed). */
+/**
+ * The Function App settings a scenario deploys: main.bicep's parameters for the function app
+ * module, fed through that module's appsettings resource. Name → value (Unknown until deployed).
+ */
 export function appSettings(overrides: Record<string, Value> = {}): Record<string, Value> {
-  const value = moduleParam(mainEvaluator(overrides), 'modules/functionapp.bicep', 'appSettings');
+  const main = mainEvaluator(overrides);
+  const passed = bodyOf(propAt(moduleDecl('modules/functionapp.bicep').value, 'params'))!;
+  const params = Object.fromEntries(passed.props.map((p) => [p.key, main.node(p.value, new Map())]));
+  const module = bicep('modules/functionapp.bicep');
+  const config = resourcesOfType(module, 'Microsoft.Web/sites/config')[0]!;
+  const value = new Evaluator(module, params).node(propAt(config.value, 'properties')!, new Map());
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Unknown)
-    throw new Error('appSettings does not evaluate to an object');
+    throw new Error('the app settings do not evaluate to an object');
   return value as Record<string, Value>;
 }
 

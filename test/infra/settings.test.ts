@@ -159,6 +159,13 @@ describe('app settings', () => {
     },
   );
 
+  it('points approval links at the app itself, or at the configured public origin', () => {
+    expect(show(appSettings().PUBLIC_BASE_URL!)).toBe('https://<site.properties.defaultHostName>');
+    expect(appSettings({ publicBaseUrl: 'https://mlops.contoso.com' }).PUBLIC_BASE_URL).toBe(
+      'https://mlops.contoso.com',
+    );
+  });
+
   it('switching the active key slot changes only APPROVAL_ACTIVE_KEY_ID', () => {
     const a = appSettings();
     const b = appSettings({ approvalActiveKeyId: 'b' });
