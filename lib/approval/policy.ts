@@ -92,6 +92,12 @@ export const approvalPolicySchema = z
 export type ApprovalPolicy = z.infer<typeof approvalPolicySchema>;
 export type ApprovalPolicyInput = z.input<typeof approvalPolicySchema>;
 
+/** The parts of a decision the policy looks at (the gate reads them back without audit fields). */
+export type DecisionFacts = Pick<
+  ApprovalDecision,
+  'reviewer' | 'decision' | 'comment' | 'decidedAt' | 'modelDigest' | 'datasetDigest'
+> & { approvalId?: string };
+
 export type Outcome = 'pending' | 'approved' | 'rejected' | 'expired' | 'escalate';
 
 export interface Verdict {
@@ -139,7 +145,7 @@ function reminderTime(record: ApprovalRecord): string | undefined {
  * Applies the policy to the record and every decision stored for it, at `now`. Pure and total: the
  * same record and decisions always give the same verdict, whatever order events arrived in.
  */
-export function decide(record: ApprovalRecord, decisions: readonly ApprovalDecision[], now: Date): Verdict {
+export function decide(record: ApprovalRecord, decisions: readonly DecisionFacts[], now: Date): Verdict {
   const eligible = eligibleReviewers(record);
   const required = requiredApprovals(record);
   const requester = record.requestedBy.toLowerCase();
@@ -154,7 +160,7 @@ export function decide(record: ApprovalRecord, decisions: readonly ApprovalDecis
   );
   const seen = new Set<string>();
   for (const d of sorted) {
-    if (d.approvalId !== record.id || seen.has(d.reviewer)) continue;
+    if ((d.approvalId !== undefined && d.approvalId !== record.id) || seen.has(d.reviewer)) continue;
     seen.add(d.reviewer);
     if (!eligible.includes(d.reviewer)) {
       ignored.push({ reviewer: d.reviewer, reason: 'not a reviewer of this approval' });

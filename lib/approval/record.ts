@@ -27,10 +27,7 @@ export type Candidate = z.infer<typeof candidateSchema>;
  */
 export const evidenceSchema = z.object({
   /** Production model the candidate was compared with, or null for a pipeline's first model. */
-  production: z
-    .object({ modelVersion: z.int().positive(), modelDigest: sha256 })
-    .nullable()
-    .default(null),
+  production: z.object({ modelVersion: z.int().positive(), modelDigest: sha256 }).nullable().default(null),
   primaryMetric: short(64).optional(),
   verdict: z.object({ passed: z.boolean(), reasons: z.array(short(300)).max(20).default([]) }).optional(),
   metrics: z
