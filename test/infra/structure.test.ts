@@ -268,3 +268,30 @@ describe('.github/workflows/infra.yml', () => {
     expect(workflow).not.toMatch(/secrets\.|client-secret|AZURE_CREDENTIALS/);
   });
 });
+
+describe('.funcignore', () => {
+  const ignored = readFileSync(join(ROOT, '.funcignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+
+  it('leaves dependencies, local data and settings out of the package, as a remote build needs', () => {
+    // azd refuses remoteBuild: true unless .funcignore excludes node_modules.
+    expect(readFileSync(join(ROOT, 'azure.yaml'), 'utf8')).toMatch(/^ {4}remoteBuild: true$/m);
+    expect(ignored).toEqual(
+      expect.arrayContaining(['node_modules/', 'local.settings.json', '.sluice/', '.azure/']),
+    );
+  });
+
+  it('keeps what the remote build and the host need', () => {
+    const needed = ['package.json', 'package-lock.json', 'host.json', 'tsconfig.json', 'lib/', 'functions/'];
+    for (const path of needed) {
+      const hit = ignored.find((pattern) =>
+        pattern.includes('*')
+          ? new RegExp(`^${pattern.replace(/\./g, '\\.').replace(/\*/g, '[^/]*')}$`).test(path)
+          : pattern === path || (pattern.endsWith('/') && path.startsWith(pattern)),
+      );
+      expect([path, hit]).toEqual([path, undefined]);
+    }
+  });
+});
