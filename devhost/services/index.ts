@@ -40,7 +40,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (pid && pid !== process.pid && isAlive(pid)) {
+      if (pid && isAlive(pid)) {
         throw new Error(
           `Data folder ${dataDir} is in use by another devhost (pid ${pid}). Stop it, or use another --data-dir.`,
           { cause: err },
@@ -79,30 +79,32 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
     unlock = await lockDataDir(dataDir);
   }
 
-  const [azuriteResult, cosmosResult] = await Promise.allSettled([
-    startAzurite({
-      location: dataDir === null ? null : join(dataDir, 'azurite'),
-      ports: { blob: ports.blob, queue: ports.queue, table: ports.table },
-      log,
-    }),
-    startCosmosEmulator({
+  // The Cosmos emulator first: it starts in milliseconds and fails fast on a damaged snapshot,
+  // before Azurite's few seconds of start-up are spent.
+  let cosmos: CosmosEmulatorHandle;
+  let azurite: AzuriteHandle;
+  try {
+    cosmos = await startCosmosEmulator({
       location: dataDir === null ? null : join(dataDir, 'cosmos'),
       port: ports.cosmos,
       log,
       snapshotIntervalMs: opts.cosmosSnapshotIntervalMs,
-    }),
-  ]);
-  if (azuriteResult.status === 'rejected' || cosmosResult.status === 'rejected') {
-    const errors = [azuriteResult, cosmosResult].flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
-    await Promise.allSettled([
-      azuriteResult.status === 'fulfilled' ? azuriteResult.value.stop() : undefined,
-      cosmosResult.status === 'fulfilled' ? cosmosResult.value.stop() : undefined,
-    ]);
+    });
+  } catch (err) {
     await unlock?.();
-    throw errors[0];
+    throw err;
   }
-  const azurite: AzuriteHandle = azuriteResult.value;
-  const cosmos: CosmosEmulatorHandle = cosmosResult.value;
+  try {
+    azurite = await startAzurite({
+      location: dataDir === null ? null : join(dataDir, 'azurite'),
+      ports: { blob: ports.blob, queue: ports.queue, table: ports.table },
+      log,
+    });
+  } catch (err) {
+    await cosmos.stop().catch(() => undefined);
+    await unlock?.();
+    throw err;
+  }
 
   const storageConnectionString = azurite.connectionString;
   const env: Record<string, string> = {
