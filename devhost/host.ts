@@ -169,11 +169,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     for (const fn of registry.all()) if (fn.programmingModel) models.add(fn.programmingModel);
     for (const model of models) {
       const capabilities = (await model.getCapabilities?.({})) ?? {};
-      if (capabilities.HttpUri) {
-        log.warn(
-          'app.setup({ enableHttpStream: true }) is not supported by devhost: HTTP bodies are buffered',
-        );
-      }
+      if (capabilities.HttpUri) invoker.enableHttpStream(model, capabilities.HttpUri);
     }
 
     const front_ = createHttpFront({

@@ -5,6 +5,7 @@
  * `@azure/functions` that registered it, so the app's own `HttpRequest`/`HttpResponse` classes are used.
  */
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { InvocationInput, Invoker, Logger } from '../contracts';
 import type {
@@ -45,6 +46,10 @@ export interface HttpResultData {
   headers: Record<string, string>;
   cookies: RpcCookie[];
   body: Buffer;
+  /** Streaming mode only: `Set-Cookie` values the library already serialized. */
+  rawSetCookie?: string[];
+  /** Streaming mode only: the body, relayed as the handler produces it (`body` is then empty). */
+  stream?: IncomingMessage;
 }
 
 export interface HostInvoker {
@@ -56,6 +61,8 @@ export interface HostInvoker {
     request: HttpRequestData,
     options?: { invocationId?: string },
   ): Promise<HttpResultData>;
+  /** Turns on the streaming protocol for functions of `model` (its capabilities reported `HttpUri`). */
+  enableHttpStream(model: ProgrammingModelLike, httpUri: string): void;
   /** Where the Durable client binding data comes from once the engine is up. */
   setClientBindingDataSource(source: () => Record<string, unknown>): void;
   runAppStartHooks(functionAppDirectory: string): Promise<void>;
@@ -140,6 +147,7 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
   const appHookData: Record<string, unknown> = {};
   const running = new Set<Promise<unknown>>();
   let clientBindingData: (() => Record<string, unknown>) | undefined;
+  const httpStreamUris = new Map<ProgrammingModelLike, string>();
 
   function modelOf(fn: HostedFunction): ProgrammingModelLike {
     const model = fn.programmingModel ?? capture.programmingModel();
@@ -209,6 +217,7 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
     fn: HostedFunction,
     trigger: RpcTypedData | undefined,
     invocationId: string,
+    triggerMetadata: Record<string, RpcTypedData> = {},
   ): Promise<{ result: unknown; response: RpcInvocationResponse }> {
     const inputData: { name: string; data?: RpcTypedData }[] = [
       { name: fn.triggerBindingName, data: trigger },
@@ -226,7 +235,7 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
     const coreCtx: Record<string, unknown> = {
       invocationId,
       metadata: { name: fn.metadata.name, bindings: fn.metadata.bindings },
-      request: { invocationId, functionId: fn.name, inputData, triggerMetadata: {} },
+      request: { invocationId, functionId: fn.name, inputData, triggerMetadata },
       state: undefined,
       log: (level: CoreLogLevel, category: CoreLogCategory, message: string) =>
         writeLog(fn.name, invocationId, () => current.context, level, category, message),
@@ -322,6 +331,8 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
     invokeOptions?: { invocationId?: string },
   ): Promise<HttpResultData> {
     const invocationId = invokeOptions?.invocationId ?? randomUUID();
+    const streamUri = fn.programmingModel ? httpStreamUris.get(fn.programmingModel) : undefined;
+    if (streamUri) return invokeHttpStreaming(fn, request, invocationId, streamUri);
     return tracked(fn, invocationId, async () => {
       const http: Record<string, unknown> = {
         method: request.method,
@@ -354,6 +365,71 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
     });
   }
 
+  /**
+   * `app.setup({ enableHttpStream: true })`: the worker protocol of spec §3.A. The library serves an HTTP
+   * proxy (its capabilities' `HttpUri`); the host forwards the request there tagged with the invocation
+   * id and relays the library's response as it streams, while the invocation runs through the model.
+   */
+  async function invokeHttpStreaming(
+    fn: HostedFunction,
+    request: HttpRequestData,
+    invocationId: string,
+    streamUri: string,
+  ): Promise<HttpResultData> {
+    const url = new URL(request.url);
+    const triggerMetadata: Record<string, RpcTypedData> = {
+      Headers: { json: JSON.stringify(request.headers) },
+    };
+    for (const [name, value] of Object.entries(request.params)) triggerMetadata[name] = { string: value };
+    const http = {
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      params: request.params,
+    };
+
+    let proxyRequest: ClientRequest | undefined;
+    const proxied = new Promise<IncomingMessage>((resolve, reject) => {
+      const target = new URL(url.pathname + url.search, streamUri);
+      proxyRequest = httpRequest(target, {
+        method: request.method,
+        headers: {
+          ...request.headers,
+          'x-ms-invocation-id': invocationId,
+          'x-forwarded-host': url.host,
+          'x-forwarded-proto': url.protocol.replace(/:$/, ''),
+        },
+      });
+      proxyRequest.once('response', resolve);
+      proxyRequest.once('error', reject);
+      proxyRequest.end(request.body && request.body.length > 0 ? request.body : undefined);
+    });
+    const invocation = tracked(fn, invocationId, () => execute(fn, { http }, invocationId, triggerMetadata));
+    // A failed invocation never answers the proxy request: drop it so the caller sees the failure.
+    invocation.catch(() => proxyRequest?.destroy());
+    let response: IncomingMessage;
+    try {
+      response = await proxied;
+    } catch (err) {
+      await invocation;
+      throw err;
+    }
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(response.headers)) {
+      if (value === undefined || key === 'x-ms-invocation-id' || key === 'set-cookie') continue;
+      if (key === 'transfer-encoding' || key === 'connection' || key === 'keep-alive') continue;
+      headers[key] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return {
+      status: response.statusCode ?? 200,
+      headers,
+      cookies: [],
+      rawSetCookie: response.headers['set-cookie'] ?? [],
+      body: Buffer.alloc(0),
+      stream: response,
+    };
+  }
+
   async function runAppHooks(name: 'appStart' | 'appTerminate', functionAppDirectory: string): Promise<void> {
     for (const hook of [...capture.hooks[name]]) {
       await hook({ hookData: appHookData, appHookData, functionAppDirectory });
@@ -363,6 +439,9 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
   return {
     invoke,
     invokeHttp,
+    enableHttpStream: (model, httpUri) => {
+      httpStreamUris.set(model, httpUri);
+    },
     setClientBindingDataSource: (source) => {
       clientBindingData = source;
     },

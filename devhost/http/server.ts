@@ -272,7 +272,15 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
           );
         }
       }
-      if (result.cookies.length > 0) res.setHeader('set-cookie', result.cookies.map(serializeCookie));
+      const cookies = [...(result.rawSetCookie ?? []), ...result.cookies.map(serializeCookie)];
+      if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+      if (result.stream) {
+        const stream = result.stream;
+        stream.pipe(res);
+        stream.once('error', () => res.destroy());
+        res.once('close', () => stream.destroy());
+        return true;
+      }
       const noBody =
         result.status === 204 || result.status === 304 || (result.status >= 100 && result.status < 200);
       if (noBody || method === 'HEAD') res.end();

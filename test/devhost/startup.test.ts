@@ -116,6 +116,54 @@ describe("the app's own settings", () => {
     }
   });
 
+  test('host.json functionTimeout fails an invocation that runs longer', async () => {
+    const app = tempApp({
+      hostJson: { version: '2.0', functionTimeout: '00:00:01' },
+      files: ['test/fixtures/basic/functions/behaviour.js'],
+    });
+    const host = await startDevhost({ app, services: false });
+    try {
+      const res = await fetch(`${host.url}/api/slow/5000`);
+      expect(res.status).toBe(500);
+      await host.waitForOutput(/Timeout value of 00:00:01 was exceeded by function: Functions\.slow/);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  test('Host.CORS allows the listed origins and answers preflight requests', async () => {
+    const app = tempApp({
+      localSettings: {
+        IsEncrypted: false,
+        Values: {},
+        Host: { CORS: 'http://allowed.test, http://other.test' },
+      },
+      files: ['test/fixtures/basic/functions/bodies.js'],
+    });
+    const host = await startDevhost({ app, services: false });
+    try {
+      const allowed = await fetch(`${host.url}/api/respond/text`, {
+        headers: { origin: 'http://allowed.test' },
+      });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://allowed.test');
+      const denied = await fetch(`${host.url}/api/respond/text`, { headers: { origin: 'http://evil.test' } });
+      expect(denied.headers.get('access-control-allow-origin')).toBeNull();
+      const preflight = await fetch(`${host.url}/api/echo/json`, {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'http://other.test',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');
+      expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    } finally {
+      await host.stop();
+    }
+  });
+
   test('an encrypted local.settings.json is refused', async () => {
     const app = tempApp({
       localSettings: { IsEncrypted: true, Values: {} },
