@@ -164,6 +164,16 @@ describe("the app's own settings", () => {
     }
   });
 
+  test('an ES module app loads .js with import() and .cjs with require()', async () => {
+    const host = await startDevhost({ app: 'test/fixtures/esm', services: false });
+    try {
+      expect(await (await fetch(`${host.url}/api/esm`)).text()).toBe('esm undefined');
+      expect(await (await fetch(`${host.url}/api/cjs`)).text()).toBe('cjs function');
+    } finally {
+      await host.stop();
+    }
+  });
+
   test('an encrypted local.settings.json is refused', async () => {
     const app = tempApp({
       localSettings: { IsEncrypted: true, Values: {} },
