@@ -32,12 +32,15 @@ const serviceByLabel: Record<string, StorageService> = { Blob: 'blob', Queue: 'q
 /**
  * Preloaded into the Azurite child: when devhost dies without stopping it (SIGKILL, crash), the IPC
  * channel closes and Azurite shuts itself down instead of lingering with the ports. On a normal
- * SIGTERM the channel is released so the child exits once Azurite has closed its servers.
+ * SIGTERM the channel is released so the child exits once Azurite has closed its servers. Once
+ * devhost is dead its stdout/stderr pipes are broken: Azurite's "closing..." log line would raise
+ * EPIPE and kill it before it saves its database, losing the last writes (the Durable task hub).
  */
 const PARENT_GUARD =
   'data:text/javascript,' +
   'process.once("disconnect",()=>process.kill(process.pid,"SIGTERM"));' +
-  'process.once("SIGTERM",()=>process.channel&&process.channel.unref())';
+  'process.once("SIGTERM",()=>process.channel&&process.channel.unref());' +
+  'process.stdout.on("error",()=>{});process.stderr.on("error",()=>{})';
 
 async function azuriteBin(): Promise<string> {
   const pkgPath = require.resolve('azurite/package.json');
