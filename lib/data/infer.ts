@@ -49,9 +49,16 @@ export interface InferOptions {
   nullValues?: string[];
   /** Widen observed numeric ranges by this share of the range (0 = exactly the observed min/max). */
   rangeSlack?: number;
+  /** Text columns to treat as category or string regardless of their cardinality (e.g. as in a reference). */
+  textTypes?: Record<string, 'category' | 'string'>;
 }
 
-function inferColumn(col: Column, p: ColumnProfile, rangeSlack: number): ColumnContract {
+function inferColumn(
+  col: Column,
+  p: ColumnProfile,
+  rangeSlack: number,
+  textType?: 'category' | 'string',
+): ColumnContract {
   const nullable = p.nulls > 0;
   const base = { name: col.name, nullable, unique: false } as const;
   switch (col.type) {
@@ -85,7 +92,7 @@ function inferColumn(col: Column, p: ColumnProfile, rangeSlack: number): ColumnC
     case 'category':
     case 'string': {
       const nonNull = p.count - p.nulls;
-      if (isCategorical(p.distinct, nonNull)) {
+      if (textType === 'category' || (textType === undefined && isCategorical(p.distinct, nonNull))) {
         return {
           ...base,
           type: 'category',
@@ -112,7 +119,7 @@ export function inferContract(
   profile: TableProfile = profileTable(table),
 ): DatasetContract {
   const columns = table.columns.map((col, i) =>
-    inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0),
+    inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0, options.textTypes?.[col.name]),
   );
   const input: DatasetContractInput = { columns };
   if (options.nullValues) input.nullValues = options.nullValues;

@@ -194,9 +194,11 @@ export function diffDatasets(
   options: InferOptions & { beforeProfile?: TableProfile; afterProfile?: TableProfile } = {},
 ): SchemaDiff {
   const { beforeProfile, afterProfile, ...infer } = options;
-  return diffContracts(
-    inferContract(before, infer, beforeProfile),
-    inferContract(after, infer, afterProfile),
-    { ranges: 'widened' },
-  );
+  const old = inferContract(before, infer, beforeProfile);
+  // Category or string is a judgement of cardinality; the new data is judged as the old was.
+  const textTypes: Record<string, 'category' | 'string'> = {};
+  for (const c of old.columns) if (c.type === 'category' || c.type === 'string') textTypes[c.name] = c.type;
+  return diffContracts(old, inferContract(after, { ...infer, textTypes }, afterProfile), {
+    ranges: 'widened',
+  });
 }

@@ -1,0 +1,91 @@
+import type { NumericColumn } from '../../../lib/data/column';
+import { emptyIssues } from '../../../lib/data/column';
+import { histogramSorted, profileColumn, quantileSorted } from '../../../lib/data/profile';
+import { sortedNonNull } from '../../../lib/data/sort';
+import { rng } from '../../../bench/data/generate';
+import { parse } from './helpers';
+
+const num = (values: number[]): NumericColumn => ({
+  name: 'x',
+  type: 'number',
+  values: Float64Array.from(values),
+  issues: emptyIssues(),
+});
+
+describe('profile statistics against hand-computed values', () => {
+  it('count, nulls, min, max, mean, sample std, quantiles of 2, 4, 4, 4, 5, 5, 7, 9 and a null', () => {
+    const { profile } = profileColumn(num([4, 2, 5, NaN, 4, 9, 4, 5, 7]), 9);
+    expect(profile).toMatchObject({ count: 9, nulls: 1, distinct: 5 });
+    const s = profile.numeric!;
+    expect(s.count).toBe(8);
+    expect(s.min).toBe(2);
+    expect(s.max).toBe(9);
+    expect(s.mean).toBe(5);
+    // Σ(x − 5)² = 9+1+1+1+0+0+4+16 = 32; sample variance 32/7
+    expect(s.std).toBeCloseTo(Math.sqrt(32 / 7), 12);
+    // type-7 quantiles: h = 7p → p25: x[1.75] = 4, p50: x[3.5] = 4.5, p75: x[5.25] = 5 + 0.25·2 = 5.5
+    expect(s.quantiles.p25).toBe(4);
+    expect(s.quantiles.p50).toBe(4.5);
+    expect(s.quantiles.p75).toBe(5.5);
+    expect(s.quantiles.p01).toBeCloseTo(2 + 0.07 * 2, 12);
+    expect(s.integral).toBe(true);
+  });
+
+  it('histogram bins: equal width, last bin closed', () => {
+    const h = histogramSorted(Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 10]), 5);
+    expect(h.edges).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(h.counts).toEqual([2, 2, 2, 2, 2]);
+    expect(histogramSorted(Float64Array.from([3, 3]), 5)).toEqual({ edges: [3, 3], counts: [2] });
+  });
+
+  it('quantile of one value and of none', () => {
+    expect(quantileSorted([7], 0.9)).toBe(7);
+    expect(quantileSorted([], 0.5)).toBeNaN();
+  });
+
+  it('category counts, top values with ties broken by text, and the rest', async () => {
+    const { table } = await parse('c\nb\na\nb\nc\n\na\nd\n');
+    const { profile } = profileColumn(table.columns[0]!, table.rows);
+    expect(profile).toMatchObject({ count: 7, nulls: 1, distinct: 4 });
+    expect(profile.categories!.top).toEqual([
+      { value: 'a', count: 2 },
+      { value: 'b', count: 2 },
+      { value: 'c', count: 1 },
+      { value: 'd', count: 1 },
+    ]);
+    expect(profile.categories!.otherCount).toBe(0);
+  });
+
+  it('booleans: true and false counts', async () => {
+    const { table } = await parse('f\ntrue\nfalse\nyes\n\nno\n');
+    const { profile } = profileColumn(table.columns[0]!, table.rows);
+    expect(profile.boolean).toEqual({ trueCount: 2, falseCount: 2 });
+    expect(profile.nulls).toBe(1);
+  });
+});
+
+describe('sorting numeric columns', () => {
+  const check = (values: Float64Array): void => {
+    const expected = Array.from(values)
+      .filter((v) => !Number.isNaN(v))
+      .sort((a, b) => a - b);
+    expect(Array.from(sortedNonNull(values))).toEqual(expected);
+  };
+  it('sorts random doubles of both signs, with nulls, like a comparison sort', () => {
+    const r = rng(7);
+    check(
+      Float64Array.from({ length: 50_000 }, (_, i) =>
+        i % 97 === 0 ? NaN : (r() - 0.4) * 10 ** Math.floor(r() * 12 - 6),
+      ),
+    );
+  });
+  it('sorts decimals and integers (the counting-sort path) exactly', () => {
+    const r = rng(8);
+    check(Float64Array.from({ length: 20_000 }, () => Math.round((r() - 0.5) * 100_000) / 100));
+    check(Float64Array.from({ length: 20_000 }, () => Math.floor(r() * 90)));
+  });
+  it('sorts values that share their high bits (the run fix-up path)', () => {
+    const r = rng(9);
+    check(Float64Array.from({ length: 20_000 }, () => 1 + r() * 1e-9));
+  });
+});
