@@ -2,6 +2,7 @@
  * devhost's console logger: one line per message, `time level message key=value…`.
  * Warnings and errors go to stderr, the rest to stdout.
  */
+import { writeSync } from 'node:fs';
 import type { Logger } from '../contracts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -24,12 +25,40 @@ export function formatLine(level: LogLevel, message: string, fields?: Record<str
   return line;
 }
 
+/**
+ * Lines are batched and written once per event-loop turn: under load one write per invocation line
+ * costs more than the invocation. Whatever is pending is written synchronously when the process exits.
+ */
 export function createConsoleLogger(minLevel: LogLevel = 'info'): Logger {
+  const pending: { fd: 1 | 2; text: string }[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    let out = '';
+    let err = '';
+    for (const entry of pending.splice(0)) {
+      if (entry.fd === 1) out += entry.text;
+      else err += entry.text;
+    }
+    if (out) process.stdout.write(out);
+    if (err) process.stderr.write(err);
+  };
+  process.once('exit', () => {
+    for (const entry of pending.splice(0)) {
+      try {
+        writeSync(entry.fd, entry.text);
+      } catch {
+        // Nothing left to report to.
+      }
+    }
+  });
   const write = (level: LogLevel, message: string, fields?: Record<string, unknown>): void => {
     if (order[level] < order[minLevel]) return;
-    const line = formatLine(level, message, fields) + '\n';
-    if (order[level] >= order.warn) process.stderr.write(line);
-    else process.stdout.write(line);
+    pending.push({ fd: order[level] >= order.warn ? 2 : 1, text: formatLine(level, message, fields) + '\n' });
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   };
   return {
     debug: (message, fields) => write('debug', message, fields),
