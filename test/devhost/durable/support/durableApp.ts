@@ -1,12 +1,13 @@
 /**
- * A devhost hosting a Durable fixture app, over real HTTP, persisting to an Azurite Table service the
- * test owns (so a test can SIGKILL devhost while storage survives, as Azure Storage survives a host).
+ * A devhost hosting a Durable fixture app, over real HTTP. With `persistent`, devhost keeps its
+ * emulator data in a temporary data folder, so a test can SIGKILL it and restart on the same folder.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startDevhost, type RunningDevhost } from '../../../helpers/devhost';
-import { startAzuriteTable, type RunningAzurite } from './azurite';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface StatusBody {
   name: string;
@@ -34,7 +35,8 @@ export interface CheckStatus {
 export interface DurableApp {
   url: string;
   devhost: RunningDevhost;
-  azurite: RunningAzurite;
+  /** The data folder (persistent apps only). */
+  dataDir: string | undefined;
   /** Starts through the app's HTTP starter (`df.getClient` + `startNew` + `createCheckStatusResponse`). */
   start(name: string, input?: unknown, instanceId?: string): Promise<CheckStatus>;
   /** GET on the status URL; `query` is appended (e.g. `showHistory=true`). */
@@ -52,18 +54,31 @@ export interface DurableApp {
   stop(): Promise<void>;
 }
 
+/** True while a process (the Azurite child of a killed devhost, still flushing) uses `dir`. */
+function processUsing(dir: string): boolean {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) return true;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return false;
+}
+
 export async function startDurableApp(
-  app = 'test/fixtures/durable-app',
-  env: Record<string, string> = {},
+  options: { app?: string; persistent?: boolean; env?: Record<string, string> } = {},
 ): Promise<DurableApp> {
-  const location = mkdtempSync(path.join(tmpdir(), 'durable-azurite-'));
-  const azurite = await startAzuriteTable(location);
-  const launch = (): Promise<RunningDevhost> =>
-    startDevhost({ app, env: { AzureWebJobsStorage: azurite.connectionString, ...env } });
+  const app = options.app ?? 'test/fixtures/durable-app';
+  const dataDir = options.persistent ? mkdtempSync(path.join(tmpdir(), 'durable-data-')) : undefined;
+  const launch = async (): Promise<RunningDevhost> => {
+    // After a SIGKILL, devhost's Azurite child shuts itself down and flushes; wait for it to let go.
+    for (let i = 0; dataDir && processUsing(dataDir) && i < 300; i++) await sleep(100);
+    return startDevhost({ app, ...(dataDir ? { dataDir } : {}), env: options.env ?? {} });
+  };
   let devhost = await launch();
   const base = (): string => devhost.url;
   const hook = '/runtime/webhooks/durabletask';
-  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   const status = async (id: string, query = ''): Promise<{ code: number; body: StatusBody }> => {
     const res = await fetch(`${base()}${hook}/instances/${id}${query ? `?${query}` : ''}`);
@@ -78,7 +93,7 @@ export async function startDurableApp(
     get devhost() {
       return devhost;
     },
-    azurite,
+    dataDir,
     async start(name, input, instanceId) {
       const res = await fetch(`${base()}/api/start/${name}${instanceId ? `/${instanceId}` : ''}`, {
         method: 'POST',
@@ -141,7 +156,7 @@ export async function startDurableApp(
     },
     async stop() {
       await devhost.stop();
-      await azurite.stop();
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return result;
