@@ -97,7 +97,8 @@ describe('embedded services on a data folder', () => {
       const { resources: docs } = await runs.items.readAll().fetchAll();
       // Same documents, same system properties, same order.
       expect(docs.map((x) => x.id)).toEqual(Object.keys(before));
-      for (const x of docs) expect({ _etag: x._etag, _rid: x._rid, _ts: x._ts }).toEqual(before[x.id]);
+      for (const x of docs)
+        expect({ _etag: x._etag, _rid: x._rid, _ts: x._ts }).toEqual(before[String(x.id)]);
       expect(docs.find((x) => x.id === 'b')?.v).toBe(2);
 
       // An ETag read before the restart still guards a write after it.

@@ -1,0 +1,123 @@
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { startServices, type RunningServices } from '../../devhost/services';
+import { startCosmosEmulator } from '../../devhost/services/cosmos';
+import { createHealthHandler } from '../../functions/health';
+import { loadConfig, type Config } from '../../lib/config';
+import { ArtifactStore, CosmosStore, storageProbes } from '../../lib/storage';
+import resources from '../../lib/resources.json';
+import { memoryLog } from '../devhost/servicesLog';
+
+const get = () => new HttpRequest({ method: 'GET', url: 'http://localhost:7071/api/health' });
+const logged: string[] = [];
+const context = () =>
+  new InvocationContext({
+    functionName: 'health',
+    invocationId: 'test',
+    logHandler: (level, ...args) => logged.push(`${level}: ${args.map(String).join(' ')}`),
+  });
+
+interface Body {
+  status: string;
+  failing: string[];
+  detail?: string;
+  checks: Record<string, { status: string; latencyMs: number; code?: string }>;
+}
+const body = (response: HttpResponseInit) => response.jsonBody as Body;
+
+describe('GET /api/health', () => {
+  let services: RunningServices;
+  let config: Config;
+  const cosmosStores: CosmosStore[] = [];
+  const probesFor = (c: Config) => {
+    const cosmos = CosmosStore.fromConfig(c);
+    cosmosStores.push(cosmos);
+    return storageProbes(c, { artifacts: ArtifactStore.fromConfig(c), cosmos });
+  };
+
+  beforeAll(async () => {
+    services = await startServices({ dataDir: null, log: memoryLog() });
+    config = loadConfig(services.env);
+    await ArtifactStore.fromConfig(config).ensureContainers();
+    const cosmos = CosmosStore.fromConfig(config);
+    await cosmos.ensure();
+    cosmos.client.dispose();
+  });
+  afterAll(async () => {
+    for (const c of cosmosStores) c.client.dispose();
+    await services?.stop();
+  });
+
+  it('answers 200 with the state and latency of Blob, Table and Cosmos', async () => {
+    const response = await createHealthHandler(() => probesFor(config))(get(), context());
+    expect(response.status).toBe(200);
+    expect(response.headers).toMatchObject({ 'cache-control': 'no-store' });
+    const { status, checks, failing } = body(response);
+    expect(status).toBe('healthy');
+    expect(failing).toEqual([]);
+    for (const dependency of ['blob', 'table', 'cosmos']) {
+      expect(checks[dependency]).toMatchObject({ status: 'up' });
+      expect(checks[dependency]!.latencyMs).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('answers 503 naming Cosmos when its emulator stops', async () => {
+    const cosmos = await startCosmosEmulator({ location: null, log: memoryLog() });
+    const own = loadConfig({ ...services.env, COSMOS_ENDPOINT: cosmos.endpoint });
+    const store = CosmosStore.fromConfig(own);
+    cosmosStores.push(store);
+    await store.ensure();
+    const handler = createHealthHandler(
+      () => storageProbes(own, { artifacts: ArtifactStore.fromConfig(own), cosmos: store }),
+      {
+        timeoutMs: 3000,
+      },
+    );
+    expect((await handler(get(), context())).status).toBe(200);
+
+    await cosmos.stop();
+    const response = await handler(get(), context());
+    expect(response.status).toBe(503);
+    const report = body(response);
+    expect(report.failing).toEqual(['cosmos']);
+    expect(report.checks.blob?.status).toBe('up');
+    expect(report.checks.table?.status).toBe('up');
+    expect(report.checks.cosmos).toMatchObject({ status: 'down', code: 'COSMOS_UNAVAILABLE' });
+    expect(report.detail).toMatch(/^unhealthy: cosmos: /);
+    expect(logged.at(-1)).toMatch(/^warning: health: unhealthy: cosmos: COSMOS_UNAVAILABLE/);
+  });
+
+  it('answers 503 naming Table storage when it cannot be reached', async () => {
+    const broken = loadConfig({
+      ...services.env,
+      AzureWebJobsStorage: services.storageConnectionString.replace(`:${services.ports.table}/`, ':1/'),
+    });
+    const response = await createHealthHandler(() => probesFor(broken), { timeoutMs: 2000 })(
+      get(),
+      context(),
+    );
+    expect(response.status).toBe(503);
+    expect(body(response).failing).toEqual(['table']);
+    expect(body(response).detail).toContain('table');
+  });
+
+  it('answers 503 naming Blob storage when the artifact containers are missing', async () => {
+    const artifacts = ArtifactStore.fromConfig(config);
+    const first = Object.values(resources.blobContainers)[0]!;
+    await artifacts.containerClient(first).delete();
+    try {
+      const response = await createHealthHandler(() => probesFor(config))(get(), context());
+      expect(response.status).toBe(503);
+      expect(body(response).failing).toEqual(['blob']);
+      expect(body(response).checks.blob).toMatchObject({ status: 'down', code: 'BLOB_NOT_FOUND' });
+    } finally {
+      await artifacts.ensureContainers();
+    }
+  });
+
+  it('answers 503 naming the configuration when settings are invalid', async () => {
+    const response = await createHealthHandler(() => storageProbes(loadConfig({})))(get(), context());
+    expect(response.status).toBe(503);
+    expect(response.jsonBody).toMatchObject({ status: 'unhealthy', failing: ['config'] });
+    expect((response.jsonBody as { detail: string }).detail).toContain('COSMOS_ENDPOINT');
+  });
+});
