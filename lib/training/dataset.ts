@@ -1,3 +1,5 @@
+import type { Table } from '../data/column';
+import { BOOL_NULL } from '../data/column';
 import { NonRetriableError } from '../errors';
 
 /**
@@ -103,4 +105,29 @@ function toNumber(v: unknown): number {
     return Number.isFinite(x) ? x : NaN;
   }
   return NaN;
+}
+
+/**
+ * Adapts a lib/data table (typed columns decoded from the columnar form) without copying the typed
+ * arrays: numbers, integers and datetimes (epoch ms) are numeric; categories and strings are
+ * categorical with their dictionary as levels; booleans are categorical with levels false/true.
+ */
+export function datasetFromTable(table: Table): ColumnarDataset {
+  const columns = table.columns.map((c): Column => {
+    switch (c.type) {
+      case 'number':
+      case 'integer':
+      case 'datetime':
+        return { name: c.name, type: 'numeric', values: c.values };
+      case 'category':
+      case 'string':
+        return { name: c.name, type: 'categorical', codes: c.codes, levels: c.dictionary };
+      case 'boolean': {
+        const codes = new Int32Array(c.values.length);
+        for (let i = 0; i < codes.length; i++) codes[i] = c.values[i] === BOOL_NULL ? -1 : c.values[i]!;
+        return { name: c.name, type: 'categorical', codes, levels: ['false', 'true'] };
+      }
+    }
+  });
+  return { rowCount: table.rows, columns };
 }

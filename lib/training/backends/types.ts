@@ -103,7 +103,7 @@ export interface JobFiles {
     ref: BlobLocation,
     data: Uint8Array | string,
     options?: { contentType?: string; condition?: 'create' | 'overwrite' },
-  ): Promise<{ ok: boolean }>;
+  ): Promise<{ ok: boolean; written?: boolean }>;
   tryGetJson<T = unknown>(ref: BlobLocation): Promise<{ value: T; etag: string } | undefined>;
   exists(ref: BlobLocation): Promise<boolean>;
   uri(location: BlobLocation): string;

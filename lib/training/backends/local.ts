@@ -1,0 +1,191 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { NonRetriableError } from '../../errors';
+import resources from '../../resources.json';
+import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend, TrainingJobRequestInput } from './types';
+import {
+  heartbeatSchema,
+  isTerminal,
+  jobPath,
+  jobStatusFileSchema,
+  statusFromFiles,
+  trainingJobRequestSchema,
+} from './types';
+
+export interface LocalBackendOptions {
+  /** The artifact store (lib/storage/blob.ts `ArtifactStore`). */
+  files: JobFiles;
+  /** The compiled worker (default: dist/lib/training/worker.js next to this file). */
+  workerScript?: string;
+  /** Node options for the worker (tests load TypeScript with a require hook). */
+  execArgv?: string[];
+  /** Environment of the worker on top of this process's: storage settings. */
+  env?: Record<string, string | undefined>;
+  /** A job whose heartbeat is older than this has died (default 30 s). */
+  heartbeatStaleMs?: number;
+  /** How often the worker writes its heartbeat (default 2 s). */
+  heartbeatMs?: number;
+  now?: () => number;
+}
+
+/**
+ * The embedded backend: each job is a separate Node.js process running lib/training/worker.ts, so
+ * training never blocks the Functions host. The worker writes status, heartbeat, log, metrics and
+ * the model to Blob; `status` reads them, so any instance of the app can answer for any job, and a
+ * job whose heartbeat went stale has died (host restart, OOM kill). Cancel leaves a marker the
+ * worker polls and, when the process is a child of this instance, also stops it.
+ */
+export class LocalTrainingBackend implements TrainingBackend {
+  readonly name = 'local' as const;
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly container = resources.blobContainers.jobs;
+  private readonly now: () => number;
+
+  constructor(private readonly options: LocalBackendOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  private ref(jobId: string, file: string) {
+    return { container: this.container, path: jobPath(jobId, file) };
+  }
+
+  async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
+    const request = trainingJobRequestSchema.parse(input);
+    const { jobId } = request;
+    const put = await this.options.files.put(this.ref(jobId, 'request.json'), JSON.stringify(request), {
+      contentType: 'application/json',
+      condition: 'create',
+    });
+    if (!put.ok) {
+      throw new NonRetriableError(
+        'job_id_taken',
+        `training job ${jobId} already exists with a different request`,
+      );
+    }
+    if (put.written === false) return { jobId, created: false };
+    const queued: JobStatusFile = {
+      jobId,
+      state: 'queued',
+      progress: 0,
+      iteration: 0,
+      metrics: {},
+      logTail: [],
+      updatedAt: new Date(this.now()).toISOString(),
+      timeLimitSeconds: request.spec.timeLimitSeconds,
+    };
+    await this.options.files.put(this.ref(jobId, 'status.json'), JSON.stringify(queued), {
+      contentType: 'application/json',
+      condition: 'overwrite',
+    });
+    this.spawnWorker(jobId, request.spec.timeLimitSeconds);
+    return { jobId, created: true };
+  }
+
+  private spawnWorker(jobId: string, timeLimitSeconds: number): void {
+    const script = this.options.workerScript ?? join(__dirname, '..', 'worker.js');
+    const child = spawn(process.execPath, [...(this.options.execArgv ?? []), script, '--job', jobId], {
+      env: {
+        ...process.env,
+        ...this.options.env,
+        SLUICE_HEARTBEAT_MS: String(this.options.heartbeatMs ?? 2_000),
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.children.set(jobId, child);
+    const stderr: string[] = [];
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr.push(...chunk.split('\n').filter(Boolean));
+      if (stderr.length > 50) stderr.splice(0, stderr.length - 50);
+    });
+    // The worker enforces its time limit itself; this is the backstop for a worker that hangs.
+    const backstop = setTimeout(() => child.kill('SIGKILL'), (timeLimitSeconds + 30) * 1000);
+    backstop.unref();
+    child.once('exit', (code, signal) => {
+      clearTimeout(backstop);
+      this.children.delete(jobId);
+      void this.recordExit(jobId, code, signal, stderr);
+    });
+    child.unref();
+  }
+
+  /** A worker that exits without a final status (crash, kill) leaves its stderr as the log tail. */
+  private async recordExit(
+    jobId: string,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    stderr: string[],
+  ): Promise<void> {
+    try {
+      const current = await this.readStatusFile(jobId);
+      if (!current || isTerminal(current.state)) return;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const failed: JobStatusFile = {
+        ...current,
+        state: signal === 'SIGTERM' ? 'canceled' : 'failed',
+        error: {
+          code: signal === 'SIGTERM' ? 'canceled' : 'worker_crashed',
+          message: `the training process ${how}`,
+        },
+        logTail: [...current.logTail, ...stderr].slice(-50),
+        updatedAt: new Date(this.now()).toISOString(),
+        finishedAt: new Date(this.now()).toISOString(),
+      };
+      await this.options.files.put(this.ref(jobId, 'status.json'), JSON.stringify(failed), {
+        contentType: 'application/json',
+        condition: 'overwrite',
+      });
+    } catch {
+      // Best effort: the stale heartbeat reports the death anyway.
+    }
+  }
+
+  private async readStatusFile(jobId: string): Promise<JobStatusFile | undefined> {
+    const got = await this.options.files.tryGetJson(this.ref(jobId, 'status.json'));
+    if (!got) return undefined;
+    const parsed = jobStatusFileSchema.safeParse(got.value);
+    if (!parsed.success)
+      throw new NonRetriableError('job_status_invalid', `job ${jobId}: status.json is malformed`);
+    return parsed.data;
+  }
+
+  async status(jobId: string): Promise<JobStatus> {
+    const file = await this.readStatusFile(jobId);
+    if (!file) throw new NonRetriableError('job_not_found', `no training job ${jobId}`);
+    const hb = heartbeatSchema.safeParse(
+      (await this.options.files.tryGetJson(this.ref(jobId, 'heartbeat.json')))?.value,
+    );
+    return statusFromFiles(
+      file,
+      hb.success ? hb.data.at : undefined,
+      this.now(),
+      this.options.heartbeatStaleMs ?? 30_000,
+    );
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    const current = await this.status(jobId);
+    if (isTerminal(current.state)) return;
+    await this.options.files.put(
+      this.ref(jobId, 'cancel.json'),
+      JSON.stringify({ at: new Date(this.now()).toISOString() }),
+      {
+        contentType: 'application/json',
+        condition: 'overwrite',
+      },
+    );
+    const child = this.children.get(jobId);
+    if (!child) return; // another instance's worker: it sees the marker within a second
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Stops every worker this instance started (host shutdown, tests). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((id) => this.cancel(id).catch(() => undefined)));
+  }
+}

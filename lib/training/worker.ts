@@ -1,0 +1,377 @@
+/**
+ * The training job process. The local backend runs it as a child process
+ * (`node dist/lib/training/worker.js --job <jobId>`, storage settings in the environment); an Azure
+ * ML command job runs it with mounted files (`--request <file> --dataset <file> --out <dir>`).
+ *
+ * The main thread does the I/O: it reads the request and the dataset (SHA-256 verified), writes
+ * status, heartbeat, log and metrics, watches for a cancel marker and the time limit, and stores the
+ * model. Training runs on a worker thread, so the heartbeat keeps beating while a long iteration
+ * blocks that thread, and cancel or the time limit can stop it at once.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { decodeColumnar } from '../data/columnar';
+import { ensureError } from '../errors';
+import resources from '../resources.json';
+import { ArtifactStore } from '../storage/blob';
+import { azureCredential } from '../storage/credential';
+import type { JobResult, JobStatusFile, TrainingJobRequest } from './backends/types';
+import { jobPath, trainingJobRequestSchema } from './backends/types';
+import { datasetFromTable } from './dataset';
+import { MODEL_CONTENT_TYPE } from './models/artifact';
+import { trainModel } from './models/train';
+import type { TrainingSpec } from './spec';
+
+const LOG_TAIL = 50;
+const MAX_LOG_LINES = 5_000;
+
+/** Messages from the trainer thread. */
+type TrainerMessage =
+  | { type: 'log'; line: string }
+  | { type: 'progress'; fraction: number; iteration: number; loss?: number; validationLoss?: number }
+  | { type: 'done'; model: string; summary: Omit<JobResult, 'modelUri' | 'modelDigest'> }
+  | { type: 'error'; code: string; message: string };
+
+/** Where a job's files go: Blob (local backend) or a mounted folder (Azure ML). */
+interface JobSink {
+  readRequest(): Promise<TrainingJobRequest>;
+  readDataset(request: TrainingJobRequest): Promise<Uint8Array>;
+  write(name: string, body: string): Promise<void>;
+  cancelRequested(): Promise<boolean>;
+  storeModel(bytes: Buffer, digest: string): Promise<string>;
+}
+
+class BlobSink implements JobSink {
+  private readonly container = resources.blobContainers.jobs;
+  constructor(
+    private readonly store: ArtifactStore,
+    private readonly jobId: string,
+  ) {}
+  async readRequest(): Promise<TrainingJobRequest> {
+    const { value } = await this.store.getJson({
+      container: this.container,
+      path: jobPath(this.jobId, 'request.json'),
+    });
+    return trainingJobRequestSchema.parse(value);
+  }
+  async readDataset(request: TrainingJobRequest): Promise<Uint8Array> {
+    return (await this.store.getBuffer(request.dataset.uri, { sha256: request.dataset.sha256 })).data;
+  }
+  async write(name: string, body: string): Promise<void> {
+    await this.store.put({ container: this.container, path: jobPath(this.jobId, name) }, body, {
+      contentType: name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
+      condition: 'overwrite',
+    });
+  }
+  cancelRequested(): Promise<boolean> {
+    return this.store.exists({ container: this.container, path: jobPath(this.jobId, 'cancel.json') });
+  }
+  async storeModel(bytes: Buffer): Promise<string> {
+    const stored = await this.store.putContentAddressed(resources.blobContainers.models, bytes, {
+      contentType: MODEL_CONTENT_TYPE,
+    });
+    return stored.uri;
+  }
+}
+
+class FolderSink implements JobSink {
+  constructor(
+    private readonly requestFile: string,
+    private readonly datasetFile: string,
+    private readonly out: string,
+    private readonly outUri: string | undefined,
+  ) {
+    mkdirSync(out, { recursive: true });
+  }
+  async readRequest(): Promise<TrainingJobRequest> {
+    return trainingJobRequestSchema.parse(JSON.parse(readFileSync(this.requestFile, 'utf8')));
+  }
+  async readDataset(request: TrainingJobRequest): Promise<Uint8Array> {
+    const bytes = readFileSync(this.datasetFile);
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== request.dataset.sha256) {
+      throw Object.assign(new Error(`dataset digest ${actual} does not match ${request.dataset.sha256}`), {
+        code: 'BLOB_DIGEST_MISMATCH',
+      });
+    }
+    return bytes;
+  }
+  async write(name: string, body: string): Promise<void> {
+    const tmp = join(this.out, `.${name}.tmp`);
+    writeFileSync(tmp, body);
+    renameSync(tmp, join(this.out, name));
+  }
+  async cancelRequested(): Promise<boolean> {
+    return existsSync(join(this.out, 'cancel.json'));
+  }
+  async storeModel(bytes: Buffer): Promise<string> {
+    await this.write('model.json', bytes.toString('utf8'));
+    return this.outUri ? `${this.outUri.replace(/\/?$/, '/')}model.json` : join(this.out, 'model.json');
+  }
+}
+
+function storeFromEnv(env: NodeJS.ProcessEnv): ArtifactStore {
+  if (env.ARTIFACT_STORAGE_CONNECTION)
+    return ArtifactStore.fromConnectionString(env.ARTIFACT_STORAGE_CONNECTION);
+  if (env.ARTIFACT_STORAGE_ACCOUNT_URL) {
+    return new ArtifactStore(
+      new BlobServiceClient(env.ARTIFACT_STORAGE_ACCOUNT_URL, azureCredential(env.AZURE_CLIENT_ID)),
+    );
+  }
+  throw new Error('set ARTIFACT_STORAGE_CONNECTION or ARTIFACT_STORAGE_ACCOUNT_URL for the training worker');
+}
+
+async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<number> {
+  const heartbeatMs = Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000);
+  const lines: string[] = [];
+  let status: JobStatusFile = {
+    jobId: jobIdHint ?? 'unknown',
+    state: 'running',
+    progress: 0,
+    iteration: 0,
+    metrics: {},
+    logTail: [],
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    host: hostname(),
+    pid: process.pid,
+  };
+  const history: { iteration: number; loss?: number; validationLoss?: number; at: string }[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  let dirty = false;
+  let finished = false;
+
+  const log = (line: string) => {
+    const stamped = `${new Date().toISOString()} ${line}`;
+    lines.push(stamped);
+    if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
+    dirty = true;
+  };
+  /** Writes status, log and metrics in order; a write never overtakes an earlier one. */
+  const flush = (): Promise<void> => {
+    if (!dirty) return writing;
+    dirty = false;
+    status = { ...status, logTail: lines.slice(-LOG_TAIL), updatedAt: new Date().toISOString() };
+    const snapshot = JSON.stringify(status);
+    const logText = lines.join('\n') + '\n';
+    const metrics = JSON.stringify({ history });
+    writing = writing
+      .then(() => Promise.all([sink.write('log.txt', logText), sink.write('metrics.json', metrics)]))
+      .then(() => sink.write('status.json', snapshot))
+      .catch((err: unknown) => {
+        process.stderr.write(`status write failed: ${ensureError(err).message}\n`);
+      });
+    return writing;
+  };
+  let seq = 0;
+  const beat = () =>
+    sink
+      .write('heartbeat.json', JSON.stringify({ at: new Date().toISOString(), seq: ++seq }))
+      .catch((err: unknown) => {
+        process.stderr.write(`heartbeat failed: ${ensureError(err).message}\n`);
+      });
+  const finish = async (patch: Partial<JobStatusFile>): Promise<void> => {
+    if (finished) return;
+    finished = true;
+    status = { ...status, ...patch, finishedAt: new Date().toISOString() };
+    dirty = true;
+    await flush();
+  };
+
+  let trainer: Worker | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  const stopAll = () => {
+    timers.forEach((t) => clearInterval(t));
+    void trainer?.terminate();
+  };
+
+  const outcome = await new Promise<number>((resolve) => {
+    const fail = (code: string, message: string) => {
+      log(`failed: ${code}: ${message}`);
+      stopAll();
+      void finish({ state: 'failed', error: { code, message } }).then(() => resolve(1));
+    };
+    const cancel = (why: string) => {
+      log(`canceled: ${why}`);
+      stopAll();
+      void finish({ state: 'canceled', error: { code: 'canceled', message: why } }).then(() => resolve(2));
+    };
+    process.once('SIGTERM', () => cancel('stopped by the backend (SIGTERM)'));
+
+    void (async () => {
+      try {
+        await beat();
+        timers.push(setInterval(() => void beat(), heartbeatMs));
+        timers.push(setInterval(() => void flush(), 1_000));
+        const request = await sink.readRequest();
+        status = { ...status, jobId: request.jobId, timeLimitSeconds: request.spec.timeLimitSeconds };
+        log(`job ${request.jobId}: ${request.spec.algorithm} on ${request.dataset.uri}`);
+        dirty = true;
+        await flush();
+        timers.push(
+          setTimeout(
+            () => fail('time_limit_exceeded', `training ran longer than ${request.spec.timeLimitSeconds} s`),
+            request.spec.timeLimitSeconds * 1000,
+          ),
+        );
+        timers.push(
+          setInterval(() => {
+            void sink.cancelRequested().then((yes) => {
+              if (yes && !finished) cancel('cancel requested');
+            });
+          }, 1_000),
+        );
+        const bytes = await sink.readDataset(request);
+        log(`dataset: ${bytes.byteLength} bytes, sha256 verified`);
+        const copy = new Uint8Array(bytes.byteLength);
+        copy.set(bytes);
+        trainer = new Worker(__filename, { workerData: { spec: request.spec } });
+        trainer.postMessage({ dataset: copy }, [copy.buffer]);
+        trainer.on('message', (m: TrainerMessage) => {
+          if (finished) return;
+          if (m.type === 'log') log(m.line);
+          else if (m.type === 'progress') {
+            status = {
+              ...status,
+              progress: Math.min(0.99, m.fraction),
+              iteration: m.iteration,
+              metrics: {
+                ...(m.loss !== undefined ? { loss: m.loss } : {}),
+                ...(m.validationLoss !== undefined ? { validationLoss: m.validationLoss } : {}),
+              },
+            };
+            history.push({
+              iteration: m.iteration,
+              loss: m.loss,
+              validationLoss: m.validationLoss,
+              at: new Date().toISOString(),
+            });
+            if (history.length > 2_000) history.splice(0, history.length - 2_000);
+            dirty = true;
+          } else if (m.type === 'error') fail(m.code, m.message);
+          else if (m.type === 'done') {
+            void (async () => {
+              const modelBytes = Buffer.from(m.model, 'utf8');
+              const digest = createHash('sha256').update(modelBytes).digest('hex');
+              const modelUri = await sink.storeModel(modelBytes, digest);
+              log(`model stored: ${modelUri} (sha256 ${digest})`);
+              stopAll();
+              await finish({
+                state: 'completed',
+                progress: 1,
+                result: { ...m.summary, modelUri, modelDigest: digest },
+              });
+              resolve(0);
+            })().catch((err: unknown) => fail('model_store_failed', ensureError(err).message));
+          }
+        });
+        trainer.on('error', (err) => fail('trainer_crashed', err.message));
+        trainer.on('exit', (code) => {
+          if (!finished && code !== 0) fail('trainer_crashed', `training thread exited with code ${code}`);
+        });
+      } catch (err) {
+        const e = ensureError(err) as Error & { code?: string };
+        fail(typeof e.code === 'string' ? e.code : 'worker_failed', e.message);
+      }
+    })();
+  });
+  stopAll();
+  await writing;
+  return outcome;
+}
+
+/** The trainer thread: decode, train, serialize; report progress as messages. */
+function trainerThread(): void {
+  const port = parentPort!;
+  const spec = (workerData as { spec: TrainingSpec }).spec;
+  port.once('message', (msg: { dataset: Uint8Array }) => {
+    try {
+      const table = decodeColumnar(msg.dataset);
+      const ds = datasetFromTable(table);
+      port.postMessage({
+        type: 'log',
+        line: `decoded ${ds.rowCount} rows × ${ds.columns.length} columns`,
+      } satisfies TrainerMessage);
+      let last = 0;
+      const result = trainModel(ds, spec, {
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - last < 200 && p.fraction < 1) return;
+          last = now;
+          port.postMessage({ type: 'progress', ...p } satisfies TrainerMessage);
+        },
+      });
+      const { rows } = result;
+      port.postMessage({
+        type: 'log',
+        line: `trained ${spec.algorithm}: ${result.iterations} iterations, rows train ${rows.train} / validation ${rows.validation} / holdout ${rows.holdout}`,
+      } satisfies TrainerMessage);
+      if (result.metrics.holdout) {
+        const m = Object.entries(result.metrics.holdout)
+          .map(
+            ([k, v]) => `${k}=${v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4)}`,
+          )
+          .join(' ');
+        port.postMessage({ type: 'log', line: `holdout: ${m}` } satisfies TrainerMessage);
+      }
+      const finite = (r: Record<string, number>) =>
+        Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number.isFinite(v) ? v : null]));
+      port.postMessage({
+        type: 'done',
+        model: JSON.stringify(result.model),
+        summary: {
+          algorithm: result.model.algorithm,
+          task: result.model.task,
+          metrics: Object.fromEntries(Object.entries(result.metrics).map(([k, v]) => [k, finite(v)])),
+          rows: { ...rows },
+          iterations: result.iterations,
+          converged: result.converged,
+        },
+      } satisfies TrainerMessage);
+    } catch (err) {
+      const e = ensureError(err) as Error & { code?: string };
+      port.postMessage({
+        type: 'error',
+        code: typeof e.code === 'string' ? e.code : 'training_failed',
+        message: e.message,
+      } satisfies TrainerMessage);
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      job: { type: 'string' },
+      request: { type: 'string' },
+      dataset: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  let sink: JobSink;
+  if (values.job) sink = new BlobSink(storeFromEnv(process.env), values.job);
+  else if (values.request && values.dataset && values.out) {
+    sink = new FolderSink(values.request, values.dataset, values.out, process.env.SLUICE_OUTPUT_URI);
+  } else {
+    process.stderr.write('usage: worker --job <jobId> | --request <file> --dataset <file> --out <dir>\n');
+    process.exit(64);
+  }
+  const code = await runJob(sink, values.job);
+  process.exit(code);
+}
+
+if (isMainThread) {
+  if (require.main === module) {
+    main().catch((err: unknown) => {
+      process.stderr.write(`${ensureError(err).stack}\n`);
+      process.exit(1);
+    });
+  }
+} else {
+  trainerThread();
+}
