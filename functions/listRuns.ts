@@ -1,0 +1,39 @@
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { zodProblem } from '../lib/http/problem';
+import { getRunDeps } from '../lib/runs/deps';
+import { runStatusSchema } from '../lib/runs/model';
+import { z } from 'zod';
+import { withProblems } from './support/http';
+
+const querySchema = z.object({
+  pipeline: z.string().min(1).max(64).optional(),
+  status: runStatusSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+/** `GET /api/runs?pipeline=&status=&limit=`: newest first. */
+export async function listRuns(request: HttpRequest): Promise<HttpResponseInit> {
+  const q = querySchema.safeParse(Object.fromEntries(request.query.entries()));
+  if (!q.success) return zodProblem(q.error, 'invalid_query');
+  const deps = await getRunDeps();
+  const runs = await deps.runs.list(q.data);
+  return {
+    jsonBody: runs.map((r) => ({
+      id: r.id,
+      pipeline: r.pipeline,
+      pipelineVersion: r.pipelineVersion,
+      status: r.status,
+      stopReason: r.stopReason,
+      createdAt: r.createdAt,
+      endedAt: r.endedAt,
+      trigger: r.trigger,
+    })),
+  };
+}
+
+app.http('listRuns', {
+  route: 'runs',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: withProblems(listRuns),
+});

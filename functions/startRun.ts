@@ -1,0 +1,158 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+import { PIPELINE_ORCHESTRATOR, type PipelineRunInput } from '../lib/contracts/pipeline';
+import { ValidationError } from '../lib/errors';
+import { problem, zodProblem } from '../lib/http/problem';
+import resources from '../lib/resources.json';
+import { getRunDeps } from '../lib/runs/deps';
+import { newRunId } from '../lib/runs/ids';
+import { newRunDocument, type RunSource } from '../lib/runs/model';
+import { readJsonBody, withProblems } from './support/http';
+
+const uploadTypes: Record<string, 'csv' | 'jsonl'> = {
+  'text/csv': 'csv',
+  'application/csv': 'csv',
+  'application/x-ndjson': 'jsonl',
+  'application/jsonl': 'jsonl',
+  'application/x-jsonlines': 'jsonl',
+};
+
+const blobStartSchema = z.object({
+  source: z.object({
+    blob: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\/.+$/, 'must be container/path'),
+  }),
+  requestedBy: z.string().max(320).optional(),
+});
+
+/**
+ * `POST /api/pipelines/{name}/runs`: starts a run on an uploaded CSV / JSON Lines body, or on a blob
+ * named in a JSON body `{ "source": { "blob": "container/path" } }`. The upload is stored
+ * content-addressed before anything else, the run document is created, then the orchestration
+ * starts with the run id as its instance id. Answers 202 with the run id, the run URL and the
+ * Durable status URLs.
+ */
+export async function startRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const pipeline = request.params.name ?? '';
+  const deps = await getRunDeps();
+  const definition = await deps.pipelines.get(pipeline);
+  if (!definition)
+    return problem(404, 'pipeline_not_found', `no pipeline named ${pipeline}`, { field: 'name' });
+
+  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const now = new Date();
+  const runId = newRunId(pipeline, now);
+  let source: RunSource;
+  let requestedBy =
+    request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-sluice-user') ?? 'api';
+
+  if (type === 'application/json') {
+    const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
+    if (!parsed.success) return zodProblem(parsed.error);
+    const [container, ...rest] = parsed.data.source.blob.split('/');
+    const location = { container: container!, path: rest.join('/') };
+    const props = await deps.artifacts.properties(location);
+    if (!props) {
+      return problem(404, 'source_not_found', `blob ${parsed.data.source.blob} does not exist`, {
+        field: 'source.blob',
+      });
+    }
+    source = { kind: 'blob', uri: deps.artifacts.uri(location) };
+    if (parsed.data.requestedBy) requestedBy = parsed.data.requestedBy;
+  } else if (uploadTypes[type]) {
+    const limit = deps.config.INGEST_MAX_BYTES;
+    const declared = Number(request.headers.get('content-length') ?? '0');
+    if (declared > limit) {
+      return problem(
+        413,
+        'upload_too_large',
+        `the upload is ${declared} bytes; the limit is ${limit} (INGEST_MAX_BYTES)`,
+        {
+          field: 'content-length',
+        },
+      );
+    }
+    if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
+    const stored = await deps.artifacts.putContentAddressed(
+      resources.blobContainers.datasets,
+      request.body as AsyncIterable<Uint8Array>,
+      {
+        prefix: `uploads/${pipeline}`,
+        contentType: type,
+        maxBytes: limit,
+      },
+    );
+    if (stored.size === 0)
+      throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
+    source = {
+      kind: 'upload',
+      uri: stored.uri,
+      sha256: stored.sha256,
+      bytes: stored.size,
+      format: uploadTypes[type],
+    };
+  } else {
+    return problem(
+      415,
+      'unsupported_media_type',
+      `send CSV (text/csv), JSON Lines (application/x-ndjson) or a JSON body naming a blob; got "${type || 'none'}"`,
+      { field: 'content-type' },
+    );
+  }
+
+  await deps.runs.create(
+    newRunDocument({
+      id: runId,
+      pipeline,
+      pipelineVersion: definition.version,
+      instanceId: runId,
+      trigger: { kind: request.headers.get('x-sluice-client') === 'cli' ? 'cli' : 'http', by: requestedBy },
+      source,
+      at: now.toISOString(),
+    }),
+  );
+  const input: PipelineRunInput = {
+    runId,
+    pipeline,
+    pipelineVersion: definition.version,
+    source,
+    requestedBy,
+  };
+  const client = df.getClient(context);
+  try {
+    await client.startNew(PIPELINE_ORCHESTRATOR, { instanceId: runId, input });
+  } catch (err) {
+    // Nothing must look started when it is not: record why the run never began.
+    await deps.runs.update(pipeline, runId, (r) => ({
+      ...r,
+      status: 'failed',
+      stopReason: 'error',
+      reason: `could not start the orchestration: ${(err as Error).message}`,
+      endedAt: new Date().toISOString(),
+    }));
+    throw err;
+  }
+  context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
+  const durable = client.createHttpManagementPayload(runId);
+  const origin = new URL(request.url).origin;
+  return {
+    status: 202,
+    headers: { location: `${origin}/api/runs/${runId}`, 'retry-after': '2' },
+    jsonBody: {
+      runId,
+      pipeline,
+      pipelineVersion: definition.version,
+      runUrl: `${origin}/api/runs/${runId}`,
+      source,
+      durable,
+    },
+  };
+}
+
+app.http('startRun', {
+  route: 'pipelines/{name}/runs',
+  methods: ['POST'],
+  authLevel: 'function',
+  extraInputs: [df.input.durableClient()],
+  handler: withProblems(startRun),
+});

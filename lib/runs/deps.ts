@@ -1,0 +1,38 @@
+import type { Config } from '../config';
+import { getConfig } from '../config';
+import type { PipelineDefinition } from '../pipelines/definition';
+import { PipelineStore } from '../pipelines/store';
+import type { ArtifactStore } from '../storage';
+import { getArtifactStore, getCosmos } from '../storage';
+import { RunStore } from './store';
+
+/** What the pipeline and run API and the run activities need; built once per process. */
+export interface RunDeps {
+  config: Config;
+  runs: RunStore;
+  pipelines: PipelineStore<PipelineDefinition>;
+  artifacts: ArtifactStore;
+}
+
+async function build(config: Config): Promise<RunDeps> {
+  const cosmos = getCosmos(config);
+  // The local emulator starts empty; in Azure, Bicep creates the database and containers.
+  if (config.COSMOS_KEY) await cosmos.ensure();
+  const artifacts = getArtifactStore(config);
+  if (config.ARTIFACT_STORAGE_CONNECTION) await artifacts.ensureContainers();
+  return {
+    config,
+    runs: new RunStore(cosmos.container('runs')),
+    pipelines: new PipelineStore<PipelineDefinition>(cosmos.container('pipelines')),
+    artifacts,
+  };
+}
+
+let deps: Promise<RunDeps> | undefined;
+export function getRunDeps(config?: Config): Promise<RunDeps> {
+  deps ??= build(config ?? getConfig()).catch((err: unknown) => {
+    deps = undefined;
+    throw err;
+  });
+  return deps;
+}
