@@ -56,6 +56,22 @@ export const configSchema = z
     ACS_ENDPOINT: z.url().optional(),
     ACS_SENDER: z.string().min(3).optional(),
     ACS_API_VERSION: z.string().default('2023-03-31'),
+    /** Training: a local job whose heartbeat is older than this has died. */
+    TRAINING_HEARTBEAT_STALE_SECONDS: intSetting(60),
+    /** Azure ML workspace of the `azureml` training backend (all optional: only pipelines that pick it need them). */
+    AZUREML_SUBSCRIPTION_ID: z.string().min(1).optional(),
+    AZUREML_RESOURCE_GROUP: z.string().min(1).optional(),
+    AZUREML_WORKSPACE_NAME: z.string().min(1).optional(),
+    AZUREML_API_VERSION: z.string().min(1).default('2024-04-01'),
+    /** ARM endpoint (tests point it at a local fake). */
+    AZUREML_ENDPOINT: z.url().default('https://management.azure.com'),
+    /** Environment with Node.js 22 and the Sluice worker, e.g. azureml:sluice-node22:1. */
+    AZUREML_ENVIRONMENT_ID: z.string().min(1).optional(),
+    /** A compute cluster's ARM id; unset = serverless compute of AZUREML_INSTANCE_TYPE. */
+    AZUREML_COMPUTE_ID: z.string().min(1).optional(),
+    AZUREML_INSTANCE_TYPE: z.string().min(1).default('Standard_DS3_v2'),
+    /** Code asset holding the compiled Sluice worker. */
+    AZUREML_CODE_ID: z.string().min(1).optional(),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],
