@@ -197,7 +197,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       engine = await loadDurable().createDurableEngine({
         registry,
         invoke: invoker.invoke,
-        hubName: hubNameOf(hostJson),
+        hubName: resolveHubName(hostJson, log),
         hostJson,
         storageConnectionString,
         baseUrl: origin,
@@ -260,6 +260,17 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   } catch (err) {
     await abort();
     throw err;
+  }
+}
+
+/** The task hub name; a `%SETTING%` that is not set falls back to the default, with a warning. */
+function resolveHubName(hostJson: Record<string, unknown>, log: Logger): string {
+  try {
+    return hubNameOf(hostJson);
+  } catch (err) {
+    const fallback = hubNameOf({});
+    log.warn(`${(err as Error).message}; using the task hub name '${fallback}'`);
+    return fallback;
   }
 }
 
