@@ -4,7 +4,8 @@ import { checkHealth, storageProbes, type Probes } from '../lib/storage';
 
 /**
  * `GET /api/health`: 200 with the state and latency of Blob, Table and Cosmos, or 503 naming each
- * failing dependency. Anonymous and read-only; it creates nothing.
+ * failing dependency. Anonymous; in Azure it only reads (against the local emulators it first creates
+ * the app's containers once, as the app itself does on first use).
  */
 export function createHealthHandler(
   getProbes: () => Probes,

@@ -93,6 +93,7 @@ export class ArtifactStore {
   private readonly inlineLimit: number;
   private readonly blockSize: number;
   private readonly concurrency: number;
+  private ensured: Promise<void> | undefined;
 
   constructor(
     readonly service: BlobServiceClient,
@@ -125,9 +126,12 @@ export class ArtifactStore {
     );
   }
 
-  /** Creates every container named in lib/resources.json that is missing (idempotent). */
-  async ensureContainers(): Promise<void> {
-    await Promise.all(
+  /**
+   * Creates every container named in lib/resources.json that is missing, once per store (idempotent;
+   * concurrent callers share one attempt, a failed attempt is retried by the next call).
+   */
+  ensureContainers(): Promise<void> {
+    this.ensured ??= Promise.all(
       Object.values(resources.blobContainers).map(async (name) => {
         try {
           await this.service.getContainerClient(name).createIfNotExists();
@@ -135,7 +139,14 @@ export class ArtifactStore {
           throw mapStorageError(err, 'blob', `create container ${name}`);
         }
       }),
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        this.ensured = undefined;
+        throw err;
+      },
     );
+    return this.ensured;
   }
 
   /** The blob's URI, e.g. `https://acct.blob.core.windows.net/datasets/x/sha256/ab…`. */

@@ -28,21 +28,33 @@ export interface HealthReport {
   failing: Dependency[];
 }
 
-/** Checks built from the app's storage adapters (the process-wide ones unless given). */
+/**
+ * Checks built from the app's storage adapters (the process-wide ones unless given). With
+ * `ensureLocal` (default), emulator-backed stores (a connection string, a Cosmos key) first create
+ * their containers once, as the app does on first use, so a fresh devhost reports healthy; in Azure
+ * nothing is ever created (Bicep owns the resources).
+ */
 export function storageProbes(
   config: Config,
-  stores: { artifacts?: ArtifactStore; cosmos?: CosmosStore } = {},
+  options: { artifacts?: ArtifactStore; cosmos?: CosmosStore; ensureLocal?: boolean } = {},
 ): Probes {
-  const artifacts = stores.artifacts ?? getArtifactStore(config);
-  const cosmos = stores.cosmos ?? getCosmos(config);
+  const artifacts = options.artifacts ?? getArtifactStore(config);
+  const cosmos = options.cosmos ?? getCosmos(config);
+  const ensureLocal = options.ensureLocal ?? true;
   let tables: ReturnType<typeof createHostTableService> | undefined;
   return {
-    blob: (signal) => artifacts.ping(signal),
+    blob: async (signal) => {
+      if (ensureLocal && config.ARTIFACT_STORAGE_CONNECTION) await artifacts.ensureContainers();
+      await artifacts.ping(signal);
+    },
     table: (signal) => {
       tables ??= createHostTableService(config);
       return pingTables(tables, signal);
     },
-    cosmos: (signal) => cosmos.ping(signal),
+    cosmos: async (signal) => {
+      if (ensureLocal && config.COSMOS_KEY) await cosmos.ensure();
+      await cosmos.ping(signal);
+    },
   };
 }
 
