@@ -1,0 +1,166 @@
+import { gzipSync } from 'node:zlib';
+import { ingestDataset } from '../../../activities/ingestDataset';
+import { validateDataset } from '../../../activities/validateDataset';
+import type { DatasetContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/data/contract';
+import {
+  DATASETS_CONTAINER,
+  loadColumnar,
+  REPORTS_CONTAINER,
+  storeRawUpload,
+} from '../../../lib/data/datasets';
+import type { DataDeps } from '../../../lib/data/deps';
+import { defaultLimits } from '../../../lib/data/limits';
+import type { ValidationReport } from '../../../lib/data/report';
+import { ArtifactStore } from '../../../lib/storage/blob';
+import type { BlobEmulator } from '../../support/emulators';
+import { startAzuriteBlob } from '../../support/emulators';
+
+/** Every blob in a container (name → sha256 metadata), to compare external state across runs. */
+async function snapshot(store: ArtifactStore, container: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const b of store.service
+    .getContainerClient(container)
+    .listBlobsFlat({ includeMetadata: true })) {
+    out[b.name] = b.metadata?.sha256 ?? '';
+  }
+  return out;
+}
+
+function csv(rows: number, shift: number): string {
+  const lines = ['age,wage,sector,union'];
+  for (let i = 0; i < rows; i++) {
+    const age = 20 + ((i * 7) % 40) + shift * 10;
+    lines.push(
+      `${age},${(5 + ((i * 13) % 20) + shift * 8).toFixed(2)},${['a', 'b', 'c'][(i + shift) % 3]},${i % 4 === 0 ? 1 : 0}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+describe('data activities on Azurite', () => {
+  let azurite: BlobEmulator;
+  let store: ArtifactStore;
+  let deps: DataDeps;
+  const contract: DatasetContract = parseContract({
+    columns: [
+      { name: 'age', type: 'integer', min: 18, max: 70 },
+      { name: 'wage', type: 'number', min: 0 },
+      { name: 'sector', type: 'category', values: ['a', 'b', 'c'] },
+      { name: 'union', type: 'integer', values: [0, 1] },
+    ],
+    target: 'union',
+    task: 'binary',
+  });
+
+  beforeAll(async () => {
+    azurite = await startAzuriteBlob();
+    store = ArtifactStore.fromConnectionString(azurite.connectionString, {
+      inlineLimitBytes: 16 * 1024,
+      blockSizeBytes: 64 * 1024,
+    });
+    await store.ensureContainers();
+    deps = { store, limits: defaultLimits, contractOf: async () => contract };
+  });
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  it('ingests an upload: raw and columnar blobs, content-addressed; twice gives the same result and the same blobs', async () => {
+    const text = csv(2_000, 0);
+    const upload = await storeRawUpload(store, Buffer.from(text));
+    const input = {
+      source: {
+        kind: 'upload' as const,
+        uri: upload.uri,
+        sha256: upload.sha256,
+        bytes: upload.bytes,
+        format: 'csv',
+      },
+      pipeline: { name: 'wages', version: 1 },
+    };
+    const first = await ingestDataset(deps)(input);
+    const state = await snapshot(store, DATASETS_CONTAINER);
+    const second = await ingestDataset(deps)(input);
+    expect(await snapshot(store, DATASETS_CONTAINER)).toEqual(state);
+    expect(second).toEqual({ ...first, created: false });
+    expect(first).toMatchObject({
+      rows: 2_000,
+      columns: 4,
+      format: 'csv',
+      raw: { sha256: upload.sha256 },
+      lineEndings: 'lf',
+    });
+    expect(first.columnar.uri).toMatch(/\/datasets\/columnar\/sha256\/[0-9a-f]{64}$/);
+    const table = await loadColumnar(store, first.columnar);
+    expect(table.rows).toBe(2_000);
+    expect(table.columns.map((c) => c.type)).toEqual(['integer', 'number', 'category', 'integer']);
+  });
+
+  it('ingests a gzip blob that is not yet a raw dataset by copying it while parsing', async () => {
+    const text = csv(500, 0);
+    const gz = gzipSync(text);
+    const other = await store.putContentAddressed('jobs', gz, { prefix: 'incoming' });
+    const out = await ingestDataset(deps)({ source: { kind: 'blob', uri: other.uri }, contract });
+    expect(out).toMatchObject({ gzip: true, rows: 500, raw: { sha256: other.sha256 } });
+    expect(out.raw.uri).toMatch(/\/datasets\/raw\/sha256\//);
+  });
+
+  it('refuses hostile data with its code and leaves no dataset blob behind', async () => {
+    const bad = Buffer.from('age,wage,sector,union\n1,2,3\n');
+    const before = await snapshot(store, DATASETS_CONTAINER);
+    const other = await store.putContentAddressed('jobs', bad, { prefix: 'incoming' });
+    await expect(
+      ingestDataset(deps)({ source: { kind: 'blob', uri: other.uri }, contract }),
+    ).rejects.toMatchObject({ code: 'CSV_RAGGED_ROW' });
+    const after = await snapshot(store, DATASETS_CONTAINER);
+    expect(Object.keys(after).filter((k) => !k.startsWith('_incoming/'))).toEqual(
+      Object.keys(before).filter((k) => !k.startsWith('_incoming/')),
+    );
+  });
+
+  it('validates against the reference: report in Blob, same report blob on a second run, drift found', async () => {
+    const ingest = async (text: string) => {
+      const up = await storeRawUpload(store, Buffer.from(text));
+      return ingestDataset(deps)({
+        source: { kind: 'upload', uri: up.uri, sha256: up.sha256, bytes: up.bytes, format: 'csv' },
+        contract,
+      });
+    };
+    const reference = await ingest(csv(3_000, 0));
+    const current = await ingest(csv(3_000, 2));
+    const input = {
+      dataset: { columnar: current.columnar, raw: current.raw, format: current.format },
+      reference: { columnar: reference.columnar },
+      contract,
+    };
+    const first = await validateDataset(deps)(input);
+    const reports = await snapshot(store, REPORTS_CONTAINER);
+    const second = await validateDataset(deps)(input);
+    expect(second).toEqual(first);
+    expect(await snapshot(store, REPORTS_CONTAINER)).toEqual(reports);
+    expect(first).toMatchObject({ status: 'failed', passed: false, drift: 'drifted' });
+    expect(first.failedRules).toEqual(['max:age']);
+    const { value: report } = await store.getJson<ValidationReport>(first.report.uri);
+    expect(report.dataset).toMatchObject({ rows: 3_000, sha256: current.raw.sha256, format: 'csv' });
+    expect(report.violations[0]).toMatchObject({ rule: 'max', column: 'age' });
+    expect(report.violations[0]!.firstRows.length).toBeGreaterThan(0);
+    expect(report.columns.map((c) => c.name)).toEqual(['age', 'wage', 'sector', 'union']);
+    expect('columns' in report.drift && report.drift.driftedColumns).toEqual(
+      expect.arrayContaining(['age', 'wage']),
+    );
+  });
+
+  it('without a reference, drift is skipped and says why; clean data passes', async () => {
+    const up = await storeRawUpload(store, Buffer.from(csv(300, 0)));
+    const ing = await ingestDataset(deps)({
+      source: { kind: 'upload', uri: up.uri, sha256: up.sha256, bytes: up.bytes, format: 'csv' },
+      contract,
+    });
+    const out = await validateDataset(deps)({
+      dataset: { columnar: ing.columnar },
+      pipeline: { name: 'wages', version: 1 },
+    });
+    expect(out).toMatchObject({ status: 'passed', passed: true, drift: 'skipped', errors: 0 });
+  });
+});
