@@ -50,6 +50,18 @@ param emailSenderAddress string = ''
 @description('Deploy an Azure Machine Learning workspace for the azureml training backend.')
 param enableAzureMl bool = false
 
+@description('Azure ML environment the training jobs run in (Node.js 22 and the Sluice worker), e.g. azureml:sluice-node22:1.')
+param azureMlEnvironmentId string = ''
+
+@description('Azure ML code asset holding the compiled Sluice worker.')
+param azureMlCodeId string = ''
+
+@description('ARM id of an Azure ML compute cluster; empty runs jobs on serverless compute.')
+param azureMlComputeId string = ''
+
+@description('VM size of serverless training jobs; empty keeps the app\'s default.')
+param azureMlInstanceType string = ''
+
 @description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
 param notifyWebhookUrl string = ''
 
@@ -375,7 +387,22 @@ var publicBaseUrlSettings = !empty(publicBaseUrl) ? {
   '${settingNames.publicBaseUrl}': publicBaseUrl
 } : {}
 
-var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings)
+// The azureml training backend: where the workspace is, and the job assets if given.
+var azureMlSettings = enableAzureMl ? union({
+  '${settingNames.azureMlSubscriptionId}': subscription().subscriptionId
+  '${settingNames.azureMlResourceGroup}': rg.name
+  '${settingNames.azureMlWorkspaceName}': ml.outputs.name
+}, empty(azureMlEnvironmentId) ? {} : {
+  '${settingNames.azureMlEnvironmentId}': azureMlEnvironmentId
+}, empty(azureMlCodeId) ? {} : {
+  '${settingNames.azureMlCodeId}': azureMlCodeId
+}, empty(azureMlComputeId) ? {} : {
+  '${settingNames.azureMlComputeId}': azureMlComputeId
+}, empty(azureMlInstanceType) ? {} : {
+  '${settingNames.azureMlInstanceType}': azureMlInstanceType
+}) : {}
+
+var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'

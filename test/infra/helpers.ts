@@ -51,6 +51,12 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
   customSender: { enableEmail: true, emailSenderAddress: 'approvals@mail.contoso.com' },
   webhook: { notifyWebhookUrl: 'https://hooks.example.com/sluice' },
   azureml: { enableAzureMl: true },
+  azuremlAssets: {
+    enableAzureMl: true,
+    azureMlEnvironmentId: 'azureml:sluice-node22:1',
+    azureMlCodeId: 'azureml:sluice-worker:3',
+    azureMlInstanceType: 'Standard_D2s_v3',
+  },
   everything: {
     enableEmail: true,
     enableAzureMl: true,

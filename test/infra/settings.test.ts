@@ -156,6 +156,16 @@ describe('app settings', () => {
       expect(config.NOTIFIER).toBe(expectedNotifier);
       if (overrides.enableEmail) expect(config.ACS_SENDER).toBeDefined();
       if (overrides.emailSenderAddress) expect(config.ACS_SENDER).toBe(overrides.emailSenderAddress);
+      if (overrides.enableAzureMl) {
+        expect(config.AZUREML_SUBSCRIPTION_ID).toBe('00000000-0000-0000-0000-000000000000');
+        expect(config.AZUREML_RESOURCE_GROUP).toBeDefined();
+        expect(config.AZUREML_WORKSPACE_NAME).toBeDefined();
+        expect(config.AZUREML_ENVIRONMENT_ID).toBe(overrides.azureMlEnvironmentId);
+        expect(config.AZUREML_CODE_ID).toBe(overrides.azureMlCodeId);
+        expect(config.AZUREML_INSTANCE_TYPE).toBe(overrides.azureMlInstanceType ?? 'Standard_DS3_v2');
+      } else {
+        expect(config.AZUREML_WORKSPACE_NAME).toBeUndefined();
+      }
     },
   );
 
