@@ -41,8 +41,14 @@ describe('embedded services in memory', () => {
   let services: RunningServices;
   const log = memoryLog();
 
+  let cosmosPort: number;
+
   beforeAll(async () => {
-    services = await startServices({ dataDir: null, log });
+    // A fixed port for one service (the others free) exercises both kinds of port choice.
+    const free = await occupy();
+    cosmosPort = free.port;
+    await new Promise((r) => free.server.close(r));
+    services = await startServices({ dataDir: null, ports: { cosmos: cosmosPort }, log });
   });
   afterAll(async () => {
     await services?.stop();
@@ -60,6 +66,7 @@ describe('embedded services in memory', () => {
     expect(services.env.COSMOS_KEY).toBe(services.cosmosKey);
     expect(services.dataDir).toBeNull();
     expect(new Set(Object.values(services.ports)).size).toBe(4);
+    expect(services.ports.cosmos).toBe(cosmosPort);
   });
 
   it('serves Blob storage', async () => {
@@ -100,6 +107,19 @@ describe('embedded services in memory', () => {
     await container.items.create({ id: '1', kind: 'k', n: 1 });
     const { resource } = await container.item('1', 'k').read<{ n: number }>();
     expect(resource?.n).toBe(1);
+    client.dispose();
+  });
+
+  // Last in this block: it stops the shared instance (afterAll's stop() is then a no-op).
+  it('stops the Azurite child and frees the ports on stop()', async () => {
+    const pid = Number(log.lines.find((l) => l.message === 'Azurite is ready')?.fields?.pid);
+    expect(isAlive(pid)).toBe(true);
+    await services.stop();
+    expect(isAlive(pid)).toBe(false);
+    await expect(httpStatus(`${services.blobEndpoint}?comp=list`)).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
+    await expect(httpStatus(services.cosmosEndpoint)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
 
@@ -150,20 +170,5 @@ describe('ports', () => {
     } finally {
       taken.server.close();
     }
-  });
-
-  it('uses fixed free ports when given and stops the Azurite child on stop()', async () => {
-    const free = await occupy();
-    const port = free.port;
-    await new Promise((r) => free.server.close(r));
-    const services = await startServices({ dataDir: null, ports: { cosmos: port }, log });
-    const pid = Number(log.lines.find((l) => l.message === 'Azurite is ready')?.fields?.pid);
-    try {
-      expect(services.ports.cosmos).toBe(port);
-      expect(isAlive(pid)).toBe(true);
-    } finally {
-      await services.stop();
-    }
-    expect(isAlive(pid)).toBe(false);
   });
 });
