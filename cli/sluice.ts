@@ -44,7 +44,7 @@ async function api(
   path: string,
   body?: { data: string | Buffer; type: string },
 ): Promise<unknown> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', 'x-sluice-client': 'cli' };
   if (ctx.key) headers['x-functions-key'] = ctx.key;
   if (body) headers['content-type'] = body.type;
   let res: Response;

@@ -1,13 +1,14 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
-import { PIPELINE_ORCHESTRATOR, type PipelineRunInput } from '../lib/contracts/pipeline';
+import { PIPELINE_ORCHESTRATOR } from '../lib/contracts/pipeline';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
 import { getRunDeps } from '../lib/runs/deps';
 import { newRunId } from '../lib/runs/ids';
-import { newRunDocument, type RunSource } from '../lib/runs/model';
+import { launchRun } from '../lib/runs/launch';
+import type { RunSource } from '../lib/runs/model';
 import { readJsonBody, withProblems } from './support/http';
 
 const uploadTypes: Record<string, 'csv' | 'jsonl'> = {
@@ -100,38 +101,19 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
     );
   }
 
-  await deps.runs.create(
-    newRunDocument({
-      id: runId,
+  const client = df.getClient(context);
+  await launchRun(
+    deps,
+    async (instanceId, input) => void (await client.startNew(PIPELINE_ORCHESTRATOR, { instanceId, input })),
+    {
+      runId,
       pipeline,
       pipelineVersion: definition.version,
-      instanceId: runId,
-      trigger: { kind: request.headers.get('x-sluice-client') === 'cli' ? 'cli' : 'http', by: requestedBy },
       source,
-      at: now.toISOString(),
-    }),
+      trigger: { kind: request.headers.get('x-sluice-client') === 'cli' ? 'cli' : 'http', by: requestedBy },
+      now,
+    },
   );
-  const input: PipelineRunInput = {
-    runId,
-    pipeline,
-    pipelineVersion: definition.version,
-    source,
-    requestedBy,
-  };
-  const client = df.getClient(context);
-  try {
-    await client.startNew(PIPELINE_ORCHESTRATOR, { instanceId: runId, input });
-  } catch (err) {
-    // Nothing must look started when it is not: record why the run never began.
-    await deps.runs.update(pipeline, runId, (r) => ({
-      ...r,
-      status: 'failed',
-      stopReason: 'error',
-      reason: `could not start the orchestration: ${(err as Error).message}`,
-      endedAt: new Date().toISOString(),
-    }));
-    throw err;
-  }
   context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
   const durable = client.createHttpManagementPayload(runId);
   const origin = new URL(request.url).origin;
