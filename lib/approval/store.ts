@@ -84,8 +84,13 @@ export class ApprovalStore {
       const { resources } = await this.container.items
         .query(
           {
-            query: 'SELECT * FROM c WHERE c.id = @id OR (c.type = "decision" AND c.approvalId = @id)',
-            parameters: [{ name: '@id', value: approvalId }],
+            // The run id is in the filter too: the emulator does not scope queries by partition key.
+            query:
+              'SELECT * FROM c WHERE c.runId = @runId AND (c.id = @id OR (c.type = "decision" AND c.approvalId = @id))',
+            parameters: [
+              { name: '@runId', value: runId },
+              { name: '@id', value: approvalId },
+            ],
           },
           { partitionKey: runId },
         )
