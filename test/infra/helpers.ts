@@ -56,6 +56,8 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     azureMlEnvironmentId: 'azureml:sluice-node22:1',
     azureMlCodeId: 'azureml:sluice-worker:3',
     azureMlInstanceType: 'Standard_D2s_v3',
+    azureMlComputeId:
+      '/subscriptions/0/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/gpu',
   },
   everything: {
     enableEmail: true,

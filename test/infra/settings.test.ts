@@ -110,6 +110,19 @@ describe('app settings', () => {
     expect(missing).toEqual([]);
   });
 
+  it('covers every setting of lib/config.ts: set in Azure, local-only, or defaulted', () => {
+    const everSet = new Set(Object.values(SCENARIOS).flatMap((o) => Object.keys(appSettings(o))));
+    // Optional settings without a default are the ones an Azure deployment may have to provide.
+    const optionalWithoutDefault = schemaKeys.filter((k) => {
+      const parsed = shape[k]!.safeParse(undefined) as { success: boolean; data?: unknown };
+      return parsed.success && parsed.data === undefined;
+    });
+    const unaccounted = optionalWithoutDefault.filter((k) => !everSet.has(k) && !localOnly.includes(k));
+    // A new setting lands here: set it in infra/main.bicep (name in lib/resources.json
+    // appSettings.azure) or, if it only makes sense on a laptop, list it in appSettings.localOnly.
+    expect(unaccounted).toEqual([]);
+  });
+
   it.each(Object.entries(SCENARIOS))(
     'sets only settings lib/config.ts or the host reads (%s)',
     (_name, overrides) => {
