@@ -56,6 +56,8 @@ export const configSchema = z
     ACS_ENDPOINT: z.url().optional(),
     ACS_SENDER: z.string().min(3).optional(),
     ACS_API_VERSION: z.string().default('2023-03-31'),
+    /** How long the scoring endpoint trusts its cached `production` alias before looking it up again. */
+    SCORING_ALIAS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
     /** Training: a local job whose heartbeat is older than this has died. */
     TRAINING_HEARTBEAT_STALE_SECONDS: intSetting(60),
     /** Azure ML workspace of the `azureml` training backend (all optional: only pipelines that pick it need them). */
