@@ -23,6 +23,9 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>): Pr
   throw new Error(`gave up waiting for ${what}`);
 }
 
+// Each test starts and stops the services (Azurite takes seconds to load) up to twice.
+jest.setTimeout(180_000);
+
 describe('embedded services on a data folder', () => {
   let dataDir: string;
   const log = memoryLog();

@@ -37,6 +37,9 @@ const isAlive = (pid: number) => {
   }
 };
 
+// Azurite takes seconds to load, more on a busy machine.
+jest.setTimeout(120_000);
+
 describe('embedded services in memory', () => {
   let services: RunningServices;
   const log = memoryLog();

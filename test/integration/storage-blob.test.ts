@@ -29,6 +29,9 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+// Azurite takes seconds to load, more on a busy machine.
+jest.setTimeout(120_000);
+
 describe('ArtifactStore on Azurite', () => {
   let services: RunningServices;
   let store: ArtifactStore;

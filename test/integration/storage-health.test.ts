@@ -24,6 +24,9 @@ interface Body {
 }
 const body = (response: HttpResponseInit) => response.jsonBody as Body;
 
+// Azurite takes seconds to load, more on a busy machine.
+jest.setTimeout(120_000);
+
 describe('GET /api/health', () => {
   let services: RunningServices;
   let config: Config;

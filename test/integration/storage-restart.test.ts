@@ -19,6 +19,9 @@ const storesOf = (services: RunningServices) => {
   return { artifacts: ArtifactStore.fromConfig(config), cosmos: CosmosStore.fromConfig(config) };
 };
 
+// Each test starts and stops the services (Azurite takes seconds to load) up to twice.
+jest.setTimeout(180_000);
+
 describe('Sluice storage across a devhost restart', () => {
   let dataDir: string;
   const log = memoryLog();
