@@ -2,11 +2,11 @@ import type { z } from 'zod';
 import type { ValidateDatasetOutput } from '../lib/contracts/data';
 import { validateDatasetActivity } from '../lib/contracts/data';
 import type { Table } from '../lib/data/column';
-import type { DatasetContract } from '../lib/data/contract';
 import type { BlobDigest } from '../lib/data/datasets';
-import { ingestBlob, loadColumnar, storeReport } from '../lib/data/datasets';
+import { loadColumnar, storeReport } from '../lib/data/datasets';
 import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
+import { resolveReference } from '../lib/data/reference';
 import type { DatasetInfo } from '../lib/data/report';
 import { validateTable } from '../lib/data/validate';
 import { NonRetriableError } from '../lib/errors';
@@ -14,34 +14,6 @@ import { contractFor } from './ingestDataset';
 import { registerActivity } from './support/define';
 
 type Input = z.output<typeof validateDatasetActivity.input>;
-
-/** The contract's fixed reference: a columnar blob, or a raw dataset ingested (idempotently) first. */
-async function fixedReference(
-  deps: DataDeps,
-  contract: DatasetContract,
-): Promise<{ table: Table; info: DatasetInfo } | undefined> {
-  const ref = contract.drift.reference;
-  if (ref.kind !== 'dataset') return undefined;
-  if (/\/columnar\/sha256\/[0-9a-f]{64}$/.test(ref.uri)) {
-    const table = await loadColumnar(deps.store, { uri: ref.uri, sha256: ref.sha256 });
-    return { table, info: { rows: table.rows, columns: table.columns.length, sha256: ref.sha256 } };
-  }
-  const { table, dataset } = await ingestBlob(deps.store, ref.uri, {
-    sha256: ref.sha256,
-    contract,
-    limits: deps.limits,
-  });
-  return {
-    table,
-    info: {
-      rows: table.rows,
-      columns: table.columns.length,
-      sha256: dataset.raw.sha256,
-      bytes: dataset.raw.bytes,
-      format: dataset.format,
-    },
-  };
-}
 
 function info(table: Table, columnar: BlobDigest, raw?: BlobDigest, format?: 'csv' | 'jsonl'): DatasetInfo {
   const out: DatasetInfo = {
@@ -74,10 +46,10 @@ export function validateDataset(deps: DataDeps) {
       const refTable = await loadColumnar(deps.store, input.reference.columnar);
       reference = { table: refTable, info: info(refTable, input.reference.columnar, input.reference.raw) };
     } else {
-      reference = await fixedReference(deps, contract);
-      if (!reference)
-        noReferenceReason =
-          'no reference dataset: no model in production yet and no fixed reference in the contract';
+      // The orchestrator passes the production reference; without one, only a fixed reference applies.
+      const found = await resolveReference(deps, contract, undefined);
+      reference = found.reference;
+      noReferenceReason = found.reason;
     }
     const { report } = validateTable({
       table,

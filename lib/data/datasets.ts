@@ -154,7 +154,9 @@ export async function ingestBlob(
   const { sha256, ...rest } = options;
   const { stream, properties } = await store.getStream(ref, sha256 ? { sha256 } : {});
   const location = typeof ref === 'string' ? store.parseUri(ref) : ref;
-  const match = /(?:^|\/)raw\/sha256\/([0-9a-f]{64})$/.exec(location.path);
+  // Any content-addressed blob of the datasets container (raw/…, or an API upload under uploads/…) is
+  // already stored by its digest: read it, do not copy it.
+  const match = /(?:^|\/)sha256\/([0-9a-f]{64})$/.exec(location.path);
   const alreadyRaw =
     location.container === DATASETS_CONTAINER && match
       ? { uri: store.uri(location), sha256: match[1]!, bytes: properties.size }
