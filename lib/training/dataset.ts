@@ -131,3 +131,52 @@ export function datasetFromTable(table: Table): ColumnarDataset {
   });
   return { rowCount: table.rows, columns };
 }
+
+/**
+ * Stacks datasets with the same column names (the candidate's holdout and a pinned golden set).
+ * Categorical levels are merged by value, so the same category keeps one meaning across parts;
+ * a column missing from a part is missing in its rows.
+ */
+export function concatDatasets(parts: readonly ColumnarDataset[]): ColumnarDataset {
+  const first = parts[0];
+  if (!first) return { rowCount: 0, columns: [] };
+  if (parts.length === 1) return first;
+  const n = parts.reduce((s, p) => s + p.rowCount, 0);
+  const columns = first.columns.map((c): Column => {
+    if (c.type === 'numeric') {
+      const values = new Float64Array(n).fill(NaN);
+      let offset = 0;
+      for (const p of parts) {
+        const col = p.columns.find((x) => x.name === c.name);
+        if (col?.type === 'numeric') values.set(col.values, offset);
+        offset += p.rowCount;
+      }
+      return { name: c.name, type: 'numeric', values };
+    }
+    const levels: string[] = [];
+    const index = new Map<string, number>();
+    const codes = new Int32Array(n).fill(-1);
+    let offset = 0;
+    for (const p of parts) {
+      const col = p.columns.find((x) => x.name === c.name);
+      if (col?.type === 'categorical') {
+        const map = col.levels.map((l) => {
+          let k = index.get(l);
+          if (k === undefined) {
+            k = levels.length;
+            levels.push(l);
+            index.set(l, k);
+          }
+          return k;
+        });
+        for (let i = 0; i < p.rowCount; i++) {
+          const code = col.codes[i]!;
+          codes[offset + i] = code < 0 ? -1 : map[code]!;
+        }
+      }
+      offset += p.rowCount;
+    }
+    return { name: c.name, type: 'categorical', codes, levels };
+  });
+  return { rowCount: n, columns };
+}

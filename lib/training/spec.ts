@@ -127,3 +127,29 @@ export function parseTrainingSpec(input: unknown): TrainingSpec {
   }
   return parsed.data;
 }
+
+/**
+ * Fills the spec's categories from a dataset contract: a categorical feature whose contract column
+ * lists its allowed `values` is one-hot encoded over exactly those, in that order, whatever the
+ * training rows happen to contain. Categories already in the spec win.
+ */
+export function withContractCategories(
+  spec: TrainingSpec,
+  contract: {
+    columns: readonly {
+      name: string;
+      type: string;
+      values?: readonly (string | number | boolean)[] | undefined;
+    }[];
+  },
+): TrainingSpec {
+  const categories: Record<string, string[]> = { ...spec.categories };
+  for (const f of spec.features) {
+    const col = contract.columns.find((c) => c.name === f);
+    if (!col || categories[f] || !col.values) continue;
+    if (col.type === 'category' || col.type === 'string' || col.type === 'boolean') {
+      categories[f] = col.values.map(String).slice(0, 255);
+    }
+  }
+  return Object.keys(categories).length > 0 ? { ...spec, categories } : spec;
+}

@@ -1,0 +1,122 @@
+import type { z } from 'zod';
+import { evaluateModelActivity } from '../lib/contracts/training';
+import { ingestBlob, loadColumnar } from '../lib/data/datasets';
+import { NonRetriableError } from '../lib/errors';
+import { evaluateCandidate } from '../lib/evaluation/report';
+import resources from '../lib/resources.json';
+import type { ColumnarDataset } from '../lib/training/dataset';
+import { concatDatasets, datasetFromTable, selectRows } from '../lib/training/dataset';
+import type { TrainingDeps } from '../lib/training/deps';
+import { getTrainingDeps } from '../lib/training/deps';
+import { loadVerifiedModel } from '../lib/training/models/artifact';
+import { splitForSpec } from '../lib/training/models/train';
+import { registerActivity } from './support/define';
+
+type Input = z.output<typeof evaluateModelActivity.input>;
+type Output = z.input<typeof evaluateModelActivity.output>;
+
+/** A blob URI, or `container/path` in the artifact account. */
+function blobRef(ref: string): string | { container: string; path: string } {
+  if (/^https?:\/\//.test(ref)) return ref;
+  const slash = ref.indexOf('/');
+  if (slash <= 0)
+    throw new NonRetriableError(
+      'invalid_golden_set',
+      `golden set "${ref}" is not container/path or a blob URI`,
+    );
+  return { container: ref.slice(0, slash), path: ref.slice(slash + 1) };
+}
+
+/** The alias whose version is the champion. */
+export const CHAMPION_ALIAS = 'production';
+
+/**
+ * Champion/challenger evaluation on the same rows: the candidate and the model the `production`
+ * alias points at are scored on the run's holdout plus the pipeline's golden set; the paired
+ * bootstrap, guardrails and slice guards of the policy decide. Both artifacts are verified against
+ * their digests before loading. The full report goes to Blob (content-addressed); the activity
+ * returns the verdict and a short summary.
+ */
+export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'contractOf'>) {
+  return async (input: Input): Promise<Output> => {
+    const { store, registry } = deps;
+    const candidateBytes = (await store.getBuffer(input.candidate.uri, { sha256: input.candidate.sha256 }))
+      .data;
+    const candidate = loadVerifiedModel(candidateBytes, input.candidate.sha256);
+
+    const full = datasetFromTable(await loadColumnar(store, input.dataset));
+    const parts: ColumnarDataset[] = [selectRows(full, splitForSpec(full, input.spec).holdout)];
+    if (input.goldenSet) {
+      const contract = input.pipeline
+        ? await deps.contractOf?.(input.pipeline.name, input.pipeline.version)
+        : undefined;
+      if (input.pipeline && !contract) {
+        throw new NonRetriableError(
+          'pipeline_not_found',
+          `pipeline ${input.pipeline.name} has no version ${input.pipeline.version}`,
+        );
+      }
+      const { table } = await ingestBlob(store, blobRef(input.goldenSet.blob), contract ? { contract } : {});
+      parts.push(datasetFromTable(table));
+    }
+    const evaluation = concatDatasets(parts);
+
+    const championVersion = await registry.resolveAlias(input.modelName, CHAMPION_ALIAS);
+    let champion;
+    if (championVersion) {
+      const bytes = (
+        await store.getBuffer(championVersion.artifactUri, { sha256: championVersion.modelDigest })
+      ).data;
+      champion = {
+        model: loadVerifiedModel(bytes, championVersion.modelDigest),
+        digest: championVersion.modelDigest,
+        version: championVersion.version,
+      };
+    }
+    const report = evaluateCandidate({
+      dataset: evaluation,
+      candidate: { model: candidate, digest: input.candidate.sha256 },
+      ...(champion ? { champion } : {}),
+      policy: input.policy,
+    });
+    const stored = await store.putContentAddressed(
+      resources.blobContainers.reports,
+      JSON.stringify({ runId: input.runId, modelName: input.modelName, ...report }),
+      { prefix: 'evaluations', contentType: 'application/json' },
+    );
+    const pm = report.primaryMetric;
+    const reasons = [
+      ...report.verdict.reasons.filter((r) => !r.passed),
+      ...report.verdict.reasons.filter((r) => r.passed),
+    ]
+      .slice(0, 30)
+      .map((r) => ({
+        check: r.check,
+        passed: r.passed,
+        message: r.message.length > 300 ? `${r.message.slice(0, 297)}...` : r.message,
+      }));
+    const diff = report.comparison?.difference;
+    return {
+      report: { uri: stored.uri, sha256: stored.sha256 },
+      passed: report.verdict.passed,
+      rows: report.rows,
+      primaryMetric: pm,
+      candidate: report.candidate.metrics[pm] ?? null,
+      champion: report.champion?.metrics[pm] ?? null,
+      ...(champion ? { championVersion: champion.version } : {}),
+      ...(diff
+        ? {
+            difference: {
+              estimate: diff.estimate,
+              lower: diff.lower,
+              upper: diff.upper,
+              confidence: diff.confidence,
+            },
+          }
+        : {}),
+      reasons,
+    };
+  };
+}
+
+registerActivity(evaluateModelActivity, async (input) => evaluateModel(await getTrainingDeps())(input));

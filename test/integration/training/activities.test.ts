@@ -1,0 +1,275 @@
+/**
+ * The train → evaluate → register activities on the real emulators (Azurite, Cosmos) with a real
+ * worker process. Each activity runs twice and leaves the same state (activities run at least once).
+ */
+import { join } from 'node:path';
+import type { Container } from '@azure/cosmos';
+import { cancelTraining } from '../../../activities/cancelTraining';
+import { checkTraining } from '../../../activities/checkTraining';
+import { evaluateModel } from '../../../activities/evaluateModel';
+import { registerModel } from '../../../activities/registerModel';
+import { submitTraining } from '../../../activities/submitTraining';
+import { MAX_ACTIVITY_PAYLOAD_BYTES, payloadBytes } from '../../../lib/contracts/activity';
+import {
+  evaluateModelActivity,
+  registerModelActivity,
+  submitTrainingActivity,
+  trainingJobId,
+} from '../../../lib/contracts/training';
+import { emptyIssues } from '../../../lib/data/column';
+import type { Table } from '../../../lib/data/column';
+import { encodeColumnar } from '../../../lib/data/columnar';
+import { datasetContractSchema } from '../../../lib/data/contract';
+import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
+import { ModelRegistry } from '../../../lib/registry/registry';
+import resources from '../../../lib/resources.json';
+import { ArtifactStore } from '../../../lib/storage/blob';
+import { LocalTrainingBackend } from '../../../lib/training/backends/local';
+import type { ColumnarDataset } from '../../../lib/training/dataset';
+import type { TrainingDeps } from '../../../lib/training/deps';
+import type { TrainingSpecInput } from '../../../lib/training/spec';
+import { syntheticClassification } from '../../../lib/training/synthetic';
+import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
+import { startAzuriteBlob, startCosmos } from '../../support/emulators';
+
+jest.setTimeout(180_000);
+const ROOT = join(__dirname, '..', '..', '..');
+
+function toTable(ds: ColumnarDataset): Table {
+  return {
+    rows: ds.rowCount,
+    columns: ds.columns.map((c) =>
+      c.type === 'numeric'
+        ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
+        : {
+            name: c.name,
+            type: 'category' as const,
+            codes: c.codes,
+            dictionary: [...c.levels],
+            issues: emptyIssues(),
+          },
+    ),
+  };
+}
+
+function toCsv(ds: ColumnarDataset): string {
+  const header = ds.columns.map((c) => c.name).join(',');
+  const rows: string[] = [];
+  for (let i = 0; i < ds.rowCount; i++) {
+    rows.push(
+      ds.columns
+        .map((c) => (c.type === 'numeric' ? String(c.values[i]) : (c.levels[c.codes[i]!] ?? '')))
+        .join(','),
+    );
+  }
+  return `${header}\n${rows.join('\n')}\n`;
+}
+
+const contract = datasetContractSchema.parse({
+  columns: [
+    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
+    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
+    { name: 'label', type: 'category', values: ['no', 'yes'] },
+  ],
+  target: 'label',
+  task: 'binary',
+});
+
+describe('training activities', () => {
+  let azurite: BlobEmulator;
+  let cosmos: CosmosEmulator;
+  let store: ArtifactStore;
+  let registry: ModelRegistry;
+  let local: LocalTrainingBackend;
+  let deps: TrainingDeps;
+  let dataset: { uri: string; sha256: string };
+
+  const strong: TrainingSpecInput = {
+    algorithm: 'logistic_regression',
+    target: 'label',
+    features: ['x0', 'x1', 'x2', 'x3', 'segment'],
+  };
+  const weak: TrainingSpecInput = { algorithm: 'logistic_regression', target: 'label', features: ['x3'] };
+
+  beforeAll(async () => {
+    [azurite, cosmos] = await Promise.all([startAzuriteBlob(), startCosmos()]);
+    store = ArtifactStore.fromConnectionString(azurite.connectionString);
+    await store.ensureContainers();
+    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
+    const spec = resources.cosmos.containers.models;
+    const { container } = await database.containers.createIfNotExists({
+      id: spec.name,
+      partitionKey: { paths: [spec.partitionKey] },
+    });
+    registry = new ModelRegistry(container as Container);
+    local = new LocalTrainingBackend({
+      files: store,
+      workerScript: join(ROOT, 'lib', 'training', 'worker.ts'),
+      execArgv: ['-r', join(ROOT, 'test', 'support', 'registerTs.js')],
+      env: { ARTIFACT_STORAGE_CONNECTION: azurite.connectionString },
+      heartbeatMs: 300,
+    });
+    deps = { store, registry, backend: () => local, contractOf: async () => contract };
+    const data = syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true });
+    const stored = await store.putContentAddressed(
+      resources.blobContainers.datasets,
+      Buffer.concat(encodeColumnar(toTable(data))),
+    );
+    dataset = { uri: stored.uri, sha256: stored.sha256 };
+    const golden = syntheticClassification({ rows: 500, features: 4, seed: 99, withSegment: true });
+    await store.put({ container: 'datasets', path: 'golden/churn.csv' }, toCsv(golden), {
+      contentType: 'text/csv',
+    });
+  });
+  afterAll(async () => {
+    await local?.stopAll();
+    await Promise.all([azurite?.stop(), cosmos?.stop()]);
+  });
+
+  async function train(runId: string, spec: TrainingSpecInput) {
+    const input = submitTrainingActivity.input.parse({
+      runId,
+      spec,
+      dataset,
+      pipeline: { name: 'churn', version: 1 },
+    });
+    const first = await submitTraining(deps)(input);
+    const again = await submitTraining(deps)(input);
+    expect(first).toEqual({ jobId: trainingJobId(runId), backend: 'local', created: true });
+    expect(again).toEqual({ ...first, created: false });
+    for (;;) {
+      const s = await checkTraining(deps)({ jobId: first.jobId, backend: 'local' });
+      expect(payloadBytes(s)).toBeLessThan(MAX_ACTIVITY_PAYLOAD_BYTES);
+      if (s.state === 'completed') return s.result!;
+      if (s.state !== 'queued' && s.state !== 'running')
+        throw new Error(`training failed: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  const policy = parseEvaluationPolicy({
+    primaryMetric: 'roc_auc',
+    threshold: 0.55,
+    guardrails: [{ metric: 'log_loss', maxDegradation: 0.02 }],
+    sliceGuards: [{ column: 'segment', maxDegradation: 0.05 }],
+    bootstrap: { resamples: 300, seed: 3 },
+  });
+  const evaluate = (runId: string, model: { uri: string; sha256: string }, spec: TrainingSpecInput) =>
+    evaluateModel(deps)(
+      evaluateModelActivity.input.parse({
+        runId,
+        modelName: 'churn',
+        candidate: model,
+        dataset,
+        spec,
+        policy,
+        goldenSet: { blob: 'datasets/golden/churn.csv' },
+        pipeline: { name: 'churn', version: 1 },
+      }),
+    );
+  const register = (runId: string, model: { uri: string; sha256: string }, alias?: string) =>
+    registerModel(deps)(
+      registerModelActivity.input.parse({
+        runId,
+        modelName: 'churn',
+        model,
+        datasetSha256: dataset.sha256,
+        algorithm: 'logistic_regression',
+        metrics: { roc_auc: 0.8 },
+        spec: weak,
+        ...(alias ? { alias } : {}),
+      }),
+    );
+
+  it('trains, evaluates against production on holdout + golden set, and registers, idempotently', async () => {
+    // The first model: no champion, only the thresholds apply.
+    const weakResult = await train('run-weak', weak);
+    const weakModel = { uri: weakResult.modelUri, sha256: weakResult.modelDigest };
+    const firstEval = await evaluate('run-weak', weakModel, weak);
+    expect(firstEval.passed).toBe(true);
+    expect(firstEval.champion).toBeNull();
+    expect(firstEval.reasons.map((r) => r.check)).toContain('no_champion');
+    // holdout of 6,000 rows (~15%) plus the 500 golden rows
+    expect(firstEval.rows).toBeGreaterThan(500 + 600);
+    expect(await evaluate('run-weak', weakModel, weak)).toEqual(firstEval);
+
+    const reg = await register('run-weak', weakModel, 'staging');
+    expect(reg).toEqual({ modelName: 'churn', version: 1, created: true, modelDigest: weakModel.sha256 });
+    expect(await register('run-weak', weakModel, 'staging')).toEqual({ ...reg, created: false });
+    await registry.moveAlias({
+      modelName: 'churn',
+      alias: 'production',
+      to: 1,
+      by: 'reviewer@example.com',
+      reason: 'first model',
+    });
+
+    // A better challenger beats production on the same rows.
+    const strongResult = await train('run-strong', strong);
+    const strongModel = { uri: strongResult.modelUri, sha256: strongResult.modelDigest };
+    const better = await evaluate('run-strong', strongModel, strong);
+    expect(better).toMatchObject({ passed: true, championVersion: 1, primaryMetric: 'roc_auc' });
+    expect(better.difference!.lower).toBeGreaterThan(0);
+    expect(payloadBytes(better)).toBeLessThan(MAX_ACTIVITY_PAYLOAD_BYTES);
+    const report = await store.getJson<{ runId: string; verdict: { passed: boolean }; slices: unknown[] }>(
+      better.report.uri,
+    );
+    expect(report.value).toMatchObject({ runId: 'run-strong', verdict: { passed: true } });
+    expect(report.value.slices).toHaveLength(4);
+
+    // With the strong model in production, the weak one fails, and says why.
+    const v2 = await register('run-strong', strongModel);
+    await registry.moveAlias({
+      modelName: 'churn',
+      alias: 'production',
+      to: v2.version,
+      expectedFrom: 1,
+      by: 'reviewer@example.com',
+    });
+    const worse = await evaluate('run-weak-again', weakModel, weak);
+    expect(worse.passed).toBe(false);
+    expect(worse.reasons[0]!.passed).toBe(false);
+    expect(worse.reasons.filter((r) => !r.passed).map((r) => r.check)).toEqual(
+      expect.arrayContaining(['superiority', 'guardrail_degradation']),
+    );
+
+    const detail = await registry.getModel('churn');
+    expect(detail!.aliasHistory.map((h) => [h.alias, h.from, h.to])).toEqual([
+      ['staging', null, 1],
+      ['production', null, 1],
+      ['production', 1, 2],
+    ]);
+    const job = await checkTraining(deps)({ jobId: trainingJobId('run-strong'), backend: 'local' });
+    expect(job.state).toBe('completed');
+    await expect(cancelTraining(deps)({ jobId: job.jobId, backend: 'local' })).resolves.toEqual({
+      jobId: job.jobId,
+    });
+    expect((await checkTraining(deps)({ jobId: job.jobId, backend: 'local' })).state).toBe('completed');
+  });
+
+  it('takes categories from the dataset contract', async () => {
+    const r = await train('run-categories', { ...strong, features: ['x0', 'segment'] });
+    const { data } = await store.getBuffer(r.modelUri, { sha256: r.modelDigest });
+    const model = JSON.parse(data.toString('utf8')) as {
+      features: { name: string; categories?: string[] }[];
+    };
+    expect(model.features.find((f) => f.name === 'segment')!.categories).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('refuses to register or evaluate an artifact that does not match its digest', async () => {
+    const bogus = await store.putContentAddressed(
+      resources.blobContainers.models,
+      '{"format":"sluice-model"}',
+    );
+    await expect(register('run-x', { uri: bogus.uri, sha256: 'e'.repeat(64) })).rejects.toMatchObject({
+      code: 'BLOB_DIGEST_MISMATCH',
+    });
+    await expect(register('run-x', { uri: bogus.uri, sha256: bogus.sha256 })).rejects.toMatchObject({
+      code: 'invalid_model',
+    });
+    await expect(evaluate('run-x', { uri: bogus.uri, sha256: 'e'.repeat(64) }, weak)).rejects.toMatchObject({
+      code: 'BLOB_DIGEST_MISMATCH',
+    });
+    expect((await registry.getHead('churn'))!.latestVersion).toBe(2);
+  });
+});
