@@ -48,3 +48,58 @@ export const finishRunActivity = defineActivity(
   }),
   z.object({ status: runStatusSchema }),
 );
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
+const blobDigest = z.object({
+  uri: z.string().min(1),
+  sha256,
+  bytes: z.number().int().nonnegative().optional(),
+});
+
+/**
+ * The parts of a pinned pipeline version the orchestration needs (the dataset contract stays out:
+ * data activities read it themselves, so large contracts never enter the history).
+ */
+export const loadPipelineVersionActivity = defineActivity(
+  'loadPipelineVersion',
+  z.object({ pipeline: z.string().min(1), version: z.number().int().positive() }),
+  z.object({
+    modelName: z.string(),
+    training: z.record(z.string(), z.unknown()),
+    evaluation: z.record(z.string(), z.unknown()),
+    approval: z.record(z.string(), z.unknown()),
+    goldenSet: z.object({ blob: z.string() }).optional(),
+  }),
+);
+
+/**
+ * The drift reference: the columnar dataset the production model was trained on (recorded as tags
+ * on its registry version), or none for a pipeline's first model.
+ */
+export const resolveReferenceActivity = defineActivity(
+  'resolveReference',
+  z.object({ modelName: z.string().min(1) }),
+  z.object({
+    production: z.object({ version: z.number().int().positive(), modelDigest: sha256 }).optional(),
+    reference: z
+      .object({ columnar: blobDigest.extend({ bytes: z.number().int().nonnegative() }) })
+      .optional(),
+  }),
+);
+
+/** Summarises the validation and evaluation reports into the evidence reviewers see. */
+export const buildEvidenceActivity = defineActivity(
+  'buildEvidence',
+  z.object({
+    runId: z.string().min(1),
+    pipeline: z.string().min(1),
+    validationReport: blobDigest.optional(),
+    evaluationReport: blobDigest,
+  }),
+  z.record(z.string(), z.unknown()),
+);
+
+/** Tags a registry version carries so later runs find the data it was trained on. */
+export const DATASET_COLUMNAR_URI_TAG = 'dataset.columnar.uri';
+export const DATASET_COLUMNAR_SHA256_TAG = 'dataset.columnar.sha256';
+export const DATASET_COLUMNAR_BYTES_TAG = 'dataset.columnar.bytes';

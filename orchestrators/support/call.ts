@@ -48,3 +48,18 @@ export function activityTask<I extends z.ZodType, O extends z.ZodType>(
   const retry = new df.RetryOptions(def.retry.firstRetryIntervalMs, def.retry.maxAttempts);
   return context.df.callActivityWithRetry(def.name, retry, input);
 }
+
+/**
+ * Calls a sub-orchestration with an explicit instance id and parses its output; use with `yield*`.
+ * The id is derived from the parent's so a replayed parent finds the same child.
+ */
+export function* callSubOrchestrator<O extends z.ZodType>(
+  context: OrchestrationContext,
+  name: string,
+  output: O,
+  input: unknown,
+  instanceId: string,
+): Generator<Task, z.output<O>, unknown> {
+  const raw = yield context.df.callSubOrchestrator(name, input, instanceId);
+  return output.parse(raw);
+}

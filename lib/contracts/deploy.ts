@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { candidateSchema } from '../approval/record';
+import { defineActivity } from './activity';
+
+/**
+ * Deployment: move the registry's `production` alias to the approved version. Input names the
+ * approval and the exact candidate; the activity checks both against Cosmos before moving.
+ */
+export const deployModelActivity = defineActivity(
+  'deployModel',
+  z.object({
+    runId: z.string().min(1),
+    pipeline: z.string().min(1),
+    approvalId: z.string().min(1),
+    candidate: candidateSchema,
+    /**
+     * The production version the candidate was evaluated and approved against (null: none). If the
+     * alias has moved since, the deployment is refused rather than replacing someone else's model.
+     */
+    expectedProduction: z.int().positive().nullable(),
+  }),
+  z.object({
+    modelName: z.string(),
+    version: z.int().positive(),
+    previous: z.int().positive().nullable(),
+    /** False when the alias already pointed at the version (a retried activity). */
+    moved: z.boolean(),
+    aliasMoveSeq: z.int().positive().nullable(),
+    deployedAt: z.iso.datetime(),
+    recordedOnRun: z.boolean(),
+  }),
+);
+export type DeployModelInput = z.input<typeof deployModelActivity.input>;
+export type DeployModelOutput = z.infer<typeof deployModelActivity.output>;
