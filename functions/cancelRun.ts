@@ -1,14 +1,30 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { CANCEL_RUN_EVENT } from '../lib/contracts/pipeline';
+import { trainingMonitorInstanceId } from '../lib/contracts/training';
 import { problem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
 import { terminalRunStatuses } from '../lib/runs/model';
+import { getTrainingDeps } from '../lib/training/deps';
 import { withProblems } from './support/http';
 
+async function terminateQuietly(
+  client: df.DurableClient,
+  instanceId: string,
+  reason: string,
+): Promise<boolean> {
+  try {
+    await client.terminate(instanceId, reason);
+    return true;
+  } catch {
+    return false; // not started yet, or already finished: nothing to stop
+  }
+}
+
 /**
- * `POST /api/runs/{id}/cancel`: records the request on the run document, then wakes the
- * orchestration, which cancels the training job (if any) and ends the run as canceled.
+ * `POST /api/runs/{id}/cancel`: stops a run where it is. The training job (if one is running) is
+ * cancelled on its backend, the run's orchestration and its sub-orchestrations (training monitor,
+ * approval gate) are terminated, and the run document ends as canceled with every unfinished step
+ * marked canceled. Nothing is deployed after a cancel: deploy runs inside the terminated orchestration.
  */
 export async function cancelRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
@@ -18,11 +34,62 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
   if (terminalRunStatuses.has(run.status)) {
     return problem(409, 'run_finished', `run ${id} already ended (${run.status})`, { field: 'id' });
   }
+  const by =
+    request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-sluice-user') ?? 'api';
+  const reason = `canceled by ${by}`;
   await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
-  await df
-    .getClient(context)
-    .raiseEvent(run.instanceId, CANCEL_RUN_EVENT, { requestedAt: new Date().toISOString() });
-  return { status: 202, jsonBody: { runId: id, cancelRequested: true } };
+
+  const client = df.getClient(context);
+  // Parent first, so it schedules nothing new while the children are stopped.
+  const terminated = [];
+  for (const instance of [run.instanceId, trainingMonitorInstanceId(id), `${id}:approval`]) {
+    if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
+  }
+
+  const train = run.steps.find((s) => s.name === 'train');
+  let jobCanceled: string | undefined;
+  const jobId = train?.outputs?.jobId;
+  const backend = train?.outputs?.backend;
+  if (
+    train?.status === 'running' &&
+    typeof jobId === 'string' &&
+    (backend === 'local' || backend === 'azureml')
+  ) {
+    const training = await getTrainingDeps();
+    await training.backend(backend).cancel(jobId);
+    jobCanceled = jobId;
+  }
+
+  const at = new Date().toISOString();
+  const ended = await deps.runs.update(run.pipeline, id, (r) =>
+    terminalRunStatuses.has(r.status)
+      ? r
+      : {
+          ...r,
+          status: 'canceled',
+          stopReason: 'canceled',
+          reason,
+          endedAt: at,
+          updatedAt: at,
+          steps: r.steps.map((s) =>
+            s.status === 'running' || s.status === 'pending'
+              ? { ...s, status: 'canceled', ...(s.startedAt ? { endedAt: at } : {}) }
+              : s,
+          ),
+        },
+  );
+  context.log(
+    `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${jobCanceled ?? 'none'}`,
+  );
+  return {
+    status: 202,
+    jsonBody: {
+      runId: id,
+      status: ended.status,
+      terminated,
+      ...(jobCanceled ? { trainingJobCanceled: jobCanceled } : {}),
+    },
+  };
 }
 
 app.http('cancelRun', {

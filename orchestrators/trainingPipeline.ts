@@ -188,6 +188,8 @@ export const trainingPipeline: OrchestrationHandler = function* (
       spec,
       dataset: ingested.columnar,
     });
+    // Recorded at once so a cancel request can stop the job while it trains.
+    yield* mark('train', 'running', { outputs: { jobId: job.jobId, backend: job.backend } });
     const deadline = new Date(
       context.df.currentUtcDateTime.getTime() + (spec.timeLimitSeconds + MONITOR_SLACK_SECONDS) * 1000,
     ).toISOString();

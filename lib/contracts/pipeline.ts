@@ -4,8 +4,6 @@ import { defineActivity } from './activity';
 
 /** The orchestration that runs one pipeline run; its instance id is the run id. */
 export const PIPELINE_ORCHESTRATOR = 'trainingPipeline';
-/** Raised on a run's instance by `POST /api/runs/{id}/cancel` (after the run document records the request). */
-export const CANCEL_RUN_EVENT = 'CancelRun';
 
 export const pipelineRunInputSchema = z.object({
   runId: z.string().min(1).max(200),
