@@ -1,0 +1,37 @@
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { problem } from '../lib/http/problem';
+import { getModelRegistry } from '../lib/registry/deps';
+import type { ModelRegistry } from '../lib/registry/registry';
+import { withProblems } from './support/http';
+
+/**
+ * `GET /api/models/{name}`: the model's versions (newest first: digests, metrics, spec, run),
+ * aliases (which version each points at, moved by whom and when) and the full alias history.
+ */
+export function createGetModelHandler(registry: () => Promise<ModelRegistry>) {
+  return async (request: HttpRequest): Promise<HttpResponseInit> => {
+    const name = request.params.name ?? '';
+    const detail = await (await registry()).getModel(name);
+    if (!detail) return problem(404, 'model_not_found', `no model named ${name}`, { field: 'name' });
+    const { head, versions, aliasHistory } = detail;
+    return {
+      jsonBody: {
+        modelName: head.modelName,
+        latestVersion: head.latestVersion,
+        tags: head.tags,
+        createdAt: head.createdAt,
+        updatedAt: head.updatedAt,
+        aliases: head.aliases,
+        versions: versions.map(({ id: _id, kind: _kind, ...v }) => v),
+        aliasHistory: aliasHistory.map(({ id: _id, kind: _kind, ...h }) => h),
+      },
+    };
+  };
+}
+
+app.http('getModel', {
+  route: 'models/{name}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: withProblems(createGetModelHandler(() => getModelRegistry())),
+});
