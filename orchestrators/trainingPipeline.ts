@@ -345,18 +345,17 @@ export const trainingPipeline: OrchestrationHandler = function* (
     const deployed = yield* callActivity(context, deployModelActivity, {
       runId,
       pipeline,
-      modelName: gate.candidate.modelName,
-      version: gate.candidate.modelVersion,
-      modelDigest: gate.candidate.modelDigest,
       approvalId: gate.approvalId,
-      approvedBy: gate.approvedBy,
+      candidate: gate.candidate,
+      // Deploy only over the production version the candidate was evaluated against.
+      expectedProduction: production.production?.version ?? null,
     });
     yield* mark('deploy', 'succeeded', { outputs: deployed });
     return yield* finish('succeeded', {
       deployment: deployed,
       approval,
       reports,
-      deployedVersion: gate.candidate.modelVersion,
+      deployedVersion: deployed.version,
     });
   } catch (err) {
     // Anything that escaped the gates: a step's retries ran out, or a non-retriable failure.
