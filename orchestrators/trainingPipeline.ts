@@ -348,7 +348,7 @@ export const trainingPipeline: OrchestrationHandler = function* (
       approvalId: gate.approvalId,
       candidate: gate.candidate,
       // Deploy only over the production version the candidate was evaluated against.
-      expectedProduction: production.production?.version ?? null,
+      expectedProduction: evaluated.championVersion ?? null,
     });
     yield* mark('deploy', 'succeeded', { outputs: deployed });
     return yield* finish('succeeded', {
