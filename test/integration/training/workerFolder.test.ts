@@ -1,0 +1,114 @@
+/**
+ * The worker in folder mode, as an Azure ML command job runs it: request and dataset as mounted
+ * files, the job's output folder as a directory.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { emptyIssues } from '../../../lib/data/column';
+import { encodeColumnar } from '../../../lib/data/columnar';
+import { loadVerifiedModel } from '../../../lib/training/models/artifact';
+import { syntheticClassification } from '../../../lib/training/synthetic';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..', '..');
+
+describe('training worker in folder mode (Azure ML)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-worker-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const ds = syntheticClassification({ rows: 1_500, features: 3, seed: 4 });
+  const bytes = Buffer.concat(
+    encodeColumnar({
+      rows: ds.rowCount,
+      columns: ds.columns.map((c) =>
+        c.type === 'numeric'
+          ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
+          : {
+              name: c.name,
+              type: 'category' as const,
+              codes: c.codes,
+              dictionary: [...c.levels],
+              issues: emptyIssues(),
+            },
+      ),
+    }),
+  );
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  writeFileSync(join(dir, 'dataset.bin'), bytes);
+
+  const worker = (request: object, out: string) => {
+    writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
+    return run(
+      process.execPath,
+      [
+        '-r',
+        join(ROOT, 'test/support/registerTs.js'),
+        join(ROOT, 'lib/training/worker.ts'),
+        '--request',
+        join(dir, 'request.json'),
+        '--dataset',
+        join(dir, 'dataset.bin'),
+        '--out',
+        join(dir, out),
+      ],
+      {
+        env: {
+          ...process.env,
+          SLUICE_OUTPUT_URI: `https://acct.blob.core.windows.net/jobs/${out}/`,
+          SLUICE_HEARTBEAT_MS: '200',
+        },
+      },
+    ).then(
+      () => 0,
+      (err: { code?: number }) => err.code ?? 1,
+    );
+  };
+  const spec = { algorithm: 'logistic_regression', target: 'label', features: ['x0', 'x1', 'x2'] };
+
+  it('writes status, log, metrics and the model into the output folder', async () => {
+    expect(
+      await worker({ jobId: 'aml-1', spec, dataset: { uri: 'https://acct/datasets/x', sha256 } }, 'aml-1'),
+    ).toBe(0);
+    const status = JSON.parse(readFileSync(join(dir, 'aml-1', 'status.json'), 'utf8'));
+    expect(status).toMatchObject({ jobId: 'aml-1', state: 'completed', progress: 1 });
+    expect(status.result.modelUri).toBe('https://acct.blob.core.windows.net/jobs/aml-1/model.json');
+    const model = loadVerifiedModel(
+      readFileSync(join(dir, 'aml-1', 'model.json')),
+      status.result.modelDigest,
+    );
+    expect(model.classes).toEqual(['no', 'yes']);
+    expect(readFileSync(join(dir, 'aml-1', 'log.txt'), 'utf8')).toContain('trained logistic_regression');
+    expect(JSON.parse(readFileSync(join(dir, 'aml-1', 'heartbeat.json'), 'utf8')).seq).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('fails with a clear code on a dataset whose digest does not match', async () => {
+    expect(
+      await worker(
+        { jobId: 'aml-2', spec, dataset: { uri: 'https://acct/datasets/x', sha256: '0'.repeat(64) } },
+        'aml-2',
+      ),
+    ).toBe(1);
+    const status = JSON.parse(readFileSync(join(dir, 'aml-2', 'status.json'), 'utf8'));
+    expect(status).toMatchObject({ state: 'failed', error: { code: 'BLOB_DIGEST_MISMATCH' } });
+  }, 60_000);
+
+  it('fails with the training error when the spec does not fit the data', async () => {
+    expect(
+      await worker(
+        {
+          jobId: 'aml-3',
+          spec: { ...spec, features: ['nope'] },
+          dataset: { uri: 'https://acct/datasets/x', sha256 },
+        },
+        'aml-3',
+      ),
+    ).toBe(1);
+    const status = JSON.parse(readFileSync(join(dir, 'aml-3', 'status.json'), 'utf8'));
+    expect(status).toMatchObject({ state: 'failed', error: { code: 'missing_column' } });
+    expect(status.logTail.join('\n')).toContain('no column "nope"');
+  }, 60_000);
+});
