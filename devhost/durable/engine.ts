@@ -148,8 +148,29 @@ function knownList(fns: RegisteredFunction[]): string {
   return fns.map((f) => `'${f.name}'`).join(', ');
 }
 
+/** Where episode time goes; logged when devhost stops (the benchmark reads it). */
+export interface EngineStats {
+  episodes: number;
+  invokeMs: number;
+  replayMs: number;
+  persistMs: number;
+  activities: number;
+  /** Time activities waited between being dispatched and starting (concurrency limit). */
+  activityQueueMs: number;
+  historyEventsSent: number;
+}
+
 export class DurableEngineCore {
   readonly instances = new Map<string, Instance>();
+  readonly stats: EngineStats = {
+    episodes: 0,
+    invokeMs: 0,
+    replayMs: 0,
+    persistMs: 0,
+    activities: 0,
+    activityQueueMs: 0,
+    historyEventsSent: 0,
+  };
   private readonly activityLimiter: Limiter;
   private readonly orchestratorLimiter: Limiter;
   private readonly timers: TimerService<TimerPayload>;
@@ -198,6 +219,16 @@ export class DurableEngineCore {
     const deadline = Date.now() + 5000;
     while (this.inflight.size > 0 && Date.now() < deadline) {
       await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 100))]);
+    }
+    const st = this.stats;
+    if (st.episodes > 0) {
+      const avg = (ms: number, n: number): string => (n ? (ms / n).toFixed(2) : '0');
+      this.log.info(
+        `durable stats: episodes=${st.episodes} avgInvokeMs=${avg(st.invokeMs, st.episodes)} ` +
+          `avgReplayMs=${avg(st.replayMs, st.episodes)} avgPersistMs=${avg(st.persistMs, st.episodes)} ` +
+          `avgHistoryEvents=${avg(st.historyEventsSent, st.episodes)} activities=${st.activities} ` +
+          `avgActivityQueueMs=${avg(st.activityQueueMs, st.activities)}`,
+      );
     }
   }
 
@@ -625,7 +656,9 @@ export class DurableEngineCore {
   }
 
   private async persist(inst: Instance, added: HistoryEvent[], snapshot: EpisodeSnapshot): Promise<void> {
+    const started = performance.now();
     const used = await this.store.appendEpisode(inst.id, inst.gen, inst.rows, added, snapshot);
+    this.stats.persistMs += performance.now() - started;
     inst.rows += used;
     for (const e of added) inst.history.push(e);
   }
@@ -703,6 +736,9 @@ export class DurableEngineCore {
     // 1. Run the real orchestrator over the whole history.
     let state: OrchestratorState | undefined;
     let thrown: { message: string; stack?: string } | undefined;
+    const invokeStarted = performance.now();
+    this.stats.episodes++;
+    this.stats.historyEventsSent += inst.history.length + fresh.length;
     try {
       const result = await this.opts.invoke(
         fn,
@@ -728,6 +764,7 @@ export class DurableEngineCore {
         }
       }
     }
+    this.stats.invokeMs += performance.now() - invokeStarted;
     if (this.instances.get(inst.id) !== inst) return; // purged or replaced while the orchestrator ran
     if (thrown || !state) {
       const t = thrown ?? { message: 'no orchestrator state' };
@@ -735,6 +772,7 @@ export class DurableEngineCore {
     }
 
     // 2. Shadow replay: which ids the library gave the actions, which of them are new.
+    const replayStarted = performance.now();
     const top = topLevelActions(state);
     let newItems: WorkItem[];
     let shadow = inst.shadow;
@@ -750,6 +788,7 @@ export class DurableEngineCore {
       shadow = full.shadow;
       newItems = full.newItems;
     }
+    this.stats.replayMs += performance.now() - replayStarted;
     if (shadow.items.length > this.config.maxOrchestrationActions) {
       const msg = `Orchestrator function '${inst.name}' failed: the orchestration exceeded the maximum of ${this.config.maxOrchestrationActions} actions (maxOrchestrationActions).`;
       inst.shadow = undefined;
@@ -927,8 +966,11 @@ export class DurableEngineCore {
   private dispatchActivity(inst: Instance, id: number, name: string, scheduledInput: string | null): void {
     inst.open.set(id, { kind: 'activity' });
     const gen = inst.gen;
+    const queued = performance.now();
     this.activityLimiter.run(async () => {
       if (!this.isCurrent(inst, gen, id) || this.stopping) return;
+      this.stats.activities++;
+      this.stats.activityQueueMs += performance.now() - queued;
       const fn = this.opts.registry.get(name);
       let event: HistoryEvent;
       let abort: string | undefined;
