@@ -84,6 +84,32 @@ export function ksStatistic(a: Float64Array, b: Float64Array): number {
   return d;
 }
 
+/** KS statistic and Wasserstein-1 together, in one merge of the two sorted samples. */
+export function ksAndWasserstein(a: Float64Array, b: Float64Array): { ks: number; wasserstein: number } {
+  const n = a.length;
+  const m = b.length;
+  if (n === 0 || m === 0) return { ks: NaN, wasserstein: NaN };
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  let area = 0;
+  let x = Math.min(a[0]!, b[0]!);
+  while (i < n || j < m) {
+    const av = i < n ? a[i]! : Infinity;
+    const bv = j < m ? b[j]! : Infinity;
+    const next = av <= bv ? av : bv;
+    const gap = i / n - j / m;
+    area += (gap < 0 ? -gap : gap) * (next - x);
+    x = next;
+    while (i < n && a[i] === x) i++;
+    while (j < m && b[j] === x) j++;
+    const diff = i / n - j / m;
+    const ad = diff < 0 ? -diff : diff;
+    if (ad > d) d = ad;
+  }
+  return { ks: d, wasserstein: area };
+}
+
 /** Asymptotic p-value of D for samples of sizes n and m (Kolmogorov distribution, Stephens' correction). */
 export function ksPValue(d: number, n: number, m: number): number {
   const en = Math.sqrt((n * m) / (n + m));
@@ -303,15 +329,17 @@ export function computeDrift(
         if (wanted.includes('jensenShannon'))
           metrics.jensenShannon = verdict(jensenShannon(bins.reference, bins.current), 'jensenShannon');
       }
-      if (wanted.includes('wasserstein')) {
-        const s = std(a);
-        const scale = s > 0 ? s : Math.max(Math.abs(a[0]!), 1);
-        metrics.wasserstein = verdict(wasserstein1(a, b) / scale, 'wasserstein');
-      }
-      if (wanted.includes('ks')) {
-        const d = ksStatistic(a, b);
-        metrics.ks = { ...verdict(d, 'ks'), pValue: ksPValue(d, a.length, b.length) };
-        ksRefs.push(metrics.ks);
+      if (wanted.includes('wasserstein') || wanted.includes('ks')) {
+        const both = ksAndWasserstein(a, b);
+        if (wanted.includes('wasserstein')) {
+          const s = reference.profile.columns[ri]?.numeric?.std ?? std(a);
+          const scale = s > 0 ? s : Math.max(Math.abs(a[0]!), 1);
+          metrics.wasserstein = verdict(both.wasserstein / scale, 'wasserstein');
+        }
+        if (wanted.includes('ks')) {
+          metrics.ks = { ...verdict(both.ks, 'ks'), pValue: ksPValue(both.ks, a.length, b.length) };
+          ksRefs.push(metrics.ks);
+        }
       }
     } else {
       const counts = categoryCounts(ref, refStats, cur, curStats);

@@ -92,11 +92,15 @@ export function summarizeSorted(
   let sum = 0;
   let distinct = 1;
   let integral = true;
+  let prev = sorted[0]!;
   for (let i = 0; i < n; i++) {
     const v = sorted[i]!;
     sum += v;
-    if (i > 0 && v !== sorted[i - 1]) distinct++;
-    if (integral && !Number.isInteger(v)) integral = false;
+    if (v !== prev) {
+      distinct++;
+      prev = v;
+    }
+    if (integral && v !== Math.floor(v)) integral = false;
   }
   const mean = sum / n;
   let sq = 0;

@@ -7,7 +7,7 @@ import type {
   RowPredicate,
   Severity,
 } from './contract';
-import type { TableProfile } from './profile';
+import type { ColumnStats, TableProfile } from './profile';
 
 /**
  * Contract and data-quality checks on typed columns. Every check is a linear pass (or one pass
@@ -64,7 +64,12 @@ function bound(col: ColumnContract, which: 'min' | 'max'): number | undefined {
 }
 
 /** Checks one column against its contract. `col` already has the contract's type (see conform.ts). */
-export function checkColumn(col: Column, spec: ColumnContract, rows: number): Violation[] {
+export function checkColumn(
+  col: Column,
+  spec: ColumnContract,
+  rows: number,
+  stats?: ColumnStats,
+): Violation[] {
   const out: (Violation | undefined)[] = [];
   const name = col.name;
   if (col.issues.count > 0) {
@@ -139,12 +144,12 @@ export function checkColumn(col: Column, spec: ColumnContract, rows: number): Vi
   out.push(
     pattern.violation('pattern', `${pattern.count} value(s) do not match /${spec.pattern ?? ''}/`, name),
   );
-  if (spec.unique) out.push(checkUnique(col, rows));
+  if (spec.unique) out.push(checkUnique(col, rows, stats));
   return out.filter((v): v is Violation => v !== undefined);
 }
 
 /** Rows whose non-null value appeared in an earlier row. */
-function checkUnique(col: Column, rows: number): Violation | undefined {
+function checkUnique(col: Column, rows: number, stats?: ColumnStats): Violation | undefined {
   const dup = new RowCollector(col);
   if (isDictionary(col)) {
     const seen = new Uint8Array(col.dictionary.length);
@@ -168,10 +173,19 @@ function checkUnique(col: Column, rows: number): Violation | undefined {
       }
     }
   } else {
+    // The sorted values (from the profile) say whether anything repeats, and which values do.
+    const sorted = stats?.sorted;
+    let repeated: Set<number> | undefined;
+    if (sorted) {
+      for (let i = 1; i < sorted.length; i++) {
+        if (sorted[i] === sorted[i - 1]) (repeated ??= new Set()).add(sorted[i]!);
+      }
+      if (!repeated) return undefined;
+    }
     const seen = new Set<number>();
     for (let i = 0; i < rows; i++) {
       const v = col.values[i]!;
-      if (v !== v) continue;
+      if (v !== v || (repeated && !repeated.has(v))) continue;
       if (seen.has(v)) dup.add(i);
       else seen.add(v);
     }
@@ -183,17 +197,19 @@ function checkUnique(col: Column, rows: number): Violation | undefined {
 export function duplicateRows(table: Table): { count: number; firstRows: number[] } {
   const n = table.rows;
   const hash = new Uint32Array(n).fill(0x811c9dc5);
-  const mix = (i: number, w: number): void => {
-    hash[i] = Math.imul(hash[i]! ^ w, 0x01000193) ^ (hash[i]! >>> 15);
-  };
+  // One tight loop per column (no per-cell calls): FNV-style mixing of each cell's bits.
   for (const col of table.columns) {
-    if (isDictionary(col)) for (let i = 0; i < n; i++) mix(i, col.codes[i]!);
-    else if (col.type === 'boolean') for (let i = 0; i < n; i++) mix(i, col.values[i]!);
-    else {
+    if (isDictionary(col) || col.type === 'boolean') {
+      const cells = isDictionary(col) ? col.codes : col.values;
+      for (let i = 0; i < n; i++) {
+        const x = Math.imul(hash[i]! ^ cells[i]!, 0x01000193);
+        hash[i] = x ^ (x >>> 15);
+      }
+    } else {
       const words = new Uint32Array(col.values.buffer, col.values.byteOffset, n * 2);
       for (let i = 0; i < n; i++) {
-        mix(i, words[2 * i]!);
-        mix(i, words[2 * i + 1]!);
+        const x = Math.imul(hash[i]! ^ words[2 * i]! ^ Math.imul(words[2 * i + 1]!, 0x9e3779b1), 0x01000193);
+        hash[i] = x ^ (x >>> 15);
       }
     }
   }
@@ -376,7 +392,7 @@ export function checkTable(table: Table, contract: DatasetContract, profile: Tab
       });
       continue;
     }
-    out.push(...checkColumn(col, spec, table.rows));
+    out.push(...checkColumn(col, spec, table.rows, profile.stats[table.columns.indexOf(col)]));
   }
   if (q.unexpectedColumns !== 'ignore') {
     const declared = new Set(contract.columns.map((c) => c.name));
@@ -467,13 +483,27 @@ export function checkTable(table: Table, contract: DatasetContract, profile: Tab
 export function classShares(col: Column, allowed?: (string | number | boolean)[]): Map<string, number> {
   const counts = new Map<string, number>((allowed ?? []).map((v) => [String(v), 0]));
   let total = 0;
-  const n = isDictionary(col) ? col.codes.length : col.values.length;
-  for (let i = 0; i < n; i++) {
-    const v = valueAt(col, i);
-    if (v === null) continue;
-    const key = String(v);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-    total++;
+  const add = (key: string, c: number): void => {
+    counts.set(key, (counts.get(key) ?? 0) + c);
+    total += c;
+  };
+  if (isDictionary(col)) {
+    const perCode = new Int32Array(col.dictionary.length);
+    for (const c of col.codes) if (c !== NULL_CODE) perCode[c]!++;
+    perCode.forEach((c, code) => c && add(col.dictionary[code]!, c));
+  } else if (col.type === 'boolean') {
+    let t = 0;
+    let f = 0;
+    for (const v of col.values) {
+      if (v === 1) t++;
+      else if (v === 0) f++;
+    }
+    if (t) add('true', t);
+    if (f) add('false', f);
+  } else {
+    const perValue = new Map<number, number>();
+    for (const v of col.values) if (v === v) perValue.set(v, (perValue.get(v) ?? 0) + 1);
+    for (const [v, c] of perValue) add(col.type === 'datetime' ? new Date(v).toISOString() : String(v), c);
   }
   const shares = new Map<string, number>();
   for (const [k, c] of counts) shares.set(k, total ? c / total : 0);

@@ -37,20 +37,27 @@ export function sortedNonNull(values: Float64Array): Float64Array {
   let n = 0;
   let min = Infinity;
   let max = -Infinity;
+  let ordered = true;
+  let prev = -Infinity;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v) continue;
     n++;
     if (v < min) min = v;
     if (v > max) max = v;
+    if (v < prev) ordered = false;
+    prev = v;
   }
-  // Integers, and decimals with few digits, over a range not much wider than the count: counting sort.
+  // Already in order (row ids, timestamps): a copy without the nulls is the answer.
+  if (ordered) return n === values.length ? values.slice() : values.filter((v) => v === v);
+  // Integers, and decimals with few digits, over a small range: counting sort. The range bound keeps
+  // the counts in cache; beyond it random increments cost more than the radix passes.
   if (n >= 2048) {
     const scale = decimalScale(values, min, max);
     if (scale !== 0) {
       const lo = Math.round(min * scale);
       const range = Math.round(max * scale) - lo + 1;
-      if (range <= 4 * n && range <= 1 << 24) return countingSort(values, n, lo, range, scale);
+      if (range <= 2 * n && range <= 1 << 18) return countingSort(values, n, lo, range, scale);
     }
   }
   let src = new Float64Array(n);
