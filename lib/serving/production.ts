@@ -1,0 +1,156 @@
+import { NonRetriableError, TransientError, ValidationError } from '../errors';
+import type { ModelRegistry } from '../registry/registry';
+import type { ModelVersion } from '../registry/model';
+import { datasetFromRecords } from '../training/dataset';
+import { loadVerifiedModel } from '../training/models/artifact';
+import type { LoadedModel } from '../training/models/predict';
+import type { RowValidator } from './rows';
+import { compileRowValidator } from './rows';
+
+/**
+ * The production models the scoring endpoint serves, in process. The `production` alias is looked
+ * up again after `aliasTtlMs`, so a promotion or rollback is served within that time without a
+ * restart; a version's artifact is loaded once, and only if its bytes hash to the digest the
+ * registry recorded (a swapped artifact is refused, never served).
+ */
+
+export const PRODUCTION_ALIAS = 'production';
+
+export interface ServedModel {
+  modelName: string;
+  version: number;
+  digest: string;
+  model: LoadedModel;
+  validate: RowValidator;
+}
+
+export interface ProductionModelsDeps {
+  registry: Pick<ModelRegistry, 'getHead' | 'getVersion'>;
+  /** Reads the artifact bytes at the version's `artifactUri`. */
+  readArtifact: (uri: string) => Promise<Uint8Array>;
+  aliasTtlMs: number;
+  now?: () => number;
+}
+
+interface Entry {
+  served?: ServedModel;
+  error?: Error;
+  checkedAt: number;
+  refreshing?: Promise<ServedModel>;
+}
+
+export interface Prediction {
+  model: string;
+  version: number;
+  classes?: readonly string[];
+  predictions: (string | number)[];
+  probabilities?: number[][];
+}
+
+export class ProductionModels {
+  private readonly entries = new Map<string, Entry>();
+  private readonly now: () => number;
+  constructor(private readonly deps: ProductionModelsDeps) {
+    this.now = deps.now ?? (() => Date.now());
+  }
+
+  /**
+   * The model now behind `production`. Within `aliasTtlMs` of the last lookup it comes from cache;
+   * after that the cached model still answers while one background lookup runs (so requests never
+   * queue behind the registry), and the next request sees the result.
+   */
+  get(modelName: string): Promise<ServedModel> {
+    const entry = this.entries.get(modelName);
+    const fresh = entry !== undefined && this.now() - entry.checkedAt < this.deps.aliasTtlMs;
+    if (entry?.served) {
+      if (!fresh) this.startRefresh(modelName, entry).catch(() => undefined);
+      return Promise.resolve(entry.served);
+    }
+    if (fresh && entry?.error) return Promise.reject(entry.error);
+    return this.startRefresh(modelName, entry ?? { checkedAt: 0 });
+  }
+
+  private startRefresh(modelName: string, entry: Entry): Promise<ServedModel> {
+    if (entry.refreshing) return entry.refreshing;
+    const previous = entry.served;
+    entry.refreshing = this.refresh(modelName, previous)
+      .then((served) => {
+        this.entries.set(modelName, { served, checkedAt: this.now() });
+        return served;
+      })
+      .catch((err: unknown) => {
+        const error = err as Error;
+        // The registry blipped: keep serving the version we have rather than failing every request.
+        if (error instanceof TransientError && previous) {
+          this.entries.set(modelName, { served: previous, checkedAt: this.now() });
+          return previous;
+        }
+        this.entries.set(modelName, { error, checkedAt: this.now() });
+        throw error;
+      });
+    this.entries.set(modelName, entry);
+    return entry.refreshing;
+  }
+
+  private async refresh(modelName: string, current: ServedModel | undefined): Promise<ServedModel> {
+    const head = await this.deps.registry.getHead(modelName);
+    if (!head)
+      throw new ValidationError('model_not_found', `No model named "${modelName}" is registered.`, {
+        status: 404,
+        field: 'name',
+      });
+    const version = head.aliases[PRODUCTION_ALIAS]?.version;
+    if (version === undefined) {
+      throw new ValidationError(
+        'no_production_model',
+        `Model "${modelName}" has no production version yet.`,
+        { status: 404, field: 'name' },
+      );
+    }
+    if (current && current.version === version) return current;
+    const doc: ModelVersion | undefined = await this.deps.registry.getVersion(modelName, version);
+    if (!doc)
+      throw new NonRetriableError('version_not_found', `model "${modelName}" version ${version} is missing`);
+    const bytes = await this.deps.readArtifact(doc.artifactUri);
+    const model = loadVerifiedModel(bytes, doc.modelDigest);
+    return {
+      modelName,
+      version,
+      digest: doc.modelDigest,
+      model,
+      validate: compileRowValidator(model.definition.features),
+    };
+  }
+
+  /** Validates the body's rows and scores them with the production model. */
+  async predict(modelName: string, body: unknown): Promise<Prediction> {
+    const served = await this.get(modelName);
+    const rows = served.validate(body);
+    const m = served.model;
+    const ds = datasetFromRecords(rows, m.columnTypes);
+    if (!m.classes) {
+      return { model: modelName, version: served.version, predictions: Array.from(m.predict(ds)) };
+    }
+    const K = m.classes.length;
+    const P = m.predictProba(ds);
+    const predictions: string[] = new Array<string>(rows.length);
+    const probabilities: number[][] = new Array<number[]>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      let best = 0;
+      const p = new Array<number>(K);
+      for (let k = 0; k < K; k++) {
+        p[k] = P[i * K + k]!;
+        if (p[k]! > p[best]!) best = k;
+      }
+      predictions[i] = m.classes[best]!;
+      probabilities[i] = p;
+    }
+    return { model: modelName, version: served.version, classes: m.classes, predictions, probabilities };
+  }
+
+  /** Forget cached models (tests; a rollback handler calls it so its own instance answers at once). */
+  invalidate(modelName?: string): void {
+    if (modelName) this.entries.delete(modelName);
+    else this.entries.clear();
+  }
+}
