@@ -122,7 +122,8 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDat
   };
 }
 
-app.http('validateDataset', {
+// Function names are unique across an app: the activity of the same concept is 'validateDataset'.
+app.http('checkDataset', {
   route: 'datasets/validate',
   methods: ['POST'],
   authLevel: 'function',
