@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { encodeCsv, formatCsvField, neutralizeFormula } from '../../../lib/data/csvWrite';
 import { DataFormatError } from '../../../lib/data/errors';
 import { readDataset } from '../../../lib/data/ingest';
 import { defaultLimits } from '../../../lib/data/limits';
@@ -188,5 +189,29 @@ describe('gzip input', () => {
   it('reports a truncated gzip stream as corrupt', async () => {
     const gz = gzipSync('a,b\n'.repeat(1000));
     expect(await codeOf(parse(gz.subarray(0, gz.length - 20)))).toBe('GZIP_CORRUPT');
+  });
+});
+
+describe('writing CSV', () => {
+  it('neutralizes formula cells with a leading quote and leaves numbers alone', () => {
+    expect(neutralizeFormula('=HYPERLINK("http://x","y")')).toBe('\'=HYPERLINK("http://x","y")');
+    expect(neutralizeFormula('+cmd|calc')).toBe("'+cmd|calc");
+    expect(neutralizeFormula('-2+3')).toBe("'-2+3");
+    expect(neutralizeFormula('@SUM(A1)')).toBe("'@SUM(A1)");
+    expect(neutralizeFormula('\tx')).toBe("'\tx");
+    expect(neutralizeFormula('-5')).toBe('-5');
+    expect(neutralizeFormula('plain')).toBe('plain');
+    expect(formatCsvField('a,"b"')).toBe('"a,""b"""');
+    expect(formatCsvField(null)).toBe('');
+    expect(formatCsvField(-1.5)).toBe('-1.5');
+  });
+
+  it('round-trips a table through CSV (raw), and a written formula cell reads back as quoted text', async () => {
+    const text = 'a,b,c\n1,"x, ""y""",true\n2,"line\nbreak",\n3,=1+2,false\n';
+    const { table } = await parse(text);
+    const raw = [...encodeCsv(table, { raw: true })].join('');
+    expect(rowsOf((await parse(raw)).table)).toEqual(rowsOf(table));
+    const safe = [...encodeCsv(table)].join('');
+    expect(safe).toContain("\n3,'=1+2,false\n");
   });
 });

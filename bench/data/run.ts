@@ -1,0 +1,234 @@
+import { fork } from 'node:child_process';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { decodeColumnar, encodeColumnar } from '../../lib/data/columnar';
+import { parseContract } from '../../lib/data/contract';
+import { readDataset } from '../../lib/data/ingest';
+import { validateTable } from '../../lib/data/validate';
+import { writeGeneratedCsv } from './generate';
+
+/**
+ * bench:data — ingest + validate + drift of a generated 50 MB CSV (750,000 rows × 12 columns)
+ * against the fastest available parse of the same file, each stage in its own process so peak RSS
+ * is its own. Blob I/O is left out (Azurite speed is not the subject); everything else an
+ * activity does is in: streaming read, SHA-256, encoding and UTF-8 checks, typed columns, columnar
+ * encode + write + read back, contract and quality checks, profile, drift against a 750k-row
+ * reference, schema diff.
+ *
+ *   npm run bench:data [-- --rows 750000 --runs 3]
+ */
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : (process.argv[i + 1] ?? fallback);
+};
+const ROWS = Number(arg('rows', '750000'));
+const RUNS = Number(arg('runs', '3'));
+const DIR = arg('dir', path.join(tmpdir(), 'sluice-bench-data'));
+const CURRENT = path.join(DIR, `current-${ROWS}.csv`);
+const REFERENCE = path.join(DIR, `reference-${ROWS}.csv`);
+const REFERENCE_COLUMNAR = path.join(DIR, `reference-${ROWS}.columnar`);
+const CURRENT_COLUMNAR = path.join(DIR, `current-${ROWS}.columnar`);
+
+export const benchContract = parseContract({
+  columns: [
+    { name: 'id', type: 'integer', unique: true, min: 1 },
+    { name: 'age', type: 'integer', min: 18, max: 90 },
+    { name: 'income', type: 'number', min: 0 },
+    { name: 'score', type: 'number' },
+    { name: 'tenure', type: 'integer', min: 0 },
+    { name: 'balance', type: 'number' },
+    { name: 'rate', type: 'number', min: 0, max: 1 },
+    { name: 'visits', type: 'integer', min: 0 },
+    { name: 'height', type: 'number', min: 100, max: 250 },
+    {
+      name: 'region',
+      type: 'category',
+      values: ['north', 'south', 'east', 'west', 'central', 'coast', 'hills', 'metro'],
+    },
+    { name: 'plan', type: 'category', values: ['basic', 'plus', 'pro', 'team'] },
+    { name: 'label', type: 'integer', values: [0, 1] },
+  ],
+  target: 'label',
+  task: 'binary',
+  quality: {
+    minRows: 1000,
+    maxNullFraction: 0.01,
+    maxDuplicateRowFraction: 0.01,
+    classBalance: { minClassFraction: 0.1 },
+  },
+});
+
+interface StageResult {
+  stage: string;
+  ms: number;
+  maxRssMb: number;
+  detail?: Record<string, number | string>;
+}
+
+async function stageUdsv(): Promise<StageResult> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { initParser, inferSchema } = require('udsv') as {
+    initParser: (schema: unknown) => {
+      chunk(s: string, f: unknown, cb: (rows: unknown[]) => void): void;
+      end(): void;
+      stringArrs: unknown;
+      typedArrs: unknown;
+    };
+    inferSchema: (s: string) => unknown;
+  };
+  const t = performance.now();
+  let parser: ReturnType<typeof initParser> | undefined;
+  let rows = 0;
+  for await (const chunk of createReadStream(CURRENT, { highWaterMark: 1 << 20 })) {
+    const text = (chunk as Buffer).toString();
+    parser ??= initParser(inferSchema(text));
+    parser.chunk(text, parser.typedArrs, (batch) => {
+      rows += batch.length;
+    });
+  }
+  parser?.end();
+  return { stage: 'udsv', ms: performance.now() - t, maxRssMb: 0, detail: { batches: rows } };
+}
+
+async function stageParse(): Promise<StageResult> {
+  const t = performance.now();
+  const r = await readDataset(createReadStream(CURRENT, { highWaterMark: 1 << 20 }), {
+    contract: benchContract,
+    expectedBytes: statSync(CURRENT).size,
+  });
+  return { stage: 'sluice-parse', ms: performance.now() - t, maxRssMb: 0, detail: { rows: r.table.rows } };
+}
+
+async function stagePipeline(): Promise<StageResult> {
+  const t0 = performance.now();
+  // ingest: stream → checks → typed columns (+ SHA-256), then the columnar form written out
+  let parsed: Awaited<ReturnType<typeof readDataset>> | undefined = await readDataset(
+    createReadStream(CURRENT, { highWaterMark: 1 << 20 }),
+    {
+      contract: benchContract,
+      expectedBytes: statSync(CURRENT).size,
+    },
+  );
+  const sha256 = parsed.input.sha256;
+  const t1 = performance.now();
+  // Written part by part, as the activity streams it to Blob (no concatenated copy).
+  const fd = openSync(CURRENT_COLUMNAR, 'w');
+  for (const part of encodeColumnar(parsed.table, { sourceSha256: sha256 })) writeSync(fd, part);
+  closeSync(fd);
+  parsed = undefined; // ingest and validate are separate activities: the parsed table is gone by now
+  const t2 = performance.now();
+  // validate: read both columnar forms back (as the activity does from Blob), then check everything
+  const table = decodeColumnar(readFileSync(CURRENT_COLUMNAR));
+  const reference = decodeColumnar(readFileSync(REFERENCE_COLUMNAR));
+  const t3 = performance.now();
+  const { report, timings } = validateTable({
+    table,
+    contract: benchContract,
+    dataset: { rows: table.rows, columns: table.columns.length, sha256 },
+    reference: { table: reference, info: { rows: reference.rows, columns: reference.columns.length } },
+  });
+  const t4 = performance.now();
+  return {
+    stage: 'sluice-ingest-validate-drift',
+    ms: t4 - t0,
+    maxRssMb: 0,
+    detail: {
+      parse: t1 - t0,
+      columnarWrite: t2 - t1,
+      columnarRead: t3 - t2,
+      conform: timings.conform,
+      profile: timings.profile,
+      checks: timings.checks,
+      drift: timings.drift,
+      schemaDiff: timings.schemaDiff,
+      status: report.summary.status,
+      drifted: report.summary.driftedColumns.join(' ') || '-',
+    },
+  };
+}
+
+const stages: Record<string, () => Promise<StageResult>> = {
+  udsv: stageUdsv,
+  parse: stageParse,
+  pipeline: stagePipeline,
+};
+
+/** Runs one stage in a fresh process and returns its result with that process's peak RSS. */
+function inChild(stage: string): Promise<StageResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ['--stage', stage, ...process.argv.slice(2)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.once('message', (m) => resolve(m as StageResult));
+    child.once('error', reject);
+    child.once('exit', (code) => (code ? reject(new Error(`${stage} exited ${code}`)) : undefined));
+  });
+}
+
+async function prepare(): Promise<void> {
+  mkdirSync(DIR, { recursive: true });
+  if (!existsSync(CURRENT)) await writeGeneratedCsv(CURRENT, { rows: ROWS, seed: 2, shift: 0.15 });
+  if (!existsSync(REFERENCE)) await writeGeneratedCsv(REFERENCE, { rows: ROWS, seed: 1, shift: 0 });
+  if (!existsSync(REFERENCE_COLUMNAR)) {
+    // The reference was ingested by an earlier run: its columnar form is what validation reads.
+    const ref = await readDataset(createReadStream(REFERENCE), { contract: benchContract });
+    writeFileSync(REFERENCE_COLUMNAR, Buffer.concat(encodeColumnar(ref.table)));
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const stage = arg('stage', '');
+  if (stage) {
+    const result = await stages[stage]!();
+    result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+    process.send!(result);
+    return;
+  }
+  await prepare();
+  const mb = statSync(CURRENT).size / 1e6;
+  console.log(
+    `bench:data — ${mb.toFixed(1)} MB, ${ROWS.toLocaleString('en')} rows × 12 columns, ${RUNS} runs per stage (median), node ${process.version}`,
+  );
+  const results: Record<string, StageResult[]> = { udsv: [], parse: [], pipeline: [] };
+  for (let i = 0; i < RUNS; i++) for (const s of Object.keys(results)) results[s]!.push(await inChild(s));
+  const row = (label: string, rs: StageResult[]): { ms: number; rss: number } => {
+    const ms = median(rs.map((r) => r.ms));
+    const rss = Math.max(...rs.map((r) => r.maxRssMb));
+    console.log(
+      `${label.padEnd(44)} ${ms.toFixed(0).padStart(6)} ms  ${(mb / (ms / 1000)).toFixed(1).padStart(6)} MB/s  peak RSS ${rss.toFixed(0).padStart(4)} MB`,
+    );
+    return { ms, rss };
+  };
+  const udsv = row('floor: udsv 0.7.3 streaming parse (typed)', results.udsv!);
+  const parse = row('sluice parse only (checks + typed columns)', results.parse!);
+  const pipe = row('sluice ingest + validate + drift', results.pipeline!);
+  const floor = Math.min(udsv.ms, parse.ms);
+  const last = results.pipeline!.at(-1)!;
+  console.log(
+    `  stages of the last run (ms): ${Object.entries(last.detail ?? {})
+      .map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(0) : v}`)
+      .join(', ')}`,
+  );
+  console.log(
+    `ratio to the floor (fastest parse, ${floor.toFixed(0)} ms): ${(pipe.ms / floor).toFixed(2)}× (goal ≤ 2×); peak RSS ${pipe.rss.toFixed(0)} MB (goal < 300 MB)`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
