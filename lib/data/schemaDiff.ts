@@ -41,6 +41,13 @@ export interface SchemaDiff {
 export interface DiffOptions {
   /** `any`: every bound change; `widened`: only when `after` reaches beyond `before`; `ignore`. */
   ranges?: 'any' | 'widened' | 'ignore';
+  /**
+   * With `widened`: how far beyond the old range (as a share of its width) new values must reach to
+   * count. Samples of a continuous variable rarely repeat their extremes; a small overshoot is noise.
+   */
+  rangeTolerance?: number;
+  /** Leave datetime ranges out (a new batch of data is later by design). */
+  ignoreDatetimeRanges?: boolean;
 }
 
 function asNumber(v: number | string | undefined): number | undefined {
@@ -48,11 +55,8 @@ function asNumber(v: number | string | undefined): number | undefined {
   return typeof v === 'number' ? v : Date.parse(v);
 }
 
-function diffColumn(
-  a: ColumnContract,
-  b: ColumnContract,
-  ranges: NonNullable<DiffOptions['ranges']>,
-): SchemaChange[] {
+function diffColumn(a: ColumnContract, b: ColumnContract, options: DiffOptions): SchemaChange[] {
+  const ranges = a.type === 'datetime' && options.ignoreDatetimeRanges ? 'ignore' : (options.ranges ?? 'any');
   const out: SchemaChange[] = [];
   const col = a.name;
   if (a.type !== b.type) {
@@ -78,8 +82,10 @@ function diffColumn(
   }
   if (ranges !== 'ignore' && a.type === b.type) {
     const [amin, amax, bmin, bmax] = [asNumber(a.min), asNumber(a.max), asNumber(b.min), asNumber(b.max)];
-    const below = bmin !== undefined && (amin === undefined ? false : bmin < amin);
-    const above = bmax !== undefined && (amax === undefined ? false : bmax > amax);
+    const slack =
+      amin !== undefined && amax !== undefined ? (amax - amin) * (options.rangeTolerance ?? 0) : 0;
+    const below = bmin !== undefined && (amin === undefined ? false : bmin < amin - slack);
+    const above = bmax !== undefined && (amax === undefined ? false : bmax > amax + slack);
     const changed = amin !== bmin || amax !== bmax;
     if (ranges === 'any' ? changed : below || above) {
       out.push({
@@ -137,7 +143,6 @@ export function diffContracts(
   after: DatasetContract,
   options: DiffOptions = {},
 ): SchemaDiff {
-  const ranges = options.ranges ?? 'any';
   const changes: SchemaChange[] = [];
   const bmap = new Map(after.columns.map((c) => [c.name, c]));
   const amap = new Map(before.columns.map((c) => [c.name, c]));
@@ -151,7 +156,7 @@ export function diffContracts(
         breaking: true,
         message: `"${a.name}" was removed`,
       });
-    else changes.push(...diffColumn(a, b, ranges));
+    else changes.push(...diffColumn(a, b, options));
   }
   for (const b of after.columns) {
     if (!amap.has(b.name))
@@ -184,6 +189,9 @@ export function diffContracts(
   return { identical: changes.length === 0, breaking: changes.some((c) => c.breaking), changes };
 }
 
+/** New data must reach this share of the old range's width beyond it before a dataset diff reports it. */
+export const DATASET_RANGE_TOLERANCE = 0.1;
+
 /**
  * Changes from dataset `before` (e.g. the reference) to dataset `after`, each inferred. Ranges count
  * only when the new data goes beyond the old (shifts inside the range are drift's business).
@@ -200,5 +208,7 @@ export function diffDatasets(
   for (const c of old.columns) if (c.type === 'category' || c.type === 'string') textTypes[c.name] = c.type;
   return diffContracts(old, inferContract(after, { ...infer, textTypes }, afterProfile), {
     ranges: 'widened',
+    rangeTolerance: DATASET_RANGE_TOLERANCE,
+    ignoreDatetimeRanges: true,
   });
 }
