@@ -75,7 +75,7 @@ export function readDurableConfig(
         ? 'AnyState'
         : 'NonRunningStates',
     localRpcEndpointEnabled: dt.localRpcEndpointEnabled !== false,
-    maxPayloadBytes: envNumber('DEVHOST_DURABLE_MAX_PAYLOAD_BYTES', 1024 * 1024),
+    maxPayloadBytes: envNumber('DEVHOST_DURABLE_MAX_PAYLOAD_BYTES', 256 * 1024),
     maximumShortTimerMs,
     longRunningTimerIntervalMs,
     historyWarningEvents: envNumber('DEVHOST_DURABLE_HISTORY_WARNING_EVENTS', 10_000),

@@ -48,7 +48,7 @@ import type {
   ParentRef,
   TaskHubStore,
 } from './store';
-import { historyRowKey, inboxRowKey } from './store';
+import { EntityTooLargeError, historyRowKey, inboxRowKey } from './store';
 import { TimerService, type TimerHandle } from './timers';
 
 /** An error the HTTP API turns into a status code and an ASP.NET-style error body. */
@@ -413,6 +413,9 @@ export class DurableEngineCore {
         if (existing) this.instances.set(id, existing);
         else this.instances.delete(id);
       }
+      if (e instanceof EntityTooLargeError) {
+        throw new ApiError(400, e.message, 'One or more of the arguments submitted is incorrect');
+      }
       throw e;
     }
     this.kick(inst);
@@ -453,7 +456,12 @@ export class DurableEngineCore {
     item: Extract<InboxItem, { kind: 'event' | 'terminate' | 'suspend' | 'resume' }>,
     message: InboxMessage,
   ): Promise<void> {
-    await this.store.putInbox(inst.id, message);
+    try {
+      await this.store.putInbox(inst.id, message);
+    } catch (e) {
+      if (e instanceof EntityTooLargeError) throw new ApiError(400, e.message, 'Invalid event data');
+      throw e;
+    }
     if (this.instances.get(inst.id) !== inst) return; // replaced or purged meanwhile
     inst.inbox.push(item);
     this.kick(inst);
@@ -1212,7 +1220,14 @@ export class DurableEngineCore {
       customStatus: customStatus ?? inst.customStatus,
       lastUpdatedTime: ts,
     };
-    await this.store.writeInstance({ ...this.record(inst), ...next });
+    try {
+      await this.store.writeInstance({ ...this.record(inst), ...next });
+    } catch (err) {
+      if (!(err instanceof EntityTooLargeError)) throw err;
+      return this.finishFailed(inst, [], [], `Orchestrator function '${inst.name}' failed: ${err.message}`, {
+        message: err.message,
+      });
+    }
     const oldGen = inst.gen;
     const oldRows = inst.rows;
     this.retire(inst);

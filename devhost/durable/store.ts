@@ -17,11 +17,10 @@
 import { odata, RestError, TableClient, type TableEntityResult } from '@azure/data-tables';
 import type { HistoryEvent, RuntimeStatus } from './history';
 
-/** Characters per string property (each ≤ 64 KB even as UTF-16 or 3-byte UTF-8 characters... halved). */
+/** Characters per string property: ≤ 64 KB even if every character takes 3 bytes in UTF-8 (or 2 in UTF-16). */
 const pieceChars = 16_000;
 /** String properties per history row (≤ 288k characters ⇒ well under the 1 MB entity limit). */
 const piecesPerRow = 18;
-const rowChars = pieceChars * piecesPerRow;
 
 export interface ParentRef {
   instanceId: string;
@@ -86,15 +85,73 @@ interface EpisodeChunk {
 
 type Row = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
+/** End of a slice of at most `max` characters that does not split a UTF-16 surrogate pair. */
+function sliceEnd(text: string, start: number, max: number): number {
+  let end = Math.min(text.length, start + max);
+  if (end < text.length && end > start) {
+    const code = text.charCodeAt(end - 1);
+    if (code >= 0xd800 && code <= 0xdbff) end--; // a lone surrogate would turn into U+FFFD on the wire
+  }
+  return end;
+}
+
+/**
+ * JSON text with every non-ASCII character escaped (`\\uXXXX`): the same JSON value, but pure ASCII on
+ * the wire. Azurite corrupts multi-byte characters that straddle a chunk of a large request body, and a
+ * piece boundary can no longer split a character.
+ */
+export function asciiJson(text: string): string {
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Largest text kept inside one entity (instance record, inbox message): ≈ 960 KB as UTF-16. */
+const entityTextChars = 480_000;
+
+export class EntityTooLargeError extends Error {
+  constructor(what: string, chars: number) {
+    super(
+      `${what} is too large for devhost's task-hub storage (${chars.toLocaleString('en-US')} characters once ` +
+        `encoded, at most ${entityTextChars.toLocaleString('en-US')}). Lower the payload size.`,
+    );
+    this.name = 'EntityTooLargeError';
+  }
+}
+
+/** Writes text into properties `<name>0..k` (16k characters each) and `<name>N`. */
+function putText(row: Record<string, unknown>, name: string, text: string | null): void {
+  if (text === null) {
+    row[`${name}N`] = -1;
+    return;
+  }
+  let n = 0;
+  for (let at = 0; at < text.length; n++) {
+    const end = sliceEnd(text, at, pieceChars);
+    row[`${name}${n}`] = text.slice(at, end);
+    at = end;
+  }
+  row[`${name}N`] = n;
+}
+
+function getText(row: Record<string, unknown>, name: string): string | null {
+  const n = Number(row[`${name}N`] ?? -1);
+  if (n < 0) return null;
+  let text = '';
+  for (let i = 0; i < n; i++) text += String(row[`${name}${i}`] ?? '');
+  return text;
+}
+
 /** Splits text into string properties `D0..Dn`, `piecesPerRow` per row. */
 function toRows(instanceId: string, gen: number, firstIndex: number, text: string): Row[] {
   const rows: Row[] = [];
-  for (let offset = 0, index = firstIndex; offset < text.length || rows.length === 0; index++) {
-    const slice = text.slice(offset, offset + rowChars);
-    offset += slice.length;
+  let offset = 0;
+  for (let index = firstIndex; offset < text.length || rows.length === 0; index++) {
     const row: Row = { partitionKey: instanceId, rowKey: historyRowKey(gen, index), G: gen, X: index, N: 0 };
     let n = 0;
-    for (let p = 0; p < slice.length; p += pieceChars, n++) row[`D${n}`] = slice.slice(p, p + pieceChars);
+    for (; n < piecesPerRow && offset < text.length; n++) {
+      const end = sliceEnd(text, offset, pieceChars);
+      row[`D${n}`] = text.slice(offset, end);
+      offset = end;
+    }
     row.N = n;
     row.Last = offset >= text.length;
     rows.push(row);
@@ -137,24 +194,26 @@ export class TaskHubStore {
   }
 
   async writeInstance(r: InstanceRecord): Promise<void> {
-    await this.client.upsertEntity(
-      {
-        partitionKey: r.instanceId,
-        rowKey: 'I',
-        Name: r.name,
-        Version: r.version,
-        G: r.gen,
-        ExecutionId: r.executionId,
-        Input: r.input ?? undefined,
-        InputIsNull: r.input === null,
-        Created: r.createdTime,
-        Parent: r.parent ? JSON.stringify(r.parent) : undefined,
-        Status: r.status,
-        CustomStatus: r.customStatus ?? undefined,
-        Updated: r.lastUpdatedTime,
-      },
-      'Replace',
-    );
+    const input = r.input === null ? null : asciiJson(r.input);
+    const customStatus = r.customStatus === null ? null : asciiJson(r.customStatus);
+    const chars = (input?.length ?? 0) + (customStatus?.length ?? 0);
+    if (chars > entityTextChars)
+      throw new EntityTooLargeError(`The input of instance '${r.instanceId}'`, chars);
+    const row: Row = {
+      partitionKey: r.instanceId,
+      rowKey: 'I',
+      Name: r.name,
+      Version: r.version,
+      G: r.gen,
+      ExecutionId: r.executionId,
+      Created: r.createdTime,
+      Parent: r.parent ? asciiJson(JSON.stringify(r.parent)) : undefined,
+      Status: r.status,
+      Updated: r.lastUpdatedTime,
+    };
+    putText(row, 'Input', input);
+    putText(row, 'CustomStatus', customStatus);
+    await this.client.upsertEntity(row, 'Replace');
   }
 
   /**
@@ -169,7 +228,7 @@ export class TaskHubStore {
     snapshot: EpisodeSnapshot,
   ): Promise<number> {
     const chunk: EpisodeChunk = { e: events, s: snapshot };
-    const rows = toRows(instanceId, gen, firstIndex, JSON.stringify(chunk));
+    const rows = toRows(instanceId, gen, firstIndex, asciiJson(JSON.stringify(chunk)));
     if (rows.length > 1) {
       await Promise.all(rows.slice(0, -1).map((row) => this.client.upsertEntity(row, 'Replace')));
     }
@@ -178,11 +237,11 @@ export class TaskHubStore {
   }
 
   async putInbox(instanceId: string, m: InboxMessage): Promise<void> {
-    await this.client.createEntity({
-      partitionKey: instanceId,
-      rowKey: inboxRowKey(m.seq),
-      M: JSON.stringify(m),
-    });
+    const text = asciiJson(JSON.stringify(m));
+    if (text.length > entityTextChars) throw new EntityTooLargeError('The message', text.length);
+    const row: Row = { partitionKey: instanceId, rowKey: inboxRowKey(m.seq) };
+    putText(row, 'M', text);
+    await this.client.createEntity(row);
   }
 
   /** Deletes rows, ignoring the ones already gone. */
@@ -243,10 +302,10 @@ export class TaskHubStore {
       version: String(inst.Version ?? ''),
       gen,
       executionId: String(inst.ExecutionId ?? ''),
-      input: inst.InputIsNull === true || inst.Input === undefined ? null : String(inst.Input),
+      input: getText(inst, 'Input'),
       createdTime: Number(inst.Created ?? Date.now()),
       status: (inst.Status as RuntimeStatus | undefined) ?? 'Pending',
-      customStatus: inst.CustomStatus === undefined ? null : String(inst.CustomStatus),
+      customStatus: getText(inst, 'CustomStatus'),
       lastUpdatedTime: Number(inst.Updated ?? inst.Created ?? Date.now()),
       ...(typeof inst.Parent === 'string' ? { parent: JSON.parse(inst.Parent) as ParentRef } : {}),
     };
@@ -297,7 +356,7 @@ export class TaskHubStore {
     let maxSeq = 0;
     for (const r of rows) {
       if (!r.rowKey!.startsWith('Q')) continue;
-      const m = JSON.parse(String(r.M)) as InboxMessage;
+      const m = JSON.parse(getText(r, 'M') ?? 'null') as InboxMessage;
       maxSeq = Math.max(maxSeq, m.seq);
       if (consumed.has(m.seq)) garbage.push(r.rowKey!);
       else inbox.push(m);
