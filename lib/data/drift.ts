@@ -192,6 +192,8 @@ export interface ColumnDrift {
   weight: number;
   referenceCount: number;
   currentCount: number;
+  /** The reference side is a systematic sample of this many of its `referenceCount` values. */
+  referenceSample?: number;
   metrics: Partial<Record<DriftMetric, MetricResult>>;
 }
 
@@ -312,9 +314,10 @@ export function computeDrift(
     if (numeric) {
       const a = refStats.sorted!;
       const b = curStats.sorted!;
-      result.referenceCount = a.length;
+      result.referenceCount = reference.profile.columns[ri]?.numeric?.count ?? a.length;
       result.currentCount = b.length;
-      if (a.length < settings.minSampleSize || b.length < settings.minSampleSize) {
+      if (refStats.sampled !== undefined) result.referenceSample = refStats.sampled;
+      if (result.referenceCount < settings.minSampleSize || b.length < settings.minSampleSize) {
         results.push({
           ...result,
           status: 'notTestable',

@@ -51,6 +51,8 @@ export interface InferOptions {
   rangeSlack?: number;
   /** Text columns to treat as category or string regardless of their cardinality (e.g. as in a reference). */
   textTypes?: Record<string, 'category' | 'string'>;
+  /** Propose `unique` for identifier-like columns (default true; a profile from a sample cannot tell). */
+  inferUnique?: boolean;
 }
 
 function inferColumn(
@@ -119,7 +121,12 @@ export function inferContract(
   profile: TableProfile = profileTable(table),
 ): DatasetContract {
   const columns = table.columns.map((col, i) =>
-    inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0, options.textTypes?.[col.name]),
+    options.inferUnique === false
+      ? {
+          ...inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0, options.textTypes?.[col.name]),
+          unique: false,
+        }
+      : inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0, options.textTypes?.[col.name]),
   );
   const input: DatasetContractInput = { columns };
   if (options.nullValues) input.nullValues = options.nullValues;

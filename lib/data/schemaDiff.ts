@@ -202,11 +202,12 @@ export function diffDatasets(
   options: InferOptions & { beforeProfile?: TableProfile; afterProfile?: TableProfile } = {},
 ): SchemaDiff {
   const { beforeProfile, afterProfile, ...infer } = options;
-  const old = inferContract(before, infer, beforeProfile);
+  // Uniqueness is left out: the reference's profile may come from a sample, which cannot tell.
+  const old = inferContract(before, { ...infer, inferUnique: false }, beforeProfile);
   // Category or string is a judgement of cardinality; the new data is judged as the old was.
   const textTypes: Record<string, 'category' | 'string'> = {};
   for (const c of old.columns) if (c.type === 'category' || c.type === 'string') textTypes[c.name] = c.type;
-  return diffContracts(old, inferContract(after, { ...infer, textTypes }, afterProfile), {
+  return diffContracts(old, inferContract(after, { ...infer, textTypes, inferUnique: false }, afterProfile), {
     ranges: 'widened',
     rangeTolerance: DATASET_RANGE_TOLERANCE,
     ignoreDatetimeRanges: true,

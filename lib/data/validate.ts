@@ -16,6 +16,9 @@ import { diffDatasets } from './schemaDiff';
  * reference, diff the schemas. Pure: the callers (the activity, the HTTP check) do the I/O.
  */
 
+/** Largest number of values per numeric reference column that drift compares with (see ProfileOptions). */
+export const REFERENCE_SAMPLE = 100_000;
+
 export interface ValidateInput {
   table: Table;
   contract: DatasetContract;
@@ -46,7 +49,7 @@ export function validateTable(input: ValidateInput): ValidateResult {
   let t4 = t3;
   if (input.reference) {
     const refTable = conformTable(input.reference.table, contract);
-    const refProfile = input.reference.profile ?? profileTable(refTable);
+    const refProfile = input.reference.profile ?? profileTable(refTable, { sampleAbove: REFERENCE_SAMPLE });
     drift = contract.drift.enabled
       ? computeDrift({ table: refTable, profile: refProfile }, { table, profile }, contract)
       : { status: 'skipped', reason: 'drift is disabled in the contract' };

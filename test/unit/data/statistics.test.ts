@@ -1,6 +1,6 @@
 import type { NumericColumn } from '../../../lib/data/column';
 import { emptyIssues } from '../../../lib/data/column';
-import { histogramSorted, profileColumn, quantileSorted } from '../../../lib/data/profile';
+import { histogramSorted, profileColumn, quantileSorted, systematicSample } from '../../../lib/data/profile';
 import { sortedNonNull } from '../../../lib/data/sort';
 import { rng } from '../../../bench/data/generate';
 import { parse } from './helpers';
@@ -87,5 +87,21 @@ describe('sorting numeric columns', () => {
   it('sorts values that share their high bits (the run fix-up path)', () => {
     const r = rng(9);
     check(Float64Array.from({ length: 20_000 }, () => 1 + r() * 1e-9));
+  });
+});
+
+describe('sampled profiles (the drift reference)', () => {
+  it('a systematic sample spans the column; count, min, max, mean and std stay exact', () => {
+    const values = Float64Array.from({ length: 10_000 }, (_, i) => (i % 10 === 9 ? NaN : i));
+    expect(Array.from(systematicSample(values, 9_000, 3_000)).slice(0, 4)).toEqual([0, 3, 6, 10]);
+    const exact = profileColumn(num(Array.from(values)), values.length).profile.numeric!;
+    const { profile, stats } = profileColumn(num(Array.from(values)), values.length, { sampleAbove: 1_000 });
+    expect(stats.sampled).toBe(1_000);
+    expect(stats.sorted).toHaveLength(1_000);
+    expect(profile.nulls).toBe(1_000);
+    expect(profile.numeric).toMatchObject({ count: 9_000, min: exact.min, max: exact.max });
+    expect(profile.numeric!.mean).toBeCloseTo(exact.mean, 9);
+    expect(profile.numeric!.std).toBeCloseTo(exact.std, 9);
+    expect(profile.numeric!.quantiles.p50).toBeCloseTo(exact.quantiles.p50, -2);
   });
 });
