@@ -452,7 +452,11 @@ export function renderApprovalPage(view: ApprovalPageView): RenderedPage {
   const c = r.candidate;
   const primary = e.metrics.find((m) => m.name === e.primaryMetric) ?? e.metrics[0];
   const left = Date.parse(r.deadline) - now.getTime();
-  const status = r.status;
+  // Right after the deciding vote the gate has not closed the record yet: show what the votes say.
+  const status =
+    r.status === 'pending' && (verdict.outcome === 'approved' || verdict.outcome === 'rejected')
+      ? verdict.outcome
+      : r.status;
   const statusText =
     status === 'pending' ? (r.stage === 'escalated' ? 'pending · escalated' : 'pending') : status;
   const title = `${status === 'pending' ? 'Approval needed' : `Approval ${status}`}: ${r.pipeline} · ${c.modelName} v${c.modelVersion}`;

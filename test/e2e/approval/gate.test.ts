@@ -3,94 +3,29 @@
  * activities write to the embedded Cosmos emulator and the Blob outbox, and reviewers act over
  * HTTP exactly as a browser would. Needs `dist/` (npm test builds it; alone: `npx tsc -p .`).
  */
-import { randomBytes } from 'node:crypto';
-import { BlobServiceClient } from '@azure/storage-blob';
-import type { ContainerClient } from '@azure/storage-blob';
-import { readOutbox } from '../../../lib/notify/outbox';
-import type { ApprovalGateInput, ApprovalGateOutput } from '../../../lib/contracts/approval';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
-import type { RunningDevhost } from '../../helpers/devhost';
-import { startDevhost } from '../../helpers/devhost';
-import { freePort } from '../../support/emulators';
-import { sampleApprovalInput } from '../../support/approvalSample';
+import type { ApprovalGateInput } from '../../../lib/contracts/approval';
+import type { GateHarness } from './harness';
+import { startGateHarness } from './harness';
 
 jest.setTimeout(180_000);
 
-interface Status {
-  runtimeStatus: string;
-  output: ApprovalGateOutput | null;
-  customStatus: { outcome?: string; waitingFor?: string[]; stage?: string } | null;
-}
-
 describe('approvalGate through devhost', () => {
-  let host: RunningDevhost;
-  let outbox: ContainerClient;
-  let n = 0;
-
+  let h: GateHarness;
   beforeAll(async () => {
-    const port = await freePort();
-    const blobPort = await freePort();
-    host = await startDevhost({
-      app: 'test/fixtures/approval-gate',
-      port,
-      args: ['--blob-port', String(blobPort)],
-      env: {
-        APPROVAL_SIGNING_KEYS: JSON.stringify({ e2e: randomBytes(32).toString('base64') }),
-        APPROVAL_ACTIVE_KEY_ID: 'e2e',
-        NOTIFIER: 'outbox',
-        PUBLIC_BASE_URL: `http://localhost:${port}`,
-      },
-    });
-    const conn = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${blobPort}/${AZURITE_ACCOUNT};`;
-    outbox = BlobServiceClient.fromConnectionString(conn).getContainerClient('outbox');
+    h = await startGateHarness();
   });
   afterAll(async () => {
-    await host?.stop();
+    await h?.stop();
   });
+  const hook = () => `${h.host.url}/runtime/webhooks/durabletask`;
+  const startGate = (i: ApprovalGateInput) => h.startGate(i);
+  const status = (id: string) => h.status(id);
+  const finished = (id: string) => h.finished(id);
+  const messages = (runId: string) => h.messages(runId);
+  const linkFor = (runId: string, to: string, kind?: string) => h.linkFor(runId, to, kind);
+  const newInput = (over: Partial<ApprovalGateInput> = {}) => h.newInput(over);
+  const until = <T>(what: string, probe: () => Promise<T | undefined>) => h.until(what, probe);
 
-  const hook = () => `${host.url}/runtime/webhooks/durabletask`;
-
-  async function startGate(input: ApprovalGateInput): Promise<string> {
-    const id = `${input.runId}:approval`;
-    const res = await fetch(`${hook()}/orchestrators/approvalGate/${encodeURIComponent(id)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(input),
-    });
-    expect(res.status).toBe(202);
-    return id;
-  }
-  async function status(id: string): Promise<Status> {
-    const res = await fetch(`${hook()}/instances/${encodeURIComponent(id)}`);
-    return (await res.json()) as Status;
-  }
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${host.output().slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  const finished = (id: string) =>
-    until(`${id} to finish`, async () => {
-      const s = await status(id);
-      return ['Completed', 'Failed', 'Terminated'].includes(s.runtimeStatus) ? s : undefined;
-    });
-  async function messages(runId: string) {
-    return (await outbox.exists()) ? readOutbox(outbox, `${runId}/`) : [];
-  }
-  async function linkFor(runId: string, to: string, kind = 'request'): Promise<string> {
-    return until(
-      `${kind} link for ${to}`,
-      async () => (await messages(runId)).find((m) => m.to === to && m.kind === kind)?.link,
-    );
-  }
-  const newInput = (over: Partial<ApprovalGateInput> = {}): ApprovalGateInput => {
-    n++;
-    return sampleApprovalInput({ runId: `run-e2e-${n}-${Date.now()}`, ...over }) as ApprovalGateInput;
-  };
   async function post(link: string, body: Record<string, unknown>): Promise<Response> {
     return fetch(link, {
       method: 'POST',
@@ -109,8 +44,8 @@ describe('approvalGate through devhost', () => {
     const alice = await linkFor(input.runId, 'alice@example.com');
     const bob = await linkFor(input.runId, 'bob@example.com');
     expect(alice).not.toBe(bob);
-    expect(alice.startsWith(`${host.url}/api/approvals/`)).toBe(true);
-    expect(host.output()).toContain(alice);
+    expect(alice.startsWith(`${h.host.url}/api/approvals/`)).toBe(true);
+    expect(h.host.output()).toContain(alice);
 
     // Safe Links style prefetch: HEAD, then GET three times.
     expect((await fetch(alice, { method: 'HEAD' })).status).toBe(200);
