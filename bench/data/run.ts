@@ -126,31 +126,42 @@ async function ingestStage(): Promise<{ sha256: string; parseMs: number }> {
   return { sha256: parsed.input.sha256, parseMs };
 }
 
-async function stagePipeline(): Promise<StageResult> {
+/** The ingest activity, in its own process. */
+async function stageIngest(): Promise<StageResult> {
   const t0 = performance.now();
-  // Ingest and validate are separate activities: the parsed table is out of scope from here on.
-  const { sha256, parseMs } = await ingestStage();
-  const t1 = t0 + parseMs;
-  const t2 = performance.now();
-  // validate: read both columnar forms back (as the activity does from Blob), then check everything
+  const { parseMs } = await ingestStage();
+  const t1 = performance.now();
+  return {
+    stage: 'ingest',
+    ms: t1 - t0,
+    maxRssMb: 0,
+    detail: { parse: parseMs, columnarWrite: t1 - t0 - parseMs },
+  };
+}
+
+/** The validate activity, in its own process: read both columnar forms (as from Blob), then check everything. */
+async function stageValidate(): Promise<StageResult> {
+  const t0 = performance.now();
   const table = decodeColumnar(readFileSync(CURRENT_COLUMNAR));
   const reference = decodeColumnar(readFileSync(REFERENCE_COLUMNAR));
-  const t3 = performance.now();
+  const t1 = performance.now();
   const { report, timings } = validateTable({
     table,
     contract: benchContract,
-    dataset: { rows: table.rows, columns: table.columns.length, sha256 },
+    dataset: {
+      rows: table.rows,
+      columns: table.columns.length,
+      sha256: String(table.meta.sourceSha256 ?? ''),
+    },
     reference: { table: reference, info: { rows: reference.rows, columns: reference.columns.length } },
   });
-  const t4 = performance.now();
+  const t2 = performance.now();
   return {
-    stage: 'sluice-ingest-validate-drift',
-    ms: t4 - t0,
+    stage: 'validate',
+    ms: t2 - t0,
     maxRssMb: 0,
     detail: {
-      parse: t1 - t0,
-      columnarWrite: t2 - t1,
-      columnarRead: t3 - t2,
+      columnarRead: t1 - t0,
       conform: timings.conform,
       profile: timings.profile,
       checks: timings.checks,
@@ -165,7 +176,8 @@ async function stagePipeline(): Promise<StageResult> {
 const stages: Record<string, () => Promise<StageResult>> = {
   udsv: stageUdsv,
   parse: stageParse,
-  pipeline: stagePipeline,
+  ingest: stageIngest,
+  validate: stageValidate,
 };
 
 /** Runs one stage in a fresh process and returns its result with that process's peak RSS. */
@@ -206,28 +218,35 @@ async function main(): Promise<void> {
   console.log(
     `bench:data — ${mb.toFixed(1)} MB, ${ROWS.toLocaleString('en')} rows × 12 columns, ${RUNS} runs per stage (median), node ${process.version}`,
   );
-  const results: Record<string, StageResult[]> = { udsv: [], parse: [], pipeline: [] };
+  const results: Record<string, StageResult[]> = { udsv: [], parse: [], ingest: [], validate: [] };
   for (let i = 0; i < RUNS; i++) for (const s of Object.keys(results)) results[s]!.push(await inChild(s));
+  const line = (label: string, ms: number, rss: number): void =>
+    console.log(
+      `${label.padEnd(46)} ${ms.toFixed(0).padStart(6)} ms  ${(mb / (ms / 1000)).toFixed(1).padStart(6)} MB/s  peak RSS ${rss.toFixed(0).padStart(4)} MB`,
+    );
   const row = (label: string, rs: StageResult[]): { ms: number; rss: number } => {
     const ms = median(rs.map((r) => r.ms));
     const rss = Math.max(...rs.map((r) => r.maxRssMb));
-    console.log(
-      `${label.padEnd(44)} ${ms.toFixed(0).padStart(6)} ms  ${(mb / (ms / 1000)).toFixed(1).padStart(6)} MB/s  peak RSS ${rss.toFixed(0).padStart(4)} MB`,
-    );
+    line(label, ms, rss);
     return { ms, rss };
   };
   const udsv = row('floor: udsv 0.7.3 streaming parse (typed)', results.udsv!);
   const parse = row('sluice parse only (checks + typed columns)', results.parse!);
-  const pipe = row('sluice ingest + validate + drift', results.pipeline!);
-  const floor = Math.min(udsv.ms, parse.ms);
-  const last = results.pipeline!.at(-1)!;
+  const ingest = row('sluice ingest activity (parse + columnar write)', results.ingest!);
+  const validate = row('sluice validate activity (checks + drift)', results.validate!);
+  const totals = results.ingest!.map((r, i) => r.ms + results.validate![i]!.ms);
+  const total = median(totals);
+  const rss = Math.max(ingest.rss, validate.rss);
+  line('sluice ingest + validate + drift', total, rss);
+  for (const s of ['ingest', 'validate']) {
+    const last = results[s]!.at(-1)!;
+    const parts = Object.entries(last.detail ?? {}).map(
+      ([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(0) : v}`,
+    );
+    console.log(`  ${s} stages of the last run (ms): ${parts.join(', ')}`);
+  }
   console.log(
-    `  stages of the last run (ms): ${Object.entries(last.detail ?? {})
-      .map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(0) : v}`)
-      .join(', ')}`,
-  );
-  console.log(
-    `ratio to the floor (fastest parse, ${floor.toFixed(0)} ms): ${(pipe.ms / floor).toFixed(2)}× (goal ≤ 2×); peak RSS ${pipe.rss.toFixed(0)} MB (goal < 300 MB)`,
+    `ratio to udsv: ${(total / udsv.ms).toFixed(2)}×; to the fastest parse measured (${Math.min(udsv.ms, parse.ms).toFixed(0)} ms): ${(total / Math.min(udsv.ms, parse.ms)).toFixed(2)}× (goal ≤ 2×); peak RSS ${rss.toFixed(0)} MB (goal < 300 MB; the two activities run one after the other)`,
   );
 }
 

@@ -502,7 +502,14 @@ export function classShares(col: Column, allowed?: (string | number | boolean)[]
     if (f) add('false', f);
   } else {
     const perValue = new Map<number, number>();
-    for (const v of col.values) if (v === v) perValue.set(v, (perValue.get(v) ?? 0) + 1);
+    // Class labels are mostly small integers: count those in an array, anything else in the map.
+    const small = new Int32Array(256);
+    for (const v of col.values) {
+      if (v !== v) continue;
+      if (v >= 0 && v < 256 && v === Math.floor(v)) small[v]!++;
+      else perValue.set(v, (perValue.get(v) ?? 0) + 1);
+    }
+    small.forEach((c, v) => c && perValue.set(v, (perValue.get(v) ?? 0) + c));
     for (const [v, c] of perValue) add(col.type === 'datetime' ? new Date(v).toISOString() : String(v), c);
   }
   const shares = new Map<string, number>();

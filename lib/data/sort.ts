@@ -58,6 +58,7 @@ export function sortedNonNull(values: Float64Array): Float64Array {
       const lo = Math.round(min * scale);
       const range = Math.round(max * scale) - lo + 1;
       if (range <= 2 * n && range <= 1 << 18) return countingSort(values, n, lo, range, scale);
+      if (range <= 2 ** 32) return radixScaled(values, n, lo, scale);
     }
   }
   let src = new Float64Array(n);
@@ -150,5 +151,55 @@ function countingSort(
     out.fill(v, j, j + c);
     j += c;
   }
+  return out;
+}
+
+/**
+ * Decimals with few digits over a wide range (prices, incomes): LSD radix sort of the scaled
+ * integers as 32-bit keys — half the bytes moved per pass of the float radix sort, and no fix-up.
+ */
+function radixScaled(values: Float64Array, n: number, lo: number, scale: number): Float64Array {
+  let src = new Uint32Array(n);
+  let j = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v === v) src[j++] = Math.round(v * scale) - lo;
+  }
+  let dst = new Uint32Array(n);
+  const c0 = new Int32Array(2048);
+  const c1 = new Int32Array(2048);
+  const c2 = new Int32Array(1024);
+  for (let i = 0; i < n; i++) {
+    const k = src[i]!;
+    c0[k & 2047]!++;
+    c1[(k >>> 11) & 2047]!++;
+    c2[k >>> 22]!++;
+  }
+  const counts = [c0, c1, c2];
+  const shifts = [0, 11, 22];
+  const masks = [2047, 2047, 1023];
+  for (let p = 0; p < 3; p++) {
+    const c = counts[p]!;
+    let sum = 0;
+    let single = false;
+    for (let d = 0; d < c.length; d++) {
+      const v = c[d]!;
+      if (v === n) single = true;
+      c[d] = sum;
+      sum += v;
+    }
+    if (single) continue;
+    const shift = shifts[p]!;
+    const mask = masks[p]!;
+    for (let i = 0; i < n; i++) {
+      const k = src[i]!;
+      dst[c[(k >>> shift) & mask]!++] = k;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = (src[i]! + lo) / scale;
   return out;
 }

@@ -84,6 +84,10 @@ describe('sorting numeric columns', () => {
     check(Float64Array.from({ length: 20_000 }, () => Math.round((r() - 0.5) * 100_000) / 100));
     check(Float64Array.from({ length: 20_000 }, () => Math.floor(r() * 90)));
   });
+  it('sorts two-decimal values over a wide range, negatives included (the scaled-integer radix path)', () => {
+    const r = rng(10);
+    check(Float64Array.from({ length: 30_000 }, (_, i) => (i % 50 === 0 ? NaN : Math.round((r() - 0.3) * 1e8) / 100)));
+  });
   it('sorts values that share their high bits (the run fix-up path)', () => {
     const r = rng(9);
     check(Float64Array.from({ length: 20_000 }, () => 1 + r() * 1e-9));
