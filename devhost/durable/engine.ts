@@ -88,6 +88,12 @@ export interface Instance {
   lastUpdatedTime: number;
   /** The current execution's history, as stored. */
   history: HistoryEvent[];
+  /**
+   * The same events as sent to the library on later episodes (`IsPlayed: true` copies), kept so an
+   * episode does not copy the whole history again. Copies, because a directly invoked library
+   * rewrites `Timestamp` strings into Dates in place.
+   */
+  played: HistoryEvent[];
   /** Committed history rows of the current generation (next row index). */
   rows: number;
   inbox: InboxItem[];
@@ -250,6 +256,7 @@ export class DurableEngineCore {
       customStatus: l.customStatus,
       lastUpdatedTime: l.lastUpdatedTime,
       history: l.history,
+      played: l.history.map((e) => ({ ...e, IsPlayed: true })),
       rows: l.rows,
       inbox: l.inbox.map((m) => this.inboxItemFrom(m)),
       nextSeq: l.maxSeq + 1,
@@ -386,6 +393,7 @@ export class DurableEngineCore {
       customStatus: null,
       lastUpdatedTime: now,
       history: [],
+      played: [],
       rows: 0,
       inbox: [],
       nextSeq: existing?.nextSeq ?? 1,
@@ -668,18 +676,17 @@ export class DurableEngineCore {
     const used = await this.store.appendEpisode(inst.id, inst.gen, inst.rows, added, snapshot);
     this.stats.persistMs += performance.now() - started;
     inst.rows += used;
-    for (const e of added) inst.history.push(e);
+    for (const e of added) {
+      inst.history.push(e);
+      inst.played.push({ ...e, IsPlayed: true });
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------
   // The orchestrator episode
 
   private payload(inst: Instance, fresh: HistoryEvent[]): Record<string, unknown> {
-    const history: HistoryEvent[] = new Array<HistoryEvent>(inst.history.length + fresh.length);
-    let i = 0;
-    // Copies: the library rewrites Timestamp strings into Date objects in place.
-    for (const e of inst.history) history[i++] = { ...e, IsPlayed: true };
-    for (const e of fresh) history[i++] = { ...e, IsPlayed: false };
+    const history = inst.played.concat(fresh.map((e) => ({ ...e, IsPlayed: false })));
     let input: unknown = null;
     if (inst.input !== null) input = JSON.parse(inst.input);
     return {
@@ -1231,7 +1238,7 @@ export class DurableEngineCore {
     const oldGen = inst.gen;
     const oldRows = inst.rows;
     this.retire(inst);
-    Object.assign(inst, next, { history: [], rows: 0, lastTs: ts });
+    Object.assign(inst, next, { history: [], played: [], rows: 0, lastTs: ts });
     this.background(this.collectGeneration(inst.id, oldGen, oldRows), 'removing the previous generation');
   }
 

@@ -442,6 +442,26 @@ describe('23. long timers', () => {
   });
 });
 
+describe('restart', () => {
+  it('restarts a finished instance with its input, under a new id or the same one', async () => {
+    const { id } = await app.start('sayHelloWithCustomStatus', 'again');
+    await app.waitDone(id);
+    const fresh = await app.webhook('POST', `instances/${id}/restart`);
+    expect(fresh.status).toBe(202);
+    const next = (await fresh.json()) as { id: string };
+    expect(next.id).not.toBe(id);
+    expect(await app.waitDone(next.id)).toMatchObject({
+      name: 'sayHelloWithCustomStatus',
+      output: 'Hello again',
+    });
+    const same = await app.webhook('POST', `instances/${id}/restart?restartWithNewInstanceId=false`);
+    expect(same.status).toBe(202);
+    expect(((await same.json()) as { id: string }).id).toBe(id);
+    expect(await app.waitDone(id)).toMatchObject({ output: 'Hello again' });
+    expect((await app.webhook('POST', 'instances/never-was/restart')).status).toBe(400);
+  });
+});
+
 describe('24. host plumbing', () => {
   it('createHttpManagementPayload uses the devhost origin (WEBSITE_HOSTNAME)', async () => {
     const res = await app.client('payload', 'abc');

@@ -77,6 +77,20 @@ it('keeps an acknowledged event when devhost is killed right after accepting it'
   expect(await app.waitDone(id, 30_000)).toMatchObject({ output: { woke: 'acknowledged' } });
 }, 90_000);
 
+it('re-links a parent to the sub-orchestration it was waiting on', async () => {
+  const { id } = await app.start('parentOfSlow', { steps: 2, ms: 1500 });
+  await app.waitUntil(`${id}-slow`, (s) =>
+    (s.historyEvents ?? []).some((e) => e.EventType === 'TaskCompleted'),
+  );
+  await app.devhost.kill();
+  await app.restart();
+  expect(await app.waitDone(id, 30_000)).toMatchObject({
+    runtimeStatus: 'Completed',
+    output: { childSteps: 2 },
+  });
+  expect((await app.status(`${id}-slow`)).body).toMatchObject({ runtimeStatus: 'Completed', output: 2 });
+}, 90_000);
+
 it('finished instances stay finished after a restart', async () => {
   const { id } = await app.start('helloSequence');
   const before = await app.waitDone(id);
