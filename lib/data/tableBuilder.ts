@@ -22,6 +22,7 @@ const DEFAULT_NULLS = ['', 'NA', 'N/A', 'null', 'NULL', 'NaN'];
  */
 export class TableBuilder implements CsvSink {
   private names: string[] = [];
+  private readonly index = new Map<string, number>();
   private builders: (ColumnBuilder | undefined)[] = [];
   private readonly strict: boolean[] = [];
   private rows = 0;
@@ -35,6 +36,7 @@ export class TableBuilder implements CsvSink {
 
   header(names: string[]): void {
     this.names = names;
+    names.forEach((n, i) => this.index.set(n, i));
     this.builders = names.map((name) => {
       const type = this.declared.get(name);
       this.strict.push(type !== undefined);
@@ -74,22 +76,28 @@ export class TableBuilder implements CsvSink {
   /** Adds one JSON Lines record; keys not seen before become new columns (earlier rows null). */
   record(obj: Record<string, unknown>, row: number, onNewColumn: (name: string) => void): void {
     for (const key of Object.keys(obj)) {
-      if (!this.names.includes(key)) {
-        onNewColumn(key);
-        this.names.push(key);
-        const type = this.declared.get(key);
-        this.strict.push(type !== undefined);
-        const b = createBuilder(type ?? 'integer', {
-          nullValues: this.nullValues,
-          strict: type !== undefined,
-        });
-        for (let i = 0; i < this.rows; i++) b.pushNull();
-        this.builders.push(b);
-      }
+      if (this.index.has(key)) continue;
+      onNewColumn(key);
+      this.index.set(key, this.names.push(key) - 1);
+      const type = this.declared.get(key);
+      this.strict.push(type !== undefined);
+      // An undeclared column gets its builder from its first non-null value (JSON has types).
+      const b =
+        type === undefined ? undefined : createBuilder(type, { nullValues: this.nullValues, strict: true });
+      for (let i = 0; b && i < this.rows; i++) b.pushNull();
+      this.builders.push(b);
     }
     for (let f = 0; f < this.names.length; f++) {
-      let b = this.builders[f]!;
       const v = obj[this.names[f]!];
+      let b = this.builders[f];
+      if (b === undefined) {
+        if (v === null || v === undefined) continue; // still all nulls: rows are filled in when typed
+        b = createBuilder(typeof v === 'number' ? 'integer' : typeof v === 'boolean' ? 'boolean' : 'string', {
+          nullValues: this.nullValues,
+          strict: false,
+        });
+        for (let i = 0; i < this.rows; i++) b.pushNull();
+      }
       while (!b.pushValue(v, row)) b = b.widen();
       this.builders[f] = b;
     }
@@ -111,7 +119,12 @@ export class TableBuilder implements CsvSink {
 
   finish(): Table {
     const columns: Column[] = this.names.map((name, f) => {
-      const b = this.builders[f] ?? createBuilder('string', { nullValues: this.nullValues, strict: false });
+      let b = this.builders[f];
+      if (!b) {
+        // Never saw a non-null value: a column of nulls.
+        b = createBuilder('string', { nullValues: this.nullValues, strict: false });
+        for (let i = 0; i < this.rows; i++) b.pushNull();
+      }
       const col = b.finish(name);
       if (this.strict[f]) return col;
       return settleInferredType(col);

@@ -86,7 +86,11 @@ describe('sorting numeric columns', () => {
   });
   it('sorts two-decimal values over a wide range, negatives included (the scaled-integer radix path)', () => {
     const r = rng(10);
-    check(Float64Array.from({ length: 30_000 }, (_, i) => (i % 50 === 0 ? NaN : Math.round((r() - 0.3) * 1e8) / 100)));
+    check(
+      Float64Array.from({ length: 30_000 }, (_, i) =>
+        i % 50 === 0 ? NaN : Math.round((r() - 0.3) * 1e8) / 100,
+      ),
+    );
   });
   it('sorts values that share their high bits (the run fix-up path)', () => {
     const r = rng(9);
