@@ -1,8 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import { HttpRequest, InvocationContext } from '@azure/functions';
+import { inferContractHandler } from '../../../functions/inferContract';
 import { CONTRACT_HEADER, validateDatasetHandler } from '../../../functions/validateDataset';
 import { withProblems } from '../../../functions/support/http';
-import type { DatasetContractInput } from '../../../lib/data/contract';
+import type { DatasetContract, DatasetContractInput } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
 import type { DataDeps } from '../../../lib/data/deps';
 import { defaultLimits } from '../../../lib/data/limits';
@@ -110,5 +111,42 @@ describe('POST /api/datasets/validate', () => {
   it('404 for an unknown pipeline, 400 without any contract', async () => {
     expect((await call(request('?pipeline=nope', 'a\n1\n'))).status).toBe(404);
     expect((await call(request('', 'a\n1\n'))).jsonBody).toMatchObject({ code: 'contract_required' });
+  });
+});
+
+describe('POST /api/datasets/infer', () => {
+  const infer = (query: string, body: string) =>
+    withProblems(inferContractHandler(async () => ({ limits: defaultLimits })))(
+      new HttpRequest({
+        url: `http://localhost/api/datasets/infer${query}`,
+        method: 'POST',
+        body: { string: body },
+      }),
+      new InvocationContext(),
+    );
+
+  it('proposes a contract from a sample, with the target and its task', async () => {
+    const res = await infer('?target=y', 'x,kind,y\n1.5,a,0\n2,b,1\n,a,1\n');
+    expect(res.status).toBe(200);
+    const body = res.jsonBody as { contract: DatasetContract; sample: { rows: number } };
+    expect(body.sample.rows).toBe(3);
+    expect(body.contract).toMatchObject({ target: 'y', task: 'binary' });
+    expect(body.contract.columns.map((c) => [c.name, c.type, c.nullable])).toEqual([
+      ['x', 'number', true],
+      ['kind', 'category', false],
+      ['y', 'integer', false],
+    ]);
+    expect(() => parseContract(body.contract)).not.toThrow();
+  });
+
+  it('names an unknown target or task as the bad field', async () => {
+    expect((await infer('?target=zz', 'a\n1\n')).jsonBody).toMatchObject({
+      code: 'unknown_target',
+      field: 'target',
+    });
+    expect((await infer('?task=ranking', 'a\n1\n')).jsonBody).toMatchObject({
+      code: 'invalid_task',
+      field: 'task',
+    });
   });
 });

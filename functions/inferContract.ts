@@ -1,0 +1,66 @@
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { taskSchema } from '../lib/data/contract';
+import type { DataDeps } from '../lib/data/deps';
+import { getDataDeps } from '../lib/data/deps';
+import { DataFormatError } from '../lib/data/errors';
+import { readDataset } from '../lib/data/ingest';
+import { inferContract } from '../lib/data/infer';
+import { profileTable } from '../lib/data/profile';
+import { ValidationError } from '../lib/errors';
+import { checkDeclaredSize } from './validateDataset';
+import { withProblems } from './support/http';
+
+/**
+ * `POST /api/datasets/infer[?target=COL][&task=binary|multiclass|regression]` with a CSV or JSON Lines
+ * sample: a proposed dataset contract (types, nullability, observed ranges, category sets) and the
+ * sample's column statistics, to start a pipeline definition from something real.
+ */
+export function inferContractHandler(getDeps: () => Promise<Pick<DataDeps, 'limits'>> = getDataDeps) {
+  return async (request: HttpRequest): Promise<HttpResponseInit> => {
+    const { limits } = await getDeps();
+    checkDeclaredSize(request, limits.maxBytes);
+    const target = request.query.get('target') ?? undefined;
+    const taskText = request.query.get('task');
+    const task = taskText === null ? undefined : taskSchema.safeParse(taskText).data;
+    if (taskText !== null && !task) {
+      throw new ValidationError(
+        'invalid_task',
+        `task must be binary, multiclass or regression, got "${taskText}"`,
+        { field: 'task' },
+      );
+    }
+    if (!request.body) throw new DataFormatError('INPUT_EMPTY', 'the request has no body');
+    const { table, format } = await readDataset(request.body as AsyncIterable<Uint8Array>, { limits });
+    if (target !== undefined && !table.columns.some((c) => c.name === target)) {
+      throw new ValidationError('unknown_target', `target "${target}" is not a column of the sample`, {
+        field: 'target',
+      });
+    }
+    const profile = profileTable(table);
+    let contract;
+    try {
+      contract = inferContract(
+        table,
+        { ...(target !== undefined ? { target } : {}), ...(task ? { task } : {}) },
+        profile,
+      );
+    } catch (err) {
+      throw new ValidationError('invalid_target', (err as Error).message, { field: 'target' });
+    }
+    return {
+      status: 200,
+      jsonBody: {
+        contract,
+        sample: { rows: table.rows, format },
+        columns: profile.columns.map(({ codeCounts: _c, ...rest }) => rest),
+      },
+    };
+  };
+}
+
+app.http('inferContract', {
+  route: 'datasets/infer',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: withProblems(inferContractHandler()),
+});
