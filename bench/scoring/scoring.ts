@@ -1,0 +1,231 @@
+/**
+ * Scoring throughput: `POST /api/models/{name}/predict` (one row, 20 features, logistic
+ * regression) through devhost, next to a bare node:http server doing the same parse/validate/score
+ * work, in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
+ * available (2-core machines), so "one core" is literal. Prints req/s, p50/p99 and the ratios.
+ *
+ *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default)
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { CosmosClient } from '@azure/cosmos';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { COSMOS_EMULATOR_KEY, AZURITE_ACCOUNT, AZURITE_KEY } from '../../devhost/services/wellKnown';
+import { ModelRegistry } from '../../lib/registry/registry';
+import { CosmosStore } from '../../lib/storage/cosmos';
+import { ArtifactStore } from '../../lib/storage/blob';
+import { serializeModel } from '../../lib/training/models/artifact';
+import { ProductionModels } from '../../lib/serving/production';
+import { createScoreHandler } from '../../functions/score';
+import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { freePort } from '../../test/support/emulators';
+import { logisticModel, sampleRow } from '../../test/support/lrModel';
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (options: {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+  connections: number;
+  duration: number;
+}) => Promise<AutocannonResult>;
+// autocannon ships no types; this is the part of its API the benchmark uses.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon') as Autocannon;
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const body = JSON.stringify({ rows: [sampleRow(20, 3)] });
+
+const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
+function pin(pid: number | undefined, cpu: number): void {
+  if (hasTaskset && pid)
+    spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+function startBare(): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [path.join(repoRoot, 'dist/bench/scoring/bare.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const m = /bare ready (\d+)/.exec(out);
+      if (m) resolve({ url: `http://127.0.0.1:${m[1]}/api/models/bench/predict`, proc });
+    });
+    proc.once('exit', (code) => reject(new Error(`bare server exited with ${String(code)}`)));
+  });
+}
+
+async function measure(url: string): Promise<AutocannonResult> {
+  const opts = {
+    url,
+    method: 'POST' as const,
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections,
+  };
+  await autocannon({ ...opts, duration: 2 });
+  return autocannon({ ...opts, duration: seconds });
+}
+
+/** Registers a 20-feature model in devhost's Cosmos emulator and Azurite and makes it production. */
+async function seed(cosmosPort: number, blobPort: number): Promise<void> {
+  const client = new CosmosClient({
+    endpoint: `http://127.0.0.1:${cosmosPort}`,
+    key: COSMOS_EMULATOR_KEY,
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
+  const cosmos = new CosmosStore(client);
+  await cosmos.ensure();
+  const blob = ArtifactStore.fromConnectionString(
+    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${blobPort}/${AZURITE_ACCOUNT};`,
+  );
+  await blob.ensureContainers();
+  const { bytes, digest } = serializeModel(logisticModel(20, 7));
+  const put = await blob.put({ container: 'models', path: 'bench/v1.json' }, bytes);
+  if (!put.ok) throw new Error('could not store the model artifact');
+  const registry = new ModelRegistry(cosmos.container('models'));
+  const { version } = await registry.registerVersion({
+    modelName: 'bench',
+    modelDigest: digest,
+    artifactUri: put.uri,
+    datasetDigest: '0'.repeat(64),
+    metrics: {},
+    trainingSpec: {},
+    algorithm: 'logistic_regression',
+    runId: 'bench',
+  });
+  await registry.moveAlias({
+    modelName: 'bench',
+    alias: 'production',
+    to: version.version,
+    by: 'bench',
+    reason: 'bench',
+  });
+  client.dispose();
+}
+
+/** The scoring function's own cost: its handler called directly with a Functions HttpRequest. */
+async function handlerOnly(): Promise<{ n: number; perRequestUs: number }> {
+  // The registry and Blob answer from memory: only the function's own work is measured.
+  const { bytes, digest } = serializeModel(logisticModel(20, 7));
+  const at = new Date().toISOString();
+  const models = new ProductionModels({
+    registry: {
+      getHead: async () => ({
+        id: 'head',
+        kind: 'head',
+        modelName: 'bench',
+        latestVersion: 1,
+        aliasSeq: 1,
+        aliases: { production: { version: 1, seq: 1, movedAt: at, movedBy: 'bench' } },
+        tags: {},
+        createdAt: at,
+        updatedAt: at,
+      }),
+      getVersion: async () => ({
+        id: 'version-000001',
+        kind: 'version',
+        modelName: 'bench',
+        version: 1,
+        modelDigest: digest,
+        artifactUri: 'memory',
+        datasetDigest: '0'.repeat(64),
+        metrics: {},
+        trainingSpec: {},
+        algorithm: 'logistic_regression',
+        runId: 'bench',
+        createdAt: at,
+        tags: {},
+      }),
+    },
+    readArtifact: async () => bytes,
+    aliasTtlMs: 5_000,
+  });
+  const handler = createScoreHandler(async () => models);
+  const context = new InvocationContext({
+    invocationId: 'bench',
+    functionName: 'score',
+    logHandler: () => undefined,
+  });
+  const request = () =>
+    new HttpRequest({
+      method: 'POST',
+      url: 'http://localhost/api/models/bench/predict',
+      params: { name: 'bench' },
+      headers: { 'content-type': 'application/json' },
+      body: { string: body },
+    });
+  for (let i = 0; i < 2000; i++) await handler(request(), context);
+  const n = 20_000;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await handler(request(), context);
+  return { n, perRequestUs: Number(process.hrtime.bigint() - t0) / 1000 / n };
+}
+
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  const [cosmosPort, blobPort] = [await freePort(), await freePort()];
+  const bare = await startBare();
+  const devhost = await startDevhost({
+    app: path.join(repoRoot, 'bench/scoring/app'),
+    args: ['--cosmos-port', String(cosmosPort), '--blob-port', String(blobPort)],
+  });
+  try {
+    await seed(cosmosPort, blobPort);
+    const url = `http://127.0.0.1:${devhost.port}/api/models/bench/predict`;
+    const check = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    if (check.status !== 200) throw new Error(`devhost answered ${check.status}: ${await check.text()}`);
+    devhost.discardOutput();
+    pin(process.pid, 1);
+    pin(bare.proc.pid, 0);
+    pin(devhost.proc.pid, 0);
+
+    const bareResult = await measure(bare.url);
+    const devhostResult = await measure(url);
+    const inProcess = await handlerOnly();
+    console.log(
+      `bench:scoring  POST predict, 1 row x 20 features, logistic regression; ${connections} connections, ${seconds}s after 2s warm-up; ` +
+        (hasTaskset ? 'server on CPU 0, load generator on CPU 1' : 'not pinned (no taskset)'),
+    );
+    console.log(
+      `${'target'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`,
+    );
+    for (const [name, r] of [
+      ['bare node:http', bareResult],
+      ['devhost', devhostResult],
+    ] as const) {
+      const errors = r.errors + r.timeouts + r.non2xx;
+      console.log(
+        `${name.padEnd(16)}${fmt(r.requests.average).padStart(10)}${fmt(r.latency.p50, 2).padStart(9)}${fmt(r.latency.p99, 2).padStart(9)}${String(errors).padStart(8)}`,
+      );
+    }
+    console.log(
+      `score handler alone (no HTTP, same process): ${fmt(inProcess.perRequestUs, 1)} µs/request over ${fmt(inProcess.n)} requests (${fmt(1e6 / inProcess.perRequestUs)} req/s on one core)`,
+    );
+    const share = devhostResult.requests.average / Math.max(1, bareResult.requests.average);
+    const goal = (devhostResult.requests.average >= 20_000 && devhostResult.latency.p99 < 10) || share >= 0.5;
+    console.log(
+      `devhost / bare: ${fmt(share, 2)}x req/s; goal (>= 20,000 req/s and p99 < 10 ms, or >= 0.5x bare): ${goal ? 'met' : 'NOT met'}`,
+    );
+  } finally {
+    await devhost.stop();
+    bare.proc.kill('SIGTERM');
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
