@@ -31,14 +31,14 @@ Options:
 
 export class CliError extends Error {}
 
-interface Ctx {
+export interface Ctx {
   url: string;
   key: string | undefined;
   json: boolean;
   out: (line: string) => void;
 }
 
-async function api(
+export async function api(
   ctx: Ctx,
   method: string,
   path: string,
@@ -82,9 +82,10 @@ function contentTypeFor(file: string): string {
 
 const pad = (s: unknown, n: number) => String(s ?? '').padEnd(n);
 
-type RunView = {
+export type RunView = {
   id: string;
   pipeline: string;
+  source?: { kind: string; uri: string; sha256?: string };
   status: string;
   stopReason?: string;
   reason?: string;
@@ -102,7 +103,7 @@ type RunView = {
   timing?: Record<string, number>;
 };
 
-function stepLine(s: RunView['steps'][number]): string {
+export function stepLine(s: RunView['steps'][number]): string {
   const dur =
     s.startedAt && s.endedAt
       ? `${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s`
@@ -129,13 +130,21 @@ function printRun(ctx: Ctx, run: RunView): void {
   if (run.deployment) ctx.out(`  deployment: ${JSON.stringify(run.deployment)}`);
 }
 
-const fmtMs = (ms: number | undefined) =>
+export const fmtMs = (ms: number | undefined) =>
   ms === undefined ? '-' : ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
 
 const terminal = new Set(['succeeded', 'stopped', 'failed', 'canceled']);
 
-/** Polls a run and prints each step change as it happens; resolves with the final run. */
-export async function watchRun(ctx: Ctx, runId: string, intervalMs = 1000): Promise<RunView> {
+/**
+ * Polls a run and prints each step change as it happens; resolves with the final run. `onStatus`
+ * sees the run each time its status changes (the demo uses it to find the approval link).
+ */
+export async function watchRun(
+  ctx: Ctx,
+  runId: string,
+  intervalMs = 1000,
+  onStatus?: (run: RunView) => void | Promise<void>,
+): Promise<RunView> {
   const seen = new Map<string, string>();
   let lastStatus = '';
   for (;;) {
@@ -150,6 +159,7 @@ export async function watchRun(ctx: Ctx, runId: string, intervalMs = 1000): Prom
       lastStatus = run.status;
       if (run.status === 'waiting_for_approval')
         ctx.out('  waiting for reviewers (approval links were sent)');
+      await onStatus?.(run);
     }
     if (terminal.has(run.status)) return run;
     await new Promise((r) => setTimeout(r, intervalMs));
