@@ -1,5 +1,6 @@
 import type { Container } from '@azure/cosmos';
-import { NonRetriableError, TransientError } from '../errors';
+import { TransientError } from '../errors';
+import { mapStorageError, statusOf } from '../storage/errors';
 
 const MAX_VERSION_RACES = 10;
 
@@ -11,13 +12,6 @@ export interface PipelineVersion<D> {
   definition: D;
   createdAt: string;
   createdBy: string;
-}
-
-function statusCode(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown } | null;
-  if (typeof e?.code === 'number') return e.code;
-  if (typeof e?.statusCode === 'number') return e.statusCode;
-  return undefined;
 }
 
 const versionId = (version: number) => `v${String(version).padStart(6, '0')}`;
@@ -45,8 +39,8 @@ export class PipelineStore<D> {
         await this.container.items.create(doc);
         return doc;
       } catch (err) {
-        if (statusCode(err) === 409) continue; // someone else took this version: read again
-        throw wrap(err, `store pipeline ${name}`);
+        if (statusOf(err) === 409) continue; // someone else took this version: read again
+        throw mapStorageError(err, 'cosmos', `store pipeline ${name}`);
       }
     }
     throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
@@ -60,8 +54,8 @@ export class PipelineStore<D> {
       const { resource } = await this.container.item(versionId(v), name).read<PipelineVersion<D>>();
       return resource ? strip(resource) : undefined;
     } catch (err) {
-      if (statusCode(err) === 404) return undefined;
-      throw wrap(err, `read pipeline ${name}`);
+      if (statusOf(err) === 404) return undefined;
+      throw mapStorageError(err, 'cosmos', `read pipeline ${name}`);
     }
   }
 
@@ -102,12 +96,4 @@ export class PipelineStore<D> {
 function strip<D>(doc: PipelineVersion<D>): PipelineVersion<D> {
   const { id, name, version, definition, createdAt, createdBy } = doc;
   return { id, name, version, definition, createdAt, createdBy };
-}
-
-function wrap(err: unknown, what: string): Error {
-  const code = statusCode(err);
-  const msg = `${what}: ${(err as Error)?.message ?? String(err)}`;
-  if (code === undefined || code === 429 || code >= 500)
-    return new TransientError('cosmos_unavailable', msg, { cause: err });
-  return new NonRetriableError('cosmos_rejected', msg, { cause: err });
 }

@@ -1,16 +1,10 @@
 import type { Container, ItemDefinition } from '@azure/cosmos';
 import { TransientError, NonRetriableError } from '../errors';
+import { mapStorageError, statusOf } from '../storage/errors';
 import type { RunDocument, RunStatus } from './model';
 import { runDocumentSchema } from './model';
 
 const MAX_CONFLICT_RETRIES = 8;
-
-function statusCode(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown } | null;
-  if (typeof e?.code === 'number') return e.code;
-  if (typeof e?.statusCode === 'number') return e.statusCode;
-  return undefined;
-}
 
 type Stored = RunDocument & ItemDefinition & { _etag?: string };
 
@@ -32,7 +26,7 @@ export class RunStore {
       const { resource } = await this.container.items.create<RunDocument>(doc);
       return { created: true, run: strip(resource as Stored) };
     } catch (err) {
-      if (statusCode(err) !== 409) throw mapError(err, 'create run');
+      if (statusOf(err) !== 409) throw mapStorageError(err, 'cosmos', 'create run');
       const existing = await this.get(doc.pipeline, doc.id);
       if (!existing) throw new TransientError('run_conflict', `run ${doc.id} conflicted but cannot be read`);
       return { created: false, run: existing };
@@ -93,8 +87,8 @@ export class RunStore {
           );
         return strip(resource as Stored);
       } catch (err) {
-        if (statusCode(err) === 412) continue;
-        throw mapError(err, 'update run');
+        if (statusOf(err) === 412) continue;
+        throw mapStorageError(err, 'cosmos', 'update run');
       }
     }
     throw new TransientError('run_update_conflict', `run ${id}: too many concurrent updates`);
@@ -105,17 +99,8 @@ export class RunStore {
       const { resource } = await this.container.item(id, pipeline).read<Stored>();
       return resource ?? undefined;
     } catch (err) {
-      if (statusCode(err) === 404) return undefined;
-      throw mapError(err, 'read run');
+      if (statusOf(err) === 404) return undefined;
+      throw mapStorageError(err, 'cosmos', 'read run');
     }
   }
-}
-
-function mapError(err: unknown, what: string): Error {
-  const code = statusCode(err);
-  const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
-  if (code === undefined || code === 408 || code === 429 || code >= 500) {
-    return new TransientError('cosmos_unavailable', message, { cause: err });
-  }
-  return new NonRetriableError('cosmos_rejected', message, { cause: err });
 }
