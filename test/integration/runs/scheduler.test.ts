@@ -1,0 +1,127 @@
+import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost/services/cosmos';
+import type { PipelineRunInput } from '../../../lib/contracts/pipeline';
+import type { PipelineDefinition } from '../../../lib/pipelines/definition';
+import { scheduleSchema } from '../../../lib/pipelines/schedule';
+import { runSchedules, type SchedulerDeps } from '../../../lib/pipelines/scheduler';
+import { PipelineStore } from '../../../lib/pipelines/store';
+import { RunStore } from '../../../lib/runs/store';
+import { ArtifactStore, CosmosStore, createCosmosClient } from '../../../lib/storage';
+import { memoryLog } from '../../devhost/servicesLog';
+import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
+
+describe('scheduled retraining on the emulators', () => {
+  let emulator: CosmosEmulatorHandle;
+  let azurite: BlobEmulator;
+  let cosmos: CosmosStore;
+  let deps: SchedulerDeps;
+  let started: PipelineRunInput[];
+  let pipelines: PipelineStore<PipelineDefinition>;
+  let runs: RunStore;
+  let artifacts: ArtifactStore;
+
+  const define = (name: string, schedule: Record<string, unknown>) =>
+    pipelines.put(
+      name,
+      { name, schedule: scheduleSchema.parse(schedule) } as unknown as PipelineDefinition,
+      'test',
+      new Date('2026-03-01T00:00:00Z'),
+    );
+
+  beforeAll(async () => {
+    [emulator, azurite] = await Promise.all([
+      startCosmosEmulator({ location: null, log: memoryLog() }),
+      startAzuriteBlob(),
+    ]);
+    cosmos = new CosmosStore(
+      createCosmosClient({
+        COSMOS_ENDPOINT: emulator.endpoint,
+        COSMOS_KEY: emulator.key,
+        AZURE_CLIENT_ID: undefined,
+      }),
+    );
+    await cosmos.ensure();
+    artifacts = ArtifactStore.fromConnectionString(azurite.connectionString);
+    await artifacts.ensureContainers();
+    pipelines = new PipelineStore(cosmos.container('pipelines'));
+    runs = new RunStore(cosmos.container('runs'));
+    started = [];
+    deps = {
+      runs,
+      pipelines,
+      artifacts,
+      cosmos,
+      start: async (_id, input) => {
+        started.push(input);
+      },
+      log: () => undefined,
+    };
+    await artifacts.put({ container: 'datasets', path: 'sched/a.csv' }, 'x,y\n1,2\n');
+    await artifacts.put({ container: 'datasets', path: 'sched/b.csv' }, 'x,y\n3,4\n');
+  }, 120_000);
+  afterAll(async () => {
+    cosmos?.client.dispose();
+    await Promise.all([emulator?.stop(), azurite?.stop()]);
+  });
+
+  it('two overlapping firings for one slot start exactly one run, with the slot-derived id', async () => {
+    await define('hourly', { cron: '0 0 * * * *', source: { blob: 'datasets/sched/a.csv' } });
+    const now = new Date('2026-03-01T10:00:20Z');
+    const [a, b] = await Promise.all([runSchedules(deps, now), runSchedules(deps, now)]);
+    const mine = started.filter((s) => s.pipeline === 'hourly');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.runId).toBe('sched-hourly-20260301T100000Z');
+    expect([...a, ...b].filter((r) => r.pipeline === 'hourly' && r.started)).toHaveLength(1);
+    const run = await runs.get('hourly', 'sched-hourly-20260301T100000Z');
+    expect(run?.trigger).toEqual({ kind: 'timer', by: 'schedule', scheduleSlot: '2026-03-01T10:00:00.000Z' });
+    // A later tick in the same hour finds nothing due.
+    await runSchedules(deps, new Date('2026-03-01T10:30:00Z'));
+    expect(started.filter((s) => s.pipeline === 'hourly')).toHaveLength(1);
+  });
+
+  it('skips a slot while a run of the pipeline is still active, and records why', async () => {
+    const slots = await runSchedules(deps, new Date('2026-03-01T11:00:05Z'));
+    const skipped = slots.find((r) => r.pipeline === 'hourly');
+    expect(skipped).toMatchObject({ started: false, reason: 'active_run' });
+    expect(started.filter((s) => s.pipeline === 'hourly')).toHaveLength(1);
+  });
+
+  it('skips when the source data is unchanged since the last successful run', async () => {
+    const first = 'sched-hourly-20260301T100000Z';
+    const sha = (await artifacts.properties({ container: 'datasets', path: 'sched/a.csv' }))!.metadata.sha256;
+    await runs.update('hourly', first, (r) => ({
+      ...r,
+      status: 'succeeded',
+      steps: r.steps.map((s) =>
+        s.name === 'ingest' ? { ...s, status: 'succeeded', outputs: { sha256: sha } } : s,
+      ),
+    }));
+    const slots = await runSchedules(deps, new Date('2026-03-01T12:00:05Z'));
+    expect(slots.find((r) => r.pipeline === 'hourly')).toMatchObject({
+      started: false,
+      reason: 'data_unchanged',
+    });
+  });
+
+  it('stops at the window limit and records a missing source', async () => {
+    await define('burst', {
+      cron: '0 * * * * *',
+      source: { blob: 'datasets/sched/b.csv' },
+      maxRunsPerWindow: 1,
+      skipIfDataUnchanged: false,
+    });
+    await define('ghost', { cron: '0 * * * * *', source: { blob: 'datasets/sched/none.csv' } });
+    await runSchedules(deps, new Date('2026-03-02T00:00:05Z'));
+    const burstRun = started.filter((s) => s.pipeline === 'burst');
+    expect(burstRun).toHaveLength(1);
+    await runs.update('burst', burstRun[0]!.runId, (r) => ({ ...r, status: 'succeeded' }));
+    const next = await runSchedules(deps, new Date('2026-03-02T00:01:05Z'));
+    expect(next.find((r) => r.pipeline === 'burst')).toMatchObject({
+      started: false,
+      reason: 'window_limit',
+    });
+    expect(next.find((r) => r.pipeline === 'ghost')).toMatchObject({
+      started: false,
+      reason: 'source_missing',
+    });
+  });
+});
