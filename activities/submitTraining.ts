@@ -20,7 +20,7 @@ export function submitTraining(deps: Pick<TrainingDeps, 'backend' | 'contractOf'
       ? await deps.contractOf?.(input.pipeline.name, input.pipeline.version)
       : undefined;
     const { jobId, created } = await backend.submit({
-      jobId: trainingJobId(input.runId),
+      jobId: trainingJobId(input.runId, input.attempt),
       runId: input.runId,
       spec: contract ? withContractCategories(input.spec, contract) : input.spec,
       dataset: input.dataset,

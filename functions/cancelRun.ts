@@ -42,7 +42,8 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
   const client = df.getClient(context);
   // Parent first, so it schedules nothing new while the children are stopped.
   const terminated = [];
-  for (const instance of [run.instanceId, trainingMonitorInstanceId(id), `${id}:approval`]) {
+  const children = [trainingMonitorInstanceId(id), trainingMonitorInstanceId(id, 2), `${id}:approval`];
+  for (const instance of [run.instanceId, ...children]) {
     if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
   }
 

@@ -28,6 +28,7 @@ import {
   submitTrainingActivity,
   trainingMonitorInstanceId,
   trainingMonitorOutputSchema,
+  type TrainingMonitorOutput,
 } from '../lib/contracts/training';
 import { evaluationPolicySchema } from '../lib/evaluation/policy';
 import type { RunStatus, StepName, StepStatus, StopReason } from '../lib/runs/model';
@@ -36,6 +37,15 @@ import { ActivityFailedError, callActivity, callSubOrchestrator } from './suppor
 
 /** Slack on top of the training spec's own time limit before the monitor gives up on a job. */
 const MONITOR_SLACK_SECONDS = 300;
+/** Jobs submitted at most per run when workers die under them (see WORKER_DIED). */
+const MAX_TRAINING_ATTEMPTS = 2;
+/** Failure codes that mean the machine running the job went away, not that the job failed. */
+const WORKER_DIED: ReadonlySet<string> = new Set(['worker_died', 'worker_crashed']);
+/**
+ * Poll quickly at first: most local jobs end within seconds, and each poll is one small activity.
+ * The interval still grows to the monitor's maximum for long jobs.
+ */
+const MONITOR_POLLING = { firstPollSeconds: 1, backoff: 1.25 } as const;
 
 /**
  * One pipeline run: ingest → validate → train (submit + trainingMonitor) → evaluate → register →
@@ -61,6 +71,7 @@ export const trainingPipeline: OrchestrationHandler = function* (
       outputs?: Record<string, unknown>;
       error?: { code: string; message: string };
       metrics?: Record<string, unknown>;
+      attempt?: number;
     } = {},
   ): Generator<Task, void, unknown> {
     if (status === 'running') context.df.setCustomStatus({ runId, step });
@@ -70,6 +81,7 @@ export const trainingPipeline: OrchestrationHandler = function* (
         step,
         status,
         at: now(),
+        ...(extra.attempt !== undefined ? { attempt: extra.attempt } : {}),
         ...(extra.outputs ? { outputs: extra.outputs } : {}),
         ...(extra.error ? { error: extra.error } : {}),
       },
@@ -183,23 +195,37 @@ export const trainingPipeline: OrchestrationHandler = function* (
     // 3 train: submit, then watch the job in a sub-orchestration with its own bounded history
     current = 'train';
     yield* mark('train', 'running');
-    const job = yield* callActivity(context, submitTrainingActivity, {
-      runId,
-      spec,
-      dataset: ingested.columnar,
-    });
-    // Recorded at once so a cancel request can stop the job while it trains.
-    yield* mark('train', 'running', { outputs: { jobId: job.jobId, backend: job.backend } });
-    const deadline = new Date(
-      context.df.currentUtcDateTime.getTime() + (spec.timeLimitSeconds + MONITOR_SLACK_SECONDS) * 1000,
-    ).toISOString();
-    const trained = yield* callSubOrchestrator(
-      context,
-      TRAINING_MONITOR_ORCHESTRATOR,
-      trainingMonitorOutputSchema,
-      { jobId: job.jobId, backend: job.backend, runId, deadline },
-      trainingMonitorInstanceId(runId),
-    );
+    // A job whose worker died (host killed, process crashed) is the machine's fault, not the
+    // spec's: it is submitted again under a new job id, a bounded number of times.
+    let job: { jobId: string; backend: 'local' | 'azureml' };
+    let trained: TrainingMonitorOutput;
+    for (let attempt = 1; ; attempt++) {
+      job = yield* callActivity(context, submitTrainingActivity, {
+        runId,
+        spec,
+        dataset: ingested.columnar,
+        pipeline: pinned,
+        ...(attempt > 1 ? { attempt } : {}),
+      });
+      // Recorded at once so a cancel request can stop the job while it trains.
+      yield* mark('train', 'running', {
+        outputs: { jobId: job.jobId, backend: job.backend, attempt },
+        attempt: attempt - 1,
+      });
+      const deadline = new Date(
+        context.df.currentUtcDateTime.getTime() + (spec.timeLimitSeconds + MONITOR_SLACK_SECONDS) * 1000,
+      ).toISOString();
+      trained = yield* callSubOrchestrator(
+        context,
+        TRAINING_MONITOR_ORCHESTRATOR,
+        trainingMonitorOutputSchema,
+        { jobId: job.jobId, backend: job.backend, runId, deadline, ...MONITOR_POLLING },
+        trainingMonitorInstanceId(runId, attempt),
+      );
+      const died = trained.state === 'failed' && WORKER_DIED.has(trained.error?.code ?? '');
+      if (!died || attempt >= MAX_TRAINING_ATTEMPTS) break;
+      log(`training job ${job.jobId} died (${trained.error?.code}); submitting attempt ${attempt + 1}`);
+    }
     if (trained.state !== 'completed' || !trained.result) {
       const why = trained.error?.message ?? `training job ${trained.jobId} ended ${trained.state}`;
       const tail = trained.logTail.slice(-10).join('\n');

@@ -16,10 +16,12 @@ export const TRAINING_MONITOR_ORCHESTRATOR = 'trainingMonitor';
 /** Raised on the monitor instance (e.g. from an Azure ML job-status Event Grid event) to poll at once. */
 export const TRAINING_COMPLETED_EVENT = 'TrainingCompleted';
 
-export const trainingMonitorInstanceId = (runId: string): string => `${runId}:train`;
+export const trainingMonitorInstanceId = (runId: string, attempt = 1): string =>
+  attempt > 1 ? `${runId}:train:${attempt}` : `${runId}:train`;
 
 /** A job id that is a pure function of the run: a retried submit finds the job it started. */
-export function trainingJobId(runId: string): string {
+export function trainingJobId(runId: string, attempt = 1): string {
+  if (attempt > 1) return trainingJobId(`${runId}:attempt-${attempt}`);
   const slug = runId
     .toLowerCase()
     .replace(/[^a-z0-9_-]+/g, '-')
@@ -42,6 +44,8 @@ export const submitTrainingActivity = defineActivity(
     dataset: blobRef,
     /** The pipeline version whose dataset contract supplies the categories of categorical features. */
     pipeline: z.object({ name: z.string().min(1), version: z.number().int().positive() }).optional(),
+    /** A later attempt (after the previous job's worker died) gets a job id of its own. */
+    attempt: z.number().int().min(1).max(10).optional(),
   }),
   z.object({ jobId: z.string(), backend: backendNameSchema, created: z.boolean() }),
   { firstRetryIntervalMs: 2_000, maxAttempts: 4, backoffCoefficient: 2, maxRetryIntervalMs: 30_000 },
