@@ -38,7 +38,10 @@ export interface WakeData {
   eventId: string;
 }
 
-/** Raises the wake-up event; throws when the instance does not exist or has already finished. */
+/**
+ * Raises the wake-up event. The Durable client throws for an instance that does not exist (yet)
+ * and resolves for one that already finished (the extension's 410), where the event is dropped.
+ */
 export type WakeMonitor = (instanceId: string, data: WakeData, context: InvocationContext) => Promise<void>;
 
 export const raiseTrainingCompleted: WakeMonitor = async (instanceId, data, context) => {
@@ -137,7 +140,7 @@ export function createTrainingEventsHandler(
         woken.push({ jobId, runId: owner.runId, instanceId: owner.instanceId });
         context.log(`training events: ${id}: woke ${owner.instanceId} (job ${jobId} ${status ?? 'changed'})`);
       } catch (err) {
-        // Not started yet or already finished: the monitor's own polling covers both.
+        // Not started yet: its first poll is immediate, so nothing is lost.
         const reason = `the monitor ${owner.instanceId} did not take the event: ${ensureError(err).message}`;
         context.warn(`training events: ${id}: ${reason}`);
         ignored.push({ id, jobId, reason });
