@@ -86,7 +86,22 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
   }
 }
 
+// The workspace's Event Grid system topic: Azure ML publishes job status changes to it. A webhook
+// subscription to the app's /api/events/training is added after the first deploy (Event Grid
+// validates the endpoint when the subscription is created, so the code must be running; see
+// docs/training.md). The topic itself costs nothing while no subscription exists.
+resource jobEvents 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+  name: '${replace(name, '_', '-')}-events'
+  location: location
+  tags: tags
+  properties: {
+    source: workspace.id
+    topicType: 'Microsoft.MachineLearningServices.Workspaces'
+  }
+}
+
 output id string = workspace.id
+output eventsTopicName string = jobEvents.name
 output name string = workspace.name
 output principalId string = workspace.identity.principalId
 output subscriptionId string = subscription().subscriptionId
