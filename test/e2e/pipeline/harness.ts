@@ -76,7 +76,7 @@ export interface PipelineHarness {
   } | null>;
   durable(instanceId: string): Promise<{ runtimeStatus: string }>;
   /** SIGKILL devhost and start it again on the same data folder and ports. */
-  crashAndRestart(): Promise<void>;
+  crashAndRestart(whileDown?: () => void): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -168,19 +168,37 @@ export async function startPipelineHarness(
       for (;;) {
         const v = await probe().catch(() => undefined);
         if (v !== undefined) return v;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${host.output().slice(-5000)}`);
+        if (Date.now() > end) {
+          const log = host
+            .output()
+            .split('\n')
+            .filter((l) => !/Functions\.(getRun|scheduleRetraining)'/.test(l))
+            .join('\n');
+          throw new Error(`timed out waiting for ${what}\n${log.slice(-6000)}`);
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     },
-    waitFor(id, what, test, timeoutMs) {
-      return h.until(
-        `${id}: ${what}`,
-        async () => {
-          const r = await h.run(id);
-          return test(r) ? r : undefined;
-        },
-        timeoutMs,
-      );
+    async waitFor(id, what, test, timeoutMs) {
+      let last: RunView | undefined;
+      try {
+        return await h.until(
+          `${id}: ${what}`,
+          async () => {
+            last = await h.run(id);
+            return test(last) ? last : undefined;
+          },
+          timeoutMs,
+        );
+      } catch (err) {
+        const steps = last?.steps.map(
+          (s) => `${s.name}:${s.status}${s.error ? ` (${s.error.message})` : ''}`,
+        );
+        throw new Error(
+          `${(err as Error).message}\nrun: ${last?.status} ${last?.reason ?? ''} ${steps?.join(', ')}`,
+          { cause: err },
+        );
+      }
     },
     finished(id, timeoutMs) {
       return h.waitFor(
@@ -214,8 +232,9 @@ export async function startPipelineHarness(
       );
       return (await res.json()) as { runtimeStatus: string };
     },
-    async crashAndRestart() {
+    async crashAndRestart(whileDown) {
       await host.kill();
+      whileDown?.();
       host = await startDevhost(devhostOptions);
     },
     async stop() {

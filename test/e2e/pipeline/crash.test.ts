@@ -1,0 +1,115 @@
+/**
+ * SIGKILL of devhost in the middle of a run, then a restart on the same data folder and ports: the
+ * run still completes, with exactly one deployment and one move of the production alias. Needs
+ * `dist/`.
+ *
+ * devhost's Cosmos emulator writes its snapshot every 2 s, so the tests let a state settle for 3 s
+ * before killing (Cosmos itself is durable; the emulator's snapshot interval is a devhost limit).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { PipelineHarness } from './harness';
+import { freePorts, startPipelineHarness, testPipeline } from './harness';
+
+jest.setTimeout(300_000);
+
+const FEATURES = [
+  'education',
+  'experience',
+  'age',
+  'gender',
+  'race',
+  'south',
+  'union',
+  'married',
+  'occupation',
+  'sector',
+];
+const settle = () => new Promise((r) => setTimeout(r, 3_000));
+
+describe('devhost killed mid-run', () => {
+  let h: PipelineHarness;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-crash-'));
+  beforeAll(async () => {
+    h = await startPipelineHarness({ dataDir, ports: await freePorts() });
+  });
+  afterAll(async () => {
+    await h?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function expectOneDeployment(id: string, model: string): Promise<void> {
+    const done = await h.finished(id);
+    expect(done.status).toBe('succeeded');
+    expect(done.deployment).toMatchObject({ modelName: model, version: 1 });
+    const m = await h.model(model);
+    expect(m?.latestVersion).toBe(1);
+    expect(m?.aliases.production?.version).toBe(1);
+    expect(m?.aliasHistory.filter((a) => a.alias === 'production')).toHaveLength(1);
+  }
+
+  it('during training: the job whose worker died is trained again, and the run completes', async () => {
+    await h.put(
+      testPipeline('e2e-crash-train', {
+        training: {
+          algorithm: 'gradient_boosting',
+          target: 'wage',
+          features: FEATURES,
+          hyperparameters: { rounds: 2000, learningRate: 0.005, maxDepth: 8, earlyStoppingRounds: 0 },
+          timeLimitSeconds: 300,
+        },
+        evaluation: { primaryMetric: 'r2', minRows: 50 },
+      }),
+    );
+    const id = await h.start('e2e-crash-train');
+    const training = await h.waitFor(id, 'the training job', (r) => {
+      const train = r.steps.find((s) => s.name === 'train');
+      return train?.status === 'running' && typeof train.outputs?.jobId === 'string';
+    });
+    const jobId = training.steps.find((s) => s.name === 'train')!.outputs!.jobId as string;
+    const worker = await h.until('the worker to run', async () => {
+      const blob = h.blobs.getContainerClient('jobs').getBlobClient(`${jobId}/status.json`);
+      const s = JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as {
+        state: string;
+        pid?: number;
+      };
+      return s.state === 'running' && s.pid ? s.pid : undefined;
+    });
+    await settle();
+
+    // The whole machine goes: devhost and the training process with it.
+    await h.crashAndRestart(() => {
+      try {
+        process.kill(worker, 'SIGKILL');
+      } catch {
+        // Already gone: it could not reach storage once Azurite died.
+      }
+    });
+
+    const waiting = await h.waitFor(
+      id,
+      'approval after the restart',
+      (r) => r.status === 'waiting_for_approval',
+    );
+    expect(waiting.steps.find((s) => s.name === 'train')?.outputs).toMatchObject({ attempt: 2 });
+    await h.decide(id, 'approve', 'retrained after the host died');
+    await expectOneDeployment(id, 'e2e-crash-train');
+  });
+
+  it('during the approval wait: the decision after the restart deploys once', async () => {
+    await h.put(testPipeline('e2e-crash-approve'));
+    const id = await h.start('e2e-crash-approve');
+    await h.waitFor(id, 'approval', (r) => r.status === 'waiting_for_approval');
+    const link = await h.link(id);
+    await settle();
+
+    await h.crashAndRestart();
+
+    // The link from before the crash still works: same signing key, same approval record.
+    expect((await fetch(link)).status).toBe(200);
+    await h.decide(id, 'approve', 'approved after the host came back');
+    await expectOneDeployment(id, 'e2e-crash-approve');
+    expect((await h.durable(id)).runtimeStatus).toBe('Completed');
+  });
+});
