@@ -16,9 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ContainerClient } from '@azure/storage-blob';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalSluice, repoRoot, type LocalSluice } from './localSluice';
-import { decideThroughPage, localOutbox, waitForMessage } from './reviewer';
+import { decideThroughPage, localBlobService, localOutbox, waitForMessage } from './reviewer';
 import { api, fmtMs, watchRun, type Ctx, type RunView } from './sluice';
 
 const USAGE = `Usage: npm run demo -- [options]
@@ -170,11 +169,12 @@ async function startRun(
   return body;
 }
 
-/** Reads a JSON report blob of the local artifact account (same Azurite as the outbox). */
-async function readReport(outbox: ContainerClient, uri: string): Promise<unknown> {
-  const service = new BlobServiceClient(outbox.url.replace(/\/[^/]+$/, ''), outbox.credential);
-  const parts = new URL(uri).pathname.split('/').slice(2);
-  const blob = service.getContainerClient(parts[0]!).getBlobClient(parts.slice(1).join('/'));
+/** Reads a JSON report blob of the local artifact account (the same Azurite as the outbox). */
+async function readReport(artifactUri: string, storage: string | undefined): Promise<unknown> {
+  const parts = new URL(artifactUri).pathname.split('/').slice(2);
+  const blob = localBlobService(artifactUri, storage)
+    .getContainerClient(parts[0]!)
+    .getBlobClient(parts.slice(1).join('/'));
   return JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as unknown;
 }
 
@@ -398,7 +398,7 @@ async function main(argv: string[]): Promise<number> {
       note(`${red(bold('stopped at validation'))}: ${second.reason ?? ''}`);
       if (validate?.outputs?.reportUri && outbox) {
         try {
-          const report = (await readReport(outbox, validate.outputs.reportUri)) as {
+          const report = (await readReport(validate.outputs.reportUri, values.storage)) as {
             drift?: {
               columns?: {
                 column: string;
@@ -431,7 +431,12 @@ async function main(argv: string[]): Promise<number> {
           `The demo's devhost stops now. To keep one running: \`npm start\`, then \`npm run demo\` in another terminal.`,
         ),
       );
-    else note(dim(`Explore: npx sluice runs --url ${url}   ·   npx sluice status ${run.id} --url ${url}`));
+    else
+      note(
+        dim(
+          `Explore: node dist/cli/sluice.js runs --url ${url}   ·   node dist/cli/sluice.js status ${run.id} --url ${url}`,
+        ),
+      );
     return run.status === 'succeeded' && second.stopReason === 'validation_failed' ? 0 : 1;
   } finally {
     await stopHost();

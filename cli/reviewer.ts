@@ -13,15 +13,17 @@ import { readOutbox } from '../lib/notify/outbox';
 export type OutboxMessage = Notification & { storedAt: string; blob: string };
 
 /**
- * The outbox container of a local Sluice. Without a connection string it is found from any
- * artifact URI of the app (a run's `source.uri`): locally those point into Azurite
+ * The Blob service of a local Sluice. Without a connection string it is found from any artifact URI
+ * of the app (a run's `source.uri`): locally those point into Azurite
  * (`http://127.0.0.1:<port>/devstoreaccount1/...`), whose account key is the published emulator key.
  */
+export function localBlobService(artifactUri: string, connectionString?: string): BlobServiceClient {
+  return BlobServiceClient.fromConnectionString(connectionString ?? azuriteConnectionFrom(artifactUri));
+}
+
+/** The outbox container of a local Sluice (see {@link localBlobService}). */
 export function localOutbox(artifactUri: string, connectionString?: string): ContainerClient {
-  const service = connectionString
-    ? BlobServiceClient.fromConnectionString(connectionString)
-    : BlobServiceClient.fromConnectionString(azuriteConnectionFrom(artifactUri));
-  return service.getContainerClient(resources.blobContainers.outbox);
+  return localBlobService(artifactUri, connectionString).getContainerClient(resources.blobContainers.outbox);
 }
 
 function azuriteConnectionFrom(artifactUri: string): string {

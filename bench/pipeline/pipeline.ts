@@ -1,0 +1,239 @@
+/**
+ * `npm run bench:pipeline`: wall time of the demo pipeline (examples/pipelines/wages.json on the
+ * CPS 1985 data) on devhost, with the approval answered at once through the real page, broken into
+ * time inside activities, the training job, the reviewer, and orchestration overhead (the rest).
+ *
+ * Activity time comes from the Durable history of the run and its sub-orchestrations
+ * (`showHistory=true`: each TaskCompleted carries the ScheduledTime of its TaskScheduled). The
+ * training job runs in its own process between two activities; its time comes from the job's
+ * status file. The reviewer's share runs from the notifyReviewers activity's end to the decision
+ * event. Everything else (episodes, replay, persistence, queueing, timer and poll latency) is
+ * overhead. Goal: overhead under 10 % of the wall time and under 1 s.
+ *
+ * Options: --runs N (default 4; the first is reported as cold and left out of the summary).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalSluice, repoRoot, type LocalSluice } from '../../cli/localSluice';
+import { decideThroughPage, localBlobService, localOutbox, waitForMessage } from '../../cli/reviewer';
+
+interface HistoryEvent {
+  EventType: string;
+  Timestamp: string;
+  ScheduledTime?: string;
+  FunctionName?: string;
+  Name?: string;
+}
+
+interface Interval {
+  start: number;
+  end: number;
+}
+
+/** Total length of the union of intervals. */
+function unionMs(intervals: Interval[]): number {
+  const sorted = intervals.filter((i) => i.end > i.start).sort((a, b) => a.start - b.start);
+  let total = 0;
+  let cur: Interval | undefined;
+  for (const i of sorted) {
+    if (!cur || i.start > cur.end) {
+      if (cur) total += cur.end - cur.start;
+      cur = { ...i };
+    } else cur.end = Math.max(cur.end, i.end);
+  }
+  if (cur) total += cur.end - cur.start;
+  return total;
+}
+
+/** Length of `a` not covered by any of `cover`. */
+function uncoveredMs(a: Interval, cover: Interval[]): number {
+  const clipped = cover
+    .map((c) => ({ start: Math.max(a.start, c.start), end: Math.min(a.end, c.end) }))
+    .filter((c) => c.end > c.start);
+  return a.end - a.start - unionMs(clipped);
+}
+
+async function history(url: string, instanceId: string): Promise<HistoryEvent[]> {
+  const res = await fetch(
+    `${url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}?showHistory=true&showInput=false`,
+  );
+  if (res.status !== 200) return [];
+  return ((await res.json()) as { historyEvents?: HistoryEvent[] }).historyEvents ?? [];
+}
+
+interface RunFigures {
+  runId: string;
+  wallMs: number;
+  activityMs: number;
+  activityCount: number;
+  trainingJobMs: number;
+  reviewerMs: number;
+  overheadMs: number;
+  pollLatencyMs: number;
+  functionMs: number;
+}
+
+const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)} %`;
+
+async function oneRun(host: LocalSluice, pipeline: string, csv: Buffer): Promise<RunFigures> {
+  const logBefore = host.tail(200_000).length;
+  const res = await fetch(`${host.url}/api/pipelines/${pipeline}/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/csv', 'x-sluice-user': 'bench@example.com' },
+    body: csv,
+  });
+  const started = (await res.json()) as { runId: string; source: { uri: string } };
+  if (res.status !== 202) throw new Error(`start answered ${res.status}: ${JSON.stringify(started)}`);
+  const runId = started.runId;
+  const outbox = localOutbox(started.source.uri);
+
+  // The reviewer answers as soon as the request arrives.
+  const message = await waitForMessage(outbox, runId, (m) => m.kind === 'request', {
+    timeoutMs: 120_000,
+    intervalMs: 20,
+  });
+  const decision = await decideThroughPage(message.link!, 'approve', 'bench: approved at once');
+  if (decision.status !== 200) throw new Error(`decision answered ${decision.status}`);
+
+  let run: { status: string; createdAt: string; steps: { name: string; outputs?: { jobId?: string } }[] };
+  for (;;) {
+    run = (await (await fetch(`${host.url}/api/runs/${runId}`)).json()) as typeof run;
+    if (['succeeded', 'stopped', 'failed', 'canceled'].includes(run.status)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (run.status !== 'succeeded') throw new Error(`run ${runId} ended ${run.status}`);
+
+  const parent = await history(host.url, runId);
+  const children = [`${runId}:train`, `${runId}:train:2`, `${runId}:approval`];
+  const all = [parent, ...(await Promise.all(children.map((c) => history(host.url, c))))];
+  const t = (s: string) => Date.parse(s);
+  const startedAt = t(parent.find((e) => e.EventType === 'ExecutionStarted')!.Timestamp);
+  const endedAt = t(parent.find((e) => e.EventType === 'ExecutionCompleted')!.Timestamp);
+  const activities: Interval[] = all
+    .flat()
+    .filter((e) => (e.EventType === 'TaskCompleted' || e.EventType === 'TaskFailed') && e.ScheduledTime)
+    .map((e) => ({ start: t(e.ScheduledTime!), end: t(e.Timestamp) }));
+
+  // The training job: from submitTraining's end to the job's own finish time.
+  const submit = parent.find((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'submitTraining')!;
+  const jobId = run.steps.find((s) => s.name === 'train')?.outputs?.jobId;
+  const jobs = localBlobService(started.source.uri).getContainerClient('jobs');
+  const status = JSON.parse(
+    (await jobs.getBlobClient(`${jobId}/status.json`).downloadToBuffer()).toString('utf8'),
+  ) as { finishedAt: string };
+  const job: Interval = { start: t(submit.Timestamp), end: t(status.finishedAt) };
+  // The monitor's first checkTraining after the job finished: what polling cost.
+  const monitor = all[1] ?? [];
+  const noticed = monitor
+    .filter((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'checkTraining')
+    .map((e) => t(e.Timestamp))
+    .find((ts) => ts >= job.end);
+
+  // The reviewer: from the request's notifyReviewers completing to the decision event.
+  const gate = all[3] ?? [];
+  const notified = gate.find((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'notifyReviewers');
+  const decided = gate.find((e) => e.EventType === 'EventRaised');
+  const reviewer: Interval = {
+    start: notified ? t(notified.Timestamp) : 0,
+    end: decided ? t(decided.Timestamp) : 0,
+  };
+
+  const wall: Interval = { start: startedAt, end: endedAt };
+  const activityMs = unionMs(activities);
+  const trainingJobMs = uncoveredMs(job, activities);
+  const reviewerMs = uncoveredMs(reviewer, [...activities, job]);
+  const work = unionMs([...activities, job, reviewer]);
+
+  // What the functions themselves took (devhost's "Executed ... Duration=" lines for activities).
+  const names = new Set(
+    all
+      .flat()
+      .map((e) => e.FunctionName)
+      .filter(Boolean),
+  );
+  let functionMs = 0;
+  for (const m of host
+    .tail(200_000)
+    .slice(logBefore)
+    .matchAll(/Executed 'Functions\.(\w+)' \(\w+, Id=[^,]+, Duration=(\d+)ms\)/g)) {
+    if (names.has(m[1]!) && !['trainingPipeline', 'trainingMonitor', 'approvalGate'].includes(m[1]!))
+      functionMs += Number(m[2]);
+  }
+
+  return {
+    runId,
+    wallMs: wall.end - wall.start,
+    activityMs,
+    activityCount: activities.length,
+    trainingJobMs,
+    reviewerMs,
+    overheadMs: wall.end - wall.start - work,
+    pollLatencyMs: noticed !== undefined ? noticed - job.end : 0,
+    functionMs,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '4' } } });
+  const runs = Math.max(2, Number(values.runs));
+  const root = repoRoot();
+  const definition = JSON.parse(
+    await readFile(path.join(root, 'examples', 'pipelines', 'wages.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  const csv = await readFile(path.join(root, 'data', 'cps-wages-1985.csv'));
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-pipeline-'));
+  const host = await startLocalSluice({ dataDir });
+  try {
+    console.log(
+      `bench:pipeline on ${host.url}: ${runs} runs of examples/pipelines/wages.json (534 rows), approved at once`,
+    );
+    const figures: RunFigures[] = [];
+    for (let i = 0; i < runs; i++) {
+      // A new pipeline (and model) per run, so every run trains, evaluates and deploys a first model.
+      const name = `bench-${i + 1}`;
+      const put = await fetch(`${host.url}/api/pipelines/${name}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...definition, name, modelName: name }),
+      });
+      if (put.status !== 201) throw new Error(`PUT ${name} answered ${put.status}`);
+      const f = await oneRun(host, name, csv);
+      figures.push(f);
+      console.log(
+        `  run ${i + 1}${i === 0 ? ' (cold)' : ''}: wall ${fmt(f.wallMs)} = activities ${fmt(f.activityMs)} (${f.activityCount}) + training job ${fmt(f.trainingJobMs)} + reviewer ${fmt(f.reviewerMs)} + overhead ${fmt(f.overheadMs)} (${pct(f.overheadMs, f.wallMs)}); poll latency ${fmt(f.pollLatencyMs)}; activity functions ran ${fmt(f.functionMs)}`,
+      );
+    }
+    const warm = figures.slice(1);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const m = (k: keyof RunFigures) => median(warm.map((f) => f[k] as number));
+    const wall = m('wallMs');
+    const overhead = m('overheadMs');
+    console.log(`\nmedian of ${warm.length} warm runs`);
+    console.log(`  wall time                                    ${fmt(wall)}`);
+    console.log(
+      `  inside activities (TaskScheduled→Completed)  ${fmt(m('activityMs'))}   ${pct(m('activityMs'), wall)}`,
+    );
+    console.log(`    of which the activity functions ran      ${fmt(m('functionMs'))}`);
+    console.log(
+      `  training job (its own process)               ${fmt(m('trainingJobMs'))}   ${pct(m('trainingJobMs'), wall)}`,
+    );
+    console.log(
+      `  reviewer (answered at once)                  ${fmt(m('reviewerMs'))}   ${pct(m('reviewerMs'), wall)}`,
+    );
+    console.log(`  orchestration overhead (everything else)     ${fmt(overhead)}   ${pct(overhead, wall)}`);
+    console.log(`    of which training poll latency           ${fmt(m('pollLatencyMs'))}`);
+    const ok = overhead < 1000 && overhead / wall < 0.1;
+    console.log(`goal (overhead < 10 % and < 1 s): ${ok ? 'met' : 'NOT met'}`);
+  } finally {
+    await host.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
