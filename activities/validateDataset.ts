@@ -1,13 +1,14 @@
 import type { z } from 'zod';
 import type { ValidateDatasetOutput } from '../lib/contracts/data';
 import { validateDatasetActivity } from '../lib/contracts/data';
-import type { Table } from '../lib/data/column';
 import type { BlobDigest } from '../lib/data/datasets';
-import { loadColumnar, storeReport } from '../lib/data/datasets';
+import { decodeColumnar } from '../lib/data/columnar';
+import { storeReport } from '../lib/data/datasets';
 import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
 import { resolveReference } from '../lib/data/reference';
-import type { DatasetInfo } from '../lib/data/report';
+import { validateColumnarOffThread, warmValidationWorker } from '../lib/data/offThread';
+import type { DatasetInfo, ValidationReport } from '../lib/data/report';
 import { validateTable } from '../lib/data/validate';
 import { NonRetriableError } from '../lib/errors';
 import { contractFor } from './ingestDataset';
@@ -15,12 +16,9 @@ import { registerActivity } from './support/define';
 
 type Input = z.output<typeof validateDatasetActivity.input>;
 
-function info(table: Table, columnar: BlobDigest, raw?: BlobDigest, format?: 'csv' | 'jsonl'): DatasetInfo {
-  const out: DatasetInfo = {
-    rows: table.rows,
-    columns: table.columns.length,
-    sha256: raw?.sha256 ?? columnar.sha256,
-  };
+/** What the report says about a dataset (rows and columns are filled in from the data). */
+function datasetInfo(columnar: BlobDigest, raw?: BlobDigest, format?: 'csv' | 'jsonl'): DatasetInfo {
+  const out: DatasetInfo = { rows: 0, columns: 0, sha256: raw?.sha256 ?? columnar.sha256 };
   if (raw) out.bytes = raw.bytes;
   if (format) out.format = format;
   return out;
@@ -39,25 +37,47 @@ export function validateDataset(deps: DataDeps) {
         'contract_required',
         'validation needs a contract: pass pipeline or contract',
       );
-    const table = await loadColumnar(deps.store, input.dataset.columnar);
-    let reference: { table: Table; info: DatasetInfo } | undefined;
-    let noReferenceReason: string | undefined;
+    warmValidationWorker(); // its start-up overlaps the downloads
+    const current = (
+      await deps.store.getBuffer(input.dataset.columnar.uri, { sha256: input.dataset.columnar.sha256 })
+    ).data;
+    const dataset = datasetInfo(input.dataset.columnar, input.dataset.raw, input.dataset.format);
+    let report: ValidationReport;
     if (input.reference) {
-      const refTable = await loadColumnar(deps.store, input.reference.columnar);
-      reference = { table: refTable, info: info(refTable, input.reference.columnar, input.reference.raw) };
+      // The common case in a run: both sides are columnar bytes, validated off the event loop.
+      const ref = input.reference;
+      const reference = (await deps.store.getBuffer(ref.columnar.uri, { sha256: ref.columnar.sha256 })).data;
+      report = (
+        await validateColumnarOffThread({
+          current,
+          reference,
+          contract,
+          dataset,
+          referenceInfo: datasetInfo(ref.columnar, ref.raw),
+        })
+      ).report;
     } else {
-      // The orchestrator passes the production reference; without one, only a fixed reference applies.
+      // No production model yet: only a reference fixed in the contract applies.
       const found = await resolveReference(deps, contract, undefined);
-      reference = found.reference;
-      noReferenceReason = found.reason;
+      if (found.reference) {
+        const table = decodeColumnar(current);
+        report = validateTable({
+          table,
+          contract,
+          dataset: { ...dataset, rows: table.rows, columns: table.columns.length },
+          reference: found.reference,
+        }).report;
+      } else {
+        report = (
+          await validateColumnarOffThread({
+            current,
+            contract,
+            dataset,
+            ...(found.reason ? { noReferenceReason: found.reason } : {}),
+          })
+        ).report;
+      }
     }
-    const { report } = validateTable({
-      table,
-      contract,
-      dataset: info(table, input.dataset.columnar, input.dataset.raw, input.dataset.format),
-      ...(reference ? { reference } : {}),
-      ...(noReferenceReason ? { noReferenceReason } : {}),
-    });
     const stored = await storeReport(deps.store, report);
     const s = report.summary;
     return {

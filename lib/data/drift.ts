@@ -1,7 +1,13 @@
 import type { Column, Table } from './column';
 import { BOOL_NULL, isDictionary } from './column';
-import type { DatasetContract, DriftMetric, DriftSettings, DriftThresholds } from './contract';
-import type { ColumnStats, TableProfile } from './profile';
+import type {
+  ColumnContract,
+  DatasetContract,
+  DriftMetric,
+  DriftSettings,
+  DriftThresholds,
+} from './contract';
+import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
 import { quantileSorted } from './profile';
 
 /**
@@ -255,120 +261,99 @@ export interface DriftInput {
   profile: TableProfile;
 }
 
-/** Compares every column the contract declares (and both sides have) with the reference. */
-export function computeDrift(
-  reference: DriftInput,
-  current: DriftInput,
-  contract: DatasetContract,
-): DatasetDrift {
-  const settings: DriftSettings = contract.drift;
-  const refIdx = new Map(reference.table.columns.map((c, i) => [c.name, i]));
-  const curIdx = new Map(current.table.columns.map((c, i) => [c.name, i]));
-  const results: ColumnDrift[] = [];
-  const ksRefs: MetricResult[] = [];
+/** One side of one column for drift: the column, its profile stats and, for the reference, its profile. */
+export interface DriftSide {
+  col: Column;
+  stats: ColumnStats;
+  profile?: ColumnProfile;
+}
 
-  for (const spec of contract.columns) {
-    const over = settings.columns[spec.name];
-    const weight = over?.weight ?? 1;
-    const ri = refIdx.get(spec.name);
-    const ci = curIdx.get(spec.name);
-    const base = {
-      column: spec.name,
-      type: spec.type,
-      weight,
-      referenceCount: 0,
-      currentCount: 0,
-      metrics: {},
-    };
-    const skip = (reason: string): void => void results.push({ ...base, status: 'skipped', reason });
-    if (over?.ignore) {
-      skip('ignored by the contract');
-      continue;
-    }
-    if (ri === undefined || ci === undefined) {
-      skip(ri === undefined ? 'not in the reference' : 'not in the current data');
-      continue;
-    }
-    const ref = reference.table.columns[ri]!;
-    const cur = current.table.columns[ci]!;
-    const refStats = reference.profile.stats[ri]!;
-    const curStats = current.profile.stats[ci]!;
-    const thresholds: DriftThresholds = { ...settings.thresholds, ...over?.thresholds };
-    const numeric = (spec.type === 'number' || spec.type === 'integer') && refStats.sorted && curStats.sorted;
-    const categorical = spec.type === 'category' || spec.type === 'boolean';
-    if (spec.unique) {
-      skip('a unique column (an identifier) has no distribution to compare');
-      continue;
-    }
-    if (!numeric && !categorical) {
-      skip(spec.type === 'datetime' ? 'datetimes move by design' : 'free text is not compared');
-      continue;
-    }
-    const metrics: Partial<Record<DriftMetric, MetricResult>> = {};
-    const result: ColumnDrift = { ...base, status: 'stable', metrics };
-    const verdict = (value: number, metric: DriftMetric): MetricResult => ({
-      value,
-      threshold: thresholds[metric],
-      drifted: value > thresholds[metric],
-    });
-    if (numeric) {
-      const a = refStats.sorted!;
-      const b = curStats.sorted!;
-      result.referenceCount = reference.profile.columns[ri]?.numeric?.count ?? a.length;
-      result.currentCount = b.length;
-      if (refStats.sampled !== undefined) result.referenceSample = refStats.sampled;
-      if (result.referenceCount < settings.minSampleSize || b.length < settings.minSampleSize) {
-        results.push({
-          ...result,
-          status: 'notTestable',
-          reason: `fewer than ${settings.minSampleSize} values on one side`,
-        });
-        continue;
-      }
-      const wanted = over?.metrics ?? settings.numeric;
-      if (wanted.includes('psi') || wanted.includes('jensenShannon')) {
-        const bins = quantileBins(a, b, settings.bins);
-        if (wanted.includes('psi')) metrics.psi = verdict(psi(bins.reference, bins.current), 'psi');
-        if (wanted.includes('jensenShannon'))
-          metrics.jensenShannon = verdict(jensenShannon(bins.reference, bins.current), 'jensenShannon');
-      }
-      if (wanted.includes('wasserstein') || wanted.includes('ks')) {
-        const both = ksAndWasserstein(a, b);
-        if (wanted.includes('wasserstein')) {
-          const s = reference.profile.columns[ri]?.numeric?.std ?? std(a);
-          const scale = s > 0 ? s : Math.max(Math.abs(a[0]!), 1);
-          metrics.wasserstein = verdict(both.wasserstein / scale, 'wasserstein');
-        }
-        if (wanted.includes('ks')) {
-          metrics.ks = { ...verdict(both.ks, 'ks'), pValue: ksPValue(both.ks, a.length, b.length) };
-          ksRefs.push(metrics.ks);
-        }
-      }
-    } else {
-      const counts = categoryCounts(ref, refStats, cur, curStats);
-      const refN = counts?.ref.reduce((x, y) => x + y, 0) ?? 0;
-      const curN = counts?.cur.reduce((x, y) => x + y, 0) ?? 0;
-      result.referenceCount = refN;
-      result.currentCount = curN;
-      if (!counts || refN < settings.minSampleSize || curN < settings.minSampleSize) {
-        results.push({
-          ...result,
-          status: 'notTestable',
-          reason: `fewer than ${settings.minSampleSize} values on one side`,
-        });
-        continue;
-      }
-      const wanted = (over?.metrics ?? settings.categorical).filter(
-        (m) => m === 'psi' || m === 'jensenShannon',
-      );
-      if (wanted.includes('psi')) metrics.psi = verdict(psi(counts.ref, counts.cur), 'psi');
+/**
+ * Drift of one contract column (before the Holm adjustment and the column verdict, which need every
+ * column: see `finishDrift`). Validation calls it column by column, so the current data's sorted
+ * values can be dropped as soon as the column is done.
+ */
+export function driftColumn(
+  spec: ColumnContract,
+  settings: DriftSettings,
+  ref: DriftSide | undefined,
+  cur: DriftSide | undefined,
+): ColumnDrift {
+  const over = settings.columns[spec.name];
+  const base = {
+    column: spec.name,
+    type: spec.type,
+    weight: over?.weight ?? 1,
+    referenceCount: 0,
+    currentCount: 0,
+    metrics: {},
+  };
+  const skip = (reason: string): ColumnDrift => ({ ...base, status: 'skipped', reason });
+  if (over?.ignore) return skip('ignored by the contract');
+  if (!ref || !cur) return skip(!ref ? 'not in the reference' : 'not in the current data');
+  const refStats = ref.stats;
+  const curStats = cur.stats;
+  const thresholds: DriftThresholds = { ...settings.thresholds, ...over?.thresholds };
+  const numeric = (spec.type === 'number' || spec.type === 'integer') && refStats.sorted && curStats.sorted;
+  const categorical = spec.type === 'category' || spec.type === 'boolean';
+  if (spec.unique) return skip('a unique column (an identifier) has no distribution to compare');
+  if (!numeric && !categorical)
+    return skip(spec.type === 'datetime' ? 'datetimes move by design' : 'free text is not compared');
+  const metrics: Partial<Record<DriftMetric, MetricResult>> = {};
+  const result: ColumnDrift = { ...base, status: 'stable', metrics };
+  const verdict = (value: number, metric: DriftMetric): MetricResult => ({
+    value,
+    threshold: thresholds[metric],
+    drifted: value > thresholds[metric],
+  });
+  const tooFew = (): ColumnDrift => ({
+    ...result,
+    status: 'notTestable',
+    reason: `fewer than ${settings.minSampleSize} values on one side`,
+  });
+  if (numeric) {
+    const a = refStats.sorted!;
+    const b = curStats.sorted!;
+    result.referenceCount = ref.profile?.numeric?.count ?? a.length;
+    result.currentCount = b.length;
+    if (refStats.sampled !== undefined) result.referenceSample = refStats.sampled;
+    if (result.referenceCount < settings.minSampleSize || b.length < settings.minSampleSize) return tooFew();
+    const wanted = over?.metrics ?? settings.numeric;
+    if (wanted.includes('psi') || wanted.includes('jensenShannon')) {
+      const bins = quantileBins(a, b, settings.bins);
+      if (wanted.includes('psi')) metrics.psi = verdict(psi(bins.reference, bins.current), 'psi');
       if (wanted.includes('jensenShannon'))
-        metrics.jensenShannon = verdict(jensenShannon(counts.ref, counts.cur), 'jensenShannon');
+        metrics.jensenShannon = verdict(jensenShannon(bins.reference, bins.current), 'jensenShannon');
     }
-    results.push(result);
+    if (wanted.includes('wasserstein') || wanted.includes('ks')) {
+      const both = ksAndWasserstein(a, b);
+      if (wanted.includes('wasserstein')) {
+        const s = ref.profile?.numeric?.std ?? std(a);
+        const scale = s > 0 ? s : Math.max(Math.abs(a[0]!), 1);
+        metrics.wasserstein = verdict(both.wasserstein / scale, 'wasserstein');
+      }
+      if (wanted.includes('ks'))
+        metrics.ks = { ...verdict(both.ks, 'ks'), pValue: ksPValue(both.ks, a.length, b.length) };
+    }
+    return result;
   }
+  const counts = categoryCounts(ref.col, refStats, cur.col, curStats);
+  const refN = counts?.ref.reduce((x, y) => x + y, 0) ?? 0;
+  const curN = counts?.cur.reduce((x, y) => x + y, 0) ?? 0;
+  result.referenceCount = refN;
+  result.currentCount = curN;
+  if (!counts || refN < settings.minSampleSize || curN < settings.minSampleSize) return tooFew();
+  const wanted = (over?.metrics ?? settings.categorical).filter((m) => m === 'psi' || m === 'jensenShannon');
+  if (wanted.includes('psi')) metrics.psi = verdict(psi(counts.ref, counts.cur), 'psi');
+  if (wanted.includes('jensenShannon'))
+    metrics.jensenShannon = verdict(jensenShannon(counts.ref, counts.cur), 'jensenShannon');
+  return result;
+}
 
+/** Holm-adjusts the KS p-values across columns, decides each column and the dataset. */
+export function finishDrift(results: ColumnDrift[], settings: DriftSettings): DatasetDrift {
   // Multiple testing: Holm over every KS test of this comparison.
+  const ksRefs = results.map((r) => r.metrics.ks).filter((k): k is MetricResult => k !== undefined);
   const adjusted = holmAdjust(ksRefs.map((k) => k.pValue!));
   ksRefs.forEach((k, i) => {
     k.pValueAdjusted = adjusted[i]!;
@@ -381,7 +366,6 @@ export function computeDrift(
       settings.columnRule === 'all' ? flags.length > 0 && flags.every(Boolean) : flags.some(Boolean);
     if (drifted) r.status = 'drifted';
   }
-
   const testable = results.filter((r) => r.status === 'drifted' || r.status === 'stable');
   const totalWeight = testable.reduce((a, r) => a + r.weight, 0);
   const drifted = testable.filter((r) => r.status === 'drifted');
@@ -402,4 +386,23 @@ export function computeDrift(
     onDrift: settings.verdict.onDrift,
     columns: results,
   };
+}
+
+/** Compares every column the contract declares (and both sides have) with the reference. */
+export function computeDrift(
+  reference: DriftInput,
+  current: DriftInput,
+  contract: DatasetContract,
+): DatasetDrift {
+  const side = (input: DriftInput, name: string, withProfile: boolean): DriftSide | undefined => {
+    const i = input.table.columns.findIndex((c) => c.name === name);
+    if (i === -1) return undefined;
+    const s: DriftSide = { col: input.table.columns[i]!, stats: input.profile.stats[i]! };
+    if (withProfile) s.profile = input.profile.columns[i]!;
+    return s;
+  };
+  const results = contract.columns.map((spec) =>
+    driftColumn(spec, contract.drift, side(reference, spec.name, true), side(current, spec.name, false)),
+  );
+  return finishDrift(results, contract.drift);
 }

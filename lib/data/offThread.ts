@@ -1,0 +1,140 @@
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { decodeColumnar } from './columnar';
+import type { DatasetContract } from './contract';
+import type { DatasetInfo } from './report';
+import type { ValidateInput, ValidateResult } from './validate';
+import { validateTable } from './validate';
+
+/**
+ * Validation of a large dataset is seconds of CPU. On the Functions worker's event loop that would
+ * stall every other function of the process (orchestrator episodes, the approval page, status
+ * queries), so the compiled app validates on one long-lived worker thread: the columnar bytes are
+ * transferred (not copied), the report comes back. Run from TypeScript sources (tests), it runs
+ * inline.
+ */
+
+export interface OffThreadValidation {
+  current: Uint8Array;
+  reference?: Uint8Array;
+  contract: DatasetContract;
+  dataset: DatasetInfo;
+  referenceInfo?: DatasetInfo;
+  noReferenceReason?: string;
+}
+
+const MARK = 'sluice-validation-worker';
+
+function run(input: OffThreadValidation): ValidateResult {
+  const table = decodeColumnar(input.current);
+  const job: ValidateInput = {
+    table,
+    contract: input.contract,
+    dataset: { ...input.dataset, rows: table.rows, columns: table.columns.length },
+    ...(input.noReferenceReason ? { noReferenceReason: input.noReferenceReason } : {}),
+  };
+  if (input.reference) {
+    const ref = decodeColumnar(input.reference);
+    job.reference = {
+      table: ref,
+      info: { ...input.referenceInfo, rows: ref.rows, columns: ref.columns.length },
+    };
+  }
+  // Only `job` holds the reference's bytes now; validation swaps them for a skeleton once profiled.
+  input.reference = undefined;
+  return validateTable(job);
+}
+
+/** Bytes as a standalone ArrayBuffer that can be transferred (a view into a larger one is copied). */
+function transferable(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+    ? bytes
+    : new Uint8Array(bytes);
+}
+
+type Reply = {
+  id: number;
+  result?: ValidateResult;
+  error?: { message: string; code?: string; name?: string };
+};
+type Pending = { resolve: (r: ValidateResult) => void; reject: (e: unknown) => void };
+
+let worker: Worker | undefined;
+const pending = new Map<number, Pending>();
+let nextId = 1;
+
+const compiled = (): boolean => __filename.endsWith('.js');
+
+function failAll(err: unknown): void {
+  for (const p of pending.values()) p.reject(err);
+  pending.clear();
+  worker = undefined;
+}
+
+/** The process's validation worker, started on first use; it does not keep the process alive. */
+function getWorker(): Worker {
+  if (worker) return worker;
+  const w = new Worker(__filename, { workerData: { [MARK]: true } });
+  w.on('message', (m: Reply) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (pending.size === 0) w.unref(); // idle: do not keep the process alive
+    if (m.result) p.resolve(m.result);
+    else
+      p.reject(
+        Object.assign(new Error(m.error?.message ?? 'validation failed'), {
+          code: m.error?.code,
+          name: m.error?.name ?? 'Error',
+        }),
+      );
+  });
+  w.on('error', failAll);
+  w.on('exit', (code) => failAll(new Error(`the validation worker exited with code ${code}`)));
+  // Idle until a job arrives (after the listeners: attaching one refs the port again).
+  w.unref();
+  worker = w;
+  return w;
+}
+
+/** Starts the worker ahead of need, so its start-up overlaps the downloads that come first. */
+export function warmValidationWorker(): void {
+  if (compiled()) getWorker();
+}
+
+/** Validates columnar bytes on the worker thread when running compiled, inline otherwise. */
+export function validateColumnarOffThread(
+  input: OffThreadValidation,
+  options: { inline?: boolean } = {},
+): Promise<ValidateResult> {
+  if (options.inline || !compiled()) return Promise.resolve().then(() => run(input));
+  const current = transferable(input.current);
+  const reference = input.reference ? transferable(input.reference) : undefined;
+  const transferList = [
+    current.buffer as ArrayBuffer,
+    ...(reference ? [reference.buffer as ArrayBuffer] : []),
+  ];
+  const w = getWorker();
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.ref(); // a job in flight keeps the process alive until its answer
+    w.postMessage({ id, input: { ...input, current, reference } }, transferList);
+  });
+}
+
+if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[MARK]) {
+  const port = parentPort;
+  port.on('message', (m: { id: number; input: OffThreadValidation }) => {
+    try {
+      port.postMessage({ id: m.id, result: run(m.input) } satisfies Reply);
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      port.postMessage({
+        id: m.id,
+        error: { message: e.message, ...(e.code ? { code: e.code } : {}), name: e.name },
+      } satisfies Reply);
+    }
+  });
+}
