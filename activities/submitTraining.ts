@@ -1,5 +1,11 @@
 import type { z } from 'zod';
-import { submitTrainingActivity, trainingJobId } from '../lib/contracts/training';
+import * as df from 'durable-functions';
+import {
+  TRAINING_COMPLETED_EVENT,
+  submitTrainingActivity,
+  trainingJobId,
+  trainingMonitorInstanceId,
+} from '../lib/contracts/training';
 import type { TrainingDeps } from '../lib/training/deps';
 import { getTrainingDeps } from '../lib/training/deps';
 import { withContractCategories } from '../lib/training/spec';
@@ -13,7 +19,10 @@ type Output = z.input<typeof submitTrainingActivity.output>;
  * features taken from the pipeline's dataset contract. The job id is derived from the run id, so a
  * retried or replayed submit finds the job it already started (`created: false`).
  */
-export function submitTraining(deps: Pick<TrainingDeps, 'backend' | 'contractOf'>) {
+/** Wakes the run's training monitor (an external event): it then polls at once instead of on its timer. */
+export type WakeMonitor = (monitorInstanceId: string, jobId: string) => Promise<void>;
+
+export function submitTraining(deps: Pick<TrainingDeps, 'backend' | 'contractOf'>, wake?: WakeMonitor) {
   return async (input: Input): Promise<Output> => {
     const backend = deps.backend(input.spec.backend);
     const contract = input.pipeline
@@ -25,8 +34,22 @@ export function submitTraining(deps: Pick<TrainingDeps, 'backend' | 'contractOf'
       spec: contract ? withContractCategories(input.spec, contract) : input.spec,
       dataset: input.dataset,
     });
+    const ended = created && wake ? backend.whenEnded?.(jobId) : undefined;
+    if (ended && wake) {
+      // Not awaited: the activity returns at once. The event is only a hint (a lost one costs one
+      // poll interval), so failures, such as a monitor that already finished, are ignored.
+      const monitor = trainingMonitorInstanceId(input.runId, input.attempt);
+      void ended.then(() => wake(monitor, jobId)).catch(() => undefined);
+    }
     return { jobId, backend: backend.name, created };
   };
 }
 
-registerActivity(submitTrainingActivity, async (input) => submitTraining(await getTrainingDeps())(input));
+registerActivity(
+  submitTrainingActivity,
+  async (input, context) =>
+    submitTraining(await getTrainingDeps(), (instanceId, jobId) =>
+      df.getClient(context).raiseEvent(instanceId, TRAINING_COMPLETED_EVENT, { jobId }),
+    )(input),
+  { extraInputs: [df.input.durableClient()] },
+);

@@ -1,5 +1,5 @@
 import * as df from 'durable-functions';
-import type { InvocationContext } from '@azure/functions';
+import type { FunctionInput, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 import type { ActivityDef, ActivityFailure } from '../../lib/contracts/activity';
 import { MAX_ACTIVITY_PAYLOAD_BYTES, payloadBytes } from '../../lib/contracts/activity';
@@ -14,8 +14,10 @@ import { NonRetriableError, ensureError, isNonRetriable } from '../../lib/errors
 export function registerActivity<I extends z.ZodType, O extends z.ZodType>(
   def: ActivityDef<I, O>,
   handler: (input: z.output<I>, context: InvocationContext) => Promise<z.input<O>>,
+  options: { extraInputs?: FunctionInput[] } = {},
 ): void {
   df.app.activity(def.name, {
+    ...options,
     handler: async (raw: unknown, context: InvocationContext): Promise<z.output<O> | ActivityFailure> => {
       try {
         const parsed = def.input.safeParse(raw);

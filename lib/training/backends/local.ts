@@ -39,6 +39,7 @@ export interface LocalBackendOptions {
 export class LocalTrainingBackend implements TrainingBackend {
   readonly name = 'local' as const;
   private readonly children = new Map<string, ChildProcess>();
+  private readonly ended = new Map<string, Promise<void>>();
   private readonly container = resources.blobContainers.jobs;
   private readonly now: () => number;
 
@@ -102,12 +103,22 @@ export class LocalTrainingBackend implements TrainingBackend {
     // The worker enforces its time limit itself; this is the backstop for a worker that hangs.
     const backstop = setTimeout(() => child.kill('SIGKILL'), (timeLimitSeconds + 30) * 1000);
     backstop.unref();
-    child.once('exit', (code, signal) => {
-      clearTimeout(backstop);
-      this.children.delete(jobId);
-      void this.recordExit(jobId, code, signal, stderr);
+    const ended = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        clearTimeout(backstop);
+        this.children.delete(jobId);
+        void this.recordExit(jobId, code, signal, stderr).finally(() => {
+          resolve();
+          setTimeout(() => this.ended.delete(jobId), 60_000).unref();
+        });
+      });
     });
+    this.ended.set(jobId, ended);
     child.unref();
+  }
+
+  whenEnded(jobId: string): Promise<void> | undefined {
+    return this.ended.get(jobId);
   }
 
   /** A worker that exits without a final status (crash, kill) leaves its stderr as the log tail. */

@@ -86,6 +86,11 @@ export interface TrainingBackend {
   status(jobId: string): Promise<JobStatus>;
   /** Stops the job; canceling a finished job changes nothing. */
   cancel(jobId: string): Promise<void>;
+  /**
+   * Resolves once the job's final status is written, when this process can tell (the local backend
+   * for the jobs it started); undefined otherwise. Only a hint to poll now: status() decides.
+   */
+  whenEnded?(jobId: string): Promise<void> | undefined;
 }
 
 /** A blob in the artifact account (same shape as lib/storage/blob.ts). */

@@ -1,0 +1,95 @@
+/**
+ * submitTraining wakes the run's training monitor once the local job's final status is written,
+ * so the pipeline does not wait out a poll interval; a retried submit and a later attempt wake the
+ * right monitor once each. Real Azurite, a real worker process.
+ */
+import { join } from 'node:path';
+import { submitTraining } from '../../../activities/submitTraining';
+import {
+  submitTrainingActivity,
+  trainingJobId,
+  trainingMonitorInstanceId,
+} from '../../../lib/contracts/training';
+import { emptyIssues, type Table } from '../../../lib/data/column';
+import { encodeColumnar } from '../../../lib/data/columnar';
+import resources from '../../../lib/resources.json';
+import { ArtifactStore } from '../../../lib/storage/blob';
+import { LocalTrainingBackend } from '../../../lib/training/backends/local';
+import { syntheticClassification } from '../../../lib/training/synthetic';
+import type { BlobEmulator } from '../../support/emulators';
+import { startAzuriteBlob } from '../../support/emulators';
+
+jest.setTimeout(120_000);
+const ROOT = join(__dirname, '..', '..', '..');
+
+describe('submitTraining wakes the training monitor', () => {
+  let azurite: BlobEmulator;
+  let store: ArtifactStore;
+  let local: LocalTrainingBackend;
+  let dataset: { uri: string; sha256: string };
+
+  beforeAll(async () => {
+    azurite = await startAzuriteBlob();
+    store = ArtifactStore.fromConnectionString(azurite.connectionString);
+    await store.ensureContainers();
+    local = new LocalTrainingBackend({
+      files: store,
+      workerScript: join(ROOT, 'lib', 'training', 'worker.ts'),
+      execArgv: ['-r', join(ROOT, 'test', 'support', 'registerTs.js')],
+      env: { ARTIFACT_STORAGE_CONNECTION: azurite.connectionString },
+      heartbeatMs: 300,
+    });
+    const data = syntheticClassification({ rows: 500, features: 3, seed: 5 });
+    const table: Table = {
+      rows: data.rowCount,
+      columns: data.columns.map((c) =>
+        c.type === 'numeric'
+          ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
+          : {
+              name: c.name,
+              type: 'category' as const,
+              codes: c.codes,
+              dictionary: [...c.levels],
+              issues: emptyIssues(),
+            },
+      ),
+    };
+    const stored = await store.putContentAddressed(
+      resources.blobContainers.datasets,
+      Buffer.concat(encodeColumnar(table)),
+    );
+    dataset = { uri: stored.uri, sha256: stored.sha256 };
+  });
+  afterAll(async () => {
+    await local?.stopAll();
+    await azurite?.stop();
+  });
+
+  it('raises the wake-up once, after the final status is readable, for the attempt that was submitted', async () => {
+    const woken: { instance: string; jobId: string; state: string }[] = [];
+    const wake = async (instance: string, jobId: string) => {
+      woken.push({ instance, jobId, state: (await local.status(jobId)).state });
+    };
+    const deps = { backend: () => local };
+    const spec = { algorithm: 'logistic_regression', target: 'label', features: ['x0', 'x1', 'x2'] };
+    const first = submitTrainingActivity.input.parse({ runId: 'wake-run', spec, dataset });
+    const second = submitTrainingActivity.input.parse({ runId: 'wake-run', spec, dataset, attempt: 2 });
+
+    const a = await submitTraining(deps, wake)(first);
+    const again = await submitTraining(deps, wake)(first); // a retried activity: same job, no second wake
+    const b = await submitTraining(deps, wake)(second);
+    expect(a.jobId).toBe(trainingJobId('wake-run'));
+    expect(again).toEqual({ ...a, created: false });
+    expect(b.jobId).toBe(trainingJobId('wake-run', 2));
+    expect(b.jobId).not.toBe(a.jobId);
+
+    const deadline = Date.now() + 60_000;
+    while (woken.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(woken.sort((x, y) => x.instance.localeCompare(y.instance))).toEqual([
+      { instance: trainingMonitorInstanceId('wake-run'), jobId: a.jobId, state: 'completed' },
+      { instance: trainingMonitorInstanceId('wake-run', 2), jobId: b.jobId, state: 'completed' },
+    ]);
+    expect(trainingMonitorInstanceId('wake-run', 2)).toBe('wake-run:train:2');
+  });
+});
