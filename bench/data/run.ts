@@ -140,26 +140,42 @@ async function stageIngest(): Promise<StageResult> {
 }
 
 /** The validate activity, in its own process: read both columnar forms (as from Blob), then check everything. */
-async function stageValidate(): Promise<StageResult> {
+/** One validation as the activity runs it: the worker starts while the data is read, bytes are transferred. */
+async function validateOnce(): Promise<{
+  ms: number;
+  readMs: number;
+  result: Awaited<ReturnType<typeof validateColumnarOffThread>>;
+}> {
   const t0 = performance.now();
-  warmValidationWorker(); // as the activity does: the worker starts while the data is read
+  warmValidationWorker();
   const current = readFileSync(CURRENT_COLUMNAR);
   const reference = readFileSync(REFERENCE_COLUMNAR);
   const t1 = performance.now();
-  // As the activity does: on a worker thread (this file runs compiled), bytes transferred, not copied.
-  const { report, timings } = await validateColumnarOffThread({
+  const result = await validateColumnarOffThread({
     current,
     reference,
     contract: benchContract,
     dataset: { rows: 0, columns: 0 },
   });
-  const t2 = performance.now();
+  return { ms: performance.now() - t0, readMs: t1 - t0, result };
+}
+
+/**
+ * The validate activity, in its own process. The first run includes starting the worker thread;
+ * the second is the steady state of a long-lived Functions worker (reported in the details).
+ */
+async function stageValidate(): Promise<StageResult> {
+  const cold = await validateOnce();
+  const coldRss = process.resourceUsage().maxRSS / 1024; // one validation: what the activity costs
+  const warm = await validateOnce();
+  const { report, timings } = warm.result;
   return {
     stage: 'validate',
-    ms: t2 - t0,
-    maxRssMb: 0,
+    ms: cold.ms,
+    maxRssMb: coldRss,
     detail: {
-      columnarRead: t1 - t0,
+      warm: warm.ms,
+      columnarRead: warm.readMs,
       conform: timings.conform,
       profile: timings.profile,
       checks: timings.checks,
@@ -207,7 +223,7 @@ async function main(): Promise<void> {
   const stage = arg('stage', '');
   if (stage) {
     const result = await stages[stage]!();
-    result.maxRssMb = process.resourceUsage().maxRSS / 1024;
+    result.maxRssMb ||= process.resourceUsage().maxRSS / 1024;
     process.send!(result);
     return;
   }
@@ -243,8 +259,15 @@ async function main(): Promise<void> {
     );
     console.log(`  ${s} stages of the last run (ms): ${parts.join(', ')}`);
   }
+  const warm = median(
+    results.validate!.map((r, i) => results.ingest![i]!.ms + Number(r.detail?.warm ?? NaN)),
+  );
+  const fastest = Math.min(udsv.ms, parse.ms);
   console.log(
-    `ratio to udsv: ${(total / udsv.ms).toFixed(2)}×; to the fastest parse measured (${Math.min(udsv.ms, parse.ms).toFixed(0)} ms): ${(total / Math.min(udsv.ms, parse.ms)).toFixed(2)}× (goal ≤ 2×); peak RSS ${rss.toFixed(0)} MB (goal < 300 MB; the two activities run one after the other)`,
+    `ratio to udsv: ${(total / udsv.ms).toFixed(2)}×; to the fastest parse measured (${fastest.toFixed(0)} ms): ${(total / fastest).toFixed(2)}× (goal ≤ 2×); peak RSS ${rss.toFixed(0)} MB (goal < 300 MB; the two activities run one after the other)`,
+  );
+  console.log(
+    `with the validation worker already running (a long-lived Functions worker): ${warm.toFixed(0)} ms, ${(warm / udsv.ms).toFixed(2)}× udsv, ${(warm / fastest).toFixed(2)}× the fastest parse`,
   );
 }
 

@@ -72,6 +72,22 @@ function failAll(err: unknown): void {
   worker = undefined;
 }
 
+/** How long an idle worker lives: back-to-back validations share it, the memory of the last one is freed soon after. */
+export const WORKER_IDLE_MS = 2_000;
+let idleTimer: NodeJS.Timeout | undefined;
+
+function idle(w: Worker): void {
+  w.unref(); // idle: do not keep the process alive
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    if (worker === w && pending.size === 0) {
+      worker = undefined;
+      void w.terminate();
+    }
+  }, WORKER_IDLE_MS);
+  idleTimer.unref();
+}
+
 /** The process's validation worker, started on first use; it does not keep the process alive. */
 function getWorker(): Worker {
   if (worker) return worker;
@@ -80,7 +96,7 @@ function getWorker(): Worker {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if (pending.size === 0) w.unref(); // idle: do not keep the process alive
+    if (pending.size === 0) idle(w);
     if (m.result) p.resolve(m.result);
     else
       p.reject(
@@ -90,8 +106,12 @@ function getWorker(): Worker {
         }),
       );
   });
-  w.on('error', failAll);
-  w.on('exit', (code) => failAll(new Error(`the validation worker exited with code ${code}`)));
+  w.on('error', (err) => {
+    if (worker === w) failAll(err);
+  });
+  w.on('exit', (code) => {
+    if (worker === w) failAll(new Error(`the validation worker exited with code ${code}`));
+  });
   // Idle until a job arrives (after the listeners: attaching one refs the port again).
   w.unref();
   worker = w;
@@ -119,6 +139,7 @@ export function validateColumnarOffThread(
   const id = nextId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
+    clearTimeout(idleTimer);
     w.ref(); // a job in flight keeps the process alive until its answer
     w.postMessage({ id, input: { ...input, current, reference } }, transferList);
   });
