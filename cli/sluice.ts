@@ -80,6 +80,51 @@ function contentTypeFor(file: string): string {
   return 'text/csv';
 }
 
+/**
+ * Rows of a small CSV file (header line first; quoted fields with "" escapes). Cells that read as
+ * numbers become numbers, empty cells null: the scoring endpoint checks them against the model.
+ */
+export function csvRows(text: string): Record<string, string | number | null>[] {
+  const records: string[][] = [];
+  let field = '';
+  let record: string[] = [];
+  let quoted = false;
+  const endRecord = () => {
+    record.push(field);
+    if (record.some((f) => f !== '')) records.push(record);
+    record = [];
+    field = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      record.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+    } else field += c;
+  }
+  endRecord();
+  const [header, ...body] = records;
+  if (!header) throw new CliError('the CSV file is empty');
+  return body.map((r) =>
+    Object.fromEntries(
+      header.map((h, j) => {
+        const v = r[j] ?? '';
+        return [h, v === '' ? null : /^\s*-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(v) ? Number(v) : v];
+      }),
+    ),
+  );
+}
+
 const pad = (s: unknown, n: number) => String(s ?? '').padEnd(n);
 
 export type RunView = {
@@ -308,10 +353,20 @@ export async function main(
       const text = await readFile(file, 'utf8').catch(() => {
         throw new CliError(`cannot read ${file}`);
       });
+      // The scoring endpoint takes JSON rows: a CSV (or JSON Lines) file is turned into them here.
       const type = contentTypeFor(file);
+      const rows =
+        type === 'text/csv'
+          ? csvRows(text)
+          : type === 'application/x-ndjson'
+            ? text
+                .split('\n')
+                .filter((l) => l.trim())
+                .map((l) => JSON.parse(l) as unknown)
+            : undefined;
       const r = await api(ctx, 'POST', `/api/models/${encodeURIComponent(name)}/predict`, {
-        data: text,
-        type,
+        data: rows ? JSON.stringify({ rows }) : text,
+        type: 'application/json',
       });
       out(JSON.stringify(r, null, 2));
       return 0;
