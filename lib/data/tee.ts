@@ -24,12 +24,12 @@ export function tee(
   let ended = false;
   let failure: { reason: unknown } | undefined;
   let reading: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
-  const waitForRoom = (): Promise<void> => new Promise((resolve) => (wake = resolve));
+  let waiters: (() => void)[] = [];
+  const waitForRoom = (): Promise<void> => new Promise((resolve) => waiters.push(resolve));
   const notify = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
+    const ready = waiters;
+    waiters = [];
+    for (const w of ready) w();
   };
 
   async function readOne(): Promise<void> {
