@@ -119,6 +119,66 @@ const SAMPLE_PEOPLE: { who: string; row: Record<string, string | number> }[] = [
   },
 ];
 
+interface Definition {
+  name: string;
+  modelName?: string;
+  description?: string;
+  training: { algorithm: string; target: string; features: string[] };
+  evaluation: { primaryMetric: string; threshold?: number };
+  approval: { reviewers: string[]; requiredApprovals?: number };
+}
+
+/** The baseline's features: the textbook wage equation's schooling and experience. */
+const BASELINE_FEATURES = ['education', 'experience'];
+
+/**
+ * Deploys a baseline version of the pipeline (fewer features) so the real run has a production
+ * model to be compared with. Its reviewer approves through the page, like anyone else. Undefined
+ * when it cannot (no local outbox to read the link from) or the run did not deploy.
+ */
+async function deployBaseline(
+  ctx: Ctx,
+  definition: Definition,
+  dataFile: string,
+  storage: string | undefined,
+): Promise<{ version: number; metric: string } | undefined> {
+  const baseline: Definition = {
+    ...definition,
+    description: `Baseline: ${definition.training.target} from ${BASELINE_FEATURES.join(' and ')} only.`,
+    training: { ...definition.training, features: BASELINE_FEATURES },
+  };
+  await api(ctx, 'PUT', `/api/pipelines/${definition.name}`, {
+    data: JSON.stringify(baseline),
+    type: 'application/json',
+  });
+  const started = await startRun(ctx, definition.name, dataFile);
+  let outbox: ContainerClient;
+  try {
+    outbox = localOutbox(started.source.uri, storage);
+  } catch {
+    await api(ctx, 'POST', `/api/runs/${started.runId}/cancel`).catch(() => undefined);
+    return undefined;
+  }
+  const reviewer = definition.approval.reviewers.at(-1)!;
+  const message = await waitForMessage(
+    outbox,
+    started.runId,
+    (m) => m.kind === 'request' && m.to === reviewer,
+    {
+      timeoutMs: 120_000,
+    },
+  );
+  await decideThroughPage(message.link!, 'approve', 'Baseline for the demo.');
+  const run = await watchRun({ ...ctx, out: () => undefined }, started.runId, 300);
+  const deployed = run.deployment as { version?: number } | undefined;
+  if (run.status !== 'succeeded' || !deployed?.version) return undefined;
+  const ev = run.metrics?.evaluation as EvaluationView | undefined;
+  return {
+    version: deployed.version,
+    metric: ev ? `${ev.primaryMetric} ${num(ev.candidate)} on its holdout` : 'deployed',
+  };
+}
+
 async function reachable(url: string): Promise<boolean> {
   try {
     const res = await fetch(new URL('/api/health', url), { signal: AbortSignal.timeout(3_000) });
@@ -259,16 +319,27 @@ async function main(argv: string[]): Promise<number> {
 
   const ctx: Ctx = { url, key: values.key ?? process.env.SLUICE_KEY, json: false, out: (l) => out(` ${l}`) };
   try {
+    const definition = JSON.parse(await readFile(pipelineFile, 'utf8')) as Definition;
+    const modelName = definition.modelName ?? definition.name;
+
+    // 0. A production model to compare with: a deliberately simple baseline, the first time.
+    if (!(await production(ctx, modelName))?.aliases.production) {
+      heading('0', 'Before we start: a baseline in production');
+      note(`there is no ${modelName} model in production yet, so the demo first deploys a simple one:`);
+      note(
+        `the same pipeline on ${BASELINE_FEATURES.join(' and ')} alone, approved through the page by its reviewer`,
+      );
+      const t0 = Date.now();
+      const baseline = await deployBaseline(ctx, definition, dataFile, values.storage);
+      if (baseline) {
+        note(
+          `${green('✔')} baseline ${bold(`${modelName} v${baseline.version}`)} is in production (${baseline.metric}), after ${fmtMs(Date.now() - t0)}`,
+        );
+      } else note(yellow('the baseline did not deploy; the run below is the first model'));
+    }
+
     // 1. The pipeline.
     heading('1', 'Register the pipeline');
-    const definition = JSON.parse(await readFile(pipelineFile, 'utf8')) as {
-      name: string;
-      modelName?: string;
-      training: { algorithm: string; target: string; features: string[] };
-      evaluation: { primaryMetric: string; threshold?: number };
-      approval: { reviewers: string[]; requiredApprovals?: number };
-    };
-    const modelName = definition.modelName ?? definition.name;
     const put = (await api(ctx, 'PUT', `/api/pipelines/${definition.name}`, {
       data: JSON.stringify(definition),
       type: 'application/json',
