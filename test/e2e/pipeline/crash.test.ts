@@ -26,7 +26,8 @@ const FEATURES = [
   'occupation',
   'sector',
 ];
-const settle = () => new Promise((r) => setTimeout(r, 3_000));
+const settle = (since = Date.now()) =>
+  new Promise((r) => setTimeout(r, Math.max(0, since + 3_000 - Date.now())));
 
 describe('devhost killed mid-run', () => {
   let h: PipelineHarness;
@@ -56,7 +57,7 @@ describe('devhost killed mid-run', () => {
           algorithm: 'gradient_boosting',
           target: 'wage',
           features: FEATURES,
-          hyperparameters: { rounds: 2000, learningRate: 0.005, maxDepth: 8, earlyStoppingRounds: 0 },
+          hyperparameters: { rounds: 3000, learningRate: 0.005, maxDepth: 8, earlyStoppingRounds: 0 },
           timeLimitSeconds: 300,
         },
         evaluation: { primaryMetric: 'r2', minRows: 50 },
@@ -76,7 +77,8 @@ describe('devhost killed mid-run', () => {
       };
       return s.state === 'running' && s.pid ? s.pid : undefined;
     });
-    await settle();
+    // Killed while the job trains: the run document and the job's start are older than a snapshot.
+    await settle(Date.parse(training.createdAt));
 
     // The whole machine goes: devhost and the training process with it.
     await h.crashAndRestart(() => {
