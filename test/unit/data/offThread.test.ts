@@ -1,0 +1,67 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { transformSync } from '@swc/core';
+import { encodeColumnar } from '../../../lib/data/columnar';
+import { parseContract } from '../../../lib/data/contract';
+import type * as OffThread from '../../../lib/data/offThread';
+import { validateColumnarOffThread } from '../../../lib/data/offThread';
+import { parse } from './helpers';
+
+/**
+ * The app runs compiled, and then validates on a worker thread. Jest runs TypeScript (inline), so
+ * this test compiles lib/data to JavaScript in a scratch folder and drives the worker path there.
+ */
+const root = path.resolve(__dirname, '..', '..', '..');
+const out = path.join(root, '.sluice', `offthread-test-${process.pid}`);
+
+function compileLibData(): typeof OffThread {
+  const src = path.join(root, 'lib', 'data');
+  mkdirSync(path.join(out, 'lib', 'data'), { recursive: true });
+  for (const f of readdirSync(src).filter((n) => n.endsWith('.ts'))) {
+    const code = transformSync(readFileSync(path.join(src, f), 'utf8'), {
+      filename: f,
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+      module: { type: 'commonjs' },
+    }).code;
+    writeFileSync(path.join(out, 'lib', 'data', f.replace(/\.ts$/, '.js')), code);
+  }
+  writeFileSync(
+    path.join(out, 'lib', 'resources.json'),
+    readFileSync(path.join(root, 'lib', 'resources.json')),
+  );
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(out, 'lib', 'data', 'offThread.js')) as typeof OffThread;
+}
+
+describe('validation on the worker thread (the compiled app)', () => {
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('gives the same report as inline validation, with the bytes transferred', async () => {
+    const contract = parseContract({
+      columns: [
+        { name: 'x', type: 'number', max: 50 },
+        { name: 'k', type: 'category', values: ['a', 'b'] },
+      ],
+    });
+    const rows = (shift: number) =>
+      Array.from({ length: 400 }, (_, i) => `${(i % 60) + shift},${i % 3 ? 'a' : 'b'}`).join('\n');
+    const cur = await parse(`x,k\n${rows(5)}\n`, { contract });
+    const ref = await parse(`x,k\n${rows(0)}\n`, { contract });
+    const job = () => ({
+      current: Buffer.concat(encodeColumnar(cur.table)),
+      reference: Buffer.concat(encodeColumnar(ref.table)),
+      contract,
+      dataset: { rows: 0, columns: 0, sha256: 'abc' },
+    });
+    const inline = await validateColumnarOffThread(job());
+    const compiled = compileLibData();
+    const input = job();
+    const viaWorker = await compiled.validateColumnarOffThread(input);
+    expect(input.current.byteLength).toBe(0); // transferred to the worker, not copied
+    expect(viaWorker.report).toEqual(inline.report);
+    expect(viaWorker.report.violations[0]).toMatchObject({ rule: 'max', column: 'x' });
+    // The worker is reused while busy and survives a second job.
+    const again = await compiled.validateColumnarOffThread(job());
+    expect(again.report).toEqual(inline.report);
+  });
+});
