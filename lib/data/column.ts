@@ -141,7 +141,7 @@ export interface ColumnBuilder {
 
 /** Growable typed storage; hot loops `reserve` once per batch and write `arr` directly. */
 class GrowF64 {
-  arr = new Float64Array(1024);
+  arr = new Float64Array(64); // small: a 10,000-column file has 10,000 of these
   length = 0;
   reserve(extra: number): Float64Array {
     if (this.length + extra > this.arr.length) {
@@ -169,7 +169,7 @@ class GrowF64 {
 }
 
 class GrowI32 {
-  arr = new Int32Array(1024);
+  arr = new Int32Array(64);
   length = 0;
   reserve(extra: number): Int32Array {
     if (this.length + extra > this.arr.length) {
@@ -198,12 +198,12 @@ class GrowI32 {
  * has distinct values.
  */
 export class ByteDictionary {
-  private pool = new Uint8Array(1 << 12);
+  private pool = new Uint8Array(256);
   private poolLen = 0;
-  private offsets = new Int32Array(64);
-  private lengths = new Int32Array(64);
-  private table = new Int32Array(128).fill(-1);
-  private mask = 127;
+  private offsets = new Int32Array(16);
+  private lengths = new Int32Array(16);
+  private table = new Int32Array(32).fill(-1);
+  private mask = 31;
   size = 0;
 
   private static hash(buf: Uint8Array, start: number, end: number): number {
@@ -462,7 +462,7 @@ export class DictionaryBuilder implements ColumnBuilder {
   readonly issues = emptyIssues();
   private readonly dict = new ByteDictionary();
   /** Dictionary id → code in the finished column (NULL_CODE for null tokens). */
-  private idToCode = new Int32Array(64);
+  private idToCode = new Int32Array(16);
   private texts: string[] = [];
   constructor(
     readonly type: 'category' | 'string',
@@ -631,7 +631,7 @@ abstract class TextMappedBuilder implements ColumnBuilder {
 export class BooleanBuilder extends TextMappedBuilder {
   readonly type = 'boolean' as const;
   protected readonly nullValue = BOOL_NULL;
-  private values = new Uint8Array(1 << 12);
+  private values = new Uint8Array(64);
   private len = 0;
   get length(): number {
     return this.len;
