@@ -1,25 +1,14 @@
 import type { Table } from './column';
 import type { DatasetContract } from './contract';
-import type { BlobDigest } from './datasets';
 import { ingestBlob, loadColumnar } from './datasets';
 import type { DataDeps } from './deps';
 import type { DatasetInfo } from './report';
 
 /**
- * Finding the reference for drift outside a run (`POST /api/datasets/validate`). In a run the
- * orchestrator passes the reference to validateDataset; here, the registry (another module) says
- * which dataset the production model was trained on, through a resolver it registers at start-up.
+ * The drift reference outside a run (`POST /api/datasets/validate`): a dataset fixed in the contract,
+ * or the one the pipeline's production model was trained on. In a run the orchestrator resolves it
+ * (the resolveReference activity) and passes it to validateDataset.
  */
-export type ProductionReferenceResolver = (
-  pipeline: string,
-) => Promise<{ columnar: BlobDigest; raw?: BlobDigest } | undefined>;
-
-let resolver: ProductionReferenceResolver | undefined;
-
-/** Called once by the registry module: how to find the production model's training data. */
-export function registerProductionReferenceResolver(fn: ProductionReferenceResolver | undefined): void {
-  resolver = fn;
-}
 
 export interface ResolvedReference {
   table: Table;
@@ -28,7 +17,7 @@ export interface ResolvedReference {
 
 /** The contract's fixed reference, or the production model's training data, or a reason why there is none. */
 export async function resolveReference(
-  deps: Pick<DataDeps, 'store' | 'limits'>,
+  deps: Pick<DataDeps, 'store' | 'limits' | 'productionReference'>,
   contract: DatasetContract,
   pipeline: string | undefined,
 ): Promise<{ reference?: ResolvedReference; reason?: string }> {
@@ -40,6 +29,7 @@ export async function resolveReference(
         reference: { table, info: { rows: table.rows, columns: table.columns.length, sha256: ref.sha256 } },
       };
     }
+    // A raw dataset: ingested (idempotently: content-addressed) to read it as the contract says.
     const { table, dataset } = await ingestBlob(deps.store, ref.uri, {
       sha256: ref.sha256,
       contract,
@@ -58,16 +48,15 @@ export async function resolveReference(
       },
     };
   }
-  if (!pipeline || !resolver)
-    return { reason: 'no reference dataset: no model of this pipeline in production' };
-  const found = await resolver(pipeline);
-  if (!found) return { reason: 'no reference dataset: no model of this pipeline in production' };
+  const none = { reason: 'no reference dataset: no model of this pipeline in production' };
+  if (!pipeline || !deps.productionReference) return none;
+  const found = await deps.productionReference(pipeline);
+  if (!found) return none;
   const table = await loadColumnar(deps.store, found.columnar);
-  const info: DatasetInfo = {
-    rows: table.rows,
-    columns: table.columns.length,
-    sha256: found.raw?.sha256 ?? found.columnar.sha256,
+  return {
+    reference: {
+      table,
+      info: { rows: table.rows, columns: table.columns.length, sha256: found.columnar.sha256 },
+    },
   };
-  if (found.raw) info.bytes = found.raw.bytes;
-  return { reference: { table, info } };
 }

@@ -1,5 +1,7 @@
 import { gzipSync } from 'node:zlib';
+import { HttpRequest } from '@azure/functions';
 import { ingestDataset } from '../../../activities/ingestDataset';
+import { validateDatasetHandler } from '../../../functions/validateDataset';
 import { validateDataset } from '../../../activities/validateDataset';
 import type { DatasetContract } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
@@ -162,5 +164,27 @@ describe('data activities on Azurite', () => {
       pipeline: { name: 'wages', version: 1 },
     });
     expect(out).toMatchObject({ status: 'passed', passed: true, drift: 'skipped', errors: 0 });
+  });
+
+  it('the dataset check finds the production reference and reports drift against it', async () => {
+    const up = await storeRawUpload(store, Buffer.from(csv(1_000, 0)));
+    const reference = await ingestDataset(deps)({
+      source: { kind: 'upload', uri: up.uri, sha256: up.sha256, bytes: up.bytes, format: 'csv' },
+      contract,
+    });
+    const withProduction: DataDeps = {
+      ...deps,
+      productionReference: async (name) => (name === 'wages' ? { columnar: reference.columnar } : undefined),
+    };
+    const request = new HttpRequest({
+      url: 'http://localhost/api/datasets/validate?pipeline=wages',
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: { string: csv(1_000, 2) },
+    });
+    const res = await validateDatasetHandler(async () => withProduction)(request);
+    const report = res.jsonBody as ValidationReport;
+    expect(report.reference).toMatchObject({ rows: 1_000, sha256: reference.columnar.sha256 });
+    expect(report.summary.drift).toBe('drifted');
   });
 });
