@@ -132,8 +132,6 @@ export interface ColumnBuilder {
   pushNull(): void;
   /** Makes room for about this many rows in total (a hint that saves regrowing). */
   reserveTotal(rows: number): void;
-  /** Drops rows from index `length` on (a batch cut short by the end of a read window). */
-  truncate(length: number): void;
   /** A builder of a wider type holding the same values (number → string, and so on). */
   widen(): ColumnBuilder;
   finish(name: string): Column;
@@ -157,9 +155,6 @@ class GrowF64 {
   get(i: number): number {
     return this.arr[i]!;
   }
-  truncate(n: number): void {
-    this.length = Math.min(this.length, n);
-  }
   /** The values, without copying when little capacity would be wasted. */
   toArray(): Float64Array {
     return this.arr.length - this.length <= this.arr.length >> 3
@@ -181,9 +176,6 @@ class GrowI32 {
   }
   push(v: number): void {
     this.reserve(1)[this.length++] = v;
-  }
-  truncate(n: number): void {
-    this.length = Math.min(this.length, n);
   }
   toArray(): Int32Array {
     return this.arr.length - this.length <= this.arr.length >> 3
@@ -349,13 +341,6 @@ function record(issues: ParseIssues, row: number, text: string): void {
   }
 }
 
-function truncateIssues(issues: ParseIssues, firstBadRow: number): void {
-  // Rows at or past the cut are parsed again with the next window.
-  const keep = issues.firstRows.filter((r) => r < firstBadRow);
-  issues.count -= issues.firstRows.length - keep.length;
-  issues.firstRows = keep;
-}
-
 export interface BuilderOptions {
   nullValues: readonly string[];
   /** Strict (a contract gave the type): bad values become nulls with an issue. Otherwise the column widens. */
@@ -438,10 +423,6 @@ export class NumberBuilder implements ColumnBuilder {
   reserveTotal(rows: number): void {
     if (rows > this.values.length) this.values.reserve(rows - this.values.length);
   }
-  truncate(length: number): void {
-    this.values.truncate(length);
-    truncateIssues(this.issues, length + 1);
-  }
   widen(): ColumnBuilder {
     const next = new DictionaryBuilder('string', this.opts);
     for (let i = 0; i < this.values.length; i++) {
@@ -517,9 +498,6 @@ export class DictionaryBuilder implements ColumnBuilder {
   reserveTotal(rows: number): void {
     if (rows > this.codes.length) this.codes.reserve(rows - this.codes.length);
   }
-  truncate(length: number): void {
-    this.codes.truncate(length);
-  }
   widen(): ColumnBuilder {
     if (this.type === 'string') return this;
     const next = new DictionaryBuilder('string', this.opts);
@@ -562,7 +540,6 @@ abstract class TextMappedBuilder implements ColumnBuilder {
   /** The stored value for a text; NaN when the text is not of the type. */
   protected abstract read(text: string): number;
   protected abstract readonly nullValue: number;
-  abstract truncate(length: number): void;
   abstract reserveTotal(rows: number): void;
   abstract widen(): ColumnBuilder;
   abstract finish(name: string): Column;
@@ -654,10 +631,6 @@ export class BooleanBuilder extends TextMappedBuilder {
   protected read(text: string): number {
     const b = parseBooleanText(text);
     return b === undefined ? NaN : b ? 1 : 0;
-  }
-  truncate(length: number): void {
-    this.len = Math.min(this.len, length);
-    truncateIssues(this.issues, length + 1);
   }
   widen(): ColumnBuilder {
     const next = new DictionaryBuilder('category', this.opts);
@@ -761,10 +734,6 @@ export class DatetimeBuilder extends TextMappedBuilder {
     }
     this.values.push(v);
     return true;
-  }
-  truncate(length: number): void {
-    this.values.truncate(length);
-    truncateIssues(this.issues, length + 1);
   }
   /** Widens to string; the values read so far are re-rendered as ISO 8601. */
   widen(): ColumnBuilder {
