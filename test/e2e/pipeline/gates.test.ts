@@ -2,7 +2,7 @@
  * The pipeline end to end through devhost over HTTP: every way a run can end at a gate. The runs
  * start together (one devhost for the file) and each test checks its own. Needs `dist/`.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { PipelineHarness } from './harness';
@@ -57,6 +57,7 @@ describe('trainingPipeline through devhost', () => {
   });
   afterAll(async () => {
     await h?.stop();
+    rmSync(badCsv, { force: true });
   });
 
   it('happy path: trains, waits for a reviewer, deploys what was approved and serves it', async () => {
