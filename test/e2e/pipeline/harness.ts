@@ -86,6 +86,7 @@ export interface PipelineHarness {
  */
 export async function startPipelineHarness(
   options: { dataDir?: string; ports?: Ports; env?: Record<string, string> } = {},
+  retry = true,
 ): Promise<PipelineHarness> {
   const ports = options.ports ?? { ...(await freePorts()) };
   const signingKey = randomBytes(32).toString('base64');
@@ -118,7 +119,15 @@ export async function startPipelineHarness(
     },
     readyTimeoutMs: 120_000,
   };
-  let host = await startDevhost(devhostOptions);
+  let host: RunningDevhost;
+  try {
+    host = await startDevhost(devhostOptions);
+  } catch (err) {
+    // The ports were free when picked, but another process on this machine may take one before
+    // devhost binds it: pick again, once.
+    if (options.ports || !retry) throw err;
+    return startPipelineHarness(options, false);
+  }
   const url = `http://localhost:${ports.http}`;
   const blobs = BlobServiceClient.fromConnectionString(
     `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${ports.blob}/${AZURITE_ACCOUNT};`,
