@@ -62,6 +62,9 @@ describe('operating pipelines through devhost', () => {
     await h.until('the worker to run', async () =>
       (await jobStatus()).state === 'running' ? true : undefined,
     );
+    await h.until('the monitor', async () =>
+      (await h.durable(`${id}:train`)).runtimeStatus === 'Running' ? true : undefined,
+    );
 
     const res = await h.api('POST', `/api/runs/${id}/cancel`, undefined, {
       'x-sluice-user': 'ops@example.com',
