@@ -119,7 +119,16 @@ export class ConfigError extends Error {
 
 /** Parses settings from `env`, failing with a message that names every bad or missing setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned: Record<string, string | undefined> = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  // Links people click must reach this host: without an explicit origin, use the host name the
+  // Functions host (or devhost, on whatever port it runs) says it answers on.
+  if (!cleaned.PUBLIC_BASE_URL && cleaned.WEBSITE_HOSTNAME) {
+    const host = cleaned.WEBSITE_HOSTNAME;
+    const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(host);
+    cleaned.PUBLIC_BASE_URL = `${local ? 'http' : 'https'}://${host}`;
+  }
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);

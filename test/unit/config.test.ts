@@ -32,3 +32,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, COSMOS_ENDPOINT: '' })).toThrow(/COSMOS_ENDPOINT/);
   });
 });
+
+describe('PUBLIC_BASE_URL', () => {
+  it('follows the host name devhost or Azure answers on when not set', () => {
+    expect(loadConfig({ ...base, WEBSITE_HOSTNAME: 'localhost:8123' }).PUBLIC_BASE_URL).toBe(
+      'http://localhost:8123',
+    );
+    expect(loadConfig({ ...base, WEBSITE_HOSTNAME: 'sluice-abc.azurewebsites.net' }).PUBLIC_BASE_URL).toBe(
+      'https://sluice-abc.azurewebsites.net',
+    );
+  });
+
+  it('keeps an explicit origin', () => {
+    expect(
+      loadConfig({ ...base, WEBSITE_HOSTNAME: 'localhost:8123', PUBLIC_BASE_URL: 'https://ml.example.com' })
+        .PUBLIC_BASE_URL,
+    ).toBe('https://ml.example.com');
+  });
+});
