@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
 import { createHttpServer } from '@vercel/cosmosdb-server';
 import type Account from '@vercel/cosmosdb-server/lib/account';
 import * as accountModule from '@vercel/cosmosdb-server/lib/account';
@@ -62,12 +63,22 @@ export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<
   hookAccount();
   const server = createHttpServer({ keepAlive: true });
   let generation = 0;
+  // Acknowledged writes must survive a crash, as they do in Cosmos DB: the response to a successful
+  // write is held until the snapshot that contains it is on disk (concurrent writes share one
+  // snapshot). Without this, a SIGKILL lost the writes of the last interval while the Durable task
+  // hub (in Azurite) had already recorded the activities that made them.
+  let persistBeforeAck: ((done: () => void) => void) | undefined;
   server.on('request', (req, res) => {
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD' || req.headers['x-ms-documentdb-isquery'] === 'True') return;
-    res.once('finish', () => {
-      if (res.statusCode < 400) generation += 1;
-    });
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      if (res.statusCode >= 400) return end(...args);
+      generation += 1;
+      if (!persistBeforeAck) return end(...args);
+      persistBeforeAck(() => end(...args));
+      return res;
+    }) as ServerResponse['end'];
   });
 
   const requestedPort = opts.port ?? 0;
@@ -112,6 +123,19 @@ export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<
     });
     return writing;
   };
+
+  if (snapshotFile) {
+    persistBeforeAck = (done) => {
+      flush().then(done, (err: unknown) => {
+        writing = Promise.resolve();
+        opts.log.error('Cosmos emulator snapshot failed; the write is in memory only', {
+          file: snapshotFile,
+          error: String(err),
+        });
+        done();
+      });
+    };
+  }
 
   const timer = snapshotFile
     ? setInterval(() => {

@@ -1,0 +1,59 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCosmosEmulator, type CosmosEmulatorHandle, SNAPSHOT_FILE } from '../../devhost/services/cosmos';
+import { CosmosStore, createCosmosClient } from '../../lib/storage';
+import { memoryLog } from './servicesLog';
+
+// Regression: a SIGKILL of devhost lost the Cosmos writes of the last snapshot interval, while the
+// Durable task hub had already recorded the activities that made them (the pipeline crash e2e then
+// waited forever for a run-document step). An acknowledged write is now on disk before its response.
+describe('Cosmos emulator: an acknowledged write is already in the snapshot', () => {
+  let dir: string;
+  let emulator: CosmosEmulatorHandle;
+  let store: CosmosStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-cosmos-ack-'));
+    // A long interval: only the write path can have saved the item.
+    emulator = await startCosmosEmulator({ location: dir, log: memoryLog(), snapshotIntervalMs: 3_600_000 });
+    store = new CosmosStore(
+      createCosmosClient({
+        COSMOS_ENDPOINT: emulator.endpoint,
+        COSMOS_KEY: emulator.key,
+        AZURE_CLIENT_ID: undefined,
+      }),
+    );
+    await store.ensure();
+  });
+  afterAll(async () => {
+    store?.client.dispose();
+    await emulator?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates, replaces and deletes are on disk when the client gets the answer', async () => {
+    const created = await store.create('runs', { id: 'ack-1', pipeline: 'p', status: 'queued' });
+    expect(created.ok).toBe(true);
+    let onDisk = await readFile(join(dir, SNAPSHOT_FILE), 'utf8');
+    expect(onDisk).toContain('ack-1');
+    if (!created.ok) return;
+    const replaced = await store.replace(
+      'runs',
+      { id: 'ack-1', pipeline: 'p', status: 'running-now' },
+      created.etag,
+    );
+    expect(replaced.ok).toBe(true);
+    onDisk = await readFile(join(dir, SNAPSHOT_FILE), 'utf8');
+    expect(onDisk).toContain('running-now');
+    await store.delete('runs', 'ack-1', 'p');
+    onDisk = await readFile(join(dir, SNAPSHOT_FILE), 'utf8');
+    expect(onDisk).not.toContain('ack-1');
+  });
+
+  it('a rejected write changes nothing and is answered at once', async () => {
+    await store.create('runs', { id: 'ack-2', pipeline: 'p' });
+    const again = await store.create('runs', { id: 'ack-2', pipeline: 'p' });
+    expect(again.ok).toBe(false);
+  });
+});
