@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import { getConfig } from '../config';
-import { ModelRegistry } from '../registry/registry';
-import { getArtifactStore, getCosmos } from '../storage';
+import { getModelRegistry } from '../registry/deps';
+import { getArtifactStore } from '../storage';
 import { ProductionModels } from './production';
 
 let models: Promise<ProductionModels> | undefined;
@@ -10,11 +10,9 @@ let models: Promise<ProductionModels> | undefined;
 export function getProductionModels(config?: Config): Promise<ProductionModels> {
   models ??= (async () => {
     const c = config ?? getConfig();
-    const cosmos = getCosmos(c);
-    if (c.COSMOS_KEY) await cosmos.ensure();
     const artifacts = getArtifactStore(c);
     return new ProductionModels({
-      registry: new ModelRegistry(cosmos.container('models')),
+      registry: await getModelRegistry(c),
       readArtifact: async (uri) => (await artifacts.getBuffer(uri)).data,
       aliasTtlMs: c.SCORING_ALIAS_TTL_MS,
     });
@@ -25,17 +23,5 @@ export function getProductionModels(config?: Config): Promise<ProductionModels> 
   return models;
 }
 
-let registry: Promise<ModelRegistry> | undefined;
-/** The registry for deployment and rollback. */
-export function getRegistry(config?: Config): Promise<ModelRegistry> {
-  registry ??= (async () => {
-    const c = config ?? getConfig();
-    const cosmos = getCosmos(c);
-    if (c.COSMOS_KEY) await cosmos.ensure();
-    return new ModelRegistry(cosmos.container('models'));
-  })().catch((err: unknown) => {
-    registry = undefined;
-    throw err;
-  });
-  return registry;
-}
+/** The registry for deployment and rollback: the process-wide one. */
+export { getModelRegistry as getRegistry } from '../registry/deps';
