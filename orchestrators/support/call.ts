@@ -39,16 +39,6 @@ export function* callActivity<I extends z.ZodType, O extends z.ZodType>(
   return def.output.parse(raw);
 }
 
-/** Schedules an activity without waiting, for `Task.all` / `Task.any` fan-out. */
-export function activityTask<I extends z.ZodType, O extends z.ZodType>(
-  context: OrchestrationContext,
-  def: ActivityDef<I, O>,
-  input: z.input<I>,
-): Task {
-  const retry = new df.RetryOptions(def.retry.firstRetryIntervalMs, def.retry.maxAttempts);
-  return context.df.callActivityWithRetry(def.name, retry, input);
-}
-
 /**
  * Calls a sub-orchestration with an explicit instance id and parses its output; use with `yield*`.
  * The id is derived from the parent's so a replayed parent finds the same child.
