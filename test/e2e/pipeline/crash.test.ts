@@ -10,22 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { PipelineHarness } from './harness';
-import { freePorts, startPipelineHarness, testPipeline } from './harness';
+import { freePorts, startPipelineHarness, testPipeline, WAGE_FEATURES } from './harness';
 
 jest.setTimeout(300_000);
 
-const FEATURES = [
-  'education',
-  'experience',
-  'age',
-  'gender',
-  'race',
-  'south',
-  'union',
-  'married',
-  'occupation',
-  'sector',
-];
 describe('devhost killed mid-run', () => {
   let h: PipelineHarness;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-crash-'));
@@ -53,7 +41,7 @@ describe('devhost killed mid-run', () => {
         training: {
           algorithm: 'gradient_boosting',
           target: 'wage',
-          features: FEATURES,
+          features: WAGE_FEATURES,
           hyperparameters: { rounds: 3000, learningRate: 0.005, maxDepth: 8, earlyStoppingRounds: 0 },
           timeLimitSeconds: 300,
         },

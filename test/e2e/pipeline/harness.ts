@@ -16,6 +16,19 @@ import { freePort } from '../../support/emulators';
 
 export const WAGES_CSV = path.join(repoRoot, 'data', 'cps-wages-1985.csv');
 export const DRIFTED_CSV = path.join(repoRoot, 'examples', 'data', 'wages-2024-dollars.csv');
+/** Every feature column of the wages data (the target is `wage`), for pipelines that train on all of it. */
+export const WAGE_FEATURES = [
+  'education',
+  'experience',
+  'age',
+  'gender',
+  'race',
+  'south',
+  'union',
+  'married',
+  'occupation',
+  'sector',
+];
 export const REQUESTER = 'requester@example.com';
 export const REVIEWER = 'reviewer@example.com';
 

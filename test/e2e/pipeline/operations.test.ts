@@ -4,22 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { PipelineHarness } from './harness';
-import { WAGES_CSV, startPipelineHarness, testPipeline } from './harness';
+import { WAGES_CSV, startPipelineHarness, testPipeline, WAGE_FEATURES } from './harness';
 
 jest.setTimeout(240_000);
-
-const FEATURES = [
-  'education',
-  'experience',
-  'age',
-  'gender',
-  'race',
-  'south',
-  'union',
-  'married',
-  'occupation',
-  'sector',
-];
 
 describe('operating pipelines through devhost', () => {
   let h: PipelineHarness;
@@ -37,7 +24,7 @@ describe('operating pipelines through devhost', () => {
         training: {
           algorithm: 'gradient_boosting',
           target: 'wage',
-          features: FEATURES,
+          features: WAGE_FEATURES,
           hyperparameters: {
             rounds: 5000,
             learningRate: 0.001,
