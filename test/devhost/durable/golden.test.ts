@@ -5,27 +5,14 @@
  * the work devhost recorded at the same sequence ids, and a tampered history is reported as
  * non-deterministic.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { topLevelActions } from '../../../devhost/durable/actions';
 import { EventType, type HistoryEvent, isSchedulingEvent } from '../../../devhost/durable/history';
 import { itemName, replayFromHistory } from '../../../devhost/durable/replay';
-import { loadApp, timerOptions } from './support/sdkDriver';
-
-interface Golden {
-  orchestrator: string;
-  instanceId: string;
-  input: unknown;
-  output: unknown;
-  history: HistoryEvent[];
-}
+import { loadApp, loadGoldens, timerOptions } from './support/sdkDriver';
 
 const dir = path.resolve(__dirname, '..', '..', 'fixtures', 'golden');
-const goldens = readdirSync(dir)
-  .filter((f) => f.endsWith('.json'))
-  .map(
-    (f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Golden] as const,
-  );
+const goldens = loadGoldens(dir);
 
 const app = loadApp([
   'test/fixtures/durable-app/functions/activities.js',

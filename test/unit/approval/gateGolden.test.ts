@@ -5,27 +5,14 @@
  * was recorded at the same sequence ids. A change that fails here would break approvals already
  * waiting on Azure (an approval can wait for days): version the orchestrator instead.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { topLevelActions } from '../../../devhost/durable/actions';
 import { EventType, type HistoryEvent, isSchedulingEvent } from '../../../devhost/durable/history';
 import { itemName, replayFromHistory } from '../../../devhost/durable/replay';
-import { loadApp, timerOptions } from '../../devhost/durable/support/sdkDriver';
-
-interface Golden {
-  orchestrator: string;
-  instanceId: string;
-  input: unknown;
-  output: unknown;
-  history: HistoryEvent[];
-}
+import { loadApp, loadGoldens, timerOptions } from '../../devhost/durable/support/sdkDriver';
 
 const dir = path.resolve(__dirname, '..', '..', 'fixtures', 'approval-golden');
-const goldens = readdirSync(dir)
-  .filter((f) => f.endsWith('.json'))
-  .map(
-    (f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Golden] as const,
-  );
+const goldens = loadGoldens(dir);
 
 const app = loadApp(['orchestrators/approvalGate.ts']);
 

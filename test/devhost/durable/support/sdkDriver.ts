@@ -6,6 +6,7 @@
  *
  * Call `loadApp` at most once per test file, before anything else requires `@azure/functions`.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { OrchestratorState } from '../../../../devhost/durable/actions';
 import { formatTimeSpan } from '../../../../devhost/durable/config';
@@ -144,4 +145,23 @@ export function loadApp(files: string[]): LoadedApp {
       return fn.callback(input, context(name));
     },
   };
+}
+
+/** A history captured from a real devhost run, with what the orchestration was given and returned. */
+export interface Golden {
+  orchestrator: string;
+  instanceId: string;
+  input: unknown;
+  output: unknown;
+  history: HistoryEvent[];
+}
+
+/** Every `*.json` golden history in `dir`, named by file. */
+export function loadGoldens(dir: string): (readonly [string, Golden])[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map(
+      (f) =>
+        [f.replace(/\.json$/, ''), JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Golden] as const,
+    );
 }
