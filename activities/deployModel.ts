@@ -104,7 +104,7 @@ export function deployModel(deps: DeployDeps) {
 async function productionDeps(): Promise<DeployDeps> {
   const approvals = (await getApprovalDeps()).store;
   const registry = await getRegistry();
-  const runs = new RunStore(getCosmos().container('runs'));
+  const runs = new RunStore(getCosmos());
   return {
     approvals,
     registry,

@@ -22,7 +22,7 @@ async function build(config: Config): Promise<RunDeps> {
   if (config.ARTIFACT_STORAGE_CONNECTION) await artifacts.ensureContainers();
   return {
     config,
-    runs: new RunStore(cosmos.container('runs')),
+    runs: new RunStore(cosmos),
     pipelines: new PipelineStore<PipelineDefinition>(cosmos.container('pipelines')),
     artifacts,
   };

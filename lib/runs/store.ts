@@ -1,47 +1,47 @@
-import type { Container, ItemDefinition } from '@azure/cosmos';
-import { TransientError, NonRetriableError } from '../errors';
-import { mapStorageError, statusOf } from '../storage/errors';
+import type { ItemDefinition } from '@azure/cosmos';
+import { NonRetriableError, TransientError } from '../errors';
+import type { CosmosStore } from '../storage/cosmos';
 import type { RunDocument, RunStatus } from './model';
 import { runDocumentSchema } from './model';
 
 const MAX_CONFLICT_RETRIES = 8;
 
-type Stored = RunDocument & ItemDefinition & { _etag?: string };
+type Stored = RunDocument & ItemDefinition;
 
 function strip(doc: Stored): RunDocument {
   return runDocumentSchema.parse(doc);
 }
 
 /**
- * Run documents in Cosmos DB (container `runs`, partition key `/pipeline`). Every write is either a
- * conditional create (deterministic id) or an ETag-conditioned replace, so activities that run
- * twice leave the same state.
+ * Run documents in Cosmos DB (container `runs`, partition key `/pipeline`), on the shared
+ * CosmosStore's conditional operations: every write is either a conditional create (deterministic
+ * id) or an ETag-conditioned replace, so activities that run twice leave the same state.
  */
 export class RunStore {
-  constructor(private readonly container: Container) {}
+  constructor(private readonly cosmos: Pick<CosmosStore, 'create' | 'read' | 'replace' | 'container'>) {}
 
   /** Creates the run; when it already exists (a retried start), returns the existing document. */
   async create(doc: RunDocument): Promise<{ created: boolean; run: RunDocument }> {
-    try {
-      const { resource } = await this.container.items.create<RunDocument>(doc);
-      return { created: true, run: strip(resource as Stored) };
-    } catch (err) {
-      if (statusOf(err) !== 409) throw mapStorageError(err, 'cosmos', 'create run');
-      const existing = await this.get(doc.pipeline, doc.id);
-      if (!existing) throw new TransientError('run_conflict', `run ${doc.id} conflicted but cannot be read`);
-      return { created: false, run: existing };
-    }
+    const result = await this.cosmos.create('runs', doc);
+    if (result.ok) return { created: true, run: strip(result.doc) };
+    const existing = await this.get(doc.pipeline, doc.id);
+    if (!existing) throw new TransientError('run_conflict', `run ${doc.id} conflicted but cannot be read`);
+    return { created: false, run: existing };
   }
 
   async get(pipeline: string, id: string): Promise<RunDocument | undefined> {
-    const r = await this.readRaw(pipeline, id);
+    const r = await this.cosmos.read<Stored>('runs', id, pipeline);
     return r ? strip(r) : undefined;
   }
 
   /** Finds a run by id alone (the API's `/runs/{id}` does not name the pipeline). */
   async find(id: string): Promise<RunDocument | undefined> {
-    const { resources } = await this.container.items
-      .query<Stored>({ query: 'SELECT * FROM c WHERE c.id = @id', parameters: [{ name: '@id', value: id }] })
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Stored>({
+        query: 'SELECT * FROM c WHERE c.id = @id',
+        parameters: [{ name: '@id', value: id }],
+      })
       .fetchAll();
     const first = resources[0];
     return first ? strip(first) : undefined;
@@ -59,7 +59,10 @@ export class RunStore {
       parameters.push({ name: '@status', value: filter.status });
     }
     const query = `SELECT * FROM c${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
-    const { resources } = await this.container.items.query<Stored>({ query, parameters }).fetchAll();
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Stored>({ query, parameters })
+      .fetchAll();
     const runs = resources.map(strip).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return runs.slice(0, filter.limit ?? 100);
   }
@@ -74,33 +77,13 @@ export class RunStore {
     change: (run: RunDocument) => RunDocument,
   ): Promise<RunDocument> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const current = await this.readRaw(pipeline, id);
+      const current = await this.cosmos.read<Stored>('runs', id, pipeline);
       if (!current)
         throw new NonRetriableError('run_not_found', `run ${id} of pipeline ${pipeline} not found`);
       const next = runDocumentSchema.parse(change(strip(current)));
-      try {
-        const { resource } = await this.container
-          .item(id, pipeline)
-          .replace<RunDocument>(
-            next,
-            current._etag ? { accessCondition: { type: 'IfMatch', condition: current._etag } } : {},
-          );
-        return strip(resource as Stored);
-      } catch (err) {
-        if (statusOf(err) === 412) continue;
-        throw mapStorageError(err, 'cosmos', 'update run');
-      }
+      const replaced = await this.cosmos.replace('runs', next, current._etag);
+      if (replaced.ok) return strip(replaced.doc);
     }
     throw new TransientError('run_update_conflict', `run ${id}: too many concurrent updates`);
-  }
-
-  private async readRaw(pipeline: string, id: string): Promise<Stored | undefined> {
-    try {
-      const { resource } = await this.container.item(id, pipeline).read<Stored>();
-      return resource ?? undefined;
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw mapStorageError(err, 'cosmos', 'read run');
-    }
   }
 }

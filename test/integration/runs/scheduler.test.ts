@@ -43,7 +43,7 @@ describe('scheduled retraining on the emulators', () => {
     artifacts = ArtifactStore.fromConnectionString(azurite.connectionString);
     await artifacts.ensureContainers();
     pipelines = new PipelineStore(cosmos.container('pipelines'));
-    runs = new RunStore(cosmos.container('runs'));
+    runs = new RunStore(cosmos);
     started = [];
     deps = {
       runs,

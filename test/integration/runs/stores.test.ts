@@ -32,7 +32,7 @@ describe('run and pipeline stores on the Cosmos DB emulator', () => {
       }),
     );
     await cosmos.ensure();
-    runs = new RunStore(cosmos.container('runs'));
+    runs = new RunStore(cosmos);
     pipelines = new PipelineStore(cosmos.container('pipelines'));
   });
   afterAll(async () => {
