@@ -4,10 +4,13 @@
  * work, in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
  * available (2-core machines), so "one core" is literal. Prints req/s, p50/p99 and the ratios.
  *
- *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default)
+ *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default;
+ *                                   BENCH_PROFILE=DIR saves a CPU profile of devhost)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { CosmosClient } from '@azure/cosmos';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { COSMOS_EMULATOR_KEY, AZURITE_ACCOUNT, AZURITE_KEY } from '../../devhost/services/wellKnown';
@@ -15,8 +18,8 @@ import { ModelRegistry } from '../../lib/registry/registry';
 import { CosmosStore } from '../../lib/storage/cosmos';
 import { ArtifactStore } from '../../lib/storage/blob';
 import { serializeModel } from '../../lib/training/models/artifact';
-import { ProductionModels } from '../../lib/serving/production';
-import { createScoreHandler } from '../../functions/score';
+import { createScoreHandler } from '../../functions/support/scoreHandler';
+import { inMemoryProductionModels } from './memoryModels';
 import { repoRoot, startDevhost } from '../../test/helpers/devhost';
 import { freePort } from '../../test/support/emulators';
 import { logisticModel, sampleRow } from '../../test/support/lrModel';
@@ -50,22 +53,42 @@ function pin(pid: number | undefined, cpu: number): void {
     spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
 }
 
-function startBare(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [path.join(repoRoot, 'dist/bench/scoring/bare.js')], {
+/** Starts `dist/bench/scoring/<name>.js`, which prints `<name> ready <port>`. */
+function startServer(name: 'bare' | 'floor'): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [path.join(repoRoot, `dist/bench/scoring/${name}.js`)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
-      const m = /bare ready (\d+)/.exec(out);
+      const m = new RegExp(`${name} ready (\\d+)`).exec(out);
       if (m) resolve({ url: `http://127.0.0.1:${m[1]}/api/models/bench/predict`, proc });
     });
-    proc.once('exit', (code) => reject(new Error(`bare server exited with ${String(code)}`)));
+    proc.once('exit', (code) => reject(new Error(`${name} server exited with ${String(code)}`)));
   });
 }
 
-async function measure(url: string): Promise<AutocannonResult> {
+/** CPU seconds (user + system) the process has used so far, from /proc; undefined off Linux. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of those.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+interface Measured extends AutocannonResult {
+  /** Share of one core the server used during the timed run (1 = fully busy). */
+  serverCpu?: number;
+}
+
+async function measure(url: string, serverPid: number | undefined): Promise<Measured> {
   const opts = {
     url,
     method: 'POST' as const,
@@ -74,7 +97,13 @@ async function measure(url: string): Promise<AutocannonResult> {
     connections,
   };
   await autocannon({ ...opts, duration: 2 });
-  return autocannon({ ...opts, duration: seconds });
+  const cpu0 = cpuSeconds(serverPid);
+  const t0 = performance.now();
+  const result: Measured = await autocannon({ ...opts, duration: seconds });
+  const cpu1 = cpuSeconds(serverPid);
+  if (cpu0 !== undefined && cpu1 !== undefined)
+    result.serverCpu = (cpu1 - cpu0) / ((performance.now() - t0) / 1000);
+  return result;
 }
 
 /** Registers a 20-feature model in devhost's Cosmos emulator and Azurite and makes it production. */
@@ -117,40 +146,7 @@ async function seed(cosmosPort: number, blobPort: number): Promise<void> {
 /** The scoring function's own cost: its handler called directly with a Functions HttpRequest. */
 async function handlerOnly(): Promise<{ n: number; perRequestUs: number }> {
   // The registry and Blob answer from memory: only the function's own work is measured.
-  const { bytes, digest } = serializeModel(logisticModel(20, 7));
-  const at = new Date().toISOString();
-  const models = new ProductionModels({
-    registry: {
-      getHead: async () => ({
-        id: 'head',
-        kind: 'head',
-        modelName: 'bench',
-        latestVersion: 1,
-        aliasSeq: 1,
-        aliases: { production: { version: 1, seq: 1, movedAt: at, movedBy: 'bench' } },
-        tags: {},
-        createdAt: at,
-        updatedAt: at,
-      }),
-      getVersion: async () => ({
-        id: 'version-000001',
-        kind: 'version',
-        modelName: 'bench',
-        version: 1,
-        modelDigest: digest,
-        artifactUri: 'memory',
-        datasetDigest: '0'.repeat(64),
-        metrics: {},
-        trainingSpec: {},
-        algorithm: 'logistic_regression',
-        runId: 'bench',
-        createdAt: at,
-        tags: {},
-      }),
-    },
-    readArtifact: async () => bytes,
-    aliasTtlMs: 5_000,
-  });
+  const models = inMemoryProductionModels();
   const handler = createScoreHandler(async () => models);
   const context = new InvocationContext({
     invocationId: 'bench',
@@ -177,10 +173,15 @@ const fmt = (n: number, digits = 0): string =>
 
 async function main(): Promise<void> {
   const [cosmosPort, blobPort] = [await freePort(), await freePort()];
-  const bare = await startBare();
+  const bare = await startServer('bare');
+  const floor = await startServer('floor');
   const devhost = await startDevhost({
     app: path.join(repoRoot, 'bench/scoring/app'),
     args: ['--cosmos-port', String(cosmosPort), '--blob-port', String(blobPort)],
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of the devhost process there when it stops.
+    env: process.env.BENCH_PROFILE
+      ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(process.env.BENCH_PROFILE)}` }
+      : {},
   });
   try {
     await seed(cosmosPort, blobPort);
@@ -190,38 +191,49 @@ async function main(): Promise<void> {
     devhost.discardOutput();
     pin(process.pid, 1);
     pin(bare.proc.pid, 0);
+    pin(floor.proc.pid, 0);
     pin(devhost.proc.pid, 0);
 
-    const bareResult = await measure(bare.url);
-    const devhostResult = await measure(url);
+    const bareResult = await measure(bare.url, bare.proc.pid);
+    const floorResult = await measure(floor.url, floor.proc.pid);
+    const devhostResult = await measure(url, devhost.proc.pid);
     const inProcess = await handlerOnly();
     console.log(
       `bench:scoring  POST predict, 1 row x 20 features, logistic regression; ${connections} connections, ${seconds}s after 2s warm-up; ` +
         (hasTaskset ? 'server on CPU 0, load generator on CPU 1' : 'not pinned (no taskset)'),
     );
     console.log(
-      `${'target'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`,
+      `${'target'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}${'server CPU'.padStart(12)}`,
     );
     for (const [name, r] of [
       ['bare node:http', bareResult],
+      ['library floor', floorResult],
       ['devhost', devhostResult],
     ] as const) {
       const errors = r.errors + r.timeouts + r.non2xx;
       console.log(
-        `${name.padEnd(16)}${fmt(r.requests.average).padStart(10)}${fmt(r.latency.p50, 2).padStart(9)}${fmt(r.latency.p99, 2).padStart(9)}${String(errors).padStart(8)}`,
+        `${name.padEnd(16)}${fmt(r.requests.average).padStart(10)}${fmt(r.latency.p50, 2).padStart(9)}${fmt(r.latency.p99, 2).padStart(9)}${String(errors).padStart(8)}${(r.serverCpu === undefined ? '-' : `${fmt(r.serverCpu * 100)}%`).padStart(12)}`,
       );
     }
     console.log(
       `score handler alone (no HTTP, same process): ${fmt(inProcess.perRequestUs, 1)} µs/request over ${fmt(inProcess.n)} requests (${fmt(1e6 / inProcess.perRequestUs)} req/s on one core)`,
     );
     const share = devhostResult.requests.average / Math.max(1, bareResult.requests.average);
+    const floorShare = floorResult.requests.average / Math.max(1, bareResult.requests.average);
     const goal = (devhostResult.requests.average >= 20_000 && devhostResult.latency.p99 < 10) || share >= 0.5;
+    console.log(
+      `library floor / bare: ${fmt(floorShare, 2)}x (the @azure/functions invocation round trip alone, no host: the most any host running the programming model can reach)`,
+    );
+    console.log(
+      `devhost / library floor: ${fmt(devhostResult.requests.average / Math.max(1, floorResult.requests.average), 2)}x (the host's own share of the cost)`,
+    );
     console.log(
       `devhost / bare: ${fmt(share, 2)}x req/s; goal (>= 20,000 req/s and p99 < 10 ms, or >= 0.5x bare): ${goal ? 'met' : 'NOT met'}`,
     );
   } finally {
     await devhost.stop();
     bare.proc.kill('SIGTERM');
+    floor.proc.kill('SIGTERM');
   }
 }
 

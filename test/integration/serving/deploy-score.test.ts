@@ -10,7 +10,7 @@ import { serializeModel } from '../../../lib/training/models/artifact';
 import { ProductionModels } from '../../../lib/serving/production';
 import { deployModel } from '../../../activities/deployModel';
 import type { DeployDeps } from '../../../activities/deployModel';
-import { createScoreHandler } from '../../../functions/score';
+import { createScoreHandler } from '../../../functions/support/scoreHandler';
 import { createRollbackHandler } from '../../../functions/rollbackModel';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { startAzuriteBlob, startCosmos } from '../../support/emulators';

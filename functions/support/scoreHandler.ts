@@ -1,0 +1,47 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { ValidationError } from '../../lib/errors';
+import { errorProblem, problem } from '../../lib/http/problem';
+import type { ProductionModels } from '../../lib/serving/production';
+
+/**
+ * `POST /api/models/{name}/predict`: scores JSON rows with the model the `production` alias points
+ * at, in process. Rows are checked against the model's feature schema (400 naming the field); the
+ * answer carries the model version, and class probabilities for classifiers.
+ */
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export function createScoreHandler(getModels: () => Promise<ProductionModels>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const name = request.params.name ?? '';
+      if (Number(request.headers.get('content-length') ?? '0') > MAX_BODY_BYTES) {
+        throw new ValidationError('body_too_large', `Send at most ${MAX_BODY_BYTES} bytes per request.`, {
+          status: 413,
+        });
+      }
+      let body: unknown;
+      try {
+        body = await request.json();
+      } catch {
+        throw new ValidationError(
+          'invalid_json',
+          'The body must be JSON: {"rows": [ {feature: value, ...} ]}.',
+          { field: '(body)' },
+        );
+      }
+      const result = await (await getModels()).predict(name, body);
+      return { status: 200, headers: { 'x-model-version': String(result.version) }, jsonBody: result };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'model_digest_mismatch' || code === 'invalid_model' || code === 'version_not_found') {
+        // The registry and the artifact disagree: refuse to serve rather than guess.
+        context.error(`predict: ${(err as Error).message}`);
+        return problem(503, code, (err as Error).message, { invocationId: context.invocationId });
+      }
+      const res = errorProblem(err, context.invocationId);
+      if (res.status >= 500) context.error(`predict: ${(err as Error).message}`);
+      return res;
+    }
+  };
+}
