@@ -35,8 +35,9 @@ export async function contractFor(
 export function ingestDataset(deps: DataDeps) {
   return async (input: Input): Promise<IngestDatasetOutput> => {
     const contract = await contractFor(deps, input);
-    const format =
-      input.source.format === 'csv' || input.source.format === 'jsonl' ? input.source.format : undefined;
+    const f = input.source.format;
+    // Parquet is recognized by its magic bytes whatever the upload said; csv/jsonl choose the text reader.
+    const format = f === 'csv' || f === 'jsonl' || f === 'parquet' ? f : undefined;
     const { dataset } = await ingestBlob(deps.store, input.source.uri, {
       limits: deps.limits,
       ...(input.source.kind === 'upload' ? { sha256: input.source.sha256 } : {}),

@@ -17,7 +17,11 @@ import { registerActivity } from './support/define';
 type Input = z.output<typeof validateDatasetActivity.input>;
 
 /** What the report says about a dataset (rows and columns are filled in from the data). */
-function datasetInfo(columnar: BlobDigest, raw?: BlobDigest, format?: 'csv' | 'jsonl'): DatasetInfo {
+function datasetInfo(
+  columnar: BlobDigest,
+  raw?: BlobDigest,
+  format?: 'csv' | 'jsonl' | 'parquet',
+): DatasetInfo {
   const out: DatasetInfo = { rows: 0, columns: 0, sha256: raw?.sha256 ?? columnar.sha256 };
   if (raw) out.bytes = raw.bytes;
   if (format) out.format = format;

@@ -77,6 +77,7 @@ function contentTypeFor(file: string): string {
   const ext = extname(file).toLowerCase();
   if (ext === '.jsonl' || ext === '.ndjson') return 'application/x-ndjson';
   if (ext === '.json') return 'application/json';
+  if (ext === '.parquet') return 'application/vnd.apache.parquet';
   return 'text/csv';
 }
 
@@ -295,7 +296,9 @@ export async function main(
         const data = await readFile(values.data).catch(() => {
           throw new CliError(`cannot read ${values.data}`);
         });
-        body = { data, type: contentTypeFor(values.data) };
+        // Parquet by its PAR1 magic whatever the file is called; text formats by extension.
+        const parquet = data.subarray(0, 4).toString('latin1') === 'PAR1';
+        body = { data, type: parquet ? 'application/vnd.apache.parquet' : contentTypeFor(values.data) };
       } else if (values.blob) {
         body = { data: JSON.stringify({ source: { blob: values.blob } }), type: 'application/json' };
       } else {

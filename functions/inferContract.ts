@@ -11,8 +11,8 @@ import { checkDeclaredSize } from './validateDataset';
 import { withProblems } from './support/http';
 
 /**
- * `POST /api/datasets/infer[?target=COL][&task=binary|multiclass|regression]` with a CSV or JSON Lines
- * sample: a proposed dataset contract (types, nullability, observed ranges, category sets) and the
+ * `POST /api/datasets/infer[?target=COL][&task=binary|multiclass|regression]` with a CSV, JSON Lines or
+ * Parquet sample (Parquet is recognized by its PAR1 magic): a proposed dataset contract (types, nullability, observed ranges, category sets) and the
  * sample's column statistics, to start a pipeline definition from something real.
  */
 export function inferContractHandler(getDeps: () => Promise<Pick<DataDeps, 'limits'>> = getDataDeps) {

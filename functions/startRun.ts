@@ -11,12 +11,14 @@ import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/runs/model';
 import { readJsonBody, withProblems } from './support/http';
 
-const uploadTypes: Record<string, 'csv' | 'jsonl'> = {
+const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
   'text/csv': 'csv',
   'application/csv': 'csv',
   'application/x-ndjson': 'jsonl',
   'application/jsonl': 'jsonl',
   'application/x-jsonlines': 'jsonl',
+  'application/vnd.apache.parquet': 'parquet',
+  'application/x-parquet': 'parquet',
 };
 
 const blobStartSchema = z.object({
@@ -96,7 +98,7 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
     return problem(
       415,
       'unsupported_media_type',
-      `send CSV (text/csv), JSON Lines (application/x-ndjson) or a JSON body naming a blob; got "${type || 'none'}"`,
+      `send CSV (text/csv), JSON Lines (application/x-ndjson), Parquet (application/vnd.apache.parquet) or a JSON body naming a blob; got "${type || 'none'}"`,
       { field: 'content-type' },
     );
   }

@@ -17,15 +17,16 @@ export const CONTRACT_HEADER = 'x-sluice-contract';
 
 function formatOf(request: HttpRequest): DatasetFormat | undefined {
   const q = request.query.get('format');
-  if (q === 'csv' || q === 'jsonl') return q;
+  if (q === 'csv' || q === 'jsonl' || q === 'parquet') return q;
   if (q !== null)
-    throw new ValidationError('invalid_format', `format must be csv or jsonl, got "${q}"`, {
+    throw new ValidationError('invalid_format', `format must be csv, jsonl or parquet, got "${q}"`, {
       field: 'format',
     });
   const type = (request.headers.get('content-type') ?? '').toLowerCase();
   if (type.includes('ndjson') || type.includes('jsonl') || type.includes('json-seq')) return 'jsonl';
   if (type.includes('csv')) return 'csv';
-  return undefined; // sniffed from the first byte
+  if (type.includes('parquet')) return 'parquet';
+  return undefined; // sniffed from the first bytes (PAR1 is Parquet)
 }
 
 /** Rejects an upload over the size cap from its declared length, before a byte of the body is read. */
@@ -85,8 +86,8 @@ async function contractFrom(
 }
 
 /**
- * `POST /api/datasets/validate?pipeline=NAME[&version=N][&format=csv|jsonl]` with a CSV or JSON
- * Lines body (gzip accepted): the validation report a run would produce — contract, quality, drift
+ * `POST /api/datasets/validate?pipeline=NAME[&version=N][&format=csv|jsonl|parquet]` with a CSV, JSON
+ * Lines (gzip accepted) or Parquet body: the validation report a run would produce — contract, quality, drift
  * against the production reference, schema diff — without storing anything or starting a run.
  */
 export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDataDeps) {

@@ -31,7 +31,7 @@ export const ingestDatasetInputSchema = z.object({
 export const ingestDatasetOutputSchema = z.object({
   raw: blobDigestSchema,
   columnar: blobDigestSchema,
-  format: z.enum(['csv', 'jsonl']),
+  format: z.enum(['csv', 'jsonl', 'parquet']),
   rows: z.number().int().nonnegative(),
   columns: z.number().int().nonnegative(),
   gzip: z.boolean(),
@@ -63,7 +63,7 @@ export const validateDatasetInputSchema = z.object({
   dataset: z.object({
     columnar: blobDigestSchema,
     raw: blobDigestSchema.optional(),
-    format: z.enum(['csv', 'jsonl']).optional(),
+    format: z.enum(['csv', 'jsonl', 'parquet']).optional(),
   }),
   /**
    * The reference to compare with: the columnar form of the data the production model was trained

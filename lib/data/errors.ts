@@ -16,7 +16,7 @@ export const dataErrorCodes = {
   },
   INPUT_UNSUPPORTED_FORMAT: {
     status: 415,
-    text: 'not CSV or JSON Lines (zip, xlsx, parquet and similar are refused)',
+    text: 'not CSV, JSON Lines or Parquet (zip, xlsx, xz, bzip2 and similar are refused)',
   },
   GZIP_TOO_LARGE: { status: 413, text: 'the decompressed data is larger than INGEST_MAX_BYTES' },
   GZIP_RATIO: { status: 413, text: 'the compression ratio is implausibly high (a gzip bomb)' },
@@ -30,6 +30,32 @@ export const dataErrorCodes = {
   JSONL_INVALID: { status: 400, text: 'a line is not valid JSON' },
   JSONL_NOT_OBJECT: { status: 400, text: 'a line is JSON but not an object' },
   JSONL_NESTED_VALUE: { status: 400, text: 'a value is an object or array: flatten it first' },
+  PARQUET_TRUNCATED: { status: 400, text: 'the Parquet file is too short to hold a footer (truncated?)' },
+  PARQUET_BAD_MAGIC: {
+    status: 400,
+    text: 'the Parquet file does not end with PAR1: truncated, or not Parquet',
+  },
+  PARQUET_FOOTER_LENGTH: { status: 400, text: 'the Parquet footer length points outside the file' },
+  PARQUET_METADATA_TOO_LARGE: { status: 413, text: 'the Parquet footer (metadata) is implausibly large' },
+  PARQUET_METADATA_CORRUPT: { status: 400, text: 'the Parquet footer (metadata) is corrupt' },
+  PARQUET_NESTED_COLUMN: {
+    status: 415,
+    text: 'a nested Parquet column (list, map or struct): flatten it to scalar columns first',
+  },
+  PARQUET_UNSUPPORTED_TYPE: { status: 415, text: 'a Parquet column type Sluice cannot read' },
+  PARQUET_UNSUPPORTED_CODEC: {
+    status: 415,
+    text: 'a Parquet compression codec Sluice cannot read: rewrite with snappy, gzip, zstd or brotli',
+  },
+  PARQUET_DECOMPRESSED_TOO_LARGE: {
+    status: 413,
+    text: 'the Parquet data decompresses to more than INGEST_MAX_BYTES',
+  },
+  PARQUET_COMPRESSION_RATIO: {
+    status: 413,
+    text: 'a Parquet page decompresses more than INGEST_MAX_GZIP_RATIO times its size',
+  },
+  PARQUET_CORRUPT: { status: 400, text: 'the Parquet data is corrupt' },
   LIMIT_FIELD_BYTES: { status: 400, text: 'a field is larger than INGEST_MAX_FIELD_BYTES' },
   LIMIT_ROW_BYTES: { status: 400, text: 'a row is larger than INGEST_MAX_ROW_BYTES' },
   LIMIT_COLUMNS: { status: 400, text: 'more columns than INGEST_MAX_COLUMNS' },

@@ -5,6 +5,8 @@ import { DataFormatError } from './errors';
 import type { ByteSource, InputSummary } from './input';
 import { readInput } from './input';
 import type { JsonlStats } from './jsonl';
+import type { ParquetStats } from './parquet';
+import { isParquetMagic, readParquet } from './parquet';
 import { JsonlReader } from './jsonl';
 import type { IngestLimits } from './limits';
 import { defaultLimits } from './limits';
@@ -13,14 +15,15 @@ import { TableBuilder } from './tableBuilder';
 
 /**
  * Bytes → typed columns: the input checks (size, gzip, encoding), then the CSV or JSON Lines
- * reader, then the column builders — one pass, one bounded window. Storage-free, so the
- * activity, the HTTP check and the benchmark share it.
+ * reader, then the column builders — one pass, one bounded window. Parquet (recognized by its
+ * `PAR1` magic) goes to the Parquet reader instead. Storage-free, so the activity, the HTTP check
+ * and the benchmark share it.
  */
 
-export type DatasetFormat = 'csv' | 'jsonl';
+export type DatasetFormat = 'csv' | 'jsonl' | 'parquet';
 
 export interface ReadDatasetOptions {
-  /** Default: JSON Lines when the first non-blank byte is `{`, else CSV. */
+  /** Default: Parquet when the bytes start with `PAR1`, JSON Lines when the first non-blank byte is `{`, else CSV. */
   format?: DatasetFormat;
   delimiter?: string;
   /** Columns the contract declares are read as their declared types; others are inferred. */
@@ -34,7 +37,7 @@ export interface ReadDatasetResult {
   table: Table;
   format: DatasetFormat;
   input: InputSummary;
-  stats: CsvStats | JsonlStats;
+  stats: CsvStats | JsonlStats | ParquetStats;
   lineEndings: 'lf' | 'crlf' | 'mixed' | 'none';
 }
 
@@ -43,6 +46,23 @@ export async function readDataset(
   options: ReadDatasetOptions = {},
 ): Promise<ReadDatasetResult> {
   const limits = options.limits ?? defaultLimits;
+  const { head, rest } = await peek(source);
+  const parquet = head !== undefined && isParquetMagic(head);
+  if (options.format === 'parquet' && !parquet && head !== undefined)
+    throw new DataFormatError(
+      'INPUT_UNSUPPORTED_FORMAT',
+      'Parquet was requested but the data does not start with PAR1',
+    );
+  if (parquet && options.format !== undefined && options.format !== 'parquet')
+    throw new DataFormatError(
+      'INPUT_UNSUPPORTED_FORMAT',
+      `${options.format} was requested but the data is Parquet`,
+    );
+  if (parquet) {
+    const read = await readParquet(rest, { limits, contract: options.contract });
+    return { ...read, format: 'parquet', lineEndings: 'none' };
+  }
+  source = rest;
   const builder = new TableBuilder(options.contract);
   let reader: CsvReader | JsonlReader | undefined;
   let format = options.format;
@@ -80,4 +100,32 @@ export async function readDataset(
       stats.crlfRows && stats.lfRows ? 'mixed' : stats.crlfRows ? 'crlf' : stats.lfRows ? 'lf' : 'none';
   }
   return { table, format: format ?? 'csv', input, stats, lineEndings };
+}
+
+/** The first non-empty chunk (for the format's magic bytes) and the whole source again, that chunk included. */
+async function peek(
+  source: ByteSource,
+): Promise<{ head: Uint8Array | undefined; rest: AsyncIterable<Uint8Array> }> {
+  if (source instanceof Uint8Array) {
+    const whole = source;
+    return {
+      head: whole.length ? whole : undefined,
+      rest: (async function* () {
+        yield whole;
+      })(),
+    };
+  }
+  const it = source[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  const head = first.done ? undefined : first.value;
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    try {
+      if (head) yield head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { head, rest: rest() };
 }

@@ -20,7 +20,7 @@ export interface DatasetInfo {
   columns: number;
   sha256?: string;
   bytes?: number;
-  format?: 'csv' | 'jsonl';
+  format?: 'csv' | 'jsonl' | 'parquet';
 }
 
 export interface ValidationSummary {
