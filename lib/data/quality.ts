@@ -193,6 +193,17 @@ function checkUnique(col: Column, rows: number, stats?: ColumnStats): Violation 
   return dup.violation('unique', `${dup.count} value(s) repeat an earlier row`, col.name);
 }
 
+/**
+ * A column with a distinct non-null value in every row (an id, a timestamp) makes every row unique,
+ * so the duplicate-row search can be skipped: the profile has counted distinct values already.
+ * Sampled profiles count distinct values of a sample only and do not qualify.
+ */
+export function hasKeyColumn(table: Table, profile: TableProfile): boolean {
+  return profile.columns.some(
+    (p, i) => p.nulls === 0 && p.distinct === table.rows && profile.stats[i]?.sampled === undefined,
+  );
+}
+
 /** Rows identical to an earlier row in every column (hash, then an exact comparison). */
 export function duplicateRows(table: Table): { count: number; firstRows: number[] } {
   const n = table.rows;
@@ -455,7 +466,7 @@ export function checkTable(
     }
   }
   if (q.maxDuplicateRowFraction !== undefined && table.rows > 0) {
-    const d = duplicateRows(table);
+    const d = hasKeyColumn(table, profile) ? { count: 0, firstRows: [] } : duplicateRows(table);
     const share = d.count / table.rows;
     if (share > q.maxDuplicateRowFraction) {
       out.push({

@@ -1,7 +1,7 @@
 import type { DatasetContractInput } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
 import { profileTable } from '../../../lib/data/profile';
-import { checkTable, duplicateRows } from '../../../lib/data/quality';
+import { checkTable, duplicateRows, hasKeyColumn } from '../../../lib/data/quality';
 import { parse } from './helpers';
 
 async function violations(csv: string, input: DatasetContractInput) {
@@ -87,6 +87,27 @@ describe('quality rules', () => {
   it('duplicate rows compare every column exactly, nulls equal to nulls', async () => {
     const { table } = await parse('a,b\n1,\n1,\n1,2\n1.0,2\n2,2\n');
     expect(duplicateRows(table)).toEqual({ count: 2, firstRows: [2, 4] });
+  });
+
+  it('a column unique in every row rules duplicate rows out without searching; otherwise they are found', async () => {
+    const keyed = await parse('id,a,b\n1,x,2\n2,x,2\n3,x,2\n');
+    expect(hasKeyColumn(keyed.table, profileTable(keyed.table))).toBe(true);
+    const contract = parseContract({
+      columns: [
+        { name: 'id', type: 'integer' },
+        { name: 'a', type: 'category' },
+        { name: 'b', type: 'integer' },
+      ],
+      quality: { maxDuplicateRowFraction: 0 },
+    });
+    expect(
+      rule(checkTable(keyed.table, contract, profileTable(keyed.table)), 'maxDuplicateRowFraction'),
+    ).toBeUndefined();
+    // A null in the would-be key column: two rows may still be identical, so the search runs.
+    const nullKey = await parse('id,a,b\n1,x,2\n,x,2\n,x,2\n');
+    expect(hasKeyColumn(nullKey.table, profileTable(nullKey.table))).toBe(false);
+    const found = checkTable(nullKey.table, { ...contract, columns: [] }, profileTable(nullKey.table));
+    expect(rule(found, 'maxDuplicateRowFraction')).toMatchObject({ count: 1, firstRows: [3] });
   });
 
   it('row rules: when/assert with column references; a null makes a comparison unknown, not a failure', async () => {
