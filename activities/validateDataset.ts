@@ -7,8 +7,11 @@ import { storeReport } from '../lib/data/datasets';
 import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
 import { resolveReference } from '../lib/data/reference';
+import type { OffThreadResult } from '../lib/data/offThread';
 import { validateColumnarOffThread, warmValidationWorker } from '../lib/data/offThread';
+import { loadReferenceProfile, storeReferenceProfile } from '../lib/data/referenceStore';
 import type { DatasetInfo, ValidationReport } from '../lib/data/report';
+import { contractDigest } from '../lib/data/report';
 import { validateTable } from '../lib/data/validate';
 import { NonRetriableError } from '../lib/errors';
 import { contractFor } from './ingestDataset';
@@ -42,24 +45,52 @@ export function validateDataset(deps: DataDeps) {
         'validation needs a contract: pass pipeline or contract',
       );
     warmValidationWorker(); // its start-up overlaps the downloads
-    const current = (
-      await deps.store.getBuffer(input.dataset.columnar.uri, { sha256: input.dataset.columnar.sha256 })
-    ).data;
+    const readCurrent = async (): Promise<Buffer> =>
+      (await deps.store.getBuffer(input.dataset.columnar.uri, { sha256: input.dataset.columnar.sha256 }))
+        .data;
+    let current = await readCurrent();
     const dataset = datasetInfo(input.dataset.columnar, input.dataset.raw, input.dataset.format);
     let report: ValidationReport;
     if (input.reference) {
-      // The common case in a run: both sides are columnar bytes, validated off the event loop.
+      // The common case in a run: both sides come from Blob, validated off the event loop. The
+      // reference's profile is read when an earlier validation stored it; otherwise its rows are
+      // read, profiled, and the profile is stored for the next run against the same model.
       const ref = input.reference;
-      const reference = (await deps.store.getBuffer(ref.columnar.uri, { sha256: ref.columnar.sha256 })).data;
-      report = (
-        await validateColumnarOffThread({
+      const referenceKey = { columnarSha256: ref.columnar.sha256, contractSha256: contractDigest(contract) };
+      const referenceInfo = datasetInfo(ref.columnar, ref.raw);
+      const cached = await loadReferenceProfile(deps.store, referenceKey);
+      let result: OffThreadResult | undefined;
+      if (cached) {
+        try {
+          result = await validateColumnarOffThread({
+            current,
+            referenceProfile: cached,
+            referenceKey,
+            contract,
+            dataset,
+            referenceInfo,
+          });
+        } catch (err) {
+          // A profile that no longer reads: recomputed below from the rows (and replaced).
+          if ((err as { code?: string }).code !== 'REFERENCE_PROFILE_INVALID') throw err;
+          current = await readCurrent(); // the first attempt took the bytes to the worker
+        }
+      }
+      if (!result) {
+        const reference = (await deps.store.getBuffer(ref.columnar.uri, { sha256: ref.columnar.sha256 }))
+          .data;
+        result = await validateColumnarOffThread({
           current,
           reference,
+          referenceKey,
           contract,
           dataset,
-          referenceInfo: datasetInfo(ref.columnar, ref.raw),
-        })
-      ).report;
+          referenceInfo,
+        });
+        if (result.referenceProfile)
+          await storeReferenceProfile(deps.store, referenceKey, result.referenceProfile);
+      }
+      report = result.report;
     } else {
       // No production model yet: only a reference fixed in the contract applies.
       const found = await resolveReference(deps, contract, undefined);

@@ -230,11 +230,13 @@ function categoryCounts(
         if (counts[c]) m.set(t, (m.get(t) ?? 0) + counts[c]!);
       });
     } else if (col.type === 'boolean') {
-      let t = 0;
-      let f = 0;
-      for (const v of col.values) {
-        if (v === 1) t++;
-        else if (v !== BOOL_NULL) f++;
+      let t = stats.booleanCounts?.trueCount ?? 0;
+      let f = stats.booleanCounts?.falseCount ?? 0;
+      if (!stats.booleanCounts) {
+        for (const v of col.values) {
+          if (v === 1) t++;
+          else if (v !== BOOL_NULL) f++;
+        }
       }
       m.set('true', t).set('false', f);
     } else return m;

@@ -2,6 +2,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { decodeColumnar } from './columnar';
 import type { DatasetContract } from './contract';
 import type { DatasetInfo } from './report';
+import type { ReferenceProfileKey } from './referenceProfile';
+import { decodeReferenceProfile, encodeReferenceProfile } from './referenceProfile';
 import type { ValidateInput, ValidateResult } from './validate';
 import { validateTable } from './validate';
 
@@ -15,7 +17,11 @@ import { validateTable } from './validate';
 
 export interface OffThreadValidation {
   current: Uint8Array;
+  /** The reference's columnar bytes, or (with `referenceKey`) its stored reference profile. */
   reference?: Uint8Array;
+  referenceProfile?: Uint8Array;
+  /** Which data and contract the reference profile is (or is to be) built from. */
+  referenceKey?: ReferenceProfileKey;
   contract: DatasetContract;
   dataset: DatasetInfo;
   referenceInfo?: DatasetInfo;
@@ -24,7 +30,12 @@ export interface OffThreadValidation {
 
 const MARK = 'sluice-validation-worker';
 
-function run(input: OffThreadValidation): ValidateResult {
+export interface OffThreadResult extends Omit<ValidateResult, 'referenceProfile'> {
+  /** The encoded reference profile, when it was built from the reference's rows and a key was given. */
+  referenceProfile?: Uint8Array;
+}
+
+function run(input: OffThreadValidation): OffThreadResult {
   const table = decodeColumnar(input.current);
   const job: ValidateInput = {
     table,
@@ -32,7 +43,13 @@ function run(input: OffThreadValidation): ValidateResult {
     dataset: { ...input.dataset, rows: table.rows, columns: table.columns.length },
     ...(input.noReferenceReason ? { noReferenceReason: input.noReferenceReason } : {}),
   };
-  if (input.reference) {
+  if (input.referenceProfile && input.referenceKey) {
+    const profile = decodeReferenceProfile(input.referenceProfile, input.referenceKey);
+    job.reference = {
+      profile,
+      info: { ...input.referenceInfo, rows: profile.table.rows, columns: profile.table.columns.length },
+    };
+  } else if (input.reference) {
     const ref = decodeColumnar(input.reference);
     job.reference = {
       table: ref,
@@ -41,7 +58,10 @@ function run(input: OffThreadValidation): ValidateResult {
   }
   // Only `job` holds the reference's bytes now; validation swaps them for a skeleton once profiled.
   input.reference = undefined;
-  return validateTable(job);
+  const { referenceProfile, ...result } = validateTable(job);
+  return referenceProfile && input.referenceKey
+    ? { ...result, referenceProfile: encodeReferenceProfile(referenceProfile, input.referenceKey) }
+    : result;
 }
 
 /** Bytes as a standalone ArrayBuffer that can be transferred (a view into a larger one is copied). */
@@ -55,10 +75,10 @@ function transferable(bytes: Uint8Array): Uint8Array {
 
 type Reply = {
   id: number;
-  result?: ValidateResult;
+  result?: OffThreadResult;
   error?: { message: string; code?: string; name?: string };
 };
-type Pending = { resolve: (r: ValidateResult) => void; reject: (e: unknown) => void };
+type Pending = { resolve: (r: OffThreadResult) => void; reject: (e: unknown) => void };
 
 let worker: Worker | undefined;
 const pending = new Map<number, Pending>();
@@ -127,7 +147,7 @@ export function warmValidationWorker(): void {
 export function validateColumnarOffThread(
   input: OffThreadValidation,
   options: { inline?: boolean } = {},
-): Promise<ValidateResult> {
+): Promise<OffThreadResult> {
   if (options.inline || !compiled()) return Promise.resolve().then(() => run(input));
   const current = transferable(input.current);
   const reference = input.reference ? transferable(input.reference) : undefined;
@@ -135,6 +155,7 @@ export function validateColumnarOffThread(
     current.buffer as ArrayBuffer,
     ...(reference ? [reference.buffer as ArrayBuffer] : []),
   ];
+  // The profile is small: copied, so the caller's bytes stay usable.
   const w = getWorker();
   const id = nextId++;
   return new Promise((resolve, reject) => {
@@ -149,7 +170,9 @@ if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null
   const port = parentPort;
   port.on('message', (m: { id: number; input: OffThreadValidation }) => {
     try {
-      port.postMessage({ id: m.id, result: run(m.input) } satisfies Reply);
+      const result = run(m.input);
+      const transfer = result.referenceProfile ? [result.referenceProfile.buffer as ArrayBuffer] : [];
+      port.postMessage({ id: m.id, result } satisfies Reply, transfer);
     } catch (err) {
       const e = err as Error & { code?: string };
       port.postMessage({

@@ -66,6 +66,8 @@ export interface ColumnStats {
   /** Set when `sorted` is a systematic sample of this many values, not the whole column. */
   sampled?: number;
   codeCounts?: Int32Array;
+  /** Boolean columns: the counts drift compares (so a reference needs no values). */
+  booleanCounts?: { trueCount: number; falseCount: number };
 }
 
 export interface TableProfile {
@@ -275,7 +277,7 @@ export function profileColumn(
           distinct: (t > 0 ? 1 : 0) + (f > 0 ? 1 : 0),
           boolean: { trueCount: t, falseCount: f },
         },
-        stats: {},
+        stats: { booleanCounts: { trueCount: t, falseCount: f } },
       };
     }
     case 'category':

@@ -1,13 +1,13 @@
 import type { Table } from './column';
-import { isDictionary } from './column';
 import { conformTable } from './conform';
 import type { DatasetContract } from './contract';
 import type { ColumnDrift, DriftSide } from './drift';
 import { driftColumn, finishDrift } from './drift';
-import type { TableProfile } from './profile';
 import { profileTable } from './profile';
 import type { Violation } from './quality';
 import { checkColumn, checkTable } from './quality';
+import type { ReferenceProfile } from './referenceProfile';
+import { buildReferenceProfile } from './referenceProfile';
 import type { DatasetInfo, ValidationReport } from './report';
 import { contractDigest, REPORT_VERSION, summarize } from './report';
 import type { SchemaDiff } from './schemaDiff';
@@ -19,15 +19,15 @@ import { diffDatasets } from './schemaDiff';
  * reference, diff the schemas. Pure: the callers (the activity, the HTTP check) do the I/O.
  */
 
-/** Largest number of values per numeric reference column that drift compares with (see ProfileOptions). */
-export const REFERENCE_SAMPLE = 100_000;
-
 export interface ValidateInput {
   table: Table;
   contract: DatasetContract;
   dataset: DatasetInfo;
-  /** The data the production model was trained on (or the contract's fixed reference). */
-  reference?: { table: Table; info: DatasetInfo; profile?: TableProfile };
+  /**
+   * The data the production model was trained on (or the contract's fixed reference): its rows, or
+   * its stored reference profile (built from the same data under the same contract).
+   */
+  reference?: { info: DatasetInfo } & ({ table: Table } | { profile: ReferenceProfile });
   /** Why there is no reference, when there is none (shown in the report). */
   noReferenceReason?: string;
 }
@@ -36,18 +36,8 @@ export interface ValidateResult {
   report: ValidationReport;
   /** Milliseconds per stage: for benchmarks and the run timeline, never in the (deterministic) report. */
   timings: Record<'conform' | 'profile' | 'checks' | 'drift' | 'schemaDiff', number>;
-}
-
-/** A table's names, types and dictionaries without its rows (what drift and the schema diff need besides the profile). */
-function skeleton(table: Table): Table {
-  return {
-    rows: table.rows,
-    columns: table.columns.map((c) => {
-      if (isDictionary(c)) return { ...c, codes: new Int32Array(0) };
-      if (c.type === 'boolean') return { ...c, values: c.values.slice() }; // small, and drift counts it
-      return { ...c, values: new Float64Array(0) };
-    }),
-  };
+  /** The reference's profile when it was computed from its rows here: callers store it for next time. */
+  referenceProfile?: ReferenceProfile;
 }
 
 export function validateTable(input: ValidateInput): ValidateResult {
@@ -55,12 +45,13 @@ export function validateTable(input: ValidateInput): ValidateResult {
   // The reference first, reduced to a profile (a sample for large numeric columns) and a skeleton
   // (names, types, dictionaries): its data can then be freed before the current data is sorted.
   const r0 = performance.now();
-  let reference: { table: Table; profile: TableProfile } | undefined;
-  if (input.reference) {
-    const refTable = conformTable(input.reference.table, contract);
-    const refProfile = input.reference.profile ?? profileTable(refTable, { sampleAbove: REFERENCE_SAMPLE });
-    reference = { table: skeleton(refTable), profile: refProfile };
-    input.reference.table = reference.table; // drop the caller's hold on the data too
+  let reference: ReferenceProfile | undefined;
+  let built: ReferenceProfile | undefined;
+  if (input.reference && 'profile' in input.reference) reference = input.reference.profile;
+  else if (input.reference) {
+    reference = built = buildReferenceProfile(conformTable(input.reference.table, contract));
+    // Drop the caller's hold on the rows too.
+    (input.reference as { table: Table }).table = reference.table;
   }
   const referenceMs = performance.now() - r0;
   const t0 = performance.now();
@@ -141,6 +132,7 @@ export function validateTable(input: ValidateInput): ValidateResult {
   if (input.reference) report.reference = input.reference.info;
   if (schemaDiff) report.schemaDiff = schemaDiff;
   return {
+    ...(built ? { referenceProfile: built } : {}),
     report,
     timings: {
       conform: t1 - t0,

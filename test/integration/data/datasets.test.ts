@@ -13,7 +13,10 @@ import {
 } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/deps';
 import { defaultLimits } from '../../../lib/data/limits';
+import { decodeReferenceProfile, referenceProfilePath } from '../../../lib/data/referenceProfile';
+import { loadReferenceProfile } from '../../../lib/data/referenceStore';
 import type { ValidationReport } from '../../../lib/data/report';
+import { contractDigest } from '../../../lib/data/report';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
@@ -151,6 +154,39 @@ describe('data activities on Azurite', () => {
     expect('columns' in report.drift && report.drift.driftedColumns).toEqual(
       expect.arrayContaining(['age', 'wage']),
     );
+  });
+
+  it('stores the reference profile once and validates from it; a damaged profile is rebuilt from the rows', async () => {
+    const ingest = async (text: string) => {
+      const up = await storeRawUpload(store, Buffer.from(text));
+      return ingestDataset(deps)({
+        source: { kind: 'upload', uri: up.uri, sha256: up.sha256, bytes: up.bytes, format: 'csv' },
+        contract,
+      });
+    };
+    const reference = await ingest(csv(2_500, 1));
+    const current = await ingest(csv(2_500, 3));
+    const input = {
+      dataset: { columnar: current.columnar },
+      reference: { columnar: reference.columnar },
+      contract,
+    };
+    const key = { columnarSha256: reference.columnar.sha256, contractSha256: contractDigest(contract) };
+    const where = { container: DATASETS_CONTAINER, path: referenceProfilePath(key) };
+    expect(await store.exists(where)).toBe(false);
+    const first = await validateDataset(deps)(input);
+    const stored = await loadReferenceProfile(store, key);
+    expect(stored).toBeDefined();
+    expect(decodeReferenceProfile(stored!, key).table.rows).toBe(2_500);
+
+    // Damaged (bytes that do not read as a profile): rebuilt from the rows, same report, replaced.
+    await store.put(where, Buffer.from('garbage'), { condition: 'overwrite' });
+    expect(await validateDataset(deps)(input)).toEqual(first);
+    expect(Buffer.from((await loadReferenceProfile(store, key))!)).toEqual(Buffer.from(stored!));
+
+    // With the profile stored, the reference's rows are not read at all: gone, and still the same report.
+    expect(await store.delete(reference.columnar.uri)).toBe(true);
+    expect(await validateDataset(deps)(input)).toEqual(first);
   });
 
   it('without a reference, drift is skipped and says why; clean data passes', async () => {

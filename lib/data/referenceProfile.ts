@@ -1,0 +1,199 @@
+import { z } from 'zod';
+import type { Column, Table } from './column';
+import { isDictionary } from './column';
+import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
+import { profileTable } from './profile';
+
+/**
+ * What drift and the schema diff need of a reference dataset, without its rows: the skeleton
+ * (names, types, dictionaries), the profile, and per numeric column a sorted systematic sample of
+ * at most REFERENCE_SAMPLE values. It is computed once per (reference data, contract) and stored
+ * next to the data, so validating new data against a production model's 750k-row training set
+ * reads a few megabytes instead of the whole columnar form and never re-profiles it.
+ *
+ *   "SLUIREF1" | u32 LE header length | header JSON (UTF-8) | zero padding to 8 | Float64 samples
+ *
+ * The header names the columnar digest and contract digest it was built from; a reader checks both,
+ * so a profile can never be applied to other data or another contract's reading of it.
+ */
+
+/** Largest number of values per numeric reference column that drift compares with (see ProfileOptions). */
+export const REFERENCE_SAMPLE = 100_000;
+export const REFERENCE_PROFILE_MAGIC = 'SLUIREF1';
+export const REFERENCE_PROFILE_VERSION = 1;
+export const REFERENCE_PROFILE_CONTENT_TYPE = 'application/vnd.sluice.reference-profile';
+
+export interface ReferenceProfile {
+  /** Names, types, dictionaries and parse issues; no values. */
+  table: Table;
+  profile: TableProfile;
+}
+
+export interface ReferenceProfileKey {
+  /** SHA-256 of the reference's columnar form. */
+  columnarSha256: string;
+  /** `contractDigest` of the contract the reference was read with. */
+  contractSha256: string;
+}
+
+/** Where a reference profile is stored, in the datasets container: one name per (data, contract, version). */
+export function referenceProfilePath(key: ReferenceProfileKey): string {
+  return `reference-profiles/v${REFERENCE_PROFILE_VERSION}/${key.columnarSha256}/${key.contractSha256}`;
+}
+
+/** A table's names, types and dictionaries without its rows. */
+export function skeleton(table: Table): Table {
+  return {
+    rows: table.rows,
+    columns: table.columns.map((c): Column => {
+      if (isDictionary(c)) return { ...c, codes: new Int32Array(0) };
+      if (c.type === 'boolean') return { ...c, values: new Uint8Array(0) };
+      return { ...c, values: new Float64Array(0) };
+    }),
+  };
+}
+
+/** Profiles a reference (already conformed to the contract): a sample for large numeric columns. */
+export function buildReferenceProfile(conformed: Table): ReferenceProfile {
+  return {
+    table: skeleton(conformed),
+    profile: profileTable(conformed, { sampleAbove: REFERENCE_SAMPLE }),
+  };
+}
+
+const issuesSchema = z.object({
+  count: z.number().int(),
+  firstRows: z.array(z.number().int()),
+  examples: z.array(z.string()),
+});
+const headerSchema = z.object({
+  format: z.literal('sluice-reference-profile'),
+  version: z.literal(REFERENCE_PROFILE_VERSION),
+  columnarSha256: z.string(),
+  contractSha256: z.string(),
+  rows: z.number().int().nonnegative(),
+  columns: z.array(
+    z.object({
+      name: z.string(),
+      type: z.enum(['number', 'integer', 'datetime', 'boolean', 'category', 'string']),
+      issues: issuesSchema,
+      dictionary: z.array(z.string()).optional(),
+      // The report's column profile, validated where it is used (it is Sluice's own output).
+      profile: z.record(z.string(), z.unknown()),
+      codeCounts: z.array(z.number().int().nonnegative()).optional(),
+      booleanCounts: z.object({ trueCount: z.number(), falseCount: z.number() }).optional(),
+      sorted: z.object({ offset: z.number().int().nonnegative(), count: z.number().int() }).optional(),
+      sampled: z.number().int().optional(),
+    }),
+  ),
+});
+
+export class ReferenceProfileError extends Error {
+  readonly code = 'REFERENCE_PROFILE_INVALID';
+}
+
+/** The stored form (deterministic: the same profile always gives the same bytes). */
+export function encodeReferenceProfile(ref: ReferenceProfile, key: ReferenceProfileKey): Uint8Array {
+  const samples: Float64Array[] = [];
+  let offset = 0;
+  const columns = ref.table.columns.map((col, i) => {
+    const stats: ColumnStats = ref.profile.stats[i] ?? {};
+    const { codeCounts, ...profile } = ref.profile.columns[i]!;
+    const out: z.input<typeof headerSchema>['columns'][number] = {
+      name: col.name,
+      type: col.type,
+      issues: col.issues,
+      profile,
+    };
+    if (isDictionary(col)) out.dictionary = col.dictionary;
+    const counts = stats.codeCounts ?? codeCounts;
+    if (counts) out.codeCounts = Array.from(counts);
+    if (stats.booleanCounts) out.booleanCounts = stats.booleanCounts;
+    if (stats.sorted) {
+      out.sorted = { offset, count: stats.sorted.length };
+      samples.push(stats.sorted);
+      offset += stats.sorted.byteLength;
+    }
+    if (stats.sampled !== undefined) out.sampled = stats.sampled;
+    return out;
+  });
+  const header = {
+    format: 'sluice-reference-profile',
+    version: REFERENCE_PROFILE_VERSION,
+    ...key,
+    rows: ref.table.rows,
+    columns,
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const start = 12 + json.length + ((8 - ((12 + json.length) % 8)) % 8);
+  const out = new Uint8Array(start + offset);
+  Buffer.from(out.buffer).write(REFERENCE_PROFILE_MAGIC, 0, 'latin1');
+  new DataView(out.buffer).setUint32(8, json.length, true);
+  out.set(json, 12);
+  let at = start;
+  for (const s of samples) {
+    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), at);
+    at += s.byteLength;
+  }
+  return out;
+}
+
+/** Reads a stored reference profile, checking it was built from `key`'s data and contract. */
+export function decodeReferenceProfile(bytes: Uint8Array, key: ReferenceProfileKey): ReferenceProfile {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== REFERENCE_PROFILE_MAGIC)
+    throw new ReferenceProfileError('not a Sluice reference profile');
+  const len = buf.readUInt32LE(8);
+  if (12 + len > buf.length) throw new ReferenceProfileError('reference profile header is truncated');
+  let parsed;
+  try {
+    parsed = headerSchema.safeParse(JSON.parse(buf.toString('utf8', 12, 12 + len)));
+  } catch {
+    throw new ReferenceProfileError('reference profile header is not JSON');
+  }
+  if (!parsed.success)
+    throw new ReferenceProfileError(`reference profile header: ${z.prettifyError(parsed.error)}`);
+  const header = parsed.data;
+  if (header.columnarSha256 !== key.columnarSha256 || header.contractSha256 !== key.contractSha256)
+    throw new ReferenceProfileError('reference profile was built from other data or another contract');
+  const start = 12 + len + ((8 - ((12 + len) % 8)) % 8);
+  const columns: Column[] = [];
+  const profiles: ColumnProfile[] = [];
+  const stats: ColumnStats[] = [];
+  for (const c of header.columns) {
+    if (c.type === 'category' || c.type === 'string') {
+      columns.push({
+        name: c.name,
+        type: c.type,
+        issues: c.issues,
+        codes: new Int32Array(0),
+        dictionary: c.dictionary ?? [],
+      });
+    } else if (c.type === 'boolean') {
+      columns.push({ name: c.name, type: 'boolean', issues: c.issues, values: new Uint8Array(0) });
+    } else columns.push({ name: c.name, type: c.type, issues: c.issues, values: new Float64Array(0) });
+    const profile = c.profile as unknown as ColumnProfile;
+    const s: ColumnStats = {};
+    if (c.codeCounts) {
+      const counts = Int32Array.from(c.codeCounts);
+      s.codeCounts = counts;
+      if (columns.at(-1)!.type === 'category' || columns.at(-1)!.type === 'string')
+        Object.defineProperty(profile, 'codeCounts', { value: counts, enumerable: false });
+    }
+    if (c.booleanCounts) s.booleanCounts = c.booleanCounts;
+    if (c.sorted) {
+      const from = start + c.sorted.offset;
+      const to = from + c.sorted.count * 8;
+      if (to > buf.length) throw new ReferenceProfileError(`column "${c.name}": sample out of range`);
+      // Copied: the sample must be 8-byte aligned and must not keep the whole download alive.
+      s.sorted = new Float64Array(buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + to));
+    }
+    if (c.sampled !== undefined) s.sampled = c.sampled;
+    profiles.push(profile);
+    stats.push(s);
+  }
+  return {
+    table: { rows: header.rows, columns },
+    profile: { rows: header.rows, columns: profiles, stats },
+  };
+}
