@@ -83,6 +83,10 @@ export function checkColumn(
       message: `${col.issues.count} value(s) are not ${spec.type}`,
     });
   }
+  if (stats && cannotViolate(col, spec, rows, stats)) {
+    if (spec.unique) out.push(checkUnique(col, rows, stats));
+    return out.filter((v): v is Violation => v !== undefined);
+  }
   const invalidRows = new Set(col.issues.firstRows);
   const nulls = new RowCollector();
   const ints = new RowCollector(col);
@@ -146,6 +150,56 @@ export function checkColumn(
   );
   if (spec.unique) out.push(checkUnique(col, rows, stats));
   return out.filter((v): v is Violation => v !== undefined);
+}
+
+/**
+ * Whether the profile's statistics already prove the row checks below would find nothing (no nulls
+ * where none are allowed, range, whole numbers, allowed values, pattern): then the rows need not
+ * be scanned, and the scan runs only to name the first offending rows when something is wrong.
+ */
+function cannotViolate(col: Column, spec: ColumnContract, rows: number, stats: ColumnStats): boolean {
+  if (isDictionary(col)) {
+    const counts = stats.codeCounts;
+    if (!counts || counts.length !== col.dictionary.length) return false;
+    const allowed = spec.values ? new Set(spec.values.map(String)) : undefined;
+    const re = spec.pattern !== undefined ? new RegExp(`^(?:${spec.pattern})$`, 'u') : undefined;
+    let nonNull = 0;
+    for (let c = 0; c < counts.length; c++) {
+      const k = counts[c]!;
+      if (k === 0) continue;
+      nonNull += k;
+      const t = col.dictionary[c]!;
+      if ((allowed && !allowed.has(t)) || (re && !re.test(t))) return false;
+    }
+    return spec.nullable || nonNull === rows;
+  }
+  if (col.type === 'boolean') {
+    const b = stats.booleanCounts;
+    if (!b) return false;
+    if (!spec.nullable && b.trueCount + b.falseCount !== rows) return false;
+    if (!spec.values) return true;
+    const allowed = new Set(spec.values.map((v) => String(v).toLowerCase()));
+    return (b.trueCount === 0 || allowed.has('true')) && (b.falseCount === 0 || allowed.has('false'));
+  }
+  const sorted = stats.sorted;
+  if (!sorted || stats.sampled !== undefined) return false;
+  const n = sorted.length;
+  if (!spec.nullable && n !== rows) return false;
+  if (n === 0) return true;
+  const min = bound(spec, 'min');
+  const max = bound(spec, 'max');
+  if ((min !== undefined && sorted[0]! < min) || (max !== undefined && sorted[n - 1]! > max)) return false;
+  const checkInt = col.type === 'integer';
+  const allowed = spec.values ? new Set(spec.values.map(Number)) : undefined;
+  if (!checkInt && !allowed) return true;
+  // Each distinct value once (the values are sorted).
+  for (let i = 0; i < n; i++) {
+    const v = sorted[i]!;
+    if (i > 0 && v === sorted[i - 1]) continue;
+    if (checkInt && !Number.isInteger(v)) return false;
+    if (allowed && !allowed.has(v)) return false;
+  }
+  return true;
 }
 
 /** Rows whose non-null value appeared in an earlier row. */

@@ -1,7 +1,7 @@
 import type { DatasetContractInput } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
 import { profileTable } from '../../../lib/data/profile';
-import { checkTable, duplicateRows, hasKeyColumn } from '../../../lib/data/quality';
+import { checkColumn, checkTable, duplicateRows, hasKeyColumn } from '../../../lib/data/quality';
 import { parse } from './helpers';
 
 async function violations(csv: string, input: DatasetContractInput) {
@@ -108,6 +108,61 @@ describe('quality rules', () => {
     expect(hasKeyColumn(nullKey.table, profileTable(nullKey.table))).toBe(false);
     const found = checkTable(nullKey.table, { ...contract, columns: [] }, profileTable(nullKey.table));
     expect(rule(found, 'maxDuplicateRowFraction')).toMatchObject({ count: 1, firstRows: [3] });
+  });
+
+  it('the profile short-cut and the row scan agree, violations or not', async () => {
+    const csv = [
+      'n,i,c,b,d',
+      ...Array.from(
+        { length: 400 },
+        (_, k) =>
+          `${(k % 37) / 4},${k % 11},${['a', 'b', 'c'][k % 3]},${k % 2 === 0},2024-01-${String((k % 28) + 1).padStart(2, '0')}`,
+      ),
+    ].join('\n');
+    const specs: DatasetContractInput['columns'][] = [
+      [
+        { name: 'n', type: 'number', min: 0, max: 9 },
+        { name: 'i', type: 'integer', min: 0, max: 10, values: Array.from({ length: 11 }, (_, k) => k) },
+        { name: 'c', type: 'category', values: ['a', 'b', 'c'], pattern: '[a-c]' },
+        { name: 'b', type: 'boolean', values: [true, false] },
+        { name: 'd', type: 'datetime', min: '2024-01-01', max: '2024-01-31' },
+      ],
+      [
+        { name: 'n', type: 'integer', min: 1, max: 5 },
+        { name: 'i', type: 'integer', values: [1, 2, 3] },
+        { name: 'c', type: 'category', values: ['a', 'b'], pattern: '[ab]' },
+        { name: 'b', type: 'boolean', values: [true] },
+        { name: 'd', type: 'datetime', min: '2024-01-05', max: '2024-01-20' },
+      ],
+    ];
+    const found: string[][] = [];
+    for (const columns of specs) {
+      const contract = parseContract({ columns });
+      const { table } = await parse(csv, { contract });
+      const profile = profileTable(table);
+      const rules: string[] = [];
+      table.columns.forEach((col, i) => {
+        const spec = contract.columns[i]!;
+        const withStats = checkColumn(col, spec, table.rows, profile.stats[i]);
+        expect(withStats).toEqual(checkColumn(col, spec, table.rows));
+        rules.push(...withStats.map((v) => `${v.rule}:${col.name}`));
+      });
+      found.push(rules);
+    }
+    expect(found[0]).toEqual([]);
+    expect(found[1]).toEqual(
+      expect.arrayContaining([
+        'integer:n',
+        'min:n',
+        'max:n',
+        'values:i',
+        'values:c',
+        'pattern:c',
+        'values:b',
+        'min:d',
+        'max:d',
+      ]),
+    );
   });
 
   it('row rules: when/assert with column references; a null makes a comparison unknown, not a failure', async () => {
