@@ -13,32 +13,62 @@ function orderKey(hi: number): number {
 const SCALES = [1, 10, 100, 1000, 1e4, 1e5, 1e6];
 
 /**
- * The power of ten that makes every value an integer (values read from text with at most six
- * decimals), or 0. Exact: for `v` the double nearest to d/10^k, `Math.round(v * 10^k) / 10^k`
- * is again `v` (one correctly rounded division of exact integers), and for no other d.
+ * Memory reused from one sort to the next. Fresh large typed arrays cost page faults (several ms
+ * per 750k doubles on a small VM), so profiling a table sorts column after column in the same
+ * buffers. With `reuseOutput` the sorted result lives there too and is valid only until the next
+ * sort with this scratch (for callers that drop each column's sorted values before the next one).
  */
-function decimalScale(values: Float64Array, min: number, max: number): number {
-  if (Math.max(Math.abs(min), Math.abs(max)) > 2 ** 31) return 0;
-  let k = 0;
-  let scale = 1;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v !== v) continue;
-    while (Math.round(v * scale) / scale !== v) {
-      if (++k === SCALES.length) return 0;
-      scale = SCALES[k]!;
+export class SortScratch {
+  private readonly buffers = new Map<string, ArrayBuffer>();
+  constructor(readonly reuseOutput = false) {}
+
+  private bytes(slot: string, byteLength: number): ArrayBuffer {
+    let buffer = this.buffers.get(slot);
+    if (!buffer || buffer.byteLength < byteLength) {
+      buffer = new ArrayBuffer(byteLength);
+      this.buffers.set(slot, buffer);
     }
+    return buffer;
   }
-  return scale;
+
+  float64(slot: string, n: number): Float64Array {
+    return new Float64Array(this.bytes(slot, n * 8), 0, n);
+  }
+
+  uint32(slot: string, n: number): Uint32Array {
+    return new Uint32Array(this.bytes(slot, n * 4), 0, n);
+  }
+
+  /** Zeroed. */
+  int32(slot: string, n: number): Int32Array {
+    return new Int32Array(this.bytes(slot, n * 4), 0, n).fill(0);
+  }
 }
 
-/** The non-NaN values of `values`, sorted ascending (−0 and 0 compare equal and keep input order). */
-export function sortedNonNull(values: Float64Array): Float64Array {
+/** Where a sort writes its result: fresh memory, or the scratch's output buffer. */
+function output(scratch: SortScratch | undefined, n: number): Float64Array {
+  return scratch?.reuseOutput ? scratch.float64('out', n) : new Float64Array(n);
+}
+
+/*
+ * The decimal scale: the power of ten that makes every value an integer (values read from text with
+ * at most six decimals), or 0. Exact: for `v` the double nearest to d/10^k, `Math.round(v * 10^k) /
+ * 10^k` is again `v` (one correctly rounded division of exact integers), and for no other d.
+ */
+
+/**
+ * The non-NaN values of `values`, sorted ascending (−0 and 0 compare equal and keep input order).
+ * When `values` is already in order without nulls, it is returned itself: treat the result as read-only.
+ */
+export function sortedNonNull(values: Float64Array, scratch?: SortScratch): Float64Array {
   let n = 0;
   let min = Infinity;
   let max = -Infinity;
   let ordered = true;
   let prev = -Infinity;
+  // The decimal scale (above) is found in the same pass; 0 when there is none.
+  let k = 0;
+  let scale = 1;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v !== v) continue;
@@ -47,21 +77,29 @@ export function sortedNonNull(values: Float64Array): Float64Array {
     if (v > max) max = v;
     if (v < prev) ordered = false;
     prev = v;
-  }
-  // Already in order (row ids, timestamps): a copy without the nulls is the answer.
-  if (ordered) return n === values.length ? values.slice() : values.filter((v) => v === v);
-  // Integers, and decimals with few digits, over a small range: counting sort. The range bound keeps
-  // the counts in cache; beyond it random increments cost more than the radix passes.
-  if (n >= 2048) {
-    const scale = decimalScale(values, min, max);
     if (scale !== 0) {
-      const lo = Math.round(min * scale);
-      const range = Math.round(max * scale) - lo + 1;
-      if (range <= 2 * n && range <= 1 << 18) return countingSort(values, n, lo, range, scale);
-      if (range <= 2 ** 32) return radixScaled(values, n, lo, scale);
+      while (Math.round(v * scale) / scale !== v) {
+        if (++k === SCALES.length) {
+          scale = 0;
+          break;
+        }
+        scale = SCALES[k]!;
+      }
     }
   }
-  let src = new Float64Array(n);
+  // Already in order (row ids, timestamps): the values themselves, or a copy without the nulls.
+  if (ordered) return n === values.length ? values : values.filter((v) => v === v);
+  // Integers, and decimals with few digits, over a small range: counting sort. The range bound keeps
+  // the counts in cache; beyond it random increments cost more than the radix passes.
+  if (n >= 2048 && scale !== 0 && Math.max(Math.abs(min), Math.abs(max)) <= 2 ** 31) {
+    const lo = Math.round(min * scale);
+    const range = Math.round(max * scale) - lo + 1;
+    if (range <= 2 * n && range <= 1 << 18) return countingSort(values, n, lo, range, scale, scratch);
+    if (range <= 2 ** 32) return radixScaled(values, n, lo, scale, scratch);
+  }
+  // The result is one of the two buffers the passes swap between: scratch only when it may be.
+  const reuse = scratch?.reuseOutput === true;
+  let src = reuse ? scratch!.float64('a', n) : new Float64Array(n);
   if (n === values.length) src.set(values);
   else {
     let j = 0;
@@ -71,8 +109,8 @@ export function sortedNonNull(values: Float64Array): Float64Array {
     }
   }
   if (n < 2048) return src.sort();
-  let dst = new Float64Array(n);
-  let hiWords = new Uint32Array(src.buffer);
+  let dst = reuse ? scratch!.float64('b', n) : new Float64Array(n);
+  let hiWords = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
   const counts = [new Int32Array(2048), new Int32Array(2048), new Int32Array(1024)];
   const c0 = counts[0]!;
   const c1 = counts[1]!;
@@ -105,7 +143,7 @@ export function sortedNonNull(values: Float64Array): Float64Array {
     const t = src;
     src = dst;
     dst = t;
-    hiWords = new Uint32Array(src.buffer);
+    hiWords = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
   }
   // Values sharing the high word are adjacent but unordered by their low word: sort each run.
   let runStart = 0;
@@ -136,13 +174,14 @@ function countingSort(
   lo: number,
   range: number,
   scale: number,
+  scratch?: SortScratch,
 ): Float64Array {
-  const counts = new Int32Array(range);
+  const counts = scratch ? scratch.int32('counts', range) : new Int32Array(range);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v === v) counts[Math.round(v * scale) - lo]!++;
   }
-  const out = new Float64Array(n);
+  const out = output(scratch, n);
   let j = 0;
   for (let d = 0; d < range; d++) {
     const c = counts[d]!;
@@ -158,14 +197,20 @@ function countingSort(
  * Decimals with few digits over a wide range (prices, incomes): LSD radix sort of the scaled
  * integers as 32-bit keys — half the bytes moved per pass of the float radix sort, and no fix-up.
  */
-function radixScaled(values: Float64Array, n: number, lo: number, scale: number): Float64Array {
-  let src = new Uint32Array(n);
+function radixScaled(
+  values: Float64Array,
+  n: number,
+  lo: number,
+  scale: number,
+  scratch?: SortScratch,
+): Float64Array {
+  let src = scratch ? scratch.uint32('ka', n) : new Uint32Array(n);
   let j = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v === v) src[j++] = Math.round(v * scale) - lo;
   }
-  let dst = new Uint32Array(n);
+  let dst = scratch ? scratch.uint32('kb', n) : new Uint32Array(n);
   const c0 = new Int32Array(2048);
   const c1 = new Int32Array(2048);
   const c2 = new Int32Array(1024);
@@ -199,7 +244,7 @@ function radixScaled(values: Float64Array, n: number, lo: number, scale: number)
     src = dst;
     dst = t;
   }
-  const out = new Float64Array(n);
+  const out = output(scratch, n);
   for (let i = 0; i < n; i++) out[i] = (src[i]! + lo) / scale;
   return out;
 }

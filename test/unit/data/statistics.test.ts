@@ -1,7 +1,7 @@
 import type { NumericColumn } from '../../../lib/data/column';
 import { emptyIssues } from '../../../lib/data/column';
 import { histogramSorted, profileColumn, quantileSorted, systematicSample } from '../../../lib/data/profile';
-import { sortedNonNull } from '../../../lib/data/sort';
+import { SortScratch, sortedNonNull } from '../../../lib/data/sort';
 import { rng } from '../../../bench/data/generate';
 import { parse } from './helpers';
 
@@ -95,6 +95,35 @@ describe('sorting numeric columns', () => {
   it('sorts values that share their high bits (the run fix-up path)', () => {
     const r = rng(9);
     check(Float64Array.from({ length: 20_000 }, () => 1 + r() * 1e-9));
+  });
+  it('sorts column after column in shared scratch memory, larger and smaller, every path', () => {
+    const r = rng(11);
+    const columns = [
+      Float64Array.from({ length: 30_000 }, () => Math.floor(r() * 90)), // counting
+      Float64Array.from({ length: 40_000 }, (_, i) => (i % 7 ? Math.round((r() - 0.3) * 1e8) / 100 : NaN)), // scaled radix
+      Float64Array.from({ length: 25_000 }, () => (r() - 0.5) * 1e12 * r()), // float radix
+      Float64Array.from({ length: 1_000 }, () => r()), // small
+      Float64Array.from({ length: 50_000 }, () => Math.floor(r() * 3)), // counting, longer than all before
+    ];
+    for (const reuseOutput of [false, true]) {
+      const scratch = new SortScratch(reuseOutput);
+      const kept: Float64Array[] = [];
+      for (const values of columns) {
+        const expected = Array.from(values)
+          .filter((v) => !Number.isNaN(v))
+          .sort((a, b) => a - b);
+        const sorted = sortedNonNull(values, scratch);
+        expect(Array.from(sorted)).toEqual(expected);
+        kept.push(sorted);
+      }
+      // Without reuseOutput every result is its own memory and survives the sorts after it.
+      if (!reuseOutput) kept.forEach((s, i) => expect(s).toEqual(sortedNonNull(columns[i]!)));
+    }
+  });
+  it('returns a column already in order without nulls as it is (read-only), and copies it without its nulls', () => {
+    const ordered = Float64Array.from([1, 2, 2, 5]);
+    expect(sortedNonNull(ordered)).toBe(ordered);
+    expect(Array.from(sortedNonNull(Float64Array.from([1, NaN, 3])))).toEqual([1, 3]);
   });
 });
 
