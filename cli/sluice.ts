@@ -15,7 +15,7 @@ Commands:
   pipelines list                  list pipelines
   pipelines show NAME             show a pipeline definition
   run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
-                                  start a run on a CSV / JSON Lines file or a blob; --wait shows the steps live
+                                  start a run on a CSV / JSON Lines / Parquet file or a blob; --wait shows the steps live
   runs [--pipeline P] [--status S]
                                   list runs
   status RUN                      show one run: steps, metrics, approval, deployment
