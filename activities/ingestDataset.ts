@@ -36,7 +36,8 @@ export function ingestDataset(deps: DataDeps) {
   return async (input: Input): Promise<IngestDatasetOutput> => {
     const contract = await contractFor(deps, input);
     const f = input.source.format;
-    // Parquet is recognized by its magic bytes whatever the upload said; csv/jsonl choose the text reader.
+    // The upload's declared format must match the bytes: Parquet declared as csv/jsonl (or the other
+    // way round) is refused with INPUT_UNSUPPORTED_FORMAT rather than read as something it is not.
     const format = f === 'csv' || f === 'jsonl' || f === 'parquet' ? f : undefined;
     const { dataset } = await ingestBlob(deps.store, input.source.uri, {
       limits: deps.limits,
