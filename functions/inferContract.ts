@@ -4,7 +4,7 @@ import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
 import { DataFormatError } from '../lib/data/errors';
 import { readDataset } from '../lib/data/ingest';
-import { inferContract } from '../lib/data/infer';
+import { inferContract } from '../lib/data/inferContract';
 import { profileTable } from '../lib/data/profile';
 import { ValidationError } from '../lib/errors';
 import { checkDeclaredSize } from './validateDataset';

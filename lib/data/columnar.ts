@@ -1,7 +1,8 @@
 import { isDictionary } from './column';
 import { endianness } from 'node:os';
-import { z } from 'zod';
-import type { Column, Table } from './column';
+import type { Column, ParseIssues, Table } from './column';
+import type { ColumnType } from './contract';
+import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 
 /**
  * The columnar form of a dataset, written next to the raw upload so validation and training read
@@ -18,33 +19,68 @@ import type { Column, Table } from './column';
 export const COLUMNAR_MAGIC = 'SLUICOL1';
 export const COLUMNAR_CONTENT_TYPE = 'application/vnd.sluice.columnar';
 
-const sectionSchema = z.object({
-  offset: z.number().int().nonnegative(),
-  bytes: z.number().int().nonnegative(),
-});
-const issuesSchema = z.object({
-  count: z.number().int(),
-  firstRows: z.array(z.number().int()),
-  examples: z.array(z.string()),
-});
-const columnHeaderSchema = z.object({
-  name: z.string(),
-  type: z.enum(['number', 'integer', 'datetime', 'boolean', 'category', 'string']),
-  data: sectionSchema,
-  dictionary: z
-    .object({ count: z.number().int().nonnegative(), offsets: sectionSchema, bytes: sectionSchema })
-    .optional(),
-  issues: issuesSchema,
-});
-export const columnarHeaderSchema = z.object({
-  format: z.literal('sluice-columnar'),
-  version: z.literal(1),
-  endianness: z.literal('LE'),
-  rows: z.number().int().nonnegative(),
-  columns: z.array(columnHeaderSchema),
-  meta: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
-});
-export type ColumnarHeader = z.infer<typeof columnarHeaderSchema>;
+interface Section {
+  offset: number;
+  bytes: number;
+}
+
+export interface ColumnarHeader {
+  format: 'sluice-columnar';
+  version: 1;
+  endianness: 'LE';
+  rows: number;
+  columns: {
+    name: string;
+    type: ColumnType;
+    data: Section;
+    dictionary?: { count: number; offsets: Section; bytes: Section };
+    issues: ParseIssues;
+  }[];
+  meta: Record<string, string | number>;
+}
+
+/** Checks a parsed header's shape (by hand: see headerCheck.ts), naming the first wrong field. */
+function checkHeader(json: unknown): ColumnarHeader {
+  const c = new HeaderCheck((message) => new ColumnarFormatError(`columnar header: ${message}`));
+  const h = c.object(json, 'header');
+  const section = (v: unknown, path: string): Section => {
+    const o = c.object(v, path);
+    return { offset: c.int(o.offset, `${path}.offset`, 0), bytes: c.int(o.bytes, `${path}.bytes`, 0) };
+  };
+  const meta: Record<string, string | number> = {};
+  if (h.meta !== undefined) {
+    for (const [k, v] of Object.entries(c.object(h.meta, 'meta'))) {
+      if (typeof v !== 'string' && typeof v !== 'number') throw c.error(`meta.${k}`, 'a string or a number');
+      meta[k] = v;
+    }
+  }
+  return {
+    format: c.oneOf(h.format, 'format', ['sluice-columnar'] as const),
+    version: c.oneOf(h.version, 'version', [1] as const),
+    endianness: c.oneOf(h.endianness, 'endianness', ['LE'] as const),
+    rows: c.int(h.rows, 'rows', 0),
+    columns: c.array(h.columns, 'columns').map((v, i) => {
+      const p = `columns[${i}]`;
+      const col = c.object(v, p);
+      const out: ColumnarHeader['columns'][number] = {
+        name: c.string(col.name, `${p}.name`),
+        type: c.oneOf(col.type, `${p}.type`, COLUMN_TYPES),
+        data: section(col.data, `${p}.data`),
+        issues: c.issues(col.issues, `${p}.issues`),
+      };
+      if (col.dictionary !== undefined) {
+        const d = c.object(col.dictionary, `${p}.dictionary`);
+        out.dictionary = {
+          count: c.int(d.count, `${p}.dictionary.count`, 0),
+          offsets: section(d.offsets, `${p}.dictionary.offsets`),
+          bytes: section(d.bytes, `${p}.dictionary.bytes`),
+        };
+      }
+      return out;
+    }),
+    meta,
+  };
+}
 
 function pad8(n: number): number {
   return (8 - (n % 8)) % 8;
@@ -123,11 +159,14 @@ export function readColumnarHeader(buf: Uint8Array): { header: ColumnarHeader; d
   }
   const len = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readUInt32LE(8);
   if (12 + len > buf.byteLength) throw new ColumnarFormatError('columnar header is truncated');
-  const parsed = columnarHeaderSchema.safeParse(
-    JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 12, len).toString('utf8')),
-  );
-  if (!parsed.success) throw new ColumnarFormatError(`columnar header: ${z.prettifyError(parsed.error)}`);
-  return { header: parsed.data, dataStart: 12 + len + pad8(12 + len) };
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 12, len).toString('utf8'));
+  } catch {
+    throw new ColumnarFormatError('columnar header is not JSON');
+  }
+  const header = checkHeader(json);
+  return { header, dataStart: 12 + len + pad8(12 + len) };
 }
 
 /** Decodes a whole columnar file into typed columns, viewing `buf`'s memory when it is aligned. */

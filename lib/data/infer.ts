@@ -1,7 +1,6 @@
 import type { Column, Table } from './column';
 import { parseBooleanText, parseDatetimeText, parseNumberText } from './column';
-import type { ColumnContract, ColumnType, DatasetContract, DatasetContractInput, Task } from './contract';
-import { datasetContractSchema } from './contract';
+import type { ColumnContract, ColumnType, Task } from './contract';
 import type { ColumnProfile, TableProfile } from './profile';
 import { profileTable } from './profile';
 
@@ -114,12 +113,23 @@ function guessTask(col: ColumnContract, p: ColumnProfile): Task {
   return 'regression';
 }
 
-/** Proposes a contract from a table (parsed without one, so every column has its inferred type). */
-export function inferContract(
+/** A contract proposed from data, before the contract schema fills its defaults (see inferContract.ts). */
+export interface ProposedContract {
+  columns: ColumnContract[];
+  nullValues?: string[];
+  target?: string;
+  task?: Task;
+}
+
+/**
+ * Proposes a contract from a table (parsed without one, so every column has its inferred type).
+ * Free of the zod schema, so the schema diff in the validation worker does not load it.
+ */
+export function proposeContract(
   table: Table,
   options: InferOptions = {},
   profile: TableProfile = profileTable(table),
-): DatasetContract {
+): ProposedContract {
   const columns = table.columns.map((col, i) =>
     options.inferUnique === false
       ? {
@@ -128,7 +138,7 @@ export function inferContract(
         }
       : inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0, options.textTypes?.[col.name]),
   );
-  const input: DatasetContractInput = { columns };
+  const input: ProposedContract = { columns };
   if (options.nullValues) input.nullValues = options.nullValues;
   if (options.target !== undefined) {
     const i = columns.findIndex((c) => c.name === options.target);
@@ -141,5 +151,5 @@ export function inferContract(
       );
     }
   }
-  return datasetContractSchema.parse(input);
+  return input;
 }

@@ -1,5 +1,6 @@
-import { z } from 'zod';
-import type { Column, Table } from './column';
+import type { Column, ParseIssues, Table } from './column';
+import type { ColumnType } from './contract';
+import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 import { isDictionary } from './column';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
 import { profileTable } from './profile';
@@ -61,32 +62,66 @@ export function buildReferenceProfile(conformed: Table): ReferenceProfile {
   };
 }
 
-const issuesSchema = z.object({
-  count: z.number().int(),
-  firstRows: z.array(z.number().int()),
-  examples: z.array(z.string()),
-});
-const headerSchema = z.object({
-  format: z.literal('sluice-reference-profile'),
-  version: z.literal(REFERENCE_PROFILE_VERSION),
-  columnarSha256: z.string(),
-  contractSha256: z.string(),
-  rows: z.number().int().nonnegative(),
-  columns: z.array(
-    z.object({
-      name: z.string(),
-      type: z.enum(['number', 'integer', 'datetime', 'boolean', 'category', 'string']),
-      issues: issuesSchema,
-      dictionary: z.array(z.string()).optional(),
-      // The report's column profile, validated where it is used (it is Sluice's own output).
-      profile: z.record(z.string(), z.unknown()),
-      codeCounts: z.array(z.number().int().nonnegative()).optional(),
-      booleanCounts: z.object({ trueCount: z.number(), falseCount: z.number() }).optional(),
-      sorted: z.object({ offset: z.number().int().nonnegative(), count: z.number().int() }).optional(),
-      sampled: z.number().int().optional(),
+interface HeaderColumn {
+  name: string;
+  type: ColumnType;
+  issues: ParseIssues;
+  dictionary?: string[];
+  /** The report's column profile (Sluice's own output, written by encodeReferenceProfile). */
+  profile: Record<string, unknown>;
+  codeCounts?: number[];
+  booleanCounts?: { trueCount: number; falseCount: number };
+  sorted?: { offset: number; count: number };
+  sampled?: number;
+}
+
+interface Header extends ReferenceProfileKey {
+  format: 'sluice-reference-profile';
+  version: typeof REFERENCE_PROFILE_VERSION;
+  rows: number;
+  columns: HeaderColumn[];
+}
+
+/** Checks a parsed header's shape (by hand: see headerCheck.ts), naming the first wrong field. */
+function checkHeader(json: unknown): Header {
+  const c = new HeaderCheck((message) => new ReferenceProfileError(`reference profile header: ${message}`));
+  const h = c.object(json, 'header');
+  return {
+    format: c.oneOf(h.format, 'format', ['sluice-reference-profile'] as const),
+    version: c.oneOf(h.version, 'version', [REFERENCE_PROFILE_VERSION] as const),
+    columnarSha256: c.string(h.columnarSha256, 'columnarSha256'),
+    contractSha256: c.string(h.contractSha256, 'contractSha256'),
+    rows: c.int(h.rows, 'rows', 0),
+    columns: c.array(h.columns, 'columns').map((v, i) => {
+      const p = `columns[${i}]`;
+      const col = c.object(v, p);
+      const out: HeaderColumn = {
+        name: c.string(col.name, `${p}.name`),
+        type: c.oneOf(col.type, `${p}.type`, COLUMN_TYPES),
+        issues: c.issues(col.issues, `${p}.issues`),
+        profile: c.object(col.profile, `${p}.profile`),
+      };
+      if (col.dictionary !== undefined) out.dictionary = c.strings(col.dictionary, `${p}.dictionary`);
+      if (col.codeCounts !== undefined) out.codeCounts = c.ints(col.codeCounts, `${p}.codeCounts`, 0);
+      if (col.booleanCounts !== undefined) {
+        const b = c.object(col.booleanCounts, `${p}.booleanCounts`);
+        out.booleanCounts = {
+          trueCount: c.int(b.trueCount, `${p}.booleanCounts.trueCount`, 0),
+          falseCount: c.int(b.falseCount, `${p}.booleanCounts.falseCount`, 0),
+        };
+      }
+      if (col.sorted !== undefined) {
+        const o = c.object(col.sorted, `${p}.sorted`);
+        out.sorted = {
+          offset: c.int(o.offset, `${p}.sorted.offset`, 0),
+          count: c.int(o.count, `${p}.sorted.count`, 0),
+        };
+      }
+      if (col.sampled !== undefined) out.sampled = c.int(col.sampled, `${p}.sampled`, 0);
+      return out;
     }),
-  ),
-});
+  };
+}
 
 export class ReferenceProfileError extends Error {
   readonly code = 'REFERENCE_PROFILE_INVALID';
@@ -99,7 +134,7 @@ export function encodeReferenceProfile(ref: ReferenceProfile, key: ReferenceProf
   const columns = ref.table.columns.map((col, i) => {
     const stats: ColumnStats = ref.profile.stats[i] ?? {};
     const { codeCounts, ...profile } = ref.profile.columns[i]!;
-    const out: z.input<typeof headerSchema>['columns'][number] = {
+    const out: HeaderColumn = {
       name: col.name,
       type: col.type,
       issues: col.issues,
@@ -117,7 +152,7 @@ export function encodeReferenceProfile(ref: ReferenceProfile, key: ReferenceProf
     if (stats.sampled !== undefined) out.sampled = stats.sampled;
     return out;
   });
-  const header = {
+  const header: Header = {
     format: 'sluice-reference-profile',
     version: REFERENCE_PROFILE_VERSION,
     ...key,
@@ -145,15 +180,13 @@ export function decodeReferenceProfile(bytes: Uint8Array, key: ReferenceProfileK
     throw new ReferenceProfileError('not a Sluice reference profile');
   const len = buf.readUInt32LE(8);
   if (12 + len > buf.length) throw new ReferenceProfileError('reference profile header is truncated');
-  let parsed;
+  let json: unknown;
   try {
-    parsed = headerSchema.safeParse(JSON.parse(buf.toString('utf8', 12, 12 + len)));
+    json = JSON.parse(buf.toString('utf8', 12, 12 + len));
   } catch {
     throw new ReferenceProfileError('reference profile header is not JSON');
   }
-  if (!parsed.success)
-    throw new ReferenceProfileError(`reference profile header: ${z.prettifyError(parsed.error)}`);
-  const header = parsed.data;
+  const header = checkHeader(json);
   if (header.columnarSha256 !== key.columnarSha256 || header.contractSha256 !== key.contractSha256)
     throw new ReferenceProfileError('reference profile was built from other data or another contract');
   const start = 12 + len + ((8 - ((12 + len) % 8)) % 8);

@@ -1,7 +1,8 @@
 import type { Table } from './column';
 import type { ColumnContract, DatasetContract } from './contract';
 import type { InferOptions } from './infer';
-import { inferContract } from './infer';
+import { proposeContract } from './infer';
+import type { ProposedContract } from './infer';
 import type { TableProfile } from './profile';
 
 /**
@@ -139,8 +140,8 @@ function diffColumn(a: ColumnContract, b: ColumnContract, options: DiffOptions):
 
 /** Changes from contract `before` to contract `after`. */
 export function diffContracts(
-  before: DatasetContract,
-  after: DatasetContract,
+  before: DatasetContract | ProposedContract,
+  after: DatasetContract | ProposedContract,
   options: DiffOptions = {},
 ): SchemaDiff {
   const changes: SchemaChange[] = [];
@@ -203,13 +204,17 @@ export function diffDatasets(
 ): SchemaDiff {
   const { beforeProfile, afterProfile, ...infer } = options;
   // Uniqueness is left out: the reference's profile may come from a sample, which cannot tell.
-  const old = inferContract(before, { ...infer, inferUnique: false }, beforeProfile);
+  const old = proposeContract(before, { ...infer, inferUnique: false }, beforeProfile);
   // Category or string is a judgement of cardinality; the new data is judged as the old was.
   const textTypes: Record<string, 'category' | 'string'> = {};
   for (const c of old.columns) if (c.type === 'category' || c.type === 'string') textTypes[c.name] = c.type;
-  return diffContracts(old, inferContract(after, { ...infer, textTypes, inferUnique: false }, afterProfile), {
-    ranges: 'widened',
-    rangeTolerance: DATASET_RANGE_TOLERANCE,
-    ignoreDatetimeRanges: true,
-  });
+  return diffContracts(
+    old,
+    proposeContract(after, { ...infer, textTypes, inferUnique: false }, afterProfile),
+    {
+      ranges: 'widened',
+      rangeTolerance: DATASET_RANGE_TOLERANCE,
+      ignoreDatetimeRanges: true,
+    },
+  );
 }

@@ -105,6 +105,17 @@ describe('reference profiles: drift against a stored profile instead of the rows
     expect(codeOf(() => decodeReferenceProfile(Buffer.from('not a profile at all'), key()))).toBe(
       'REFERENCE_PROFILE_INVALID',
     );
+    // A field of the header that is wrong is named.
+    const len = Buffer.from(bytes).readUInt32LE(8);
+    const header = JSON.parse(Buffer.from(bytes).toString('utf8', 12, 12 + len)) as { columns: object[] };
+    const broken = Buffer.from(
+      JSON.stringify({ ...header, columns: [{ ...header.columns[0], sorted: { offset: -8, count: 1 } }] }),
+    );
+    const framed = Buffer.concat([Buffer.from(bytes.subarray(0, 12)), broken]);
+    framed.writeUInt32LE(broken.length, 8);
+    expect(() => decodeReferenceProfile(framed, key())).toThrow(
+      /columns\[0\]\.sorted\.offset: expected an integer ≥ 0/,
+    );
     const lying = Buffer.from(bytes);
     lying.writeUInt32LE(lying.readUInt32LE(8) + 1_000_000, 8);
     expect(codeOf(() => decodeReferenceProfile(lying, key()))).toBe('REFERENCE_PROFILE_INVALID');

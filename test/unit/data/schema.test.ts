@@ -1,6 +1,7 @@
 import { decodeColumnar, encodeColumnar } from '../../../lib/data/columnar';
 import { datasetContractSchema, parseContract } from '../../../lib/data/contract';
-import { inferContract, inferTypeFromTexts } from '../../../lib/data/infer';
+import { inferTypeFromTexts } from '../../../lib/data/infer';
+import { inferContract } from '../../../lib/data/inferContract';
 import { diffContracts, diffDatasets } from '../../../lib/data/schemaDiff';
 import { column, parse, rowsOf } from './helpers';
 
@@ -120,6 +121,44 @@ describe('columnar form', () => {
 
   it('refuses bytes that are not a columnar file', () => {
     expect(() => decodeColumnar(Buffer.from('id,name\n1,x\n'))).toThrow(/not a Sluice columnar file/);
+  });
+
+  it('refuses a damaged header naming the field, with COLUMNAR_INVALID', async () => {
+    const { table } = await parse('a,b\n1,x\n2,y\n');
+    const bytes = Buffer.concat(encodeColumnar(table));
+    const len = bytes.readUInt32LE(8);
+    const header = JSON.parse(bytes.toString('utf8', 12, 12 + len)) as Record<string, unknown>;
+    const withHeader = (h: unknown): Buffer => {
+      const json = Buffer.from(JSON.stringify(h));
+      const prefix = Buffer.alloc(12);
+      prefix.write('SLUICOL1', 0, 'latin1');
+      prefix.writeUInt32LE(json.length, 8);
+      return Buffer.concat([prefix, json]);
+    };
+    const cases: [unknown, RegExp][] = [
+      [{ ...header, version: 2 }, /version: expected one of 1/],
+      [{ ...header, rows: -1 }, /rows: expected an integer ≥ 0/],
+      [{ ...header, columns: [{ ...(header.columns as object[])[0], type: 'blob' }] }, /columns\[0\]\.type/],
+      [
+        { ...header, columns: [{ ...(header.columns as object[])[0], data: { offset: 'x', bytes: 1 } }] },
+        /columns\[0\]\.data\.offset/,
+      ],
+      [{ ...header, meta: { k: [1] } }, /meta\.k: expected a string or a number/],
+      ['just a string', /header: expected an object/],
+    ];
+    for (const [h, message] of cases) {
+      let error: (Error & { code?: string }) | undefined;
+      try {
+        decodeColumnar(withHeader(h));
+      } catch (err) {
+        error = err as Error & { code?: string };
+      }
+      expect(error?.code).toBe('COLUMNAR_INVALID');
+      expect(error?.message).toMatch(message);
+    }
+    const notJson = withHeader({});
+    notJson.write('!', 12);
+    expect(() => decodeColumnar(notJson)).toThrow(/columnar header is not JSON/);
   });
 });
 
