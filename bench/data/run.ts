@@ -316,11 +316,26 @@ async function main(): Promise<void> {
     results.validate!.map((r, i) => results.ingest![i]!.ms + Number(r.detail?.warm ?? NaN)),
   );
   const fastest = Math.min(udsv.ms, parse.ms);
+  // Each round ran every stage back to back, so its own ratio compares like with like on a machine
+  // whose speed drifts between rounds; the median of those ratios is the figure to judge.
+  const paired = results.ingest!.map((r, i) => {
+    const floor = Math.min(results.udsv![i]!.ms, results.parse![i]!.ms);
+    return (r.ms + results.validate![i]!.ms) / floor;
+  });
+  const pairedWarm = results.ingest!.map((r, i) => {
+    const floor = Math.min(results.udsv![i]!.ms, results.parse![i]!.ms);
+    return (r.ms + Number(results.validate![i]!.detail?.warm ?? NaN)) / floor;
+  });
+  const spread = (xs: number[]): string =>
+    `${median(xs).toFixed(2)}× (rounds ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×)`;
   console.log(
-    `ratio to udsv: ${(total / udsv.ms).toFixed(2)}×; to the fastest parse measured (${fastest.toFixed(0)} ms): ${(total / fastest).toFixed(2)}× (goal ≤ 2×); peak RSS ${rss.toFixed(0)} MB (goal < 300 MB; the two activities run one after the other)`,
+    `ratio to udsv: ${(total / udsv.ms).toFixed(2)}×; to the fastest parse measured (${fastest.toFixed(0)} ms): ${(total / fastest).toFixed(2)}×; peak RSS ${rss.toFixed(0)} MB (goal < 300 MB; the two activities run one after the other)`,
   );
   console.log(
-    `with the validation worker already running (a long-lived Functions worker): ${warm.toFixed(0)} ms, ${(warm / udsv.ms).toFixed(2)}× udsv, ${(warm / fastest).toFixed(2)}× the fastest parse`,
+    `per round, ingest + validate + drift / the fastest parse of the same round: ${spread(paired)} (goal ≤ 2×: ${median(paired) <= 2 ? 'met' : 'NOT met'})`,
+  );
+  console.log(
+    `with the validation worker already running (a long-lived Functions worker): ${warm.toFixed(0)} ms, ${(warm / udsv.ms).toFixed(2)}× udsv, per round ${spread(pairedWarm)} the fastest parse`,
   );
 }
 
