@@ -2,17 +2,14 @@ import type { z } from 'zod';
 import type { ValidateDatasetOutput } from '../lib/contracts/data';
 import { validateDatasetActivity } from '../lib/contracts/data';
 import type { BlobDigest } from '../lib/data/datasets';
-import { decodeColumnar } from '../lib/data/columnar';
 import { storeReport } from '../lib/data/datasets';
 import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
-import { resolveReference } from '../lib/data/reference';
-import type { OffThreadResult } from '../lib/data/offThread';
-import { validateColumnarOffThread, warmValidationWorker } from '../lib/data/offThread';
-import { loadReferenceProfile, storeReferenceProfile } from '../lib/data/referenceStore';
-import type { DatasetInfo, ValidationReport } from '../lib/data/report';
-import { contractDigest } from '../lib/data/report';
-import { validateTable } from '../lib/data/validate';
+import { warmValidationWorker } from '../lib/data/offThread';
+import { columnarReference, resolveReference } from '../lib/data/reference';
+import type { ReferenceInfo } from '../lib/data/referenceProfile';
+import type { DatasetInfo } from '../lib/data/report';
+import { validateStored } from '../lib/data/validation';
 import { NonRetriableError } from '../lib/errors';
 import { contractFor } from './ingestDataset';
 import { registerActivity } from './support/define';
@@ -31,6 +28,12 @@ function datasetInfo(
   return out;
 }
 
+/** What the report says about the reference of a run (its raw digest when the run knows it). */
+function infoOf(columnar: BlobDigest, raw?: BlobDigest): ReferenceInfo {
+  const { rows: _rows, columns: _columns, ...info } = datasetInfo(columnar, raw);
+  return info;
+}
+
 /**
  * Validates the ingested dataset against its contract and the reference, stores the report in Blob
  * (content-addressed: the same inputs give the same report blob) and returns its reference with a
@@ -45,74 +48,22 @@ export function validateDataset(deps: DataDeps) {
         'validation needs a contract: pass pipeline or contract',
       );
     warmValidationWorker(); // its start-up overlaps the downloads
-    const readCurrent = async (): Promise<Buffer> =>
-      (await deps.store.getBuffer(input.dataset.columnar.uri, { sha256: input.dataset.columnar.sha256 }))
-        .data;
-    let current = await readCurrent();
     const dataset = datasetInfo(input.dataset.columnar, input.dataset.raw, input.dataset.format);
-    let report: ValidationReport;
-    if (input.reference) {
-      // The common case in a run: both sides come from Blob, validated off the event loop. The
-      // reference's profile is read when an earlier validation stored it; otherwise its rows are
-      // read, profiled, and the profile is stored for the next run against the same model.
-      const ref = input.reference;
-      const referenceKey = { columnarSha256: ref.columnar.sha256, contractSha256: contractDigest(contract) };
-      const referenceInfo = datasetInfo(ref.columnar, ref.raw);
-      const cached = await loadReferenceProfile(deps.store, referenceKey);
-      let result: OffThreadResult | undefined;
-      if (cached) {
-        try {
-          result = await validateColumnarOffThread({
-            current,
-            referenceProfile: cached,
-            referenceKey,
-            contract,
-            dataset,
-            referenceInfo,
-          });
-        } catch (err) {
-          // A profile that no longer reads: recomputed below from the rows (and replaced).
-          if ((err as { code?: string }).code !== 'REFERENCE_PROFILE_INVALID') throw err;
-          current = await readCurrent(); // the first attempt took the bytes to the worker
-        }
-      }
-      if (!result) {
-        const reference = (await deps.store.getBuffer(ref.columnar.uri, { sha256: ref.columnar.sha256 }))
-          .data;
-        result = await validateColumnarOffThread({
-          current,
-          reference,
-          referenceKey,
-          contract,
-          dataset,
-          referenceInfo,
-        });
-        if (result.referenceProfile)
-          await storeReferenceProfile(deps.store, referenceKey, result.referenceProfile);
-      }
-      report = result.report;
-    } else {
-      // No production model yet: only a reference fixed in the contract applies.
-      const found = await resolveReference(deps, contract, undefined);
-      if (found.reference) {
-        const table = decodeColumnar(current);
-        report = validateTable({
-          table,
-          contract,
-          dataset: { ...dataset, rows: table.rows, columns: table.columns.length },
-          reference: found.reference,
-        }).report;
-      } else {
-        report = (
-          await validateColumnarOffThread({
-            current,
-            contract,
-            dataset,
-            ...(found.reason ? { noReferenceReason: found.reason } : {}),
-          })
-        ).report;
-      }
-    }
+    // In a run the orchestrator resolved the production reference; otherwise only a reference fixed
+    // in the contract applies (no production model yet).
+    const ref = input.reference;
+    const found = ref
+      ? { reference: columnarReference(deps, contract, ref.columnar, infoOf(ref.columnar, ref.raw)) }
+      : await resolveReference(deps, contract, undefined);
+    const report = await validateStored(deps.store, {
+      current: async () =>
+        (await deps.store.getBuffer(input.dataset.columnar.uri, { sha256: input.dataset.columnar.sha256 }))
+          .data,
+      contract,
+      dataset,
+      ...(found.reference ? { reference: found.reference } : {}),
+      ...(found.reason ? { noReferenceReason: found.reason } : {}),
+    });
     const stored = await storeReport(deps.store, report);
     const s = report.summary;
     return {

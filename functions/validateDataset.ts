@@ -7,7 +7,7 @@ import type { DatasetFormat } from '../lib/data/ingest';
 import { readDataset } from '../lib/data/ingest';
 import { resolveReference } from '../lib/data/reference';
 import { encodeColumnar } from '../lib/data/columnar';
-import { validateColumnarOffThread } from '../lib/data/offThread';
+import { validateStored } from '../lib/data/validation';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import { withProblems } from './support/http';
@@ -88,7 +88,8 @@ async function contractFrom(
 /**
  * `POST /api/datasets/validate?pipeline=NAME[&version=N][&format=csv|jsonl|parquet]` with a CSV, JSON
  * Lines (gzip accepted) or Parquet body: the validation report a run would produce — contract, quality, drift
- * against the production reference, schema diff — without storing anything or starting a run.
+ * against the production reference, schema diff — without storing the upload or starting a run (the
+ * reference's profile is cached as a validation in a run would cache it).
  */
 export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDataDeps) {
   return async (request: HttpRequest): Promise<HttpResponseInit> => {
@@ -108,11 +109,8 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDat
     });
     const { reference, reason } = await resolveReference(deps, contract, pipeline);
     // Seconds of CPU for a large upload: on the validation worker thread, not this event loop.
-    const { report } = await validateColumnarOffThread({
-      current: Buffer.concat(encodeColumnar(parsed.table)),
-      ...(reference
-        ? { reference: Buffer.concat(encodeColumnar(reference.table)), referenceInfo: reference.info }
-        : {}),
+    const report = await validateStored(deps.store, {
+      current: () => Buffer.concat(encodeColumnar(parsed.table)),
       contract,
       dataset: {
         rows: parsed.table.rows,
@@ -121,6 +119,7 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDat
         bytes: parsed.input.bytes,
         format: parsed.format,
       },
+      ...(reference ? { reference } : {}),
       ...(reason ? { noReferenceReason: reason } : {}),
     });
     return { status: 200, jsonBody: report };

@@ -157,7 +157,7 @@ function referenceKey(): ReferenceProfileKey {
     const digest = createHash('sha256').update(readFileSync(REFERENCE_COLUMNAR)).digest('hex');
     writeFileSync(digestFile, digest);
   }
-  return { columnarSha256: readFileSync(digestFile, 'utf8'), contractSha256: contractDigest(benchContract) };
+  return { dataSha256: readFileSync(digestFile, 'utf8'), contractSha256: contractDigest(benchContract) };
 }
 
 /**

@@ -35,6 +35,22 @@ export interface OffThreadResult extends Omit<ValidateResult, 'referenceProfile'
   referenceProfile?: Uint8Array;
 }
 
+/**
+ * The report's reference info in one key order whatever it was merged from (reports are stored by
+ * their digest: the same facts must give the same bytes, from the rows or from a stored profile).
+ */
+function referenceInfo(
+  table: { rows: number; columns: unknown[] },
+  ...from: (Partial<DatasetInfo> | undefined)[]
+): DatasetInfo {
+  const merged: Partial<DatasetInfo> = Object.assign({}, ...from);
+  const info: DatasetInfo = { rows: table.rows, columns: table.columns.length };
+  if (merged.sha256 !== undefined) info.sha256 = merged.sha256;
+  if (merged.bytes !== undefined) info.bytes = merged.bytes;
+  if (merged.format !== undefined) info.format = merged.format;
+  return info;
+}
+
 function run(input: OffThreadValidation): OffThreadResult {
   const table = decodeColumnar(input.current);
   const job: ValidateInput = {
@@ -47,21 +63,22 @@ function run(input: OffThreadValidation): OffThreadResult {
     const profile = decodeReferenceProfile(input.referenceProfile, input.referenceKey);
     job.reference = {
       profile,
-      info: { ...input.referenceInfo, rows: profile.table.rows, columns: profile.table.columns.length },
+      info: referenceInfo(profile.table, profile.info, input.referenceInfo),
     };
   } else if (input.reference) {
     const ref = decodeColumnar(input.reference);
-    job.reference = {
-      table: ref,
-      info: { ...input.referenceInfo, rows: ref.rows, columns: ref.columns.length },
-    };
+    job.reference = { table: ref, info: referenceInfo(ref, input.referenceInfo) };
   }
   // Only `job` holds the reference's bytes now; validation swaps them for a skeleton once profiled.
   input.reference = undefined;
   const { referenceProfile, ...result } = validateTable(job);
-  return referenceProfile && input.referenceKey
-    ? { ...result, referenceProfile: encodeReferenceProfile(referenceProfile, input.referenceKey) }
-    : result;
+  if (!referenceProfile || !input.referenceKey) return result;
+  // Stored with what the report says of the reference, so a later run from the profile says the same.
+  const { rows: _rows, columns: _columns, ...info } = result.report.reference ?? { rows: 0, columns: 0 };
+  return {
+    ...result,
+    referenceProfile: encodeReferenceProfile({ ...referenceProfile, info }, input.referenceKey),
+  };
 }
 
 /** Bytes as a standalone ArrayBuffer that can be transferred (a view into a larger one is copied). */

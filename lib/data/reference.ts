@@ -1,18 +1,32 @@
-import type { Table } from './column';
 import type { DatasetContract } from './contract';
-import { ingestBlob, loadColumnar } from './datasets';
+import { encodeColumnar } from './columnar';
+import type { BlobDigest } from './datasets';
+import { ingestBlob } from './datasets';
 import type { DataDeps } from './deps';
-import type { DatasetInfo } from './report';
+import { contractDigest } from './report';
+import type { ReferenceInfo } from './referenceProfile';
+import type { ReferenceSource } from './validation';
 
 /**
- * The drift reference outside a run (`POST /api/datasets/validate`): a dataset fixed in the contract,
- * or the one the pipeline's production model was trained on. In a run the orchestrator resolves it
- * (the resolveReference activity) and passes it to validateDataset.
+ * The drift reference: a dataset fixed in the contract, or the one the pipeline's production model
+ * was trained on. Resolving it reads nothing large: validation uses the reference's stored profile
+ * when there is one and loads its rows only when there is not (see validation.ts).
  */
 
-export interface ResolvedReference {
-  table: Table;
-  info: DatasetInfo;
+/** A reference whose columnar form is stored (the production model's training data, or a columnar URI). */
+export function columnarReference(
+  deps: Pick<DataDeps, 'store'>,
+  contract: DatasetContract,
+  columnar: Pick<BlobDigest, 'uri' | 'sha256'>,
+  info: ReferenceInfo = { sha256: columnar.sha256 },
+): ReferenceSource {
+  return {
+    key: { dataSha256: columnar.sha256, contractSha256: contractDigest(contract) },
+    info,
+    load: async () => ({
+      columnar: (await deps.store.getBuffer(columnar.uri, { sha256: columnar.sha256 })).data,
+    }),
+  };
 }
 
 /** The contract's fixed reference, or the production model's training data, or a reason why there is none. */
@@ -20,30 +34,28 @@ export async function resolveReference(
   deps: Pick<DataDeps, 'store' | 'limits' | 'productionReference'>,
   contract: DatasetContract,
   pipeline: string | undefined,
-): Promise<{ reference?: ResolvedReference; reason?: string }> {
+): Promise<{ reference?: ReferenceSource; reason?: string }> {
   const ref = contract.drift.reference;
   if (ref.kind === 'dataset') {
     if (/\/columnar\/sha256\/[0-9a-f]{64}$/.test(ref.uri)) {
-      const table = await loadColumnar(deps.store, { uri: ref.uri, sha256: ref.sha256 });
-      return {
-        reference: { table, info: { rows: table.rows, columns: table.columns.length, sha256: ref.sha256 } },
-      };
+      return { reference: columnarReference(deps, contract, { uri: ref.uri, sha256: ref.sha256 }) };
     }
-    // A raw dataset: ingested (idempotently: content-addressed) to read it as the contract says.
-    const { table, dataset } = await ingestBlob(deps.store, ref.uri, {
-      sha256: ref.sha256,
-      contract,
-      limits: deps.limits,
-    });
+    // A raw dataset: keyed by its raw digest, and ingested (idempotently: content-addressed) only
+    // when its profile is not stored yet, to read it as the contract says.
     return {
       reference: {
-        table,
-        info: {
-          rows: table.rows,
-          columns: table.columns.length,
-          sha256: dataset.raw.sha256,
-          bytes: dataset.raw.bytes,
-          format: dataset.format,
+        key: { dataSha256: ref.sha256, contractSha256: contractDigest(contract) },
+        info: { sha256: ref.sha256 },
+        load: async () => {
+          const { table, dataset } = await ingestBlob(deps.store, ref.uri, {
+            sha256: ref.sha256,
+            contract,
+            limits: deps.limits,
+          });
+          return {
+            columnar: Buffer.concat(encodeColumnar(table)),
+            info: { sha256: dataset.raw.sha256, bytes: dataset.raw.bytes, format: dataset.format },
+          };
         },
       },
     };
@@ -52,11 +64,5 @@ export async function resolveReference(
   if (!pipeline || !deps.productionReference) return none;
   const found = await deps.productionReference(pipeline);
   if (!found) return none;
-  const table = await loadColumnar(deps.store, found.columnar);
-  return {
-    reference: {
-      table,
-      info: { rows: table.rows, columns: table.columns.length, sha256: found.columnar.sha256 },
-    },
-  };
+  return { reference: columnarReference(deps, contract, found.columnar) };
 }

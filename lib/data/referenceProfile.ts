@@ -3,6 +3,7 @@ import type { ColumnType } from './contract';
 import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 import { isDictionary } from './column';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
+import type { DatasetInfo } from './report';
 import { profileTable } from './profile';
 
 /**
@@ -28,18 +29,25 @@ export interface ReferenceProfile {
   /** Names, types, dictionaries and parse issues; no values. */
   table: Table;
   profile: TableProfile;
+  /** What the report says of the reference besides rows and columns (digest, bytes, format). */
+  info?: ReferenceInfo;
 }
 
+export type ReferenceInfo = Omit<DatasetInfo, 'rows' | 'columns'>;
+
 export interface ReferenceProfileKey {
-  /** SHA-256 of the reference's columnar form. */
-  columnarSha256: string;
+  /**
+   * SHA-256 of the stored bytes the profile describes: the reference's columnar form, or the raw
+   * upload for a raw dataset fixed in the contract (so a cached profile spares parsing it).
+   */
+  dataSha256: string;
   /** `contractDigest` of the contract the reference was read with. */
   contractSha256: string;
 }
 
 /** Where a reference profile is stored, in the datasets container: one name per (data, contract, version). */
 export function referenceProfilePath(key: ReferenceProfileKey): string {
-  return `reference-profiles/v${REFERENCE_PROFILE_VERSION}/${key.columnarSha256}/${key.contractSha256}`;
+  return `reference-profiles/v${REFERENCE_PROFILE_VERSION}/${key.dataSha256}/${key.contractSha256}`;
 }
 
 /** A table's names, types and dictionaries without its rows. */
@@ -80,6 +88,17 @@ interface Header extends ReferenceProfileKey {
   version: typeof REFERENCE_PROFILE_VERSION;
   rows: number;
   columns: HeaderColumn[];
+  info?: ReferenceInfo;
+}
+
+function checkInfo(c: HeaderCheck, v: unknown): ReferenceInfo {
+  const o = c.object(v, 'info');
+  const info: ReferenceInfo = {};
+  if (o.sha256 !== undefined) info.sha256 = c.string(o.sha256, 'info.sha256');
+  if (o.bytes !== undefined) info.bytes = c.int(o.bytes, 'info.bytes', 0);
+  if (o.format !== undefined)
+    info.format = c.oneOf(o.format, 'info.format', ['csv', 'jsonl', 'parquet'] as const);
+  return info;
 }
 
 /** Checks a parsed header's shape (by hand: see headerCheck.ts), naming the first wrong field. */
@@ -89,9 +108,10 @@ function checkHeader(json: unknown): Header {
   return {
     format: c.oneOf(h.format, 'format', ['sluice-reference-profile'] as const),
     version: c.oneOf(h.version, 'version', [REFERENCE_PROFILE_VERSION] as const),
-    columnarSha256: c.string(h.columnarSha256, 'columnarSha256'),
+    dataSha256: c.string(h.dataSha256, 'dataSha256'),
     contractSha256: c.string(h.contractSha256, 'contractSha256'),
     rows: c.int(h.rows, 'rows', 0),
+    ...(h.info !== undefined ? { info: checkInfo(c, h.info) } : {}),
     columns: c.array(h.columns, 'columns').map((v, i) => {
       const p = `columns[${i}]`;
       const col = c.object(v, p);
@@ -158,6 +178,7 @@ export function encodeReferenceProfile(ref: ReferenceProfile, key: ReferenceProf
     ...key,
     rows: ref.table.rows,
     columns,
+    ...(ref.info ? { info: ref.info } : {}),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const start = 12 + json.length + ((8 - ((12 + json.length) % 8)) % 8);
@@ -187,7 +208,7 @@ export function decodeReferenceProfile(bytes: Uint8Array, key: ReferenceProfileK
     throw new ReferenceProfileError('reference profile header is not JSON');
   }
   const header = checkHeader(json);
-  if (header.columnarSha256 !== key.columnarSha256 || header.contractSha256 !== key.contractSha256)
+  if (header.dataSha256 !== key.dataSha256 || header.contractSha256 !== key.contractSha256)
     throw new ReferenceProfileError('reference profile was built from other data or another contract');
   const start = 12 + len + ((8 - ((12 + len) % 8)) % 8);
   const columns: Column[] = [];
@@ -228,5 +249,6 @@ export function decodeReferenceProfile(bytes: Uint8Array, key: ReferenceProfileK
   return {
     table: { rows: header.rows, columns },
     profile: { rows: header.rows, columns: profiles, stats },
+    ...(header.info ? { info: header.info } : {}),
   };
 }

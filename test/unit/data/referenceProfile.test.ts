@@ -22,7 +22,7 @@ const contract = parseContract(
 const load = async (file: string) =>
   (await readDataset(readFileSync(path.join(dataDir, file)), { contract })).table;
 const key = (c: DatasetContract = contract) => ({
-  columnarSha256: 'a'.repeat(64),
+  dataSha256: 'a'.repeat(64),
   contractSha256: contractDigest(c),
 });
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -94,7 +94,7 @@ describe('reference profiles: drift against a stored profile instead of the rows
   it('refuses a profile of other data, another contract, or damaged bytes', async () => {
     const built = buildReferenceProfile(conformTable(await load('seattle-weather-2012.csv'), contract));
     const bytes = encodeReferenceProfile(built, key());
-    expect(codeOf(() => decodeReferenceProfile(bytes, { ...key(), columnarSha256: 'b'.repeat(64) }))).toBe(
+    expect(codeOf(() => decodeReferenceProfile(bytes, { ...key(), dataSha256: 'b'.repeat(64) }))).toBe(
       'REFERENCE_PROFILE_INVALID',
     );
     const other = parseContract({ ...contract, drift: { ...contract.drift, enabled: false } });
