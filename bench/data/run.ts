@@ -20,7 +20,11 @@ import { parseContract } from '../../lib/data/contract';
 import { readDataset } from '../../lib/data/ingest';
 import { validateColumnarOffThread, warmValidationWorker } from '../../lib/data/offThread';
 import type { ReferenceProfileKey } from '../../lib/data/referenceProfile';
-import { buildReferenceProfile, encodeReferenceProfile } from '../../lib/data/referenceProfile';
+import {
+  buildReferenceProfile,
+  decodeReferenceProfile,
+  encodeReferenceProfile,
+} from '../../lib/data/referenceProfile';
 import { contractDigest } from '../../lib/data/report';
 import { writeGeneratedCsv } from './generate';
 
@@ -246,6 +250,16 @@ function inChild(stage: string): Promise<StageResult> {
   });
 }
 
+/** Whether a stored profile reads with this build (the format may have changed since it was written). */
+function readsAsProfile(file: string): boolean {
+  try {
+    decodeReferenceProfile(readFileSync(file), referenceKey());
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function prepare(): Promise<void> {
   mkdirSync(DIR, { recursive: true });
   if (!existsSync(CURRENT)) await writeGeneratedCsv(CURRENT, { rows: ROWS, seed: 2, shift: 0.15 });
@@ -256,7 +270,7 @@ async function prepare(): Promise<void> {
     writeFileSync(REFERENCE_COLUMNAR, Buffer.concat(encodeColumnar(ref.table)));
     rmSync(`${REFERENCE_COLUMNAR}.sha256`, { force: true });
   }
-  if (!existsSync(REFERENCE_PROFILE)) {
+  if (!existsSync(REFERENCE_PROFILE) || !readsAsProfile(REFERENCE_PROFILE)) {
     // The earlier run's validation stored the reference's profile next to it.
     const table = conformTable(decodeColumnar(readFileSync(REFERENCE_COLUMNAR)), benchContract);
     writeFileSync(REFERENCE_PROFILE, encodeReferenceProfile(buildReferenceProfile(table), referenceKey()));
