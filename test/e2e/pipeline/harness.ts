@@ -265,3 +265,18 @@ export async function startPipelineHarness(
   };
   return h;
 }
+
+/** Each step as `name:status`, in order. */
+export function stepStatuses(run: { steps: { name: string; status: string }[] }): string[] {
+  return run.steps.map((s) => `${s.name}:${s.status}`);
+}
+
+/** The steps of a run waiting at the approval gate after everything before it succeeded. */
+export const STEPS_AT_APPROVAL = [
+  'ingest:succeeded',
+  'validate:succeeded',
+  'train:succeeded',
+  'evaluate:succeeded',
+  'approve:running',
+  'deploy:pending',
+];

@@ -3,7 +3,6 @@ import { HttpRequest } from '@azure/functions';
 import { ingestDataset } from '../../../activities/ingestDataset';
 import { validateDatasetHandler } from '../../../functions/validateDataset';
 import { validateDataset } from '../../../activities/validateDataset';
-import type { DatasetContract } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
 import {
   DATASETS_CONTAINER,
@@ -12,14 +11,12 @@ import {
   storeRawUpload,
 } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/deps';
-import { defaultLimits } from '../../../lib/data/limits';
 import { decodeReferenceProfile, referenceProfilePath } from '../../../lib/data/referenceProfile';
 import { loadReferenceProfile } from '../../../lib/data/referenceStore';
 import type { ValidationReport } from '../../../lib/data/report';
 import { contractDigest } from '../../../lib/data/report';
-import { ArtifactStore } from '../../../lib/storage/blob';
-import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
+import type { ArtifactStore } from '../../../lib/storage/blob';
+import { useDataStore, wagesContract, wagesCsv } from './wages';
 
 /** Every blob in a container (name → sha256 metadata), to compare external state across runs. */
 async function snapshot(store: ArtifactStore, container: string): Promise<Record<string, string>> {
@@ -32,44 +29,13 @@ async function snapshot(store: ArtifactStore, container: string): Promise<Record
   return out;
 }
 
-function csv(rows: number, shift: number): string {
-  const lines = ['age,wage,sector,union'];
-  for (let i = 0; i < rows; i++) {
-    const age = 20 + ((i * 7) % 40) + shift * 10;
-    lines.push(
-      `${age},${(5 + ((i * 13) % 20) + shift * 8).toFixed(2)},${['a', 'b', 'c'][(i + shift) % 3]},${i % 4 === 0 ? 1 : 0}`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
+const csv = wagesCsv;
 
 describe('data activities on Azurite', () => {
-  let azurite: BlobEmulator;
+  const contract = wagesContract;
   let store: ArtifactStore;
   let deps: DataDeps;
-  const contract: DatasetContract = parseContract({
-    columns: [
-      { name: 'age', type: 'integer', min: 18, max: 70 },
-      { name: 'wage', type: 'number', min: 0 },
-      { name: 'sector', type: 'category', values: ['a', 'b', 'c'] },
-      { name: 'union', type: 'integer', values: [0, 1] },
-    ],
-    target: 'union',
-    task: 'binary',
-  });
-
-  beforeAll(async () => {
-    azurite = await startAzuriteBlob();
-    store = ArtifactStore.fromConnectionString(azurite.connectionString, {
-      inlineLimitBytes: 16 * 1024,
-      blockSizeBytes: 64 * 1024,
-    });
-    await store.ensureContainers();
-    deps = { store, limits: defaultLimits, contractOf: async () => contract };
-  });
-  afterAll(async () => {
-    await azurite?.stop();
-  });
+  useDataStore(contract, (ctx) => ({ store, deps } = ctx));
 
   it('ingests an upload: raw and columnar blobs, content-addressed; twice gives the same result and the same blobs', async () => {
     const text = csv(2_000, 0);

@@ -5,32 +5,20 @@ import { validateDataset } from '../../../activities/validateDataset';
 import { inferContractHandler } from '../../../functions/inferContract';
 import { validateDatasetHandler } from '../../../functions/validateDataset';
 import type { DatasetContract } from '../../../lib/data/contract';
-import { parseContract } from '../../../lib/data/contract';
 import { DATASETS_CONTAINER, loadColumnar, storeRawUpload } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/deps';
-import { defaultLimits } from '../../../lib/data/limits';
 import type { ValidationReport } from '../../../lib/data/report';
-import { ArtifactStore } from '../../../lib/storage/blob';
-import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
+import type { ArtifactStore } from '../../../lib/storage/blob';
+import { useDataStore, wagesContract, wagesCsv, wagesRows } from './wages';
 
 // hyparquet-writer ships only ES modules (see jest.config.js).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const writer = require('hyparquet-writer') as typeof Writer;
 
-/** The same wages-like rows as the CSV tests, as CSV text and as Parquet bytes (several row groups). */
-function rows(n: number, shift: number): { age: number; wage: number; sector: string; union: number }[] {
-  return Array.from({ length: n }, (_, i) => ({
-    age: 20 + ((i * 7) % 40) + shift * 10,
-    wage: Number((5 + ((i * 13) % 20) + shift * 8).toFixed(2)),
-    sector: ['a', 'b', 'c'][(i + shift) % 3]!,
-    union: i % 4 === 0 ? 1 : 0,
-  }));
-}
-function csv(n: number, shift: number): string {
-  const r = rows(n, shift).map((x) => `${x.age},${x.wage.toFixed(2)},${x.sector},${x.union}`);
-  return `age,wage,sector,union\n${r.join('\n')}\n`;
-}
+const rows = wagesRows;
+const csv = wagesCsv;
+
+/** The wages rows as Parquet bytes (several row groups). */
 function parquet(n: number, shift: number): Buffer {
   const r = rows(n, shift);
   return Buffer.from(
@@ -54,32 +42,10 @@ async function datasetBlobs(store: ArtifactStore): Promise<string[]> {
 }
 
 describe('Parquet datasets on Azurite', () => {
-  let azurite: BlobEmulator;
+  const contract = wagesContract;
   let store: ArtifactStore;
   let deps: DataDeps;
-  const contract: DatasetContract = parseContract({
-    columns: [
-      { name: 'age', type: 'integer', min: 18, max: 70 },
-      { name: 'wage', type: 'number', min: 0 },
-      { name: 'sector', type: 'category', values: ['a', 'b', 'c'] },
-      { name: 'union', type: 'integer', values: [0, 1] },
-    ],
-    target: 'union',
-    task: 'binary',
-  });
-
-  beforeAll(async () => {
-    azurite = await startAzuriteBlob();
-    store = ArtifactStore.fromConnectionString(azurite.connectionString, {
-      inlineLimitBytes: 16 * 1024,
-      blockSizeBytes: 64 * 1024,
-    });
-    await store.ensureContainers();
-    deps = { store, limits: defaultLimits, contractOf: async () => contract };
-  });
-  afterAll(async () => {
-    await azurite?.stop();
-  });
+  useDataStore(contract, (ctx) => ({ store, deps } = ctx));
 
   it('ingests an uploaded Parquet file into the same columnar table as the CSV of the same rows; twice stores nothing new', async () => {
     const bytes = parquet(2_000, 0);

@@ -1,0 +1,61 @@
+import type { DatasetContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/data/contract';
+import type { DataDeps } from '../../../lib/data/deps';
+import { defaultLimits } from '../../../lib/data/limits';
+import { ArtifactStore } from '../../../lib/storage/blob';
+import type { BlobEmulator } from '../../support/emulators';
+import { startAzuriteBlob } from '../../support/emulators';
+
+/** The wages-like data the data-plane integration tests share: its contract, rows and CSV text. */
+
+export const wagesContract: DatasetContract = parseContract({
+  columns: [
+    { name: 'age', type: 'integer', min: 18, max: 70 },
+    { name: 'wage', type: 'number', min: 0 },
+    { name: 'sector', type: 'category', values: ['a', 'b', 'c'] },
+    { name: 'union', type: 'integer', values: [0, 1] },
+  ],
+  target: 'union',
+  task: 'binary',
+});
+
+/** `n` rows; `shift` moves age, wage and sector so a shifted dataset drifts from an unshifted one. */
+export function wagesRows(
+  n: number,
+  shift: number,
+): { age: number; wage: number; sector: string; union: number }[] {
+  return Array.from({ length: n }, (_, i) => ({
+    age: 20 + ((i * 7) % 40) + shift * 10,
+    wage: Number((5 + ((i * 13) % 20) + shift * 8).toFixed(2)),
+    sector: ['a', 'b', 'c'][(i + shift) % 3]!,
+    union: i % 4 === 0 ? 1 : 0,
+  }));
+}
+
+export function wagesCsv(n: number, shift: number): string {
+  const lines = wagesRows(n, shift).map((x) => `${x.age},${x.wage.toFixed(2)},${x.sector},${x.union}`);
+  return `age,wage,sector,union\n${lines.join('\n')}\n`;
+}
+
+/**
+ * Starts Azurite for the enclosing describe block and hands its store and data deps to `use` (small
+ * inline and block sizes, so multi-block uploads are exercised on small data).
+ */
+export function useDataStore(
+  contract: DatasetContract,
+  use: (ctx: { store: ArtifactStore; deps: DataDeps }) => void,
+): void {
+  let azurite: BlobEmulator | undefined;
+  beforeAll(async () => {
+    azurite = await startAzuriteBlob();
+    const store = ArtifactStore.fromConnectionString(azurite.connectionString, {
+      inlineLimitBytes: 16 * 1024,
+      blockSizeBytes: 64 * 1024,
+    });
+    await store.ensureContainers();
+    use({ store, deps: { store, limits: defaultLimits, contractOf: async () => contract } });
+  });
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+}
