@@ -9,6 +9,7 @@ import type {
 } from './contract';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
 import { quantileSorted } from './profile';
+import { skipEqual } from './sort';
 
 /**
  * Drift between a reference (the data the production model was trained on) and the current data.
@@ -107,8 +108,8 @@ export function ksAndWasserstein(a: Float64Array, b: Float64Array): { ks: number
     const gap = i / n - j / m;
     area += (gap < 0 ? -gap : gap) * (next - x);
     x = next;
-    while (i < n && a[i] === x) i++;
-    while (j < m && b[j] === x) j++;
+    i = skipEqual(a, i, x);
+    j = skipEqual(b, j, x);
     const diff = i / n - j / m;
     const ad = diff < 0 ? -diff : diff;
     if (ad > d) d = ad;

@@ -8,6 +8,7 @@ import type {
   Severity,
 } from './contract';
 import type { ColumnStats, TableProfile } from './profile';
+import { skipEqual } from './sort';
 
 /**
  * Contract and data-quality checks on typed columns. Every check is a linear pass (or one pass
@@ -193,9 +194,8 @@ function cannotViolate(col: Column, spec: ColumnContract, rows: number, stats: C
   const allowed = spec.values ? new Set(spec.values.map(Number)) : undefined;
   if (!checkInt && !allowed) return true;
   // Each distinct value once (the values are sorted).
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n; i = skipEqual(sorted, i, sorted[i]!)) {
     const v = sorted[i]!;
-    if (i > 0 && v === sorted[i - 1]) continue;
     if (checkInt && !Number.isInteger(v)) return false;
     if (allowed && !allowed.has(v)) return false;
   }

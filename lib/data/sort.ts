@@ -248,3 +248,26 @@ function radixScaled(
   for (let i = 0; i < n; i++) out[i] = (src[i]! + lo) / scale;
   return out;
 }
+
+/**
+ * The first index at or after `i` whose value is not `x`, in sorted `s` (`s[i] === x` or `i` is
+ * returned). Galloping: one step over a lone value, a few probes over a long run of equal ones, so
+ * merging a column of a few distinct values costs its distinct values, not its rows.
+ */
+export function skipEqual(s: Float64Array, i: number, x: number): number {
+  const n = s.length;
+  if (i >= n || s[i] !== x) return i;
+  let lo = i; // s[lo] === x
+  let step = 1;
+  while (lo + step < n && s[lo + step] === x) {
+    lo += step;
+    step *= 2;
+  }
+  let hi = Math.min(lo + step, n); // s[hi] !== x, or hi === n
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid] === x) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}

@@ -1,7 +1,7 @@
 import type { NumericColumn } from '../../../lib/data/column';
 import { emptyIssues } from '../../../lib/data/column';
 import { histogramSorted, profileColumn, quantileSorted, systematicSample } from '../../../lib/data/profile';
-import { SortScratch, sortedNonNull } from '../../../lib/data/sort';
+import { skipEqual, SortScratch, sortedNonNull } from '../../../lib/data/sort';
 import { rng } from '../../../bench/data/generate';
 import { parse } from './helpers';
 
@@ -119,6 +119,19 @@ describe('sorting numeric columns', () => {
       // Without reuseOutput every result is its own memory and survives the sorts after it.
       if (!reuseOutput) kept.forEach((s, i) => expect(s).toEqual(sortedNonNull(columns[i]!)));
     }
+  });
+  it('skipEqual finds the end of a run of equal values: lone values, long runs, the last run', () => {
+    const s = Float64Array.from([1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 5, 5]);
+    expect(skipEqual(s, 0, 1)).toBe(1);
+    expect(skipEqual(s, 1, 2)).toBe(10);
+    expect(skipEqual(s, 4, 2)).toBe(10);
+    expect(skipEqual(s, 10, 3)).toBe(11);
+    expect(skipEqual(s, 11, 5)).toBe(13);
+    expect(skipEqual(s, 10, 2)).toBe(10); // not at a run of x: stays
+    expect(skipEqual(s, 13, 5)).toBe(13);
+    const long = new Float64Array(100_003).fill(4);
+    long[100_002] = 9;
+    expect(skipEqual(long, 0, 4)).toBe(100_002);
   });
   it('returns a column already in order without nulls as it is (read-only), and copies it without its nulls', () => {
     const ordered = Float64Array.from([1, 2, 2, 5]);
