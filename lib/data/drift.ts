@@ -108,8 +108,9 @@ export function ksAndWasserstein(a: Float64Array, b: Float64Array): { ks: number
     const gap = i / n - j / m;
     area += (gap < 0 ? -gap : gap) * (next - x);
     x = next;
-    i = skipEqual(a, i, x);
-    j = skipEqual(b, j, x);
+    // A lone value steps on; a run of equal ones is crossed by galloping (see skipEqual).
+    if (i < n && a[i] === x) i = i + 1 < n && a[i + 1] === x ? skipEqual(a, i + 1, x) : i + 1;
+    if (j < m && b[j] === x) j = j + 1 < m && b[j + 1] === x ? skipEqual(b, j + 1, x) : j + 1;
     const diff = i / n - j / m;
     const ad = diff < 0 ? -diff : diff;
     if (ad > d) d = ad;

@@ -194,8 +194,9 @@ function cannotViolate(col: Column, spec: ColumnContract, rows: number, stats: C
   const allowed = spec.values ? new Set(spec.values.map(Number)) : undefined;
   if (!checkInt && !allowed) return true;
   // Each distinct value once (the values are sorted).
-  for (let i = 0; i < n; i = skipEqual(sorted, i, sorted[i]!)) {
+  for (let i = 0; i < n;) {
     const v = sorted[i]!;
+    i = i + 1 < n && sorted[i + 1] === v ? skipEqual(sorted, i + 1, v) : i + 1;
     if (checkInt && !Number.isInteger(v)) return false;
     if (allowed && !allowed.has(v)) return false;
   }
