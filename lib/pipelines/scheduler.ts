@@ -72,13 +72,17 @@ async function considerPipeline(
   schedule: Schedule,
   now: Date,
 ): Promise<SlotRecord | undefined> {
-  const previous = await deps.cosmos.query<SlotRecord>(
+  // Every minute, per pipeline: only the latest slot decided (one document, from the index), not
+  // the slot history, which grows by one record per slot for as long as the schedule runs.
+  const [latest] = await deps.cosmos.query<{ slot: string }>(
     'schedules',
-    { query: 'SELECT * FROM c WHERE c.pipeline = @p', parameters: [{ name: '@p', value: pipeline }] },
+    {
+      query: 'SELECT TOP 1 c.slot FROM c WHERE c.pipeline = @p ORDER BY c.slot DESC',
+      parameters: [{ name: '@p', value: pipeline }],
+    },
     pipeline,
   );
-  const last = previous.reduce<string | undefined>((m, r) => (!m || r.slot > m ? r.slot : m), undefined);
-  const slot = dueSlot(schedule, now, last);
+  const slot = dueSlot(schedule, now, latest?.slot);
   if (!slot) return undefined;
   const runId = scheduleRunId(pipeline, slot);
 
@@ -86,8 +90,21 @@ async function considerPipeline(
   const active = runs.filter((r) => !terminalRunStatuses.has(r.status)).map((r) => r.id);
   const lastSuccess = runs.find((r) => r.status === 'succeeded');
   const lastDigest = lastSuccess?.steps.find((s) => s.name === 'ingest')?.outputs?.sha256;
-  const windowStart = now.getTime() - schedule.windowHours * 3_600_000;
-  const inWindow = previous.filter((r) => r.started && Date.parse(r.slot) >= windowStart).length;
+  // Slots are stored as toISOString() text, whose order is time order.
+  const windowStart = new Date(now.getTime() - schedule.windowHours * 3_600_000).toISOString();
+  const inWindow = (
+    await deps.cosmos.query<{ slot: string }>(
+      'schedules',
+      {
+        query: 'SELECT c.slot FROM c WHERE c.pipeline = @p AND c.started = true AND c.slot >= @start',
+        parameters: [
+          { name: '@p', value: pipeline },
+          { name: '@start', value: windowStart },
+        ],
+      },
+      pipeline,
+    )
+  ).length;
   const source = await sourceDigest(deps, schedule.source.blob);
 
   const decision: SlotDecision | { start: false; reason: 'source_missing'; detail: string } = source

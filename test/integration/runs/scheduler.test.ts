@@ -124,4 +124,43 @@ describe('scheduled retraining on the emulators', () => {
       reason: 'source_missing',
     });
   });
+
+  it('decides from the latest slot only, however many older slot records the pipeline has', async () => {
+    await define('daily', {
+      cron: '0 0 6 * * *',
+      source: { blob: 'datasets/sched/a.csv' },
+      catchUpMinutes: 60,
+    });
+    // Weeks of older decisions (Feb 2 to Mar 12), written newest first: storage order is not time order.
+    for (let d = 39; d >= 1; d--) {
+      const slot = new Date(Date.UTC(2026, 1, 1 + d, 6)).toISOString();
+      await cosmos.create('schedules', {
+        id: `old-daily-${d}`,
+        pipeline: 'daily',
+        slot,
+        decidedAt: slot,
+        started: false,
+        reason: 'data_unchanged',
+      });
+    }
+    const latest = new Date(Date.UTC(2026, 2, 13, 6)).toISOString(); // 2026-03-13, after all of them
+    await cosmos.create('schedules', {
+      id: 'old-daily-latest',
+      pipeline: 'daily',
+      slot: latest,
+      decidedAt: latest,
+      started: false,
+      reason: 'data_unchanged',
+    });
+    // The 2026-03-13 slot is decided already: nothing is due within it.
+    expect(
+      (await runSchedules(deps, new Date('2026-03-13T06:20:00Z'))).find((r) => r.pipeline === 'daily'),
+    ).toBeUndefined();
+    // The next day's slot is new, and decided once.
+    const next = await runSchedules(deps, new Date('2026-03-14T06:00:30Z'));
+    expect(next.find((r) => r.pipeline === 'daily')).toMatchObject({
+      slot: '2026-03-14T06:00:00.000Z',
+      started: true,
+    });
+  });
 });
