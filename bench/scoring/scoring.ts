@@ -1,7 +1,8 @@
 /**
  * Scoring throughput: `POST /api/models/{name}/predict` (one row, 20 features, logistic
  * regression) through devhost, next to a bare node:http server doing the same parse/validate/score
- * work, in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
+ * work and to the library floor (floor.ts: the @azure/functions invocation round trip with no host
+ * around it), in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
  * available (2-core machines), so "one core" is literal. Prints req/s, p50/p99 and the ratios.
  *
  *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default;
