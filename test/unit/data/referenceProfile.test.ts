@@ -55,6 +55,59 @@ describe('reference profiles: drift against a stored profile instead of the rows
     expect(fromProfile.report).toEqual(fromRows.report);
   });
 
+  it('the same report from rows or profile when the schemas differ and every column type is present', async () => {
+    const wide = parseContract({
+      columns: [
+        { name: 'n', type: 'number', nullable: true },
+        { name: 'i', type: 'integer' },
+        { name: 'b', type: 'boolean', nullable: true },
+        { name: 'c', type: 'category', values: ['x', 'y', 'z'] },
+        { name: 's', type: 'string', nullable: true },
+        { name: 't', type: 'datetime' },
+      ],
+      quality: { unexpectedColumns: 'warning' },
+    });
+    const rows = (n: number, shift: number, extra: boolean) =>
+      [
+        `n,i,b,c,s,t${extra ? ',extra' : ''}`,
+        ...Array.from({ length: n }, (_, k) =>
+          [
+            k % 13 === 0 ? '' : ((k * 37) % 1000) / 10 + shift,
+            (k % 50) + shift,
+            k % 7 === 0 ? '' : k % 3 === 0,
+            ['x', 'y', 'z'][(k + shift) % 3],
+            k % 11 === 0 ? '' : `id-${k % 400}`,
+            new Date(Date.UTC(2025, 0, 1) + k * 3_600_000 * (shift + 1)).toISOString(),
+            ...(extra ? [k] : []),
+          ].join(','),
+        ),
+      ].join('\n');
+    const reference = (await readDataset(Buffer.from(rows(3_000, 0, false)), { contract: wide })).table;
+    const current = async () =>
+      (await readDataset(Buffer.from(rows(2_000, 2, true)), { contract: wide })).table;
+    const fromRows = validateTable({
+      table: await current(),
+      contract: wide,
+      dataset: { rows: 2_000, columns: 7 },
+      reference: { table: reference, info: { rows: 3_000, columns: 6, sha256: 'r'.repeat(64) } },
+    });
+    const bytes = encodeReferenceProfile(fromRows.referenceProfile!, key(wide));
+    const fromProfile = validateTable({
+      table: await current(),
+      contract: wide,
+      dataset: { rows: 2_000, columns: 7 },
+      reference: {
+        profile: decodeReferenceProfile(bytes, key(wide)),
+        info: { rows: 3_000, columns: 6, sha256: 'r'.repeat(64) },
+      },
+    });
+    expect(fromRows.report.schemaDiff!.changes.map((c) => c.kind)).toContain('columnAdded');
+    expect(fromRows.report.summary.drift).not.toBe('skipped');
+    const tested = 'columns' in fromRows.report.drift ? fromRows.report.drift.columns : [];
+    expect(tested.filter((c) => c.status !== 'skipped').map((c) => c.column)).toEqual(['n', 'i', 'b', 'c']);
+    expect(JSON.stringify(fromProfile.report)).toBe(JSON.stringify(fromRows.report));
+  });
+
   it('encodes deterministically and keeps large numeric columns as a sorted sample', async () => {
     const n = REFERENCE_SAMPLE * 2 + 7;
     const csv = [
