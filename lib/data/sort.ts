@@ -45,6 +45,30 @@ export class SortScratch {
   }
 }
 
+/** Both radix sorts take a 32-bit key in three digits of 11, 11 and 10 bits, least significant first. */
+const SHIFTS = [0, 11, 22] as const;
+const MASKS = [2047, 2047, 1023] as const;
+
+function digitCounts(): [Int32Array, Int32Array, Int32Array] {
+  return [new Int32Array(2048), new Int32Array(2048), new Int32Array(1024)];
+}
+
+/**
+ * Turns one digit's counts into each bucket's first output index, in place. False when all `n` keys
+ * share the digit: that pass would move nothing and is skipped.
+ */
+function toOffsets(counts: Int32Array, n: number): boolean {
+  let sum = 0;
+  let moves = true;
+  for (let d = 0; d < counts.length; d++) {
+    const v = counts[d]!;
+    if (v === n) moves = false;
+    counts[d] = sum;
+    sum += v;
+  }
+  return moves;
+}
+
 /** Where a sort writes its result: fresh memory, or the scratch's output buffer. */
 function output(scratch: SortScratch | undefined, n: number): Float64Array {
   return scratch?.reuseOutput ? scratch.float64('out', n) : new Float64Array(n);
@@ -111,31 +135,19 @@ export function sortedNonNull(values: Float64Array, scratch?: SortScratch): Floa
   if (n < 2048) return src.sort();
   let dst = reuse ? scratch!.float64('b', n) : new Float64Array(n);
   let hiWords = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
-  const counts = [new Int32Array(2048), new Int32Array(2048), new Int32Array(1024)];
-  const c0 = counts[0]!;
-  const c1 = counts[1]!;
-  const c2 = counts[2]!;
+  const counts = digitCounts();
+  const [c0, c1, c2] = counts;
   for (let i = 0; i < n; i++) {
     const k = orderKey(hiWords[2 * i + 1]!);
     c0[k & 2047]!++;
     c1[(k >>> 11) & 2047]!++;
     c2[k >>> 22]!++;
   }
-  const shifts = [0, 11, 22];
-  const masks = [2047, 2047, 1023];
   for (let p = 0; p < 3; p++) {
     const c = counts[p]!;
-    let sum = 0;
-    let single = false;
-    for (let d = 0; d < c.length; d++) {
-      const v = c[d]!;
-      if (v === n) single = true;
-      c[d] = sum;
-      sum += v;
-    }
-    if (single) continue; // every value has the same digit: this pass would not move anything
-    const shift = shifts[p]!;
-    const mask = masks[p]!;
+    if (!toOffsets(c, n)) continue; // every value has the same digit: nothing would move
+    const shift = SHIFTS[p]!;
+    const mask = MASKS[p]!;
     for (let i = 0; i < n; i++) {
       const k = orderKey(hiWords[2 * i + 1]!);
       dst[c[(k >>> shift) & mask]!++] = src[i]!;
@@ -211,31 +223,19 @@ function radixScaled(
     if (v === v) src[j++] = Math.round(v * scale) - lo;
   }
   let dst = scratch ? scratch.uint32('kb', n) : new Uint32Array(n);
-  const c0 = new Int32Array(2048);
-  const c1 = new Int32Array(2048);
-  const c2 = new Int32Array(1024);
+  const counts = digitCounts();
+  const [c0, c1, c2] = counts;
   for (let i = 0; i < n; i++) {
     const k = src[i]!;
     c0[k & 2047]!++;
     c1[(k >>> 11) & 2047]!++;
     c2[k >>> 22]!++;
   }
-  const counts = [c0, c1, c2];
-  const shifts = [0, 11, 22];
-  const masks = [2047, 2047, 1023];
   for (let p = 0; p < 3; p++) {
     const c = counts[p]!;
-    let sum = 0;
-    let single = false;
-    for (let d = 0; d < c.length; d++) {
-      const v = c[d]!;
-      if (v === n) single = true;
-      c[d] = sum;
-      sum += v;
-    }
-    if (single) continue;
-    const shift = shifts[p]!;
-    const mask = masks[p]!;
+    if (!toOffsets(c, n)) continue;
+    const shift = SHIFTS[p]!;
+    const mask = MASKS[p]!;
     for (let i = 0; i < n; i++) {
       const k = src[i]!;
       dst[c[(k >>> shift) & mask]!++] = k;
