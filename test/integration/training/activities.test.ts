@@ -16,9 +16,6 @@ import {
   submitTrainingActivity,
   trainingJobId,
 } from '../../../lib/contracts/training';
-import { emptyIssues } from '../../../lib/data/column';
-import type { Table } from '../../../lib/data/column';
-import { encodeColumnar } from '../../../lib/data/columnar';
 import { datasetContractSchema } from '../../../lib/data/contract';
 import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { ModelRegistry } from '../../../lib/registry/registry';
@@ -29,28 +26,12 @@ import type { ColumnarDataset } from '../../../lib/training/dataset';
 import type { TrainingDeps } from '../../../lib/training/deps';
 import type { TrainingSpecInput } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
+import { columnarBytes } from '../../support/datasets';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { startAzuriteBlob, startCosmos } from '../../support/emulators';
 
 jest.setTimeout(180_000);
 const ROOT = join(__dirname, '..', '..', '..');
-
-function toTable(ds: ColumnarDataset): Table {
-  return {
-    rows: ds.rowCount,
-    columns: ds.columns.map((c) =>
-      c.type === 'numeric'
-        ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
-        : {
-            name: c.name,
-            type: 'category' as const,
-            codes: c.codes,
-            dictionary: [...c.levels],
-            issues: emptyIssues(),
-          },
-    ),
-  };
-}
 
 function toCsv(ds: ColumnarDataset): string {
   const header = ds.columns.map((c) => c.name).join(',');
@@ -111,10 +92,7 @@ describe('training activities', () => {
     });
     deps = { store, registry, backend: () => local, contractOf: async () => contract };
     const data = syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true });
-    const stored = await store.putContentAddressed(
-      resources.blobContainers.datasets,
-      Buffer.concat(encodeColumnar(toTable(data))),
-    );
+    const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
     dataset = { uri: stored.uri, sha256: stored.sha256 };
     const golden = syntheticClassification({ rows: 500, features: 4, seed: 99, withSegment: true });
     await store.put({ container: 'datasets', path: 'golden/churn.csv' }, toCsv(golden), {

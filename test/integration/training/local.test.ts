@@ -1,7 +1,4 @@
 import { join } from 'node:path';
-import { emptyIssues } from '../../../lib/data/column';
-import type { Table } from '../../../lib/data/column';
-import { encodeColumnar } from '../../../lib/data/columnar';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import { LocalTrainingBackend } from '../../../lib/training/backends/local';
@@ -9,29 +6,13 @@ import type { JobStatus, TrainingJobRequestInput } from '../../../lib/training/b
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';
+import { columnarBytes } from '../../support/datasets';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const WORKER = join(ROOT, 'lib', 'training', 'worker.ts');
 const HOOK = join(ROOT, 'test', 'support', 'registerTs.js');
-
-function toTable(ds: ColumnarDataset): Table {
-  return {
-    rows: ds.rowCount,
-    columns: ds.columns.map((c) =>
-      c.type === 'numeric'
-        ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
-        : {
-            name: c.name,
-            type: 'category' as const,
-            codes: c.codes,
-            dictionary: [...c.levels],
-            issues: emptyIssues(),
-          },
-    ),
-  };
-}
 
 const alive = (pid: number) => {
   try {
@@ -67,10 +48,7 @@ describe('local training backend: a real worker process on Azurite', () => {
     ).value;
 
   const upload = async (ds: ColumnarDataset) => {
-    const stored = await store.putContentAddressed(
-      resources.blobContainers.datasets,
-      Buffer.concat(encodeColumnar(toTable(ds))),
-    );
+    const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(ds));
     return { uri: stored.uri, sha256: stored.sha256 };
   };
   const request = (jobId: string, over: Partial<TrainingJobRequestInput> = {}): TrainingJobRequestInput => ({

@@ -10,12 +10,11 @@ import {
   trainingJobId,
   trainingMonitorInstanceId,
 } from '../../../lib/contracts/training';
-import { emptyIssues, type Table } from '../../../lib/data/column';
-import { encodeColumnar } from '../../../lib/data/columnar';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import { syntheticClassification } from '../../../lib/training/synthetic';
+import { columnarBytes } from '../../support/datasets';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 
@@ -40,24 +39,7 @@ describe('submitTraining wakes the training monitor', () => {
       heartbeatMs: 300,
     });
     const data = syntheticClassification({ rows: 500, features: 3, seed: 5 });
-    const table: Table = {
-      rows: data.rowCount,
-      columns: data.columns.map((c) =>
-        c.type === 'numeric'
-          ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
-          : {
-              name: c.name,
-              type: 'category' as const,
-              codes: c.codes,
-              dictionary: [...c.levels],
-              issues: emptyIssues(),
-            },
-      ),
-    };
-    const stored = await store.putContentAddressed(
-      resources.blobContainers.datasets,
-      Buffer.concat(encodeColumnar(table)),
-    );
+    const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
     dataset = { uri: stored.uri, sha256: stored.sha256 };
   });
   afterAll(async () => {

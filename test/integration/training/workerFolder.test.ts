@@ -8,10 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { emptyIssues } from '../../../lib/data/column';
-import { encodeColumnar } from '../../../lib/data/columnar';
 import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';
+import { columnarBytes } from '../../support/datasets';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..', '..');
@@ -21,22 +20,7 @@ describe('training worker in folder mode (Azure ML)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const ds = syntheticClassification({ rows: 1_500, features: 3, seed: 4 });
-  const bytes = Buffer.concat(
-    encodeColumnar({
-      rows: ds.rowCount,
-      columns: ds.columns.map((c) =>
-        c.type === 'numeric'
-          ? { name: c.name, type: 'number' as const, values: c.values, issues: emptyIssues() }
-          : {
-              name: c.name,
-              type: 'category' as const,
-              codes: c.codes,
-              dictionary: [...c.levels],
-              issues: emptyIssues(),
-            },
-      ),
-    }),
-  );
+  const bytes = columnarBytes(ds);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   writeFileSync(join(dir, 'dataset.bin'), bytes);
 
