@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from 'durable-functions';
 import type { ApprovalDeps } from '../lib/approval/deps';
 import { getApprovalDeps } from '../lib/approval/deps';
-import { renderApprovalPage } from '../lib/approval/page';
+import { renderLoadedApproval } from '../lib/approval/page';
 import { readClientPrincipal } from '../lib/approval/principal';
 import { loadApproval, submitDecision } from '../lib/approval/service';
 import { APPROVAL_DECISION_EVENT } from '../lib/contracts/approval';
@@ -110,13 +110,7 @@ export function createApprovalDecisionHandler(
           },
         };
       }
-      const page = renderApprovalPage({
-        record: view.state.record,
-        decisions: view.state.decisions,
-        verdict: view.verdict,
-        reviewer: view.claims.reviewer,
-        linkExpiresAt: view.claims.expiresAt,
-        now: view.now,
+      const page = renderLoadedApproval(view, {
         actionPath: new URL(request.url).pathname,
         requireSignin: deps.requireSignin,
         notice: {
@@ -153,13 +147,7 @@ async function formError(
   if (!deps || status === 401 || status === 404 || status === 500) return approvalErrorPage(err, context);
   try {
     const view = await loadApproval(deps, token);
-    const page = renderApprovalPage({
-      record: view.state.record,
-      decisions: view.state.decisions,
-      verdict: view.verdict,
-      reviewer: view.claims.reviewer,
-      linkExpiresAt: view.claims.expiresAt,
-      now: view.now,
+    const page = renderLoadedApproval(view, {
       actionPath: new URL(request.url).pathname,
       requireSignin: deps.requireSignin,
       notice: { kind: 'error', title: 'Your decision was not recorded.', text: e.message },

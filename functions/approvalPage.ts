@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import type { ApprovalDeps } from '../lib/approval/deps';
 import { getApprovalDeps } from '../lib/approval/deps';
-import { APPROVAL_PAGE_HEADERS, renderApprovalPage, renderMessagePage } from '../lib/approval/page';
+import { APPROVAL_PAGE_HEADERS, renderLoadedApproval, renderMessagePage } from '../lib/approval/page';
 import { loadApproval } from '../lib/approval/service';
 import { ensureError } from '../lib/errors';
 import { errorProblem } from '../lib/http/problem';
@@ -76,13 +76,7 @@ export function createApprovalPageHandler(getDeps: () => Promise<ApprovalDeps>) 
           },
         };
       } else {
-        const page = renderApprovalPage({
-          record,
-          decisions,
-          verdict: view.verdict,
-          reviewer: view.claims.reviewer,
-          linkExpiresAt: view.claims.expiresAt,
-          now: view.now,
+        const page = renderLoadedApproval(view, {
           actionPath: new URL(request.url).pathname,
           requireSignin: deps.requireSignin,
         });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Verdict } from './policy';
 import type { ApprovalDecision, ApprovalRecord, Evidence } from './record';
+import type { ApprovalView } from './service';
 import type { SafeHtml } from './html';
 import { markup, raw } from './html';
 
@@ -442,6 +443,22 @@ function formSection(view: ApprovalPageView): SafeHtml {
       is refused.${view.requireSignin ? ' You will need to be signed in as the reviewer.' : ''}
     </p>
   </form>`;
+}
+
+/** The page of an approval loaded through a reviewer's link (`loadApproval`), posting back to `actionPath`. */
+export function renderLoadedApproval(
+  view: ApprovalView,
+  options: Pick<ApprovalPageView, 'actionPath' | 'requireSignin' | 'notice'>,
+): RenderedPage {
+  return renderApprovalPage({
+    record: view.state.record,
+    decisions: view.state.decisions,
+    verdict: view.verdict,
+    reviewer: view.claims.reviewer,
+    linkExpiresAt: view.claims.expiresAt,
+    now: view.now,
+    ...options,
+  });
 }
 
 /** Renders the full page. Every value from the record or the request is escaped by `markup`. */
