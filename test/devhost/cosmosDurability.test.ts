@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCosmosEmulator, type CosmosEmulatorHandle, SNAPSHOT_FILE } from '../../devhost/services/cosmos';
-import { CosmosStore, createCosmosClient } from '../../lib/storage';
+import type { CosmosStore } from '../../lib/storage';
+import { cosmosStoreOn } from '../support/emulators';
 import { memoryLog } from './servicesLog';
 
 // Regression: a SIGKILL of devhost lost the Cosmos writes of the last snapshot interval, while the
@@ -17,13 +18,7 @@ describe('Cosmos emulator: an acknowledged write is already in the snapshot', ()
     dir = await mkdtemp(join(tmpdir(), 'sluice-cosmos-ack-'));
     // A long interval: only the write path can have saved the item.
     emulator = await startCosmosEmulator({ location: dir, log: memoryLog(), snapshotIntervalMs: 3_600_000 });
-    store = new CosmosStore(
-      createCosmosClient({
-        COSMOS_ENDPOINT: emulator.endpoint,
-        COSMOS_KEY: emulator.key,
-        AZURE_CLIENT_ID: undefined,
-      }),
-    );
+    store = cosmosStoreOn(emulator);
     await store.ensure();
   });
   afterAll(async () => {

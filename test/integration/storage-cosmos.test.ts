@@ -1,8 +1,9 @@
 import type { CosmosClient } from '@azure/cosmos';
 import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../devhost/services/cosmos';
-import { CosmosStore, containerNames, createCosmosClient, type Stored } from '../../lib/storage';
+import { CosmosStore, containerNames, type Stored } from '../../lib/storage';
 import resources from '../../lib/resources.json';
 import { memoryLog } from '../devhost/servicesLog';
+import { cosmosStoreOn } from '../support/emulators';
 
 interface Run {
   id: string;
@@ -18,13 +19,7 @@ describe('CosmosStore on the Cosmos DB emulator', () => {
 
   beforeAll(async () => {
     emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
-    store = new CosmosStore(
-      createCosmosClient({
-        COSMOS_ENDPOINT: emulator.endpoint,
-        COSMOS_KEY: emulator.key,
-        AZURE_CLIENT_ID: undefined,
-      }),
-    );
+    store = cosmosStoreOn(emulator);
     raw = store.client;
     await store.ensure();
   });
@@ -48,13 +43,7 @@ describe('CosmosStore on the Cosmos DB emulator', () => {
 
     it('is idempotent, also from another process-wide store', async () => {
       await store.ensure();
-      const other = new CosmosStore(
-        createCosmosClient({
-          COSMOS_ENDPOINT: emulator.endpoint,
-          COSMOS_KEY: emulator.key,
-          AZURE_CLIENT_ID: undefined,
-        }),
-      );
+      const other = cosmosStoreOn(emulator);
       await Promise.all([other.ensure(), other.ensure()]);
       other.client.dispose();
     });
@@ -221,13 +210,7 @@ describe('CosmosStore on the Cosmos DB emulator', () => {
     });
 
     it('maps an unreachable endpoint to a TransientError', async () => {
-      const dead = new CosmosStore(
-        createCosmosClient({
-          COSMOS_ENDPOINT: 'http://127.0.0.1:1/',
-          COSMOS_KEY: emulator.key,
-          AZURE_CLIENT_ID: undefined,
-        }),
-      );
+      const dead = cosmosStoreOn({ endpoint: 'http://127.0.0.1:1/', key: emulator.key });
       await expect(dead.read('runs', 'x', 'y')).rejects.toMatchObject({
         name: 'TransientError',
         code: 'COSMOS_UNAVAILABLE',

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
 import { createHttpServer } from '@vercel/cosmosdb-server';
 import { AZURITE_ACCOUNT, AZURITE_KEY, COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
+import { CosmosStore, createCosmosClient } from '../../lib/storage';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -95,4 +96,18 @@ export async function startCosmos(): Promise<CosmosEmulator> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A CosmosStore on an emulator (this file's or devhost's), with its client built by the app's own
+ * `createCosmosClient` from key settings. The caller runs `ensure()` and disposes `store.client`.
+ */
+export function cosmosStoreOn(emulator: { endpoint: string; key: string }): CosmosStore {
+  return new CosmosStore(
+    createCosmosClient({
+      COSMOS_ENDPOINT: emulator.endpoint,
+      COSMOS_KEY: emulator.key,
+      AZURE_CLIENT_ID: undefined,
+    }),
+  );
 }

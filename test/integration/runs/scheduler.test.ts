@@ -5,9 +5,9 @@ import { scheduleSchema } from '../../../lib/pipelines/schedule';
 import { runSchedules, type SchedulerDeps } from '../../../lib/pipelines/scheduler';
 import { PipelineStore } from '../../../lib/pipelines/store';
 import { RunStore } from '../../../lib/runs/store';
-import { ArtifactStore, CosmosStore, createCosmosClient } from '../../../lib/storage';
+import { ArtifactStore, type CosmosStore } from '../../../lib/storage';
 import { memoryLog } from '../../devhost/servicesLog';
-import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
+import { cosmosStoreOn, startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 
 describe('scheduled retraining on the emulators', () => {
   let emulator: CosmosEmulatorHandle;
@@ -32,13 +32,7 @@ describe('scheduled retraining on the emulators', () => {
       startCosmosEmulator({ location: null, log: memoryLog() }),
       startAzuriteBlob(),
     ]);
-    cosmos = new CosmosStore(
-      createCosmosClient({
-        COSMOS_ENDPOINT: emulator.endpoint,
-        COSMOS_KEY: emulator.key,
-        AZURE_CLIENT_ID: undefined,
-      }),
-    );
+    cosmos = cosmosStoreOn(emulator);
     await cosmos.ensure();
     artifacts = ArtifactStore.fromConnectionString(azurite.connectionString);
     await artifacts.ensureContainers();

@@ -2,8 +2,9 @@ import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost
 import { PipelineStore } from '../../../lib/pipelines/store';
 import { RunStore } from '../../../lib/runs/store';
 import { applyStepUpdate, newRunDocument } from '../../../lib/runs/model';
-import { CosmosStore, createCosmosClient } from '../../../lib/storage';
+import type { CosmosStore } from '../../../lib/storage';
 import { memoryLog } from '../../devhost/servicesLog';
+import { cosmosStoreOn } from '../../support/emulators';
 
 const run = (id: string, pipeline = 'wages', at = '2026-01-01T00:00:00.000Z') =>
   newRunDocument({
@@ -24,13 +25,7 @@ describe('run and pipeline stores on the Cosmos DB emulator', () => {
 
   beforeAll(async () => {
     emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
-    cosmos = new CosmosStore(
-      createCosmosClient({
-        COSMOS_ENDPOINT: emulator.endpoint,
-        COSMOS_KEY: emulator.key,
-        AZURE_CLIENT_ID: undefined,
-      }),
-    );
+    cosmos = cosmosStoreOn(emulator);
     await cosmos.ensure();
     runs = new RunStore(cosmos);
     pipelines = new PipelineStore(cosmos.container('pipelines'));
