@@ -196,10 +196,16 @@ export const newApprovalInputSchema = z.object({
 });
 export type NewApprovalInput = z.input<typeof newApprovalInputSchema>;
 
-/** A fresh, pending record. `now` is the orchestration's clock, so a replay builds the same one. */
-export function newApprovalRecord(approvalId: string, input: NewApprovalInput, now: Date): ApprovalRecord {
+/** The part of a record that never changes after creation: who asked, for what, under which policy. */
+export function approvalRecordBase(
+  approvalId: string,
+  input: NewApprovalInput,
+  createdAt: string,
+): Pick<
+  ApprovalRecord,
+  'id' | 'type' | 'runId' | 'pipeline' | 'requestedBy' | 'candidate' | 'policy' | 'evidence' | 'createdAt'
+> {
   const i = newApprovalInputSchema.parse(input);
-  const at = now.toISOString();
   return {
     id: approvalId,
     type: 'approval',
@@ -209,10 +215,19 @@ export function newApprovalRecord(approvalId: string, input: NewApprovalInput, n
     candidate: i.candidate,
     policy: i.policy,
     evidence: i.evidence,
-    createdAt: at,
+    createdAt,
+  };
+}
+
+/** A fresh, pending record. `now` is the orchestration's clock, so a replay builds the same one. */
+export function newApprovalRecord(approvalId: string, input: NewApprovalInput, now: Date): ApprovalRecord {
+  const at = now.toISOString();
+  const base = approvalRecordBase(approvalId, input, at);
+  return {
+    ...base,
     stage: 'primary',
     stageStartedAt: at,
-    deadline: new Date(now.getTime() + durationMs(i.policy.timeout)).toISOString(),
+    deadline: new Date(now.getTime() + durationMs(base.policy.timeout)).toISOString(),
     remindedStages: [],
     status: 'pending',
   };

@@ -1,7 +1,7 @@
 import type { ApprovalSnapshot } from '../contracts/approval';
 import type { ApprovalGateInput } from '../contracts/approval';
-import { approvalGateInputSchema } from '../contracts/approval';
 import type { ApprovalRecord } from './record';
+import { approvalRecordBase } from './record';
 import type { ApprovalState } from './store';
 
 /**
@@ -39,17 +39,8 @@ export function recordFromSnapshot(
   createdAt: string,
   s: ApprovalSnapshot,
 ): ApprovalRecord {
-  const i = approvalGateInputSchema.parse(input);
   return {
-    id: approvalId,
-    type: 'approval',
-    runId: i.runId,
-    pipeline: i.pipeline,
-    requestedBy: i.requestedBy,
-    candidate: i.candidate,
-    policy: i.policy,
-    evidence: i.evidence,
-    createdAt,
+    ...approvalRecordBase(approvalId, input, createdAt),
     stage: s.stage,
     stageStartedAt: s.stageStartedAt,
     deadline: s.deadline,

@@ -1,6 +1,10 @@
 import { z } from 'zod';
-import { approvalPolicySchema } from '../approval/policy';
-import { approvalStatusSchema, candidateSchema, evidenceSchema, stageSchema } from '../approval/record';
+import {
+  approvalStatusSchema,
+  candidateSchema,
+  newApprovalInputSchema,
+  stageSchema,
+} from '../approval/record';
 import { defineActivity } from './activity';
 
 /**
@@ -12,14 +16,8 @@ export const APPROVAL_GATE_ORCHESTRATOR = 'approvalGate';
 /** Raised on the gate instance (instance id = approval id) after a decision is stored in Cosmos. */
 export const APPROVAL_DECISION_EVENT = 'ApprovalDecision';
 
-export const approvalGateInputSchema = z.object({
-  runId: z.string().min(1).max(200),
-  pipeline: z.string().min(1).max(128),
-  requestedBy: z.string().max(320),
-  candidate: candidateSchema,
-  policy: approvalPolicySchema,
-  evidence: evidenceSchema,
-});
+/** The gate's input is what a new approval record is made from. */
+export const approvalGateInputSchema = newApprovalInputSchema;
 export type ApprovalGateInput = z.input<typeof approvalGateInputSchema>;
 
 export const approvalGateOutputSchema = z.object({
