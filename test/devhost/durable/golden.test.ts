@@ -7,9 +7,16 @@
  */
 import path from 'node:path';
 import { topLevelActions } from '../../../devhost/durable/actions';
-import { EventType, type HistoryEvent, isSchedulingEvent } from '../../../devhost/durable/history';
-import { itemName, replayFromHistory } from '../../../devhost/durable/replay';
-import { loadApp, loadGoldens, timerOptions } from './support/sdkDriver';
+import { EventType } from '../../../devhost/durable/history';
+import { replayFromHistory } from '../../../devhost/durable/replay';
+import {
+  goldenEpisodes,
+  loadApp,
+  loadGoldens,
+  timerOptions,
+  workAsked,
+  workRecorded,
+} from './support/sdkDriver';
 
 const dir = path.resolve(__dirname, '..', '..', 'fixtures', 'golden');
 const goldens = loadGoldens(dir);
@@ -18,25 +25,6 @@ const app = loadApp([
   'test/fixtures/durable-app/functions/activities.js',
   'test/fixtures/durable-app/functions/orchestrators.js',
 ]);
-
-/** Splits a stored history into episodes: what the library was given, and what devhost then recorded. */
-function episodes(history: HistoryEvent[]): { given: HistoryEvent[]; recorded: HistoryEvent[] }[] {
-  const out: { given: HistoryEvent[]; recorded: HistoryEvent[] }[] = [];
-  let before: HistoryEvent[] = [];
-  let current: HistoryEvent[] = [];
-  for (const e of history) {
-    if (e.EventType === EventType.OrchestratorCompleted) {
-      const recorded = current.filter(isSchedulingEvent);
-      const delivered = current.filter((x) => !isSchedulingEvent(x));
-      out.push({ given: [...before, ...delivered], recorded });
-      before = [...before, ...current, e];
-      current = [];
-    } else {
-      current.push(e);
-    }
-  }
-  return out;
-}
 
 it('has golden histories to replay', () => {
   expect(goldens.map(([name]) => name).sort()).toEqual(
@@ -61,22 +49,12 @@ describe.each(goldens)('golden history %s', (_name, g) => {
   });
 
   it('makes the library ask, episode by episode, for exactly the work recorded at the same ids', async () => {
-    for (const ep of episodes(g.history)) {
+    for (const ep of goldenEpisodes(g.history)) {
       const r = await app.runOrchestrator(g.orchestrator, ep.given, g.input, g.instanceId);
       expect(r.state).toBeDefined();
       const replay = replayFromHistory(topLevelActions(r.state!), ep.given, timerOptions);
       expect(replay.nonDeterminism).toBeUndefined();
-      const got = replay.newItems.map((i) => ({
-        id: i.id,
-        kind: i.kind,
-        name: i.kind === 'timer' ? undefined : itemName(i),
-      }));
-      const want = ep.recorded.map((e) => ({
-        id: e.EventId,
-        kind: { 4: 'activity', 7: 'subOrchestration', 10: 'timer' }[e.EventType as 4 | 7 | 10],
-        name: e.EventType === EventType.TimerCreated ? undefined : e.Name,
-      }));
-      expect(got).toEqual(want);
+      expect(workAsked(replay.newItems)).toEqual(workRecorded(ep.recorded));
       if (!r.state!.isDone) expect(replay.shadow.openIds().sort((a, b) => a - b)).toEqual(r.openIds);
     }
   });

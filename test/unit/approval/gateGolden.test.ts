@@ -7,33 +7,21 @@
  */
 import path from 'node:path';
 import { topLevelActions } from '../../../devhost/durable/actions';
-import { EventType, type HistoryEvent, isSchedulingEvent } from '../../../devhost/durable/history';
-import { itemName, replayFromHistory } from '../../../devhost/durable/replay';
-import { loadApp, loadGoldens, timerOptions } from '../../devhost/durable/support/sdkDriver';
+import { EventType } from '../../../devhost/durable/history';
+import { replayFromHistory } from '../../../devhost/durable/replay';
+import {
+  goldenEpisodes,
+  loadApp,
+  loadGoldens,
+  timerOptions,
+  workAsked,
+  workRecorded,
+} from '../../devhost/durable/support/sdkDriver';
 
 const dir = path.resolve(__dirname, '..', '..', 'fixtures', 'approval-golden');
 const goldens = loadGoldens(dir);
 
 const app = loadApp(['orchestrators/approvalGate.ts']);
-
-function episodes(history: HistoryEvent[]): { given: HistoryEvent[]; recorded: HistoryEvent[] }[] {
-  const out: { given: HistoryEvent[]; recorded: HistoryEvent[] }[] = [];
-  let before: HistoryEvent[] = [];
-  let current: HistoryEvent[] = [];
-  for (const e of history) {
-    if (e.EventType === EventType.OrchestratorCompleted) {
-      out.push({
-        given: [...before, ...current.filter((x) => !isSchedulingEvent(x))],
-        recorded: current.filter(isSchedulingEvent),
-      });
-      before = [...before, ...current, e];
-      current = [];
-    } else {
-      current.push(e);
-    }
-  }
-  return out;
-}
 
 it('has the approval outcomes to replay', () => {
   expect(goldens.map(([name, g]) => [name, (g.output as { outcome: string }).outcome]).sort()).toEqual([
@@ -52,24 +40,12 @@ describe.each(goldens)('approvalGate golden history %s', (_name, g) => {
   });
 
   it('asks, episode by episode, for exactly the work recorded at the same ids', async () => {
-    for (const ep of episodes(g.history)) {
+    for (const ep of goldenEpisodes(g.history)) {
       const r = await app.runOrchestrator(g.orchestrator, ep.given, g.input, g.instanceId);
       expect(r.error).toBeUndefined();
       const replay = replayFromHistory(topLevelActions(r.state!), ep.given, timerOptions);
       expect(replay.nonDeterminism).toBeUndefined();
-      expect(
-        replay.newItems.map((i) => ({
-          id: i.id,
-          kind: i.kind,
-          name: i.kind === 'timer' ? undefined : itemName(i),
-        })),
-      ).toEqual(
-        ep.recorded.map((e) => ({
-          id: e.EventId,
-          kind: { 4: 'activity', 7: 'subOrchestration', 10: 'timer' }[e.EventType as 4 | 7 | 10],
-          name: e.EventType === EventType.TimerCreated ? undefined : e.Name,
-        })),
-      );
+      expect(workAsked(replay.newItems)).toEqual(workRecorded(ep.recorded));
     }
   });
 

@@ -10,7 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { OrchestratorState } from '../../../../devhost/durable/actions';
 import { formatTimeSpan } from '../../../../devhost/durable/config';
-import type { HistoryEvent } from '../../../../devhost/durable/history';
+import { EventType, type HistoryEvent, isSchedulingEvent } from '../../../../devhost/durable/history';
+import { itemName, type WorkItem } from '../../../../devhost/durable/replay';
 
 export interface Registered {
   name: string;
@@ -164,4 +165,49 @@ export function loadGoldens(dir: string): (readonly [string, Golden])[] {
       (f) =>
         [f.replace(/\.json$/, ''), JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Golden] as const,
     );
+}
+
+/**
+ * Splits a stored history into episodes: what the library was given (everything before, plus the
+ * events delivered in that episode) and the scheduling events devhost then recorded.
+ */
+export function goldenEpisodes(
+  history: HistoryEvent[],
+): { given: HistoryEvent[]; recorded: HistoryEvent[] }[] {
+  const out: { given: HistoryEvent[]; recorded: HistoryEvent[] }[] = [];
+  let before: HistoryEvent[] = [];
+  let current: HistoryEvent[] = [];
+  for (const e of history) {
+    if (e.EventType === EventType.OrchestratorCompleted) {
+      const recorded = current.filter(isSchedulingEvent);
+      const delivered = current.filter((x) => !isSchedulingEvent(x));
+      out.push({ given: [...before, ...delivered], recorded });
+      before = [...before, ...current, e];
+      current = [];
+    } else {
+      current.push(e);
+    }
+  }
+  return out;
+}
+
+/** One unit of work by sequence id, as replay asks for it or as devhost recorded it. */
+export interface Work {
+  id: number;
+  kind: string | undefined;
+  name: string | undefined;
+}
+
+/** The work a replay asked for, in the shape of `workRecorded` so the two compare with `toEqual`. */
+export function workAsked(items: WorkItem[]): Work[] {
+  return items.map((i) => ({ id: i.id, kind: i.kind, name: i.kind === 'timer' ? undefined : itemName(i) }));
+}
+
+/** The work devhost recorded: activities, sub-orchestrations and timers, by sequence id. */
+export function workRecorded(events: HistoryEvent[]): Work[] {
+  return events.map((e) => ({
+    id: e.EventId,
+    kind: { 4: 'activity', 7: 'subOrchestration', 10: 'timer' }[e.EventType as 4 | 7 | 10],
+    name: e.EventType === EventType.TimerCreated ? undefined : e.Name,
+  }));
 }
