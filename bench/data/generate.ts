@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { createPrng } from '../../lib/training/prng';
 
 /**
  * Seeded generator of large synthetic CSV datasets for benchmarks: 12 columns (an id, 8 numeric
@@ -10,16 +11,10 @@ import { once } from 'node:events';
  *   node dist/bench/data/generate.js --rows 750000 --seed 1 --shift 0 --out /tmp/data.csv
  */
 
-/** mulberry32: tiny, fast, good enough for synthetic data, identical on every platform. */
+/** Uniform [0, 1) numbers from a seed: the project's seeded generator (identical on every platform). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = createPrng(seed);
+  return () => prng.next();
 }
 
 function normal(rand: () => number): number {

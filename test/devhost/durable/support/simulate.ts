@@ -13,6 +13,7 @@ import {
 } from '../../../../devhost/durable/payload';
 import { type ReplayOptions, ShadowReplay, type WorkItem } from '../../../../devhost/durable/replay';
 import type { LoadedApp } from './sdkDriver';
+import { createPrng } from '../../../../lib/training/prng';
 
 export interface SimEvent {
   /** Raised after this many episodes have run. */
@@ -41,15 +42,10 @@ export interface SimResult {
   mismatches: string[];
 }
 
+/** Uniform [0, 1) numbers from a seed: the project's seeded generator. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = createPrng(seed);
+  return () => prng.next();
 }
 
 const T0 = Date.parse('2024-05-01T10:00:00.000Z');
