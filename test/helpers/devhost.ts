@@ -6,18 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { repoRoot as findRepoRoot } from '../../cli/localSluice';
 
-/** The folder with package.json above this file (also right when running compiled from `dist/`). */
-function findRepoRoot(start: string): string {
-  let dir = start;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${start}`);
-    dir = parent;
-  }
-  return dir;
-}
-
+/** The repository root (also right when running compiled from `dist/`). */
 export const repoRoot = findRepoRoot(__dirname);
 export const devhostCli = path.join(repoRoot, 'dist', 'devhost', 'cli.js');
 
