@@ -6,10 +6,7 @@
  *
  *   npx tsc -p . && node dist/test/e2e/approval/captureGolden.js
  */
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { TaskHubStore } from '../../../devhost/durable/store';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
+import { type CapturedRun, writeGoldens } from '../../devhost/durable/support/writeGoldens';
 import type { GateHarness } from './harness';
 import { startGateHarness } from './harness';
 
@@ -77,45 +74,19 @@ const scenarios: Record<string, Scenario> = {
 async function main(): Promise<void> {
   const h = await startGateHarness();
   try {
-    const ids = new Map<string, string>();
+    const captured: CapturedRun[] = [];
     for (const [name, run] of Object.entries(scenarios)) {
       const id = await run(h);
       const done = await h.finished(id);
       if (done.runtimeStatus !== 'Completed') throw new Error(`${name}: ${JSON.stringify(done)}`);
-      ids.set(name, id);
+      captured.push({ name, orchestrator: 'approvalGate', instanceId: id });
     }
-    const port = /Azurite is ready .*table=(\d+)/.exec(h.host.output())?.[1];
-    if (!port) throw new Error('devhost did not report the Azurite table port');
-    const store = await TaskHubStore.open(
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};TableEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`,
-      'ApprovalGateE2E',
-    );
-    const loaded = await store.loadAll();
-    for (const [name, id] of ids) {
-      const inst = loaded.find((l) => l.record.instanceId === id);
-      if (!inst) throw new Error(`${name} not found in the task hub`);
-      const completed = inst.history.find((e) => e.EventType === 1);
-      const golden = {
-        orchestrator: 'approvalGate',
-        instanceId: id,
-        input: inst.record.input === null ? null : (JSON.parse(inst.record.input) as unknown),
-        output: JSON.parse(completed?.Result ?? 'null') as unknown,
-        history: inst.history,
-      };
-      const file = path.resolve(
-        __dirname,
-        '..',
-        '..',
-        '..',
-        '..',
-        'test',
-        'fixtures',
-        'approval-golden',
-        `${name}.json`,
-      );
-      writeFileSync(file, `${JSON.stringify(golden, null, 1)}\n`);
-      console.log(`wrote ${file} (${inst.history.length} events)`);
-    }
+    await writeGoldens({
+      devhostOutput: h.host.output(),
+      taskHub: 'ApprovalGateE2E',
+      folder: 'approval-golden',
+      runs: captured,
+    });
   } finally {
     await h.stop();
   }

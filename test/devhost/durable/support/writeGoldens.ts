@@ -1,0 +1,54 @@
+/**
+ * The writing half of golden capture: after a capture script has run its orchestrations to
+ * completion on a real devhost, reads their raw histories from devhost's task hub (the exact
+ * events the library was given) and writes each to test/fixtures/<folder>/<name>.json, the format
+ * `loadGoldens` reads. Capture scripts run compiled, from dist/test/….
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { EventType } from '../../../../devhost/durable/history';
+import { TaskHubStore } from '../../../../devhost/durable/store';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../../devhost/services/wellKnown';
+import type { Golden } from './sdkDriver';
+
+/** dist/test/devhost/durable/support → the repository root. */
+const root = path.resolve(__dirname, '..', '..', '..', '..', '..');
+
+export interface CapturedRun {
+  /** The fixture file name, without `.json`. */
+  name: string;
+  orchestrator: string;
+  instanceId: string;
+}
+
+export async function writeGoldens(opts: {
+  /** Devhost's console output so far: it names the Azurite table port. */
+  devhostOutput: string;
+  taskHub: string;
+  /** Folder under test/fixtures. */
+  folder: string;
+  runs: CapturedRun[];
+}): Promise<void> {
+  const port = /Azurite is ready .*table=(\d+)/.exec(opts.devhostOutput)?.[1];
+  if (!port) throw new Error('devhost did not report the Azurite table port');
+  const store = await TaskHubStore.open(
+    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};TableEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`,
+    opts.taskHub,
+  );
+  const loaded = await store.loadAll();
+  for (const run of opts.runs) {
+    const inst = loaded.find((l) => l.record.instanceId === run.instanceId);
+    if (!inst) throw new Error(`${run.name} not found in the task hub`);
+    const completed = inst.history.find((e) => e.EventType === EventType.ExecutionCompleted);
+    const golden: Golden = {
+      orchestrator: run.orchestrator,
+      instanceId: run.instanceId,
+      input: inst.record.input === null ? null : (JSON.parse(inst.record.input) as unknown),
+      output: JSON.parse(completed?.Result ?? 'null') as unknown,
+      history: inst.history,
+    };
+    const file = path.join(root, 'test', 'fixtures', opts.folder, `${run.name}.json`);
+    writeFileSync(file, `${JSON.stringify(golden, null, 1)}\n`);
+    console.log(`wrote ${file} (${inst.history.length} events)`);
+  }
+}
