@@ -24,25 +24,7 @@ import { inMemoryProductionModels } from './memoryModels';
 import { repoRoot, startDevhost } from '../../test/helpers/devhost';
 import { freePort } from '../../test/support/emulators';
 import { logisticModel, sampleRow } from '../../test/support/lrModel';
-
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (options: {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-  connections: number;
-  duration: number;
-}) => Promise<AutocannonResult>;
-// autocannon ships no types; this is the part of its API the benchmark uses.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const autocannon = require('autocannon') as Autocannon;
+import { autocannon, type AutocannonResult } from '../support/autocannon';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
