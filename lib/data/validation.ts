@@ -44,12 +44,13 @@ export async function validateStored(
     });
     return result.report;
   }
-  const cached = await loadReferenceProfile(store, reference.key);
+  // The two downloads are independent: the current data and the reference's stored profile.
+  const [current, cached] = await Promise.all([input.current(), loadReferenceProfile(store, reference.key)]);
   let result: OffThreadResult | undefined;
   if (cached) {
     try {
       result = await validateColumnarOffThread({
-        current: await input.current(),
+        current,
         referenceProfile: cached,
         referenceKey: reference.key,
         contract,
@@ -62,9 +63,10 @@ export async function validateStored(
     }
   }
   if (!result) {
-    const loaded = await reference.load();
+    // Without a usable profile the rows are needed; a failed first attempt took `current` to the worker.
+    const [again, loaded] = await Promise.all([cached ? input.current() : current, reference.load()]);
     result = await validateColumnarOffThread({
-      current: await input.current(),
+      current: again,
       reference: loaded.columnar,
       referenceKey: reference.key,
       contract,
