@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
+import type { Container } from '@azure/cosmos';
 import { createHttpServer } from '@vercel/cosmosdb-server';
 import { AZURITE_ACCOUNT, AZURITE_KEY, COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
+import resources from '../../lib/resources.json';
 import { CosmosStore, createCosmosClient } from '../../lib/storage';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -110,4 +112,18 @@ export function cosmosStoreOn(emulator: { endpoint: string; key: string }): Cosm
       AZURE_CLIENT_ID: undefined,
     }),
   );
+}
+
+/** The app's Cosmos container `key` (lib/resources.json) on the emulator, created with its partition key. */
+export async function cosmosContainer(
+  emulator: CosmosEmulator,
+  key: keyof typeof resources.cosmos.containers,
+): Promise<Container> {
+  const { database } = await emulator.client.databases.createIfNotExists({ id: resources.cosmos.database });
+  const spec = resources.cosmos.containers[key];
+  const { container } = await database.containers.createIfNotExists({
+    id: spec.name,
+    partitionKey: { paths: [spec.partitionKey] },
+  });
+  return container;
 }

@@ -11,7 +11,7 @@ import { readApproval } from '../../../activities/readApproval';
 import { updateApproval } from '../../../activities/updateApproval';
 import { notifyReviewers } from '../../../activities/notifyReviewers';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
-import { startAzuriteBlob, startCosmos } from '../../support/emulators';
+import { cosmosContainer, startAzuriteBlob, startCosmos } from '../../support/emulators';
 import { sampleApprovalInput, sampleDecision } from '../../support/approvalSample';
 
 /** Activities run at least once: each one, run twice with the same input, leaves the same state. */
@@ -25,13 +25,7 @@ describe('approval activities run twice leave the same state', () => {
 
   beforeAll(async () => {
     [cosmos, azurite] = await Promise.all([startCosmos(), startAzuriteBlob()]);
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const spec = resources.cosmos.containers.approvals;
-    const { container } = await database.containers.createIfNotExists({
-      id: spec.name,
-      partitionKey: { paths: [spec.partitionKey] },
-    });
-    store = new ApprovalStore(container);
+    store = new ApprovalStore(await cosmosContainer(cosmos, 'approvals'));
     outbox = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
       resources.blobContainers.outbox,
     );

@@ -1,7 +1,6 @@
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import type { HttpResponseInit } from '@azure/functions';
 import { randomBytes } from 'node:crypto';
-import resources from '../../../lib/resources.json';
 import type { ApprovalDeps } from '../../../lib/approval/deps';
 import { ApprovalStore } from '../../../lib/approval/store';
 import type { Keyring } from '../../../lib/approval/token';
@@ -11,7 +10,7 @@ import type { Notifier } from '../../../lib/notify';
 import { createApprovalPageHandler } from '../../../functions/approvalPage';
 import { createApprovalDecisionHandler } from '../../../functions/approvalDecision';
 import type { CosmosEmulator } from '../../support/emulators';
-import { startCosmos } from '../../support/emulators';
+import { cosmosContainer, startCosmos } from '../../support/emulators';
 import { sampleRecord } from '../../support/approvalSample';
 
 const T0 = new Date('2026-03-01T09:01:14.000Z');
@@ -42,13 +41,7 @@ describe('approval page and decision over HTTP handlers (Cosmos emulator)', () =
 
   beforeAll(async () => {
     cosmos = await startCosmos();
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const spec = resources.cosmos.containers.approvals;
-    const { container } = await database.containers.createIfNotExists({
-      id: spec.name,
-      partitionKey: { paths: [spec.partitionKey] },
-    });
-    store = new ApprovalStore(container);
+    store = new ApprovalStore(await cosmosContainer(cosmos, 'approvals'));
     keyring = parseKeyring(JSON.stringify({ k1: randomBytes(32).toString('base64') }), 'k1');
   });
   afterAll(() => cosmos.stop());

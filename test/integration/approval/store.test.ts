@@ -1,10 +1,9 @@
 import type { Container } from '@azure/cosmos';
-import resources from '../../../lib/resources.json';
 import { ApprovalStore, DecisionExistsError, cosmosStatus } from '../../../lib/approval/store';
 import { closeRecord, escalateRecord, markReminded } from '../../../lib/approval/record';
 import { decide } from '../../../lib/approval/policy';
 import type { CosmosEmulator } from '../../support/emulators';
-import { startCosmos } from '../../support/emulators';
+import { cosmosContainer, startCosmos } from '../../support/emulators';
 import { sampleDecision, sampleRecord } from '../../support/approvalSample';
 
 describe('approval store on the Cosmos emulator', () => {
@@ -14,12 +13,7 @@ describe('approval store on the Cosmos emulator', () => {
 
   beforeAll(async () => {
     cosmos = await startCosmos();
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const spec = resources.cosmos.containers.approvals;
-    ({ container } = await database.containers.createIfNotExists({
-      id: spec.name,
-      partitionKey: { paths: [spec.partitionKey] },
-    }));
+    container = await cosmosContainer(cosmos, 'approvals');
     store = new ApprovalStore(container);
   });
   afterAll(() => cosmos.stop());

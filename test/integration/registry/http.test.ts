@@ -2,9 +2,8 @@ import { HttpRequest } from '@azure/functions';
 import { createGetModelHandler } from '../../../functions/getModel';
 import { createListModelsHandler } from '../../../functions/listModels';
 import { ModelRegistry } from '../../../lib/registry/registry';
-import resources from '../../../lib/resources.json';
 import type { CosmosEmulator } from '../../support/emulators';
-import { startCosmos } from '../../support/emulators';
+import { cosmosContainer, startCosmos } from '../../support/emulators';
 
 describe('GET /api/models and /api/models/{name} (Cosmos emulator)', () => {
   let cosmos: CosmosEmulator;
@@ -13,13 +12,7 @@ describe('GET /api/models and /api/models/{name} (Cosmos emulator)', () => {
 
   beforeAll(async () => {
     cosmos = await startCosmos();
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const spec = resources.cosmos.containers.models;
-    const { container } = await database.containers.createIfNotExists({
-      id: spec.name,
-      partitionKey: { paths: [spec.partitionKey] },
-    });
-    registry = new ModelRegistry(container);
+    registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
     for (const d of ['a', 'b']) {
       await registry.registerVersion({
         modelName: 'churn',

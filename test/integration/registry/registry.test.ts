@@ -1,5 +1,4 @@
 import type { Container } from '@azure/cosmos';
-import resources from '../../../lib/resources.json';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import type { RegisterVersionInput } from '../../../lib/registry/model';
 import { loadVerifiedModel, serializeModel } from '../../../lib/training/models/artifact';
@@ -7,7 +6,7 @@ import { trainModel } from '../../../lib/training/models/train';
 import { parseTrainingSpec } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import type { CosmosEmulator } from '../../support/emulators';
-import { startCosmos } from '../../support/emulators';
+import { cosmosContainer, startCosmos } from '../../support/emulators';
 
 const hex = (c: string) => c.repeat(64);
 
@@ -20,12 +19,7 @@ describe('model registry on the Cosmos emulator', () => {
 
   beforeAll(async () => {
     cosmos = await startCosmos();
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const spec = resources.cosmos.containers.models;
-    ({ container } = await database.containers.createIfNotExists({
-      id: spec.name,
-      partitionKey: { paths: [spec.partitionKey] },
-    }));
+    container = await cosmosContainer(cosmos, 'models');
     registry = new ModelRegistry(container, clock);
   });
   afterAll(async () => {

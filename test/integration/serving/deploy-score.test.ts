@@ -1,5 +1,4 @@
 import { HttpRequest, InvocationContext } from '@azure/functions';
-import type { Container } from '@azure/cosmos';
 import { createHash } from 'node:crypto';
 import resources from '../../../lib/resources.json';
 import { ApprovalStore } from '../../../lib/approval/store';
@@ -13,7 +12,7 @@ import type { DeployDeps } from '../../../activities/deployModel';
 import { createScoreHandler } from '../../../functions/support/scoreHandler';
 import { createRollbackHandler } from '../../../functions/rollbackModel';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
-import { startAzuriteBlob, startCosmos } from '../../support/emulators';
+import { cosmosContainer, startAzuriteBlob, startCosmos } from '../../support/emulators';
 import { sampleRecord } from '../../support/approvalSample';
 import { logisticModel, sampleRow } from '../../support/lrModel';
 
@@ -85,18 +84,8 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
 
   beforeAll(async () => {
     [cosmos, azurite] = await Promise.all([startCosmos(), startAzuriteBlob()]);
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const container = async (key: 'models' | 'approvals'): Promise<Container> => {
-      const spec = resources.cosmos.containers[key];
-      return (
-        await database.containers.createIfNotExists({
-          id: spec.name,
-          partitionKey: { paths: [spec.partitionKey] },
-        })
-      ).container;
-    };
-    registry = new ModelRegistry(await container('models'));
-    approvals = new ApprovalStore(await container('approvals'));
+    registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
+    approvals = new ApprovalStore(await cosmosContainer(cosmos, 'approvals'));
     artifacts = ArtifactStore.fromConnectionString(azurite.connectionString);
     await artifacts.ensureContainers();
   });

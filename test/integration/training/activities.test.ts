@@ -3,7 +3,6 @@
  * worker process. Each activity runs twice and leaves the same state (activities run at least once).
  */
 import { join } from 'node:path';
-import type { Container } from '@azure/cosmos';
 import { cancelTraining } from '../../../activities/cancelTraining';
 import { checkTraining } from '../../../activities/checkTraining';
 import { evaluateModel } from '../../../activities/evaluateModel';
@@ -28,7 +27,7 @@ import type { TrainingSpecInput } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
-import { startAzuriteBlob, startCosmos } from '../../support/emulators';
+import { cosmosContainer, startAzuriteBlob, startCosmos } from '../../support/emulators';
 
 jest.setTimeout(180_000);
 const ROOT = join(__dirname, '..', '..', '..');
@@ -76,13 +75,7 @@ describe('training activities', () => {
     [azurite, cosmos] = await Promise.all([startAzuriteBlob(), startCosmos()]);
     store = ArtifactStore.fromConnectionString(azurite.connectionString);
     await store.ensureContainers();
-    const { database } = await cosmos.client.databases.createIfNotExists({ id: resources.cosmos.database });
-    const spec = resources.cosmos.containers.models;
-    const { container } = await database.containers.createIfNotExists({
-      id: spec.name,
-      partitionKey: { paths: [spec.partitionKey] },
-    });
-    registry = new ModelRegistry(container as Container);
+    registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
     local = new LocalTrainingBackend({
       files: store,
       workerScript: join(ROOT, 'lib', 'training', 'worker.ts'),
