@@ -158,7 +158,7 @@ export function checkColumn(
  * where none are allowed, range, whole numbers, allowed values, pattern): then the rows need not
  * be scanned, and the scan runs only to name the first offending rows when something is wrong.
  */
-function cannotViolate(col: Column, spec: ColumnContract, rows: number, stats: ColumnStats): boolean {
+export function cannotViolate(col: Column, spec: ColumnContract, rows: number, stats: ColumnStats): boolean {
   if (isDictionary(col)) {
     const counts = stats.codeCounts;
     if (!counts || counts.length !== col.dictionary.length) return false;

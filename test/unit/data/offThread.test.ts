@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { transformSync } from '@swc/core';
@@ -63,5 +64,21 @@ describe('validation on the worker thread (the compiled app)', () => {
     // The worker is reused while busy and survives a second job.
     const again = await compiled.validateColumnarOffThread(job());
     expect(again.report).toEqual(inline.report);
+  });
+
+  it("the worker's module graph does not load zod (its start-up is on the path of every cold validation)", () => {
+    compileLibData();
+    const script = `require(${JSON.stringify(path.join(out, 'lib', 'data', 'offThread.js'))});
+      process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('node_modules'))));`;
+    const loaded = JSON.parse(
+      execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' }),
+    ) as string[];
+    expect(loaded.filter((k) => /[\\/]zod[\\/]/.test(k))).toEqual([]);
+    // The check sees node_modules at all: the compiled data layer does load them when it needs them.
+    const withContract = `require(${JSON.stringify(path.join(out, 'lib', 'data', 'contract.js'))});
+      process.stdout.write(String(Object.keys(require.cache).some((k) => /[\\/]zod[\\/]/.test(k))));`;
+    expect(execFileSync(process.execPath, ['-e', withContract], { cwd: root, encoding: 'utf8' })).toBe(
+      'true',
+    );
   });
 });

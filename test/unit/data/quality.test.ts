@@ -1,7 +1,13 @@
 import type { DatasetContractInput } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
 import { profileTable } from '../../../lib/data/profile';
-import { checkColumn, checkTable, duplicateRows, hasKeyColumn } from '../../../lib/data/quality';
+import {
+  cannotViolate,
+  checkColumn,
+  checkTable,
+  duplicateRows,
+  hasKeyColumn,
+} from '../../../lib/data/quality';
 import { parse } from './helpers';
 
 async function violations(csv: string, input: DatasetContractInput) {
@@ -145,6 +151,8 @@ describe('quality rules', () => {
         const spec = contract.columns[i]!;
         const withStats = checkColumn(col, spec, table.rows, profile.stats[i]);
         expect(withStats).toEqual(checkColumn(col, spec, table.rows));
+        // The short-cut is taken exactly when nothing is wrong with the column.
+        expect(cannotViolate(col, spec, table.rows, profile.stats[i]!)).toBe(withStats.length === 0);
         rules.push(...withStats.map((v) => `${v.rule}:${col.name}`));
       });
       found.push(rules);

@@ -104,6 +104,7 @@ describe('sorting numeric columns', () => {
       Float64Array.from({ length: 25_000 }, () => (r() - 0.5) * 1e12 * r()), // float radix
       Float64Array.from({ length: 1_000 }, () => r()), // small
       Float64Array.from({ length: 50_000 }, () => Math.floor(r() * 3)), // counting, longer than all before
+      Float64Array.from({ length: 10_000 }, () => Math.floor(r() * 40)), // counting, shorter: same buffer
     ];
     for (const reuseOutput of [false, true]) {
       const scratch = new SortScratch(reuseOutput);
@@ -116,8 +117,10 @@ describe('sorting numeric columns', () => {
         expect(Array.from(sorted)).toEqual(expected);
         kept.push(sorted);
       }
-      // Without reuseOutput every result is its own memory and survives the sorts after it.
+      // Without reuseOutput every result is its own memory and survives the sorts after it; with it,
+      // a sort no longer than the one before writes into that one's output buffer.
       if (!reuseOutput) kept.forEach((s, i) => expect(s).toEqual(sortedNonNull(columns[i]!)));
+      expect(kept[5]!.buffer === kept[4]!.buffer).toBe(reuseOutput);
     }
   });
   it('skipEqual finds the end of a run of equal values: lone values, long runs, the last run', () => {
