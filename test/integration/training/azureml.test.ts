@@ -3,6 +3,7 @@ import { AzureMlTrainingBackend, mapAzureMlStatus } from '../../../lib/training/
 import type { BlobLocation, JobFiles, TrainingJobRequestInput } from '../../../lib/training/backends/types';
 import type { FakeAzureMl } from '../../fakes/azureml';
 import { startFakeAzureMl } from '../../fakes/azureml';
+import { sampleTrainingResult } from '../../support/trainingSample';
 
 /** A token source like ManagedIdentityCredential, without an identity endpoint. */
 class StaticCredential implements TokenCredential {
@@ -56,16 +57,7 @@ describe('azureml training backend against the ARM fake', () => {
     fake = await startFakeAzureMl();
     files = new MemoryFiles();
     credential = new StaticCredential('fake-arm-token');
-    backend = new AzureMlTrainingBackend({
-      endpoint: fake.url,
-      subscriptionId: 'sub-1',
-      resourceGroup: 'rg-sluice',
-      workspace: 'mlw-sluice',
-      credential,
-      environmentId: 'azureml:sluice-node22:1',
-      storageBlobEndpoint: 'https://acct.blob.core.windows.net',
-      files,
-    });
+    backend = new AzureMlTrainingBackend(backendOptions());
   });
   afterEach(async () => {
     await fake.close();
@@ -147,16 +139,7 @@ describe('azureml training backend against the ARM fake', () => {
         state: 'completed',
         progress: 1,
         updatedAt: new Date().toISOString(),
-        result: {
-          modelUri: 'https://acct.blob.core.windows.net/models/sha256/' + 'b'.repeat(64),
-          modelDigest: 'b'.repeat(64),
-          algorithm: 'logistic_regression',
-          task: 'binary',
-          metrics: { holdout: { roc_auc: 0.9 } },
-          rows: { train: 70 },
-          iterations: 12,
-          converged: true,
-        },
+        result: sampleTrainingResult('b'.repeat(64)),
       }),
     );
     const done = await backend.status('job-3');

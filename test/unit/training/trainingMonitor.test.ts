@@ -7,6 +7,7 @@ import { ActionType, topLevelActions } from '../../../devhost/durable/actions';
 import { EventType } from '../../../devhost/durable/history';
 import { loadApp, timerOptions } from '../../devhost/durable/support/sdkDriver';
 import { simulate } from '../../devhost/durable/support/simulate';
+import { sampleTrainingResult } from '../../support/trainingSample';
 
 const app = loadApp(['orchestrators/trainingMonitor.ts', 'test/fixtures/training-monitor/activities.ts']);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -24,16 +25,7 @@ const status = (state: string, extra: Record<string, unknown> = {}) => ({
   logTail: ['line 1', 'line 2'],
   ...extra,
 });
-const result = {
-  modelUri: 'https://acct.blob.core.windows.net/models/sha256/' + 'a'.repeat(64),
-  modelDigest: 'a'.repeat(64),
-  algorithm: 'logistic_regression',
-  task: 'binary',
-  metrics: { holdout: { roc_auc: 0.9 } },
-  rows: { train: 70 },
-  iterations: 12,
-  converged: true,
-};
+const result = sampleTrainingResult('a'.repeat(64));
 const input = (over: Record<string, unknown> = {}) => ({
   jobId: 'job-1',
   backend: 'local',
