@@ -7,6 +7,7 @@ import type { DatasetFormat } from '../lib/data/ingest';
 import { readDataset } from '../lib/data/ingest';
 import { resolveReference } from '../lib/data/reference';
 import { encodeColumnar } from '../lib/data/columnar';
+import { warmValidationWorker } from '../lib/data/offThread';
 import { validateStored } from '../lib/data/validation';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
@@ -101,6 +102,7 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDat
     if (!request.body) throw new DataFormatError('INPUT_EMPTY', 'the request has no body');
     const declared = Number(request.headers.get('content-length') ?? NaN);
     const format = formatOf(request);
+    warmValidationWorker(); // its start-up overlaps reading the upload
     const parsed = await readDataset(request.body as AsyncIterable<Uint8Array>, {
       contract,
       limits: deps.limits,
