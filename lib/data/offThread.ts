@@ -113,7 +113,10 @@ function failAll(err: unknown): void {
 export const WORKER_IDLE_MS = 2_000;
 let idleTimer: NodeJS.Timeout | undefined;
 
-function idle(w: Worker): void {
+/** How long a worker started ahead of need waits for its job (downloads can take a while). */
+export const WORKER_WARM_MS = 60_000;
+
+function idle(w: Worker, ms = WORKER_IDLE_MS): void {
   w.unref(); // idle: do not keep the process alive
   clearTimeout(idleTimer);
   idleTimer = setTimeout(() => {
@@ -121,7 +124,7 @@ function idle(w: Worker): void {
       worker = undefined;
       void w.terminate();
     }
-  }, WORKER_IDLE_MS);
+  }, ms);
   idleTimer.unref();
 }
 
@@ -156,8 +159,16 @@ function getWorker(): Worker {
 }
 
 /** Starts the worker ahead of need, so its start-up overlaps the downloads that come first. */
-export function warmValidationWorker(): void {
-  if (compiled()) getWorker();
+export function warmValidationWorker(graceMs = WORKER_WARM_MS): void {
+  if (!compiled()) return;
+  const w = getWorker();
+  // A warm-up whose job never comes (the download or the upload failed) must not keep a thread forever.
+  if (pending.size === 0) idle(w, graceMs);
+}
+
+/** The validation worker's thread id while one is running (for health checks and tests). */
+export function validationWorkerThreadId(): number | undefined {
+  return worker?.threadId;
 }
 
 /** Validates columnar bytes on the worker thread when running compiled, inline otherwise. */

@@ -66,6 +66,14 @@ describe('validation on the worker thread (the compiled app)', () => {
     expect(again.report).toEqual(inline.report);
   });
 
+  it('a worker started ahead of a job that never comes ends after its grace period', async () => {
+    const compiled = compileLibData();
+    compiled.warmValidationWorker(150);
+    expect(compiled.validationWorkerThreadId()).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(compiled.validationWorkerThreadId()).toBeUndefined();
+  });
+
   it("the worker's module graph does not load zod (its start-up is on the path of every cold validation)", () => {
     compileLibData();
     const script = `require(${JSON.stringify(path.join(out, 'lib', 'data', 'offThread.js'))});
