@@ -2,7 +2,6 @@
  * The train → evaluate → register activities on the real emulators (Azurite, Cosmos) with a real
  * worker process. Each activity runs twice and leaves the same state (activities run at least once).
  */
-import { join } from 'node:path';
 import { cancelTraining } from '../../../activities/cancelTraining';
 import { checkTraining } from '../../../activities/checkTraining';
 import { evaluateModel } from '../../../activities/evaluateModel';
@@ -20,17 +19,17 @@ import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
-import { LocalTrainingBackend } from '../../../lib/training/backends/local';
+import type { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import type { TrainingDeps } from '../../../lib/training/deps';
 import type { TrainingSpecInput } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
+import { localWorkerBackend } from '../../support/localWorker';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { cosmosContainer, startAzuriteBlob, startCosmos } from '../../support/emulators';
 
 jest.setTimeout(180_000);
-const ROOT = join(__dirname, '..', '..', '..');
 
 function toCsv(ds: ColumnarDataset): string {
   const header = ds.columns.map((c) => c.name).join(',');
@@ -76,13 +75,7 @@ describe('training activities', () => {
     store = ArtifactStore.fromConnectionString(azurite.connectionString);
     await store.ensureContainers();
     registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
-    local = new LocalTrainingBackend({
-      files: store,
-      workerScript: join(ROOT, 'lib', 'training', 'worker.ts'),
-      execArgv: ['-r', join(ROOT, 'test', 'support', 'registerTs.js')],
-      env: { ARTIFACT_STORAGE_CONNECTION: azurite.connectionString },
-      heartbeatMs: 300,
-    });
+    local = localWorkerBackend(store, azurite.connectionString);
     deps = { store, registry, backend: () => local, contractOf: async () => contract };
     const data = syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true });
     const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import { LocalTrainingBackend } from '../../../lib/training/backends/local';
@@ -7,12 +6,9 @@ import type { ColumnarDataset } from '../../../lib/training/dataset';
 import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
+import { localWorkerBackend } from '../../support/localWorker';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
-
-const ROOT = join(__dirname, '..', '..', '..');
-const WORKER = join(ROOT, 'lib', 'training', 'worker.ts');
-const HOOK = join(ROOT, 'test', 'support', 'registerTs.js');
 
 const alive = (pid: number) => {
   try {
@@ -68,14 +64,7 @@ describe('local training backend: a real worker process on Azurite', () => {
     azurite = await startAzuriteBlob();
     store = ArtifactStore.fromConnectionString(azurite.connectionString);
     await store.ensureContainers();
-    backend = new LocalTrainingBackend({
-      files: store,
-      workerScript: WORKER,
-      execArgv: ['-r', HOOK],
-      env: { ARTIFACT_STORAGE_CONNECTION: azurite.connectionString },
-      heartbeatMs: 300,
-      heartbeatStaleMs: 20_000,
-    });
+    backend = localWorkerBackend(store, azurite.connectionString, { heartbeatStaleMs: 20_000 });
     small = await upload(syntheticClassification({ rows: 2_000, features: 4, seed: 1 }));
     large = await upload(syntheticClassification({ rows: 30_000, features: 4, seed: 2 }));
   }, 120_000);

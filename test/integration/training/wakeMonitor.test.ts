@@ -3,7 +3,6 @@
  * so the pipeline does not wait out a poll interval; a retried submit and a later attempt wake the
  * right monitor once each. Real Azurite, a real worker process.
  */
-import { join } from 'node:path';
 import { submitTraining } from '../../../activities/submitTraining';
 import {
   submitTrainingActivity,
@@ -12,14 +11,14 @@ import {
 } from '../../../lib/contracts/training';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
-import { LocalTrainingBackend } from '../../../lib/training/backends/local';
+import type { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
+import { localWorkerBackend } from '../../support/localWorker';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 
 jest.setTimeout(120_000);
-const ROOT = join(__dirname, '..', '..', '..');
 
 describe('submitTraining wakes the training monitor', () => {
   let azurite: BlobEmulator;
@@ -31,13 +30,7 @@ describe('submitTraining wakes the training monitor', () => {
     azurite = await startAzuriteBlob();
     store = ArtifactStore.fromConnectionString(azurite.connectionString);
     await store.ensureContainers();
-    local = new LocalTrainingBackend({
-      files: store,
-      workerScript: join(ROOT, 'lib', 'training', 'worker.ts'),
-      execArgv: ['-r', join(ROOT, 'test', 'support', 'registerTs.js')],
-      env: { ARTIFACT_STORAGE_CONNECTION: azurite.connectionString },
-      heartbeatMs: 300,
-    });
+    local = localWorkerBackend(store, azurite.connectionString);
     const data = syntheticClassification({ rows: 500, features: 3, seed: 5 });
     const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
     dataset = { uri: stored.uri, sha256: stored.sha256 };
