@@ -47,7 +47,8 @@ export function validateDataset(deps: DataDeps) {
         'contract_required',
         'validation needs a contract: pass pipeline or contract',
       );
-    warmValidationWorker(); // its start-up overlaps the downloads
+    // Its start-up overlaps the downloads (with a helper thread too for a large table).
+    warmValidationWorker({ bytes: input.dataset.columnar.bytes });
     const dataset = datasetInfo(input.dataset.columnar, input.dataset.raw, input.dataset.format);
     // In a run the orchestrator resolved the production reference; otherwise only a reference fixed
     // in the contract applies (no production model yet).
@@ -57,8 +58,12 @@ export function validateDataset(deps: DataDeps) {
       : await resolveReference(deps, contract, undefined);
     const report = await validateStored(deps.store, {
       current: async () =>
-        (await deps.store.getBuffer(input.dataset.columnar.uri, { sha256: input.dataset.columnar.sha256 }))
-          .data,
+        (
+          await deps.store.getBuffer(input.dataset.columnar.uri, {
+            sha256: input.dataset.columnar.sha256,
+            shared: true, // read by the validation worker and its helper without a copy
+          })
+        ).data,
       contract,
       dataset,
       ...(found.reference ? { reference: found.reference } : {}),

@@ -7,7 +7,7 @@ import type { DatasetFormat } from '../lib/data/ingest';
 import { readDataset } from '../lib/data/ingest';
 import { resolveReference } from '../lib/data/reference';
 import { encodeColumnar } from '../lib/data/columnar';
-import { warmValidationWorker } from '../lib/data/offThread';
+import { sharedConcat, warmValidationWorker } from '../lib/data/offThread';
 import { validateStored } from '../lib/data/validation';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
@@ -102,7 +102,8 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDat
     if (!request.body) throw new DataFormatError('INPUT_EMPTY', 'the request has no body');
     const declared = Number(request.headers.get('content-length') ?? NaN);
     const format = formatOf(request);
-    warmValidationWorker(); // its start-up overlaps reading the upload
+    // Its start-up overlaps reading the upload (with a helper thread too for a large one).
+    warmValidationWorker(Number.isFinite(declared) ? { bytes: declared } : {});
     const parsed = await readDataset(request.body as AsyncIterable<Uint8Array>, {
       contract,
       limits: deps.limits,
@@ -112,7 +113,7 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDat
     const { reference, reason } = await resolveReference(deps, contract, pipeline);
     // Seconds of CPU for a large upload: on the validation worker thread, not this event loop.
     const report = await validateStored(deps.store, {
-      current: () => Buffer.concat(encodeColumnar(parsed.table)),
+      current: () => sharedConcat(encodeColumnar(parsed.table)),
       contract,
       dataset: {
         rows: parsed.table.rows,

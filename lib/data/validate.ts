@@ -1,9 +1,10 @@
 import type { Table } from './column';
-import { conformTable } from './conform';
+import { conformColumn, conformTable } from './conform';
 import type { DatasetContract } from './contract';
 import type { ColumnDrift, DriftSide } from './drift';
 import { driftColumn, finishDrift } from './drift';
-import { profileTable } from './profile';
+import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
+import { profileColumn } from './profile';
 import type { Violation } from './quality';
 import { checkColumn, checkTable } from './quality';
 import type { ReferenceProfile } from './referenceProfile';
@@ -12,6 +13,7 @@ import type { DatasetInfo, ValidationReport } from './report';
 import { contractDigest, REPORT_VERSION, summarize } from './report';
 import type { SchemaDiff } from './schemaDiff';
 import { diffDatasets } from './schemaDiff';
+import { SortScratch } from './sort';
 
 /**
  * Validation of typed columns (TFX's ExampleValidator role, with drift): conform the columns to
@@ -35,12 +37,110 @@ export interface ValidateInput {
 export interface ValidateResult {
   report: ValidationReport;
   /** Milliseconds per stage: for benchmarks and the run timeline, never in the (deterministic) report. */
-  timings: Record<'conform' | 'profile' | 'checks' | 'drift' | 'schemaDiff', number>;
+  timings: Record<'conform' | 'profile' | 'checks' | 'drift' | 'schemaDiff' | 'helperWait', number>;
   /** The reference's profile when it was computed from its rows here: callers store it for next time. */
   referenceProfile?: ReferenceProfile;
+  /** How many columns a helper thread validated (0 when none did). */
+  helperColumns: number;
 }
 
-export function validateTable(input: ValidateInput): ValidateResult {
+/**
+ * One column's share of a validation: its profile, its contract checks and its drift. Columns are
+ * independent until the table-level rules, so a second thread can do some of them (offThread.ts);
+ * an outcome is plain data (structured-cloneable), without the column's sorted values.
+ */
+export interface ColumnOutcome {
+  profile: ColumnProfile;
+  stats: ColumnStats;
+  /** Absent for a column the contract does not declare. */
+  violations?: Violation[];
+  drift?: ColumnDrift;
+  ms: { profile: number; checks: number; drift: number };
+}
+
+/**
+ * Columns shared with another thread: each side claims the next column not yet taken (so neither
+ * waits on an estimate of which columns are slow), and `take` blocks until the other side's
+ * outcomes for the columns it claimed are there.
+ */
+export interface ColumnShare {
+  /** The next unclaimed column index, or the column count (or more) when none is left. */
+  claim(): number;
+  take(): Iterable<[number, ColumnOutcome]>;
+}
+
+/**
+ * The helper thread's side of a {@link ColumnShare}: outcomes of the columns it claims, each read as
+ * the contract's type first (the table is not conformed as a whole here).
+ */
+export function validateClaimedColumns(
+  table: Table,
+  contract: DatasetContract,
+  reference: ReferenceProfile | undefined,
+  claim: () => number,
+): [number, ColumnOutcome][] {
+  const declared = new Map(contract.columns.map((c) => [c.name, c.type]));
+  const columns = [...table.columns];
+  const column = columnValidator({ rows: table.rows, columns }, contract, reference);
+  const out: [number, ColumnOutcome][] = [];
+  for (let i = claim(); i < columns.length; i = claim()) {
+    const type = declared.get(columns[i]!.name);
+    if (type !== undefined) columns[i] = conformColumn(columns[i]!, type, contract.nullValues);
+    out.push([i, column(i)]);
+  }
+  return out;
+}
+
+/** Validates one column at a time of a conformed table, sharing sort memory between columns. */
+function columnValidator(
+  table: Table,
+  contract: DatasetContract,
+  reference: ReferenceProfile | undefined,
+): (i: number) => ColumnOutcome {
+  const specs = new Map(contract.columns.map((c) => [c.name, c]));
+  const refIndex = new Map(reference?.table.columns.map((c, i) => [c.name, i]));
+  const testDrift = reference !== undefined && contract.drift.enabled;
+  // Each column's sorted values are dropped before the next column sorts into the same memory.
+  const scratch = new SortScratch(true);
+  return (i) => {
+    const col = table.columns[i]!;
+    const a = performance.now();
+    const { profile, stats } = profileColumn(col, table.rows, { scratch });
+    const b = performance.now();
+    const spec = specs.get(col.name);
+    const outcome: ColumnOutcome = { profile, stats, ms: { profile: b - a, checks: 0, drift: 0 } };
+    if (spec) {
+      outcome.violations = checkColumn(col, spec, table.rows, stats);
+      const c = performance.now();
+      if (testDrift)
+        outcome.drift = driftColumn(spec, contract.drift, refSide(reference, refIndex, col.name), {
+          col,
+          stats,
+        });
+      outcome.ms.checks = c - b;
+      outcome.ms.drift = performance.now() - c;
+    }
+    delete stats.sorted;
+    return outcome;
+  };
+}
+
+function refSide(
+  reference: ReferenceProfile | undefined,
+  refIndex: Map<string, number>,
+  name: string,
+): DriftSide | undefined {
+  const i = refIndex.get(name);
+  return reference && i !== undefined
+    ? {
+        col: reference.table.columns[i]!,
+        stats: reference.profile.stats[i]!,
+        profile: reference.profile.columns[i]!,
+      }
+    : undefined;
+}
+
+export function validateTable(input: ValidateInput, options: { share?: ColumnShare } = {}): ValidateResult {
   const { contract } = input;
   // The reference first, reduced to a profile (a sample for large numeric columns) and a skeleton
   // (names, types, dictionaries): its data can then be freed before the current data is sorted.
@@ -58,51 +158,64 @@ export function validateTable(input: ValidateInput): ValidateResult {
   const table = conformTable(input.table, contract);
   const t1 = performance.now();
   // Column by column: profile, the column's contract checks and its drift while its sorted values
-  // exist, then drop them, so a wide table never holds every sorted column at once.
-  const specs = new Map(contract.columns.map((c) => [c.name, c]));
-  const refIndex = new Map(reference?.table.columns.map((c, i) => [c.name, i]));
-  const refSide = (name: string): DriftSide | undefined => {
-    const i = refIndex.get(name);
-    return reference && i !== undefined
-      ? {
-          col: reference.table.columns[i]!,
-          stats: reference.profile.stats[i]!,
-          profile: reference.profile.columns[i]!,
-        }
-      : undefined;
+  // exist, then drop them, so a wide table never holds every sorted column at once. With a share,
+  // another thread does the columns it claims meanwhile.
+  const share = options.share;
+  const n = table.columns.length;
+  const column = columnValidator(table, contract, reference);
+  const outcomes: ColumnOutcome[] = [];
+  const local = { profile: 0, checks: 0, drift: 0 };
+  let done = 0;
+  for (let i = share ? share.claim() : 0; i < n; i = share ? share.claim() : i + 1) {
+    const o = (outcomes[i] = column(i));
+    done++;
+    local.profile += o.ms.profile;
+    local.checks += o.ms.checks;
+    local.drift += o.ms.drift;
+  }
+  let helperWait = 0;
+  let helperColumns = 0;
+  if (share && done < n) {
+    const w0 = performance.now();
+    for (const [i, o] of share.take()) {
+      // Structured cloning drops the profile's non-enumerable category counts: put them back.
+      if (o.stats.codeCounts)
+        Object.defineProperty(o.profile, 'codeCounts', { value: o.stats.codeCounts, enumerable: false });
+      outcomes[i] = o;
+      helperColumns++;
+    }
+    helperWait = performance.now() - w0;
+  }
+  const t2 = performance.now();
+  const profile: TableProfile = {
+    rows: table.rows,
+    columns: table.columns.map((c, i) => {
+      const o = outcomes[i];
+      if (!o) throw new Error(`column "${c.name}" was not validated`);
+      return o.profile;
+    }),
+    stats: outcomes.map((o) => o.stats),
   };
   const columnViolations = new Map<string, Violation[]>();
   const drifts = new Map<string, ColumnDrift>();
-  const testDrift = reference !== undefined && contract.drift.enabled;
-  let checksMs = 0;
-  let driftMs = referenceMs;
-  const profile = profileTable(table, {
-    keepSorted: false,
-    onColumn: (i, r) => {
-      const col = table.columns[i]!;
-      const spec = specs.get(col.name);
-      if (!spec) return;
-      const a = performance.now();
-      columnViolations.set(col.name, checkColumn(col, spec, table.rows, r.stats));
-      const b = performance.now();
-      if (testDrift)
-        drifts.set(col.name, driftColumn(spec, contract.drift, refSide(col.name), { col, stats: r.stats }));
-      checksMs += b - a;
-      driftMs += performance.now() - b;
-    },
+  outcomes.forEach((o, i) => {
+    const name = table.columns[i]!.name;
+    if (o.violations) columnViolations.set(name, o.violations);
+    if (o.drift) drifts.set(name, o.drift);
   });
-  const t2 = performance.now();
   const violations = checkTable(table, contract, profile, { columnViolations });
   const t3 = performance.now();
+  const refIndex = new Map(reference?.table.columns.map((c, i) => [c.name, i]));
   let drift: ValidationReport['drift'];
   let schemaDiff: SchemaDiff | undefined;
   let t4 = t3;
   if (reference) {
-    drift = testDrift
+    drift = contract.drift.enabled
       ? finishDrift(
           contract.columns.map(
             (spec) =>
-              drifts.get(spec.name) ?? driftColumn(spec, contract.drift, refSide(spec.name), undefined),
+              drifts.get(spec.name) ??
+              driftColumn(spec, contract.drift, refSide(reference, refIndex, spec.name), undefined),
           ),
           contract.drift,
         )
@@ -134,12 +247,14 @@ export function validateTable(input: ValidateInput): ValidateResult {
   return {
     ...(built ? { referenceProfile: built } : {}),
     report,
+    helperColumns,
     timings: {
       conform: t1 - t0,
-      profile: t2 - t1 - checksMs - (driftMs - referenceMs),
-      checks: t3 - t2 + checksMs,
-      drift: t4 - t3 + driftMs,
+      profile: local.profile,
+      checks: t3 - t2 + local.checks,
+      drift: t4 - t3 + local.drift + referenceMs,
       schemaDiff: t5 - t4,
+      helperWait,
     },
   };
 }

@@ -393,19 +393,35 @@ export class ArtifactStore {
     return { stream, properties };
   }
 
-  /** Reads a whole blob (verified like {@link getStream}). */
+  /**
+   * Reads a whole blob (verified like {@link getStream}). `shared`: into a SharedArrayBuffer of the
+   * blob's size (data several threads read, with no copy after the download).
+   */
   async getBuffer(
     ref: BlobRef,
-    options: { sha256?: string } = {},
+    options: { sha256?: string; shared?: boolean } = {},
   ): Promise<{ data: Buffer; properties: BlobProperties }> {
-    const { stream, properties } = await this.getStream(ref, options);
+    const { shared, ...check } = options;
+    const { stream, properties } = await this.getStream(ref, check);
+    // Shared: written in place as it arrives (the size is known), instead of chunks joined at the end.
+    let into = shared ? Buffer.from(new SharedArrayBuffer(properties.size)) : undefined;
+    let at = 0;
     const chunks: Buffer[] = [];
     try {
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      for await (const chunk of stream) {
+        const c = chunk as Buffer;
+        if (into && at + c.length <= into.length) at += c.copy(into, at);
+        else {
+          // More than the blob's stated size (it changed meanwhile): join chunks after all.
+          if (into) chunks.push(into.subarray(0, at));
+          into = undefined;
+          chunks.push(c);
+        }
+      }
     } catch (err) {
       throw mapStorageError(err, 'blob', `read ${this.describe(ref)}`);
     }
-    return { data: Buffer.concat(chunks), properties };
+    return { data: into ? into.subarray(0, at) : Buffer.concat(chunks), properties };
   }
 
   /** Reads and parses a JSON blob, validating it with `schema` when given. */

@@ -83,6 +83,11 @@ describe('ArtifactStore on Azurite', () => {
       const { data, properties } = await store.getBuffer(stored);
       expect(data.equals(all)).toBe(true);
       expect(properties.metadata).toMatchObject({ sha256: sha256(all), source: 'test' });
+      // Read into shared memory for the validation threads: written in place, the same bytes.
+      const shared = (await store.getBuffer(stored, { shared: true })).data;
+      expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(shared.buffer.byteLength).toBe(all.length);
+      expect(shared.equals(all)).toBe(true);
       expect(await collect(store.list(datasets, TEMP_PREFIX))).toEqual([]);
 
       const rerun = await store.putContentAddressed(datasets, bytes(all.length, 7).stream, { prefix: 'big' });
@@ -105,6 +110,9 @@ describe('ArtifactStore on Azurite', () => {
       const raw = BlobServiceClient.fromConnectionString(services.storageConnectionString);
       await raw.getContainerClient(datasets).getBlockBlobClient(stored.path).upload('tampered', 8);
       await expect(store.getBuffer(stored.uri)).rejects.toMatchObject({ code: 'BLOB_DIGEST_MISMATCH' });
+      await expect(store.getBuffer(stored.uri, { shared: true })).rejects.toMatchObject({
+        code: 'BLOB_DIGEST_MISMATCH',
+      });
       await expect(store.getBuffer(stored.uri, { sha256: sha256('tampered') })).resolves.toBeDefined();
     });
   });

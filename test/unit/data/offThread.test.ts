@@ -6,6 +6,9 @@ import { encodeColumnar } from '../../../lib/data/columnar';
 import { parseContract } from '../../../lib/data/contract';
 import type * as OffThread from '../../../lib/data/offThread';
 import { validateColumnarOffThread } from '../../../lib/data/offThread';
+import type { Column, Table } from '../../../lib/data/column';
+import { emptyIssues } from '../../../lib/data/column';
+import { createPrng } from '../../../lib/training/prng';
 import { parse } from './helpers';
 
 /**
@@ -66,9 +69,91 @@ describe('validation on the worker thread (the compiled app)', () => {
     expect(again.report).toEqual(inline.report);
   });
 
+  it('shares a large table with a helper thread: the same report, the bytes shared, not copied', async () => {
+    const contract = parseContract({
+      columns: [
+        { name: 'x', type: 'number', max: 50 },
+        ...['a', 'b', 'c', 'd', 'e'].map((name) => ({ name, type: 'number' as const })),
+        { name: 'k', type: 'category', values: ['p', 'q'] },
+      ],
+    });
+    // 200,000 rows × 7 built directly (no parse): a few hundred ms of column work to share.
+    const rows = 200_000;
+    const table = (shift: number): Table => {
+      const rand = createPrng(7 + shift);
+      const numeric = (name: string, scale: number): Column => ({
+        name,
+        type: 'number',
+        values: Float64Array.from(
+          { length: rows },
+          () => Math.round((rand.next() * scale + shift) * 100) / 100,
+        ),
+        issues: emptyIssues(),
+      });
+      return {
+        rows,
+        columns: [
+          numeric('x', 60),
+          ...['a', 'b', 'c', 'd', 'e'].map((n, i) => numeric(n, 10 ** (i + 1))),
+          {
+            name: 'k',
+            type: 'category',
+            codes: Int32Array.from({ length: rows }, (_, i) => i % 3 && 1),
+            dictionary: ['p', 'q'],
+            issues: emptyIssues(),
+          },
+        ],
+      };
+    };
+    const [cur, ref] = [table(5), table(0)];
+    const inline = await validateColumnarOffThread({
+      current: Buffer.concat(encodeColumnar(cur)),
+      reference: Buffer.concat(encodeColumnar(ref)),
+      contract,
+      dataset: { rows: 0, columns: 0 },
+    });
+    const compiled = compileLibData();
+    // The reference's profile, as an earlier validation stored it: only then are the columns shared.
+    const key = { dataSha256: 'f'.repeat(64), contractSha256: 'c'.repeat(64) };
+    const first = await compiled.validateColumnarOffThread({
+      current: Buffer.concat(encodeColumnar(cur)),
+      reference: Buffer.concat(encodeColumnar(ref)),
+      referenceKey: key,
+      contract,
+      dataset: { rows: 0, columns: 0 },
+    });
+    expect(first.helperColumns).toBe(0); // profiling the reference's rows comes first, on one thread
+    // Both threads started ahead, as the activity does while it downloads.
+    compiled.warmValidationWorker({ bytes: 1e9 });
+    expect(compiled.helperThreadId()).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const current = compiled.sharedConcat(encodeColumnar(cur));
+    const job = {
+      current,
+      referenceProfile: first.referenceProfile!,
+      referenceKey: key,
+      contract,
+      dataset: { rows: 0, columns: 0 },
+    };
+    const shared = await compiled.validateColumnarOffThread(job);
+    expect(shared.helperColumns).toBeGreaterThan(0);
+    expect(shared.helperColumns).toBeLessThan(7);
+    expect(current.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(current.byteLength).toBeGreaterThan(0); // shared with both threads, still the caller's
+    expect(JSON.stringify(shared.report)).toBe(JSON.stringify(inline.report));
+    expect(shared.report.violations[0]).toMatchObject({ rule: 'max', column: 'x' });
+    // Bad bytes fail the job with the validating thread's error; both threads serve the next job.
+    const bad = compiled.sharedConcat([Buffer.from('not columnar at all')]);
+    await expect(
+      compiled.validateColumnarOffThread({ ...job, current: bad }, { share: true }),
+    ).rejects.toMatchObject({ code: 'COLUMNAR_INVALID' });
+    const again = await compiled.validateColumnarOffThread(job, { share: true });
+    expect(JSON.stringify(again.report)).toBe(JSON.stringify(inline.report));
+  });
+
   it('a worker started ahead of a job that never comes ends after its grace period', async () => {
     const compiled = compileLibData();
-    compiled.warmValidationWorker(150);
+    compiled.warmValidationWorker({ graceMs: 150 });
     expect(compiled.validationWorkerThreadId()).toBeDefined();
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(compiled.validationWorkerThreadId()).toBeUndefined();
