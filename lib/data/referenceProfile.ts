@@ -239,8 +239,11 @@ export function decodeReferenceProfile(bytes: Uint8Array, key: ReferenceProfileK
       const from = start + c.sorted.offset;
       const to = from + c.sorted.count * 8;
       if (to > buf.length) throw new ReferenceProfileError(`column "${c.name}": sample out of range`);
-      // Copied: the sample must be 8-byte aligned and must not keep the whole download alive.
-      s.sorted = new Float64Array(buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + to));
+      // A view when 8-byte aligned (the bytes live as long as the validation that reads them), else a copy.
+      s.sorted =
+        (buf.byteOffset + from) % 8 === 0
+          ? new Float64Array(buf.buffer, buf.byteOffset + from, c.sorted.count)
+          : new Float64Array(buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + to));
     }
     if (c.sampled !== undefined) s.sampled = c.sampled;
     profiles.push(profile);

@@ -21,7 +21,8 @@ export async function loadReferenceProfile(
 ): Promise<Uint8Array | undefined> {
   let read;
   try {
-    read = await store.getBuffer(location(key));
+    // Shared memory: both validation threads read it without a copy each.
+    read = await store.getBuffer(location(key), { shared: true });
   } catch (err) {
     if ((err as { code?: string }).code === 'BLOB_NOT_FOUND') return undefined;
     throw err;
