@@ -563,12 +563,18 @@ export function classShares(col: Column, allowed?: (string | number | boolean)[]
   };
   if (isDictionary(col)) {
     const perCode = new Int32Array(col.dictionary.length);
-    for (const c of col.codes) if (c !== NULL_CODE) perCode[c]!++;
+    const codes = col.codes;
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i]!;
+      if (c !== NULL_CODE) perCode[c]!++;
+    }
     perCode.forEach((c, code) => c && add(col.dictionary[code]!, c));
   } else if (col.type === 'boolean') {
     let t = 0;
     let f = 0;
-    for (const v of col.values) {
+    const values = col.values;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
       if (v === 1) t++;
       else if (v === 0) f++;
     }
@@ -578,7 +584,9 @@ export function classShares(col: Column, allowed?: (string | number | boolean)[]
     const perValue = new Map<number, number>();
     // Class labels are mostly small integers: count those in an array, anything else in the map.
     const small = new Int32Array(256);
-    for (const v of col.values) {
+    const values = col.values;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
       if (v !== v) continue;
       if (v >= 0 && v < 256 && v === Math.floor(v)) small[v]!++;
       else perValue.set(v, (perValue.get(v) ?? 0) + 1);
