@@ -34,7 +34,8 @@ import { writeGeneratedCsv } from './generate';
  * against the fastest available parse of the same file, each stage in its own process so peak RSS
  * is its own. Blob I/O is left out (Azurite speed is not the subject); everything else an
  * activity does is in: streaming read, SHA-256, encoding and UTF-8 checks, typed columns, columnar
- * encode + write + read back, contract and quality checks, profile, drift against a 750k-row
+ * encode + write (hashed for its content address) + read back (digest verified), the stored
+ * profile's digest check, contract and quality checks, profile, drift against a 750k-row
  * reference (through the profile an earlier run stored; the first run against a new reference,
  * which reads its rows and builds that profile, is timed on its own line), schema diff.
  *
@@ -132,10 +133,15 @@ async function ingestStage(): Promise<{ sha256: string; parseMs: number }> {
     expectedBytes: statSync(CURRENT).size,
   });
   const parseMs = performance.now() - t0;
-  // Written part by part, as the activity streams it to Blob (no concatenated copy).
+  // Written part by part and hashed on the way, as the activity streams it to its content address.
+  const hash = createHash('sha256');
   const fd = openSync(CURRENT_COLUMNAR, 'w');
-  for (const part of encodeColumnar(parsed.table, { sourceSha256: parsed.input.sha256 })) writeSync(fd, part);
+  for (const part of encodeColumnar(parsed.table, { sourceSha256: parsed.input.sha256 })) {
+    hash.update(part);
+    writeSync(fd, part);
+  }
   closeSync(fd);
+  writeFileSync(`${CURRENT_COLUMNAR}.sha256`, hash.digest('hex'));
   return { sha256: parsed.input.sha256, parseMs };
 }
 
@@ -165,19 +171,25 @@ function referenceKey(): ReferenceProfileKey {
   return { dataSha256: readFileSync(digestFile, 'utf8'), contractSha256: contractDigest(benchContract) };
 }
 
-/** A file read into shared memory, as the activity downloads the columnar form (no copy after). */
-function readShared(file: string): Uint8Array {
+/**
+ * A file read into shared memory and checked against its digest, as the activity downloads the
+ * columnar form (hashed as it arrives, no copy after) and the stored profile.
+ */
+function readShared(file: string, sha256: string): Uint8Array {
   const out = sharedBytes(statSync(file).size);
+  const hash = createHash('sha256');
   const fd = openSync(file, 'r');
   try {
     for (let at = 0; at < out.byteLength;) {
       const n = readSync(fd, out, at, Math.min(1 << 22, out.byteLength - at), at);
       if (n === 0) throw new Error(`${file} ended early`);
+      hash.update(out.subarray(at, at + n));
       at += n;
     }
   } finally {
     closeSync(fd);
   }
+  if (hash.digest('hex') !== sha256) throw new Error(`${file} does not match its digest`);
   return out;
 }
 
@@ -194,10 +206,12 @@ async function validateOnce(first = false): Promise<{
   const t0 = performance.now();
   warmValidationWorker({ bytes: statSync(CURRENT_COLUMNAR).size });
   const key = referenceKey();
-  const current = readShared(CURRENT_COLUMNAR);
+  const current = readShared(CURRENT_COLUMNAR, readFileSync(`${CURRENT_COLUMNAR}.sha256`, 'utf8'));
   const reference = first
     ? { reference: readFileSync(REFERENCE_COLUMNAR) }
-    : { referenceProfile: readFileSync(REFERENCE_PROFILE) };
+    : {
+        referenceProfile: readShared(REFERENCE_PROFILE, readFileSync(`${REFERENCE_PROFILE}.sha256`, 'utf8')),
+      };
   const t1 = performance.now();
   const result = await validateColumnarOffThread({
     current,
@@ -293,6 +307,9 @@ async function prepare(): Promise<void> {
     const table = conformTable(decodeColumnar(readFileSync(REFERENCE_COLUMNAR)), benchContract);
     writeFileSync(REFERENCE_PROFILE, encodeReferenceProfile(buildReferenceProfile(table), referenceKey()));
   }
+  // The digest recorded with the stored profile, which a validation checks after reading it.
+  const profileDigest = createHash('sha256').update(readFileSync(REFERENCE_PROFILE)).digest('hex');
+  writeFileSync(`${REFERENCE_PROFILE}.sha256`, profileDigest);
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
