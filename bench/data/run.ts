@@ -52,7 +52,12 @@ const DIR = arg('dir', path.join(tmpdir(), 'sluice-bench-data'));
 const CURRENT = path.join(DIR, `current-${ROWS}.csv`);
 const REFERENCE = path.join(DIR, `reference-${ROWS}.csv`);
 const REFERENCE_COLUMNAR = path.join(DIR, `reference-${ROWS}.columnar`);
-const CURRENT_COLUMNAR = path.join(DIR, `current-${ROWS}.columnar`);
+// Each round's ingest writes its own file, all removed after the last round: deleting or
+// truncating 66 MB on this disk (ext4 with online discard) cost tens of ms in whatever ran next.
+const ROUND = arg('round', '0');
+const roundFile = (round: number | string): string =>
+  path.join(DIR, `current-${ROWS}.round-${round}.columnar`);
+const CURRENT_COLUMNAR = roundFile(ROUND);
 const REFERENCE_PROFILE = path.join(DIR, `reference-${ROWS}.profile`);
 
 export const benchContract = parseContract({
@@ -271,9 +276,9 @@ const stages: Record<string, () => Promise<StageResult>> = {
 };
 
 /** Runs one stage in a fresh process and returns its result with that process's peak RSS. */
-function inChild(stage: string): Promise<StageResult> {
+function inChild(stage: string, round: number): Promise<StageResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['--stage', stage, ...process.argv.slice(2)], {
+    const child = fork(__filename, ['--stage', stage, '--round', String(round), ...process.argv.slice(2)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child.once('message', (m) => resolve(m as StageResult));
@@ -334,7 +339,9 @@ async function main(): Promise<void> {
     validate: [],
     'validate-first': [],
   };
-  for (let i = 0; i < RUNS; i++) for (const s of Object.keys(results)) results[s]!.push(await inChild(s));
+  for (let i = 0; i < RUNS; i++) for (const s of Object.keys(results)) results[s]!.push(await inChild(s, i));
+  for (let i = 0; i < RUNS; i++)
+    for (const f of [roundFile(i), `${roundFile(i)}.sha256`]) rmSync(f, { force: true });
   const line = (label: string, ms: number, rss: number): void =>
     console.log(
       `${label.padEnd(46)} ${ms.toFixed(0).padStart(6)} ms  ${(mb / (ms / 1000)).toFixed(1).padStart(6)} MB/s  peak RSS ${rss.toFixed(0).padStart(4)} MB`,
