@@ -128,7 +128,13 @@ function run(input: OffThreadValidation, channel?: ShareChannel): OffThreadResul
   }
   // Only `job` holds the reference's bytes now; validation swaps them for a skeleton once profiled.
   input.reference = undefined;
-  const { referenceProfile, ...result } = validateTable(job, channel ? { share: columnShare(channel) } : {});
+  let validated: ValidateResult;
+  try {
+    validated = validateTable(job, channel ? { share: columnShare(channel) } : {});
+  } finally {
+    channel?.port.close(); // also when every column was done here and the helper's reply is not read
+  }
+  const { referenceProfile, ...result } = validated;
   if (!referenceProfile || !input.referenceKey) return result;
   // Stored with what the report says of the reference, so a later run from the profile says the same.
   const { rows: _rows, columns: _columns, ...info } = result.report.reference ?? { rows: 0, columns: 0 };
