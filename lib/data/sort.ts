@@ -80,9 +80,13 @@ function output(scratch: SortScratch | undefined, n: number): Float64Array {
  * 10^k` is again `v` (one correctly rounded division of exact integers), and for no other d.
  */
 function decimalScale(values: Float64Array): number {
+  // Whole numbers first, without the multiply and divide (most numeric columns are integers).
+  let i = 0;
+  while (i < values.length && !(Math.round(values[i]!) !== values[i] && values[i] === values[i])) i++;
+  if (i === values.length) return 1;
   let k = 0;
   let scale = 1;
-  for (let i = 0; i < values.length; i++) {
+  for (; i < values.length; i++) {
     const v = values[i]!;
     // NaN (null) fails the first test and is skipped by the second.
     if (Math.round(v * scale) / scale !== v && v === v) {

@@ -31,6 +31,31 @@ describe('profile statistics against hand-computed values', () => {
     expect(s.integral).toBe(true);
   });
 
+  it('a column of few distinct values (summed run by run) has the statistics of the same values one by one', () => {
+    // 60,000 values, 6 distinct: the run-by-run path; 2, 4, 4, 4, 5, 5, 7, 9 repeated, so the
+    // hand-computed figures above hold, and one half-integer makes the column not integral.
+    const base = [4, 2, 5, 4, 9, 4, 5, 7];
+    const values = Array.from({ length: 60_000 }, (_, i) => base[i % 8]!);
+    values[123] = 4.5;
+    const { profile } = profileColumn(num(values), values.length);
+    const s = profile.numeric!;
+    expect(profile.distinct).toBe(6);
+    expect(s.integral).toBe(false);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sq = values.reduce((a, v) => a + (v - mean) ** 2, 0);
+    expect(s.mean).toBeCloseTo(mean, 12);
+    expect(s.std).toBeCloseTo(Math.sqrt(sq / (values.length - 1)), 12);
+    // Sorted: 7,500 twos, 22,499 fours, the 4.5 at index 29,999, fives from 30,000: p50 = x[29,999.5]
+    expect(s.quantiles.p50).toBe(4.75);
+    // Whole numbers again: integral, and the same answer with the values given in another order.
+    values[123] = 4;
+    const again = profileColumn(num([...values].reverse()), values.length).profile;
+    expect(again.distinct).toBe(5);
+    expect(again.numeric!.integral).toBe(true);
+    expect(again.numeric!.mean).toBe(5);
+    expect(again.numeric!.std).toBeCloseTo(Math.sqrt((32 / 8) * (60_000 / 59_999)), 12);
+  });
+
   it('histogram bins: equal width, last bin closed', () => {
     const h = histogramSorted(Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 10]), 5);
     expect(h.edges).toEqual([0, 2, 4, 6, 8, 10]);
