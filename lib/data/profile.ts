@@ -248,13 +248,6 @@ export function systematicSample(values: Float64Array, nonNull: number, size: nu
   return j === out.length ? out : out.subarray(0, j);
 }
 
-export interface TableProfileOptions {
-  /** Called with each column's profile while its sorted values still exist. */
-  onColumn?: (index: number, result: { profile: ColumnProfile; stats: ColumnStats }) => void;
-  /** `false`: drop each column's sorted values after `onColumn`, so they never all exist at once. */
-  keepSorted?: boolean;
-}
-
 export interface ProfileOptions {
   /**
    * Numeric columns with more non-null values than this keep a systematic sample of about this size
@@ -404,17 +397,14 @@ function topCodes(codes: number[], counts: Int32Array, dictionary: string[], k: 
   return top;
 }
 
-export function profileTable(table: Table, options: ProfileOptions & TableProfileOptions = {}): TableProfile {
-  // Dropped sorted values (keepSorted: false) let every column sort into the same output memory.
-  const scratch = options.scratch ?? new SortScratch(options.keepSorted === false);
+export function profileTable(table: Table, options: ProfileOptions = {}): TableProfile {
+  const scratch = options.scratch ?? new SortScratch();
   const columns: ColumnProfile[] = [];
   const stats: ColumnStats[] = [];
-  table.columns.forEach((col, i) => {
+  for (const col of table.columns) {
     const r = profileColumn(col, table.rows, { ...options, scratch });
-    options.onColumn?.(i, r);
-    if (options.keepSorted === false) delete r.stats.sorted;
     columns.push(r.profile);
     stats.push(r.stats);
-  });
+  }
   return { rows: table.rows, columns, stats };
 }

@@ -9,6 +9,7 @@ import { conformTable } from '../../../lib/data/conform';
 import { contractDigest } from '../../../lib/data/report';
 import type { ColumnOutcome } from '../../../lib/data/validate';
 import { validateClaimedColumns, validateTable } from '../../../lib/data/validate';
+import { everyTypeRow } from './helpers';
 
 /**
  * A large table is validated by two threads that claim columns from a shared counter (offThread.ts).
@@ -34,17 +35,7 @@ const contract = parseContract({
 function csv(rows: number, shift: number): string {
   return [
     'n,i,b,c,s,t,code',
-    ...Array.from({ length: rows }, (_, k) =>
-      [
-        k % 13 === 0 ? '' : ((k * 37) % 1000) / 10 + shift,
-        (k % 50) + shift,
-        k % 7 === 0 ? '' : k % 3 === 0,
-        ['x', 'y', 'z'][(k + shift) % 3],
-        k % 11 === 0 ? '' : `id-${k % 400}`,
-        new Date(Date.UTC(2025, 0, 1) + k * 3_600_000 * (shift + 1)).toISOString(),
-        100 + (k % 9),
-      ].join(','),
-    ),
+    ...Array.from({ length: rows }, (_, k) => [...everyTypeRow(k, shift), 100 + (k % 9)].join(',')),
   ].join('\n');
 }
 

@@ -39,3 +39,18 @@ export async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
     return (err as { code?: string }).code;
   }
 }
+
+/**
+ * Row `k` of a table with a column of every type (n, i, b, c, s, t: number with nulls, integer,
+ * boolean with nulls, category, string with nulls, datetime); `shift` moves the distributions.
+ */
+export function everyTypeRow(k: number, shift: number): (string | number | boolean)[] {
+  return [
+    k % 13 === 0 ? '' : ((k * 37) % 1000) / 10 + shift,
+    (k % 50) + shift,
+    k % 7 === 0 ? '' : k % 3 === 0,
+    ['x', 'y', 'z'][(k + shift) % 3]!,
+    k % 11 === 0 ? '' : `id-${k % 400}`,
+    new Date(Date.UTC(2025, 0, 1) + k * 3_600_000 * (shift + 1)).toISOString(),
+  ];
+}

@@ -14,6 +14,7 @@ import {
 import { conformTable } from '../../../lib/data/conform';
 import { contractDigest } from '../../../lib/data/report';
 import { validateTable } from '../../../lib/data/validate';
+import { everyTypeRow } from './helpers';
 
 const dataDir = path.resolve(__dirname, '..', '..', '..', 'data');
 const contract = parseContract(
@@ -70,17 +71,7 @@ describe('reference profiles: drift against a stored profile instead of the rows
     const rows = (n: number, shift: number, extra: boolean) =>
       [
         `n,i,b,c,s,t${extra ? ',extra' : ''}`,
-        ...Array.from({ length: n }, (_, k) =>
-          [
-            k % 13 === 0 ? '' : ((k * 37) % 1000) / 10 + shift,
-            (k % 50) + shift,
-            k % 7 === 0 ? '' : k % 3 === 0,
-            ['x', 'y', 'z'][(k + shift) % 3],
-            k % 11 === 0 ? '' : `id-${k % 400}`,
-            new Date(Date.UTC(2025, 0, 1) + k * 3_600_000 * (shift + 1)).toISOString(),
-            ...(extra ? [k] : []),
-          ].join(','),
-        ),
+        ...Array.from({ length: n }, (_, k) => [...everyTypeRow(k, shift), ...(extra ? [k] : [])].join(',')),
       ].join('\n');
     const reference = (await readDataset(Buffer.from(rows(3_000, 0, false)), { contract: wide })).table;
     const current = async () =>
