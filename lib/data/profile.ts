@@ -60,6 +60,15 @@ export interface ColumnProfile {
   codeCounts?: Int32Array;
 }
 
+/**
+ * Gives a category profile its rows per dictionary code: kept off the report (not enumerable), so
+ * it must be put back wherever a profile is rebuilt from data (a stored profile, a cloned message).
+ */
+export function attachCodeCounts(profile: ColumnProfile, counts: Int32Array): ColumnProfile {
+  Object.defineProperty(profile, 'codeCounts', { value: counts, enumerable: false });
+  return profile;
+}
+
 /** What validation and drift reuse: sorted non-null values, or counts per dictionary code. */
 export interface ColumnStats {
   sorted?: Float64Array;
@@ -375,8 +384,7 @@ export function profileColumn(
         distinct,
         categories: { top, otherCount: nonNull - topSum },
       };
-      Object.defineProperty(profile, 'codeCounts', { value: counts, enumerable: false });
-      return { profile, stats: { codeCounts: counts } };
+      return { profile: attachCodeCounts(profile, counts), stats: { codeCounts: counts } };
     }
   }
 }

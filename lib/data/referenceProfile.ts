@@ -4,7 +4,7 @@ import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 import { isDictionary } from './column';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
 import type { DatasetInfo } from './report';
-import { profileTable } from './profile';
+import { attachCodeCounts, profileTable } from './profile';
 
 /**
  * What drift and the schema diff need of a reference dataset, without its rows: the skeleton
@@ -232,7 +232,7 @@ export function decodeReferenceProfile(bytes: Uint8Array, key: ReferenceProfileK
       const counts = Int32Array.from(c.codeCounts);
       s.codeCounts = counts;
       if (columns.at(-1)!.type === 'category' || columns.at(-1)!.type === 'string')
-        Object.defineProperty(profile, 'codeCounts', { value: counts, enumerable: false });
+        attachCodeCounts(profile, counts);
     }
     if (c.booleanCounts) s.booleanCounts = c.booleanCounts;
     if (c.sorted) {

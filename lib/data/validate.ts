@@ -4,7 +4,7 @@ import type { DatasetContract } from './contract';
 import type { ColumnDrift, DriftSide } from './drift';
 import { driftColumn, finishDrift } from './drift';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
-import { profileColumn } from './profile';
+import { attachCodeCounts, profileColumn } from './profile';
 import type { Violation } from './quality';
 import { checkColumn, checkTable } from './quality';
 import type { ReferenceProfile } from './referenceProfile';
@@ -179,8 +179,7 @@ export function validateTable(input: ValidateInput, options: { share?: ColumnSha
     const w0 = performance.now();
     for (const [i, o] of share.take()) {
       // Structured cloning drops the profile's non-enumerable category counts: put them back.
-      if (o.stats.codeCounts)
-        Object.defineProperty(o.profile, 'codeCounts', { value: o.stats.codeCounts, enumerable: false });
+      if (o.stats.codeCounts) attachCodeCounts(o.profile, o.stats.codeCounts);
       outcomes[i] = o;
       helperColumns++;
     }
