@@ -293,7 +293,12 @@ class Thread {
 
   post(message: Message, transfer: TransferListItem[] = []): void {
     const w = this.start();
-    w.postMessage(message, transfer); // first: a message that does not clone leaves nothing pending
+    try {
+      w.postMessage(message, transfer); // first: a message that does not clone leaves nothing pending
+    } catch (err) {
+      if (this.busy === 0) this.idle(w, WORKER_IDLE_MS); // a thread started for it must still end
+      throw err;
+    }
     this.busy++;
     clearTimeout(this.idleTimer);
     w.ref(); // a job in flight keeps the process alive until its answer

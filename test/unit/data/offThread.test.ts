@@ -151,6 +151,32 @@ describe('validation on the worker thread (the compiled app)', () => {
     expect(JSON.stringify(again.report)).toBe(JSON.stringify(inline.report));
   });
 
+  it('a job that cannot be posted fails at once, leaves nothing pending, and the thread it started still ends', async () => {
+    const compiled = compileLibData();
+    const contract = parseContract({ columns: [{ name: 'x', type: 'number' }] });
+    const cur = await parse('x\n1\n2\n', { contract });
+    const job = {
+      current: Buffer.concat(encodeColumnar(cur.table)),
+      contract,
+      dataset: { rows: 0, columns: 0 },
+    };
+    // Start from no thread (an earlier test's thread ends after its idle time), so this job starts one.
+    for (let waited = 0; compiled.validationWorkerThreadId() !== undefined && waited < 5_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(compiled.validationWorkerThreadId()).toBeUndefined();
+    // A function does not survive structured cloning: the message is refused before it is sent.
+    const unclonable = { ...job, dataset: { ...job.dataset, note: () => 'x' } } as unknown as typeof job;
+    await expect(compiled.validateColumnarOffThread(unclonable)).rejects.toMatchObject({
+      name: 'DataCloneError',
+    });
+    expect(compiled.validationWorkerThreadId()).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, compiled.WORKER_IDLE_MS + 500));
+    expect(compiled.validationWorkerThreadId()).toBeUndefined();
+    // Nothing was left half-registered: the next job runs normally.
+    const ok = await compiled.validateColumnarOffThread(job);
+    expect(ok.report.columns.map((c) => c.name)).toEqual(['x']);
+  });
+
   it('a worker started ahead of a job that never comes ends after its grace period', async () => {
     const compiled = compileLibData();
     compiled.warmValidationWorker({ graceMs: 150 });
