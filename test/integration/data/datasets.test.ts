@@ -16,18 +16,7 @@ import { loadReferenceProfile } from '../../../lib/data/referenceStore';
 import type { ValidationReport } from '../../../lib/data/report';
 import { contractDigest } from '../../../lib/data/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
-import { useDataStore, wagesContract, wagesCsv } from './wages';
-
-/** Every blob in a container (name → sha256 metadata), to compare external state across runs. */
-async function snapshot(store: ArtifactStore, container: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for await (const b of store.service
-    .getContainerClient(container)
-    .listBlobsFlat({ includeMetadata: true })) {
-    out[b.name] = b.metadata?.sha256 ?? '';
-  }
-  return out;
-}
+import { blobSnapshot, uploadSource, useDataStore, wagesContract, wagesCsv } from './wages';
 
 const csv = wagesCsv;
 
@@ -41,19 +30,13 @@ describe('data activities on Azurite', () => {
     const text = csv(2_000, 0);
     const upload = await storeRawUpload(store, Buffer.from(text));
     const input = {
-      source: {
-        kind: 'upload' as const,
-        uri: upload.uri,
-        sha256: upload.sha256,
-        bytes: upload.bytes,
-        format: 'csv',
-      },
+      source: uploadSource(upload, 'csv'),
       pipeline: { name: 'wages', version: 1 },
     };
     const first = await ingestDataset(deps)(input);
-    const state = await snapshot(store, DATASETS_CONTAINER);
+    const state = await blobSnapshot(store, DATASETS_CONTAINER);
     const second = await ingestDataset(deps)(input);
-    expect(await snapshot(store, DATASETS_CONTAINER)).toEqual(state);
+    expect(await blobSnapshot(store, DATASETS_CONTAINER)).toEqual(state);
     expect(second).toEqual({ ...first, created: false });
     expect(first).toMatchObject({
       rows: 2_000,
@@ -79,12 +62,12 @@ describe('data activities on Azurite', () => {
 
   it('refuses hostile data with its code and leaves no dataset blob behind', async () => {
     const bad = Buffer.from('age,wage,sector,union\n1,2,3\n');
-    const before = await snapshot(store, DATASETS_CONTAINER);
+    const before = await blobSnapshot(store, DATASETS_CONTAINER);
     const other = await store.putContentAddressed('jobs', bad, { prefix: 'incoming' });
     await expect(
       ingestDataset(deps)({ source: { kind: 'blob', uri: other.uri }, contract }),
     ).rejects.toMatchObject({ code: 'CSV_RAGGED_ROW' });
-    const after = await snapshot(store, DATASETS_CONTAINER);
+    const after = await blobSnapshot(store, DATASETS_CONTAINER);
     expect(Object.keys(after).filter((k) => !k.startsWith('_incoming/'))).toEqual(
       Object.keys(before).filter((k) => !k.startsWith('_incoming/')),
     );
@@ -106,10 +89,10 @@ describe('data activities on Azurite', () => {
       contract,
     };
     const first = await validateDataset(deps)(input);
-    const reports = await snapshot(store, REPORTS_CONTAINER);
+    const reports = await blobSnapshot(store, REPORTS_CONTAINER);
     const second = await validateDataset(deps)(input);
     expect(second).toEqual(first);
-    expect(await snapshot(store, REPORTS_CONTAINER)).toEqual(reports);
+    expect(await blobSnapshot(store, REPORTS_CONTAINER)).toEqual(reports);
     expect(first).toMatchObject({ status: 'failed', passed: false, drift: 'drifted' });
     expect(first.failedRules).toEqual(['max:age']);
     const { value: report } = await store.getJson<ValidationReport>(first.report.uri);

@@ -9,7 +9,7 @@ import { DATASETS_CONTAINER, loadColumnar, storeRawUpload } from '../../../lib/d
 import type { DataDeps } from '../../../lib/data/deps';
 import type { ValidationReport } from '../../../lib/data/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
-import { useDataStore, wagesContract, wagesCsv, wagesRows } from './wages';
+import { blobSnapshot, uploadSource, useDataStore, wagesContract, wagesCsv, wagesRows } from './wages';
 
 // hyparquet-writer ships only ES modules (see jest.config.js).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -34,13 +34,6 @@ function parquet(n: number, shift: number): Buffer {
   );
 }
 
-async function datasetBlobs(store: ArtifactStore): Promise<string[]> {
-  const out: string[] = [];
-  for await (const b of store.service.getContainerClient(DATASETS_CONTAINER).listBlobsFlat())
-    if (!b.name.startsWith('_incoming/')) out.push(b.name);
-  return out.sort();
-}
-
 describe('Parquet datasets on Azurite', () => {
   const contract = wagesContract;
   let store: ArtifactStore;
@@ -51,20 +44,14 @@ describe('Parquet datasets on Azurite', () => {
     const bytes = parquet(2_000, 0);
     const upload = await storeRawUpload(store, bytes);
     const input = {
-      source: {
-        kind: 'upload' as const,
-        uri: upload.uri,
-        sha256: upload.sha256,
-        bytes: upload.bytes,
-        format: 'parquet',
-      },
+      source: uploadSource(upload, 'parquet'),
       contract,
     };
     const first = await ingestDataset(deps)(input);
-    const blobs = await datasetBlobs(store);
+    const blobs = await blobSnapshot(store, DATASETS_CONTAINER);
     const second = await ingestDataset(deps)(input);
     expect(second).toEqual({ ...first, created: false });
-    expect(await datasetBlobs(store)).toEqual(blobs);
+    expect(await blobSnapshot(store, DATASETS_CONTAINER)).toEqual(blobs);
     expect(first).toMatchObject({
       format: 'parquet',
       rows: 2_000,
@@ -102,12 +89,12 @@ describe('Parquet datasets on Azurite', () => {
         ],
       }),
     );
-    const before = await datasetBlobs(store);
+    const before = await blobSnapshot(store, DATASETS_CONTAINER);
     const bad = await store.putContentAddressed('jobs', nested, { prefix: 'incoming-parquet' });
     await expect(
       ingestDataset(deps)({ source: { kind: 'blob', uri: bad.uri }, contract }),
     ).rejects.toMatchObject({ code: 'PARQUET_NESTED_COLUMN' });
-    expect(await datasetBlobs(store)).toEqual(before);
+    expect(await blobSnapshot(store, DATASETS_CONTAINER)).toEqual(before);
   });
 
   it('validates an ingested Parquet dataset against a CSV reference: same findings as for CSV, format named in the report', async () => {

@@ -1,5 +1,6 @@
 import type { DatasetContract } from '../../../lib/data/contract';
 import { parseContract } from '../../../lib/data/contract';
+import type { BlobDigest } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/deps';
 import { defaultLimits } from '../../../lib/data/limits';
 import { ArtifactStore } from '../../../lib/storage/blob';
@@ -58,4 +59,23 @@ export function useDataStore(
   afterAll(async () => {
     await azurite?.stop();
   });
+}
+
+/** Every blob in a container (name → sha256 metadata), to compare what storage holds across steps. */
+export async function blobSnapshot(store: ArtifactStore, container: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const b of store.service.getContainerClient(container).listBlobsFlat({ includeMetadata: true }))
+    out[b.name] = b.metadata?.sha256 ?? '';
+  return out;
+}
+
+/** The ingest activity's source for a stored raw upload. */
+export function uploadSource(upload: BlobDigest, format: 'csv' | 'jsonl' | 'parquet') {
+  return {
+    kind: 'upload' as const,
+    uri: upload.uri,
+    sha256: upload.sha256,
+    bytes: upload.bytes,
+    format,
+  };
 }
