@@ -213,6 +213,9 @@ export const SHARE_MIN_CELLS = 1_000_000;
 function worthSharing(input: OffThreadValidation): boolean {
   // A reference read from its rows is profiled first, on one thread, before the current columns.
   if (input.reference || availableParallelism() < 2) return false;
+  // Fewer bytes than a million cells take (booleans: 1 byte, counted a quarter): no header to parse
+  // on this event loop (a 10,000-column header is a megabyte of JSON).
+  if (input.current.byteLength < SHARE_MIN_CELLS * 4) return false;
   let header;
   try {
     header = readColumnarHeader(input.current).header;
