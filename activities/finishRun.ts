@@ -1,9 +1,13 @@
 import { finishRunActivity } from '../lib/contracts/pipeline';
 import { getRunDeps } from '../lib/runs/deps';
+import { endRunApproval, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/model';
 import { registerActivity } from './support/define';
 
-/** Ends the run document: final status, the gate that stopped it and why, reports; idempotent. */
+/**
+ * Ends the run document: final status, the gate that stopped it and why, reports. Then withdraws
+ * the run's approval if it is still pending and releases the pipeline's approval slot. Idempotent.
+ */
 registerActivity(finishRunActivity, async (input) => {
   const deps = await getRunDeps();
   // A run canceled from the API is already terminal: the orchestration's own ending must not
@@ -33,5 +37,15 @@ registerActivity(finishRunActivity, async (input) => {
           updatedAt: input.at,
         },
   );
+  const kind =
+    run.status === 'canceled' ? 'canceled' : run.stopReason === 'superseded' ? 'superseded' : 'ended';
+  await endRunApproval(deps, run, {
+    reason: run.stopReason ?? run.status,
+    message: withdrawalMessage(kind, input.at, {
+      status: run.status,
+      ...(run.reason ? { reason: run.reason } : {}),
+    }),
+    at: input.at,
+  });
   return { status: run.status };
 });
