@@ -64,21 +64,22 @@ describe('issue 13: the promise holds (devhost)', () => {
     const inPlace = await h.api('POST', `${DURABLE}/${first}/restart?restartWithNewInstanceId=false`);
     expect(inPlace.status).toBe(202);
 
+    const ended = [];
     for (const instance of [newId, first]) {
-      const ended = await h.until(`restarted ${instance} to end`, async () => {
-        const s = await durableStatus(instance);
-        return ['Completed', 'Failed', 'Terminated'].includes(s.runtimeStatus) && s.output ? s : undefined;
-      });
-      expect(ended.runtimeStatus).toBe('Completed');
-      expect(ended.output).toMatchObject({
-        runId: first,
-        status: 'stopped',
-        stopReason: 'duplicate_execution',
-      });
-      expect(String(ended.output?.reason)).toMatch(/cannot run it again or reuse its approval/);
+      ended.push(
+        await h.until(`restarted ${instance} to end`, async () => {
+          const s = await durableStatus(instance);
+          return ['Completed', 'Failed', 'Terminated'].includes(s.runtimeStatus) && s.output ? s : undefined;
+        }),
+      );
     }
     // Production moved once per decision: still the second run's model, and no third move.
     expect(await productionMoves(name)).toEqual([1, 2]);
+    for (const e of ended) {
+      expect(e.runtimeStatus).toBe('Completed');
+      expect(e.output).toMatchObject({ runId: first, status: 'stopped', stopReason: 'duplicate_execution' });
+      expect(String(e.output?.reason)).toMatch(/cannot run it again or reuse its approval/);
+    }
     expect((await h.model(name))?.aliases.production?.version).toBe(2);
     // The first run's document is the first execution's, untouched.
     expect(await h.run(first)).toMatchObject({ status: 'succeeded', deployment: { version: 1 } });
