@@ -1,5 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { APPROVAL_DECISION_EVENT } from '../../lib/contracts/approval';
 import type { RunDeps } from '../../lib/runs/deps';
 import type { ReadOrchestration, ReconcileDeps } from '../../lib/runs/reconcile';
 
@@ -24,5 +25,9 @@ export function reconcileDeps(deps: RunDeps, context: InvocationContext): Reconc
     slots: deps.slots,
     orchestration: durableOrchestrations(context),
     now: () => new Date(),
+    wakeApproval: async (approvalId) => {
+      // The event is only a wake-up: the gate re-reads the (withdrawn) record from Cosmos.
+      await df.getClient(context).raiseEvent(approvalId, APPROVAL_DECISION_EVENT, { withdrawn: true });
+    },
   };
 }

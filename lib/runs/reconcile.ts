@@ -1,3 +1,4 @@
+import { approvalInstanceId } from '../approval/record';
 import type { RunEndingDeps } from './ending';
 import { endRunApproval, withdrawalMessage } from './ending';
 import type { RunDocument, RunStatus, StopReason } from './model';
@@ -23,6 +24,12 @@ export interface ReconcileDeps extends RunEndingDeps {
   runs: Pick<RunStore, 'update'>;
   orchestration: ReadOrchestration;
   now: () => Date;
+  /**
+   * Wakes the run's approval gate (if it still runs on its own: terminating a parent does not stop
+   * its sub-orchestrations) so it sees the withdrawal now rather than at its next re-check.
+   * Best effort: the gate re-reads Cosmos on its own schedule anyway.
+   */
+  wakeApproval?: (approvalId: string) => Promise<void>;
 }
 
 /**
@@ -116,7 +123,7 @@ export async function reconcileRun(deps: ReconcileDeps, run: RunDocument): Promi
         },
   );
   if (ended.stopReason === ending.stopReason) {
-    await endRunApproval(deps, ended, {
+    const { approvalStatus } = await endRunApproval(deps, ended, {
       reason: ending.stopReason,
       message: withdrawalMessage(
         ending.stopReason === 'orchestration_terminated' ? 'terminated' : 'ended',
@@ -128,6 +135,9 @@ export async function reconcileRun(deps: ReconcileDeps, run: RunDocument): Promi
       ),
       at,
     });
+    if (approvalStatus === 'withdrawn' && deps.wakeApproval) {
+      await deps.wakeApproval(approvalInstanceId(run.id)).catch(() => undefined);
+    }
   }
   return ended;
 }

@@ -164,6 +164,12 @@ describe('issue 13: the promise holds (devhost)', () => {
     const json = await approvalJson(link);
     expect(json.status).toBe('withdrawn');
     expect(json.withdrawn).toMatchObject({ reason: 'orchestration_terminated' });
+    // The approval gate outlived its parent; woken by the reconciliation, it ends as withdrawn.
+    const gate = await h.until('the gate to see the withdrawal', async () => {
+      const s = await durableStatus(`${id}:approval`);
+      return s.runtimeStatus === 'Completed' ? s : undefined;
+    });
+    expect(gate.output).toMatchObject({ outcome: 'withdrawn' });
 
     // Its approval slot was released: the next run of the pipeline is asked for approval.
     const next = await h.start(name);
