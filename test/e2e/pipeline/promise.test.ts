@@ -176,6 +176,37 @@ describe('issue 13: the promise holds (devhost)', () => {
     expect(stepStatuses(await atApproval(next))).toEqual(STEPS_AT_APPROVAL);
   });
 
+  it('a rollback while a run waits for approval: the approved run stops as superseded at deploy, production stays', async () => {
+    const name = 'e2e-rollback-wait';
+    const alpha = (a: number) =>
+      testPipeline(name, {
+        training: { ...(testPipeline(name).training as Json), hyperparameters: { alpha: a } },
+      });
+    for (const a of [1, 1.05]) {
+      await h.put(alpha(a));
+      const id = await h.start(name);
+      await atApproval(id);
+      await h.decide(id, 'approve');
+      expect((await h.finished(id)).status).toBe('succeeded');
+    }
+    await h.put(alpha(1.1));
+    const waiting = await h.start(name);
+    await atApproval(waiting);
+    const back = await h.api('POST', `/api/models/${name}/rollback`, {
+      reason: 'v2 misbehaves in production',
+    });
+    expect(back.status).toBe(200);
+    expect(await back.json()).toMatchObject({ from: 2, to: 1 });
+
+    await h.decide(waiting, 'approve');
+    const run = await h.finished(waiting);
+    expect(run).toMatchObject({ status: 'stopped', stopReason: 'superseded' });
+    expect(run.reason).toMatch(
+      /^production of e2e-rollback-wait moved to version 1 after this run was evaluated against version 2; nothing was deployed/,
+    );
+    expect(await productionMoves(name)).toEqual([1, 2, 1]);
+  });
+
   it('five concurrent runs of one pipeline: one is asked for approval and deploys, the others stop as superseded before anyone is asked', async () => {
     const name = 'e2e-five';
     await h.put(testPipeline(name));
