@@ -16,7 +16,9 @@ const DURABLE = '/runtime/webhooks/durabletask/instances';
 describe('issue 13: the promise holds (devhost)', () => {
   let h: PipelineHarness;
   beforeAll(async () => {
-    h = await startPipelineHarness();
+    // Five trainings at once on a busy 2-core machine: a 5 s heartbeat limit would take a slow
+    // worker for a dead one. Nothing here tests worker deaths.
+    h = await startPipelineHarness({ env: { TRAINING_HEARTBEAT_STALE_SECONDS: '120' } });
   });
   afterAll(async () => {
     await h?.stop();
@@ -213,11 +215,7 @@ describe('issue 13: the promise holds (devhost)', () => {
     const ids = await Promise.all([1, 2, 3, 4, 5].map(() => h.start(name)));
     const settled: RunView[] = await Promise.all(
       ids.map((id) =>
-        h.waitFor(
-          id,
-          'approval or an ending',
-          (r) => r.status === 'waiting_for_approval' || r.status === 'stopped',
-        ),
+        h.waitFor(id, 'approval or an ending', (r) => r.status !== 'queued' && r.status !== 'running'),
       ),
     );
     const waiting = settled.filter((r) => r.status === 'waiting_for_approval');
