@@ -41,8 +41,10 @@ export function createRollbackHandler(
   /** Called after the move so this instance's scoring cache answers with the new version at once. */
   onMoved: (modelName: string) => void = () => undefined,
   /** Approval records of one version, to say why a never-deployed version is refused. */
-  findApprovals: (modelName: string, version: number) => Promise<Pick<ApprovalRecord, 'status'>[]> = async () =>
-    [],
+  findApprovals: (
+    modelName: string,
+    version: number,
+  ) => Promise<Pick<ApprovalRecord, 'status'>[]> = async () => [],
 ) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
@@ -85,7 +87,9 @@ export function createRollbackHandler(
         approvalRef: plan.approvalRef,
       });
       onMoved(name);
-      context.log(`rollback of ${name}: production ${plan.from} -> ${plan.to} by ${by}: ${parsed.data.reason}`);
+      context.log(
+        `rollback of ${name}: production ${plan.from} -> ${plan.to} by ${by}: ${parsed.data.reason}`,
+      );
       return { status: 200, jsonBody: { modelName: name, from: plan.from, to: plan.to, move } };
     } catch (err) {
       return errorProblem(err, context.invocationId);

@@ -48,8 +48,7 @@ export async function planRollback(
 ): Promise<RollbackPlan> {
   const name = model.head.modelName;
   const current = model.head.aliases[PRODUCTION]?.version ?? null;
-  if (current === null)
-    throw refuse('no_production_model', `Model "${name}" has no production version.`);
+  if (current === null) throw refuse('no_production_model', `Model "${name}" has no production version.`);
   const last = [...model.aliasHistory]
     .reverse()
     .find((m) => m.alias === PRODUCTION && m.to === current && !m.reason.startsWith(ROLLBACK_PREFIX));
