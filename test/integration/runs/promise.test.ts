@@ -5,6 +5,7 @@
  */
 import { beginRun } from '../../../activities/beginRun';
 import { deployModel } from '../../../activities/deployModel';
+import { finishRun } from '../../../activities/finishRun';
 import { reserveApproval } from '../../../activities/reserveApproval';
 import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost/services/cosmos';
 import { approvalInstanceId, closeRecord, newApprovalRecord } from '../../../lib/approval/record';
@@ -255,6 +256,37 @@ describe('issue 13 on the Cosmos emulator: runs, approvals, slots', () => {
       reason: `production of ${model} moved to version 2 after this run was evaluated against version 1; start a new run to compare with what is in production now.`,
     });
     expect(await slots.holder(model)).toBeNull();
+  });
+
+  it('item 5: a run that ends (fails, stops) without a decision withdraws its pending approval and frees its slot; twice is once', async () => {
+    const pipeline = 'p-finish';
+    await newRun('r-finish', pipeline);
+    await pendingApproval('r-finish', pipeline);
+    expect((await slots.claim(pipeline, 'r-finish', T0.toISOString(), async () => true)).granted).toBe(true);
+    const input = {
+      runId: 'r-finish',
+      pipeline,
+      status: 'failed' as const,
+      stopReason: 'error' as const,
+      reason: 'deploy failed: registry unavailable',
+      at: '2026-03-01T12:05:00.000Z',
+    };
+    const finish = finishRun({ runs, approvals, slots });
+    expect(await finish(input)).toEqual({ status: 'failed' });
+    const record = await approvals.getRecord('r-finish', approvalInstanceId('r-finish'));
+    expect(record).toMatchObject({
+      status: 'withdrawn',
+      closedAt: input.at,
+      withdrawn: { reason: 'error', at: input.at },
+    });
+    expect(record?.withdrawn?.message).toBe(
+      'This run ended (failed) on 2026-03-01 12:05:00 UTC: deploy failed: registry unavailable; no decision can be recorded.',
+    );
+    expect(await slots.holder(pipeline)).toBeNull();
+    const run = await runs.get(pipeline, 'r-finish');
+    expect(await finish(input)).toEqual({ status: 'failed' });
+    expect(await runs.get(pipeline, 'r-finish')).toEqual(run);
+    expect(await approvals.getRecord('r-finish', approvalInstanceId('r-finish'))).toEqual(record);
   });
 
   it('reconciliation: a run whose orchestration was terminated ends with orchestration_terminated, its approval withdrawn and slot freed; twice is once', async () => {
