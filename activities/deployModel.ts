@@ -1,10 +1,13 @@
 import type { z } from 'zod';
 import { getApprovalDeps } from '../lib/approval/deps';
+import type { ApprovalRecord } from '../lib/approval/record';
 import type { ApprovalStore } from '../lib/approval/store';
 import type { DeployModelOutput } from '../lib/contracts/deploy';
 import { deployModelActivity } from '../lib/contracts/deploy';
 import { NonRetriableError } from '../lib/errors';
+import type { AliasMove } from '../lib/registry/model';
 import type { ModelRegistry } from '../lib/registry/registry';
+import { ROLLBACK_PREFIX } from '../lib/registry/rollback';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
 import { getRegistry } from '../lib/serving/deps';
 import { RunStore } from '../lib/runs/store';
@@ -14,8 +17,8 @@ import { registerActivity } from './support/define';
 type Input = z.output<typeof deployModelActivity.input>;
 
 export interface DeployDeps {
-  approvals: Pick<ApprovalStore, 'getRecord'>;
-  registry: Pick<ModelRegistry, 'getHead' | 'getVersion' | 'moveAlias'>;
+  approvals: Pick<ApprovalStore, 'getRecord' | 'updateRecord'>;
+  registry: Pick<ModelRegistry, 'getHead' | 'getVersion' | 'moveAlias' | 'getModel'>;
   /** Records the deployment on the run document; false when there is no run document. */
   recordOnRun: (pipeline: string, runId: string, deployment: Record<string, unknown>) => Promise<boolean>;
   now: () => Date;
@@ -26,6 +29,11 @@ export interface DeployDeps {
  * exactly this candidate and that the registry still holds these digests. The move is ETag-
  * conditioned in the registry and names the approval; a retry finds the alias already moved and
  * changes nothing, so the alias history gets exactly one entry per deployment.
+ *
+ * An approval is consumed by exactly one deployment: before the move, the record's `consumedBy` is
+ * set to this deployment's id (ETag-conditioned). A retry or replay of the same deployment finds
+ * its own id; a restarted or duplicated run (another id) is refused with `approval_consumed`, as is
+ * an approval that an older deployment already used (its move names the approval in the history).
  */
 export function deployModel(deps: DeployDeps) {
   return async (input: Input): Promise<DeployModelOutput> => {
@@ -66,17 +74,33 @@ export function deployModel(deps: DeployDeps) {
         `registry version ${c.modelVersion} of ${c.modelName} has digest ${version.modelDigest}, but ${c.modelDigest} was approved`,
       );
     }
+    await consume(deps, input, approval);
     const approvers = (approval.reasons ?? []).join(' ');
-    const { moved, move } = await deps.registry.moveAlias({
-      modelName: c.modelName,
-      alias: PRODUCTION_ALIAS,
-      to: c.modelVersion,
-      expectedFrom: input.expectedProduction,
-      by: `approval:${input.approvalId}`,
-      reason: `Run ${input.runId} of ${input.pipeline}. ${approvers}`.slice(0, 2000),
-      runId: input.runId,
-      approvalRef: input.approvalId,
-    });
+    let moved: boolean;
+    let move: AliasMove | undefined;
+    try {
+      ({ moved, move } = await deps.registry.moveAlias({
+        modelName: c.modelName,
+        alias: PRODUCTION_ALIAS,
+        to: c.modelVersion,
+        expectedFrom: input.expectedProduction,
+        by: `approval:${input.approvalId}`,
+        reason: `Run ${input.runId} of ${input.pipeline}. ${approvers}`.slice(0, 2000),
+        runId: input.runId,
+        approvalRef: input.approvalId,
+      }));
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'alias_conflict') throw err;
+      // Someone moved production (a rollback) while this run waited: its evidence compared the
+      // candidate with a model that is no longer in production.
+      const head = await deps.registry.getHead(c.modelName);
+      const now = head?.aliases[PRODUCTION_ALIAS]?.version;
+      throw new NonRetriableError(
+        'production_moved',
+        `production of ${c.modelName} moved to ${now ? `version ${now}` : 'nothing'} after this run was evaluated against ${input.expectedProduction ? `version ${input.expectedProduction}` : 'no production model'}; nothing was deployed. Start a new run to compare with what is in production now.`,
+        { cause: err },
+      );
+    }
     const deployedAt = move?.at ?? deps.now().toISOString();
     const previous = move?.to === c.modelVersion ? (move.from ?? null) : input.expectedProduction;
     const recordedOnRun = await deps.recordOnRun(input.pipeline, input.runId, {
@@ -99,6 +123,37 @@ export function deployModel(deps: DeployDeps) {
       recordedOnRun,
     };
   };
+}
+
+/** Marks the approval consumed by this deployment, or refuses if another deployment used it. */
+async function consume(deps: DeployDeps, input: Input, approval: ApprovalRecord): Promise<void> {
+  const refuse = (by: string, at?: string) =>
+    new NonRetriableError(
+      'approval_consumed',
+      `approval ${input.approvalId} was already used by deployment ${by}${at ? ` at ${at}` : ''}; an approval moves production once. A restarted or duplicated run cannot reuse it: start a new run.`,
+    );
+  if (approval.consumedBy) {
+    if (approval.consumedBy.deploymentId !== input.deploymentId)
+      throw refuse(approval.consumedBy.deploymentId, approval.consumedBy.at);
+    return;
+  }
+  // Approvals consumed before `consumedBy` existed: their move in the alias history names them.
+  const model = await deps.registry.getModel(input.candidate.modelName);
+  const earlier = model?.aliasHistory.find(
+    (m) =>
+      m.alias === PRODUCTION_ALIAS &&
+      m.approvalRef === input.approvalId &&
+      !m.reason.startsWith(ROLLBACK_PREFIX),
+  );
+  if (earlier) throw refuse(`of run ${earlier.runId ?? input.runId} (alias move ${earlier.seq})`, earlier.at);
+  const at = deps.now().toISOString();
+  await deps.approvals.updateRecord(input.runId, input.approvalId, (r) => {
+    if (!r.consumedBy)
+      return { ...r, consumedBy: { deploymentId: input.deploymentId, runId: input.runId, at } };
+    if (r.consumedBy.deploymentId !== input.deploymentId)
+      throw refuse(r.consumedBy.deploymentId, r.consumedBy.at);
+    return r;
+  });
 }
 
 async function productionDeps(): Promise<DeployDeps> {

@@ -66,6 +66,7 @@ export function createApprovalPageHandler(getDeps: () => Promise<ApprovalDeps>) 
             deadline: record.deadline,
             candidate: record.candidate,
             verdict: view.verdict,
+            ...(record.withdrawn ? { withdrawn: record.withdrawn } : {}),
             decisions: decisions.map((d) => ({
               reviewer: d.reviewer,
               decision: d.decision,

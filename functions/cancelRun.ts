@@ -3,6 +3,7 @@ import * as df from 'durable-functions';
 import { trainingMonitorInstanceId } from '../lib/contracts/training';
 import { problem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
+import { endRunApproval, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/model';
 import { getTrainingDeps } from '../lib/training/deps';
 import { withProblems } from './support/http';
@@ -25,6 +26,8 @@ async function terminateQuietly(
  * cancelled on its backend, the run's orchestration and its sub-orchestrations (training monitor,
  * approval gate) are terminated, and the run document ends as canceled with every unfinished step
  * marked canceled. Nothing is deployed after a cancel: deploy runs inside the terminated orchestration.
+ * A pending approval is withdrawn ("This run was canceled on … by …") and the pipeline's approval
+ * slot released.
  */
 export async function cancelRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
@@ -79,6 +82,13 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
           ),
         },
   );
+  // Its approval closes with the run: the link stops taking decisions and the page says why.
+  const { approvalStatus } = await endRunApproval(deps, run, {
+    reason: 'canceled',
+    message: withdrawalMessage('canceled', at, { by }),
+    by,
+    at,
+  });
   context.log(
     `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${jobCanceled ?? 'none'}`,
   );
@@ -89,6 +99,7 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
       status: ended.status,
       terminated,
       ...(jobCanceled ? { trainingJobCanceled: jobCanceled } : {}),
+      ...(approvalStatus ? { approval: approvalStatus } : {}),
     },
   };
 }

@@ -2,29 +2,49 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { z } from 'zod';
 import { ValidationError } from '../lib/errors';
 import { errorProblem, zodProblem } from '../lib/http/problem';
+import { readClientPrincipal } from '../lib/approval/principal';
+import type { ApprovalRecord } from '../lib/approval/record';
+import { ApprovalStore } from '../lib/approval/store';
 import type { ModelRegistry } from '../lib/registry/registry';
+import { ROLLBACK_PREFIX, planRollback } from '../lib/registry/rollback';
+import { getCosmos } from '../lib/storage';
 import { getProductionModels, getRegistry } from '../lib/serving/deps';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
 
 /**
  * `POST /api/models/{name}/rollback` (function key): moves `production` back to the version it
- * pointed at before its last move, or to `to`, with a reason. The move is ETag-conditioned and
- * appended to the alias history like every other; scoring picks it up within SCORING_ALIAS_TTL_MS.
+ * pointed at before its last promotion, or to `to`, with a reason. Only a version that was
+ * approved and in production before is a target (lib/registry/rollback.ts). The move is
+ * ETag-conditioned and appended to the alias history like every other, naming the caller and the
+ * approval behind the version; scoring picks it up within SCORING_ALIAS_TTL_MS.
  */
 
-const ROLLBACK_PREFIX = 'rollback: ';
+const bodySchema = z
+  .object({
+    reason: z.string().trim().min(3, 'say why (at least 3 characters)').max(2000),
+    /** A version that was approved and in production before; default: the one before the last promotion. */
+    to: z.int().positive().optional(),
+  })
+  .strict();
 
-const bodySchema = z.object({
-  reason: z.string().trim().min(3, 'say why (at least 3 characters)').max(2000),
-  /** A specific earlier version; default: the one before the last move. */
-  to: z.int().positive().optional(),
-  by: z.string().trim().min(1).max(256).optional(),
-});
+/**
+ * Who called, as the platform reports it: the App Service Authentication principal, else the
+ * holder of the function key (the key itself names no one). Never a body field.
+ */
+export function rollbackCaller(request: HttpRequest): string {
+  const principal = readClientPrincipal((h) => request.headers.get(h));
+  return principal?.name ?? principal?.identities[0] ?? principal?.id ?? 'function key';
+}
 
 export function createRollbackHandler(
   getRegistryFn: () => Promise<Pick<ModelRegistry, 'getModel' | 'moveAlias'>>,
   /** Called after the move so this instance's scoring cache answers with the new version at once. */
   onMoved: (modelName: string) => void = () => undefined,
+  /** Approval records of one version, to say why a never-deployed version is refused. */
+  findApprovals: (
+    modelName: string,
+    version: number,
+  ) => Promise<Pick<ApprovalRecord, 'status'>[]> = async () => [],
 ) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
@@ -37,6 +57,13 @@ export function createRollbackHandler(
           field: '(body)',
         });
       }
+      if (typeof raw === 'object' && raw !== null && 'by' in raw) {
+        throw new ValidationError(
+          'by_not_accepted',
+          'Who rolled back is the caller the platform reports (signed-in principal or function key), never a body field: remove "by".',
+          { field: 'by' },
+        );
+      }
       const parsed = bodySchema.safeParse(raw);
       if (!parsed.success) return zodProblem(parsed.error);
       const registry = await getRegistryFn();
@@ -46,52 +73,24 @@ export function createRollbackHandler(
           status: 404,
           field: 'name',
         });
-      const current = model.head.aliases[PRODUCTION_ALIAS]?.version ?? null;
-      if (current === null)
-        throw new ValidationError('no_production_model', `Model "${name}" has no production version.`, {
-          status: 409,
-        });
-      // The promotion that put the current version in place (a rollback's own move does not count,
-      // so rolling back twice walks further back instead of undoing the rollback).
-      const last = [...model.aliasHistory]
-        .reverse()
-        .find(
-          (m) => m.alias === PRODUCTION_ALIAS && m.to === current && !m.reason.startsWith(ROLLBACK_PREFIX),
-        );
-      const target = parsed.data.to ?? last?.from ?? null;
-      if (target === null) {
-        throw new ValidationError(
-          'nothing_to_roll_back',
-          `Version ${current} is the first production version of "${name}"; name a version with "to".`,
-          {
-            status: 409,
-            field: 'to',
-          },
-        );
-      }
-      if (target === current)
-        throw new ValidationError('already_there', `Production already is version ${current}.`, {
-          status: 409,
-          field: 'to',
-        });
-      if (!model.versions.some((v) => v.version === target)) {
-        throw new ValidationError('version_not_found', `Model "${name}" has no version ${target}.`, {
-          status: 404,
-          field: 'to',
-        });
-      }
-      const by = parsed.data.by ?? request.headers.get('x-ms-client-principal-name') ?? 'api';
+      const plan = await planRollback(model, parsed.data.to, async (v) =>
+        (await findApprovals(name, v)).some((a) => a.status === 'rejected'),
+      );
+      const by = rollbackCaller(request);
       const { move } = await registry.moveAlias({
         modelName: name,
         alias: PRODUCTION_ALIAS,
-        to: target,
-        expectedFrom: current,
+        to: plan.to,
+        expectedFrom: plan.from,
         by,
         reason: `${ROLLBACK_PREFIX}${parsed.data.reason}`,
+        approvalRef: plan.approvalRef,
       });
       onMoved(name);
-      context.log(`rollback of ${name}: production ${current} -> ${target} by ${by}: ${parsed.data.reason}`);
-      return { status: 200, jsonBody: { modelName: name, from: current, to: target, move } };
+      context.log(
+        `rollback of ${name}: production ${plan.from} -> ${plan.to} by ${by}: ${parsed.data.reason}`,
+      );
+      return { status: 200, jsonBody: { modelName: name, from: plan.from, to: plan.to, move } };
     } catch (err) {
       return errorProblem(err, context.invocationId);
     }
@@ -109,5 +108,6 @@ app.http('rollbackModel', {
         .then((m) => m.invalidate(name))
         .catch(() => undefined);
     },
+    (name, version) => new ApprovalStore(getCosmos().container('approvals')).findByCandidate(name, version),
   ),
 });

@@ -77,6 +77,21 @@ export const approvalGate: OrchestrationHandler = function* (
       waitingFor: verdict.waitingFor,
     });
 
+    if (verdict.outcome === 'withdrawn') {
+      // The run ended without a decision (canceled, superseded, reconciled): nothing to close or tell.
+      log(`withdrawn: ${verdict.reasons.join(' ')}`);
+      return {
+        approvalId,
+        outcome: 'withdrawn',
+        reasons: verdict.reasons,
+        approvedBy: verdict.approvedBy,
+        rejectedBy: verdict.rejectedBy,
+        escalated: snapshot.stage === 'escalated',
+        decidedAt: now.toISOString(),
+        candidate: input.candidate,
+      };
+    }
+
     if (verdict.outcome === 'approved' || verdict.outcome === 'rejected' || verdict.outcome === 'expired') {
       snapshot = yield* callActivity(context, updateApprovalActivity, {
         ...ref,

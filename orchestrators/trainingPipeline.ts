@@ -13,11 +13,13 @@ import {
   DATASET_COLUMNAR_SHA256_TAG,
   DATASET_COLUMNAR_URI_TAG,
   PIPELINE_ORCHESTRATOR,
+  beginRunActivity,
   buildEvidenceActivity,
   finishRunActivity,
   loadPipelineVersionActivity,
   pipelineRunInputSchema,
   recordRunStepActivity,
+  reserveApprovalActivity,
   resolveReferenceActivity,
   type PipelineRunOutput,
 } from '../lib/contracts/pipeline';
@@ -126,6 +128,31 @@ export const trainingPipeline: OrchestrationHandler = function* (
       ...(extra.reason ? { reason: extra.reason } : {}),
       ...(extra.deployedVersion ? { deployedVersion: extra.deployedVersion } : {}),
     };
+  }
+
+  // This execution's id: the same on every replay, new for a restarted or duplicated execution.
+  // It claims the run (revision 2 on) and is the deployment id that consumes the approval.
+  const executionId = context.df.newGuid(`${context.df.instanceId}:execution`);
+  // Runs started before revision 2 replay the step sequence they were recorded with.
+  const revision = input.revision ?? 1;
+  if (revision >= 2) {
+    const begun = yield* callActivity(context, beginRunActivity, {
+      ...ref,
+      instanceId: context.df.instanceId,
+      executionId,
+      at: now(),
+    });
+    if (!begun.accepted) {
+      const reason = begun.reason ?? 'another execution runs this run';
+      context.df.setCustomStatus({
+        runId,
+        step: 'done',
+        status: 'stopped',
+        stopReason: 'duplicate_execution',
+      });
+      log(`refused: ${reason}`);
+      return { runId, status: 'stopped', stopReason: 'duplicate_execution', reason };
+    }
   }
 
   let current: StepName = 'ingest';
@@ -312,7 +339,24 @@ export const trainingPipeline: OrchestrationHandler = function* (
       metrics: { evaluation },
     });
 
-    // 5 approve: people decide on exactly this model and dataset
+    // 5 approve: people decide on exactly this model and dataset, and only on fresh evidence: one
+    // run of a pipeline at a time holds the approval slot, and only while production still is the
+    // champion the candidate was compared with. Otherwise the run stops before anyone is asked.
+    if (revision >= 2) {
+      const reserved = yield* callActivity(context, reserveApprovalActivity, {
+        ...ref,
+        modelName: def.modelName,
+        championVersion: evaluated.championVersion ?? null,
+        at: now(),
+      });
+      if (!reserved.granted) {
+        return yield* finish('stopped', {
+          stopReason: 'superseded',
+          reason: reserved.reason ?? 'superseded by another run of this pipeline',
+          reports,
+        });
+      }
+    }
     current = 'approve';
     yield* mark('approve', 'running');
     const evidence = yield* callActivity(context, buildEvidenceActivity, {
@@ -357,7 +401,12 @@ export const trainingPipeline: OrchestrationHandler = function* (
         error: { code: `approval_${gate.outcome}`, message: why },
       });
       return yield* finish('stopped', {
-        stopReason: gate.outcome === 'rejected' ? 'approval_rejected' : 'approval_timed_out',
+        stopReason:
+          gate.outcome === 'rejected'
+            ? 'approval_rejected'
+            : gate.outcome === 'withdrawn'
+              ? 'approval_withdrawn'
+              : 'approval_timed_out',
         reason: why,
         approval,
         reports,
@@ -372,6 +421,7 @@ export const trainingPipeline: OrchestrationHandler = function* (
       runId,
       pipeline,
       approvalId: gate.approvalId,
+      deploymentId: executionId,
       candidate: gate.candidate,
       // Deploy only over the production version the candidate was evaluated against.
       expectedProduction: evaluated.championVersion ?? null,
@@ -389,6 +439,12 @@ export const trainingPipeline: OrchestrationHandler = function* (
     const code = err instanceof ActivityFailedError ? err.code : (e.code ?? 'step_failed');
     const message = (e.message ?? String(err)).slice(0, 2_000);
     yield* mark(current, 'failed', { error: { code, message } });
+    // Production moved while the run waited (a rollback): its evidence is stale, nothing deployed.
+    if (code === 'production_moved')
+      return yield* finish('stopped', { stopReason: 'superseded', reason: message, reports });
+    // The approval already moved production once (an execution that slipped past beginRun).
+    if (code === 'approval_consumed')
+      return yield* finish('stopped', { stopReason: 'duplicate_execution', reason: message, reports });
     return yield* finish('failed', { stopReason: 'error', reason: `${current} failed: ${message}`, reports });
   }
 };

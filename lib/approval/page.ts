@@ -41,7 +41,7 @@ h2{font-size:1.05rem;margin:0 0 10px}
 .chip.pending{background:var(--warn-bg);color:var(--warn);border-color:#f1d48a}
 .chip.approved,.chip.ok{background:var(--good-bg);color:var(--good);border-color:#a8dcb8}
 .chip.rejected,.chip.expired,.chip.fail{background:var(--bad-bg);color:var(--bad);border-color:#f3b4b7}
-.chip.neutral{background:#eef0f3;color:var(--muted);border-color:var(--line)}
+.chip.neutral,.chip.withdrawn{background:#eef0f3;color:var(--muted);border-color:var(--line)}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px}
 .stat{border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:#fbfcfd}
 .stat .k{color:var(--muted);font-size:.8rem;text-transform:uppercase;letter-spacing:.04em}
@@ -412,6 +412,9 @@ function formSection(view: ApprovalPageView): SafeHtml {
       You <strong>${mine.decision === 'approve' ? 'approved' : 'rejected'}</strong> this candidate at
       ${when(mine.decidedAt)}. A decision cannot be changed; ask the requester to start a new run if needed.
     </p>`;
+  }
+  if (record.status === 'withdrawn') {
+    return markup`<p><strong>${record.withdrawn?.message ?? 'This run ended; no decision can be recorded.'}</strong></p>`;
   }
   if (record.status !== 'pending') {
     return markup`<p>

@@ -98,7 +98,7 @@ export type DecisionFacts = Pick<
   'reviewer' | 'decision' | 'comment' | 'decidedAt' | 'modelDigest' | 'datasetDigest'
 > & { approvalId?: string };
 
-export type Outcome = 'pending' | 'approved' | 'rejected' | 'expired' | 'escalate';
+export type Outcome = 'pending' | 'approved' | 'rejected' | 'expired' | 'withdrawn' | 'escalate';
 
 export interface Verdict {
   outcome: Outcome;

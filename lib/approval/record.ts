@@ -120,9 +120,33 @@ export const evidenceSchema = z.object({
 export type Evidence = z.infer<typeof evidenceSchema>;
 export type EvidenceInput = z.input<typeof evidenceSchema>;
 
-export const approvalStatusSchema = z.enum(['pending', 'approved', 'rejected', 'expired']);
+/** `withdrawn`: the run ended (canceled, failed, stopped, superseded) before a decision closed it. */
+export const approvalStatusSchema = z.enum(['pending', 'approved', 'rejected', 'expired', 'withdrawn']);
 export type ApprovalStatus = z.infer<typeof approvalStatusSchema>;
 export const stageSchema = z.enum(['primary', 'escalated']);
+
+/** Why an approval was withdrawn: shown on the page instead of the decision form. */
+export const withdrawalSchema = z.object({
+  /** The run's stop reason (`canceled`, `superseded`, `orchestration_terminated`, ...). */
+  reason: z.string().min(1).max(64),
+  /** A sentence for the reviewer, e.g. "This run was canceled on … by …; no decision can be recorded." */
+  message: z.string().max(1_000),
+  by: z.string().max(320).optional(),
+  at: z.iso.datetime(),
+});
+export type Withdrawal = z.infer<typeof withdrawalSchema>;
+
+/**
+ * The one deployment an approval was used for. Set once, ETag-conditioned, by `deployModel` before
+ * it moves the alias; a retry of the same deployment finds its own id, any other execution (a
+ * restarted or duplicated run) is refused.
+ */
+export const consumptionSchema = z.object({
+  deploymentId: z.string().min(1).max(200),
+  runId: z.string().min(1).max(200),
+  at: z.iso.datetime(),
+});
+export type Consumption = z.infer<typeof consumptionSchema>;
 
 export const approvalRecordSchema = z.object({
   /** The approval id; also the approvalGate instance id that the decision POST wakes. */
@@ -144,6 +168,8 @@ export const approvalRecordSchema = z.object({
   status: approvalStatusSchema,
   reasons: z.array(z.string()).optional(),
   closedAt: z.iso.datetime().optional(),
+  withdrawn: withdrawalSchema.optional(),
+  consumedBy: consumptionSchema.optional(),
 });
 export type ApprovalRecord = z.infer<typeof approvalRecordSchema>;
 
@@ -254,10 +280,16 @@ export function markReminded(record: ApprovalRecord): ApprovalRecord {
 /** Closes a pending record with its final outcome (no-op when already closed). */
 export function closeRecord(
   record: ApprovalRecord,
-  status: Exclude<ApprovalStatus, 'pending'>,
+  status: Exclude<ApprovalStatus, 'pending' | 'withdrawn'>,
   reasons: string[],
   now: Date,
 ): ApprovalRecord {
   if (record.status !== 'pending') return record;
   return { ...record, status, reasons, closedAt: now.toISOString() };
+}
+
+/** Withdraws a pending record because its run ended without a decision (no-op when closed). */
+export function withdrawRecord(record: ApprovalRecord, w: Withdrawal): ApprovalRecord {
+  if (record.status !== 'pending') return record;
+  return { ...record, status: 'withdrawn', reasons: [w.message], closedAt: w.at, withdrawn: w };
 }

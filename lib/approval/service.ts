@@ -110,7 +110,12 @@ export async function submitDecision(
     throw fail(
       409,
       'approval_closed',
-      `This approval is already ${record.status}; no more decisions are taken.`,
+      record.status === 'withdrawn' && record.withdrawn
+        ? record.withdrawn.message.replace(
+            /no decision can be recorded\.$/,
+            'your decision was not recorded.',
+          )
+        : `This approval is already ${record.status}; no more decisions are taken.`,
     );
   }
   if (

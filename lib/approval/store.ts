@@ -159,6 +159,25 @@ export class ApprovalStore {
     );
   }
 
+  /** Every approval record for one registry version (a cross-partition query; rollback checks). */
+  async findByCandidate(modelName: string, modelVersion: number): Promise<ApprovalRecord[]> {
+    try {
+      const { resources } = await this.container.items
+        .query({
+          query:
+            'SELECT * FROM c WHERE c.type = "approval" AND c.candidate.modelName = @name AND c.candidate.modelVersion = @version',
+          parameters: [
+            { name: '@name', value: modelName },
+            { name: '@version', value: modelVersion },
+          ],
+        })
+        .fetchAll();
+      return resources.map((d) => approvalRecordSchema.parse(d));
+    } catch (err) {
+      throw mapError(err, 'find approvals');
+    }
+  }
+
   private async readRaw<T>(runId: string, id: string): Promise<Stored<T> | undefined> {
     try {
       const { resource } = await this.container.item(id, runId).read<Stored<T>>();

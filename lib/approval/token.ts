@@ -16,6 +16,8 @@ const DOMAIN = 'sluice.approval.v1.';
 export const MAX_TOKEN_LENGTH = 2048;
 const MIN_KEY_BYTES = 32;
 const MAC_BYTES = 32;
+/** base64url length of a MAC_BYTES signature, unpadded. */
+const SIG_CHARS = Math.ceil((MAC_BYTES * 4) / 3);
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -169,6 +171,12 @@ export function verifyApprovalToken(keyring: Keyring, token: string, now: Date):
   }
   const expected = mac(key, encoded);
   const given = Buffer.from(sig, 'base64url');
+  // 32 bytes are 43 base64url characters whose last one carries 2 unused bits: the decoder ignores
+  // them, so without this check four spellings of one signature would verify. Only the canonical
+  // encoding (unused bits zero, no padding) is a valid link.
+  if (sig.length !== SIG_CHARS || given.toString('base64url') !== sig) {
+    throw new ApprovalTokenInvalidError('token_bad_signature', 'The approval link is not valid.');
+  }
   // timingSafeEqual needs equal lengths; comparing against a same-length dummy keeps the work constant.
   const ok =
     given.length === MAC_BYTES

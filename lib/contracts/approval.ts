@@ -22,7 +22,8 @@ export type ApprovalGateInput = z.input<typeof approvalGateInputSchema>;
 
 export const approvalGateOutputSchema = z.object({
   approvalId: z.string(),
-  outcome: z.enum(['approved', 'rejected', 'expired']),
+  /** `withdrawn`: the run ended (canceled, superseded, reconciled) while the gate waited. */
+  outcome: z.enum(['approved', 'rejected', 'expired', 'withdrawn']),
   reasons: z.array(z.string()),
   approvedBy: z.array(z.string()),
   rejectedBy: z.array(z.string()),

@@ -12,6 +12,11 @@ export const deployModelActivity = defineActivity(
     runId: z.string().min(1),
     pipeline: z.string().min(1),
     approvalId: z.string().min(1),
+    /**
+     * This deployment's id: the orchestration execution's (deterministic on replay, new for a
+     * restarted or duplicated execution). The approval is consumed by exactly one deployment id.
+     */
+    deploymentId: z.string().min(1).max(200),
     candidate: candidateSchema,
     /**
      * The production version the candidate was evaluated and approved against (null: none). If the

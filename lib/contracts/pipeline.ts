@@ -4,6 +4,8 @@ import { defineActivity } from './activity';
 
 /** The orchestration that runs one pipeline run; its instance id is the run id. */
 export const PIPELINE_ORCHESTRATOR = 'trainingPipeline';
+/** The revision new runs start with (`pipelineRunInputSchema.revision`). */
+export const PIPELINE_REVISION = 2;
 
 export const pipelineRunInputSchema = z.object({
   runId: z.string().min(1).max(200),
@@ -11,6 +13,12 @@ export const pipelineRunInputSchema = z.object({
   pipelineVersion: z.number().int().positive(),
   source: runSourceSchema,
   requestedBy: z.string().max(320),
+  /**
+   * The orchestration revision the run was started with. Runs started before revision 2 (no field)
+   * replay the step sequence they were recorded with; from 2 on the run claims its execution first
+   * and its pipeline's approval slot before asking for approval (see PIPELINE_REVISION).
+   */
+  revision: z.int().positive().optional(),
 });
 export type PipelineRunInput = z.infer<typeof pipelineRunInputSchema>;
 
@@ -101,3 +109,34 @@ export const buildEvidenceActivity = defineActivity(
 export const DATASET_COLUMNAR_URI_TAG = 'dataset.columnar.uri';
 export const DATASET_COLUMNAR_SHA256_TAG = 'dataset.columnar.sha256';
 export const DATASET_COLUMNAR_BYTES_TAG = 'dataset.columnar.bytes';
+
+/**
+ * Claims the run document for this orchestration execution (first write wins, ETag-conditioned).
+ * Refused for any other execution: a restart through the Durable API, or a duplicate start with
+ * the same run id. The refused execution stops without touching the run or its approval.
+ */
+export const beginRunActivity = defineActivity(
+  'beginRun',
+  runRef.extend({
+    instanceId: z.string().min(1).max(200),
+    executionId: z.string().min(1).max(200),
+    at: z.iso.datetime(),
+  }),
+  z.object({ accepted: z.boolean(), reason: z.string().optional() }),
+);
+
+/**
+ * Before approval is asked: claims the pipeline's approval slot (one run of a pipeline at a time is
+ * awaiting approval or deploying), then checks that production is still the champion the candidate
+ * was evaluated against. Not granted means stop with `superseded` and the reason.
+ */
+export const reserveApprovalActivity = defineActivity(
+  'reserveApproval',
+  runRef.extend({
+    modelName: z.string().min(1),
+    /** The production version the candidate was evaluated against (null: there was none). */
+    championVersion: z.int().positive().nullable(),
+    at: z.iso.datetime(),
+  }),
+  z.object({ granted: z.boolean(), reason: z.string().optional(), holder: z.string().optional() }),
+);

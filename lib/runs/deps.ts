@@ -1,3 +1,5 @@
+import { ApprovalSlots } from '../approval/slot';
+import { ApprovalStore } from '../approval/store';
 import type { Config } from '../config';
 import { getConfig } from '../config';
 import type { PipelineDefinition } from '../pipelines/definition';
@@ -12,6 +14,9 @@ export interface RunDeps {
   runs: RunStore;
   pipelines: PipelineStore<PipelineDefinition>;
   artifacts: ArtifactStore;
+  /** A run's approval is withdrawn, and its pipeline's approval slot released, when the run ends. */
+  approvals: ApprovalStore;
+  slots: ApprovalSlots;
 }
 
 async function build(config: Config): Promise<RunDeps> {
@@ -25,6 +30,8 @@ async function build(config: Config): Promise<RunDeps> {
     runs: new RunStore(cosmos),
     pipelines: new PipelineStore<PipelineDefinition>(cosmos.container('pipelines')),
     artifacts,
+    approvals: new ApprovalStore(cosmos.container('approvals')),
+    slots: new ApprovalSlots(cosmos.container('approvals')),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { PipelineRunInput } from '../contracts/pipeline';
+import { PIPELINE_REVISION } from '../contracts/pipeline';
 import type { RunDeps } from './deps';
 import type { RunDocument, RunSource } from './model';
 import { newRunDocument } from './model';
@@ -41,6 +42,7 @@ export async function launchRun(
       pipelineVersion: init.pipelineVersion,
       source: init.source,
       requestedBy: init.trigger.by,
+      revision: PIPELINE_REVISION,
     });
   } catch (err) {
     await deps.runs.update(init.pipeline, init.runId, (r) => ({

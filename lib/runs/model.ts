@@ -46,15 +46,32 @@ export const terminalRunStatuses: ReadonlySet<RunStatus> = new Set([
   'canceled',
 ]);
 
-/** Why a run ended early at a gate: each one is a normal outcome, not a crash. */
+/**
+ * Why a run ended early: each one is a normal outcome, not a crash. docs/pipeline.md explains each.
+ * - `superseded`: stopped before approval was asked, because production moved after the run was
+ *   evaluated, or another run of the pipeline holds its approval slot; or at deploy, because
+ *   production moved while it waited.
+ * - `approval_withdrawn`: the approval was withdrawn (the run was ended from outside) while waiting.
+ * - `duplicate_execution`: a restarted or duplicated orchestration of a run that already has one;
+ *   it stops at once (its own output only: the run document stays the first execution's).
+ * - `orchestration_*`: found by reconciliation: the orchestration was terminated from outside,
+ *   failed without recording an ending, completed without one, or does not exist.
+ */
 export const stopReasonSchema = z.enum([
   'validation_failed',
   'evaluation_failed',
   'approval_rejected',
   'approval_timed_out',
+  'approval_withdrawn',
   'training_failed',
+  'superseded',
+  'duplicate_execution',
   'canceled',
   'error',
+  'orchestration_terminated',
+  'orchestration_failed',
+  'orchestration_ended',
+  'orchestration_missing',
 ]);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -96,6 +113,12 @@ export const runDocumentSchema = z.object({
   deployment: z.record(z.string(), z.unknown()).optional(),
   reports: z.record(z.string(), z.string()).default({}),
   cancelRequested: z.boolean().optional(),
+  /**
+   * The one orchestration execution that runs this run (claimed by its first activity). A
+   * restarted or duplicated orchestration with the same run id finds another execution here and
+   * stops without touching the run or its approval.
+   */
+  execution: z.object({ instanceId: z.string(), executionId: z.string(), at: z.iso.datetime() }).optional(),
 });
 export type RunDocument = z.infer<typeof runDocumentSchema>;
 

@@ -67,6 +67,21 @@ export class RunStore {
     return runs.slice(0, filter.limit ?? 100);
   }
 
+  /** Runs that have not ended (queued, running, waiting for approval), oldest first: the sweep's work. */
+  async listActive(limit = 500): Promise<RunDocument[]> {
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Stored>({
+        query:
+          'SELECT * FROM c WHERE c.status = "queued" OR c.status = "running" OR c.status = "waiting_for_approval"',
+      })
+      .fetchAll();
+    return resources
+      .map(strip)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+      .slice(0, limit);
+  }
+
   /**
    * Read-modify-write with an ETag condition, retried on conflict. `change` must be pure: it may
    * run more than once. Returns the stored document.

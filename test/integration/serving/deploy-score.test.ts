@@ -124,6 +124,7 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
         datasetDigest: DATASET,
       },
       expectedProduction: expected,
+      deploymentId: `deploy-${runId}`,
     });
     expect((await score(predictReq('churn', { rows: [sampleRow()] }), ctx())).status).toBe(404);
 
@@ -177,7 +178,7 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
   it('refuses to deploy without an approved approval, for another digest, or after production moved', async () => {
     const v1 = await register('fraud', 11, 'run-f1');
     const v2 = await register('fraud', 12, 'run-f2');
-    const base = { pipeline: 'fraud', expectedProduction: null };
+    const base = { pipeline: 'fraud', expectedProduction: null, deploymentId: 'deploy-fraud' };
     const cand = (v: typeof v1) => ({
       modelName: 'fraud',
       modelVersion: v.version,
@@ -211,7 +212,7 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
     });
     await expect(
       deployModel(deps)({ ...base, runId: 'run-f2', approvalId: a2, candidate: cand(v2) }),
-    ).rejects.toMatchObject({ code: 'alias_conflict' });
+    ).rejects.toMatchObject({ code: 'production_moved' });
     expect((await registry.getHead('fraud'))?.aliases.production?.version).toBe(1);
   });
 

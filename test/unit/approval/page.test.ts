@@ -3,7 +3,8 @@ import { escapeHtml, markup, raw } from '../../../lib/approval/html';
 import { renderApprovalPage, renderMessagePage } from '../../../lib/approval/page';
 import type { ApprovalPageView } from '../../../lib/approval/page';
 import { decide } from '../../../lib/approval/policy';
-import { closeRecord } from '../../../lib/approval/record';
+import { closeRecord, withdrawRecord } from '../../../lib/approval/record';
+import { withdrawalMessage } from '../../../lib/runs/ending';
 import { sampleApprovalInput, sampleDecision, sampleRecord } from '../../support/approvalSample';
 
 const now = new Date('2026-03-01T11:00:00.000Z');
@@ -121,6 +122,25 @@ describe('approval page', () => {
     const closedBody = renderApprovalPage(view({ record: closed })).body;
     expect(closedBody).not.toContain('<form');
     expect(closedBody).toContain('This approval is closed');
+  });
+
+  it('issue 13 item 5: a withdrawn approval says why its run ended instead of offering the form', () => {
+    const withdrawn = withdrawRecord(sampleRecord(), {
+      reason: 'canceled',
+      message: withdrawalMessage('canceled', '2026-03-01T10:30:00.000Z', { by: 'ops@example.com' }),
+      by: 'ops@example.com',
+      at: '2026-03-01T10:30:00.000Z',
+    });
+    expect(withdrawn.status).toBe('withdrawn');
+    const body = renderApprovalPage(view({ record: withdrawn })).body;
+    expect(body).not.toContain('<form');
+    expect(body).toContain(
+      'This run was canceled on 2026-03-01 10:30:00 UTC by ops@example.com; no decision can be recorded.',
+    );
+    expect(body).toMatch(/<span class="chip withdrawn">withdrawn<\/span>/);
+    // Withdrawing a closed approval changes nothing.
+    const approved = closeRecord(sampleRecord(), 'approved', ['ok'], now);
+    expect(withdrawRecord(approved, withdrawn.withdrawn!)).toBe(approved);
   });
 
   it('renders a message page for bad links', () => {

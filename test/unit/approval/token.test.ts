@@ -118,6 +118,28 @@ describe('approval tokens', () => {
     expect(errorOf(() => verifyApprovalToken(ringBoth, relabelled, now)).code).toBe('token_bad_signature');
   });
 
+  it('issue 13 item 6: accepts exactly one spelling of a signature, not the four its unused trailing bits allow', () => {
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const token = signApprovalToken(ring, claims);
+    const [payload, sig] = token.split('.') as [string, string];
+    expect(sig).toHaveLength(43);
+    // The last character holds 4 bits of the MAC and 2 unused bits: flip only the unused ones.
+    const last = ALPHABET.indexOf(sig.slice(-1));
+    expect(last % 4).toBe(0);
+    const spellings = [1, 2, 3].map((unused) => `${payload}.${sig.slice(0, -1)}${ALPHABET[last + unused]}`);
+    for (const other of spellings) {
+      // Each decodes to the very same 32 bytes ...
+      expect(Buffer.from(other.split('.')[1]!, 'base64url')).toEqual(Buffer.from(sig, 'base64url'));
+      // ... and is refused all the same.
+      const err = errorOf(() => verifyApprovalToken(ring, other, now));
+      expect(err).toBeInstanceOf(ApprovalTokenInvalidError);
+      expect(err).toMatchObject({ status: 401, code: 'token_bad_signature' });
+    }
+    // Padding is not another spelling either.
+    expect(errorOf(() => verifyApprovalToken(ring, `${token}=`, now))).toMatchObject({ status: 401 });
+    expect(verifyApprovalToken(ring, token, now).approvalId).toBe('run-1:approval');
+  });
+
   it('gives a stable audit id that is not the token', () => {
     const token = signApprovalToken(ring, claims);
     expect(tokenId(token)).toBe(tokenId(token));

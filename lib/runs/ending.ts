@@ -1,0 +1,57 @@
+import { approvalInstanceId, withdrawRecord } from '../approval/record';
+import type { Withdrawal } from '../approval/record';
+import type { ApprovalSlots } from '../approval/slot';
+import type { ApprovalStore } from '../approval/store';
+import type { RunDocument } from './model';
+
+/**
+ * What ending a run does besides its own document, whoever ends it (the orchestration's finishRun,
+ * a cancel, reconciliation): a still-pending approval is withdrawn with the reason, so its link no
+ * longer takes decisions and the page says why, and the pipeline's approval slot is released.
+ * Idempotent: withdrawing a closed approval and releasing a slot someone else holds change nothing.
+ */
+export interface RunEndingDeps {
+  approvals: Pick<ApprovalStore, 'updateRecord'>;
+  slots: Pick<ApprovalSlots, 'release'>;
+}
+
+export async function endRunApproval(
+  deps: RunEndingDeps,
+  run: Pick<RunDocument, 'id' | 'pipeline'>,
+  withdrawal: Withdrawal,
+): Promise<{ approvalStatus: string | undefined }> {
+  let approvalStatus: string | undefined;
+  try {
+    const record = await deps.approvals.updateRecord(run.id, approvalInstanceId(run.id), (r) =>
+      withdrawRecord(r, withdrawal),
+    );
+    approvalStatus = record.status;
+  } catch (err) {
+    // A run that ended before its approval step has no approval to withdraw.
+    if ((err as { code?: string }).code !== 'approval_not_found') throw err;
+  }
+  await deps.slots.release(run.pipeline, run.id);
+  return { approvalStatus };
+}
+
+const DAY = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC');
+
+/** The sentence the approval page shows for a withdrawn approval. */
+export function withdrawalMessage(
+  kind: 'canceled' | 'ended' | 'superseded' | 'terminated',
+  at: string,
+  detail: { by?: string; status?: string; reason?: string } = {},
+): string {
+  const tail = 'no decision can be recorded.';
+  const why = detail.reason && detail.reason.length > 300 ? `${detail.reason.slice(0, 299)}…` : detail.reason;
+  switch (kind) {
+    case 'canceled':
+      return `This run was canceled on ${DAY(at)}${detail.by ? ` by ${detail.by}` : ''}; ${tail}`;
+    case 'terminated':
+      return `This run's orchestration was ended from outside on ${DAY(at)}${why ? ` (${why})` : ''}; ${tail}`;
+    case 'superseded':
+      return `This run was superseded on ${DAY(at)}${why ? `: ${why}` : ''}; ${tail}`;
+    default:
+      return `This run ended (${detail.status ?? 'stopped'}) on ${DAY(at)}${why ? `: ${why}` : ''}; ${tail}`;
+  }
+}
