@@ -5,7 +5,7 @@ import { problem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
 import { terminalRunStatuses } from '../lib/runs/model';
 import { getTrainingDeps } from '../lib/training/deps';
-import { withProblems } from './support/http';
+import { requireJsonContentType, withProblems } from './support/http';
 
 async function terminateQuietly(
   client: df.DurableClient,
@@ -27,6 +27,7 @@ async function terminateQuietly(
  * marked canceled. Nothing is deployed after a cancel: deploy runs inside the terminated orchestration.
  */
 export async function cancelRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  requireJsonContentType(request);
   const id = request.params.id ?? '';
   const deps = await getRunDeps();
   const run = await deps.runs.find(id);

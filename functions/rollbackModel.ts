@@ -5,6 +5,7 @@ import { errorProblem, zodProblem } from '../lib/http/problem';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { getProductionModels, getRegistry } from '../lib/serving/deps';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
+import { requireJsonContentType } from './support/http';
 
 /**
  * `POST /api/models/{name}/rollback` (function key): moves `production` back to the version it
@@ -28,6 +29,7 @@ export function createRollbackHandler(
 ) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
+      requireJsonContentType(request);
       const name = request.params.name ?? '';
       let raw: unknown;
       try {
