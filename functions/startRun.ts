@@ -2,6 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { PIPELINE_ORCHESTRATOR } from '../lib/contracts/pipeline';
+import { requesterOf } from '../lib/approval/principal';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
@@ -9,7 +10,8 @@ import { getRunDeps } from '../lib/runs/deps';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/runs/model';
-import { readJsonBody, withProblems } from './support/http';
+import { parseDatasetBlob } from '../lib/storage/datasetSource';
+import { mediaType, readJsonBody, withProblems } from './support/http';
 
 const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
   'text/csv': 'csv',
@@ -21,12 +23,20 @@ const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
   'application/x-parquet': 'parquet',
 };
 
-const blobStartSchema = z.object({
-  source: z.object({
-    blob: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\/.+$/, 'must be container/path'),
-  }),
-  requestedBy: z.string().max(320).optional(),
-});
+const blobStartSchema = z
+  .object({
+    source: z.object({ blob: z.string().min(1).max(1100) }).strict(),
+    // The requester is who the platform says called, never a body field: refused (not ignored) so
+    // that nobody believes it works.
+    requestedBy: z
+      .unknown()
+      .refine((v) => v === undefined, {
+        message:
+          'the requester is the signed-in principal (App Service Authentication), never a body field; remove requestedBy',
+      })
+      .optional(),
+  })
+  .strict();
 
 /**
  * `POST /api/pipelines/{name}/runs`: starts a run on an uploaded CSV / JSON Lines body, or on a blob
@@ -42,18 +52,16 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
   if (!definition)
     return problem(404, 'pipeline_not_found', `no pipeline named ${pipeline}`, { field: 'name' });
 
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(request);
   const now = new Date();
   const runId = newRunId(pipeline, now);
   let source: RunSource;
-  let requestedBy =
-    request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-sluice-user') ?? 'api';
+  const requestedBy = requesterOf((name) => request.headers.get(name));
 
   if (type === 'application/json') {
     const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
     if (!parsed.success) return zodProblem(parsed.error);
-    const [container, ...rest] = parsed.data.source.blob.split('/');
-    const location = { container: container!, path: rest.join('/') };
+    const location = parseDatasetBlob(parsed.data.source.blob, 'source.blob');
     const props = await deps.artifacts.properties(location);
     if (!props) {
       return problem(404, 'source_not_found', `blob ${parsed.data.source.blob} does not exist`, {
@@ -61,7 +69,6 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
       });
     }
     source = { kind: 'blob', uri: deps.artifacts.uri(location) };
-    if (parsed.data.requestedBy) requestedBy = parsed.data.requestedBy;
   } else if (uploadTypes[type]) {
     const limit = deps.config.INGEST_MAX_BYTES;
     const declared = Number(request.headers.get('content-length') ?? '0');
@@ -118,7 +125,8 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
   );
   context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
   const durable = client.createHttpManagementPayload(runId);
-  const origin = new URL(request.url).origin;
+  // Links from the configured public origin: the request's Host header is the caller's to choose.
+  const origin = deps.config.PUBLIC_BASE_URL.replace(/\/+$/, '');
   return {
     status: 202,
     headers: { location: `${origin}/api/runs/${runId}`, 'retry-after': '2' },
