@@ -95,7 +95,10 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => {
       if (++ticks % 20 === 0) pids = tree(pid);
       peakHost = Math.max(peakHost, rss(pid));
-      peakTree = Math.max(peakTree, pids.reduce((s, p) => s + rss(p), 0));
+      peakTree = Math.max(
+        peakTree,
+        pids.reduce((s, p) => s + rss(p), 0),
+      );
     }, 50);
     const started = performance.now();
     const answers = await Promise.all(
