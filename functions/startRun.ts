@@ -6,12 +6,17 @@ import { requesterOf } from '../lib/approval/principal';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
+import { getConfig } from '../lib/config';
+import { sniffBinary } from '../lib/data/input';
+import type { RunDeps } from '../lib/runs/deps';
 import { getRunDeps } from '../lib/runs/deps';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/runs/model';
+import type { StoredBlob } from '../lib/storage/blob';
 import { parseDatasetBlob } from '../lib/storage/datasetSource';
 import { mediaType, readJsonBody, withProblems } from './support/http';
+import { UploadSlots } from './support/uploads';
 
 const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
   'text/csv': 'csv',
@@ -37,6 +42,59 @@ const blobStartSchema = z
       .optional(),
   })
   .strict();
+
+/** Concurrent uploads per instance (INGEST_MAX_CONCURRENT_UPLOADS); read when a request comes. */
+const uploadSlots = new UploadSlots(() => getConfig().INGEST_MAX_CONCURRENT_UPLOADS);
+const UPLOAD_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Streams an upload to Blob, content-addressed, as it arrives (the body is a stream: functions/setup.ts).
+ * The first bytes are sniffed before anything is stored: an image, a PDF or other binary content
+ * sent as CSV or JSON Lines is refused at once, with no blob and no run.
+ */
+async function storeUpload(
+  deps: RunDeps,
+  pipeline: string,
+  type: string,
+  body: AsyncIterable<Uint8Array>,
+  limit: number,
+): Promise<StoredBlob> {
+  const it = body[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  const head = first.done ? undefined : first.value;
+  if (head && uploadTypes[type] !== 'parquet') {
+    const binary = sniffBinary(head);
+    if (binary) {
+      await it.return?.();
+      throw new ValidationError(
+        'binary_upload',
+        `the upload is ${binary}, sent as ${type}; send the dataset as UTF-8 CSV or JSON Lines (or Parquet)`,
+        { status: 415, field: '(body)' },
+      );
+    }
+  }
+  async function* whole(): AsyncGenerator<Uint8Array> {
+    if (head) yield head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  }
+  try {
+    return await deps.artifacts.putContentAddressed(resources.blobContainers.datasets, whole(), {
+      prefix: `uploads/${pipeline}`,
+      contentType: type,
+      maxBytes: limit,
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'BLOB_TOO_LARGE') {
+      throw new ValidationError(
+        'upload_too_large',
+        `the upload is over the limit of ${limit} bytes (INGEST_MAX_BYTES)`,
+        { status: 413, field: '(body)' },
+      );
+    }
+    throw err;
+  }
+}
 
 /**
  * `POST /api/pipelines/{name}/runs`: starts a run on an uploaded CSV / JSON Lines body, or on a blob
@@ -83,15 +141,21 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
       );
     }
     if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
-    const stored = await deps.artifacts.putContentAddressed(
-      resources.blobContainers.datasets,
-      request.body as AsyncIterable<Uint8Array>,
-      {
-        prefix: `uploads/${pipeline}`,
-        contentType: type,
-        maxBytes: limit,
-      },
-    );
+    const release = uploadSlots.tryTake();
+    if (!release) {
+      const busy = problem(
+        503,
+        'too_many_uploads',
+        `${deps.config.INGEST_MAX_CONCURRENT_UPLOADS} uploads are already streaming to storage on this instance (INGEST_MAX_CONCURRENT_UPLOADS); retry shortly`,
+      );
+      return { ...busy, headers: { ...busy.headers, 'retry-after': String(UPLOAD_RETRY_AFTER_SECONDS) } };
+    }
+    let stored;
+    try {
+      stored = await storeUpload(deps, pipeline, type, request.body as AsyncIterable<Uint8Array>, limit);
+    } finally {
+      release();
+    }
     if (stored.size === 0)
       throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
     source = {
