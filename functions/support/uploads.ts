@@ -19,8 +19,4 @@ export class UploadSlots {
       this.active--;
     };
   }
-
-  get inUse(): number {
-    return this.active;
-  }
 }
