@@ -37,7 +37,6 @@ const ALGORITHMS: Record<string, string> = {
   logistic_regression: 'logistic regression',
   gradient_boosting: 'gradient-boosted trees',
 };
-const REQUESTER = 'demo@example.com';
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: string) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -156,7 +155,10 @@ async function deployBaseline(
   try {
     outbox = localOutbox(started.source.uri, storage);
   } catch {
-    await api(ctx, 'POST', `/api/runs/${started.runId}/cancel`).catch(() => undefined);
+    await api(ctx, 'POST', `/api/runs/${started.runId}/cancel`, {
+      data: '{}',
+      type: 'application/json',
+    }).catch(() => undefined);
     return undefined;
   }
   const reviewer = definition.approval.reviewers.at(-1)!;
@@ -210,7 +212,6 @@ async function startRun(
   const data = await readFile(file);
   const headers: Record<string, string> = {
     'content-type': 'text/csv',
-    'x-sluice-user': REQUESTER,
     'x-sluice-client': 'demo',
   };
   if (ctx.key) headers['x-functions-key'] = ctx.key;

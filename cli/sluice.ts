@@ -73,6 +73,16 @@ export async function api(
   return parsed;
 }
 
+/** A JSON file holding a bare array of rows: the endpoint wants `{"rows": [...]}`. */
+function jsonRows(text: string): unknown[] | undefined {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return Array.isArray(parsed) ? parsed : undefined;
+  } catch {
+    return undefined; // sent as it is: the endpoint names what is wrong
+  }
+}
+
 function contentTypeFor(file: string): string {
   const ext = extname(file).toLowerCase();
   if (ext === '.jsonl' || ext === '.ndjson') return 'application/x-ndjson';
@@ -340,7 +350,11 @@ export async function main(
       return 0;
     }
     case 'cancel': {
-      const r = await api(ctx, 'POST', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}/cancel`);
+      // State-changing endpoints take JSON only (a cross-site form cannot send it).
+      const r = await api(ctx, 'POST', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}/cancel`, {
+        data: '{}',
+        type: 'application/json',
+      });
       print(r, () => out(`cancel requested for run ${rest[0]}`));
       return 0;
     }
@@ -366,7 +380,7 @@ export async function main(
                 .split('\n')
                 .filter((l) => l.trim())
                 .map((l) => JSON.parse(l) as unknown)
-            : undefined;
+            : jsonRows(text);
       const r = await api(ctx, 'POST', `/api/models/${encodeURIComponent(name)}/predict`, {
         data: rows ? JSON.stringify({ rows }) : text,
         type: 'application/json',

@@ -1,12 +1,13 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { trainingMonitorInstanceId } from '../lib/contracts/training';
+import { requesterOf } from '../lib/approval/principal';
 import { problem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
 import { endRunApproval, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/model';
 import { getTrainingDeps } from '../lib/training/deps';
-import { withProblems } from './support/http';
+import { requireJsonContentType, withProblems } from './support/http';
 
 async function terminateQuietly(
   client: df.DurableClient,
@@ -30,6 +31,7 @@ async function terminateQuietly(
  * slot released.
  */
 export async function cancelRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  requireJsonContentType(request);
   const id = request.params.id ?? '';
   const deps = await getRunDeps();
   const run = await deps.runs.find(id);
@@ -37,8 +39,8 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
   if (terminalRunStatuses.has(run.status)) {
     return problem(409, 'run_finished', `run ${id} already ended (${run.status})`, { field: 'id' });
   }
-  const by =
-    request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-sluice-user') ?? 'api';
+  // Who canceled is who the platform says called, never a client-chosen header.
+  const by = requesterOf((h) => request.headers.get(h));
   const reason = `canceled by ${by}`;
   await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
 

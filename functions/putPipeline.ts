@@ -1,4 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { requesterOf } from '../lib/approval/principal';
 import { zodProblem, problem } from '../lib/http/problem';
 import { pipelineDefinitionSchema, pipelineNameSchema } from '../lib/pipelines/definition';
 import { getRunDeps } from '../lib/runs/deps';
@@ -23,8 +24,7 @@ export async function putPipeline(request: HttpRequest): Promise<HttpResponseIni
     });
   }
   const deps = await getRunDeps();
-  const by =
-    request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-sluice-user') ?? 'api';
+  const by = requesterOf((h) => request.headers.get(h));
   const stored = await deps.pipelines.put(name, parsed.data, by, new Date());
   return {
     status: 201,

@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { z } from 'zod';
 import { ValidationError } from '../lib/errors';
 import { errorProblem, zodProblem } from '../lib/http/problem';
-import { readClientPrincipal } from '../lib/approval/principal';
+import { requesterOf } from '../lib/approval/principal';
 import type { ApprovalRecord } from '../lib/approval/record';
 import { ApprovalStore } from '../lib/approval/store';
 import type { ModelRegistry } from '../lib/registry/registry';
@@ -10,6 +10,7 @@ import { ROLLBACK_PREFIX, planRollback } from '../lib/registry/rollback';
 import { getCosmos } from '../lib/storage';
 import { getProductionModels, getRegistry } from '../lib/serving/deps';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
+import { requireJsonContentType } from './support/http';
 
 /**
  * `POST /api/models/{name}/rollback` (function key): moves `production` back to the version it
@@ -27,13 +28,9 @@ const bodySchema = z
   })
   .strict();
 
-/**
- * Who called, as the platform reports it: the App Service Authentication principal, else the
- * holder of the function key (the key itself names no one). Never a body field.
- */
+/** Who called, as the platform reports it (`requesterOf`); never a body field. */
 export function rollbackCaller(request: HttpRequest): string {
-  const principal = readClientPrincipal((h) => request.headers.get(h));
-  return principal?.name ?? principal?.identities[0] ?? principal?.id ?? 'function key';
+  return requesterOf((h) => request.headers.get(h));
 }
 
 export function createRollbackHandler(
@@ -48,6 +45,7 @@ export function createRollbackHandler(
 ) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
+      requireJsonContentType(request);
       const name = request.params.name ?? '';
       let raw: unknown;
       try {

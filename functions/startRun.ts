@@ -2,14 +2,21 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { PIPELINE_ORCHESTRATOR } from '../lib/contracts/pipeline';
+import { requesterOf } from '../lib/approval/principal';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
+import { getConfig } from '../lib/config';
+import { sniffBinary } from '../lib/data/input';
+import type { RunDeps } from '../lib/runs/deps';
 import { getRunDeps } from '../lib/runs/deps';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/runs/model';
-import { readJsonBody, withProblems } from './support/http';
+import type { StoredBlob } from '../lib/storage/blob';
+import { parseDatasetBlob } from '../lib/storage/datasetSource';
+import { mediaType, readJsonBody, withProblems } from './support/http';
+import { UploadSlots } from './support/uploads';
 
 const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
   'text/csv': 'csv',
@@ -21,12 +28,73 @@ const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
   'application/x-parquet': 'parquet',
 };
 
-const blobStartSchema = z.object({
-  source: z.object({
-    blob: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\/.+$/, 'must be container/path'),
-  }),
-  requestedBy: z.string().max(320).optional(),
-});
+const blobStartSchema = z
+  .object({
+    source: z.object({ blob: z.string().min(1).max(1100) }).strict(),
+    // The requester is who the platform says called, never a body field: refused (not ignored) so
+    // that nobody believes it works.
+    requestedBy: z
+      .unknown()
+      .refine((v) => v === undefined, {
+        message:
+          'the requester is the signed-in principal (App Service Authentication), never a body field; remove requestedBy',
+      })
+      .optional(),
+  })
+  .strict();
+
+/** Concurrent uploads per instance (INGEST_MAX_CONCURRENT_UPLOADS); read when a request comes. */
+const uploadSlots = new UploadSlots(() => getConfig().INGEST_MAX_CONCURRENT_UPLOADS);
+const UPLOAD_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Streams an upload to Blob, content-addressed, as it arrives (the body is a stream: functions/setup.ts).
+ * The first bytes are sniffed before anything is stored: an image, a PDF or other binary content
+ * sent as CSV or JSON Lines is refused at once, with no blob and no run.
+ */
+async function storeUpload(
+  deps: RunDeps,
+  pipeline: string,
+  type: string,
+  body: AsyncIterable<Uint8Array>,
+  limit: number,
+): Promise<StoredBlob> {
+  const it = body[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  const head = first.done ? undefined : first.value;
+  if (head && uploadTypes[type] !== 'parquet') {
+    const binary = sniffBinary(head);
+    if (binary) {
+      await it.return?.();
+      throw new ValidationError(
+        'binary_upload',
+        `the upload is ${binary}, sent as ${type}; send the dataset as UTF-8 CSV or JSON Lines (or Parquet)`,
+        { status: 415, field: '(body)' },
+      );
+    }
+  }
+  async function* whole(): AsyncGenerator<Uint8Array> {
+    if (head) yield head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  }
+  try {
+    return await deps.artifacts.putContentAddressed(resources.blobContainers.datasets, whole(), {
+      prefix: `uploads/${pipeline}`,
+      contentType: type,
+      maxBytes: limit,
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'BLOB_TOO_LARGE') {
+      throw new ValidationError(
+        'upload_too_large',
+        `the upload is over the limit of ${limit} bytes (INGEST_MAX_BYTES)`,
+        { status: 413, field: '(body)' },
+      );
+    }
+    throw err;
+  }
+}
 
 /**
  * `POST /api/pipelines/{name}/runs`: starts a run on an uploaded CSV / JSON Lines body, or on a blob
@@ -42,18 +110,16 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
   if (!definition)
     return problem(404, 'pipeline_not_found', `no pipeline named ${pipeline}`, { field: 'name' });
 
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(request);
   const now = new Date();
   const runId = newRunId(pipeline, now);
   let source: RunSource;
-  let requestedBy =
-    request.headers.get('x-ms-client-principal-name') ?? request.headers.get('x-sluice-user') ?? 'api';
+  const requestedBy = requesterOf((name) => request.headers.get(name));
 
   if (type === 'application/json') {
     const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
     if (!parsed.success) return zodProblem(parsed.error);
-    const [container, ...rest] = parsed.data.source.blob.split('/');
-    const location = { container: container!, path: rest.join('/') };
+    const location = parseDatasetBlob(parsed.data.source.blob, 'source.blob');
     const props = await deps.artifacts.properties(location);
     if (!props) {
       return problem(404, 'source_not_found', `blob ${parsed.data.source.blob} does not exist`, {
@@ -61,7 +127,6 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
       });
     }
     source = { kind: 'blob', uri: deps.artifacts.uri(location) };
-    if (parsed.data.requestedBy) requestedBy = parsed.data.requestedBy;
   } else if (uploadTypes[type]) {
     const limit = deps.config.INGEST_MAX_BYTES;
     const declared = Number(request.headers.get('content-length') ?? '0');
@@ -76,15 +141,21 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
       );
     }
     if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
-    const stored = await deps.artifacts.putContentAddressed(
-      resources.blobContainers.datasets,
-      request.body as AsyncIterable<Uint8Array>,
-      {
-        prefix: `uploads/${pipeline}`,
-        contentType: type,
-        maxBytes: limit,
-      },
-    );
+    const release = uploadSlots.tryTake();
+    if (!release) {
+      const busy = problem(
+        503,
+        'too_many_uploads',
+        `${deps.config.INGEST_MAX_CONCURRENT_UPLOADS} uploads are already streaming to storage on this instance (INGEST_MAX_CONCURRENT_UPLOADS); retry shortly`,
+      );
+      return { ...busy, headers: { ...busy.headers, 'retry-after': String(UPLOAD_RETRY_AFTER_SECONDS) } };
+    }
+    let stored;
+    try {
+      stored = await storeUpload(deps, pipeline, type, request.body as AsyncIterable<Uint8Array>, limit);
+    } finally {
+      release();
+    }
     if (stored.size === 0)
       throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
     source = {
@@ -118,7 +189,8 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
   );
   context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
   const durable = client.createHttpManagementPayload(runId);
-  const origin = new URL(request.url).origin;
+  // Links from the configured public origin: the request's Host header is the caller's to choose.
+  const origin = deps.config.PUBLIC_BASE_URL.replace(/\/+$/, '');
   return {
     status: 202,
     headers: { location: `${origin}/api/runs/${runId}`, 'retry-after': '2' },

@@ -3,6 +3,7 @@ import * as df from 'durable-functions';
 import { TRAINING_COMPLETED_EVENT } from '../lib/contracts/training';
 import { ValidationError, ensureError } from '../lib/errors';
 import { problem } from '../lib/http/problem';
+import resources from '../lib/resources.json';
 import { getArtifactStore } from '../lib/storage/blob';
 import type { JobOwner } from '../lib/training/events';
 import { isFinalRunStatus, jobOwnerLookup, parseDelivery } from '../lib/training/events';
@@ -23,6 +24,16 @@ import { withProblems } from './support/http';
 
 /** Event Grid delivers at most 1 MB per request (one event or a batch). */
 const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Most events one delivery may carry (413 beyond): Event Grid's own largest batch
+ * (`maxEventsPerBatch` is 1 to 5,000), so no subscription setting can exceed it. Bounds the work a
+ * single POST can cause, with the one listing of started jobs below.
+ */
+export const MAX_EVENTS_PER_DELIVERY = 5000;
+/** Job lookups (one blob read each) in flight at once for one delivery. */
+const LOOKUP_CONCURRENCY = 32;
+/** From this many distinct jobs in a delivery, one listing of the started jobs replaces most reads. */
+const LIST_FROM_JOBS = 16;
 const JSON_TYPES = ['application/json', 'application/cloudevents+json', 'application/cloudevents-batch+json'];
 /** A DNS name such as `eventgrid.azure.net` (wildcards allowed), echoed back only when it looks like one. */
 const ORIGIN = /^[A-Za-z0-9*](?:[A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$/;
@@ -30,6 +41,11 @@ const ORIGIN = /^[A-Za-z0-9*](?:[A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$/;
 export interface TrainingEventsDeps {
   /** The run and monitor instance of a job Sluice started; undefined for any other job. */
   lookup(jobId: string): Promise<JobOwner | undefined>;
+  /**
+   * Every job id Sluice has a folder for (one listing), so a delivery naming many jobs reads only
+   * the request files of those that exist. Optional: without it every job is looked up.
+   */
+  startedJobs?(): Promise<Set<string>>;
 }
 
 export interface WakeData {
@@ -50,11 +66,16 @@ export const raiseTrainingCompleted: WakeMonitor = async (instanceId, data, cont
 
 async function readEvents(request: HttpRequest): Promise<unknown> {
   const type = (request.headers.get('content-type') ?? '').toLowerCase().split(';')[0]!.trim();
-  if (type && !JSON_TYPES.includes(type)) {
-    throw new ValidationError('unsupported_media_type', `expected ${JSON_TYPES.join(' or ')}, got ${type}`, {
-      status: 415,
-      field: 'content-type',
-    });
+  // Also the cross-site request guard: a form or text/plain POST (no preflight) is not a delivery.
+  if (!JSON_TYPES.includes(type)) {
+    throw new ValidationError(
+      'unsupported_media_type',
+      `expected ${JSON_TYPES.join(' or ')}, got ${type || 'no content type'}`,
+      {
+        status: 415,
+        field: 'content-type',
+      },
+    );
   }
   const declared = Number(request.headers.get('content-length') ?? '0');
   const text = declared > MAX_BODY_BYTES ? '' : await request.text();
@@ -93,6 +114,23 @@ function abuseProtection(request: HttpRequest): HttpResponseInit {
   };
 }
 
+/** Looks every job up, at most LOOKUP_CONCURRENCY at a time. */
+async function lookupAll(
+  jobIds: string[],
+  lookup: TrainingEventsDeps['lookup'],
+): Promise<Map<string, JobOwner | undefined>> {
+  const owners = new Map<string, JobOwner | undefined>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < jobIds.length) {
+      const jobId = jobIds[next++]!;
+      owners.set(jobId, await lookup(jobId));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, jobIds.length) }, worker));
+  return owners;
+}
+
 export function createTrainingEventsHandler(
   getDeps: () => Promise<TrainingEventsDeps>,
   wake: WakeMonitor = raiseTrainingCompleted,
@@ -107,9 +145,26 @@ export function createTrainingEventsHandler(
       return { status: 200, jsonBody: { validationResponse: validation.validationCode } };
     }
 
+    if (events.length > MAX_EVENTS_PER_DELIVERY) {
+      throw new ValidationError(
+        'too_many_events',
+        `a delivery carries at most ${MAX_EVENTS_PER_DELIVERY} events (Event Grid's largest batch); this one has ${events.length}`,
+        { status: 413, field: '(body)' },
+      );
+    }
+
     const deps = await getDeps();
     const woken: { jobId: string; runId: string; instanceId: string }[] = [];
     const ignored: { id: string; jobId?: string; reason: string }[] = [];
+    // Each distinct final job is looked up once, all of them concurrently (bounded), before any wake.
+    const finalJobs = new Set<string>();
+    for (const e of events) if (e.kind === 'job' && isFinalRunStatus(e.status)) finalJobs.add(e.jobId);
+    let candidates = [...finalJobs];
+    if (deps.startedJobs && candidates.length >= LIST_FROM_JOBS) {
+      const started = await deps.startedJobs();
+      candidates = candidates.filter((j) => started.has(j));
+    }
+    const owners = await lookupAll(candidates, deps.lookup);
     const seen = new Set<string>();
     for (const event of events) {
       if (event.kind !== 'job') {
@@ -129,7 +184,7 @@ export function createTrainingEventsHandler(
         continue;
       }
       seen.add(jobId);
-      const owner = await deps.lookup(jobId);
+      const owner = owners.get(jobId);
       if (!owner) {
         context.log(`training events: ${id}: job ${jobId} was not started by Sluice; ignored`);
         ignored.push({ id, jobId, reason: 'not a Sluice training job' });
@@ -155,8 +210,20 @@ export function createTrainingEventsHandler(
 }
 
 let deps: TrainingEventsDeps | undefined;
-const productionDeps = async (): Promise<TrainingEventsDeps> =>
-  (deps ??= { lookup: jobOwnerLookup(getArtifactStore()) });
+const productionDeps = async (): Promise<TrainingEventsDeps> => {
+  if (!deps) {
+    const store = getArtifactStore();
+    deps = {
+      lookup: jobOwnerLookup(store),
+      startedJobs: async () => {
+        const jobs = new Set<string>();
+        for await (const jobId of store.listFolders(resources.blobContainers.jobs)) jobs.add(jobId);
+        return jobs;
+      },
+    };
+  }
+  return deps;
+};
 
 app.http('trainingEvents', {
   route: 'events/training',

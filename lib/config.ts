@@ -30,6 +30,8 @@ export const configSchema = z
     /** Public origin used in links sent to people (approval pages). */
     PUBLIC_BASE_URL: z.url().default('http://localhost:7071'),
     INGEST_MAX_BYTES: intSetting(512 * 1024 * 1024),
+    /** Run uploads streamed to Blob at once per instance; more are answered 503 with Retry-After. */
+    INGEST_MAX_CONCURRENT_UPLOADS: intSetting(4),
     INGEST_MAX_COLUMNS: intSetting(10_000),
     INGEST_MAX_FIELD_BYTES: intSetting(1024 * 1024),
     INGEST_MAX_ROWS: intSetting(50_000_000),

@@ -82,7 +82,7 @@ async function oneRun(host: LocalSluice, pipeline: string, csv: Buffer): Promise
   const logBefore = host.tail(200_000).length;
   const res = await fetch(`${host.url}/api/pipelines/${pipeline}/runs`, {
     method: 'POST',
-    headers: { 'content-type': 'text/csv', 'x-sluice-user': 'bench@example.com' },
+    headers: { 'content-type': 'text/csv' },
     body: csv,
   });
   const started = (await res.json()) as { runId: string; source: { uri: string } };

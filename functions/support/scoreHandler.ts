@@ -2,11 +2,13 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { ValidationError } from '../../lib/errors';
 import { errorProblem, problem } from '../../lib/http/problem';
 import type { ProductionModels } from '../../lib/serving/production';
+import { requireJsonContentType } from './http';
 
 /**
  * `POST /api/models/{name}/predict`: scores JSON rows with the model the `production` alias points
  * at, in process. Rows are checked against the model's feature schema (400 naming the field); the
- * answer carries the model version, and class probabilities for classifiers.
+ * answer carries the model version, class probabilities for classifiers, and a `warnings` entry
+ * per row that had a category the model did not see in training.
  */
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -15,6 +17,8 @@ export function createScoreHandler(getModels: () => Promise<ProductionModels>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const name = request.params.name ?? '';
+      // JSON only: also keeps text/plain and form posts (no CORS preflight) out.
+      requireJsonContentType(request);
       if (Number(request.headers.get('content-length') ?? '0') > MAX_BODY_BYTES) {
         throw new ValidationError('body_too_large', `Send at most ${MAX_BODY_BYTES} bytes per request.`, {
           status: 413,

@@ -62,3 +62,18 @@ export function readClientPrincipal(header: HeaderGetter): ClientPrincipal | und
     identities: [...identities],
   };
 }
+
+/** The requester recorded when the platform names no one (see `requesterOf`). */
+export const ANONYMOUS_REQUESTER = 'anonymous';
+
+/**
+ * Who made a request, as the platform says: the App Service Authentication principal (its name, or
+ * else its first identity or object id). Azure Functions does not tell a Node.js app which function
+ * key authenticated a request (the host keeps the key id in its own .NET claims principal), so a
+ * key-only caller is `anonymous`. Never a body field or a client-chosen header such as
+ * `x-sluice-client`, which only says which tool sent the request.
+ */
+export function requesterOf(header: HeaderGetter): string {
+  const p = readClientPrincipal(header);
+  return p?.name ?? p?.identities[0] ?? p?.id ?? ANONYMOUS_REQUESTER;
+}

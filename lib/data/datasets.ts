@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import resources from '../resources.json';
 import type { ArtifactStore, BlobRef } from '../storage/blob';
+import { checkDatasetSource } from '../storage/datasetSource';
 import type { Table } from './column';
 import { COLUMNAR_CONTENT_TYPE, decodeColumnar, encodeColumnar } from './columnar';
 import type { DatasetFormat, ReadDatasetOptions } from './ingest';
@@ -145,15 +146,18 @@ export async function ingestDataset(
   };
 }
 
-/** Ingests a dataset already in Blob Storage (an upload, or any blob of this account). */
+/** Ingests a dataset already in Blob Storage (an upload, or a blob of the datasets container). */
 export async function ingestBlob(
   store: ArtifactStore,
   ref: BlobRef,
   options: IngestOptions & { sha256?: string } = {},
 ): Promise<{ dataset: IngestedDataset; table: Table }> {
   const { sha256, ...rest } = options;
-  const { stream, properties } = await store.getStream(ref, sha256 ? { sha256 } : {});
   const location = typeof ref === 'string' ? store.parseUri(ref) : ref;
+  // Checked at use too (not only where the name came in): a definition stored before the check, or a
+  // contract's reference, must not read models, reports or the outbox either.
+  checkDatasetSource(location, 'source');
+  const { stream, properties } = await store.getStream(location, sha256 ? { sha256 } : {});
   // Any content-addressed blob of the datasets container (raw/…, or an API upload under uploads/…) is
   // already stored by its digest: read it, do not copy it.
   const match = /(?:^|\/)sha256\/([0-9a-f]{64})$/.exec(location.path);

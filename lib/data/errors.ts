@@ -16,7 +16,7 @@ export const dataErrorCodes = {
   },
   INPUT_UNSUPPORTED_FORMAT: {
     status: 415,
-    text: 'not CSV, JSON Lines or Parquet (zip, xlsx, xz, bzip2 and similar are refused)',
+    text: 'not CSV, JSON Lines or Parquet (images, PDF, zip, xlsx, xz, bzip2 and similar are refused)',
   },
   GZIP_TOO_LARGE: { status: 413, text: 'the decompressed data is larger than INGEST_MAX_BYTES' },
   GZIP_RATIO: { status: 413, text: 'the compression ratio is implausibly high (a gzip bomb)' },

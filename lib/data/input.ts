@@ -29,14 +29,48 @@ export interface InputSummary {
 /** A gzip stream is judged for its ratio only after this much output (small files compress oddly). */
 const RATIO_GRACE_BYTES = 1 << 20;
 
-function magic(head: Uint8Array): 'gzip' | 'zip' | 'parquet' | 'xz' | 'bzip2' | undefined {
+type Magic = 'gzip' | 'zip' | 'parquet' | 'xz' | 'bzip2' | 'png' | 'jpeg' | 'gif' | 'pdf';
+
+function magic(head: Uint8Array): Magic | undefined {
   const b = (i: number): number => head[i] ?? -1;
+  const ascii = (text: string, at = 0): boolean => [...text].every((c, i) => b(at + i) === c.charCodeAt(0));
   if (b(0) === 0x1f && b(1) === 0x8b) return 'gzip';
   if (b(0) === 0x50 && b(1) === 0x4b && b(2) === 0x03 && b(3) === 0x04) return 'zip';
-  if (b(0) === 0x50 && b(1) === 0x41 && b(2) === 0x52 && b(3) === 0x31) return 'parquet';
+  if (ascii('PAR1')) return 'parquet';
   if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58) return 'xz';
-  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return 'bzip2';
+  if (ascii('BZh')) return 'bzip2';
+  if (b(0) === 0x89 && ascii('PNG\r\n\x1a\n', 1)) return 'png';
+  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return 'jpeg';
+  if (ascii('GIF87a') || ascii('GIF89a')) return 'gif';
+  if (ascii('%PDF-')) return 'pdf';
   return undefined;
+}
+
+const binaryNames: Record<Exclude<Magic, 'gzip' | 'parquet'>, string> = {
+  zip: 'a ZIP archive (xlsx, docx and jar files are ZIP too)',
+  xz: 'xz-compressed data',
+  bzip2: 'bzip2-compressed data',
+  png: 'a PNG image',
+  jpeg: 'a JPEG image',
+  gif: 'a GIF image',
+  pdf: 'a PDF document',
+};
+
+/**
+ * What binary content the first bytes of a dataset are, when they are not text Sluice reads
+ * (gzip and Parquet are fine): a known file signature, or a NUL byte in the head. Undefined for
+ * anything that may be text.
+ */
+export function sniffBinary(head: Uint8Array): string | undefined {
+  const kind = magic(head);
+  if (kind === 'gzip' || kind === 'parquet') return undefined;
+  if (kind) return binaryNames[kind];
+  const probe = head.subarray(0, 8192);
+  const nul = probe.indexOf(0);
+  if (nul === -1) return undefined;
+  return looksUtf16(probe)
+    ? 'UTF-16 or UTF-32 text (save it as UTF-8)'
+    : `binary data (a NUL byte at byte ${nul})`;
 }
 
 /** Looks like UTF-16 without a BOM: text with a NUL in every other byte. */
@@ -90,7 +124,12 @@ export async function readInput(
   while (!head.done && head.value.length === 0) head = await raw.next();
   if (head.done) throw new DataFormatError('INPUT_EMPTY', '');
   const kind = magic(head.value);
-  if (kind && kind !== 'gzip') throw new DataFormatError('INPUT_UNSUPPORTED_FORMAT', `${kind} data`);
+  if (kind && kind !== 'gzip') {
+    throw new DataFormatError(
+      'INPUT_UNSUPPORTED_FORMAT',
+      kind === 'parquet' ? 'Parquet data where text was expected' : binaryNames[kind],
+    );
+  }
 
   async function* counted(): AsyncGenerator<Uint8Array> {
     const take = (chunk: Uint8Array): Uint8Array => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { approvalPolicySchema } from '../approval/policy';
 import { datasetContractSchema } from '../data/contract';
 import { evaluationPolicySchema } from '../evaluation/policy';
+import { datasetSourceProblem } from '../storage/datasetSource';
 import { trainingSpecSchema } from '../training/spec';
 import { scheduleSchema } from './schedule';
 
@@ -27,8 +28,19 @@ export const pipelineDefinitionSchema = z
     training: trainingSpecSchema,
     evaluation: evaluationPolicySchema,
     approval: approvalPolicySchema,
-    /** Holdout rows pinned for every evaluation of this pipeline (container/path of a CSV or JSONL blob). */
-    goldenSet: z.object({ blob: z.string().min(3) }).optional(),
+    /** Holdout rows pinned for every evaluation of this pipeline (`datasets/path` of a CSV or JSONL blob). */
+    goldenSet: z
+      .object({
+        blob: z.string().superRefine((ref, ctx) => {
+          const slash = ref.indexOf('/');
+          const why = datasetSourceProblem(
+            slash < 0 ? ref : ref.slice(0, slash),
+            slash < 0 ? '' : ref.slice(slash + 1),
+          );
+          if (why) ctx.addIssue({ code: 'custom', message: why });
+        }),
+      })
+      .optional(),
     schedule: scheduleSchema.optional(),
   })
   .strict()

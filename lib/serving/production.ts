@@ -4,7 +4,7 @@ import type { ModelVersion } from '../registry/model';
 import { datasetFromRecords } from '../training/dataset';
 import { loadVerifiedModel } from '../training/models/artifact';
 import type { LoadedModel } from '../training/models/predict';
-import type { RowValidator } from './rows';
+import type { RowValidator, RowWarning } from './rows';
 import { compileRowValidator } from './rows';
 
 /**
@@ -45,6 +45,8 @@ export interface Prediction {
   classes?: readonly string[];
   predictions: (string | number)[];
   probabilities?: number[][];
+  /** Rows scored with a value the model did not see in training (absent when there are none). */
+  warnings?: RowWarning[];
 }
 
 export class ProductionModels {
@@ -125,11 +127,13 @@ export class ProductionModels {
   /** Validates the body's rows and scores them with the production model. */
   async predict(modelName: string, body: unknown): Promise<Prediction> {
     const served = await this.get(modelName);
-    const rows = served.validate(body);
+    const warnings: RowWarning[] = [];
+    const rows = served.validate(body, warnings);
     const m = served.model;
     const ds = datasetFromRecords(rows, m.columnTypes);
+    const warned = warnings.length > 0 ? { warnings } : {};
     if (!m.classes) {
-      return { model: modelName, version: served.version, predictions: Array.from(m.predict(ds)) };
+      return { model: modelName, version: served.version, predictions: Array.from(m.predict(ds)), ...warned };
     }
     const K = m.classes.length;
     const P = m.predictProba(ds);
@@ -145,7 +149,14 @@ export class ProductionModels {
       predictions[i] = m.classes[best]!;
       probabilities[i] = p;
     }
-    return { model: modelName, version: served.version, classes: m.classes, predictions, probabilities };
+    return {
+      model: modelName,
+      version: served.version,
+      classes: m.classes,
+      predictions,
+      probabilities,
+      ...warned,
+    };
   }
 
   /** Forget cached models (tests; a rollback handler calls it so its own instance answers at once). */

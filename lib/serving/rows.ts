@@ -8,26 +8,43 @@ import { ValidationError } from '../errors';
 export interface FeatureSpec {
   name: string;
   type: 'numeric' | 'categorical';
+  /** The categories seen in training (categorical features). */
+  categories?: readonly string[];
 }
 
 export const MAX_ROWS_PER_REQUEST = 1000;
 
-export type RowValidator = (body: unknown) => Record<string, unknown>[];
+/** A row the model scored, but with a value it knows nothing about. */
+export interface RowWarning {
+  row: number;
+  field: string;
+  code: 'unseen_category';
+  message: string;
+}
+
+/** Checks a body and returns its rows; unseen categories are added to `warnings` when given. */
+export type RowValidator = (body: unknown, warnings?: RowWarning[]) => Record<string, unknown>[];
 
 function bad(field: string, message: string): ValidationError {
   return new ValidationError('invalid_rows', `${field}: ${message}`, { field });
 }
 
 /**
- * Accepts `{ "rows": [ {feature: value, ...}, ... ] }` (or the bare array). Every feature must be
- * present: numeric ones as finite numbers, categorical ones as strings (numbers and booleans are
- * taken as their text); `null` means a missing value. Fields the model does not use are ignored.
+ * Accepts `{ "rows": [ {feature: value, ...}, ... ] }` only (a bare array is refused, naming that
+ * shape). Every feature must be present: numeric ones as finite numbers, categorical ones as strings
+ * (a number or boolean for a categorical feature is refused: `1` and `"1"` are different answers to
+ * "which category?"); `null` means a missing value. Fields the model does not use are ignored. A
+ * category the model never saw in training is scored (like a missing value) and reported back as
+ * a warning on its row.
  */
 export function compileRowValidator(features: readonly FeatureSpec[]): RowValidator {
   const names = features.map((f) => f.name);
   const numeric = features.map((f) => f.type === 'numeric');
-  return (body) => {
-    const rows = Array.isArray(body) ? body : (body as { rows?: unknown } | null)?.rows;
+  const known = features.map((f) => (f.categories ? new Set(f.categories) : undefined));
+  return (body, warnings) => {
+    if (Array.isArray(body))
+      throw bad('(body)', 'send an object {"rows": [ {feature: value, ...} ]}, not a bare array');
+    const rows = (body as { rows?: unknown } | null)?.rows;
     if (!Array.isArray(rows)) throw bad('rows', 'send {"rows": [ {feature: value, ...} ]}');
     if (rows.length === 0) throw bad('rows', 'at least one row is needed');
     if (rows.length > MAX_ROWS_PER_REQUEST)
@@ -44,8 +61,18 @@ export function compileRowValidator(features: readonly FeatureSpec[]): RowValida
         if (numeric[j]) {
           if (typeof v !== 'number' || !Number.isFinite(v))
             throw bad(`rows[${i}].${name}`, 'must be a finite number or null');
-        } else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-          throw bad(`rows[${i}].${name}`, 'must be a string or null');
+        } else if (typeof v !== 'string') {
+          throw bad(
+            `rows[${i}].${name}`,
+            `is categorical: send its category as a string (e.g. ${JSON.stringify(String(v))}) or null, not ${typeof v}`,
+          );
+        } else if (warnings && known[j]?.has(v) === false) {
+          warnings.push({
+            row: i,
+            field: name,
+            code: 'unseen_category',
+            message: `category ${JSON.stringify(v)} of ${name} was not seen in training; the row was scored as if ${name} were missing`,
+          });
         }
       }
     }

@@ -480,6 +480,23 @@ export class ArtifactStore {
     return (await this.properties(ref)) !== undefined;
   }
 
+  /**
+   * The names of the "folders" directly under `prefix` (blob name prefixes up to the next `/`,
+   * without it), in name order: one listing call per 5,000 folders, whatever they hold. A missing
+   * container has none.
+   */
+  async *listFolders(container: string, prefix = ''): AsyncGenerator<string> {
+    const client = this.service.getContainerClient(container);
+    try {
+      for await (const item of client.listBlobsByHierarchy('/', { prefix })) {
+        if (item.kind === 'prefix') yield item.name.slice(prefix.length).replace(/\/$/, '');
+      }
+    } catch (err) {
+      if (statusOf(err) === 404) return; // no container yet: no folders
+      throw mapStorageError(err, 'blob', `list folders of ${container}/${prefix}`);
+    }
+  }
+
   /** Every blob in `container` whose path starts with `prefix`, in name order. */
   async *list(container: string, prefix = ''): AsyncGenerator<BlobListing> {
     const client = this.service.getContainerClient(container);

@@ -155,7 +155,10 @@ export async function startPipelineHarness(
     outbox,
     blobs,
     api(method, route, body, headers = {}) {
-      const isJson = body !== undefined && typeof body !== 'string' && !(body instanceof Buffer);
+      // A POST without a body still says JSON: state-changing endpoints take JSON only (CSRF guard).
+      const isJson =
+        (body !== undefined && typeof body !== 'string' && !(body instanceof Buffer)) ||
+        (body === undefined && method !== 'GET' && method !== 'HEAD');
       return fetch(`${url}${route}`, {
         method,
         headers: {
@@ -174,7 +177,7 @@ export async function startPipelineHarness(
     async start(pipeline, csvFile = WAGES_CSV) {
       const res = await h.api('POST', `/api/pipelines/${pipeline}/runs`, readFileSync(csvFile), {
         'content-type': 'text/csv',
-        'x-sluice-user': REQUESTER,
+        'x-ms-client-principal-name': REQUESTER,
       });
       const body = (await res.json()) as { runId: string };
       if (res.status !== 202) throw new Error(`start answered ${res.status}: ${JSON.stringify(body)}`);

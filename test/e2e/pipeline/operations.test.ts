@@ -54,7 +54,7 @@ describe('operating pipelines through devhost', () => {
     );
 
     const res = await h.api('POST', `/api/runs/${id}/cancel`, undefined, {
-      'x-sluice-user': 'ops@example.com',
+      'x-ms-client-principal-name': 'ops@example.com',
     });
     expect(res.status).toBe(202);
     const body = (await res.json()) as { status: string; terminated: string[]; trainingJobCanceled?: string };

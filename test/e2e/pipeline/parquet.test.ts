@@ -63,7 +63,7 @@ describe('Parquet input through devhost', () => {
   async function startParquet(pipeline: string, body: Buffer, type: string): Promise<Response> {
     return h.api('POST', `/api/pipelines/${pipeline}/runs`, body, {
       'content-type': type,
-      'x-sluice-user': REQUESTER,
+      'x-ms-client-principal-name': REQUESTER,
     });
   }
 

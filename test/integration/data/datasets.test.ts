@@ -16,7 +16,7 @@ import { loadReferenceProfile } from '../../../lib/data/referenceStore';
 import type { ValidationReport } from '../../../lib/data/report';
 import { contractDigest } from '../../../lib/data/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
-import { blobSnapshot, uploadSource, useDataStore, wagesContract, wagesCsv } from './wages';
+import { blobSnapshot, incoming, uploadSource, useDataStore, wagesContract, wagesCsv } from './wages';
 
 const csv = wagesCsv;
 
@@ -54,7 +54,8 @@ describe('data activities on Azurite', () => {
   it('ingests a gzip blob that is not yet a raw dataset by copying it while parsing', async () => {
     const text = csv(500, 0);
     const gz = gzipSync(text);
-    const other = await store.putContentAddressed('jobs', gz, { prefix: 'incoming' });
+    // A blob dropped in the datasets container by hand (runs read datasets from there only).
+    const other = await incoming(store, 'wages.csv.gz', gz);
     const out = await ingestDataset(deps)({ source: { kind: 'blob', uri: other.uri }, contract });
     expect(out).toMatchObject({ gzip: true, rows: 500, raw: { sha256: other.sha256 } });
     expect(out.raw.uri).toMatch(/\/datasets\/raw\/sha256\//);
@@ -62,8 +63,8 @@ describe('data activities on Azurite', () => {
 
   it('refuses hostile data with its code and leaves no dataset blob behind', async () => {
     const bad = Buffer.from('age,wage,sector,union\n1,2,3\n');
+    const other = await incoming(store, 'ragged.csv', bad);
     const before = await blobSnapshot(store, DATASETS_CONTAINER);
-    const other = await store.putContentAddressed('jobs', bad, { prefix: 'incoming' });
     await expect(
       ingestDataset(deps)({ source: { kind: 'blob', uri: other.uri }, contract }),
     ).rejects.toMatchObject({ code: 'CSV_RAGGED_ROW' });

@@ -9,7 +9,15 @@ import { DATASETS_CONTAINER, loadColumnar, storeRawUpload } from '../../../lib/d
 import type { DataDeps } from '../../../lib/data/deps';
 import type { ValidationReport } from '../../../lib/data/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
-import { blobSnapshot, uploadSource, useDataStore, wagesContract, wagesCsv, wagesRows } from './wages';
+import {
+  blobSnapshot,
+  incoming,
+  uploadSource,
+  useDataStore,
+  wagesContract,
+  wagesCsv,
+  wagesRows,
+} from './wages';
 
 // hyparquet-writer ships only ES modules (see jest.config.js).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -74,7 +82,7 @@ describe('Parquet datasets on Azurite', () => {
 
   it('ingests a Parquet blob from elsewhere by copying it, content-addressed, and refuses a nested one leaving no dataset blob', async () => {
     const bytes = parquet(500, 1);
-    const other = await store.putContentAddressed('jobs', bytes, { prefix: 'incoming-parquet' });
+    const other = await incoming(store, 'wages.parquet', bytes);
     const out = await ingestDataset(deps)({ source: { kind: 'blob', uri: other.uri }, contract });
     expect(out).toMatchObject({ format: 'parquet', rows: 500, raw: { sha256: other.sha256 } });
     expect(out.raw.uri).toMatch(/\/datasets\/raw\/sha256\/[0-9a-f]{64}$/);
@@ -89,8 +97,8 @@ describe('Parquet datasets on Azurite', () => {
         ],
       }),
     );
+    const bad = await incoming(store, 'nested.parquet', nested);
     const before = await blobSnapshot(store, DATASETS_CONTAINER);
-    const bad = await store.putContentAddressed('jobs', nested, { prefix: 'incoming-parquet' });
     await expect(
       ingestDataset(deps)({ source: { kind: 'blob', uri: bad.uri }, contract }),
     ).rejects.toMatchObject({ code: 'PARQUET_NESTED_COLUMN' });

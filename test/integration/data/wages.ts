@@ -79,3 +79,19 @@ export function uploadSource(upload: BlobDigest, format: 'csv' | 'jsonl' | 'parq
     format,
   };
 }
+
+/**
+ * A blob dropped into the datasets container by hand (`datasets/incoming/<name>`, not content-
+ * addressed), as a run's `source.blob` names it: runs read datasets from that container only.
+ */
+export async function incoming(
+  store: ArtifactStore,
+  name: string,
+  data: Uint8Array,
+): Promise<{ uri: string; sha256: string }> {
+  const written = await store.put({ container: 'datasets', path: `incoming/${name}` }, data, {
+    condition: 'overwrite',
+  });
+  if (!written.ok) throw new Error(`could not write datasets/incoming/${name}`);
+  return { uri: written.uri, sha256: written.sha256 };
+}

@@ -155,7 +155,7 @@ describe('issue 13 item 1: rollback only to a version approved and in production
     expect(forward.status).toBe(200);
     expect(await production()).toBe(2);
     expect((await registry.getModel(MODEL))?.aliasHistory.at(-1)).toMatchObject({
-      by: 'function key',
+      by: 'anonymous',
       to: 2,
     });
   });

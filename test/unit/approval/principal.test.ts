@@ -1,4 +1,4 @@
-import { readClientPrincipal } from '../../../lib/approval/principal';
+import { ANONYMOUS_REQUESTER, readClientPrincipal, requesterOf } from '../../../lib/approval/principal';
 
 const encode = (p: unknown) => Buffer.from(JSON.stringify(p)).toString('base64');
 const headers = (h: Record<string, string>) => (name: string) => h[name];
@@ -43,5 +43,25 @@ describe('App Service client principal', () => {
     });
     expect(readClientPrincipal(headers({ 'x-ms-client-principal': '%%%not-base64-json' }))).toBeUndefined();
     expect(readClientPrincipal(headers({}))).toBeUndefined();
+  });
+});
+
+describe('requesterOf: who the platform says called (issue 13 item 3)', () => {
+  it('is the App Service principal, never a client-chosen header', () => {
+    expect(
+      requesterOf(
+        headers({
+          'x-ms-client-principal-name': 'Alice@Example.com',
+          'x-sluice-user': 'bob@example.com',
+          'x-sluice-client': 'cli',
+        }),
+      ),
+    ).toBe('Alice@Example.com');
+  });
+
+  it('is anonymous for a caller the platform does not name (a function key, or keys off)', () => {
+    expect(requesterOf(headers({ 'x-sluice-user': 'bob@example.com', 'x-sluice-client': 'cli' }))).toBe(
+      ANONYMOUS_REQUESTER,
+    );
   });
 });

@@ -34,13 +34,13 @@ function jobFiles(jobs: Record<string, string>) {
   };
 }
 
-function setup(wakeError?: Error) {
+function setup(wakeError?: Error, startedJobs?: () => Promise<Set<string>>) {
   const store = jobFiles({ [JOB]: RUN, [JOB2]: RUN });
   const woken: { instanceId: string; data: WakeData }[] = [];
   const logs: string[] = [];
   const handler = withProblems(
     createTrainingEventsHandler(
-      async () => ({ lookup: jobOwnerLookup(store.files) }),
+      async () => ({ lookup: jobOwnerLookup(store.files), ...(startedJobs ? { startedJobs } : {}) }),
       async (instanceId, data) => {
         if (wakeError) throw wakeError;
         woken.push({ instanceId, data });
@@ -324,6 +324,59 @@ describe('malformed deliveries: 400 problem naming the field', () => {
     const res = await t.call({ raw: '' });
     expect(res.status).toBe(400);
     expect((res.jsonBody as Problem).code).toBe('empty_body');
+  });
+});
+
+describe('a 1 MB delivery listing 5,000 job ids (issue 13 load and bad input)', () => {
+  // Lean Event Grid events, so that 5,000 fit in Event Grid's 1 MB.
+  const lean = (jobId: string, i: number) => ({
+    subject: `experiments/e/runs/${jobId}`,
+    eventType: 'Microsoft.MachineLearningServices.RunCompleted',
+    eventTime: '2026-12-05T00:00:00Z',
+    id: `e${i}`,
+    data: { runId: jobId, runStatus: 'Completed' },
+  });
+  const many = (n: number, known: string[] = []) => [
+    ...known.map((j, i) => lean(j, i)),
+    ...Array.from({ length: n - known.length }, (_, i) => lean(`other-${i.toString(36)}`, i + known.length)),
+  ];
+
+  it('reads the request file only of jobs Sluice started, after one listing', async () => {
+    let listings = 0;
+    const t = setup(undefined, async () => {
+      listings++;
+      return new Set([JOB, 'another-sluice-job']);
+    });
+    const res = await t.call({ body: many(5000, [JOB]) });
+    expect(res.status).toBe(200);
+    expect(res.jsonBody).toMatchObject({ received: 5000, woken: [{ jobId: JOB, runId: RUN }] });
+    expect((res.jsonBody as { ignored: unknown[] }).ignored).toHaveLength(4999);
+    expect(listings).toBe(1);
+    expect(t.reads).toEqual([`jobs/${JOB}/request.json`]);
+  });
+
+  it('refuses more events than Event Grid ever batches with 413, before any lookup', async () => {
+    const t = setup(undefined, async () => new Set([JOB]));
+    const res = await t.call({ body: many(5001, [JOB]) });
+    expect(res.status).toBe(413);
+    expect((res.jsonBody as Problem).code).toBe('too_many_events');
+    expect(t.reads).toEqual([]);
+    expect(t.woken).toEqual([]);
+  });
+
+  it('a delivery with no content type (what a cross-site page can send) is 415 and wakes nothing', async () => {
+    const t = setup();
+    const req = new HttpRequest({
+      url: 'http://localhost/api/events/training',
+      method: 'POST',
+      body: { bytes: Buffer.from(JSON.stringify([gridEvent(JOB, 'Completed')])) },
+    });
+    const res = await withProblems(
+      createTrainingEventsHandler(async () => ({ lookup: async () => undefined })),
+    )(req, new InvocationContext({ logHandler: () => undefined }));
+    expect(res.status).toBe(415);
+    expect((res.jsonBody as Problem).field).toBe('content-type');
+    expect(t.woken).toEqual([]);
   });
 });
 
