@@ -8,51 +8,11 @@ import { clientBindingData, webhookPath } from './clientData';
 import { readDurableConfig } from './config';
 import { DurableEngineCore } from './engine';
 import { DurableHttpApi } from './httpApi';
-import { SqliteTaskHubStore } from './sqliteStore';
-import { TaskHubStore } from './store';
-import type { Logger } from '../contracts';
-
-/** Meta key recording that a data folder's Table-storage hub (devhost ≤ 0.1) was looked for and imported. */
-const importedKey = 'importedFromTableStorage';
-
-/**
- * Opens the hub's SQLite store. On the first start on a data folder, the hub an older devhost kept in
- * Azurite Table storage is imported (in-flight orchestrations carry on) and its table deleted.
- */
-async function openStore(
-  dataDir: string | null,
-  hubName: string,
-  storageConnectionString: string | undefined,
-  log: Logger,
-): Promise<SqliteTaskHubStore> {
-  const store = SqliteTaskHubStore.open(dataDir, hubName);
-  try {
-    if (dataDir === null || storageConnectionString === undefined || store.getMeta(importedKey)) return store;
-    const old = await TaskHubStore.open(storageConnectionString, hubName, false);
-    if (!old) {
-      store.setMeta(importedKey, 'none');
-      return store;
-    }
-    const loaded = await old.loadAll();
-    store.transaction(() => {
-      store.importInstances(loaded);
-      store.setMeta(importedKey, old.tableName);
-    });
-    log.info(
-      `durable: imported ${loaded.length} instance(s) of task hub '${hubName}' from Table storage ` +
-        `(${old.tableName}) into ${store.location}`,
-    );
-    await old.drop();
-    return store;
-  } catch (err) {
-    store.close();
-    throw err;
-  }
-}
+import { openTaskHubStore } from './sqliteStore';
 
 export const createDurableEngine: CreateDurableEngine = async (options): Promise<DurableEngine> => {
   const config = readDurableConfig(options.hostJson);
-  const store = await openStore(
+  const store = await openTaskHubStore(
     options.dataDir,
     options.hubName,
     options.storageConnectionString,

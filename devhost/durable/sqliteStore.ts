@@ -22,8 +22,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type * as Sqlite from 'node:sqlite';
 import type { DatabaseSync as Database, StatementSync } from 'node:sqlite';
+import type { Logger } from '../contracts';
 import type { HistoryEvent } from './history';
 import {
+  TaskHubStore,
   EntityTooLargeError,
   entityTextChars,
   type EpisodeSnapshot,
@@ -163,8 +165,8 @@ export class SqliteTaskHubStore implements TaskHubStorage {
 
   writeInstance(r: InstanceRecord): Promise<void> {
     return settle(() => {
-      // The same bound as the Table store: the documented limit does not depend on the storage.
-      const chars = (r.input?.length ?? 0) + (r.customStatus?.length ?? 0);
+      // The same bound, measured the same way, as the Table store: the limit does not depend on the storage.
+      const chars = encodedChars(r.input ?? '') + encodedChars(r.customStatus ?? '');
       if (chars > entityTextChars)
         throw new EntityTooLargeError(`The input of instance '${r.instanceId}'`, chars);
       this.stmt.putInstance.run(r.instanceId, JSON.stringify(r));
@@ -188,7 +190,8 @@ export class SqliteTaskHubStore implements TaskHubStorage {
   putInbox(instanceId: string, m: InboxMessage): Promise<void> {
     return settle(() => {
       const text = JSON.stringify(m);
-      if (text.length > entityTextChars) throw new EntityTooLargeError('The message', text.length);
+      const chars = encodedChars(text);
+      if (chars > entityTextChars) throw new EntityTooLargeError('The message', chars);
       this.stmt.putInbox.run(instanceId, m.seq, text);
     });
   }
@@ -292,11 +295,56 @@ export class SqliteTaskHubStore implements TaskHubStorage {
   }
 }
 
+/** Length of `text` once every non-ASCII character is escaped (`asciiJson`), without building it. */
+function encodedChars(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) n += 5;
+  return n;
+}
+
 /** Runs synchronous SQLite work as the engine's async store calls expect (errors as rejections). */
 function settle<T>(fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
   } catch (err) {
     return Promise.reject(err as Error);
+  }
+}
+
+/** Meta key recording that a data folder's Table-storage hub (devhost ≤ 0.1) was looked for and imported. */
+const importedKey = 'importedFromTableStorage';
+
+/**
+ * Opens the hub's SQLite store. On the first start on a data folder, the hub an older devhost kept in
+ * Azurite Table storage is imported (in-flight orchestrations carry on) and its table deleted.
+ */
+export async function openTaskHubStore(
+  dataDir: string | null,
+  hubName: string,
+  storageConnectionString: string | undefined,
+  log: Logger,
+): Promise<SqliteTaskHubStore> {
+  const store = SqliteTaskHubStore.open(dataDir, hubName);
+  try {
+    if (dataDir === null || storageConnectionString === undefined || store.getMeta(importedKey)) return store;
+    const old = await TaskHubStore.open(storageConnectionString, hubName, false);
+    if (!old) {
+      store.setMeta(importedKey, 'none');
+      return store;
+    }
+    const loaded = await old.loadAll();
+    store.transaction(() => {
+      store.importInstances(loaded);
+      store.setMeta(importedKey, old.tableName);
+    });
+    log.info(
+      `durable: imported ${loaded.length} instance(s) of task hub '${hubName}' from Table storage ` +
+        `(${old.tableName}) into ${store.location}`,
+    );
+    await old.drop();
+    return store;
+  } catch (err) {
+    store.close();
+    throw err;
   }
 }
