@@ -3,8 +3,8 @@
  * Durable fixture app, on a data folder) takes a stream of writes — Blob uploads, Table entities,
  * Cosmos documents, Durable starts and raised events — and its whole process group (devhost, Azurite,
  * everything) is SIGKILLed at a random moment while the writes go on. After a restart on the same
- * folder, every write that was answered 2xx before the kill is there, and every acknowledged event
- * reaches its orchestration.
+ * folder, every write that was answered 2xx before the kill is there, every acknowledged event
+ * reaches its orchestration, and a long chain keeps every step its status already showed finished.
  */
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -216,6 +216,22 @@ it('Nothing acknowledged is lost, even when every process dies at once', async (
   });
   const c = { blobs, table, container };
 
+  // A chain that keeps finishing steps through every kill: a step shown as finished is never lost.
+  const chain = 'chain-through-kills';
+  const started = await fetch(`${devhost.url}/api/start/slowChain/${chain}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ steps: 10_000, ms: 20 }),
+  });
+  expect(started.status).toBe(202);
+  const finishedSteps = async (): Promise<number> => {
+    const res = await fetch(
+      `${devhost!.url}/runtime/webhooks/durabletask/instances/${chain}?showHistory=true`,
+    );
+    const body = (await res.json()) as { historyEvents?: { EventType: string }[] };
+    return (body.historyEvents ?? []).filter((e) => e.EventType === 'TaskCompleted').length;
+  };
+
   const waiting: string[] = [];
   const lost: string[] = [];
   const counts: Record<string, number> = {};
@@ -224,22 +240,28 @@ it('Nothing acknowledged is lost, even when every process dies at once', async (
     const writing = writeUntil(() => stop, round, c, devhost.url, waiting);
     // A random moment: sometimes right after an answer, sometimes in the middle of a write.
     await sleep(randomInt(150, 1500));
+    const shown = await finishedSteps();
     await devhost.killGroup();
     stop = true;
     const acked = await writing;
     devhost = await launch();
     const gone = await missing(acked, c, devhost.url);
+    const kept = await finishedSteps();
+    if (kept < shown) gone.push(`${shown - kept} finished chain step(s)`);
     lost.push(...gone.map((g) => `round ${round}: ${g}`));
     for (const w of acked) counts[w.kind] = (counts[w.kind] ?? 0) + 1;
     // Instances known to be there and waiting get the next round's events.
     for (const w of acked)
       if (w.kind === 'start' && !gone.includes(`orchestration ${w.id}`)) waiting.push(w.id);
     if (process.env.KILL_VERBOSE)
-      console.log(`round ${round}: ${acked.length} acknowledged, lost ${JSON.stringify(gone)}`);
+      console.log(
+        `round ${round}: ${acked.length} acknowledged, chain ${shown} → ${kept}, lost ${JSON.stringify(gone)}`,
+      );
   }
   if (process.env.KILL_VERBOSE) console.log(JSON.stringify(counts));
   cosmos.dispose();
   // Enough writes of each kind were acknowledged for the check to mean something.
   for (const kind of ['blob', 'table', 'cosmos', 'start', 'raise']) expect(counts[kind]).toBeGreaterThan(0);
+  expect(await finishedSteps()).toBeGreaterThan(0);
   expect(lost).toEqual([]);
 }, 180_000);
