@@ -1,6 +1,7 @@
 /**
- * Task-hub persistence in Table storage (Azurite locally). One table per hub, `<hub>Devhost`, one
- * partition per instance:
+ * Task-hub persistence in Table storage (Azurite locally), as devhost did it before the SQLite store;
+ * the engine's store types and row keys are defined here and shared by both stores. One table per hub,
+ * `<hub>Devhost`, one partition per instance:
  *
  *   RowKey `I`                     the instance record: name, input, parent, created time, generation
  *   RowKey `H<gen>_<index>`        history, append-only: the events one episode added, plus the status
@@ -190,8 +191,8 @@ function rowText(e: TableEntityResult<Record<string, unknown>>): string {
 const isNotFound = (e: unknown): boolean => e instanceof RestError && e.statusCode === 404;
 
 /**
- * The task hub in Table storage: how devhost persisted it up to the SQLite store (sqliteStore.ts). Kept
- * to import the hubs of older devhost versions on first start, and as a store for a real storage account.
+ * The task hub in Table storage: how devhost persisted it before the SQLite store (sqliteStore.ts).
+ * Kept to import, on the first start on a data folder, the hub an older devhost left in Azurite.
  */
 export class TaskHubStore implements TaskHubStorage {
   private constructor(
