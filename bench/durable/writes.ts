@@ -6,7 +6,8 @@
  *   1. sequential 1 KB blob uploads and Table inserts: latency p50/p95
  *   2. 16 MB blob uploads (staged blocks + commit)
  *   3. 16 concurrent 1 KB uploads: uploads/s (saves coalesce)
- *   4. SQLite store: one episode append (4 events) p50/p95
+ *   4. a 1 KB upload with more blobs kept: each save writes Azurite's whole metadata database
+ *   5. SQLite store: one episode append (4 events) p50/p95
  *
  *   npm run bench:durable (after the Durable figures)        (BENCH_WRITES=200)
  */
@@ -20,6 +21,7 @@ import { SqliteTaskHubStore } from '../../devhost/durable/sqliteStore';
 import { startAzurite } from '../../devhost/services/azurite';
 
 const n = Number(process.env.BENCH_WRITES ?? 200);
+const kept = (process.env.BENCH_KEPT ?? '1000,5000').split(',').map(Number);
 const quiet = {
   debug: () => undefined,
   info: () => undefined,
@@ -87,11 +89,25 @@ async function main(): Promise<void> {
       }),
     );
     console.log(`   ${((done * 1000) / (performance.now() - started)).toFixed(0)} uploads/s`);
+
+    console.log('\n4. a 1 KB upload with more blobs kept (filled 16 at a time)');
+    let made = 0;
+    for (const target of kept) {
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (made < target) await blobs.getBlockBlobClient(`kept-${made++}`).upload(body, body.length);
+        }),
+      );
+      const ms = await timed(50, (i) =>
+        blobs.getBlockBlobClient(`at-${target}-${i}`).upload(body, body.length),
+      );
+      console.log(`   ${target.toLocaleString('en-US')} more blobs kept: ${summary(ms)}`);
+    }
   } finally {
     await azurite.stop();
   }
 
-  console.log('\n4. Durable task-hub store (SQLite, WAL, synchronous=NORMAL): one episode of 4 events');
+  console.log('\n5. Durable task-hub store (SQLite, WAL, synchronous=NORMAL): one episode of 4 events');
   const store = SqliteTaskHubStore.open(dataDir, 'BenchHub');
   const t0 = Date.now();
   const ms: number[] = [];
