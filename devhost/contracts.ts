@@ -89,8 +89,15 @@ export interface DurableEngineOptions {
   hubName: string;
   /** The whole parsed host.json (for maxConcurrent* and other durableTask settings). */
   hostJson: Record<string, unknown>;
-  /** Azurite (or Azure) Table storage connection string where the task hub is persisted. */
-  storageConnectionString: string;
+  /**
+   * Data folder: the task hub is persisted in `<dataDir>/durable/<hub>.sqlite`; `null` keeps it in memory.
+   */
+  dataDir: string | null;
+  /**
+   * Azurite (or Azure) Table storage connection string where devhost versions before the SQLite store
+   * kept the task hub: imported once, on the first start on a data folder. Undefined: nothing to import.
+   */
+  storageConnectionString?: string;
   /** Origin of the devhost HTTP front, e.g. `http://localhost:7071`. */
   baseUrl: string;
   log: Logger;

@@ -188,18 +188,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       .some((fn) => fn.kind !== 'http' && fn.kind !== 'timer' && fn.kind !== 'other');
     const needsEngine = durable || registry.all().some((fn) => fn.durableClientBindingName !== undefined);
     if (needsEngine) {
+      // The task hub lives in devhost's own SQLite file; Table storage is only read to import an older hub.
       const storageConnectionString = services?.storageConnectionString ?? process.env.AzureWebJobsStorage;
-      if (!storageConnectionString) {
-        throw new Error(
-          'The app has Durable functions: start the embedded services or set AzureWebJobsStorage',
-        );
-      }
       engine = await loadDurable().createDurableEngine({
         registry,
         invoke: invoker.invoke,
         hubName: resolveHubName(hostJson, log),
         hostJson,
-        storageConnectionString,
+        dataDir,
+        ...(storageConnectionString ? { storageConnectionString } : {}),
         baseUrl: origin,
         log: childLogger(log, '[durable]'),
       });

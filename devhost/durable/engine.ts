@@ -46,7 +46,7 @@ import type {
   InstanceRecord,
   LoadedInstance,
   ParentRef,
-  TaskHubStore,
+  TaskHubStorage,
 } from './store';
 import { EntityTooLargeError, historyRowKey, inboxRowKey } from './store';
 import { TimerService, type TimerHandle } from './timers';
@@ -187,7 +187,7 @@ export class DurableEngineCore {
   constructor(
     private readonly opts: DurableEngineOptions,
     readonly config: DurableConfig,
-    private readonly store: TaskHubStore,
+    private readonly store: TaskHubStorage,
   ) {
     this.log = opts.log;
     this.activityLimiter = new Limiter(config.maxConcurrentActivityFunctions);

@@ -1,17 +1,23 @@
 /**
  * devhost's Durable engine: drives unmodified durable-functions 3.x orchestrations by history replay,
- * persists the task hub in Table storage and serves the Durable HTTP API. See docs/durable.md.
+ * persists the task hub in a SQLite file under the data folder and serves the Durable HTTP API. See
+ * docs/durable.md.
  */
 import type { CreateDurableEngine, DurableEngine } from '../contracts';
 import { clientBindingData, webhookPath } from './clientData';
 import { readDurableConfig } from './config';
 import { DurableEngineCore } from './engine';
 import { DurableHttpApi } from './httpApi';
-import { TaskHubStore } from './store';
+import { openTaskHubStore } from './sqliteStore';
 
 export const createDurableEngine: CreateDurableEngine = async (options): Promise<DurableEngine> => {
   const config = readDurableConfig(options.hostJson);
-  const store = await TaskHubStore.open(options.storageConnectionString, options.hubName);
+  const store = await openTaskHubStore(
+    options.dataDir,
+    options.hubName,
+    options.storageConnectionString,
+    options.log,
+  );
   const core = new DurableEngineCore(options, config, store);
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const urls = { baseUrl, hubName: options.hubName };
@@ -24,9 +30,16 @@ export const createDurableEngine: CreateDurableEngine = async (options): Promise
     clientBindingData: () => structuredClone(binding),
     handle: (req, res, url, body) => api.handle(req, res, url, body),
     start: () => core.restore(),
-    stop: () => core.stop(),
+    stop: async () => {
+      try {
+        await core.stop();
+      } finally {
+        store.close();
+      }
+    },
   };
 };
 
 export { DurableEngineCore } from './engine';
+export { SqliteTaskHubStore } from './sqliteStore';
 export { TaskHubStore } from './store';

@@ -1,6 +1,7 @@
 /**
- * Task-hub persistence in Table storage (Azurite locally). One table per hub, `<hub>Devhost`, one
- * partition per instance:
+ * Task-hub persistence in Table storage (Azurite locally), as devhost did it before the SQLite store;
+ * the engine's store types and row keys are defined here and shared by both stores. One table per hub,
+ * `<hub>Devhost`, one partition per instance:
  *
  *   RowKey `I`                     the instance record: name, input, parent, created time, generation
  *   RowKey `H<gen>_<index>`        history, append-only: the events one episode added, plus the status
@@ -74,6 +75,27 @@ export interface LoadedInstance {
   garbage: string[];
 }
 
+/**
+ * What the engine needs from task-hub storage. Row keys name what the engine deletes: `I` (the instance
+ * record), `historyRowKey(gen, index)` (history rows) and `inboxRowKey(seq)` (inbox messages).
+ */
+export interface TaskHubStorage {
+  writeInstance(r: InstanceRecord): Promise<void>;
+  /** Appends one episode atomically (a crash leaves all of it or none); returns the history rows it used. */
+  appendEpisode(
+    instanceId: string,
+    gen: number,
+    firstIndex: number,
+    events: HistoryEvent[],
+    snapshot: EpisodeSnapshot,
+  ): Promise<number>;
+  putInbox(instanceId: string, m: InboxMessage): Promise<void>;
+  deleteRows(instanceId: string, rowKeys: readonly string[]): Promise<void>;
+  deleteInstance(instanceId: string): Promise<void>;
+  loadAll(): Promise<LoadedInstance[]>;
+  close(): void;
+}
+
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 export const historyRowKey = (gen: number, index: number): string => `H${pad(gen, 6)}_${pad(index, 9)}`;
 export const inboxRowKey = (seq: number): string => `Q${pad(seq, 12)}`;
@@ -105,7 +127,7 @@ export function asciiJson(text: string): string {
 }
 
 /** Largest text kept inside one entity (instance record, inbox message): ≈ 960 KB as UTF-16. */
-const entityTextChars = 480_000;
+export const entityTextChars = 480_000;
 
 export class EntityTooLargeError extends Error {
   constructor(what: string, chars: number) {
@@ -168,7 +190,11 @@ function rowText(e: TableEntityResult<Record<string, unknown>>): string {
 
 const isNotFound = (e: unknown): boolean => e instanceof RestError && e.statusCode === 404;
 
-export class TaskHubStore {
+/**
+ * The task hub in Table storage: how devhost persisted it before the SQLite store (sqliteStore.ts).
+ * Kept to import, on the first start on a data folder, the hub an older devhost left in Azurite.
+ */
+export class TaskHubStore implements TaskHubStorage {
   private constructor(
     private readonly client: TableClient,
     readonly tableName: string,
@@ -180,7 +206,18 @@ export class TaskHubStore {
     return `${name}Devhost`.slice(0, 63);
   }
 
-  static async open(connectionString: string, hubName: string): Promise<TaskHubStore> {
+  /** Opens the hub's table, creating it unless `create` is false (then undefined when it does not exist). */
+  static async open(connectionString: string, hubName: string): Promise<TaskHubStore>;
+  static async open(
+    connectionString: string,
+    hubName: string,
+    create: false,
+  ): Promise<TaskHubStore | undefined>;
+  static async open(
+    connectionString: string,
+    hubName: string,
+    create = true,
+  ): Promise<TaskHubStore | undefined> {
     const tableName = TaskHubStore.tableNameFor(hubName);
     const insecure = /TableEndpoint=http:|UseDevelopmentStorage=true|DefaultEndpointsProtocol=http;/i.test(
       connectionString,
@@ -189,8 +226,28 @@ export class TaskHubStore {
       allowInsecureConnection: insecure,
       retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
     });
-    await client.createTable();
+    if (create) await client.createTable();
+    else {
+      const first = await client
+        .listEntities({ queryOptions: { select: ['RowKey'] } })
+        .byPage({ maxPageSize: 1 })
+        .next()
+        .then(
+          () => true,
+          (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)),
+        );
+      if (!first) return undefined;
+    }
     return new TaskHubStore(client, tableName);
+  }
+
+  /** Deletes the hub's table (after its instances were imported elsewhere). */
+  async drop(): Promise<void> {
+    await this.client.deleteTable();
+  }
+
+  close(): void {
+    // HTTP clients hold nothing that needs closing.
   }
 
   async writeInstance(r: InstanceRecord): Promise<void> {

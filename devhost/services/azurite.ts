@@ -42,6 +42,58 @@ const PARENT_GUARD =
   'process.once("SIGTERM",()=>process.channel&&process.channel.unref());' +
   'process.stdout.on("error",()=>{});process.stderr.on("error",()=>{})';
 
+/**
+ * Preloaded into an Azurite child that keeps its data on disk. Azurite holds its metadata (which
+ * blobs, containers, blocks, table entities and queue messages exist) in LokiJS databases that it
+ * writes to disk every 5 s, so a kill of the whole process group within 5 s of an acknowledged write
+ * used to lose it. This hook saves every LokiJS database with unsaved changes before the first byte of
+ * the answer to a successful write (any method but GET/HEAD/OPTIONS, status 2xx) is sent: once a
+ * client has its 2xx, the write is in the metadata file. LokiJS's own throttling coalesces concurrent
+ * saves (a save asked for during a save runs once more after it), and its file adapter writes a
+ * temporary file and renames it, so a kill during a save leaves the previous file whole. A save that
+ * fails destroys the connection instead of answering 2xx.
+ */
+const SAVE_BEFORE_ANSWER = `
+import { createRequire } from 'node:module';
+import { ServerResponse } from 'node:http';
+const Loki = createRequire(process.argv[1])('lokijs');
+const databases = new Set();
+const configure = Loki.prototype.configureOptions;
+Loki.prototype.configureOptions = function (...args) {
+  const result = configure.apply(this, args);
+  if (this.persistenceMethod === 'fs') databases.add(this);
+  return result;
+};
+const save = (db) => new Promise((resolve, reject) => db.saveDatabase((err) => (err ? reject(err) : resolve())));
+const saveUnsaved = () =>
+  Promise.all([...databases].filter((db) => db.throttledSavePending || db.autosaveDirty()).map(save));
+const gated = Symbol('devhost.savedBeforeAnswer');
+const { write, end } = ServerResponse.prototype;
+function after(res, send) {
+  if (res[gated] === undefined) {
+    const method = res.req && res.req.method;
+    const isWrite = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+    res[gated] = isWrite && res.statusCode >= 200 && res.statusCode < 300
+      ? saveUnsaved().catch((err) => {
+          process.stderr.write('devhost: Azurite could not save its metadata: ' + String(err) + '\\n');
+          res.destroy(err);
+          throw err;
+        })
+      : null;
+  }
+  if (res[gated] === null) return false;
+  res[gated] = res[gated].then(send);
+  res[gated].catch(() => undefined);
+  return true;
+}
+ServerResponse.prototype.write = function (...args) {
+  return after(this, () => write.apply(this, args)) || write.apply(this, args);
+};
+ServerResponse.prototype.end = function (...args) {
+  return after(this, () => end.apply(this, args)) ? this : end.apply(this, args);
+};
+`;
+
 async function azuriteBin(): Promise<string> {
   const pkgPath = require.resolve('azurite/package.json');
   const pkg = JSON.parse(await readFile(pkgPath, 'utf8')) as { bin: Record<string, string> };
@@ -94,7 +146,15 @@ export async function startAzurite(opts: AzuriteOptions): Promise<AzuriteHandle>
   const cwd = opts.location ?? tmpdir();
   const child = spawn(
     process.execPath,
-    ['--import', PARENT_GUARD, bin, ...azuriteArgs(opts.location, requested)],
+    [
+      '--import',
+      PARENT_GUARD,
+      ...(opts.location === null
+        ? []
+        : ['--import', `data:text/javascript,${encodeURIComponent(SAVE_BEFORE_ANSWER)}`]),
+      bin,
+      ...azuriteArgs(opts.location, requested),
+    ],
     {
       cwd,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

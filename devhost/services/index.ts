@@ -1,8 +1,9 @@
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { EmbeddedServices, EmbeddedServicesOptions } from '../contracts';
 import { startAzurite, type AzuriteHandle } from './azurite';
 import { startCosmosEmulator, type CosmosEmulatorHandle } from './cosmos';
+import { lockDataDir } from './lock';
 import { assertPortsFree } from './ports';
 
 export { PortInUseError, portFlags } from './ports';
@@ -24,42 +25,6 @@ export interface RunningServices extends EmbeddedServices {
 export interface StartServicesOptions extends EmbeddedServicesOptions {
   /** How often the Cosmos emulator's state is written to `<dataDir>/cosmos/snapshot.json` (default 2 s). */
   cosmosSnapshotIntervalMs?: number;
-}
-
-const LOCK_FILE = 'services.lock';
-
-/** One devhost per data folder: two Azurite processes on one folder would corrupt each other. */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const file = join(dataDir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      const fh = await open(file, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return () => rm(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (pid && isAlive(pid)) {
-        throw new Error(
-          `Data folder ${dataDir} is in use by another devhost (pid ${pid}). Stop it, or use another --data-dir.`,
-          { cause: err },
-        );
-      }
-      // Left behind by a devhost that died: take it over.
-      await rm(file, { force: true });
-    }
-  }
-  throw new Error(`could not lock data folder ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -5,6 +5,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
 import { CosmosClient, type Container } from '@azure/cosmos';
 import { startServices, type RunningServices } from '../../devhost/services';
+import { startAzurite } from '../../devhost/services/azurite';
 import { memoryLog } from './servicesLog';
 
 const cosmosOf = (s: RunningServices) =>
@@ -158,6 +159,54 @@ describe('embedded services on a data folder', () => {
       expect(await readdir(broken)).not.toContain('services.lock');
     } finally {
       await rm(broken, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Azurite on a data folder, SIGKILLed right after it answered', () => {
+  it('keeps every write it answered 2xx for (its metadata is saved before the answer)', async () => {
+    const location = await mkdtemp(join(tmpdir(), 'sluice-azurite-kill-'));
+    const log = memoryLog();
+    try {
+      let azurite = await startAzurite({ location, log });
+      const blobs = () =>
+        BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('answered');
+      const table = () =>
+        TableClient.fromConnectionString(azurite.connectionString, 'Answered', {
+          allowInsecureConnection: true,
+        });
+      await blobs().create();
+      await table().createTable();
+      for (let i = 0; i < 5; i++) {
+        await blobs().getBlockBlobClient(`b${i}`).upload(`body ${i}`, `body ${i}`.length);
+        await table().createEntity({ partitionKey: 'p', rowKey: `r${i}`, i });
+      }
+      await blobs().getBlockBlobClient('b0').delete();
+      // At once, well inside Azurite's 5 s autosave interval, and with no chance to save on the way out.
+      process.kill(azurite.pid, 'SIGKILL');
+      await waitFor('Azurite to die', async () => {
+        try {
+          process.kill(azurite.pid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+
+      azurite = await startAzurite({ location, log });
+      try {
+        const names: string[] = [];
+        for await (const b of blobs().listBlobsFlat()) names.push(b.name);
+        expect(names).toEqual(['b1', 'b2', 'b3', 'b4']);
+        expect((await blobs().getBlockBlobClient('b4').downloadToBuffer()).toString()).toBe('body 4');
+        const rows: string[] = [];
+        for await (const e of table().listEntities()) rows.push(e.rowKey!);
+        expect(rows).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+      } finally {
+        await azurite.stop();
+      }
+    } finally {
+      await rm(location, { recursive: true, force: true });
     }
   });
 });

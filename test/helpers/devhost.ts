@@ -27,6 +27,8 @@ export interface StartDevhostOptions {
   args?: string[];
   /** How long to wait for the ready line. Default 60 s (the emulators start first). */
   readyTimeoutMs?: number;
+  /** Spawn devhost as the leader of its own process group, so `killGroup()` can kill it with its children. */
+  detached?: boolean;
 }
 
 export interface RunningDevhost {
@@ -42,6 +44,11 @@ export interface RunningDevhost {
   stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL, then waits for exit. */
   kill(): Promise<void>;
+  /**
+   * SIGKILL to the whole process group (devhost, Azurite, workers) at once, then waits until no process
+   * of the group is left. Needs `detached: true`.
+   */
+  killGroup(): Promise<void>;
   /** Stops collecting output (still drained), for long noisy runs such as benchmarks. */
   discardOutput(): void;
 }
@@ -77,6 +84,7 @@ export function spawnDevhost(options: StartDevhostOptions): {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let text = '';
   let keep = true;
@@ -180,5 +188,28 @@ export async function startDevhost(options: StartDevhostOptions): Promise<Runnin
       proc.kill('SIGKILL');
       await done;
     },
+    killGroup: async () => {
+      const pgid = proc.pid!;
+      if (!options.detached) throw new Error('killGroup() needs a devhost started with detached: true');
+      const done = exited(proc);
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // the group is already gone
+      }
+      await done;
+      // Children die with the same signal, but are reaped by init a moment later.
+      for (let i = 0; i < 200 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 25));
+    },
   };
+}
+
+/** True while any process is left in process group `pgid`. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -6,6 +6,9 @@
  *
  *   npx tsc -p . && node dist/test/e2e/approval/captureGolden.js
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type CapturedRun, writeGoldens } from '../../devhost/durable/support/writeGoldens';
 import type { GateHarness } from './harness';
 import { startGateHarness } from './harness';
@@ -72,7 +75,8 @@ const scenarios: Record<string, Scenario> = {
 };
 
 async function main(): Promise<void> {
-  const h = await startGateHarness();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'approval-golden-'));
+  const h = await startGateHarness({ dataDir });
   try {
     const captured: CapturedRun[] = [];
     for (const [name, run] of Object.entries(scenarios)) {
@@ -82,13 +86,14 @@ async function main(): Promise<void> {
       captured.push({ name, orchestrator: 'approvalGate', instanceId: id });
     }
     await writeGoldens({
-      devhostOutput: h.host.output(),
+      dataDir,
       taskHub: 'ApprovalGateE2E',
       folder: 'approval-golden',
       runs: captured,
     });
   } finally {
     await h.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -35,12 +35,14 @@ export interface GateHarness {
 
 let counter = 0;
 
-export async function startGateHarness(): Promise<GateHarness> {
+/** `dataDir`: keep devhost's state on disk (golden capture reads the task hub from there); default in memory. */
+export async function startGateHarness(options: { dataDir?: string } = {}): Promise<GateHarness> {
   const port = await freePort();
   const blobPort = await freePort();
   const host = await startDevhost({
     app: 'test/fixtures/approval-gate',
     port,
+    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
     args: ['--blob-port', String(blobPort)],
     env: {
       APPROVAL_SIGNING_KEYS: JSON.stringify({ e2e: randomBytes(32).toString('base64') }),

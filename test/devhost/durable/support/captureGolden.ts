@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       captured.push({ name: run.file, orchestrator: run.orchestrator, instanceId: id });
     }
     await writeGoldens({
-      devhostOutput: app.devhost.output(),
+      dataDir: app.dataDir!,
       taskHub: 'ConformanceHub',
       folder: 'golden',
       runs: captured,

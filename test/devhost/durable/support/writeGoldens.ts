@@ -7,8 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { EventType } from '../../../../devhost/durable/history';
-import { TaskHubStore } from '../../../../devhost/durable/store';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../../devhost/services/wellKnown';
+import { SqliteTaskHubStore } from '../../../../devhost/durable/sqliteStore';
 import type { Golden } from './sdkDriver';
 
 /** dist/test/devhost/durable/support → the repository root. */
@@ -22,20 +21,16 @@ export interface CapturedRun {
 }
 
 export async function writeGoldens(opts: {
-  /** Devhost's console output so far: it names the Azurite table port. */
-  devhostOutput: string;
+  /** The running devhost's data folder: its task hub is `<dataDir>/durable/<hub>.sqlite` (WAL: readable meanwhile). */
+  dataDir: string;
   taskHub: string;
   /** Folder under test/fixtures. */
   folder: string;
   runs: CapturedRun[];
 }): Promise<void> {
-  const port = /Azurite is ready .*table=(\d+)/.exec(opts.devhostOutput)?.[1];
-  if (!port) throw new Error('devhost did not report the Azurite table port');
-  const store = await TaskHubStore.open(
-    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};TableEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`,
-    opts.taskHub,
-  );
+  const store = SqliteTaskHubStore.open(opts.dataDir, opts.taskHub);
   const loaded = await store.loadAll();
+  store.close();
   for (const run of opts.runs) {
     const inst = loaded.find((l) => l.record.instanceId === run.instanceId);
     if (!inst) throw new Error(`${run.name} not found in the task hub`);
