@@ -4,6 +4,7 @@
  * against these types, so each can be tested on its own and composed in devhost/host.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HostKeys } from './http/keys';
 
 /** One binding of captured function metadata, as `@azure/functions` passes it to `registerFunction`. */
 export interface BindingMetadata {
@@ -93,6 +94,11 @@ export interface DurableEngineOptions {
   storageConnectionString: string;
   /** Origin of the devhost HTTP front, e.g. `http://localhost:7071`. */
   baseUrl: string;
+  /**
+   * Keys in force (`--keys`): the Durable HTTP API then takes only the master key or the
+   * `durabletask_extension` system key, and the management URLs carry that key as `code=`.
+   */
+  keys?: HostKeys;
   log: Logger;
 }
 
