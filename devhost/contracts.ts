@@ -77,7 +77,7 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** A handler the HTTP front consults before the app's routes (e.g. `/runtime/webhooks/durabletask/`). */
+/** A handler the HTTP front consults for the host's paths under `/runtime/webhooks/` (the Durable HTTP API). */
 export interface HttpExtension {
   /** Returns true when it handled (answered) the request. `body` is the fully read request body. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean>;

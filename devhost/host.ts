@@ -23,6 +23,7 @@ import {
   readLocalSettings,
   routePrefixOf,
 } from './app/settings';
+import { defaultBufferedBodyBudgetBytes } from './http/bodyBudget';
 import { parseKeys, type HostKeys } from './http/keys';
 import { createHttpFront, defaultMaxRequestBodyBytes, type HttpFront } from './http/server';
 import { startTimers, validateTimerFunctions, type TimerScheduler } from './timers/scheduler';
@@ -236,6 +237,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       keys,
       maxRequestBodyBytes:
         Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) || defaultMaxRequestBodyBytes,
+      bufferedBodyBudgetBytes:
+        Number(process.env.DEVHOST_BUFFERED_BODY_BUDGET) || defaultBufferedBodyBudgetBytes,
       cors: { origins: localSettings.cors, credentials: localSettings.corsCredentials },
       log,
     });
