@@ -369,6 +369,7 @@ function printBanner(
     const entries = [
       `master=${keys.master}`,
       ...[...keys.functionKeys].map(([name, value]) => `${name}=${value}`),
+      ...[...keys.systemKeys].map(([name, value]) => `${name}=${value}`),
     ];
     log.info(`Keys (send as x-functions-key header or ?code=): ${entries.join(' ')}`);
   } else {

@@ -85,12 +85,9 @@ export class DurableHttpApi {
         inner.pathname = `${webhookPath}/${path.slice(rpcPrefix.length)}`;
         reply = await this.route(req, inner, body);
       } else if (!authorize(this.keys, 'system', presentedKey(req.headers, url))) {
-        // Azure: AuthorizationLevel.System; a function key is not enough to manage instances.
-        reply = errorReply(
-          401,
-          'Unauthorized',
-          'The Durable HTTP API needs the durabletask_extension system key or the master key (code query or x-functions-key header)',
-        );
+        // Azure: AuthorizationLevel.System, an empty 401 like every refused key; a function key is not
+        // enough to manage instances.
+        reply = { status: 401 };
       } else reply = await this.route(req, url, body);
     } catch (err) {
       if (err instanceof ApiError) reply = errorReply(err.status, err.summary, err.message);

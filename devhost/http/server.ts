@@ -180,7 +180,16 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     }
     if (name === '') {
       if (req.method !== 'GET') return sendJson(res, 405, { error: 'Use GET /admin/functions' });
-      const list = registry.all().map((fn) => ({ name: fn.name, trigger: fn.triggerBinding.type }));
+      // HTTP functions also show where they answer, so tools (and the keys tests) can call every route.
+      const http = new Map(table.map((r) => [r.fn.name, r]));
+      const list = registry.all().map((fn) => {
+        const entry = http.get(fn.name);
+        return {
+          name: fn.name,
+          trigger: fn.triggerBinding.type,
+          ...(entry ? { route: entry.displayPath, methods: entry.methods, authLevel: entry.authLevel } : {}),
+        };
+      });
       return sendJson(res, 200, list);
     }
     const fn = registry.get(name);
