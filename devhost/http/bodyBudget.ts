@@ -7,8 +7,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** Default total of buffered request bytes in flight (`DEVHOST_BUFFERED_BODY_BUDGET`), 256 MiB. */
-export const defaultBufferedBodyBudgetBytes = 268_435_456;
+/**
+ * Default total of buffered request bytes in flight (`DEVHOST_BUFFERED_BODY_BUDGET`), 128 MiB: one body
+ * at Azure's 100 MB limit and some small ones. The library and the handler copy a body again (about four
+ * copies for a handler that reads `arrayBuffer()`), so devhost's peak memory is a few times the budget.
+ */
+export const defaultBufferedBodyBudgetBytes = 134_217_728;
 
 /** Seconds a client refused for lack of budget is told to wait. */
 export const budgetRetryAfterSeconds = 2;

@@ -39,7 +39,7 @@ export interface HttpFrontOptions {
   routePrefix: string;
   keys?: HostKeys;
   maxRequestBodyBytes?: number;
-  /** Total bytes of request bodies buffered at once (see bodyBudget.ts). Default 256 MiB. */
+  /** Total bytes of request bodies buffered at once (see bodyBudget.ts), at least the limit. Default 128 MiB. */
   bufferedBodyBudgetBytes?: number;
   /** `Host.CORS` origins from local.settings.json (`*` allowed). */
   cors?: { origins: string[]; credentials: boolean };
@@ -141,7 +141,10 @@ function limitedBody(req: IncomingMessage, limit: number, onTooLarge: () => void
 export function createHttpFront(options: HttpFrontOptions): HttpFront {
   const { registry, invoker, log } = options;
   const limit = options.maxRequestBodyBytes ?? defaultMaxRequestBodyBytes;
-  const budget = new BodyBudget(options.bufferedBodyBudgetBytes ?? defaultBufferedBodyBudgetBytes);
+  // Never below the per-request limit, or a body the limit allows could never be accepted.
+  const budget = new BodyBudget(
+    Math.max(options.bufferedBodyBudgetBytes ?? defaultBufferedBodyBudgetBytes, limit),
+  );
   const extensions: HttpExtension[] = [];
   const table = buildRoutes(registry, options.routePrefix);
   let ready = false;
@@ -261,7 +264,11 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     }
   }
 
-  /** Answers without reading the rest of the body, then drops the connection (the client may still be sending). */
+  /**
+   * Answers at once, then reads and drops the rest of the body so a client still sending gets to read
+   * the answer (and its `Retry-After`) instead of a reset connection; past another `limit` bytes the
+   * connection is dropped.
+   */
   function refuseBody(
     req: IncomingMessage,
     res: ServerResponse,
@@ -269,8 +276,14 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     error: string,
     headers: Record<string, string> = {},
   ): void {
-    sendJson(res, status, { error }, { connection: 'close', ...headers });
-    res.on('finish', () => req.destroy());
+    sendJson(res, status, { error }, headers);
+    if (req.complete) return;
+    let discarded = 0;
+    req.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > limit) req.destroy();
+    });
+    req.resume();
   }
 
   async function runRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
