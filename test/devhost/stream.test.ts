@@ -73,9 +73,15 @@ function chunkedUpload(url: string): { req: ClientRequest; response: Promise<Inc
   return { req, response };
 }
 
-async function writeAll(req: ClientRequest, bytes: number, chunk = Buffer.alloc(64 * 1024, 7)): Promise<void> {
+async function writeAll(
+  req: ClientRequest,
+  bytes: number,
+  progress = { sent: 0 },
+  chunk = Buffer.alloc(64 * 1024, 7),
+): Promise<void> {
   for (let sent = 0; sent < bytes; sent += chunk.length) {
     if (!req.write(chunk)) await once(req, 'drain');
+    progress.sent += chunk.length;
   }
 }
 
@@ -127,5 +133,31 @@ describe('Chunked bodies are buffered whole: a streaming function gets the body 
     expect(results.map((r) => r.bytes)).toEqual([size, size, size, size]);
     // Buffered, the bodies alone are 380 MB (and were copied more); streamed, devhost holds a few chunks.
     expect(peakMemoryMb(pid) - before).toBeLessThan(190);
+  });
+
+  test('a handler that stops reading stops the upload: devhost passes backpressure back to the client', async () => {
+    const MiB = 1024 * 1024;
+    const size = 95 * MiB;
+    const { req, response } = chunkedUpload(`${host.url}/api/hold/bp`);
+    const progress = { sent: 0 };
+    const writing = writeAll(req, size, progress).then(() => req.end());
+    const res = await response;
+    let text = '';
+    res.setEncoding('utf8').on('data', (part: string) => (text += part));
+    const ended = once(res, 'end');
+    while (!text.includes('paused')) await new Promise((r) => setTimeout(r, 20));
+    // Wait until the client cannot hand over more (its writes wait for 'drain'), however long that takes.
+    let last = -1;
+    for (let still = 0; still < 5; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      still = progress.sent === last ? still + 1 : 0;
+      last = progress.sent;
+    }
+    // Without backpressure devhost would have taken all 95 MB into memory by now.
+    expect(progress.sent).toBeLessThan(48 * MiB);
+    expect((await fetch(`${host.url}/api/release/bp`, { method: 'POST' })).status).toBe(204);
+    await writing;
+    await ended;
+    expect(text).toBe(`paused\ndone ${size}\n`);
   });
 });
