@@ -59,6 +59,16 @@ test('Chunked bodies are buffered whole: a body that does not fit the budget get
   // A holds 700 KB of the 1 MB budget: declared, so devhost reserves it before reading.
   const a = upload(700 * KB);
   a.req.write(Buffer.alloc(100 * KB, 1));
+  try {
+    await whileAHoldsTheBudget(a);
+  } finally {
+    // On failure, A must not stay open (it would keep devhost and this test process waiting).
+    a.answer.catch(() => undefined);
+    if (!a.req.writableFinished) a.req.destroy();
+  }
+});
+
+async function whileAHoldsTheBudget(a: { req: ClientRequest; answer: Promise<Answer> }): Promise<void> {
   // B (400 KB) does not fit next to A. Sent until devhost has seen A's headers.
   let refused: Answer | undefined;
   for (let i = 0; i < 50 && !refused; i++) {
@@ -96,7 +106,7 @@ test('Chunked bodies are buffered whole: a body that does not fit the budget get
   const chunkedAnswer = await chunked.answer;
   expect([chunkedAnswer.status, JSON.parse(chunkedAnswer.body)]).toEqual([200, { bytes: 400 * KB }]);
   expect(executions()).toBeGreaterThanOrEqual(before + 1);
-});
+}
 
 test('a chunked body past the per-request limit gets 413 and the function does not run', async () => {
   const before = executions();
@@ -109,6 +119,6 @@ test('a chunked body past the per-request limit gets 413 and the function does n
   ok.req.end(Buffer.alloc(limit, 5));
   expect(JSON.parse((await ok.answer).body)).toEqual({ bytes: limit });
   // Only the accepted upload ran.
-  await host.waitForOutput(new RegExp(`(Executed 'Functions\\.upload'[^]*){${before + 1}}`));
+  for (let i = 0; i < 200 && executions() < before + 1; i++) await new Promise((r) => setTimeout(r, 25));
   expect(executions()).toBe(before + 1);
 });
