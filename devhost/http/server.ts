@@ -277,13 +277,8 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     headers: Record<string, string> = {},
   ): void {
     sendJson(res, status, { error }, headers);
-    drainRest(req);
-  }
-
-  function drainRest(req: IncomingMessage): void {
-    if (req.complete || req.destroyed) return;
+    if (req.complete) return;
     let discarded = 0;
-    req.unpipe();
     req.on('data', (chunk: Buffer) => {
       discarded += chunk.length;
       if (discarded > limit) req.destroy();
@@ -333,8 +328,6 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
           { error: `Function '${entry.fn.name}' failed`, invocationId },
           { 'x-ms-invocation-id': invocationId },
         );
-        // A streaming handler may fail before reading the whole body: let the client finish sending.
-        drainRest(req);
         return true;
       }
       res.statusCode = result.status;
