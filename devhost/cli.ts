@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 /**
- * `devhost --app DIR [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [--no-services] ...`
+ * `devhost --app DIR [--port N] [--host ADDR] [--data-dir DIR | --in-memory] [--keys SPEC] [--no-services] ...`
  * Runs an Azure Functions Node.js v4 app folder locally. Exit codes: 0 after a graceful stop
  * (SIGINT/SIGTERM), 1 when the app cannot start (load error, busy port, bad configuration), 2 for bad flags.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppLoadError } from './app/loader';
 import { createConsoleLogger } from './app/logger';
 import { startHost, type RunningHost } from './host';
 
-const usage = `Usage: devhost [--app DIR] [--port N] [--data-dir DIR | --in-memory] [--keys SPEC] [options]
+const usage = `Usage: devhost [--app DIR] [--port N] [--host ADDR] [--data-dir DIR | --in-memory] [--keys SPEC] [options]
 
   --app DIR        Functions app folder (package.json "main" glob, host.json). Default: .
   --port N         HTTP port. Default: local.settings.json Host.LocalHttpPort, else 7071. 0 = any free port.
+  --host ADDR      Address to listen on. Default: 127.0.0.1 (loopback only; ::1 too). 0.0.0.0, :: or an
+                   address of this machine exposes devhost to the network (use --keys then).
   --data-dir DIR   Local state (emulator data, timer status). Default: <app>/.sluice
   --in-memory      Keep all state in memory (nothing written to disk).
   --keys SPEC      Require keys for function/admin auth levels. SPEC: "master=M,name=K", a bare key
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
       options: {
         app: { type: 'string', default: '.' },
         port: { type: 'string' },
+        host: { type: 'string' },
         'data-dir': { type: 'string' },
         'in-memory': { type: 'boolean', default: false },
         keys: { type: 'string' },
@@ -70,6 +74,9 @@ async function main(): Promise<void> {
     table: portFlag('table-port', values['table-port']),
     cosmos: portFlag('cosmos-port', values['cosmos-port']),
   };
+  const listenHost = values.host;
+  if (listenHost !== undefined && listenHost !== 'localhost' && isIP(listenHost) === 0)
+    fail(`--host must be an IP address (127.0.0.1, 0.0.0.0, ::) or localhost, got '${listenHost}'`, 2);
   if (values['in-memory'] && values['data-dir'] !== undefined)
     fail('use either --data-dir or --in-memory, not both', 2);
 
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
     host = await startHost({
       appDir: path.resolve(values.app),
       port,
+      ...(listenHost === undefined ? {} : { host: listenHost }),
       dataDir: values['in-memory']
         ? null
         : values['data-dir'] === undefined

@@ -4,6 +4,7 @@
  * against these types, so each can be tested on its own and composed in devhost/host.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HostKeys } from './http/keys';
 
 /** One binding of captured function metadata, as `@azure/functions` passes it to `registerFunction`. */
 export interface BindingMetadata {
@@ -76,7 +77,7 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** A handler the HTTP front consults before the app's routes (e.g. `/runtime/webhooks/durabletask/`). */
+/** A handler the HTTP front consults for the host's paths under `/runtime/webhooks/` (the Durable HTTP API). */
 export interface HttpExtension {
   /** Returns true when it handled (answered) the request. `body` is the fully read request body. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean>;
@@ -100,6 +101,11 @@ export interface DurableEngineOptions {
   storageConnectionString?: string;
   /** Origin of the devhost HTTP front, e.g. `http://localhost:7071`. */
   baseUrl: string;
+  /**
+   * Keys in force (`--keys`): the Durable HTTP API then takes only the master key or the
+   * `durabletask_extension` system key, and the management URLs carry that key as `code=`.
+   */
+  keys?: HostKeys;
   log: Logger;
 }
 

@@ -23,6 +23,7 @@ import {
   readLocalSettings,
   routePrefixOf,
 } from './app/settings';
+import { defaultBufferedBodyBudgetBytes } from './http/bodyBudget';
 import { parseKeys, type HostKeys } from './http/keys';
 import { createHttpFront, defaultMaxRequestBodyBytes, type HttpFront } from './http/server';
 import { startTimers, validateTimerFunctions, type TimerScheduler } from './timers/scheduler';
@@ -32,6 +33,11 @@ export interface HostOptions {
   appDir: string;
   /** Port of the HTTP front; 0 picks a free one. Default `Host.LocalHttpPort` or 7071. */
   port?: number;
+  /**
+   * Address to listen on (`--host`). Default `127.0.0.1`: loopback only (also `::1` when the machine has
+   * IPv6). `0.0.0.0`/`::` or another address exposes devhost; loopback is always served too.
+   */
+  host?: string;
   /** Folder for local state (emulator data, timer status). `null` keeps everything in memory. */
   dataDir?: string | null;
   /** Key spec (see `parseKeys`); default the `DEVHOST_KEYS` setting; none ⇒ keys are not enforced. */
@@ -78,7 +84,7 @@ function loadDurable(): typeof DurableModule {
   return require('./durable/index') as typeof DurableModule;
 }
 
-function listen(server: Server, port: number): Promise<number> {
+function listen(server: Server, port: number, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
@@ -90,8 +96,38 @@ function listen(server: Server, port: number): Promise<number> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port);
+    server.listen(port, address);
   });
+}
+
+/** The default `--host`: loopback only, so no other machine (and no cross-site form) reaches a keyless devhost. */
+export const defaultListenHost = '127.0.0.1';
+
+export function isLoopback(address: string): boolean {
+  const a = address.toLowerCase();
+  return a === 'localhost' || a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+}
+
+/**
+ * The addresses to bind for `--host`: the first is required; loopback is always added so the app's own
+ * Durable client (`rpcBaseUrl` on 127.0.0.1) and `http://localhost:<port>` keep working, and `::1` is
+ * best-effort (clients whose `localhost` resolves to IPv6 first).
+ */
+export function listenAddresses(host: string): { address: string; required: boolean }[] {
+  const h = host.toLowerCase();
+  if (h === '::') return [{ address: '::', required: true }]; // dual-stack: IPv4 loopback included
+  if (isLoopback(h) || h === '0.0.0.0') {
+    const first = h === 'localhost' || h === '::1' ? '127.0.0.1' : h;
+    return [
+      { address: first, required: true },
+      { address: '::1', required: false },
+    ];
+  }
+  return [
+    { address: host, required: true },
+    { address: '127.0.0.1', required: true },
+    { address: '::1', required: false },
+  ];
 }
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {
@@ -112,15 +148,37 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const requestedPort = options.port ?? localSettings.localHttpPort ?? 7071;
 
   let front: HttpFront | undefined;
-  const server = createServer((req, res) => {
-    if (front) front.handle(req, res);
-    else {
-      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
-      res.end(JSON.stringify({ error: 'devhost is starting' }));
+  const servers: Server[] = [];
+  const newServer = (): Server => {
+    const server = createServer((req, res) => {
+      if (front) front.handle(req, res);
+      else {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: 'devhost is starting' }));
+      }
+    });
+    server.keepAliveTimeout = 5_000;
+    return server;
+  };
+  const closeServers = (): Promise<void> =>
+    Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(
+      () => undefined,
+    );
+  const listenHost = options.host ?? defaultListenHost;
+  let port = requestedPort;
+  for (const { address, required } of listenAddresses(listenHost)) {
+    const server = newServer();
+    try {
+      port = await listen(server, port, address);
+      servers.push(server);
+    } catch (err) {
+      if (required) {
+        await closeServers();
+        throw err;
+      }
+      log.debug(`not listening on ${address}: ${(err as Error).message}`);
     }
-  });
-  server.keepAliveTimeout = 5_000;
-  const port = await listen(server, requestedPort);
+  }
   const origin = `http://localhost:${port}`;
 
   let services: EmbeddedServices | undefined;
@@ -130,7 +188,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const abort = async (): Promise<void> => {
     timers?.stop();
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServers();
   };
 
   try {
@@ -179,6 +237,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       keys,
       maxRequestBodyBytes:
         Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) || defaultMaxRequestBodyBytes,
+      bufferedBodyBudgetBytes:
+        Number(process.env.DEVHOST_BUFFERED_BODY_BUDGET) || defaultBufferedBodyBudgetBytes,
       cors: { origins: localSettings.cors, credentials: localSettings.corsCredentials },
       log,
     });
@@ -198,6 +258,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         dataDir,
         ...(storageConnectionString ? { storageConnectionString } : {}),
         baseUrl: origin,
+        ...(keys ? { keys } : {}),
         log: childLogger(log, '[durable]'),
       });
       const started = engine;
@@ -224,6 +285,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       registry.all().filter((fn) => fn.kind !== 'http' && fn.kind !== 'timer'),
       keys,
     );
+    const bound = servers.map((s) => formatAddress(s.address() as AddressInfo));
+    log.info(`Listening on ${bound.join(', ')}`);
+    if (!keys && !listenAddresses(listenHost).every(({ address }) => isLoopback(address))) {
+      log.warn(
+        `devhost listens beyond loopback (--host ${listenHost}) without keys: anyone who can reach this machine can call every function and the Durable HTTP API. Start with --keys to require keys.`,
+      );
+    }
     log.info(`devhost ready: ${origin}`);
 
     let stopping: Promise<void> | undefined;
@@ -233,8 +301,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log.info('devhost stopping');
         timers?.stop();
         front?.setReady(false);
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const closed = closeServers();
+        for (const server of servers) server.closeIdleConnections();
         if (engine)
           await engine
             .stop()
@@ -249,7 +317,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           await services
             .stop()
             .catch((err: unknown) => log.error(`stopping services failed: ${String(err)}`));
-        server.closeAllConnections();
+        for (const server of servers) server.closeAllConnections();
         await closed;
         log.info('devhost stopped');
       })());
@@ -259,6 +327,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     throw err;
   }
 }
+
+const formatAddress = (a: AddressInfo): string =>
+  a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 
 /** The task hub name; a `%SETTING%` that is not set falls back to the default, with a warning. */
 function resolveHubName(hostJson: Record<string, unknown>, log: Logger): string {
@@ -295,6 +366,7 @@ function printBanner(
     const entries = [
       `master=${keys.master}`,
       ...[...keys.functionKeys].map(([name, value]) => `${name}=${value}`),
+      ...[...keys.systemKeys].map(([name, value]) => `${name}=${value}`),
     ];
     log.info(`Keys (send as x-functions-key header or ?code=): ${entries.join(' ')}`);
   } else {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { pipeline, type Readable } from 'node:stream';
 import type { InvocationInput, Invoker, Logger } from '../contracts';
 import type {
   CoreCapture,
@@ -26,6 +27,8 @@ export interface HttpRequestData {
   headers: Record<string, string>;
   params: Record<string, string>;
   body?: Buffer;
+  /** Streaming functions only: the request body as it arrives, piped to the library with backpressure. */
+  bodyStream?: Readable;
 }
 
 /** `RpcHttpCookie` as `toRpcHttpCookie` builds it. */
@@ -63,6 +66,8 @@ export interface HostInvoker {
   ): Promise<HttpResultData>;
   /** Turns on the streaming protocol for functions of `model` (its capabilities reported `HttpUri`). */
   enableHttpStream(model: ProgrammingModelLike, httpUri: string): void;
+  /** True when `fn` runs with the streaming protocol: its request body may be passed as `bodyStream`. */
+  streams(fn: HostedFunction): boolean;
   /** Where the Durable client binding data comes from once the engine is up. */
   setClientBindingDataSource(source: () => Record<string, unknown>): void;
   runAppStartHooks(functionAppDirectory: string): Promise<void>;
@@ -402,7 +407,9 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
       });
       proxyRequest.once('response', resolve);
       proxyRequest.once('error', reject);
-      proxyRequest.end(request.body && request.body.length > 0 ? request.body : undefined);
+      // pipeline() pauses the client's upload whenever the handler has not read what was sent yet.
+      if (request.bodyStream) pipeline(request.bodyStream, proxyRequest, () => undefined);
+      else proxyRequest.end(request.body && request.body.length > 0 ? request.body : undefined);
     });
     const invocation = tracked(fn, invocationId, () => execute(fn, { http }, invocationId, triggerMetadata));
     // A failed invocation never answers the proxy request: drop it so the caller sees the failure.
@@ -442,6 +449,7 @@ export function createInvoker(options: InvokerOptions): HostInvoker {
     enableHttpStream: (model, httpUri) => {
       httpStreamUris.set(model, httpUri);
     },
+    streams: (fn) => fn.programmingModel !== undefined && httpStreamUris.has(fn.programmingModel),
     setClientBindingDataSource: (source) => {
       clientBindingData = source;
     },

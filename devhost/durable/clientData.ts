@@ -10,10 +10,13 @@ export interface ClientUrls {
   baseUrl: string;
   hubName: string;
   connectionName?: string;
+  /** When keys are on: the `durabletask_extension` system key every URL carries as `code=`, as in Azure. */
+  systemKey?: string;
 }
 
 function query(u: ClientUrls): string {
-  return `taskHub=${encodeURIComponent(u.hubName)}&connection=${u.connectionName ?? 'Storage'}`;
+  const code = u.systemKey === undefined ? '' : `&code=${encodeURIComponent(u.systemKey)}`;
+  return `taskHub=${encodeURIComponent(u.hubName)}&connection=${u.connectionName ?? 'Storage'}${code}`;
 }
 
 /** Management URLs for one instance (the check-status payload of §9.2, plus `rewindPostUri`). */

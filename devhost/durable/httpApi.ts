@@ -3,7 +3,9 @@
  * the public webhook URLs `createCheckStatusResponse` hands out. Both are served under
  * `/runtime/webhooks/durabletask/` on the devhost port, by the same handler.
  */
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authorize, presentedKey, type HostKeys } from '../http/keys';
 import { checkStatusPayload, type ClientUrls, webhookPath } from './clientData';
 import { ApiError, type DurableEngineCore, type Instance, type StatusOptions } from './engine';
 import { isTerminal, parseJsonText, type RuntimeStatus, toStatusHistory } from './history';
@@ -54,17 +56,39 @@ export function statusObject(inst: Instance, o: StatusOptions = {}): Record<stri
 }
 
 export class DurableHttpApi {
+  /**
+   * With keys on, the app's own `DurableClient` reaches the API under `<webhookPath>/_rpc/<token>/` (its
+   * `rpcBaseUrl`): the client drops a base URL's query, so a `code=` cannot ride along, and the token is
+   * known only to this process and the app it hosts, as the extension's loopback listener is in Azure.
+   */
+  private readonly rpcToken = randomBytes(24).toString('base64url');
+
   constructor(
     private readonly core: DurableEngineCore,
     private readonly urls: ClientUrls,
+    private readonly keys?: HostKeys,
   ) {}
+
+  /** The path (relative to `webhookPath/`, ending in `/`) the client binding's `rpcBaseUrl` points at. */
+  rpcPath(): string {
+    return this.keys ? `_rpc/${this.rpcToken}/` : '';
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean> {
     const path = url.pathname;
     if (path !== webhookPath && !path.startsWith(`${webhookPath}/`)) return false;
     let reply: Reply;
     try {
-      reply = await this.route(req, url, body);
+      const rpcPrefix = `${webhookPath}/${this.rpcPath()}`;
+      if (this.keys && path.startsWith(rpcPrefix)) {
+        const inner = new URL(url.href);
+        inner.pathname = `${webhookPath}/${path.slice(rpcPrefix.length)}`;
+        reply = await this.route(req, inner, body);
+      } else if (!authorize(this.keys, 'system', presentedKey(req.headers, url))) {
+        // Azure: AuthorizationLevel.System, an empty 401 like every refused key; a function key is not
+        // enough to manage instances.
+        reply = { status: 401 };
+      } else reply = await this.route(req, url, body);
     } catch (err) {
       if (err instanceof ApiError) reply = errorReply(err.status, err.summary, err.message);
       else reply = errorReply(500, 'Something went wrong while processing your request', String(err));

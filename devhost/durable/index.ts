@@ -4,6 +4,7 @@
  * docs/durable.md.
  */
 import type { CreateDurableEngine, DurableEngine } from '../contracts';
+import { durableSystemKeyName } from '../http/keys';
 import { clientBindingData, webhookPath } from './clientData';
 import { readDurableConfig } from './config';
 import { DurableEngineCore } from './engine';
@@ -20,11 +21,15 @@ export const createDurableEngine: CreateDurableEngine = async (options): Promise
   );
   const core = new DurableEngineCore(options, config, store);
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
-  const urls = { baseUrl, hubName: options.hubName };
-  const api = new DurableHttpApi(core, urls);
-  // The client calls the same handler on the devhost port (spec §8: rpcBaseUrl must end with '/').
+  const systemKey = options.keys?.systemKeys.get(durableSystemKeyName);
+  const urls = { baseUrl, hubName: options.hubName, ...(systemKey === undefined ? {} : { systemKey }) };
+  const api = new DurableHttpApi(core, urls, options.keys);
+  // The client calls the same handler on the devhost port (spec §8: rpcBaseUrl must end with '/'). With
+  // keys on, its URL carries the handler's own secret path, since the client drops a base URL's query.
   const port = new URL(baseUrl).port || '80';
-  const rpcBaseUrl = config.localRpcEndpointEnabled ? `http://127.0.0.1:${port}${webhookPath}/` : undefined;
+  const rpcBaseUrl = config.localRpcEndpointEnabled
+    ? `http://127.0.0.1:${port}${webhookPath}/${api.rpcPath()}`
+    : undefined;
   const binding = clientBindingData({ ...urls, rpcBaseUrl });
   return {
     clientBindingData: () => structuredClone(binding),

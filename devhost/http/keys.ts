@@ -5,11 +5,19 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/** The system key the Durable extension's webhooks (`/runtime/webhooks/durabletask/…`) take in Azure. */
+export const durableSystemKeyName = 'durabletask_extension';
+
 export interface HostKeys {
   /** The master key: valid for every auth level, the only key for `admin` (and the admin API). */
   master: string;
   /** Named host keys, valid for `function` auth level. */
   functionKeys: Map<string, string>;
+  /**
+   * System keys by extension name, valid for that extension's webhooks only (and never for a function
+   * route). Always holds `durabletask_extension`.
+   */
+  systemKeys: Map<string, string>;
 }
 
 export type AuthLevel = 'anonymous' | 'function' | 'admin' | 'system';
@@ -19,13 +27,16 @@ export class KeySpecError extends Error {}
 const newKey = (): string => randomBytes(30).toString('base64url');
 
 /**
- * Parses a key spec: comma-separated `name=value` entries (`master=…` is the master key, any other name a
- * function key), a bare value (a function key named `default`), or `generate` (random master and
- * default keys). Without a master entry a random master key is generated. Empty spec ⇒ undefined.
+ * Parses a key spec: comma-separated `name=value` entries (`master=…` is the master key, a name ending in
+ * `_extension` such as `durabletask_extension=…` a system key, any other name a function key), a bare
+ * value (a function key named `default`), or `generate` (random master and default keys). Without a
+ * master entry a random master key is generated, without a `durabletask_extension` entry a random
+ * Durable system key. Empty spec ⇒ undefined.
  */
 export function parseKeys(spec: string | undefined): HostKeys | undefined {
   if (spec === undefined || spec.trim() === '') return undefined;
   const functionKeys = new Map<string, string>();
+  const systemKeys = new Map<string, string>();
   let master: string | undefined;
   for (const rawEntry of spec.split(',')) {
     const entry = rawEntry.trim();
@@ -41,9 +52,11 @@ export function parseKeys(spec: string | undefined): HostKeys | undefined {
     if (!/^[\x21-\x7e]+$/.test(value))
       throw new KeySpecError(`key '${name}' must be printable ASCII without spaces`);
     if (name.toLowerCase() === 'master') master = value;
+    else if (name.toLowerCase().endsWith('_extension')) systemKeys.set(name.toLowerCase(), value);
     else functionKeys.set(name, value);
   }
-  return { master: master ?? newKey(), functionKeys };
+  if (!systemKeys.has(durableSystemKeyName)) systemKeys.set(durableSystemKeyName, newKey());
+  return { master: master ?? newKey(), functionKeys, systemKeys };
 }
 
 function sameKey(a: string, b: string): boolean {
@@ -63,17 +76,26 @@ export function presentedKey(
   return url.searchParams.get('code') ?? undefined;
 }
 
-/** True when the request may run at `level`. With no keys configured everything is allowed. */
+/**
+ * True when the request may run at `level`. With no keys configured everything is allowed. `system`
+ * takes the master key or the system key of `extension` (Azure's `AuthorizationLevel.System`); function
+ * keys never open it.
+ */
 export function authorize(
   keys: HostKeys | undefined,
   level: string | undefined,
   presented: string | undefined,
+  extension: string = durableSystemKeyName,
 ): boolean {
   if (!keys) return true;
   const normalized = (level ?? 'anonymous').toLowerCase();
   if (normalized === 'anonymous') return true;
   if (presented === undefined) return false;
   if (sameKey(presented, keys.master)) return true;
+  if (normalized === 'system') {
+    const systemKey = keys.systemKeys.get(extension);
+    return systemKey !== undefined && sameKey(presented, systemKey);
+  }
   if (normalized !== 'function') return false;
   for (const value of keys.functionKeys.values()) if (sameKey(presented, value)) return true;
   return false;

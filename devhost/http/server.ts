@@ -5,9 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
 import type { HttpExtension, Logger } from '../contracts';
 import type { HostInvoker, RpcCookie } from '../app/invoker';
 import type { HostedFunction, HostRegistry } from '../app/registry';
+import {
+  BodyBudget,
+  BodyBudgetExceededError,
+  BodyTooLargeError,
+  budgetRetryAfterSeconds,
+  defaultBufferedBodyBudgetBytes,
+  readBufferedBody,
+} from './bodyBudget';
 import { authorize, presentedKey, type HostKeys } from './keys';
 import { compileRoute, comparePrecedence, type CompiledRoute } from './routes';
 
@@ -30,6 +39,8 @@ export interface HttpFrontOptions {
   routePrefix: string;
   keys?: HostKeys;
   maxRequestBodyBytes?: number;
+  /** Total bytes of request bodies buffered at once (see bodyBudget.ts), at least the limit. Default 128 MiB. */
+  bufferedBodyBudgetBytes?: number;
   /** `Host.CORS` origins from local.settings.json (`*` allowed). */
   cors?: { origins: string[]; credentials: boolean };
   log: Logger;
@@ -106,37 +117,34 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-class BodyTooLargeError extends Error {}
+/** Paths of the host's extensions (the Durable HTTP API); they get the body read in full. */
+const extensionPrefix = '/runtime/webhooks/';
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLargeError());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
+/** Passes a streamed body on, failing once more than `limit` bytes went through. */
+function limitedBody(req: IncomingMessage, limit: number, onTooLarge: () => void): Transform {
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
       size += chunk.length;
       if (size > limit) {
-        failed = true;
-        reject(new BodyTooLargeError());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-    });
+        onTooLarge();
+        callback(new BodyTooLargeError(limit));
+      } else callback(null, chunk);
+    },
   });
+  // pipe(), not pipeline(): past the limit the request must stay open so the 413 can still be sent.
+  req.pipe(counter);
+  req.once('error', (err) => counter.destroy(err));
+  return counter;
 }
 
 export function createHttpFront(options: HttpFrontOptions): HttpFront {
   const { registry, invoker, log } = options;
   const limit = options.maxRequestBodyBytes ?? defaultMaxRequestBodyBytes;
+  // Never below the per-request limit, or a body the limit allows could never be accepted.
+  const budget = new BodyBudget(
+    Math.max(options.bufferedBodyBudgetBytes ?? defaultBufferedBodyBudgetBytes, limit),
+  );
   const extensions: HttpExtension[] = [];
   const table = buildRoutes(registry, options.routePrefix);
   let ready = false;
@@ -175,7 +183,16 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     }
     if (name === '') {
       if (req.method !== 'GET') return sendJson(res, 405, { error: 'Use GET /admin/functions' });
-      const list = registry.all().map((fn) => ({ name: fn.name, trigger: fn.triggerBinding.type }));
+      // HTTP functions also show where they answer, so tools (and the keys tests) can call every route.
+      const http = new Map(table.map((r) => [r.fn.name, r]));
+      const list = registry.all().map((fn) => {
+        const entry = http.get(fn.name);
+        return {
+          name: fn.name,
+          trigger: fn.triggerBinding.type,
+          ...(entry ? { route: entry.displayPath, methods: entry.methods, authLevel: entry.authLevel } : {}),
+        };
+      });
       return sendJson(res, 200, list);
     }
     const fn = registry.get(name);
@@ -228,12 +245,48 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     res.end();
   }
 
-  async function runRoute(
+  /**
+   * Reads the whole body within the per-request limit and the budget; answers 413 or 503 itself and
+   * resolves undefined then. The body's bytes go back to the budget when the response is done.
+   */
+  async function bufferBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
+    try {
+      const { body, release } = await readBufferedBody(req, limit, budget);
+      res.once('close', release);
+      return body;
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) refuseBody(req, res, 413, err.message);
+      else if (err instanceof BodyBudgetExceededError) {
+        log.warn(`refused a request body: ${budget.inUse()} of ${budget.totalBytes} buffered bytes in use`);
+        refuseBody(req, res, 503, err.message, { 'retry-after': String(budgetRetryAfterSeconds) });
+      } else if (!res.headersSent) res.destroy();
+      return undefined;
+    }
+  }
+
+  /**
+   * Answers at once, then reads and drops the rest of the body so a client still sending gets to read
+   * the answer (and its `Retry-After`) instead of a reset connection; past another `limit` bytes the
+   * connection is dropped.
+   */
+  function refuseBody(
     req: IncomingMessage,
     res: ServerResponse,
-    url: URL,
-    body: Buffer,
-  ): Promise<boolean> {
+    status: number,
+    error: string,
+    headers: Record<string, string> = {},
+  ): void {
+    sendJson(res, status, { error }, headers);
+    if (req.complete) return;
+    let discarded = 0;
+    req.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > limit) req.destroy();
+    });
+    req.resume();
+  }
+
+  async function runRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     const method = (req.method ?? 'GET').toUpperCase();
     for (const entry of table) {
       const params = entry.route.match(url.pathname);
@@ -244,15 +297,30 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
         res.end();
         return true;
       }
+      const request = { method, url: url.href, headers: flatHeaders(req), params };
+      let tooLarge = false;
+      let input: typeof request & { body?: Buffer; bodyStream?: Transform };
+      if (invoker.streams(entry.fn)) {
+        // Streaming: the body flows to the handler with backpressure, never held whole.
+        if (Number(req.headers['content-length']) > limit) {
+          refuseBody(req, res, 413, new BodyTooLargeError(limit).message);
+          return true;
+        }
+        input = { ...request, bodyStream: limitedBody(req, limit, () => (tooLarge = true)) };
+      } else {
+        const body = await bufferBody(req, res);
+        if (body === undefined) return true;
+        input = { ...request, body };
+      }
       const invocationId = randomUUID();
       let result;
       try {
-        result = await invoker.invokeHttp(
-          entry.fn,
-          { method, url: url.href, headers: flatHeaders(req), params, body },
-          { invocationId },
-        );
+        result = await invoker.invokeHttp(entry.fn, input, { invocationId });
       } catch {
+        if (tooLarge) {
+          refuseBody(req, res, 413, new BodyTooLargeError(limit).message);
+          return true;
+        }
         // The invoker already logged the stack with this invocation id.
         sendJson(
           res,
@@ -297,25 +365,26 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     }
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     if (applyCors(req, res)) return;
-    let body: Buffer;
-    try {
-      body = await readBody(req, limit);
-    } catch (err) {
-      if (err instanceof BodyTooLargeError) {
-        sendJson(res, 413, { error: `Request body is larger than ${limit} bytes` }, { connection: 'close' });
-        res.on('finish', () => req.destroy());
+    const lowerPath = url.pathname.toLowerCase();
+    if (lowerPath.startsWith(extensionPrefix) || lowerPath.startsWith('/admin/functions')) {
+      if (lowerPath.startsWith('/admin/functions') && !authorize(options.keys, 'admin', presentedKey(req.headers, url))) {
+        return runAdmin(req, res, url, Buffer.alloc(0)); // answers 401 before a byte of the body is held
+      }
+      const body = await bufferBody(req, res);
+      if (body === undefined) return;
+      for (const extension of extensions) {
+        if (await extension.handle(req, res, url, body)) return;
+      }
+      if (lowerPath.startsWith('/admin/functions')) {
+        await runAdmin(req, res, url, body);
         return;
       }
-      throw err;
-    }
-    for (const extension of extensions) {
-      if (await extension.handle(req, res, url, body)) return;
-    }
-    if (url.pathname.toLowerCase().startsWith('/admin/functions')) {
-      await runAdmin(req, res, url, body);
+      // The host's own namespace, as in Azure: never an app route (and the body is already read).
+      res.writeHead(404);
+      res.end();
       return;
     }
-    if (await runRoute(req, res, url, body)) return;
+    if (await runRoute(req, res, url)) return;
     if (url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('Your Functions app is up and running (devhost).\n');
