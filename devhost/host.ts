@@ -12,6 +12,7 @@ import type * as DurableModule from './durable/index';
 import type * as ServicesModule from './services/index';
 import { installCoreModuleShim, type ProgrammingModelLike } from './app/coreShim';
 import { createInvoker } from './app/invoker';
+import { listenOnLoopbackDuring, loopbackUri } from './app/loopbackListen';
 import { loadEntryPoints } from './app/loader';
 import { childLogger, createConsoleLogger } from './app/logger';
 import { createRegistry, type HostedFunction, type HostRegistry } from './app/registry';
@@ -226,8 +227,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const models = new Set<ProgrammingModelLike>();
     for (const fn of registry.all()) if (fn.programmingModel) models.add(fn.programmingModel);
     for (const model of models) {
-      const capabilities = (await model.getCapabilities?.({})) ?? {};
-      if (capabilities.HttpUri) invoker.enableHttpStream(model, capabilities.HttpUri);
+      // The library starts its streaming proxy here; keep it off the network like devhost itself.
+      const capabilities = (await listenOnLoopbackDuring(async () => model.getCapabilities?.({}))) ?? {};
+      if (capabilities.HttpUri) {
+        const proxy = loopbackUri(capabilities.HttpUri);
+        invoker.enableHttpStream(model, proxy);
+        log.info(`HTTP streaming: the library's proxy listens on ${proxy}`);
+      }
     }
 
     const front_ = createHttpFront({

@@ -103,3 +103,22 @@ test('--host that is not an address exits with code 2 and says what it takes', a
   expect(code).toBe(2);
   expect(output).toContain("--host must be an IP address (127.0.0.1, 0.0.0.0, ::) or localhost, got 'example.com'");
 });
+
+describe("the library's HTTP streaming proxy stays on loopback too", () => {
+  let host: RunningDevhost;
+  beforeAll(async () => {
+    host = await startDevhost({ app: 'test/fixtures/stream', services: false });
+  });
+  afterAll(async () => {
+    await host?.stop();
+  });
+
+  test('@azure/functions listens on 127.0.0.1 only, and streaming requests still reach it', async () => {
+    // The library calls server.listen() with no host, which binds every interface.
+    const [, port] = await host.waitForOutput(/the library's proxy listens on http:\/\/127\.0\.0\.1:(\d+)\//);
+    expect(await probe('127.0.0.1', Number(port))).toBe('open');
+    expect(await probe(externalAddress()!, Number(port))).toBe('ECONNREFUSED');
+    const res = await fetch(`${host.url}/api/count/abc?q=1`, { method: 'POST', body: 'hello' });
+    expect(await res.json()).toMatchObject({ bytes: 5, name: 'abc', q: '1' });
+  });
+});
