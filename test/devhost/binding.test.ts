@@ -101,7 +101,9 @@ test('--host that is not an address exits with code 2 and says what it takes', a
     args: ['--host', 'example.com'],
   });
   expect(code).toBe(2);
-  expect(output).toContain("--host must be an IP address (127.0.0.1, 0.0.0.0, ::) or localhost, got 'example.com'");
+  expect(output).toContain(
+    "--host must be an IP address (127.0.0.1, 0.0.0.0, ::) or localhost, got 'example.com'",
+  );
 });
 
 describe("the library's HTTP streaming proxy stays on loopback too", () => {
