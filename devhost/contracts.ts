@@ -81,6 +81,11 @@ export interface Logger {
 export interface HttpExtension {
   /** Returns true when it handled (answered) the request. `body` is the fully read request body. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean>;
+  /**
+   * Asked before the body is read: false when the request is the extension's and its key does not
+   * open it, so the host answers an empty 401 without holding a byte of the body. Absent: admitted.
+   */
+  admits?(req: IncomingMessage, url: URL): boolean;
 }
 
 export interface DurableEngineOptions {

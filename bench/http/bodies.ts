@@ -64,7 +64,9 @@ async function measure(label: string, app: string, route: string): Promise<void>
     console.log(
       `${label.padEnd(34)} RSS before ${before.rssMb.toFixed(0).padStart(5)} MB, peak ${after.peakMb
         .toFixed(0)
-        .padStart(5)} MB (+${(after.peakMb - before.rssMb).toFixed(0)} MB), ${seconds.toFixed(1)} s, answers ${answered}`,
+        .padStart(
+          5,
+        )} MB (+${(after.peakMb - before.rssMb).toFixed(0)} MB), ${seconds.toFixed(1)} s, answers ${answered}`,
     );
   } finally {
     await host.stop();

@@ -74,6 +74,14 @@ export class DurableHttpApi {
     return this.keys ? `_rpc/${this.rpcToken}/` : '';
   }
 
+  /** False for a request to the Durable API that its key does not open (see `handle`). */
+  admits(req: IncomingMessage, url: URL): boolean {
+    const path = url.pathname;
+    if (path !== webhookPath && !path.startsWith(`${webhookPath}/`)) return true;
+    if (this.keys && path.startsWith(`${webhookPath}/${this.rpcPath()}`)) return true;
+    return authorize(this.keys, 'system', presentedKey(req.headers, url));
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean> {
     const path = url.pathname;
     if (path !== webhookPath && !path.startsWith(`${webhookPath}/`)) return false;

@@ -34,6 +34,7 @@ export const createDurableEngine: CreateDurableEngine = async (options): Promise
   return {
     clientBindingData: () => structuredClone(binding),
     handle: (req, res, url, body) => api.handle(req, res, url, body),
+    admits: (req, url) => api.admits(req, url),
     start: () => core.restore(),
     stop: async () => {
       try {

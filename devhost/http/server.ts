@@ -367,8 +367,17 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     if (applyCors(req, res)) return;
     const lowerPath = url.pathname.toLowerCase();
     if (lowerPath.startsWith(extensionPrefix) || lowerPath.startsWith('/admin/functions')) {
-      if (lowerPath.startsWith('/admin/functions') && !authorize(options.keys, 'admin', presentedKey(req.headers, url))) {
+      if (
+        lowerPath.startsWith('/admin/functions') &&
+        !authorize(options.keys, 'admin', presentedKey(req.headers, url))
+      ) {
         return runAdmin(req, res, url, Buffer.alloc(0)); // answers 401 before a byte of the body is held
+      }
+      if (!extensions.every((extension) => extension.admits?.(req, url) ?? true)) {
+        // A refused key is an empty 401, as in Azure, before a byte of the body is held.
+        res.writeHead(401);
+        res.end();
+        return;
       }
       const body = await bufferBody(req, res);
       if (body === undefined) return;

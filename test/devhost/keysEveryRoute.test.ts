@@ -5,6 +5,7 @@
  * `DurableClient` plus the collection routes of durable-host-spec §9.
  */
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { compileRoute } from '../../devhost/http/routes';
 import { startDevhost, type RunningDevhost } from '../helpers/devhost';
 
@@ -77,14 +78,19 @@ async function call(url: string, method: string, key?: string, body?: string): P
 async function checkAppRoutes(host: RunningDevhost, routes: CallableRoute[]): Promise<string[]> {
   const wrong: string[] = [];
   const expectStatus = (what: string, status: number, refused: boolean): void => {
-    if ((status === 401) !== refused) wrong.push(`${what}: ${status}, expected ${refused ? '401' : 'not 401'}`);
+    if ((status === 401) !== refused)
+      wrong.push(`${what}: ${status}, expected ${refused ? '401' : 'not 401'}`);
   };
   for (const route of routes) {
     const url = `${host.url}${route.path}`;
     const open = route.authLevel === 'anonymous';
     for (const method of route.methods) {
       if (open) continue; // called below with a key: an open route runs its handler on every call
-      expectStatus(`${method} ${route.path} (${route.authLevel}) without a key`, await call(url, method), true);
+      expectStatus(
+        `${method} ${route.path} (${route.authLevel}) without a key`,
+        await call(url, method),
+        true,
+      );
       expectStatus(`${method} ${route.path} with a wrong key`, await call(url, method, 'nope'), true);
       expectStatus(
         `${method} ${route.path} with the Durable system key`,
@@ -94,7 +100,11 @@ async function checkAppRoutes(host: RunningDevhost, routes: CallableRoute[]): Pr
     }
     // One call per key that may run the handler (its answer, often 400 for an empty body, is not the point).
     const method = route.methods.includes('GET') ? 'GET' : route.methods[0]!;
-    expectStatus(`${method} ${route.path} (${route.authLevel}) without a key`, await call(url, method), !open);
+    expectStatus(
+      `${method} ${route.path} (${route.authLevel}) without a key`,
+      await call(url, method),
+      !open,
+    );
     expectStatus(
       `${method} ${route.path} (${route.authLevel}) with a function key`,
       await call(url, method, FUNCTION_KEY),
@@ -130,7 +140,9 @@ describe('The --keys tests cover every route including the Durable API: Durable 
 
   test('every app route answers by its auth level', async () => {
     const routes = await listRoutes(host);
-    expect(routes.map((r) => r.name)).toEqual(expect.arrayContaining(['start', 'httpSyncStart', 'clientOps']));
+    expect(routes.map((r) => r.name)).toEqual(
+      expect.arrayContaining(['start', 'httpSyncStart', 'clientOps']),
+    );
     expect(await checkAppRoutes(host, routes)).toEqual([]);
   });
 
@@ -226,6 +238,24 @@ describe('The --keys tests cover every route including the Durable API: Durable 
     expect(wrong).toEqual([]);
   });
 
+  test('a refused key on the Durable API is answered before its body is read', async () => {
+    // A body over the 100 MB limit would be 413 once read: a 401 shows the key was checked first.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${host.url}/runtime/webhooks/durabletask/orchestrators/Hello`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(150 * 1024 * 1024) },
+      });
+      req.once('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.once('error', reject);
+      req.write('{');
+    });
+    expect(status).toBe(401);
+  });
+
   test("the app's own durable client (start, status, raise, terminate, list, purge) works with keys on", async () => {
     const client = async (op: string, id = '', arg = '', body?: unknown): Promise<Response> =>
       fetch(`${host.url}/api/client/${op}/${id}${arg ? `/${arg}` : ''}`, {
@@ -237,7 +267,10 @@ describe('The --keys tests cover every route including the Durable API: Durable 
     expect((await client('raise', approval.id, 'Approval', 'amy')).status).toBe(202);
     let output: unknown;
     for (let i = 0; i < 100 && output === undefined; i++) {
-      const status = (await (await client('status', approval.id)).json()) as { runtimeStatus: string; output: unknown };
+      const status = (await (await client('status', approval.id)).json()) as {
+        runtimeStatus: string;
+        output: unknown;
+      };
       if (status.runtimeStatus === 'Completed') output = status.output;
       else await new Promise((r) => setTimeout(r, 100));
     }

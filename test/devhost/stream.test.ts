@@ -94,7 +94,10 @@ describe('Chunked bodies are buffered whole: a streaming function gets the body 
     const res = await Promise.race([
       response,
       new Promise<never>((_resolve, reject) =>
-        setTimeout(() => reject(new Error('devhost held the body back until it was complete')), 30_000).unref(),
+        setTimeout(
+          () => reject(new Error('devhost held the body back until it was complete')),
+          30_000,
+        ).unref(),
       ),
     ]);
     expect(res.statusCode).toBe(200);
@@ -148,7 +151,7 @@ describe('Chunked bodies are buffered whole: a streaming function gets the body 
     while (!text.includes('paused')) await new Promise((r) => setTimeout(r, 20));
     // Wait until the client cannot hand over more (its writes wait for 'drain'), however long that takes.
     let last = -1;
-    for (let still = 0; still < 5; ) {
+    for (let still = 0; still < 5;) {
       await new Promise((r) => setTimeout(r, 100));
       still = progress.sent === last ? still + 1 : 0;
       last = progress.sent;
