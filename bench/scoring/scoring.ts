@@ -1,8 +1,9 @@
 /**
  * Scoring throughput: `POST /api/models/{name}/predict` (one row, 20 features, logistic
  * regression) through devhost, next to a bare node:http server doing the same parse/validate/score
- * work and to the library floor (floor.ts: the @azure/functions invocation round trip with no host
- * around it), in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
+ * work, to the library floor (floor.ts: the @azure/functions invocation round trip with no host
+ * around it) and to the streaming floor (streamingFloor.ts: the same with `enableHttpStream`, as
+ * Sluice runs, so the request and response go through the library's HTTP proxy), in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
  * available (2-core machines), so "one core" is literal. Prints req/s, p50/p99 and the ratios.
  *
  *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default;
@@ -37,7 +38,9 @@ function pin(pid: number | undefined, cpu: number): void {
 }
 
 /** Starts `dist/bench/scoring/<name>.js`, which prints `<name> ready <port>`. */
-function startServer(name: 'bare' | 'floor'): Promise<{ url: string; proc: ChildProcess }> {
+function startServer(
+  name: 'bare' | 'floor' | 'streamingFloor',
+): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(process.execPath, [path.join(repoRoot, `dist/bench/scoring/${name}.js`)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -158,6 +161,7 @@ async function main(): Promise<void> {
   const [cosmosPort, blobPort] = [await freePort(), await freePort()];
   const bare = await startServer('bare');
   const floor = await startServer('floor');
+  const streamingFloor = await startServer('streamingFloor');
   const devhost = await startDevhost({
     app: path.join(repoRoot, 'bench/scoring/app'),
     args: ['--cosmos-port', String(cosmosPort), '--blob-port', String(blobPort)],
@@ -175,10 +179,12 @@ async function main(): Promise<void> {
     pin(process.pid, 1);
     pin(bare.proc.pid, 0);
     pin(floor.proc.pid, 0);
+    pin(streamingFloor.proc.pid, 0);
     pin(devhost.proc.pid, 0);
 
     const bareResult = await measure(bare.url, bare.proc.pid);
     const floorResult = await measure(floor.url, floor.proc.pid);
+    const streamingFloorResult = await measure(streamingFloor.url, streamingFloor.proc.pid);
     const devhostResult = await measure(url, devhost.proc.pid);
     const inProcess = await handlerOnly();
     console.log(
@@ -191,6 +197,7 @@ async function main(): Promise<void> {
     for (const [name, r] of [
       ['bare node:http', bareResult],
       ['library floor', floorResult],
+      ['streaming floor', streamingFloorResult],
       ['devhost', devhostResult],
     ] as const) {
       const errors = r.errors + r.timeouts + r.non2xx;
@@ -205,10 +212,16 @@ async function main(): Promise<void> {
     const floorShare = floorResult.requests.average / Math.max(1, bareResult.requests.average);
     const goal = (devhostResult.requests.average >= 20_000 && devhostResult.latency.p99 < 10) || share >= 0.5;
     console.log(
-      `library floor / bare: ${fmt(floorShare, 2)}x (the @azure/functions invocation round trip alone, no host: the most any host running the programming model can reach)`,
+      `library floor / bare: ${fmt(floorShare, 2)}x (the @azure/functions invocation round trip alone, no host, streaming off)`,
     );
     console.log(
-      `devhost / library floor: ${fmt(devhostResult.requests.average / Math.max(1, floorResult.requests.average), 2)}x (the host's own share of the cost)`,
+      `streaming floor / library floor: ${fmt(streamingFloorResult.requests.average / Math.max(1, floorResult.requests.average), 2)}x (the library's HTTP streaming proxy hop, enableHttpStream, with no host)`,
+    );
+    console.log(
+      `devhost / library floor: ${fmt(devhostResult.requests.average / Math.max(1, floorResult.requests.average), 2)}x (devhost streams, this floor does not)`,
+    );
+    console.log(
+      `devhost / streaming floor: ${fmt(devhostResult.requests.average / Math.max(1, streamingFloorResult.requests.average), 2)}x (the host's own share of the cost with streaming on)`,
     );
     console.log(
       `devhost / bare: ${fmt(share, 2)}x req/s; goal (>= 20,000 req/s and p99 < 10 ms, or >= 0.5x bare): ${goal ? 'met' : 'NOT met'}`,
@@ -217,6 +230,7 @@ async function main(): Promise<void> {
     await devhost.stop();
     bare.proc.kill('SIGTERM');
     floor.proc.kill('SIGTERM');
+    streamingFloor.proc.kill('SIGTERM');
   }
 }
 
