@@ -7,7 +7,6 @@ import { deployModelActivity } from '../lib/contracts/deploy';
 import { NonRetriableError } from '../lib/errors';
 import type { AliasMove } from '../lib/registry/model';
 import type { ModelRegistry } from '../lib/registry/registry';
-import { ROLLBACK_PREFIX } from '../lib/registry/rollback';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
 import { getRegistry } from '../lib/serving/deps';
 import { RunStore } from '../lib/runs/store';
@@ -140,10 +139,7 @@ async function consume(deps: DeployDeps, input: Input, approval: ApprovalRecord)
   // Approvals consumed before `consumedBy` existed: their move in the alias history names them.
   const model = await deps.registry.getModel(input.candidate.modelName);
   const earlier = model?.aliasHistory.find(
-    (m) =>
-      m.alias === PRODUCTION_ALIAS &&
-      m.approvalRef === input.approvalId &&
-      !m.reason.startsWith(ROLLBACK_PREFIX),
+    (m) => m.alias === PRODUCTION_ALIAS && m.approvalRef === input.approvalId,
   );
   if (earlier) throw refuse(`of run ${earlier.runId ?? input.runId} (alias move ${earlier.seq})`, earlier.at);
   const at = deps.now().toISOString();

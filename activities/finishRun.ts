@@ -2,9 +2,8 @@ import type { z } from 'zod';
 import { finishRunActivity } from '../lib/contracts/pipeline';
 import { getRunDeps } from '../lib/runs/deps';
 import type { RunEndingDeps } from '../lib/runs/ending';
-import { endRunApproval, withdrawalMessage } from '../lib/runs/ending';
+import { endRunApproval, endRunDocument, withdrawalMessage } from '../lib/runs/ending';
 import type { RunStatus } from '../lib/runs/model';
-import { terminalRunStatuses } from '../lib/runs/model';
 import type { RunStore } from '../lib/runs/store';
 import { registerActivity } from './support/define';
 
@@ -17,29 +16,20 @@ export function finishRun(deps: RunEndingDeps & { runs: Pick<RunStore, 'update'>
     // A run canceled from the API is already terminal: the orchestration's own ending must not
     // overwrite that.
     const run = await deps.runs.update(input.pipeline, input.runId, (r) =>
-      terminalRunStatuses.has(r.status)
-        ? r
-        : {
-            ...r,
-            status: input.status,
-            ...(input.stopReason ? { stopReason: input.stopReason } : {}),
-            ...(input.reason ? { reason: input.reason } : {}),
-            ...(input.approval ? { approval: input.approval } : {}),
-            ...(input.deployment ? { deployment: input.deployment } : {}),
-            reports: { ...r.reports, ...(input.reports ?? {}) },
-            // Steps still pending or running when the run ends did not happen.
-            steps: r.steps.map((s) =>
-              s.status === 'pending' || s.status === 'running'
-                ? {
-                    ...s,
-                    status: input.status === 'canceled' ? 'canceled' : 'skipped',
-                    endedAt: s.startedAt ? input.at : s.endedAt,
-                  }
-                : s,
-            ),
-            endedAt: r.endedAt ?? input.at,
-            updatedAt: input.at,
-          },
+      endRunDocument(
+        r,
+        {
+          status: input.status,
+          ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+          ...(input.reason ? { reason: input.reason } : {}),
+          at: input.at,
+        },
+        {
+          ...(input.approval ? { approval: input.approval } : {}),
+          ...(input.deployment ? { deployment: input.deployment } : {}),
+          reports: { ...r.reports, ...(input.reports ?? {}) },
+        },
+      ),
     );
     const kind =
       run.status === 'canceled' ? 'canceled' : run.stopReason === 'superseded' ? 'superseded' : 'ended';

@@ -100,8 +100,8 @@ export interface DurableEngineOptions {
    */
   dataDir: string | null;
   /**
-   * Azurite (or Azure) Table storage connection string where devhost versions before the SQLite store
-   * kept the task hub: imported once, on the first start on a data folder. Undefined: nothing to import.
+   * The embedded Azurite's Table storage, where devhost versions before the SQLite store kept the task
+   * hub: imported once, on the first start on a data folder. Undefined: nothing to import.
    */
   storageConnectionString?: string;
   /** Origin of the devhost HTTP front, e.g. `http://localhost:7071`. */

@@ -117,10 +117,10 @@ export function isLoopback(address: string): boolean {
 export function listenAddresses(host: string): { address: string; required: boolean }[] {
   const h = host.toLowerCase();
   if (h === '::') return [{ address: '::', required: true }]; // dual-stack: IPv4 loopback included
-  if (isLoopback(h) || h === '0.0.0.0') {
-    const first = h === 'localhost' || h === '::1' ? '127.0.0.1' : h;
+  // These already include 127.0.0.1, where the app's own Durable client calls.
+  if (h === '127.0.0.1' || h === 'localhost' || h === '::1' || h === '0.0.0.0') {
     return [
-      { address: first, required: true },
+      { address: h === '0.0.0.0' ? h : '127.0.0.1', required: true },
       { address: '::1', required: false },
     ];
   }
@@ -254,8 +254,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       .some((fn) => fn.kind !== 'http' && fn.kind !== 'timer' && fn.kind !== 'other');
     const needsEngine = durable || registry.all().some((fn) => fn.durableClientBindingName !== undefined);
     if (needsEngine) {
-      // The task hub lives in devhost's own SQLite file; Table storage is only read to import an older hub.
-      const storageConnectionString = services?.storageConnectionString ?? process.env.AzureWebJobsStorage;
+      // The task hub lives in devhost's own SQLite file. An older devhost's hub is imported (and its
+      // table dropped) only from the embedded Azurite: never from an account AzureWebJobsStorage names.
+      const storageConnectionString = services?.storageConnectionString;
       engine = await loadDurable().createDurableEngine({
         registry,
         invoke: invoker.invoke,

@@ -4,7 +4,7 @@ import { trainingMonitorInstanceId } from '../lib/contracts/training';
 import { requesterOf } from '../lib/approval/principal';
 import { problem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
-import { endRunApproval, withdrawalMessage } from '../lib/runs/ending';
+import { endRunApproval, endRunDocument, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/model';
 import { getTrainingDeps } from '../lib/training/deps';
 import { requireJsonContentType, withProblems } from './support/http';
@@ -68,21 +68,7 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
 
   const at = new Date().toISOString();
   const ended = await deps.runs.update(run.pipeline, id, (r) =>
-    terminalRunStatuses.has(r.status)
-      ? r
-      : {
-          ...r,
-          status: 'canceled',
-          stopReason: 'canceled',
-          reason,
-          endedAt: at,
-          updatedAt: at,
-          steps: r.steps.map((s) =>
-            s.status === 'running' || s.status === 'pending'
-              ? { ...s, status: 'canceled', ...(s.startedAt ? { endedAt: at } : {}) }
-              : s,
-          ),
-        },
+    endRunDocument(r, { status: 'canceled', stopReason: 'canceled', reason, at }),
   );
   // Its approval closes with the run: the link stops taking decisions and the page says why.
   const { approvalStatus } = await endRunApproval(deps, run, {

@@ -1,10 +1,7 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import * as df from 'durable-functions';
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { zodProblem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
-import { runStatusSchema, terminalRunStatuses } from '../lib/runs/model';
-import { reconcileRun } from '../lib/runs/reconcile';
-import { reconcileDeps } from './support/reconcile';
+import { runStatusSchema } from '../lib/runs/model';
 import { z } from 'zod';
 import { withProblems } from './support/http';
 
@@ -15,26 +12,14 @@ const querySchema = z.object({
 });
 
 /**
- * `GET /api/runs?pipeline=&status=&limit=`: newest first. Runs on the page that have not ended are
- * reconciled with their orchestrations first (see getRun).
+ * `GET /api/runs?pipeline=&status=&limit=`: newest first, as stored. Runs are reconciled with their
+ * orchestrations when read one by one (getRun) and by the reconcileRuns sweep, not per page.
  */
-export async function listRuns(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function listRuns(request: HttpRequest): Promise<HttpResponseInit> {
   const q = querySchema.safeParse(Object.fromEntries(request.query.entries()));
   if (!q.success) return zodProblem(q.error, 'invalid_query');
   const deps = await getRunDeps();
-  const listed = await deps.runs.list(q.data);
-  const reconcile = reconcileDeps(deps, context);
-  const runs = await Promise.all(
-    listed.map(async (r) => {
-      if (terminalRunStatuses.has(r.status)) return r;
-      try {
-        return await reconcileRun(reconcile, r);
-      } catch (err) {
-        context.warn(`run ${r.id}: could not reconcile with its orchestration: ${(err as Error).message}`);
-        return r;
-      }
-    }),
-  );
+  const runs = await deps.runs.list(q.data);
   return {
     jsonBody: runs.map((r) => ({
       id: r.id,
@@ -53,6 +38,5 @@ app.http('listRuns', {
   route: 'runs',
   methods: ['GET'],
   authLevel: 'anonymous',
-  extraInputs: [df.input.durableClient()],
   handler: withProblems(listRuns),
 });

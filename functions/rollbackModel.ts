@@ -28,11 +28,6 @@ const bodySchema = z
   })
   .strict();
 
-/** Who called, as the platform reports it (`requesterOf`); never a body field. */
-export function rollbackCaller(request: HttpRequest): string {
-  return requesterOf((h) => request.headers.get(h));
-}
-
 export function createRollbackHandler(
   getRegistryFn: () => Promise<Pick<ModelRegistry, 'getModel' | 'moveAlias'>>,
   /** Called after the move so this instance's scoring cache answers with the new version at once. */
@@ -58,7 +53,7 @@ export function createRollbackHandler(
       if (typeof raw === 'object' && raw !== null && 'by' in raw) {
         throw new ValidationError(
           'by_not_accepted',
-          'Who rolled back is the caller the platform reports (signed-in principal or function key), never a body field: remove "by".',
+          'Who rolled back is the caller the platform reports (the signed-in principal, else anonymous), never a body field: remove "by".',
           { field: 'by' },
         );
       }
@@ -74,7 +69,8 @@ export function createRollbackHandler(
       const plan = await planRollback(model, parsed.data.to, async (v) =>
         (await findApprovals(name, v)).some((a) => a.status === 'rejected'),
       );
-      const by = rollbackCaller(request);
+      // Who rolled back is who the platform says called, never a body field.
+      const by = requesterOf((h) => request.headers.get(h));
       const { move } = await registry.moveAlias({
         modelName: name,
         alias: PRODUCTION_ALIAS,

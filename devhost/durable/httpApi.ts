@@ -74,12 +74,24 @@ export class DurableHttpApi {
     return this.keys ? `_rpc/${this.rpcToken}/` : '';
   }
 
-  /** False for a request to the Durable API that its key does not open (see `handle`). */
+  /** The API path a request to the app's secret `_rpc/<token>/` path stands for; undefined otherwise. */
+  private rpcInner(url: URL): URL | undefined {
+    const rpcPrefix = `${webhookPath}/${this.rpcPath()}`;
+    if (!this.keys || !url.pathname.startsWith(rpcPrefix)) return undefined;
+    const inner = new URL(url.href);
+    inner.pathname = `${webhookPath}/${url.pathname.slice(rpcPrefix.length)}`;
+    return inner;
+  }
+
+  /**
+   * Asked by the HTTP front before the body is read: false for a Durable API request that neither comes
+   * through the app's secret path nor carries the system or master key (Azure's
+   * `AuthorizationLevel.System`; a function key is not enough to manage instances).
+   */
   admits(req: IncomingMessage, url: URL): boolean {
     const path = url.pathname;
     if (path !== webhookPath && !path.startsWith(`${webhookPath}/`)) return true;
-    if (this.keys && path.startsWith(`${webhookPath}/${this.rpcPath()}`)) return true;
-    return authorize(this.keys, 'system', presentedKey(req.headers, url));
+    return this.rpcInner(url) !== undefined || authorize(this.keys, 'system', presentedKey(req.headers, url));
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<boolean> {
@@ -87,16 +99,8 @@ export class DurableHttpApi {
     if (path !== webhookPath && !path.startsWith(`${webhookPath}/`)) return false;
     let reply: Reply;
     try {
-      const rpcPrefix = `${webhookPath}/${this.rpcPath()}`;
-      if (this.keys && path.startsWith(rpcPrefix)) {
-        const inner = new URL(url.href);
-        inner.pathname = `${webhookPath}/${path.slice(rpcPrefix.length)}`;
-        reply = await this.route(req, inner, body);
-      } else if (!authorize(this.keys, 'system', presentedKey(req.headers, url))) {
-        // Azure: AuthorizationLevel.System, an empty 401 like every refused key; a function key is not
-        // enough to manage instances.
-        reply = { status: 401 };
-      } else reply = await this.route(req, url, body);
+      // Refused keys were answered before the body was read (`admits`).
+      reply = await this.route(req, this.rpcInner(url) ?? url, body);
     } catch (err) {
       if (err instanceof ApiError) reply = errorReply(err.status, err.summary, err.message);
       else reply = errorReply(500, 'Something went wrong while processing your request', String(err));

@@ -78,14 +78,13 @@ export function presentedKey(
 
 /**
  * True when the request may run at `level`. With no keys configured everything is allowed. `system`
- * takes the master key or the system key of `extension` (Azure's `AuthorizationLevel.System`); function
+ * takes the master key or the Durable extension's system key (Azure's `AuthorizationLevel.System`); function
  * keys never open it.
  */
 export function authorize(
   keys: HostKeys | undefined,
   level: string | undefined,
   presented: string | undefined,
-  extension: string = durableSystemKeyName,
 ): boolean {
   if (!keys) return true;
   const normalized = (level ?? 'anonymous').toLowerCase();
@@ -93,7 +92,7 @@ export function authorize(
   if (presented === undefined) return false;
   if (sameKey(presented, keys.master)) return true;
   if (normalized === 'system') {
-    const systemKey = keys.systemKeys.get(extension);
+    const systemKey = keys.systemKeys.get(durableSystemKeyName);
     return systemKey !== undefined && sameKey(presented, systemKey);
   }
   if (normalized !== 'function') return false;

@@ -126,6 +126,9 @@ export type ApprovalStatus = z.infer<typeof approvalStatusSchema>;
 export const stageSchema = z.enum(['primary', 'escalated']);
 
 /** Why an approval was withdrawn: shown on the page instead of the decision form. */
+/** How every withdrawal message ends (`withdrawalMessage`); a refused decision swaps it for its own. */
+export const WITHDRAWAL_TAIL = 'no decision can be recorded.';
+
 export const withdrawalSchema = z.object({
   /** The run's stop reason (`canceled`, `superseded`, `orchestration_terminated`, ...). */
   reason: z.string().min(1).max(64),

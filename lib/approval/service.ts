@@ -4,7 +4,7 @@ import type { Verdict } from './policy';
 import { decide, eligibleReviewers } from './policy';
 import type { ClientPrincipal } from './principal';
 import type { ApprovalDecision, Candidate } from './record';
-import { decisionId } from './record';
+import { WITHDRAWAL_TAIL, decisionId } from './record';
 import type { ApprovalState, ApprovalStore } from './store';
 import type { ApprovalClaims, Keyring } from './token';
 import { tokenId, verifyApprovalToken } from './token';
@@ -13,6 +13,13 @@ import { tokenId, verifyApprovalToken } from './token';
  * What the approval page and the decision endpoint do, without HTTP: verify the link, read the
  * approval, check every rule, record the decision. The Functions handlers only translate.
  */
+
+/** A withdrawal's sentence, ending with what happened to the decision just sent. */
+function refusedDecisionMessage(withdrawal: string): string {
+  return withdrawal.endsWith(WITHDRAWAL_TAIL)
+    ? `${withdrawal.slice(0, -WITHDRAWAL_TAIL.length)}your decision was not recorded.`
+    : `${withdrawal} Your decision was not recorded.`;
+}
 
 export interface ApprovalServiceDeps {
   store: Pick<ApprovalStore, 'readState' | 'createDecision'>;
@@ -111,10 +118,7 @@ export async function submitDecision(
       409,
       'approval_closed',
       record.status === 'withdrawn' && record.withdrawn
-        ? record.withdrawn.message.replace(
-            /no decision can be recorded\.$/,
-            'your decision was not recorded.',
-          )
+        ? refusedDecisionMessage(record.withdrawn.message)
         : `This approval is already ${record.status}; no more decisions are taken.`,
     );
   }

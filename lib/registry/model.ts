@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The alias scoring serves and deployments and rollbacks move. */
+export const PRODUCTION_ALIAS = 'production';
+
 /**
  * Documents of the model registry (Cosmos container `models`, partition key `/modelName`). Every
  * document of one model lives in its partition, so a registration or an alias move is one

@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors';
 import type { AliasMove } from './model';
 import type { ModelDetail } from './registry';
+import { PRODUCTION_ALIAS } from './model';
 
 /**
  * Which versions a rollback may return production to. A version reaches production only through
@@ -10,7 +11,6 @@ import type { ModelDetail } from './registry';
  * pointing at the people who approved it.
  */
 
-export const PRODUCTION = 'production';
 /** Prefix of a rollback move's reason in the alias history. */
 export const ROLLBACK_PREFIX = 'rollback: ';
 
@@ -25,7 +25,7 @@ export interface RollbackPlan {
 export function approvedProductionVersions(history: readonly AliasMove[]): Map<number, string> {
   const out = new Map<number, string>();
   for (const m of history) {
-    if (m.alias !== PRODUCTION || m.to === null || !m.approvalRef) continue;
+    if (m.alias !== PRODUCTION_ALIAS || m.to === null || !m.approvalRef) continue;
     if (!out.has(m.to)) out.set(m.to, m.approvalRef);
   }
   return out;
@@ -47,11 +47,11 @@ export async function planRollback(
   rejected: (version: number) => Promise<boolean>,
 ): Promise<RollbackPlan> {
   const name = model.head.modelName;
-  const current = model.head.aliases[PRODUCTION]?.version ?? null;
+  const current = model.head.aliases[PRODUCTION_ALIAS]?.version ?? null;
   if (current === null) throw refuse('no_production_model', `Model "${name}" has no production version.`);
   const last = [...model.aliasHistory]
     .reverse()
-    .find((m) => m.alias === PRODUCTION && m.to === current && !m.reason.startsWith(ROLLBACK_PREFIX));
+    .find((m) => m.alias === PRODUCTION_ALIAS && m.to === current && !m.reason.startsWith(ROLLBACK_PREFIX));
   const target = requested ?? last?.from ?? null;
   if (target === null) {
     throw refuse(

@@ -1,8 +1,9 @@
-import { approvalInstanceId, withdrawRecord } from '../approval/record';
+import { WITHDRAWAL_TAIL, approvalInstanceId, withdrawRecord } from '../approval/record';
 import type { Withdrawal } from '../approval/record';
 import type { ApprovalSlots } from '../approval/slot';
 import type { ApprovalStore } from '../approval/store';
-import type { RunDocument } from './model';
+import type { RunDocument, RunStatus, StopReason } from './model';
+import { terminalRunStatuses } from './model';
 
 /**
  * What ending a run does besides its own document, whoever ends it (the orchestration's finishRun,
@@ -13,6 +14,48 @@ import type { RunDocument } from './model';
 export interface RunEndingDeps {
   approvals: Pick<ApprovalStore, 'updateRecord'>;
   slots: Pick<ApprovalSlots, 'release'>;
+}
+
+export interface RunDocumentEnding {
+  status: RunStatus;
+  stopReason?: StopReason;
+  reason?: string;
+  at: string;
+}
+
+/**
+ * The run document as it ends, whoever ends it: status, stop reason and why, and every step still
+ * open closed: a running one was interrupted (canceled); a pending one did not happen (skipped, or
+ * canceled when the whole run was canceled).
+ * A run that is already terminal is returned unchanged, so a cancel is never overwritten by the
+ * orchestration's own ending, nor an ending by reconciliation. `extra` adds fields of the ending
+ * (approval, deployment, reports).
+ */
+export function endRunDocument(
+  r: RunDocument,
+  ending: RunDocumentEnding,
+  extra: Partial<RunDocument> = {},
+): RunDocument {
+  if (terminalRunStatuses.has(r.status)) return r;
+  const { status, stopReason, reason, at } = ending;
+  return {
+    ...r,
+    ...extra,
+    status,
+    ...(stopReason ? { stopReason } : {}),
+    ...(reason ? { reason } : {}),
+    steps: r.steps.map((s) =>
+      s.status === 'pending' || s.status === 'running'
+        ? {
+            ...s,
+            status: s.status === 'running' || status === 'canceled' ? 'canceled' : 'skipped',
+            ...(s.startedAt ? { endedAt: at } : {}),
+          }
+        : s,
+    ),
+    endedAt: r.endedAt ?? at,
+    updatedAt: at,
+  };
 }
 
 export async function endRunApproval(
@@ -42,16 +85,15 @@ export function withdrawalMessage(
   at: string,
   detail: { by?: string; status?: string; reason?: string } = {},
 ): string {
-  const tail = 'no decision can be recorded.';
   const why = detail.reason && detail.reason.length > 300 ? `${detail.reason.slice(0, 299)}…` : detail.reason;
   switch (kind) {
     case 'canceled':
-      return `This run was canceled on ${DAY(at)}${detail.by ? ` by ${detail.by}` : ''}; ${tail}`;
+      return `This run was canceled on ${DAY(at)}${detail.by ? ` by ${detail.by}` : ''}; ${WITHDRAWAL_TAIL}`;
     case 'terminated':
-      return `This run's orchestration was ended from outside on ${DAY(at)}${why ? ` (${why})` : ''}; ${tail}`;
+      return `This run's orchestration was ended from outside on ${DAY(at)}${why ? ` (${why})` : ''}; ${WITHDRAWAL_TAIL}`;
     case 'superseded':
-      return `This run was superseded on ${DAY(at)}${why ? `: ${why}` : ''}; ${tail}`;
+      return `This run was superseded on ${DAY(at)}${why ? `: ${why}` : ''}; ${WITHDRAWAL_TAIL}`;
     default:
-      return `This run ended (${detail.status ?? 'stopped'}) on ${DAY(at)}${why ? `: ${why}` : ''}; ${tail}`;
+      return `This run ended (${detail.status ?? 'stopped'}) on ${DAY(at)}${why ? `: ${why}` : ''}; ${WITHDRAWAL_TAIL}`;
   }
 }

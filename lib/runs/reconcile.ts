@@ -1,6 +1,6 @@
 import { approvalInstanceId } from '../approval/record';
 import type { RunEndingDeps } from './ending';
-import { endRunApproval, withdrawalMessage } from './ending';
+import { endRunApproval, endRunDocument, withdrawalMessage } from './ending';
 import type { RunDocument, RunStatus, StopReason } from './model';
 import { terminalRunStatuses } from './model';
 import type { RunStore } from './store';
@@ -9,7 +9,7 @@ import type { RunStore } from './store';
  * Reconciles a run document with its orchestration's real state. The run document is what people
  * read; when its orchestration was terminated from outside (the Durable API, the portal), failed
  * without recording an ending, or no longer exists, nothing else would ever end the document. Done
- * on read (GET /api/runs/{id}, GET /api/runs) and by the periodic sweep (functions/reconcileRuns).
+ * on read (GET /api/runs/{id}) and by the periodic sweep (functions/reconcileRuns).
  * The write is ETag-conditioned and leaves a document that became terminal meanwhile alone.
  */
 
@@ -103,25 +103,7 @@ export async function reconcileRun(deps: ReconcileDeps, run: RunDocument): Promi
   const ending = judgeRun(run, await deps.orchestration(run.instanceId), now);
   if (!ending) return run;
   const at = now.toISOString();
-  const ended = await deps.runs.update(run.pipeline, run.id, (r) =>
-    terminalRunStatuses.has(r.status)
-      ? r
-      : {
-          ...r,
-          ...ending,
-          endedAt: r.endedAt ?? at,
-          updatedAt: at,
-          steps: r.steps.map((s) =>
-            s.status === 'pending' || s.status === 'running'
-              ? {
-                  ...s,
-                  status: s.status === 'running' ? 'canceled' : 'skipped',
-                  ...(s.startedAt ? { endedAt: at } : {}),
-                }
-              : s,
-          ),
-        },
-  );
+  const ended = await deps.runs.update(run.pipeline, run.id, (r) => endRunDocument(r, { ...ending, at }));
   if (ended.stopReason === ending.stopReason) {
     const { approvalStatus } = await endRunApproval(deps, ended, {
       reason: ending.stopReason,

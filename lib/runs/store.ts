@@ -2,7 +2,10 @@ import type { ItemDefinition } from '@azure/cosmos';
 import { NonRetriableError, TransientError } from '../errors';
 import type { CosmosStore } from '../storage/cosmos';
 import type { RunDocument, RunStatus } from './model';
-import { runDocumentSchema } from './model';
+import { runDocumentSchema, runStatusSchema, terminalRunStatuses } from './model';
+
+/** Every status of a run that has not ended, derived so a new status is never left out of the sweep. */
+const activeRunStatuses = runStatusSchema.options.filter((s) => !terminalRunStatuses.has(s));
 
 const MAX_CONFLICT_RETRIES = 8;
 
@@ -72,8 +75,8 @@ export class RunStore {
     const { resources } = await this.cosmos
       .container('runs')
       .items.query<Stored>({
-        query:
-          'SELECT * FROM c WHERE c.status = "queued" OR c.status = "running" OR c.status = "waiting_for_approval"',
+        query: 'SELECT * FROM c WHERE ARRAY_CONTAINS(@statuses, c.status)',
+        parameters: [{ name: '@statuses', value: activeRunStatuses }],
       })
       .fetchAll();
     return resources

@@ -14,7 +14,8 @@ import { compileRowValidator } from './rows';
  * registry recorded (a swapped artifact is refused, never served).
  */
 
-export const PRODUCTION_ALIAS = 'production';
+import { PRODUCTION_ALIAS } from '../registry/model';
+export { PRODUCTION_ALIAS };
 
 export interface ServedModel {
   modelName: string;

@@ -135,8 +135,11 @@ describe('approval tokens', () => {
       expect(err).toBeInstanceOf(ApprovalTokenInvalidError);
       expect(err).toMatchObject({ status: 401, code: 'token_bad_signature' });
     }
-    // Padding is not another spelling either.
-    expect(errorOf(() => verifyApprovalToken(ring, `${token}=`, now))).toMatchObject({ status: 401 });
+    // Padding is not another spelling either (refused as malformed, before the signature is read).
+    expect(errorOf(() => verifyApprovalToken(ring, `${token}=`, now))).toMatchObject({
+      status: 401,
+      code: 'token_malformed',
+    });
     expect(verifyApprovalToken(ring, token, now).approvalId).toBe('run-1:approval');
   });
 
