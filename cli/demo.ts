@@ -155,10 +155,7 @@ async function deployBaseline(
   try {
     outbox = localOutbox(started.source.uri, storage);
   } catch {
-    await api(ctx, 'POST', `/api/runs/${started.runId}/cancel`, {
-      data: '{}',
-      type: 'application/json',
-    }).catch(() => undefined);
+    await api(ctx, 'POST', `/api/runs/${started.runId}/cancel`).catch(() => undefined);
     return undefined;
   }
   const reviewer = definition.approval.reviewers.at(-1)!;

@@ -47,6 +47,8 @@ export async function api(
   const headers: Record<string, string> = { accept: 'application/json', 'x-sluice-client': 'cli' };
   if (ctx.key) headers['x-functions-key'] = ctx.key;
   if (body) headers['content-type'] = body.type;
+  // Sluice takes JSON only for state changes; a body-less POST says so, as a cross-site form cannot.
+  else if (method !== 'GET') headers['content-type'] = 'application/json';
   let res: Response;
   try {
     res = await fetch(new URL(path, ctx.url), { method, headers, body: body?.data });
@@ -350,11 +352,7 @@ export async function main(
       return 0;
     }
     case 'cancel': {
-      // State-changing endpoints take JSON only (a cross-site form cannot send it).
-      const r = await api(ctx, 'POST', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}/cancel`, {
-        data: '{}',
-        type: 'application/json',
-      });
+      const r = await api(ctx, 'POST', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}/cancel`);
       print(r, () => out(`cancel requested for run ${rest[0]}`));
       return 0;
     }

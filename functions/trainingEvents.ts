@@ -7,7 +7,7 @@ import resources from '../lib/resources.json';
 import { getArtifactStore } from '../lib/storage/blob';
 import type { JobOwner } from '../lib/training/events';
 import { isFinalRunStatus, jobOwnerLookup, parseDelivery } from '../lib/training/events';
-import { withProblems } from './support/http';
+import { mediaType, withProblems } from './support/http';
 
 /**
  * `POST /api/events/training`: Azure Event Grid deliveries of training job-status events (Azure ML
@@ -65,7 +65,7 @@ export const raiseTrainingCompleted: WakeMonitor = async (instanceId, data, cont
 };
 
 async function readEvents(request: HttpRequest): Promise<unknown> {
-  const type = (request.headers.get('content-type') ?? '').toLowerCase().split(';')[0]!.trim();
+  const type = mediaType(request);
   // Also the cross-site request guard: a form or text/plain POST (no preflight) is not a delivery.
   if (!JSON_TYPES.includes(type)) {
     throw new ValidationError(

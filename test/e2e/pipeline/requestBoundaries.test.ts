@@ -219,6 +219,7 @@ describe('issue 13 request boundaries through devhost', () => {
         headers: { 'content-type': 'application/json' },
       });
       expect(res.status).toBe(202);
+      expect(await h.run(started[1]!)).toMatchObject({ status: 'canceled', cancelRequested: true });
     });
   });
 
