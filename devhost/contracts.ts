@@ -131,6 +131,8 @@ export interface EmbeddedServicesOptions {
   /** Fixed ports; 0 or undefined picks a free port. */
   ports?: { blob?: number; queue?: number; table?: number; cosmos?: number };
   log: Logger;
+  /** The caller already holds the data folder's `services.lock` (the host takes it for everything in it). */
+  dataDirLocked?: boolean;
 }
 
 export interface EmbeddedServices {

@@ -25,6 +25,7 @@ import {
   routePrefixOf,
 } from './app/settings';
 import { defaultBufferedBodyBudgetBytes } from './http/bodyBudget';
+import { lockDataDir } from './services/lock';
 import { parseKeys, type HostKeys } from './http/keys';
 import { createHttpFront, defaultMaxRequestBodyBytes, type HttpFront } from './http/server';
 import { startTimers, validateTimerFunctions, type TimerScheduler } from './timers/scheduler';
@@ -186,6 +187,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   let engine: DurableEngine | undefined;
   let timers: TimerScheduler | undefined;
   const cleanups: (() => Promise<void>)[] = [];
+  let unlockDataDir: (() => Promise<void>) | undefined;
   const abort = async (): Promise<void> => {
     timers?.stop();
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -194,7 +196,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   try {
     const dataDir = options.dataDir === undefined ? path.join(appDir, '.sluice') : options.dataDir;
-    if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
+    if (dataDir !== null) {
+      mkdirSync(dataDir, { recursive: true });
+      // One devhost per data folder, with or without the embedded services: the task-hub file and the
+      // timer status live there too. Released last (cleanups run in reverse; stop ends with it).
+      unlockDataDir = await lockDataDir(dataDir);
+      cleanups.push(unlockDataDir);
+    }
 
     // Environment precedence: variables already set > embedded services > local.settings.json Values.
     process.env.WEBSITE_HOSTNAME ??= `localhost:${port}`;
@@ -204,6 +212,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         dataDir,
         ports: options.servicePorts,
         log: childLogger(log, '[services]'),
+        dataDirLocked: dataDir !== null,
       });
       const started = services;
       cleanups.push(() => started.stop());
@@ -326,6 +335,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
             .catch((err: unknown) => log.error(`stopping services failed: ${String(err)}`));
         for (const server of servers) server.closeAllConnections();
         await closed;
+        await unlockDataDir?.().catch((err: unknown) =>
+          log.error(`releasing services.lock failed: ${String(err)}`),
+        );
         log.info('devhost stopped');
       })());
     return { port, url: origin, registry, keys, stop };

@@ -128,7 +128,8 @@ export class SqliteTaskHubStore implements TaskHubStorage {
     }
     const db = new DatabaseSync(location);
     try {
-      // A second devhost on the same folder is refused by services.lock; this only covers a short overlap.
+      // A second devhost on the same folder is refused by services.lock (also with --no-services); this
+      // only covers a short overlap.
       db.exec('PRAGMA busy_timeout = 5000');
       if (dataDir !== null) db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');

@@ -41,7 +41,7 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   let unlock: (() => Promise<void>) | undefined;
   if (dataDir !== null) {
     await mkdir(dataDir, { recursive: true });
-    unlock = await lockDataDir(dataDir);
+    if (!opts.dataDirLocked) unlock = await lockDataDir(dataDir);
   }
 
   // The Cosmos emulator first: it starts in milliseconds and fails fast on a damaged snapshot,

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCK_FILE, lockDataDir, procStat } from '../../devhost/services/lock';
+import { runDevhostToExit, startDevhost } from '../helpers/devhost';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const children: ChildProcess[] = [];
@@ -97,5 +98,22 @@ describe('A stale services.lock naming a dead, zombie or reused PID does not blo
     writeLock(other);
     await release();
     expect(JSON.parse(readFileSync(path.join(dir, LOCK_FILE), 'utf8'))).toEqual(other);
+  });
+});
+
+describe('services.lock also guards a data folder devhost uses without the embedded services', () => {
+  it('refuses a second --no-services devhost on a folder in use, and frees it on stop', async () => {
+    const first = await startDevhost({ app: 'test/fixtures/basic', services: false, dataDir: dir });
+    try {
+      expect(JSON.parse(readFileSync(path.join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
+        pid: first.proc.pid,
+      });
+      const second = await runDevhostToExit({ app: 'test/fixtures/basic', services: false, dataDir: dir });
+      expect(second.code).not.toBe(0);
+      expect(second.output).toContain(`in use by another devhost (pid ${first.proc.pid})`);
+    } finally {
+      await first.stop();
+    }
+    expect(readdirSync(dir)).not.toContain(LOCK_FILE);
   });
 });
