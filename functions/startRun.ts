@@ -6,7 +6,6 @@ import { requesterOf } from '../lib/approval/principal';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
-import { getConfig } from '../lib/config';
 import { sniffBinary } from '../lib/data/input';
 import type { RunDeps } from '../lib/runs/deps';
 import { getRunDeps } from '../lib/runs/deps';
@@ -43,8 +42,8 @@ const blobStartSchema = z
   })
   .strict();
 
-/** Concurrent uploads per instance (INGEST_MAX_CONCURRENT_UPLOADS); read when a request comes. */
-const uploadSlots = new UploadSlots(() => getConfig().INGEST_MAX_CONCURRENT_UPLOADS);
+/** Uploads streaming on this instance, at most INGEST_MAX_CONCURRENT_UPLOADS. */
+const uploadSlots = new UploadSlots();
 const UPLOAD_RETRY_AFTER_SECONDS = 5;
 
 /**
@@ -141,7 +140,7 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
       );
     }
     if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
-    const release = uploadSlots.tryTake();
+    const release = uploadSlots.tryTake(deps.config.INGEST_MAX_CONCURRENT_UPLOADS);
     if (!release) {
       const busy = problem(
         503,
@@ -190,7 +189,7 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
   context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
   const durable = client.createHttpManagementPayload(runId);
   // Links from the configured public origin: the request's Host header is the caller's to choose.
-  const origin = deps.config.PUBLIC_BASE_URL.replace(/\/+$/, '');
+  const origin = deps.config.PUBLIC_BASE_URL;
   return {
     status: 202,
     headers: { location: `${origin}/api/runs/${runId}`, 'retry-after': '2' },

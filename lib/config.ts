@@ -28,7 +28,11 @@ export const configSchema = z
       .regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, 'must be 3-45 letters or digits, starting with a letter')
       .default('SluiceHub'),
     /** Public origin used in links sent to people (approval pages). */
-    PUBLIC_BASE_URL: z.url().default('http://localhost:7071'),
+    // Without a trailing slash, so links are built as `${PUBLIC_BASE_URL}/api/...`.
+    PUBLIC_BASE_URL: z
+      .url()
+      .default('http://localhost:7071')
+      .transform((u) => u.replace(/\/+$/, '')),
     INGEST_MAX_BYTES: intSetting(512 * 1024 * 1024),
     /** Run uploads streamed to Blob at once per instance; more are answered 503 with Retry-After. */
     INGEST_MAX_CONCURRENT_UPLOADS: intSetting(4),

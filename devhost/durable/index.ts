@@ -47,5 +47,4 @@ export const createDurableEngine: CreateDurableEngine = async (options): Promise
 };
 
 export { DurableEngineCore } from './engine';
-export { SqliteTaskHubStore } from './sqliteStore';
 export { TaskHubStore } from './store';

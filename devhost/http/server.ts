@@ -175,12 +175,6 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
 
   async function runAdmin(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<void> {
     const name = decodeURIComponent(url.pathname.slice('/admin/functions/'.length).replace(/\/+$/, ''));
-    if (!authorize(options.keys, 'admin', presentedKey(req.headers, url))) {
-      sendJson(res, 401, {
-        error: 'The admin API needs the master key (x-functions-key header or code query)',
-      });
-      return;
-    }
     if (name === '') {
       if (req.method !== 'GET') return sendJson(res, 405, { error: 'Use GET /admin/functions' });
       // HTTP functions also show where they answer, so tools (and the keys tests) can call every route.
@@ -366,16 +360,21 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     if (applyCors(req, res)) return;
     const lowerPath = url.pathname.toLowerCase();
-    if (lowerPath.startsWith(extensionPrefix) || lowerPath.startsWith('/admin/functions')) {
-      if (
-        lowerPath.startsWith('/admin/functions') &&
-        !authorize(options.keys, 'admin', presentedKey(req.headers, url))
-      ) {
-        return runAdmin(req, res, url, Buffer.alloc(0)); // answers 401 before a byte of the body is held
+    // Keys are checked before a byte of the body is held.
+    if (lowerPath.startsWith('/admin/functions')) {
+      if (!authorize(options.keys, 'admin', presentedKey(req.headers, url))) {
+        sendJson(res, 401, {
+          error: 'The admin API needs the master key (x-functions-key header or code query)',
+        });
+        return;
       }
+      const body = await bufferBody(req, res);
+      if (body !== undefined) await runAdmin(req, res, url, body);
+      return;
+    }
+    if (lowerPath.startsWith(extensionPrefix)) {
       if (!extensions.every((extension) => extension.admits?.(req, url) ?? true)) {
-        // A refused key is an empty 401, as in Azure, before a byte of the body is held.
-        res.writeHead(401);
+        res.writeHead(401); // a refused key is an empty 401, as in Azure
         res.end();
         return;
       }
@@ -383,10 +382,6 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
       if (body === undefined) return;
       for (const extension of extensions) {
         if (await extension.handle(req, res, url, body)) return;
-      }
-      if (lowerPath.startsWith('/admin/functions')) {
-        await runAdmin(req, res, url, body);
-        return;
       }
       // The host's own namespace, as in Azure: never an app route (and the body is already read).
       res.writeHead(404);

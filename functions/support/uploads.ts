@@ -6,11 +6,10 @@
  */
 export class UploadSlots {
   private active = 0;
-  constructor(private readonly max: () => number) {}
 
-  /** A release function when a slot is free, undefined when all are taken. */
-  tryTake(): (() => void) | undefined {
-    if (this.active >= this.max()) return undefined;
+  /** A release function when fewer than `max` are taken, undefined otherwise. */
+  tryTake(max: number): (() => void) | undefined {
+    if (this.active >= max) return undefined;
     this.active++;
     let released = false;
     return () => {

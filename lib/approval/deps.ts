@@ -35,7 +35,7 @@ async function build(config: Config): Promise<ApprovalDeps> {
     store: new ApprovalStore(cosmos.container('approvals')),
     keyring: parseKeyring(config.APPROVAL_SIGNING_KEYS, config.APPROVAL_ACTIVE_KEY_ID),
     notifier,
-    publicBaseUrl: config.PUBLIC_BASE_URL.replace(/\/+$/, ''),
+    publicBaseUrl: config.PUBLIC_BASE_URL,
     requireSignin: config.APPROVAL_REQUIRE_SIGNIN,
     now: () => new Date(),
   };

@@ -1,6 +1,5 @@
-import type { Container } from '@azure/cosmos';
-import { NonRetriableError, TransientError } from '../errors';
-import { cosmosStatus } from './store';
+import { TransientError } from '../errors';
+import type { CosmosStore, Stored } from '../storage/cosmos';
 
 /**
  * The approval slot of a pipeline: at most one run of a pipeline at a time asks people to approve
@@ -24,13 +23,12 @@ interface SlotDoc {
   /** The run holding the slot, or null when free. */
   holder: string | null;
   claimedAt?: string;
-  _etag?: string;
 }
 
 export type SlotClaim = { granted: true } | { granted: false; holder: string; claimedAt?: string };
 
 export class ApprovalSlots {
-  constructor(private readonly container: Container) {}
+  constructor(private readonly cosmos: Pick<CosmosStore, 'read' | 'create' | 'replace'>) {}
 
   /**
    * Claims the slot for `runId`. Granted when free, already held by this run (a retried activity),
@@ -42,25 +40,19 @@ export class ApprovalSlots {
     at: string,
     isActive: (holder: string) => Promise<boolean>,
   ): Promise<SlotClaim> {
-    const partition = slotPartition(pipeline);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.read(pipeline);
       if (!current) {
         const doc: SlotDoc = {
           id: SLOT_ID,
           type: 'slot',
-          runId: partition,
+          runId: slotPartition(pipeline),
           pipeline,
           holder: runId,
           claimedAt: at,
         };
-        try {
-          await this.container.items.create(doc);
-          return { granted: true };
-        } catch (err) {
-          if (cosmosStatus(err) === 409) continue; // someone created it first: read it again
-          throw wrap(err, 'claim approval slot');
-        }
+        if ((await this.cosmos.create('approvals', doc)).ok) return { granted: true };
+        continue; // someone created it first: read it again
       }
       if (current.holder === runId) return { granted: true };
       if (current.holder !== null && (await isActive(current.holder))) {
@@ -95,43 +87,23 @@ export class ApprovalSlots {
     return (await this.read(pipeline))?.holder ?? null;
   }
 
-  private async read(pipeline: string): Promise<SlotDoc | undefined> {
-    try {
-      const { resource } = await this.container.item(SLOT_ID, slotPartition(pipeline)).read<SlotDoc>();
-      return resource ?? undefined;
-    } catch (err) {
-      if (cosmosStatus(err) === 404) return undefined;
-      throw wrap(err, 'read approval slot');
-    }
+  private read(pipeline: string): Promise<Stored<SlotDoc> | undefined> {
+    return this.cosmos.read<SlotDoc>('approvals', SLOT_ID, slotPartition(pipeline));
   }
 
   /** ETag-conditioned replace; false when someone else changed the slot first. */
-  private async replace(current: SlotDoc, change: Partial<SlotDoc>): Promise<boolean> {
-    const { _etag: etag, ...rest } = current;
-    const next: SlotDoc = { ...stripSystem(rest), ...change };
+  private async replace(current: Stored<SlotDoc>, change: Partial<SlotDoc>): Promise<boolean> {
+    const { id, type, runId, pipeline, holder, claimedAt } = current;
+    const next: SlotDoc = {
+      id,
+      type,
+      runId,
+      pipeline,
+      holder,
+      ...(claimedAt ? { claimedAt } : {}),
+      ...change,
+    };
     if (next.holder === null) delete next.claimedAt;
-    try {
-      await this.container
-        .item(SLOT_ID, current.runId)
-        .replace(next, { accessCondition: { type: 'IfMatch', condition: etag ?? '' } });
-      return true;
-    } catch (err) {
-      if (cosmosStatus(err) === 412) return false;
-      throw wrap(err, 'write approval slot');
-    }
+    return (await this.cosmos.replace('approvals', next, current._etag)).ok;
   }
-}
-
-function stripSystem(doc: Omit<SlotDoc, '_etag'>): SlotDoc {
-  const out = { ...doc } as Record<string, unknown>;
-  for (const k of Object.keys(out)) if (k.startsWith('_')) delete out[k];
-  return out as unknown as SlotDoc;
-}
-
-function wrap(err: unknown, what: string): Error {
-  const code = cosmosStatus(err);
-  const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
-  if (code === undefined || code === 408 || code === 429 || code >= 500)
-    return new TransientError('cosmos_unavailable', message, { cause: err });
-  return new NonRetriableError('cosmos_rejected', message, { cause: err });
 }

@@ -31,7 +31,7 @@ async function build(config: Config): Promise<RunDeps> {
     pipelines: new PipelineStore<PipelineDefinition>(cosmos.container('pipelines')),
     artifacts,
     approvals: new ApprovalStore(cosmos.container('approvals')),
-    slots: new ApprovalSlots(cosmos.container('approvals')),
+    slots: new ApprovalSlots(cosmos),
   };
 }
 

@@ -8,28 +8,17 @@
  */
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { CosmosClient, type Container } from '@azure/cosmos';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startDevhost, type RunningDevhost } from '../../helpers/devhost';
+import { freePort } from '../../support/emulators';
 import { azuriteConnectionString, COSMOS_EMULATOR_KEY } from '../../../devhost/services/wellKnown';
 
 const rounds = Number(process.env.KILL_ROUNDS ?? 8);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 type Write =
   | { kind: 'blob'; name: string; body: string }

@@ -83,7 +83,7 @@ describe('issue 13 on the Cosmos emulator: runs, approvals, slots', () => {
     await cosmos.ensure();
     runs = new RunStore(cosmos);
     approvals = new ApprovalStore(cosmos.container('approvals'));
-    slots = new ApprovalSlots(cosmos.container('approvals'));
+    slots = new ApprovalSlots(cosmos);
     registry = new ModelRegistry(cosmos.container('models'));
   });
   afterAll(async () => {
