@@ -17,13 +17,24 @@ const SMALL_CSV =
     (_, i) => `${10 + (i % 6)},0,female,${i % 20},0,${5 + (i % 9)},30,white,other,other,1`,
   ).join('\n');
 
-/** A chunked CSV body of about `megabytes` MB (no Content-Length), produced as it is read. */
-function chunkedCsv(megabytes: number): ReadableStream<Uint8Array> {
+/**
+ * A chunked CSV body of about `megabytes` MB (no Content-Length), produced as it is read. After
+ * `pauseAfterMb` MB it waits for `resume`: a host that buffered the whole body before the function
+ * ran would then store nothing until the test gave up.
+ */
+function chunkedCsv(
+  megabytes: number,
+  pauseAfterMb: number,
+  resume: Promise<void>,
+): ReadableStream<Uint8Array> {
   const row = Buffer.from('12,0,male,10,0,7.5,31,white,other,other,1\n'.repeat(1600));
-  let left = Math.ceil((megabytes * 1024 * 1024) / row.length);
+  const total = Math.ceil((megabytes * 1024 * 1024) / row.length);
+  const pauseAt = total - Math.ceil((pauseAfterMb * 1024 * 1024) / row.length);
+  let left = total;
   let first = true;
   return new ReadableStream<Uint8Array>({
-    pull(controller) {
+    async pull(controller) {
+      if (left === pauseAt) await resume;
       if (first) {
         first = false;
         controller.enqueue(
@@ -51,13 +62,16 @@ describe('chunked uploads stream to Blob under a concurrency limit (issue 13 loa
 
   it('answers 503 with Retry-After past INGEST_MAX_CONCURRENT_UPLOADS, storing nothing, and takes the upload once a slot is free', async () => {
     const datasets = h.blobs.getContainerClient('datasets');
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
     const big = fetch(`${h.url}/api/pipelines/${PIPELINE}/runs`, {
       method: 'POST',
       headers: { 'content-type': 'text/csv' },
-      body: chunkedCsv(90),
+      body: chunkedCsv(90, 12, resumed),
       duplex: 'half',
     } as RequestInit);
-    // The first upload holds the only slot while its blocks are being staged in a temp blob.
+    // The first upload holds the only slot while its blocks are being staged in a temp blob: with the
+    // client paused after 12 of 90 MB, they can only get there if the body streams.
     await h.until(
       'the first upload to reach Blob Storage',
       async () => {
@@ -75,7 +89,11 @@ describe('chunked uploads stream to Blob under a concurrency limit (issue 13 loa
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await refused.json()) as { code: string }).code).toBe('too_many_uploads');
     expect(await runsOf()).toBe(before);
+    const stored: string[] = [];
+    for await (const b of datasets.listBlobsFlat({ prefix: `uploads/${PIPELINE}/` })) stored.push(b.name);
+    expect(stored).toEqual([]); // the refused upload left nothing behind
 
+    resume();
     const first = await big;
     expect(first.status).toBe(202);
     const { runId, source } = (await first.json()) as { runId: string; source: { bytes: number } };
