@@ -10,22 +10,11 @@ import type { TrainingDeps } from '../lib/training/deps';
 import { getTrainingDeps } from '../lib/training/deps';
 import { loadVerifiedModel } from '../lib/training/models/artifact';
 import { splitForSpec } from '../lib/training/models/train';
+import { parseDatasetBlob } from '../lib/storage/datasetSource';
 import { registerActivity } from './support/define';
 
 type Input = z.output<typeof evaluateModelActivity.input>;
 type Output = z.input<typeof evaluateModelActivity.output>;
-
-/** A blob URI, or `container/path` in the artifact account. */
-function blobRef(ref: string): string | { container: string; path: string } {
-  if (/^https?:\/\//.test(ref)) return ref;
-  const slash = ref.indexOf('/');
-  if (slash <= 0)
-    throw new NonRetriableError(
-      'invalid_golden_set',
-      `golden set "${ref}" is not container/path or a blob URI`,
-    );
-  return { container: ref.slice(0, slash), path: ref.slice(slash + 1) };
-}
 
 /** The alias whose version is the champion. */
 export const CHAMPION_ALIAS = 'production';
@@ -56,7 +45,11 @@ export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'c
           `pipeline ${input.pipeline.name} has no version ${input.pipeline.version}`,
         );
       }
-      const { table } = await ingestBlob(store, blobRef(input.goldenSet.blob), contract ? { contract } : {});
+      const { table } = await ingestBlob(
+        store,
+        parseDatasetBlob(input.goldenSet.blob, 'goldenSet.blob'),
+        contract ? { contract } : {},
+      );
       parts.push(datasetFromTable(table));
     }
     const evaluation = concatDatasets(parts);

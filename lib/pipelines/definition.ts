@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { approvalPolicySchema } from '../approval/policy';
 import { datasetContractSchema } from '../data/contract';
 import { evaluationPolicySchema } from '../evaluation/policy';
-import { datasetSourceProblem } from '../storage/datasetSource';
+import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
 import { trainingSpecSchema } from '../training/spec';
 import { scheduleSchema } from './schedule';
 
@@ -32,11 +32,8 @@ export const pipelineDefinitionSchema = z
     goldenSet: z
       .object({
         blob: z.string().superRefine((ref, ctx) => {
-          const slash = ref.indexOf('/');
-          const why = datasetSourceProblem(
-            slash < 0 ? ref : ref.slice(0, slash),
-            slash < 0 ? '' : ref.slice(slash + 1),
-          );
+          const { container, path } = splitBlobRef(ref);
+          const why = datasetSourceProblem(container, path);
           if (why) ctx.addIssue({ code: 'custom', message: why });
         }),
       })

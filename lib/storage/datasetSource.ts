@@ -26,24 +26,29 @@ export function datasetSourceProblem(container: string, path: string): string | 
   return undefined;
 }
 
-/** Parses `container/path` naming a dataset blob; a ValidationError (400) naming `field` otherwise. */
-export function parseDatasetBlob(ref: string, field: string): { container: string; path: string } {
+/** `container/path` split at its first slash (the path is empty when there is none). */
+export function splitBlobRef(ref: string): { container: string; path: string } {
   const slash = ref.indexOf('/');
-  const container = slash < 0 ? ref : ref.slice(0, slash);
-  const path = slash < 0 ? '' : ref.slice(slash + 1);
-  const why = datasetSourceProblem(container, path);
-  if (why) throw new ValidationError('invalid_dataset_blob', `${field} "${ref}": ${why}`, { field });
-  return { container, path };
+  return slash < 0
+    ? { container: ref, path: '' }
+    : { container: ref.slice(0, slash), path: ref.slice(slash + 1) };
 }
 
-/** Throws a ValidationError (400) when a location is not a readable dataset blob. */
+/** Throws a ValidationError (400) naming `field` when a location is not a readable dataset blob. */
 export function checkDatasetSource(location: { container: string; path: string }, field: string): void {
   const why = datasetSourceProblem(location.container, location.path);
   if (why) {
     throw new ValidationError(
       'invalid_dataset_blob',
-      `${field} ${location.container}/${location.path}: ${why}`,
+      `${field} "${location.container}/${location.path}": ${why}`,
       { field },
     );
   }
+}
+
+/** Parses `container/path` naming a dataset blob; a ValidationError (400) naming `field` otherwise. */
+export function parseDatasetBlob(ref: string, field: string): { container: string; path: string } {
+  const location = splitBlobRef(ref);
+  checkDatasetSource(location, field);
+  return location;
 }
