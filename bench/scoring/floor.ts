@@ -11,8 +11,7 @@ import { installCoreModuleShim } from '../../devhost/app/coreShim';
 import { createInvoker } from '../../devhost/app/invoker';
 import { createRegistry } from '../../devhost/app/registry';
 import type * as Functions from '@azure/functions';
-import { createScoreHandler } from '../../functions/support/scoreHandler';
-import { inMemoryProductionModels } from './memoryModels';
+import { registerMemoryScoring } from './memoryModels';
 
 const quiet = {
   debug: () => undefined,
@@ -24,13 +23,7 @@ const quiet = {
 const capture = installCoreModuleShim();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { app } = require('@azure/functions') as typeof Functions;
-const models = inMemoryProductionModels();
-app.http('score', {
-  route: 'models/{name}/predict',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: createScoreHandler(async () => models),
-});
+registerMemoryScoring(app);
 const fn = createRegistry(capture.registrations).get('score')!;
 const invoker = createInvoker({ capture, log: quiet });
 

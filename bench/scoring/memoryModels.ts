@@ -3,6 +3,8 @@
  * Blob answer from memory: for the measurements that leave storage out (the handler alone, the
  * library floor). devhost's own run reads it from its Cosmos emulator and Azurite instead.
  */
+import type * as Functions from '@azure/functions';
+import { createScoreHandler } from '../../functions/support/scoreHandler';
 import { ProductionModels } from '../../lib/serving/production';
 import { serializeModel } from '../../lib/training/models/artifact';
 import { logisticModel } from '../../test/support/lrModel';
@@ -41,5 +43,16 @@ export function inMemoryProductionModels(): ProductionModels {
     },
     readArtifact: async () => bytes,
     aliasTtlMs: 5_000,
+  });
+}
+
+/** Registers the scoring function on `app`, as functions/score.ts does, with the model from memory. */
+export function registerMemoryScoring(app: typeof Functions.app): void {
+  const models = inMemoryProductionModels();
+  app.http('score', {
+    route: 'models/{name}/predict',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    handler: createScoreHandler(async () => models),
   });
 }

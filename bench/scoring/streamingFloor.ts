@@ -15,21 +15,14 @@ import { installCoreModuleShim, type ProgrammingModelLike } from '../../devhost/
 import { listenOnLoopbackDuring, loopbackUri } from '../../devhost/app/loopbackListen';
 import { createRegistry } from '../../devhost/app/registry';
 import type * as Functions from '@azure/functions';
-import { createScoreHandler } from '../../functions/support/scoreHandler';
-import { inMemoryProductionModels } from './memoryModels';
+import { registerMemoryScoring } from './memoryModels';
 
 // The shim first: @azure/functions decides at its first registration whether a host is present.
 const capture = installCoreModuleShim();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { app } = require('@azure/functions') as typeof Functions;
 app.setup({ enableHttpStream: true });
-const models = inMemoryProductionModels();
-app.http('score', {
-  route: 'models/{name}/predict',
-  methods: ['POST'],
-  authLevel: 'anonymous',
-  handler: createScoreHandler(async () => models),
-});
+registerMemoryScoring(app);
 const fn = createRegistry(capture.registrations).get('score')!;
 const model = fn.programmingModel as ProgrammingModelLike;
 const metadata = { name: fn.metadata.name, bindings: fn.metadata.bindings };
