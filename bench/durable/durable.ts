@@ -19,7 +19,7 @@ import { type Action, topLevelActions, type OrchestratorState } from '../../devh
 import { events, type HistoryEvent } from '../../devhost/durable/history';
 import type { ShadowReplay } from '../../devhost/durable/replay';
 import { replayFromHistory } from '../../devhost/durable/replay';
-import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { repoRoot, startDevhost } from '../../test/support/devhost';
 
 const chainSteps = Number(process.env.BENCH_CHAIN ?? 100);
 const fanOutSize = Number(process.env.BENCH_FANOUT ?? 1000);

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
-import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { repoRoot, startDevhost } from '../../test/support/devhost';
 
 const uploads = Number(process.env.BENCH_UPLOADS ?? 6);
 const uploadMb = Number(process.env.BENCH_UPLOAD_MB ?? 95);

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { repoRoot, startDevhost } from '../../test/support/devhost';
 import { autocannon, type AutocannonResult } from '../support/autocannon';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);

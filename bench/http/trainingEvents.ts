@@ -5,7 +5,7 @@
  *
  *   npm run build && node dist/bench/http/trainingEvents.js       (EVENTS=5000)
  */
-import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { repoRoot, startDevhost } from '../../test/support/devhost';
 
 const count = Number(process.env.EVENTS ?? 5000);
 

@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { repoRoot, startDevhost } from '../../test/support/devhost';
 
 const uploads = Number(process.env.UPLOADS ?? 6);
 const megabytes = Number(process.env.UPLOAD_MB ?? 95);

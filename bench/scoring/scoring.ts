@@ -22,7 +22,7 @@ import { ArtifactStore } from '../../lib/storage/blob';
 import { serializeModel } from '../../lib/training/models/artifact';
 import { createScoreHandler } from '../../functions/support/scoreHandler';
 import { inMemoryProductionModels } from './memoryModels';
-import { repoRoot, startDevhost } from '../../test/helpers/devhost';
+import { repoRoot, startDevhost } from '../../test/support/devhost';
 import { freePort } from '../../test/support/emulators';
 import { logisticModel, sampleRow } from '../../test/support/lrModel';
 import { autocannon, type AutocannonResult } from '../support/autocannon';

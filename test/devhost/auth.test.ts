@@ -2,7 +2,7 @@
  * Auth levels as in Azure once keys are configured: `anonymous` open, `function` takes a function key or
  * the master key, `admin` (and the admin API) only the master key, from `x-functions-key` or `?code=`.
  */
-import { startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../support/devhost';
 
 describe('with --keys', () => {
   let host: RunningDevhost;

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { runDevhostToExit, startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { runDevhostToExit, startDevhost, type RunningDevhost } from '../support/devhost';
 
 /** This machine's first non-loopback IPv4 address (the sandbox has one; a laptop has its LAN address). */
 function externalAddress(): string | undefined {

@@ -5,7 +5,7 @@
  * body over the per-request limit answers 413. Nothing of a refused body reaches the function.
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../support/devhost';
 
 const KB = 1024;
 const budget = 1024 * KB;

@@ -3,7 +3,7 @@
  * settings, a Durable client input is injected into HTTP functions, and SIGTERM stops everything with
  * exit code 0. (The other devhost tests run with --no-services to keep them fast.)
  */
-import { startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../support/devhost';
 
 describe('with embedded services', () => {
   let host: RunningDevhost;

@@ -2,7 +2,7 @@
  * devhost's HTTP front on the `basic` fixture app, through real HTTP: routes, methods, request and
  * response bodies of every kind, cookies, errors, the body limit, settings, hooks, logs and the admin API.
  */
-import { startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../support/devhost';
 
 let host: RunningDevhost;
 const bodyLimit = 64 * 1024;

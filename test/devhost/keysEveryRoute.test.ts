@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { compileRoute } from '../../devhost/http/routes';
-import { startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../support/devhost';
 
 const MASTER = 'mk-every-route';
 const FUNCTION_KEY = 'fk-every-route';

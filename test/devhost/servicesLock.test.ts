@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCK_FILE, lockDataDir, procStat } from '../../devhost/services/lock';
-import { runDevhostToExit, startDevhost } from '../helpers/devhost';
+import { runDevhostToExit, startDevhost } from '../support/devhost';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const children: ChildProcess[] = [];

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot, runDevhostToExit, startDevhost } from '../helpers/devhost';
+import { repoRoot, runDevhostToExit, startDevhost } from '../support/devhost';
 
 const tempDirs: string[] = [];
 afterAll(() => {

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { startDevhost, type RunningDevhost } from '../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../support/devhost';
 
 let host: RunningDevhost;
 beforeAll(async () => {

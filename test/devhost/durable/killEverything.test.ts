@@ -13,7 +13,7 @@ import path from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { CosmosClient, type Container } from '@azure/cosmos';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { startDevhost, type RunningDevhost } from '../../helpers/devhost';
+import { startDevhost, type RunningDevhost } from '../../support/devhost';
 import { freePort } from '../../support/emulators';
 import { azuriteConnectionString, COSMOS_EMULATOR_KEY } from '../../../devhost/services/wellKnown';
 

@@ -18,7 +18,7 @@ import {
   TaskHubStore,
 } from '../../../devhost/durable/store';
 import { startAzurite, type AzuriteHandle } from '../../../devhost/services/azurite';
-import { repoRoot } from '../../helpers/devhost';
+import { repoRoot } from '../../support/devhost';
 
 const quiet = {
   debug: () => undefined,

@@ -9,8 +9,8 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { readOutbox } from '../../../lib/notify/outbox';
 import type { ApprovalGateInput, ApprovalGateOutput } from '../../../lib/contracts/approval';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
-import type { RunningDevhost } from '../../helpers/devhost';
-import { startDevhost } from '../../helpers/devhost';
+import type { RunningDevhost } from '../../support/devhost';
+import { startDevhost } from '../../support/devhost';
 import { freePort } from '../../support/emulators';
 import { sampleApprovalInput } from '../../support/approvalSample';
 

@@ -10,8 +10,8 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { decideThroughPage, outboxMessages, type OutboxMessage } from '../../../cli/reviewer';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
 import type { RunDocument } from '../../../lib/runs/model';
-import type { RunningDevhost } from '../../helpers/devhost';
-import { repoRoot, startDevhost } from '../../helpers/devhost';
+import type { RunningDevhost } from '../../support/devhost';
+import { repoRoot, startDevhost } from '../../support/devhost';
 import { freePort } from '../../support/emulators';
 
 export const WAGES_CSV = path.join(repoRoot, 'data', 'cps-wages-1985.csv');

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type * as Writer from 'hyparquet-writer' with { 'resolution-mode': 'import' };
 import type { ValidationReport } from '../../../lib/data/report';
-import { repoRoot } from '../../helpers/devhost';
+import { repoRoot } from '../../support/devhost';
 import type { PipelineHarness, RunView } from './harness';
 import {
   REQUESTER,

@@ -10,8 +10,8 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { trainingJobId, trainingMonitorInstanceId } from '../../../lib/contracts/training';
 import type { TrainingMonitorOutput } from '../../../lib/contracts/training';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
-import type { RunningDevhost } from '../../helpers/devhost';
-import { startDevhost } from '../../helpers/devhost';
+import type { RunningDevhost } from '../../support/devhost';
+import { startDevhost } from '../../support/devhost';
 import { freePort } from '../../support/emulators';
 
 jest.setTimeout(120_000);

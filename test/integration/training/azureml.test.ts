@@ -1,8 +1,8 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { AzureMlTrainingBackend, mapAzureMlStatus } from '../../../lib/training/backends/azureml';
 import type { BlobLocation, JobFiles, TrainingJobRequestInput } from '../../../lib/training/backends/types';
-import type { FakeAzureMl } from '../../fakes/azureml';
-import { startFakeAzureMl } from '../../fakes/azureml';
+import type { FakeAzureMl } from '../../support/fakes/azureml';
+import { startFakeAzureMl } from '../../support/fakes/azureml';
 import { sampleTrainingResult } from '../../support/trainingSample';
 
 /** A token source like ManagedIdentityCredential, without an identity endpoint. */

@@ -1,8 +1,8 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ACS_SCOPE, AcsEmailNotifier, operationIdFor } from '../../../lib/notify/acs';
 import type { Notification } from '../../../lib/notify/types';
-import type { FakeAcs } from '../../fakes/acsEmail';
-import { startFakeAcs } from '../../fakes/acsEmail';
+import type { FakeAcs } from '../../support/fakes/acsEmail';
+import { startFakeAcs } from '../../support/fakes/acsEmail';
 
 const scopes: string[] = [];
 const credential: TokenCredential = {
