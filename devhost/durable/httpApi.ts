@@ -7,8 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authorize, presentedKey, type HostKeys } from '../http/keys';
 import { checkStatusPayload, type ClientUrls, webhookPath } from './clientData';
-import { ApiError, type DurableEngineCore, type Instance, type StatusOptions } from './engine';
+import { ApiError } from './apiError';
+import type { DurableEngineCore } from './engine';
 import { isTerminal, parseJsonText, type RuntimeStatus, toStatusHistory } from './history';
+import type { Instance } from './instance';
 
 interface Reply {
   status: number;
@@ -34,6 +36,12 @@ const flag = (url: URL, name: string, fallback: boolean): boolean => {
   const v = url.searchParams.get(name);
   return v === null || v === '' ? fallback : v.toLowerCase() === 'true';
 };
+
+export interface StatusOptions {
+  showInput?: boolean;
+  showHistory?: boolean;
+  showHistoryOutput?: boolean;
+}
 
 export function statusObject(inst: Instance, o: StatusOptions = {}): Record<string, unknown> {
   const status: Record<string, unknown> = {

@@ -1,6 +1,13 @@
 import { createServer, type Server } from 'node:net';
 import { request } from 'node:http';
-import { BlobServiceClient } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  BlobServiceClient,
+  generateAccountSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
 import { CosmosClient } from '@azure/cosmos';
 import { startServices, PortInUseError, type RunningServices } from '../../devhost/services';
@@ -26,6 +33,37 @@ function httpStatus(url: string): Promise<number> {
     req.once('error', reject);
     req.end();
   });
+}
+
+/** One HTTP exchange, with the whole answer (status and body text). */
+function exchange(
+  url: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: init.headers ?? {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.once('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** An account SAS for the Queue service, signed with the emulator account key of the connection string. */
+function queueSas(connectionString: string): string {
+  const setting = (name: string) => new RegExp(`${name}=([^;]+)`).exec(connectionString)?.[1] ?? '';
+  const credential = new StorageSharedKeyCredential(setting('AccountName'), setting('AccountKey'));
+  return generateAccountSASQueryParameters(
+    {
+      services: AccountSASServices.parse('q').toString(),
+      resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+      permissions: AccountSASPermissions.parse('rwdlacup'),
+      expiresOn: new Date(Date.now() + 3_600_000),
+    },
+    credential,
+  ).toString();
 }
 
 const isAlive = (pid: number) => {
@@ -92,8 +130,23 @@ describe('embedded services in memory', () => {
   });
 
   it('serves Queue storage', async () => {
-    // Any HTTP answer from the queue endpoint (403 without a signature) shows the service is up.
-    expect(await httpStatus(`${services.queueEndpoint}?comp=list`)).toBeGreaterThanOrEqual(200);
+    const base = services.queueEndpoint.replace(/\/+$/, '');
+    // Without a signature the queue service answers, and refuses.
+    const anonymous = await exchange(`${base}?comp=list`);
+    expect(anonymous.status).toBe(403);
+    expect(anonymous.body).toContain('<Code>AuthenticationFailed</Code>');
+    // With a signed request a message goes through a queue and comes back.
+    const sas = queueSas(services.storageConnectionString);
+    expect(await exchange(`${base}/smoke?${sas}`, { method: 'PUT' })).toMatchObject({ status: 201 });
+    const sent = await exchange(`${base}/smoke/messages?${sas}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml' },
+      body: '<QueueMessage><MessageText>hello</MessageText></QueueMessage>',
+    });
+    expect(sent.status).toBe(201);
+    const received = await exchange(`${base}/smoke/messages?${sas}`);
+    expect(received.status).toBe(200);
+    expect(received.body).toContain('<MessageText>hello</MessageText>');
   });
 
   it('serves the Cosmos DB emulator over plain HTTP', async () => {

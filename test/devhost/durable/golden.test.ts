@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { topLevelActions } from '../../../devhost/durable/actions';
-import { EventType } from '../../../devhost/durable/history';
+import { EventType, type HistoryEvent, isSchedulingEvent } from '../../../devhost/durable/history';
 import { replayFromHistory } from '../../../devhost/durable/replay';
 import {
   goldenEpisodes,
@@ -40,6 +40,21 @@ it('has golden histories to replay', () => {
   );
 });
 
+it('has scheduled work of a known kind first in every golden, so each can be tampered with', () => {
+  const firstScheduled = Object.fromEntries(
+    goldens.map(([name, g]) => [name, g.history.find(isSchedulingEvent)?.EventType]),
+  );
+  expect(firstScheduled).toEqual({
+    approval: EventType.TimerCreated,
+    callActivityWithRetry: EventType.TaskScheduled,
+    fanOut: EventType.TaskScheduled,
+    helloSequence: EventType.TaskScheduled,
+    parallelRetries: EventType.TaskScheduled,
+    retryThenSucceed: EventType.TaskScheduled,
+    subOrchestration: EventType.SubOrchestrationInstanceCreated,
+  });
+});
+
 describe.each(goldens)('golden history %s', (_name, g) => {
   it('replays to the recorded output', async () => {
     const r = await app.runOrchestrator(g.orchestrator, g.history, g.input, g.instanceId);
@@ -59,16 +74,48 @@ describe.each(goldens)('golden history %s', (_name, g) => {
     }
   });
 
-  it('reports a history whose first activity was renamed as non-deterministic', async () => {
-    const first = g.history.find((e) => e.EventType === EventType.TaskScheduled);
-    if (!first) return;
-    const tampered = g.history.map((e) => (e === first ? { ...e, Name: 'renamedActivity' } : e));
+  it('reports a history whose first scheduled work was changed as non-deterministic', async () => {
+    // The precondition is an assertion: a golden that schedules nothing would prove nothing here.
+    const first = g.history.find(isSchedulingEvent);
+    expect(first).toBeDefined();
+    const { tampered, report } = tamperWith(first!);
+    const history = g.history.map((e) => (e === first ? tampered : e));
     const r = await app.runOrchestrator(g.orchestrator, g.history, g.input, g.instanceId);
-    const replay = replayFromHistory(topLevelActions(r.state!), tampered, timerOptions);
-    expect(replay.nonDeterminism).toMatch(
-      new RegExp(
-        `^Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an activity task with sequence number ${first.EventId} named 'renamedActivity', but the current orchestration replay instead scheduled an activity task named '${first.Name}'`,
-      ),
-    );
+    const replay = replayFromHistory(topLevelActions(r.state!), history, timerOptions);
+    expect(replay.nonDeterminism).toMatch(report);
   });
 });
+
+/**
+ * How the first scheduled work of a golden is changed, and the start of the message DTFx fails the
+ * orchestration with: an activity or sub-orchestration is renamed, a timer becomes an activity.
+ */
+function tamperWith(first: HistoryEvent): { tampered: HistoryEvent; report: RegExp } {
+  const nd = 'Non-Deterministic workflow detected: A previous execution of this orchestration scheduled';
+  const id = first.EventId;
+  switch (first.EventType) {
+    case EventType.TaskScheduled:
+      return {
+        tampered: { ...first, Name: 'renamedActivity' },
+        report: new RegExp(
+          `^${nd} an activity task with sequence number ${id} named 'renamedActivity', but the current orchestration replay instead scheduled an activity task named '${first.Name}'`,
+        ),
+      };
+    case EventType.SubOrchestrationInstanceCreated:
+      return {
+        tampered: { ...first, Name: 'renamedOrchestrator' },
+        report: new RegExp(
+          `^${nd} a sub-orchestration task with sequence ID ${id} and name 'renamedOrchestrator' .*, but the current orchestration replay instead scheduled a sub-orchestration task with name ${first.Name} at this sequence number`,
+        ),
+      };
+    case EventType.TimerCreated:
+      return {
+        tampered: { ...first, EventType: EventType.TaskScheduled, Name: 'renamedActivity' },
+        report: new RegExp(
+          `^${nd} an activity task with sequence number ${id} named 'renamedActivity', but the current orchestration replay instead produced a CreateTimerOrchestratorAction action`,
+        ),
+      };
+    default:
+      throw new Error(`no tampering defined for scheduling event type ${first.EventType}`);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Instance management, the client operations behind the Durable HTTP API (durable-host-spec §9): start
+ * (or replace a finished) instance, raise an event, terminate / suspend / resume, purge. Every request
+ * is persisted before it is acknowledged, so a crash right after the answer loses nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApiError } from './apiError';
+import { events, isTerminal } from './history';
+import type { TaskHub } from './hub';
+import {
+  type InboxItem,
+  type Instance,
+  instanceRecord,
+  newInstance,
+  persistedSeqs,
+  retire,
+  validateInstanceId,
+} from './instance';
+import { checkPayload } from './payload';
+import { EntityTooLargeError, type InboxMessage, inboxRowKey, type ParentRef } from './store';
+
+export interface StartOptions {
+  name: string;
+  instanceId?: string;
+  /** JSON text of the input, or null. */
+  input: string | null;
+  version?: string;
+  parent?: ParentRef;
+}
+
+const badArguments = 'One or more of the arguments submitted is incorrect';
+
+export class InstanceManager {
+  constructor(
+    private readonly hub: TaskHub,
+    /** Queues an episode for an instance (scheduler.ts). */
+    private readonly kick: (inst: Instance) => void,
+  ) {}
+
+  /** Creates (or replaces a finished) instance; resolves once it is persisted as Pending. */
+  async startNew(o: StartOptions): Promise<Instance> {
+    const { hub } = this;
+    const fn = hub.orchestratorFunction(o.name);
+    if (!fn) throw new ApiError(400, hub.unknownFunction(o.name, 'orchestration'), badArguments);
+    const id = o.instanceId ?? randomUUID().replace(/-/g, '');
+    validateInstanceId(id);
+    try {
+      checkPayload('The orchestration input', o.input, hub.config.maxPayloadBytes);
+    } catch (e) {
+      throw new ApiError(400, (e as Error).message, badArguments);
+    }
+    const existing = hub.instances.get(id);
+    if (existing && !existing.purged) {
+      const replaceable =
+        hub.config.overridableExistingInstanceStates === 'AnyState' || isTerminal(existing.status);
+      if (!replaceable) {
+        throw new ApiError(
+          500,
+          `An Orchestration instance with the status ${existing.status} already exists.`,
+        );
+      }
+    }
+    return this.create(fn.name, id, o.input, o.version ?? '', o.parent, existing);
+  }
+
+  /**
+   * Creates instance `id` (a new generation of `existing`, which stops receiving anything) and queues
+   * its first episode. Sub-orchestrations are created here too, without the checks of `startNew`.
+   */
+  async create(
+    name: string,
+    id: string,
+    input: string | null,
+    version: string,
+    parent: ParentRef | undefined,
+    existing: Instance | undefined,
+  ): Promise<Instance> {
+    const { instances, store } = this.hub;
+    const inst = newInstance({
+      id,
+      name,
+      version,
+      gen: existing ? existing.gen + 1 : 0,
+      input,
+      parent,
+      nextSeq: existing?.nextSeq ?? 1,
+      now: Date.now(),
+    });
+    if (existing) {
+      // The old incarnation stops receiving anything; its leftovers are garbage.
+      retire(existing);
+      const leftovers = persistedSeqs(existing.inbox).map(inboxRowKey);
+      if (leftovers.length > 0) await store.deleteRows(id, leftovers);
+    }
+    instances.set(id, inst);
+    try {
+      await store.writeInstance(instanceRecord(inst));
+    } catch (e) {
+      if (instances.get(id) === inst) {
+        if (existing) instances.set(id, existing);
+        else instances.delete(id);
+      }
+      if (e instanceof EntityTooLargeError) throw new ApiError(400, e.message, badArguments);
+      throw e;
+    }
+    this.kick(inst);
+    return inst;
+  }
+
+  async raiseEvent(id: string, name: string, inputJson: string | null): Promise<void> {
+    const inst = this.live(id);
+    try {
+      checkPayload(`The data of event '${name}'`, inputJson, this.hub.config.maxPayloadBytes);
+    } catch (e) {
+      throw new ApiError(400, (e as Error).message, 'Invalid event data');
+    }
+    const seq = inst.nextSeq++;
+    const ts = Date.now();
+    const input = inputJson ?? 'null';
+    await this.enqueuePersisted(
+      inst,
+      { kind: 'event', event: events.eventRaised(ts, name, input), seq },
+      { seq, kind: 'event', name, input, ts },
+    );
+  }
+
+  async control(id: string, kind: 'terminate' | 'suspend' | 'resume', reason: string): Promise<void> {
+    const inst = this.live(id);
+    const seq = inst.nextSeq++;
+    await this.enqueuePersisted(inst, { kind, reason, seq }, { seq, kind, reason, ts: Date.now() });
+  }
+
+  async purge(id: string): Promise<boolean> {
+    const inst = this.hub.get(id);
+    if (!inst) return false;
+    inst.purged = true;
+    retire(inst);
+    inst.inbox = [];
+    this.hub.instances.delete(id);
+    await this.hub.store.deleteInstance(id);
+    return true;
+  }
+
+  /** The instance a message is for: it must exist and not have finished. */
+  private live(id: string): Instance {
+    const inst = this.hub.get(id);
+    if (!inst) throw new ApiError(404, `No instance with ID '${id}' found.`);
+    if (isTerminal(inst.status)) throw new ApiError(410, `Instance '${id}' is ${inst.status}.`);
+    return inst;
+  }
+
+  /** Persists an inbox message before acknowledging it, so a crash cannot lose it. */
+  private async enqueuePersisted(
+    inst: Instance,
+    item: Extract<InboxItem, { kind: 'event' | 'terminate' | 'suspend' | 'resume' }>,
+    message: InboxMessage,
+  ): Promise<void> {
+    try {
+      await this.hub.store.putInbox(inst.id, message);
+    } catch (e) {
+      if (e instanceof EntityTooLargeError) throw new ApiError(400, e.message, 'Invalid event data');
+      throw e;
+    }
+    if (this.hub.instances.get(inst.id) !== inst) return; // replaced or purged meanwhile
+    inst.inbox.push(item);
+    this.kick(inst);
+  }
+}

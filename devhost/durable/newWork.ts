@@ -1,0 +1,78 @@
+/**
+ * The scheduling event of each new work item an episode produced (TaskScheduled, TimerCreated,
+ * SubOrchestrationInstanceCreated), checked before anything is persisted: unknown function names,
+ * payload limits, sub-orchestration ids, and the features devhost does not support (durable HTTP,
+ * entities). A thrown error fails the orchestration with its message.
+ */
+import { events, type HistoryEvent } from './history';
+import type { TaskHub } from './hub';
+import { type Instance, validateInstanceId } from './instance';
+import { checkPayload, encodeActivityInput, encodeOrchestrationInput } from './payload';
+import type { WorkItem } from './replay';
+
+/**
+ * On the final episode (`finalEpisode`: the orchestrator already returned) an unknown name is not an
+ * error: the event is recorded as it is and the work never starts.
+ */
+export function schedulingEvent(
+  hub: TaskHub,
+  inst: Instance,
+  item: WorkItem,
+  ts: number,
+  finalEpisode: boolean,
+): HistoryEvent {
+  const a = item.action;
+  const maxBytes = hub.config.maxPayloadBytes;
+  switch (item.kind) {
+    case 'activity': {
+      const name = a.functionName ?? '';
+      const fn = hub.opts.registry.get(name);
+      if (!finalEpisode && fn?.kind !== 'activity') throw new Error(hub.unknownFunction(name, 'activity'));
+      const input = encodeActivityInput(a.input);
+      checkPayload(`The input of activity '${name}'`, input, maxBytes);
+      return events.taskScheduled(ts, item.id, fn?.name ?? name, input);
+    }
+    case 'timer':
+      return events.timerCreated(ts, item.id, item.fireAt ?? ts);
+    case 'subOrchestration': {
+      const name = a.functionName ?? '';
+      const fn = hub.orchestratorFunction(name);
+      if (!finalEpisode && !fn) throw new Error(hub.unknownFunction(name, 'orchestration'));
+      const childId = a.instanceId || `${inst.executionId}:${item.id}`;
+      if (childId === inst.id || childId === inst.parent?.instanceId) {
+        throw new Error(
+          'The instance ID of a sub-orchestration must be different than the instance ID of a parent orchestration.',
+        );
+      }
+      validateInstanceId(childId);
+      const input = encodeOrchestrationInput(a.input);
+      checkPayload(`The input of sub-orchestration '${name}'`, input, maxBytes);
+      return events.subOrchestrationCreated(ts, item.id, fn?.name ?? name, childId, input);
+    }
+    case 'callHttp':
+      throw new Error(
+        'context.df.callHttp is not supported by devhost (durable HTTP calls need the Durable extension). ' +
+          'Call the endpoint from an activity instead, or run the app on Azure.',
+      );
+    default:
+      throw new Error(
+        `Durable entities are not supported by devhost (the orchestrator used ${describeEntityAction(item)}). ` +
+          'Use activities and orchestration state instead, or run the app on Azure.',
+      );
+  }
+}
+
+function describeEntityAction(item: WorkItem): string {
+  const a = item.action;
+  const target = a.instanceId ? ` on '${a.instanceId}'` : '';
+  switch (item.kind) {
+    case 'callEntity':
+      return `callEntity '${a.operation ?? ''}'${target}`;
+    case 'signalEntity':
+      return `signalEntity '${a.operation ?? ''}'${target}`;
+    case 'lockEntities':
+      return 'lock()';
+    default:
+      return 'an entity operation';
+  }
+}
