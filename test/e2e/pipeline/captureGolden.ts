@@ -3,18 +3,20 @@
  * whole app (the e2e pipeline harness: real Durable engine, Azurite, the Cosmos emulator, local
  * training workers, approvals decided through the approval page) and writes the raw histories
  * devhost persisted (the exact events the library was given) to test/fixtures/pipeline-golden/ and
- * test/fixtures/monitor-golden/. test/unit/runs/pipelineGolden.test.ts replays them on every change.
+ * test/fixtures/monitor-golden/; test/unit/runs/pipelineGolden.test.ts and
+ * test/unit/training/monitorGolden.test.ts replay them on every change. About a minute:
  *
  *   npm run build && npx node dist/test/e2e/pipeline/captureGolden.js [--only pipeline|monitor]
  *
  * It records whatever the code does now. Pipeline files are named `r<revision>-<scenario>.json`
- * after the revision the run started with, so recording after a new revision is introduced ADDS
- * files next to the old ones: keep the old ones as long as runs of that revision may still be in
- * flight (an approval waits for days). Monitor files are rewritten (trainingMonitor has no
- * revisions; version it the same way before changing its sequence of calls).
+ * after the revision the run started with (runs started through the API get the current revision;
+ * one scenario starts a run without a revision, as before revision 2), so recording after a new
+ * revision is introduced ADDS files next to the old ones: keep the old ones as long as runs of that
+ * revision may still be in flight (an approval waits for days). Monitor files are rewritten
+ * (trainingMonitor has no revisions; version it the same way before changing its sequence of calls).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as prettier from 'prettier';
@@ -24,9 +26,20 @@ import type { LoadedInstance } from '../../../devhost/durable/store';
 import { trainingJobId, trainingMonitorInstanceId } from '../../../lib/contracts/training';
 import resources from '../../../lib/resources.json';
 import type { Golden } from '../../devhost/durable/support/sdkDriver';
+import { COSMOS_EMULATOR_KEY } from '../../../devhost/services/wellKnown';
+import { newRunDocument } from '../../../lib/runs/model';
 import { repoRoot } from '../../support/devhost';
-import type { PipelineHarness } from './harness';
-import { REVIEWER, WAGE_FEATURES, startPipelineHarness, testPipeline } from './harness';
+import { cosmosStoreOn } from '../../support/emulators';
+import type { PipelineHarness, Ports } from './harness';
+import {
+  REQUESTER,
+  REVIEWER,
+  WAGE_FEATURES,
+  WAGES_CSV,
+  freePorts,
+  startPipelineHarness,
+  testPipeline,
+} from './harness';
 
 /** A recorded history plus what a user saw at the end. */
 export interface RecordedRun extends Golden {
@@ -358,6 +371,11 @@ interface PipelineScenario {
   expect: string;
   /** Also record the run's training monitor under this name. */
   monitor?: string;
+  /**
+   * Start the run as one started before revision 2 was introduced (no `revision` in its input),
+   * written under this scenario name: what such a run, still in flight, holds.
+   */
+  asRevision1?: string;
 }
 
 function pipelineScenarios(badCsv: string): Record<string, PipelineScenario> {
@@ -372,6 +390,15 @@ function pipelineScenarios(badCsv: string): Record<string, PipelineScenario> {
       },
       expect: 'succeeded',
       monitor: 'completed',
+    },
+    approvedDeployedRevision1: {
+      definition: testPipeline('golden-approved-r1'),
+      act: async (h, runId) => {
+        await approval(h, runId);
+        await h.decide(runId, 'approve', 'holdout r2 is fine');
+      },
+      expect: 'succeeded',
+      asRevision1: 'approvedDeployed',
     },
     validationStopped: {
       definition: testPipeline('golden-contract'),
@@ -443,14 +470,65 @@ function pipelineScenarios(badCsv: string): Record<string, PipelineScenario> {
   };
 }
 
-async function capturePipelines(h: PipelineHarness, dataDir: string): Promise<void> {
+/**
+ * Starts a run the way the app did before revision 2: the same run document, and the orchestration
+ * started with an input that has no `revision` (today's start endpoint always sets one). The data
+ * is the wages CSV as a blob source.
+ */
+async function startRevision1(
+  h: PipelineHarness,
+  ports: Ports,
+  pipeline: string,
+  version: number,
+): Promise<string> {
+  const runId = `golden-r1-${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const datasets = h.blobs.getContainerClient(resources.blobContainers.datasets);
+  await datasets.createIfNotExists();
+  const csv = readFileSync(WAGES_CSV);
+  const blob = datasets.getBlockBlobClient(`golden/${runId}.csv`);
+  await blob.upload(csv, csv.length);
+  const source = { kind: 'blob' as const, uri: blob.url };
+  const cosmos = cosmosStoreOn({ endpoint: `http://127.0.0.1:${ports.cosmos}/`, key: COSMOS_EMULATOR_KEY });
+  try {
+    const created = await cosmos.create(
+      'runs',
+      newRunDocument({
+        id: runId,
+        pipeline,
+        pipelineVersion: version,
+        instanceId: runId,
+        trigger: { kind: 'cli', by: REQUESTER },
+        source,
+        at: new Date().toISOString(),
+      }),
+    );
+    if (!created.ok) throw created.conflict;
+  } finally {
+    cosmos.client.dispose();
+  }
+  const res = await h.api(
+    'POST',
+    `/runtime/webhooks/durabletask/orchestrators/trainingPipeline/${encodeURIComponent(runId)}`,
+    { runId, pipeline, pipelineVersion: version, source, requestedBy: REQUESTER },
+  );
+  if (res.status !== 202) throw new Error(`start revision-1 run answered ${res.status}: ${await res.text()}`);
+  return runId;
+}
+
+async function capturePipelines(h: PipelineHarness, ports: Ports, dataDir: string): Promise<void> {
   const badCsv = path.join(dataDir, 'contract-breaking.csv');
   writeFileSync(badCsv, contractBreakingCsv());
   const scenarios = Object.entries(pipelineScenarios(badCsv));
-  for (const [, s] of scenarios) await h.put(s.definition);
+  const versions: number[] = [];
+  for (const [, s] of scenarios) versions.push(await h.put(s.definition));
   // One after another: an instance streams only a few uploads at once (INGEST_MAX_CONCURRENT_UPLOADS).
   const runIds: string[] = [];
-  for (const [, s] of scenarios) runIds.push(await h.start(String(s.definition.name), s.csv));
+  for (const [i, [, s]] of scenarios.entries()) {
+    const pipeline = String(s.definition.name);
+    runIds.push(
+      s.asRevision1 ? await startRevision1(h, ports, pipeline, versions[i]!) : await h.start(pipeline, s.csv),
+    );
+  }
   await Promise.all(
     scenarios.map(async ([name, s], i) => {
       const runId = runIds[i]!;
@@ -473,7 +551,7 @@ async function capturePipelines(h: PipelineHarness, dataDir: string): Promise<vo
   for (const [i, [name, s]] of scenarios.entries()) {
     const run = find(runIds[i]!);
     const revision = (run.input as { revision?: number }).revision ?? 1;
-    await write('pipeline-golden', `r${revision}-${name}`, run);
+    await write('pipeline-golden', `r${revision}-${s.asRevision1 ?? name}`, run);
     if (s.monitor) await write('monitor-golden', s.monitor, find(trainingMonitorInstanceId(runIds[i]!)));
   }
 }
@@ -491,11 +569,13 @@ async function main(): Promise<void> {
     throw new Error('--only pipeline|monitor');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pipeline-golden-'));
   // Many jobs train at once here: a busy machine must not pass for a dead worker (the harness's 5 s).
-  const h = await startPipelineHarness({ dataDir, env: { TRAINING_HEARTBEAT_STALE_SECONDS: '120' } });
+  // Fixed ports: the revision-1 run is written straight into the Cosmos emulator.
+  const ports = await freePorts();
+  const h = await startPipelineHarness({ dataDir, ports, env: { TRAINING_HEARTBEAT_STALE_SECONDS: '120' } });
   try {
     // The monitors first, alone: the continue-as-new snapshot reads the task hub every few ms.
     if (only !== 'pipeline') await captureMonitors(h, dataDir);
-    if (only !== 'monitor') await capturePipelines(h, dataDir);
+    if (only !== 'monitor') await capturePipelines(h, ports, dataDir);
   } finally {
     await h.stop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -35,9 +35,10 @@ const outcome = (output: unknown) => {
   return [o.status, o.stopReason].filter(Boolean).join(':');
 };
 
-it('has a recorded revision-2 run for every way a run ends', () => {
+it('has a recorded revision-2 run for every way a run ends, and a revision-1 run', () => {
   expect(goldens.map(([name, g]) => [name, outcome(g.output)])).toEqual(
     expect.arrayContaining([
+      ['r1-approvedDeployed', 'succeeded'],
       ['r2-approvedDeployed', 'succeeded'],
       ['r2-validationStopped', 'stopped:validation_failed'],
       ['r2-evaluationStopped', 'stopped:evaluation_failed'],
