@@ -41,11 +41,30 @@ describe('CosmosStore on the Cosmos DB emulator', () => {
       }
     });
 
-    it('is idempotent, also from another process-wide store', async () => {
+    it('is idempotent, also from another process-wide store: same containers, data kept', async () => {
+      const kept = await store.create<Run>('runs', { id: 'run-kept', pipeline: 'ensure', status: 'running' });
+      expect(kept.ok).toBe(true);
       await store.ensure();
       const other = cosmosStoreOn(emulator);
       await Promise.all([other.ensure(), other.ensure()]);
       other.client.dispose();
+
+      // Every container exists exactly once with its partition key, and nothing was recreated:
+      // the document written before the repeated ensure is still there, unchanged.
+      const { resources: containers } = await raw
+        .database(resources.cosmos.database)
+        .containers.readAll()
+        .fetchAll();
+      const expected = containerNames.map((n) => resources.cosmos.containers[n]);
+      expect(containers.map((c) => c.id).sort()).toEqual(expected.map((c) => c.name).sort());
+      for (const spec of expected) {
+        expect(containers.find((c) => c.id === spec.name)?.partitionKey?.paths).toEqual([spec.partitionKey]);
+      }
+      expect(await store.read<Run>('runs', 'run-kept', 'ensure')).toMatchObject({
+        id: 'run-kept',
+        status: 'running',
+        _etag: kept.ok ? kept.etag : undefined,
+      });
     });
 
     it('refuses a container whose partition key differs from lib/resources.json', async () => {

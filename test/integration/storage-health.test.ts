@@ -1,9 +1,17 @@
+import { performance } from 'node:perf_hooks';
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { startServices, type RunningServices } from '../../devhost/services';
 import { startCosmosEmulator } from '../../devhost/services/cosmos';
 import { createHealthHandler } from '../../functions/health';
 import { loadConfig, type Config } from '../../lib/config';
-import { ArtifactStore, CosmosStore, storageProbes } from '../../lib/storage';
+import {
+  ArtifactStore,
+  CosmosStore,
+  storageProbes,
+  type Dependency,
+  type Probe,
+  type Probes,
+} from '../../lib/storage';
 import resources from '../../lib/resources.json';
 import { memoryLog } from '../devhost/servicesLog';
 
@@ -51,7 +59,27 @@ describe('GET /api/health', () => {
   });
 
   it('answers 200 with the state and latency of Blob, Table and Cosmos', async () => {
-    const response = await createHealthHandler(() => probesFor(config))(get(), context());
+    // Each real probe is timed from the inside, and the whole request from the outside: a reported
+    // latency must be that dependency's own round trip (at least the time its probe took, at most
+    // the time the request took), not a constant or another dependency's figure. No threshold on
+    // how fast anything is: only how the three measurements relate.
+    const probeMs: Record<string, number> = {};
+    const timed = (probes: Probes): Probes => {
+      const wrap =
+        (d: Dependency): Probe =>
+        async (signal) => {
+          const started = performance.now();
+          try {
+            await probes[d](signal);
+          } finally {
+            probeMs[d] = performance.now() - started;
+          }
+        };
+      return { blob: wrap('blob'), table: wrap('table'), cosmos: wrap('cosmos') };
+    };
+    const started = performance.now();
+    const response = await createHealthHandler(() => timed(probesFor(config)))(get(), context());
+    const requestMs = performance.now() - started;
     expect(response.status).toBe(200);
     expect(response.headers).toMatchObject({ 'cache-control': 'no-store' });
     const { status, checks, failing } = body(response);
@@ -59,7 +87,11 @@ describe('GET /api/health', () => {
     expect(failing).toEqual([]);
     for (const dependency of ['blob', 'table', 'cosmos']) {
       expect(checks[dependency]).toMatchObject({ status: 'up' });
-      expect(checks[dependency]!.latencyMs).toBeGreaterThanOrEqual(0);
+      const { latencyMs } = checks[dependency]!;
+      // Milliseconds with one decimal, so ±0.05 of rounding either way.
+      expect(Math.round(latencyMs * 10)).toBeCloseTo(latencyMs * 10, 6);
+      expect(latencyMs).toBeGreaterThanOrEqual(probeMs[dependency]! - 0.05);
+      expect(latencyMs).toBeLessThanOrEqual(requestMs + 0.05);
     }
   });
 

@@ -42,7 +42,9 @@ describe('submitTraining wakes the training monitor', () => {
 
   it('raises the wake-up once, after the final status is readable, for the attempt that was submitted', async () => {
     const woken: { instance: string; jobId: string; state: string }[] = [];
+    const wakeCalls: string[] = [];
     const wake = async (instance: string, jobId: string) => {
+      wakeCalls.push(instance);
       woken.push({ instance, jobId, state: (await local.status(jobId)).state });
     };
     const deps = { backend: () => local };
@@ -58,9 +60,19 @@ describe('submitTraining wakes the training monitor', () => {
     expect(b.jobId).toBe(trainingJobId('wake-run', 2));
     expect(b.jobId).not.toBe(a.jobId);
 
-    const deadline = Date.now() + 60_000;
-    while (woken.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 500));
+    // submitTraining chains its wake-up onto the job's end (`whenEnded`) before returning, so once
+    // both ends have settled here every wake-up it could ever raise has been called, a duplicate
+    // included: no sleep needed to give a second one time to show up.
+    const ends = [a.jobId, b.jobId].map((jobId) => local.whenEnded(jobId));
+    expect(ends).not.toContain(undefined);
+    await Promise.all(ends);
+    expect(wakeCalls.sort()).toEqual([
+      trainingMonitorInstanceId('wake-run'),
+      trainingMonitorInstanceId('wake-run', 2),
+    ]);
+    // Each wake-up reads the job's status before it records it: wait for both, bounded.
+    const deadline = Date.now() + 30_000;
+    while (woken.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(woken.sort((x, y) => x.instance.localeCompare(y.instance))).toEqual([
       { instance: trainingMonitorInstanceId('wake-run'), jobId: a.jobId, state: 'completed' },
       { instance: trainingMonitorInstanceId('wake-run', 2), jobId: b.jobId, state: 'completed' },
