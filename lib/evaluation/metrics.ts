@@ -5,23 +5,10 @@
  *
  * Classification: `y` holds class indexes 0..K-1 and `P` the n × K probabilities (row-major).
  */
-export type Weights = ArrayLike<number> | undefined;
+import type { MetricName } from '../contracts/evaluationPolicy';
+import { classificationMetricNames, regressionMetricNames } from '../contracts/evaluationPolicy';
 
-export const classificationMetricNames = [
-  'accuracy',
-  'precision',
-  'recall',
-  'f1',
-  'precision_macro',
-  'recall_macro',
-  'f1_macro',
-  'roc_auc',
-  'log_loss',
-  'brier',
-] as const;
-export const regressionMetricNames = ['rmse', 'mae', 'r2'] as const;
-export const metricNames = [...classificationMetricNames, ...regressionMetricNames] as const;
-export type MetricName = (typeof metricNames)[number];
+export type Weights = ArrayLike<number> | undefined;
 
 const lowerIsBetter: ReadonlySet<MetricName> = new Set(['log_loss', 'brier', 'rmse', 'mae']);
 /** True for metrics where larger values are better (accuracy, AUC, R²); false for losses and errors. */

@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../approval/record';
+import type { ApprovalRecord } from '../contracts/approvalRecord';
 import { markup } from '../approval/html';
 import type { Notification } from './types';
 

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { transformSync } from '@swc/core';
 import { encodeColumnar } from '../../../lib/data/columnar';
-import { parseContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import type * as OffThread from '../../../lib/data/offThread';
 import { validateColumnarOffThread } from '../../../lib/data/offThread';
 import type { Column, Table } from '../../../lib/data/column';
