@@ -3,7 +3,7 @@ import { ValidationError } from '../errors';
 import type { EvaluationPolicy, MetricName } from '../contracts/evaluationPolicy';
 import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 import type { PairedBootstrapResult } from './bootstrap';
-import { higherIsBetter } from './metrics';
+import { higherIsBetter } from '../metrics/metrics';
 
 /**
  * The evaluation policy of a pipeline (schema: lib/contracts/evaluationPolicy.ts) applied: what a

@@ -5,7 +5,7 @@ import { getColumn, selectRows } from '../training/dataset';
 import { encodeClassTarget, encodeRegressionTarget } from '../training/features';
 import type { LoadedModel } from '../training/models/predict';
 import { pairedBootstrap } from './bootstrap';
-import type { MetricFn } from './metrics';
+import type { MetricFn } from '../metrics/metrics';
 import type { MetricName } from '../contracts/evaluationPolicy';
 import {
   calibrationBins,
@@ -15,7 +15,7 @@ import {
   argmaxRows,
   isRegressionMetric,
   regressionMetricFns,
-} from './metrics';
+} from '../metrics/metrics';
 import type { Evidence, SliceResult } from './policy';
 import type { EvaluationPolicy } from '../contracts/evaluationPolicy';
 import { decide } from './policy';

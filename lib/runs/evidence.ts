@@ -2,7 +2,7 @@ import type { EvidenceInput } from '../contracts/approvalRecord';
 import type { ValidationReport } from '../data/report';
 import type { EvaluationReport } from '../evaluation/report';
 import type { MetricName } from '../contracts/evaluationPolicy';
-import { higherIsBetter } from '../evaluation/metrics';
+import { higherIsBetter } from '../metrics/metrics';
 import { metricNames } from '../contracts/evaluationPolicy';
 import type { RunDocument } from '../contracts/runDocument';
 

@@ -1,5 +1,5 @@
 import { NonRetriableError } from '../../errors';
-import { classificationMetricFns, regressionMetricFns } from '../../evaluation/metrics';
+import { classificationMetricFns, regressionMetricFns } from '../../metrics/metrics';
 import type { ColumnarDataset } from '../dataset';
 import { getColumn, selectRows } from '../dataset';
 import {

@@ -1,7 +1,8 @@
 /**
- * Evaluation metrics on typed arrays. Every metric takes optional per-row weights: the paired
- * bootstrap passes resample counts as weights, which is the same as evaluating on the resampled rows
- * but needs no copying and lets ROC AUC reuse one sort across all resamples.
+ * Model metrics on typed arrays, shared by training (train/validation metrics of a job) and
+ * evaluation (candidate vs champion), so they sit below both. Every metric takes optional per-row
+ * weights: the paired bootstrap passes resample counts as weights, which is the same as evaluating
+ * on the resampled rows but needs no copying and lets ROC AUC reuse one sort across all resamples.
  *
  * Classification: `y` holds class indexes 0..K-1 and `P` the n × K probabilities (row-major).
  */
