@@ -44,7 +44,7 @@ function listTs(dir: string): string[] {
   }
   const out: string[] = [];
   for (const name of names) {
-    if (name === 'node_modules' || name === 'dist' || name === 'fixtures') continue;
+    if (name === 'node_modules' || name === 'dist') continue;
     const full = path.join(dir, name);
     if (statSync(full).isDirectory()) out.push(...listTs(full));
     else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(full);
@@ -66,7 +66,7 @@ function resolveRelative(root: string, fromFile: string, specifier: string): str
   return undefined;
 }
 
-/** Reads every `.ts` file under `folders` of `root` (skipping `fixtures/`) and resolves its imports. */
+/** Reads every `.ts` file under `folders` of `root` and resolves its imports. */
 export function buildImportGraph(root: string, folders: readonly string[]): ImportGraph {
   const files = folders
     .flatMap((folder) => listTs(path.join(root, folder)))
@@ -97,7 +97,7 @@ export function buildImportGraph(root: string, folders: readonly string[]): Impo
 }
 
 /** Every import cycle between project files, each as a path that starts and ends on the same file. */
-export function findCycles(graph: ImportGraph): string[][] {
+export function findCycles(graph: ImportGraph, ignore: ReadonlySet<string> = new Set()): string[][] {
   // Tarjan's strongly connected components; one representative cycle per component.
   let index = 0;
   const indices = new Map<string, number>();
@@ -106,7 +106,11 @@ export function findCycles(graph: ImportGraph): string[][] {
   const onStack = new Set<string>();
   const components: string[][] = [];
   const internal = (file: string): string[] =>
-    (graph.edges.get(file) ?? []).filter((e) => !e.external && graph.edges.has(e.to)).map((e) => e.to);
+    ignore.has(file)
+      ? []
+      : (graph.edges.get(file) ?? [])
+          .filter((e) => !e.external && graph.edges.has(e.to) && !ignore.has(e.to))
+          .map((e) => e.to);
 
   const visit = (v: string): void => {
     indices.set(v, index);
@@ -163,8 +167,13 @@ export function findCycles(graph: ImportGraph): string[][] {
 
 /** The declared architecture: which top-level folder may import which, and the order inside lib/. */
 export interface LayerRules {
-  /** Top-level folder → the project folders its files may import (its own folder is always allowed). */
-  folders: Record<string, readonly string[]>;
+  /**
+   * Top-level folder → the project folders its files may import (its own folder is always allowed),
+   * or `'*'` for anything. Every folder that is scanned must have an entry.
+   */
+  folders: Record<string, readonly string[] | '*'>;
+  /** Top-level folder → packages its files may not import (e.g. lib/ has no Functions imports). */
+  forbiddenPackages: Record<string, readonly string[]>;
   /**
    * The modules of lib/, bottom to top; a module is a folder under lib/ or a file directly in it
    * (without `.ts`). A file may import files of its own module or of any module listed before it.
@@ -176,10 +185,15 @@ export interface LayerRules {
   pureModules: readonly string[];
   /** Packages an orchestrator may reach. */
   purePackages: readonly string[];
+  /**
+   * Files whose imports, in and out, are exempt from the cycle and layer rules while they are being
+   * removed. Keep it empty: an entry is a debt, and an entry naming a missing file is a violation.
+   */
+  transitional: readonly string[];
 }
 
 export interface Violation {
-  rule: 'cycle' | 'folder' | 'layer' | 'purity';
+  rule: 'cycle' | 'folder' | 'package' | 'layer' | 'purity' | 'stale';
   /** The files involved, in order (an import chain or a cycle). */
   path: string[];
   message: string;
@@ -200,8 +214,31 @@ function isPure(file: string, rules: LayerRules): boolean {
 /** Checks `graph` against `rules`; an empty list means the architecture holds. */
 export function checkLayers(graph: ImportGraph, rules: LayerRules): Violation[] {
   const violations: Violation[] = [];
+  const transitional = new Set(rules.transitional);
+  for (const file of transitional) {
+    if (!graph.edges.has(file)) {
+      violations.push({
+        rule: 'stale',
+        path: [file],
+        message: `${file} is on the transitional list but does not exist: delete the entry`,
+      });
+    }
+  }
 
-  for (const cycle of findCycles(graph)) {
+  for (const entry of rules.pureModules) {
+    const exists = entry.endsWith('/')
+      ? graph.files.some((f) => f.startsWith(entry))
+      : graph.edges.has(entry);
+    if (!exists) {
+      violations.push({
+        rule: 'stale',
+        path: [entry],
+        message: `${entry} is on the list of pure modules but does not exist: fix the entry`,
+      });
+    }
+  }
+
+  for (const cycle of findCycles(graph, transitional)) {
     violations.push({ rule: 'cycle', path: cycle, message: `import cycle: ${cycle.join(' → ')}` });
   }
 
@@ -210,12 +247,30 @@ export function checkLayers(graph: ImportGraph, rules: LayerRules): Violation[] 
 
   for (const file of graph.files) {
     const from = topFolder(file);
+    const allowed = rules.folders[from];
+    if (allowed === undefined) {
+      violations.push({
+        rule: 'folder',
+        path: [file],
+        message: `${from}/ has no entry in the folder table: ${file}`,
+      });
+      continue;
+    }
     for (const edge of graph.edges.get(file) ?? []) {
-      if (edge.external) continue;
+      if (edge.external) {
+        if (rules.forbiddenPackages[from]?.includes(edge.to)) {
+          violations.push({
+            rule: 'package',
+            path: [file, edge.to],
+            message: `${from}/ may not import the package '${edge.to}': ${file} → ${edge.to}`,
+          });
+        }
+        continue;
+      }
+      if (transitional.has(file) || transitional.has(edge.to)) continue;
       const to = topFolder(edge.to);
       if (to !== from) {
-        const allowed = rules.folders[from];
-        if (allowed && !allowed.includes(to)) {
+        if (allowed !== '*' && !allowed.includes(to)) {
           violations.push({
             rule: 'folder',
             path: [file, edge.to],
