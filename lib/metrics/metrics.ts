@@ -6,8 +6,7 @@
  *
  * Classification: `y` holds class indexes 0..K-1 and `P` the n × K probabilities (row-major).
  */
-import type { MetricName } from '../contracts/evaluationPolicy';
-import type { classificationMetricNames } from '../contracts/evaluationPolicy';
+import type { MetricName, classificationMetricNames } from '../contracts/evaluationPolicy';
 import { regressionMetricNames } from '../contracts/evaluationPolicy';
 
 export type Weights = ArrayLike<number> | undefined;
