@@ -1,9 +1,10 @@
 import type { ApprovalDecision, ApprovalRecord } from '../contracts/approvalRecord';
 
 /**
- * The approval policy of a pipeline and the pure rule that applies it. `decide` is used by the
- * approvalGate orchestrator (so it must stay deterministic: no clock, no I/O; time is passed in)
- * and by the HTTP handler to tell a reviewer whether the approval is still open.
+ * The pure rule that applies a pipeline's approval policy (schema: lib/contracts/approvalPolicy.ts).
+ * `decide` is used by the approvalGate orchestrator (so it must stay deterministic: no clock, no
+ * I/O; time is passed in) and by the HTTP handler to tell a reviewer whether the approval is still
+ * open.
  */
 
 /** The parts of a decision the policy looks at (the gate reads them back without audit fields). */

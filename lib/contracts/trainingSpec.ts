@@ -3,7 +3,8 @@ import { z } from 'zod';
 /**
  * The training spec of a pipeline: what to learn from which columns, with which algorithm and
  * bounded hyperparameters, on which backend. Bounds keep a typo (maxDepth: 600) from turning into a
- * job that runs for hours; an invalid spec fails fast and is never retried.
+ * job that runs for hours; an invalid spec fails fast and is never retried. It travels in the
+ * submitTraining, evaluateModel and registerModel inputs, so it lives here with no I/O.
  */
 const logisticHyperparameters = z
   .object({
