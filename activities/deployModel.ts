@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { getApprovalDeps } from '../lib/approval/deps';
-import type { ApprovalRecord } from '../lib/approval/record';
+import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import type { ApprovalStore } from '../lib/approval/store';
 import type { DeployModelOutput } from '../lib/contracts/deploy';
 import { deployModelActivity } from '../lib/contracts/deploy';

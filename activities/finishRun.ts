@@ -3,7 +3,7 @@ import { finishRunActivity } from '../lib/contracts/pipeline';
 import { getRunDeps } from '../lib/runs/deps';
 import type { RunEndingDeps } from '../lib/runs/ending';
 import { endRunApproval, endRunDocument, withdrawalMessage } from '../lib/runs/ending';
-import type { RunStatus } from '../lib/runs/model';
+import type { RunStatus } from '../lib/contracts/runDocument';
 import type { RunStore } from '../lib/runs/store';
 import { registerActivity } from './support/define';
 

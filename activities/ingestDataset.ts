@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { IngestDatasetOutput } from '../lib/contracts/data';
 import { ingestDatasetActivity } from '../lib/contracts/data';
-import type { DatasetContract } from '../lib/data/contract';
+import type { DatasetContract } from '../lib/contracts/datasetContract';
 import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
 import { ingestBlob } from '../lib/data/datasets';

@@ -5,7 +5,7 @@ import { approvalLink, getApprovalDeps } from '../lib/approval/deps';
 import { signApprovalToken } from '../lib/approval/token';
 import { notifyReviewersActivity } from '../lib/contracts/approval';
 import { NonRetriableError } from '../lib/errors';
-import { approvalMessage } from '../lib/notify';
+import { approvalMessage } from '../lib/approval/messages';
 import { registerActivity } from './support/define';
 
 type Input = z.output<typeof notifyReviewersActivity.input>;

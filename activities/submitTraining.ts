@@ -3,9 +3,9 @@ import * as df from 'durable-functions';
 import {
   TRAINING_COMPLETED_EVENT,
   submitTrainingActivity,
-  trainingJobId,
   trainingMonitorInstanceId,
 } from '../lib/contracts/training';
+import { trainingJobId } from '../lib/training/jobId';
 import type { TrainingDeps } from '../lib/training/deps';
 import { getTrainingDeps } from '../lib/training/deps';
 import { withContractCategories } from '../lib/training/spec';

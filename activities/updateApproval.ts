@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { ApprovalDeps } from '../lib/approval/deps';
 import { getApprovalDeps } from '../lib/approval/deps';
 import { closeRecord, escalateRecord, markReminded } from '../lib/approval/record';
-import type { ApprovalRecord } from '../lib/approval/record';
+import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import { toSnapshot } from '../lib/approval/snapshot';
 import type { ApprovalSnapshot } from '../lib/contracts/approval';
 import { updateApprovalActivity } from '../lib/contracts/approval';

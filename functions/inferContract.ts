@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { taskSchema } from '../lib/data/contract';
+import { taskSchema } from '../lib/contracts/datasetContract';
 import type { DataDeps } from '../lib/data/deps';
 import { getDataDeps } from '../lib/data/deps';
 import { DataFormatError } from '../lib/data/errors';

@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { zodProblem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
-import { runStatusSchema } from '../lib/runs/model';
+import { runStatusSchema } from '../lib/contracts/runDocument';
 import { z } from 'zod';
 import { withProblems } from './support/http';
 

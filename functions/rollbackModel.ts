@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ValidationError } from '../lib/errors';
 import { errorProblem, zodProblem } from '../lib/http/problem';
 import { requesterOf } from '../lib/approval/principal';
-import type { ApprovalRecord } from '../lib/approval/record';
+import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import { ApprovalStore } from '../lib/approval/store';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { ROLLBACK_PREFIX, planRollback } from '../lib/registry/rollback';

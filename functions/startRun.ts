@@ -11,7 +11,7 @@ import type { RunDeps } from '../lib/runs/deps';
 import { getRunDeps } from '../lib/runs/deps';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
-import type { RunSource } from '../lib/runs/model';
+import type { RunSource } from '../lib/contracts/runDocument';
 import type { StoredBlob } from '../lib/storage/blob';
 import { parseDatasetBlob } from '../lib/storage/datasetSource';
 import { mediaType, readJsonBody, withProblems } from './support/http';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import resources from './resources.json';
-import { parseKeyring } from './approval/token';
+import { parseKeyring } from './keyring';
 
 /**
  * App settings. Names are identical to the Bicep app-setting names (infra/main.bicep) and the

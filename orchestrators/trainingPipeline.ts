@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
-import { approvalPolicySchema } from '../lib/approval/policy';
+import { approvalPolicySchema } from '../lib/contracts/approvalPolicy';
 import {
   APPROVAL_GATE_ORCHESTRATOR,
   approvalGateOutputSchema,
@@ -32,9 +32,9 @@ import {
   trainingMonitorOutputSchema,
   type TrainingMonitorOutput,
 } from '../lib/contracts/training';
-import { evaluationPolicySchema } from '../lib/evaluation/policy';
-import type { RunStatus, StepName, StepStatus, StopReason } from '../lib/runs/model';
-import { trainingSpecSchema } from '../lib/training/spec';
+import { evaluationPolicySchema } from '../lib/contracts/evaluationPolicy';
+import type { RunStatus, StepName, StepStatus, StopReason } from '../lib/contracts/runDocument';
+import { trainingSpecSchema } from '../lib/contracts/trainingSpec';
 import { ActivityFailedError, callActivity, callSubOrchestrator } from './support/call';
 
 /** Slack on top of the training spec's own time limit before the monitor gives up on a job. */

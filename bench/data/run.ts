@@ -17,7 +17,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { decodeColumnar, encodeColumnar } from '../../lib/data/columnar';
 import { conformTable } from '../../lib/data/conform';
-import { parseContract } from '../../lib/data/contract';
+import { parseContract } from '../../lib/contracts/datasetContract';
 import { readDataset } from '../../lib/data/ingest';
 import { sharedBytes, validateColumnarOffThread, warmValidationWorker } from '../../lib/data/offThread';
 import type { ReferenceProfileKey } from '../../lib/data/referenceProfile';

@@ -14,7 +14,7 @@ import { evaluateCandidate } from '../../lib/evaluation/report';
 import { loadModel } from '../../lib/training/models/predict';
 import { trainModel } from '../../lib/training/models/train';
 import { parseTrainingSpec } from '../../lib/training/spec';
-import type { TrainingSpecInput } from '../../lib/training/spec';
+import type { TrainingSpecInput } from '../../lib/contracts/trainingSpec';
 import { syntheticClassification, syntheticRegression } from '../../lib/training/synthetic';
 
 const { values } = parseArgs({

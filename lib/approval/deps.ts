@@ -6,8 +6,8 @@ import resources from '../resources.json';
 import { azureCredential, getArtifactStore, getCosmos } from '../storage';
 import type { ApprovalServiceDeps } from './service';
 import { ApprovalStore } from './store';
-import type { Keyring } from './token';
-import { parseKeyring } from './token';
+import type { Keyring } from '../keyring';
+import { parseKeyring } from '../keyring';
 
 /**
  * Everything the approval functions and activities need, built once per process from the

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Verdict } from './policy';
-import type { ApprovalDecision, ApprovalRecord, Evidence } from './record';
+import type { ApprovalDecision, ApprovalRecord, Evidence } from '../contracts/approvalRecord';
 import type { ApprovalView } from './service';
 import type { SafeHtml } from './html';
 import { markup, raw } from './html';

@@ -3,10 +3,12 @@ import { ValidationError } from '../errors';
 import type { Verdict } from './policy';
 import { decide, eligibleReviewers } from './policy';
 import type { ClientPrincipal } from './principal';
-import type { ApprovalDecision, Candidate } from './record';
+import type { ApprovalDecision, Candidate } from '../contracts/approvalRecord';
 import { WITHDRAWAL_TAIL, decisionId } from './record';
-import type { ApprovalState, ApprovalStore } from './store';
-import type { ApprovalClaims, Keyring } from './token';
+import type { ApprovalStore } from './store';
+import type { ApprovalState } from './record';
+import type { ApprovalClaims } from './token';
+import type { Keyring } from '../keyring';
 import { tokenId, verifyApprovalToken } from './token';
 
 /**

@@ -1,8 +1,8 @@
 import type { ApprovalSnapshot } from '../contracts/approval';
 import type { ApprovalGateInput } from '../contracts/approval';
-import type { ApprovalRecord } from './record';
+import type { ApprovalRecord } from '../contracts/approvalRecord';
 import { approvalRecordBase } from './record';
-import type { ApprovalState } from './store';
+import type { ApprovalState } from './record';
 
 /**
  * The gate keeps the static part of the approval (policy, candidate, evidence) from its own input

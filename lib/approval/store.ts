@@ -1,7 +1,9 @@
 import type { Container } from '@azure/cosmos';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
-import type { ApprovalDecision, ApprovalRecord } from './record';
-import { approvalRecordSchema, decisionId, decisionSchema } from './record';
+import type { ApprovalDecision, ApprovalRecord } from '../contracts/approvalRecord';
+import type { ApprovalState } from './record';
+import { decisionId } from './record';
+import { approvalRecordSchema, decisionSchema } from '../contracts/approvalRecord';
 
 /**
  * Approval records and decisions in Cosmos DB (container `approvals`, partition key `/runId`).
@@ -48,11 +50,6 @@ function mapError(err: unknown, what: string): Error {
 }
 
 type Stored<T> = T & { _etag?: string };
-
-export interface ApprovalState {
-  record: ApprovalRecord;
-  decisions: ApprovalDecision[];
-}
 
 export class ApprovalStore {
   constructor(private readonly container: Container) {}

@@ -1,6 +1,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import type { Keyring } from '../keyring';
+import { KEY_ID_PATTERN } from '../keyring';
 
 /**
  * Approval-link tokens: `base64url(payload JSON) "." base64url(HMAC-SHA256)`.
@@ -14,12 +16,10 @@ import { ValidationError } from '../errors';
 const DOMAIN = 'sluice.approval.v1.';
 /** Longest token accepted before any parsing (a URL path segment; keeps hostile input cheap). */
 export const MAX_TOKEN_LENGTH = 2048;
-const MIN_KEY_BYTES = 32;
 const MAC_BYTES = 32;
 /** base64url length of a MAC_BYTES signature, unpadded. */
 const SIG_CHARS = Math.ceil((MAC_BYTES * 4) / 3);
 const B64URL = /^[A-Za-z0-9_-]+$/;
-const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export const tokenPayloadSchema = z
   .object({
@@ -32,7 +32,7 @@ export const tokenPayloadSchema = z
     sub: z.string().min(1).max(320),
     /** Expiry, seconds since the epoch. */
     exp: z.int().positive(),
-    kid: z.string().regex(KID),
+    kid: z.string().regex(KEY_ID_PATTERN),
   })
   .strict();
 export type TokenPayload = z.infer<typeof tokenPayloadSchema>;
@@ -44,12 +44,6 @@ export interface ApprovalClaims {
   reviewer: string;
   expiresAt: Date;
   kid: string;
-}
-
-/** Signing keys by kid, and the kid that signs new links. */
-export interface Keyring {
-  readonly keys: ReadonlyMap<string, Buffer>;
-  readonly activeKid: string;
 }
 
 /** A token that does not verify: tampered, malformed or signed with a key we do not hold (401). */
@@ -74,47 +68,6 @@ export class ApprovalTokenExpiredError extends ValidationError {
 /** Reviewer identities compare case-insensitively (e-mail addresses and UPNs). */
 export function normalizeReviewer(reviewer: string): string {
   return reviewer.trim().toLowerCase();
-}
-
-/**
- * Parses `APPROVAL_SIGNING_KEYS` (`{"kid":"base64 secret"}`) and `APPROVAL_ACTIVE_KEY_ID`.
- * Throws with a message naming the setting; never includes key material.
- */
-export function parseKeyring(keysJson: string | undefined, activeKid: string | undefined): Keyring {
-  if (!keysJson) throw new Error('APPROVAL_SIGNING_KEYS is not set: approval links cannot be signed');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(keysJson);
-  } catch {
-    throw new Error('APPROVAL_SIGNING_KEYS must be JSON like {"k1":"<base64 secret>"}');
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new Error('APPROVAL_SIGNING_KEYS must be a JSON object of kid → base64 secret');
-  }
-  const keys = new Map<string, Buffer>();
-  for (const [kid, secret] of Object.entries(raw as Record<string, unknown>)) {
-    if (!KID.test(kid))
-      throw new Error(`APPROVAL_SIGNING_KEYS: kid "${kid.slice(0, 64)}" must be 1-64 of A-Z a-z 0-9 . _ -`);
-    if (typeof secret !== 'string' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret)) {
-      throw new Error(`APPROVAL_SIGNING_KEYS: the secret of kid "${kid}" must be a base64 string`);
-    }
-    const bytes = Buffer.from(secret, secret.includes('-') || secret.includes('_') ? 'base64url' : 'base64');
-    if (bytes.length < MIN_KEY_BYTES) {
-      throw new Error(
-        `APPROVAL_SIGNING_KEYS: the secret of kid "${kid}" has ${bytes.length} bytes; use at least ${MIN_KEY_BYTES}`,
-      );
-    }
-    keys.set(kid, bytes);
-  }
-  if (keys.size === 0) throw new Error('APPROVAL_SIGNING_KEYS holds no key');
-  const active = activeKid ?? (keys.size === 1 ? [...keys.keys()][0] : undefined);
-  if (!active)
-    throw new Error(
-      'APPROVAL_ACTIVE_KEY_ID must name the signing kid when APPROVAL_SIGNING_KEYS holds several',
-    );
-  if (!keys.has(active))
-    throw new Error(`APPROVAL_ACTIVE_KEY_ID "${active}" is not a kid of APPROVAL_SIGNING_KEYS`);
-  return { keys, activeKid: active };
 }
 
 function mac(key: Buffer, encodedPayload: string): Buffer {

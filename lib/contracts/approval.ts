@@ -1,10 +1,5 @@
 import { z } from 'zod';
-import {
-  approvalStatusSchema,
-  candidateSchema,
-  newApprovalInputSchema,
-  stageSchema,
-} from '../approval/record';
+import { approvalStatusSchema, candidateSchema, newApprovalInputSchema, stageSchema } from './approvalRecord';
 import { defineActivity } from './activity';
 
 /**

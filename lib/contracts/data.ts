@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { datasetContractSchema } from '../data/contract';
-import { runSourceSchema } from '../runs/model';
+import { datasetContractSchema } from './datasetContract';
+import { runSourceSchema } from './runDocument';
 import { defineActivity } from './activity';
 
 /**

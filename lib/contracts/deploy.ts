@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { candidateSchema } from '../approval/record';
+import { candidateSchema } from './approvalRecord';
 import { defineActivity } from './activity';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runSourceSchema, runStatusSchema, stepUpdateSchema, stopReasonSchema } from '../runs/model';
+import { runSourceSchema, runStatusSchema, stepUpdateSchema, stopReasonSchema } from './runDocument';
 import { defineActivity } from './activity';
 
 /** The orchestration that runs one pipeline run; its instance id is the run id. */

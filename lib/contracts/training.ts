@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { evaluationPolicySchema } from '../evaluation/policy';
-import { aliasNameSchema, modelNameSchema } from '../registry/model';
-import { jobResultSchema, jobStates } from '../training/backends/types';
-import { trainingSpecSchema } from '../training/spec';
+import { evaluationPolicySchema } from './evaluationPolicy';
+import { aliasNameSchema, modelNameSchema } from './modelNames';
+import { jobResultSchema, jobStates } from './trainingJob';
+import { trainingSpecSchema } from './trainingSpec';
 import { defineActivity } from './activity';
 
 /**
@@ -18,18 +17,6 @@ export const TRAINING_COMPLETED_EVENT = 'TrainingCompleted';
 
 export const trainingMonitorInstanceId = (runId: string, attempt = 1): string =>
   attempt > 1 ? `${runId}:train:${attempt}` : `${runId}:train`;
-
-/** A job id that is a pure function of the run: a retried submit finds the job it started. */
-export function trainingJobId(runId: string, attempt = 1): string {
-  if (attempt > 1) return trainingJobId(`${runId}:attempt-${attempt}`);
-  const slug = runId
-    .toLowerCase()
-    .replace(/[^a-z0-9_-]+/g, '-')
-    .replace(/^[-_]+|[-_]+$/g, '')
-    .slice(0, 40);
-  const hash = createHash('sha256').update(runId).digest('hex').slice(0, 12);
-  return slug ? `${slug}-${hash}` : `job-${hash}`;
-}
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
 const blobRef = z.object({ uri: z.string().min(1), sha256 });

@@ -1,4 +1,4 @@
-import type { ColumnType } from './contract';
+import type { ColumnType } from '../contracts/datasetContract';
 
 /**
  * Typed columns: the one in-memory form of a dataset. Numbers, integers and datetimes are a

@@ -1,7 +1,7 @@
 import { isDictionary } from './column';
 import { endianness } from 'node:os';
 import type { Column, ParseIssues, Table } from './column';
-import type { ColumnType } from './contract';
+import type { ColumnType } from '../contracts/datasetContract';
 import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 
 /**

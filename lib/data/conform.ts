@@ -8,7 +8,7 @@ import {
   parseDatetimeText,
   parseNumberText,
 } from './column';
-import type { ColumnType, DatasetContract } from './contract';
+import type { ColumnType, DatasetContract } from '../contracts/datasetContract';
 
 /**
  * Makes a table's columns the types its contract declares: a dataset ingested before a contract

@@ -9,7 +9,7 @@ import { getRunDeps } from '../runs/deps';
 import type { ArtifactStore } from '../storage/blob';
 import { getArtifactStore } from '../storage/blob';
 import { getTrainingDeps } from '../training/deps';
-import type { DatasetContract } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import type { BlobDigest } from './datasets';
 import type { IngestLimits } from './limits';
 import { limitsFromConfig } from './limits';

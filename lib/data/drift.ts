@@ -6,7 +6,7 @@ import type {
   DriftMetric,
   DriftSettings,
   DriftThresholds,
-} from './contract';
+} from '../contracts/datasetContract';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
 import { quantileSorted } from './profile';
 import { skipEqual } from './sort';

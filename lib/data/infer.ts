@@ -1,6 +1,6 @@
 import type { Column, Table } from './column';
 import { parseBooleanText, parseDatetimeText, parseNumberText } from './column';
-import type { ColumnContract, ColumnType, Task } from './contract';
+import type { ColumnContract, ColumnType, Task } from '../contracts/datasetContract';
 import type { ColumnProfile, TableProfile } from './profile';
 import { profileTable } from './profile';
 

@@ -1,6 +1,6 @@
 import type { Table } from './column';
-import type { DatasetContract } from './contract';
-import { datasetContractSchema } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
+import { datasetContractSchema } from '../contracts/datasetContract';
 import type { InferOptions } from './infer';
 import { proposeContract } from './infer';
 import type { TableProfile } from './profile';

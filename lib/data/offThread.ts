@@ -9,7 +9,7 @@ import {
   workerData,
 } from 'node:worker_threads';
 import { decodeColumnar, readColumnarHeader } from './columnar';
-import type { DatasetContract } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import type { DatasetInfo } from './report';
 import type { ReferenceProfile, ReferenceProfileKey } from './referenceProfile';
 import { decodeReferenceProfile, encodeReferenceProfile } from './referenceProfile';

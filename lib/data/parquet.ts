@@ -16,7 +16,7 @@ import type {
 } from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { Column, ColumnBuilder, Table } from './column';
 import { createBuilder, isDictionary, NULL_CODE, parseNumberText } from './column';
-import type { ColumnType } from './contract';
+import type { ColumnType } from '../contracts/datasetContract';
 import { DataFormatError } from './errors';
 import { isCategorical } from './infer';
 import type { InputSummary } from './input';

@@ -6,7 +6,7 @@ import type {
   DatasetContract,
   RowPredicate,
   Severity,
-} from './contract';
+} from '../contracts/datasetContract';
 import type { ColumnStats, TableProfile } from './profile';
 import { skipEqual } from './sort';
 

@@ -1,4 +1,4 @@
-import type { DatasetContract } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import { encodeColumnar } from './columnar';
 import type { BlobDigest } from './datasets';
 import { ingestBlob } from './datasets';

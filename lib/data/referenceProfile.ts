@@ -1,5 +1,5 @@
 import type { Column, ParseIssues, Table } from './column';
-import type { ColumnType } from './contract';
+import type { ColumnType } from '../contracts/datasetContract';
 import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 import { isDictionary } from './column';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DatasetContract } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import type { DatasetDrift } from './drift';
 import type { ColumnProfile } from './profile';
 import type { Violation } from './quality';

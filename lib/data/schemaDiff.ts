@@ -1,5 +1,5 @@
 import type { Table } from './column';
-import type { ColumnContract, DatasetContract } from './contract';
+import type { ColumnContract, DatasetContract } from '../contracts/datasetContract';
 import type { InferOptions } from './infer';
 import { proposeContract } from './infer';
 import type { ProposedContract } from './infer';

@@ -1,6 +1,6 @@
 import type { Column, ColumnBuilder, FieldBatch, Table } from './column';
 import { createBuilder, decodeUtf8, isDictionary } from './column';
-import type { ColumnType } from './contract';
+import type { ColumnType } from '../contracts/datasetContract';
 import type { CsvSink } from './csv';
 import { inferTypeFromTexts, isCategorical } from './infer';
 

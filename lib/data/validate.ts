@@ -1,6 +1,6 @@
 import type { Table } from './column';
 import { conformColumn, conformTable } from './conform';
-import type { DatasetContract } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import type { ColumnDrift, DriftSide } from './drift';
 import { driftColumn, finishDrift } from './drift';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';

@@ -1,5 +1,5 @@
 import type { ArtifactStore } from '../storage/blob';
-import type { DatasetContract } from './contract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import type { OffThreadResult } from './offThread';
 import { validateColumnarOffThread } from './offThread';
 import type { ReferenceInfo, ReferenceProfileKey } from './referenceProfile';

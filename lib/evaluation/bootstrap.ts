@@ -1,5 +1,5 @@
 import { createPrng } from '../training/prng';
-import type { MetricFn } from './metrics';
+import type { MetricFn } from '../metrics/metrics';
 
 export interface PairedBootstrapResult {
   /** metricA − metricB on all rows. */

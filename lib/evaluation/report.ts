@@ -5,7 +5,8 @@ import { getColumn, selectRows } from '../training/dataset';
 import { encodeClassTarget, encodeRegressionTarget } from '../training/features';
 import type { LoadedModel } from '../training/models/predict';
 import { pairedBootstrap } from './bootstrap';
-import type { MetricFn, MetricName } from './metrics';
+import type { MetricFn } from '../metrics/metrics';
+import type { MetricName } from '../contracts/evaluationPolicy';
 import {
   calibrationBins,
   classificationMetricFns,
@@ -14,9 +15,11 @@ import {
   argmaxRows,
   isRegressionMetric,
   regressionMetricFns,
-} from './metrics';
-import type { EvaluationPolicy, Evidence, SliceResult } from './policy';
-import { decide, evaluationPolicySchema } from './policy';
+} from '../metrics/metrics';
+import type { Evidence, SliceResult } from './policy';
+import type { EvaluationPolicy } from '../contracts/evaluationPolicy';
+import { decide } from './policy';
+import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 
 const metricValues = z.record(z.string(), z.number().nullable());
 const modelRef = z.object({ digest: z.string(), version: z.number().int().optional() });

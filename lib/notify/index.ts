@@ -7,7 +7,6 @@ import type { Notifier } from './types';
 import { WebhookNotifier } from './webhook';
 
 export type { Notification, Notifier, SendResult } from './types';
-export { approvalMessage } from './messages';
 export { OutboxNotifier, readOutbox, outboxBlobName } from './outbox';
 export { WebhookNotifier, webhookSignature } from './webhook';
 export { AcsEmailNotifier } from './acs';

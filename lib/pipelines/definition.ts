@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { approvalPolicySchema } from '../approval/policy';
-import { datasetContractSchema } from '../data/contract';
-import { evaluationPolicySchema } from '../evaluation/policy';
+import { approvalPolicySchema } from '../contracts/approvalPolicy';
+import { datasetContractSchema } from '../contracts/datasetContract';
+import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
-import { trainingSpecSchema } from '../training/spec';
+import { trainingSpecSchema } from '../contracts/trainingSpec';
 import { scheduleSchema } from './schedule';
 
 export const pipelineNameSchema = z

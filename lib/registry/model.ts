@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { aliasNameSchema, modelNameSchema } from '../contracts/modelNames';
 
 /** The alias scoring serves and deployments and rollbacks move. */
 export const PRODUCTION_ALIAS = 'production';
@@ -8,15 +9,6 @@ export const PRODUCTION_ALIAS = 'production';
  * document of one model lives in its partition, so a registration or an alias move is one
  * transactional batch: the ETag-checked head plus the new version or history entry.
  */
-export const modelNameSchema = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/,
-    'letters, digits, ".", "_" or "-", starting with a letter or digit',
-  );
-export const aliasNameSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits or "-", starting with a letter');
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
 const tagsSchema = z.record(z.string().min(1).max(128), z.string().max(256));
 

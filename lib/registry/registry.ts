@@ -5,12 +5,12 @@ import {
   aliasMoveId,
   aliasMoveSchema,
   modelHeadSchema,
-  modelNameSchema,
   modelVersionSchema,
   moveAliasInputSchema,
   registerVersionInputSchema,
   versionId,
 } from './model';
+import { modelNameSchema } from '../contracts/modelNames';
 
 /** A registry error a caller can act on; `status` becomes the HTTP status of the problem response. */
 export class RegistryError extends NonRetriableError {

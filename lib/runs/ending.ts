@@ -1,8 +1,8 @@
 import { WITHDRAWAL_TAIL, approvalInstanceId, withdrawRecord } from '../approval/record';
-import type { Withdrawal } from '../approval/record';
+import type { Withdrawal } from '../contracts/approvalRecord';
 import type { ApprovalSlots } from '../approval/slot';
 import type { ApprovalStore } from '../approval/store';
-import type { RunDocument, RunStatus, StopReason } from './model';
+import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './model';
 
 /**

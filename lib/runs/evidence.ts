@@ -1,9 +1,10 @@
-import type { EvidenceInput } from '../approval/record';
+import type { EvidenceInput } from '../contracts/approvalRecord';
 import type { ValidationReport } from '../data/report';
 import type { EvaluationReport } from '../evaluation/report';
-import type { MetricName } from '../evaluation/metrics';
-import { higherIsBetter, metricNames } from '../evaluation/metrics';
-import type { RunDocument } from './model';
+import type { MetricName } from '../contracts/evaluationPolicy';
+import { higherIsBetter } from '../metrics/metrics';
+import { metricNames } from '../contracts/evaluationPolicy';
+import type { RunDocument } from '../contracts/runDocument';
 
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 const finite = (x: number | null | undefined): x is number => typeof x === 'number' && Number.isFinite(x);

@@ -1,7 +1,7 @@
 import type { PipelineRunInput } from '../contracts/pipeline';
 import { PIPELINE_REVISION } from '../contracts/pipeline';
 import type { RunDeps } from './deps';
-import type { RunDocument, RunSource } from './model';
+import type { RunDocument, RunSource } from '../contracts/runDocument';
 import { newRunDocument } from './model';
 
 /** Starts the orchestration (the Durable client's `startNew`), injected so lib/ stays host-agnostic. */

@@ -1,7 +1,7 @@
 import { approvalInstanceId } from '../approval/record';
 import type { RunEndingDeps } from './ending';
 import { endRunApproval, endRunDocument, withdrawalMessage } from './ending';
-import type { RunDocument, RunStatus, StopReason } from './model';
+import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './model';
 import type { RunStore } from './store';
 

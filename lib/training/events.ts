@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { trainingJobId, trainingMonitorInstanceId } from '../contracts/training';
+import { trainingMonitorInstanceId } from '../contracts/training';
+import { trainingJobId } from './jobId';
 import { ValidationError } from '../errors';
 import resources from '../resources.json';
 import type { JobFiles } from './backends/types';
-import { jobIdSchema, jobPath } from './backends/types';
+import { jobPath } from './backends/types';
+import { jobIdSchema } from '../contracts/trainingJob';
 
 /**
  * Training job-status events delivered by Azure Event Grid (the push path of `trainingMonitor`).

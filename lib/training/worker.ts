@@ -20,12 +20,14 @@ import { ensureError } from '../errors';
 import resources from '../resources.json';
 import { ArtifactStore } from '../storage/blob';
 import { azureCredential } from '../storage/credential';
-import type { JobResult, JobStatusFile, TrainingJobRequest } from './backends/types';
-import { jobPath, trainingJobRequestSchema } from './backends/types';
+import type { JobStatusFile } from './backends/types';
+import type { JobResult, TrainingJobRequest } from '../contracts/trainingJob';
+import { jobPath } from './backends/types';
+import { trainingJobRequestSchema } from '../contracts/trainingJob';
 import { datasetFromTable } from './dataset';
 import { MODEL_CONTENT_TYPE } from './models/artifact';
 import { trainModel } from './models/train';
-import type { TrainingSpec } from './spec';
+import type { TrainingSpec } from '../contracts/trainingSpec';
 
 const LOG_TAIL = 50;
 const MAX_LOG_LINES = 5_000;

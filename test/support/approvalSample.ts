@@ -1,4 +1,4 @@
-import type { ApprovalDecision, ApprovalRecord, NewApprovalInput } from '../../lib/approval/record';
+import type { ApprovalDecision, ApprovalRecord, NewApprovalInput } from '../../lib/contracts/approvalRecord';
 import { decisionId, newApprovalRecord } from '../../lib/approval/record';
 
 export const MODEL_DIGEST = '3f'.repeat(32);

@@ -1,14 +1,10 @@
 import type { TokenCredential } from '@azure/identity';
 import { NonRetriableError, TransientError } from '../../errors';
 import resources from '../../resources.json';
-import type { JobFiles, JobState, JobStatus, TrainingBackend, TrainingJobRequestInput } from './types';
-import {
-  heartbeatSchema,
-  jobPath,
-  jobStatusFileSchema,
-  statusFromFiles,
-  trainingJobRequestSchema,
-} from './types';
+import type { JobFiles, JobStatus, TrainingBackend } from './types';
+import type { JobState, TrainingJobRequestInput } from '../../contracts/trainingJob';
+import { heartbeatSchema, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
+import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 
 /**
  * Azure Machine Learning command jobs over the ARM REST API (Jobs - Create Or Update / Get /

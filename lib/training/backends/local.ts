@@ -3,15 +3,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { NonRetriableError } from '../../errors';
 import resources from '../../resources.json';
-import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend, TrainingJobRequestInput } from './types';
-import {
-  heartbeatSchema,
-  isTerminal,
-  jobPath,
-  jobStatusFileSchema,
-  statusFromFiles,
-  trainingJobRequestSchema,
-} from './types';
+import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './types';
+import type { TrainingJobRequestInput } from '../../contracts/trainingJob';
+import { heartbeatSchema, isTerminal, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
+import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 
 export interface LocalBackendOptions {
   /** The artifact store (lib/storage/blob.ts `ArtifactStore`). */

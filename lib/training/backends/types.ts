@@ -1,43 +1,15 @@
 import { z } from 'zod';
-import { trainingSpecSchema } from '../spec';
+import type { JobResult, JobState, TrainingJobRequestInput } from '../../contracts/trainingJob';
+import { jobResultSchema, jobStates } from '../../contracts/trainingJob';
 
 /**
- * The training backend contract. A backend runs one training job per request; the job writes its
- * status, heartbeat, log, metrics and result under `jobs/<jobId>/` in Blob Storage (the local
- * worker directly, an Azure ML job through its output folder mapped to that path), so `status`
- * reads the same files whatever ran the job.
+ * The training backend contract (the request and result schemas are lib/contracts/trainingJob.ts).
+ * A backend runs one training job per request; the job writes its status, heartbeat, log, metrics
+ * and result under `jobs/<jobId>/` in Blob Storage (the local worker directly, an Azure ML job
+ * through its output folder mapped to that path), so `status` reads the same files whatever ran
+ * the job.
  */
-export const jobIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{2,62}$/, 'lower-case letters, digits, "-" or "_", 3-63 characters');
-
-export const trainingJobRequestSchema = z.object({
-  /** Deterministic (from the run), so a retried submit finds the job it already started. */
-  jobId: jobIdSchema,
-  spec: trainingSpecSchema,
-  /** The dataset's columnar form (lib/data/columnar.ts) and its SHA-256. */
-  dataset: z.object({ uri: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
-  runId: z.string().optional(),
-});
-export type TrainingJobRequest = z.output<typeof trainingJobRequestSchema>;
-export type TrainingJobRequestInput = z.input<typeof trainingJobRequestSchema>;
-
-export const jobStates = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
-export type JobState = (typeof jobStates)[number];
 export const isTerminal = (s: JobState): boolean => s === 'completed' || s === 'failed' || s === 'canceled';
-
-export const jobResultSchema = z.object({
-  /** Where the model JSON was written and its SHA-256 (the digest the registry records). */
-  modelUri: z.string(),
-  modelDigest: z.string().regex(/^[0-9a-f]{64}$/),
-  algorithm: z.string(),
-  task: z.string(),
-  metrics: z.record(z.string(), z.record(z.string(), z.number().nullable())),
-  rows: z.record(z.string(), z.number()),
-  iterations: z.number().int(),
-  converged: z.boolean(),
-});
-export type JobResult = z.infer<typeof jobResultSchema>;
 
 /** `jobs/<jobId>/status.json`, written by whoever runs the job. */
 export const jobStatusFileSchema = z.object({

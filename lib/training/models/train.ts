@@ -1,5 +1,5 @@
 import { NonRetriableError } from '../../errors';
-import { classificationMetricFns, regressionMetricFns } from '../../evaluation/metrics';
+import { classificationMetricFns, regressionMetricFns } from '../../metrics/metrics';
 import type { ColumnarDataset } from '../dataset';
 import { getColumn, selectRows } from '../dataset';
 import {
@@ -13,7 +13,7 @@ import {
 } from '../features';
 import type { RowSplit } from '../split';
 import { splitByRowHash } from '../split';
-import type { TrainingSpec } from '../spec';
+import type { TrainingSpec } from '../../contracts/trainingSpec';
 import type { StopSignal } from './common';
 import type { ModelJson } from './format';
 import { fitGbt } from './gbt';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { decideThroughPage, outboxMessages, type OutboxMessage } from '../../../cli/reviewer';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
-import type { RunDocument } from '../../../lib/runs/model';
+import type { RunDocument } from '../../../lib/contracts/runDocument';
 import type { RunningDevhost } from '../../support/devhost';
 import { repoRoot, startDevhost } from '../../support/devhost';
 import { freePort } from '../../support/emulators';

@@ -7,7 +7,8 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { trainingJobId, trainingMonitorInstanceId } from '../../../lib/contracts/training';
+import { trainingMonitorInstanceId } from '../../../lib/contracts/training';
+import { trainingJobId } from '../../../lib/training/jobId';
 import type { TrainingMonitorOutput } from '../../../lib/contracts/training';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnown';
 import type { RunningDevhost } from '../../support/devhost';

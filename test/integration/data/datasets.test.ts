@@ -3,7 +3,7 @@ import { HttpRequest } from '@azure/functions';
 import { ingestDataset } from '../../../activities/ingestDataset';
 import { validateDatasetHandler } from '../../../functions/validateDataset';
 import { validateDataset } from '../../../activities/validateDataset';
-import { parseContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import {
   DATASETS_CONTAINER,
   loadColumnar,

@@ -4,7 +4,7 @@ import { ingestDataset } from '../../../activities/ingestDataset';
 import { validateDataset } from '../../../activities/validateDataset';
 import { inferContractHandler } from '../../../functions/inferContract';
 import { validateDatasetHandler } from '../../../functions/validateDataset';
-import type { DatasetContract } from '../../../lib/data/contract';
+import type { DatasetContract } from '../../../lib/contracts/datasetContract';
 import { DATASETS_CONTAINER, loadColumnar, storeRawUpload } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/deps';
 import type { ValidationReport } from '../../../lib/data/report';

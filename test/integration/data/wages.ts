@@ -1,5 +1,5 @@
-import type { DatasetContract } from '../../../lib/data/contract';
-import { parseContract } from '../../../lib/data/contract';
+import type { DatasetContract } from '../../../lib/contracts/datasetContract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import type { BlobDigest } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/deps';
 import { defaultLimits } from '../../../lib/data/limits';

@@ -2,7 +2,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { ContainerClient } from '@azure/storage-blob';
 import resources from '../../../lib/resources.json';
 import { OutboxNotifier, readOutbox } from '../../../lib/notify/outbox';
-import { approvalMessage } from '../../../lib/notify/messages';
+import { approvalMessage } from '../../../lib/approval/messages';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 import { sampleRecord } from '../../support/approvalSample';

@@ -12,9 +12,9 @@ import {
   evaluateModelActivity,
   registerModelActivity,
   submitTrainingActivity,
-  trainingJobId,
 } from '../../../lib/contracts/training';
-import { datasetContractSchema } from '../../../lib/data/contract';
+import { trainingJobId } from '../../../lib/training/jobId';
+import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
 import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import resources from '../../../lib/resources.json';
@@ -22,7 +22,7 @@ import { ArtifactStore } from '../../../lib/storage/blob';
 import type { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import type { TrainingDeps } from '../../../lib/training/deps';
-import type { TrainingSpecInput } from '../../../lib/training/spec';
+import type { TrainingSpecInput } from '../../../lib/contracts/trainingSpec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
 import { localWorkerBackend } from '../../support/localWorker';

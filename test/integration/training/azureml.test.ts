@@ -1,6 +1,7 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { AzureMlTrainingBackend, mapAzureMlStatus } from '../../../lib/training/backends/azureml';
-import type { BlobLocation, JobFiles, TrainingJobRequestInput } from '../../../lib/training/backends/types';
+import type { BlobLocation, JobFiles } from '../../../lib/training/backends/types';
+import type { TrainingJobRequestInput } from '../../../lib/contracts/trainingJob';
 import type { FakeAzureMl } from '../../support/fakes/azureml';
 import { startFakeAzureMl } from '../../support/fakes/azureml';
 import { sampleTrainingResult } from '../../support/trainingSample';

@@ -1,7 +1,8 @@
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import { LocalTrainingBackend } from '../../../lib/training/backends/local';
-import type { JobStatus, TrainingJobRequestInput } from '../../../lib/training/backends/types';
+import type { JobStatus } from '../../../lib/training/backends/types';
+import type { TrainingJobRequestInput } from '../../../lib/contracts/trainingJob';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';

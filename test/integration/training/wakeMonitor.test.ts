@@ -4,11 +4,8 @@
  * right monitor once each. Real Azurite, a real worker process.
  */
 import { submitTraining } from '../../../activities/submitTraining';
-import {
-  submitTrainingActivity,
-  trainingJobId,
-  trainingMonitorInstanceId,
-} from '../../../lib/contracts/training';
+import { submitTrainingActivity, trainingMonitorInstanceId } from '../../../lib/contracts/training';
+import { trainingJobId } from '../../../lib/training/jobId';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { LocalTrainingBackend } from '../../../lib/training/backends/local';

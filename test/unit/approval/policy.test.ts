@@ -1,5 +1,6 @@
-import { approvalPolicySchema, decide, durationMs } from '../../../lib/approval/policy';
-import type { ApprovalDecision, NewApprovalInput } from '../../../lib/approval/record';
+import { decide } from '../../../lib/approval/policy';
+import { approvalPolicySchema, durationMs } from '../../../lib/contracts/approvalPolicy';
+import type { ApprovalDecision, NewApprovalInput } from '../../../lib/contracts/approvalRecord';
 import {
   closeRecord,
   decisionId,

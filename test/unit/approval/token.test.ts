@@ -3,11 +3,11 @@ import {
   ApprovalTokenExpiredError,
   ApprovalTokenInvalidError,
   MAX_TOKEN_LENGTH,
-  parseKeyring,
   signApprovalToken,
   tokenId,
   verifyApprovalToken,
 } from '../../../lib/approval/token';
+import { parseKeyring } from '../../../lib/keyring';
 import { loadConfig } from '../../../lib/config';
 
 const k1 = randomBytes(32).toString('base64');

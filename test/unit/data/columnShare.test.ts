@@ -1,4 +1,4 @@
-import { parseContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import { readDataset } from '../../../lib/data/ingest';
 import {
   buildReferenceProfile,

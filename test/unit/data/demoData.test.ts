@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import { readDataset } from '../../../lib/data/ingest';
 import { validateTable } from '../../../lib/data/validate';
 

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { transformSync } from '@swc/core';
 import { encodeColumnar } from '../../../lib/data/columnar';
-import { parseContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import type * as OffThread from '../../../lib/data/offThread';
 import { validateColumnarOffThread } from '../../../lib/data/offThread';
 import type { Column, Table } from '../../../lib/data/column';
@@ -19,15 +19,18 @@ const root = path.resolve(__dirname, '..', '..', '..');
 const out = path.join(root, '.sluice', `offthread-test-${process.pid}`);
 
 function compileLibData(): typeof OffThread {
-  const src = path.join(root, 'lib', 'data');
-  mkdirSync(path.join(out, 'lib', 'data'), { recursive: true });
-  for (const f of readdirSync(src).filter((n) => n.endsWith('.ts'))) {
-    const code = transformSync(readFileSync(path.join(src, f), 'utf8'), {
-      filename: f,
-      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-      module: { type: 'commonjs' },
-    }).code;
-    writeFileSync(path.join(out, 'lib', 'data', f.replace(/\.ts$/, '.js')), code);
+  // The data layer and the contracts beneath it (the dataset contract schema lives in lib/contracts).
+  for (const dir of ['data', 'contracts']) {
+    const src = path.join(root, 'lib', dir);
+    mkdirSync(path.join(out, 'lib', dir), { recursive: true });
+    for (const f of readdirSync(src).filter((n) => n.endsWith('.ts'))) {
+      const code = transformSync(readFileSync(path.join(src, f), 'utf8'), {
+        filename: f,
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+        module: { type: 'commonjs' },
+      }).code;
+      writeFileSync(path.join(out, 'lib', dir, f.replace(/\.ts$/, '.js')), code);
+    }
   }
   writeFileSync(
     path.join(out, 'lib', 'resources.json'),
@@ -194,7 +197,7 @@ describe('validation on the worker thread (the compiled app)', () => {
     ) as string[];
     expect(loaded.filter((k) => /[\\/]zod[\\/]/.test(k))).toEqual([]);
     // The check sees node_modules at all: the compiled data layer does load them when it needs them.
-    const withContract = `require(${JSON.stringify(path.join(out, 'lib', 'data', 'contract.js'))});
+    const withContract = `require(${JSON.stringify(path.join(out, 'lib', 'contracts', 'datasetContract.js'))});
       process.stdout.write(String(Object.keys(require.cache).some((k) => /[\\/]zod[\\/]/.test(k))));`;
     expect(execFileSync(process.execPath, ['-e', withContract], { cwd: root, encoding: 'utf8' })).toBe(
       'true',

@@ -1,5 +1,5 @@
-import type { DatasetContractInput } from '../../../lib/data/contract';
-import { parseContract } from '../../../lib/data/contract';
+import type { DatasetContractInput } from '../../../lib/contracts/datasetContract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
 import { profileTable } from '../../../lib/data/profile';
 import {
   cannotViolate,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseContract } from '../../../lib/data/contract';
-import type { DatasetContract } from '../../../lib/data/contract';
+import { parseContract } from '../../../lib/contracts/datasetContract';
+import type { DatasetContract } from '../../../lib/contracts/datasetContract';
 import { readDataset } from '../../../lib/data/ingest';
 import { validateColumnarOffThread } from '../../../lib/data/offThread';
 import { encodeColumnar } from '../../../lib/data/columnar';

@@ -1,5 +1,5 @@
 import { decodeColumnar, encodeColumnar } from '../../../lib/data/columnar';
-import { datasetContractSchema, parseContract } from '../../../lib/data/contract';
+import { datasetContractSchema, parseContract } from '../../../lib/contracts/datasetContract';
 import { inferTypeFromTexts } from '../../../lib/data/infer';
 import { inferContract } from '../../../lib/data/inferContract';
 import { diffContracts, diffDatasets } from '../../../lib/data/schemaDiff';

@@ -1,5 +1,5 @@
 import { pairedBootstrap, quantile } from '../../../lib/evaluation/bootstrap';
-import { classificationMetricFns } from '../../../lib/evaluation/metrics';
+import { classificationMetricFns } from '../../../lib/metrics/metrics';
 import { createPrng } from '../../../lib/training/prng';
 
 /** Labels and two models' probabilities: A is right on ~90% of rows, B on ~80%. */

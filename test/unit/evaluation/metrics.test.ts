@@ -7,7 +7,7 @@ import {
   rocAuc,
   summarizeClassification,
   summarizeRegression,
-} from '../../../lib/evaluation/metrics';
+} from '../../../lib/metrics/metrics';
 
 /** Binary probabilities (n × 2) from positive-class probabilities. */
 const binary = (p1: number[]) => Float64Array.from(p1.flatMap((p) => [1 - p, p]));

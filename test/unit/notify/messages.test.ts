@@ -1,4 +1,4 @@
-import { approvalMessage } from '../../../lib/notify/messages';
+import { approvalMessage } from '../../../lib/approval/messages';
 import { escalateRecord } from '../../../lib/approval/record';
 import { sampleRecord } from '../../support/approvalSample';
 

@@ -5,7 +5,7 @@ import { splitForSpec, trainModel } from '../../../lib/training/models/train';
 import { minimizeLbfgs } from '../../../lib/training/models/lbfgs';
 import { createPrng } from '../../../lib/training/prng';
 import { parseTrainingSpec } from '../../../lib/training/spec';
-import type { TrainingSpecInput } from '../../../lib/training/spec';
+import type { TrainingSpecInput } from '../../../lib/contracts/trainingSpec';
 import { syntheticClassification, syntheticRegression } from '../../../lib/training/synthetic';
 
 const spec = (s: Partial<TrainingSpecInput> & { algorithm: TrainingSpecInput['algorithm'] }) =>

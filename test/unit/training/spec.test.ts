@@ -1,5 +1,6 @@
 import { isNonRetriable } from '../../../lib/errors';
-import { parseTrainingSpec, trainingSpecSchema } from '../../../lib/training/spec';
+import { parseTrainingSpec } from '../../../lib/training/spec';
+import { trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
 
 describe('training spec', () => {
   it('fills defaults for a minimal spec', () => {

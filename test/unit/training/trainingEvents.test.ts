@@ -7,7 +7,7 @@ import { HttpRequest, InvocationContext } from '@azure/functions';
 import type { WakeData } from '../../../functions/trainingEvents';
 import { createTrainingEventsHandler } from '../../../functions/trainingEvents';
 import { withProblems } from '../../../functions/support/http';
-import { trainingJobId } from '../../../lib/contracts/training';
+import { trainingJobId } from '../../../lib/training/jobId';
 import type { Problem } from '../../../lib/http/problem';
 import { jobOwnerLookup, ownerOf, parseDelivery } from '../../../lib/training/events';
 

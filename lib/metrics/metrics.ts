@@ -1,27 +1,15 @@
 /**
- * Evaluation metrics on typed arrays. Every metric takes optional per-row weights: the paired
- * bootstrap passes resample counts as weights, which is the same as evaluating on the resampled rows
- * but needs no copying and lets ROC AUC reuse one sort across all resamples.
+ * Model metrics on typed arrays, shared by training (train/validation metrics of a job) and
+ * evaluation (candidate vs champion), so they sit below both. Every metric takes optional per-row
+ * weights: the paired bootstrap passes resample counts as weights, which is the same as evaluating
+ * on the resampled rows but needs no copying and lets ROC AUC reuse one sort across all resamples.
  *
  * Classification: `y` holds class indexes 0..K-1 and `P` the n × K probabilities (row-major).
  */
-export type Weights = ArrayLike<number> | undefined;
+import type { MetricName, classificationMetricNames } from '../contracts/evaluationPolicy';
+import { regressionMetricNames } from '../contracts/evaluationPolicy';
 
-export const classificationMetricNames = [
-  'accuracy',
-  'precision',
-  'recall',
-  'f1',
-  'precision_macro',
-  'recall_macro',
-  'f1_macro',
-  'roc_auc',
-  'log_loss',
-  'brier',
-] as const;
-export const regressionMetricNames = ['rmse', 'mae', 'r2'] as const;
-export const metricNames = [...classificationMetricNames, ...regressionMetricNames] as const;
-export type MetricName = (typeof metricNames)[number];
+export type Weights = ArrayLike<number> | undefined;
 
 const lowerIsBetter: ReadonlySet<MetricName> = new Set(['log_loss', 'brier', 'rmse', 'mae']);
 /** True for metrics where larger values are better (accuracy, AUC, R²); false for losses and errors. */

@@ -1,10 +1,10 @@
-import type { ApprovalRecord } from '../approval/record';
-import { markup } from '../approval/html';
-import type { Notification } from './types';
+import type { ApprovalRecord } from '../contracts/approvalRecord';
+import { markup } from './html';
+import type { Notification } from '../notify/types';
 
 /**
- * The words of every approval message. Pure: the notify activity passes the record, the
- * recipient and (for requests) the signed link; the notifier only delivers.
+ * The words of every approval message. Pure: the notify activity passes the record, the recipient
+ * and (for requests) the signed link; lib/notify only delivers (so it sits below the approval domain).
  */
 
 export type MessageKind = Notification['kind'];

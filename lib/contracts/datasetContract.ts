@@ -3,7 +3,8 @@ import { z } from 'zod';
 /**
  * The dataset contract: what a pipeline expects of its data. It is part of a pipeline definition
  * (composed there as `dataset`), so everything here is plain JSON with defaults that make a short
- * contract useful: `{ columns: [{ name: 'age', type: 'integer' }] }` is a valid contract.
+ * contract useful: `{ columns: [{ name: 'age', type: 'integer' }] }` is a valid contract. It
+ * travels in the validateDataset activity's input, so it lives here with no I/O.
  */
 
 export const columnTypes = ['number', 'integer', 'boolean', 'category', 'string', 'datetime'] as const;

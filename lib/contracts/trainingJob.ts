@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { trainingSpecSchema } from './trainingSpec';
+
+/**
+ * What Sluice hands a training backend and what a finished job gives back. Job states and results
+ * cross the Durable boundary (checkTraining, the trainingMonitor output), so they live here with no
+ * I/O; the backend interface itself is lib/training/backends/types.ts.
+ */
+export const jobIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{2,62}$/, 'lower-case letters, digits, "-" or "_", 3-63 characters');
+
+export const trainingJobRequestSchema = z.object({
+  /** Deterministic (from the run), so a retried submit finds the job it already started. */
+  jobId: jobIdSchema,
+  spec: trainingSpecSchema,
+  /** The dataset's columnar form (lib/data/columnar.ts) and its SHA-256. */
+  dataset: z.object({ uri: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  runId: z.string().optional(),
+});
+export type TrainingJobRequest = z.output<typeof trainingJobRequestSchema>;
+export type TrainingJobRequestInput = z.input<typeof trainingJobRequestSchema>;
+
+export const jobStates = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
+export type JobState = (typeof jobStates)[number];
+export const jobResultSchema = z.object({
+  /** Where the model JSON was written and its SHA-256 (the digest the registry records). */
+  modelUri: z.string(),
+  modelDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  algorithm: z.string(),
+  task: z.string(),
+  metrics: z.record(z.string(), z.record(z.string(), z.number().nullable())),
+  rows: z.record(z.string(), z.number()),
+  iterations: z.number().int(),
+  converged: z.boolean(),
+});
+export type JobResult = z.infer<typeof jobResultSchema>;
