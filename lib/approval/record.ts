@@ -210,11 +210,6 @@ export function decisionId(approvalId: string, reviewer: string): string {
   return `${approvalId}:${reviewer.toLowerCase()}`;
 }
 
-/** The approvalGate sub-orchestration's instance id for a run: deterministic, so a retried start finds it. */
-export function approvalInstanceId(runId: string, round = 1): string {
-  return round === 1 ? `${runId}:approval` : `${runId}:approval${round}`;
-}
-
 export const newApprovalInputSchema = z.object({
   runId: z.string().min(1).max(200),
   pipeline: z.string().min(1).max(128),
