@@ -112,11 +112,6 @@ export const runDocumentSchema = z.object({
   approval: z.record(z.string(), z.unknown()).optional(),
   deployment: z.record(z.string(), z.unknown()).optional(),
   reports: z.record(z.string(), z.string()).default({}),
-  /**
-   * A cancel is in progress (POST /api/runs/{id}/cancel sets it before it terminates the
-   * orchestration, then ends the document). Reconciliation reads it: it does not judge a run whose
-   * orchestration was terminated by a cancel that has not finished yet. Nothing else reads it.
-   */
   cancelRequested: z.boolean().optional(),
   /**
    * The one orchestration execution that runs this run (claimed by its first activity). A
