@@ -1,14 +1,25 @@
+import type { z } from 'zod';
 import { recordRunStepActivity } from '../lib/contracts/pipeline';
+import { updatesOf } from '../lib/contracts/run';
 import { getRunDeps } from '../lib/runs/deps';
-import { applyStepUpdate } from '../lib/runs/model';
+import { applyStepUpdates } from '../lib/runs/model';
+import type { RunStore } from '../lib/runs/store';
 import { registerActivity } from './support/define';
 
-/** Applies one step change (and optional metrics) to the run document; idempotent. */
-registerActivity(recordRunStepActivity, async (input) => {
-  const deps = await getRunDeps();
-  const run = await deps.runs.update(input.pipeline, input.runId, (r) => {
-    const next = applyStepUpdate(r, input.update);
-    return input.metrics ? { ...next, metrics: { ...next.metrics, ...input.metrics } } : next;
-  });
-  return { status: run.status, cancelRequested: run.cancelRequested ?? false };
-});
+/**
+ * Applies step changes (and optional metrics) to the run document in one ETag-conditioned write,
+ * in order, each keeping its own time. Takes the list revision 3 sends and the single update older
+ * executions still send. Idempotent: the same updates applied twice leave the same document.
+ */
+export function recordRunStep(deps: { runs: Pick<RunStore, 'update'> }) {
+  return async (
+    input: z.output<typeof recordRunStepActivity.input>,
+  ): Promise<z.input<typeof recordRunStepActivity.output>> => {
+    const run = await deps.runs.update(input.pipeline, input.runId, (r) =>
+      applyStepUpdates(r, updatesOf(input), input.metrics),
+    );
+    return { status: run.status };
+  };
+}
+
+registerActivity(recordRunStepActivity, async (input) => recordRunStep(await getRunDeps())(input));

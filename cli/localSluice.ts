@@ -48,6 +48,8 @@ export interface LocalSluice {
 export async function startLocalSluice(options: {
   dataDir: string;
   env?: Record<string, string>;
+  /** Extra devhost CLI arguments, e.g. `['--cosmos-port', '8081']`. */
+  args?: string[];
   readyTimeoutMs?: number;
 }): Promise<LocalSluice> {
   const root = repoRoot();
@@ -58,7 +60,7 @@ export async function startLocalSluice(options: {
   const kid = 'demo';
   const proc = spawn(
     process.execPath,
-    [cli, '--app', root, '--port', String(port), '--data-dir', options.dataDir],
+    [cli, '--app', root, '--port', String(port), '--data-dir', options.dataDir, ...(options.args ?? [])],
     {
       cwd: root,
       env: {

@@ -1,10 +1,11 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { trainingMonitorInstanceId } from '../lib/contracts/training';
 import { requesterOf } from '../lib/approval/principal';
+import { runChildInstanceIds } from '../lib/contracts/orchestrations';
+import { readStepOutputs } from '../lib/contracts/run';
 import { problem } from '../lib/http/problem';
 import { getRunDeps } from '../lib/runs/deps';
-import { endRunApproval, endRunDocument, withdrawalMessage } from '../lib/runs/ending';
+import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/model';
 import { getTrainingDeps } from '../lib/training/deps';
 import { requireJsonContentType, withProblems } from './support/http';
@@ -25,10 +26,10 @@ async function terminateQuietly(
 /**
  * `POST /api/runs/{id}/cancel`: stops a run where it is. The training job (if one is running) is
  * cancelled on its backend, the run's orchestration and its sub-orchestrations (training monitor,
- * approval gate) are terminated, and the run document ends as canceled with every unfinished step
- * marked canceled. Nothing is deployed after a cancel: deploy runs inside the terminated orchestration.
- * A pending approval is withdrawn ("This run was canceled on … by …") and the pipeline's approval
- * slot released.
+ * approval gate) are terminated, and the run ends as canceled (lib/runs/ending.ts `endRun`: every
+ * unfinished step closed, a pending approval withdrawn — "This run was canceled on … by …" — and
+ * the pipeline's approval slot released). Nothing is deployed after a cancel: deploy runs inside
+ * the terminated orchestration.
  */
 export async function cancelRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   requireJsonContentType(request);
@@ -42,43 +43,33 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
   // Who canceled is who the platform says called, never a client-chosen header.
   const by = requesterOf((h) => request.headers.get(h));
   const reason = `canceled by ${by}`;
+  // A cancel in progress: reconciliation (lib/runs/reconcile.ts) reads this and does not judge the
+  // run while its orchestration is terminated before the document below says canceled.
   await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
 
   const client = df.getClient(context);
   // Parent first, so it schedules nothing new while the children are stopped.
   const terminated = [];
-  const children = [trainingMonitorInstanceId(id), trainingMonitorInstanceId(id, 2), `${id}:approval`];
-  for (const instance of [run.instanceId, ...children]) {
+  for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
     if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
   }
 
+  // The job the train step is running, as the orchestration recorded it (typed, parsed).
   const train = run.steps.find((s) => s.name === 'train');
-  let jobCanceled: string | undefined;
-  const jobId = train?.outputs?.jobId;
-  const backend = train?.outputs?.backend;
-  if (
-    train?.status === 'running' &&
-    typeof jobId === 'string' &&
-    (backend === 'local' || backend === 'azureml')
-  ) {
-    const training = await getTrainingDeps();
-    await training.backend(backend).cancel(jobId);
-    jobCanceled = jobId;
-  }
+  const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+  if (job) await (await getTrainingDeps()).backend(job.backend).cancel(job.jobId);
 
   const at = new Date().toISOString();
-  const ended = await deps.runs.update(run.pipeline, id, (r) =>
-    endRunDocument(r, { status: 'canceled', stopReason: 'canceled', reason, at }),
+  const { run: ended, approvalStatus } = await endRun(
+    deps,
+    run,
+    { status: 'canceled', stopReason: 'canceled', reason, at },
+    {
+      withdrawal: () => ({ reason: 'canceled', message: withdrawalMessage('canceled', at, { by }), by, at }),
+    },
   );
-  // Its approval closes with the run: the link stops taking decisions and the page says why.
-  const { approvalStatus } = await endRunApproval(deps, run, {
-    reason: 'canceled',
-    message: withdrawalMessage('canceled', at, { by }),
-    by,
-    at,
-  });
   context.log(
-    `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${jobCanceled ?? 'none'}`,
+    `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${job?.jobId ?? 'none'}`,
   );
   return {
     status: 202,
@@ -86,7 +77,7 @@ export async function cancelRun(request: HttpRequest, context: InvocationContext
       runId: id,
       status: ended.status,
       terminated,
-      ...(jobCanceled ? { trainingJobCanceled: jobCanceled } : {}),
+      ...(job ? { trainingJobCanceled: job.jobId } : {}),
       ...(approvalStatus ? { approval: approvalStatus } : {}),
     },
   };

@@ -10,14 +10,35 @@
  * event. Everything else (episodes, replay, persistence, queueing, timer and poll latency) is
  * overhead. Goal: overhead under 10 % of the wall time and under 1 s.
  *
+ * Bookkeeping round trips: activity calls of the run's own orchestration that only write the run
+ * document (beginRun, recordRunStep, finishRun) against all its activity calls, counted from its
+ * history. The last run is started as revision 2 (the frozen pre-ledger body, which runs that were
+ * in flight at the upgrade still take): its run document is created in the Cosmos emulator and its
+ * orchestration started through the Durable HTTP API, as startRun would have before revision 3, so
+ * the two bodies are measured side by side on the same data.
+ *
  * Options: --runs N (default 4; the first is reported as cold and left out of the summary).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalSluice, repoRoot, type LocalSluice } from '../../cli/localSluice';
+import { freePort, startLocalSluice, repoRoot, type LocalSluice } from '../../cli/localSluice';
 import { decideThroughPage, localBlobService, localOutbox, waitForMessage } from '../../cli/reviewer';
+import { COSMOS_EMULATOR_KEY, LOOPBACK } from '../../devhost/services/wellKnown';
+import { approvalGateOrchestration, runChildInstanceIds } from '../../lib/contracts/orchestrations';
+import {
+  PIPELINE_ORCHESTRATOR,
+  PIPELINE_REVISION,
+  type PipelineRunInput,
+} from '../../lib/contracts/pipeline';
+import type { RunSource } from '../../lib/contracts/runDocument';
+import { newRunDocument } from '../../lib/runs/model';
+import { RunStore } from '../../lib/runs/store';
+import { CosmosStore, createCosmosClient } from '../../lib/storage';
+
+/** Activities that only write the run document. */
+const BOOKKEEPING = new Set(['beginRun', 'recordRunStep', 'finishRun']);
 
 interface HistoryEvent {
   EventType: string;
@@ -73,20 +94,78 @@ interface RunFigures {
   overheadMs: number;
   pollLatencyMs: number;
   functionMs: number;
+  revision: number;
+  /** Activity calls of the run's own orchestration, and those that only wrote the run document. */
+  calls: number;
+  bookkeeping: number;
 }
 
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
 const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)} %`;
 
-async function oneRun(host: LocalSluice, pipeline: string, csv: Buffer): Promise<RunFigures> {
-  const logBefore = host.tail(200_000).length;
+interface Started {
+  runId: string;
+  source: RunSource;
+  revision: number;
+}
+
+/** Starts a run as a user does: the CSV uploaded through the API (the current revision). */
+async function startThroughApi(host: LocalSluice, pipeline: string, csv: Buffer): Promise<Started> {
   const res = await fetch(`${host.url}/api/pipelines/${pipeline}/runs`, {
     method: 'POST',
     headers: { 'content-type': 'text/csv' },
     body: csv,
   });
-  const started = (await res.json()) as { runId: string; source: { uri: string } };
+  const started = (await res.json()) as { runId: string; source: RunSource };
   if (res.status !== 202) throw new Error(`start answered ${res.status}: ${JSON.stringify(started)}`);
+  return { ...started, revision: PIPELINE_REVISION };
+}
+
+/**
+ * Starts a run as revision 2 on an already uploaded source: the run document written to Cosmos and
+ * the orchestration started through the Durable HTTP API, with the input startRun used to send.
+ */
+async function startAsRevision2(
+  host: LocalSluice,
+  runs: RunStore,
+  pipeline: string,
+  source: RunSource,
+): Promise<Started> {
+  const runId = `${pipeline}-revision2`;
+  const at = new Date().toISOString();
+  await runs.create(
+    newRunDocument({
+      id: runId,
+      pipeline,
+      pipelineVersion: 1,
+      instanceId: runId,
+      trigger: { kind: 'cli', by: 'bench' },
+      source,
+      at,
+    }),
+  );
+  const input: PipelineRunInput = {
+    runId,
+    pipeline,
+    pipelineVersion: 1,
+    source,
+    requestedBy: 'bench',
+    revision: 2,
+  };
+  const res = await fetch(
+    `${host.url}/runtime/webhooks/durabletask/orchestrators/${PIPELINE_ORCHESTRATOR}/${encodeURIComponent(runId)}`,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input) },
+  );
+  if (res.status !== 202) throw new Error(`Durable start answered ${res.status}: ${await res.text()}`);
+  return { runId, source, revision: 2 };
+}
+
+async function oneRun(
+  host: LocalSluice,
+  start: () => Promise<Started>,
+): Promise<RunFigures & { source: RunSource }> {
+  const logBefore = host.tail(200_000).length;
+  const started = await start();
   const runId = started.runId;
   const outbox = localOutbox(started.source.uri);
 
@@ -107,8 +186,9 @@ async function oneRun(host: LocalSluice, pipeline: string, csv: Buffer): Promise
   if (run.status !== 'succeeded') throw new Error(`run ${runId} ended ${run.status}`);
 
   const parent = await history(host.url, runId);
-  const children = [`${runId}:train`, `${runId}:train:2`, `${runId}:approval`];
+  const children = runChildInstanceIds(runId);
   const all = [parent, ...(await Promise.all(children.map((c) => history(host.url, c))))];
+  const called = parent.filter((e) => e.EventType === 'TaskCompleted' || e.EventType === 'TaskFailed');
   const t = (s: string) => Date.parse(s);
   const startedAt = t(parent.find((e) => e.EventType === 'ExecutionStarted')!.Timestamp);
   const endedAt = t(parent.find((e) => e.EventType === 'ExecutionCompleted')!.Timestamp);
@@ -133,7 +213,7 @@ async function oneRun(host: LocalSluice, pipeline: string, csv: Buffer): Promise
     .find((ts) => ts >= job.end);
 
   // The reviewer: from the request's notifyReviewers completing to the decision event.
-  const gate = all[3] ?? [];
+  const gate = all[1 + children.indexOf(approvalGateOrchestration.instanceId(runId))] ?? [];
   const notified = gate.find((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'notifyReviewers');
   const decided = gate.find((e) => e.EventType === 'EventRaised');
   const reviewer: Interval = {
@@ -173,6 +253,10 @@ async function oneRun(host: LocalSluice, pipeline: string, csv: Buffer): Promise
     overheadMs: wall.end - wall.start - work,
     pollLatencyMs: noticed !== undefined ? noticed - job.end : 0,
     functionMs,
+    revision: started.revision,
+    calls: called.length,
+    bookkeeping: called.filter((e) => BOOKKEEPING.has(e.FunctionName ?? '')).length,
+    source: started.source,
   };
 }
 
@@ -185,12 +269,20 @@ async function main(): Promise<void> {
   ) as Record<string, unknown>;
   const csv = await readFile(path.join(root, 'data', 'cps-wages-1985.csv'));
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-pipeline-'));
-  const host = await startLocalSluice({ dataDir });
+  const cosmosPort = await freePort();
+  const host = await startLocalSluice({ dataDir, args: ['--cosmos-port', String(cosmosPort)] });
+  const cosmos = new CosmosStore(
+    createCosmosClient({
+      COSMOS_ENDPOINT: `http://${LOOPBACK}:${cosmosPort}/`,
+      COSMOS_KEY: COSMOS_EMULATOR_KEY,
+      AZURE_CLIENT_ID: undefined,
+    }),
+  );
   try {
     console.log(
       `bench:pipeline on ${host.url}: ${runs} runs of examples/pipelines/wages.json (534 rows), approved at once`,
     );
-    const figures: RunFigures[] = [];
+    const figures: (RunFigures & { source: RunSource })[] = [];
     for (let i = 0; i < runs; i++) {
       // A new pipeline (and model) per run, so every run trains, evaluates and deploys a first model.
       const name = `bench-${i + 1}`;
@@ -200,12 +292,27 @@ async function main(): Promise<void> {
         body: JSON.stringify({ ...definition, name, modelName: name }),
       });
       if (put.status !== 201) throw new Error(`PUT ${name} answered ${put.status}`);
-      const f = await oneRun(host, name, csv);
+      const f = await oneRun(host, () => startThroughApi(host, name, csv));
       figures.push(f);
       console.log(
-        `  run ${i + 1}${i === 0 ? ' (cold)' : ''}: wall ${fmt(f.wallMs)} = activities ${fmt(f.activityMs)} (${f.activityCount}) + training job ${fmt(f.trainingJobMs)} + reviewer ${fmt(f.reviewerMs)} + overhead ${fmt(f.overheadMs)} (${pct(f.overheadMs, f.wallMs)}); poll latency ${fmt(f.pollLatencyMs)}; activity functions ran ${fmt(f.functionMs)}`,
+        `  run ${i + 1}${i === 0 ? ' (cold)' : ''}: wall ${fmt(f.wallMs)} = activities ${fmt(f.activityMs)} (${f.activityCount}) + training job ${fmt(f.trainingJobMs)} + reviewer ${fmt(f.reviewerMs)} + overhead ${fmt(f.overheadMs)} (${pct(f.overheadMs, f.wallMs)}); poll latency ${fmt(f.pollLatencyMs)}; activity functions ran ${fmt(f.functionMs)}; revision ${f.revision}: ${f.bookkeeping} of ${f.calls} activity calls only wrote the run document`,
       );
     }
+
+    // The same run through the frozen revision-2 body, for the bookkeeping figures side by side.
+    const legacyName = `bench-${runs + 1}`;
+    const putLegacy = await fetch(`${host.url}/api/pipelines/${legacyName}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...definition, name: legacyName, modelName: legacyName }),
+    });
+    if (putLegacy.status !== 201) throw new Error(`PUT ${legacyName} answered ${putLegacy.status}`);
+    const legacy = await oneRun(host, () =>
+      startAsRevision2(host, new RunStore(cosmos), legacyName, figures.at(-1)!.source),
+    );
+    console.log(
+      `  run ${runs + 1} (revision 2): wall ${fmt(legacy.wallMs)} = activities ${fmt(legacy.activityMs)} (${legacy.activityCount}) + training job ${fmt(legacy.trainingJobMs)} + reviewer ${fmt(legacy.reviewerMs)} + overhead ${fmt(legacy.overheadMs)} (${pct(legacy.overheadMs, legacy.wallMs)}); revision 2: ${legacy.bookkeeping} of ${legacy.calls} activity calls only wrote the run document`,
+    );
     // The median warm run by wall time, shown whole so its parts add up.
     const warm = figures.slice(1).sort((a, b) => a.wallMs - b.wallMs);
     const f = warm[Math.floor((warm.length - 1) / 2)]!;
@@ -231,7 +338,15 @@ async function main(): Promise<void> {
     );
     const ok = overhead < 1000 && overhead / wall < 0.1;
     console.log(`goal (overhead < 10 % and < 1 s): ${ok ? 'met' : 'NOT met'}`);
+    console.log(`\nbookkeeping round trips per run (the run's own orchestration, happy path to deploy)`);
+    console.log(
+      `  before (revision 2)   ${legacy.bookkeeping} of ${legacy.calls} activity calls only wrote the run document`,
+    );
+    console.log(
+      `  after  (revision ${f.revision})   ${f.bookkeeping} of ${f.calls} activity calls only wrote the run document`,
+    );
   } finally {
+    cosmos.client.dispose();
     await host.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

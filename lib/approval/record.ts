@@ -28,10 +28,6 @@ export function decisionId(approvalId: string, reviewer: string): string {
   return `${approvalId}:${reviewer.toLowerCase()}`;
 }
 
-/** The approvalGate sub-orchestration's instance id for a run: deterministic, so a retried start finds it. */
-export function approvalInstanceId(runId: string, round = 1): string {
-  return round === 1 ? `${runId}:approval` : `${runId}:approval${round}`;
-}
 
 /** The part of a record that never changes after creation: who asked, for what, under which policy. */
 export function approvalRecordBase(

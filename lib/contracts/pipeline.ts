@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { runSourceSchema, runStatusSchema, stepUpdateSchema, stopReasonSchema } from './runDocument';
+import { runSourceSchema, runStatusSchema, stopReasonSchema } from './runDocument';
 import { defineActivity } from './activity';
+import { pinnedDefinitionSchema, recordRunStepInputSchema, stepUpdatesSchema } from './run';
 
 /** The orchestration that runs one pipeline run; its instance id is the run id. */
 export const PIPELINE_ORCHESTRATOR = 'trainingPipeline';
 /** The revision new runs start with (`pipelineRunInputSchema.revision`). */
-export const PIPELINE_REVISION = 2;
+export const PIPELINE_REVISION = 3;
 
 export const pipelineRunInputSchema = z.object({
   runId: z.string().min(1).max(200),
@@ -16,7 +17,8 @@ export const pipelineRunInputSchema = z.object({
   /**
    * The orchestration revision the run was started with. Runs started before revision 2 (no field)
    * replay the step sequence they were recorded with; from 2 on the run claims its execution first
-   * and its pipeline's approval slot before asking for approval (see PIPELINE_REVISION).
+   * and its pipeline's approval slot before asking for approval; from 3 on step bookkeeping is
+   * batched by the run ledger (see PIPELINE_REVISION and orchestrators/trainingPipeline.ts).
    */
   revision: z.int().positive().optional(),
 });
@@ -33,17 +35,23 @@ export type PipelineRunOutput = z.infer<typeof pipelineRunOutputSchema>;
 
 const runRef = z.object({ runId: z.string().min(1), pipeline: z.string().min(1) });
 
-/** Applies one step change to the run document (idempotent: the same update twice is one change). */
+/**
+ * Applies step changes to the run document in one write (idempotent: the same updates twice are one
+ * change). Older executions' recorded `cancelRequested` in its output is ignored: only
+ * reconciliation reads that flag, from the run document.
+ */
 export const recordRunStepActivity = defineActivity(
   'recordRunStep',
-  runRef.extend({ update: stepUpdateSchema, metrics: z.record(z.string(), z.unknown()).optional() }),
-  z.object({ status: runStatusSchema, cancelRequested: z.boolean() }),
+  recordRunStepInputSchema,
+  z.object({ status: runStatusSchema }),
 );
 
-/** Ends the run document with its final status and reason. */
+/** Ends the run document with its final status and reason, after the step updates still pending. */
 export const finishRunActivity = defineActivity(
   'finishRun',
   runRef.extend({
+    updates: stepUpdatesSchema.optional(),
+    metrics: z.record(z.string(), z.unknown()).optional(),
     status: runStatusSchema,
     stopReason: stopReasonSchema.optional(),
     reason: z.string().max(4_000).optional(),
@@ -62,20 +70,11 @@ const blobDigest = z.object({
   bytes: z.number().int().nonnegative().optional(),
 });
 
-/**
- * The parts of a pinned pipeline version the orchestration needs (the dataset contract stays out:
- * data activities read it themselves, so large contracts never enter the history).
- */
+/** The pinned pipeline version, typed (see {@link pinnedDefinitionSchema}). */
 export const loadPipelineVersionActivity = defineActivity(
   'loadPipelineVersion',
   z.object({ pipeline: z.string().min(1), version: z.number().int().positive() }),
-  z.object({
-    modelName: z.string(),
-    training: z.record(z.string(), z.unknown()),
-    evaluation: z.record(z.string(), z.unknown()),
-    approval: z.record(z.string(), z.unknown()),
-    goldenSet: z.object({ blob: z.string() }).optional(),
-  }),
+  pinnedDefinitionSchema,
 );
 
 /**

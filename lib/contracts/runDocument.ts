@@ -103,6 +103,7 @@ export const runDocumentSchema = z.object({
   approval: z.record(z.string(), z.unknown()).optional(),
   deployment: z.record(z.string(), z.unknown()).optional(),
   reports: z.record(z.string(), z.string()).default({}),
+  /** Set by cancelRun before it terminates; reconciliation reads it to leave a cancel in progress alone; nothing else reads it. */
   cancelRequested: z.boolean().optional(),
   /**
    * The one orchestration execution that runs this run (claimed by its first activity). A

@@ -16,13 +16,26 @@ export interface PipelineVersion<D> {
 
 const versionId = (version: number) => `v${String(version).padStart(6, '0')}`;
 
+/** Pinned versions kept in memory per store by default (a definition is a few KB). */
+export const PIPELINE_VERSION_CACHE_SIZE = 64;
+
 /**
  * Versioned pipeline definitions. Every PUT creates a new immutable version with a conditional
  * create of a deterministic id (`v000001`…), so two concurrent writers can never both claim the
  * same version number; runs pin the version they started with.
+ *
+ * Because a stored version never changes, reads of an explicit version are cached in this store
+ * (bounded, least recently used first out): a run's activities that each need the pinned
+ * definition read Cosmos once per process, not once per activity. "The latest version" is never
+ * cached (a PUT changes it), nor is a version that does not exist yet.
  */
 export class PipelineStore<D> {
-  constructor(private readonly container: Container) {}
+  private readonly pinned = new Map<string, PipelineVersion<D>>();
+
+  constructor(
+    private readonly container: Container,
+    private readonly options: { cacheSize?: number } = {},
+  ) {}
 
   async put(name: string, definition: D, createdBy: string, now: Date): Promise<PipelineVersion<D>> {
     for (let race = 0; race < MAX_VERSION_RACES; race++) {
@@ -46,16 +59,40 @@ export class PipelineStore<D> {
     throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
   }
 
-  /** The latest version, or a given one. */
+  /** The latest version, or a given one (cached: versions are immutable). */
   async get(name: string, version?: number): Promise<PipelineVersion<D> | undefined> {
+    const key = version === undefined ? undefined : JSON.stringify([name, version]);
+    const cached = key === undefined ? undefined : this.pinned.get(key);
+    if (key !== undefined && cached) {
+      // Most recently used last, so eviction takes the oldest first.
+      this.pinned.delete(key);
+      this.pinned.set(key, cached);
+      return structuredClone(cached);
+    }
     const v = version ?? (await this.latestVersionNumber(name));
     if (v < 1) return undefined;
+    let found: PipelineVersion<D> | undefined;
     try {
       const { resource } = await this.container.item(versionId(v), name).read<PipelineVersion<D>>();
-      return resource ? strip(resource) : undefined;
+      found = resource ? strip(resource) : undefined;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw mapStorageError(err, 'cosmos', `read pipeline ${name}`);
+    }
+    if (found) this.remember(found);
+    return found;
+  }
+
+  private remember(found: PipelineVersion<D>): void {
+    const limit = this.options.cacheSize ?? PIPELINE_VERSION_CACHE_SIZE;
+    if (limit < 1) return;
+    const key = JSON.stringify([found.name, found.version]);
+    this.pinned.delete(key);
+    this.pinned.set(key, structuredClone(found));
+    while (this.pinned.size > limit) {
+      const oldest = this.pinned.keys().next().value;
+      if (oldest === undefined) break;
+      this.pinned.delete(oldest);
     }
   }
 

@@ -1,9 +1,11 @@
-import { WITHDRAWAL_TAIL, approvalInstanceId, withdrawRecord } from '../approval/record';
+import { WITHDRAWAL_TAIL, withdrawRecord } from '../approval/record';
 import type { Withdrawal } from '../contracts/approvalRecord';
+import { approvalInstanceId } from '../contracts/orchestrations';
 import type { ApprovalSlots } from '../approval/slot';
 import type { ApprovalStore } from '../approval/store';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './model';
+import type { RunStore } from './store';
 
 /**
  * What ending a run does besides its own document, whoever ends it (the orchestration's finishRun,
@@ -75,6 +77,31 @@ export async function endRunApproval(
   }
   await deps.slots.release(run.pipeline, run.id);
   return { approvalStatus };
+}
+
+/**
+ * Ends a run, whoever ends it (the orchestration's finishRun, a cancel): the document first, with
+ * {@link endRunDocument} closing every unfinished step, then its approval withdrawn and the
+ * pipeline's approval slot released ({@link endRunApproval}). `before` changes the document first
+ * (the orchestration's last step updates), `extra` adds fields of the ending, `withdrawal` says
+ * why the approval closes given the ended document. Idempotent.
+ */
+export async function endRun(
+  deps: RunEndingDeps & { runs: Pick<RunStore, 'update'> },
+  run: Pick<RunDocument, 'id' | 'pipeline'>,
+  ending: RunDocumentEnding,
+  options: {
+    before?: (r: RunDocument) => RunDocument;
+    extra?: (r: RunDocument) => Partial<RunDocument>;
+    withdrawal: (ended: RunDocument) => Withdrawal;
+  },
+): Promise<{ run: RunDocument; approvalStatus: string | undefined }> {
+  const ended = await deps.runs.update(run.pipeline, run.id, (current) => {
+    const r = options.before ? options.before(current) : current;
+    return endRunDocument(r, ending, options.extra ? options.extra(r) : {});
+  });
+  const { approvalStatus } = await endRunApproval(deps, ended, options.withdrawal(ended));
+  return { run: ended, approvalStatus };
 }
 
 const DAY = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC');

@@ -48,6 +48,19 @@ export function applyStepUpdate(run: RunDocument, u: StepUpdate): RunDocument {
   return { ...run, steps, status, updatedAt: maxIso(run.updatedAt, u.at) };
 }
 
+/**
+ * Applies step updates in order, each with its own `at` (a batch loses nothing from the timeline),
+ * then merges `metrics` into the run's metrics. Pure, like {@link applyStepUpdate}.
+ */
+export function applyStepUpdates(
+  run: RunDocument,
+  updates: readonly StepUpdate[],
+  metrics?: Record<string, unknown>,
+): RunDocument {
+  const next = updates.reduce(applyStepUpdate, run);
+  return metrics ? { ...next, metrics: { ...next.metrics, ...metrics } } : next;
+}
+
 /** Wall-clock split of a run: compute (steps run by machines), people (approval), queued (the rest). */
 export function timeBreakdown(
   run: RunDocument,

@@ -1,4 +1,4 @@
-import { approvalInstanceId } from '../approval/record';
+import { approvalInstanceId } from '../contracts/orchestrations';
 import type { RunEndingDeps } from './ending';
 import { endRunApproval, endRunDocument, withdrawalMessage } from './ending';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';

@@ -3,6 +3,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { z } from 'zod';
 import type { ActivityDef } from '../../lib/contracts/activity';
 import { isActivityFailure } from '../../lib/contracts/activity';
+import type { OrchestrationDef } from '../../lib/contracts/orchestrations';
 
 /** Thrown inside an orchestrator when an activity reported a non-retriable failure. */
 export class ActivityFailedError extends Error {
@@ -40,16 +41,18 @@ export function* callActivity<I extends z.ZodType, O extends z.ZodType>(
 }
 
 /**
- * Calls a sub-orchestration with an explicit instance id and parses its output; use with `yield*`.
- * The id is derived from the parent's so a replayed parent finds the same child.
+ * Calls a sub-orchestration through its descriptor and parses its output; use with `yield*`:
+ * `const gate = yield* callSubOrchestrator(context, approvalGateOrchestration, input, id)`. The
+ * instance id comes from the descriptor's builder (`def.instanceId(runId, …)`), derived from the
+ * run so a replayed parent finds the same child. The input is typed, not parsed: the child parses
+ * it, and what is sent stays exactly what the caller built.
  */
-export function* callSubOrchestrator<O extends z.ZodType>(
+export function* callSubOrchestrator<I extends z.ZodType, O extends z.ZodType>(
   context: OrchestrationContext,
-  name: string,
-  output: O,
-  input: unknown,
+  def: OrchestrationDef<I, O, never[]>,
+  input: z.input<I>,
   instanceId: string,
 ): Generator<Task, z.output<O>, unknown> {
-  const raw = yield context.df.callSubOrchestrator(name, input, instanceId);
-  return output.parse(raw);
+  const raw = yield context.df.callSubOrchestrator(def.name, input, instanceId);
+  return def.output.parse(raw);
 }
