@@ -1,14 +1,19 @@
-import { ApprovalSlots } from '../approval/slot';
-import { ApprovalStore } from '../approval/store';
+import { getServices } from '../../app/services';
+import type { ApprovalSlots } from '../approval/slot';
+import type { ApprovalStore } from '../approval/store';
 import type { Config } from '../config';
-import { getConfig } from '../config';
 import type { PipelineDefinition } from '../pipelines/definition';
-import { PipelineStore } from '../pipelines/store';
+import type { PipelineStore } from '../pipelines/store';
 import type { ArtifactStore } from '../storage';
-import { getArtifactStore, getCosmos } from '../storage';
-import { RunStore } from './store';
+import type { RunStore } from './store';
 
-/** What the pipeline and run API and the run activities need; built once per process. */
+/**
+ * TRANSITIONAL — delete when activities/beginRun.ts, recordRunStep.ts, finishRun.ts,
+ * loadPipelineVersion.ts and functions/cancelRun.ts are made from the services
+ * (registerActivityFactory / withServices) and lib/runs/launch.ts takes `{ runs }` without this
+ * type. Until then it hands them the app's one set of services (app/services.ts); it builds
+ * nothing and keeps no state of its own.
+ */
 export interface RunDeps {
   config: Config;
   runs: RunStore;
@@ -19,27 +24,7 @@ export interface RunDeps {
   slots: ApprovalSlots;
 }
 
-async function build(config: Config): Promise<RunDeps> {
-  const cosmos = getCosmos(config);
-  // The local emulator starts empty; in Azure, Bicep creates the database and containers.
-  if (config.COSMOS_KEY) await cosmos.ensure();
-  const artifacts = getArtifactStore(config);
-  if (config.ARTIFACT_STORAGE_CONNECTION) await artifacts.ensureContainers();
-  return {
-    config,
-    runs: new RunStore(cosmos),
-    pipelines: new PipelineStore<PipelineDefinition>(cosmos.container('pipelines')),
-    artifacts,
-    approvals: new ApprovalStore(cosmos.container('approvals')),
-    slots: new ApprovalSlots(cosmos),
-  };
-}
-
-let deps: Promise<RunDeps> | undefined;
-export function getRunDeps(config?: Config): Promise<RunDeps> {
-  deps ??= build(config ?? getConfig()).catch((err: unknown) => {
-    deps = undefined;
-    throw err;
-  });
-  return deps;
+/** @deprecated Use the services a handler is made from (see the note above). */
+export function getRunDeps(): Promise<RunDeps> {
+  return getServices();
 }
