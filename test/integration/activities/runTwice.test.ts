@@ -191,7 +191,9 @@ describe('activities run twice leave the same external state (services from crea
     const cancel = cancelTraining(services);
     const check = checkTraining(services);
     await expect(cancel({ jobId, backend: 'local' })).resolves.toEqual({ jobId });
-    // The first status read after the worker stopped records the final state in the job folder.
+    // cancel returns when the worker has exited; the backend records its end just after (the
+    // run's monitor polls until then).
+    await local?.whenEnded(jobId);
     const stateAfterFirst = (await check({ jobId, backend: 'local' })).state;
     const afterFirst = await blobsUnder(resources.blobContainers.jobs, `${jobId}/`);
     // Canceled, or completed first on a fast machine: either way it has ended and stays so.
