@@ -1,8 +1,7 @@
 import type { z } from 'zod';
 import { beginRunActivity } from '../lib/contracts/pipeline';
-import { getRunDeps } from '../lib/runs/deps';
 import type { RunStore } from '../lib/runs/store';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof beginRunActivity.input>;
 type Output = z.input<typeof beginRunActivity.output>;
@@ -33,4 +32,4 @@ export function beginRun(deps: { runs: Pick<RunStore, 'get' | 'update'> }) {
   };
 }
 
-registerActivity(beginRunActivity, async (input) => beginRun(await getRunDeps())(input));
+registerActivityFactory(beginRunActivity, (services) => beginRun(services));

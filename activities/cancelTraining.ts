@@ -1,8 +1,7 @@
 import type { z } from 'zod';
 import { cancelTrainingActivity } from '../lib/contracts/training';
-import type { TrainingDeps } from '../lib/training/deps';
-import { getTrainingDeps } from '../lib/training/deps';
-import { registerActivity } from './support/define';
+import type { TrainingDeps } from '../lib/services';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof cancelTrainingActivity.input>;
 
@@ -14,4 +13,4 @@ export function cancelTraining(deps: Pick<TrainingDeps, 'backend'>) {
   };
 }
 
-registerActivity(cancelTrainingActivity, async (input) => cancelTraining(await getTrainingDeps())(input));
+registerActivityFactory(cancelTrainingActivity, (services) => cancelTraining(services));

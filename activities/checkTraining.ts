@@ -1,8 +1,7 @@
 import type { z } from 'zod';
 import { checkTrainingActivity } from '../lib/contracts/training';
-import type { TrainingDeps } from '../lib/training/deps';
-import { getTrainingDeps } from '../lib/training/deps';
-import { registerActivity } from './support/define';
+import type { TrainingDeps } from '../lib/services';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof checkTrainingActivity.input>;
 type Output = z.input<typeof checkTrainingActivity.output>;
@@ -26,4 +25,4 @@ export function checkTraining(deps: Pick<TrainingDeps, 'backend'>) {
   };
 }
 
-registerActivity(checkTrainingActivity, async (input) => checkTraining(await getTrainingDeps())(input));
+registerActivityFactory(checkTrainingActivity, (services) => checkTraining(services));

@@ -1,9 +1,8 @@
 import type { z } from 'zod';
-import type { ApprovalDeps } from '../lib/approval/deps';
-import { getApprovalDeps } from '../lib/approval/deps';
+import type { ApprovalDeps } from '../lib/services';
 import { newApprovalRecord } from '../lib/approval/record';
 import { createApprovalActivity } from '../lib/contracts/approval';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof createApprovalActivity.input>;
 
@@ -17,4 +16,4 @@ export function createApproval(deps: Pick<ApprovalDeps, 'store'>) {
   };
 }
 
-registerActivity(createApprovalActivity, async (input) => createApproval(await getApprovalDeps())(input));
+registerActivityFactory(createApprovalActivity, (services) => createApproval({ store: services.approvals }));

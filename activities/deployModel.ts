@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import { getApprovalDeps } from '../lib/approval/deps';
 import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import type { ApprovalStore } from '../lib/approval/store';
 import type { DeployModelOutput } from '../lib/contracts/deploy';
@@ -8,10 +7,9 @@ import { NonRetriableError } from '../lib/errors';
 import type { AliasMove } from '../lib/registry/model';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
-import { getRegistry } from '../lib/serving/deps';
-import { RunStore } from '../lib/runs/store';
-import { getCosmos } from '../lib/storage';
-import { registerActivity } from './support/define';
+import type { RunStore } from '../lib/runs/store';
+import type { Services } from '../lib/services';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof deployModelActivity.input>;
 
@@ -152,13 +150,14 @@ async function consume(deps: DeployDeps, input: Input, approval: ApprovalRecord)
   });
 }
 
-async function productionDeps(): Promise<DeployDeps> {
-  const approvals = (await getApprovalDeps()).store;
-  const registry = await getRegistry();
-  const runs = new RunStore(getCosmos());
+/** The deployment's dependencies from the app's services; the deployment is recorded on the run document. */
+export function deployDeps(
+  services: Pick<Services, 'approvals' | 'registry' | 'now'> & { runs: Pick<RunStore, 'update'> },
+): DeployDeps {
+  const { runs } = services;
   return {
-    approvals,
-    registry,
+    approvals: services.approvals,
+    registry: services.registry,
     recordOnRun: async (pipeline, runId, deployment) => {
       try {
         await runs.update(pipeline, runId, (run) => ({ ...run, deployment }));
@@ -168,8 +167,8 @@ async function productionDeps(): Promise<DeployDeps> {
         throw err;
       }
     },
-    now: () => new Date(),
+    now: services.now,
   };
 }
 
-registerActivity(deployModelActivity, async (input) => deployModel(await productionDeps())(input));
+registerActivityFactory(deployModelActivity, (services) => deployModel(deployDeps(services)));

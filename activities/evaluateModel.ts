@@ -6,12 +6,12 @@ import { evaluateCandidate } from '../lib/evaluation/report';
 import resources from '../lib/resources.json';
 import type { ColumnarDataset } from '../lib/training/dataset';
 import { concatDatasets, datasetFromTable, selectRows } from '../lib/training/dataset';
-import type { TrainingDeps } from '../lib/training/deps';
-import { getTrainingDeps } from '../lib/training/deps';
+import type { TrainingDeps } from '../lib/services';
+import { trainingDeps } from '../lib/services';
 import { loadVerifiedModel } from '../lib/training/models/artifact';
 import { splitForSpec } from '../lib/training/models/train';
 import { parseDatasetBlob } from '../lib/storage/datasetSource';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof evaluateModelActivity.input>;
 type Output = z.input<typeof evaluateModelActivity.output>;
@@ -112,4 +112,4 @@ export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'c
   };
 }
 
-registerActivity(evaluateModelActivity, async (input) => evaluateModel(await getTrainingDeps())(input));
+registerActivityFactory(evaluateModelActivity, (services) => evaluateModel(trainingDeps(services)));

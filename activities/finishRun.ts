@@ -1,12 +1,11 @@
 import type { z } from 'zod';
 import { finishRunActivity } from '../lib/contracts/pipeline';
-import { getRunDeps } from '../lib/runs/deps';
 import type { RunEndingDeps } from '../lib/runs/ending';
 import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import type { RunStatus } from '../lib/contracts/runDocument';
 import { applyStepUpdates } from '../lib/runs/model';
 import type { RunStore } from '../lib/runs/store';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 /**
  * Ends the run document: the last step updates the orchestration still had pending, then final
@@ -53,4 +52,4 @@ export function finishRun(deps: RunEndingDeps & { runs: Pick<RunStore, 'update'>
   };
 }
 
-registerActivity(finishRunActivity, async (input) => finishRun(await getRunDeps())(input));
+registerActivityFactory(finishRunActivity, (services) => finishRun(services));

@@ -2,11 +2,11 @@ import type { z } from 'zod';
 import type { IngestDatasetOutput } from '../lib/contracts/data';
 import { ingestDatasetActivity } from '../lib/contracts/data';
 import type { DatasetContract } from '../lib/contracts/datasetContract';
-import type { DataDeps } from '../lib/data/deps';
-import { getDataDeps } from '../lib/data/deps';
+import type { DataDeps } from '../lib/data/datasets';
+import { dataDeps } from '../lib/services';
 import { ingestBlob } from '../lib/data/datasets';
 import { NonRetriableError } from '../lib/errors';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof ingestDatasetActivity.input>;
 
@@ -55,4 +55,4 @@ export function ingestDataset(deps: DataDeps) {
   };
 }
 
-registerActivity(ingestDatasetActivity, async (input) => ingestDataset(await getDataDeps())(input));
+registerActivityFactory(ingestDatasetActivity, (services) => ingestDataset(dataDeps(services)));

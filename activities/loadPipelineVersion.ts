@@ -4,8 +4,7 @@ import { NonRetriableError } from '../lib/errors';
 import type { PipelineDefinition } from '../lib/pipelines/definition';
 import { modelNameOf } from '../lib/pipelines/definition';
 import type { PipelineStore } from '../lib/pipelines/store';
-import { getRunDeps } from '../lib/runs/deps';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 /**
  * Reads the pinned pipeline version, typed: the sections the orchestration needs, already parsed
@@ -32,6 +31,4 @@ export function loadPipelineVersion(deps: { pipelines: Pick<PipelineStore<Pipeli
   };
 }
 
-registerActivity(loadPipelineVersionActivity, async (input) =>
-  loadPipelineVersion(await getRunDeps())(input),
-);
+registerActivityFactory(loadPipelineVersionActivity, (services) => loadPipelineVersion(services));

@@ -1,12 +1,12 @@
 import type { InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
-import type { ApprovalDeps } from '../lib/approval/deps';
-import { approvalLink, getApprovalDeps } from '../lib/approval/deps';
+import { approvalLink } from '../lib/approval/page';
 import { signApprovalToken } from '../lib/approval/token';
 import { notifyReviewersActivity } from '../lib/contracts/approval';
 import { NonRetriableError } from '../lib/errors';
 import { approvalMessage } from '../lib/approval/messages';
-import { registerActivity } from './support/define';
+import type { ApprovalDeps } from '../lib/services';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof notifyReviewersActivity.input>;
 
@@ -58,6 +58,8 @@ export function notifyReviewers(
   };
 }
 
-registerActivity(notifyReviewersActivity, async (input, context: InvocationContext) =>
-  notifyReviewers(await getApprovalDeps())(input, (line) => context.log(line)),
+registerActivityFactory(
+  notifyReviewersActivity,
+  (services) => async (input, context: InvocationContext) =>
+    notifyReviewers(await services.approval())(input, (line) => context.log(line)),
 );

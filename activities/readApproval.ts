@@ -1,11 +1,10 @@
 import type { z } from 'zod';
-import type { ApprovalDeps } from '../lib/approval/deps';
-import { getApprovalDeps } from '../lib/approval/deps';
+import type { ApprovalDeps } from '../lib/services';
 import { toSnapshot } from '../lib/approval/snapshot';
 import type { ApprovalSnapshot } from '../lib/contracts/approval';
 import { readApprovalActivity } from '../lib/contracts/approval';
 import { NonRetriableError } from '../lib/errors';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 /** Reads the approval's moving parts and every decision from Cosmos: the gate's source of truth. */
 export function readApproval(deps: Pick<ApprovalDeps, 'store'>) {
@@ -20,4 +19,4 @@ export function readApproval(deps: Pick<ApprovalDeps, 'store'>) {
   };
 }
 
-registerActivity(readApprovalActivity, async (input) => readApproval(await getApprovalDeps())(input));
+registerActivityFactory(readApprovalActivity, (services) => readApproval({ store: services.approvals }));

@@ -1,10 +1,9 @@
 import type { z } from 'zod';
 import { recordRunStepActivity } from '../lib/contracts/pipeline';
 import { updatesOf } from '../lib/contracts/run';
-import { getRunDeps } from '../lib/runs/deps';
 import { applyStepUpdates } from '../lib/runs/model';
 import type { RunStore } from '../lib/runs/store';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 /**
  * Applies step changes (and optional metrics) to the run document in one ETag-conditioned write,
@@ -22,4 +21,4 @@ export function recordRunStep(deps: { runs: Pick<RunStore, 'update'> }) {
   };
 }
 
-registerActivity(recordRunStepActivity, async (input) => recordRunStep(await getRunDeps())(input));
+registerActivityFactory(recordRunStepActivity, (services) => recordRunStep(services));

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
 import { registerModelActivity } from '../lib/contracts/training';
-import type { TrainingDeps } from '../lib/training/deps';
-import { getTrainingDeps } from '../lib/training/deps';
+import type { TrainingDeps } from '../lib/services';
+import { trainingDeps } from '../lib/services';
 import { loadVerifiedModel } from '../lib/training/models/artifact';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof registerModelActivity.input>;
 type Output = z.input<typeof registerModelActivity.output>;
@@ -47,4 +47,4 @@ export function registerModel(deps: Pick<TrainingDeps, 'store' | 'registry'>) {
   };
 }
 
-registerActivity(registerModelActivity, async (input) => registerModel(await getTrainingDeps())(input));
+registerActivityFactory(registerModelActivity, (services) => registerModel(trainingDeps(services)));

@@ -2,12 +2,10 @@ import type { z } from 'zod';
 import type { ApprovalSlots } from '../lib/approval/slot';
 import { reserveApprovalActivity } from '../lib/contracts/pipeline';
 import type { ModelRegistry } from '../lib/registry/registry';
-import { getRegistry } from '../lib/serving/deps';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
-import { getRunDeps } from '../lib/runs/deps';
 import { terminalRunStatuses } from '../lib/runs/model';
 import type { RunStore } from '../lib/runs/store';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof reserveApprovalActivity.input>;
 type Output = z.input<typeof reserveApprovalActivity.output>;
@@ -53,7 +51,4 @@ export function reserveApproval(deps: ReserveApprovalDeps) {
   };
 }
 
-registerActivity(reserveApprovalActivity, async (input) => {
-  const deps = await getRunDeps();
-  return reserveApproval({ slots: deps.slots, runs: deps.runs, registry: await getRegistry() })(input);
-});
+registerActivityFactory(reserveApprovalActivity, (services) => reserveApproval(services));

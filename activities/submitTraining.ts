@@ -6,10 +6,10 @@ import {
   trainingMonitorInstanceId,
 } from '../lib/contracts/training';
 import { trainingJobId } from '../lib/training/jobId';
-import type { TrainingDeps } from '../lib/training/deps';
-import { getTrainingDeps } from '../lib/training/deps';
+import type { TrainingDeps } from '../lib/services';
+import { trainingDeps } from '../lib/services';
 import { withContractCategories } from '../lib/training/spec';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof submitTrainingActivity.input>;
 type Output = z.input<typeof submitTrainingActivity.output>;
@@ -45,10 +45,10 @@ export function submitTraining(deps: Pick<TrainingDeps, 'backend' | 'contractOf'
   };
 }
 
-registerActivity(
+registerActivityFactory(
   submitTrainingActivity,
-  async (input, context) =>
-    submitTraining(await getTrainingDeps(), (instanceId, jobId) =>
+  (services) => (input, context) =>
+    submitTraining(trainingDeps(services), (instanceId, jobId) =>
       df.getClient(context).raiseEvent(instanceId, TRAINING_COMPLETED_EVENT, { jobId }),
     )(input),
   { extraInputs: [df.input.durableClient()] },

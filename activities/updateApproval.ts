@@ -1,13 +1,12 @@
 import type { z } from 'zod';
-import type { ApprovalDeps } from '../lib/approval/deps';
-import { getApprovalDeps } from '../lib/approval/deps';
+import type { ApprovalDeps } from '../lib/services';
 import { closeRecord, escalateRecord, markReminded } from '../lib/approval/record';
 import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import { toSnapshot } from '../lib/approval/snapshot';
 import type { ApprovalSnapshot } from '../lib/contracts/approval';
 import { updateApprovalActivity } from '../lib/contracts/approval';
 import { NonRetriableError } from '../lib/errors';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof updateApprovalActivity.input>;
 
@@ -32,4 +31,4 @@ export function updateApproval(deps: Pick<ApprovalDeps, 'store'>) {
   };
 }
 
-registerActivity(updateApprovalActivity, async (input) => updateApproval(await getApprovalDeps())(input));
+registerActivityFactory(updateApprovalActivity, (services) => updateApproval({ store: services.approvals }));

@@ -3,8 +3,8 @@ import type { ValidateDatasetOutput } from '../lib/contracts/data';
 import { validateDatasetActivity } from '../lib/contracts/data';
 import type { BlobDigest } from '../lib/data/datasets';
 import { storeReport } from '../lib/data/datasets';
-import type { DataDeps } from '../lib/data/deps';
-import { getDataDeps } from '../lib/data/deps';
+import type { DataDeps } from '../lib/data/datasets';
+import { dataDeps } from '../lib/services';
 import { warmValidationWorker } from '../lib/data/offThread';
 import { columnarReference, resolveReference } from '../lib/data/reference';
 import type { ReferenceInfo } from '../lib/data/referenceProfile';
@@ -12,7 +12,7 @@ import type { DatasetInfo } from '../lib/data/report';
 import { validateStored } from '../lib/data/validation';
 import { NonRetriableError } from '../lib/errors';
 import { contractFor } from './ingestDataset';
-import { registerActivity } from './support/define';
+import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof validateDatasetActivity.input>;
 
@@ -86,4 +86,4 @@ export function validateDataset(deps: DataDeps) {
   };
 }
 
-registerActivity(validateDatasetActivity, async (input) => validateDataset(await getDataDeps())(input));
+registerActivityFactory(validateDatasetActivity, (services) => validateDataset(dataDeps(services)));

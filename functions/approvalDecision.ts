@@ -1,13 +1,13 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { ApprovalDeps } from '../lib/approval/deps';
-import { getApprovalDeps } from '../lib/approval/deps';
+import { getServices } from '../app/services';
 import { renderLoadedApproval } from '../lib/approval/page';
 import { readClientPrincipal } from '../lib/approval/principal';
 import { loadApproval, submitDecision } from '../lib/approval/service';
 import { APPROVAL_DECISION_EVENT } from '../lib/contracts/approval';
 import { ValidationError, ensureError } from '../lib/errors';
 import { errorProblem } from '../lib/http/problem';
+import type { ApprovalDeps } from '../lib/services';
 import { approvalErrorPage } from './approvalPage';
 
 /**
@@ -163,5 +163,5 @@ app.http('approvalDecision', {
   methods: ['POST'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],
-  handler: createApprovalDecisionHandler(() => getApprovalDeps()),
+  handler: createApprovalDecisionHandler(async () => (await getServices()).approval()),
 });

@@ -1,10 +1,10 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import type { ApprovalDeps } from '../lib/approval/deps';
-import { getApprovalDeps } from '../lib/approval/deps';
+import { getServices } from '../app/services';
 import { APPROVAL_PAGE_HEADERS, renderLoadedApproval, renderMessagePage } from '../lib/approval/page';
 import { loadApproval } from '../lib/approval/service';
 import { ensureError } from '../lib/errors';
 import { errorProblem } from '../lib/http/problem';
+import type { ApprovalDeps } from '../lib/services';
 
 /**
  * `GET`/`HEAD /api/approvals/{token}`: the evidence page. It reads and never writes, so mail
@@ -101,5 +101,5 @@ app.http('approvalPage', {
   route: 'approvals/{token}',
   methods: ['GET', 'HEAD'],
   authLevel: 'anonymous',
-  handler: createApprovalPageHandler(() => getApprovalDeps()),
+  handler: createApprovalPageHandler(async () => (await getServices()).approval()),
 });

@@ -1,13 +1,13 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { withServices } from '../app/services';
 import { requesterOf } from '../lib/approval/principal';
 import { runChildInstanceIds } from '../lib/contracts/orchestrations';
 import { readStepOutputs } from '../lib/contracts/run';
 import { problem } from '../lib/http/problem';
-import { getRunDeps } from '../lib/runs/deps';
 import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/model';
-import { getTrainingDeps } from '../lib/training/deps';
+import type { Services } from '../lib/services';
 import { requireJsonContentType, withProblems } from './support/http';
 
 async function terminateQuietly(
@@ -31,62 +31,68 @@ async function terminateQuietly(
  * the pipeline's approval slot released). Nothing is deployed after a cancel: deploy runs inside
  * the terminated orchestration.
  */
-export async function cancelRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  requireJsonContentType(request);
-  const id = request.params.id ?? '';
-  const deps = await getRunDeps();
-  const run = await deps.runs.find(id);
-  if (!run) return problem(404, 'run_not_found', `no run with id ${id}`, { field: 'id' });
-  if (terminalRunStatuses.has(run.status)) {
-    return problem(409, 'run_finished', `run ${id} already ended (${run.status})`, { field: 'id' });
-  }
-  // Who canceled is who the platform says called, never a client-chosen header.
-  const by = requesterOf((h) => request.headers.get(h));
-  const reason = `canceled by ${by}`;
-  // A cancel in progress: reconciliation (lib/runs/reconcile.ts) reads this and does not judge the
-  // run while its orchestration is terminated before the document below says canceled.
-  await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
+export const cancelRun =
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'>) =>
+  async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    requireJsonContentType(request);
+    const id = request.params.id ?? '';
+    const run = await deps.runs.find(id);
+    if (!run) return problem(404, 'run_not_found', `no run with id ${id}`, { field: 'id' });
+    if (terminalRunStatuses.has(run.status)) {
+      return problem(409, 'run_finished', `run ${id} already ended (${run.status})`, { field: 'id' });
+    }
+    // Who canceled is who the platform says called, never a client-chosen header.
+    const by = requesterOf((h) => request.headers.get(h));
+    const reason = `canceled by ${by}`;
+    // A cancel in progress: reconciliation (lib/runs/reconcile.ts) reads this and does not judge the
+    // run while its orchestration is terminated before the document below says canceled.
+    await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
 
-  const client = df.getClient(context);
-  // Parent first, so it schedules nothing new while the children are stopped.
-  const terminated = [];
-  for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
-    if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
-  }
+    const client = df.getClient(context);
+    // Parent first, so it schedules nothing new while the children are stopped.
+    const terminated = [];
+    for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
+      if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
+    }
 
-  // The job the train step is running, as the orchestration recorded it (typed, parsed).
-  const train = run.steps.find((s) => s.name === 'train');
-  const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
-  if (job) await (await getTrainingDeps()).backend(job.backend).cancel(job.jobId);
+    // The job the train step is running, as the orchestration recorded it (typed, parsed).
+    const train = run.steps.find((s) => s.name === 'train');
+    const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+    if (job) await deps.backend(job.backend).cancel(job.jobId);
 
-  const at = new Date().toISOString();
-  const { run: ended, approvalStatus } = await endRun(
-    deps,
-    run,
-    { status: 'canceled', stopReason: 'canceled', reason, at },
-    {
-      withdrawal: () => ({ reason: 'canceled', message: withdrawalMessage('canceled', at, { by }), by, at }),
-    },
-  );
-  context.log(
-    `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${job?.jobId ?? 'none'}`,
-  );
-  return {
-    status: 202,
-    jsonBody: {
-      runId: id,
-      status: ended.status,
-      terminated,
-      ...(job ? { trainingJobCanceled: job.jobId } : {}),
-      ...(approvalStatus ? { approval: approvalStatus } : {}),
-    },
+    const at = new Date().toISOString();
+    const { run: ended, approvalStatus } = await endRun(
+      deps,
+      run,
+      { status: 'canceled', stopReason: 'canceled', reason, at },
+      {
+        withdrawal: () => ({
+          reason: 'canceled',
+          message: withdrawalMessage('canceled', at, { by }),
+          by,
+          at,
+        }),
+      },
+    );
+    context.log(
+      `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${job?.jobId ?? 'none'}`,
+    );
+    return {
+      status: 202,
+      jsonBody: {
+        runId: id,
+        status: ended.status,
+        terminated,
+        ...(job ? { trainingJobCanceled: job.jobId } : {}),
+        ...(approvalStatus ? { approval: approvalStatus } : {}),
+      },
+    };
   };
-}
 
 app.http('cancelRun', {
   route: 'runs/{id}/cancel',
   methods: ['POST'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],
-  handler: withProblems(cancelRun),
+  handler: withProblems(withServices(cancelRun)),
 });

@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { getServices } from '../app/services';
 import { problem } from '../lib/http/problem';
-import { getModelRegistry } from '../lib/registry/deps';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { withProblems } from './support/http';
 
@@ -33,5 +33,5 @@ app.http('getModel', {
   route: 'models/{name}',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: withProblems(createGetModelHandler(() => getModelRegistry())),
+  handler: withProblems(createGetModelHandler(async () => (await getServices()).registry)),
 });

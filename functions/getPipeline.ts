@@ -1,48 +1,50 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { problem } from '../lib/http/problem';
-import { getRunDeps } from '../lib/runs/deps';
+import type { Services } from '../lib/services';
+import { withServices } from '../app/services';
 import { withProblems } from './support/http';
 
 /** `GET /api/pipelines/{name}[?version=N]`: a definition, its version and the version list. */
-export async function getPipeline(request: HttpRequest): Promise<HttpResponseInit> {
-  const name = request.params.name ?? '';
-  const v = request.query.get('version');
-  let version: number | undefined;
-  if (v !== null) {
-    version = Number(v);
-    if (!Number.isInteger(version) || version < 1) {
-      return problem(400, 'invalid_version', `version must be a positive integer, got "${v}"`, {
-        field: 'version',
-      });
+export const getPipeline =
+  (deps: Pick<Services, 'pipelines'>) =>
+  async (request: HttpRequest): Promise<HttpResponseInit> => {
+    const name = request.params.name ?? '';
+    const v = request.query.get('version');
+    let version: number | undefined;
+    if (v !== null) {
+      version = Number(v);
+      if (!Number.isInteger(version) || version < 1) {
+        return problem(400, 'invalid_version', `version must be a positive integer, got "${v}"`, {
+          field: 'version',
+        });
+      }
     }
-  }
-  const deps = await getRunDeps();
-  const found = await deps.pipelines.get(name, version);
-  if (!found) {
-    return problem(
-      404,
-      'pipeline_not_found',
-      version ? `pipeline ${name} has no version ${version}` : `no pipeline named ${name}`,
-      {
-        field: 'name',
+    const found = await deps.pipelines.get(name, version);
+    if (!found) {
+      return problem(
+        404,
+        'pipeline_not_found',
+        version ? `pipeline ${name} has no version ${version}` : `no pipeline named ${name}`,
+        {
+          field: 'name',
+        },
+      );
+    }
+    return {
+      jsonBody: {
+        name: found.name,
+        version: found.version,
+        createdAt: found.createdAt,
+        createdBy: found.createdBy,
+        definition: found.definition,
+        versions: await deps.pipelines.versions(name),
       },
-    );
-  }
-  return {
-    jsonBody: {
-      name: found.name,
-      version: found.version,
-      createdAt: found.createdAt,
-      createdBy: found.createdBy,
-      definition: found.definition,
-      versions: await deps.pipelines.versions(name),
-    },
+    };
   };
-}
 
 app.http('getPipeline', {
   route: 'pipelines/{name}',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: withProblems(getPipeline),
+  handler: withProblems(withServices(getPipeline)),
 });

@@ -1,9 +1,10 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { problem } from '../lib/http/problem';
-import { getRunDeps } from '../lib/runs/deps';
 import { timeBreakdown } from '../lib/runs/model';
 import { reconcileRun } from '../lib/runs/reconcile';
+import type { Services } from '../lib/services';
+import { withServices } from '../app/services';
 import { reconcileDeps } from './support/reconcile';
 import { withProblems } from './support/http';
 
@@ -13,23 +14,24 @@ import { withProblems } from './support/http';
  * failed, missing: it ends with a stop reason saying so). A reconciliation that cannot reach the
  * Durable API leaves the document as it is.
  */
-export async function getRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const id = request.params.id ?? '';
-  const deps = await getRunDeps();
-  let run = await deps.runs.find(id);
-  if (!run) return problem(404, 'run_not_found', `no run with id ${id}`, { field: 'id' });
-  try {
-    run = await reconcileRun(reconcileDeps(deps, context), run);
-  } catch (err) {
-    context.warn(`run ${id}: could not reconcile with its orchestration: ${(err as Error).message}`);
-  }
-  return { jsonBody: { ...run, timing: timeBreakdown(run, new Date()) } };
-}
+export const getRun =
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots'>) =>
+  async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const id = request.params.id ?? '';
+    let run = await deps.runs.find(id);
+    if (!run) return problem(404, 'run_not_found', `no run with id ${id}`, { field: 'id' });
+    try {
+      run = await reconcileRun(reconcileDeps(deps, context), run);
+    } catch (err) {
+      context.warn(`run ${id}: could not reconcile with its orchestration: ${(err as Error).message}`);
+    }
+    return { jsonBody: { ...run, timing: timeBreakdown(run, new Date()) } };
+  };
 
 app.http('getRun', {
   route: 'runs/{id}',
   methods: ['GET'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],
-  handler: withProblems(getRun),
+  handler: withProblems(withServices(getRun)),
 });

@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { getConfig } from '../lib/config';
+import { getBuiltServices } from '../app/services';
 import { checkHealth, storageProbes, type Probes } from '../lib/storage';
 
 /**
@@ -8,14 +8,14 @@ import { checkHealth, storageProbes, type Probes } from '../lib/storage';
  * the app's containers once, as the app itself does on first use).
  */
 export function createHealthHandler(
-  getProbes: () => Probes,
+  getProbes: () => Probes | Promise<Probes>,
   options: { timeoutMs?: number } = {},
 ): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
   return async (_request, context) => {
     const headers = { 'cache-control': 'no-store' };
     let probes: Probes;
     try {
-      probes = getProbes();
+      probes = await getProbes();
     } catch (err) {
       // Settings missing or invalid: nothing can be reached, and the message says which.
       const detail = err instanceof Error ? err.message : String(err);
@@ -35,7 +35,13 @@ export function createHealthHandler(
   };
 }
 
-let probes: Probes | undefined;
-export const healthHandler = createHealthHandler(() => (probes ??= storageProbes(getConfig())));
+/**
+ * Probes on the app's own clients, built but not prepared: an emulator that is down is reported as
+ * down, not as a failure to start. Settings that do not parse are reported as `config`.
+ */
+export const healthHandler = createHealthHandler(async () => {
+  const s = await getBuiltServices();
+  return storageProbes(s.config, { artifacts: s.artifacts, cosmos: s.cosmos, credential: s.credential });
+});
 
 app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: healthHandler });

@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { taskSchema } from '../lib/contracts/datasetContract';
-import type { DataDeps } from '../lib/data/deps';
-import { getDataDeps } from '../lib/data/deps';
+import { getServices } from '../app/services';
+import type { DataDeps } from '../lib/data/datasets';
 import { DataFormatError } from '../lib/data/errors';
 import { readDataset } from '../lib/data/ingest';
 import { inferContract } from '../lib/data/inferContract';
@@ -15,7 +15,7 @@ import { withProblems } from './support/http';
  * Parquet sample (Parquet is recognized by its PAR1 magic): a proposed dataset contract (types, nullability, observed ranges, category sets) and the
  * sample's column statistics, to start a pipeline definition from something real.
  */
-export function inferContractHandler(getDeps: () => Promise<Pick<DataDeps, 'limits'>> = getDataDeps) {
+export function inferContractHandler(getDeps: () => Promise<Pick<DataDeps, 'limits'>>) {
   return async (request: HttpRequest): Promise<HttpResponseInit> => {
     const { limits } = await getDeps();
     checkDeclaredSize(request, limits.maxBytes);
@@ -62,5 +62,5 @@ app.http('inferContract', {
   route: 'datasets/infer',
   methods: ['POST'],
   authLevel: 'function',
-  handler: withProblems(inferContractHandler()),
+  handler: withProblems(inferContractHandler(() => getServices())),
 });

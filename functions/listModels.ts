@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { getModelRegistry } from '../lib/registry/deps';
+import { getServices } from '../app/services';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { withProblems } from './support/http';
 
@@ -15,5 +15,5 @@ app.http('listModels', {
   route: 'models',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: withProblems(createListModelsHandler(() => getModelRegistry())),
+  handler: withProblems(createListModelsHandler(async () => (await getServices()).registry)),
 });

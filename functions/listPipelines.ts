@@ -1,10 +1,10 @@
 import { app, type HttpResponseInit } from '@azure/functions';
-import { getRunDeps } from '../lib/runs/deps';
+import { withServices } from '../app/services';
+import type { Services } from '../lib/services';
 import { withProblems } from './support/http';
 
 /** `GET /api/pipelines`: every pipeline at its latest version. */
-export async function listPipelines(): Promise<HttpResponseInit> {
-  const deps = await getRunDeps();
+export const listPipelines = (deps: Pick<Services, 'pipelines'>) => async (): Promise<HttpResponseInit> => {
   const all = await deps.pipelines.list();
   return {
     jsonBody: all.map((p) => ({
@@ -15,11 +15,11 @@ export async function listPipelines(): Promise<HttpResponseInit> {
       schedule: p.definition.schedule?.cron,
     })),
   };
-}
+};
 
 app.http('listPipelines', {
   route: 'pipelines',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: withProblems(listPipelines),
+  handler: withProblems(withServices(listPipelines)),
 });

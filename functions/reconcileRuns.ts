@@ -1,7 +1,8 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import * as df from 'durable-functions';
-import { getRunDeps } from '../lib/runs/deps';
+import { withServices } from '../app/services';
 import { reconcileRuns as sweep } from '../lib/runs/reconcile';
+import type { Services } from '../lib/services';
 import { reconcileDeps } from './support/reconcile';
 
 /**
@@ -10,17 +11,18 @@ import { reconcileDeps } from './support/reconcile';
  * (and its approval is withdrawn) even when nobody reads it. Idempotent: runs already in step with
  * their orchestrations are left alone.
  */
-export async function reconcileRuns(timer: Timer, context: InvocationContext): Promise<void> {
-  const deps = await getRunDeps();
-  const active = await deps.runs.listActive();
-  const result = await sweep(reconcileDeps(deps, context), active);
-  for (const e of result.ended) context.log(`reconciled run ${e.id}: ${e.stopReason}`);
-  for (const e of result.errors) context.warn(`reconcile: ${e}`);
-  if (timer.isPastDue) context.log('reconcile tick was past due (host was down or busy)');
-}
+export const reconcileRuns =
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots'>) =>
+  async (timer: Timer, context: InvocationContext): Promise<void> => {
+    const active = await deps.runs.listActive();
+    const result = await sweep(reconcileDeps(deps, context), active);
+    for (const e of result.ended) context.log(`reconciled run ${e.id}: ${e.stopReason}`);
+    for (const e of result.errors) context.warn(`reconcile: ${e}`);
+    if (timer.isPastDue) context.log('reconcile tick was past due (host was down or busy)');
+  };
 
 app.timer('reconcileRuns', {
   schedule: '0 */5 * * * *',
   extraInputs: [df.input.durableClient()],
-  handler: reconcileRuns,
+  handler: withServices(reconcileRuns),
 });

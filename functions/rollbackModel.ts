@@ -4,11 +4,9 @@ import { ValidationError } from '../lib/errors';
 import { errorProblem, zodProblem } from '../lib/http/problem';
 import { requesterOf } from '../lib/approval/principal';
 import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
-import { ApprovalStore } from '../lib/approval/store';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { ROLLBACK_PREFIX, planRollback } from '../lib/registry/rollback';
-import { getCosmos } from '../lib/storage';
-import { getProductionModels, getRegistry } from '../lib/serving/deps';
+import { getServices } from '../app/services';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
 import { requireJsonContentType } from './support/http';
 
@@ -96,12 +94,12 @@ app.http('rollbackModel', {
   methods: ['POST'],
   authLevel: 'function',
   handler: createRollbackHandler(
-    () => getRegistry(),
+    async () => (await getServices()).registry,
     (name) => {
-      getProductionModels()
-        .then((m) => m.invalidate(name))
+      getServices()
+        .then((s) => s.scoring.invalidate(name))
         .catch(() => undefined);
     },
-    (name, version) => new ApprovalStore(getCosmos().container('approvals')).findByCandidate(name, version),
+    async (name, version) => (await getServices()).approvals.findByCandidate(name, version),
   ),
 });

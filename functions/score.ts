@@ -1,5 +1,5 @@
 import { app } from '@azure/functions';
-import { getProductionModels } from '../lib/serving/deps';
+import { getServices } from '../app/services';
 import { createScoreHandler } from './support/scoreHandler';
 
 /** `POST /api/models/{name}/predict`: scores rows with the production model (see support/scoreHandler). */
@@ -7,5 +7,5 @@ app.http('score', {
   route: 'models/{name}/predict',
   methods: ['POST'],
   authLevel: 'function',
-  handler: createScoreHandler(() => getProductionModels()),
+  handler: createScoreHandler(async () => (await getServices()).scoring),
 });

@@ -7,12 +7,12 @@ import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
 import { sniffBinary } from '../lib/data/input';
-import type { RunDeps } from '../lib/runs/deps';
-import { getRunDeps } from '../lib/runs/deps';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/contracts/runDocument';
+import type { Services } from '../lib/services';
 import type { StoredBlob } from '../lib/storage/blob';
+import { withServices } from '../app/services';
 import { parseDatasetBlob } from '../lib/storage/datasetSource';
 import { mediaType, readJsonBody, withProblems } from './support/http';
 import { UploadSlots } from './support/uploads';
@@ -52,7 +52,7 @@ const UPLOAD_RETRY_AFTER_SECONDS = 5;
  * sent as CSV or JSON Lines is refused at once, with no blob and no run.
  */
 async function storeUpload(
-  deps: RunDeps,
+  deps: Pick<Services, 'artifacts'>,
   pipeline: string,
   type: string,
   body: AsyncIterable<Uint8Array>,
@@ -102,112 +102,113 @@ async function storeUpload(
  * starts with the run id as its instance id. Answers 202 with the run id, the run URL and the
  * Durable status URLs.
  */
-export async function startRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const pipeline = request.params.name ?? '';
-  const deps = await getRunDeps();
-  const definition = await deps.pipelines.get(pipeline);
-  if (!definition)
-    return problem(404, 'pipeline_not_found', `no pipeline named ${pipeline}`, { field: 'name' });
+export const startRun =
+  (deps: Pick<Services, 'config' | 'runs' | 'pipelines' | 'artifacts'>) =>
+  async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const pipeline = request.params.name ?? '';
+    const definition = await deps.pipelines.get(pipeline);
+    if (!definition)
+      return problem(404, 'pipeline_not_found', `no pipeline named ${pipeline}`, { field: 'name' });
 
-  const type = mediaType(request);
-  const now = new Date();
-  const runId = newRunId(pipeline, now);
-  let source: RunSource;
-  const requestedBy = requesterOf((name) => request.headers.get(name));
+    const type = mediaType(request);
+    const now = new Date();
+    const runId = newRunId(pipeline, now);
+    let source: RunSource;
+    const requestedBy = requesterOf((name) => request.headers.get(name));
 
-  if (type === 'application/json') {
-    const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
-    if (!parsed.success) return zodProblem(parsed.error);
-    const location = parseDatasetBlob(parsed.data.source.blob, 'source.blob');
-    const props = await deps.artifacts.properties(location);
-    if (!props) {
-      return problem(404, 'source_not_found', `blob ${parsed.data.source.blob} does not exist`, {
-        field: 'source.blob',
-      });
-    }
-    source = { kind: 'blob', uri: deps.artifacts.uri(location) };
-  } else if (uploadTypes[type]) {
-    const limit = deps.config.INGEST_MAX_BYTES;
-    const declared = Number(request.headers.get('content-length') ?? '0');
-    if (declared > limit) {
+    if (type === 'application/json') {
+      const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
+      if (!parsed.success) return zodProblem(parsed.error);
+      const location = parseDatasetBlob(parsed.data.source.blob, 'source.blob');
+      const props = await deps.artifacts.properties(location);
+      if (!props) {
+        return problem(404, 'source_not_found', `blob ${parsed.data.source.blob} does not exist`, {
+          field: 'source.blob',
+        });
+      }
+      source = { kind: 'blob', uri: deps.artifacts.uri(location) };
+    } else if (uploadTypes[type]) {
+      const limit = deps.config.INGEST_MAX_BYTES;
+      const declared = Number(request.headers.get('content-length') ?? '0');
+      if (declared > limit) {
+        return problem(
+          413,
+          'upload_too_large',
+          `the upload is ${declared} bytes; the limit is ${limit} (INGEST_MAX_BYTES)`,
+          {
+            field: 'content-length',
+          },
+        );
+      }
+      if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
+      const release = uploadSlots.tryTake(deps.config.INGEST_MAX_CONCURRENT_UPLOADS);
+      if (!release) {
+        const busy = problem(
+          503,
+          'too_many_uploads',
+          `${deps.config.INGEST_MAX_CONCURRENT_UPLOADS} uploads are already streaming to storage on this instance (INGEST_MAX_CONCURRENT_UPLOADS); retry shortly`,
+        );
+        return { ...busy, headers: { ...busy.headers, 'retry-after': String(UPLOAD_RETRY_AFTER_SECONDS) } };
+      }
+      let stored;
+      try {
+        stored = await storeUpload(deps, pipeline, type, request.body as AsyncIterable<Uint8Array>, limit);
+      } finally {
+        release();
+      }
+      if (stored.size === 0)
+        throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
+      source = {
+        kind: 'upload',
+        uri: stored.uri,
+        sha256: stored.sha256,
+        bytes: stored.size,
+        format: uploadTypes[type],
+      };
+    } else {
       return problem(
-        413,
-        'upload_too_large',
-        `the upload is ${declared} bytes; the limit is ${limit} (INGEST_MAX_BYTES)`,
-        {
-          field: 'content-length',
-        },
+        415,
+        'unsupported_media_type',
+        `send CSV (text/csv), JSON Lines (application/x-ndjson), Parquet (application/vnd.apache.parquet) or a JSON body naming a blob; got "${type || 'none'}"`,
+        { field: 'content-type' },
       );
     }
-    if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
-    const release = uploadSlots.tryTake(deps.config.INGEST_MAX_CONCURRENT_UPLOADS);
-    if (!release) {
-      const busy = problem(
-        503,
-        'too_many_uploads',
-        `${deps.config.INGEST_MAX_CONCURRENT_UPLOADS} uploads are already streaming to storage on this instance (INGEST_MAX_CONCURRENT_UPLOADS); retry shortly`,
-      );
-      return { ...busy, headers: { ...busy.headers, 'retry-after': String(UPLOAD_RETRY_AFTER_SECONDS) } };
-    }
-    let stored;
-    try {
-      stored = await storeUpload(deps, pipeline, type, request.body as AsyncIterable<Uint8Array>, limit);
-    } finally {
-      release();
-    }
-    if (stored.size === 0)
-      throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
-    source = {
-      kind: 'upload',
-      uri: stored.uri,
-      sha256: stored.sha256,
-      bytes: stored.size,
-      format: uploadTypes[type],
-    };
-  } else {
-    return problem(
-      415,
-      'unsupported_media_type',
-      `send CSV (text/csv), JSON Lines (application/x-ndjson), Parquet (application/vnd.apache.parquet) or a JSON body naming a blob; got "${type || 'none'}"`,
-      { field: 'content-type' },
-    );
-  }
 
-  const client = df.getClient(context);
-  await launchRun(
-    deps,
-    async (instanceId, input) => void (await client.startNew(PIPELINE_ORCHESTRATOR, { instanceId, input })),
-    {
-      runId,
-      pipeline,
-      pipelineVersion: definition.version,
-      source,
-      trigger: { kind: request.headers.get('x-sluice-client') === 'cli' ? 'cli' : 'http', by: requestedBy },
-      now,
-    },
-  );
-  context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
-  const durable = client.createHttpManagementPayload(runId);
-  // Links from the configured public origin: the request's Host header is the caller's to choose.
-  const origin = deps.config.PUBLIC_BASE_URL;
-  return {
-    status: 202,
-    headers: { location: `${origin}/api/runs/${runId}`, 'retry-after': '2' },
-    jsonBody: {
-      runId,
-      pipeline,
-      pipelineVersion: definition.version,
-      runUrl: `${origin}/api/runs/${runId}`,
-      source,
-      durable,
-    },
+    const client = df.getClient(context);
+    await launchRun(
+      deps,
+      async (instanceId, input) => void (await client.startNew(PIPELINE_ORCHESTRATOR, { instanceId, input })),
+      {
+        runId,
+        pipeline,
+        pipelineVersion: definition.version,
+        source,
+        trigger: { kind: request.headers.get('x-sluice-client') === 'cli' ? 'cli' : 'http', by: requestedBy },
+        now,
+      },
+    );
+    context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
+    const durable = client.createHttpManagementPayload(runId);
+    // Links from the configured public origin: the request's Host header is the caller's to choose.
+    const origin = deps.config.PUBLIC_BASE_URL;
+    return {
+      status: 202,
+      headers: { location: `${origin}/api/runs/${runId}`, 'retry-after': '2' },
+      jsonBody: {
+        runId,
+        pipeline,
+        pipelineVersion: definition.version,
+        runUrl: `${origin}/api/runs/${runId}`,
+        source,
+        durable,
+      },
+    };
   };
-}
 
 app.http('startRun', {
   route: 'pipelines/{name}/runs',
   methods: ['POST'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],
-  handler: withProblems(startRun),
+  handler: withProblems(withServices(startRun)),
 });

@@ -4,7 +4,8 @@ import { TRAINING_COMPLETED_EVENT } from '../lib/contracts/training';
 import { ValidationError, ensureError } from '../lib/errors';
 import { problem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
-import { getArtifactStore } from '../lib/storage/blob';
+import type { ArtifactStore } from '../lib/storage/blob';
+import { getServices } from '../app/services';
 import type { JobOwner } from '../lib/training/events';
 import { isFinalRunStatus, jobOwnerLookup, parseDelivery } from '../lib/training/events';
 import { mediaType, withProblems } from './support/http';
@@ -209,26 +210,24 @@ export function createTrainingEventsHandler(
   };
 }
 
-let deps: TrainingEventsDeps | undefined;
-const productionDeps = async (): Promise<TrainingEventsDeps> => {
-  if (!deps) {
-    const store = getArtifactStore();
-    deps = {
-      lookup: jobOwnerLookup(store),
-      startedJobs: async () => {
-        const jobs = new Set<string>();
-        for await (const jobId of store.listFolders(resources.blobContainers.jobs)) jobs.add(jobId);
-        return jobs;
-      },
-    };
-  }
-  return deps;
-};
+/** Jobs are found by the request file Sluice writes into each job's folder in Blob Storage. */
+export function trainingEventsDeps(store: ArtifactStore): TrainingEventsDeps {
+  return {
+    lookup: jobOwnerLookup(store),
+    startedJobs: async () => {
+      const jobs = new Set<string>();
+      for await (const jobId of store.listFolders(resources.blobContainers.jobs)) jobs.add(jobId);
+      return jobs;
+    },
+  };
+}
 
 app.http('trainingEvents', {
   route: 'events/training',
   methods: ['POST', 'OPTIONS'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],
-  handler: withProblems(createTrainingEventsHandler(productionDeps)),
+  handler: withProblems(
+    createTrainingEventsHandler(async () => trainingEventsDeps((await getServices()).artifacts)),
+  ),
 });

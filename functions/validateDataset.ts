@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { datasetContractSchema, type DatasetContract } from '../lib/contracts/datasetContract';
-import type { DataDeps } from '../lib/data/deps';
-import { getDataDeps } from '../lib/data/deps';
+import { getServices } from '../app/services';
+import type { DataDeps } from '../lib/data/datasets';
 import { DataFormatError } from '../lib/data/errors';
 import type { DatasetFormat } from '../lib/data/ingest';
 import { readDataset } from '../lib/data/ingest';
@@ -11,6 +11,7 @@ import { sharedConcat, warmValidationWorker } from '../lib/data/offThread';
 import { validateStored } from '../lib/data/validation';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
+import { dataDeps } from '../lib/services';
 import { withProblems } from './support/http';
 
 /** An inline contract travels in this header (base64url JSON) when no pipeline is named. */
@@ -92,7 +93,7 @@ async function contractFrom(
  * against the production reference, schema diff — without storing the upload or starting a run (the
  * reference's profile is cached as a validation in a run would cache it).
  */
-export function validateDatasetHandler(getDeps: () => Promise<DataDeps> = getDataDeps) {
+export function validateDatasetHandler(getDeps: () => Promise<DataDeps>) {
   return async (request: HttpRequest): Promise<HttpResponseInit> => {
     const deps = await getDeps();
     checkDeclaredSize(request, deps.limits.maxBytes);
@@ -134,5 +135,5 @@ app.http('checkDataset', {
   route: 'datasets/validate',
   methods: ['POST'],
   authLevel: 'function',
-  handler: withProblems(validateDatasetHandler()),
+  handler: withProblems(validateDatasetHandler(async () => dataDeps(await getServices()))),
 });

@@ -141,14 +141,3 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return parsed.data;
 }
-
-let cached: Config | undefined;
-/** The process-wide configuration, parsed on first use. */
-export function getConfig(): Config {
-  cached ??= loadConfig();
-  return cached;
-}
-/** For tests that change the environment. */
-export function resetConfigForTests(): void {
-  cached = undefined;
-}

@@ -4,6 +4,27 @@ import type { z } from 'zod';
 import type { ActivityDef, ActivityFailure } from '../../lib/contracts/activity';
 import { MAX_ACTIVITY_PAYLOAD_BYTES, payloadBytes } from '../../lib/contracts/activity';
 import { NonRetriableError, ensureError, isNonRetriable } from '../../lib/errors';
+import type { Services } from '../../lib/services';
+import { getServices } from '../../app/services';
+
+/** An activity's work: its parsed input in, its output (checked against the contract) out. */
+export type ActivityHandler<I extends z.ZodType, O extends z.ZodType> = (
+  input: z.output<I>,
+  context: InvocationContext,
+) => Promise<z.input<O>>;
+
+/**
+ * Registers an activity made from the app's services: `factory(services)` gives the handler. The
+ * services are the process's one set (app/services.ts), resolved on the first invocation, not at
+ * load time, so loading the app never touches storage. Tests call the factory with their own.
+ */
+export function registerActivityFactory<I extends z.ZodType, O extends z.ZodType>(
+  def: ActivityDef<I, O>,
+  factory: (services: Services) => ActivityHandler<I, O>,
+  options: { extraInputs?: FunctionInput[] } = {},
+): void {
+  registerActivity(def, async (input, context) => factory(await getServices())(input, context), options);
+}
 
 /**
  * Registers an activity with its zod contract. Input is parsed before the handler runs; output is
@@ -13,7 +34,7 @@ import { NonRetriableError, ensureError, isNonRetriable } from '../../lib/errors
  */
 export function registerActivity<I extends z.ZodType, O extends z.ZodType>(
   def: ActivityDef<I, O>,
-  handler: (input: z.output<I>, context: InvocationContext) => Promise<z.input<O>>,
+  handler: ActivityHandler<I, O>,
   options: { extraInputs?: FunctionInput[] } = {},
 ): void {
   df.app.activity(def.name, {

@@ -1,7 +1,7 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { APPROVAL_DECISION_EVENT } from '../../lib/contracts/approval';
-import type { RunDeps } from '../../lib/runs/deps';
+import type { Services } from '../../lib/services';
 import type { ReadOrchestration, ReconcileDeps } from '../../lib/runs/reconcile';
 
 /** The Durable client's view of an instance: undefined when the extension answers 404 (no such instance). */
@@ -18,7 +18,10 @@ export function durableOrchestrations(context: InvocationContext): ReadOrchestra
   };
 }
 
-export function reconcileDeps(deps: RunDeps, context: InvocationContext): ReconcileDeps {
+export function reconcileDeps(
+  deps: Pick<Services, 'runs' | 'approvals' | 'slots'>,
+  context: InvocationContext,
+): ReconcileDeps {
   return {
     runs: deps.runs,
     approvals: deps.approvals,

@@ -610,3 +610,8 @@ export function renderMessagePage(title: string, text: string): RenderedPage {
       </main>`,
   );
 }
+
+/** The approval page URL for a token (what reviewers receive; never a Durable management URL). */
+export function approvalLink(publicBaseUrl: string, token: string): string {
+  return `${publicBaseUrl}/api/approvals/${token}`;
+}

@@ -3,6 +3,7 @@ import resources from '../resources.json';
 import type { ArtifactStore, BlobRef } from '../storage/blob';
 import { checkDatasetSource } from '../storage/datasetSource';
 import type { Table } from './column';
+import type { DatasetContract } from '../contracts/datasetContract';
 import { COLUMNAR_CONTENT_TYPE, decodeColumnar, encodeColumnar } from './columnar';
 import type { DatasetFormat, ReadDatasetOptions } from './ingest';
 import { readDataset } from './ingest';
@@ -11,6 +12,20 @@ import type { IngestLimits } from './limits';
 import { defaultLimits } from './limits';
 import type { ValidationReport } from './report';
 import { tee } from './tee';
+
+/** What the data activities and the dataset endpoints need (lib/services.ts builds it; tests inject it). */
+export interface DataDeps {
+  store: ArtifactStore;
+  limits: IngestLimits;
+  /** The dataset contract of a stored pipeline version (undefined when there is no such pipeline). */
+  contractOf(pipeline: string, version?: number): Promise<DatasetContract | undefined>;
+  /**
+   * The columnar dataset the pipeline's production model was trained on (the drift reference), as
+   * recorded on its registry version; undefined before a first deployment. Runs get it from the
+   * resolveReference activity; the dataset check asks here.
+   */
+  productionReference?(pipeline: string): Promise<{ columnar: BlobDigest } | undefined>;
+}
 
 /**
  * Datasets in Blob Storage: raw uploads at `datasets/raw/sha256/<hex>`, their columnar form at

@@ -1,8 +1,7 @@
 import type { DatasetContract } from '../contracts/datasetContract';
 import { encodeColumnar } from './columnar';
-import type { BlobDigest } from './datasets';
+import type { BlobDigest, DataDeps } from './datasets';
 import { ingestBlob } from './datasets';
-import type { DataDeps } from './deps';
 import { contractDigest } from './report';
 import type { ReferenceInfo } from './referenceProfile';
 import type { ReferenceSource } from './validation';

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { RunDeps } from '../runs/deps';
 import type { StartOrchestration } from '../runs/launch';
 import { launchRun } from '../runs/launch';
 import { terminalRunStatuses } from '../runs/model';
-import type { CosmosStore } from '../storage';
+import type { RunStore } from '../runs/store';
+import type { ArtifactStore, CosmosStore } from '../storage';
 import type { PipelineDefinition } from './definition';
+import type { PipelineStore } from './store';
 import type { Schedule, SlotDecision } from './schedule';
 import { decideSlot, dueSlot, scheduleRunId } from './schedule';
 
@@ -21,7 +22,10 @@ export interface SlotRecord {
   sourceSha256?: string;
 }
 
-export interface SchedulerDeps extends Pick<RunDeps, 'runs' | 'pipelines' | 'artifacts'> {
+export interface SchedulerDeps {
+  runs: RunStore;
+  pipelines: PipelineStore<PipelineDefinition>;
+  artifacts: ArtifactStore;
   cosmos: Pick<CosmosStore, 'create' | 'query'>;
   start: StartOrchestration;
   log: (message: string) => void;

@@ -1,6 +1,6 @@
 import type { PipelineRunInput } from '../contracts/pipeline';
 import { PIPELINE_REVISION } from '../contracts/pipeline';
-import type { RunDeps } from './deps';
+import type { RunStore } from './store';
 import type { RunDocument, RunSource } from '../contracts/runDocument';
 import { newRunDocument } from './model';
 
@@ -13,7 +13,7 @@ export type StartOrchestration = (instanceId: string, input: PipelineRunInput) =
  * run is marked failed with the reason, so nothing looks started that is not.
  */
 export async function launchRun(
-  deps: Pick<RunDeps, 'runs'>,
+  deps: { runs: RunStore },
   start: StartOrchestration,
   init: {
     runId: string;

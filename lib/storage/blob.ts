@@ -7,8 +7,9 @@ import {
   type BlobRequestConditions,
   type ContainerClient,
 } from '@azure/storage-blob';
+import type { TokenCredential } from '@azure/identity';
 import type { ZodType } from 'zod';
-import { getConfig, type Config } from '../config';
+import type { Config } from '../config';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import resources from '../resources.json';
 import { azureCredential } from './credential';
@@ -85,8 +86,8 @@ const toBuffer = (chunk: Uint8Array | string) =>
 
 /**
  * Artifacts in Blob Storage. Every blob it writes carries its SHA-256 in metadata; content-addressed
- * blobs (`…/sha256/<hex>`) are written once and verified on every read. Built once per process from
- * config ({@link getArtifactStore}); tests build their own from a connection string.
+ * blobs (`…/sha256/<hex>`) are written once and verified on every read. The app builds one in its
+ * composition root (lib/services.ts); tests build their own from a connection string.
  */
 export class ArtifactStore {
   readonly account: string;
@@ -109,12 +110,17 @@ export class ArtifactStore {
     return new ArtifactStore(BlobServiceClient.fromConnectionString(connectionString), options);
   }
 
-  static fromConfig(config: Config, options?: ArtifactStoreOptions): ArtifactStore {
+  /** From the settings; `credential` (Azure only) defaults to a new one for AZURE_CLIENT_ID. */
+  static fromConfig(
+    config: Config,
+    options?: ArtifactStoreOptions,
+    credential?: TokenCredential,
+  ): ArtifactStore {
     if (config.ARTIFACT_STORAGE_CONNECTION) {
       return ArtifactStore.fromConnectionString(config.ARTIFACT_STORAGE_CONNECTION, options);
     }
     if (config.ARTIFACT_STORAGE_ACCOUNT_URL) {
-      const credential = azureCredential(config.AZURE_CLIENT_ID);
+      credential ??= azureCredential(config.AZURE_CLIENT_ID);
       return new ArtifactStore(
         new BlobServiceClient(config.ARTIFACT_STORAGE_ACCOUNT_URL, credential),
         options,
@@ -620,15 +626,4 @@ export function parseBlobUri(uri: string): { account: string; container: string;
     throw invalid('bad percent-encoding');
   }
   return { account, container, path };
-}
-
-let store: ArtifactStore | undefined;
-/** The process-wide artifact store, built on first use from config. */
-export function getArtifactStore(config: Config = getConfig()): ArtifactStore {
-  store ??= ArtifactStore.fromConfig(config);
-  return store;
-}
-/** For tests that change the configuration. */
-export function resetArtifactStoreForTests(): void {
-  store = undefined;
 }

@@ -6,7 +6,8 @@ import {
   type Resource,
   type SqlQuerySpec,
 } from '@azure/cosmos';
-import { getConfig, type Config } from '../config';
+import type { TokenCredential } from '@azure/identity';
+import type { Config } from '../config';
 import { NonRetriableError, ValidationError } from '../errors';
 import resources from '../resources.json';
 import { azureCredential } from './credential';
@@ -29,6 +30,7 @@ type Doc = ItemDefinition & { id: string };
 /** Builds the client: the emulator with its key and endpoint discovery off, Azure with Entra ID only. */
 export function createCosmosClient(
   config: Pick<Config, 'COSMOS_ENDPOINT' | 'COSMOS_KEY' | 'AZURE_CLIENT_ID'>,
+  credential?: TokenCredential,
 ): CosmosClient {
   if (config.COSMOS_KEY) {
     // The local emulator (or a keyed account) answers on one endpoint: discovery would chase the
@@ -42,7 +44,7 @@ export function createCosmosClient(
   }
   return new CosmosClient({
     endpoint: config.COSMOS_ENDPOINT,
-    aadCredentials: azureCredential(config.AZURE_CLIENT_ID),
+    aadCredentials: credential ?? azureCredential(config.AZURE_CLIENT_ID),
     userAgentSuffix: 'sluice',
   });
 }
@@ -50,7 +52,7 @@ export function createCosmosClient(
 /**
  * Sluice's Cosmos DB database: typed point operations with the conditional semantics the app relies
  * on (create → 409 conflict, replace with `If-Match` → 412 conflict), errors mapped to
- * TransientError / NonRetriableError. Built once per process ({@link getCosmos}).
+ * TransientError / NonRetriableError. The app builds one in its composition root (lib/services.ts).
  */
 export class CosmosStore {
   readonly database: Database;
@@ -63,8 +65,9 @@ export class CosmosStore {
     this.database = client.database(databaseId);
   }
 
-  static fromConfig(config: Config): CosmosStore {
-    return new CosmosStore(createCosmosClient(config), config.COSMOS_DATABASE);
+  /** From the settings; `credential` (Azure only) defaults to a new one for AZURE_CLIENT_ID. */
+  static fromConfig(config: Config, credential?: TokenCredential): CosmosStore {
+    return new CosmosStore(createCosmosClient(config, credential), config.COSMOS_DATABASE);
   }
 
   container(name: ContainerName): Container {
@@ -264,20 +267,4 @@ export class CosmosStore {
       throw mapStorageError(err, 'cosmos', `read database ${this.databaseId}`);
     }
   }
-}
-
-let store: CosmosStore | undefined;
-/** The process-wide Cosmos store, built on first use from config. */
-export function getCosmos(config: Config = getConfig()): CosmosStore {
-  store ??= CosmosStore.fromConfig(config);
-  return store;
-}
-/** Creates the database and containers once per process (local emulator only; Bicep creates them in Azure). */
-export function ensureCosmos(config: Config = getConfig()): Promise<void> {
-  return getCosmos(config).ensure();
-}
-/** For tests that change the configuration. */
-export function resetCosmosForTests(): void {
-  store?.client.dispose();
-  store = undefined;
 }

@@ -1,19 +1,12 @@
 import type { TokenCredential } from '@azure/identity';
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 
-const credentials = new Map<string, TokenCredential>();
-
 /**
- * The Entra credential for Azure data planes, one per process (tokens are cached inside it). In
- * Azure, AZURE_CLIENT_ID names the user-assigned managed identity; without it (a developer pointing
- * at real Azure) DefaultAzureCredential tries the usual local sources.
+ * An Entra credential for Azure data planes (it caches its tokens inside). In Azure, AZURE_CLIENT_ID
+ * names the user-assigned managed identity; without it (a developer pointing at real Azure)
+ * DefaultAzureCredential tries the usual local sources. The composition root (lib/services.ts)
+ * builds one per process and hands it to every client; nothing here is cached across calls.
  */
 export function azureCredential(clientId: string | undefined): TokenCredential {
-  const key = clientId ?? '';
-  let credential = credentials.get(key);
-  if (!credential) {
-    credential = clientId ? new ManagedIdentityCredential({ clientId }) : new DefaultAzureCredential();
-    credentials.set(key, credential);
-  }
-  return credential;
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new DefaultAzureCredential();
 }

@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config';
-import type { ArtifactStore } from './blob';
-import { getArtifactStore } from './blob';
-import type { CosmosStore } from './cosmos';
-import { getCosmos } from './cosmos';
+import type { TokenCredential } from '@azure/identity';
+import { ArtifactStore } from './blob';
+import { CosmosStore } from './cosmos';
 import { createHostTableService, pingTables } from './table';
 
 export type Dependency = 'blob' | 'table' | 'cosmos';
@@ -29,17 +28,31 @@ export interface HealthReport {
 }
 
 /**
- * Checks built from the app's storage adapters (the process-wide ones unless given). With
+ * Checks built from the app's storage adapters (the app passes its own; without them, new ones
+ * are built from `config`). With
  * `ensureLocal` (default), emulator-backed stores (a connection string, a Cosmos key) first create
  * their containers once, as the app does on first use, so a fresh devhost reports healthy; in Azure
  * nothing is ever created (Bicep owns the resources).
  */
 export function storageProbes(
   config: Config,
-  options: { artifacts?: ArtifactStore; cosmos?: CosmosStore; ensureLocal?: boolean } = {},
+  options: {
+    artifacts?: ArtifactStore;
+    cosmos?: CosmosStore;
+    /** The Entra credential for Azure (asked only when a client needs one). */
+    credential?: () => TokenCredential;
+    ensureLocal?: boolean;
+  } = {},
 ): Probes {
-  const artifacts = options.artifacts ?? getArtifactStore(config);
-  const cosmos = options.cosmos ?? getCosmos(config);
+  const artifacts =
+    options.artifacts ??
+    ArtifactStore.fromConfig(
+      config,
+      undefined,
+      config.ARTIFACT_STORAGE_CONNECTION ? undefined : options.credential?.(),
+    );
+  const cosmos =
+    options.cosmos ?? CosmosStore.fromConfig(config, config.COSMOS_KEY ? undefined : options.credential?.());
   const ensureLocal = options.ensureLocal ?? true;
   let tables: ReturnType<typeof createHostTableService> | undefined;
   return {
@@ -48,7 +61,10 @@ export function storageProbes(
       await artifacts.ping(signal);
     },
     table: (signal) => {
-      tables ??= createHostTableService(config);
+      tables ??= createHostTableService(
+        config,
+        config.AzureWebJobsStorage ? undefined : options.credential?.(),
+      );
       return pingTables(tables, signal);
     },
     cosmos: async (signal) => {

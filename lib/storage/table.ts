@@ -1,4 +1,5 @@
 import { TableServiceClient } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
 import type { Config } from '../config';
 import { NonRetriableError } from '../errors';
 import { azureCredential } from './credential';
@@ -10,6 +11,7 @@ import { mapStorageError } from './errors';
  */
 export function createHostTableService(
   config: Pick<Config, 'AzureWebJobsStorage' | 'AzureWebJobsStorage__accountName' | 'AZURE_CLIENT_ID'>,
+  credential?: TokenCredential,
 ): TableServiceClient {
   const connection = config.AzureWebJobsStorage;
   if (connection) {
@@ -20,7 +22,7 @@ export function createHostTableService(
   }
   if (config.AzureWebJobsStorage__accountName) {
     const url = `https://${config.AzureWebJobsStorage__accountName}.table.core.windows.net`;
-    return new TableServiceClient(url, azureCredential(config.AZURE_CLIENT_ID));
+    return new TableServiceClient(url, credential ?? azureCredential(config.AZURE_CLIENT_ID));
   }
   throw new NonRetriableError(
     'TABLE_STORAGE_UNSET',

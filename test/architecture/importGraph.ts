@@ -97,7 +97,7 @@ export function buildImportGraph(root: string, folders: readonly string[]): Impo
 }
 
 /** Every import cycle between project files, each as a path that starts and ends on the same file. */
-export function findCycles(graph: ImportGraph, ignore: ReadonlySet<string> = new Set()): string[][] {
+export function findCycles(graph: ImportGraph): string[][] {
   // Tarjan's strongly connected components; one representative cycle per component.
   let index = 0;
   const indices = new Map<string, number>();
@@ -106,11 +106,7 @@ export function findCycles(graph: ImportGraph, ignore: ReadonlySet<string> = new
   const onStack = new Set<string>();
   const components: string[][] = [];
   const internal = (file: string): string[] =>
-    ignore.has(file)
-      ? []
-      : (graph.edges.get(file) ?? [])
-          .filter((e) => !e.external && graph.edges.has(e.to) && !ignore.has(e.to))
-          .map((e) => e.to);
+    (graph.edges.get(file) ?? []).filter((e) => !e.external && graph.edges.has(e.to)).map((e) => e.to);
 
   const visit = (v: string): void => {
     indices.set(v, index);
@@ -185,11 +181,6 @@ export interface LayerRules {
   pureModules: readonly string[];
   /** Packages an orchestrator may reach. */
   purePackages: readonly string[];
-  /**
-   * Files whose imports, in and out, are exempt from the cycle and layer rules while they are being
-   * removed. Keep it empty: an entry is a debt, and an entry naming a missing file is a violation.
-   */
-  transitional: readonly string[];
 }
 
 export interface Violation {
@@ -214,17 +205,6 @@ function isPure(file: string, rules: LayerRules): boolean {
 /** Checks `graph` against `rules`; an empty list means the architecture holds. */
 export function checkLayers(graph: ImportGraph, rules: LayerRules): Violation[] {
   const violations: Violation[] = [];
-  const transitional = new Set(rules.transitional);
-  for (const file of transitional) {
-    if (!graph.edges.has(file)) {
-      violations.push({
-        rule: 'stale',
-        path: [file],
-        message: `${file} is on the transitional list but does not exist: delete the entry`,
-      });
-    }
-  }
-
   for (const entry of rules.pureModules) {
     const exists = entry.endsWith('/')
       ? graph.files.some((f) => f.startsWith(entry))
@@ -238,7 +218,7 @@ export function checkLayers(graph: ImportGraph, rules: LayerRules): Violation[] 
     }
   }
 
-  for (const cycle of findCycles(graph, transitional)) {
+  for (const cycle of findCycles(graph)) {
     violations.push({ rule: 'cycle', path: cycle, message: `import cycle: ${cycle.join(' → ')}` });
   }
 
@@ -267,7 +247,6 @@ export function checkLayers(graph: ImportGraph, rules: LayerRules): Violation[] 
         }
         continue;
       }
-      if (transitional.has(file) || transitional.has(edge.to)) continue;
       const to = topFolder(edge.to);
       if (to !== from) {
         if (allowed !== '*' && !allowed.includes(to)) {

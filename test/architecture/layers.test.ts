@@ -74,18 +74,6 @@ const rules: LayerRules = {
   pureRoot: 'orchestrators',
   pureModules: pure.modules,
   purePackages: pure.packages,
-  /**
-   * The lazily built singletons being replaced by the composition root (issue 14): data/deps and
-   * training/deps import each other and reach up the layers. Delete this list once they are gone.
-   */
-  transitional: [
-    'lib/approval/deps.ts',
-    'lib/data/deps.ts',
-    'lib/registry/deps.ts',
-    'lib/runs/deps.ts',
-    'lib/serving/deps.ts',
-    'lib/training/deps.ts',
-  ],
 };
 
 const only = (violations: readonly Violation[], ...kinds: Violation['rule'][]): string =>
@@ -150,7 +138,6 @@ describe('the import-graph checker', () => {
       'lib/approval/record.ts',
       'lib/approval/snapshot.ts',
     ],
-    transitional: [],
   };
   const found = checkLayers(bad, fixtureRules)
     .map((v) => `${v.rule}: ${v.path.join(' → ')}`)

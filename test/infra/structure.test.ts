@@ -284,7 +284,15 @@ describe('.funcignore', () => {
   });
 
   it('keeps what the remote build and the host need', () => {
-    const needed = ['package.json', 'package-lock.json', 'host.json', 'tsconfig.json', 'lib/', 'functions/'];
+    const needed = [
+      'package.json',
+      'package-lock.json',
+      'host.json',
+      'tsconfig.json',
+      'app/',
+      'lib/',
+      'functions/',
+    ];
     for (const path of needed) {
       const hit = ignored.find((pattern) =>
         pattern.includes('*')

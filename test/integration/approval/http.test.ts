@@ -1,7 +1,7 @@
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import type { HttpResponseInit } from '@azure/functions';
 import { randomBytes } from 'node:crypto';
-import type { ApprovalDeps } from '../../../lib/approval/deps';
+import type { ApprovalDeps } from '../../../lib/services';
 import { ApprovalStore } from '../../../lib/approval/store';
 import type { Keyring } from '../../../lib/keyring';
 import { signApprovalToken } from '../../../lib/approval/token';

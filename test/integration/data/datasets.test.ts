@@ -10,7 +10,7 @@ import {
   REPORTS_CONTAINER,
   storeRawUpload,
 } from '../../../lib/data/datasets';
-import type { DataDeps } from '../../../lib/data/deps';
+import type { DataDeps } from '../../../lib/data/datasets';
 import { decodeReferenceProfile, referenceProfilePath } from '../../../lib/data/referenceProfile';
 import { loadReferenceProfile } from '../../../lib/data/referenceStore';
 import type { ValidationReport } from '../../../lib/data/report';

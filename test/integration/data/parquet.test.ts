@@ -6,7 +6,7 @@ import { inferContractHandler } from '../../../functions/inferContract';
 import { validateDatasetHandler } from '../../../functions/validateDataset';
 import type { DatasetContract } from '../../../lib/contracts/datasetContract';
 import { DATASETS_CONTAINER, loadColumnar, storeRawUpload } from '../../../lib/data/datasets';
-import type { DataDeps } from '../../../lib/data/deps';
+import type { DataDeps } from '../../../lib/data/datasets';
 import type { ValidationReport } from '../../../lib/data/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
 import {

@@ -1,7 +1,7 @@
 import type { DatasetContract } from '../../../lib/contracts/datasetContract';
 import { parseContract } from '../../../lib/contracts/datasetContract';
 import type { BlobDigest } from '../../../lib/data/datasets';
-import type { DataDeps } from '../../../lib/data/deps';
+import type { DataDeps } from '../../../lib/data/datasets';
 import { defaultLimits } from '../../../lib/data/limits';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { BlobEmulator } from '../../support/emulators';

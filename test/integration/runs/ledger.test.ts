@@ -173,6 +173,20 @@ describe('run ledger activities on the Cosmos emulator', () => {
     });
   });
 
+  it('loadPipelineVersion run twice returns the same definition and writes nothing; twice is once', async () => {
+    const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
+    await pipelines.put('wages-twice', { ...wages, name: 'wages-twice' }, 'ana', new Date());
+    const before = await pipelines.list();
+    // Two processes (two stores, so no shared cache) each run it once, as a retried activity would.
+    const first = await loadPipelineVersion({ pipelines })({ pipeline: 'wages-twice', version: 1 });
+    const again = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
+    const second = await loadPipelineVersion({ pipelines: again })({ pipeline: 'wages-twice', version: 1 });
+    expect(second).toEqual(first);
+    expect(loadPipelineVersionActivity.output.parse(second).modelName).toBe('wages');
+    expect(await pipelines.list()).toEqual(before);
+    expect((await again.get('wages-twice'))?.version).toBe(1);
+  });
+
   it('the pipeline store serves immutable versions from a bounded cache, never "the latest"', async () => {
     const writer = new PipelineStore<{ description: string }>(cosmos.container('pipelines'));
     for (const d of ['one', 'two', 'three'])

@@ -21,7 +21,7 @@ import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
-import type { TrainingDeps } from '../../../lib/training/deps';
+import type { TrainingDeps } from '../../../lib/services';
 import type { TrainingSpecInput } from '../../../lib/contracts/trainingSpec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';

@@ -5,7 +5,7 @@ import { CONTRACT_HEADER, validateDatasetHandler } from '../../../functions/vali
 import { withProblems } from '../../../functions/support/http';
 import type { DatasetContract, DatasetContractInput } from '../../../lib/contracts/datasetContract';
 import { parseContract } from '../../../lib/contracts/datasetContract';
-import type { DataDeps } from '../../../lib/data/deps';
+import type { DataDeps } from '../../../lib/data/datasets';
 import { defaultLimits } from '../../../lib/data/limits';
 import type { ValidationReport } from '../../../lib/data/report';
 

@@ -1,0 +1,203 @@
+import type { TokenCredential } from '@azure/identity';
+import type { ApprovalServiceDeps } from './approval/service';
+import { ApprovalSlots } from './approval/slot';
+import { ApprovalStore } from './approval/store';
+import type { Keyring } from './keyring';
+import { parseKeyring } from './keyring';
+import type { Config } from './config';
+import {
+  DATASET_COLUMNAR_BYTES_TAG,
+  DATASET_COLUMNAR_SHA256_TAG,
+  DATASET_COLUMNAR_URI_TAG,
+} from './contracts/pipeline';
+import type { DatasetContract } from './contracts/datasetContract';
+import type { DataDeps } from './data/datasets';
+import type { IngestLimits } from './data/limits';
+import { limitsFromConfig } from './data/limits';
+import type { Notifier } from './notify';
+import { createNotifier } from './notify';
+import type { PipelineDefinition } from './pipelines/definition';
+import { modelNameOf } from './pipelines/definition';
+import { PipelineStore } from './pipelines/store';
+import { ModelRegistry } from './registry/registry';
+import resources from './resources.json';
+import { RunStore } from './runs/store';
+import { ProductionModels } from './serving/production';
+import { ArtifactStore } from './storage/blob';
+import { CosmosStore } from './storage/cosmos';
+import { azureCredential } from './storage/credential';
+import type { TrainingBackends } from './training/backends/fromConfig';
+import { backendsFromConfig } from './training/backends/fromConfig';
+
+/**
+ * Everything the app's activities and functions use, each built once from the settings by
+ * {@link createServices}. Handlers take the part they need (`Pick<Services, 'runs' | 'registry'>`),
+ * so tests hand them the same objects built on the emulators, or fakes of the same shape.
+ */
+export interface Services {
+  config: Config;
+  /** The process's Entra credential (Azure only; emulators use keys), built on first use. */
+  credential: () => TokenCredential;
+  cosmos: CosmosStore;
+  artifacts: ArtifactStore;
+  /** Run documents (partition key: pipeline). */
+  runs: RunStore;
+  pipelines: PipelineStore<PipelineDefinition>;
+  /** Approval records and decisions. */
+  approvals: ApprovalStore;
+  /** One approval at a time per pipeline. */
+  slots: ApprovalSlots;
+  registry: ModelRegistry;
+  backend: TrainingBackends;
+  /** The scoring endpoint's cache of production models. */
+  scoring: ProductionModels;
+  limits: IngestLimits;
+  /** The dataset contract of a stored pipeline version (undefined when there is no such version). */
+  contractOf(pipeline: string, version?: number): Promise<DatasetContract | undefined>;
+  /**
+   * The columnar dataset the pipeline's production model was trained on (the drift reference), as
+   * recorded on its registry version; undefined before a first deployment.
+   */
+  productionReference: NonNullable<DataDeps['productionReference']>;
+  now: () => Date;
+  /**
+   * The approval side (signing keyring, notifier, public links). Built on first use: its settings
+   * (APPROVAL_SIGNING_KEYS, NOTIFIER…) are needed by approvals only, so a missing key fails the
+   * approval steps with its message and nothing else. A failure is not kept: the next call retries.
+   */
+  approval(): Promise<ApprovalDeps>;
+  /**
+   * Creates the containers the app writes to, against the local emulators only (in Azure, Bicep
+   * creates them and the identity may not). Idempotent; a failed attempt is retried by the next call.
+   */
+  prepare(): Promise<void>;
+}
+
+/** What the approval page, the decision endpoint and the approval activities need. */
+export interface ApprovalDeps extends ApprovalServiceDeps {
+  store: ApprovalStore;
+  keyring: Keyring;
+  notifier: Notifier;
+  publicBaseUrl: string;
+}
+
+/** What the train, evaluate and register activities need. */
+export interface TrainingDeps {
+  store: ArtifactStore;
+  registry: ModelRegistry;
+  backend: TrainingBackends;
+  /** The dataset contract of a pipeline version, to parse a golden set. */
+  contractOf?: DataDeps['contractOf'];
+}
+
+/** Replacements for remote services that cannot run here (or clocks), for tests. */
+export interface ServiceOverrides {
+  credential?: TokenCredential;
+  backend?: TrainingBackends;
+  notifier?: Notifier;
+  now?: () => Date;
+  /** Skip {@link Services.prepare} (the health check probes before anything is created). */
+  prepare?: boolean;
+}
+
+/**
+ * The composition root: builds every store, client and backend of the app once from `config`, then
+ * (unless `overrides.prepare` is false) creates the local emulators' containers. A plain function
+ * with no module state: the app keeps one result per process (app/services.ts), tests build their
+ * own on the emulators.
+ */
+export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+  let credential = overrides.credential;
+  // Only Azure needs it (emulators use keys), and only when a client first asks.
+  const credentialOnce = (): TokenCredential => (credential ??= azureCredential(config.AZURE_CLIENT_ID));
+  const cosmos = CosmosStore.fromConfig(config, config.COSMOS_KEY ? undefined : credentialOnce());
+  const artifacts = ArtifactStore.fromConfig(
+    config,
+    undefined,
+    config.ARTIFACT_STORAGE_CONNECTION ? undefined : credentialOnce(),
+  );
+  const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
+  const registry = new ModelRegistry(cosmos.container('models'));
+  const approvals = new ApprovalStore(cosmos.container('approvals'));
+  const now = overrides.now ?? (() => new Date());
+
+  const contractOf: Services['contractOf'] = async (name, version) =>
+    (await pipelines.get(name, version))?.definition.dataset;
+  const productionReference: Services['productionReference'] = async (name) => {
+    const stored = await pipelines.get(name);
+    const production = await registry.resolveAlias(
+      stored ? modelNameOf(stored.definition) : name,
+      'production',
+    );
+    const uri = production?.tags[DATASET_COLUMNAR_URI_TAG];
+    const sha256 = production?.tags[DATASET_COLUMNAR_SHA256_TAG];
+    if (!uri || !sha256) return undefined;
+    return { columnar: { uri, sha256, bytes: Number(production.tags[DATASET_COLUMNAR_BYTES_TAG] ?? '0') } };
+  };
+
+  let approval: Promise<ApprovalDeps> | undefined;
+  const buildApproval = async (): Promise<ApprovalDeps> => {
+    const outbox = () => artifacts.containerClient(resources.blobContainers.outbox);
+    const notifier = overrides.notifier ?? createNotifier(config, { outbox, credential: credentialOnce });
+    if (notifier.channel === 'outbox') await outbox().createIfNotExists();
+    return {
+      store: approvals,
+      keyring: parseKeyring(config.APPROVAL_SIGNING_KEYS, config.APPROVAL_ACTIVE_KEY_ID),
+      notifier,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      requireSignin: config.APPROVAL_REQUIRE_SIGNIN,
+      now,
+    };
+  };
+
+  const services: Services = {
+    config,
+    credential: credentialOnce,
+    cosmos,
+    artifacts,
+    runs: new RunStore(cosmos),
+    pipelines,
+    approvals,
+    slots: new ApprovalSlots(cosmos),
+    registry,
+    backend: overrides.backend ?? backendsFromConfig(config, artifacts, credentialOnce),
+    scoring: new ProductionModels({
+      registry,
+      readArtifact: async (uri) => (await artifacts.getBuffer(uri)).data,
+      aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
+    }),
+    limits: limitsFromConfig(config),
+    contractOf,
+    productionReference,
+    now,
+    approval: () =>
+      (approval ??= buildApproval().catch((err: unknown) => {
+        approval = undefined;
+        throw err;
+      })),
+    prepare: async () => {
+      // The local emulators start empty; in Azure, Bicep creates the database and containers.
+      await Promise.all([
+        config.COSMOS_KEY ? cosmos.ensure() : undefined,
+        config.ARTIFACT_STORAGE_CONNECTION ? artifacts.ensureContainers() : undefined,
+      ]);
+    },
+  };
+  if (overrides.prepare ?? true) await services.prepare();
+  return services;
+}
+
+/** The data activities' and dataset endpoints' view of the services. */
+export function dataDeps(s: Services): DataDeps {
+  return {
+    store: s.artifacts,
+    limits: s.limits,
+    contractOf: s.contractOf,
+    productionReference: s.productionReference,
+  };
+}
+
+/** The training activities' view of the services. */
+export function trainingDeps(s: Services): TrainingDeps {
+  return { store: s.artifacts, registry: s.registry, backend: s.backend, contractOf: s.contractOf };
+}

@@ -1,0 +1,61 @@
+import type { TokenCredential } from '@azure/identity';
+import type { Config } from '../../config';
+import { NonRetriableError } from '../../errors';
+import type { ArtifactStore } from '../../storage/blob';
+import { AzureMlTrainingBackend } from './azureml';
+import { LocalTrainingBackend } from './local';
+import type { TrainingBackend } from './types';
+
+/** The backend a training spec names. */
+export type TrainingBackends = (name: 'local' | 'azureml') => TrainingBackend;
+
+/**
+ * The backends configured by the app settings: `local` always, `azureml` only when its workspace is
+ * set (built on first use, so a pipeline that never picks it needs none of its settings).
+ */
+export function backendsFromConfig(
+  config: Config,
+  store: ArtifactStore,
+  credential: () => TokenCredential,
+): TrainingBackends {
+  const local = new LocalTrainingBackend({
+    files: store,
+    heartbeatStaleMs: config.TRAINING_HEARTBEAT_STALE_SECONDS * 1000,
+    env: {
+      ARTIFACT_STORAGE_CONNECTION: config.ARTIFACT_STORAGE_CONNECTION,
+      ARTIFACT_STORAGE_ACCOUNT_URL: config.ARTIFACT_STORAGE_ACCOUNT_URL,
+      AZURE_CLIENT_ID: config.AZURE_CLIENT_ID,
+    },
+  });
+  let azureml: AzureMlTrainingBackend | undefined;
+  return (name) => {
+    if (name === 'local') return local;
+    if (
+      !config.AZUREML_SUBSCRIPTION_ID ||
+      !config.AZUREML_RESOURCE_GROUP ||
+      !config.AZUREML_WORKSPACE_NAME ||
+      !config.AZUREML_ENVIRONMENT_ID
+    ) {
+      throw new NonRetriableError(
+        'azureml_not_configured',
+        'the azureml backend needs AZUREML_SUBSCRIPTION_ID, AZUREML_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME and AZUREML_ENVIRONMENT_ID',
+      );
+    }
+    azureml ??= new AzureMlTrainingBackend({
+      endpoint: config.AZUREML_ENDPOINT,
+      subscriptionId: config.AZUREML_SUBSCRIPTION_ID,
+      resourceGroup: config.AZUREML_RESOURCE_GROUP,
+      workspace: config.AZUREML_WORKSPACE_NAME,
+      apiVersion: config.AZUREML_API_VERSION,
+      credential: credential(),
+      environmentId: config.AZUREML_ENVIRONMENT_ID,
+      instanceType: config.AZUREML_INSTANCE_TYPE,
+      ...(config.AZUREML_COMPUTE_ID ? { computeId: config.AZUREML_COMPUTE_ID } : {}),
+      ...(config.AZUREML_CODE_ID ? { codeId: config.AZUREML_CODE_ID } : {}),
+      storageBlobEndpoint: store.service.url,
+      files: store,
+      heartbeatStaleMs: Math.max(10 * 60_000, config.TRAINING_HEARTBEAT_STALE_SECONDS * 1000),
+    });
+    return azureml;
+  };
+}
