@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { buildEvidenceActivity } from '../lib/contracts/pipeline';
-import type { ValidationReport } from '../lib/data/report';
+import type { ValidationReport } from '../lib/data/checking/report';
 import { evaluationReportSchema } from '../lib/evaluation/report';
 import { NonRetriableError } from '../lib/errors';
 import { buildEvidence as summarize } from '../lib/runs/evidence';

@@ -4,7 +4,7 @@ import type { ApprovalStore } from '../lib/approval/store';
 import type { DeployModelOutput } from '../lib/contracts/deploy';
 import { deployModelActivity } from '../lib/contracts/deploy';
 import { NonRetriableError } from '../lib/errors';
-import type { AliasMove } from '../lib/registry/model';
+import type { AliasMove } from '../lib/registry/records';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { PRODUCTION_ALIAS } from '../lib/serving/production';
 import type { RunStore } from '../lib/runs/store';

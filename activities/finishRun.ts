@@ -3,7 +3,7 @@ import { finishRunActivity } from '../lib/contracts/pipeline';
 import type { RunEndingDeps } from '../lib/runs/ending';
 import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import type { RunStatus } from '../lib/contracts/runDocument';
-import { applyStepUpdates } from '../lib/runs/model';
+import { applyStepUpdates } from '../lib/runs/document';
 import type { RunStore } from '../lib/runs/store';
 import { registerActivityFactory } from './support/define';
 

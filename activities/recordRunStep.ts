@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { recordRunStepActivity } from '../lib/contracts/pipeline';
 import { updatesOf } from '../lib/contracts/run';
-import { applyStepUpdates } from '../lib/runs/model';
+import { applyStepUpdates } from '../lib/runs/document';
 import type { RunStore } from '../lib/runs/store';
 import { registerActivityFactory } from './support/define';
 

@@ -6,7 +6,7 @@ import { runChildInstanceIds } from '../lib/contracts/orchestrations';
 import { readStepOutputs } from '../lib/contracts/run';
 import { problem } from '../lib/http/problem';
 import { endRun, withdrawalMessage } from '../lib/runs/ending';
-import { terminalRunStatuses } from '../lib/runs/model';
+import { terminalRunStatuses } from '../lib/runs/document';
 import type { Services } from '../lib/services';
 import { requireJsonContentType, withProblems } from './support/http';
 

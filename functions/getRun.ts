@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { problem } from '../lib/http/problem';
-import { timeBreakdown } from '../lib/runs/model';
+import { timeBreakdown } from '../lib/runs/document';
 import { reconcileRun } from '../lib/runs/reconcile';
 import type { Services } from '../lib/services';
 import { withServices } from '../app/services';

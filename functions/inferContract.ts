@@ -3,11 +3,11 @@ import { taskSchema } from '../lib/contracts/datasetContract';
 import { getServices } from '../app/services';
 import type { DataDeps } from '../lib/data/datasets';
 import { DataFormatError } from '../lib/data/errors';
-import { readDataset } from '../lib/data/ingest';
-import { inferContract } from '../lib/data/inferContract';
-import { profileTable } from '../lib/data/profile';
+import { readDataset } from '../lib/data/reading/readDataset';
+import { inferDatasetContract } from '../lib/data/checking/inferDatasetContract';
+import { profileTable } from '../lib/data/profiling/profile';
 import { ValidationError } from '../lib/errors';
-import { checkDeclaredSize } from './validateDataset';
+import { checkDeclaredSize } from './checkDataset';
 import { withProblems } from './support/http';
 
 /**
@@ -39,7 +39,7 @@ export function inferContractHandler(getDeps: () => Promise<Pick<DataDeps, 'limi
     const profile = profileTable(table);
     let contract;
     try {
-      contract = inferContract(
+      contract = inferDatasetContract(
         table,
         { ...(target !== undefined ? { target } : {}), ...(task ? { task } : {}) },
         profile,

@@ -6,7 +6,7 @@ import { requesterOf } from '../lib/approval/principal';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import resources from '../lib/resources.json';
-import { sniffBinary } from '../lib/data/input';
+import { sniffBinary } from '../lib/data/reading/input';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/contracts/runDocument';

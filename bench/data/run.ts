@@ -15,18 +15,22 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { decodeColumnar, encodeColumnar } from '../../lib/data/columnar';
-import { conformTable } from '../../lib/data/conform';
-import { parseContract } from '../../lib/contracts/datasetContract';
-import { readDataset } from '../../lib/data/ingest';
-import { sharedBytes, validateColumnarOffThread, warmValidationWorker } from '../../lib/data/offThread';
-import type { ReferenceProfileKey } from '../../lib/data/referenceProfile';
+import { decodeColumnar, encodeColumnar } from '../../lib/data/reading/columnar';
+import { conformTable } from '../../lib/data/checking/conform';
+import { parseDatasetContract } from '../../lib/contracts/datasetContract';
+import { readDataset } from '../../lib/data/reading/readDataset';
+import {
+  sharedBytes,
+  validateColumnarOffThread,
+  warmValidationWorker,
+} from '../../lib/data/checking/offThread';
+import type { ReferenceProfileKey } from '../../lib/data/profiling/referenceProfile';
 import {
   buildReferenceProfile,
   decodeReferenceProfile,
   encodeReferenceProfile,
-} from '../../lib/data/referenceProfile';
-import { contractDigest } from '../../lib/data/report';
+} from '../../lib/data/profiling/referenceProfile';
+import { datasetContractDigest } from '../../lib/data/checking/report';
 import { writeGeneratedCsv } from './generate';
 
 /**
@@ -60,7 +64,7 @@ const roundFile = (round: number | string): string =>
 const CURRENT_COLUMNAR = roundFile(ROUND);
 const REFERENCE_PROFILE = path.join(DIR, `reference-${ROWS}.profile`);
 
-export const benchContract = parseContract({
+export const benchContract = parseDatasetContract({
   columns: [
     { name: 'id', type: 'integer', unique: true, min: 1 },
     { name: 'age', type: 'integer', min: 18, max: 90 },
@@ -173,7 +177,10 @@ function referenceKey(): ReferenceProfileKey {
     const digest = createHash('sha256').update(readFileSync(REFERENCE_COLUMNAR)).digest('hex');
     writeFileSync(digestFile, digest);
   }
-  return { dataSha256: readFileSync(digestFile, 'utf8'), contractSha256: contractDigest(benchContract) };
+  return {
+    dataSha256: readFileSync(digestFile, 'utf8'),
+    contractSha256: datasetContractDigest(benchContract),
+  };
 }
 
 /**

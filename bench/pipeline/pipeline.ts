@@ -33,7 +33,7 @@ import {
   type PipelineRunInput,
 } from '../../lib/contracts/pipeline';
 import type { RunSource } from '../../lib/contracts/runDocument';
-import { newRunDocument } from '../../lib/runs/model';
+import { newRunDocument } from '../../lib/runs/document';
 import { RunStore } from '../../lib/runs/store';
 import { CosmosStore, createCosmosClient } from '../../lib/storage';
 

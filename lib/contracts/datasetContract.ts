@@ -264,6 +264,6 @@ export type DatasetContract = z.infer<typeof datasetContractSchema>;
 export type DatasetContractInput = z.input<typeof datasetContractSchema>;
 
 /** Parses a contract (throws a ZodError naming every bad field). */
-export function parseContract(input: unknown): DatasetContract {
+export function parseDatasetContract(input: unknown): DatasetContract {
   return datasetContractSchema.parse(input);
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * The run document and the parts of it that cross the Durable boundary: run source, status, stop
  * reason and step updates travel in activity inputs and outputs, so they live here with no I/O.
  * The pure functions that move a run document (apply a step update, time breakdown) stay in
- * lib/runs/model.ts.
+ * lib/runs/document.ts.
  */
 
 /** The steps of a pipeline run, in order. */

@@ -14,7 +14,7 @@ export const trainingJobRequestSchema = z.object({
   /** Deterministic (from the run), so a retried submit finds the job it already started. */
   jobId: jobIdSchema,
   spec: trainingSpecSchema,
-  /** The dataset's columnar form (lib/data/columnar.ts) and its SHA-256. */
+  /** The dataset's columnar form (lib/data/reading/columnar.ts) and its SHA-256. */
   dataset: z.object({ uri: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   runId: z.string().optional(),
 });

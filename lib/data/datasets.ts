@@ -2,16 +2,16 @@ import { Readable } from 'node:stream';
 import resources from '../resources.json';
 import type { ArtifactStore, BlobRef } from '../storage/blob';
 import { checkDatasetSource } from '../storage/datasetSource';
-import type { Table } from './column';
+import type { Table } from './table';
 import type { DatasetContract } from '../contracts/datasetContract';
-import { COLUMNAR_CONTENT_TYPE, decodeColumnar, encodeColumnar } from './columnar';
-import type { DatasetFormat, ReadDatasetOptions } from './ingest';
-import { readDataset } from './ingest';
-import type { ByteSource } from './input';
+import { COLUMNAR_CONTENT_TYPE, decodeColumnar, encodeColumnar } from './reading/columnar';
+import type { DatasetFormat, ReadDatasetOptions } from './reading/readDataset';
+import { readDataset } from './reading/readDataset';
+import type { ByteSource } from './reading/input';
 import type { IngestLimits } from './limits';
 import { defaultLimits } from './limits';
-import type { ValidationReport } from './report';
-import { tee } from './tee';
+import type { ValidationReport } from './checking/report';
+import { tee } from './reading/tee';
 
 /** What the data activities and the dataset endpoints need (lib/services.ts builds it; tests inject it). */
 export interface DataDeps {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { StartOrchestration } from '../runs/launch';
 import { launchRun } from '../runs/launch';
-import { terminalRunStatuses } from '../runs/model';
+import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { ArtifactStore, CosmosStore } from '../storage';
 import type { PipelineDefinition } from './definition';

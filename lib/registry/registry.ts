@@ -1,6 +1,6 @@
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { NonRetriableError, TransientError } from '../errors';
-import type { AliasMove, ModelHead, ModelVersion, MoveAliasInput, RegisterVersionInput } from './model';
+import type { AliasMove, ModelHead, ModelVersion, MoveAliasInput, RegisterVersionInput } from './records';
 import {
   aliasMoveId,
   aliasMoveSchema,
@@ -9,7 +9,7 @@ import {
   moveAliasInputSchema,
   registerVersionInputSchema,
   versionId,
-} from './model';
+} from './records';
 import { modelNameSchema } from '../contracts/modelNames';
 
 /** A registry error a caller can act on; `status` becomes the HTTP status of the problem response. */

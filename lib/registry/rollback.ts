@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors';
-import type { AliasMove } from './model';
+import type { AliasMove } from './records';
 import type { ModelDetail } from './registry';
-import { PRODUCTION_ALIAS } from './model';
+import { PRODUCTION_ALIAS } from './records';
 
 /**
  * Which versions a rollback may return production to. A version reaches production only through

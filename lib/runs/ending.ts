@@ -4,7 +4,7 @@ import { approvalInstanceId } from '../contracts/orchestrations';
 import type { ApprovalSlots } from '../approval/slot';
 import type { ApprovalStore } from '../approval/store';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
-import { terminalRunStatuses } from './model';
+import { terminalRunStatuses } from './document';
 import type { RunStore } from './store';
 
 /**

@@ -1,5 +1,5 @@
 import type { EvidenceInput } from '../contracts/approvalRecord';
-import type { ValidationReport } from '../data/report';
+import type { ValidationReport } from '../data/checking/report';
 import type { EvaluationReport } from '../evaluation/report';
 import type { MetricName } from '../contracts/evaluationPolicy';
 import { higherIsBetter } from '../metrics/metrics';

@@ -2,7 +2,7 @@ import type { PipelineRunInput } from '../contracts/pipeline';
 import { PIPELINE_REVISION } from '../contracts/pipeline';
 import type { RunStore } from './store';
 import type { RunDocument, RunSource } from '../contracts/runDocument';
-import { newRunDocument } from './model';
+import { newRunDocument } from './document';
 
 /** Starts the orchestration (the Durable client's `startNew`), injected so lib/ stays host-agnostic. */
 export type StartOrchestration = (instanceId: string, input: PipelineRunInput) => Promise<void>;

@@ -2,7 +2,7 @@ import { approvalInstanceId } from '../contracts/orchestrations';
 import type { RunEndingDeps } from './ending';
 import { endRunApproval, endRunDocument, withdrawalMessage } from './ending';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
-import { terminalRunStatuses } from './model';
+import { terminalRunStatuses } from './document';
 import type { RunStore } from './store';
 
 /**

@@ -2,7 +2,7 @@ import type { ItemDefinition } from '@azure/cosmos';
 import { NonRetriableError, TransientError } from '../errors';
 import type { CosmosStore } from '../storage/cosmos';
 import type { RunDocument, RunStatus } from '../contracts/runDocument';
-import { terminalRunStatuses } from './model';
+import { terminalRunStatuses } from './document';
 import { runDocumentSchema, runStatusSchema } from '../contracts/runDocument';
 
 /** Every status of a run that has not ended, derived so a new status is never left out of the sweep. */

@@ -1,6 +1,6 @@
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import type { ModelRegistry } from '../registry/registry';
-import type { ModelVersion } from '../registry/model';
+import type { ModelVersion } from '../registry/records';
 import { datasetFromRecords } from '../training/dataset';
 import { loadVerifiedModel } from '../training/models/artifact';
 import type { LoadedModel } from '../training/models/predict';
@@ -14,7 +14,7 @@ import { compileRowValidator } from './rows';
  * registry recorded (a swapped artifact is refused, never served).
  */
 
-import { PRODUCTION_ALIAS } from '../registry/model';
+import { PRODUCTION_ALIAS } from '../registry/records';
 export { PRODUCTION_ALIAS };
 
 export interface ServedModel {

@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import type { TokenCredential } from '@azure/identity';
 import { ArtifactStore } from './blob';
 import { CosmosStore } from './cosmos';
-import { createHostTableService, pingTables } from './table';
+import { createHostTableService, pingTables } from './tableService';
 
 export type Dependency = 'blob' | 'table' | 'cosmos';
 export const dependencies: Dependency[] = ['blob', 'table', 'cosmos'];

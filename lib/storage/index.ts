@@ -3,5 +3,5 @@ export * from './blob';
 export * from './cosmos';
 export * from './errors';
 export * from './health';
-export * from './table';
+export * from './tableService';
 export { azureCredential } from './credential';

@@ -1,5 +1,5 @@
-import type { Table } from '../data/column';
-import { BOOL_NULL } from '../data/column';
+import type { Table } from '../data/table';
+import { BOOL_NULL } from '../data/table';
 import { NonRetriableError } from '../errors';
 
 /**

@@ -192,7 +192,7 @@ export interface Violation {
 
 const topFolder = (file: string): string => file.split('/')[0]!;
 
-/** `lib/data/csv.ts` → `data`; `lib/config.ts` → `config`; `lib/resources.json` → `resources`. */
+/** `lib/data/reading/csv.ts` → `data`; `lib/config.ts` → `config`; `lib/resources.json` → `resources`. */
 export function libModuleOf(file: string): string {
   const rest = file.split('/').slice(1);
   return rest.length > 1 ? rest[0]! : rest[0]!.replace(/\.[^.]+$/, '');

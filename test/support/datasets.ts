@@ -2,9 +2,9 @@
  * Training datasets as the stored columnar blob a run reads: the inverse of `datasetFromTable`,
  * so tests can upload a synthetic dataset the way the ingest step would have written it.
  */
-import { emptyIssues } from '../../lib/data/column';
-import type { Table } from '../../lib/data/column';
-import { encodeColumnar } from '../../lib/data/columnar';
+import { emptyIssues } from '../../lib/data/table';
+import type { Table } from '../../lib/data/table';
+import { encodeColumnar } from '../../lib/data/reading/columnar';
 import type { ColumnarDataset } from '../../lib/training/dataset';
 
 export function tableOf(ds: ColumnarDataset): Table {

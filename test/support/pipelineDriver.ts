@@ -18,7 +18,7 @@ import {
   type PipelineRunInput,
 } from '../../lib/contracts/pipeline';
 import type { RunDocument } from '../../lib/contracts/runDocument';
-import { newRunDocument } from '../../lib/runs/model';
+import { newRunDocument } from '../../lib/runs/document';
 import { trainingPipeline } from '../../orchestrators/trainingPipeline';
 
 /** Activities that only write the run document. */

@@ -1,5 +1,5 @@
 // Lets a child process or worker thread run the TypeScript sources directly:
-// `node -r test/support/registerTs.js lib/training/worker.ts …`. Compiles each .ts file with swc
+// `node -r test/support/registerTs.js worker/trainingJob.ts …`. Compiles each .ts file with swc
 // (the same transform jest uses) on require, so tests need no build step.
 const Module = require('node:module');
 const { readFileSync } = require('node:fs');

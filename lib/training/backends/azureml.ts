@@ -161,7 +161,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         : { resources: { instanceCount: 1, instanceType: o.instanceType ?? 'Standard_DS3_v2' } }),
       command:
         o.command ??
-        'node lib/training/worker.js --request ${{inputs.request}} --dataset ${{inputs.dataset}} --out ${{outputs.job}}',
+        'node worker/trainingJob.js --request ${{inputs.request}} --dataset ${{inputs.dataset}} --out ${{outputs.job}}',
       inputs: {
         request: {
           jobInputType: 'uri_file',

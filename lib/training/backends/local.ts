@@ -11,7 +11,7 @@ import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 export interface LocalBackendOptions {
   /** The artifact store (lib/storage/blob.ts `ArtifactStore`). */
   files: JobFiles;
-  /** The compiled worker (default: dist/lib/training/worker.js next to this file). */
+  /** The compiled worker (default: dist/worker/trainingJob.js next to this file). */
   workerScript?: string;
   /** Node options for the worker (tests load TypeScript with a require hook). */
   execArgv?: string[];
@@ -25,7 +25,7 @@ export interface LocalBackendOptions {
 }
 
 /**
- * The embedded backend: each job is a separate Node.js process running lib/training/worker.ts, so
+ * The embedded backend: each job is a separate Node.js process running worker/trainingJob.ts, so
  * training never blocks the Functions host. The worker writes status, heartbeat, log, metrics and
  * the model to Blob; `status` reads them, so any instance of the app can answer for any job, and a
  * job whose heartbeat went stale has died (host restart, OOM kill). Cancel leaves a marker the

@@ -28,7 +28,7 @@ import { trainingJobId } from '../../../lib/training/jobId';
 import resources from '../../../lib/resources.json';
 import type { Golden } from '../../devhost/durable/support/sdkDriver';
 import { COSMOS_EMULATOR_KEY } from '../../../devhost/services/wellKnown';
-import { newRunDocument } from '../../../lib/runs/model';
+import { newRunDocument } from '../../../lib/runs/document';
 import { repoRoot } from '../../support/devhost';
 import { cosmosStoreOn } from '../../support/emulators';
 import type { PipelineHarness, Ports } from './harness';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type * as Writer from 'hyparquet-writer' with { 'resolution-mode': 'import' };
-import type { ValidationReport } from '../../../lib/data/report';
+import type { ValidationReport } from '../../../lib/data/checking/report';
 import { repoRoot } from '../../support/devhost';
 import type { PipelineHarness, RunView } from './harness';
 import {

@@ -27,7 +27,7 @@ import { loadConfig } from '../../../lib/config';
 import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { evaluateCandidate } from '../../../lib/evaluation/report';
 import resources from '../../../lib/resources.json';
-import { newRunDocument } from '../../../lib/runs/model';
+import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices, trainingDeps } from '../../../lib/services';
 import type { LocalTrainingBackend } from '../../../lib/training/backends/local';

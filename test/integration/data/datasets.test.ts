@@ -1,9 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import { HttpRequest } from '@azure/functions';
 import { ingestDataset } from '../../../activities/ingestDataset';
-import { validateDatasetHandler } from '../../../functions/validateDataset';
+import { validateDatasetHandler } from '../../../functions/checkDataset';
 import { validateDataset } from '../../../activities/validateDataset';
-import { parseContract } from '../../../lib/contracts/datasetContract';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
 import {
   DATASETS_CONTAINER,
   loadColumnar,
@@ -11,10 +11,10 @@ import {
   storeRawUpload,
 } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/datasets';
-import { decodeReferenceProfile, referenceProfilePath } from '../../../lib/data/referenceProfile';
-import { loadReferenceProfile } from '../../../lib/data/referenceStore';
-import type { ValidationReport } from '../../../lib/data/report';
-import { contractDigest } from '../../../lib/data/report';
+import { decodeReferenceProfile, referenceProfilePath } from '../../../lib/data/profiling/referenceProfile';
+import { loadReferenceProfile } from '../../../lib/data/profiling/referenceStore';
+import type { ValidationReport } from '../../../lib/data/checking/report';
+import { datasetContractDigest } from '../../../lib/data/checking/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
 import { blobSnapshot, incoming, uploadSource, useDataStore, wagesContract, wagesCsv } from './wages';
 
@@ -121,7 +121,7 @@ describe('data activities on Azurite', () => {
       reference: { columnar: reference.columnar },
       contract,
     };
-    const key = { dataSha256: reference.columnar.sha256, contractSha256: contractDigest(contract) };
+    const key = { dataSha256: reference.columnar.sha256, contractSha256: datasetContractDigest(contract) };
     const where = { container: DATASETS_CONTAINER, path: referenceProfilePath(key) };
     expect(await store.exists(where)).toBe(false);
     const first = await validateDataset(deps)(input);
@@ -154,7 +154,7 @@ describe('data activities on Azurite', () => {
 
   it('a raw reference fixed in the contract is parsed once: later checks use its stored profile', async () => {
     const up = await storeRawUpload(store, Buffer.from(csv(1_500, 0)));
-    const fixed = parseContract({
+    const fixed = parseDatasetContract({
       ...contract,
       drift: { ...contract.drift, reference: { kind: 'dataset', uri: up.uri, sha256: up.sha256 } },
     });
@@ -179,7 +179,7 @@ describe('data activities on Azurite', () => {
       format: 'csv',
     });
     expect(first.summary.drift).toBe('drifted');
-    const key = { dataSha256: up.sha256, contractSha256: contractDigest(fixed) };
+    const key = { dataSha256: up.sha256, contractSha256: datasetContractDigest(fixed) };
     expect(await loadReferenceProfile(store, key)).toBeDefined();
     // The raw reference is gone: the check still answers the same, in the same key order, from the profile.
     expect(await store.delete(up.uri)).toBe(true);

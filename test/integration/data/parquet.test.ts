@@ -3,11 +3,11 @@ import type * as Writer from 'hyparquet-writer' with { 'resolution-mode': 'impor
 import { ingestDataset } from '../../../activities/ingestDataset';
 import { validateDataset } from '../../../activities/validateDataset';
 import { inferContractHandler } from '../../../functions/inferContract';
-import { validateDatasetHandler } from '../../../functions/validateDataset';
+import { validateDatasetHandler } from '../../../functions/checkDataset';
 import type { DatasetContract } from '../../../lib/contracts/datasetContract';
 import { DATASETS_CONTAINER, loadColumnar, storeRawUpload } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/datasets';
-import type { ValidationReport } from '../../../lib/data/report';
+import type { ValidationReport } from '../../../lib/data/checking/report';
 import type { ArtifactStore } from '../../../lib/storage/blob';
 import {
   blobSnapshot,

@@ -1,5 +1,5 @@
 import type { DatasetContract } from '../../../lib/contracts/datasetContract';
-import { parseContract } from '../../../lib/contracts/datasetContract';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
 import type { BlobDigest } from '../../../lib/data/datasets';
 import type { DataDeps } from '../../../lib/data/datasets';
 import { defaultLimits } from '../../../lib/data/limits';
@@ -9,7 +9,7 @@ import { startAzuriteBlob } from '../../support/emulators';
 
 /** The wages-like data the data-plane integration tests share: its contract, rows and CSV text. */
 
-export const wagesContract: DatasetContract = parseContract({
+export const wagesContract: DatasetContract = parseDatasetContract({
   columns: [
     { name: 'age', type: 'integer', min: 18, max: 70 },
     { name: 'wage', type: 'number', min: 0 },

@@ -1,6 +1,6 @@
 import type { Container } from '@azure/cosmos';
 import { ModelRegistry } from '../../../lib/registry/registry';
-import type { RegisterVersionInput } from '../../../lib/registry/model';
+import type { RegisterVersionInput } from '../../../lib/registry/records';
 import { loadVerifiedModel, serializeModel } from '../../../lib/training/models/artifact';
 import { trainModel } from '../../../lib/training/models/train';
 import { parseTrainingSpec } from '../../../lib/training/spec';

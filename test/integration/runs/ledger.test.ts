@@ -20,7 +20,7 @@ import {
 } from '../../../lib/contracts/pipeline';
 import { pipelineDefinitionSchema, type PipelineDefinition } from '../../../lib/pipelines/definition';
 import { PipelineStore } from '../../../lib/pipelines/store';
-import { newRunDocument } from '../../../lib/runs/model';
+import { newRunDocument } from '../../../lib/runs/document';
 import { RunStore } from '../../../lib/runs/store';
 import type { CosmosStore } from '../../../lib/storage';
 import { memoryLog } from '../../devhost/servicesLog';

@@ -13,7 +13,7 @@ import { approvalInstanceId } from '../../../lib/contracts/orchestrations';
 import { ApprovalSlots } from '../../../lib/approval/slot';
 import { ApprovalStore } from '../../../lib/approval/store';
 import { ModelRegistry } from '../../../lib/registry/registry';
-import { newRunDocument } from '../../../lib/runs/model';
+import { newRunDocument } from '../../../lib/runs/document';
 import type { OrchestrationState } from '../../../lib/runs/reconcile';
 import { RECONCILE_GRACE_MS, reconcileRun, reconcileRuns } from '../../../lib/runs/reconcile';
 import { RunStore } from '../../../lib/runs/store';

@@ -1,7 +1,7 @@
 import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost/services/cosmos';
 import { PipelineStore } from '../../../lib/pipelines/store';
 import { RunStore } from '../../../lib/runs/store';
-import { applyStepUpdate, newRunDocument } from '../../../lib/runs/model';
+import { applyStepUpdate, newRunDocument } from '../../../lib/runs/document';
 import type { CosmosStore } from '../../../lib/storage';
 import { memoryLog } from '../../devhost/servicesLog';
 import { cosmosStoreOn } from '../../support/emulators';

@@ -31,7 +31,7 @@ describe('training worker in folder mode (Azure ML)', () => {
       [
         '-r',
         join(ROOT, 'test/support/registerTs.js'),
-        join(ROOT, 'lib/training/worker.ts'),
+        join(ROOT, 'worker/trainingJob.ts'),
         '--request',
         join(dir, 'request.json'),
         '--dataset',

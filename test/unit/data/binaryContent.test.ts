@@ -3,7 +3,7 @@
  * with the content named (415), and sniffBinary is what startRun checks an upload's first chunk with.
  */
 import { gzipSync } from 'node:zlib';
-import { sniffBinary } from '../../../lib/data/input';
+import { sniffBinary } from '../../../lib/data/reading/input';
 import { parse } from './helpers';
 
 const bytes = (hex: string, text = '') => Buffer.concat([Buffer.from(hex, 'hex'), Buffer.from(text)]);

@@ -1,14 +1,14 @@
-import { parseContract } from '../../../lib/contracts/datasetContract';
-import { readDataset } from '../../../lib/data/ingest';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
+import { readDataset } from '../../../lib/data/reading/readDataset';
 import {
   buildReferenceProfile,
   decodeReferenceProfile,
   encodeReferenceProfile,
-} from '../../../lib/data/referenceProfile';
-import { conformTable } from '../../../lib/data/conform';
-import { contractDigest } from '../../../lib/data/report';
-import type { ColumnOutcome } from '../../../lib/data/validate';
-import { validateClaimedColumns, validateTable } from '../../../lib/data/validate';
+} from '../../../lib/data/profiling/referenceProfile';
+import { conformTable } from '../../../lib/data/checking/conform';
+import { datasetContractDigest } from '../../../lib/data/checking/report';
+import type { ColumnOutcome } from '../../../lib/data/checking/validateTable';
+import { validateClaimedColumns, validateTable } from '../../../lib/data/checking/validateTable';
 import { everyTypeRow } from './helpers';
 
 /**
@@ -18,7 +18,7 @@ import { everyTypeRow } from './helpers';
  * as postMessage delivers them.
  */
 
-const contract = parseContract({
+const contract = parseDatasetContract({
   columns: [
     { name: 'n', type: 'number', nullable: true, max: 90 },
     { name: 'i', type: 'integer' },
@@ -40,7 +40,7 @@ function csv(rows: number, shift: number): string {
 }
 
 async function setup() {
-  const key = { dataSha256: 'r'.repeat(64), contractSha256: contractDigest(contract) };
+  const key = { dataSha256: 'r'.repeat(64), contractSha256: datasetContractDigest(contract) };
   const ref = (await readDataset(Buffer.from(csv(3_000, 0)), { contract })).table;
   const profile = () =>
     decodeReferenceProfile(

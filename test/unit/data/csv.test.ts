@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
-import { encodeCsv, formatCsvField, neutralizeFormula } from '../../../lib/data/csvWrite';
+import { encodeCsv, formatCsvField, neutralizeFormula } from '../../../lib/data/reading/csvWrite';
 import { DataFormatError } from '../../../lib/data/errors';
-import { readDataset } from '../../../lib/data/ingest';
+import { readDataset } from '../../../lib/data/reading/readDataset';
 import { defaultLimits } from '../../../lib/data/limits';
 import { codeOf, column, parse, rowsOf } from './helpers';
 

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseContract } from '../../../lib/contracts/datasetContract';
-import { readDataset } from '../../../lib/data/ingest';
-import { validateTable } from '../../../lib/data/validate';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
+import { readDataset } from '../../../lib/data/reading/readDataset';
+import { validateTable } from '../../../lib/data/checking/validateTable';
 
 const dataDir = path.resolve(__dirname, '..', '..', '..', 'data');
 const contractOf = (name: string) =>
-  parseContract(JSON.parse(readFileSync(path.join(dataDir, 'contracts', name), 'utf8')));
+  parseDatasetContract(JSON.parse(readFileSync(path.join(dataDir, 'contracts', name), 'utf8')));
 const load = (file: string, contract: ReturnType<typeof contractOf>) =>
   readDataset(readFileSync(path.join(dataDir, file)), { contract });
 

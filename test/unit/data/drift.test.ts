@@ -1,4 +1,4 @@
-import { parseContract } from '../../../lib/contracts/datasetContract';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
 import {
   computeDrift,
   holmAdjust,
@@ -9,8 +9,8 @@ import {
   psi,
   quantileBins,
   wasserstein1,
-} from '../../../lib/data/drift';
-import { profileTable } from '../../../lib/data/profile';
+} from '../../../lib/data/profiling/drift';
+import { profileTable } from '../../../lib/data/profiling/profile';
 import { rng } from '../../../bench/data/generate';
 import { parse } from './helpers';
 
@@ -106,7 +106,7 @@ describe('dataset drift verdicts', () => {
     return lines.join('\n');
   };
   const contract = (extra: object = {}) =>
-    parseContract({
+    parseDatasetContract({
       columns: [
         { name: 'x', type: 'number' },
         { name: 'y', type: 'number' },

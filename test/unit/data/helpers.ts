@@ -1,7 +1,7 @@
-import type { Column, Table } from '../../../lib/data/column';
-import { valueAt } from '../../../lib/data/column';
-import type { ReadDatasetOptions, ReadDatasetResult } from '../../../lib/data/ingest';
-import { readDataset } from '../../../lib/data/ingest';
+import type { Column, Table } from '../../../lib/data/table';
+import { valueAt } from '../../../lib/data/table';
+import type { ReadDatasetOptions, ReadDatasetResult } from '../../../lib/data/reading/readDataset';
+import { readDataset } from '../../../lib/data/reading/readDataset';
 
 /** Parses text (or bytes) as a dataset, optionally delivered in chunks of `chunk` bytes. */
 export async function parse(

@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { transformSync } from '@swc/core';
-import { encodeColumnar } from '../../../lib/data/columnar';
-import { parseContract } from '../../../lib/contracts/datasetContract';
-import type * as OffThread from '../../../lib/data/offThread';
-import { validateColumnarOffThread } from '../../../lib/data/offThread';
-import type { Column, Table } from '../../../lib/data/column';
-import { emptyIssues } from '../../../lib/data/column';
+import { encodeColumnar } from '../../../lib/data/reading/columnar';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
+import type * as OffThread from '../../../lib/data/checking/offThread';
+import { validateColumnarOffThread } from '../../../lib/data/checking/offThread';
+import type { Column, Table } from '../../../lib/data/table';
+import { emptyIssues } from '../../../lib/data/table';
 import { createPrng } from '../../../lib/training/prng';
 import { parse } from './helpers';
 
@@ -44,7 +44,7 @@ describe('validation on the worker thread (the compiled app)', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('gives the same report as inline validation, with the bytes transferred', async () => {
-    const contract = parseContract({
+    const contract = parseDatasetContract({
       columns: [
         { name: 'x', type: 'number', max: 50 },
         { name: 'k', type: 'category', values: ['a', 'b'] },
@@ -73,7 +73,7 @@ describe('validation on the worker thread (the compiled app)', () => {
   });
 
   it('shares a large table with a helper thread: the same report, the bytes shared, not copied', async () => {
-    const contract = parseContract({
+    const contract = parseDatasetContract({
       columns: [
         { name: 'x', type: 'number', max: 50 },
         ...['a', 'b', 'c', 'd', 'e'].map((name) => ({ name, type: 'number' as const })),
@@ -156,7 +156,7 @@ describe('validation on the worker thread (the compiled app)', () => {
 
   it('a job that cannot be posted fails at once, leaves nothing pending, and the thread it started still ends', async () => {
     const compiled = compileLibData();
-    const contract = parseContract({ columns: [{ name: 'x', type: 'number' }] });
+    const contract = parseDatasetContract({ columns: [{ name: 'x', type: 'number' }] });
     const cur = await parse('x\n1\n2\n', { contract });
     const job = {
       current: Buffer.concat(encodeColumnar(cur.table)),

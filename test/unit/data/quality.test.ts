@@ -1,17 +1,17 @@
 import type { DatasetContractInput } from '../../../lib/contracts/datasetContract';
-import { parseContract } from '../../../lib/contracts/datasetContract';
-import { profileTable } from '../../../lib/data/profile';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
+import { profileTable } from '../../../lib/data/profiling/profile';
 import {
   cannotViolate,
   checkColumn,
   checkTable,
   duplicateRows,
   hasKeyColumn,
-} from '../../../lib/data/quality';
+} from '../../../lib/data/checking/quality';
 import { parse } from './helpers';
 
 async function violations(csv: string, input: DatasetContractInput) {
-  const contract = parseContract(input);
+  const contract = parseDatasetContract(input);
   const { table } = await parse(csv, { contract });
   return checkTable(table, contract, profileTable(table));
 }
@@ -98,7 +98,7 @@ describe('quality rules', () => {
   it('a column unique in every row rules duplicate rows out without searching; otherwise they are found', async () => {
     const keyed = await parse('id,a,b\n1,x,2\n2,x,2\n3,x,2\n');
     expect(hasKeyColumn(keyed.table, profileTable(keyed.table))).toBe(true);
-    const contract = parseContract({
+    const contract = parseDatasetContract({
       columns: [
         { name: 'id', type: 'integer' },
         { name: 'a', type: 'category' },
@@ -143,7 +143,7 @@ describe('quality rules', () => {
     ];
     const found: string[][] = [];
     for (const columns of specs) {
-      const contract = parseContract({ columns });
+      const contract = parseDatasetContract({ columns });
       const { table } = await parse(csv, { contract });
       const profile = profileTable(table);
       const rules: string[] = [];

@@ -1,30 +1,30 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseContract } from '../../../lib/contracts/datasetContract';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
 import type { DatasetContract } from '../../../lib/contracts/datasetContract';
-import { readDataset } from '../../../lib/data/ingest';
-import { validateColumnarOffThread } from '../../../lib/data/offThread';
-import { encodeColumnar } from '../../../lib/data/columnar';
+import { readDataset } from '../../../lib/data/reading/readDataset';
+import { validateColumnarOffThread } from '../../../lib/data/checking/offThread';
+import { encodeColumnar } from '../../../lib/data/reading/columnar';
 import {
   buildReferenceProfile,
   decodeReferenceProfile,
   encodeReferenceProfile,
   REFERENCE_SAMPLE,
-} from '../../../lib/data/referenceProfile';
-import { conformTable } from '../../../lib/data/conform';
-import { contractDigest } from '../../../lib/data/report';
-import { validateTable } from '../../../lib/data/validate';
+} from '../../../lib/data/profiling/referenceProfile';
+import { conformTable } from '../../../lib/data/checking/conform';
+import { datasetContractDigest } from '../../../lib/data/checking/report';
+import { validateTable } from '../../../lib/data/checking/validateTable';
 import { everyTypeRow } from './helpers';
 
 const dataDir = path.resolve(__dirname, '..', '..', '..', 'data');
-const contract = parseContract(
+const contract = parseDatasetContract(
   JSON.parse(readFileSync(path.join(dataDir, 'contracts', 'seattle-weather.json'), 'utf8')),
 );
 const load = async (file: string) =>
   (await readDataset(readFileSync(path.join(dataDir, file)), { contract })).table;
 const key = (c: DatasetContract = contract) => ({
   dataSha256: 'a'.repeat(64),
-  contractSha256: contractDigest(c),
+  contractSha256: datasetContractDigest(c),
 });
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
@@ -57,7 +57,7 @@ describe('reference profiles: drift against a stored profile instead of the rows
   });
 
   it('the same report from rows or profile when the schemas differ and every column type is present', async () => {
-    const wide = parseContract({
+    const wide = parseDatasetContract({
       columns: [
         { name: 'n', type: 'number', nullable: true },
         { name: 'i', type: 'integer' },
@@ -105,7 +105,7 @@ describe('reference profiles: drift against a stored profile instead of the rows
       'x,flag,kind',
       ...Array.from({ length: n }, (_, i) => `${(i * 7919) % 1000},${i % 3 === 0},k${i % 4}`),
     ].join('\n');
-    const wide = parseContract({
+    const wide = parseDatasetContract({
       columns: [
         { name: 'x', type: 'integer' },
         { name: 'flag', type: 'boolean' },
@@ -141,7 +141,7 @@ describe('reference profiles: drift against a stored profile instead of the rows
     expect(codeOf(() => decodeReferenceProfile(bytes, { ...key(), dataSha256: 'b'.repeat(64) }))).toBe(
       'REFERENCE_PROFILE_INVALID',
     );
-    const other = parseContract({ ...contract, drift: { ...contract.drift, enabled: false } });
+    const other = parseDatasetContract({ ...contract, drift: { ...contract.drift, enabled: false } });
     expect(codeOf(() => decodeReferenceProfile(bytes, key(other)))).toBe('REFERENCE_PROFILE_INVALID');
     expect(codeOf(() => decodeReferenceProfile(bytes.subarray(0, 40), key()))).toBe(
       'REFERENCE_PROFILE_INVALID',

@@ -1,8 +1,8 @@
-import { decodeColumnar, encodeColumnar } from '../../../lib/data/columnar';
-import { datasetContractSchema, parseContract } from '../../../lib/contracts/datasetContract';
-import { inferTypeFromTexts } from '../../../lib/data/infer';
-import { inferContract } from '../../../lib/data/inferContract';
-import { diffContracts, diffDatasets } from '../../../lib/data/schemaDiff';
+import { decodeColumnar, encodeColumnar } from '../../../lib/data/reading/columnar';
+import { datasetContractSchema, parseDatasetContract } from '../../../lib/contracts/datasetContract';
+import { inferTypeFromTexts } from '../../../lib/data/checking/infer';
+import { inferDatasetContract } from '../../../lib/data/checking/inferDatasetContract';
+import { diffDatasetContracts, diffDatasets } from '../../../lib/data/checking/schemaDiff';
 import { column, parse, rowsOf } from './helpers';
 
 const nulls = ['', 'NA'];
@@ -28,7 +28,7 @@ describe('type inference from a sample', () => {
         `${i + 1},${20 + (i % 30)},${['n', 's', 'e'][i % 3]},${i % 7 === 0 ? '' : (i * 1.5).toFixed(1)},${i % 2}`,
     );
     const { table } = await parse(`id,age,region,wage,union\n${rows.join('\n')}\n`);
-    const c = inferContract(table, { target: 'union' });
+    const c = inferDatasetContract(table, { target: 'union' });
     expect(c.columns).toEqual([
       { name: 'id', type: 'integer', nullable: false, min: 1, max: 60, unique: true },
       { name: 'age', type: 'integer', nullable: false, min: 20, max: 49, unique: false },
@@ -42,7 +42,7 @@ describe('type inference from a sample', () => {
 });
 
 describe('schema diff', () => {
-  const base = parseContract({
+  const base = parseDatasetContract({
     columns: [
       { name: 'a', type: 'integer', min: 0, max: 10 },
       { name: 'b', type: 'category', values: ['x', 'y'] },
@@ -50,17 +50,17 @@ describe('schema diff', () => {
     ],
   });
   it('identical contracts', () => {
-    expect(diffContracts(base, base)).toEqual({ identical: true, breaking: false, changes: [] });
+    expect(diffDatasetContracts(base, base)).toEqual({ identical: true, breaking: false, changes: [] });
   });
   it('added, removed, retyped, nullable, range and value changes, each marked breaking or not', () => {
-    const next = parseContract({
+    const next = parseDatasetContract({
       columns: [
         { name: 'a', type: 'number', min: 0, max: 20, nullable: true },
         { name: 'b', type: 'category', values: ['x', 'z'] },
         { name: 'd', type: 'boolean' },
       ],
     });
-    const d = diffContracts(base, next);
+    const d = diffDatasetContracts(base, next);
     const kinds = d.changes.map((c) => [c.kind, c.column, c.breaking]);
     expect(kinds).toEqual([
       ['typeChanged', 'a', false],
@@ -83,7 +83,7 @@ describe('schema diff', () => {
 
 describe('columnar form', () => {
   it('round-trips every column type, nulls and parse issues, and is deterministic', async () => {
-    const contract = parseContract({
+    const contract = parseDatasetContract({
       columns: [
         { name: 'i', type: 'integer' },
         { name: 'x', type: 'number', nullable: true },
@@ -164,7 +164,7 @@ describe('columnar form', () => {
 
 describe('dataset contract schema', () => {
   it('fills defaults so a short contract is complete', () => {
-    const c = parseContract({ columns: [{ name: 'a', type: 'number' }] });
+    const c = parseDatasetContract({ columns: [{ name: 'a', type: 'number' }] });
     expect(c.drift.thresholds).toEqual({ psi: 0.2, jensenShannon: 0.1, wasserstein: 0.1, ks: 0.1 });
     expect(c.drift).toMatchObject({
       minSampleSize: 100,

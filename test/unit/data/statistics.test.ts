@@ -1,7 +1,12 @@
-import type { NumericColumn } from '../../../lib/data/column';
-import { emptyIssues } from '../../../lib/data/column';
-import { histogramSorted, profileColumn, quantileSorted, systematicSample } from '../../../lib/data/profile';
-import { skipEqual, SortScratch, sortedNonNull } from '../../../lib/data/sort';
+import type { NumericColumn } from '../../../lib/data/table';
+import { emptyIssues } from '../../../lib/data/table';
+import {
+  histogramSorted,
+  profileColumn,
+  quantileSorted,
+  systematicSample,
+} from '../../../lib/data/profiling/profile';
+import { skipEqual, SortScratch, sortedNonNull } from '../../../lib/data/profiling/sort';
 import { rng } from '../../../bench/data/generate';
 import { parse } from './helpers';
 

@@ -1,4 +1,4 @@
-import { tee } from '../../../lib/data/tee';
+import { tee } from '../../../lib/data/reading/tee';
 
 async function* chunks(n: number, pulled: { count: number }): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < n; i++) {

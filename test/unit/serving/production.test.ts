@@ -1,5 +1,5 @@
 import { TransientError } from '../../../lib/errors';
-import type { ModelHead, ModelVersion } from '../../../lib/registry/model';
+import type { ModelHead, ModelVersion } from '../../../lib/registry/records';
 import { ProductionModels } from '../../../lib/serving/production';
 import { serializeModel } from '../../../lib/training/models/artifact';
 import { logisticModel, sampleRow } from '../../support/lrModel';

@@ -1,5 +1,5 @@
-import type { Table } from './column';
-import { valueAt } from './column';
+import type { Table } from '../table';
+import { valueAt } from '../table';
 
 /**
  * Writing CSV. Cells are kept as data when read (`=HYPERLINK(...)` is a legitimate value), but

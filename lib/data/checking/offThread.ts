@@ -8,13 +8,13 @@ import {
   Worker,
   workerData,
 } from 'node:worker_threads';
-import { decodeColumnar, readColumnarHeader } from './columnar';
-import type { DatasetContract } from '../contracts/datasetContract';
+import { decodeColumnar, readColumnarHeader } from '../reading/columnar';
+import type { DatasetContract } from '../../contracts/datasetContract';
 import type { DatasetInfo } from './report';
-import type { ReferenceProfile, ReferenceProfileKey } from './referenceProfile';
-import { decodeReferenceProfile, encodeReferenceProfile } from './referenceProfile';
-import type { ColumnOutcome, ColumnShare, ValidateInput, ValidateResult } from './validate';
-import { validateClaimedColumns, validateTable } from './validate';
+import type { ReferenceProfile, ReferenceProfileKey } from '../profiling/referenceProfile';
+import { decodeReferenceProfile, encodeReferenceProfile } from '../profiling/referenceProfile';
+import type { ColumnOutcome, ColumnShare, ValidateInput, ValidateResult } from './validateTable';
+import { validateClaimedColumns, validateTable } from './validateTable';
 
 /**
  * Validation of a large dataset is seconds of CPU. On the Functions worker's event loop that would

@@ -1,7 +1,7 @@
-import type { FieldBatch } from './column';
-import { decodeUtf8 } from './column';
-import { DataFormatError } from './errors';
-import type { IngestLimits } from './limits';
+import type { FieldBatch } from '../table';
+import { decodeUtf8 } from '../table';
+import { DataFormatError } from '../errors';
+import type { IngestLimits } from '../limits';
 
 /**
  * A streaming RFC 4180 reader that hands typed-column builders byte ranges, never row objects or

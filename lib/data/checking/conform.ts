@@ -1,4 +1,4 @@
-import type { Column, ParseIssues, Table } from './column';
+import type { Column, ParseIssues, Table } from '../table';
 import {
   BOOL_NULL,
   emptyIssues,
@@ -7,8 +7,8 @@ import {
   parseBooleanText,
   parseDatetimeText,
   parseNumberText,
-} from './column';
-import type { ColumnType, DatasetContract } from '../contracts/datasetContract';
+} from '../table';
+import type { ColumnType, DatasetContract } from '../../contracts/datasetContract';
 
 /**
  * Makes a table's columns the types its contract declares: a dataset ingested before a contract

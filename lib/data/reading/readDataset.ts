@@ -1,15 +1,15 @@
-import type { Table } from './column';
+import type { Table } from '../table';
 import type { CsvStats } from './csv';
 import { CsvReader } from './csv';
-import { DataFormatError } from './errors';
+import { DataFormatError } from '../errors';
 import type { ByteSource, InputSummary } from './input';
 import { readInput } from './input';
 import type { JsonlStats } from './jsonl';
 import type { ParquetStats } from './parquet';
 import { isParquetMagic, readParquet } from './parquet';
 import { JsonlReader } from './jsonl';
-import type { IngestLimits } from './limits';
-import { defaultLimits } from './limits';
+import type { IngestLimits } from '../limits';
+import { defaultLimits } from '../limits';
 import type { DeclaredTypes } from './tableBuilder';
 import { TableBuilder } from './tableBuilder';
 

@@ -1,14 +1,14 @@
-import type { Column, Table } from './column';
-import { BOOL_NULL, isDictionary, MAX_ISSUE_ROWS, NULL_CODE, parseDatetimeText, valueAt } from './column';
+import type { Column, Table } from '../table';
+import { BOOL_NULL, isDictionary, MAX_ISSUE_ROWS, NULL_CODE, parseDatetimeText, valueAt } from '../table';
 import type {
   ColumnContract,
   ComparisonPredicate,
   DatasetContract,
   RowPredicate,
   Severity,
-} from '../contracts/datasetContract';
-import type { ColumnStats, TableProfile } from './profile';
-import { skipEqual } from './sort';
+} from '../../contracts/datasetContract';
+import type { ColumnStats, TableProfile } from '../profiling/profile';
+import { skipEqual } from '../profiling/sort';
 
 /**
  * Contract and data-quality checks on typed columns. Every check is a linear pass (or one pass

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { DatasetContract } from '../contracts/datasetContract';
-import type { DatasetDrift } from './drift';
-import type { ColumnProfile } from './profile';
+import type { DatasetContract } from '../../contracts/datasetContract';
+import type { DatasetDrift } from '../profiling/drift';
+import type { ColumnProfile } from '../profiling/profile';
 import type { Violation } from './quality';
 import type { SchemaDiff } from './schemaDiff';
 
@@ -60,7 +60,7 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-export function contractDigest(contract: DatasetContract): string {
+export function datasetContractDigest(contract: DatasetContract): string {
   return createHash('sha256').update(canonicalJson(contract)).digest('hex');
 }
 

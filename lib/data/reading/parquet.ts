@@ -14,13 +14,13 @@ import type {
   SchemaElement,
   SchemaTree,
 } from 'hyparquet' with { 'resolution-mode': 'import' };
-import type { Column, ColumnBuilder, Table } from './column';
-import { createBuilder, isDictionary, NULL_CODE, parseNumberText } from './column';
-import type { ColumnType } from '../contracts/datasetContract';
-import { DataFormatError } from './errors';
-import { isCategorical } from './infer';
+import type { Column, ColumnBuilder, Table } from '../table';
+import { createBuilder, isDictionary, NULL_CODE, parseNumberText } from '../table';
+import type { ColumnType } from '../../contracts/datasetContract';
+import { DataFormatError } from '../errors';
+import { isCategorical } from '../checking/infer';
 import type { InputSummary } from './input';
-import type { IngestLimits } from './limits';
+import type { IngestLimits } from '../limits';
 import type { DeclaredTypes } from './tableBuilder';
 
 /**

@@ -3,8 +3,8 @@ import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { DataFormatError } from './errors';
-import type { IngestLimits } from './limits';
+import { DataFormatError } from '../errors';
+import type { IngestLimits } from '../limits';
 
 /**
  * The byte layer under both parsers: counts and hashes the raw upload, refuses it past the size

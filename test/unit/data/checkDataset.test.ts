@@ -1,13 +1,13 @@
 import { gzipSync } from 'node:zlib';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { inferContractHandler } from '../../../functions/inferContract';
-import { CONTRACT_HEADER, validateDatasetHandler } from '../../../functions/validateDataset';
+import { CONTRACT_HEADER, validateDatasetHandler } from '../../../functions/checkDataset';
 import { withProblems } from '../../../functions/support/http';
 import type { DatasetContract, DatasetContractInput } from '../../../lib/contracts/datasetContract';
-import { parseContract } from '../../../lib/contracts/datasetContract';
+import { parseDatasetContract } from '../../../lib/contracts/datasetContract';
 import type { DataDeps } from '../../../lib/data/datasets';
 import { defaultLimits } from '../../../lib/data/limits';
-import type { ValidationReport } from '../../../lib/data/report';
+import type { ValidationReport } from '../../../lib/data/checking/report';
 
 const contract: DatasetContractInput = {
   columns: [
@@ -20,7 +20,7 @@ function deps(limits = defaultLimits): () => Promise<DataDeps> {
   const d: DataDeps = {
     store: undefined as never, // the default drift reference never touches storage
     limits,
-    contractOf: async (name) => (name === 'penguins' ? parseContract(contract) : undefined),
+    contractOf: async (name) => (name === 'penguins' ? parseDatasetContract(contract) : undefined),
   };
   return async () => d;
 }
@@ -136,7 +136,7 @@ describe('POST /api/datasets/infer', () => {
       ['kind', 'category', false],
       ['y', 'integer', false],
     ]);
-    expect(() => parseContract(body.contract)).not.toThrow();
+    expect(() => parseDatasetContract(body.contract)).not.toThrow();
   });
 
   it('names an unknown target or task as the bad field', async () => {

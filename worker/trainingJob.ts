@@ -1,6 +1,6 @@
 /**
  * The training job process. The local backend runs it as a child process
- * (`node dist/lib/training/worker.js --job <jobId>`, storage settings in the environment); an Azure
+ * (`node dist/worker/trainingJob.js --job <jobId>`, storage settings in the environment); an Azure
  * ML command job runs it with mounted files (`--request <file> --dataset <file> --out <dir>`).
  *
  * The main thread does the I/O: it reads the request and the dataset (SHA-256 verified), writes
@@ -15,19 +15,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { decodeColumnar } from '../data/columnar';
-import { ensureError } from '../errors';
-import resources from '../resources.json';
-import { ArtifactStore } from '../storage/blob';
-import { azureCredential } from '../storage/credential';
-import type { JobStatusFile } from './backends/types';
-import type { JobResult, TrainingJobRequest } from '../contracts/trainingJob';
-import { jobPath } from './backends/types';
-import { trainingJobRequestSchema } from '../contracts/trainingJob';
-import { datasetFromTable } from './dataset';
-import { MODEL_CONTENT_TYPE } from './models/artifact';
-import { trainModel } from './models/train';
-import type { TrainingSpec } from '../contracts/trainingSpec';
+import { decodeColumnar } from '../lib/data/reading/columnar';
+import { ensureError } from '../lib/errors';
+import resources from '../lib/resources.json';
+import { ArtifactStore } from '../lib/storage/blob';
+import { azureCredential } from '../lib/storage/credential';
+import type { JobStatusFile } from '../lib/training/backends/types';
+import type { JobResult, TrainingJobRequest } from '../lib/contracts/trainingJob';
+import { jobPath } from '../lib/training/backends/types';
+import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
+import { datasetFromTable } from '../lib/training/dataset';
+import { MODEL_CONTENT_TYPE } from '../lib/training/models/artifact';
+import { trainModel } from '../lib/training/models/train';
+import type { TrainingSpec } from '../lib/contracts/trainingSpec';
 
 const LOG_TAIL = 50;
 const MAX_LOG_LINES = 5_000;

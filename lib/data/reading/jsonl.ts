@@ -1,5 +1,5 @@
-import { DataFormatError } from './errors';
-import type { IngestLimits } from './limits';
+import { DataFormatError } from '../errors';
+import type { IngestLimits } from '../limits';
 import type { TableBuilder } from './tableBuilder';
 
 /**

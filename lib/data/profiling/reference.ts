@@ -1,10 +1,10 @@
-import type { DatasetContract } from '../contracts/datasetContract';
-import { encodeColumnar } from './columnar';
-import type { BlobDigest, DataDeps } from './datasets';
-import { ingestBlob } from './datasets';
-import { contractDigest } from './report';
+import type { DatasetContract } from '../../contracts/datasetContract';
+import { encodeColumnar } from '../reading/columnar';
+import type { BlobDigest, DataDeps } from '../datasets';
+import { ingestBlob } from '../datasets';
+import { datasetContractDigest } from '../checking/report';
 import type { ReferenceInfo } from './referenceProfile';
-import type { ReferenceSource } from './validation';
+import type { ReferenceSource } from '../checking/validateStored';
 
 /**
  * The drift reference: a dataset fixed in the contract, or the one the pipeline's production model
@@ -20,7 +20,7 @@ export function columnarReference(
   info: ReferenceInfo = { sha256: columnar.sha256 },
 ): ReferenceSource {
   return {
-    key: { dataSha256: columnar.sha256, contractSha256: contractDigest(contract) },
+    key: { dataSha256: columnar.sha256, contractSha256: datasetContractDigest(contract) },
     info,
     load: async () => ({
       columnar: (await deps.store.getBuffer(columnar.uri, { sha256: columnar.sha256 })).data,
@@ -43,7 +43,7 @@ export async function resolveReference(
     // when its profile is not stored yet, to read it as the contract says.
     return {
       reference: {
-        key: { dataSha256: ref.sha256, contractSha256: contractDigest(contract) },
+        key: { dataSha256: ref.sha256, contractSha256: datasetContractDigest(contract) },
         info: { sha256: ref.sha256 },
         load: async () => {
           const { table, dataset } = await ingestBlob(deps.store, ref.uri, {

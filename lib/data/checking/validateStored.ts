@@ -1,9 +1,9 @@
-import type { ArtifactStore } from '../storage/blob';
-import type { DatasetContract } from '../contracts/datasetContract';
+import type { ArtifactStore } from '../../storage/blob';
+import type { DatasetContract } from '../../contracts/datasetContract';
 import type { OffThreadResult } from './offThread';
 import { validateColumnarOffThread } from './offThread';
-import type { ReferenceInfo, ReferenceProfileKey } from './referenceProfile';
-import { loadReferenceProfile, storeReferenceProfile } from './referenceStore';
+import type { ReferenceInfo, ReferenceProfileKey } from '../profiling/referenceProfile';
+import { loadReferenceProfile, storeReferenceProfile } from '../profiling/referenceStore';
 import type { DatasetInfo, ValidationReport } from './report';
 
 /**

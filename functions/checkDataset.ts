@@ -3,12 +3,12 @@ import { datasetContractSchema, type DatasetContract } from '../lib/contracts/da
 import { getServices } from '../app/services';
 import type { DataDeps } from '../lib/data/datasets';
 import { DataFormatError } from '../lib/data/errors';
-import type { DatasetFormat } from '../lib/data/ingest';
-import { readDataset } from '../lib/data/ingest';
-import { resolveReference } from '../lib/data/reference';
-import { encodeColumnar } from '../lib/data/columnar';
-import { sharedConcat, warmValidationWorker } from '../lib/data/offThread';
-import { validateStored } from '../lib/data/validation';
+import type { DatasetFormat } from '../lib/data/reading/readDataset';
+import { readDataset } from '../lib/data/reading/readDataset';
+import { resolveReference } from '../lib/data/profiling/reference';
+import { encodeColumnar } from '../lib/data/reading/columnar';
+import { sharedConcat, warmValidationWorker } from '../lib/data/checking/offThread';
+import { validateStored } from '../lib/data/checking/validateStored';
 import { ValidationError } from '../lib/errors';
 import { problem, zodProblem } from '../lib/http/problem';
 import { dataDeps } from '../lib/services';

@@ -1,8 +1,8 @@
-import type { Column, ColumnBuilder, FieldBatch, Table } from './column';
-import { createBuilder, decodeUtf8, isDictionary } from './column';
-import type { ColumnType } from '../contracts/datasetContract';
+import type { Column, ColumnBuilder, FieldBatch, Table } from '../table';
+import { createBuilder, decodeUtf8, isDictionary } from '../table';
+import type { ColumnType } from '../../contracts/datasetContract';
 import type { CsvSink } from './csv';
-import { inferTypeFromTexts, isCategorical } from './infer';
+import { inferTypeFromTexts, isCategorical } from '../checking/infer';
 
 /** What reading needs of a contract: the declared column types and the null tokens. */
 export interface DeclaredTypes {

@@ -1,7 +1,7 @@
-import { isDictionary } from './column';
+import { isDictionary } from '../table';
 import { endianness } from 'node:os';
-import type { Column, ParseIssues, Table } from './column';
-import type { ColumnType } from '../contracts/datasetContract';
+import type { Column, ParseIssues, Table } from '../table';
+import type { ColumnType } from '../../contracts/datasetContract';
 import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
 
 /**

@@ -1,9 +1,9 @@
-import type { Table } from './column';
-import type { ColumnContract, DatasetContract } from '../contracts/datasetContract';
+import type { Table } from '../table';
+import type { ColumnContract, DatasetContract } from '../../contracts/datasetContract';
 import type { InferOptions } from './infer';
-import { proposeContract } from './infer';
-import type { ProposedContract } from './infer';
-import type { TableProfile } from './profile';
+import { proposeDatasetContract } from './infer';
+import type { ProposedDatasetContract } from './infer';
+import type { TableProfile } from '../profiling/profile';
 
 /**
  * What changed between two schemas: two contracts (a pipeline's old and new), or two datasets
@@ -139,9 +139,9 @@ function diffColumn(a: ColumnContract, b: ColumnContract, options: DiffOptions):
 }
 
 /** Changes from contract `before` to contract `after`. */
-export function diffContracts(
-  before: DatasetContract | ProposedContract,
-  after: DatasetContract | ProposedContract,
+export function diffDatasetContracts(
+  before: DatasetContract | ProposedDatasetContract,
+  after: DatasetContract | ProposedDatasetContract,
   options: DiffOptions = {},
 ): SchemaDiff {
   const changes: SchemaChange[] = [];
@@ -204,13 +204,13 @@ export function diffDatasets(
 ): SchemaDiff {
   const { beforeProfile, afterProfile, ...infer } = options;
   // Uniqueness is left out: the reference's profile may come from a sample, which cannot tell.
-  const old = proposeContract(before, { ...infer, inferUnique: false }, beforeProfile);
+  const old = proposeDatasetContract(before, { ...infer, inferUnique: false }, beforeProfile);
   // Category or string is a judgement of cardinality; the new data is judged as the old was.
   const textTypes: Record<string, 'category' | 'string'> = {};
   for (const c of old.columns) if (c.type === 'category' || c.type === 'string') textTypes[c.name] = c.type;
-  return diffContracts(
+  return diffDatasetContracts(
     old,
-    proposeContract(after, { ...infer, textTypes, inferUnique: false }, afterProfile),
+    proposeDatasetContract(after, { ...infer, textTypes, inferUnique: false }, afterProfile),
     {
       ranges: 'widened',
       rangeTolerance: DATASET_RANGE_TOLERANCE,

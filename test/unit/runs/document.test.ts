@@ -1,4 +1,4 @@
-import { applyStepUpdate, newRunDocument, timeBreakdown } from '../../../lib/runs/model';
+import { applyStepUpdate, newRunDocument, timeBreakdown } from '../../../lib/runs/document';
 
 const base = () =>
   newRunDocument({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import resources from '../resources.json';
-import type { ArtifactStore, BlobLocation } from '../storage/blob';
-import { SHA256_METADATA } from '../storage/blob';
+import resources from '../../resources.json';
+import type { ArtifactStore, BlobLocation } from '../../storage/blob';
+import { SHA256_METADATA } from '../../storage/blob';
 import type { ReferenceProfileKey } from './referenceProfile';
 import { REFERENCE_PROFILE_CONTENT_TYPE, referenceProfilePath } from './referenceProfile';
 

@@ -1,12 +1,12 @@
-import type { Column, Table } from './column';
-import { BOOL_NULL, isDictionary } from './column';
+import type { Column, Table } from '../table';
+import { BOOL_NULL, isDictionary } from '../table';
 import type {
   ColumnContract,
   DatasetContract,
   DriftMetric,
   DriftSettings,
   DriftThresholds,
-} from '../contracts/datasetContract';
+} from '../../contracts/datasetContract';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
 import { quantileSorted } from './profile';
 import { skipEqual } from './sort';

@@ -1,19 +1,19 @@
-import type { Table } from './column';
+import type { Table } from '../table';
 import { conformColumn, conformTable } from './conform';
-import type { DatasetContract } from '../contracts/datasetContract';
-import type { ColumnDrift, DriftSide } from './drift';
-import { driftColumn, finishDrift } from './drift';
-import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
-import { attachCodeCounts, profileColumn } from './profile';
+import type { DatasetContract } from '../../contracts/datasetContract';
+import type { ColumnDrift, DriftSide } from '../profiling/drift';
+import { driftColumn, finishDrift } from '../profiling/drift';
+import type { ColumnProfile, ColumnStats, TableProfile } from '../profiling/profile';
+import { attachCodeCounts, profileColumn } from '../profiling/profile';
 import type { Violation } from './quality';
 import { checkColumn, checkTable } from './quality';
-import type { ReferenceProfile } from './referenceProfile';
-import { buildReferenceProfile } from './referenceProfile';
+import type { ReferenceProfile } from '../profiling/referenceProfile';
+import { buildReferenceProfile } from '../profiling/referenceProfile';
 import type { DatasetInfo, ValidationReport } from './report';
-import { contractDigest, REPORT_VERSION, summarize } from './report';
+import { datasetContractDigest, REPORT_VERSION, summarize } from './report';
 import type { SchemaDiff } from './schemaDiff';
 import { diffDatasets } from './schemaDiff';
-import { SortScratch } from './sort';
+import { SortScratch } from '../profiling/sort';
 
 /**
  * Validation of typed columns (TFX's ExampleValidator role, with drift): conform the columns to
@@ -235,7 +235,7 @@ export function validateTable(input: ValidateInput, options: { share?: ColumnSha
   const report: ValidationReport = {
     version: REPORT_VERSION,
     dataset: input.dataset,
-    contractSha256: contractDigest(contract),
+    contractSha256: datasetContractDigest(contract),
     summary: summarize(violations, drift, schemaDiff),
     columns: profile.columns.map(({ codeCounts: _codeCounts, ...rest }) => rest),
     violations,

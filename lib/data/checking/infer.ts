@@ -1,8 +1,8 @@
-import type { Column, Table } from './column';
-import { parseBooleanText, parseDatetimeText, parseNumberText } from './column';
-import type { ColumnContract, ColumnType, Task } from '../contracts/datasetContract';
-import type { ColumnProfile, TableProfile } from './profile';
-import { profileTable } from './profile';
+import type { Column, Table } from '../table';
+import { parseBooleanText, parseDatetimeText, parseNumberText } from '../table';
+import type { ColumnContract, ColumnType, Task } from '../../contracts/datasetContract';
+import type { ColumnProfile, TableProfile } from '../profiling/profile';
+import { profileTable } from '../profiling/profile';
 
 /**
  * Schema inference: a contract proposed from real data, so a user edits something true instead of
@@ -114,7 +114,7 @@ function guessTask(col: ColumnContract, p: ColumnProfile): Task {
 }
 
 /** A contract proposed from data, before the contract schema fills its defaults (see inferContract.ts). */
-export interface ProposedContract {
+export interface ProposedDatasetContract {
   columns: ColumnContract[];
   nullValues?: string[];
   target?: string;
@@ -125,11 +125,11 @@ export interface ProposedContract {
  * Proposes a contract from a table (parsed without one, so every column has its inferred type).
  * Free of the zod schema, so the schema diff in the validation worker does not load it.
  */
-export function proposeContract(
+export function proposeDatasetContract(
   table: Table,
   options: InferOptions = {},
   profile: TableProfile = profileTable(table),
-): ProposedContract {
+): ProposedDatasetContract {
   const columns = table.columns.map((col, i) =>
     options.inferUnique === false
       ? {
@@ -138,7 +138,7 @@ export function proposeContract(
         }
       : inferColumn(col, profile.columns[i]!, options.rangeSlack ?? 0, options.textTypes?.[col.name]),
   );
-  const input: ProposedContract = { columns };
+  const input: ProposedDatasetContract = { columns };
   if (options.nullValues) input.nullValues = options.nullValues;
   if (options.target !== undefined) {
     const i = columns.findIndex((c) => c.name === options.target);

@@ -1,9 +1,9 @@
-import type { Column, ParseIssues, Table } from './column';
-import type { ColumnType } from '../contracts/datasetContract';
-import { COLUMN_TYPES, HeaderCheck } from './headerCheck';
-import { isDictionary } from './column';
+import type { Column, ParseIssues, Table } from '../table';
+import type { ColumnType } from '../../contracts/datasetContract';
+import { COLUMN_TYPES, HeaderCheck } from '../reading/headerCheck';
+import { isDictionary } from '../table';
 import type { ColumnProfile, ColumnStats, TableProfile } from './profile';
-import type { DatasetInfo } from './report';
+import type { DatasetInfo } from '../checking/report';
 import { attachCodeCounts, profileTable } from './profile';
 
 /**

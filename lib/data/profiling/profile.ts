@@ -1,6 +1,6 @@
-import type { Column, Table } from './column';
-import { BOOL_NULL, NULL_CODE } from './column';
-import type { ColumnType } from '../contracts/datasetContract';
+import type { Column, Table } from '../table';
+import { BOOL_NULL, NULL_CODE } from '../table';
+import type { ColumnType } from '../../contracts/datasetContract';
 import { skipEqual, SortScratch, sortedNonNull } from './sort';
 
 /**
