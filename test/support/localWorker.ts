@@ -15,7 +15,7 @@ export function localWorkerBackend(
 ): LocalTrainingBackend {
   return new LocalTrainingBackend({
     files: store,
-    workerScript: join(root, 'lib', 'training', 'worker.ts'),
+    workerScript: join(root, 'worker', 'trainingJob.ts'),
     execArgv: ['-r', join(root, 'test', 'support', 'registerTs.js')],
     env: { ARTIFACT_STORAGE_CONNECTION: connectionString },
     heartbeatMs: 300,

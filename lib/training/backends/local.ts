@@ -11,7 +11,7 @@ import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 export interface LocalBackendOptions {
   /** The artifact store (lib/storage/blob.ts `ArtifactStore`). */
   files: JobFiles;
-  /** The compiled worker (default: dist/worker/trainingJob.js next to this file). */
+  /** The compiled training job (default: dist/worker/trainingJob.js, found from this file's dist folder). */
   workerScript?: string;
   /** Node options for the worker (tests load TypeScript with a require hook). */
   execArgv?: string[];
@@ -79,7 +79,7 @@ export class LocalTrainingBackend implements TrainingBackend {
   }
 
   private spawnWorker(jobId: string, timeLimitSeconds: number): void {
-    const script = this.options.workerScript ?? join(__dirname, '..', 'worker.js');
+    const script = this.options.workerScript ?? join(__dirname, '..', '..', '..', 'worker', 'trainingJob.js');
     const child = spawn(process.execPath, [...(this.options.execArgv ?? []), script, '--job', jobId], {
       env: {
         ...process.env,

@@ -19,17 +19,21 @@ const root = path.resolve(__dirname, '..', '..', '..');
 const out = path.join(root, '.sluice', `offthread-test-${process.pid}`);
 
 function compileLibData(): typeof OffThread {
-  // The data layer and the contracts beneath it (the dataset contract schema lives in lib/contracts).
+  // The data layer (with its concept folders reading/, checking/, profiling/) and the contracts
+  // beneath it (the dataset contract schema lives in lib/contracts).
   for (const dir of ['data', 'contracts']) {
     const src = path.join(root, 'lib', dir);
-    mkdirSync(path.join(out, 'lib', dir), { recursive: true });
-    for (const f of readdirSync(src).filter((n) => n.endsWith('.ts'))) {
+    for (const f of readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((n) =>
+      n.endsWith('.ts'),
+    )) {
       const code = transformSync(readFileSync(path.join(src, f), 'utf8'), {
-        filename: f,
+        filename: path.basename(f),
         jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
         module: { type: 'commonjs' },
       }).code;
-      writeFileSync(path.join(out, 'lib', dir, f.replace(/\.ts$/, '.js')), code);
+      const target = path.join(out, 'lib', dir, f.replace(/\.ts$/, '.js'));
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, code);
     }
   }
   writeFileSync(
@@ -37,7 +41,7 @@ function compileLibData(): typeof OffThread {
     readFileSync(path.join(root, 'lib', 'resources.json')),
   );
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(out, 'lib', 'data', 'offThread.js')) as typeof OffThread;
+  return require(path.join(out, 'lib', 'data', 'checking', 'offThread.js')) as typeof OffThread;
 }
 
 describe('validation on the worker thread (the compiled app)', () => {
@@ -190,7 +194,7 @@ describe('validation on the worker thread (the compiled app)', () => {
 
   it("the worker's module graph does not load zod (its start-up is on the path of every cold validation)", () => {
     compileLibData();
-    const script = `require(${JSON.stringify(path.join(out, 'lib', 'data', 'offThread.js'))});
+    const script = `require(${JSON.stringify(path.join(out, 'lib', 'data', 'checking', 'offThread.js'))});
       process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('node_modules'))));`;
     const loaded = JSON.parse(
       execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' }),
