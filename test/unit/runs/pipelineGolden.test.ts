@@ -35,7 +35,7 @@ const outcome = (output: unknown) => {
   return [o.status, o.stopReason].filter(Boolean).join(':');
 };
 
-it('has a recorded revision-2 run for every way a run ends, and a revision-1 run', () => {
+it('has a recorded revision-3 and revision-2 run for every way a run ends, and a revision-1 run', () => {
   expect(goldens.map(([name, g]) => [name, outcome(g.output)])).toEqual(
     expect.arrayContaining([
       ['r1-approvedDeployed', 'succeeded'],
@@ -46,6 +46,13 @@ it('has a recorded revision-2 run for every way a run ends, and a revision-1 run
       ['r2-approvalTimedOut', 'stopped:approval_timed_out'],
       ['r2-trainingFailed', 'failed:training_failed'],
       ['r2-jobCanceled', 'canceled:canceled'],
+      ['r3-approvedDeployed', 'succeeded'],
+      ['r3-validationStopped', 'stopped:validation_failed'],
+      ['r3-evaluationStopped', 'stopped:evaluation_failed'],
+      ['r3-approvalRejected', 'stopped:approval_rejected'],
+      ['r3-approvalTimedOut', 'stopped:approval_timed_out'],
+      ['r3-trainingFailed', 'failed:training_failed'],
+      ['r3-jobCanceled', 'canceled:canceled'],
     ]),
   );
 });
