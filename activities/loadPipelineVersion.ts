@@ -8,7 +8,8 @@ import { registerActivityFactory } from './support/define';
 
 /**
  * Reads the pinned pipeline version, typed: the sections the orchestration needs, already parsed
- * when the version was stored. A missing version stops the run (not retried).
+ * when the version was stored. A missing version, or a stored one that no longer parses, stops the
+ * run (not retried: reading it again gives the same answer).
  */
 export function loadPipelineVersion(deps: { pipelines: Pick<PipelineStore<PipelineDefinition>, 'get'> }) {
   return async ({
@@ -21,13 +22,22 @@ export function loadPipelineVersion(deps: { pipelines: Pick<PipelineStore<Pipeli
     if (!found)
       throw new NonRetriableError('pipeline_not_found', `pipeline ${pipeline} has no version ${version}`);
     const d = found.definition;
-    return {
+    const parsed = loadPipelineVersionActivity.output.safeParse({
       modelName: modelNameOf(d),
       training: d.training,
       evaluation: d.evaluation,
       approval: d.approval,
       ...(d.goldenSet ? { goldenSet: d.goldenSet } : {}),
-    };
+    });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue?.path.join('.') || '(root)';
+      throw new NonRetriableError(
+        'pipeline_invalid',
+        `pipeline ${pipeline} version ${version} no longer parses: ${field}: ${issue?.message ?? 'invalid'}`,
+      );
+    }
+    return parsed.data;
   };
 }
 

@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getBuiltServices } from '../app/services';
-import { checkHealth, storageProbes, type Probes } from '../lib/storage';
+import { checkHealth, type Probes } from '../lib/storage';
 
 /**
  * `GET /api/health`: 200 with the state and latency of Blob, Table and Cosmos, or 503 naming each
@@ -39,9 +39,6 @@ export function createHealthHandler(
  * Probes on the app's own clients, built but not prepared: an emulator that is down is reported as
  * down, not as a failure to start. Settings that do not parse are reported as `config`.
  */
-export const healthHandler = createHealthHandler(async () => {
-  const s = await getBuiltServices();
-  return storageProbes(s.config, { artifacts: s.artifacts, cosmos: s.cosmos, credential: s.credential });
-});
+export const healthHandler = createHealthHandler(async () => (await getBuiltServices()).probes);
 
 app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: healthHandler });

@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { taskSchema } from '../lib/contracts/datasetContract';
-import { getServices } from '../app/services';
+import { getBuiltServices } from '../app/services';
 import type { DataDeps } from '../lib/data/datasets';
 import { DataFormatError } from '../lib/data/errors';
 import { readDataset } from '../lib/data/reading/readDataset';
@@ -62,5 +62,6 @@ app.http('inferContract', {
   route: 'datasets/infer',
   methods: ['POST'],
   authLevel: 'function',
-  handler: withProblems(inferContractHandler(() => getServices())),
+  // Pure CPU work on the request body: it needs the limits, not storage (nothing is prepared).
+  handler: withProblems(inferContractHandler(() => getBuiltServices())),
 });

@@ -26,6 +26,7 @@ import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
+import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
 import { backendsFromConfig } from './training/backends/fromConfig';
 
@@ -52,6 +53,8 @@ export interface Services {
   /** The scoring endpoint's cache of production models. */
   scoring: ProductionModels;
   limits: IngestLimits;
+  /** The health check's probes of storage, on these same clients (built once, like them). */
+  probes: Probes;
   /** The dataset contract of a stored pipeline version (undefined when there is no such version). */
   contractOf(pipeline: string, version?: number): Promise<DatasetContract | undefined>;
   /**
@@ -167,6 +170,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
     }),
     limits: limitsFromConfig(config),
+    probes: storageProbes(config, { artifacts, cosmos, credential: credentialOnce }),
     contractOf,
     productionReference,
     now,

@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import { APPROVAL_GATE_ORCHESTRATOR, approvalGateInputSchema, approvalGateOutputSchema } from './approval';
-import { PIPELINE_ORCHESTRATOR, pipelineRunInputSchema, pipelineRunOutputSchema } from './pipeline';
 import {
   TRAINING_MONITOR_ORCHESTRATOR,
   trainingMonitorInputSchema,
@@ -34,14 +33,6 @@ export function defineOrchestration<I extends z.ZodType, O extends z.ZodType, A 
 ): OrchestrationDef<I, O, A> {
   return { name, input, output, instanceId };
 }
-
-/** One pipeline run; its instance id is the run id. */
-export const trainingPipelineOrchestration = defineOrchestration(
-  PIPELINE_ORCHESTRATOR,
-  pipelineRunInputSchema,
-  pipelineRunOutputSchema,
-  (runId: string) => runId,
-);
 
 /** Watches one training job of a run; a later attempt (its worker died) gets its own instance. */
 export const trainingMonitorOrchestration = defineOrchestration(

@@ -31,12 +31,6 @@ export const pinnedDefinitionSchema = z.object({
 });
 export type PinnedDefinition = z.output<typeof pinnedDefinitionSchema>;
 
-/** A pipeline version as runs pin it. */
-export const pinnedVersionSchema = z.object({
-  name: z.string().min(1),
-  version: z.number().int().positive(),
-});
-
 // Step outputs: the small summaries and references each step leaves on the run document. The run
 // document stores them as records (older runs wrote the same fields by hand); these schemas are the
 // one description writers are typed against and readers parse with.
@@ -141,7 +135,6 @@ export const recordRunStepInputSchema = z.union([
   z.object({ ...runRef, updates: stepUpdatesSchema, metrics: z.record(z.string(), z.unknown()).optional() }),
   z.object({ ...runRef, update: stepUpdateSchema, metrics: z.record(z.string(), z.unknown()).optional() }),
 ]);
-export type RecordRunStepInput = z.input<typeof recordRunStepInputSchema>;
 
 /** The updates of either shape of {@link recordRunStepInputSchema}, in order. */
 export function updatesOf(

@@ -171,10 +171,14 @@ export function runLifecycle<T>(
 
   function* flush(): Generator<T, void, unknown> {
     while (pending.length) {
-      const updates = pending.splice(0, MAX_STEP_UPDATES);
-      const metrics = pending.length ? undefined : pendingMetrics;
-      if (!pending.length) pendingMetrics = undefined;
+      const updates = pending.slice(0, MAX_STEP_UPDATES);
+      const last = updates.length === pending.length;
+      const metrics = last ? pendingMetrics : undefined;
       yield* call(recordRunStepActivity, { ...ref, updates, ...(metrics ? { metrics } : {}) });
+      // Taken off only once written: when the write fails, the ending carries them instead, so a
+      // step that succeeded is not lost with its outputs.
+      pending.splice(0, updates.length);
+      if (last) pendingMetrics = undefined;
     }
   }
 
@@ -288,8 +292,9 @@ export function runLifecycle<T>(
       context.df.setCustomStatus({ runId, step: 'done', status, ...(stopReason ? { stopReason } : {}) });
       // More updates than one call takes: the surplus goes first, the rest with the ending.
       while (pending.length > MAX_STEP_UPDATES) {
-        const surplus = pending.splice(0, pending.length - MAX_STEP_UPDATES);
+        const surplus = pending.slice(0, Math.min(MAX_STEP_UPDATES, pending.length - MAX_STEP_UPDATES));
         yield* call(recordRunStepActivity, { ...ref, updates: surplus });
+        pending.splice(0, surplus.length);
       }
       yield* call(finishRunActivity, {
         ...ref,

@@ -10,7 +10,7 @@
  *
  * Delete this file (and the dispatch) once no run of revision 1 or 2 can still be running: when
  * every run created before revision 3 was deployed is terminal. An approval waits at most 30 days,
- * twice with escalation (lib/approval/policy.ts MAX_APPROVAL_TIMEOUT_MS), so 61 days after that
+ * twice with escalation (lib/contracts/approvalPolicy.ts MAX_APPROVAL_TIMEOUT_MS), so 61 days after that
  * deploy at the latest; check `GET /api/runs` for non-terminal runs older than the deploy first.
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';

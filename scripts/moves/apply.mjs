@@ -47,7 +47,6 @@ const touched = new Set();
 export const MOVES = [
   // lib/data: what every part shares stays at the top; the rest goes by concept.
   ['lib/data/column.ts', 'lib/data/table.ts'],
-  ['lib/data/contract.ts', 'lib/data/datasetContract.ts'],
   // reading: bytes in (and out) of the formats Sluice reads and writes
   ['lib/data/ingest.ts', 'lib/data/reading/readDataset.ts'],
   ['lib/data/input.ts', 'lib/data/reading/input.ts'],

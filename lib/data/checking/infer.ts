@@ -113,7 +113,7 @@ function guessTask(col: ColumnContract, p: ColumnProfile): Task {
   return 'regression';
 }
 
-/** A contract proposed from data, before the contract schema fills its defaults (see inferContract.ts). */
+/** A contract proposed from data, before the contract schema fills its defaults (see inferDatasetContract.ts). */
 export interface ProposedDatasetContract {
   columns: ColumnContract[];
   nullValues?: string[];

@@ -173,6 +173,21 @@ describe('run ledger activities on the Cosmos emulator', () => {
     });
   });
 
+  it('loadPipelineVersion stops the run, not retried, on a stored version that no longer parses', async () => {
+    // Regression: the output was parsed by the activity wrapper, whose ZodError counted as
+    // transient, so a bad stored version spent every retry before the run failed.
+    const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
+    const broken = { ...wages, name: 'wages-broken', training: { ...wages.training, algorithm: 'svm' } };
+    await pipelines.put('wages-broken', broken as unknown as PipelineDefinition, 'ana', new Date());
+    await expect(
+      loadPipelineVersion({ pipelines })({ pipeline: 'wages-broken', version: 1 }),
+    ).rejects.toMatchObject({
+      name: 'NonRetriableError',
+      code: 'pipeline_invalid',
+      message: expect.stringContaining('wages-broken version 1 no longer parses: training.algorithm'),
+    });
+  });
+
   it('loadPipelineVersion run twice returns the same definition and writes nothing; twice is once', async () => {
     const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
     await pipelines.put('wages-twice', { ...wages, name: 'wages-twice' }, 'ana', new Date());

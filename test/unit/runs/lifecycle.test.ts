@@ -229,6 +229,52 @@ describe('run ledger: buffered bookkeeping', () => {
     }
   });
 
+  it('a bookkeeping write that fails loses nothing: the ending carries the updates it held', () => {
+    // Regression: the batch used to be taken off before the write, so a succeeded step whose end
+    // rode in a failed recordRunStep was closed as canceled, its outputs lost.
+    const { run, sent, drive } = harness({ recordRunStep: new Error('Cosmos unavailable') });
+    drive(
+      run.execute(function* () {
+        // eslint-disable-next-line require-yield
+        yield* run.step('ingest', function* () {
+          return { result: 1, outputs: ingestOutputs };
+        });
+        yield* run.step('validate', function* () {
+          yield* run.call(work, {});
+          return { result: 2, outputs: validateOutputs };
+        });
+        return yield* run.finish({ status: 'succeeded' });
+      }),
+    );
+    expect(sent.map((s) => s.name)).toEqual(['recordRunStep', 'finishRun']);
+    expect(sent[1]!.input).toMatchObject({
+      status: 'failed',
+      updates: [
+        { step: 'ingest', status: 'running' },
+        { step: 'ingest', status: 'succeeded', outputs: ingestOutputs },
+        { step: 'validate', status: 'running' },
+        { step: 'validate', status: 'failed', error: { message: 'Cosmos unavailable' } },
+      ],
+    });
+  });
+
+  it('splits a long backlog into calls of at most the limit each, the last ones with the ending', () => {
+    // Regression: more than twice the limit went out as one oversize surplus call.
+    const { run, sent, drive } = harness();
+    drive(
+      run.execute(function* () {
+        for (let i = 0; i < 30; i++) run.progress({ jobId: `job-${i}`, backend: 'local' });
+        return yield* run.finish({ status: 'succeeded' });
+      }),
+    );
+    expect(sent.map((s) => s.name)).toEqual(['recordRunStep', 'recordRunStep', 'finishRun']);
+    expect(sent.map((s) => (s.input.updates as unknown[]).length)).toEqual([12, 6, 12]);
+    const jobs = sent.flatMap((s) =>
+      (s.input.updates as { outputs: { jobId: string } }[]).map((u) => u.outputs.jobId),
+    );
+    expect(jobs).toEqual(Array.from({ length: 30 }, (_, i) => `job-${i}`));
+  });
+
   it('splits more updates than one call takes, oldest first, the rest with the ending', () => {
     const { run, sent, drive } = harness();
     drive(
