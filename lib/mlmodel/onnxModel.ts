@@ -256,10 +256,8 @@ export class OnnxModel {
    * onnxruntime cannot load it, `onnx_inputs_mismatch` / `onnx_outputs_mismatch` when it does not fit.
    */
   static async load(bytes: Uint8Array, options: OnnxModelOptions): Promise<OnnxModel> {
-    let zipMaps: ReturnType<typeof findZipMaps> = [];
     let session: InferenceSession;
     try {
-      zipMaps = findZipMaps(bytes);
       session = await InferenceSession.create(bytes, options.sessionOptions ?? {});
     } catch (err) {
       throw new NonRetriableError(
@@ -269,6 +267,13 @@ export class OnnxModel {
           cause: err,
         },
       );
+    }
+    let zipMaps: ReturnType<typeof findZipMaps> = [];
+    try {
+      zipMaps = findZipMaps(bytes);
+    } catch {
+      // onnxruntime read it, so it is protobuf; a construct this small reader does not know just
+      // means no ZipMap is recognised (a ZipMap output then fails the output check, by name).
     }
     let io: OnnxInterface;
     try {
