@@ -152,7 +152,21 @@ export async function checkModelFolder(
     };
     if (model.io.classes) checked.classes = model.io.classes;
     if (expectation.sample && expectation.sample.length > 0) {
-      checkPredictions(await model.score(expectation.sample), expectation.classes);
+      let scores: Scores;
+      try {
+        scores = await model.score(expectation.sample);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'onnx_run_failed') throw err;
+        throw new NonRetriableError(
+          'predictions_invalid',
+          `scoring the sample failed: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      checkPredictions(scores, expectation.classes);
       checked.sampleRows = expectation.sample.length;
     }
   } finally {

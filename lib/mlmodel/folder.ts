@@ -19,6 +19,8 @@ export interface FolderLimits {
 }
 
 export const defaultMaxFiles = 10_000;
+/** A suggested whole-folder limit for the setting that feeds `maxBytes`: 512 MiB. */
+export const defaultModelMaxBytes = 512 * 1024 * 1024;
 const maxDepth = 32;
 
 /** Byte-wise (code unit) order, so the manifest is sorted the same under every locale. */
@@ -102,10 +104,15 @@ async function listFiles(
   return files.sort(byPath);
 }
 
-async function sha256File(file: string): Promise<string> {
+/** SHA-256 and size of what was actually read (a file still being written may differ from its stat). */
+async function sha256File(file: string): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /**
@@ -125,9 +132,17 @@ export async function readManifest(
 ): Promise<{ manifest: ManifestEntry[]; digest: string }> {
   const files = await listFiles(dir, limits);
   const manifest: ManifestEntry[] = [];
+  let total = 0;
   for (const f of files) {
-    const sha256 = await sha256File(f.abs);
-    manifest.push({ path: f.path, sha256, bytes: f.bytes });
+    const { sha256, bytes } = await sha256File(f.abs);
+    total += bytes;
+    if (total > limits.maxBytes) {
+      throw new NonRetriableError(
+        'model_too_large',
+        `the model folder is over its size limit of ${limits.maxBytes} bytes (it grew while being read)`,
+      );
+    }
+    manifest.push({ path: f.path, sha256, bytes });
   }
   return { manifest, digest: manifestDigest(manifest) };
 }

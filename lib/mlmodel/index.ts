@@ -5,7 +5,7 @@
 export type { CheckedModelFolder, ModelFolderExpectation } from './check';
 export { checkModelFolder, checkPredictions } from './check';
 export type { FolderLimits, ManifestEntry } from './folder';
-export { defaultMaxFiles, manifestDigest, readManifest } from './folder';
+export { defaultMaxFiles, defaultModelMaxBytes, manifestDigest, readManifest } from './folder';
 export type { MLmodelInfo } from './mlmodelFile';
 export { parseMLmodel } from './mlmodelFile';
 export type { FeatureSpec, ModelTask, OnnxInterface, OnnxModelOptions, Scores } from './onnxModel';

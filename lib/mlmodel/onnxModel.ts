@@ -360,7 +360,16 @@ export class OnnxModel {
     if (n === 0) return;
     const feeds = this.feeds(rows, offset);
     const fetches = [this.io.label, this.io.probabilities, this.io.value].filter((x): x is string => !!x);
-    const result = await this.session.run(feeds, fetches);
+    let result: InferenceSession.ReturnType;
+    try {
+      result = await this.session.run(feeds, fetches);
+    } catch (err) {
+      throw new NonRetriableError(
+        'onnx_run_failed',
+        `the ONNX model failed on rows ${offset}–${offset + n - 1}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     const output = (name: string, want: string, fits: (dims: readonly number[]) => boolean): Tensor => {
       const t = result[name];
       if (!t || !fits(t.dims)) {

@@ -327,6 +327,21 @@ describe('checkModelFolder refuses, with a named code', () => {
     });
   });
 
+  it('predictions_invalid: a model that loads and fits but fails at run time on the sample', async () => {
+    const dir = path.join(fixtures, 'broken-runtime');
+    // It reshapes [N, 3] to [2, -1]: two rows go through, three do not.
+    await expect(
+      checkModelFolder(dir, { ...regressor, sample: tensorRows.slice(0, 2) }),
+    ).resolves.toMatchObject({
+      sampleRows: 2,
+    });
+    const f = await failure(checkModelFolder(dir, { ...regressor, sample: tensorRows }));
+    expect(f).toMatchObject({
+      code: 'predictions_invalid',
+      message: expect.stringContaining('scoring the sample failed: the ONNX model failed on rows 0–2'),
+    });
+  });
+
   it('predictions_invalid: a label outside the contract classes', async () => {
     const f = await failure(
       checkModelFolder(path.join(fixtures, 'classifier-per-feature'), {

@@ -103,6 +103,18 @@ describe('scoring ONNX models', () => {
     expect(batched.values).toHaveLength(23);
   });
 
+  it('a run onnxruntime refuses is onnx_run_failed, naming the rows of the batch', async () => {
+    const src = source('regressor-tensor', { load: () => bytesOf('broken-runtime') });
+    await expect(cache({ batchSize: 2 }).score(src, [...tensorRows, ...tensorRows])).resolves.toMatchObject({
+      values: expect.any(Array),
+    });
+    await expect(cache({ batchSize: 3 }).score(src, [...tensorRows, ...tensorRows])).rejects.toMatchObject({
+      name: 'NonRetriableError',
+      code: 'onnx_run_failed',
+      message: expect.stringContaining('rows 0–2'),
+    });
+  });
+
   it('no rows give empty scores', async () => {
     expect(await cache().score(source('classifier-per-feature'), [])).toEqual({
       labels: [],
