@@ -104,59 +104,112 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A ZipMap node of the main graph: the probability tensor it reads, what it writes, the classes. */
+/** A node of the main graph, with the class labels it carries (ai.onnx.ml classifiers, ZipMap). */
+export interface GraphNode {
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  /** `classlabels_strings` or `classlabels_int64s` (as decimal strings); empty when it has none. */
+  classes: string[];
+}
+
+/** A ZipMap node: the probability tensor it reads, the sequence of maps it writes, its classes. */
 export interface ZipMapNode {
   input: string;
   output: string;
   classes: string[];
 }
 
-function zipMapOf(buf: Uint8Array, node: Field): ZipMapNode | undefined {
-  const parts = fields(buf, node.from, node.to);
-  const opType = parts.find((f) => f.no === 4);
-  const domain = parts.find((f) => f.no === 7);
-  if (!opType || text(buf, opType) !== 'ZipMap' || !domain || text(buf, domain) !== 'ai.onnx.ml')
-    return undefined;
-  const inputs = parts.filter((f) => f.no === 1).map((f) => text(buf, f));
-  const outputs = parts.filter((f) => f.no === 2).map((f) => text(buf, f));
-  const classes: string[] = [];
-  for (const attr of parts.filter((f) => f.no === 5)) {
-    const a = fields(buf, attr.from, attr.to);
-    const name = a.find((f) => f.no === 1);
-    if (!name) continue;
-    const n = text(buf, name);
-    if (n === 'classlabels_strings') {
-      for (const s of a.filter((f) => f.no === 9)) classes.push(text(buf, s));
-    } else if (n === 'classlabels_int64s') {
-      for (const f of a.filter((f) => f.no === 8)) {
-        if (f.wire === 0) classes.push(BigInt.asIntN(64, f.varint ?? 0n).toString());
-        else if (f.wire === 2) {
-          // packed
-          let at = f.from;
-          while (at < f.to) {
-            const v = readVarint(buf, at);
-            classes.push(BigInt.asIntN(64, v.value).toString());
-            at = v.next;
-          }
-        }
+function classLabels(buf: Uint8Array, attr: Field): string[] | undefined {
+  const a = fields(buf, attr.from, attr.to);
+  const name = a.find((f) => f.no === 1);
+  const n = name ? text(buf, name) : '';
+  if (n === 'classlabels_strings') return a.filter((f) => f.no === 9).map((f) => text(buf, f));
+  // classlabels_ints (LinearClassifier, SVMClassifier) and classlabels_int64s (ZipMap, TreeEnsemble*).
+  if (n !== 'classlabels_ints' && n !== 'classlabels_int64s') return undefined;
+  const out: string[] = [];
+  for (const f of a.filter((x) => x.no === 8)) {
+    if (f.wire === 0) out.push(BigInt.asIntN(64, f.varint ?? 0n).toString());
+    else if (f.wire === 2) {
+      // packed repeated int64
+      let at = f.from;
+      while (at < f.to) {
+        const v = readVarint(buf, at);
+        out.push(BigInt.asIntN(64, v.value).toString());
+        at = v.next;
       }
     }
   }
-  const [input] = inputs;
-  const [output] = outputs;
-  if (inputs.length !== 1 || outputs.length !== 1 || input === undefined || output === undefined)
-    return undefined;
-  return { input, output, classes };
+  return out;
 }
 
-/** The ZipMap nodes of the model's main graph. Throws a plain Error on malformed protobuf. */
-export function findZipMaps(model: Uint8Array): ZipMapNode[] {
+function nodeOf(buf: Uint8Array, node: Field): GraphNode {
+  const parts = fields(buf, node.from, node.to);
+  const opType = parts.find((f) => f.no === 4);
+  const domain = parts.find((f) => f.no === 7);
+  let classes: string[] = [];
+  for (const attr of parts.filter((f) => f.no === 5 && f.wire === 2))
+    classes = classLabels(buf, attr) ?? classes;
+  return {
+    opType: opType ? text(buf, opType) : '',
+    domain: domain ? text(buf, domain) : '',
+    inputs: parts.filter((f) => f.no === 1).map((f) => text(buf, f)),
+    outputs: parts.filter((f) => f.no === 2).map((f) => text(buf, f)),
+    classes,
+  };
+}
+
+/** The nodes of the model's main graph. Throws a plain Error on malformed protobuf. */
+export function readNodes(model: Uint8Array): GraphNode[] {
   const graph = fields(model).find((f) => f.no === 7 && f.wire === 2);
   if (!graph) return [];
   return fields(model, graph.from, graph.to)
     .filter((f) => f.no === 1 && f.wire === 2)
-    .map((node) => zipMapOf(model, node))
-    .filter((z): z is ZipMapNode => z !== undefined);
+    .map((node) => nodeOf(model, node));
+}
+
+/** The ai.onnx.ml ZipMap nodes among `nodes`. */
+export function zipMapsOf(nodes: readonly GraphNode[]): ZipMapNode[] {
+  return nodes.flatMap((n) => {
+    const [input] = n.inputs;
+    const [output] = n.outputs;
+    if (
+      n.opType !== 'ZipMap' ||
+      n.domain !== 'ai.onnx.ml' ||
+      n.inputs.length !== 1 ||
+      n.outputs.length !== 1
+    ) {
+      return [];
+    }
+    return input !== undefined && output !== undefined ? [{ input, output, classes: n.classes }] : [];
+  });
+}
+
+/** The ZipMap nodes of the model's main graph. */
+export const findZipMaps = (model: Uint8Array): ZipMapNode[] => zipMapsOf(readNodes(model));
+
+/** Ops a probability tensor may pass through unchanged in its column order (as converters emit). */
+const passThrough = new Set(['Identity', 'Cast', 'Normalizer', 'CastMap']);
+
+/**
+ * The class of each column of `tensor`: the class labels of the ai.onnx.ml node that produced it
+ * (LinearClassifier, TreeEnsembleClassifier, SVMClassifier, ZipMap, …), followed back through
+ * Identity, Cast and Normalizer. Undefined when the graph does not say.
+ */
+export function classesOf(nodes: readonly GraphNode[], tensor: string): string[] | undefined {
+  const producer = new Map<string, GraphNode>();
+  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  let name = tensor;
+  for (let hops = 0; hops < 16; hops++) {
+    const node = producer.get(name);
+    if (!node) return undefined;
+    if (node.domain === 'ai.onnx.ml' && node.classes.length > 0) return node.classes;
+    const [next] = node.inputs;
+    if (!passThrough.has(node.opType) || next === undefined) return undefined;
+    name = next;
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { NonRetriableError, ValidationError } from '../errors';
-import { findZipMaps, withFloatOutputs } from './onnxGraph';
+import type { GraphNode } from './onnxGraph';
+import { classesOf, readNodes, withFloatOutputs, zipMapsOf } from './onnxGraph';
 
 /** A feature the model takes, in the order of the job's SLUICE_FEATURES. */
 export interface FeatureSpec {
@@ -31,6 +32,7 @@ export interface OnnxInterface {
   probabilities?: string;
   /** The ZipMap whose input tensor is fetched as `probabilities` (the model is rewritten to expose it). */
   zipMapped?: boolean;
+  /** The class of each probability column, when the graph names them (the classifier node, a ZipMap). */
   classes?: string[];
   value?: string;
 }
@@ -130,9 +132,10 @@ export function matchInputs(
 export function matchOutputs(
   metadata: readonly InferenceSession.ValueMetadata[],
   task: ModelTask,
-  zipMaps: readonly { input: string; output: string; classes: string[] }[],
+  nodes: readonly GraphNode[],
   classes?: readonly string[],
 ): Pick<OnnxInterface, 'label' | 'probabilities' | 'zipMapped' | 'classes' | 'value'> {
+  const zipMaps = zipMapsOf(nodes);
   const found = metadata.map(show).join(', ') || 'none';
   const mismatch = (detail: string): NonRetriableError =>
     new NonRetriableError(
@@ -155,7 +158,6 @@ export function matchOutputs(
   );
   let probabilities: string | undefined;
   let zipMapped = false;
-  let zipClasses: string[] | undefined;
   let width: number | undefined;
   const tensorProbs = metadata.find(
     (m) => m.isTensor && floatTypes.has(m.type) && (m.shape.length === 2 || m.shape.length === 0),
@@ -169,10 +171,13 @@ export function matchOutputs(
     if (z) {
       probabilities = z.input;
       zipMapped = true;
-      zipClasses = z.classes.length > 0 ? z.classes : undefined;
-      width = zipClasses?.length;
     }
   }
+  const modelClasses =
+    (zipMapped ? zipMaps.find((z) => z.input === probabilities)?.classes : undefined) ??
+    (probabilities ? classesOf(nodes, probabilities) : undefined);
+  const graphClasses = modelClasses && modelClasses.length > 0 ? modelClasses : undefined;
+  if (width === undefined && graphClasses) width = graphClasses.length;
   const lacking: string[] = [];
   if (!label) lacking.push('no label output (a string or integer tensor [N])');
   if (!probabilities) lacking.push('no probabilities output (a float tensor [N, C] or a ZipMap)');
@@ -182,12 +187,12 @@ export function matchOutputs(
       `the probabilities have ${width} columns, but the contract names ${classes.length} classes`,
     );
   }
-  if (classes && zipClasses && zipClasses.some((c) => !classes.includes(c))) {
+  if (classes && graphClasses && graphClasses.some((c) => !classes.includes(c))) {
     throw mismatch(
-      `the model's classes (${zipClasses.join(', ')}) are not the contract's (${classes.join(', ')})`,
+      `the model's classes (${graphClasses.join(', ')}) are not the contract's (${classes.join(', ')})`,
     );
   }
-  return { label: label!.name, probabilities, zipMapped, classes: zipClasses };
+  return { label: label!.name, probabilities, zipMapped, classes: graphClasses };
 }
 
 function toNumber(value: unknown, row: number, feature: string): number {
@@ -256,9 +261,15 @@ export class OnnxModel {
    * onnxruntime cannot load it, `onnx_inputs_mismatch` / `onnx_outputs_mismatch` when it does not fit.
    */
   static async load(bytes: Uint8Array, options: OnnxModelOptions): Promise<OnnxModel> {
+    // A failing run is reported as onnx_run_failed with onnxruntime's message; its own native log
+    // line (to stderr, outside the app's logging) is left off unless the caller asks for it.
+    const sessionOptions: InferenceSession.SessionOptions = {
+      logSeverityLevel: 4,
+      ...options.sessionOptions,
+    };
     let session: InferenceSession;
     try {
-      session = await InferenceSession.create(bytes, options.sessionOptions ?? {});
+      session = await InferenceSession.create(bytes, sessionOptions);
     } catch (err) {
       throw new NonRetriableError(
         'onnx_invalid',
@@ -268,25 +279,25 @@ export class OnnxModel {
         },
       );
     }
-    let zipMaps: ReturnType<typeof findZipMaps> = [];
+    let nodes: GraphNode[] = [];
     try {
-      zipMaps = findZipMaps(bytes);
+      nodes = readNodes(bytes);
     } catch {
       // onnxruntime read it, so it is protobuf; a construct this small reader does not know just
-      // means no ZipMap is recognised (a ZipMap output then fails the output check, by name).
+      // means no ZipMap or class labels are recognised (a ZipMap output then fails the output check).
     }
     let io: OnnxInterface;
     try {
       io = {
         ...matchInputs(session.inputMetadata, options.features),
-        ...matchOutputs(session.outputMetadata, options.task, zipMaps, options.classes),
+        ...matchOutputs(session.outputMetadata, options.task, nodes, options.classes),
       };
       if (io.zipMapped && io.probabilities) {
         // onnxruntime-node cannot return a sequence of maps: load the model again with the ZipMap's
         // input tensor as an output too, and fetch that.
         const exposed = await InferenceSession.create(
           withFloatOutputs(bytes, [io.probabilities]),
-          options.sessionOptions ?? {},
+          sessionOptions,
         );
         await session.release();
         session = exposed;

@@ -2,7 +2,7 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelFolderExpectation } from '../../../lib/mlmodel';
-import { checkModelFolder } from '../../../lib/mlmodel';
+import { checkModelFolder, checkPredictions } from '../../../lib/mlmodel';
 import {
   classes,
   fixtures,
@@ -72,6 +72,16 @@ describe('checkModelFolder accepts', () => {
     });
     expect(checked).toMatchObject({ inputLayout: 'tensor', flavor: 'onnx' });
     expect(checked.metrics).toBeUndefined();
+  });
+
+  it('a classifier with integer labels, checked against the contract classes as strings', async () => {
+    const checked = await checkModelFolder(path.join(fixtures, 'classifier-int-labels'), {
+      ...classifier,
+      features: tensorFeatures,
+      classes: ['0', '1'],
+      sample: tensorRows,
+    });
+    expect(checked).toMatchObject({ inputLayout: 'tensor', classes: ['0', '1'], sampleRows: 3 });
   });
 
   it('a classifier ending in ZipMap (the sequence-of-maps form), reading the class order from it', async () => {
@@ -342,7 +352,7 @@ describe('checkModelFolder refuses, with a named code', () => {
     });
   });
 
-  it('predictions_invalid: a label outside the contract classes', async () => {
+  it('onnx_outputs_mismatch: the classes of the model (from its classifier node) are not the contract classes', async () => {
     const f = await failure(
       checkModelFolder(path.join(fixtures, 'classifier-per-feature'), {
         ...classifier,
@@ -350,7 +360,10 @@ describe('checkModelFolder refuses, with a named code', () => {
         sample: perFeatureRows,
       }),
     );
-    expect(f).toMatchObject({ code: 'predictions_invalid', message: expect.stringContaining('label "yes"') });
+    expect(f).toMatchObject({
+      code: 'onnx_outputs_mismatch',
+      message: expect.stringContaining("the model's classes (no, yes) are not the contract's (no, si)"),
+    });
   });
 
   it('but a broken model passes when no sample is given (the sample is what catches NaN)', async () => {
@@ -405,6 +418,69 @@ describe('checkModelFolder refuses, with a named code', () => {
     expect(await failure(checkModelFolder(dir, { ...regressor, maxFiles: 4 }))).toMatchObject({
       code: 'model_output_invalid',
       message: 'the model folder has more than 4 files',
+    });
+  });
+});
+
+describe('checkPredictions (the sample check)', () => {
+  const probe = (run: () => void): { code?: string; message?: string } => {
+    try {
+      run();
+    } catch (err) {
+      return err as { code: string; message: string };
+    }
+    return {};
+  };
+
+  it('passes finite values, and probabilities in [0, 1] summing to 1 within float32 rounding', () => {
+    expect(probe(() => checkPredictions({ values: [0, -1e30, 3.5] }))).toEqual({});
+    expect(
+      probe(() =>
+        checkPredictions(
+          {
+            probabilities: [
+              [0.2, 0.8000001],
+              [1, 0],
+            ],
+            labels: ['a', 'b'],
+          },
+          ['a', 'b'],
+        ),
+      ),
+    ).toEqual({});
+  });
+
+  it.each([
+    ['an infinite value', { values: [1, Infinity] }, 'the model predicts Infinity for sample row 1'],
+    [
+      'a probability above 1',
+      { probabilities: [[1.2, -0.2]] },
+      'the model gives probability 1.2, outside [0, 1], for sample row 0',
+    ],
+    [
+      'a negative probability',
+      {
+        probabilities: [
+          [0.5, 0.5],
+          [-0.1, 1.1],
+        ],
+      },
+      'the model gives probability -0.1, outside [0, 1], for sample row 1',
+    ],
+    [
+      'probabilities summing to 0.9',
+      { probabilities: [[0.4, 0.5]] },
+      'the probabilities of sample row 0 sum to 0.9, not 1',
+    ],
+    [
+      'a label outside the classes',
+      { labels: ['a', 'c'] },
+      'the model predicts label "c" for sample row 1, not one of the classes',
+    ],
+  ])('refuses %s with predictions_invalid', (_what, scores, message) => {
+    expect(probe(() => checkPredictions(scores, ['a', 'b']))).toMatchObject({
+      code: 'predictions_invalid',
+      message,
     });
   });
 });

@@ -2,7 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
-import { findZipMaps, withFloatOutputs } from '../../../lib/mlmodel/onnxGraph';
+import type { GraphNode } from '../../../lib/mlmodel/onnxGraph';
+import { classesOf, findZipMaps, readNodes, withFloatOutputs } from '../../../lib/mlmodel/onnxGraph';
 import { fixtures } from './support';
 
 const bytesOf = (fixture: string): Promise<Uint8Array> =>
@@ -36,5 +37,42 @@ describe('the ONNX graph reader (ZipMap)', () => {
     } finally {
       await session.release();
     }
+  });
+});
+
+describe('classesOf: the class of each probability column', () => {
+  it('reads classlabels_strings of the classifier node that produced the tensor', async () => {
+    const nodes = readNodes(await bytesOf('classifier-per-feature'));
+    expect(nodes.map((n) => n.opType)).toEqual(['LabelEncoder', 'Concat', 'LinearClassifier']);
+    expect(classesOf(nodes, 'probabilities')).toEqual(['no', 'yes']);
+    expect(classesOf(nodes, 'label')).toEqual(['no', 'yes']);
+  });
+
+  it('reads classlabels_ints, following Identity and Cast back to the classifier', async () => {
+    const nodes = readNodes(await bytesOf('classifier-int-labels'));
+    expect(classesOf(nodes, 'probabilities')).toEqual(['0', '1']);
+  });
+
+  it('says nothing for a tensor no classifier produced, or one computed from the probabilities', () => {
+    const node = (
+      opType: string,
+      inputs: string[],
+      outputs: string[],
+      classes: string[] = [],
+    ): GraphNode => ({
+      opType,
+      domain: classes.length ? 'ai.onnx.ml' : '',
+      inputs,
+      outputs,
+      classes,
+    });
+    const nodes = [
+      node('LinearClassifier', ['x'], ['label', 'scores'], ['b', 'a']),
+      node('Softmax', ['scores'], ['softened']),
+      node('Identity', ['scores'], ['same']),
+    ];
+    expect(classesOf(nodes, 'same')).toEqual(['b', 'a']);
+    expect(classesOf(nodes, 'softened')).toBeUndefined();
+    expect(classesOf(nodes, 'x')).toBeUndefined();
   });
 });

@@ -74,6 +74,20 @@ describe('scoring ONNX models', () => {
     expect(tensor.probabilities).toEqual(named.probabilities);
   });
 
+  it('a classifier names the class of each probability column, read from its ai.onnx.ml node', async () => {
+    const scores = await cache().score(source('classifier-tensor'), tensorRows);
+    expect(scores.classes).toEqual(['no', 'yes']);
+  });
+
+  it('integer class labels come back as strings, with the class order read through Identity and Cast', async () => {
+    const c = cache();
+    const ints = await c.score(source('classifier-int-labels', { features: tensorFeatures }), tensorRows);
+    const strings = await c.score(source('classifier-tensor'), tensorRows);
+    expect(ints.classes).toEqual(['0', '1']);
+    expect(ints.labels).toEqual(strings.labels!.map((l) => (l === 'yes' ? '1' : '0')));
+    expect(ints.probabilities).toEqual(strings.probabilities);
+  });
+
   it('a ZipMap classifier returns the probability matrix and its class order', async () => {
     const scores = await cache().score(source('classifier-zipmap', { classes }), perFeatureRows);
     expect(scores.classes).toEqual(['no', 'yes']);
@@ -119,6 +133,7 @@ describe('scoring ONNX models', () => {
     expect(await cache().score(source('classifier-per-feature'), [])).toEqual({
       labels: [],
       probabilities: [],
+      classes: ['no', 'yes'],
     });
   });
 
