@@ -266,6 +266,27 @@ describe('checkModelFolder refuses, with a named code', () => {
     });
   });
 
+  it('onnx_inputs_mismatch: a batch dimension fixed at 1, with the way out named', async () => {
+    const f = await failure(checkModelFolder(path.join(fixtures, 'broken-fixed-batch'), regressor));
+    expect(f).toMatchObject({
+      code: 'onnx_inputs_mismatch',
+      message: expect.stringContaining(
+        'its batch dimension is fixed at 1 (export it dynamic, e.g. torch.onnx dynamic_axes)',
+      ),
+    });
+  });
+
+  it('onnx_inputs_mismatch: per-feature inputs as one wide tensor each are named as the wrong shape', async () => {
+    const features = [{ name: 'input', kind: 'number' as const }];
+    const f = await failure(
+      checkModelFolder(path.join(fixtures, 'classifier-tensor'), { ...classifier, features }),
+    );
+    expect(f).toMatchObject({
+      code: 'onnx_inputs_mismatch',
+      message: expect.stringContaining('input float32 [N, 3] (feature input needs float [N, 1] or [N])'),
+    });
+  });
+
   it('onnx_outputs_mismatch: a regressor with two values per row', async () => {
     const f = await failure(checkModelFolder(path.join(fixtures, 'broken-output-shape'), regressor));
     expect(f).toMatchObject({
