@@ -109,6 +109,17 @@ describe('scoring ONNX models', () => {
     expect(tensor.labels).toBeUndefined();
   });
 
+  it('a double-precision tensor input is fed as float64', async () => {
+    const m = await cache().model(
+      source('regressor-tensor', { digest: 'double', load: () => bytesOf('regressor-double') }),
+    );
+    expect(m.io.inputs).toEqual([{ name: 'input', type: 'float64', dims: 2 }]);
+    const scores = await m.score(tensorRows);
+    tensorRows.forEach((r, i) =>
+      expect(scores.values![i]).toBeCloseTo(expectedRegressor([r.a, r.b, r.c]), 5),
+    );
+  });
+
   it('in batches: any batch size gives the same scores, in row order', async () => {
     const rows = Array.from({ length: 23 }, (_, i) => ({ a: i, b: -i / 3, c: i % 4 }));
     const whole = await cache().score(source('regressor-tensor'), rows);
