@@ -23,9 +23,9 @@ export const defaultMaxFiles = 10_000;
 export const defaultModelMaxBytes = 512 * 1024 * 1024;
 const maxDepth = 32;
 
-/** Byte-wise (code unit) order, so the manifest is sorted the same under every locale. */
+/** By the paths' UTF-8 bytes (as `LC_ALL=C sort`), the same under every locale. */
 const byPath = (a: { path: string }, b: { path: string }): number =>
-  a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8'));
 
 const invalid = (message: string): NonRetriableError =>
   new NonRetriableError('model_output_invalid', message);

@@ -66,9 +66,17 @@ describe('the model manifest and digest', () => {
       { path: 'a/z', sha256: '0'.repeat(64), bytes: 3 },
     ];
     expect(manifestDigest(entries)).toBe(manifestDigest([...entries].reverse()));
-    // Sorted by code unit: upper case before lower case, whatever the locale.
+    // Sorted by UTF-8 bytes: upper case before lower case, whatever the locale.
     expect(manifestDigest(entries)).toBe(
       sha256(`${'e'.repeat(64)} 1 B\n${'0'.repeat(64)} 3 a/z\n${'f'.repeat(64)} 2 b\n`),
+    );
+  });
+
+  it('sorts by UTF-8 bytes, not UTF-16 code units (a private-use character before an emoji in UTF-16)', () => {
+    const emoji = { path: '\u{1F600}', sha256: 'a'.repeat(64), bytes: 1 };
+    const privateUse = { path: '\uE000', sha256: 'b'.repeat(64), bytes: 1 };
+    expect(manifestDigest([emoji, privateUse])).toBe(
+      sha256(`${'b'.repeat(64)} 1 \uE000\n${'a'.repeat(64)} 1 \u{1F600}\n`),
     );
   });
 });
