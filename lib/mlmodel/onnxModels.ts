@@ -34,7 +34,10 @@ export class OnnxModels {
     return [...this.entries.keys()];
   }
 
-  /** The model for this digest, loading it on first use. */
+  /**
+   * The model for this digest, loading it on first use. A digest names one model folder, so the
+   * features, task and classes of the first use stand for every later one.
+   */
   model(source: OnnxModelSource): Promise<OnnxModel> {
     const cached = this.entries.get(source.digest);
     if (cached) {
