@@ -60,7 +60,8 @@ const rules: LayerRules = {
     ['storage', 'http', 'notify'],
     // The domain, each module standing on the ones before it.
     ['data'],
-    ['metrics'],
+    // Model metrics on typed arrays; MLflow model folders and ONNX scoring (errors only).
+    ['metrics', 'mlmodel'],
     ['training'],
     ['evaluation'],
     ['registry'],
