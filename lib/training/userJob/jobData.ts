@@ -165,7 +165,7 @@ export function jobDataVariables(data: JobData): Partial<Record<SluiceVariable, 
 }
 
 /** The given rows of the given columns, as a new table (dictionaries shared, values copied). */
-function selectTable(columns: readonly Column[], rows: Uint32Array): Table {
+export function selectTable(columns: readonly Column[], rows: ArrayLike<number>): Table {
   const n = rows.length;
   return {
     rows: n,
@@ -195,7 +195,7 @@ async function writeCsv(file: string, table: Table): Promise<void> {
   });
   // raw: the file is data for a program, not a spreadsheet (no formula neutralizing).
   for (const block of encodeCsv(table, { raw: true })) {
-    if (!out.write(block)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   out.end();
   await done;
