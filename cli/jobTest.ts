@@ -143,7 +143,11 @@ async function jobTestOrThrow(args: JobTestArgs, deps: JobTestDeps): Promise<voi
   printModel(out, outcome.model, outcome.outputDir);
   out(`  log: ${outcome.logFile}`);
   if (outcome.model.onnxPath) {
-    const shown = await predictions(outcome.model, data.sample.slice(0, PREDICTIONS_SHOWN), data.featureKinds);
+    const shown = await predictions(
+      outcome.model,
+      data.sample.slice(0, PREDICTIONS_SHOWN),
+      data.featureKinds,
+    );
     if (shown.length) {
       out('  predictions on holdout rows:');
       for (const line of shown) out(`    ${line}`);
@@ -181,7 +185,8 @@ function printModel(out: (line: string) => void, model: ModelFolderCheck, dir: s
   out(`  model folder: ${dir}`);
   out(`  flavor: ${model.flavor}${model.inputLayout ? `, inputs ${model.inputLayout}` : ''}`);
   out(`  digest: sha256:${model.digest}`);
-  for (const f of model.manifest) out(`    ${f.path.padEnd(24)} ${String(f.bytes).padStart(10)} B  ${f.sha256.slice(0, 16)}…`);
+  for (const f of model.manifest)
+    out(`    ${f.path.padEnd(24)} ${String(f.bytes).padStart(10)} B  ${f.sha256.slice(0, 16)}…`);
   if (model.metrics && Object.keys(model.metrics).length)
     out(
       `  metrics: ${Object.entries(model.metrics)
@@ -213,7 +218,11 @@ async function predictions(
       for (const k of kinds) {
         feeds[k.name] =
           k.kind === 'number'
-            ? new ort.Tensor('float32', Float32Array.from(rows, (r) => num(r[k.name])), [n, 1])
+            ? new ort.Tensor(
+                'float32',
+                Float32Array.from(rows, (r) => num(r[k.name])),
+                [n, 1],
+              )
             : new ort.Tensor(
                 'string',
                 rows.map((r) => (r[k.name] === null || r[k.name] === undefined ? '' : String(r[k.name]))),
@@ -233,7 +242,9 @@ async function predictions(
       const more = kinds.length > 4 ? ' …' : '';
       if (label) {
         const width = probs ? probs.dims[1]! : 0;
-        const p = probs ? Math.max(...Array.from({ length: width }, (_, j) => Number(probs.data[i * width + j]))) : NaN;
+        const p = probs
+          ? Math.max(...Array.from({ length: width }, (_, j) => Number(probs.data[i * width + j])))
+          : NaN;
         return `${inputs}${more} → ${String(label[i])}${probs ? ` (p=${p.toFixed(3)})` : ''}`;
       }
       const v = value ? Number((value.data as ArrayLike<number>)[i]) : NaN;

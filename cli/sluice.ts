@@ -424,7 +424,8 @@ export function jobTestArgs(
     const v = str(k);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new CliError(`--${k} must be an integer of at least ${min}, not ${v}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new CliError(`--${k} must be an integer of at least ${min}, not ${v}`);
     return n;
   };
   const task = str('task');

@@ -206,7 +206,11 @@ function writeParquet(file: string, table: Table): void {
     const n = table.rows;
     switch (c.type) {
       case 'number':
-        return { name: c.name, type: 'DOUBLE', data: Array.from(c.values, (v) => (Number.isNaN(v) ? null : v)) };
+        return {
+          name: c.name,
+          type: 'DOUBLE',
+          data: Array.from(c.values, (v) => (Number.isNaN(v) ? null : v)),
+        };
       case 'integer':
         return {
           name: c.name,

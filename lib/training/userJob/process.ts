@@ -41,7 +41,11 @@ export interface JobProcessResult {
 const MAX_LINE_CHARS = 2_000;
 
 /** The executable argv[0] names: a path (relative to `cwd`) when it has a slash, else looked up on PATH. */
-export async function resolveExecutable(name: string, cwd: string, pathVar: string | undefined): Promise<string> {
+export async function resolveExecutable(
+  name: string,
+  cwd: string,
+  pathVar: string | undefined,
+): Promise<string> {
   if (name.includes('/')) {
     const file = isAbsolute(name) ? name : resolve(cwd, name);
     if (!(await isFile(file)))
@@ -83,7 +87,8 @@ export async function runJobProcess(options: JobProcessOptions): Promise<JobProc
   const [name, ...args] = options.argv;
   if (name === undefined || name === '') throw new NonRetriableError('bad_command', 'the command is empty');
   const file = await resolveExecutable(name, options.cwd, options.env.PATH);
-  if (options.signal?.aborted) throw new NonRetriableError('canceled', 'the job was canceled before it started');
+  if (options.signal?.aborted)
+    throw new NonRetriableError('canceled', 'the job was canceled before it started');
 
   const tailMax = options.tailLines ?? 50;
   const maxLogBytes = options.maxLogBytes ?? 64 * 1024 * 1024;

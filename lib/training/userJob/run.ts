@@ -150,7 +150,9 @@ export async function runUserJob(options: RunUserJobOptions): Promise<UserJobOut
   if ((await readdir(outputDir)).length === 0)
     throw new UserJobError(
       'output_empty',
-      withTail('the job exited 0 but wrote nothing to SLUICE_OUTPUT (an MLflow model folder is expected there)'),
+      withTail(
+        'the job exited 0 but wrote nothing to SLUICE_OUTPUT (an MLflow model folder is expected there)',
+      ),
       tail,
     );
   const model = await options.check(outputDir, {
