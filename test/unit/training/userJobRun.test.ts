@@ -158,6 +158,42 @@ describe('the job data under sluice.job/v1', () => {
     expect(readFileSync(data.train.csv, 'utf8').split('\n')[0]).toBe('x,color,flag,y');
   });
 
+  it('writes numbers, missing values, datetimes and quoted text alike to CSV and Parquet', async () => {
+    const csv = [
+      'full,gappy,at,text,y',
+      ...Array.from(
+        { length: 40 },
+        (_, i) =>
+          `${i / 8},${i % 4 === 0 ? '' : i * 1.5},2024-01-${String((i % 28) + 1).padStart(2, '0')}T10:00:00Z,"a, ""b"" ${i % 3}",${i % 2}`,
+      ),
+    ].join('\n');
+    const { table } = await readDataset(Buffer.from(csv));
+    const written = await writeJobData(join(root, 'typed'), {
+      table,
+      contract: inferDatasetContract(table),
+      target: 'y',
+      features: ['full', 'gappy', 'at', 'text'],
+      seed: 3,
+      split: { train: 1, validation: 0, holdout: 0 },
+    });
+    expect(written.train.rows).toBe(40);
+    expect(written.task).toBe('regression');
+    expect(written.validation.rows).toBe(0);
+    const fromCsv = (await readDataset(await readFile(written.train.csv))).table;
+    const fromParquet = (await readDataset(await readFile(written.train.parquet))).table;
+    expect(fromParquet.columns.map((c) => c.type)).toEqual([
+      'number',
+      'number',
+      'datetime',
+      'category',
+      'integer',
+    ]);
+    const rows = (t: Table) => Array.from({ length: t.rows }, (_, i) => t.columns.map((c) => valueAt(c, i)));
+    expect(rows(fromParquet)).toEqual(rows(fromCsv));
+    expect(rows(fromCsv)).toEqual(rows(table));
+    expect(readFileSync(written.validation.csv, 'utf8')).toBe('full,gappy,at,text,y\n');
+  });
+
   it('writes the dataset contract and describes the task, classes and feature kinds', () => {
     const contract = JSON.parse(readFileSync(data.contractFile, 'utf8')) as { columns: { name: string }[] };
     expect(contract.columns.map((c) => c.name)).toEqual(['x', 'color', 'flag', 'y']);
