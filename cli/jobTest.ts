@@ -135,7 +135,7 @@ async function jobTestOrThrow(args: JobTestArgs, deps: JobTestDeps): Promise<voi
     if (err instanceof UserJobError) {
       // The tail was streamed above already: name the failure and where the whole log is.
       out(`  log: ${join(work, 'job.log')}`);
-      throw new NonRetriableError(err.code, err.message.split('; last lines of the log:')[0]!);
+      throw new NonRetriableError(err.code, err.summary);
     }
     throw err;
   }

@@ -171,10 +171,18 @@ export async function runJobProcess(options: JobProcessOptions): Promise<JobProc
     });
     // Whatever the job left behind in its group (a background process holding the pipes) goes too.
     killGroup('SIGKILL');
-    await Promise.all([
-      new Promise<void>((r) => (child.stdout.closed ? r() : child.stdout.once('close', r))),
-      new Promise<void>((r) => (child.stderr.closed ? r() : child.stderr.once('close', r))),
+    // A process that left the group (setsid) may still hold the pipes: stop reading after a grace.
+    let drainTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([
+        new Promise<void>((r) => (child.stdout.closed ? r() : child.stdout.once('close', r))),
+        new Promise<void>((r) => (child.stderr.closed ? r() : child.stderr.once('close', r))),
+      ]),
+      new Promise<void>((r) => (drainTimer = setTimeout(r, options.killGraceMs ?? 5_000))),
     ]);
+    clearTimeout(drainTimer);
+    child.stdout.destroy();
+    child.stderr.destroy();
     out.end();
     err.end();
     return {

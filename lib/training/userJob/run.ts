@@ -68,9 +68,15 @@ export interface UserJobOutcome {
 
 /** A failed user job: the named code, and the end of its log. */
 export class UserJobError extends NonRetriableError {
+  /** The message without the log lines (for a display that showed the log already). */
+  readonly summary: string;
   readonly logTail: string[];
-  constructor(code: string, message: string, logTail: string[]) {
-    super(code, message);
+  constructor(code: string, summary: string, logTail: string[]) {
+    super(
+      code,
+      logTail.length ? `${summary}; last lines of the log:\n${logTail.slice(-20).join('\n')}` : summary,
+    );
+    this.summary = summary;
     this.logTail = logTail;
   }
 }
@@ -128,31 +134,25 @@ export async function runUserJob(options: RunUserJobOptions): Promise<UserJobOut
     killGraceMs: options.killGraceMs,
   });
   const tail = ended.logTail;
-  const withTail = (message: string) =>
-    tail.length ? `${message}; last lines of the log:\n${tail.slice(-20).join('\n')}` : message;
   if (ended.stoppedBy === 'time_limit')
     throw new UserJobError(
       'time_limit_exceeded',
-      withTail(`the job ran past its time limit of ${spec.timeLimitSeconds} s and was stopped`),
+      `the job ran past its time limit of ${spec.timeLimitSeconds} s and was stopped`,
       tail,
     );
   if (ended.stoppedBy === 'canceled') throw new UserJobError('canceled', 'the job was canceled', tail);
   if (ended.exitCode !== 0)
     throw new UserJobError(
       'job_failed',
-      withTail(
-        ended.signal
-          ? `${argv[0]} was killed by ${ended.signal}`
-          : `${argv[0]} exited with code ${ended.exitCode}`,
-      ),
+      ended.signal
+        ? `${argv[0]} was killed by ${ended.signal}`
+        : `${argv[0]} exited with code ${ended.exitCode}`,
       tail,
     );
   if ((await readdir(outputDir)).length === 0)
     throw new UserJobError(
       'output_empty',
-      withTail(
-        'the job exited 0 but wrote nothing to SLUICE_OUTPUT (an MLflow model folder is expected there)',
-      ),
+      'the job exited 0 but wrote nothing to SLUICE_OUTPUT (an MLflow model folder is expected there)',
       tail,
     );
   const model = await options.check(outputDir, {

@@ -382,6 +382,23 @@ child.unref();
     expect(await gone(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
   });
 
+  it('does not wait forever on a process that left the group and still holds the output pipes', async () => {
+    const where = await job(`${writesModel}
+const { spawn } = require('node:child_process');
+const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'inherit', detached: true });
+require('node:fs').writeFileSync(process.argv[2], String(child.pid));
+child.unref();
+console.log('leaving');
+`);
+    const pidFile = join(where.code, 'escaped.pid');
+    try {
+      const outcome = await runUserJob(options(where, { command: `${NODE} job.js ${pidFile}` }));
+      expect(outcome.logTail).toEqual(['leaving']);
+    } finally {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the test's own grandchild
+    }
+  });
+
   it('stops a job when the caller cancels', async () => {
     const where = await job(`console.log('up'); setInterval(() => {}, 1000);`);
     const abort = new AbortController();
