@@ -7,6 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkModelFolder } from './modelCheck';
+import type { JobTestArgs } from './jobTest';
+import { jobTest } from './jobTest';
 
 const USAGE = `Usage: sluice <command> [options]
 
@@ -22,6 +25,12 @@ Commands:
   cancel RUN                      cancel a run (stops its training job)
   models [NAME]                   list models, or show versions, aliases and alias history of one
   predict NAME FILE               score rows (JSON array of objects, or CSV) with the production model
+  job test FOLDER --data FILE --target COL [--features a,b] [--command "…"] [--rows N]
+                  [--task classification|regression] [--seed N] [--hyperparameters JSON]
+                  [--time-limit SECONDS] [--work DIR]
+                                  run your own training code locally under sluice.job/v1 on a sample
+                                  of FILE and check the model folder it writes (no server needed);
+                                  the command defaults to FOLDER/job.json's "command"
 
 Options:
   --url URL      API origin (env SLUICE_URL, default http://localhost:7071)
@@ -240,6 +249,15 @@ export async function main(
       wait: { type: 'boolean', default: false },
       pipeline: { type: 'string' },
       status: { type: 'string' },
+      target: { type: 'string' },
+      features: { type: 'string' },
+      command: { type: 'string' },
+      rows: { type: 'string' },
+      task: { type: 'string' },
+      seed: { type: 'string' },
+      hyperparameters: { type: 'string' },
+      'time-limit': { type: 'string' },
+      work: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -386,9 +404,61 @@ export async function main(
       out(JSON.stringify(r, null, 2));
       return 0;
     }
+    case 'job': {
+      if (rest[0] !== 'test') throw new CliError(`unknown job command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      return jobTest(jobTestArgs(need(rest[1], 'FOLDER'), values, need), { check: checkModelFolder, out });
+    }
     default:
       throw new CliError(`unknown command '${cmd}'\n\n${USAGE}`);
   }
+}
+
+/** `job test` options → arguments, each checked with a message naming the option. */
+export function jobTestArgs(
+  folder: string,
+  values: Record<string, string | boolean | undefined>,
+  need: (v: string | undefined, what: string) => string,
+): JobTestArgs {
+  const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
+  const int = (k: string, min: number): number | undefined => {
+    const v = str(k);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new CliError(`--${k} must be an integer of at least ${min}, not ${v}`);
+    return n;
+  };
+  const task = str('task');
+  if (task !== undefined && task !== 'classification' && task !== 'regression')
+    throw new CliError(`--task must be classification or regression, not ${task}`);
+  let hyperparameters: Record<string, unknown> | undefined;
+  const hp = str('hyperparameters');
+  if (hp !== undefined) {
+    try {
+      hyperparameters = JSON.parse(hp) as Record<string, unknown>;
+    } catch (e) {
+      throw new CliError(`--hyperparameters is not JSON: ${(e as Error).message}`);
+    }
+    if (typeof hyperparameters !== 'object' || hyperparameters === null || Array.isArray(hyperparameters))
+      throw new CliError('--hyperparameters must be a JSON object');
+  }
+  const features = str('features')
+    ?.split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  return {
+    folder,
+    data: need(str('data'), '--data FILE'),
+    target: need(str('target'), '--target COL'),
+    features: features?.length ? features : undefined,
+    command: str('command'),
+    rows: int('rows', 10),
+    task,
+    seed: int('seed', 0),
+    hyperparameters,
+    timeLimitSeconds: int('time-limit', 1),
+    work: str('work'),
+  };
 }
 
 if (require.main === module) {

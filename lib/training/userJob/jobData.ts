@@ -1,0 +1,281 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ColumnSource } from 'hyparquet-writer' with { 'resolution-mode': 'import' };
+import type * as ParquetWriter from 'hyparquet-writer' with { 'resolution-mode': 'import' };
+import type { DatasetContract } from '../../contracts/datasetContract';
+import type { SluiceVariable } from '../../contracts/job';
+import { NonRetriableError } from '../../errors';
+import { formatCsvField } from '../../data/reading/csvWrite';
+import type { Column, Table } from '../../data/table';
+import { BOOL_NULL, isDictionary, isNullAt, NULL_CODE } from '../../data/table';
+import { datasetFromTable } from '../dataset';
+import { inferClasses } from '../features';
+import type { SplitFractions } from '../split';
+import { splitByRowHash } from '../split';
+
+/**
+ * The data side of `sluice.job/v1`: the validated table, split by the same deterministic row hash
+ * as the built-in training, written as CSV and Parquet files a job opens by path, with the dataset
+ * contract next to them. Only the feature columns and the target are written (features first, in
+ * the spec's order, then the target); rows whose target is missing are left out, as the built-in
+ * algorithms leave them out.
+ */
+
+// hyparquet-writer ships only ES modules: Node 22 loads them with require(), TypeScript (node16) cannot type that import.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const parquetWriter = (): typeof ParquetWriter => require('hyparquet-writer') as typeof ParquetWriter;
+
+export type Task = 'classification' | 'regression';
+export type FeatureKind = 'number' | 'string';
+
+export interface JobDataInput {
+  /** The validated table, its columns already the contract's types (`conformTable`). */
+  table: Table;
+  contract: DatasetContract;
+  target: string;
+  features: readonly string[];
+  seed: number;
+  split: SplitFractions & { key?: readonly string[] };
+  /** Default: classification when the target is a category, string or boolean, else regression. */
+  task?: Task;
+}
+
+export interface JobPart {
+  csv: string;
+  parquet: string;
+  rows: number;
+}
+
+export interface JobData {
+  dir: string;
+  train: JobPart;
+  validation: JobPart;
+  holdout: JobPart;
+  contractFile: string;
+  target: string;
+  features: string[];
+  /** How a model sees each feature: numbers and integers are `number`, everything else `string`. */
+  featureKinds: { name: string; kind: FeatureKind }[];
+  task: Task;
+  /** Classification: the class labels seen in the training rows, sorted as the built-in models sort them. */
+  classes?: string[];
+  seed: number;
+  /** Rows left out because their target is missing. */
+  missingTarget: number;
+  /** A few holdout rows (features only), to score the returned model with. */
+  sample: Record<string, unknown>[];
+}
+
+const SAMPLE_ROWS = 5;
+
+/** Splits the table and writes `train|validation|holdout.{csv,parquet}` and `contract.json` into `dir`. */
+export async function writeJobData(dir: string, input: JobDataInput): Promise<JobData> {
+  const { table, target } = input;
+  const features = [...input.features];
+  if (features.length === 0) throw new NonRetriableError('no_features', 'the job has no feature columns');
+  if (features.includes(target))
+    throw new NonRetriableError('target_is_feature', `the target "${target}" is also listed as a feature`);
+  const byName = new Map(table.columns.map((c) => [c.name, c]));
+  const missing = [...features, target].filter((n) => !byName.has(n));
+  if (missing.length)
+    throw new NonRetriableError(
+      'missing_column',
+      `the dataset has no column ${missing.map((m) => `"${m}"`).join(', ')} (columns: ${table.columns.map((c) => c.name).join(', ')})`,
+    );
+  const targetCol = byName.get(target)!;
+  const task: Task =
+    input.task ?? (isDictionary(targetCol) || targetCol.type === 'boolean' ? 'classification' : 'regression');
+  if (task === 'regression' && (isDictionary(targetCol) || targetCol.type === 'boolean'))
+    throw new NonRetriableError(
+      'target_not_numeric',
+      `regression needs a numeric target; "${target}" is ${targetCol.type}`,
+    );
+
+  const ds = datasetFromTable(table);
+  const key = input.split.key ?? [target, ...features].sort();
+  const split = splitByRowHash(ds, input.split, input.seed, key);
+  const hasTarget = (r: number) => !isNullAt(targetCol, r);
+  const parts = {
+    train: split.train.filter(hasTarget),
+    validation: split.validation.filter(hasTarget),
+    holdout: split.holdout.filter(hasTarget),
+  };
+  const missingTarget =
+    split.train.length +
+    split.validation.length +
+    split.holdout.length -
+    parts.train.length -
+    parts.validation.length -
+    parts.holdout.length;
+  if (parts.train.length === 0)
+    throw new NonRetriableError('no_training_rows', 'the split left no training rows with a target');
+
+  await mkdir(dir, { recursive: true });
+  const columns = [...features, target].map((n) => byName.get(n)!);
+  const written = {} as Record<'train' | 'validation' | 'holdout', JobPart>;
+  for (const name of ['train', 'validation', 'holdout'] as const) {
+    const part = selectTable(columns, parts[name]);
+    const csv = join(dir, `${name}.csv`);
+    const parquet = join(dir, `${name}.parquet`);
+    await writeCsv(csv, part);
+    writeParquet(parquet, part);
+    written[name] = { csv, parquet, rows: part.rows };
+  }
+  const contractFile = join(dir, 'contract.json');
+  await writeFile(contractFile, `${JSON.stringify(input.contract, null, 2)}\n`);
+
+  const holdoutOrTrain = parts.holdout.length ? parts.holdout : parts.train;
+  const sample = Array.from(holdoutOrTrain.subarray(0, SAMPLE_ROWS), (r) =>
+    Object.fromEntries(features.map((f) => [f, jsonValue(byName.get(f)!, r)])),
+  );
+  return {
+    dir,
+    ...written,
+    contractFile,
+    target,
+    features,
+    featureKinds: features.map((name) => {
+      const t = byName.get(name)!.type;
+      return { name, kind: t === 'number' || t === 'integer' ? 'number' : 'string' };
+    }),
+    task,
+    classes: task === 'classification' ? inferClasses(ds, target, parts.train) : undefined,
+    seed: input.seed,
+    missingTarget,
+    sample,
+  };
+}
+
+/** The contract's data variables for these files. */
+export function jobDataVariables(data: JobData): Partial<Record<SluiceVariable, string>> {
+  return {
+    SLUICE_TRAIN: data.train.csv,
+    SLUICE_VALIDATION: data.validation.csv,
+    SLUICE_HOLDOUT: data.holdout.csv,
+    SLUICE_TRAIN_PARQUET: data.train.parquet,
+    SLUICE_VALIDATION_PARQUET: data.validation.parquet,
+    SLUICE_HOLDOUT_PARQUET: data.holdout.parquet,
+    SLUICE_CONTRACT: data.contractFile,
+    SLUICE_TARGET: data.target,
+    SLUICE_FEATURES: JSON.stringify(data.features),
+    SLUICE_TASK: data.task,
+    SLUICE_SEED: String(data.seed),
+  };
+}
+
+/** The given rows of the given columns, as a new table (dictionaries shared, values copied). */
+export function selectTable(columns: readonly Column[], rows: ArrayLike<number>): Table {
+  const n = rows.length;
+  return {
+    rows: n,
+    columns: columns.map((c): Column => {
+      if (isDictionary(c)) {
+        const codes = new Int32Array(n);
+        for (let i = 0; i < n; i++) codes[i] = c.codes[rows[i]!]!;
+        return { ...c, codes };
+      }
+      if (c.type === 'boolean') {
+        const values = new Uint8Array(n);
+        for (let i = 0; i < n; i++) values[i] = c.values[rows[i]!]!;
+        return { ...c, values };
+      }
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) values[i] = c.values[rows[i]!]!;
+      return { ...c, values };
+    }),
+  };
+}
+
+/**
+ * The part as CSV (RFC 4180 quoting, LF line ends, header first). Cells are formatted once per
+ * dictionary entry and numbers with String(), so a 100k-row part takes a fraction of the job's own
+ * time; raw: the file is data for a program, not a spreadsheet, so no formula neutralizing.
+ */
+async function writeCsv(file: string, table: Table): Promise<void> {
+  const cell = table.columns.map((c): ((i: number) => string) => {
+    if (isDictionary(c)) {
+      const texts = c.dictionary.map((d) => formatCsvField(d, { raw: true }));
+      return (i) => {
+        const code = c.codes[i]!;
+        return code === NULL_CODE ? '' : texts[code]!;
+      };
+    }
+    if (c.type === 'boolean')
+      return (i) => (c.values[i] === BOOL_NULL ? '' : c.values[i] === 1 ? 'true' : 'false');
+    if (c.type === 'datetime')
+      return (i) => (Number.isNaN(c.values[i]!) ? '' : new Date(c.values[i]!).toISOString());
+    return (i) => (Number.isNaN(c.values[i]!) ? '' : String(c.values[i]!));
+  });
+  const out = createWriteStream(file);
+  const done = new Promise<void>((resolve, reject) => {
+    out.on('finish', resolve);
+    out.on('error', reject);
+  });
+  let block = `${table.columns.map((c) => formatCsvField(c.name, { raw: true })).join(',')}\n`;
+  const last = cell.length - 1;
+  for (let i = 0; i < table.rows; i++) {
+    for (let j = 0; j < last; j++) block += `${cell[j]!(i)},`;
+    block += `${cell[last]!(i)}\n`;
+    if (block.length > 1 << 20) {
+      if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
+      block = '';
+    }
+  }
+  out.end(block);
+  await done;
+}
+
+/**
+ * The part as Parquet: typed columns, nullable, uncompressed (the files are read once, locally;
+ * Snappy would cost more time than the job saves reading them).
+ */
+function writeParquet(file: string, table: Table): void {
+  const columnData = table.columns.map((c): ColumnSource => {
+    const n = table.rows;
+    switch (c.type) {
+      case 'number':
+        return {
+          name: c.name,
+          type: 'DOUBLE',
+          data: Array.from(c.values, (v) => (Number.isNaN(v) ? null : v)),
+        };
+      case 'integer':
+        return {
+          name: c.name,
+          type: 'INT64',
+          data: Array.from(c.values, (v) => (Number.isNaN(v) ? null : BigInt(v))),
+        };
+      case 'datetime':
+        return {
+          name: c.name,
+          type: 'TIMESTAMP',
+          data: Array.from(c.values, (v) => (Number.isNaN(v) ? null : new Date(v))),
+        };
+      case 'boolean':
+        return {
+          name: c.name,
+          type: 'BOOLEAN',
+          data: Array.from(c.values, (v) => (v === BOOL_NULL ? null : v === 1)),
+        };
+      case 'category':
+      case 'string': {
+        const data = new Array<string | null>(n);
+        for (let i = 0; i < n; i++) {
+          const code = c.codes[i]!;
+          data[i] = code === NULL_CODE ? null : c.dictionary[code]!;
+        }
+        return { name: c.name, type: 'STRING', data };
+      }
+    }
+  });
+  parquetWriter().parquetWriteFile({ filename: file, columnData, codec: 'UNCOMPRESSED' });
+}
+
+function jsonValue(col: Column, r: number): unknown {
+  if (isNullAt(col, r)) return null;
+  if (isDictionary(col)) return col.dictionary[col.codes[r]!];
+  if (col.type === 'boolean') return col.values[r] === 1 ? 'true' : 'false'; // as in the CSV
+  if (col.type === 'datetime') return new Date(col.values[r]!).toISOString();
+  return col.values[r];
+}
