@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type * as Ort from 'onnxruntime-node';
 import { jobFileSchema, JOB_CONTRACT_VERSION } from '../lib/contracts/job';
 import type { JobFile } from '../lib/contracts/job';
 import { inferDatasetContract } from '../lib/data/checking/inferDatasetContract';
 import { conformTable } from '../lib/data/checking/conform';
 import { readDataset } from '../lib/data/reading/readDataset';
 import { NonRetriableError, SluiceError } from '../lib/errors';
+import { OnnxModel } from '../lib/mlmodel/onnxModel';
 import { datasetFromTable } from '../lib/training/dataset';
 import { rowHashes } from '../lib/training/split';
 import type { Task } from '../lib/training/userJob/jobData';
@@ -146,7 +146,14 @@ async function jobTestOrThrow(args: JobTestArgs, deps: JobTestDeps): Promise<voi
     // Shown for the eye only: the check above is what decides whether the model is good.
     try {
       const sample = data.sample.slice(0, PREDICTIONS_SHOWN);
-      const shown = await predictions(outcome.model, sample, data.featureKinds);
+      const shown = await predictions(
+        outcome.model,
+        outcome.outputDir,
+        sample,
+        data.featureKinds,
+        data.task,
+        data.classes,
+      );
       if (shown.length) {
         out('  predictions on holdout rows:');
         for (const line of shown) out(`    ${line}`);
@@ -197,62 +204,36 @@ function printModel(out: (line: string) => void, model: ModelFolderCheck, dir: s
     );
 }
 
-/** A few rows scored through onnxruntime-node, as "inputs → prediction" lines. */
+/** A few rows scored through the model as Sluice will score it (lib/mlmodel), as "inputs → prediction" lines. */
 async function predictions(
   model: ModelFolderCheck,
+  outputDir: string,
   rows: Record<string, unknown>[],
   kinds: { name: string; kind: 'number' | 'string' }[],
+  task: Task,
+  classes: string[] | undefined,
 ): Promise<string[]> {
   if (!rows.length || !model.onnxPath) return [];
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ort = require('onnxruntime-node') as typeof Ort;
-  const session = await ort.InferenceSession.create(model.onnxPath);
+  const onnx = await OnnxModel.load(await readFile(join(outputDir, model.onnxPath)), {
+    features: kinds,
+    task,
+    ...(classes ? { classes } : {}),
+  });
   try {
-    const n = rows.length;
-    const feeds: Record<string, Ort.Tensor> = {};
-    const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
-    if (model.inputLayout === 'tensor') {
-      const input = session.inputNames[0]!;
-      const values = new Float32Array(n * kinds.length);
-      rows.forEach((r, i) => kinds.forEach((k, j) => (values[i * kinds.length + j] = num(r[k.name]))));
-      feeds[input] = new ort.Tensor('float32', values, [n, kinds.length]);
-    } else {
-      for (const k of kinds) {
-        feeds[k.name] =
-          k.kind === 'number'
-            ? new ort.Tensor(
-                'float32',
-                Float32Array.from(rows, (r) => num(r[k.name])),
-                [n, 1],
-              )
-            : new ort.Tensor(
-                'string',
-                rows.map((r) => (r[k.name] === null || r[k.name] === undefined ? '' : String(r[k.name]))),
-                [n, 1],
-              );
-      }
-    }
-    const result = await session.run(feeds);
-    const label = result.label?.data as ArrayLike<unknown> | undefined;
-    const probs = result.probabilities;
-    const value = result.variable ?? result[session.outputNames[0]!];
+    const scores = await onnx.score(rows);
     return rows.map((r, i) => {
       const inputs = kinds
         .slice(0, 4)
         .map((k) => `${k.name}=${JSON.stringify(r[k.name])}`)
         .join(' ');
       const more = kinds.length > 4 ? ' …' : '';
-      if (label) {
-        const width = probs ? probs.dims[1]! : 0;
-        const p = probs
-          ? Math.max(...Array.from({ length: width }, (_, j) => Number(probs.data[i * width + j])))
-          : NaN;
-        return `${inputs}${more} → ${String(label[i])}${probs ? ` (p=${p.toFixed(3)})` : ''}`;
+      if (scores.labels) {
+        const p = scores.probabilities ? Math.max(...scores.probabilities[i]!) : undefined;
+        return `${inputs}${more} → ${scores.labels[i]}${p === undefined ? '' : ` (p=${p.toFixed(3)})`}`;
       }
-      const v = value ? Number((value.data as ArrayLike<number>)[i]) : NaN;
-      return `${inputs}${more} → ${Number(v.toPrecision(6))}`;
+      return `${inputs}${more} → ${Number((scores.values?.[i] ?? NaN).toPrecision(6))}`;
     });
   } finally {
-    await session.release();
+    await onnx.release();
   }
 }

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkModelFolder } from './modelCheck';
+import { checkModelFolder } from '../lib/mlmodel/check';
 import type { JobTestArgs } from './jobTest';
 import { jobTest } from './jobTest';
 

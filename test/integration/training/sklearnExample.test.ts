@@ -1,4 +1,6 @@
 /**
+ * @jest-environment ./test/support/onnxEnvironment.js
+ *
  * The scikit-learn example (examples/training/sklearn) run for real: Debian's /usr/bin/python3 with
  * python3-sklearn and python3-onnx, through the local job runner and `sluice job test`, on the demo
  * datasets. Its ONNX graph is then scored with onnxruntime-node on the holdout file and must give
@@ -8,10 +10,9 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInThisContext } from 'node:vm';
-import type * as Ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { jobTest } from '../../../cli/jobTest';
-import { checkModelFolder } from '../../../cli/modelCheck';
+import { checkModelFolder } from '../../../lib/mlmodel/check';
 import { jobFileSchema } from '../../../lib/contracts/job';
 import { conformTable } from '../../../lib/data/checking/conform';
 import { inferDatasetContract } from '../../../lib/data/checking/inferDatasetContract';
@@ -20,15 +21,6 @@ import type { JobData } from '../../../lib/training/userJob/jobData';
 import { writeJobData } from '../../../lib/training/userJob/jobData';
 import type { UserJobOutcome } from '../../../lib/training/userJob/run';
 import { defaultBaseEnv, runUserJob } from '../../../lib/training/userJob/run';
-
-// onnxruntime-node's binding makes output tensors from the main realm's typed arrays, which
-// onnxruntime-common checks with instanceof against the Jest sandbox's: give the sandbox the main
-// realm's classes before the package loads (the shared test/support helper does the same once merged).
-for (const name of ['Float32Array', 'Float64Array', 'Int32Array', 'Uint8Array', 'BigInt64Array'] as const) {
-  (globalThis as Record<string, unknown>)[name] = runInThisContext(name);
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const ort = require('onnxruntime-node') as typeof Ort;
 
 const ROOT = join(__dirname, '..', '..', '..');
 const EXAMPLE = join(ROOT, 'examples', 'training', 'sklearn');
@@ -75,10 +67,10 @@ function holdoutRows(data: JobData): Record<string, string>[] {
 }
 
 async function score(outcome: UserJobOutcome, data: JobData, rows: Record<string, string>[]) {
-  const session = await ort.InferenceSession.create(outcome.model.onnxPath!);
+  const session = await ort.InferenceSession.create(join(outcome.outputDir, outcome.model.onnxPath!));
   const n = rows.length;
   const num = (v: string) => (v === '' ? NaN : Number(v));
-  const feeds: Record<string, Ort.Tensor> = {};
+  const feeds: Record<string, ort.Tensor> = {};
   if (session.inputNames.length === 1 && session.inputNames[0] === 'input') {
     const w = data.features.length;
     const values = new Float32Array(n * w);
@@ -177,7 +169,7 @@ describe('examples/training/sklearn under sluice.job/v1', () => {
       ['precipitation', 'temp_max', 'temp_min', 'wind'],
       { input_layout: 'tensor', C: 0.5 },
     );
-    const session = await ort.InferenceSession.create(outcome.model.onnxPath!);
+    const session = await ort.InferenceSession.create(join(outcome.outputDir, outcome.model.onnxPath!));
     expect(session.inputNames).toEqual(['input']);
     await session.release();
     const rows = holdoutRows(data);

@@ -1,9 +1,10 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobTestArgs } from '../../../cli/jobTest';
 import { jobTest } from '../../../cli/jobTest';
-import { checkModelFolder } from '../../../cli/modelCheck';
+import { checkModelFolder } from '../../../lib/mlmodel/check';
 
 /** `sluice job test` with Node scripts as the job (the Python example has its own integration test). */
 const NODE = `'${process.execPath}'`;
@@ -45,9 +46,9 @@ async function run(
 const writesFolder = `
 const fs = require('node:fs');
 const out = process.env.SLUICE_OUTPUT;
-fs.writeFileSync(out + '/MLmodel', 'flavors:\\n  onnx:\\n    data: model.onnx\\n');
-fs.writeFileSync(out + '/model.onnx', 'not really onnx');
-fs.writeFileSync(out + '/metrics.json', JSON.stringify({ accuracy: 0.5, note: 'ignored' }));
+// A model without ONNX (scored by its own \`score\` command): the folder checks apply, no ONNX ones.
+fs.writeFileSync(out + '/MLmodel', 'flavors:\\n  python_function:\\n    loader_module: train\\n');
+fs.writeFileSync(out + '/metrics.json', JSON.stringify({ accuracy: 0.5 }));
 console.log('rows ' + fs.readFileSync(process.env.SLUICE_TRAIN, 'utf8').trim().split('\\n').length);
 `;
 
@@ -64,7 +65,7 @@ describe('sluice job test', () => {
     expect(text).toMatch(/ {2}│ rows \d+/);
     expect(text).toMatch(/digest: sha256:[0-9a-f]{64}/);
     expect(text).toContain('metrics: accuracy 0.5');
-    expect(text).toMatch(/predictions: could not score the sample rows/);
+    expect(text).toContain('flavor: python_function');
   });
 
   it('lets --command override job.json', async () => {
@@ -106,7 +107,9 @@ describe('sluice job test', () => {
     });
     const { code, lines } = await run({ folder: dir, command: `${NODE} job.js` });
     expect(code).toBe(1);
-    expect(lines.at(-1)).toBe('✖ onnx_missing: MLmodel names m.onnx, which is not in the folder');
+    expect(lines.at(-1)).toBe(
+      '✖ onnx_invalid: MLmodel names the ONNX file m.onnx, which the folder does not have',
+    );
   });
 
   it('shows the time limit as the reason a slow job failed', async () => {
