@@ -34,6 +34,18 @@ const ML = 'ai.onnx.ml';
 const DOUBLE = 11; // TensorProto.DOUBLE
 const INTERNAL = 'sluice/';
 
+/**
+ * How numeric features enter the graph. `float` (the job contract's per-feature layout): float32
+ * [N, 1], so values are rounded to float32 before the graph sees them; `double`: float64 [N, 1],
+ * exactly the values the TS predict scores.
+ */
+export type NumericInputs = 'float' | 'double';
+
+export interface OnnxExportOptions {
+  /** Default `float`. */
+  numericInputs?: NumericInputs;
+}
+
 export interface OnnxSignature {
   inputs: ValueInfo[];
   outputs: ValueInfo[];
@@ -48,9 +60,10 @@ export function integerLabels(classes: readonly string[]): boolean {
 }
 
 /** The graph inputs and outputs {@link toOnnx} writes for a model (the MLmodel signature). */
-export function onnxSignature(model: ModelJson): OnnxSignature {
+export function onnxSignature(model: ModelJson, options: OnnxExportOptions = {}): OnnxSignature {
+  const numeric = options.numericInputs ?? 'float';
   const inputs = model.features.map(
-    (f): ValueInfo => ({ name: f.name, type: f.type === 'numeric' ? 'float' : 'string', shape: ['N', 1] }),
+    (f): ValueInfo => ({ name: f.name, type: f.type === 'numeric' ? numeric : 'string', shape: ['N', 1] }),
   );
   const classes = model.target.classes;
   const outputs: ValueInfo[] = classes
@@ -105,9 +118,9 @@ class GraphBuilder {
  * The ONNX model (ModelProto bytes) of a built-in model artifact. The artifact is validated first
  * (as {@link loadModel} does); names that would clash with the graph's outputs are refused.
  */
-export function toOnnx(artifact: unknown): Uint8Array {
+export function toOnnx(artifact: unknown, options: OnnxExportOptions = {}): Uint8Array {
   const m = loadModel(artifact).definition;
-  const signature = onnxSignature(m);
+  const signature = onnxSignature(m, options);
   const reserved = new Set(signature.outputs.map((o) => o.name));
   for (const f of m.features) {
     if (reserved.has(f.name) || f.name.startsWith(INTERNAL)) {
@@ -119,7 +132,7 @@ export function toOnnx(artifact: unknown): Uint8Array {
   }
 
   const g = new GraphBuilder();
-  const scores = m.algorithm === 'gradient_boosting' ? treeScores(g, m) : linearScores(g, m);
+  const scores = m.algorithm === 'gradient_boosting' ? treeScores(g, m, options.numericInputs ?? 'float') : linearScores(g, m);
   const classes = m.target.classes;
   if (!classes) {
     g.op('Cast', [scores], [{ name: 'to', type: 'int', value: 1 }], { output: 'value' });
@@ -226,8 +239,39 @@ function linearScores(g: GraphBuilder, m: LinearModel): string {
   return g.op('Add', [product, g.constant('intercepts', { type: 'double', dims: [outputs], values: intercepts })]);
 }
 
+/**
+ * The threshold a split gets when the graph's inputs are float32. The graph compares fround(v),
+ * so every value rounding to the same float32 c = fround(t) takes one branch; values in other
+ * float32 cells keep theirs (fround is monotone). That cell goes the way of the value a data file
+ * would hold in it, its shortest decimal (49.9, 1.07): left (threshold c) when that decimal is
+ * <= t, else right (threshold: the float32 just below c). Since float32 keeps 6 significant
+ * digits, numbers written with 6 or fewer take exactly the TS predict's branches.
+ */
+export function float32Threshold(t: number): number {
+  const c = Math.fround(t);
+  if (!Number.isFinite(c)) return c;
+  let shortest = c;
+  for (let digits = 1; digits <= 9; digits++) {
+    const d = Number(c.toPrecision(digits));
+    if (Math.fround(d) === c) {
+      shortest = d;
+      break;
+    }
+  }
+  return shortest <= t ? c : float32Below(c);
+}
+
+/** The largest float32 below a finite float32 value. */
+function float32Below(c: number): number {
+  if (c === 0) return -(2 ** -149);
+  const bits = new Int32Array(new Float32Array([c]).buffer);
+  bits[0]! += c > 0 ? -1 : 1;
+  return new Float32Array(bits.buffer)[0]!;
+}
+
 /** Float64 [N, outputs] raw scores of the tree ensemble (base score plus the trees' leaves). */
-function treeScores(g: GraphBuilder, m: TreeModel): string {
+function treeScores(g: GraphBuilder, m: TreeModel, numeric: NumericInputs): string {
+  const threshold = numeric === 'float' ? float32Threshold : (t: number) => t;
   const columns = m.features.map((f) => {
     if (f.type === 'numeric') return g.toDouble(f.name);
     // The category's index; '' (missing) and unseen levels map to NaN. An empty list still needs a key.
@@ -267,7 +311,7 @@ function treeScores(g: GraphBuilder, m: TreeModel): string {
       nodes.nodeIds.push(j);
       nodes.featureIds.push(leaf ? 0 : t.feature[j]!);
       nodes.modes.push(leaf ? 'LEAF' : 'BRANCH_LEQ');
-      nodes.values.push(leaf ? 0 : t.threshold[j]!);
+      nodes.values.push(leaf ? 0 : threshold(t.threshold[j]!));
       nodes.trueIds.push(leaf ? 0 : t.left[j]!);
       nodes.falseIds.push(leaf ? 0 : t.right[j]!);
       nodes.missingTrue.push(leaf ? 0 : t.missingLeft[j]!);

@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Tensor } from 'onnxruntime-node';
 import { ort } from '../../support/onnxRuntime';
 import { readDataset } from '../../../lib/data/reading/readDataset';
 import type { Column, ColumnarDataset } from '../../../lib/training/dataset';
 import { datasetFromTable, getColumn, selectRows } from '../../../lib/training/dataset';
 import type { ModelJson } from '../../../lib/training/models/format';
+import type { NumericInputs } from '../../../lib/training/models/onnxExport';
 import { integerLabels, onnxSignature, toOnnx } from '../../../lib/training/models/onnxExport';
 import { loadModel } from '../../../lib/training/models/predict';
-import { splitForSpec, trainModel } from '../../../lib/training/models/train';
+import { trainModel } from '../../../lib/training/models/train';
 import { createPrng } from '../../../lib/training/prng';
 import { parseTrainingSpec } from '../../../lib/training/spec';
 
@@ -31,15 +33,18 @@ function asFloat32(ds: ColumnarDataset): ColumnarDataset {
   };
 }
 
-/** One ONNX input per feature: float [N, 1] (NaN = missing) or string [N, 1] ('' = missing). */
-function feeds(model: ModelJson, ds: ColumnarDataset): Record<string, ort.Tensor> {
+/** One ONNX input per feature: float or double [N, 1] (NaN = missing), or string [N, 1] ('' = missing). */
+function feeds(model: ModelJson, ds: ColumnarDataset, numeric: NumericInputs = 'float'): Record<string, Tensor> {
   const n = ds.rowCount;
-  const out: Record<string, ort.Tensor> = {};
+  const out: Record<string, Tensor> = {};
   for (const f of model.features) {
     const col = getColumn(ds, f.name);
     if (f.type === 'numeric') {
       if (col.type !== 'numeric') throw new Error(`${f.name} is not numeric`);
-      out[f.name] = new ort.Tensor('float32', Float32Array.from(col.values), [n, 1]);
+      out[f.name] =
+        numeric === 'float'
+          ? new ort.Tensor('float32', Float32Array.from(col.values), [n, 1])
+          : new ort.Tensor('float64', Float64Array.from(col.values), [n, 1]);
     } else {
       const strings =
         col.type === 'numeric'
@@ -56,62 +61,228 @@ interface Comparison {
   labelMismatches: number;
 }
 
-/** Scores `ds` with the ONNX export and with the TS predict; returns the largest difference. */
-async function compare(model: ModelJson, ds: ColumnarDataset): Promise<Comparison> {
-  const session = await ort.InferenceSession.create(Buffer.from(toOnnx(model)));
-  const result = await session.run(feeds(model, ds));
+/**
+ * Scores `ds` with the ONNX export and `reference` (the same rows) with the TS predict; returns the
+ * largest difference of the probabilities (absolute) or values (relative above 1) and the number
+ * of labels that differ.
+ */
+async function compare(
+  model: ModelJson,
+  ds: ColumnarDataset,
+  reference: ColumnarDataset,
+  numeric: NumericInputs,
+): Promise<Comparison> {
+  const session = await ort.InferenceSession.create(Buffer.from(toOnnx(model, { numericInputs: numeric })));
+  const result = await session.run(feeds(model, ds, numeric));
+  await session.release();
   const loaded = loadModel(model);
   const n = ds.rowCount;
   let maxDiff = 0;
   let labelMismatches = 0;
   if (loaded.classes) {
     const K = loaded.classes.length;
-    const expected = loaded.predictProba(ds);
+    const expected = loaded.predictProba(reference);
     const proba = result.probabilities!;
     expect(proba.type).toBe('float32');
     expect(proba.dims).toEqual([n, K]);
     const got = proba.data as Float32Array;
     for (let i = 0; i < n * K; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i]! - expected[i]!));
-    const labels = loaded.predictLabels(ds);
+    const labels = loaded.predictLabels(reference);
     const label = result.label!;
     expect(label.dims).toEqual([n]);
-    const gotLabels = Array.from(label.data as ArrayLike<string | bigint>, String);
     expect(label.type).toBe(integerLabels(loaded.classes) ? 'int64' : 'string');
+    const gotLabels = Array.from(label.data as ArrayLike<string | bigint>, String);
     labelMismatches = gotLabels.filter((l, i) => l !== labels[i]).length;
   } else {
-    const expected = loaded.predict(ds);
+    const expected = loaded.predict(reference);
     const value = result.value!;
     expect(value.type).toBe('float32');
     expect(value.dims).toEqual([n, 1]);
     const got = value.data as Float32Array;
-    // float32 outputs: the difference is measured relative to the value (absolute below 1)
     for (let i = 0; i < n; i++)
       maxDiff = Math.max(maxDiff, Math.abs(got[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!)));
   }
-  await session.release();
   return { maxDiff, labelMismatches };
 }
 
-async function expectSamePredictions(model: ModelJson, ds: ColumnarDataset): Promise<Comparison> {
-  const c = await compare(model, asFloat32(ds));
-  expect(c.labelMismatches).toBe(0);
-  expect(c.maxDiff).toBeLessThanOrEqual(1e-6);
-  return c;
+/**
+ * The precision promise, both input layouts. Double inputs: the TS predict on the same rows.
+ * Float inputs: the graph sees each value rounded to float32; a linear model then equals the TS
+ * predict on those rounded values, a tree ensemble takes the TS predict's branches on the values as
+ * written (thresholds are rounded the same way, see onnxExport.ts).
+ */
+async function expectSamePredictions(model: ModelJson, ds: ColumnarDataset): Promise<void> {
+  const double = await compare(model, ds, ds, 'double');
+  const float = await compare(model, ds, model.algorithm === 'gradient_boosting' ? ds : asFloat32(ds), 'float');
+  for (const c of [double, float]) {
+    expect(c.labelMismatches).toBe(0);
+    expect(c.maxDiff).toBeLessThanOrEqual(1e-6);
+  }
 }
 
 const train = (ds: ColumnarDataset, spec: Record<string, unknown>): ModelJson =>
   trainModel(ds, parseTrainingSpec(spec)).model;
 
-describe('built-in models exported to ONNX score like the TS predict', () => {
-  const cpsFeatures = ['education', 'south', 'gender', 'experience', 'age', 'race', 'occupation', 'sector', 'married'];
+/**
+ * Generated rows with what real data brings: decimal numeric features with NaN (about 10 %), one
+ * of them large (9000.0 to 9500.0) so scaling matters, two categorical features with missing
+ * levels, and, when `unseen` is set, levels the training rows never had. Targets: `binary` (yes/no),
+ * `multi` (integer labels 1, 2, 3), `y` (regression in the thousands).
+ */
+function generated(rows: number, seed: number, unseen = false): ColumnarDataset {
+  const prng = createPrng(seed);
+  const num = (scale: number, offset: number, digits: number) =>
+    Float64Array.from({ length: rows }, () =>
+      prng.next() < 0.1 ? NaN : Math.round((prng.next() * scale + offset) * digits) / digits,
+    );
+  const x0 = num(4, -2, 1000);
+  const x1 = num(2, 0, 1000);
+  const big = num(500, 9_000, 10);
+  const colorLevels = ['red', 'green', 'blue', 'white', ...(unseen ? ['zz-unseen'] : [])];
+  const shapeLevels = ['round', 'square', ...(unseen ? ['new-shape'] : [])];
+  const cat = (levels: string[]) =>
+    Int32Array.from({ length: rows }, () => (prng.next() < 0.1 ? -1 : prng.nextInt(levels.length)));
+  const color = cat(colorLevels);
+  const shape = cat(shapeLevels);
+  const binary = new Int32Array(rows);
+  const multi = new Float64Array(rows);
+  const y = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const a = Number.isNaN(x0[i]!) ? 0 : x0[i]!;
+    const b = Number.isNaN(x1[i]!) ? 1 : x1[i]!;
+    const c = Number.isNaN(big[i]!) ? 9_250 : big[i]!;
+    const z = 1.5 * a - b + (c - 9_250) / 200 + (color[i] === 0 ? 1 : color[i] === 2 ? -1 : 0) + (prng.next() - 0.5);
+    binary[i] = z > 0 ? 1 : 0;
+    multi[i] = z < -1 ? 1 : z < 1 ? 2 : 3;
+    y[i] = 1_000 * z + 5_000 + (shape[i] === 1 ? 300 : 0) + 100 * (prng.next() - 0.5);
+  }
+  return {
+    rowCount: rows,
+    columns: [
+      { name: 'x0', type: 'numeric', values: x0 },
+      { name: 'x1', type: 'numeric', values: x1 },
+      { name: 'big', type: 'numeric', values: big },
+      { name: 'color', type: 'categorical', codes: color, levels: colorLevels },
+      { name: 'shape', type: 'categorical', codes: shape, levels: shapeLevels },
+      { name: 'binary', type: 'categorical', codes: binary, levels: ['no', 'yes'] },
+      { name: 'multi', type: 'numeric', values: multi },
+      { name: 'y', type: 'numeric', values: y },
+    ],
+  };
+}
 
-  it.each(['logistic_regression', 'gradient_boosting'] as const)(
-    'binary %s on the CPS 1985 wages (union)',
-    async (algorithm) => {
-      const ds = await demo('cps-wages-1985.csv');
-      const model = train(ds, { algorithm, target: 'union', features: cpsFeatures, ...(algorithm === 'gradient_boosting' ? { task: 'classification' } : {}) });
-      const c = await expectSamePredictions(model, ds);
-      console.log(algorithm, 'cps', c);
-    },
-  );
+const generatedFeatures = ['x0', 'x1', 'big', 'color', 'shape'];
+const cpsFeatures = ['education', 'south', 'gender', 'experience', 'age', 'race', 'occupation', 'sector', 'married'];
+const penguinFeatures = ['Island', 'Beak Length (mm)', 'Beak Depth (mm)', 'Flipper Length (mm)', 'Sex'];
+const fastGbt = { rounds: 60, earlyStoppingRounds: 0 };
+
+describe('built-in models exported to ONNX score like the TS predict (within 1e-6, labels exactly)', () => {
+  it.each([
+    ['logistic_regression', {}],
+    ['gradient_boosting', { task: 'classification', hyperparameters: { rounds: 100 } }],
+  ] as const)('binary %s on the CPS 1985 wages (union, integer labels)', async (algorithm, extra) => {
+    const ds = await demo('cps-wages-1985.csv');
+    const model = train(ds, { algorithm, target: 'union', features: cpsFeatures, ...extra });
+    expect(onnxSignature(model).outputs.map((o) => [o.name, o.type])).toEqual([
+      ['label', 'int64'],
+      ['probabilities', 'float'],
+    ]);
+    await expectSamePredictions(model, ds);
+  });
+
+  it.each([
+    ['ridge', {}],
+    ['gradient_boosting', { task: 'regression', hyperparameters: fastGbt }],
+  ] as const)('regression %s on the CPS 1985 wages (wage)', async (algorithm, extra) => {
+    const ds = await demo('cps-wages-1985.csv');
+    await expectSamePredictions(train(ds, { algorithm, target: 'wage', features: cpsFeatures, ...extra }), ds);
+  });
+
+  it.each([
+    ['logistic_regression', {}],
+    ['gradient_boosting', { hyperparameters: fastGbt }],
+  ] as const)('multiclass %s on the Seattle weather (string labels)', async (algorithm, extra) => {
+    const ds = await demo('seattle-weather-2012.csv');
+    const model = train(ds, {
+      algorithm,
+      target: 'weather',
+      features: ['precipitation', 'temp_max', 'temp_min', 'wind'],
+      ...extra,
+    });
+    expect(model.target.classes!.length).toBeGreaterThan(2);
+    expect(onnxSignature(model).outputs[0]).toMatchObject({ name: 'label', type: 'string' });
+    await expectSamePredictions(model, ds);
+    // rows from another year score the same way through both paths
+    await expectSamePredictions(model, await demo('seattle-weather-2015.csv'));
+  });
+
+  it.each([
+    ['logistic_regression', 'Species', {}],
+    ['gradient_boosting', 'Species', { hyperparameters: fastGbt }],
+    ['ridge', 'Body Mass (g)', {}],
+    ['gradient_boosting', 'Body Mass (g)', { hyperparameters: fastGbt }],
+  ] as const)('%s on the Palmer penguins (%s; missing measurements and sex)', async (algorithm, target, extra) => {
+    const ds = await demo('penguins.jsonl');
+    const rows = Uint32Array.from({ length: ds.rowCount }, (_, i) => i).filter(
+      (i) => !Number.isNaN(target === 'Species' ? 0 : (getColumn(ds, target) as { values: Float64Array }).values[i]!),
+    );
+    const model = train(selectRows(ds, rows), { algorithm, target, features: penguinFeatures, ...extra });
+    // every row, including the two with no measurements and the ten with no sex
+    await expectSamePredictions(model, ds);
+  });
+
+  describe('on generated data with missing values and unseen categories', () => {
+    const trainRows = generated(3_000, 7);
+    const scoreRows = generated(1_000, 8, true);
+
+    it('the scoring rows do have missing values and unseen levels', () => {
+      const color = getColumn(scoreRows, 'color');
+      if (color.type !== 'categorical') throw new Error('color is categorical');
+      const unseen = Array.from(color.codes).filter((c) => color.levels[c] === 'zz-unseen').length;
+      expect(unseen).toBeGreaterThan(100);
+      expect(Array.from(color.codes).filter((c) => c < 0).length).toBeGreaterThan(50);
+      const x0 = getColumn(scoreRows, 'x0') as { values: Float64Array };
+      expect(x0.values.filter(Number.isNaN).length).toBeGreaterThan(50);
+    });
+
+    it.each([
+      ['logistic_regression', 'binary', {}],
+      ['gradient_boosting', 'binary', { hyperparameters: { rounds: 100, earlyStoppingRounds: 0 } }],
+      ['logistic_regression', 'multi', {}],
+      ['gradient_boosting', 'multi', { task: 'classification', hyperparameters: fastGbt }],
+      ['ridge', 'y', {}],
+      ['gradient_boosting', 'y', { task: 'regression', hyperparameters: { rounds: 100, earlyStoppingRounds: 0 } }],
+      ['gradient_boosting', 'binary', { classWeight: 'balanced', hyperparameters: { ...fastGbt, maxDepth: 3, subsample: 0.7, colsample: 0.6 } }],
+    ] as const)('%s predicting %s', async (algorithm, target, extra) => {
+      const model = train(trainRows, { algorithm, target, features: generatedFeatures, ...extra });
+      await expectSamePredictions(model, trainRows);
+      await expectSamePredictions(model, scoreRows);
+    });
+
+    it('integer class labels come out as int64, the others as strings', async () => {
+      const multi = train(trainRows, { algorithm: 'logistic_regression', target: 'multi', features: generatedFeatures });
+      expect(multi.target.classes).toEqual(['1', '2', '3']);
+      const session = await ort.InferenceSession.create(Buffer.from(toOnnx(multi)));
+      const out = await session.run(feeds(multi, selectRows(scoreRows, [0, 1, 2])));
+      expect(out.label!.type).toBe('int64');
+      expect(Array.from(out.label!.data as BigInt64Array, Number)).toEqual(loadModel(multi).predictLabels(selectRows(scoreRows, [0, 1, 2])).map(Number));
+      await session.release();
+      expect(integerLabels(['0', '1', '-2'])).toBe(true);
+      expect(integerLabels(['1', '1.5'])).toBe(false);
+      expect(integerLabels(['01', '2'])).toBe(false);
+      expect(integerLabels(['no', 'yes'])).toBe(false);
+    });
+
+    it('trees that are a single leaf (no split worth making) score their leaf', async () => {
+      const model = train(trainRows, {
+        algorithm: 'gradient_boosting',
+        target: 'binary',
+        features: generatedFeatures,
+        hyperparameters: { rounds: 3, earlyStoppingRounds: 0, minSamplesLeaf: 1_000_000 },
+      });
+      if (model.algorithm !== 'gradient_boosting') throw new Error('gbt expected');
+      expect(model.params.trees.every((t) => t.feature.length === 1 && t.feature[0] === -1)).toBe(true);
+      await expectSamePredictions(model, scoreRows);
+    });
+  });
 });
