@@ -7,7 +7,7 @@ import type { Column, ColumnarDataset } from '../../../lib/training/dataset';
 import { datasetFromTable, getColumn, selectRows } from '../../../lib/training/dataset';
 import type { ModelJson } from '../../../lib/training/models/format';
 import type { NumericInputs } from '../../../lib/training/models/onnxExport';
-import { integerLabels, onnxSignature, toOnnx } from '../../../lib/training/models/onnxExport';
+import { float32Threshold, integerLabels, onnxSignature, toOnnx } from '../../../lib/training/models/onnxExport';
 import { loadModel } from '../../../lib/training/models/predict';
 import { trainModel } from '../../../lib/training/models/train';
 import { createPrng } from '../../../lib/training/prng';
@@ -284,5 +284,66 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
       expect(model.params.trees.every((t) => t.feature.length === 1 && t.feature[0] === -1)).toBe(true);
       await expectSamePredictions(model, scoreRows);
     });
+  });
+});
+
+describe('tree thresholds for float32 inputs', () => {
+  it('keeps a value written exactly on the threshold on the left (49.9 between 49.8 and 50.0)', () => {
+    const t = 49.8 + (50 - 49.8) / 2;
+    expect(t).toBe(49.9);
+    expect(Math.fround(49.9) <= float32Threshold(t)).toBe(true);
+  });
+
+  it('sends a value just above a threshold right even when both round to one float32 (1.07)', () => {
+    const t = 1.069 + (1.071 - 1.069) / 2; // 1.0699999999999998
+    expect(1.07 > t).toBe(true);
+    expect(Math.fround(1.07)).toBe(Math.fround(t));
+    expect(Math.fround(1.07) <= float32Threshold(t)).toBe(false);
+    expect(Math.fround(1.069) <= float32Threshold(t)).toBe(true);
+  });
+
+  it('agrees with the float64 comparison for every value written with 6 significant digits', () => {
+    const prng = createPrng(3);
+    const decimal = () => Number(((prng.next() - 0.5) * 10 ** prng.nextInt(12 - 6)).toPrecision(1 + prng.nextInt(6)));
+    let checked = 0;
+    const wrong: number[][] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const [a, b] = [decimal(), decimal()].sort((x, y) => x - y) as [number, number];
+      if (a === b) continue;
+      const t = a + (b - a) / 2; // the trainer's midpoint
+      const t32 = float32Threshold(t);
+      for (const v of [a, b, Number(t.toPrecision(6)), Number(t.toPrecision(4)), Number(t.toPrecision(2))]) {
+        if (Math.fround(v) <= t32 !== v <= t) wrong.push([v, t]);
+        checked++;
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(90_000);
+  });
+});
+
+describe('toOnnx refuses what it cannot export', () => {
+  it('an artifact that is not a valid model (invalid_model)', () => {
+    expect(() => toOnnx({ format: 'sluice-model' })).toThrow(expect.objectContaining({ code: 'invalid_model' }));
+  });
+
+  it('a feature named like an output or an internal tensor (onnx_name_conflict)', () => {
+    const ds = generated(300, 1);
+    const renamed: ColumnarDataset = {
+      ...ds,
+      columns: ds.columns.map((c) => (c.name === 'x0' ? { ...c, name: 'probabilities' } : c)),
+    };
+    const model = train(renamed, { algorithm: 'logistic_regression', target: 'binary', features: ['probabilities', 'x1'] });
+    expect(() => toOnnx(model)).toThrow(
+      expect.objectContaining({ code: 'onnx_name_conflict', message: expect.stringContaining('"probabilities"') }),
+    );
+    // a regression model has no such output, so the same name is fine there
+    const ridge = train(renamed, { algorithm: 'ridge', target: 'y', features: ['probabilities', 'x1'] });
+    expect(toOnnx(ridge).length).toBeGreaterThan(0);
+  });
+
+  it('is deterministic: the same artifact gives the same bytes', () => {
+    const model = train(generated(500, 2), { algorithm: 'gradient_boosting', target: 'binary', features: generatedFeatures, hyperparameters: { rounds: 5 } });
+    expect(Buffer.from(toOnnx(JSON.parse(JSON.stringify(model)))).equals(Buffer.from(toOnnx(model)))).toBe(true);
   });
 });
