@@ -20,7 +20,12 @@ export type ElemType = keyof typeof ELEM_TYPE;
 
 /** A tensor constant: an initializer or a tensor attribute. Numbers are stored little-endian in raw_data. */
 export type Tensor =
-  | { name?: string; type: 'float' | 'double' | 'int64' | 'int32' | 'uint8'; dims: number[]; values: ArrayLike<number> }
+  | {
+      name?: string;
+      type: 'float' | 'double' | 'int64' | 'int32' | 'uint8';
+      dims: number[];
+      values: ArrayLike<number>;
+    }
   | { name?: string; type: 'string'; dims: number[]; values: readonly string[] };
 
 export type Attribute =
@@ -67,6 +72,8 @@ export interface Graph {
   initializers: readonly Tensor[];
   inputs: readonly ValueInfo[];
   outputs: readonly ValueInfo[];
+  /** Types of intermediate values, for operators whose output type checkers cannot infer. */
+  valueInfo?: readonly ValueInfo[];
   doc?: string;
 }
 
@@ -197,6 +204,7 @@ function writeGraph(w: ProtoWriter, g: Graph): void {
   if (g.doc !== undefined) w.string(10, g.doc);
   for (const v of g.inputs) w.message(11, (m) => writeValueInfo(m, v));
   for (const v of g.outputs) w.message(12, (m) => writeValueInfo(m, v));
+  for (const v of g.valueInfo ?? []) w.message(13, (m) => writeValueInfo(m, v));
 }
 
 /** The ModelProto bytes of a model (what an `.onnx` file holds). */

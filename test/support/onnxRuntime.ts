@@ -9,6 +9,7 @@
  * Jest (bench, the app) there is one realm and nothing is needed.
  */
 import { runInThisContext } from 'node:vm';
+import type * as Ort from 'onnxruntime-node';
 
 const typedArrays = [
   'Float32Array',
@@ -32,4 +33,4 @@ for (const name of typedArrays) {
 
 // Loaded only now, after the globals are set: its typed-array map is built at load time.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+export const ort = require('onnxruntime-node') as typeof Ort;

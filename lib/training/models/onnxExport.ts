@@ -62,9 +62,11 @@ export function integerLabels(classes: readonly string[]): boolean {
 /** The graph inputs and outputs {@link toOnnx} writes for a model (the MLmodel signature). */
 export function onnxSignature(model: ModelJson, options: OnnxExportOptions = {}): OnnxSignature {
   const numeric = options.numericInputs ?? 'float';
-  const inputs = model.features.map(
-    (f): ValueInfo => ({ name: f.name, type: f.type === 'numeric' ? numeric : 'string', shape: ['N', 1] }),
-  );
+  const inputs = model.features.map((f): ValueInfo => ({
+    name: f.name,
+    type: f.type === 'numeric' ? numeric : 'string',
+    shape: ['N', 1],
+  }));
   const classes = model.target.classes;
   const outputs: ValueInfo[] = classes
     ? [
@@ -79,6 +81,7 @@ export function onnxSignature(model: ModelJson, options: OnnxExportOptions = {})
 class GraphBuilder {
   readonly nodes: Node[] = [];
   readonly initializers: Tensor[] = [];
+  readonly valueInfo: ValueInfo[] = [];
   private next = 0;
 
   name(hint: string): string {
@@ -95,9 +98,10 @@ class GraphBuilder {
     opType: string,
     inputs: readonly string[],
     attributes: readonly Attribute[] = [],
-    options: { domain?: string; output?: string } = {},
+    options: { domain?: string; output?: string; type?: Omit<ValueInfo, 'name'> } = {},
   ): string {
     const output = options.output ?? this.name(opType.toLowerCase());
+    if (options.type) this.valueInfo.push({ name: output, ...options.type });
     this.nodes.push({
       opType,
       ...(options.domain ? { domain: options.domain } : {}),
@@ -132,7 +136,10 @@ export function toOnnx(artifact: unknown, options: OnnxExportOptions = {}): Uint
   }
 
   const g = new GraphBuilder();
-  const scores = m.algorithm === 'gradient_boosting' ? treeScores(g, m, options.numericInputs ?? 'float') : linearScores(g, m);
+  const scores =
+    m.algorithm === 'gradient_boosting'
+      ? treeScores(g, m, options.numericInputs ?? 'float')
+      : linearScores(g, m);
   const classes = m.target.classes;
   if (!classes) {
     g.op('Cast', [scores], [{ name: 'to', type: 'int', value: 1 }], { output: 'value' });
@@ -146,10 +153,14 @@ export function toOnnx(artifact: unknown, options: OnnxExportOptions = {}): Uint
       proba = g.op('Softmax', [scores], [{ name: 'axis', type: 'int', value: 1 }]);
     }
     g.op('Cast', [proba], [{ name: 'to', type: 'int', value: 1 }], { output: 'probabilities' });
-    const best = g.op('ArgMax', [proba], [
-      { name: 'axis', type: 'int', value: 1 },
-      { name: 'keepdims', type: 'int', value: 0 },
-    ]);
+    const best = g.op(
+      'ArgMax',
+      [proba],
+      [
+        { name: 'axis', type: 'int', value: 1 },
+        { name: 'keepdims', type: 'int', value: 0 },
+      ],
+    );
     const labels: Omit<Tensor, 'name'> = integerLabels(classes)
       ? { type: 'int64', dims: [classes.length], values: classes.map(Number) }
       : { type: 'string', dims: [classes.length], values: classes };
@@ -170,6 +181,7 @@ export function toOnnx(artifact: unknown, options: OnnxExportOptions = {}): Uint
       name: `sluice_${m.algorithm}`,
       nodes: g.nodes,
       initializers: g.initializers,
+      valueInfo: g.valueInfo,
       inputs: signature.inputs,
       outputs: signature.outputs,
       doc: `Sluice ${m.algorithm} (${m.task}) predicting "${m.target.name}"`,
@@ -204,7 +216,8 @@ function linearScores(g: GraphBuilder, m: LinearModel): string {
           { name: 'cats_strings', type: 'strings', value: f.categories },
           { name: 'zeros', type: 'int', value: 1 },
         ],
-        { domain: ML },
+        // ONNX's checker infers no type for OneHotEncoder: declare it (float [N, 1, C])
+        { domain: ML, type: { type: 'float', shape: ['N', 1, f.categories.length] } },
       );
       const shape = g.constant(`${f.name}_shape`, {
         type: 'int64',
@@ -220,7 +233,8 @@ function linearScores(g: GraphBuilder, m: LinearModel): string {
       'the linear model has no encoded feature columns (every categorical feature has no categories)',
     );
   }
-  const X = blocks.length === 1 ? blocks[0]! : g.op('Concat', blocks, [{ name: 'axis', type: 'int', value: 1 }]);
+  const X =
+    blocks.length === 1 ? blocks[0]! : g.op('Concat', blocks, [{ name: 'axis', type: 'int', value: 1 }]);
   let weights: number[][];
   let intercepts: number[];
   if (m.algorithm === 'ridge') {
@@ -235,8 +249,14 @@ function linearScores(g: GraphBuilder, m: LinearModel): string {
   // W is [p, outputs]: column k holds the coefficients of output k.
   const W = new Float64Array(p * outputs);
   weights.forEach((row, k) => row.forEach((c, j) => (W[j * outputs + k] = c)));
-  const product = g.op('MatMul', [X, g.constant('coefficients', { type: 'double', dims: [p, outputs], values: W })]);
-  return g.op('Add', [product, g.constant('intercepts', { type: 'double', dims: [outputs], values: intercepts })]);
+  const product = g.op('MatMul', [
+    X,
+    g.constant('coefficients', { type: 'double', dims: [p, outputs], values: W }),
+  ]);
+  return g.op('Add', [
+    product,
+    g.constant('intercepts', { type: 'double', dims: [outputs], values: intercepts }),
+  ]);
 }
 
 /**
@@ -289,7 +309,8 @@ function treeScores(g: GraphBuilder, m: TreeModel, numeric: NumericInputs): stri
     );
     return g.toDouble(code);
   });
-  const X = columns.length === 1 ? columns[0]! : g.op('Concat', columns, [{ name: 'axis', type: 'int', value: 1 }]);
+  const X =
+    columns.length === 1 ? columns[0]! : g.op('Concat', columns, [{ name: 'axis', type: 'int', value: 1 }]);
 
   const { trees, outputs, baseScore } = m.params;
   const nodes = {
@@ -302,7 +323,12 @@ function treeScores(g: GraphBuilder, m: TreeModel, numeric: NumericInputs): stri
     falseIds: [] as number[],
     missingTrue: [] as number[],
   };
-  const targets = { treeIds: [] as number[], nodeIds: [] as number[], ids: [] as number[], weights: [] as number[] };
+  const targets = {
+    treeIds: [] as number[],
+    nodeIds: [] as number[],
+    ids: [] as number[],
+    weights: [] as number[],
+  };
   trees.forEach((t, ti) => {
     const k = ti % outputs; // trees[round * outputs + k]
     for (let j = 0; j < t.feature.length; j++) {
@@ -334,15 +360,27 @@ function treeScores(g: GraphBuilder, m: TreeModel, numeric: NumericInputs): stri
       { name: 'nodes_nodeids', type: 'ints', value: nodes.nodeIds },
       { name: 'nodes_featureids', type: 'ints', value: nodes.featureIds },
       { name: 'nodes_modes', type: 'strings', value: nodes.modes },
-      { name: 'nodes_values_as_tensor', type: 'tensor', value: { type: 'double', dims: [nodes.values.length], values: nodes.values } },
+      {
+        name: 'nodes_values_as_tensor',
+        type: 'tensor',
+        value: { type: 'double', dims: [nodes.values.length], values: nodes.values },
+      },
       { name: 'nodes_truenodeids', type: 'ints', value: nodes.trueIds },
       { name: 'nodes_falsenodeids', type: 'ints', value: nodes.falseIds },
       { name: 'nodes_missing_value_tracks_true', type: 'ints', value: nodes.missingTrue },
       { name: 'target_treeids', type: 'ints', value: targets.treeIds },
       { name: 'target_nodeids', type: 'ints', value: targets.nodeIds },
       { name: 'target_ids', type: 'ints', value: targets.ids },
-      { name: 'target_weights_as_tensor', type: 'tensor', value: { type: 'double', dims: [targets.weights.length], values: targets.weights } },
-      { name: 'base_values_as_tensor', type: 'tensor', value: { type: 'double', dims: [outputs], values: baseScore } },
+      {
+        name: 'target_weights_as_tensor',
+        type: 'tensor',
+        value: { type: 'double', dims: [targets.weights.length], values: targets.weights },
+      },
+      {
+        name: 'base_values_as_tensor',
+        type: 'tensor',
+        value: { type: 'double', dims: [outputs], values: baseScore },
+      },
     ],
     { domain: ML },
   );

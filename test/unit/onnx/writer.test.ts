@@ -63,7 +63,12 @@ describe('ONNX ModelProto writer', () => {
             { name: 'keepdims', type: 'int', value: 0 },
           ],
         },
-        { opType: 'Gather', inputs: ['names', 'best'], outputs: ['label'], attributes: [{ name: 'axis', type: 'int', value: 0 }] },
+        {
+          opType: 'Gather',
+          inputs: ['names', 'best'],
+          outputs: ['label'],
+          attributes: [{ name: 'axis', type: 'int', value: 0 }],
+        },
         {
           opType: 'Constant',
           inputs: [],
@@ -90,7 +95,9 @@ describe('ONNX ModelProto writer', () => {
     const session = await ort.InferenceSession.create(Buffer.from(encodeModel(model)));
     expect(session.inputNames).toEqual(['x']);
     expect(session.outputNames).toEqual(['y', 'label', 'answer']);
-    const out = await session.run({ x: new ort.Tensor('float64', Float64Array.from([1, 1, -1, -3]), [2, 2]) });
+    const out = await session.run({
+      x: new ort.Tensor('float64', Float64Array.from([1, 1, -1, -3]), [2, 2]),
+    });
     await session.release();
     expect(Array.from(out.y!.data as Float64Array)).toEqual([2.5, -0.5, -1.5, 3.5]);
     expect(Array.from(out.label!.data as string[])).toEqual(['left', 'rïght']);

@@ -7,7 +7,12 @@ import type { Column, ColumnarDataset } from '../../../lib/training/dataset';
 import { datasetFromTable, getColumn, selectRows } from '../../../lib/training/dataset';
 import type { ModelJson } from '../../../lib/training/models/format';
 import type { NumericInputs } from '../../../lib/training/models/onnxExport';
-import { float32Threshold, integerLabels, onnxSignature, toOnnx } from '../../../lib/training/models/onnxExport';
+import {
+  float32Threshold,
+  integerLabels,
+  onnxSignature,
+  toOnnx,
+} from '../../../lib/training/models/onnxExport';
 import { loadModel } from '../../../lib/training/models/predict';
 import { trainModel } from '../../../lib/training/models/train';
 import { createPrng } from '../../../lib/training/prng';
@@ -27,14 +32,18 @@ async function demo(file: string): Promise<ColumnarDataset> {
 function asFloat32(ds: ColumnarDataset): ColumnarDataset {
   return {
     rowCount: ds.rowCount,
-    columns: ds.columns.map(
-      (c): Column => (c.type === 'numeric' ? { ...c, values: Float64Array.from(Float32Array.from(c.values)) } : c),
+    columns: ds.columns.map((c): Column =>
+      c.type === 'numeric' ? { ...c, values: Float64Array.from(Float32Array.from(c.values)) } : c,
     ),
   };
 }
 
 /** One ONNX input per feature: float or double [N, 1] (NaN = missing), or string [N, 1] ('' = missing). */
-function feeds(model: ModelJson, ds: ColumnarDataset, numeric: NumericInputs = 'float'): Record<string, Tensor> {
+function feeds(
+  model: ModelJson,
+  ds: ColumnarDataset,
+  numeric: NumericInputs = 'float',
+): Record<string, Tensor> {
   const n = ds.rowCount;
   const out: Record<string, Tensor> = {};
   for (const f of model.features) {
@@ -113,7 +122,12 @@ async function compare(
  */
 async function expectSamePredictions(model: ModelJson, ds: ColumnarDataset): Promise<void> {
   const double = await compare(model, ds, ds, 'double');
-  const float = await compare(model, ds, model.algorithm === 'gradient_boosting' ? ds : asFloat32(ds), 'float');
+  const float = await compare(
+    model,
+    ds,
+    model.algorithm === 'gradient_boosting' ? ds : asFloat32(ds),
+    'float',
+  );
   for (const c of [double, float]) {
     expect(c.labelMismatches).toBe(0);
     expect(c.maxDiff).toBeLessThanOrEqual(1e-6);
@@ -151,7 +165,8 @@ function generated(rows: number, seed: number, unseen = false): ColumnarDataset 
     const a = Number.isNaN(x0[i]!) ? 0 : x0[i]!;
     const b = Number.isNaN(x1[i]!) ? 1 : x1[i]!;
     const c = Number.isNaN(big[i]!) ? 9_250 : big[i]!;
-    const z = 1.5 * a - b + (c - 9_250) / 200 + (color[i] === 0 ? 1 : color[i] === 2 ? -1 : 0) + (prng.next() - 0.5);
+    const z =
+      1.5 * a - b + (c - 9_250) / 200 + (color[i] === 0 ? 1 : color[i] === 2 ? -1 : 0) + (prng.next() - 0.5);
     binary[i] = z > 0 ? 1 : 0;
     multi[i] = z < -1 ? 1 : z < 1 ? 2 : 3;
     y[i] = 1_000 * z + 5_000 + (shape[i] === 1 ? 300 : 0) + 100 * (prng.next() - 0.5);
@@ -172,7 +187,17 @@ function generated(rows: number, seed: number, unseen = false): ColumnarDataset 
 }
 
 const generatedFeatures = ['x0', 'x1', 'big', 'color', 'shape'];
-const cpsFeatures = ['education', 'south', 'gender', 'experience', 'age', 'race', 'occupation', 'sector', 'married'];
+const cpsFeatures = [
+  'education',
+  'south',
+  'gender',
+  'experience',
+  'age',
+  'race',
+  'occupation',
+  'sector',
+  'married',
+];
 const penguinFeatures = ['Island', 'Beak Length (mm)', 'Beak Depth (mm)', 'Flipper Length (mm)', 'Sex'];
 const fastGbt = { rounds: 60, earlyStoppingRounds: 0 };
 
@@ -195,7 +220,10 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
     ['gradient_boosting', { task: 'regression', hyperparameters: fastGbt }],
   ] as const)('regression %s on the CPS 1985 wages (wage)', async (algorithm, extra) => {
     const ds = await demo('cps-wages-1985.csv');
-    await expectSamePredictions(train(ds, { algorithm, target: 'wage', features: cpsFeatures, ...extra }), ds);
+    await expectSamePredictions(
+      train(ds, { algorithm, target: 'wage', features: cpsFeatures, ...extra }),
+      ds,
+    );
   });
 
   it.each([
@@ -221,15 +249,21 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
     ['gradient_boosting', 'Species', { hyperparameters: fastGbt }],
     ['ridge', 'Body Mass (g)', {}],
     ['gradient_boosting', 'Body Mass (g)', { hyperparameters: fastGbt }],
-  ] as const)('%s on the Palmer penguins (%s; missing measurements and sex)', async (algorithm, target, extra) => {
-    const ds = await demo('penguins.jsonl');
-    const rows = Uint32Array.from({ length: ds.rowCount }, (_, i) => i).filter(
-      (i) => !Number.isNaN(target === 'Species' ? 0 : (getColumn(ds, target) as { values: Float64Array }).values[i]!),
-    );
-    const model = train(selectRows(ds, rows), { algorithm, target, features: penguinFeatures, ...extra });
-    // every row, including the two with no measurements and the ten with no sex
-    await expectSamePredictions(model, ds);
-  });
+  ] as const)(
+    '%s on the Palmer penguins (%s; missing measurements and sex)',
+    async (algorithm, target, extra) => {
+      const ds = await demo('penguins.jsonl');
+      const rows = Uint32Array.from({ length: ds.rowCount }, (_, i) => i).filter(
+        (i) =>
+          !Number.isNaN(
+            target === 'Species' ? 0 : (getColumn(ds, target) as { values: Float64Array }).values[i]!,
+          ),
+      );
+      const model = train(selectRows(ds, rows), { algorithm, target, features: penguinFeatures, ...extra });
+      // every row, including the two with no measurements and the ten with no sex
+      await expectSamePredictions(model, ds);
+    },
+  );
 
   describe('on generated data with missing values and unseen categories', () => {
     const trainRows = generated(3_000, 7);
@@ -251,8 +285,19 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
       ['logistic_regression', 'multi', {}],
       ['gradient_boosting', 'multi', { task: 'classification', hyperparameters: fastGbt }],
       ['ridge', 'y', {}],
-      ['gradient_boosting', 'y', { task: 'regression', hyperparameters: { rounds: 100, earlyStoppingRounds: 0 } }],
-      ['gradient_boosting', 'binary', { classWeight: 'balanced', hyperparameters: { ...fastGbt, maxDepth: 3, subsample: 0.7, colsample: 0.6 } }],
+      [
+        'gradient_boosting',
+        'y',
+        { task: 'regression', hyperparameters: { rounds: 100, earlyStoppingRounds: 0 } },
+      ],
+      [
+        'gradient_boosting',
+        'binary',
+        {
+          classWeight: 'balanced',
+          hyperparameters: { ...fastGbt, maxDepth: 3, subsample: 0.7, colsample: 0.6 },
+        },
+      ],
     ] as const)('%s predicting %s', async (algorithm, target, extra) => {
       const model = train(trainRows, { algorithm, target, features: generatedFeatures, ...extra });
       await expectSamePredictions(model, trainRows);
@@ -260,12 +305,20 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
     });
 
     it('integer class labels come out as int64, the others as strings', async () => {
-      const multi = train(trainRows, { algorithm: 'logistic_regression', target: 'multi', features: generatedFeatures });
+      const multi = train(trainRows, {
+        algorithm: 'logistic_regression',
+        target: 'multi',
+        features: generatedFeatures,
+      });
       expect(multi.target.classes).toEqual(['1', '2', '3']);
       const session = await ort.InferenceSession.create(Buffer.from(toOnnx(multi)));
       const out = await session.run(feeds(multi, selectRows(scoreRows, [0, 1, 2])));
       expect(out.label!.type).toBe('int64');
-      expect(Array.from(out.label!.data as BigInt64Array, Number)).toEqual(loadModel(multi).predictLabels(selectRows(scoreRows, [0, 1, 2])).map(Number));
+      expect(Array.from(out.label!.data as BigInt64Array, Number)).toEqual(
+        loadModel(multi)
+          .predictLabels(selectRows(scoreRows, [0, 1, 2]))
+          .map(Number),
+      );
       await session.release();
       expect(integerLabels(['0', '1', '-2'])).toBe(true);
       expect(integerLabels(['1', '1.5'])).toBe(false);
@@ -304,7 +357,8 @@ describe('tree thresholds for float32 inputs', () => {
 
   it('agrees with the float64 comparison for every value written with 6 significant digits', () => {
     const prng = createPrng(3);
-    const decimal = () => Number(((prng.next() - 0.5) * 10 ** prng.nextInt(12 - 6)).toPrecision(1 + prng.nextInt(6)));
+    const decimal = () =>
+      Number(((prng.next() - 0.5) * 10 ** prng.nextInt(12 - 6)).toPrecision(1 + prng.nextInt(6)));
     let checked = 0;
     const wrong: number[][] = [];
     for (let i = 0; i < 20_000; i++) {
@@ -324,7 +378,9 @@ describe('tree thresholds for float32 inputs', () => {
 
 describe('toOnnx refuses what it cannot export', () => {
   it('an artifact that is not a valid model (invalid_model)', () => {
-    expect(() => toOnnx({ format: 'sluice-model' })).toThrow(expect.objectContaining({ code: 'invalid_model' }));
+    expect(() => toOnnx({ format: 'sluice-model' })).toThrow(
+      expect.objectContaining({ code: 'invalid_model' }),
+    );
   });
 
   it('a feature named like an output or an internal tensor (onnx_name_conflict)', () => {
@@ -333,9 +389,16 @@ describe('toOnnx refuses what it cannot export', () => {
       ...ds,
       columns: ds.columns.map((c) => (c.name === 'x0' ? { ...c, name: 'probabilities' } : c)),
     };
-    const model = train(renamed, { algorithm: 'logistic_regression', target: 'binary', features: ['probabilities', 'x1'] });
+    const model = train(renamed, {
+      algorithm: 'logistic_regression',
+      target: 'binary',
+      features: ['probabilities', 'x1'],
+    });
     expect(() => toOnnx(model)).toThrow(
-      expect.objectContaining({ code: 'onnx_name_conflict', message: expect.stringContaining('"probabilities"') }),
+      expect.objectContaining({
+        code: 'onnx_name_conflict',
+        message: expect.stringContaining('"probabilities"'),
+      }),
     );
     // a regression model has no such output, so the same name is fine there
     const ridge = train(renamed, { algorithm: 'ridge', target: 'y', features: ['probabilities', 'x1'] });
@@ -343,7 +406,14 @@ describe('toOnnx refuses what it cannot export', () => {
   });
 
   it('is deterministic: the same artifact gives the same bytes', () => {
-    const model = train(generated(500, 2), { algorithm: 'gradient_boosting', target: 'binary', features: generatedFeatures, hyperparameters: { rounds: 5 } });
-    expect(Buffer.from(toOnnx(JSON.parse(JSON.stringify(model)))).equals(Buffer.from(toOnnx(model)))).toBe(true);
+    const model = train(generated(500, 2), {
+      algorithm: 'gradient_boosting',
+      target: 'binary',
+      features: generatedFeatures,
+      hyperparameters: { rounds: 5 },
+    });
+    expect(Buffer.from(toOnnx(JSON.parse(JSON.stringify(model)))).equals(Buffer.from(toOnnx(model)))).toBe(
+      true,
+    );
   });
 });
