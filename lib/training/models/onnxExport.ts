@@ -312,7 +312,20 @@ function treeScores(g: GraphBuilder, m: TreeModel, numeric: NumericInputs): stri
   const X =
     columns.length === 1 ? columns[0]! : g.op('Concat', columns, [{ name: 'axis', type: 'int', value: 1 }]);
 
-  const { trees, outputs, baseScore } = m.params;
+  const { outputs, baseScore } = m.params;
+  // An ensemble stopped before its first round is its base score: one zero leaf per output keeps
+  // the operator well-formed (it needs at least one tree).
+  const trees =
+    m.params.trees.length > 0
+      ? m.params.trees
+      : Array.from({ length: outputs }, () => ({
+          feature: [-1],
+          threshold: [0],
+          missingLeft: [0],
+          left: [-1],
+          right: [-1],
+          value: [0],
+        }));
   const nodes = {
     treeIds: [] as number[],
     nodeIds: [] as number[],

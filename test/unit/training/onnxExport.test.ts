@@ -337,6 +337,21 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
       expect(model.params.trees.every((t) => t.feature.length === 1 && t.feature[0] === -1)).toBe(true);
       await expectSamePredictions(model, scoreRows);
     });
+
+    it('an ensemble with no trees (stopped before its first round) scores its base score', async () => {
+      for (const target of ['multi', 'y']) {
+        const model = train(trainRows, {
+          algorithm: 'gradient_boosting',
+          target,
+          features: generatedFeatures,
+          ...(target === 'multi' ? { task: 'classification' } : {}),
+          hyperparameters: { rounds: 2, earlyStoppingRounds: 0 },
+        });
+        if (model.algorithm !== 'gradient_boosting') throw new Error('gbt expected');
+        const empty: ModelJson = { ...model, params: { ...model.params, trees: [] } };
+        await expectSamePredictions(empty, scoreRows);
+      }
+    });
   });
 });
 
