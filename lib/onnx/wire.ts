@@ -38,6 +38,17 @@ export class ProtoWriter {
 
   /** A varint of a non-negative or negative integer (negative ones as int64 two's complement). */
   private varint(value: number | bigint): void {
+    if (typeof value === 'number' && value >= 0) {
+      // the common case (sizes, ids, enums) without BigInt
+      let n = checkInteger(value);
+      this.ensure(8);
+      while (n >= 0x80) {
+        this.buf[this.len++] = (n % 0x80) | 0x80;
+        n = Math.floor(n / 0x80);
+      }
+      this.buf[this.len++] = n;
+      return;
+    }
     let v = typeof value === 'bigint' ? value : BigInt(checkInteger(value));
     if (v < 0n) v += TWO_64;
     if (v < 0n || v >= TWO_64) throw new RangeError(`integer ${String(value)} does not fit in 64 bits`);
@@ -87,7 +98,7 @@ export class ProtoWriter {
 
   /** A `string` field, UTF-8. */
   string(field: number, value: string): this {
-    return this.bytes(field, new TextEncoder().encode(value));
+    return this.bytes(field, Buffer.from(value, 'utf8'));
   }
 
   /** An embedded message field, built by `build` on a fresh writer. */
