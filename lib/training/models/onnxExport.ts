@@ -1,7 +1,8 @@
 /**
  * The built-in models as ONNX graphs, so that one ONNX path can score every model whatever trained
- * it. The graph takes one named input per feature (numeric: float [N, 1], NaN = missing;
- * categorical: string [N, 1], '' or an unseen level = missing/unknown), does the artifact's own
+ * it. The graph takes one named input per feature (numeric: float [N, 1], or double with
+ * `numericInputs: 'double'`, NaN = missing; categorical: string [N, 1], '' or an unseen level =
+ * missing/unknown), does the artifact's own
  * preprocessing and computes in float64 from the first Cast on:
  *
  * - logistic regression and ridge: standardize (x − mean) · (1 / scale), NaN → 0 (the training
@@ -10,7 +11,7 @@
  * - gradient boosting: raw numeric values, categories as their index (ai.onnx.ml LabelEncoder,
  *   unknown → NaN), Concat, ai.onnx.ml TreeEnsembleRegressor with float64 thresholds, leaf values
  *   and base scores (x ≤ threshold goes left; NaN follows the node's missingLeft), then Sigmoid or
- *   Softmax.
+ *   Softmax. With float inputs the thresholds are moved to float32 ({@link float32Threshold}).
  *
  * Outputs: classifiers `label` [N] (int64 when every class label is an integer, else string) and
  * `probabilities` float [N, C] in the artifact's class order; regression `value` float [N, 1].
@@ -18,6 +19,7 @@
  *
  * The ai.onnx.ml linear operators hold their coefficients as 32-bit floats, which cannot keep the
  * 1e-6 promise on every model, so the linear models use MatMul on float64 initializers instead.
+ * docs/training.md ("Built-in models as ONNX") states the precision promise.
  */
 import { NonRetriableError } from '../../errors';
 import type { Attribute, Node, Tensor, ValueInfo } from '../../onnx/model';
