@@ -355,6 +355,45 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
   });
 });
 
+describe('labels on a tie', () => {
+  it('are the first class, as in the TS predict (a hand-written model that always says 50/50)', async () => {
+    const model: ModelJson = {
+      format: 'sluice-model',
+      formatVersion: 1,
+      algorithm: 'logistic_regression',
+      task: 'binary',
+      target: { name: 'ok', classes: ['yes', 'no'] },
+      features: [
+        { name: 'x', type: 'numeric' },
+        { name: 'c', type: 'categorical', categories: ['a', 'b'] },
+      ],
+      training: {
+        seed: 1,
+        hyperparameters: {},
+        iterations: 0,
+        rows: { train: 0, validation: 0, holdout: 0 },
+      },
+      preprocessing: {
+        kind: 'standardize_onehot',
+        features: [
+          { name: 'x', type: 'numeric', mean: 3, scale: 2 },
+          { name: 'c', type: 'categorical', categories: ['a', 'b'] },
+        ],
+      },
+      params: { coefficients: [[0, 0, 0]], intercepts: [0] },
+    };
+    const session = await ort.InferenceSession.create(Buffer.from(toOnnx(model)));
+    const out = await session.run({
+      x: new ort.Tensor('float32', Float32Array.from([1, NaN, 5]), [3, 1]),
+      c: new ort.Tensor('string', ['a', '', 'zz'], [3, 1]),
+    });
+    await session.release();
+    expect(Array.from(out.probabilities!.data as Float32Array)).toEqual([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+    expect(out.label!.data).toEqual(['yes', 'yes', 'yes']);
+    expect(loadModel(model).predictRecords([{ x: 1, c: 'a' }])).toEqual(Float64Array.from([0]));
+  });
+});
+
 describe('tree thresholds for float32 inputs', () => {
   it('keeps a value written exactly on the threshold on the left (49.9 between 49.8 and 50.0)', () => {
     const t = 49.8 + (50 - 49.8) / 2;
