@@ -338,6 +338,33 @@ describe('built-in models exported to ONNX score like the TS predict (within 1e-
       await expectSamePredictions(model, scoreRows);
     });
 
+    it.each(['logistic_regression', 'gradient_boosting', 'ridge'] as const)(
+      '%s with a categorical feature never seen in training (no categories)',
+      async (algorithm) => {
+        const noShape: ColumnarDataset = {
+          ...trainRows,
+          columns: trainRows.columns.map((c) =>
+            c.name === 'shape' && c.type === 'categorical'
+              ? { ...c, codes: new Int32Array(c.codes.length).fill(-1) }
+              : c,
+          ),
+        };
+        const target = algorithm === 'ridge' ? 'y' : 'binary';
+        const model = train(noShape, {
+          algorithm,
+          target,
+          features: generatedFeatures,
+          hyperparameters: algorithm === 'gradient_boosting' ? fastGbt : {},
+        });
+        expect(model.features.find((f) => f.name === 'shape')).toEqual({
+          name: 'shape',
+          type: 'categorical',
+          categories: [],
+        });
+        await expectSamePredictions(model, scoreRows);
+      },
+    );
+
     it('an ensemble with no trees (stopped before its first round) scores its base score', async () => {
       for (const target of ['multi', 'y']) {
         const model = train(trainRows, {
