@@ -5,12 +5,13 @@
  *   node dist/bench/train/train.js --rows 20000 --features 10 --resamples 500
  *
  * Prints the time to train logistic regression (binary and 3-class), the gradient-boosted trees
- * and ridge, the time to score, and the time of a champion/challenger evaluation with the paired
+ * and ridge, the time to score, the time to export the trees to ONNX, and the time of a champion/challenger evaluation with the paired
  * bootstrap. Goal (issue 5): logistic regression on 100,000 × 20 in under 3 s.
  */
 import { parseArgs } from 'node:util';
 import { parseEvaluationPolicy } from '../../lib/evaluation/policy';
 import { evaluateCandidate } from '../../lib/evaluation/report';
+import { toOnnx } from '../../lib/training/models/onnxExport';
 import { loadModel } from '../../lib/training/models/predict';
 import { trainModel } from '../../lib/training/models/train';
 import { parseTrainingSpec } from '../../lib/training/spec';
@@ -90,6 +91,12 @@ lines.push([
   'score: gradient-boosted trees',
   fmt(scoreGbt.ms),
   `${((scoreGbt.ms * 1e6) / rows).toFixed(0)} ns/row`,
+]);
+const onnx = time(() => toOnnx(gbt.model));
+lines.push([
+  `ONNX export: gradient-boosted trees, ${rounds} rounds`,
+  fmt(onnx.ms),
+  `${(onnx.result.length / 1024).toFixed(0)} KiB ModelProto`,
 ]);
 
 const evalSet = syntheticClassification({ rows, features: d, seed: 99 });

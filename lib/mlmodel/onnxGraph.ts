@@ -11,98 +11,11 @@
  * TypeProto.Tensor.elem_type = 1 (FLOAT = 1).
  */
 
+import { ProtoWriter, ProtobufError, readFields, readVarint, type Field } from '../onnx/wire';
+
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const encoder = new TextEncoder();
-
-interface Field {
-  no: number;
-  wire: number;
-  /** Start of the tag, start and end of the payload (for wire type 2: the bytes inside). */
-  start: number;
-  from: number;
-  to: number;
-  /** The value of a varint field. */
-  varint?: bigint;
-}
-
-class ProtobufError extends Error {}
-
-function readVarint(buf: Uint8Array, at: number): { value: bigint; next: number } {
-  let value = 0n;
-  let shift = 0n;
-  for (let i = at; i < buf.length && i < at + 10; i++) {
-    const b = buf[i] ?? 0;
-    value |= BigInt(b & 0x7f) << shift;
-    if ((b & 0x80) === 0) return { value, next: i + 1 };
-    shift += 7n;
-  }
-  throw new ProtobufError(`truncated varint at byte ${at}`);
-}
-
-/** The fields of one message, in wire order. Throws on anything that is not well-formed protobuf. */
-function fields(buf: Uint8Array, from = 0, to = buf.length): Field[] {
-  const out: Field[] = [];
-  let at = from;
-  while (at < to) {
-    const start = at;
-    const tag = readVarint(buf, at);
-    at = tag.next;
-    const no = Number(tag.value >> 3n);
-    const wire = Number(tag.value & 7n);
-    if (no === 0) throw new ProtobufError(`field number 0 at byte ${start}`);
-    if (wire === 0) {
-      const v = readVarint(buf, at);
-      out.push({ no, wire, start, from: at, to: v.next, varint: v.value });
-      at = v.next;
-    } else if (wire === 1 || wire === 5) {
-      const size = wire === 1 ? 8 : 4;
-      out.push({ no, wire, start, from: at, to: at + size });
-      at += size;
-    } else if (wire === 2) {
-      const len = readVarint(buf, at);
-      const begin = len.next;
-      const end = begin + Number(len.value);
-      if (end > to) throw new ProtobufError(`field ${no} at byte ${start} runs past its message`);
-      out.push({ no, wire, start, from: begin, to: end });
-      at = end;
-    } else {
-      throw new ProtobufError(`unsupported wire type ${wire} at byte ${start}`);
-    }
-  }
-  if (at !== to) throw new ProtobufError('message runs past its end');
-  return out;
-}
 
 const text = (buf: Uint8Array, f: Field): string => decoder.decode(buf.subarray(f.from, f.to));
-
-function encodeVarint(value: number): number[] {
-  const bytes: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    bytes.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  bytes.push(v);
-  return bytes;
-}
-
-function lengthDelimited(no: number, payload: Uint8Array): Uint8Array {
-  const head = [...encodeVarint((no << 3) | 2), ...encodeVarint(payload.length)];
-  const out = new Uint8Array(head.length + payload.length);
-  out.set(head, 0);
-  out.set(payload, head.length);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** A node of the main graph, with the class labels it carries (ai.onnx.ml classifiers, ZipMap). */
 export interface GraphNode {
@@ -122,7 +35,7 @@ export interface ZipMapNode {
 }
 
 function classLabels(buf: Uint8Array, attr: Field): string[] | undefined {
-  const a = fields(buf, attr.from, attr.to);
+  const a = readFields(buf, attr.from, attr.to);
   const name = a.find((f) => f.no === 1);
   const n = name ? text(buf, name) : '';
   if (n === 'classlabels_strings') return a.filter((f) => f.no === 9).map((f) => text(buf, f));
@@ -145,7 +58,7 @@ function classLabels(buf: Uint8Array, attr: Field): string[] | undefined {
 }
 
 function nodeOf(buf: Uint8Array, node: Field): GraphNode {
-  const parts = fields(buf, node.from, node.to);
+  const parts = readFields(buf, node.from, node.to);
   const opType = parts.find((f) => f.no === 4);
   const domain = parts.find((f) => f.no === 7);
   let classes: string[] = [];
@@ -162,9 +75,9 @@ function nodeOf(buf: Uint8Array, node: Field): GraphNode {
 
 /** The nodes of the model's main graph. Throws a plain Error on malformed protobuf. */
 export function readNodes(model: Uint8Array): GraphNode[] {
-  const graph = fields(model).find((f) => f.no === 7 && f.wire === 2);
+  const graph = readFields(model).find((f) => f.no === 7 && f.wire === 2);
   if (!graph) return [];
-  return fields(model, graph.from, graph.to)
+  return readFields(model, graph.from, graph.to)
     .filter((f) => f.no === 1 && f.wire === 2)
     .map((node) => nodeOf(model, node));
 }
@@ -217,16 +130,18 @@ export function classesOf(nodes: readonly GraphNode[], tensor: string): string[]
  * byte the same), so a session can fetch an intermediate tensor such as a ZipMap's input.
  */
 export function withFloatOutputs(model: Uint8Array, names: readonly string[]): Uint8Array {
-  const top = fields(model);
+  const top = readFields(model);
   const graph = top.find((f) => f.no === 7 && f.wire === 2);
   if (!graph) throw new ProtobufError('the model has no graph');
-  const floatTensorType = lengthDelimited(1, new Uint8Array([0x08, 0x01])); // tensor_type { elem_type: FLOAT }
-  const added = names.map((name) =>
-    lengthDelimited(
-      12,
-      concat([lengthDelimited(1, encoder.encode(name)), lengthDelimited(2, floatTensorType)]),
-    ),
-  );
-  const newGraph = concat([model.subarray(graph.from, graph.to), ...added]);
-  return concat([model.subarray(0, graph.start), lengthDelimited(7, newGraph), model.subarray(graph.to)]);
+  const out = new ProtoWriter();
+  const newGraph = new ProtoWriter();
+  newGraph.raw(model.subarray(graph.from, graph.to));
+  for (const name of names) {
+    // ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type: FLOAT } } }
+    newGraph.message(12, (v) => v.string(1, name).message(2, (t) => t.message(1, (tt) => tt.int(1, 1))));
+  }
+  out.raw(model.subarray(0, graph.start));
+  out.bytes(7, newGraph.finish());
+  out.raw(model.subarray(graph.to));
+  return out.finish();
 }

@@ -60,7 +60,9 @@ const rules: LayerRules = {
     ['storage', 'http', 'notify'],
     // The domain, each module standing on the ones before it.
     ['data'],
-    // Model metrics on typed arrays; MLflow model folders and ONNX scoring (errors only).
+    // The ONNX protobuf wire format (write and read): pure, imports nothing of lib/.
+    ['onnx'],
+    // Model metrics on typed arrays; MLflow model folders and ONNX scoring.
     ['metrics', 'mlmodel'],
     ['training'],
     ['evaluation'],
