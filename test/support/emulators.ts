@@ -12,6 +12,8 @@ import { CosmosClient } from '@azure/cosmos';
 import type { Container } from '@azure/cosmos';
 import { createHttpServer } from '@vercel/cosmosdb-server';
 import { AZURITE_ACCOUNT, AZURITE_KEY, COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
+import { startCosmosEmulator } from '../../devhost/services/cosmos';
+import { memoryLog } from '../devhost/servicesLog';
 import resources from '../../lib/resources.json';
 import { CosmosStore, createCosmosClient } from '../../lib/storage';
 
@@ -126,4 +128,21 @@ export async function cosmosContainer(
     partitionKey: { paths: [spec.partitionKey] },
   });
   return container;
+}
+
+/**
+ * devhost's Cosmos emulator, in memory, with the app's database and containers created and a
+ * CosmosStore on it; `stop()` disposes the client and stops the emulator.
+ */
+export async function startCosmosStore(): Promise<{ cosmos: CosmosStore; stop(): Promise<void> }> {
+  const emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
+  const cosmos = cosmosStoreOn(emulator);
+  await cosmos.ensure();
+  return {
+    cosmos,
+    stop: async () => {
+      cosmos.client.dispose();
+      await emulator.stop();
+    },
+  };
 }

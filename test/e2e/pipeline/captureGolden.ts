@@ -31,11 +31,12 @@ import { COSMOS_EMULATOR_KEY } from '../../../devhost/services/wellKnown';
 import { newRunDocument } from '../../../lib/runs/document';
 import { repoRoot } from '../../support/devhost';
 import { cosmosStoreOn } from '../../support/emulators';
+import { fakeJobRequest, fakeJobStatus } from '../../support/fakeTrainingJob';
 import type { PipelineHarness, Ports } from './harness';
 import {
   REQUESTER,
   REVIEWER,
-  WAGE_FEATURES,
+  slowTraining,
   WAGES_CSV,
   freePorts,
   startPipelineHarness,
@@ -124,12 +125,7 @@ class FakeJob {
 
   async start(): Promise<void> {
     await this.h.blobs.getContainerClient(jobs).createIfNotExists();
-    await this.put('request.json', {
-      jobId: this.jobId,
-      runId: this.runId,
-      spec: { algorithm: 'logistic_regression', target: 'y', features: ['x'], timeLimitSeconds: 3600 },
-      dataset: { uri: 'http://127.0.0.1/datasets/columnar/x', sha256: 'b'.repeat(64) },
-    });
+    await this.put('request.json', fakeJobRequest(this.jobId, this.runId));
     await this.status('running');
     const beat = () => this.put('heartbeat.json', { at: new Date().toISOString(), seq: ++this.seq });
     await beat();
@@ -137,35 +133,8 @@ class FakeJob {
   }
 
   async status(state: 'running' | 'completed'): Promise<void> {
-    const now = new Date().toISOString();
-    const done = state === 'completed';
-    await this.put('status.json', {
-      jobId: this.jobId,
-      state,
-      progress: done ? 1 : 0.3,
-      iteration: done ? 40 : 12,
-      metrics: { loss: 0.41 },
-      logTail: [`iteration ${done ? 40 : 12}`],
-      startedAt: now,
-      updatedAt: now,
-      timeLimitSeconds: 3600,
-      ...(done
-        ? {
-            finishedAt: now,
-            result: {
-              modelUri: `http://127.0.0.1/models/sha256/${'a'.repeat(64)}`,
-              modelDigest: 'a'.repeat(64),
-              algorithm: 'logistic_regression',
-              task: 'binary',
-              metrics: { holdout: { roc_auc: 0.91 } },
-              rows: { train: 700, validation: 150, holdout: 150 },
-              iterations: 40,
-              converged: true,
-            },
-          }
-        : {}),
-    });
-    if (done) this.stop();
+    await this.put('status.json', fakeJobStatus(this.jobId, state));
+    if (state === 'completed') this.stop();
   }
 
   stop(): void {
@@ -334,23 +303,6 @@ async function one(dataDir: string, instanceId: string): Promise<RecordedRun> {
 
 // ---- trainingPipeline through the HTTP API, as users drive it -------------------------------------
 
-/** Thousands of deep, slowly learning trees: a job that is still training seconds later. */
-const slowTraining = (timeLimitSeconds: number) => ({
-  training: {
-    algorithm: 'gradient_boosting',
-    target: 'wage',
-    features: WAGE_FEATURES,
-    hyperparameters: {
-      rounds: 5000,
-      learningRate: 0.001,
-      maxDepth: 12,
-      minSamplesLeaf: 1,
-      earlyStoppingRounds: 0,
-    },
-    timeLimitSeconds,
-  },
-});
-
 /** Rows that break the wages contract: a negative wage and an occupation it does not list. */
 function contractBreakingCsv(): string {
   return [
@@ -432,14 +384,14 @@ function pipelineScenarios(badCsv: string): Record<string, PipelineScenario> {
     },
     // The worker stops a job at its time limit: the monitor reports it failed, the run fails.
     trainingFailed: {
-      definition: testPipeline('golden-trainfail', slowTraining(2)),
+      definition: testPipeline('golden-trainfail', { training: slowTraining(2) }),
       expect: 'failed:training_failed',
       monitor: 'failed',
     },
     // The job is canceled on the backend (its cancel marker), not through cancelRun: the monitor
     // sees it canceled and the run ends canceled on its own.
     jobCanceled: {
-      definition: testPipeline('golden-jobcancel', slowTraining(600)),
+      definition: testPipeline('golden-jobcancel', { training: slowTraining(600) }),
       act: async (h, runId) => {
         const training = await h.waitFor(
           runId,

@@ -29,6 +29,21 @@ export const WAGE_FEATURES = [
   'occupation',
   'sector',
 ];
+/** Thousands of deep, slowly learning trees: a training job that is still running seconds later. */
+export const slowTraining = (timeLimitSeconds: number) => ({
+  algorithm: 'gradient_boosting',
+  target: 'wage',
+  features: WAGE_FEATURES,
+  hyperparameters: {
+    rounds: 5000,
+    learningRate: 0.001,
+    maxDepth: 12,
+    minSamplesLeaf: 1,
+    earlyStoppingRounds: 0,
+  },
+  timeLimitSeconds,
+});
+
 export const REQUESTER = 'requester@example.com';
 export const REVIEWER = 'reviewer@example.com';
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { PipelineHarness } from './harness';
-import { WAGES_CSV, startPipelineHarness, testPipeline, WAGE_FEATURES } from './harness';
+import { WAGES_CSV, slowTraining, startPipelineHarness, testPipeline } from './harness';
 
 jest.setTimeout(240_000);
 
@@ -18,24 +18,7 @@ describe('operating pipelines through devhost', () => {
   });
 
   it('cancel during training stops the job, the orchestration and its monitor; nothing deploys', async () => {
-    // Thousands of deep, slowly learning trees: a job that is still training when cancelled.
-    await h.put(
-      testPipeline('e2e-cancel', {
-        training: {
-          algorithm: 'gradient_boosting',
-          target: 'wage',
-          features: WAGE_FEATURES,
-          hyperparameters: {
-            rounds: 5000,
-            learningRate: 0.001,
-            maxDepth: 12,
-            minSamplesLeaf: 1,
-            earlyStoppingRounds: 0,
-          },
-          timeLimitSeconds: 600,
-        },
-      }),
-    );
+    await h.put(testPipeline('e2e-cancel', { training: slowTraining(600) }));
     const id = await h.start('e2e-cancel');
     const training = await h.waitFor(id, 'the training job', (r) => {
       const train = r.steps.find((s) => s.name === 'train');

@@ -14,6 +14,7 @@ import { AZURITE_ACCOUNT, AZURITE_KEY } from '../../../devhost/services/wellKnow
 import type { RunningDevhost } from '../../support/devhost';
 import { startDevhost } from '../../support/devhost';
 import { freePort } from '../../support/emulators';
+import { fakeJobRequest, fakeJobStatus } from '../../support/fakeTrainingJob';
 
 jest.setTimeout(120_000);
 
@@ -60,42 +61,11 @@ async function putJson(path: string, value: unknown): Promise<void> {
 
 /** The files a backend's job leaves under jobs/<jobId>/: the request at submit, then its status. */
 async function writeJob(runId: string, jobId: string): Promise<void> {
-  await putJson(`${jobId}/request.json`, {
-    jobId,
-    runId,
-    spec: { algorithm: 'logistic_regression', target: 'y', features: ['x'], timeLimitSeconds: HOUR_S },
-    dataset: { uri: 'http://127.0.0.1/datasets/columnar/x', sha256: 'b'.repeat(64) },
-  });
+  await putJson(`${jobId}/request.json`, fakeJobRequest(jobId, runId));
 }
 
 async function writeStatus(jobId: string, state: 'running' | 'completed'): Promise<void> {
-  const now = new Date().toISOString();
-  await putJson(`${jobId}/status.json`, {
-    jobId,
-    state,
-    progress: state === 'completed' ? 1 : 0.3,
-    iteration: state === 'completed' ? 40 : 12,
-    metrics: { loss: 0.41 },
-    logTail: [`iteration ${state === 'completed' ? 40 : 12}`],
-    startedAt: now,
-    updatedAt: now,
-    timeLimitSeconds: HOUR_S,
-    ...(state === 'completed'
-      ? {
-          finishedAt: now,
-          result: {
-            modelUri: `http://127.0.0.1/models/sha256/${'a'.repeat(64)}`,
-            modelDigest: 'a'.repeat(64),
-            algorithm: 'logistic_regression',
-            task: 'binary',
-            metrics: { holdout: { roc_auc: 0.91 } },
-            rows: { train: 700, validation: 150, holdout: 150 },
-            iterations: 40,
-            converged: true,
-          },
-        }
-      : {}),
-  });
+  await putJson(`${jobId}/status.json`, fakeJobStatus(jobId, state));
 }
 
 async function status(instanceId: string): Promise<InstanceStatus> {

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { finishRun } from '../../../activities/finishRun';
 import { loadPipelineVersion } from '../../../activities/loadPipelineVersion';
 import { recordRunStep } from '../../../activities/recordRunStep';
-import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost/services/cosmos';
 import { ApprovalSlots } from '../../../lib/approval/slot';
 import { ApprovalStore } from '../../../lib/approval/store';
 import {
@@ -23,8 +22,7 @@ import { PipelineStore } from '../../../lib/pipelines/store';
 import { newRunDocument } from '../../../lib/runs/document';
 import { RunStore } from '../../../lib/runs/store';
 import type { CosmosStore } from '../../../lib/storage';
-import { memoryLog } from '../../devhost/servicesLog';
-import { cosmosStoreOn } from '../../support/emulators';
+import { startCosmosStore } from '../../support/emulators';
 
 const at = (s: number) => new Date(Date.parse('2026-03-01T12:00:00.000Z') + s * 1000).toISOString();
 const wages = pipelineDefinitionSchema.parse(
@@ -32,7 +30,7 @@ const wages = pipelineDefinitionSchema.parse(
 );
 
 describe('run ledger activities on the Cosmos emulator', () => {
-  let emulator: CosmosEmulatorHandle;
+  let emulator: { cosmos: CosmosStore; stop(): Promise<void> };
   let cosmos: CosmosStore;
   let runs: RunStore;
   let approvals: ApprovalStore;
@@ -54,15 +52,13 @@ describe('run ledger activities on the Cosmos emulator', () => {
     ).run;
 
   beforeAll(async () => {
-    emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
-    cosmos = cosmosStoreOn(emulator);
-    await cosmos.ensure();
+    emulator = await startCosmosStore();
+    cosmos = emulator.cosmos;
     runs = new RunStore(cosmos);
     approvals = new ApprovalStore(cosmos.container('approvals'));
     slots = new ApprovalSlots(cosmos);
   });
   afterAll(async () => {
-    cosmos?.client.dispose();
     await emulator?.stop();
   });
 

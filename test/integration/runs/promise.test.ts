@@ -7,7 +7,6 @@ import { beginRun } from '../../../activities/beginRun';
 import { deployModel } from '../../../activities/deployModel';
 import { finishRun } from '../../../activities/finishRun';
 import { reserveApproval } from '../../../activities/reserveApproval';
-import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost/services/cosmos';
 import { closeRecord, newApprovalRecord } from '../../../lib/approval/record';
 import { approvalInstanceId } from '../../../lib/contracts/orchestrations';
 import { ApprovalSlots } from '../../../lib/approval/slot';
@@ -18,16 +17,15 @@ import type { OrchestrationState } from '../../../lib/runs/reconcile';
 import { RECONCILE_GRACE_MS, reconcileRun, reconcileRuns } from '../../../lib/runs/reconcile';
 import { RunStore } from '../../../lib/runs/store';
 import type { CosmosStore } from '../../../lib/storage';
-import { memoryLog } from '../../devhost/servicesLog';
 import { sampleApprovalInput } from '../../support/approvalSample';
-import { cosmosStoreOn } from '../../support/emulators';
+import { startCosmosStore } from '../../support/emulators';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
 const DATASET = 'd'.repeat(64);
 const digest = (n: number) => n.toString(16).repeat(64).slice(0, 64);
 
 describe('issue 13 on the Cosmos emulator: runs, approvals, slots', () => {
-  let emulator: CosmosEmulatorHandle;
+  let emulator: { cosmos: CosmosStore; stop(): Promise<void> };
   let cosmos: CosmosStore;
   let runs: RunStore;
   let approvals: ApprovalStore;
@@ -79,16 +77,14 @@ describe('issue 13 on the Cosmos emulator: runs, approvals, slots', () => {
     });
 
   beforeAll(async () => {
-    emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
-    cosmos = cosmosStoreOn(emulator);
-    await cosmos.ensure();
+    emulator = await startCosmosStore();
+    cosmos = emulator.cosmos;
     runs = new RunStore(cosmos);
     approvals = new ApprovalStore(cosmos.container('approvals'));
     slots = new ApprovalSlots(cosmos);
     registry = new ModelRegistry(cosmos.container('models'));
   });
   afterAll(async () => {
-    cosmos?.client.dispose();
     await emulator?.stop();
   });
 

@@ -1,10 +1,8 @@
-import { startCosmosEmulator, type CosmosEmulatorHandle } from '../../../devhost/services/cosmos';
 import { PipelineStore } from '../../../lib/pipelines/store';
 import { RunStore } from '../../../lib/runs/store';
 import { applyStepUpdate, newRunDocument } from '../../../lib/runs/document';
 import type { CosmosStore } from '../../../lib/storage';
-import { memoryLog } from '../../devhost/servicesLog';
-import { cosmosStoreOn } from '../../support/emulators';
+import { startCosmosStore } from '../../support/emulators';
 
 const run = (id: string, pipeline = 'wages', at = '2026-01-01T00:00:00.000Z') =>
   newRunDocument({
@@ -18,20 +16,18 @@ const run = (id: string, pipeline = 'wages', at = '2026-01-01T00:00:00.000Z') =>
   });
 
 describe('run and pipeline stores on the Cosmos DB emulator', () => {
-  let emulator: CosmosEmulatorHandle;
+  let emulator: { cosmos: CosmosStore; stop(): Promise<void> };
   let cosmos: CosmosStore;
   let runs: RunStore;
   let pipelines: PipelineStore<{ description: string }>;
 
   beforeAll(async () => {
-    emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
-    cosmos = cosmosStoreOn(emulator);
-    await cosmos.ensure();
+    emulator = await startCosmosStore();
+    cosmos = emulator.cosmos;
     runs = new RunStore(cosmos);
     pipelines = new PipelineStore(cosmos.container('pipelines'));
   });
   afterAll(async () => {
-    cosmos?.client.dispose();
     await emulator?.stop();
   });
 
