@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { timeLimitSecondsSchema } from './trainingSpec';
 
 /**
  * `sluice.job/v1`: the contract between Sluice and a user's own training code, the same on every
@@ -56,12 +57,7 @@ export const userJobSpecSchema = z
     /** Classification or regression; by default from the target's type (category, string, boolean → classification). */
     task: z.enum(['classification', 'regression']).optional(),
     hyperparameters: hyperparametersSchema.default({}),
-    timeLimitSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(7 * 86_400)
-      .default(3_600),
+    timeLimitSeconds: timeLimitSecondsSchema,
   })
   .strict();
 export type UserJobSpec = z.infer<typeof userJobSpecSchema>;

@@ -51,6 +51,14 @@ const splitSchema = z
     message: 'train + validation + holdout must add up to 1',
   });
 
+/** A training job's wall-clock limit: one second to seven days, an hour by default. */
+export const timeLimitSecondsSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(7 * 86_400)
+  .default(3_600);
+
 const base = z.object({
   /** Target column. */
   target: z.string().min(1),
@@ -64,12 +72,7 @@ const base = z.object({
     .default('none'),
   seed: z.number().int().min(0).max(0xffffffff).default(42),
   split: splitSchema.prefault({}),
-  timeLimitSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(7 * 86_400)
-    .default(3_600),
+  timeLimitSeconds: timeLimitSecondsSchema,
   backend: z.enum(['local', 'azureml']).default('local'),
 });
 
