@@ -1,6 +1,5 @@
 import path from 'node:path';
-// `yaml` (eemeli/yaml) parses the MLmodel file; pin it as a direct dependency (it is present today only
-// through @opentelemetry/configuration).
+// `yaml` (eemeli/yaml, a pinned dependency) parses the MLmodel file.
 import { parse as parseYaml } from 'yaml';
 import { NonRetriableError } from '../errors';
 
