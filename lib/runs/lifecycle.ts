@@ -146,7 +146,7 @@ export function runLifecycle<T>(
   };
   const executionId = context.df.newGuid(`${context.df.instanceId}:execution`);
 
-  let pending: StepUpdate[] = [];
+  const pending: StepUpdate[] = [];
   let pendingMetrics: Record<string, unknown> | undefined;
   /** The step that failures are charged to: the last one started (the first before any starts). */
   let current: StepName = 'ingest';
@@ -158,29 +158,24 @@ export function runLifecycle<T>(
     if (metrics) pendingMetrics = { ...(pendingMetrics ?? {}), ...metrics };
   }
 
-  /** Takes the pending updates for one write. */
-  function take(): { updates?: StepUpdate[]; metrics?: Record<string, unknown> } {
-    const taken = {
-      ...(pending.length ? { updates: pending } : {}),
-      ...(pendingMetrics ? { metrics: pendingMetrics } : {}),
-    };
-    pending = [];
-    pendingMetrics = undefined;
-    return taken;
-  }
-
-  function* flush(): Generator<T, void, unknown> {
-    while (pending.length) {
-      const updates = pending.slice(0, MAX_STEP_UPDATES);
-      const last = updates.length === pending.length;
+  /**
+   * Writes pending updates with recordRunStep, at most MAX_STEP_UPDATES a call, until `keep` are
+   * left (the pending metrics go with the last call when none are kept). Updates leave the buffer
+   * only once written: when a write fails, the ending carries them instead, so a step that
+   * succeeded is not lost with its outputs.
+   */
+  function* writePending(keep: number): Generator<T, void, unknown> {
+    while (pending.length > keep) {
+      const updates = pending.slice(0, Math.min(MAX_STEP_UPDATES, pending.length - keep));
+      const last = keep === 0 && updates.length === pending.length;
       const metrics = last ? pendingMetrics : undefined;
       yield* call(recordRunStepActivity, { ...ref, updates, ...(metrics ? { metrics } : {}) });
-      // Taken off only once written: when the write fails, the ending carries them instead, so a
-      // step that succeeded is not lost with its outputs.
       pending.splice(0, updates.length);
       if (last) pendingMetrics = undefined;
     }
   }
+
+  const flush = (): Generator<T, void, unknown> => writePending(0);
 
   const ledger: RunLedger<T> = {
     runId,
@@ -291,14 +286,13 @@ export function runLifecycle<T>(
       const { status, stopReason, reason, deployment, approval, deployedVersion } = ending;
       context.df.setCustomStatus({ runId, step: 'done', status, ...(stopReason ? { stopReason } : {}) });
       // More updates than one call takes: the surplus goes first, the rest with the ending.
-      while (pending.length > MAX_STEP_UPDATES) {
-        const surplus = pending.slice(0, Math.min(MAX_STEP_UPDATES, pending.length - MAX_STEP_UPDATES));
-        yield* call(recordRunStepActivity, { ...ref, updates: surplus });
-        pending.splice(0, surplus.length);
-      }
+      yield* writePending(MAX_STEP_UPDATES);
+      const updates = pending.slice();
+      const metrics = pendingMetrics;
       yield* call(finishRunActivity, {
         ...ref,
-        ...take(),
+        ...(updates.length ? { updates } : {}),
+        ...(metrics ? { metrics } : {}),
         status,
         at: now(),
         ...(stopReason ? { stopReason } : {}),
@@ -307,6 +301,9 @@ export function runLifecycle<T>(
         ...(approval ? { approval } : {}),
         reports,
       });
+      // Cleared once written, as in writePending: a failed ending is retried with them.
+      pending.splice(0, updates.length);
+      pendingMetrics = undefined;
       log(`${status}${stopReason ? ` (${stopReason})` : ''}${reason ? `: ${reason}` : ''}`);
       return {
         runId,

@@ -258,6 +258,32 @@ describe('run ledger: buffered bookkeeping', () => {
     });
   });
 
+  it('an ending that fails to write keeps its updates for the retried ending', () => {
+    // Regression: the ending took the pending updates off before finishRun ran, so when it failed,
+    // the retried ending (charged to the current step) no longer carried the step's success.
+    const { run, sent, drive } = harness({ finishRun: new Error('Cosmos unavailable') });
+    expect(() =>
+      drive(
+        run.execute(function* () {
+          // eslint-disable-next-line require-yield
+          yield* run.step('ingest', function* () {
+            return { result: 1, outputs: ingestOutputs };
+          });
+          return yield* run.finish({ status: 'succeeded' });
+        }),
+      ),
+    ).toThrow('Cosmos unavailable');
+    expect(sent.map((s) => s.name)).toEqual(['finishRun', 'finishRun']);
+    expect(sent[1]!.input).toMatchObject({
+      status: 'failed',
+      updates: [
+        { step: 'ingest', status: 'running' },
+        { step: 'ingest', status: 'succeeded', outputs: ingestOutputs },
+        { step: 'ingest', status: 'failed', error: { message: 'Cosmos unavailable' } },
+      ],
+    });
+  });
+
   it('splits a long backlog into calls of at most the limit each, the last ones with the ending', () => {
     // Regression: more than twice the limit went out as one oversize surplus call.
     const { run, sent, drive } = harness();
