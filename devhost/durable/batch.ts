@@ -49,7 +49,12 @@ export function planBatch(inst: Instance, batch: readonly InboxItem[]): BatchPla
         if (status === 'Suspended') {
           status = inst.history.length === 0 ? 'Pending' : 'Running';
           pre.push(events.executionResumed(stamp, item.reason));
-          for (const h of held.splice(0)) if (h.kind === 'event') deliver.push(h.event);
+          // Delivered now, so their inbox rows are consumed with this episode after all.
+          for (const h of held.splice(0)) {
+            if (h.kind !== 'event') continue;
+            deliver.push(h.event);
+            if (h.seq !== undefined) consumed.push(h.seq);
+          }
         }
         break;
       case 'abort':

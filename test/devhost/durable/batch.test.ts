@@ -60,7 +60,9 @@ describe('planBatch', () => {
     ]);
     expect(plan.deliver.map((e) => e.Name)).toEqual(['a', 'b']);
     expect(plan.held).toEqual([]);
-    expect(plan.consumed).toEqual([1, 4]);
+    // Regression: events held and then delivered by the resume kept their inbox rows, so a restart
+    // delivered them again. Every row of the batch is consumed.
+    expect(plan.consumed).toEqual([1, 4, 2, 3]);
   });
 
   it('stops at the first terminate: later messages are not part of the episode', () => {
