@@ -7,9 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkModelFolder } from '../lib/mlmodel/check';
 import type { JobTestArgs } from './jobTest';
-import { jobTest } from './jobTest';
 
 const USAGE = `Usage: sluice <command> [options]
 
@@ -406,6 +404,11 @@ export async function main(
     }
     case 'job': {
       if (rest[0] !== 'test') throw new CliError(`unknown job command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      // Loaded here: they load onnxruntime-node's native binding, which the API commands do not need.
+      const [{ jobTest }, { checkModelFolder }] = await Promise.all([
+        import('./jobTest.js'),
+        import('../lib/mlmodel/check.js'),
+      ]);
       return jobTest(jobTestArgs(need(rest[1], 'FOLDER'), values, need), { check: checkModelFolder, out });
     }
     default:
