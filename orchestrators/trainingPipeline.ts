@@ -27,7 +27,7 @@ import {
 } from '../lib/contracts/training';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
-import { callActivity, callSubOrchestrator } from './support/call';
+import { ActivityFailedError, callActivity, callSubOrchestrator } from './support/call';
 
 /** Slack on top of the training spec's own time limit before the monitor gives up on a job. */
 const MONITOR_SLACK_SECONDS = 300;
@@ -38,6 +38,16 @@ const WORKER_DIED: ReadonlySet<string> = new Set(['worker_died', 'worker_crashed
  * The interval still grows to the monitor's maximum for long jobs.
  */
 const MONITOR_POLLING = { firstPollSeconds: 1, backoff: 1.25 } as const;
+
+/**
+ * Deployments refused for a reason that is a normal ending, not a failure: production moved while
+ * the run waited (a rollback), so its evidence is stale; or the approval already moved production
+ * once (an execution that slipped past beginRun).
+ */
+const DEPLOY_REFUSED: Readonly<Record<string, 'superseded' | 'duplicate_execution'>> = {
+  production_moved: 'superseded',
+  approval_consumed: 'duplicate_execution',
+};
 
 const APPROVAL_STOP = {
   rejected: 'approval_rejected',
@@ -331,15 +341,25 @@ function* runPipeline(
     // Move the production alias to exactly the approved version, and only over the production
     // version the candidate was evaluated against.
     const deployed = yield* run.step('deploy', function* () {
-      const out = yield* run.call(deployModelActivity, {
-        runId,
-        pipeline,
-        approvalId: gate.approvalId,
-        deploymentId: run.executionId,
-        candidate: gate.candidate,
-        expectedProduction: evaluated.championVersion ?? null,
-      });
-      return { result: out, outputs: out };
+      try {
+        const out = yield* run.call(deployModelActivity, {
+          runId,
+          pipeline,
+          approvalId: gate.approvalId,
+          deploymentId: run.executionId,
+          candidate: gate.candidate,
+          expectedProduction: evaluated.championVersion ?? null,
+        });
+        return { result: out, outputs: out };
+      } catch (err) {
+        const stopReason = err instanceof ActivityFailedError ? DEPLOY_REFUSED[err.code] : undefined;
+        if (!stopReason) throw err;
+        const message = (err as ActivityFailedError).message.slice(0, 2_000);
+        throw new RunStop(
+          { status: 'stopped', stopReason, reason: message },
+          { error: { code: (err as ActivityFailedError).code, message } },
+        );
+      }
     });
     return yield* run.finish({
       status: 'succeeded',

@@ -264,16 +264,6 @@ export function runLifecycle<T>(
         const code = e.code ?? 'step_failed';
         const message = (e.message ?? String(err)).slice(0, 2_000);
         push({ step: current, status: 'failed', at: now(), error: { code, message } });
-        // Production moved while the run waited (a rollback): its evidence is stale, nothing deployed.
-        if (code === 'production_moved')
-          return yield* ledger.finish({ status: 'stopped', stopReason: 'superseded', reason: message });
-        // The approval already moved production once (an execution that slipped past beginRun).
-        if (code === 'approval_consumed')
-          return yield* ledger.finish({
-            status: 'stopped',
-            stopReason: 'duplicate_execution',
-            reason: message,
-          });
         return yield* ledger.finish({
           status: 'failed',
           stopReason: 'error',

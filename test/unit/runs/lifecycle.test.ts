@@ -213,22 +213,6 @@ describe('run ledger: buffered bookkeeping', () => {
     });
   });
 
-  it('maps production_moved and approval_consumed failures to their stop reasons', () => {
-    for (const [code, stopReason] of [
-      ['production_moved', 'superseded'],
-      ['approval_consumed', 'duplicate_execution'],
-    ] as const) {
-      const { run, drive } = harness({ work: Object.assign(new Error('no'), { code }) });
-      const out = drive(
-        run.execute(function* () {
-          yield* run.call(work, {});
-          return yield* run.finish({ status: 'succeeded' });
-        }),
-      );
-      expect(out).toEqual({ runId: 'r1', status: 'stopped', stopReason, reason: 'no' });
-    }
-  });
-
   it('a bookkeeping write that fails loses nothing: the ending carries the updates it held', () => {
     // Regression: the batch used to be taken off before the write, so a succeeded step whose end
     // rode in a failed recordRunStep was closed as canceled, its outputs lost.

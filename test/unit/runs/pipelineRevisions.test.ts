@@ -98,6 +98,7 @@ const cases: [string, Partial<Script>, string][] = [
     'stopped',
   ],
   ['deploy refused: production moved', { deployModel: () => failure('production_moved') }, 'stopped'],
+  ['deploy refused: approval consumed', { deployModel: () => failure('approval_consumed') }, 'stopped'],
   [
     'ingest retries ran out',
     { ingestDataset: () => ({ throw: new Error('blob storage is down') }) },
@@ -119,6 +120,20 @@ describe('trainingPipeline revision 3 writes the run document revision 2 wrote, 
     expect(work(after)).toEqual(work(before));
     expect(after.bookkeeping).toBeLessThan(before.bookkeeping);
     expect(after.activities).toBeLessThan(before.activities);
+  });
+
+  it('maps production_moved and approval_consumed failures to their stop reasons', async () => {
+    for (const [code, stopReason] of [
+      ['production_moved', 'superseded'],
+      ['approval_consumed', 'duplicate_execution'],
+    ] as const) {
+      const { after } = await both({ deployModel: () => failure(code) });
+      expect(after.output).toMatchObject({ runId: expect.any(String), status: 'stopped', stopReason });
+      expect(after.run.steps.find((st) => st.name === 'deploy')).toMatchObject({
+        status: 'failed',
+        error: { code },
+      });
+    }
   });
 
   it('happy path: bookkeeping round trips drop from 15 to 8 of 25 and 18 activity calls', async () => {
