@@ -8,6 +8,7 @@ import { COLUMNAR_CONTENT_TYPE, decodeColumnar, encodeColumnar } from './reading
 import type { DatasetFormat, ReadDatasetOptions } from './reading/readDataset';
 import { readDataset } from './reading/readDataset';
 import type { ByteSource } from './reading/input';
+import { byteChunks } from './reading/input';
 import type { IngestLimits } from './limits';
 import { defaultLimits } from './limits';
 import type { ValidationReport } from './checking/report';
@@ -65,18 +66,13 @@ export interface IngestOptions extends Omit<ReadDatasetOptions, 'limits'> {
   rawAlreadyStored?: BlobDigest;
 }
 
-async function* iterate(source: ByteSource): AsyncGenerator<Uint8Array> {
-  if (source instanceof Uint8Array) yield source;
-  else yield* source;
-}
-
 /** Stores an upload as a raw dataset blob (the HTTP upload path), without parsing it. */
 export async function storeRawUpload(
   store: ArtifactStore,
   source: ByteSource,
   limits: IngestLimits = defaultLimits,
 ): Promise<BlobDigest> {
-  const stored = await store.putContentAddressed(DATASETS_CONTAINER, iterate(source), {
+  const stored = await store.putContentAddressed(DATASETS_CONTAINER, byteChunks(source), {
     prefix: RAW_PREFIX,
     maxBytes: limits.maxBytes,
   });
@@ -105,7 +101,7 @@ export async function ingestDataset(
     let parseDone: (ok: boolean) => void = () => undefined;
     const parseSettled = new Promise<boolean>((resolve) => (parseDone = resolve));
     // The upload sees the end of the data only after the parser accepted all of it.
-    const split = tee(iterate(source), {
+    const split = tee(byteChunks(source), {
       holdFirstEnd: parseSettled.then((ok) => {
         if (!ok) throw new Error('the dataset was refused');
       }),

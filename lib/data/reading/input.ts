@@ -98,7 +98,8 @@ function incompleteTail(buf: Uint8Array): number {
   return 0;
 }
 
-async function* iterate(source: ByteSource): AsyncGenerator<Uint8Array> {
+/** A ByteSource as chunks: the buffer itself, or the stream's chunks. */
+export async function* byteChunks(source: ByteSource): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) yield source;
   else yield* source;
 }
@@ -119,7 +120,7 @@ export async function readInput(
   let bom = false;
   let tail: Uint8Array | undefined;
 
-  const raw = iterate(source);
+  const raw = byteChunks(source);
   let head = await raw.next();
   while (!head.done && head.value.length === 0) head = await raw.next();
   if (head.done) throw new DataFormatError('INPUT_EMPTY', '');
