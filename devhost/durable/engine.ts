@@ -22,7 +22,7 @@
  * | `WorkRunner`        | work.ts        | activities, timers, sub-orchestrations and their completions|
  * | `Endings`           | endings.ts     | completed, failed, terminated, continued as new             |
  */
-import type { DurableEngineOptions, RegisteredFunction } from '../contracts';
+import type { DurableEngineOptions } from '../contracts';
 import type { DurableConfig } from './config';
 import { Endings } from './endings';
 import { EpisodeRunner } from './episode';
@@ -33,11 +33,6 @@ import { InstanceManager, type StartOptions } from './instances';
 import { EpisodeScheduler } from './scheduler';
 import { inboxRowKey, type TaskHubStorage } from './store';
 import { WorkRunner } from './work';
-
-export { ApiError } from './apiError';
-export type { EngineStats } from './hub';
-export { type Instance, validateInstanceId } from './instance';
-export type { StartOptions } from './instances';
 
 export class DurableEngineCore {
   readonly instances: Map<string, Instance>;
@@ -112,10 +107,6 @@ export class DurableEngineCore {
 
   // ---------------------------------------------------------------------------------------------------
   // Client operations (used by the HTTP API)
-
-  orchestratorFunction(name: string): RegisteredFunction | undefined {
-    return this.hub.orchestratorFunction(name);
-  }
 
   get(id: string): Instance | undefined {
     return this.hub.get(id);

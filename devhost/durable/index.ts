@@ -45,6 +45,3 @@ export const createDurableEngine: CreateDurableEngine = async (options): Promise
     },
   };
 };
-
-export { DurableEngineCore } from './engine';
-export { TaskHubStore } from './store';
