@@ -26,8 +26,13 @@ import { parseArgs } from 'node:util';
 import { freePort, startLocalSluice, repoRoot, type LocalSluice } from '../../cli/localSluice';
 import { decideThroughPage, localBlobService, localOutbox, waitForMessage } from '../../cli/reviewer';
 import { COSMOS_EMULATOR_KEY, LOOPBACK } from '../../devhost/services/wellKnown';
-import { approvalGateOrchestration, runChildInstanceIds } from '../../lib/contracts/orchestrations';
 import {
+  approvalGateOrchestration,
+  runChildInstanceIds,
+  trainingMonitorOrchestration,
+} from '../../lib/contracts/orchestrations';
+import {
+  BOOKKEEPING_ACTIVITIES,
   PIPELINE_ORCHESTRATOR,
   PIPELINE_REVISION,
   type PipelineRunInput,
@@ -36,9 +41,6 @@ import type { RunSource } from '../../lib/contracts/runDocument';
 import { newRunDocument } from '../../lib/runs/document';
 import { RunStore } from '../../lib/runs/store';
 import { CosmosStore, createCosmosClient } from '../../lib/storage';
-
-/** Activities that only write the run document. */
-const BOOKKEEPING = new Set(['beginRun', 'recordRunStep', 'finishRun']);
 
 interface HistoryEvent {
   EventType: string;
@@ -206,7 +208,7 @@ async function oneRun(
   ) as { finishedAt: string };
   const job: Interval = { start: t(submit.Timestamp), end: t(status.finishedAt) };
   // The monitor's first checkTraining after the job finished: what polling cost.
-  const monitor = all[1] ?? [];
+  const monitor = all[1 + children.indexOf(trainingMonitorOrchestration.instanceId(runId))] ?? [];
   const noticed = monitor
     .filter((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'checkTraining')
     .map((e) => t(e.Timestamp))
@@ -255,7 +257,7 @@ async function oneRun(
     functionMs,
     revision: started.revision,
     calls: called.length,
-    bookkeeping: called.filter((e) => BOOKKEEPING.has(e.FunctionName ?? '')).length,
+    bookkeeping: called.filter((e) => BOOKKEEPING_ACTIVITIES.has(e.FunctionName ?? '')).length,
     source: started.source,
   };
 }

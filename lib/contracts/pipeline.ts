@@ -139,3 +139,10 @@ export const reserveApprovalActivity = defineActivity(
   }),
   z.object({ granted: z.boolean(), reason: z.string().optional(), holder: z.string().optional() }),
 );
+
+/** The activities that only write the run document (what bench:pipeline counts as bookkeeping). */
+export const BOOKKEEPING_ACTIVITIES: ReadonlySet<string> = new Set([
+  beginRunActivity.name,
+  recordRunStepActivity.name,
+  finishRunActivity.name,
+]);

@@ -13,6 +13,7 @@ import type { OrchestrationContext } from 'durable-functions';
 import { finishRun } from '../../activities/finishRun';
 import { recordRunStep } from '../../activities/recordRunStep';
 import {
+  BOOKKEEPING_ACTIVITIES,
   finishRunActivity,
   recordRunStepActivity,
   type PipelineRunInput,
@@ -20,9 +21,6 @@ import {
 import type { RunDocument } from '../../lib/contracts/runDocument';
 import { newRunDocument } from '../../lib/runs/document';
 import { trainingPipeline } from '../../orchestrators/trainingPipeline';
-
-/** Activities that only write the run document. */
-export const BOOKKEEPING = new Set(['beginRun', 'recordRunStep', 'finishRun']);
 
 export interface Call {
   kind: 'activity' | 'sub';
@@ -117,7 +115,7 @@ export async function drivePipeline(input: PipelineRunInput, script: Script): Pr
       const handler = script[call.name];
       if (!handler) throw new Error(`the script does not answer ${call.kind} ${call.name}`);
       answer = handler(call.input as never, call, count);
-      if (!BOOKKEEPING.has(call.name)) clock += 1000;
+      if (!BOOKKEEPING_ACTIVITIES.has(call.name)) clock += 1000;
     }
     if (answer && typeof answer === 'object' && 'throw' in answer)
       next = gen.throw((answer as { throw: Error }).throw);
@@ -129,7 +127,7 @@ export async function drivePipeline(input: PipelineRunInput, script: Script): Pr
     calls,
     customStatus,
     run,
-    bookkeeping: activities.filter((c) => BOOKKEEPING.has(c.name)).length,
+    bookkeeping: activities.filter((c) => BOOKKEEPING_ACTIVITIES.has(c.name)).length,
     activities: activities.length,
   };
 }
