@@ -56,7 +56,9 @@ const toPosix = (p: string): string => p.split(path.sep).join('/');
 
 function resolveRelative(root: string, fromFile: string, specifier: string): string | undefined {
   const base = path.resolve(root, path.dirname(fromFile), specifier);
-  for (const candidate of [base, `${base}.ts`, path.join(base, 'index.ts')]) {
+  // A `.js` specifier (ESM style, as dynamic import() needs under node16) names the `.ts` source.
+  const source = base.endsWith('.js') ? `${base.slice(0, -3)}.ts` : undefined;
+  for (const candidate of [base, `${base}.ts`, path.join(base, 'index.ts'), ...(source ? [source] : [])]) {
     try {
       if (statSync(candidate).isFile()) return toPosix(path.relative(root, candidate));
     } catch {

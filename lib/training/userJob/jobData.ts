@@ -13,6 +13,8 @@ import { datasetFromTable } from '../dataset';
 import { inferClasses } from '../features';
 import type { SplitFractions } from '../split';
 import { splitByRowHash } from '../split';
+import type { FeatureSpec } from '../../mlmodel/onnxModel';
+import type { Task } from '../models/train';
 
 /**
  * The data side of `sluice.job/v1`: the validated table, split by the same deterministic row hash
@@ -26,8 +28,8 @@ import { splitByRowHash } from '../split';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const parquetWriter = (): typeof ParquetWriter => require('hyparquet-writer') as typeof ParquetWriter;
 
-export type Task = 'classification' | 'regression';
-export type FeatureKind = 'number' | 'string';
+export type { Task };
+export type FeatureKind = FeatureSpec['kind'];
 
 export interface JobDataInput {
   /** The validated table, its columns already the contract's types (`conformTable`). */

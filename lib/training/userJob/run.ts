@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { SluiceVariable, UserJobSpec } from '../../contracts/job';
 import { NonRetriableError } from '../../errors';
 import { commandArgv } from './command';
-import type { FeatureKind, JobData, Task } from './jobData';
+import type { CheckedModelFolder, ModelFolderExpectation } from '../../mlmodel/check';
+import { defaultModelMaxBytes } from '../../mlmodel/folder';
+import type { JobData } from './jobData';
 import { jobDataVariables } from './jobData';
 import { runJobProcess } from './process';
 
@@ -15,25 +17,9 @@ import { runJobProcess } from './process';
  * task, size, manifest digest).
  */
 
-/** What the returned model must fit. */
-export interface ModelExpectation {
-  features: { name: string; kind: FeatureKind }[];
-  task: Task;
-  classes?: string[];
-  maxBytes: number;
-  sample?: Record<string, unknown>[];
-}
-
-/** What the check found in a valid model folder. */
-export interface ModelFolderCheck {
-  digest: string;
-  manifest: { path: string; sha256: string; bytes: number }[];
-  flavor: 'onnx' | 'python_function';
-  onnxPath?: string;
-  inputLayout?: 'per-feature' | 'tensor';
-  metrics?: Record<string, number>;
-}
-
+/** What the returned model must fit, and what the check found: lib/mlmodel's own types. */
+export type ModelExpectation = ModelFolderExpectation;
+export type ModelFolderCheck = CheckedModelFolder;
 export type CheckModelFolder = (dir: string, expectation: ModelExpectation) => Promise<ModelFolderCheck>;
 
 export interface RunUserJobOptions {
@@ -82,7 +68,6 @@ export class UserJobError extends NonRetriableError {
 }
 
 const PASSED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'USER'];
-export const DEFAULT_MAX_MODEL_BYTES = 200 * 1024 * 1024;
 
 export function defaultBaseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
@@ -159,7 +144,7 @@ export async function runUserJob(options: RunUserJobOptions): Promise<UserJobOut
     features: data.featureKinds,
     task: data.task,
     classes: data.classes,
-    maxBytes: options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES,
+    maxBytes: options.maxModelBytes ?? defaultModelMaxBytes,
     sample: data.sample,
   });
   return {

@@ -15,6 +15,7 @@ import { writeJobData } from '../../../lib/training/userJob/jobData';
 import { resolveExecutable } from '../../../lib/training/userJob/process';
 import type { ModelExpectation, RunUserJobOptions } from '../../../lib/training/userJob/run';
 import { runUserJob, UserJobError } from '../../../lib/training/userJob/run';
+import { defaultModelMaxBytes } from '../../../lib/mlmodel/folder';
 
 /** The fake jobs are Node scripts run by this very Node binary (quoted: the path may hold spaces). */
 const NODE = `'${process.execPath}'`;
@@ -281,7 +282,7 @@ fs.writeFileSync(process.env.SLUICE_OUTPUT + '/env.json', JSON.stringify({ env, 
         features: data.featureKinds,
         task: 'classification',
         classes: ['churn', 'stay'],
-        maxBytes: 200 * 1024 * 1024,
+        maxBytes: defaultModelMaxBytes,
         sample: data.sample,
       },
     ]);
