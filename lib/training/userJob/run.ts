@@ -30,7 +30,7 @@ export interface RunUserJobOptions {
   /** A fresh folder for this attempt: `output/` (SLUICE_OUTPUT) and `job.log` go here. */
   workDir: string;
   check: CheckModelFolder;
-  /** Largest model folder accepted. Default 200 MiB. */
+  /** Largest model folder accepted. Default lib/mlmodel defaultModelMaxBytes (512 MiB). */
   maxModelBytes?: number;
   /**
    * The environment the job starts from, before the contract's variables are added. Default: PATH,
