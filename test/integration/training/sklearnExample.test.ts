@@ -11,6 +11,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { Scores } from '../../../lib/mlmodel/onnxModel';
+import { OnnxModel } from '../../../lib/mlmodel/onnxModel';
 import { jobTest } from '../../../cli/jobTest';
 import { checkModelFolder } from '../../../lib/mlmodel/check';
 import { jobFileSchema } from '../../../lib/contracts/job';
@@ -66,34 +68,31 @@ function holdoutRows(data: JobData): Record<string, string>[] {
   return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [names[i]!, v])));
 }
 
-async function score(outcome: UserJobOutcome, data: JobData, rows: Record<string, string>[]) {
-  const session = await ort.InferenceSession.create(join(outcome.outputDir, outcome.model.onnxPath!));
-  const n = rows.length;
-  const num = (v: string) => (v === '' ? NaN : Number(v));
-  const feeds: Record<string, ort.Tensor> = {};
-  if (session.inputNames.length === 1 && session.inputNames[0] === 'input') {
-    const w = data.features.length;
-    const values = new Float32Array(n * w);
-    rows.forEach((r, i) => data.features.forEach((f, j) => (values[i * w + j] = num(r[f]!))));
-    feeds.input = new ort.Tensor('float32', values, [n, w]);
-  } else {
-    for (const k of data.featureKinds)
-      feeds[k.name] =
-        k.kind === 'number'
-          ? new ort.Tensor(
-              'float32',
-              Float32Array.from(rows, (r) => num(r[k.name]!)),
-              [n, 1],
-            )
-          : new ort.Tensor(
-              'string',
-              rows.map((r) => r[k.name]!),
-              [n, 1],
-            );
+/** The holdout rows scored as Sluice scores models: lib/mlmodel's OnnxModel, whatever the input layout. */
+async function score(
+  outcome: UserJobOutcome,
+  data: JobData,
+  rows: Record<string, string>[],
+): Promise<Scores> {
+  const bytes = await readFile(join(outcome.outputDir, outcome.model.onnxPath!));
+  const model = await OnnxModel.load(bytes, {
+    features: data.featureKinds,
+    task: data.task,
+    ...(data.classes ? { classes: data.classes } : {}),
+  });
+  const typed = rows.map((r) =>
+    Object.fromEntries(
+      data.featureKinds.map((k) => [
+        k.name,
+        k.kind === 'number' ? (r[k.name] === '' ? null : Number(r[k.name])) : r[k.name],
+      ]),
+    ),
+  );
+  try {
+    return await model.score(typed);
+  } finally {
+    await model.release();
   }
-  const out = await session.run(feeds);
-  await session.release();
-  return out;
 }
 
 function metricsOf(outcome: UserJobOutcome): Record<string, number> {
@@ -117,13 +116,14 @@ describe('examples/training/sklearn under sluice.job/v1', () => {
 
     const rows = holdoutRows(data);
     const out = await score(outcome, data, rows);
-    const labels = out.label!.data as string[];
+    const labels = out.labels!;
     const probs = out.probabilities!;
-    expect(probs.dims).toEqual([rows.length, data.classes!.length]);
+    expect([probs.length, ...new Set(probs.map((p) => p.length))]).toEqual([
+      rows.length,
+      data.classes!.length,
+    ]);
     for (let i = 0; i < rows.length; i++) {
-      const p = Array.from({ length: data.classes!.length }, (_, j) =>
-        Number(probs.data[i * data.classes!.length + j]),
-      );
+      const p = probs[i]!;
       expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
       expect(labels[i]).toBe(data.classes![p.indexOf(Math.max(...p))]); // probabilities in the classes' order
     }
@@ -138,8 +138,8 @@ describe('examples/training/sklearn under sluice.job/v1', () => {
     expect(data.task).toBe('regression');
     const rows = holdoutRows(data);
     const out = await score(outcome, data, rows);
-    expect(out.variable!.dims).toEqual([rows.length, 1]);
-    const pred = out.variable!.data as Float32Array;
+    expect(out.values!.length).toBe(rows.length);
+    const pred = out.values!;
     const rmse = Math.sqrt(rows.reduce((s, r, i) => s + (Number(r.wage) - pred[i]!) ** 2, 0) / rows.length);
     expect(Math.abs(rmse - metricsOf(outcome).holdout_rmse!) / rmse).toBeLessThan(1e-5);
   });
@@ -154,8 +154,11 @@ describe('examples/training/sklearn under sluice.job/v1', () => {
     expect(data.classes).toEqual(['female', 'male']);
     const rows = holdoutRows(data);
     const out = await score(outcome, data, rows);
-    expect(out.probabilities!.dims).toEqual([rows.length, 2]);
-    const labels = out.label!.data as string[];
+    expect([out.probabilities!.length, ...new Set(out.probabilities!.map((p) => p.length))]).toEqual([
+      rows.length,
+      2,
+    ]);
+    const labels = out.labels!;
     const accuracy = rows.filter((r, i) => r.gender === labels[i]).length / rows.length;
     expect(accuracy).toBeCloseTo(metricsOf(outcome).holdout_accuracy!, 10);
     expect(accuracy).toBeGreaterThan(0.5);
@@ -173,7 +176,7 @@ describe('examples/training/sklearn under sluice.job/v1', () => {
     expect(session.inputNames).toEqual(['input']);
     await session.release();
     const rows = holdoutRows(data);
-    const labels = (await score(outcome, data, rows)).label!.data as string[];
+    const labels = (await score(outcome, data, rows)).labels!;
     const accuracy = rows.filter((r, i) => r.weather === labels[i]).length / rows.length;
     expect(accuracy).toBeCloseTo(metricsOf(outcome).holdout_accuracy!, 10);
   });
