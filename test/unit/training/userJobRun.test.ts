@@ -135,6 +135,24 @@ describe('the job data under sluice.job/v1', () => {
     ]);
     expect(data.missingTarget).toBe(1);
     expect(data.train.rows + data.validation.rows + data.holdout.rows).toBe(60);
+    // The very rows the built-in split puts in each part, not only as many of them.
+    const order = ['x', 'color', 'flag', 'y'].map((n) => table.columns.find((c) => c.name === n)!);
+    const picked = (rows: Uint32Array) =>
+      Array.from(rows)
+        .filter((r) => r !== noTarget)
+        .map((r) => order.map((c) => valueAt(c, r)).join('|'))
+        .sort();
+    for (const [part, rows] of [
+      [data.train, split.train],
+      [data.validation, split.validation],
+      [data.holdout, split.holdout],
+    ] as const) {
+      const written = (await readDataset(await readFile(part.csv))).table;
+      const lines = Array.from({ length: written.rows }, (_, i) =>
+        written.columns.map((c) => valueAt(c, i)).join('|'),
+      );
+      expect(lines.sort()).toEqual(picked(rows));
+    }
   });
 
   it('writes each part as CSV and Parquet holding the same rows, features first then the target', async () => {
