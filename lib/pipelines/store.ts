@@ -59,18 +59,21 @@ export class PipelineStore<D> {
     throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
   }
 
-  /** The latest version, or a given one (cached: versions are immutable). */
+  /**
+   * The latest version, or a given one. Versions are immutable, so a version once read is served
+   * from the cache; "the latest" asks Cosmos only which number that is.
+   */
   async get(name: string, version?: number): Promise<PipelineVersion<D> | undefined> {
-    const key = version === undefined ? undefined : JSON.stringify([name, version]);
-    const cached = key === undefined ? undefined : this.pinned.get(key);
-    if (key !== undefined && cached) {
+    const v = version ?? (await this.latestVersionNumber(name));
+    if (v < 1) return undefined;
+    const key = JSON.stringify([name, v]);
+    const cached = this.pinned.get(key);
+    if (cached) {
       // Most recently used last, so eviction takes the oldest first.
       this.pinned.delete(key);
       this.pinned.set(key, cached);
       return structuredClone(cached);
     }
-    const v = version ?? (await this.latestVersionNumber(name));
-    if (v < 1) return undefined;
     let found: PipelineVersion<D> | undefined;
     try {
       const { resource } = await this.container.item(versionId(v), name).read<PipelineVersion<D>>();
