@@ -6,7 +6,7 @@ import { deployModelActivity } from '../lib/contracts/deploy';
 import { NonRetriableError } from '../lib/errors';
 import type { AliasMove } from '../lib/registry/records';
 import type { ModelRegistry } from '../lib/registry/registry';
-import { PRODUCTION_ALIAS } from '../lib/serving/production';
+import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import type { RunStore } from '../lib/runs/store';
 import type { Services } from '../lib/services';
 import { registerActivityFactory } from './support/define';

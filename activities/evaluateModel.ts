@@ -11,13 +11,11 @@ import { trainingDeps } from '../lib/services';
 import { loadVerifiedModel } from '../lib/training/models/artifact';
 import { splitForSpec } from '../lib/training/models/train';
 import { parseDatasetBlob } from '../lib/storage/datasetSource';
+import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof evaluateModelActivity.input>;
 type Output = z.input<typeof evaluateModelActivity.output>;
-
-/** The alias whose version is the champion. */
-export const CHAMPION_ALIAS = 'production';
 
 /**
  * Champion/challenger evaluation on the same rows: the candidate and the model the `production`
@@ -54,7 +52,7 @@ export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'c
     }
     const evaluation = concatDatasets(parts);
 
-    const championVersion = await registry.resolveAlias(input.modelName, CHAMPION_ALIAS);
+    const championVersion = await registry.resolveAlias(input.modelName, PRODUCTION_ALIAS);
     let champion;
     if (championVersion) {
       const bytes = (

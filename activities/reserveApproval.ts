@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { ApprovalSlots } from '../lib/approval/slot';
 import { reserveApprovalActivity } from '../lib/contracts/pipeline';
 import type { ModelRegistry } from '../lib/registry/registry';
-import { PRODUCTION_ALIAS } from '../lib/serving/production';
+import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import { terminalRunStatuses } from '../lib/runs/document';
 import type { RunStore } from '../lib/runs/store';
 import { registerActivityFactory } from './support/define';

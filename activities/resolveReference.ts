@@ -1,10 +1,6 @@
 import type { z } from 'zod';
-import {
-  DATASET_COLUMNAR_BYTES_TAG,
-  DATASET_COLUMNAR_SHA256_TAG,
-  DATASET_COLUMNAR_URI_TAG,
-  resolveReferenceActivity,
-} from '../lib/contracts/pipeline';
+import { resolveReferenceActivity } from '../lib/contracts/pipeline';
+import { PRODUCTION_ALIAS, columnarReferenceOf } from '../lib/registry/records';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { registerActivityFactory } from './support/define';
 
@@ -17,14 +13,12 @@ type Output = z.input<typeof resolveReferenceActivity.output>;
  */
 export function resolveReference(deps: { registry: Pick<ModelRegistry, 'resolveAlias'> }) {
   return async ({ modelName }: Input): Promise<Output> => {
-    const production = await deps.registry.resolveAlias(modelName, 'production');
+    const production = await deps.registry.resolveAlias(modelName, PRODUCTION_ALIAS);
     if (!production) return {};
-    const uri = production.tags[DATASET_COLUMNAR_URI_TAG];
-    const sha256 = production.tags[DATASET_COLUMNAR_SHA256_TAG];
-    const bytes = Number(production.tags[DATASET_COLUMNAR_BYTES_TAG] ?? '0');
+    const reference = columnarReferenceOf(production.tags);
     return {
       production: { version: production.version, modelDigest: production.modelDigest },
-      ...(uri && sha256 ? { reference: { columnar: { uri, sha256, bytes } } } : {}),
+      ...(reference ? { reference } : {}),
     };
   };
 }

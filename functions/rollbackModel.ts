@@ -7,7 +7,7 @@ import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { ROLLBACK_PREFIX, planRollback } from '../lib/registry/rollback';
 import { getServices } from '../app/services';
-import { PRODUCTION_ALIAS } from '../lib/serving/production';
+import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import { requireJsonContentType } from './support/http';
 
 /**

@@ -5,11 +5,7 @@ import { ApprovalStore } from './approval/store';
 import type { Keyring } from './keyring';
 import { parseKeyring } from './keyring';
 import type { Config } from './config';
-import {
-  DATASET_COLUMNAR_BYTES_TAG,
-  DATASET_COLUMNAR_SHA256_TAG,
-  DATASET_COLUMNAR_URI_TAG,
-} from './contracts/pipeline';
+import { PRODUCTION_ALIAS, columnarReferenceOf } from './registry/records';
 import type { DatasetContract } from './contracts/datasetContract';
 import type { DataDeps } from './data/datasets';
 import type { IngestLimits } from './data/limits';
@@ -130,12 +126,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     const stored = await pipelines.get(name);
     const production = await registry.resolveAlias(
       stored ? modelNameOf(stored.definition) : name,
-      'production',
+      PRODUCTION_ALIAS,
     );
-    const uri = production?.tags[DATASET_COLUMNAR_URI_TAG];
-    const sha256 = production?.tags[DATASET_COLUMNAR_SHA256_TAG];
-    if (!uri || !sha256) return undefined;
-    return { columnar: { uri, sha256, bytes: Number(production.tags[DATASET_COLUMNAR_BYTES_TAG] ?? '0') } };
+    return production ? columnarReferenceOf(production.tags) : undefined;
   };
 
   let approval: Promise<ApprovalDeps> | undefined;

@@ -1,8 +1,26 @@
 import { z } from 'zod';
 import { aliasNameSchema, modelNameSchema } from '../contracts/modelNames';
+import {
+  DATASET_COLUMNAR_BYTES_TAG,
+  DATASET_COLUMNAR_SHA256_TAG,
+  DATASET_COLUMNAR_URI_TAG,
+} from '../contracts/pipeline';
 
 /** The alias scoring serves and deployments and rollbacks move. */
 export const PRODUCTION_ALIAS = 'production';
+
+/**
+ * The columnar dataset a model version was trained on, from the tags its run registered it with:
+ * the drift reference of later runs. Undefined when the version has no such tags.
+ */
+export function columnarReferenceOf(
+  tags: Readonly<Record<string, string>>,
+): { columnar: { uri: string; sha256: string; bytes: number } } | undefined {
+  const uri = tags[DATASET_COLUMNAR_URI_TAG];
+  const sha256 = tags[DATASET_COLUMNAR_SHA256_TAG];
+  if (!uri || !sha256) return undefined;
+  return { columnar: { uri, sha256, bytes: Number(tags[DATASET_COLUMNAR_BYTES_TAG] ?? '0') } };
+}
 
 /**
  * Documents of the model registry (Cosmos container `models`, partition key `/modelName`). Every

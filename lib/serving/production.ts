@@ -15,7 +15,6 @@ import { compileRowValidator } from './rows';
  */
 
 import { PRODUCTION_ALIAS } from '../registry/records';
-export { PRODUCTION_ALIAS };
 
 export interface ServedModel {
   modelName: string;
