@@ -84,7 +84,8 @@ export async function endRunApproval(
  * {@link endRunDocument} closing every unfinished step, then its approval withdrawn and the
  * pipeline's approval slot released ({@link endRunApproval}). `before` changes the document first
  * (the orchestration's last step updates), `extra` adds fields of the ending, `withdrawal` says
- * why the approval closes given the ended document. Idempotent.
+ * why the approval closes given the ended document, or undefined to leave the approval and the slot
+ * alone (somebody else's ending got there first). Idempotent.
  */
 export async function endRun(
   deps: RunEndingDeps & { runs: Pick<RunStore, 'update'> },
@@ -93,14 +94,16 @@ export async function endRun(
   options: {
     before?: (r: RunDocument) => RunDocument;
     extra?: (r: RunDocument) => Partial<RunDocument>;
-    withdrawal: (ended: RunDocument) => Withdrawal;
+    withdrawal: (ended: RunDocument) => Withdrawal | undefined;
   },
 ): Promise<{ run: RunDocument; approvalStatus: string | undefined }> {
   const ended = await deps.runs.update(run.pipeline, run.id, (current) => {
     const r = options.before ? options.before(current) : current;
     return endRunDocument(r, ending, options.extra ? options.extra(r) : {});
   });
-  const { approvalStatus } = await endRunApproval(deps, ended, options.withdrawal(ended));
+  const withdrawal = options.withdrawal(ended);
+  if (!withdrawal) return { run: ended, approvalStatus: undefined };
+  const { approvalStatus } = await endRunApproval(deps, ended, withdrawal);
   return { run: ended, approvalStatus };
 }
 

@@ -1,6 +1,6 @@
 import { approvalInstanceId } from '../contracts/orchestrations';
 import type { RunEndingDeps } from './ending';
-import { endRunApproval, endRunDocument, withdrawalMessage } from './ending';
+import { endRun, withdrawalMessage } from './ending';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './document';
 import type { RunStore } from './store';
@@ -103,23 +103,28 @@ export async function reconcileRun(deps: ReconcileDeps, run: RunDocument): Promi
   const ending = judgeRun(run, await deps.orchestration(run.instanceId), now);
   if (!ending) return run;
   const at = now.toISOString();
-  const ended = await deps.runs.update(run.pipeline, run.id, (r) => endRunDocument(r, { ...ending, at }));
-  if (ended.stopReason === ending.stopReason) {
-    const { approvalStatus } = await endRunApproval(deps, ended, {
-      reason: ending.stopReason,
-      message: withdrawalMessage(
-        ending.stopReason === 'orchestration_terminated' ? 'terminated' : 'ended',
-        at,
-        {
-          status: ending.status,
-          reason: ending.reason,
-        },
-      ),
-      at,
-    });
-    if (approvalStatus === 'withdrawn' && deps.wakeApproval) {
-      await deps.wakeApproval(approvalInstanceId(run.id)).catch(() => undefined);
-    }
+  const { run: ended, approvalStatus } = await endRun(
+    deps,
+    run,
+    { ...ending, at },
+    {
+      // Only this ending withdraws the approval; one that got there first already did.
+      withdrawal: (r) =>
+        r.stopReason === ending.stopReason
+          ? {
+              reason: ending.stopReason,
+              message: withdrawalMessage(
+                ending.stopReason === 'orchestration_terminated' ? 'terminated' : 'ended',
+                at,
+                { status: ending.status, reason: ending.reason },
+              ),
+              at,
+            }
+          : undefined,
+    },
+  );
+  if (approvalStatus === 'withdrawn' && deps.wakeApproval) {
+    await deps.wakeApproval(approvalInstanceId(run.id)).catch(() => undefined);
   }
   return ended;
 }
