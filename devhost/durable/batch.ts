@@ -5,7 +5,7 @@
  * the instance and returns the plan; the episode applies it.
  */
 import { events, type HistoryEvent, type RuntimeStatus } from './history';
-import type { InboxItem, Instance } from './instance';
+import { type InboxItem, type Instance, nextStamp } from './instance';
 
 export interface BatchPlan {
   /** Inbox rows whose effect this episode records (held events are not among them). */
@@ -32,7 +32,7 @@ export function planBatch(inst: Instance, batch: readonly InboxItem[]): BatchPla
   let status = inst.status;
   let terminateReason: string | undefined;
   let abort: string | undefined;
-  const stamp = Math.max(Date.now(), inst.lastTs + 1);
+  const stamp = nextStamp(inst);
   for (const item of batch) {
     if ('seq' in item && item.seq !== undefined) consumed.push(item.seq);
     switch (item.kind) {

@@ -12,6 +12,7 @@ import {
   instanceRecord,
   newExecutionId,
   persistedSeqs,
+  nextStamp,
   retire,
 } from './instance';
 import { checkPayload, toJsonText } from './payload';
@@ -38,7 +39,6 @@ export class Endings {
       ...(customStatus !== undefined ? { customStatus } : {}),
       ...(consumed.length ? { consumed } : {}),
     });
-    inst.shadow = undefined;
     this.applyTerminal(inst, 'Completed', output, ts, customStatus, consumed);
   }
 
@@ -50,7 +50,7 @@ export class Endings {
     failure: { message: string; stack?: string },
     at?: number,
   ): Promise<void> {
-    const ts = at ?? Math.max(Date.now(), inst.lastTs + 1);
+    const ts = at ?? nextStamp(inst);
     const hasStarted = fresh.some((e) => e.EventType === EventType.OrchestratorStarted);
     const added = [
       ...fresh,
@@ -64,13 +64,12 @@ export class Endings {
       ...(consumed.length ? { consumed } : {}),
     });
     inst.failure = failure;
-    inst.shadow = undefined;
     this.hub.log.warn(`durable: instance '${inst.id}' (${inst.name}) failed: ${output}`);
     this.applyTerminal(inst, 'Failed', output, ts, undefined, consumed);
   }
 
   async terminated(inst: Instance, reason: string, consumed: number[], batch: InboxItem[]): Promise<void> {
-    const ts = Math.max(Date.now(), inst.lastTs + 1);
+    const ts = nextStamp(inst);
     const added = [
       events.executionTerminated(ts, reason),
       events.executionCompleted(ts, OrchestrationStatusCode.Terminated, reason),
@@ -85,7 +84,6 @@ export class Endings {
       lastUpdatedTime: ts,
       consumed: [...consumed, ...dropped],
     });
-    inst.shadow = undefined;
     this.applyTerminal(inst, 'Terminated', reason, ts, undefined, [...consumed, ...dropped]);
   }
 
@@ -150,8 +148,7 @@ export class Endings {
     inst.lastUpdatedTime = ts;
     inst.lastTs = Math.max(inst.lastTs, ts);
     if (customStatus !== undefined) inst.customStatus = customStatus;
-    for (const w of inst.open.values()) w.timer?.cancel();
-    inst.open.clear();
+    retire(inst);
     // Messages that arrived after the final episode started are dropped, as DTFx drops them.
     const late = persistedSeqs(inst.inbox);
     inst.inbox = [];

@@ -11,7 +11,7 @@ import { formatTimeSpan } from './config';
 import type { Endings } from './endings';
 import { EventType, events, type HistoryEvent, OrchestrationStatusCode } from './history';
 import type { TaskHub } from './hub';
-import type { InboxItem, Instance } from './instance';
+import { type InboxItem, type Instance, nextStamp } from './instance';
 import { schedulingEvent } from './newWork';
 import { checkPayload, parseOrchestratorFailure, toJsonText } from './payload';
 import { replayFromHistory, type WorkItem } from './replay';
@@ -258,7 +258,7 @@ export class EpisodeRunner {
 
 /** The episode's timestamp: after the previous one, and not before a timer it delivers was due. */
 function nextTimestamp(inst: Instance, batch: InboxItem[]): number {
-  let ts = Math.max(Date.now(), inst.lastTs + 1);
+  let ts = nextStamp(inst);
   for (const item of batch) {
     if (item.kind === 'event' && item.event.EventType === EventType.TimerFired && item.event.FireAt) {
       ts = Math.max(ts, Date.parse(item.event.FireAt));

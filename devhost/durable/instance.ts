@@ -75,6 +75,7 @@ export function validateInstanceId(id: string): void {
   }
 }
 
+/** A fresh id without dashes (execution ids, and instance ids the client leaves to the host). */
 export const newExecutionId = (): string => randomUUID().replace(/-/g, '');
 
 /** The sequence numbers of the persisted inbox rows among `items` (in-memory items have none). */
@@ -154,7 +155,8 @@ export function instanceFromLoaded(l: LoadedInstance): Instance {
   };
 }
 
-function inboxItemFrom(m: InboxMessage): InboxItem {
+/** The in-memory inbox item of a stored inbox message. */
+export function inboxItemFrom(m: InboxMessage): InboxItem {
   if (m.kind === 'event')
     return { kind: 'event', event: events.eventRaised(m.ts, m.name, m.input), seq: m.seq };
   return { kind: m.kind, reason: m.reason, seq: m.seq };
@@ -176,6 +178,9 @@ export function instanceRecord(inst: Instance): InstanceRecord {
     lastUpdatedTime: inst.lastUpdatedTime,
   };
 }
+
+/** A history timestamp for the instance now: never before its last one, so events stay ordered. */
+export const nextStamp = (inst: Pick<Instance, 'lastTs'>): number => Math.max(Date.now(), inst.lastTs + 1);
 
 /** Stops an instance object from receiving work (replaced, purged or continued-as-new). */
 export function retire(inst: Instance): void {

@@ -3,14 +3,14 @@
  * (or replace a finished) instance, raise an event, terminate / suspend / resume, purge. Every request
  * is persisted before it is acknowledged, so a crash right after the answer loses nothing.
  */
-import { randomUUID } from 'node:crypto';
 import { ApiError } from './apiError';
-import { events, isTerminal } from './history';
+import { isTerminal } from './history';
 import type { TaskHub } from './hub';
 import {
-  type InboxItem,
   type Instance,
+  inboxItemFrom,
   instanceRecord,
+  newExecutionId,
   newInstance,
   persistedSeqs,
   retire,
@@ -42,7 +42,7 @@ export class InstanceManager {
     const { hub } = this;
     const fn = hub.orchestratorFunction(o.name);
     if (!fn) throw new ApiError(400, hub.unknownFunction(o.name, 'orchestration'), badArguments);
-    const id = o.instanceId ?? randomUUID().replace(/-/g, '');
+    const id = o.instanceId ?? newExecutionId();
     validateInstanceId(id);
     try {
       checkPayload('The orchestration input', o.input, hub.config.maxPayloadBytes);
@@ -115,19 +115,19 @@ export class InstanceManager {
       throw new ApiError(400, (e as Error).message, 'Invalid event data');
     }
     const seq = inst.nextSeq++;
-    const ts = Date.now();
-    const input = inputJson ?? 'null';
-    await this.enqueuePersisted(
-      inst,
-      { kind: 'event', event: events.eventRaised(ts, name, input), seq },
-      { seq, kind: 'event', name, input, ts },
-    );
+    await this.enqueuePersisted(inst, {
+      seq,
+      kind: 'event',
+      name,
+      input: inputJson ?? 'null',
+      ts: Date.now(),
+    });
   }
 
   async control(id: string, kind: 'terminate' | 'suspend' | 'resume', reason: string): Promise<void> {
     const inst = this.live(id);
     const seq = inst.nextSeq++;
-    await this.enqueuePersisted(inst, { kind, reason, seq }, { seq, kind, reason, ts: Date.now() });
+    await this.enqueuePersisted(inst, { seq, kind, reason, ts: Date.now() });
   }
 
   async purge(id: string): Promise<boolean> {
@@ -150,11 +150,8 @@ export class InstanceManager {
   }
 
   /** Persists an inbox message before acknowledging it, so a crash cannot lose it. */
-  private async enqueuePersisted(
-    inst: Instance,
-    item: Extract<InboxItem, { kind: 'event' | 'terminate' | 'suspend' | 'resume' }>,
-    message: InboxMessage,
-  ): Promise<void> {
+  /** Saves the message as an inbox row, then queues the item the episode reads from it. */
+  private async enqueuePersisted(inst: Instance, message: InboxMessage): Promise<void> {
     try {
       await this.hub.store.putInbox(inst.id, message);
     } catch (e) {
@@ -162,7 +159,7 @@ export class InstanceManager {
       throw e;
     }
     if (this.hub.instances.get(inst.id) !== inst) return; // replaced or purged meanwhile
-    inst.inbox.push(item);
+    inst.inbox.push(inboxItemFrom(message));
     this.kick(inst);
   }
 }
