@@ -13,7 +13,7 @@ import { inferDatasetContract } from '../lib/data/checking/inferDatasetContract'
 import { conformTable } from '../lib/data/checking/conform';
 import { readDataset } from '../lib/data/reading/readDataset';
 import { NonRetriableError, SluiceError } from '../lib/errors';
-import { OnnxModel } from '../lib/mlmodel/onnxModel';
+import type { Scores } from '../lib/mlmodel/onnxModel';
 import { datasetFromTable } from '../lib/training/dataset';
 import { rowHashes } from '../lib/training/split';
 import type { Task } from '../lib/training/userJob/jobData';
@@ -142,25 +142,11 @@ async function jobTestOrThrow(args: JobTestArgs, deps: JobTestDeps): Promise<voi
   out(`✔ the job exited 0 in ${(outcome.durationMs / 1000).toFixed(1)} s; its output passed the check`);
   printModel(out, outcome.model, outcome.outputDir);
   out(`  log: ${outcome.logFile}`);
-  if (outcome.model.onnxPath) {
-    // Shown for the eye only: the check above is what decides whether the model is good.
-    try {
-      const sample = data.sample.slice(0, PREDICTIONS_SHOWN);
-      const shown = await predictions(
-        outcome.model,
-        outcome.outputDir,
-        sample,
-        data.featureKinds,
-        data.task,
-        data.classes,
-      );
-      if (shown.length) {
-        out('  predictions on holdout rows:');
-        for (const line of shown) out(`    ${line}`);
-      }
-    } catch (err) {
-      out(`  predictions: could not score the sample rows (${(err as Error).message.split('\n')[0]})`);
-    }
+  // The sample rows as the check scored them: shown for the eye only, the check decided.
+  const shown = predictionLines(data.sample, outcome.model.sampleScores, data.featureKinds);
+  if (shown.length) {
+    out('  predictions on holdout rows:');
+    for (const line of shown) out(`    ${line}`);
   }
 }
 
@@ -204,36 +190,23 @@ function printModel(out: (line: string) => void, model: ModelFolderCheck, dir: s
     );
 }
 
-/** A few rows scored through the model as Sluice will score it (lib/mlmodel), as "inputs → prediction" lines. */
-async function predictions(
-  model: ModelFolderCheck,
-  outputDir: string,
-  rows: Record<string, unknown>[],
-  kinds: { name: string; kind: 'number' | 'string' }[],
-  task: Task,
-  classes: string[] | undefined,
-): Promise<string[]> {
-  if (!rows.length || !model.onnxPath) return [];
-  const onnx = await OnnxModel.load(await readFile(join(outputDir, model.onnxPath)), {
-    features: kinds,
-    task,
-    ...(classes ? { classes } : {}),
+/** "inputs → prediction" lines for the first rows the check scored. */
+function predictionLines(
+  rows: readonly Record<string, unknown>[],
+  scores: Scores | undefined,
+  kinds: readonly { name: string; kind: 'number' | 'string' }[],
+): string[] {
+  if (!scores) return [];
+  return rows.slice(0, PREDICTIONS_SHOWN).map((r, i) => {
+    const inputs = kinds
+      .slice(0, 4)
+      .map((k) => `${k.name}=${JSON.stringify(r[k.name])}`)
+      .join(' ');
+    const more = kinds.length > 4 ? ' …' : '';
+    if (scores.labels) {
+      const p = scores.probabilities ? Math.max(...scores.probabilities[i]!) : undefined;
+      return `${inputs}${more} → ${scores.labels[i]}${p === undefined ? '' : ` (p=${p.toFixed(3)})`}`;
+    }
+    return `${inputs}${more} → ${Number((scores.values?.[i] ?? NaN).toPrecision(6))}`;
   });
-  try {
-    const scores = await onnx.score(rows);
-    return rows.map((r, i) => {
-      const inputs = kinds
-        .slice(0, 4)
-        .map((k) => `${k.name}=${JSON.stringify(r[k.name])}`)
-        .join(' ');
-      const more = kinds.length > 4 ? ' …' : '';
-      if (scores.labels) {
-        const p = scores.probabilities ? Math.max(...scores.probabilities[i]!) : undefined;
-        return `${inputs}${more} → ${scores.labels[i]}${p === undefined ? '' : ` (p=${p.toFixed(3)})`}`;
-      }
-      return `${inputs}${more} → ${Number((scores.values?.[i] ?? NaN).toPrecision(6))}`;
-    });
-  } finally {
-    await onnx.release();
-  }
 }

@@ -42,6 +42,8 @@ export interface CheckedModelFolder {
   classes?: string[];
   /** Rows of the sample that were scored. */
   sampleRows?: number;
+  /** What the model answered for the sample rows, in their order (shown to people; already checked). */
+  sampleScores?: Scores;
 }
 
 /** Relative tolerance for a probability row's sum (float32 softmax outputs). */
@@ -168,6 +170,7 @@ export async function checkModelFolder(
       }
       checkPredictions(scores, expectation.classes);
       checked.sampleRows = expectation.sample.length;
+      checked.sampleScores = scores;
     }
   } finally {
     await model.release();
