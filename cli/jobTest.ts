@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { jobFileSchema, JOB_CONTRACT_VERSION } from '../lib/contracts/job';
+import { jobFileSchema, JOB_CONTRACT_VERSION, userJobSpecSchema } from '../lib/contracts/job';
 import type { JobFile } from '../lib/contracts/job';
 import { inferDatasetContract } from '../lib/data/checking/inferDatasetContract';
 import { conformTable } from '../lib/data/checking/conform';
@@ -113,18 +113,23 @@ async function jobTestOrThrow(args: JobTestArgs, deps: JobTestDeps): Promise<voi
   out(`  files: ${data.dir}`);
   out(`  command: ${command}`);
 
-  const timeLimitSeconds = args.timeLimitSeconds ?? jobFile?.timeLimitSeconds ?? 600;
+  // The same spec schema as the pipeline's (its limits and defaults), options over job.json.
+  const parsed = userJobSpecSchema.safeParse({
+    code: folder,
+    command,
+    hyperparameters: args.hyperparameters ?? jobFile?.hyperparameters ?? {},
+    timeLimitSeconds: args.timeLimitSeconds ?? jobFile?.timeLimitSeconds,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new NonRetriableError('bad_job_spec', `${issue.path.join('.') || 'job'}: ${issue.message}`);
+  }
   const jobId = `jobtest-${randomBytes(6).toString('hex')}`;
   let outcome;
   try {
     outcome = await runUserJob({
       jobId,
-      spec: {
-        code: folder,
-        command,
-        hyperparameters: args.hyperparameters ?? jobFile?.hyperparameters ?? {},
-        timeLimitSeconds,
-      },
+      spec: parsed.data,
       data,
       workDir: work,
       check: deps.check,

@@ -95,6 +95,12 @@ describe('sluice job test', () => {
       /^✖ missing_column: the data has no column "nope" \(columns: a, b, label\)$/,
     ],
     [{}, { command: 'x', features: ['a', 'c'] }, /^✖ missing_column: the dataset has no column "c"/],
+    // The options go through the pipeline's job spec schema: its limits hold here too.
+    [
+      {},
+      { command: 'x', hyperparameters: { blob: 'x'.repeat(40_000) } },
+      /^✖ bad_job_spec: hyperparameters: hyperparameters are over 32 KB of JSON$/,
+    ],
   ])('refuses %j %j with a named error and exit 1', async (files, args, expected) => {
     const { code, lines } = await run({ folder: await folder(files), ...args });
     expect(code).toBe(1);
