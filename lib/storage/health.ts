@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config';
 import type { TokenCredential } from '@azure/identity';
-import { ArtifactStore } from './blob';
-import { CosmosStore } from './cosmos';
+import type { ArtifactStore } from './blob';
+import type { CosmosStore } from './cosmos';
 import { createHostTableService, pingTables } from './tableService';
 
 export type Dependency = 'blob' | 'table' | 'cosmos';
@@ -28,8 +28,8 @@ export interface HealthReport {
 }
 
 /**
- * Checks built from the app's storage adapters (the app passes its own; without them, new ones
- * are built from `config`). With
+ * Checks on the app's own storage adapters (the Table service of the host is built on first probe).
+ * With
  * `ensureLocal` (default), emulator-backed stores (a connection string, a Cosmos key) first create
  * their containers once, as the app does on first use, so a fresh devhost reports healthy; in Azure
  * nothing is ever created (Bicep owns the resources).
@@ -37,22 +37,14 @@ export interface HealthReport {
 export function storageProbes(
   config: Config,
   options: {
-    artifacts?: ArtifactStore;
-    cosmos?: CosmosStore;
+    artifacts: ArtifactStore;
+    cosmos: CosmosStore;
     /** The Entra credential for Azure (asked only when a client needs one). */
     credential?: () => TokenCredential;
     ensureLocal?: boolean;
-  } = {},
+  },
 ): Probes {
-  const artifacts =
-    options.artifacts ??
-    ArtifactStore.fromConfig(
-      config,
-      undefined,
-      config.ARTIFACT_STORAGE_CONNECTION ? undefined : options.credential?.(),
-    );
-  const cosmos =
-    options.cosmos ?? CosmosStore.fromConfig(config, config.COSMOS_KEY ? undefined : options.credential?.());
+  const { artifacts, cosmos } = options;
   const ensureLocal = options.ensureLocal ?? true;
   let tables: ReturnType<typeof createHostTableService> | undefined;
   return {

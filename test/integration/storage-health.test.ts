@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { startServices, type RunningServices } from '../../devhost/services';
 import { startCosmosEmulator } from '../../devhost/services/cosmos';
-import { createHealthHandler } from '../../functions/health';
+import { createHealthHandler, healthHandler } from '../../functions/health';
 import { loadConfig, type Config } from '../../lib/config';
 import {
   ArtifactStore,
@@ -151,7 +151,15 @@ describe('GET /api/health', () => {
   });
 
   it('answers 503 naming the configuration when settings are invalid', async () => {
-    const response = await createHealthHandler(() => storageProbes(loadConfig({})))(get(), context());
+    // The app's own handler, on the services it builds from the environment: no Cosmos endpoint.
+    const saved = process.env.COSMOS_ENDPOINT;
+    delete process.env.COSMOS_ENDPOINT;
+    let response: HttpResponseInit;
+    try {
+      response = await healthHandler(get(), context());
+    } finally {
+      if (saved !== undefined) process.env.COSMOS_ENDPOINT = saved;
+    }
     expect(response.status).toBe(503);
     expect(response.jsonBody).toMatchObject({ status: 'unhealthy', failing: ['config'] });
     expect((response.jsonBody as { detail: string }).detail).toContain('COSMOS_ENDPOINT');
