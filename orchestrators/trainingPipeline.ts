@@ -1,3 +1,4 @@
+import type { BackendName } from '../lib/contracts/training';
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { ingestDatasetActivity, validateDatasetActivity } from '../lib/contracts/data';
@@ -141,7 +142,7 @@ function* runPipeline(
     // worker died (host killed, process crashed) is the machine's fault, not the spec's: it is
     // submitted again under a new job id, a bounded number of times.
     const trained = yield* run.step('train', function* () {
-      let job: { jobId: string; backend: 'local' | 'azureml' };
+      let job: { jobId: string; backend: BackendName };
       let watched: TrainingMonitorOutput;
       for (let attempt = 1; ; attempt++) {
         // Quick: the step's start is written with the job id, before the job is watched.

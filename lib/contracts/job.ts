@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { timeLimitSecondsSchema } from './trainingSpec';
+import { commandLineSchema, timeLimitSecondsSchema, userHyperparametersSchema } from './trainingSpec';
 
 /**
  * `sluice.job/v1`: the contract between Sluice and a user's own training code, the same on every
@@ -36,11 +36,6 @@ export function isSluiceVariable(name: string): name is SluiceVariable {
   return Object.hasOwn(SLUICE_VARIABLES, name);
 }
 
-/** Hyperparameters are the user's: any JSON object, passed on verbatim, bounded in size. */
-const hyperparametersSchema = z
-  .record(z.string(), z.unknown())
-  .refine((h) => JSON.stringify(h).length <= 32_768, { message: 'hyperparameters are over 32 KB of JSON' });
-
 /**
  * A user job as a pipeline names it: the `code` folder (a path on the local backend; an uploaded
  * code asset on Azure ML, a workspace or volume path on Databricks), the `command` run in that
@@ -50,13 +45,10 @@ export const userJobSpecSchema = z
   .object({
     contract: z.literal(JOB_CONTRACT_VERSION).default(JOB_CONTRACT_VERSION),
     code: z.string().min(1).max(1024),
-    command: z
-      .string()
-      .max(4096)
-      .refine((c) => c.trim() !== '', { message: 'command is empty' }),
+    command: commandLineSchema,
     /** Classification or regression; by default from the target's type (category, string, boolean → classification). */
     task: z.enum(['classification', 'regression']).optional(),
-    hyperparameters: hyperparametersSchema.default({}),
+    hyperparameters: userHyperparametersSchema.default({}),
     timeLimitSeconds: timeLimitSecondsSchema,
   })
   .strict();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { evaluationPolicySchema } from './evaluationPolicy';
+import { modelArtifactSchema } from './modelArtifact';
 import { aliasNameSchema, modelNameSchema } from './modelNames';
 import { jobResultSchema, jobStates } from './trainingJob';
 import { trainingSpecSchema } from './trainingSpec';
@@ -20,7 +21,8 @@ export const trainingMonitorInstanceId = (runId: string, attempt = 1): string =>
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256');
 const blobRef = z.object({ uri: z.string().min(1), sha256 });
-export const backendNameSchema = z.enum(['local', 'azureml']);
+export const backendNameSchema = z.enum(['local', 'azureml', 'databricks']);
+export type BackendName = z.infer<typeof backendNameSchema>;
 
 export const submitTrainingActivity = defineActivity(
   'submitTraining',
@@ -99,6 +101,8 @@ export const evaluateModelActivity = defineActivity(
     runId: z.string().min(1).max(200),
     modelName: modelNameSchema,
     candidate: blobRef,
+    /** The candidate is an MLflow model folder (from the job result); absent = a legacy JSON artifact. */
+    candidateArtifact: modelArtifactSchema.optional(),
     /** The run's dataset (columnar form); its holdout rows, by the spec's split, are evaluated. */
     dataset: blobRef,
     spec: trainingSpecSchema,
@@ -135,6 +139,8 @@ export const registerModelActivity = defineActivity(
     runId: z.string().min(1).max(200),
     modelName: modelNameSchema,
     model: blobRef,
+    /** The model is an MLflow model folder (from the job result); absent = a legacy JSON artifact. */
+    artifact: modelArtifactSchema.optional(),
     datasetSha256: sha256,
     algorithm: z.string().min(1),
     metrics: z.record(z.string(), z.number().nullable()),

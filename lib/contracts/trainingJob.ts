@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { datasetContractSchema } from './datasetContract';
+import { modelArtifactSchema } from './modelArtifact';
 import { trainingSpecSchema } from './trainingSpec';
 
 /**
@@ -17,6 +19,8 @@ export const trainingJobRequestSchema = z.object({
   /** The dataset's columnar form (lib/data/reading/columnar.ts) and its SHA-256. */
   dataset: z.object({ uri: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   runId: z.string().optional(),
+  /** The pipeline's dataset contract (a user job gets it as SLUICE_CONTRACT and its data conformed to it). */
+  contract: datasetContractSchema.optional(),
 });
 export type TrainingJobRequest = z.output<typeof trainingJobRequestSchema>;
 export type TrainingJobRequestInput = z.input<typeof trainingJobRequestSchema>;
@@ -24,7 +28,10 @@ export type TrainingJobRequestInput = z.input<typeof trainingJobRequestSchema>;
 export const jobStates = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
 export type JobState = (typeof jobStates)[number];
 export const jobResultSchema = z.object({
-  /** Where the model JSON was written and its SHA-256 (the digest the registry records). */
+  /**
+   * Where the model was written and its digest (the one the registry records and approval binds
+   * to): a legacy JSON artifact and its SHA-256, or an MLflow folder's manifest and its digest.
+   */
   modelUri: z.string(),
   modelDigest: z.string().regex(/^[0-9a-f]{64}$/),
   algorithm: z.string(),
@@ -33,5 +40,7 @@ export const jobResultSchema = z.object({
   rows: z.record(z.string(), z.number()),
   iterations: z.number().int(),
   converged: z.boolean(),
+  /** The model is an MLflow folder (lib/contracts/modelArtifact.ts); absent = a legacy JSON artifact. */
+  artifact: modelArtifactSchema.optional(),
 });
 export type JobResult = z.infer<typeof jobResultSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { azuremlJobSettingsSchema, databricksJobSettingsSchema } from './backendJobs';
 
 /**
  * The training spec of a pipeline: what to learn from which columns, with which algorithm and
@@ -73,8 +74,19 @@ const base = z.object({
   seed: z.number().int().min(0).max(0xffffffff).default(42),
   split: splitSchema.prefault({}),
   timeLimitSeconds: timeLimitSecondsSchema,
-  backend: z.enum(['local', 'azureml']).default('local'),
+  backend: z.enum(['local', 'azureml', 'databricks']).default('local'),
 });
+
+/** A user job's hyperparameters: any JSON object, passed on verbatim, bounded in size. */
+export const userHyperparametersSchema = z
+  .record(z.string(), z.unknown())
+  .refine((h) => JSON.stringify(h).length <= 32_768, { message: 'hyperparameters are over 32 KB of JSON' });
+
+/** A command line Sluice splits into words itself (never a shell); `${SLUICE_*}` placeholders allowed. */
+export const commandLineSchema = z
+  .string()
+  .max(4096)
+  .refine((c) => c.trim() !== '', { message: 'command is empty' });
 
 export const trainingSpecSchema = z
   .discriminatedUnion('algorithm', [
@@ -92,6 +104,28 @@ export const trainingSpecSchema = z
       algorithm: z.literal('ridge'),
       hyperparameters: ridgeHyperparameters.prefault({}),
     }),
+    /**
+     * The user's own training code under `sluice.job/v1` (lib/contracts/job.ts): `command` run in the
+     * `code` folder (local: a path; azureml: a folder uploaded as a code asset, or an existing asset;
+     * databricks: a workspace or volume path) writes an MLflow model folder to SLUICE_OUTPUT.
+     */
+    base.extend({
+      algorithm: z.literal('custom'),
+      /** Classification or regression; by default from the target's type (category, string, boolean → classification). */
+      task: z.enum(['classification', 'regression']).optional(),
+      code: z.string().min(1).max(1024),
+      /** Required on local and azureml; on databricks the `databricks.task` says what runs. */
+      command: commandLineSchema.optional(),
+      /**
+       * For models without an ONNX file (a python_function-only MLflow model): the command that
+       * scores a model folder over rows (SLUICE_MODEL, SLUICE_INPUT, SLUICE_PREDICTIONS), run for
+       * candidate and champion on the holdout.
+       */
+      score: commandLineSchema.optional(),
+      hyperparameters: userHyperparametersSchema.default({}),
+      azureml: azuremlJobSettingsSchema.optional(),
+      databricks: databricksJobSettingsSchema.optional(),
+    }),
   ])
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();
@@ -102,6 +136,38 @@ export const trainingSpecSchema = z
         ctx.addIssue({ code: 'custom', path: ['features', i], message: `duplicate feature "${f}"` });
       seen.add(f);
     });
+    if (spec.algorithm === 'custom') {
+      if (spec.backend !== 'databricks' && spec.command === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['command'],
+          message: `a custom job on ${spec.backend} needs a command`,
+        });
+      if (spec.azureml && spec.backend !== 'azureml')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['azureml'],
+          message: `azureml settings given but the backend is ${spec.backend}`,
+        });
+      if (spec.databricks && spec.backend !== 'databricks')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databricks'],
+          message: `databricks settings given but the backend is ${spec.backend}`,
+        });
+      if (spec.classWeight !== 'none')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['classWeight'],
+          message: 'classWeight applies to the built-in algorithms; pass it to your code in hyperparameters',
+        });
+    } else if (spec.backend === 'databricks') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backend'],
+        message: 'the databricks backend runs your own code only (algorithm "custom")',
+      });
+    }
     if (spec.algorithm === 'ridge' && spec.classWeight !== 'none') {
       ctx.addIssue({
         code: 'custom',
@@ -114,3 +180,8 @@ export const trainingSpecSchema = z
 export type TrainingSpec = z.output<typeof trainingSpecSchema>;
 export type TrainingSpecInput = z.input<typeof trainingSpecSchema>;
 export type Algorithm = TrainingSpec['algorithm'];
+/** A spec the built-in algorithms train (everything but `custom`). */
+export type BuiltInTrainingSpec = Exclude<TrainingSpec, { algorithm: 'custom' }>;
+/** A spec that runs the user's own code under `sluice.job/v1`. */
+export type CustomTrainingSpec = Extract<TrainingSpec, { algorithm: 'custom' }>;
+export const isCustomSpec = (spec: TrainingSpec): spec is CustomTrainingSpec => spec.algorithm === 'custom';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { modelArtifactSchema } from '../contracts/modelArtifact';
 import { aliasNameSchema, modelNameSchema } from '../contracts/modelNames';
 import {
   DATASET_COLUMNAR_BYTES_TAG,
@@ -57,10 +58,15 @@ export const modelVersionSchema = z.object({
   kind: z.literal('version'),
   modelName: z.string(),
   version: z.number().int().positive(),
-  /** SHA-256 of the model JSON bytes; the artifact is refused if its bytes hash differently. */
+  /**
+   * The digest approval binds to: SHA-256 of a legacy model JSON's bytes, or an MLflow folder's
+   * manifest digest. The artifact is refused if what is read hashes differently.
+   */
   modelDigest: sha256Hex,
-  /** Where the artifact lives (Blob URI or container/path). */
+  /** Where the artifact lives (Blob URI or container/path): the JSON, or the folder's manifest. */
   artifactUri: z.string().min(1),
+  /** An MLflow model folder (lib/contracts/modelArtifact.ts); absent = a legacy JSON artifact. */
+  artifact: modelArtifactSchema.optional(),
   datasetDigest: sha256Hex,
   metrics: z.record(z.string(), z.number().nullable()),
   trainingSpec: z.record(z.string(), z.unknown()),
@@ -92,6 +98,7 @@ export const registerVersionInputSchema = z.object({
   modelName: modelNameSchema,
   modelDigest: sha256Hex,
   artifactUri: z.string().min(1),
+  artifact: modelArtifactSchema.optional(),
   datasetDigest: sha256Hex,
   metrics: z.record(z.string(), z.number().nullable()),
   trainingSpec: z.record(z.string(), z.unknown()),

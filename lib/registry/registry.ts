@@ -98,6 +98,7 @@ export class ModelRegistry {
         version: n,
         modelDigest: data.modelDigest,
         artifactUri: data.artifactUri,
+        ...(data.artifact ? { artifact: data.artifact } : {}),
         datasetDigest: data.datasetDigest,
         metrics: data.metrics,
         trainingSpec: data.trainingSpec,

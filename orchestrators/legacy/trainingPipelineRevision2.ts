@@ -1,3 +1,4 @@
+import type { BackendName } from '../../lib/contracts/training';
 /**
  * FROZEN: the trainingPipeline body of revisions 1 and 2, kept so runs started before revision 3
  * replay exactly the activity sequence their Durable history recorded (a run waits for approval
@@ -232,7 +233,7 @@ export const trainingPipelineRevision2: OrchestrationHandler = function* (
     yield* mark('train', 'running');
     // A job whose worker died (host killed, process crashed) is the machine's fault, not the
     // spec's: it is submitted again under a new job id, a bounded number of times.
-    let job: { jobId: string; backend: 'local' | 'azureml' };
+    let job: { jobId: string; backend: BackendName };
     let trained: TrainingMonitorOutput;
     for (let attempt = 1; ; attempt++) {
       job = yield* callActivity(context, submitTrainingActivity, {

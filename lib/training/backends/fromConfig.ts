@@ -1,3 +1,4 @@
+import type { BackendName } from '../../contracts/training';
 import type { TokenCredential } from '@azure/identity';
 import type { Config } from '../../config';
 import { NonRetriableError } from '../../errors';
@@ -7,7 +8,7 @@ import { LocalTrainingBackend } from './local';
 import type { TrainingBackend } from './types';
 
 /** The backend a training spec names. */
-export type TrainingBackends = (name: 'local' | 'azureml') => TrainingBackend;
+export type TrainingBackends = (name: BackendName) => TrainingBackend;
 
 /**
  * The backends configured by the app settings: `local` always, `azureml` only when its workspace is

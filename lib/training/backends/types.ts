@@ -1,3 +1,4 @@
+import type { BackendName } from '../../contracts/training';
 import { z } from 'zod';
 import type { JobResult, JobState, TrainingJobRequestInput } from '../../contracts/trainingJob';
 import { jobResultSchema, jobStates } from '../../contracts/trainingJob';
@@ -52,7 +53,7 @@ export interface JobStatus {
 }
 
 export interface TrainingBackend {
-  readonly name: 'local' | 'azureml';
+  readonly name: BackendName;
   /** Starts the job; a second submit of the same jobId returns it without starting another. */
   submit(request: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }>;
   status(jobId: string): Promise<JobStatus>;

@@ -13,7 +13,7 @@ import {
 } from '../features';
 import type { RowSplit } from '../split';
 import { splitByRowHash } from '../split';
-import type { TrainingSpec } from '../../contracts/trainingSpec';
+import type { BuiltInTrainingSpec, TrainingSpec } from '../../contracts/trainingSpec';
 import type { StopSignal } from './common';
 import type { ModelJson } from './format';
 import { fitGbt } from './gbt';
@@ -40,6 +40,7 @@ export interface TrainResult {
 /** Classification or regression, from the algorithm and, for the tree ensemble, the target's type. */
 export function taskOf(spec: TrainingSpec, ds: ColumnarDataset): Task {
   if (spec.algorithm === 'logistic_regression') return 'classification';
+  if (spec.algorithm === 'custom' && spec.task) return spec.task;
   if (spec.algorithm === 'ridge') return 'regression';
   return spec.task ?? (getColumn(ds, spec.target).type === 'categorical' ? 'classification' : 'regression');
 }
@@ -60,6 +61,16 @@ function withTarget(rows: Uint32Array, ok: (r: number) => boolean): Uint32Array 
  * every part of the split (so the metrics describe exactly the artifact that ships).
  */
 export function trainModel(ds: ColumnarDataset, spec: TrainingSpec, stop: StopSignal = {}): TrainResult {
+  if (spec.algorithm === 'custom') {
+    throw new NonRetriableError(
+      'not_a_builtin_algorithm',
+      "a custom job runs the user's code, not a built-in algorithm",
+    );
+  }
+  return trainBuiltIn(ds, spec, stop);
+}
+
+function trainBuiltIn(ds: ColumnarDataset, spec: BuiltInTrainingSpec, stop: StopSignal): TrainResult {
   const task = taskOf(spec, ds);
   const split = splitForSpec(ds, spec);
   if (split.train.length === 0)
