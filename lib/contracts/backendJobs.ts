@@ -59,8 +59,7 @@ export const databricksJobSettingsSchema = z
       });
     if (s.task === 'python_wheel') {
       for (const k of ['packageName', 'entryPoint'] as const)
-        if (!s[k])
-          ctx.addIssue({ code: 'custom', path: [k], message: `a python_wheel task needs ${k}` });
+        if (!s[k]) ctx.addIssue({ code: 'custom', path: [k], message: `a python_wheel task needs ${k}` });
     } else {
       for (const k of ['packageName', 'entryPoint'] as const)
         if (s[k])

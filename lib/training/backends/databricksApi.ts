@@ -200,7 +200,8 @@ export class DatabricksClient {
         }
         const e = (json ?? {}) as { error_code?: unknown; message?: unknown };
         const code = typeof e.error_code === 'string' ? e.error_code : undefined;
-        const message = typeof e.message === 'string' ? e.message : json === undefined ? text.slice(0, 300) : '';
+        const message =
+          typeof e.message === 'string' ? e.message : json === undefined ? text.slice(0, 300) : '';
         last = `${what}: HTTP ${res.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
         if (!retriable(res.status)) {
           const sluiceCode =
@@ -232,8 +233,7 @@ export class DatabricksClient {
   async submit(body: Record<string, unknown>): Promise<string> {
     const res = await this.call<{ run_id?: unknown }>('POST', `${JOBS_API}/runs/submit`, 'runs/submit', body);
     const runId = idString(res.run_id);
-    if (!runId)
-      throw new TransientError('databricks_bad_response', 'runs/submit answered without a run_id');
+    if (!runId) throw new TransientError('databricks_bad_response', 'runs/submit answered without a run_id');
     return runId;
   }
 
@@ -288,7 +288,8 @@ const snake = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
 export function mapRunState(run: Pick<Run, 'state' | 'status'>): MappedRunState {
   const status = run.status?.state;
   // A TERMINATED status without a termination code says less than the older state: use that.
-  const undecided = status === 'TERMINATED' && !run.status?.termination_details?.code && run.state?.life_cycle_state;
+  const undecided =
+    status === 'TERMINATED' && !run.status?.termination_details?.code && run.state?.life_cycle_state;
   if (status && !undecided) {
     const details = run.status?.termination_details;
     if (QUEUED_STATES.has(status)) {
@@ -317,7 +318,8 @@ export function mapRunState(run: Pick<Run, 'state' | 'status'>): MappedRunState 
   if (life === 'TERMINATED') {
     const result = run.state?.result_state ?? 'UNKNOWN';
     const backendStatus = `${life} ${result}`;
-    if (result === 'SUCCESS' || result === 'SUCCESS_WITH_FAILURES') return { state: 'completed', backendStatus };
+    if (result === 'SUCCESS' || result === 'SUCCESS_WITH_FAILURES')
+      return { state: 'completed', backendStatus };
     if (result === 'CANCELED') return { state: 'canceled', backendStatus };
     if (result === 'TIMEDOUT') {
       return {

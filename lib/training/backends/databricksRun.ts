@@ -47,7 +47,11 @@ function library(dep: string): Record<string, unknown> {
 const joinPath = (dir: string, file: string) =>
   /^[a-z][a-z0-9+.-]*:/i.test(file) || file.startsWith('/') ? file : `${dir.replace(/\/+$/, '')}/${file}`;
 
-function sparkPythonTask(spec: CustomTrainingSpec, variables: Record<SluiceVariable, string>, envVars: boolean) {
+function sparkPythonTask(
+  spec: CustomTrainingSpec,
+  variables: Record<SluiceVariable, string>,
+  envVars: boolean,
+) {
   let words: string[] = [];
   if (spec.command !== undefined) {
     words = commandArgv(spec.command, variables);
