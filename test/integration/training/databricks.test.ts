@@ -12,7 +12,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { AccessToken, TokenCredential } from '@azure/identity';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import type { DatabricksWakeData } from '../../../functions/databricksEvents';
+import { createDatabricksEventsHandler, databricksEventsDeps } from '../../../functions/databricksEvents';
+import { withProblems } from '../../../functions/support/http';
+import { trainingMonitorInstanceId } from '../../../lib/contracts/training';
 import type { TrainingJobRequestInput } from '../../../lib/contracts/trainingJob';
+import { trainingJobId } from '../../../lib/training/jobId';
 import { ingestDataset } from '../../../lib/data/datasets';
 import { NonRetriableError, TransientError } from '../../../lib/errors';
 import { isModelFolderUri, openModelFolder } from '../../../lib/mlmodel/blobFolder';
@@ -106,9 +115,40 @@ describe('databricks backend, the user code run for real on the fake', () => {
   let fake: FakeDatabricks;
   let credential: StaticCredential;
   let backend: DatabricksTrainingBackend;
+  // Sluice's databricks-events function on loopback, as the notification destination's URL.
+  let events: Server;
+  const woken: { instanceId: string; data: DatabricksWakeData }[] = [];
 
   beforeAll(async () => {
+    const handler = withProblems(
+      createDatabricksEventsHandler(
+        async () => databricksEventsDeps(store),
+        async (instanceId, data) => {
+          woken.push({ instanceId, data });
+        },
+      ),
+    );
+    events = createServer((req, res) => {
+      void (async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        const answer = await handler(
+          new HttpRequest({
+            url: `http://localhost${req.url ?? '/'}`,
+            method: 'POST',
+            headers: { 'content-type': req.headers['content-type'] ?? '' },
+            body: { string: Buffer.concat(chunks).toString('utf8') },
+          }),
+          new InvocationContext({ logHandler: () => undefined }),
+        );
+        res.writeHead(answer.status ?? 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(answer.jsonBody ?? {}));
+      })();
+    });
+    await new Promise<void>((resolve) => events.listen(0, '127.0.0.1', resolve));
+    const eventsUrl = `http://127.0.0.1:${(events.address() as AddressInfo).port}/api/training/databricks-events?code=k`;
     fake = await startFakeDatabricks({
+      destinations: { 'dest-1': eventsUrl },
       executor: pythonVolumeExecutor({
         store,
         volumeRoot: VOLUME,
@@ -126,10 +166,13 @@ describe('databricks backend, the user code run for real on the fake', () => {
       webhookDestinationId: 'dest-1',
     });
   });
-  afterAll(() => fake.close());
+  afterAll(async () => {
+    await fake.close();
+    await new Promise<void>((resolve) => events.close(() => resolve()));
+  });
 
   it('submits one spark_python_task run, trains with scikit-learn, and collects the checked ONNX model once', async () => {
-    const jobId = nextJobId();
+    const jobId = trainingJobId('run-dbx');
     await expect(backend.submit(request(jobId))).resolves.toEqual({ jobId, created: true });
     expect(credential.scopes).toEqual([AZURE_DATABRICKS_SCOPE]);
     const run = [...fake.runs.values()].at(-1)!;
@@ -184,6 +227,17 @@ describe('databricks backend, the user code run for real on the fake', () => {
     expect(result.rows.train! + result.rows.validation! + result.rows.holdout!).toBe(534);
     const folder = await openModelFolder(store, result.modelUri, result.modelDigest);
     expect(folder.manifest.map((f) => f.path)).toEqual(['MLmodel', 'metrics.json', 'model.onnx']);
+
+    // The run's on_success notification reached the events function, which woke the job's monitor.
+    for (let i = 0; i < 100 && fake.notifications.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(fake.notifications).toMatchObject([{ id: 'dest-1', status: 200 }]);
+    expect(woken).toEqual([
+      {
+        instanceId: trainingMonitorInstanceId('run-dbx', 1),
+        data: { jobId, status: 'jobs.on_success', eventId: `databricks:jobs.on_success:${run.runId}` },
+      },
+    ]);
 
     // Recorded once: later reads answer from Blob without asking Databricks.
     const calls = fake.requests.length;
