@@ -89,7 +89,7 @@ function request(jobId: string, overrides: Record<string, unknown> = {}): Traini
       hyperparameters: { C: 1 },
       timeLimitSeconds: 600,
       databricks: {
-        newCluster: { spark_version: '15.4.x-scala2.12', node_type_id: 'Standard_DS3_v2', num_workers: 0 },
+        newCluster: { spark_version: '15.4.x-scala2.12', node_type_id: 'Standard_DS3_v2', num_workers: 1 },
       },
       ...overrides,
     },
