@@ -303,7 +303,8 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       state: o.state,
       progress: o.state === 'completed' ? 1 : 0,
       iteration: 0,
-      metrics: {},
+      // The job's own metrics.json, as the run shows them while it is being judged.
+      metrics: { ...(o.result?.metrics.job ?? {}) },
       logTail: o.logTail,
       backendStatus: o.backendStatus,
       finishedAt: o.finishedAt,

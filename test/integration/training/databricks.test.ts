@@ -224,6 +224,7 @@ describe('databricks backend, the user code run for real on the fake', () => {
       classes: ['female', 'male'],
     });
     expect(result.metrics.job).toHaveProperty('holdout_accuracy');
+    expect(done.metrics).toEqual(result.metrics.job);
     expect(result.rows.train! + result.rows.validation! + result.rows.holdout!).toBe(534);
     const folder = await openModelFolder(store, result.modelUri, result.modelDigest);
     expect(folder.manifest.map((f) => f.path)).toEqual(['MLmodel', 'metrics.json', 'model.onnx']);
