@@ -11,7 +11,11 @@ import type { CustomTrainingSpec } from '../../../lib/contracts/trainingSpec';
 import { trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
 import { backendsFromConfig } from '../../../lib/training/backends/fromConfig';
 import { abfssJobRoot, parseJobRoot } from '../../../lib/training/backends/databricks';
-import { mapRunState, parseDatabricksJson } from '../../../lib/training/backends/databricksApi';
+import {
+  DatabricksClient,
+  mapRunState,
+  parseDatabricksJson,
+} from '../../../lib/training/backends/databricksApi';
 import { runSubmitBody } from '../../../lib/training/backends/databricksRun';
 
 const variables = Object.fromEntries(
@@ -364,5 +368,87 @@ describe('backendsFromConfig: databricks', () => {
     expect(() => backends('databricks')).toThrow(
       expect.objectContaining({ code: 'databricks_not_configured' }),
     );
+  });
+});
+
+describe('the Jobs API client', () => {
+  const answers = (list: (Response | Error)[]) => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const fetchImpl = (async (url: string, init: RequestInit) => {
+      calls.push({ url, init });
+      const next = list.shift();
+      if (!next) throw new Error('no more answers');
+      if (next instanceof Error) throw next;
+      return next;
+    }) as unknown as typeof fetch;
+    return { calls, fetchImpl };
+  };
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+
+  it('waits what Retry-After asks (seconds or a date), capped, and doubles without it', async () => {
+    const waits: number[] = [];
+    const { calls, fetchImpl } = answers([
+      json(429, { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'slow down' }, { 'retry-after': '3' }),
+      json(503, { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'x' }, { 'retry-after': '120' }),
+      new TypeError('fetch failed'),
+      json(200, { run_id: 42 }),
+    ]);
+    const client = new DatabricksClient({
+      host: 'https://adb-1.2.azuredatabricks.net/?o=1',
+      token: 'pat',
+      fetch: fetchImpl,
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    await expect(client.submit({ idempotency_token: 'j' })).resolves.toBe('42');
+    expect(waits).toEqual([3_000, 20_000, 20_000]);
+    expect(calls.map((c) => c.url)).toEqual(
+      Array(4).fill('https://adb-1.2.azuredatabricks.net/api/2.2/jobs/runs/submit'),
+    );
+    expect((calls[0]!.init.headers as Record<string, string>).authorization).toBe('Bearer pat');
+
+    const dated: number[] = [];
+    const later = new Date(Date.now() + 60_000).toUTCString();
+    const second = answers([
+      json(429, {}, { 'retry-after': later }),
+      json(200, { run_id: '9007199254740993' }),
+    ]);
+    const c2 = new DatabricksClient({
+      host: 'https://h.example.net',
+      token: 'pat',
+      fetch: second.fetchImpl,
+      maxRetryDelayMs: 120_000,
+      sleep: async (ms) => {
+        dated.push(ms);
+      },
+    });
+    await expect(c2.submit({})).resolves.toBe('9007199254740993');
+    expect(dated[0]).toBeGreaterThan(50_000);
+    expect(dated[0]).toBeLessThanOrEqual(60_000);
+  });
+
+  it('does not retry a 4xx, and names the error code and message', async () => {
+    const { calls, fetchImpl } = answers([
+      json(400, { error_code: 'INVALID_PARAMETER_VALUE', message: 'Job 1 does not exist.' }),
+    ]);
+    const client = new DatabricksClient({ host: 'https://h.example.net', token: 'pat', fetch: fetchImpl });
+    await expect(client.getRun('1')).rejects.toMatchObject({
+      code: 'databricks_rejected',
+      message: 'runs/get 1: HTTP 400 INVALID_PARAMETER_VALUE: Job 1 does not exist.',
+    });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('cancels with the run id as a number when it is exact, as digits when it is not', async () => {
+    const { calls, fetchImpl } = answers([json(200, {}), json(200, {})]);
+    const client = new DatabricksClient({ host: 'https://h.example.net', token: 'pat', fetch: fetchImpl });
+    await client.cancel('123');
+    await client.cancel('9007199254740993');
+    expect(calls.map((c) => c.init.body)).toEqual(['{"run_id":123}', '{"run_id":"9007199254740993"}']);
   });
 });
