@@ -42,6 +42,12 @@ param mlWorkspaceName string = ''
 @description('Principal id of the Azure ML workspace\'s system identity (used when enableAzureMl).')
 param mlWorkspacePrincipalId string = ''
 
+@description('Name of the artifact account\'s jobs container (Databricks runs read their data from it and write their model to it).')
+param jobsContainerName string = 'jobs'
+
+@description('Principal id of the Access Connector for Azure Databricks (the Unity Catalog storage credential of the jobs container); empty assigns nothing.')
+param databricksAccessConnectorPrincipalId string = ''
+
 // Built-in role definition ids, from the builtInRoleNames maps of Azure Verified Modules unless a
 // comment names another source. Check one with: az role definition list --name "<role name>".
 var roles = {
@@ -93,6 +99,10 @@ resource communication 'Microsoft.Communication/communicationServices@2023-04-01
 
 resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' existing = if (enableAzureMl) {
   name: mlWorkspaceName
+}
+
+resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (!empty(databricksAccessConnectorPrincipalId)) {
+  name: '${storageAccountName}/default/${jobsContainerName}'
 }
 
 // ---- The app's identity ----
@@ -186,6 +196,21 @@ resource mlArtifacts 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: mlWorkspacePrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---- The Databricks access connector's identity: runs read their data from and write their model
+// folder to the jobs container (through a Unity Catalog external location or volume over it), and
+// nothing else of the account. The app identity's own access to Databricks is not an Azure role:
+// it is added to the workspace as a service principal (docs/training.md, "Azure Databricks"). ----
+
+resource databricksJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(databricksAccessConnectorPrincipalId)) {
+  name: guid(jobsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataContributor)
+  scope: jobsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: databricksAccessConnectorPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -258,7 +258,9 @@ describe('secrets', () => {
     const secure = declsOf(main, 'param')
       .filter((p) => p.decorators.some((d) => d.name === 'secure'))
       .map((p) => p.name);
-    const ev = mainEvaluator(generatedSecrets());
+    // Every secure parameter with a value of its own: the generated ones and the optional Databricks ones.
+    const ev = mainEvaluator({ ...generatedSecrets(), ...SCENARIOS.databricksAll });
+    expect(secure.filter((name) => !ev.param(name))).toEqual([]);
     for (const o of declsOf(main, 'output')) {
       const value = String(ev.node(o.value!, new Map()));
       for (const name of secure) expect([o.name, value]).not.toEqual([o.name, String(ev.param(name))]);

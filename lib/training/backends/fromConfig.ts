@@ -4,6 +4,8 @@ import type { Config } from '../../config';
 import { NonRetriableError } from '../../errors';
 import type { ArtifactStore } from '../../storage/blob';
 import { AzureMlTrainingBackend } from './azureml';
+import { DatabricksClient } from './databricksApi';
+import { abfssJobRoot, DatabricksTrainingBackend } from './databricks';
 import { LocalTrainingBackend } from './local';
 import type { TrainingBackend } from './types';
 
@@ -29,8 +31,29 @@ export function backendsFromConfig(
     },
   });
   let azureml: AzureMlTrainingBackend | undefined;
+  let databricks: DatabricksTrainingBackend | undefined;
   return (name) => {
     if (name === 'local') return local;
+    if (name === 'databricks') {
+      if (!config.DATABRICKS_HOST) {
+        throw new NonRetriableError(
+          'databricks_not_configured',
+          'the databricks backend needs DATABRICKS_HOST (the workspace URL); DATABRICKS_JOB_ROOT, DATABRICKS_WEBHOOK_DESTINATION_ID and DATABRICKS_TOKEN are optional',
+        );
+      }
+      databricks ??= new DatabricksTrainingBackend({
+        client: new DatabricksClient({
+          host: config.DATABRICKS_HOST,
+          ...(config.DATABRICKS_TOKEN ? { token: config.DATABRICKS_TOKEN } : { credential }),
+        }),
+        store,
+        jobRoot: config.DATABRICKS_JOB_ROOT ?? abfssJobRoot(store.account),
+        ...(config.DATABRICKS_WEBHOOK_DESTINATION_ID
+          ? { webhookDestinationId: config.DATABRICKS_WEBHOOK_DESTINATION_ID }
+          : {}),
+      });
+      return databricks;
+    }
     if (
       !config.AZUREML_SUBSCRIPTION_ID ||
       !config.AZUREML_RESOURCE_GROUP ||
