@@ -160,7 +160,8 @@ export type RunView = {
     status: string;
     startedAt?: string;
     endedAt?: string;
-    error?: { message: string };
+    error?: { code?: string; message: string };
+    outputs?: Record<string, unknown>;
   }[];
   metrics?: Record<string, unknown>;
   approval?: Record<string, unknown>;
@@ -168,14 +169,31 @@ export type RunView = {
   timing?: Record<string, number>;
 };
 
+/** A step that ended because people decided so is not a failure: "approve rejected", not "approve failed". */
+const decidedStepLabels: Record<string, string> = {
+  approval_rejected: 'rejected',
+  approval_timed_out: 'timed out',
+  approval_withdrawn: 'withdrawn',
+};
+
 export function stepLine(s: RunView['steps'][number]): string {
   const dur =
     s.startedAt && s.endedAt
       ? `${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s`
       : '';
-  const mark =
-    { succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ?? '?';
-  return `  ${mark} ${pad(s.name, 9)} ${pad(s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+  const decided = s.status === 'failed' && s.error?.code ? decidedStepLabels[s.error.code] : undefined;
+  const mark = decided
+    ? '⊘'
+    : ({ succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ??
+      '?');
+  const line = `  ${mark} ${pad(s.name, 9)} ${pad(decided ?? s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+  // A step that passed with warnings (drifted columns, a breaking schema change) says so.
+  const o = s.outputs;
+  const warning =
+    s.status === 'succeeded' && o?.status === 'warning' && typeof o.headline === 'string'
+      ? `\n      ⚠ ${o.headline}`
+      : '';
+  return line + warning;
 }
 
 function printRun(ctx: Ctx, run: RunView): void {

@@ -76,8 +76,13 @@ export const evidenceSchema = z.object({
     .optional(),
   drift: z
     .object({
+      /** The dataset verdict (weighted share of drifted columns, critical columns). */
       drifted: z.boolean(),
       summary: short(300).optional(),
+      /** Every drifted column (absent on records written before it was kept). */
+      columns: z.array(short(64)).max(200).optional(),
+      /** How many columns were tested. */
+      tested: z.int().nonnegative().optional(),
       features: z
         .array(
           z.object({
@@ -95,10 +100,24 @@ export const evidenceSchema = z.object({
   schemaDiff: z
     .array(
       z.object({
-        change: z.enum(['added', 'removed', 'type_changed', 'nullable_changed', 'values_changed', 'other']),
+        change: z.enum([
+          'added',
+          'removed',
+          'type_changed',
+          'nullable_changed',
+          'range_changed',
+          'values_changed',
+          'pattern_changed',
+          'unique_changed',
+          'target_changed',
+          'task_changed',
+          'other',
+        ]),
         column: short(64),
         from: short(120).optional(),
         to: short(120).optional(),
+        /** Data shaped like the new schema can surprise the production model. */
+        breaking: z.boolean().optional(),
       }),
     )
     .max(40)
