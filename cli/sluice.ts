@@ -5,7 +5,7 @@
  * --key / SLUICE_KEY (function key, sent as x-functions-key).
  */
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JobTestArgs } from './jobTest';
 
@@ -17,6 +17,8 @@ Commands:
   pipelines show NAME             show a pipeline definition
   run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
                                   start a run on a CSV / JSON Lines / Parquet file or a blob; --wait shows the steps live
+  datasets upload FILE [--name N] put a CSV / JSON Lines / Parquet file in the datasets container (again: replace it)
+                                  and print the blob name for schedule.source.blob, goldenSet.blob or run --blob
   runs [--pipeline P] [--status S]
                                   list runs
   status RUN                      show one run: steps, metrics, approval, deployment
@@ -274,6 +276,7 @@ export async function main(
       hyperparameters: { type: 'string' },
       'time-limit': { type: 'string' },
       work: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -367,6 +370,27 @@ export async function main(
       const run = await watchRun(ctx, started.runId);
       print(run, () => printRun(ctx, run));
       return run.status === 'succeeded' ? 0 : 1;
+    }
+    case 'datasets': {
+      if (rest[0] !== 'upload') throw new CliError(`unknown datasets command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      const file = need(rest[1], 'FILE');
+      const data = await readFile(file).catch(() => {
+        throw new CliError(`cannot read ${file}`);
+      });
+      const name = values.name ?? basename(file);
+      const parquet = data.subarray(0, 4).toString('latin1') === 'PAR1';
+      const r = (await api(ctx, 'PUT', `/api/datasets/files/${encodeURIComponent(name)}`, {
+        data,
+        type: parquet ? 'application/vnd.apache.parquet' : contentTypeFor(file),
+      })) as { blob: string; sha256: string; bytes: number };
+      print(r, () => {
+        out(`uploaded ${file} as ${r.blob} (${r.bytes} bytes, sha256 ${r.sha256.slice(0, 12)}…)`);
+        out(`use it as:`);
+        out(`  schedule:   "schedule": { "source": { "blob": "${r.blob}" }, … }`);
+        out(`  golden set: "goldenSet": { "blob": "${r.blob}" }`);
+        out(`  a run:      sluice run PIPELINE --blob ${r.blob}`);
+      });
+      return 0;
     }
     case 'runs': {
       const q = new URLSearchParams();
