@@ -7,15 +7,34 @@ import { azuremlJobSettingsSchema, databricksJobSettingsSchema } from './backend
  * job that runs for hours; an invalid spec fails fast and is never retried. It travels in the
  * submitTraining, evaluateModel and registerModel inputs, so it lives here with no I/O.
  */
+/**
+ * Logistic regression's regulariser in scikit-learn's terms: `C` is the inverse strength, and the
+ * fit minimises Σᵢ wᵢ·logloss(i) + ‖β‖² / (2C) over the standardized coefficients (intercepts
+ * unpenalised), which is scikit-learn's LogisticRegression objective. The default C = 1 is
+ * scikit-learn's default. `l2` is the older spelling, a penalty on the *mean* loss:
+ * (1/W)·Σᵢ wᵢ·logloss(i) + (l2/2)·‖β‖², the same fit as C = 1 / (l2 · W) with W the training rows'
+ * total weight (their count without class weights); versions that stored it keep training as before.
+ */
 const logisticHyperparameters = z
   .object({
-    /** L2 penalty on the standardized coefficients. */
-    l2: z.number().min(0).max(100).default(1e-4),
+    /** Inverse regularisation strength, as scikit-learn's `C` (default 1.0). */
+    C: z.number().gt(0).max(1e9).optional(),
+    /** L2 penalty on the mean loss (the older spelling; C = 1 / (l2 · rows)). Not with `C`. */
+    l2: z.number().min(0).max(100).optional(),
     maxIterations: z.number().int().min(1).max(10_000).default(300),
     /** Largest gradient component at convergence. */
     tolerance: z.number().positive().max(1).default(1e-6),
   })
-  .strict();
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.C !== undefined && h.l2 !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['l2'],
+        message: "give C (scikit-learn's inverse strength) or l2 (the older spelling), not both",
+      });
+  })
+  .transform(({ C, l2, ...rest }) => (l2 !== undefined ? { l2, ...rest } : { C: C ?? 1, ...rest }));
 
 const gbtHyperparameters = z
   .object({
