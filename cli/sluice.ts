@@ -74,11 +74,16 @@ export async function api(
     // not JSON: keep the text
   }
   if (!res.ok) {
-    const p = parsed as { detail?: string; code?: string; field?: string } | undefined;
+    const p = parsed as
+      | { detail?: string; code?: string; field?: string; errors?: { field: string; message: string }[] }
+      | undefined;
+    // Several bad fields (a pipeline definition at apply): one line each, field first.
     const detail =
-      typeof p === 'object' && p?.detail
-        ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
-        : text;
+      typeof p === 'object' && Array.isArray(p?.errors) && p.errors.length > 1
+        ? `${p.code ?? ''} ${p.errors.length} problems:\n${p.errors.map((e) => `  ${e.field}: ${e.message}`).join('\n')}`
+        : typeof p === 'object' && p?.detail
+          ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
+          : text;
     throw new CliError(`${method} ${path} failed: HTTP ${res.status}: ${detail.trim()}`);
   }
   return parsed;

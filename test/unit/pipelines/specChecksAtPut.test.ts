@@ -231,4 +231,41 @@ describe('issue 16: sluice datasets upload puts a file where schedules and golde
       server.close();
     }
   });
+
+  it('sluice pipelines apply shows every bad field of a refused definition, one per line', async () => {
+    const def = wages();
+    def.training.algorithm = 'logistic_regression';
+    def.training.hyperparameters = {};
+    def.training.split = { train: 0.8, holdout: 0.2 };
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        void putDef(JSON.parse(body)).then(({ res: r }) => {
+          res.writeHead(r.status, { 'content-type': 'application/problem+json' });
+          res.end(JSON.stringify(r.jsonBody));
+        });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'sluice-apply-')), 'wages.json');
+      writeFileSync(file, JSON.stringify(def));
+      const err = await main(['pipelines', 'apply', file, '--url', url], () => undefined).catch(
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(Error);
+      const lines = (err as Error).message.split('\n');
+      expect(lines[0]).toMatch(/HTTP 400: invalid_pipeline 2 problems:$/);
+      expect(lines).toContainEqual(
+        expect.stringMatching(/^ {2}training\.split\.validation: validation is missing/),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(/^ {2}training\.algorithm: logistic_regression predicts classes/),
+      );
+    } finally {
+      server.close();
+    }
+  });
 });
