@@ -260,16 +260,22 @@ export function driftHeader(d: NonNullable<Evidence['drift']>): {
   text: string;
   columns: string[];
 } {
-  const columns = d.columns ?? [...new Set(d.features.filter((f) => f.drifted).map((f) => f.feature))];
-  if (columns.length === 0 && !d.drifted) return { chip: 'ok', text: 'no drift', columns };
-  if (columns.length === 0) return { chip: 'fail', text: 'drift detected', columns };
+  const fromTable = [...new Set(d.features.filter((f) => f.drifted).map((f) => f.feature))];
+  const columns = d.columns ?? fromTable;
+  const count = d.driftedCount ?? columns.length;
+  // The record lists every drifted column: a metric over its threshold in another column did not
+  // make that column drift (columnRule "all"). Otherwise every such row counts.
+  const complete = d.columns !== undefined && count === d.columns.length;
+  const drifted = complete ? columns : [...new Set([...columns, ...fromTable])];
+  if (count === 0 && !d.drifted) return { chip: 'ok', text: 'no drift', columns: drifted };
+  if (count === 0) return { chip: 'fail', text: 'drift detected', columns: drifted };
   const tested = d.tested ?? new Set(d.features.map((f) => f.feature)).size;
   const names =
-    columns.slice(0, 5).join(', ') + (columns.length > 5 ? ` and ${columns.length - 5} more` : '');
+    columns.slice(0, 5).join(', ') + (count > 5 ? ` and ${count - Math.min(5, columns.length)} more` : '');
   return {
     chip: d.drifted ? 'fail' : 'pending',
-    text: `drift in ${columns.length} of ${tested} column${tested === 1 ? '' : 's'}: ${names}`,
-    columns,
+    text: `drift in ${count} of ${tested} column${tested === 1 ? '' : 's'}: ${names}`,
+    columns: drifted,
   };
 }
 

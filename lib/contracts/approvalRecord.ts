@@ -79,8 +79,10 @@ export const evidenceSchema = z.object({
       /** The dataset verdict (weighted share of drifted columns, critical columns). */
       drifted: z.boolean(),
       summary: short(300).optional(),
-      /** Every drifted column (absent on records written before it was kept). */
-      columns: z.array(short(64)).max(200).optional(),
+      /** The drifted columns, the first 20 (absent on records written before it was kept). */
+      columns: z.array(short(64)).max(20).optional(),
+      /** How many columns drifted (more than `columns` lists when over 20). */
+      driftedCount: z.int().nonnegative().optional(),
       /** How many columns were tested. */
       tested: z.int().nonnegative().optional(),
       features: z

@@ -125,7 +125,8 @@ export function buildEvidence(input: {
                 : `${drift.status}: ${drift.rule}`,
               300,
             ),
-            columns: drift.driftedColumns.slice(0, 200).map((c) => cut(c, 64)),
+            columns: drift.driftedColumns.slice(0, 20).map((c) => cut(c, 64)),
+            driftedCount: drift.driftedColumns.length,
             tested: drift.testedColumns,
             features: drift.columns
               .flatMap((c) =>

@@ -92,7 +92,12 @@ describe('issue 16: drift is a warning by default, and failOn can stop the run',
     } as unknown as EvaluationReport;
     const run = { steps: [] } as unknown as RunDocument;
     const evidence = buildEvidence({ run, validation: report, evaluation, reports: {} });
-    expect(evidence.drift).toMatchObject({ drifted: false, columns: ['mean_radius'], tested: 30 });
+    expect(evidence.drift).toMatchObject({
+      drifted: false,
+      columns: ['mean_radius'],
+      driftedCount: 1,
+      tested: 30,
+    });
     // 30 columns × 3 metrics = 90 rows, 40 kept: the drifted ones come first.
     expect((evidence.drift!.features ?? []).filter((f) => f.drifted).map((f) => f.feature)).toContain(
       'mean_radius',
@@ -140,5 +145,29 @@ describe('issue 16: drift is a warning by default, and failOn can stop the run',
         features: [{ feature: 'b', statistic: 'psi', value: 0.01, threshold: 0.2, drifted: false }],
       }),
     ).toMatchObject({ chip: 'ok', text: 'no drift' });
+  });
+
+  it('many drifted columns: the header counts them all and names the first five', () => {
+    const names = Array.from({ length: 25 }, (_, i) => `c${i}`);
+    expect(
+      driftHeader({
+        drifted: true,
+        columns: names.slice(0, 20),
+        driftedCount: 25,
+        tested: 30,
+        features: [],
+      }),
+    ).toMatchObject({ chip: 'fail', text: 'drift in 25 of 30 columns: c0, c1, c2, c3, c4 and 20 more' });
+  });
+
+  it('a metric over its threshold in a column that did not drift (columnRule "all") is not called drifted', () => {
+    const h = driftHeader({
+      drifted: false,
+      columns: [],
+      driftedCount: 0,
+      tested: 2,
+      features: [{ feature: 'a', statistic: 'ks', value: 0.3, threshold: 0.1, drifted: true }],
+    });
+    expect(h).toMatchObject({ chip: 'ok', text: 'no drift', columns: [] });
   });
 });
