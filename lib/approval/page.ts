@@ -287,8 +287,9 @@ function dataSection(e: Evidence): SafeHtml {
       <div class="stat">
         <div class="k">Data validation</div>
         <div class="v">
-          ${v ? (v.passed ? markup`<span class="chip ok">passed</span>` : markup`<span class="chip fail">failed</span>`) : markup`<span class="chip neutral">not run</span>`}
+          ${v ? (v.passed ? (v.warning ? markup`<span class="chip pending">passed with warnings</span>` : markup`<span class="chip ok">passed</span>`) : markup`<span class="chip fail">failed</span>`) : markup`<span class="chip neutral">not run</span>`}
         </div>
+        ${v?.warning ? markup`<div class="sub">${v.warning}</div>` : ''}
         ${v ? markup`<div class="sub">${v.rows !== undefined ? `${v.rows.toLocaleString('en-US')} rows` : ''}${v.checks !== undefined ? ` · ${v.checks} checks` : ''}</div>` : ''}
       </div>
       <div class="stat">

@@ -64,6 +64,8 @@ export const evidenceSchema = z.object({
   validation: z
     .object({
       passed: z.boolean(),
+      /** The report's one-line verdict when it passed with warnings (drifted columns, a breaking schema change). */
+      warning: short(300).optional(),
       rows: z.int().nonnegative().optional(),
       checks: z.int().nonnegative().optional(),
       issues: z

@@ -105,6 +105,7 @@ export function buildEvidence(input: {
   if (validation) {
     evidence.validation = {
       passed: validation.summary.status !== 'failed',
+      ...(validation.summary.status === 'warning' ? { warning: cut(validation.summary.headline, 300) } : {}),
       rows: validation.dataset.rows,
       checks: validation.columns.length,
       issues: validation.violations.slice(0, 20).map((v) => ({

@@ -121,6 +121,7 @@ describe('issue 16: drift is a warning by default, and failOn can stop the run',
     });
     expect(body).toContain('drift in 1 of 30 columns: mean_radius');
     expect(body).not.toContain('no drift');
+    expect(body).toContain('passed with warnings');
     const drifted = [
       ...body.matchAll(/<td><code>([^<]+)<\/code><\/td>[\s\S]*?<span class="chip (\w+)">(\w[\w ]*)<\/span>/g),
     ]
