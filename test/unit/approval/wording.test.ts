@@ -47,7 +47,7 @@ describe('issue 16: wording of steps, outcomes and schema changes', () => {
   it('a range change has its own kind on the approval page, not "other"', () => {
     const validation = {
       dataset: { rows: 10, columns: 1 },
-      summary: { status: 'warning' },
+      summary: { status: 'warning', headline: '1 breaking schema change(s)' },
       columns: [],
       violations: [],
       drift: { status: 'skipped', reason: 'test' },
