@@ -80,6 +80,13 @@ export const configSchema = z
     AZUREML_INSTANCE_TYPE: z.string().min(1).default('Standard_DS3_v2'),
     /** Code asset holding the compiled Sluice worker. */
     AZUREML_CODE_ID: z.string().min(1).optional(),
+    /**
+     * User jobs (algorithm "custom"): the environment when the spec's azureml.environment names none,
+     * an environment asset (azureml:name:version, azureml://registries/…) or a Docker image.
+     */
+    AZUREML_USER_ENVIRONMENT: z.string().min(1).optional(),
+    /** A job Azure ML keeps queued longer than this (no compute, no quota) fails with queued_too_long. */
+    AZUREML_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],

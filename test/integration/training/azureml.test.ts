@@ -203,7 +203,8 @@ describe('azureml training backend against the ARM fake', () => {
       name: 'NonRetriableError',
       code: 'azureml_job_not_found',
     });
-    fake.failNext(503);
+    // 503 on every attempt (the client retries 4 times): transient for the caller's own retry policy.
+    fake.failNext(503, 4);
     await expect(backend.status('nope')).rejects.toMatchObject({ name: 'TransientError' });
     const badVersion = new AzureMlTrainingBackend({ ...backendOptions(), apiVersion: '1999-01-01' });
     await expect(badVersion.submit(request('job-7'))).rejects.toMatchObject({
@@ -256,6 +257,7 @@ describe('azureml training backend against the ARM fake', () => {
       environmentId: 'azureml:sluice-node22:1',
       storageBlobEndpoint: 'https://acct.blob.core.windows.net',
       files,
+      sleep: async () => undefined,
     };
   }
 });
