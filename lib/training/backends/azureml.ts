@@ -255,7 +255,11 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           contentType: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
           condition: 'overwrite',
         });
-        inputs[f.input] = { jobInputType: 'uri_file', uri: this.blobUri(at.container, at.path), mode: 'Download' };
+        inputs[f.input] = {
+          jobInputType: 'uri_file',
+          uri: this.blobUri(at.container, at.path),
+          mode: 'Download',
+        };
       }
       const record: UserJobRecord = {
         contract: JOB_CONTRACT_VERSION,
@@ -274,10 +278,14 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         codeId,
         environmentId,
       };
-      await store.put({ container: jobsContainer, path: jobPath(jobId, 'userjob.json') }, JSON.stringify(record), {
-        contentType: 'application/json',
-        condition: 'overwrite',
-      });
+      await store.put(
+        { container: jobsContainer, path: jobPath(jobId, 'userjob.json') },
+        JSON.stringify(record),
+        {
+          contentType: 'application/json',
+          condition: 'overwrite',
+        },
+      );
       const values = valueVariables(jobId, data, spec.hyperparameters);
       return {
         ...this.common(request),
@@ -316,7 +324,10 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     if (!found) return undefined;
     const parsed = userJobRecordSchema.safeParse(found.value);
     if (!parsed.success)
-      throw new NonRetriableError('job_record_invalid', `jobs/${jobId}/userjob.json: ${parsed.error.message}`);
+      throw new NonRetriableError(
+        'job_record_invalid',
+        `jobs/${jobId}/userjob.json: ${parsed.error.message}`,
+      );
     return parsed.data;
   }
 
@@ -355,7 +366,10 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     }
     const files = this.options.files;
     if (!files) return base;
-    const statusFile = await files.tryGetJson({ container: jobsContainer, path: jobPath(jobId, 'status.json') });
+    const statusFile = await files.tryGetJson({
+      container: jobsContainer,
+      path: jobPath(jobId, 'status.json'),
+    });
     if (!statusFile) {
       if (state === 'completed') {
         return {
@@ -410,8 +424,10 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const amlStatus = job.properties?.status ?? 'Unknown';
     const state = mapAzureMlStatus(amlStatus);
     const nowIso = new Date(this.now()).toISOString();
-    const end = async (file: Omit<JobStatusFile, 'jobId' | 'iteration' | 'metrics' | 'logTail' | 'updatedAt'> &
-      Partial<JobStatusFile>): Promise<JobStatus> => {
+    const end = async (
+      file: Omit<JobStatusFile, 'jobId' | 'iteration' | 'metrics' | 'logTail' | 'updatedAt'> &
+        Partial<JobStatusFile>,
+    ): Promise<JobStatus> => {
       const full: JobStatusFile = {
         jobId,
         iteration: 0,
@@ -422,9 +438,14 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         finishedAt: nowIso,
         ...file,
       };
-      await store.put(statusRef, JSON.stringify(full), { contentType: 'application/json', condition: 'create' });
+      await store.put(statusRef, JSON.stringify(full), {
+        contentType: 'application/json',
+        condition: 'create',
+      });
       // Another poll may have recorded first: its record is the outcome.
-      return (await this.recordedStatus(jobId)) ?? { ...statusFromFiles(full, undefined, this.now(), Infinity) };
+      return (
+        (await this.recordedStatus(jobId)) ?? { ...statusFromFiles(full, undefined, this.now(), Infinity) }
+      );
     };
 
     const stuck = this.queuedTooLong(job, record.submittedAt);

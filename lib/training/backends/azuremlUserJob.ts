@@ -161,7 +161,11 @@ export const isAssetReference = (ref: string): boolean =>
  * `…/{kind}/name/versions/version`; `azureml:name@latest` → its latest version (read from the
  * asset's container); `azureml://registries/…` and ARM ids pass as they are.
  */
-export async function assetId(client: AzureMlClient, kind: 'codes' | 'environments', ref: string): Promise<string> {
+export async function assetId(
+  client: AzureMlClient,
+  kind: 'codes' | 'environments',
+  ref: string,
+): Promise<string> {
   if (ref.startsWith('/subscriptions/') || ref.startsWith('azureml://')) return ref;
   const m = ASSET.exec(ref);
   if (!m)
@@ -172,8 +176,7 @@ export async function assetId(client: AzureMlClient, kind: 'codes' | 'environmen
   const [, name, version] = m;
   if (version) return client.armId(kind, name!, 'versions', version);
   const container = (await client.tryGet(client.armId(kind, name!), `read ${kind} ${name}`)) as
-    | { properties?: { latestVersion?: string } }
-    | undefined;
+    { properties?: { latestVersion?: string } } | undefined;
   const latest = container?.properties?.latestVersion;
   if (!latest)
     throw new NonRetriableError(
@@ -281,7 +284,10 @@ export async function resolveCode(
   const id = client.armId('codes', name, 'versions', '1');
   if (await client.tryGet(id, `read code ${name}`)) return id;
 
-  const store = (await client.tryGet('datastores/workspaceblobstore', 'read the workspaceblobstore datastore')) as
+  const store = (await client.tryGet(
+    'datastores/workspaceblobstore',
+    'read the workspaceblobstore datastore',
+  )) as
     | { properties?: { accountName?: string; containerName?: string; endpoint?: string; protocol?: string } }
     | undefined;
   const ds = store?.properties;

@@ -207,7 +207,10 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       if (!['uri_file', 'uri_folder', 'mltable'].includes(String(input.jobInputType)))
         return `inputs.${name}.jobInputType is invalid`;
       // https or azureml in Azure; the tests' Azurite answers plain http on loopback.
-      if (typeof input.uri !== 'string' || !/^(https:\/\/|azureml:\/\/|http:\/\/127\.0\.0\.1[:/])/.test(input.uri))
+      if (
+        typeof input.uri !== 'string' ||
+        !/^(https:\/\/|azureml:\/\/|http:\/\/127\.0\.0\.1[:/])/.test(input.uri)
+      )
         return `inputs.${name}.uri must be an https or azureml URI`;
     }
     for (const [name, output] of Object.entries(outputs)) {
@@ -276,7 +279,10 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
         paths[`outputs.${name}`] = path.join(work, 'outputs', name);
         await mkdir(paths[`outputs.${name}`]!, { recursive: true });
       }
-      const command = p.command.replace(BINDING, (_m, kind: string, name: string) => paths[`${kind}.${name}`]!);
+      const command = p.command.replace(
+        BINDING,
+        (_m, kind: string, name: string) => paths[`${kind}.${name}`]!,
+      );
       const { code: exitCode, output } = await new Promise<{ code: number; output: string }>((resolve) => {
         const child = spawn('/bin/sh', ['-c', command], {
           cwd: codeDir,
@@ -298,7 +304,10 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
             const r = rel ? `${rel}/${e.name}` : e.name;
             if (e.isDirectory()) await walk(path.join(dir, e.name), r);
             else
-              await run.write(`${output.uri.replace(/\/?$/, '/')}${r}`, await readFile(path.join(dir, e.name)));
+              await run.write(
+                `${output.uri.replace(/\/?$/, '/')}${r}`,
+                await readFile(path.join(dir, e.name)),
+              );
           }
         };
         await walk(root, '');
@@ -413,7 +422,12 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
           const existing = assets.get(url.pathname);
           if (existing) {
             if (JSON.stringify(existing.properties) !== JSON.stringify(props))
-              return error(res, 409, 'UserError', `${kind} ${name}:${version} already exists with other content`);
+              return error(
+                res,
+                409,
+                'UserError',
+                `${kind} ${name}:${version} already exists with other content`,
+              );
             return send(res, 200, assetBody(url.pathname, existing, kind!));
           }
           const asset = { path: url.pathname, properties: props };
