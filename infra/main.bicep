@@ -62,6 +62,12 @@ param azureMlComputeId string = ''
 @description('VM size of serverless training jobs; empty keeps the app\'s default.')
 param azureMlInstanceType string = ''
 
+@description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
+param azureMlUserEnvironment string = ''
+
+@description('Seconds a training job may wait in the Azure ML queue before it fails with queued_too_long (a whole number); empty keeps the app\'s default (4 hours).')
+param azureMlQueuedLimitSeconds string = ''
+
 @description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
 param notifyWebhookUrl string = ''
 
@@ -337,6 +343,7 @@ module roles 'modules/roles.bicep' = {
     communicationServiceName: names.communication
     enableAzureMl: enableAzureMl
     mlWorkspaceName: names.mlWorkspace
+    mlStorageAccountName: names.mlStorage
     mlWorkspacePrincipalId: enableAzureMl ? ml.outputs.principalId : ''
   }
   dependsOn: [
@@ -387,7 +394,8 @@ var publicBaseUrlSettings = !empty(publicBaseUrl) ? {
   '${settingNames.publicBaseUrl}': publicBaseUrl
 } : {}
 
-// The azureml training backend: where the workspace is, and the job assets if given.
+// The azureml training backend: where the workspace is, the worker's assets for built-in algorithms,
+// and the default environment and queue limit of user jobs, if given.
 var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlSubscriptionId}': subscription().subscriptionId
   '${settingNames.azureMlResourceGroup}': rg.name
@@ -400,6 +408,10 @@ var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlComputeId}': azureMlComputeId
 }, empty(azureMlInstanceType) ? {} : {
   '${settingNames.azureMlInstanceType}': azureMlInstanceType
+}, empty(azureMlUserEnvironment) ? {} : {
+  '${settingNames.azureMlUserEnvironment}': azureMlUserEnvironment
+}, empty(azureMlQueuedLimitSeconds) ? {} : {
+  '${settingNames.azureMlQueuedLimitSeconds}': azureMlQueuedLimitSeconds
 }) : {}
 
 var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings)
