@@ -278,6 +278,16 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         codeId,
         environmentId,
       };
+      // request.json (write-once, as every backend writes it) maps the job back to its run for the
+      // Event Grid wake-up (lib/training/events.ts jobOwnerLookup).
+      await store.put(
+        { container: jobsContainer, path: jobPath(jobId, 'request.json') },
+        JSON.stringify(request),
+        {
+          contentType: 'application/json',
+          condition: 'create',
+        },
+      );
       await store.put(
         { container: jobsContainer, path: jobPath(jobId, 'userjob.json') },
         JSON.stringify(record),

@@ -201,6 +201,11 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     expect(p.command).toContain('SLUICE_OUTPUT="${{outputs.model}}"');
     expect(p.command.endsWith(' /usr/bin/python3 train.py')).toBe(true);
     expect(await store.exists({ container: 'jobs', path: 'user-1/data/train.parquet' })).toBe(true);
+    // The run behind the job, for the Event Grid wake-up (jobOwnerLookup reads it).
+    expect((await store.getJson({ container: 'jobs', path: 'user-1/request.json' })).value).toMatchObject({
+      jobId: 'user-1',
+      runId: 'run-9',
+    });
 
     const { s, seen } = await poll(backend, 'user-1');
     expect(fake.jobs.get('user-1')!.exitCode).toBe(0);
