@@ -233,6 +233,30 @@ describe('azureml training backend against the ARM fake', () => {
     expect(fake.jobs.get('job-8')!.body.properties.resources).toBeUndefined();
   });
 
+  it('fails a worker job stuck in the queue past its limit, and cancels it', async () => {
+    fake.setScript(['Queued']);
+    await backend.submit(request('job-9'));
+    await expect(backend.status('job-9')).resolves.toMatchObject({ state: 'queued' });
+    fake.setCreatedAt('job-9', new Date(Date.now() - 2 * 3600_000).toISOString());
+    const strict = new AzureMlTrainingBackend({ ...backendOptions(), queuedLimitSeconds: 3600 });
+    await expect(strict.status('job-9')).resolves.toMatchObject({
+      state: 'failed',
+      error: { code: 'queued_too_long', message: expect.stringContaining('over the limit of 3600 s') },
+    });
+    expect(fake.jobs.get('job-9')!.status).toBe('CancelRequested');
+  });
+
+  it('refuses a built-in algorithm when no worker environment is configured', async () => {
+    const { environmentId: _unused, ...rest } = backendOptions();
+    const noWorker = new AzureMlTrainingBackend(rest);
+    await expect(noWorker.submit(request('job-10'))).rejects.toMatchObject({
+      name: 'NonRetriableError',
+      code: 'azureml_not_configured',
+      message: expect.stringContaining('AZUREML_ENVIRONMENT_ID'),
+    });
+    expect(fake.jobs.has('job-10')).toBe(false);
+  });
+
   it('maps every documented status', () => {
     expect(['NotStarted', 'Starting', 'Provisioning', 'Preparing', 'Queued'].map(mapAzureMlStatus)).toEqual(
       Array(5).fill('queued'),
