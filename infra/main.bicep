@@ -325,6 +325,9 @@ module ml 'modules/ml.bicep' = if (enableAzureMl) {
     storageAccountName: names.mlStorage
     keyVaultName: names.mlKeyVault
     applicationInsightsId: monitoring.outputs.applicationInsightsId
+    artifactStorageAccountName: storage.outputs.name
+    artifactBlobEndpoint: storage.outputs.blobEndpoint
+    jobsContainerName: shared.blobContainers.jobs
   }
 }
 
@@ -400,6 +403,7 @@ var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlSubscriptionId}': subscription().subscriptionId
   '${settingNames.azureMlResourceGroup}': rg.name
   '${settingNames.azureMlWorkspaceName}': ml.outputs.name
+  '${settingNames.azureMlJobsDatastore}': ml.outputs.jobsDatastoreName
 }, empty(azureMlEnvironmentId) ? {} : {
   '${settingNames.azureMlEnvironmentId}': azureMlEnvironmentId
 }, empty(azureMlCodeId) ? {} : {

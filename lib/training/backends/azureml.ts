@@ -74,6 +74,12 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   workspaceStorageEndpoint?: string;
   /** User jobs: the model folder's size limit (default 512 MiB). */
   maxModelBytes?: number;
+  /**
+   * User jobs: a workspace datastore on the artifact account's `jobs` container. When set, the
+   * job's inputs and output are `azureml://datastores/<name>/paths/<jobId>/…` (identity-based
+   * access through the datastore); otherwise https Blob URLs of `storageBlobEndpoint`.
+   */
+  jobsDatastore?: string;
   /** A job queued longer than this fails with `queued_too_long` (default 4 hours). */
   queuedLimitSeconds?: number;
 }
@@ -127,6 +133,14 @@ export class AzureMlTrainingBackend implements TrainingBackend {
 
   private blobUri(container: string, path: string): string {
     return `${this.options.storageBlobEndpoint.replace(/\/$/, '')}/${container}/${path}`;
+  }
+
+  /** Where a user job's file in the `jobs` container is, as the job's input or output names it. */
+  private jobsUri(path: string): string {
+    const ds = this.options.jobsDatastore;
+    return ds
+      ? `azureml://datastores/${encodeURIComponent(ds)}/paths/${path}`
+      : this.blobUri(jobsContainer, path);
   }
 
   private jobId(jobId: string): string {
@@ -257,7 +271,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         });
         inputs[f.input] = {
           jobInputType: 'uri_file',
-          uri: this.blobUri(at.container, at.path),
+          uri: this.jobsUri(at.path),
           mode: 'Download',
         };
       }
@@ -317,7 +331,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         outputs: {
           [MODEL_OUTPUT]: {
             jobOutputType: 'uri_folder',
-            uri: this.blobUri(jobsContainer, jobPath(jobId, 'output/')),
+            uri: this.jobsUri(jobPath(jobId, 'output/')),
             mode: 'Upload',
           },
         },

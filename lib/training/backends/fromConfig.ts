@@ -56,6 +56,7 @@ export function backendsFromConfig(
       store,
       ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
       queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+      ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
     });
     return azureml;
   };

@@ -238,6 +238,41 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     expect(fake.requests.length).toBe(before);
   });
 
+  it('names data and output through the jobs datastore when one is configured, and still trains', async () => {
+    await fake.close();
+    fake = await startFakeAzureMl({
+      datastores: { sluicejobs: `${store.service.url}/jobs` },
+      execute: {
+        read: async (uri) => (await store.getBuffer(uri)).data,
+        write: async (uri, bytes) => {
+          await store.put(uri, bytes, { condition: 'overwrite' });
+        },
+      },
+    });
+    const backend = new AzureMlTrainingBackend(options({ jobsDatastore: 'sluicejobs' }));
+    await backend.submit(request('user-ds'));
+    const p = fake.jobs.get('user-ds')!.body.properties as {
+      inputs: Record<string, { uri: string }>;
+      outputs: Record<string, { uri: string }>;
+    };
+    expect(p.inputs.train!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/data/train.csv');
+    expect(p.inputs.contract!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/data/contract.json');
+    expect(p.outputs.model!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/output/');
+    const { s } = await poll(backend, 'user-ds');
+    expect(s).toMatchObject({
+      state: 'completed',
+      result: { algorithm: 'custom', artifact: { flavor: 'onnx' } },
+    });
+
+    // A datastore the workspace does not have is Azure's 400, not retried.
+    const wrong = new AzureMlTrainingBackend(options({ jobsDatastore: 'nope' }));
+    await expect(wrong.submit(request('user-ds2'))).rejects.toMatchObject({
+      name: 'NonRetriableError',
+      code: 'azureml_rejected',
+      message: expect.stringContaining('datastore nope does not exist'),
+    });
+  });
+
   it('reuses the uploaded code and the image environment, and takes asset references as they are', async () => {
     const backend = new AzureMlTrainingBackend(options());
     await backend.submit(request('user-2a'));

@@ -21,7 +21,8 @@ import path from 'node:path';
  *   GET  …/workspaces/{ws}/codes/{name}[/versions/{v}]       → 200 (the container has latestVersion) | 404
  *   PUT  …/workspaces/{ws}/environments/{name}/versions/{v}  body {properties: {image, osType}} → 201 | 200
  *   GET  …/workspaces/{ws}/environments/{name}[/versions/{v}]
- *   GET  …/workspaces/{ws}/datastores/workspaceblobstore     → 200 AzureBlob datastore {accountName, containerName}
+ *   GET  …/workspaces/{ws}/datastores/{name}                 → 200 AzureBlob datastore {accountName, containerName}
+ *                                                            (workspaceblobstore, and `datastores` given to the fake)
  *   PUT  /blob/{account}/{container}/{path}                  the workspace storage's Put Blob (x-ms-blob-type
  *                                                            BlockBlob, a bearer token) → 201
  *
@@ -108,6 +109,11 @@ export interface FakeAzureMlOptions {
     read(uri: string): Promise<Uint8Array>;
     write(uri: string, bytes: Uint8Array): Promise<void>;
   };
+  /**
+   * Other datastores of the workspace: name → the Blob URL of its container (on the test's
+   * artifact store), so `azureml://datastores/<name>/paths/<path>` inputs and outputs resolve.
+   */
+  datastores?: Record<string, string>;
   /** The workspace storage account and container (the workspaceblobstore datastore). */
   storageAccount?: string;
   storageContainer?: string;
@@ -224,6 +230,11 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       if (output.mode !== undefined && !['ReadWriteMount', 'Upload', 'Direct'].includes(String(output.mode)))
         return `outputs.${name}.mode is invalid`;
     }
+    for (const io of [...Object.values(inputs), ...Object.values(outputs)]) {
+      const ds = /^azureml:\/\/datastores\/([^/]+)\/paths\//.exec(String(io.uri ?? ''));
+      if (ds && !Object.hasOwn(options.datastores ?? {}, decodeURIComponent(ds[1]!)))
+        return `datastore ${ds[1]} does not exist in the workspace`;
+    }
     for (const m of p.command.matchAll(BINDING)) {
       const known = m[1] === 'inputs' ? inputs : outputs;
       if (!Object.hasOwn(known, m[2]!)) return `the command binds ${m[0]}, which the job does not define`;
@@ -267,12 +278,16 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
           await writeFile(target, bytes);
         }
       }
+      const resolve = (uri: string) => {
+        const m = /^azureml:\/\/datastores\/([^/]+)\/paths\/(.*)$/.exec(uri);
+        return m ? `${options.datastores![decodeURIComponent(m[1]!)]!.replace(/\/$/, '')}/${m[2]}` : uri;
+      };
       const paths: Record<string, string> = {};
       for (const [name, input] of Object.entries(p.inputs ?? {})) {
         const dir = path.join(work, 'inputs', name);
         await mkdir(dir, { recursive: true });
         const file = path.join(dir, decodeURIComponent(new URL(input.uri).pathname.split('/').pop()!));
-        await writeFile(file, await run.read(input.uri));
+        await writeFile(file, await run.read(resolve(input.uri)));
         paths[`inputs.${name}`] = file;
       }
       for (const name of Object.keys(p.outputs ?? {})) {
@@ -305,7 +320,7 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
             if (e.isDirectory()) await walk(path.join(dir, e.name), r);
             else
               await run.write(
-                `${output.uri.replace(/\/?$/, '/')}${r}`,
+                `${resolve(output.uri).replace(/\/?$/, '/')}${r}`,
                 await readFile(path.join(dir, e.name)),
               );
           }
@@ -391,6 +406,24 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       }
       const ds = DATASTORE_PATH.exec(url.pathname);
       if (ds && req.method === 'GET') {
+        const other = options.datastores?.[decodeURIComponent(ds[4]!)];
+        if (other) {
+          const u = new URL(other);
+          return send(res, 200, {
+            id: url.pathname,
+            name: ds[4],
+            type: 'Microsoft.MachineLearningServices/workspaces/datastores',
+            properties: {
+              datastoreType: 'AzureBlob',
+              accountName: u.pathname.split('/')[1],
+              containerName: u.pathname.split('/')[2],
+              endpoint: 'core.windows.net',
+              protocol: 'https',
+              credentials: { credentialsType: 'None' },
+              serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity',
+            },
+          });
+        }
         if (ds[4] !== 'workspaceblobstore')
           return error(res, 404, 'UserError', `datastore ${ds[4]} not found`);
         return send(res, 200, {
