@@ -23,6 +23,7 @@ import {
   computeOf,
   dataFiles,
   jobDataOf,
+  jobLogTail,
   resolveCode,
   resolveEnvironment,
   userJobRecordSchema,
@@ -492,12 +493,21 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     if (state === 'canceled') return end({ state: 'canceled', progress: 0 });
     const studio = job.properties?.services?.Studio?.endpoint;
     if (state === 'failed') {
+      const logTail = await jobLogTail(this.client, jobId, {
+        ...(this.options.workspaceStorageEndpoint
+          ? { storageEndpoint: this.options.workspaceStorageEndpoint }
+          : {}),
+      });
+      const summary = `the Azure ML job ${jobId} failed; its log (user_logs/std_log.txt) is in Azure ML studio${studio ? `: ${studio}` : ''}`;
       return end({
         state: 'failed',
         progress: 0,
+        logTail,
         error: {
           code: 'job_failed',
-          message: `the Azure ML job ${jobId} failed; its log (user_logs/std_log.txt) is in Azure ML studio${studio ? `: ${studio}` : ''}`,
+          message: logTail.length
+            ? `${summary}; last lines of the log:\n${logTail.slice(-20).join('\n')}`
+            : summary,
         },
       });
     }

@@ -41,6 +41,8 @@ export interface ArmResponse {
   status: number;
   json: unknown;
   headers: Headers;
+  /** The body as text (a log file is not JSON). */
+  text: string;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -166,7 +168,7 @@ export class AzureMlClient {
         } catch {
           json = { raw: text.slice(0, 500) };
         }
-        if (!retriable(res.status)) return { status: res.status, json, headers: res.headers };
+        if (!retriable(res.status)) return { status: res.status, json, headers: res.headers, text };
         const e = armError(json, res.headers);
         last = `HTTP ${res.status}${e.code ? ` ${e.code}` : ''}${e.message ? `: ${e.message}` : ''}`;
         wait = retryAfterMs(res.headers.get('retry-after'), Date.now());

@@ -328,3 +328,52 @@ export async function resolveCode(
   });
   return id;
 }
+
+/** The log Azure ML keeps of a command job's stdout and stderr, in the workspace's artifact store. */
+export const jobLogPath = (jobId: string): string => `ExperimentRun/dcid.${jobId}/user_logs/std_log.txt`;
+const LOG_TAIL_BYTES = 64 * 1024;
+
+/**
+ * The last lines of a job's log (`user_logs/std_log.txt` in the `workspaceartifactstore`
+ * datastore), read with the app's Storage token; best effort: anything that stands in the way (no
+ * such datastore, no log, no access) gives no lines rather than hiding why the job failed.
+ */
+export async function jobLogTail(
+  client: AzureMlClient,
+  jobId: string,
+  options: { storageEndpoint?: string; lines?: number } = {},
+): Promise<string[]> {
+  try {
+    const store = (await client.tryGet(
+      'datastores/workspaceartifactstore',
+      'read the artifact datastore',
+    )) as
+      | {
+          properties?: { accountName?: string; containerName?: string; endpoint?: string; protocol?: string };
+        }
+      | undefined;
+    const ds = store?.properties;
+    if (!ds?.accountName || !ds.containerName) return [];
+    const endpoint = (
+      options.storageEndpoint ??
+      `${ds.protocol ?? 'https'}://${ds.accountName}.blob.${ds.endpoint ?? 'core.windows.net'}`
+    ).replace(/\/$/, '');
+    const url = `${endpoint}/${ds.containerName}/${jobLogPath(jobId).split('/').map(encodeURIComponent).join('/')}`;
+    const headers = { 'x-ms-version': '2023-11-03' };
+    const head = await client.send('HEAD', url, { scope: STORAGE_SCOPE, headers });
+    const size = Number(head.headers.get('content-length'));
+    if (head.status !== 200 || !Number.isFinite(size) || size <= 0) return [];
+    const from = Math.max(0, size - LOG_TAIL_BYTES);
+    const res = await client.send('GET', url, {
+      scope: STORAGE_SCOPE,
+      headers: { ...headers, 'x-ms-range': `bytes=${from}-${size - 1}` },
+    });
+    if (res.status !== 200 && res.status !== 206) return [];
+    const lines = res.text.split(/\r?\n/);
+    if (from > 0) lines.shift(); // the first line was cut
+    while (lines.length && lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-(options.lines ?? 50));
+  } catch {
+    return [];
+  }
+}

@@ -327,8 +327,19 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     expect(fake.jobs.get('user-3')!.log).toContain('boom');
     expect(crashed.s).toMatchObject({
       state: 'failed',
+      logTail: ['boom'],
       error: { code: 'job_failed', message: expect.stringContaining('https://ml.azure.com/runs/user-3') },
     });
+    expect(crashed.s.error!.message).toMatch(/last lines of the log:\nboom$/);
+
+    // A long log: only its end is read (64 KiB), whole lines, the last 50.
+    await writeFile(
+      path.join(bad, 'chatty.py'),
+      'for i in range(20000):\n    print("line", i)\nraise SystemExit(1)\n',
+    );
+    await backend.submit(request('user-3b', { code: bad, command: '/usr/bin/python3 chatty.py' }));
+    const chatty = await poll(backend, 'user-3b');
+    expect(chatty.s.logTail).toEqual(Array.from({ length: 50 }, (_, i) => `line ${19950 + i}`));
 
     await backend.submit(request('user-4', { code: bad, command: '/usr/bin/python3 junk.py' }));
     const junk = await poll(backend, 'user-4');

@@ -25,6 +25,8 @@ import path from 'node:path';
  *                                                            (workspaceblobstore, and `datastores` given to the fake)
  *   PUT  /blob/{account}/{container}/{path}                  the workspace storage's Put Blob (x-ms-blob-type
  *                                                            BlockBlob, a bearer token) → 201
+ *   GET|HEAD /blob/{account}/{container}/{path}              Get Blob (x-ms-range) / its properties; a job's log is
+ *                                                            azureml/ExperimentRun/dcid.{id}/user_logs/std_log.txt
  *
  * Each GET advances a job one step along its script (by default NotStarted → Queued → Preparing →
  * Running → Finalizing → Completed). Errors use `{error: {code, message}}`. A bearer token is
@@ -311,6 +313,8 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       });
       job.log = output;
       job.exitCode = exitCode;
+      // Azure ML keeps the job's stdout and stderr in the workspace's artifact store.
+      blobs.set(`${account}/azureml/ExperimentRun/dcid.${job.id}/user_logs/std_log.txt`, Buffer.from(output));
       if (exitCode !== 0) return false;
       for (const [name, output] of Object.entries(p.outputs ?? {})) {
         const root = paths[`outputs.${name}`]!;
@@ -384,12 +388,24 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       }
       if (url.pathname.startsWith('/blob/')) {
         // The workspace storage's Put Blob (Blob REST API).
+        const key = decodeURIComponent(url.pathname.slice('/blob/'.length));
+        if (req.method === 'GET' || req.method === 'HEAD') {
+          // Get Blob / Get Blob Properties, with x-ms-range.
+          const blob = blobs.get(key);
+          if (!blob) return error(res, 404, 'BlobNotFound', 'The specified blob does not exist.');
+          const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers['x-ms-range'] ?? ''));
+          const body = range ? blob.subarray(Number(range[1]), Number(range[2]) + 1) : blob;
+          res.writeHead(range ? 206 : 200, {
+            'content-length': String(req.method === 'HEAD' ? blob.length : body.length),
+            'content-type': 'application/octet-stream',
+          });
+          return res.end(req.method === 'HEAD' ? undefined : body);
+        }
         if (req.method !== 'PUT') return error(res, 405, 'UnsupportedHttpVerb', 'only Put Blob here');
         if (req.headers['x-ms-blob-type'] !== 'BlockBlob')
           return error(res, 400, 'MissingRequiredHeader', 'x-ms-blob-type is required');
         if (!req.headers['x-ms-version'])
           return error(res, 400, 'MissingRequiredHeader', 'x-ms-version is required');
-        const key = decodeURIComponent(url.pathname.slice('/blob/'.length));
         blobs.set(key, await readRaw(req));
         return send(res, 201, undefined, { etag: `"${randomUUID()}"` });
       }
@@ -424,7 +440,7 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
             },
           });
         }
-        if (ds[4] !== 'workspaceblobstore')
+        if (ds[4] !== 'workspaceblobstore' && ds[4] !== 'workspaceartifactstore')
           return error(res, 404, 'UserError', `datastore ${ds[4]} not found`);
         return send(res, 200, {
           id: url.pathname,
@@ -433,7 +449,7 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
           properties: {
             datastoreType: 'AzureBlob',
             accountName: account,
-            containerName: storageContainer,
+            containerName: ds[4] === 'workspaceartifactstore' ? 'azureml' : storageContainer,
             endpoint: 'core.windows.net',
             protocol: 'https',
             isDefault: true,
