@@ -292,6 +292,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         },
         codeId,
         environmentId,
+        timeLimitSeconds: spec.timeLimitSeconds,
       };
       // request.json (write-once, as every backend writes it) maps the job back to its run for the
       // Event Grid wake-up (lib/training/events.ts jobOwnerLookup).
@@ -490,7 +491,23 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         backendStatus: amlStatus,
       };
     }
-    if (state === 'canceled') return end({ state: 'canceled', progress: 0 });
+    if (state === 'canceled') {
+      // Sluice's cancel leaves a marker; without one, Azure ML stopped the job at limits.timeout
+      // (or someone canceled it in the studio, which a run cut short before its limit shows).
+      const asked = await store.exists({ container: jobsContainer, path: jobPath(jobId, 'cancel.json') });
+      const ranMs = this.now() - Date.parse(record.submittedAt);
+      if (!asked && ranMs >= record.timeLimitSeconds * 1000) {
+        return end({
+          state: 'failed',
+          progress: 0,
+          error: {
+            code: 'time_limit_exceeded',
+            message: `Azure ML stopped the job at its time limit of ${record.timeLimitSeconds} s`,
+          },
+        });
+      }
+      return end({ state: 'canceled', progress: 0 });
+    }
     const studio = job.properties?.services?.Studio?.endpoint;
     if (state === 'failed') {
       const logTail = await jobLogTail(this.client, jobId, {
@@ -544,6 +561,14 @@ export class AzureMlTrainingBackend implements TrainingBackend {
   }
 
   async cancel(jobId: string): Promise<void> {
+    if (this.options.store && (await this.userJobRecord(jobId))) {
+      // Marks the cancel as Sluice's own, so a Canceled job is not taken for one Azure ML timed out.
+      await this.options.store.put(
+        { container: jobsContainer, path: jobPath(jobId, 'cancel.json') },
+        JSON.stringify({ jobId, at: new Date(this.now()).toISOString() }),
+        { contentType: 'application/json', condition: 'overwrite' },
+      );
+    }
     const job = await this.getJob(jobId);
     const state = mapAzureMlStatus(job.properties?.status ?? 'Unknown');
     if (state === 'completed' || state === 'failed' || state === 'canceled') return;

@@ -129,6 +129,7 @@ export const userJobRecordSchema = z.object({
   }),
   codeId: z.string(),
   environmentId: z.string(),
+  timeLimitSeconds: z.number().int().positive(),
 });
 export type UserJobRecord = z.infer<typeof userJobRecordSchema>;
 

@@ -391,6 +391,14 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     expect(fake.requests.filter((r) => r.method === 'POST').at(-1)!.path).toMatch(/\/jobs\/user-7\/cancel$/);
     await expect(poll(backend, 'user-7')).resolves.toMatchObject({ s: { state: 'canceled' } });
 
+    // Canceled without Sluice asking, after the time limit: Azure ML's limits.timeout stopped it.
+    fake.setScript(['Running', 'Canceled']);
+    await backend.submit(request('user-7b', { timeLimitSeconds: 60 }));
+    const later = new AzureMlTrainingBackend(options({ now: () => Date.now() + 61_000 }));
+    await expect(poll(later, 'user-7b')).resolves.toMatchObject({
+      s: { state: 'failed', error: { code: 'time_limit_exceeded' } },
+    });
+
     fake.setScript(['Queued']);
     await backend.submit(request('user-8'));
     fake.setCreatedAt('user-8', new Date(Date.now() - 5 * 3600_000).toISOString());
