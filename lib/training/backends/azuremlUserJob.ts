@@ -6,7 +6,8 @@ import type { SluiceVariable } from '../../contracts/job';
 import { JOB_CONTRACT_VERSION } from '../../contracts/job';
 import type { AzuremlJobSettings } from '../../contracts/backendJobs';
 import { NonRetriableError } from '../../errors';
-import { readManifest } from '../../mlmodel/folder';
+import type { ManifestEntry } from '../../mlmodel/folder';
+import { manifestDigest, readManifest } from '../../mlmodel/folder';
 import { parseCommand } from '../userJob/command';
 import type { JobData } from '../userJob/jobData';
 import type { AzureMlClient } from './azuremlClient';
@@ -234,6 +235,10 @@ export function computeOf(
   return serverless(defaults.instanceType);
 }
 
+/** Folders of a code folder that are not uploaded, wherever they are. */
+export const SKIPPED_FOLDERS = new Set(['.git', '__pycache__', '.ipynb_checkpoints']);
+const UPLOAD_CONCURRENCY = 8;
+
 /** Azure ML's own limit for a code snapshot. */
 export const CODE_MAX_BYTES = 300 * 1024 * 1024;
 
@@ -270,10 +275,17 @@ export async function resolveCode(
       `the code folder ${dir} ${s ? 'is not a folder' : 'does not exist'} (give a folder, or an asset as "azureml:<name>:<version>")`,
     );
   const maxBytes = options.maxBytes ?? CODE_MAX_BYTES;
-  let manifest;
+  let manifest: { manifest: ManifestEntry[]; digest: string };
   try {
-    manifest = await readManifest(dir, { maxBytes });
+    const read = await readManifest(dir, { maxBytes });
+    // Version-control and interpreter caches are not code: leaving them out keeps a checkout's
+    // history off the compute and the digest stable across runs that only compiled .pyc files.
+    const kept = read.manifest.filter((f) => !f.path.split('/').some((seg) => SKIPPED_FOLDERS.has(seg)));
+    if (kept.length === 0)
+      throw new NonRetriableError('code_folder_invalid', `the code folder ${dir} has no files to upload`);
+    manifest = { manifest: kept, digest: manifestDigest(kept) };
   } catch (err) {
+    if (err instanceof NonRetriableError && err.code === 'code_folder_invalid') throw err;
     if (err instanceof NonRetriableError)
       throw new NonRetriableError(
         'code_folder_invalid',
@@ -302,7 +314,7 @@ export async function resolveCode(
     `${ds.protocol ?? 'https'}://${ds.accountName}.blob.${ds.endpoint ?? 'core.windows.net'}`
   ).replace(/\/$/, '');
   const folderUri = `${endpoint}/${ds.containerName}/LocalUpload/${manifest.digest}`;
-  for (const file of manifest.manifest) {
+  const upload = async (file: ManifestEntry) => {
     const bytes = await readFile(path.join(dir, ...file.path.split('/')));
     const url = `${folderUri}/${file.path.split('/').map(encodeURIComponent).join('/')}`;
     const res = await client.send('PUT', url, {
@@ -318,7 +330,14 @@ export async function resolveCode(
       throw client.fail(`upload ${file.path} to the workspace storage ${ds.accountName}`, res, {
         forbiddenHint: `the app's identity needs Storage Blob Data Contributor on ${ds.accountName}`,
       });
-  }
+  };
+  // A few uploads at a time: many small files are mostly round trips.
+  const queue = [...manifest.manifest];
+  await Promise.all(
+    Array.from({ length: Math.min(UPLOAD_CONCURRENCY, queue.length) }, async () => {
+      for (let file = queue.shift(); file; file = queue.shift()) await upload(file);
+    }),
+  );
   await client.arm('PUT', id, `create code ${name}`, {
     properties: {
       codeUri: folderUri,

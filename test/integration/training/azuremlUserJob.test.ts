@@ -316,6 +316,8 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     const bad = path.join(work, 'bad-code');
     await rm(bad, { recursive: true, force: true });
     await mkdir(bad, { recursive: true });
+    await mkdir(path.join(bad, '__pycache__'), { recursive: true });
+    await writeFile(path.join(bad, '__pycache__', 'crash.cpython-311.pyc'), 'not code');
     await writeFile(path.join(bad, 'crash.py'), 'import sys\nprint("boom", file=sys.stderr)\nsys.exit(3)\n');
     await writeFile(
       path.join(bad, 'junk.py'),
@@ -325,6 +327,11 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     await backend.submit(request('user-3', { code: bad, command: '/usr/bin/python3 crash.py' }));
     const crashed = await poll(backend, 'user-3');
     expect(fake.jobs.get('user-3')!.log).toContain('boom');
+    // Interpreter caches stay behind.
+    expect(
+      [...fake.blobs.keys()].filter((k) => k.includes('LocalUpload') && k.endsWith('crash.py')),
+    ).toHaveLength(1);
+    expect([...fake.blobs.keys()].some((k) => k.includes('__pycache__'))).toBe(false);
     expect(crashed.s).toMatchObject({
       state: 'failed',
       logTail: ['boom'],
