@@ -120,6 +120,23 @@ interface ArmJob {
 }
 
 const jobsContainer = resources.blobContainers.jobs;
+
+/**
+ * A failure message with as many of the log's last lines (each cut to 300 characters) as fit in
+ * 2,000 characters, the most a run's error keeps: the end of the log is what explains a failure.
+ */
+export function withLogTail(summary: string, logTail: readonly string[], max = 2_000): string {
+  const head = `${summary}; last lines of the log:`;
+  const kept: string[] = [];
+  let length = head.length;
+  for (const line of logTail.slice(-20).reverse()) {
+    const l = line.length > 300 ? `${line.slice(0, 297)}...` : line;
+    if (length + 1 + l.length > max) break;
+    kept.unshift(l);
+    length += 1 + l.length;
+  }
+  return kept.length ? `${head}\n${kept.join('\n')}` : summary;
+}
 const QUEUED_STATES = new Set(['NotStarted', 'Starting', 'Provisioning', 'Preparing', 'Queued', 'Scheduled']);
 
 export class AzureMlTrainingBackend implements TrainingBackend {
@@ -522,9 +539,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         logTail,
         error: {
           code: 'job_failed',
-          message: logTail.length
-            ? `${summary}; last lines of the log:\n${logTail.slice(-20).join('\n')}`
-            : summary,
+          message: withLogTail(summary, logTail),
         },
       });
     }

@@ -392,7 +392,7 @@ export async function jobLogTail(
     const lines = res.text.split(/\r?\n/);
     if (from > 0) lines.shift(); // the first line was cut
     while (lines.length && lines[lines.length - 1] === '') lines.pop();
-    return lines.slice(-(options.lines ?? 50));
+    return lines.slice(-(options.lines ?? 50)).map((l) => (l.length > 2_000 ? `${l.slice(0, 2_000)}…` : l));
   } catch {
     return [];
   }

@@ -1,3 +1,4 @@
+import { withLogTail } from '../../../lib/training/backends/azureml';
 import { AzureMlClient, retryAfterMs } from '../../../lib/training/backends/azuremlClient';
 
 /** A fetch that answers from a list, recording what was asked. */
@@ -100,5 +101,15 @@ describe('the Azure ML ARM client', () => {
       name: 'NonRetriableError',
       code: 'azureml_credential_unavailable',
     });
+  });
+
+  it('keeps the end of a long log in a failure message of at most 2,000 characters', () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `${i}:${'x'.repeat(i % 2 ? 500 : 10)}`);
+    const m = withLogTail('the job failed', lines);
+    expect(m.length).toBeLessThanOrEqual(2_000);
+    expect(m.startsWith('the job failed; last lines of the log:\n')).toBe(true);
+    expect(m.endsWith(`39:${'x'.repeat(294)}...`)).toBe(true);
+    expect(m.split('\n').length).toBeGreaterThan(5);
+    expect(withLogTail('the job failed', [])).toBe('the job failed');
   });
 });
