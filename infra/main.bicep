@@ -82,6 +82,12 @@ param databricksToken string = ''
 @description('Password (HTTP Basic) of the Databricks notification destination, checked by /api/training/databricks-events on top of the function key; stored in Key Vault. Empty: the function key alone.')
 param databricksWebhookSecret string = ''
 
+@description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
+param azureMlUserEnvironment string = ''
+
+@description('Seconds a training job may wait in the Azure ML queue before it fails with queued_too_long (a whole number); empty keeps the app\'s default (4 hours).')
+param azureMlQueuedLimitSeconds string = ''
+
 @description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
 param notifyWebhookUrl string = ''
 
@@ -345,6 +351,9 @@ module ml 'modules/ml.bicep' = if (enableAzureMl) {
     storageAccountName: names.mlStorage
     keyVaultName: names.mlKeyVault
     applicationInsightsId: monitoring.outputs.applicationInsightsId
+    artifactStorageAccountName: storage.outputs.name
+    artifactBlobEndpoint: storage.outputs.blobEndpoint
+    jobsContainerName: shared.blobContainers.jobs
   }
 }
 
@@ -363,6 +372,7 @@ module roles 'modules/roles.bicep' = {
     communicationServiceName: names.communication
     enableAzureMl: enableAzureMl
     mlWorkspaceName: names.mlWorkspace
+    mlStorageAccountName: names.mlStorage
     mlWorkspacePrincipalId: enableAzureMl ? ml.outputs.principalId : ''
     jobsContainerName: shared.blobContainers.jobs
     databricksAccessConnectorPrincipalId: databricksAccessConnectorPrincipalId
@@ -415,11 +425,13 @@ var publicBaseUrlSettings = !empty(publicBaseUrl) ? {
   '${settingNames.publicBaseUrl}': publicBaseUrl
 } : {}
 
-// The azureml training backend: where the workspace is, and the job assets if given.
+// The azureml training backend: where the workspace is, the worker's assets for built-in algorithms,
+// and the default environment and queue limit of user jobs, if given.
 var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlSubscriptionId}': subscription().subscriptionId
   '${settingNames.azureMlResourceGroup}': rg.name
   '${settingNames.azureMlWorkspaceName}': ml.outputs.name
+  '${settingNames.azureMlJobsDatastore}': ml.outputs.jobsDatastoreName
 }, empty(azureMlEnvironmentId) ? {} : {
   '${settingNames.azureMlEnvironmentId}': azureMlEnvironmentId
 }, empty(azureMlCodeId) ? {} : {
@@ -428,6 +440,10 @@ var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlComputeId}': azureMlComputeId
 }, empty(azureMlInstanceType) ? {} : {
   '${settingNames.azureMlInstanceType}': azureMlInstanceType
+}, empty(azureMlUserEnvironment) ? {} : {
+  '${settingNames.azureMlUserEnvironment}': azureMlUserEnvironment
+}, empty(azureMlQueuedLimitSeconds) ? {} : {
+  '${settingNames.azureMlQueuedLimitSeconds}': azureMlQueuedLimitSeconds
 }) : {}
 
 // The databricks training backend: the workspace, and how runs reach Sluice's data and events.

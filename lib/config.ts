@@ -103,6 +103,19 @@ export const configSchema = z
      * location is that container's root.
      */
     DATABRICKS_JOB_ROOT: z.string().min(1).optional(),
+    /**
+     * User jobs (algorithm "custom"): the environment when the spec's azureml.environment names none,
+     * an environment asset (azureml:name:version, azureml://registries/…) or a Docker image.
+     */
+    AZUREML_USER_ENVIRONMENT: z.string().min(1).optional(),
+    /**
+     * User jobs: a workspace datastore on the artifact account's jobs container (Bicep creates
+     * `sluicejobs`); their inputs and output are then azureml://datastores/<name>/paths/... URIs
+     * instead of https Blob URLs.
+     */
+    AZUREML_JOBS_DATASTORE: z.string().min(1).optional(),
+    /** A job Azure ML keeps queued longer than this (no compute, no quota) fails with queued_too_long. */
+    AZUREML_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],

@@ -39,6 +39,9 @@ param enableAzureMl bool = false
 @description('Name of the Azure ML workspace (used when enableAzureMl).')
 param mlWorkspaceName string = ''
 
+@description('Name of the Azure ML workspace\'s own storage account, where user code is uploaded as code assets (used when enableAzureMl).')
+param mlStorageAccountName string = ''
+
 @description('Principal id of the Azure ML workspace\'s system identity (used when enableAzureMl).')
 param mlWorkspacePrincipalId string = ''
 
@@ -103,6 +106,10 @@ resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' e
 
 resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (!empty(databricksAccessConnectorPrincipalId)) {
   name: '${storageAccountName}/default/${jobsContainerName}'
+}
+
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (enableAzureMl) {
+  name: mlStorageAccountName
 }
 
 // ---- The app's identity ----
@@ -182,6 +189,18 @@ resource appMlJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (en
   scope: mlWorkspace
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMlDataScientist)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// User jobs (algorithm "custom") upload the user's code folder to the workspace's default datastore
+// (its own storage account, shared keys off) before creating the code asset, as the Azure ML SDK does.
+resource appMlCode 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(mlStorage.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: mlStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -56,6 +56,8 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     azureMlEnvironmentId: 'azureml:sluice-node22:1',
     azureMlCodeId: 'azureml:sluice-worker:3',
     azureMlInstanceType: 'Standard_D2s_v3',
+    azureMlUserEnvironment: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest',
+    azureMlQueuedLimitSeconds: '1800',
     azureMlComputeId:
       '/subscriptions/0/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/gpu',
   },

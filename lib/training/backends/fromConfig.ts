@@ -54,15 +54,10 @@ export function backendsFromConfig(
       });
       return databricks;
     }
-    if (
-      !config.AZUREML_SUBSCRIPTION_ID ||
-      !config.AZUREML_RESOURCE_GROUP ||
-      !config.AZUREML_WORKSPACE_NAME ||
-      !config.AZUREML_ENVIRONMENT_ID
-    ) {
+    if (!config.AZUREML_SUBSCRIPTION_ID || !config.AZUREML_RESOURCE_GROUP || !config.AZUREML_WORKSPACE_NAME) {
       throw new NonRetriableError(
         'azureml_not_configured',
-        'the azureml backend needs AZUREML_SUBSCRIPTION_ID, AZUREML_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME and AZUREML_ENVIRONMENT_ID',
+        'the azureml backend needs AZUREML_SUBSCRIPTION_ID, AZUREML_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME',
       );
     }
     azureml ??= new AzureMlTrainingBackend({
@@ -72,13 +67,19 @@ export function backendsFromConfig(
       workspace: config.AZUREML_WORKSPACE_NAME,
       apiVersion: config.AZUREML_API_VERSION,
       credential: credential(),
-      environmentId: config.AZUREML_ENVIRONMENT_ID,
+      // Built-in algorithms run the Sluice worker (its environment is checked when such a job is submitted).
+      ...(config.AZUREML_ENVIRONMENT_ID ? { environmentId: config.AZUREML_ENVIRONMENT_ID } : {}),
       instanceType: config.AZUREML_INSTANCE_TYPE,
       ...(config.AZUREML_COMPUTE_ID ? { computeId: config.AZUREML_COMPUTE_ID } : {}),
       ...(config.AZUREML_CODE_ID ? { codeId: config.AZUREML_CODE_ID } : {}),
       storageBlobEndpoint: store.service.url,
       files: store,
       heartbeatStaleMs: Math.max(10 * 60_000, config.TRAINING_HEARTBEAT_STALE_SECONDS * 1000),
+      // User jobs (algorithm "custom").
+      store,
+      ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
+      queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+      ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
     });
     return azureml;
   };
