@@ -57,7 +57,8 @@ export function fingerprint(root) {
   const files = [];
   for (const inc of include) walk(root, inc, exclude, files);
   const sources = {};
-  for (const f of [...new Set(files)].sort()) sources[f.split(path.sep).join('/')] = hashFile(path.join(root, f));
+  for (const f of [...new Set(files)].sort())
+    sources[f.split(path.sep).join('/')] = hashFile(path.join(root, f));
   const inputs = {};
   for (const f of EXTRA_INPUTS)
     inputs[f] = existsSync(path.join(root, f)) ? hashFile(path.join(root, f)) : null;
@@ -71,7 +72,10 @@ function hashFile(file) {
 /** `dist/x/y.js` for `x/y.ts`; undefined for what emits nothing of its own (.d.ts, .json). */
 function outputOf(source) {
   if (/\.d\.[mc]?ts$/.test(source) || source.endsWith('.json')) return undefined;
-  return source.replace(/\.(ts|tsx)$/, '.js').replace(/\.mts$/, '.mjs').replace(/\.cts$/, '.cjs');
+  return source
+    .replace(/\.(ts|tsx)$/, '.js')
+    .replace(/\.mts$/, '.mjs')
+    .replace(/\.cts$/, '.cjs');
 }
 
 function readStamp(root, outDir) {
@@ -94,7 +98,8 @@ export function staleReason(root, current = fingerprint(root)) {
   for (const f of Object.keys(stamp.sources ?? {})) if (!(f in current.sources)) return `${f} was deleted`;
   for (const f of Object.keys(current.sources)) {
     const out = outputOf(f);
-    if (out && !existsSync(path.join(root, current.outDir, out))) return `${current.outDir}/${out} is missing`;
+    if (out && !existsSync(path.join(root, current.outDir, out)))
+      return `${current.outDir}/${out} is missing`;
   }
   return undefined;
 }
@@ -131,7 +136,9 @@ export function build(root, { force = false, quiet = false, log = console.error 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   const at = argv.indexOf('--project');
-  const root = path.resolve(at >= 0 ? argv[at + 1] : path.join(path.dirname(fileURLToPath(import.meta.url)), '..'));
+  const root = path.resolve(
+    at >= 0 ? argv[at + 1] : path.join(path.dirname(fileURLToPath(import.meta.url)), '..'),
+  );
   if (argv.includes('--check')) {
     const reason = staleReason(root);
     console.error(reason ? `build needed: ${reason}` : 'build: current');
