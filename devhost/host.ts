@@ -28,6 +28,7 @@ import { defaultBufferedBodyBudgetBytes } from './http/bodyBudget';
 import { lockDataDir } from './services/lock';
 import { parseKeys, type HostKeys } from './http/keys';
 import { createHttpFront, defaultMaxRequestBodyBytes, type HttpFront } from './http/server';
+import { sendNotReady, startupParts, type StartupPart } from './http/notReady';
 import { startTimers, validateTimerFunctions, type TimerScheduler } from './timers/scheduler';
 
 export interface HostOptions {
@@ -150,14 +151,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const requestedPort = options.port ?? localSettings.localHttpPort ?? 7071;
 
   let front: HttpFront | undefined;
+  // What start-up still has to do; requests before the front is ready are told (problem JSON).
+  let remaining: StartupPart[] = [...startupParts];
+  const done = (part: StartupPart) => (remaining = remaining.filter((p) => p !== part));
   const servers: Server[] = [];
   const newServer = (): Server => {
     const server = createServer((req, res) => {
       if (front) front.handle(req, res);
-      else {
-        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
-        res.end(JSON.stringify({ error: 'devhost is starting' }));
-      }
+      else sendNotReady(res, remaining);
     });
     server.keepAliveTimeout = 5_000;
     return server;
@@ -221,6 +222,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log.warn(`${name} is set in the environment; the embedded service value is not used`);
       }
     }
+    done('services');
     applySettings(localSettings.values);
 
     const hostJson = readHostJson(appDir);
@@ -245,6 +247,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       }
     }
 
+    done('functions');
     const front_ = createHttpFront({
       registry,
       invoker,
@@ -284,6 +287,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       cleanups.push(() => started.stop());
     }
 
+    done('durable');
     front = front_;
     front.setReady(true);
     timers = startTimers({
