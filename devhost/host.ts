@@ -3,7 +3,7 @@
  * Durable engine → HTTP routes → timers. The port is bound first so a busy port fails fast, before the
  * emulators start; requests get 503 until the app is loaded.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -312,6 +312,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         `devhost listens beyond loopback (--host ${listenHost}) without keys: anyone who can reach this machine can call every function and the Durable HTTP API. Start with --keys to require keys.`,
       );
     }
+    // Where this devhost serves, for tools that look for a running one in its data folder (the
+    // demo): written once ready, removed when it stops, and ignored when its pid is gone.
+    const urlFile = dataDir === null ? undefined : path.join(dataDir, RUNNING_FILE);
+    if (urlFile) writeFileSync(urlFile, `${JSON.stringify({ url: origin, pid: process.pid })}\n`);
     log.info(`devhost ready: ${origin}`);
 
     let stopping: Promise<void> | undefined;
@@ -321,6 +325,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log.info('devhost stopping');
         timers?.stop();
         front?.setReady(false);
+        if (urlFile) rmSync(urlFile, { force: true });
         const closed = closeServers();
         for (const server of servers) server.closeIdleConnections();
         if (engine)
@@ -350,6 +355,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     throw err;
   }
 }
+
+/** In the data folder while a devhost serves from it: `{"url": "http://localhost:7071", "pid": 123}`. */
+export const RUNNING_FILE = 'devhost.json';
 
 const formatAddress = (a: AddressInfo): string =>
   a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;

@@ -3,10 +3,11 @@
  * `Retry-After` and a problem JSON naming what is still starting, like the app's own errors; it
  * used to be `{"error":"devhost is starting"}` as plain JSON.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { runningDevhostUrl } from '../../cli/localSluice';
 import { notReadyProblem } from '../../devhost/http/notReady';
 import { spawnDevhost } from '../support/devhost';
 
@@ -32,7 +33,7 @@ async function firstAnswer(url: string, deadline: number): Promise<Response> {
   }
 }
 
-test('GET /api/health while devhost starts is a 503 problem naming what is still starting', async () => {
+test('GET /api/health while devhost starts is a 503 problem naming what is still starting; once ready it names its URL in its data folder', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devhost-starting-'));
   const gate = path.join(dir, 'go');
   const port = await freePort();
@@ -40,6 +41,7 @@ test('GET /api/health while devhost starts is a 503 problem naming what is still
     app: 'test/fixtures/slow-start',
     port,
     services: false,
+    dataDir: dir,
     env: { SLOW_START_GATE: gate },
   });
   try {
@@ -65,6 +67,15 @@ test('GET /api/health while devhost starts is a 503 problem naming what is still
       status = (await firstAnswer(url, Date.now() + 60_000)).status;
     }
     expect(status).toBe(200);
+
+    // Ready, it names where it serves in its data folder (the demo finds \`npm start\` on any port)…
+    expect(runningDevhostUrl(dir)).toBe(`http://localhost:${port}`);
+    // …until it stops.
+    const exited = new Promise((r) => host.proc.once('exit', r));
+    host.proc.kill('SIGTERM');
+    await exited;
+    expect(existsSync(path.join(dir, 'devhost.json'))).toBe(false);
+    expect(runningDevhostUrl(dir)).toBeUndefined();
   } finally {
     host.proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
