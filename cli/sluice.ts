@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { ApprovalLink } from './approvalLinks';
 import type { JobTestArgs } from './jobTest';
 
 const USAGE = `Usage: sluice <command> [options]
@@ -444,13 +444,6 @@ export const fmtMs = (ms: number | undefined) =>
 
 const terminal = new Set(['succeeded', 'stopped', 'failed', 'canceled']);
 
-/** An approval page link a reviewer was sent (a request, reminder or escalation). */
-export interface ApprovalLink {
-  to: string;
-  kind: string;
-  link: string;
-}
-
 /**
  * Polls a run and prints each step change as it happens; resolves with the final run. `onStatus`
  * sees the run each time its status changes (the demo uses it to find the approval link). With
@@ -496,22 +489,6 @@ export async function watchRun(
     if (terminal.has(run.status)) return run;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-}
-
-/**
- * The links of a local Sluice's outbox (devhost's notifier writes each message to the `outbox`
- * blob container of its Azurite, found from the run's source URI). Loaded on first use: the API
- * commands do not need the storage SDK.
- */
-function outboxLinks(storage: string | undefined): (run: RunView) => Promise<ApprovalLink[]> {
-  let outbox: Promise<ContainerClient> | undefined;
-  return async (run) => {
-    const reviewer = await import('./reviewer.js');
-    if (!run.source?.uri) return [];
-    outbox ??= Promise.resolve(reviewer.localOutbox(run.source.uri, storage));
-    const messages = await reviewer.outboxMessages(await outbox, run.id);
-    return messages.flatMap((m) => (m.link ? [{ to: m.to, kind: m.kind, link: m.link }] : []));
-  };
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -649,6 +626,8 @@ export async function main(
         return 0;
       }
       out(`started run ${started.runId}`);
+      // Loaded here: the storage SDK is only needed to read the local outbox.
+      const { outboxLinks } = await import('./approvalLinks.js');
       const run = await watchRun(ctx, started.runId, 1000, undefined, outboxLinks(str('storage')));
       print(run, () => printRun(ctx, run));
       return run.status === 'succeeded' ? 0 : 1;
