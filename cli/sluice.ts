@@ -341,7 +341,7 @@ function printRun(ctx: Ctx, run: RunView): void {
   }
   if (run.metrics && Object.keys(run.metrics).length) {
     ctx.out('  metrics:');
-    for (const line of metricsTable(run.metrics)) ctx.out(`    ${line}`);
+    for (const line of metricsTable(run.metrics)) ctx.out(line ? `    ${line}` : '');
   }
   if (run.approval) ctx.out(`  approval: ${JSON.stringify(run.approval)}`);
   if (run.deployment) ctx.out(`  deployment: ${JSON.stringify(run.deployment)}`);
@@ -432,7 +432,9 @@ function evaluationTable(ev: Record<string, unknown>): string[] {
     [production, ...cell(ev.champion)],
   ];
   if (ev.difference !== undefined) table.push(['difference', ...cell(ev.difference)]);
-  lines.push(...columns(table).map((l) => `  ${l}`));
+  // No interval anywhere (a first model has no difference): no empty column.
+  const shown = table.slice(1).some((r) => r[2]) ? table : table.map((r) => r.slice(0, 2));
+  lines.push(...columns(shown).map((l) => `  ${l}`));
   if (Array.isArray(ev.reasons))
     for (const r of ev.reasons as { passed?: boolean; message?: string }[])
       lines.push(`  ${r.passed ? '✔' : '✖'} ${r.message ?? ''}`);

@@ -195,6 +195,26 @@ describe('sluice status shows the metrics as a table', () => {
     ]);
   });
 
+  it('a first model: no production value, and no empty interval column', () => {
+    expect(
+      metricsTable({
+        evaluation: {
+          primaryMetric: 'r2',
+          candidate: 0.2008,
+          champion: null,
+          passed: true,
+          reasons: [],
+          rows: 100,
+        },
+      }),
+    ).toEqual([
+      'evaluation (r2 on 100 holdout rows): passed',
+      '               value',
+      '  candidate   0.2008',
+      '  production       —',
+    ]);
+  });
+
   it('is what status prints, not one line of JSON', async () => {
     const { server, url } = await fakeApi([{ ...base, status: 'succeeded', metrics }]);
     try {
