@@ -157,7 +157,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   --seed N                 the seed handed to the job
   --hyperparameters JSON   a JSON object handed to the job
   --time-limit SECONDS     stop the job after this long
-  --work DIR               keep the job's files in DIR`,
+  --work DIR               where the job's data, output and log go (default: a new temporary folder)`,
     examples: [
       'sluice job test examples/training/sklearn --data data/cps-wages-1985.csv --target wage',
       'sluice job test ./my-model --data train.csv --target label --rows 200 --task classification',

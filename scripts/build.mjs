@@ -41,8 +41,10 @@ function walk(root, rel, exclude, files) {
   let entries;
   try {
     entries = readdirSync(path.join(root, rel), { withFileTypes: true });
-  } catch {
-    return; // an include folder that does not exist compiles nothing
+  } catch (err) {
+    // An include that names a file is that file; one that does not exist compiles nothing.
+    if (err.code === 'ENOTDIR' && SOURCE.test(rel)) files.push(rel);
+    return;
   }
   for (const e of entries) {
     const child = rel === '.' ? e.name : path.join(rel, e.name);
@@ -55,7 +57,13 @@ function walk(root, rel, exclude, files) {
 export function fingerprint(root) {
   const { include, exclude, outDir } = readProject(root);
   const files = [];
-  for (const inc of include) walk(root, inc, exclude, files);
+  // A glob (`src/**/*.ts`) is walked from the folder before its first wildcard: every source
+  // under it counts, a superset of what tsc reads, so nothing it reads can change unseen.
+  for (const inc of include) {
+    const parts = inc.split(/[\\/]/);
+    const wild = parts.findIndex((p) => /[*?]/.test(p));
+    walk(root, wild < 0 ? inc : parts.slice(0, wild).join('/') || '.', exclude, files);
+  }
   const sources = {};
   for (const f of [...new Set(files)].sort())
     sources[f.split(path.sep).join('/')] = hashFile(path.join(root, f));

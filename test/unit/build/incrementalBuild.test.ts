@@ -77,6 +77,24 @@ test('a deleted output is emitted again, though tsc’s incremental build info s
   expect(emitted('src/b.js')).toContain("'b'");
 });
 
+test('an include that is a glob or a single file is watched too', () => {
+  write(
+    'tsconfig.json',
+    JSON.stringify({
+      compilerOptions: { outDir: 'dist', rootDir: '.', module: 'commonjs', target: 'es2022', types: [] },
+      include: ['src/**/*.ts', 'extra.ts'],
+    }),
+  );
+  write('extra.ts', 'export const extra = 1;\n');
+  expect(build().status).toBe(0);
+  expect(build('--check').status).toBe(0);
+  write('extra.ts', 'export const extra = 2;\n');
+  expect(build('--check').stderr).toBe('build needed: extra.ts changed\n');
+  build();
+  write('src/b.ts', "export const b = 'c';\n");
+  expect(build('--check').stderr).toBe('build needed: src/b.ts changed\n');
+});
+
 test('a failed build leaves no stamp, so the next start builds again', () => {
   build();
   write('src/b.ts', 'export const b: number = "not a number";\n');
