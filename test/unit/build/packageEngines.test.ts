@@ -21,6 +21,8 @@ describe('the project runs on its own Node 22 and npm is not asked to check the 
     };
     expect(lock.packages['']?.engines).toBeUndefined();
     expect(pkg.devDependencies?.node).toMatch(/^22\.\d+\.\d+$/);
+    // A version manager (nvm, fnm) runs npm itself on the same Node, so the install is quiet too.
+    expect(readFileSync(path.join(root, '.nvmrc'), 'utf8').trim()).toBe(pkg.devDependencies?.node);
   });
 
   it('links sluice to the launcher that builds when needed and refuses an older Node in one line', () => {
