@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
  *
  * Authentication is the job's access token, sent as HTTP Basic with an empty user name (or as a
  * bearer token): none → 401; a token of another plan → 403; an expired token → 401. A plan's
- * TaskCompleted is accepted once; a second one for the same task is 409 (the task has completed).
+ * TaskCompleted is accepted once; a second one for the same task is 409 (an assumption: the docs do
+ * not say how Azure DevOps answers a repeat).
  * `failNext(n, status)` makes the next n calls fail with that status (e.g. 503), for retry tests.
  */
 
