@@ -101,7 +101,7 @@ export const GITHUB_RULE_LIFE_MS = 30 * 24 * 3600_000;
 /**
  * A check's id, from what identifies it at the caller, so a repeated delivery (Azure DevOps tries up
  * to 10 times; GitHub redelivers) finds the same document: one check per stage attempt's task, one
- * per workflow run and environment.
+ * per workflow run, environment and deployment.
  */
 export function checkIdOf(kind: CheckKind, key: string): string {
   return `${kind}-${createHash('sha256').update(`${kind}\n${key}`).digest('hex').slice(0, 40)}`;
@@ -113,8 +113,11 @@ export function azureDevOpsCheckId(
   return checkIdOf('azureDevOps', `${cb.planId}/${cb.jobId}/${cb.taskInstanceId}`.toLowerCase());
 }
 
-export function githubCheckId(cb: Pick<GitHubCallback, 'callbackUrl' | 'environment'>): string {
-  return checkIdOf('github', `${cb.callbackUrl}\n${cb.environment}`);
+export function githubCheckId(
+  cb: Pick<GitHubCallback, 'callbackUrl' | 'environment' | 'deploymentId'>,
+): string {
+  // A re-run of the workflow keeps its run id (and so the callback URL) but makes a new deployment.
+  return checkIdOf('github', `${cb.callbackUrl}\n${cb.environment}\n${cb.deploymentId ?? ''}`);
 }
 
 /** A readable name of the condition, for messages. */

@@ -354,6 +354,22 @@ describe('POST /api/checks/github', () => {
     });
     expect(reviews[0]!.comment).toContain(`${BASE}/api/runs/${run.id}`);
     expect(gh.tokensIssued).toBeGreaterThan(0);
+
+    // Re-running the job keeps the workflow run (and its callback URL) but makes a new deployment:
+    // a new check, answered again.
+    const deployment = pending.event.deployment as { id: number };
+    const rerun = JSON.stringify({
+      ...pending.event,
+      deployment: { ...deployment, id: deployment.id + 100 },
+    });
+    const third = await postGitHub(rerun, gh.deliveryHeaders(rerun, SECRET));
+    expect(third.jsonBody).toMatchObject({ created: true });
+    expect(third.jsonBody.id).not.toBe(res.jsonBody.id);
+    await tick();
+    expect(gh.reviews.filter((r) => r.runId === pending.runId).map((r) => r.state)).toEqual([
+      'approved',
+      'approved',
+    ]);
   });
 
   it('rejects a deployment whose payload names no condition, rather than leaving it waiting', async () => {
