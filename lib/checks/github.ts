@@ -4,7 +4,7 @@ import { NonRetriableError, ValidationError } from '../errors';
 import type { CallOptions } from './http';
 import { callWithRetry } from './http';
 import type { CheckCondition, GitHubCallback } from './records';
-import { checkConditionSchema } from './records';
+import { CONDITION_FILE, checkConditionSchema } from './records';
 
 /**
  * The GitHub side: a custom deployment protection rule answered by a GitHub App. Wire shapes from
@@ -33,7 +33,7 @@ const protectionRuleEventSchema = z.object({
   event: z.string().optional(),
   deployment_callback_url: z.url(),
   deployment: z
-    .object({ id: z.number().int().positive(), payload: z.unknown().optional() })
+    .object({ id: z.number().int().positive(), payload: z.unknown().optional(), sha: z.string().optional() })
     .loose()
     .optional(),
   installation: z.object({ id: z.number().int().positive() }).loose(),
@@ -87,6 +87,7 @@ export function parseProtectionRuleEvent(body: unknown): ProtectionRuleRequest {
       installationId: e.installation.id,
       repository: e.repository.full_name,
       ...(e.deployment ? { deploymentId: e.deployment.id } : {}),
+      ...(e.deployment?.sha && /^[0-9a-f]{40,64}$/.test(e.deployment.sha) ? { sha: e.deployment.sha } : {}),
     },
     condition: conditionOfPayload(e.deployment?.payload),
   };
@@ -155,6 +156,47 @@ export class GitHubApp {
       throw new NonRetriableError('github_token_missing', 'GitHub answered without an installation token');
     }
     return body.token;
+  }
+
+  /**
+   * The condition the deployed commit names in CONDITION_FILE: undefined when there is no such
+   * file; a ValidationError (`invalid_condition_file`) when it does not hold one condition.
+   */
+  async conditionAtCommit(cb: GitHubCallback): Promise<CheckCondition | undefined> {
+    if (!cb.sha) return undefined;
+    const token = await this.installationToken(cb.installationId);
+    const url = `${this.options.apiUrl}/repos/${cb.repository}/contents/${CONDITION_FILE}?ref=${cb.sha}`;
+    let res: Response;
+    try {
+      res = await callWithRetry(
+        'github',
+        url,
+        { method: 'GET', headers: { ...GITHUB_HEADERS, authorization: `Bearer ${token}` } },
+        this.options,
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === 'github_404') return undefined;
+      throw err;
+    }
+    const body = (await res.json()) as { type?: unknown; encoding?: unknown; content?: unknown };
+    const invalid = (why: string) =>
+      new ValidationError('invalid_condition_file', `${CONDITION_FILE} at ${cb.sha}: ${why}`, {
+        field: CONDITION_FILE,
+      });
+    if (body.type !== 'file' || body.encoding !== 'base64' || typeof body.content !== 'string') {
+      throw invalid('not a file GitHub returns in base64');
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(body.content, 'base64').toString('utf8')) as unknown;
+    } catch {
+      throw invalid('not JSON');
+    }
+    const condition = checkConditionSchema.safeParse(parsed);
+    if (!condition.success) {
+      throw invalid('must be {"model": "<name>", "version": <n>} or {"run": "<run id>"}');
+    }
+    return condition.data;
   }
 
   /** Approves or rejects the pending deployment with a comment. */

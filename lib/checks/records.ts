@@ -42,6 +42,11 @@ export const githubCallbackSchema = z.object({
   installationId: z.number().int().positive(),
   repository: z.string().min(1).max(255),
   deploymentId: z.number().int().positive().optional(),
+  /** The commit being deployed: its CONDITION_FILE names the condition when the payload does not. */
+  sha: z
+    .string()
+    .regex(/^[0-9a-f]{40,64}$/)
+    .optional(),
 });
 export type GitHubCallback = z.infer<typeof githubCallbackSchema>;
 
@@ -119,6 +124,12 @@ export function githubCheckId(
   // A re-run of the workflow keeps its run id (and so the callback URL) but makes a new deployment.
   return checkIdOf('github', `${cb.callbackUrl}\n${cb.environment}\n${cb.deploymentId ?? ''}`);
 }
+
+/**
+ * Where a deployed commit names its condition when the deployment's payload does not (GitHub
+ * Actions jobs create their deployments without a payload): the model version the code needs.
+ */
+export const CONDITION_FILE = '.sluice/deployment.json';
 
 /** A readable name of the condition, for messages. */
 export function describeCondition(c: CheckCondition | undefined): string {

@@ -9,6 +9,7 @@ import type { CheckDecision, CheckDocument } from './records';
 import {
   AZURE_DEVOPS_TOKEN_LIFE_MS,
   azureDevOpsCheckId,
+  CONDITION_FILE,
   describeCondition,
   GITHUB_RULE_LIFE_MS,
   githubCheckId,
@@ -81,6 +82,8 @@ export async function receiveAzureDevOpsCheck(
   });
 }
 
+const NO_CONDITION = `the deployment names no Sluice condition: commit ${CONDITION_FILE} ({"model": "<name>", "version": <n>}) or create the deployment with payload {"sluice": {...}}`;
+
 export type GitHubReceipt =
   | { outcome: 'pong' }
   | { outcome: 'ignored'; reason: string }
@@ -131,16 +134,18 @@ export async function receiveGitHubEvent(
   if (request.action !== 'requested') return { outcome: 'ignored', reason: `action ${request.action}` };
   deps.github.requireCallbackUrl(request.callback.callbackUrl);
   const receivedAt = deps.now();
-  const decision: CheckDecision | undefined = request.condition
-    ? undefined
-    : {
-        result: 'failed',
-        code: 'condition_missing',
-        message:
-          'the deployment names no Sluice condition: create it with payload {"sluice": {"model": "<name>", "version": <n>}} or {"sluice": {"run": "<run id>"}}',
-        evidenceUrl: `${deps.sources.publicBaseUrl}/api/models`,
-        decidedAt: receivedAt.toISOString(),
-      };
+  // No condition in the payload: the deployed commit's CONDITION_FILE is read by the timer; with
+  // no commit either, there is nothing to wait for.
+  const decision: CheckDecision | undefined =
+    request.condition || request.callback.sha
+      ? undefined
+      : {
+          result: 'failed',
+          code: 'condition_missing',
+          message: NO_CONDITION,
+          evidenceUrl: `${deps.sources.publicBaseUrl}/api/models`,
+          decidedAt: receivedAt.toISOString(),
+        };
   const recorded = await deps.store.record({
     kind: 'github',
     id: githubCheckId(request.callback),
@@ -190,6 +195,35 @@ async function deliver(deps: CheckDeps, check: CheckDocument, d: CheckDecision):
 }
 
 /**
+ * A GitHub check whose deployment carried no condition: the deployed commit's CONDITION_FILE names
+ * it, or the check is decided as rejected (no file: `condition_missing`; a bad one: its error).
+ */
+async function conditionFromCommit(
+  deps: CheckDeps,
+  check: CheckDocument & { kind: 'github' },
+): Promise<CheckDocument> {
+  const reject = (code: string, message: string): CheckDocument => ({
+    ...check,
+    status: 'reporting',
+    decision: {
+      result: 'failed',
+      code,
+      message,
+      evidenceUrl: `${deps.sources.publicBaseUrl}/api/models`,
+      decidedAt: deps.now().toISOString(),
+    },
+  });
+  if (!deps.github) return check;
+  try {
+    const condition = await deps.github.conditionAtCommit(check.github);
+    return condition ? { ...check, condition } : reject('condition_missing', NO_CONDITION);
+  } catch (err) {
+    if (err instanceof ValidationError) return reject(err.code, err.message);
+    throw err;
+  }
+}
+
+/**
  * One pass over the open checks (the reportChecks timer, every minute): decide what can be decided
  * from the registry and the run store, fail what would outlive the caller's token, and deliver
  * decisions. Every state change is an ETag-conditioned replace, so two overlapping passes cannot
@@ -200,6 +234,14 @@ export async function sweepChecks(deps: CheckDeps): Promise<SweepResult> {
   for (const open of await deps.store.listOpen()) {
     let { check, etag } = open;
     try {
+      const beforeHorizon = deps.now().getTime() < Date.parse(check.answerBy);
+      if (check.status === 'waiting' && !check.condition && check.kind === 'github' && beforeHorizon) {
+        const resolved = await conditionFromCommit(deps, check);
+        const replaced = await deps.store.replace(resolved, etag);
+        if (!replaced.ok) continue;
+        check = resolved;
+        etag = replaced.etag;
+      }
       if (check.status === 'waiting') {
         const now = deps.now();
         let decision: CheckDecision | undefined;

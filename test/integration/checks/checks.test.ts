@@ -372,15 +372,48 @@ describe('POST /api/checks/github', () => {
     ]);
   });
 
-  it('rejects a deployment whose payload names no condition, rather than leaving it waiting', async () => {
+  it('rejects a deployment that names no condition, in its payload or its commit, rather than leaving it waiting', async () => {
     const pending = gh.pendingDeployment({ environment: 'staging', payload: '' });
     const body = JSON.stringify(pending.event);
     const res = await postGitHub(body, gh.deliveryHeaders(body, SECRET));
-    expect(res.jsonBody).toMatchObject({ status: 'reporting' });
+    expect(res.jsonBody).toMatchObject({ status: 'waiting' });
     await tick();
     const review = gh.reviews.find((r) => r.runId === pending.runId);
     expect(review).toMatchObject({ state: 'rejected', environment: 'staging' });
     expect(review!.comment).toContain('condition_missing');
+    expect(review!.comment).toContain('.sluice/deployment.json');
+
+    // Without a commit to look in, it is decided at once.
+    const bare = gh.pendingDeployment({ payload: {} });
+    const { sha: _sha, ...deployment } = bare.event.deployment as Record<string, unknown>;
+    const noCommit = JSON.stringify({ ...bare.event, deployment });
+    const res2 = await postGitHub(noCommit, gh.deliveryHeaders(noCommit, SECRET));
+    expect(res2.jsonBody).toMatchObject({ status: 'reporting' });
+    await tick();
+    expect(gh.reviews.find((r) => r.runId === bare.runId)).toMatchObject({ state: 'rejected' });
+  });
+
+  it('reads the condition from the deployed commit when the deployment (a GitHub Actions job) has no payload', async () => {
+    const run = await seedRun('succeeded');
+    const sha = 'c0ffee'.padEnd(40, '1');
+    gh.commitFile('contoso/churn-app', sha, '.sluice/deployment.json', JSON.stringify({ run: run.id }));
+    const pending = gh.pendingDeployment({ sha, payload: {} });
+    const body = JSON.stringify(pending.event);
+    const res = await postGitHub(body, gh.deliveryHeaders(body, SECRET));
+    expect(res.jsonBody).toMatchObject({ status: 'waiting' });
+    await tick();
+    expect(gh.reviews.find((r) => r.runId === pending.runId)).toMatchObject({ state: 'approved' });
+    expect(await stored(res.jsonBody.id)).toMatchObject({ condition: { run: run.id }, status: 'reported' });
+
+    const badSha = 'bad'.padEnd(40, '2');
+    gh.commitFile('contoso/churn-app', badSha, '.sluice/deployment.json', '{"model": "churn"}');
+    const bad = gh.pendingDeployment({ sha: badSha, payload: {} });
+    const badBody = JSON.stringify(bad.event);
+    await postGitHub(badBody, gh.deliveryHeaders(badBody, SECRET));
+    await tick();
+    const review = gh.reviews.find((r) => r.runId === bad.runId);
+    expect(review).toMatchObject({ state: 'rejected' });
+    expect(review!.comment).toContain('invalid_condition_file');
   });
 
   it('rejects when the model version was never approved into production', async () => {

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
  *   POST /app/installations/{installation_id}/access_tokens   Authorization: Bearer <App JWT>
  *        → 201 {"token","expires_at"}; the JWT must be RS256, signed with the App's key, iss = the
  *        App id, and live at most 10 minutes; otherwise 401
+ *   GET  /repos/{owner}/{repo}/contents/{path}?ref={sha}   Authorization: Bearer <installation token>
+ *        → 200 {"type":"file","encoding":"base64","content",...} for a committed file; else 404
  *   POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule
  *        Authorization: Bearer <installation token>; {"environment_name","state","comment"}
  *        → 204; an unknown run 404, a bad body 422, a token of another installation 401
@@ -43,7 +45,10 @@ export interface FakeGitHub {
     environment?: string;
     payload?: unknown;
     repository?: string;
+    sha?: string;
   }): PendingDeployment;
+  /** Puts a file in a commit of a repository. */
+  commitFile(repository: string, sha: string, path: string, content: string): void;
   /** The headers GitHub sends with a delivery of `body`, signed with `secret`. */
   deliveryHeaders(body: string, secret: string, event?: string): Record<string, string>;
   failNext(count: number, status: number): void;
@@ -85,6 +90,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const installationId = 9001;
   const tokens = new Set<string>();
   const runs = new Map<string, { environments: Set<string> }>();
+  const files = new Map<string, string>();
   const reviews: Review[] = [];
   const requests: FakeGitHub['requests'] = [];
   let failures = { count: 0, status: 503 };
@@ -113,6 +119,22 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       tokens.add(token);
       tokensIssued++;
       return send(201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString() });
+    }
+    const contentsRoute = /^\/repos\/([^/]+\/[^/]+)\/contents\/(.+)$/.exec(path);
+    if (req.method === 'GET' && contentsRoute) {
+      if (!tokens.has(bearer)) return send(401, { message: 'Bad credentials' });
+      const ref = new URL(req.url ?? '/', 'http://fake').searchParams.get('ref') ?? '';
+      const content = files.get(`${contentsRoute[1]}@${ref}:${contentsRoute[2]}`);
+      if (content === undefined) return send(404, { message: 'Not Found' });
+      return send(200, {
+        type: 'file',
+        encoding: 'base64',
+        path: contentsRoute[2],
+        size: Buffer.byteLength(content),
+        content: Buffer.from(content)
+          .toString('base64')
+          .replace(/(.{60})/g, '$1\n'),
+      });
     }
     const ruleRoute = /^\/repos\/([^/]+\/[^/]+)\/actions\/runs\/(\d+)\/deployment_protection_rule$/.exec(
       path,
@@ -160,7 +182,12 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     appId,
     privateKey,
     installationId,
-    pendingDeployment: ({ environment = 'production', payload = {}, repository = 'contoso/churn-app' }) => {
+    pendingDeployment: ({
+      environment = 'production',
+      payload = {},
+      repository = 'contoso/churn-app',
+      sha = randomUUID().replaceAll('-', '').padEnd(40, '0'),
+    }) => {
       const runId = nextRun++;
       runs.set(`${repository}#${runId}`, { environments: new Set([environment]) });
       const [owner] = repository.split('/');
@@ -176,7 +203,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
             environment,
             payload,
             ref: 'main',
-            sha: 'a'.repeat(40),
+            sha,
             task: 'deploy',
           },
           repository: { full_name: repository, name: repository.split('/')[1], owner: { login: owner } },
@@ -191,6 +218,9 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       'x-github-delivery': randomUUID(),
       'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
     }),
+    commitFile: (repository, sha, path, content) => {
+      files.set(`${repository}@${sha}:${path}`, content);
+    },
     failNext: (count, status) => {
       failures = { count, status };
     },
