@@ -241,6 +241,9 @@ export async function sweepChecks(deps: CheckDeps): Promise<SweepResult> {
         if (!replaced.ok) continue;
         check = resolved;
         etag = replaced.etag;
+        if (check.decision) {
+          out.decided.push({ id: check.id, result: check.decision.result, code: check.decision.code });
+        }
       }
       if (check.status === 'waiting') {
         const now = deps.now();
