@@ -14,7 +14,18 @@ const pureModules = JSON.parse(
 ).modules.map((m) => (m.endsWith('/') ? `${m}**/*.ts` : m));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.sluice/**', 'coverage/**', 'test/fixtures/**', 'test/architecture/fixtures/**', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.sluice/**',
+      'coverage/**',
+      'test/fixtures/**',
+      'test/architecture/fixtures/**',
+      '**/*.js',
+      '**/*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -34,21 +45,48 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Orchestrators must not do I/O: call an activity.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Orchestrators must not do I/O: call an activity.',
+          })),
           patterns: [{ group: ['@azure/*'], message: 'Orchestrators must not do I/O: call an activity.' }],
         },
       ],
       'no-restricted-syntax': [
         'error',
-        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'Use context.df.currentUtcDateTime.' },
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Use context.df.currentUtcDateTime.' },
-        { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'Use context.df.newGuid.' },
-        { selector: "MemberExpression[object.name='process']", message: 'No process access in orchestrators (env, timers).' },
-        { selector: "CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate|fetch)$/]", message: 'Use durable timers and activities.' },
+        {
+          selector: "MemberExpression[object.name='Date'][property.name='now']",
+          message: 'Use context.df.currentUtcDateTime.',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Use context.df.currentUtcDateTime.',
+        },
+        {
+          selector: "MemberExpression[object.name='Math'][property.name='random']",
+          message: 'Use context.df.newGuid.',
+        },
+        {
+          selector: "MemberExpression[object.name='process']",
+          message: 'No process access in orchestrators (env, timers).',
+        },
+        {
+          selector: 'CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate|fetch)$/]',
+          message: 'Use durable timers and activities.',
+        },
         { selector: "CallExpression[callee.object.name='crypto']", message: 'Use context.df.newGuid.' },
-        { selector: "MemberExpression[object.name='performance']", message: 'Use context.df.currentUtcDateTime.' },
-        { selector: "CallExpression[callee.name='require']", message: 'Import statically: the import-graph test checks what orchestrators reach.' },
-        { selector: 'ImportExpression', message: 'Import statically: the import-graph test checks what orchestrators reach.' },
+        {
+          selector: "MemberExpression[object.name='performance']",
+          message: 'Use context.df.currentUtcDateTime.',
+        },
+        {
+          selector: "CallExpression[callee.name='require']",
+          message: 'Import statically: the import-graph test checks what orchestrators reach.',
+        },
+        {
+          selector: 'ImportExpression',
+          message: 'Import statically: the import-graph test checks what orchestrators reach.',
+        },
       ],
     },
   },

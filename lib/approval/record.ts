@@ -28,7 +28,6 @@ export function decisionId(approvalId: string, reviewer: string): string {
   return `${approvalId}:${reviewer.toLowerCase()}`;
 }
 
-
 /** The part of a record that never changes after creation: who asked, for what, under which policy. */
 export function approvalRecordBase(
   approvalId: string,
