@@ -1,6 +1,5 @@
 import { NonRetriableError } from '../../errors';
-import { isSluiceVariable, SLUICE_VARIABLE_NAMES } from '../../contracts/job';
-import type { SluiceVariable } from '../../contracts/job';
+import { SLUICE_VARIABLE_NAMES } from '../../contracts/job';
 
 /**
  * A user job's command line → argv, without a shell. Rules (docs/training.md, "Quoting"):
@@ -14,10 +13,13 @@ import type { SluiceVariable } from '../../contracts/job';
  * A quoted empty string (`''` or `""`) is an empty argument.
  */
 
-type Piece = { text: string } | { variable: SluiceVariable };
+type Piece = { text: string } | { variable: string };
 
-/** The words of a command with their placeholders still unexpanded. */
-export function parseCommand(command: string): Piece[][] {
+/**
+ * The words of a command with their placeholders still unexpanded. `known` are the variables the
+ * command may name: a training job's (default), or a score command's (lib/contracts/job.ts).
+ */
+export function parseCommand(command: string, known: readonly string[] = SLUICE_VARIABLE_NAMES): Piece[][] {
   const words: Piece[][] = [];
   let word: Piece[] | undefined;
   const push = (p: Piece) => {
@@ -35,10 +37,10 @@ export function parseCommand(command: string): Piece[][] {
     if (close < 0)
       throw new NonRetriableError('bad_command', `unclosed \${ at character ${at + 1} of the command`);
     const name = command.slice(at + 2, close);
-    if (!isSluiceVariable(name))
+    if (!known.includes(name))
       throw new NonRetriableError(
         'unknown_placeholder',
-        `\${${name}} in the command is not a sluice.job/v1 variable (known: ${SLUICE_VARIABLE_NAMES.join(', ')})`,
+        `\${${name}} in the command is not a sluice.job/v1 variable (known: ${known.join(', ')})`,
       );
     push({ variable: name });
     return close;
@@ -81,8 +83,12 @@ export function parseCommand(command: string): Piece[][] {
 }
 
 /** The command as argv, placeholders replaced by `values` (every variable used must have one). */
-export function commandArgv(command: string, values: Partial<Record<SluiceVariable, string>>): string[] {
-  return parseCommand(command).map((word) =>
+export function commandArgv(
+  command: string,
+  values: Partial<Record<string, string>>,
+  known: readonly string[] = SLUICE_VARIABLE_NAMES,
+): string[] {
+  return parseCommand(command, known).map((word) =>
     word
       .map((p) => {
         if ('text' in p) return p.text;
