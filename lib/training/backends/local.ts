@@ -1,5 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
+import { readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { NonRetriableError } from '../../errors';
 import { isCustomSpec } from '../../contracts/trainingSpec';
@@ -10,6 +12,17 @@ import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './type
 import type { TrainingJobRequestInput } from '../../contracts/trainingJob';
 import { heartbeatSchema, isTerminal, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
 import { trainingJobRequestSchema } from '../../contracts/trainingJob';
+
+/** The temporary folders worker/userJob.ts makes for a job (`<TMPDIR>/sluice-job-<jobId>-*`), removed. */
+async function removeJobTemp(jobId: string): Promise<void> {
+  const prefix = `sluice-job-${jobId}-`;
+  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => rm(join(tmpdir(), n), { recursive: true, force: true }).catch(() => undefined)),
+  );
+}
 
 export interface LocalBackendOptions {
   /** The artifact store (lib/storage/blob.ts `ArtifactStore`). */
@@ -140,6 +153,8 @@ export class LocalTrainingBackend implements TrainingBackend {
           } catch {
             // the group ended with the job, as it does when the worker finishes normally
           }
+          // A killed worker could not remove the job's data and work folder (worker/userJob.ts).
+          void removeJobTemp(jobId);
         }
         void this.recordExit(jobId, code, signal, stderr).finally(() => {
           resolve();
