@@ -27,6 +27,9 @@ const USAGE = `Usage: npm run demo -- [options]
   --start          always start a fresh devhost (new data folder), even if one is running
   --data-dir DIR   data folder for the devhost the demo starts (default: a temporary folder)
   --approve        act as reviewer@example.com: open the approval page and press Approve
+  --training DIR   train with your own code instead of the built-in ridge regression: DIR is a
+                   sluice.job/v1 job folder whose job.json names the command (e.g.
+                   examples/training/sklearn); the baseline in production stays built-in
   --key KEY        function key (env SLUICE_KEY) when the host enforces keys
   --storage CONN   outbox storage connection string (default: the local Azurite of the host)
   -h, --help       this text`;
@@ -122,9 +125,39 @@ interface Definition {
   name: string;
   modelName?: string;
   description?: string;
-  training: { algorithm: string; target: string; features: string[] };
+  training: { algorithm: string; target: string; features: string[]; [setting: string]: unknown };
   evaluation: { primaryMetric: string; threshold?: number };
   approval: { reviewers: string[]; requiredApprovals?: number };
+}
+
+/**
+ * The pipeline's training turned into the user's own code (`--training DIR`): a custom spec with
+ * the folder (absolute, so a Sluice started elsewhere on this machine finds it) and the command,
+ * hyperparameters and time limit of its job.json; target, features and split stay the pipeline's.
+ */
+async function customTraining(
+  training: Definition['training'],
+  dir: string,
+): Promise<Definition['training']> {
+  const code = path.resolve(dir);
+  let job: { command?: unknown; hyperparameters?: unknown; timeLimitSeconds?: unknown };
+  try {
+    job = JSON.parse(await readFile(path.join(code, 'job.json'), 'utf8')) as typeof job;
+  } catch (err) {
+    throw new Error(`--training ${dir}: cannot read its job.json (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  if (typeof job.command !== 'string') throw new Error(`--training ${dir}: job.json names no command`);
+  const { hyperparameters: _builtIn, ...rest } = training;
+  return {
+    ...rest,
+    algorithm: 'custom',
+    code,
+    command: job.command,
+    ...(job.hyperparameters !== undefined ? { hyperparameters: job.hyperparameters } : {}),
+    ...(typeof job.timeLimitSeconds === 'number' ? { timeLimitSeconds: job.timeLimitSeconds } : {}),
+  };
 }
 
 /** The baseline's features: the textbook wage equation's schooling and experience. */
@@ -267,6 +300,7 @@ async function main(argv: string[]): Promise<number> {
       start: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
       approve: { type: 'boolean', default: false },
+      training: { type: 'string' },
       key: { type: 'string' },
       storage: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -336,15 +370,20 @@ async function main(argv: string[]): Promise<number> {
       } else note(yellow('the baseline did not deploy; the run below is the first model'));
     }
 
-    // 1. The pipeline.
+    // 1. The pipeline (with the user's own code, if asked).
+    if (values.training) definition.training = await customTraining(definition.training, values.training);
     heading('1', 'Register the pipeline');
     const put = (await api(ctx, 'PUT', `/api/pipelines/${definition.name}`, {
       data: JSON.stringify(definition),
       type: 'application/json',
     })) as { version: number };
     note(`${bold(`${definition.name} v${put.version}`)} from ${path.relative(root, pipelineFile)}`);
+    const algorithm =
+      definition.training.algorithm === 'custom'
+        ? `your own code (${String(definition.training.command)} in ${path.relative(root, String(definition.training.code)) || '.'})`
+        : (ALGORITHMS[definition.training.algorithm] ?? definition.training.algorithm);
     note(
-      `${ALGORITHMS[definition.training.algorithm] ?? definition.training.algorithm} of ${definition.training.target} on ${definition.training.features.length} features; ` +
+      `${algorithm} of ${definition.training.target} on ${definition.training.features.length} features; ` +
         `the candidate needs ${definition.evaluation.primaryMetric} ≥ ${definition.evaluation.threshold ?? '—'} and no worse than production`,
     );
     note(

@@ -71,7 +71,12 @@ export interface UserJobWorkerTimings {
 export async function runUserJobWorker(
   store: ArtifactStore,
   jobId: string,
-  options: { heartbeatMs?: number; onTimings?: (t: UserJobWorkerTimings) => void } = {},
+  options: {
+    heartbeatMs?: number;
+    onTimings?: (t: UserJobWorkerTimings) => void;
+    /** Print the user's process group on stderr for the backend (default true; false when run in-process). */
+    announceGroup?: boolean;
+  } = {},
 ): Promise<number> {
   const started = performance.now();
   const container = resources.blobContainers.jobs;
@@ -250,7 +255,9 @@ export async function runUserJobWorker(
         return checkModelFolder(dir, expectation);
       },
       onLine: (line) => log(line),
-      onStart: (pid) => process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`),
+      onStart: (pid) => {
+        if (options.announceGroup !== false) process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`);
+      },
       signal: abort.signal,
       killGraceMs: USER_KILL_GRACE_MS,
     }).catch((err: unknown) => {
