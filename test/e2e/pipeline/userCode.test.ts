@@ -160,6 +160,22 @@ describe('users’ own training code in a pipeline (local backend) through devho
     });
   });
 
+  it('a code folder removed after the PUT fails the run at the train step with code_folder_missing', async () => {
+    const code = shellJob('removed', 'exit 0\n');
+    await h.put(
+      testPipeline('e2e-byoc-removed', { training: sklearnTraining({ code, command: '/bin/sh job.sh' }) }),
+    );
+    rmSync(code, { recursive: true, force: true });
+    const done = await h.finished(await h.start('e2e-byoc-removed'));
+    expect(done.status).toBe('failed');
+    const train = done.steps.find((s) => s.name === 'train')!;
+    expect(train.status).toBe('failed');
+    expect(train.error).toMatchObject({
+      code: 'code_folder_missing',
+      message: expect.stringContaining(code),
+    });
+  });
+
   it('a job that exits non-zero fails the run with job_failed and the end of its log', async () => {
     const code = shellJob(
       'fails',
