@@ -5,7 +5,7 @@
  * --key / SLUICE_KEY (function key, sent as x-functions-key).
  */
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JobTestArgs } from './jobTest';
 
@@ -17,6 +17,8 @@ Commands:
   pipelines show NAME             show a pipeline definition
   run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
                                   start a run on a CSV / JSON Lines / Parquet file or a blob; --wait shows the steps live
+  datasets upload FILE [--name N] put a CSV / JSON Lines / Parquet file in the datasets container (again: replace it)
+                                  and print the blob name for schedule.source.blob, goldenSet.blob or run --blob
   runs [--pipeline P] [--status S]
                                   list runs
   status RUN                      show one run: steps, metrics, approval, deployment
@@ -72,11 +74,16 @@ export async function api(
     // not JSON: keep the text
   }
   if (!res.ok) {
-    const p = parsed as { detail?: string; code?: string; field?: string } | undefined;
+    const p = parsed as
+      | { detail?: string; code?: string; field?: string; errors?: { field: string; message: string }[] }
+      | undefined;
+    // Several bad fields (a pipeline definition at apply): one line each, field first.
     const detail =
-      typeof p === 'object' && p?.detail
-        ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
-        : text;
+      typeof p === 'object' && Array.isArray(p?.errors) && p.errors.length > 1
+        ? `${p.code ?? ''} ${p.errors.length} problems:\n${p.errors.map((e) => `  ${e.field}: ${e.message}`).join('\n')}`
+        : typeof p === 'object' && p?.detail
+          ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
+          : text;
     throw new CliError(`${method} ${path} failed: HTTP ${res.status}: ${detail.trim()}`);
   }
   return parsed;
@@ -160,7 +167,8 @@ export type RunView = {
     status: string;
     startedAt?: string;
     endedAt?: string;
-    error?: { message: string };
+    error?: { code?: string; message: string };
+    outputs?: Record<string, unknown>;
   }[];
   metrics?: Record<string, unknown>;
   approval?: Record<string, unknown>;
@@ -168,14 +176,31 @@ export type RunView = {
   timing?: Record<string, number>;
 };
 
+/** A step that ended because people decided so is not a failure: "approve rejected", not "approve failed". */
+const decidedStepLabels: Record<string, string> = {
+  approval_rejected: 'rejected',
+  approval_timed_out: 'timed out',
+  approval_withdrawn: 'withdrawn',
+};
+
 export function stepLine(s: RunView['steps'][number]): string {
   const dur =
     s.startedAt && s.endedAt
       ? `${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s`
       : '';
-  const mark =
-    { succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ?? '?';
-  return `  ${mark} ${pad(s.name, 9)} ${pad(s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+  const decided = s.status === 'failed' && s.error?.code ? decidedStepLabels[s.error.code] : undefined;
+  const mark = decided
+    ? '⊘'
+    : ({ succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ??
+      '?');
+  const line = `  ${mark} ${pad(s.name, 9)} ${pad(decided ?? s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+  // A step that passed with warnings (drifted columns, a breaking schema change) says so.
+  const o = s.outputs;
+  const warning =
+    s.status === 'succeeded' && o?.status === 'warning' && typeof o.headline === 'string'
+      ? `\n      ⚠ ${o.headline}`
+      : '';
+  return line + warning;
 }
 
 function printRun(ctx: Ctx, run: RunView): void {
@@ -256,6 +281,7 @@ export async function main(
       hyperparameters: { type: 'string' },
       'time-limit': { type: 'string' },
       work: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -349,6 +375,27 @@ export async function main(
       const run = await watchRun(ctx, started.runId);
       print(run, () => printRun(ctx, run));
       return run.status === 'succeeded' ? 0 : 1;
+    }
+    case 'datasets': {
+      if (rest[0] !== 'upload') throw new CliError(`unknown datasets command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      const file = need(rest[1], 'FILE');
+      const data = await readFile(file).catch(() => {
+        throw new CliError(`cannot read ${file}`);
+      });
+      const name = values.name ?? basename(file);
+      const parquet = data.subarray(0, 4).toString('latin1') === 'PAR1';
+      const r = (await api(ctx, 'PUT', `/api/datasets/files/${encodeURIComponent(name)}`, {
+        data,
+        type: parquet ? 'application/vnd.apache.parquet' : contentTypeFor(file),
+      })) as { blob: string; sha256: string; bytes: number };
+      print(r, () => {
+        out(`uploaded ${file} as ${r.blob} (${r.bytes} bytes, sha256 ${r.sha256.slice(0, 12)}…)`);
+        out(`use it as:`);
+        out(`  schedule:   "schedule": { "source": { "blob": "${r.blob}" }, … }`);
+        out(`  golden set: "goldenSet": { "blob": "${r.blob}" }`);
+        out(`  a run:      sluice run PIPELINE --blob ${r.blob}`);
+      });
+      return 0;
     }
     case 'runs': {
       const q = new URLSearchParams();

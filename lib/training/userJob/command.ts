@@ -1,5 +1,6 @@
 import { NonRetriableError } from '../../errors';
 import { SLUICE_VARIABLE_NAMES } from '../../contracts/job';
+import type { SluiceVariable } from '../../contracts/job';
 
 /**
  * A user job's command line → argv, without a shell. Rules (docs/training.md, "Quoting"):
@@ -13,16 +14,19 @@ import { SLUICE_VARIABLE_NAMES } from '../../contracts/job';
  * A quoted empty string (`''` or `""`) is an empty argument.
  */
 
-type Piece = { text: string } | { variable: string };
+type Piece<V extends string = SluiceVariable> = { text: string } | { variable: V };
 
 /**
  * The words of a command with their placeholders still unexpanded. `known` are the variables the
  * command may name: a training job's (default), or a score command's (lib/contracts/job.ts).
  */
-export function parseCommand(command: string, known: readonly string[] = SLUICE_VARIABLE_NAMES): Piece[][] {
-  const words: Piece[][] = [];
-  let word: Piece[] | undefined;
-  const push = (p: Piece) => {
+export function parseCommand<V extends string = SluiceVariable>(
+  command: string,
+  known: readonly V[] = SLUICE_VARIABLE_NAMES as readonly string[] as readonly V[],
+): Piece<V>[][] {
+  const words: Piece<V>[][] = [];
+  let word: Piece<V>[] | undefined;
+  const push = (p: Piece<V>) => {
     word ??= [];
     const last = word[word.length - 1];
     if ('text' in p && last && 'text' in last) last.text += p.text;
@@ -37,12 +41,12 @@ export function parseCommand(command: string, known: readonly string[] = SLUICE_
     if (close < 0)
       throw new NonRetriableError('bad_command', `unclosed \${ at character ${at + 1} of the command`);
     const name = command.slice(at + 2, close);
-    if (!known.includes(name))
+    if (!(known as readonly string[]).includes(name))
       throw new NonRetriableError(
         'unknown_placeholder',
         `\${${name}} in the command is not a sluice.job/v1 variable (known: ${known.join(', ')})`,
       );
-    push({ variable: name });
+    push({ variable: name as V });
     return close;
   };
   for (let i = 0; i < command.length; i++) {
@@ -88,7 +92,7 @@ export function commandArgv(
   values: Partial<Record<string, string>>,
   known: readonly string[] = SLUICE_VARIABLE_NAMES,
 ): string[] {
-  return parseCommand(command, known).map((word) =>
+  return parseCommand<string>(command, known).map((word) =>
     word
       .map((p) => {
         if ('text' in p) return p.text;
