@@ -131,9 +131,12 @@ export class LocalTrainingBackend implements TrainingBackend {
     // A user job's worker announces the process group of the user's command: when the worker dies
     // without stopping it (SIGKILL, OOM), this process stops the group instead.
     let userGroup: number | undefined;
+    let partial = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n').filter(Boolean)) {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!.slice(-4_096);
+      for (const line of lines.filter(Boolean)) {
         const group = announcedGroup(line);
         if (group !== undefined) userGroup = group;
         else stderr.push(line);
@@ -146,6 +149,7 @@ export class LocalTrainingBackend implements TrainingBackend {
     const ended = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         clearTimeout(backstop);
+        if (partial && announcedGroup(partial) === undefined) stderr.push(partial);
         this.children.delete(jobId);
         if (userGroup !== undefined) {
           try {
