@@ -148,6 +148,35 @@ describe('users’ own training code in a pipeline (local backend) through devho
     for (const p of body.predictions) expect(Number.isFinite(p) && p > 0).toBe(true);
   });
 
+  it('a python_function-only model: evaluated by its score command, approved and deployed, and predict answers 409', async () => {
+    await h.put(
+      testPipeline('e2e-byoc-pyfunc', {
+        training: sklearnTraining({
+          code: 'examples/training/sklearn-pyfunc',
+          score: '/usr/bin/python3 score.py',
+        }),
+        evaluation: { primaryMetric: 'r2', threshold: 0.1, minRows: 50 },
+      }),
+    );
+    const id = await h.start('e2e-byoc-pyfunc');
+    const waiting = await h.waitFor(id, 'approval', (r) =>
+      ['waiting_for_approval', 'failed', 'stopped'].includes(r.status),
+    );
+    expect({ status: waiting.status, reason: waiting.reason }).toEqual({
+      status: 'waiting_for_approval',
+      reason: undefined,
+    });
+    // No champion yet: the thresholds alone, on r2 computed from score.py's predictions.
+    expect(waiting.metrics?.evaluation).toMatchObject({ primaryMetric: 'r2', passed: true });
+    await h.decide(id, 'approve', 'pickled, but evaluated');
+    const done = await h.finished(id);
+    expect(done.status).toBe('succeeded');
+    expect((await h.model('e2e-byoc-pyfunc'))?.aliases.production?.version).toBe(1);
+    const scored = await h.api('POST', '/api/models/e2e-byoc-pyfunc/predict', { rows: ROWS });
+    expect(scored.status).toBe(409);
+    expect(await scored.json()).toMatchObject({ code: 'model_not_servable' });
+  });
+
   it('PUT refuses a custom local pipeline whose code folder or program is missing, naming it', async () => {
     const missing = await h.api(
       'PUT',
