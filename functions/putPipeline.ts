@@ -6,6 +6,8 @@ import {
   pipelineDefinitionSchema,
   pipelineNameSchema,
 } from '../lib/pipelines/definition';
+import { isCustomSpec } from '../lib/contracts/trainingSpec';
+import { LocalJobError, preflightLocalJob } from '../lib/training/userJob/preflight';
 import type { Services } from '../lib/services';
 import { withServices } from '../app/services';
 import { readJsonBody, withProblems } from './support/http';
@@ -34,6 +36,16 @@ export const putPipeline =
           field: 'name',
         },
       );
+    }
+    const { training } = parsed.data;
+    if (isCustomSpec(training) && training.backend === 'local') {
+      // The app runs local jobs itself: the folder and the programs must be here now (checked again at each run).
+      try {
+        await preflightLocalJob(training);
+      } catch (err) {
+        if (!(err instanceof LocalJobError)) throw err;
+        return problem(400, err.code, err.message, { field: `training.${err.field}` });
+      }
     }
     const missing = await definitionBlobProblems(parsed.data, deps.artifacts);
     if (missing.length > 0) {

@@ -6,7 +6,9 @@
  *
  * Prints the time to train logistic regression (binary and 3-class), the gradient-boosted trees
  * and ridge, the time to score, the time to export the trees to ONNX, and the time of a champion/challenger evaluation with the paired
- * bootstrap. Goal (issue 5): logistic regression on 100,000 × 20 in under 3 s.
+ * bootstrap. Goal (issue 5): logistic regression on 100,000 × 20 in under 3 s. Then the local user
+ * job (bench/train/userJob.ts, the scikit-learn example on Azurite): Sluice's time around the user's
+ * process against the process's own; goal (issue 15) under 10 %. `--user-job 0` skips it.
  */
 import { parseArgs } from 'node:util';
 import { parseEvaluationPolicy } from '../../lib/evaluation/policy';
@@ -17,6 +19,7 @@ import { trainModel } from '../../lib/training/models/train';
 import { parseTrainingSpec } from '../../lib/training/spec';
 import type { TrainingSpecInput } from '../../lib/contracts/trainingSpec';
 import { syntheticClassification, syntheticRegression } from '../../lib/training/synthetic';
+import { benchUserJob } from './userJob';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     features: { type: 'string', default: '20' },
     resamples: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '100' },
+    'user-job': { type: 'string', default: '1' },
   },
 });
 const rows = Number(values.rows);
@@ -121,6 +125,22 @@ lines.push([
   `Δ AUC ${diff.estimate!.toFixed(4)} [${diff.lower!.toFixed(4)}, ${diff.upper!.toFixed(4)}], verdict ${evaluation.result.verdict.passed ? 'pass' : 'fail'}`,
 ]);
 
-const width = lines[0]!.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
-for (const l of lines) console.log(l.map((cell, c) => cell.padEnd(width[c]!)).join('  '));
-console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB, node ${process.version}`);
+const print = () => {
+  const width = lines[0]!.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
+  for (const l of lines) console.log(l.map((cell, c) => cell.padEnd(width[c]!)).join('  '));
+  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB, node ${process.version}`);
+};
+if (values['user-job'] === '0') print();
+else {
+  benchUserJob({ rows, features: d })
+    .then((more) => {
+      lines.push(...more);
+      print();
+      process.exit(0);
+    })
+    .catch((err: unknown) => {
+      print();
+      console.error('the user-job bench failed:', err);
+      process.exit(1);
+    });
+}

@@ -37,6 +37,31 @@ export function isSluiceVariable(name: string): name is SluiceVariable {
 }
 
 /**
+ * The variables of a `score` command (a python_function-only model scored by the user's own code),
+ * on top of SLUICE_FEATURES, SLUICE_TARGET, SLUICE_TASK and SLUICE_HYPERPARAMETERS of the job's
+ * contract. The command writes one prediction per input row to SLUICE_PREDICTIONS
+ * (docs/training.md, "Scoring a model without ONNX").
+ */
+export const SLUICE_SCORE_VARIABLES = {
+  SLUICE_MODEL: 'the model folder to score with (what the training job wrote to SLUICE_OUTPUT)',
+  SLUICE_INPUT: 'the rows to score, CSV file (header first; the feature columns in SLUICE_FEATURES order)',
+  SLUICE_PREDICTIONS:
+    'the file to write: CSV with `label` and one probability column per class (classification) or `value` (regression), or the same as JSON Lines',
+} as const;
+
+export type ScoreVariable = keyof typeof SLUICE_SCORE_VARIABLES;
+export const SLUICE_SCORE_VARIABLE_NAMES = Object.keys(SLUICE_SCORE_VARIABLES) as ScoreVariable[];
+
+/** The variables a score command gets (and may use as placeholders). */
+export const SCORE_COMMAND_VARIABLE_NAMES: readonly (ScoreVariable | SluiceVariable)[] = [
+  ...SLUICE_SCORE_VARIABLE_NAMES,
+  'SLUICE_FEATURES',
+  'SLUICE_TARGET',
+  'SLUICE_TASK',
+  'SLUICE_HYPERPARAMETERS',
+];
+
+/**
  * A user job as a pipeline names it: the `code` folder (a path on the local backend; an uploaded
  * code asset on Azure ML, a workspace or volume path on Databricks), the `command` run in that
  * folder, and its time limit. The command is split into words by Sluice, never by a shell.

@@ -13,11 +13,13 @@ import type { Container } from '@azure/cosmos';
 import { createHttpServer } from '@vercel/cosmosdb-server';
 import { AZURITE_ACCOUNT, AZURITE_KEY, COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
 import { startCosmosEmulator } from '../../devhost/services/cosmos';
+import { repoRoot as findRepoRoot } from '../../cli/localSluice';
 import { memoryLog } from '../devhost/servicesLog';
 import resources from '../../lib/resources.json';
 import { CosmosStore, createCosmosClient } from '../../lib/storage';
 
-const root = path.resolve(__dirname, '..', '..');
+// The repository, from the sources or from dist/ (benchmarks start Azurite through this too).
+const root = findRepoRoot(__dirname);
 
 export async function freePort(): Promise<number> {
   const srv = createServer();

@@ -1,18 +1,41 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join } from 'node:path';
 import { NonRetriableError } from '../../errors';
+import { isCustomSpec } from '../../contracts/trainingSpec';
+import { preflightLocalJob } from '../userJob/preflight';
+import { announcedGroup } from '../userJob/progress';
 import resources from '../../resources.json';
 import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './types';
 import type { TrainingJobRequestInput } from '../../contracts/trainingJob';
 import { heartbeatSchema, isTerminal, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
 import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 
+/** The temporary folders worker/userJob.ts makes for a job (`<TMPDIR>/sluice-job-<jobId>-*`), removed. */
+async function removeJobTemp(jobId: string): Promise<void> {
+  const prefix = `sluice-job-${jobId}-`;
+  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => rm(join(tmpdir(), n), { recursive: true, force: true }).catch(() => undefined)),
+  );
+}
+
 export interface LocalBackendOptions {
   /** The artifact store (lib/storage/blob.ts `ArtifactStore`). */
   files: JobFiles;
   /** The compiled training job (default: dist/worker/trainingJob.js, found from this file's dist folder). */
   workerScript?: string;
+  /**
+   * The user-job process for custom specs (default: `userJob` beside `workerScript`, with its
+   * extension; else dist/worker/userJob.js).
+   */
+  userJobScript?: string;
+  /** The folder a relative `code` path of a custom spec is resolved against (default: this process's working directory). */
+  cwd?: string;
   /** Node options for the worker (tests load TypeScript with a require hook). */
   execArgv?: string[];
   /** Environment of the worker on top of this process's: storage settings. */
@@ -25,8 +48,9 @@ export interface LocalBackendOptions {
 }
 
 /**
- * The embedded backend: each job is a separate Node.js process running worker/trainingJob.ts, so
- * training never blocks the Functions host. The worker writes status, heartbeat, log, metrics and
+ * The embedded backend: each job is a separate Node.js process running worker/trainingJob.ts (the
+ * built-in algorithms) or worker/userJob.ts (a custom spec: the user's command under
+ * `sluice.job/v1`), so training never blocks the Functions host. The worker writes status, heartbeat, log, metrics and
  * the model to Blob; `status` reads them, so any instance of the app can answer for any job, and a
  * job whose heartbeat went stale has died (host restart, OOM kill). Cancel leaves a marker the
  * worker polls and, when the process is a child of this instance, also stops it.
@@ -49,6 +73,8 @@ export class LocalTrainingBackend implements TrainingBackend {
   async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
     const request = trainingJobRequestSchema.parse(input);
     const { jobId } = request;
+    // A missing code folder or program fails the run now, with its name, not after a worker started.
+    if (isCustomSpec(request.spec)) await preflightLocalJob(request.spec, { cwd: this.cwd() });
     const put = await this.options.files.put(this.ref(jobId, 'request.json'), JSON.stringify(request), {
       contentType: 'application/json',
       condition: 'create',
@@ -74,13 +100,25 @@ export class LocalTrainingBackend implements TrainingBackend {
       contentType: 'application/json',
       condition: 'overwrite',
     });
-    this.spawnWorker(jobId, request.spec.timeLimitSeconds);
+    this.spawnWorker(jobId, request.spec.timeLimitSeconds, isCustomSpec(request.spec));
     return { jobId, created: true };
   }
 
-  private spawnWorker(jobId: string, timeLimitSeconds: number): void {
-    const script = this.options.workerScript ?? join(__dirname, '..', '..', '..', 'worker', 'trainingJob.js');
+  private cwd(): string {
+    return this.options.cwd ?? process.cwd();
+  }
+
+  private script(custom: boolean): string {
+    const builtIn =
+      this.options.workerScript ?? join(__dirname, '..', '..', '..', 'worker', 'trainingJob.js');
+    if (!custom) return builtIn;
+    return this.options.userJobScript ?? join(dirname(builtIn), `userJob${extname(builtIn) || '.js'}`);
+  }
+
+  private spawnWorker(jobId: string, timeLimitSeconds: number, custom: boolean): void {
+    const script = this.script(custom);
     const child = spawn(process.execPath, [...(this.options.execArgv ?? []), script, '--job', jobId], {
+      cwd: this.cwd(),
       env: {
         ...process.env,
         ...this.options.env,
@@ -90,9 +128,19 @@ export class LocalTrainingBackend implements TrainingBackend {
     });
     this.children.set(jobId, child);
     const stderr: string[] = [];
+    // A user job's worker announces the process group of the user's command: when the worker dies
+    // without stopping it (SIGKILL, OOM), this process stops the group instead.
+    let userGroup: number | undefined;
+    let partial = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      stderr.push(...chunk.split('\n').filter(Boolean));
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!.slice(-4_096);
+      for (const line of lines.filter(Boolean)) {
+        const group = announcedGroup(line);
+        if (group !== undefined) userGroup = group;
+        else stderr.push(line);
+      }
       if (stderr.length > 50) stderr.splice(0, stderr.length - 50);
     });
     // The worker enforces its time limit itself; this is the backstop for a worker that hangs.
@@ -101,7 +149,17 @@ export class LocalTrainingBackend implements TrainingBackend {
     const ended = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         clearTimeout(backstop);
+        if (partial && announcedGroup(partial) === undefined) stderr.push(partial);
         this.children.delete(jobId);
+        if (userGroup !== undefined) {
+          try {
+            process.kill(-userGroup, 'SIGKILL');
+          } catch {
+            // the group ended with the job, as it does when the worker finishes normally
+          }
+          // A killed worker could not remove the job's data and work folder (worker/userJob.ts).
+          void removeJobTemp(jobId);
+        }
         void this.recordExit(jobId, code, signal, stderr).finally(() => {
           resolve();
           setTimeout(() => this.ended.delete(jobId), 60_000).unref();

@@ -1,5 +1,5 @@
 import { NonRetriableError } from '../../errors';
-import { isSluiceVariable, SLUICE_VARIABLE_NAMES } from '../../contracts/job';
+import { SLUICE_VARIABLE_NAMES } from '../../contracts/job';
 import type { SluiceVariable } from '../../contracts/job';
 
 /**
@@ -14,13 +14,19 @@ import type { SluiceVariable } from '../../contracts/job';
  * A quoted empty string (`''` or `""`) is an empty argument.
  */
 
-type Piece = { text: string } | { variable: SluiceVariable };
+type Piece<V extends string = SluiceVariable> = { text: string } | { variable: V };
 
-/** The words of a command with their placeholders still unexpanded. */
-export function parseCommand(command: string): Piece[][] {
-  const words: Piece[][] = [];
-  let word: Piece[] | undefined;
-  const push = (p: Piece) => {
+/**
+ * The words of a command with their placeholders still unexpanded. `known` are the variables the
+ * command may name: a training job's (default), or a score command's (lib/contracts/job.ts).
+ */
+export function parseCommand<V extends string = SluiceVariable>(
+  command: string,
+  known: readonly V[] = SLUICE_VARIABLE_NAMES as readonly string[] as readonly V[],
+): Piece<V>[][] {
+  const words: Piece<V>[][] = [];
+  let word: Piece<V>[] | undefined;
+  const push = (p: Piece<V>) => {
     word ??= [];
     const last = word[word.length - 1];
     if ('text' in p && last && 'text' in last) last.text += p.text;
@@ -35,12 +41,12 @@ export function parseCommand(command: string): Piece[][] {
     if (close < 0)
       throw new NonRetriableError('bad_command', `unclosed \${ at character ${at + 1} of the command`);
     const name = command.slice(at + 2, close);
-    if (!isSluiceVariable(name))
+    if (!(known as readonly string[]).includes(name))
       throw new NonRetriableError(
         'unknown_placeholder',
-        `\${${name}} in the command is not a sluice.job/v1 variable (known: ${SLUICE_VARIABLE_NAMES.join(', ')})`,
+        `\${${name}} in the command is not a sluice.job/v1 variable (known: ${known.join(', ')})`,
       );
-    push({ variable: name });
+    push({ variable: name as V });
     return close;
   };
   for (let i = 0; i < command.length; i++) {
@@ -81,8 +87,12 @@ export function parseCommand(command: string): Piece[][] {
 }
 
 /** The command as argv, placeholders replaced by `values` (every variable used must have one). */
-export function commandArgv(command: string, values: Partial<Record<SluiceVariable, string>>): string[] {
-  return parseCommand(command).map((word) =>
+export function commandArgv(
+  command: string,
+  values: Partial<Record<string, string>>,
+  known: readonly string[] = SLUICE_VARIABLE_NAMES,
+): string[] {
+  return parseCommand<string>(command, known).map((word) =>
     word
       .map((p) => {
         if ('text' in p) return p.text;

@@ -120,7 +120,7 @@ export async function writeJobData(dir: string, input: JobDataInput): Promise<Jo
     const part = selectTable(columns, parts[name]);
     const csv = join(dir, `${name}.csv`);
     const parquet = join(dir, `${name}.parquet`);
-    await writeCsv(csv, part);
+    await writeTableCsv(csv, part);
     writeParquet(parquet, part);
     written[name] = { csv, parquet, rows: part.rows };
   }
@@ -194,7 +194,7 @@ export function selectTable(columns: readonly Column[], rows: ArrayLike<number>)
  * dictionary entry and numbers with String(), so a 100k-row part takes a fraction of the job's own
  * time; raw: the file is data for a program, not a spreadsheet, so no formula neutralizing.
  */
-async function writeCsv(file: string, table: Table): Promise<void> {
+export async function writeTableCsv(file: string, table: Table): Promise<void> {
   const cell = table.columns.map((c): ((i: number) => string) => {
     if (isDictionary(c)) {
       const texts = c.dictionary.map((d) => formatCsvField(d, { raw: true }));

@@ -21,6 +21,11 @@ export interface JobProcessOptions {
   signal?: AbortSignal;
   /** After SIGTERM, how long the group has before SIGKILL. Default 5 s. */
   killGraceMs?: number;
+  /**
+   * Called once the process started, with its pid (= its process group id). A supervisor that may
+   * itself be killed hands it to its own parent, which can then stop the group (worker/userJob.ts).
+   */
+  onStart?: (pid: number) => void;
   /** Lines kept for the failure message. Default 50. */
   tailLines?: number;
   /** The log file stops growing past this (the tail still follows). Default 64 MiB. */
@@ -107,6 +112,7 @@ export async function runJobProcess(options: JobProcessOptions): Promise<JobProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;
+  if (pid !== undefined) options.onStart?.(pid);
   const killGroup = (sig: NodeJS.Signals) => {
     if (pid === undefined) return;
     try {

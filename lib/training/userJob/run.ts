@@ -40,6 +40,8 @@ export interface RunUserJobOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   signal?: AbortSignal;
   killGraceMs?: number;
+  /** The job's process started: its pid, which is also its process group id. */
+  onStart?: (pid: number) => void;
 }
 
 export interface UserJobOutcome {
@@ -117,6 +119,7 @@ export async function runUserJob(options: RunUserJobOptions): Promise<UserJobOut
     onLine: options.onLine,
     signal: options.signal,
     killGraceMs: options.killGraceMs,
+    onStart: options.onStart,
   });
   const tail = ended.logTail;
   if (ended.stoppedBy === 'time_limit')

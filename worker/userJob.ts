@@ -1,0 +1,330 @@
+/**
+ * The user-job process: the local backend runs it for a custom spec (`node dist/worker/userJob.js
+ * --job <jobId>`, storage settings in the environment), as it runs worker/trainingJob.js for the
+ * built-in algorithms, and it writes the same files under `jobs/<jobId>/` (status, heartbeat, log,
+ * metrics), so `LocalTrainingBackend.status` reads either the same way.
+ *
+ * It reads the request, prepares the job's data (`prepareJobData`: the verified dataset, split and
+ * written as CSV and Parquet with the contract) in a temporary folder, runs the user's command under
+ * `sluice.job/v1` (`runUserJob`: own process group, time limit, log), feeds the job's output lines to
+ * the live log and its `progress.json` (in SLUICE_OUTPUT) to the status and the metrics history,
+ * then checks and stores the model folder (`storeCheckedModel`). The temporary folder goes at the end.
+ *
+ * Stopping: the cancel marker and SIGTERM abort the user's process group (SIGTERM, SIGKILL after a
+ * short grace, shorter than the backend's own grace before it SIGKILLs this process). A SIGKILL of
+ * this process cannot be caught: the user's group then lives on, so this process prints its group id
+ * on stderr (`sluice-user-pgid <pid>`) as soon as it starts, and the backend that spawned it kills that
+ * group when this process ends without a final status.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { TrainingJobRequest } from '../lib/contracts/trainingJob';
+import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
+import { isCustomSpec } from '../lib/contracts/trainingSpec';
+import { ensureError, NonRetriableError } from '../lib/errors';
+import { checkModelFolder } from '../lib/mlmodel/check';
+import resources from '../lib/resources.json';
+import { ArtifactStore } from '../lib/storage/blob';
+import { azureCredential } from '../lib/storage/credential';
+import type { JobStatusFile } from '../lib/training/backends/types';
+import { jobPath } from '../lib/training/backends/types';
+import { prepareJobData, storeCheckedModel } from '../lib/training/userJob/output';
+import { resolveCodeFolder } from '../lib/training/userJob/preflight';
+import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progress';
+import { runUserJob, UserJobError } from '../lib/training/userJob/run';
+
+const LOG_TAIL = 50;
+const MAX_LOG_LINES = 5_000;
+const MAX_HISTORY = 2_000;
+/** The user's group gets this long between SIGTERM and SIGKILL: less than the backend's 5 s before it SIGKILLs this process. */
+const USER_KILL_GRACE_MS = 2_000;
+
+type StopReason = 'cancel' | 'sigterm' | 'time_limit';
+
+function storeFromEnv(env: NodeJS.ProcessEnv): ArtifactStore {
+  if (env.ARTIFACT_STORAGE_CONNECTION)
+    return ArtifactStore.fromConnectionString(env.ARTIFACT_STORAGE_CONNECTION);
+  if (env.ARTIFACT_STORAGE_ACCOUNT_URL) {
+    return new ArtifactStore(
+      new BlobServiceClient(env.ARTIFACT_STORAGE_ACCOUNT_URL, azureCredential(env.AZURE_CLIENT_ID)),
+    );
+  }
+  throw new Error('set ARTIFACT_STORAGE_CONNECTION or ARTIFACT_STORAGE_ACCOUNT_URL for the user-job worker');
+}
+
+export interface UserJobWorkerTimings {
+  /** Reading the dataset and writing the split files. */
+  prepareMs: number;
+  /** The user's process, start to exit. */
+  processMs: number;
+  /** The model folder check (inside runUserJob, after the process). */
+  checkMs: number;
+  /** Storing the folder in Blob. */
+  storeMs: number;
+  totalMs: number;
+}
+
+/** Runs one job to its end and returns the exit code (0 completed, 1 failed, 2 canceled). */
+export async function runUserJobWorker(
+  store: ArtifactStore,
+  jobId: string,
+  options: {
+    heartbeatMs?: number;
+    onTimings?: (t: UserJobWorkerTimings) => void;
+    /** Print the user's process group on stderr for the backend (default true; false when run in-process). */
+    announceGroup?: boolean;
+  } = {},
+): Promise<number> {
+  const started = performance.now();
+  const container = resources.blobContainers.jobs;
+  const write = (name: string, body: string) =>
+    store.put({ container, path: jobPath(jobId, name) }, body, {
+      contentType: name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
+      condition: 'overwrite',
+    });
+  const lines: string[] = [];
+  let status: JobStatusFile = {
+    jobId,
+    state: 'running',
+    progress: 0,
+    iteration: 0,
+    metrics: {},
+    logTail: [],
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    host: hostname(),
+    pid: process.pid,
+  };
+  const history: {
+    iteration: number;
+    loss?: number;
+    validationLoss?: number;
+    metrics: Record<string, number>;
+    at: string;
+  }[] = [];
+  let writing: Promise<unknown> = Promise.resolve();
+  let dirty = false;
+  let finished = false;
+
+  const log = (line: string) => {
+    lines.push(`${new Date().toISOString()} ${line}`);
+    if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
+    dirty = true;
+  };
+  /** Status, log and metrics in order; a write never overtakes an earlier one. */
+  const flush = (): Promise<unknown> => {
+    if (!dirty) return writing;
+    dirty = false;
+    status = { ...status, logTail: lines.slice(-LOG_TAIL), updatedAt: new Date().toISOString() };
+    const snapshot = JSON.stringify(status);
+    const logText = lines.join('\n') + '\n';
+    const metrics = JSON.stringify({ history });
+    writing = writing
+      .then(() => Promise.all([write('log.txt', logText), write('metrics.json', metrics)]))
+      .then(() => write('status.json', snapshot))
+      .catch((err: unknown) => process.stderr.write(`status write failed: ${ensureError(err).message}\n`));
+    return writing;
+  };
+  let seq = 0;
+  const beat = () =>
+    write('heartbeat.json', JSON.stringify({ at: new Date().toISOString(), seq: ++seq })).catch(
+      (err: unknown) => process.stderr.write(`heartbeat failed: ${ensureError(err).message}\n`),
+    );
+  const finish = async (patch: Partial<JobStatusFile>): Promise<void> => {
+    if (finished) return;
+    finished = true;
+    status = { ...status, ...patch, finishedAt: new Date().toISOString() };
+    dirty = true;
+    await flush();
+  };
+
+  const abort = new AbortController();
+  let stopReason: StopReason | undefined;
+  const stop = (why: StopReason) => {
+    if (stopReason || finished) return;
+    stopReason = why;
+    log(
+      why === 'cancel'
+        ? 'cancel requested: stopping the job'
+        : why === 'sigterm'
+          ? 'stopped by the backend (SIGTERM): stopping the job'
+          : 'time limit reached: stopping the job',
+    );
+    abort.abort(why);
+  };
+  const onSigterm = () => stop('sigterm');
+  process.on('SIGTERM', onSigterm);
+
+  const timers: NodeJS.Timeout[] = [];
+  let temp: string | undefined;
+  const t: UserJobWorkerTimings = { prepareMs: 0, processMs: 0, checkMs: 0, storeMs: 0, totalMs: 0 };
+  let code: number;
+  try {
+    await beat();
+    timers.push(setInterval(() => void beat(), options.heartbeatMs ?? 2_000));
+    timers.push(setInterval(() => void flush(), 1_000));
+    let request: TrainingJobRequest;
+    {
+      const { value } = await store.getJson({ container, path: jobPath(jobId, 'request.json') });
+      request = trainingJobRequestSchema.parse(value);
+    }
+    const { spec } = request;
+    if (!isCustomSpec(spec))
+      throw new NonRetriableError(
+        'not_a_custom_job',
+        `job ${jobId} trains ${spec.algorithm}, not custom code`,
+      );
+    if (spec.command === undefined)
+      throw new NonRetriableError('bad_command', 'a custom job on the local backend needs a command');
+    status = { ...status, timeLimitSeconds: spec.timeLimitSeconds };
+    log(`job ${jobId}: ${spec.command} in ${spec.code} on ${request.dataset.uri}`);
+    dirty = true;
+    void flush();
+    // The limit covers the whole job, data preparation and model check included.
+    timers.push(setTimeout(() => stop('time_limit'), spec.timeLimitSeconds * 1000));
+    timers.push(
+      setInterval(() => {
+        void store
+          .exists({ container, path: jobPath(jobId, 'cancel.json') })
+          .then((yes) => yes && stop('cancel'))
+          .catch(() => undefined);
+      }, 1_000),
+    );
+
+    const codeDir = await resolveCodeFolder(spec.code);
+    temp = await mkdtemp(join(tmpdir(), `sluice-job-${jobId}-`));
+    const prepStart = performance.now();
+    const data = await prepareJobData(store, request, join(temp, 'data'));
+    t.prepareMs = performance.now() - prepStart;
+    log(
+      `data: train ${data.train.rows}, validation ${data.validation.rows}, holdout ${data.holdout.rows} rows` +
+        `${data.missingTarget ? ` (${data.missingTarget} without a target left out)` : ''}; task ${data.task}`,
+    );
+    if (stopReason === 'time_limit')
+      throw new UserJobError(
+        'time_limit_exceeded',
+        `preparing the data took longer than the time limit of ${spec.timeLimitSeconds} s`,
+        [],
+      );
+    if (stopReason) throw new UserJobError('canceled', 'the job was canceled before it started', []);
+
+    const workDir = join(temp, 'work');
+    const progressFile = join(workDir, 'output', 'progress.json');
+    let seenProgress = '';
+    const readProgress = async () => {
+      const info = await stat(progressFile).catch(() => undefined);
+      if (!info?.isFile() || info.size > 64 * 1024) return;
+      const key = `${info.mtimeMs}:${info.size}`;
+      if (key === seenProgress) return;
+      const p = parseProgress(await readFile(progressFile, 'utf8').catch(() => ''));
+      if (!p) return; // half-written or not ours: the next poll reads it again
+      seenProgress = key;
+      status = {
+        ...status,
+        progress: p.fraction !== undefined ? Math.min(0.99, p.fraction) : status.progress,
+        iteration: p.iteration ?? status.iteration,
+        metrics: p.metrics ?? status.metrics,
+      };
+      if (p.metrics || p.iteration !== undefined) {
+        const m = p.metrics ?? {};
+        const validationLoss = m.validation_loss ?? m.validationLoss;
+        history.push({
+          iteration: status.iteration,
+          ...(m.loss !== undefined ? { loss: m.loss } : {}),
+          ...(validationLoss !== undefined ? { validationLoss } : {}),
+          metrics: m,
+          at: new Date().toISOString(),
+        });
+        if (history.length > MAX_HISTORY) history.splice(0, history.length - MAX_HISTORY);
+      }
+      dirty = true;
+    };
+    timers.push(setInterval(() => void readProgress().catch(() => undefined), 1_000));
+
+    let processEnd = 0;
+    const outcome = await runUserJob({
+      jobId,
+      spec: { ...spec, code: codeDir, command: spec.command },
+      data,
+      workDir,
+      check: (dir, expectation) => {
+        processEnd = performance.now();
+        return checkModelFolder(dir, expectation);
+      },
+      onLine: (line) => log(line),
+      onStart: (pid) => {
+        if (options.announceGroup !== false) process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`);
+      },
+      signal: abort.signal,
+      killGraceMs: USER_KILL_GRACE_MS,
+    }).catch((err: unknown) => {
+      if (err instanceof UserJobError && err.code === 'canceled' && stopReason === 'time_limit')
+        throw new UserJobError(
+          'time_limit_exceeded',
+          `the job ran past its time limit of ${spec.timeLimitSeconds} s and was stopped`,
+          err.logTail,
+        );
+      throw err;
+    });
+    t.processMs = outcome.durationMs;
+    t.checkMs = performance.now() - processEnd;
+    await readProgress().catch(() => undefined);
+    log(
+      `${outcome.argv[0]} exited 0 after ${(outcome.durationMs / 1000).toFixed(1)} s; model folder checked: ` +
+        `${outcome.model.flavor}, ${outcome.model.manifest.length} files, digest ${outcome.model.digest}`,
+    );
+    if (stopReason === 'cancel' || stopReason === 'sigterm')
+      throw new UserJobError('canceled', 'the job was canceled', []);
+    const storeStart = performance.now();
+    const result = await storeCheckedModel(store, outcome.outputDir, data, outcome.model);
+    t.storeMs = performance.now() - storeStart;
+    log(`model stored: ${result.modelUri}`);
+    timers.forEach((x) => clearInterval(x));
+    await finish({ state: 'completed', progress: 1, result });
+    code = 0;
+  } catch (err) {
+    const e = ensureError(err) as Error & { code?: string };
+    timers.forEach((x) => clearInterval(x));
+    const named = typeof e.code === 'string' ? e.code : 'worker_failed';
+    const message = e instanceof UserJobError ? e.summary : e.message;
+    if (named === 'canceled') {
+      log(`canceled: ${message}`);
+      await finish({ state: 'canceled', error: { code: 'canceled', message } });
+      code = 2;
+    } else {
+      log(`failed: ${named}: ${message}`);
+      await finish({ state: 'failed', error: { code: named, message } });
+      code = 1;
+    }
+  } finally {
+    timers.forEach((x) => clearInterval(x));
+    process.off('SIGTERM', onSigterm);
+    if (temp) await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+  }
+  await writing;
+  t.totalMs = performance.now() - started;
+  options.onTimings?.(t);
+  return code;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { job: { type: 'string' } } });
+  if (!values.job) {
+    process.stderr.write('usage: userJob --job <jobId>\n');
+    process.exit(64);
+  }
+  const code = await runUserJobWorker(storeFromEnv(process.env), values.job, {
+    heartbeatMs: Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000),
+  });
+  process.exit(code);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${ensureError(err).stack}\n`);
+    process.exit(1);
+  });
+}
