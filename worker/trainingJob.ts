@@ -25,11 +25,14 @@ import type { JobResult, TrainingJobRequest } from '../lib/contracts/trainingJob
 import { jobPath } from '../lib/training/backends/types';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { datasetFromTable } from '../lib/training/dataset';
-import { MODEL_CONTENT_TYPE } from '../lib/training/models/artifact';
+import { storeModelFiles } from '../lib/mlmodel/blobFolder';
+import { builtInModelFolder } from '../lib/training/models/mlflowFolder';
 import { trainModel } from '../lib/training/models/train';
 import type { TrainingSpec } from '../lib/contracts/trainingSpec';
 
 const LOG_TAIL = 50;
+/** Folder mode: the model folder's place inside the job's output folder. */
+const MODEL_SUBFOLDER = 'model';
 const MAX_LOG_LINES = 5_000;
 
 /** Messages from the trainer thread. */
@@ -45,8 +48,11 @@ interface JobSink {
   readDataset(request: TrainingJobRequest): Promise<Uint8Array>;
   write(name: string, body: string): Promise<void>;
   cancelRequested(): Promise<boolean>;
-  storeModel(bytes: Buffer, digest: string): Promise<string>;
+  /** Stores the trained model; what the job result says of it. */
+  storeModel(json: Buffer): Promise<StoredModel>;
 }
+
+type StoredModel = Pick<JobResult, 'modelUri' | 'modelDigest' | 'artifact'>;
 
 class BlobSink implements JobSink {
   private readonly container = resources.blobContainers.jobs;
@@ -73,11 +79,11 @@ class BlobSink implements JobSink {
   cancelRequested(): Promise<boolean> {
     return this.store.exists({ container: this.container, path: jobPath(this.jobId, 'cancel.json') });
   }
-  async storeModel(bytes: Buffer): Promise<string> {
-    const stored = await this.store.putContentAddressed(resources.blobContainers.models, bytes, {
-      contentType: MODEL_CONTENT_TYPE,
-    });
-    return stored.uri;
+  /** The MLflow model folder (MLmodel, model.onnx, model.json) under its manifest digest. */
+  async storeModel(json: Buffer): Promise<StoredModel> {
+    const { files, artifact } = builtInModelFolder(json);
+    const stored = await storeModelFiles(this.store, files);
+    return { modelUri: stored.uri, modelDigest: stored.digest, artifact };
   }
 }
 
@@ -111,9 +117,24 @@ class FolderSink implements JobSink {
   async cancelRequested(): Promise<boolean> {
     return existsSync(join(this.out, 'cancel.json'));
   }
-  async storeModel(bytes: Buffer): Promise<string> {
-    await this.write('model.json', bytes.toString('utf8'));
-    return this.outUri ? `${this.outUri.replace(/\/?$/, '/')}model.json` : join(this.out, 'model.json');
+  /**
+   * The model folder's files go to `<out>/model/` (apart from the job's status and log files, which
+   * are not part of the model); `model.json` also stays at `<out>/model.json`, the result's legacy
+   * artifact, until the backend stores the folder itself (it has the Blob access this job lacks).
+   */
+  async storeModel(json: Buffer): Promise<StoredModel> {
+    const { files } = builtInModelFolder(json);
+    mkdirSync(join(this.out, MODEL_SUBFOLDER), { recursive: true });
+    for (const f of files) {
+      const tmp = join(this.out, MODEL_SUBFOLDER, `.${f.path}.tmp`);
+      writeFileSync(tmp, f.bytes);
+      renameSync(tmp, join(this.out, MODEL_SUBFOLDER, f.path));
+    }
+    await this.write('model.json', json.toString('utf8'));
+    const modelUri = this.outUri
+      ? `${this.outUri.replace(/\/?$/, '/')}model.json`
+      : join(this.out, 'model.json');
+    return { modelUri, modelDigest: createHash('sha256').update(json).digest('hex') };
   }
 }
 
@@ -258,15 +279,13 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
           } else if (m.type === 'error') fail(m.code, m.message);
           else if (m.type === 'done') {
             void (async () => {
-              const modelBytes = Buffer.from(m.model, 'utf8');
-              const digest = createHash('sha256').update(modelBytes).digest('hex');
-              const modelUri = await sink.storeModel(modelBytes, digest);
-              log(`model stored: ${modelUri} (sha256 ${digest})`);
+              const stored = await sink.storeModel(Buffer.from(m.model, 'utf8'));
+              log(`model stored: ${stored.modelUri} (digest ${stored.modelDigest})`);
               stopAll();
               await finish({
                 state: 'completed',
                 progress: 1,
-                result: { ...m.summary, modelUri, modelDigest: digest },
+                result: { ...m.summary, ...stored },
               });
               resolve(0);
             })().catch((err: unknown) => fail('model_store_failed', ensureError(err).message));
