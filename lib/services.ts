@@ -18,6 +18,7 @@ import { PipelineStore } from './pipelines/store';
 import { ModelRegistry } from './registry/registry';
 import resources from './resources.json';
 import { RunStore } from './runs/store';
+import { OnnxModels } from './mlmodel/onnxModels';
 import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
@@ -48,6 +49,8 @@ export interface Services {
   backend: TrainingBackends;
   /** The scoring endpoint's cache of production models. */
   scoring: ProductionModels;
+  /** The process's one cache of ONNX sessions by model digest (predict and evaluation share it). */
+  onnx: OnnxModels;
   limits: IngestLimits;
   /** The health check's probes of storage, on these same clients (built once, like them). */
   probes: Probes;
@@ -85,6 +88,8 @@ export interface TrainingDeps {
   store: ArtifactStore;
   registry: ModelRegistry;
   backend: TrainingBackends;
+  /** ONNX sessions by model digest, shared with predict. */
+  onnx: OnnxModels;
   /** The dataset contract of a pipeline version, to parse a golden set. */
   contractOf?: DataDeps['contractOf'];
 }
@@ -119,6 +124,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const registry = new ModelRegistry(cosmos.container('models'));
   const approvals = new ApprovalStore(cosmos.container('approvals'));
   const now = overrides.now ?? (() => new Date());
+  const onnx = new OnnxModels();
 
   const contractOf: Services['contractOf'] = async (name, version) =>
     (await pipelines.get(name, version))?.definition.dataset;
@@ -159,9 +165,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     backend: overrides.backend ?? backendsFromConfig(config, artifacts, credentialOnce),
     scoring: new ProductionModels({
       registry,
-      readArtifact: async (uri) => (await artifacts.getBuffer(uri)).data,
+      scorers: { store: artifacts, onnx },
       aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
     }),
+    onnx,
     limits: limitsFromConfig(config),
     probes: storageProbes(config, { artifacts, cosmos, credential: credentialOnce }),
     contractOf,
@@ -196,5 +203,11 @@ export function dataDeps(s: Services): DataDeps {
 
 /** The training activities' view of the services. */
 export function trainingDeps(s: Services): TrainingDeps {
-  return { store: s.artifacts, registry: s.registry, backend: s.backend, contractOf: s.contractOf };
+  return {
+    store: s.artifacts,
+    registry: s.registry,
+    backend: s.backend,
+    onnx: s.onnx,
+    contractOf: s.contractOf,
+  };
 }

@@ -147,7 +147,8 @@ export function toModelScores(
   return { probabilities: out };
 }
 
-function jsonScorer(model: LoadedModel, digest: string): Scorer {
+/** A loaded Sluice JSON model as a scorer (the TS predict). */
+export function jsonScorer(model: LoadedModel, digest: string): Scorer {
   const def = model.definition;
   const score = (ds: ColumnarDataset): ModelScores =>
     model.classes ? { probabilities: model.predictProba(ds) } : { values: model.predict(ds) };

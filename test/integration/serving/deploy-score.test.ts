@@ -1,3 +1,4 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { createHash } from 'node:crypto';
 import resources from '../../../lib/resources.json';
@@ -7,6 +8,7 @@ import { ModelRegistry } from '../../../lib/registry/registry';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import { serializeModel } from '../../../lib/training/models/artifact';
 import { ProductionModels } from '../../../lib/serving/production';
+import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
 import { deployModel } from '../../../activities/deployModel';
 import type { DeployDeps } from '../../../activities/deployModel';
 import { createScoreHandler } from '../../../functions/support/scoreHandler';
@@ -25,6 +27,7 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
   let approvals: ApprovalStore;
   let artifacts: ArtifactStore;
   let models: ProductionModels;
+  const onnx = new OnnxModels();
   let runDeployments: Record<string, unknown>[];
   let deps: DeployDeps;
   const ctx = () => new InvocationContext({ invocationId: 'inv', functionName: 'test' });
@@ -90,13 +93,14 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
     await artifacts.ensureContainers();
   });
   afterAll(async () => {
+    await onnx.dispose();
     await Promise.all([cosmos.stop(), azurite.stop()]);
   });
   beforeEach(() => {
     runDeployments = [];
     models = new ProductionModels({
       registry,
-      readArtifact: async (uri) => (await artifacts.getBuffer(uri)).data,
+      scorers: { store: artifacts, onnx },
       aliasTtlMs: 0,
     });
     deps = {

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 /**
  * The train → evaluate → register activities on the real emulators (Azurite, Cosmos) with a real
  * worker process. Each activity runs twice and leaves the same state (activities run at least once).
@@ -19,6 +20,9 @@ import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
+import type { ModelArtifact } from '../../../lib/contracts/modelArtifact';
+import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
 import type { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import type { TrainingDeps } from '../../../lib/services';
@@ -62,6 +66,7 @@ describe('training activities', () => {
   let local: LocalTrainingBackend;
   let deps: TrainingDeps;
   let dataset: { uri: string; sha256: string };
+  const onnx = new OnnxModels();
 
   const strong: TrainingSpecInput = {
     algorithm: 'logistic_regression',
@@ -76,7 +81,7 @@ describe('training activities', () => {
     await store.ensureContainers();
     registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
     local = localWorkerBackend(store, azurite.connectionString);
-    deps = { store, registry, backend: () => local, contractOf: async () => contract };
+    deps = { store, registry, backend: () => local, onnx, contractOf: async () => contract };
     const data = syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true });
     const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
     dataset = { uri: stored.uri, sha256: stored.sha256 };
@@ -87,6 +92,7 @@ describe('training activities', () => {
   });
   afterAll(async () => {
     await local?.stopAll();
+    await onnx.dispose();
     await Promise.all([azurite?.stop(), cosmos?.stop()]);
   });
 
@@ -118,12 +124,20 @@ describe('training activities', () => {
     sliceGuards: [{ column: 'segment', maxDegradation: 0.05 }],
     bootstrap: { resamples: 300, seed: 3 },
   });
-  const evaluate = (runId: string, model: { uri: string; sha256: string }, spec: TrainingSpecInput) =>
+  /** A trained model as the pipeline passes it on: its reference, and its folder's artifact if any. */
+  type Trained = { uri: string; sha256: string; artifact?: ModelArtifact };
+  const trained = (r: { modelUri: string; modelDigest: string; artifact?: ModelArtifact }): Trained => ({
+    uri: r.modelUri,
+    sha256: r.modelDigest,
+    ...(r.artifact ? { artifact: r.artifact } : {}),
+  });
+  const evaluate = (runId: string, { artifact, ...model }: Trained, spec: TrainingSpecInput) =>
     evaluateModel(deps)(
       evaluateModelActivity.input.parse({
         runId,
         modelName: 'churn',
         candidate: model,
+        ...(artifact ? { candidateArtifact: artifact } : {}),
         dataset,
         spec,
         policy,
@@ -131,12 +145,13 @@ describe('training activities', () => {
         pipeline: { name: 'churn', version: 1 },
       }),
     );
-  const register = (runId: string, model: { uri: string; sha256: string }, alias?: string) =>
+  const register = (runId: string, { artifact, ...model }: Trained, alias?: string) =>
     registerModel(deps)(
       registerModelActivity.input.parse({
         runId,
         modelName: 'churn',
         model,
+        ...(artifact ? { artifact } : {}),
         datasetSha256: dataset.sha256,
         algorithm: 'logistic_regression',
         metrics: { roc_auc: 0.8 },
@@ -148,7 +163,9 @@ describe('training activities', () => {
   it('trains, evaluates against production on holdout + golden set, and registers, idempotently', async () => {
     // The first model: no champion, only the thresholds apply.
     const weakResult = await train('run-weak', weak);
-    const weakModel = { uri: weakResult.modelUri, sha256: weakResult.modelDigest };
+    const weakModel = trained(weakResult);
+    // The built-in worker stores an MLflow folder scored through ONNX.
+    expect(weakModel.artifact).toMatchObject({ format: 'mlflow', flavor: 'onnx', onnxPath: 'model.onnx' });
     const firstEval = await evaluate('run-weak', weakModel, weak);
     expect(firstEval.passed).toBe(true);
     expect(firstEval.champion).toBeNull();
@@ -170,7 +187,7 @@ describe('training activities', () => {
 
     // A better challenger beats production on the same rows.
     const strongResult = await train('run-strong', strong);
-    const strongModel = { uri: strongResult.modelUri, sha256: strongResult.modelDigest };
+    const strongModel = trained(strongResult);
     const better = await evaluate('run-strong', strongModel, strong);
     expect(better).toMatchObject({ passed: true, championVersion: 1, primaryMetric: 'roc_auc' });
     expect(better.difference!.lower).toBeGreaterThan(0);
@@ -213,7 +230,7 @@ describe('training activities', () => {
 
   it('takes categories from the dataset contract', async () => {
     const r = await train('run-categories', { ...strong, features: ['x0', 'segment'] });
-    const { data } = await store.getBuffer(r.modelUri, { sha256: r.modelDigest });
+    const data = await (await openModelFolder(store, r.modelUri, r.modelDigest)).read('model.json');
     const model = JSON.parse(data.toString('utf8')) as {
       features: { name: string; categories?: string[] }[];
     };

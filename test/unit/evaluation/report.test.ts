@@ -5,15 +5,18 @@ import { loadModel } from '../../../lib/training/models/predict';
 import { splitForSpec, trainModel } from '../../../lib/training/models/train';
 import { parseTrainingSpec } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
+import { scoredWith } from '../../support/scored';
 
 describe('champion/challenger evaluation report', () => {
   const ds = syntheticClassification({ rows: 8_000, features: 6, seed: 21, withSegment: true });
   const all = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'segment'];
   const strongSpec = parseTrainingSpec({ algorithm: 'logistic_regression', target: 'label', features: all });
   const weakSpec = parseTrainingSpec({ algorithm: 'logistic_regression', target: 'label', features: ['x5'] });
-  const strong = { model: loadModel(trainModel(ds, strongSpec).model), digest: 'sha256:strong', version: 2 };
-  const weak = { model: loadModel(trainModel(ds, weakSpec).model), digest: 'sha256:weak', version: 1 };
   const holdout = selectRows(ds, splitForSpec(ds, strongSpec).holdout);
+  const strongModel = loadModel(trainModel(ds, strongSpec).model);
+  const weakModel = loadModel(trainModel(ds, weakSpec).model);
+  const strong = scoredWith(strongModel, holdout, { digest: 'sha256:strong', version: 2 });
+  const weak = scoredWith(weakModel, holdout, { digest: 'sha256:weak', version: 1 });
   const policy = parseEvaluationPolicy({
     primaryMetric: 'roc_auc',
     threshold: 0.6,
