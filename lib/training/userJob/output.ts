@@ -1,0 +1,177 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { ModelArtifact } from '../../contracts/modelArtifact';
+import type { JobResult, TrainingJobRequest } from '../../contracts/trainingJob';
+import { isCustomSpec } from '../../contracts/trainingSpec';
+import { inferDatasetContract } from '../../data/checking/inferDatasetContract';
+import { loadColumnar } from '../../data/datasets';
+import { NonRetriableError } from '../../errors';
+import { storeModelFolder } from '../../mlmodel/blobFolder';
+import type { CheckedModelFolder } from '../../mlmodel/check';
+import { checkModelFolder } from '../../mlmodel/check';
+import type { FolderLimits } from '../../mlmodel/folder';
+import { defaultMaxFiles } from '../../mlmodel/folder';
+import type { ArtifactStore, BlobLocation } from '../../storage/blob';
+import type { JobData } from './jobData';
+import { writeJobData } from './jobData';
+
+/**
+ * The two ends of a user job that every backend shares: the job's data prepared from the run's
+ * validated dataset (the same split the built-in algorithms and the evaluation use), and the model
+ * folder the job wrote, checked and stored under its digest with the result the pipeline carries
+ * on. Local jobs check their output where they ran; remote ones (Azure ML, Databricks) download it
+ * first (`downloadBlobPrefix`) and then `collectJobModel`.
+ */
+
+/**
+ * Reads the run's columnar dataset (verified against its digest) and writes the split files of
+ * `sluice.job/v1` into `dir`. The columnar form is already conformed to the pipeline's dataset
+ * contract at ingestion; the contract itself goes to the job as SLUICE_CONTRACT (inferred from the
+ * table when the request carries none, for runs without a pinned pipeline).
+ */
+export async function prepareJobData(
+  store: ArtifactStore,
+  request: TrainingJobRequest,
+  dir: string,
+): Promise<JobData> {
+  const { spec } = request;
+  if (!isCustomSpec(spec)) {
+    throw new NonRetriableError(
+      'not_a_custom_job',
+      `job ${request.jobId} trains ${spec.algorithm}, not custom code`,
+    );
+  }
+  const table = await loadColumnar(store, request.dataset);
+  return writeJobData(dir, {
+    table,
+    contract: request.contract ?? inferDatasetContract(table),
+    target: spec.target,
+    features: spec.features,
+    seed: spec.seed,
+    split: spec.split,
+    ...(spec.task ? { task: spec.task } : {}),
+  });
+}
+
+/** What the registry and the scorers need to know of a checked folder. */
+export function artifactOf(data: JobData, checked: CheckedModelFolder): ModelArtifact {
+  const classes = checked.classes ?? data.classes;
+  return {
+    format: 'mlflow',
+    flavor: checked.flavor,
+    ...(checked.onnxPath ? { onnxPath: checked.onnxPath } : {}),
+    task: data.task,
+    target: data.target,
+    features: data.featureKinds.map((f) => ({ name: f.name, kind: f.kind })),
+    ...(data.task === 'classification' && classes ? { classes: [...classes] } : {}),
+    ...(checked.inputLayout ? { inputLayout: checked.inputLayout } : {}),
+    files: checked.manifest.length,
+    bytes: checked.manifest.reduce((n, f) => n + f.bytes, 0),
+  };
+}
+
+/**
+ * Stores a folder that passed `checkModelFolder` (refused if it changed since) and builds the job
+ * result: the folder's manifest URI and digest, the job's own metrics.json under `metrics.job`, the
+ * split's row counts, and the artifact description.
+ */
+export async function storeCheckedModel(
+  store: Pick<ArtifactStore, 'put' | 'getBuffer' | 'uri' | 'parseUri'>,
+  outputDir: string,
+  data: JobData,
+  checked: CheckedModelFolder,
+): Promise<JobResult> {
+  const bytes = checked.manifest.reduce((n, f) => n + f.bytes, 0);
+  const stored = await storeModelFolder(
+    store,
+    outputDir,
+    { maxBytes: bytes, maxFiles: checked.manifest.length },
+    checked.digest,
+  );
+  return {
+    modelUri: stored.uri,
+    modelDigest: stored.digest,
+    algorithm: 'custom',
+    task: data.task,
+    metrics: checked.metrics ? { job: { ...checked.metrics } } : {},
+    rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
+    iterations: 0,
+    converged: true,
+    artifact: artifactOf(data, checked),
+  };
+}
+
+/** Checks a model folder a remote job wrote (already downloaded to `outputDir`) and stores it. */
+export async function collectJobModel(
+  store: Pick<ArtifactStore, 'put' | 'getBuffer' | 'uri' | 'parseUri'>,
+  outputDir: string,
+  data: Pick<
+    JobData,
+    'featureKinds' | 'task' | 'classes' | 'sample' | 'target' | 'train' | 'validation' | 'holdout'
+  >,
+  maxBytes: number,
+): Promise<JobResult> {
+  const checked = await checkModelFolder(outputDir, {
+    features: data.featureKinds,
+    task: data.task,
+    ...(data.classes ? { classes: data.classes } : {}),
+    maxBytes,
+    sample: data.sample,
+  });
+  return storeCheckedModel(store, outputDir, data as JobData, checked);
+}
+
+/**
+ * Downloads every blob under `prefix` (a remote job's output folder) into `dir`, keeping the
+ * relative paths. The folder check's limits hold before a byte is written: more than `maxFiles`
+ * blobs or `maxBytes` bytes, a path that would leave `dir`, or nothing at all → NonRetriableError.
+ */
+export async function downloadBlobPrefix(
+  store: Pick<ArtifactStore, 'list' | 'getStream'>,
+  prefix: BlobLocation,
+  dir: string,
+  limits: FolderLimits,
+): Promise<{ files: number; bytes: number }> {
+  const base = prefix.path.replace(/\/*$/, '/');
+  const maxFiles = limits.maxFiles ?? defaultMaxFiles;
+  const listed: { path: string; rel: string; size: number }[] = [];
+  let total = 0;
+  for await (const blob of store.list(prefix.container, base)) {
+    const rel = blob.path.slice(base.length);
+    if (rel === '' || rel.endsWith('/')) continue; // folder placeholders (hierarchical namespace)
+    const norm = path.posix.normalize(rel);
+    if (norm !== rel || norm.startsWith('../') || path.posix.isAbsolute(norm)) {
+      throw new NonRetriableError(
+        'model_output_invalid',
+        `the job's output has a blob with a bad path: ${rel}`,
+      );
+    }
+    listed.push({ path: blob.path, rel, size: blob.size });
+    total += blob.size;
+    if (listed.length > maxFiles) {
+      throw new NonRetriableError('model_output_invalid', `the job's output has more than ${maxFiles} files`);
+    }
+    if (total > limits.maxBytes) {
+      throw new NonRetriableError(
+        'model_too_large',
+        `the job's output is over its size limit of ${limits.maxBytes} bytes (at least ${total} bytes)`,
+      );
+    }
+  }
+  if (listed.length === 0) {
+    throw new NonRetriableError(
+      'model_output_empty',
+      `the job wrote nothing to ${prefix.container}/${base} (an MLflow model folder is expected there)`,
+    );
+  }
+  await mkdir(dir, { recursive: true });
+  for (const f of listed) {
+    const target = path.join(dir, ...f.rel.split('/'));
+    await mkdir(path.dirname(target), { recursive: true });
+    const { stream } = await store.getStream({ container: prefix.container, path: f.path });
+    await pipeline(stream, createWriteStream(target));
+  }
+  return { files: listed.length, bytes: total };
+}
