@@ -3,6 +3,8 @@ import { evaluateModelActivity } from '../lib/contracts/training';
 import { ingestBlob, loadColumnar } from '../lib/data/datasets';
 import { NonRetriableError } from '../lib/errors';
 import { evaluateCandidate, scoreForEvaluation } from '../lib/evaluation/report';
+import { isCustomSpec } from '../lib/contracts/trainingSpec';
+import { pythonFunctionScorer } from '../lib/scoring/scoreCommand';
 import { loadScorer } from '../lib/scoring/scorer';
 import resources from '../lib/resources.json';
 import type { ColumnarDataset } from '../lib/training/dataset';
@@ -26,10 +28,19 @@ type Output = z.input<typeof evaluateModelActivity.output>;
  * champion and a built-in candidate compare on the same rows. The full report goes to Blob (content-addressed); the activity
  * returns the verdict and a short summary.
  */
-export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'contractOf' | 'onnx'>) {
+export function evaluateModel(
+  deps: Pick<TrainingDeps, 'store' | 'registry' | 'contractOf' | 'onnx' | 'scoreCommand'>,
+) {
   return async (input: Input): Promise<Output> => {
     const { store, registry } = deps;
-    const scorers = { store, onnx: deps.onnx };
+    // A python_function-only model (candidate or champion) is scored by this pipeline's `score` command.
+    const scorers = {
+      store,
+      onnx: deps.onnx,
+      ...(isCustomSpec(input.spec) && deps.scoreCommand
+        ? { pythonFunction: pythonFunctionScorer(input.spec, deps.scoreCommand) }
+        : {}),
+    };
     // Opened (and verified) before any data is read: a bad candidate fails fast.
     const candidate = await loadScorer(scorers, {
       uri: input.candidate.uri,

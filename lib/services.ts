@@ -19,6 +19,7 @@ import { ModelRegistry } from './registry/registry';
 import resources from './resources.json';
 import { RunStore } from './runs/store';
 import { OnnxModels } from './mlmodel/onnxModels';
+import type { RunScoreCommand } from './scoring/scoreCommand';
 import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
@@ -51,6 +52,8 @@ export interface Services {
   scoring: ProductionModels;
   /** The process's one cache of ONNX sessions by model digest (predict and evaluation share it). */
   onnx: OnnxModels;
+  /** Runs a pipeline's `score` command over rows (python_function-only models in evaluation). */
+  scoreCommand?: RunScoreCommand;
   limits: IngestLimits;
   /** The health check's probes of storage, on these same clients (built once, like them). */
   probes: Probes;
@@ -90,6 +93,11 @@ export interface TrainingDeps {
   backend: TrainingBackends;
   /** ONNX sessions by model digest, shared with predict. */
   onnx: OnnxModels;
+  /**
+   * Runs a pipeline's `score` command (python_function-only models in evaluation); without it such
+   * a model fails evaluation with `score_command_required`.
+   */
+  scoreCommand?: RunScoreCommand;
   /** The dataset contract of a pipeline version, to parse a golden set. */
   contractOf?: DataDeps['contractOf'];
 }
@@ -100,6 +108,8 @@ export interface ServiceOverrides {
   backend?: TrainingBackends;
   notifier?: Notifier;
   now?: () => Date;
+  /** The `score` command runner (lib/training/userJob/score.ts `runScoreCommand` once it is wired here). */
+  scoreCommand?: RunScoreCommand;
   /** Skip {@link Services.prepare} (the health check probes before anything is created). */
   prepare?: boolean;
 }
@@ -169,6 +179,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
     }),
     onnx,
+    ...(overrides.scoreCommand ? { scoreCommand: overrides.scoreCommand } : {}),
     limits: limitsFromConfig(config),
     probes: storageProbes(config, { artifacts, cosmos, credential: credentialOnce }),
     contractOf,
@@ -208,6 +219,7 @@ export function trainingDeps(s: Services): TrainingDeps {
     registry: s.registry,
     backend: s.backend,
     onnx: s.onnx,
+    ...(s.scoreCommand ? { scoreCommand: s.scoreCommand } : {}),
     contractOf: s.contractOf,
   };
 }
