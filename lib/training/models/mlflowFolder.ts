@@ -22,7 +22,7 @@ export const BUILT_IN_JSON_FILE = 'model.json';
 
 /** MLflow's tensor-spec dtype of an ONNX element type. */
 const dtypeOf = (t: ValueInfo['type']): string =>
-  t === 'double' ? 'float64' : t === 'float' ? 'float32' : t === 'int64' ? 'int64' : 'object';
+  t === 'double' ? 'float64' : t === 'float' ? 'float32' : t === 'int64' ? 'int64' : 'str';
 
 /** The MLflow signature part (a JSON string in MLmodel) of the graph's inputs or outputs. */
 const signaturePart = (values: readonly ValueInfo[]): string =>
