@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,6 +65,11 @@ describe('training worker in folder mode (Azure ML)', () => {
       status.result.modelDigest,
     );
     expect(model.classes).toEqual(['no', 'yes']);
+    // The MLflow folder, apart from the job's own files, for the backend to store.
+    expect(readdirSync(join(dir, 'aml-1', 'model')).sort()).toEqual(['MLmodel', 'model.json', 'model.onnx']);
+    expect(readFileSync(join(dir, 'aml-1', 'model', 'model.json'))).toEqual(
+      readFileSync(join(dir, 'aml-1', 'model.json')),
+    );
     expect(readFileSync(join(dir, 'aml-1', 'log.txt'), 'utf8')).toContain('trained logistic_regression');
     expect(JSON.parse(readFileSync(join(dir, 'aml-1', 'heartbeat.json'), 'utf8')).seq).toBeGreaterThan(0);
   }, 60_000);
