@@ -4,7 +4,7 @@ import { NonRetriableError } from '../errors';
 import type { FolderStore, StoredModelFolder } from '../mlmodel/blobFolder';
 import { openModelFolder } from '../mlmodel/blobFolder';
 import { parseMLmodel } from '../mlmodel/mlmodelFile';
-import type { Scores } from '../mlmodel/onnxModel';
+import type { FeatureColumn, Scores } from '../mlmodel/onnxModel';
 import type { OnnxModels } from '../mlmodel/onnxModels';
 import type { ColumnarDataset } from '../training/dataset';
 import { datasetFromRecords } from '../training/dataset';
@@ -103,6 +103,38 @@ export function rowsOfDataset(
     rows[i] = row;
   }
   return rows;
+}
+
+/**
+ * The dataset's feature columns as the ONNX scorer takes them: numbers for a `number` feature
+ * (NaN = missing; a categorical column's levels read as numbers), strings for a `string` one
+ * ('' = missing; a numeric column's values as decimal strings).
+ */
+export function columnsOfDataset(ds: ColumnarDataset, features: readonly ModelFeature[]): FeatureColumn[] {
+  return features.map((f) => {
+    const col = ds.columns.find((c) => c.name === f.name);
+    if (!col) {
+      throw new NonRetriableError(
+        'missing_column',
+        `the evaluation rows have no column "${f.name}", a feature of the model`,
+      );
+    }
+    if (col.type === 'numeric') {
+      if (f.kind === 'number') return col.values;
+      return Array.from(col.values, (v) => (Number.isNaN(v) ? '' : String(v)));
+    }
+    const { codes, levels } = col;
+    if (f.kind === 'string') return Array.from(codes, (k) => (k < 0 ? '' : levels[k]!));
+    const asNumbers = levels.map((l) => (l.trim() === '' ? NaN : Number(l)));
+    const bad = levels.find((l, k) => Number.isNaN(asNumbers[k]!) && l.trim() !== '');
+    if (bad !== undefined) {
+      throw new NonRetriableError(
+        'row_invalid',
+        `feature ${f.name} must be a number, but the evaluation rows have ${JSON.stringify(bad)}`,
+      );
+    }
+    return Float64Array.from(codes, (k) => (k < 0 ? NaN : asNumbers[k]!));
+  });
 }
 
 /** Scores from a model run as typed arrays, the probability columns in `classes` order. */
@@ -245,7 +277,12 @@ export async function loadScorer(deps: ScorerDeps, ref: ModelRef): Promise<Score
     kind: 'onnx',
     ...common,
     ...(definition ? { definition } : {}),
-    scoreDataset: (ds) => scoreRows(rowsOfDataset(ds, artifact.features)),
+    scoreDataset: async (ds) =>
+      toModelScores(
+        await deps.onnx.scoreColumns(source, columnsOfDataset(ds, artifact.features), ds.rowCount),
+        ds.rowCount,
+        artifact.classes,
+      ),
     scoreRows,
   };
 }
