@@ -1,5 +1,8 @@
 /** @jest-environment ./test/support/onnxEnvironment.js */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { isCustomSpec, trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
+import type { RunScoreCommand } from '../../../lib/scoring/scoreCommand';
+import { pythonFunctionScorer } from '../../../lib/scoring/scoreCommand';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -339,5 +342,51 @@ describe('the built-in model folder', () => {
     expect((await openModelFolder(store.folderStore, folder.uri, folder.digest)).has('model.json')).toBe(
       true,
     );
+  });
+
+  it("pythonFunctionScorer hands the pipeline's score command the verified folder on disk and the rows, then cleans up", async () => {
+    const { store, folder, artifact } = await stored(model);
+    const pyfunc: ModelArtifact = { ...artifact, flavor: 'python_function', onnxPath: undefined };
+    const spec = trainingSpecSchema.parse({
+      algorithm: 'custom',
+      target: 'union',
+      features: cpsFeatures,
+      code: '/srv/code',
+      command: 'python3 train.py',
+      score: 'python3 score.py',
+    });
+    if (!isCustomSpec(spec)) throw new Error('a custom spec');
+    const scratch = await mkdtemp(path.join(tmpdir(), 'sluice-pyfunc-'));
+    const seen: { files: string[]; rows: number; task?: string; classes?: readonly string[] }[] = [];
+    const run: RunScoreCommand = async (o) => {
+      expect(o.spec.score).toBe('python3 score.py');
+      seen.push({
+        files: (await readdir(o.modelDir)).sort(),
+        rows: o.rows.length,
+        task: o.task,
+        classes: o.classes,
+      });
+      expect(o.rows[0]).toEqual(rowsOfDataset(selectRows(ds, [0]), artifact.features)[0]);
+      return { classes: ['0', '1'], probabilities: o.rows.map(() => [0.4, 0.6]) };
+    };
+    try {
+      const scorer = await loadScorer(
+        { store: store.folderStore, onnx, pythonFunction: pythonFunctionScorer(spec, run, scratch) },
+        { uri: folder.uri, digest: folder.digest, artifact: pyfunc },
+      );
+      const scores = await scorer.scoreDataset(selectRows(ds, [0, 1, 2]));
+      expect(Array.from(scores.probabilities!)).toEqual([0.4, 0.6, 0.4, 0.6, 0.4, 0.6]);
+      expect(seen).toEqual([
+        {
+          files: ['MLmodel', 'model.json', 'model.onnx'],
+          rows: 3,
+          task: 'classification',
+          classes: ['0', '1'],
+        },
+      ]);
+      expect(await readdir(scratch)).toEqual([]);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });
