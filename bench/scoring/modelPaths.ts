@@ -149,7 +149,20 @@ async function evaluation100k(onnx: OnnxModels): Promise<string[]> {
 
 /** Prints the predict paths (JSON vs ONNX, batches 1 / 10 / 100 rows) and the 100k evaluation. */
 export async function benchModelPaths(): Promise<void> {
-  const onnx = new OnnxModels();
+  // BENCH_ORT_THREADS=1: one intra-op thread without spinning (compare small-batch latency on a busy box).
+  const threads = Number(process.env.BENCH_ORT_THREADS ?? 0);
+  const onnx = new OnnxModels(
+    threads > 0
+      ? {
+          sessionOptions: {
+            intraOpNumThreads: threads,
+            interOpNumThreads: 1,
+            extra: { session: { intra_op: { allow_spinning: '0' } } },
+          },
+        }
+      : {},
+  );
+  if (threads > 0) console.log(`onnxruntime: ${threads} intra-op thread(s), no spinning`);
   try {
     console.log(
       'predict in process (score handler, registry and Blob in memory), 20-feature logistic regression:',
