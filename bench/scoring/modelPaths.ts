@@ -149,8 +149,9 @@ async function evaluation100k(onnx: OnnxModels): Promise<string[]> {
 
 /** Prints the predict paths (JSON vs ONNX, batches 1 / 10 / 100 rows) and the 100k evaluation. */
 export async function benchModelPaths(): Promise<void> {
-  // BENCH_ORT_THREADS=1: one intra-op thread without spinning (compare small-batch latency on a busy box).
-  const threads = Number(process.env.BENCH_ORT_THREADS ?? 0);
+  // As the app runs it (lib/services.ts): one intra-op thread without spinning. BENCH_ORT_THREADS=0
+  // gives onnxruntime's defaults (a thread per core, spinning), N that many threads.
+  const threads = Number(process.env.BENCH_ORT_THREADS ?? 1);
   const onnx = new OnnxModels(
     threads > 0
       ? {
@@ -162,7 +163,11 @@ export async function benchModelPaths(): Promise<void> {
         }
       : {},
   );
-  if (threads > 0) console.log(`onnxruntime: ${threads} intra-op thread(s), no spinning`);
+  console.log(
+    threads > 0
+      ? `onnxruntime: ${threads} intra-op thread(s), no spinning`
+      : 'onnxruntime: default threads (one per core, spinning)',
+  );
   try {
     console.log(
       'predict in process (score handler, registry and Blob in memory), 20-feature logistic regression:',
