@@ -71,4 +71,27 @@ describe('champion/challenger evaluation report', () => {
       }),
     ).toThrow(expect.objectContaining({ code: 'metric_task_mismatch' }));
   });
+
+  it('aligns the two sides by class label, not by column position', () => {
+    // The same champion, its probability columns listed the other way round (yes, no).
+    const P = weak.scores.probabilities!;
+    const swapped = new Float64Array(P.length);
+    for (let i = 0; i < P.length; i += 2) {
+      swapped[i] = P[i + 1]!;
+      swapped[i + 1] = P[i]!;
+    }
+    const reversed = { ...weak, classes: [...weak.classes!].reverse(), scores: { probabilities: swapped } };
+    const a = evaluateCandidate({ dataset: holdout, candidate: strong, champion: weak, policy });
+    const b = evaluateCandidate({ dataset: holdout, candidate: strong, champion: reversed, policy });
+    expect(b.champion!.metrics).toEqual(a.champion!.metrics);
+    expect(b.comparison).toEqual(a.comparison);
+    expect(b.verdict).toEqual(a.verdict);
+  });
+
+  it('refuses scores that do not cover every evaluation row', () => {
+    const short = { ...weak, scores: { probabilities: weak.scores.probabilities!.subarray(2) } };
+    expect(() => evaluateCandidate({ dataset: holdout, candidate: strong, champion: short, policy })).toThrow(
+      expect.objectContaining({ code: 'predictions_invalid' }),
+    );
+  });
 });
