@@ -5,6 +5,7 @@ import { openModelFolder } from '../lib/mlmodel/blobFolder';
 import { parseMLmodel } from '../lib/mlmodel/mlmodelFile';
 import type { TrainingDeps } from '../lib/services';
 import { trainingDeps } from '../lib/services';
+import { describeModel } from '../lib/scoring/scorer';
 import { loadVerifiedModel } from '../lib/training/models/artifact';
 import { registerActivityFactory } from './support/define';
 
@@ -51,7 +52,14 @@ async function verifyFolder(
  */
 export function registerModel(deps: Pick<TrainingDeps, 'store' | 'registry'>) {
   return async (input: Input): Promise<Output> => {
-    if (input.artifact) await verifyFolder(deps, input, input.artifact);
+    // A folder that came without its description (an older pipeline revision) is described from
+    // the built-in model it holds.
+    const artifact = await describeModel(deps.store, {
+      uri: input.model.uri,
+      digest: input.model.sha256,
+      ...(input.artifact ? { artifact: input.artifact } : {}),
+    });
+    if (artifact) await verifyFolder(deps, input, artifact);
     else {
       const { data } = await deps.store.getBuffer(input.model.uri, { sha256: input.model.sha256 });
       loadVerifiedModel(data, input.model.sha256);
@@ -60,7 +68,7 @@ export function registerModel(deps: Pick<TrainingDeps, 'store' | 'registry'>) {
       modelName: input.modelName,
       modelDigest: input.model.sha256,
       artifactUri: input.model.uri,
-      ...(input.artifact ? { artifact: input.artifact } : {}),
+      ...(artifact ? { artifact } : {}),
       datasetDigest: input.datasetSha256,
       metrics: input.metrics,
       trainingSpec: input.spec as Record<string, unknown>,

@@ -2,7 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ModelArtifact, ModelFeature } from '../contracts/modelArtifact';
 import { NonRetriableError } from '../errors';
 import type { FolderStore, StoredModelFolder } from '../mlmodel/blobFolder';
-import { openModelFolder } from '../mlmodel/blobFolder';
+import { isModelFolderUri, openModelFolder } from '../mlmodel/blobFolder';
 import { parseMLmodel } from '../mlmodel/mlmodelFile';
 import type { FeatureColumn, Scores } from '../mlmodel/onnxModel';
 import type { OnnxModels } from '../mlmodel/onnxModels';
@@ -10,6 +10,7 @@ import type { ColumnarDataset } from '../training/dataset';
 import { datasetFromRecords } from '../training/dataset';
 import { loadVerifiedModel } from '../training/models/artifact';
 import type { ModelJson } from '../training/models/format';
+import { BUILT_IN_JSON_FILE, builtInModelFolder } from '../training/models/mlflowFolder';
 import type { LoadedModel } from '../training/models/predict';
 import { loadModel } from '../training/models/predict';
 
@@ -206,11 +207,30 @@ async function builtInDefinition(folder: StoredModelFolder, mlmodel: string): Pr
 }
 
 /**
+ * What Sluice knows of a stored model: the artifact that came with it, or, for a model folder that
+ * came without one (a run of an older pipeline revision, whose body does not pass it on, trained by
+ * the new worker), the built-in model's own description, from its `model.json`. Undefined for a
+ * legacy JSON model.
+ */
+export async function describeModel(store: FolderStore, ref: ModelRef): Promise<ModelArtifact | undefined> {
+  if (ref.artifact) return ref.artifact;
+  if (!isModelFolderUri(ref.uri)) return undefined;
+  const folder = await openModelFolder(store, ref.uri, ref.digest);
+  if (!folder.has(BUILT_IN_JSON_FILE)) {
+    throw new NonRetriableError(
+      'invalid_model',
+      `${ref.uri} is a model folder that came without its description, and not a built-in model's`,
+    );
+  }
+  return builtInModelFolder(await folder.read(BUILT_IN_JSON_FILE)).artifact;
+}
+
+/**
  * Opens the model `ref` names, verified against its digest: a legacy JSON through
  * `loadVerifiedModel`, a folder through `openModelFolder` (manifest and every file read checked).
  */
 export async function loadScorer(deps: ScorerDeps, ref: ModelRef): Promise<Scorer> {
-  const { artifact } = ref;
+  const artifact = await describeModel(deps.store, ref);
   if (!artifact) {
     const { data } = await deps.store.getBuffer(ref.uri, { sha256: ref.digest });
     return jsonScorer(loadVerifiedModel(data, ref.digest), ref.digest);

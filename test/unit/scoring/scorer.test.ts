@@ -11,7 +11,7 @@ import { openModelFolder, storeModelFiles } from '../../../lib/mlmodel/blobFolde
 import type { ModelArtifact } from '../../../lib/contracts/modelArtifact';
 import { readDataset } from '../../../lib/data/reading/readDataset';
 import type { ModelScores, Scorer } from '../../../lib/scoring/scorer';
-import { loadScorer, rowsOfDataset } from '../../../lib/scoring/scorer';
+import { describeModel, loadScorer, rowsOfDataset } from '../../../lib/scoring/scorer';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import { datasetFromTable, getColumn, selectRows } from '../../../lib/training/dataset';
 import { serializeModel } from '../../../lib/training/models/artifact';
@@ -388,5 +388,30 @@ describe('the built-in model folder', () => {
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
+  });
+
+  it('describes a folder that came without its artifact (a run of an older pipeline revision) from its model.json', async () => {
+    const { store, folder, artifact } = await stored(model);
+    expect(await describeModel(store.folderStore, { uri: folder.uri, digest: folder.digest })).toEqual(
+      artifact,
+    );
+    const scorer = await loadScorer(
+      { store: store.folderStore, onnx },
+      { uri: folder.uri, digest: folder.digest },
+    );
+    expect(scorer.kind).toBe('onnx');
+    expect(scorer.classes).toEqual(['0', '1']);
+    // A legacy JSON has no description; a user's folder without one is refused.
+    const json = serializeModel(model);
+    const legacyUri = store.uri({ container: 'models', path: `sha256/${json.digest}` });
+    await store.put(legacyUri, json.bytes);
+    expect(await describeModel(store.folderStore, { uri: legacyUri, digest: json.digest })).toBeUndefined();
+    const userFolder = await storeModelFiles(store.folderStore, [
+      { path: 'MLmodel', bytes: Buffer.from('flavors: {onnx: {data: m.onnx}}') },
+      { path: 'm.onnx', bytes: Buffer.from('x') },
+    ]);
+    await expect(
+      describeModel(store.folderStore, { uri: userFolder.uri, digest: userFolder.digest }),
+    ).rejects.toMatchObject({ code: 'invalid_model' });
   });
 });
