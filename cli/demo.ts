@@ -16,20 +16,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ContainerClient } from '@azure/storage-blob';
-import { startLocalSluice, repoRoot, type LocalSluice } from './localSluice';
+import { runningDevhostUrl, startLocalSluice, repoRoot, type LocalSluice } from './localSluice';
 import { decideThroughPage, localBlobService, localOutbox, waitForMessage } from './reviewer';
 import { api, fmtMs, watchRun, type Ctx, type RunView } from './sluice';
 
 const USAGE = `Usage: npm run demo -- [options]
 
-  --url URL        use the Sluice at URL (default: http://localhost:7071 if it answers,
+  --url URL        use the Sluice at URL (env SLUICE_URL; default: the devhost \`npm start\` runs,
+                   on whatever port it was given, or http://localhost:7071 if it answers;
                    otherwise the demo starts devhost itself on a free port)
   --start          always start a fresh devhost (new data folder), even if one is running
   --data-dir DIR   data folder for the devhost the demo starts (default: a temporary folder)
   --approve        act as reviewer@example.com: open the approval page and press Approve
   --key KEY        function key (env SLUICE_KEY) when the host enforces keys
   --storage CONN   outbox storage connection string (default: the local Azurite of the host)
-  -h, --help       this text`;
+  -h, --help       this text
+
+Examples:
+  npm run demo                                  # a running npm start, or a devhost of its own
+  npm run demo -- --url http://localhost:7072   # the Sluice at that URL (e.g. npm start -- --port 7072)
+  npm run demo -- --approve                     # also approve through the real approval page`;
 
 const REVIEWER = 'reviewer@example.com';
 const ALGORITHMS: Record<string, string> = {
@@ -287,6 +293,8 @@ async function main(argv: string[]): Promise<number> {
   let host: LocalSluice | undefined;
   let tempDir: string | undefined;
   let url = values.url ?? process.env.SLUICE_URL;
+  // A running `npm start` (on whatever port it was given), else the default port.
+  if (!url && !values.start) url = runningDevhostUrl(path.join(root, '.sluice'));
   if (!url && !values.start && (await reachable('http://localhost:7071'))) url = 'http://localhost:7071';
   if (url) {
     if (!(await reachable(url))) {

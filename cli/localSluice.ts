@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -18,6 +18,25 @@ export function repoRoot(start = __dirname): string {
     dir = parent;
   }
   return dir;
+}
+
+/**
+ * The URL of the devhost serving from `dataDir` (default: `npm start`'s `.sluice/`, whatever port
+ * it was given), from the `devhost.json` it keeps there while it runs; undefined when there is
+ * none or its process is gone.
+ */
+export function runningDevhostUrl(dataDir = path.join(repoRoot(), '.sluice')): string | undefined {
+  try {
+    const { url, pid } = JSON.parse(readFileSync(path.join(dataDir, 'devhost.json'), 'utf8')) as {
+      url?: unknown;
+      pid?: unknown;
+    };
+    if (typeof url !== 'string' || typeof pid !== 'number') return undefined;
+    process.kill(pid, 0); // throws when the process is gone
+    return url;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A TCP port that was free a moment ago on loopback. */

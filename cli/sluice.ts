@@ -5,8 +5,9 @@
  * --key / SLUICE_KEY (function key, sent as x-functions-key).
  */
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ApprovalLink } from './approvalLinks';
 import type { JobTestArgs } from './jobTest';
 
 const USAGE = `Usage: sluice <command> [options]
@@ -17,6 +18,8 @@ Commands:
   pipelines show NAME             show a pipeline definition
   run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
                                   start a run on a CSV / JSON Lines / Parquet file or a blob; --wait shows the steps live
+  datasets upload FILE [--name N] put a CSV / JSON Lines / Parquet file in the datasets container (again: replace it)
+                                  and print the blob name for schedule.source.blob, goldenSet.blob or run --blob
   runs [--pipeline P] [--status S]
                                   list runs
   status RUN                      show one run: steps, metrics, approval, deployment
@@ -34,9 +37,169 @@ Options:
   --url URL      API origin (env SLUICE_URL, default http://localhost:7071)
   --key KEY      function key (env SLUICE_KEY)
   --json         print raw JSON
+  -h, --help     this text; \`sluice <command> --help\` shows a command's own options and examples`;
+
+const GLOBAL_HELP = `Options of every command:
+  --url URL      API origin (env SLUICE_URL, default http://localhost:7071)
+  --key KEY      function key (env SLUICE_KEY)
+  --json         print raw JSON
   -h, --help     this text`;
 
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; default?: boolean };
+
+/** One command: its usage, what it does, its own options (beyond the global ones) and examples. */
+interface CommandSpec {
+  usage: string;
+  about: string;
+  options: Record<string, OptionSpec>;
+  optionHelp?: string;
+  examples: string[];
+}
+
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  pipelines: {
+    usage: 'sluice pipelines apply FILE | list | show NAME',
+    about:
+      'apply: store a new version of the pipeline defined in FILE (JSON; its "name" says which pipeline);\n' +
+      'list: every pipeline with its latest version; show: one definition with its versions.',
+    options: {},
+    examples: [
+      'sluice pipelines apply examples/pipelines/wages.json',
+      'sluice pipelines list',
+      'sluice pipelines show wages --json',
+    ],
+  },
+  run: {
+    usage: 'sluice run PIPELINE (--data FILE | --blob CONTAINER/PATH) [--wait] [--storage CONN]',
+    about:
+      'Start a run of PIPELINE on a CSV, JSON Lines or Parquet file, or on a blob already in storage.\n' +
+      'With --wait, show each step as it happens and, while the run waits for reviewers, the\n' +
+      "approval links of a local Sluice (read from the devhost's outbox container); exit 0 when the\n" +
+      'run succeeds, 1 when it stops or fails.',
+    options: {
+      data: { type: 'string' },
+      blob: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      storage: { type: 'string' },
+    },
+    optionHelp: `  --data FILE              the data to run on (.csv, .jsonl/.ndjson, or Parquet)
+  --blob CONTAINER/PATH    run on a blob of the app's storage instead
+  --wait                   follow the run to its end
+  --storage CONN           outbox storage connection string for the approval links (default: the
+                           local Azurite of the host)`,
+    examples: [
+      'sluice run wages --data data/cps-wages-1985.csv --wait',
+      'sluice run wages --blob datasets/wages/latest.csv',
+    ],
+  },
+  runs: {
+    usage: 'sluice runs [--pipeline P] [--status S]',
+    about: 'List runs, newest first.',
+    options: { pipeline: { type: 'string' }, status: { type: 'string' } },
+    optionHelp: `  --pipeline P             only runs of pipeline P
+  --status S               only runs in status S (running, waiting_for_approval, succeeded, stopped, …)`,
+    examples: ['sluice runs --pipeline wages', 'sluice runs --status waiting_for_approval'],
+  },
+  status: {
+    usage: 'sluice status RUN',
+    about: 'Show one run: its steps with their durations, its metrics as a table, approval and deployment.',
+    options: {},
+    examples: ['sluice status 6f1c…', 'sluice status 6f1c… --json'],
+  },
+  cancel: {
+    usage: 'sluice cancel RUN',
+    about: 'Cancel a run: its orchestration stops and its training job is cancelled.',
+    options: {},
+    examples: ['sluice cancel 6f1c…'],
+  },
+  models: {
+    usage: 'sluice models [NAME]',
+    about: 'List the registered models, or show the versions, aliases and alias history of one.',
+    options: {},
+    examples: ['sluice models', 'sluice models wages'],
+  },
+  predict: {
+    usage: 'sluice predict NAME FILE',
+    about:
+      "Score the rows of FILE with model NAME's production version. FILE is a JSON array of\n" +
+      'objects, JSON Lines, or CSV (numbers read as numbers, empty cells as null).',
+    options: {},
+    examples: ['sluice predict wages rows.json', 'sluice predict wages rows.csv --json'],
+  },
+  datasets: {
+    usage: 'sluice datasets upload FILE [--name N]',
+    about:
+      'Put a CSV, JSON Lines or Parquet file in the datasets container (again: replace it) and print\n' +
+      'the blob name to use as a schedule source, a golden set or `sluice run --blob`.',
+    options: { name: { type: 'string' } },
+    optionHelp: `  --name N                 the file's name in the container (default: FILE's own name)`,
+    examples: [
+      'sluice datasets upload data/cps-wages-1985.csv',
+      'sluice datasets upload holdout.csv --name wages-golden.csv',
+    ],
+  },
+  job: {
+    usage: 'sluice job test FOLDER --data FILE --target COL [options]',
+    about:
+      'Run your own training code locally under sluice.job/v1 on a sample of FILE and check the\n' +
+      'model folder it writes (no server needed). The command defaults to FOLDER/job.json\'s "command".',
+    options: {
+      data: { type: 'string' },
+      target: { type: 'string' },
+      features: { type: 'string' },
+      command: { type: 'string' },
+      rows: { type: 'string' },
+      task: { type: 'string' },
+      seed: { type: 'string' },
+      hyperparameters: { type: 'string' },
+      'time-limit': { type: 'string' },
+      work: { type: 'string' },
+    },
+    optionHelp: `  --data FILE              the dataset (CSV, JSON Lines or Parquet) to sample
+  --target COL             the label column
+  --features a,b           feature columns (default: every other column)
+  --command "…"            the training command (default: FOLDER/job.json's "command")
+  --rows N                 sample size (at least 10)
+  --task T                 classification or regression
+  --seed N                 the seed handed to the job
+  --hyperparameters JSON   a JSON object handed to the job
+  --time-limit SECONDS     stop the job after this long
+  --work DIR               where the job's data, output and log go (default: a new temporary folder)`,
+    examples: [
+      'sluice job test examples/training/sklearn --data data/cps-wages-1985.csv --target wage',
+      'sluice job test ./my-model --data train.csv --target label --rows 200 --task classification',
+    ],
+  },
+};
+
+/** A command's own help: usage, what it does, its options, the global ones, examples. */
+export function commandHelp(name: string): string {
+  const c = COMMANDS[name];
+  if (!c) return USAGE;
+  return [
+    `Usage: ${c.usage}`,
+    '',
+    c.about,
+    ...(c.optionHelp ? ['', 'Options:', c.optionHelp] : []),
+    '',
+    GLOBAL_HELP,
+    '',
+    'Examples:',
+    ...c.examples.map((e) => `  ${e}`),
+  ].join('\n');
+}
+
 export class CliError extends Error {}
+
+/** A mistake in how the command was called (unknown option, missing argument): exit code 2. */
+export class UsageError extends CliError {}
 
 export interface Ctx {
   url: string;
@@ -72,11 +235,16 @@ export async function api(
     // not JSON: keep the text
   }
   if (!res.ok) {
-    const p = parsed as { detail?: string; code?: string; field?: string } | undefined;
+    const p = parsed as
+      | { detail?: string; code?: string; field?: string; errors?: { field: string; message: string }[] }
+      | undefined;
+    // Several bad fields (a pipeline definition at apply): one line each, field first.
     const detail =
-      typeof p === 'object' && p?.detail
-        ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
-        : text;
+      typeof p === 'object' && Array.isArray(p?.errors) && p.errors.length > 1
+        ? `${p.code ?? ''} ${p.errors.length} problems:\n${p.errors.map((e) => `  ${e.field}: ${e.message}`).join('\n')}`
+        : typeof p === 'object' && p?.detail
+          ? `${p.code ?? ''} ${p.detail}${p.field ? ` (field ${p.field})` : ''}`
+          : text;
     throw new CliError(`${method} ${path} failed: HTTP ${res.status}: ${detail.trim()}`);
   }
   return parsed;
@@ -160,7 +328,8 @@ export type RunView = {
     status: string;
     startedAt?: string;
     endedAt?: string;
-    error?: { message: string };
+    error?: { code?: string; message: string };
+    outputs?: Record<string, unknown>;
   }[];
   metrics?: Record<string, unknown>;
   approval?: Record<string, unknown>;
@@ -168,14 +337,31 @@ export type RunView = {
   timing?: Record<string, number>;
 };
 
+/** A step that ended because people decided so is not a failure: "approve rejected", not "approve failed". */
+const decidedStepLabels: Record<string, string> = {
+  approval_rejected: 'rejected',
+  approval_timed_out: 'timed out',
+  approval_withdrawn: 'withdrawn',
+};
+
 export function stepLine(s: RunView['steps'][number]): string {
   const dur =
     s.startedAt && s.endedAt
       ? `${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s`
       : '';
-  const mark =
-    { succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ?? '?';
-  return `  ${mark} ${pad(s.name, 9)} ${pad(s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+  const decided = s.status === 'failed' && s.error?.code ? decidedStepLabels[s.error.code] : undefined;
+  const mark = decided
+    ? '⊘'
+    : ({ succeeded: '✔', failed: '✖', running: '…', skipped: '-', canceled: '⊘', pending: ' ' }[s.status] ??
+      '?');
+  const line = `  ${mark} ${pad(s.name, 9)} ${pad(decided ?? s.status, 10)} ${pad(dur, 8)}${s.error ? ` ${s.error.message}` : ''}`;
+  // A step that passed with warnings (drifted columns, a breaking schema change) says so.
+  const o = s.outputs;
+  const warning =
+    s.status === 'succeeded' && o?.status === 'warning' && typeof o.headline === 'string'
+      ? `\n      ⚠ ${o.headline}`
+      : '';
+  return line + warning;
 }
 
 function printRun(ctx: Ctx, run: RunView): void {
@@ -190,9 +376,106 @@ function printRun(ctx: Ctx, run: RunView): void {
       `  time: total ${fmtMs(t.totalMs)}, compute ${fmtMs(t.computeMs)}, waiting for people ${fmtMs(t.peopleMs)}, queued ${fmtMs(t.queuedMs)}`,
     );
   }
-  if (run.metrics && Object.keys(run.metrics).length) ctx.out(`  metrics: ${JSON.stringify(run.metrics)}`);
+  if (run.metrics && Object.keys(run.metrics).length) {
+    ctx.out('  metrics:');
+    for (const line of metricsTable(run.metrics)) ctx.out(line ? `    ${line}` : '');
+  }
   if (run.approval) ctx.out(`  approval: ${JSON.stringify(run.approval)}`);
   if (run.deployment) ctx.out(`  deployment: ${JSON.stringify(run.deployment)}`);
+}
+
+/** A metric value for a table: integers as they are, others to 4 decimals (1 above 1000). */
+export function fmtMetric(v: unknown): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) >= 1000 ? 1 : 4);
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Rows of cells as aligned columns (the first row is the header). */
+function columns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+type Interval = {
+  estimate?: number | null;
+  lower?: number | null;
+  upper?: number | null;
+  confidence?: number;
+};
+
+/**
+ * A run's metrics as tables: the training metrics one row per metric and one column per split
+ * (train, validation, test); the evaluation as candidate, production and their difference with its
+ * interval, then the policy's checks; any other group as name and value.
+ */
+export function metricsTable(metrics: Record<string, unknown>): string[] {
+  const lines: string[] = [];
+  for (const [group, value] of Object.entries(metrics)) {
+    if (lines.length) lines.push('');
+    if (isRecord(value) && 'primaryMetric' in value) {
+      lines.push(...evaluationTable(value));
+      continue;
+    }
+    if (isRecord(value) && Object.values(value).length && Object.values(value).every(isRecord)) {
+      const splits = Object.keys(value);
+      const names = [...new Set(splits.flatMap((s) => Object.keys(value[s] as Record<string, unknown>)))];
+      lines.push(`${group}:`);
+      lines.push(
+        ...columns([
+          ['metric', ...splits],
+          ...names.map((n) => [n, ...splits.map((s) => fmtMetric((value[s] as Record<string, unknown>)[n]))]),
+        ]).map((l) => `  ${l}`),
+      );
+      continue;
+    }
+    if (isRecord(value)) {
+      lines.push(`${group}:`);
+      lines.push(...columns(Object.entries(value).map(([k, v]) => [k, fmtMetric(v)])).map((l) => `  ${l}`));
+      continue;
+    }
+    lines.push(`${group}: ${fmtMetric(value)}`);
+  }
+  return lines;
+}
+
+function evaluationTable(ev: Record<string, unknown>): string[] {
+  const rows = typeof ev.rows === 'number' ? ` on ${ev.rows} holdout rows` : '';
+  const verdict = ev.passed === true ? 'passed' : ev.passed === false ? 'not passed' : '';
+  const lines = [`evaluation (${String(ev.primaryMetric)}${rows})${verdict ? `: ${verdict}` : ''}`];
+  const interval = (v: unknown) => {
+    const i = v as Interval | undefined;
+    if (!isRecord(i) || i.lower === undefined) return '';
+    const level = typeof i.confidence === 'number' ? `${Math.round(i.confidence * 100)}% ` : '';
+    return `${level}[${fmtMetric(i.lower)}, ${fmtMetric(i.upper)}]`;
+  };
+  // A number, or an estimate with its interval (as the difference, and absolute metrics, carry).
+  const cell = (v: unknown): [string, string] =>
+    isRecord(v) && 'estimate' in v ? [fmtMetric(v.estimate), interval(v)] : [fmtMetric(v), ''];
+  const production =
+    ev.championVersion !== undefined ? `production (v${String(ev.championVersion)})` : 'production';
+  const table = [
+    ['', 'value', 'interval'],
+    ['candidate', ...cell(ev.candidate)],
+    [production, ...cell(ev.champion)],
+  ];
+  if (ev.difference !== undefined) table.push(['difference', ...cell(ev.difference)]);
+  // No interval anywhere (a first model has no difference): no empty column.
+  const shown = table.slice(1).some((r) => r[2]) ? table : table.map((r) => r.slice(0, 2));
+  lines.push(...columns(shown).map((l) => `  ${l}`));
+  if (Array.isArray(ev.reasons))
+    for (const r of ev.reasons as { passed?: boolean; message?: string }[])
+      lines.push(`  ${r.passed ? '✔' : '✖'} ${r.message ?? ''}`);
+  return lines;
 }
 
 export const fmtMs = (ms: number | undefined) =>
@@ -202,15 +485,19 @@ const terminal = new Set(['succeeded', 'stopped', 'failed', 'canceled']);
 
 /**
  * Polls a run and prints each step change as it happens; resolves with the final run. `onStatus`
- * sees the run each time its status changes (the demo uses it to find the approval link).
+ * sees the run each time its status changes (the demo uses it to find the approval link). With
+ * `links`, each link reviewers are sent while the run waits for approval is printed once.
  */
 export async function watchRun(
   ctx: Ctx,
   runId: string,
   intervalMs = 1000,
   onStatus?: (run: RunView) => void | Promise<void>,
+  links?: (run: RunView) => Promise<ApprovalLink[]>,
 ): Promise<RunView> {
   const seen = new Map<string, string>();
+  const shownLinks = new Set<string>();
+  let lookForLinks = links !== undefined;
   let lastStatus = '';
   for (;;) {
     const run = (await api(ctx, 'GET', `/api/runs/${encodeURIComponent(runId)}`)) as RunView;
@@ -226,8 +513,56 @@ export async function watchRun(
         ctx.out('  waiting for reviewers (approval links were sent)');
       await onStatus?.(run);
     }
+    if (run.status === 'waiting_for_approval' && links && lookForLinks) {
+      try {
+        for (const l of await links(run)) {
+          if (shownLinks.has(l.link)) continue;
+          shownLinks.add(l.link);
+          ctx.out(`    ${l.kind === 'request' ? 'approval link' : l.kind} for ${l.to}: ${l.link}`);
+        }
+      } catch (err) {
+        lookForLinks = false;
+        ctx.out(`    (the links are not shown here: ${(err as Error).message})`);
+      }
+    }
     if (terminal.has(run.status)) return run;
     await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+/**
+ * Splits the command line: the command is the first positional; the options are the global ones
+ * plus that command's own, so an option of another command is refused like any unknown one, with
+ * the CLI's own message (not the raw parser's) and exit code 2.
+ */
+export function parseCommandLine(argv: string[]): { values: Values; positionals: string[] } {
+  const every: Record<string, OptionSpec> = { ...GLOBAL_OPTIONS };
+  for (const c of Object.values(COMMANDS)) Object.assign(every, c.options);
+  // First pass, lenient: only to find the command.
+  const loose = parseArgs({ args: argv, allowPositionals: true, strict: false, options: every });
+  const cmd = loose.positionals[0];
+  const spec = cmd ? COMMANDS[cmd] : undefined;
+  if (cmd && !spec) throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
+  const help = cmd ? `sluice ${cmd} --help` : 'sluice --help';
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...GLOBAL_OPTIONS, ...spec?.options },
+    });
+    return { values: parsed.values as Values, positionals: parsed.positionals };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new UsageError(`unknown option '${option}'${cmd ? ` for '${cmd}'` : ''}; see '${help}'`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw new UsageError(
+        `option '${option}' ${/argument missing/.test((err as Error).message) ? 'needs a value' : 'takes no value'}; see '${help}'`,
+      );
+    throw new UsageError(`${(err as Error).message}; see '${help}'`);
   }
 }
 
@@ -235,44 +570,26 @@ export async function main(
   argv: string[],
   out: (line: string) => void = (l) => console.log(l),
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      url: { type: 'string' },
-      key: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      data: { type: 'string' },
-      blob: { type: 'string' },
-      wait: { type: 'boolean', default: false },
-      pipeline: { type: 'string' },
-      status: { type: 'string' },
-      target: { type: 'string' },
-      features: { type: 'string' },
-      command: { type: 'string' },
-      rows: { type: 'string' },
-      task: { type: 'string' },
-      seed: { type: 'string' },
-      hyperparameters: { type: 'string' },
-      'time-limit': { type: 'string' },
-      work: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  const { values, positionals } = parseCommandLine(argv);
   const [cmd, ...rest] = positionals;
-  if (values.help || !cmd) {
+  if (!cmd) {
     out(USAGE);
-    return cmd || values.help ? 0 : 2;
+    return values.help ? 0 : 2;
   }
+  if (values.help) {
+    out(commandHelp(cmd));
+    return 0;
+  }
+  const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
   const ctx: Ctx = {
-    url: values.url ?? process.env.SLUICE_URL ?? 'http://localhost:7071',
-    key: values.key ?? process.env.SLUICE_KEY,
-    json: values.json ?? false,
+    url: str('url') ?? process.env.SLUICE_URL ?? 'http://localhost:7071',
+    key: str('key') ?? process.env.SLUICE_KEY,
+    json: values.json === true,
     out,
   };
   const print = (v: unknown, human: () => void) => (ctx.json ? out(JSON.stringify(v, null, 2)) : human());
   const need = (v: string | undefined, what: string): string => {
-    if (!v) throw new CliError(`missing ${what}\n\n${USAGE}`);
+    if (!v) throw new UsageError(`missing ${what}\n\n${commandHelp(cmd)}`);
     return v;
   };
 
@@ -315,22 +632,24 @@ export async function main(
         out(JSON.stringify(r, null, 2));
         return 0;
       }
-      throw new CliError(`unknown pipelines command '${sub}'\n\n${USAGE}`);
+      throw new UsageError(`unknown pipelines command '${sub}'\n\n${commandHelp('pipelines')}`);
     }
     case 'run': {
       const pipeline = need(rest[0], 'PIPELINE');
       let body: { data: string | Buffer; type: string };
-      if (values.data) {
-        const data = await readFile(values.data).catch(() => {
-          throw new CliError(`cannot read ${values.data}`);
+      const dataFile = str('data');
+      const blob = str('blob');
+      if (dataFile) {
+        const data = await readFile(dataFile).catch(() => {
+          throw new CliError(`cannot read ${dataFile}`);
         });
         // Parquet by its PAR1 magic whatever the file is called; text formats by extension.
         const parquet = data.subarray(0, 4).toString('latin1') === 'PAR1';
-        body = { data, type: parquet ? 'application/vnd.apache.parquet' : contentTypeFor(values.data) };
-      } else if (values.blob) {
-        body = { data: JSON.stringify({ source: { blob: values.blob } }), type: 'application/json' };
+        body = { data, type: parquet ? 'application/vnd.apache.parquet' : contentTypeFor(dataFile) };
+      } else if (blob) {
+        body = { data: JSON.stringify({ source: { blob } }), type: 'application/json' };
       } else {
-        throw new CliError('run needs --data FILE or --blob CONTAINER/PATH');
+        throw new UsageError(`run needs --data FILE or --blob CONTAINER/PATH\n\n${commandHelp('run')}`);
       }
       const started = (await api(
         ctx,
@@ -346,14 +665,39 @@ export async function main(
         return 0;
       }
       out(`started run ${started.runId}`);
-      const run = await watchRun(ctx, started.runId);
+      // Loaded here: the storage SDK is only needed to read the local outbox.
+      const { outboxLinks } = await import('./approvalLinks.js');
+      const run = await watchRun(ctx, started.runId, 1000, undefined, outboxLinks(str('storage')));
       print(run, () => printRun(ctx, run));
       return run.status === 'succeeded' ? 0 : 1;
     }
+    case 'datasets': {
+      if (rest[0] !== 'upload') throw new CliError(`unknown datasets command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      const file = need(rest[1], 'FILE');
+      const data = await readFile(file).catch(() => {
+        throw new CliError(`cannot read ${file}`);
+      });
+      const name = str('name') ?? basename(file);
+      const parquet = data.subarray(0, 4).toString('latin1') === 'PAR1';
+      const r = (await api(ctx, 'PUT', `/api/datasets/files/${encodeURIComponent(name)}`, {
+        data,
+        type: parquet ? 'application/vnd.apache.parquet' : contentTypeFor(file),
+      })) as { blob: string; sha256: string; bytes: number };
+      print(r, () => {
+        out(`uploaded ${file} as ${r.blob} (${r.bytes} bytes, sha256 ${r.sha256.slice(0, 12)}…)`);
+        out(`use it as:`);
+        out(`  schedule:   "schedule": { "source": { "blob": "${r.blob}" }, … }`);
+        out(`  golden set: "goldenSet": { "blob": "${r.blob}" }`);
+        out(`  a run:      sluice run PIPELINE --blob ${r.blob}`);
+      });
+      return 0;
+    }
     case 'runs': {
       const q = new URLSearchParams();
-      if (values.pipeline) q.set('pipeline', values.pipeline);
-      if (values.status) q.set('status', values.status);
+      const pipelineName = str('pipeline');
+      const status = str('status');
+      if (pipelineName) q.set('pipeline', pipelineName);
+      if (status) q.set('status', status);
       const r = (await api(ctx, 'GET', `/api/runs${q.size ? `?${q}` : ''}`)) as RunView[];
       print(r, () => {
         out(`${pad('RUN', 38)} ${pad('PIPELINE', 18)} ${pad('STATUS', 22)} CREATED`);
@@ -403,7 +747,8 @@ export async function main(
       return 0;
     }
     case 'job': {
-      if (rest[0] !== 'test') throw new CliError(`unknown job command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      if (rest[0] !== 'test')
+        throw new UsageError(`unknown job command '${rest[0] ?? ''}'\n\n${commandHelp('job')}`);
       // Loaded here: they load onnxruntime-node's native binding, which the API commands do not need.
       const [{ jobTest }, { checkModelFolder }] = await Promise.all([
         import('./jobTest.js'),
@@ -464,8 +809,9 @@ export function jobTestArgs(
   };
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
+/** The process entry (also of scripts/sluice.mjs, the bin): exit 2 for a usage or client error, 1 otherwise. */
+export function runCli(argv: string[]): void {
+  main(argv).then(
     (code) => process.exit(code),
     (err: unknown) => {
       console.error(`sluice: ${err instanceof Error ? err.message : String(err)}`);
@@ -473,3 +819,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) runCli(process.argv.slice(2));

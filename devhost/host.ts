@@ -3,7 +3,7 @@
  * Durable engine → HTTP routes → timers. The port is bound first so a busy port fails fast, before the
  * emulators start; requests get 503 until the app is loaded.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -28,6 +28,7 @@ import { defaultBufferedBodyBudgetBytes } from './http/bodyBudget';
 import { lockDataDir } from './services/lock';
 import { parseKeys, type HostKeys } from './http/keys';
 import { createHttpFront, defaultMaxRequestBodyBytes, type HttpFront } from './http/server';
+import { sendNotReady, startupParts, type StartupPart } from './http/notReady';
 import { startTimers, validateTimerFunctions, type TimerScheduler } from './timers/scheduler';
 
 export interface HostOptions {
@@ -150,14 +151,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const requestedPort = options.port ?? localSettings.localHttpPort ?? 7071;
 
   let front: HttpFront | undefined;
+  // What start-up still has to do; requests before the front is ready are told (problem JSON).
+  let remaining: StartupPart[] = [...startupParts];
+  const done = (part: StartupPart) => (remaining = remaining.filter((p) => p !== part));
   const servers: Server[] = [];
   const newServer = (): Server => {
     const server = createServer((req, res) => {
       if (front) front.handle(req, res);
-      else {
-        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
-        res.end(JSON.stringify({ error: 'devhost is starting' }));
-      }
+      else sendNotReady(res, remaining);
     });
     server.keepAliveTimeout = 5_000;
     return server;
@@ -221,6 +222,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log.warn(`${name} is set in the environment; the embedded service value is not used`);
       }
     }
+    done('services');
     applySettings(localSettings.values);
 
     const hostJson = readHostJson(appDir);
@@ -245,6 +247,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       }
     }
 
+    done('functions');
     const front_ = createHttpFront({
       registry,
       invoker,
@@ -284,6 +287,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       cleanups.push(() => started.stop());
     }
 
+    done('durable');
     front = front_;
     front.setReady(true);
     timers = startTimers({
@@ -308,6 +312,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         `devhost listens beyond loopback (--host ${listenHost}) without keys: anyone who can reach this machine can call every function and the Durable HTTP API. Start with --keys to require keys.`,
       );
     }
+    // Where this devhost serves, for tools that look for a running one in its data folder (the
+    // demo): written once ready, removed when it stops, and ignored when its pid is gone.
+    const urlFile = dataDir === null ? undefined : path.join(dataDir, RUNNING_FILE);
+    if (urlFile) writeFileSync(urlFile, `${JSON.stringify({ url: origin, pid: process.pid })}\n`);
     log.info(`devhost ready: ${origin}`);
 
     let stopping: Promise<void> | undefined;
@@ -317,6 +325,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log.info('devhost stopping');
         timers?.stop();
         front?.setReady(false);
+        if (urlFile) rmSync(urlFile, { force: true });
         const closed = closeServers();
         for (const server of servers) server.closeIdleConnections();
         if (engine)
@@ -346,6 +355,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     throw err;
   }
 }
+
+/** In the data folder while a devhost serves from it: `{"url": "http://localhost:7071", "pid": 123}`. */
+export const RUNNING_FILE = 'devhost.json';
 
 const formatAddress = (a: AddressInfo): string =>
   a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;

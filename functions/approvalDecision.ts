@@ -2,6 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from 'durable-functions';
 import { getServices } from '../app/services';
 import { renderLoadedApproval } from '../lib/approval/page';
+import { decisionNoticeText } from '../lib/approval/messages';
 import { readClientPrincipal } from '../lib/approval/principal';
 import { loadApproval, submitDecision } from '../lib/approval/service';
 import { APPROVAL_DECISION_EVENT } from '../lib/contracts/approval';
@@ -117,10 +118,7 @@ export function createApprovalDecisionHandler(
           kind: 'success',
           title:
             decision.decision === 'approve' ? 'Your approval is recorded.' : 'Your rejection is recorded.',
-          text:
-            view.verdict.outcome === 'pending'
-              ? `Still waiting for ${view.verdict.waitingFor.join(', ')}.`
-              : `The approval is now ${view.verdict.outcome}; the run continues accordingly.`,
+          text: decisionNoticeText(view.verdict),
         },
       });
       return { status: 200, headers: page.headers, body: page.body };

@@ -1,7 +1,11 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { requesterOf } from '../lib/approval/principal';
 import { zodProblem, problem } from '../lib/http/problem';
-import { pipelineDefinitionSchema, pipelineNameSchema } from '../lib/pipelines/definition';
+import {
+  definitionBlobProblems,
+  pipelineDefinitionSchema,
+  pipelineNameSchema,
+} from '../lib/pipelines/definition';
 import type { Services } from '../lib/services';
 import { withServices } from '../app/services';
 import { readJsonBody, withProblems } from './support/http';
@@ -10,7 +14,7 @@ const MAX_DEFINITION_BYTES = 1024 * 1024;
 
 /** `PUT /api/pipelines/{name}`: validates a definition and stores it as a new version. */
 export const putPipeline =
-  (deps: Pick<Services, 'pipelines'>) =>
+  (deps: Pick<Services, 'pipelines' | 'artifacts'>) =>
   async (request: HttpRequest): Promise<HttpResponseInit> => {
     const name = request.params.name ?? '';
     const nameCheck = pipelineNameSchema.safeParse(name);
@@ -30,6 +34,13 @@ export const putPipeline =
           field: 'name',
         },
       );
+    }
+    const missing = await definitionBlobProblems(parsed.data, deps.artifacts);
+    if (missing.length > 0) {
+      return problem(400, 'blob_not_found', missing.map((m) => `${m.field}: ${m.message}`).join('; '), {
+        field: missing[0]!.field,
+        errors: missing,
+      });
     }
     const by = requesterOf((h) => request.headers.get(h));
     const stored = await deps.pipelines.put(name, parsed.data, by, new Date());

@@ -62,6 +62,32 @@ param azureMlComputeId string = ''
 @description('VM size of serverless training jobs; empty keeps the app\'s default.')
 param azureMlInstanceType string = ''
 
+@description('URL of an Azure Databricks workspace for the databricks training backend, e.g. https://adb-1234567890123456.7.azuredatabricks.net; empty leaves that backend unconfigured. The app identity must also be added to the workspace as a service principal (docs/training.md, "Azure Databricks"): no Azure role does that.')
+param databricksHost string = ''
+
+@description('Where Databricks runs see the artifact account\'s jobs container: a Unity Catalog volume /Volumes/<catalog>/<schema>/<volume> whose storage location is that container; empty uses abfss://jobs@<account>.dfs.core.windows.net.')
+param databricksJobRoot string = ''
+
+@description('Id of the Databricks notification destination (an HTTP webhook to /api/training/databricks-events) named on every run; empty leaves the monitor to its polling.')
+param databricksWebhookDestinationId string = ''
+
+@description('Principal (object) id of the Access Connector for Azure Databricks whose managed identity is the Unity Catalog storage credential for the jobs container; empty assigns no role.')
+param databricksAccessConnectorPrincipalId string = ''
+
+@secure()
+@description('A Databricks personal access token, only when the managed identity cannot be used; stored in Key Vault, the app setting is a reference to it. Empty: the app uses its managed identity.')
+param databricksToken string = ''
+
+@secure()
+@description('Password (HTTP Basic) of the Databricks notification destination, checked by /api/training/databricks-events on top of the function key; stored in Key Vault. Empty: the function key alone.')
+param databricksWebhookSecret string = ''
+
+@description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
+param azureMlUserEnvironment string = ''
+
+@description('Seconds a training job may wait in the Azure ML queue before it fails with queued_too_long (a whole number); empty keeps the app\'s default (4 hours).')
+param azureMlQueuedLimitSeconds string = ''
+
 @description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
 param notifyWebhookUrl string = ''
 
@@ -223,6 +249,8 @@ var cosmosContainers = map(items(shared.cosmos.containers), container => contain
 var secretNames = {
   approvalSigningKeys: 'approval-signing-keys'
   notifyWebhookSecret: 'notify-webhook-secret'
+  databricksToken: 'databricks-token'
+  databricksWebhookSecret: 'databricks-webhook-secret'
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,14 +315,18 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     enablePurgeProtection: keyVaultPurgeProtection
-    secrets: {
+    secrets: union({
       // The keyring lib/approval/token.ts parses: {"kid":"base64 secret"}.
       '${secretNames.approvalSigningKeys}': string({
         a: approvalSigningKeyA
         b: approvalSigningKeyB
       })
       '${secretNames.notifyWebhookSecret}': notifyWebhookSecret
-    }
+    }, empty(databricksToken) ? {} : {
+      '${secretNames.databricksToken}': databricksToken
+    }, empty(databricksWebhookSecret) ? {} : {
+      '${secretNames.databricksWebhookSecret}': databricksWebhookSecret
+    })
   }
 }
 
@@ -319,6 +351,9 @@ module ml 'modules/ml.bicep' = if (enableAzureMl) {
     storageAccountName: names.mlStorage
     keyVaultName: names.mlKeyVault
     applicationInsightsId: monitoring.outputs.applicationInsightsId
+    artifactStorageAccountName: storage.outputs.name
+    artifactBlobEndpoint: storage.outputs.blobEndpoint
+    jobsContainerName: shared.blobContainers.jobs
   }
 }
 
@@ -337,7 +372,10 @@ module roles 'modules/roles.bicep' = {
     communicationServiceName: names.communication
     enableAzureMl: enableAzureMl
     mlWorkspaceName: names.mlWorkspace
+    mlStorageAccountName: names.mlStorage
     mlWorkspacePrincipalId: enableAzureMl ? ml.outputs.principalId : ''
+    jobsContainerName: shared.blobContainers.jobs
+    databricksAccessConnectorPrincipalId: databricksAccessConnectorPrincipalId
   }
   dependsOn: [
     communication
@@ -387,11 +425,13 @@ var publicBaseUrlSettings = !empty(publicBaseUrl) ? {
   '${settingNames.publicBaseUrl}': publicBaseUrl
 } : {}
 
-// The azureml training backend: where the workspace is, and the job assets if given.
+// The azureml training backend: where the workspace is, the worker's assets for built-in algorithms,
+// and the default environment and queue limit of user jobs, if given.
 var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlSubscriptionId}': subscription().subscriptionId
   '${settingNames.azureMlResourceGroup}': rg.name
   '${settingNames.azureMlWorkspaceName}': ml.outputs.name
+  '${settingNames.azureMlJobsDatastore}': ml.outputs.jobsDatastoreName
 }, empty(azureMlEnvironmentId) ? {} : {
   '${settingNames.azureMlEnvironmentId}': azureMlEnvironmentId
 }, empty(azureMlCodeId) ? {} : {
@@ -400,9 +440,27 @@ var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlComputeId}': azureMlComputeId
 }, empty(azureMlInstanceType) ? {} : {
   '${settingNames.azureMlInstanceType}': azureMlInstanceType
+}, empty(azureMlUserEnvironment) ? {} : {
+  '${settingNames.azureMlUserEnvironment}': azureMlUserEnvironment
+}, empty(azureMlQueuedLimitSeconds) ? {} : {
+  '${settingNames.azureMlQueuedLimitSeconds}': azureMlQueuedLimitSeconds
 }) : {}
 
-var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings)
+// The databricks training backend: the workspace, and how runs reach Sluice's data and events.
+// Secrets only as Key Vault references.
+var databricksSettings = !empty(databricksHost) ? union({
+  '${settingNames.databricksHost}': databricksHost
+}, empty(databricksJobRoot) ? {} : {
+  '${settingNames.databricksJobRoot}': databricksJobRoot
+}, empty(databricksWebhookDestinationId) ? {} : {
+  '${settingNames.databricksWebhookDestinationId}': databricksWebhookDestinationId
+}, empty(databricksToken) ? {} : {
+  '${settingNames.databricksToken}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.databricksToken}/)'
+}, empty(databricksWebhookSecret) ? {} : {
+  '${settingNames.databricksWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.databricksWebhookSecret}/)'
+}) : {}
+
+var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'
@@ -452,3 +510,4 @@ output NOTIFIER string = notifier
 output ACS_ENDPOINT string = enableEmail ? communication.outputs.endpoint : ''
 output ACS_SENDER string = enableEmail ? emailSender : ''
 output AZUREML_WORKSPACE_NAME string = enableAzureMl ? ml.outputs.name : ''
+output DATABRICKS_HOST string = databricksHost

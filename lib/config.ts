@@ -80,6 +80,42 @@ export const configSchema = z
     AZUREML_INSTANCE_TYPE: z.string().min(1).default('Standard_DS3_v2'),
     /** Code asset holding the compiled Sluice worker. */
     AZUREML_CODE_ID: z.string().min(1).optional(),
+    /**
+     * Azure Databricks workspace of the `databricks` training backend (optional: only pipelines that
+     * pick it need it), e.g. https://adb-1234567890123456.7.azuredatabricks.net.
+     */
+    DATABRICKS_HOST: z.url().optional(),
+    /**
+     * A personal access token, only when the app's managed identity cannot be used: in Azure a Key
+     * Vault reference, never the token itself. Unset = a Microsoft Entra token from the identity.
+     */
+    DATABRICKS_TOKEN: z.string().min(1).optional(),
+    /** Notification destination (an HTTP webhook to /api/training/databricks-events) set on every run. */
+    DATABRICKS_WEBHOOK_DESTINATION_ID: z.string().min(1).max(100).optional(),
+    /**
+     * The password the destination sends (HTTP Basic) to /api/training/databricks-events, checked on
+     * top of the function key; a Key Vault reference in Azure. Unset = the function key alone.
+     */
+    DATABRICKS_WEBHOOK_SECRET: z.string().min(16).optional(),
+    /**
+     * Where runs see the artifact account's `jobs` container: `abfss://jobs@<account>.dfs.core.windows.net`
+     * (the default) or a Unity Catalog volume `/Volumes/<catalog>/<schema>/<volume>` whose storage
+     * location is that container's root.
+     */
+    DATABRICKS_JOB_ROOT: z.string().min(1).optional(),
+    /**
+     * User jobs (algorithm "custom"): the environment when the spec's azureml.environment names none,
+     * an environment asset (azureml:name:version, azureml://registries/…) or a Docker image.
+     */
+    AZUREML_USER_ENVIRONMENT: z.string().min(1).optional(),
+    /**
+     * User jobs: a workspace datastore on the artifact account's jobs container (Bicep creates
+     * `sluicejobs`); their inputs and output are then azureml://datastores/<name>/paths/... URIs
+     * instead of https Blob URLs.
+     */
+    AZUREML_JOBS_DATASTORE: z.string().min(1).optional(),
+    /** A job Azure ML keeps queued longer than this (no compute, no quota) fails with queued_too_long. */
+    AZUREML_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],

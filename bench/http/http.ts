@@ -1,7 +1,8 @@
 /**
  * HTTP throughput of devhost: a trivial HTTP function (bench/http/app) through devhost, next to a bare
  * node:http server answering the same bytes, both in their own process, measured in the same run by
- * autocannon on loopback. Prints requests/s, p50/p99 latency and the ratios.
+ * autocannon on loopback. Prints requests/s, p50/p99 latency and the ratios, after the start-up
+ * figures (bench/http/startup.ts: `npm start` to ready, first and warm, and `sluice --help`).
  *
  *   npm run bench:http                        (BENCH_SECONDS=5 BENCH_CONNECTIONS=20 by default)
  */
@@ -9,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot, startDevhost } from '../../test/support/devhost';
 import { autocannon, type AutocannonResult } from '../support/autocannon';
+import { formatStartup, measureStartup } from './startup';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
@@ -47,6 +49,8 @@ const fmt = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 async function main(): Promise<void> {
+  // First, on an idle machine: the start-up figures.
+  const startup = await measureStartup();
   const bare = await startBare();
   const devhost = await startDevhost({ app: path.join(repoRoot, 'bench/http/app') });
   try {
@@ -80,6 +84,7 @@ async function main(): Promise<void> {
       `devhost / bare: req/s ${ratio(devhostResult.requests.average, bareResult.requests.average)}, ` +
         `p50 ${ratio(devhostResult.latency.p50, bareResult.latency.p50)}, p99 ${ratio(devhostResult.latency.p99, bareResult.latency.p99)}`,
     );
+    console.log(formatStartup(startup));
   } finally {
     await devhost.stop();
     bare.proc.kill('SIGTERM');

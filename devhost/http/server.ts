@@ -18,6 +18,7 @@ import {
   readBufferedBody,
 } from './bodyBudget';
 import { authorize, presentedKey, type HostKeys } from './keys';
+import { sendNotReady } from './notReady';
 import { compileRoute, comparePrecedence, type CompiledRoute } from './routes';
 
 /** Azure's default request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT), 100 MB. */
@@ -354,7 +355,8 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!ready) {
-      sendJson(res, 503, { error: 'devhost is starting' }, { 'retry-after': '1' });
+      // Ready is set once, after start-up; it is cleared only when devhost stops.
+      sendNotReady(res, undefined);
       return;
     }
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);

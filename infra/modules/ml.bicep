@@ -27,6 +27,15 @@ param keyVaultName string
 @description('Resource id of the Application Insights component shared with the app.')
 param applicationInsightsId string
 
+@description('Name of Sluice\'s artifact storage account, whose jobs container user jobs read their data from and write their model to.')
+param artifactStorageAccountName string
+
+@description('Blob endpoint of the artifact storage account, e.g. https://st.blob.core.windows.net/.')
+param artifactBlobEndpoint string
+
+@description('Name of the artifact container that holds the jobs\' data and outputs.')
+param jobsContainerName string
+
 resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageAccountName
   location: location
@@ -86,6 +95,26 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
   }
 }
 
+// Sluice's jobs container as a datastore with identity-based access (no keys or SAS): user jobs name
+// their inputs and output as azureml://datastores/sluicejobs/paths/<jobId>/..., and the compute
+// reaches the data with the workspace's identity, which roles.bicep lets read and write there.
+resource jobsDatastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025-06-01' = {
+  parent: workspace
+  name: 'sluicejobs'
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: artifactStorageAccountName
+    containerName: jobsContainerName
+    endpoint: replace(replace(artifactBlobEndpoint, 'https://${artifactStorageAccountName}.blob.', ''), '/', '')
+    protocol: 'https'
+    credentials: {
+      credentialsType: 'None'
+    }
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
+    description: 'Sluice training jobs: staged data in, model folders out'
+  }
+}
+
 // The workspace's Event Grid system topic: Azure ML publishes job status changes to it. A webhook
 // subscription to the app's /api/events/training is added after the first deploy (Event Grid
 // validates the endpoint when the subscription is created, so the code must be running; see
@@ -104,5 +133,7 @@ output id string = workspace.id
 output eventsTopicName string = jobEvents.name
 output name string = workspace.name
 output principalId string = workspace.identity.principalId
+output storageAccountName string = mlStorage.name
+output jobsDatastoreName string = jobsDatastore.name
 output subscriptionId string = subscription().subscriptionId
 output resourceGroupName string = resourceGroup().name

@@ -39,8 +39,17 @@ param enableAzureMl bool = false
 @description('Name of the Azure ML workspace (used when enableAzureMl).')
 param mlWorkspaceName string = ''
 
+@description('Name of the Azure ML workspace\'s own storage account, where user code is uploaded as code assets (used when enableAzureMl).')
+param mlStorageAccountName string = ''
+
 @description('Principal id of the Azure ML workspace\'s system identity (used when enableAzureMl).')
 param mlWorkspacePrincipalId string = ''
+
+@description('Name of the artifact account\'s jobs container (Databricks runs read their data from it and write their model to it).')
+param jobsContainerName string = 'jobs'
+
+@description('Principal id of the Access Connector for Azure Databricks (the Unity Catalog storage credential of the jobs container); empty assigns nothing.')
+param databricksAccessConnectorPrincipalId string = ''
 
 // Built-in role definition ids, from the builtInRoleNames maps of Azure Verified Modules unless a
 // comment names another source. Check one with: az role definition list --name "<role name>".
@@ -93,6 +102,14 @@ resource communication 'Microsoft.Communication/communicationServices@2023-04-01
 
 resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' existing = if (enableAzureMl) {
   name: mlWorkspaceName
+}
+
+resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (!empty(databricksAccessConnectorPrincipalId)) {
+  name: '${storageAccountName}/default/${jobsContainerName}'
+}
+
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (enableAzureMl) {
+  name: mlStorageAccountName
 }
 
 // ---- The app's identity ----
@@ -177,6 +194,18 @@ resource appMlJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (en
   }
 }
 
+// User jobs (algorithm "custom") upload the user's code folder to the workspace's default datastore
+// (its own storage account, shared keys off) before creating the code asset, as the Azure ML SDK does.
+resource appMlCode 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(mlStorage.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: mlStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // ---- The Azure ML workspace's identity: training jobs read datasets from and write models to
 // Sluice's artifact containers ----
 
@@ -186,6 +215,21 @@ resource mlArtifacts 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: mlWorkspacePrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---- The Databricks access connector's identity: runs read their data from and write their model
+// folder to the jobs container (through a Unity Catalog external location or volume over it), and
+// nothing else of the account. The app identity's own access to Databricks is not an Azure role:
+// it is added to the workspace as a service principal (docs/training.md, "Azure Databricks"). ----
+
+resource databricksJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(databricksAccessConnectorPrincipalId)) {
+  name: guid(jobsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataContributor)
+  scope: jobsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: databricksAccessConnectorPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

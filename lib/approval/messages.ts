@@ -101,3 +101,22 @@ export function approvalMessage(i: MessageInput): Notification {
     }
   }
 }
+
+/**
+ * What the page tells a reviewer right after their decision was recorded: who is still awaited, or
+ * what the outcome does to the run, in plain words (never "the run continues accordingly").
+ */
+export function decisionNoticeText(verdict: { outcome: string; waitingFor: readonly string[] }): string {
+  switch (verdict.outcome) {
+    case 'pending':
+      return `Still waiting for ${verdict.waitingFor.join(', ')}.`;
+    case 'approved':
+      return 'The candidate is approved: the run now deploys it to production.';
+    case 'rejected':
+      return 'The candidate is rejected: the run stops here and production keeps its current model.';
+    case 'escalate':
+      return 'The approval is escalated: the run keeps waiting for a decision.';
+    default:
+      return `The approval is ${verdict.outcome}: the run stops and production keeps its current model.`;
+  }
+}

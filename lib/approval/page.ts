@@ -250,21 +250,52 @@ function slicesTable(e: Evidence): SafeHtml {
     </div>`;
 }
 
+/**
+ * The drift header, from the same evidence as the table below it: the drifted columns the record
+ * names (or, on older records, the columns the table marks drifted), so it never says "no drift"
+ * above a drifted row. A drifted dataset (the verdict) is red; drifted columns alone are a warning.
+ */
+export function driftHeader(d: NonNullable<Evidence['drift']>): {
+  chip: 'fail' | 'pending' | 'ok';
+  text: string;
+  columns: string[];
+} {
+  const fromTable = [...new Set(d.features.filter((f) => f.drifted).map((f) => f.feature))];
+  const columns = d.columns ?? fromTable;
+  const count = d.driftedCount ?? columns.length;
+  // The record lists every drifted column: a metric over its threshold in another column did not
+  // make that column drift (columnRule "all"). Otherwise every such row counts.
+  const complete = d.columns !== undefined && count === d.columns.length;
+  const drifted = complete ? columns : [...new Set([...columns, ...fromTable])];
+  if (count === 0 && !d.drifted) return { chip: 'ok', text: 'no drift', columns: drifted };
+  if (count === 0) return { chip: 'fail', text: 'drift detected', columns: drifted };
+  const tested = d.tested ?? new Set(d.features.map((f) => f.feature)).size;
+  const names =
+    columns.slice(0, 5).join(', ') + (count > 5 ? ` and ${count - Math.min(5, columns.length)} more` : '');
+  return {
+    chip: d.drifted ? 'fail' : 'pending',
+    text: `drift in ${count} of ${tested} column${tested === 1 ? '' : 's'}: ${names}`,
+    columns: drifted,
+  };
+}
+
 function dataSection(e: Evidence): SafeHtml {
   const v = e.validation;
   const d = e.drift;
+  const header = d ? driftHeader(d) : undefined;
   return markup`<div class="grid">
       <div class="stat">
         <div class="k">Data validation</div>
         <div class="v">
-          ${v ? (v.passed ? markup`<span class="chip ok">passed</span>` : markup`<span class="chip fail">failed</span>`) : markup`<span class="chip neutral">not run</span>`}
+          ${v ? (v.passed ? (v.warning ? markup`<span class="chip pending">passed with warnings</span>` : markup`<span class="chip ok">passed</span>`) : markup`<span class="chip fail">failed</span>`) : markup`<span class="chip neutral">not run</span>`}
         </div>
+        ${v?.warning ? markup`<div class="sub">${v.warning}</div>` : ''}
         ${v ? markup`<div class="sub">${v.rows !== undefined ? `${v.rows.toLocaleString('en-US')} rows` : ''}${v.checks !== undefined ? ` · ${v.checks} checks` : ''}</div>` : ''}
       </div>
       <div class="stat">
         <div class="k">Drift vs reference</div>
         <div class="v">
-          ${d ? (d.drifted ? markup`<span class="chip fail">drift detected</span>` : markup`<span class="chip ok">no drift</span>`) : markup`<span class="chip neutral">not measured</span>`}
+          ${header ? markup`<span class="chip ${header.chip}" data-drift-header>${header.text}</span>` : markup`<span class="chip neutral">not measured</span>`}
         </div>
         ${d?.summary ? markup`<div class="sub">${d.summary}</div>` : ''}
       </div>
@@ -299,7 +330,7 @@ function dataSection(e: Evidence): SafeHtml {
                       <td class="n">${fmt(f.value)}</td>
                       <td class="n">${fmt(f.threshold)}</td>
                       <td>
-                        ${f.drifted ? markup`<span class="chip fail">drifted</span>` : markup`<span class="chip ok">ok</span>`}
+                        ${f.drifted ? (header!.columns.includes(f.feature) ? markup`<span class="chip fail">drifted</span>` : markup`<span class="chip neutral">over threshold</span>`) : markup`<span class="chip ok">ok</span>`}
                       </td>
                     </tr>`,
                 )}
@@ -331,8 +362,8 @@ function schemaSection(e: Evidence): SafeHtml {
             markup`<tr>
               <td>
                 <span
-                  class="chip ${c.change === 'removed' || c.change === 'type_changed' ? 'fail' : 'neutral'}"
-                  >${c.change.replace('_', ' ')}</span
+                  class="chip ${c.breaking === true || (c.breaking === undefined && (c.change === 'removed' || c.change === 'type_changed')) ? 'fail' : 'neutral'}"
+                  >${c.change.replace('_', ' ')}${c.breaking ? ' · breaking' : ''}</span
                 >
               </td>
               <td><code>${c.column}</code></td>

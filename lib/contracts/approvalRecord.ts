@@ -64,6 +64,8 @@ export const evidenceSchema = z.object({
   validation: z
     .object({
       passed: z.boolean(),
+      /** The report's one-line verdict when it passed with warnings (drifted columns, a breaking schema change). */
+      warning: short(300).optional(),
       rows: z.int().nonnegative().optional(),
       checks: z.int().nonnegative().optional(),
       issues: z
@@ -76,8 +78,15 @@ export const evidenceSchema = z.object({
     .optional(),
   drift: z
     .object({
+      /** The dataset verdict (weighted share of drifted columns, critical columns). */
       drifted: z.boolean(),
       summary: short(300).optional(),
+      /** The drifted columns, the first 20 (absent on records written before it was kept). */
+      columns: z.array(short(64)).max(20).optional(),
+      /** How many columns drifted (more than `columns` lists when over 20). */
+      driftedCount: z.int().nonnegative().optional(),
+      /** How many columns were tested. */
+      tested: z.int().nonnegative().optional(),
       features: z
         .array(
           z.object({
@@ -95,10 +104,24 @@ export const evidenceSchema = z.object({
   schemaDiff: z
     .array(
       z.object({
-        change: z.enum(['added', 'removed', 'type_changed', 'nullable_changed', 'values_changed', 'other']),
+        change: z.enum([
+          'added',
+          'removed',
+          'type_changed',
+          'nullable_changed',
+          'range_changed',
+          'values_changed',
+          'pattern_changed',
+          'unique_changed',
+          'target_changed',
+          'task_changed',
+          'other',
+        ]),
         column: short(64),
         from: short(120).optional(),
         to: short(120).optional(),
+        /** Data shaped like the new schema can surprise the production model. */
+        breaking: z.boolean().optional(),
       }),
     )
     .max(40)

@@ -77,7 +77,7 @@ export const validateDatasetInputSchema = z.object({
 export const validateDatasetOutputSchema = z.object({
   report: blobDigestSchema,
   status: z.enum(['passed', 'warning', 'failed']),
-  /** False stops the run: errors, or drift with `onDrift: fail`. */
+  /** False stops the run: errors, a drifted dataset under `onDrift: fail`, or what `drift.verdict.failOn` names. */
   passed: z.boolean(),
   headline: z.string().max(1_000),
   errors: z.number().int().nonnegative(),

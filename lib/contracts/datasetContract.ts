@@ -143,6 +143,10 @@ const columnDriftSchema = z.object({
   ignore: z.boolean().default(false),
 });
 
+/** What `drift.verdict.failOn` may name: findings of the comparison with the reference that stop a run. */
+export const validationFailOn = ['columnDrift', 'breakingSchemaChange'] as const;
+export type ValidationFailOn = (typeof validationFailOn)[number];
+
 /**
  * Drift settings. Metrics are effect sizes with thresholds, not p-values: a p-value test flags
  * every column once samples are large. KS p-values are reported (Holm-adjusted across columns)
@@ -187,6 +191,16 @@ export const driftSettingsSchema = z.object({
       critical: z.array(columnName).default([]),
       /** What a drifted dataset does to the run: stop it (`fail`) or only report (`warn`). */
       onDrift: z.enum(['fail', 'warn']).default('fail'),
+      /**
+       * Findings that stop the run besides a drifted dataset. Without them each is a warning on the
+       * run, the CLI and the approval page: `columnDrift` (any one drifted column) and
+       * `breakingSchemaChange` (a change to the schema the production model was trained on).
+       */
+      failOn: z
+        .array(z.enum(validationFailOn))
+        .max(validationFailOn.length)
+        .default([])
+        .refine((a) => new Set(a).size === a.length, { message: 'failOn names a finding twice' }),
     })
     .prefault({}),
 });

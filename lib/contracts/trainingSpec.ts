@@ -7,15 +7,34 @@ import { azuremlJobSettingsSchema, databricksJobSettingsSchema } from './backend
  * job that runs for hours; an invalid spec fails fast and is never retried. It travels in the
  * submitTraining, evaluateModel and registerModel inputs, so it lives here with no I/O.
  */
+/**
+ * Logistic regression's regulariser in scikit-learn's terms: `C` is the inverse strength, and the
+ * fit minimises Σᵢ wᵢ·logloss(i) + ‖β‖² / (2C) over the standardized coefficients (intercepts
+ * unpenalised), which is scikit-learn's LogisticRegression objective. The default C = 1 is
+ * scikit-learn's default. `l2` is the older spelling, a penalty on the *mean* loss:
+ * (1/W)·Σᵢ wᵢ·logloss(i) + (l2/2)·‖β‖², the same fit as C = 1 / (l2 · W) with W the training rows'
+ * total weight (their count without class weights); versions that stored it keep training as before.
+ */
 const logisticHyperparameters = z
   .object({
-    /** L2 penalty on the standardized coefficients. */
-    l2: z.number().min(0).max(100).default(1e-4),
+    /** Inverse regularisation strength, as scikit-learn's `C` (default 1.0). */
+    C: z.number().gt(0).max(1e9).optional(),
+    /** L2 penalty on the mean loss (the older spelling; C = 1 / (l2 · rows)). Not with `C`. */
+    l2: z.number().min(0).max(100).optional(),
     maxIterations: z.number().int().min(1).max(10_000).default(300),
     /** Largest gradient component at convergence. */
     tolerance: z.number().positive().max(1).default(1e-6),
   })
-  .strict();
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.C !== undefined && h.l2 !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['l2'],
+        message: "give C (scikit-learn's inverse strength) or l2 (the older spelling), not both",
+      });
+  })
+  .transform(({ C, l2, ...rest }) => (l2 !== undefined ? { l2, ...rest } : { C: C ?? 1, ...rest }));
 
 const gbtHyperparameters = z
   .object({
@@ -39,18 +58,51 @@ const ridgeHyperparameters = z
   })
   .strict();
 
+/** The split's default shares; a key left out takes its default. */
+const SPLIT_DEFAULTS = { train: 0.7, validation: 0.15, holdout: 0.15 } as const;
+const SPLIT_KEYS = ['train', 'validation', 'holdout'] as const;
+
 const splitSchema = z
   .object({
-    train: z.number().gt(0).max(1).default(0.7),
-    validation: z.number().min(0).max(1).default(0.15),
-    holdout: z.number().min(0).max(1).default(0.15),
+    train: z.number().gt(0).max(1).optional(),
+    validation: z.number().min(0).max(1).optional(),
+    holdout: z.number().min(0).max(1).optional(),
     /** Columns hashed to place a row (an id column); all columns when omitted. */
     key: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict()
-  .refine((s) => Math.abs(s.train + s.validation + s.holdout - 1) < 1e-9, {
-    message: 'train + validation + holdout must add up to 1',
-  });
+  .superRefine((s, ctx) => {
+    const share = (k: (typeof SPLIT_KEYS)[number]) => s[k] ?? SPLIT_DEFAULTS[k];
+    const sum = SPLIT_KEYS.reduce((a, k) => a + share(k), 0);
+    if (Math.abs(sum - 1) < 1e-9) return;
+    const given = SPLIT_KEYS.filter((k) => s[k] !== undefined);
+    const missing = SPLIT_KEYS.filter((k) => s[k] === undefined);
+    if (given.length === 0 || missing.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'train + validation + holdout must add up to 1' });
+      return;
+    }
+    // Name the key that was left out: its default is what breaks the sum, not the keys given.
+    const givenText = given.map((k) => `${k} ${s[k]}`).join(' + ');
+    const left = 1 - given.reduce((a, k) => a + s[k]!, 0);
+    for (const k of missing) {
+      const hint =
+        missing.length === 1 && left >= -1e-9
+          ? `give ${k}: ${Math.max(0, Math.round(left * 1e9) / 1e9)}`
+          : 'give every share, adding up to 1';
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message: `${k} is missing: it defaults to ${SPLIT_DEFAULTS[k]}, and with ${givenText} the shares add up to ${Math.round(sum * 1e9) / 1e9}, not 1; ${hint}`,
+      });
+    }
+  })
+  // Same keys in the same order as before the defaults moved here (specs are hashed as JSON).
+  .transform((s) => ({
+    train: s.train ?? SPLIT_DEFAULTS.train,
+    validation: s.validation ?? SPLIT_DEFAULTS.validation,
+    holdout: s.holdout ?? SPLIT_DEFAULTS.holdout,
+    ...(s.key ? { key: s.key } : {}),
+  }));
 
 /** A training job's wall-clock limit: one second to seven days, an hour by default. */
 export const timeLimitSecondsSchema = z

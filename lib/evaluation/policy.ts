@@ -201,7 +201,7 @@ export function decide(policy: EvaluationPolicy, e: Evidence): Verdict {
     reasons.push({
       check: 'guardrail_degradation',
       passed: ok,
-      message: `guardrail ${g.metric}: candidate ${fmt(a)} vs production ${fmt(b)}, worse by ${fmt(deg)} (allowed ${g.maxDegradation})`,
+      message: `guardrail ${g.metric}: candidate ${fmt(a)} vs production ${fmt(b)}, ${deg === null ? 'not comparable' : deg > 0 ? `worse by ${fmt(deg)}` : deg < 0 ? `better by ${fmt(-deg)}` : 'no change'} (allowed to be worse by ${g.maxDegradation})`,
       metric: g.metric,
       value: deg,
       limit: g.maxDegradation,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { approvalPolicySchema } from '../contracts/approvalPolicy';
 import { datasetContractSchema } from '../contracts/datasetContract';
+import type { DatasetContract } from '../contracts/datasetContract';
 import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
 import { trainingSpecSchema } from '../contracts/trainingSpec';
@@ -57,6 +58,8 @@ export const pipelineDefinitionSchema = z
         message: `differs from the dataset contract's target "${p.dataset.target}"`,
       });
     }
+    const problem = algorithmTargetProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['training', 'algorithm'], message: problem });
     p.training.features.forEach((f, i) => {
       if (!columns.has(f))
         ctx.addIssue({
@@ -67,7 +70,61 @@ export const pipelineDefinitionSchema = z
     });
   });
 
+/**
+ * Why the algorithm cannot learn the contract's target, or undefined: caught at PUT rather than
+ * an hour later in training. The target's kind comes from the dataset contract's `task` when it
+ * declares one, else from the column's type (a `number` column is continuous; `integer` may be
+ * class labels or counts, so both kinds accept it).
+ */
+function algorithmTargetProblem(p: {
+  dataset: DatasetContract;
+  training: z.output<typeof trainingSpecSchema>;
+}): string | undefined {
+  const t = p.training;
+  const column = p.dataset.columns.find((c) => c.name === t.target);
+  if (!column) return undefined; // reported on training.target
+  const task = p.dataset.task;
+  const what = `target "${t.target}" is ${task ? `a ${task} target` : `a ${column.type} column`}`;
+  const wantsRegression =
+    t.algorithm === 'ridge' || (t.algorithm === 'gradient_boosting' && t.task === 'regression');
+  const wantsClasses =
+    t.algorithm === 'logistic_regression' ||
+    (t.algorithm === 'gradient_boosting' && t.task === 'classification');
+  if (wantsRegression) {
+    const numeric = column.type === 'number' || column.type === 'integer';
+    if (!numeric || task === 'binary' || task === 'multiclass') {
+      return `${t.algorithm}${t.algorithm === 'ridge' ? '' : ' with task regression'} predicts a number, but the ${what}; use logistic_regression or gradient_boosting for classes`;
+    }
+  }
+  if (wantsClasses) {
+    if (task === 'regression' || column.type === 'number' || column.type === 'datetime') {
+      return `${t.algorithm}${t.algorithm === 'logistic_regression' ? '' : ' with task classification'} predicts classes, but the ${what}; use ridge or gradient_boosting for a number`;
+    }
+  }
+  return undefined;
+}
+
 export type PipelineDefinition = z.output<typeof pipelineDefinitionSchema>;
 export type PipelineDefinitionInput = z.input<typeof pipelineDefinitionSchema>;
 
 export const modelNameOf = (p: PipelineDefinition): string => p.modelName ?? p.name;
+
+/**
+ * What only storage can tell about a definition: its `goldenSet` blob must exist when it is saved,
+ * not be found missing at the first evaluation. (A schedule's source may be uploaded later, so it
+ * is not required here.) Each problem names its field.
+ */
+export async function definitionBlobProblems(
+  def: PipelineDefinition,
+  blobs: { exists(ref: { container: string; path: string }): Promise<boolean> },
+): Promise<{ field: string; message: string }[]> {
+  if (!def.goldenSet) return [];
+  const location = splitBlobRef(def.goldenSet.blob);
+  if (await blobs.exists(location)) return [];
+  return [
+    {
+      field: 'goldenSet.blob',
+      message: `no blob "${def.goldenSet.blob}": upload the golden set first (sluice datasets upload FILE) and name the blob it prints`,
+    },
+  ];
+}

@@ -1,24 +1,30 @@
 import type { EvidenceInput } from '../contracts/approvalRecord';
 import type { ValidationReport } from '../data/checking/report';
+import { driftPhrase } from '../data/checking/report';
+import type { SchemaChangeKind } from '../data/checking/schemaDiff';
 import type { EvaluationReport } from '../evaluation/report';
 import type { MetricName } from '../contracts/evaluationPolicy';
 import { higherIsBetter } from '../metrics/metrics';
 import { metricNames } from '../contracts/evaluationPolicy';
 import type { RunDocument } from '../contracts/runDocument';
 
+type EvidenceSchemaChange = NonNullable<EvidenceInput['schemaDiff']>[number]['change'];
+
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 const finite = (x: number | null | undefined): x is number => typeof x === 'number' && Number.isFinite(x);
 const isMetric = (m: string): m is MetricName => (metricNames as readonly string[]).includes(m);
 
-const schemaChangeKinds: Record<
-  string,
-  'added' | 'removed' | 'type_changed' | 'nullable_changed' | 'values_changed' | 'other'
-> = {
+const schemaChangeKinds: Record<SchemaChangeKind, EvidenceSchemaChange> = {
   columnAdded: 'added',
   columnRemoved: 'removed',
   typeChanged: 'type_changed',
   nullableChanged: 'nullable_changed',
+  rangeChanged: 'range_changed',
   valuesChanged: 'values_changed',
+  patternChanged: 'pattern_changed',
+  uniqueChanged: 'unique_changed',
+  targetChanged: 'target_changed',
+  taskChanged: 'task_changed',
 };
 
 const show = (v: unknown) => cut(typeof v === 'string' ? v : (JSON.stringify(v) ?? ''), 120);
@@ -99,6 +105,7 @@ export function buildEvidence(input: {
   if (validation) {
     evidence.validation = {
       passed: validation.summary.status !== 'failed',
+      ...(validation.summary.status === 'warning' ? { warning: cut(validation.summary.headline, 300) } : {}),
       rows: validation.dataset.rows,
       checks: validation.columns.length,
       issues: validation.violations.slice(0, 20).map((v) => ({
@@ -108,11 +115,20 @@ export function buildEvidence(input: {
       })),
     };
     const drift = validation.drift;
+    // Drifted columns first, so the 40 rows kept always show every column the header names.
     evidence.drift =
       'columns' in drift
         ? {
             drifted: drift.status === 'drifted',
-            summary: cut(`${drift.status}: ${drift.rule}`, 300),
+            summary: cut(
+              drift.driftedColumns.length > 0
+                ? `${driftPhrase(drift.driftedColumns, drift.testedColumns)} (dataset verdict: ${drift.status}; ${drift.rule})`
+                : `${drift.status}: ${drift.rule}`,
+              300,
+            ),
+            columns: drift.driftedColumns.slice(0, 20).map((c) => cut(c, 64)),
+            driftedCount: drift.driftedColumns.length,
+            tested: drift.testedColumns,
             features: drift.columns
               .flatMap((c) =>
                 Object.entries(c.metrics).map(([statistic, m]) => ({
@@ -124,11 +140,13 @@ export function buildEvidence(input: {
                 })),
               )
               .filter((f) => Number.isFinite(f.value))
+              .sort((a, b) => Number(b.drifted) - Number(a.drifted))
               .slice(0, 40),
           }
         : { drifted: false, summary: cut(`drift not checked: ${drift.reason}`, 300), features: [] };
     evidence.schemaDiff = (validation.schemaDiff?.changes ?? []).slice(0, 40).map((c) => ({
       change: schemaChangeKinds[c.kind] ?? 'other',
+      breaking: c.breaking,
       column: cut(c.column ?? '(dataset)', 64),
       ...(c.before !== undefined ? { from: show(c.before) } : {}),
       ...(c.after !== undefined ? { to: show(c.after) } : {}),

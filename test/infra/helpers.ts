@@ -56,8 +56,19 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     azureMlEnvironmentId: 'azureml:sluice-node22:1',
     azureMlCodeId: 'azureml:sluice-worker:3',
     azureMlInstanceType: 'Standard_D2s_v3',
+    azureMlUserEnvironment: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest',
+    azureMlQueuedLimitSeconds: '1800',
     azureMlComputeId:
       '/subscriptions/0/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/gpu',
+  },
+  databricks: { databricksHost: 'https://adb-1234567890123456.7.azuredatabricks.net' },
+  databricksAll: {
+    databricksHost: 'https://adb-1234567890123456.7.azuredatabricks.net',
+    databricksJobRoot: '/Volumes/main/sluice/jobs',
+    databricksWebhookDestinationId: '2b7d5c3e-1f00-4a00-8000-000000000001',
+    databricksAccessConnectorPrincipalId: '6a1f0000-0000-4000-8000-00000000dbac',
+    databricksToken: 'dapi' + '0'.repeat(32),
+    databricksWebhookSecret: 'S'.repeat(40),
   },
   everything: {
     enableEmail: true,

@@ -11,11 +11,19 @@ const ROLE_ASSIGNMENT = 'Microsoft.Authorization/roleAssignments';
 const COSMOS_ASSIGNMENT = 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments';
 
 /** What the code calls → the role it needs, where, and when the service is deployed. */
-const NEEDED = [
+const NEEDED: { service: string; role: string; on: string; scope?: string; when?: string }[] = [
   {
     service: 'Blob (artifacts, deployment package, Durable leases)',
     role: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
     on: 'Microsoft.Storage/storageAccounts',
+    scope: 'storage',
+  }, // Storage Blob Data Contributor
+  {
+    service: 'Blob of the Azure ML workspace storage (user code uploaded as code assets)',
+    role: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+    on: 'Microsoft.Storage/storageAccounts',
+    scope: 'mlStorage',
+    when: 'enableAzureMl',
   }, // Storage Blob Data Contributor
   {
     service: 'Queue (Durable task hub)',
@@ -104,9 +112,13 @@ function assignments(): Assignment[] {
 }
 
 describe('role assignments for the app identity', () => {
-  it.each(NEEDED)('$service: the role on the resource the code calls', ({ role, on, when }) => {
+  it.each(NEEDED)('$service: the role on the resource the code calls', ({ role, on, scope, when }) => {
     const found = assignments().filter(
-      (a) => a.principal === 'APP' && a.roleId === role && a.scopeType === on,
+      (a) =>
+        a.principal === 'APP' &&
+        a.roleId === role &&
+        a.scopeType === on &&
+        (scope === undefined || a.scopeSymbol === scope),
     );
     expect(found).toHaveLength(1);
     expect(found[0]!.principalType).toBe('ServicePrincipal');
@@ -203,6 +215,9 @@ describe('main.bicep wires the roles module to the deployed resources', () => {
       String(moduleParam(main, 'modules/communication.bicep', 'communicationServiceName')),
     );
     expect(passed('mlWorkspaceName')).toBe(String(moduleParam(main, 'modules/ml.bicep', 'name')));
+    expect(passed('mlStorageAccountName')).toBe(
+      String(moduleParam(main, 'modules/ml.bicep', 'storageAccountName')),
+    );
     expect(moduleParam(main, 'modules/roles.bicep', 'enableEmail')).toBe(overrides.enableEmail ?? false);
     expect(moduleParam(main, 'modules/roles.bicep', 'enableAzureMl')).toBe(overrides.enableAzureMl ?? false);
   });

@@ -51,6 +51,32 @@ describe('data and secrets services', () => {
   it.each(all('Microsoft.MachineLearningServices/workspaces'))('%s: datastores use identities', (_n, r) => {
     expect(at(r, 'properties.systemDatastoresAuthMode')).toBe('identity');
   });
+
+  it("the jobs datastore reaches the artifact account's jobs container with the workspace identity, no key or SAS", () => {
+    const stores = all('Microsoft.MachineLearningServices/workspaces/datastores');
+    expect(stores.map(([n]) => n)).toEqual(['modules/ml.bicep: jobsDatastore']);
+    const ev = new Evaluator(bicep('modules/ml.bicep'), {
+      name: 'mlw',
+      location: 'l',
+      tags: {},
+      storageAccountName: 'stml',
+      keyVaultName: 'kvml',
+      applicationInsightsId: 'APPI',
+      artifactStorageAccountName: 'stabc',
+      artifactBlobEndpoint: 'https://stabc.blob.core.windows.net/',
+      jobsContainerName: 'jobs',
+    });
+    expect(ev.node(propAt(stores[0]![1].value, 'properties')!, new Map())).toEqual({
+      datastoreType: 'AzureBlob',
+      accountName: 'stabc',
+      containerName: 'jobs',
+      endpoint: 'core.windows.net',
+      protocol: 'https',
+      credentials: { credentialsType: 'None' },
+      serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity',
+      description: expect.any(String),
+    });
+  });
 });
 
 describe('the Function App', () => {

@@ -176,6 +176,12 @@ describe('app settings', () => {
         expect(config.AZUREML_ENVIRONMENT_ID).toBe(overrides.azureMlEnvironmentId);
         expect(config.AZUREML_CODE_ID).toBe(overrides.azureMlCodeId);
         expect(config.AZUREML_INSTANCE_TYPE).toBe(overrides.azureMlInstanceType ?? 'Standard_DS3_v2');
+        expect(config.AZUREML_USER_ENVIRONMENT).toBe(overrides.azureMlUserEnvironment);
+        expect(config.AZUREML_JOBS_DATASTORE).toBeDefined();
+        expect(show(appSettings(overrides).AZUREML_JOBS_DATASTORE!)).toBe('ml.outputs.jobsDatastoreName');
+        expect(config.AZUREML_QUEUED_LIMIT_SECONDS).toBe(
+          Number(overrides.azureMlQueuedLimitSeconds ?? 4 * 3600),
+        );
       } else {
         expect(config.AZUREML_WORKSPACE_NAME).toBeUndefined();
       }
@@ -258,7 +264,9 @@ describe('secrets', () => {
     const secure = declsOf(main, 'param')
       .filter((p) => p.decorators.some((d) => d.name === 'secure'))
       .map((p) => p.name);
-    const ev = mainEvaluator(generatedSecrets());
+    // Every secure parameter with a value of its own: the generated ones and the optional Databricks ones.
+    const ev = mainEvaluator({ ...generatedSecrets(), ...SCENARIOS.databricksAll });
+    expect(secure.filter((name) => !ev.param(name))).toEqual([]);
     for (const o of declsOf(main, 'output')) {
       const value = String(ev.node(o.value!, new Map()));
       for (const name of secure) expect([o.name, value]).not.toEqual([o.name, String(ev.param(name))]);

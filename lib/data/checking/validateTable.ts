@@ -236,7 +236,7 @@ export function validateTable(input: ValidateInput, options: { share?: ColumnSha
     version: REPORT_VERSION,
     dataset: input.dataset,
     contractSha256: datasetContractDigest(contract),
-    summary: summarize(violations, drift, schemaDiff),
+    summary: summarize(violations, drift, schemaDiff, contract.drift.verdict.failOn),
     columns: profile.columns.map(({ codeCounts: _codeCounts, ...rest }) => rest),
     violations,
     drift,

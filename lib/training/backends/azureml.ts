@@ -1,34 +1,61 @@
-import type { TokenCredential } from '@azure/identity';
-import { NonRetriableError, TransientError } from '../../errors';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { NonRetriableError } from '../../errors';
 import resources from '../../resources.json';
-import type { JobFiles, JobStatus, TrainingBackend } from './types';
-import type { JobState, TrainingJobRequestInput } from '../../contracts/trainingJob';
-import { heartbeatSchema, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
+import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './types';
+import type { JobState, TrainingJobRequest, TrainingJobRequestInput } from '../../contracts/trainingJob';
+import { heartbeatSchema, isTerminal, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
 import { trainingJobRequestSchema } from '../../contracts/trainingJob';
+import type { CustomTrainingSpec } from '../../contracts/trainingSpec';
+import { isCustomSpec } from '../../contracts/trainingSpec';
+import { JOB_CONTRACT_VERSION } from '../../contracts/job';
+import { defaultModelMaxBytes } from '../../mlmodel/folder';
+import type { ArtifactStore } from '../../storage/blob';
+import { parseCommand } from '../userJob/command';
+import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import type { AzureMlClientOptions } from './azuremlClient';
+import { AzureMlClient } from './azuremlClient';
+import type { UserJobRecord } from './azuremlUserJob';
+import {
+  MODEL_OUTPUT,
+  azuremlCommandLine,
+  computeOf,
+  dataFiles,
+  jobDataOf,
+  jobLogTail,
+  resolveCode,
+  resolveEnvironment,
+  userJobRecordSchema,
+  valueVariables,
+} from './azuremlUserJob';
+
+export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
 
 /**
  * Azure Machine Learning command jobs over the ARM REST API (Jobs - Create Or Update / Get /
  * Cancel), authenticated with a Microsoft Entra token for `https://management.azure.com/.default`
- * (the Function App's managed identity in Azure).
+ * (the Function App's managed identity in Azure). Two kinds of job:
  *
- * The job runs the same worker as the local backend: its input is the dataset blob, its output
- * folder is mapped to `jobs/<jobId>/` in the artifact account, so status, log tail, metrics and the
- * model land where `status` reads them. Azure ML's own status decides the state; the files add
- * progress, metrics and the log tail.
+ * - **Built-in algorithms** run Sluice's own worker: its input is the dataset blob, its output
+ *   folder is mapped to `jobs/<jobId>/` in the artifact account, so status, log tail, metrics and
+ *   the model land where `status` reads them. Azure ML's own status decides the state.
+ * - **User code** (`algorithm: "custom"`, `sluice.job/v1`): the job data is prepared and staged
+ *   under `jobs/<jobId>/data/` as `uri_file` inputs, the user's command runs in their code asset and
+ *   environment, and writes the MLflow model folder to the `uri_folder` output
+ *   `jobs/<jobId>/output/`. When Azure ML says Completed, `status` downloads that folder, checks it
+ *   (`collectJobModel`) and records the outcome in `jobs/<jobId>/status.json`, once: later polls
+ *   answer from the record.
+ *
+ * A job still queued (NotStarted … Queued) longer than `queuedLimitSeconds` after its creation is
+ * canceled and fails with `queued_too_long`.
  */
-export interface AzureMlOptions {
-  /** ARM endpoint; the tests point it at a local fake. */
-  endpoint?: string;
-  subscriptionId: string;
-  resourceGroup: string;
-  workspace: string;
-  apiVersion?: string;
-  credential: TokenCredential;
+export interface AzureMlOptions extends AzureMlClientOptions {
   /** ARM id of a compute cluster; omitted = serverless compute with `instanceType`. */
   computeId?: string;
   instanceType?: string;
-  /** ARM id of an environment with Node.js 22 and the Sluice worker. */
-  environmentId: string;
+  /** Built-in algorithms: the environment with Node.js 22 and the Sluice worker. */
+  environmentId?: string;
   codeId?: string;
   /** The command run in the job; `${{inputs.*}}` / `${{outputs.*}}` are expanded by Azure ML. */
   command?: string;
@@ -38,11 +65,28 @@ export interface AzureMlOptions {
   files?: JobFiles;
   heartbeatStaleMs?: number;
   now?: () => number;
-  fetch?: typeof fetch;
+  /** User jobs: the artifact store (dataset in, staged data and model folder out). */
+  store?: ArtifactStore;
+  /** User jobs: the environment when the spec names none (an asset or a Docker image). */
+  userJobEnvironment?: string;
+  /** User jobs: where a relative `code` folder is (default: the working folder). */
+  codeBaseDir?: string;
+  /** User jobs: the workspace storage's Blob endpoint (default from its datastore; tests). */
+  workspaceStorageEndpoint?: string;
+  /** User jobs: the model folder's size limit (default 512 MiB). */
+  maxModelBytes?: number;
+  /**
+   * User jobs: a workspace datastore on the artifact account's `jobs` container. When set, the
+   * job's inputs and output are `azureml://datastores/<name>/paths/<jobId>/…` (identity-based
+   * access through the datastore); otherwise https Blob URLs of `storageBlobEndpoint`.
+   */
+  jobsDatastore?: string;
+  /** A job queued longer than this fails with `queued_too_long` (default 4 hours). */
+  queuedLimitSeconds?: number;
 }
 
-export const DEFAULT_AZUREML_API_VERSION = '2024-04-01';
-const SCOPE = 'https://management.azure.com/.default';
+/** How long a job may wait for compute by default before Sluice gives up on it. */
+export const DEFAULT_QUEUED_LIMIT_SECONDS = 4 * 3600;
 
 /** Azure ML job status → Sluice job state. */
 export function mapAzureMlStatus(status: string): JobState {
@@ -66,92 +110,105 @@ export function mapAzureMlStatus(status: string): JobState {
 
 interface ArmJob {
   name?: string;
-  properties?: { status?: string; displayName?: string; tags?: Record<string, string> };
+  properties?: {
+    status?: string;
+    displayName?: string;
+    tags?: Record<string, string>;
+    services?: Record<string, { endpoint?: string } | undefined>;
+  };
+  systemData?: { createdAt?: string };
 }
+
+const jobsContainer = resources.blobContainers.jobs;
+
+/**
+ * A failure message with as many of the log's last lines (each cut to 300 characters) as fit in
+ * 2,000 characters, the most a run's error keeps: the end of the log is what explains a failure.
+ */
+export function withLogTail(summary: string, logTail: readonly string[], max = 2_000): string {
+  const head = `${summary}; last lines of the log:`;
+  const kept: string[] = [];
+  let length = head.length;
+  for (const line of logTail.slice(-20).reverse()) {
+    const l = line.length > 300 ? `${line.slice(0, 297)}...` : line;
+    if (length + 1 + l.length > max) break;
+    kept.unshift(l);
+    length += 1 + l.length;
+  }
+  return kept.length ? `${head}\n${kept.join('\n')}` : summary;
+}
+const QUEUED_STATES = new Set(['NotStarted', 'Starting', 'Provisioning', 'Preparing', 'Queued', 'Scheduled']);
 
 export class AzureMlTrainingBackend implements TrainingBackend {
   readonly name = 'azureml' as const;
-  private readonly endpoint: string;
-  private readonly apiVersion: string;
-  private readonly fetchImpl: typeof fetch;
+  readonly client: AzureMlClient;
   private readonly now: () => number;
 
   constructor(private readonly options: AzureMlOptions) {
-    this.endpoint = (options.endpoint ?? 'https://management.azure.com').replace(/\/$/, '');
-    this.apiVersion = options.apiVersion ?? DEFAULT_AZUREML_API_VERSION;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.client = new AzureMlClient(options);
     this.now = options.now ?? Date.now;
-  }
-
-  private jobUrl(jobId: string, suffix = ''): string {
-    const o = this.options;
-    return (
-      `${this.endpoint}/subscriptions/${encodeURIComponent(o.subscriptionId)}/resourceGroups/${encodeURIComponent(o.resourceGroup)}` +
-      `/providers/Microsoft.MachineLearningServices/workspaces/${encodeURIComponent(o.workspace)}/jobs/${encodeURIComponent(jobId)}` +
-      `${suffix}?api-version=${encodeURIComponent(this.apiVersion)}`
-    );
   }
 
   private blobUri(container: string, path: string): string {
     return `${this.options.storageBlobEndpoint.replace(/\/$/, '')}/${container}/${path}`;
   }
 
-  private async call(
-    method: string,
-    url: string,
-    body?: unknown,
-  ): Promise<{ status: number; json: unknown; headers: Headers }> {
-    const token = await this.options.credential.getToken(SCOPE);
-    if (!token) throw new TransientError('azureml_no_token', 'no access token for Azure Resource Manager');
-    let res: Response;
-    try {
-      res = await this.fetchImpl(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${token.token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (err) {
-      throw new TransientError(
-        'azureml_unreachable',
-        `Azure ML ${method} failed: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = { raw: text.slice(0, 500) };
-    }
-    return { status: res.status, json, headers: res.headers };
+  /** Where a user job's file in the `jobs` container is, as the job's input or output names it. */
+  private jobsUri(path: string): string {
+    const ds = this.options.jobsDatastore;
+    return ds
+      ? `azureml://datastores/${encodeURIComponent(ds)}/paths/${path}`
+      : this.blobUri(jobsContainer, path);
   }
 
-  private fail(what: string, status: number, json: unknown): Error {
-    const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    const detail = `${what}: HTTP ${status}${e?.code ? ` ${e.code}` : ''}${e?.message ? `: ${e.message}` : ''}`;
-    if (status === 408 || status === 429 || status >= 500)
-      return new TransientError('azureml_unavailable', detail);
-    return new NonRetriableError(status === 404 ? 'azureml_job_not_found' : 'azureml_rejected', detail);
+  private jobId(jobId: string): string {
+    return this.client.armId('jobs', jobId);
+  }
+
+  /** The job as Azure ML has it; a missing job is `azureml_job_not_found`. */
+  private async getJob(jobId: string): Promise<ArmJob> {
+    const res = await this.client.send('GET', this.client.url(this.jobId(jobId)));
+    if (res.status !== 200)
+      throw this.client.fail(`read job ${jobId}`, res, { notFoundCode: 'azureml_job_not_found' });
+    return res.json as ArmJob;
   }
 
   async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
     const request = trainingJobRequestSchema.parse(input);
     const { jobId, spec } = request;
-    const existing = await this.call('GET', this.jobUrl(jobId));
+    const existing = await this.client.send('GET', this.client.url(this.jobId(jobId)));
     if (existing.status === 200) return { jobId, created: false };
-    if (existing.status !== 404) throw this.fail(`read job ${jobId}`, existing.status, existing.json);
+    if (existing.status !== 404) throw this.client.fail(`read job ${jobId}`, existing);
 
-    const jobsContainer = resources.blobContainers.jobs;
-    const o = this.options;
-    const properties: Record<string, unknown> = {
+    const properties = isCustomSpec(spec)
+      ? await this.userJobProperties(request, spec)
+      : await this.workerJobProperties(request);
+    await this.client.arm('PUT', this.jobId(jobId), `create job ${jobId}`, { properties });
+    return { jobId, created: true };
+  }
+
+  private common(request: TrainingJobRequest): Record<string, unknown> {
+    const { jobId, spec } = request;
+    return {
       jobType: 'Command',
       displayName: `sluice ${jobId}`,
       experimentName: 'sluice',
+      limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
+      identity: { identityType: 'Managed' },
+    };
+  }
+
+  /** Built-in algorithms: Sluice's worker in its Node.js environment. */
+  private async workerJobProperties(request: TrainingJobRequest): Promise<Record<string, unknown>> {
+    const { jobId, spec } = request;
+    const o = this.options;
+    if (!o.environmentId)
+      throw new NonRetriableError(
+        'azureml_not_configured',
+        `${spec.algorithm} on azureml runs the Sluice worker, which needs AZUREML_ENVIRONMENT_ID (an environment with Node.js 22 and the worker)`,
+      );
+    const properties: Record<string, unknown> = {
+      ...this.common(request),
       description: `Sluice training job ${jobId} (${spec.algorithm})`,
       tags: { 'sluice.jobId': jobId, ...(request.runId ? { 'sluice.runId': request.runId } : {}) },
       environmentId: o.environmentId,
@@ -177,13 +234,86 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           mode: 'ReadWriteMount',
         },
       },
-      limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
       environmentVariables: { SLUICE_JOB_ID: jobId, SLUICE_DATASET_SHA256: request.dataset.sha256 },
-      identity: { identityType: 'Managed' },
     };
     // The job reads its request from Blob: write it first (write-once; a retry finds it in place).
     if (o.files) {
       await o.files.put(
+        { container: jobsContainer, path: jobPath(jobId, 'request.json') },
+        JSON.stringify(request),
+        { contentType: 'application/json', condition: 'create' },
+      );
+    }
+    return properties;
+  }
+
+  /**
+   * User code under `sluice.job/v1`: assets resolved (code uploaded once per folder digest, an
+   * image's environment created once), the job data prepared and staged, the record written, and
+   * the command job's body.
+   */
+  private async userJobProperties(
+    request: TrainingJobRequest,
+    spec: CustomTrainingSpec,
+  ): Promise<Record<string, unknown>> {
+    const { jobId } = request;
+    const o = this.options;
+    const store = o.store;
+    if (!store)
+      throw new NonRetriableError('azureml_not_configured', 'user jobs on azureml need the artifact store');
+    if (spec.command === undefined)
+      throw new NonRetriableError('bad_command', 'a custom job on azureml needs a command');
+    parseCommand(spec.command); // a bad command fails before anything is uploaded
+    const environment = spec.azureml?.environment ?? o.userJobEnvironment;
+    if (!environment)
+      throw new NonRetriableError(
+        'azureml_environment_missing',
+        'the job names no environment: set azureml.environment in the training spec (an environment asset or a Docker image) or AZUREML_USER_ENVIRONMENT',
+      );
+    const environmentId = await resolveEnvironment(this.client, environment);
+    const codeId = await resolveCode(this.client, spec.code, {
+      ...(o.codeBaseDir ? { baseDir: o.codeBaseDir } : {}),
+      ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
+    });
+
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-azureml-'));
+    try {
+      const data = await prepareJobData(store, request, dir);
+      const inputs: Record<string, unknown> = {};
+      for (const f of dataFiles(data)) {
+        const at = { container: jobsContainer, path: jobPath(jobId, `data/${f.name}`) };
+        // Deterministic bytes (same dataset, same split): a retried submit writes the same again.
+        await store.put(at, await readFile(f.local), {
+          contentType: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+          condition: 'overwrite',
+        });
+        inputs[f.input] = {
+          jobInputType: 'uri_file',
+          uri: this.jobsUri(at.path),
+          mode: 'Download',
+        };
+      }
+      const record: UserJobRecord = {
+        contract: JOB_CONTRACT_VERSION,
+        jobId,
+        submittedAt: new Date(this.now()).toISOString(),
+        data: {
+          target: data.target,
+          features: data.features,
+          featureKinds: data.featureKinds,
+          task: data.task,
+          ...(data.classes ? { classes: data.classes } : {}),
+          seed: data.seed,
+          rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
+          sample: data.sample,
+        },
+        codeId,
+        environmentId,
+        timeLimitSeconds: spec.timeLimitSeconds,
+      };
+      // request.json (write-once, as every backend writes it) maps the job back to its run for the
+      // Event Grid wake-up (lib/training/events.ts jobOwnerLookup).
+      await store.put(
         { container: jobsContainer, path: jobPath(jobId, 'request.json') },
         JSON.stringify(request),
         {
@@ -191,17 +321,77 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           condition: 'create',
         },
       );
+      await store.put(
+        { container: jobsContainer, path: jobPath(jobId, 'userjob.json') },
+        JSON.stringify(record),
+        {
+          contentType: 'application/json',
+          condition: 'overwrite',
+        },
+      );
+      const values = valueVariables(jobId, data, spec.hyperparameters);
+      return {
+        ...this.common(request),
+        description: `Sluice user job ${jobId} (${JOB_CONTRACT_VERSION})`,
+        tags: {
+          'sluice.jobId': jobId,
+          'sluice.contract': JOB_CONTRACT_VERSION,
+          ...(request.runId ? { 'sluice.runId': request.runId } : {}),
+        },
+        codeId,
+        environmentId,
+        ...computeOf(this.client, spec.azureml, {
+          ...(o.computeId ? { computeId: o.computeId } : {}),
+          instanceType: o.instanceType ?? 'Standard_DS3_v2',
+        }),
+        command: azuremlCommandLine(spec.command, values),
+        environmentVariables: values,
+        inputs,
+        outputs: {
+          [MODEL_OUTPUT]: {
+            jobOutputType: 'uri_folder',
+            uri: this.jobsUri(jobPath(jobId, 'output/')),
+            mode: 'Upload',
+          },
+        },
+      };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    const created = await this.call('PUT', this.jobUrl(jobId), { properties });
-    if (created.status !== 200 && created.status !== 201)
-      throw this.fail(`create job ${jobId}`, created.status, created.json);
-    return { jobId, created: true };
+  }
+
+  private async userJobRecord(jobId: string): Promise<UserJobRecord | undefined> {
+    const store = this.options.store;
+    if (!store) return undefined;
+    const found = await store.tryGetJson({ container: jobsContainer, path: jobPath(jobId, 'userjob.json') });
+    if (!found) return undefined;
+    const parsed = userJobRecordSchema.safeParse(found.value);
+    if (!parsed.success)
+      throw new NonRetriableError(
+        'job_record_invalid',
+        `jobs/${jobId}/userjob.json: ${parsed.error.message}`,
+      );
+    return parsed.data;
+  }
+
+  /** How long the job has waited for compute, when Azure ML still has it queued. */
+  private queuedTooLong(job: ArmJob, submittedAt?: string): string | undefined {
+    const amlStatus = job.properties?.status ?? 'Unknown';
+    if (!QUEUED_STATES.has(amlStatus)) return undefined;
+    const since = Date.parse(job.systemData?.createdAt ?? submittedAt ?? '');
+    if (Number.isNaN(since)) return undefined;
+    const limit = this.options.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS;
+    const waited = Math.round((this.now() - since) / 1000);
+    if (waited <= limit) return undefined;
+    return `Azure ML has kept the job ${amlStatus} for ${waited} s, over the limit of ${limit} s (no compute free or quota reached); it was canceled`;
   }
 
   async status(jobId: string): Promise<JobStatus> {
-    const res = await this.call('GET', this.jobUrl(jobId));
-    if (res.status !== 200) throw this.fail(`read job ${jobId}`, res.status, res.json);
-    const amlStatus = (res.json as ArmJob).properties?.status ?? 'Unknown';
+    const record = await this.userJobRecord(jobId);
+    if (record) return this.userJobStatus(jobId, record);
+
+    const job = await this.getJob(jobId);
+    const amlStatus = job.properties?.status ?? 'Unknown';
     const state = mapAzureMlStatus(amlStatus);
     const base: JobStatus = {
       jobId,
@@ -212,10 +402,17 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       logTail: [],
       backendStatus: amlStatus,
     };
+    const stuck = this.queuedTooLong(job);
+    if (stuck) {
+      await this.cancelQuietly(jobId);
+      return { ...base, state: 'failed', error: { code: 'queued_too_long', message: stuck } };
+    }
     const files = this.options.files;
     if (!files) return base;
-    const container = resources.blobContainers.jobs;
-    const statusFile = await files.tryGetJson({ container, path: jobPath(jobId, 'status.json') });
+    const statusFile = await files.tryGetJson({
+      container: jobsContainer,
+      path: jobPath(jobId, 'status.json'),
+    });
     if (!statusFile) {
       if (state === 'completed') {
         return {
@@ -232,7 +429,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const parsed = jobStatusFileSchema.safeParse(statusFile.value);
     if (!parsed.success) return base;
     const heartbeat = heartbeatSchema.safeParse(
-      (await files.tryGetJson({ container, path: jobPath(jobId, 'heartbeat.json') }))?.value,
+      (await files.tryGetJson({ container: jobsContainer, path: jobPath(jobId, 'heartbeat.json') }))?.value,
     );
     // Azure ML watches its own compute; the worker's heartbeat only matters while it says Running.
     const fromFiles = statusFromFiles(
@@ -255,13 +452,143 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     return merged;
   }
 
+  /**
+   * A user job's status. Once it ended, the outcome is recorded in `jobs/<jobId>/status.json`
+   * (first writer wins) and every later poll answers from it: the model is downloaded, checked and
+   * stored once.
+   */
+  private async userJobStatus(jobId: string, record: UserJobRecord): Promise<JobStatus> {
+    const store = this.options.store!;
+    const statusRef = { container: jobsContainer, path: jobPath(jobId, 'status.json') };
+    const recorded = await this.recordedStatus(jobId);
+    if (recorded) return recorded;
+
+    const job = await this.getJob(jobId);
+    const amlStatus = job.properties?.status ?? 'Unknown';
+    const state = mapAzureMlStatus(amlStatus);
+    const nowIso = new Date(this.now()).toISOString();
+    const end = async (
+      file: Omit<JobStatusFile, 'jobId' | 'iteration' | 'metrics' | 'logTail' | 'updatedAt'> &
+        Partial<JobStatusFile>,
+    ): Promise<JobStatus> => {
+      const full: JobStatusFile = {
+        jobId,
+        iteration: 0,
+        metrics: {},
+        logTail: [],
+        startedAt: record.submittedAt,
+        updatedAt: nowIso,
+        finishedAt: nowIso,
+        ...file,
+      };
+      await store.put(statusRef, JSON.stringify(full), {
+        contentType: 'application/json',
+        condition: 'create',
+      });
+      // Another poll may have recorded first: its record is the outcome.
+      return (
+        (await this.recordedStatus(jobId)) ?? { ...statusFromFiles(full, undefined, this.now(), Infinity) }
+      );
+    };
+
+    const stuck = this.queuedTooLong(job, record.submittedAt);
+    if (stuck) {
+      await this.cancelQuietly(jobId);
+      return end({ state: 'failed', progress: 0, error: { code: 'queued_too_long', message: stuck } });
+    }
+    if (state === 'queued' || state === 'running') {
+      return {
+        jobId,
+        state,
+        progress: 0,
+        iteration: 0,
+        metrics: {},
+        logTail: [],
+        startedAt: record.submittedAt,
+        backendStatus: amlStatus,
+      };
+    }
+    if (state === 'canceled') {
+      // Sluice's cancel leaves a marker; without one, Azure ML stopped the job at limits.timeout
+      // (or someone canceled it in the studio, which a run cut short before its limit shows).
+      const asked = await store.exists({ container: jobsContainer, path: jobPath(jobId, 'cancel.json') });
+      const ranMs = this.now() - Date.parse(record.submittedAt);
+      if (!asked && ranMs >= record.timeLimitSeconds * 1000) {
+        return end({
+          state: 'failed',
+          progress: 0,
+          error: {
+            code: 'time_limit_exceeded',
+            message: `Azure ML stopped the job at its time limit of ${record.timeLimitSeconds} s`,
+          },
+        });
+      }
+      return end({ state: 'canceled', progress: 0 });
+    }
+    const studio = job.properties?.services?.Studio?.endpoint;
+    if (state === 'failed') {
+      const logTail = await jobLogTail(this.client, jobId, {
+        ...(this.options.workspaceStorageEndpoint
+          ? { storageEndpoint: this.options.workspaceStorageEndpoint }
+          : {}),
+      });
+      const summary = `the Azure ML job ${jobId} failed; its log (user_logs/std_log.txt) is in Azure ML studio${studio ? `: ${studio}` : ''}`;
+      return end({
+        state: 'failed',
+        progress: 0,
+        logTail,
+        error: {
+          code: 'job_failed',
+          message: withLogTail(summary, logTail),
+        },
+      });
+    }
+    // Completed: the model folder the job wrote, downloaded, checked and stored.
+    const maxBytes = this.options.maxModelBytes ?? defaultModelMaxBytes;
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-azureml-out-'));
+    try {
+      await downloadBlobPrefix(store, { container: jobsContainer, path: jobPath(jobId, 'output/') }, dir, {
+        maxBytes,
+      });
+      const result = await collectJobModel(store, dir, jobDataOf(record), maxBytes);
+      return end({ state: 'completed', progress: 1, result, metrics: result.metrics.job ?? {} });
+    } catch (err) {
+      if (!(err instanceof NonRetriableError)) throw err; // a storage hiccup: the next poll tries again
+      return end({ state: 'failed', progress: 1, error: { code: err.code, message: err.message } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async recordedStatus(jobId: string): Promise<JobStatus | undefined> {
+    const found = await this.options.store!.tryGetJson({
+      container: jobsContainer,
+      path: jobPath(jobId, 'status.json'),
+    });
+    const parsed = jobStatusFileSchema.safeParse(found?.value);
+    if (!parsed.success || !isTerminal(parsed.data.state)) return undefined;
+    return statusFromFiles(parsed.data, undefined, this.now(), Infinity);
+  }
+
+  /** Cancels a job Sluice gave up on; a failure here must not hide why it gave up. */
+  private async cancelQuietly(jobId: string): Promise<void> {
+    await this.cancel(jobId).catch(() => undefined);
+  }
+
   async cancel(jobId: string): Promise<void> {
-    const current = await this.call('GET', this.jobUrl(jobId));
-    if (current.status !== 200) throw this.fail(`read job ${jobId}`, current.status, current.json);
-    const state = mapAzureMlStatus((current.json as ArmJob).properties?.status ?? 'Unknown');
+    if (this.options.store && (await this.userJobRecord(jobId))) {
+      // Marks the cancel as Sluice's own, so a Canceled job is not taken for one Azure ML timed out.
+      await this.options.store.put(
+        { container: jobsContainer, path: jobPath(jobId, 'cancel.json') },
+        JSON.stringify({ jobId, at: new Date(this.now()).toISOString() }),
+        { contentType: 'application/json', condition: 'overwrite' },
+      );
+    }
+    const job = await this.getJob(jobId);
+    const state = mapAzureMlStatus(job.properties?.status ?? 'Unknown');
     if (state === 'completed' || state === 'failed' || state === 'canceled') return;
-    const res = await this.call('POST', this.jobUrl(jobId, '/cancel'));
-    if (res.status !== 200 && res.status !== 202)
-      throw this.fail(`cancel job ${jobId}`, res.status, res.json);
+    if (job.properties?.status === 'CancelRequested') return;
+    const res = await this.client.send('POST', this.client.url(this.jobId(jobId), '/cancel'));
+    if (res.status !== 200 && res.status !== 202) throw this.client.fail(`cancel job ${jobId}`, res);
   }
 }

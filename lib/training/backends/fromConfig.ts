@@ -4,6 +4,8 @@ import type { Config } from '../../config';
 import { NonRetriableError } from '../../errors';
 import type { ArtifactStore } from '../../storage/blob';
 import { AzureMlTrainingBackend } from './azureml';
+import { DatabricksClient } from './databricksApi';
+import { abfssJobRoot, DatabricksTrainingBackend } from './databricks';
 import { LocalTrainingBackend } from './local';
 import type { TrainingBackend } from './types';
 
@@ -29,17 +31,33 @@ export function backendsFromConfig(
     },
   });
   let azureml: AzureMlTrainingBackend | undefined;
+  let databricks: DatabricksTrainingBackend | undefined;
   return (name) => {
     if (name === 'local') return local;
-    if (
-      !config.AZUREML_SUBSCRIPTION_ID ||
-      !config.AZUREML_RESOURCE_GROUP ||
-      !config.AZUREML_WORKSPACE_NAME ||
-      !config.AZUREML_ENVIRONMENT_ID
-    ) {
+    if (name === 'databricks') {
+      if (!config.DATABRICKS_HOST) {
+        throw new NonRetriableError(
+          'databricks_not_configured',
+          'the databricks backend needs DATABRICKS_HOST (the workspace URL); DATABRICKS_JOB_ROOT, DATABRICKS_WEBHOOK_DESTINATION_ID and DATABRICKS_TOKEN are optional',
+        );
+      }
+      databricks ??= new DatabricksTrainingBackend({
+        client: new DatabricksClient({
+          host: config.DATABRICKS_HOST,
+          ...(config.DATABRICKS_TOKEN ? { token: config.DATABRICKS_TOKEN } : { credential }),
+        }),
+        store,
+        jobRoot: config.DATABRICKS_JOB_ROOT ?? abfssJobRoot(store.account),
+        ...(config.DATABRICKS_WEBHOOK_DESTINATION_ID
+          ? { webhookDestinationId: config.DATABRICKS_WEBHOOK_DESTINATION_ID }
+          : {}),
+      });
+      return databricks;
+    }
+    if (!config.AZUREML_SUBSCRIPTION_ID || !config.AZUREML_RESOURCE_GROUP || !config.AZUREML_WORKSPACE_NAME) {
       throw new NonRetriableError(
         'azureml_not_configured',
-        'the azureml backend needs AZUREML_SUBSCRIPTION_ID, AZUREML_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME and AZUREML_ENVIRONMENT_ID',
+        'the azureml backend needs AZUREML_SUBSCRIPTION_ID, AZUREML_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME',
       );
     }
     azureml ??= new AzureMlTrainingBackend({
@@ -49,13 +67,19 @@ export function backendsFromConfig(
       workspace: config.AZUREML_WORKSPACE_NAME,
       apiVersion: config.AZUREML_API_VERSION,
       credential: credential(),
-      environmentId: config.AZUREML_ENVIRONMENT_ID,
+      // Built-in algorithms run the Sluice worker (its environment is checked when such a job is submitted).
+      ...(config.AZUREML_ENVIRONMENT_ID ? { environmentId: config.AZUREML_ENVIRONMENT_ID } : {}),
       instanceType: config.AZUREML_INSTANCE_TYPE,
       ...(config.AZUREML_COMPUTE_ID ? { computeId: config.AZUREML_COMPUTE_ID } : {}),
       ...(config.AZUREML_CODE_ID ? { codeId: config.AZUREML_CODE_ID } : {}),
       storageBlobEndpoint: store.service.url,
       files: store,
       heartbeatStaleMs: Math.max(10 * 60_000, config.TRAINING_HEARTBEAT_STALE_SECONDS * 1000),
+      // User jobs (algorithm "custom").
+      store,
+      ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
+      queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+      ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
     });
     return azureml;
   };

@@ -2,8 +2,10 @@ import { minimizeLbfgs } from './lbfgs';
 import type { StopSignal } from './common';
 
 export interface LogisticHyperparameters {
-  /** L2 penalty on the coefficients (not the intercepts), in units of the mean loss. */
-  l2: number;
+  /** scikit-learn's C: minimise Σ wᵢ·logloss + ‖β‖²/(2C) (intercepts unpenalised). Used when l2 is absent. */
+  C?: number;
+  /** L2 penalty on the coefficients (not the intercepts), in units of the mean loss: C = 1/(l2·W). */
+  l2?: number;
   maxIterations: number;
   tolerance: number;
 }
@@ -37,7 +39,9 @@ export function fitLogistic(
   for (let i = 0; i < n; i++) wSum += weights[i]!;
   const invW = 1 / wSum;
   const nCoef = outputs * p;
-  const lambda = hp.l2;
+  // The loss below is the weighted mean (it is divided by W = Σ wᵢ), so scikit-learn's
+  // Σ wᵢ·logloss + ‖β‖²/(2C), divided by W, is this loss + (λ/2)‖β‖² with λ = 1/(C·W).
+  const lambda = hp.l2 ?? 1 / ((hp.C ?? 1) * wSum);
   const z = new Float64Array(outputs);
 
   const fgBinary = (theta: Float64Array, grad: Float64Array): number => {

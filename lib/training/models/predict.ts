@@ -9,6 +9,48 @@ import { compileEnsemble, gbtScores, scoresToProba } from './gbt';
 import { logisticProba } from './logistic';
 import { ridgePredict } from './ridge';
 
+/**
+ * Smallest probability a classifier answers: every class probability lies in [ε, 1 − ε]. A model
+ * that is "certain" still answers 0.9999999, not 1, so a log-loss stays finite and nobody reads a
+ * probability as a guarantee. 1e-7 is above float32's spacing just below 1 (6e-8), so an ONNX
+ * graph, which computes in float32, can apply the same bound; it is far below the 1e-6 within
+ * which the ONNX export must agree with this scorer.
+ */
+export const PROBABILITY_EPSILON = 1e-7;
+
+/**
+ * Clips n × K row-major class probabilities in place to [ε, 1 − ε]. Binary rows are clipped and
+ * stay complementary; a multiclass row has each probability raised to at least ε and is scaled
+ * back to sum 1 (so none is 0 and none is 1). The most probable class never changes.
+ */
+export function clipProbabilities(
+  P: Float64Array,
+  n: number,
+  K: number,
+  eps = PROBABILITY_EPSILON,
+): Float64Array {
+  for (let i = 0, o = 0; i < n; i++, o += K) {
+    if (K === 2) {
+      // Both ends written as ε and 1 − ε (1 − (1 − ε) is not ε in floating point).
+      const p1 = P[o + 1]!;
+      if (p1 >= 1 - eps) [P[o], P[o + 1]] = [eps, 1 - eps];
+      else if (p1 <= eps) [P[o], P[o + 1]] = [1 - eps, eps];
+      continue;
+    }
+    let sum = 0;
+    let raised = false;
+    for (let k = 0; k < K; k++) {
+      if (P[o + k]! < eps) {
+        P[o + k] = eps;
+        raised = true;
+      }
+      sum += P[o + k]!;
+    }
+    if (raised) for (let k = 0; k < K; k++) P[o + k]! /= sum;
+  }
+  return P;
+}
+
 /** A model ready to score: parsed, validated, with its parameters in typed arrays. */
 export interface LoadedModel {
   readonly definition: ModelJson;
@@ -92,6 +134,11 @@ export function loadModel(json: unknown): LoadedModel {
       };
       break;
     }
+  }
+
+  if (classes) {
+    const raw = proba;
+    proba = (ds) => clipProbabilities(raw(ds), ds.rowCount, K);
   }
 
   const requireClasses = (): readonly string[] => {

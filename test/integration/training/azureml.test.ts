@@ -203,7 +203,8 @@ describe('azureml training backend against the ARM fake', () => {
       name: 'NonRetriableError',
       code: 'azureml_job_not_found',
     });
-    fake.failNext(503);
+    // 503 on every attempt (the client retries 4 times): transient for the caller's own retry policy.
+    fake.failNext(503, 4);
     await expect(backend.status('nope')).rejects.toMatchObject({ name: 'TransientError' });
     const badVersion = new AzureMlTrainingBackend({ ...backendOptions(), apiVersion: '1999-01-01' });
     await expect(badVersion.submit(request('job-7'))).rejects.toMatchObject({
@@ -232,6 +233,30 @@ describe('azureml training backend against the ARM fake', () => {
     expect(fake.jobs.get('job-8')!.body.properties.resources).toBeUndefined();
   });
 
+  it('fails a worker job stuck in the queue past its limit, and cancels it', async () => {
+    fake.setScript(['Queued']);
+    await backend.submit(request('job-9'));
+    await expect(backend.status('job-9')).resolves.toMatchObject({ state: 'queued' });
+    fake.setCreatedAt('job-9', new Date(Date.now() - 2 * 3600_000).toISOString());
+    const strict = new AzureMlTrainingBackend({ ...backendOptions(), queuedLimitSeconds: 3600 });
+    await expect(strict.status('job-9')).resolves.toMatchObject({
+      state: 'failed',
+      error: { code: 'queued_too_long', message: expect.stringContaining('over the limit of 3600 s') },
+    });
+    expect(fake.jobs.get('job-9')!.status).toBe('CancelRequested');
+  });
+
+  it('refuses a built-in algorithm when no worker environment is configured', async () => {
+    const { environmentId: _unused, ...rest } = backendOptions();
+    const noWorker = new AzureMlTrainingBackend(rest);
+    await expect(noWorker.submit(request('job-10'))).rejects.toMatchObject({
+      name: 'NonRetriableError',
+      code: 'azureml_not_configured',
+      message: expect.stringContaining('AZUREML_ENVIRONMENT_ID'),
+    });
+    expect(fake.jobs.has('job-10')).toBe(false);
+  });
+
   it('maps every documented status', () => {
     expect(['NotStarted', 'Starting', 'Provisioning', 'Preparing', 'Queued'].map(mapAzureMlStatus)).toEqual(
       Array(5).fill('queued'),
@@ -256,6 +281,7 @@ describe('azureml training backend against the ARM fake', () => {
       environmentId: 'azureml:sluice-node22:1',
       storageBlobEndpoint: 'https://acct.blob.core.windows.net',
       files,
+      sleep: async () => undefined,
     };
   }
 });

@@ -1,0 +1,462 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import type { SluiceVariable } from '../../contracts/job';
+import type { JobResult, TrainingJobRequestInput } from '../../contracts/trainingJob';
+import { jobResultSchema, jobStates, trainingJobRequestSchema } from '../../contracts/trainingJob';
+import { isCustomSpec } from '../../contracts/trainingSpec';
+import { NonRetriableError, SluiceError } from '../../errors';
+import { defaultModelMaxBytes } from '../../mlmodel/folder';
+import resources from '../../resources.json';
+import type { ArtifactStore } from '../../storage/blob';
+import type { JobData } from '../userJob/jobData';
+import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import type { DatabricksClient, Run } from './databricksApi';
+import { mapRunState } from './databricksApi';
+import { runSubmitBody } from './databricksRun';
+import type { JobStatus, TrainingBackend } from './types';
+import { jobPath } from './types';
+
+/**
+ * The `databricks` backend: the user's own code (`algorithm: "custom"`) as an Azure Databricks
+ * one-time run (Jobs API 2.2), under `sluice.job/v1`.
+ *
+ * Data in and out go through the artifact account's `jobs` container, which the run sees either
+ * as an ABFS path (`abfss://jobs@<account>.dfs.core.windows.net`, the default) or as a Unity
+ * Catalog volume (`/Volumes/<catalog>/<schema>/<volume>`) that is an external volume over that same
+ * container root. `submit` writes the split data to `jobs/<jobId>/data/`, then calls runs/submit
+ * with `idempotency_token` = the job id; the run writes its MLflow model folder to
+ * `jobs/<jobId>/output/`. `status` polls runs/get; when the run has succeeded it downloads that
+ * folder, checks and stores it (`collectJobModel`) and records the outcome in
+ * `jobs/<jobId>/outcome.json` (write-once), so the collection happens once and later reads, even
+ * after Databricks deleted the run (60 days), answer from Blob. A failed run's error and error trace
+ * come from runs/get-output of its task run.
+ *
+ * Files in `jobs/<jobId>/`: `request.json` (the run it belongs to: how job events find their
+ * monitor), `databricks.json` (the Databricks run id), `data/*` (the job's input, and
+ * `data/sluice-job.json`, what the model check needs), `output/*` (written by the run),
+ * `outcome.json`. `jobs/_databricks/runs/<runId>.json` maps a Databricks run back to its job for
+ * the webhook (a name no job id can take: job ids start with a letter or digit).
+ */
+
+export interface DatabricksBackendOptions {
+  client: DatabricksClient;
+  store: ArtifactStore;
+  /** Where the run sees the `jobs` container: `abfss://jobs@<account>.dfs.core.windows.net` or a `/Volumes/...` path. */
+  jobRoot: string;
+  /** A notification destination id for job webhooks (Sluice's databricks-events function). */
+  webhookDestinationId?: string;
+  /** The model folder's size limit. */
+  maxModelBytes?: number;
+  now?: () => number;
+}
+
+const jobsContainer = resources.blobContainers.jobs;
+/** Folder of the run → job index in the jobs container. */
+export const RUN_INDEX_PREFIX = '_databricks/runs';
+const runIndexPath = (runId: string) => `${RUN_INDEX_PREFIX}/${runId}.json`;
+
+const runRecordSchema = z.object({
+  jobId: z.string(),
+  runId: z.string().regex(/^\d{1,20}$/),
+  submittedAt: z.string(),
+});
+export type DatabricksRunRecord = z.infer<typeof runRecordSchema>;
+
+const outcomeSchema = z.object({
+  jobId: z.string(),
+  state: z.enum(jobStates),
+  backendStatus: z.string(),
+  finishedAt: z.string(),
+  startedAt: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  logTail: z.array(z.string()).default([]),
+  result: jobResultSchema.optional(),
+});
+type Outcome = z.infer<typeof outcomeSchema>;
+
+/** What the model check needs of the job's data, kept in Blob between submit and collection. */
+const jobDataRecordSchema = z.object({
+  target: z.string(),
+  task: z.enum(['classification', 'regression']),
+  featureKinds: z.array(z.object({ name: z.string(), kind: z.enum(['number', 'string']) })),
+  classes: z.array(z.string()).optional(),
+  sample: z.array(z.record(z.string(), z.unknown())),
+  rows: z.object({ train: z.number(), validation: z.number(), holdout: z.number() }),
+});
+type JobDataRecord = z.infer<typeof jobDataRecordSchema>;
+
+/** The data files' names under `jobs/<jobId>/data/`. */
+const DATA_FILES = {
+  SLUICE_TRAIN: 'train.csv',
+  SLUICE_VALIDATION: 'validation.csv',
+  SLUICE_HOLDOUT: 'holdout.csv',
+  SLUICE_TRAIN_PARQUET: 'train.parquet',
+  SLUICE_VALIDATION_PARQUET: 'validation.parquet',
+  SLUICE_HOLDOUT_PARQUET: 'holdout.parquet',
+  SLUICE_CONTRACT: 'contract.json',
+} as const;
+
+const ABFSS_ROOT = /^abfss:\/\/([a-z0-9-]{3,63})@([a-z0-9]{3,24})\.dfs\.[a-z0-9.-]+$/;
+const VOLUME_ROOT = /^\/Volumes\/[^/]+\/[^/]+\/[^/]+(?:\/[^/]+)*$/;
+
+/** Checks a job root setting: an ABFS URL of the jobs container or a UC volume path. */
+export function parseJobRoot(root: string): string {
+  const trimmed = root.replace(/\/+$/, '');
+  const abfss = ABFSS_ROOT.exec(trimmed);
+  if (abfss) {
+    if (abfss[1] !== jobsContainer)
+      throw new NonRetriableError(
+        'databricks_not_configured',
+        `DATABRICKS_JOB_ROOT must be the "${jobsContainer}" container of the artifact account, not "${abfss[1]}"`,
+      );
+    return trimmed;
+  }
+  if (VOLUME_ROOT.test(trimmed)) return trimmed;
+  throw new NonRetriableError(
+    'databricks_not_configured',
+    `DATABRICKS_JOB_ROOT must be abfss://${jobsContainer}@<account>.dfs.core.windows.net or /Volumes/<catalog>/<schema>/<volume>, not ${root}`,
+  );
+}
+
+/** The default job root: the artifact account's jobs container over ABFS. */
+export const abfssJobRoot = (account: string): string =>
+  `abfss://${jobsContainer}@${account}.dfs.core.windows.net`;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const TAIL_LINES = 20;
+const tail = (text: string | undefined): string[] =>
+  (text ?? '')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '')
+    .slice(-TAIL_LINES);
+
+export class DatabricksTrainingBackend implements TrainingBackend {
+  readonly name = 'databricks' as const;
+  private readonly root: string;
+  private readonly now: () => number;
+
+  constructor(private readonly options: DatabricksBackendOptions) {
+    this.root = parseJobRoot(options.jobRoot);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The SLUICE_* values as the run sees them (paths under the job root). */
+  variables(jobId: string, record: JobDataRecord, spec: { hyperparameters: unknown; seed: number }) {
+    const at = (file: string) => `${this.root}/${jobId}/data/${file}`;
+    const values: Record<SluiceVariable, string> = {
+      SLUICE_JOB_ID: jobId,
+      SLUICE_TRAIN: at(DATA_FILES.SLUICE_TRAIN),
+      SLUICE_VALIDATION: at(DATA_FILES.SLUICE_VALIDATION),
+      SLUICE_HOLDOUT: at(DATA_FILES.SLUICE_HOLDOUT),
+      SLUICE_TRAIN_PARQUET: at(DATA_FILES.SLUICE_TRAIN_PARQUET),
+      SLUICE_VALIDATION_PARQUET: at(DATA_FILES.SLUICE_VALIDATION_PARQUET),
+      SLUICE_HOLDOUT_PARQUET: at(DATA_FILES.SLUICE_HOLDOUT_PARQUET),
+      SLUICE_CONTRACT: at(DATA_FILES.SLUICE_CONTRACT),
+      SLUICE_TARGET: record.target,
+      SLUICE_FEATURES: JSON.stringify(record.featureKinds.map((f) => f.name)),
+      SLUICE_TASK: record.task,
+      SLUICE_HYPERPARAMETERS: JSON.stringify(spec.hyperparameters),
+      SLUICE_SEED: String(spec.seed),
+      SLUICE_OUTPUT: `${this.root}/${jobId}/output`,
+    };
+    return values;
+  }
+
+  private async readRecord(jobId: string): Promise<DatabricksRunRecord | undefined> {
+    const got = await this.options.store.tryGetJson({
+      container: jobsContainer,
+      path: jobPath(jobId, 'databricks.json'),
+    });
+    if (!got) return undefined;
+    const parsed = runRecordSchema.safeParse(got.value);
+    if (!parsed.success)
+      throw new NonRetriableError(
+        'databricks_record_invalid',
+        `jobs/${jobId}/databricks.json is not a run record`,
+      );
+    return parsed.data;
+  }
+
+  /** Writes the job's split data under `jobs/<jobId>/data/` and returns what the model check needs. */
+  private async stageData(request: z.output<typeof trainingJobRequestSchema>): Promise<JobDataRecord> {
+    const store = this.options.store;
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-'));
+    try {
+      const data: JobData = await prepareJobData(store, request, path.join(dir, 'data'));
+      const local: Record<keyof typeof DATA_FILES, string> = {
+        SLUICE_TRAIN: data.train.csv,
+        SLUICE_VALIDATION: data.validation.csv,
+        SLUICE_HOLDOUT: data.holdout.csv,
+        SLUICE_TRAIN_PARQUET: data.train.parquet,
+        SLUICE_VALIDATION_PARQUET: data.validation.parquet,
+        SLUICE_HOLDOUT_PARQUET: data.holdout.parquet,
+        SLUICE_CONTRACT: data.contractFile,
+      };
+      for (const [name, file] of Object.entries(DATA_FILES) as [keyof typeof DATA_FILES, string][]) {
+        const contentType = file.endsWith('.csv')
+          ? 'text/csv'
+          : file.endsWith('.json')
+            ? 'application/json'
+            : 'application/vnd.apache.parquet';
+        // The same request always gives the same files; a retried submit rewrites them unchanged.
+        await store.put(
+          { container: jobsContainer, path: jobPath(request.jobId, `data/${file}`) },
+          await readFile(local[name]),
+          {
+            contentType,
+            condition: 'overwrite',
+          },
+        );
+      }
+      const record: JobDataRecord = {
+        target: data.target,
+        task: data.task,
+        featureKinds: data.featureKinds.map((f) => ({ name: f.name, kind: f.kind })),
+        ...(data.classes ? { classes: data.classes } : {}),
+        sample: data.sample,
+        rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
+      };
+      await store.putJson(
+        { container: jobsContainer, path: jobPath(request.jobId, 'data/sluice-job.json') },
+        record,
+        {
+          condition: 'overwrite',
+        },
+      );
+      return record;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
+    const request = trainingJobRequestSchema.parse(input);
+    const { jobId, spec } = request;
+    if (!isCustomSpec(spec)) {
+      throw new NonRetriableError(
+        'databricks_custom_only',
+        `the databricks backend runs your own code only (algorithm "custom"), not ${spec.algorithm}`,
+      );
+    }
+    if (await this.readRecord(jobId)) return { jobId, created: false };
+    const store = this.options.store;
+    // Written first: the run's webhook events find their monitor through it.
+    await store.putJson({ container: jobsContainer, path: jobPath(jobId, 'request.json') }, request, {
+      condition: 'create',
+    });
+    const record = await this.stageData(request);
+    const body = runSubmitBody({
+      jobId,
+      spec,
+      variables: this.variables(jobId, record, spec),
+      ...(this.options.webhookDestinationId
+        ? { webhookDestinationId: this.options.webhookDestinationId }
+        : {}),
+    });
+    // idempotency_token = jobId: a retry of this call (here or after a crash) gets the same run.
+    const runId = await this.options.client.submit(body);
+    await store.putJson(
+      { container: jobsContainer, path: runIndexPath(runId) },
+      { jobId, runId },
+      { condition: 'overwrite' },
+    );
+    const put = await store.putJson(
+      { container: jobsContainer, path: jobPath(jobId, 'databricks.json') },
+      { jobId, runId, submittedAt: iso(this.now()) } satisfies DatabricksRunRecord,
+      { condition: 'create' },
+    );
+    if (!put.ok) {
+      // A concurrent submit of the same job recorded it first: same token, so the same run.
+      const other = await this.readRecord(jobId);
+      if (other && other.runId !== runId)
+        throw new NonRetriableError(
+          'databricks_duplicate_run',
+          `job ${jobId} is recorded as run ${other.runId} but Databricks answered run ${runId} for the same idempotency token`,
+        );
+      return { jobId, created: false };
+    }
+    return { jobId, created: true };
+  }
+
+  private async readOutcome(jobId: string): Promise<Outcome | undefined> {
+    const got = await this.options.store.tryGetJson({
+      container: jobsContainer,
+      path: jobPath(jobId, 'outcome.json'),
+    });
+    const parsed = outcomeSchema.safeParse(got?.value);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Records a final outcome once; whoever wrote first wins and everyone answers with that one. */
+  private async recordOutcome(outcome: Outcome): Promise<Outcome> {
+    const at = { container: jobsContainer, path: jobPath(outcome.jobId, 'outcome.json') };
+    const put = await this.options.store.putJson(at, outcome, { condition: 'create' });
+    if (put.ok) return outcome;
+    return (await this.readOutcome(outcome.jobId)) ?? outcome;
+  }
+
+  private statusOf(o: Outcome): JobStatus {
+    return {
+      jobId: o.jobId,
+      state: o.state,
+      progress: o.state === 'completed' ? 1 : 0,
+      iteration: 0,
+      // The job's own metrics.json, as the run shows them while it is being judged.
+      metrics: { ...(o.result?.metrics.job ?? {}) },
+      logTail: o.logTail,
+      backendStatus: o.backendStatus,
+      finishedAt: o.finishedAt,
+      ...(o.startedAt ? { startedAt: o.startedAt } : {}),
+      ...(o.error ? { error: o.error } : {}),
+      ...(o.result ? { result: o.result } : {}),
+    };
+  }
+
+  /** Downloads, checks and stores the run's model folder; a bad folder is the job's failure. */
+  private async collect(
+    jobId: string,
+  ): Promise<{ result: JobResult } | { error: { code: string; message: string } }> {
+    const store = this.options.store;
+    const got = await store.tryGetJson({
+      container: jobsContainer,
+      path: jobPath(jobId, 'data/sluice-job.json'),
+    });
+    const record = jobDataRecordSchema.safeParse(got?.value);
+    if (!record.success) {
+      return {
+        error: {
+          code: 'databricks_record_invalid',
+          message: `jobs/${jobId}/data/sluice-job.json is missing or invalid`,
+        },
+      };
+    }
+    const maxBytes = this.options.maxModelBytes ?? defaultModelMaxBytes;
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-out-'));
+    try {
+      const out = path.join(dir, 'output');
+      await downloadBlobPrefix(store, { container: jobsContainer, path: jobPath(jobId, 'output/') }, out, {
+        maxBytes,
+      });
+      // A folder written by Spark or dbutils may hold marker files (_SUCCESS, _committed_*): not model files.
+      for (const name of await readdir(out))
+        if (/^_(SUCCESS|committed_|started_)/.test(name)) await rm(path.join(out, name));
+      const r = record.data;
+      const result = await collectJobModel(
+        store,
+        out,
+        {
+          target: r.target,
+          task: r.task,
+          featureKinds: r.featureKinds,
+          ...(r.classes ? { classes: r.classes } : {}),
+          sample: r.sample,
+          train: { csv: '', parquet: '', rows: r.rows.train },
+          validation: { csv: '', parquet: '', rows: r.rows.validation },
+          holdout: { csv: '', parquet: '', rows: r.rows.holdout },
+        },
+        maxBytes,
+      );
+      return { result };
+    } catch (err) {
+      if (err instanceof NonRetriableError) return { error: { code: err.code, message: err.message } };
+      throw err;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The failed task run's error and the end of its trace (runs/get-output). */
+  private async failureDetails(run: Run): Promise<{ message?: string; logTail: string[] }> {
+    const taskRunId = run.tasks?.[0]?.run_id;
+    if (!taskRunId) return { logTail: [] };
+    try {
+      const output = await this.options.client.getOutput(taskRunId);
+      return {
+        ...(output.error ? { message: output.error } : {}),
+        logTail: tail(output.error_trace ?? output.logs),
+      };
+    } catch (err) {
+      // The run's own state already says it failed; the details are a bonus.
+      if (err instanceof SluiceError) return { logTail: [`(runs/get-output: ${err.message})`] };
+      throw err;
+    }
+  }
+
+  async status(jobId: string): Promise<JobStatus> {
+    const recorded = await this.readOutcome(jobId);
+    if (recorded) return this.statusOf(recorded);
+    const record = await this.readRecord(jobId);
+    if (!record)
+      throw new NonRetriableError(
+        'databricks_job_not_found',
+        `no Databricks run was submitted for job ${jobId}`,
+      );
+    const run = await this.options.client.getRun(record.runId);
+    const mapped = mapRunState(run);
+    const startedAt = run.start_time ? { startedAt: iso(run.start_time) } : {};
+    if (mapped.state === 'queued' || mapped.state === 'running') {
+      return {
+        jobId,
+        state: mapped.state,
+        progress: 0,
+        iteration: 0,
+        metrics: {},
+        logTail: [],
+        backendStatus: mapped.backendStatus,
+        ...startedAt,
+      };
+    }
+    const finishedAt = iso(run.end_time || this.now());
+    const base = {
+      jobId,
+      backendStatus: mapped.backendStatus,
+      finishedAt,
+      ...startedAt,
+      logTail: [] as string[],
+    };
+    if (mapped.state === 'completed') {
+      const collected = await this.collect(jobId);
+      const outcome: Outcome =
+        'result' in collected
+          ? { ...base, state: 'completed', result: collected.result }
+          : { ...base, state: 'failed', error: collected.error };
+      return this.statusOf(await this.recordOutcome(outcome));
+    }
+    if (mapped.state === 'canceled') {
+      return this.statusOf(await this.recordOutcome({ ...base, state: 'canceled' }));
+    }
+    const details = await this.failureDetails(run);
+    const error = {
+      code: mapped.error?.code ?? 'databricks_failed',
+      message: details.message
+        ? `${mapped.error?.message ?? 'the Databricks run failed'}; the task's error: ${details.message}`
+        : (mapped.error?.message ?? 'the Databricks run failed'),
+    };
+    return this.statusOf(
+      await this.recordOutcome({ ...base, state: 'failed', error, logTail: details.logTail }),
+    );
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    if (await this.readOutcome(jobId)) return;
+    const record = await this.readRecord(jobId);
+    if (!record) return; // never submitted: nothing runs
+    const run = await this.options.client.getRun(record.runId);
+    const { state } = mapRunState(run);
+    if (state === 'completed' || state === 'failed' || state === 'canceled') return;
+    await this.options.client.cancel(record.runId);
+  }
+}
+
+/** The job a Databricks run belongs to, through the index `submit` writes (undefined: not Sluice's). */
+export async function jobOfRun(
+  store: Pick<ArtifactStore, 'tryGetJson'>,
+  runId: string,
+): Promise<string | undefined> {
+  if (!/^\d{1,20}$/.test(runId)) return undefined;
+  const got = await store.tryGetJson({ container: jobsContainer, path: runIndexPath(runId) });
+  const parsed = z.object({ jobId: z.string(), runId: z.string() }).safeParse(got?.value);
+  return parsed.success && parsed.data.runId === runId ? parsed.data.jobId : undefined;
+}
