@@ -26,6 +26,8 @@ import { jobPath } from '../lib/training/backends/types';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { datasetFromTable } from '../lib/training/dataset';
 import { storeModelFiles } from '../lib/mlmodel/blobFolder';
+import type { BuiltInModelFolder } from '../lib/training/models/mlflowFolder';
+import { MODEL_CONTENT_TYPE } from '../lib/training/models/artifact';
 import { builtInModelFolder } from '../lib/training/models/mlflowFolder';
 import { trainModel } from '../lib/training/models/train';
 import type { TrainingSpec } from '../lib/contracts/trainingSpec';
@@ -39,7 +41,17 @@ const MAX_LOG_LINES = 5_000;
 type TrainerMessage =
   | { type: 'log'; line: string }
   | { type: 'progress'; fraction: number; iteration: number; loss?: number; validationLoss?: number }
-  | { type: 'done'; model: string; summary: Omit<JobResult, 'modelUri' | 'modelDigest'> }
+  | {
+      type: 'done';
+      model: string;
+      /**
+       * The model's MLflow folder, built on the trainer thread (the ONNX export can take seconds);
+       * absent when the model cannot be ONNX (a feature named like a graph output): then the lone
+       * JSON is stored, as before model folders.
+       */
+      folder?: BuiltInModelFolder;
+      summary: Omit<JobResult, 'modelUri' | 'modelDigest'>;
+    }
   | { type: 'error'; code: string; message: string };
 
 /** Where a job's files go: Blob (local backend) or a mounted folder (Azure ML). */
@@ -49,7 +61,7 @@ interface JobSink {
   write(name: string, body: string): Promise<void>;
   cancelRequested(): Promise<boolean>;
   /** Stores the trained model; what the job result says of it. */
-  storeModel(json: Buffer): Promise<StoredModel>;
+  storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel>;
 }
 
 type StoredModel = Pick<JobResult, 'modelUri' | 'modelDigest' | 'artifact'>;
@@ -80,8 +92,14 @@ class BlobSink implements JobSink {
     return this.store.exists({ container: this.container, path: jobPath(this.jobId, 'cancel.json') });
   }
   /** The MLflow model folder (MLmodel, model.onnx, model.json) under its manifest digest. */
-  async storeModel(json: Buffer): Promise<StoredModel> {
-    const { files, artifact } = builtInModelFolder(json);
+  async storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel> {
+    if (!folder) {
+      const legacy = await this.store.putContentAddressed(resources.blobContainers.models, json, {
+        contentType: MODEL_CONTENT_TYPE,
+      });
+      return { modelUri: legacy.uri, modelDigest: legacy.sha256 };
+    }
+    const { files, artifact } = folder;
     const stored = await storeModelFiles(this.store, files);
     return { modelUri: stored.uri, modelDigest: stored.digest, artifact };
   }
@@ -122,10 +140,9 @@ class FolderSink implements JobSink {
    * are not part of the model); `model.json` also stays at `<out>/model.json`, the result's legacy
    * artifact, until the backend stores the folder itself (it has the Blob access this job lacks).
    */
-  async storeModel(json: Buffer): Promise<StoredModel> {
-    const { files } = builtInModelFolder(json);
-    mkdirSync(join(this.out, MODEL_SUBFOLDER), { recursive: true });
-    for (const f of files) {
+  async storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel> {
+    if (folder) mkdirSync(join(this.out, MODEL_SUBFOLDER), { recursive: true });
+    for (const f of folder?.files ?? []) {
       const tmp = join(this.out, MODEL_SUBFOLDER, `.${f.path}.tmp`);
       writeFileSync(tmp, f.bytes);
       renameSync(tmp, join(this.out, MODEL_SUBFOLDER, f.path));
@@ -279,7 +296,7 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
           } else if (m.type === 'error') fail(m.code, m.message);
           else if (m.type === 'done') {
             void (async () => {
-              const stored = await sink.storeModel(Buffer.from(m.model, 'utf8'));
+              const stored = await sink.storeModel(Buffer.from(m.model, 'utf8'), m.folder);
               log(`model stored: ${stored.modelUri} (digest ${stored.modelDigest})`);
               stopAll();
               await finish({
@@ -342,9 +359,21 @@ function trainerThread(): void {
       }
       const finite = (r: Record<string, number>) =>
         Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number.isFinite(v) ? v : null]));
+      const model = JSON.stringify(result.model);
+      let folder: BuiltInModelFolder | undefined;
+      try {
+        folder = builtInModelFolder(Buffer.from(model, 'utf8'));
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'onnx_name_conflict') throw err;
+        port.postMessage({
+          type: 'log',
+          line: `no ONNX export (${(err as Error).message}); storing the model as JSON only`,
+        } satisfies TrainerMessage);
+      }
       port.postMessage({
         type: 'done',
-        model: JSON.stringify(result.model),
+        model,
+        ...(folder ? { folder } : {}),
         summary: {
           algorithm: result.model.algorithm,
           task: result.model.task,
