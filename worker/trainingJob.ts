@@ -28,7 +28,7 @@ import { datasetFromTable } from '../lib/training/dataset';
 import { storeModelFiles } from '../lib/mlmodel/blobFolder';
 import type { BuiltInModelFolder } from '../lib/training/models/mlflowFolder';
 import { MODEL_CONTENT_TYPE } from '../lib/training/models/artifact';
-import { builtInModelFolder } from '../lib/training/models/mlflowFolder';
+import { builtInModelFolder, inlineArtifact } from '../lib/training/models/mlflowFolder';
 import { trainModel } from '../lib/training/models/train';
 import type { TrainingSpec } from '../lib/contracts/trainingSpec';
 
@@ -99,9 +99,10 @@ class BlobSink implements JobSink {
       });
       return { modelUri: legacy.uri, modelDigest: legacy.sha256 };
     }
-    const { files, artifact } = folder;
-    const stored = await storeModelFiles(this.store, files);
-    return { modelUri: stored.uri, modelDigest: stored.digest, artifact };
+    const stored = await storeModelFiles(this.store, folder.files);
+    // A wide model's description stays in its folder (payloads are bounded); readers derive it.
+    const artifact = inlineArtifact(folder.artifact);
+    return { modelUri: stored.uri, modelDigest: stored.digest, ...(artifact ? { artifact } : {}) };
   }
 }
 

@@ -94,3 +94,15 @@ export function builtInModelFolder(json: Uint8Array): BuiltInModelFolder {
     },
   };
 }
+
+/**
+ * Activity payloads stay under 16 KB, and the artifact lists every feature (about 48 bytes each):
+ * past this size the job result leaves it out, and evaluation, registration and predict describe
+ * the folder from its model.json instead (lib/scoring `describeModel`).
+ */
+export const MAX_INLINE_ARTIFACT_BYTES = 4096;
+
+/** The artifact to put on the job result, or undefined when it is too big to travel (see above). */
+export function inlineArtifact(artifact: ModelArtifact): ModelArtifact | undefined {
+  return JSON.stringify(artifact).length <= MAX_INLINE_ARTIFACT_BYTES ? artifact : undefined;
+}

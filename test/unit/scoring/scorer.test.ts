@@ -16,7 +16,11 @@ import type { ColumnarDataset } from '../../../lib/training/dataset';
 import { datasetFromTable, getColumn, selectRows } from '../../../lib/training/dataset';
 import { serializeModel } from '../../../lib/training/models/artifact';
 import type { ModelJson } from '../../../lib/training/models/format';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
+import {
+  builtInModelFolder,
+  inlineArtifact,
+  MAX_INLINE_ARTIFACT_BYTES,
+} from '../../../lib/training/models/mlflowFolder';
 import { loadModel } from '../../../lib/training/models/predict';
 import { trainModel } from '../../../lib/training/models/train';
 import { createPrng } from '../../../lib/training/prng';
@@ -413,5 +417,21 @@ describe('the built-in model folder', () => {
     await expect(
       describeModel(store.folderStore, { uri: userFolder.uri, digest: userFolder.digest }),
     ).rejects.toMatchObject({ code: 'invalid_model' });
+  });
+
+  it('a wide model leaves its artifact off the job result (payloads stay small) and is described from its folder', async () => {
+    const wide = syntheticClassification({ rows: 400, features: 150, seed: 9 });
+    const features = wide.columns.filter((c) => c.name !== 'label').map((c) => c.name);
+    const m = train(wide, { algorithm: 'logistic_regression', target: 'label', features });
+    const { files, artifact } = builtInModelFolder(serializeModel(m).bytes);
+    expect(JSON.stringify(artifact).length).toBeGreaterThan(MAX_INLINE_ARTIFACT_BYTES);
+    expect(inlineArtifact(artifact)).toBeUndefined();
+    const narrow = builtInModelFolder(serializeModel(model).bytes).artifact;
+    expect(inlineArtifact(narrow)).toBe(narrow);
+    const store = new MemoryFolderStore();
+    const folder = await storeModelFiles(store.folderStore, files);
+    expect(await describeModel(store.folderStore, { uri: folder.uri, digest: folder.digest })).toEqual(
+      artifact,
+    );
   });
 });
