@@ -82,6 +82,17 @@ param databricksToken string = ''
 @description('Password (HTTP Basic) of the Databricks notification destination, checked by /api/training/databricks-events on top of the function key; stored in Key Vault. Empty: the function key alone.')
 param databricksWebhookSecret string = ''
 
+@description('GitHub App that answers custom deployment protection rules (/api/checks/github): its numeric App id. Empty: the GitHub check is off.')
+param githubAppId string = ''
+
+@secure()
+@description('The GitHub App\'s private key (PEM); stored in Key Vault, the app setting is a reference to it. Needed with githubAppId.')
+param githubAppPrivateKey string = ''
+
+@secure()
+@description('The GitHub App\'s webhook secret, checked against X-Hub-Signature-256; stored in Key Vault. Needed with githubAppId.')
+param githubWebhookSecret string = ''
+
 @description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
 param azureMlUserEnvironment string = ''
 
@@ -251,6 +262,8 @@ var secretNames = {
   notifyWebhookSecret: 'notify-webhook-secret'
   databricksToken: 'databricks-token'
   databricksWebhookSecret: 'databricks-webhook-secret'
+  githubAppPrivateKey: 'github-app-private-key'
+  githubWebhookSecret: 'github-webhook-secret'
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,6 +339,9 @@ module keyVault 'modules/keyvault.bicep' = {
       '${secretNames.databricksToken}': databricksToken
     }, empty(databricksWebhookSecret) ? {} : {
       '${secretNames.databricksWebhookSecret}': databricksWebhookSecret
+    }, empty(githubAppId) ? {} : {
+      '${secretNames.githubAppPrivateKey}': githubAppPrivateKey
+      '${secretNames.githubWebhookSecret}': githubWebhookSecret
     })
   }
 }
@@ -460,7 +476,15 @@ var databricksSettings = !empty(databricksHost) ? union({
   '${settingNames.databricksWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.databricksWebhookSecret}/)'
 }) : {}
 
-var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings)
+// The GitHub deployment protection rule's App: its id, and its key and webhook secret only as
+// Key Vault references.
+var githubSettings = !empty(githubAppId) ? {
+  '${settingNames.githubAppId}': githubAppId
+  '${settingNames.githubAppPrivateKey}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.githubAppPrivateKey}/)'
+  '${settingNames.githubWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.githubWebhookSecret}/)'
+} : {}
+
+var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, githubSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'

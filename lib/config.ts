@@ -116,6 +116,27 @@ export const configSchema = z
     AZUREML_JOBS_DATASTORE: z.string().min(1).optional(),
     /** A job Azure ML keeps queued longer than this (no compute, no quota) fails with queued_too_long. */
     AZUREML_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
+    /**
+     * Deployment checks (docs/delivery.md). Hosts an Azure DevOps check may name in its PlanUrl;
+     * Sluice posts the job's token only there. Comma-separated; `*.` matches any subdomain.
+     */
+    AZURE_DEVOPS_ALLOWED_HOSTS: z.string().min(1).default('dev.azure.com,*.visualstudio.com'),
+    /**
+     * How long before an Azure DevOps job token dies (48 h after the check starts) an undecided
+     * check is completed as failed, leaving room for retries of that last call.
+     */
+    CHECK_TOKEN_MARGIN_MINUTES: z.coerce.number().int().min(10).max(1440).default(120),
+    /** The GitHub App that answers custom deployment protection rules (its numeric id). */
+    GITHUB_APP_ID: z.string().regex(/^\d+$/, 'a GitHub App id is a number').optional(),
+    /** The App's private key (PEM); a Key Vault reference in Azure. */
+    GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+    /** The App's webhook secret: `X-Hub-Signature-256` is checked with it; a Key Vault reference in Azure. */
+    GITHUB_WEBHOOK_SECRET: z.string().min(16).optional(),
+    /** GitHub's REST API root (GitHub Enterprise Server: https://HOST/api/v3; tests: a local fake). */
+    GITHUB_API_URL: z
+      .url()
+      .default('https://api.github.com')
+      .transform((u) => u.replace(/\/+$/, '')),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],
@@ -139,6 +160,14 @@ export const configSchema = z
         code: 'custom',
         path: ['NOTIFY_WEBHOOK_URL'],
         message: 'required when NOTIFIER=webhook',
+      });
+    }
+    if (Boolean(c.GITHUB_APP_ID) !== Boolean(c.GITHUB_APP_PRIVATE_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GITHUB_APP_PRIVATE_KEY'],
+        message:
+          'GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY go together (the App signs its token requests with the key)',
       });
     }
     if (c.NOTIFIER === 'acs-email' && !(c.ACS_ENDPOINT && c.ACS_SENDER)) {

@@ -2,6 +2,10 @@ import type { TokenCredential } from '@azure/identity';
 import type { ApprovalServiceDeps } from './approval/service';
 import { ApprovalSlots } from './approval/slot';
 import { ApprovalStore } from './approval/store';
+import { AzureDevOpsClient } from './checks/azureDevOps';
+import { GitHubApp } from './checks/github';
+import type { CheckDeps } from './checks/service';
+import { CheckStore } from './checks/store';
 import type { Keyring } from './keyring';
 import { parseKeyring } from './keyring';
 import type { Config } from './config';
@@ -47,6 +51,8 @@ export interface Services {
   /** One approval at a time per pipeline. */
   slots: ApprovalSlots;
   registry: ModelRegistry;
+  /** Deployment checks asked by Azure DevOps and GitHub (docs/delivery.md). */
+  checks: CheckStore;
   backend: TrainingBackends;
   /** The scoring endpoint's cache of production models. */
   scoring: ProductionModels;
@@ -180,6 +186,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     approvals,
     slots: new ApprovalSlots(cosmos),
     registry,
+    checks: new CheckStore(cosmos),
     backend: overrides.backend ?? backendsFromConfig(config, artifacts, credentialOnce),
     scoring: new ProductionModels({
       registry,
@@ -229,5 +236,36 @@ export function trainingDeps(s: Services): TrainingDeps {
     onnx: s.onnx,
     ...(s.scoreCommand ? { scoreCommand: s.scoreCommand } : {}),
     contractOf: s.contractOf,
+  };
+}
+
+/** The deployment checks' view of the services: the endpoints, the timer and their callers' clients. */
+export function checkDeps(s: Services): CheckDeps {
+  const { config } = s;
+  const github =
+    config.GITHUB_APP_ID && config.GITHUB_APP_PRIVATE_KEY
+      ? new GitHubApp({
+          appId: config.GITHUB_APP_ID,
+          // App settings cannot hold line breaks from every tool: accept a key with literal \n.
+          privateKey: config.GITHUB_APP_PRIVATE_KEY.replaceAll('\\n', '\n'),
+          apiUrl: config.GITHUB_API_URL,
+          now: s.now,
+        })
+      : undefined;
+  return {
+    store: s.checks,
+    sources: {
+      getModel: (name) => s.registry.getModel(name),
+      findRun: (id) => s.runs.find(id),
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+    },
+    azureDevOps: new AzureDevOpsClient(),
+    ...(github ? { github } : {}),
+    ...(config.GITHUB_WEBHOOK_SECRET ? { githubWebhookSecret: config.GITHUB_WEBHOOK_SECRET } : {}),
+    allowedHosts: config.AZURE_DEVOPS_ALLOWED_HOSTS.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
+    marginMs: config.CHECK_TOKEN_MARGIN_MINUTES * 60_000,
+    now: s.now,
   };
 }

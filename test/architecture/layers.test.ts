@@ -72,7 +72,8 @@ const rules: LayerRules = {
     ['serving'],
     ['approval'],
     ['runs'],
-    ['pipelines'],
+    // Pipeline definitions; deployment checks answered to Azure DevOps and GitHub.
+    ['pipelines', 'checks'],
     // The composition root: builds every store, client and backend from the config.
     ['services'],
   ],

@@ -70,6 +70,11 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     databricksToken: 'dapi' + '0'.repeat(32),
     databricksWebhookSecret: 'S'.repeat(40),
   },
+  github: {
+    githubAppId: '424242',
+    githubAppPrivateKey: '-----BEGIN PRIVATE KEY-----\\nMIIE...\\n-----END PRIVATE KEY-----',
+    githubWebhookSecret: 'G'.repeat(40),
+  },
   everything: {
     enableEmail: true,
     enableAzureMl: true,
