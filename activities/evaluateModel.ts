@@ -2,13 +2,15 @@ import type { z } from 'zod';
 import { evaluateModelActivity } from '../lib/contracts/training';
 import { ingestBlob, loadColumnar } from '../lib/data/datasets';
 import { NonRetriableError } from '../lib/errors';
-import { evaluateCandidate } from '../lib/evaluation/report';
+import { evaluateCandidate, scoreForEvaluation } from '../lib/evaluation/report';
+import { isCustomSpec } from '../lib/contracts/trainingSpec';
+import { pythonFunctionScorer } from '../lib/scoring/scoreCommand';
+import { loadScorer } from '../lib/scoring/scorer';
 import resources from '../lib/resources.json';
 import type { ColumnarDataset } from '../lib/training/dataset';
 import { concatDatasets, datasetFromTable, selectRows } from '../lib/training/dataset';
 import type { TrainingDeps } from '../lib/services';
 import { trainingDeps } from '../lib/services';
-import { loadVerifiedModel } from '../lib/training/models/artifact';
 import { splitForSpec } from '../lib/training/models/train';
 import { parseDatasetBlob } from '../lib/storage/datasetSource';
 import { PRODUCTION_ALIAS } from '../lib/registry/records';
@@ -20,16 +22,31 @@ type Output = z.input<typeof evaluateModelActivity.output>;
 /**
  * Champion/challenger evaluation on the same rows: the candidate and the model the `production`
  * alias points at are scored on the run's holdout plus the pipeline's golden set; the paired
- * bootstrap, guardrails and slice guards of the policy decide. Both artifacts are verified against
- * their digests before loading. The full report goes to Blob (content-addressed); the activity
+ * bootstrap, guardrails and slice guards of the policy decide. Each side is loaded through the scorer
+ * (lib/scoring): a legacy JSON, an ONNX model folder (the shared session cache) or a python_function
+ * folder, verified against its digest first; the report sees only scores, so a scikit-learn
+ * champion and a built-in candidate compare on the same rows. The full report goes to Blob (content-addressed); the activity
  * returns the verdict and a short summary.
  */
-export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'contractOf'>) {
+export function evaluateModel(
+  deps: Pick<TrainingDeps, 'store' | 'registry' | 'contractOf' | 'onnx' | 'scoreCommand'>,
+) {
   return async (input: Input): Promise<Output> => {
     const { store, registry } = deps;
-    const candidateBytes = (await store.getBuffer(input.candidate.uri, { sha256: input.candidate.sha256 }))
-      .data;
-    const candidate = loadVerifiedModel(candidateBytes, input.candidate.sha256);
+    // A python_function-only model (candidate or champion) is scored by this pipeline's `score` command.
+    const scorers = {
+      store,
+      onnx: deps.onnx,
+      ...(isCustomSpec(input.spec) && deps.scoreCommand
+        ? { pythonFunction: pythonFunctionScorer(input.spec, deps.scoreCommand) }
+        : {}),
+    };
+    // Opened (and verified) before any data is read: a bad candidate fails fast.
+    const candidate = await loadScorer(scorers, {
+      uri: input.candidate.uri,
+      digest: input.candidate.sha256,
+      ...(input.candidateArtifact ? { artifact: input.candidateArtifact } : {}),
+    });
 
     const full = datasetFromTable(await loadColumnar(store, input.dataset));
     const parts: ColumnarDataset[] = [selectRows(full, splitForSpec(full, input.spec).holdout)];
@@ -53,20 +70,21 @@ export function evaluateModel(deps: Pick<TrainingDeps, 'store' | 'registry' | 'c
     const evaluation = concatDatasets(parts);
 
     const championVersion = await registry.resolveAlias(input.modelName, PRODUCTION_ALIAS);
-    let champion;
-    if (championVersion) {
-      const bytes = (
-        await store.getBuffer(championVersion.artifactUri, { sha256: championVersion.modelDigest })
-      ).data;
-      champion = {
-        model: loadVerifiedModel(bytes, championVersion.modelDigest),
-        digest: championVersion.modelDigest,
-        version: championVersion.version,
-      };
-    }
+    // The champion as it was registered: a legacy JSON (no artifact) or a model folder, whoever trained it.
+    const champion = championVersion
+      ? await scoreForEvaluation(
+          await loadScorer(scorers, {
+            uri: championVersion.artifactUri,
+            digest: championVersion.modelDigest,
+            ...(championVersion.artifact ? { artifact: championVersion.artifact } : {}),
+          }),
+          evaluation,
+          championVersion.version,
+        )
+      : undefined;
     const report = evaluateCandidate({
       dataset: evaluation,
-      candidate: { model: candidate, digest: input.candidate.sha256 },
+      candidate: await scoreForEvaluation(candidate, evaluation),
       ...(champion ? { champion } : {}),
       policy: input.policy,
     });

@@ -219,6 +219,8 @@ function* runPipeline(
         runId,
         modelName: def.modelName,
         candidate,
+        // An MLflow folder (built-in or the user's); absent in histories recorded before them.
+        ...(trained.artifact ? { candidateArtifact: trained.artifact } : {}),
         dataset: { uri: ingested.columnar.uri, sha256: ingested.columnar.sha256 },
         spec: def.training,
         policy: def.evaluation,
@@ -252,6 +254,7 @@ function* runPipeline(
         runId,
         modelName: def.modelName,
         model: candidate,
+        ...(trained.artifact ? { artifact: trained.artifact } : {}),
         datasetSha256: ingested.raw.sha256,
         algorithm: trained.algorithm,
         metrics: trained.metrics.validation ?? trained.metrics.train ?? {},

@@ -25,18 +25,33 @@ import type { JobResult, TrainingJobRequest } from '../lib/contracts/trainingJob
 import { jobPath } from '../lib/training/backends/types';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { datasetFromTable } from '../lib/training/dataset';
+import { storeModelFiles } from '../lib/mlmodel/blobFolder';
+import type { BuiltInModelFolder } from '../lib/training/models/mlflowFolder';
 import { MODEL_CONTENT_TYPE } from '../lib/training/models/artifact';
+import { builtInModelFolder, inlineArtifact } from '../lib/training/models/mlflowFolder';
 import { trainModel } from '../lib/training/models/train';
 import type { TrainingSpec } from '../lib/contracts/trainingSpec';
 
 const LOG_TAIL = 50;
+/** Folder mode: the model folder's place inside the job's output folder. */
+const MODEL_SUBFOLDER = 'model';
 const MAX_LOG_LINES = 5_000;
 
 /** Messages from the trainer thread. */
 type TrainerMessage =
   | { type: 'log'; line: string }
   | { type: 'progress'; fraction: number; iteration: number; loss?: number; validationLoss?: number }
-  | { type: 'done'; model: string; summary: Omit<JobResult, 'modelUri' | 'modelDigest'> }
+  | {
+      type: 'done';
+      model: string;
+      /**
+       * The model's MLflow folder, built on the trainer thread (the ONNX export can take seconds);
+       * absent when the model cannot be ONNX (a feature named like a graph output): then the lone
+       * JSON is stored, as before model folders.
+       */
+      folder?: BuiltInModelFolder;
+      summary: Omit<JobResult, 'modelUri' | 'modelDigest'>;
+    }
   | { type: 'error'; code: string; message: string };
 
 /** Where a job's files go: Blob (local backend) or a mounted folder (Azure ML). */
@@ -45,8 +60,11 @@ interface JobSink {
   readDataset(request: TrainingJobRequest): Promise<Uint8Array>;
   write(name: string, body: string): Promise<void>;
   cancelRequested(): Promise<boolean>;
-  storeModel(bytes: Buffer, digest: string): Promise<string>;
+  /** Stores the trained model; what the job result says of it. */
+  storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel>;
 }
+
+type StoredModel = Pick<JobResult, 'modelUri' | 'modelDigest' | 'artifact'>;
 
 class BlobSink implements JobSink {
   private readonly container = resources.blobContainers.jobs;
@@ -73,11 +91,18 @@ class BlobSink implements JobSink {
   cancelRequested(): Promise<boolean> {
     return this.store.exists({ container: this.container, path: jobPath(this.jobId, 'cancel.json') });
   }
-  async storeModel(bytes: Buffer): Promise<string> {
-    const stored = await this.store.putContentAddressed(resources.blobContainers.models, bytes, {
-      contentType: MODEL_CONTENT_TYPE,
-    });
-    return stored.uri;
+  /** The MLflow model folder (MLmodel, model.onnx, model.json) under its manifest digest. */
+  async storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel> {
+    if (!folder) {
+      const legacy = await this.store.putContentAddressed(resources.blobContainers.models, json, {
+        contentType: MODEL_CONTENT_TYPE,
+      });
+      return { modelUri: legacy.uri, modelDigest: legacy.sha256 };
+    }
+    const stored = await storeModelFiles(this.store, folder.files);
+    // A wide model's description stays in its folder (payloads are bounded); readers derive it.
+    const artifact = inlineArtifact(folder.artifact);
+    return { modelUri: stored.uri, modelDigest: stored.digest, ...(artifact ? { artifact } : {}) };
   }
 }
 
@@ -111,9 +136,23 @@ class FolderSink implements JobSink {
   async cancelRequested(): Promise<boolean> {
     return existsSync(join(this.out, 'cancel.json'));
   }
-  async storeModel(bytes: Buffer): Promise<string> {
-    await this.write('model.json', bytes.toString('utf8'));
-    return this.outUri ? `${this.outUri.replace(/\/?$/, '/')}model.json` : join(this.out, 'model.json');
+  /**
+   * The model folder's files go to `<out>/model/` (apart from the job's status and log files, which
+   * are not part of the model); `model.json` also stays at `<out>/model.json`, the result's legacy
+   * artifact, until the backend stores the folder itself (it has the Blob access this job lacks).
+   */
+  async storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel> {
+    if (folder) mkdirSync(join(this.out, MODEL_SUBFOLDER), { recursive: true });
+    for (const f of folder?.files ?? []) {
+      const tmp = join(this.out, MODEL_SUBFOLDER, `.${f.path}.tmp`);
+      writeFileSync(tmp, f.bytes);
+      renameSync(tmp, join(this.out, MODEL_SUBFOLDER, f.path));
+    }
+    await this.write('model.json', json.toString('utf8'));
+    const modelUri = this.outUri
+      ? `${this.outUri.replace(/\/?$/, '/')}model.json`
+      : join(this.out, 'model.json');
+    return { modelUri, modelDigest: createHash('sha256').update(json).digest('hex') };
   }
 }
 
@@ -258,15 +297,13 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
           } else if (m.type === 'error') fail(m.code, m.message);
           else if (m.type === 'done') {
             void (async () => {
-              const modelBytes = Buffer.from(m.model, 'utf8');
-              const digest = createHash('sha256').update(modelBytes).digest('hex');
-              const modelUri = await sink.storeModel(modelBytes, digest);
-              log(`model stored: ${modelUri} (sha256 ${digest})`);
+              const stored = await sink.storeModel(Buffer.from(m.model, 'utf8'), m.folder);
+              log(`model stored: ${stored.modelUri} (digest ${stored.modelDigest})`);
               stopAll();
               await finish({
                 state: 'completed',
                 progress: 1,
-                result: { ...m.summary, modelUri, modelDigest: digest },
+                result: { ...m.summary, ...stored },
               });
               resolve(0);
             })().catch((err: unknown) => fail('model_store_failed', ensureError(err).message));
@@ -323,9 +360,21 @@ function trainerThread(): void {
       }
       const finite = (r: Record<string, number>) =>
         Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number.isFinite(v) ? v : null]));
+      const model = JSON.stringify(result.model);
+      let folder: BuiltInModelFolder | undefined;
+      try {
+        folder = builtInModelFolder(Buffer.from(model, 'utf8'));
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'onnx_name_conflict') throw err;
+        port.postMessage({
+          type: 'log',
+          line: `no ONNX export (${(err as Error).message}); storing the model as JSON only`,
+        } satisfies TrainerMessage);
+      }
       port.postMessage({
         type: 'done',
-        model: JSON.stringify(result.model),
+        model,
+        ...(folder ? { folder } : {}),
         summary: {
           algorithm: result.model.algorithm,
           task: result.model.task,

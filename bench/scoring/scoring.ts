@@ -6,6 +6,10 @@
  * Sluice runs, so the request and response go through the library's HTTP proxy), in the same run. Each server is pinned to CPU 0 and autocannon to CPU 1 when `taskset` is
  * available (2-core machines), so "one core" is literal. Prints req/s, p50/p99 and the ratios.
  *
+ * Then the same through devhost with the model stored as the worker stores it now (an MLflow folder
+ * scored through ONNX), and modelPaths.ts: JSON vs ONNX per request for small batches, and the
+ * evaluation of two models on 100,000 holdout rows.
+ *
  *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default;
  *                                   BENCH_PROFILE=DIR saves a CPU profile of devhost)
  */
@@ -22,6 +26,9 @@ import { ArtifactStore } from '../../lib/storage/blob';
 import { serializeModel } from '../../lib/training/models/artifact';
 import { createScoreHandler } from '../../functions/support/scoreHandler';
 import { inMemoryProductionModels } from './memoryModels';
+import { benchModelPaths } from './modelPaths';
+import { storeModelFiles } from '../../lib/mlmodel/blobFolder';
+import { builtInModelFolder } from '../../lib/training/models/mlflowFolder';
 import { repoRoot, startDevhost } from '../../test/support/devhost';
 import { freePort } from '../../test/support/emulators';
 import { logisticModel, sampleRow } from '../../test/support/lrModel';
@@ -126,6 +133,27 @@ async function seed(cosmosPort: number, blobPort: number): Promise<void> {
     by: 'bench',
     reason: 'bench',
   });
+  // The same model as the built-in worker stores it now: an MLflow folder, served through ONNX.
+  const { files, artifact } = builtInModelFolder(bytes);
+  const folder = await storeModelFiles(blob, files);
+  const onnxVersion = await registry.registerVersion({
+    modelName: 'bench-onnx',
+    modelDigest: folder.digest,
+    artifactUri: folder.uri,
+    artifact,
+    datasetDigest: '0'.repeat(64),
+    metrics: {},
+    trainingSpec: {},
+    algorithm: 'logistic_regression',
+    runId: 'bench',
+  });
+  await registry.moveAlias({
+    modelName: 'bench-onnx',
+    alias: 'production',
+    to: onnxVersion.version.version,
+    by: 'bench',
+    reason: 'bench',
+  });
   client.dispose();
 }
 
@@ -173,8 +201,11 @@ async function main(): Promise<void> {
   try {
     await seed(cosmosPort, blobPort);
     const url = `http://127.0.0.1:${devhost.port}/api/models/bench/predict`;
-    const check = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    if (check.status !== 200) throw new Error(`devhost answered ${check.status}: ${await check.text()}`);
+    const onnxUrl = `http://127.0.0.1:${devhost.port}/api/models/bench-onnx/predict`;
+    for (const u of [url, onnxUrl]) {
+      const check = await fetch(u, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      if (check.status !== 200) throw new Error(`devhost answered ${check.status}: ${await check.text()}`);
+    }
     devhost.discardOutput();
     pin(process.pid, 1);
     pin(bare.proc.pid, 0);
@@ -186,6 +217,7 @@ async function main(): Promise<void> {
     const floorResult = await measure(floor.url, floor.proc.pid);
     const streamingFloorResult = await measure(streamingFloor.url, streamingFloor.proc.pid);
     const devhostResult = await measure(url, devhost.proc.pid);
+    const devhostOnnxResult = await measure(onnxUrl, devhost.proc.pid);
     const inProcess = await handlerOnly();
     console.log(
       `bench:scoring  POST predict, 1 row x 20 features, logistic regression; ${connections} connections, ${seconds}s after 2s warm-up; ` +
@@ -199,6 +231,7 @@ async function main(): Promise<void> {
       ['library floor', floorResult],
       ['streaming floor', streamingFloorResult],
       ['devhost', devhostResult],
+      ['devhost, ONNX', devhostOnnxResult],
     ] as const) {
       const errors = r.errors + r.timeouts + r.non2xx;
       console.log(
@@ -226,6 +259,10 @@ async function main(): Promise<void> {
     console.log(
       `devhost / bare: ${fmt(share, 2)}x req/s; goal (>= 20,000 req/s and p99 < 10 ms, or >= 0.5x bare): ${goal ? 'met' : 'NOT met'}`,
     );
+    console.log(
+      `devhost ONNX / devhost JSON: ${fmt(devhostOnnxResult.requests.average / Math.max(1, devhostResult.requests.average), 2)}x req/s (the same model as an MLflow folder through onnxruntime-node)`,
+    );
+    await benchModelPaths();
   } finally {
     await devhost.stop();
     bare.proc.kill('SIGTERM');

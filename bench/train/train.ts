@@ -13,6 +13,7 @@
 import { parseArgs } from 'node:util';
 import { parseEvaluationPolicy } from '../../lib/evaluation/policy';
 import { evaluateCandidate } from '../../lib/evaluation/report';
+import { scoredWith } from '../../test/support/scored';
 import { toOnnx } from '../../lib/training/models/onnxExport';
 import { loadModel } from '../../lib/training/models/predict';
 import { trainModel } from '../../lib/training/models/train';
@@ -113,8 +114,8 @@ const policy = parseEvaluationPolicy({
 const evaluation = time(() =>
   evaluateCandidate({
     dataset: evalSet,
-    candidate: { model: gbtModel, digest: 'gbt' },
-    champion: { model: lrModel, digest: 'lr' },
+    candidate: scoredWith(gbtModel, evalSet, { digest: 'gbt' }),
+    champion: scoredWith(lrModel, evalSet, { digest: 'lr' }),
     policy,
   }),
 );

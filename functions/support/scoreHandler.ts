@@ -2,13 +2,16 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { ValidationError } from '../../lib/errors';
 import { errorProblem, problem } from '../../lib/http/problem';
 import type { ProductionModels } from '../../lib/serving/production';
+import { ModelNotServableError } from '../../lib/serving/production';
 import { requireJsonContentType } from './http';
 
 /**
  * `POST /api/models/{name}/predict`: scores JSON rows with the model the `production` alias points
  * at, in process. Rows are checked against the model's feature schema (400 naming the field); the
  * answer carries the model version, class probabilities for classifiers, and a `warnings` entry
- * per row that had a category the model did not see in training.
+ * per row that had a category the model did not see in training. Model folders are scored through
+ * ONNX; a python_function-only production version answers 409 `model_not_servable` with its
+ * model and version.
  */
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -37,8 +40,23 @@ export function createScoreHandler(getModels: () => Promise<ProductionModels>) {
       const result = await (await getModels()).predict(name, body);
       return { status: 200, headers: { 'x-model-version': String(result.version) }, jsonBody: result };
     } catch (err) {
+      if (err instanceof ModelNotServableError) {
+        // Registered and deployed, but not ONNX: say so, and which version, rather than a bare 409.
+        const res = problem(409, err.code, err.message, { invocationId: context.invocationId });
+        return {
+          ...res,
+          headers: { ...res.headers, 'x-model-version': String(err.version) },
+          jsonBody: { ...res.jsonBody, model: err.modelName, version: err.version },
+        };
+      }
       const code = (err as { code?: string }).code;
-      if (code === 'model_digest_mismatch' || code === 'invalid_model' || code === 'version_not_found') {
+      if (
+        code === 'model_digest_mismatch' ||
+        code === 'BLOB_DIGEST_MISMATCH' ||
+        code === 'invalid_model' ||
+        code === 'onnx_invalid' ||
+        code === 'version_not_found'
+      ) {
         // The registry and the artifact disagree: refuse to serve rather than guess.
         context.error(`predict: ${(err as Error).message}`);
         return problem(503, code, (err as Error).message, { invocationId: context.invocationId });

@@ -3,7 +3,7 @@ import { NonRetriableError } from '../errors';
 import type { ColumnarDataset } from '../training/dataset';
 import { getColumn, selectRows } from '../training/dataset';
 import { encodeClassTarget, encodeRegressionTarget } from '../training/features';
-import type { LoadedModel } from '../training/models/predict';
+import type { ModelScores, Scorer } from '../scoring/scorer';
 import { pairedBootstrap } from './bootstrap';
 import type { MetricFn } from '../metrics/metrics';
 import type { MetricName } from '../contracts/evaluationPolicy';
@@ -101,12 +101,28 @@ export const evaluationReportSchema = z.object({
 });
 export type EvaluationReport = z.infer<typeof evaluationReportSchema>;
 
+/**
+ * One side of the comparison, already scored: whoever trained it and however it was scored (the
+ * TS predict of a legacy JSON, onnxruntime, a `score` command), only its scores count.
+ */
+export interface ScoredModel {
+  digest: string;
+  version?: number;
+  task: 'classification' | 'regression';
+  /** The column the model predicts. */
+  target: string;
+  /** Classification: the labels of the probability columns, in their order. */
+  classes?: readonly string[];
+  /** The model's scores of every row of the evaluation dataset, in its row order. */
+  scores: ModelScores;
+}
+
 export interface EvaluateInput {
   /** The evaluation rows: the candidate's holdout plus the pipeline's pinned golden set. */
   dataset: ColumnarDataset;
-  candidate: { model: LoadedModel; digest: string; version?: number };
+  candidate: ScoredModel;
   /** The production model; omitted for a pipeline's first model. */
-  champion?: { model: LoadedModel; digest: string; version?: number };
+  champion?: ScoredModel;
   policy: EvaluationPolicy;
 }
 
@@ -116,21 +132,37 @@ function valuesOf(fns: Record<string, MetricFn>): Record<string, number | null> 
   return Object.fromEntries(Object.entries(fns).map(([k, f]) => [k, finiteOrNull(f())]));
 }
 
-/** Re-orders a model's class probabilities into `to`'s class order (absent classes get 0). */
+/**
+ * The kept rows of a model's class probabilities, re-ordered into `to`'s class order by label
+ * (absent classes get 0): two models may list the same classes in different orders.
+ */
 function alignProba(
   P: Float64Array,
-  n: number,
+  keep: Uint32Array,
   from: readonly string[],
   to: readonly string[],
 ): Float64Array {
-  if (from.length === to.length && from.every((c, i) => c === to[i])) return P;
   const K = to.length;
-  const out = new Float64Array(n * K);
-  const map = to.map((c) => from.indexOf(c));
   const F = from.length;
-  for (let i = 0; i < n; i++)
-    for (let k = 0; k < K; k++) out[i * K + k] = map[k]! >= 0 ? P[i * F + map[k]!]! : 0;
+  const out = new Float64Array(keep.length * K);
+  const map = to.map((c) => from.indexOf(c));
+  for (let j = 0; j < keep.length; j++) {
+    const i = keep[j]!;
+    for (let k = 0; k < K; k++) out[j * K + k] = map[k]! >= 0 ? P[i * F + map[k]!]! : 0;
+  }
   return out;
+}
+
+/** Checks that a side's scores cover every evaluation row, and says which side is short. */
+function checkScores(side: string, m: ScoredModel, rows: number): void {
+  const width = m.classes?.length ?? 1;
+  const got = m.classes ? m.scores.probabilities : m.scores.values;
+  if (!got || got.length !== rows * width) {
+    throw new NonRetriableError(
+      'predictions_invalid',
+      `the ${side} model gave ${got ? got.length / width : 'no'} ${m.classes ? 'probability rows' : 'values'} for ${rows} evaluation rows`,
+    );
+  }
 }
 
 /**
@@ -139,22 +171,26 @@ function alignProba(
  */
 export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
   const { candidate, champion, policy } = input;
-  const def = candidate.model.definition;
-  const target = def.target.name;
-  const classes = candidate.model.classes;
-  const task = classes ? 'classification' : 'regression';
-  if (champion && Boolean(champion.model.classes) !== Boolean(classes)) {
+  const target = candidate.target;
+  const task = candidate.task;
+  const classes = task === 'classification' ? candidate.classes : undefined;
+  if (task === 'classification' && !classes) {
+    throw new NonRetriableError('invalid_model', 'the candidate is a classifier that names no classes');
+  }
+  if (champion && champion.task !== task) {
     throw new NonRetriableError(
       'task_mismatch',
       'the candidate and the production model solve different tasks',
     );
   }
-  if (champion && champion.model.definition.target.name !== target) {
+  if (champion && champion.target !== target) {
     throw new NonRetriableError(
       'target_mismatch',
-      `the candidate predicts "${target}" but the production model predicts "${champion.model.definition.target.name}"`,
+      `the candidate predicts "${target}" but the production model predicts "${champion.target}"`,
     );
   }
+  checkScores('candidate', candidate, input.dataset.rowCount);
+  if (champion) checkScores('production', champion, input.dataset.rowCount);
   if (isRegressionMetric(policy.primaryMetric) !== (task === 'regression')) {
     throw new NonRetriableError(
       'metric_task_mismatch',
@@ -185,11 +221,11 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
     detail?: z.infer<typeof classificationDetail>;
     sliceFns: (rows: Uint32Array) => Record<string, MetricFn>;
   };
-  let score: (m: LoadedModel) => Scored;
+  let score: (m: ScoredModel) => Scored;
   if (classes) {
     const y = Int32Array.from(keep, (i) => yClassAll![i]!);
     score = (m) => {
-      const P = alignProba(m.predictProba(ds), n, m.classes!, classes);
+      const P = alignProba(m.scores.probabilities!, keep, m.classes!, classes);
       const cm = confusionMatrix(y, argmaxRows(P, n, K), K);
       return {
         fns: classificationMetricFns(y, P, K),
@@ -208,7 +244,8 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
   } else {
     const y = Float64Array.from(keep, (i) => yValueAll![i]!);
     score = (m) => {
-      const yhat = m.predict(ds);
+      const all = m.scores.values!;
+      const yhat = keep.length === all.length ? all : Float64Array.from(keep, (i) => all[i]!);
       return {
         fns: regressionMetricFns(y, yhat),
         sliceFns: (rows) =>
@@ -220,8 +257,8 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
     };
   }
 
-  const cand = score(candidate.model);
-  const champ = champion ? score(champion.model) : undefined;
+  const cand = score(candidate);
+  const champ = champion ? score(champion) : undefined;
   const primary = policy.primaryMetric;
   const comparison =
     champ && n > 0
@@ -322,5 +359,21 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
       : null,
     slices,
     verdict,
+  };
+}
+
+/** Scores the evaluation rows with a scorer: one side of {@link evaluateCandidate}. */
+export async function scoreForEvaluation(
+  scorer: Scorer,
+  dataset: ColumnarDataset,
+  version?: number,
+): Promise<ScoredModel> {
+  return {
+    digest: scorer.digest,
+    ...(version !== undefined ? { version } : {}),
+    task: scorer.task,
+    target: scorer.target,
+    ...(scorer.classes ? { classes: scorer.classes } : {}),
+    scores: await scorer.scoreDataset(dataset),
   };
 }

@@ -1,5 +1,5 @@
 import { TransientError } from '../errors';
-import type { OnnxModelOptions, Scores } from './onnxModel';
+import type { FeatureColumn, OnnxModelOptions, Scores } from './onnxModel';
 import { OnnxModel } from './onnxModel';
 
 /** A model to score: its digest (the cache key) and how to get its ONNX bytes the first time. */
@@ -72,6 +72,18 @@ export class OnnxModels {
     for (let attempt = 0; attempt < 3; attempt++) {
       const m = await this.model(source);
       if (m.usable) return m.score(rows);
+    }
+    throw new TransientError(
+      'onnx_cache_thrashing',
+      `the ONNX session cache keeps evicting ${source.digest}`,
+    );
+  }
+
+  /** Scores rows given as one column per feature with the model of this digest (see `OnnxModel.scoreColumns`). */
+  async scoreColumns(source: OnnxModelSource, columns: readonly FeatureColumn[], n: number): Promise<Scores> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const m = await this.model(source);
+      if (m.usable) return m.scoreColumns(columns, n);
     }
     throw new TransientError(
       'onnx_cache_thrashing',

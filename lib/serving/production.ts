@@ -1,18 +1,30 @@
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import type { ModelRegistry } from '../registry/registry';
 import type { ModelVersion } from '../registry/records';
-import { datasetFromRecords } from '../training/dataset';
-import { loadVerifiedModel } from '../training/models/artifact';
-import type { LoadedModel } from '../training/models/predict';
-import type { RowValidator, RowWarning } from './rows';
+import type { Scorer, ScorerDeps } from '../scoring/scorer';
+import { loadScorer } from '../scoring/scorer';
+import type { FeatureSpec, RowValidator, RowWarning } from './rows';
 import { compileRowValidator } from './rows';
 
 /**
  * The production models the scoring endpoint serves, in process. The `production` alias is looked
  * up again after `aliasTtlMs`, so a promotion or rollback is served within that time without a
- * restart; a version's artifact is loaded once, and only if its bytes hash to the digest the
- * registry recorded (a swapped artifact is refused, never served).
+ * restart; a version's model is loaded once, and only if it hashes to the digest the registry
+ * recorded (a swapped artifact is refused, never served). A model folder is served through ONNX
+ * (the process's shared session cache); a legacy JSON version through the TS predict; a
+ * python_function-only version is not served (409 `model_not_servable`).
  */
+
+/** The production version has no ONNX flavor: it is registered and deployed, but not served here. */
+export class ModelNotServableError extends ValidationError {
+  constructor(
+    readonly modelName: string,
+    readonly version: number,
+    why: string,
+  ) {
+    super('model_not_servable', why, { status: 409 });
+  }
+}
 
 import { PRODUCTION_ALIAS } from '../registry/records';
 
@@ -20,14 +32,14 @@ export interface ServedModel {
   modelName: string;
   version: number;
   digest: string;
-  model: LoadedModel;
+  scorer: Scorer;
   validate: RowValidator;
 }
 
 export interface ProductionModelsDeps {
   registry: Pick<ModelRegistry, 'getHead' | 'getVersion'>;
-  /** Reads the artifact bytes at the version's `artifactUri`. */
-  readArtifact: (uri: string) => Promise<Uint8Array>;
+  /** The artifact store and the process's ONNX sessions (python_function models are not served). */
+  scorers: Omit<ScorerDeps, 'pythonFunction'>;
   aliasTtlMs: number;
   now?: () => number;
 }
@@ -113,15 +125,34 @@ export class ProductionModels {
     const doc: ModelVersion | undefined = await this.deps.registry.getVersion(modelName, version);
     if (!doc)
       throw new NonRetriableError('version_not_found', `model "${modelName}" version ${version} is missing`);
-    const bytes = await this.deps.readArtifact(doc.artifactUri);
-    const model = loadVerifiedModel(bytes, doc.modelDigest);
-    return {
-      modelName,
-      version,
+    if (doc.artifact && doc.artifact.flavor !== 'onnx') {
+      throw new ModelNotServableError(
+        modelName,
+        version,
+        `version ${version} of ${modelName} has no ONNX flavor; Sluice serves ONNX models only`,
+      );
+    }
+    const scorer = await loadScorer(this.deps.scorers, {
+      uri: doc.artifactUri,
       digest: doc.modelDigest,
-      model,
-      validate: compileRowValidator(model.definition.features),
-    };
+      ...(doc.artifact ? { artifact: doc.artifact } : {}),
+    }).catch((err: unknown) => {
+      // The store's own check (bytes that do not hash to the recorded digest) says the same thing.
+      if ((err as { code?: string }).code === 'BLOB_DIGEST_MISMATCH') {
+        throw new NonRetriableError(
+          'model_digest_mismatch',
+          `version ${version} of ${modelName}: ${(err as Error).message}; refusing to serve it`,
+          { cause: err },
+        );
+      }
+      throw err;
+    });
+    // A built-in model (its JSON at hand) is checked as before, categories included; any other
+    // model by the names and kinds of its features.
+    const features: FeatureSpec[] = scorer.definition
+      ? scorer.definition.features
+      : scorer.features.map((f) => ({ name: f.name, type: f.kind === 'number' ? 'numeric' : 'categorical' }));
+    return { modelName, version, digest: doc.modelDigest, scorer, validate: compileRowValidator(features) };
   }
 
   /** Validates the body's rows and scores them with the production model. */
@@ -129,14 +160,19 @@ export class ProductionModels {
     const served = await this.get(modelName);
     const warnings: RowWarning[] = [];
     const rows = served.validate(body, warnings);
-    const m = served.model;
-    const ds = datasetFromRecords(rows, m.columnTypes);
+    const m = served.scorer;
+    const scores = await m.scoreRows(rows);
     const warned = warnings.length > 0 ? { warnings } : {};
     if (!m.classes) {
-      return { model: modelName, version: served.version, predictions: Array.from(m.predict(ds)), ...warned };
+      return {
+        model: modelName,
+        version: served.version,
+        predictions: Array.from(scores.values!),
+        ...warned,
+      };
     }
     const K = m.classes.length;
-    const P = m.predictProba(ds);
+    const P = scores.probabilities!;
     const predictions: string[] = new Array<string>(rows.length);
     const probabilities: number[][] = new Array<number[]>(rows.length);
     for (let i = 0; i < rows.length; i++) {

@@ -65,6 +65,8 @@ const rules: LayerRules = {
     // Model metrics on typed arrays; MLflow model folders and ONNX scoring.
     ['metrics', 'mlmodel'],
     ['training'],
+    // Any model (legacy JSON, ONNX folder, python_function folder) as one Scorer.
+    ['scoring'],
     ['evaluation'],
     ['registry'],
     ['serving'],

@@ -26,6 +26,7 @@ import { submitTrainingActivity } from '../../../lib/contracts/training';
 import { loadConfig } from '../../../lib/config';
 import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { evaluateCandidate } from '../../../lib/evaluation/report';
+import { scoredWith } from '../../support/scored';
 import resources from '../../../lib/resources.json';
 import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
@@ -127,9 +128,13 @@ describe('activities run twice leave the same external state (services from crea
       target: 'label',
       features: ['x0', 'x1', 'x2'],
     });
-    const candidate = { model: loadModel(trainModel(ds, spec).model), digest: 'd'.repeat(64), version: 1 };
+    const holdout = selectRows(ds, splitForSpec(ds, spec).holdout);
+    const candidate = scoredWith(loadModel(trainModel(ds, spec).model), holdout, {
+      digest: 'd'.repeat(64),
+      version: 1,
+    });
     const report = evaluateCandidate({
-      dataset: selectRows(ds, splitForSpec(ds, spec).holdout),
+      dataset: holdout,
       candidate,
       policy: parseEvaluationPolicy({
         primaryMetric: 'roc_auc',

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { createHash } from 'node:crypto';
 import resources from '../../../lib/resources.json';
@@ -7,6 +8,12 @@ import { ModelRegistry } from '../../../lib/registry/registry';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import { serializeModel } from '../../../lib/training/models/artifact';
 import { ProductionModels } from '../../../lib/serving/production';
+import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
+import path from 'node:path';
+import type { ModelArtifact } from '../../../lib/contracts/modelArtifact';
+import { storeModelFiles, storeModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
+import { expectedClassifier, perFeature, perFeatureRows, rowFeatures } from '../../unit/mlmodel/support';
 import { deployModel } from '../../../activities/deployModel';
 import type { DeployDeps } from '../../../activities/deployModel';
 import { createScoreHandler } from '../../../functions/support/scoreHandler';
@@ -25,6 +32,7 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
   let approvals: ApprovalStore;
   let artifacts: ArtifactStore;
   let models: ProductionModels;
+  const onnx = new OnnxModels();
   let runDeployments: Record<string, unknown>[];
   let deps: DeployDeps;
   const ctx = () => new InvocationContext({ invocationId: 'inv', functionName: 'test' });
@@ -90,13 +98,14 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
     await artifacts.ensureContainers();
   });
   afterAll(async () => {
+    await onnx.dispose();
     await Promise.all([cosmos.stop(), azurite.stop()]);
   });
   beforeEach(() => {
     runDeployments = [];
     models = new ProductionModels({
       registry,
-      readArtifact: async (uri) => (await artifacts.getBuffer(uri)).data,
+      scorers: { store: artifacts, onnx },
       aliasTtlMs: 0,
     });
     deps = {
@@ -233,6 +242,143 @@ describe('deployment, scoring and rollback (Cosmos emulator + Azurite)', () => {
     const missing = await score(predictReq('churn', { rows: [{ ...row, f2: null }] }), ctx());
     expect(missing.status).toBe(200);
     expect((await score(predictReq('nosuchmodel', { rows: [row] }), ctx())).status).toBe(404);
+  });
+
+  /** Registers a stored model folder as version 1 of `modelName` and puts it in production. */
+  async function produceFolder(
+    modelName: string,
+    folder: { uri: string; digest: string },
+    artifact: ModelArtifact,
+  ) {
+    const { version } = await registry.registerVersion({
+      modelName,
+      modelDigest: folder.digest,
+      artifactUri: folder.uri,
+      artifact,
+      datasetDigest: DATASET,
+      metrics: {},
+      trainingSpec: {},
+      algorithm: 'custom',
+      runId: `run-${modelName}`,
+    });
+    await registry.moveAlias({
+      modelName,
+      alias: 'production',
+      to: version.version,
+      by: 'test',
+      reason: 'setup',
+    });
+    return version;
+  }
+  type Answer = {
+    version: number;
+    model: string;
+    predictions: unknown[];
+    probabilities?: number[][];
+    classes?: string[];
+  };
+
+  it("serves a built-in model's folder through ONNX, scoring like its legacy JSON", async () => {
+    const { bytes, digest } = serializeModel(logisticModel(20, 31));
+    const stored = await artifacts.putContentAddressed(resources.blobContainers.models, bytes);
+    expect(stored.sha256).toBe(digest);
+    await registry.registerVersion({
+      modelName: 'lr-json',
+      modelDigest: digest,
+      artifactUri: stored.uri,
+      datasetDigest: DATASET,
+      metrics: {},
+      trainingSpec: {},
+      algorithm: 'logistic_regression',
+      runId: 'run-json',
+    });
+    await registry.moveAlias({
+      modelName: 'lr-json',
+      alias: 'production',
+      to: 1,
+      by: 'test',
+      reason: 'setup',
+    });
+    const { files, artifact } = builtInModelFolder(bytes);
+    const folder = await storeModelFiles(artifacts, files);
+    await produceFolder('lr-onnx', folder, artifact);
+
+    const rows = Array.from({ length: 20 }, (_, i) => sampleRow(20, i));
+    const json = await score(predictReq('lr-json', { rows }), ctx());
+    const viaOnnx = await score(predictReq('lr-onnx', { rows }), ctx());
+    expect(viaOnnx.status).toBe(200);
+    expect(viaOnnx.headers).toMatchObject({ 'x-model-version': '1' });
+    const a = json.jsonBody as Answer;
+    const b = viaOnnx.jsonBody as Answer;
+    expect(b).toMatchObject({ model: 'lr-onnx', version: 1, classes: a.classes, predictions: a.predictions });
+    b.probabilities!.forEach((p, i) =>
+      p.forEach((x, k) => expect(Math.abs(x - a.probabilities![i]![k]!)).toBeLessThan(1e-6)),
+    );
+    expect(onnx.digests).toContain(folder.digest);
+    // Rows are checked as before (the model JSON rides in the folder).
+    const bad = await score(predictReq('lr-onnx', { rows: [{ ...sampleRow(), f0: 'high' }] }), ctx());
+    expect(bad.status).toBe(400);
+    expect((bad.jsonBody as { field: string }).field).toBe('rows[0].f0');
+  });
+
+  it("serves a user's ONNX model, its rows checked by feature name and kind", async () => {
+    const dir = path.resolve(__dirname, '../../fixtures/mlmodel/classifier-per-feature');
+    const folder = await storeModelFolder(artifacts, dir, { maxBytes: 1 << 20 });
+    const artifact: ModelArtifact = {
+      format: 'mlflow',
+      flavor: 'onnx',
+      onnxPath: 'model.onnx',
+      task: 'classification',
+      target: 'y',
+      features: perFeature,
+      classes: ['no', 'yes'],
+      inputLayout: 'per-feature',
+      files: folder.manifest.length,
+      bytes: folder.manifest.reduce((n, f) => n + f.bytes, 0),
+    };
+    await produceFolder('user-onnx', folder, artifact);
+    const res = await score(predictReq('user-onnx', { rows: perFeatureRows }), ctx());
+    expect(res.status).toBe(200);
+    const body = res.jsonBody as Answer;
+    expect(body).toMatchObject({ model: 'user-onnx', version: 1, classes: ['no', 'yes'] });
+    perFeatureRows.forEach((row, i) => {
+      const want = expectedClassifier(rowFeatures(row));
+      expect(body.predictions[i]).toBe(want.label);
+      expect(body.probabilities![i]![1]).toBeCloseTo(want.p[1], 5);
+    });
+    for (const [row, field] of [
+      [{ x1: 'one', x2: 1, color: 'red' }, 'rows[0].x1'],
+      [{ x1: 1, x2: 1, color: 3 }, 'rows[0].color'],
+      [{ x1: 1, color: 'red' }, 'rows[0].x2'],
+    ] as const) {
+      const r = await score(predictReq('user-onnx', { rows: [row] }), ctx());
+      expect(r.status).toBe(400);
+      expect((r.jsonBody as { field: string }).field).toBe(field);
+    }
+  });
+
+  it('answers 409 model_not_servable for a python_function-only production model, naming version and model', async () => {
+    const dir = path.resolve(__dirname, '../../fixtures/mlmodel/classifier-per-feature');
+    const folder = await storeModelFolder(artifacts, dir, { maxBytes: 1 << 20 });
+    await produceFolder('churn-pyfunc', folder, {
+      format: 'mlflow',
+      flavor: 'python_function',
+      task: 'classification',
+      target: 'y',
+      features: perFeature,
+      classes: ['no', 'yes'],
+      files: folder.manifest.length,
+      bytes: 1,
+    });
+    const res = await score(predictReq('churn-pyfunc', { rows: perFeatureRows }), ctx());
+    expect(res.status).toBe(409);
+    expect(res.headers).toMatchObject({ 'x-model-version': '1' });
+    expect(res.jsonBody).toMatchObject({
+      code: 'model_not_servable',
+      model: 'churn-pyfunc',
+      version: 1,
+      detail: 'version 1 of churn-pyfunc has no ONNX flavor; Sluice serves ONNX models only',
+    });
   });
 
   it('never serves a model whose artifact does not hash to the registered digest', async () => {

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 /**
  * The train → evaluate → register activities on the real emulators (Azurite, Cosmos) with a real
  * worker process. Each activity runs twice and leaves the same state (activities run at least once).
@@ -19,6 +20,20 @@ import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import resources from '../../../lib/resources.json';
 import { ArtifactStore } from '../../../lib/storage/blob';
+import type { ModelArtifact } from '../../../lib/contracts/modelArtifact';
+import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
+import { checkModelFolder } from '../../../lib/mlmodel/check';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { trainingJobRequestSchema } from '../../../lib/contracts/trainingJob';
+import { isCustomSpec, trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
+import { serializeModel } from '../../../lib/training/models/artifact';
+import { trainModel } from '../../../lib/training/models/train';
+import { parseTrainingSpec } from '../../../lib/training/spec';
+import { prepareJobData, storeCheckedModel } from '../../../lib/training/userJob/output';
+import { runUserJob } from '../../../lib/training/userJob/run';
 import type { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
 import type { TrainingDeps } from '../../../lib/services';
@@ -62,6 +77,7 @@ describe('training activities', () => {
   let local: LocalTrainingBackend;
   let deps: TrainingDeps;
   let dataset: { uri: string; sha256: string };
+  const onnx = new OnnxModels();
 
   const strong: TrainingSpecInput = {
     algorithm: 'logistic_regression',
@@ -76,7 +92,7 @@ describe('training activities', () => {
     await store.ensureContainers();
     registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
     local = localWorkerBackend(store, azurite.connectionString);
-    deps = { store, registry, backend: () => local, contractOf: async () => contract };
+    deps = { store, registry, backend: () => local, onnx, contractOf: async () => contract };
     const data = syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true });
     const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
     dataset = { uri: stored.uri, sha256: stored.sha256 };
@@ -87,6 +103,7 @@ describe('training activities', () => {
   });
   afterAll(async () => {
     await local?.stopAll();
+    await onnx.dispose();
     await Promise.all([azurite?.stop(), cosmos?.stop()]);
   });
 
@@ -118,12 +135,20 @@ describe('training activities', () => {
     sliceGuards: [{ column: 'segment', maxDegradation: 0.05 }],
     bootstrap: { resamples: 300, seed: 3 },
   });
-  const evaluate = (runId: string, model: { uri: string; sha256: string }, spec: TrainingSpecInput) =>
+  /** A trained model as the pipeline passes it on: its reference, and its folder's artifact if any. */
+  type Trained = { uri: string; sha256: string; artifact?: ModelArtifact };
+  const trained = (r: { modelUri: string; modelDigest: string; artifact?: ModelArtifact }): Trained => ({
+    uri: r.modelUri,
+    sha256: r.modelDigest,
+    ...(r.artifact ? { artifact: r.artifact } : {}),
+  });
+  const evaluate = (runId: string, { artifact, ...model }: Trained, spec: TrainingSpecInput) =>
     evaluateModel(deps)(
       evaluateModelActivity.input.parse({
         runId,
         modelName: 'churn',
         candidate: model,
+        ...(artifact ? { candidateArtifact: artifact } : {}),
         dataset,
         spec,
         policy,
@@ -131,12 +156,13 @@ describe('training activities', () => {
         pipeline: { name: 'churn', version: 1 },
       }),
     );
-  const register = (runId: string, model: { uri: string; sha256: string }, alias?: string) =>
+  const register = (runId: string, { artifact, ...model }: Trained, alias?: string) =>
     registerModel(deps)(
       registerModelActivity.input.parse({
         runId,
         modelName: 'churn',
         model,
+        ...(artifact ? { artifact } : {}),
         datasetSha256: dataset.sha256,
         algorithm: 'logistic_regression',
         metrics: { roc_auc: 0.8 },
@@ -148,7 +174,9 @@ describe('training activities', () => {
   it('trains, evaluates against production on holdout + golden set, and registers, idempotently', async () => {
     // The first model: no champion, only the thresholds apply.
     const weakResult = await train('run-weak', weak);
-    const weakModel = { uri: weakResult.modelUri, sha256: weakResult.modelDigest };
+    const weakModel = trained(weakResult);
+    // The built-in worker stores an MLflow folder scored through ONNX.
+    expect(weakModel.artifact).toMatchObject({ format: 'mlflow', flavor: 'onnx', onnxPath: 'model.onnx' });
     const firstEval = await evaluate('run-weak', weakModel, weak);
     expect(firstEval.passed).toBe(true);
     expect(firstEval.champion).toBeNull();
@@ -170,7 +198,7 @@ describe('training activities', () => {
 
     // A better challenger beats production on the same rows.
     const strongResult = await train('run-strong', strong);
-    const strongModel = { uri: strongResult.modelUri, sha256: strongResult.modelDigest };
+    const strongModel = trained(strongResult);
     const better = await evaluate('run-strong', strongModel, strong);
     expect(better).toMatchObject({ passed: true, championVersion: 1, primaryMetric: 'roc_auc' });
     expect(better.difference!.lower).toBeGreaterThan(0);
@@ -213,11 +241,116 @@ describe('training activities', () => {
 
   it('takes categories from the dataset contract', async () => {
     const r = await train('run-categories', { ...strong, features: ['x0', 'segment'] });
-    const { data } = await store.getBuffer(r.modelUri, { sha256: r.modelDigest });
+    const data = await (await openModelFolder(store, r.modelUri, r.modelDigest)).read('model.json');
     const model = JSON.parse(data.toString('utf8')) as {
       features: { name: string; categories?: string[] }[];
     };
     expect(model.features.find((f) => f.name === 'segment')!.categories).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  /** Registers a model under `modelName` and moves `production` to it. */
+  async function production(modelName: string, model: Trained, spec: TrainingSpecInput, algorithm: string) {
+    const { artifact, ...ref } = model;
+    const reg = await registerModel(deps)(
+      registerModelActivity.input.parse({
+        runId: `run-${modelName}`,
+        modelName,
+        model: ref,
+        ...(artifact ? { artifact } : {}),
+        datasetSha256: dataset.sha256,
+        algorithm,
+        metrics: {},
+        spec,
+      }),
+    );
+    await registry.moveAlias({ modelName, alias: 'production', to: reg.version, by: 'reviewer@example.com' });
+    return reg;
+  }
+  const evaluateAgainst = (modelName: string, { artifact, ...candidate }: Trained) =>
+    evaluateModel(deps)(
+      evaluateModelActivity.input.parse({
+        runId: `run-eval-${modelName}`,
+        modelName,
+        candidate,
+        ...(artifact ? { candidateArtifact: artifact } : {}),
+        dataset,
+        spec: strong,
+        policy: parseEvaluationPolicy({ primaryMetric: 'roc_auc', bootstrap: { resamples: 200, seed: 2 } }),
+      }),
+    );
+
+  it('evaluates a built-in challenger against a scikit-learn champion, both through ONNX on the same rows', async () => {
+    // The champion: examples/training/sklearn run for real (python3 + scikit-learn), checked and stored.
+    const spec = trainingSpecSchema.parse({
+      algorithm: 'custom',
+      target: 'label',
+      features: ['x0', 'x1', 'x2', 'x3', 'segment'],
+      code: path.resolve(__dirname, '../../../examples/training/sklearn'),
+      command: '/usr/bin/python3 train.py',
+    });
+    if (!isCustomSpec(spec)) throw new Error('a custom spec');
+    const work = await mkdtemp(path.join(tmpdir(), 'sluice-sk-champion-'));
+    try {
+      const request = trainingJobRequestSchema.parse({ jobId: 'sk-champion', spec, dataset, contract });
+      const data = await prepareJobData(store, request, path.join(work, 'data'));
+      const outcome = await runUserJob({
+        jobId: 'sk-champion',
+        spec: { ...spec, command: spec.command! },
+        data,
+        workDir: work,
+        check: checkModelFolder,
+      });
+      const sk = trained(await storeCheckedModel(store, outcome.outputDir, data, outcome.model));
+      expect(sk.artifact).toMatchObject({ flavor: 'onnx', classes: ['no', 'yes'] });
+      const reg = await production('churn-sk', sk, spec, 'custom');
+      expect((await registry.getVersion('churn-sk', reg.version))!.artifact).toEqual(sk.artifact);
+
+      const challenger = trained(await train('run-vs-sklearn', strong));
+      const out = await evaluateAgainst('churn-sk', challenger);
+      expect(out).toMatchObject({ championVersion: reg.version, primaryMetric: 'roc_auc' });
+      // Both are linear models on the same signal: both score well, on the same rows.
+      expect(out.champion!).toBeGreaterThan(0.75);
+      expect(out.candidate!).toBeGreaterThan(0.75);
+      expect(Math.abs(out.candidate! - out.champion!)).toBeLessThan(0.05);
+      const report = await store.getJson<{ rows: number; champion: { digest: string } }>(out.report.uri);
+      expect(report.value.champion.digest).toBe(sk.sha256);
+      expect(report.value.rows).toBe(out.rows);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('still evaluates against a legacy JSON champion (a registry version from before model folders)', async () => {
+    const model = serializeModel(
+      trainModel(
+        syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true }),
+        parseTrainingSpec(strong),
+      ).model,
+    );
+    const stored = await store.putContentAddressed(resources.blobContainers.models, model.bytes);
+    const legacy = await production(
+      'churn-legacy',
+      { uri: stored.uri, sha256: model.digest },
+      strong,
+      'logistic_regression',
+    );
+    expect((await registry.getVersion('churn-legacy', legacy.version))!.artifact).toBeUndefined();
+    const challenger = trained(await train('run-vs-legacy', strong));
+    const out = await evaluateAgainst('churn-legacy', challenger);
+    // The same model, once as JSON (TS predict) and once as the worker's folder (ONNX): the same scores.
+    expect(out.championVersion).toBe(legacy.version);
+    expect(out.candidate).toBeCloseTo(out.champion!, 6);
+    expect(out.difference!.estimate).toBeCloseTo(0, 6);
+  });
+
+  it('refuses to register a folder whose MLmodel does not name the ONNX file the job reported', async () => {
+    const r = trained(await train('run-bad-folder', strong));
+    await expect(
+      register('run-bad-artifact', { ...r, artifact: { ...r.artifact!, onnxPath: 'other.onnx' } }),
+    ).rejects.toMatchObject({ code: 'mlmodel_invalid' });
+    await expect(register('run-bad-artifact', { ...r, sha256: 'f'.repeat(64) })).rejects.toMatchObject({
+      code: 'model_digest_mismatch',
+    });
   });
 
   it('refuses to register or evaluate an artifact that does not match its digest', async () => {

@@ -4,7 +4,8 @@ import { LocalTrainingBackend } from '../../../lib/training/backends/local';
 import type { JobStatus } from '../../../lib/training/backends/types';
 import type { TrainingJobRequestInput } from '../../../lib/contracts/trainingJob';
 import type { ColumnarDataset } from '../../../lib/training/dataset';
-import { loadVerifiedModel } from '../../../lib/training/models/artifact';
+import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { loadModel } from '../../../lib/training/models/predict';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
 import { localWorkerBackend } from '../../support/localWorker';
@@ -84,8 +85,17 @@ describe('local training backend: a real worker process on Azurite', () => {
     expect(done.result!.metrics.holdout!.roc_auc).toBeGreaterThan(0.7);
     expect(done.logTail.some((l) => l.includes('trained logistic_regression'))).toBe(true);
     expect(done.heartbeatAt).toBeDefined();
-    const { data } = await store.getBuffer(done.result!.modelUri);
-    expect(loadVerifiedModel(data, done.result!.modelDigest).classes).toEqual(['no', 'yes']);
+    // An MLflow folder under its manifest digest (verified on open); model.json is the Sluice model.
+    const folder = await openModelFolder(store, done.result!.modelUri, done.result!.modelDigest);
+    expect(loadModel(JSON.parse((await folder.read('model.json')).toString('utf8'))).classes).toEqual([
+      'no',
+      'yes',
+    ]);
+    expect(done.result!.artifact).toMatchObject({
+      flavor: 'onnx',
+      onnxPath: 'model.onnx',
+      classes: ['no', 'yes'],
+    });
     const metrics = await store.getJson<{ history: unknown[] }>({
       container: 'jobs',
       path: 'job-ok/metrics.json',

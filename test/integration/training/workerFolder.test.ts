@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,8 +65,42 @@ describe('training worker in folder mode (Azure ML)', () => {
       status.result.modelDigest,
     );
     expect(model.classes).toEqual(['no', 'yes']);
+    // The MLflow folder, apart from the job's own files, for the backend to store.
+    expect(readdirSync(join(dir, 'aml-1', 'model')).sort()).toEqual(['MLmodel', 'model.json', 'model.onnx']);
+    expect(readFileSync(join(dir, 'aml-1', 'model', 'model.json'))).toEqual(
+      readFileSync(join(dir, 'aml-1', 'model.json')),
+    );
     expect(readFileSync(join(dir, 'aml-1', 'log.txt'), 'utf8')).toContain('trained logistic_regression');
     expect(JSON.parse(readFileSync(join(dir, 'aml-1', 'heartbeat.json'), 'utf8')).seq).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('stores a model whose feature is named like an ONNX output as JSON only, as before model folders', async () => {
+    const renamed = {
+      ...ds,
+      columns: ds.columns.map((c) => (c.name === 'x2' ? { ...c, name: 'probabilities' } : c)),
+    };
+    const odd = columnarBytes(renamed);
+    writeFileSync(join(dir, 'dataset.bin'), odd);
+    const oddSha = createHash('sha256').update(odd).digest('hex');
+    const oddSpec = { ...spec, features: ['x0', 'x1', 'probabilities'] };
+    try {
+      expect(
+        await worker(
+          { jobId: 'aml-3', spec: oddSpec, dataset: { uri: 'https://acct/datasets/y', sha256: oddSha } },
+          'aml-3',
+        ),
+      ).toBe(0);
+    } finally {
+      writeFileSync(join(dir, 'dataset.bin'), bytes);
+    }
+    const status = JSON.parse(readFileSync(join(dir, 'aml-3', 'status.json'), 'utf8'));
+    expect(status).toMatchObject({ state: 'completed' });
+    expect(status.result.artifact).toBeUndefined();
+    expect(
+      loadVerifiedModel(readFileSync(join(dir, 'aml-3', 'model.json')), status.result.modelDigest).classes,
+    ).toEqual(['no', 'yes']);
+    expect(existsSync(join(dir, 'aml-3', 'model'))).toBe(false);
+    expect(readFileSync(join(dir, 'aml-3', 'log.txt'), 'utf8')).toContain('no ONNX export');
   }, 60_000);
 
   it('fails with a clear code on a dataset whose digest does not match', async () => {

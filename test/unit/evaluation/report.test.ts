@@ -5,15 +5,18 @@ import { loadModel } from '../../../lib/training/models/predict';
 import { splitForSpec, trainModel } from '../../../lib/training/models/train';
 import { parseTrainingSpec } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
+import { scoredWith } from '../../support/scored';
 
 describe('champion/challenger evaluation report', () => {
   const ds = syntheticClassification({ rows: 8_000, features: 6, seed: 21, withSegment: true });
   const all = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'segment'];
   const strongSpec = parseTrainingSpec({ algorithm: 'logistic_regression', target: 'label', features: all });
   const weakSpec = parseTrainingSpec({ algorithm: 'logistic_regression', target: 'label', features: ['x5'] });
-  const strong = { model: loadModel(trainModel(ds, strongSpec).model), digest: 'sha256:strong', version: 2 };
-  const weak = { model: loadModel(trainModel(ds, weakSpec).model), digest: 'sha256:weak', version: 1 };
   const holdout = selectRows(ds, splitForSpec(ds, strongSpec).holdout);
+  const strongModel = loadModel(trainModel(ds, strongSpec).model);
+  const weakModel = loadModel(trainModel(ds, weakSpec).model);
+  const strong = scoredWith(strongModel, holdout, { digest: 'sha256:strong', version: 2 });
+  const weak = scoredWith(weakModel, holdout, { digest: 'sha256:weak', version: 1 });
   const policy = parseEvaluationPolicy({
     primaryMetric: 'roc_auc',
     threshold: 0.6,
@@ -67,5 +70,28 @@ describe('champion/challenger evaluation report', () => {
         policy: parseEvaluationPolicy({ primaryMetric: 'rmse' }),
       }),
     ).toThrow(expect.objectContaining({ code: 'metric_task_mismatch' }));
+  });
+
+  it('aligns the two sides by class label, not by column position', () => {
+    // The same champion, its probability columns listed the other way round (yes, no).
+    const P = weak.scores.probabilities!;
+    const swapped = new Float64Array(P.length);
+    for (let i = 0; i < P.length; i += 2) {
+      swapped[i] = P[i + 1]!;
+      swapped[i + 1] = P[i]!;
+    }
+    const reversed = { ...weak, classes: [...weak.classes!].reverse(), scores: { probabilities: swapped } };
+    const a = evaluateCandidate({ dataset: holdout, candidate: strong, champion: weak, policy });
+    const b = evaluateCandidate({ dataset: holdout, candidate: strong, champion: reversed, policy });
+    expect(b.champion!.metrics).toEqual(a.champion!.metrics);
+    expect(b.comparison).toEqual(a.comparison);
+    expect(b.verdict).toEqual(a.verdict);
+  });
+
+  it('refuses scores that do not cover every evaluation row', () => {
+    const short = { ...weak, scores: { probabilities: weak.scores.probabilities!.subarray(2) } };
+    expect(() => evaluateCandidate({ dataset: holdout, candidate: strong, champion: short, policy })).toThrow(
+      expect.objectContaining({ code: 'predictions_invalid' }),
+    );
   });
 });

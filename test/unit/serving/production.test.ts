@@ -1,10 +1,19 @@
 import { TransientError } from '../../../lib/errors';
+import type { FolderStore } from '../../../lib/mlmodel/blobFolder';
+import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
 import type { ModelHead, ModelVersion } from '../../../lib/registry/records';
 import { ProductionModels } from '../../../lib/serving/production';
 import { serializeModel } from '../../../lib/training/models/artifact';
 import { logisticModel, sampleRow } from '../../support/lrModel';
 
 const at = '2026-03-01T00:00:00.000Z';
+/** Legacy JSON versions only: the ONNX session cache is never asked. */
+const scorers = {
+  store: {
+    getBuffer: async (uri: string) => ({ data: artifacts.get(uri)!.bytes }),
+  } as unknown as FolderStore,
+  onnx: new OnnxModels(),
+};
 const artifacts = new Map([1, 2].map((v) => [`mem://${v}`, serializeModel(logisticModel(20, v))]));
 
 function fakeRegistry() {
@@ -52,7 +61,7 @@ describe('production model cache', () => {
     const { state, registry } = fakeRegistry();
     const models = new ProductionModels({
       registry,
-      readArtifact: async (uri) => artifacts.get(uri)!.bytes,
+      scorers,
       aliasTtlMs: 1000,
       now: () => now,
     });
@@ -73,7 +82,7 @@ describe('production model cache', () => {
     const { state, registry } = fakeRegistry();
     const models = new ProductionModels({
       registry,
-      readArtifact: async (uri) => artifacts.get(uri)!.bytes,
+      scorers,
       aliasTtlMs: 10,
       now: () => now,
     });
