@@ -24,6 +24,7 @@ import resources from './resources.json';
 import { RunStore } from './runs/store';
 import { OnnxModels } from './mlmodel/onnxModels';
 import type { RunScoreCommand } from './scoring/scoreCommand';
+import { runScoreCommand } from './training/userJob/score';
 import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
@@ -59,7 +60,7 @@ export interface Services {
   /** The process's one cache of ONNX sessions by model digest (predict and evaluation share it). */
   onnx: OnnxModels;
   /** Runs a pipeline's `score` command over rows (python_function-only models in evaluation). */
-  scoreCommand?: RunScoreCommand;
+  scoreCommand: RunScoreCommand;
   limits: IngestLimits;
   /** The health check's probes of storage, on these same clients (built once, like them). */
   probes: Probes;
@@ -114,7 +115,7 @@ export interface ServiceOverrides {
   backend?: TrainingBackends;
   notifier?: Notifier;
   now?: () => Date;
-  /** The `score` command runner (lib/training/userJob/score.ts `runScoreCommand` once it is wired here). */
+  /** The `score` command runner (default: lib/training/userJob/score.ts `runScoreCommand`). */
   scoreCommand?: RunScoreCommand;
   /** Skip {@link Services.prepare} (the health check probes before anything is created). */
   prepare?: boolean;
@@ -194,7 +195,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
     }),
     onnx,
-    ...(overrides.scoreCommand ? { scoreCommand: overrides.scoreCommand } : {}),
+    scoreCommand: overrides.scoreCommand ?? runScoreCommand,
     limits: limitsFromConfig(config),
     probes: storageProbes(config, { artifacts, cosmos, credential: credentialOnce }),
     contractOf,
@@ -234,7 +235,7 @@ export function trainingDeps(s: Services): TrainingDeps {
     registry: s.registry,
     backend: s.backend,
     onnx: s.onnx,
-    ...(s.scoreCommand ? { scoreCommand: s.scoreCommand } : {}),
+    scoreCommand: s.scoreCommand,
     contractOf: s.contractOf,
   };
 }
