@@ -87,6 +87,25 @@ export class RunStore {
   }
 
   /**
+   * Runs the MLflow mirror has still to sync (docs/mlflow.md), oldest first: never mirrored,
+   * `pending`, or `failed` fewer than `maxFailedAttempts` times.
+   */
+  async listUnmirrored(maxFailedAttempts: number, limit = 100): Promise<RunDocument[]> {
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Stored>({
+        query:
+          "SELECT * FROM c WHERE NOT IS_DEFINED(c.mlflow) OR c.mlflow.status = 'pending' OR (c.mlflow.status = 'failed' AND c.mlflow.attempts < @max)",
+        parameters: [{ name: '@max', value: maxFailedAttempts }],
+      })
+      .fetchAll();
+    return resources
+      .map(strip)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+      .slice(0, limit);
+  }
+
+  /**
    * Read-modify-write with an ETag condition, retried on conflict. `change` must be pure: it may
    * run more than once. Returns the stored document.
    */
