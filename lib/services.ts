@@ -22,6 +22,10 @@ import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
+import type { Fetch } from './mlflow/client';
+import { MlflowClient } from './mlflow/client';
+import type { MirrorDeps } from './mlflow/mirror';
+import { mlflowTarget } from './mlflow/target';
 import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
 import { backendsFromConfig } from './training/backends/fromConfig';
@@ -59,6 +63,8 @@ export interface Services {
    */
   productionReference: NonNullable<DataDeps['productionReference']>;
   now: () => Date;
+  /** The MLflow mirror (docs/mlflow.md); undefined when MLFLOW_TRACKING_URI is not set. */
+  mlflow: MirrorDeps | undefined;
   /**
    * The approval side (signing keyring, notifier, public links). Built on first use: its settings
    * (APPROVAL_SIGNING_KEYS, NOTIFIER…) are needed by approvals only, so a missing key fails the
@@ -95,6 +101,8 @@ export interface ServiceOverrides {
   backend?: TrainingBackends;
   notifier?: Notifier;
   now?: () => Date;
+  /** The fetch the MLflow client uses (tests: retries without waiting are set on the client instead). */
+  mlflowFetch?: Fetch;
   /** Skip {@link Services.prepare} (the health check probes before anything is created). */
   prepare?: boolean;
 }
@@ -146,6 +154,21 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     };
   };
 
+  const mlflow: MirrorDeps | undefined = config.MLFLOW_TRACKING_URI
+    ? {
+        client: new MlflowClient({
+          target: mlflowTarget(config, config.MLFLOW_TRACKING_URI),
+          credential: credentialOnce,
+          ...(overrides.mlflowFetch ? { fetch: overrides.mlflowFetch } : {}),
+        }),
+        runs: new RunStore(cosmos),
+        trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,
+        experimentPrefix: config.MLFLOW_EXPERIMENT_PREFIX,
+        publicBaseUrl: config.PUBLIC_BASE_URL,
+        now,
+      }
+    : undefined;
+
   const services: Services = {
     config,
     credential: credentialOnce,
@@ -167,6 +190,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     contractOf,
     productionReference,
     now,
+    mlflow,
     approval: () =>
       (approval ??= buildApproval().catch((err: unknown) => {
         approval = undefined;

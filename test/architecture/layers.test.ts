@@ -70,7 +70,8 @@ const rules: LayerRules = {
     ['serving'],
     ['approval'],
     ['runs'],
-    ['pipelines'],
+    // Pipeline definitions; the MLflow mirror of run documents (it stands on runs).
+    ['pipelines', 'mlflow'],
     // The composition root: builds every store, client and backend from the config.
     ['services'],
   ],
