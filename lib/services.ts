@@ -22,7 +22,7 @@ import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
-import type { Fetch } from './mlflow/client';
+import type { MlflowClientOptions } from './mlflow/client';
 import { MlflowClient } from './mlflow/client';
 import type { MirrorDeps } from './mlflow/mirror';
 import { mlflowTarget } from './mlflow/target';
@@ -101,8 +101,8 @@ export interface ServiceOverrides {
   backend?: TrainingBackends;
   notifier?: Notifier;
   now?: () => Date;
-  /** The fetch the MLflow client uses (tests: retries without waiting are set on the client instead). */
-  mlflowFetch?: Fetch;
+  /** The MLflow client's fetch and retry pacing (tests: no real waits). */
+  mlflow?: Pick<MlflowClientOptions, 'fetch' | 'sleep' | 'maxAttempts' | 'firstDelayMs'>;
   /** Skip {@link Services.prepare} (the health check probes before anything is created). */
   prepare?: boolean;
 }
@@ -159,7 +159,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
         client: new MlflowClient({
           target: mlflowTarget(config, config.MLFLOW_TRACKING_URI),
           credential: credentialOnce,
-          ...(overrides.mlflowFetch ? { fetch: overrides.mlflowFetch } : {}),
+          ...overrides.mlflow,
         }),
         runs: new RunStore(cosmos),
         trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,

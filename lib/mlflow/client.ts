@@ -138,7 +138,9 @@ export class MlflowClient {
     start_time?: number;
     tags?: KeyValue[];
   }): Promise<RunInfo> {
-    const r = await this.call<{ run: { info: RunInfo } }>('POST', 'runs/create', req);
+    // Not retried here: a create whose answer was lost may have made the run. The mirror retries
+    // on its next sweep and first looks the run up by its tag (mirror.ts).
+    const r = await this.call<{ run: { info: RunInfo } }>('POST', 'runs/create', req, { retry: false });
     return r.run.info;
   }
 
@@ -191,7 +193,10 @@ export class MlflowClient {
     description?: string;
     tags?: KeyValue[];
   }): Promise<ModelVersion> {
-    const r = await this.call<{ model_version: ModelVersion }>('POST', 'model-versions/create', req);
+    // Not retried here either: each create makes a new version number.
+    const r = await this.call<{ model_version: ModelVersion }>('POST', 'model-versions/create', req, {
+      retry: false,
+    });
     return r.model_version;
   }
 
@@ -226,9 +231,17 @@ export class MlflowClient {
     return h;
   }
 
-  /** One REST call with the bounded retry of 429/5xx/network failures. */
-  async call<T = unknown>(method: 'GET' | 'POST', path: string, body: Record<string, unknown>): Promise<T> {
-    const max = this.o.maxAttempts ?? 4;
+  /**
+   * One REST call with the bounded retry of 429/5xx/network failures (`retry: false`: one attempt,
+   * for creates that are not idempotent).
+   */
+  async call<T = unknown>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: Record<string, unknown>,
+    options: { retry?: boolean } = {},
+  ): Promise<T> {
+    const max = options.retry === false ? 1 : (this.o.maxAttempts ?? 4);
     const first = this.o.firstDelayMs ?? 500;
     const cap = this.o.maxDelayMs ?? 10_000;
     const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
