@@ -82,6 +82,26 @@ param databricksToken string = ''
 @description('Password (HTTP Basic) of the Databricks notification destination, checked by /api/training/databricks-events on top of the function key; stored in Key Vault. Empty: the function key alone.')
 param databricksWebhookSecret string = ''
 
+@description('MLflow tracking URI every run is mirrored to (docs/mlflow.md): an http(s):// MLflow server, databricks (the workspace of databricksHost) or an Azure ML workspace\'s azureml:// URI; empty: no mirror.')
+param mlflowTrackingUri string = ''
+
+@description('MLflow model registry URI when it is not the tracking server; empty: the tracking server.')
+param mlflowRegistryUri string = ''
+
+@description('Prefix of the experiment names (experiment = prefix + pipeline); for Databricks a workspace folder such as /Shared/sluice/.')
+param mlflowExperimentPrefix string = ''
+
+@description('User name of an MLflow server with HTTP Basic authentication; empty: none.')
+param mlflowTrackingUsername string = ''
+
+@secure()
+@description('Password of mlflowTrackingUsername; stored in Key Vault, the app setting is a reference to it.')
+param mlflowTrackingPassword string = ''
+
+@secure()
+@description('Bearer token of the MLflow server (or a Databricks PAT); stored in Key Vault. Empty with databricks or azureml: the app uses its managed identity.')
+param mlflowTrackingToken string = ''
+
 @description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
 param azureMlUserEnvironment string = ''
 
@@ -251,6 +271,8 @@ var secretNames = {
   notifyWebhookSecret: 'notify-webhook-secret'
   databricksToken: 'databricks-token'
   databricksWebhookSecret: 'databricks-webhook-secret'
+  mlflowTrackingPassword: 'mlflow-tracking-password'
+  mlflowTrackingToken: 'mlflow-tracking-token'
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,6 +348,10 @@ module keyVault 'modules/keyvault.bicep' = {
       '${secretNames.databricksToken}': databricksToken
     }, empty(databricksWebhookSecret) ? {} : {
       '${secretNames.databricksWebhookSecret}': databricksWebhookSecret
+    }, empty(mlflowTrackingPassword) ? {} : {
+      '${secretNames.mlflowTrackingPassword}': mlflowTrackingPassword
+    }, empty(mlflowTrackingToken) ? {} : {
+      '${secretNames.mlflowTrackingToken}': mlflowTrackingToken
     })
   }
 }
@@ -460,7 +486,22 @@ var databricksSettings = !empty(databricksHost) ? union({
   '${settingNames.databricksWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.databricksWebhookSecret}/)'
 }) : {}
 
-var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings)
+// The MLflow mirror (docs/mlflow.md): only when a tracking URI is given; secrets as Key Vault references.
+var mlflowSettings = !empty(mlflowTrackingUri) ? union({
+  '${settingNames.mlflowTrackingUri}': mlflowTrackingUri
+}, empty(mlflowRegistryUri) ? {} : {
+  '${settingNames.mlflowRegistryUri}': mlflowRegistryUri
+}, empty(mlflowExperimentPrefix) ? {} : {
+  '${settingNames.mlflowExperimentPrefix}': mlflowExperimentPrefix
+}, empty(mlflowTrackingUsername) ? {} : {
+  '${settingNames.mlflowTrackingUsername}': mlflowTrackingUsername
+}, empty(mlflowTrackingPassword) ? {} : {
+  '${settingNames.mlflowTrackingPassword}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.mlflowTrackingPassword}/)'
+}, empty(mlflowTrackingToken) ? {} : {
+  '${settingNames.mlflowTrackingToken}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.mlflowTrackingToken}/)'
+}) : {}
+
+var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, mlflowSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'
