@@ -147,6 +147,15 @@ export const configSchema = z
      * workspace path, so there it must be a folder such as `/Shared/sluice/`.
      */
     MLFLOW_EXPERIMENT_PREFIX: z.string().max(200).default(''),
+    /** The MLflow registry alias a deployment moves (e.g. `champion`); Sluice's own stays `production`. */
+    MLFLOW_PRODUCTION_ALIAS: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,254}$/, 'an MLflow alias: letters, digits, "_" or "-"')
+      .refine(
+        (a) => !/^v\d+$/i.test(a) && a.toLowerCase() !== 'latest',
+        'v<number> and latest are reserved by MLflow',
+      )
+      .default('production'),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],

@@ -154,13 +154,15 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     };
   };
 
-  const mlflow: MirrorDeps | undefined = config.MLFLOW_TRACKING_URI
+  const mlflowClient = (uri: string) =>
+    new MlflowClient({ target: mlflowTarget(config, uri), credential: credentialOnce, ...overrides.mlflow });
+  const tracking = config.MLFLOW_TRACKING_URI ? mlflowClient(config.MLFLOW_TRACKING_URI) : undefined;
+  const mlflow: MirrorDeps | undefined = tracking
     ? {
-        client: new MlflowClient({
-          target: mlflowTarget(config, config.MLFLOW_TRACKING_URI),
-          credential: credentialOnce,
-          ...overrides.mlflow,
-        }),
+        client: tracking,
+        registry: config.MLFLOW_REGISTRY_URI ? mlflowClient(config.MLFLOW_REGISTRY_URI) : tracking,
+        alias: config.MLFLOW_PRODUCTION_ALIAS,
+        productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
         runs: new RunStore(cosmos),
         trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,
         experimentPrefix: config.MLFLOW_EXPERIMENT_PREFIX,

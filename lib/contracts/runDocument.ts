@@ -101,6 +101,8 @@ export const mlflowMirrorSchema = z.object({
   nextAttemptAt: z.iso.datetime().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   syncedAt: z.iso.datetime().optional(),
+  /** The deployed version as mirrored to the MLflow model registry (stored before the alias is set). */
+  model: z.object({ name: z.string(), version: z.string(), alias: z.string().optional() }).optional(),
 });
 export type MlflowMirror = z.infer<typeof mlflowMirrorSchema>;
 

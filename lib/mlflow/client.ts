@@ -200,6 +200,15 @@ export class MlflowClient {
     return r.model_version;
   }
 
+  /** `GET model-versions/search` for the versions of `name` made from MLflow run `runId`. */
+  async findModelVersionsByRun(name: string, runId: string): Promise<ModelVersion[]> {
+    const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    const r = await this.call<{ model_versions?: ModelVersion[] }>('GET', 'model-versions/search', {
+      filter: `name=${q(name)} and run_id=${q(runId)}`,
+    });
+    return r.model_versions ?? [];
+  }
+
   /** `POST registered-models/alias`: last-write-wins on the server (docs/mlflow.md). */
   async setAlias(name: string, alias: string, version: string): Promise<void> {
     await this.call('POST', 'registered-models/alias', { name, alias, version });

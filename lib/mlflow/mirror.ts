@@ -5,6 +5,7 @@ import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { MlflowClient } from './client';
 import { toBatches } from './limits';
+import type { RegisterVersion } from './sections';
 import { availableSections, createTags } from './sections';
 
 /** First backoff after a failed attempt; doubled per attempt up to the caps below. */
@@ -19,6 +20,19 @@ export interface MirrorDeps {
     MlflowClient,
     'ensureExperiment' | 'findRunsByTag' | 'createRun' | 'logBatch' | 'logInputs' | 'updateRun'
   >;
+  /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
+  registry: Pick<
+    MlflowClient,
+    'ensureRegisteredModel' | 'findModelVersionsByRun' | 'createModelVersion' | 'setAlias'
+  >;
+  /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
+  alias: string;
+  /**
+   * Sluice's production version of a model now (its registry is the source of truth): an MLflow
+   * alias is moved only to the version that still is production, so a mirror that catches up late
+   * never moves it back over a newer deployment.
+   */
+  productionVersionOf(modelName: string): Promise<number | undefined>;
   runs: Pick<RunStore, 'update' | 'listUnmirrored'>;
   /** The pinned training spec of a pipeline version. */
   trainingOf(pipeline: string, version: number): Promise<TrainingSpec | undefined>;
@@ -79,6 +93,7 @@ export async function mirrorRun(deps: MirrorDeps, run: RunDocument): Promise<Mir
       if (section.inputs) await deps.client.logInputs(runId, section.inputs);
       if (section.batch)
         for (const batch of toBatches(section.batch)) await deps.client.logBatch(runId, batch);
+      if (section.register) await register(deps, runId, section.register, () => state, save);
       if (section.end) await deps.client.updateRun({ run_id: runId, ...section.end });
       await save((m) => ({ ...m, done: m.done.includes(section.name) ? m.done : [...m.done, section.name] }));
       logged.push(section.name);
@@ -109,6 +124,43 @@ export async function mirrorRun(deps: MirrorDeps, run: RunDocument): Promise<Mir
     }
     return { runId: run.id, status: rejected ? 'failed' : 'retry', logged, error };
   }
+}
+
+/**
+ * The deployed version in the MLflow registry: the registered model (created if absent), the
+ * version (found by its MLflow run if an earlier attempt made it, else created, and its number
+ * stored on the run document at once), then the alias, if Sluice's production still is this version.
+ */
+async function register(
+  deps: MirrorDeps,
+  runId: string,
+  r: RegisterVersion,
+  state: () => MlflowMirror,
+  save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
+): Promise<void> {
+  await deps.registry.ensureRegisteredModel(r.name, [{ key: 'sluice.model', value: r.name }]);
+  let version = state().model?.version;
+  if (!version) {
+    const found = await deps.registry.findModelVersionsByRun(r.name, runId);
+    version =
+      found[0]?.version ??
+      (
+        await deps.registry.createModelVersion({
+          name: r.name,
+          source: r.source,
+          run_id: runId,
+          run_link: r.runLink,
+          description: `Sluice ${r.name} version ${r.sluiceVersion}, deployed by Sluice's approval gate`,
+          tags: r.tags,
+        })
+      ).version;
+    const made = version;
+    await save((m) => ({ ...m, model: { name: r.name, version: made } }));
+  }
+  if ((await deps.productionVersionOf(r.name)) !== r.sluiceVersion) return;
+  await deps.registry.setAlias(r.name, deps.alias, version);
+  const moved = version;
+  await save((m) => ({ ...m, model: { name: r.name, version: moved, alias: deps.alias } }));
 }
 
 /**

@@ -17,6 +17,20 @@ export interface Section {
   inputs?: DatasetInput[];
   /** The final status update (the `end` section only). */
   end?: { status: RunStatus; end_time: number };
+  /** The deployed version, for the MLflow model registry (the `deploy` section only). */
+  register?: RegisterVersion;
+}
+
+/** A deployed Sluice version as an MLflow model version. */
+export interface RegisterVersion {
+  /** The registered model's name: Sluice's model name. */
+  name: string;
+  /** Sluice's version number (the MLflow registry numbers its own versions). */
+  sluiceVersion: number;
+  /** Where the model is: the Sluice model artifact's URI. */
+  source: string;
+  runLink: string;
+  tags: KeyValue[];
 }
 
 export interface RunContext {
@@ -268,7 +282,21 @@ export function availableSections(c: RunContext): Section[] {
 
   const deploy = readStepOutputs(run.steps, 'deploy');
   if (deploy && ended(run, 'deploy')) {
+    const digest = train?.modelDigest;
     out.push({
+      register: {
+        name: deploy.modelName,
+        sluiceVersion: deploy.version,
+        source: train?.modelUri ?? `sluice://models/${deploy.modelName}/versions/${deploy.version}`,
+        runLink: runUrl(c.publicBaseUrl, run.id),
+        tags: [
+          { key: 'sluice.version', value: String(deploy.version) },
+          { key: 'sluice.run_id', value: run.id },
+          ...(digest ? [{ key: 'sluice.model_sha256', value: digest }] : []),
+          ...(approve ? [{ key: 'sluice.approval_id', value: approve.approvalId }] : []),
+          ...(approve ? [{ key: 'sluice.approved_by', value: approve.approvedBy.join(', ') }] : []),
+        ],
+      },
       name: 'deploy',
       batch: {
         params: [],

@@ -148,6 +148,7 @@ describe('MLflow mirror of run documents', () => {
       PUBLIC_BASE_URL: 'https://sluice.example.com',
       MLFLOW_TRACKING_URI: `${fake.url}/`,
       MLFLOW_EXPERIMENT_PREFIX: 'sluice/',
+      MLFLOW_PRODUCTION_ALIAS: 'champion',
     });
     services = await createServices(config, {
       prepare: false,
@@ -168,6 +169,19 @@ describe('MLflow mirror of run documents', () => {
     });
     await services.cosmos.ensure();
     await services.pipelines.put('wages', wages, 'test', new Date(T0));
+    // Sluice's own registry: wages versions 1-3, production at 3 (what run-a deployed).
+    for (const n of [1, 2, 3])
+      await services.registry.registerVersion({
+        modelName: 'wages',
+        modelDigest: String(n).repeat(64),
+        artifactUri: `https://acct.blob.core.windows.net/models/m${n}.json`,
+        datasetDigest: SHA,
+        metrics: {},
+        trainingSpec: {},
+        algorithm: 'ridge',
+        runId: `run-${n}`,
+      });
+    await services.registry.moveAlias({ modelName: 'wages', alias: 'production', to: 3, by: 'test' });
   });
   afterAll(async () => {
     services?.cosmos.client.dispose();
@@ -305,10 +319,36 @@ describe('MLflow mirror of run documents', () => {
       'POST runs/log-batch', // train
       'POST runs/log-batch', // evaluate
       'POST runs/log-batch', // approve
-      'POST runs/log-batch', // deploy
+      'POST runs/log-batch', // deploy tags
+      'POST registered-models/create',
+      'GET model-versions/search',
+      'POST model-versions/create',
+      'POST registered-models/alias',
       'POST runs/log-batch', // end tags
       'POST runs/update',
     ]);
+    // The registry: the deployed version with its source, run link and tags, and the alias on it.
+    const registered = fake.models.get('wages')!;
+    expect(registered.versions).toEqual([
+      {
+        name: 'wages',
+        version: '1',
+        source: 'https://acct.blob.core.windows.net/models/m.json',
+        run_id: mlflowRun.info.run_id,
+        run_link: 'https://sluice.example.com/api/runs/run-a',
+        tags: [
+          { key: 'sluice.version', value: '3' },
+          { key: 'sluice.run_id', value: 'run-a' },
+          { key: 'sluice.model_sha256', value: MODEL_SHA },
+          { key: 'sluice.approval_id', value: 'ap-1' },
+          { key: 'sluice.approved_by', value: 'ana@contoso.com, bo@contoso.com' },
+        ],
+        status: 'READY',
+      },
+    ]);
+    expect(registered.aliases.get('champion')).toBe('1');
+    const search = fake.calls.find((c) => c.path === 'model-versions/search')!;
+    expect(search.body).toEqual({ filter: `name='wages' and run_id='${mlflowRun.info.run_id}'` });
     expect(mlflowRun.info).toMatchObject({ status: 'FINISHED', end_time: Date.parse(at(303)) });
     const m = Object.fromEntries(mlflowRun.metrics.map((x) => [x.key, x.value]));
     expect(m).toMatchObject({
@@ -335,6 +375,7 @@ describe('MLflow mirror of run documents', () => {
       status: 'synced',
       attempts: 0,
       syncedAt: new Date(clock).toISOString(),
+      model: { name: 'wages', version: '1', alias: 'champion' },
     });
     expect(d.mlflow!.error).toBeUndefined();
     expect(d.mlflow!.done).toEqual([
@@ -397,6 +438,40 @@ describe('MLflow mirror of run documents', () => {
     ]);
     expect(fake.runByTag('sluice.run_id', 'run-e')!.tags.get('sluice.stop_reason')).toBe('approval_rejected');
     for (const id of ['run-c', 'run-d', 'run-e']) expect((await doc(id)).mlflow!.status).toBe('synced');
+  });
+
+  it('creates the version of a deployment mirrored late, but leaves the alias on the newer production', async () => {
+    await newRun('run-g');
+    await move('run-g', [...ingest, ...trainAndEvaluate, ...approveAndDeploy.slice(0, 3)]);
+    await move('run-g', [
+      {
+        step: 'deploy',
+        status: 'succeeded',
+        at: at(302),
+        outputs: {
+          modelName: 'wages',
+          version: 2,
+          previous: 1,
+          moved: true,
+          aliasMoveSeq: 2,
+          deployedAt: at(302),
+          recordedOnRun: true,
+        },
+      },
+    ]);
+    clock += 600_000;
+    fake.calls.length = 0;
+    await mirrorPendingRuns(services.mlflow!);
+    const wagesModel = fake.models.get('wages')!;
+    const g = fake.runByTag('sluice.run_id', 'run-g')!;
+    expect(wagesModel.versions.map((v) => [v.version, v.run_id])).toEqual([
+      ['1', fake.runByTag('sluice.run_id', 'run-a')!.info.run_id],
+      ['2', g.info.run_id],
+    ]);
+    // Sluice's production is version 3 (run-a's): the MLflow alias stays on run-a's version.
+    expect(fake.calls.some((c) => c.path === 'registered-models/alias')).toBe(false);
+    expect(wagesModel.aliases.get('champion')).toBe('1');
+    expect((await doc('run-g')).mlflow!.model).toEqual({ name: 'wages', version: '2' });
   });
 
   it('shows a refusal as failed with its reason, not retried before a longer backoff', async () => {

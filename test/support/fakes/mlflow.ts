@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
  *   POST runs/log-inputs {run_id, datasets}         → {}; a dataset (name, digest) is kept once
  *   POST registered-models/create {name, tags}      → {registered_model}; taken → RESOURCE_ALREADY_EXISTS
  *   POST model-versions/create {name, source, run_id, run_link, tags} → {model_version} (next version)
+ *   GET  model-versions/search?filter=name='m' and run_id='r' → {model_versions} (that filter form only)
  *   POST registered-models/alias {name, alias, version} → {}
  *
  * Errors are `{"error_code", "message"}`. With `token` set a bearer token is required (none → 401
@@ -322,6 +323,13 @@ export class FakeMlflow {
         };
         m.versions.push(v);
         return { model_version: v };
+      }
+      case 'GET model-versions/search': {
+        const m = /^name='((?:[^'\\]|\\.)*)' and run_id='((?:[^'\\]|\\.)*)'$/.exec(String(b.filter ?? ''));
+        if (!m) throw invalid(`unsupported filter ${String(b.filter)}`);
+        const unq = (v: string) => v.replace(/\\(.)/g, '$1');
+        const versions = this.models.get(unq(m[1]!))?.versions ?? [];
+        return { model_versions: versions.filter((v) => v.run_id === unq(m[2]!)) };
       }
       case 'POST registered-models/alias': {
         const m = this.models.get(String(b.name));

@@ -40,6 +40,16 @@ describe('MLflow settings', () => {
     expect(msg).toContain('MLFLOW_EXPERIMENT_PREFIX');
   });
 
+  it('refuses an alias MLflow reserves', () => {
+    for (const alias of ['v3', 'latest', 'has space'])
+      expect(refusal({ MLFLOW_TRACKING_URI: 'https://m', MLFLOW_PRODUCTION_ALIAS: alias })).toContain(
+        'MLFLOW_PRODUCTION_ALIAS',
+      );
+    expect(loadConfig({ ...base, MLFLOW_TRACKING_URI: 'https://m' }).MLFLOW_PRODUCTION_ALIAS).toBe(
+      'production',
+    );
+  });
+
   it('needs the user name and password together', () => {
     expect(refusal({ MLFLOW_TRACKING_URI: 'https://m', MLFLOW_TRACKING_USERNAME: 'u' })).toContain(
       'MLFLOW_TRACKING_PASSWORD',
