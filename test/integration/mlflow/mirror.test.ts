@@ -474,6 +474,54 @@ describe('MLflow mirror of run documents', () => {
     expect((await doc('run-g')).mlflow!.model).toEqual({ name: 'wages', version: '2' });
   });
 
+  it('splits a training spec of 150 hyperparameters into log-batch requests of at most 100 params', async () => {
+    const raw = JSON.parse(
+      readFileSync(path.resolve(__dirname, '../../../examples/pipelines/wages.json'), 'utf8'),
+    ) as {
+      training: Record<string, unknown>;
+    };
+    const hyperparameters = Object.fromEntries(
+      Array.from({ length: 150 }, (_, i) => [`h${String(i).padStart(3, '0')}`, i]),
+    );
+    const wide = pipelineDefinitionSchema.parse({
+      ...raw,
+      name: 'wide',
+      modelName: 'wide',
+      training: {
+        ...raw.training,
+        algorithm: 'custom',
+        code: 'train',
+        command: 'python train.py',
+        hyperparameters,
+      },
+    });
+    await services.pipelines.put('wide', wide, 'test', new Date(T0));
+    await services.runs.create(
+      newRunDocument({
+        id: 'run-w',
+        pipeline: 'wide',
+        pipelineVersion: 1,
+        instanceId: 'run-w',
+        trigger: { kind: 'http', by: 'ana@contoso.com' },
+        source: { kind: 'blob', uri: 'https://acct.blob.core.windows.net/datasets/wide/raw.csv' },
+        at: at(0),
+      }),
+    );
+    clock += 600_000;
+    fake.calls.length = 0;
+    await mirrorPendingRuns(services.mlflow!);
+    const batches = fake.calls.filter((c) => c.path === 'runs/log-batch' && c.status === 200);
+    const sizes = batches.map((c) => (c.body.params as unknown[]).length);
+    expect(sizes[0]).toBe(100);
+    expect(sizes.every((n) => n <= 100)).toBe(true);
+    const run = fake.runByTag('sluice.run_id', 'run-w')!;
+    expect(run.params.size).toBe(sizes.reduce((a, b) => a + b, 0));
+    expect(run.params.get('hp.h149')).toBe('149');
+    expect(run.params.get('training.algorithm')).toBe('custom');
+    expect(run.params.get('training.command')).toBe('python train.py');
+    expect(fake.experiments.size).toBe(2);
+  });
+
   it('shows a refusal as failed with its reason, not retried before a longer backoff', async () => {
     await newRun('run-f');
     fake.token = 'needed';
