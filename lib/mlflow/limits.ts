@@ -17,6 +17,14 @@ export const LOG_BATCH_LIMITS = {
 export const MAX_KEY_BYTES = 250;
 export const MAX_PARAM_VALUE_BYTES = 500;
 export const MAX_TAG_VALUE_BYTES = 5_000;
+/**
+ * `runs/log-inputs` (mlflow/utils/validation.py): a dataset digest is at most 36 characters (MLflow's
+ * own digests are 8), a name 500, a source 65,535; an input tag's key 255 and value 500.
+ */
+export const MAX_DATASET_DIGEST_CHARS = 36;
+export const MAX_DATASET_NAME_CHARS = 500;
+export const MAX_DATASET_SOURCE_CHARS = 65_535;
+export const MAX_INPUT_TAG_VALUE_CHARS = 500;
 
 export interface Metric {
   key: string;

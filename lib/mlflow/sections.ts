@@ -4,6 +4,7 @@ import type { TrainingSpec } from '../contracts/trainingSpec';
 import { terminalRunStatuses } from '../runs/document';
 import type { DatasetInput, RunStatus } from './client';
 import type { KeyValue, LogBatch, Metric } from './limits';
+import { cutBytes, MAX_DATASET_DIGEST_CHARS, MAX_DATASET_NAME_CHARS, MAX_TAG_VALUE_BYTES } from './limits';
 
 /**
  * What of a Sluice run is logged to its MLflow run, as named sections: each is logged once, when
@@ -142,8 +143,10 @@ export function availableSections(c: RunContext): Section[] {
       inputs: [
         {
           dataset: {
-            name: run.pipeline,
-            digest: ingest.sha256,
+            name: run.pipeline.slice(0, MAX_DATASET_NAME_CHARS),
+            // MLflow keeps at most 36 characters of a digest: the SHA-256's first 36 hex digits
+            // (144 bits); the whole SHA-256 is the input tag below and the run tag.
+            digest: ingest.sha256.slice(0, MAX_DATASET_DIGEST_CHARS),
             source_type: /^https?:/.test(source) ? 'http' : 'sluice_blob',
             source: JSON.stringify(/^https?:/.test(source) ? { url: source } : { uri: source }),
             profile: JSON.stringify({
@@ -152,7 +155,10 @@ export function availableSections(c: RunContext): Section[] {
               bytes: ingest.bytes,
             }),
           },
-          tags: [{ key: 'mlflow.data.context', value: 'training' }],
+          tags: [
+            { key: 'mlflow.data.context', value: 'training' },
+            { key: 'sluice.sha256', value: ingest.sha256 },
+          ],
         },
       ],
       batch: {
@@ -294,7 +300,9 @@ export function availableSections(c: RunContext): Section[] {
           { key: 'sluice.run_id', value: run.id },
           ...(digest ? [{ key: 'sluice.model_sha256', value: digest }] : []),
           ...(approve ? [{ key: 'sluice.approval_id', value: approve.approvalId }] : []),
-          ...(approve ? [{ key: 'sluice.approved_by', value: approve.approvedBy.join(', ') }] : []),
+          ...(approve
+            ? [{ key: 'sluice.approved_by', value: cutBytes(approve.approvedBy.join(', '), MAX_TAG_VALUE_BYTES) }]
+            : []),
         ],
       },
       name: 'deploy',

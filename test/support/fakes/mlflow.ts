@@ -16,7 +16,9 @@ import type { AddressInfo } from 'node:net';
  *        > 1,000 entities, > 1 MB, a key > 250 bytes, a param value > 500 bytes, a tag value > 5,000
  *        bytes, or a param re-logged with another value → 400 INVALID_PARAMETER_VALUE. An identical
  *        metric (key, value, timestamp, step) is kept once, as MLflow's SQL store does.
- *   POST runs/log-inputs {run_id, datasets}         → {}; a dataset (name, digest) is kept once
+ *   POST runs/log-inputs {run_id, datasets}         → {}; a dataset (name, digest) is kept once; a digest
+ *        over 36 characters, a name over 500, a source over 65,535, an input tag key over 255 or
+ *        value over 500 → 400 INVALID_PARAMETER_VALUE (mlflow/utils/validation.py)
  *   POST registered-models/create {name, tags}      → {registered_model}; taken → RESOURCE_ALREADY_EXISTS
  *   POST model-versions/create {name, source, run_id, run_link, tags} → {model_version} (next version)
  *   GET  model-versions/search?filter=name='m' and run_id='r' → {model_versions} (that filter form only)
@@ -287,6 +289,15 @@ export class FakeMlflow {
           const ds = d.dataset as { name?: string; digest?: string; source_type?: string; source?: string };
           if (!ds?.name || !ds.digest || !ds.source_type || !ds.source)
             throw invalid('dataset needs name, digest, source_type and source');
+          // mlflow/utils/validation.py's dataset and input-tag limits.
+          if (ds.name.length > 500) throw invalid('Dataset name exceeds the maximum length of 500');
+          if (ds.digest.length > 36) throw invalid('Dataset digest exceeds the maximum length of 36');
+          if (ds.source.length > 65535) throw invalid('Dataset source exceeds the maximum length of 65535');
+          for (const t of d.tags ?? []) {
+            if (t.key.length > 255) throw invalid('Dataset input tag key exceeds the maximum length of 255');
+            if (t.value.length > 500)
+              throw invalid('Dataset input tag value exceeds the maximum length of 500');
+          }
           if (!r.inputs.some((x) => x.dataset.name === ds.name && x.dataset.digest === ds.digest))
             r.inputs.push(d);
         }

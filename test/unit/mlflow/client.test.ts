@@ -86,7 +86,7 @@ describe('MlflowClient', () => {
     });
     await c.logInputs(info.run_id, [
       {
-        dataset: { name: 'd', digest: 'a'.repeat(64), source_type: 'http', source: '{"url":"https://x"}' },
+        dataset: { name: 'd', digest: 'a'.repeat(36), source_type: 'http', source: '{"url":"https://x"}' },
         tags: [{ key: 'mlflow.data.context', value: 'training' }],
       },
     ]);
@@ -100,7 +100,16 @@ describe('MlflowClient', () => {
     });
     expect(run.metrics).toEqual([{ key: 'auc', value: 0.9, timestamp: 2000, step: 3 }]);
     expect(run.params.get('seed')).toBe('42');
-    expect(run.inputs[0]!.dataset.digest).toBe('a'.repeat(64));
+    expect(run.inputs[0]!.dataset.digest).toBe('a'.repeat(36));
+    // A whole SHA-256 as the digest is refused, as by MLflow's validation (36 characters at most).
+    const long = await c
+      .logInputs(info.run_id, [
+        {
+          dataset: { name: 'd', digest: 'a'.repeat(64), source_type: 'http', source: '{"url":"https://x"}' },
+        },
+      ])
+      .catch((e: unknown) => e);
+    expect((long as MlflowRejected).code).toBe('mlflow_invalid_parameter_value');
     const search = fake.calls.find((x) => x.path === 'runs/search')!;
     expect(search.body).toEqual({
       experiment_ids: [exp],
