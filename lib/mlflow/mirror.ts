@@ -169,10 +169,7 @@ async function register(
  * `failed` with its reason and is no longer tried.
  */
 export async function mirrorPendingRuns(deps: MirrorDeps, limit = 25): Promise<MirrorOutcome[]> {
-  const now = deps.now().getTime();
-  const due = (await deps.runs.listUnmirrored(MAX_REJECTED_ATTEMPTS, limit * 4))
-    .filter((r) => !r.mlflow?.nextAttemptAt || Date.parse(r.mlflow.nextAttemptAt) <= now)
-    .slice(0, limit);
+  const due = await deps.runs.listUnmirrored(MAX_REJECTED_ATTEMPTS, deps.now(), limit);
   const out: MirrorOutcome[] = [];
   for (const run of due) out.push(await mirrorRun(deps, run));
   return out;

@@ -87,22 +87,28 @@ export class RunStore {
   }
 
   /**
-   * Runs the MLflow mirror has still to sync (docs/mlflow.md), oldest first: never mirrored,
-   * `pending`, or `failed` fewer than `maxFailedAttempts` times.
+   * Runs the MLflow mirror has to sync now (docs/mlflow.md), oldest first, at most `limit`: never
+   * mirrored, or `pending`, or `failed` fewer than `maxFailedAttempts` times, and past their backoff
+   * (`nextAttemptAt`, an ISO instant, compared as a string).
    */
-  async listUnmirrored(maxFailedAttempts: number, limit = 100): Promise<RunDocument[]> {
+  async listUnmirrored(maxFailedAttempts: number, now: Date, limit = 100): Promise<RunDocument[]> {
     const { resources } = await this.cosmos
       .container('runs')
       .items.query<Stored>({
-        query:
-          "SELECT * FROM c WHERE NOT IS_DEFINED(c.mlflow) OR c.mlflow.status = 'pending' OR (c.mlflow.status = 'failed' AND c.mlflow.attempts < @max)",
-        parameters: [{ name: '@max', value: maxFailedAttempts }],
+        query: [
+          'SELECT TOP @limit * FROM c WHERE',
+          "(NOT IS_DEFINED(c.mlflow) OR c.mlflow.status = 'pending' OR (c.mlflow.status = 'failed' AND c.mlflow.attempts < @max))",
+          'AND (NOT IS_DEFINED(c.mlflow.nextAttemptAt) OR c.mlflow.nextAttemptAt <= @now)',
+          'ORDER BY c.createdAt',
+        ].join(' '),
+        parameters: [
+          { name: '@max', value: maxFailedAttempts },
+          { name: '@now', value: now.toISOString() },
+          { name: '@limit', value: limit },
+        ],
       })
       .fetchAll();
-    return resources
-      .map(strip)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-      .slice(0, limit);
+    return resources.map(strip).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /**

@@ -553,4 +553,40 @@ describe('MLflow mirror of run documents', () => {
     expect((await doc('run-f')).mlflow).toMatchObject({ status: 'pending', attempts: 0, done: ['params'] });
     expect((await doc('run-f')).mlflow!.error).toBeUndefined();
   });
+
+  it('reads at most `limit` runs a sweep, oldest first, and none still in their backoff', async () => {
+    for (const [id, s] of [
+      ['run-old2', -50],
+      ['run-old1', -100],
+    ] as const)
+      await services.runs.create(
+        newRunDocument({
+          id,
+          pipeline: 'wages',
+          pipelineVersion: 1,
+          instanceId: id,
+          trigger: { kind: 'timer', by: 'schedule' },
+          source: { kind: 'blob', uri: 'https://acct.blob.core.windows.net/datasets/wages/raw.csv' },
+          at: at(s),
+        }),
+      );
+    const far = new Date(clock + 86_400_000);
+    expect((await services.runs.listUnmirrored(8, far, 2)).map((r) => r.id)).toEqual([
+      'run-old1',
+      'run-old2',
+    ]);
+    await services.runs.update('wages', 'run-old1', (r) => ({
+      ...r,
+      mlflow: {
+        status: 'pending',
+        done: [],
+        attempts: 1,
+        nextAttemptAt: new Date(clock + 60_000).toISOString(),
+      },
+    }));
+    expect((await services.runs.listUnmirrored(8, new Date(clock), 1)).map((r) => r.id)).toEqual([
+      'run-old2',
+    ]);
+    expect((await services.runs.listUnmirrored(8, far, 1)).map((r) => r.id)).toEqual(['run-old1']);
+  });
 });
