@@ -94,13 +94,13 @@ export class MlflowClient {
     this.f = o.fetch ?? fetch;
   }
 
-  /** `GET experiments/get-by-name`; undefined when RESOURCE_DOES_NOT_EXIST (or deleted). */
+  /** `GET experiments/get-by-name`; undefined when RESOURCE_DOES_NOT_EXIST. */
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
     try {
       const r = await this.call<{ experiment: Experiment }>('GET', 'experiments/get-by-name', {
         experiment_name: name,
       });
-      return r.experiment.lifecycle_stage === 'deleted' ? undefined : r.experiment;
+      return r.experiment;
     } catch (err) {
       if (err instanceof MlflowRejected && err.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
       throw err;
@@ -119,6 +119,12 @@ export class MlflowClient {
    */
   async ensureExperiment(name: string, tags: KeyValue[] = []): Promise<string> {
     const found = await this.getExperimentByName(name);
+    // A deleted experiment keeps its name (creating it again is refused) until it is purged.
+    if (found?.lifecycle_stage === 'deleted')
+      throw new NonRetriableError(
+        'mlflow_experiment_deleted',
+        `MLflow experiment "${name}" is deleted: restore it in MLflow, or change MLFLOW_EXPERIMENT_PREFIX`,
+      );
     if (found) return found.experiment_id;
     try {
       return await this.createExperiment(name, tags);

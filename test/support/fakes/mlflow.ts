@@ -80,7 +80,10 @@ const bytes = (s: string) => Buffer.byteLength(s);
 
 export class FakeMlflow {
   readonly calls: Call[] = [];
-  readonly experiments = new Map<string, { experiment_id: string; name: string; tags: Kv[] }>();
+  readonly experiments = new Map<
+    string,
+    { experiment_id: string; name: string; tags: Kv[]; lifecycle_stage?: 'active' | 'deleted' }
+  >();
   readonly runs = new Map<string, FakeRun>();
   readonly models = new Map<
     string,
@@ -180,7 +183,7 @@ export class FakeMlflow {
             'RESOURCE_DOES_NOT_EXIST',
             `Could not find experiment with name '${String(b.experiment_name)}'`,
           );
-        return { experiment: { ...e, lifecycle_stage: 'active' } };
+        return { experiment: { lifecycle_stage: 'active', ...e } };
       }
       case 'POST experiments/create': {
         if (typeof b.name !== 'string' || !b.name)

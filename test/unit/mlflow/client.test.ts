@@ -45,6 +45,16 @@ describe('MlflowClient', () => {
     });
   });
 
+  it('refuses a deleted experiment, naming what to do, instead of retrying forever', async () => {
+    const c = client();
+    const id = await c.ensureExperiment('gone');
+    fake.experiments.get(id)!.lifecycle_stage = 'deleted';
+    const err = await c.ensureExperiment('gone').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonRetriableError);
+    expect((err as NonRetriableError).code).toBe('mlflow_experiment_deleted');
+    expect((err as Error).message).toContain('MLFLOW_EXPERIMENT_PREFIX');
+  });
+
   it('treats RESOURCE_ALREADY_EXISTS on create as someone else having created it', async () => {
     const c = client();
     const other = client();
