@@ -301,7 +301,12 @@ export function availableSections(c: RunContext): Section[] {
           ...(digest ? [{ key: 'sluice.model_sha256', value: digest }] : []),
           ...(approve ? [{ key: 'sluice.approval_id', value: approve.approvalId }] : []),
           ...(approve
-            ? [{ key: 'sluice.approved_by', value: cutBytes(approve.approvedBy.join(', '), MAX_TAG_VALUE_BYTES) }]
+            ? [
+                {
+                  key: 'sluice.approved_by',
+                  value: cutBytes(approve.approvedBy.join(', '), MAX_TAG_VALUE_BYTES),
+                },
+              ]
             : []),
         ],
       },
