@@ -335,7 +335,29 @@ export type RunView = {
   approval?: Record<string, unknown>;
   deployment?: Record<string, unknown>;
   timing?: Record<string, number>;
+  /** The MLflow mirror's state (docs/mlflow.md), when MLFLOW_TRACKING_URI is set. */
+  mlflow?: {
+    status: string;
+    runId?: string;
+    attempts?: number;
+    nextAttemptAt?: string;
+    error?: { code: string; message: string };
+    model?: { name: string; version: string; alias?: string };
+  };
 };
+
+/** The run's MLflow mirror in one line: `synced (run …)`, `pending …` with the retry, `failed (reason)`. */
+export function mlflowLine(m: NonNullable<RunView['mlflow']>): string {
+  const run = m.runId ? ` run ${m.runId}` : '';
+  const model = m.model
+    ? `, model ${m.model.name} v${m.model.version}${m.model.alias ? ` @${m.model.alias}` : ''}`
+    : '';
+  if (m.status === 'failed')
+    return `  mlflow: failed (${m.error?.code ?? 'error'}: ${m.error?.message ?? ''})${run}`;
+  if (m.status === 'pending' && m.error)
+    return `  mlflow: pending, retry after ${m.nextAttemptAt ?? 'the next tick'} (${m.error.code})${run}`;
+  return `  mlflow: ${m.status}${run}${model}`;
+}
 
 /** A step that ended because people decided so is not a failure: "approve rejected", not "approve failed". */
 const decidedStepLabels: Record<string, string> = {
@@ -382,6 +404,7 @@ function printRun(ctx: Ctx, run: RunView): void {
   }
   if (run.approval) ctx.out(`  approval: ${JSON.stringify(run.approval)}`);
   if (run.deployment) ctx.out(`  deployment: ${JSON.stringify(run.deployment)}`);
+  if (run.mlflow) ctx.out(mlflowLine(run.mlflow));
 }
 
 /** A metric value for a table: integers as they are, others to 4 decimals (1 above 1000). */

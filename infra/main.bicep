@@ -93,6 +93,26 @@ param githubAppPrivateKey string = ''
 @description('The GitHub App\'s webhook secret, checked against X-Hub-Signature-256; stored in Key Vault. Needed with githubAppId.')
 param githubWebhookSecret string = ''
 
+@description('MLflow tracking URI every run is mirrored to (docs/mlflow.md): an http(s):// MLflow server, databricks (the workspace of databricksHost) or an Azure ML workspace\'s azureml:// URI; empty: no mirror.')
+param mlflowTrackingUri string = ''
+
+@description('MLflow model registry URI when it is not the tracking server; empty: the tracking server.')
+param mlflowRegistryUri string = ''
+
+@description('Prefix of the experiment names (experiment = prefix + pipeline); for Databricks a workspace folder such as /Shared/sluice/.')
+param mlflowExperimentPrefix string = ''
+
+@description('User name of an MLflow server with HTTP Basic authentication; empty: none.')
+param mlflowTrackingUsername string = ''
+
+@secure()
+@description('Password of mlflowTrackingUsername; stored in Key Vault, the app setting is a reference to it.')
+param mlflowTrackingPassword string = ''
+
+@secure()
+@description('Bearer token of the MLflow server (or a Databricks PAT); stored in Key Vault. Empty with databricks or azureml: the app uses its managed identity.')
+param mlflowTrackingToken string = ''
+
 @description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
 param azureMlUserEnvironment string = ''
 
@@ -264,6 +284,8 @@ var secretNames = {
   databricksWebhookSecret: 'databricks-webhook-secret'
   githubAppPrivateKey: 'github-app-private-key'
   githubWebhookSecret: 'github-webhook-secret'
+  mlflowTrackingPassword: 'mlflow-tracking-password'
+  mlflowTrackingToken: 'mlflow-tracking-token'
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +364,10 @@ module keyVault 'modules/keyvault.bicep' = {
     }, empty(githubAppId) ? {} : {
       '${secretNames.githubAppPrivateKey}': githubAppPrivateKey
       '${secretNames.githubWebhookSecret}': githubWebhookSecret
+    }, empty(mlflowTrackingPassword) ? {} : {
+      '${secretNames.mlflowTrackingPassword}': mlflowTrackingPassword
+    }, empty(mlflowTrackingToken) ? {} : {
+      '${secretNames.mlflowTrackingToken}': mlflowTrackingToken
     })
   }
 }
@@ -484,7 +510,23 @@ var githubSettings = !empty(githubAppId) ? {
   '${settingNames.githubWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.githubWebhookSecret}/)'
 } : {}
 
-var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, githubSettings)
+
+// The MLflow mirror (docs/mlflow.md): only when a tracking URI is given; secrets as Key Vault references.
+var mlflowSettings = !empty(mlflowTrackingUri) ? union({
+  '${settingNames.mlflowTrackingUri}': mlflowTrackingUri
+}, empty(mlflowRegistryUri) ? {} : {
+  '${settingNames.mlflowRegistryUri}': mlflowRegistryUri
+}, empty(mlflowExperimentPrefix) ? {} : {
+  '${settingNames.mlflowExperimentPrefix}': mlflowExperimentPrefix
+}, empty(mlflowTrackingUsername) ? {} : {
+  '${settingNames.mlflowTrackingUsername}': mlflowTrackingUsername
+}, empty(mlflowTrackingPassword) ? {} : {
+  '${settingNames.mlflowTrackingPassword}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.mlflowTrackingPassword}/)'
+}, empty(mlflowTrackingToken) ? {} : {
+  '${settingNames.mlflowTrackingToken}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.mlflowTrackingToken}/)'
+}) : {}
+
+var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, githubSettings, mlflowSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'

@@ -8,6 +8,18 @@ import { parseKeyring } from './keyring';
  */
 const intSetting = (def: number) => z.coerce.number().int().positive().default(def);
 
+/**
+ * The MLflow tracking/registry URI schemes Sluice speaks (docs/mlflow.md): a server's http(s) URL,
+ * `databricks` (the workspace of DATABRICKS_HOST) or an Azure ML workspace's `azureml://` URI. Local
+ * stores (`file:`, a path, `sqlite:`…) cannot be reached from a Function App and are refused.
+ */
+const mlflowUri = z
+  .string()
+  .refine(
+    (u) => u === 'databricks' || /^(https?|azureml):\/\/[^/\s]+/.test(u),
+    "must be an http(s):// URL of an MLflow server, `databricks`, or an Azure ML workspace's azureml:// URI",
+  );
+
 export const configSchema = z
   .object({
     /** Blob Storage for artifacts: a connection string locally, or an account URL with managed identity in Azure. */
@@ -137,6 +149,34 @@ export const configSchema = z
       .url()
       .default('https://api.github.com')
       .transform((u) => u.replace(/\/+$/, '')),
+    /**
+     * MLflow (docs/mlflow.md), under MLflow's own names: the tracking server every run is mirrored
+     * to. Unset = no mirror. `databricks` uses DATABRICKS_HOST; `azureml://…` is the workspace's
+     * `mlflow_tracking_uri`. Both get a Microsoft Entra token from the app's identity unless a token
+     * or user name is set.
+     */
+    MLFLOW_TRACKING_URI: mlflowUri.optional(),
+    /** Bearer token (an MLflow server behind a proxy, a Databricks PAT); in Azure a Key Vault reference. */
+    MLFLOW_TRACKING_TOKEN: z.string().min(1).optional(),
+    /** HTTP Basic credentials of an MLflow server with basic auth; take precedence over the token, as in MLflow. */
+    MLFLOW_TRACKING_USERNAME: z.string().min(1).optional(),
+    MLFLOW_TRACKING_PASSWORD: z.string().min(1).optional(),
+    /** The model registry, when it is not the tracking server (read by the registry mirror). */
+    MLFLOW_REGISTRY_URI: mlflowUri.optional(),
+    /**
+     * Prepended to the pipeline name to make the experiment name. Databricks names experiments by
+     * workspace path, so there it must be a folder such as `/Shared/sluice/`.
+     */
+    MLFLOW_EXPERIMENT_PREFIX: z.string().max(200).default(''),
+    /** The MLflow registry alias a deployment moves (e.g. `champion`); Sluice's own stays `production`. */
+    MLFLOW_PRODUCTION_ALIAS: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,254}$/, 'an MLflow alias: letters, digits, "_" or "-"')
+      .refine(
+        (a) => !/^v\d+$/i.test(a) && a.toLowerCase() !== 'latest',
+        'v<number> and latest are reserved by MLflow',
+      )
+      .default('production'),
   })
   .refine((c) => Boolean(c.ARTIFACT_STORAGE_CONNECTION || c.ARTIFACT_STORAGE_ACCOUNT_URL), {
     path: ['ARTIFACT_STORAGE_CONNECTION'],
@@ -154,6 +194,27 @@ export const configSchema = z
       } catch (e) {
         ctx.addIssue({ code: 'custom', path: ['APPROVAL_SIGNING_KEYS'], message: (e as Error).message });
       }
+    }
+    if (c.MLFLOW_TRACKING_URI === 'databricks' || c.MLFLOW_REGISTRY_URI === 'databricks') {
+      if (!c.DATABRICKS_HOST)
+        ctx.addIssue({
+          code: 'custom',
+          path: [c.MLFLOW_TRACKING_URI === 'databricks' ? 'MLFLOW_TRACKING_URI' : 'MLFLOW_REGISTRY_URI'],
+          message: '`databricks` needs DATABRICKS_HOST (the workspace URL)',
+        });
+      if (c.MLFLOW_TRACKING_URI === 'databricks' && !c.MLFLOW_EXPERIMENT_PREFIX.startsWith('/'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['MLFLOW_EXPERIMENT_PREFIX'],
+          message: 'Databricks experiments are workspace paths: set a folder such as /Shared/sluice/',
+        });
+    }
+    if (Boolean(c.MLFLOW_TRACKING_USERNAME) !== Boolean(c.MLFLOW_TRACKING_PASSWORD)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.MLFLOW_TRACKING_USERNAME ? 'MLFLOW_TRACKING_PASSWORD' : 'MLFLOW_TRACKING_USERNAME'],
+        message: 'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD are set together',
+      });
     }
     if (c.NOTIFIER === 'webhook' && !c.NOTIFY_WEBHOOK_URL) {
       ctx.addIssue({

@@ -29,6 +29,10 @@ import { ProductionModels } from './serving/production';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
+import type { MlflowClientOptions } from './mlflow/client';
+import { MlflowClient } from './mlflow/client';
+import type { MirrorDeps } from './mlflow/mirror';
+import { mlflowTarget } from './mlflow/target';
 import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
 import { backendsFromConfig } from './training/backends/fromConfig';
@@ -72,6 +76,8 @@ export interface Services {
    */
   productionReference: NonNullable<DataDeps['productionReference']>;
   now: () => Date;
+  /** The MLflow mirror (docs/mlflow.md); undefined when MLFLOW_TRACKING_URI is not set. */
+  mlflow: MirrorDeps | undefined;
   /**
    * The approval side (signing keyring, notifier, public links). Built on first use: its settings
    * (APPROVAL_SIGNING_KEYS, NOTIFIER…) are needed by approvals only, so a missing key fails the
@@ -117,6 +123,8 @@ export interface ServiceOverrides {
   now?: () => Date;
   /** The `score` command runner (default: lib/training/userJob/score.ts `runScoreCommand`). */
   scoreCommand?: RunScoreCommand;
+  /** The MLflow client's fetch and retry pacing (tests: no real waits). */
+  mlflow?: Pick<MlflowClientOptions, 'fetch' | 'sleep' | 'maxAttempts' | 'firstDelayMs'>;
   /** Skip {@link Services.prepare} (the health check probes before anything is created). */
   prepare?: boolean;
 }
@@ -177,6 +185,23 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     };
   };
 
+  const mlflowClient = (uri: string) =>
+    new MlflowClient({ target: mlflowTarget(config, uri), credential: credentialOnce, ...overrides.mlflow });
+  const tracking = config.MLFLOW_TRACKING_URI ? mlflowClient(config.MLFLOW_TRACKING_URI) : undefined;
+  const mlflow: MirrorDeps | undefined = tracking
+    ? {
+        client: tracking,
+        registry: config.MLFLOW_REGISTRY_URI ? mlflowClient(config.MLFLOW_REGISTRY_URI) : tracking,
+        alias: config.MLFLOW_PRODUCTION_ALIAS,
+        productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
+        runs: new RunStore(cosmos),
+        trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,
+        experimentPrefix: config.MLFLOW_EXPERIMENT_PREFIX,
+        publicBaseUrl: config.PUBLIC_BASE_URL,
+        now,
+      }
+    : undefined;
+
   const services: Services = {
     config,
     credential: credentialOnce,
@@ -201,6 +226,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     contractOf,
     productionReference,
     now,
+    mlflow,
     approval: () =>
       (approval ??= buildApproval().catch((err: unknown) => {
         approval = undefined;

@@ -84,6 +84,28 @@ export const runTriggerSchema = z.object({
 });
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
+/**
+ * The run's mirror on an MLflow tracking server (docs/mlflow.md), written only by lib/mlflow's
+ * mirror, never by the orchestration: `pending` until everything the run has is logged and it has
+ * ended, `synced` then, `failed` with the reason when MLflow refused (retried with a longer backoff).
+ * `runId` is stored before anything is logged, so a retry logs to the same MLflow run; `done` names
+ * the sections already logged, so a retry logs none of them twice.
+ */
+export const mlflowMirrorSchema = z.object({
+  status: z.enum(['pending', 'synced', 'failed']),
+  experimentId: z.string().optional(),
+  runId: z.string().optional(),
+  done: z.array(z.string()).default([]),
+  attempts: z.number().int().nonnegative().default(0),
+  /** Not before this instant (backoff after a failed attempt). */
+  nextAttemptAt: z.iso.datetime().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  syncedAt: z.iso.datetime().optional(),
+  /** The deployed version as mirrored to the MLflow model registry (stored before the alias is set). */
+  model: z.object({ name: z.string(), version: z.string(), alias: z.string().optional() }).optional(),
+});
+export type MlflowMirror = z.infer<typeof mlflowMirrorSchema>;
+
 /** The run document in Cosmos DB (container `runs`, partition key `/pipeline`): what people read. */
 export const runDocumentSchema = z.object({
   id: z.string(),
@@ -111,6 +133,8 @@ export const runDocumentSchema = z.object({
    * stops without touching the run or its approval.
    */
   execution: z.object({ instanceId: z.string(), executionId: z.string(), at: z.iso.datetime() }).optional(),
+  /** The MLflow mirror's state (only when MLFLOW_TRACKING_URI is set). */
+  mlflow: mlflowMirrorSchema.optional(),
 });
 export type RunDocument = z.infer<typeof runDocumentSchema>;
 

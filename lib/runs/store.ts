@@ -87,6 +87,31 @@ export class RunStore {
   }
 
   /**
+   * Runs the MLflow mirror has to sync now (docs/mlflow.md), oldest first, at most `limit`: never
+   * mirrored, or `pending`, or `failed` fewer than `maxFailedAttempts` times, and past their backoff
+   * (`nextAttemptAt`, an ISO instant, compared as a string).
+   */
+  async listUnmirrored(maxFailedAttempts: number, now: Date, limit = 100): Promise<RunDocument[]> {
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Stored>({
+        query: [
+          'SELECT TOP @limit * FROM c WHERE',
+          "(NOT IS_DEFINED(c.mlflow) OR c.mlflow.status = 'pending' OR (c.mlflow.status = 'failed' AND c.mlflow.attempts < @max))",
+          'AND (NOT IS_DEFINED(c.mlflow.nextAttemptAt) OR c.mlflow.nextAttemptAt <= @now)',
+          'ORDER BY c.createdAt',
+        ].join(' '),
+        parameters: [
+          { name: '@max', value: maxFailedAttempts },
+          { name: '@now', value: now.toISOString() },
+          { name: '@limit', value: limit },
+        ],
+      })
+      .fetchAll();
+    return resources.map(strip).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
    * Read-modify-write with an ETag condition, retried on conflict. `change` must be pure: it may
    * run more than once. Returns the stored document.
    */

@@ -72,8 +72,9 @@ const rules: LayerRules = {
     ['serving'],
     ['approval'],
     ['runs'],
-    // Pipeline definitions; deployment checks answered to Azure DevOps and GitHub.
-    ['pipelines', 'checks'],
+    // Pipeline definitions; deployment checks answered to Azure DevOps and GitHub; the MLflow mirror
+    // of run documents (it stands on runs).
+    ['pipelines', 'checks', 'mlflow'],
     // The composition root: builds every store, client and backend from the config.
     ['services'],
   ],

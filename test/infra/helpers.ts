@@ -75,6 +75,20 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     githubAppPrivateKey: '-----BEGIN PRIVATE KEY-----\\nMIIE...\\n-----END PRIVATE KEY-----',
     githubWebhookSecret: 'G'.repeat(40),
   },
+  mlflow: { mlflowTrackingUri: 'https://mlflow.example.com' },
+  mlflowAll: {
+    mlflowTrackingUri: 'https://mlflow.example.com',
+    mlflowRegistryUri: 'https://registry.example.com',
+    mlflowExperimentPrefix: 'sluice/',
+    mlflowTrackingUsername: 'sluice',
+    mlflowTrackingPassword: 'P'.repeat(24),
+  },
+  mlflowDatabricks: {
+    databricksHost: 'https://adb-1234567890123456.7.azuredatabricks.net',
+    mlflowTrackingUri: 'databricks',
+    mlflowExperimentPrefix: '/Shared/sluice/',
+    mlflowTrackingToken: 'dapi' + '1'.repeat(32),
+  },
   everything: {
     enableEmail: true,
     enableAzureMl: true,

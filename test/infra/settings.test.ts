@@ -264,8 +264,15 @@ describe('secrets', () => {
     const secure = declsOf(main, 'param')
       .filter((p) => p.decorators.some((d) => d.name === 'secure'))
       .map((p) => p.name);
-    // Every secure parameter with a value of its own: the generated ones and the optional Databricks and GitHub ones.
-    const ev = mainEvaluator({ ...generatedSecrets(), ...SCENARIOS.databricksAll, ...SCENARIOS.github });
+    // Every secure parameter with a value of its own: the generated ones and the optional
+    // Databricks, GitHub and MLflow ones.
+    const ev = mainEvaluator({
+      ...generatedSecrets(),
+      ...SCENARIOS.databricksAll,
+      ...SCENARIOS.github,
+      ...SCENARIOS.mlflowAll,
+      mlflowTrackingToken: SCENARIOS.mlflowDatabricks!.mlflowTrackingToken!,
+    });
     expect(secure.filter((name) => !ev.param(name))).toEqual([]);
     for (const o of declsOf(main, 'output')) {
       const value = String(ev.node(o.value!, new Map()));

@@ -1,0 +1,176 @@
+import type { MlflowMirror, RunDocument } from '../contracts/runDocument';
+import type { TrainingSpec } from '../contracts/trainingSpec';
+import { isNonRetriable } from '../errors';
+import { terminalRunStatuses } from '../runs/document';
+import type { RunStore } from '../runs/store';
+import type { MlflowClient } from './client';
+import { toBatches } from './limits';
+import type { RegisterVersion } from './sections';
+import { availableSections, createTags } from './sections';
+
+/** First backoff after a failed attempt; doubled per attempt up to the caps below. */
+const FIRST_BACKOFF_MS = 60_000;
+const MAX_TRANSIENT_BACKOFF_MS = 60 * 60_000;
+const MAX_REJECTED_BACKOFF_MS = 6 * 60 * 60_000;
+/** A run MLflow keeps refusing (not an outage) is given up after this many attempts. */
+export const MAX_REJECTED_ATTEMPTS = 8;
+
+export interface MirrorDeps {
+  client: Pick<
+    MlflowClient,
+    'ensureExperiment' | 'findRunsByTag' | 'createRun' | 'logBatch' | 'logInputs' | 'updateRun'
+  >;
+  /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
+  registry: Pick<
+    MlflowClient,
+    'ensureRegisteredModel' | 'findModelVersionsByRun' | 'createModelVersion' | 'setAlias'
+  >;
+  /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
+  alias: string;
+  /**
+   * Sluice's production version of a model now (its registry is the source of truth): an MLflow
+   * alias is moved only to the version that still is production, so a mirror that catches up late
+   * never moves it back over a newer deployment.
+   */
+  productionVersionOf(modelName: string): Promise<number | undefined>;
+  runs: Pick<RunStore, 'update' | 'listUnmirrored'>;
+  /** The pinned training spec of a pipeline version. */
+  trainingOf(pipeline: string, version: number): Promise<TrainingSpec | undefined>;
+  experimentPrefix: string;
+  publicBaseUrl: string;
+  now: () => Date;
+}
+
+export type MirrorOutcome =
+  | { runId: string; status: 'synced' | 'pending'; logged: string[] }
+  | { runId: string; status: 'retry' | 'failed'; logged: string[]; error: { code: string; message: string } };
+
+const fresh = (): MlflowMirror => ({ status: 'pending', done: [], attempts: 0 });
+
+/**
+ * Mirrors one Sluice run to MLflow, as far as the run document goes: the experiment named after
+ * the pipeline (created if absent), the MLflow run (found by its `sluice.run_id` tag, else created,
+ * and its id stored on the run document before anything is logged), then each section not yet in
+ * `mlflow.done`, each recorded as done right after MLflow took it, and the status update once the
+ * run ended. A failure never reaches the Sluice run: it is written to `mlflow` with a backoff.
+ */
+export async function mirrorRun(deps: MirrorDeps, run: RunDocument): Promise<MirrorOutcome> {
+  let state = run.mlflow ?? fresh();
+  const logged: string[] = [];
+  const save = async (change: (m: MlflowMirror) => MlflowMirror) => {
+    const doc = await deps.runs.update(run.pipeline, run.id, (r) => ({
+      ...r,
+      mlflow: change(r.mlflow ?? fresh()),
+    }));
+    state = doc.mlflow ?? fresh();
+    return doc;
+  };
+  try {
+    const training = await deps.trainingOf(run.pipeline, run.pipelineVersion);
+    const context = { run, training, publicBaseUrl: deps.publicBaseUrl };
+    if (!state.runId) {
+      const experimentId = await deps.client.ensureExperiment(`${deps.experimentPrefix}${run.pipeline}`, [
+        { key: 'sluice.pipeline', value: run.pipeline },
+      ]);
+      // A create whose answer was lost left a run with our tag: adopt it instead of making another.
+      const existing = await deps.client.findRunsByTag(experimentId, 'sluice.run_id', run.id);
+      const runId =
+        existing[0]?.run_id ??
+        (
+          await deps.client.createRun({
+            experiment_id: experimentId,
+            run_name: run.id,
+            start_time: Date.parse(run.createdAt),
+            tags: createTags(context),
+          })
+        ).run_id;
+      await save((m) => ({ ...m, experimentId, runId }));
+    }
+    const runId = state.runId!;
+    // The run document may have moved on since it was listed: log what the stored one has.
+    for (const section of availableSections(context)) {
+      if (state.done.includes(section.name)) continue;
+      if (section.inputs) await deps.client.logInputs(runId, section.inputs);
+      if (section.batch)
+        for (const batch of toBatches(section.batch)) await deps.client.logBatch(runId, batch);
+      if (section.register) await register(deps, runId, section.register, () => state, save);
+      if (section.end) await deps.client.updateRun({ run_id: runId, ...section.end });
+      await save((m) => ({ ...m, done: m.done.includes(section.name) ? m.done : [...m.done, section.name] }));
+      logged.push(section.name);
+    }
+    const synced = terminalRunStatuses.has(run.status) && state.done.includes('end');
+    const at = deps.now().toISOString();
+    const unchanged = !synced && state.status === 'pending' && state.attempts === 0 && !state.error;
+    if (!unchanged)
+      await save((m) => {
+        const { error: _e, nextAttemptAt: _n, ...rest } = m;
+        return synced
+          ? { ...rest, status: 'synced', attempts: 0, syncedAt: at }
+          : { ...rest, status: 'pending', attempts: 0 };
+      });
+    return { runId: run.id, status: synced ? 'synced' : 'pending', logged };
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const error = { code: e.code ?? 'mlflow_error', message: (e.message ?? String(err)).slice(0, 500) };
+    const rejected = isNonRetriable(err);
+    const attempts = state.attempts + 1;
+    const cap = rejected ? MAX_REJECTED_BACKOFF_MS : MAX_TRANSIENT_BACKOFF_MS;
+    const delay = Math.min(cap, FIRST_BACKOFF_MS * 2 ** Math.min(20, attempts - 1));
+    const nextAttemptAt = new Date(deps.now().getTime() + delay).toISOString();
+    try {
+      await save((m) => ({ ...m, status: rejected ? 'failed' : 'pending', attempts, error, nextAttemptAt }));
+    } catch {
+      // The run store is down too: the next sweep finds the run as it was and tries again.
+    }
+    return { runId: run.id, status: rejected ? 'failed' : 'retry', logged, error };
+  }
+}
+
+/**
+ * The deployed version in the MLflow registry: the registered model (created if absent), the
+ * version (found by its MLflow run if an earlier attempt made it, else created, and its number
+ * stored on the run document at once), then the alias, if Sluice's production still is this version.
+ */
+async function register(
+  deps: MirrorDeps,
+  runId: string,
+  r: RegisterVersion,
+  state: () => MlflowMirror,
+  save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
+): Promise<void> {
+  await deps.registry.ensureRegisteredModel(r.name, [{ key: 'sluice.model', value: r.name }]);
+  let version = state().model?.version;
+  if (!version) {
+    const found = await deps.registry.findModelVersionsByRun(r.name, runId);
+    version =
+      found[0]?.version ??
+      (
+        await deps.registry.createModelVersion({
+          name: r.name,
+          source: r.source,
+          run_id: runId,
+          run_link: r.runLink,
+          description: `Sluice ${r.name} version ${r.sluiceVersion}, deployed by Sluice's approval gate`,
+          tags: r.tags,
+        })
+      ).version;
+    const made = version;
+    await save((m) => ({ ...m, model: { name: r.name, version: made } }));
+  }
+  if ((await deps.productionVersionOf(r.name)) !== r.sluiceVersion) return;
+  await deps.registry.setAlias(r.name, deps.alias, version);
+  const moved = version;
+  await save((m) => ({ ...m, model: { name: r.name, version: moved, alias: deps.alias } }));
+}
+
+/**
+ * One sweep of the outbox: the runs not yet synced whose backoff has passed (oldest first, at most
+ * `limit`), each mirrored in turn. A run MLflow refused {@link MAX_REJECTED_ATTEMPTS} times stays
+ * `failed` with its reason and is no longer tried.
+ */
+export async function mirrorPendingRuns(deps: MirrorDeps, limit = 25): Promise<MirrorOutcome[]> {
+  const due = await deps.runs.listUnmirrored(MAX_REJECTED_ATTEMPTS, deps.now(), limit);
+  const out: MirrorOutcome[] = [];
+  for (const run of due) out.push(await mirrorRun(deps, run));
+  return out;
+}

@@ -1,0 +1,64 @@
+import type { Config } from '../config';
+
+/** Microsoft Entra scope of Azure Databricks (its first-party application id). */
+export const AZURE_DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default';
+/** Azure ML's MLflow endpoint takes an Azure Resource Manager token. */
+export const AZURE_ML_SCOPE = 'https://management.azure.com/.default';
+
+/** How requests to an MLflow server are authenticated. */
+export type MlflowAuth =
+  | { kind: 'none' }
+  | { kind: 'bearer'; token: string }
+  | { kind: 'basic'; username: string; password: string }
+  /** A Microsoft Entra token from the app's identity, for this scope. */
+  | { kind: 'entra'; scope: string };
+
+/** Where the MLflow REST API is: calls go to `${baseUrl}/api/2.0/mlflow/...`. */
+export interface MlflowTarget {
+  baseUrl: string;
+  auth: MlflowAuth;
+  /** What kind of server, for the docs and the UI links. */
+  flavor: 'mlflow' | 'databricks' | 'azureml';
+}
+
+/**
+ * Resolves an MLflow tracking (or registry) URI as MLflow's own clients do:
+ * - `http(s)://host[/path]`: the server itself; MLFLOW_TRACKING_USERNAME/PASSWORD (HTTP Basic) win
+ *   over MLFLOW_TRACKING_TOKEN (bearer), as in MLflow; neither = no authentication.
+ * - `databricks`: the workspace at DATABRICKS_HOST; MLFLOW_TRACKING_TOKEN, else DATABRICKS_TOKEN,
+ *   else an Entra token for Azure Databricks from the app's identity. (`databricks://profile`
+ *   names a ~/.databrickscfg profile, which a Function App does not have; the config refuses it.)
+ * - `azureml://<region>.api.azureml.ms/mlflow/v1.0/subscriptions/…/workspaces/<ws>`: the same URL
+ *   with https, and an Entra token for Azure Resource Manager, unless a token is set.
+ * Settings are already validated by lib/config.ts, so this does not fail on a parsed config.
+ */
+export function mlflowTarget(config: Config, uri: string): MlflowTarget {
+  const trim = (u: string) => u.replace(/\/+$/, '');
+  const token = config.MLFLOW_TRACKING_TOKEN;
+  if (uri === 'databricks') {
+    const t = token ?? config.DATABRICKS_TOKEN;
+    return {
+      baseUrl: trim(config.DATABRICKS_HOST ?? ''),
+      auth: t ? { kind: 'bearer', token: t } : { kind: 'entra', scope: AZURE_DATABRICKS_SCOPE },
+      flavor: 'databricks',
+    };
+  }
+  if (uri.startsWith('azureml://')) {
+    return {
+      baseUrl: trim(`https://${uri.slice('azureml://'.length)}`),
+      auth: token ? { kind: 'bearer', token } : { kind: 'entra', scope: AZURE_ML_SCOPE },
+      flavor: 'azureml',
+    };
+  }
+  const auth: MlflowAuth =
+    config.MLFLOW_TRACKING_USERNAME && config.MLFLOW_TRACKING_PASSWORD
+      ? {
+          kind: 'basic',
+          username: config.MLFLOW_TRACKING_USERNAME,
+          password: config.MLFLOW_TRACKING_PASSWORD,
+        }
+      : token
+        ? { kind: 'bearer', token }
+        : { kind: 'none' };
+  return { baseUrl: trim(uri), auth, flavor: 'mlflow' };
+}

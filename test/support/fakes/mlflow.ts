@@ -1,0 +1,365 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A local stand-in for an MLflow tracking server and model registry, speaking the documented REST
+ * wire format (https://mlflow.org/docs/latest/rest-api.html; mlflow/protos/service.proto and
+ * model_registry.proto) on loopback HTTP under `<any prefix>/api/2.0/mlflow/`:
+ *
+ *   GET  experiments/get-by-name?experiment_name=  → {experiment}; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *   POST experiments/create {name, tags}            → {experiment_id}; taken → 400 RESOURCE_ALREADY_EXISTS
+ *   POST runs/create {experiment_id, run_name, start_time, tags} → {run: {info, data}} (status RUNNING)
+ *   POST runs/search {experiment_ids, filter, max_results} → {runs}; the filter form tags.`k` = 'v' only
+ *   POST runs/update {run_id, status, end_time}     → {run_info}
+ *   POST runs/log-batch {run_id, metrics, params, tags} → {}; > 1,000 metrics, > 100 params, > 100 tags,
+ *        > 1,000 entities, > 1 MB, a key > 250 bytes, a param value > 500 bytes, a tag value > 5,000
+ *        bytes, or a param re-logged with another value → 400 INVALID_PARAMETER_VALUE. An identical
+ *        metric (key, value, timestamp, step) is kept once, as MLflow's SQL store does.
+ *   POST runs/log-inputs {run_id, datasets}         → {}; a dataset (name, digest) is kept once; a digest
+ *        over 36 characters, a name over 500, a source over 65,535, an input tag key over 255 or
+ *        value over 500 → 400 INVALID_PARAMETER_VALUE (mlflow/utils/validation.py)
+ *   POST registered-models/create {name, tags}      → {registered_model}; taken → RESOURCE_ALREADY_EXISTS
+ *   POST model-versions/create {name, source, run_id, run_link, tags} → {model_version} (next version)
+ *   GET  model-versions/search?filter=name='m' and run_id='r' → {model_versions} (that filter form only)
+ *   POST registered-models/alias {name, alias, version} → {}
+ *
+ * Errors are `{"error_code", "message"}`. With `token` set a bearer token is required (none → 401
+ * UNAUTHENTICATED, another → 403 PERMISSION_DENIED). `down = true` answers 503 to everything (an
+ * outage); `failNext(n, status)` answers the next n calls with that status (429 with Retry-After: 0).
+ * Every call is recorded in `calls`, outage answers included.
+ */
+
+export interface Call {
+  method: string;
+  path: string;
+  /** What came before /api/2.0/mlflow (an Azure ML workspace's base path). */
+  prefix: string;
+  body: Record<string, unknown>;
+  status: number;
+  authorization?: string;
+}
+interface Kv {
+  key: string;
+  value: string;
+}
+interface FakeMetric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+export interface FakeRun {
+  info: {
+    run_id: string;
+    run_uuid: string;
+    experiment_id: string;
+    run_name: string;
+    status: string;
+    start_time?: number;
+    end_time?: number;
+    lifecycle_stage: string;
+  };
+  params: Map<string, string>;
+  tags: Map<string, string>;
+  metrics: FakeMetric[];
+  inputs: { dataset: Record<string, unknown>; tags?: Kv[] }[];
+}
+
+class Rejection extends Error {
+  constructor(
+    readonly status: number,
+    readonly errorCode: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+const invalid = (m: string) => new Rejection(400, 'INVALID_PARAMETER_VALUE', m);
+const bytes = (s: string) => Buffer.byteLength(s);
+
+export class FakeMlflow {
+  readonly calls: Call[] = [];
+  readonly experiments = new Map<
+    string,
+    { experiment_id: string; name: string; tags: Kv[]; lifecycle_stage?: 'active' | 'deleted' }
+  >();
+  readonly runs = new Map<string, FakeRun>();
+  readonly models = new Map<
+    string,
+    { name: string; versions: Record<string, unknown>[]; aliases: Map<string, string> }
+  >();
+  down = false;
+  token: string | undefined;
+  private failures: { n: number; status: number } = { n: 0, status: 503 };
+  private seq = 0;
+  private server = createServer((req, res) => void this.handle(req, res));
+  url = '';
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+  failNext(n: number, status: number): void {
+    this.failures = { n, status };
+  }
+  /** The calls answered 2xx, as `METHOD path`. */
+  okCalls(): string[] {
+    return this.calls.filter((c) => c.status < 300).map((c) => `${c.method} ${c.path}`);
+  }
+  runByTag(key: string, value: string): FakeRun | undefined {
+    return [...this.runs.values()].find((r) => r.tags.get(key) === value);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks);
+    const url = new URL(req.url ?? '/', 'http://x');
+    const at = url.pathname.indexOf('/api/2.0/mlflow/');
+    const prefix = at >= 0 ? url.pathname.slice(0, at) : '';
+    const path = at >= 0 ? url.pathname.slice(at + '/api/2.0/mlflow/'.length) : url.pathname;
+    let body: Record<string, unknown> = {};
+    if (req.method === 'GET') body = Object.fromEntries(url.searchParams);
+    else if (raw.length) {
+      try {
+        body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        body = {};
+      }
+    }
+    const call: Call = { method: req.method ?? '', path, prefix, body, status: 0 };
+    if (req.headers.authorization) call.authorization = req.headers.authorization;
+    this.calls.push(call);
+    const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      call.status = status;
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(payload));
+    };
+    if (this.down) return send(503, { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'server is down' });
+    if (this.failures.n > 0) {
+      this.failures.n--;
+      const s = this.failures.status;
+      return send(
+        s,
+        { error_code: s === 429 ? 'REQUEST_LIMIT_EXCEEDED' : 'INTERNAL_ERROR', message: 'injected' },
+        s === 429 ? { 'retry-after': '0' } : {},
+      );
+    }
+    if (this.token) {
+      const auth = req.headers.authorization;
+      if (!auth) return send(401, { error_code: 'UNAUTHENTICATED', message: 'credentials required' });
+      if (auth !== `Bearer ${this.token}`)
+        return send(403, { error_code: 'PERMISSION_DENIED', message: 'not allowed' });
+    }
+    try {
+      if (raw.length > 1_048_576) throw invalid('request body exceeds 1 MB');
+      send(200, this.route(`${req.method} ${path}`, body));
+    } catch (err) {
+      if (err instanceof Rejection)
+        return send(err.status, { error_code: err.errorCode, message: err.message });
+      send(500, { error_code: 'INTERNAL_ERROR', message: (err as Error).message });
+    }
+  }
+
+  private run(id: unknown): FakeRun {
+    const r = this.runs.get(String(id));
+    if (!r) throw new Rejection(404, 'RESOURCE_DOES_NOT_EXIST', `Run '${String(id)}' not found`);
+    return r;
+  }
+
+  private route(route: string, b: Record<string, unknown>): unknown {
+    switch (route) {
+      case 'GET experiments/get-by-name': {
+        const e = [...this.experiments.values()].find((x) => x.name === b.experiment_name);
+        if (!e)
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Could not find experiment with name '${String(b.experiment_name)}'`,
+          );
+        return { experiment: { lifecycle_stage: 'active', ...e } };
+      }
+      case 'POST experiments/create': {
+        if (typeof b.name !== 'string' || !b.name)
+          throw invalid("Missing value for required parameter 'name'");
+        if ([...this.experiments.values()].some((x) => x.name === b.name))
+          throw new Rejection(400, 'RESOURCE_ALREADY_EXISTS', `Experiment '${b.name}' already exists.`);
+        const id = String(++this.seq);
+        this.experiments.set(id, { experiment_id: id, name: b.name, tags: (b.tags as Kv[]) ?? [] });
+        return { experiment_id: id };
+      }
+      case 'POST runs/create': {
+        if (!this.experiments.has(String(b.experiment_id)))
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `No Experiment with id=${String(b.experiment_id)} exists`,
+          );
+        const id = `r${String(++this.seq).padStart(31, '0')}`;
+        const run: FakeRun = {
+          info: {
+            run_id: id,
+            run_uuid: id,
+            experiment_id: String(b.experiment_id),
+            run_name: String(b.run_name ?? id),
+            status: 'RUNNING',
+            ...(typeof b.start_time === 'number' ? { start_time: b.start_time } : {}),
+            lifecycle_stage: 'active',
+          },
+          params: new Map(),
+          tags: new Map(((b.tags as Kv[]) ?? []).map((t) => [t.key, t.value])),
+          metrics: [],
+          inputs: [],
+        };
+        this.runs.set(id, run);
+        return { run: { info: run.info, data: { tags: b.tags ?? [] } } };
+      }
+      case 'POST runs/search': {
+        const ids = (b.experiment_ids as string[] | undefined) ?? [];
+        const m = /^tags\.`([^`]+)` = '((?:[^'\\]|\\.)*)'$/.exec(String(b.filter ?? ''));
+        if (b.filter && !m) throw invalid(`unsupported filter ${String(b.filter)}`);
+        const value = m?.[2]?.replace(/\\(.)/g, '$1');
+        const found = [...this.runs.values()].filter(
+          (r) => ids.includes(r.info.experiment_id) && (!m || r.tags.get(m[1]!) === value),
+        );
+        return { runs: found.slice(0, Number(b.max_results ?? 1000)).map((r) => ({ info: r.info })) };
+      }
+      case 'POST runs/update': {
+        const r = this.run(b.run_id);
+        if (!['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'].includes(String(b.status)))
+          throw invalid(`invalid status ${String(b.status)}`);
+        r.info.status = String(b.status);
+        if (typeof b.end_time === 'number') r.info.end_time = b.end_time;
+        return { run_info: r.info };
+      }
+      case 'POST runs/log-batch': {
+        const r = this.run(b.run_id);
+        const metrics = (b.metrics as FakeMetric[] | undefined) ?? [];
+        const params = (b.params as Kv[] | undefined) ?? [];
+        const tags = (b.tags as Kv[] | undefined) ?? [];
+        if (metrics.length > 1000)
+          throw invalid(
+            `A batch logging request can contain at most 1000 metrics. Got ${metrics.length} metrics.`,
+          );
+        if (params.length > 100)
+          throw invalid(
+            `A batch logging request can contain at most 100 params. Got ${params.length} params.`,
+          );
+        if (tags.length > 100)
+          throw invalid(`A batch logging request can contain at most 100 tags. Got ${tags.length} tags.`);
+        if (metrics.length + params.length + tags.length > 1000)
+          throw invalid('at most 1000 entities per batch');
+        for (const e of [...metrics, ...params, ...tags])
+          if (bytes(e.key) > 250 || !/^[A-Za-z0-9_\-./ ]+$/.test(e.key))
+            throw invalid(`invalid key '${e.key}'`);
+        for (const p of params)
+          if (bytes(p.value) > 500) throw invalid(`param '${p.key}' value longer than 500 bytes`);
+        for (const t of tags)
+          if (bytes(t.value) > 5000) throw invalid(`tag '${t.key}' value longer than 5000 bytes`);
+        for (const p of params) {
+          const had = r.params.get(p.key);
+          if (had !== undefined && had !== p.value)
+            throw invalid(
+              `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${had}' for run ID='${r.info.run_id}'. Attempted logging new value '${p.value}'.`,
+            );
+        }
+        for (const p of params) r.params.set(p.key, p.value);
+        for (const t of tags) r.tags.set(t.key, t.value);
+        for (const m of metrics) {
+          if (typeof m.value !== 'number' || typeof m.timestamp !== 'number')
+            throw invalid(`metric '${m.key}' needs value and timestamp`);
+          const same = r.metrics.some(
+            (x) =>
+              x.key === m.key &&
+              x.value === m.value &&
+              x.timestamp === m.timestamp &&
+              x.step === (m.step ?? 0),
+          );
+          if (!same)
+            r.metrics.push({ key: m.key, value: m.value, timestamp: m.timestamp, step: m.step ?? 0 });
+        }
+        return {};
+      }
+      case 'POST runs/log-inputs': {
+        const r = this.run(b.run_id);
+        for (const d of (b.datasets as FakeRun['inputs'] | undefined) ?? []) {
+          const ds = d.dataset as { name?: string; digest?: string; source_type?: string; source?: string };
+          if (!ds?.name || !ds.digest || !ds.source_type || !ds.source)
+            throw invalid('dataset needs name, digest, source_type and source');
+          // mlflow/utils/validation.py's dataset and input-tag limits.
+          if (ds.name.length > 500) throw invalid('Dataset name exceeds the maximum length of 500');
+          if (ds.digest.length > 36) throw invalid('Dataset digest exceeds the maximum length of 36');
+          if (ds.source.length > 65535) throw invalid('Dataset source exceeds the maximum length of 65535');
+          for (const t of d.tags ?? []) {
+            if (t.key.length > 255) throw invalid('Dataset input tag key exceeds the maximum length of 255');
+            if (t.value.length > 500)
+              throw invalid('Dataset input tag value exceeds the maximum length of 500');
+          }
+          if (!r.inputs.some((x) => x.dataset.name === ds.name && x.dataset.digest === ds.digest))
+            r.inputs.push(d);
+        }
+        return {};
+      }
+      case 'POST registered-models/create': {
+        const name = String(b.name ?? '');
+        if (!name) throw invalid("Missing value for required parameter 'name'");
+        if (this.models.has(name))
+          throw new Rejection(
+            400,
+            'RESOURCE_ALREADY_EXISTS',
+            `Registered Model (name=${name}) already exists.`,
+          );
+        this.models.set(name, { name, versions: [], aliases: new Map() });
+        return { registered_model: { name } };
+      }
+      case 'POST model-versions/create': {
+        const m = this.models.get(String(b.name));
+        if (!m)
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Registered Model with name=${String(b.name)} not found`,
+          );
+        const v = {
+          name: m.name,
+          version: String(m.versions.length + 1),
+          source: b.source,
+          run_id: b.run_id,
+          run_link: b.run_link,
+          tags: b.tags ?? [],
+          status: 'READY',
+        };
+        m.versions.push(v);
+        return { model_version: v };
+      }
+      case 'GET model-versions/search': {
+        const m = /^name='((?:[^'\\]|\\.)*)' and run_id='((?:[^'\\]|\\.)*)'$/.exec(String(b.filter ?? ''));
+        if (!m) throw invalid(`unsupported filter ${String(b.filter)}`);
+        const unq = (v: string) => v.replace(/\\(.)/g, '$1');
+        const versions = this.models.get(unq(m[1]!))?.versions ?? [];
+        return { model_versions: versions.filter((v) => v.run_id === unq(m[2]!)) };
+      }
+      case 'POST registered-models/alias': {
+        const m = this.models.get(String(b.name));
+        if (!m)
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Registered Model with name=${String(b.name)} not found`,
+          );
+        if (!m.versions.some((v) => v.version === String(b.version)))
+          throw invalid(`version ${String(b.version)} does not exist`);
+        m.aliases.set(String(b.alias), String(b.version));
+        return {};
+      }
+      default:
+        throw new Rejection(404, 'ENDPOINT_NOT_FOUND', `no endpoint ${route}`);
+    }
+  }
+}
