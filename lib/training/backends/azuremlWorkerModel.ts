@@ -31,7 +31,7 @@ import { jobPath } from './types';
  * other path does (`storeModelFolder`), so evaluation and predict score it through ONNX:
  *
  * - `model.json` hashes to the digest the worker reported (the folder is the job's own model);
- * - it is a valid Sluice model document, whose task is the one reported;
+ * - it is a valid Sluice model document, of the task and algorithm reported;
  * - MLmodel parses and has the `onnx` flavor; the ONNX loads, takes the model's features and has
  *   the outputs its task needs (`checkModelFolder`);
  * - on rows made from the model's own features, the ONNX scores equal the JSON model's within 1e-6
@@ -195,10 +195,10 @@ export async function storeWorkerFolder(
   }
   const def = model.definition;
   const task = def.target.classes ? 'classification' : 'regression';
-  if (reported.task !== task) {
+  if (reported.task !== def.task || reported.algorithm !== def.algorithm) {
     throw new NonRetriableError(
       'model_output_invalid',
-      `the worker reported a ${reported.task} model, its ${BUILT_IN_JSON_FILE} is ${task}`,
+      `the worker reported a ${reported.task} ${reported.algorithm} model, its ${BUILT_IN_JSON_FILE} is a ${def.task} ${def.algorithm} one`,
     );
   }
   const sample = checkRows(def);
