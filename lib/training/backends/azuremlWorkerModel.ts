@@ -73,8 +73,7 @@ export interface CollectWorkerModelOptions {
 
 /** What the backend gets: the result to report, or the reason the job fails. */
 export type WorkerModelOutcome =
-  | { ok: true; result: JobResult }
-  | { ok: false; error: { code: string; message: string } };
+  { ok: true; result: JobResult } | { ok: false; error: { code: string; message: string } };
 
 const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

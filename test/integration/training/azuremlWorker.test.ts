@@ -169,7 +169,8 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     // Once: with the downloaded folder gone, a later poll answers the same from the record.
     const record = (await store.getJson({ container: 'jobs', path: 'wk-1/model-collected.json' })).value;
     expect(record).toMatchObject({ jobId: 'wk-1', result: { modelDigest: result.modelDigest } });
-    for (const p of await blobsUnder('jobs', 'wk-1/model/')) await store.delete({ container: 'jobs', path: p });
+    for (const p of await blobsUnder('jobs', 'wk-1/model/'))
+      await store.delete({ container: 'jobs', path: p });
     await expect(b.status('wk-1')).resolves.toMatchObject({ state: 'completed', result });
   });
 
@@ -193,7 +194,10 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     expect(s).toMatchObject({
       state: 'failed',
       backendStatus: 'Completed',
-      error: { code: 'model_digest_mismatch', message: expect.stringContaining('not the digest it reported') },
+      error: {
+        code: 'model_digest_mismatch',
+        message: expect.stringContaining('not the digest it reported'),
+      },
     });
     expect(s.result).toBeUndefined();
     expect(await blobsUnder('models', 'mlflow/')).toEqual(before);
