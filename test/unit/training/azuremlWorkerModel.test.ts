@@ -6,7 +6,11 @@ import path from 'node:path';
 import type { JobResult } from '../../../lib/contracts/trainingJob';
 import { manifestDigest } from '../../../lib/mlmodel/folder';
 import type { BlobLocation } from '../../../lib/storage/blob';
-import { checkRows, storeWorkerFolder } from '../../../lib/training/backends/azuremlWorkerModel';
+import {
+  checkRows,
+  collectWorkerModel,
+  storeWorkerFolder,
+} from '../../../lib/training/backends/azuremlWorkerModel';
 import type { BuiltInModelFolder } from '../../../lib/training/models/mlflowFolder';
 import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
 import { loadModel } from '../../../lib/training/models/predict';
@@ -181,5 +185,80 @@ describe('the Azure ML worker folder check (storeWorkerFolder)', () => {
     );
     expect(new Set(rows.map((r) => r[numeric.name])).size).toBe(8);
     expect(checkRows(def)).toEqual(rows);
+  });
+});
+
+describe('collectWorkerModel: once, and a storage error left for the next poll', () => {
+  const reported: JobResult = {
+    modelUri: 'https://acct.blob.core.windows.net/jobs/j/model.json',
+    modelDigest: 'a'.repeat(64),
+    algorithm: 'ridge',
+    task: 'regression',
+    metrics: {},
+    rows: { train: 1 },
+    iterations: 1,
+    converged: true,
+  };
+  const store = (over: Record<string, unknown>) =>
+    ({
+      tryGetJson: async () => undefined,
+      list: () => {
+        throw new Error('list not expected');
+      },
+      put: async () => {
+        throw new Error('put not expected');
+      },
+      ...over,
+    }) as never;
+
+  it('answers from the record without listing the output again', async () => {
+    const recorded = { ...reported, modelDigest: 'b'.repeat(64) };
+    const s = store({
+      tryGetJson: async () => ({ value: { jobId: 'j', collectedAt: 'x', result: recorded }, etag: 'e' }),
+    });
+    await expect(collectWorkerModel(s, 'j', reported, { maxBytes: 1 << 20 })).resolves.toEqual({
+      ok: true,
+      result: recorded,
+    });
+    const failed = store({
+      tryGetJson: async () => ({
+        value: { jobId: 'j', collectedAt: 'x', error: { code: 'onnx_invalid', message: 'm' } },
+        etag: 'e',
+      }),
+    });
+    await expect(collectWorkerModel(failed, 'j', reported, { maxBytes: 1 << 20 })).resolves.toEqual({
+      ok: false,
+      error: { code: 'onnx_invalid', message: 'm' },
+    });
+  });
+
+  it('refuses a record it cannot read (job_record_invalid)', async () => {
+    const s = store({ tryGetJson: async () => ({ value: { jobId: 'j' }, etag: 'e' }) });
+    await expect(collectWorkerModel(s, 'j', reported, { maxBytes: 1 << 20 })).rejects.toMatchObject({
+      code: 'job_record_invalid',
+    });
+  });
+
+  it('rethrows a storage error and records nothing, so the next poll tries again', async () => {
+    const s = store({
+      // eslint-disable-next-line require-yield
+      list: async function* () {
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      },
+    });
+    await expect(collectWorkerModel(s, 'j', reported, { maxBytes: 1 << 20 })).rejects.toThrow(
+      'socket hang up',
+    );
+  });
+
+  it('keeps a result that already names a stored folder', async () => {
+    const folderResult = {
+      ...reported,
+      modelUri: `https://acct.blob.core.windows.net/models/mlflow/${'c'.repeat(64)}.manifest.json`,
+    };
+    await expect(collectWorkerModel(store({}), 'j', folderResult, { maxBytes: 1 << 20 })).resolves.toEqual({
+      ok: true,
+      result: folderResult,
+    });
   });
 });
