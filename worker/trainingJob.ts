@@ -138,8 +138,10 @@ class FolderSink implements JobSink {
   }
   /**
    * The model folder's files go to `<out>/model/` (apart from the job's status and log files, which
-   * are not part of the model); `model.json` also stays at `<out>/model.json`, the result's legacy
-   * artifact, until the backend stores the folder itself (it has the Blob access this job lacks).
+   * are not part of the model); `model.json` also stays at `<out>/model.json`, and the result names
+   * it with its SHA-256. The Azure ML backend, which has the Blob access this job lacks, checks the
+   * folder against that digest and stores it, replacing this result's model with the folder
+   * (lib/training/backends/azuremlWorkerModel.ts); without `model/` it keeps this JSON result.
    */
   async storeModel(json: Buffer, folder: BuiltInModelFolder | undefined): Promise<StoredModel> {
     if (folder) mkdirSync(join(this.out, MODEL_SUBFOLDER), { recursive: true });

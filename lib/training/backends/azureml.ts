@@ -14,6 +14,7 @@ import { defaultModelMaxBytes } from '../../mlmodel/folder';
 import type { ArtifactStore } from '../../storage/blob';
 import { parseCommand } from '../userJob/command';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import { collectWorkerModel } from './azuremlWorkerModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
 import type { UserJobRecord } from './azuremlUserJob';
@@ -39,7 +40,10 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  *
  * - **Built-in algorithms** run Sluice's own worker: its input is the dataset blob, its output
  *   folder is mapped to `jobs/<jobId>/` in the artifact account, so status, log tail, metrics and
- *   the model land where `status` reads them. Azure ML's own status decides the state.
+ *   the model land where `status` reads them. Azure ML's own status decides the state. When it
+ *   says Completed, the MLflow folder the worker wrote to `model/` is checked and stored once
+ *   (`collectWorkerModel`), so the result names the folder and its `artifact`, as on every other
+ *   path; a worker output without `model/` keeps its legacy `model.json` result.
  * - **User code** (`algorithm: "custom"`, `sluice.job/v1`): the job data is prepared and staged
  *   under `jobs/<jobId>/data/` as `uri_file` inputs, the user's command runs in their code asset and
  *   environment, and writes the MLflow model folder to the `uri_folder` output
@@ -73,7 +77,7 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   codeBaseDir?: string;
   /** User jobs: the workspace storage's Blob endpoint (default from its datastore; tests). */
   workspaceStorageEndpoint?: string;
-  /** User jobs: the model folder's size limit (default 512 MiB). */
+  /** The model folder's size limit (default 512 MiB): user jobs, and the worker's `model/` folder. */
   maxModelBytes?: number;
   /**
    * User jobs: a workspace datastore on the artifact account's `jobs` container. When set, the
@@ -445,6 +449,18 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         state: 'failed',
         error: { code: 'no_model_output', message: 'Azure ML reports Completed but the job wrote no model' },
       };
+    }
+    if (state === 'completed' && fromFiles.result && this.options.store) {
+      // The worker left its MLflow folder in <out>/model/: checked, stored and recorded once.
+      const outcome = await collectWorkerModel(this.options.store, jobId, fromFiles.result, {
+        maxBytes: this.options.maxModelBytes ?? defaultModelMaxBytes,
+        now: this.now,
+      });
+      if (!outcome.ok) {
+        const { result: _reported, ...rest } = merged;
+        return { ...rest, state: 'failed', error: outcome.error };
+      }
+      return { ...merged, result: outcome.result };
     }
     if (state === 'failed' && !merged.error) {
       merged.error = parsed.data.error ?? { code: 'azureml_failed', message: `Azure ML job ${jobId} failed` };
