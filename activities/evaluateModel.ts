@@ -71,16 +71,20 @@ export function evaluateModel(
 
     const championVersion = await registry.resolveAlias(input.modelName, PRODUCTION_ALIAS);
     // The champion as it was registered: a legacy JSON (no artifact) or a model folder, whoever trained it.
+    // With its metrics as recorded at registration: what championCollapse holds it to.
     const champion = championVersion
-      ? await scoreForEvaluation(
-          await loadScorer(scorers, {
-            uri: championVersion.artifactUri,
-            digest: championVersion.modelDigest,
-            ...(championVersion.artifact ? { artifact: championVersion.artifact } : {}),
-          }),
-          evaluation,
-          championVersion.version,
-        )
+      ? {
+          ...(await scoreForEvaluation(
+            await loadScorer(scorers, {
+              uri: championVersion.artifactUri,
+              digest: championVersion.modelDigest,
+              ...(championVersion.artifact ? { artifact: championVersion.artifact } : {}),
+            }),
+            evaluation,
+            championVersion.version,
+          )),
+          recorded: championVersion.metrics,
+        }
       : undefined;
     const report = evaluateCandidate({
       dataset: evaluation,
