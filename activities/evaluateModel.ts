@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { evaluateModelActivity } from '../lib/contracts/training';
 import { ingestBlob, loadColumnar } from '../lib/data/datasets';
 import { NonRetriableError } from '../lib/errors';
+import type { MetricIntervals } from '../lib/evaluation/report';
 import { evaluateCandidate, scoreForEvaluation } from '../lib/evaluation/report';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
 import { pythonFunctionScorer } from '../lib/scoring/scoreCommand';
@@ -109,6 +110,13 @@ export function evaluateModel(
         message: r.message.length > 300 ? `${r.message.slice(0, 297)}...` : r.message,
       }));
     const diff = report.comparison?.difference;
+    const intervalOf = (side: { intervals?: MetricIntervals } | null) => {
+      const i = side?.intervals;
+      const m = i?.metrics[pm];
+      return i && m ? { lower: m.lower, upper: m.upper, confidence: i.confidence } : undefined;
+    };
+    const candidateInterval = intervalOf(report.candidate);
+    const championInterval = intervalOf(report.champion);
     return {
       report: { uri: stored.uri, sha256: stored.sha256 },
       passed: report.verdict.passed,
@@ -117,6 +125,8 @@ export function evaluateModel(
       candidate: report.candidate.metrics[pm] ?? null,
       champion: report.champion?.metrics[pm] ?? null,
       ...(champion ? { championVersion: champion.version } : {}),
+      ...(candidateInterval ? { candidateInterval } : {}),
+      ...(championInterval ? { championInterval } : {}),
       ...(diff
         ? {
             difference: {

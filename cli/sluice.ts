@@ -486,10 +486,13 @@ function evaluationTable(ev: Record<string, unknown>): string[] {
     isRecord(v) && 'estimate' in v ? [fmtMetric(v.estimate), interval(v)] : [fmtMetric(v), ''];
   const production =
     ev.championVersion !== undefined ? `production (v${String(ev.championVersion)})` : 'production';
+  // The absolute values' own intervals, when the run recorded them.
+  const withInterval = (v: unknown, i: unknown): [string, string] =>
+    isRecord(i) && typeof v === 'number' ? [fmtMetric(v), interval(i)] : cell(v);
   const table = [
     ['', 'value', 'interval'],
-    ['candidate', ...cell(ev.candidate)],
-    [production, ...cell(ev.champion)],
+    ['candidate', ...withInterval(ev.candidate, ev.candidateInterval)],
+    [production, ...withInterval(ev.champion, ev.championInterval)],
   ];
   if (ev.difference !== undefined) table.push(['difference', ...cell(ev.difference)]);
   // No interval anywhere (a first model has no difference): no empty column.

@@ -233,6 +233,8 @@ function* runPipeline(
         candidate: out.candidate,
         champion: out.champion,
         ...(out.championVersion ? { championVersion: out.championVersion } : {}),
+        ...(out.candidateInterval ? { candidateInterval: out.candidateInterval } : {}),
+        ...(out.championInterval ? { championInterval: out.championInterval } : {}),
         ...(out.difference ? { difference: out.difference } : {}),
         passed: out.passed,
         reasons: out.reasons.slice(0, 10),
