@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { evaluateModelActivity } from '../lib/contracts/training';
 import { ingestBlob, loadColumnar } from '../lib/data/datasets';
 import { NonRetriableError } from '../lib/errors';
+import type { MetricIntervals } from '../lib/evaluation/report';
 import { evaluateCandidate, scoreForEvaluation } from '../lib/evaluation/report';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
 import { pythonFunctionScorer } from '../lib/scoring/scoreCommand';
@@ -71,16 +72,20 @@ export function evaluateModel(
 
     const championVersion = await registry.resolveAlias(input.modelName, PRODUCTION_ALIAS);
     // The champion as it was registered: a legacy JSON (no artifact) or a model folder, whoever trained it.
+    // With its metrics as recorded at registration: what championCollapse holds it to.
     const champion = championVersion
-      ? await scoreForEvaluation(
-          await loadScorer(scorers, {
-            uri: championVersion.artifactUri,
-            digest: championVersion.modelDigest,
-            ...(championVersion.artifact ? { artifact: championVersion.artifact } : {}),
-          }),
-          evaluation,
-          championVersion.version,
-        )
+      ? {
+          ...(await scoreForEvaluation(
+            await loadScorer(scorers, {
+              uri: championVersion.artifactUri,
+              digest: championVersion.modelDigest,
+              ...(championVersion.artifact ? { artifact: championVersion.artifact } : {}),
+            }),
+            evaluation,
+            championVersion.version,
+          )),
+          recorded: championVersion.metrics,
+        }
       : undefined;
     const report = evaluateCandidate({
       dataset: evaluation,
@@ -105,6 +110,13 @@ export function evaluateModel(
         message: r.message.length > 300 ? `${r.message.slice(0, 297)}...` : r.message,
       }));
     const diff = report.comparison?.difference;
+    const intervalOf = (side: { intervals?: MetricIntervals } | null) => {
+      const i = side?.intervals;
+      const m = i?.metrics[pm];
+      return i && m ? { lower: m.lower, upper: m.upper, confidence: i.confidence } : undefined;
+    };
+    const candidateInterval = intervalOf(report.candidate);
+    const championInterval = intervalOf(report.champion);
     return {
       report: { uri: stored.uri, sha256: stored.sha256 },
       passed: report.verdict.passed,
@@ -113,6 +125,8 @@ export function evaluateModel(
       candidate: report.candidate.metrics[pm] ?? null,
       champion: report.champion?.metrics[pm] ?? null,
       ...(champion ? { championVersion: champion.version } : {}),
+      ...(candidateInterval ? { candidateInterval } : {}),
+      ...(championInterval ? { championInterval } : {}),
       ...(diff
         ? {
             difference: {

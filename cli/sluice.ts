@@ -65,13 +65,17 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 export const COMMANDS: Record<string, CommandSpec> = {
   pipelines: {
-    usage: 'sluice pipelines apply FILE | list | show NAME',
+    usage: 'sluice pipelines apply FILE [--rows N] | list | show NAME',
     about:
-      'apply: store a new version of the pipeline defined in FILE (JSON; its "name" says which pipeline);\n' +
+      'apply: store a new version of the pipeline defined in FILE (JSON; its "name" says which pipeline),\n' +
+      'and warn when its evaluation policy cannot pass on the holdout it will see;\n' +
       'list: every pipeline with its latest version; show: one definition with its versions.',
-    options: {},
+    options: { rows: { type: 'string' } },
+    optionHelp: `  --rows N                 evaluation rows to expect (holdout plus golden set), for the policy
+                           check; default: the pipeline's last evaluated run`,
     examples: [
       'sluice pipelines apply examples/pipelines/wages.json',
+      'sluice pipelines apply examples/pipelines/wages.json --rows 400',
       'sluice pipelines list',
       'sluice pipelines show wages --json',
     ],
@@ -486,10 +490,13 @@ function evaluationTable(ev: Record<string, unknown>): string[] {
     isRecord(v) && 'estimate' in v ? [fmtMetric(v.estimate), interval(v)] : [fmtMetric(v), ''];
   const production =
     ev.championVersion !== undefined ? `production (v${String(ev.championVersion)})` : 'production';
+  // The absolute values' own intervals, when the run recorded them.
+  const withInterval = (v: unknown, i: unknown): [string, string] =>
+    isRecord(i) && typeof v === 'number' ? [fmtMetric(v), interval(i)] : cell(v);
   const table = [
     ['', 'value', 'interval'],
-    ['candidate', ...cell(ev.candidate)],
-    [production, ...cell(ev.champion)],
+    ['candidate', ...withInterval(ev.candidate, ev.candidateInterval)],
+    [production, ...withInterval(ev.champion, ev.championInterval)],
   ];
   if (ev.difference !== undefined) table.push(['difference', ...cell(ev.difference)]);
   // No interval anywhere (a first model has no difference): no empty column.
@@ -631,11 +638,20 @@ export async function main(
           throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`);
         }
         if (!def.name) throw new CliError(`${file}: the definition has no "name"`);
-        const r = (await api(ctx, 'PUT', `/api/pipelines/${encodeURIComponent(def.name)}`, {
+        const rows = str('rows');
+        if (rows !== undefined && !/^[1-9][0-9]*$/.test(rows))
+          throw new UsageError(
+            `--rows must be a positive whole number, got '${rows}'\n\n${commandHelp(cmd)}`,
+          );
+        const query = rows !== undefined ? `?rows=${rows}` : '';
+        const r = (await api(ctx, 'PUT', `/api/pipelines/${encodeURIComponent(def.name)}${query}`, {
           data: text,
           type: 'application/json',
-        })) as { name: string; version: number };
-        print(r, () => out(`pipeline ${r.name} is now at version ${r.version}`));
+        })) as { name: string; version: number; warnings?: { field: string; message: string }[] };
+        print(r, () => {
+          out(`pipeline ${r.name} is now at version ${r.version}`);
+          for (const w of r.warnings ?? []) out(`  ⚠ ${w.field}: ${w.message}`);
+        });
         return 0;
       }
       if (sub === 'list' || sub === undefined) {

@@ -6,6 +6,7 @@ import {
   pipelineDefinitionSchema,
   pipelineNameSchema,
 } from '../lib/pipelines/definition';
+import { policyWarnings } from '../lib/pipelines/policyCheck';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
 import { LocalJobError, preflightLocalJob } from '../lib/training/userJob/preflight';
 import type { Services } from '../lib/services';
@@ -14,13 +15,24 @@ import { readJsonBody, withProblems } from './support/http';
 
 const MAX_DEFINITION_BYTES = 1024 * 1024;
 
-/** `PUT /api/pipelines/{name}`: validates a definition and stores it as a new version. */
+/**
+ * `PUT /api/pipelines/{name}`: validates a definition and stores it as a new version. `?rows=N`
+ * says how many evaluation rows to expect; with it, or from the pipeline's last evaluated run, a
+ * policy the holdout is too small to pass gets a warning in the answer's `warnings` (still stored).
+ */
 export const putPipeline =
-  (deps: Pick<Services, 'pipelines' | 'artifacts'>) =>
+  (deps: Pick<Services, 'pipelines' | 'artifacts'> & Partial<Pick<Services, 'runs'>>) =>
   async (request: HttpRequest): Promise<HttpResponseInit> => {
     const name = request.params.name ?? '';
     const nameCheck = pipelineNameSchema.safeParse(name);
     if (!nameCheck.success) return zodProblem(nameCheck.error, 'invalid_pipeline_name', 'name');
+    const rowsParam = request.query.get('rows');
+    const rows = rowsParam === null ? undefined : Number(rowsParam);
+    if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) {
+      return problem(400, 'invalid_rows', `rows must be a positive whole number, got "${rowsParam}"`, {
+        field: 'rows',
+      });
+    }
     const body = await readJsonBody(request, MAX_DEFINITION_BYTES);
     if (typeof body === 'object' && body !== null && !Array.isArray(body) && !('name' in body)) {
       (body as Record<string, unknown>).name = name;
@@ -54,12 +66,21 @@ export const putPipeline =
         errors: missing,
       });
     }
+    const warnings = await policyWarnings(parsed.data.evaluation, name, {
+      ...(rows !== undefined ? { rows } : {}),
+      ...(deps.runs ? { runs: deps.runs } : {}),
+    });
     const by = requesterOf((h) => request.headers.get(h));
     const stored = await deps.pipelines.put(name, parsed.data, by, new Date());
     return {
       status: 201,
       headers: { location: `/api/pipelines/${name}?version=${stored.version}` },
-      jsonBody: { name: stored.name, version: stored.version, createdAt: stored.createdAt },
+      jsonBody: {
+        name: stored.name,
+        version: stored.version,
+        createdAt: stored.createdAt,
+        ...(warnings.length > 0 ? { warnings } : {}),
+      },
     };
   };
 

@@ -10,6 +10,8 @@ import type { Keyring } from './keyring';
 import { parseKeyring } from './keyring';
 import type { Config } from './config';
 import { PRODUCTION_ALIAS, columnarReferenceOf } from './registry/records';
+import type { ModelVersion } from './registry/records';
+import { contractLimits } from './pipelines/servingLimits';
 import type { DatasetContract } from './contracts/datasetContract';
 import type { DataDeps } from './data/datasets';
 import type { IngestLimits } from './data/limits';
@@ -161,6 +163,15 @@ export async function createServices(config: Config, overrides: ServiceOverrides
 
   const contractOf: Services['contractOf'] = async (name, version) =>
     (await pipelines.get(name, version))?.definition.dataset;
+  // The contract a served version was trained under: its run's pinned pipeline version.
+  const runsForServing = new RunStore(cosmos);
+  const contractLimitsOf = async (doc: ModelVersion) => {
+    const pipeline = doc.tags.pipeline;
+    if (!pipeline) return undefined;
+    const run = await runsForServing.find(doc.runId);
+    const stored = await pipelines.get(pipeline, run?.pipelineVersion);
+    return stored ? contractLimits(stored.definition) : undefined;
+  };
   const productionReference: Services['productionReference'] = async (name) => {
     const stored = await pipelines.get(name);
     const production = await registry.resolveAlias(
@@ -218,6 +229,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       registry,
       scorers: { store: artifacts, onnx },
       aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
+      contractLimitsOf,
     }),
     onnx,
     scoreCommand: overrides.scoreCommand ?? runScoreCommand,

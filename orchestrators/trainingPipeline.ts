@@ -233,6 +233,8 @@ function* runPipeline(
         candidate: out.candidate,
         champion: out.champion,
         ...(out.championVersion ? { championVersion: out.championVersion } : {}),
+        ...(out.candidateInterval ? { candidateInterval: out.candidateInterval } : {}),
+        ...(out.championInterval ? { championInterval: out.championInterval } : {}),
         ...(out.difference ? { difference: out.difference } : {}),
         passed: out.passed,
         reasons: out.reasons.slice(0, 10),
@@ -241,11 +243,15 @@ function* runPipeline(
       if (!out.passed) {
         const failed = out.reasons.filter((r) => !r.passed).map((r) => r.message);
         const why = failed.join('; ') || 'the candidate did not meet the evaluation policy';
+        // The production model itself collapsed on this data: the data is suspect, not the candidate.
+        const code = out.reasons.some((r) => !r.passed && r.check === 'champion_collapsed')
+          ? 'champion_collapsed'
+          : 'evaluation_failed';
         throw new RunStop(
-          { status: 'stopped', stopReason: 'evaluation_failed', reason: why },
+          { status: 'stopped', stopReason: code, reason: why },
           {
             outputs: { reportUri: out.report.uri },
-            error: { code: 'evaluation_failed', message: why },
+            error: { code, message: why },
             metrics: { evaluation: summary },
           },
         );

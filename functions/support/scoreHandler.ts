@@ -3,6 +3,7 @@ import { ValidationError } from '../../lib/errors';
 import { errorProblem, problem } from '../../lib/http/problem';
 import type { ProductionModels } from '../../lib/serving/production';
 import { ModelNotServableError } from '../../lib/serving/production';
+import { RowsError } from '../../lib/serving/rows';
 import { requireJsonContentType } from './http';
 
 /**
@@ -48,6 +49,15 @@ export function createScoreHandler(getModels: () => Promise<ProductionModels>) {
           headers: { ...res.headers, 'x-model-version': String(err.version) },
           jsonBody: { ...res.jsonBody, model: err.modelName, version: err.version },
         };
+      }
+      if (err instanceof RowsError) {
+        // Every bad field, so a client fixes its rows in one round.
+        return problem(400, err.code, err.message, {
+          field: err.field,
+          errors: [...err.errors],
+          ...(err.more > 0 ? { moreErrors: err.more } : {}),
+          invocationId: context.invocationId,
+        });
       }
       const code = (err as { code?: string }).code;
       if (

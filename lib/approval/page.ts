@@ -178,16 +178,23 @@ function ciBar(ci: readonly [number, number], dir: string, styles: Styles): Safe
 function metricsTable(e: Evidence, styles: Styles): SafeHtml {
   if (e.metrics.length === 0) return markup`<p class="sub">No metrics were reported.</p>`;
   const hasProd = e.metrics.some((m) => m.production !== null);
+  const withOwn = e.metrics.find((m) => m.candidateCi || m.productionCi);
   const rows = e.metrics.map((m) => {
     const diff = m.production === null ? null : m.candidate - m.production;
     const dir = diff === null ? 'flat' : direction(diff, m.ci, m.higherIsBetter);
     const level = m.ciLevel ? `${Math.round(m.ciLevel * 100)}% CI` : 'CI';
+    const absLevel = m.absoluteCiLevel ? `${Math.round(m.absoluteCiLevel * 100)}% CI` : 'CI';
+    // Each absolute value with its own interval under it, when the report has one.
+    const own = (ci: readonly [number, number] | undefined) =>
+      ci
+        ? markup`<br /><span class="sub ival" title="${absLevel}">[${fmt(ci[0])}, ${fmt(ci[1])}]</span>`
+        : '';
     return markup`<tr>
       <td>
         ${m.name}${m.name === e.primaryMetric ? markup` <span class="chip neutral">primary</span>` : ''}${m.higherIsBetter ? '' : markup` <span class="sub">(lower is better)</span>`}
       </td>
-      ${hasProd ? markup`<td class="n">${fmt(m.production)}</td>` : ''}
-      <td class="n"><strong>${fmt(m.candidate)}</strong></td>
+      ${hasProd ? markup`<td class="n">${fmt(m.production)}${own(m.productionCi)}</td>` : ''}
+      <td class="n"><strong>${fmt(m.candidate)}</strong>${own(m.candidateCi)}</td>
       ${hasProd ? markup`<td class="n"><span class="${dir}">${diff === null ? '—' : signed(diff)}</span></td>` : ''}
       ${hasProd ? markup`<td class="n">${m.ci ? markup`<span title="${level}">[${signed(m.ci[0])}, ${signed(m.ci[1])}]</span>${ciBar(m.ci, dir, styles)}` : '—'}</td>` : ''}
     </tr>`;
@@ -212,6 +219,11 @@ function metricsTable(e: Evidence, styles: Styles): SafeHtml {
         </tbody>
       </table>
     </div>
+    ${
+      withOwn
+        ? markup`<p class="fine">In brackets under a value: its ${withOwn.absoluteCiLevel ? `${Math.round(withOwn.absoluteCiLevel * 100)}% ` : ''}bootstrap interval on the evaluation rows.</p>`
+        : ''
+    }
     ${hasProd ? '' : markup`<p class="fine">This is the pipeline's first model: there is no production model to compare with.</p>`}`;
 }
 

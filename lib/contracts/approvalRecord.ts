@@ -39,6 +39,11 @@ export const evidenceSchema = z.object({
         /** Confidence interval of candidate − production (paired bootstrap), when computed. */
         ci: z.tuple([num, num]).nullable().default(null),
         ciLevel: z.number().gt(0).lt(1).optional(),
+        /** Bootstrap intervals of the absolute values (at the report's confidence), when computed. */
+        candidateCi: z.tuple([num, num]).optional(),
+        productionCi: z.tuple([num, num]).optional(),
+        /** The level of candidateCi and productionCi. */
+        absoluteCiLevel: z.number().gt(0).lt(1).optional(),
         higherIsBetter: z.boolean().default(true),
       }),
     )

@@ -96,6 +96,21 @@ export const evaluationPolicySchema = z
      * registers the first production model by hand).
      */
     noChampion: z.enum(['thresholds_only', 'fail']).default('thresholds_only'),
+    /**
+     * The production model judged against itself: its primary metric on this run's evaluation rows
+     * (with its bootstrap interval) against the value recorded when it was registered. When even
+     * the best end of today's interval is worse than the recorded value by more than `margin`, the
+     * data or its labels changed under the model (shuffled or re-coded labels, a broken join):
+     * `stop` fails the evaluation with check `champion_collapsed` (the run stops with that reason),
+     * `warn` lists it as a passed check with the same message, `off` skips it.
+     */
+    championCollapse: z
+      .object({
+        margin: z.number().min(0).default(0.1),
+        action: z.enum(['stop', 'warn', 'off']).default('stop'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

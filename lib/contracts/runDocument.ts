@@ -41,6 +41,8 @@ export type RunStatus = z.infer<typeof runStatusSchema>;
  * - `superseded`: stopped before approval was asked, because production moved after the run was
  *   evaluated, or another run of the pipeline holds its approval slot; or at deploy, because
  *   production moved while it waited.
+ * - `champion_collapsed`: evaluation found the production model far below what it scored when it
+ *   was approved (the evaluation policy's `championCollapse`): the labels or the data changed.
  * - `approval_withdrawn`: the approval was withdrawn (the run was ended from outside) while waiting.
  * - `duplicate_execution`: a restarted or duplicated orchestration of a run that already has one;
  *   it stops at once (its own output only: the run document stays the first execution's).
@@ -50,6 +52,7 @@ export type RunStatus = z.infer<typeof runStatusSchema>;
 export const stopReasonSchema = z.enum([
   'validation_failed',
   'evaluation_failed',
+  'champion_collapsed',
   'approval_rejected',
   'approval_timed_out',
   'approval_withdrawn',

@@ -93,6 +93,11 @@ export const trainingMonitorOutputSchema = z.object({
 });
 export type TrainingMonitorOutput = z.infer<typeof trainingMonitorOutputSchema>;
 
+const absoluteInterval = z.object({
+  lower: z.number().nullable(),
+  upper: z.number().nullable(),
+  confidence: z.number(),
+});
 const reasonSummary = z.object({ check: z.string(), passed: z.boolean(), message: z.string().max(300) });
 
 export const evaluateModelActivity = defineActivity(
@@ -119,6 +124,9 @@ export const evaluateModelActivity = defineActivity(
     candidate: z.number().nullable(),
     champion: z.number().nullable(),
     championVersion: z.number().int().optional(),
+    /** Bootstrap intervals of the candidate's and the champion's primary metric (absent before they existed). */
+    candidateInterval: absoluteInterval.optional(),
+    championInterval: absoluteInterval.optional(),
     difference: z
       .object({
         estimate: z.number().nullable(),

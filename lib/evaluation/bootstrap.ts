@@ -68,3 +68,52 @@ export function quantile(sorted: readonly number[], q: number): number {
   const hi = Math.ceil(pos);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
+
+/** A percentile interval of one metric; null when no resample could compute it. */
+export interface MetricInterval {
+  lower: number | null;
+  upper: number | null;
+}
+
+/**
+ * Bootstrap percentile intervals of every metric of one or more models, on the same resampled rows
+ * (one draw per resample, shared by all metrics and models, seeded): the interval of each absolute
+ * number people read on the report, the candidate's and the champion's alike, for a first model too.
+ * Returns, per model, per metric, its interval.
+ */
+export function metricIntervals(
+  n: number,
+  models: readonly Readonly<Record<string, MetricFn>>[],
+  options: { resamples: number; confidence: number; seed: number },
+): Record<string, MetricInterval>[] {
+  const { resamples, confidence, seed } = options;
+  const prng = createPrng(seed);
+  const counts = new Uint32Array(n);
+  const draws = new Uint32Array(n);
+  const samples = models.map((fns) => Object.fromEntries(Object.keys(fns).map((k) => [k, [] as number[]])));
+  for (let b = 0; b < resamples && n > 0; b++) {
+    counts.fill(0);
+    prng.fillInts(draws, n);
+    for (let i = 0; i < n; i++) counts[draws[i]!]!++;
+    models.forEach((fns, m) => {
+      for (const [k, f] of Object.entries(fns)) {
+        const v = f(counts);
+        if (Number.isFinite(v)) samples[m]![k]!.push(v);
+      }
+    });
+  }
+  const alpha = (1 - confidence) / 2;
+  return samples.map((byMetric) =>
+    Object.fromEntries(
+      Object.entries(byMetric).map(([k, values]) => {
+        values.sort((a, b) => a - b);
+        return [
+          k,
+          values.length > 0
+            ? { lower: quantile(values, alpha), upper: quantile(values, 1 - alpha) }
+            : { lower: null, upper: null },
+        ];
+      }),
+    ),
+  );
+}

@@ -48,6 +48,10 @@ export interface Evidence {
   /** Paired bootstrap of candidate − champion on the primary metric (raw difference, not improvement). */
   comparison?: PairedBootstrapResult;
   slices: SliceResult[];
+  /** The champion's bootstrap interval of the primary metric on these rows. */
+  championInterval?: { lower: number | null; upper: number | null };
+  /** The champion's primary metric recorded when it was registered; null when none was. */
+  championRecorded?: number | null;
   /** Slice columns of the policy that the evaluation data does not have. */
   missingSliceColumns?: string[];
 }
@@ -56,6 +60,7 @@ export type CheckName =
   | 'min_rows'
   | 'primary_threshold'
   | 'no_champion'
+  | 'champion_collapsed'
   | 'superiority'
   | 'non_inferiority'
   | 'guardrail_threshold'
@@ -150,6 +155,9 @@ export function decide(policy: EvaluationPolicy, e: Evidence): Verdict {
     });
     return { passed: reasons.every((r) => r.passed), reasons };
   }
+
+  const collapse = championCollapse(policy, e);
+  if (collapse) reasons.push(collapse);
 
   const c = e.comparison;
   const sign = higherIsBetter(pm) ? 1 : -1;
@@ -252,6 +260,44 @@ export function decide(policy: EvaluationPolicy, e: Evidence): Verdict {
     }
   }
   return { passed: reasons.every((r) => r.passed), reasons };
+}
+
+/** Metrics whose scale is the target's: their collapse margin is a fraction of the recorded value. */
+const RELATIVE_MARGIN: ReadonlySet<MetricName> = new Set<MetricName>(['rmse', 'mae']);
+
+/** A number as people read it in a sentence: two decimals, or whole when large. */
+const plain = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2));
+
+/**
+ * The production model against its own record: when even the best end of its interval on today's
+ * rows is worse than the value recorded at registration by more than the margin, the data or its
+ * labels changed under it, and comparing the candidate with it proves nothing (both are judged on
+ * the same corrupted rows). Undefined when the policy turns it off or nothing was recorded.
+ */
+export function championCollapse(policy: EvaluationPolicy, e: Evidence): Check | undefined {
+  const { action, margin } = policy.championCollapse;
+  const pm = policy.primaryMetric;
+  const recorded = e.championRecorded;
+  const today = e.champion?.[pm];
+  if (action === 'off' || !isNum(recorded) || !isNum(today)) return undefined;
+  // The end of today's interval most favourable to the champion (the point value if none).
+  const best = higherIsBetter(pm)
+    ? (e.championInterval?.upper ?? today)
+    : (e.championInterval?.lower ?? today);
+  const limit = RELATIVE_MARGIN.has(pm) ? margin * Math.abs(recorded) : margin;
+  const shortfall = -improvement(pm, best, recorded);
+  const collapsed = shortfall > limit + 1e-12;
+  const detail = `${pm} ${fmt(today)} on these rows (interval up to ${fmt(best)}) vs ${fmt(recorded)} recorded; allowed shortfall ${RELATIVE_MARGIN.has(pm) ? `${margin} × recorded = ${fmt(limit)}` : margin}`;
+  return {
+    check: 'champion_collapsed',
+    passed: !collapsed || action === 'warn',
+    message: collapsed
+      ? `the production model scores ${plain(today)} on this data against ${plain(recorded)} when it was approved: check the labels and the data (${detail}${action === 'warn' ? '; championCollapse.action: warn' : ''})`
+      : `the production model holds its recorded ${pm}: ${detail}`,
+    metric: pm,
+    value: shortfall,
+    limit,
+  };
 }
 
 function isNum(x: number | null | undefined): x is number {

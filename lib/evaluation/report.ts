@@ -4,7 +4,7 @@ import type { ColumnarDataset } from '../training/dataset';
 import { getColumn, selectRows } from '../training/dataset';
 import { encodeClassTarget, encodeRegressionTarget } from '../training/features';
 import type { ModelScores, Scorer } from '../scoring/scorer';
-import { pairedBootstrap } from './bootstrap';
+import { metricIntervals, pairedBootstrap } from './bootstrap';
 import type { MetricFn } from '../metrics/metrics';
 import type { MetricName } from '../contracts/evaluationPolicy';
 import {
@@ -23,6 +23,14 @@ import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 
 const metricValues = z.record(z.string(), z.number().nullable());
 const modelRef = z.object({ digest: z.string(), version: z.number().int().optional() });
+/** Bootstrap percentile intervals of each absolute metric (added after reportVersion 1 shipped: optional). */
+const intervalsSchema = z.object({
+  confidence: z.number(),
+  resamples: z.number().int(),
+  seed: z.number().int(),
+  metrics: z.record(z.string(), z.object({ lower: z.number().nullable(), upper: z.number().nullable() })),
+});
+export type MetricIntervals = z.infer<typeof intervalsSchema>;
 const classificationDetail = z.object({
   confusionMatrix: z.array(z.array(z.number())),
   perClass: z.object({
@@ -56,8 +64,20 @@ export const evaluationReportSchema = z.object({
   rowsDropped: z.number().int(),
   primaryMetric: z.string(),
   policy: evaluationPolicySchema,
-  candidate: modelRef.extend({ metrics: metricValues, detail: classificationDetail.optional() }),
-  champion: modelRef.extend({ metrics: metricValues, detail: classificationDetail.optional() }).nullable(),
+  candidate: modelRef.extend({
+    metrics: metricValues,
+    intervals: intervalsSchema.optional(),
+    detail: classificationDetail.optional(),
+  }),
+  champion: modelRef
+    .extend({
+      metrics: metricValues,
+      intervals: intervalsSchema.optional(),
+      /** The champion's metrics recorded when it was registered (the registry version's). */
+      recorded: metricValues.optional(),
+      detail: classificationDetail.optional(),
+    })
+    .nullable(),
   comparison: z
     .object({
       metric: z.string(),
@@ -115,6 +135,11 @@ export interface ScoredModel {
   classes?: readonly string[];
   /** The model's scores of every row of the evaluation dataset, in its row order. */
   scores: ModelScores;
+  /**
+   * The champion only: its metrics as recorded when it was registered (the registry version's
+   * `metrics`), what `championCollapse` compares today's value with.
+   */
+  recorded?: Readonly<Record<string, number | null>>;
 }
 
 export interface EvaluateInput {
@@ -269,6 +294,18 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
         })
       : undefined;
 
+  // An interval for every absolute number on the report, both sides on the same resampled rows.
+  const intervalOptions = {
+    resamples: policy.bootstrap.resamples,
+    confidence: policy.confidence,
+    seed: policy.bootstrap.seed,
+  };
+  const [candIntervals, champIntervals] = metricIntervals(
+    n,
+    champ ? [cand.fns, champ.fns] : [cand.fns],
+    intervalOptions,
+  ).map((metrics) => ({ ...intervalOptions, metrics }));
+
   const slices: SliceResult[] = [];
   const missingSliceColumns: string[] = [];
   for (const guard of policy.sliceGuards) {
@@ -316,6 +353,8 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
     candidate: candidateMetrics,
     ...(championMetrics ? { champion: championMetrics } : {}),
     ...(comparison ? { comparison } : {}),
+    ...(champIntervals ? { championInterval: champIntervals.metrics[primary] } : {}),
+    ...(champion?.recorded ? { championRecorded: recordedValue(champion.recorded, primary) } : {}),
     slices,
     missingSliceColumns,
   };
@@ -336,11 +375,18 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
     candidate: {
       ...ref(candidate),
       metrics: candidateMetrics,
+      intervals: candIntervals!,
       ...(cand.detail ? { detail: cand.detail } : {}),
     },
     champion:
       champion && champ
-        ? { ...ref(champion), metrics: championMetrics!, ...(champ.detail ? { detail: champ.detail } : {}) }
+        ? {
+            ...ref(champion),
+            metrics: championMetrics!,
+            ...(champIntervals ? { intervals: champIntervals } : {}),
+            ...(champion.recorded ? { recorded: { ...champion.recorded } } : {}),
+            ...(champ.detail ? { detail: champ.detail } : {}),
+          }
         : null,
     comparison: comparison
       ? {
@@ -360,6 +406,11 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
     slices,
     verdict,
   };
+}
+
+function recordedValue(recorded: Readonly<Record<string, number | null>>, metric: string): number | null {
+  const v = recorded[metric];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 /** Scores the evaluation rows with a scorer: one side of {@link evaluateCandidate}. */

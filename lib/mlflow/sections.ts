@@ -223,6 +223,8 @@ export function availableSections(c: RunContext): Section[] {
         candidate?: number | null;
         champion?: number | null;
         championVersion?: number;
+        candidateInterval?: { lower: number | null; upper: number | null };
+        championInterval?: { lower: number | null; upper: number | null };
         difference?: {
           estimate: number | null;
           lower: number | null;
@@ -256,7 +258,11 @@ export function availableSections(c: RunContext): Section[] {
         ],
         metrics: [
           ...metric(`eval.candidate.${m}`, evaluation.candidate, at),
+          ...metric(`eval.candidate.${m}.ci_low`, evaluation.candidateInterval?.lower, at),
+          ...metric(`eval.candidate.${m}.ci_high`, evaluation.candidateInterval?.upper, at),
           ...metric(`eval.champion.${m}`, evaluation.champion, at),
+          ...metric(`eval.champion.${m}.ci_low`, evaluation.championInterval?.lower, at),
+          ...metric(`eval.champion.${m}.ci_high`, evaluation.championInterval?.upper, at),
           ...metric(`eval.diff.${m}`, d?.estimate, at),
           ...metric(`eval.diff.${m}.ci_low`, d?.lower, at),
           ...metric(`eval.diff.${m}.ci_high`, d?.upper, at),

@@ -40,6 +40,16 @@ export const pipelineDefinitionSchema = z
       })
       .optional(),
     schedule: scheduleSchema.optional(),
+    /**
+     * The predict endpoint. `outOfContract`: a feature value outside the dataset contract's
+     * min/max or `values` is flagged per row in the answer's `warnings` (`warn`, the default) or
+     * refuses the request with 400 listing every such field (`refuse`); `refuse` also refuses
+     * categories the model never saw in training.
+     */
+    serving: z
+      .object({ outOfContract: z.enum(['warn', 'refuse']).default('warn') })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -27,6 +27,10 @@ const schemaChangeKinds: Record<SchemaChangeKind, EvidenceSchemaChange> = {
   taskChanged: 'task_changed',
 };
 
+/** An interval as a pair, when both ends are numbers. */
+const pair = (i: { lower: number | null; upper: number | null } | undefined): [number, number] | undefined =>
+  i && finite(i.lower) && finite(i.upper) ? [i.lower, i.upper] : undefined;
+
 const show = (v: unknown) => cut(typeof v === 'string' ? v : (JSON.stringify(v) ?? ''), 120);
 
 /**
@@ -48,6 +52,9 @@ export function buildEvidence(input: {
     .map(([name, value]) => {
       const production = champion?.metrics[name];
       const primary = name === ev.primaryMetric;
+      const candidateCi = pair(ev.candidate.intervals?.metrics[name]);
+      const productionCi = pair(champion?.intervals?.metrics[name]);
+      const level = ev.candidate.intervals?.confidence;
       return {
         name,
         candidate: value,
@@ -57,6 +64,11 @@ export function buildEvidence(input: {
             ? ([diff.lower, diff.upper] as [number, number])
             : null,
         ...(primary && diff ? { ciLevel: diff.confidence } : {}),
+        ...(candidateCi ? { candidateCi } : {}),
+        ...(productionCi ? { productionCi } : {}),
+        ...((candidateCi || productionCi) && level && level > 0 && level < 1
+          ? { absoluteCiLevel: level }
+          : {}),
         higherIsBetter: isMetric(name) ? higherIsBetter(name) : true,
       };
     });

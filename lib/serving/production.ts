@@ -3,7 +3,7 @@ import type { ModelRegistry } from '../registry/registry';
 import type { ModelVersion } from '../registry/records';
 import type { Scorer, ScorerDeps } from '../scoring/scorer';
 import { loadScorer } from '../scoring/scorer';
-import type { FeatureSpec, RowValidator, RowWarning } from './rows';
+import type { ContractLimits, FeatureSpec, RowValidator, RowWarning } from './rows';
 import { compileRowValidator } from './rows';
 
 /**
@@ -42,6 +42,11 @@ export interface ProductionModelsDeps {
   scorers: Omit<ScorerDeps, 'pythonFunction'>;
   aliasTtlMs: number;
   now?: () => number;
+  /**
+   * The dataset contract's bounds and categories for a version's features, and whether the
+   * pipeline refuses rows outside them (its `serving.outOfContract`); undefined: types only.
+   */
+  contractLimitsOf?: (version: ModelVersion) => Promise<ContractLimits | undefined>;
 }
 
 interface Entry {
@@ -152,7 +157,14 @@ export class ProductionModels {
     const features: FeatureSpec[] = scorer.definition
       ? scorer.definition.features
       : scorer.features.map((f) => ({ name: f.name, type: f.kind === 'number' ? 'numeric' : 'categorical' }));
-    return { modelName, version, digest: doc.modelDigest, scorer, validate: compileRowValidator(features) };
+    const limits = await this.deps.contractLimitsOf?.(doc);
+    return {
+      modelName,
+      version,
+      digest: doc.modelDigest,
+      scorer,
+      validate: compileRowValidator(features, limits),
+    };
   }
 
   /** Validates the body's rows and scores them with the production model. */

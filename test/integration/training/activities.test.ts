@@ -156,7 +156,14 @@ describe('training activities', () => {
         pipeline: { name: 'churn', version: 1 },
       }),
     );
-  const register = (runId: string, { artifact, ...model }: Trained, alias?: string) =>
+  // `metrics`: what the version records, as the pipeline registers the job's validation metrics
+  // (championCollapse holds production to it).
+  const register = (
+    runId: string,
+    { artifact, ...model }: Trained,
+    alias?: string,
+    metrics: Record<string, number | null> = {},
+  ) =>
     registerModel(deps)(
       registerModelActivity.input.parse({
         runId,
@@ -165,7 +172,7 @@ describe('training activities', () => {
         ...(artifact ? { artifact } : {}),
         datasetSha256: dataset.sha256,
         algorithm: 'logistic_regression',
-        metrics: { roc_auc: 0.8 },
+        metrics,
         spec: weak,
         ...(alias ? { alias } : {}),
       }),
@@ -185,7 +192,7 @@ describe('training activities', () => {
     expect(firstEval.rows).toBeGreaterThan(500 + 600);
     expect(await evaluate('run-weak', weakModel, weak)).toEqual(firstEval);
 
-    const reg = await register('run-weak', weakModel, 'staging');
+    const reg = await register('run-weak', weakModel, 'staging', weakResult.metrics.validation);
     expect(reg).toEqual({ modelName: 'churn', version: 1, created: true, modelDigest: weakModel.sha256 });
     expect(await register('run-weak', weakModel, 'staging')).toEqual({ ...reg, created: false });
     await registry.moveAlias({
@@ -202,6 +209,10 @@ describe('training activities', () => {
     const better = await evaluate('run-strong', strongModel, strong);
     expect(better).toMatchObject({ passed: true, championVersion: 1, primaryMetric: 'roc_auc' });
     expect(better.difference!.lower).toBeGreaterThan(0);
+    // Production held its recorded roc_auc; both sides carry an interval of their own.
+    expect(better.reasons.find((r) => r.check === 'champion_collapsed')).toMatchObject({ passed: true });
+    expect(better.candidateInterval!.lower!).toBeLessThan(better.candidate!);
+    expect(better.championInterval!.upper!).toBeGreaterThan(better.champion!);
     expect(payloadBytes(better)).toBeLessThan(MAX_ACTIVITY_PAYLOAD_BYTES);
     const report = await store.getJson<{ runId: string; verdict: { passed: boolean }; slices: unknown[] }>(
       better.report.uri,
@@ -210,7 +221,7 @@ describe('training activities', () => {
     expect(report.value.slices).toHaveLength(4);
 
     // With the strong model in production, the weak one fails, and says why.
-    const v2 = await register('run-strong', strongModel);
+    const v2 = await register('run-strong', strongModel, undefined, strongResult.metrics.validation);
     await registry.moveAlias({
       modelName: 'churn',
       alias: 'production',
@@ -341,6 +352,72 @@ describe('training activities', () => {
     expect(out.championVersion).toBe(legacy.version);
     expect(out.candidate).toBeCloseTo(out.champion!, 6);
     expect(out.difference!.estimate).toBeCloseTo(0, 6);
+  });
+
+  it('stops on shuffled labels: production collapses against the metrics it was registered with', async () => {
+    const result = await train('run-collapse', strong);
+    const model = trained(result);
+    const { artifact, ...ref } = model;
+    const reg = await registerModel(deps)(
+      registerModelActivity.input.parse({
+        runId: 'run-collapse',
+        modelName: 'churn-collapse',
+        model: ref,
+        ...(artifact ? { artifact } : {}),
+        datasetSha256: dataset.sha256,
+        algorithm: 'logistic_regression',
+        metrics: result.metrics.validation,
+        spec: strong,
+      }),
+    );
+    await registry.moveAlias({
+      modelName: 'churn-collapse',
+      alias: 'production',
+      to: reg.version,
+      by: 'r@example.com',
+    });
+    // The same rows, labels permuted (seeded): what a broken join or a re-coded export looks like.
+    const data = syntheticClassification({ rows: 6_000, features: 4, seed: 3, withSegment: true });
+    let state = 7;
+    const shuffled: ColumnarDataset = {
+      rowCount: data.rowCount,
+      columns: data.columns.map((c) => {
+        if (c.name !== 'label' || c.type !== 'categorical') return c;
+        const codes = Int32Array.from(c.codes);
+        for (let i = codes.length - 1; i > 0; i--) {
+          state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+          const j = Math.floor((state / 2 ** 32) * (i + 1));
+          [codes[i], codes[j]] = [codes[j]!, codes[i]!];
+        }
+        return { ...c, codes };
+      }),
+    };
+    const stored = await store.putContentAddressed(
+      resources.blobContainers.datasets,
+      columnarBytes(shuffled),
+    );
+    const out = await evaluateModel(deps)(
+      evaluateModelActivity.input.parse({
+        runId: 'run-collapse-2',
+        modelName: 'churn-collapse',
+        candidate: ref,
+        ...(artifact ? { candidateArtifact: artifact } : {}),
+        dataset: { uri: stored.uri, sha256: stored.sha256 },
+        spec: strong,
+        policy: parseEvaluationPolicy({
+          primaryMetric: 'roc_auc',
+          comparison: { mode: 'non_inferiority', margin: 0.02 },
+          bootstrap: { resamples: 200, seed: 2 },
+        }),
+      }),
+    );
+    expect(out.passed).toBe(false);
+    const failed = out.reasons.filter((r) => !r.passed);
+    expect(failed.map((r) => r.check)).toEqual(['champion_collapsed']);
+    expect(failed[0]!.message).toMatch(
+      /^the production model scores 0\.\d\d on this data against 0\.\d\d when it was approved: check the labels and the data/,
+    );
+    expect(out.champion!).toBeLessThan(0.6);
   });
 
   it('refuses to register a folder whose MLmodel does not name the ONNX file the job reported', async () => {
