@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ModelArtifact } from '../../contracts/modelArtifact';
 import type { JobResult, TrainingJobRequest } from '../../contracts/trainingJob';
@@ -126,7 +127,9 @@ export async function collectJobModel(
 /**
  * Downloads every blob under `prefix` (a remote job's output folder) into `dir`, keeping the
  * relative paths. The folder check's limits hold before a byte is written: more than `maxFiles`
- * blobs or `maxBytes` bytes, a path that would leave `dir`, or nothing at all → NonRetriableError.
+ * blobs or `maxBytes` bytes, a path that would leave `dir`, or nothing at all → NonRetriableError;
+ * and while downloading, bytes are counted so a blob that grew after the listing stops the download
+ * at `maxBytes` (`model_too_large`).
  */
 export async function downloadBlobPrefix(
   store: Pick<ArtifactStore, 'list' | 'getStream'>,
@@ -167,11 +170,29 @@ export async function downloadBlobPrefix(
     );
   }
   await mkdir(dir, { recursive: true });
+  // The listing can be stale (a job still writing, or rewriting its output): count what is really
+  // downloaded and stop as soon as the folder goes past its limit, whatever the listing said.
+  let written = 0;
   for (const f of listed) {
     const target = path.join(dir, ...f.rel.split('/'));
     await mkdir(path.dirname(target), { recursive: true });
     const { stream } = await store.getStream({ container: prefix.container, path: f.path });
-    await pipeline(stream, createWriteStream(target));
+    const limit = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        written += chunk.length;
+        if (written > limits.maxBytes) {
+          done(
+            new NonRetriableError(
+              'model_too_large',
+              `the job's output is over its size limit of ${limits.maxBytes} bytes (${f.rel} grew after it was listed)`,
+            ),
+          );
+          return;
+        }
+        done(null, chunk);
+      },
+    });
+    await pipeline(stream, limit, createWriteStream(target));
   }
-  return { files: listed.length, bytes: total };
+  return { files: listed.length, bytes: written };
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServices, type RunningServices } from '../../../devhost/services';
@@ -124,6 +124,31 @@ describe('user job output: data prepared from the run, model folder collected', 
         maxBytes: 10,
       }),
     ).rejects.toMatchObject({ code: 'model_too_large' });
+  });
+
+  it('stops downloading a blob that grew past the limit after it was listed (model_too_large)', async () => {
+    const prefix = { container: 'jobs', path: 'job-grew/output' };
+    const weights = { ...prefix, path: `${prefix.path}/weights.bin` };
+    await store.put(
+      { ...prefix, path: `${prefix.path}/MLmodel` },
+      'flavors:\n  python_function:\n    loader_module: m\n',
+    );
+    await store.put(weights, Buffer.alloc(100, 1));
+    // The job is still writing: once the listing (with 100 bytes) is done, the blob becomes 1 MB.
+    const racing = {
+      async *list(container: string, p?: string) {
+        yield* store.list(container, p);
+        await store.put(weights, Buffer.alloc(1_000_000, 2), { condition: 'overwrite' });
+      },
+      getStream: store.getStream.bind(store),
+    };
+    const out = path.join(work, 'grew');
+    await expect(downloadBlobPrefix(racing, prefix, out, { maxBytes: 10_000 })).rejects.toMatchObject({
+      code: 'model_too_large',
+      message: expect.stringContaining('weights.bin grew after it was listed'),
+    });
+    const { size } = await stat(path.join(out, 'weights.bin')).catch(() => ({ size: 0 }));
+    expect(size).toBeLessThanOrEqual(10_000);
   });
 
   it('refuses a model folder without MLmodel, naming what it found', async () => {
