@@ -116,24 +116,47 @@ export async function storeModelFiles(
 }
 
 /**
+ * Sluice's own description of a user model (its ModelArtifact as JSON), added to the stored folder
+ * when the description is too big to travel on activity payloads; `describeModel` (lib/scoring)
+ * reads it back. A job's own output may not use this name.
+ */
+export const ARTIFACT_SIDECAR_FILE = 'sluice-artifact.json';
+
+/**
  * Stores a folder from disk (what a user job wrote, after `checkModelFolder`). When `expected` is
  * given (the checked manifest's digest), the folder must still hash to it: a job that changed its
- * output after the check is refused.
+ * output after the check is refused. `extra` files (Sluice's own, e.g. ARTIFACT_SIDECAR_FILE) are
+ * stored with it and are part of the stored folder's digest; one the folder already has is refused.
  */
 export async function storeModelFolder(
   store: FolderStore,
   dir: string,
   limits: FolderLimits,
   expected?: string,
+  extra: readonly FolderFile[] = [],
 ): Promise<StoredFolderRef> {
-  const { manifest, digest } = await readManifest(dir, limits);
-  if (expected && digest !== expected) {
+  const read = await readManifest(dir, limits);
+  if (expected && read.digest !== expected) {
     throw new NonRetriableError(
       'model_output_changed',
-      `the model folder changed after it was checked (digest ${digest}, checked ${expected})`,
+      `the model folder changed after it was checked (digest ${read.digest}, checked ${expected})`,
     );
   }
-  for (const entry of manifest) {
+  const extraEntries: ManifestEntry[] = extra.map((f) => {
+    if (read.manifest.some((e) => e.path === f.path)) {
+      throw new NonRetriableError(
+        'model_output_invalid',
+        `the model folder has a file named ${f.path}, a name Sluice reserves for its own`,
+      );
+    }
+    return { path: f.path, sha256: sha256Hex(f.bytes), bytes: f.bytes.byteLength };
+  });
+  const manifest = [...read.manifest, ...extraEntries].sort((a, b) =>
+    Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8')),
+  );
+  const digest = extra.length > 0 ? manifestDigest(manifest) : read.digest;
+  for (const f of extra) await putOnce(store, fileLocation(digest, f.path), f.bytes, contentTypeOf(f.path));
+  for (const entry of read.manifest) {
     const bytes = await readFile(path.join(dir, ...entry.path.split('/')));
     if (sha256Hex(bytes) !== entry.sha256) {
       throw new NonRetriableError(

@@ -9,12 +9,13 @@ import { isCustomSpec } from '../../contracts/trainingSpec';
 import { inferDatasetContract } from '../../data/checking/inferDatasetContract';
 import { loadColumnar } from '../../data/datasets';
 import { NonRetriableError } from '../../errors';
-import { storeModelFolder } from '../../mlmodel/blobFolder';
+import { ARTIFACT_SIDECAR_FILE, storeModelFolder } from '../../mlmodel/blobFolder';
 import type { CheckedModelFolder } from '../../mlmodel/check';
 import { checkModelFolder } from '../../mlmodel/check';
 import type { FolderLimits } from '../../mlmodel/folder';
 import { defaultMaxFiles } from '../../mlmodel/folder';
 import type { ArtifactStore, BlobLocation } from '../../storage/blob';
+import { inlineArtifact } from '../models/mlflowFolder';
 import type { JobData } from './jobData';
 import { writeJobData } from './jobData';
 
@@ -76,7 +77,8 @@ export function artifactOf(data: JobData, checked: CheckedModelFolder): ModelArt
 /**
  * Stores a folder that passed `checkModelFolder` (refused if it changed since) and builds the job
  * result: the folder's manifest URI and digest, the job's own metrics.json under `metrics.job`, the
- * split's row counts, and the artifact description.
+ * split's row counts, and the artifact description — inline when it fits `inlineArtifact`'s bound,
+ * otherwise stored in the folder as ARTIFACT_SIDECAR_FILE (the stored digest then covers it).
  */
 export async function storeCheckedModel(
   store: Pick<ArtifactStore, 'put' | 'getBuffer' | 'uri' | 'parseUri'>,
@@ -85,11 +87,23 @@ export async function storeCheckedModel(
   checked: CheckedModelFolder,
 ): Promise<JobResult> {
   const bytes = checked.manifest.reduce((n, f) => n + f.bytes, 0);
+  if (checked.manifest.some((f) => f.path === ARTIFACT_SIDECAR_FILE)) {
+    throw new NonRetriableError(
+      'model_output_invalid',
+      `the model folder has a file named ${ARTIFACT_SIDECAR_FILE}, a name Sluice reserves for its own`,
+    );
+  }
+  // A wide model's description (every feature and class) would push the job result and the
+  // evaluate/register payloads past their bound: past MAX_INLINE_ARTIFACT_BYTES it goes into the
+  // stored folder instead (covered by the folder's digest) and readers take it from there.
+  const artifact = artifactOf(data, checked);
+  const inline = inlineArtifact(artifact);
   const stored = await storeModelFolder(
     store,
     outputDir,
     { maxBytes: bytes, maxFiles: checked.manifest.length },
     checked.digest,
+    inline ? [] : [{ path: ARTIFACT_SIDECAR_FILE, bytes: Buffer.from(JSON.stringify(artifact), 'utf8') }],
   );
   return {
     modelUri: stored.uri,
@@ -100,7 +114,7 @@ export async function storeCheckedModel(
     rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
     iterations: 0,
     converged: true,
-    artifact: artifactOf(data, checked),
+    ...(inline ? { artifact: inline } : {}),
   };
 }
 

@@ -7,7 +7,8 @@ import { inferDatasetContract } from '../../../lib/data/checking/inferDatasetCon
 import { conformTable } from '../../../lib/data/checking/conform';
 import { encodeColumnar } from '../../../lib/data/reading/columnar';
 import { readDataset } from '../../../lib/data/reading/readDataset';
-import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { ARTIFACT_SIDECAR_FILE, openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { describeModel } from '../../../lib/scoring/scorer';
 import { ArtifactStore } from '../../../lib/storage';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../../../lib/training/userJob/output';
 import { memoryLog } from '../../devhost/servicesLog';
@@ -149,6 +150,45 @@ describe('user job output: data prepared from the run, model folder collected', 
     });
     const { size } = await stat(path.join(out, 'weights.bin')).catch(() => ({ size: 0 }));
     expect(size).toBeLessThanOrEqual(10_000);
+  });
+
+  it("keeps a wide model's description off the job result, in the stored folder (payload bound)", async () => {
+    const data = await prepareJobData(store, request, path.join(work, 'data-wide'));
+    const wide = {
+      ...data,
+      featureKinds: Array.from({ length: 400 }, (_, i) => ({
+        name: `feature_with_a_long_name_${i}`,
+        kind: 'number' as const,
+      })),
+    };
+    const out = path.join(work, 'wide');
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, 'MLmodel'), 'flavors:\n  python_function:\n    loader_module: m\n');
+    const result = await collectJobModel(store, out, wide, 1e6);
+    expect(result.artifact).toBeUndefined();
+    expect(JSON.stringify(result).length).toBeLessThan(16 * 1024);
+    const described = await describeModel(store, { uri: result.modelUri, digest: result.modelDigest });
+    expect(described).toMatchObject({ flavor: 'python_function', target: 'label', classes: ['cat', 'dog'] });
+    expect(described?.features).toHaveLength(400);
+    const opened = await openModelFolder(store, result.modelUri, result.modelDigest);
+    expect(opened.manifest.map((e) => e.path)).toEqual(['MLmodel', ARTIFACT_SIDECAR_FILE]);
+
+    // A narrow model keeps it inline, and the folder is the job's own.
+    const narrow = await collectJobModel(store, out, data, 1e6);
+    expect(narrow.artifact?.features).toHaveLength(2);
+    expect((await openModelFolder(store, narrow.modelUri, narrow.modelDigest)).manifest).toHaveLength(1);
+  });
+
+  it("refuses a job folder with a file named like Sluice's own description", async () => {
+    const data = await prepareJobData(store, request, path.join(work, 'data-reserved'));
+    const out = path.join(work, 'reserved');
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, 'MLmodel'), 'flavors:\n  python_function:\n    loader_module: m\n');
+    await writeFile(path.join(out, ARTIFACT_SIDECAR_FILE), '{}');
+    await expect(collectJobModel(store, out, data, 1e6)).rejects.toMatchObject({
+      code: 'model_output_invalid',
+      message: expect.stringContaining(ARTIFACT_SIDECAR_FILE),
+    });
   });
 
   it('refuses a model folder without MLmodel, naming what it found', async () => {
