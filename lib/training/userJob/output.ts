@@ -9,7 +9,7 @@ import { isCustomSpec } from '../../contracts/trainingSpec';
 import { inferDatasetContract } from '../../data/checking/inferDatasetContract';
 import { loadColumnar } from '../../data/datasets';
 import { NonRetriableError } from '../../errors';
-import { ARTIFACT_SIDECAR_FILE, storeModelFolder } from '../../mlmodel/blobFolder';
+import { ARTIFACT_SIDECAR_FILE, folderPathProblem, storeModelFolder } from '../../mlmodel/blobFolder';
 import type { CheckedModelFolder } from '../../mlmodel/check';
 import { checkModelFolder } from '../../mlmodel/check';
 import type { FolderLimits } from '../../mlmodel/folder';
@@ -158,11 +158,11 @@ export async function downloadBlobPrefix(
   for await (const blob of store.list(prefix.container, base)) {
     const rel = blob.path.slice(base.length);
     if (rel === '' || rel.endsWith('/')) continue; // folder placeholders (hierarchical namespace)
-    const norm = path.posix.normalize(rel);
-    if (norm !== rel || norm.startsWith('../') || path.posix.isAbsolute(norm)) {
+    const problem = folderPathProblem(rel);
+    if (problem) {
       throw new NonRetriableError(
         'model_output_invalid',
-        `the job's output has a blob with a bad path: ${rel}`,
+        `the job's output has a blob with a bad path (${problem}): ${JSON.stringify(rel)}`,
       );
     }
     listed.push({ path: blob.path, rel, size: blob.size });
