@@ -25,13 +25,35 @@ export const MODEL_FOLDER_MANIFEST_FORMAT = 'sluice.model-folder/v1';
 /** The store operations model folders need (`ArtifactStore` has them). */
 export type FolderStore = Pick<ArtifactStore, 'put' | 'getBuffer' | 'uri' | 'parseUri'>;
 
+/**
+ * Why `file` cannot be a path inside a model folder, or undefined when it can: a relative,
+ * '/'-separated path whose segments are neither empty, `.` nor `..`, without backslashes or
+ * control characters. Every manifest path (read or written) and every downloaded blob name passes
+ * this one check, so no file is ever read or written outside its folder.
+ */
+export function folderPathProblem(file: string): string | undefined {
+  if (file === '') return 'an empty path';
+  if (file.startsWith('/')) return 'an absolute path';
+  if (file.includes('\\')) return 'a backslash';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(file)) return 'a control character';
+  const segments = file.split('/');
+  if (segments.includes('..')) return 'a ".." segment';
+  if (segments.includes('.')) return 'a "." segment';
+  if (segments.includes('')) return 'an empty segment';
+  return undefined;
+}
+
 const manifestSchema = z.object({
   format: z.literal(MODEL_FOLDER_MANIFEST_FORMAT),
   digest: z.string().regex(/^[0-9a-f]{64}$/),
   files: z
     .array(
       z.object({
-        path: z.string().min(1),
+        path: z.string().superRefine((p, ctx) => {
+          const problem = folderPathProblem(p);
+          if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `bad file path (${problem})` });
+        }),
         sha256: z.string().regex(/^[0-9a-f]{64}$/),
         bytes: z.number().int().min(0),
       }),
@@ -100,14 +122,14 @@ export async function storeModelFiles(
   if (files.length === 0) throw new NonRetriableError('model_output_empty', 'a model folder needs files');
   const seen = new Set<string>();
   const manifest: ManifestEntry[] = files.map((f) => {
-    const norm = path.posix.normalize(f.path);
-    if (norm !== f.path || norm.startsWith('../') || path.posix.isAbsolute(norm) || seen.has(norm)) {
+    const problem = folderPathProblem(f.path) ?? (seen.has(f.path) ? 'repeated' : undefined);
+    if (problem) {
       throw new NonRetriableError(
         'model_output_invalid',
-        `bad or repeated file path in a model folder: ${f.path}`,
+        `bad file path in a model folder (${problem}): ${JSON.stringify(f.path)}`,
       );
     }
-    seen.add(norm);
+    seen.add(f.path);
     return { path: f.path, sha256: sha256Hex(f.bytes), bytes: f.bytes.byteLength };
   });
   const digest = manifestDigest(manifest);
@@ -116,24 +138,54 @@ export async function storeModelFiles(
 }
 
 /**
+ * Sluice's own description of a user model (its ModelArtifact as JSON), added to the stored folder
+ * when the description is too big to travel on activity payloads; `describeModel` (lib/scoring)
+ * reads it back. A job's own output may not use this name.
+ */
+export const ARTIFACT_SIDECAR_FILE = 'sluice-artifact.json';
+
+/**
  * Stores a folder from disk (what a user job wrote, after `checkModelFolder`). When `expected` is
  * given (the checked manifest's digest), the folder must still hash to it: a job that changed its
- * output after the check is refused.
+ * output after the check is refused. `extra` files (Sluice's own, e.g. ARTIFACT_SIDECAR_FILE) are
+ * stored with it and are part of the stored folder's digest; one the folder already has is refused.
  */
 export async function storeModelFolder(
   store: FolderStore,
   dir: string,
   limits: FolderLimits,
   expected?: string,
+  extra: readonly FolderFile[] = [],
 ): Promise<StoredFolderRef> {
-  const { manifest, digest } = await readManifest(dir, limits);
-  if (expected && digest !== expected) {
+  const read = await readManifest(dir, limits);
+  if (expected && read.digest !== expected) {
     throw new NonRetriableError(
       'model_output_changed',
-      `the model folder changed after it was checked (digest ${digest}, checked ${expected})`,
+      `the model folder changed after it was checked (digest ${read.digest}, checked ${expected})`,
     );
   }
-  for (const entry of manifest) {
+  const extraEntries: ManifestEntry[] = extra.map((f) => {
+    const problem = folderPathProblem(f.path);
+    if (problem) {
+      throw new NonRetriableError(
+        'model_output_invalid',
+        `bad file path in a model folder (${problem}): ${JSON.stringify(f.path)}`,
+      );
+    }
+    if (read.manifest.some((e) => e.path === f.path)) {
+      throw new NonRetriableError(
+        'model_output_invalid',
+        `the model folder has a file named ${f.path}, a name Sluice reserves for its own`,
+      );
+    }
+    return { path: f.path, sha256: sha256Hex(f.bytes), bytes: f.bytes.byteLength };
+  });
+  const manifest = [...read.manifest, ...extraEntries].sort((a, b) =>
+    Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8')),
+  );
+  const digest = extra.length > 0 ? manifestDigest(manifest) : read.digest;
+  for (const f of extra) await putOnce(store, fileLocation(digest, f.path), f.bytes, contentTypeOf(f.path));
+  for (const entry of read.manifest) {
     const bytes = await readFile(path.join(dir, ...entry.path.split('/')));
     if (sha256Hex(bytes) !== entry.sha256) {
       throw new NonRetriableError(

@@ -50,6 +50,14 @@ export interface CheckedModelFolder {
 const sumTolerance = 1e-3;
 const rangeTolerance = 1e-6;
 
+/**
+ * The job's metrics travel on the job result (and evaluate/register payloads, bounded at 16 KB):
+ * at most 100 metrics with names up to 64 characters, from a metrics.json of at most 64 KiB.
+ */
+export const MAX_METRICS = 100;
+export const MAX_METRIC_NAME = 64;
+export const MAX_METRICS_FILE_BYTES = 64 * 1024;
+
 function parseMetrics(text: string): Record<string, number> {
   let doc: unknown;
   try {
@@ -60,10 +68,20 @@ function parseMetrics(text: string): Record<string, number> {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new NonRetriableError('metrics_invalid', 'metrics.json must be an object of metric name → number');
   }
+  const entries = Object.entries(doc);
+  if (entries.length > MAX_METRICS) {
+    throw new NonRetriableError(
+      'metrics_invalid',
+      `metrics.json has ${entries.length} metrics; at most ${MAX_METRICS} are allowed`,
+    );
+  }
   const metrics: Record<string, number> = {};
-  for (const [name, value] of Object.entries(doc)) {
-    if (name.trim() === '' || name.length > 200) {
-      throw new NonRetriableError('metrics_invalid', `metrics.json has an empty or over-long metric name`);
+  for (const [name, value] of entries) {
+    if (name.trim() === '' || name.length > MAX_METRIC_NAME) {
+      throw new NonRetriableError(
+        'metrics_invalid',
+        `metrics.json has an empty or over-long metric name (at most ${MAX_METRIC_NAME} characters): ${JSON.stringify(name.slice(0, MAX_METRIC_NAME))}${name.length > MAX_METRIC_NAME ? '…' : ''}`,
+      );
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw new NonRetriableError(
@@ -131,8 +149,14 @@ export async function checkModelFolder(
   const info = parseMLmodel(await readFile(path.join(dir, 'MLmodel'), 'utf8'));
   const checked: CheckedModelFolder = { digest, manifest, flavor: info.flavor };
   if (info.signature) checked.signature = info.signature;
-  if (has('metrics.json'))
-    checked.metrics = parseMetrics(await readFile(path.join(dir, 'metrics.json'), 'utf8'));
+  const metricsEntry = manifest.find((e) => e.path === 'metrics.json');
+  if (metricsEntry && metricsEntry.bytes > MAX_METRICS_FILE_BYTES) {
+    throw new NonRetriableError(
+      'metrics_invalid',
+      `metrics.json is ${metricsEntry.bytes} bytes; at most ${MAX_METRICS_FILE_BYTES} are allowed`,
+    );
+  }
+  if (metricsEntry) checked.metrics = parseMetrics(await readFile(path.join(dir, 'metrics.json'), 'utf8'));
   if (info.flavor === 'python_function') return checked;
 
   const onnxPath = info.onnxPath!;

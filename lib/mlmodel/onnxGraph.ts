@@ -145,3 +145,144 @@ export function withFloatOutputs(model: Uint8Array, names: readonly string[]): U
   out.raw(model.subarray(graph.to));
   return out.finish();
 }
+
+/**
+ * Tensors whose data lives outside the model. A TensorProto may say `data_location = EXTERNAL`
+ * (field 14) and name a file in `external_data` (field 13, key "location"); onnxruntime, loading a
+ * model from bytes, resolves that file against the process's working directory, so a user's model
+ * could read the app's own files back out through its predictions. Sluice only accepts
+ * self-contained models: this walk finds every tensor onnxruntime may load and reports the first that
+ * is not.
+ *
+ * Field numbers from onnx.proto: ModelProto.graph = 7, training_info = 20, functions = 25;
+ * TrainingInfoProto.initialization = 1, algorithm = 2; FunctionProto.node = 7, attribute_proto = 11;
+ * GraphProto.node = 1, initializer = 5, sparse_initializer = 15; NodeProto.attribute = 5;
+ * AttributeProto.t = 5, g = 6, tensors = 10, graphs = 11, sparse_tensor = 22, sparse_tensors = 23;
+ * SparseTensorProto.values = 1, indices = 2; TensorProto.name = 8, external_data = 13,
+ * data_location = 14 (DEFAULT = 0, EXTERNAL = 1); StringStringEntryProto.key = 1, value = 2.
+ */
+export interface ExternalTensor {
+  /** The tensor's name ('' when it has none). */
+  name: string;
+  /** Where it sits, e.g. `initializer of graph "main"`. */
+  where: string;
+  /** The `location` it names, when it names one. */
+  location?: string;
+}
+
+/** How deep graphs may nest (If/Loop/Scan bodies); protobuf's own parsers stop at 100 messages. */
+const MAX_GRAPH_DEPTH = 32;
+
+/**
+ * The first tensor of the model (graphs, subgraphs, Constant and other tensor attributes, sparse
+ * tensors, training graphs, model-local functions) that keeps its data outside the model, or
+ * undefined. Throws ProtobufError on malformed protobuf or graphs nested deeper than 32.
+ */
+export function findExternalData(model: Uint8Array): ExternalTensor | undefined {
+  const lossyText = (f: Field): string => new TextDecoder('utf-8').decode(model.subarray(f.from, f.to));
+  const messages = (fields: Field[], no: number): Field[] =>
+    fields.filter((f) => f.no === no && f.wire === 2);
+
+  function tensor(t: Field, where: string): ExternalTensor | undefined {
+    const fields = readFields(model, t.from, t.to);
+    const external =
+      fields.some((f) => f.no === 13) || fields.some((f) => f.no === 14 && (f.wire !== 0 || f.varint !== 0n));
+    if (!external) return undefined;
+    const name = fields.filter((f) => f.no === 8 && f.wire === 2).pop();
+    const found: ExternalTensor = { name: name ? lossyText(name) : '', where };
+    for (const entry of messages(fields, 13)) {
+      try {
+        const kv = readFields(model, entry.from, entry.to);
+        const key = kv.find((f) => f.no === 1 && f.wire === 2);
+        const value = kv.find((f) => f.no === 2 && f.wire === 2);
+        if (key && value && lossyText(key) === 'location') found.location = lossyText(value);
+      } catch {
+        // the tensor is refused anyway; its location is only for the message
+      }
+    }
+    return found;
+  }
+
+  function sparse(s: Field, where: string): ExternalTensor | undefined {
+    const fields = readFields(model, s.from, s.to);
+    for (const part of [...messages(fields, 1), ...messages(fields, 2)]) {
+      const found = tensor(part, `sparse ${where}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  function attribute(a: Field, node: string, depth: number): ExternalTensor | undefined {
+    const fields = readFields(model, a.from, a.to);
+    const nameField = fields.find((f) => f.no === 1 && f.wire === 2);
+    const where = `attribute ${JSON.stringify(nameField ? lossyText(nameField) : '')} of ${node}`;
+    for (const f of fields) {
+      if (f.wire !== 2) continue;
+      let found: ExternalTensor | undefined;
+      if (f.no === 5 || f.no === 10) found = tensor(f, where);
+      else if (f.no === 22 || f.no === 23) found = sparse(f, where);
+      else if (f.no === 6 || f.no === 11) found = graph(f, depth + 1, `subgraph in ${where}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  function nodes(list: Field[], within: string, depth: number): ExternalTensor | undefined {
+    for (const n of list) {
+      const fields = readFields(model, n.from, n.to);
+      const op = fields.find((f) => f.no === 4 && f.wire === 2);
+      const name = fields.find((f) => f.no === 3 && f.wire === 2);
+      const label = `node ${name ? JSON.stringify(lossyText(name)) + ' ' : ''}(${
+        op ? lossyText(op) : '?'
+      }) of ${within}`;
+      for (const a of messages(fields, 5)) {
+        const found = attribute(a, label, depth);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
+  function graph(g: Field, depth: number, context: string): ExternalTensor | undefined {
+    if (depth > MAX_GRAPH_DEPTH) throw new ProtobufError(`graphs nest deeper than ${MAX_GRAPH_DEPTH}`);
+    const fields = readFields(model, g.from, g.to);
+    const nameField = fields.find((f) => f.no === 2 && f.wire === 2);
+    const self = `graph ${JSON.stringify(nameField ? lossyText(nameField) : '')}${
+      depth > 0 ? ` (${context})` : ''
+    }`;
+    for (const t of messages(fields, 5)) {
+      const found = tensor(t, `initializer of ${self}`);
+      if (found) return found;
+    }
+    for (const s of messages(fields, 15)) {
+      const found = sparse(s, `initializer of ${self}`);
+      if (found) return found;
+    }
+    return nodes(messages(fields, 1), self, depth);
+  }
+
+  const top = readFields(model);
+  for (const g of messages(top, 7)) {
+    const found = graph(g, 0, '');
+    if (found) return found;
+  }
+  for (const info of messages(top, 20)) {
+    const parts = readFields(model, info.from, info.to);
+    for (const g of [...messages(parts, 1), ...messages(parts, 2)]) {
+      const found = graph(g, 1, 'training_info');
+      if (found) return found;
+    }
+  }
+  for (const fn of messages(top, 25)) {
+    const parts = readFields(model, fn.from, fn.to);
+    const nameField = parts.find((f) => f.no === 1 && f.wire === 2);
+    const within = `function ${JSON.stringify(nameField ? lossyText(nameField) : '')}`;
+    for (const a of messages(parts, 11)) {
+      const found = attribute(a, within, 1);
+      if (found) return found;
+    }
+    const found = nodes(messages(parts, 7), within, 1);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -1,7 +1,7 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { NonRetriableError, ValidationError } from '../errors';
 import type { GraphNode } from './onnxGraph';
-import { classesOf, readNodes, withFloatOutputs, zipMapsOf } from './onnxGraph';
+import { classesOf, findExternalData, readNodes, withFloatOutputs, zipMapsOf } from './onnxGraph';
 
 /** A feature the model takes, in the order of the job's SLUICE_FEATURES. */
 export interface FeatureSpec {
@@ -248,6 +248,34 @@ export interface OnnxModelOptions {
 }
 
 /**
+ * Refuses, before onnxruntime sees it, a model with a tensor stored outside it
+ * (`onnx_external_data`): onnxruntime would read that file relative to the app's working directory
+ * and hand its bytes to the user's graph. Malformed protobuf is `onnx_invalid`.
+ */
+function refuseExternalData(bytes: Uint8Array): void {
+  let found;
+  try {
+    found = findExternalData(bytes);
+  } catch (err) {
+    throw new NonRetriableError(
+      'onnx_invalid',
+      `the ONNX model cannot be loaded: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (found) {
+    throw new NonRetriableError(
+      'onnx_external_data',
+      `tensor ${JSON.stringify(found.name)} (${found.where}) keeps its data outside the model${
+        found.location !== undefined ? ` (location ${JSON.stringify(found.location)})` : ''
+      }; Sluice only loads self-contained ONNX models: save it without external data`,
+    );
+  }
+}
+
+/**
  * One loaded ONNX model: its session and how to feed and read it. `release()` frees the native
  * session once the runs in flight have finished.
  */
@@ -264,8 +292,8 @@ export class OnnxModel {
   ) {}
 
   /**
-   * Loads the model's bytes and matches it to the features and task: `onnx_invalid` when
-   * onnxruntime cannot load it, `onnx_inputs_mismatch` / `onnx_outputs_mismatch` when it does not fit.
+   * Loads the model's bytes and matches it to the features and task: `onnx_external_data` when a
+   * tensor lives outside the model, `onnx_invalid` when onnxruntime cannot load it, `onnx_inputs_mismatch` / `onnx_outputs_mismatch` when it does not fit.
    */
   static async load(bytes: Uint8Array, options: OnnxModelOptions): Promise<OnnxModel> {
     // A failing run is reported as onnx_run_failed with onnxruntime's message; its own native log
@@ -274,6 +302,7 @@ export class OnnxModel {
       logSeverityLevel: 4,
       ...options.sessionOptions,
     };
+    refuseExternalData(bytes);
     let session: InferenceSession;
     try {
       session = await InferenceSession.create(bytes, sessionOptions);

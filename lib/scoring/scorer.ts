@@ -1,8 +1,9 @@
 import { parse as parseYaml } from 'yaml';
 import type { ModelArtifact, ModelFeature } from '../contracts/modelArtifact';
+import { modelArtifactSchema } from '../contracts/modelArtifact';
 import { NonRetriableError } from '../errors';
 import type { FolderStore, StoredModelFolder } from '../mlmodel/blobFolder';
-import { isModelFolderUri, openModelFolder } from '../mlmodel/blobFolder';
+import { ARTIFACT_SIDECAR_FILE, isModelFolderUri, openModelFolder } from '../mlmodel/blobFolder';
 import { parseMLmodel } from '../mlmodel/mlmodelFile';
 import type { FeatureColumn, Scores } from '../mlmodel/onnxModel';
 import type { OnnxModels } from '../mlmodel/onnxModels';
@@ -208,14 +209,24 @@ async function builtInDefinition(folder: StoredModelFolder, mlmodel: string): Pr
 
 /**
  * What Sluice knows of a stored model: the artifact that came with it, or, for a model folder that
- * came without one (a run of an older pipeline revision, whose body does not pass it on, trained by
- * the new worker), the built-in model's own description, from its `model.json`. Undefined for a
- * legacy JSON model.
+ * came without one, the description stored in the folder: a wide user model's ARTIFACT_SIDECAR_FILE,
+ * or the built-in model's own `model.json` (a wide built-in model, or a run of an older pipeline
+ * revision whose body does not pass the artifact on). Undefined for a legacy JSON model.
  */
 export async function describeModel(store: FolderStore, ref: ModelRef): Promise<ModelArtifact | undefined> {
   if (ref.artifact) return ref.artifact;
   if (!isModelFolderUri(ref.uri)) return undefined;
   const folder = await openModelFolder(store, ref.uri, ref.digest);
+  if (folder.has(ARTIFACT_SIDECAR_FILE)) {
+    // A wide user model: its description was stored in the folder (verified with it) instead.
+    const parsed = modelArtifactSchema.safeParse(
+      JSON.parse((await folder.read(ARTIFACT_SIDECAR_FILE)).toString('utf8')),
+    );
+    if (!parsed.success) {
+      throw new NonRetriableError('invalid_model', `${ref.uri} has a malformed ${ARTIFACT_SIDECAR_FILE}`);
+    }
+    return parsed.data;
+  }
   if (!folder.has(BUILT_IN_JSON_FILE)) {
     throw new NonRetriableError(
       'invalid_model',

@@ -15,6 +15,7 @@ import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/
 import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
 import { runSubmitBody } from './databricksRun';
+import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
 import type { JobStatus, TrainingBackend } from './types';
 import { jobPath } from './types';
 
@@ -49,6 +50,11 @@ export interface DatabricksBackendOptions {
   webhookDestinationId?: string;
   /** The model folder's size limit. */
   maxModelBytes?: number;
+  /**
+   * A run still queued (pending, queued, blocked) longer than this after submit is canceled and
+   * fails with `queued_too_long` (default, and setting, the same as Azure ML's: 4 hours).
+   */
+  queuedLimitSeconds?: number;
   now?: () => number;
 }
 
@@ -396,6 +402,23 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     const run = await this.options.client.getRun(record.runId);
     const mapped = mapRunState(run);
     const startedAt = run.start_time ? { startedAt: iso(run.start_time) } : {};
+    if (mapped.state === 'queued') {
+      const stuck = this.queuedTooLong(record, mapped.backendStatus);
+      if (stuck) {
+        await this.cancelQuietly(record.runId);
+        return this.statusOf(
+          await this.recordOutcome({
+            jobId,
+            backendStatus: mapped.backendStatus,
+            finishedAt: iso(this.now()),
+            ...startedAt,
+            logTail: [],
+            state: 'failed',
+            error: { code: 'queued_too_long', message: stuck },
+          }),
+        );
+      }
+    }
     if (mapped.state === 'queued' || mapped.state === 'running') {
       return {
         jobId,
@@ -437,6 +460,25 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     return this.statusOf(
       await this.recordOutcome({ ...base, state: 'failed', error, logTail: details.logTail }),
     );
+  }
+
+  /** How long the run has waited since submit, when it is still queued past the limit. */
+  private queuedTooLong(record: DatabricksRunRecord, backendStatus: string): string | undefined {
+    const since = Date.parse(record.submittedAt);
+    if (Number.isNaN(since)) return undefined;
+    const limit = this.options.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS;
+    const waited = Math.round((this.now() - since) / 1000);
+    if (waited <= limit) return undefined;
+    return `Databricks has kept run ${record.runId} ${backendStatus} for ${waited} s, over the limit of ${limit} s (no cluster capacity or concurrency limit reached); it was canceled`;
+  }
+
+  /** Cancels a run that is being given up on; the outcome is recorded whatever Databricks answers. */
+  private async cancelQuietly(runId: string): Promise<void> {
+    try {
+      await this.options.client.cancel(runId);
+    } catch (err) {
+      if (!(err instanceof SluiceError)) throw err;
+    }
   }
 
   async cancel(jobId: string): Promise<void> {

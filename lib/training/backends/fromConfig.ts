@@ -48,6 +48,8 @@ export function backendsFromConfig(
         }),
         store,
         jobRoot: config.DATABRICKS_JOB_ROOT ?? abfssJobRoot(store.account),
+        // One queued limit for both remote backends (the setting predates Databricks).
+        queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
         ...(config.DATABRICKS_WEBHOOK_DESTINATION_ID
           ? { webhookDestinationId: config.DATABRICKS_WEBHOOK_DESTINATION_ID }
           : {}),

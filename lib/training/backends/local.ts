@@ -13,6 +13,14 @@ import type { TrainingJobRequestInput } from '../../contracts/trainingJob';
 import { heartbeatSchema, isTerminal, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
 import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 
+/** Exit codes of worker/userJob.ts that it only uses once the user's process group is stopped. */
+const WORKER_EXIT_CODES = new Set([0, 1, 2]);
+
+/** True when a worker was killed or exited with a code of its own (see WORKER_EXIT_CODES) it never uses. */
+export function workerEndedAbnormally(code: number | null, signal: NodeJS.Signals | null): boolean {
+  return signal !== null || code === null || !WORKER_EXIT_CODES.has(code);
+}
+
 /** The temporary folders worker/userJob.ts makes for a job (`<TMPDIR>/sluice-job-<jobId>-*`), removed. */
 async function removeJobTemp(jobId: string): Promise<void> {
   const prefix = `sluice-job-${jobId}-`;
@@ -151,7 +159,11 @@ export class LocalTrainingBackend implements TrainingBackend {
         clearTimeout(backstop);
         if (partial && announcedGroup(partial) === undefined) stderr.push(partial);
         this.children.delete(jobId);
-        if (userGroup !== undefined) {
+        // Only a worker that did not end on its own terms (a signal, or a code worker/userJob.ts never
+        // uses: it exits 0 done, 1 failed, 2 canceled, after stopping the user's group itself) may
+        // have left the group running. Otherwise the group is gone and its id may already belong to
+        // an unrelated process group, which must not be killed.
+        if (userGroup !== undefined && workerEndedAbnormally(code, signal)) {
           try {
             process.kill(-userGroup, 'SIGKILL');
           } catch {

@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ModelArtifact } from '../../contracts/modelArtifact';
 import type { JobResult, TrainingJobRequest } from '../../contracts/trainingJob';
@@ -8,12 +9,13 @@ import { isCustomSpec } from '../../contracts/trainingSpec';
 import { inferDatasetContract } from '../../data/checking/inferDatasetContract';
 import { loadColumnar } from '../../data/datasets';
 import { NonRetriableError } from '../../errors';
-import { storeModelFolder } from '../../mlmodel/blobFolder';
+import { ARTIFACT_SIDECAR_FILE, folderPathProblem, storeModelFolder } from '../../mlmodel/blobFolder';
 import type { CheckedModelFolder } from '../../mlmodel/check';
 import { checkModelFolder } from '../../mlmodel/check';
 import type { FolderLimits } from '../../mlmodel/folder';
 import { defaultMaxFiles } from '../../mlmodel/folder';
 import type { ArtifactStore, BlobLocation } from '../../storage/blob';
+import { inlineArtifact } from '../models/mlflowFolder';
 import type { JobData } from './jobData';
 import { writeJobData } from './jobData';
 
@@ -75,7 +77,8 @@ export function artifactOf(data: JobData, checked: CheckedModelFolder): ModelArt
 /**
  * Stores a folder that passed `checkModelFolder` (refused if it changed since) and builds the job
  * result: the folder's manifest URI and digest, the job's own metrics.json under `metrics.job`, the
- * split's row counts, and the artifact description.
+ * split's row counts, and the artifact description — inline when it fits `inlineArtifact`'s bound,
+ * otherwise stored in the folder as ARTIFACT_SIDECAR_FILE (the stored digest then covers it).
  */
 export async function storeCheckedModel(
   store: Pick<ArtifactStore, 'put' | 'getBuffer' | 'uri' | 'parseUri'>,
@@ -84,11 +87,23 @@ export async function storeCheckedModel(
   checked: CheckedModelFolder,
 ): Promise<JobResult> {
   const bytes = checked.manifest.reduce((n, f) => n + f.bytes, 0);
+  if (checked.manifest.some((f) => f.path === ARTIFACT_SIDECAR_FILE)) {
+    throw new NonRetriableError(
+      'model_output_invalid',
+      `the model folder has a file named ${ARTIFACT_SIDECAR_FILE}, a name Sluice reserves for its own`,
+    );
+  }
+  // A wide model's description (every feature and class) would push the job result and the
+  // evaluate/register payloads past their bound: past MAX_INLINE_ARTIFACT_BYTES it goes into the
+  // stored folder instead (covered by the folder's digest) and readers take it from there.
+  const artifact = artifactOf(data, checked);
+  const inline = inlineArtifact(artifact);
   const stored = await storeModelFolder(
     store,
     outputDir,
     { maxBytes: bytes, maxFiles: checked.manifest.length },
     checked.digest,
+    inline ? [] : [{ path: ARTIFACT_SIDECAR_FILE, bytes: Buffer.from(JSON.stringify(artifact), 'utf8') }],
   );
   return {
     modelUri: stored.uri,
@@ -99,7 +114,7 @@ export async function storeCheckedModel(
     rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
     iterations: 0,
     converged: true,
-    artifact: artifactOf(data, checked),
+    ...(inline ? { artifact: inline } : {}),
   };
 }
 
@@ -126,7 +141,9 @@ export async function collectJobModel(
 /**
  * Downloads every blob under `prefix` (a remote job's output folder) into `dir`, keeping the
  * relative paths. The folder check's limits hold before a byte is written: more than `maxFiles`
- * blobs or `maxBytes` bytes, a path that would leave `dir`, or nothing at all → NonRetriableError.
+ * blobs or `maxBytes` bytes, a path that would leave `dir`, or nothing at all → NonRetriableError;
+ * and while downloading, bytes are counted so a blob that grew after the listing stops the download
+ * at `maxBytes` (`model_too_large`).
  */
 export async function downloadBlobPrefix(
   store: Pick<ArtifactStore, 'list' | 'getStream'>,
@@ -141,11 +158,11 @@ export async function downloadBlobPrefix(
   for await (const blob of store.list(prefix.container, base)) {
     const rel = blob.path.slice(base.length);
     if (rel === '' || rel.endsWith('/')) continue; // folder placeholders (hierarchical namespace)
-    const norm = path.posix.normalize(rel);
-    if (norm !== rel || norm.startsWith('../') || path.posix.isAbsolute(norm)) {
+    const problem = folderPathProblem(rel);
+    if (problem) {
       throw new NonRetriableError(
         'model_output_invalid',
-        `the job's output has a blob with a bad path: ${rel}`,
+        `the job's output has a blob with a bad path (${problem}): ${JSON.stringify(rel)}`,
       );
     }
     listed.push({ path: blob.path, rel, size: blob.size });
@@ -167,11 +184,29 @@ export async function downloadBlobPrefix(
     );
   }
   await mkdir(dir, { recursive: true });
+  // The listing can be stale (a job still writing, or rewriting its output): count what is really
+  // downloaded and stop as soon as the folder goes past its limit, whatever the listing said.
+  let written = 0;
   for (const f of listed) {
     const target = path.join(dir, ...f.rel.split('/'));
     await mkdir(path.dirname(target), { recursive: true });
     const { stream } = await store.getStream({ container: prefix.container, path: f.path });
-    await pipeline(stream, createWriteStream(target));
+    const limit = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        written += chunk.length;
+        if (written > limits.maxBytes) {
+          done(
+            new NonRetriableError(
+              'model_too_large',
+              `the job's output is over its size limit of ${limits.maxBytes} bytes (${f.rel} grew after it was listed)`,
+            ),
+          );
+          return;
+        }
+        done(null, chunk);
+      },
+    });
+    await pipeline(stream, limit, createWriteStream(target));
   }
-  return { files: listed.length, bytes: total };
+  return { files: listed.length, bytes: written };
 }

@@ -8,7 +8,7 @@ import {
   storeModelFiles,
   storeModelFolder,
 } from '../../../lib/mlmodel/blobFolder';
-import { readManifest } from '../../../lib/mlmodel/folder';
+import { manifestDigest, readManifest } from '../../../lib/mlmodel/folder';
 import { ArtifactStore } from '../../../lib/storage';
 import { memoryLog } from '../../devhost/servicesLog';
 
@@ -72,6 +72,44 @@ describe('model folders in Blob', () => {
     const opened = await openModelFolder(store, stored.uri, stored.digest);
     await expect(opened.read('model.json')).rejects.toMatchObject({ code: 'BLOB_DIGEST_MISMATCH' });
     await expect(opened.read('nope')).rejects.toMatchObject({ code: 'invalid_model' });
+  });
+
+  // Regression: manifest paths are checked by one rule (folderPathProblem) wherever they are read
+  // or written, so no file of a folder is ever read or written outside it.
+  it.each(['..', '../escape.txt', 'a/../../b', '/etc/passwd', 'a\\b', 'a\nb', 'a//b', './a'])(
+    'refuses the folder path %j when storing files and when opening a manifest',
+    async (bad) => {
+      await expect(
+        storeModelFiles(store, [
+          { path: 'MLmodel', bytes: Buffer.from('flavors: {}\n') },
+          { path: bad, bytes: Buffer.from('x') },
+        ]),
+      ).rejects.toMatchObject({ code: 'model_output_invalid' });
+      // A manifest that hashes to its digest but names a path out of the folder.
+      const files = [{ path: bad, sha256: 'a'.repeat(64), bytes: 1 }];
+      const digest = manifestDigest(files);
+      const at = { container: 'models', path: `mlflow/${digest}.manifest.json` };
+      await store.put(at, JSON.stringify({ format: 'sluice.model-folder/v1', digest, files }), {
+        condition: 'overwrite',
+      });
+      await expect(openModelFolder(store, store.uri(at), digest)).rejects.toMatchObject({
+        code: 'invalid_model',
+      });
+    },
+  );
+
+  it('refuses to store a folder from disk with a file name no folder may hold (readManifest: a backslash)', async () => {
+    const odd = await mkdtemp(path.join(tmpdir(), 'sluice-folder-odd-'));
+    try {
+      await writeFile(path.join(odd, 'MLmodel'), 'flavors: {}\n');
+      await writeFile(path.join(odd, 'a\\b.txt'), 'x');
+      await expect(storeModelFolder(store, odd, { maxBytes: 1e6 })).rejects.toMatchObject({
+        code: 'model_output_invalid',
+        message: expect.stringContaining('backslash'),
+      });
+    } finally {
+      await rm(odd, { recursive: true, force: true });
+    }
   });
 
   it('refuses a URI that is not a model folder manifest', async () => {

@@ -360,6 +360,36 @@ describe('databricks backend, run states and API errors', () => {
     expect(fake.requests.filter((r) => r.path === '/api/2.2/jobs/runs/cancel')).toHaveLength(1);
   });
 
+  // Regression: a run Databricks kept queued (no capacity) was polled forever; Azure ML's queued
+  // limit now applies from submit, with the same setting.
+  it('cancels a run queued past the limit and fails it with queued_too_long, once', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const limited = new DatabricksTrainingBackend({
+      client: new DatabricksClient({ host: fake.url, token: 'fake-databricks-token', baseRetryDelayMs: 1 }),
+      store,
+      jobRoot: `abfss://jobs@${store.account}.dfs.core.windows.net`,
+      queuedLimitSeconds: 600,
+      now: () => now,
+    });
+    const jobId = nextJobId();
+    fake.setScript(['QUEUED', 'PENDING', 'BLOCKED', 'QUEUED', 'QUEUED', 'QUEUED']);
+    await limited.submit(request(jobId));
+    const cancels = () => fake.requests.filter((r) => r.path === '/api/2.2/jobs/runs/cancel').length;
+    const before = cancels();
+    now += 600_000; // at the limit: still waiting
+    await expect(limited.status(jobId)).resolves.toMatchObject({ state: 'queued' });
+    expect(cancels()).toBe(before);
+    now += 1_000;
+    const failed = await limited.status(jobId);
+    expect(failed).toMatchObject({ state: 'failed', error: { code: 'queued_too_long' } });
+    expect(failed.error!.message).toMatch(/for 601 s, over the limit of 600 s/);
+    expect(cancels()).toBe(before + 1);
+    // Recorded: later polls answer from Blob without asking Databricks again.
+    const calls = fake.requests.length;
+    await expect(limited.status(jobId)).resolves.toMatchObject({ error: { code: 'queued_too_long' } });
+    expect(fake.requests.length).toBe(calls);
+  });
+
   it('retries 429 and 503 as Retry-After asks, and gives up bounded with a TransientError', async () => {
     const jobId = nextJobId();
     fake.setScript(['RUNNING']);

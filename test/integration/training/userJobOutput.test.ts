@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServices, type RunningServices } from '../../../devhost/services';
@@ -7,7 +7,8 @@ import { inferDatasetContract } from '../../../lib/data/checking/inferDatasetCon
 import { conformTable } from '../../../lib/data/checking/conform';
 import { encodeColumnar } from '../../../lib/data/reading/columnar';
 import { readDataset } from '../../../lib/data/reading/readDataset';
-import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { ARTIFACT_SIDECAR_FILE, openModelFolder } from '../../../lib/mlmodel/blobFolder';
+import { describeModel } from '../../../lib/scoring/scorer';
 import { ArtifactStore } from '../../../lib/storage';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../../../lib/training/userJob/output';
 import { memoryLog } from '../../devhost/servicesLog';
@@ -124,6 +125,70 @@ describe('user job output: data prepared from the run, model folder collected', 
         maxBytes: 10,
       }),
     ).rejects.toMatchObject({ code: 'model_too_large' });
+  });
+
+  it('stops downloading a blob that grew past the limit after it was listed (model_too_large)', async () => {
+    const prefix = { container: 'jobs', path: 'job-grew/output' };
+    const weights = { ...prefix, path: `${prefix.path}/weights.bin` };
+    await store.put(
+      { ...prefix, path: `${prefix.path}/MLmodel` },
+      'flavors:\n  python_function:\n    loader_module: m\n',
+    );
+    await store.put(weights, Buffer.alloc(100, 1));
+    // The job is still writing: once the listing (with 100 bytes) is done, the blob becomes 1 MB.
+    const racing = {
+      async *list(container: string, p?: string) {
+        yield* store.list(container, p);
+        await store.put(weights, Buffer.alloc(1_000_000, 2), { condition: 'overwrite' });
+      },
+      getStream: store.getStream.bind(store),
+    };
+    const out = path.join(work, 'grew');
+    await expect(downloadBlobPrefix(racing, prefix, out, { maxBytes: 10_000 })).rejects.toMatchObject({
+      code: 'model_too_large',
+      message: expect.stringContaining('weights.bin grew after it was listed'),
+    });
+    const { size } = await stat(path.join(out, 'weights.bin')).catch(() => ({ size: 0 }));
+    expect(size).toBeLessThanOrEqual(10_000);
+  });
+
+  it("keeps a wide model's description off the job result, in the stored folder (payload bound)", async () => {
+    const data = await prepareJobData(store, request, path.join(work, 'data-wide'));
+    const wide = {
+      ...data,
+      featureKinds: Array.from({ length: 400 }, (_, i) => ({
+        name: `feature_with_a_long_name_${i}`,
+        kind: 'number' as const,
+      })),
+    };
+    const out = path.join(work, 'wide');
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, 'MLmodel'), 'flavors:\n  python_function:\n    loader_module: m\n');
+    const result = await collectJobModel(store, out, wide, 1e6);
+    expect(result.artifact).toBeUndefined();
+    expect(JSON.stringify(result).length).toBeLessThan(16 * 1024);
+    const described = await describeModel(store, { uri: result.modelUri, digest: result.modelDigest });
+    expect(described).toMatchObject({ flavor: 'python_function', target: 'label', classes: ['cat', 'dog'] });
+    expect(described?.features).toHaveLength(400);
+    const opened = await openModelFolder(store, result.modelUri, result.modelDigest);
+    expect(opened.manifest.map((e) => e.path)).toEqual(['MLmodel', ARTIFACT_SIDECAR_FILE]);
+
+    // A narrow model keeps it inline, and the folder is the job's own.
+    const narrow = await collectJobModel(store, out, data, 1e6);
+    expect(narrow.artifact?.features).toHaveLength(2);
+    expect((await openModelFolder(store, narrow.modelUri, narrow.modelDigest)).manifest).toHaveLength(1);
+  });
+
+  it("refuses a job folder with a file named like Sluice's own description", async () => {
+    const data = await prepareJobData(store, request, path.join(work, 'data-reserved'));
+    const out = path.join(work, 'reserved');
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, 'MLmodel'), 'flavors:\n  python_function:\n    loader_module: m\n');
+    await writeFile(path.join(out, ARTIFACT_SIDECAR_FILE), '{}');
+    await expect(collectJobModel(store, out, data, 1e6)).rejects.toMatchObject({
+      code: 'model_output_invalid',
+      message: expect.stringContaining(ARTIFACT_SIDECAR_FILE),
+    });
   });
 
   it('refuses a model folder without MLmodel, naming what it found', async () => {

@@ -399,12 +399,35 @@ describe('checkModelFolder refuses, with a named code', () => {
     ['a string value', '{"accuracy": "high"}', /accuracy must be a finite number, got "high"/],
     ['a null value', '{"rmse": null}', /rmse must be a finite number, got null/],
     ['an empty name', '{"": 1}', /empty or over-long/],
+    // Regression: the job's metrics travel on bounded payloads (job result, evaluate, register).
+    [
+      'a name over 64 characters',
+      `{"${'m'.repeat(65)}": 1}`,
+      /over-long metric name \(at most 64 characters\)/,
+    ],
+    [
+      'over 100 metrics',
+      JSON.stringify(Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`m${i}`, i]))),
+      /has 101 metrics; at most 100 are allowed/,
+    ],
+    [
+      'over 64 KiB',
+      `{"a": 1${' '.repeat(64 * 1024)}}`,
+      /metrics.json is 6\d{4} bytes; at most 65536 are allowed/,
+    ],
   ])('metrics_invalid: metrics.json is %s', async (_what, text, message) => {
     const dir = await copyOf('regressor-tensor');
     await writeFile(path.join(dir, 'metrics.json'), text);
     const f = await failure(checkModelFolder(dir, regressor));
     expect(f.code).toBe('metrics_invalid');
     expect(f.message).toMatch(message);
+  });
+
+  it('accepts 100 metrics with names of 64 characters (the bounds themselves)', async () => {
+    const dir = await copyOf('regressor-tensor');
+    const metrics = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`${i}`.padEnd(64, 'm'), i]));
+    await writeFile(path.join(dir, 'metrics.json'), JSON.stringify(metrics));
+    expect(Object.keys((await checkModelFolder(dir, regressor)).metrics ?? {})).toHaveLength(100);
   });
 
   it('model_output_invalid: a symlink out of the folder', async () => {
