@@ -162,6 +162,8 @@ describe('local backend: users’ own code (algorithm "custom")', () => {
     expect(folder.manifest.map((f) => f.path).sort()).toEqual(['MLmodel', 'metrics.json', 'model.onnx']);
     // The job's own output is the live log, stamped; the data and work folders are gone.
     expect(s.logTail.some((l) => /Z train\.py: classification of label on 4 features/.test(l))).toBe(true);
+    // The final status is written before the worker exits: wait for the exit this backend saw.
+    await backend.whenEnded('uj-sklearn');
     expect(tempFolders('uj-sklearn')).toEqual([]);
     expect(alive((await statusFile('uj-sklearn')).pid)).toBe(false);
   }, 120_000);
