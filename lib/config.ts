@@ -76,6 +76,19 @@ export const configSchema = z
     ACS_API_VERSION: z.string().default('2023-03-31'),
     /** How long the scoring endpoint trusts its cached `production` alias before looking it up again. */
     SCORING_ALIAS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+    /**
+     * Whether pipeline authors' commands may run on this host: custom specs on the `local` backend
+     * and the `score` command of python_function-only models (docs/training.md, "Whose code runs
+     * where"). Unset = true only when the app runs on a laptop (no WEBSITE_INSTANCE_ID, artifacts
+     * on a loopback Azurite), so it is false in Azure unless an operator sets it; Bicep does not.
+     */
+    USER_CODE_LOCAL: z.stringbool().default(false),
+    /**
+     * The folder a custom spec's host `code` folder must resolve inside (after symlinks), for the
+     * local backend, the score command and Azure ML code uploads. Relative = against the app's
+     * working directory (the default, `.`).
+     */
+    USER_CODE_ROOT: z.string().min(1).default('.'),
     /** Training: a local job whose heartbeat is older than this has died. */
     TRAINING_HEARTBEAT_STALE_SECONDS: intSetting(60),
     /** Azure ML workspace of the `azureml` training backend (all optional: only pipelines that pick it need them). */
@@ -249,6 +262,37 @@ export class ConfigError extends Error {
   }
 }
 
+const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Whether these settings describe the app on a developer's machine: not an App Service instance
+ * (no WEBSITE_INSTANCE_ID), artifacts in a loopback Azurite (`UseDevelopmentStorage=true` or a
+ * BlobEndpoint on localhost), never an account URL.
+ */
+export function runsLocally(env: Record<string, string | undefined>): boolean {
+  if (env.WEBSITE_INSTANCE_ID || env.ARTIFACT_STORAGE_ACCOUNT_URL) return false;
+  const connection = env.ARTIFACT_STORAGE_CONNECTION;
+  if (!connection) return false;
+  const parts = new Map(
+    connection
+      .split(';')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => {
+        const eq = p.indexOf('=');
+        return [p.slice(0, eq).toLowerCase(), p.slice(eq + 1)] as const;
+      }),
+  );
+  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') return true;
+  const blob = parts.get('blobendpoint');
+  if (!blob) return false;
+  try {
+    return LOOPBACK_HOST.test(new URL(blob).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** Parses settings from `env`, failing with a message that names every bad or missing setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned: Record<string, string | undefined> = Object.fromEntries(
@@ -261,6 +305,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(host);
     cleaned.PUBLIC_BASE_URL = `${local ? 'http' : 'https'}://${host}`;
   }
+  // Users' commands run on this host by default only on a laptop: decided from what the Functions
+  // host in Azure always sets (WEBSITE_INSTANCE_ID) and where artifacts live.
+  if (cleaned.USER_CODE_LOCAL === undefined && runsLocally(cleaned)) cleaned.USER_CODE_LOCAL = 'true';
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);
