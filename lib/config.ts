@@ -20,6 +20,31 @@ const mlflowUri = z
     "must be an http(s):// URL of an MLflow server, `databricks`, or an Azure ML workspace's azureml:// URI",
   );
 
+/** Hosts of Azure ML's MLflow endpoint: `<region>.api.azureml.ms` and the sovereign clouds' equivalents. */
+const AZUREML_MLFLOW_HOST = /^[a-z0-9-]+\.api\.(azureml\.ms|ml\.azure\.cn|ml\.azure\.us)$/i;
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Why an MLflow URI may not be given the app's credentials, or undefined: an `azureml://` URI gets
+ * an Azure Resource Manager token, so it must name Azure ML's own host; plain `http://` would send a
+ * token or password in clear text, so it is only for a server on this machine.
+ */
+export function mlflowUriProblem(uri: string, hasCredentials: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined; // `databricks`, or refused by the schema already
+  }
+  if (url.protocol === 'azureml:' && (url.username || url.password || /[\\@]/.test(uri)))
+    return 'an azureml:// URI names the workspace host and path only (no user name, "@" or "\\")';
+  if (url.protocol === 'azureml:' && !AZUREML_MLFLOW_HOST.test(url.hostname))
+    return `an azureml:// URI gets the app's Azure Resource Manager token, so its host must be Azure ML's (<region>.api.azureml.ms, .api.ml.azure.cn or .api.ml.azure.us), not ${url.hostname}`;
+  if (url.protocol === 'http:' && hasCredentials && !LOOPBACK.test(url.hostname))
+    return 'http:// would send MLFLOW_TRACKING_TOKEN or the password in clear text: use https, or http only for a server on this machine (localhost)';
+  return undefined;
+}
+
 export const configSchema = z
   .object({
     /** Blob Storage for artifacts: a connection string locally, or an account URL with managed identity in Azure. */
@@ -222,6 +247,11 @@ export const configSchema = z
           message: 'Databricks experiments are workspace paths: set a folder such as /Shared/sluice/',
         });
     }
+    const mlflowCredentials = Boolean(c.MLFLOW_TRACKING_TOKEN || c.MLFLOW_TRACKING_PASSWORD);
+    for (const key of ['MLFLOW_TRACKING_URI', 'MLFLOW_REGISTRY_URI'] as const) {
+      const why = c[key] ? mlflowUriProblem(c[key], mlflowCredentials) : undefined;
+      if (why) ctx.addIssue({ code: 'custom', path: [key], message: why });
+    }
     if (Boolean(c.MLFLOW_TRACKING_USERNAME) !== Boolean(c.MLFLOW_TRACKING_PASSWORD)) {
       ctx.addIssue({
         code: 'custom',
@@ -262,8 +292,6 @@ export class ConfigError extends Error {
   }
 }
 
-const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
-
 /**
  * Whether these settings describe the app on a developer's machine: not an App Service instance
  * (no WEBSITE_INSTANCE_ID), artifacts in a loopback Azurite (`UseDevelopmentStorage=true` or a
@@ -287,7 +315,7 @@ export function runsLocally(env: Record<string, string | undefined>): boolean {
   const blob = parts.get('blobendpoint');
   if (!blob) return false;
   try {
-    return LOOPBACK_HOST.test(new URL(blob).hostname);
+    return LOOPBACK.test(new URL(blob).hostname);
   } catch {
     return false;
   }
