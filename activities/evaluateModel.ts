@@ -4,9 +4,11 @@ import { ingestBlob, loadColumnar } from '../lib/data/datasets';
 import { NonRetriableError } from '../lib/errors';
 import type { MetricIntervals } from '../lib/evaluation/report';
 import { evaluateCandidate, scoreForEvaluation } from '../lib/evaluation/report';
-import { isCustomSpec } from '../lib/contracts/trainingSpec';
+import { isCustomSpec, trainingSpecSchema } from '../lib/contracts/trainingSpec';
 import { pythonFunctionScorer } from '../lib/scoring/scoreCommand';
+import type { PythonFunctionScorer, ScorerDeps } from '../lib/scoring/scorer';
 import { loadScorer } from '../lib/scoring/scorer';
+import type { ModelVersion } from '../lib/registry/records';
 import resources from '../lib/resources.json';
 import type { ColumnarDataset } from '../lib/training/dataset';
 import { concatDatasets, datasetFromTable, selectRows } from '../lib/training/dataset';
@@ -34,7 +36,7 @@ export function evaluateModel(
 ) {
   return async (input: Input): Promise<Output> => {
     const { store, registry } = deps;
-    // A python_function-only model (candidate or champion) is scored by this pipeline's `score` command.
+    // A python_function-only candidate is scored by this pipeline's `score` command.
     const scorers = {
       store,
       onnx: deps.onnx,
@@ -71,12 +73,13 @@ export function evaluateModel(
     const evaluation = concatDatasets(parts);
 
     const championVersion = await registry.resolveAlias(input.modelName, PRODUCTION_ALIAS);
-    // The champion as it was registered: a legacy JSON (no artifact) or a model folder, whoever trained it.
+    // The champion as it was registered: a legacy JSON (no artifact) or a model folder, whoever
+    // trained it; a python_function champion by its own recorded score command (championScorers).
     // With its metrics as recorded at registration: what championCollapse holds it to.
     const champion = championVersion
       ? {
           ...(await scoreForEvaluation(
-            await loadScorer(scorers, {
+            await loadScorer(championScorers({ ...deps, store }, championVersion), {
               uri: championVersion.artifactUri,
               digest: championVersion.modelDigest,
               ...(championVersion.artifact ? { artifact: championVersion.artifact } : {}),
@@ -140,6 +143,31 @@ export function evaluateModel(
       reasons,
     };
   };
+}
+
+/**
+ * How the champion is scored: ONNX and legacy JSON in-process; a python_function-only champion by
+ * the `score` command and `code` recorded on its own registry version (the spec that trained it),
+ * never by the candidate's pipeline, whose author is the one being judged. A champion whose version
+ * records no `score` command fails with `champion_not_scorable` when it must be scored.
+ */
+export function championScorers(
+  deps: Pick<TrainingDeps, 'store' | 'onnx' | 'scoreCommand'>,
+  champion: Pick<ModelVersion, 'version' | 'trainingSpec'>,
+): ScorerDeps {
+  const recorded = trainingSpecSchema.safeParse(champion.trainingSpec);
+  const spec = recorded.success && isCustomSpec(recorded.data) ? recorded.data : undefined;
+  const pythonFunction: PythonFunctionScorer =
+    spec?.score !== undefined && deps.scoreCommand
+      ? pythonFunctionScorer(spec, deps.scoreCommand)
+      : () =>
+          Promise.reject(
+            new NonRetriableError(
+              'champion_not_scorable',
+              `the production model (version ${champion.version}) has no ONNX flavor and its registry version records no score command${spec?.score !== undefined ? ' this host can run' : ''}, so it cannot be scored; deploy a model with an ONNX flavor, or one whose pipeline names a score command`,
+            ),
+          );
+  return { store: deps.store, onnx: deps.onnx, pythonFunction };
 }
 
 registerActivityFactory(evaluateModelActivity, (services) => evaluateModel(trainingDeps(services)));

@@ -8,7 +8,9 @@ import {
 } from '../lib/pipelines/definition';
 import { policyWarnings } from '../lib/pipelines/policyCheck';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
-import { LocalJobError, preflightLocalJob } from '../lib/training/userJob/preflight';
+import { checkUserCodePolicy, LocalJobError, preflightLocalJob } from '../lib/training/userJob/preflight';
+import { userCodePolicy } from '../lib/training/userJob/codePolicy';
+import { isAssetReference } from '../lib/training/backends/azuremlUserJob';
 import type { Services } from '../lib/services';
 import { withServices } from '../app/services';
 import { readJsonBody, withProblems } from './support/http';
@@ -21,7 +23,7 @@ const MAX_DEFINITION_BYTES = 1024 * 1024;
  * policy the holdout is too small to pass gets a warning in the answer's `warnings` (still stored).
  */
 export const putPipeline =
-  (deps: Pick<Services, 'pipelines' | 'artifacts'> & Partial<Pick<Services, 'runs'>>) =>
+  (deps: Pick<Services, 'pipelines' | 'artifacts' | 'config'> & Partial<Pick<Services, 'runs'>>) =>
   async (request: HttpRequest): Promise<HttpResponseInit> => {
     const name = request.params.name ?? '';
     const nameCheck = pipelineNameSchema.safeParse(name);
@@ -51,12 +53,31 @@ export const putPipeline =
     }
     const { training } = parsed.data;
     if (isCustomSpec(training) && training.backend === 'local') {
-      // The app runs local jobs itself: the folder and the programs must be here now (checked again at each run).
+      // The app runs local jobs itself: they must be allowed here (USER_CODE_LOCAL), the folder inside
+      // USER_CODE_ROOT and the programs there now (all checked again at each run).
       try {
-        await preflightLocalJob(training);
+        await preflightLocalJob(training, { policy: userCodePolicy(deps.config) });
       } catch (err) {
         if (!(err instanceof LocalJobError)) throw err;
         return problem(400, err.code, err.message, { field: `training.${err.field}` });
+      }
+    } else if (isCustomSpec(training) && training.score !== undefined) {
+      // Other backends train elsewhere, but a python_function model's `score` command runs here.
+      const policy = userCodePolicy(deps.config);
+      if (!policy.local)
+        return problem(
+          400,
+          'user_code_disabled',
+          "the score command would run on the app's host, which USER_CODE_LOCAL does not allow here: give the model an ONNX flavor and drop `score`",
+          { field: 'training.score' },
+        );
+      if (training.backend === 'azureml' && !isAssetReference(training.code)) {
+        try {
+          await checkUserCodePolicy(training.code, policy, { local: false });
+        } catch (err) {
+          if (!(err instanceof LocalJobError)) throw err;
+          return problem(400, err.code, err.message, { field: `training.${err.field}` });
+        }
       }
     }
     const missing = await definitionBlobProblems(parsed.data, deps.artifacts);

@@ -20,6 +20,31 @@ const mlflowUri = z
     "must be an http(s):// URL of an MLflow server, `databricks`, or an Azure ML workspace's azureml:// URI",
   );
 
+/** Hosts of Azure ML's MLflow endpoint: `<region>.api.azureml.ms` and the sovereign clouds' equivalents. */
+const AZUREML_MLFLOW_HOST = /^[a-z0-9-]+\.api\.(azureml\.ms|ml\.azure\.cn|ml\.azure\.us)$/i;
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Why an MLflow URI may not be given the app's credentials, or undefined: an `azureml://` URI gets
+ * an Azure Resource Manager token, so it must name Azure ML's own host; plain `http://` would send a
+ * token or password in clear text, so it is only for a server on this machine.
+ */
+export function mlflowUriProblem(uri: string, hasCredentials: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined; // `databricks`, or refused by the schema already
+  }
+  if (url.protocol === 'azureml:' && (url.username || url.password || /[\\@]/.test(uri)))
+    return 'an azureml:// URI names the workspace host and path only (no user name, "@" or "\\")';
+  if (url.protocol === 'azureml:' && !AZUREML_MLFLOW_HOST.test(url.hostname))
+    return `an azureml:// URI gets the app's Azure Resource Manager token, so its host must be Azure ML's (<region>.api.azureml.ms, .api.ml.azure.cn or .api.ml.azure.us), not ${url.hostname}`;
+  if (url.protocol === 'http:' && hasCredentials && !LOOPBACK.test(url.hostname))
+    return 'http:// would send MLFLOW_TRACKING_TOKEN or the password in clear text: use https, or http only for a server on this machine (localhost)';
+  return undefined;
+}
+
 export const configSchema = z
   .object({
     /** Blob Storage for artifacts: a connection string locally, or an account URL with managed identity in Azure. */
@@ -76,6 +101,19 @@ export const configSchema = z
     ACS_API_VERSION: z.string().default('2023-03-31'),
     /** How long the scoring endpoint trusts its cached `production` alias before looking it up again. */
     SCORING_ALIAS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+    /**
+     * Whether pipeline authors' commands may run on this host: custom specs on the `local` backend
+     * and the `score` command of python_function-only models (docs/training.md, "Whose code runs
+     * where"). Unset = true only when the app runs on a laptop (no WEBSITE_INSTANCE_ID, artifacts
+     * on a loopback Azurite), so it is false in Azure unless an operator sets it; Bicep does not.
+     */
+    USER_CODE_LOCAL: z.stringbool().default(false),
+    /**
+     * The folder a custom spec's host `code` folder must resolve inside (after symlinks), for the
+     * local backend, the score command and Azure ML code uploads. Relative = against the app's
+     * working directory (the default, `.`).
+     */
+    USER_CODE_ROOT: z.string().min(1).default('.'),
     /** Training: a local job whose heartbeat is older than this has died. */
     TRAINING_HEARTBEAT_STALE_SECONDS: intSetting(60),
     /** Azure ML workspace of the `azureml` training backend (all optional: only pipelines that pick it need them). */
@@ -209,6 +247,11 @@ export const configSchema = z
           message: 'Databricks experiments are workspace paths: set a folder such as /Shared/sluice/',
         });
     }
+    const mlflowCredentials = Boolean(c.MLFLOW_TRACKING_TOKEN || c.MLFLOW_TRACKING_PASSWORD);
+    for (const key of ['MLFLOW_TRACKING_URI', 'MLFLOW_REGISTRY_URI'] as const) {
+      const why = c[key] ? mlflowUriProblem(c[key], mlflowCredentials) : undefined;
+      if (why) ctx.addIssue({ code: 'custom', path: [key], message: why });
+    }
     if (Boolean(c.MLFLOW_TRACKING_USERNAME) !== Boolean(c.MLFLOW_TRACKING_PASSWORD)) {
       ctx.addIssue({
         code: 'custom',
@@ -249,6 +292,35 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Whether these settings describe the app on a developer's machine: not an App Service instance
+ * (no WEBSITE_INSTANCE_ID), artifacts in a loopback Azurite (`UseDevelopmentStorage=true` or a
+ * BlobEndpoint on localhost), never an account URL.
+ */
+export function runsLocally(env: Record<string, string | undefined>): boolean {
+  if (env.WEBSITE_INSTANCE_ID || env.ARTIFACT_STORAGE_ACCOUNT_URL) return false;
+  const connection = env.ARTIFACT_STORAGE_CONNECTION;
+  if (!connection) return false;
+  const parts = new Map(
+    connection
+      .split(';')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => {
+        const eq = p.indexOf('=');
+        return [p.slice(0, eq).toLowerCase(), p.slice(eq + 1)] as const;
+      }),
+  );
+  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') return true;
+  const blob = parts.get('blobendpoint');
+  if (!blob) return false;
+  try {
+    return LOOPBACK.test(new URL(blob).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** Parses settings from `env`, failing with a message that names every bad or missing setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned: Record<string, string | undefined> = Object.fromEntries(
@@ -261,6 +333,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const local = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(host);
     cleaned.PUBLIC_BASE_URL = `${local ? 'http' : 'https'}://${host}`;
   }
+  // Users' commands run on this host by default only on a laptop: decided from what the Functions
+  // host in Azure always sets (WEBSITE_INSTANCE_ID) and where artifacts live.
+  if (cleaned.USER_CODE_LOCAL === undefined && runsLocally(cleaned)) cleaned.USER_CODE_LOCAL = 'true';
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);

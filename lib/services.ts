@@ -38,6 +38,11 @@ import { mlflowTarget } from './mlflow/target';
 import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
 import { backendsFromConfig } from './training/backends/fromConfig';
+import type { TrainingBackend } from './training/backends/types';
+import { isAssetReference } from './training/backends/azuremlUserJob';
+import type { UserCodePolicy } from './training/userJob/codePolicy';
+import { confineCodeFolder, requireLocalUserCode, userCodePolicy } from './training/userJob/codePolicy';
+import { checkUserCodePolicy } from './training/userJob/preflight';
 
 /**
  * Everything the app's activities and functions use, each built once from the settings by
@@ -151,6 +156,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const registry = new ModelRegistry(cosmos.container('models'));
   const approvals = new ApprovalStore(cosmos.container('approvals'));
   const now = overrides.now ?? (() => new Date());
+  const policy = userCodePolicy(config);
   // One intra-op thread, no spinning: requests and activities run side by side in one process, and
   // on a busy 2-core box this cut predict's p99 from ~40 ms to ~9 ms (bench:scoring, modelPaths.ts).
   const onnx = new OnnxModels({
@@ -224,7 +230,8 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     slots: new ApprovalSlots(cosmos),
     registry,
     checks: new CheckStore(cosmos),
-    backend: overrides.backend ?? backendsFromConfig(config, artifacts, credentialOnce),
+    backend:
+      overrides.backend ?? userCodeBackends(backendsFromConfig(config, artifacts, credentialOnce), policy),
     scoring: new ProductionModels({
       registry,
       scorers: { store: artifacts, onnx },
@@ -232,7 +239,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       contractLimitsOf,
     }),
     onnx,
-    scoreCommand: overrides.scoreCommand ?? runScoreCommand,
+    scoreCommand: overrides.scoreCommand ?? userCodeScoreCommand(runScoreCommand, policy),
     limits: limitsFromConfig(config),
     probes: storageProbes(config, { artifacts, cosmos, credential: credentialOnce }),
     contractOf,
@@ -254,6 +261,53 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   };
   if (overrides.prepare ?? true) await services.prepare();
   return services;
+}
+
+/**
+ * The backends, with the host's rules for pipeline authors' code applied at submit: a custom job on
+ * `local` needs USER_CODE_LOCAL, and a host `code` folder (local, or uploaded to Azure ML) must be
+ * inside USER_CODE_ROOT. PUT checks the same, but a stored pipeline may predate the rules.
+ */
+export function userCodeBackends(backends: TrainingBackends, policy: UserCodePolicy): TrainingBackends {
+  const guarded = new Map<TrainingBackend, TrainingBackend>();
+  return (name) => {
+    const backend = backends(name);
+    if (name !== 'local' && name !== 'azureml') return backend;
+    let wrapped = guarded.get(backend);
+    if (!wrapped) {
+      wrapped = {
+        name: backend.name,
+        submit: async (request) => {
+          const spec = request.spec as { algorithm: string; code?: unknown };
+          if (
+            spec.algorithm === 'custom' &&
+            typeof spec.code === 'string' &&
+            !(name === 'azureml' && isAssetReference(spec.code))
+          )
+            await checkUserCodePolicy(spec.code, policy, { local: name === 'local' });
+          return backend.submit(request);
+        },
+        status: (jobId) => backend.status(jobId),
+        cancel: (jobId) => backend.cancel(jobId),
+        ...(backend.whenEnded ? { whenEnded: (jobId: string) => backend.whenEnded?.(jobId) } : {}),
+      };
+      guarded.set(backend, wrapped);
+    }
+    return wrapped;
+  };
+}
+
+/**
+ * The score command under the host's rules: it runs here whatever backend trained the model, so it
+ * needs USER_CODE_LOCAL, and it runs in the spec's `code` folder, which must be inside USER_CODE_ROOT
+ * (the command then runs in that folder with symlinks resolved).
+ */
+export function userCodeScoreCommand(run: RunScoreCommand, policy: UserCodePolicy): RunScoreCommand {
+  return async (options) => {
+    requireLocalUserCode(policy, "a python_function model's score command");
+    const code = await confineCodeFolder(options.spec.code, policy.root);
+    return run({ ...options, spec: { ...options.spec, code } });
+  };
 }
 
 /** The data activities' and dataset endpoints' view of the services. */

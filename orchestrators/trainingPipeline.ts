@@ -204,6 +204,7 @@ function* runPipeline(
           algorithm: result.algorithm,
           modelUri: result.modelUri,
           modelDigest: result.modelDigest,
+          ...(result.codeDigest ? { codeDigest: result.codeDigest } : {}),
           iterations: result.iterations,
           converged: result.converged,
         },

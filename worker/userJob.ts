@@ -33,6 +33,7 @@ import type { JobStatusFile } from '../lib/training/backends/types';
 import { jobPath } from '../lib/training/backends/types';
 import { prepareJobData, storeCheckedModel } from '../lib/training/userJob/output';
 import { resolveCodeFolder } from '../lib/training/userJob/preflight';
+import { codeFolderDigest } from '../lib/training/userJob/codeDigest';
 import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progress';
 import { runUserJob, UserJobError } from '../lib/training/userJob/run';
 
@@ -195,6 +196,9 @@ export async function runUserJobWorker(
     );
 
     const codeDir = await resolveCodeFolder(spec.code);
+    // Before the command runs (it may write into its own folder): the code that is about to run.
+    const codeDigest = await codeFolderDigest(codeDir);
+    log(codeDigest ? `code: ${codeDir}, digest ${codeDigest}` : `code: ${codeDir} (too large to digest)`);
     temp = await mkdtemp(join(tmpdir(), `sluice-job-${jobId}-`));
     const prepStart = performance.now();
     const data = await prepareJobData(store, request, join(temp, 'data'));
@@ -279,7 +283,8 @@ export async function runUserJobWorker(
     if (stopReason === 'cancel' || stopReason === 'sigterm')
       throw new UserJobError('canceled', 'the job was canceled', []);
     const storeStart = performance.now();
-    const result = await storeCheckedModel(store, outcome.outputDir, data, outcome.model);
+    const stored = await storeCheckedModel(store, outcome.outputDir, data, outcome.model);
+    const result = codeDigest ? { ...stored, codeDigest } : stored;
     t.storeMs = performance.now() - storeStart;
     log(`model stored: ${result.modelUri}`);
     timers.forEach((x) => clearInterval(x));

@@ -67,6 +67,8 @@ export const trainOutputsSchema = trainJobOutputsSchema.extend({
   algorithm: z.string().optional(),
   modelUri: z.string().optional(),
   modelDigest: sha256.optional(),
+  /** A local user job's code folder digest (lib/training/userJob/codeDigest.ts): the code that made the model. */
+  codeDigest: sha256.optional(),
   iterations: z.number().int().optional(),
   converged: z.boolean().optional(),
   /** The last lines of a failed job's log. */

@@ -42,5 +42,13 @@ export const jobResultSchema = z.object({
   converged: z.boolean(),
   /** The model is an MLflow folder (lib/contracts/modelArtifact.ts); absent = a legacy JSON artifact. */
   artifact: modelArtifactSchema.optional(),
+  /**
+   * User jobs on the local backend: the manifest digest of the code folder that ran (without .git,
+   * __pycache__, .ipynb_checkpoints), so approval can bind the code as well as the model.
+   */
+  codeDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type JobResult = z.infer<typeof jobResultSchema>;

@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import { ConfigError, mlflowUriProblem } from '../config';
 
 /** Microsoft Entra scope of Azure Databricks (its first-party application id). */
 export const AZURE_DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default';
@@ -30,11 +31,15 @@ export interface MlflowTarget {
  *   names a ~/.databrickscfg profile, which a Function App does not have; the config refuses it.)
  * - `azureml://<region>.api.azureml.ms/mlflow/v1.0/subscriptions/…/workspaces/<ws>`: the same URL
  *   with https, and an Entra token for Azure Resource Manager, unless a token is set.
- * Settings are already validated by lib/config.ts, so this does not fail on a parsed config.
+ * Settings are already validated by lib/config.ts (mlflowUriProblem: an azureml:// host of Azure ML,
+ * http:// with credentials only on loopback), so this does not fail on a parsed config.
  */
 export function mlflowTarget(config: Config, uri: string): MlflowTarget {
   const trim = (u: string) => u.replace(/\/+$/, '');
   const token = config.MLFLOW_TRACKING_TOKEN;
+  // Checked at start-up too; again here, since this decides where the app's credentials go.
+  const why = mlflowUriProblem(uri, Boolean(token || config.MLFLOW_TRACKING_PASSWORD));
+  if (why) throw new ConfigError(`MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI ${uri}: ${why}`);
   if (uri === 'databricks') {
     const t = token ?? config.DATABRICKS_TOKEN;
     return {
@@ -45,7 +50,8 @@ export function mlflowTarget(config: Config, uri: string): MlflowTarget {
   }
   if (uri.startsWith('azureml://')) {
     return {
-      baseUrl: trim(`https://${uri.slice('azureml://'.length)}`),
+      // From the parsed URI (host and path only), so what was checked is where the token goes.
+      baseUrl: trim(new URL(`https://${new URL(uri).host}${new URL(uri).pathname}`).href),
       auth: token ? { kind: 'bearer', token } : { kind: 'entra', scope: AZURE_ML_SCOPE },
       flavor: 'azureml',
     };

@@ -8,6 +8,7 @@ import type { AzuremlJobSettings } from '../../contracts/backendJobs';
 import { NonRetriableError } from '../../errors';
 import type { ManifestEntry } from '../../mlmodel/folder';
 import { manifestDigest, readManifest } from '../../mlmodel/folder';
+import { confineCodeFolder } from '../userJob/codePolicy';
 import { parseCommand } from '../userJob/command';
 import type { JobData } from '../userJob/jobData';
 import type { AzureMlClient } from './azuremlClient';
@@ -251,6 +252,37 @@ export interface CodeUploadOptions {
    */
   storageEndpoint?: string;
   maxBytes?: number;
+  /**
+   * USER_CODE_ROOT, absolute: a folder outside it is refused (`code_outside_root`) before anything
+   * is read. Submits through `createServices` are checked there as well.
+   */
+  codeRoot?: string;
+}
+
+/** The storage suffixes of Azure's clouds: a datastore naming another host gets no Storage token. */
+export const AZURE_STORAGE_SUFFIXES = ['core.windows.net', 'core.chinacloudapi.cn', 'core.usgovcloudapi.net'];
+
+/**
+ * The Blob endpoint of a workspace datastore, which the app sends its Storage token (and, for code,
+ * the user's files) to. The datastore is workspace data anyone with write access to the workspace
+ * can change, so it must name https, a plain storage account name and one of Azure's storage
+ * suffixes; anything else is `datastore_untrusted`. `configured` (the backend's
+ * workspaceStorageEndpoint, a setting of the app: tests' fake) is used as it is.
+ */
+export function datastoreBlobEndpoint(
+  ds: { accountName?: string; endpoint?: string; protocol?: string },
+  configured?: string,
+): string {
+  if (configured) return configured.replace(/\/$/, '');
+  const protocol = ds.protocol ?? 'https';
+  const suffix = (ds.endpoint ?? 'core.windows.net').toLowerCase();
+  const account = ds.accountName ?? '';
+  if (protocol !== 'https' || !AZURE_STORAGE_SUFFIXES.includes(suffix) || !/^[a-z0-9]{3,24}$/.test(account))
+    throw new NonRetriableError(
+      'datastore_untrusted',
+      `the workspace datastore points at ${protocol}://${account}.blob.${suffix}, which is not an https endpoint of an Azure storage account (${AZURE_STORAGE_SUFFIXES.join(', ')}); Sluice sends its Storage token only there`,
+    );
+  return `https://${account}.blob.${suffix}`;
 }
 
 /**
@@ -267,7 +299,10 @@ export async function resolveCode(
   options: CodeUploadOptions = {},
 ): Promise<string> {
   if (isAssetReference(code)) return assetId(client, 'codes', code);
-  const dir = path.resolve(options.baseDir ?? process.cwd(), code);
+  // Whatever is in the folder leaves the host for the workspace: only folders inside USER_CODE_ROOT.
+  const dir = options.codeRoot
+    ? await confineCodeFolder(code, options.codeRoot, options.baseDir)
+    : path.resolve(options.baseDir ?? process.cwd(), code);
   const s = await stat(dir).catch(() => undefined);
   if (!s?.isDirectory())
     throw new NonRetriableError(
@@ -309,10 +344,7 @@ export async function resolveCode(
       'azureml_datastore_missing',
       'the workspace has no workspaceblobstore datastore with an account and container to upload code to',
     );
-  const endpoint = (
-    options.storageEndpoint ??
-    `${ds.protocol ?? 'https'}://${ds.accountName}.blob.${ds.endpoint ?? 'core.windows.net'}`
-  ).replace(/\/$/, '');
+  const endpoint = datastoreBlobEndpoint(ds, options.storageEndpoint);
   const folderUri = `${endpoint}/${ds.containerName}/LocalUpload/${manifest.digest}`;
   const upload = async (file: ManifestEntry) => {
     const bytes = await readFile(path.join(dir, ...file.path.split('/')));
@@ -374,10 +406,7 @@ export async function jobLogTail(
       | undefined;
     const ds = store?.properties;
     if (!ds?.accountName || !ds.containerName) return [];
-    const endpoint = (
-      options.storageEndpoint ??
-      `${ds.protocol ?? 'https'}://${ds.accountName}.blob.${ds.endpoint ?? 'core.windows.net'}`
-    ).replace(/\/$/, '');
+    const endpoint = datastoreBlobEndpoint(ds, options.storageEndpoint);
     const url = `${endpoint}/${ds.containerName}/${jobLogPath(jobId).split('/').map(encodeURIComponent).join('/')}`;
     const headers = { 'x-ms-version': '2023-11-03' };
     const head = await client.send('HEAD', url, { scope: STORAGE_SCOPE, headers });

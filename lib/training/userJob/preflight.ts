@@ -5,6 +5,8 @@ import { SCORE_COMMAND_VARIABLE_NAMES, SLUICE_VARIABLE_NAMES } from '../../contr
 import { NonRetriableError } from '../../errors';
 import { commandArgv } from './command';
 import { resolveExecutable } from './process';
+import type { UserCodePolicy } from './codePolicy';
+import { confineCodeFolder, requireLocalUserCode } from './codePolicy';
 
 /**
  * What can be known of a local user job before anything starts: its code folder exists, its
@@ -74,11 +76,34 @@ async function programOf(
   }
 }
 
+/**
+ * The host's rules for users' code (USER_CODE_LOCAL, USER_CODE_ROOT): `user_code_disabled` when
+ * local jobs may not run here, `code_outside_root` when the folder is not inside the root. Returns
+ * the code folder with symlinks resolved.
+ */
+export async function checkUserCodePolicy(
+  code: string,
+  policy: UserCodePolicy,
+  options: { cwd?: string; local?: boolean } = {},
+): Promise<string> {
+  try {
+    if (options.local ?? true) requireLocalUserCode(policy, 'a custom job on the local backend');
+    return await confineCodeFolder(code, policy.root, options.cwd);
+  } catch (err) {
+    if (err instanceof NonRetriableError && !(err instanceof LocalJobError))
+      throw new LocalJobError(err.code, err.message, 'code');
+    throw err;
+  }
+}
+
 export async function preflightLocalJob(
   spec: Pick<CustomTrainingSpec, 'code' | 'command' | 'score'>,
-  options: { cwd?: string; pathVar?: string } = {},
+  options: { cwd?: string; pathVar?: string; policy?: UserCodePolicy } = {},
 ): Promise<LocalJobPlan> {
-  const code = await resolveCodeFolder(spec.code, options.cwd);
+  const code = await resolveCodeFolder(
+    options.policy ? await checkUserCodePolicy(spec.code, options.policy, options) : spec.code,
+    options.cwd,
+  );
   if (spec.command === undefined)
     throw new LocalJobError('bad_command', 'a custom job on the local backend needs a command', 'command');
   const pathVar = options.pathVar ?? process.env.PATH;

@@ -74,7 +74,9 @@ describe('users’ own training code in a pipeline (local backend) through devho
   };
 
   beforeAll(async () => {
-    h = await startPipelineHarness();
+    // The shell jobs live in the OS temp folder, the examples in the repository (relative paths,
+    // resolved against devhost's working directory): the root allows both.
+    h = await startPipelineHarness({ env: { USER_CODE_ROOT: '/' } });
   });
   afterAll(async () => {
     await h?.stop();

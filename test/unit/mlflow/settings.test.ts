@@ -100,3 +100,49 @@ describe('MLflow settings', () => {
     expect(t.auth).toEqual({ kind: 'entra', scope: AZURE_ML_SCOPE });
   });
 });
+
+describe('review of issue 15: MLflow credentials go only where they belong', () => {
+  it.each([
+    'azureml://evil.example.com/mlflow/v1.0/subscriptions/0000/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws',
+    'azureml://westeurope.api.azureml.ms.evil.example.com/mlflow/v1.0',
+    'azureml://evil.example.com\\@westeurope.api.azureml.ms/mlflow/v1.0',
+    'azureml://user@westeurope.api.azureml.ms/mlflow/v1.0',
+  ])('an azureml:// URI must name an Azure ML host: %s is refused naming the setting', (uri) => {
+    expect(refusal({ MLFLOW_TRACKING_URI: uri })).toContain('MLFLOW_TRACKING_URI');
+    expect(refusal({ MLFLOW_TRACKING_URI: 'https://m', MLFLOW_REGISTRY_URI: uri })).toContain(
+      'MLFLOW_REGISTRY_URI',
+    );
+    // And the resolver refuses it too, whatever config it is handed.
+    const c = loadConfig({ ...base, MLFLOW_TRACKING_URI: AML });
+    expect(() => mlflowTarget(c, uri)).toThrow(ConfigError);
+  });
+
+  it.each([
+    'azureml://chinaeast2.api.ml.azure.cn/mlflow/v1.0/subscriptions/0/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws',
+    'azureml://usgovvirginia.api.ml.azure.us/mlflow/v1.0/subscriptions/0/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws',
+  ])('accepts the sovereign clouds: %s', (uri) => {
+    const t = mlflowTarget(loadConfig({ ...base, MLFLOW_TRACKING_URI: uri }), uri);
+    expect(t.baseUrl).toBe(uri.replace('azureml://', 'https://'));
+  });
+
+  it('plain http:// with a token or password only on loopback; without credentials anywhere', () => {
+    const credentials: Record<string, string>[] = [
+      { MLFLOW_TRACKING_TOKEN: 't' },
+      { MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' },
+    ];
+    for (const creds of credentials) {
+      expect(refusal({ MLFLOW_TRACKING_URI: 'http://mlflow.internal:5000', ...creds })).toContain(
+        'MLFLOW_TRACKING_URI',
+      );
+      for (const host of ['localhost:5000', '127.0.0.1:5000', '[::1]:5000'])
+        expect(
+          loadConfig({ ...base, MLFLOW_TRACKING_URI: `http://${host}`, ...creds }).MLFLOW_TRACKING_URI,
+        ).toBe(`http://${host}`);
+    }
+    expect(loadConfig({ ...base, MLFLOW_TRACKING_URI: 'http://mlflow:5000' }).MLFLOW_TRACKING_URI).toBe(
+      'http://mlflow:5000',
+    );
+    const c = loadConfig({ ...base, MLFLOW_TRACKING_URI: 'https://m', MLFLOW_TRACKING_TOKEN: 't' });
+    expect(() => mlflowTarget(c, 'http://mlflow.internal:5000')).toThrow(ConfigError);
+  });
+});

@@ -33,7 +33,8 @@ function deps(runs: RunDocument[] = []) {
     pipelines: { put: async (name: string) => ({ name, version: 4, createdAt: '2026-03-01T00:00:00.000Z' }) },
     artifacts: { exists: async () => true },
     runs: { list: async () => runs },
-  } as unknown as Pick<Services, 'pipelines' | 'artifacts' | 'runs'>;
+    config: { USER_CODE_LOCAL: true, USER_CODE_ROOT: '.' },
+  } as unknown as Pick<Services, 'pipelines' | 'artifacts' | 'runs' | 'config'>;
 }
 
 async function put(def: unknown, query = '', runs?: RunDocument[]) {

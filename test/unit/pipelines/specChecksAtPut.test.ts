@@ -27,11 +27,12 @@ const wages = () =>
 function fakeDeps(existing: Set<string> = new Set()) {
   const put = jest.fn(async (name: string) => ({ name, version: 1, createdAt: '2026-03-01T00:00:00.000Z' }));
   const deps = {
+    config: { USER_CODE_LOCAL: true, USER_CODE_ROOT: '.' },
     pipelines: { put },
     artifacts: {
       exists: async (l: { container: string; path: string }) => existing.has(`${l.container}/${l.path}`),
     },
-  } as unknown as Pick<Services, 'pipelines' | 'artifacts'>;
+  } as unknown as Pick<Services, 'pipelines' | 'artifacts' | 'config'>;
   return { deps, put };
 }
 
