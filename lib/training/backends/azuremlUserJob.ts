@@ -11,6 +11,7 @@ import { manifestDigest, readManifest } from '../../mlmodel/folder';
 import { confineCodeFolder } from '../userJob/codePolicy';
 import { parseCommand } from '../userJob/command';
 import type { JobData } from '../userJob/jobData';
+import { jobDataFiles } from '../userJob/jobData';
 import type { AzureMlClient } from './azuremlClient';
 import { STORAGE_SCOPE } from './azuremlClient';
 
@@ -94,15 +95,7 @@ export function valueVariables(
 
 /** The staged files of the job's data, by input name: the local file, and its name under `data/`. */
 export function dataFiles(data: JobData): { input: string; local: string; name: string }[] {
-  const local: Record<PathVariable, string> = {
-    SLUICE_TRAIN: data.train.csv,
-    SLUICE_VALIDATION: data.validation.csv,
-    SLUICE_HOLDOUT: data.holdout.csv,
-    SLUICE_TRAIN_PARQUET: data.train.parquet,
-    SLUICE_VALIDATION_PARQUET: data.validation.parquet,
-    SLUICE_HOLDOUT_PARQUET: data.holdout.parquet,
-    SLUICE_CONTRACT: data.contractFile,
-  };
+  const local: Record<PathVariable, string> = jobDataFiles(data);
   return (Object.keys(PATH_INPUTS) as PathVariable[]).map((v) => ({
     input: PATH_INPUTS[v],
     local: local[v],

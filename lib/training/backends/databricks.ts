@@ -11,6 +11,7 @@ import { defaultModelMaxBytes } from '../../mlmodel/folder';
 import resources from '../../resources.json';
 import type { ArtifactStore } from '../../storage/blob';
 import type { JobData } from '../userJob/jobData';
+import { jobDataFiles } from '../userJob/jobData';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
 import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
@@ -191,15 +192,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-'));
     try {
       const data: JobData = await prepareJobData(store, request, path.join(dir, 'data'));
-      const local: Record<keyof typeof DATA_FILES, string> = {
-        SLUICE_TRAIN: data.train.csv,
-        SLUICE_VALIDATION: data.validation.csv,
-        SLUICE_HOLDOUT: data.holdout.csv,
-        SLUICE_TRAIN_PARQUET: data.train.parquet,
-        SLUICE_VALIDATION_PARQUET: data.validation.parquet,
-        SLUICE_HOLDOUT_PARQUET: data.holdout.parquet,
-        SLUICE_CONTRACT: data.contractFile,
-      };
+      const local: Record<keyof typeof DATA_FILES, string> = jobDataFiles(data);
       for (const [name, file] of Object.entries(DATA_FILES) as [keyof typeof DATA_FILES, string][]) {
         const contentType = file.endsWith('.csv')
           ? 'text/csv'

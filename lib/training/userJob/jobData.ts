@@ -149,8 +149,8 @@ export async function writeJobData(dir: string, input: JobDataInput): Promise<Jo
   };
 }
 
-/** The contract's data variables for these files. */
-export function jobDataVariables(data: JobData): Partial<Record<SluiceVariable, string>> {
+/** The contract's variables that name a data file, with that file: what remote backends stage. */
+export function jobDataFiles(data: JobData) {
   return {
     SLUICE_TRAIN: data.train.csv,
     SLUICE_VALIDATION: data.validation.csv,
@@ -159,6 +159,13 @@ export function jobDataVariables(data: JobData): Partial<Record<SluiceVariable, 
     SLUICE_VALIDATION_PARQUET: data.validation.parquet,
     SLUICE_HOLDOUT_PARQUET: data.holdout.parquet,
     SLUICE_CONTRACT: data.contractFile,
+  } satisfies Partial<Record<SluiceVariable, string>>;
+}
+
+/** The contract's data variables for these files. */
+export function jobDataVariables(data: JobData): Partial<Record<SluiceVariable, string>> {
+  return {
+    ...jobDataFiles(data),
     SLUICE_TARGET: data.target,
     SLUICE_FEATURES: JSON.stringify(data.features),
     SLUICE_TASK: data.task,
