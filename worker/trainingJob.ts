@@ -10,19 +10,16 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { decodeColumnar } from '../lib/data/reading/columnar';
 import { ensureError } from '../lib/errors';
 import resources from '../lib/resources.json';
-import { ArtifactStore } from '../lib/storage/blob';
-import { azureCredential } from '../lib/storage/credential';
-import type { JobStatusFile } from '../lib/training/backends/types';
+import type { ArtifactStore } from '../lib/storage/blob';
 import type { JobResult, TrainingJobRequest } from '../lib/contracts/trainingJob';
 import { jobPath } from '../lib/training/backends/types';
+import { JobStatusWriter, storeFromEnv } from './jobStatus';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { datasetFromTable } from '../lib/training/dataset';
 import { storeModelFiles } from '../lib/mlmodel/blobFolder';
@@ -32,10 +29,8 @@ import { builtInModelFolder, inlineArtifact } from '../lib/training/models/mlflo
 import { trainModel } from '../lib/training/models/train';
 import type { TrainingSpec } from '../lib/contracts/trainingSpec';
 
-const LOG_TAIL = 50;
 /** Folder mode: the model folder's place inside the job's output folder. */
 const MODEL_SUBFOLDER = 'model';
-const MAX_LOG_LINES = 5_000;
 
 /** Messages from the trainer thread. */
 type TrainerMessage =
@@ -158,73 +153,10 @@ class FolderSink implements JobSink {
   }
 }
 
-function storeFromEnv(env: NodeJS.ProcessEnv): ArtifactStore {
-  if (env.ARTIFACT_STORAGE_CONNECTION)
-    return ArtifactStore.fromConnectionString(env.ARTIFACT_STORAGE_CONNECTION);
-  if (env.ARTIFACT_STORAGE_ACCOUNT_URL) {
-    return new ArtifactStore(
-      new BlobServiceClient(env.ARTIFACT_STORAGE_ACCOUNT_URL, azureCredential(env.AZURE_CLIENT_ID)),
-    );
-  }
-  throw new Error('set ARTIFACT_STORAGE_CONNECTION or ARTIFACT_STORAGE_ACCOUNT_URL for the training worker');
-}
-
 async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<number> {
   const heartbeatMs = Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000);
-  const lines: string[] = [];
-  let status: JobStatusFile = {
-    jobId: jobIdHint ?? 'unknown',
-    state: 'running',
-    progress: 0,
-    iteration: 0,
-    metrics: {},
-    logTail: [],
-    startedAt: new Date().toISOString(),
-    updatedAt: new Date().toISOString(),
-    host: hostname(),
-    pid: process.pid,
-  };
-  const history: { iteration: number; loss?: number; validationLoss?: number; at: string }[] = [];
-  let writing: Promise<void> = Promise.resolve();
-  let dirty = false;
-  let finished = false;
-
-  const log = (line: string) => {
-    const stamped = `${new Date().toISOString()} ${line}`;
-    lines.push(stamped);
-    if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
-    dirty = true;
-  };
-  /** Writes status, log and metrics in order; a write never overtakes an earlier one. */
-  const flush = (): Promise<void> => {
-    if (!dirty) return writing;
-    dirty = false;
-    status = { ...status, logTail: lines.slice(-LOG_TAIL), updatedAt: new Date().toISOString() };
-    const snapshot = JSON.stringify(status);
-    const logText = lines.join('\n') + '\n';
-    const metrics = JSON.stringify({ history });
-    writing = writing
-      .then(() => Promise.all([sink.write('log.txt', logText), sink.write('metrics.json', metrics)]))
-      .then(() => sink.write('status.json', snapshot))
-      .catch((err: unknown) => {
-        process.stderr.write(`status write failed: ${ensureError(err).message}\n`);
-      });
-    return writing;
-  };
-  let seq = 0;
-  const beat = () =>
-    sink
-      .write('heartbeat.json', JSON.stringify({ at: new Date().toISOString(), seq: ++seq }))
-      .catch((err: unknown) => {
-        process.stderr.write(`heartbeat failed: ${ensureError(err).message}\n`);
-      });
-  const finish = async (patch: Partial<JobStatusFile>): Promise<void> => {
-    if (finished) return;
-    finished = true;
-    status = { ...status, ...patch, finishedAt: new Date().toISOString() };
-    dirty = true;
-    await flush();
-  };
+  const job = new JobStatusWriter((name, body) => sink.write(name, body), jobIdHint ?? 'unknown');
+  const log = (line: string) => job.log(line);
 
   let trainer: Worker | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -237,25 +169,26 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
     const fail = (code: string, message: string) => {
       log(`failed: ${code}: ${message}`);
       stopAll();
-      void finish({ state: 'failed', error: { code, message } }).then(() => resolve(1));
+      void job.finish({ state: 'failed', error: { code, message } }).then(() => resolve(1));
     };
     const cancel = (why: string) => {
       log(`canceled: ${why}`);
       stopAll();
-      void finish({ state: 'canceled', error: { code: 'canceled', message: why } }).then(() => resolve(2));
+      void job
+        .finish({ state: 'canceled', error: { code: 'canceled', message: why } })
+        .then(() => resolve(2));
     };
     process.once('SIGTERM', () => cancel('stopped by the backend (SIGTERM)'));
 
     void (async () => {
       try {
-        await beat();
-        timers.push(setInterval(() => void beat(), heartbeatMs));
-        timers.push(setInterval(() => void flush(), 1_000));
+        await job.beat();
+        timers.push(setInterval(() => void job.beat(), heartbeatMs));
+        timers.push(setInterval(() => void job.flush(), 1_000));
         const request = await sink.readRequest();
-        status = { ...status, jobId: request.jobId, timeLimitSeconds: request.spec.timeLimitSeconds };
+        job.update({ jobId: request.jobId, timeLimitSeconds: request.spec.timeLimitSeconds });
         log(`job ${request.jobId}: ${request.spec.algorithm} on ${request.dataset.uri}`);
-        dirty = true;
-        await flush();
+        await job.flush();
         timers.push(
           setTimeout(
             () => fail('time_limit_exceeded', `training ran longer than ${request.spec.timeLimitSeconds} s`),
@@ -265,7 +198,7 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
         timers.push(
           setInterval(() => {
             void sink.cancelRequested().then((yes) => {
-              if (yes && !finished) cancel('cancel requested');
+              if (yes && !job.finished) cancel('cancel requested');
             });
           }, 1_000),
         );
@@ -276,33 +209,30 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
         trainer = new Worker(__filename, { workerData: { spec: request.spec } });
         trainer.postMessage({ dataset: copy }, [copy.buffer]);
         trainer.on('message', (m: TrainerMessage) => {
-          if (finished) return;
+          if (job.finished) return;
           if (m.type === 'log') log(m.line);
           else if (m.type === 'progress') {
-            status = {
-              ...status,
+            job.update({
               progress: Math.min(0.99, m.fraction),
               iteration: m.iteration,
               metrics: {
                 ...(m.loss !== undefined ? { loss: m.loss } : {}),
                 ...(m.validationLoss !== undefined ? { validationLoss: m.validationLoss } : {}),
               },
-            };
-            history.push({
+            });
+            job.record({
               iteration: m.iteration,
               loss: m.loss,
               validationLoss: m.validationLoss,
               at: new Date().toISOString(),
             });
-            if (history.length > 2_000) history.splice(0, history.length - 2_000);
-            dirty = true;
           } else if (m.type === 'error') fail(m.code, m.message);
           else if (m.type === 'done') {
             void (async () => {
               const stored = await sink.storeModel(Buffer.from(m.model, 'utf8'), m.folder);
               log(`model stored: ${stored.modelUri} (digest ${stored.modelDigest})`);
               stopAll();
-              await finish({
+              await job.finish({
                 state: 'completed',
                 progress: 1,
                 result: { ...m.summary, ...stored },
@@ -313,7 +243,8 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
         });
         trainer.on('error', (err) => fail('trainer_crashed', err.message));
         trainer.on('exit', (code) => {
-          if (!finished && code !== 0) fail('trainer_crashed', `training thread exited with code ${code}`);
+          if (!job.finished && code !== 0)
+            fail('trainer_crashed', `training thread exited with code ${code}`);
         });
       } catch (err) {
         const e = ensureError(err) as Error & { code?: string };
@@ -322,7 +253,7 @@ async function runJob(sink: JobSink, jobIdHint: string | undefined): Promise<num
     })();
   });
   stopAll();
-  await writing;
+  await job.settled();
   return outcome;
 }
 

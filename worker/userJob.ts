@@ -17,44 +17,28 @@
  * group when this process ends without a final status.
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BlobServiceClient } from '@azure/storage-blob';
 import type { TrainingJobRequest } from '../lib/contracts/trainingJob';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
 import { ensureError, NonRetriableError } from '../lib/errors';
 import { checkModelFolder } from '../lib/mlmodel/check';
 import resources from '../lib/resources.json';
-import { ArtifactStore } from '../lib/storage/blob';
-import { azureCredential } from '../lib/storage/credential';
-import type { JobStatusFile } from '../lib/training/backends/types';
+import type { ArtifactStore } from '../lib/storage/blob';
 import { jobPath } from '../lib/training/backends/types';
 import { prepareJobData, storeCheckedModel } from '../lib/training/userJob/output';
 import { resolveCodeFolder } from '../lib/training/userJob/preflight';
 import { codeFolderDigest } from '../lib/training/userJob/codeDigest';
 import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progress';
 import { runUserJob, UserJobError } from '../lib/training/userJob/run';
+import { JobStatusWriter, storeFromEnv } from './jobStatus';
 
-const LOG_TAIL = 50;
-const MAX_LOG_LINES = 5_000;
-const MAX_HISTORY = 2_000;
 /** The user's group gets this long between SIGTERM and SIGKILL: less than the backend's 5 s before it SIGKILLs this process. */
 const USER_KILL_GRACE_MS = 2_000;
 
 type StopReason = 'cancel' | 'sigterm' | 'time_limit';
-
-function storeFromEnv(env: NodeJS.ProcessEnv): ArtifactStore {
-  if (env.ARTIFACT_STORAGE_CONNECTION)
-    return ArtifactStore.fromConnectionString(env.ARTIFACT_STORAGE_CONNECTION);
-  if (env.ARTIFACT_STORAGE_ACCOUNT_URL) {
-    return new ArtifactStore(
-      new BlobServiceClient(env.ARTIFACT_STORAGE_ACCOUNT_URL, azureCredential(env.AZURE_CLIENT_ID)),
-    );
-  }
-  throw new Error('set ARTIFACT_STORAGE_CONNECTION or ARTIFACT_STORAGE_ACCOUNT_URL for the user-job worker');
-}
 
 export interface UserJobWorkerTimings {
   /** Reading the dataset and writing the split files. */
@@ -86,66 +70,13 @@ export async function runUserJobWorker(
       contentType: name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
       condition: 'overwrite',
     });
-  const lines: string[] = [];
-  let status: JobStatusFile = {
-    jobId,
-    state: 'running',
-    progress: 0,
-    iteration: 0,
-    metrics: {},
-    logTail: [],
-    startedAt: new Date().toISOString(),
-    updatedAt: new Date().toISOString(),
-    host: hostname(),
-    pid: process.pid,
-  };
-  const history: {
-    iteration: number;
-    loss?: number;
-    validationLoss?: number;
-    metrics: Record<string, number>;
-    at: string;
-  }[] = [];
-  let writing: Promise<unknown> = Promise.resolve();
-  let dirty = false;
-  let finished = false;
-
-  const log = (line: string) => {
-    lines.push(`${new Date().toISOString()} ${line}`);
-    if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
-    dirty = true;
-  };
-  /** Status, log and metrics in order; a write never overtakes an earlier one. */
-  const flush = (): Promise<unknown> => {
-    if (!dirty) return writing;
-    dirty = false;
-    status = { ...status, logTail: lines.slice(-LOG_TAIL), updatedAt: new Date().toISOString() };
-    const snapshot = JSON.stringify(status);
-    const logText = lines.join('\n') + '\n';
-    const metrics = JSON.stringify({ history });
-    writing = writing
-      .then(() => Promise.all([write('log.txt', logText), write('metrics.json', metrics)]))
-      .then(() => write('status.json', snapshot))
-      .catch((err: unknown) => process.stderr.write(`status write failed: ${ensureError(err).message}\n`));
-    return writing;
-  };
-  let seq = 0;
-  const beat = () =>
-    write('heartbeat.json', JSON.stringify({ at: new Date().toISOString(), seq: ++seq })).catch(
-      (err: unknown) => process.stderr.write(`heartbeat failed: ${ensureError(err).message}\n`),
-    );
-  const finish = async (patch: Partial<JobStatusFile>): Promise<void> => {
-    if (finished) return;
-    finished = true;
-    status = { ...status, ...patch, finishedAt: new Date().toISOString() };
-    dirty = true;
-    await flush();
-  };
+  const job = new JobStatusWriter(write, jobId);
+  const log = (line: string) => job.log(line);
 
   const abort = new AbortController();
   let stopReason: StopReason | undefined;
   const stop = (why: StopReason) => {
-    if (stopReason || finished) return;
+    if (stopReason || job.finished) return;
     stopReason = why;
     log(
       why === 'cancel'
@@ -164,9 +95,9 @@ export async function runUserJobWorker(
   const t: UserJobWorkerTimings = { prepareMs: 0, processMs: 0, checkMs: 0, storeMs: 0, totalMs: 0 };
   let code: number;
   try {
-    await beat();
-    timers.push(setInterval(() => void beat(), options.heartbeatMs ?? 2_000));
-    timers.push(setInterval(() => void flush(), 1_000));
+    await job.beat();
+    timers.push(setInterval(() => void job.beat(), options.heartbeatMs ?? 2_000));
+    timers.push(setInterval(() => void job.flush(), 1_000));
     let request: TrainingJobRequest;
     {
       const { value } = await store.getJson({ container, path: jobPath(jobId, 'request.json') });
@@ -180,10 +111,9 @@ export async function runUserJobWorker(
       );
     if (spec.command === undefined)
       throw new NonRetriableError('bad_command', 'a custom job on the local backend needs a command');
-    status = { ...status, timeLimitSeconds: spec.timeLimitSeconds };
+    job.update({ timeLimitSeconds: spec.timeLimitSeconds });
     log(`job ${jobId}: ${spec.command} in ${spec.code} on ${request.dataset.uri}`);
-    dirty = true;
-    void flush();
+    void job.flush();
     // The limit covers the whole job, data preparation and model check included.
     timers.push(setTimeout(() => stop('time_limit'), spec.timeLimitSeconds * 1000));
     timers.push(
@@ -226,25 +156,23 @@ export async function runUserJobWorker(
       const p = parseProgress(await readFile(progressFile, 'utf8').catch(() => ''));
       if (!p) return; // half-written or not ours: the next poll reads it again
       seenProgress = key;
-      status = {
-        ...status,
-        progress: p.fraction !== undefined ? Math.min(0.99, p.fraction) : status.progress,
-        iteration: p.iteration ?? status.iteration,
-        metrics: p.metrics ?? status.metrics,
-      };
+      const now = job.status;
+      job.update({
+        progress: p.fraction !== undefined ? Math.min(0.99, p.fraction) : now.progress,
+        iteration: p.iteration ?? now.iteration,
+        metrics: p.metrics ?? now.metrics,
+      });
       if (p.metrics || p.iteration !== undefined) {
         const m = p.metrics ?? {};
         const validationLoss = m.validation_loss ?? m.validationLoss;
-        history.push({
-          iteration: status.iteration,
+        job.record({
+          iteration: job.status.iteration,
           ...(m.loss !== undefined ? { loss: m.loss } : {}),
           ...(validationLoss !== undefined ? { validationLoss } : {}),
           metrics: m,
           at: new Date().toISOString(),
         });
-        if (history.length > MAX_HISTORY) history.splice(0, history.length - MAX_HISTORY);
       }
-      dirty = true;
     };
     timers.push(setInterval(() => void readProgress().catch(() => undefined), 1_000));
 
@@ -288,7 +216,7 @@ export async function runUserJobWorker(
     t.storeMs = performance.now() - storeStart;
     log(`model stored: ${result.modelUri}`);
     timers.forEach((x) => clearInterval(x));
-    await finish({ state: 'completed', progress: 1, result });
+    await job.finish({ state: 'completed', progress: 1, result });
     code = 0;
   } catch (err) {
     const e = ensureError(err) as Error & { code?: string };
@@ -297,11 +225,11 @@ export async function runUserJobWorker(
     const message = e instanceof UserJobError ? e.summary : e.message;
     if (named === 'canceled') {
       log(`canceled: ${message}`);
-      await finish({ state: 'canceled', error: { code: 'canceled', message } });
+      await job.finish({ state: 'canceled', error: { code: 'canceled', message } });
       code = 2;
     } else {
       log(`failed: ${named}: ${message}`);
-      await finish({ state: 'failed', error: { code: named, message } });
+      await job.finish({ state: 'failed', error: { code: named, message } });
       code = 1;
     }
   } finally {
@@ -309,7 +237,7 @@ export async function runUserJobWorker(
     process.off('SIGTERM', onSigterm);
     if (temp) await rm(temp, { recursive: true, force: true }).catch(() => undefined);
   }
-  await writing;
+  await job.settled();
   t.totalMs = performance.now() - started;
   options.onTimings?.(t);
   return code;
