@@ -216,21 +216,25 @@ async function builtInDefinition(folder: StoredModelFolder, mlmodel: string): Pr
 export async function describeModel(store: FolderStore, ref: ModelRef): Promise<ModelArtifact | undefined> {
   if (ref.artifact) return ref.artifact;
   if (!isModelFolderUri(ref.uri)) return undefined;
-  const folder = await openModelFolder(store, ref.uri, ref.digest);
+  return describeFolder(await openModelFolder(store, ref.uri, ref.digest), ref.uri);
+}
+
+/** {@link describeModel} of a folder already opened. */
+async function describeFolder(folder: StoredModelFolder, uri: string): Promise<ModelArtifact> {
   if (folder.has(ARTIFACT_SIDECAR_FILE)) {
     // A wide user model: its description was stored in the folder (verified with it) instead.
     const parsed = modelArtifactSchema.safeParse(
       JSON.parse((await folder.read(ARTIFACT_SIDECAR_FILE)).toString('utf8')),
     );
     if (!parsed.success) {
-      throw new NonRetriableError('invalid_model', `${ref.uri} has a malformed ${ARTIFACT_SIDECAR_FILE}`);
+      throw new NonRetriableError('invalid_model', `${uri} has a malformed ${ARTIFACT_SIDECAR_FILE}`);
     }
     return parsed.data;
   }
   if (!folder.has(BUILT_IN_JSON_FILE)) {
     throw new NonRetriableError(
       'invalid_model',
-      `${ref.uri} is a model folder that came without its description, and not a built-in model's`,
+      `${uri} is a model folder that came without its description, and not a built-in model's`,
     );
   }
   return builtInModelFolder(await folder.read(BUILT_IN_JSON_FILE)).artifact;
@@ -241,12 +245,13 @@ export async function describeModel(store: FolderStore, ref: ModelRef): Promise<
  * `loadVerifiedModel`, a folder through `openModelFolder` (manifest and every file read checked).
  */
 export async function loadScorer(deps: ScorerDeps, ref: ModelRef): Promise<Scorer> {
-  const artifact = await describeModel(deps.store, ref);
-  if (!artifact) {
+  if (!isModelFolderUri(ref.uri)) {
     const { data } = await deps.store.getBuffer(ref.uri, { sha256: ref.digest });
     return jsonScorer(loadVerifiedModel(data, ref.digest), ref.digest);
   }
+  // Opened once: the description (when it did not come with the ref) is read from the same folder.
   const folder = await openModelFolder(deps.store, ref.uri, ref.digest);
+  const artifact = ref.artifact ?? (await describeFolder(folder, ref.uri));
   const common = {
     digest: ref.digest,
     task: artifact.task,

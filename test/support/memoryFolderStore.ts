@@ -11,6 +11,8 @@ import type { BlobLocation } from '../../lib/storage/blob';
 export class MemoryFolderStore {
   readonly blobs = new Map<string, Buffer>();
   reads = 0;
+  /** Every key read, in order. */
+  readonly readKeys: string[] = [];
 
   uri(at: BlobLocation): string {
     return `http://127.0.0.1:10000/devstoreaccount1/${at.container}/${at.path}`;
@@ -43,6 +45,7 @@ export class MemoryFolderStore {
   async getBuffer(ref: string | BlobLocation, options: { sha256?: string } = {}): Promise<{ data: Buffer }> {
     this.reads++;
     const key = this.key(ref);
+    this.readKeys.push(key);
     const data = this.blobs.get(key);
     if (!data) throw Object.assign(new Error(`no blob ${key}`), { code: 'BlobNotFound', statusCode: 404 });
     if (options.sha256) {

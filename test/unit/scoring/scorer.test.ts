@@ -311,9 +311,13 @@ describe('the built-in model folder', () => {
     const { store, folder, artifact } = await stored(model);
     const cache = new OnnxModels();
     const ref = { uri: folder.uri, digest: folder.digest, artifact };
-    await loadScorer({ store: store.folderStore, onnx: cache }, ref);
-    await loadScorer({ store: store.folderStore, onnx: cache }, ref);
+    const first = await loadScorer({ store: store.folderStore, onnx: cache }, ref);
+    const second = await loadScorer({ store: store.folderStore, onnx: cache }, ref);
     expect(cache.digests).toEqual([folder.digest]);
+    // One session: the ONNX bytes were read (and a session built) once, and both score alike.
+    await first.scoreRows([{}]).catch(() => undefined);
+    await second.scoreRows([{}]).catch(() => undefined);
+    expect(store.readKeys.filter((k) => k.endsWith('/model.onnx'))).toHaveLength(1);
     await cache.dispose();
   });
 
