@@ -68,7 +68,10 @@ export interface Services {
   backend: TrainingBackends;
   /** The scoring endpoint's cache of production models. */
   scoring: ProductionModels;
-  /** The process's one cache of ONNX sessions by model digest (predict and evaluation share it). */
+  /**
+   * ONNX sessions by model digest for evaluation. Predict keeps a cache of its own, so evaluations
+   * scoring other models never evict the production session from under live requests.
+   */
   onnx: OnnxModels;
   /** Runs a pipeline's `score` command over rows (python_function-only models in evaluation). */
   scoreCommand: RunScoreCommand;
@@ -159,13 +162,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const policy = userCodePolicy(config);
   // One intra-op thread, no spinning: requests and activities run side by side in one process, and
   // on a busy 2-core box this cut predict's p99 from ~40 ms to ~9 ms (bench:scoring, modelPaths.ts).
-  const onnx = new OnnxModels({
+  const onnxOptions = {
     sessionOptions: {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     },
-  });
+  };
+  const onnx = new OnnxModels(onnxOptions);
 
   const contractOf: Services['contractOf'] = async (name, version) =>
     (await pipelines.get(name, version))?.definition.dataset;
@@ -234,7 +238,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       overrides.backend ?? userCodeBackends(backendsFromConfig(config, artifacts, credentialOnce), policy),
     scoring: new ProductionModels({
       registry,
-      scorers: { store: artifacts, onnx },
+      scorers: { store: artifacts, onnx: new OnnxModels(onnxOptions) },
       aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
       contractLimitsOf,
     }),
