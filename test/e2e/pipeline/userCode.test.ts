@@ -17,6 +17,7 @@ import {
   WAGE_FEATURES,
 } from './harness';
 import { repoRoot } from '../../support/devhost';
+import { gone } from '../../support/processes';
 
 jest.setTimeout(300_000);
 
@@ -305,15 +306,7 @@ describe('users’ own training code in a pipeline (local backend) through devho
     expect(train.outputs!.jobId).not.toBe(jobId);
     expect(train.attempt ?? 0).toBeGreaterThanOrEqual(1);
     // The first attempt's process group went with its worker.
-    const alive = (() => {
-      try {
-        process.kill(userPid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    })();
-    expect(alive).toBe(false);
+    expect(await gone(userPid)).toBe(true);
     expect(
       (
         await h.blobs.getContainerClient('jobs').getBlobClient(`${jobId}/status.json`).downloadToBuffer()

@@ -11,15 +11,7 @@ import { columnarBytes } from '../../support/datasets';
 import { localWorkerBackend } from '../../support/localWorker';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { gone } from '../../support/processes';
 
 describe('local training backend: a real worker process on Azurite', () => {
   let azurite: BlobEmulator;
@@ -101,7 +93,7 @@ describe('local training backend: a real worker process on Azurite', () => {
       path: 'job-ok/metrics.json',
     });
     expect(metrics.value.history.length).toBeGreaterThan(0);
-    expect(alive((await statusFile('job-ok')).pid)).toBe(false);
+    expect(await gone((await statusFile('job-ok')).pid)).toBe(true);
   }, 120_000);
 
   it('cancel stops the worker process', async () => {
@@ -111,7 +103,7 @@ describe('local training backend: a real worker process on Azurite', () => {
     await backend.cancel('job-cancel');
     const s = await waitFor('job-cancel', (x) => x.state !== 'running');
     expect(s.state).toBe('canceled');
-    expect(alive(pid)).toBe(false);
+    expect(await gone(pid)).toBe(true);
     await backend.cancel('job-cancel'); // no-op on a finished job
   }, 120_000);
 

@@ -23,20 +23,12 @@ import { columnarBytes, tableOf } from '../../support/datasets';
 import { localWorkerBackend } from '../../support/localWorker';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
+import { gone } from '../../support/processes';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const SKLEARN = join(ROOT, 'examples', 'training', 'sklearn');
 const NODE = `'${process.execPath}'`;
 const FEATURES = ['x0', 'x1', 'x2', 'x3'];
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A fake job's first lines: its pid in the code folder, then a line of log. */
 const PRELUDE = `
@@ -81,11 +73,6 @@ describe('local backend: users’ own code (algorithm "custom")', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     return Number(readFileSync(file, 'utf8'));
-  };
-  const gone = async (pid: number) => {
-    const deadline = Date.now() + 15_000;
-    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    return !alive(pid);
   };
   const tempFolders = (jobId: string) =>
     readdirSync(tmpdir()).filter((f) => f.startsWith(`sluice-job-${jobId}-`));
@@ -165,7 +152,7 @@ describe('local backend: users’ own code (algorithm "custom")', () => {
     // The final status is written before the worker exits: wait for the exit this backend saw.
     await backend.whenEnded('uj-sklearn');
     expect(tempFolders('uj-sklearn')).toEqual([]);
-    expect(alive((await statusFile('uj-sklearn')).pid)).toBe(false);
+    expect(await gone((await statusFile('uj-sklearn')).pid)).toBe(true);
   }, 120_000);
 
   it('shows progress.json as progress, iteration and metrics while the job runs, and a non-zero exit as job_failed with the log tail', async () => {

@@ -16,6 +16,7 @@ import { resolveExecutable } from '../../../lib/training/userJob/process';
 import type { ModelExpectation, RunUserJobOptions } from '../../../lib/training/userJob/run';
 import { runUserJob, UserJobError } from '../../../lib/training/userJob/run';
 import { defaultModelMaxBytes } from '../../../lib/mlmodel/folder';
+import { gone } from '../../support/processes';
 
 /** The fake jobs are Node scripts run by this very Node binary (quoted: the path may hold spaces). */
 const NODE = `'${process.execPath}'`;
@@ -94,26 +95,6 @@ async function failure(p: Promise<unknown>): Promise<SluiceError> {
     throw err;
   }
   throw new Error('expected the job to fail');
-}
-
-/** Running: signalable and not a zombie waiting for init to reap it. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/** Polls until the process is gone (it is reaped by init after its parent died); bounded. */
-async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  return !alive(pid);
 }
 
 describe('the job data under sluice.job/v1', () => {
