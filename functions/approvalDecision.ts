@@ -157,7 +157,7 @@ async function formError(
 }
 
 app.http('approvalDecision', {
-  route: 'approvals/{token}',
+  route: 'api/approvals/{token}',
   methods: ['POST'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],

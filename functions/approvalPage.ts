@@ -98,7 +98,7 @@ export function createApprovalPageHandler(getDeps: () => Promise<ApprovalDeps>) 
 }
 
 app.http('approvalPage', {
-  route: 'approvals/{token}',
+  route: 'api/approvals/{token}',
   methods: ['GET', 'HEAD'],
   authLevel: 'anonymous',
   handler: createApprovalPageHandler(async () => (await getServices()).approval()),

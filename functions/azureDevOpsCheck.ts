@@ -36,7 +36,7 @@ export const azureDevOpsCheck = (s: Services) =>
   withProblems(createAzureDevOpsCheckHandler(async () => checkDeps(s)));
 
 app.http('azureDevOpsCheck', {
-  route: 'checks/azure-devops',
+  route: 'api/checks/azure-devops',
   methods: ['POST'],
   authLevel: 'function',
   handler: withServices(azureDevOpsCheck),

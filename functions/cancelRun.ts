@@ -90,7 +90,7 @@ export const cancelRun =
   };
 
 app.http('cancelRun', {
-  route: 'runs/{id}/cancel',
+  route: 'api/runs/{id}/cancel',
   methods: ['POST'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],

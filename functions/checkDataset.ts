@@ -132,7 +132,7 @@ export function validateDatasetHandler(getDeps: () => Promise<DataDeps>) {
 
 // Function names are unique across an app: the activity of the same concept is 'validateDataset'.
 app.http('checkDataset', {
-  route: 'datasets/validate',
+  route: 'api/datasets/validate',
   methods: ['POST'],
   authLevel: 'function',
   handler: withProblems(validateDatasetHandler(async () => dataDeps(await getServices()))),

@@ -144,7 +144,7 @@ export function databricksEventsDeps(store: ArtifactStore, secret?: string): Dat
 }
 
 app.http('databricksEvents', {
-  route: 'training/databricks-events',
+  route: 'api/training/databricks-events',
   methods: ['POST'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],

@@ -30,7 +30,7 @@ export function createGetModelHandler(registry: () => Promise<ModelRegistry>) {
 }
 
 app.http('getModel', {
-  route: 'models/{name}',
+  route: 'api/models/{name}',
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: withProblems(createGetModelHandler(async () => (await getServices()).registry)),

@@ -43,7 +43,7 @@ export const getPipeline =
   };
 
 app.http('getPipeline', {
-  route: 'pipelines/{name}',
+  route: 'api/pipelines/{name}',
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: withProblems(withServices(getPipeline)),

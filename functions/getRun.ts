@@ -29,7 +29,7 @@ export const getRun =
   };
 
 app.http('getRun', {
-  route: 'runs/{id}',
+  route: 'api/runs/{id}',
   methods: ['GET'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],

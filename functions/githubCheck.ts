@@ -50,7 +50,7 @@ export function createGitHubCheckHandler(getDeps: () => Promise<CheckDeps>) {
 export const githubCheck = (s: Services) => withProblems(createGitHubCheckHandler(async () => checkDeps(s)));
 
 app.http('githubCheck', {
-  route: 'checks/github',
+  route: 'api/checks/github',
   methods: ['POST'],
   authLevel: 'function',
   handler: withServices(githubCheck),

@@ -41,4 +41,4 @@ export function createHealthHandler(
  */
 export const healthHandler = createHealthHandler(async () => (await getBuiltServices()).probes);
 
-app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: healthHandler });
+app.http('health', { route: 'api/health', methods: ['GET'], authLevel: 'anonymous', handler: healthHandler });

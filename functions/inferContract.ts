@@ -59,7 +59,7 @@ export function inferContractHandler(getDeps: () => Promise<Pick<DataDeps, 'limi
 }
 
 app.http('inferContract', {
-  route: 'datasets/infer',
+  route: 'api/datasets/infer',
   methods: ['POST'],
   authLevel: 'function',
   // Pure CPU work on the request body: it needs the limits, not storage (nothing is prepared).

@@ -12,7 +12,7 @@ export function createListModelsHandler(registry: () => Promise<ModelRegistry>) 
 }
 
 app.http('listModels', {
-  route: 'models',
+  route: 'api/models',
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: withProblems(createListModelsHandler(async () => (await getServices()).registry)),

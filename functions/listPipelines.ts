@@ -18,7 +18,7 @@ export const listPipelines = (deps: Pick<Services, 'pipelines'>) => async (): Pr
 };
 
 app.http('listPipelines', {
-  route: 'pipelines',
+  route: 'api/pipelines',
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: withProblems(withServices(listPipelines)),

@@ -37,7 +37,7 @@ export const listRuns =
   };
 
 app.http('listRuns', {
-  route: 'runs',
+  route: 'api/runs',
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: withProblems(withServices(listRuns)),

@@ -106,7 +106,7 @@ export const putPipeline =
   };
 
 app.http('putPipeline', {
-  route: 'pipelines/{name}',
+  route: 'api/pipelines/{name}',
   methods: ['PUT'],
   authLevel: 'function',
   handler: withProblems(withServices(putPipeline)),

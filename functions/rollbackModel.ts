@@ -90,7 +90,7 @@ export function createRollbackHandler(
 }
 
 app.http('rollbackModel', {
-  route: 'models/{name}/rollback',
+  route: 'api/models/{name}/rollback',
   methods: ['POST'],
   authLevel: 'function',
   handler: createRollbackHandler(

@@ -4,7 +4,7 @@ import { createScoreHandler } from './support/scoreHandler';
 
 /** `POST /api/models/{name}/predict`: scores rows with the production model (see support/scoreHandler). */
 app.http('score', {
-  route: 'models/{name}/predict',
+  route: 'api/models/{name}/predict',
   methods: ['POST'],
   authLevel: 'function',
   handler: createScoreHandler(async () => (await getServices()).scoring),

@@ -206,7 +206,7 @@ export const startRun =
   };
 
 app.http('startRun', {
-  route: 'pipelines/{name}/runs',
+  route: 'api/pipelines/{name}/runs',
   methods: ['POST'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],

@@ -223,7 +223,7 @@ export function trainingEventsDeps(store: ArtifactStore): TrainingEventsDeps {
 }
 
 app.http('trainingEvents', {
-  route: 'events/training',
+  route: 'api/events/training',
   methods: ['POST', 'OPTIONS'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],

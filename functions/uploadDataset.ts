@@ -97,7 +97,7 @@ export const uploadDataset =
   };
 
 app.http('uploadDataset', {
-  route: 'datasets/files/{name}',
+  route: 'api/datasets/files/{name}',
   methods: ['PUT'],
   authLevel: 'function',
   handler: withProblems(withServices(uploadDataset)),
