@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseErrorMessage } from './args';
 import type { ApprovalLink } from './approvalLinks';
 import type { JobTestArgs } from './jobTest';
 
@@ -584,15 +585,7 @@ export function parseCommandLine(argv: string[]): { values: Values; positionals:
     });
     return { values: parsed.values as Values, positionals: parsed.positionals };
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
-      throw new UsageError(`unknown option '${option}'${cmd ? ` for '${cmd}'` : ''}; see '${help}'`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
-      throw new UsageError(
-        `option '${option}' ${/argument missing/.test((err as Error).message) ? 'needs a value' : 'takes no value'}; see '${help}'`,
-      );
-    throw new UsageError(`${(err as Error).message}; see '${help}'`);
+    throw new UsageError(parseErrorMessage(err, help, cmd));
   }
 }
 
