@@ -57,9 +57,10 @@ param authClientId string = ''
 @description('Tenant of that app registration.')
 param authTenantId string = tenant().tenantId
 
-@description('Paths App Service Authentication lets through without a sign-in: the API, which keeps its function keys (and the approval pages, which carry their own signed links).')
+@description('Paths App Service Authentication lets through without a sign-in: the API, which keeps its function keys (the approval pages under it carry their own signed links), and the host\'s runtime endpoints, which keep their system keys.')
 param authExcludedPaths array = [
   '/api/*'
+  '/runtime/*'
 ]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -182,9 +183,11 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)
         }
       }
     }
+    // No token store: the console needs the session and the x-ms-client-principal header only,
+    // and the file-system token store needs persistent storage Flex Consumption does not have.
     login: {
       tokenStore: {
-        enabled: true
+        enabled: false
       }
       preserveUrlFragmentsForLogins: true
     }

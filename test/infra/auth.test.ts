@@ -36,16 +36,17 @@ describe('App Service Authentication', () => {
     expect(tokensIn(propAt(auth.value, 'dependsOn')).map((t) => t.text)).toContain('settings');
   });
 
-  it('redirects browsers without a session to the Entra sign-in, except on /api/*', () => {
+  it('redirects browsers without a session to the Entra sign-in, except on /api/* and the runtime endpoints', () => {
     const p = props();
     expect(p.platform).toEqual({ enabled: true, runtimeVersion: '~1' });
     expect(p.globalValidation).toEqual({
       requireAuthentication: true,
       unauthenticatedClientAction: 'RedirectToLoginPage',
       redirectToProvider: 'azureactivedirectory',
-      excludedPaths: ['/api/*'],
+      excludedPaths: ['/api/*', '/runtime/*'],
     });
     expect(p.httpSettings.requireHttps).toBe(true);
+    expect(p.login.tokenStore).toEqual({ enabled: false });
   });
 
   it('trusts tokens of its own tenant and registration only, with no client secret', () => {
