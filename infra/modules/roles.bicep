@@ -70,6 +70,8 @@ var roles = {
   // Storage Blob Data Contributor: read, write and delete blobs (training jobs' data and models,
   // user code uploads to the Azure ML workspace's storage, the deployer).
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  // Storage Blob Data Reader: read blobs only (what training jobs get on their inputs).
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   // Storage Blob Data Owner: the Functions host's documented minimum on its host storage
   // account with an identity (the Durable and Flex Consumption samples grant it too); it also
   // covers Sluice's artifact containers and the Flex deployment package on the same account.
@@ -284,6 +286,17 @@ resource mlJobsIdentityStorage 'Microsoft.Authorization/roleAssignments@2022-04-
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: mlJobsPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Serverless jobs also read their code snapshot (code assets) from the workspace's own storage.
+resource mlJobsIdentityCode 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(mlStorage.id, mlJobsPrincipalId, roles.storageBlobDataReader)
+  scope: mlStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
     principalId: mlJobsPrincipalId
     principalType: 'ServicePrincipal'
   }

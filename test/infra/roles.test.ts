@@ -231,6 +231,11 @@ describe('role assignments for the app identity', () => {
     expect(jobs[0]!.condition).toBe('enableAzureMl');
     expect(jobs[0]!.roleId).toBe('ba92f5b4-2d11-453d-a403-e96b0029c9fe');
     expect(source(roles)).not.toMatch(/mlWorkspacePrincipalId/);
+    // And it reads (only) the workspace storage, where its code snapshot is.
+    const code = assignments().filter((a) => a.decl.name === 'mlJobsIdentityCode');
+    expect(code.map((a) => [a.principal, a.scopeSymbol, a.roleId, a.condition])).toEqual([
+      ['MLJOBS', 'mlStorage', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', 'enableAzureMl'],
+    ]);
   });
 });
 
