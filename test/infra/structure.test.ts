@@ -259,7 +259,7 @@ describe('azure.yaml', () => {
   });
 
   it('needs azd 1.17.1 or later (AZURE_PRINCIPAL_TYPE substitution)', () => {
-    expect(yaml).toMatch(/^requiredVersions:\n {2}azd: ">= 1\.17\.1"$/m);
+    expect(yaml).toMatch(/^requiredVersions:\n {2}azd: (['"])>= 1\.17\.1\1$/m);
     expect(readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8')).toMatch(/1\.17\.1/);
   });
 
