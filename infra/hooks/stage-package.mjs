@@ -6,19 +6,46 @@
 // emulators, a Node binary: about 800 MB) that a remote build installs.
 //
 //   node infra/hooks/stage-package.mjs [--root DIR] [--out DIR] [--no-build] [--no-install]
+//   node infra/hooks/stage-package.mjs --prune-platforms DIR
 //
 // --no-build skips `node scripts/build.mjs` (dist/ must be current); --no-install skips npm ci
-// (tests use both to check the layout without the registry).
+// (tests use both to check the layout without the registry). After npm ci, the native binaries
+// of platforms other than Linux x64 are removed (--prune-platforms does only that, on DIR).
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-/** Top-level folders of dist/ that never run in Azure. */
-export const LEFT_OUT = ['test', 'bench', 'scripts'];
+/**
+ * Top-level folders of dist/ that never run in Azure: tests, benchmarks, scripts, the local host
+ * and the CLI (every function, orchestrator and activity loads without them).
+ */
+export const LEFT_OUT = ['test', 'bench', 'scripts', 'devhost', 'cli'];
 /** Files of dist/ that only the local incremental build uses. */
 const BUILD_STATE = ['.build-stamp.json', '.tsbuildinfo'];
+/**
+ * Native binaries the Function App cannot load: Flex Consumption runs Linux on x64, and
+ * onnxruntime-node ships prebuilt libraries for every platform (about 220 of its 290 MB).
+ */
+export const OTHER_PLATFORMS = ['darwin', 'win32', 'linux/arm64'];
+
+/** Removes the other platforms' onnxruntime-node binaries from a staged package; returns what went. */
+export function prunePlatforms(out) {
+  const bin = path.join(out, 'node_modules', 'onnxruntime-node', 'bin');
+  if (!existsSync(bin)) return [];
+  const removed = [];
+  for (const napi of readdirSync(bin)) {
+    for (const platform of OTHER_PLATFORMS) {
+      const dir = path.join(bin, napi, platform);
+      if (!existsSync(dir)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(path.relative(out, dir));
+    }
+  }
+  return removed;
+}
+
 /** Files from the project root the package needs next to dist/. */
 export const ROOT_FILES = ['host.json', 'package.json', 'package-lock.json', '.funcignore'];
 
@@ -55,6 +82,7 @@ export function stage({ root, out, build = true, install = true }) {
   if (install) {
     // The lockfile pins every version; --omit=dev leaves out devDependencies and what only they need.
     run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], out);
+    prunePlatforms(out);
   }
   return { out, bytes: sizeOf(out) };
 }
@@ -66,8 +94,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
       out: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       'no-install': { type: 'boolean', default: false },
+      'prune-platforms': { type: 'string' },
     },
   });
+  if (values['prune-platforms']) {
+    for (const dir of prunePlatforms(path.resolve(values['prune-platforms']))) console.log(`removed ${dir}`);
+    process.exit(0);
+  }
   const root = path.resolve(
     values.root ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..'),
   );

@@ -25,6 +25,8 @@ function project(): string {
   write('dist/worker/trainingJob.js', '');
   write('dist/test/unit/x.test.js', '');
   write('dist/bench/scale/scale.js', '');
+  write('dist/devhost/cli.js', '');
+  write('dist/cli/sluice.js', '');
   write('dist/.build-stamp.json');
   write('node_modules/typescript/package.json');
   return root;
@@ -59,6 +61,24 @@ describe('infra/hooks/stage-package.mjs', () => {
       writeFileSync(join(out, 'stale.txt'), 'x');
       expect(stage(root, out, '--no-install').status).toBe(0);
       expect(existsSync(join(out, 'stale.txt'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('removes the native binaries of platforms other than Linux x64 (Flex Consumption)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'sluice-prune-'));
+    try {
+      const bin = join(root, 'node_modules/onnxruntime-node/bin/napi-v6');
+      for (const p of ['darwin/arm64', 'win32/x64', 'win32/arm64', 'linux/x64', 'linux/arm64']) {
+        mkdirSync(join(bin, p), { recursive: true });
+        writeFileSync(join(bin, p, 'onnxruntime_binding.node'), 'x');
+      }
+      const result = spawnSync(process.execPath, [SCRIPT, '--prune-platforms', root], { encoding: 'utf8' });
+      expect(result.status).toBe(0);
+      expect(readdirSync(bin)).toEqual(['linux']);
+      expect(readdirSync(join(bin, 'linux'))).toEqual(['x64']);
+      expect(existsSync(join(bin, 'linux/x64/onnxruntime_binding.node'))).toBe(true);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
