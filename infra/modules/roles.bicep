@@ -205,7 +205,9 @@ resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource emailSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (enableEmail && emailRole == 'custom') {
   name: guid(resourceGroup().id, 'sluice-email-sender')
   properties: {
-    roleName: 'Sluice Email Sender (${resourceGroup().name})'
+    // Custom role names are unique per Microsoft Entra tenant, and resource group names repeat
+    // across subscriptions: the suffix keeps two deployments' roles apart.
+    roleName: 'Sluice Email Sender (${resourceGroup().name} ${take(uniqueString(resourceGroup().id), 6)})'
     description: 'Send email through the Communication Services resource of this Sluice deployment; no keys, no delete.'
     type: 'CustomRole'
     assignableScopes: [
