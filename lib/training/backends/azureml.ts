@@ -55,6 +55,12 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * canceled and fails with `queued_too_long`.
  */
 export interface AzureMlOptions extends AzureMlClientOptions {
+  /**
+   * The user-assigned identity jobs run as (attached to the workspace; Bicep grants it the
+   * artifact storage). Serverless compute cannot use the workspace's system-assigned identity, so
+   * without it a job has no identity to read identity-based datastores with.
+   */
+  jobIdentity?: { clientId: string; resourceId?: string };
   /** ARM id of a compute cluster; omitted = serverless compute with `instanceType`. */
   computeId?: string;
   instanceType?: string;
@@ -198,7 +204,17 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       displayName: `sluice ${jobId}`,
       experimentName: 'sluice',
       limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
-      identity: { identityType: 'Managed' },
+      identity: {
+        identityType: 'Managed',
+        ...(this.options.jobIdentity
+          ? {
+              clientId: this.options.jobIdentity.clientId,
+              ...(this.options.jobIdentity.resourceId
+                ? { resourceId: this.options.jobIdentity.resourceId }
+                : {}),
+            }
+          : {}),
+      },
     };
   }
 

@@ -82,6 +82,14 @@ export function backendsFromConfig(
       ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
       queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
       ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
+      ...(config.AZUREML_JOB_IDENTITY_CLIENT_ID
+        ? {
+            jobIdentity: {
+              clientId: config.AZUREML_JOB_IDENTITY_CLIENT_ID,
+              ...(config.AZUREML_JOB_IDENTITY_ID ? { resourceId: config.AZUREML_JOB_IDENTITY_ID } : {}),
+            },
+          }
+        : {}),
     });
     return azureml;
   };
