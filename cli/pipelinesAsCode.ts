@@ -67,7 +67,9 @@ export async function readDefinitions(
   if (files.length === 0) {
     return {
       definitions: [],
-      problems: [{ file: target, field: '(folder)', message: 'no .json, .yaml or .yml pipeline definitions' }],
+      problems: [
+        { file: target, field: '(folder)', message: 'no .json, .yaml or .yml pipeline definitions' },
+      ],
     };
   }
   const definitions: LocalDefinition[] = [];
@@ -200,7 +202,8 @@ export async function makePlan(ctx: AsCodeContext, definitions: LocalDefinition[
   }
   const local = new Set(definitions.map((d) => d.name));
   for (const [name, p] of deployed) {
-    if (!local.has(name)) pipelines.push({ name, action: 'server_only', serverVersion: p.version, changes: [] });
+    if (!local.has(name))
+      pipelines.push({ name, action: 'server_only', serverVersion: p.version, changes: [] });
   }
   pipelines.sort((a, b) => a.name.localeCompare(b.name));
   const count = (a: PlanAction) => pipelines.filter((p) => p.action === a).length;

@@ -136,7 +136,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     about:
       'Pipelines as code: DIR holds one definition per .json, .yaml or .yml file (a file without "name" is\n' +
       'named after the file).\n' +
-      'validate: check every definition offline with the server\'s own schema; each problem names the\n' +
+      "validate: check every definition offline with the server's own schema; each problem names the\n" +
       '  file and the field. Exit 0 valid, 1 not.\n' +
       'plan: compare DIR with the deployed pipelines: new, changed fields (old → new), unchanged, and\n' +
       '  pipelines only on the server (reported, never deleted). Exit 0; with --detailed-exitcode,\n' +
