@@ -392,7 +392,9 @@ async function call(
   try {
     res = await fetch(new URL(path, ctx.url), { method, headers, body });
   } catch (err) {
-    throw new Error(`cannot reach Sluice at ${ctx.url} (${(err as Error).message}); is it running?`);
+    throw new Error(`cannot reach Sluice at ${ctx.url} (${(err as Error).message}); is it running?`, {
+      cause: err,
+    });
   }
   const text = await res.text();
   try {
