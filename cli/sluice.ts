@@ -34,7 +34,7 @@ export const RUN_EXIT_CODES = {
 } as const;
 
 const RUN_EXIT_MEANINGS: Record<keyof typeof RUN_EXIT_CODES, string> = {
-  succeeded: 'the run succeeded (deployed, or nothing to deploy)',
+  succeeded: 'the run succeeded',
   error: 'the CLI could not follow the run (Sluice unreachable, an HTTP error)',
   usage: 'wrong command line',
   validation_failed: 'stopped: the data failed validation',

@@ -61,7 +61,7 @@ describe('pipelines as code and run exit codes on devhost', () => {
     expect(r.code).toBe(11);
   });
 
-  it('a change made through the API after the plan is not overwritten by apply', async () => {
+  it('a PUT naming a stale version in If-Match is refused 412 and the newer version kept', async () => {
     const def = testPipeline('e2e-as-code-race');
     writeFileSync(path.join(dir, 'e2e-as-code-race.json'), JSON.stringify(def));
     expect((await sluice(h, 'pipelines', 'apply', dir)).code).toBe(0);

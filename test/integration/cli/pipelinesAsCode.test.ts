@@ -294,6 +294,33 @@ describe('sluice pipelines plan / apply DIR against the deployed pipelines', () 
     expect((await services.pipelines.versions(n)).length).toBe(1);
   });
 
+  it('PUT refuses a malformed If-Match or both conditions with 400, naming the header', async () => {
+    const n = unique('headers');
+    const put = (headers: Record<string, string>) =>
+      fetch(`${url}/api/pipelines/${n}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ ...wages(), name: n }),
+      });
+    const bad: Record<string, string>[] = [
+      { 'if-match': 'latest' },
+      { 'if-match': '"1"', 'if-none-match': '*' },
+      { 'if-none-match': '"1"' },
+    ];
+    for (const headers of bad) {
+      const res = await put(headers);
+      expect([res.status, await res.json()]).toEqual([
+        400,
+        expect.objectContaining({ code: 'invalid_if_match', field: 'If-Match' }),
+      ]);
+    }
+    expect(await services.pipelines.get(n)).toBeUndefined();
+    const created = await put({ 'if-none-match': '*' });
+    expect([created.status, created.headers.get('etag')]).toEqual([201, '"1"']);
+    expect((await put({ 'if-none-match': '*' })).status).toBe(412);
+    expect((await put({ 'if-match': 'W/"1"' })).status).toBe(201);
+  });
+
   it('invalid definitions send nothing: apply exits 1 before any request', async () => {
     const n = unique('never');
     const bad = { ...wages(), name: n, evaluation: { primaryMetric: 'nonsense' } };
