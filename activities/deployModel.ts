@@ -175,11 +175,10 @@ export function deployDeps(
 
 registerActivityFactory(deployModelActivity, (services) => {
   const deploy = deployModel(deployDeps(services));
-  const checks = checkDeps(services);
   return async (input: Input): Promise<DeployModelOutput> => {
     const out = await deploy(input);
     // The checks waiting on this model are decided now, not at the next timer tick (not awaited).
-    startNudge(checks, { aliasMoved: out.modelName });
+    startNudge(() => checkDeps(services), { aliasMoved: out.modelName });
     return out;
   };
 });

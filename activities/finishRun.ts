@@ -62,7 +62,7 @@ export function finishRun(deps: RunEndingDeps & { runs: Pick<RunStore, 'update'>
  */
 export function finishRunAndNudge(
   services: Services,
-  deps: CheckDeps = checkDeps(services),
+  deps: CheckDeps | (() => CheckDeps) = () => checkDeps(services),
   onNudged?: (outcome: SweepResult | Error) => void,
 ) {
   const finish = finishRun(services);

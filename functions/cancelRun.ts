@@ -102,7 +102,7 @@ app.http('cancelRun', {
       return async (request: HttpRequest, context: InvocationContext) => {
         const res = await cancel(request, context);
         // The deployment checks on this run are failed now, not at the next timer tick (not awaited).
-        if (res.status === 202) startNudge(checkDeps(s), { runEnded: request.params.id ?? '' });
+        if (res.status === 202) startNudge(() => checkDeps(s), { runEnded: request.params.id ?? '' });
         return res;
       };
     }),

@@ -102,7 +102,7 @@ app.http('rollbackModel', {
         .then((s) => {
           s.scoring.invalidate(name);
           // The deployment checks on this model are decided now, not at the next timer tick.
-          startNudge(checkDeps(s), { aliasMoved: name });
+          startNudge(() => checkDeps(s), { aliasMoved: name });
         })
         .catch(() => undefined);
     },

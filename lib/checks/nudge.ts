@@ -29,15 +29,20 @@ export function nudgeChecks(deps: CheckDeps, subject: CheckSubject): Promise<Swe
 
 /**
  * Starts {@link nudgeChecks} and returns at once: whoever ended the run or moved the alias (an
- * activity of the orchestration) never waits on Azure DevOps or GitHub. The sweep never throws;
- * what it could not do, the reportChecks timer does on its next pass. `onDone` sees the outcome.
+ * activity of the orchestration, an HTTP function) never waits on Azure DevOps or GitHub, and never
+ * fails because of them: nothing here throws, not even building `deps` (pass a function to build
+ * them inside the guard). What the sweep could not do, the reportChecks timer does on its next pass.
+ * `onDone` sees the outcome.
  */
 export function startNudge(
-  deps: CheckDeps,
+  deps: CheckDeps | (() => CheckDeps),
   subject: CheckSubject,
   onDone: (outcome: SweepResult | Error) => void = () => undefined,
 ): void {
-  void nudgeChecks(deps, subject).then(onDone, (err: unknown) =>
-    onDone(err instanceof Error ? err : new Error(String(err))),
-  );
+  const failed = (err: unknown) => onDone(err instanceof Error ? err : new Error(String(err)));
+  try {
+    void nudgeChecks(typeof deps === 'function' ? deps() : deps, subject).then(onDone, failed);
+  } catch (err) {
+    failed(err);
+  }
 }
