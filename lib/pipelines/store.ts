@@ -1,4 +1,7 @@
 import type { Container } from '@azure/cosmos';
+import type { AuditSink } from '../audit/log';
+import { canonicalJson } from '../audit/chain';
+import { createHash } from 'node:crypto';
 import { TransientError } from '../errors';
 import { mapStorageError, statusOf } from '../storage/errors';
 
@@ -34,7 +37,14 @@ export class PipelineStore<D> {
 
   constructor(
     private readonly container: Container,
-    private readonly options: { cacheSize?: number } = {},
+    private readonly options: {
+      cacheSize?: number;
+      /**
+       * Records every new version. An audit failure fails the PUT after the version is stored (the
+       * caller sees 503 and retries, storing the definition again as the next version, audited).
+       */
+      audit?: AuditSink;
+    } = {},
   ) {}
 
   async put(name: string, definition: D, createdBy: string, now: Date): Promise<PipelineVersion<D>> {
@@ -50,11 +60,22 @@ export class PipelineStore<D> {
       };
       try {
         await this.container.items.create(doc);
-        return doc;
       } catch (err) {
         if (statusOf(err) === 409) continue; // someone else took this version: read again
         throw mapStorageError(err, 'cosmos', `store pipeline ${name}`);
       }
+      await this.options.audit?.record({
+        kind: 'pipeline.changed',
+        actor: createdBy,
+        subject: `pipeline/${name}`,
+        data: {
+          pipeline: name,
+          version: doc.version,
+          definitionSha256: createHash('sha256').update(canonicalJson(definition)).digest('hex'),
+        },
+        key: `pipeline:${name}:${doc.version}`,
+      });
+      return doc;
     }
     throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
   }
