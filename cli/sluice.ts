@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ApprovalLink } from './approvalLinks';
+import { AUDIT_COMMAND, AuditUsageError, auditCommand } from './audit';
 import type { JobTestArgs } from './jobTest';
 
 const USAGE = `Usage: sluice <command> [options]
@@ -26,6 +27,7 @@ Commands:
   cancel RUN                      cancel a run (stops its training job)
   models [NAME]                   list models, or show versions, aliases and alias history of one
   predict NAME FILE               score rows (JSON array of objects, or CSV) with the production model
+  audit [verify]                  the audit trail, newest first; verify: check the chain and its anchors
   job test FOLDER --data FILE --target COL [--features a,b] [--command "…"] [--rows N]
                   [--task classification|regression] [--seed N] [--hyperparameters JSON]
                   [--time-limit SECONDS] [--work DIR]
@@ -64,6 +66,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 export const COMMANDS: Record<string, CommandSpec> = {
+  audit: AUDIT_COMMAND,
   pipelines: {
     usage: 'sluice pipelines apply FILE [--rows N] | list | show NAME',
     about:
@@ -785,6 +788,17 @@ export async function main(
       out(JSON.stringify(r, null, 2));
       return 0;
     }
+    case 'audit':
+      try {
+        return await auditCommand(
+          rest,
+          { subject: str('subject'), limit: str('limit'), before: str('before') },
+          { get: (path) => api(ctx, 'GET', path), out, json: ctx.json },
+        );
+      } catch (err) {
+        if (err instanceof AuditUsageError) throw new UsageError(`${err.message}\n\n${commandHelp(cmd)}`);
+        throw err;
+      }
     case 'job': {
       if (rest[0] !== 'test')
         throw new UsageError(`unknown job command '${rest[0] ?? ''}'\n\n${commandHelp('job')}`);

@@ -23,6 +23,10 @@ export const pipelineDefinitionSchema = z
   .object({
     name: pipelineNameSchema,
     description: z.string().max(2_000).optional(),
+    /** Who answers for the model: a person or team (the evidence pack names them). */
+    owner: z.string().trim().min(1).max(320).optional(),
+    /** What the model is for, and what it must not be used for (the evidence pack shows it). */
+    intendedUse: z.string().trim().min(1).max(4_000).optional(),
     /** Registry model name; defaults to the pipeline name. */
     modelName: pipelineNameSchema.optional(),
     dataset: datasetContractSchema,
