@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { approvalPolicySchema } from '../contracts/approvalPolicy';
 import { datasetContractSchema } from '../contracts/datasetContract';
+import { deploymentWindowSchema } from '../contracts/deploymentWindow';
 import type { DatasetContract } from '../contracts/datasetContract';
 import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
@@ -44,6 +45,8 @@ export const pipelineDefinitionSchema = z
       })
       .optional(),
     schedule: scheduleSchema.optional(),
+    /** How approved versions are deployed: `window` limits when (docs/governance.md). */
+    deployment: z.object({ window: deploymentWindowSchema.optional() }).strict().optional(),
     /**
      * The predict endpoint. `outOfContract`: a feature value outside the dataset contract's
      * min/max or `values` is flagged per row in the answer's `warnings` (`warn`, the default) or
