@@ -11,8 +11,9 @@ import type { AuditLog } from '../lib/audit/log';
 export const auditAnchor =
   (deps: { audit: Pick<AuditLog, 'anchor'> }) =>
   async (_timer: Timer, context: InvocationContext): Promise<void> => {
-    const anchor = await deps.audit.anchor();
-    if (anchor) context.log(`audit: head ${anchor.seq} anchored (${anchor.hash.slice(0, 12)}…)`);
+    const done = await deps.audit.anchor();
+    if (done?.written)
+      context.log(`audit: head ${done.anchor.seq} anchored (${done.anchor.hash.slice(0, 12)}…)`);
   };
 
 app.timer('auditAnchor', {

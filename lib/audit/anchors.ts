@@ -29,14 +29,14 @@ export class AnchorStore {
   /**
    * Writes the anchor; an anchor already there for this seq is kept (its `at` is the first time the
    * seq was anchored) and returned. One with another hash for the same seq means the chain was
-   * rewritten: refused with `audit_anchor_mismatch`.
+   * rewritten: refused with `audit_anchor_mismatch`. `written` says whether this call wrote it.
    */
-  async write(anchor: AuditAnchor): Promise<AuditAnchor> {
+  async write(anchor: AuditAnchor): Promise<{ anchor: AuditAnchor; written: boolean }> {
     const path = anchorPath(anchor.seq);
     const result = await this.store.putJson({ container: this.container, path }, anchor, {
       condition: 'create',
     });
-    if (result.ok) return anchor;
+    if (result.ok) return { anchor, written: true };
     const { value } = await this.store.getJson<AuditAnchor>({ container: this.container, path });
     if (value.hash !== anchor.hash) {
       throw new NonRetriableError(
@@ -44,7 +44,7 @@ export class AnchorStore {
         `audit entry ${anchor.seq} was anchored with hash ${value.hash} at ${value.at}, but the chain now says ${anchor.hash}: run \`sluice audit verify\``,
       );
     }
-    return value;
+    return { anchor: value, written: false };
   }
 
   /** Every anchor, oldest seq first. */

@@ -182,9 +182,10 @@ export class AuditLog implements AuditSink {
 
   /**
    * Writes the current head to the anchor store (`{ seq, hash, at }`), unless that seq is anchored
-   * already. Returns the anchor, or undefined when there is nothing to anchor or no store.
+   * already. Returns the anchor (and whether this call wrote it), or undefined when there is
+   * nothing to anchor or no store.
    */
-  async anchor(): Promise<AuditAnchor | undefined> {
+  async anchor(): Promise<{ anchor: AuditAnchor; written: boolean } | undefined> {
     const store = this.options.anchors;
     const head = await this.head();
     if (!store || !head || head.seq === 0) return undefined;

@@ -141,6 +141,19 @@ describe('AuditLog on the Cosmos emulator', () => {
   });
 });
 
+describe('anchors', () => {
+  it('writes the head once per seq (the timer repeats itself cheaply), and lists every anchor', async () => {
+    const { log, anchors } = await freshLog();
+    expect(await log.anchor()).toBeUndefined();
+    await fill(log, 2);
+    const first = await log.anchor();
+    expect(first).toMatchObject({ written: true, anchor: { seq: 2 } });
+    expect(await log.anchor()).toEqual({ written: false, anchor: first!.anchor });
+    await log.record(event(3, { anchor: true }));
+    expect((await anchors.list()).map((a) => a.seq)).toEqual([2, 3]);
+  });
+});
+
 describe('tampering, done directly in the Cosmos emulator, is named at the first bad entry', () => {
   it('an edited entry', async () => {
     const { log, container } = await freshLog();
