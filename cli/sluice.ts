@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { parseErrorMessage } from './args';
 import type { ApprovalLink } from './approvalLinks';
 import { pipelinesAsCode } from './pipelinesAsCode';
+import { AUDIT_COMMAND, AuditUsageError, auditCommand } from './audit';
 import type { JobTestArgs } from './jobTest';
 
 /**
@@ -93,6 +94,7 @@ Commands:
   cancel RUN                      cancel a run (stops its training job)
   models [NAME]                   list models, or show versions, aliases and alias history of one
   predict NAME FILE               score rows (JSON array of objects, or CSV) with the production model
+  audit [verify]                  the audit trail, newest first; verify: check the chain and its anchors
   job test FOLDER --data FILE --target COL [--features a,b] [--command "…"] [--rows N]
                   [--task classification|regression] [--seed N] [--hyperparameters JSON]
                   [--time-limit SECONDS] [--work DIR]
@@ -131,6 +133,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 export const COMMANDS: Record<string, CommandSpec> = {
+  audit: AUDIT_COMMAND,
   pipelines: {
     usage:
       'sluice pipelines validate DIR | plan DIR [--detailed-exitcode] | apply DIR | apply FILE [--rows N] | list | show NAME',
@@ -878,6 +881,17 @@ export async function main(
       out(JSON.stringify(r, null, 2));
       return 0;
     }
+    case 'audit':
+      try {
+        return await auditCommand(
+          rest,
+          { subject: str('subject'), limit: str('limit'), before: str('before') },
+          { get: (path) => api(ctx, 'GET', path), out, json: ctx.json },
+        );
+      } catch (err) {
+        if (err instanceof AuditUsageError) throw new UsageError(`${err.message}\n\n${commandHelp(cmd)}`);
+        throw err;
+      }
     case 'job': {
       if (rest[0] !== 'test')
         throw new UsageError(`unknown job command '${rest[0] ?? ''}'\n\n${commandHelp('job')}`);

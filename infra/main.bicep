@@ -317,6 +317,7 @@ var deploymentContainerName = 'app-package-${take(toLower(names.functionApp), 32
 var blobContainerNames = concat(map(items(shared.blobContainers), container => container.value), [
   deploymentContainerName
 ])
+var immutableContainerNames = map(items(shared.immutableBlobContainers), container => container.value)
 var cosmosContainers = map(items(shared.cosmos.containers), container => container.value)
 var durableNames = shared.durable
 var useScheduler = durableBackend == 'durableTaskScheduler'
@@ -371,6 +372,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     containerNames: blobContainerNames
+    immutableContainerNames: immutableContainerNames
   }
 }
 

@@ -1,4 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
+import { AnchorStore } from './audit/anchors';
+import { AuditLog } from './audit/log';
 import type { ApprovalServiceDeps } from './approval/service';
 import { ApprovalSlots } from './approval/slot';
 import { ApprovalStore } from './approval/store';
@@ -55,6 +57,8 @@ export interface Services {
   credential: () => TokenCredential;
   cosmos: CosmosStore;
   artifacts: ArtifactStore;
+  /** The hash-chained audit log and its anchors (docs/governance.md). */
+  audit: AuditLog;
   /** Run documents (partition key: pipeline). */
   runs: RunStore;
   pipelines: PipelineStore<PipelineDefinition>;
@@ -155,10 +159,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     undefined,
     config.ARTIFACT_STORAGE_CONNECTION ? undefined : credentialOnce(),
   );
-  const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
-  const registry = new ModelRegistry(cosmos.container('models'));
-  const approvals = new ApprovalStore(cosmos.container('approvals'));
   const now = overrides.now ?? (() => new Date());
+  const anchors = new AnchorStore(artifacts);
+  const audit = new AuditLog(cosmos.container('audit'), { anchors, now });
+  const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'), { audit });
+  const registry = new ModelRegistry(cosmos.container('models'), undefined, audit);
+  const approvals = new ApprovalStore(cosmos.container('approvals'), audit);
   const policy = userCodePolicy(config);
   // One intra-op thread, no spinning: requests and activities run side by side in one process, and
   // on a busy 2-core box this cut predict's p99 from ~40 ms to ~9 ms (bench:scoring, modelPaths.ts).
@@ -228,6 +234,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     credential: credentialOnce,
     cosmos,
     artifacts,
+    audit,
     runs: new RunStore(cosmos),
     pipelines,
     approvals,
@@ -260,6 +267,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       await Promise.all([
         config.COSMOS_KEY ? cosmos.ensure() : undefined,
         config.ARTIFACT_STORAGE_CONNECTION ? artifacts.ensureContainers() : undefined,
+        config.ARTIFACT_STORAGE_CONNECTION ? anchors.ensure() : undefined,
       ]);
     },
   };

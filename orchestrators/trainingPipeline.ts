@@ -27,6 +27,7 @@ import {
   type TrainingMonitorOutput,
 } from '../lib/contracts/training';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
+import { nextWindowOpening, windowWaitReason } from '../lib/pipelines/window';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
 import { ActivityFailedError, callActivity, callSubOrchestrator } from './support/call';
 
@@ -352,6 +353,23 @@ function* runPipeline(
     // Move the production alias to exactly the approved version, and only over the production
     // version the candidate was evaluated against.
     const deployed = yield* run.step('deploy', function* () {
+      // A deployment window holds an approved deployment until it opens (a durable timer; a run
+      // with no window makes exactly the calls it made before windows existed).
+      const window = def.deploymentWindow;
+      if (window) {
+        const now = context.df.currentUtcDateTime;
+        const opensAt = nextWindowOpening(window, now);
+        if (opensAt.getTime() > now.getTime()) {
+          const reason = windowWaitReason(window, opensAt);
+          context.df.setCustomStatus({ runId, step: 'deploy', waitingFor: 'deployment_window', reason });
+          run.progress({ windowWait: { reason, opensAt: opensAt.toISOString() } });
+          yield* run.wait(
+            (function* () {
+              yield context.df.createTimer(opensAt);
+            })(),
+          );
+        }
+      }
       try {
         const out = yield* run.call(deployModelActivity, {
           runId,

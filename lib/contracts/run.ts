@@ -5,6 +5,7 @@ import { stepUpdateSchema, type StepName } from './runDocument';
 import { trainingSpecSchema } from './trainingSpec';
 import { deployModelActivity } from './deploy';
 import { backendNameSchema } from './training';
+import { deploymentWindowSchema } from './deploymentWindow';
 
 /**
  * Contracts of the run ledger (lib/runs/lifecycle.ts): what the orchestration writes on the run
@@ -28,6 +29,8 @@ export const pinnedDefinitionSchema = z.object({
   evaluation: evaluationPolicySchema,
   approval: approvalPolicySchema,
   goldenSet: z.object({ blob: z.string() }).optional(),
+  /** `deployment.window` of the definition: the deploy step waits for it (docs/governance.md). */
+  deploymentWindow: deploymentWindowSchema.optional(),
 });
 export type PinnedDefinition = z.output<typeof pinnedDefinitionSchema>;
 
@@ -91,7 +94,10 @@ export const approveOutputsSchema = z.object({
   reasons: z.array(z.string()).max(10),
 });
 
-export const deployOutputsSchema = deployModelActivity.output;
+export const deployOutputsSchema = deployModelActivity.output.extend({
+  /** Set while an approved deployment waits for its pipeline's deployment window. */
+  windowWait: z.object({ reason: z.string(), opensAt: z.iso.datetime() }).optional(),
+});
 
 /** Each step's outputs schema, by step name. */
 export const stepOutputsSchemas = {

@@ -1,4 +1,7 @@
 import type { Container } from '@azure/cosmos';
+import type { AuditSink } from '../audit/log';
+import { canonicalJson } from '../audit/chain';
+import { createHash } from 'node:crypto';
 import { TransientError, ValidationError } from '../errors';
 import { mapStorageError, statusOf } from '../storage/errors';
 
@@ -34,7 +37,14 @@ export class PipelineStore<D> {
 
   constructor(
     private readonly container: Container,
-    private readonly options: { cacheSize?: number } = {},
+    private readonly options: {
+      cacheSize?: number;
+      /**
+       * Records every new version. An audit failure fails the PUT after the version is stored (the
+       * caller sees 503 and retries, storing the definition again as the next version, audited).
+       */
+      audit?: AuditSink;
+    } = {},
   ) {}
 
   /**
@@ -64,7 +74,6 @@ export class PipelineStore<D> {
       };
       try {
         await this.container.items.create(doc);
-        return doc;
       } catch (err) {
         if (statusOf(err) === 409) {
           if (expected !== undefined) throw versionMismatch(name, expected, expected + 1);
@@ -72,6 +81,18 @@ export class PipelineStore<D> {
         }
         throw mapStorageError(err, 'cosmos', `store pipeline ${name}`);
       }
+      await this.options.audit?.record({
+        kind: 'pipeline.changed',
+        actor: createdBy,
+        subject: `pipeline/${name}`,
+        data: {
+          pipeline: name,
+          version: doc.version,
+          definitionSha256: createHash('sha256').update(canonicalJson(definition)).digest('hex'),
+        },
+        key: `pipeline:${name}:${doc.version}`,
+      });
+      return doc;
     }
     throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
   }
