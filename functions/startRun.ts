@@ -10,6 +10,8 @@ import { sniffBinary } from '../lib/data/reading/input';
 import { newRunId } from '../lib/runs/ids';
 import { launchRun } from '../lib/runs/launch';
 import type { RunSource } from '../lib/contracts/runDocument';
+import type { RunCandidate } from '../lib/contracts/mlflowCandidate';
+import { resolveMlflowCandidate } from '../lib/mlflow/promote';
 import type { Services } from '../lib/services';
 import type { StoredBlob } from '../lib/storage/blob';
 import { withServices } from '../app/services';
@@ -30,6 +32,11 @@ const uploadTypes: Record<string, 'csv' | 'jsonl' | 'parquet'> = {
 const blobStartSchema = z
   .object({
     source: z.object({ blob: z.string().min(1).max(1100) }).strict(),
+    /** A model trained elsewhere to promote instead of training (docs/mlflow.md). */
+    candidate: z
+      .object({ mlflow: z.string().min(1).max(1_000) })
+      .strict()
+      .optional(),
     // The requester is who the platform says called, never a body field: refused (not ignored) so
     // that nobody believes it works.
     requestedBy: z
@@ -41,6 +48,24 @@ const blobStartSchema = z
       .optional(),
   })
   .strict();
+
+/**
+ * Resolves a promoted run's MLflow model URI before anything is stored: an unknown model, version,
+ * alias or run is a 400 naming it now, not a failure later in the run.
+ */
+async function resolveCandidate(
+  deps: Pick<Services, 'mlflowModels'>,
+  uri: string | undefined,
+): Promise<RunCandidate | undefined> {
+  if (uri === undefined) return undefined;
+  if (!deps.mlflowModels)
+    throw new ValidationError(
+      'mlflow_not_configured',
+      'promoting an MLflow model needs MLFLOW_TRACKING_URI (the MLflow server it is registered on)',
+      { field: 'candidate.mlflow' },
+    );
+  return { mlflow: await resolveMlflowCandidate(deps.mlflowModels, uri) };
+}
 
 /** Uploads streaming on this instance, at most INGEST_MAX_CONCURRENT_UPLOADS. */
 const uploadSlots = new UploadSlots();
@@ -99,11 +124,13 @@ async function storeUpload(
  * `POST /api/pipelines/{name}/runs`: starts a run on an uploaded CSV / JSON Lines body, or on a blob
  * named in a JSON body `{ "source": { "blob": "container/path" } }`. The upload is stored
  * content-addressed before anything else, the run document is created, then the orchestration
- * starts with the run id as its instance id. Answers 202 with the run id, the run URL and the
+ * starts with the run id as its instance id. With `"candidate": {"mlflow": "<model URI>"}` (or, for
+ * an upload, `?mlflow=<model URI>`) the run promotes a model trained elsewhere: resolved here, then
+ * imported by the train step instead of training (docs/mlflow.md). Answers 202 with the run id, the run URL and the
  * Durable status URLs.
  */
 export const startRun =
-  (deps: Pick<Services, 'config' | 'runs' | 'pipelines' | 'artifacts'>) =>
+  (deps: Pick<Services, 'config' | 'runs' | 'pipelines' | 'artifacts' | 'mlflowModels'>) =>
   async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const pipeline = request.params.name ?? '';
     const definition = await deps.pipelines.get(pipeline);
@@ -114,11 +141,13 @@ export const startRun =
     const now = new Date();
     const runId = newRunId(pipeline, now);
     let source: RunSource;
+    let candidate: RunCandidate | undefined;
     const requestedBy = requesterOf((name) => request.headers.get(name));
 
     if (type === 'application/json') {
       const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
       if (!parsed.success) return zodProblem(parsed.error);
+      candidate = await resolveCandidate(deps, parsed.data.candidate?.mlflow);
       const location = parseDatasetBlob(parsed.data.source.blob, 'source.blob');
       const props = await deps.artifacts.properties(location);
       if (!props) {
@@ -141,6 +170,10 @@ export const startRun =
         );
       }
       if (!request.body) throw new ValidationError('empty_body', 'the upload is empty', { field: '(body)' });
+      // With an upload the candidate is a query parameter (`?mlflow=models:/churn/7`), resolved
+      // before a byte is stored.
+      const mlflowUri = request.query.get('mlflow');
+      candidate = await resolveCandidate(deps, mlflowUri === null ? undefined : mlflowUri);
       const release = uploadSlots.tryTake(deps.config.INGEST_MAX_CONCURRENT_UPLOADS);
       if (!release) {
         const busy = problem(
@@ -185,6 +218,7 @@ export const startRun =
         source,
         trigger: { kind: request.headers.get('x-sluice-client') === 'cli' ? 'cli' : 'http', by: requestedBy },
         now,
+        ...(candidate ? { candidate } : {}),
       },
     );
     context.log(`run ${runId} started on pipeline ${pipeline} v${definition.version}`);
@@ -200,6 +234,7 @@ export const startRun =
         pipelineVersion: definition.version,
         runUrl: `${origin}/api/runs/${runId}`,
         source,
+        ...(candidate ? { candidate } : {}),
         durable,
       },
     };

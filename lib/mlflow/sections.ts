@@ -208,7 +208,13 @@ export function availableSections(c: RunContext): Section[] {
       for (const [name, v] of Object.entries(values ?? {}).sort(([a], [b]) => a.localeCompare(b)))
         metrics.push(...metric(`${part}.${name}`, v, at));
     const tags: KeyValue[] = [
-      { key: 'sluice.training_job', value: `${train.backend}:${train.jobId}` },
+      ...('jobId' in train
+        ? [{ key: 'sluice.training_job', value: `${train.backend}:${train.jobId}` }]
+        : [
+            // A promoted run: the model came from MLflow (its own run, when MLflow said which).
+            { key: 'sluice.imported_from', value: train.mlflowUri },
+            ...(train.mlflowRunId ? [{ key: 'sluice.imported_run_id', value: train.mlflowRunId }] : []),
+          ]),
       ...(train.algorithm ? [{ key: 'sluice.algorithm', value: train.algorithm }] : []),
       ...(train.modelDigest ? [{ key: 'sluice.model_sha256', value: train.modelDigest }] : []),
       ...(train.modelUri ? [{ key: 'sluice.model_uri', value: train.modelUri }] : []),
