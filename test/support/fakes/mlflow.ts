@@ -181,8 +181,15 @@ export class FakeMlflow {
     const url = new URL(req.url ?? '/', 'http://x');
     const proxied = url.pathname.indexOf('/api/2.0/mlflow-artifacts/artifacts');
     const at = url.pathname.indexOf('/api/2.0/mlflow/');
-    const prefix = at >= 0 ? url.pathname.slice(0, at) : '';
-    const path = at >= 0 ? url.pathname.slice(at + '/api/2.0/mlflow/'.length) : url.pathname;
+    const artifactsRoot = '/api/2.0/mlflow-artifacts/';
+    const prefix = at >= 0 ? url.pathname.slice(0, at) : proxied >= 0 ? url.pathname.slice(0, proxied) : '';
+    // Artifact proxy calls are recorded as `artifacts` (a listing) or `artifacts/<path>` (a download).
+    const path =
+      at >= 0
+        ? url.pathname.slice(at + '/api/2.0/mlflow/'.length)
+        : proxied >= 0
+          ? decodeURIComponent(url.pathname.slice(proxied + artifactsRoot.length))
+          : url.pathname;
     let body: Record<string, unknown> = {};
     if (req.method === 'GET') body = Object.fromEntries(url.searchParams);
     else if (raw.length) {
