@@ -23,7 +23,11 @@ export interface MirrorDeps {
   /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
   registry: Pick<
     MlflowClient,
-    'ensureRegisteredModel' | 'findModelVersionsByRun' | 'createModelVersion' | 'setAlias'
+    | 'ensureRegisteredModel'
+    | 'findModelVersionsByRun'
+    | 'createModelVersion'
+    | 'setAlias'
+    | 'getModelVersionByAlias'
   >;
   /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
   alias: string;

@@ -5,9 +5,14 @@
  * registered as models:/wages-elsewhere/1 (a ridge model trained outside Sluice); a run started
  * with `?mlflow=` imports it instead of training, validates, evaluates, waits for a reviewer,
  * deploys, and predict answers from the imported model. An unknown version is refused at start
- * with a 400 naming it, and no run is created. Needs `dist/`.
+ * with a 400 naming it, and no run is created. The deployed version downloads as an MLflow folder
+ * zip holding exactly the files MLflow served. Needs `dist/`.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { readDataset } from '../../../lib/data/reading/readDataset';
 import { datasetFromTable } from '../../../lib/training/dataset';
 import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
@@ -32,6 +37,22 @@ const row = {
   occupation: 'professional',
   sector: 'other',
 };
+
+/** Python's zipfile (every CRC checked): entry name → SHA-256 of its bytes. */
+function unzipped(zip: Buffer): Record<string, string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-zip-'));
+  try {
+    writeFileSync(path.join(dir, 'm.zip'), zip);
+    const script =
+      'import hashlib, json, sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n' +
+      'print(json.dumps({n: hashlib.sha256(z.read(n)).hexdigest() for n in sorted(z.namelist())}))';
+    return JSON.parse(
+      execFileSync('/usr/bin/python3', ['-c', script, path.join(dir, 'm.zip')], { encoding: 'utf8' }),
+    ) as Record<string, string>;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('promote an MLflow model through devhost', () => {
   let h: PipelineHarness;
@@ -121,5 +142,20 @@ describe('promote an MLflow model through devhost', () => {
     // The imported model answers, as it does outside Sluice.
     expect(body.predictions).toHaveLength(1);
     expect(body.predictions[0]).toBeGreaterThan(0);
+
+    // The deployed version downloads as an MLflow folder zip, streamed through devhost: the files
+    // MLflow served, byte for byte.
+    const zip = await h.api('GET', `/api/models/${PIPELINE}/versions/1/mlflow`);
+    expect(zip.status).toBe(200);
+    expect(zip.headers.get('content-type')).toBe('application/zip');
+    const entries = unzipped(Buffer.from(await zip.arrayBuffer()));
+    const served = [...fake.artifacts].filter(([p]) => p.includes(`/${mlflowRunId}/artifacts/model/`));
+    expect(entries).toEqual(
+      Object.fromEntries(
+        served
+          .map(([p, data]) => [p.split('/').pop()!, createHash('sha256').update(data).digest('hex')] as const)
+          .sort(([a], [b]) => a.localeCompare(b)),
+      ),
+    );
   });
 });
