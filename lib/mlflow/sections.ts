@@ -352,3 +352,36 @@ export function availableSections(c: RunContext): Section[] {
   }
   return out;
 }
+
+/** One point of a training job's curve (the worker's metrics.json `history`). */
+export interface CurvePoint {
+  iteration: number;
+  loss?: number | null;
+  validationLoss?: number | null;
+  at: string;
+}
+
+/**
+ * The job whose training curve the run's MLflow run should carry: its train step ended with a job
+ * (a promoted run imports a model and has none).
+ */
+export function curveJobOf(run: RunDocument): string | undefined {
+  const train = readStepOutputs(run.steps, 'train');
+  return train && 'jobId' in train && ended(run, 'train') ? train.jobId : undefined;
+}
+
+/**
+ * A training curve as MLflow metrics with steps: `training.loss` and `training.validation_loss` at
+ * step = iteration, timestamped when the job recorded the point (so a retry sends the same values).
+ * Points without a finite value, a valid time or a whole non-negative iteration are left out.
+ */
+export function curveMetrics(history: readonly CurvePoint[]): Metric[] {
+  const out: Metric[] = [];
+  for (const p of history) {
+    const at = Date.parse(p.at);
+    if (!Number.isInteger(p.iteration) || p.iteration < 0 || !Number.isFinite(at)) continue;
+    out.push(...metric('training.loss', p.loss, at, p.iteration));
+    out.push(...metric('training.validation_loss', p.validationLoss, at, p.iteration));
+  }
+  return out;
+}
