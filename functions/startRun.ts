@@ -147,6 +147,14 @@ export const startRun =
     if (type === 'application/json') {
       const parsed = blobStartSchema.safeParse(await readJsonBody(request, 64 * 1024));
       if (!parsed.success) return zodProblem(parsed.error);
+      // One place for the candidate: a JSON body carries it, so a query one too would be ambiguous.
+      if (request.query.get('mlflow') !== null)
+        return problem(
+          400,
+          'candidate_in_query',
+          'with a JSON body, name the MLflow model in the body ("candidate": {"mlflow": "…"}), not in ?mlflow=',
+          { field: 'mlflow' },
+        );
       candidate = await resolveCandidate(deps, parsed.data.candidate?.mlflow);
       const location = parseDatasetBlob(parsed.data.source.blob, 'source.blob');
       const props = await deps.artifacts.properties(location);

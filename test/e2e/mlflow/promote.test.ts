@@ -158,4 +158,37 @@ describe('promote an MLflow model through devhost', () => {
       ),
     );
   });
+
+  it('takes a blob and the candidate in one JSON body, pinning an alias to its version', async () => {
+    fake.models.get('wages-elsewhere')!.aliases.set('challenger', '1');
+    await h.blobs
+      .getContainerClient('datasets')
+      .getBlockBlobClient('holdout/wages.csv')
+      .uploadData(readFileSync(WAGES_CSV));
+    const body = {
+      source: { blob: 'datasets/holdout/wages.csv' },
+      candidate: { mlflow: 'models:/wages-elsewhere@challenger' },
+    };
+    const headers = { 'x-ms-client-principal-name': REQUESTER };
+    // The candidate goes in one place: not also in the query.
+    const twice = await h.api('POST', `/api/pipelines/${PIPELINE}/runs?mlflow=models:/x/1`, body, headers);
+    expect(twice.status).toBe(400);
+    expect(await twice.json()).toMatchObject({ code: 'candidate_in_query' });
+    const res = await h.api('POST', `/api/pipelines/${PIPELINE}/runs`, body, headers);
+    expect(res.status).toBe(202);
+    const started = (await res.json()) as { runId: string };
+    const run = await h.run(started.runId);
+    expect(run.candidate).toMatchObject({
+      mlflow: { uri: 'models:/wages-elsewhere@challenger', name: 'wages-elsewhere', version: '1' },
+    });
+    // Moving the alias now changes nothing for this run: it imports the version resolved at start.
+    fake.models.get('wages-elsewhere')!.aliases.delete('challenger');
+    const waiting = await h.waitFor(started.runId, 'approval or an ending', (r) =>
+      ['waiting_for_approval', 'stopped', 'failed', 'succeeded'].includes(r.status),
+    );
+    expect(waiting.steps.find((s) => s.name === 'train')).toMatchObject({
+      status: 'succeeded',
+      outputs: { imported: 'mlflow', mlflowVersion: '1' },
+    });
+  });
 });
