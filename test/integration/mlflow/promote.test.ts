@@ -163,6 +163,15 @@ describe('promoting an MLflow model', () => {
       });
       expect(err.message).toMatch(message);
     }
+    // MLflow refusing Sluice's own credentials is not the caller's mistake: 502 (startRun), named.
+    fake.token = 'the-right-token';
+    try {
+      const denied = await refusal(resolveMlflowCandidate(deps, 'models:/churn/1'));
+      expect(denied).toMatchObject({ code: 'mlflow_unauthorized', status: 502 });
+      expect(denied.message).toMatch(/MLFLOW_TRACKING_TOKEN/);
+    } finally {
+      fake.token = undefined;
+    }
     // A version whose files are not behind the artifact proxy.
     const v = fake.models.get('churn')!.versions;
     v.push({ ...v[0]!, version: String(v.length + 1), download_uri: 's3://team-bucket/churn/model' });
