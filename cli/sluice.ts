@@ -12,6 +12,7 @@ import type { ApprovalLink } from './approvalLinks';
 import { pipelinesAsCode } from './pipelinesAsCode';
 import { AUDIT_COMMAND, AuditUsageError, auditCommand } from './audit';
 import type { JobTestArgs } from './jobTest';
+import { PROMOTE_COMMAND, promoteRequest } from './promote';
 
 /**
  * `sluice run --wait`'s exit code per outcome. Stable: CI steps gate on these numbers, so a code is
@@ -86,6 +87,8 @@ Commands:
   run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
                                   start a run on a CSV / JSON Lines / Parquet file or a blob; --wait shows the steps live
                                   and exits with the run's outcome (sluice run --help lists the codes)
+  promote PIPELINE --mlflow URI [--data FILE | --blob CONTAINER/PATH] [--wait]
+                                  put a model trained elsewhere (MLflow) through the pipeline's gate
   datasets upload FILE [--name N] put a CSV / JSON Lines / Parquet file in the datasets container (again: replace it)
                                   and print the blob name for schedule.source.blob, goldenSet.blob or run --blob
   runs [--pipeline P] [--status S]
@@ -193,6 +196,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'sluice run wages --blob datasets/wages/latest.csv',
     ],
   },
+  promote: PROMOTE_COMMAND,
   runs: {
     usage: 'sluice runs [--pipeline P] [--status S]',
     about: 'List runs, newest first.',
@@ -768,9 +772,11 @@ export async function main(
       }
       throw new UsageError(`unknown pipelines command '${sub}'\n\n${commandHelp('pipelines')}`);
     }
+    case 'promote':
     case 'run': {
       const pipeline = need(rest[0], 'PIPELINE');
       let body: { data: string | Buffer; type: string };
+      let path = `/api/pipelines/${encodeURIComponent(pipeline)}/runs`;
       const dataFile = str('data');
       const blob = str('blob');
       if (dataFile) {
@@ -783,14 +789,17 @@ export async function main(
       } else if (blob) {
         body = { data: JSON.stringify({ source: { blob } }), type: 'application/json' };
       } else {
-        throw new UsageError(`run needs --data FILE or --blob CONTAINER/PATH\n\n${commandHelp('run')}`);
+        throw new UsageError(`${cmd} needs --data FILE or --blob CONTAINER/PATH\n\n${commandHelp(cmd)}`);
       }
-      const started = (await api(
-        ctx,
-        'POST',
-        `/api/pipelines/${encodeURIComponent(pipeline)}/runs`,
-        body,
-      )) as {
+      if (cmd === 'promote') {
+        const mlflow = need(str('mlflow'), '--mlflow URI');
+        ({ path, body } = promoteRequest(
+          pipeline,
+          mlflow,
+          blob && !dataFile ? { blob } : { file: body.data as Buffer, type: body.type },
+        ));
+      }
+      const started = (await api(ctx, 'POST', path, body)) as {
         runId: string;
         runUrl: string;
       };

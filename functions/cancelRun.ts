@@ -59,7 +59,9 @@ export const cancelRun =
 
     // The job the train step is running, as the orchestration recorded it (typed, parsed).
     const train = run.steps.find((s) => s.name === 'train');
-    const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+    const outputs = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+    // A promoted run's train step imports a model: there is no job to stop.
+    const job = outputs && 'jobId' in outputs ? outputs : undefined;
     if (job) await deps.backend(job.backend).cancel(job.jobId);
 
     const at = new Date().toISOString();

@@ -36,6 +36,7 @@ import { azureCredential } from './storage/credential';
 import type { MlflowClientOptions } from './mlflow/client';
 import { MlflowClient } from './mlflow/client';
 import type { MirrorDeps } from './mlflow/mirror';
+import type { PromoteDeps } from './mlflow/promote';
 import { mlflowTarget } from './mlflow/target';
 import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
@@ -92,6 +93,8 @@ export interface Services {
   now: () => Date;
   /** The MLflow mirror (docs/mlflow.md); undefined when MLFLOW_TRACKING_URI is not set. */
   mlflow: MirrorDeps | undefined;
+  /** MLflow's runs, registry and artifact proxy, for promoting models trained elsewhere; undefined without MLFLOW_TRACKING_URI. */
+  mlflowModels: PromoteDeps | undefined;
   /**
    * The approval side (signing keyring, notifier, public links). Built on first use: its settings
    * (APPROVAL_SIGNING_KEYS, NOTIFIER…) are needed by approvals only, so a missing key fails the
@@ -215,10 +218,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const mlflowClient = (uri: string) =>
     new MlflowClient({ target: mlflowTarget(config, uri), credential: credentialOnce, ...overrides.mlflow });
   const tracking = config.MLFLOW_TRACKING_URI ? mlflowClient(config.MLFLOW_TRACKING_URI) : undefined;
+  const mlflowRegistry =
+    tracking && config.MLFLOW_REGISTRY_URI ? mlflowClient(config.MLFLOW_REGISTRY_URI) : tracking;
   const mlflow: MirrorDeps | undefined = tracking
     ? {
         client: tracking,
-        registry: config.MLFLOW_REGISTRY_URI ? mlflowClient(config.MLFLOW_REGISTRY_URI) : tracking,
+        registry: mlflowRegistry!,
         alias: config.MLFLOW_PRODUCTION_ALIAS,
         productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
         runs: new RunStore(cosmos),
@@ -257,6 +262,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     productionReference,
     now,
     mlflow,
+    mlflowModels: tracking ? { tracking, registry: mlflowRegistry! } : undefined,
     approval: () =>
       (approval ??= buildApproval().catch((err: unknown) => {
         approval = undefined;

@@ -66,7 +66,7 @@ export const trainJobOutputsSchema = z.object({
   attempt: z.number().int().positive().optional(),
 });
 
-export const trainOutputsSchema = trainJobOutputsSchema.extend({
+const trainJobStepOutputsSchema = trainJobOutputsSchema.extend({
   algorithm: z.string().optional(),
   modelUri: z.string().optional(),
   modelDigest: sha256.optional(),
@@ -77,6 +77,25 @@ export const trainOutputsSchema = trainJobOutputsSchema.extend({
   /** The last lines of a failed job's log. */
   logTail: z.array(z.string()).max(10).optional(),
 });
+
+/** A promoted run's train step: no job ran; the model was imported from MLflow (docs/mlflow.md). */
+export const trainImportOutputsSchema = z.object({
+  imported: z.literal('mlflow'),
+  /** The model URI as given, and what it resolved to. */
+  mlflowUri: z.string(),
+  mlflowModel: z.string().optional(),
+  mlflowVersion: z.string().optional(),
+  mlflowRunId: z.string().optional(),
+  algorithm: z.string().optional(),
+  modelUri: z.string().optional(),
+  modelDigest: sha256.optional(),
+  /** Never set on an import (no code ran here, no iterations); listed so readers of either shape type-check. */
+  codeDigest: z.undefined().optional(),
+  iterations: z.number().int().optional(),
+  converged: z.boolean().optional(),
+});
+
+export const trainOutputsSchema = z.union([trainJobStepOutputsSchema, trainImportOutputsSchema]);
 
 export const evaluateOutputsSchema = z.object({
   reportUri: z.string(),

@@ -126,6 +126,7 @@ ${dl([
   ['Algorithm', p.training.algorithm],
   ['Backend', p.training.backend],
   ['Job id', code(p.training.jobId)],
+  ['Imported from MLflow', code(p.training.importedFrom?.mlflowUri)],
   ['Code digest', code(p.training.codeDigest)],
   ['Iterations', p.training.iterations],
   ['Converged', p.training.converged === undefined ? undefined : String(p.training.converged)],

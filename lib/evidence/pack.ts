@@ -120,6 +120,8 @@ export interface EvidencePack {
     algorithm: string;
     backend?: string;
     jobId?: string;
+    /** A promoted model: where in MLflow it was imported from (no training job ran). */
+    importedFrom?: { mlflowUri: string; mlflowModel?: string; mlflowVersion?: string; mlflowRunId?: string };
     codeDigest?: string;
     iterations?: number;
     converged?: boolean;
@@ -313,8 +315,17 @@ export async function buildEvidencePack(
     training: {
       spec: v.trainingSpec,
       algorithm: v.algorithm,
-      ...(train?.backend ? { backend: train.backend } : {}),
-      ...(train?.jobId ? { jobId: train.jobId } : {}),
+      ...(train && 'jobId' in train ? { backend: train.backend, jobId: train.jobId } : {}),
+      ...(train && 'imported' in train
+        ? {
+            importedFrom: {
+              mlflowUri: train.mlflowUri,
+              ...(train.mlflowModel ? { mlflowModel: train.mlflowModel } : {}),
+              ...(train.mlflowVersion ? { mlflowVersion: train.mlflowVersion } : {}),
+              ...(train.mlflowRunId ? { mlflowRunId: train.mlflowRunId } : {}),
+            },
+          }
+        : {}),
       ...(train?.codeDigest ? { codeDigest: train.codeDigest } : {}),
       ...(train?.iterations !== undefined ? { iterations: train.iterations } : {}),
       ...(train?.converged !== undefined ? { converged: train.converged } : {}),
