@@ -73,6 +73,7 @@ export function renderPage(input: PageInput): ConsolePage {
 <meta name="robots" content="noindex,nofollow" />
 ${input.csrf ? markup`<meta name="csrf-token" content="${input.csrf}" />` : ''}
 <title>${input.title} · Sluice</title>
+<link rel="icon" href="data:," />
 <link rel="stylesheet" href="${assetUrl('console.css')}" />
 <script src="${assetUrl('console.js')}" defer></script>
 </head>

@@ -121,7 +121,7 @@ export class RunStore {
   }
 
   /**
-   * One page of runs, newest first, as summaries: keyset paging on `createdAt` (ORDER BY on the
+   * One page of runs, newest first (then by id, descending), as summaries: keyset paging on `createdAt` (ORDER BY on the
    * range index, TOP n+1, and `createdAt < cursor` for the next page), so a page costs the same at
    * the 10,000th run as at the first, and runs created meanwhile do not shift later pages. Runs that
    * share the page's last instant all go on this page (a second, point query), so none is skipped.
@@ -153,10 +153,13 @@ export class RunStore {
         options,
       )
       .fetchAll();
+    // Newest first; runs of one instant by id, descending (they always share a page, see below).
+    const order = (a: RunSummary, b: RunSummary) =>
+      b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
     const rows = resources.map(summaryOf);
-    if (rows.length <= size) return { runs: rows };
+    if (rows.length <= size) return { runs: rows.sort(order) };
     const last = rows[size - 1]!.createdAt;
-    if (rows[size]!.createdAt !== last) return { runs: rows.slice(0, size), next: last };
+    if (rows[size]!.createdAt !== last) return { runs: rows.slice(0, size).sort(order), next: last };
     // The page ends inside a group of runs created at the same instant: take the whole group.
     const { resources: tied } = await this.cosmos
       .container('runs')
@@ -168,10 +171,9 @@ export class RunStore {
         options,
       )
       .fetchAll();
-    const runs = [
-      ...rows.slice(0, size).filter((r) => r.createdAt !== last),
-      ...tied.map(summaryOf).sort((a, b) => b.id.localeCompare(a.id)),
-    ];
+    const runs = [...rows.slice(0, size).filter((r) => r.createdAt !== last), ...tied.map(summaryOf)].sort(
+      order,
+    );
     return { runs, next: last };
   }
 

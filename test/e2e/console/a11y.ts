@@ -14,7 +14,7 @@ export async function a11yViolations(page: Page): Promise<string[]> {
     const text = (el) => (el?.textContent ?? '').replace(/\\s+/g, ' ').trim();
     const describe = (el) =>
       \`\${el.tagName.toLowerCase()}\${el.id ? \`#\${el.id}\` : ''}\${el.className && typeof el.className === 'string' ? \`.\${el.className.split(' ').join('.')}\` : ''}\`;
-    const labelled = (el): string => {
+    const labelled = (el) => {
       const by = el.getAttribute('aria-labelledby');
       if (by) return by.split(/\\s+/).map((id) => text(doc.getElementById(id))).join(' ').trim();
       const aria = el.getAttribute('aria-label');
@@ -74,7 +74,7 @@ export async function a11yViolations(page: Page): Promise<string[]> {
       };
       return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
     };
-    const background = (el): [number, number, number, number] => {
+    const background = (el) => {
       for (let e = el; e; e = e.parentElement) {
         const c = rgb(getComputedStyle(e).backgroundColor);
         if (c[3] > 0.5) return c;

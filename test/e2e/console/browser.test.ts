@@ -12,7 +12,7 @@ import type { EvaluationReport } from '../../../lib/evaluation/report';
 import type { ValidationReport } from '../../../lib/data/checking/report';
 import { duration, fmt } from '../../../lib/console/format';
 import type { PipelineHarness, RunView } from '../pipeline/harness';
-import { slowTraining, startPipelineHarness, testPipeline } from '../pipeline/harness';
+import { WAGE_FEATURES, slowTraining, startPipelineHarness, testPipeline } from '../pipeline/harness';
 import { a11yViolations } from './a11y';
 
 jest.setTimeout(400_000);
@@ -61,7 +61,19 @@ describe('the console in headless Chromium', () => {
     ]);
     // Two real runs of one pipeline: the first deploys a champion, the second is compared with it
     // (drift against the first's data, candidate vs champion).
-    await h.put(testPipeline('e2e-console'));
+    // Boosting reports a loss per round, so the Run page has a training curve to draw.
+    await h.put(
+      testPipeline('e2e-console', {
+        training: {
+          algorithm: 'gradient_boosting',
+          target: 'wage',
+          features: WAGE_FEATURES,
+          hyperparameters: { rounds: 40, learningRate: 0.1, maxDepth: 3 },
+          split: { train: 0.7, validation: 0.1, holdout: 0.2 },
+          timeLimitSeconds: 300,
+        },
+      }),
+    );
     const a = await h.start('e2e-console');
     await h.waitFor(a, 'approval', (r) => r.status === 'waiting_for_approval');
     await h.decide(a, 'approve', 'first model');
