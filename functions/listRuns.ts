@@ -18,7 +18,8 @@ const querySchema = z.object({
 /**
  * `GET /api/runs?pipeline=&status=&stopReason=&before=&limit=`: newest first, as stored, one page
  * (RunStore.page: keyset on createdAt, so a page costs the same however many runs there are); the
- * `x-next-before` header, when present, is the `before` of the next page. Runs are reconciled with
+ * `x-next-before` header, when present, is the `before` of the next page (a page holds every run of
+ * its last instant, so it may exceed `limit` by the runs created at that same instant). Runs are reconciled with
  * their orchestrations when read one by one (getRun) and by the reconcileRuns sweep, not per page.
  */
 export const listRuns =
