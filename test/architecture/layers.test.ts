@@ -80,6 +80,8 @@ const rules: LayerRules = {
     ['pipelines', 'checks', 'mlflow'],
     // The evidence pack of a model version: pipeline, run, reports, approvals, deployment, audit.
     ['evidence'],
+    // The console's shell and pages (docs/console.md): server-rendered HTML over every module below.
+    ['console'],
     // The composition root: builds every store, client and backend from the config.
     ['services'],
   ],
