@@ -109,6 +109,18 @@ export const configSchema = z
      */
     USER_CODE_LOCAL: z.stringbool().default(false),
     /**
+     * Whether the console (docs/console.md) is open to anyone who can reach it, with every action,
+     * and says so in a banner. Unset = true only when the app runs on a laptop (as USER_CODE_LOCAL);
+     * in Azure the console needs App Service Authentication and the Sluice.Viewer or
+     * Sluice.Operator app role. Bicep never sets it.
+     */
+    CONSOLE_OPEN: z.stringbool().default(false),
+    /**
+     * Set by App Service when App Service Authentication is on (then the platform strips and sets the
+     * `x-ms-client-principal` headers itself, so they can be trusted). Not ours to set.
+     */
+    WEBSITE_AUTH_ENABLED: z.stringbool().default(false),
+    /**
      * The folder a custom spec's host `code` folder must resolve inside (after symlinks), for the
      * local backend, the score command and Azure ML code uploads. Relative = against the app's
      * working directory (the default, `.`).
@@ -336,6 +348,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Users' commands run on this host by default only on a laptop: decided from what the Functions
   // host in Azure always sets (WEBSITE_INSTANCE_ID) and where artifacts live.
   if (cleaned.USER_CODE_LOCAL === undefined && runsLocally(cleaned)) cleaned.USER_CODE_LOCAL = 'true';
+  if (cleaned.CONSOLE_OPEN === undefined && runsLocally(cleaned)) cleaned.CONSOLE_OPEN = 'true';
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);

@@ -25,7 +25,8 @@ export interface ApprovalPageView {
   notice?: { kind: 'success' | 'error' | 'info'; title: string; text?: string };
 }
 
-const CSS = `
+/** The approval page's style; the console (lib/console) builds its stylesheet on it, so both look alike. */
+export const APPROVAL_CSS = `
 :root{--ink:#1b1f24;--muted:#5b6573;--line:#dde1e6;--bg:#f5f6f8;--card:#fff;--good:#1a7f37;--good-bg:#e7f5ec;--bad:#c4262e;--bad-bg:#fdecec;--warn:#9a6700;--warn-bg:#fff6da;--accent:#2352c7;--accent-bg:#eaf0fd}
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--ink);background:var(--bg)}
@@ -109,7 +110,7 @@ class Styles {
 }
 
 function page(title: string, styles: Styles, content: SafeHtml): RenderedPage {
-  const css = CSS + styles.rules.join('\n');
+  const css = APPROVAL_CSS + styles.rules.join('\n');
   const body = markup`<!doctype html>
     <html lang="en">
       <head>

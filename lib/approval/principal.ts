@@ -77,3 +77,29 @@ export function requesterOf(header: HeaderGetter): string {
   const p = readClientPrincipal(header);
   return p?.name ?? p?.identities[0] ?? p?.id ?? ANONYMOUS_REQUESTER;
 }
+
+const ROLE_CLAIMS = ['roles', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
+
+/**
+ * The app roles App Service Authentication says the principal has (claims of its `role_typ`, or
+ * `roles`), as written, e.g. `Sluice.Operator` (the console's roles, lib/console/access.ts). None
+ * when the header is absent or malformed.
+ */
+export function readClientRoles(header: HeaderGetter): string[] {
+  const encoded = header('x-ms-client-principal');
+  if (!encoded) return [];
+  try {
+    const p = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as {
+      role_typ?: string;
+      claims?: { typ?: string; val?: string }[];
+    };
+    const roles = new Set<string>();
+    for (const c of p.claims ?? []) {
+      if (typeof c?.typ !== 'string' || typeof c.val !== 'string') continue;
+      if (c.typ === p.role_typ || ROLE_CLAIMS.includes(c.typ)) roles.add(c.val);
+    }
+    return [...roles];
+  } catch {
+    return [];
+  }
+}

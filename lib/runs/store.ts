@@ -1,7 +1,7 @@
 import type { ItemDefinition } from '@azure/cosmos';
 import { NonRetriableError, TransientError } from '../errors';
 import type { CosmosStore } from '../storage/cosmos';
-import type { RunDocument, RunStatus } from '../contracts/runDocument';
+import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './document';
 import { runDocumentSchema, runStatusSchema } from '../contracts/runDocument';
 
@@ -11,6 +11,55 @@ const activeRunStatuses = runStatusSchema.options.filter((s) => !terminalRunStat
 const MAX_CONFLICT_RETRIES = 8;
 
 type Stored = RunDocument & ItemDefinition;
+
+/** What a list of runs shows of each run (the console's Runs page): no steps, no outputs. */
+export type RunSummary = Pick<
+  RunDocument,
+  | 'id'
+  | 'pipeline'
+  | 'pipelineVersion'
+  | 'status'
+  | 'stopReason'
+  | 'reason'
+  | 'createdAt'
+  | 'endedAt'
+  | 'trigger'
+>;
+const SUMMARY_FIELDS = [
+  'id',
+  'pipeline',
+  'pipelineVersion',
+  'status',
+  'stopReason',
+  'reason',
+  'createdAt',
+  'endedAt',
+  'trigger',
+];
+
+export interface RunPageFilter {
+  pipeline?: string;
+  status?: RunStatus;
+  stopReason?: StopReason;
+  /** Created at or after this ISO instant. */
+  from?: string;
+  /** Created before this ISO instant. */
+  to?: string;
+  /** The cursor of the previous page: runs created strictly before this ISO instant. */
+  before?: string;
+}
+
+export interface RunPage {
+  runs: RunSummary[];
+  /** The cursor of the next page (`before`), when there may be more. */
+  next?: string;
+}
+
+function summaryOf(doc: Record<string, unknown>): RunSummary {
+  const out: Record<string, unknown> = {};
+  for (const f of SUMMARY_FIELDS) if (doc[f] !== undefined) out[f] = doc[f];
+  return out as RunSummary;
+}
 
 function strip(doc: Stored): RunDocument {
   return runDocumentSchema.parse(doc);
@@ -69,6 +118,61 @@ export class RunStore {
       .fetchAll();
     const runs = resources.map(strip).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return runs.slice(0, filter.limit ?? 100);
+  }
+
+  /**
+   * One page of runs, newest first, as summaries: keyset paging on `createdAt` (ORDER BY on the
+   * range index, TOP n+1, and `createdAt < cursor` for the next page), so a page costs the same at
+   * the 10,000th run as at the first, and runs created meanwhile do not shift later pages. Runs that
+   * share the page's last instant all go on this page (a second, point query), so none is skipped.
+   */
+  async page(filter: RunPageFilter, size: number): Promise<RunPage> {
+    const where: string[] = [];
+    const parameters: { name: string; value: string | number }[] = [];
+    const add = (clause: string, name: string, value: string | undefined): void => {
+      if (value === undefined) return;
+      where.push(clause);
+      parameters.push({ name, value });
+    };
+    add('c.pipeline = @pipeline', '@pipeline', filter.pipeline);
+    add('c.status = @status', '@status', filter.status);
+    add('c.stopReason = @stopReason', '@stopReason', filter.stopReason);
+    add('c.createdAt >= @from', '@from', filter.from);
+    add('c.createdAt < @to', '@to', filter.to);
+    add('c.createdAt < @before', '@before', filter.before);
+    const fields = SUMMARY_FIELDS.map((f) => `c.${f}`).join(', ');
+    const cond = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const options = filter.pipeline ? { partitionKey: filter.pipeline } : {};
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Record<string, unknown>>(
+        {
+          query: `SELECT TOP @n ${fields} FROM c${cond} ORDER BY c.createdAt DESC`,
+          parameters: [...parameters, { name: '@n', value: size + 1 }],
+        },
+        options,
+      )
+      .fetchAll();
+    const rows = resources.map(summaryOf);
+    if (rows.length <= size) return { runs: rows };
+    const last = rows[size - 1]!.createdAt;
+    if (rows[size]!.createdAt !== last) return { runs: rows.slice(0, size), next: last };
+    // The page ends inside a group of runs created at the same instant: take the whole group.
+    const { resources: tied } = await this.cosmos
+      .container('runs')
+      .items.query<Record<string, unknown>>(
+        {
+          query: `SELECT ${fields} FROM c${cond ? `${cond} AND` : ' WHERE'} c.createdAt = @at`,
+          parameters: [...parameters, { name: '@at', value: last }],
+        },
+        options,
+      )
+      .fetchAll();
+    const runs = [
+      ...rows.slice(0, size).filter((r) => r.createdAt !== last),
+      ...tied.map(summaryOf).sort((a, b) => b.id.localeCompare(a.id)),
+    ];
+    return { runs, next: last };
   }
 
   /** Runs that have not ended (queued, running, waiting for approval), oldest first: the sweep's work. */

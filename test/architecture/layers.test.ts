@@ -75,6 +75,8 @@ const rules: LayerRules = {
     // Pipeline definitions; deployment checks answered to Azure DevOps and GitHub; the MLflow mirror
     // of run documents (it stands on runs).
     ['pipelines', 'checks', 'mlflow'],
+    // The console's shell and pages (docs/console.md): server-rendered HTML over every module below.
+    ['console'],
     // The composition root: builds every store, client and backend from the config.
     ['services'],
   ],
