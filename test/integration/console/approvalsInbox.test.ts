@@ -24,7 +24,8 @@ const signedIn = (email: string): ConsoleAccess => ({
   canView: true,
   canOperate: false,
   local: false,
-  principal: { name: email, identities: [email], roles: ['Sluice.Viewer'] },
+  principal: { name: email, identities: [email] },
+  roles: ['Sluice.Viewer'],
 });
 const local: ConsoleAccess = {
   who: 'local',
