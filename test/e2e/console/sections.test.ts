@@ -39,7 +39,11 @@ describe('console: approvals, models and pipelines in a browser', () => {
   };
 
   beforeAll(async () => {
-    [h, browser] = await Promise.all([startPipelineHarness(), launchChromium()]);
+    // A generous heartbeat limit: training shares the machine with Chromium here.
+    [h, browser] = await Promise.all([
+      startPipelineHarness({ env: { TRAINING_HEARTBEAT_STALE_SECONDS: '120' } }),
+      launchChromium(),
+    ]);
     // Two approved deployments (v1, v2), then a third run left waiting for approval.
     for (const a of [1, 1.05]) {
       await h.put(alpha(a));
