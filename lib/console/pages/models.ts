@@ -141,7 +141,7 @@ function lineage(
     approvals.find((a) => a.candidate.modelVersion === v.version);
   const columnar = v.tags[DATASET_COLUMNAR_URI_TAG];
   return markup`<dl class="kv lineage" aria-label="Lineage of version ${v.version}">
-<dt>Dataset</dt><dd><code title="${v.datasetDigest}">sha256 ${short(v.datasetDigest)}</code>${columnar ? markup` <span class="sub">${columnar}</span>` : ''}</dd>
+<dt>Dataset</dt><dd><code title="${v.datasetDigest}">sha256 ${short(v.datasetDigest)}</code>${columnar ? markup` <code class="sub">${columnar}</code>` : ''}</dd>
 <dt>Run</dt><dd>${runLink(v.runId)}</dd>
 <dt>Model</dt><dd>v${v.version} <code title="${v.modelDigest}">${short(v.modelDigest)}</code></dd>
 <dt>Approval</dt><dd>${approval ? markup`<span class="chip ${approval.status}">${approval.status}</span>` : '—'}</dd>
