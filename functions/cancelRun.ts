@@ -2,26 +2,10 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from 'durable-functions';
 import { withServices } from '../app/services';
 import { requesterOf } from '../lib/approval/principal';
-import { runChildInstanceIds } from '../lib/contracts/orchestrations';
-import { readStepOutputs } from '../lib/contracts/run';
 import { problem } from '../lib/http/problem';
-import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/document';
-import type { Services } from '../lib/services';
+import { cancelRunNow, type CancelDeps } from './support/cancel';
 import { requireJsonContentType, withProblems } from './support/http';
-
-async function terminateQuietly(
-  client: df.DurableClient,
-  instanceId: string,
-  reason: string,
-): Promise<boolean> {
-  try {
-    await client.terminate(instanceId, reason);
-    return true;
-  } catch {
-    return false; // not started yet, or already finished: nothing to stop
-  }
-}
 
 /**
  * `POST /api/runs/{id}/cancel`: stops a run where it is. The training job (if one is running) is
@@ -32,7 +16,7 @@ async function terminateQuietly(
  * the terminated orchestration.
  */
 export const cancelRun =
-  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'>) =>
+  (deps: CancelDeps) =>
   async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     requireJsonContentType(request);
     const id = request.params.id ?? '';
@@ -43,50 +27,8 @@ export const cancelRun =
     }
     // Who canceled is who the platform says called, never a client-chosen header.
     const by = requesterOf((h) => request.headers.get(h));
-    const reason = `canceled by ${by}`;
-    // A cancel in progress: reconciliation (lib/runs/reconcile.ts) reads this and does not judge the
-    // run while its orchestration is terminated before the document below says canceled.
-    await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
-
-    const client = df.getClient(context);
-    // Parent first, so it schedules nothing new while the children are stopped.
-    const terminated = [];
-    for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
-      if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
-    }
-
-    // The job the train step is running, as the orchestration recorded it (typed, parsed).
-    const train = run.steps.find((s) => s.name === 'train');
-    const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
-    if (job) await deps.backend(job.backend).cancel(job.jobId);
-
-    const at = new Date().toISOString();
-    const { run: ended, approvalStatus } = await endRun(
-      deps,
-      run,
-      { status: 'canceled', stopReason: 'canceled', reason, at },
-      {
-        withdrawal: () => ({
-          reason: 'canceled',
-          message: withdrawalMessage('canceled', at, { by }),
-          by,
-          at,
-        }),
-      },
-    );
-    context.log(
-      `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${job?.jobId ?? 'none'}`,
-    );
-    return {
-      status: 202,
-      jsonBody: {
-        runId: id,
-        status: ended.status,
-        terminated,
-        ...(job ? { trainingJobCanceled: job.jobId } : {}),
-        ...(approvalStatus ? { approval: approvalStatus } : {}),
-      },
-    };
+    const outcome = await cancelRunNow(deps, df.getClient(context), run, by, context);
+    return { status: 202, jsonBody: outcome };
   };
 
 app.http('cancelRun', {

@@ -1,7 +1,13 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { consoleAsset } from '../lib/console';
+import * as df from 'durable-functions';
+import { consoleAsset, messagePage } from '../lib/console';
+import { loadRunDetails, renderRunPage } from '../lib/console/run';
 import { renderRunsPage } from '../lib/console/runs';
-import { consolePage } from './support/console';
+import { terminalRunStatuses } from '../lib/runs/document';
+import { reconcileRun } from '../lib/runs/reconcile';
+import { cancelRunNow } from './support/cancel';
+import { consoleAction, consolePage, seeOther } from './support/console';
+import { reconcileDeps } from './support/reconcile';
 
 /**
  * The console's shell (docs/console.md): the root, its static assets and the Runs pages. Other
@@ -57,4 +63,59 @@ app.http('consoleRuns', {
   handler: consolePage(async (request, call) =>
     renderRunsPage(call.services, new URL(request.url).searchParams, call.frame),
   ),
+});
+
+app.http('consoleRun', {
+  route: 'runs/{id}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  extraInputs: [df.input.durableClient()],
+  handler: consolePage(async (request, call) => {
+    const id = request.params.id ?? '';
+    const { services } = call;
+    let run = await services.runs.find(id);
+    if (!run) {
+      return messagePage(404, 'Run not found', `There is no run with id ${id}.`, call.frame);
+    }
+    // Like GET /api/runs/{id}: a run that has not ended is first reconciled with its orchestration.
+    try {
+      run = await reconcileRun(reconcileDeps(services, call.context), run);
+    } catch (err) {
+      call.context.warn(`run ${id}: could not reconcile with its orchestration: ${(err as Error).message}`);
+    }
+    const now = new Date();
+    const details = await loadRunDetails({ ...services, now: () => now }, run);
+    const done = new URL(request.url).searchParams.get('done');
+    return renderRunPage(run, details, now, call.frame, {
+      canOperate: call.access.canOperate,
+      csrf: call.csrf,
+      ...(done === 'cancel' ? { notice: `Canceled: ${run.reason ?? 'the run was canceled'}.` } : {}),
+    });
+  }),
+});
+
+/**
+ * `POST /runs/{id}/cancel` from the Run page's Cancel button: operators only, anti-forgery checked
+ * (functions/support/console.ts), then the same code as `POST /api/runs/{id}/cancel`.
+ */
+app.http('consoleCancelRun', {
+  route: 'runs/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraInputs: [df.input.durableClient()],
+  handler: consoleAction(async (request, _form, call) => {
+    const id = request.params.id ?? '';
+    const run = await call.services.runs.find(id);
+    if (!run) return messagePage(404, 'Run not found', `There is no run with id ${id}.`, call.frame);
+    if (terminalRunStatuses.has(run.status)) {
+      return messagePage(
+        409,
+        'This run has already ended',
+        `Run ${id} ended as ${run.status}; there is nothing to cancel.`,
+        call.frame,
+      );
+    }
+    await cancelRunNow(call.services, df.getClient(call.context), run, call.access.who, call.context);
+    return seeOther(`/runs/${encodeURIComponent(id)}?done=cancel`);
+  }),
 });

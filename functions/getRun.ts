@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { problem } from '../lib/http/problem';
-import { timeBreakdown } from '../lib/runs/document';
+import { runLinks, timeBreakdown } from '../lib/runs/document';
 import { reconcileRun } from '../lib/runs/reconcile';
 import type { Services } from '../lib/services';
 import { withServices } from '../app/services';
@@ -12,7 +12,8 @@ import { withProblems } from './support/http';
  * `GET /api/runs/{id}`: the run document with its time split into compute, people and queued. A
  * run that has not ended is first reconciled with its orchestration (terminated from outside,
  * failed, missing: it ends with a stop reason saying so). A reconciliation that cannot reach the
- * Durable API leaves the document as it is.
+ * Durable API leaves the document as it is. `links` says where to open its reports (the reports
+ * API, never a storage URL) and its console page.
  */
 export const getRun =
   (deps: Pick<Services, 'runs' | 'approvals' | 'slots'>) =>
@@ -25,7 +26,7 @@ export const getRun =
     } catch (err) {
       context.warn(`run ${id}: could not reconcile with its orchestration: ${(err as Error).message}`);
     }
-    return { jsonBody: { ...run, timing: timeBreakdown(run, new Date()) } };
+    return { jsonBody: { ...run, timing: timeBreakdown(run, new Date()), links: runLinks(run) } };
   };
 
 app.http('getRun', {

@@ -4,6 +4,7 @@ import type { ApprovalDecision, ApprovalRecord, Evidence } from '../contracts/ap
 import type { ApprovalView } from './service';
 import type { SafeHtml } from './html';
 import { markup, raw } from './html';
+import { isRunReportKind, runReportPath } from '../http/paths';
 
 /**
  * The approval page: everything a reviewer needs to decide, server-rendered, no JavaScript, no
@@ -617,10 +618,14 @@ export function renderApprovalPage(view: ApprovalPageView): RenderedPage {
           <dd>
             ${e.production ? markup`v${e.production.modelVersion} <span class="mono">${e.production.modelDigest}</span>` : 'none (first model)'}
           </dd>
-          ${Object.entries(e.reports).map(
-            ([k, v]) =>
-              markup`<dt>${k}</dt>
-                <dd class="mono">${v}</dd>`,
+          ${Object.entries(e.reports).map(([k, v]) =>
+            // Known reports open through the API (its HTML view); the stored value is a storage
+            // reference a reviewer's browser cannot read.
+            isRunReportKind(k)
+              ? markup`<dt>${k} report</dt>
+                  <dd><a href="${runReportPath(r.runId, k)}">Open the ${k} report</a></dd>`
+              : markup`<dt>${k}</dt>
+                  <dd class="mono">${v}</dd>`,
           )}
         </dl>
       </section>

@@ -8,6 +8,8 @@ import type {
   StepUpdate,
 } from '../contracts/runDocument';
 import { stepNames } from '../contracts/runDocument';
+import type { RunReportKind } from '../http/paths';
+import { consoleRunPath, runReportPath } from '../http/paths';
 
 /** Which part of the wall clock a step spends: machines working, or people deciding. */
 export const stepKind: Record<StepName, 'compute' | 'people'> = {
@@ -102,4 +104,22 @@ export function newRunDocument(init: {
 
 function maxIso(a: string, b: string): string {
   return Date.parse(a) >= Date.parse(b) ? a : b;
+}
+
+/**
+ * Where people follow a run's data: its reports through the API (`GET /api/runs/{id}/reports/{kind}`,
+ * JSON or HTML) and its console page; paths on this app's origin. The run's `reports` and steps'
+ * `reportUri` stay storage references for the app's own readers; these are the links to open.
+ */
+export function runLinks(run: Pick<RunDocument, 'id' | 'reports' | 'steps'>): {
+  console: string;
+  reports: Partial<Record<RunReportKind, string>>;
+} {
+  const has = (kind: RunReportKind, step: StepName): boolean =>
+    Boolean(run.reports[kind]) ||
+    typeof run.steps.find((s) => s.name === step)?.outputs?.reportUri === 'string';
+  const reports: Partial<Record<RunReportKind, string>> = {};
+  if (has('validation', 'validate')) reports.validation = runReportPath(run.id, 'validation');
+  if (has('evaluation', 'evaluate')) reports.evaluation = runReportPath(run.id, 'evaluation');
+  return { console: consoleRunPath(run.id), reports };
 }

@@ -203,6 +203,39 @@ export interface ColumnDrift {
   /** The reference side is a systematic sample of this many of its `referenceCount` values. */
   referenceSample?: number;
   metrics: Partial<Record<DriftMetric, MetricResult>>;
+  /**
+   * Reference vs current counts for people to see (the console draws them): numbers in the
+   * reference's quantile bins (`edges` between bins; the first and last bins are open), categories
+   * as the most frequent values of both sides with the rest summed as `(other)`.
+   */
+  histogram?: DriftHistogram;
+}
+
+export type DriftHistogram =
+  | { kind: 'numeric'; edges: number[]; reference: number[]; current: number[] }
+  | { kind: 'category'; labels: string[]; reference: number[]; current: number[] };
+
+/** Categories shown in a drift histogram; the rest are summed as `(other)`. */
+export const HISTOGRAM_CATEGORIES = 12;
+
+function categoryHistogram(counts: { keys: string[]; ref: number[]; cur: number[] }): DriftHistogram {
+  const order = counts.keys
+    .map((k, i) => ({ k, i, n: counts.ref[i]! + counts.cur[i]! }))
+    .sort((a, b) => b.n - a.n || a.k.localeCompare(b.k));
+  const shown = order.slice(0, HISTOGRAM_CATEGORIES);
+  const rest = order.slice(HISTOGRAM_CATEGORIES);
+  const h = {
+    kind: 'category' as const,
+    labels: shown.map((o) => o.k),
+    reference: shown.map((o) => counts.ref[o.i]!),
+    current: shown.map((o) => counts.cur[o.i]!),
+  };
+  if (rest.length > 0) {
+    h.labels.push('(other)');
+    h.reference.push(rest.reduce((a, o) => a + counts.ref[o.i]!, 0));
+    h.current.push(rest.reduce((a, o) => a + counts.cur[o.i]!, 0));
+  }
+  return h;
 }
 
 export interface DatasetDrift {
@@ -223,7 +256,7 @@ function categoryCounts(
   refStats: ColumnStats,
   cur: Column,
   curStats: ColumnStats,
-): { ref: number[]; cur: number[] } | undefined {
+): { keys: string[]; ref: number[]; cur: number[] } | undefined {
   const tally = (col: Column, stats: ColumnStats): Map<string, number> => {
     const m = new Map<string, number>();
     if (isDictionary(col)) {
@@ -247,7 +280,7 @@ function categoryCounts(
   const a = tally(ref, refStats);
   const b = tally(cur, curStats);
   const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
-  return { ref: keys.map((k) => a.get(k) ?? 0), cur: keys.map((k) => b.get(k) ?? 0) };
+  return { keys, ref: keys.map((k) => a.get(k) ?? 0), cur: keys.map((k) => b.get(k) ?? 0) };
 }
 
 function std(sorted: Float64Array): number {
@@ -323,8 +356,14 @@ export function driftColumn(
     if (refStats.sampled !== undefined) result.referenceSample = refStats.sampled;
     if (result.referenceCount < settings.minSampleSize || b.length < settings.minSampleSize) return tooFew();
     const wanted = over?.metrics ?? settings.numeric;
+    const bins = quantileBins(a, b, settings.bins);
+    result.histogram = {
+      kind: 'numeric',
+      edges: bins.edges,
+      reference: bins.reference,
+      current: bins.current,
+    };
     if (wanted.includes('psi') || wanted.includes('jensenShannon')) {
-      const bins = quantileBins(a, b, settings.bins);
       if (wanted.includes('psi')) metrics.psi = verdict(psi(bins.reference, bins.current), 'psi');
       if (wanted.includes('jensenShannon'))
         metrics.jensenShannon = verdict(jensenShannon(bins.reference, bins.current), 'jensenShannon');
@@ -346,6 +385,7 @@ export function driftColumn(
   const curN = counts?.cur.reduce((x, y) => x + y, 0) ?? 0;
   result.referenceCount = refN;
   result.currentCount = curN;
+  if (counts && counts.keys.length > 0) result.histogram = categoryHistogram(counts);
   if (!counts || refN < settings.minSampleSize || curN < settings.minSampleSize) return tooFew();
   const wanted = (over?.metrics ?? settings.categorical).filter((m) => m === 'psi' || m === 'jensenShannon');
   if (wanted.includes('psi')) metrics.psi = verdict(psi(counts.ref, counts.cur), 'psi');

@@ -1,0 +1,84 @@
+import type { InvocationContext } from '@azure/functions';
+import type * as df from 'durable-functions';
+import { runChildInstanceIds } from '../../lib/contracts/orchestrations';
+import { readStepOutputs } from '../../lib/contracts/run';
+import type { RunDocument } from '../../lib/contracts/runDocument';
+import { endRun, withdrawalMessage } from '../../lib/runs/ending';
+import type { Services } from '../../lib/services';
+
+async function terminateQuietly(
+  client: df.DurableClient,
+  instanceId: string,
+  reason: string,
+): Promise<boolean> {
+  try {
+    await client.terminate(instanceId, reason);
+    return true;
+  } catch {
+    return false; // not started yet, or already finished: nothing to stop
+  }
+}
+
+export type CancelDeps = Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'>;
+
+export interface CancelOutcome {
+  runId: string;
+  status: string;
+  terminated: string[];
+  trainingJobCanceled?: string;
+  approval?: string;
+}
+
+/**
+ * Cancels a run that has not ended (the caller has checked): the one path both this endpoint and the
+ * console's Cancel button (functions/console.ts) take. `by` is who the platform says asked.
+ */
+export async function cancelRunNow(
+  deps: CancelDeps,
+  client: df.DurableClient,
+  run: RunDocument,
+  by: string,
+  context: InvocationContext,
+): Promise<CancelOutcome> {
+  const id = run.id;
+  const reason = `canceled by ${by}`;
+  // A cancel in progress: reconciliation (lib/runs/reconcile.ts) reads this and does not judge the
+  // run while its orchestration is terminated before the document below says canceled.
+  await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
+
+  // Parent first, so it schedules nothing new while the children are stopped.
+  const terminated = [];
+  for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
+    if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
+  }
+
+  // The job the train step is running, as the orchestration recorded it (typed, parsed).
+  const train = run.steps.find((s) => s.name === 'train');
+  const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+  if (job) await deps.backend(job.backend).cancel(job.jobId);
+
+  const at = new Date().toISOString();
+  const { run: ended, approvalStatus } = await endRun(
+    deps,
+    run,
+    { status: 'canceled', stopReason: 'canceled', reason, at },
+    {
+      withdrawal: () => ({
+        reason: 'canceled',
+        message: withdrawalMessage('canceled', at, { by }),
+        by,
+        at,
+      }),
+    },
+  );
+  context.log(
+    `run ${id} canceled by ${by}; terminated ${terminated.join(', ') || 'nothing'}; job ${job?.jobId ?? 'none'}`,
+  );
+  return {
+    runId: id,
+    status: ended.status,
+    terminated,
+    ...(job ? { trainingJobCanceled: job.jobId } : {}),
+    ...(approvalStatus ? { approval: approvalStatus } : {}),
+  };
+}
