@@ -4,7 +4,10 @@ import type { Services } from '../lib/services';
 import { withServices } from '../app/services';
 import { withProblems } from './support/http';
 
-/** `GET /api/pipelines/{name}[?version=N]`: a definition, its version and the version list. */
+/**
+ * `GET /api/pipelines/{name}[?version=N]`: a definition, its version and the version list, and
+ * whether the schedule is paused (`scheduleState`, null when it was never paused).
+ */
 export const getPipeline =
   (deps: Pick<Services, 'pipelines'>) =>
   async (request: HttpRequest): Promise<HttpResponseInit> => {
@@ -42,6 +45,7 @@ export const getPipeline =
         createdBy: found.createdBy,
         definition: found.definition,
         versions,
+        scheduleState: await scheduleStateOf(deps.pipelines, name),
       },
     };
   };
@@ -52,3 +56,8 @@ app.http('getPipeline', {
   authLevel: 'anonymous',
   handler: withProblems(withServices(getPipeline)),
 });
+
+async function scheduleStateOf(pipelines: Services['pipelines'], name: string) {
+  const state = await pipelines.scheduleState(name);
+  return state ? { paused: state.paused, by: state.by, at: state.at, reason: state.reason } : null;
+}

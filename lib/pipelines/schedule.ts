@@ -80,17 +80,27 @@ export function scheduleRunId(pipeline: string, slot: Date): string {
 
 export type SlotDecision =
   | { start: true }
-  | { start: false; reason: 'active_run' | 'data_unchanged' | 'window_limit'; detail: string };
+  | { start: false; reason: 'paused' | 'active_run' | 'data_unchanged' | 'window_limit'; detail: string };
 
 /** Whether a due slot starts a run; every skip says why (recorded on the slot document). */
 export function decideSlot(input: {
   schedule: Schedule;
+  /** The schedule was paused (by an operator): the slot is recorded as skipped, never started late. */
+  paused?: { by: string; at: string; reason: string };
   activeRunIds: string[];
   lastSuccessfulDigest?: string;
   currentDigest?: string;
   scheduledRunsInWindow: number;
 }): SlotDecision {
   const { schedule } = input;
+  if (input.paused) {
+    const why = input.paused.reason ? `: ${input.paused.reason}` : '';
+    return {
+      start: false,
+      reason: 'paused',
+      detail: `paused by ${input.paused.by} at ${input.paused.at}${why}`,
+    };
+  }
   if (input.activeRunIds.length > 0) {
     return { start: false, reason: 'active_run', detail: `run ${input.activeRunIds[0]} is still active` };
   }

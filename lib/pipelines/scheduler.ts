@@ -5,7 +5,7 @@ import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { ArtifactStore, CosmosStore } from '../storage';
 import type { PipelineDefinition } from './definition';
-import type { PipelineStore } from './store';
+import type { PipelineStore, ScheduleState } from './store';
 import type { Schedule, SlotDecision } from './schedule';
 import { decideSlot, dueSlot, scheduleRunId } from './schedule';
 
@@ -55,11 +55,15 @@ async function sourceDigest(
  */
 export async function runSchedules(deps: SchedulerDeps, now: Date): Promise<SlotRecord[]> {
   const decided: SlotRecord[] = [];
-  for (const p of await deps.pipelines.list()) {
+  const all = await deps.pipelines.list();
+  const states = all.some((p) => p.definition.schedule) ? await deps.pipelines.scheduleStates() : new Map();
+  for (const p of all) {
     const schedule = p.definition.schedule;
     if (!schedule) continue;
+    const state = states.get(p.name);
     try {
-      const record = await considerPipeline(deps, p.name, p.version, p.definition, schedule, now);
+      const paused = state?.paused ? state : undefined;
+      const record = await considerPipeline(deps, p.name, p.version, schedule, now, paused);
       if (record) decided.push(record);
     } catch (err) {
       deps.log(`schedule of ${p.name}: ${(err as Error).message}`);
@@ -72,9 +76,9 @@ async function considerPipeline(
   deps: SchedulerDeps,
   pipeline: string,
   version: number,
-  _definition: PipelineDefinition,
   schedule: Schedule,
   now: Date,
+  paused: ScheduleState | undefined,
 ): Promise<SlotRecord | undefined> {
   // Every minute, per pipeline: only the latest slot decided (one document, from the index), not
   // the slot history, which grows by one record per slot for as long as the schedule runs.
@@ -89,6 +93,11 @@ async function considerPipeline(
   const slot = dueSlot(schedule, now, latest?.slot);
   if (!slot) return undefined;
   const runId = scheduleRunId(pipeline, slot);
+  if (paused) {
+    // A paused slot is decided (and recorded) as skipped, so resuming never starts it late.
+    const decision = decideSlot({ schedule, paused, activeRunIds: [], scheduledRunsInWindow: 0 });
+    return recordSkip(deps, runId, pipeline, slot, now, decision);
+  }
 
   const runs = await deps.runs.list({ pipeline, limit: 500 });
   const active = runs.filter((r) => !terminalRunStatuses.has(r.status)).map((r) => r.id);
@@ -149,5 +158,29 @@ async function considerPipeline(
     now,
   });
   deps.log(`schedule of ${pipeline}: slot ${record.slot} started run ${runId}`);
+  return record;
+}
+
+async function recordSkip(
+  deps: SchedulerDeps,
+  runId: string,
+  pipeline: string,
+  slot: Date,
+  now: Date,
+  decision: SlotDecision,
+): Promise<SlotRecord | undefined> {
+  if (decision.start) throw new Error('recordSkip called for a slot that starts');
+  const record: SlotRecord = {
+    id: runId,
+    pipeline,
+    slot: slot.toISOString(),
+    decidedAt: now.toISOString(),
+    started: false,
+    reason: decision.reason,
+    detail: decision.detail,
+  };
+  const claimed = await deps.cosmos.create('schedules', record);
+  if (!claimed.ok) return undefined;
+  deps.log(`schedule of ${pipeline}: slot ${record.slot} skipped: ${record.reason}: ${record.detail}`);
   return record;
 }

@@ -19,6 +19,28 @@ export interface PipelineVersion<D> {
 
 const versionId = (version: number) => `v${String(version).padStart(6, '0')}`;
 
+/** Id of the one schedule-state document of a pipeline (same container and partition as its versions). */
+export const SCHEDULE_STATE_ID = 'schedule-state';
+
+/**
+ * Whether a pipeline's schedule is paused, who paused or resumed it, when and why. It lives next to
+ * the pipeline's versions (container `pipelines`, partition `/name`) but outside them: pausing is an
+ * operational switch, not a new definition, so it neither creates a version nor changes what runs pin.
+ * No document means "running".
+ */
+export interface ScheduleState {
+  id: typeof SCHEDULE_STATE_ID;
+  kind: 'scheduleState';
+  name: string;
+  paused: boolean;
+  by: string;
+  at: string;
+  reason: string;
+}
+
+/** A version document (the schedule state shares the container and has no `version`). */
+const isVersion = (doc: { version?: unknown }): boolean => typeof doc.version === 'number';
+
 /** Pinned versions kept in memory per store by default (a definition is a few KB). */
 export const PIPELINE_VERSION_CACHE_SIZE = 64;
 
@@ -141,7 +163,7 @@ export class PipelineStore<D> {
   async list(): Promise<PipelineVersion<D>[]> {
     const { resources } = await this.container.items.query<PipelineVersion<D>>('SELECT * FROM c').fetchAll();
     const latest = new Map<string, PipelineVersion<D>>();
-    for (const r of resources) {
+    for (const r of resources.filter(isVersion)) {
       const cur = latest.get(r.name);
       if (!cur || r.version > cur.version) latest.set(r.name, strip(r));
     }
@@ -156,6 +178,7 @@ export class PipelineStore<D> {
       })
       .fetchAll();
     return resources
+      .filter(isVersion)
       .map((r) => ({ version: r.version, createdAt: r.createdAt, createdBy: r.createdBy }))
       .sort((a, b) => a.version - b.version);
   }
@@ -167,8 +190,64 @@ export class PipelineStore<D> {
         parameters: [{ name: '@n', value: name }],
       })
       .fetchAll();
-    return resources.reduce((m, r) => Math.max(m, r.version), 0);
+    return resources.filter(isVersion).reduce((m, r) => Math.max(m, r.version), 0);
   }
+
+  /** The schedule state of one pipeline; undefined = never paused (the schedule runs). */
+  async scheduleState(name: string): Promise<ScheduleState | undefined> {
+    try {
+      const { resource } = await this.container.item(SCHEDULE_STATE_ID, name).read<ScheduleState>();
+      return resource ? stripState(resource) : undefined;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw mapStorageError(err, 'cosmos', `read schedule state of ${name}`);
+    }
+  }
+
+  /** Every pipeline's schedule state, by pipeline name: one query per scheduler tick. */
+  async scheduleStates(): Promise<Map<string, ScheduleState>> {
+    try {
+      const { resources } = await this.container.items
+        .query<ScheduleState>({
+          query: 'SELECT * FROM c WHERE c.kind = @k',
+          parameters: [{ name: '@k', value: 'scheduleState' }],
+        })
+        .fetchAll();
+      return new Map(resources.map((r) => [r.name, stripState(r)]));
+    } catch (err) {
+      throw mapStorageError(err, 'cosmos', 'read schedule states');
+    }
+  }
+
+  /**
+   * Pauses or resumes a pipeline's schedule (an upsert of its one state document: the last switch
+   * wins, and switching twice to the same state is harmless). The scheduler reads it every tick.
+   */
+  async setSchedulePaused(
+    name: string,
+    change: { paused: boolean; by: string; reason: string; now: Date },
+  ): Promise<ScheduleState> {
+    const doc: ScheduleState = {
+      id: SCHEDULE_STATE_ID,
+      kind: 'scheduleState',
+      name,
+      paused: change.paused,
+      by: change.by,
+      at: change.now.toISOString(),
+      reason: change.reason,
+    };
+    try {
+      await this.container.items.upsert(doc);
+    } catch (err) {
+      throw mapStorageError(err, 'cosmos', `store schedule state of ${name}`);
+    }
+    return doc;
+  }
+}
+
+function stripState(doc: ScheduleState): ScheduleState {
+  const { id, kind, name, paused, by, at, reason } = doc;
+  return { id, kind, name, paused, by, at, reason };
 }
 
 function versionMismatch(name: string, expected: number, latest: number): ValidationError {

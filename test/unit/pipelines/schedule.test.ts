@@ -66,4 +66,20 @@ describe('schedule', () => {
       start: true,
     });
   });
+
+  it('a paused schedule skips before anything else, saying who paused it and why', () => {
+    const schedule = scheduleSchema.parse({ cron: '0 0 * * * *', source: { blob: 'datasets/a.csv' } });
+    expect(
+      decideSlot({
+        schedule,
+        paused: { by: 'ops@example.com', at: '2026-04-01T09:00:00.000Z', reason: 'migration' },
+        activeRunIds: ['r1'],
+        scheduledRunsInWindow: 99,
+      }),
+    ).toEqual({
+      start: false,
+      reason: 'paused',
+      detail: 'paused by ops@example.com at 2026-04-01T09:00:00.000Z: migration',
+    });
+  });
 });
