@@ -92,7 +92,7 @@ ${h('Failed checks')}
 ${
   violations.length === 0
     ? markup`<p class="sub">Every check passed.</p>`
-    : markup`<div class="scroll"><table>
+    : markup`<div class="scroll" tabindex="0"><table>
 <thead><tr><th scope="col">Check</th><th scope="col">Severity</th><th scope="col" class="n">Rows</th><th scope="col">First rows</th><th scope="col">Values</th><th scope="col">What</th></tr></thead>
 <tbody>${violations}</tbody></table></div>`
 }
@@ -173,7 +173,7 @@ ${champion ? markup`<td class="n">${s.candidate !== null && s.champion !== null 
 <p>${chip(report.verdict.passed ? 'passed' : 'failed')} ${report.task} on <code>${report.target}</code>, ${report.rows} rows${report.rowsDropped ? `, ${report.rowsDropped} dropped` : ''}; ${champion ? `champion v${champion.version ?? '?'}` : 'no champion (first model)'}.</p>
 ${failed.length ? markup`<ul class="plain">${failed.map((r) => markup`<li>${chip('failed')} ${r.message}</li>`)}</ul>` : ''}
 ${h('Metrics')}
-<div class="scroll"><table class="metrics">
+<div class="scroll" tabindex="0"><table class="metrics">
 <thead><tr><th scope="col">Metric</th>${champion ? markup`<th scope="col" class="n">Champion</th>` : ''}<th scope="col" class="n">Candidate</th>${champion ? markup`<th scope="col" class="n">Difference</th>` : ''}</tr></thead>
 <tbody>${rows}</tbody></table></div>
 ${diff ? markup`<p class="sub">Intervals: ${Math.round(diff.confidence * 100)}% paired bootstrap (${diff.resamples} resamples) for the difference in ${report.comparison?.metric}; per-model intervals where the report has them.</p>` : ''}
@@ -181,7 +181,7 @@ ${diff ? markup`<p class="sub">Intervals: ${Math.round(diff.confidence * 100)}% 
 ${h('Per slice')}
 ${
   slices.length
-    ? markup`<div class="scroll"><table class="slices"><thead><tr><th scope="col">Slice</th><th scope="col">Metric</th><th scope="col" class="n">Rows</th>${champion ? markup`<th scope="col" class="n">Champion</th>` : ''}<th scope="col" class="n">Candidate</th>${champion ? markup`<th scope="col" class="n">Difference</th>` : ''}</tr></thead><tbody>${slices}</tbody></table></div>`
+    ? markup`<div class="scroll" tabindex="0"><table class="slices"><thead><tr><th scope="col">Slice</th><th scope="col">Metric</th><th scope="col" class="n">Rows</th>${champion ? markup`<th scope="col" class="n">Champion</th>` : ''}<th scope="col" class="n">Candidate</th>${champion ? markup`<th scope="col" class="n">Difference</th>` : ''}</tr></thead><tbody>${slices}</tbody></table></div>`
     : markup`<p class="sub">The policy names no slices.</p>`
 }`;
 }

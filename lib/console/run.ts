@@ -212,7 +212,7 @@ function stepsTable(run: RunDocument, now: Date): SafeHtml {
     }</td>
 </tr>`;
   });
-  return markup`<div class="scroll"><table class="steps">
+  return markup`<div class="scroll" tabindex="0"><table class="steps">
 <thead><tr><th scope="col">Step</th><th scope="col">Status</th><th scope="col" class="n">Took</th><th scope="col">Outputs</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`;
 }

@@ -119,7 +119,7 @@ ${filtered ? markup`<a class="button quiet" href="/runs">Clear</a>` : ''}
 ${
   page.runs.length === 0
     ? markup`<p>${q.before ? 'No older runs.' : filtered ? 'No run matches these filters.' : 'No runs yet. Start one with sluice run or POST /api/runs.'}</p>`
-    : markup`<div class="scroll"><table class="runs" data-poll-list="/api/runs?${poll.toString()}">
+    : markup`<div class="scroll" tabindex="0"><table class="runs" data-poll-list="/api/runs?${poll.toString()}">
 <caption class="sr-only">Runs, newest first</caption>
 <thead><tr><th scope="col">Run</th><th scope="col">Pipeline</th><th scope="col">Status</th><th scope="col" class="opt">Created</th><th scope="col" class="n">Took</th><th scope="col" class="opt">Trigger</th></tr></thead>
 <tbody>${page.runs.map((r) => row(r, now))}</tbody>

@@ -169,7 +169,7 @@ ${
 }
 </tr>`;
   });
-  return markup`<div class="scroll"><table>
+  return markup`<div class="scroll" tabindex="0"><table>
 <caption class="sr-only">${caption}</caption>
 <thead><tr><th scope="col">Run</th><th scope="col">Model</th><th scope="col">Requested by</th><th scope="col">Age</th><th scope="col">Deadline</th><th scope="col">Approvals</th><th scope="col">Waiting for</th>${showLinks ? markup`<th scope="col">Approval page</th>` : ''}</tr></thead>
 <tbody>${rows}</tbody></table></div>`;
@@ -206,7 +206,7 @@ ${pendingTable(others, now, false, 'Other pending approvals')}</section>`
 <section class="card" aria-labelledby="recent"><h2 id="recent">Recent decisions</h2>
 ${
   view.recent.length
-    ? markup`<div class="scroll"><table><caption class="sr-only">Recent decisions</caption>
+    ? markup`<div class="scroll" tabindex="0"><table><caption class="sr-only">Recent decisions</caption>
 <thead><tr><th scope="col">When</th><th scope="col">Reviewer</th><th scope="col">Decision</th><th scope="col">Run</th><th scope="col">Model</th><th scope="col">Comment</th></tr></thead>
 <tbody>${view.recent.map(
         (d) => markup`<tr>

@@ -39,7 +39,7 @@ export function renderModelListPage(models: readonly ModelSummary[], frame: Fram
 <p class="sub">Every registered model with its latest version and aliases.</p>
 <section class="card">${
     models.length
-      ? markup`<div class="scroll"><table><caption class="sr-only">Registered models</caption>
+      ? markup`<div class="scroll" tabindex="0"><table><caption class="sr-only">Registered models</caption>
 <thead><tr><th scope="col">Model</th><th scope="col">Latest</th><th scope="col">Production</th><th scope="col">Other aliases</th><th scope="col">Updated</th></tr></thead>
 <tbody>${models.map(
           (m) => markup`<tr data-model="${m.modelName}">
@@ -208,7 +208,7 @@ ${
 }
 </section>
 <section class="card" aria-labelledby="versions"><h2 id="versions">Versions</h2>
-<div class="scroll"><table><caption class="sr-only">Versions of ${name}</caption>
+<div class="scroll" tabindex="0"><table><caption class="sr-only">Versions of ${name}</caption>
 <thead><tr><th scope="col">Version</th><th scope="col">Created</th><th scope="col">Algorithm</th>${allMetrics.map((m) => markup`<th scope="col">${m}</th>`)}<th scope="col">Run</th><th scope="col">Model digest</th></tr></thead>
 <tbody>${listed.map(
     (v) => markup`<tr data-version="${v.version}">

@@ -74,7 +74,7 @@ export function renderPipelineListPage(items: readonly PipelineListItem[], frame
 <p class="sub">Every pipeline at its latest version.</p>
 <section class="card">${
     items.length
-      ? markup`<div class="scroll"><table><caption class="sr-only">Pipelines</caption>
+      ? markup`<div class="scroll" tabindex="0"><table><caption class="sr-only">Pipelines</caption>
 <thead><tr><th scope="col">Pipeline</th><th scope="col">Version</th><th scope="col">Model</th><th scope="col">Schedule</th><th scope="col">Next slot</th><th scope="col">Updated</th></tr></thead>
 <tbody>${items.map(
           ({ pipeline: p, state, next }) => markup`<tr data-pipeline="${p.name}">
@@ -224,7 +224,7 @@ ${control}
 <h3>Recent skips</h3>
 ${
   skips.length
-    ? markup`<div class="scroll"><table><caption class="sr-only">Skipped slots</caption><thead><tr><th scope="col">Slot</th><th scope="col">Reason</th><th scope="col">Detail</th></tr></thead>
+    ? markup`<div class="scroll" tabindex="0"><table><caption class="sr-only">Skipped slots</caption><thead><tr><th scope="col">Slot</th><th scope="col">Reason</th><th scope="col">Detail</th></tr></thead>
 <tbody>${skips.map(
         (s) =>
           markup`<tr data-slot="${s.slot}"><td><time datetime="${s.slot}">${when(s.slot)}</time></td><td><span class="chip neutral">${words(s.reason ?? 'skipped')}</span></td><td>${s.detail ?? ''}</td></tr>`,
@@ -275,7 +275,7 @@ ${d.description ? markup`<p>${d.description}</p>` : ''}
 <details><summary>The whole definition (JSON)</summary><pre class="mono scroll">${JSON.stringify(d, null, 2)}</pre></details>
 </section>
 <section class="card" aria-labelledby="versions"><h2 id="versions">Versions</h2>
-<div class="scroll"><table><caption class="sr-only">Versions of ${p.name}</caption><thead><tr><th scope="col">Version</th><th scope="col">Saved</th><th scope="col">By</th><th scope="col">Compare</th></tr></thead>
+<div class="scroll" tabindex="0"><table><caption class="sr-only">Versions of ${p.name}</caption><thead><tr><th scope="col">Version</th><th scope="col">Saved</th><th scope="col">By</th><th scope="col">Compare</th></tr></thead>
 <tbody>${[...view.versions]
     .reverse()
     .map(
