@@ -26,6 +26,7 @@ import {
   submitTrainingActivity,
   type TrainingMonitorOutput,
 } from '../lib/contracts/training';
+import { rolloutOrchestration, rolloutStepsOf } from '../lib/contracts/rollout';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
 import { ActivityFailedError, callActivity, callSubOrchestrator } from './support/call';
@@ -352,6 +353,39 @@ function* runPipeline(
     // Move the production alias to exactly the approved version, and only over the production
     // version the candidate was evaluated against.
     const deployed = yield* run.step('deploy', function* () {
+      // Shadow and canary: a guarded rollout first; it moves production itself once every step
+      // passed. Direct (the default, and every definition pinned before rollouts) as before.
+      const deployment = def.deployment;
+      if (deployment && deployment.strategy !== 'direct') {
+        const out = yield* run.wait(
+          callSubOrchestrator(
+            context,
+            rolloutOrchestration,
+            {
+              runId,
+              pipeline,
+              approvalId: gate.approvalId,
+              deploymentId: run.executionId,
+              candidate: gate.candidate,
+              expectedProduction: evaluated.championVersion ?? null,
+              strategy: deployment.strategy,
+              steps: rolloutStepsOf(deployment),
+              guards: deployment.guards,
+              checkEverySeconds: deployment.checkEverySeconds,
+            },
+            rolloutOrchestration.instanceId(runId),
+          ),
+        );
+        if (out.outcome === 'completed' && out.deployment)
+          return { result: out.deployment, outputs: out.deployment };
+        const refused = out.code ? DEPLOY_REFUSED[out.code] : undefined;
+        const stopReason =
+          refused ?? (out.outcome === 'rolled_back' ? 'rollout_rolled_back' : 'rollout_aborted');
+        throw new RunStop(
+          { status: 'stopped', stopReason, reason: out.reason.slice(0, 2_000) },
+          { error: { code: out.code ?? `rollout_${out.outcome}`, message: out.reason.slice(0, 2_000) } },
+        );
+      }
       try {
         const out = yield* run.call(deployModelActivity, {
           runId,

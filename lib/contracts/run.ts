@@ -4,6 +4,7 @@ import { evaluationPolicySchema } from './evaluationPolicy';
 import { stepUpdateSchema, type StepName } from './runDocument';
 import { trainingSpecSchema } from './trainingSpec';
 import { deployModelActivity } from './deploy';
+import { deploymentSpecSchema } from './rollout';
 import { backendNameSchema } from './training';
 
 /**
@@ -28,6 +29,8 @@ export const pinnedDefinitionSchema = z.object({
   evaluation: evaluationPolicySchema,
   approval: approvalPolicySchema,
   goldenSet: z.object({ blob: z.string() }).optional(),
+  /** Absent in versions stored (and histories recorded) before rollouts: a direct deployment. */
+  deployment: deploymentSpecSchema.optional(),
 });
 export type PinnedDefinition = z.output<typeof pinnedDefinitionSchema>;
 

@@ -3,6 +3,7 @@ import { approvalPolicySchema } from '../contracts/approvalPolicy';
 import { datasetContractSchema } from '../contracts/datasetContract';
 import type { DatasetContract } from '../contracts/datasetContract';
 import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
+import { deploymentSpecSchema } from '../contracts/rollout';
 import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
 import { trainingSpecSchema } from '../contracts/trainingSpec';
 import { scheduleSchema } from './schedule';
@@ -50,6 +51,11 @@ export const pipelineDefinitionSchema = z
       .object({ outOfContract: z.enum(['warn', 'refuse']).default('warn') })
       .strict()
       .optional(),
+    /**
+     * How an approved model reaches production (docs/rollout.md): `direct` (the default) moves the
+     * production alias at once; `shadow` and `canary` roll it out in guarded steps first.
+     */
+    deployment: deploymentSpecSchema.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
