@@ -110,9 +110,10 @@ export class RolloutServing {
     const bucket = key !== undefined ? bucketOf(key, r.rolloutId) : Math.floor(this.random() * BUCKETS);
     const chosen = bucket < (r.percent / 100) * BUCKETS;
     if (r.strategy === 'canary' && chosen) {
-      const t0 = performance.now();
       try {
         const candidate = await this.deps.models.version(modelName, r.candidate.version, r.candidate.digest);
+        // Scoring time only, as for production: the first request also loads the model.
+        const t0 = performance.now();
         const own: RowWarning[] = [];
         const result = await scoreServed(candidate, candidate.validate(body, own), own);
         this.deps.record({
@@ -150,10 +151,10 @@ export class RolloutServing {
     if (this.shadowInFlight >= (this.deps.maxShadowInFlight ?? 4)) return;
     this.shadowInFlight++;
     setImmediate(() => {
-      const t0 = performance.now();
       this.deps.models
         .version(modelName, r.candidate.version, r.candidate.digest)
         .then(async (candidate: ServedModel) => {
+          const t0 = performance.now();
           const result = await scoreServed(candidate, candidate.validate(body, []), []);
           const latencyMs = performance.now() - t0;
           let agreed = 0;
