@@ -17,6 +17,7 @@ import {
   approvedRun,
   rolloutPipeline,
   sendTraffic,
+  stopAllTraffic,
   wagesSubset,
 } from './traffic';
 
@@ -28,6 +29,7 @@ describe('canary rollout', () => {
   beforeAll(async () => {
     h = await startPipelineHarness({ env: FAST_ROLLOUT_ENV });
   });
+  afterEach(stopAllTraffic);
   afterAll(async () => {
     await h?.stop();
     rmSync(tmp, { recursive: true, force: true });

@@ -79,17 +79,29 @@ export function sendTraffic(h: PipelineHarness, model: string, clients = 3): Tra
         });
       } catch (err) {
         if (running) answers.push({ status: 0, error: (err as Error).message });
+        // The host is down (a crash test) or gone: do not spin.
+        await new Promise((r) => setTimeout(r, 100));
       }
     }
   };
   const loops = Array.from({ length: clients }, (_, c) => loop(c));
-  return {
+  const traffic: Traffic = {
     answers,
     async stop() {
       running = false;
+      live.delete(traffic);
       await Promise.all(loops);
     },
   };
+  live.add(traffic);
+  return traffic;
+}
+
+const live = new Set<Traffic>();
+
+/** Stops every traffic loop still running (afterEach: a failed assertion must not leave one spinning). */
+export async function stopAllTraffic(): Promise<void> {
+  await Promise.all([...live].map((t) => t.stop()));
 }
 
 /** A pipeline of the wages model whose first run goes to production directly; `over` replaces sections. */
