@@ -124,7 +124,7 @@ describe('canary rollout', () => {
     const base = rolloutPipeline(name);
     await h.put({
       ...base,
-      training: { ...(base.training as object), hyperparameters: { alpha: 3 } },
+      training: { ...(base.training as object), hyperparameters: { alpha: 0.9 } },
       deployment: FAST_CANARY,
     });
     const traffic = sendTraffic(h, name);

@@ -112,7 +112,14 @@ export function rolloutPipeline(name: string, over: Record<string, unknown> = {}
 /** Runs a pipeline version to the end with an approval; returns the run id. */
 export async function approvedRun(h: PipelineHarness, pipeline: string, csv?: string): Promise<string> {
   const id = await h.start(pipeline, csv);
-  await h.waitFor(id, 'approval', (r) => r.status === 'waiting_for_approval', 180_000);
+  const waiting = await h.waitFor(
+    id,
+    'approval',
+    (r) => r.status === 'waiting_for_approval' || ['succeeded', 'stopped', 'failed'].includes(r.status),
+    180_000,
+  );
+  if (waiting.status !== 'waiting_for_approval')
+    throw new Error(`run ${id} ended ${waiting.status} before approval: ${waiting.reason ?? ''}`);
   await h.decide(id, 'approve', 'looks good');
   return id;
 }
