@@ -46,7 +46,8 @@ describe('devhost killed during a canary step', () => {
           { percent: 30, minRequests: 20, minSeconds: 8 },
           { percent: 100, minRequests: 20, minSeconds: 2 },
         ],
-        guards: { maxPredictionPsi: 0.4, minSamples: 20 },
+        // A restarted host's first scores are slow (cold sessions on a busy box): not what this tests.
+        guards: { maxPredictionPsi: 0.4, maxLatencyP99Ms: 5_000, minSamples: 20 },
         checkEverySeconds: 1,
       },
     });
@@ -64,7 +65,7 @@ describe('devhost killed during a canary step', () => {
     const after = sendTraffic(h, name, 2);
     const done = await h.finished(id, 240_000);
     await after.stop();
-    expect(done.status).toBe('succeeded');
+    expect({ status: done.status, reason: done.reason }).toEqual({ status: 'succeeded', reason: undefined });
     const rollout = done.rollout as { outcome: string; steps: { step: number; outcome?: string }[] };
     expect(rollout.outcome).toBe('completed');
     // The step it was killed in is recorded once, and passed after the restart.
