@@ -120,11 +120,14 @@ export function agrees(candidate: string | number, production: string | number, 
   return candidate === production;
 }
 
+/** Latency p99 is judged from this many successful candidate requests on. */
+export const MIN_P99_SAMPLES = 100;
+
 const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 
 /**
  * The guards' verdict on a step's figures. Each guard is judged only on enough evidence: error rate
- * and latency from `minSamples` candidate requests, PSI from `minSamples` and at least 5 rows per
+ * from `minSamples` candidate requests, latency p99 from max(`minSamples`, 100) successful ones, PSI from `minSamples` and at least 5 rows per
  * reference bin, agreement (shadow) from `minSamples` compared rows.
  */
 export function judgeGuards(
@@ -143,7 +146,9 @@ export function judgeGuards(
       message: `error rate ${(figures.errorRate * 100).toFixed(1)} % (${figures.errors} of ${figures.requests} candidate requests) is above ${(guards.maxErrorRate * 100).toFixed(1)} %`,
     });
   }
-  if (enough && figures.latencyP99Ms !== null && figures.latencyP99Ms > guards.maxLatencyP99Ms) {
+  // A p99 of fewer than 100 requests is their maximum: one cold start would decide it.
+  const enoughForP99 = figures.requests - figures.errors >= Math.max(guards.minSamples, MIN_P99_SAMPLES);
+  if (enoughForP99 && figures.latencyP99Ms !== null && figures.latencyP99Ms > guards.maxLatencyP99Ms) {
     out.push({
       guard: 'maxLatencyP99Ms',
       value: figures.latencyP99Ms,

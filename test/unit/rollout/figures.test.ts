@@ -46,7 +46,11 @@ describe('the deployment section', () => {
     [{ strategy: 'canary', steps: [{ percent: 0 }] }, 'deployment.steps.0.percent', /more than 0/],
     [{ strategy: 'canary', steps: [{ percent: 120 }] }, 'deployment.steps.0.percent', /at most 100/],
     [{ strategy: 'canary', steps: [] }, 'deployment.steps', /at least one step/],
-    [{ strategy: 'direct', steps: [{ percent: 10 }] }, 'deployment.steps', /shadow and canary strategies only/],
+    [
+      { strategy: 'direct', steps: [{ percent: 10 }] },
+      'deployment.steps',
+      /shadow and canary strategies only/,
+    ],
     [{ strategy: 'blue-green' }, 'deployment.strategy', /./],
     [{ strategy: 'canary', guards: { maxErrorRate: 2 } }, 'deployment.guards.maxErrorRate', /./],
     [{ strategy: 'canary', guards: { maxErrors: 1 } }, 'deployment.guards', /maxErrors/],
@@ -111,8 +115,16 @@ describe('traffic figures', () => {
       { ...figures, requests: 40, errors: 20, predictedRows: 200 },
       10,
     );
-    expect(breaches.map((b) => b.guard)).toEqual(['maxErrorRate', 'maxLatencyP99Ms', 'maxPredictionPsi']);
+    // 20 successful requests are too few for a p99 (it would be their maximum).
+    expect(breaches.map((b) => b.guard)).toEqual(['maxErrorRate', 'maxPredictionPsi']);
     expect(breaches[0]!.message).toMatch(/20 of 40/);
+    const slow = judgeGuards(
+      'canary',
+      guards,
+      { ...figures, requests: 140, errors: 20, predictedRows: 200 },
+      10,
+    );
+    expect(slow.map((b) => b.guard)).toEqual(['maxErrorRate', 'maxLatencyP99Ms', 'maxPredictionPsi']);
     const shadow = judgeGuards(
       'shadow',
       guards,
