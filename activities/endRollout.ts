@@ -43,7 +43,11 @@ export function endRollout(deps: EndRolloutDeps) {
     await deps.runs.update(input.pipeline, input.runId, (run) => ({
       ...run,
       rollout: recordEnd(
-        readRunRollout(run.rollout, { rolloutId: input.rolloutId, strategy: input.strategy }),
+        readRunRollout(run.rollout, {
+          rolloutId: input.rolloutId,
+          modelName: input.modelName,
+          strategy: input.strategy,
+        }),
         {
           outcome: input.outcome,
           reason: input.reason,

@@ -40,6 +40,7 @@ export function setRolloutStep(deps: {
     await deps.runs.update(input.pipeline, input.runId, (run) => {
       const record = readRunRollout(run.rollout, {
         rolloutId: input.rolloutId,
+        modelName: input.modelName,
         strategy: input.strategy,
       });
       return {

@@ -4,6 +4,8 @@ import { withServices } from '../app/services';
 import { requesterOf } from '../lib/approval/principal';
 import { runChildInstanceIds } from '../lib/contracts/orchestrations';
 import { readStepOutputs } from '../lib/contracts/run';
+import { ROLLOUT_CONTROL_EVENT, rolloutInstanceId } from '../lib/contracts/rollout';
+import { requestControl } from '../lib/rollout/store';
 import { problem } from '../lib/http/problem';
 import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import { terminalRunStatuses } from '../lib/runs/document';
@@ -29,10 +31,10 @@ async function terminateQuietly(
  * approval gate) are terminated, and the run ends as canceled (lib/runs/ending.ts `endRun`: every
  * unfinished step closed, a pending approval withdrawn — "This run was canceled on … by …" — and
  * the pipeline's approval slot released). Nothing is deployed after a cancel: deploy runs inside
- * the terminated orchestration.
+ * the terminated orchestration, and a rollout (its own orchestration) is asked to abort.
  */
 export const cancelRun =
-  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'>) =>
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'> & Partial<Pick<Services, 'rollouts'>>) =>
   async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     requireJsonContentType(request);
     const id = request.params.id ?? '';
@@ -53,6 +55,25 @@ export const cancelRun =
     const terminated = [];
     for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
       if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
+    }
+
+    // A rollout runs as its own orchestration: it is asked to abort (docs/rollout.md), so it stops
+    // routing traffic to the candidate and never moves production.
+    const rolloutModel = (run.rollout as { modelName?: unknown } | undefined)?.modelName;
+    if (deps.rollouts && typeof rolloutModel === 'string') {
+      const rolloutId = rolloutInstanceId(id);
+      const stored = await requestControl(
+        deps.rollouts,
+        rolloutModel,
+        { action: 'abort', by, reason: 'the run was canceled' },
+        new Date().toISOString(),
+        rolloutId,
+      );
+      if (stored) {
+        await client
+          .raiseEvent(rolloutId, ROLLOUT_CONTROL_EVENT, { action: 'abort', seq: stored.control.seq })
+          .catch(() => undefined); // applied at its next guard check anyway
+      }
     }
 
     // The job the train step is running, as the orchestration recorded it (typed, parsed).

@@ -18,6 +18,8 @@ export const rolloutStepRecordSchema = z.object({
 
 export const runRolloutSchema = z.object({
   rolloutId: z.string(),
+  /** The model whose rollout document this is (cancel aborts it through it). */
+  modelName: z.string().optional(),
   strategy: z.enum(['shadow', 'canary']),
   state: z.string(),
   step: z.int().min(-1),
@@ -34,7 +36,7 @@ export type RunRollout = z.infer<typeof runRolloutSchema>;
 /** The run's rollout record as stored, or a fresh one. */
 export function readRunRollout(
   stored: unknown,
-  fresh: Pick<RunRollout, 'rolloutId' | 'strategy'>,
+  fresh: Pick<RunRollout, 'rolloutId' | 'strategy' | 'modelName'>,
 ): RunRollout {
   const parsed = runRolloutSchema.safeParse(stored);
   if (parsed.success && parsed.data.rolloutId === fresh.rolloutId) return parsed.data;

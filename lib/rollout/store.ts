@@ -53,11 +53,14 @@ export async function requestControl(
   modelName: string,
   control: RolloutControl,
   at: string,
+  /** Only this rollout (a run's own): another live rollout of the model is left alone. */
+  onlyRolloutId?: string,
 ): Promise<{ rolloutId: string; runId: string; control: RolloutControlRecord } | undefined> {
   let stored: RolloutControlRecord | undefined;
   const doc = await store.update(modelName, (current) => {
     stored = undefined;
     if (!current || !LIVE_STATES.has(current.state)) return undefined;
+    if (onlyRolloutId !== undefined && current.rolloutId !== onlyRolloutId) return undefined;
     stored = { ...control, seq: (current.control?.seq ?? 0) + 1, at };
     return { ...current, control: stored, updatedAt: at };
   });
