@@ -29,6 +29,7 @@ export function loadPipelineVersion(deps: { pipelines: Pick<PipelineStore<Pipeli
       approval: d.approval,
       ...(d.goldenSet ? { goldenSet: d.goldenSet } : {}),
       ...(d.deployment?.window ? { deploymentWindow: d.deployment.window } : {}),
+      ...(d.deployment ? { deployment: d.deployment } : {}),
     });
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

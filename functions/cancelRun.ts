@@ -15,7 +15,7 @@ import { requireJsonContentType, withProblems } from './support/http';
  * approval gate) are terminated, and the run ends as canceled (lib/runs/ending.ts `endRun`: every
  * unfinished step closed, a pending approval withdrawn — "This run was canceled on … by …" — and
  * the pipeline's approval slot released). Nothing is deployed after a cancel: deploy runs inside
- * the terminated orchestration.
+ * the terminated orchestration, and a rollout (its own orchestration) is asked to abort.
  */
 export const cancelRun =
   (deps: CancelDeps) =>

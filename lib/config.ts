@@ -101,6 +101,12 @@ export const configSchema = z
     ACS_API_VERSION: z.string().default('2023-03-31'),
     /** How long the scoring endpoint trusts its cached `production` alias before looking it up again. */
     SCORING_ALIAS_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+    /** How long predict trusts its cached rollout state (candidate, percent) before reading it again. */
+    ROLLOUT_STATE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
+    /** Traffic stats (docs/rollout.md) are written per instance at least this often while requests come in... */
+    TRAFFIC_FLUSH_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+    /** ...or after this many requests, whichever comes first. */
+    TRAFFIC_FLUSH_REQUESTS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
     /**
      * Whether pipeline authors' commands may run on this host: custom specs on the `local` backend
      * and the `score` command of python_function-only models (docs/training.md, "Whose code runs

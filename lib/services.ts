@@ -30,6 +30,9 @@ import { OnnxModels } from './mlmodel/onnxModels';
 import type { RunScoreCommand } from './scoring/scoreCommand';
 import { runScoreCommand } from './training/userJob/score';
 import { ProductionModels } from './serving/production';
+import { RolloutServing } from './serving/rollout';
+import { RolloutStore } from './rollout/store';
+import { TrafficRecorder, TrafficStore } from './rollout/traffic';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
@@ -71,8 +74,16 @@ export interface Services {
   /** Deployment checks asked by Azure DevOps and GitHub (docs/delivery.md). */
   checks: CheckStore;
   backend: TrainingBackends;
-  /** The scoring endpoint's cache of production models. */
+  /** The scoring endpoint's cache of production models (and rollout candidates). */
   scoring: ProductionModels;
+  /** Predict: production, or a live rollout's candidate (docs/rollout.md). */
+  serving: RolloutServing;
+  /** Rollout documents (one per model, in `models`). */
+  rollouts: RolloutStore;
+  /** Traffic stats records (container `traffic`). */
+  traffic: TrafficStore;
+  /** This process's buffer of traffic stats, flushed in batches to {@link traffic}. */
+  trafficRecorder: TrafficRecorder;
   /**
    * ONNX sessions by model digest for evaluation. Predict keeps a cache of its own, so evaluations
    * scoring other models never evict the production session from under live requests.
@@ -234,6 +245,21 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       }
     : undefined;
 
+  const scoring = new ProductionModels({
+    registry,
+    scorers: { store: artifacts, onnx: new OnnxModels(onnxOptions) },
+    aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
+    contractLimitsOf,
+  });
+  const rollouts = new RolloutStore(cosmos);
+  const traffic = new TrafficStore(cosmos);
+  const trafficRecorder = new TrafficRecorder({
+    write: (records) => traffic.write(records),
+    flushEveryMs: config.TRAFFIC_FLUSH_MS,
+    flushEveryRequests: config.TRAFFIC_FLUSH_REQUESTS,
+    log: (line) => console.warn(line),
+  });
+
   const services: Services = {
     config,
     credential: credentialOnce,
@@ -248,12 +274,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     checks: new CheckStore(cosmos),
     backend:
       overrides.backend ?? userCodeBackends(backendsFromConfig(config, artifacts, credentialOnce), policy),
-    scoring: new ProductionModels({
-      registry,
-      scorers: { store: artifacts, onnx: new OnnxModels(onnxOptions) },
-      aliasTtlMs: config.SCORING_ALIAS_TTL_MS,
-      contractLimitsOf,
+    scoring,
+    serving: new RolloutServing({
+      models: scoring,
+      readRollout: (name) => rollouts.get(name),
+      record: (sample) => trafficRecorder.record(sample),
+      stateTtlMs: config.ROLLOUT_STATE_TTL_MS,
+      log: (line) => console.warn(line),
     }),
+    rollouts,
+    traffic,
+    trafficRecorder,
     onnx,
     scoreCommand: overrides.scoreCommand ?? userCodeScoreCommand(runScoreCommand, policy),
     limits: limitsFromConfig(config),

@@ -27,6 +27,7 @@ import {
   type TrainingMonitorOutput,
 } from '../lib/contracts/training';
 import { importModelActivity } from '../lib/contracts/mlflowCandidate';
+import { rolloutOrchestration, rolloutStepsOf } from '../lib/contracts/rollout';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
 import { nextWindowOpening, windowWaitReason } from '../lib/pipelines/window';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
@@ -409,6 +410,39 @@ function* runPipeline(
             })(),
           );
         }
+      }
+      // Shadow and canary: a guarded rollout first; it moves production itself once every step
+      // passed. Direct (the default, and every definition pinned before rollouts) as before.
+      const deployment = def.deployment;
+      if (deployment && deployment.strategy !== 'direct') {
+        const out = yield* run.wait(
+          callSubOrchestrator(
+            context,
+            rolloutOrchestration,
+            {
+              runId,
+              pipeline,
+              approvalId: gate.approvalId,
+              deploymentId: run.executionId,
+              candidate: gate.candidate,
+              expectedProduction: evaluated.championVersion ?? null,
+              strategy: deployment.strategy,
+              steps: rolloutStepsOf(deployment),
+              guards: deployment.guards,
+              checkEverySeconds: deployment.checkEverySeconds,
+            },
+            rolloutOrchestration.instanceId(runId),
+          ),
+        );
+        if (out.outcome === 'completed' && out.deployment)
+          return { result: out.deployment, outputs: out.deployment };
+        const refused = out.code ? DEPLOY_REFUSED[out.code] : undefined;
+        const stopReason =
+          refused ?? (out.outcome === 'rolled_back' ? 'rollout_rolled_back' : 'rollout_aborted');
+        throw new RunStop(
+          { status: 'stopped', stopReason, reason: out.reason.slice(0, 2_000) },
+          { error: { code: out.code ?? `rollout_${out.outcome}`, message: out.reason.slice(0, 2_000) } },
+        );
       }
       try {
         const out = yield* run.call(deployModelActivity, {

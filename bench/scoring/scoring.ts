@@ -10,6 +10,8 @@
  * scored through ONNX), and modelPaths.ts: JSON vs ONNX per request for small batches, and the
  * evaluation of two models on 100,000 holdout rows.
  *
+ * Last, rollout.ts: the handler under a live canary with traffic stats against direct serving.
+ *
  *   npm run bench:scoring          (BENCH_SECONDS=8 BENCH_CONNECTIONS=50 by default;
  *                                   BENCH_PROFILE=DIR saves a CPU profile of devhost)
  */
@@ -27,6 +29,7 @@ import { serializeModel } from '../../lib/training/models/artifact';
 import { createScoreHandler } from '../../functions/support/scoreHandler';
 import { inMemoryProductionModels } from './memoryModels';
 import { benchModelPaths } from './modelPaths';
+import { benchRollout } from './rollout';
 import { storeModelFiles } from '../../lib/mlmodel/blobFolder';
 import { builtInModelFolder } from '../../lib/training/models/mlflowFolder';
 import { repoRoot, startDevhost } from '../../test/support/devhost';
@@ -263,6 +266,7 @@ async function main(): Promise<void> {
       `devhost ONNX / devhost JSON: ${fmt(devhostOnnxResult.requests.average / Math.max(1, devhostResult.requests.average), 2)}x req/s (the same model as an MLflow folder through onnxruntime-node)`,
     );
     await benchModelPaths();
+    await benchRollout();
   } finally {
     await devhost.stop();
     bare.proc.kill('SIGTERM');

@@ -2,6 +2,8 @@ import type { InvocationContext } from '@azure/functions';
 import type * as df from 'durable-functions';
 import { runChildInstanceIds } from '../../lib/contracts/orchestrations';
 import { readStepOutputs } from '../../lib/contracts/run';
+import { ROLLOUT_CONTROL_EVENT, rolloutInstanceId } from '../../lib/contracts/rollout';
+import { requestControl } from '../../lib/rollout/store';
 import type { RunDocument } from '../../lib/contracts/runDocument';
 import { endRun, withdrawalMessage } from '../../lib/runs/ending';
 import type { Services } from '../../lib/services';
@@ -19,7 +21,8 @@ async function terminateQuietly(
   }
 }
 
-export type CancelDeps = Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'>;
+export type CancelDeps = Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'> &
+  Partial<Pick<Services, 'rollouts'>>;
 
 export interface CancelOutcome {
   runId: string;
@@ -50,6 +53,25 @@ export async function cancelRunNow(
   const terminated = [];
   for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
     if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
+  }
+
+  // A rollout runs as its own orchestration: it is asked to abort (docs/rollout.md), so it stops
+  // routing traffic to the candidate and never moves production.
+  const rolloutModel = (run.rollout as { modelName?: unknown } | undefined)?.modelName;
+  if (deps.rollouts && typeof rolloutModel === 'string') {
+    const rolloutId = rolloutInstanceId(id);
+    const stored = await requestControl(
+      deps.rollouts,
+      rolloutModel,
+      { action: 'abort', by, reason: 'the run was canceled' },
+      new Date().toISOString(),
+      rolloutId,
+    );
+    if (stored) {
+      await client
+        .raiseEvent(rolloutId, ROLLOUT_CONTROL_EVENT, { action: 'abort', seq: stored.control.seq })
+        .catch(() => undefined); // applied at its next guard check anyway
+    }
   }
 
   // The job the train step is running, as the orchestration recorded it (typed, parsed).

@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { ValidationError } from '../../lib/errors';
 import { errorProblem, problem } from '../../lib/http/problem';
-import type { ProductionModels } from '../../lib/serving/production';
+import type { Prediction } from '../../lib/serving/production';
 import { ModelNotServableError } from '../../lib/serving/production';
 import { RowsError } from '../../lib/serving/rows';
 import { requireJsonContentType } from './http';
@@ -13,11 +13,45 @@ import { requireJsonContentType } from './http';
  * per row that had a category the model did not see in training. Model folders are scored through
  * ONNX; a python_function-only production version answers 409 `model_not_servable` with its
  * model and version.
+ *
+ * Under a rollout (docs/rollout.md) a share of requests may be answered by the approved candidate:
+ * every answer names `modelVersion` and `variant` (`production` or `candidate`), also in the
+ * `x-model-version` and `x-model-variant` headers. `X-Request-Key` (or a `key` field in the body)
+ * makes the assignment sticky for that key.
  */
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export function createScoreHandler(getModels: () => Promise<ProductionModels>) {
+/** What answers predict: ProductionModels (production only) or RolloutServing (rollouts too). */
+export interface Predictor {
+  predict(
+    name: string,
+    body: unknown,
+    key?: string,
+  ): Promise<Prediction & { variant?: string; modelVersion?: number }>;
+}
+
+/** Longest request key (`X-Request-Key` or the body's `key`) that routes a request. */
+const MAX_KEY_LENGTH = 256;
+
+/** The request's routing key: the header, else the body's `key` field; undefined without one. */
+function requestKey(request: HttpRequest, body: unknown): string | undefined {
+  const header = request.headers.get('x-request-key');
+  const field = (body as { key?: unknown } | null)?.key;
+  const key = header ?? (typeof field === 'string' || typeof field === 'number' ? String(field) : undefined);
+  if (key === undefined || key === '') return undefined;
+  if (key.length > MAX_KEY_LENGTH)
+    throw new ValidationError(
+      'invalid_key',
+      `The request key may have at most ${MAX_KEY_LENGTH} characters.`,
+      {
+        field: header ? 'X-Request-Key' : 'key',
+      },
+    );
+  return key;
+}
+
+export function createScoreHandler(getModels: () => Promise<Predictor>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const name = request.params.name ?? '';
@@ -38,8 +72,13 @@ export function createScoreHandler(getModels: () => Promise<ProductionModels>) {
           { field: '(body)' },
         );
       }
-      const result = await (await getModels()).predict(name, body);
-      return { status: 200, headers: { 'x-model-version': String(result.version) }, jsonBody: result };
+      const result = await (await getModels()).predict(name, body, requestKey(request, body));
+      const variant = result.variant ?? 'production';
+      return {
+        status: 200,
+        headers: { 'x-model-version': String(result.version), 'x-model-variant': variant },
+        jsonBody: { ...result, modelVersion: result.version, variant },
+      };
     } catch (err) {
       if (err instanceof ModelNotServableError) {
         // Registered and deployed, but not ONNX: say so, and which version, rather than a bare 409.

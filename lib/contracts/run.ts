@@ -4,6 +4,7 @@ import { evaluationPolicySchema } from './evaluationPolicy';
 import { stepUpdateSchema, type StepName } from './runDocument';
 import { trainingSpecSchema } from './trainingSpec';
 import { deployModelActivity } from './deploy';
+import { deploymentSpecSchema } from './rollout';
 import { backendNameSchema } from './training';
 import { deploymentWindowSchema } from './deploymentWindow';
 
@@ -31,6 +32,8 @@ export const pinnedDefinitionSchema = z.object({
   goldenSet: z.object({ blob: z.string() }).optional(),
   /** `deployment.window` of the definition: the deploy step waits for it (docs/governance.md). */
   deploymentWindow: deploymentWindowSchema.optional(),
+  /** Absent in versions stored (and histories recorded) before rollouts: a direct deployment. */
+  deployment: deploymentSpecSchema.optional(),
 });
 export type PinnedDefinition = z.output<typeof pinnedDefinitionSchema>;
 

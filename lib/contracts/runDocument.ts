@@ -66,6 +66,8 @@ export const stopReasonSchema = z.enum([
   'orchestration_failed',
   'orchestration_ended',
   'orchestration_missing',
+  'rollout_rolled_back',
+  'rollout_aborted',
 ]);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -130,6 +132,8 @@ export const runDocumentSchema = z.object({
   metrics: z.record(z.string(), z.unknown()).default({}),
   approval: z.record(z.string(), z.unknown()).optional(),
   deployment: z.record(z.string(), z.unknown()).optional(),
+  /** A shadow or canary rollout's timeline: steps with their figures, and how it ended (docs/rollout.md). */
+  rollout: z.record(z.string(), z.unknown()).optional(),
   reports: z.record(z.string(), z.string()).default({}),
   /** Set by cancelRun before it terminates; reconciliation reads it to leave a cancel in progress alone; nothing else reads it. */
   cancelRequested: z.boolean().optional(),

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { approvalPolicySchema } from '../contracts/approvalPolicy';
 import { datasetContractSchema } from '../contracts/datasetContract';
-import { deploymentWindowSchema } from '../contracts/deploymentWindow';
 import type { DatasetContract } from '../contracts/datasetContract';
 import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
+import { deploymentSpecSchema } from '../contracts/rollout';
 import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
 import { trainingSpecSchema } from '../contracts/trainingSpec';
 import { scheduleSchema } from './schedule';
@@ -45,8 +45,6 @@ export const pipelineDefinitionSchema = z
       })
       .optional(),
     schedule: scheduleSchema.optional(),
-    /** How approved versions are deployed: `window` limits when (docs/governance.md). */
-    deployment: z.object({ window: deploymentWindowSchema.optional() }).strict().optional(),
     /**
      * The predict endpoint. `outOfContract`: a feature value outside the dataset contract's
      * min/max or `values` is flagged per row in the answer's `warnings` (`warn`, the default) or
@@ -57,6 +55,12 @@ export const pipelineDefinitionSchema = z
       .object({ outOfContract: z.enum(['warn', 'refuse']).default('warn') })
       .strict()
       .optional(),
+    /**
+     * How an approved model reaches production (docs/rollout.md): `direct` (the default) moves the
+     * production alias at once; `shadow` and `canary` roll it out in guarded steps first. `window`
+     * limits when a deployment may start (docs/governance.md).
+     */
+    deployment: deploymentSpecSchema.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -66,8 +66,54 @@ export interface Prediction {
   warnings?: RowWarning[];
 }
 
+/** Versions other than production (rollout candidates) kept loaded at once. */
+const MAX_CACHED_VERSIONS = 4;
+
+/** Scores validated rows with a loaded model: values, or classes with their probabilities. */
+export async function scoreServed(
+  served: ServedModel,
+  rows: Record<string, unknown>[],
+  warnings: RowWarning[],
+): Promise<Prediction> {
+  const m = served.scorer;
+  const modelName = served.modelName;
+  const scores = await m.scoreRows(rows);
+  const warned = warnings.length > 0 ? { warnings } : {};
+  if (!m.classes) {
+    return {
+      model: modelName,
+      version: served.version,
+      predictions: Array.from(scores.values!),
+      ...warned,
+    };
+  }
+  const K = m.classes.length;
+  const P = scores.probabilities!;
+  const predictions: string[] = new Array<string>(rows.length);
+  const probabilities: number[][] = new Array<number[]>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    let best = 0;
+    const p = new Array<number>(K);
+    for (let k = 0; k < K; k++) {
+      p[k] = P[i * K + k]!;
+      if (p[k]! > p[best]!) best = k;
+    }
+    predictions[i] = m.classes[best]!;
+    probabilities[i] = p;
+  }
+  return {
+    model: modelName,
+    version: served.version,
+    classes: m.classes,
+    predictions,
+    probabilities,
+    ...warned,
+  };
+}
+
 export class ProductionModels {
   private readonly entries = new Map<string, Entry>();
+  private readonly versions = new Map<string, Promise<ServedModel>>();
   private readonly now: () => number;
   constructor(private readonly deps: ProductionModelsDeps) {
     this.now = deps.now ?? (() => Date.now());
@@ -130,6 +176,11 @@ export class ProductionModels {
     const doc: ModelVersion | undefined = await this.deps.registry.getVersion(modelName, version);
     if (!doc)
       throw new NonRetriableError('version_not_found', `model "${modelName}" version ${version} is missing`);
+    return this.load(modelName, doc);
+  }
+
+  private async load(modelName: string, doc: ModelVersion): Promise<ServedModel> {
+    const version = doc.version;
     if (doc.artifact && doc.artifact.flavor !== 'onnx') {
       throw new ModelNotServableError(
         modelName,
@@ -172,44 +223,51 @@ export class ProductionModels {
     const served = await this.get(modelName);
     const warnings: RowWarning[] = [];
     const rows = served.validate(body, warnings);
-    const m = served.scorer;
-    const scores = await m.scoreRows(rows);
-    const warned = warnings.length > 0 ? { warnings } : {};
-    if (!m.classes) {
-      return {
-        model: modelName,
-        version: served.version,
-        predictions: Array.from(scores.values!),
-        ...warned,
-      };
+    return scoreServed(served, rows, warnings);
+  }
+
+  /**
+   * One version of a model, loaded like production's (digest checked, ONNX only), whatever the
+   * aliases say: the candidate of a rollout. `digest` must be the digest the caller trusts (the
+   * approved one); a version whose registry record names another is refused. Kept per version
+   * (a few at most) until {@link invalidate}.
+   */
+  version(modelName: string, version: number, digest: string): Promise<ServedModel> {
+    const key = `${modelName}@${version}`;
+    let found = this.versions.get(key);
+    if (!found) {
+      found = this.loadVersion(modelName, version, digest);
+      // At most a few candidates at once (one rollout per model); the oldest goes first.
+      if (this.versions.size >= MAX_CACHED_VERSIONS) this.versions.delete(this.versions.keys().next().value!);
+      this.versions.set(key, found);
+      found.catch(() => {
+        if (this.versions.get(key) === found) this.versions.delete(key);
+      });
     }
-    const K = m.classes.length;
-    const P = scores.probabilities!;
-    const predictions: string[] = new Array<string>(rows.length);
-    const probabilities: number[][] = new Array<number[]>(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      let best = 0;
-      const p = new Array<number>(K);
-      for (let k = 0; k < K; k++) {
-        p[k] = P[i * K + k]!;
-        if (p[k]! > p[best]!) best = k;
-      }
-      predictions[i] = m.classes[best]!;
-      probabilities[i] = p;
+    return found;
+  }
+
+  private async loadVersion(modelName: string, version: number, digest: string): Promise<ServedModel> {
+    const doc = await this.deps.registry.getVersion(modelName, version);
+    if (!doc)
+      throw new NonRetriableError('version_not_found', `model "${modelName}" version ${version} is missing`);
+    if (doc.modelDigest !== digest) {
+      throw new NonRetriableError(
+        'model_digest_mismatch',
+        `version ${version} of ${modelName} has digest ${doc.modelDigest}, not the approved ${digest}; refusing to serve it`,
+      );
     }
-    return {
-      model: modelName,
-      version: served.version,
-      classes: m.classes,
-      predictions,
-      probabilities,
-      ...warned,
-    };
+    return this.load(modelName, doc);
   }
 
   /** Forget cached models (tests; a rollback handler calls it so its own instance answers at once). */
   invalidate(modelName?: string): void {
-    if (modelName) this.entries.delete(modelName);
-    else this.entries.clear();
+    if (modelName) {
+      this.entries.delete(modelName);
+      for (const k of [...this.versions.keys()]) if (k.startsWith(`${modelName}@`)) this.versions.delete(k);
+    } else {
+      this.entries.clear();
+      this.versions.clear();
+    }
   }
 }

@@ -71,7 +71,8 @@ const rules: LayerRules = {
     // Any model (legacy JSON, ONNX folder, python_function folder) as one Scorer.
     ['scoring'],
     ['evaluation'],
-    ['registry'],
+    // Model versions and aliases; rollout state, traffic stats and guard arithmetic (docs/rollout.md).
+    ['registry', 'rollout'],
     ['serving'],
     ['approval'],
     ['runs'],

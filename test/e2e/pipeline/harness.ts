@@ -103,7 +103,7 @@ export interface PipelineHarness {
     aliasHistory: { alias: string; to: number }[];
   } | null>;
   durable(instanceId: string): Promise<{ runtimeStatus: string }>;
-  /** SIGKILL devhost and start it again on the same data folder and ports. */
+  /** SIGKILL devhost (its whole process group when started `detached`) and start it again on the same data folder and ports. */
   crashAndRestart(whileDown?: () => void): Promise<void>;
   stop(): Promise<void>;
 }
@@ -113,7 +113,13 @@ export interface PipelineHarness {
  * same across a restart, since stored artifact URIs name the blob port); otherwise in memory.
  */
 export async function startPipelineHarness(
-  options: { dataDir?: string; ports?: Ports; env?: Record<string, string> } = {},
+  options: {
+    dataDir?: string;
+    ports?: Ports;
+    env?: Record<string, string>;
+    /** Start devhost as a process group leader: crashAndRestart then SIGKILLs the whole group. */
+    detached?: boolean;
+  } = {},
   retry = true,
 ): Promise<PipelineHarness> {
   const ports = options.ports ?? { ...(await freePorts()) };
@@ -148,6 +154,7 @@ export async function startPipelineHarness(
       ...options.env,
     },
     readyTimeoutMs: 120_000,
+    ...(options.detached ? { detached: true } : {}),
   };
   let host: RunningDevhost;
   try {
@@ -275,7 +282,8 @@ export async function startPipelineHarness(
       return (await res.json()) as { runtimeStatus: string };
     },
     async crashAndRestart(whileDown) {
-      await host.kill();
+      if (options.detached) await host.killGroup();
+      else await host.kill();
       whileDown?.();
       host = await startDevhost(devhostOptions);
     },

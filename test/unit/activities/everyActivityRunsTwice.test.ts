@@ -36,6 +36,13 @@ const runTwiceTests: Record<string, { file: string; title: string }> = {
     file: 'test/integration/approval/activities.test.ts',
     title: 'notifyReviewers: a retry stores no second message',
   },
+  startRollout: { file: 'test/integration/rollout/activities.test.ts', title: 'startRollout: twice' },
+  setRolloutStep: { file: 'test/integration/rollout/activities.test.ts', title: 'setRolloutStep: twice' },
+  checkRolloutGuards: {
+    file: 'test/integration/rollout/activities.test.ts',
+    title: 'checkRolloutGuards: twice',
+  },
+  endRollout: { file: 'test/integration/rollout/activities.test.ts', title: 'endRollout: twice' },
   readApproval: { file: 'test/integration/activities/runTwice.test.ts', title: 'readApproval: twice' },
   registerModel: {
     file: 'test/integration/training/activities.test.ts',

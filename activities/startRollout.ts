@@ -1,0 +1,168 @@
+import type { z } from 'zod';
+import type { ApprovalStore } from '../lib/approval/store';
+import { startRolloutActivity } from '../lib/contracts/rollout';
+import { isCustomSpec, trainingSpecSchema } from '../lib/contracts/trainingSpec';
+import { loadColumnar } from '../lib/data/datasets';
+import { NonRetriableError } from '../lib/errors';
+import type { OnnxModels } from '../lib/mlmodel/onnxModels';
+import { PRODUCTION_ALIAS, columnarReferenceOf } from '../lib/registry/records';
+import type { ModelVersion } from '../lib/registry/records';
+import type { ModelRegistry } from '../lib/registry/registry';
+import { buildReference } from '../lib/rollout/figures';
+import type { PredictionReference } from '../lib/rollout/records';
+import { LIVE_STATES, ROLLOUT_DOC_ID } from '../lib/rollout/records';
+import type { RolloutStore } from '../lib/rollout/store';
+import { loadScorer } from '../lib/scoring/scorer';
+import type { ArtifactStore } from '../lib/storage/blob';
+import { datasetFromTable, selectRows } from '../lib/training/dataset';
+import { splitForSpec } from '../lib/training/models/train';
+import { registerActivityFactory } from './support/define';
+
+type Input = z.output<typeof startRolloutActivity.input>;
+type Output = z.input<typeof startRolloutActivity.output>;
+
+export interface StartRolloutDeps {
+  approvals: Pick<ApprovalStore, 'getRecord'>;
+  registry: Pick<ModelRegistry, 'getHead' | 'getVersion'>;
+  rollouts: Pick<RolloutStore, 'get' | 'update'>;
+  artifacts: ArtifactStore;
+  onnx: OnnxModels;
+}
+
+/**
+ * Puts an approved candidate under a rollout. Refuses (non-retriable) an approval that is not
+ * approved for exactly this candidate, a registry version whose digests differ, a production alias
+ * that moved since evaluation, and a model with another live rollout. The candidate's predictions
+ * on its own holdout rows (the rows evaluation scored it on, by the same split) become the PSI
+ * reference. The document starts at step -1, 0 %: production answers until the first step is set.
+ * A retry finds its own document and changes nothing.
+ */
+export function startRollout(deps: StartRolloutDeps) {
+  return async (input: Input): Promise<Output> => {
+    const c = input.candidate;
+    const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
+    if (!approval)
+      throw new NonRetriableError(
+        'approval_not_found',
+        `approval ${input.approvalId} of run ${input.runId} not found`,
+      );
+    if (approval.status !== 'approved')
+      throw new NonRetriableError(
+        'not_approved',
+        `approval ${input.approvalId} is ${approval.status}, not approved`,
+      );
+    const a = approval.candidate;
+    if (
+      a.modelName !== c.modelName ||
+      a.modelVersion !== c.modelVersion ||
+      a.modelDigest !== c.modelDigest ||
+      a.datasetDigest !== c.datasetDigest
+    ) {
+      throw new NonRetriableError(
+        'candidate_changed',
+        `the approval was given for ${a.modelName} v${a.modelVersion} (${a.modelDigest}), not for this candidate`,
+      );
+    }
+    const version = await deps.registry.getVersion(c.modelName, c.modelVersion);
+    if (!version || version.modelDigest !== c.modelDigest || version.datasetDigest !== c.datasetDigest) {
+      throw new NonRetriableError(
+        'candidate_changed',
+        `registry version ${c.modelVersion} of ${c.modelName} is not the approved model (${c.modelDigest})`,
+      );
+    }
+    const existing = await deps.rollouts.get(c.modelName);
+    if (existing?.rolloutId === input.rolloutId)
+      return { holdoutRows: existing.holdoutRows, productionVersion: existing.productionVersion };
+    if (existing && LIVE_STATES.has(existing.state)) {
+      throw new NonRetriableError(
+        'rollout_in_progress',
+        `model ${c.modelName} already has a ${existing.strategy} rollout of version ${existing.candidate.version} (run ${existing.runId}); abort it or let it finish first`,
+      );
+    }
+    const head = await deps.registry.getHead(c.modelName);
+    const production = head?.aliases[PRODUCTION_ALIAS]?.version ?? null;
+    if (production !== input.expectedProduction) {
+      throw new NonRetriableError(
+        'production_moved',
+        `production of ${c.modelName} is ${production ? `version ${production}` : 'nothing'}, but the candidate was evaluated against ${input.expectedProduction ? `version ${input.expectedProduction}` : 'no production model'}; nothing was rolled out. Start a new run.`,
+      );
+    }
+    const { reference, rows } = await holdoutReference(deps, version);
+    const stored = await deps.rollouts.update(c.modelName, (current) => {
+      if (current?.rolloutId === input.rolloutId) return undefined;
+      if (current && LIVE_STATES.has(current.state)) {
+        throw new NonRetriableError('rollout_in_progress', `model ${c.modelName} already has a live rollout`);
+      }
+      return {
+        id: ROLLOUT_DOC_ID,
+        kind: 'rollout',
+        modelName: c.modelName,
+        rolloutId: input.rolloutId,
+        runId: input.runId,
+        pipeline: input.pipeline,
+        approvalId: input.approvalId,
+        strategy: input.strategy,
+        state: 'active',
+        step: -1,
+        percent: 0,
+        candidate: { version: c.modelVersion, digest: c.modelDigest },
+        productionVersion: production,
+        ...(reference ? { reference } : {}),
+        holdoutRows: rows,
+        agreementTolerance: input.agreementTolerance,
+        startedAt: input.at,
+        updatedAt: input.at,
+      };
+    });
+    return { holdoutRows: stored?.holdoutRows ?? rows, productionVersion: production };
+  };
+}
+
+/**
+ * The candidate's predictions on its holdout: the columnar dataset and training spec it was
+ * registered with, split as training split it. Undefined (no PSI guard) when the version records
+ * neither, or is scored by a command rather than in process.
+ */
+async function holdoutReference(
+  deps: Pick<StartRolloutDeps, 'artifacts' | 'onnx'>,
+  version: ModelVersion,
+): Promise<{ reference: PredictionReference | undefined; rows: number }> {
+  const columnar = columnarReferenceOf(version.tags);
+  const spec = trainingSpecSchema.safeParse(version.trainingSpec);
+  if (!columnar || !spec.success || (isCustomSpec(spec.data) && version.artifact?.flavor !== 'onnx'))
+    return { reference: undefined, rows: 0 };
+  const full = datasetFromTable(await loadColumnar(deps.artifacts, columnar.columnar));
+  const holdout = selectRows(full, splitForSpec(full, spec.data).holdout);
+  const scorer = await loadScorer(
+    { store: deps.artifacts, onnx: deps.onnx },
+    {
+      uri: version.artifactUri,
+      digest: version.modelDigest,
+      ...(version.artifact ? { artifact: version.artifact } : {}),
+    },
+  );
+  const scores = await scorer.scoreDataset(holdout);
+  let predictions: number[] | string[];
+  if (scorer.classes && scores.probabilities) {
+    const K = scorer.classes.length;
+    const P = scores.probabilities;
+    predictions = Array.from({ length: holdout.rowCount }, (_, i) => {
+      let best = 0;
+      for (let k = 1; k < K; k++) if (P[i * K + k]! > P[i * K + best]!) best = k;
+      return scorer.classes![best]!;
+    });
+  } else {
+    predictions = Array.from(scores.values ?? []);
+  }
+  return { reference: buildReference(predictions), rows: holdout.rowCount };
+}
+
+registerActivityFactory(startRolloutActivity, (services) =>
+  startRollout({
+    approvals: services.approvals,
+    registry: services.registry,
+    rollouts: services.rollouts,
+    artifacts: services.artifacts,
+    onnx: services.onnx,
+  }),
+);

@@ -1,0 +1,68 @@
+import type { CosmosStore } from '../storage/cosmos';
+import { TransientError } from '../errors';
+import type { RolloutControl, RolloutControlRecord } from '../contracts/rollout';
+import type { RolloutDoc } from './records';
+import { LIVE_STATES, ROLLOUT_DOC_ID, rolloutDocSchema } from './records';
+
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The rollout documents (records.ts; parsing drops Cosmos's system properties). Writers change a document with a function of its current
+ * value, ETag-conditioned, so the orchestration's activities and a retried activity converge.
+ */
+export class RolloutStore {
+  constructor(private readonly cosmos: Pick<CosmosStore, 'read' | 'create' | 'replace'>) {}
+
+  async get(modelName: string): Promise<RolloutDoc | undefined> {
+    const doc = await this.cosmos.read<RolloutDoc>('models', ROLLOUT_DOC_ID, modelName);
+    if (!doc) return undefined;
+    const parsed = rolloutDocSchema.safeParse(doc);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /**
+   * Applies `change` to the model's rollout document (undefined: there is none) and writes the
+   * result; `change` returning undefined writes nothing. Returns what is stored afterwards.
+   */
+  async update(
+    modelName: string,
+    change: (current: RolloutDoc | undefined) => RolloutDoc | undefined,
+  ): Promise<RolloutDoc | undefined> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const raw = await this.cosmos.read<RolloutDoc>('models', ROLLOUT_DOC_ID, modelName);
+      const parsed = raw ? rolloutDocSchema.safeParse(raw) : undefined;
+      const current = parsed?.success ? parsed.data : undefined;
+      const next = change(current);
+      if (next === undefined) return current;
+      const doc = rolloutDocSchema.parse(next);
+      const outcome = raw
+        ? await this.cosmos.replace('models', doc, raw._etag)
+        : await this.cosmos.create('models', doc);
+      if (outcome.ok) return doc;
+    }
+    throw new TransientError('rollout_busy', `rollout of ${modelName}: too many concurrent changes`);
+  }
+}
+
+/**
+ * Stores an operator request on the model's live rollout (numbered after the last one) and returns
+ * it with the rollout's id, or undefined when the model has no live rollout.
+ */
+export async function requestControl(
+  store: Pick<RolloutStore, 'update'>,
+  modelName: string,
+  control: RolloutControl,
+  at: string,
+  /** Only this rollout (a run's own): another live rollout of the model is left alone. */
+  onlyRolloutId?: string,
+): Promise<{ rolloutId: string; runId: string; control: RolloutControlRecord } | undefined> {
+  let stored: RolloutControlRecord | undefined;
+  const doc = await store.update(modelName, (current) => {
+    stored = undefined;
+    if (!current || !LIVE_STATES.has(current.state)) return undefined;
+    if (onlyRolloutId !== undefined && current.rolloutId !== onlyRolloutId) return undefined;
+    stored = { ...control, seq: (current.control?.seq ?? 0) + 1, at };
+    return { ...current, control: stored, updatedAt: at };
+  });
+  return doc && stored ? { rolloutId: doc.rolloutId, runId: doc.runId, control: stored } : undefined;
+}

@@ -1,0 +1,354 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { TrafficFigures } from '../contracts/rollout';
+import type { CosmosStore } from '../storage/cosmos';
+import { LATENCY_EDGES_MS, binOf, bucketQuantile, latencyBucket, predictionPsi } from './figures';
+import type { PredictionReference } from './records';
+
+/**
+ * Traffic stats of predict: per model, version and variant (and rollout step, while a rollout
+ * runs), counts, errors, a latency histogram, a prediction histogram and shadow agreement. Each
+ * instance sums requests in memory and writes one record per key every `flushEveryMs` or
+ * `flushEveryRequests` (container `traffic`, partition `/modelName`): never a write per request,
+ * never on a request's path. The rollout guards sum a step's records; live-traffic monitoring reads
+ * the same records by model and time window (their `from`/`to`), with or without a rollout.
+ */
+
+export const variants = ['production', 'candidate', 'shadow'] as const;
+export type Variant = (typeof variants)[number];
+
+export const trafficRecordSchema = z.object({
+  id: z.string(),
+  kind: z.literal('traffic'),
+  modelName: z.string(),
+  version: z.int().positive(),
+  variant: z.enum(variants),
+  rolloutId: z.string().optional(),
+  step: z.int().min(0).optional(),
+  /** The instance that recorded it, and its flush number there. */
+  source: z.string(),
+  seq: z.int().min(0),
+  /** The window the counts cover (first and last request). */
+  from: z.string(),
+  to: z.string(),
+  requests: z.int().min(0),
+  /** Failed requests (a candidate's failure fell back to production, and counts here). */
+  errors: z.int().min(0),
+  rows: z.int().min(0),
+  /** Scoring latency counts per bucket of LATENCY_EDGES_MS (one more bucket for slower). */
+  latency: z.array(z.int().min(0)),
+  /** Prediction histogram: counts per reference bin, or per predicted class. */
+  predictions: z
+    .object({ bins: z.array(z.int().min(0)).optional(), classes: z.record(z.string(), z.int()).optional() })
+    .optional(),
+  /** Shadow: rows scored by both models, and how many agreed. */
+  shadow: z.object({ compared: z.int().min(0), agreed: z.int().min(0) }).optional(),
+});
+export type TrafficRecord = z.infer<typeof trafficRecordSchema>;
+
+/** One request's contribution. */
+export interface TrafficSample {
+  modelName: string;
+  version: number;
+  variant: Variant;
+  rolloutId?: string;
+  step?: number;
+  /** Scoring time of a successful request. */
+  latencyMs?: number;
+  error?: boolean;
+  rows: number;
+  /** The predictions, binned by `reference` (when there is one). */
+  predictions?: ArrayLike<number> | readonly string[];
+  reference?: PredictionReference;
+  compared?: number;
+  agreed?: number;
+}
+
+interface Acc {
+  key: Omit<
+    TrafficRecord,
+    | 'id'
+    | 'kind'
+    | 'source'
+    | 'seq'
+    | 'from'
+    | 'to'
+    | 'requests'
+    | 'errors'
+    | 'rows'
+    | 'latency'
+    | 'predictions'
+    | 'shadow'
+  >;
+  from: number;
+  to: number;
+  requests: number;
+  errors: number;
+  rows: number;
+  latency: number[];
+  bins?: number[];
+  classes?: Record<string, number>;
+  compared: number;
+  agreed: number;
+}
+
+export interface TrafficRecorderDeps {
+  write(records: TrafficRecord[]): Promise<void>;
+  flushEveryMs: number;
+  flushEveryRequests: number;
+  now?: () => number;
+  log?: (message: string) => void;
+}
+
+/** Sums samples per key in memory and writes them in batches (see the module comment). */
+export class TrafficRecorder {
+  private buffer = new Map<string, Acc>();
+  private pending = 0;
+  private seq = 0;
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly source = randomUUID();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: TrafficRecorderDeps) {
+    this.now = deps.now ?? (() => Date.now());
+  }
+
+  /** Adds one request; cheap and synchronous. A flush starts in the background when due. */
+  record(s: TrafficSample): void {
+    const k = `${s.modelName}\u0000${s.version}\u0000${s.variant}\u0000${s.rolloutId ?? ''}\u0000${s.step ?? ''}`;
+    let acc = this.buffer.get(k);
+    const t = this.now();
+    if (!acc) {
+      acc = {
+        key: {
+          modelName: s.modelName,
+          version: s.version,
+          variant: s.variant,
+          ...(s.rolloutId !== undefined ? { rolloutId: s.rolloutId } : {}),
+          ...(s.step !== undefined ? { step: s.step } : {}),
+        },
+        from: t,
+        to: t,
+        requests: 0,
+        errors: 0,
+        rows: 0,
+        latency: new Array<number>(LATENCY_EDGES_MS.length + 1).fill(0),
+        compared: 0,
+        agreed: 0,
+      };
+      this.buffer.set(k, acc);
+    }
+    acc.to = t;
+    acc.requests++;
+    acc.rows += s.rows;
+    if (s.error) acc.errors++;
+    if (s.latencyMs !== undefined) acc.latency[latencyBucket(s.latencyMs)]!++;
+    if (s.predictions && s.reference) addPredictions(acc, s.predictions, s.reference);
+    if (s.compared) {
+      acc.compared += s.compared;
+      acc.agreed += s.agreed ?? 0;
+    }
+    this.pending++;
+    if (this.pending >= this.deps.flushEveryRequests) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.deps.flushEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes what is buffered (one flush at a time); a failed write keeps its counts for the next. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.buffer.size === 0) return Promise.resolve();
+    const taken = this.buffer;
+    this.buffer = new Map();
+    this.pending = 0;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const seq = this.seq++;
+    const records = [...taken.values()].map((a, i) => toRecord(a, this.source, seq, i));
+    this.flushing = this.deps
+      .write(records)
+      .catch((err: unknown) => {
+        this.deps.log?.(`traffic stats: write failed, kept for the next flush: ${(err as Error).message}`);
+        for (const [k, a] of taken) {
+          const now = this.buffer.get(k);
+          this.buffer.set(k, now ? merge(a, now) : a);
+        }
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+    return this.flushing;
+  }
+
+  /** Writes what is left and stops the timer (shutdown, tests). */
+  async close(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    await this.flush();
+  }
+}
+
+function addPredictions(acc: Acc, p: ArrayLike<number> | readonly string[], ref: PredictionReference): void {
+  if (ref.kind === 'bins') {
+    const bins = (acc.bins ??= new Array<number>(ref.edges.length + 1).fill(0));
+    for (let i = 0; i < p.length; i++) {
+      const v = p[i];
+      if (typeof v === 'number' && Number.isFinite(v)) bins[binOf(ref.edges, v)]!++;
+    }
+  } else {
+    const classes = (acc.classes ??= {});
+    for (let i = 0; i < p.length; i++) {
+      const c = String(p[i]);
+      classes[c] = (classes[c] ?? 0) + 1;
+    }
+  }
+}
+
+function merge(a: Acc, b: Acc): Acc {
+  const sumArr = (x?: number[], y?: number[]) => (x && y ? x.map((v, i) => v + (y[i] ?? 0)) : (x ?? y));
+  const classes = a.classes || b.classes ? { ...a.classes } : undefined;
+  if (classes) for (const [k, v] of Object.entries(b.classes ?? {})) classes[k] = (classes[k] ?? 0) + v;
+  const bins = sumArr(a.bins, b.bins);
+  return {
+    key: a.key,
+    from: Math.min(a.from, b.from),
+    to: Math.max(a.to, b.to),
+    requests: a.requests + b.requests,
+    errors: a.errors + b.errors,
+    rows: a.rows + b.rows,
+    latency: sumArr(a.latency, b.latency)!,
+    ...(bins ? { bins } : {}),
+    ...(classes ? { classes } : {}),
+    compared: a.compared + b.compared,
+    agreed: a.agreed + b.agreed,
+  };
+}
+
+function toRecord(a: Acc, source: string, seq: number, i: number): TrafficRecord {
+  return {
+    id: `${source}-${seq}-${i}`,
+    kind: 'traffic',
+    ...a.key,
+    source,
+    seq,
+    from: new Date(a.from).toISOString(),
+    to: new Date(a.to).toISOString(),
+    requests: a.requests,
+    errors: a.errors,
+    rows: a.rows,
+    latency: a.latency,
+    ...(a.bins || a.classes
+      ? { predictions: { ...(a.bins ? { bins: a.bins } : {}), ...(a.classes ? { classes: a.classes } : {}) } }
+      : {}),
+    ...(a.compared > 0 ? { shadow: { compared: a.compared, agreed: a.agreed } } : {}),
+  };
+}
+
+/** The sums of a set of records. */
+export interface TrafficTotals {
+  requests: number;
+  errors: number;
+  rows: number;
+  latency: number[];
+  bins?: number[];
+  classes?: Record<string, number>;
+  compared: number;
+  agreed: number;
+}
+
+export function sumRecords(records: readonly TrafficRecord[]): TrafficTotals {
+  const t: TrafficTotals = {
+    requests: 0,
+    errors: 0,
+    rows: 0,
+    latency: new Array<number>(LATENCY_EDGES_MS.length + 1).fill(0),
+    compared: 0,
+    agreed: 0,
+  };
+  for (const r of records) {
+    t.requests += r.requests;
+    t.errors += r.errors;
+    t.rows += r.rows;
+    r.latency.forEach((c, i) => (t.latency[i] = (t.latency[i] ?? 0) + c));
+    const b = r.predictions?.bins;
+    if (b) t.bins = b.map((c, i) => c + (t.bins?.[i] ?? 0));
+    const cl = r.predictions?.classes;
+    if (cl) {
+      t.classes ??= {};
+      for (const [k, v] of Object.entries(cl)) t.classes[k] = (t.classes[k] ?? 0) + v;
+    }
+    t.compared += r.shadow?.compared ?? 0;
+    t.agreed += r.shadow?.agreed ?? 0;
+  }
+  return t;
+}
+
+/** A step's figures: the candidate's totals (canary: `candidate`, shadow: `shadow`) and production's requests. */
+export function figuresOf(
+  candidate: TrafficTotals,
+  production: TrafficTotals,
+  reference: PredictionReference | undefined,
+): TrafficFigures {
+  const predictedRows = candidate.bins
+    ? candidate.bins.reduce((a, b) => a + b, 0)
+    : Object.values(candidate.classes ?? {}).reduce((a, b) => a + b, 0);
+  return {
+    requests: candidate.requests,
+    errors: candidate.errors,
+    errorRate: candidate.requests > 0 ? candidate.errors / candidate.requests : null,
+    latencyP99Ms: bucketQuantile(candidate.latency, 0.99),
+    predictedRows,
+    psi: reference
+      ? predictionPsi(reference, {
+          ...(candidate.bins ? { bins: candidate.bins } : {}),
+          ...(candidate.classes ? { classes: candidate.classes } : {}),
+        })
+      : null,
+    compared: candidate.compared,
+    agreement: candidate.compared > 0 ? candidate.agreed / candidate.compared : null,
+    productionRequests: production.requests,
+  };
+}
+
+/** Traffic records in Cosmos (container `traffic`). */
+export class TrafficStore {
+  constructor(private readonly cosmos: Pick<CosmosStore, 'create' | 'query'>) {}
+
+  /** Writes a flush's records; a record already there (a retried write) counts as written. */
+  async write(records: TrafficRecord[]): Promise<void> {
+    await Promise.all(
+      records.map(async (r) => {
+        const res = await this.cosmos.create('traffic', r);
+        if (!res.ok && res.conflict.code !== 'COSMOS_CONFLICT') throw res.conflict;
+      }),
+    );
+  }
+
+  /** Every record of one step of a rollout. */
+  async ofStep(modelName: string, rolloutId: string, step: number): Promise<TrafficRecord[]> {
+    const docs = await this.cosmos.query<TrafficRecord>(
+      'traffic',
+      {
+        query:
+          'SELECT * FROM c WHERE c.modelName = @m AND c.kind = "traffic" AND c.rolloutId = @r AND c.step = @s',
+        parameters: [
+          { name: '@m', value: modelName },
+          { name: '@r', value: rolloutId },
+          { name: '@s', value: step },
+        ],
+      },
+      modelName,
+    );
+    return docs.flatMap((d) => {
+      const parsed = trafficRecordSchema.safeParse(d);
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+}

@@ -1,0 +1,195 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
+import { deployModelActivity } from '../lib/contracts/deploy';
+import type { GuardBreach, RolloutOutput, TrafficFigures } from '../lib/contracts/rollout';
+import {
+  ROLLOUT_CONTROL_EVENT,
+  ROLLOUT_ORCHESTRATOR,
+  checkRolloutGuardsActivity,
+  endRolloutActivity,
+  rolloutInputSchema,
+  setRolloutStepActivity,
+  startRolloutActivity,
+} from '../lib/contracts/rollout';
+import { ActivityFailedError, callActivity } from './support/call';
+
+/**
+ * A staged rollout of an approved candidate (a sub-orchestration of trainingPipeline's deploy step;
+ * instance id `<runId>:rollout`, docs/rollout.md). It starts the rollout (approval and registry
+ * checked, holdout reference built), then for each step sets the candidate's share and sleeps on a
+ * durable timer, waking every `checkEverySeconds` (or on an operator's event) to check the guards
+ * as an activity. A breach rolls back at once. A step ends when it has lasted `minSeconds` and seen
+ * `minRequests` candidate requests, unless paused. After the last step (or an operator's promote)
+ * the production alias moves through deployModel (the same checks and audit trail as a direct
+ * deployment), and only then does the rollout end as completed.
+ *
+ * Operator requests (pause, resume, promote, abort) are read from the rollout document with each
+ * guard check; the event only wakes the orchestration early. Everything durable is in the history,
+ * so a restart resumes in the step it was in.
+ */
+export const rollout: OrchestrationHandler = function* (
+  context: OrchestrationContext,
+): Generator<Task, RolloutOutput, unknown> {
+  const input = rolloutInputSchema.parse(context.df.getInput());
+  const c = input.candidate;
+  const ref = { modelName: c.modelName, rolloutId: context.df.instanceId };
+  const run = { runId: input.runId, pipeline: input.pipeline };
+  const now = () => context.df.currentUtcDateTime;
+  const log = (message: string) => {
+    if (!context.df.isReplaying) context.log(`rollout ${ref.rolloutId}: ${message}`);
+  };
+
+  try {
+    yield* callActivity(context, startRolloutActivity, {
+      ...ref,
+      ...run,
+      approvalId: input.approvalId,
+      candidate: c,
+      expectedProduction: input.expectedProduction,
+      strategy: input.strategy,
+      steps: input.steps,
+      agreementTolerance: input.guards.agreementTolerance,
+      at: now().toISOString(),
+    });
+  } catch (err) {
+    if (!(err instanceof ActivityFailedError)) throw err;
+    // Refused before any traffic moved: nothing to roll back.
+    return { outcome: 'aborted', reason: err.message, step: 0, code: err.code };
+  }
+
+  function* end(
+    outcome: 'rolled_back' | 'aborted' | 'completed',
+    reason: string,
+    step: number,
+    figures?: TrafficFigures,
+    breaches?: GuardBreach[],
+  ): Generator<Task, void, unknown> {
+    log(`${outcome} at step ${step}: ${reason}`);
+    yield* callActivity(context, endRolloutActivity, {
+      ...ref,
+      ...run,
+      approvalId: input.approvalId,
+      strategy: input.strategy,
+      outcome,
+      reason: reason.slice(0, 2_000),
+      step,
+      at: now().toISOString(),
+      ...(figures ? { figures } : {}),
+      ...(breaches && breaches.length > 0 ? { breaches } : {}),
+    });
+  }
+
+  let controlSeq = 0;
+  let paused = false;
+  let promoted: string | undefined;
+  let passed: { step: number; figures: TrafficFigures } | undefined;
+  let step = 0;
+  for (; step < input.steps.length && !promoted; step++) {
+    const s = input.steps[step]!;
+    yield* callActivity(context, setRolloutStepActivity, {
+      ...ref,
+      ...run,
+      strategy: input.strategy,
+      step,
+      percent: s.percent,
+      state: paused ? 'paused' : 'active',
+      at: now().toISOString(),
+      ...(passed ? { passed } : {}),
+    });
+    log(`step ${step + 1}/${input.steps.length}: ${s.percent} %`);
+    const startedAt = now().getTime();
+    const minEnd = startedAt + s.minSeconds * 1000;
+    for (;;) {
+      const t = now().getTime();
+      const next =
+        t < minEnd
+          ? Math.min(minEnd, t + input.checkEverySeconds * 1000)
+          : t + input.checkEverySeconds * 1000;
+      const timer = context.df.createTimer(new Date(Math.max(next, t + 1)));
+      const event = context.df.waitForExternalEvent(ROLLOUT_CONTROL_EVENT);
+      const winner = yield context.df.Task.any([timer, event]);
+      // Only a wake-up: what counts is the request the endpoint stored on the rollout document.
+      if (winner === event) timer.cancel();
+
+      const check = yield* callActivity(context, checkRolloutGuardsActivity, {
+        ...ref,
+        strategy: input.strategy,
+        step,
+        guards: input.guards,
+      });
+      if (check.breaches.length > 0) {
+        const why = check.breaches.map((b) => b.message).join('; ');
+        yield* end('rolled_back', `guard breached: ${why}`, step, check.figures, check.breaches);
+        return {
+          outcome: 'rolled_back',
+          reason: why,
+          step,
+          figures: check.figures,
+          breaches: check.breaches,
+        };
+      }
+      const control = check.control;
+      if (control && control.seq > controlSeq) {
+        controlSeq = control.seq;
+        const who = `${control.by}${control.reason ? ` (${control.reason})` : ''}`;
+        if (control.action === 'abort') {
+          const why = `aborted by ${who}`;
+          yield* end('aborted', why, step, check.figures);
+          return { outcome: 'aborted', reason: why, step, figures: check.figures };
+        }
+        if (control.action === 'promote') {
+          promoted = `promoted by ${who} at step ${step + 1}`;
+          passed = { step, figures: check.figures };
+          break;
+        }
+        if ((control.action === 'pause') !== paused) {
+          paused = control.action === 'pause';
+          yield* callActivity(context, setRolloutStepActivity, {
+            ...ref,
+            ...run,
+            strategy: input.strategy,
+            step,
+            percent: s.percent,
+            state: paused ? 'paused' : 'active',
+            at: now().toISOString(),
+            note: `${paused ? 'paused' : 'resumed'} by ${who} at step ${step + 1}`,
+          });
+        }
+      }
+      const seen = check.figures.requests;
+      if (!paused && now().getTime() >= minEnd && seen >= s.minRequests) {
+        passed = { step, figures: check.figures };
+        break;
+      }
+    }
+  }
+  const last = Math.min(step, input.steps.length) - 1;
+
+  // Every step passed (or an operator promoted): production moves now, and only now.
+  try {
+    const deployed = yield* callActivity(context, deployModelActivity, {
+      ...run,
+      approvalId: input.approvalId,
+      deploymentId: input.deploymentId,
+      candidate: c,
+      expectedProduction: input.expectedProduction,
+    });
+    const why = promoted ?? `all ${input.steps.length} steps passed`;
+    yield* end('completed', why, Math.max(last, 0), passed?.figures);
+    return {
+      outcome: 'completed',
+      reason: why,
+      step: Math.max(last, 0),
+      ...(passed ? { figures: passed.figures } : {}),
+      deployment: deployed,
+    };
+  } catch (err) {
+    if (!(err instanceof ActivityFailedError)) throw err;
+    // Production moved under the rollout (an operator's rollback) or the approval was used: the
+    // candidate stops serving and production stays as it is.
+    yield* end('aborted', err.message, Math.max(last, 0));
+    return { outcome: 'aborted', reason: err.message, step: Math.max(last, 0), code: err.code };
+  }
+};
+
+df.app.orchestration(ROLLOUT_ORCHESTRATOR, rollout);
