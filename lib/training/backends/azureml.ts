@@ -14,6 +14,7 @@ import { defaultModelMaxBytes } from '../../mlmodel/folder';
 import type { ArtifactStore } from '../../storage/blob';
 import { parseCommand } from '../userJob/command';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import { grantJobOutput, jobOutputContainer } from '../userJob/outputGrant';
 import { collectWorkerModel } from './azuremlWorkerModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
@@ -39,17 +40,28 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * (the Function App's managed identity in Azure). Two kinds of job:
  *
  * - **Built-in algorithms** run Sluice's own worker: its input is the dataset blob, its output
- *   folder is mapped to `jobs/<jobId>/` in the artifact account, so status, log tail, metrics and
- *   the model land where `status` reads them. Azure ML's own status decides the state. When it
+ *   folder is the job's own output container (below), so status, log tail, metrics and the model
+ *   land where `status` reads them. Azure ML's own status decides the state. When it
  *   says Completed, the MLflow folder the worker wrote to `model/` is checked and stored once
  *   (`collectWorkerModel`), so the result names the folder and its `artifact`, as on every other
  *   path; a worker output without `model/` keeps its legacy `model.json` result.
  * - **User code** (`algorithm: "custom"`, `sluice.job/v1`): the job data is prepared and staged
  *   under `jobs/<jobId>/data/` as `uri_file` inputs, the user's command runs in their code asset and
  *   environment, and writes the MLflow model folder to the `uri_folder` output
- *   `jobs/<jobId>/output/`. When Azure ML says Completed, `status` downloads that folder, checks it
- *   (`collectJobModel`) and records the outcome in `jobs/<jobId>/status.json`, once: later polls
- *   answer from the record.
+ *   `output/` of the job's own output container. When Azure ML says Completed, `status` downloads
+ *   that folder, checks it (`collectJobModel`) and records the outcome in `jobs/<jobId>/status.json`,
+ *   once: later polls answer from the record.
+ *
+ * **What a job can write.** The job's output goes to a container of its own
+ * (`jobout-<hash of the job id>`, userJob/outputGrant.ts) through a datastore of its own
+ * (`sluiceout_<same hash>`) whose credential is a SAS for that container alone (read, add, create,
+ * write, list; no delete), valid for the queue limit plus the time limit plus an hour. The
+ * workspace identity the job runs as has no write role on the artifact account (infra/modules/
+ * roles.bicep: Storage Blob Data Reader on `jobs` and `datasets` for its inputs), so a job cannot
+ * touch Sluice's records (`jobs/<jobId>/request.json`, `userjob.json`, `status.json`,
+ * `cancel.json`, `model-collected.json`), another job's output, or the registry's models. The
+ * per-job datastore (it holds the SAS) is deleted once the outcome is recorded; the container
+ * stays for inspection (the model itself was copied to the `models` container).
  *
  * A job still queued (NotStarted … Queued) longer than `queuedLimitSeconds` after its creation is
  * canceled and fails with `queued_too_long`.
@@ -88,6 +100,10 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   /** A job queued longer than this fails with `queued_too_long` (default 4 hours). */
   queuedLimitSeconds?: number;
 }
+
+/** The per-job datastore whose SAS credential is the job's only write access (see the file's comment). */
+export const jobOutputDatastore = (jobId: string): string =>
+  jobOutputContainer(jobId).replace(/^jobout-/, 'sluiceout_');
 
 /** How long a job may wait for compute by default before Sluice gives up on it. */
 export const DEFAULT_QUEUED_LIMIT_SECONDS = 4 * 3600;
@@ -169,6 +185,52 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     return this.client.armId('jobs', jobId);
   }
 
+  /**
+   * The job's write access: its own output container and a datastore of its own whose credential
+   * is that container's SAS. Both are idempotent (a retried submit re-signs and re-puts them).
+   * Returns the datastore's root as a job output URI.
+   */
+  private async outputDatastore(jobId: string, timeLimitSeconds: number): Promise<string> {
+    const store = this.options.store!;
+    const validForSeconds =
+      (this.options.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS) + timeLimitSeconds + 3600;
+    const grant = await grantJobOutput(store, jobId, { validForSeconds, now: this.now });
+    const url = new URL(store.service.url);
+    const prefix = `${grant.accountName}.blob.`;
+    const name = jobOutputDatastore(jobId);
+    await this.client.arm('PUT', this.client.armId('datastores', name), `create datastore ${name}`, {
+      properties: {
+        datastoreType: 'AzureBlob',
+        description: `Sluice job ${jobId}: its own output container, writable with a SAS until ${grant.expiresOn.toISOString()}`,
+        tags: { 'sluice.jobId': jobId },
+        accountName: grant.accountName,
+        containerName: grant.container,
+        endpoint: url.host.startsWith(prefix) ? url.host.slice(prefix.length) : 'core.windows.net',
+        protocol: url.protocol.replace(/:$/, ''),
+        credentials: { credentialsType: 'Sas', secrets: { secretsType: 'Sas', sasToken: grant.sasToken } },
+      },
+    });
+    return `azureml://datastores/${name}/paths/`;
+  }
+
+  /** Removes the job's datastore (it holds the SAS) once the outcome is recorded; best effort. */
+  private async dropOutputDatastore(jobId: string): Promise<void> {
+    if (!this.options.store) return;
+    await this.client
+      .send('DELETE', this.client.url(this.client.armId('datastores', jobOutputDatastore(jobId))))
+      .catch(() => undefined);
+  }
+
+  /**
+   * Where the job's own files are: its output container when Sluice granted one (every job
+   * submitted with a store), else (in-memory files, tests of the worker's status files) `jobs/<jobId>/`.
+   */
+  private jobFile(jobId: string, file: string): { container: string; path: string } {
+    return this.options.store
+      ? { container: jobOutputContainer(jobId), path: file }
+      : { container: jobsContainer, path: jobPath(jobId, file) };
+  }
+
   /** The job as Azure ML has it; a missing job is `azureml_job_not_found`. */
   private async getJob(jobId: string): Promise<ArmJob> {
     const res = await this.client.send('GET', this.client.url(this.jobId(jobId)));
@@ -234,7 +296,9 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       outputs: {
         job: {
           jobOutputType: 'uri_folder',
-          uri: this.blobUri(jobsContainer, `${jobId}/`),
+          uri: o.store
+            ? await this.outputDatastore(jobId, spec.timeLimitSeconds)
+            : this.blobUri(jobsContainer, `${jobId}/`),
           mode: 'ReadWriteMount',
         },
       },
@@ -334,6 +398,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         },
       );
       const values = valueVariables(jobId, data, spec.hyperparameters);
+      const output = await this.outputDatastore(jobId, spec.timeLimitSeconds);
       return {
         ...this.common(request),
         description: `Sluice user job ${jobId} (${JOB_CONTRACT_VERSION})`,
@@ -354,7 +419,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         outputs: {
           [MODEL_OUTPUT]: {
             jobOutputType: 'uri_folder',
-            uri: this.jobsUri(jobPath(jobId, 'output/')),
+            uri: `${output}output/`,
             mode: 'Upload',
           },
         },
@@ -413,10 +478,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     }
     const files = this.options.files;
     if (!files) return base;
-    const statusFile = await files.tryGetJson({
-      container: jobsContainer,
-      path: jobPath(jobId, 'status.json'),
-    });
+    const statusFile = await files.tryGetJson(this.jobFile(jobId, 'status.json'));
     if (!statusFile) {
       if (state === 'completed') {
         return {
@@ -433,7 +495,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const parsed = jobStatusFileSchema.safeParse(statusFile.value);
     if (!parsed.success) return base;
     const heartbeat = heartbeatSchema.safeParse(
-      (await files.tryGetJson({ container: jobsContainer, path: jobPath(jobId, 'heartbeat.json') }))?.value,
+      (await files.tryGetJson(this.jobFile(jobId, 'heartbeat.json')))?.value,
     );
     // Azure ML watches its own compute; the worker's heartbeat only matters while it says Running.
     const fromFiles = statusFromFiles(
@@ -455,7 +517,9 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       const outcome = await collectWorkerModel(this.options.store, jobId, fromFiles.result, {
         maxBytes: this.options.maxModelBytes ?? defaultModelMaxBytes,
         now: this.now,
+        source: this.jobFile(jobId, ''),
       });
+      await this.dropOutputDatastore(jobId);
       if (!outcome.ok) {
         const { result: _reported, ...rest } = merged;
         return { ...rest, state: 'failed', error: outcome.error };
@@ -501,6 +565,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         contentType: 'application/json',
         condition: 'create',
       });
+      await this.dropOutputDatastore(jobId);
       // Another poll may have recorded first: its record is the outcome.
       return (
         (await this.recordedStatus(jobId)) ?? { ...statusFromFiles(full, undefined, this.now(), Infinity) }
@@ -563,7 +628,8 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const maxBytes = this.options.maxModelBytes ?? defaultModelMaxBytes;
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-azureml-out-'));
     try {
-      await downloadBlobPrefix(store, { container: jobsContainer, path: jobPath(jobId, 'output/') }, dir, {
+      // Only the job's own container is read: nothing it could have written elsewhere counts.
+      await downloadBlobPrefix(store, { container: jobOutputContainer(jobId), path: 'output/' }, dir, {
         maxBytes,
       });
       const result = await collectJobModel(store, dir, jobDataOf(record), maxBytes);

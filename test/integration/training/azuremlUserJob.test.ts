@@ -12,7 +12,7 @@ import { readDataset } from '../../../lib/data/reading/readDataset';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import { ArtifactStore } from '../../../lib/storage';
 import type { AzureMlOptions } from '../../../lib/training/backends/azureml';
-import { AzureMlTrainingBackend } from '../../../lib/training/backends/azureml';
+import { AzureMlTrainingBackend, jobOutputDatastore } from '../../../lib/training/backends/azureml';
 import type { FakeAzureMl } from '../../support/fakes/azureml';
 import { startFakeAzureMl } from '../../support/fakes/azureml';
 import { memoryLog } from '../../devhost/servicesLog';
@@ -71,6 +71,7 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
   });
   beforeEach(async () => {
     fake = await startFakeAzureMl({
+      blobAccountUrl: store.service.url,
       execute: {
         read: async (uri) => (await store.getBuffer(uri)).data,
         write: async (uri, bytes) => {
@@ -176,7 +177,8 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
       outputs: {
         model: {
           jobOutputType: 'uri_folder',
-          uri: `${store.service.url}/jobs/user-1/output/`,
+          // The job's own datastore (a SAS for its own container): never the jobs container.
+          uri: `azureml://datastores/${jobOutputDatastore('user-1')}/paths/output/`,
           mode: 'Upload',
         },
       },
@@ -241,6 +243,7 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
   it('names data and output through the jobs datastore when one is configured, and still trains', async () => {
     await fake.close();
     fake = await startFakeAzureMl({
+      blobAccountUrl: store.service.url,
       datastores: { sluicejobs: `${store.service.url}/jobs` },
       execute: {
         read: async (uri) => (await store.getBuffer(uri)).data,
@@ -257,7 +260,7 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     };
     expect(p.inputs.train!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/data/train.csv');
     expect(p.inputs.contract!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/data/contract.json');
-    expect(p.outputs.model!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/output/');
+    expect(p.outputs.model!.uri).toBe(`azureml://datastores/${jobOutputDatastore('user-ds')}/paths/output/`);
     const { s } = await poll(backend, 'user-ds');
     expect(s).toMatchObject({
       state: 'completed',
@@ -276,7 +279,9 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
   it('reuses the uploaded code and the image environment, and takes asset references as they are', async () => {
     const backend = new AzureMlTrainingBackend(options());
     await backend.submit(request('user-2a'));
-    const puts = () => fake.requests.filter((r) => r.method === 'PUT').length;
+    // The per-job output datastore is every job's own (its SAS), so it is not counted as reuse.
+    const puts = () =>
+      fake.requests.filter((r) => r.method === 'PUT' && !r.path.includes('/datastores/sluiceout_')).length;
     const before = puts();
     await backend.submit(request('user-2b'));
     expect(puts() - before).toBe(1); // only the job: code, files and environment were found

@@ -21,6 +21,7 @@ import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
 import type { FakeAzureMl } from '../../support/fakes/azureml';
+import { jobOutputContainer } from '../../../lib/training/userJob/outputGrant';
 import { startFakeAzureMl } from '../../support/fakes/azureml';
 import { memoryLog } from '../../devhost/servicesLog';
 
@@ -57,6 +58,7 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
   });
   beforeEach(async () => {
     fake = await startFakeAzureMl({
+      blobAccountUrl: store.service.url,
       execute: {
         read: async (uri) => (await store.getBuffer(uri)).data,
         write: async (uri, bytes) => {
@@ -147,7 +149,9 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     const folder = await openModelFolder(store, result.modelUri, result.modelDigest);
     expect(folder.manifest.map((f) => f.path)).toEqual(['MLmodel', 'model.json', 'model.onnx']);
     // The folder's model.json is the JSON the worker wrote beside it (its reported digest).
-    const legacy = (await store.getBuffer({ container: 'jobs', path: 'wk-1/model.json' })).data;
+    // The worker wrote to its own output container (a SAS for it alone), not to the jobs container.
+    expect(await store.exists({ container: 'jobs', path: 'wk-1/model.json' })).toBe(false);
+    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-1'), path: 'model.json' })).data;
     expect(await folder.read('model.json')).toEqual(legacy);
     const json = loadVerifiedModel(legacy, createHash('sha256').update(legacy).digest('hex'));
 
@@ -169,8 +173,8 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     // Once: with the downloaded folder gone, a later poll answers the same from the record.
     const record = (await store.getJson({ container: 'jobs', path: 'wk-1/model-collected.json' })).value;
     expect(record).toMatchObject({ jobId: 'wk-1', result: { modelDigest: result.modelDigest } });
-    for (const p of await blobsUnder('jobs', 'wk-1/model/'))
-      await store.delete({ container: 'jobs', path: p });
+    for (const p of await blobsUnder(jobOutputContainer('wk-1'), 'model/'))
+      await store.delete({ container: jobOutputContainer('wk-1'), path: p });
     await expect(b.status('wk-1')).resolves.toMatchObject({ state: 'completed', result });
   });
 
@@ -179,7 +183,7 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     await b.submit(request('wk-2'));
     const s = await poll(b, 'wk-2');
     expect(s.state).toBe('completed');
-    const legacy = (await store.getBuffer({ container: 'jobs', path: 'wk-2/model.json' })).data;
+    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-2'), path: 'model.json' })).data;
     expect(s.result!.artifact).toBeUndefined();
     expect(s.result!.modelUri.endsWith('model.json')).toBe(true);
     expect(s.result!.modelDigest).toBe(createHash('sha256').update(legacy).digest('hex'));
