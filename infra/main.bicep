@@ -417,6 +417,8 @@ module roles 'modules/roles.bicep' = {
     mlStorageAccountName: names.mlStorage
     mlWorkspacePrincipalId: enableAzureMl ? ml.outputs.principalId : ''
     jobsContainerName: shared.blobContainers.jobs
+    datasetsContainerName: shared.blobContainers.datasets
+    jobOutputsContainerName: shared.blobContainers.jobOutputs
     databricksAccessConnectorPrincipalId: databricksAccessConnectorPrincipalId
   }
   dependsOn: [

@@ -45,8 +45,14 @@ param mlStorageAccountName string = ''
 @description('Principal id of the Azure ML workspace\'s system identity (used when enableAzureMl).')
 param mlWorkspacePrincipalId string = ''
 
-@description('Name of the artifact account\'s jobs container (Databricks runs read their data from it and write their model to it).')
+@description('Name of the artifact account\'s jobs container: Sluice\'s records of each job and the data staged for it. Job identities may read it, never write it.')
 param jobsContainerName string = 'jobs'
+
+@description('Name of the artifact account\'s datasets container (the Azure ML worker mode reads the dataset blob from it).')
+param datasetsContainerName string = 'datasets'
+
+@description('Name of the artifact account\'s container Databricks runs write their model folders to (joboutputs/<jobId>/).')
+param jobOutputsContainerName string = 'joboutputs'
 
 @description('Principal id of the Access Connector for Azure Databricks (the Unity Catalog storage credential of the jobs container); empty assigns nothing.')
 param databricksAccessConnectorPrincipalId string = ''
@@ -57,6 +63,8 @@ var roles = {
   // Storage Blob Data Contributor: read, write and delete blobs (artifacts, Durable leases and
   // large messages, the Flex deployment package).
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  // Storage Blob Data Reader: read blobs only (what training jobs get on their inputs).
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   // Storage Queue Data Contributor: the Durable task hub's control and work-item queues.
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   // Storage Table Data Contributor: the Durable task hub's instances and history tables.
@@ -104,8 +112,18 @@ resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' e
   name: mlWorkspaceName
 }
 
-resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (!empty(databricksAccessConnectorPrincipalId)) {
+var grantConnector = !empty(databricksAccessConnectorPrincipalId)
+
+resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (enableAzureMl || grantConnector) {
   name: '${storageAccountName}/default/${jobsContainerName}'
+}
+
+resource datasetsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (enableAzureMl) {
+  name: '${storageAccountName}/default/${datasetsContainerName}'
+}
+
+resource jobOutputsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (grantConnector) {
+  name: '${storageAccountName}/default/${jobOutputsContainerName}'
 }
 
 resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (enableAzureMl) {
@@ -206,27 +224,52 @@ resource appMlCode 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (en
   }
 }
 
-// ---- The Azure ML workspace's identity: training jobs read datasets from and write models to
-// Sluice's artifact containers ----
+// ---- The Azure ML workspace's identity, which training jobs (and the user code in them) run as:
+// read-only on their inputs, and no write role anywhere on the artifact account. A job writes only
+// its own output container, through a datastore of its own whose credential is a SAS for that
+// container alone (lib/training/userJob/outputGrant.ts), so it can touch neither Sluice's records
+// in the jobs container nor another job's output nor the registry's models. ----
 
-resource mlArtifacts 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
-  name: guid(storage.id, mlWorkspacePrincipalId, roles.storageBlobDataContributor)
-  scope: storage
+resource mlJobsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(jobsContainer.id, mlWorkspacePrincipalId, roles.storageBlobDataReader)
+  scope: jobsContainer
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
     principalId: mlWorkspacePrincipalId
     principalType: 'ServicePrincipal'
   }
 }
 
-// ---- The Databricks access connector's identity: runs read their data from and write their model
-// folder to the jobs container (through a Unity Catalog external location or volume over it), and
-// nothing else of the account. The app identity's own access to Databricks is not an Azure role:
-// it is added to the workspace as a service principal (docs/training.md, "Azure Databricks"). ----
+resource mlDatasetsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(datasetsContainer.id, mlWorkspacePrincipalId, roles.storageBlobDataReader)
+  scope: datasetsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: mlWorkspacePrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
-resource databricksJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(databricksAccessConnectorPrincipalId)) {
-  name: guid(jobsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataContributor)
+// ---- The Databricks access connector's identity (the Unity Catalog storage credential runs use):
+// runs read their data from the jobs container and write their model folder to the joboutputs
+// container (through external locations or volumes over them), and nothing else of the account.
+// Sluice's records stay in the jobs container, which the connector can only read. The app
+// identity's own access to Databricks is not an Azure role: it is added to the workspace as a
+// service principal (docs/training.md, "Azure Databricks"). ----
+
+resource databricksJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantConnector) {
+  name: guid(jobsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataReader)
   scope: jobsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: databricksAccessConnectorPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource databricksOutputs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantConnector) {
+  name: guid(jobOutputsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataContributor)
+  scope: jobOutputsContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: databricksAccessConnectorPrincipalId
