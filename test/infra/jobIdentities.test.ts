@@ -46,7 +46,9 @@ const grants: Grant[] = resources
       principal: String(ev.node(propAt(body, 'properties.principalId')!, new Map())),
       scope,
       scopeName: scopeDecl ? ev.node(propAt(bodyOf(scopeDecl.value), 'name')!, new Map()) : undefined,
-      role: String(ev.node(propAt(body, 'properties.roleDefinitionId')!, new Map())).split('/').pop()!,
+      role: String(ev.node(propAt(body, 'properties.roleDefinitionId')!, new Map()))
+        .split('/')
+        .pop()!,
     };
   });
 const jobGrants = grants.filter((g) => g.principal === 'WORKSPACE' || g.principal === 'CONNECTOR');

@@ -24,21 +24,32 @@ import { jobPath } from './types';
  * The `databricks` backend: the user's own code (`algorithm: "custom"`) as an Azure Databricks
  * one-time run (Jobs API 2.2), under `sluice.job/v1`.
  *
- * Data in and out go through the artifact account's `jobs` container, which the run sees either
- * as an ABFS path (`abfss://jobs@<account>.dfs.core.windows.net`, the default) or as a Unity
- * Catalog volume (`/Volumes/<catalog>/<schema>/<volume>`) that is an external volume over that same
- * container root. `submit` writes the split data to `jobs/<jobId>/data/`, then calls runs/submit
- * with `idempotency_token` = the job id; the run writes its MLflow model folder to
- * `jobs/<jobId>/output/`. `status` polls runs/get; when the run has succeeded it downloads that
- * folder, checks and stores it (`collectJobModel`) and records the outcome in
- * `jobs/<jobId>/outcome.json` (write-once), so the collection happens once and later reads, even
- * after Databricks deleted the run (60 days), answer from Blob. A failed run's error and error trace
- * come from runs/get-output of its task run.
+ * Data in comes from the artifact account's `jobs` container, which the run sees either as an ABFS
+ * path (`abfss://jobs@<account>.dfs.core.windows.net`, the default) or as a Unity Catalog volume
+ * (`/Volumes/<catalog>/<schema>/<volume>`) that is an external volume over that container root;
+ * the run can only read it (the access connector has Storage Blob Data Reader there). The model
+ * comes back through the `joboutputs` container, the only one the connector may write: the run
+ * writes its MLflow folder to `<output root>/<jobId>` (`abfss://joboutputs@<account>…/<jobId>`, or
+ * a second volume over joboutputs, DATABRICKS_OUTPUT_ROOT). So a run cannot rewrite Sluice's
+ * records below, which stay in `jobs`. `submit` writes the split data to `jobs/<jobId>/data/`, then
+ * calls runs/submit with `idempotency_token` = the job id. `status` polls runs/get; when the run has
+ * succeeded it downloads `joboutputs/<jobId>/` (and nothing else the run may have written),
+ * checks and stores it (`collectJobModel`) and records the outcome in `jobs/<jobId>/outcome.json`
+ * (write-once), so the collection happens once and later reads, even after Databricks deleted the
+ * run (60 days), answer from Blob. A failed run's error and error trace come from runs/get-output
+ * of its task run.
+ *
+ * What this cannot enforce: Unity Catalog gives every run the same storage credential, so one run
+ * could write another run's folder in `joboutputs` while both run. A per-run SAS as on Azure ML
+ * would need per-run Spark configuration that serverless and shared clusters do not take.
+ * Sluice checks what it collects (MLmodel, ONNX, features, outputs) and binds approval to the
+ * collected folder's digest, so a swapped folder is at worst a different, still-checked model that
+ * reviewers see by its digest; it can never change a job's recorded status.
  *
  * Files in `jobs/<jobId>/`: `request.json` (the run it belongs to: how job events find their
  * monitor), `databricks.json` (the Databricks run id), `data/*` (the job's input, and
- * `data/sluice-job.json`, what the model check needs), `output/*` (written by the run),
- * `outcome.json`. `jobs/_databricks/runs/<runId>.json` maps a Databricks run back to its job for
+ * `data/sluice-job.json`, what the model check needs), `outcome.json`; the run's own files are
+ * `joboutputs/<jobId>/*`. `jobs/_databricks/runs/<runId>.json` maps a Databricks run back to its job for
  * the webhook (a name no job id can take: job ids start with a letter or digit).
  */
 
@@ -47,6 +58,11 @@ export interface DatabricksBackendOptions {
   store: ArtifactStore;
   /** Where the run sees the `jobs` container: `abfss://jobs@<account>.dfs.core.windows.net` or a `/Volumes/...` path. */
   jobRoot: string;
+  /**
+   * Where the run sees the `joboutputs` container: `abfss://joboutputs@<account>.dfs.core.windows.net`
+   * (the default with an ABFS job root) or a `/Volumes/...` path (required with a volume job root).
+   */
+  outputRoot?: string;
   /** A notification destination id for job webhooks (Sluice's databricks-events function). */
   webhookDestinationId?: string;
   /** The model folder's size limit. */
@@ -60,6 +76,7 @@ export interface DatabricksBackendOptions {
 }
 
 const jobsContainer = resources.blobContainers.jobs;
+const outputsContainer = resources.blobContainers.jobOutputs;
 /** Folder of the run → job index in the jobs container. */
 export const RUN_INDEX_PREFIX = '_databricks/runs';
 const runIndexPath = (runId: string) => `${RUN_INDEX_PREFIX}/${runId}.json`;
@@ -127,6 +144,36 @@ export function parseJobRoot(root: string): string {
   );
 }
 
+/** Checks an output root setting: an ABFS URL of the joboutputs container or a UC volume path. */
+export function parseOutputRoot(root: string): string {
+  const trimmed = root.replace(/\/+$/, '');
+  const abfss = ABFSS_ROOT.exec(trimmed);
+  if (abfss) {
+    if (abfss[1] !== outputsContainer)
+      throw new NonRetriableError(
+        'databricks_not_configured',
+        `DATABRICKS_OUTPUT_ROOT must be the "${outputsContainer}" container of the artifact account, not "${abfss[1]}" (runs may not write "${jobsContainer}", where Sluice keeps its records)`,
+      );
+    return trimmed;
+  }
+  if (VOLUME_ROOT.test(trimmed)) return trimmed;
+  throw new NonRetriableError(
+    'databricks_not_configured',
+    `DATABRICKS_OUTPUT_ROOT must be abfss://${outputsContainer}@<account>.dfs.core.windows.net or /Volumes/<catalog>/<schema>/<volume>, not ${root}`,
+  );
+}
+
+/** The output root that goes with an ABFS job root; a volume job root needs DATABRICKS_OUTPUT_ROOT. */
+export function defaultOutputRoot(jobRoot: string): string {
+  const abfss = ABFSS_ROOT.exec(jobRoot);
+  if (!abfss)
+    throw new NonRetriableError(
+      'databricks_not_configured',
+      `with a volume job root (${jobRoot}) set DATABRICKS_OUTPUT_ROOT to a volume over the artifact account's "${outputsContainer}" container: runs may only read "${jobsContainer}"`,
+    );
+  return jobRoot.replace(`abfss://${jobsContainer}@`, `abfss://${outputsContainer}@`);
+}
+
 /** The default job root: the artifact account's jobs container over ABFS. */
 export const abfssJobRoot = (account: string): string =>
   `abfss://${jobsContainer}@${account}.dfs.core.windows.net`;
@@ -142,10 +189,12 @@ const tail = (text: string | undefined): string[] =>
 export class DatabricksTrainingBackend implements TrainingBackend {
   readonly name = 'databricks' as const;
   private readonly root: string;
+  private readonly outputRoot: string;
   private readonly now: () => number;
 
   constructor(private readonly options: DatabricksBackendOptions) {
     this.root = parseJobRoot(options.jobRoot);
+    this.outputRoot = options.outputRoot ? parseOutputRoot(options.outputRoot) : defaultOutputRoot(this.root);
     this.now = options.now ?? Date.now;
   }
 
@@ -166,7 +215,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       SLUICE_TASK: record.task,
       SLUICE_HYPERPARAMETERS: JSON.stringify(spec.hyperparameters),
       SLUICE_SEED: String(spec.seed),
-      SLUICE_OUTPUT: `${this.root}/${jobId}/output`,
+      SLUICE_OUTPUT: `${this.outputRoot}/${jobId}`,
     };
     return values;
   }
@@ -335,7 +384,8 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-out-'));
     try {
       const out = path.join(dir, 'output');
-      await downloadBlobPrefix(store, { container: jobsContainer, path: jobPath(jobId, 'output/') }, out, {
+      // Only the run's own folder of joboutputs is read: nothing it wrote elsewhere counts.
+      await downloadBlobPrefix(store, { container: outputsContainer, path: `${jobId}/` }, out, {
         maxBytes,
       });
       // A folder written by Spark or dbutils may hold marker files (_SUCCESS, _committed_*): not model files.

@@ -48,8 +48,8 @@ export function backendsFromConfig(
         }),
         store,
         jobRoot: config.DATABRICKS_JOB_ROOT ?? abfssJobRoot(store.account),
-        // One queued limit for both remote backends (the setting predates Databricks).
-        queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+        ...(config.DATABRICKS_OUTPUT_ROOT ? { outputRoot: config.DATABRICKS_OUTPUT_ROOT } : {}),
+        queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
         ...(config.DATABRICKS_WEBHOOK_DESTINATION_ID
           ? { webhookDestinationId: config.DATABRICKS_WEBHOOK_DESTINATION_ID }
           : {}),
@@ -80,7 +80,7 @@ export function backendsFromConfig(
       // User jobs (algorithm "custom").
       store,
       ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
-      queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+      queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
       ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
     });
     return azureml;

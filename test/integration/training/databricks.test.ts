@@ -36,6 +36,7 @@ import { ENDINGS, pythonVolumeExecutor, startFakeDatabricks } from '../../suppor
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const VOLUME = '/Volumes/main/sluice/jobs';
+const OUT_VOLUME = '/Volumes/main/sluice/joboutputs';
 const WORKSPACE = '/Workspace/Shared/sluice';
 
 class StaticCredential implements TokenCredential {
@@ -152,6 +153,7 @@ describe('databricks backend, the user code run for real on the fake', () => {
       executor: pythonVolumeExecutor({
         store,
         volumeRoot: VOLUME,
+        outputRoot: OUT_VOLUME,
         workspace: {
           [`${WORKSPACE}/sklearn`]: path.join(ROOT, 'examples', 'training', 'sklearn'),
           [`${WORKSPACE}/scratch`]: scratch,
@@ -163,6 +165,7 @@ describe('databricks backend, the user code run for real on the fake', () => {
       client: new DatabricksClient({ host: fake.url, credential: () => credential }),
       store,
       jobRoot: VOLUME,
+      outputRoot: OUT_VOLUME,
       webhookDestinationId: 'dest-1',
     });
   });
@@ -193,7 +196,8 @@ describe('databricks backend, the user code run for real on the fake', () => {
       SLUICE_TRAIN: `${VOLUME}/${jobId}/data/train.csv`,
       SLUICE_HOLDOUT_PARQUET: `${VOLUME}/${jobId}/data/holdout.parquet`,
       SLUICE_CONTRACT: `${VOLUME}/${jobId}/data/contract.json`,
-      SLUICE_OUTPUT: `${VOLUME}/${jobId}/output`,
+      // The run writes the joboutputs volume only: the jobs volume (Sluice's records) is read-only to it.
+      SLUICE_OUTPUT: `${OUT_VOLUME}/${jobId}`,
       SLUICE_TARGET: 'gender',
       SLUICE_FEATURES: '["education","experience","wage"]',
       SLUICE_TASK: 'classification',
