@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -7,12 +8,14 @@ import type { JobResult, TrainingJobRequestInput } from '../../contracts/trainin
 import { jobResultSchema, jobStates, trainingJobRequestSchema } from '../../contracts/trainingJob';
 import { isCustomSpec } from '../../contracts/trainingSpec';
 import { NonRetriableError, SluiceError } from '../../errors';
-import { defaultModelMaxBytes } from '../../mlmodel/folder';
+import { defaultModelMaxBytes, manifestDigest, readManifest } from '../../mlmodel/folder';
 import resources from '../../resources.json';
 import type { ArtifactStore } from '../../storage/blob';
 import type { JobData } from '../userJob/jobData';
 import { jobDataFiles } from '../userJob/jobData';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import { confineCodeFolder } from '../userJob/codePolicy';
+import { CODE_MAX_BYTES, SKIPPED_FOLDERS } from './azuremlUserJob';
 import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
 import { runSubmitBody } from './databricksRun';
@@ -72,8 +75,20 @@ export interface DatabricksBackendOptions {
    * fails with `queued_too_long` (default, and setting, the same as Azure ML's: 4 hours).
    */
   queuedLimitSeconds?: number;
+  /** A relative `code` (a host folder Sluice stages) is resolved against this (default: the working folder). */
+  codeBaseDir?: string;
+  /** When set, a host code folder must be inside it (USER_CODE_ROOT), as for Azure ML uploads. */
+  codeRoot?: string;
   now?: () => number;
 }
+
+/**
+ * Whether a spec's `code` is a folder on Sluice's host that Sluice stages for the run (a relative
+ * path, e.g. `examples/training/sklearn`), rather than a path Databricks resolves itself (an
+ * absolute workspace or volume path, or a URI such as dbfs:/ or abfss://).
+ */
+export const isHostCodeFolder = (code: string): boolean =>
+  !code.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(code);
 
 const jobsContainer = resources.blobContainers.jobs;
 const outputsContainer = resources.blobContainers.jobOutputs;
@@ -108,6 +123,11 @@ const jobDataRecordSchema = z.object({
   classes: z.array(z.string()).optional(),
   sample: z.array(z.record(z.string(), z.unknown())),
   rows: z.object({ train: z.number(), validation: z.number(), holdout: z.number() }),
+  /** The staged code folder's manifest digest, when Sluice staged the code (see stageCode). */
+  codeDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 type JobDataRecord = z.infer<typeof jobDataRecordSchema>;
 
@@ -236,7 +256,10 @@ export class DatabricksTrainingBackend implements TrainingBackend {
   }
 
   /** Writes the job's split data under `jobs/<jobId>/data/` and returns what the model check needs. */
-  private async stageData(request: z.output<typeof trainingJobRequestSchema>): Promise<JobDataRecord> {
+  private async stageData(
+    request: z.output<typeof trainingJobRequestSchema>,
+    codeDigest: string | undefined,
+  ): Promise<JobDataRecord> {
     const store = this.options.store;
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-'));
     try {
@@ -265,6 +288,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
         ...(data.classes ? { classes: data.classes } : {}),
         sample: data.sample,
         rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
+        ...(codeDigest ? { codeDigest } : {}),
       };
       await store.putJson(
         { container: jobsContainer, path: jobPath(request.jobId, 'data/sluice-job.json') },
@@ -277,6 +301,51 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Stages a host code folder for the run: its files (without .git, __pycache__,
+   * .ipynb_checkpoints; at most 300 MiB) go to `jobs/<jobId>/code/`, which runs can read but not
+   * write, and the run's python_file is taken from there. The digest is the folder's manifest
+   * digest (the same definition as a local job's `codeDigest` and an Azure ML code asset's name),
+   * computed from the very bytes uploaded: a file that changes while it is read fails the submit
+   * (`code_changed`). So the digest names exactly the code the run can execute.
+   */
+  private async stageCode(jobId: string, code: string): Promise<{ path: string; digest: string }> {
+    const o = this.options;
+    const dir = o.codeRoot
+      ? await confineCodeFolder(code, o.codeRoot, o.codeBaseDir)
+      : path.resolve(o.codeBaseDir ?? process.cwd(), code);
+    const s = await stat(dir).catch(() => undefined);
+    if (!s?.isDirectory())
+      throw new NonRetriableError(
+        'code_folder_missing',
+        `the code folder ${dir} ${s ? 'is not a folder' : 'does not exist'} (give a host folder as a relative path, or a workspace path such as /Workspace/Users/you/job)`,
+      );
+    let kept;
+    try {
+      const read = await readManifest(dir, { maxBytes: CODE_MAX_BYTES });
+      kept = read.manifest.filter((f) => !f.path.split('/').some((seg) => SKIPPED_FOLDERS.has(seg)));
+    } catch (err) {
+      if (err instanceof NonRetriableError)
+        throw new NonRetriableError(
+          'code_folder_invalid',
+          `the code folder ${dir} cannot be staged: ${err.message.replace(/model folder/g, 'folder')}`,
+        );
+      throw err;
+    }
+    if (kept.length === 0)
+      throw new NonRetriableError('code_folder_invalid', `the code folder ${dir} has no files to stage`);
+    for (const f of kept) {
+      const bytes = await readFile(path.join(dir, ...f.path.split('/')));
+      if (createHash('sha256').update(bytes).digest('hex') !== f.sha256)
+        throw new NonRetriableError('code_changed', `${f.path} in ${dir} changed while it was staged; submit again`);
+      await this.options.store.put({ container: jobsContainer, path: jobPath(jobId, `code/${f.path}`) }, bytes, {
+        contentType: 'application/octet-stream',
+        condition: 'overwrite',
+      });
+    }
+    return { path: `${this.root}/${jobId}/code`, digest: manifestDigest(kept) };
   }
 
   async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
@@ -294,10 +363,19 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     await store.putJson({ container: jobsContainer, path: jobPath(jobId, 'request.json') }, request, {
       condition: 'create',
     });
-    const record = await this.stageData(request);
+    let staged: { path: string; digest: string } | undefined;
+    if (isHostCodeFolder(spec.code)) {
+      if ((spec.databricks?.task ?? 'spark_python') !== 'spark_python')
+        throw new NonRetriableError(
+          'databricks_code_unsupported',
+          `a ${spec.databricks?.task} task runs code Databricks already has: give its workspace path (absolute), not the host folder ${spec.code}`,
+        );
+      staged = await this.stageCode(jobId, spec.code);
+    }
+    const record = await this.stageData(request, staged?.digest);
     const body = runSubmitBody({
       jobId,
-      spec,
+      spec: staged ? { ...spec, code: staged.path } : spec,
       variables: this.variables(jobId, record, spec),
       ...(this.options.webhookDestinationId
         ? { webhookDestinationId: this.options.webhookDestinationId }
@@ -407,7 +485,8 @@ export class DatabricksTrainingBackend implements TrainingBackend {
         },
         maxBytes,
       );
-      return { result };
+      // The code that ran is the code Sluice staged (read-only to runs): its digest goes with the model.
+      return { result: r.codeDigest ? { ...result, codeDigest: r.codeDigest } : result };
     } catch (err) {
       if (err instanceof NonRetriableError) return { error: { code: err.code, message: err.message } };
       throw err;

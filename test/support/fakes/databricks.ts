@@ -532,9 +532,11 @@ export function pythonVolumeExecutor(options: {
   return async (run, signal) => {
     const spec = run.task.spark_python_task as { python_file: string; parameters?: string[] } | undefined;
     if (!spec) return { exitCode: 1, stdout: '', stderr: 'this executor runs spark_python_task only' };
+    const root0 = options.volumeRoot.replace(/\/+$/, '');
+    // Code Sluice staged in the jobs volume (jobs/<jobId>/code/), or a workspace file.
+    const inVolume = spec.python_file.startsWith(`${root0}/`);
     const prefix = Object.keys(options.workspace).find((p) => spec.python_file.startsWith(`${p}/`));
-    if (!prefix) return { exitCode: 1, stdout: '', stderr: `No such file: ${spec.python_file}` };
-    const file = path.join(options.workspace[prefix]!, spec.python_file.slice(prefix.length + 1));
+    if (!prefix && !inVolume) return { exitCode: 1, stdout: '', stderr: `No such file: ${spec.python_file}` };
     const env = ((run.task.new_cluster as Record<string, unknown> | undefined)?.spark_env_vars ??
       {}) as Record<string, string>;
     const volume = await mkdtemp(path.join(tmpdir(), 'fake-volume-'));
@@ -549,18 +551,23 @@ export function pythonVolumeExecutor(options: {
             ? outVolume + v.slice(outRoot.length)
             : v;
       const jobIds = new Set<string>();
-      for (const v of [...Object.values(env), ...(spec.parameters ?? [])]) {
+      for (const v of [...Object.values(env), ...(spec.parameters ?? []), spec.python_file]) {
         if (v.startsWith(`${root}/`)) jobIds.add(v.slice(root.length + 1).split('/')[0]!);
         if (v.startsWith(`${outRoot}/`)) jobIds.add(v.slice(outRoot.length + 1).split('/')[0]!);
       }
       for (const jobId of jobIds) {
-        for await (const blob of options.store.list(container, `${jobId}/data/`)) {
-          const target = path.join(volume, ...blob.path.split('/'));
-          await mkdir(path.dirname(target), { recursive: true });
-          await writeFile(target, (await options.store.getBuffer({ container, path: blob.path })).data);
+        for (const sub of ['data', 'code']) {
+          for await (const blob of options.store.list(container, `${jobId}/${sub}/`)) {
+            const target = path.join(volume, ...blob.path.split('/'));
+            await mkdir(path.dirname(target), { recursive: true });
+            await writeFile(target, (await options.store.getBuffer({ container, path: blob.path })).data);
+          }
         }
         await mkdir(path.join(outVolume, jobId), { recursive: true });
       }
+      const file = inVolume
+        ? local(spec.python_file)
+        : path.join(options.workspace[prefix!]!, spec.python_file.slice(prefix!.length + 1));
       const result = await new Promise<ExecResult>((resolve) => {
         const child = spawn(
           options.python ?? '/usr/bin/python3',
