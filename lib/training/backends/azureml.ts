@@ -15,6 +15,7 @@ import type { ArtifactStore } from '../../storage/blob';
 import { parseCommand } from '../userJob/command';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
 import { grantJobOutput, jobOutputContainer } from '../userJob/outputGrant';
+import { codeFolderDigest } from '../userJob/codeDigest';
 import { collectWorkerModel } from './azuremlWorkerModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
@@ -24,6 +25,7 @@ import {
   azuremlCommandLine,
   computeOf,
   dataFiles,
+  isAssetReference,
   jobDataOf,
   jobLogTail,
   resolveCode,
@@ -87,6 +89,8 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   userJobEnvironment?: string;
   /** User jobs: where a relative `code` folder is (default: the working folder). */
   codeBaseDir?: string;
+  /** User jobs: when set, a code folder must be inside it (USER_CODE_ROOT) to be uploaded. */
+  codeRoot?: string;
   /** User jobs: the workspace storage's Blob endpoint (default from its datastore; tests). */
   workspaceStorageEndpoint?: string;
   /** The model folder's size limit (default 512 MiB): user jobs, and the worker's `model/` folder. */
@@ -341,9 +345,17 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const environmentId = await resolveEnvironment(this.client, environment);
     const codeId = await resolveCode(this.client, spec.code, {
       ...(o.codeBaseDir ? { baseDir: o.codeBaseDir } : {}),
+      ...(o.codeRoot ? { codeRoot: o.codeRoot } : {}),
       ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
     });
 
+    // The uploaded folder's digest goes with the model, if it is the folder the asset was made from
+    // (the asset's name carries the digest's first 32 hex; a folder edited meanwhile gets none).
+    let codeDigest: string | undefined;
+    if (!isAssetReference(spec.code)) {
+      const digest = await codeFolderDigest(path.resolve(o.codeBaseDir ?? process.cwd(), spec.code));
+      if (digest && codeId.includes(`/codes/sluice-code-${digest.slice(0, 32)}/`)) codeDigest = digest;
+    }
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-azureml-'));
     try {
       const data = await prepareJobData(store, request, dir);
@@ -376,6 +388,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           sample: data.sample,
         },
         codeId,
+        ...(codeDigest ? { codeDigest } : {}),
         environmentId,
         timeLimitSeconds: spec.timeLimitSeconds,
       };
@@ -632,7 +645,8 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       await downloadBlobPrefix(store, { container: jobOutputContainer(jobId), path: 'output/' }, dir, {
         maxBytes,
       });
-      const result = await collectJobModel(store, dir, jobDataOf(record), maxBytes);
+      const collected = await collectJobModel(store, dir, jobDataOf(record), maxBytes);
+      const result = record.codeDigest ? { ...collected, codeDigest: record.codeDigest } : collected;
       return end({ state: 'completed', progress: 1, result, metrics: result.metrics.job ?? {} });
     } catch (err) {
       if (!(err instanceof NonRetriableError)) throw err; // a storage hiccup: the next poll tries again

@@ -339,11 +339,18 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     for (const f of kept) {
       const bytes = await readFile(path.join(dir, ...f.path.split('/')));
       if (createHash('sha256').update(bytes).digest('hex') !== f.sha256)
-        throw new NonRetriableError('code_changed', `${f.path} in ${dir} changed while it was staged; submit again`);
-      await this.options.store.put({ container: jobsContainer, path: jobPath(jobId, `code/${f.path}`) }, bytes, {
-        contentType: 'application/octet-stream',
-        condition: 'overwrite',
-      });
+        throw new NonRetriableError(
+          'code_changed',
+          `${f.path} in ${dir} changed while it was staged; submit again`,
+        );
+      await this.options.store.put(
+        { container: jobsContainer, path: jobPath(jobId, `code/${f.path}`) },
+        bytes,
+        {
+          contentType: 'application/octet-stream',
+          condition: 'overwrite',
+        },
+      );
     }
     return { path: `${this.root}/${jobId}/code`, digest: manifestDigest(kept) };
   }

@@ -89,10 +89,10 @@ export async function grantJobOutput(
   } else if (typeof (credential as Partial<TokenCredential>).getToken === 'function') {
     let key;
     try {
-      key = await new BlobServiceClient(store.service.url, credential as TokenCredential).getUserDelegationKey(
-        startsOn,
-        expiresOn,
-      );
+      key = await new BlobServiceClient(
+        store.service.url,
+        credential as TokenCredential,
+      ).getUserDelegationKey(startsOn, expiresOn);
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
       if (status === 403)

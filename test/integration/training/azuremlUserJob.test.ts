@@ -15,6 +15,8 @@ import type { AzureMlOptions } from '../../../lib/training/backends/azureml';
 import { AzureMlTrainingBackend, jobOutputDatastore } from '../../../lib/training/backends/azureml';
 import type { FakeAzureMl } from '../../support/fakes/azureml';
 import { startFakeAzureMl } from '../../support/fakes/azureml';
+import { codeFolderDigest } from '../../../lib/training/userJob/codeDigest';
+import { jobOutputContainer } from '../../../lib/training/userJob/outputGrant';
 import { memoryLog } from '../../devhost/servicesLog';
 
 jest.setTimeout(180_000);
@@ -238,6 +240,37 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
       result: { modelDigest: s.result!.modelDigest },
     });
     expect(fake.requests.length).toBe(before);
+  });
+
+  it("writes only through its own SAS datastore (deleted once collected), and the uploaded code's digest goes with the model", async () => {
+    const backend = new AzureMlTrainingBackend(options());
+    await backend.submit(request('user-sas'));
+    const name = jobOutputDatastore('user-sas');
+    const ds = fake.datastores.get(name)!;
+    expect(ds).toMatchObject({
+      datastoreType: 'AzureBlob',
+      accountName: store.account,
+      containerName: jobOutputContainer('user-sas'),
+      credentials: { credentialsType: 'Sas', secrets: { secretsType: 'Sas' } },
+    });
+    const sas = new URLSearchParams((ds.credentials as { secrets: { sasToken: string } }).secrets.sasToken);
+    expect(sas.get('sr')).toBe('c'); // one container: the job's own
+    expect(sas.get('sp')).toBe('racwl'); // no delete
+    // No output, input or setting of the job names a SAS-free way into Sluice's records.
+    const p = fake.jobs.get('user-sas')!.body.properties as { outputs: Record<string, { uri: string }> };
+    expect(Object.values(p.outputs).map((o) => o.uri)).toEqual([
+      `azureml://datastores/${name}/paths/output/`,
+    ]);
+
+    const { s } = await poll(backend, 'user-sas');
+    expect(s.state).toBe('completed');
+    expect(s.result!.codeDigest).toBe(await codeFolderDigest(sklearnExample));
+    // What the job wrote is in its own container; the datastore holding the SAS is gone.
+    expect(await store.exists({ container: jobOutputContainer('user-sas'), path: 'output/MLmodel' })).toBe(
+      true,
+    );
+    expect(await store.exists({ container: 'jobs', path: 'user-sas/output/MLmodel' })).toBe(false);
+    expect(fake.datastores.has(name)).toBe(false);
   });
 
   it('names data and output through the jobs datastore when one is configured, and still trains', async () => {

@@ -151,7 +151,8 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     // The folder's model.json is the JSON the worker wrote beside it (its reported digest).
     // The worker wrote to its own output container (a SAS for it alone), not to the jobs container.
     expect(await store.exists({ container: 'jobs', path: 'wk-1/model.json' })).toBe(false);
-    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-1'), path: 'model.json' })).data;
+    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-1'), path: 'model.json' }))
+      .data;
     expect(await folder.read('model.json')).toEqual(legacy);
     const json = loadVerifiedModel(legacy, createHash('sha256').update(legacy).digest('hex'));
 
@@ -183,7 +184,8 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     await b.submit(request('wk-2'));
     const s = await poll(b, 'wk-2');
     expect(s.state).toBe('completed');
-    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-2'), path: 'model.json' })).data;
+    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-2'), path: 'model.json' }))
+      .data;
     expect(s.result!.artifact).toBeUndefined();
     expect(s.result!.modelUri.endsWith('model.json')).toBe(true);
     expect(s.result!.modelDigest).toBe(createHash('sha256').update(legacy).digest('hex'));

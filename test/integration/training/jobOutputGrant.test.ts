@@ -80,7 +80,9 @@ describe('a job output grant (per-job container + SAS) against Azurite', () => {
     expect(await putWithSas(b.container, 'output/MLmodel', a.sasToken)).toBe(403);
     expect(await store.exists({ container: b.container, path: 'output/MLmodel' })).toBe(false);
     // Reading another container is refused too (a job sees its own folder only).
-    expect((await withSas('GET', `${store.service.url}/jobs/job-a/status.json`, a.sasToken)).status).toBe(403);
+    expect((await withSas('GET', `${store.service.url}/jobs/job-a/status.json`, a.sasToken)).status).toBe(
+      403,
+    );
     // No delete, even of its own files.
     expect((await withSas('DELETE', `${a.containerUrl}/output/MLmodel`, a.sasToken)).status).toBe(403);
     expect(await store.exists({ container: a.container, path: 'output/MLmodel' })).toBe(true);

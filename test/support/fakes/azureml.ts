@@ -471,8 +471,7 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
         const body = (await readBody(req)) as { properties?: Record<string, unknown> } | undefined;
         const props = body?.properties;
         const creds = props?.credentials as
-          | { credentialsType?: string; secrets?: { secretsType?: string; sasToken?: string } }
-          | undefined;
+          { credentialsType?: string; secrets?: { secretsType?: string; sasToken?: string } } | undefined;
         if (!props || props.datastoreType !== 'AzureBlob')
           return error(res, 400, 'UserError', 'properties.datastoreType must be AzureBlob');
         if (typeof props.accountName !== 'string' || typeof props.containerName !== 'string')
@@ -482,7 +481,12 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
           creds.secrets?.secretsType !== 'Sas' ||
           typeof creds.secrets.sasToken !== 'string'
         )
-          return error(res, 400, 'UserError', 'credentials must be {credentialsType: Sas, secrets: {secretsType: Sas, sasToken}}');
+          return error(
+            res,
+            400,
+            'UserError',
+            'credentials must be {credentialsType: Sas, secrets: {secretsType: Sas, sasToken}}',
+          );
         const name = decodeURIComponent(ds[4]!);
         const existed = created.has(name);
         created.set(name, props);
