@@ -471,7 +471,14 @@ export class AzureMlTrainingBackend implements TrainingBackend {
   async status(jobId: string): Promise<JobStatus> {
     const record = await this.userJobRecord(jobId);
     if (record) return this.userJobStatus(jobId, record);
+    const status = await this.workerStatus(jobId);
+    // The job can write no more: its datastore (it holds the SAS) goes.
+    if (isTerminal(status.state)) await this.dropOutputDatastore(jobId);
+    return status;
+  }
 
+  /** A built-in algorithm's job: Azure ML's status merged with the files the worker wrote. */
+  private async workerStatus(jobId: string): Promise<JobStatus> {
     const job = await this.getJob(jobId);
     const amlStatus = job.properties?.status ?? 'Unknown';
     const state = mapAzureMlStatus(amlStatus);
@@ -532,7 +539,6 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         now: this.now,
         source: this.jobFile(jobId, ''),
       });
-      await this.dropOutputDatastore(jobId);
       if (!outcome.ok) {
         const { result: _reported, ...rest } = merged;
         return { ...rest, state: 'failed', error: outcome.error };

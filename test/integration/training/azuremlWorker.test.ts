@@ -15,7 +15,7 @@ import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
 import { loadScorer } from '../../../lib/scoring/scorer';
 import { ArtifactStore } from '../../../lib/storage';
 import type { AzureMlOptions } from '../../../lib/training/backends/azureml';
-import { AzureMlTrainingBackend } from '../../../lib/training/backends/azureml';
+import { AzureMlTrainingBackend, jobOutputDatastore } from '../../../lib/training/backends/azureml';
 import { datasetFromRecords } from '../../../lib/training/dataset';
 import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';
@@ -117,8 +117,18 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
   it('reports the stored folder and its artifact, scores it through ONNX as the JSON model, and collects it once', async () => {
     const b = backend();
     await b.submit(request('wk-1'));
+    // The worker's output folder is its own container, through its own SAS datastore.
+    const outputs = (fake.jobs.get('wk-1')!.body.properties as { outputs: Record<string, { uri: string }> })
+      .outputs;
+    expect(outputs.job!.uri).toBe(`azureml://datastores/${jobOutputDatastore('wk-1')}/paths/`);
+    expect(fake.datastores.get(jobOutputDatastore('wk-1'))).toMatchObject({
+      containerName: jobOutputContainer('wk-1'),
+      credentials: { credentialsType: 'Sas' },
+    });
     const s = await poll(b, 'wk-1');
     expect(fake.jobs.get('wk-1')!.exitCode).toBe(0);
+    // Ended: the datastore holding the SAS is gone.
+    expect(fake.datastores.has(jobOutputDatastore('wk-1'))).toBe(false);
     expect(s.error).toBeUndefined();
     expect(s).toMatchObject({ state: 'completed', backendStatus: 'Completed' });
     const result = s.result!;
