@@ -17,6 +17,9 @@ import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/
 import { grantJobOutput, jobOutputContainer } from '../userJob/outputGrant';
 import { codeFolderDigest } from '../userJob/codeDigest';
 import { collectWorkerModel } from './azuremlWorkerModel';
+import type { RemoteScoreInput } from './azuremlScore';
+import { prepareScore, scoresOf } from './azuremlScore';
+import type { Scores } from '../../mlmodel/onnxModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
 import type { UserJobRecord } from './azuremlUserJob';
@@ -103,6 +106,8 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   jobsDatastore?: string;
   /** A job queued longer than this fails with `queued_too_long` (default 4 hours). */
   queuedLimitSeconds?: number;
+  /** How often `score` asks Azure ML about a score job (default 15 s). */
+  scorePollMs?: number;
 }
 
 /** The per-job datastore whose SAS credential is the job's only write access (see the file's comment). */
@@ -675,6 +680,136 @@ export class AzureMlTrainingBackend implements TrainingBackend {
   /** Cancels a job Sluice gave up on; a failure here must not hide why it gave up. */
   private async cancelQuietly(jobId: string): Promise<void> {
     await this.cancel(jobId).catch(() => undefined);
+  }
+
+  /**
+   * Scores a python_function-only model with the pipeline's `score` command as an Azure ML command
+   * job (azuremlScore.ts): submitted once per model folder and rows (a retried call finds the same
+   * job), then waited for, polling, up to the queued limit plus the score's time limit. The
+   * predictions come back through the job's own SAS datastore and get the same checks as on the host.
+   */
+  async score(input: RemoteScoreInput): Promise<Scores> {
+    const o = this.options;
+    const store = o.store;
+    if (!store)
+      throw new NonRetriableError('azureml_not_configured', 'scoring on azureml needs the artifact store');
+    const { spec } = input;
+    const prepared = await prepareScore(input, o.maxModelBytes ?? defaultModelMaxBytes);
+    const { jobId } = prepared;
+    const existing = await this.client.send('GET', this.client.url(this.jobId(jobId)));
+    if (existing.status === 404) {
+      const environment = spec.azureml?.environment ?? o.userJobEnvironment;
+      if (!environment)
+        throw new NonRetriableError(
+          'azureml_environment_missing',
+          'the score job names no environment: set azureml.environment in the training spec or AZUREML_USER_ENVIRONMENT',
+        );
+      const environmentId = await resolveEnvironment(this.client, environment);
+      const codeId = await resolveCode(this.client, spec.code, {
+        ...(o.codeBaseDir ? { baseDir: o.codeBaseDir } : {}),
+        ...(o.codeRoot ? { codeRoot: o.codeRoot } : {}),
+        ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
+      });
+      // The model and the rows, staged where the job can read but not write.
+      for (const f of prepared.model) {
+        await store.put(
+          { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
+          await readFile(f.local),
+          {
+            contentType: 'application/octet-stream',
+            condition: 'overwrite',
+          },
+        );
+      }
+      await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
+        contentType: 'text/csv',
+        condition: 'overwrite',
+      });
+      const output = await this.outputDatastore(jobId, spec.timeLimitSeconds);
+      await this.client.arm('PUT', this.jobId(jobId), `create score job ${jobId}`, {
+        properties: {
+          jobType: 'Command',
+          displayName: `sluice ${jobId}`,
+          experimentName: 'sluice',
+          description: `Sluice score job ${jobId} (the pipeline's score command over the holdout)`,
+          tags: { 'sluice.jobId': jobId, 'sluice.kind': 'score' },
+          limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
+          identity: { identityType: 'Managed' },
+          codeId,
+          environmentId,
+          ...computeOf(this.client, spec.azureml, {
+            ...(o.computeId ? { computeId: o.computeId } : {}),
+            instanceType: o.instanceType ?? 'Standard_DS3_v2',
+          }),
+          command: prepared.command,
+          environmentVariables: prepared.values,
+          inputs: {
+            model: {
+              jobInputType: 'uri_folder',
+              uri: this.jobsUri(jobPath(jobId, 'model/')),
+              mode: 'Download',
+            },
+            input: {
+              jobInputType: 'uri_file',
+              uri: this.jobsUri(jobPath(jobId, 'input.csv')),
+              mode: 'Download',
+            },
+          },
+          outputs: { predictions: { jobOutputType: 'uri_folder', uri: output, mode: 'Upload' } },
+        },
+      });
+    } else if (existing.status !== 200) {
+      throw this.client.fail(`read job ${jobId}`, existing);
+    }
+    const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const started = this.now();
+    const limitMs =
+      ((o.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS) + spec.timeLimitSeconds + 600) * 1000;
+    try {
+      for (;;) {
+        const job = await this.getJob(jobId);
+        const status = job.properties?.status ?? 'Unknown';
+        const state = mapAzureMlStatus(status);
+        const stuck = this.queuedTooLong(job);
+        if (stuck) {
+          await this.cancelQuietly(jobId);
+          throw new NonRetriableError('queued_too_long', stuck);
+        }
+        if (state === 'completed') {
+          const at = { container: jobOutputContainer(jobId), path: 'predictions.csv' };
+          const text = (await store.exists(at))
+            ? (await store.getBuffer(at)).data.toString('utf8')
+            : undefined;
+          return scoresOf(text, prepared, input);
+        }
+        if (state === 'failed') {
+          const logTail = await jobLogTail(this.client, jobId, {
+            ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
+          });
+          throw new NonRetriableError(
+            'score_failed',
+            withLogTail(`the Azure ML score job ${jobId} failed`, logTail),
+          );
+        }
+        if (state === 'canceled')
+          throw new NonRetriableError(
+            'score_time_limit_exceeded',
+            `the Azure ML score job ${jobId} was canceled (its time limit is ${spec.timeLimitSeconds} s)`,
+          );
+        if (this.now() - started > limitMs) {
+          await this.cancelQuietly(jobId);
+          throw new NonRetriableError(
+            'score_time_limit_exceeded',
+            `the Azure ML score job ${jobId} did not end within ${Math.round(limitMs / 1000)} s; it was canceled`,
+          );
+        }
+        await sleep(o.scorePollMs ?? 15_000);
+      }
+    } finally {
+      const ended = await this.getJob(jobId).catch(() => undefined);
+      if (!ended || isTerminal(mapAzureMlStatus(ended.properties?.status ?? 'Unknown')))
+        await this.dropOutputDatastore(jobId);
+    }
   }
 
   async cancel(jobId: string): Promise<void> {

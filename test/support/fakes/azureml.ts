@@ -119,6 +119,8 @@ export interface FakeAzureMlOptions {
   execute?: {
     read(uri: string): Promise<Uint8Array>;
     write(uri: string, bytes: Uint8Array): Promise<void>;
+    /** The blob URIs under a folder URI (for `uri_folder` inputs). */
+    list?(folderUri: string): Promise<string[]>;
   };
   /**
    * Other datastores of the workspace: name → the Blob URL of its container (on the test's
@@ -332,6 +334,17 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       for (const [name, input] of Object.entries(p.inputs ?? {})) {
         const dir = path.join(work, 'inputs', name);
         await mkdir(dir, { recursive: true });
+        if (input.jobInputType === 'uri_folder') {
+          // Downloaded as a folder: every blob under the URI, at its relative path.
+          const base = resolve(input.uri).replace(/\/?$/, '/');
+          for (const uri of run.list ? await run.list(base) : []) {
+            const target = path.join(dir, ...decodeURIComponent(uri.slice(base.length)).split('/'));
+            await mkdir(path.dirname(target), { recursive: true });
+            await writeFile(target, await run.read(uri));
+          }
+          paths[`inputs.${name}`] = dir;
+          continue;
+        }
         const file = path.join(dir, decodeURIComponent(new URL(input.uri).pathname.split('/').pop()!));
         await writeFile(file, await run.read(resolve(input.uri)));
         paths[`inputs.${name}`] = file;
