@@ -20,6 +20,10 @@ import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
 import { runSubmitBody } from './databricksRun';
 import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
+import type { RemoteScoreInput } from './azuremlScore';
+import { prepareScore, scoresOf } from './azuremlScore';
+import { SCORE_COMMAND_VARIABLE_NAMES } from '../../contracts/job';
+import type { Scores } from '../../mlmodel/onnxModel';
 import type { JobStatus, TrainingBackend } from './types';
 import { jobPath } from './types';
 
@@ -75,6 +79,9 @@ export interface DatabricksBackendOptions {
    * fails with `queued_too_long` (default, and setting, the same as Azure ML's: 4 hours).
    */
   queuedLimitSeconds?: number;
+  /** How often `score` asks Databricks about a score run (default 15 s). */
+  scorePollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
   /** A relative `code` (a host folder Sluice stages) is resolved against this (default: the working folder). */
   codeBaseDir?: string;
   /** When set, a host code folder must be inside it (USER_CODE_ROOT), as for Azure ML uploads. */
@@ -589,6 +596,91 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     return this.statusOf(
       await this.recordOutcome({ ...base, state: 'failed', error, logTail: details.logTail }),
     );
+  }
+
+  /**
+   * Scores a python_function-only model with the pipeline's `score` command as a Databricks
+   * one-time run on the pipeline's compute: the model folder and the rows' features are staged
+   * read-only in `jobs/<scoreJobId>/` (`SLUICE_MODEL`, `SLUICE_INPUT` under the job root), a host
+   * code folder as for training, and the run writes `SLUICE_PREDICTIONS` =
+   * `<output root>/<scoreJobId>/predictions.csv`. `idempotency_token` = the score job id (derived
+   * from the model digest, rows, command and task), so a retried call gets the same run. Waited
+   * for, polling, up to the queued limit plus the time limit; the predictions get the host's checks.
+   */
+  async score(input: RemoteScoreInput): Promise<Scores> {
+    const { spec } = input;
+    const store = this.options.store;
+    if ((spec.databricks?.task ?? 'spark_python') !== 'spark_python')
+      throw new NonRetriableError(
+        'databricks_score_unsupported',
+        `the score command runs as a spark_python task; a ${spec.databricks?.task} pipeline cannot score a python_function model on Databricks`,
+      );
+    const prepared = await prepareScore(input, this.options.maxModelBytes ?? defaultModelMaxBytes);
+    const { jobId } = prepared;
+    for (const f of prepared.model) {
+      await store.put(
+        { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
+        await readFile(f.local),
+        {
+          contentType: 'application/octet-stream',
+          condition: 'overwrite',
+        },
+      );
+    }
+    await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
+      contentType: 'text/csv',
+      condition: 'overwrite',
+    });
+    const staged = isHostCodeFolder(spec.code) ? await this.stageCode(jobId, spec.code) : undefined;
+    const variables: Record<string, string> = {
+      ...prepared.values,
+      SLUICE_MODEL: `${this.root}/${jobId}/model`,
+      SLUICE_INPUT: `${this.root}/${jobId}/input.csv`,
+      SLUICE_PREDICTIONS: `${this.outputRoot}/${jobId}/predictions.csv`,
+    };
+    delete variables.PYTHONUNBUFFERED;
+    const body = runSubmitBody({
+      jobId,
+      spec: staged ? { ...spec, code: staged.path } : spec,
+      variables,
+      scoring: {
+        command: spec.score!,
+        known: SCORE_COMMAND_VARIABLE_NAMES,
+        outputVariable: 'SLUICE_PREDICTIONS',
+      },
+    });
+    const runId = await this.options.client.submit(body); // same token, same run on a retry
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const started = this.now();
+    const limit =
+      (this.options.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS) + spec.timeLimitSeconds + 600;
+    for (;;) {
+      const run = await this.options.client.getRun(runId);
+      const mapped = mapRunState(run);
+      if (mapped.state === 'completed') {
+        const at = { container: outputsContainer, path: `${jobId}/predictions.csv` };
+        const text = (await store.exists(at)) ? (await store.getBuffer(at)).data.toString('utf8') : undefined;
+        return scoresOf(text, prepared, input);
+      }
+      if (mapped.state === 'failed') {
+        const details = await this.failureDetails(run);
+        throw new NonRetriableError(
+          'score_failed',
+          `the Databricks score run ${runId} failed: ${mapped.error?.message ?? mapped.backendStatus}${details.message ? `; the task's error: ${details.message}` : ''}`,
+        );
+      }
+      if (mapped.state === 'canceled')
+        throw new NonRetriableError('score_canceled', `the Databricks score run ${runId} was canceled`);
+      const waited = Math.round((this.now() - started) / 1000);
+      if (waited > limit) {
+        await this.cancelQuietly(runId);
+        throw new NonRetriableError(
+          'score_time_limit_exceeded',
+          `the Databricks score run ${runId} did not end within ${limit} s; it was canceled`,
+        );
+      }
+      await sleep(this.options.scorePollMs ?? 15_000);
+    }
   }
 
   /** How long the run has waited since submit, when it is still queued past the limit. */

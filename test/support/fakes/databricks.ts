@@ -556,12 +556,11 @@ export function pythonVolumeExecutor(options: {
         if (v.startsWith(`${outRoot}/`)) jobIds.add(v.slice(outRoot.length + 1).split('/')[0]!);
       }
       for (const jobId of jobIds) {
-        for (const sub of ['data', 'code']) {
-          for await (const blob of options.store.list(container, `${jobId}/${sub}/`)) {
-            const target = path.join(volume, ...blob.path.split('/'));
-            await mkdir(path.dirname(target), { recursive: true });
-            await writeFile(target, (await options.store.getBuffer({ container, path: blob.path })).data);
-          }
+        // The job's folder as the run reads it (data, staged code, a score job's model and input).
+        for await (const blob of options.store.list(container, `${jobId}/`)) {
+          const target = path.join(volume, ...blob.path.split('/'));
+          await mkdir(path.dirname(target), { recursive: true });
+          await writeFile(target, (await options.store.getBuffer({ container, path: blob.path })).data);
         }
         await mkdir(path.join(outVolume, jobId), { recursive: true });
       }
