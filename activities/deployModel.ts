@@ -9,6 +9,8 @@ import type { ModelRegistry } from '../lib/registry/registry';
 import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import type { RunStore } from '../lib/runs/store';
 import type { Services } from '../lib/services';
+import { startNudge } from '../lib/checks/nudge';
+import { checkDeps } from '../lib/services';
 import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof deployModelActivity.input>;
@@ -171,4 +173,12 @@ export function deployDeps(
   };
 }
 
-registerActivityFactory(deployModelActivity, (services) => deployModel(deployDeps(services)));
+registerActivityFactory(deployModelActivity, (services) => {
+  const deploy = deployModel(deployDeps(services));
+  return async (input: Input): Promise<DeployModelOutput> => {
+    const out = await deploy(input);
+    // The checks waiting on this model are decided now, not at the next timer tick (not awaited).
+    startNudge(() => checkDeps(services), { aliasMoved: out.modelName });
+    return out;
+  };
+});

@@ -5,6 +5,10 @@ import { endRun, withdrawalMessage } from '../lib/runs/ending';
 import type { RunStatus } from '../lib/contracts/runDocument';
 import { applyStepUpdates } from '../lib/runs/document';
 import type { RunStore } from '../lib/runs/store';
+import type { CheckDeps } from '../lib/checks/service';
+import type { SweepResult } from '../lib/checks/service';
+import { startNudge } from '../lib/checks/nudge';
+import { checkDeps, type Services } from '../lib/services';
 import { registerActivityFactory } from './support/define';
 
 /**
@@ -52,4 +56,21 @@ export function finishRun(deps: RunEndingDeps & { runs: Pick<RunStore, 'update'>
   };
 }
 
-registerActivityFactory(finishRunActivity, (services) => finishRun(services));
+/**
+ * finishRun, then a nudge to the deployment checks waiting on the run (docs/delivery.md): started,
+ * not awaited, so the orchestration never waits on Azure DevOps or GitHub; the timer is the backstop.
+ */
+export function finishRunAndNudge(
+  services: Services,
+  deps: CheckDeps | (() => CheckDeps) = () => checkDeps(services),
+  onNudged?: (outcome: SweepResult | Error) => void,
+) {
+  const finish = finishRun(services);
+  return async (input: z.output<typeof finishRunActivity.input>): Promise<{ status: RunStatus }> => {
+    const out = await finish(input);
+    startNudge(deps, { runEnded: input.runId }, onNudged);
+    return out;
+  };
+}
+
+registerActivityFactory(finishRunActivity, (services) => finishRunAndNudge(services));

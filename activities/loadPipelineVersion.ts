@@ -28,6 +28,7 @@ export function loadPipelineVersion(deps: { pipelines: Pick<PipelineStore<Pipeli
       evaluation: d.evaluation,
       approval: d.approval,
       ...(d.goldenSet ? { goldenSet: d.goldenSet } : {}),
+      ...(d.deployment?.window ? { deploymentWindow: d.deployment.window } : {}),
     });
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -15,6 +15,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseErrorMessage } from './args';
 import type { ContainerClient } from '@azure/storage-blob';
 import { runningDevhostUrl, startLocalSluice, repoRoot, type LocalSluice } from './localSluice';
 import { decideThroughPage, localBlobService, localOutbox, waitForMessage } from './reviewer';
@@ -298,20 +299,30 @@ function printEvaluation(ev: EvaluationView | undefined): void {
   for (const r of ev.reasons) note(`${r.passed ? green('✔') : red('✖')} ${r.message}`);
 }
 
+const DEMO_OPTIONS = {
+  url: { type: 'string' },
+  start: { type: 'boolean', default: false },
+  'data-dir': { type: 'string' },
+  approve: { type: 'boolean', default: false },
+  training: { type: 'string' },
+  key: { type: 'string' },
+  storage: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** A mistyped option or a stray argument: the CLI's own message and exit code 2, as `sluice` does. */
+export class DemoUsageError extends Error {}
+
+export function parseDemoArgs(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: DEMO_OPTIONS }).values;
+  } catch (err) {
+    throw new DemoUsageError(parseErrorMessage(err, 'npm run demo -- --help'));
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      url: { type: 'string' },
-      start: { type: 'boolean', default: false },
-      'data-dir': { type: 'string' },
-      approve: { type: 'boolean', default: false },
-      training: { type: 'string' },
-      key: { type: 'string' },
-      storage: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  const values = parseDemoArgs(argv);
   if (values.help) {
     out(USAGE);
     return 0;
@@ -577,7 +588,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (err: unknown) => {
       console.error(red(`demo: ${err instanceof Error ? err.message : String(err)}`));
-      process.exit(1);
+      process.exit(err instanceof DemoUsageError ? 2 : 1);
     },
   );
 }

@@ -4,20 +4,91 @@
  * what the CLI can do the API can do. Settings: --url / SLUICE_URL (default http://localhost:7071),
  * --key / SLUICE_KEY (function key, sent as x-functions-key).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseErrorMessage } from './args';
 import type { ApprovalLink } from './approvalLinks';
+import { pipelinesAsCode } from './pipelinesAsCode';
+import { AUDIT_COMMAND, AuditUsageError, auditCommand } from './audit';
 import type { JobTestArgs } from './jobTest';
+import { PROMOTE_COMMAND, promoteRequest } from './promote';
+
+/**
+ * `sluice run --wait`'s exit code per outcome. Stable: CI steps gate on these numbers, so a code is
+ * never reused for another outcome; a new stop reason gets a new number.
+ */
+export const RUN_EXIT_CODES = {
+  succeeded: 0,
+  error: 1,
+  usage: 2,
+  validation_failed: 10,
+  evaluation_failed: 11,
+  champion_collapsed: 12,
+  approval_rejected: 13,
+  approval_timed_out: 14,
+  approval_withdrawn: 15,
+  training_failed: 16,
+  superseded: 17,
+  duplicate_execution: 18,
+  stopped_other: 19,
+  failed: 20,
+  canceled: 21,
+} as const;
+
+const RUN_EXIT_MEANINGS: Record<keyof typeof RUN_EXIT_CODES, string> = {
+  succeeded: 'the run succeeded',
+  error: 'the CLI could not follow the run (Sluice unreachable, an HTTP error)',
+  usage: 'wrong command line',
+  validation_failed: 'stopped: the data failed validation',
+  evaluation_failed: 'stopped: the candidate did not pass the evaluation policy',
+  champion_collapsed: 'stopped: the production model collapsed on new labels',
+  approval_rejected: 'stopped: a reviewer rejected it',
+  approval_timed_out: 'stopped: nobody decided before the approval timeout',
+  approval_withdrawn: 'stopped: the approval was withdrawn',
+  training_failed: 'stopped: training failed',
+  superseded: 'stopped: production moved or another run holds the approval slot',
+  duplicate_execution: 'stopped: a duplicate execution of a run that already has one',
+  stopped_other: 'stopped for another reason (error, orchestration_* from reconciliation, a newer one)',
+  failed: 'the run failed',
+  canceled: 'the run was canceled',
+};
+
+/** The exit code of a finished run: by status, and a stopped run by its stop reason. */
+export function runExitCode(run: Pick<RunView, 'status' | 'stopReason'>): number {
+  if (run.status === 'succeeded') return RUN_EXIT_CODES.succeeded;
+  if (run.status === 'canceled') return RUN_EXIT_CODES.canceled;
+  if (run.status === 'failed') return RUN_EXIT_CODES.failed;
+  if (run.status === 'stopped') {
+    if (run.stopReason === 'canceled') return RUN_EXIT_CODES.canceled;
+    const r = run.stopReason as keyof typeof RUN_EXIT_CODES | undefined;
+    if (r && r in RUN_EXIT_CODES && !['succeeded', 'error', 'usage', 'failed', 'canceled'].includes(r))
+      return RUN_EXIT_CODES[r];
+    return RUN_EXIT_CODES.stopped_other;
+  }
+  return RUN_EXIT_CODES.error; // not a finished run: watchRun only returns finished ones
+}
+
+function runExitCodeTable(): string {
+  return (Object.keys(RUN_EXIT_CODES) as (keyof typeof RUN_EXIT_CODES)[])
+    .map((k) => `  ${String(RUN_EXIT_CODES[k]).padStart(2)}  ${RUN_EXIT_MEANINGS[k]}`)
+    .join('\n');
+}
 
 const USAGE = `Usage: sluice <command> [options]
 
 Commands:
-  pipelines apply FILE            create or update a pipeline from a JSON definition (new version)
+  pipelines validate DIR          check a folder of pipeline definitions (JSON/YAML) offline
+  pipelines plan DIR [--detailed-exitcode]
+                                  show what applying DIR would change on the server, per field
+  pipelines apply DIR|FILE        create or update the pipelines of DIR (or one JSON file)
   pipelines list                  list pipelines
   pipelines show NAME             show a pipeline definition
   run PIPELINE [--data FILE | --blob CONTAINER/PATH] [--wait]
                                   start a run on a CSV / JSON Lines / Parquet file or a blob; --wait shows the steps live
+                                  and exits with the run's outcome (sluice run --help lists the codes)
+  promote PIPELINE --mlflow URI [--data FILE | --blob CONTAINER/PATH] [--wait]
+                                  put a model trained elsewhere (MLflow) through the pipeline's gate
   datasets upload FILE [--name N] put a CSV / JSON Lines / Parquet file in the datasets container (again: replace it)
                                   and print the blob name for schedule.source.blob, goldenSet.blob or run --blob
   runs [--pipeline P] [--status S]
@@ -26,6 +97,7 @@ Commands:
   cancel RUN                      cancel a run (stops its training job)
   models [NAME]                   list models, or show versions, aliases and alias history of one
   predict NAME FILE               score rows (JSON array of objects, or CSV) with the production model
+  audit [verify]                  the audit trail, newest first; verify: check the chain and its anchors
   job test FOLDER --data FILE --target COL [--features a,b] [--command "…"] [--rows N]
                   [--task classification|regression] [--seed N] [--hyperparameters JSON]
                   [--time-limit SECONDS] [--work DIR]
@@ -64,16 +136,36 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 export const COMMANDS: Record<string, CommandSpec> = {
+  audit: AUDIT_COMMAND,
   pipelines: {
-    usage: 'sluice pipelines apply FILE [--rows N] | list | show NAME',
+    usage:
+      'sluice pipelines validate DIR | plan DIR [--detailed-exitcode] | apply DIR | apply FILE [--rows N] | list | show NAME',
     about:
-      'apply: store a new version of the pipeline defined in FILE (JSON; its "name" says which pipeline),\n' +
-      'and warn when its evaluation policy cannot pass on the holdout it will see;\n' +
+      'Pipelines as code: DIR holds one definition per .json, .yaml or .yml file (a file without "name" is\n' +
+      'named after the file).\n' +
+      "validate: check every definition offline with the server's own schema; each problem names the\n" +
+      '  file and the field. Exit 0 valid, 1 not.\n' +
+      'plan: compare DIR with the deployed pipelines: new, changed fields (old → new), unchanged, and\n' +
+      '  pipelines only on the server (reported, never deleted). Exit 0; with --detailed-exitcode,\n' +
+      '  0 no change, 2 changes, 1 error.\n' +
+      'apply DIR: apply the plan, each write conditional on the version the plan read (a change made\n' +
+      '  meanwhile is refused: plan again); stops at the first error and says what was applied before it.\n' +
+      'apply FILE: store a new version of the pipeline in FILE (JSON) unconditionally, and warn when\n' +
+      '  its evaluation policy cannot pass on the holdout it will see.\n' +
       'list: every pipeline with its latest version; show: one definition with its versions.',
-    options: { rows: { type: 'string' } },
-    optionHelp: `  --rows N                 evaluation rows to expect (holdout plus golden set), for the policy
-                           check; default: the pipeline's last evaluated run`,
+    options: {
+      rows: { type: 'string' },
+      'detailed-exitcode': { type: 'boolean', default: false },
+      prune: { type: 'boolean', default: false },
+    },
+    optionHelp: `  --detailed-exitcode      plan: exit 0 when nothing would change, 2 when something would, 1 on error
+  --prune                  refused: Sluice's API cannot delete a pipeline yet (runs pin their versions)
+  --rows N                 apply FILE: evaluation rows to expect (holdout plus golden set), for the
+                           policy check; default: the pipeline's last evaluated run`,
     examples: [
+      'sluice pipelines validate pipelines/',
+      'sluice pipelines plan pipelines/ --detailed-exitcode',
+      'sluice pipelines apply pipelines/',
       'sluice pipelines apply examples/pipelines/wages.json',
       'sluice pipelines apply examples/pipelines/wages.json --rows 400',
       'sluice pipelines list',
@@ -85,8 +177,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
     about:
       'Start a run of PIPELINE on a CSV, JSON Lines or Parquet file, or on a blob already in storage.\n' +
       'With --wait, show each step as it happens and, while the run waits for reviewers, the\n' +
-      "approval links of a local Sluice (read from the devhost's outbox container); exit 0 when the\n" +
-      'run succeeds, 1 when it stops or fails.',
+      "approval links of a local Sluice (read from the devhost's outbox container), and exit with the\n" +
+      "run's outcome, so a CI step can gate on it:\n" +
+      runExitCodeTable(),
     options: {
       data: { type: 'string' },
       blob: { type: 'string' },
@@ -103,6 +196,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'sluice run wages --blob datasets/wages/latest.csv',
     ],
   },
+  promote: PROMOTE_COMMAND,
   runs: {
     usage: 'sluice runs [--pipeline P] [--status S]',
     about: 'List runs, newest first.',
@@ -584,15 +678,7 @@ export function parseCommandLine(argv: string[]): { values: Values; positionals:
     });
     return { values: parsed.values as Values, positionals: parsed.positionals };
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    const option = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
-      throw new UsageError(`unknown option '${option}'${cmd ? ` for '${cmd}'` : ''}; see '${help}'`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
-      throw new UsageError(
-        `option '${option}' ${/argument missing/.test((err as Error).message) ? 'needs a value' : 'takes no value'}; see '${help}'`,
-      );
-    throw new UsageError(`${(err as Error).message}; see '${help}'`);
+    throw new UsageError(parseErrorMessage(err, help, cmd));
   }
 }
 
@@ -626,6 +712,19 @@ export async function main(
   switch (cmd) {
     case 'pipelines': {
       const sub = rest[0];
+      if (sub === 'validate' || sub === 'plan' || (sub === 'apply' && (await isFolder(rest[1])))) {
+        const dir = need(rest[1], 'DIR');
+        if (values.prune)
+          throw new UsageError(
+            "--prune: Sluice's API cannot delete a pipeline yet (runs and schedules pin its versions); " +
+              'plan reports pipelines that are only on the server, and nothing deletes them',
+          );
+        if (values['detailed-exitcode'] && sub !== 'plan')
+          throw new UsageError(`--detailed-exitcode is for plan\n\n${commandHelp(cmd)}`);
+        if (str('rows') !== undefined)
+          throw new UsageError(`--rows is for apply FILE, not a folder\n\n${commandHelp(cmd)}`);
+        return pipelinesAsCode(ctx, sub, dir, { detailedExitCode: values['detailed-exitcode'] === true });
+      }
       if (sub === 'apply') {
         const file = need(rest[1], 'FILE');
         const text = await readFile(file, 'utf8').catch(() => {
@@ -673,9 +772,11 @@ export async function main(
       }
       throw new UsageError(`unknown pipelines command '${sub}'\n\n${commandHelp('pipelines')}`);
     }
+    case 'promote':
     case 'run': {
       const pipeline = need(rest[0], 'PIPELINE');
       let body: { data: string | Buffer; type: string };
+      let path = `/api/pipelines/${encodeURIComponent(pipeline)}/runs`;
       const dataFile = str('data');
       const blob = str('blob');
       if (dataFile) {
@@ -688,14 +789,17 @@ export async function main(
       } else if (blob) {
         body = { data: JSON.stringify({ source: { blob } }), type: 'application/json' };
       } else {
-        throw new UsageError(`run needs --data FILE or --blob CONTAINER/PATH\n\n${commandHelp('run')}`);
+        throw new UsageError(`${cmd} needs --data FILE or --blob CONTAINER/PATH\n\n${commandHelp(cmd)}`);
       }
-      const started = (await api(
-        ctx,
-        'POST',
-        `/api/pipelines/${encodeURIComponent(pipeline)}/runs`,
-        body,
-      )) as {
+      if (cmd === 'promote') {
+        const mlflow = need(str('mlflow'), '--mlflow URI');
+        ({ path, body } = promoteRequest(
+          pipeline,
+          mlflow,
+          blob && !dataFile ? { blob } : { file: body.data as Buffer, type: body.type },
+        ));
+      }
+      const started = (await api(ctx, 'POST', path, body)) as {
         runId: string;
         runUrl: string;
       };
@@ -708,10 +812,11 @@ export async function main(
       const { outboxLinks } = await import('./approvalLinks.js');
       const run = await watchRun(ctx, started.runId, 1000, undefined, outboxLinks(str('storage')));
       print(run, () => printRun(ctx, run));
-      return run.status === 'succeeded' ? 0 : 1;
+      return runExitCode(run);
     }
     case 'datasets': {
-      if (rest[0] !== 'upload') throw new CliError(`unknown datasets command '${rest[0] ?? ''}'\n\n${USAGE}`);
+      if (rest[0] !== 'upload')
+        throw new UsageError(`unknown datasets command '${rest[0] ?? ''}'\n\n${commandHelp('datasets')}`);
       const file = need(rest[1], 'FILE');
       const data = await readFile(file).catch(() => {
         throw new CliError(`cannot read ${file}`);
@@ -785,6 +890,17 @@ export async function main(
       out(JSON.stringify(r, null, 2));
       return 0;
     }
+    case 'audit':
+      try {
+        return await auditCommand(
+          rest,
+          { subject: str('subject'), limit: str('limit'), before: str('before') },
+          { get: (path) => api(ctx, 'GET', path), out, json: ctx.json },
+        );
+      } catch (err) {
+        if (err instanceof AuditUsageError) throw new UsageError(`${err.message}\n\n${commandHelp(cmd)}`);
+        throw err;
+      }
     case 'job': {
       if (rest[0] !== 'test')
         throw new UsageError(`unknown job command '${rest[0] ?? ''}'\n\n${commandHelp('job')}`);
@@ -796,7 +912,7 @@ export async function main(
       return jobTest(jobTestArgs(need(rest[1], 'FOLDER'), values, need), { check: checkModelFolder, out });
     }
     default:
-      throw new CliError(`unknown command '${cmd}'\n\n${USAGE}`);
+      throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
   }
 }
 
@@ -848,14 +964,27 @@ export function jobTestArgs(
   };
 }
 
-/** The process entry (also of scripts/sluice.mjs, the bin): exit 2 for a usage or client error, 1 otherwise. */
+/**
+ * The process entry (also of scripts/sluice.mjs, the bin): a command's own exit code; 2 for a
+ * mistake in the command line; 1 for any other error (Sluice unreachable, a refused request), so
+ * 2 stays free for `pipelines plan --detailed-exitcode`'s "changes", as in terraform.
+ */
 export function runCli(argv: string[]): void {
   main(argv).then(
     (code) => process.exit(code),
     (err: unknown) => {
       console.error(`sluice: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(err instanceof CliError ? 2 : 1);
+      process.exit(err instanceof UsageError ? RUN_EXIT_CODES.usage : RUN_EXIT_CODES.error);
     },
+  );
+}
+
+/** Whether PATH is a folder (apply DIR) rather than a file (apply FILE, the one-file form). */
+async function isFolder(path: string | undefined): Promise<boolean> {
+  if (!path) return false;
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
   );
 }
 

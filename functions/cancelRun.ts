@@ -1,6 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { withServices } from '../app/services';
+import { startNudge } from '../lib/checks/nudge';
+import { checkDeps } from '../lib/services';
 import { requesterOf } from '../lib/approval/principal';
 import { runChildInstanceIds } from '../lib/contracts/orchestrations';
 import { readStepOutputs } from '../lib/contracts/run';
@@ -57,7 +59,9 @@ export const cancelRun =
 
     // The job the train step is running, as the orchestration recorded it (typed, parsed).
     const train = run.steps.find((s) => s.name === 'train');
-    const job = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+    const outputs = train?.status === 'running' ? readStepOutputs(run.steps, 'train') : undefined;
+    // A promoted run's train step imports a model: there is no job to stop.
+    const job = outputs && 'jobId' in outputs ? outputs : undefined;
     if (job) await deps.backend(job.backend).cancel(job.jobId);
 
     const at = new Date().toISOString();
@@ -94,5 +98,15 @@ app.http('cancelRun', {
   methods: ['POST'],
   authLevel: 'function',
   extraInputs: [df.input.durableClient()],
-  handler: withProblems(withServices(cancelRun)),
+  handler: withProblems(
+    withServices((s) => {
+      const cancel = cancelRun(s);
+      return async (request: HttpRequest, context: InvocationContext) => {
+        const res = await cancel(request, context);
+        // The deployment checks on this run are failed now, not at the next timer tick (not awaited).
+        if (res.status === 202) startNudge(() => checkDeps(s), { runEnded: request.params.id ?? '' });
+        return res;
+      };
+    }),
+  ),
 });

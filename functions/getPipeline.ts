@@ -30,14 +30,18 @@ export const getPipeline =
         },
       );
     }
+    const versions = await deps.pipelines.versions(name);
+    const latest = versions.reduce((m, v) => Math.max(m, v.version), found.version);
     return {
+      // The latest version, whichever was asked for: it is what a conditional PUT must name.
+      headers: { etag: `"${latest}"` },
       jsonBody: {
         name: found.name,
         version: found.version,
         createdAt: found.createdAt,
         createdBy: found.createdBy,
         definition: found.definition,
-        versions: await deps.pipelines.versions(name),
+        versions,
       },
     };
   };

@@ -28,6 +28,10 @@ export const putPipeline =
     const name = request.params.name ?? '';
     const nameCheck = pipelineNameSchema.safeParse(name);
     if (!nameCheck.success) return zodProblem(nameCheck.error, 'invalid_pipeline_name', 'name');
+    const expectedVersion = expectedVersionOf(request);
+    if (typeof expectedVersion === 'string') {
+      return problem(400, 'invalid_if_match', expectedVersion, { field: 'If-Match' });
+    }
     const rowsParam = request.query.get('rows');
     const rows = rowsParam === null ? undefined : Number(rowsParam);
     if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) {
@@ -92,10 +96,16 @@ export const putPipeline =
       ...(deps.runs ? { runs: deps.runs } : {}),
     });
     const by = requesterOf((h) => request.headers.get(h));
-    const stored = await deps.pipelines.put(name, parsed.data, by, new Date());
+    const stored =
+      expectedVersion === undefined
+        ? await deps.pipelines.put(name, parsed.data, by, new Date())
+        : await deps.pipelines.put(name, parsed.data, by, new Date(), { expectedVersion });
     return {
       status: 201,
-      headers: { location: `/api/pipelines/${name}?version=${stored.version}` },
+      headers: {
+        location: `/api/pipelines/${name}?version=${stored.version}`,
+        etag: pipelineEtag(stored.version),
+      },
       jsonBody: {
         name: stored.name,
         version: stored.version,
@@ -104,6 +114,26 @@ export const putPipeline =
       },
     };
   };
+
+/** A pipeline's ETag is its latest version number, quoted: what `If-Match` on PUT names. */
+export const pipelineEtag = (version: number) => `"${version}"`;
+
+/**
+ * The version a conditional PUT expects to replace: `If-Match: "N"` (the ETag a GET answered), or
+ * `If-None-Match: *` for "create only; no pipeline of this name yet" (0). Undefined when the PUT is
+ * unconditional; a string says what is wrong with the header.
+ */
+function expectedVersionOf(request: HttpRequest): number | undefined | string {
+  const match = request.headers.get('if-match');
+  const noneMatch = request.headers.get('if-none-match');
+  if (match !== null && noneMatch !== null) return 'send If-Match or If-None-Match, not both';
+  if (noneMatch !== null) {
+    return noneMatch.trim() === '*' ? 0 : `If-None-Match must be *, got "${noneMatch}"`;
+  }
+  if (match === null) return undefined;
+  const m = /^\s*(?:W\/)?"?([1-9][0-9]{0,8})"?\s*$/.exec(match);
+  return m ? Number(m[1]) : `If-Match must be one version ETag such as "3", got "${match}"`;
+}
 
 app.http('putPipeline', {
   route: 'api/pipelines/{name}',

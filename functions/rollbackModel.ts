@@ -7,6 +7,8 @@ import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { ROLLBACK_PREFIX, planRollback } from '../lib/registry/rollback';
 import { getServices } from '../app/services';
+import { startNudge } from '../lib/checks/nudge';
+import { checkDeps } from '../lib/services';
 import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import { requireJsonContentType } from './support/http';
 
@@ -97,7 +99,11 @@ app.http('rollbackModel', {
     async () => (await getServices()).registry,
     (name) => {
       getServices()
-        .then((s) => s.scoring.invalidate(name))
+        .then((s) => {
+          s.scoring.invalidate(name);
+          // The deployment checks on this model are decided now, not at the next timer tick.
+          startNudge(() => checkDeps(s), { aliasMoved: name });
+        })
         .catch(() => undefined);
     },
     async (name, version) => (await getServices()).approvals.findByCandidate(name, version),

@@ -159,6 +159,43 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Durable Functions backend: azureStorage (queues and tables in the app\'s storage account, about 5 sequential activities per second per instance) or durableTaskScheduler (the managed Durable Task Scheduler, built for more; docs/scale.md).')
+@allowed([
+  'azureStorage'
+  'durableTaskScheduler'
+])
+param durableBackend string = 'azureStorage'
+
+@description('SKU of the Durable Task Scheduler (durableBackend = durableTaskScheduler): Consumption or Dedicated.')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param durableSchedulerSku string = 'Consumption'
+
+@description('Always-ready Flex Consumption instances for the durable function group (Microsoft recommends 1 for Durable Functions on Flex): timers, approval events and new runs start without a cold start, at the price of one instance billed at the always-ready rate all the time. 0 = scale from zero.')
+@minValue(0)
+@maxValue(20)
+param durableAlwaysReadyInstances int = 1
+
+@description('Longest wait, in seconds, between polls of an idle Durable task hub queue (Azure Storage backend; the provider\'s own default is 30). Microsoft recommends 10 or less on Flex Consumption: lower = events picked up sooner, more storage transactions while idle.')
+@minValue(1)
+@maxValue(30)
+param durableQueuePollingSeconds int = 10
+
+@description('Client id of the Microsoft Entra app registration for console sign-in (App Service Authentication, docs/deploy.md "Console sign-in"); empty = authentication off and the console is not protected by a sign-in.')
+param consoleAuthClientId string = ''
+
+@description('Tenant of the console\'s app registration; empty = the deployment\'s tenant.')
+param consoleAuthTenantId string = ''
+
+@description('Role the app identity gets to send mail: custom (only the send actions; deploying needs Owner or User Access Administrator to create the role) or builtIn (Communication and Email Service Owner, which can also read keys and delete the resource).')
+@allowed([
+  'custom'
+  'builtIn'
+])
+param emailRole string = 'custom'
+
 @description('Turn on Key Vault purge protection. It cannot be turned off again, and a deleted vault keeps its name taken for 90 days.')
 param keyVaultPurgeProtection bool = false
 
@@ -245,6 +282,9 @@ param emailServiceName string = ''
 @description('Overrides the Azure ML workspace name.')
 param mlWorkspaceName string = ''
 
+@description('Overrides the Durable Task Scheduler name.')
+param durableSchedulerName string = ''
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +312,8 @@ var names = {
   communication: !empty(communicationServiceName) ? communicationServiceName : '${abbrs.communicationCommunicationServices}${resourceToken}'
   emailService: !empty(emailServiceName) ? emailServiceName : '${abbrs.communicationEmailServices}${resourceToken}'
   mlWorkspace: !empty(mlWorkspaceName) ? mlWorkspaceName : '${abbrs.machineLearningServicesWorkspaces}${resourceToken}'
+  durableScheduler: !empty(durableSchedulerName) ? durableSchedulerName : '${abbrs.durableTaskSchedulers}${resourceToken}'
+  mlJobsIdentity: '${abbrs.managedIdentityUserAssignedIdentities}mljobs-${resourceToken}'
   mlStorage: '${abbrs.storageStorageAccounts}ml${resourceToken}'
   mlKeyVault: '${abbrs.keyVaultVaults}ml-${resourceToken}'
 }
@@ -281,7 +323,10 @@ var deploymentContainerName = 'app-package-${take(toLower(names.functionApp), 32
 var blobContainerNames = concat(map(items(shared.blobContainers), container => container.value), [
   deploymentContainerName
 ])
+var immutableContainerNames = map(items(shared.immutableBlobContainers), container => container.value)
 var cosmosContainers = map(items(shared.cosmos.containers), container => container.value)
+var durableNames = shared.durable
+var useScheduler = durableBackend == 'durableTaskScheduler'
 
 var secretNames = {
   approvalSigningKeys: 'approval-signing-keys'
@@ -333,6 +378,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     containerNames: blobContainerNames
+    immutableContainerNames: immutableContainerNames
   }
 }
 
@@ -402,6 +448,19 @@ module ml 'modules/ml.bicep' = if (enableAzureMl) {
     artifactStorageAccountName: storage.outputs.name
     artifactBlobEndpoint: storage.outputs.blobEndpoint
     jobsContainerName: shared.blobContainers.jobs
+    jobsIdentityName: names.mlJobsIdentity
+  }
+}
+
+module durable 'modules/durable.bicep' = if (useScheduler) {
+  name: 'durable'
+  scope: rg
+  params: {
+    name: names.durableScheduler
+    location: location
+    tags: tags
+    taskHubName: taskHubName
+    skuName: durableSchedulerSku
   }
 }
 
@@ -421,11 +480,14 @@ module roles 'modules/roles.bicep' = {
     enableAzureMl: enableAzureMl
     mlWorkspaceName: names.mlWorkspace
     mlStorageAccountName: names.mlStorage
-    mlWorkspacePrincipalId: enableAzureMl ? ml.outputs.principalId : ''
+    mlJobsPrincipalId: enableAzureMl ? ml.outputs.jobsIdentityPrincipalId : ''
     jobsContainerName: shared.blobContainers.jobs
     datasetsContainerName: shared.blobContainers.datasets
     jobOutputsContainerName: shared.blobContainers.jobOutputs
     databricksAccessConnectorPrincipalId: databricksAccessConnectorPrincipalId
+    emailRole: emailRole
+    enableDurableTaskScheduler: useScheduler
+    durableSchedulerName: useScheduler ? durable.outputs.name : ''
   }
   dependsOn: [
     communication
@@ -445,6 +507,18 @@ var hostSettings = {
   AzureWebJobsStorage__clientId: identity.outputs.clientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+}
+
+// The Durable backend. host.json names the Azure Storage provider (what devhost runs locally);
+// these app settings override extensions.durableTask.storageProvider for this deployment, with the
+// names from lib/resources.json (durable). The scheduler's connection uses the app identity.
+var durableSettingPrefix = durableNames.storageProviderSettingPrefix
+var durableSettings = useScheduler ? {
+  '${durableSettingPrefix}type': durableNames.schedulerProviderType
+  '${durableSettingPrefix}connectionStringName': durableNames.schedulerConnectionSetting
+  '${durableNames.schedulerConnectionSetting}': 'Endpoint=${durable.outputs.endpoint};Authentication=ManagedIdentity;ClientID=${identity.outputs.clientId}'
+} : {
+  '${durableSettingPrefix}maxQueuePollingInterval': '00:00:${durableQueuePollingSeconds < 10 ? '0' : ''}${durableQueuePollingSeconds}'
 }
 
 var sluiceSettings = {
@@ -482,6 +556,8 @@ var azureMlSettings = enableAzureMl ? union({
   '${settingNames.azureMlResourceGroup}': rg.name
   '${settingNames.azureMlWorkspaceName}': ml.outputs.name
   '${settingNames.azureMlJobsDatastore}': ml.outputs.jobsDatastoreName
+  '${settingNames.azureMlJobIdentityClientId}': ml.outputs.jobsIdentityClientId
+  '${settingNames.azureMlJobIdentityId}': ml.outputs.jobsIdentityId
 }, empty(azureMlEnvironmentId) ? {} : {
   '${settingNames.azureMlEnvironmentId}': azureMlEnvironmentId
 }, empty(azureMlCodeId) ? {} : {
@@ -541,7 +617,7 @@ var mlflowSettings = !empty(mlflowTrackingUri) ? union({
   '${settingNames.mlflowTrackingToken}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.mlflowTrackingToken}/)'
 }) : {}
 
-var appSettings = union(hostSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, trainingSettings, githubSettings, mlflowSettings)
+var appSettings = union(hostSettings, durableSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, trainingSettings, githubSettings, mlflowSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'
@@ -559,8 +635,14 @@ module api 'modules/functionapp.bicep' = {
     hostOriginSettingName: empty(publicBaseUrl) ? settingNames.publicBaseUrl : ''
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    authClientId: consoleAuthClientId
+    authTenantId: !empty(consoleAuthTenantId) ? consoleAuthTenantId : tenant().tenantId
   }
-  // The host needs its storage roles and Key Vault access before it starts.
+  // The host needs its storage roles and Key Vault access before it starts: the site and its app
+  // settings (with the Key Vault references) are written only after every role assignment exists.
+  // Azure RBAC may still take minutes to apply a new assignment; the postprovision hook in
+  // azure.yaml then asks App Service to resolve the references again (docs/deploy.md).
   dependsOn: [
     roles
   ]
@@ -591,4 +673,8 @@ output NOTIFIER string = notifier
 output ACS_ENDPOINT string = enableEmail ? communication.outputs.endpoint : ''
 output ACS_SENDER string = enableEmail ? emailSender : ''
 output AZUREML_WORKSPACE_NAME string = enableAzureMl ? ml.outputs.name : ''
+output AZUREML_JOB_IDENTITY_CLIENT_ID string = enableAzureMl ? ml.outputs.jobsIdentityClientId : ''
+output DURABLE_BACKEND string = durableBackend
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = useScheduler ? durable.outputs.endpoint : ''
+output CONSOLE_AUTH_ENABLED bool = !empty(consoleAuthClientId)
 output DATABRICKS_HOST string = databricksHost

@@ -182,6 +182,14 @@ export const configSchema = z
      */
     AZUREML_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
     /**
+     * The user-assigned identity Azure ML jobs run as (Bicep attaches it to the workspace and grants
+     * it the artifact storage): its client id and ARM resource id, for a job's
+     * `identity: { identityType: 'Managed', clientId, resourceId }`. Serverless compute cannot use
+     * the workspace's system-assigned identity.
+     */
+    AZUREML_JOB_IDENTITY_CLIENT_ID: z.string().min(1).optional(),
+    AZUREML_JOB_IDENTITY_ID: z.string().min(1).optional(),
+    /**
      * Deployment checks (docs/delivery.md). Hosts an Azure DevOps check may name in its PlanUrl;
      * Sluice posts the job's token only there. Comma-separated; `*.` matches any subdomain.
      */

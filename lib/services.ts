@@ -1,4 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
+import { AnchorStore } from './audit/anchors';
+import { AuditLog } from './audit/log';
 import type { ApprovalServiceDeps } from './approval/service';
 import { ApprovalSlots } from './approval/slot';
 import { ApprovalStore } from './approval/store';
@@ -34,6 +36,7 @@ import { azureCredential } from './storage/credential';
 import type { MlflowClientOptions } from './mlflow/client';
 import { MlflowClient } from './mlflow/client';
 import type { MirrorDeps } from './mlflow/mirror';
+import type { PromoteDeps } from './mlflow/promote';
 import { mlflowTarget } from './mlflow/target';
 import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
@@ -56,6 +59,8 @@ export interface Services {
   credential: () => TokenCredential;
   cosmos: CosmosStore;
   artifacts: ArtifactStore;
+  /** The hash-chained audit log and its anchors (docs/governance.md). */
+  audit: AuditLog;
   /** Run documents (partition key: pipeline). */
   runs: RunStore;
   pipelines: PipelineStore<PipelineDefinition>;
@@ -89,6 +94,8 @@ export interface Services {
   now: () => Date;
   /** The MLflow mirror (docs/mlflow.md); undefined when MLFLOW_TRACKING_URI is not set. */
   mlflow: MirrorDeps | undefined;
+  /** MLflow's runs, registry and artifact proxy, for promoting models trained elsewhere; undefined without MLFLOW_TRACKING_URI. */
+  mlflowModels: PromoteDeps | undefined;
   /**
    * The approval side (signing keyring, notifier, public links). Built on first use: its settings
    * (APPROVAL_SIGNING_KEYS, NOTIFIER…) are needed by approvals only, so a missing key fails the
@@ -156,10 +163,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     undefined,
     config.ARTIFACT_STORAGE_CONNECTION ? undefined : credentialOnce(),
   );
-  const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'));
-  const registry = new ModelRegistry(cosmos.container('models'));
-  const approvals = new ApprovalStore(cosmos.container('approvals'));
   const now = overrides.now ?? (() => new Date());
+  const anchors = new AnchorStore(artifacts);
+  const audit = new AuditLog(cosmos.container('audit'), { anchors, now });
+  const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'), { audit });
+  const registry = new ModelRegistry(cosmos.container('models'), undefined, audit);
+  const approvals = new ApprovalStore(cosmos.container('approvals'), audit);
   const policy = userCodePolicy(config);
   // One intra-op thread, no spinning: requests and activities run side by side in one process, and
   // on a busy 2-core box this cut predict's p99 from ~40 ms to ~9 ms (bench:scoring, modelPaths.ts).
@@ -210,10 +219,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const mlflowClient = (uri: string) =>
     new MlflowClient({ target: mlflowTarget(config, uri), credential: credentialOnce, ...overrides.mlflow });
   const tracking = config.MLFLOW_TRACKING_URI ? mlflowClient(config.MLFLOW_TRACKING_URI) : undefined;
+  const mlflowRegistry =
+    tracking && config.MLFLOW_REGISTRY_URI ? mlflowClient(config.MLFLOW_REGISTRY_URI) : tracking;
   const mlflow: MirrorDeps | undefined = tracking
     ? {
         client: tracking,
-        registry: config.MLFLOW_REGISTRY_URI ? mlflowClient(config.MLFLOW_REGISTRY_URI) : tracking,
+        registry: mlflowRegistry!,
         alias: config.MLFLOW_PRODUCTION_ALIAS,
         productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
         runs: new RunStore(cosmos),
@@ -233,6 +244,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     credential: credentialOnce,
     cosmos,
     artifacts,
+    audit,
     runs: new RunStore(cosmos),
     pipelines,
     approvals,
@@ -257,6 +269,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     productionReference,
     now,
     mlflow,
+    mlflowModels: tracking ? { tracking, registry: mlflowRegistry! } : undefined,
     approval: () =>
       (approval ??= buildApproval().catch((err: unknown) => {
         approval = undefined;
@@ -267,6 +280,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       await Promise.all([
         config.COSMOS_KEY ? cosmos.ensure() : undefined,
         config.ARTIFACT_STORAGE_CONNECTION ? artifacts.ensureContainers() : undefined,
+        config.ARTIFACT_STORAGE_CONNECTION ? anchors.ensure() : undefined,
       ]);
     },
   };

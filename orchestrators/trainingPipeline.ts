@@ -26,7 +26,9 @@ import {
   submitTrainingActivity,
   type TrainingMonitorOutput,
 } from '../lib/contracts/training';
+import { importModelActivity } from '../lib/contracts/mlflowCandidate';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
+import { nextWindowOpening, windowWaitReason } from '../lib/pipelines/window';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
 import { ActivityFailedError, callActivity, callSubOrchestrator } from './support/call';
 
@@ -142,6 +144,45 @@ function* runPipeline(
     // worker died (host killed, process crashed) is the machine's fault, not the spec's: it is
     // submitted again under a new job id, a bounded number of times.
     const trained = yield* run.step('train', function* () {
+      // A promoted run (docs/mlflow.md): the model was trained elsewhere and resolved at start; it
+      // is imported and checked as a job's output would be. Runs trained here never take this branch.
+      if (input.candidate) {
+        const mlflow = input.candidate.mlflow;
+        const imported = {
+          imported: 'mlflow' as const,
+          mlflowUri: mlflow.uri,
+          ...(mlflow.name ? { mlflowModel: mlflow.name } : {}),
+          ...(mlflow.version ? { mlflowVersion: mlflow.version } : {}),
+          ...(mlflow.runId ? { mlflowRunId: mlflow.runId } : {}),
+        };
+        let result;
+        try {
+          result = yield* run.call(importModelActivity, {
+            runId,
+            candidate: mlflow,
+            spec: def.training,
+            dataset: ingested.columnar,
+            pipeline: pinned,
+          });
+        } catch (err) {
+          if (!(err instanceof ActivityFailedError)) throw err;
+          const why = `${mlflow.uri}: ${err.message.slice(0, 2_000)}`;
+          throw new RunStop(
+            { status: 'failed', stopReason: 'training_failed', reason: why },
+            { outputs: imported, error: { code: err.code, message: why } },
+          );
+        }
+        return {
+          result,
+          outputs: {
+            ...imported,
+            algorithm: result.algorithm,
+            modelUri: result.modelUri,
+            modelDigest: result.modelDigest,
+          },
+          metrics: { training: result.metrics },
+        };
+      }
       let job: { jobId: string; backend: BackendName };
       let watched: TrainingMonitorOutput;
       for (let attempt = 1; ; attempt++) {
@@ -352,6 +393,23 @@ function* runPipeline(
     // Move the production alias to exactly the approved version, and only over the production
     // version the candidate was evaluated against.
     const deployed = yield* run.step('deploy', function* () {
+      // A deployment window holds an approved deployment until it opens (a durable timer; a run
+      // with no window makes exactly the calls it made before windows existed).
+      const window = def.deploymentWindow;
+      if (window) {
+        const now = context.df.currentUtcDateTime;
+        const opensAt = nextWindowOpening(window, now);
+        if (opensAt.getTime() > now.getTime()) {
+          const reason = windowWaitReason(window, opensAt);
+          context.df.setCustomStatus({ runId, step: 'deploy', waitingFor: 'deployment_window', reason });
+          run.progress({ windowWait: { reason, opensAt: opensAt.toISOString() } });
+          yield* run.wait(
+            (function* () {
+              yield context.df.createTimer(opensAt);
+            })(),
+          );
+        }
+      }
       try {
         const out = yield* run.call(deployModelActivity, {
           runId,

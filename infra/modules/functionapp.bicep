@@ -46,6 +46,23 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Always-ready instances of the durable function group (orchestrators, activities and entities): 0 leaves them to scale from zero.')
+@minValue(0)
+@maxValue(20)
+param durableAlwaysReadyInstances int = 0
+
+@description('Client id of the Microsoft Entra app registration that signs people in to the console (App Service Authentication); empty leaves authentication off.')
+param authClientId string = ''
+
+@description('Tenant of that app registration.')
+param authTenantId string = tenant().tenantId
+
+@description('Paths App Service Authentication lets through without a sign-in: the API, which keeps its function keys (the approval pages under it carry their own signed links), and the host\'s runtime endpoints, which keep their system keys.')
+param authExcludedPaths array = [
+  '/api/*'
+  '/runtime/*'
+]
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -77,9 +94,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    // No ftpsState: Flex Consumption rejects it (FTP is not offered there at all); basic-auth
+    // publishing is off below, which is what that setting meant to ensure.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
@@ -95,6 +113,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        // Flex scales each function group separately; `durable` is the group of the Durable
+        // triggers. A warm instance there picks up timers and approval events without a cold start.
+        alwaysReady: durableAlwaysReadyInstances > 0 ? [
+          {
+            name: 'durable'
+            instanceCount: durableAlwaysReadyInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'node'
@@ -113,6 +139,63 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: union(appSettings, hostOrigin)
+}
+
+// App Service Authentication for the console (issue 18): a browser without a session is sent to
+// the Microsoft Entra sign-in; /api/* is excluded and keeps its function keys. No client secret:
+// with none, sign-in uses the OpenID Connect implicit flow (id tokens), whose roles claim carries
+// the app roles Sluice.Viewer, Sluice.Operator and Sluice.BreakGlass (infra/console-app-roles.json).
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+      runtimeVersion: '~1'
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: authExcludedPaths
+    }
+    httpSettings: {
+      requireHttps: true
+      routes: {
+        apiPrefix: '/.auth'
+      }
+      forwardProxy: {
+        convention: 'NoProxy'
+      }
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
+          clientId: authClientId
+        }
+        validation: {
+          allowedAudiences: [
+            authClientId
+            'api://${authClientId}'
+          ]
+        }
+      }
+    }
+    // No token store: the console needs the session and the x-ms-client-principal header only,
+    // and the file-system token store needs persistent storage Flex Consumption does not have.
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+      preserveUrlFragmentsForLogins: true
+    }
+  }
+  // One write to the site's config at a time: the app settings first.
+  dependsOn: [
+    settings
+  ]
 }
 
 // azd deploys with Microsoft Entra tokens; basic-auth publishing credentials stay off.

@@ -2,6 +2,10 @@
 // jobs on serverless compute through the REST API with its managed identity (AzureML Data Scientist,
 // roles.bicep), so no compute cluster is created and nothing is billed while no job runs. The
 // workspace gets its own storage account and vault; both use Microsoft Entra ID only.
+//
+// Jobs run as their own user-assigned identity (jobsIdentity), attached to the workspace: serverless
+// compute cannot use the workspace's system-assigned identity, and a separate identity keeps what a
+// training job (possibly the team's own code) may touch apart from what the app may.
 
 @description('Name of the workspace (3-33 letters, digits, hyphens and underscores).')
 @minLength(3)
@@ -35,6 +39,15 @@ param artifactBlobEndpoint string
 
 @description('Name of the artifact container that holds the jobs\' data and outputs.')
 param jobsContainerName string
+
+@description('Name of the user-assigned identity training jobs run as.')
+param jobsIdentityName string
+
+resource jobsIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: jobsIdentityName
+  location: location
+  tags: tags
+}
 
 resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageAccountName
@@ -80,8 +93,13 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
     name: 'Basic'
     tier: 'Basic'
   }
+  // The system identity stays the workspace's own (its storage, vault and Application Insights); the
+  // user-assigned one is attached so jobs may name it.
   identity: {
-    type: 'SystemAssigned'
+    type: 'SystemAssigned,UserAssigned'
+    userAssignedIdentities: {
+      '${jobsIdentity.id}': {}
+    }
   }
   properties: {
     friendlyName: 'Sluice training'
@@ -97,7 +115,7 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
 
 // Sluice's jobs container as a datastore with identity-based access (no keys or SAS): user jobs name
 // their inputs and output as azureml://datastores/sluicejobs/paths/<jobId>/..., and the compute
-// reaches the data with the workspace's identity, which roles.bicep lets read and write there.
+// reaches the data with the job's identity (jobsIdentity), which roles.bicep lets read and write there.
 resource jobsDatastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025-06-01' = {
   parent: workspace
   name: 'sluicejobs'
@@ -133,6 +151,9 @@ output id string = workspace.id
 output eventsTopicName string = jobEvents.name
 output name string = workspace.name
 output principalId string = workspace.identity.principalId
+output jobsIdentityId string = jobsIdentity.id
+output jobsIdentityClientId string = jobsIdentity.properties.clientId
+output jobsIdentityPrincipalId string = jobsIdentity.properties.principalId
 output storageAccountName string = mlStorage.name
 output jobsDatastoreName string = jobsDatastore.name
 output subscriptionId string = subscription().subscriptionId

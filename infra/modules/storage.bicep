@@ -16,6 +16,14 @@ param tags object
 @description('Blob containers to create: the ones in lib/resources.json plus the deployment package container.')
 param containerNames string[]
 
+@description('Containers with version-level immutability (WORM) for the audit trail\'s anchors: lib/resources.json immutableBlobContainers.')
+param immutableContainerNames string[] = []
+
+@description('Days an anchor blob version cannot be changed or deleted. The policy is created unlocked; lock it (az storage container immutability-policy lock) to make it binding on administrators too.')
+@minValue(1)
+@maxValue(146000)
+param immutabilityDays int = 2555
+
 @description('Days a deleted blob or container can be restored.')
 @minValue(1)
 @maxValue(365)
@@ -50,6 +58,8 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   parent: storage
   name: 'default'
   properties: {
+    // Version-level immutability needs blob versioning on the account.
+    isVersioningEnabled: !empty(immutableContainerNames)
     deleteRetentionPolicy: {
       enabled: true
       days: deleteRetentionDays
@@ -67,6 +77,32 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     name: containerName
     properties: {
       publicAccess: 'None'
+    }
+  }
+]
+
+// The audit anchors: every write is a new version that no one can change or delete until the
+// retention ends, so rewriting the Cosmos audit chain cannot rewrite the heads anchored here.
+resource immutableContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for containerName in immutableContainerNames: {
+    parent: blobService
+    name: containerName
+    properties: {
+      publicAccess: 'None'
+      immutableStorageWithVersioning: {
+        enabled: true
+      }
+    }
+  }
+]
+
+resource immutabilityPolicies 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = [
+  for (containerName, i) in immutableContainerNames: {
+    parent: immutableContainers[i]
+    name: 'default'
+    properties: {
+      immutabilityPeriodSinceCreationInDays: immutabilityDays
+      allowProtectedAppendWrites: false
     }
   }
 ]

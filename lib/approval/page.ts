@@ -530,7 +530,8 @@ export function renderApprovalPage(view: ApprovalPageView): RenderedPage {
           <h1>Deploy <code>${c.modelName}</code> version ${c.modelVersion} to production?</h1>
           <div class="sub">
             Pipeline <strong>${r.pipeline}</strong> · run <code>${r.runId}</code> · requested by
-            ${r.requestedBy || 'unknown'}
+            ${r.requestedBy || 'unknown'} ·
+            <a href="/api/models/${encodeURIComponent(c.modelName)}/versions/${c.modelVersion}/evidence">evidence pack</a>
           </div>
         </div>
         <div class="right">

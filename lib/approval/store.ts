@@ -1,4 +1,5 @@
 import type { Container } from '@azure/cosmos';
+import type { AuditEvent, AuditSink } from '../audit/log';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import type { ApprovalDecision, ApprovalRecord } from '../contracts/approvalRecord';
 import type { ApprovalState } from './record';
@@ -51,22 +52,100 @@ function mapError(err: unknown, what: string): Error {
 
 type Stored<T> = T & { _etag?: string };
 
+/** The audit subject of an approval: the model version it is for. */
+const subjectOf = (record: ApprovalRecord) =>
+  `model/${record.candidate.modelName}/${record.candidate.modelVersion}`;
+
+/**
+ * The audit events a record's state implies (each keyed, so recording them again is a no-op):
+ * requested, reminded per stage, escalated, closed.
+ */
+function recordEvents(record: ApprovalRecord): AuditEvent[] {
+  const base = {
+    subject: subjectOf(record),
+    data: { runId: record.runId, approvalId: record.id, pipeline: record.pipeline },
+  };
+  const key = (what: string) => `approval:${record.runId}:${record.id}:${what}`;
+  const events: AuditEvent[] = [
+    {
+      ...base,
+      kind: 'approval.requested',
+      actor: record.requestedBy,
+      data: {
+        ...base.data,
+        candidate: record.candidate,
+        policy: record.policy,
+        requestedAt: record.createdAt,
+      },
+      key: key('requested'),
+    },
+  ];
+  for (const stage of record.remindedStages) {
+    events.push({
+      ...base,
+      kind: 'approval.reminded',
+      actor: 'system',
+      data: { ...base.data, stage },
+      key: key(`reminded:${stage}`),
+    });
+  }
+  if (record.stage === 'escalated') {
+    events.push({
+      ...base,
+      kind: 'approval.escalated',
+      actor: 'system',
+      data: { ...base.data, at: record.stageStartedAt, deadline: record.deadline },
+      key: key('escalated'),
+    });
+  }
+  if (record.status !== 'pending') {
+    events.push({
+      ...base,
+      kind: `approval.${record.status}`,
+      actor: 'system',
+      data: {
+        ...base.data,
+        status: record.status,
+        reasons: record.reasons ?? [],
+        at: record.closedAt ?? null,
+      },
+      key: key('closed'),
+    });
+  }
+  return events;
+}
+
 export class ApprovalStore {
-  constructor(private readonly container: Container) {}
+  constructor(
+    private readonly container: Container,
+    /**
+     * Records requests, reminders, escalations, decisions and closings. A failed audit write fails
+     * the operation after its Cosmos write; the retry finds the write done and records the event
+     * then (events are keyed, so at most once).
+     */
+    private readonly audit?: AuditSink,
+  ) {}
+
+  private async recordAll(events: AuditEvent[]): Promise<void> {
+    if (!this.audit) return;
+    for (const e of events) await this.audit.record(e);
+  }
 
   /** Creates the record, or returns the one a previous attempt created. */
   async createRecord(record: ApprovalRecord): Promise<{ created: boolean; record: ApprovalRecord }> {
     const doc = approvalRecordSchema.parse(record);
     try {
       await this.container.items.create(doc);
-      return { created: true, record: doc };
     } catch (err) {
       if (cosmosStatus(err) !== 409) throw mapError(err, 'create approval');
       const existing = await this.getRecord(doc.runId, doc.id);
       if (!existing)
         throw new TransientError('approval_conflict', `approval ${doc.id} conflicted but cannot be read`);
+      await this.recordAll(recordEvents(existing).slice(0, 1));
       return { created: false, record: existing };
     }
+    await this.recordAll(recordEvents(doc).slice(0, 1));
+    return { created: true, record: doc };
   }
 
   async getRecord(runId: string, approvalId: string): Promise<ApprovalRecord | undefined> {
@@ -116,12 +195,37 @@ export class ApprovalStore {
     const doc = decisionSchema.parse({ ...decision, id: decisionId(decision.approvalId, decision.reviewer) });
     try {
       await this.container.items.create(doc);
-      return doc;
     } catch (err) {
       if (cosmosStatus(err) !== 409) throw mapError(err, 'record decision');
-      const existing = await this.readRaw<ApprovalDecision>(doc.runId, doc.id);
-      throw new DecisionExistsError(existing ? decisionSchema.parse(existing) : undefined);
+      const raw = await this.readRaw<ApprovalDecision>(doc.runId, doc.id);
+      const existing = raw ? decisionSchema.parse(raw) : undefined;
+      if (existing) await this.auditDecision(existing);
+      throw new DecisionExistsError(existing);
     }
+    await this.auditDecision(doc);
+    return doc;
+  }
+
+  private async auditDecision(d: ApprovalDecision): Promise<void> {
+    if (!this.audit) return;
+    const record = await this.getRecord(d.runId, d.approvalId);
+    await this.audit.record({
+      kind: 'approval.decided',
+      actor: d.reviewer,
+      subject: record ? subjectOf(record) : `run/${d.runId}`,
+      data: {
+        runId: d.runId,
+        approvalId: d.approvalId,
+        decision: d.decision,
+        comment: d.comment,
+        decidedAt: d.decidedAt,
+        stage: d.stage,
+        modelDigest: d.modelDigest,
+        datasetDigest: d.datasetDigest,
+        ...(d.principal ? { principal: d.principal } : {}),
+      },
+      key: `decision:${d.runId}:${d.id}`,
+    });
   }
 
   /**
@@ -139,16 +243,23 @@ export class ApprovalStore {
         throw new NonRetriableError('approval_not_found', `approval ${approvalId} of run ${runId} not found`);
       const current = approvalRecordSchema.parse(raw);
       const next = change(current);
-      if (next === current) return current;
+      if (next === current) {
+        // Nothing to change: a retry, maybe of a change whose audit entry failed. Record what the
+        // record says happened (keyed: already recorded events are no-ops).
+        await this.recordAll(recordEvents(current).slice(1));
+        return current;
+      }
       try {
         await this.container.item(approvalId, runId).replace(approvalRecordSchema.parse(next), {
           accessCondition: { type: 'IfMatch', condition: raw._etag ?? '' },
         });
-        return next;
       } catch (err) {
         if (cosmosStatus(err) === 412) continue;
         throw mapError(err, 'update approval');
       }
+      const before = new Set(recordEvents(current).map((e) => e.key));
+      await this.recordAll(recordEvents(next).filter((e) => !before.has(e.key)));
+      return next;
     }
     throw new TransientError(
       'approval_update_conflict',

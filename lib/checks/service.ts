@@ -224,15 +224,20 @@ async function conditionFromCommit(
 }
 
 /**
- * One pass over the open checks (the reportChecks timer, every minute): decide what can be decided
+ * One pass over the open checks (the reportChecks timer, every minute; `only` narrows it, for a
+ * nudge when a run ends or an alias moves, lib/checks/nudge.ts): decide what can be decided
  * from the registry and the run store, fail what would outlive the caller's token, and deliver
  * decisions. Every state change is an ETag-conditioned replace, so two overlapping passes cannot
  * both deliver; delivery is retried a bounded number of times, then the check is undeliverable.
  */
-export async function sweepChecks(deps: CheckDeps): Promise<SweepResult> {
+export async function sweepChecks(
+  deps: CheckDeps,
+  options: { only?: (check: CheckDocument) => boolean } = {},
+): Promise<SweepResult> {
   const out: SweepResult = { decided: [], reported: [], undeliverable: [], waiting: 0, retrying: [] };
-  for (const open of await deps.store.listOpen()) {
-    let { check, etag } = open;
+  const open = await deps.store.listOpen();
+  for (const found of options.only ? open.filter((o) => options.only!(o.check)) : open) {
+    let { check, etag } = found;
     try {
       const beforeHorizon = deps.now().getTime() < Date.parse(check.answerBy);
       if (check.status === 'waiting' && !check.condition && check.kind === 'github' && beforeHorizon) {

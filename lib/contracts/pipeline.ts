@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { runSourceSchema, runStatusSchema, stopReasonSchema } from './runDocument';
 import { defineActivity } from './activity';
+import { runCandidateSchema } from './mlflowCandidate';
 import { pinnedDefinitionSchema, recordRunStepInputSchema, stepUpdatesSchema } from './run';
 
 /** The orchestration that runs one pipeline run; its instance id is the run id. */
@@ -21,6 +22,11 @@ export const pipelineRunInputSchema = z.object({
    * batched by the run ledger (see PIPELINE_REVISION and orchestrators/trainingPipeline.ts).
    */
   revision: z.int().positive().optional(),
+  /**
+   * A model trained elsewhere (MLflow), resolved at start: the train step imports it instead of
+   * training. Absent on every run trained by Sluice, whose sequence of calls it leaves unchanged.
+   */
+  candidate: runCandidateSchema.optional(),
 });
 export type PipelineRunInput = z.infer<typeof pipelineRunInputSchema>;
 

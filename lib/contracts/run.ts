@@ -5,6 +5,7 @@ import { stepUpdateSchema, type StepName } from './runDocument';
 import { trainingSpecSchema } from './trainingSpec';
 import { deployModelActivity } from './deploy';
 import { backendNameSchema } from './training';
+import { deploymentWindowSchema } from './deploymentWindow';
 
 /**
  * Contracts of the run ledger (lib/runs/lifecycle.ts): what the orchestration writes on the run
@@ -28,6 +29,8 @@ export const pinnedDefinitionSchema = z.object({
   evaluation: evaluationPolicySchema,
   approval: approvalPolicySchema,
   goldenSet: z.object({ blob: z.string() }).optional(),
+  /** `deployment.window` of the definition: the deploy step waits for it (docs/governance.md). */
+  deploymentWindow: deploymentWindowSchema.optional(),
 });
 export type PinnedDefinition = z.output<typeof pinnedDefinitionSchema>;
 
@@ -63,7 +66,7 @@ export const trainJobOutputsSchema = z.object({
   attempt: z.number().int().positive().optional(),
 });
 
-export const trainOutputsSchema = trainJobOutputsSchema.extend({
+const trainJobStepOutputsSchema = trainJobOutputsSchema.extend({
   algorithm: z.string().optional(),
   modelUri: z.string().optional(),
   modelDigest: sha256.optional(),
@@ -74,6 +77,25 @@ export const trainOutputsSchema = trainJobOutputsSchema.extend({
   /** The last lines of a failed job's log. */
   logTail: z.array(z.string()).max(10).optional(),
 });
+
+/** A promoted run's train step: no job ran; the model was imported from MLflow (docs/mlflow.md). */
+export const trainImportOutputsSchema = z.object({
+  imported: z.literal('mlflow'),
+  /** The model URI as given, and what it resolved to. */
+  mlflowUri: z.string(),
+  mlflowModel: z.string().optional(),
+  mlflowVersion: z.string().optional(),
+  mlflowRunId: z.string().optional(),
+  algorithm: z.string().optional(),
+  modelUri: z.string().optional(),
+  modelDigest: sha256.optional(),
+  /** Never set on an import (no code ran here, no iterations); listed so readers of either shape type-check. */
+  codeDigest: z.undefined().optional(),
+  iterations: z.number().int().optional(),
+  converged: z.boolean().optional(),
+});
+
+export const trainOutputsSchema = z.union([trainJobStepOutputsSchema, trainImportOutputsSchema]);
 
 export const evaluateOutputsSchema = z.object({
   reportUri: z.string(),
@@ -91,7 +113,10 @@ export const approveOutputsSchema = z.object({
   reasons: z.array(z.string()).max(10),
 });
 
-export const deployOutputsSchema = deployModelActivity.output;
+export const deployOutputsSchema = deployModelActivity.output.extend({
+  /** Set while an approved deployment waits for its pipeline's deployment window. */
+  windowWait: z.object({ reason: z.string(), opensAt: z.iso.datetime() }).optional(),
+});
 
 /** Each step's outputs schema, by step name. */
 export const stepOutputsSchemas = {

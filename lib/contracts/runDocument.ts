@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runCandidateSchema } from './mlflowCandidate';
 
 /**
  * The run document and the parts of it that cross the Durable boundary: run source, status, stop
@@ -120,6 +121,8 @@ export const runDocumentSchema = z.object({
   reason: z.string().optional(),
   trigger: runTriggerSchema,
   source: runSourceSchema,
+  /** A promoted run's candidate, trained elsewhere (docs/mlflow.md); absent when Sluice trains. */
+  candidate: runCandidateSchema.optional(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   endedAt: z.iso.datetime().optional(),

@@ -79,6 +79,23 @@ export interface ModelVersion {
   status?: string;
   source?: string;
   run_id?: string;
+  aliases?: string[];
+}
+/** One entry of an artifact listing (`mlflow-artifacts` proxy: `path` is the entry's name in the folder listed). */
+export interface ArtifactFile {
+  path: string;
+  is_dir?: boolean;
+  /** int64: a number, or a string as protobuf's JSON writes it. */
+  file_size?: number | string;
+}
+
+interface CallOptions {
+  /** false: one attempt (creates that are not idempotent). */
+  retry?: boolean;
+  /** The API under /api/2.0/: the tracking and registry API, or the artifact proxy. */
+  root?: 'mlflow' | 'mlflow-artifacts';
+  /** Hand back the Response of a 2xx answer unread (downloads). */
+  raw?: boolean;
 }
 
 /**
@@ -220,6 +237,72 @@ export class MlflowClient {
     await this.call('POST', 'registered-models/alias', { name, alias, version });
   }
 
+  /** `GET model-versions/get`. */
+  async getModelVersion(name: string, version: string): Promise<ModelVersion> {
+    const r = await this.call<{ model_version: ModelVersion }>('GET', 'model-versions/get', {
+      name,
+      version,
+    });
+    return r.model_version;
+  }
+
+  /** `GET registered-models/alias`: the version an alias points at now. */
+  async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
+    const r = await this.call<{ model_version: ModelVersion }>('GET', 'registered-models/alias', {
+      name,
+      alias,
+    });
+    return r.model_version;
+  }
+
+  /** `GET model-versions/get-download-uri`: where the version's files are (`artifact_uri`). */
+  async getModelVersionDownloadUri(name: string, version: string): Promise<string> {
+    const r = await this.call<{ artifact_uri: string }>('GET', 'model-versions/get-download-uri', {
+      name,
+      version,
+    });
+    return r.artifact_uri;
+  }
+
+  /** `GET runs/get` → the run's info (with `artifact_uri`). */
+  async getRun(runId: string): Promise<RunInfo & { artifact_uri?: string }> {
+    const r = await this.call<{ run: { info: RunInfo & { artifact_uri?: string } } }>('GET', 'runs/get', {
+      run_id: runId,
+    });
+    return r.run.info;
+  }
+
+  /**
+   * The artifact proxy's listing of one folder (`GET /api/2.0/mlflow-artifacts/artifacts?path=`,
+   * served by `mlflow server` with `--serve-artifacts`, its default since 2.0).
+   */
+  async listArtifacts(folder: string): Promise<ArtifactFile[]> {
+    const r = await this.call<{ files?: ArtifactFile[] }>(
+      'GET',
+      'artifacts',
+      { path: folder },
+      { root: 'mlflow-artifacts' },
+    );
+    return r.files ?? [];
+  }
+
+  /**
+   * Opens one file through the artifact proxy (`GET /api/2.0/mlflow-artifacts/artifacts/<path>`).
+   * 429/5xx and network failures before the body are retried as every call is; the body itself is
+   * the caller's to read (and to bound).
+   */
+  async openArtifact(file: string): Promise<ReadableStream<Uint8Array>> {
+    const encoded = file.split('/').map(encodeURIComponent).join('/');
+    const res = await this.call<Response>(
+      'GET',
+      `artifacts/${encoded}`,
+      {},
+      { root: 'mlflow-artifacts', raw: true },
+    );
+    if (!res.body) throw new TransientError('mlflow_unavailable', `MLflow sent no body for artifact ${file}`);
+    return res.body;
+  }
+
   private async headers(): Promise<Record<string, string>> {
     const auth = this.o.target.auth;
     const h: Record<string, string> = { accept: 'application/json' };
@@ -254,7 +337,7 @@ export class MlflowClient {
     method: 'GET' | 'POST',
     path: string,
     body: Record<string, unknown>,
-    options: { retry?: boolean } = {},
+    options: CallOptions = {},
   ): Promise<T> {
     const max = options.retry === false ? 1 : (this.o.maxAttempts ?? 4);
     const first = this.o.firstDelayMs ?? 500;
@@ -264,7 +347,7 @@ export class MlflowClient {
     for (let attempt = 1; attempt <= max; attempt++) {
       let delay = Math.min(cap, first * 2 ** (attempt - 1));
       try {
-        return await this.once<T>(method, path, body);
+        return await this.once<T>(method, path, body, options);
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;
         last = err;
@@ -276,10 +359,22 @@ export class MlflowClient {
     throw last ?? new TransientError('mlflow_unavailable', `${path} failed`);
   }
 
-  private async once<T>(method: 'GET' | 'POST', path: string, body: Record<string, unknown>): Promise<T> {
-    let url = `${this.o.target.baseUrl}/api/2.0/mlflow/${path}`;
+  private async once<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: Record<string, unknown>,
+    options: CallOptions,
+  ): Promise<T> {
+    let url = `${this.o.target.baseUrl}/api/2.0/${options.root ?? 'mlflow'}/${path}`;
     const headers = await this.headers();
-    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000) };
+    const init: RequestInit = {
+      method,
+      headers,
+      signal: AbortSignal.timeout(
+        // A download's body is read after this returns: the whole of it gets 10 minutes.
+        options.raw ? 10 * 60_000 : (this.o.timeoutMs ?? 30_000),
+      ),
+    };
     if (method === 'GET') url += `?${new URLSearchParams(body as Record<string, string>).toString()}`;
     else {
       headers['content-type'] = 'application/json';
@@ -297,6 +392,7 @@ export class MlflowClient {
         },
       );
     }
+    if (res.ok && options.raw) return res as T;
     const text = await res.text();
     if (res.ok) return (text ? JSON.parse(text) : {}) as T;
     let parsed: MlflowErrorBody = {};

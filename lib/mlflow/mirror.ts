@@ -5,8 +5,8 @@ import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { MlflowClient } from './client';
 import { toBatches } from './limits';
-import type { RegisterVersion } from './sections';
-import { availableSections, createTags } from './sections';
+import type { CurvePoint, RegisterVersion } from './sections';
+import { availableSections, createTags, curveJobOf, curveMetrics } from './sections';
 
 /** First backoff after a failed attempt; doubled per attempt up to the caps below. */
 const FIRST_BACKOFF_MS = 60_000;
@@ -23,7 +23,11 @@ export interface MirrorDeps {
   /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
   registry: Pick<
     MlflowClient,
-    'ensureRegisteredModel' | 'findModelVersionsByRun' | 'createModelVersion' | 'setAlias'
+    | 'ensureRegisteredModel'
+    | 'findModelVersionsByRun'
+    | 'createModelVersion'
+    | 'setAlias'
+    | 'getModelVersionByAlias'
   >;
   /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
   alias: string;
@@ -36,6 +40,13 @@ export interface MirrorDeps {
   runs: Pick<RunStore, 'update' | 'listUnmirrored'>;
   /** The pinned training spec of a pipeline version. */
   trainingOf(pipeline: string, version: number): Promise<TrainingSpec | undefined>;
+  /**
+   * A training job's curve (its metrics.json `history`), when the job stored one; without this
+   * the curves are not logged. Not wired by the composition root yet: read from the mirror, a
+   * storage outage would hold every run's mirroring up behind the storage client's retries, so it
+   * waits for a bounded (fast-failing) read of the job files.
+   */
+  curveOf?(jobId: string): Promise<readonly CurvePoint[] | undefined>;
   experimentPrefix: string;
   publicBaseUrl: string;
   now: () => Date;
@@ -87,6 +98,16 @@ export async function mirrorRun(deps: MirrorDeps, run: RunDocument): Promise<Mir
       await save((m) => ({ ...m, experimentId, runId }));
     }
     const runId = state.runId!;
+    // The training curve, with steps, once the job ended: before the ending, which stops the sweeps.
+    const job = curveJobOf(run);
+    if (job && deps.curveOf && !state.done.includes('curves')) {
+      const points = curveMetrics((await deps.curveOf(job)) ?? []);
+      if (points.length)
+        for (const batch of toBatches({ metrics: points, params: [], tags: [] }))
+          await deps.client.logBatch(runId, batch);
+      await save((m) => ({ ...m, done: m.done.includes('curves') ? m.done : [...m.done, 'curves'] }));
+      logged.push('curves');
+    }
     // The run document may have moved on since it was listed: log what the stored one has.
     for (const section of availableSections(context)) {
       if (state.done.includes(section.name)) continue;

@@ -208,7 +208,13 @@ export function availableSections(c: RunContext): Section[] {
       for (const [name, v] of Object.entries(values ?? {}).sort(([a], [b]) => a.localeCompare(b)))
         metrics.push(...metric(`${part}.${name}`, v, at));
     const tags: KeyValue[] = [
-      { key: 'sluice.training_job', value: `${train.backend}:${train.jobId}` },
+      ...('jobId' in train
+        ? [{ key: 'sluice.training_job', value: `${train.backend}:${train.jobId}` }]
+        : [
+            // A promoted run: the model came from MLflow (its own run, when MLflow said which).
+            { key: 'sluice.imported_from', value: train.mlflowUri },
+            ...(train.mlflowRunId ? [{ key: 'sluice.imported_run_id', value: train.mlflowRunId }] : []),
+          ]),
       ...(train.algorithm ? [{ key: 'sluice.algorithm', value: train.algorithm }] : []),
       ...(train.modelDigest ? [{ key: 'sluice.model_sha256', value: train.modelDigest }] : []),
       ...(train.modelUri ? [{ key: 'sluice.model_uri', value: train.modelUri }] : []),
@@ -343,6 +349,39 @@ export function availableSections(c: RunContext): Section[] {
       },
       end: { status: mlflowStatusOf(run), end_time: ms(run.endedAt, run.updatedAt) },
     });
+  }
+  return out;
+}
+
+/** One point of a training job's curve (the worker's metrics.json `history`). */
+export interface CurvePoint {
+  iteration: number;
+  loss?: number | null;
+  validationLoss?: number | null;
+  at: string;
+}
+
+/**
+ * The job whose training curve the run's MLflow run should carry: its train step ended with a job
+ * (a promoted run imports a model and has none).
+ */
+export function curveJobOf(run: RunDocument): string | undefined {
+  const train = readStepOutputs(run.steps, 'train');
+  return train && 'jobId' in train && ended(run, 'train') ? train.jobId : undefined;
+}
+
+/**
+ * A training curve as MLflow metrics with steps: `training.loss` and `training.validation_loss` at
+ * step = iteration, timestamped when the job recorded the point (so a retry sends the same values).
+ * Points without a finite value, a valid time or a whole non-negative iteration are left out.
+ */
+export function curveMetrics(history: readonly CurvePoint[]): Metric[] {
+  const out: Metric[] = [];
+  for (const p of history) {
+    const at = Date.parse(p.at);
+    if (!Number.isInteger(p.iteration) || p.iteration < 0 || !Number.isFinite(at)) continue;
+    out.push(...metric('training.loss', p.loss, at, p.iteration));
+    out.push(...metric('training.validation_loss', p.validationLoss, at, p.iteration));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { approvalPolicySchema } from '../contracts/approvalPolicy';
 import { datasetContractSchema } from '../contracts/datasetContract';
+import { deploymentWindowSchema } from '../contracts/deploymentWindow';
 import type { DatasetContract } from '../contracts/datasetContract';
 import { evaluationPolicySchema } from '../contracts/evaluationPolicy';
 import { datasetSourceProblem, splitBlobRef } from '../storage/datasetSource';
@@ -23,6 +24,10 @@ export const pipelineDefinitionSchema = z
   .object({
     name: pipelineNameSchema,
     description: z.string().max(2_000).optional(),
+    /** Who answers for the model: a person or team (the evidence pack names them). */
+    owner: z.string().trim().min(1).max(320).optional(),
+    /** What the model is for, and what it must not be used for (the evidence pack shows it). */
+    intendedUse: z.string().trim().min(1).max(4_000).optional(),
     /** Registry model name; defaults to the pipeline name. */
     modelName: pipelineNameSchema.optional(),
     dataset: datasetContractSchema,
@@ -40,6 +45,8 @@ export const pipelineDefinitionSchema = z
       })
       .optional(),
     schedule: scheduleSchema.optional(),
+    /** How approved versions are deployed: `window` limits when (docs/governance.md). */
+    deployment: z.object({ window: deploymentWindowSchema.optional() }).strict().optional(),
     /**
      * The predict endpoint. `outOfContract`: a feature value outside the dataset contract's
      * min/max or `values` is flagged per row in the answer's `warnings` (`warn`, the default) or

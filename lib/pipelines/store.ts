@@ -1,5 +1,8 @@
 import type { Container } from '@azure/cosmos';
-import { TransientError } from '../errors';
+import type { AuditSink } from '../audit/log';
+import { canonicalJson } from '../audit/chain';
+import { createHash } from 'node:crypto';
+import { TransientError, ValidationError } from '../errors';
 import { mapStorageError, statusOf } from '../storage/errors';
 
 const MAX_VERSION_RACES = 10;
@@ -34,12 +37,33 @@ export class PipelineStore<D> {
 
   constructor(
     private readonly container: Container,
-    private readonly options: { cacheSize?: number } = {},
+    private readonly options: {
+      cacheSize?: number;
+      /**
+       * Records every new version. An audit failure fails the PUT after the version is stored (the
+       * caller sees 503 and retries, storing the definition again as the next version, audited).
+       */
+      audit?: AuditSink;
+    } = {},
   ) {}
 
-  async put(name: string, definition: D, createdBy: string, now: Date): Promise<PipelineVersion<D>> {
+  /**
+   * Stores a new version. With `expectedVersion` (the version the caller last read; 0 for "no
+   * pipeline yet") the write succeeds only if that is still the latest: the new version's id is
+   * `expectedVersion + 1`, created conditionally, so a concurrent writer that got there first makes
+   * this one fail with 412 `pipeline_version_mismatch` instead of silently stacking on top.
+   */
+  async put(
+    name: string,
+    definition: D,
+    createdBy: string,
+    now: Date,
+    options: { expectedVersion?: number } = {},
+  ): Promise<PipelineVersion<D>> {
+    const expected = options.expectedVersion;
     for (let race = 0; race < MAX_VERSION_RACES; race++) {
       const latest = await this.latestVersionNumber(name);
+      if (expected !== undefined && latest !== expected) throw versionMismatch(name, expected, latest);
       const doc: PipelineVersion<D> = {
         id: versionId(latest + 1),
         name,
@@ -50,11 +74,25 @@ export class PipelineStore<D> {
       };
       try {
         await this.container.items.create(doc);
-        return doc;
       } catch (err) {
-        if (statusOf(err) === 409) continue; // someone else took this version: read again
+        if (statusOf(err) === 409) {
+          if (expected !== undefined) throw versionMismatch(name, expected, expected + 1);
+          continue; // someone else took this version: read again
+        }
         throw mapStorageError(err, 'cosmos', `store pipeline ${name}`);
       }
+      await this.options.audit?.record({
+        kind: 'pipeline.changed',
+        actor: createdBy,
+        subject: `pipeline/${name}`,
+        data: {
+          pipeline: name,
+          version: doc.version,
+          definitionSha256: createHash('sha256').update(canonicalJson(definition)).digest('hex'),
+        },
+        key: `pipeline:${name}:${doc.version}`,
+      });
+      return doc;
     }
     throw new TransientError('pipeline_version_race', `pipeline ${name}: too many concurrent updates`);
   }
@@ -131,6 +169,16 @@ export class PipelineStore<D> {
       .fetchAll();
     return resources.reduce((m, r) => Math.max(m, r.version), 0);
   }
+}
+
+function versionMismatch(name: string, expected: number, latest: number): ValidationError {
+  const was = expected === 0 ? 'did not exist' : `was at version ${expected}`;
+  const now = latest === 0 ? 'does not exist' : `is at version ${latest}`;
+  return new ValidationError(
+    'pipeline_version_mismatch',
+    `pipeline ${name} ${was} when this change was made, but now ${now}: someone else changed it; read it again`,
+    { field: 'If-Match', status: 412 },
+  );
 }
 
 function strip<D>(doc: PipelineVersion<D>): PipelineVersion<D> {

@@ -10,6 +10,9 @@ import {
 /** The alias scoring serves and deployments and rollbacks move. */
 export const PRODUCTION_ALIAS = 'production';
 
+/** Prefix of a rollback move's reason in the alias history. */
+export const ROLLBACK_PREFIX = 'rollback: ';
+
 /**
  * The columnar dataset a model version was trained on, from the tags its run registered it with:
  * the drift reference of later runs. Undefined when the version has no such tags.

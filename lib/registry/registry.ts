@@ -1,4 +1,5 @@
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
+import type { AuditSink } from '../audit/log';
 import { NonRetriableError, TransientError } from '../errors';
 import type { AliasMove, ModelHead, ModelVersion, MoveAliasInput, RegisterVersionInput } from './records';
 import {
@@ -7,7 +8,9 @@ import {
   modelHeadSchema,
   modelVersionSchema,
   moveAliasInputSchema,
+  PRODUCTION_ALIAS,
   registerVersionInputSchema,
+  ROLLBACK_PREFIX,
   versionId,
 } from './records';
 import { modelNameSchema } from '../contracts/modelNames';
@@ -77,6 +80,8 @@ export class ModelRegistry {
   constructor(
     private readonly container: Container,
     private readonly now: () => Date = () => new Date(),
+    /** Records every alias move (a production move also anchors the audit head). */
+    private readonly audit?: AuditSink,
   ) {}
 
   /**
@@ -149,7 +154,10 @@ export class ModelRegistry {
       }
       const current = head.aliases[data.alias]?.version ?? null;
       if (current === data.to) {
-        return { moved: false, move: await this.lastMove(name, data.alias) };
+        const last = await this.lastMove(name, data.alias);
+        // A retry of a move whose audit entry failed records it now (same key: at most once).
+        if (last && last.to === data.to) await this.auditMove(last);
+        return { moved: false, move: last };
       }
       if (data.expectedFrom !== undefined && current !== data.expectedFrom) {
         throw new RegistryError(
@@ -190,11 +198,39 @@ export class ModelRegistry {
         { operationType: 'Replace', id: 'head', resourceBody: body(nextHead), ifMatch: head._etag },
         { operationType: 'Create', resourceBody: body(move) },
       ]);
-      if (outcome === 'ok') return { moved: true, move };
+      if (outcome === 'ok') {
+        // An audit failure fails the move's caller after the move: its retry finds the alias in
+        // place and records the entry then (above), so the event is never dropped.
+        await this.auditMove(move);
+        return { moved: true, move };
+      }
       // The head changed under us. If only something else changed (a registration, another
       // alias), the next attempt goes through; if this alias moved, the check above refuses.
     }
     throw new TransientError('registry_busy', `model ${name}: too many concurrent changes`);
+  }
+
+  private async auditMove(move: AliasMove): Promise<void> {
+    if (!this.audit) return;
+    const rollback = move.reason.startsWith(ROLLBACK_PREFIX);
+    await this.audit.record({
+      kind: rollback ? 'rollback' : 'alias.moved',
+      actor: move.by,
+      subject: `model/${move.modelName}/${move.to ?? move.from ?? 0}`,
+      data: {
+        model: move.modelName,
+        alias: move.alias,
+        from: move.from,
+        to: move.to,
+        seq: move.seq,
+        at: move.at,
+        reason: move.reason,
+        ...(move.runId ? { runId: move.runId } : {}),
+        ...(move.approvalRef ? { approvalRef: move.approvalRef } : {}),
+      },
+      key: `alias:${move.modelName}:${move.seq}`,
+      anchor: move.alias === PRODUCTION_ALIAS,
+    });
   }
 
   /** Merges tags into the model (version omitted) or one version; an empty value removes a tag. */

@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors';
 import type { AliasMove } from './records';
 import type { ModelDetail } from './registry';
-import { PRODUCTION_ALIAS } from './records';
+import { PRODUCTION_ALIAS, ROLLBACK_PREFIX } from './records';
 
 /**
  * Which versions a rollback may return production to. A version reaches production only through
@@ -11,8 +11,7 @@ import { PRODUCTION_ALIAS } from './records';
  * pointing at the people who approved it.
  */
 
-/** Prefix of a rollback move's reason in the alias history. */
-export const ROLLBACK_PREFIX = 'rollback: ';
+export { ROLLBACK_PREFIX } from './records';
 
 export interface RollbackPlan {
   from: number;

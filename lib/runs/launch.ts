@@ -2,6 +2,7 @@ import type { PipelineRunInput } from '../contracts/pipeline';
 import { PIPELINE_REVISION } from '../contracts/pipeline';
 import type { RunStore } from './store';
 import type { RunDocument, RunSource } from '../contracts/runDocument';
+import type { RunCandidate } from '../contracts/mlflowCandidate';
 import { newRunDocument } from './document';
 
 /** Starts the orchestration (the Durable client's `startNew`), injected so lib/ stays host-agnostic. */
@@ -22,19 +23,20 @@ export async function launchRun(
     source: RunSource;
     trigger: RunDocument['trigger'];
     now: Date;
+    /** A model trained elsewhere, already resolved (docs/mlflow.md): the run imports it instead of training. */
+    candidate?: RunCandidate;
   },
 ): Promise<RunDocument> {
-  const { run } = await deps.runs.create(
-    newRunDocument({
-      id: init.runId,
-      pipeline: init.pipeline,
-      pipelineVersion: init.pipelineVersion,
-      instanceId: init.runId,
-      trigger: init.trigger,
-      source: init.source,
-      at: init.now.toISOString(),
-    }),
-  );
+  const doc = newRunDocument({
+    id: init.runId,
+    pipeline: init.pipeline,
+    pipelineVersion: init.pipelineVersion,
+    instanceId: init.runId,
+    trigger: init.trigger,
+    source: init.source,
+    at: init.now.toISOString(),
+  });
+  const { run } = await deps.runs.create(init.candidate ? { ...doc, candidate: init.candidate } : doc);
   try {
     await start(init.runId, {
       runId: init.runId,
@@ -43,6 +45,7 @@ export async function launchRun(
       source: init.source,
       requestedBy: init.trigger.by,
       revision: PIPELINE_REVISION,
+      ...(init.candidate ? { candidate: init.candidate } : {}),
     });
   } catch (err) {
     await deps.runs.update(init.pipeline, init.runId, (r) => ({

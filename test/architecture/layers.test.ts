@@ -58,6 +58,9 @@ const rules: LayerRules = {
     ['config'],
     // Adapters to the outside: Blob/Cosmos/Table, HTTP problems, notification delivery.
     ['storage', 'http', 'notify'],
+    // The hash-chained audit log and its anchors: every store that records governance events
+    // stands above it.
+    ['audit'],
     // The domain, each module standing on the ones before it.
     ['data'],
     // The ONNX protobuf wire format (write and read): pure, imports nothing of lib/.
@@ -75,6 +78,8 @@ const rules: LayerRules = {
     // Pipeline definitions; deployment checks answered to Azure DevOps and GitHub; the MLflow mirror
     // of run documents (it stands on runs).
     ['pipelines', 'checks', 'mlflow'],
+    // The evidence pack of a model version: pipeline, run, reports, approvals, deployment, audit.
+    ['evidence'],
     // The composition root: builds every store, client and backend from the config.
     ['services'],
   ],

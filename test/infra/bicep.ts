@@ -842,6 +842,7 @@ export const KNOWN_FUNCTIONS = new Set([
   'contains',
   'deployer',
   'empty',
+  'environment',
   'first',
   'guid',
   'items',
@@ -1153,6 +1154,13 @@ class ExprEvaluator {
         return { tenantId: '11111111-1111-1111-1111-111111111111' };
       case 'deployer':
         return { objectId: '22222222-2222-2222-2222-222222222222' };
+      case 'environment':
+        // The public cloud's values; the templates only read these.
+        return {
+          name: 'AzureCloud',
+          authentication: { loginEndpoint: 'https://login.microsoftonline.com/' },
+          suffixes: { storage: 'core.windows.net' },
+        };
       case 'subscriptionResourceId': {
         const [type, ...segments] = args.map((a) => str(a));
         return `/subscriptions/00000000-0000-0000-0000-000000000000/providers/${type}/${segments.join('/')}`;

@@ -32,6 +32,11 @@ export interface SharedNames {
   blobContainers: Record<string, string>;
   cosmos: { database: string; containers: Record<string, { name: string; partitionKey: string }> };
   appSettings: { azure: Record<string, string>; localOnly: Record<string, string> };
+  durable: {
+    storageProviderSettingPrefix: string;
+    schedulerProviderType: string;
+    schedulerConnectionSetting: string;
+  };
 }
 export const sharedNames = () => readJson<SharedNames>(join(ROOT, 'lib/resources.json'));
 
@@ -94,6 +99,17 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     enableEmail: true,
     enableAzureMl: true,
     notifyWebhookUrl: 'https://hooks.example.com/sluice',
+  },
+  scheduler: { durableBackend: 'durableTaskScheduler' },
+  schedulerDedicated: { durableBackend: 'durableTaskScheduler', durableSchedulerSku: 'Dedicated' },
+  emailBuiltInRole: { enableEmail: true, emailRole: 'builtIn' },
+  noAlwaysReady: { durableAlwaysReadyInstances: 0, durableQueuePollingSeconds: 5 },
+  consoleAuth: { consoleAuthClientId: '3f1c0d8e-5b7a-4e2b-9a61-0c2d4e6f8a10' },
+  everythingScheduler: {
+    enableEmail: true,
+    enableAzureMl: true,
+    durableBackend: 'durableTaskScheduler',
+    consoleAuthClientId: '3f1c0d8e-5b7a-4e2b-9a61-0c2d4e6f8a10',
   },
 };
 

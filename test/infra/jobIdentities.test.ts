@@ -19,7 +19,7 @@ const ev = new Evaluator(roles, {
   enableAzureMl: true,
   mlWorkspaceName: 'mlw',
   mlStorageAccountName: 'stml',
-  mlWorkspacePrincipalId: 'WORKSPACE',
+  mlJobsPrincipalId: 'WORKSPACE',
   databricksAccessConnectorPrincipalId: 'CONNECTOR',
 });
 const roleIds = ev.variable('roles') as Record<string, string>;
@@ -51,7 +51,9 @@ const grants: Grant[] = resources
         .pop()!,
     };
   });
-const jobGrants = grants.filter((g) => g.principal === 'WORKSPACE' || g.principal === 'CONNECTOR');
+const jobIdentities = grants.filter((g) => g.principal === 'WORKSPACE' || g.principal === 'CONNECTOR');
+// On the artifact account (the Azure ML workspace's own storage, mlStorage, is checked apart).
+const jobGrants = jobIdentities.filter((g) => g.scope !== 'mlStorage');
 
 describe('what training jobs can reach in the artifact account', () => {
   it('the role map has the read-only role the job identities get', () => {
@@ -66,7 +68,13 @@ describe('what training jobs can reach in the artifact account', () => {
     }
   });
 
-  it("the Azure ML workspace's identity can only read (jobs and datasets): its jobs write with a per-job SAS", () => {
+  it('on the workspace’s own storage the Azure ML jobs identity only reads (code snapshots)', () => {
+    expect(jobIdentities.filter((g) => g.scope === 'mlStorage').map((g) => [g.principal, g.role])).toEqual([
+      ['WORKSPACE', READER],
+    ]);
+  });
+
+  it("the Azure ML jobs' identity can only read (jobs and datasets): its jobs write with a per-job SAS", () => {
     const ml = jobGrants.filter((g) => g.principal === 'WORKSPACE');
     expect(ml.map((g) => [g.scopeName, g.role]).sort()).toEqual(
       [

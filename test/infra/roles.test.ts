@@ -13,11 +13,11 @@ const COSMOS_ASSIGNMENT = 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignme
 /** What the code calls → the role it needs, where, and when the service is deployed. */
 const NEEDED: { service: string; role: string; on: string; scope?: string; when?: string }[] = [
   {
-    service: 'Blob (artifacts, deployment package, Durable leases)',
-    role: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+    service: 'Blob (host storage, artifacts, deployment package, Durable leases)',
+    role: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
     on: 'Microsoft.Storage/storageAccounts',
     scope: 'storage',
-  }, // Storage Blob Data Contributor
+  }, // Storage Blob Data Owner: the Functions host's documented minimum on its storage
   {
     service: 'Blob of the Azure ML workspace storage (user code uploaded as code assets)',
     role: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
@@ -46,11 +46,11 @@ const NEEDED: { service: string; role: string; on: string; scope?: string; when?
     on: 'Microsoft.Insights/components',
   }, // Monitoring Metrics Publisher
   {
-    service: 'ACS email',
-    role: '09976791-48a7-449e-bb21-39d1a415f350',
-    on: 'Microsoft.Communication/communicationServices',
-    when: 'enableEmail',
-  }, // Communication and Email Service Owner
+    service: 'Durable Task Scheduler (durableBackend = durableTaskScheduler)',
+    role: '0ad04412-c4d5-4796-b79c-f76d14c8d402',
+    on: 'Microsoft.DurableTask/schedulers',
+    when: 'enableDurableTaskScheduler',
+  }, // Durable Task Data Contributor
   {
     service: 'Azure ML jobs',
     role: 'f6c7c914-8db3-469d-8ca1-694a8f32e121',
@@ -61,14 +61,17 @@ const NEEDED: { service: string; role: string; on: string; scope?: string; when?
 const COSMOS_DATA_CONTRIBUTOR = '00000000-0000-0000-0000-000000000002';
 
 const roles = bicep('modules/roles.bicep');
-const ev = new Evaluator(roles, {
+const PARAMS = {
   appPrincipalId: 'APP',
   principalId: 'DEPLOYER',
   storageAccountName: 'st',
   cosmosAccountName: 'cosmos',
   keyVaultName: 'kv',
   applicationInsightsName: 'appi',
-});
+  mlJobsPrincipalId: 'MLJOBS',
+};
+const ev = new Evaluator(roles, PARAMS);
+const source = (file: { source: string }) => file.source;
 const resources = declsOf(roles, 'resource');
 const typeOf = (d: Decl) => d.target!.split('@')[0]!;
 
@@ -170,8 +173,71 @@ describe('role assignments for the app identity', () => {
 
   it('every assignment targets a resource declared as existing in the module', () => {
     for (const a of assignments()) expect(a.scopeType).toMatch(/^Microsoft\./);
-    for (const r of resources.filter((d) => !d.existing))
+    // Besides assignments, the module creates only the email sender's custom role.
+    for (const r of resources.filter((d) => !d.existing && d.name !== 'emailSenderRole'))
       expect([ROLE_ASSIGNMENT, COSMOS_ASSIGNMENT]).toContain(typeOf(r));
+  });
+
+  it('ACS email: a custom role with only the send actions, or the built-in Owner when asked', () => {
+    const email = assignments().filter(
+      (a) => a.principal === 'APP' && a.scopeType === 'Microsoft.Communication/communicationServices',
+    );
+    expect(email).toHaveLength(1);
+    expect(email[0]!.condition).toBe('enableEmail');
+    expect(email[0]!.principalType).toBe('ServicePrincipal');
+    expect(email[0]!.roleId).toBe('<emailSenderRole.id>');
+    expect(email[0]!.nameArgs).toBe('guid(communication.id,appPrincipalId,emailRoleDefinitionId)');
+    const definition = resources.find((r) => r.name === 'emailSenderRole')!;
+    expect(typeOf(definition)).toBe('Microsoft.Authorization/roleDefinitions');
+    expect(definition.value?.kind === 'if' && definition.value.condition.text).toBe(
+      "enableEmail && emailRole == 'custom'",
+    );
+    const props = ev.node(propAt(definition.value, 'properties')!, new Map()) as Record<string, unknown>;
+    // Microsoft's documented minimum for sending with an Entra principal: no ListKeys, no delete.
+    expect(props.permissions).toEqual([
+      {
+        actions: [
+          'Microsoft.Communication/CommunicationServices/Read',
+          'Microsoft.Communication/CommunicationServices/Write',
+          'Microsoft.Communication/EmailServices/write',
+        ],
+        notActions: [],
+        dataActions: [],
+        notDataActions: [],
+      },
+    ]);
+    expect(props.type).toBe('CustomRole');
+    expect(String(props.assignableScopes)).toBe('<resourceGroup(…).id>');
+    // emailRole = builtIn: Communication and Email Service Owner instead.
+    const builtIn = new Evaluator(roles, { ...PARAMS, emailRole: 'builtIn' });
+    expect(builtIn.variable('emailRoleDefinitionId')).toBe(
+      '/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/09976791-48a7-449e-bb21-39d1a415f350',
+    );
+  });
+
+  it('creates the Cosmos data-plane assignments one after the other (parallel writes fail with 412)', () => {
+    const cosmos = resources.filter((r) => typeOf(r) === COSMOS_ASSIGNMENT);
+    expect(cosmos.map((r) => r.name).sort()).toEqual(['appCosmosData', 'deployerCosmosData']);
+    const after = (name: string) =>
+      tokensIn(propAt(resources.find((r) => r.name === name)!.value, 'dependsOn')).map((t) => t.text);
+    expect(after('deployerCosmosData')).toContain('appCosmosData');
+    expect(after('appCosmosData')).not.toContain('deployerCosmosData');
+  });
+
+  it("Azure ML jobs: their own user-assigned identity reads the artifact storage's inputs (not the workspace's identity), and writes none of it", () => {
+    // Issue 15: jobs write only their own output container through a per-job SAS
+    // (lib/training/userJob/outputGrant.ts); test/infra/jobIdentities.test.ts checks the whole set.
+    const jobs = assignments().filter((a) => a.principal === 'MLJOBS' && a.scopeSymbol !== 'mlStorage');
+    expect(jobs.map((a) => [a.scopeSymbol, a.roleId, a.condition]).sort()).toEqual([
+      ['datasetsContainer', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', 'enableAzureMl'],
+      ['jobsContainer', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', 'enableAzureMl'],
+    ]);
+    expect(source(roles)).not.toMatch(/mlWorkspacePrincipalId/);
+    // And it reads (only) the workspace storage, where its code snapshot is.
+    const code = assignments().filter((a) => a.decl.name === 'mlJobsIdentityCode');
+    expect(code.map((a) => [a.principal, a.scopeSymbol, a.roleId, a.condition])).toEqual([
+      ['MLJOBS', 'mlStorage', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', 'enableAzureMl'],
+    ]);
   });
 });
 
@@ -242,8 +308,8 @@ describe('services found in the code', () => {
     [/from '@azure\/keyvault-secrets'/, '4633458b-17de-408a-b874-0445c86b69e6', 'Key Vault Secrets User'],
     [
       /from '@azure\/communication-email'|communication\.azure\.com/,
-      '09976791-48a7-449e-bb21-39d1a415f350',
-      'Communication and Email Service Owner',
+      '<emailSenderRole.id>',
+      'Sluice Email Sender',
     ],
     [
       /from '@azure\/arm-machinelearning'|MachineLearningServices|management\.azure\.com/,

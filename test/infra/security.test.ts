@@ -125,7 +125,9 @@ describe('the Function App', () => {
   it('is HTTPS only with TLS 1.2, and FTP and basic-auth publishing are off', () => {
     expect(value('properties.httpsOnly')).toBe(true);
     expect(value('properties.siteConfig.minTlsVersion')).toBe('1.2');
-    expect(value('properties.siteConfig.ftpsState')).toBe('Disabled');
+    // Flex Consumption rejects siteConfig.ftpsState (it offers no FTP at all): setting it fails the
+    // first deployment. Basic-auth publishing off (below) is what it was meant to ensure.
+    expect(propAt(site.value, 'properties.siteConfig.ftpsState')).toBeUndefined();
     const policies = declsOf(file, 'resource').filter((r) =>
       r.target?.startsWith('Microsoft.Web/sites/basicPublishingCredentialsPolicies@'),
     );

@@ -22,12 +22,18 @@ import {
 } from './helpers';
 
 /** Settings of the Functions host itself, not of Sluice (lib/config.ts does not read them). */
+const durable = sharedNames().durable;
 const HOST_SETTINGS = [
   'AzureWebJobsStorage__accountName',
   'AzureWebJobsStorage__credential',
   'AzureWebJobsStorage__clientId',
   'APPLICATIONINSIGHTS_CONNECTION_STRING',
   'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+  // The Durable backend (lib/resources.json durable): host.json overrides and the scheduler's connection.
+  ...['type', 'connectionStringName', 'maxQueuePollingInterval'].map(
+    (k) => durable.storageProviderSettingPrefix + k,
+  ),
+  durable.schedulerConnectionSetting,
 ];
 const shape = configSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
 const schemaKeys = Object.keys(shape);

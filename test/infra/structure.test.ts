@@ -214,7 +214,8 @@ describe('main.parameters.json', () => {
       if (!match) continue;
       const param = params.find((p) => p.name === name)!;
       const bicepDefault = mainEvaluator().param(name);
-      const expected = param.typeText === 'bool' ? String(bicepDefault) : bicepDefault;
+      const expected =
+        param.typeText === 'bool' || param.typeText === 'int' ? String(bicepDefault) : bicepDefault;
       expect([name, match[1]]).toEqual([name, expected instanceof Unknown ? match[1] : expected]);
     }
   });
@@ -247,6 +248,30 @@ describe('azure.yaml', () => {
     expect(mainEvaluator().node(passed, new Map())).toBe('api');
   });
 
+  it('deploys the package the prepackage hook stages, with no remote build', () => {
+    const services = /^services:\n((?: {2,}.*\n?)+)/m.exec(yaml)?.[1] ?? '';
+    expect(services).toMatch(/^ {4}dist: \.deploy\/api$/m);
+    expect(services).toMatch(/^ {4}remoteBuild: false$/m);
+    expect(services).toMatch(
+      /^ {6}prepackage:\n(?: {8,}.*\n)* {10}run: node infra\/hooks\/stage-package\.mjs$/m,
+    );
+    expect(existsSync(join(INFRA, 'hooks/stage-package.mjs'))).toBe(true);
+  });
+
+  it('needs azd 1.17.1 or later (AZURE_PRINCIPAL_TYPE substitution)', () => {
+    expect(yaml).toMatch(/^requiredVersions:\n {2}azd: (['"])>= 1\.17\.1\1$/m);
+    expect(readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8')).toMatch(/1\.17\.1/);
+  });
+
+  it('refreshes Key Vault references after provisioning, without failing the deployment', () => {
+    const hooks = /^hooks:\n((?: {2,}.*\n?)+)/m.exec(yaml)?.[1] ?? '';
+    expect(hooks).toMatch(/^ {2}postprovision:$/m);
+    expect(hooks).toMatch(/run: node infra\/hooks\/refresh-key-vault-references\.mjs/);
+    expect(hooks).toMatch(/continueOnError: true/);
+    const script = readFileSync(join(INFRA, 'hooks/refresh-key-vault-references.mjs'), 'utf8');
+    expect(script).toMatch(/config\/configreferences\/appsettings\/refresh/);
+  });
+
   it('points azd at infra/main.bicep', () => {
     expect(yaml).toMatch(/^ {2}path: infra$/m);
     expect(yaml).toMatch(/^ {2}module: main$/m);
@@ -275,24 +300,16 @@ describe('.funcignore', () => {
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
 
-  it('leaves dependencies, local data and settings out of the package, as a remote build needs', () => {
-    // azd refuses remoteBuild: true unless .funcignore excludes node_modules.
-    expect(readFileSync(join(ROOT, 'azure.yaml'), 'utf8')).toMatch(/^ {4}remoteBuild: true$/m);
-    expect(ignored).toEqual(
-      expect.arrayContaining(['node_modules/', 'local.settings.json', '.sluice/', '.azure/']),
-    );
+  it('leaves local data and settings out of the package, and keeps the production node_modules in', () => {
+    // Remote build is off: the staged package carries its own production node_modules, and azd
+    // refuses remoteBuild: false when .funcignore excludes node_modules.
+    expect(readFileSync(join(ROOT, 'azure.yaml'), 'utf8')).toMatch(/^ {4}remoteBuild: false$/m);
+    expect(ignored).toEqual(expect.arrayContaining(['local.settings.json', '.sluice/', '.azure/']));
+    expect(ignored.filter((p) => /node_modules/.test(p))).toEqual([]);
   });
 
-  it('keeps what the remote build and the host need', () => {
-    const needed = [
-      'package.json',
-      'package-lock.json',
-      'host.json',
-      'tsconfig.json',
-      'app/',
-      'lib/',
-      'functions/',
-    ];
+  it('keeps what the host needs', () => {
+    const needed = ['package.json', 'package-lock.json', 'host.json', 'dist/', 'node_modules/'];
     for (const path of needed) {
       const hit = ignored.find((pattern) =>
         pattern.includes('*')

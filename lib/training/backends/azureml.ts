@@ -61,7 +61,7 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * (`jobout-<hash of the job id>`, userJob/outputGrant.ts) through a datastore of its own
  * (`sluiceout_<same hash>`) whose credential is a SAS for that container alone (read, add, create,
  * write, list; no delete), valid for the queue limit plus the time limit plus an hour. The
- * workspace identity the job runs as has no write role on the artifact account (infra/modules/
+ * jobs' identity the job runs as has no write role on the artifact account (infra/modules/
  * roles.bicep: Storage Blob Data Reader on `jobs` and `datasets` for its inputs), so a job cannot
  * touch Sluice's records (`jobs/<jobId>/request.json`, `userjob.json`, `status.json`,
  * `cancel.json`, `model-collected.json`), another job's output, or the registry's models. The
@@ -72,6 +72,12 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * canceled and fails with `queued_too_long`.
  */
 export interface AzureMlOptions extends AzureMlClientOptions {
+  /**
+   * The user-assigned identity jobs run as (attached to the workspace; Bicep grants it read access
+   * to the jobs and datasets containers only: jobs write through their per-job SAS). Serverless compute cannot use the workspace's system-assigned identity, so
+   * without it a job has no identity to read identity-based datastores with.
+   */
+  jobIdentity?: { clientId: string; resourceId?: string };
   /** ARM id of a compute cluster; omitted = serverless compute with `instanceType`. */
   computeId?: string;
   instanceType?: string;
@@ -269,7 +275,22 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       displayName: `sluice ${jobId}`,
       experimentName: 'sluice',
       limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
-      identity: { identityType: 'Managed' },
+      identity: this.jobIdentity(),
+    };
+  }
+
+  /** The identity jobs run as: the jobs' user-assigned identity when configured. */
+  private jobIdentity(): Record<string, unknown> {
+    return {
+      identityType: 'Managed',
+      ...(this.options.jobIdentity
+        ? {
+            clientId: this.options.jobIdentity.clientId,
+            ...(this.options.jobIdentity.resourceId
+              ? { resourceId: this.options.jobIdentity.resourceId }
+              : {}),
+          }
+        : {}),
     };
   }
 
@@ -734,7 +755,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           description: `Sluice score job ${jobId} (the pipeline's score command over the holdout)`,
           tags: { 'sluice.jobId': jobId, 'sluice.kind': 'score' },
           limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
-          identity: { identityType: 'Managed' },
+          identity: this.jobIdentity(),
           codeId,
           environmentId,
           ...computeOf(this.client, spec.azureml, {

@@ -87,6 +87,14 @@ export function backendsFromConfig(
       codeRoot,
       queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
       ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
+      ...(config.AZUREML_JOB_IDENTITY_CLIENT_ID
+        ? {
+            jobIdentity: {
+              clientId: config.AZUREML_JOB_IDENTITY_CLIENT_ID,
+              ...(config.AZUREML_JOB_IDENTITY_ID ? { resourceId: config.AZUREML_JOB_IDENTITY_ID } : {}),
+            },
+          }
+        : {}),
     });
     return azureml;
   };

@@ -142,7 +142,9 @@ export async function startPipelineHarness(
       NOTIFIER: 'outbox',
       PUBLIC_BASE_URL: `http://localhost:${ports.http}`,
       DURABLE_TASK_HUB: 'PipelineE2E',
-      TRAINING_HEARTBEAT_STALE_SECONDS: '5',
+      // Short, so a run whose worker died with the host is retrained soon after the restart; seven
+      // missed 2 s heartbeats, so a busy 2-core CI machine does not declare a live worker dead.
+      TRAINING_HEARTBEAT_STALE_SECONDS: '15',
       ...options.env,
     },
     readyTimeoutMs: 120_000,

@@ -23,6 +23,20 @@ import type { AddressInfo } from 'node:net';
  *   POST model-versions/create {name, source, run_id, run_link, tags} → {model_version} (next version)
  *   GET  model-versions/search?filter=name='m' and run_id='r' → {model_versions} (that filter form only)
  *   POST registered-models/alias {name, alias, version} → {}
+ *   GET  registered-models/alias?name=&alias=       → {model_version}; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *   GET  model-versions/get?name=&version=          → {model_version}; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *   GET  model-versions/get-download-uri?name=&version= → {artifact_uri}
+ *   GET  runs/get?run_id=                           → {run: {info (with artifact_uri), data}}
+ *
+ * and the artifact proxy (`mlflow server --serve-artifacts`; mlflow/protos/mlflow_artifacts.proto)
+ * under `<prefix>/api/2.0/mlflow-artifacts/`:
+ *
+ *   GET  artifacts?path=<folder>                    → {files: [{path: <name in folder>, is_dir, file_size}]}
+ *        (an unknown folder lists nothing, as the server's local store does)
+ *   GET  artifacts/<path>                           → the file's bytes; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *
+ * A run's artifact_uri is `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`. `logModel` stores
+ * a folder under a run as a client's log_model would; `registerModel` makes a version of it.
  *
  * Errors are `{"error_code", "message"}`. With `token` set a bearer token is required (none → 401
  * UNAUTHENTICATED, another → 403 PERMISSION_DENIED). `down = true` answers 503 to everything (an
@@ -59,6 +73,7 @@ export interface FakeRun {
     start_time?: number;
     end_time?: number;
     lifecycle_stage: string;
+    artifact_uri: string;
   };
   params: Map<string, string>;
   tags: Map<string, string>;
@@ -89,6 +104,8 @@ export class FakeMlflow {
     string,
     { name: string; versions: Record<string, unknown>[]; aliases: Map<string, string> }
   >();
+  /** Files behind the artifact proxy, by path (`<experiment_id>/<run_id>/artifacts/model/MLmodel`). */
+  readonly artifacts = new Map<string, Buffer>();
   down = false;
   token: string | undefined;
   private failures: { n: number; status: number } = { n: 0, status: 503 };
@@ -112,6 +129,47 @@ export class FakeMlflow {
   okCalls(): string[] {
     return this.calls.filter((c) => c.status < 300).map((c) => `${c.method} ${c.path}`);
   }
+  /**
+   * What `mlflow.<flavor>.log_model(..., artifact_path)` leaves on a server: a run (in experiment
+   * `experiment`, created if absent) whose artifacts hold `files` under `artifactPath`. Returns the run id.
+   */
+  logModel(experiment: string, files: Record<string, Buffer | string>, artifactPath = 'model'): string {
+    let exp = [...this.experiments.values()].find((e) => e.name === experiment);
+    if (!exp) {
+      const id = String(++this.seq);
+      exp = { experiment_id: id, name: experiment, tags: [] };
+      this.experiments.set(id, exp);
+    }
+    const created = this.route('POST runs/create', {
+      experiment_id: exp.experiment_id,
+      run_name: 'trained-elsewhere',
+    }) as {
+      run: { info: { run_id: string } };
+    };
+    const run = this.runs.get(created.run.info.run_id)!;
+    run.info.status = 'FINISHED';
+    const root = run.info.artifact_uri.replace(/^mlflow-artifacts:\//, '');
+    for (const [name, data] of Object.entries(files))
+      this.artifacts.set(`${root}/${artifactPath}/${name}`, Buffer.isBuffer(data) ? data : Buffer.from(data));
+    return run.info.run_id;
+  }
+  /** `mlflow.register_model("runs:/<runId>/<artifactPath>", name)`: the next version of `name`. */
+  registerModel(name: string, runId: string, artifactPath = 'model'): string {
+    if (!this.models.has(name)) this.models.set(name, { name, versions: [], aliases: new Map() });
+    const m = this.models.get(name)!;
+    const run = this.runs.get(runId)!;
+    const v = {
+      name,
+      version: String(m.versions.length + 1),
+      source: `runs:/${runId}/${artifactPath}`,
+      run_id: runId,
+      tags: [],
+      status: 'READY',
+      download_uri: `${run.info.artifact_uri}/${artifactPath}`,
+    };
+    m.versions.push(v);
+    return v.version;
+  }
   runByTag(key: string, value: string): FakeRun | undefined {
     return [...this.runs.values()].find((r) => r.tags.get(key) === value);
   }
@@ -121,9 +179,17 @@ export class FakeMlflow {
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks);
     const url = new URL(req.url ?? '/', 'http://x');
+    const proxied = url.pathname.indexOf('/api/2.0/mlflow-artifacts/artifacts');
     const at = url.pathname.indexOf('/api/2.0/mlflow/');
-    const prefix = at >= 0 ? url.pathname.slice(0, at) : '';
-    const path = at >= 0 ? url.pathname.slice(at + '/api/2.0/mlflow/'.length) : url.pathname;
+    const artifactsRoot = '/api/2.0/mlflow-artifacts/';
+    const prefix = at >= 0 ? url.pathname.slice(0, at) : proxied >= 0 ? url.pathname.slice(0, proxied) : '';
+    // Artifact proxy calls are recorded as `artifacts` (a listing) or `artifacts/<path>` (a download).
+    const path =
+      at >= 0
+        ? url.pathname.slice(at + '/api/2.0/mlflow/'.length)
+        : proxied >= 0
+          ? decodeURIComponent(url.pathname.slice(proxied + artifactsRoot.length))
+          : url.pathname;
     let body: Record<string, unknown> = {};
     if (req.method === 'GET') body = Object.fromEntries(url.searchParams);
     else if (raw.length) {
@@ -156,6 +222,38 @@ export class FakeMlflow {
       if (!auth) return send(401, { error_code: 'UNAUTHENTICATED', message: 'credentials required' });
       if (auth !== `Bearer ${this.token}`)
         return send(403, { error_code: 'PERMISSION_DENIED', message: 'not allowed' });
+    }
+    if (proxied >= 0 && req.method === 'GET') {
+      const rest = decodeURIComponent(
+        url.pathname.slice(proxied + '/api/2.0/mlflow-artifacts/artifacts'.length),
+      );
+      if (rest === '' || rest === '/') {
+        const folder = (url.searchParams.get('path') ?? '').replace(/\/+$/, '');
+        const base = folder ? `${folder}/` : '';
+        const entries = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();
+        for (const [p, data] of this.artifacts) {
+          if (!p.startsWith(base)) continue;
+          const [name, ...deeper] = p.slice(base.length).split('/');
+          if (!name) continue;
+          entries.set(
+            name,
+            deeper.length
+              ? { path: name, is_dir: true }
+              : { path: name, is_dir: false, file_size: data.length },
+          );
+        }
+        return send(200, { files: [...entries.values()].sort((a, b) => a.path.localeCompare(b.path)) });
+      }
+      const data = this.artifacts.get(rest.replace(/^\//, ''));
+      if (!data)
+        return send(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `artifact ${rest} not found` });
+      call.status = 200;
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(data.length),
+      });
+      res.end(data);
+      return;
     }
     try {
       if (raw.length > 1_048_576) throw invalid('request body exceeds 1 MB');
@@ -211,6 +309,7 @@ export class FakeMlflow {
             status: 'RUNNING',
             ...(typeof b.start_time === 'number' ? { start_time: b.start_time } : {}),
             lifecycle_stage: 'active',
+            artifact_uri: `mlflow-artifacts:/${String(b.experiment_id)}/${id}/artifacts`,
           },
           params: new Map(),
           tags: new Map(((b.tags as Kv[]) ?? []).map((t) => [t.key, t.value])),
@@ -357,6 +456,49 @@ export class FakeMlflow {
           throw invalid(`version ${String(b.version)} does not exist`);
         m.aliases.set(String(b.alias), String(b.version));
         return {};
+      }
+      case 'GET runs/get': {
+        const r = this.run(b.run_id);
+        return {
+          run: {
+            info: r.info,
+            data: {
+              params: [...r.params].map(([key, value]) => ({ key, value })),
+              tags: [...r.tags].map(([key, value]) => ({ key, value })),
+            },
+          },
+        };
+      }
+      case 'GET model-versions/get':
+      case 'GET model-versions/get-download-uri': {
+        const m = this.models.get(String(b.name));
+        const v = m?.versions.find((x) => x.version === String(b.version));
+        if (!v)
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Model Version (name=${String(b.name)}, version=${String(b.version)}) not found`,
+          );
+        if (route === 'GET model-versions/get-download-uri')
+          return { artifact_uri: v.download_uri ?? String(v.source) };
+        const { download_uri: _hidden, ...shown } = v;
+        return {
+          model_version: {
+            ...shown,
+            aliases: [...m!.aliases].filter(([, x]) => x === v.version).map(([a]) => a),
+          },
+        };
+      }
+      case 'GET registered-models/alias': {
+        const m = this.models.get(String(b.name));
+        const version = m?.aliases.get(String(b.alias));
+        if (!m || !version)
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Registered model alias ${String(b.alias)} not found.`,
+          );
+        return this.route('GET model-versions/get', { name: m.name, version });
       }
       default:
         throw new Rejection(404, 'ENDPOINT_NOT_FOUND', `no endpoint ${route}`);

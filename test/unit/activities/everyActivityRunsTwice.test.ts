@@ -53,6 +53,10 @@ const runTwiceTests: Record<string, { file: string; title: string }> = {
     file: 'test/integration/training/activities.test.ts',
     title: 'and registers, idempotently',
   },
+  importModel: {
+    file: 'test/integration/mlflow/promote.test.ts',
+    title: 'importModel twice: the same checked folder stored once',
+  },
   loadPipelineVersion: {
     file: 'test/integration/runs/ledger.test.ts',
     title: 'loadPipelineVersion run twice returns the same definition and writes nothing; twice is once',

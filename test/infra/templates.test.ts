@@ -1,0 +1,246 @@
+/**
+ * The CI/CD templates (azure-pipelines.yml, .github/workflows/delivery.yml; docs/delivery.md,
+ * "Templates"), read with a YAML parser: their jobs, order and dependencies, sign-in by workload
+ * identity federation with no stored secret, and that every command they run exists (an npm script,
+ * a `sluice` command and option, a file).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { readDefinitions } from '../../cli/pipelinesAsCode';
+import { COMMANDS } from '../../cli/sluice';
+import { repoRoot } from '../support/devhost';
+
+type Json = Record<string, unknown>;
+const load = (file: string) => parse(readFileSync(path.join(repoRoot, file), 'utf8')) as Json;
+const ado = load('azure-pipelines.yml');
+const gh = load('.github/workflows/delivery.yml');
+const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+  bin: Record<string, string>;
+};
+
+interface AdoStep {
+  script?: string;
+  task?: string;
+  displayName?: string;
+  inputs?: Json;
+  env?: Json;
+}
+interface AdoJob {
+  job?: string;
+  deployment?: string;
+  environment?: string;
+  steps?: AdoStep[];
+  strategy?: { runOnce: { deploy: { steps: AdoStep[] } } };
+}
+interface AdoStage {
+  stage: string;
+  dependsOn?: string | string[];
+  condition?: string;
+  jobs: AdoJob[];
+}
+const stages = ado.stages as AdoStage[];
+const stage = (name: string) => stages.find((s) => s.stage === name)!;
+const stepsOf = (j: AdoJob) => j.steps ?? j.strategy?.runOnce.deploy.steps ?? [];
+/** Each step's shell text: a script, or an AzureCLI@2 inline script. */
+const adoScripts = (s: AdoStage) =>
+  s.jobs.flatMap(stepsOf).map((st) => st.script ?? String(st.inputs?.inlineScript ?? ''));
+
+interface GhStep {
+  uses?: string;
+  run?: string;
+  with?: Json;
+}
+interface GhJob {
+  needs?: string | string[];
+  if?: string;
+  environment?: string;
+  permissions?: Json;
+  steps: GhStep[];
+}
+const ghJobs = gh.jobs as Record<string, GhJob>;
+const ghScripts = (j: GhJob) => j.steps.map((s) => s.run ?? '');
+
+/** Index of the first script containing `text` (-1 if none), to check the order of commands. */
+const at = (scripts: string[], text: string) => {
+  const all = scripts.join('\n');
+  return all.indexOf(text);
+};
+const inOrder = (scripts: string[], ...texts: string[]) => {
+  const positions = texts.map((t) => at(scripts, t));
+  expect(positions.every((p) => p >= 0)).toBe(true);
+  expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+};
+
+describe('azure-pipelines.yml', () => {
+  it('runs on pull requests and on main', () => {
+    expect(ado.trigger).toEqual({ branches: { include: ['main'] } });
+    expect(ado.pr).toEqual({ branches: { include: ['main'] } });
+  });
+
+  it('has the stages build → plan (PR) and build → dev → prod → pipelines (main)', () => {
+    expect(stages.map((s) => s.stage)).toEqual(['build', 'plan', 'dev', 'prod', 'pipelines']);
+    expect(stage('build').dependsOn).toBeUndefined();
+    expect(stage('plan').dependsOn).toBe('build');
+    expect(stage('plan').condition).toMatch(/eq\(variables\['Build\.Reason'\], 'PullRequest'\)/);
+    expect(stage('dev').dependsOn).toBe('build');
+    expect(stage('dev').condition).toMatch(/refs\/heads\/main/);
+    expect(stage('dev').condition).toMatch(/ne\(variables\['Build\.Reason'\], 'PullRequest'\)/);
+    expect(stage('prod').dependsOn).toBe('dev');
+    expect(stage('pipelines').dependsOn).toBe('prod');
+  });
+
+  it('tests before anything: npm ci, npm test, az bicep build, sluice pipelines validate', () => {
+    inOrder(adoScripts(stage('build')), 'npm ci', 'npm test', 'az bicep build', 'sluice pipelines validate');
+    expect(
+      at(adoScripts(stage('plan')), 'sluice pipelines plan pipelines/ --detailed-exitcode'),
+    ).toBeGreaterThan(-1);
+  });
+
+  it('deploys with azd to dev, then to prod through an environment, then applies pipelines/', () => {
+    const dev = stage('dev').jobs[0]!;
+    const prod = stage('prod').jobs[0]!;
+    expect(dev.deployment).toBe('deploy_dev');
+    expect(prod.deployment).toBe('deploy_prod');
+    // Deployment jobs in environments: prod's approvals and the Sluice check hold the job.
+    expect(dev.environment).toBe('${{ variables.devEnvironment }}');
+    expect(prod.environment).toBe('${{ variables.prodEnvironment }}');
+    expect((ado.variables as Json).prodEnvironment).toBe('sluice-prod');
+    inOrder(adoScripts(stage('dev')), 'azd provision', 'azd deploy', 'sluice pipelines apply');
+    inOrder(adoScripts(stage('prod')), 'azd provision', 'azd deploy');
+    inOrder(adoScripts(stage('pipelines')), 'sluice pipelines plan', 'sluice pipelines apply');
+  });
+
+  it('signs in only through the workload identity service connection (AzureCLI@2)', () => {
+    const azure = stages
+      .flatMap((s) => s.jobs.flatMap(stepsOf))
+      .filter((s) => s.task?.startsWith('AzureCLI'));
+    expect(azure.length).toBeGreaterThanOrEqual(4);
+    for (const t of azure) {
+      expect(t.task).toBe('AzureCLI@2');
+      expect(t.inputs?.azureSubscription).toBe('$(serviceConnection)');
+    }
+    // Every az and azd command runs inside such a task.
+    for (const s of stages.flatMap((st) => st.jobs.flatMap(stepsOf)))
+      if (s.script) expect(s.script).not.toMatch(/\baz(d)? (provision|deploy|functionapp)/);
+    for (const t of azure.filter((x) => /azd (provision|deploy)/.test(String(x.inputs?.inlineScript))))
+      expect(String(t.inputs?.inlineScript)).toMatch(/azd config set auth\.useAzCliAuth true/);
+  });
+});
+
+describe('.github/workflows/delivery.yml', () => {
+  it('has build → plan (PR) and build → deploy-dev → deploy-prod (push to main)', () => {
+    expect(Object.keys(ghJobs)).toEqual(['build', 'plan', 'deploy-dev', 'deploy-prod']);
+    expect(ghJobs.build!.needs).toBeUndefined();
+    expect(ghJobs.plan!.needs).toBe('build');
+    expect(ghJobs.plan!.if).toMatch(/github\.event_name == 'pull_request'/);
+    expect(ghJobs['deploy-dev']!.needs).toBe('build');
+    expect(ghJobs['deploy-dev']!.if).toMatch(/github\.ref == 'refs\/heads\/main'/);
+    expect(ghJobs['deploy-prod']!.needs).toBe('deploy-dev');
+    expect(ghJobs['deploy-dev']!.environment).toBe('dev');
+    expect(ghJobs['deploy-prod']!.environment).toBe('production');
+  });
+
+  it('runs the same commands in the same order as the Azure DevOps template', () => {
+    inOrder(ghScripts(ghJobs.build!), 'npm ci', 'npm test', 'az bicep build', 'sluice pipelines validate');
+    expect(
+      at(ghScripts(ghJobs.plan!), 'sluice pipelines plan pipelines/ --detailed-exitcode'),
+    ).toBeGreaterThan(-1);
+    inOrder(ghScripts(ghJobs['deploy-dev']!), 'azd provision', 'azd deploy', 'sluice pipelines apply');
+    inOrder(
+      ghScripts(ghJobs['deploy-prod']!),
+      'azd provision',
+      'azd deploy',
+      'sluice pipelines plan',
+      'sluice pipelines apply',
+    );
+  });
+
+  it('signs in with OIDC: id-token: write only on the jobs that sign in, azure/login with ids only', () => {
+    expect(gh.permissions).toEqual({ contents: 'read' });
+    for (const [name, job] of Object.entries(ghJobs)) {
+      const signsIn = job.steps.some(
+        (s) => s.uses?.startsWith('azure/login') || /azd auth login/.test(s.run ?? ''),
+      );
+      expect([name, job.permissions?.['id-token']]).toEqual([name, signsIn ? 'write' : undefined]);
+      for (const s of job.steps.filter((x) => x.uses?.startsWith('azure/login'))) {
+        expect(Object.keys(s.with ?? {}).sort()).toEqual(['client-id', 'subscription-id', 'tenant-id']);
+      }
+      for (const s of job.steps.filter((x) => /azd auth login/.test(x.run ?? '')))
+        expect(s.run).toMatch(/--federated-credential-provider github/);
+    }
+  });
+});
+
+describe('both templates', () => {
+  const texts = {
+    'azure-pipelines.yml': readFileSync(path.join(repoRoot, 'azure-pipelines.yml'), 'utf8'),
+    '.github/workflows/delivery.yml': readFileSync(
+      path.join(repoRoot, '.github/workflows/delivery.yml'),
+      'utf8',
+    ),
+  };
+  const parsed = { 'azure-pipelines.yml': ado, '.github/workflows/delivery.yml': gh };
+
+  /** Every key and string value of a parsed YAML document (comments are not values). */
+  function* strings(v: unknown, key = ''): Generator<[string, string]> {
+    if (typeof v === 'string') yield [key, v];
+    else if (Array.isArray(v)) for (const x of v) yield* strings(x, key);
+    else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        yield [k, k];
+        yield* strings(x, k);
+      }
+  }
+
+  it.each(Object.keys(texts))(
+    '%s holds no secret: no secrets context, password, key or token literal',
+    (file) => {
+      const text = texts[file as keyof typeof texts];
+      expect(text).not.toMatch(/\$\{\{\s*secrets\./);
+      expect(text).not.toMatch(/AccountKey=|SharedAccessSignature=|-----BEGIN/);
+      for (const [key, value] of strings(parsed[file as keyof typeof parsed])) {
+        expect([key, value]).not.toEqual([key, expect.stringMatching(/password|passwd|client[-_]?secret/i)]);
+        expect([key, value]).not.toEqual([
+          key,
+          expect.stringMatching(/creds|credentials|serviceprincipalkey/i),
+        ]);
+        // No literal that looks like a credential: a long run of key-like characters.
+        expect([key, value]).not.toEqual([key, expect.stringMatching(/[A-Za-z0-9+/]{40,}={0,2}/)]);
+      }
+    },
+  );
+
+  const allScripts = [
+    ...stages.flatMap((s) => adoScripts(s)),
+    ...Object.values(ghJobs).flatMap((j) => ghScripts(j)),
+  ].join('\n');
+
+  it('runs only npm scripts that exist and the sluice bin', () => {
+    const npmRuns = [...allScripts.matchAll(/\bnpm (?:run )?([a-z][a-z:-]*)/g)].map((m) => m[1]!);
+    expect(npmRuns.length).toBeGreaterThan(0);
+    for (const s of npmRuns) if (s !== 'ci') expect(Object.keys(pkg.scripts)).toContain(s);
+    expect(pkg.bin.sluice).toBeDefined();
+  });
+
+  it('names only sluice commands and options the CLI has', () => {
+    const calls = [...allScripts.matchAll(/npx sluice ([a-z]+) ([a-z]+)([^\n|;&]*)/g)];
+    expect(calls.length).toBeGreaterThanOrEqual(8);
+    for (const [, cmd, sub, rest] of calls) {
+      const spec = COMMANDS[cmd!];
+      expect(spec).toBeDefined();
+      expect(spec!.usage).toMatch(new RegExp(`\\b${sub}\\b`));
+      for (const [, option] of rest!.matchAll(/--([a-z-]+)/g))
+        expect(Object.keys(spec!.options)).toContain(option);
+    }
+  });
+
+  it('builds the Bicep that exists and applies a pipelines/ folder that validates', async () => {
+    for (const [, file] of allScripts.matchAll(/az bicep build --file (\S+)/g))
+      expect(existsSync(path.join(repoRoot, file!))).toBe(true);
+    const { definitions, problems } = await readDefinitions(path.join(repoRoot, 'pipelines'));
+    expect(problems).toEqual([]);
+    expect(definitions.length).toBeGreaterThan(0);
+  });
+});
