@@ -68,6 +68,9 @@ param databricksHost string = ''
 @description('Where Databricks runs see the artifact account\'s jobs container: a Unity Catalog volume /Volumes/<catalog>/<schema>/<volume> whose storage location is that container; empty uses abfss://jobs@<account>.dfs.core.windows.net.')
 param databricksJobRoot string = ''
 
+@description('Where Databricks runs see the artifact account\'s joboutputs container, the only one they may write: a Unity Catalog volume /Volumes/<catalog>/<schema>/<volume> over it (required when databricksJobRoot is a volume); empty uses abfss://joboutputs@<account>.dfs.core.windows.net.')
+param databricksOutputRoot string = ''
+
 @description('Id of the Databricks notification destination (an HTTP webhook to /api/training/databricks-events) named on every run; empty leaves the monitor to its polling.')
 param databricksWebhookDestinationId string = ''
 
@@ -116,8 +119,11 @@ param mlflowTrackingToken string = ''
 @description('Environment of user training jobs (algorithm "custom") whose spec names none: an environment asset (azureml:name:version, azureml://registries/...) or a Docker image; empty = each spec names its own.')
 param azureMlUserEnvironment string = ''
 
-@description('Seconds a training job may wait in the Azure ML queue before it fails with queued_too_long (a whole number); empty keeps the app\'s default (4 hours).')
+@description('Deprecated: use trainingQueuedLimitSeconds (it bounds Databricks runs too). Still sets AZUREML_QUEUED_LIMIT_SECONDS, read when TRAINING_QUEUED_LIMIT_SECONDS is unset.')
 param azureMlQueuedLimitSeconds string = ''
+
+@description('Seconds a remote training job (Azure ML or Databricks) may stay queued before it is canceled and fails with queued_too_long (a whole number); empty keeps the app\'s default (4 hours).')
+param trainingQueuedLimitSeconds string = ''
 
 @description('Incoming-webhook URL (Teams, Slack or your own) for approval notifications when email is off; empty keeps the Blob outbox.')
 param notifyWebhookUrl string = ''
@@ -476,6 +482,8 @@ module roles 'modules/roles.bicep' = {
     mlStorageAccountName: names.mlStorage
     mlJobsPrincipalId: enableAzureMl ? ml.outputs.jobsIdentityPrincipalId : ''
     jobsContainerName: shared.blobContainers.jobs
+    datasetsContainerName: shared.blobContainers.datasets
+    jobOutputsContainerName: shared.blobContainers.jobOutputs
     databricksAccessConnectorPrincipalId: databricksAccessConnectorPrincipalId
     emailRole: emailRole
     enableDurableTaskScheduler: useScheduler
@@ -570,6 +578,8 @@ var databricksSettings = !empty(databricksHost) ? union({
   '${settingNames.databricksHost}': databricksHost
 }, empty(databricksJobRoot) ? {} : {
   '${settingNames.databricksJobRoot}': databricksJobRoot
+}, empty(databricksOutputRoot) ? {} : {
+  '${settingNames.databricksOutputRoot}': databricksOutputRoot
 }, empty(databricksWebhookDestinationId) ? {} : {
   '${settingNames.databricksWebhookDestinationId}': databricksWebhookDestinationId
 }, empty(databricksToken) ? {} : {
@@ -577,6 +587,11 @@ var databricksSettings = !empty(databricksHost) ? union({
 }, empty(databricksWebhookSecret) ? {} : {
   '${settingNames.databricksWebhookSecret}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.databricksWebhookSecret}/)'
 }) : {}
+
+// How long a remote training job (Azure ML or Databricks) may stay queued, when given.
+var trainingSettings = empty(trainingQueuedLimitSeconds) ? {} : {
+  '${settingNames.trainingQueuedLimitSeconds}': trainingQueuedLimitSeconds
+}
 
 // The GitHub deployment protection rule's App: its id, and its key and webhook secret only as
 // Key Vault references.
@@ -602,7 +617,7 @@ var mlflowSettings = !empty(mlflowTrackingUri) ? union({
   '${settingNames.mlflowTrackingToken}': '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${secretNames.mlflowTrackingToken}/)'
 }) : {}
 
-var appSettings = union(hostSettings, durableSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, githubSettings, mlflowSettings)
+var appSettings = union(hostSettings, durableSettings, sluiceSettings, publicBaseUrlSettings, emailSettings, webhookSettings, azureMlSettings, databricksSettings, trainingSettings, githubSettings, mlflowSettings)
 
 module api 'modules/functionapp.bicep' = {
   name: 'api'

@@ -172,6 +172,13 @@ export const configSchema = z
      */
     DATABRICKS_JOB_ROOT: z.string().min(1).optional(),
     /**
+     * Where runs see the artifact account's `joboutputs` container, the only one they may write
+     * (their model folder goes to `<root>/<jobId>`): `abfss://joboutputs@<account>.dfs.core.windows.net`
+     * (the default with an ABFS job root) or a volume over that container (required with a volume
+     * DATABRICKS_JOB_ROOT).
+     */
+    DATABRICKS_OUTPUT_ROOT: z.string().min(1).optional(),
+    /**
      * User jobs (algorithm "custom"): the environment when the spec's azureml.environment names none,
      * an environment asset (azureml:name:version, azureml://registries/…) or a Docker image.
      */
@@ -182,7 +189,15 @@ export const configSchema = z
      * instead of https Blob URLs.
      */
     AZUREML_JOBS_DATASTORE: z.string().min(1).optional(),
-    /** A job Azure ML keeps queued longer than this (no compute, no quota) fails with queued_too_long. */
+    /**
+     * A remote training job (Azure ML or Databricks) still queued this long after submit (no
+     * compute, no quota, concurrency limit) is canceled and fails with queued_too_long.
+     */
+    TRAINING_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
+    /**
+     * Deprecated alias of TRAINING_QUEUED_LIMIT_SECONDS (it predates Databricks): read when the new
+     * name is unset; loadConfig gives both the same value.
+     */
     AZUREML_QUEUED_LIMIT_SECONDS: intSetting(4 * 3600),
     /**
      * The user-assigned identity Azure ML jobs run as (Bicep attaches it to the workspace and grants
@@ -363,6 +378,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // host in Azure always sets (WEBSITE_INSTANCE_ID) and where artifacts live.
   if (cleaned.USER_CODE_LOCAL === undefined && runsLocally(cleaned)) cleaned.USER_CODE_LOCAL = 'true';
   if (cleaned.CONSOLE_OPEN === undefined && runsLocally(cleaned)) cleaned.CONSOLE_OPEN = 'true';
+  // The queued limit's old name still works; when both are set they must agree.
+  const queued = cleaned.TRAINING_QUEUED_LIMIT_SECONDS;
+  const queuedOld = cleaned.AZUREML_QUEUED_LIMIT_SECONDS;
+  if (queued !== undefined && queuedOld !== undefined && Number(queued) !== Number(queuedOld)) {
+    throw new ConfigError(
+      `Invalid Sluice settings:\n✖ TRAINING_QUEUED_LIMIT_SECONDS (${queued}) and its deprecated alias AZUREML_QUEUED_LIMIT_SECONDS (${queuedOld}) disagree: remove AZUREML_QUEUED_LIMIT_SECONDS\n  → at TRAINING_QUEUED_LIMIT_SECONDS`,
+    );
+  }
+  if (queued === undefined && queuedOld !== undefined) cleaned.TRAINING_QUEUED_LIMIT_SECONDS = queuedOld;
+  if (queuedOld === undefined && queued !== undefined) cleaned.AZUREML_QUEUED_LIMIT_SECONDS = queued;
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);

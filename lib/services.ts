@@ -44,6 +44,7 @@ import { mlflowTarget } from './mlflow/target';
 import { storageProbes, type Probes } from './storage/health';
 import type { TrainingBackends } from './training/backends/fromConfig';
 import { backendsFromConfig } from './training/backends/fromConfig';
+import { scoreCommandOnBackend } from './training/backends/scoreOnBackend';
 import type { TrainingBackend } from './training/backends/types';
 import { isAssetReference } from './training/backends/azuremlUserJob';
 import type { UserCodePolicy } from './training/userJob/codePolicy';
@@ -260,6 +261,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     log: (line) => console.warn(line),
   });
 
+  // One set of backends (each built on first use) for training and for remote score commands.
+  let backends: TrainingBackends | undefined;
+  const rawBackends = (): TrainingBackends =>
+    (backends ??= backendsFromConfig(config, artifacts, credentialOnce));
   const services: Services = {
     config,
     credential: credentialOnce,
@@ -272,8 +277,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     slots: new ApprovalSlots(cosmos),
     registry,
     checks: new CheckStore(cosmos),
-    backend:
-      overrides.backend ?? userCodeBackends(backendsFromConfig(config, artifacts, credentialOnce), policy),
+    backend: overrides.backend ?? userCodeBackends(rawBackends(), policy),
     scoring,
     serving: new RolloutServing({
       models: scoring,
@@ -286,7 +290,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     traffic,
     trafficRecorder,
     onnx,
-    scoreCommand: overrides.scoreCommand ?? userCodeScoreCommand(runScoreCommand, policy),
+    // A python_function model is scored on its pipeline's backend (Azure ML: a command job).
+    scoreCommand:
+      overrides.scoreCommand ??
+      scoreCommandOnBackend(rawBackends(), userCodeScoreCommand(runScoreCommand, policy)),
     limits: limitsFromConfig(config),
     probes: storageProbes(config, { artifacts, cosmos, credential: credentialOnce }),
     contractOf,

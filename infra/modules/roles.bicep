@@ -58,8 +58,14 @@ param enableDurableTaskScheduler bool = false
 @description('Name of the Durable Task Scheduler (used when enableDurableTaskScheduler).')
 param durableSchedulerName string = ''
 
-@description('Name of the artifact account\'s jobs container (Databricks runs read their data from it and write their model to it).')
+@description('Name of the artifact account\'s jobs container: Sluice\'s records of each job and the data staged for it. Job identities may read it, never write it.')
 param jobsContainerName string = 'jobs'
+
+@description('Name of the artifact account\'s datasets container (the Azure ML worker mode reads the dataset blob from it).')
+param datasetsContainerName string = 'datasets'
+
+@description('Name of the artifact account\'s container Databricks runs write their model folders to (joboutputs/<jobId>/).')
+param jobOutputsContainerName string = 'joboutputs'
 
 @description('Principal id of the Access Connector for Azure Databricks (the Unity Catalog storage credential of the jobs container); empty assigns nothing.')
 param databricksAccessConnectorPrincipalId string = ''
@@ -127,8 +133,18 @@ resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' e
   name: mlWorkspaceName
 }
 
-resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (!empty(databricksAccessConnectorPrincipalId)) {
+var grantConnector = !empty(databricksAccessConnectorPrincipalId)
+
+resource jobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (enableAzureMl || grantConnector) {
   name: '${storageAccountName}/default/${jobsContainerName}'
+}
+
+resource datasetsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (enableAzureMl) {
+  name: '${storageAccountName}/default/${datasetsContainerName}'
+}
+
+resource jobOutputsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (grantConnector) {
+  name: '${storageAccountName}/default/${jobOutputsContainerName}'
 }
 
 resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (enableAzureMl) {
@@ -277,17 +293,19 @@ resource appMlCode 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (en
   }
 }
 
-// ---- The Azure ML jobs' identity: training jobs read datasets from and write models to Sluice's
-// artifact containers. Serverless compute cannot use the workspace's system-assigned identity, so
-// jobs run as a user-assigned identity attached to the workspace (ml.bicep), and this is its one
-// storage grant. Its scope is the account for now; narrowing it to the jobs container is the
-// scope: line here. ----
+// ---- The Azure ML jobs' identity, which training jobs (and the user code in them) run as: a
+// user-assigned identity attached to the workspace (ml.bicep; serverless compute cannot use the
+// workspace's system-assigned identity). Read-only on their inputs, and no write role anywhere on
+// the artifact account: a job writes only its own output container, through a datastore of its own
+// whose credential is a SAS for that container alone (lib/training/userJob/outputGrant.ts), so it
+// can touch neither Sluice's records in the jobs container nor another job's output nor the
+// registry's models. ----
 
-resource mlJobsIdentityStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
-  name: guid(storage.id, mlJobsPrincipalId, roles.storageBlobDataContributor)
-  scope: storage
+resource mlJobsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(jobsContainer.id, mlJobsPrincipalId, roles.storageBlobDataReader)
+  scope: jobsContainer
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
     principalId: mlJobsPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -304,14 +322,36 @@ resource mlJobsIdentityCode 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 }
 
-// ---- The Databricks access connector's identity: runs read their data from and write their model
-// folder to the jobs container (through a Unity Catalog external location or volume over it), and
-// nothing else of the account. The app identity's own access to Databricks is not an Azure role:
-// it is added to the workspace as a service principal (docs/training.md, "Azure Databricks"). ----
+resource mlDatasetsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableAzureMl) {
+  name: guid(datasetsContainer.id, mlJobsPrincipalId, roles.storageBlobDataReader)
+  scope: datasetsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: mlJobsPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
-resource databricksJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(databricksAccessConnectorPrincipalId)) {
-  name: guid(jobsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataContributor)
+// ---- The Databricks access connector's identity (the Unity Catalog storage credential runs use):
+// runs read their data from the jobs container and write their model folder to the joboutputs
+// container (through external locations or volumes over them), and nothing else of the account.
+// Sluice's records stay in the jobs container, which the connector can only read. The app
+// identity's own access to Databricks is not an Azure role: it is added to the workspace as a
+// service principal (docs/training.md, "Azure Databricks"). ----
+
+resource databricksJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantConnector) {
+  name: guid(jobsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataReader)
   scope: jobsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: databricksAccessConnectorPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource databricksOutputs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantConnector) {
+  name: guid(jobOutputsContainer.id, databricksAccessConnectorPrincipalId, roles.storageBlobDataContributor)
+  scope: jobOutputsContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: databricksAccessConnectorPrincipalId

@@ -95,13 +95,7 @@ describe('Databricks roles', () => {
   const roles = bicep('modules/roles.bicep');
   const assignment = declsOf(roles, 'resource').find((r) => r.name === 'databricksJobs')!;
 
-  it('the access connector may read and write the jobs container, and nothing else of the account', () => {
-    expect(assignment.value?.kind).toBe('if');
-    const body = bodyOf(assignment.value)!;
-    expect(tokensIn(propAt(body, 'scope')).map((t) => t.text)).toEqual(['jobsContainer']);
-    const container = declsOf(roles, 'resource').find((r) => r.name === 'jobsContainer')!;
-    expect(container.existing).toBe(true);
-    expect(container.target).toMatch(/^Microsoft\.Storage\/storageAccounts\/blobServices\/containers@/);
+  it('the access connector may read the jobs container and write the joboutputs container, and nothing else of the account', () => {
     const ev = new Evaluator(roles, {
       appPrincipalId: 'APP',
       storageAccountName: 'st',
@@ -110,11 +104,30 @@ describe('Databricks roles', () => {
       applicationInsightsName: 'appi',
       databricksAccessConnectorPrincipalId: 'CONNECTOR',
     });
-    expect(ev.node(propAt(bodyOf(container.value), 'name')!, new Map())).toBe('st/default/jobs');
-    expect(ev.node(propAt(body, 'properties.principalId')!, new Map())).toBe('CONNECTOR');
-    expect(String(ev.node(propAt(body, 'properties.roleDefinitionId')!, new Map()))).toMatch(
-      /ba92f5b4-2d11-453d-a403-e96b0029c9fe$/, // Storage Blob Data Contributor
-    );
+    const expectations: [string, string, string, RegExp][] = [
+      // Sluice's records and the staged data: read only (Storage Blob Data Reader).
+      ['databricksJobs', 'jobsContainer', 'st/default/jobs', /2a2b9908-6ea1-4ae2-8e65-a410df84e7d1$/],
+      // The runs' model folders: read and write (Storage Blob Data Contributor).
+      [
+        'databricksOutputs',
+        'jobOutputsContainer',
+        'st/default/joboutputs',
+        /ba92f5b4-2d11-453d-a403-e96b0029c9fe$/,
+      ],
+    ];
+    for (const [name, scope, containerName, role] of expectations) {
+      const a = declsOf(roles, 'resource').find((r) => r.name === name)!;
+      expect(a.value?.kind).toBe('if');
+      const body = bodyOf(a.value)!;
+      expect(tokensIn(propAt(body, 'scope')).map((t) => t.text)).toEqual([scope]);
+      const container = declsOf(roles, 'resource').find((r) => r.name === scope)!;
+      expect(container.existing).toBe(true);
+      expect(container.target).toMatch(/^Microsoft\.Storage\/storageAccounts\/blobServices\/containers@/);
+      expect(ev.node(propAt(bodyOf(container.value), 'name')!, new Map())).toBe(containerName);
+      expect(ev.node(propAt(body, 'properties.principalId')!, new Map())).toBe('CONNECTOR');
+      expect(String(ev.node(propAt(body, 'properties.roleDefinitionId')!, new Map()))).toMatch(role);
+    }
+    expect(assignment).toBeDefined();
   });
 
   it('main.bicep passes the jobs container name and the connector principal through', () => {

@@ -70,6 +70,7 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
   databricksAll: {
     databricksHost: 'https://adb-1234567890123456.7.azuredatabricks.net',
     databricksJobRoot: '/Volumes/main/sluice/jobs',
+    databricksOutputRoot: '/Volumes/main/sluice/joboutputs',
     databricksWebhookDestinationId: '2b7d5c3e-1f00-4a00-8000-000000000001',
     databricksAccessConnectorPrincipalId: '6a1f0000-0000-4000-8000-00000000dbac',
     databricksToken: 'dapi' + '0'.repeat(32),

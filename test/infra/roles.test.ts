@@ -224,12 +224,14 @@ describe('role assignments for the app identity', () => {
     expect(after('appCosmosData')).not.toContain('deployerCosmosData');
   });
 
-  it("Azure ML jobs: their own user-assigned identity gets the artifact storage, not the workspace's", () => {
-    const jobs = assignments().filter((a) => a.decl.name === 'mlJobsIdentityStorage');
-    expect(jobs).toHaveLength(1);
-    expect(jobs[0]!.principal).toBe('MLJOBS');
-    expect(jobs[0]!.condition).toBe('enableAzureMl');
-    expect(jobs[0]!.roleId).toBe('ba92f5b4-2d11-453d-a403-e96b0029c9fe');
+  it("Azure ML jobs: their own user-assigned identity reads the artifact storage's inputs (not the workspace's identity), and writes none of it", () => {
+    // Issue 15: jobs write only their own output container through a per-job SAS
+    // (lib/training/userJob/outputGrant.ts); test/infra/jobIdentities.test.ts checks the whole set.
+    const jobs = assignments().filter((a) => a.principal === 'MLJOBS' && a.scopeSymbol !== 'mlStorage');
+    expect(jobs.map((a) => [a.scopeSymbol, a.roleId, a.condition]).sort()).toEqual([
+      ['datasetsContainer', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', 'enableAzureMl'],
+      ['jobsContainer', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', 'enableAzureMl'],
+    ]);
     expect(source(roles)).not.toMatch(/mlWorkspacePrincipalId/);
     // And it reads (only) the workspace storage, where its code snapshot is.
     const code = assignments().filter((a) => a.decl.name === 'mlJobsIdentityCode');

@@ -14,7 +14,12 @@ import { defaultModelMaxBytes } from '../../mlmodel/folder';
 import type { ArtifactStore } from '../../storage/blob';
 import { parseCommand } from '../userJob/command';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import { grantJobOutput, jobOutputContainer } from '../userJob/outputGrant';
+import { codeFolderDigest } from '../userJob/codeDigest';
 import { collectWorkerModel } from './azuremlWorkerModel';
+import type { RemoteScoreInput } from './azuremlScore';
+import { prepareScore, scoresOf } from './azuremlScore';
+import type { Scores } from '../../mlmodel/onnxModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
 import type { UserJobRecord } from './azuremlUserJob';
@@ -23,6 +28,7 @@ import {
   azuremlCommandLine,
   computeOf,
   dataFiles,
+  isAssetReference,
   jobDataOf,
   jobLogTail,
   resolveCode,
@@ -39,25 +45,36 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * (the Function App's managed identity in Azure). Two kinds of job:
  *
  * - **Built-in algorithms** run Sluice's own worker: its input is the dataset blob, its output
- *   folder is mapped to `jobs/<jobId>/` in the artifact account, so status, log tail, metrics and
- *   the model land where `status` reads them. Azure ML's own status decides the state. When it
+ *   folder is the job's own output container (below), so status, log tail, metrics and the model
+ *   land where `status` reads them. Azure ML's own status decides the state. When it
  *   says Completed, the MLflow folder the worker wrote to `model/` is checked and stored once
  *   (`collectWorkerModel`), so the result names the folder and its `artifact`, as on every other
  *   path; a worker output without `model/` keeps its legacy `model.json` result.
  * - **User code** (`algorithm: "custom"`, `sluice.job/v1`): the job data is prepared and staged
  *   under `jobs/<jobId>/data/` as `uri_file` inputs, the user's command runs in their code asset and
  *   environment, and writes the MLflow model folder to the `uri_folder` output
- *   `jobs/<jobId>/output/`. When Azure ML says Completed, `status` downloads that folder, checks it
- *   (`collectJobModel`) and records the outcome in `jobs/<jobId>/status.json`, once: later polls
- *   answer from the record.
+ *   `output/` of the job's own output container. When Azure ML says Completed, `status` downloads
+ *   that folder, checks it (`collectJobModel`) and records the outcome in `jobs/<jobId>/status.json`,
+ *   once: later polls answer from the record.
+ *
+ * **What a job can write.** The job's output goes to a container of its own
+ * (`jobout-<hash of the job id>`, userJob/outputGrant.ts) through a datastore of its own
+ * (`sluiceout_<same hash>`) whose credential is a SAS for that container alone (read, add, create,
+ * write, list; no delete), valid for the queue limit plus the time limit plus an hour. The
+ * jobs' identity the job runs as has no write role on the artifact account (infra/modules/
+ * roles.bicep: Storage Blob Data Reader on `jobs` and `datasets` for its inputs), so a job cannot
+ * touch Sluice's records (`jobs/<jobId>/request.json`, `userjob.json`, `status.json`,
+ * `cancel.json`, `model-collected.json`), another job's output, or the registry's models. The
+ * per-job datastore (it holds the SAS) is deleted once the outcome is recorded; the container
+ * stays for inspection (the model itself was copied to the `models` container).
  *
  * A job still queued (NotStarted … Queued) longer than `queuedLimitSeconds` after its creation is
  * canceled and fails with `queued_too_long`.
  */
 export interface AzureMlOptions extends AzureMlClientOptions {
   /**
-   * The user-assigned identity jobs run as (attached to the workspace; Bicep grants it the
-   * artifact storage). Serverless compute cannot use the workspace's system-assigned identity, so
+   * The user-assigned identity jobs run as (attached to the workspace; Bicep grants it read access
+   * to the jobs and datasets containers only: jobs write through their per-job SAS). Serverless compute cannot use the workspace's system-assigned identity, so
    * without it a job has no identity to read identity-based datastores with.
    */
   jobIdentity?: { clientId: string; resourceId?: string };
@@ -81,6 +98,8 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   userJobEnvironment?: string;
   /** User jobs: where a relative `code` folder is (default: the working folder). */
   codeBaseDir?: string;
+  /** User jobs: when set, a code folder must be inside it (USER_CODE_ROOT) to be uploaded. */
+  codeRoot?: string;
   /** User jobs: the workspace storage's Blob endpoint (default from its datastore; tests). */
   workspaceStorageEndpoint?: string;
   /** The model folder's size limit (default 512 MiB): user jobs, and the worker's `model/` folder. */
@@ -93,7 +112,13 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   jobsDatastore?: string;
   /** A job queued longer than this fails with `queued_too_long` (default 4 hours). */
   queuedLimitSeconds?: number;
+  /** How often `score` asks Azure ML about a score job (default 15 s). */
+  scorePollMs?: number;
 }
+
+/** The per-job datastore whose SAS credential is the job's only write access (see the file's comment). */
+export const jobOutputDatastore = (jobId: string): string =>
+  jobOutputContainer(jobId).replace(/^jobout-/, 'sluiceout_');
 
 /** How long a job may wait for compute by default before Sluice gives up on it. */
 export const DEFAULT_QUEUED_LIMIT_SECONDS = 4 * 3600;
@@ -175,6 +200,52 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     return this.client.armId('jobs', jobId);
   }
 
+  /**
+   * The job's write access: its own output container and a datastore of its own whose credential
+   * is that container's SAS. Both are idempotent (a retried submit re-signs and re-puts them).
+   * Returns the datastore's root as a job output URI.
+   */
+  private async outputDatastore(jobId: string, timeLimitSeconds: number): Promise<string> {
+    const store = this.options.store!;
+    const validForSeconds =
+      (this.options.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS) + timeLimitSeconds + 3600;
+    const grant = await grantJobOutput(store, jobId, { validForSeconds, now: this.now });
+    const url = new URL(store.service.url);
+    const prefix = `${grant.accountName}.blob.`;
+    const name = jobOutputDatastore(jobId);
+    await this.client.arm('PUT', this.client.armId('datastores', name), `create datastore ${name}`, {
+      properties: {
+        datastoreType: 'AzureBlob',
+        description: `Sluice job ${jobId}: its own output container, writable with a SAS until ${grant.expiresOn.toISOString()}`,
+        tags: { 'sluice.jobId': jobId },
+        accountName: grant.accountName,
+        containerName: grant.container,
+        endpoint: url.host.startsWith(prefix) ? url.host.slice(prefix.length) : 'core.windows.net',
+        protocol: url.protocol.replace(/:$/, ''),
+        credentials: { credentialsType: 'Sas', secrets: { secretsType: 'Sas', sasToken: grant.sasToken } },
+      },
+    });
+    return `azureml://datastores/${name}/paths/`;
+  }
+
+  /** Removes the job's datastore (it holds the SAS) once the outcome is recorded; best effort. */
+  private async dropOutputDatastore(jobId: string): Promise<void> {
+    if (!this.options.store) return;
+    await this.client
+      .send('DELETE', this.client.url(this.client.armId('datastores', jobOutputDatastore(jobId))))
+      .catch(() => undefined);
+  }
+
+  /**
+   * Where the job's own files are: its output container when Sluice granted one (every job
+   * submitted with a store), else (in-memory files, tests of the worker's status files) `jobs/<jobId>/`.
+   */
+  private jobFile(jobId: string, file: string): { container: string; path: string } {
+    return this.options.store
+      ? { container: jobOutputContainer(jobId), path: file }
+      : { container: jobsContainer, path: jobPath(jobId, file) };
+  }
+
   /** The job as Azure ML has it; a missing job is `azureml_job_not_found`. */
   private async getJob(jobId: string): Promise<ArmJob> {
     const res = await this.client.send('GET', this.client.url(this.jobId(jobId)));
@@ -204,17 +275,22 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       displayName: `sluice ${jobId}`,
       experimentName: 'sluice',
       limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
-      identity: {
-        identityType: 'Managed',
-        ...(this.options.jobIdentity
-          ? {
-              clientId: this.options.jobIdentity.clientId,
-              ...(this.options.jobIdentity.resourceId
-                ? { resourceId: this.options.jobIdentity.resourceId }
-                : {}),
-            }
-          : {}),
-      },
+      identity: this.jobIdentity(),
+    };
+  }
+
+  /** The identity jobs run as: the jobs' user-assigned identity when configured. */
+  private jobIdentity(): Record<string, unknown> {
+    return {
+      identityType: 'Managed',
+      ...(this.options.jobIdentity
+        ? {
+            clientId: this.options.jobIdentity.clientId,
+            ...(this.options.jobIdentity.resourceId
+              ? { resourceId: this.options.jobIdentity.resourceId }
+              : {}),
+          }
+        : {}),
     };
   }
 
@@ -250,7 +326,9 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       outputs: {
         job: {
           jobOutputType: 'uri_folder',
-          uri: this.blobUri(jobsContainer, `${jobId}/`),
+          uri: o.store
+            ? await this.outputDatastore(jobId, spec.timeLimitSeconds)
+            : this.blobUri(jobsContainer, `${jobId}/`),
           mode: 'ReadWriteMount',
         },
       },
@@ -293,9 +371,17 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const environmentId = await resolveEnvironment(this.client, environment);
     const codeId = await resolveCode(this.client, spec.code, {
       ...(o.codeBaseDir ? { baseDir: o.codeBaseDir } : {}),
+      ...(o.codeRoot ? { codeRoot: o.codeRoot } : {}),
       ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
     });
 
+    // The uploaded folder's digest goes with the model, if it is the folder the asset was made from
+    // (the asset's name carries the digest's first 32 hex; a folder edited meanwhile gets none).
+    let codeDigest: string | undefined;
+    if (!isAssetReference(spec.code)) {
+      const digest = await codeFolderDigest(path.resolve(o.codeBaseDir ?? process.cwd(), spec.code));
+      if (digest && codeId.includes(`/codes/sluice-code-${digest.slice(0, 32)}/`)) codeDigest = digest;
+    }
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-azureml-'));
     try {
       const data = await prepareJobData(store, request, dir);
@@ -328,6 +414,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           sample: data.sample,
         },
         codeId,
+        ...(codeDigest ? { codeDigest } : {}),
         environmentId,
         timeLimitSeconds: spec.timeLimitSeconds,
       };
@@ -350,6 +437,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         },
       );
       const values = valueVariables(jobId, data, spec.hyperparameters);
+      const output = await this.outputDatastore(jobId, spec.timeLimitSeconds);
       return {
         ...this.common(request),
         description: `Sluice user job ${jobId} (${JOB_CONTRACT_VERSION})`,
@@ -370,7 +458,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         outputs: {
           [MODEL_OUTPUT]: {
             jobOutputType: 'uri_folder',
-            uri: this.jobsUri(jobPath(jobId, 'output/')),
+            uri: `${output}output/`,
             mode: 'Upload',
           },
         },
@@ -409,7 +497,14 @@ export class AzureMlTrainingBackend implements TrainingBackend {
   async status(jobId: string): Promise<JobStatus> {
     const record = await this.userJobRecord(jobId);
     if (record) return this.userJobStatus(jobId, record);
+    const status = await this.workerStatus(jobId);
+    // The job can write no more: its datastore (it holds the SAS) goes.
+    if (isTerminal(status.state)) await this.dropOutputDatastore(jobId);
+    return status;
+  }
 
+  /** A built-in algorithm's job: Azure ML's status merged with the files the worker wrote. */
+  private async workerStatus(jobId: string): Promise<JobStatus> {
     const job = await this.getJob(jobId);
     const amlStatus = job.properties?.status ?? 'Unknown';
     const state = mapAzureMlStatus(amlStatus);
@@ -429,10 +524,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     }
     const files = this.options.files;
     if (!files) return base;
-    const statusFile = await files.tryGetJson({
-      container: jobsContainer,
-      path: jobPath(jobId, 'status.json'),
-    });
+    const statusFile = await files.tryGetJson(this.jobFile(jobId, 'status.json'));
     if (!statusFile) {
       if (state === 'completed') {
         return {
@@ -449,7 +541,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const parsed = jobStatusFileSchema.safeParse(statusFile.value);
     if (!parsed.success) return base;
     const heartbeat = heartbeatSchema.safeParse(
-      (await files.tryGetJson({ container: jobsContainer, path: jobPath(jobId, 'heartbeat.json') }))?.value,
+      (await files.tryGetJson(this.jobFile(jobId, 'heartbeat.json')))?.value,
     );
     // Azure ML watches its own compute; the worker's heartbeat only matters while it says Running.
     const fromFiles = statusFromFiles(
@@ -471,6 +563,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       const outcome = await collectWorkerModel(this.options.store, jobId, fromFiles.result, {
         maxBytes: this.options.maxModelBytes ?? defaultModelMaxBytes,
         now: this.now,
+        source: this.jobFile(jobId, ''),
       });
       if (!outcome.ok) {
         const { result: _reported, ...rest } = merged;
@@ -517,6 +610,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         contentType: 'application/json',
         condition: 'create',
       });
+      await this.dropOutputDatastore(jobId);
       // Another poll may have recorded first: its record is the outcome.
       return (
         (await this.recordedStatus(jobId)) ?? { ...statusFromFiles(full, undefined, this.now(), Infinity) }
@@ -579,10 +673,12 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const maxBytes = this.options.maxModelBytes ?? defaultModelMaxBytes;
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-azureml-out-'));
     try {
-      await downloadBlobPrefix(store, { container: jobsContainer, path: jobPath(jobId, 'output/') }, dir, {
+      // Only the job's own container is read: nothing it could have written elsewhere counts.
+      await downloadBlobPrefix(store, { container: jobOutputContainer(jobId), path: 'output/' }, dir, {
         maxBytes,
       });
-      const result = await collectJobModel(store, dir, jobDataOf(record), maxBytes);
+      const collected = await collectJobModel(store, dir, jobDataOf(record), maxBytes);
+      const result = record.codeDigest ? { ...collected, codeDigest: record.codeDigest } : collected;
       return end({ state: 'completed', progress: 1, result, metrics: result.metrics.job ?? {} });
     } catch (err) {
       if (!(err instanceof NonRetriableError)) throw err; // a storage hiccup: the next poll tries again
@@ -605,6 +701,136 @@ export class AzureMlTrainingBackend implements TrainingBackend {
   /** Cancels a job Sluice gave up on; a failure here must not hide why it gave up. */
   private async cancelQuietly(jobId: string): Promise<void> {
     await this.cancel(jobId).catch(() => undefined);
+  }
+
+  /**
+   * Scores a python_function-only model with the pipeline's `score` command as an Azure ML command
+   * job (azuremlScore.ts): submitted once per model folder and rows (a retried call finds the same
+   * job), then waited for, polling, up to the queued limit plus the score's time limit. The
+   * predictions come back through the job's own SAS datastore and get the same checks as on the host.
+   */
+  async score(input: RemoteScoreInput): Promise<Scores> {
+    const o = this.options;
+    const store = o.store;
+    if (!store)
+      throw new NonRetriableError('azureml_not_configured', 'scoring on azureml needs the artifact store');
+    const { spec } = input;
+    const prepared = await prepareScore(input, o.maxModelBytes ?? defaultModelMaxBytes);
+    const { jobId } = prepared;
+    const existing = await this.client.send('GET', this.client.url(this.jobId(jobId)));
+    if (existing.status === 404) {
+      const environment = spec.azureml?.environment ?? o.userJobEnvironment;
+      if (!environment)
+        throw new NonRetriableError(
+          'azureml_environment_missing',
+          'the score job names no environment: set azureml.environment in the training spec or AZUREML_USER_ENVIRONMENT',
+        );
+      const environmentId = await resolveEnvironment(this.client, environment);
+      const codeId = await resolveCode(this.client, spec.code, {
+        ...(o.codeBaseDir ? { baseDir: o.codeBaseDir } : {}),
+        ...(o.codeRoot ? { codeRoot: o.codeRoot } : {}),
+        ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
+      });
+      // The model and the rows, staged where the job can read but not write.
+      for (const f of prepared.model) {
+        await store.put(
+          { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
+          await readFile(f.local),
+          {
+            contentType: 'application/octet-stream',
+            condition: 'overwrite',
+          },
+        );
+      }
+      await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
+        contentType: 'text/csv',
+        condition: 'overwrite',
+      });
+      const output = await this.outputDatastore(jobId, spec.timeLimitSeconds);
+      await this.client.arm('PUT', this.jobId(jobId), `create score job ${jobId}`, {
+        properties: {
+          jobType: 'Command',
+          displayName: `sluice ${jobId}`,
+          experimentName: 'sluice',
+          description: `Sluice score job ${jobId} (the pipeline's score command over the holdout)`,
+          tags: { 'sluice.jobId': jobId, 'sluice.kind': 'score' },
+          limits: { jobLimitsType: 'Command', timeout: `PT${spec.timeLimitSeconds}S` },
+          identity: this.jobIdentity(),
+          codeId,
+          environmentId,
+          ...computeOf(this.client, spec.azureml, {
+            ...(o.computeId ? { computeId: o.computeId } : {}),
+            instanceType: o.instanceType ?? 'Standard_DS3_v2',
+          }),
+          command: prepared.command,
+          environmentVariables: prepared.values,
+          inputs: {
+            model: {
+              jobInputType: 'uri_folder',
+              uri: this.jobsUri(jobPath(jobId, 'model/')),
+              mode: 'Download',
+            },
+            input: {
+              jobInputType: 'uri_file',
+              uri: this.jobsUri(jobPath(jobId, 'input.csv')),
+              mode: 'Download',
+            },
+          },
+          outputs: { predictions: { jobOutputType: 'uri_folder', uri: output, mode: 'Upload' } },
+        },
+      });
+    } else if (existing.status !== 200) {
+      throw this.client.fail(`read job ${jobId}`, existing);
+    }
+    const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const started = this.now();
+    const limitMs =
+      ((o.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS) + spec.timeLimitSeconds + 600) * 1000;
+    try {
+      for (;;) {
+        const job = await this.getJob(jobId);
+        const status = job.properties?.status ?? 'Unknown';
+        const state = mapAzureMlStatus(status);
+        const stuck = this.queuedTooLong(job);
+        if (stuck) {
+          await this.cancelQuietly(jobId);
+          throw new NonRetriableError('queued_too_long', stuck);
+        }
+        if (state === 'completed') {
+          const at = { container: jobOutputContainer(jobId), path: 'predictions.csv' };
+          const text = (await store.exists(at))
+            ? (await store.getBuffer(at)).data.toString('utf8')
+            : undefined;
+          return scoresOf(text, prepared, input);
+        }
+        if (state === 'failed') {
+          const logTail = await jobLogTail(this.client, jobId, {
+            ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
+          });
+          throw new NonRetriableError(
+            'score_failed',
+            withLogTail(`the Azure ML score job ${jobId} failed`, logTail),
+          );
+        }
+        if (state === 'canceled')
+          throw new NonRetriableError(
+            'score_time_limit_exceeded',
+            `the Azure ML score job ${jobId} was canceled (its time limit is ${spec.timeLimitSeconds} s)`,
+          );
+        if (this.now() - started > limitMs) {
+          await this.cancelQuietly(jobId);
+          throw new NonRetriableError(
+            'score_time_limit_exceeded',
+            `the Azure ML score job ${jobId} did not end within ${Math.round(limitMs / 1000)} s; it was canceled`,
+          );
+        }
+        await sleep(o.scorePollMs ?? 15_000);
+      }
+    } finally {
+      const ended = await this.getJob(jobId).catch(() => undefined);
+      if (!ended || isTerminal(mapAzureMlStatus(ended.properties?.status ?? 'Unknown')))
+        await this.dropOutputDatastore(jobId);
+    }
   }
 
   async cancel(jobId: string): Promise<void> {

@@ -123,6 +123,11 @@ export const userJobRecordSchema = z.object({
     sample: z.array(z.record(z.string(), z.unknown())),
   }),
   codeId: z.string(),
+  /** The uploaded code folder's manifest digest (the code asset is named after it); none for an existing asset. */
+  codeDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   environmentId: z.string(),
   timeLimitSeconds: z.number().int().positive(),
 });

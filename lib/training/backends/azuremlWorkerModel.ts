@@ -25,8 +25,8 @@ import { jobPath } from './types';
 /**
  * The Azure ML worker mode's model, collected. The Sluice worker run as an Azure ML command job has
  * no Blob access of its own: it writes the built-in model's MLflow folder (MLmodel, model.onnx,
- * model.json) to `<out>/model/` of its output folder (`jobs/<jobId>/model/` in the artifact
- * account) and reports `<out>/model.json` with the JSON's SHA-256. When Azure ML says Completed, the
+ * model.json) to `<out>/model/` of its output folder (`model/` of the job's own output container in
+ * the artifact account, `source`) and reports `<out>/model.json` with the JSON's SHA-256. When Azure ML says Completed, the
  * backend downloads that folder, checks it is the model the worker reported, and stores it as every
  * other path does (`storeModelFolder`), so evaluation and predict score it through ONNX:
  *
@@ -69,6 +69,11 @@ export interface CollectWorkerModelOptions {
   /** The folder's size limit in bytes. */
   maxBytes: number;
   now?: () => number;
+  /**
+   * The worker's output folder (`model/` is read under it): the job's own output container on
+   * Azure ML; default `jobs/<jobId>/`.
+   */
+  source?: BlobLocation;
 }
 
 /** What the backend gets: the result to report, or the reason the job fails. */
@@ -270,9 +275,10 @@ export async function collectWorkerModel(
   let outcome: WorkerModelOutcome;
   try {
     try {
+      const source = options.source ?? { container: jobsContainer, path: jobPath(jobId, '') };
       await downloadBlobPrefix(
         store,
-        { container: jobsContainer, path: jobPath(jobId, `${WORKER_MODEL_SUBFOLDER}/`) },
+        { container: source.container, path: `${source.path}${WORKER_MODEL_SUBFOLDER}/` },
         dir,
         { maxBytes: options.maxBytes, maxFiles: defaultMaxFiles },
       );

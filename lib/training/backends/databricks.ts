@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -7,16 +8,22 @@ import type { JobResult, TrainingJobRequestInput } from '../../contracts/trainin
 import { jobResultSchema, jobStates, trainingJobRequestSchema } from '../../contracts/trainingJob';
 import { isCustomSpec } from '../../contracts/trainingSpec';
 import { NonRetriableError, SluiceError } from '../../errors';
-import { defaultModelMaxBytes } from '../../mlmodel/folder';
+import { defaultModelMaxBytes, manifestDigest, readManifest } from '../../mlmodel/folder';
 import resources from '../../resources.json';
 import type { ArtifactStore } from '../../storage/blob';
 import type { JobData } from '../userJob/jobData';
 import { jobDataFiles } from '../userJob/jobData';
 import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/output';
+import { confineCodeFolder } from '../userJob/codePolicy';
+import { CODE_MAX_BYTES, SKIPPED_FOLDERS } from './azuremlUserJob';
 import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
 import { runSubmitBody } from './databricksRun';
 import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
+import type { RemoteScoreInput } from './azuremlScore';
+import { prepareScore, scoresOf } from './azuremlScore';
+import { SCORE_COMMAND_VARIABLE_NAMES } from '../../contracts/job';
+import type { Scores } from '../../mlmodel/onnxModel';
 import type { JobStatus, TrainingBackend } from './types';
 import { jobPath } from './types';
 
@@ -24,21 +31,32 @@ import { jobPath } from './types';
  * The `databricks` backend: the user's own code (`algorithm: "custom"`) as an Azure Databricks
  * one-time run (Jobs API 2.2), under `sluice.job/v1`.
  *
- * Data in and out go through the artifact account's `jobs` container, which the run sees either
- * as an ABFS path (`abfss://jobs@<account>.dfs.core.windows.net`, the default) or as a Unity
- * Catalog volume (`/Volumes/<catalog>/<schema>/<volume>`) that is an external volume over that same
- * container root. `submit` writes the split data to `jobs/<jobId>/data/`, then calls runs/submit
- * with `idempotency_token` = the job id; the run writes its MLflow model folder to
- * `jobs/<jobId>/output/`. `status` polls runs/get; when the run has succeeded it downloads that
- * folder, checks and stores it (`collectJobModel`) and records the outcome in
- * `jobs/<jobId>/outcome.json` (write-once), so the collection happens once and later reads, even
- * after Databricks deleted the run (60 days), answer from Blob. A failed run's error and error trace
- * come from runs/get-output of its task run.
+ * Data in comes from the artifact account's `jobs` container, which the run sees either as an ABFS
+ * path (`abfss://jobs@<account>.dfs.core.windows.net`, the default) or as a Unity Catalog volume
+ * (`/Volumes/<catalog>/<schema>/<volume>`) that is an external volume over that container root;
+ * the run can only read it (the access connector has Storage Blob Data Reader there). The model
+ * comes back through the `joboutputs` container, the only one the connector may write: the run
+ * writes its MLflow folder to `<output root>/<jobId>` (`abfss://joboutputs@<account>…/<jobId>`, or
+ * a second volume over joboutputs, DATABRICKS_OUTPUT_ROOT). So a run cannot rewrite Sluice's
+ * records below, which stay in `jobs`. `submit` writes the split data to `jobs/<jobId>/data/`, then
+ * calls runs/submit with `idempotency_token` = the job id. `status` polls runs/get; when the run has
+ * succeeded it downloads `joboutputs/<jobId>/` (and nothing else the run may have written),
+ * checks and stores it (`collectJobModel`) and records the outcome in `jobs/<jobId>/outcome.json`
+ * (write-once), so the collection happens once and later reads, even after Databricks deleted the
+ * run (60 days), answer from Blob. A failed run's error and error trace come from runs/get-output
+ * of its task run.
+ *
+ * What this cannot enforce: Unity Catalog gives every run the same storage credential, so one run
+ * could write another run's folder in `joboutputs` while both run. A per-run SAS as on Azure ML
+ * would need per-run Spark configuration that serverless and shared clusters do not take.
+ * Sluice checks what it collects (MLmodel, ONNX, features, outputs) and binds approval to the
+ * collected folder's digest, so a swapped folder is at worst a different, still-checked model that
+ * reviewers see by its digest; it can never change a job's recorded status.
  *
  * Files in `jobs/<jobId>/`: `request.json` (the run it belongs to: how job events find their
  * monitor), `databricks.json` (the Databricks run id), `data/*` (the job's input, and
- * `data/sluice-job.json`, what the model check needs), `output/*` (written by the run),
- * `outcome.json`. `jobs/_databricks/runs/<runId>.json` maps a Databricks run back to its job for
+ * `data/sluice-job.json`, what the model check needs), `outcome.json`; the run's own files are
+ * `joboutputs/<jobId>/*`. `jobs/_databricks/runs/<runId>.json` maps a Databricks run back to its job for
  * the webhook (a name no job id can take: job ids start with a letter or digit).
  */
 
@@ -47,6 +65,11 @@ export interface DatabricksBackendOptions {
   store: ArtifactStore;
   /** Where the run sees the `jobs` container: `abfss://jobs@<account>.dfs.core.windows.net` or a `/Volumes/...` path. */
   jobRoot: string;
+  /**
+   * Where the run sees the `joboutputs` container: `abfss://joboutputs@<account>.dfs.core.windows.net`
+   * (the default with an ABFS job root) or a `/Volumes/...` path (required with a volume job root).
+   */
+  outputRoot?: string;
   /** A notification destination id for job webhooks (Sluice's databricks-events function). */
   webhookDestinationId?: string;
   /** The model folder's size limit. */
@@ -56,10 +79,26 @@ export interface DatabricksBackendOptions {
    * fails with `queued_too_long` (default, and setting, the same as Azure ML's: 4 hours).
    */
   queuedLimitSeconds?: number;
+  /** How often `score` asks Databricks about a score run (default 15 s). */
+  scorePollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  /** A relative `code` (a host folder Sluice stages) is resolved against this (default: the working folder). */
+  codeBaseDir?: string;
+  /** When set, a host code folder must be inside it (USER_CODE_ROOT), as for Azure ML uploads. */
+  codeRoot?: string;
   now?: () => number;
 }
 
+/**
+ * Whether a spec's `code` is a folder on Sluice's host that Sluice stages for the run (a relative
+ * path, e.g. `examples/training/sklearn`), rather than a path Databricks resolves itself (an
+ * absolute workspace or volume path, or a URI such as dbfs:/ or abfss://).
+ */
+export const isHostCodeFolder = (code: string): boolean =>
+  !code.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(code);
+
 const jobsContainer = resources.blobContainers.jobs;
+const outputsContainer = resources.blobContainers.jobOutputs;
 /** Folder of the run → job index in the jobs container. */
 export const RUN_INDEX_PREFIX = '_databricks/runs';
 const runIndexPath = (runId: string) => `${RUN_INDEX_PREFIX}/${runId}.json`;
@@ -91,6 +130,11 @@ const jobDataRecordSchema = z.object({
   classes: z.array(z.string()).optional(),
   sample: z.array(z.record(z.string(), z.unknown())),
   rows: z.object({ train: z.number(), validation: z.number(), holdout: z.number() }),
+  /** The staged code folder's manifest digest, when Sluice staged the code (see stageCode). */
+  codeDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 type JobDataRecord = z.infer<typeof jobDataRecordSchema>;
 
@@ -127,6 +171,36 @@ export function parseJobRoot(root: string): string {
   );
 }
 
+/** Checks an output root setting: an ABFS URL of the joboutputs container or a UC volume path. */
+export function parseOutputRoot(root: string): string {
+  const trimmed = root.replace(/\/+$/, '');
+  const abfss = ABFSS_ROOT.exec(trimmed);
+  if (abfss) {
+    if (abfss[1] !== outputsContainer)
+      throw new NonRetriableError(
+        'databricks_not_configured',
+        `DATABRICKS_OUTPUT_ROOT must be the "${outputsContainer}" container of the artifact account, not "${abfss[1]}" (runs may not write "${jobsContainer}", where Sluice keeps its records)`,
+      );
+    return trimmed;
+  }
+  if (VOLUME_ROOT.test(trimmed)) return trimmed;
+  throw new NonRetriableError(
+    'databricks_not_configured',
+    `DATABRICKS_OUTPUT_ROOT must be abfss://${outputsContainer}@<account>.dfs.core.windows.net or /Volumes/<catalog>/<schema>/<volume>, not ${root}`,
+  );
+}
+
+/** The output root that goes with an ABFS job root; a volume job root needs DATABRICKS_OUTPUT_ROOT. */
+export function defaultOutputRoot(jobRoot: string): string {
+  const abfss = ABFSS_ROOT.exec(jobRoot);
+  if (!abfss)
+    throw new NonRetriableError(
+      'databricks_not_configured',
+      `with a volume job root (${jobRoot}) set DATABRICKS_OUTPUT_ROOT to a volume over the artifact account's "${outputsContainer}" container: runs may only read "${jobsContainer}"`,
+    );
+  return jobRoot.replace(`abfss://${jobsContainer}@`, `abfss://${outputsContainer}@`);
+}
+
 /** The default job root: the artifact account's jobs container over ABFS. */
 export const abfssJobRoot = (account: string): string =>
   `abfss://${jobsContainer}@${account}.dfs.core.windows.net`;
@@ -142,10 +216,12 @@ const tail = (text: string | undefined): string[] =>
 export class DatabricksTrainingBackend implements TrainingBackend {
   readonly name = 'databricks' as const;
   private readonly root: string;
+  private readonly outputRoot: string;
   private readonly now: () => number;
 
   constructor(private readonly options: DatabricksBackendOptions) {
     this.root = parseJobRoot(options.jobRoot);
+    this.outputRoot = options.outputRoot ? parseOutputRoot(options.outputRoot) : defaultOutputRoot(this.root);
     this.now = options.now ?? Date.now;
   }
 
@@ -166,7 +242,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       SLUICE_TASK: record.task,
       SLUICE_HYPERPARAMETERS: JSON.stringify(spec.hyperparameters),
       SLUICE_SEED: String(spec.seed),
-      SLUICE_OUTPUT: `${this.root}/${jobId}/output`,
+      SLUICE_OUTPUT: `${this.outputRoot}/${jobId}`,
     };
     return values;
   }
@@ -187,7 +263,10 @@ export class DatabricksTrainingBackend implements TrainingBackend {
   }
 
   /** Writes the job's split data under `jobs/<jobId>/data/` and returns what the model check needs. */
-  private async stageData(request: z.output<typeof trainingJobRequestSchema>): Promise<JobDataRecord> {
+  private async stageData(
+    request: z.output<typeof trainingJobRequestSchema>,
+    codeDigest: string | undefined,
+  ): Promise<JobDataRecord> {
     const store = this.options.store;
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-'));
     try {
@@ -216,6 +295,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
         ...(data.classes ? { classes: data.classes } : {}),
         sample: data.sample,
         rows: { train: data.train.rows, validation: data.validation.rows, holdout: data.holdout.rows },
+        ...(codeDigest ? { codeDigest } : {}),
       };
       await store.putJson(
         { container: jobsContainer, path: jobPath(request.jobId, 'data/sluice-job.json') },
@@ -228,6 +308,58 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Stages a host code folder for the run: its files (without .git, __pycache__,
+   * .ipynb_checkpoints; at most 300 MiB) go to `jobs/<jobId>/code/`, which runs can read but not
+   * write, and the run's python_file is taken from there. The digest is the folder's manifest
+   * digest (the same definition as a local job's `codeDigest` and an Azure ML code asset's name),
+   * computed from the very bytes uploaded: a file that changes while it is read fails the submit
+   * (`code_changed`). So the digest names exactly the code the run can execute.
+   */
+  private async stageCode(jobId: string, code: string): Promise<{ path: string; digest: string }> {
+    const o = this.options;
+    const dir = o.codeRoot
+      ? await confineCodeFolder(code, o.codeRoot, o.codeBaseDir)
+      : path.resolve(o.codeBaseDir ?? process.cwd(), code);
+    const s = await stat(dir).catch(() => undefined);
+    if (!s?.isDirectory())
+      throw new NonRetriableError(
+        'code_folder_missing',
+        `the code folder ${dir} ${s ? 'is not a folder' : 'does not exist'} (give a host folder as a relative path, or a workspace path such as /Workspace/Users/you/job)`,
+      );
+    let kept;
+    try {
+      const read = await readManifest(dir, { maxBytes: CODE_MAX_BYTES });
+      kept = read.manifest.filter((f) => !f.path.split('/').some((seg) => SKIPPED_FOLDERS.has(seg)));
+    } catch (err) {
+      if (err instanceof NonRetriableError)
+        throw new NonRetriableError(
+          'code_folder_invalid',
+          `the code folder ${dir} cannot be staged: ${err.message.replace(/model folder/g, 'folder')}`,
+        );
+      throw err;
+    }
+    if (kept.length === 0)
+      throw new NonRetriableError('code_folder_invalid', `the code folder ${dir} has no files to stage`);
+    for (const f of kept) {
+      const bytes = await readFile(path.join(dir, ...f.path.split('/')));
+      if (createHash('sha256').update(bytes).digest('hex') !== f.sha256)
+        throw new NonRetriableError(
+          'code_changed',
+          `${f.path} in ${dir} changed while it was staged; submit again`,
+        );
+      await this.options.store.put(
+        { container: jobsContainer, path: jobPath(jobId, `code/${f.path}`) },
+        bytes,
+        {
+          contentType: 'application/octet-stream',
+          condition: 'overwrite',
+        },
+      );
+    }
+    return { path: `${this.root}/${jobId}/code`, digest: manifestDigest(kept) };
   }
 
   async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
@@ -245,10 +377,19 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     await store.putJson({ container: jobsContainer, path: jobPath(jobId, 'request.json') }, request, {
       condition: 'create',
     });
-    const record = await this.stageData(request);
+    let staged: { path: string; digest: string } | undefined;
+    if (isHostCodeFolder(spec.code)) {
+      if ((spec.databricks?.task ?? 'spark_python') !== 'spark_python')
+        throw new NonRetriableError(
+          'databricks_code_unsupported',
+          `a ${spec.databricks?.task} task runs code Databricks already has: give its workspace path (absolute), not the host folder ${spec.code}`,
+        );
+      staged = await this.stageCode(jobId, spec.code);
+    }
+    const record = await this.stageData(request, staged?.digest);
     const body = runSubmitBody({
       jobId,
-      spec,
+      spec: staged ? { ...spec, code: staged.path } : spec,
       variables: this.variables(jobId, record, spec),
       ...(this.options.webhookDestinationId
         ? { webhookDestinationId: this.options.webhookDestinationId }
@@ -335,7 +476,8 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-databricks-out-'));
     try {
       const out = path.join(dir, 'output');
-      await downloadBlobPrefix(store, { container: jobsContainer, path: jobPath(jobId, 'output/') }, out, {
+      // Only the run's own folder of joboutputs is read: nothing it wrote elsewhere counts.
+      await downloadBlobPrefix(store, { container: outputsContainer, path: `${jobId}/` }, out, {
         maxBytes,
       });
       // A folder written by Spark or dbutils may hold marker files (_SUCCESS, _committed_*): not model files.
@@ -357,7 +499,8 @@ export class DatabricksTrainingBackend implements TrainingBackend {
         },
         maxBytes,
       );
-      return { result };
+      // The code that ran is the code Sluice staged (read-only to runs): its digest goes with the model.
+      return { result: r.codeDigest ? { ...result, codeDigest: r.codeDigest } : result };
     } catch (err) {
       if (err instanceof NonRetriableError) return { error: { code: err.code, message: err.message } };
       throw err;
@@ -453,6 +596,91 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     return this.statusOf(
       await this.recordOutcome({ ...base, state: 'failed', error, logTail: details.logTail }),
     );
+  }
+
+  /**
+   * Scores a python_function-only model with the pipeline's `score` command as a Databricks
+   * one-time run on the pipeline's compute: the model folder and the rows' features are staged
+   * read-only in `jobs/<scoreJobId>/` (`SLUICE_MODEL`, `SLUICE_INPUT` under the job root), a host
+   * code folder as for training, and the run writes `SLUICE_PREDICTIONS` =
+   * `<output root>/<scoreJobId>/predictions.csv`. `idempotency_token` = the score job id (derived
+   * from the model digest, rows, command and task), so a retried call gets the same run. Waited
+   * for, polling, up to the queued limit plus the time limit; the predictions get the host's checks.
+   */
+  async score(input: RemoteScoreInput): Promise<Scores> {
+    const { spec } = input;
+    const store = this.options.store;
+    if ((spec.databricks?.task ?? 'spark_python') !== 'spark_python')
+      throw new NonRetriableError(
+        'databricks_score_unsupported',
+        `the score command runs as a spark_python task; a ${spec.databricks?.task} pipeline cannot score a python_function model on Databricks`,
+      );
+    const prepared = await prepareScore(input, this.options.maxModelBytes ?? defaultModelMaxBytes);
+    const { jobId } = prepared;
+    for (const f of prepared.model) {
+      await store.put(
+        { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
+        await readFile(f.local),
+        {
+          contentType: 'application/octet-stream',
+          condition: 'overwrite',
+        },
+      );
+    }
+    await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
+      contentType: 'text/csv',
+      condition: 'overwrite',
+    });
+    const staged = isHostCodeFolder(spec.code) ? await this.stageCode(jobId, spec.code) : undefined;
+    const variables: Record<string, string> = {
+      ...prepared.values,
+      SLUICE_MODEL: `${this.root}/${jobId}/model`,
+      SLUICE_INPUT: `${this.root}/${jobId}/input.csv`,
+      SLUICE_PREDICTIONS: `${this.outputRoot}/${jobId}/predictions.csv`,
+    };
+    delete variables.PYTHONUNBUFFERED;
+    const body = runSubmitBody({
+      jobId,
+      spec: staged ? { ...spec, code: staged.path } : spec,
+      variables,
+      scoring: {
+        command: spec.score!,
+        known: SCORE_COMMAND_VARIABLE_NAMES,
+        outputVariable: 'SLUICE_PREDICTIONS',
+      },
+    });
+    const runId = await this.options.client.submit(body); // same token, same run on a retry
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const started = this.now();
+    const limit =
+      (this.options.queuedLimitSeconds ?? DEFAULT_QUEUED_LIMIT_SECONDS) + spec.timeLimitSeconds + 600;
+    for (;;) {
+      const run = await this.options.client.getRun(runId);
+      const mapped = mapRunState(run);
+      if (mapped.state === 'completed') {
+        const at = { container: outputsContainer, path: `${jobId}/predictions.csv` };
+        const text = (await store.exists(at)) ? (await store.getBuffer(at)).data.toString('utf8') : undefined;
+        return scoresOf(text, prepared, input);
+      }
+      if (mapped.state === 'failed') {
+        const details = await this.failureDetails(run);
+        throw new NonRetriableError(
+          'score_failed',
+          `the Databricks score run ${runId} failed: ${mapped.error?.message ?? mapped.backendStatus}${details.message ? `; the task's error: ${details.message}` : ''}`,
+        );
+      }
+      if (mapped.state === 'canceled')
+        throw new NonRetriableError('score_canceled', `the Databricks score run ${runId} was canceled`);
+      const waited = Math.round((this.now() - started) / 1000);
+      if (waited > limit) {
+        await this.cancelQuietly(runId);
+        throw new NonRetriableError(
+          'score_time_limit_exceeded',
+          `the Databricks score run ${runId} did not end within ${limit} s; it was canceled`,
+        );
+      }
+      await sleep(this.options.scorePollMs ?? 15_000);
+    }
   }
 
   /** How long the run has waited since submit, when it is still queued past the limit. */

@@ -1,5 +1,6 @@
 import { NonRetriableError } from '../../errors';
 import type { SluiceVariable } from '../../contracts/job';
+import { SLUICE_VARIABLE_NAMES } from '../../contracts/job';
 import type { CustomTrainingSpec } from '../../contracts/trainingSpec';
 import { commandArgv, parseCommand } from '../userJob/command';
 
@@ -30,7 +31,13 @@ export interface RunSubmitInput {
   jobId: string;
   spec: CustomTrainingSpec;
   /** Every SLUICE_* value, with the paths as the Databricks job sees them. */
-  variables: Record<SluiceVariable, string>;
+  variables: Record<SluiceVariable, string> | Record<string, string>;
+  /**
+   * A score job (the pipeline's `score` command over a model, lib/training/backends/databricks.ts
+   * `score`): the command run instead of `spec.command`, its placeholder names, and the variable
+   * that must reach the code as a parameter where no environment variables can be set.
+   */
+  scoring?: { command: string; known: readonly string[]; outputVariable: string };
   /** A notification destination id (an HTTP webhook to Sluice's databricks-events function). */
   webhookDestinationId?: string;
 }
@@ -49,18 +56,22 @@ const joinPath = (dir: string, file: string) =>
 
 function sparkPythonTask(
   spec: CustomTrainingSpec,
-  variables: Record<SluiceVariable, string>,
+  variables: Record<string, string>,
   envVars: boolean,
+  scoring?: RunSubmitInput['scoring'],
 ) {
   let words: string[] = [];
-  if (spec.command !== undefined) {
-    words = commandArgv(spec.command, variables);
+  const command = scoring ? scoring.command : spec.command;
+  if (command !== undefined) {
+    words = scoring ? commandArgv(command, variables, scoring.known) : commandArgv(command, variables);
     if (words.length > 1 && PYTHON.test(words[0]!)) words = words.slice(1);
     if (!envVars) {
-      const used = new Set(
-        parseCommand(spec.command).flatMap((w) => w.flatMap((p) => ('variable' in p ? [p.variable] : []))),
+      const used = new Set<string>(
+        parseCommand<string>(command, scoring?.known ?? (SLUICE_VARIABLE_NAMES as readonly string[])).flatMap(
+          (w) => w.flatMap((p) => ('variable' in p ? [p.variable] : [])),
+        ),
       );
-      if (!used.has('SLUICE_OUTPUT')) {
+      if (!used.has(scoring?.outputVariable ?? 'SLUICE_OUTPUT')) {
         throw new NonRetriableError(
           'databricks_command_without_output',
           'on an existing cluster or serverless compute a spark_python job gets its SLUICE_* values only as parameters: ' +
@@ -105,7 +116,7 @@ export function runSubmitBody(input: RunSubmitInput): Record<string, unknown> {
 
   let task: Record<string, unknown>;
   if (kind === 'spark_python') {
-    task = sparkPythonTask(spec, variables, Boolean(settings.newCluster));
+    task = sparkPythonTask(spec, variables, Boolean(settings.newCluster), input.scoring);
   } else if (kind === 'notebook') {
     task = { notebook_task: { notebook_path: spec.code, base_parameters: { ...variables } } };
   } else {

@@ -7,6 +7,7 @@ import { AzureMlTrainingBackend } from './azureml';
 import { DatabricksClient } from './databricksApi';
 import { abfssJobRoot, DatabricksTrainingBackend } from './databricks';
 import { LocalTrainingBackend } from './local';
+import { userCodePolicy } from '../userJob/codePolicy';
 import type { TrainingBackend } from './types';
 
 /** The backend a training spec names. */
@@ -30,6 +31,8 @@ export function backendsFromConfig(
       AZURE_CLIENT_ID: config.AZURE_CLIENT_ID,
     },
   });
+  // Host code folders that leave for a remote backend must be inside USER_CODE_ROOT.
+  const codeRoot = userCodePolicy(config).root;
   let azureml: AzureMlTrainingBackend | undefined;
   let databricks: DatabricksTrainingBackend | undefined;
   return (name) => {
@@ -48,8 +51,9 @@ export function backendsFromConfig(
         }),
         store,
         jobRoot: config.DATABRICKS_JOB_ROOT ?? abfssJobRoot(store.account),
-        // One queued limit for both remote backends (the setting predates Databricks).
-        queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+        ...(config.DATABRICKS_OUTPUT_ROOT ? { outputRoot: config.DATABRICKS_OUTPUT_ROOT } : {}),
+        codeRoot,
+        queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
         ...(config.DATABRICKS_WEBHOOK_DESTINATION_ID
           ? { webhookDestinationId: config.DATABRICKS_WEBHOOK_DESTINATION_ID }
           : {}),
@@ -80,7 +84,8 @@ export function backendsFromConfig(
       // User jobs (algorithm "custom").
       store,
       ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
-      queuedLimitSeconds: config.AZUREML_QUEUED_LIMIT_SECONDS,
+      codeRoot,
+      queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
       ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
       ...(config.AZUREML_JOB_IDENTITY_CLIENT_ID
         ? {

@@ -5,10 +5,11 @@ import { jobResultSchema, jobStates } from '../../contracts/trainingJob';
 
 /**
  * The training backend contract (the request and result schemas are lib/contracts/trainingJob.ts).
- * A backend runs one training job per request; the job writes its status, heartbeat, log, metrics
- * and result under `jobs/<jobId>/` in Blob Storage (the local worker directly, an Azure ML job
- * through its output folder mapped to that path), so `status` reads the same files whatever ran
- * the job.
+ * A backend runs one training job per request. Sluice's records of the job live under
+ * `jobs/<jobId>/` in Blob Storage; the local worker (Sluice's own process on the app's host) writes
+ * its status, heartbeat, log and metrics there too. A remote job cannot write `jobs/` at all: it
+ * writes only its own output folder (Azure ML: a container of its own through a per-job SAS;
+ * Databricks: `joboutputs/<jobId>/`), which its backend reads back and checks.
  */
 export const isTerminal = (s: JobState): boolean => s === 'completed' || s === 'failed' || s === 'canceled';
 

@@ -132,20 +132,40 @@ export async function runScoreCommand(options: ScoreCommandOptions): Promise<Sco
       'predictions_invalid',
       `SLUICE_PREDICTIONS is ${info.size} bytes, over the limit of ${max}`,
     );
-  const scores = parsePredictions(await readFile(predictionsFile, 'utf8'), task, options.classes);
+  return checkedPredictions(await readFile(predictionsFile, 'utf8'), rows, task, options.classes);
+}
+
+/**
+ * A predictions file's scores, with every check a score command's output gets (the format, one
+ * prediction per input row, finite values, probabilities, known labels): the same on every backend.
+ */
+export function checkedPredictions(
+  text: string,
+  rows: number,
+  task: 'classification' | 'regression' | undefined,
+  classes: readonly string[] | undefined,
+): Scores {
+  const scores = parsePredictions(text, task, classes);
   const n = scores.values?.length ?? scores.labels?.length ?? 0;
   if (n !== rows)
     throw new NonRetriableError(
       'predictions_invalid',
       `SLUICE_PREDICTIONS holds ${n} prediction${n === 1 ? '' : 's'} for ${rows} input row${rows === 1 ? '' : 's'}`,
     );
-  checkPredictions(scores, options.classes);
+  checkPredictions(scores, classes);
   return scores;
 }
 
 /** SLUICE_INPUT: the feature columns of the rows, in the spec's order; returns its row count. */
+export async function writeScoreInput(
+  options: Pick<ScoreCommandOptions, 'rows' | 'spec'>,
+  file: string,
+): Promise<{ file: string; rows: number }> {
+  return writeInput(options, file);
+}
+
 async function writeInput(
-  options: ScoreCommandOptions,
+  options: Pick<ScoreCommandOptions, 'rows' | 'spec'>,
   file: string,
 ): Promise<{ file: string; rows: number }> {
   const { rows } = options;

@@ -12,9 +12,11 @@ import { readDataset } from '../../../lib/data/reading/readDataset';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import { ArtifactStore } from '../../../lib/storage';
 import type { AzureMlOptions } from '../../../lib/training/backends/azureml';
-import { AzureMlTrainingBackend } from '../../../lib/training/backends/azureml';
+import { AzureMlTrainingBackend, jobOutputDatastore } from '../../../lib/training/backends/azureml';
 import type { FakeAzureMl } from '../../support/fakes/azureml';
 import { startFakeAzureMl } from '../../support/fakes/azureml';
+import { codeFolderDigest } from '../../../lib/training/userJob/codeDigest';
+import { jobOutputContainer } from '../../../lib/training/userJob/outputGrant';
 import { memoryLog } from '../../devhost/servicesLog';
 
 jest.setTimeout(180_000);
@@ -71,6 +73,7 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
   });
   beforeEach(async () => {
     fake = await startFakeAzureMl({
+      blobAccountUrl: store.service.url,
       execute: {
         read: async (uri) => (await store.getBuffer(uri)).data,
         write: async (uri, bytes) => {
@@ -176,7 +179,8 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
       outputs: {
         model: {
           jobOutputType: 'uri_folder',
-          uri: `${store.service.url}/jobs/user-1/output/`,
+          // The job's own datastore (a SAS for its own container): never the jobs container.
+          uri: `azureml://datastores/${jobOutputDatastore('user-1')}/paths/output/`,
           mode: 'Upload',
         },
       },
@@ -238,9 +242,41 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     expect(fake.requests.length).toBe(before);
   });
 
+  it("writes only through its own SAS datastore (deleted once collected), and the uploaded code's digest goes with the model", async () => {
+    const backend = new AzureMlTrainingBackend(options());
+    await backend.submit(request('user-sas'));
+    const name = jobOutputDatastore('user-sas');
+    const ds = fake.datastores.get(name)!;
+    expect(ds).toMatchObject({
+      datastoreType: 'AzureBlob',
+      accountName: store.account,
+      containerName: jobOutputContainer('user-sas'),
+      credentials: { credentialsType: 'Sas', secrets: { secretsType: 'Sas' } },
+    });
+    const sas = new URLSearchParams((ds.credentials as { secrets: { sasToken: string } }).secrets.sasToken);
+    expect(sas.get('sr')).toBe('c'); // one container: the job's own
+    expect(sas.get('sp')).toBe('racwl'); // no delete
+    // No output, input or setting of the job names a SAS-free way into Sluice's records.
+    const p = fake.jobs.get('user-sas')!.body.properties as { outputs: Record<string, { uri: string }> };
+    expect(Object.values(p.outputs).map((o) => o.uri)).toEqual([
+      `azureml://datastores/${name}/paths/output/`,
+    ]);
+
+    const { s } = await poll(backend, 'user-sas');
+    expect(s.state).toBe('completed');
+    expect(s.result!.codeDigest).toBe(await codeFolderDigest(sklearnExample));
+    // What the job wrote is in its own container; the datastore holding the SAS is gone.
+    expect(await store.exists({ container: jobOutputContainer('user-sas'), path: 'output/MLmodel' })).toBe(
+      true,
+    );
+    expect(await store.exists({ container: 'jobs', path: 'user-sas/output/MLmodel' })).toBe(false);
+    expect(fake.datastores.has(name)).toBe(false);
+  });
+
   it('names data and output through the jobs datastore when one is configured, and still trains', async () => {
     await fake.close();
     fake = await startFakeAzureMl({
+      blobAccountUrl: store.service.url,
       datastores: { sluicejobs: `${store.service.url}/jobs` },
       execute: {
         read: async (uri) => (await store.getBuffer(uri)).data,
@@ -257,7 +293,7 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
     };
     expect(p.inputs.train!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/data/train.csv');
     expect(p.inputs.contract!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/data/contract.json');
-    expect(p.outputs.model!.uri).toBe('azureml://datastores/sluicejobs/paths/user-ds/output/');
+    expect(p.outputs.model!.uri).toBe(`azureml://datastores/${jobOutputDatastore('user-ds')}/paths/output/`);
     const { s } = await poll(backend, 'user-ds');
     expect(s).toMatchObject({
       state: 'completed',
@@ -276,7 +312,9 @@ describe('azureml user jobs (sluice.job/v1) against the ARM fake, run for real',
   it('reuses the uploaded code and the image environment, and takes asset references as they are', async () => {
     const backend = new AzureMlTrainingBackend(options());
     await backend.submit(request('user-2a'));
-    const puts = () => fake.requests.filter((r) => r.method === 'PUT').length;
+    // The per-job output datastore is every job's own (its SAS), so it is not counted as reuse.
+    const puts = () =>
+      fake.requests.filter((r) => r.method === 'PUT' && !r.path.includes('/datastores/sluiceout_')).length;
     const before = puts();
     await backend.submit(request('user-2b'));
     expect(puts() - before).toBe(1); // only the job: code, files and environment were found

@@ -15,12 +15,13 @@ import { OnnxModels } from '../../../lib/mlmodel/onnxModels';
 import { loadScorer } from '../../../lib/scoring/scorer';
 import { ArtifactStore } from '../../../lib/storage';
 import type { AzureMlOptions } from '../../../lib/training/backends/azureml';
-import { AzureMlTrainingBackend } from '../../../lib/training/backends/azureml';
+import { AzureMlTrainingBackend, jobOutputDatastore } from '../../../lib/training/backends/azureml';
 import { datasetFromRecords } from '../../../lib/training/dataset';
 import { loadVerifiedModel } from '../../../lib/training/models/artifact';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { columnarBytes } from '../../support/datasets';
 import type { FakeAzureMl } from '../../support/fakes/azureml';
+import { jobOutputContainer } from '../../../lib/training/userJob/outputGrant';
 import { startFakeAzureMl } from '../../support/fakes/azureml';
 import { memoryLog } from '../../devhost/servicesLog';
 
@@ -57,6 +58,7 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
   });
   beforeEach(async () => {
     fake = await startFakeAzureMl({
+      blobAccountUrl: store.service.url,
       execute: {
         read: async (uri) => (await store.getBuffer(uri)).data,
         write: async (uri, bytes) => {
@@ -115,8 +117,18 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
   it('reports the stored folder and its artifact, scores it through ONNX as the JSON model, and collects it once', async () => {
     const b = backend();
     await b.submit(request('wk-1'));
+    // The worker's output folder is its own container, through its own SAS datastore.
+    const outputs = (fake.jobs.get('wk-1')!.body.properties as { outputs: Record<string, { uri: string }> })
+      .outputs;
+    expect(outputs.job!.uri).toBe(`azureml://datastores/${jobOutputDatastore('wk-1')}/paths/`);
+    expect(fake.datastores.get(jobOutputDatastore('wk-1'))).toMatchObject({
+      containerName: jobOutputContainer('wk-1'),
+      credentials: { credentialsType: 'Sas' },
+    });
     const s = await poll(b, 'wk-1');
     expect(fake.jobs.get('wk-1')!.exitCode).toBe(0);
+    // Ended: the datastore holding the SAS is gone.
+    expect(fake.datastores.has(jobOutputDatastore('wk-1'))).toBe(false);
     expect(s.error).toBeUndefined();
     expect(s).toMatchObject({ state: 'completed', backendStatus: 'Completed' });
     const result = s.result!;
@@ -147,7 +159,10 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     const folder = await openModelFolder(store, result.modelUri, result.modelDigest);
     expect(folder.manifest.map((f) => f.path)).toEqual(['MLmodel', 'model.json', 'model.onnx']);
     // The folder's model.json is the JSON the worker wrote beside it (its reported digest).
-    const legacy = (await store.getBuffer({ container: 'jobs', path: 'wk-1/model.json' })).data;
+    // The worker wrote to its own output container (a SAS for it alone), not to the jobs container.
+    expect(await store.exists({ container: 'jobs', path: 'wk-1/model.json' })).toBe(false);
+    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-1'), path: 'model.json' }))
+      .data;
     expect(await folder.read('model.json')).toEqual(legacy);
     const json = loadVerifiedModel(legacy, createHash('sha256').update(legacy).digest('hex'));
 
@@ -169,8 +184,8 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     // Once: with the downloaded folder gone, a later poll answers the same from the record.
     const record = (await store.getJson({ container: 'jobs', path: 'wk-1/model-collected.json' })).value;
     expect(record).toMatchObject({ jobId: 'wk-1', result: { modelDigest: result.modelDigest } });
-    for (const p of await blobsUnder('jobs', 'wk-1/model/'))
-      await store.delete({ container: 'jobs', path: p });
+    for (const p of await blobsUnder(jobOutputContainer('wk-1'), 'model/'))
+      await store.delete({ container: jobOutputContainer('wk-1'), path: p });
     await expect(b.status('wk-1')).resolves.toMatchObject({ state: 'completed', result });
   });
 
@@ -179,7 +194,8 @@ describe('azureml worker mode: the worker’s MLflow folder collected, checked a
     await b.submit(request('wk-2'));
     const s = await poll(b, 'wk-2');
     expect(s.state).toBe('completed');
-    const legacy = (await store.getBuffer({ container: 'jobs', path: 'wk-2/model.json' })).data;
+    const legacy = (await store.getBuffer({ container: jobOutputContainer('wk-2'), path: 'model.json' }))
+      .data;
     expect(s.result!.artifact).toBeUndefined();
     expect(s.result!.modelUri.endsWith('model.json')).toBe(true);
     expect(s.result!.modelDigest).toBe(createHash('sha256').update(legacy).digest('hex'));

@@ -29,6 +29,7 @@ import { ArtifactStore } from '../../../lib/storage/blob';
 import { DatabricksTrainingBackend, jobOfRun } from '../../../lib/training/backends/databricks';
 import { AZURE_DATABRICKS_SCOPE, DatabricksClient } from '../../../lib/training/backends/databricksApi';
 import type { JobStatus } from '../../../lib/training/backends/types';
+import { codeFolderDigest } from '../../../lib/training/userJob/codeDigest';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 import type { FakeDatabricks } from '../../support/fakes/databricks';
@@ -36,6 +37,7 @@ import { ENDINGS, pythonVolumeExecutor, startFakeDatabricks } from '../../suppor
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const VOLUME = '/Volumes/main/sluice/jobs';
+const OUT_VOLUME = '/Volumes/main/sluice/joboutputs';
 const WORKSPACE = '/Workspace/Shared/sluice';
 
 class StaticCredential implements TokenCredential {
@@ -152,6 +154,7 @@ describe('databricks backend, the user code run for real on the fake', () => {
       executor: pythonVolumeExecutor({
         store,
         volumeRoot: VOLUME,
+        outputRoot: OUT_VOLUME,
         workspace: {
           [`${WORKSPACE}/sklearn`]: path.join(ROOT, 'examples', 'training', 'sklearn'),
           [`${WORKSPACE}/scratch`]: scratch,
@@ -163,6 +166,7 @@ describe('databricks backend, the user code run for real on the fake', () => {
       client: new DatabricksClient({ host: fake.url, credential: () => credential }),
       store,
       jobRoot: VOLUME,
+      outputRoot: OUT_VOLUME,
       webhookDestinationId: 'dest-1',
     });
   });
@@ -193,7 +197,8 @@ describe('databricks backend, the user code run for real on the fake', () => {
       SLUICE_TRAIN: `${VOLUME}/${jobId}/data/train.csv`,
       SLUICE_HOLDOUT_PARQUET: `${VOLUME}/${jobId}/data/holdout.parquet`,
       SLUICE_CONTRACT: `${VOLUME}/${jobId}/data/contract.json`,
-      SLUICE_OUTPUT: `${VOLUME}/${jobId}/output`,
+      // The run writes the joboutputs volume only: the jobs volume (Sluice's records) is read-only to it.
+      SLUICE_OUTPUT: `${OUT_VOLUME}/${jobId}`,
       SLUICE_TARGET: 'gender',
       SLUICE_FEATURES: '["education","experience","wage"]',
       SLUICE_TASK: 'classification',
@@ -247,6 +252,56 @@ describe('databricks backend, the user code run for real on the fake', () => {
     // A retried submit starts nothing.
     await expect(backend.submit(request(jobId))).resolves.toEqual({ jobId, created: false });
     expect(fake.requests.filter((r) => r.path.endsWith('/runs/submit'))).toHaveLength(1);
+  }, 120_000);
+
+  it('stages a host code folder where runs can only read it, runs it from there, and binds its digest to the model', async () => {
+    const staging = new DatabricksTrainingBackend({
+      client: new DatabricksClient({ host: fake.url, credential: () => credential }),
+      store,
+      jobRoot: VOLUME,
+      outputRoot: OUT_VOLUME,
+      codeBaseDir: ROOT,
+      codeRoot: path.join(ROOT, 'examples'),
+    });
+    const jobId = nextJobId();
+    await staging.submit(request(jobId, { code: 'examples/training/sklearn' }));
+    const run = [...fake.runs.values()].at(-1)!;
+    // The run executes the staged copy in the jobs volume, not a workspace file that could change.
+    expect(run.task).toMatchObject({
+      spark_python_task: { python_file: `${VOLUME}/${jobId}/code/train.py`, parameters: [] },
+    });
+    expect(await store.exists({ container: 'jobs', path: `${jobId}/code/train.py` })).toBe(true);
+    const digest = await codeFolderDigest(path.join(ROOT, 'examples', 'training', 'sklearn'));
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+
+    const done = (await untilEnded(staging, jobId)).at(-1)!;
+    expect(done).toMatchObject({ state: 'completed', result: { algorithm: 'custom', codeDigest: digest } });
+
+    // A workspace path is Databricks' to resolve: no digest Sluice could verify.
+    const plainJob = nextJobId();
+    await backend.submit(request(plainJob));
+    const plain = (await untilEnded(backend, plainJob)).at(-1)!;
+    expect(plain.state).toBe('completed');
+    expect(plain.result?.codeDigest).toBeUndefined();
+
+    // Outside USER_CODE_ROOT, missing, or for a task kind that cannot run a staged file: refused before any run.
+    const before = fake.runs.size;
+    await expect(staging.submit(request(nextJobId(), { code: '../etc' }))).rejects.toMatchObject({
+      code: 'code_outside_root',
+    });
+    await expect(
+      staging.submit(request(nextJobId(), { code: 'examples/training/no-such-folder' })),
+    ).rejects.toMatchObject({ code: 'code_folder_missing' });
+    await expect(
+      staging.submit(
+        request(nextJobId(), {
+          code: 'examples/training/sklearn',
+          command: undefined,
+          databricks: { task: 'notebook' },
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'databricks_code_unsupported' });
+    expect(fake.runs.size).toBe(before);
   }, 120_000);
 
   it('a submit that crashed after runs/submit gets the same run again (idempotency token = job id)', async () => {

@@ -23,6 +23,10 @@ import path from 'node:path';
  *   GET  …/workspaces/{ws}/environments/{name}[/versions/{v}]
  *   GET  …/workspaces/{ws}/datastores/{name}                 → 200 AzureBlob datastore {accountName, containerName}
  *                                                            (workspaceblobstore, and `datastores` given to the fake)
+ *   PUT  …/workspaces/{ws}/datastores/{name}                 body {properties: AzureBlob with credentials
+ *                                                            {credentialsType: Sas, secrets: {secretsType: Sas,
+ *                                                            sasToken}}} → 201 | 200 (Sluice's per-job output)
+ *   DELETE …/workspaces/{ws}/datastores/{name}               → 200 | 204
  *   PUT  /blob/{account}/{container}/{path}                  the workspace storage's Put Blob (x-ms-blob-type
  *                                                            BlockBlob, a bearer token) → 201
  *   GET|HEAD /blob/{account}/{container}/{path}              Get Blob (x-ms-range) / its properties; a job's log is
@@ -38,7 +42,10 @@ import path from 'node:path';
  * into local files, `${{inputs.*}}` / `${{outputs.*}}` become those paths, the command runs under
  * `/bin/sh -c` with the job's environmentVariables (on this machine's programs: the job's
  * environment image is not pulled), and its `uri_folder` outputs are written back through
- * `execute.write`. A non-zero exit makes the job Failed; `log` keeps its output.
+ * `execute.write` — except those on a datastore with SAS credentials (created through the API), which
+ * are uploaded with plain Put Blob requests carrying only that SAS to `blobAccountUrl`, as Azure ML's
+ * data runtime does: the storage emulator, not the fake, decides what the SAS may write. A non-zero
+ * exit makes the job Failed; `log` keeps its output.
  */
 export const JOB_STATUSES = [
   'NotStarted',
@@ -89,6 +96,8 @@ export interface FakeAzureMl {
   jobs: Map<string, FakeJob>;
   /** Code and environment versions by ARM path. */
   assets: Map<string, FakeAsset>;
+  /** Datastores created through the API, by name (their properties, secrets included). */
+  datastores: Map<string, Record<string, unknown>>;
   /** The workspace storage's blobs, by `account/container/path`. */
   blobs: Map<string, Buffer>;
   requests: { method: string; path: string; apiVersion: string | null; authorization: string | undefined }[];
@@ -110,12 +119,19 @@ export interface FakeAzureMlOptions {
   execute?: {
     read(uri: string): Promise<Uint8Array>;
     write(uri: string, bytes: Uint8Array): Promise<void>;
+    /** The blob URIs under a folder URI (for `uri_folder` inputs). */
+    list?(folderUri: string): Promise<string[]>;
   };
   /**
    * Other datastores of the workspace: name → the Blob URL of its container (on the test's
    * artifact store), so `azureml://datastores/<name>/paths/<path>` inputs and outputs resolve.
    */
   datastores?: Record<string, string>;
+  /**
+   * The Blob account URL SAS datastores' uploads go to (e.g. Azurite's
+   * http://127.0.0.1:10000/devstoreaccount1); default https://<accountName>.blob.<endpoint>.
+   */
+  blobAccountUrl?: string;
   /** The workspace storage account and container (the workspaceblobstore datastore). */
   storageAccount?: string;
   storageContainer?: string;
@@ -135,6 +151,7 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
   const versions = options.apiVersions ?? ['2024-04-01', '2024-10-01', '2025-06-01'];
   const jobs = new Map<string, FakeJob>();
   const assets = new Map<string, FakeAsset>();
+  const created = new Map<string, Record<string, unknown>>();
   const blobs = new Map<string, Buffer>();
   const account = options.storageAccount ?? 'stmlfake';
   const storageContainer = options.storageContainer ?? 'azureml-blobstore-0000';
@@ -234,7 +251,11 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
     }
     for (const io of [...Object.values(inputs), ...Object.values(outputs)]) {
       const ds = /^azureml:\/\/datastores\/([^/]+)\/paths\//.exec(String(io.uri ?? ''));
-      if (ds && !Object.hasOwn(options.datastores ?? {}, decodeURIComponent(ds[1]!)))
+      if (
+        ds &&
+        !Object.hasOwn(options.datastores ?? {}, decodeURIComponent(ds[1]!)) &&
+        !created.has(decodeURIComponent(ds[1]!))
+      )
         return `datastore ${ds[1]} does not exist in the workspace`;
     }
     for (const m of p.command.matchAll(BINDING)) {
@@ -280,14 +301,50 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
           await writeFile(target, bytes);
         }
       }
+      /** A SAS datastore's folder: its container URL and the SAS that uploads carry. */
+      const sasFolder = (uri: string): { base: string; sas: string } | undefined => {
+        const m = /^azureml:\/\/datastores\/([^/]+)\/paths\/(.*)$/.exec(uri);
+        const props = m ? created.get(decodeURIComponent(m[1]!)) : undefined;
+        if (!m || !props) return undefined;
+        const secrets = (props.credentials as { secrets?: { sasToken?: string } } | undefined)?.secrets;
+        const accountUrl =
+          options.blobAccountUrl ??
+          `${String(props.protocol ?? 'https')}://${String(props.accountName)}.blob.${String(props.endpoint)}`;
+        return {
+          base: `${accountUrl.replace(/\/$/, '')}/${String(props.containerName)}/${m[2]}`,
+          sas: String(secrets?.sasToken ?? ''),
+        };
+      };
       const resolve = (uri: string) => {
         const m = /^azureml:\/\/datastores\/([^/]+)\/paths\/(.*)$/.exec(uri);
         return m ? `${options.datastores![decodeURIComponent(m[1]!)]!.replace(/\/$/, '')}/${m[2]}` : uri;
+      };
+      /** Put Blob with the SAS alone; a refusal fails the job as Azure ML's upload would. */
+      const putWithSas = async (folder: { base: string; sas: string }, rel: string, bytes: Buffer) => {
+        const url = `${folder.base.replace(/\/?$/, '/')}${rel.split('/').map(encodeURIComponent).join('/')}?${folder.sas}`;
+        const res = await fetch(url, {
+          method: 'PUT',
+          headers: { 'x-ms-blob-type': 'BlockBlob', 'x-ms-version': '2021-12-02' },
+          body: bytes,
+        });
+        if (res.status !== 201)
+          throw new Error(`upload of ${rel} refused: ${res.status} ${(await res.text()).slice(0, 300)}`);
       };
       const paths: Record<string, string> = {};
       for (const [name, input] of Object.entries(p.inputs ?? {})) {
         const dir = path.join(work, 'inputs', name);
         await mkdir(dir, { recursive: true });
+        if (input.jobInputType === 'uri_folder') {
+          // Downloaded as a folder: every blob under the URI, at its relative path.
+          const base = resolve(input.uri).replace(/\/?$/, '/');
+          for (const uri of run.list ? await run.list(base) : []) {
+            const target = path.join(dir, ...decodeURIComponent(uri.slice(base.length)).split('/'));
+            await mkdir(path.dirname(target), { recursive: true });
+            await writeFile(target, await run.read(uri));
+          }
+          paths[`inputs.${name}`] = dir;
+          continue;
+        }
         const file = path.join(dir, decodeURIComponent(new URL(input.uri).pathname.split('/').pop()!));
         await writeFile(file, await run.read(resolve(input.uri)));
         paths[`inputs.${name}`] = file;
@@ -318,10 +375,12 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
       if (exitCode !== 0) return false;
       for (const [name, output] of Object.entries(p.outputs ?? {})) {
         const root = paths[`outputs.${name}`]!;
+        const sas = sasFolder(output.uri);
         const walk = async (dir: string, rel: string): Promise<void> => {
           for (const e of await readdir(dir, { withFileTypes: true })) {
             const r = rel ? `${rel}/${e.name}` : e.name;
             if (e.isDirectory()) await walk(path.join(dir, e.name), r);
+            else if (sas) await putWithSas(sas, r, await readFile(path.join(dir, e.name)));
             else
               await run.write(
                 `${resolve(output.uri).replace(/\/?$/, '/')}${r}`,
@@ -421,6 +480,41 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
         return error(res, 400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid.`);
       }
       const ds = DATASTORE_PATH.exec(url.pathname);
+      if (ds && req.method === 'PUT') {
+        const body = (await readBody(req)) as { properties?: Record<string, unknown> } | undefined;
+        const props = body?.properties;
+        const creds = props?.credentials as
+          { credentialsType?: string; secrets?: { secretsType?: string; sasToken?: string } } | undefined;
+        if (!props || props.datastoreType !== 'AzureBlob')
+          return error(res, 400, 'UserError', 'properties.datastoreType must be AzureBlob');
+        if (typeof props.accountName !== 'string' || typeof props.containerName !== 'string')
+          return error(res, 400, 'UserError', 'accountName and containerName are required');
+        if (
+          creds?.credentialsType !== 'Sas' ||
+          creds.secrets?.secretsType !== 'Sas' ||
+          typeof creds.secrets.sasToken !== 'string'
+        )
+          return error(
+            res,
+            400,
+            'UserError',
+            'credentials must be {credentialsType: Sas, secrets: {secretsType: Sas, sasToken}}',
+          );
+        const name = decodeURIComponent(ds[4]!);
+        const existed = created.has(name);
+        created.set(name, props);
+        const { credentials: _secret, ...shown } = props;
+        return send(res, existed ? 200 : 201, {
+          id: url.pathname,
+          name,
+          type: 'Microsoft.MachineLearningServices/workspaces/datastores',
+          properties: { ...shown, credentials: { credentialsType: 'Sas' } },
+        });
+      }
+      if (ds && req.method === 'DELETE') {
+        const existed = created.delete(decodeURIComponent(ds[4]!));
+        return send(res, existed ? 200 : 204);
+      }
       if (ds && req.method === 'GET') {
         const other = options.datastores?.[decodeURIComponent(ds[4]!)];
         if (other) {
@@ -551,6 +645,7 @@ export async function startFakeAzureMl(options: FakeAzureMlOptions = {}): Promis
     storageUrl: `${base}/blob/${account}`,
     jobs,
     assets,
+    datastores: created,
     blobs,
     requests,
     setScript: (script, jobId) => {

@@ -511,45 +511,62 @@ export async function startFakeDatabricks(options: FakeDatabricksOptions = {}): 
 }
 
 /**
- * Runs a spark_python_task for real with a local Python, as a cluster would with a Unity Catalog
- * volume that is an external volume over the artifact account's `jobs` container: paths under
- * `volumeRoot` in the task's parameters and environment are files of that container. The job's
- * `data/` is downloaded into a scratch folder that stands for the volume, the python file (a
- * workspace path under one of `workspace`'s prefixes → a local folder) runs with the new cluster's
- * `spark_env_vars` and the parameters, and whatever it wrote to its `output/` is uploaded back.
+ * Runs a spark_python_task for real with a local Python, as a cluster would with Unity Catalog
+ * volumes that are external volumes over the artifact account's `jobs` container (`volumeRoot`,
+ * read-only to runs) and its `joboutputs` container (`outputRoot`): paths under them in the task's
+ * parameters and environment are files of those containers. The job's `data/` is downloaded into a
+ * scratch folder that stands for the jobs volume, the python file (a workspace path under one of
+ * `workspace`'s prefixes → a local folder) runs with the new cluster's `spark_env_vars` and the
+ * parameters, and whatever it wrote under `<outputRoot>/<jobId>/` is uploaded to
+ * `joboutputs/<jobId>/`. What it wrote into the jobs volume is not uploaded: runs may not write there.
  */
 export function pythonVolumeExecutor(options: {
   store: ArtifactStore;
   volumeRoot: string;
+  outputRoot: string;
   workspace: Record<string, string>;
   python?: string;
 }): Executor {
   const container = 'jobs';
+  const outputs = 'joboutputs';
   return async (run, signal) => {
     const spec = run.task.spark_python_task as { python_file: string; parameters?: string[] } | undefined;
     if (!spec) return { exitCode: 1, stdout: '', stderr: 'this executor runs spark_python_task only' };
+    const root0 = options.volumeRoot.replace(/\/+$/, '');
+    // Code Sluice staged in the jobs volume (jobs/<jobId>/code/), or a workspace file.
+    const inVolume = spec.python_file.startsWith(`${root0}/`);
     const prefix = Object.keys(options.workspace).find((p) => spec.python_file.startsWith(`${p}/`));
-    if (!prefix) return { exitCode: 1, stdout: '', stderr: `No such file: ${spec.python_file}` };
-    const file = path.join(options.workspace[prefix]!, spec.python_file.slice(prefix.length + 1));
+    if (!prefix && !inVolume) return { exitCode: 1, stdout: '', stderr: `No such file: ${spec.python_file}` };
     const env = ((run.task.new_cluster as Record<string, unknown> | undefined)?.spark_env_vars ??
       {}) as Record<string, string>;
     const volume = await mkdtemp(path.join(tmpdir(), 'fake-volume-'));
+    const outVolume = await mkdtemp(path.join(tmpdir(), 'fake-volume-out-'));
     try {
       const root = options.volumeRoot.replace(/\/+$/, '');
+      const outRoot = options.outputRoot.replace(/\/+$/, '');
       const local = (v: string) =>
-        v === root || v.startsWith(`${root}/`) ? volume + v.slice(root.length) : v;
+        v === root || v.startsWith(`${root}/`)
+          ? volume + v.slice(root.length)
+          : v === outRoot || v.startsWith(`${outRoot}/`)
+            ? outVolume + v.slice(outRoot.length)
+            : v;
       const jobIds = new Set<string>();
-      for (const v of [...Object.values(env), ...(spec.parameters ?? [])]) {
+      for (const v of [...Object.values(env), ...(spec.parameters ?? []), spec.python_file]) {
         if (v.startsWith(`${root}/`)) jobIds.add(v.slice(root.length + 1).split('/')[0]!);
+        if (v.startsWith(`${outRoot}/`)) jobIds.add(v.slice(outRoot.length + 1).split('/')[0]!);
       }
       for (const jobId of jobIds) {
-        for await (const blob of options.store.list(container, `${jobId}/data/`)) {
+        // The job's folder as the run reads it (data, staged code, a score job's model and input).
+        for await (const blob of options.store.list(container, `${jobId}/`)) {
           const target = path.join(volume, ...blob.path.split('/'));
           await mkdir(path.dirname(target), { recursive: true });
           await writeFile(target, (await options.store.getBuffer({ container, path: blob.path })).data);
         }
-        await mkdir(path.join(volume, jobId, 'output'), { recursive: true });
+        await mkdir(path.join(outVolume, jobId), { recursive: true });
       }
+      const file = inVolume
+        ? local(spec.python_file)
+        : path.join(options.workspace[prefix!]!, spec.python_file.slice(prefix!.length + 1));
       const result = await new Promise<ExecResult>((resolve) => {
         const child = spawn(
           options.python ?? '/usr/bin/python3',
@@ -571,7 +588,7 @@ export function pythonVolumeExecutor(options: {
         child.on('close', (code) => resolve({ exitCode: code ?? 1, stdout, stderr }));
       });
       for (const jobId of jobIds) {
-        const out = path.join(volume, jobId, 'output');
+        const out = path.join(outVolume, jobId);
         const walk = async (dir: string): Promise<string[]> => {
           const entries = await readdir(dir, { withFileTypes: true });
           const files = await Promise.all(
@@ -581,7 +598,7 @@ export function pythonVolumeExecutor(options: {
         };
         for (const f of await walk(out)) {
           const rel = path.relative(out, f).split(path.sep).join('/');
-          await options.store.put({ container, path: `${jobId}/output/${rel}` }, await readFile(f), {
+          await options.store.put({ container: outputs, path: `${jobId}/${rel}` }, await readFile(f), {
             condition: 'overwrite',
           });
         }
@@ -589,6 +606,7 @@ export function pythonVolumeExecutor(options: {
       return result;
     } finally {
       await rm(volume, { recursive: true, force: true });
+      await rm(outVolume, { recursive: true, force: true });
     }
   };
 }

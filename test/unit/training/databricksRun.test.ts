@@ -10,7 +10,13 @@ import { SLUICE_VARIABLE_NAMES } from '../../../lib/contracts/job';
 import type { CustomTrainingSpec } from '../../../lib/contracts/trainingSpec';
 import { trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
 import { backendsFromConfig } from '../../../lib/training/backends/fromConfig';
-import { abfssJobRoot, parseJobRoot } from '../../../lib/training/backends/databricks';
+import {
+  abfssJobRoot,
+  defaultOutputRoot,
+  DatabricksTrainingBackend,
+  parseJobRoot,
+  parseOutputRoot,
+} from '../../../lib/training/backends/databricks';
 import {
   DatabricksClient,
   mapRunState,
@@ -450,5 +456,80 @@ describe('the Jobs API client', () => {
     await client.cancel('123');
     await client.cancel('9007199254740993');
     expect(calls.map((c) => c.init.body)).toEqual(['{"run_id":123}', '{"run_id":"9007199254740993"}']);
+  });
+});
+
+describe('where a Databricks run may write: the joboutputs container, never jobs', () => {
+  const client = new DatabricksClient({ host: 'https://adb-1.2.azuredatabricks.net', token: 't' });
+  const store = {} as ArtifactStore;
+  const record = {
+    target: 'y',
+    task: 'regression' as const,
+    featureKinds: [{ name: 'a', kind: 'number' as const }],
+    sample: [],
+    rows: { train: 1, validation: 1, holdout: 1 },
+  };
+
+  it('an ABFS job root gets the joboutputs container of the same account as output root', () => {
+    expect(defaultOutputRoot('abfss://jobs@stabc.dfs.core.windows.net')).toBe(
+      'abfss://joboutputs@stabc.dfs.core.windows.net',
+    );
+    const backend = new DatabricksTrainingBackend({ client, store, jobRoot: abfssJobRoot('stabc') });
+    const v = backend.variables('j1', record, { hyperparameters: {}, seed: 1 });
+    expect(v.SLUICE_OUTPUT).toBe('abfss://joboutputs@stabc.dfs.core.windows.net/j1');
+    expect(v.SLUICE_TRAIN).toBe('abfss://jobs@stabc.dfs.core.windows.net/j1/data/train.csv');
+  });
+
+  it('a volume job root needs a volume output root, and takes one', () => {
+    expect(
+      () => new DatabricksTrainingBackend({ client, store, jobRoot: '/Volumes/main/sluice/jobs' }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'databricks_not_configured',
+        message: expect.stringContaining('DATABRICKS_OUTPUT_ROOT'),
+      }),
+    );
+    const backend = new DatabricksTrainingBackend({
+      client,
+      store,
+      jobRoot: '/Volumes/main/sluice/jobs',
+      outputRoot: '/Volumes/main/sluice/joboutputs/',
+    });
+    expect(backend.variables('j2', record, { hyperparameters: {}, seed: 1 }).SLUICE_OUTPUT).toBe(
+      '/Volumes/main/sluice/joboutputs/j2',
+    );
+  });
+
+  it('refuses an output root in the jobs container (where Sluice keeps its records) or elsewhere', () => {
+    for (const bad of [
+      'abfss://jobs@stabc.dfs.core.windows.net',
+      'abfss://models@stabc.dfs.core.windows.net',
+      'dbfs:/tmp',
+    ]) {
+      expect(() => parseOutputRoot(bad)).toThrow(
+        expect.objectContaining({ code: 'databricks_not_configured' }),
+      );
+    }
+    expect(parseOutputRoot('abfss://joboutputs@stabc.dfs.core.windows.net/')).toBe(
+      'abfss://joboutputs@stabc.dfs.core.windows.net',
+    );
+  });
+
+  it('DATABRICKS_OUTPUT_ROOT reaches the backend from the settings', () => {
+    const config = loadConfig({
+      COSMOS_ENDPOINT: 'https://localhost:8081',
+      ARTIFACT_STORAGE_CONNECTION:
+        'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
+      DATABRICKS_HOST: 'https://adb-1.2.azuredatabricks.net',
+      DATABRICKS_JOB_ROOT: '/Volumes/main/sluice/jobs',
+      DATABRICKS_OUTPUT_ROOT: '/Volumes/main/sluice/joboutputs',
+    });
+    const backends = backendsFromConfig(config, ArtifactStore.fromConfig(config), () => ({
+      getToken: async () => null,
+    }));
+    const backend = backends('databricks') as DatabricksTrainingBackend;
+    expect(backend.variables('j3', record, { hyperparameters: {}, seed: 1 }).SLUICE_OUTPUT).toBe(
+      '/Volumes/main/sluice/joboutputs/j3',
+    );
   });
 });
