@@ -6,6 +6,7 @@
  */
 import type { DurableEngineOptions, Logger, RegisteredFunction } from '../contracts';
 import type { DurableConfig } from './config';
+import type { EntityRunner } from './entities';
 import type { HistoryEvent } from './history';
 import type { Instance } from './instance';
 import { type EpisodeSnapshot, inboxRowKey, type TaskHubStorage } from './store';
@@ -36,6 +37,8 @@ export class TaskHub {
   readonly log: Logger;
   /** Set once by `stop()`: no episode or activity starts after it. */
   stopping = false;
+  /** Durable entities (set by the engine; absent on a store that cannot keep them). */
+  entities: EntityRunner | undefined;
 
   constructor(
     readonly opts: DurableEngineOptions,
@@ -82,8 +85,11 @@ export class TaskHub {
   /** Appends an episode's events to the stored history, then to the in-memory copies. */
   async persist(inst: Instance, added: HistoryEvent[], snapshot: EpisodeSnapshot): Promise<void> {
     const started = performance.now();
-    const used = await this.store.appendEpisode(inst.id, inst.gen, inst.rows, added, snapshot);
+    // Operations the episode sends to entities (EventSent) are queued in the same commit.
+    const sent = this.entities?.messagesOf(inst, added) ?? [];
+    const used = await this.store.appendEpisode(inst.id, inst.gen, inst.rows, added, snapshot, sent);
     this.stats.persistMs += performance.now() - started;
+    if (sent.length > 0) this.entities?.enqueue(sent);
     inst.rows += used;
     for (const e of added) {
       inst.history.push(e);

@@ -16,6 +16,7 @@
  * A new generation (continue-as-new, or reuse of a finished instance id) makes older `H` rows garbage.
  */
 import { odata, RestError, TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { StoredEntityMessage } from './entityTypes';
 import type { HistoryEvent, RuntimeStatus } from './history';
 
 /** Characters per string property: ≤ 64 KB even if every character takes 3 bytes in UTF-8 (or 2 in UTF-16). */
@@ -88,6 +89,8 @@ export interface TaskHubStorage {
     firstIndex: number,
     events: HistoryEvent[],
     snapshot: EpisodeSnapshot,
+    /** Operations the episode sent to Durable entities, committed with it (SQLite store only). */
+    entityMessages?: readonly StoredEntityMessage[],
   ): Promise<number>;
   putInbox(instanceId: string, m: InboxMessage): Promise<void>;
   deleteRows(instanceId: string, rowKeys: readonly string[]): Promise<void>;
