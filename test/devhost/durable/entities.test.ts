@@ -201,16 +201,11 @@ describe('crash safety', () => {
     expect(acked).toBeGreaterThan(20);
     await app.restart();
     // Every acknowledged signal is applied, once: the tally lies between the acknowledged and the sent.
+    const tally = async (): Promise<number> => Number((await read('tally', 'durable')).entityState);
     const deadline = Date.now() + 30_000;
-    let value = 0;
-    for (;;) {
-      const s = await read('tally', 'durable');
-      value = Number(s.entityState);
-      if (value >= 1000 + acked || Date.now() > deadline) break;
-      await sleep(50);
-    }
+    while ((await tally()) < 1000 + acked && Date.now() < deadline) await sleep(50);
     await sleep(500);
-    value = Number((await read('tally', 'durable')).entityState);
+    const value = await tally();
     expect(value).toBeGreaterThanOrEqual(1000 + acked);
     expect(value).toBeLessThanOrEqual(1000 + attempted);
   }, 90_000);
