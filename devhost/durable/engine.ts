@@ -44,6 +44,7 @@ export class DurableEngineCore {
   private readonly manager: InstanceManager;
   private readonly work: WorkRunner;
   private readonly episodes: EpisodeRunner;
+  private readonly entityRunner: EntityRunner | undefined;
 
   constructor(
     opts: DurableEngineOptions,
@@ -63,7 +64,10 @@ export class DurableEngineCore {
       createChild: (name, childId, input, parent, existing) =>
         this.manager.create(name, childId, input, '', parent, existing),
     });
-    if (store instanceof SqliteTaskHubStore) hub.entities = new EntityRunner(hub, store, kick);
+    if (store instanceof SqliteTaskHubStore) {
+      this.entityRunner = new EntityRunner(hub, store, kick);
+      hub.entities = this.entityRunner;
+    }
     const endings = new Endings(hub, (child) => this.work.notifyParent(child));
     this.episodes = new EpisodeRunner(hub, this.work, endings);
   }
@@ -89,14 +93,14 @@ export class DurableEngineCore {
       if (garbage.length > 0) this.hub.background(store.deleteRows(inst.id, garbage), 'garbage collection');
     }
     for (const inst of this.instances.values()) this.kick(inst);
-    this.hub.entities?.restore();
+    this.entityRunner?.restore();
     if (loaded.length > 0) log.info(`durable: restored ${loaded.length} instance(s), ${resumed} unfinished`);
   }
 
   async stop(): Promise<void> {
     this.hub.stopping = true;
     this.work.stop();
-    this.hub.entities?.stop();
+    this.entityRunner?.stop();
     await this.scheduler.drain(Date.now() + 5000);
     const st = this.stats;
     if (st.episodes > 0) {
@@ -136,7 +140,7 @@ export class DurableEngineCore {
 
   /** Durable entities, when the store keeps them. */
   get entities(): EntityRunner | undefined {
-    return this.hub.entities;
+    return this.entityRunner;
   }
 
   /** Queues an episode for `inst` if it has something to do. */

@@ -14,20 +14,19 @@
 import { randomUUID } from 'node:crypto';
 import type { RegisteredFunction } from '../contracts';
 import { ApiError } from './apiError';
-import {
-  type EntityBatchCommit,
-  type EntityCaller,
-  entitySchedulerId,
-  parseEntityId,
-  type StoredEntityMessage,
-  type StoredEntityRecord,
-} from './entityTypes';
+import { entitySchedulerId, parseEntityId } from './entityTypes';
 import { EventType, type HistoryEvent, isTerminal } from './history';
-import type { TaskHub } from './hub';
+import type { EntitySink, TaskHub } from './hub';
 import { inboxItemFrom, type Instance } from './instance';
 import { Limiter } from './limiter';
 import type { SqliteTaskHubStore } from './sqliteStore';
-import type { InboxMessage } from './store';
+import type {
+  EntityBatchCommit,
+  EntityCaller,
+  InboxMessage,
+  StoredEntityMessage,
+  StoredEntityRecord,
+} from './store';
 
 interface LiveEntity {
   id: string;
@@ -60,7 +59,7 @@ interface RequestMessage {
 /** Largest number of operations one entity batch runs (the rest wait for the next batch). */
 const maxBatch = 200;
 
-export class EntityRunner {
+export class EntityRunner implements EntitySink {
   private readonly entities = new Map<string, LiveEntity>();
   private readonly limiter: Limiter;
   private nextSeq = 1;

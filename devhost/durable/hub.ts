@@ -6,10 +6,20 @@
  */
 import type { DurableEngineOptions, Logger, RegisteredFunction } from '../contracts';
 import type { DurableConfig } from './config';
-import type { EntityRunner } from './entities';
 import type { HistoryEvent } from './history';
 import type { Instance } from './instance';
-import { type EpisodeSnapshot, inboxRowKey, type TaskHubStorage } from './store';
+import { type EpisodeSnapshot, inboxRowKey, type StoredEntityMessage, type TaskHubStorage } from './store';
+
+/** What the rest of the engine needs of Durable entities (entities.ts implements it). */
+export interface EntitySink {
+  /** The entity operations in an episode's new events (EventSent), to commit with the episode. */
+  messagesOf(inst: Instance, added: readonly HistoryEvent[]): StoredEntityMessage[];
+  /** Queues operations whose rows are committed. */
+  enqueue(messages: readonly StoredEntityMessage[]): void;
+  entityFunction(name: string): RegisteredFunction | undefined;
+  /** The extension's message for a name that is not an entity function. */
+  unknownEntity(name: string): string;
+}
 
 /** Where episode time goes; logged when devhost stops (the benchmark reads it). */
 export interface EngineStats {
@@ -38,7 +48,7 @@ export class TaskHub {
   /** Set once by `stop()`: no episode or activity starts after it. */
   stopping = false;
   /** Durable entities (set by the engine; absent on a store that cannot keep them). */
-  entities: EntityRunner | undefined;
+  entities: EntitySink | undefined;
 
   constructor(
     readonly opts: DurableEngineOptions,

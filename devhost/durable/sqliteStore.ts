@@ -26,8 +26,10 @@ import type * as Sqlite from 'node:sqlite';
 import type { DatabaseSync as Database, StatementSync } from 'node:sqlite';
 import type { Logger } from '../contracts';
 import type { HistoryEvent } from './history';
-import type { EntityBatchCommit, StoredEntityMessage, StoredEntityRecord } from './entityTypes';
 import {
+  type EntityBatchCommit,
+  type StoredEntityMessage,
+  type StoredEntityRecord,
   TaskHubStore,
   EntityTooLargeError,
   entityTextChars,

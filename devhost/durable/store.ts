@@ -16,7 +16,6 @@
  * A new generation (continue-as-new, or reuse of a finished instance id) makes older `H` rows garbage.
  */
 import { odata, RestError, TableClient, type TableEntityResult } from '@azure/data-tables';
-import type { StoredEntityMessage } from './entityTypes';
 import type { HistoryEvent, RuntimeStatus } from './history';
 
 /** Characters per string property: ≤ 64 KB even if every character takes 3 bytes in UTF-8 (or 2 in UTF-16). */
@@ -97,6 +96,48 @@ export interface TaskHubStorage {
   deleteInstance(instanceId: string): Promise<void>;
   loadAll(): Promise<LoadedInstance[]>;
   close(): void;
+}
+
+// Durable entities (SQLite store only): one record per entity that exists, and the queue of operations
+// accepted for an entity and not yet run.
+
+/** An orchestration waiting for the answer to a `callEntity`. */
+export interface EntityCaller {
+  instanceId: string;
+  executionId: string;
+}
+
+/** One queued operation for an entity. `seq` orders the operations of every entity. */
+export interface StoredEntityMessage {
+  /** The scheduler id, `@<name lower-cased>@<key>`. */
+  entityId: string;
+  seq: number;
+  op: string;
+  /** JSON text of the operation input, absent when there is none. */
+  input?: string;
+  /** Calls only: the request id the answer is raised under, and who waits for it. */
+  requestId?: string;
+  caller?: EntityCaller;
+}
+
+/** The stored state of an entity that exists. */
+export interface StoredEntityRecord {
+  entityId: string;
+  /** JSON text of the state, absent when the entity has none. */
+  state?: string;
+  lastModified: number;
+}
+
+export interface EntityBatchCommit {
+  entityId: string;
+  /** The entity after the batch; null when it does not exist any more (or never did). */
+  record: StoredEntityRecord | null;
+  /** `seq` of the operations the batch ran. */
+  done: number[];
+  /** Signals the entity sent to entities. */
+  sent: StoredEntityMessage[];
+  /** Answers to callers, as inbox rows of their instances. */
+  replies: { instanceId: string; message: InboxMessage }[];
 }
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
