@@ -174,7 +174,7 @@ export class EpisodeRunner {
 
     if (state.isDone && shadow.continueAsNew) {
       inst.shadow = undefined;
-      return this.endings.continueAsNew(inst, shadow.continueAsNew, consumed, customStatus, ts);
+      return this.endings.continueAsNew(inst, shadow.continueAsNew, consumed, customStatus, ts, scheduling);
     }
     if (state.isDone) {
       let output: string;

@@ -181,14 +181,17 @@ export class SqliteTaskHubStore implements TaskHubStorage {
     }
   }
 
-  writeInstance(r: InstanceRecord): Promise<void> {
-    return settle(() => {
+  writeInstance(r: InstanceRecord, entityMessages: readonly StoredEntityMessage[] = []): Promise<void> {
+    const write = (): void => {
       // The same bound, measured the same way, as the Table store: the limit does not depend on the storage.
       const chars = encodedChars(r.input ?? '') + encodedChars(r.customStatus ?? '');
       if (chars > entityTextChars)
         throw new EntityTooLargeError(`The input of instance '${r.instanceId}'`, chars);
       this.stmt.putInstance.run(r.instanceId, JSON.stringify(r));
-    });
+      // Signals sent by the episode that continued as new commit with the new generation.
+      for (const m of entityMessages) this.putEntityMessageRow(m);
+    };
+    return settle(() => (entityMessages.length === 0 ? write() : this.transaction(write)));
   }
 
   appendEpisode(

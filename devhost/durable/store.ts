@@ -80,7 +80,8 @@ export interface LoadedInstance {
  * record), `historyRowKey(gen, index)` (history rows) and `inboxRowKey(seq)` (inbox messages).
  */
 export interface TaskHubStorage {
-  writeInstance(r: InstanceRecord): Promise<void>;
+  /** `entityMessages`: operations sent to entities, committed with the record (SQLite store only). */
+  writeInstance(r: InstanceRecord, entityMessages?: readonly StoredEntityMessage[]): Promise<void>;
   /** Appends one episode atomically (a crash leaves all of it or none); returns the history rows it used. */
   appendEpisode(
     instanceId: string,

@@ -123,6 +123,12 @@ describe('from orchestrations', () => {
     expect(await app.waitDone(id)).toMatchObject({ runtimeStatus: 'Completed', output: [5, 1, 4, 2, 3] });
   });
 
+  it('signals sent in the episode that continues as new are delivered', async () => {
+    const { id } = await app.start('signalAndContinue', { key: 'generations', n: 4 });
+    expect(await app.waitDone(id)).toMatchObject({ runtimeStatus: 'Completed', output: 'done' });
+    await waitForState('tally', 'generations', 5);
+  });
+
   it('an entity operation that throws reaches the orchestration as a catchable error', async () => {
     const { id } = await app.start('callFails', { key: 'thrower' });
     expect(await app.waitDone(id)).toMatchObject({
