@@ -8,6 +8,8 @@
  *   3. a long chain (1,000 steps): steps/s per 100-step window, to see whether it slows as history grows
  *   4. replay cost per episode against history length, in-process: the library's replay (inherent:
  *      it must get the full history), devhost's incremental shadow replay, and a full shadow replay
+ *   5. entity signals per second through the entity HTTP API (each one persisted before its 202), to one
+ *      entity and spread across 100, counted until every signal is applied
  *
  *   npm run bench:durable        (BENCH_CHAIN=100 BENCH_FANOUT=1000 BENCH_LONG=1000 BENCH_REPEAT=3)
  */
@@ -25,6 +27,7 @@ const chainSteps = Number(process.env.BENCH_CHAIN ?? 100);
 const fanOutSize = Number(process.env.BENCH_FANOUT ?? 1000);
 const longSteps = Number(process.env.BENCH_LONG ?? 1000);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+const entitySignals = Number(process.env.BENCH_SIGNALS ?? 5000);
 const appDir = path.join(repoRoot, 'bench', 'durable', 'app');
 
 interface Status {
@@ -251,11 +254,61 @@ async function floor(): Promise<void> {
   }
 }
 
+/** Sends `total` add(1) signals to `entities` counters (32 at a time), waits until all are applied. */
+async function signalRun(base: string, prefix: string, entities: number, total: number): Promise<number> {
+  const hook = `${base}/runtime/webhooks/durabletask/entities/counter`;
+  const started = performance.now();
+  let next = 0;
+  const sender = async (): Promise<void> => {
+    while (next < total) {
+      const i = next++;
+      const res = await fetch(`${hook}/${prefix}${i % entities}?op=add`, { method: 'POST', body: '1' });
+      await res.arrayBuffer();
+      if (res.status !== 202) throw new Error(`signal answered ${res.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, sender));
+  for (let k = 0; k < entities; k++) {
+    const want = Math.floor(total / entities) + (k < total % entities ? 1 : 0);
+    for (;;) {
+      const res = await fetch(`${hook}/${prefix}${k}`);
+      const state = res.status === 200 ? ((await res.json()) as number) : (await res.arrayBuffer(), 0);
+      if (state >= want) break;
+      await sleep(5);
+    }
+  }
+  return (total * 1000) / (performance.now() - started);
+}
+
+async function entityThroughput(): Promise<void> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-entities-'));
+  const devhost = await startDevhost({ app: appDir, dataDir });
+  try {
+    await signalRun(devhost.url, 'warm', 10, 500);
+    console.log(`
+5. entity signals (${entitySignals} add(1) through the entity HTTP API, 32 senders, until applied)`);
+    for (const entities of [1, 100]) {
+      const rates: string[] = [];
+      for (let i = 0; i < repeat; i++) {
+        rates.push(fmt(await signalRun(devhost.url, `e${entities}r${i}k`, entities, entitySignals), 0));
+      }
+      console.log(
+        `   to ${entities === 1 ? 'one entity' : `${entities} entities`}: ${rates.join(', ')} signals/s`,
+      );
+    }
+  } finally {
+    await devhost.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`devhost Durable benchmark (node ${process.version})`);
+  if (process.env.BENCH_ONLY === 'entities') return entityThroughput();
   await live();
   await floor();
   await replayCost();
+  await entityThroughput();
   console.log(
     '\nPublished figures for comparison: Azure Storage provider ≈ 5 sequential activities/s per instance and\n' +
       '≈ 100/s fan-out; Netherite ≈ 1,700 events/s on a 2-core EP2. Goal here: ≥ 600 sequential steps/s, ≥ 1,000 fan-out/s.',

@@ -93,6 +93,8 @@ export class Endings {
     consumed: number[],
     customStatus: string | undefined,
     ts: number,
+    /** The episode's scheduling events: the entity signals among them are sent. */
+    scheduling: readonly HistoryEvent[] = [],
   ): Promise<void> {
     const failMessage = (message: string) => `Orchestrator function '${inst.name}' failed: ${message}`;
     let input: string;
@@ -116,12 +118,14 @@ export class Endings {
       customStatus: customStatus ?? inst.customStatus,
       lastUpdatedTime: ts,
     };
+    const sent = this.hub.entities?.messagesOf(inst, scheduling) ?? [];
     try {
-      await store.writeInstance({ ...instanceRecord(inst), ...next });
+      await store.writeInstance({ ...instanceRecord(inst), ...next }, sent);
     } catch (err) {
       if (!(err instanceof EntityTooLargeError)) throw err;
       return this.failed(inst, [], [], failMessage(err.message), { message: err.message });
     }
+    if (sent.length > 0) this.hub.entities?.enqueue(sent);
     const oldGen = inst.gen;
     const oldRows = inst.rows;
     retire(inst);

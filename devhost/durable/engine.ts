@@ -25,12 +25,14 @@
 import type { DurableEngineOptions } from '../contracts';
 import type { DurableConfig } from './config';
 import { Endings } from './endings';
+import { EntityRunner } from './entities';
 import { EpisodeRunner } from './episode';
 import { isTerminal } from './history';
 import { type EngineStats, TaskHub } from './hub';
 import { type Instance, instanceFromLoaded } from './instance';
 import { InstanceManager, type StartOptions } from './instances';
 import { EpisodeScheduler } from './scheduler';
+import { SqliteTaskHubStore } from './sqliteStore';
 import { inboxRowKey, type TaskHubStorage } from './store';
 import { WorkRunner } from './work';
 
@@ -42,6 +44,7 @@ export class DurableEngineCore {
   private readonly manager: InstanceManager;
   private readonly work: WorkRunner;
   private readonly episodes: EpisodeRunner;
+  private readonly entityRunner: EntityRunner | undefined;
 
   constructor(
     opts: DurableEngineOptions,
@@ -61,6 +64,10 @@ export class DurableEngineCore {
       createChild: (name, childId, input, parent, existing) =>
         this.manager.create(name, childId, input, '', parent, existing),
     });
+    if (store instanceof SqliteTaskHubStore) {
+      this.entityRunner = new EntityRunner(hub, store, kick);
+      hub.entities = this.entityRunner;
+    }
     const endings = new Endings(hub, (child) => this.work.notifyParent(child));
     this.episodes = new EpisodeRunner(hub, this.work, endings);
   }
@@ -86,12 +93,14 @@ export class DurableEngineCore {
       if (garbage.length > 0) this.hub.background(store.deleteRows(inst.id, garbage), 'garbage collection');
     }
     for (const inst of this.instances.values()) this.kick(inst);
+    this.entityRunner?.restore();
     if (loaded.length > 0) log.info(`durable: restored ${loaded.length} instance(s), ${resumed} unfinished`);
   }
 
   async stop(): Promise<void> {
     this.hub.stopping = true;
     this.work.stop();
+    this.entityRunner?.stop();
     await this.scheduler.drain(Date.now() + 5000);
     const st = this.stats;
     if (st.episodes > 0) {
@@ -127,6 +136,11 @@ export class DurableEngineCore {
 
   purge(id: string): Promise<boolean> {
     return this.manager.purge(id);
+  }
+
+  /** Durable entities, when the store keeps them. */
+  get entities(): EntityRunner | undefined {
+    return this.entityRunner;
   }
 
   /** Queues an episode for `inst` if it has something to do. */

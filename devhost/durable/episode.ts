@@ -169,10 +169,12 @@ export class EpisodeRunner {
     } catch (err) {
       return failWith(messageOf(err));
     }
+    // Entity calls now wait for their answer by request id, which only the EventSent carries.
+    for (const e of scheduling) if (e.EventType === EventType.EventSent) shadow.apply(e);
 
     if (state.isDone && shadow.continueAsNew) {
       inst.shadow = undefined;
-      return this.endings.continueAsNew(inst, shadow.continueAsNew, consumed, customStatus, ts);
+      return this.endings.continueAsNew(inst, shadow.continueAsNew, consumed, customStatus, ts, scheduling);
     }
     if (state.isDone) {
       let output: string;

@@ -192,6 +192,19 @@ export const events = {
     TimerId: timerId,
     FireAt: fireAt,
   }),
+  /** A message to a Durable entity (`signalEntity` / `callEntity`): the request travels in `Input`. */
+  eventSent: (
+    ts: number,
+    id: number,
+    target: string,
+    operation: string,
+    requestJson: string,
+  ): HistoryEvent => ({
+    ...base(EventType.EventSent, ts, id),
+    InstanceId: target,
+    Name: operation,
+    Input: requestJson,
+  }),
   eventRaised: (ts: number, name: string, inputJson: string | null): HistoryEvent => ({
     ...base(EventType.EventRaised, ts),
     Name: name,

@@ -11,6 +11,7 @@ import { ApiError } from './apiError';
 import type { DurableEngineCore } from './engine';
 import { isTerminal, parseJsonText, type RuntimeStatus, toStatusHistory } from './history';
 import type { Instance } from './instance';
+import { checkPayload } from './payload';
 
 interface Reply {
   status: number;
@@ -166,10 +167,15 @@ export class DurableHttpApi {
         }
       }
     }
+    if (head === 'entities' && a && b !== undefined && parts.length === 3) {
+      if (method === 'GET') return this.readEntity(a, b);
+      if (method === 'POST') return this.signalEntity(a, b, url, body);
+      return errorReply(405, 'Method not allowed', `${method} is not supported on entities/{name}/{key}`);
+    }
     if (head === 'entities') {
       return {
         status: 501,
-        text: 'Durable entities are not supported by devhost. Use activities and orchestration state instead, or run the app on Azure.',
+        text: 'Listing entities (GET entities/{name}) is not supported by devhost; read one with GET entities/{name}/{key}.',
       };
     }
     return errorReply(404, 'No such API', `devhost has no Durable API at ${method} ${url.pathname}`);
@@ -316,6 +322,48 @@ export class DurableHttpApi {
     }
     const data = this.readJson(body, `The data of event '${name}'`);
     await this.core.raiseEvent(id, name, data);
+    return { status: 202 };
+  }
+
+  /** The extension's key `$` stands for the empty key. */
+  private entityKey(key: string): string {
+    return key === '$' ? '' : key;
+  }
+
+  private entities() {
+    const e = this.core.entities;
+    if (!e) throw new ApiError(501, "Durable entities need devhost's SQLite task hub.");
+    return e;
+  }
+
+  /** GET entities/{name}/{key}: 200 with the state (JSON), 404 when the entity does not exist. */
+  private readEntity(name: string, key: string): Reply {
+    const read = this.entities().read(name, this.entityKey(key));
+    if (!read.exists)
+      return errorReply(404, 'Not found', `No entity '@${name.toLowerCase()}@${key}' exists.`);
+    return read.state === undefined
+      ? { status: 200, text: 'null', headers: { 'content-type': 'application/json; charset=utf-8' } }
+      : { status: 200, text: read.state, headers: { 'content-type': 'application/json; charset=utf-8' } };
+  }
+
+  /** POST entities/{name}/{key}?op=<operation>, body = JSON input: 202 once the signal is persisted. */
+  private async signalEntity(name: string, key: string, url: URL, body: Buffer): Promise<Reply> {
+    const entities = this.entities();
+    const op = url.searchParams.get('op') ?? '';
+    if (op === '') {
+      return errorReply(
+        400,
+        'One or more of the arguments submitted is incorrect',
+        "The 'op' query parameter (the operation name) is required.",
+      );
+    }
+    const input = this.readJson(body, `The input of entity operation '${op}'`);
+    try {
+      checkPayload(`The input of entity operation '${op}'`, input, this.core.config.maxPayloadBytes);
+    } catch (e) {
+      throw new ApiError(400, (e as Error).message, 'Invalid operation input');
+    }
+    await entities.signal(name, this.entityKey(key), op, input ?? undefined);
     return { status: 202 };
   }
 

@@ -8,7 +8,18 @@ import type { DurableEngineOptions, Logger, RegisteredFunction } from '../contra
 import type { DurableConfig } from './config';
 import type { HistoryEvent } from './history';
 import type { Instance } from './instance';
-import { type EpisodeSnapshot, inboxRowKey, type TaskHubStorage } from './store';
+import { type EpisodeSnapshot, inboxRowKey, type StoredEntityMessage, type TaskHubStorage } from './store';
+
+/** What the rest of the engine needs of Durable entities (entities.ts implements it). */
+export interface EntitySink {
+  /** The entity operations in an episode's new events (EventSent), to commit with the episode. */
+  messagesOf(inst: Instance, added: readonly HistoryEvent[]): StoredEntityMessage[];
+  /** Queues operations whose rows are committed. */
+  enqueue(messages: readonly StoredEntityMessage[]): void;
+  entityFunction(name: string): RegisteredFunction | undefined;
+  /** The extension's message for a name that is not an entity function. */
+  unknownEntity(name: string): string;
+}
 
 /** Where episode time goes; logged when devhost stops (the benchmark reads it). */
 export interface EngineStats {
@@ -36,6 +47,8 @@ export class TaskHub {
   readonly log: Logger;
   /** Set once by `stop()`: no episode or activity starts after it. */
   stopping = false;
+  /** Durable entities (set by the engine; absent on a store that cannot keep them). */
+  entities: EntitySink | undefined;
 
   constructor(
     readonly opts: DurableEngineOptions,
@@ -82,8 +95,11 @@ export class TaskHub {
   /** Appends an episode's events to the stored history, then to the in-memory copies. */
   async persist(inst: Instance, added: HistoryEvent[], snapshot: EpisodeSnapshot): Promise<void> {
     const started = performance.now();
-    const used = await this.store.appendEpisode(inst.id, inst.gen, inst.rows, added, snapshot);
+    // Operations the episode sends to entities (EventSent) are queued in the same commit.
+    const sent = this.entities?.messagesOf(inst, added) ?? [];
+    const used = await this.store.appendEpisode(inst.id, inst.gen, inst.rows, added, snapshot, sent);
     this.stats.persistMs += performance.now() - started;
+    if (sent.length > 0) this.entities?.enqueue(sent);
     inst.rows += used;
     for (const e of added) {
       inst.history.push(e);

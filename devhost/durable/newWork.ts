@@ -4,6 +4,8 @@
  * payload limits, sub-orchestration ids, and the features devhost does not support (durable HTTP,
  * entities). A thrown error fails the orchestration with its message.
  */
+import { EntityRunner } from './entities';
+import { parseEntityId } from './entityTypes';
 import { events, type HistoryEvent } from './history';
 import type { TaskHub } from './hub';
 import { type Instance, validateInstanceId } from './instance';
@@ -49,6 +51,22 @@ export function schedulingEvent(
       checkPayload(`The input of sub-orchestration '${name}'`, input, maxBytes);
       return events.subOrchestrationCreated(ts, item.id, fn?.name ?? name, childId, input);
     }
+    case 'callEntity':
+    case 'signalEntity': {
+      const target = a.instanceId ?? '';
+      const op = a.operation ?? '';
+      const entities = hub.entities;
+      if (!entities)
+        throw new Error(
+          `Durable entities need devhost's SQLite task hub (the orchestrator used ${describeEntityAction(item)}).`,
+        );
+      const { name } = parseEntityId(target);
+      if (!finalEpisode && !entities.entityFunction(name)) throw new Error(entities.unknownEntity(name));
+      const input = a.input === undefined ? undefined : JSON.stringify(a.input);
+      if (input !== undefined) checkPayload(`The input of entity operation '${op}'`, input, maxBytes);
+      const request = EntityRunner.requestMessage(inst, op, a.input, item.kind === 'signalEntity', ts);
+      return events.eventSent(ts, item.id, target, op, request);
+    }
     case 'callHttp':
       throw new Error(
         'context.df.callHttp is not supported by devhost (durable HTTP calls need the Durable extension). ' +
@@ -56,8 +74,8 @@ export function schedulingEvent(
       );
     default:
       throw new Error(
-        `Durable entities are not supported by devhost (the orchestrator used ${describeEntityAction(item)}). ` +
-          'Use activities and orchestration state instead, or run the app on Azure.',
+        `Entity locks are not supported by devhost (the orchestrator used ${describeEntityAction(item)}). ` +
+          'Call the entity without a critical section, or run the app on Azure.',
       );
   }
 }

@@ -146,6 +146,18 @@ export class ShadowReplay {
       case EventType.TimerFired:
         this.onResult(e.TimerId ?? -1, true);
         break;
+      case EventType.EventSent: {
+        // A callEntity waits from now on for the EventRaised named by its request id (appendix B).
+        const n = this.byId.get(e.EventId);
+        if (n && n.action.actionType === ActionType.CallEntity) {
+          this.byId.delete(e.EventId);
+          const requestId = (JSON.parse(e.Input ?? '{}') as { id?: string }).id ?? '';
+          const list = this.waiters.get(requestId) ?? [];
+          list.push(n);
+          this.waiters.set(requestId, list);
+        }
+        break;
+      }
       case EventType.EventRaised: {
         const name = e.Name ?? '';
         const w = this.waiters.get(name);

@@ -6,6 +6,8 @@
  *   history   (id, gen, idx, episode) append-only: the events one episode added plus the status snapshot
  *                                     after it, one row per episode
  *   inbox     (id, seq, message)      messages accepted by the API but not yet processed
+ *   entities  (id, record)            a Durable entity's state (`@name@key`), written with each batch
+ *   entity_queue (id, seq, message)   operations accepted for an entity and not yet run
  *
  * Every method is one SQLite transaction, committed before its promise resolves, so whatever the
  * engine acknowledged is in the file: an episode is there whole or not at all (no torn episodes to
@@ -25,6 +27,9 @@ import type { DatabaseSync as Database, StatementSync } from 'node:sqlite';
 import type { Logger } from '../contracts';
 import type { HistoryEvent } from './history';
 import {
+  type EntityBatchCommit,
+  type StoredEntityMessage,
+  type StoredEntityRecord,
   TaskHubStore,
   EntityTooLargeError,
   entityTextChars,
@@ -71,6 +76,10 @@ const schema = `
   CREATE TABLE IF NOT EXISTS inbox (
     id TEXT NOT NULL, seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY (id, seq)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS entities (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS entity_queue (
+    id TEXT NOT NULL, seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY (id, seq)
+  ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
@@ -91,7 +100,11 @@ export class SqliteTaskHubStore implements TaskHubStorage {
     | 'deleteHistory'
     | 'deleteInbox'
     | 'getMeta'
-    | 'putMeta',
+    | 'putMeta'
+    | 'putEntity'
+    | 'deleteEntity'
+    | 'putEntityMessage'
+    | 'deleteEntityMessage',
     StatementSync
   >;
 
@@ -109,6 +122,10 @@ export class SqliteTaskHubStore implements TaskHubStorage {
       deleteInbox: db.prepare('DELETE FROM inbox WHERE id = ? AND seq = ?'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       putMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      putEntity: db.prepare('INSERT OR REPLACE INTO entities (id, record) VALUES (?, ?)'),
+      deleteEntity: db.prepare('DELETE FROM entities WHERE id = ?'),
+      putEntityMessage: db.prepare('INSERT INTO entity_queue (id, seq, message) VALUES (?, ?, ?)'),
+      deleteEntityMessage: db.prepare('DELETE FROM entity_queue WHERE id = ? AND seq = ?'),
     };
   }
 
@@ -164,14 +181,17 @@ export class SqliteTaskHubStore implements TaskHubStorage {
     }
   }
 
-  writeInstance(r: InstanceRecord): Promise<void> {
-    return settle(() => {
+  writeInstance(r: InstanceRecord, entityMessages: readonly StoredEntityMessage[] = []): Promise<void> {
+    const write = (): void => {
       // The same bound, measured the same way, as the Table store: the limit does not depend on the storage.
       const chars = encodedChars(r.input ?? '') + encodedChars(r.customStatus ?? '');
       if (chars > entityTextChars)
         throw new EntityTooLargeError(`The input of instance '${r.instanceId}'`, chars);
       this.stmt.putInstance.run(r.instanceId, JSON.stringify(r));
-    });
+      // Signals sent by the episode that continued as new commit with the new generation.
+      for (const m of entityMessages) this.putEntityMessageRow(m);
+    };
+    return settle(() => (entityMessages.length === 0 ? write() : this.transaction(write)));
   }
 
   appendEpisode(
@@ -180,12 +200,65 @@ export class SqliteTaskHubStore implements TaskHubStorage {
     firstIndex: number,
     events: HistoryEvent[],
     snapshot: EpisodeSnapshot,
+    entityMessages: readonly StoredEntityMessage[] = [],
   ): Promise<number> {
-    return settle(() => {
+    const write = (): number => {
       const episode: Episode = { e: events, s: snapshot };
       this.stmt.putEpisode.run(instanceId, gen, firstIndex, JSON.stringify(episode));
+      // Messages the episode sent to entities commit with it: none is lost, none is sent twice.
+      for (const m of entityMessages) this.putEntityMessageRow(m);
       return 1;
-    });
+    };
+    // One statement commits on its own; only an episode that also queues entity operations needs BEGIN.
+    return settle(() => (entityMessages.length === 0 ? write() : this.transaction(write)));
+  }
+
+  /** Queues operations for entities (a client's signal), committed before the promise resolves. */
+  putEntityMessages(messages: readonly StoredEntityMessage[]): Promise<void> {
+    return settle(() =>
+      this.transaction(() => {
+        for (const m of messages) this.putEntityMessageRow(m);
+      }),
+    );
+  }
+
+  /**
+   * The outcome of one entity batch, in one transaction: the entity's new state (or its deletion), the
+   * removal of the operations it ran, the signals it sent to other entities and the answers to the
+   * orchestrations that called it (as inbox rows of those instances).
+   */
+  commitEntityBatch(b: EntityBatchCommit): Promise<void> {
+    return settle(() =>
+      this.transaction(() => {
+        if (b.record) this.stmt.putEntity.run(b.entityId, JSON.stringify(b.record));
+        else this.stmt.deleteEntity.run(b.entityId);
+        for (const seq of b.done) this.stmt.deleteEntityMessage.run(b.entityId, seq);
+        for (const m of b.sent) this.putEntityMessageRow(m);
+        for (const r of b.replies)
+          this.stmt.putInbox.run(r.instanceId, r.message.seq, JSON.stringify(r.message));
+      }),
+    );
+  }
+
+  /** Every stored entity and every queued entity operation (in arrival order). */
+  loadEntities(): { records: StoredEntityRecord[]; queue: StoredEntityMessage[] } {
+    const records: StoredEntityRecord[] = [];
+    for (const row of this.db.prepare('SELECT record FROM entities').iterate()) {
+      records.push(JSON.parse((row as { record: string }).record) as StoredEntityRecord);
+    }
+    const queue: StoredEntityMessage[] = [];
+    for (const row of this.db.prepare('SELECT message FROM entity_queue ORDER BY seq').iterate()) {
+      queue.push(JSON.parse((row as { message: string }).message) as StoredEntityMessage);
+    }
+    return { records, queue };
+  }
+
+  private putEntityMessageRow(m: StoredEntityMessage): void {
+    const text = JSON.stringify(m);
+    const chars = encodedChars(text);
+    if (chars > entityTextChars)
+      throw new EntityTooLargeError(`The operation '${m.op}' for entity '${m.entityId}'`, chars);
+    this.stmt.putEntityMessage.run(m.entityId, m.seq, text);
   }
 
   putInbox(instanceId: string, m: InboxMessage): Promise<void> {

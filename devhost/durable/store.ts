@@ -80,7 +80,8 @@ export interface LoadedInstance {
  * record), `historyRowKey(gen, index)` (history rows) and `inboxRowKey(seq)` (inbox messages).
  */
 export interface TaskHubStorage {
-  writeInstance(r: InstanceRecord): Promise<void>;
+  /** `entityMessages`: operations sent to entities, committed with the record (SQLite store only). */
+  writeInstance(r: InstanceRecord, entityMessages?: readonly StoredEntityMessage[]): Promise<void>;
   /** Appends one episode atomically (a crash leaves all of it or none); returns the history rows it used. */
   appendEpisode(
     instanceId: string,
@@ -88,12 +89,56 @@ export interface TaskHubStorage {
     firstIndex: number,
     events: HistoryEvent[],
     snapshot: EpisodeSnapshot,
+    /** Operations the episode sent to Durable entities, committed with it (SQLite store only). */
+    entityMessages?: readonly StoredEntityMessage[],
   ): Promise<number>;
   putInbox(instanceId: string, m: InboxMessage): Promise<void>;
   deleteRows(instanceId: string, rowKeys: readonly string[]): Promise<void>;
   deleteInstance(instanceId: string): Promise<void>;
   loadAll(): Promise<LoadedInstance[]>;
   close(): void;
+}
+
+// Durable entities (SQLite store only): one record per entity that exists, and the queue of operations
+// accepted for an entity and not yet run.
+
+/** An orchestration waiting for the answer to a `callEntity`. */
+export interface EntityCaller {
+  instanceId: string;
+  executionId: string;
+}
+
+/** One queued operation for an entity. `seq` orders the operations of every entity. */
+export interface StoredEntityMessage {
+  /** The scheduler id, `@<name lower-cased>@<key>`. */
+  entityId: string;
+  seq: number;
+  op: string;
+  /** JSON text of the operation input, absent when there is none. */
+  input?: string;
+  /** Calls only: the request id the answer is raised under, and who waits for it. */
+  requestId?: string;
+  caller?: EntityCaller;
+}
+
+/** The stored state of an entity that exists. */
+export interface StoredEntityRecord {
+  entityId: string;
+  /** JSON text of the state, absent when the entity has none. */
+  state?: string;
+  lastModified: number;
+}
+
+export interface EntityBatchCommit {
+  entityId: string;
+  /** The entity after the batch; null when it does not exist any more (or never did). */
+  record: StoredEntityRecord | null;
+  /** `seq` of the operations the batch ran. */
+  done: number[];
+  /** Signals the entity sent to entities. */
+  sent: StoredEntityMessage[];
+  /** Answers to callers, as inbox rows of their instances. */
+  replies: { instanceId: string; message: InboxMessage }[];
 }
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');

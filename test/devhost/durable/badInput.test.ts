@@ -144,14 +144,9 @@ describe('payload limit (DEVHOST_DURABLE_MAX_PAYLOAD_BYTES = 65536 in the fixtur
 
 describe('features devhost does not implement fail clearly instead of hanging', () => {
   it.each([
-    [
-      'usesEntity',
-      /Durable entities are not supported by devhost \(the orchestrator used callEntity 'add' on '@counter@k1'\)/,
-    ],
-    [
-      'usesSignal',
-      /Durable entities are not supported by devhost \(the orchestrator used signalEntity 'add' on '@counter@k1'\)/,
-    ],
+    // This app defines no entity 'counter': calling or signalling it fails with the extension's message.
+    ['usesEntity', /The function 'counter' doesn't exist, is disabled, or is not an entity function/],
+    ['usesSignal', /The function 'counter' doesn't exist, is disabled, or is not an entity function/],
     ['usesCallHttp', /context\.df\.callHttp is not supported by devhost/],
   ])('%s', async (name, message) => {
     const { id } = await app.start(name);

@@ -193,3 +193,50 @@ describe('non-determinism', () => {
     expect(history.filter((e) => e.EventType === EventType.TimerCreated)).toHaveLength(1);
   });
 });
+
+describe('entity calls (durable-host-spec appendix B)', () => {
+  it('a callEntity waits for the EventRaised named by its request id; a signal consumes an id and never waits', () => {
+    const t0 = Date.parse('2024-05-01T10:00:00.000Z');
+    const actions = [
+      { actionType: ActionType.SignalEntity, instanceId: '@tally@k', operation: 'add', input: 1 },
+      { actionType: ActionType.CallEntity, instanceId: '@tally@k', operation: 'get' },
+      { actionType: ActionType.CallActivity, functionName: 'echo', input: 1 },
+    ];
+    const started = [
+      events.orchestratorStarted(t0),
+      events.executionStarted(t0, { name: 'o', input: null, instanceId: 'i', executionId: 'e' }),
+    ];
+    const request = (id: string, signal: boolean) => JSON.stringify({ id, op: 'x', signal });
+    const sent = [
+      events.eventSent(t0, 0, '@tally@k', 'add', request('s-0', true)),
+      events.eventSent(t0, 1, '@tally@k', 'get', request('req-1', false)),
+    ];
+    // Before the answer only ids 0 (signal) and 1 (call) exist, and nothing is open by id.
+    const waiting = replayFromHistory(actions, [...started, ...sent], timerOptions);
+    expect(waiting.nonDeterminism).toBeUndefined();
+    expect(waiting.shadow.items.map((i) => i.kind)).toEqual(['signalEntity', 'callEntity']);
+    expect(waiting.shadow.openIds()).toEqual([]);
+    // An event under another name does not answer the call; the one named by the request id does.
+    const answered = replayFromHistory(
+      actions,
+      [
+        ...started,
+        ...sent,
+        events.orchestratorCompleted(t0),
+        events.orchestratorStarted(t0 + 1),
+        events.eventRaised(t0 + 1, 'req-other', '{}'),
+        events.eventRaised(t0 + 1, 'req-1', JSON.stringify({ result: '3' })),
+      ],
+      timerOptions,
+    );
+    expect(answered.shadow.items.map((i) => i.kind)).toEqual(['signalEntity', 'callEntity', 'activity']);
+    expect(answered.newItems.map((i) => i.id)).toEqual([2]);
+    // The same answer fed incrementally to a shadow that saw the EventSent live.
+    const live = new ShadowReplay(timerOptions);
+    live.syncActions(actions);
+    for (const e of [...started, ...sent]) live.apply(e);
+    live.takeNew();
+    live.apply(events.eventRaised(t0 + 1, 'req-1', JSON.stringify({ result: '3' })));
+    expect(live.takeNew().map((i) => [i.id, i.kind])).toEqual([[2, 'activity']]);
+  });
+});

@@ -29,3 +29,8 @@ app.http('start', {
     return client.createCheckStatusResponse(request, id);
   },
 });
+
+// A counter entity for the entity benchmark: add(n) and nothing else.
+df.app.entity('counter', (context) => {
+  context.df.setState(context.df.getState(() => 0) + (context.df.getInput() ?? 0));
+});

@@ -67,14 +67,19 @@ function processUsing(dir: string): boolean {
 }
 
 export async function startDurableApp(
-  options: { app?: string; persistent?: boolean; env?: Record<string, string> } = {},
+  options: { app?: string; persistent?: boolean; env?: Record<string, string>; detached?: boolean } = {},
 ): Promise<DurableApp> {
   const app = options.app ?? 'test/fixtures/durable-app';
   const dataDir = options.persistent ? mkdtempSync(path.join(tmpdir(), 'durable-data-')) : undefined;
   const launch = async (): Promise<RunningDevhost> => {
     // After a SIGKILL, devhost's Azurite child shuts itself down and flushes; wait for it to let go.
     for (let i = 0; dataDir && processUsing(dataDir) && i < 300; i++) await sleep(100);
-    return startDevhost({ app, ...(dataDir ? { dataDir } : {}), env: options.env ?? {} });
+    return startDevhost({
+      app,
+      ...(dataDir ? { dataDir } : {}),
+      env: options.env ?? {},
+      ...(options.detached ? { detached: true } : {}),
+    });
   };
   let devhost = await launch();
   const base = (): string => devhost.url;

@@ -1,0 +1,317 @@
+/**
+ * Durable entities (durable-host-spec appendix B): each entity (`@name@key`) has a queue of operations
+ * and at most one batch running. A batch takes every queued operation, in arrival order, calls the
+ * app's `df.app.entity` function once with the library's batch protocol (`{ self, exists, state, batch }`)
+ * and commits its outcome in one SQLite transaction: the new state, the removal of the operations it
+ * ran, the signals the entity sent and the answers to calling orchestrations (inbox rows of those
+ * instances). Only then is anything delivered, so a kill of every process at any moment neither loses
+ * an acknowledged operation nor runs a committed one twice.
+ *
+ * Operations reach the queue from clients (`signalEntity`, the entity HTTP API), from orchestrations
+ * (`EventSent` events, committed with the episode that sent them: `TaskHub.persist`) and from other
+ * entities (their signals, committed with their batch).
+ */
+import { randomUUID } from 'node:crypto';
+import type { RegisteredFunction } from '../contracts';
+import { ApiError } from './apiError';
+import { entitySchedulerId, parseEntityId } from './entityTypes';
+import { EventType, type HistoryEvent, isTerminal } from './history';
+import type { EntitySink, TaskHub } from './hub';
+import { inboxItemFrom, type Instance } from './instance';
+import { Limiter } from './limiter';
+import type { SqliteTaskHubStore } from './sqliteStore';
+import type {
+  EntityBatchCommit,
+  EntityCaller,
+  InboxMessage,
+  StoredEntityMessage,
+  StoredEntityRecord,
+} from './store';
+
+interface LiveEntity {
+  id: string;
+  name: string;
+  key: string;
+  record: StoredEntityRecord | null;
+  queue: StoredEntityMessage[];
+  running: boolean;
+}
+
+/** What the entity function returns (the library's `EntityState`). */
+interface BatchResult {
+  entityExists?: boolean;
+  entityState?: string;
+  results?: { isError?: boolean; result?: string; duration?: number }[];
+  signals?: { target?: { name?: string; key?: string }; name?: string; input?: string }[];
+}
+
+/** The request message recorded in an orchestration's `EventSent.Input` (the library reads `id`). */
+interface RequestMessage {
+  id: string;
+  op: string;
+  signal: boolean;
+  input?: string;
+  parent?: string;
+  parentExecution?: string;
+  timestamp: string;
+}
+
+/** Largest number of operations one entity batch runs (the rest wait for the next batch). */
+const maxBatch = 200;
+
+export class EntityRunner implements EntitySink {
+  private readonly entities = new Map<string, LiveEntity>();
+  private readonly limiter: Limiter;
+  private nextSeq = 1;
+  private stopped = false;
+  private readonly idle = new Set<() => void>();
+
+  constructor(
+    private readonly hub: TaskHub,
+    private readonly store: SqliteTaskHubStore,
+    private readonly kickInstance: (inst: Instance) => void,
+  ) {
+    this.limiter = new Limiter(hub.config.maxConcurrentOrchestratorFunctions);
+  }
+
+  /** Loads every entity and queued operation, and runs what was queued before a crash. */
+  restore(): void {
+    const { records, queue } = this.store.loadEntities();
+    for (const r of records) this.entity(r.entityId).record = r;
+    for (const m of queue) {
+      this.entity(m.entityId).queue.push(m);
+      this.nextSeq = Math.max(this.nextSeq, m.seq + 1);
+    }
+    for (const e of this.entities.values()) this.schedule(e);
+    if (records.length + queue.length > 0) {
+      this.hub.log.info(
+        `durable: restored ${records.length} entit(ies), ${queue.length} queued operation(s)`,
+      );
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The state of an entity, or undefined when it does not exist. */
+  read(name: string, key: string): { exists: boolean; state?: string } {
+    const e = this.entities.get(entitySchedulerId(name, key));
+    if (!e?.record) return { exists: false };
+    return e.record.state === undefined ? { exists: true } : { exists: true, state: e.record.state };
+  }
+
+  /** A client's signal: persisted before it resolves (the HTTP API answers 202 after that). */
+  async signal(name: string, key: string, op: string, inputJson: string | undefined): Promise<void> {
+    if (!this.entityFunction(name)) {
+      throw new ApiError(400, this.unknownEntity(name), 'No such entity function');
+    }
+    const m = this.message(entitySchedulerId(name, key), op, inputJson);
+    await this.store.putEntityMessages([m]);
+    this.enqueue([m]);
+  }
+
+  /**
+   * The entity operations an episode's new events send, to be committed with the episode. `EventSent`
+   * carries the target, the operation and the request message (durable-host-spec appendix B).
+   */
+  messagesOf(inst: Instance, added: readonly HistoryEvent[]): StoredEntityMessage[] {
+    const out: StoredEntityMessage[] = [];
+    for (const e of added) {
+      if (e.EventType !== EventType.EventSent || !e.InstanceId?.startsWith('@')) continue;
+      const req = JSON.parse(e.Input ?? '{}') as RequestMessage;
+      const m = this.message(e.InstanceId, e.Name ?? req.op, req.input);
+      if (!req.signal) {
+        m.requestId = req.id;
+        m.caller = { instanceId: inst.id, executionId: inst.executionId };
+      }
+      out.push(m);
+    }
+    return out;
+  }
+
+  /** Queues operations whose rows are committed. */
+  enqueue(messages: readonly StoredEntityMessage[]): void {
+    for (const m of messages) {
+      const e = this.entity(m.entityId);
+      e.queue.push(m);
+      this.schedule(e);
+    }
+  }
+
+  /** The `EventSent.Input` of an orchestration's call or signal (a fresh request id). */
+  static requestMessage(inst: Instance, op: string, input: unknown, signal: boolean, ts: number): string {
+    const req: RequestMessage = {
+      id: randomUUID(),
+      op,
+      signal,
+      ...(input === undefined ? {} : { input: JSON.stringify(input) }),
+      parent: inst.id,
+      parentExecution: inst.executionId,
+      timestamp: new Date(ts).toISOString(),
+    };
+    return JSON.stringify(req);
+  }
+
+  entityFunction(name: string): RegisteredFunction | undefined {
+    const fn = this.hub.opts.registry.get(name);
+    return fn?.kind === 'entity' ? fn : undefined;
+  }
+
+  unknownEntity(name: string): string {
+    const known = this.hub.opts.registry
+      .byKind('entity')
+      .map((f) => `'${f.name}'`)
+      .join(', ');
+    return (
+      `The function '${name}' doesn't exist, is disabled, or is not an entity function. Additional info: ` +
+      `The following are the known entity functions: ${known}.`
+    );
+  }
+
+  /** Resolves once no entity has queued or running operations (tests and the benchmark). */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idle.add(resolve));
+  }
+
+  private isIdle(): boolean {
+    for (const e of this.entities.values()) if (e.running || e.queue.length > 0) return false;
+    return true;
+  }
+
+  private message(entityId: string, op: string, inputJson: string | undefined): StoredEntityMessage {
+    return { entityId, seq: this.nextSeq++, op, ...(inputJson === undefined ? {} : { input: inputJson }) };
+  }
+
+  private entity(id: string): LiveEntity {
+    let e = this.entities.get(id);
+    if (!e) {
+      const { name, key } = parseEntityId(id);
+      e = { id, name, key, record: null, queue: [], running: false };
+      this.entities.set(id, e);
+    }
+    return e;
+  }
+
+  private schedule(e: LiveEntity): void {
+    if (e.running || e.queue.length === 0 || this.stopped) return;
+    e.running = true;
+    this.limiter.run(async () => {
+      try {
+        await this.runBatch(e);
+      } catch (err) {
+        // Storage failed: the operations stay queued (in memory and on disk); try again shortly.
+        this.hub.log.error(`durable: entity '${e.id}' batch failed: ${String(err)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        e.running = false;
+        this.schedule(e);
+        if (!e.running && this.idle.size > 0 && this.isIdle()) {
+          for (const resolve of this.idle) resolve();
+          this.idle.clear();
+        }
+      }
+    });
+  }
+
+  private async runBatch(e: LiveEntity): Promise<void> {
+    if (this.stopped) return;
+    const ops = e.queue.slice(0, maxBatch);
+    const fn = this.entityFunction(e.name);
+    let result: BatchResult;
+    if (!fn) {
+      const message = this.unknownEntity(e.name);
+      this.hub.log.warn(`durable: ${ops.length} operation(s) for entity '${e.id}' dropped: ${message}`);
+      result = {
+        entityExists: e.record !== null,
+        ...(e.record?.state === undefined ? {} : { entityState: e.record.state }),
+        results: ops.map(() => ({ isError: true, result: JSON.stringify(message) })),
+        signals: [],
+      };
+    } else {
+      const batch = {
+        self: { name: e.name, key: e.key },
+        exists: e.record !== null,
+        ...(e.record?.state === undefined ? {} : { state: e.record.state }),
+        batch: ops.map((m) => ({
+          name: m.op,
+          signal: m.requestId === undefined,
+          ...(m.input === undefined ? {} : { input: m.input }),
+          ...(m.requestId === undefined ? {} : { id: m.requestId }),
+        })),
+      };
+      const returned = await this.hub.opts.invoke(
+        fn,
+        { kind: 'entity', batch },
+        { invocationId: randomUUID() },
+      );
+      result = (typeof returned === 'string' ? JSON.parse(returned) : returned) as BatchResult;
+      if (!result || typeof result !== 'object' || !Array.isArray(result.results)) {
+        throw new Error(`the entity function '${fn.name}' returned no batch result (${typeof returned})`);
+      }
+    }
+
+    const now = Date.now();
+    const record: StoredEntityRecord | null = result.entityExists
+      ? {
+          entityId: e.id,
+          ...(typeof result.entityState === 'string' ? { state: result.entityState } : {}),
+          lastModified: now,
+        }
+      : null;
+    const sent: StoredEntityMessage[] = [];
+    for (const s of result.signals ?? []) {
+      if (!s.target?.name || s.target.key === undefined || !s.name) continue;
+      sent.push(
+        this.message(entitySchedulerId(s.target.name, s.target.key), s.name, s.input ? s.input : undefined),
+      );
+    }
+    const replies: { inst: Instance; message: InboxMessage }[] = [];
+    ops.forEach((m, i) => {
+      if (m.requestId === undefined || !m.caller) return;
+      const inst = this.caller(m.caller);
+      if (!inst) return; // the caller finished, was purged or moved on: nobody waits for the answer
+      const r = result.results?.[i] ?? {
+        isError: true,
+        result: JSON.stringify('the operation produced no result'),
+      };
+      const response = {
+        ...(r.result === undefined ? {} : { result: r.result }),
+        ...(r.isError ? { exceptionType: 'Error' } : {}),
+      };
+      replies.push({
+        inst,
+        message: {
+          seq: inst.nextSeq++,
+          kind: 'event',
+          name: m.requestId,
+          input: JSON.stringify(response),
+          ts: now,
+        },
+      });
+    });
+    const commit: EntityBatchCommit = {
+      entityId: e.id,
+      record,
+      done: ops.map((m) => m.seq),
+      sent,
+      replies: replies.map((r) => ({ instanceId: r.inst.id, message: r.message })),
+    };
+    await this.store.commitEntityBatch(commit);
+
+    e.record = record;
+    e.queue.splice(0, ops.length);
+    this.enqueue(sent);
+    for (const r of replies) {
+      r.inst.inbox.push(inboxItemFrom(r.message));
+      this.kickInstance(r.inst);
+    }
+  }
+
+  private caller(c: EntityCaller): Instance | undefined {
+    const inst = this.hub.get(c.instanceId);
+    if (!inst || inst.executionId !== c.executionId || isTerminal(inst.status)) return undefined;
+    return inst;
+  }
+}
