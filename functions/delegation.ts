@@ -39,6 +39,7 @@ async function handle(
     const items = await deps.delegations.list(reviewer);
     const active = activeAt(items, now);
     return {
+      status: 200,
       jsonBody: {
         reviewer,
         active: active ?? null,
@@ -54,7 +55,7 @@ async function handle(
         field: 'id',
       });
     }
-    return { jsonBody: ended };
+    return { status: 200, jsonBody: ended };
   }
   requireJsonContentType(request);
   let raw: unknown;
@@ -120,7 +121,9 @@ app.http('delegation', {
   route: 'api/reviewers/{id}/delegation',
   methods: ['GET', 'PUT', 'DELETE'],
   authLevel: 'function',
-  handler: withProblems(withServices((s) => createDelegationHandler({ delegations: s.delegations, now: s.now }))),
+  handler: withProblems(
+    withServices((s) => createDelegationHandler({ delegations: s.delegations, now: s.now })),
+  ),
 });
 
 app.http('myDelegation', {

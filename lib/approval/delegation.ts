@@ -94,16 +94,32 @@ export function planDelegation(
   const from = body.from ? new Date(body.from) : ctx.now;
   const until = new Date(body.until);
   if (body.to === reviewer) {
-    throw refuse('delegation_to_self', `${reviewer} cannot delegate to themselves: name another person in "to".`, 'to');
+    throw refuse(
+      'delegation_to_self',
+      `${reviewer} cannot delegate to themselves: name another person in "to".`,
+      'to',
+    );
   }
   if (until.getTime() <= ctx.now.getTime()) {
-    throw refuse('delegation_expired', `"until" (${body.until}) has already passed: a delegation must end in the future.`, 'until');
+    throw refuse(
+      'delegation_expired',
+      `"until" (${body.until}) has already passed: a delegation must end in the future.`,
+      'until',
+    );
   }
   if (until.getTime() <= from.getTime()) {
-    throw refuse('delegation_window_invalid', `"until" (${body.until}) must be after "from" (${from.toISOString()}).`, 'until');
+    throw refuse(
+      'delegation_window_invalid',
+      `"until" (${body.until}) must be after "from" (${from.toISOString()}).`,
+      'until',
+    );
   }
   if (until.getTime() - from.getTime() > MAX_DELEGATION_DAYS * 86_400_000) {
-    throw refuse('delegation_too_long', `A delegation lasts at most ${MAX_DELEGATION_DAYS} days; set an earlier "until".`, 'until');
+    throw refuse(
+      'delegation_too_long',
+      `A delegation lasts at most ${MAX_DELEGATION_DAYS} days; set an earlier "until".`,
+      'until',
+    );
   }
   const clash = currentAndScheduled(existing, ctx.now).find(
     (d) => Date.parse(d.from) < until.getTime() && from.getTime() < endOf(d),
@@ -129,7 +145,8 @@ export function planDelegation(
 }
 
 function mapError(err: unknown, what: string): Error {
-  if (err instanceof ValidationError || err instanceof NonRetriableError || err instanceof TransientError) return err;
+  if (err instanceof ValidationError || err instanceof NonRetriableError || err instanceof TransientError)
+    return err;
   const code = cosmosStatus(err);
   const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
   if (code === undefined || code === 408 || code === 429 || code >= 500) {
@@ -197,7 +214,10 @@ export class DelegationStore {
         throw mapError(err, 'write delegations');
       }
     }
-    throw new TransientError('delegation_busy', `delegations of ${reviewer} changed too often concurrently; try again`);
+    throw new TransientError(
+      'delegation_busy',
+      `delegations of ${reviewer} changed too often concurrently; try again`,
+    );
   }
 
   /** Sets a delegation (refused when it overlaps, is expired or to self) and audits `delegation.set`. */
@@ -236,7 +256,14 @@ export class DelegationStore {
         kind: 'delegation.ended',
         actor: ctx.by,
         subject: `reviewer/${reviewer}`,
-        data: { id: ended.id, reviewer, to: ended.to, from: ended.from, until: ended.until, endedAt: ended.endedAt },
+        data: {
+          id: ended.id,
+          reviewer,
+          to: ended.to,
+          from: ended.from,
+          until: ended.until,
+          endedAt: ended.endedAt,
+        },
         key: `delegation:${reviewer}:${ended.id}:ended`,
       });
     }

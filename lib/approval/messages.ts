@@ -64,7 +64,9 @@ export function approvalMessage(i: MessageInput): Notification {
             ? `Reminder: approval for ${what} (${r.pipeline}) is due ${deadline}`
             : `Escalated to you: approval for ${what} (${r.pipeline})`;
       const lead =
-        (i.onBehalfOf ? `You receive this on behalf of ${i.onBehalfOf}, who delegated their approvals to you. ` : '') +
+        (i.onBehalfOf
+          ? `You receive this on behalf of ${i.onBehalfOf}, who delegated their approvals to you. `
+          : '') +
         (i.kind === 'escalation'
           ? `The first reviewers did not reach a decision in time, so this approval was escalated to you.`
           : `Run ${r.runId} of pipeline ${r.pipeline}, requested by ${r.requestedBy || 'unknown'}, produced a candidate model.`);
