@@ -16,7 +16,11 @@ type Input = z.output<typeof notifyReviewersActivity.input>;
  * none. Messages have stable keys, so a retry does not send twice where the channel can tell.
  */
 export function notifyReviewers(
-  deps: Pick<ApprovalDeps, 'store' | 'keyring' | 'notifier' | 'publicBaseUrl'>,
+  deps: Pick<ApprovalDeps, 'store' | 'keyring' | 'notifier' | 'publicBaseUrl'> & {
+    /** Reviewer delegations: a reviewer's messages also go to the delegate in force (with their own link). */
+    delegations?: Pick<NonNullable<ApprovalDeps['delegations']>, 'active'>;
+    now?: () => Date;
+  },
 ) {
   return async (
     input: Input,
@@ -31,7 +35,14 @@ export function notifyReviewers(
     const record = state.record;
     let sent = 0;
     let skipped = 0;
-    for (const to of [...new Set(input.recipients.map((r) => r.trim().toLowerCase()))]) {
+    const now = (deps.now ?? (() => new Date()))();
+    const sends: { to: string; reviewer: string; delegate?: string }[] = [];
+    for (const reviewer of [...new Set(input.recipients.map((r) => r.trim().toLowerCase()))]) {
+      sends.push({ to: reviewer, reviewer });
+      const delegation = await deps.delegations?.active(reviewer, now);
+      if (delegation) sends.push({ to: delegation.to, reviewer, delegate: delegation.to });
+    }
+    for (const { to, reviewer, delegate } of sends) {
       const link =
         input.kind === 'outcome'
           ? undefined
@@ -40,17 +51,24 @@ export function notifyReviewers(
               signApprovalToken(deps.keyring, {
                 runId: record.runId,
                 approvalId: record.id,
-                reviewer: to,
+                reviewer,
                 expiresAt: new Date(record.deadline),
+                ...(delegate ? { delegate } : {}),
               }),
             );
-      const message = approvalMessage({ record, kind: input.kind, to, ...(link ? { link } : {}) });
+      const message = approvalMessage({
+        record,
+        kind: input.kind,
+        to,
+        ...(delegate ? { onBehalfOf: reviewer } : {}),
+        ...(link ? { link } : {}),
+      });
       const result = await deps.notifier.send(message);
       if (result.sent) sent++;
       else skipped++;
       if (result.sent && deps.notifier.channel === 'outbox') {
         log(
-          `approval ${input.kind} for ${to} (${record.pipeline}, run ${record.runId})${link ? `: ${link}` : ''}`,
+          `approval ${input.kind} for ${to}${delegate ? ` on behalf of ${reviewer}` : ''} (${record.pipeline}, run ${record.runId})${link ? `: ${link}` : ''}`,
         );
       }
     }
@@ -61,5 +79,7 @@ export function notifyReviewers(
 registerActivityFactory(
   notifyReviewersActivity,
   (services) => async (input, context: InvocationContext) =>
-    notifyReviewers(await services.approval())(input, (line) => context.log(line)),
+    notifyReviewers({ ...(await services.approval()), now: services.now })(input, (line) =>
+      context.log(line),
+    ),
 );

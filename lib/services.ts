@@ -4,6 +4,7 @@ import { AuditLog } from './audit/log';
 import type { ApprovalServiceDeps } from './approval/service';
 import { ApprovalSlots } from './approval/slot';
 import { ApprovalStore } from './approval/store';
+import { DelegationStore } from './approval/delegation';
 import { AzureDevOpsClient } from './checks/azureDevOps';
 import { GitHubApp } from './checks/github';
 import type { CheckDeps } from './checks/service';
@@ -69,6 +70,8 @@ export interface Services {
   pipelines: PipelineStore<PipelineDefinition>;
   /** Approval records and decisions. */
   approvals: ApprovalStore;
+  /** Reviewer delegations (docs/governance.md, "Delegation"). */
+  delegations: DelegationStore;
   /** One approval at a time per pipeline. */
   slots: ApprovalSlots;
   registry: ModelRegistry;
@@ -126,6 +129,8 @@ export interface ApprovalDeps extends ApprovalServiceDeps {
   keyring: Keyring;
   notifier: Notifier;
   publicBaseUrl: string;
+  /** Reviewer delegations: their messages also go to the delegate; the delegate's link decides for them. */
+  delegations?: DelegationStore;
 }
 
 /** What the train, evaluate and register activities need. */
@@ -180,6 +185,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'), { audit });
   const registry = new ModelRegistry(cosmos.container('models'), undefined, audit);
   const approvals = new ApprovalStore(cosmos.container('approvals'), audit);
+  const delegations = new DelegationStore(cosmos.container('approvals'), audit);
   const policy = userCodePolicy(config);
   // One intra-op thread, no spinning: requests and activities run side by side in one process, and
   // on a busy 2-core box this cut predict's p99 from ~40 ms to ~9 ms (bench:scoring, modelPaths.ts).
@@ -219,6 +225,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     if (notifier.channel === 'outbox') await outbox().createIfNotExists();
     return {
       store: approvals,
+      delegations,
       keyring: parseKeyring(config.APPROVAL_SIGNING_KEYS, config.APPROVAL_ACTIVE_KEY_ID),
       notifier,
       publicBaseUrl: config.PUBLIC_BASE_URL,
@@ -274,6 +281,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     runs: new RunStore(cosmos),
     pipelines,
     approvals,
+    delegations,
     slots: new ApprovalSlots(cosmos),
     registry,
     checks: new CheckStore(cosmos),

@@ -27,6 +27,8 @@ export interface MessageInput {
   kind: MessageKind;
   to: string;
   link?: string;
+  /** Set when `to` receives the message as the delegate of this reviewer. */
+  onBehalfOf?: string;
   /** For outcome messages. */
   outcome?: { status: string; reasons: string[] };
 }
@@ -36,7 +38,7 @@ export function approvalMessage(i: MessageInput): Notification {
   const c = r.candidate;
   const what = `${c.modelName} v${c.modelVersion}`;
   const base = {
-    key: `${r.id}:${i.kind}:${r.stage}:${i.to}`,
+    key: `${r.id}:${i.kind}:${r.stage}:${i.to}${i.onBehalfOf ? `:for:${i.onBehalfOf}` : ''}`,
     kind: i.kind,
     to: i.to,
     runId: r.runId,
@@ -62,9 +64,12 @@ export function approvalMessage(i: MessageInput): Notification {
             ? `Reminder: approval for ${what} (${r.pipeline}) is due ${deadline}`
             : `Escalated to you: approval for ${what} (${r.pipeline})`;
       const lead =
-        i.kind === 'escalation'
+        (i.onBehalfOf
+          ? `You receive this on behalf of ${i.onBehalfOf}, who delegated their approvals to you. `
+          : '') +
+        (i.kind === 'escalation'
           ? `The first reviewers did not reach a decision in time, so this approval was escalated to you.`
-          : `Run ${r.runId} of pipeline ${r.pipeline}, requested by ${r.requestedBy || 'unknown'}, produced a candidate model.`;
+          : `Run ${r.runId} of pipeline ${r.pipeline}, requested by ${r.requestedBy || 'unknown'}, produced a candidate model.`);
       const text = [
         lead,
         `Candidate: ${what}, ${metricLine}.`,

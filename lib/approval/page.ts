@@ -17,6 +17,8 @@ export interface ApprovalPageView {
   verdict: Verdict;
   /** The reviewer the link was made for. */
   reviewer: string;
+  /** Set on a delegate's link: who decides on `reviewer`'s behalf. */
+  delegate?: string;
   linkExpiresAt: Date;
   now: Date;
   /** Where the form posts (the page's own path). */
@@ -429,7 +431,7 @@ function decisionsSection(view: ApprovalPageView): SafeHtml {
           <span class="chip ${d.decision === 'approve' ? 'approved' : 'rejected'}"
             >${d.decision === 'approve' ? 'approved' : 'rejected'}</span
           >
-          <strong>${d.reviewer}</strong>
+          ${d.delegate ? markup`<strong>${d.delegate}</strong> on behalf of <strong>${d.reviewer}</strong>` : markup`<strong>${d.reviewer}</strong>`}
           <span class="sub">${when(d.decidedAt)}${d.stage === 'escalated' ? ' · escalation' : ''}</span>
           ${d.comment ? markup`<div>${d.comment}</div>` : ''}
           ${verdict.ignored.some((i) => i.reviewer === d.reviewer) ? markup`<div class="sub">Not counted: ${verdict.ignored.filter((i) => i.reviewer === d.reviewer).map((i) => i.reason)}</div>` : ''}
@@ -466,7 +468,7 @@ function formSection(view: ApprovalPageView): SafeHtml {
       This approval is closed (<strong>${record.status}</strong>); no more decisions are taken.
     </p>`;
   }
-  const isRequester = reviewer === record.requestedBy.toLowerCase();
+  const isRequester = (view.delegate ?? reviewer) === record.requestedBy.toLowerCase();
   return markup`<form class="decide" method="post" action="${view.actionPath}">
     <input type="hidden" name="modelDigest" value="${record.candidate.modelDigest}" />
     <input type="hidden" name="datasetDigest" value="${record.candidate.datasetDigest}" />
@@ -503,6 +505,7 @@ export function renderLoadedApproval(
     decisions: view.state.decisions,
     verdict: view.verdict,
     reviewer: view.claims.reviewer,
+    ...(view.claims.delegate ? { delegate: view.claims.delegate } : {}),
     linkExpiresAt: view.claims.expiresAt,
     now: view.now,
     ...options,
@@ -633,7 +636,8 @@ export function renderApprovalPage(view: ApprovalPageView): RenderedPage {
       <section class="card" aria-labelledby="s-decide">
         <h2 id="s-decide">Your decision</h2>
         <p class="sub">
-          Reviewing as <strong>${view.reviewer}</strong>. This link works until
+          Reviewing as
+          ${view.delegate ? markup`<strong>${view.delegate}</strong> on behalf of <strong>${view.reviewer}</strong> (delegation)` : markup`<strong>${view.reviewer}</strong>`}. This link works until
           ${when(view.linkExpiresAt.toISOString())}.
         </p>
         ${formSection(view)}

@@ -28,6 +28,8 @@ export interface ApprovalServiceDeps {
   keyring: Keyring;
   now: () => Date;
   requireSignin: boolean;
+  /** Reviewer delegations; without it a delegate's link is refused (`delegation_not_active`). */
+  delegations?: { active(reviewer: string, now: Date): Promise<{ to: string; until: string } | undefined> };
   /**
    * Confirms the candidate is still the artifact the registry holds (same version, same digest).
    * When it says no, decisions are refused with 409: the evidence no longer describes the model.
@@ -92,14 +94,27 @@ export async function submitDecision(
   const input = parsed.data;
   const { record } = state;
   const reviewer = claims.reviewer;
+  const delegate = claims.delegate;
+  /** Who is deciding: the reviewer, or their delegate acting on their behalf. */
+  const acting = delegate ?? reviewer;
 
   if (deps.requireSignin) {
-    if (!ctx.principal) throw fail(401, 'signin_required', 'Sign in as the reviewer to record a decision.');
-    if (!ctx.principal.identities.includes(reviewer)) {
+    if (!ctx.principal) throw fail(401, 'signin_required', `Sign in as ${acting} to record a decision.`);
+    if (!ctx.principal.identities.includes(acting)) {
       throw fail(
         403,
         'principal_mismatch',
-        `This link is for ${reviewer}; you are signed in as ${ctx.principal.name ?? 'someone else'}.`,
+        `This link is for ${acting}; you are signed in as ${ctx.principal.name ?? 'someone else'}.`,
+      );
+    }
+  }
+  if (delegate) {
+    const active = await deps.delegations?.active(reviewer, now);
+    if (active?.to !== delegate) {
+      throw fail(
+        403,
+        'delegation_not_active',
+        `${delegate} no longer acts for ${reviewer}: the delegation ended or expired, so this link cannot record a decision.`,
       );
     }
   }
@@ -108,10 +123,30 @@ export async function submitDecision(
   }
   const earlier = state.decisions.find((d) => d.reviewer === reviewer);
   if (earlier) {
+    const by = earlier.delegate ?? earlier.reviewer;
+    if (by !== acting) {
+      throw fail(
+        409,
+        'decision_exists',
+        `${by} already ${earlier.decision === 'approve' ? 'approved' : 'rejected'}${earlier.delegate ? ` on behalf of ${reviewer}` : ''} at ${earlier.decidedAt}; a decision cannot be changed.`,
+        'decision',
+      );
+    }
     throw fail(
       409,
       'decision_exists',
       `You already ${earlier.decision === 'approve' ? 'approved' : 'rejected'} at ${earlier.decidedAt}; a decision cannot be changed.`,
+      'decision',
+    );
+  }
+  // One person, one vote: someone who decided as themselves cannot decide again for a delegator,
+  // nor the other way round.
+  const ownVote = state.decisions.find((d) => (d.delegate ?? d.reviewer) === acting);
+  if (ownVote) {
+    throw fail(
+      409,
+      'already_decided_as_other',
+      `${acting} already decided on this approval${ownVote.delegate ? ` on behalf of ${ownVote.reviewer}` : ''}; one person counts once toward the quorum.`,
       'decision',
     );
   }
@@ -130,6 +165,14 @@ export async function submitDecision(
     now.getTime() >= Date.parse(record.deadline)
   ) {
     throw fail(410, 'approval_expired', `The deadline for this approval (${record.deadline}) has passed.`);
+  }
+  if (input.decision === 'approve' && delegate && delegate === record.requestedBy.trim().toLowerCase()) {
+    throw fail(
+      403,
+      'requester_cannot_approve',
+      `You started this run, so you may not approve it, not even on behalf of ${reviewer}. Another reviewer must.`,
+      'decision',
+    );
   }
   if (input.decision === 'approve' && reviewer === record.requestedBy.trim().toLowerCase()) {
     throw fail(
@@ -169,6 +212,7 @@ export async function submitDecision(
     runId: record.runId,
     approvalId: record.id,
     reviewer,
+    ...(delegate ? { delegate } : {}),
     decision: input.decision,
     comment,
     decidedAt: now.toISOString(),

@@ -211,7 +211,7 @@ export class ApprovalStore {
     const record = await this.getRecord(d.runId, d.approvalId);
     await this.audit.record({
       kind: 'approval.decided',
-      actor: d.reviewer,
+      actor: d.delegate ? `${d.delegate} on behalf of ${d.reviewer}` : d.reviewer,
       subject: record ? subjectOf(record) : `run/${d.runId}`,
       data: {
         runId: d.runId,
@@ -223,6 +223,7 @@ export class ApprovalStore {
         modelDigest: d.modelDigest,
         datasetDigest: d.datasetDigest,
         ...(d.principal ? { principal: d.principal } : {}),
+        ...(d.delegate ? { delegate: d.delegate, onBehalfOf: d.reviewer } : {}),
       },
       key: `decision:${d.runId}:${d.id}`,
     });

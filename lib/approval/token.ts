@@ -33,6 +33,8 @@ export const tokenPayloadSchema = z
     /** Expiry, seconds since the epoch. */
     exp: z.int().positive(),
     kid: z.string().regex(KEY_ID_PATTERN),
+    /** A delegate's link: `sub`'s delegate acting on their behalf (docs/governance.md, "Delegation"). */
+    dlg: z.string().min(1).max(320).optional(),
   })
   .strict();
 export type TokenPayload = z.infer<typeof tokenPayloadSchema>;
@@ -44,6 +46,8 @@ export interface ApprovalClaims {
   reviewer: string;
   expiresAt: Date;
   kid: string;
+  /** Set on a delegate's link: who acts on `reviewer`'s behalf. */
+  delegate?: string;
 }
 
 /** A token that does not verify: tampered, malformed or signed with a key we do not hold (401). */
@@ -77,7 +81,7 @@ function mac(key: Buffer, encodedPayload: string): Buffer {
 /** Signs a link token for one reviewer of one approval with the active key. */
 export function signApprovalToken(
   keyring: Keyring,
-  claims: { runId: string; approvalId: string; reviewer: string; expiresAt: Date },
+  claims: { runId: string; approvalId: string; reviewer: string; expiresAt: Date; delegate?: string },
 ): string {
   const key = keyring.keys.get(keyring.activeKid);
   if (!key) throw new Error(`active kid "${keyring.activeKid}" has no key`);
@@ -88,6 +92,7 @@ export function signApprovalToken(
     sub: normalizeReviewer(claims.reviewer),
     exp: Math.floor(claims.expiresAt.getTime() / 1000),
     kid: keyring.activeKid,
+    ...(claims.delegate ? { dlg: normalizeReviewer(claims.delegate) } : {}),
   });
   const encoded = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
   const token = `${encoded}.${mac(key, encoded).toString('base64url')}`;
@@ -138,7 +143,14 @@ export function verifyApprovalToken(keyring: Keyring, token: string, now: Date):
   if (!ok) throw new ApprovalTokenInvalidError('token_bad_signature', 'The approval link is not valid.');
   const expiresAt = new Date(payload.exp * 1000);
   if (now.getTime() >= expiresAt.getTime()) throw new ApprovalTokenExpiredError(expiresAt);
-  return { runId: payload.run, approvalId: payload.apr, reviewer: payload.sub, expiresAt, kid: payload.kid };
+  return {
+    runId: payload.run,
+    approvalId: payload.apr,
+    reviewer: payload.sub,
+    expiresAt,
+    kid: payload.kid,
+    ...(payload.dlg ? { delegate: payload.dlg } : {}),
+  };
 }
 
 /** A short, non-secret id of a token for audit records (never store the token itself). */

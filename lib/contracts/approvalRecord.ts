@@ -207,6 +207,8 @@ export const decisionSchema = z.object({
   runId: z.string(),
   approvalId: z.string(),
   reviewer: reviewerSchema,
+  /** Set when the reviewer's delegate decided: the decision reads "<delegate> on behalf of <reviewer>". */
+  delegate: reviewerSchema.optional(),
   decision: z.enum(['approve', 'reject']),
   comment: z.string().max(2000).default(''),
   decidedAt: z.iso.datetime(),
