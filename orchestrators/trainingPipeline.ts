@@ -365,6 +365,8 @@ function* runPipeline(
               modelVersion: registered.version,
               modelDigest: registered.modelDigest,
               datasetDigest: ingested.raw.sha256,
+              // Only user code has one, so built-in runs make exactly the calls they made before.
+              ...(trained.codeDigest ? { codeDigest: trained.codeDigest } : {}),
             },
             policy: def.approval,
             evidence,

@@ -618,6 +618,12 @@ export function renderApprovalPage(view: ApprovalPageView): RenderedPage {
           <dd class="mono">${c.modelDigest}</dd>
           <dt>Dataset SHA-256</dt>
           <dd class="mono">${c.datasetDigest}</dd>
+          ${
+            c.codeDigest
+              ? markup`<dt>Training code SHA-256</dt>
+                <dd class="mono">${c.codeDigest}</dd>`
+              : ''
+          }
           <dt>Production now</dt>
           <dd>
             ${e.production ? markup`v${e.production.modelVersion} <span class="mono">${e.production.modelDigest}</span>` : 'none (first model)'}

@@ -18,6 +18,12 @@ export const candidateSchema = z.object({
   modelVersion: z.int().positive(),
   modelDigest: sha256,
   datasetDigest: sha256,
+  /**
+   * The digest of the user's code that trained the model, when Sluice uploaded or ran that code
+   * itself (local, an Azure ML code folder, a Databricks spark_python folder): shown to reviewers.
+   * The decision binds the model and dataset digests; the model digest already pins what deploys.
+   */
+  codeDigest: sha256.optional(),
 });
 export type Candidate = z.infer<typeof candidateSchema>;
 

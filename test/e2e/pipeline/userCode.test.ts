@@ -134,6 +134,11 @@ describe('users’ own training code in a pipeline (local backend) through devho
     const job = (waiting.metrics!.training as { job: Record<string, number> }).job;
     expect(evaluation.candidate).toBeCloseTo(job.holdout_r2!, 4);
 
+    // Reviewers see which code made the model: the digest of the code folder the job ran.
+    const codeDigest = waiting.steps.find((s) => s.name === 'train')!.outputs!.codeDigest as string;
+    expect(codeDigest).toMatch(/^[0-9a-f]{64}$/);
+    const page = await (await fetch(await h.link(id))).text();
+    expect(page).toMatch(new RegExp(`Training code SHA-256</dt>\\s*<dd class="mono">${codeDigest}</dd>`));
     await h.decide(id, 'approve', 'sklearn is as good as the built-in');
     const done = await h.finished(id);
     expect(done.status).toBe('succeeded');

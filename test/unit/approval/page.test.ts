@@ -97,6 +97,16 @@ describe('approval page', () => {
     expect(body).not.toMatch(/<script|\sstyle="|\son\w+=/i);
   });
 
+  it('shows the training code digest when the model came from user code, and no such line otherwise', () => {
+    const code = 'c0de'.repeat(16);
+    const base = sampleRecord();
+    const withCode = renderApprovalPage(
+      view({ record: { ...base, candidate: { ...base.candidate, codeDigest: code } } }),
+    ).body;
+    expect(withCode).toMatch(new RegExp(`<dt>Training code SHA-256</dt>\\s*<dd class="mono">${code}</dd>`));
+    expect(renderApprovalPage(view()).body).not.toContain('Training code SHA-256');
+  });
+
   it('allows exactly its own <style> element by hash in the CSP, and sends no-referrer (the token is in the URL)', () => {
     const { body, headers } = renderApprovalPage(view());
     const css = /<style>([\s\S]*?)<\/style>/.exec(body)?.[1] ?? '';
