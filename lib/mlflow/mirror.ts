@@ -193,7 +193,8 @@ export async function mirrorPendingRuns(deps: MirrorDeps, limit = 25): Promise<M
   // One failed curve read closes the gate for the rest of the sweep: an outage costs one timeout.
   const gate: CurveGate = { open: true };
   for (const run of due) out.push(await mirrorRun(deps, run, gate));
-  if (gate.open) await mirrorCurves(deps, gate, limit);
+  // Late curves never fail the sweep: the next one tries again.
+  if (gate.open) await mirrorCurves(deps, gate, limit).catch(() => undefined);
   return out;
 }
 
