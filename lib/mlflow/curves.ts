@@ -34,8 +34,8 @@ export interface CurveReaderOptions {
  * the mirror would hold up every run's mirroring behind one storage outage; this one gives up in
  * seconds and the mirror logs the curve at a later tick.
  *
- * Resolves `undefined` when the job stored no curve (no file, or a file that is not a curve: a
- * user job's own metrics.json of final values). Rejects with TransientError
+ * Resolves `undefined` when the job stored no curve file (or one that is not JSON or not the
+ * worker's shape), and no points when the file has no `history`. Rejects with TransientError
  * `mlflow_curve_unavailable` when storage did not answer in time or answered with an error.
  */
 export function jobCurveReader(
