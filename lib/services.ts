@@ -39,6 +39,7 @@ import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
 import type { MlflowClientOptions } from './mlflow/client';
 import { MlflowClient } from './mlflow/client';
+import { jobCurveReader } from './mlflow/curves';
 import type { MirrorDeps } from './mlflow/mirror';
 import type { PromoteDeps } from './mlflow/promote';
 import { mlflowTarget } from './mlflow/target';
@@ -247,6 +248,8 @@ export async function createServices(config: Config, overrides: ServiceOverrides
         productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
         runs: new RunStore(cosmos),
         trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,
+        // One try within seconds, never the store's retries: a storage outage must not stall the mirror.
+        curveOf: jobCurveReader(artifacts.service),
         experimentPrefix: config.MLFLOW_EXPERIMENT_PREFIX,
         publicBaseUrl: config.PUBLIC_BASE_URL,
         now,

@@ -37,14 +37,14 @@ export interface MirrorDeps {
    * never moves it back over a newer deployment.
    */
   productionVersionOf(modelName: string): Promise<number | undefined>;
-  runs: Pick<RunStore, 'update' | 'listUnmirrored'>;
+  runs: Pick<RunStore, 'update' | 'listUnmirrored'> & Partial<Pick<RunStore, 'listCurvesDue'>>;
   /** The pinned training spec of a pipeline version. */
   trainingOf(pipeline: string, version: number): Promise<TrainingSpec | undefined>;
   /**
-   * A training job's curve (its metrics.json `history`), when the job stored one; without this
-   * the curves are not logged. Not wired by the composition root yet: read from the mirror, a
-   * storage outage would hold every run's mirroring up behind the storage client's retries, so it
-   * waits for a bounded (fast-failing) read of the job files.
+   * A training job's curve (its metrics.json `history`), `undefined` when the job stored none;
+   * without this the curves are not logged. The composition root passes a bounded, fast-failing
+   * read (lib/mlflow/curves.ts). A rejection holds nothing up: the run is mirrored and synced
+   * without its curve, which later sweeps try again for {@link CURVE_RETRY_WINDOW_MS}.
    */
   curveOf?(jobId: string): Promise<readonly CurvePoint[] | undefined>;
   experimentPrefix: string;
@@ -65,7 +65,11 @@ const fresh = (): MlflowMirror => ({ status: 'pending', done: [], attempts: 0 })
  * `mlflow.done`, each recorded as done right after MLflow took it, and the status update once the
  * run ended. A failure never reaches the Sluice run: it is written to `mlflow` with a backoff.
  */
-export async function mirrorRun(deps: MirrorDeps, run: RunDocument): Promise<MirrorOutcome> {
+export async function mirrorRun(
+  deps: MirrorDeps,
+  run: RunDocument,
+  curveGate: CurveGate = { open: true },
+): Promise<MirrorOutcome> {
   let state = run.mlflow ?? fresh();
   const logged: string[] = [];
   const save = async (change: (m: MlflowMirror) => MlflowMirror) => {
@@ -99,15 +103,9 @@ export async function mirrorRun(deps: MirrorDeps, run: RunDocument): Promise<Mir
     }
     const runId = state.runId!;
     // The training curve, with steps, once the job ended: before the ending, which stops the sweeps.
-    const job = curveJobOf(run);
-    if (job && deps.curveOf && !state.done.includes('curves')) {
-      const points = curveMetrics((await deps.curveOf(job)) ?? []);
-      if (points.length)
-        for (const batch of toBatches({ metrics: points, params: [], tags: [] }))
-          await deps.client.logBatch(runId, batch);
-      await save((m) => ({ ...m, done: m.done.includes('curves') ? m.done : [...m.done, 'curves'] }));
+    // A failed read skips it (the other sections and the sync go on); mirrorCurves tries it again.
+    if (!state.done.includes('curves') && (await logCurve(deps, run, runId, save, curveGate)))
       logged.push('curves');
-    }
     // The run document may have moved on since it was listed: log what the stored one has.
     for (const section of availableSections(context)) {
       if (state.done.includes(section.name)) continue;
@@ -192,6 +190,84 @@ async function register(
 export async function mirrorPendingRuns(deps: MirrorDeps, limit = 25): Promise<MirrorOutcome[]> {
   const due = await deps.runs.listUnmirrored(MAX_REJECTED_ATTEMPTS, deps.now(), limit);
   const out: MirrorOutcome[] = [];
-  for (const run of due) out.push(await mirrorRun(deps, run));
+  // One failed curve read closes the gate for the rest of the sweep: an outage costs one timeout.
+  const gate: CurveGate = { open: true };
+  for (const run of due) out.push(await mirrorRun(deps, run, gate));
+  // Late curves never fail the sweep: the next one tries again.
+  if (gate.open) await mirrorCurves(deps, gate, limit).catch(() => undefined);
   return out;
+}
+
+/** How long after a run synced its curve is tried again when storage failed to give it. */
+export const CURVE_RETRY_WINDOW_MS = 60 * 60_000;
+
+/** Whether this sweep still reads curves (closed after the first failed read). */
+export interface CurveGate {
+  open: boolean;
+  error?: { code: string; message: string };
+}
+
+/**
+ * Logs a run's training curve if it has one to log: the train step ended with a job, `curveOf` is
+ * given, and the gate is open. True when the curve section is done (logged, or the job had none);
+ * false when there is nothing to do or the read failed, which closes the gate and leaves `curves`
+ * out of `done` for a later sweep. MLflow accepts metrics on an ended run, so a late curve is fine.
+ */
+async function logCurve(
+  deps: MirrorDeps,
+  run: RunDocument,
+  runId: string,
+  save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
+  gate: CurveGate,
+): Promise<boolean> {
+  const job = curveJobOf(run);
+  if (!job || !deps.curveOf || !gate.open) return false;
+  let history: readonly CurvePoint[] | undefined;
+  try {
+    history = await deps.curveOf(job);
+  } catch (err) {
+    if (isNonRetriable(err)) throw err;
+    const e = err as { code?: string; message?: string };
+    gate.open = false;
+    gate.error = {
+      code: e.code ?? 'mlflow_curve_unavailable',
+      message: (e.message ?? String(err)).slice(0, 500),
+    };
+    return false;
+  }
+  const points = curveMetrics(history ?? []);
+  if (points.length)
+    for (const batch of toBatches({ metrics: points, params: [], tags: [] }))
+      await deps.client.logBatch(runId, batch);
+  await save((m) => ({ ...m, done: m.done.includes('curves') ? m.done : [...m.done, 'curves'] }));
+  return true;
+}
+
+/**
+ * The curves a failed read left out: runs synced within {@link CURVE_RETRY_WINDOW_MS} whose train
+ * step ran a job and whose `curves` is not done, each tried once per sweep while the gate is open.
+ * A failure here changes nothing on the run (it stays synced); after the window the curve is given
+ * up and the run keeps its final metrics only.
+ */
+export async function mirrorCurves(
+  deps: MirrorDeps,
+  gate: CurveGate = { open: true },
+  limit = 25,
+): Promise<string[]> {
+  if (!deps.curveOf || !deps.runs.listCurvesDue) return [];
+  const since = new Date(deps.now().getTime() - CURVE_RETRY_WINDOW_MS);
+  const logged: string[] = [];
+  for (const run of await deps.runs.listCurvesDue(since, limit)) {
+    const runId = run.mlflow?.runId;
+    if (!runId || !curveJobOf(run)) continue;
+    if (!gate.open) break;
+    const save = (change: (m: MlflowMirror) => MlflowMirror) =>
+      deps.runs.update(run.pipeline, run.id, (r) => ({ ...r, mlflow: change(r.mlflow ?? fresh()) }));
+    try {
+      if (await logCurve(deps, run, runId, save, gate)) logged.push(run.id);
+    } catch {
+      // MLflow or the run store failed: the run stays synced, the next sweep tries again.
+    }
+  }
+  return logged;
 }

@@ -218,6 +218,31 @@ export class RunStore {
   }
 
   /**
+   * Runs synced to MLflow since `since`, whose train step ran a job and whose training curve is not logged yet (`curves` not in
+   * `mlflow.done`), oldest first: the MLflow mirror tries their curve again for a while after a
+   * failed read, without holding up their sync.
+   */
+  async listCurvesDue(since: Date, limit = 25): Promise<RunDocument[]> {
+    const { resources } = await this.cosmos
+      .container('runs')
+      .items.query<Stored>({
+        query: [
+          'SELECT TOP @limit * FROM c WHERE',
+          "c.mlflow.status = 'synced' AND c.mlflow.syncedAt >= @since",
+          "AND NOT ARRAY_CONTAINS(c.mlflow.done, 'curves')",
+          "AND EXISTS(SELECT VALUE s FROM s IN c.steps WHERE s.name = 'train' AND IS_DEFINED(s.outputs.jobId))",
+          'ORDER BY c.createdAt',
+        ].join(' '),
+        parameters: [
+          { name: '@since', value: since.toISOString() },
+          { name: '@limit', value: limit },
+        ],
+      })
+      .fetchAll();
+    return resources.map(strip).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
    * Read-modify-write with an ETag condition, retried on conflict. `change` must be pure: it may
    * run more than once. Returns the stored document.
    */

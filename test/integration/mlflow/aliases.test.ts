@@ -8,12 +8,14 @@ import type { HttpRequest, InvocationContext, Timer } from '@azure/functions';
 import { startCosmosEmulator } from '../../../devhost/services/cosmos';
 import { createGetModelHandler } from '../../../functions/getModel';
 import { mirrorMlflow } from '../../../functions/mirrorMlflow';
+import { AnchorStore } from '../../../lib/audit/anchors';
 import { loadConfig } from '../../../lib/config';
 import { MLFLOW_ALIAS_SEQ_TAG, MLFLOW_STATUS_TAG, syncAliases } from '../../../lib/mlflow/aliases';
 import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
 import { memoryLog } from '../../devhost/servicesLog';
+import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 
 jest.setTimeout(60_000);
@@ -23,6 +25,8 @@ const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 describe('the MLflow production alias', () => {
   let emulator: { endpoint: string; key: string; stop(): Promise<void> };
   let fake: FakeMlflow;
+  // Moving Sluice's alias writes the audit log's anchors to Blob Storage.
+  let azurite: BlobEmulator;
   let services: Services;
   const warnings: string[] = [];
   const ctx = () =>
@@ -74,11 +78,12 @@ describe('the MLflow production alias', () => {
   beforeAll(async () => {
     emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
     fake = await new FakeMlflow().start();
+    azurite = await startAzuriteBlob();
     services = await createServices(
       loadConfig({
         COSMOS_ENDPOINT: emulator.endpoint,
         COSMOS_KEY: emulator.key,
-        ARTIFACT_STORAGE_CONNECTION: 'UseDevelopmentStorage=true',
+        ARTIFACT_STORAGE_CONNECTION: azurite.connectionString,
         PUBLIC_BASE_URL: 'https://sluice.example.com',
         MLFLOW_TRACKING_URI: fake.url,
         MLFLOW_PRODUCTION_ALIAS: 'champion',
@@ -86,6 +91,8 @@ describe('the MLflow production alias', () => {
       { prepare: false, mlflow: { maxAttempts: 2, sleep: async () => undefined } },
     );
     await services.cosmos.ensure();
+    await services.artifacts.ensureContainers();
+    await new AnchorStore(services.artifacts).ensure();
     fake.models.set('churn', { name: 'churn', versions: [], aliases: new Map() });
     await version(1, '1');
     await version(2, '2');
@@ -94,6 +101,7 @@ describe('the MLflow production alias', () => {
     services?.cosmos.client.dispose();
     await fake?.stop();
     await emulator?.stop();
+    await azurite?.stop();
   });
 
   it('copies a deployment, then only reads while nothing moves', async () => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { InvocationContext, Timer } from '@azure/functions';
 import { mirrorMlflow } from '../../../functions/mirrorMlflow';
 import { startCosmosEmulator } from '../../../devhost/services/cosmos';
+import { AnchorStore } from '../../../lib/audit/anchors';
 import { loadConfig } from '../../../lib/config';
 import type { RunDocument, StepUpdate } from '../../../lib/contracts/runDocument';
 import { mirrorPendingRuns } from '../../../lib/mlflow/mirror';
@@ -18,6 +19,7 @@ import { applyStepUpdates, newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
 import { memoryLog } from '../../devhost/servicesLog';
+import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 
 jest.setTimeout(60_000);
@@ -132,6 +134,8 @@ const approveAndDeploy: StepUpdate[] = [
 describe('MLflow mirror of run documents', () => {
   let emulator: { endpoint: string; key: string; stop(): Promise<void> };
   let fake: FakeMlflow;
+  // Moving Sluice's alias writes the audit log's anchors to Blob Storage.
+  let azurite: BlobEmulator;
   let services: Services;
   let clock = T0;
   let dropCreateAnswer = false;
@@ -141,10 +145,11 @@ describe('MLflow mirror of run documents', () => {
   beforeAll(async () => {
     emulator = await startCosmosEmulator({ location: null, log: memoryLog() });
     fake = await new FakeMlflow().start();
+    azurite = await startAzuriteBlob();
     const config = loadConfig({
       COSMOS_ENDPOINT: emulator.endpoint,
       COSMOS_KEY: emulator.key,
-      ARTIFACT_STORAGE_CONNECTION: 'UseDevelopmentStorage=true',
+      ARTIFACT_STORAGE_CONNECTION: azurite.connectionString,
       PUBLIC_BASE_URL: 'https://sluice.example.com',
       MLFLOW_TRACKING_URI: `${fake.url}/`,
       MLFLOW_EXPERIMENT_PREFIX: 'sluice/',
@@ -168,6 +173,11 @@ describe('MLflow mirror of run documents', () => {
       },
     });
     await services.cosmos.ensure();
+    await services.artifacts.ensureContainers();
+    await new AnchorStore(services.artifacts).ensure();
+    // This suite is about the sections; the training curve (read from storage) has its own suites,
+    // curves.test.ts and curveRead.test.ts.
+    services.mlflow = { ...services.mlflow!, curveOf: undefined };
     await services.pipelines.put('wages', wages, 'test', new Date(T0));
     // Sluice's own registry: wages versions 1-3, production at 3 (what run-a deployed).
     for (const n of [1, 2, 3])
@@ -187,6 +197,7 @@ describe('MLflow mirror of run documents', () => {
     services?.cosmos.client.dispose();
     await fake?.stop();
     await emulator?.stop();
+    await azurite?.stop();
   });
 
   const newRun = async (id: string): Promise<RunDocument> =>
