@@ -20,31 +20,37 @@ import type { CosmosEmulator } from '../../support/emulators';
 import { startCosmos } from '../../support/emulators';
 import type { FakeAzureDevOps, IssuedCheck } from '../../support/fakes/azureDevOps';
 import { startFakeAzureDevOps } from '../../support/fakes/azureDevOps';
+import { AnchorStore } from '../../../lib/audit/anchors';
+import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 
 const BASE = 'https://sluice.example.com';
 const clock = new Date('2026-12-05T08:00:00.000Z');
 let cosmos: CosmosEmulator;
 let ado: FakeAzureDevOps;
+// A production move anchors the audit log's head in Blob Storage.
+let azurite: BlobEmulator;
 let services: Services;
 
 beforeAll(async () => {
-  [cosmos, ado] = await Promise.all([startCosmos(), startFakeAzureDevOps()]);
+  [cosmos, ado, azurite] = await Promise.all([startCosmos(), startFakeAzureDevOps(), startAzuriteBlob()]);
   services = await createServices(
     loadConfig({
       COSMOS_ENDPOINT: cosmos.endpoint,
       COSMOS_KEY: cosmos.key,
-      ARTIFACT_STORAGE_CONNECTION: 'UseDevelopmentStorage=true',
+      ARTIFACT_STORAGE_CONNECTION: azurite.connectionString,
       PUBLIC_BASE_URL: BASE,
       AZURE_DEVOPS_ALLOWED_HOSTS: 'dev.azure.com,127.0.0.1',
     }),
     { prepare: false, now: () => clock },
   );
   await services.cosmos.ensure();
+  await services.artifacts.ensureContainers();
+  await new AnchorStore(services.artifacts).ensure();
 });
 
 afterAll(async () => {
   services?.cosmos.client.dispose();
-  await Promise.all([cosmos?.stop(), ado?.stop()]);
+  await Promise.all([cosmos?.stop(), ado?.stop(), azurite?.stop()]);
 });
 
 let seq = 0;
