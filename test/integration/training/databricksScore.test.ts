@@ -136,7 +136,7 @@ describe('the score command as a Databricks run', () => {
     expect(env).toMatchObject({
       SLUICE_MODEL: `${VOLUME}/${token}/model`,
       SLUICE_INPUT: `${VOLUME}/${token}/input.csv`,
-      SLUICE_PREDICTIONS: `${OUT_VOLUME}/${token}/predictions.csv`,
+      SLUICE_PREDICTIONS: expect.stringMatching(new RegExp(`^${OUT_VOLUME}/${token}/predictions-[0-9a-f]{32}\\.csv$`)),
     });
     const runs = fake.runs.size;
     await expect(backend.score({ ...input, workDir: path.join(work, 'again') })).resolves.toEqual(scores);
