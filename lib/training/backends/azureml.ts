@@ -66,8 +66,13 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * roles.bicep: Storage Blob Data Reader on `jobs` and `datasets` for its inputs), so a job cannot
  * touch Sluice's records (`jobs/<jobId>/request.json`, `userjob.json`, `status.json`,
  * `cancel.json`, `model-collected.json`), another job's output, or the registry's models. The
- * per-job datastore (it holds the SAS) is deleted once the outcome is recorded; the container
- * stays for inspection (the model itself was copied to the `models` container).
+ * per-job datastore (it holds the SAS) is deleted once the outcome is recorded, so Azure ML hands
+ * the SAS to nothing more; deleting it does NOT revoke the SAS, which stays valid until its expiry
+ * (a SAS cannot be revoked short of rotating the key that signed it). Whoever holds it can still
+ * write the container until then, so nothing Sluice decides rests on re-reading it: the model is
+ * copied to the `models` container and the outcome recorded write-once when the job ends, and a
+ * score job's predictions are pinned by digest on first read (scorePredictions.ts). The container
+ * stays for inspection.
  *
  * A job still queued (NotStarted … Queued) longer than `queuedLimitSeconds` after its creation is
  * canceled and fails with `queued_too_long`.
@@ -231,7 +236,10 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     return `azureml://datastores/${name}/paths/`;
   }
 
-  /** Removes the job's datastore (it holds the SAS) once the outcome is recorded; best effort. */
+  /**
+   * Removes the job's datastore (it holds the SAS) once the outcome is recorded; best effort. The
+   * SAS itself stays valid to its expiry: this only stops Azure ML handing it out.
+   */
   private async dropOutputDatastore(jobId: string): Promise<void> {
     if (!this.options.store) return;
     await this.client
@@ -501,7 +509,8 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const record = await this.userJobRecord(jobId);
     if (record) return this.userJobStatus(jobId, record);
     const status = await this.workerStatus(jobId);
-    // The job can write no more: its datastore (it holds the SAS) goes.
+    // The job has ended: its datastore goes. The SAS it held stays valid to its expiry, so what
+    // Sluice decided on (the outcome, the collected model) was recorded before, not re-read later.
     if (isTerminal(status.state)) await this.dropOutputDatastore(jobId);
     return status;
   }

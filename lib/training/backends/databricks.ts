@@ -52,7 +52,9 @@ import { jobPath } from './types';
  * would need per-run Spark configuration that serverless and shared clusters do not take.
  * Sluice checks what it collects (MLmodel, ONNX, features, outputs) and binds approval to the
  * collected folder's digest, so a swapped folder is at worst a different, still-checked model that
- * reviewers see by its digest; it can never change a job's recorded status.
+ * reviewers see by its digest; it can never change a job's recorded status. A score run's
+ * predictions are written under a random name drawn per score job and pinned by digest on first
+ * read (`score`, scorePredictions.ts), so a run cannot swap them once Sluice has read them.
  *
  * Files in `jobs/<jobId>/`: `request.json` (the run it belongs to: how job events find their
  * monitor), `databricks.json` (the Databricks run id), `data/*` (the job's input, and
