@@ -17,8 +17,9 @@ import { collectJobModel, downloadBlobPrefix, prepareJobData } from '../userJob/
 import { grantJobOutput, jobOutputContainer } from '../userJob/outputGrant';
 import { codeFolderDigest } from '../userJob/codeDigest';
 import { collectWorkerModel } from './azuremlWorkerModel';
-import type { RemoteScoreInput } from './azuremlScore';
+import type { PreparedScore, RemoteScoreInput } from './azuremlScore';
 import { prepareScore, scoresOf } from './azuremlScore';
+import { MAX_SCORE_ATTEMPTS, readPinnedPredictions, scoreAttemptId } from './scorePredictions';
 import type { Scores } from '../../mlmodel/onnxModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
@@ -65,8 +66,13 @@ export { DEFAULT_AZUREML_API_VERSION } from './azuremlClient';
  * roles.bicep: Storage Blob Data Reader on `jobs` and `datasets` for its inputs), so a job cannot
  * touch Sluice's records (`jobs/<jobId>/request.json`, `userjob.json`, `status.json`,
  * `cancel.json`, `model-collected.json`), another job's output, or the registry's models. The
- * per-job datastore (it holds the SAS) is deleted once the outcome is recorded; the container
- * stays for inspection (the model itself was copied to the `models` container).
+ * per-job datastore (it holds the SAS) is deleted once the outcome is recorded, so Azure ML hands
+ * the SAS to nothing more; deleting it does NOT revoke the SAS, which stays valid until its expiry
+ * (a SAS cannot be revoked short of rotating the key that signed it). Whoever holds it can still
+ * write the container until then, so nothing Sluice decides rests on re-reading it: the model is
+ * copied to the `models` container and the outcome recorded write-once when the job ends, and a
+ * score job's predictions are pinned by digest on first read (scorePredictions.ts). The container
+ * stays for inspection.
  *
  * A job still queued (NotStarted … Queued) longer than `queuedLimitSeconds` after its creation is
  * canceled and fails with `queued_too_long`.
@@ -114,6 +120,8 @@ export interface AzureMlOptions extends AzureMlClientOptions {
   queuedLimitSeconds?: number;
   /** How often `score` asks Azure ML about a score job (default 15 s). */
   scorePollMs?: number;
+  /** The largest predictions file a score job may write (default 1 GiB, as on the host). */
+  maxPredictionBytes?: number;
 }
 
 /** The per-job datastore whose SAS credential is the job's only write access (see the file's comment). */
@@ -228,7 +236,10 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     return `azureml://datastores/${name}/paths/`;
   }
 
-  /** Removes the job's datastore (it holds the SAS) once the outcome is recorded; best effort. */
+  /**
+   * Removes the job's datastore (it holds the SAS) once the outcome is recorded; best effort. The
+   * SAS itself stays valid to its expiry: this only stops Azure ML handing it out.
+   */
   private async dropOutputDatastore(jobId: string): Promise<void> {
     if (!this.options.store) return;
     await this.client
@@ -498,7 +509,8 @@ export class AzureMlTrainingBackend implements TrainingBackend {
     const record = await this.userJobRecord(jobId);
     if (record) return this.userJobStatus(jobId, record);
     const status = await this.workerStatus(jobId);
-    // The job can write no more: its datastore (it holds the SAS) goes.
+    // The job has ended: its datastore goes. The SAS it held stays valid to its expiry, so what
+    // Sluice decided on (the outcome, the collected model) was recorded before, not re-read later.
     if (isTerminal(status.state)) await this.dropOutputDatastore(jobId);
     return status;
   }
@@ -707,18 +719,50 @@ export class AzureMlTrainingBackend implements TrainingBackend {
    * Scores a python_function-only model with the pipeline's `score` command as an Azure ML command
    * job (azuremlScore.ts): submitted once per model folder and rows (a retried call finds the same
    * job), then waited for, polling, up to the queued limit plus the score's time limit. The
-   * predictions come back through the job's own SAS datastore and get the same checks as on the host.
+   * predictions come back through the job's own SAS datastore, size-checked and pinned on first
+   * read (scorePredictions.ts: the SAS outlives the datastore), and get the same checks as on the
+   * host. A score job that ended failed or canceled (queued too long, a time limit) does not fail
+   * the model's scoring for good: the next call submits `<scoreJobId>-a<n>`, at most
+   * MAX_SCORE_ATTEMPTS in all.
    */
   async score(input: RemoteScoreInput): Promise<Scores> {
-    const o = this.options;
-    const store = o.store;
+    const store = this.options.store;
     if (!store)
       throw new NonRetriableError('azureml_not_configured', 'scoring on azureml needs the artifact store');
+    const prepared = await prepareScore(input, this.options.maxModelBytes ?? defaultModelMaxBytes);
+    const ended: string[] = [];
+    for (let attempt = 0; attempt < MAX_SCORE_ATTEMPTS; attempt++) {
+      const jobId = scoreAttemptId(prepared.jobId, attempt);
+      const existing = await this.client.send('GET', this.client.url(this.jobId(jobId)));
+      if (existing.status === 200) {
+        const status = (existing.json as ArmJob).properties?.status ?? 'Unknown';
+        const state = mapAzureMlStatus(status);
+        if (state === 'failed' || state === 'canceled') {
+          ended.push(`${jobId} ${status}`);
+          continue;
+        }
+      } else if (existing.status !== 404) {
+        throw this.client.fail(`read job ${jobId}`, existing);
+      }
+      return this.scoreAttempt(jobId, existing.status === 404, prepared, input, store);
+    }
+    throw new NonRetriableError(
+      'score_failed',
+      `${MAX_SCORE_ATTEMPTS} Azure ML score jobs for this model and rows ended without predictions, so no more are submitted: ${ended.join('; ')}`,
+    );
+  }
+
+  /** One score job: staged and created when `create`, then waited for and read. */
+  private async scoreAttempt(
+    jobId: string,
+    create: boolean,
+    prepared: PreparedScore,
+    input: RemoteScoreInput,
+    store: ArtifactStore,
+  ): Promise<Scores> {
+    const o = this.options;
     const { spec } = input;
-    const prepared = await prepareScore(input, o.maxModelBytes ?? defaultModelMaxBytes);
-    const { jobId } = prepared;
-    const existing = await this.client.send('GET', this.client.url(this.jobId(jobId)));
-    if (existing.status === 404) {
+    if (create) {
       const environment = spec.azureml?.environment ?? o.userJobEnvironment;
       if (!environment)
         throw new NonRetriableError(
@@ -779,8 +823,6 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           outputs: { predictions: { jobOutputType: 'uri_folder', uri: output, mode: 'Upload' } },
         },
       });
-    } else if (existing.status !== 200) {
-      throw this.client.fail(`read job ${jobId}`, existing);
     }
     const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = this.now();
@@ -797,10 +839,12 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           throw new NonRetriableError('queued_too_long', stuck);
         }
         if (state === 'completed') {
-          const at = { container: jobOutputContainer(jobId), path: 'predictions.csv' };
-          const text = (await store.exists(at))
-            ? (await store.getBuffer(at)).data.toString('utf8')
-            : undefined;
+          const text = await readPinnedPredictions(
+            store,
+            jobId,
+            { container: jobOutputContainer(jobId), path: 'predictions.csv' },
+            o.maxPredictionBytes,
+          );
           return scoresOf(text, prepared, input);
         }
         if (state === 'failed') {

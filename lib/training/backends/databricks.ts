@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,8 +20,9 @@ import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
 import { runSubmitBody } from './databricksRun';
 import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
-import type { RemoteScoreInput } from './azuremlScore';
+import type { PreparedScore, RemoteScoreInput } from './azuremlScore';
 import { prepareScore, scoresOf } from './azuremlScore';
+import { MAX_SCORE_ATTEMPTS, readPinnedPredictions, scoreAttemptId } from './scorePredictions';
 import { SCORE_COMMAND_VARIABLE_NAMES } from '../../contracts/job';
 import type { Scores } from '../../mlmodel/onnxModel';
 import type { JobStatus, TrainingBackend } from './types';
@@ -51,7 +52,9 @@ import { jobPath } from './types';
  * would need per-run Spark configuration that serverless and shared clusters do not take.
  * Sluice checks what it collects (MLmodel, ONNX, features, outputs) and binds approval to the
  * collected folder's digest, so a swapped folder is at worst a different, still-checked model that
- * reviewers see by its digest; it can never change a job's recorded status.
+ * reviewers see by its digest; it can never change a job's recorded status. A score run's
+ * predictions are written under a random name drawn per score job and pinned by digest on first
+ * read (`score`, scorePredictions.ts), so a run cannot swap them once Sluice has read them.
  *
  * Files in `jobs/<jobId>/`: `request.json` (the run it belongs to: how job events find their
  * monitor), `databricks.json` (the Databricks run id), `data/*` (the job's input, and
@@ -81,6 +84,8 @@ export interface DatabricksBackendOptions {
   queuedLimitSeconds?: number;
   /** How often `score` asks Databricks about a score run (default 15 s). */
   scorePollMs?: number;
+  /** The largest predictions file a score run may write (default 1 GiB, as on the host). */
+  maxPredictionBytes?: number;
   sleep?: (ms: number) => Promise<void>;
   /** A relative `code` (a host folder Sluice stages) is resolved against this (default: the working folder). */
   codeBaseDir?: string;
@@ -98,6 +103,14 @@ export const isHostCodeFolder = (code: string): boolean =>
   !code.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(code);
 
 const jobsContainer = resources.blobContainers.jobs;
+
+/** `jobs/<scoreJobId>/score.json`: where the score run writes (its random name) and which run it is. */
+const scoreRecordSchema = z.object({
+  jobId: z.string(),
+  nonce: z.string().regex(/^[0-9a-f]{32}$/),
+  runId: z.string().optional(),
+});
+type ScoreRecord = z.infer<typeof scoreRecordSchema>;
 const outputsContainer = resources.blobContainers.jobOutputs;
 /** Folder of the run → job index in the jobs container. */
 export const RUN_INDEX_PREFIX = '_databricks/runs';
@@ -603,40 +616,88 @@ export class DatabricksTrainingBackend implements TrainingBackend {
    * one-time run on the pipeline's compute: the model folder and the rows' features are staged
    * read-only in `jobs/<scoreJobId>/` (`SLUICE_MODEL`, `SLUICE_INPUT` under the job root), a host
    * code folder as for training, and the run writes `SLUICE_PREDICTIONS` =
-   * `<output root>/<scoreJobId>/predictions.csv`. `idempotency_token` = the score job id (derived
-   * from the model digest, rows, command and task), so a retried call gets the same run. Waited
-   * for, polling, up to the queued limit plus the time limit; the predictions get the host's checks.
+   * `<output root>/<scoreJobId>/predictions-<32 random hex>.csv`. The random part is drawn once per
+   * score job and kept in `jobs/<scoreJobId>/score.json` (with the run id) before the submit, so a
+   * retried call reattaches to the same run and reads where it wrote, while no other run can know
+   * the name before it is written. `idempotency_token` = the score job id (derived from the model
+   * digest, rows, command and task). Waited for, polling, up to the queued limit plus the time
+   * limit; the predictions are size-checked, pinned on first read (scorePredictions.ts: every run
+   * can write `joboutputs`) and get the host's checks.
+   *
+   * A score job that ended failed or canceled (a time limit, a cancel) does not fail the model's
+   * scoring for good: the next call submits a new one under `<scoreJobId>-a<n>`, at most
+   * MAX_SCORE_ATTEMPTS in all.
    */
   async score(input: RemoteScoreInput): Promise<Scores> {
     const { spec } = input;
-    const store = this.options.store;
     if ((spec.databricks?.task ?? 'spark_python') !== 'spark_python')
       throw new NonRetriableError(
         'databricks_score_unsupported',
         `the score command runs as a spark_python task; a ${spec.databricks?.task} pipeline cannot score a python_function model on Databricks`,
       );
     const prepared = await prepareScore(input, this.options.maxModelBytes ?? defaultModelMaxBytes);
-    const { jobId } = prepared;
-    for (const f of prepared.model) {
-      await store.put(
-        { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
-        await readFile(f.local),
-        {
-          contentType: 'application/octet-stream',
-          condition: 'overwrite',
-        },
+    const ended: string[] = [];
+    for (let attempt = 0; attempt < MAX_SCORE_ATTEMPTS; attempt++) {
+      const jobId = scoreAttemptId(prepared.jobId, attempt);
+      const record = await this.options.store.tryGetJson(
+        { container: jobsContainer, path: jobPath(jobId, 'score.json') },
+        scoreRecordSchema,
       );
+      if (record?.value.runId) {
+        const mapped = mapRunState(await this.options.client.getRun(record.value.runId));
+        if (mapped.state === 'failed' || mapped.state === 'canceled') {
+          ended.push(`run ${record.value.runId} ${mapped.state} (${mapped.backendStatus})`);
+          continue;
+        }
+      }
+      return this.scoreAttempt(jobId, record?.value, prepared, input);
     }
-    await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
-      contentType: 'text/csv',
-      condition: 'overwrite',
-    });
+    throw new NonRetriableError(
+      'score_failed',
+      `${MAX_SCORE_ATTEMPTS} Databricks score runs for this model and rows ended without predictions, so no more are submitted: ${ended.join('; ')}`,
+    );
+  }
+
+  /** One score job: staged, submitted (or reattached to) and waited for. */
+  private async scoreAttempt(
+    jobId: string,
+    record: ScoreRecord | undefined,
+    prepared: PreparedScore,
+    input: RemoteScoreInput,
+  ): Promise<Scores> {
+    const { spec } = input;
+    const store = this.options.store;
+    const recordAt = { container: jobsContainer, path: jobPath(jobId, 'score.json') };
+    let nonce = record?.nonce;
+    if (!nonce) {
+      const drawn = randomBytes(16).toString('hex');
+      const put = await store.putJson(recordAt, { jobId, nonce: drawn }, { condition: 'create' });
+      // Another call drew first: its name is the one the run was (or will be) given.
+      nonce = put.ok ? drawn : (await store.getJson(recordAt, scoreRecordSchema)).value.nonce;
+    }
+    const predictions = `${jobId}/predictions-${nonce}.csv`;
+    if (!record?.runId) {
+      for (const f of prepared.model) {
+        await store.put(
+          { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
+          await readFile(f.local),
+          {
+            contentType: 'application/octet-stream',
+            condition: 'overwrite',
+          },
+        );
+      }
+      await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
+        contentType: 'text/csv',
+        condition: 'overwrite',
+      });
+    }
     const staged = isHostCodeFolder(spec.code) ? await this.stageCode(jobId, spec.code) : undefined;
     const variables: Record<string, string> = {
       ...prepared.values,
       SLUICE_MODEL: `${this.root}/${jobId}/model`,
       SLUICE_INPUT: `${this.root}/${jobId}/input.csv`,
-      SLUICE_PREDICTIONS: `${this.outputRoot}/${jobId}/predictions.csv`,
+      SLUICE_PREDICTIONS: `${this.outputRoot}/${predictions}`,
     };
     delete variables.PYTHONUNBUFFERED;
     const body = runSubmitBody({
@@ -650,6 +711,10 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       },
     });
     const runId = await this.options.client.submit(body); // same token, same run on a retry
+    if (record?.runId !== runId)
+      await store.putJson(recordAt, { jobId, nonce, runId } satisfies ScoreRecord, {
+        condition: 'overwrite',
+      });
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = this.now();
     const limit =
@@ -658,8 +723,12 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       const run = await this.options.client.getRun(runId);
       const mapped = mapRunState(run);
       if (mapped.state === 'completed') {
-        const at = { container: outputsContainer, path: `${jobId}/predictions.csv` };
-        const text = (await store.exists(at)) ? (await store.getBuffer(at)).data.toString('utf8') : undefined;
+        const text = await readPinnedPredictions(
+          store,
+          jobId,
+          { container: outputsContainer, path: predictions },
+          this.options.maxPredictionBytes,
+        );
         return scoresOf(text, prepared, input);
       }
       if (mapped.state === 'failed') {

@@ -24,7 +24,10 @@ import type { ArtifactStore } from '../../storage/blob';
  * `validForSeconds` from now. In Azure it is a user-delegation SAS signed with a key the app's
  * managed identity asks for (Get User Delegation Key; the app's Storage Blob Data Contributor role
  * includes `generateUserDelegationKey`), capped at the key's 7-day maximum; with an account key
- * (Azurite, a connection string) it is signed with that key.
+ * (Azurite, a connection string) it is signed with that key. Neither can be revoked one by one
+ * (deleting the Azure ML datastore that holds it does not), so it stays valid to `expiresOn`
+ * whether or not the job has ended: Sluice reads what decides anything once and records it (the
+ * outcome and model at collection, a score job's predictions digest on first read).
  */
 export interface JobOutputGrant {
   /** The job's own container. */

@@ -51,7 +51,7 @@ export interface ScoreCommandOptions {
   maxPredictionBytes?: number;
 }
 
-const DEFAULT_MAX_PREDICTION_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_PREDICTION_BYTES = 1024 * 1024 * 1024;
 
 export async function runScoreCommand(options: ScoreCommandOptions): Promise<Scores> {
   const { spec, workDir } = options;

@@ -19,6 +19,7 @@ import { AzureMlTrainingBackend, jobOutputDatastore } from '../../../lib/trainin
 import type { JobData } from '../../../lib/training/userJob/jobData';
 import { writeJobData } from '../../../lib/training/userJob/jobData';
 import { runUserJob } from '../../../lib/training/userJob/run';
+import { jobOutputContainer } from '../../../lib/training/userJob/outputGrant';
 import { runScoreCommand } from '../../../lib/training/userJob/score';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
@@ -199,5 +200,99 @@ describe('the score command as an Azure ML command job', () => {
     await expect(
       b.score({ spec: spec({ score: undefined }), modelDir, rows, workDir: path.join(work, 'none') }),
     ).rejects.toMatchObject({ code: 'score_command_required' });
+  });
+
+  it('predictions over the size limit are predictions_invalid; rewritten after the first read (the SAS outlives the datastore), predictions_tampered', async () => {
+    const input = {
+      spec: spec(),
+      modelDir,
+      rows,
+      workDir: path.join(work, 'pin'),
+      task: 'classification' as const,
+      classes: data.classes!,
+    };
+    const small = new AzureMlTrainingBackend({
+      endpoint: fake.url,
+      subscriptionId: 'sub-1',
+      resourceGroup: 'rg-sluice',
+      workspace: 'mlw-sluice',
+      credential: new TestCredential(),
+      storageBlobEndpoint: store.service.url,
+      files: store,
+      store,
+      workspaceStorageEndpoint: fake.storageUrl,
+      sleep: async () => undefined,
+      scorePollMs: 1,
+      maxPredictionBytes: 100,
+    });
+    await expect(small.score(input)).rejects.toMatchObject({
+      code: 'predictions_invalid',
+      message: expect.stringContaining('over the limit of 100'),
+    });
+    const b = backend();
+    const first = await b.score({ ...input, workDir: path.join(work, 'pin-1') });
+    const [job] = [...fake.jobs.values()];
+    expect(await store.exists({ container: 'jobs', path: `${job!.id}/predictions.pin.json` })).toBe(true);
+
+    // The job's SAS outlives its datastore: whoever holds it rewrites the predictions (still valid).
+    const at = { container: jobOutputContainer(job!.id), path: 'predictions.csv' };
+    const text = (await store.getBuffer(at)).data.toString('utf8');
+    const [header, ...lines] = text.trimEnd().split('\n');
+    const flipped = lines.map((l) =>
+      l.startsWith('sun,') ? l.replace(/^sun,/, 'rain,') : l.replace(/^\w+,/, 'sun,'),
+    );
+    await store.put(at, `${header}\n${flipped.join('\n')}\n`, { condition: 'overwrite' });
+    await expect(b.score({ ...input, workDir: path.join(work, 'pin-2') })).rejects.toMatchObject({
+      code: 'predictions_tampered',
+    });
+    await store.put(at, text, { condition: 'overwrite' });
+    await expect(b.score({ ...input, workDir: path.join(work, 'pin-3') })).resolves.toEqual(first);
+    expect(fake.jobs.size).toBe(1);
+  });
+
+  it('a score job that failed is followed by a new one on the next call, at most three in all', async () => {
+    const flaky = await mkdtemp(path.join(work, 'flaky-'));
+    const marker = path.join(flaky, 'flaky.marker');
+    await writeFile(
+      path.join(flaky, 'flaky.py'),
+      [
+        'import os, runpy, sys',
+        `marker = ${JSON.stringify(marker)}`,
+        'if not os.path.exists(marker):',
+        '    open(marker, "w").close()',
+        '    raise SystemExit("the first job fails")',
+        `sys.path.insert(0, ${JSON.stringify(EXAMPLE)})`,
+        `runpy.run_path(${JSON.stringify(path.join(EXAMPLE, 'score.py'))}, run_name="__main__")`,
+        '',
+      ].join('\n'),
+    );
+    await writeFile(path.join(flaky, 'crash.py'), 'raise SystemExit("no model here")\n');
+    const b = backend();
+    const input = (script: string) => ({
+      spec: spec({ code: flaky, score: `/usr/bin/python3 ${script}` }),
+      modelDir,
+      rows,
+      workDir: path.join(work, `flaky-${script}-${fake.jobs.size}`),
+      task: 'classification' as const,
+      classes: data.classes!,
+    });
+    await expect(b.score(input('flaky.py'))).rejects.toMatchObject({ code: 'score_failed' });
+    const [failed] = [...fake.jobs.keys()];
+    expect(failed).toMatch(/^sluice-score-[0-9a-f]{40}$/);
+    const scores = await b.score(input('flaky.py'));
+    expect(scores.labels).toHaveLength(data.holdout.rows);
+    expect([...fake.jobs.keys()]).toEqual([failed, `${failed}-a1`]);
+    await expect(b.score(input('flaky.py'))).resolves.toEqual(scores);
+    expect(fake.jobs.size).toBe(2);
+
+    for (let i = 0; i < 3; i++)
+      await expect(b.score(input('crash.py'))).rejects.toMatchObject({ code: 'score_failed' });
+    const crashed = [...fake.jobs.keys()].slice(2);
+    expect(crashed).toEqual([crashed[0], `${crashed[0]}-a1`, `${crashed[0]}-a2`]);
+    await expect(b.score(input('crash.py'))).rejects.toMatchObject({
+      code: 'score_failed',
+      message: expect.stringContaining('3 Azure ML score jobs'),
+    });
+    expect(fake.jobs.size).toBe(5);
   });
 });

@@ -136,7 +136,9 @@ describe('the score command as a Databricks run', () => {
     expect(env).toMatchObject({
       SLUICE_MODEL: `${VOLUME}/${token}/model`,
       SLUICE_INPUT: `${VOLUME}/${token}/input.csv`,
-      SLUICE_PREDICTIONS: `${OUT_VOLUME}/${token}/predictions.csv`,
+      SLUICE_PREDICTIONS: expect.stringMatching(
+        new RegExp(`^${OUT_VOLUME}/${token}/predictions-[0-9a-f]{32}\\.csv$`),
+      ),
     });
     const runs = fake.runs.size;
     await expect(backend.score({ ...input, workDir: path.join(work, 'again') })).resolves.toEqual(scores);
@@ -162,5 +164,108 @@ describe('the score command as a Databricks run', () => {
         workDir: path.join(work, 'nb'),
       }),
     ).rejects.toMatchObject({ code: 'databricks_score_unsupported' });
+  });
+
+  it('predictions over the size limit are predictions_invalid; rewritten after the first read, predictions_tampered', async () => {
+    const input = {
+      spec: spec(),
+      modelDir,
+      rows,
+      workDir: path.join(work, 'pin'),
+      task: 'classification' as const,
+      classes: data.classes!,
+    };
+    const first = await backend.score(input); // the run of the first test, reattached
+    // The first test's run: the first score run submitted.
+    const run = [...fake.runs.values()].find((r) =>
+      /^sluice-score-[0-9a-f]{40}$/.test(r.body.idempotency_token as string),
+    )!;
+    const token = run.body.idempotency_token as string;
+    const env = (run.task.new_cluster as { spark_env_vars: Record<string, string> }).spark_env_vars;
+    const file = env.SLUICE_PREDICTIONS!.slice(OUT_VOLUME.length + 1);
+    expect(await store.exists({ container: 'jobs', path: `${token}/predictions.pin.json` })).toBe(true);
+
+    const small = new DatabricksTrainingBackend({
+      client: new DatabricksClient({ host: fake.url, token: 'fake-databricks-token', baseRetryDelayMs: 1 }),
+      store,
+      jobRoot: VOLUME,
+      outputRoot: OUT_VOLUME,
+      scorePollMs: 20,
+      maxPredictionBytes: 100,
+    });
+    await expect(small.score({ ...input, workDir: path.join(work, 'pin-small') })).rejects.toMatchObject({
+      code: 'predictions_invalid',
+      message: expect.stringContaining('over the limit of 100'),
+    });
+
+    // Any other run can write joboutputs: one rewrites the ended run's predictions (still valid CSV).
+    const at = { container: 'joboutputs', path: file };
+    const text = (await store.getBuffer(at)).data.toString('utf8');
+    const [header, ...lines] = text.trimEnd().split('\n');
+    const flipped = lines.map((l) =>
+      l.startsWith('sun,') ? l.replace(/^sun,/, 'rain,') : l.replace(/^\w+,/, 'sun,'),
+    );
+    await store.put(at, `${header}\n${flipped.join('\n')}\n`, { condition: 'overwrite' });
+    await expect(backend.score({ ...input, workDir: path.join(work, 'pin-2') })).rejects.toMatchObject({
+      code: 'predictions_tampered',
+    });
+    // Put back as the run wrote it, the pinned digest matches again.
+    await store.put(at, text, { condition: 'overwrite' });
+    await expect(backend.score({ ...input, workDir: path.join(work, 'pin-3') })).resolves.toEqual(first);
+  });
+
+  it('a score run that failed is followed by a new one on the next call, at most three in all', async () => {
+    const marker = path.join(work, 'flaky.marker');
+    await writeFile(
+      path.join(work, 'flaky.py'),
+      [
+        'import os, runpy, sys',
+        `marker = ${JSON.stringify(marker)}`,
+        'if not os.path.exists(marker):',
+        '    open(marker, "w").close()',
+        '    raise SystemExit("the first run fails")',
+        `sys.path.insert(0, ${JSON.stringify(EXAMPLE)})`,
+        `runpy.run_path(${JSON.stringify(path.join(EXAMPLE, 'score.py'))}, run_name="__main__")`,
+        '',
+      ].join('\n'),
+    );
+    const input = {
+      spec: spec({ code: `${WORKSPACE}/bad`, score: '/usr/bin/python3 flaky.py' }),
+      modelDir,
+      rows,
+      workDir: path.join(work, 'flaky'),
+      task: 'classification' as const,
+      classes: data.classes!,
+    };
+    await expect(backend.score(input)).rejects.toMatchObject({ code: 'score_failed' });
+    const failed = [...fake.runs.values()].at(-1)!.body.idempotency_token as string;
+    expect(failed).toMatch(/^sluice-score-[0-9a-f]{40}$/);
+    // The next evaluation does not re-read the failed run: it submits the second attempt.
+    const scores = await backend.score({ ...input, workDir: path.join(work, 'flaky-2') });
+    expect(scores.labels).toHaveLength(data.holdout.rows);
+    expect([...fake.runs.values()].at(-1)!.body.idempotency_token).toBe(`${failed}-a1`);
+    const runs = fake.runs.size;
+    await expect(backend.score({ ...input, workDir: path.join(work, 'flaky-3') })).resolves.toEqual(scores);
+    expect(fake.runs.size).toBe(runs);
+
+    // A command that always fails: three runs, then no more.
+    const crash = {
+      spec: spec({ code: `${WORKSPACE}/bad`, score: '/usr/bin/python3 crash.py again' }),
+      modelDir,
+      rows,
+      workDir: path.join(work, 'crash'),
+      task: 'classification' as const,
+      classes: data.classes!,
+    };
+    const before = fake.runs.size;
+    for (let i = 0; i < 3; i++)
+      await expect(backend.score(crash)).rejects.toMatchObject({ code: 'score_failed' });
+    const tokens = [...fake.runs.values()].slice(-3).map((r) => r.body.idempotency_token as string);
+    expect(tokens).toEqual([tokens[0], `${tokens[0]}-a1`, `${tokens[0]}-a2`]);
+    await expect(backend.score(crash)).rejects.toMatchObject({
+      code: 'score_failed',
+      message: expect.stringContaining('3 Databricks score runs'),
+    });
+    expect(fake.runs.size).toBe(before + 3);
   });
 });

@@ -4,8 +4,16 @@
  * SAS of the same scope and permissions) and every request below goes to Azurite with the SAS
  * alone, so the storage service, not Sluice, refuses what is outside the grant.
  */
+import type { TokenCredential } from '@azure/identity';
+import type { ServiceGetUserDelegationKeyResponse } from '@azure/storage-blob';
+import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { NonRetriableError, TransientError } from '../../../lib/errors';
 import { ArtifactStore } from '../../../lib/storage';
-import { grantJobOutput, jobOutputContainer } from '../../../lib/training/userJob/outputGrant';
+import {
+  MAX_SAS_SECONDS,
+  grantJobOutput,
+  jobOutputContainer,
+} from '../../../lib/training/userJob/outputGrant';
 import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 
@@ -103,5 +111,92 @@ describe('a job output grant (per-job container + SAS) against Azurite', () => {
     expect(second.container).toBe(first.container);
     expect(await store.exists({ container: second.container, path: 'output/a' })).toBe(true);
     expect(await putWithSas(second.container, 'output/b', second.sasToken)).toBe(201);
+  });
+});
+
+/**
+ * The production path: an app with a Microsoft Entra credential (no account key) signs a
+ * user-delegation SAS. Get User Delegation Key needs Entra auth over TLS, which Azurite does not
+ * offer here, so the key request is stubbed (and the container create, which would go to Azure);
+ * everything Sluice does with the key — the SAS it signs, its scope, permissions and expiry, and
+ * how a refusal is reported — runs for real.
+ */
+describe('a job output grant signed with a user delegation key (Entra credential)', () => {
+  const ACCOUNT = 'stsluiceprod';
+  const credential: TokenCredential = {
+    getToken: async () => ({ token: 'fake-entra-token', expiresOnTimestamp: Date.now() + 3_600_000 }),
+  };
+  const entraStore = () => ({
+    service: new BlobServiceClient(`https://${ACCOUNT}.blob.core.windows.net`, credential),
+  });
+  const key = (startsOn: Date, expiresOn: Date): ServiceGetUserDelegationKeyResponse =>
+    ({
+      signedObjectId: '11111111-1111-1111-1111-111111111111',
+      signedTenantId: '22222222-2222-2222-2222-222222222222',
+      signedStartsOn: startsOn,
+      signedExpiresOn: expiresOn,
+      signedService: 'b',
+      signedVersion: '2021-12-02',
+      value: Buffer.alloc(32, 7).toString('base64'),
+    }) as ServiceGetUserDelegationKeyResponse;
+  let created: jest.SpyInstance;
+  beforeEach(() => {
+    created = jest
+      .spyOn(ContainerClient.prototype, 'createIfNotExists')
+      .mockResolvedValue({ succeeded: true } as never);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('signs a container SAS (sr=c, sp=racwl, https only) with the key, capped below the 7-day key limit', async () => {
+    const asked = jest
+      .spyOn(BlobServiceClient.prototype, 'getUserDelegationKey')
+      .mockImplementation(async (...args: unknown[]) => key(args[0] as Date, args[1] as Date));
+    const now = Date.parse('2026-12-05T10:00:00Z');
+    const grant = await grantJobOutput(entraStore(), 'job-prod', {
+      validForSeconds: 4 * 3600,
+      now: () => now,
+    });
+    expect(created).toHaveBeenCalledTimes(1);
+    expect(grant.container).toBe(jobOutputContainer('job-prod'));
+    expect(grant.containerUrl).toBe(`https://${ACCOUNT}.blob.core.windows.net/${grant.container}`);
+    const sas = new URLSearchParams(grant.sasToken);
+    expect(sas.get('sr')).toBe('c');
+    expect(sas.get('sp')).toBe('racwl');
+    expect(sas.get('spr')).toBe('https');
+    expect(sas.get('skoid')).toBe('11111111-1111-1111-1111-111111111111');
+    expect(sas.get('sktid')).toBe('22222222-2222-2222-2222-222222222222');
+    expect(sas.get('sig')).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    expect(sas.get('st')).toBe('2026-12-05T09:55:00Z');
+    expect(sas.get('se')).toBe('2026-12-05T14:00:00Z');
+    expect(grant.expiresOn.toISOString()).toBe('2026-12-05T14:00:00.000Z');
+    // The key is asked for exactly the SAS's window.
+    expect(asked).toHaveBeenCalledWith(new Date(now - 5 * 60_000), new Date(now + 4 * 3600_000));
+
+    // However long the job may run, the SAS (and the key) stay under the key's 7-day maximum.
+    const long = await grantJobOutput(entraStore(), 'job-long', {
+      validForSeconds: 30 * 24 * 3600,
+      now: () => now,
+    });
+    expect(long.expiresOn.getTime() - now).toBe((MAX_SAS_SECONDS - 600) * 1000);
+    const [start, end] = asked.mock.calls[1] as unknown as [Date, Date];
+    expect(end.getTime() - start.getTime()).toBeLessThanOrEqual(MAX_SAS_SECONDS * 1000);
+  });
+
+  it('a 403 on the key is output_grant_forbidden; another failure is transient', async () => {
+    const refuse = jest
+      .spyOn(BlobServiceClient.prototype, 'getUserDelegationKey')
+      .mockRejectedValueOnce(
+        Object.assign(new Error('AuthorizationPermissionMismatch'), { statusCode: 403 }),
+      );
+    await expect(grantJobOutput(entraStore(), 'job-403', { validForSeconds: 600 })).rejects.toMatchObject({
+      constructor: NonRetriableError,
+      code: 'output_grant_forbidden',
+      message: expect.stringContaining(`on ${ACCOUNT}`),
+    });
+    refuse.mockRejectedValueOnce(Object.assign(new Error('ServerBusy'), { statusCode: 503 }));
+    await expect(grantJobOutput(entraStore(), 'job-503', { validForSeconds: 600 })).rejects.toMatchObject({
+      constructor: TransientError,
+      code: 'storage_unavailable',
+    });
   });
 });
