@@ -3,7 +3,7 @@ import * as df from 'durable-functions';
 import { getServices } from '../app/services';
 import { renderLoadedApproval } from '../lib/approval/page';
 import { decisionNoticeText } from '../lib/approval/messages';
-import { readClientPrincipal } from '../lib/approval/principal';
+import { platformPrincipal } from '../lib/approval/principal';
 import { loadApproval, submitDecision } from '../lib/approval/service';
 import { APPROVAL_DECISION_EVENT } from '../lib/contracts/approval';
 import { ValidationError, ensureError } from '../lib/errors';
@@ -74,7 +74,10 @@ export function createApprovalDecisionHandler(
     try {
       deps = await getDeps();
       const body = await readBody(request, form);
-      const principal = deps.requireSignin ? readClientPrincipal((h) => request.headers.get(h)) : undefined;
+      // Trusted only when App Service Authentication owns the headers (see platformPrincipal).
+      const principal = deps.requireSignin
+        ? platformPrincipal((h) => request.headers.get(h), deps.platformAuth === true)
+        : undefined;
       const ip = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
       const userAgent = request.headers.get('user-agent') ?? undefined;
       const { decision, view } = await submitDecision(deps, token, body, {

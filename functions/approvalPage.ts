@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getServices } from '../app/services';
 import { APPROVAL_PAGE_HEADERS, renderLoadedApproval, renderMessagePage } from '../lib/approval/page';
+import { reviewCookie } from '../lib/approval/readAccess';
 import { loadApproval } from '../lib/approval/service';
 import { ensureError } from '../lib/errors';
 import { errorProblem } from '../lib/http/problem';
@@ -43,6 +44,12 @@ function wantsJson(request: HttpRequest): boolean {
   return accept.includes('application/json') && !accept.includes('text/html');
 }
 
+/** Secure everywhere but plain-HTTP loopback (devhost), where browsers would drop it. */
+function secureCookie(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'https:' || !/^(localhost|127\.0\.0\.1|\[::1\])$/.test(u.hostname);
+}
+
 export function createApprovalPageHandler(getDeps: () => Promise<ApprovalDeps>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const token = request.params.token ?? '';
@@ -81,7 +88,16 @@ export function createApprovalPageHandler(getDeps: () => Promise<ApprovalDeps>) 
           actionPath: new URL(request.url).pathname,
           requireSignin: deps.requireSignin,
         });
-        response = { status: 200, headers: page.headers, body: page.body };
+        // The page's report and evidence links are for console viewers; this cookie lets the
+        // reviewer holding this link open them too (lib/approval/readAccess.ts).
+        const cookie = reviewCookie(
+          record.id,
+          token,
+          view.claims.expiresAt,
+          view.now,
+          secureCookie(request.url),
+        );
+        response = { status: 200, headers: { ...page.headers, 'set-cookie': cookie }, body: page.body };
       }
     } catch (err) {
       response = wantsJson(request)

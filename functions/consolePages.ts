@@ -267,7 +267,10 @@ export async function consoleRunNow(
         },
       );
     }
-    verifyCsrf(request, form, { publicBaseUrl: services.config.PUBLIC_BASE_URL });
+    verifyCsrf(request, form, {
+      publicBaseUrl: services.config.PUBLIC_BASE_URL,
+      open: services.config.CONSOLE_OPEN,
+    });
     const file = form.get('file');
     if (!(file instanceof File) || file.size === 0) {
       throw new ValidationError('empty_body', 'choose a non-empty file to upload', { field: 'file' });

@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { withServices } from '../app/services';
 import { delegationBodySchema, currentAndScheduled, activeAt } from '../lib/approval/delegation';
 import type { DelegationStore } from '../lib/approval/delegation';
-import { readClientPrincipal, requesterOf } from '../lib/approval/principal';
+import { ANONYMOUS_REQUESTER, platformPrincipal, requesterOf } from '../lib/approval/principal';
 import { reviewerSchema } from '../lib/contracts/approvalPolicy';
 import { ValidationError } from '../lib/errors';
 import { zodProblem } from '../lib/http/problem';
@@ -16,8 +16,9 @@ import { requireJsonContentType, withProblems } from './support/http';
  * - `PUT|GET|DELETE /api/me/delegation` (no key; App Service Authentication): the signed-in
  *   reviewer manages their own. Azure Functions does not tell a Node.js app which key authenticated
  *   a request, so "the reviewer or an operator" on one route is not checkable; the reviewer's own
- *   route trusts only the platform's principal, and only when APPROVAL_REQUIRE_SIGNIN says App
- *   Service Authentication is on (otherwise anyone could send the header).
+ *   route trusts only the platform's principal, and only when APPROVAL_REQUIRE_SIGNIN asks for it
+ *   AND App Service Authentication is on (WEBSITE_AUTH_ENABLED, set by the platform); otherwise
+ *   anyone could send the header and manage anyone's delegation.
  *
  * PUT `{ to, from?, until, reason }`: 201 with the delegation; refused when it is to oneself
  * (`delegation_to_self`), already over (`delegation_expired`), ends before it starts
@@ -26,7 +27,12 @@ import { requireJsonContentType, withProblems } from './support/http';
  * 200 with it, 404 `no_delegation` when there is none. GET: `{ reviewer, active, scheduled }`.
  */
 
-type Deps = { delegations: Pick<DelegationStore, 'set' | 'end' | 'list'>; now: () => Date };
+type Deps = {
+  delegations: Pick<DelegationStore, 'set' | 'end' | 'list'>;
+  now: () => Date;
+  /** App Service Authentication is on (WEBSITE_AUTH_ENABLED): only then are principal headers trusted. */
+  platformAuth?: boolean;
+};
 
 async function handle(
   deps: Deps,
@@ -86,7 +92,8 @@ function reviewerParam(raw: string | undefined): string {
 export function createDelegationHandler(deps: Deps) {
   return async (request: HttpRequest): Promise<HttpResponseInit> => {
     const reviewer = reviewerParam(request.params.id);
-    const caller = requesterOf((h) => request.headers.get(h));
+    // The actor recorded: the platform's principal when it owns the headers, else `operator`.
+    const caller = deps.platformAuth ? requesterOf((h) => request.headers.get(h)) : ANONYMOUS_REQUESTER;
     return handle(deps, request, reviewer, caller === 'anonymous' ? 'operator' : caller);
   };
 }
@@ -94,14 +101,14 @@ export function createDelegationHandler(deps: Deps) {
 /** The signed-in reviewer's own route; `?as=` picks one of their identities (default: the first). */
 export function createMyDelegationHandler(deps: Deps & { requireSignin: boolean }) {
   return async (request: HttpRequest): Promise<HttpResponseInit> => {
-    if (!deps.requireSignin) {
+    if (!deps.requireSignin || !deps.platformAuth) {
       throw new ValidationError(
         'signin_not_enabled',
-        'Managing your own delegation needs App Service Authentication (APPROVAL_REQUIRE_SIGNIN=true); ask an operator to use /api/reviewers/{id}/delegation.',
+        `Managing your own delegation needs App Service Authentication (APPROVAL_REQUIRE_SIGNIN=true, and the platform's WEBSITE_AUTH_ENABLED=true; ${deps.requireSignin ? 'App Service Authentication is off' : 'APPROVAL_REQUIRE_SIGNIN is off'}); ask an operator to use /api/reviewers/{id}/delegation.`,
         { status: 403 },
       );
     }
-    const principal = readClientPrincipal((h) => request.headers.get(h));
+    const principal = platformPrincipal((h) => request.headers.get(h), true);
     if (!principal || principal.identities.length === 0) {
       throw new ValidationError('signin_required', 'Sign in to manage your delegation.', { status: 401 });
     }
@@ -122,7 +129,13 @@ app.http('delegation', {
   methods: ['GET', 'PUT', 'DELETE'],
   authLevel: 'function',
   handler: withProblems(
-    withServices((s) => createDelegationHandler({ delegations: s.delegations, now: s.now })),
+    withServices((s) =>
+      createDelegationHandler({
+        delegations: s.delegations,
+        now: s.now,
+        platformAuth: s.config.WEBSITE_AUTH_ENABLED,
+      }),
+    ),
   ),
 });
 
@@ -136,6 +149,7 @@ app.http('myDelegation', {
         delegations: s.delegations,
         now: s.now,
         requireSignin: s.config.APPROVAL_REQUIRE_SIGNIN,
+        platformAuth: s.config.WEBSITE_AUTH_ENABLED,
       }),
     ),
   ),

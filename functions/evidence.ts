@@ -4,13 +4,17 @@ import type { EvidenceDeps } from '../lib/evidence/pack';
 import { buildEvidencePack } from '../lib/evidence/pack';
 import { evidenceHtmlHeaders, renderEvidenceHtml } from '../lib/evidence/html';
 import { problem } from '../lib/http/problem';
+import type { Services } from '../lib/services';
 import { withProblems } from './support/http';
+import { refuseUnlessReader } from './support/readAccess';
 
 /**
  * `GET /api/models/{name}/versions/{version}/evidence`: the evidence pack of one model version
  * (lib/evidence/pack.ts). JSON by default; a self-contained HTML page that prints to PDF when the
- * request prefers `text/html` (a browser, the approval page's link). Anonymous like the other
- * model reads: in Azure, App Service Authentication decides who reads (docs/governance.md).
+ * request prefers `text/html` (a browser, the approval page's link). It names reviewers and holds
+ * lineage and audit entries, and /api/* is outside App Service Authentication, so only console
+ * viewers (Sluice.Viewer) or a reviewer with a valid approval link for this version may read:
+ * 401/403 otherwise (functions/support/readAccess.ts, docs/governance.md).
  */
 
 /** True when the Accept header ranks text/html above application/json (or names only HTML). */
@@ -33,7 +37,7 @@ export function wantsHtml(accept: string | null): boolean {
   return q('text/html') > q('application/json');
 }
 
-export function createEvidenceHandler(deps: EvidenceDeps) {
+export function createEvidenceHandler(deps: EvidenceDeps & Pick<Services, 'config' | 'approval'>) {
   return async (request: HttpRequest): Promise<HttpResponseInit> => {
     const name = request.params.name ?? '';
     const raw = request.params.version ?? '';
@@ -43,6 +47,8 @@ export function createEvidenceHandler(deps: EvidenceDeps) {
         field: 'version',
       });
     }
+    const refused = await refuseUnlessReader(request, deps, { modelName: name, modelVersion: version });
+    if (refused) return refused;
     const pack = await buildEvidencePack(deps, name, version);
     if (!pack) {
       return problem(404, 'version_not_found', `model "${name}" has no version ${version}`, {

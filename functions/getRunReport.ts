@@ -6,6 +6,7 @@ import { readRunReport, renderReportPage } from '../lib/console/run';
 import { problem } from '../lib/http/problem';
 import type { Services } from '../lib/services';
 import { withProblems } from './support/http';
+import { refuseUnlessReader } from './support/readAccess';
 
 /** Whether the client asked for HTML (a browser following a link) rather than JSON. */
 export function wantsHtml(request: HttpRequest): boolean {
@@ -21,12 +22,16 @@ export function wantsHtml(request: HttpRequest): boolean {
  * as JSON, or rendered as a page when the client asks for HTML (`Accept: text/html`, what a browser
  * sends; `?format=json|html` overrides). The run document, the approval page and the console link
  * here, never to the storage account (whose URLs answer 403 to anyone without its keys). 400 names
- * an unknown kind; 404 an unknown run, or a run without that report yet.
+ * an unknown kind; 404 an unknown run, or a run without that report yet. Only console viewers, or
+ * a reviewer with a valid approval link for this run, may read (functions/support/readAccess.ts):
+ * 401/403 otherwise, before anything else is said about the run.
  */
 export const getRunReport =
-  (deps: Pick<Services, 'runs' | 'artifacts' | 'config'>) =>
+  (deps: Pick<Services, 'runs' | 'artifacts' | 'config' | 'approval'>) =>
   async (request: HttpRequest): Promise<HttpResponseInit> => {
     const id = request.params.id ?? '';
+    const refused = await refuseUnlessReader(request, deps, { runId: id });
+    if (refused) return refused;
     const kind = request.params.kind ?? '';
     if (!(REPORT_KINDS as readonly string[]).includes(kind)) {
       return problem(

@@ -231,6 +231,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       notifier,
       publicBaseUrl: config.PUBLIC_BASE_URL,
       requireSignin: config.APPROVAL_REQUIRE_SIGNIN,
+      platformAuth: config.WEBSITE_AUTH_ENABLED,
       now,
     };
   };

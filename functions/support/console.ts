@@ -120,7 +120,10 @@ export function consoleAction(
       }
       const form =
         type === 'application/x-www-form-urlencoded' ? new URLSearchParams(text) : new URLSearchParams();
-      verifyCsrf(request, form, { publicBaseUrl: services.config.PUBLIC_BASE_URL });
+      verifyCsrf(request, form, {
+        publicBaseUrl: services.config.PUBLIC_BASE_URL,
+        open: services.config.CONSOLE_OPEN,
+      });
       return withCookie(
         await handler(request, form, { services, access, csrf: grant.token, frame, context }),
         grant.cookie,

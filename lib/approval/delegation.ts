@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Container } from '@azure/cosmos';
 import { z } from 'zod';
-import type { AuditSink } from '../audit/log';
+import type { AuditEvent, AuditSink } from '../audit/log';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import { reviewerSchema } from '../contracts/approvalPolicy';
 import { cosmosStatus } from './store';
@@ -18,6 +18,12 @@ import { cosmosStatus } from './store';
  * select by run or by `type = "approval"`). One document per reviewer holding every delegation
  * makes the overlap rule one ETag-conditioned read-modify-write: two concurrent PUTs that overlap
  * cannot both land.
+ *
+ * Audit without loss: the change and a note of its audit event (`pending`) are written together;
+ * the event is recorded next (under a key from the delegation's deterministic id, so recording
+ * it twice writes it once) and only then is the note cleared. A failed audit write fails the
+ * request; its retry finds the identical delegation (set) or the noted end (end), returns it and
+ * records the event then, and any later change of that reviewer's delegations records it too.
  */
 
 export const MAX_DELEGATION_DAYS = 90;
@@ -49,13 +55,75 @@ export const delegationBodySchema = z
   .strict();
 export type DelegationBody = z.input<typeof delegationBodySchema>;
 
+/** An audit event written with the change and not yet recorded in the audit log. */
+interface PendingAudit {
+  id: string;
+  kind: 'set' | 'ended';
+}
+
 interface DelegationsDoc {
   id: 'delegations';
   runId: string;
   type: 'delegations';
   reviewer: string;
   items: Delegation[];
+  pending?: PendingAudit[];
   _etag?: string;
+}
+
+/**
+ * A delegation's id: a digest of what it says, so the same delegation set again (a retried PUT)
+ * has the same id, and so the same audit key.
+ */
+export function delegationId(
+  reviewer: string,
+  d: Pick<Delegation, 'to' | 'from' | 'until' | 'reason'>,
+): string {
+  return createHash('sha256')
+    .update(JSON.stringify([reviewer, d.to, d.from, d.until, d.reason]))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/**
+ * The delegation a retried PUT already made: same `to`, `until` and `reason`, not ended, and the
+ * same `from` (or, when the body named none, one that has started: its `from` was the first
+ * attempt's "now").
+ */
+function sameDelegation(
+  items: readonly Delegation[],
+  body: z.output<typeof delegationBodySchema>,
+  now: Date,
+): Delegation | undefined {
+  const until = new Date(body.until).getTime();
+  const from = body.from ? new Date(body.from).getTime() : undefined;
+  return items.find(
+    (d) =>
+      !d.endedAt &&
+      d.to === body.to &&
+      Date.parse(d.until) === until &&
+      d.reason === body.reason &&
+      (from === undefined ? Date.parse(d.from) <= now.getTime() : Date.parse(d.from) === from),
+  );
+}
+
+function auditEvent(reviewer: string, d: Delegation, kind: PendingAudit['kind']): AuditEvent {
+  const base = { id: d.id, reviewer, to: d.to, from: d.from, until: d.until };
+  return kind === 'set'
+    ? {
+        kind: 'delegation.set',
+        actor: d.setBy,
+        subject: `reviewer/${reviewer}`,
+        data: { ...base, reason: d.reason },
+        key: `delegation:${reviewer}:${d.id}:set`,
+      }
+    : {
+        kind: 'delegation.ended',
+        actor: d.endedBy ?? d.setBy,
+        subject: `reviewer/${reviewer}`,
+        data: { ...base, endedAt: d.endedAt },
+        key: `delegation:${reviewer}:${d.id}:ended`,
+      };
 }
 
 export const delegationPartition = (reviewer: string) => `reviewer:${reviewer}`;
@@ -187,17 +255,25 @@ export class DelegationStore {
   /** Conditional read-modify-write of the reviewer's document; `change` may run more than once. */
   private async change<T>(
     reviewer: string,
-    change: (items: Delegation[]) => { items: Delegation[]; result: T },
+    change: (
+      items: Delegation[],
+      pending: PendingAudit[],
+    ) => { items: Delegation[]; pending?: PendingAudit[]; result: T; unchanged?: boolean },
   ): Promise<T> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const doc = await this.readDoc(reviewer);
-      const { items, result } = change(doc?.items ?? []);
+      const { items, pending, result, unchanged } = change(doc?.items ?? [], doc?.pending ?? []);
+      if (unchanged) return result;
+      const kept = items.slice(-MAX_KEPT);
       const next: DelegationsDoc = {
         id: 'delegations',
         runId: delegationPartition(reviewer),
         type: 'delegations',
         reviewer,
-        items: items.slice(-MAX_KEPT),
+        items: kept,
+        ...((pending ?? doc?.pending)?.length
+          ? { pending: (pending ?? doc?.pending ?? []).filter((p) => kept.some((d) => d.id === p.id)) }
+          : {}),
       };
       try {
         if (doc?._etag) {
@@ -220,53 +296,77 @@ export class DelegationStore {
     );
   }
 
-  /** Sets a delegation (refused when it overlaps, is expired or to self) and audits `delegation.set`. */
+  /**
+   * Records every audit event noted in the reviewer's document, then clears the notes it recorded.
+   * Recording is idempotent by key, so a crash between the two records nothing twice.
+   */
+  private async flushAudit(reviewer: string): Promise<void> {
+    const audit = this.audit;
+    if (!audit) return;
+    const doc = await this.readDoc(reviewer);
+    const pending = doc?.pending ?? [];
+    if (pending.length === 0) return;
+    for (const p of pending) {
+      const d = doc?.items.find((x) => x.id === p.id);
+      if (d) await audit.record(auditEvent(reviewer, delegationSchema.parse(d), p.kind));
+    }
+    const done = (p: PendingAudit) => pending.some((q) => q.id === p.id && q.kind === p.kind);
+    await this.change(reviewer, (items, current) => ({
+      items,
+      pending: current.filter((p) => !done(p)),
+      result: undefined,
+      unchanged: !current.some(done),
+    }));
+  }
+
+  /**
+   * Sets a delegation (refused when it overlaps, is expired or to self) and audits `delegation.set`.
+   * Setting the identical delegation again (a retried PUT) returns the one stored and records its
+   * audit event if the first attempt could not.
+   */
   async set(reviewerRaw: string, bodyRaw: unknown, ctx: { now: Date; by: string }): Promise<Delegation> {
     const reviewer = reviewerSchema.parse(reviewerRaw);
     const body = delegationBodySchema.parse(bodyRaw);
-    const id = randomUUID();
-    const d = await this.change(reviewer, (items) => {
+    const audited = this.audit !== undefined;
+    const d = await this.change(reviewer, (items, pending) => {
+      const again = sameDelegation(items, body, ctx.now);
+      if (again) return { items, result: again, unchanged: true };
+      const from = body.from ? new Date(body.from).toISOString() : ctx.now.toISOString();
+      const id = delegationId(reviewer, { ...body, from, until: new Date(body.until).toISOString() });
       const planned = planDelegation(reviewer, body, items, { ...ctx, id });
-      return { items: [...items, planned], result: planned };
+      return {
+        items: [...items, planned],
+        ...(audited ? { pending: [...pending, { id, kind: 'set' as const }] } : {}),
+        result: planned,
+      };
     });
-    await this.audit?.record({
-      kind: 'delegation.set',
-      actor: ctx.by,
-      subject: `reviewer/${reviewer}`,
-      data: { id: d.id, reviewer, to: d.to, from: d.from, until: d.until, reason: d.reason },
-      key: `delegation:${reviewer}:${d.id}:set`,
-    });
+    await this.flushAudit(reviewer);
     return d;
   }
 
   /**
    * Ends the reviewer's current delegation (the one in force, else the next scheduled one) and
-   * audits `delegation.ended`. Returns undefined when there is none.
+   * audits `delegation.ended`. Returns undefined when there is none. When an earlier end's audit
+   * event is still unrecorded (that request failed), a retry returns that end and records it,
+   * rather than ending the next scheduled delegation.
    */
   async end(reviewerRaw: string, ctx: { now: Date; by: string }): Promise<Delegation | undefined> {
     const reviewer = reviewerSchema.parse(reviewerRaw);
-    const ended = await this.change(reviewer, (items) => {
+    const audited = this.audit !== undefined;
+    const ended = await this.change(reviewer, (items, pending) => {
+      const unrecorded = [...pending].reverse().find((p) => p.kind === 'ended');
+      const earlier = unrecorded && items.find((d) => d.id === unrecorded.id);
+      if (earlier) return { items, result: earlier, unchanged: true };
       const target = activeAt(items, ctx.now) ?? currentAndScheduled(items, ctx.now)[0];
-      if (!target) return { items, result: undefined };
+      if (!target) return { items, result: undefined, unchanged: true };
       const done: Delegation = { ...target, endedAt: ctx.now.toISOString(), endedBy: ctx.by };
-      return { items: items.map((d) => (d.id === target.id ? done : d)), result: done };
+      return {
+        items: items.map((d) => (d.id === target.id ? done : d)),
+        ...(audited ? { pending: [...pending, { id: done.id, kind: 'ended' as const }] } : {}),
+        result: done,
+      };
     });
-    if (ended) {
-      await this.audit?.record({
-        kind: 'delegation.ended',
-        actor: ctx.by,
-        subject: `reviewer/${reviewer}`,
-        data: {
-          id: ended.id,
-          reviewer,
-          to: ended.to,
-          from: ended.from,
-          until: ended.until,
-          endedAt: ended.endedAt,
-        },
-        key: `delegation:${reviewer}:${ended.id}:ended`,
-      });
-    }
-    return ended;
+    await this.flushAudit(reviewer);
+    return ended ? delegationSchema.parse(ended) : undefined;
   }
 }

@@ -11,7 +11,11 @@ import type { ApprovalDecision, ApprovalRecord } from '../contracts/approvalReco
 export type DecisionFacts = Pick<
   ApprovalDecision,
   'reviewer' | 'decision' | 'comment' | 'decidedAt' | 'modelDigest' | 'datasetDigest'
-> & { approvalId?: string };
+> & {
+  approvalId?: string;
+  /** Set when the reviewer's delegate decided: the person who voted (one person counts once). */
+  delegate?: string | undefined;
+};
 
 export type Outcome = 'pending' | 'approved' | 'rejected' | 'expired' | 'withdrawn' | 'escalate';
 
@@ -74,26 +78,46 @@ export function decide(record: ApprovalRecord, decisions: readonly DecisionFacts
     (a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.reviewer.localeCompare(b.reviewer),
   );
   const seen = new Set<string>();
+  // One person, one vote: a delegate who also decided as themselves (or for two delegators) counts
+  // once, whatever order two simultaneous POSTs were stored in. The earliest decision counts.
+  const voted = new Set<string>();
   for (const d of sorted) {
     if ((d.approvalId !== undefined && d.approvalId !== record.id) || seen.has(d.reviewer)) continue;
     seen.add(d.reviewer);
+    const person = (d.delegate ?? d.reviewer).toLowerCase();
     if (!eligible.includes(d.reviewer)) {
       ignored.push({ reviewer: d.reviewer, reason: 'not a reviewer of this approval' });
+    } else if (voted.has(person)) {
+      ignored.push({
+        reviewer: d.reviewer,
+        reason: `${person} already decided on this approval; one person counts once toward the quorum`,
+      });
     } else if (
       d.modelDigest !== record.candidate.modelDigest ||
       d.datasetDigest !== record.candidate.datasetDigest
     ) {
+      voted.add(person);
       ignored.push({
         reviewer: d.reviewer,
         reason: 'decided on a different candidate (model or dataset digest changed)',
       });
     } else if (Date.parse(d.decidedAt) > deadlineMs) {
+      voted.add(person);
       ignored.push({ reviewer: d.reviewer, reason: 'decided after the deadline' });
-    } else if (d.decision === 'approve' && d.reviewer === requester) {
-      ignored.push({ reviewer: d.reviewer, reason: 'the requester may not approve their own run' });
+    } else if (d.decision === 'approve' && (d.reviewer === requester || person === requester)) {
+      voted.add(person);
+      ignored.push({
+        reviewer: d.reviewer,
+        reason:
+          person === d.reviewer
+            ? 'the requester may not approve their own run'
+            : `the requester (${person}) may not approve their own run, not even on behalf of ${d.reviewer}`,
+      });
     } else if (d.decision === 'approve') {
+      voted.add(person);
       approvedBy.push(d.reviewer);
     } else {
+      voted.add(person);
       rejected.push({ reviewer: d.reviewer, comment: d.comment });
     }
   }

@@ -63,6 +63,16 @@ export function readClientPrincipal(header: HeaderGetter): ClientPrincipal | und
   };
 }
 
+/**
+ * The principal only when the platform owns the headers: App Service Authentication is on
+ * (`WEBSITE_AUTH_ENABLED`, set by App Service itself, never by us). APPROVAL_REQUIRE_SIGNIN alone
+ * says what we want, not what the platform does: with authentication off, anyone can send
+ * `x-ms-client-principal` and be whoever they write in it.
+ */
+export function platformPrincipal(header: HeaderGetter, platformAuth: boolean): ClientPrincipal | undefined {
+  return platformAuth ? readClientPrincipal(header) : undefined;
+}
+
 /** The requester recorded when the platform names no one (see `requesterOf`). */
 export const ANONYMOUS_REQUESTER = 'anonymous';
 

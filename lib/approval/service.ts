@@ -28,6 +28,12 @@ export interface ApprovalServiceDeps {
   keyring: Keyring;
   now: () => Date;
   requireSignin: boolean;
+  /**
+   * App Service Authentication is on (WEBSITE_AUTH_ENABLED): only then are the principal headers the
+   * platform's. With APPROVAL_REQUIRE_SIGNIN but without it, no sign-in can be checked, so no
+   * decision is recorded (`signin_unavailable`).
+   */
+  platformAuth?: boolean;
   /** Reviewer delegations; without it a delegate's link is refused (`delegation_not_active`). */
   delegations?: { active(reviewer: string, now: Date): Promise<{ to: string; until: string } | undefined> };
   /**
@@ -99,6 +105,13 @@ export async function submitDecision(
   const acting = delegate ?? reviewer;
 
   if (deps.requireSignin) {
+    if (!deps.platformAuth) {
+      throw fail(
+        403,
+        'signin_unavailable',
+        'APPROVAL_REQUIRE_SIGNIN is on but App Service Authentication is not (WEBSITE_AUTH_ENABLED is not true), so no sign-in can be checked and no decision is recorded. Ask an operator to turn on App Service Authentication.',
+      );
+    }
     if (!ctx.principal) throw fail(401, 'signin_required', `Sign in as ${acting} to record a decision.`);
     if (!ctx.principal.identities.includes(acting)) {
       throw fail(

@@ -22,6 +22,7 @@ export function toSnapshot(state: ApprovalState): ApprovalSnapshot {
     ...(r.reasons ? { reasons: r.reasons.map((x) => x.slice(0, 2_500)) } : {}),
     decisions: state.decisions.map((d) => ({
       reviewer: d.reviewer,
+      ...(d.delegate ? { delegate: d.delegate } : {}),
       decision: d.decision,
       comment: d.comment.length > COMMENT_CUT ? `${d.comment.slice(0, COMMENT_CUT - 1)}…` : d.comment,
       decidedAt: d.decidedAt,

@@ -90,18 +90,64 @@ export function issueCsrf(request: ConsoleRequest): CsrfGrant {
   };
 }
 
-/** The origins a console form may be posted from: the request's own, and the app's public one. */
-function allowedOrigins(request: ConsoleRequest, publicBaseUrl?: string): Set<string> {
-  const url = new URL(request.url);
-  const origins = new Set([url.origin]);
-  const host = request.headers.get('x-forwarded-host') ?? request.headers.get('host');
-  if (host) origins.add(`${isHttps(request) ? 'https' : 'http'}://${host.split(',')[0]!.trim()}`);
-  if (publicBaseUrl) {
-    try {
-      origins.add(new URL(publicBaseUrl).origin);
-    } catch {
-      // not a URL: nothing to add
-    }
+const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])$/i;
+
+function originOf(url: string | undefined): URL | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(new URL(url).origin);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host names a request says it was sent to: Host (and X-Forwarded-Host), else its URL's. */
+function requestHosts(request: ConsoleRequest): string[] {
+  const named = [request.headers.get('host'), request.headers.get('x-forwarded-host')]
+    .flatMap((h) => (h ?? '').split(','))
+    .map((h) => h.trim())
+    .filter((h) => h.length > 0);
+  return named.length > 0 ? named : [new URL(request.url).host];
+}
+
+function hostnameOf(host: string): string {
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return host;
+  }
+}
+
+/**
+ * The origins a console form may be posted from. Never "whatever Host the request names": a page
+ * on another name that resolves to this machine (DNS rebinding) sends a matching Origin and Host.
+ *
+ * - PUBLIC_BASE_URL names a public origin: only that one.
+ * - The console is local (open, or PUBLIC_BASE_URL is a loopback one, or none): the request must
+ *   have been sent to localhost, 127.0.0.1 or [::1] (else 403 `console_not_local`), and may come
+ *   from its own loopback origin, or PUBLIC_BASE_URL's port on any of those three names.
+ */
+function allowedOrigins(request: ConsoleRequest, publicBaseUrl?: string, open = false): Set<string> {
+  const pub = originOf(publicBaseUrl);
+  const pubIsLoopback = pub !== undefined && LOOPBACK_HOST.test(pub.hostname);
+  const origins = new Set<string>();
+  if (pub) origins.add(pub.origin);
+  if (!open && pub && !pubIsLoopback) return new Set([...origins].map((o) => o.toLowerCase()));
+
+  const hosts = requestHosts(request);
+  const foreign = hosts.find((h) => !LOOPBACK_HOST.test(hostnameOf(h)));
+  if (foreign) {
+    throw new ValidationError(
+      'console_not_local',
+      `the local console takes forms only on localhost, 127.0.0.1 or [::1], not ${foreign}; set PUBLIC_BASE_URL to serve it under another name`,
+      { status: 403 },
+    );
+  }
+  const scheme = isHttps(request) ? 'https' : 'http';
+  for (const h of hosts) origins.add(`${scheme}://${h}`);
+  if (pub && pubIsLoopback) {
+    const port = pub.port ? `:${pub.port}` : '';
+    for (const name of ['localhost', '127.0.0.1', '[::1]']) origins.add(`${pub.protocol}//${name}${port}`);
   }
   return new Set([...origins].map((o) => o.toLowerCase()));
 }
@@ -114,18 +160,20 @@ function sameToken(a: string, b: string): boolean {
 }
 
 /**
- * Checks a console POST: from this origin (Origin, or Referer when a browser sends no Origin), with
- * the form's `csrf` field equal to the cookie. Throws a 403 ValidationError naming what is wrong.
+ * Checks a console POST: from an allowed origin (Origin, or Referer when a browser sends no Origin;
+ * see allowedOrigins), with the form's `csrf` field equal to the cookie. Throws a 403
+ * ValidationError naming what is wrong. `open`: the console is open (CONSOLE_OPEN), so it must be
+ * reached on a loopback name.
  */
 export function verifyCsrf(
   request: ConsoleRequest,
   form: { get(name: string): unknown },
-  options: { publicBaseUrl?: string } = {},
+  options: { publicBaseUrl?: string; open?: boolean } = {},
 ): void {
   if (request.method.toUpperCase() !== 'POST') {
     throw new ValidationError('method_not_allowed', 'only a POST can change anything', { status: 405 });
   }
-  const allowed = allowedOrigins(request, options.publicBaseUrl);
+  const allowed = allowedOrigins(request, options.publicBaseUrl, options.open);
   const origin = request.headers.get('origin');
   const referer = request.headers.get('referer');
   let from: string | undefined;

@@ -40,6 +40,8 @@ const verdictSummarySchema = z.object({
   decisions: z.array(
     z.object({
       reviewer: z.string(),
+      /** Who decided on the reviewer's behalf (the policy counts each person once). */
+      delegate: z.string().optional(),
       decision: z.enum(['approve', 'reject']),
       comment: z.string().max(300),
       decidedAt: z.iso.datetime(),

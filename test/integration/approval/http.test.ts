@@ -25,6 +25,7 @@ describe('approval page and decision over HTTP handlers (Cosmos emulator)', () =
   const woken: { approvalId: string; reviewer: string }[] = [];
   const notifier: Notifier = { channel: 'outbox', send: async () => ({ sent: true, ref: 'x' }) };
   let requireSignin = false;
+  let platformAuth = true;
   let counter = 0;
 
   const deps = async (): Promise<ApprovalDeps> => ({
@@ -33,6 +34,7 @@ describe('approval page and decision over HTTP handlers (Cosmos emulator)', () =
     notifier,
     publicBaseUrl: base,
     requireSignin,
+    platformAuth,
     now: () => clock,
   });
   const page = createApprovalPageHandler(deps);
@@ -49,6 +51,7 @@ describe('approval page and decision over HTTP handlers (Cosmos emulator)', () =
   beforeEach(() => {
     clock = new Date(T0.getTime() + 3_600_000);
     requireSignin = false;
+    platformAuth = true;
     woken.length = 0;
   });
 
@@ -291,6 +294,26 @@ describe('approval page and decision over HTTP handlers (Cosmos emulator)', () =
       name: 'Alice@Example.com',
       idp: 'aad',
     });
+  });
+
+  it('with APPROVAL_REQUIRE_SIGNIN but App Service Authentication off, a forged principal records nothing', async () => {
+    requireSignin = true;
+    platformAuth = false;
+    const r = await newApproval();
+    const t = tokenFor(r, 'alice@example.com');
+    const forged = Buffer.from(
+      JSON.stringify({
+        auth_typ: 'aad',
+        name_typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
+        claims: [
+          { typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', val: 'alice@example.com' },
+        ],
+      }),
+    ).toString('base64');
+    const res = await json(t, approve(r), { 'x-ms-client-principal': forged });
+    expect(res.status).toBe(403);
+    expect(code(res)).toBe('signin_unavailable');
+    expect((await store.readState(r.runId, r.id))?.decisions).toEqual([]);
   });
 
   it('100 concurrent conflicting POSTs by one reviewer: exactly one stored, the rest 409', async () => {

@@ -171,7 +171,7 @@ describe('delegation rules over the HTTP handler', () => {
     const off = served(createMyDelegationHandler({ ...deps, requireSignin: false }));
     const refused = await off(call('GET', me, undefined, { 'x-ms-client-principal': principal(me) }));
     expect([refused.status, code(refused)]).toEqual([403, 'signin_not_enabled']);
-    const on = served(createMyDelegationHandler({ ...deps, requireSignin: true }));
+    const on = served(createMyDelegationHandler({ ...deps, requireSignin: true, platformAuth: true }));
     const anonymous = await on(call('GET', me));
     expect([anonymous.status, code(anonymous)]).toEqual([401, 'signin_required']);
     const put = await on(
@@ -184,6 +184,43 @@ describe('delegation rules over the HTTP handler', () => {
     );
     expect(put.status).toBe(201);
     expect(put.jsonBody).toMatchObject({ reviewer: me, setBy: me });
+  });
+
+  it('refuses a forged principal when App Service Authentication is off, even with sign-in required', async () => {
+    const victim = unique('victim');
+    const forged = Buffer.from(
+      JSON.stringify({
+        auth_typ: 'aad',
+        name_typ: 'preferred_username',
+        claims: [{ typ: 'preferred_username', val: victim }],
+      }),
+    ).toString('base64');
+    const noPlatform = served(
+      createMyDelegationHandler({ ...deps, requireSignin: true, platformAuth: false }),
+    );
+    const put = await noPlatform(
+      call(
+        'PUT',
+        victim,
+        { to: 'mallory@example.com', until: at(5), reason: 'forged' },
+        { 'x-ms-client-principal': forged },
+      ),
+    );
+    expect([put.status, code(put)]).toEqual([403, 'signin_not_enabled']);
+    expect(String((put.jsonBody as { detail?: string }).detail)).toMatch(/WEBSITE_AUTH_ENABLED/);
+    expect(await deps.delegations.list(victim)).toEqual([]);
+    // The operator route does not take a forged name as the actor either.
+    const who = unique('gail');
+    const set = await http(
+      call(
+        'PUT',
+        who,
+        { to: 'bob@example.com', until: at(5), reason: 'leave' },
+        { 'x-ms-client-principal': forged },
+      ),
+    );
+    expect(set.status).toBe(201);
+    expect(set.jsonBody).toMatchObject({ setBy: 'operator' });
   });
 });
 
@@ -201,6 +238,7 @@ describe("a delegate decides on the reviewer's behalf", () => {
     keyring,
     now: () => clock,
     requireSignin,
+    platformAuth: true,
     delegations,
   });
   const approveBody = (r: ApprovalRecord) => ({
