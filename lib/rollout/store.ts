@@ -46,7 +46,10 @@ export class RolloutStore {
 
 /**
  * Stores an operator request on the model's live rollout (numbered after the last one) and returns
- * it with the rollout's id, or undefined when the model has no live rollout.
+ * it with the rollout's id, or undefined when the model has no live rollout. An abort is sticky:
+ * once stored, a later pause, resume or promote is refused (AbortPendingError, `abort_pending`), so
+ * no request can overwrite it before the orchestration's next check reads it; another abort
+ * returns the stored one unchanged.
  */
 export async function requestControl(
   store: Pick<RolloutStore, 'update'>,
@@ -61,8 +64,50 @@ export async function requestControl(
     stored = undefined;
     if (!current || !LIVE_STATES.has(current.state)) return undefined;
     if (onlyRolloutId !== undefined && current.rolloutId !== onlyRolloutId) return undefined;
+    if (current.control?.action === 'abort') {
+      if (control.action !== 'abort') throw new AbortPendingError(current.rolloutId, current.control);
+      stored = current.control;
+      return undefined;
+    }
     stored = { ...control, seq: (current.control?.seq ?? 0) + 1, at };
     return { ...current, control: stored, updatedAt: at };
   });
   return doc && stored ? { rolloutId: doc.rolloutId, runId: doc.runId, control: stored } : undefined;
+}
+
+/** Requests after an abort that are refused: an abort is final (docs/rollout.md). */
+export class AbortPendingError extends Error {
+  readonly code = 'abort_pending';
+  constructor(
+    readonly rolloutId: string,
+    readonly control: RolloutControlRecord,
+  ) {
+    super(
+      `the rollout ${rolloutId} is being aborted (requested by ${control.by} at ${control.at}); nothing else can be asked of it`,
+    );
+    this.name = 'AbortPendingError';
+  }
+}
+
+/**
+ * Ends a live rollout here and now, without its orchestration (which was terminated, so nothing
+ * else would): the candidate stops serving, production keeps all traffic. Only the given rollout.
+ * Returns whether it changed the document.
+ */
+export async function endLiveRollout(
+  store: Pick<RolloutStore, 'update'>,
+  modelName: string,
+  rolloutId: string,
+  state: 'aborted' | 'rolled_back',
+  reason: string,
+  at: string,
+): Promise<boolean> {
+  let ended = false;
+  await store.update(modelName, (current) => {
+    ended = false;
+    if (!current || current.rolloutId !== rolloutId || !LIVE_STATES.has(current.state)) return undefined;
+    ended = true;
+    return { ...current, state, percent: 0, updatedAt: at, endedAt: at, reason: reason.slice(0, 2_000) };
+  });
+  return ended;
 }
