@@ -11,7 +11,23 @@ const MAX_ATTEMPTS = 8;
  * value, ETag-conditioned, so the orchestration's activities and a retried activity converge.
  */
 export class RolloutStore {
-  constructor(private readonly cosmos: Pick<CosmosStore, 'read' | 'create' | 'replace'>) {}
+  constructor(private readonly cosmos: Pick<CosmosStore, 'read' | 'create' | 'replace' | 'container'>) {}
+
+  /** Every live rollout (active or paused), across models: for reconciliation, a few at most. */
+  async listLive(): Promise<RolloutDoc[]> {
+    const { resources } = await this.cosmos
+      .container('models')
+      .items.query<RolloutDoc>({
+        query:
+          'SELECT * FROM c WHERE c.id = @id AND c.kind = "rollout" AND (c.state = "active" OR c.state = "paused")',
+        parameters: [{ name: '@id', value: ROLLOUT_DOC_ID }],
+      })
+      .fetchAll();
+    return resources.flatMap((d) => {
+      const parsed = rolloutDocSchema.safeParse(d);
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
 
   async get(modelName: string): Promise<RolloutDoc | undefined> {
     const doc = await this.cosmos.read<RolloutDoc>('models', ROLLOUT_DOC_ID, modelName);
@@ -110,4 +126,38 @@ export async function endLiveRollout(
     return { ...current, state, percent: 0, updatedAt: at, endedAt: at, reason: reason.slice(0, 2_000) };
   });
   return ended;
+}
+
+/** A live rollout younger than this may not have its orchestration visible yet: not judged. */
+export const ROLLOUT_RECONCILE_GRACE_MS = 2 * 60_000;
+
+/**
+ * Ends every live rollout whose orchestration is gone, failed, terminated or completed (none of
+ * them will ever end the document, and the candidate would keep serving): aborted, with why.
+ * `orchestration` answers undefined for an instance that does not exist. Returns the rollouts ended.
+ */
+export async function reconcileRollouts(deps: {
+  rollouts: Pick<RolloutStore, 'listLive' | 'update'>;
+  orchestration: (instanceId: string) => Promise<{ runtimeStatus: string } | undefined>;
+  now: () => Date;
+}): Promise<{ ended: string[]; errors: string[] }> {
+  const ended: string[] = [];
+  const errors: string[] = [];
+  for (const doc of await deps.rollouts.listLive()) {
+    try {
+      const now = deps.now();
+      if (now.getTime() - Date.parse(doc.updatedAt) < ROLLOUT_RECONCILE_GRACE_MS) continue;
+      const state = await deps.orchestration(doc.rolloutId);
+      const status = state?.runtimeStatus;
+      if (status !== undefined && !['Failed', 'Terminated', 'Completed'].includes(status)) continue;
+      const why = `the rollout orchestration ${doc.rolloutId} ${status ? `is ${status.toLowerCase()}` : 'does not exist'}; the candidate stops serving`;
+      if (
+        await endLiveRollout(deps.rollouts, doc.modelName, doc.rolloutId, 'aborted', why, now.toISOString())
+      )
+        ended.push(doc.rolloutId);
+    } catch (err) {
+      errors.push(`${doc.rolloutId}: ${(err as Error).message}`);
+    }
+  }
+  return { ended, errors };
 }

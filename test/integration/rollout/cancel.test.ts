@@ -16,6 +16,7 @@ import { loadConfig } from '../../../lib/config';
 import { setRolloutStepActivity, startRolloutActivity } from '../../../lib/contracts/rollout';
 import { newRunDocument } from '../../../lib/runs/document';
 import { requestControl } from '../../../lib/rollout/store';
+import { reconcileRuns } from '../../../lib/runs/reconcile';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
 import { sampleApprovalInput } from '../../support/approvalSample';
@@ -242,5 +243,43 @@ describe('rollouts of canceled runs, and sticky aborts (emulators)', () => {
     );
     expect(res.status).toBe(409);
     expect(res.jsonBody).toMatchObject({ code: 'abort_pending' });
+  });
+
+  it('reconciliation ends a live rollout whose orchestration failed or is gone, and leaves a running one', async () => {
+    const models = ['rec-failed', 'rec-gone', 'rec-running'];
+    for (const m of models) {
+      const s = await setup(m);
+      await startRollout(services)(s.start);
+      await setRolloutStep(services)(s.step);
+    }
+    const states: Record<string, { runtimeStatus: string } | undefined> = {
+      'run-rec-failed:rollout': { runtimeStatus: 'Failed' },
+      'run-rec-running:rollout': { runtimeStatus: 'Running' },
+    };
+    const result = await reconcileRuns(
+      {
+        runs: services.runs,
+        approvals: services.approvals,
+        slots: services.slots,
+        rollouts: services.rollouts,
+        orchestration: async (id) => states[id],
+        now: () => new Date(Date.parse(AT) + 3_600_000),
+      },
+      [],
+    );
+    // (The sticky-abort test's rollout, never ended and with no orchestration, is ended too.)
+    const ours = result.ended.map((e) => e.id).filter((id) => id.startsWith('run-rec-'));
+    expect(ours.sort()).toEqual(['run-rec-failed:rollout', 'run-rec-gone:rollout']);
+    expect(result.ended).toContainEqual({
+      id: 'run-sticky-abort:rollout',
+      stopReason: 'rollout_orchestration_gone',
+    });
+    expect(await services.rollouts.get('rec-failed')).toMatchObject({
+      state: 'aborted',
+      percent: 0,
+      reason: expect.stringContaining('is failed'),
+    });
+    expect(await services.rollouts.get('rec-gone')).toMatchObject({ state: 'aborted', percent: 0 });
+    expect(await services.rollouts.get('rec-running')).toMatchObject({ state: 'active', percent: 10 });
   });
 });
