@@ -26,7 +26,11 @@ import { ActivityFailedError, callActivity } from './support/call';
  *
  * Operator requests (pause, resume, promote, abort) are read from the rollout document with each
  * guard check; the event only wakes the orchestration early. Everything durable is in the history,
- * so a restart resumes in the step it was in.
+ * so a restart resumes in the step it was in. The history is bounded: the orchestration continues
+ * as new at each step boundary and every ROLLOUT_CHECKS_PER_EXECUTION checks, with its place in
+ * `input.resume`. A step needs at least `guards.minSamples` requests to pass (some guard judged).
+ * Any failure ends the rollout as aborted (best effort; reconciliation ends a document whose
+ * orchestration is gone), so the candidate never keeps serving.
  */
 export const rollout: OrchestrationHandler = function* (
   context: OrchestrationContext,
