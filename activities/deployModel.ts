@@ -12,6 +12,8 @@ import type { Services } from '../lib/services';
 import { startNudge } from '../lib/checks/nudge';
 import { checkDeps } from '../lib/services';
 import { registerActivityFactory } from './support/define';
+import type { RunDocument } from '../lib/contracts/runDocument';
+import { refuseEndedRun } from './setRolloutStep';
 
 type Input = z.output<typeof deployModelActivity.input>;
 
@@ -21,6 +23,11 @@ export interface DeployDeps {
   /** Records the deployment on the run document; false when there is no run document. */
   recordOnRun: (pipeline: string, runId: string, deployment: Record<string, unknown>) => Promise<boolean>;
   now: () => Date;
+  /**
+   * The run document (undefined: none). A run canceled, asked to be, or ended is refused
+   * (`run_canceled`): a cancel must never be followed by a production move. Absent: not checked.
+   */
+  readRun?: (pipeline: string, runId: string) => Promise<RunDocument | undefined>;
 }
 
 /**
@@ -37,6 +44,9 @@ export interface DeployDeps {
 export function deployModel(deps: DeployDeps) {
   return async (input: Input): Promise<DeployModelOutput> => {
     const c = input.candidate;
+    if (deps.readRun) {
+      refuseEndedRun(await deps.readRun(input.pipeline, input.runId), 'production was not moved');
+    }
     const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
     if (!approval)
       throw new NonRetriableError(
@@ -154,7 +164,7 @@ async function consume(deps: DeployDeps, input: Input, approval: ApprovalRecord)
 
 /** The deployment's dependencies from the app's services; the deployment is recorded on the run document. */
 export function deployDeps(
-  services: Pick<Services, 'approvals' | 'registry' | 'now'> & { runs: Pick<RunStore, 'update'> },
+  services: Pick<Services, 'approvals' | 'registry' | 'now'> & { runs: Pick<RunStore, 'update' | 'get'> },
 ): DeployDeps {
   const { runs } = services;
   return {
@@ -170,6 +180,7 @@ export function deployDeps(
       }
     },
     now: services.now,
+    readRun: (pipeline, runId) => runs.get(pipeline, runId),
   };
 }
 

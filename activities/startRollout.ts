@@ -12,6 +12,9 @@ import { buildReference } from '../lib/rollout/figures';
 import type { PredictionReference } from '../lib/rollout/records';
 import { LIVE_STATES, ROLLOUT_DOC_ID } from '../lib/rollout/records';
 import type { RolloutStore } from '../lib/rollout/store';
+import { endLiveRollout } from '../lib/rollout/store';
+import type { RunStore } from '../lib/runs/store';
+import { refuseEndedRun } from './setRolloutStep';
 import { loadScorer } from '../lib/scoring/scorer';
 import type { ArtifactStore } from '../lib/storage/blob';
 import { datasetFromTable, selectRows } from '../lib/training/dataset';
@@ -27,6 +30,7 @@ export interface StartRolloutDeps {
   rollouts: Pick<RolloutStore, 'get' | 'update'>;
   artifacts: ArtifactStore;
   onnx: OnnxModels;
+  runs: Pick<RunStore, 'get'>;
 }
 
 /**
@@ -35,11 +39,15 @@ export interface StartRolloutDeps {
  * that moved since evaluation, and a model with another live rollout. The candidate's predictions
  * on its own holdout rows (the rows evaluation scored it on, by the same split) become the PSI
  * reference. The document starts at step -1, 0 %: production answers until the first step is set.
+ * A run canceled (or asked to be) or ended is refused (`run_canceled`), checked before and again
+ * after the document is written (then the document is ended at once).
  * A retry finds its own document and changes nothing.
  */
 export function startRollout(deps: StartRolloutDeps) {
   return async (input: Input): Promise<Output> => {
     const c = input.candidate;
+    const refuse = 'nothing was rolled out';
+    refuseEndedRun(await deps.runs.get(input.pipeline, input.runId), refuse);
     const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
     if (!approval)
       throw new NonRetriableError(
@@ -114,6 +122,21 @@ export function startRollout(deps: StartRolloutDeps) {
         updatedAt: input.at,
       };
     });
+    // The holdout scoring may have taken long: a cancel that came meanwhile found no rollout to
+    // end, so the document just written is ended here (cancel sets cancelRequested before it looks).
+    try {
+      refuseEndedRun(await deps.runs.get(input.pipeline, input.runId), refuse);
+    } catch (err) {
+      await endLiveRollout(
+        deps.rollouts,
+        c.modelName,
+        input.rolloutId,
+        'aborted',
+        (err as Error).message,
+        input.at,
+      );
+      throw err;
+    }
     return { holdoutRows: stored?.holdoutRows ?? rows, productionVersion: production };
   };
 }
@@ -164,5 +187,6 @@ registerActivityFactory(startRolloutActivity, (services) =>
     rollouts: services.rollouts,
     artifacts: services.artifacts,
     onnx: services.onnx,
+    runs: services.runs,
   }),
 );

@@ -9,10 +9,11 @@ import { reconcileDeps } from './support/reconcile';
  * Every 5 minutes: reconciles every run that has not ended with its orchestration's real state, so
  * a run whose orchestration was terminated from outside, failed or vanished ends with a stop reason
  * (and its approval is withdrawn) even when nobody reads it. Idempotent: runs already in step with
- * their orchestrations are left alone.
+ * their orchestrations are left alone. Live rollouts whose orchestration failed or vanished are
+ * ended too (docs/rollout.md).
  */
 export const reconcileRuns =
-  (deps: Pick<Services, 'runs' | 'approvals' | 'slots'>) =>
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'rollouts'>) =>
   async (timer: Timer, context: InvocationContext): Promise<void> => {
     const active = await deps.runs.listActive();
     const result = await sweep(reconcileDeps(deps, context), active);

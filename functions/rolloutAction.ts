@@ -7,7 +7,7 @@ import { ROLLOUT_CONTROL_EVENT, rolloutActionSchema, rolloutActions } from '../l
 import { ValidationError } from '../lib/errors';
 import { errorProblem, problem, zodProblem } from '../lib/http/problem';
 import type { RolloutStore } from '../lib/rollout/store';
-import { requestControl } from '../lib/rollout/store';
+import { AbortPendingError, requestControl } from '../lib/rollout/store';
 import type { Services } from '../lib/services';
 import { requireJsonContentType } from './support/http';
 
@@ -16,7 +16,8 @@ import { requireJsonContentType } from './support/http';
  * behind App Service Authentication): an operator's request to the model's live rollout. The
  * request is stored on the rollout document first (numbered), then the rollout orchestration is
  * woken with an event; it applies the request at that wake-up, or at its next guard check if the
- * event is lost. Answers 202 with the request; 409 `no_live_rollout` when there is nothing to act on.
+ * event is lost. Answers 202 with the request; 409 `no_live_rollout` when there is nothing to act on,
+ * 409 `abort_pending` for a pause, resume or promote after an abort (an abort is final).
  */
 
 const bodySchema = z.object({ reason: z.string().trim().max(500).optional() }).strict();
@@ -59,12 +60,20 @@ export function createRolloutActionHandler(
       if (!body.success) return zodProblem(body.error);
       // Who acted is who the platform says called, never a body field.
       const by = requesterOf((h) => request.headers.get(h));
-      const stored = await requestControl(
-        deps.rollouts,
-        name,
-        { action: action.data, by, ...(body.data.reason ? { reason: body.data.reason } : {}) },
-        deps.now().toISOString(),
-      );
+      let stored;
+      try {
+        stored = await requestControl(
+          deps.rollouts,
+          name,
+          { action: action.data, by, ...(body.data.reason ? { reason: body.data.reason } : {}) },
+          deps.now().toISOString(),
+        );
+      } catch (err) {
+        // An abort is final: nothing may overwrite it before the rollout applies it.
+        if (err instanceof AbortPendingError)
+          return problem(409, 'abort_pending', err.message, { field: 'action' });
+        throw err;
+      }
       if (!stored) {
         return problem(409, 'no_live_rollout', `Model "${name}" has no rollout in progress.`, {
           field: 'name',

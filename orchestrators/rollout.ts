@@ -1,8 +1,9 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { deployModelActivity } from '../lib/contracts/deploy';
-import type { GuardBreach, RolloutOutput, TrafficFigures } from '../lib/contracts/rollout';
+import type { GuardBreach, RolloutInput, RolloutOutput, TrafficFigures } from '../lib/contracts/rollout';
 import {
+  ROLLOUT_CHECKS_PER_EXECUTION,
   ROLLOUT_CONTROL_EVENT,
   ROLLOUT_ORCHESTRATOR,
   checkRolloutGuardsActivity,
@@ -25,7 +26,11 @@ import { ActivityFailedError, callActivity } from './support/call';
  *
  * Operator requests (pause, resume, promote, abort) are read from the rollout document with each
  * guard check; the event only wakes the orchestration early. Everything durable is in the history,
- * so a restart resumes in the step it was in.
+ * so a restart resumes in the step it was in. The history is bounded: the orchestration continues
+ * as new at each step boundary and every ROLLOUT_CHECKS_PER_EXECUTION checks, with its place in
+ * `input.resume`. A step needs at least `guards.minSamples` requests to pass (some guard judged).
+ * Any failure ends the rollout as aborted (best effort; reconciliation ends a document whose
+ * orchestration is gone), so the candidate never keeps serving.
  */
 export const rollout: OrchestrationHandler = function* (
   context: OrchestrationContext,
@@ -39,22 +44,32 @@ export const rollout: OrchestrationHandler = function* (
     if (!context.df.isReplaying) context.log(`rollout ${ref.rolloutId}: ${message}`);
   };
 
-  try {
-    yield* callActivity(context, startRolloutActivity, {
-      ...ref,
-      ...run,
-      approvalId: input.approvalId,
-      candidate: c,
-      expectedProduction: input.expectedProduction,
-      strategy: input.strategy,
-      steps: input.steps,
-      agreementTolerance: input.guards.agreementTolerance,
-      at: now().toISOString(),
-    });
-  } catch (err) {
-    if (!(err instanceof ActivityFailedError)) throw err;
-    // Refused before any traffic moved: nothing to roll back.
-    return { outcome: 'aborted', reason: err.message, step: 0, code: err.code };
+  const resume = input.resume;
+  let controlSeq = resume?.controlSeq ?? 0;
+  let paused = resume?.paused ?? false;
+  let promoted: string | undefined;
+  let passed: { step: number; figures: TrafficFigures } | undefined = resume?.passed;
+  let step = resume?.step ?? 0;
+
+  if (!resume) {
+    try {
+      yield* callActivity(context, startRolloutActivity, {
+        ...ref,
+        ...run,
+        approvalId: input.approvalId,
+        candidate: c,
+        expectedProduction: input.expectedProduction,
+        strategy: input.strategy,
+        steps: input.steps,
+        agreementTolerance: input.guards.agreementTolerance,
+        at: now().toISOString(),
+      });
+    } catch (err) {
+      // Its retries ran out: it may have written the document, which must not stay live.
+      if (!(err instanceof ActivityFailedError)) return yield* failed(err);
+      // Refused before any traffic moved: nothing to roll back.
+      return { outcome: 'aborted', reason: err.message, step: 0, code: err.code };
+    }
   }
 
   function* end(
@@ -79,89 +94,120 @@ export const rollout: OrchestrationHandler = function* (
     });
   }
 
-  let controlSeq = 0;
-  let paused = false;
-  let promoted: string | undefined;
-  let passed: { step: number; figures: TrafficFigures } | undefined;
-  let step = 0;
-  for (; step < input.steps.length && !promoted; step++) {
-    const s = input.steps[step]!;
-    yield* callActivity(context, setRolloutStepActivity, {
-      ...ref,
-      ...run,
-      strategy: input.strategy,
-      step,
-      percent: s.percent,
-      state: paused ? 'paused' : 'active',
-      at: now().toISOString(),
-      ...(passed ? { passed } : {}),
-    });
-    log(`step ${step + 1}/${input.steps.length}: ${s.percent} %`);
-    const startedAt = now().getTime();
-    const minEnd = startedAt + s.minSeconds * 1000;
-    for (;;) {
-      const t = now().getTime();
-      const next =
-        t < minEnd
-          ? Math.min(minEnd, t + input.checkEverySeconds * 1000)
-          : t + input.checkEverySeconds * 1000;
-      const timer = context.df.createTimer(new Date(Math.max(next, t + 1)));
-      const event = context.df.waitForExternalEvent(ROLLOUT_CONTROL_EVENT);
-      const winner = yield context.df.Task.any([timer, event]);
-      // Only a wake-up: what counts is the request the endpoint stored on the rollout document.
-      if (winner === event) timer.cancel();
+  // A step passes only once its guards could be judged: never on fewer requests than minSamples.
+  const needed = (s: { minRequests: number }) => Math.max(s.minRequests, input.guards.minSamples);
+  /** Starts this orchestration over where it is (a bounded history); the caller returns at once. */
+  const continueAt = (at: NonNullable<RolloutInput['resume']>): RolloutOutput => {
+    log(`continues as new at step ${at.step + 1}`);
+    context.df.continueAsNew({ ...input, resume: at });
+    // Not an output: an orchestration that continued as new reports the next execution's.
+    return { outcome: 'aborted', reason: 'continued as new', step: at.step };
+  };
 
-      const check = yield* callActivity(context, checkRolloutGuardsActivity, {
-        ...ref,
-        strategy: input.strategy,
-        step,
-        guards: input.guards,
-      });
-      if (check.breaches.length > 0) {
-        const why = check.breaches.map((b) => b.message).join('; ');
-        yield* end('rolled_back', `guard breached: ${why}`, step, check.figures, check.breaches);
-        return {
-          outcome: 'rolled_back',
-          reason: why,
+  try {
+    for (; step < input.steps.length && !promoted; step++) {
+      const s = input.steps[step]!;
+      let startedAt: number;
+      if (resume?.stepStartedAt && step === resume.step) {
+        startedAt = Date.parse(resume.stepStartedAt);
+      } else {
+        yield* callActivity(context, setRolloutStepActivity, {
+          ...ref,
+          ...run,
+          strategy: input.strategy,
           step,
-          figures: check.figures,
-          breaches: check.breaches,
-        };
+          percent: s.percent,
+          state: paused ? 'paused' : 'active',
+          at: now().toISOString(),
+          ...(passed ? { passed } : {}),
+        });
+        log(`step ${step + 1}/${input.steps.length}: ${s.percent} %`);
+        startedAt = now().getTime();
       }
-      const control = check.control;
-      if (control && control.seq > controlSeq) {
-        controlSeq = control.seq;
-        const who = `${control.by}${control.reason ? ` (${control.reason})` : ''}`;
-        if (control.action === 'abort') {
-          const why = `aborted by ${who}`;
-          yield* end('aborted', why, step, check.figures);
-          return { outcome: 'aborted', reason: why, step, figures: check.figures };
-        }
-        if (control.action === 'promote') {
-          promoted = `promoted by ${who} at step ${step + 1}`;
-          passed = { step, figures: check.figures };
-          break;
-        }
-        if ((control.action === 'pause') !== paused) {
-          paused = control.action === 'pause';
-          yield* callActivity(context, setRolloutStepActivity, {
-            ...ref,
-            ...run,
-            strategy: input.strategy,
+      const minEnd = startedAt + s.minSeconds * 1000;
+      let checks = 0;
+      let stepPassed = false;
+      for (;;) {
+        if (checks >= ROLLOUT_CHECKS_PER_EXECUTION) {
+          return continueAt({
             step,
-            percent: s.percent,
-            state: paused ? 'paused' : 'active',
-            at: now().toISOString(),
-            note: `${paused ? 'paused' : 'resumed'} by ${who} at step ${step + 1}`,
+            stepStartedAt: new Date(startedAt).toISOString(),
+            controlSeq,
+            paused,
+            ...(passed ? { passed } : {}),
           });
         }
+        checks++;
+        const t = now().getTime();
+        const next =
+          t < minEnd
+            ? Math.min(minEnd, t + input.checkEverySeconds * 1000)
+            : t + input.checkEverySeconds * 1000;
+        const timer = context.df.createTimer(new Date(Math.max(next, t + 1)));
+        const event = context.df.waitForExternalEvent(ROLLOUT_CONTROL_EVENT);
+        const winner = yield context.df.Task.any([timer, event]);
+        // Only a wake-up: what counts is the request the endpoint stored on the rollout document.
+        if (winner === event) timer.cancel();
+
+        const check = yield* callActivity(context, checkRolloutGuardsActivity, {
+          ...ref,
+          strategy: input.strategy,
+          step,
+          guards: input.guards,
+        });
+        if (check.breaches.length > 0) {
+          const why = check.breaches.map((b) => b.message).join('; ');
+          yield* end('rolled_back', `guard breached: ${why}`, step, check.figures, check.breaches);
+          return {
+            outcome: 'rolled_back',
+            reason: why,
+            step,
+            figures: check.figures,
+            breaches: check.breaches,
+          };
+        }
+        const control = check.control;
+        if (control && control.seq > controlSeq) {
+          controlSeq = control.seq;
+          const who = `${control.by}${control.reason ? ` (${control.reason})` : ''}`;
+          if (control.action === 'abort') {
+            const why = `aborted by ${who}`;
+            yield* end('aborted', why, step, check.figures);
+            return { outcome: 'aborted', reason: why, step, figures: check.figures };
+          }
+          if (control.action === 'promote') {
+            promoted = `promoted by ${who} at step ${step + 1}`;
+            passed = { step, figures: check.figures };
+            break;
+          }
+          if ((control.action === 'pause') !== paused) {
+            paused = control.action === 'pause';
+            yield* callActivity(context, setRolloutStepActivity, {
+              ...ref,
+              ...run,
+              strategy: input.strategy,
+              step,
+              percent: s.percent,
+              state: paused ? 'paused' : 'active',
+              at: now().toISOString(),
+              note: `${paused ? 'paused' : 'resumed'} by ${who} at step ${step + 1}`,
+            });
+          }
+        }
+        const seen = check.figures.requests;
+        if (!paused && now().getTime() >= minEnd && seen >= needed(s)) {
+          passed = { step, figures: check.figures };
+          stepPassed = true;
+          break;
+        }
       }
-      const seen = check.figures.requests;
-      if (!paused && now().getTime() >= minEnd && seen >= s.minRequests) {
-        passed = { step, figures: check.figures };
-        break;
+      if (stepPassed && step + 1 < input.steps.length) {
+        // A step boundary: the next step starts in a fresh history.
+        return continueAt({ step: step + 1, controlSeq, paused, passed: passed! });
       }
     }
+  } catch (err) {
+    return yield* failed(err);
   }
   const last = Math.min(step, input.steps.length) - 1;
 
@@ -184,11 +230,37 @@ export const rollout: OrchestrationHandler = function* (
       deployment: deployed,
     };
   } catch (err) {
-    if (!(err instanceof ActivityFailedError)) throw err;
-    // Production moved under the rollout (an operator's rollback) or the approval was used: the
-    // candidate stops serving and production stays as it is.
-    yield* end('aborted', err.message, Math.max(last, 0));
+    if (!(err instanceof ActivityFailedError)) return yield* failed(err);
+    // Production moved under the rollout (an operator's rollback), the approval was used, or the
+    // run was canceled: the candidate stops serving and production stays as it is.
+    try {
+      yield* end('aborted', err.message, Math.max(last, 0));
+    } catch (endErr) {
+      return yield* failed(endErr);
+    }
     return { outcome: 'aborted', reason: err.message, step: Math.max(last, 0), code: err.code };
+  }
+
+  /**
+   * Anything else that failed (an activity whose retries ran out, a refusal such as `rollout_ended`
+   * or `run_canceled`): the candidate must not keep serving, so the rollout ends as aborted, best
+   * effort (reconciliation ends a document whose orchestration is gone), and the run learns why.
+   */
+  function* failed(err: unknown): Generator<Task, RolloutOutput, unknown> {
+    const at = Math.max(Math.min(step, input.steps.length - 1), 0);
+    const message = err instanceof Error ? err.message : String(err);
+    // A refusal keeps its code (`run_canceled`, `rollout_ended`); anything else is `rollout_failed`.
+    const code = err instanceof ActivityFailedError ? err.code : 'rollout_failed';
+    const reason = (err instanceof ActivityFailedError ? message : `rollout failed: ${message}`).slice(
+      0,
+      2_000,
+    );
+    try {
+      yield* end('aborted', reason, at);
+    } catch {
+      log(`could not end after a failure (reconciliation will): ${message}`);
+    }
+    return { outcome: 'aborted', reason, step: at, code };
   }
 };
 

@@ -1,9 +1,9 @@
 import type { InvocationContext } from '@azure/functions';
 import type * as df from 'durable-functions';
-import { runChildInstanceIds } from '../../lib/contracts/orchestrations';
+import { approvalInstanceId, runChildInstanceIds } from '../../lib/contracts/orchestrations';
 import { readStepOutputs } from '../../lib/contracts/run';
 import { ROLLOUT_CONTROL_EVENT, rolloutInstanceId } from '../../lib/contracts/rollout';
-import { requestControl } from '../../lib/rollout/store';
+import { endLiveRollout, requestControl } from '../../lib/rollout/store';
 import type { RunDocument } from '../../lib/contracts/runDocument';
 import { endRun, withdrawalMessage } from '../../lib/runs/ending';
 import type { Services } from '../../lib/services';
@@ -49,28 +49,33 @@ export async function cancelRunNow(
   // run while its orchestration is terminated before the document below says canceled.
   await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
 
-  // Parent first, so it schedules nothing new while the children are stopped.
+  // Parent first, so it schedules nothing new while the children are stopped; the rollout too
+  // (docs/rollout.md): a terminated rollout moves nothing more, and its document is ended below.
+  const rolloutId = rolloutInstanceId(id);
   const terminated = [];
-  for (const instance of [run.instanceId, ...runChildInstanceIds(id)]) {
+  for (const instance of [run.instanceId, ...runChildInstanceIds(id), rolloutId]) {
     if (await terminateQuietly(client, instance, reason)) terminated.push(instance);
   }
 
-  // A rollout runs as its own orchestration: it is asked to abort (docs/rollout.md), so it stops
-  // routing traffic to the candidate and never moves production.
-  const rolloutModel = (run.rollout as { modelName?: unknown } | undefined)?.modelName;
-  if (deps.rollouts && typeof rolloutModel === 'string') {
-    const rolloutId = rolloutInstanceId(id);
+  // Whatever step the run was in, a rollout of its candidate may be live (or about to start: the
+  // startRollout activity re-reads cancelRequested after writing the document). The abort is
+  // stored (sticky, with who asked), then the document ended here, since no orchestration is left
+  // to apply it; the event is for a rollout that somehow survived termination.
+  const rolloutModel = deps.rollouts ? await candidateModelOf(deps, run) : undefined;
+  if (deps.rollouts && rolloutModel) {
+    const now = new Date().toISOString();
     const stored = await requestControl(
       deps.rollouts,
       rolloutModel,
       { action: 'abort', by, reason: 'the run was canceled' },
-      new Date().toISOString(),
+      now,
       rolloutId,
     );
+    await endLiveRollout(deps.rollouts, rolloutModel, rolloutId, 'aborted', `the run was ${reason}`, now);
     if (stored) {
       await client
         .raiseEvent(rolloutId, ROLLOUT_CONTROL_EVENT, { action: 'abort', seq: stored.control.seq })
-        .catch(() => undefined); // applied at its next guard check anyway
+        .catch(() => undefined);
     }
   }
 
@@ -105,4 +110,17 @@ export async function cancelRunNow(
     ...(job ? { trainingJobCanceled: job.jobId } : {}),
     ...(approvalStatus ? { approval: approvalStatus } : {}),
   };
+}
+
+/**
+ * The model a run's rollout would be of: the rollout record on the run document (written with
+ * the first step), else the candidate its approval was asked for (a rollout starts only after
+ * approval). Undefined: the run never reached approval, so no rollout can exist.
+ */
+async function candidateModelOf(deps: CancelDeps, run: RunDocument): Promise<string | undefined> {
+  const fromRecord = (run.rollout as { modelName?: unknown } | undefined)?.modelName;
+  if (typeof fromRecord === 'string') return fromRecord;
+  const approvalId = readStepOutputs(run.steps, 'approve')?.approvalId ?? approvalInstanceId(run.id);
+  const record = await deps.approvals.getRecord(run.id, approvalId).catch(() => undefined);
+  return record?.candidate.modelName;
 }

@@ -19,10 +19,11 @@ export function durableOrchestrations(context: InvocationContext): ReadOrchestra
 }
 
 export function reconcileDeps(
-  deps: Pick<Services, 'runs' | 'approvals' | 'slots'>,
+  deps: Pick<Services, 'runs' | 'approvals' | 'slots'> & Partial<Pick<Services, 'rollouts'>>,
   context: InvocationContext,
 ): ReconcileDeps {
   return {
+    ...(deps.rollouts ? { rollouts: deps.rollouts } : {}),
     runs: deps.runs,
     approvals: deps.approvals,
     slots: deps.slots,

@@ -126,22 +126,6 @@ export type RolloutControlRecord = z.infer<typeof rolloutControlRecordSchema>;
 /** The rollout of a run: one per run; its id is also the rollout document's `rolloutId`. */
 export const rolloutInstanceId = (runId: string): string => `${runId}:rollout`;
 
-export const rolloutInputSchema = z.object({
-  runId: z.string().min(1),
-  pipeline: z.string().min(1),
-  approvalId: z.string().min(1),
-  /** The run execution's deployment id: the approval is consumed by it when production moves. */
-  deploymentId: z.string().min(1).max(200),
-  candidate: candidateSchema,
-  /** The production version the candidate was evaluated against (null: none). */
-  expectedProduction: z.int().positive().nullable(),
-  strategy: z.enum(['shadow', 'canary']),
-  steps: z.array(rolloutStepSchema).min(1).max(20),
-  guards: rolloutGuardsSchema,
-  checkEverySeconds: z.number().min(1),
-});
-export type RolloutInput = z.input<typeof rolloutInputSchema>;
-
 /** What the candidate's traffic showed in a step so far (candidate side; production for comparison). */
 export const trafficFiguresSchema = z.object({
   requests: z.int().min(0),
@@ -157,6 +141,42 @@ export const trafficFiguresSchema = z.object({
   productionRequests: z.int().min(0),
 });
 export type TrafficFigures = z.infer<typeof trafficFiguresSchema>;
+
+export const rolloutInputSchema = z.object({
+  runId: z.string().min(1),
+  pipeline: z.string().min(1),
+  approvalId: z.string().min(1),
+  /** The run execution's deployment id: the approval is consumed by it when production moves. */
+  deploymentId: z.string().min(1).max(200),
+  candidate: candidateSchema,
+  /** The production version the candidate was evaluated against (null: none). */
+  expectedProduction: z.int().positive().nullable(),
+  strategy: z.enum(['shadow', 'canary']),
+  steps: z.array(rolloutStepSchema).min(1).max(20),
+  guards: rolloutGuardsSchema,
+  checkEverySeconds: z.number().min(1),
+  /**
+   * Set when the orchestration continued as new (at each step boundary and every
+   * ROLLOUT_CHECKS_PER_EXECUTION checks, to bound its history): where it was. Absent: a new rollout.
+   */
+  resume: z
+    .object({
+      /** The step to run (0-based). */
+      step: z.int().min(0),
+      /** When that step started (its traffic share was set); absent: it starts now. */
+      stepStartedAt: z.iso.datetime().optional(),
+      /** The last operator request applied. */
+      controlSeq: z.int().min(0),
+      paused: z.boolean(),
+      /** The last step passed, with its figures. */
+      passed: z.object({ step: z.int().min(0), figures: trafficFiguresSchema }).optional(),
+    })
+    .optional(),
+});
+export type RolloutInput = z.input<typeof rolloutInputSchema>;
+
+/** Guard checks one execution of the rollout orchestration makes before it continues as new. */
+export const ROLLOUT_CHECKS_PER_EXECUTION = 100;
 
 export const guardBreachSchema = z.object({
   guard: z.enum(['maxErrorRate', 'maxLatencyP99Ms', 'maxPredictionPsi', 'minShadowAgreement']),

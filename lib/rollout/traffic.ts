@@ -15,6 +15,9 @@ import type { PredictionReference } from './records';
  */
 
 export const variants = ['production', 'candidate', 'shadow'] as const;
+
+/** Records of failed flushes an instance keeps for the next flush, at most. */
+export const MAX_UNWRITTEN = 1_000;
 export type Variant = (typeof variants)[number];
 
 export const trafficRecordSchema = z.object({
@@ -103,6 +106,12 @@ export interface TrafficRecorderDeps {
 /** Sums samples per key in memory and writes them in batches (see the module comment). */
 export class TrafficRecorder {
   private buffer = new Map<string, Acc>();
+  /**
+   * Records of failed flushes, kept exactly as built (same ids) and written again with the next
+   * flush: a record the failed write did store answers 409 and counts as written, so a partly
+   * failed flush is never counted twice (merging its counts into a new record would be).
+   */
+  private unwritten: TrafficRecord[] = [];
   private pending = 0;
   private seq = 0;
   private flushing: Promise<void> | undefined;
@@ -160,10 +169,14 @@ export class TrafficRecorder {
     }
   }
 
-  /** Writes what is buffered (one flush at a time); a failed write keeps its counts for the next. */
+  /**
+   * Writes what is buffered (one flush at a time), with the records of earlier failed flushes. A
+   * failed write keeps its records, ids and all, for the next flush (at most MAX_UNWRITTEN; the
+   * oldest are dropped beyond, and logged).
+   */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    if (this.buffer.size === 0) return Promise.resolve();
+    if (this.buffer.size === 0 && this.unwritten.length === 0) return Promise.resolve();
     const taken = this.buffer;
     this.buffer = new Map();
     this.pending = 0;
@@ -171,15 +184,27 @@ export class TrafficRecorder {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const seq = this.seq++;
-    const records = [...taken.values()].map((a, i) => toRecord(a, this.source, seq, i));
+    const fresh: TrafficRecord[] = [];
+    if (taken.size > 0) {
+      const seq = this.seq++;
+      fresh.push(...[...taken.values()].map((a, i) => toRecord(a, this.source, seq, i)));
+    }
+    const records = [...this.unwritten, ...fresh];
+    this.unwritten = [];
     this.flushing = this.deps
       .write(records)
       .catch((err: unknown) => {
-        this.deps.log?.(`traffic stats: write failed, kept for the next flush: ${(err as Error).message}`);
-        for (const [k, a] of taken) {
-          const now = this.buffer.get(k);
-          this.buffer.set(k, now ? merge(a, now) : a);
+        const dropped = Math.max(0, records.length - MAX_UNWRITTEN);
+        this.unwritten = records.slice(dropped);
+        this.deps.log?.(
+          `traffic stats: write failed, ${this.unwritten.length} record(s) kept for the next flush${dropped > 0 ? `, ${dropped} oldest dropped` : ''}: ${(err as Error).message}`,
+        );
+        if (!this.timer) {
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            void this.flush();
+          }, this.deps.flushEveryMs);
+          this.timer.unref();
         }
       })
       .finally(() => {
@@ -209,26 +234,6 @@ function addPredictions(acc: Acc, p: ArrayLike<number> | readonly string[], ref:
       classes[c] = (classes[c] ?? 0) + 1;
     }
   }
-}
-
-function merge(a: Acc, b: Acc): Acc {
-  const sumArr = (x?: number[], y?: number[]) => (x && y ? x.map((v, i) => v + (y[i] ?? 0)) : (x ?? y));
-  const classes = a.classes || b.classes ? { ...a.classes } : undefined;
-  if (classes) for (const [k, v] of Object.entries(b.classes ?? {})) classes[k] = (classes[k] ?? 0) + v;
-  const bins = sumArr(a.bins, b.bins);
-  return {
-    key: a.key,
-    from: Math.min(a.from, b.from),
-    to: Math.max(a.to, b.to),
-    requests: a.requests + b.requests,
-    errors: a.errors + b.errors,
-    rows: a.rows + b.rows,
-    latency: sumArr(a.latency, b.latency)!,
-    ...(bins ? { bins } : {}),
-    ...(classes ? { classes } : {}),
-    compared: a.compared + b.compared,
-    agreed: a.agreed + b.agreed,
-  };
 }
 
 function toRecord(a: Acc, source: string, seq: number, i: number): TrafficRecord {

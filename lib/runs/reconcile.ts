@@ -4,6 +4,8 @@ import { endRun, withdrawalMessage } from './ending';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './document';
 import type { RunStore } from './store';
+import type { RolloutStore } from '../rollout/store';
+import { reconcileRollouts } from '../rollout/store';
 
 /**
  * Reconciles a run document with its orchestration's real state. The run document is what people
@@ -30,6 +32,8 @@ export interface ReconcileDeps extends RunEndingDeps {
    * Best effort: the gate re-reads Cosmos on its own schedule anyway.
    */
   wakeApproval?: (approvalId: string) => Promise<void>;
+  /** Live rollouts, reconciled by the sweep with their orchestrations (docs/rollout.md). */
+  rollouts?: Pick<RolloutStore, 'listLive' | 'update'>;
 }
 
 /**
@@ -142,6 +146,20 @@ export async function reconcileRuns(
       if (after.status !== run.status) ended.push({ id: run.id, stopReason: after.stopReason });
     } catch (err) {
       errors.push(`${run.id}: ${(err as Error).message}`);
+    }
+  }
+  // A rollout whose orchestration failed or vanished would keep its candidate serving: ended here.
+  if (deps.rollouts) {
+    try {
+      const r = await reconcileRollouts({
+        rollouts: deps.rollouts,
+        orchestration: deps.orchestration,
+        now: deps.now,
+      });
+      for (const id of r.ended) ended.push({ id, stopReason: 'rollout_orchestration_gone' });
+      errors.push(...r.errors);
+    } catch (err) {
+      errors.push(`rollouts: ${(err as Error).message}`);
     }
   }
   return { checked: runs.length, ended, errors };

@@ -1,0 +1,367 @@
+/**
+ * The rollout orchestrator run in-process with scripted activities (docs/rollout.md): a minimal
+ * stand-in for the Durable context that answers each scheduled task at once. Timers fire at their
+ * time (the clock jumps there) unless the script raises the operator's event first; continueAsNew
+ * starts the body over with the new input, as the Durable runtime does. It measures what the body
+ * asks for, not replay safety.
+ */
+import type { OrchestrationContext } from 'durable-functions';
+import type { RolloutInput, RolloutOutput, TrafficFigures } from '../../../lib/contracts/rollout';
+import { ROLLOUT_CHECKS_PER_EXECUTION, rolloutGuardsSchema } from '../../../lib/contracts/rollout';
+import { rollout } from '../../../orchestrators/rollout';
+import { failure } from '../../support/pipelineScript';
+
+interface Call {
+  name: string;
+  input: Record<string, unknown>;
+  execution: number;
+}
+type Task =
+  | { kind: 'activity'; name: string; input: Record<string, unknown> }
+  | { kind: 'timer'; fireAt: Date; cancel: () => void }
+  | { kind: 'event'; name: string }
+  | { kind: 'any'; tasks: Task[] };
+
+/** Answers an activity call; `{ throw }` for a call whose retries ran out. */
+type Script = Record<string, (input: Record<string, unknown>, count: number) => unknown>;
+
+const T0 = Date.parse('2026-03-01T12:00:00.000Z');
+const digest = (c: string) => c.repeat(64);
+
+function figures(requests: number): TrafficFigures {
+  return {
+    requests,
+    errors: 0,
+    errorRate: requests > 0 ? 0 : null,
+    latencyP99Ms: requests > 0 ? 5 : null,
+    predictedRows: requests,
+    psi: null,
+    compared: 0,
+    agreement: null,
+    productionRequests: requests * 3,
+  };
+}
+
+function rolloutInput(over: Partial<RolloutInput> = {}): RolloutInput {
+  return {
+    runId: 'run-1',
+    pipeline: 'wages',
+    approvalId: 'run-1:approval',
+    deploymentId: 'exec-1',
+    candidate: { modelName: 'wages', modelVersion: 2, modelDigest: digest('b'), datasetDigest: digest('d') },
+    expectedProduction: 1,
+    strategy: 'canary',
+    steps: [
+      { percent: 10, minRequests: 50, minSeconds: 60 },
+      { percent: 100, minRequests: 50, minSeconds: 60 },
+    ],
+    guards: rolloutGuardsSchema.parse({ minSamples: 20 }),
+    checkEverySeconds: 10,
+    ...over,
+  };
+}
+
+const deployed = {
+  modelName: 'wages',
+  version: 2,
+  previous: 1,
+  moved: true,
+  aliasMoveSeq: 1,
+  deployedAt: new Date(T0).toISOString(),
+  recordedOnRun: true,
+};
+
+/** Every check sees `requests` (per check count) and no operator request unless `control` says. */
+function baseScript(over: Partial<Script> = {}): Script {
+  return {
+    startRollout: () => ({ holdoutRows: 100, productionVersion: 1 }),
+    setRolloutStep: () => ({ updated: true }),
+    checkRolloutGuards: () => ({ figures: figures(100), breaches: [] }),
+    endRollout: () => ({ ended: true, notified: 1 }),
+    deployModel: () => deployed,
+    ...over,
+  } as Script;
+}
+
+interface Driven {
+  output: RolloutOutput;
+  calls: Call[];
+  executions: number;
+  /** The most tasks one execution scheduled (its history grows with them). */
+  maxTasksPerExecution: number;
+}
+
+/**
+ * Drives the orchestrator to its end. `wake(checkCount)` says whether the operator's event comes
+ * before the next timer (the check that follows is then number checkCount + 1).
+ */
+function drive(input: RolloutInput, script: Script, wake: (checks: number) => boolean = () => false): Driven {
+  let clock = T0;
+  let current: unknown = input;
+  const calls: Call[] = [];
+  const counts = new Map<string, number>();
+  let executions = 0;
+  let maxTasks = 0;
+  for (;;) {
+    executions++;
+    if (executions > 1_000) throw new Error('too many executions');
+    let continued: unknown;
+    let tasks = 0;
+    const context = {
+      log: () => undefined,
+      df: {
+        instanceId: 'run-1:rollout',
+        isReplaying: false,
+        get currentUtcDateTime() {
+          return new Date(clock);
+        },
+        getInput: () => current,
+        continueAsNew: (next: unknown) => (continued = next),
+        callActivityWithRetry: (
+          name: string,
+          _retry: unknown,
+          activityInput: Record<string, unknown>,
+        ): Task => ({
+          kind: 'activity',
+          name,
+          input: activityInput,
+        }),
+        createTimer: (fireAt: Date): Task => ({ kind: 'timer', fireAt, cancel: () => undefined }),
+        waitForExternalEvent: (name: string): Task => ({ kind: 'event', name }),
+        Task: { any: (ts: Task[]): Task => ({ kind: 'any', tasks: ts }) },
+      },
+    } as unknown as OrchestrationContext;
+    const gen = rollout(context) as Generator<Task, RolloutOutput, unknown>;
+    let next = gen.next();
+    while (!next.done) {
+      const task = next.value;
+      tasks++;
+      if (tasks > 100_000) throw new Error('runaway orchestration');
+      if (task.kind === 'any') {
+        const [timer, event] = task.tasks as [Extract<Task, { kind: 'timer' }>, Task];
+        const checks = counts.get('checkRolloutGuards') ?? 0;
+        if (wake(checks)) {
+          next = gen.next(event);
+        } else {
+          clock = Math.max(clock, timer.fireAt.getTime());
+          next = gen.next(timer);
+        }
+        continue;
+      }
+      if (task.kind !== 'activity') throw new Error(`unexpected ${task.kind}`);
+      const count = (counts.get(task.name) ?? 0) + 1;
+      counts.set(task.name, count);
+      calls.push({ name: task.name, input: task.input, execution: executions });
+      const handler = script[task.name];
+      if (!handler) throw new Error(`the script does not answer ${task.name}`);
+      const answer = handler(task.input, count);
+      if (answer && typeof answer === 'object' && 'throw' in answer)
+        next = gen.throw((answer as { throw: Error }).throw);
+      else next = gen.next(answer);
+    }
+    maxTasks = Math.max(maxTasks, tasks);
+    if (continued === undefined)
+      return { output: next.value, calls, executions, maxTasksPerExecution: maxTasks };
+    current = JSON.parse(JSON.stringify(continued));
+  }
+}
+
+const names = (d: Driven) => d.calls.map((c) => c.name);
+const control = (action: string, seq: number) => ({
+  action,
+  seq,
+  by: 'ops@example.com',
+  at: new Date(T0).toISOString(),
+});
+
+describe('rollout orchestrator', () => {
+  it('passes every step, then moves production once and ends completed', () => {
+    const d = drive(rolloutInput(), baseScript());
+    expect(d.output).toMatchObject({ outcome: 'completed', step: 1, deployment: { version: 2 } });
+    expect(names(d).filter((n) => n === 'deployModel')).toHaveLength(1);
+    expect(d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => c.input.percent)).toEqual([10, 100]);
+    expect(d.calls.at(-1)).toMatchObject({ name: 'endRollout', input: { outcome: 'completed' } });
+  });
+
+  it('abort mid-step: ends aborted with who asked, and production never moves', () => {
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(5),
+          breaches: [],
+          ...(n >= 2 ? { control: control('abort', 1) } : {}),
+        }),
+      }),
+      (checks) => checks === 1,
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', step: 0, reason: 'aborted by ops@example.com' });
+    expect(names(d)).not.toContain('deployModel');
+    expect(d.calls.at(-1)).toMatchObject({ name: 'endRollout', input: { outcome: 'aborted', step: 0 } });
+  });
+
+  it('promote: production moves at once, in the step it was in', () => {
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        checkRolloutGuards: () => ({ figures: figures(3), breaches: [], control: control('promote', 1) }),
+      }),
+    );
+    expect(d.output).toMatchObject({
+      outcome: 'completed',
+      step: 0,
+      reason: expect.stringContaining('promoted by'),
+    });
+    expect(names(d)).toEqual([
+      'startRollout',
+      'setRolloutStep',
+      'checkRolloutGuards',
+      'deployModel',
+      'endRollout',
+    ]);
+  });
+
+  it('pause then resume: a paused step does not pass; it goes on once resumed', () => {
+    // Checks 1-3 see the pause (applied once), 4 on the resume; enough requests all along.
+    const d = drive(
+      rolloutInput({ steps: [{ percent: 10, minRequests: 50, minSeconds: 0 }] }),
+      baseScript({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(100),
+          breaches: [],
+          control: n <= 3 ? control('pause', 1) : control('resume', 2),
+        }),
+      }),
+    );
+    const steps = d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => c.input.state);
+    expect(steps).toEqual(['active', 'paused', 'active']);
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(4);
+    expect(d.output).toMatchObject({ outcome: 'completed' });
+  });
+
+  it('a step never passes on fewer requests than guards.minSamples, whatever minRequests says', () => {
+    // minRequests 0, minSamples 20: 10 requests do not pass the step; 25 do.
+    const d = drive(
+      rolloutInput({ steps: [{ percent: 10, minRequests: 0, minSeconds: 0 }] }),
+      baseScript({
+        checkRolloutGuards: (_i, n) => ({ figures: figures(n < 5 ? 10 : 25), breaches: [] }),
+      }),
+    );
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(5);
+    expect(d.output).toMatchObject({ outcome: 'completed', figures: { requests: 25 } });
+  });
+
+  it('an activity failing mid-rollout ends the rollout aborted (rollout_failed), never leaving it live', () => {
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        checkRolloutGuards: (_i, n) =>
+          n === 3 ? { throw: new Error('cosmos unavailable') } : { figures: figures(5), breaches: [] },
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', code: 'rollout_failed', step: 0 });
+    expect(d.output.reason).toMatch(/^rollout failed: cosmos unavailable/);
+    expect(names(d)).not.toContain('deployModel');
+    expect(d.calls.at(-1)).toMatchObject({ name: 'endRollout', input: { outcome: 'aborted' } });
+  });
+
+  it('a refusal mid-rollout (the run was canceled) ends it aborted with the refusal code', () => {
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        setRolloutStep: (_i, n) =>
+          n === 2 ? failure('run_canceled', 'run run-1 is being canceled') : { updated: true },
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', code: 'run_canceled', step: 1 });
+    expect(names(d)).not.toContain('deployModel');
+    expect(d.calls.at(-1)).toMatchObject({ name: 'endRollout', input: { outcome: 'aborted' } });
+  });
+
+  it('an endRollout that fails after a failure still returns aborted (reconciliation ends the document)', () => {
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        setRolloutStep: () => ({ throw: new Error('boom') }),
+        endRollout: () => ({ throw: new Error('still down') }),
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', code: 'rollout_failed' });
+  });
+
+  it('canceled while the rollout starts: refused before traffic moves, production untouched', () => {
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        startRollout: () => failure('run_canceled', 'run run-1 is being canceled; nothing was rolled out'),
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', code: 'run_canceled', step: 0 });
+    expect(names(d)).toEqual(['startRollout']);
+  });
+
+  it('canceled before production moves: deployModel refuses, the rollout ends aborted', () => {
+    const d = drive(
+      rolloutInput({ steps: [{ percent: 10, minRequests: 20, minSeconds: 0 }] }),
+      baseScript({ deployModel: () => failure('run_canceled', 'run run-1 is being canceled') }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', code: 'run_canceled' });
+    expect(d.calls.at(-1)).toMatchObject({ name: 'endRollout', input: { outcome: 'aborted' } });
+  });
+
+  it('bounds its history: continues as new at each step boundary and every N checks, keeping its place', () => {
+    // Step 1 needs 250 checks (requests grow 1 per check; minRequests 250), step 2 passes at once.
+    let checks = 0;
+    const d = drive(
+      rolloutInput({
+        steps: [
+          { percent: 10, minRequests: 250, minSeconds: 0 },
+          { percent: 100, minRequests: 20, minSeconds: 0 },
+        ],
+      }),
+      baseScript({
+        checkRolloutGuards: (i) => {
+          checks++;
+          return {
+            figures: figures(i.step === 0 ? checks : 100),
+            breaches: [],
+            // A pause and resume early on: carried across executions (applied once each).
+            ...(checks >= 2 ? { control: control(checks < 4 ? 'pause' : 'resume', checks < 4 ? 1 : 2) } : {}),
+          };
+        },
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'completed', step: 1 });
+    // 250 checks in step 1: three executions (100, 100, 50), then one for step 2.
+    expect(d.executions).toBe(4);
+    expect(d.maxTasksPerExecution).toBeLessThanOrEqual(2 * ROLLOUT_CHECKS_PER_EXECUTION + 5);
+    expect(names(d).filter((n) => n === 'startRollout')).toHaveLength(1);
+    // The step's share is set once per step (plus the pause and the resume), not per execution.
+    expect(
+      d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => [c.input.step, c.input.state]),
+    ).toEqual([
+      [0, 'active'],
+      [0, 'paused'],
+      [0, 'active'],
+      [1, 'active'],
+    ]);
+    expect(
+      d.calls.find((c) => c.name === 'setRolloutStep' && c.input.step === 1)?.input.passed,
+    ).toMatchObject({
+      step: 0,
+      figures: { requests: 250 },
+    });
+    expect(names(d).filter((n) => n === 'deployModel')).toHaveLength(1);
+  });
+
+  it('a continued step keeps its start: minSeconds counts from when the step began', () => {
+    // minSeconds 1500 with a check every 10 s: the step spans two executions and passes at 1500 s.
+    const d = drive(
+      rolloutInput({ steps: [{ percent: 10, minRequests: 20, minSeconds: 1500 }], checkEverySeconds: 10 }),
+      baseScript(),
+    );
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(150);
+    expect(d.executions).toBe(2);
+    expect(d.output).toMatchObject({ outcome: 'completed' });
+  });
+});
