@@ -107,24 +107,24 @@ describe('emergency override through devhost', () => {
     expect(refused[0]!.actor).toBe('mallory@example.com');
     expect(await production()).toBe(1);
     // The CLI says the same.
-    const lines: string[] = [];
-    const code = await sluice(
-      [
-        'deploy',
-        MODEL,
-        '--version',
-        '2',
-        '--override',
-        '--reason',
-        'from the CLI without a role',
-        '--url',
-        h.url,
-        '--key',
-        FUNCTION_KEY,
-      ],
-      (l) => lines.push(l),
-    );
-    expect(code).not.toBe(0);
+    await expect(
+      sluice(
+        [
+          'deploy',
+          MODEL,
+          '--version',
+          '2',
+          '--override',
+          '--reason',
+          'from the CLI without a role',
+          '--url',
+          h.url,
+          '--key',
+          FUNCTION_KEY,
+        ],
+        () => undefined,
+      ),
+    ).rejects.toThrow(/HTTP 403: break_glass_role_required/);
     expect(await production()).toBe(1);
   });
 
