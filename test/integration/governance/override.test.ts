@@ -294,4 +294,28 @@ describe('emergency override (Cosmos emulator)', () => {
     );
     expect(pack?.model.override).toMatchObject({ label: 'override, reviewed', review: 'reviewed' });
   });
+
+  it('recordOverrideReview: twice leaves the same mark as once', async () => {
+    const { model } = await setUp();
+    await harness(true).call(
+      model,
+      { version: 2, reason: 'v1 scores NaN for new customers since 09:00' },
+      { 'x-ms-client-principal': principal('oncall@example.com', ['Sluice.BreakGlass']) },
+    );
+    const approvalId = (await registry.getVersion(model, 2))!.override!.reviewApprovalId;
+    const input = {
+      modelName: model,
+      version: 2,
+      approvalId,
+      outcome: 'rejected' as const,
+      by: ['bob@example.com'],
+      decidedAt: new Date(T0.getTime() + 7_200_000).toISOString(),
+    };
+    const first = await recordOverrideReview(registry)(input);
+    const once = await registry.getVersion(model, 2);
+    const second = await recordOverrideReview(registry)(input);
+    expect(second).toEqual(first);
+    expect(first.review).toBe('rejected');
+    expect(await registry.getVersion(model, 2)).toEqual(once);
+  });
 });
