@@ -251,9 +251,13 @@ export function createOverrideHandler(deps: OverrideDeps) {
   };
 }
 
-/** Whether App Service Authentication is on, read at registration time to pick the auth level. */
-function signinRequired(): boolean {
-  return z.stringbool().default(false).safeParse(process.env.APPROVAL_REQUIRE_SIGNIN).data ?? false;
+/**
+ * The function's auth level, from APPROVAL_REQUIRE_SIGNIN as the app loads: `function` when App
+ * Service Authentication vouches for the principal (the role is checked in the handler), `admin`
+ * otherwise, so the host itself admits only the master key.
+ */
+export function overrideAuthLevel(requireSignin: string | undefined): 'function' | 'admin' {
+  return (z.stringbool().default(false).safeParse(requireSignin).data ?? false) ? 'function' : 'admin';
 }
 
 /** Starts the review orchestration unless it exists (a retried override finds the one it started). */
@@ -270,7 +274,7 @@ app.http('overrideModel', {
   route: 'api/models/{name}/override',
   methods: ['POST'],
   // Locally (no App Service Authentication) the host enforces the master key; see above.
-  authLevel: signinRequired() ? 'function' : 'admin',
+  authLevel: overrideAuthLevel(process.env.APPROVAL_REQUIRE_SIGNIN),
   extraInputs: [df.input.durableClient()],
   handler: withProblems(async (request, context) => {
     const s = await getServices();

@@ -2,6 +2,7 @@ import { deployRequest, DeployUsageError } from '../../../cli/deploy';
 import { overrideReviewPolicy, reviewStateOf } from '../../../lib/approval/overrideReview';
 import { overrideLabel } from '../../../lib/registry/records';
 import { parseCommandLine } from '../../../cli/sluice';
+import { overrideAuthLevel } from '../../../functions/overrideModel';
 
 // The override's pure parts: the CLI's argument checks and request, the review policy made from
 // the pipeline's, and the words shown for each review state.
@@ -85,5 +86,15 @@ describe('the post-hoc review policy', () => {
     expect(overrideLabel({ review: 'required' })).toBe('override, review required');
     expect(overrideLabel({ review: 'reviewed' })).toBe('override, reviewed');
     expect(overrideLabel({ review: 'rejected' })).toBe('override, rejected in review');
+  });
+});
+
+describe('who may override', () => {
+  it('is the master key (auth level admin) unless App Service Authentication vouches for the principal', () => {
+    expect(overrideAuthLevel(undefined)).toBe('admin');
+    expect(overrideAuthLevel('false')).toBe('admin');
+    expect(overrideAuthLevel('nonsense')).toBe('admin');
+    expect(overrideAuthLevel('true')).toBe('function');
+    expect(overrideAuthLevel('1')).toBe('function');
   });
 });
