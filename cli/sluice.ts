@@ -13,6 +13,7 @@ import { pipelinesAsCode } from './pipelinesAsCode';
 import { AUDIT_COMMAND, AuditUsageError, auditCommand } from './audit';
 import type { JobTestArgs } from './jobTest';
 import { PROMOTE_COMMAND, promoteRequest } from './promote';
+import { DEPLOY_COMMAND, DeployUsageError, deployRequest, describeOverride } from './deploy';
 
 /**
  * `sluice run --wait`'s exit code per outcome. Stable: CI steps gate on these numbers, so a code is
@@ -89,6 +90,8 @@ Commands:
                                   and exits with the run's outcome (sluice run --help lists the codes)
   promote PIPELINE --mlflow URI [--data FILE | --blob CONTAINER/PATH] [--wait]
                                   put a model trained elsewhere (MLflow) through the pipeline's gate
+  deploy MODEL --version N --override --reason "…"
+                                  emergency override: deploy without the quorum (Sluice.BreakGlass / master key)
   datasets upload FILE [--name N] put a CSV / JSON Lines / Parquet file in the datasets container (again: replace it)
                                   and print the blob name for schedule.source.blob, goldenSet.blob or run --blob
   runs [--pipeline P] [--status S]
@@ -197,6 +200,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     ],
   },
   promote: PROMOTE_COMMAND,
+  deploy: DEPLOY_COMMAND,
   runs: {
     usage: 'sluice runs [--pipeline P] [--status S]',
     about: 'List runs, newest first.',
@@ -853,6 +857,22 @@ export async function main(
     case 'status': {
       const run = (await api(ctx, 'GET', `/api/runs/${encodeURIComponent(need(rest[0], 'RUN'))}`)) as RunView;
       print(run, () => printRun(ctx, run));
+      return 0;
+    }
+    case 'deploy': {
+      let req: ReturnType<typeof deployRequest>;
+      try {
+        req = deployRequest(rest[0], {
+          version: str('version'),
+          override: values.override === true,
+          reason: str('reason'),
+        });
+      } catch (err) {
+        if (err instanceof DeployUsageError) throw new UsageError(`${err.message}\n\n${commandHelp(cmd)}`);
+        throw err;
+      }
+      const r = await api(ctx, 'POST', req.path, req.body);
+      print(r, () => out(describeOverride(r as Parameters<typeof describeOverride>[0])));
       return 0;
     }
     case 'cancel': {

@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { getServices } from '../app/services';
 import { problem } from '../lib/http/problem';
+import { overrideLabel } from '../lib/registry/records';
 import type { ModelRegistry } from '../lib/registry/registry';
 import { withProblems } from './support/http';
 
@@ -22,7 +23,10 @@ export function createGetModelHandler(registry: () => Promise<ModelRegistry>) {
         createdAt: head.createdAt,
         updatedAt: head.updatedAt,
         aliases: head.aliases,
-        versions: versions.map(({ id: _id, kind: _kind, ...v }) => v),
+        // An overridden version says so in words too ("override, review required").
+        versions: versions.map(({ id: _id, kind: _kind, ...v }) =>
+          v.override ? { ...v, status: overrideLabel(v.override) } : v,
+        ),
         aliasHistory: aliasHistory.map(({ id: _id, kind: _kind, ...h }) => h),
       },
     };

@@ -7,7 +7,8 @@ import type { Notification } from '../notify/types';
  * and (for requests) the signed link; lib/notify only delivers (so it sits below the approval domain).
  */
 
-export type MessageKind = Notification['kind'];
+/** The approval gate's messages (an override notice is lib/approval/overrideReview.ts). */
+export type MessageKind = Exclude<Notification['kind'], 'override'>;
 
 function when(iso: string): string {
   return iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC');

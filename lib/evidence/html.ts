@@ -44,6 +44,11 @@ export function renderEvidenceHtml(p: EvidencePack): string {
   <p class="muted">Generated ${p.generatedAt} by Sluice (${p.schema}).
   ${m.inProduction ? markup`<strong>In production.</strong>` : markup`Not in production.`}
   ${m.aliases.length ? markup`Aliases: ${m.aliases.join(', ')}.` : ''}</p>
+  ${
+    m.override
+      ? markup`<p class="bad"><strong>${m.override.label}</strong>: deployed by emergency override on ${m.override.at} by ${m.override.by}, without the approval quorum. Reason: ${m.override.reason}. Post-hoc review ${m.override.reviewApprovalId} due ${m.override.reviewDue}${m.override.reviewedAt ? markup`; decided ${m.override.reviewedAt} by ${(m.override.reviewedBy ?? []).join(', ')}` : ''}.</p>`
+      : ''
+  }
 </header>
 
 <section><h2>Purpose and ownership</h2>

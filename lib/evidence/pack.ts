@@ -9,8 +9,8 @@ import { evaluationReportSchema } from '../evaluation/report';
 import type { ApprovalStore } from '../approval/store';
 import type { PipelineDefinition } from '../pipelines/definition';
 import type { PipelineStore } from '../pipelines/store';
-import { PRODUCTION_ALIAS, ROLLBACK_PREFIX } from '../registry/records';
-import type { ModelVersion } from '../registry/records';
+import { PRODUCTION_ALIAS, ROLLBACK_PREFIX, overrideLabel } from '../registry/records';
+import type { ModelVersion, OverrideMark } from '../registry/records';
 import type { ModelRegistry } from '../registry/registry';
 import { buildEvidence } from '../runs/evidence';
 import type { RunStore } from '../runs/store';
@@ -83,6 +83,8 @@ export interface EvidencePack {
     /** Aliases pointing at this version now. */
     aliases: string[];
     inProduction: boolean;
+    /** Set when an emergency override deployed it without the quorum: the mark and its label. */
+    override?: OverrideMark & { label: string };
   };
   pipeline: {
     name: string;
@@ -254,6 +256,7 @@ export async function buildEvidencePack(
       createdAt: v.createdAt,
       aliases,
       inProduction: aliases.includes(PRODUCTION_ALIAS),
+      ...(v.override ? { override: { ...v.override, label: overrideLabel(v.override) } } : {}),
     },
     pipeline: stored
       ? {

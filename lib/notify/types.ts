@@ -8,7 +8,8 @@ import { z } from 'zod';
  */
 export const notificationSchema = z.object({
   key: z.string().min(1).max(400),
-  kind: z.enum(['request', 'reminder', 'escalation', 'outcome']),
+  /** `override`: a version was deployed by emergency override, without the quorum (docs/governance.md). */
+  kind: z.enum(['request', 'reminder', 'escalation', 'outcome', 'override']),
   to: z.string().min(3).max(320),
   subject: z.string().max(300),
   text: z.string().max(20_000),

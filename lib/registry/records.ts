@@ -13,6 +13,41 @@ export const PRODUCTION_ALIAS = 'production';
 /** Prefix of a rollback move's reason in the alias history. */
 export const ROLLBACK_PREFIX = 'rollback: ';
 
+/** Prefix of an emergency override's move reason in the alias history (docs/governance.md). */
+export const OVERRIDE_PREFIX = 'override: ';
+
+/** How an overridden version's post-hoc review stands: `required` until a reviewer decides. */
+export const overrideReviewStateSchema = z.enum(['required', 'reviewed', 'rejected']);
+export type OverrideReviewState = z.infer<typeof overrideReviewStateSchema>;
+
+/**
+ * The mark an emergency override leaves on a version: deployed without the quorum, by whom and
+ * why, and the post-hoc review that must follow (its approval id, due time, and outcome).
+ */
+export const overrideMarkSchema = z.object({
+  at: z.string(),
+  by: z.string().min(1).max(320),
+  reason: z.string().max(2_000),
+  /** The alias move that deployed it. */
+  moveSeq: z.number().int().positive(),
+  review: overrideReviewStateSchema,
+  reviewApprovalId: z.string().min(1).max(300),
+  reviewRunId: z.string().min(1).max(200),
+  reviewDue: z.string(),
+  reviewedAt: z.string().optional(),
+  reviewedBy: z.array(z.string()).optional(),
+});
+export type OverrideMark = z.infer<typeof overrideMarkSchema>;
+
+/** The words shown wherever an overridden version appears. */
+export function overrideLabel(mark: Pick<OverrideMark, 'review'>): string {
+  return mark.review === 'required'
+    ? 'override, review required'
+    : mark.review === 'reviewed'
+      ? 'override, reviewed'
+      : 'override, rejected in review';
+}
+
 /**
  * The columnar dataset a model version was trained on, from the tags its run registered it with:
  * the drift reference of later runs. Undefined when the version has no such tags.
@@ -77,6 +112,8 @@ export const modelVersionSchema = z.object({
   runId: z.string().min(1),
   createdAt: z.string(),
   tags: tagsSchema,
+  /** Set when an emergency override deployed this version without the quorum. */
+  override: overrideMarkSchema.optional(),
 });
 export type ModelVersion = z.infer<typeof modelVersionSchema>;
 

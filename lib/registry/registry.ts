@@ -1,13 +1,22 @@
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import type { AuditSink } from '../audit/log';
 import { NonRetriableError, TransientError } from '../errors';
-import type { AliasMove, ModelHead, ModelVersion, MoveAliasInput, RegisterVersionInput } from './records';
+import type {
+  AliasMove,
+  ModelHead,
+  ModelVersion,
+  MoveAliasInput,
+  OverrideMark,
+  RegisterVersionInput,
+} from './records';
 import {
   aliasMoveId,
   aliasMoveSchema,
   modelHeadSchema,
   modelVersionSchema,
   moveAliasInputSchema,
+  OVERRIDE_PREFIX,
+  overrideMarkSchema,
   PRODUCTION_ALIAS,
   registerVersionInputSchema,
   ROLLBACK_PREFIX,
@@ -213,8 +222,9 @@ export class ModelRegistry {
   private async auditMove(move: AliasMove): Promise<void> {
     if (!this.audit) return;
     const rollback = move.reason.startsWith(ROLLBACK_PREFIX);
+    const override = move.reason.startsWith(OVERRIDE_PREFIX);
     await this.audit.record({
-      kind: rollback ? 'rollback' : 'alias.moved',
+      kind: rollback ? 'rollback' : override ? 'override.deployed' : 'alias.moved',
       actor: move.by,
       subject: `model/${move.modelName}/${move.to ?? move.from ?? 0}`,
       data: {
@@ -263,6 +273,38 @@ export class ModelRegistry {
         return merged;
       } catch (err) {
         if (statusCode(err) !== 412) throw mapError(err, 'set tags');
+      }
+    }
+    throw new TransientError('registry_busy', `model ${modelName}: too many concurrent changes`);
+  }
+
+  /**
+   * Sets (or updates) the emergency-override mark of one version, ETag-conditioned. `update` gets
+   * the mark in place (undefined at first) and returns the new one, or undefined to leave it.
+   */
+  async setOverrideMark(
+    modelName: string,
+    version: number,
+    update: (current: OverrideMark | undefined) => OverrideMark | undefined,
+  ): Promise<OverrideMark | undefined> {
+    const id = versionId(version);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const doc = await this.readDoc<ModelVersion>(modelName, id);
+      if (!doc)
+        throw new RegistryError('version_not_found', `model "${modelName}" has no version ${version}`, 404);
+      const next = update(doc.override);
+      if (next === undefined) return doc.override;
+      const mark = overrideMarkSchema.parse(next);
+      try {
+        await this.container
+          .item(id, modelName)
+          .replace(
+            { ...strip(doc), override: mark },
+            { accessCondition: { type: 'IfMatch', condition: doc._etag } },
+          );
+        return mark;
+      } catch (err) {
+        if (statusCode(err) !== 412) throw mapError(err, 'set override mark');
       }
     }
     throw new TransientError('registry_busy', `model ${modelName}: too many concurrent changes`);

@@ -68,6 +68,10 @@ const runTwiceTests: Record<string, { file: string; title: string }> = {
     file: 'test/integration/runs/ledger.test.ts',
     title: 'loadPipelineVersion run twice returns the same definition and writes nothing; twice is once',
   },
+  recordOverrideReview: {
+    file: 'test/integration/governance/override.test.ts',
+    title: 'recordOverrideReview: twice',
+  },
   recordRunStep: {
     file: 'test/integration/runs/ledger.test.ts',
     title: 'recordRunStep applies a list of updates in order, each with its own time; twice is once',
