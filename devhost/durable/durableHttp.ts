@@ -7,6 +7,8 @@
  * and token source, repeated until something other than 202 comes back. The library (replay schema V3)
  * allocates the same timer and call ids (`CallHttpWithPollingTask`); `pollAfter` decides it identically.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { TokenCredential } from '@azure/identity';
 
 /** The library's `DurableHttpRequest` as it arrives in the action. */
@@ -118,8 +120,8 @@ export async function sendDurableHttp(
   credential: () => TokenCredential,
   timeoutMs: number,
 ): Promise<DurableHttpResponseWire> {
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(request.headers ?? {})) headers.set(k, String(v));
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(request.headers ?? {})) headers[k] = String(v);
   const resource = request.tokenSource?.resource;
   if (request.tokenSource) {
     if (!resource) throw new DurableHttpError('callHttp: the ManagedIdentityTokenSource has no resource.');
@@ -137,27 +139,80 @@ export async function sendDurableHttp(
           `environment variables of a service principal). ${why}`,
       );
     }
-    headers.set('Authorization', `Bearer ${token}`);
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
+    headers.Authorization = `Bearer ${token}`;
   }
-  const method = request.method.toUpperCase();
-  let res: Response;
-  try {
-    res = await fetch(request.uri, {
-      method,
-      headers,
-      ...(request.content !== undefined && request.content !== null && method !== 'GET' && method !== 'HEAD'
-        ? { body: request.content }
-        : {}),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: unknown }).cause;
-    const detail = cause instanceof Error ? cause.message : err instanceof Error ? err.message : String(err);
-    throw new DurableHttpError(`callHttp ${method} ${request.uri} failed: ${detail}`);
+  let method = request.method.toUpperCase();
+  let body =
+    request.content !== undefined && request.content !== null && method !== 'GET' && method !== 'HEAD'
+      ? Buffer.from(request.content, 'utf8')
+      : undefined;
+  let url = new URL(request.uri);
+  // Redirects are followed as .NET's HttpClient does (at most 50; 301/302/303 turn a POST into a GET;
+  // no https → http; Authorization dropped), so the orchestration sees what it would on Azure.
+  for (let hop = 0; ; hop++) {
+    const res = await sendOnce(url, method, headers, body, timeoutMs, request.uri);
+    const location = res.headers.location;
+    if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location || hop >= 50) return res;
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      return res;
+    }
+    if (url.protocol === 'https:' && next.protocol !== 'https:') return res;
+    if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
+      method = method === 'HEAD' ? 'HEAD' : 'GET';
+      body = undefined;
+    }
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
+    url = next;
   }
-  const out: Record<string, string> = {};
-  res.headers.forEach((v, k) => {
-    out[k] = v;
+}
+
+/** One request with node:http(s) (fetch would refuse the WHATWG "bad ports", e.g. 6000, which .NET does not). */
+function sendOnce(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  timeoutMs: number,
+  asked: string,
+): Promise<DurableHttpResponseWire> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<DurableHttpResponseWire>((resolve, reject) => {
+    const fail = (err: unknown): void =>
+      reject(
+        new DurableHttpError(
+          `callHttp ${method} ${asked} failed: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+      );
+    const req = send(
+      url,
+      {
+        method,
+        headers: body ? { 'content-length': String(body.length), ...headers } : headers,
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          const out: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+          }
+          resolve({
+            statusCode: res.statusCode ?? 0,
+            headers: out,
+            content: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', fail);
+    req.end(body);
   });
-  return { statusCode: res.status, headers: out, content: await res.text() };
 }

@@ -44,6 +44,8 @@ beforeAll(async () => {
         if (left > 0) res.writeHead(202, { Location: `${base}/jobs/${status[1]}/status` }).end();
         else
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ job: status[1] }));
+      } else if (url.pathname === '/moved') {
+        res.writeHead(302, { Location: '/echo' }).end();
       } else if (url.pathname === '/echo') {
         res
           .writeHead(201, { 'content-type': 'text/plain', 'x-seen': String(req.headers['x-test'] ?? '') })
@@ -122,6 +124,13 @@ describe('callHttp', () => {
     const gets = requestsFor('/jobs/a/status');
     expect(gets[0]!.at).toBeGreaterThanOrEqual(Date.parse(String(timers[0]!.FireAt)));
     expect(gets[1]!.at).toBeGreaterThanOrEqual(Date.parse(String(timers[1]!.FireAt)));
+  }, 60_000);
+
+  it('follows a redirect as .NET does (a POST answered 302 becomes a GET of the new location)', async () => {
+    const started = await app.start('fetchThenStamp', { method: 'POST', url: `${base}/moved`, body: 'x' });
+    const done = await app.waitDone(started.id, 20_000);
+    expect(done.output).toMatchObject({ statusCode: 201, content: 'GET ' });
+    expect(requestsFor('/moved').map((s) => s.method)).toEqual(['POST']);
   }, 60_000);
 
   it('returns the 202 itself when polling is disabled', async () => {
