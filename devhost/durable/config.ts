@@ -19,6 +19,10 @@ export interface DurableConfig {
   /** A warning is logged once an execution's history grows past this many events. */
   historyWarningEvents: number;
   maxOrchestrationActions: number;
+  /** `httpSettings.defaultAsyncRequestSleepTimeMilliseconds`: callHttp's poll interval without Retry-After. */
+  httpAsyncSleepMs: number;
+  /** How long one durable HTTP request may take (.NET HttpClient's default, 100 s). */
+  httpTimeoutMs: number;
 }
 
 const numberOr = (value: unknown, fallback: number): number =>
@@ -80,5 +84,10 @@ export function readDurableConfig(
     longRunningTimerIntervalMs,
     historyWarningEvents: envNumber('DEVHOST_DURABLE_HISTORY_WARNING_EVENTS', 10_000),
     maxOrchestrationActions: numberOr(dt.maxOrchestrationActions, 100_000),
+    httpAsyncSleepMs: numberOr(
+      ((dt.httpSettings ?? {}) as Record<string, unknown>).defaultAsyncRequestSleepTimeMilliseconds,
+      30_000,
+    ),
+    httpTimeoutMs: 100_000,
   };
 }

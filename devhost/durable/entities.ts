@@ -19,6 +19,7 @@ import { EventType, type HistoryEvent, isTerminal } from './history';
 import type { EntitySink, TaskHub } from './hub';
 import { inboxItemFrom, type Instance } from './instance';
 import { Limiter } from './limiter';
+import { checkPayload, PayloadTooLargeError } from './payload';
 import type { SqliteTaskHubStore } from './sqliteStore';
 import type {
   EntityBatchCommit,
@@ -99,6 +100,33 @@ export class EntityRunner implements EntitySink {
     const e = this.entities.get(entitySchedulerId(name, key));
     if (!e?.record) return { exists: false };
     return e.record.state === undefined ? { exists: true } : { exists: true, state: e.record.state };
+  }
+
+  /**
+   * The entities that exist (`GET entities[/{name}]`), ordered by id so pages are stable: name
+   * case-insensitive, last operation time within [from, to].
+   */
+  list(q: {
+    name?: string;
+    fromMs: number;
+    toMs: number;
+  }): { name: string; key: string; lastModified: number; state?: string }[] {
+    const name = q.name?.toLowerCase();
+    const out: { name: string; key: string; lastModified: number; state?: string }[] = [];
+    for (const e of this.entities.values()) {
+      const r = e.record;
+      if (!r || (name !== undefined && e.name !== name)) continue;
+      if (r.lastModified < q.fromMs || r.lastModified > q.toMs) continue;
+      out.push({
+        name: e.name,
+        key: e.key,
+        lastModified: r.lastModified,
+        ...(r.state === undefined ? {} : { state: r.state }),
+      });
+    }
+    return out.sort((a, b) =>
+      a.name === b.name ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.name < b.name ? -1 : 1,
+    );
   }
 
   /** A client's signal: persisted before it resolves (the HTTP API answers 202 after that). */
@@ -251,6 +279,7 @@ export class EntityRunner implements EntitySink {
         throw new Error(`the entity function '${fn.name}' returned no batch result (${typeof returned})`);
       }
     }
+    result = this.withinLimits(e, ops, result);
 
     const now = Date.now();
     const record: StoredEntityRecord | null = result.entityExists
@@ -307,6 +336,55 @@ export class EntityRunner implements EntitySink {
       r.inst.inbox.push(inboxItemFrom(r.message));
       this.kickInstance(r.inst);
     }
+  }
+
+  /**
+   * DEVHOST_DURABLE_MAX_PAYLOAD_BYTES for what a batch would store: a new state over the limit undoes the
+   * whole batch (state unchanged, no signals sent, every operation fails naming the sizes); a result over
+   * it fails that operation; a signal input over it is not sent (logged).
+   */
+  private withinLimits(e: LiveEntity, ops: readonly StoredEntityMessage[], result: BatchResult): BatchResult {
+    const limit = this.hub.config.maxPayloadBytes;
+    const failure = (err: unknown): { isError: true; result: string } => ({
+      isError: true,
+      result: JSON.stringify(err instanceof Error ? err.message : String(err)),
+    });
+    try {
+      if (typeof result.entityState === 'string') {
+        checkPayload(`The state of entity '${e.id}'`, result.entityState, limit);
+      }
+    } catch (err) {
+      if (!(err instanceof PayloadTooLargeError)) throw err;
+      this.hub.log.warn(
+        `durable: entity '${e.id}': ${err.message} The batch of ${ops.length} operation(s) was undone.`,
+      );
+      return {
+        entityExists: e.record !== null,
+        ...(e.record?.state === undefined ? {} : { entityState: e.record.state }),
+        results: ops.map(() => failure(err)),
+        signals: [],
+      };
+    }
+    const results = (result.results ?? []).map((r, i) => {
+      try {
+        checkPayload(`The result of operation '${ops[i]?.op ?? ''}' of entity '${e.id}'`, r.result, limit);
+        return r;
+      } catch (err) {
+        if (!(err instanceof PayloadTooLargeError)) throw err;
+        return failure(err);
+      }
+    });
+    const signals = (result.signals ?? []).filter((sig) => {
+      try {
+        checkPayload(`The input of signal '${sig.name ?? ''}' sent by entity '${e.id}'`, sig.input, limit);
+        return true;
+      } catch (err) {
+        if (!(err instanceof PayloadTooLargeError)) throw err;
+        this.hub.log.warn(`durable: ${err.message} The signal was not sent.`);
+        return false;
+      }
+    });
+    return { ...result, results, signals };
   }
 
   private caller(c: EntityCaller): Instance | undefined {

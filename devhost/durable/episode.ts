@@ -142,6 +142,7 @@ export class EpisodeRunner {
       const full = replayFromHistory(top, [...inst.history, ...fresh], {
         maxShortTimerMs: config.maximumShortTimerMs,
         longTimerIntervalMs: config.longRunningTimerIntervalMs,
+        httpAsyncSleepMs: config.httpAsyncSleepMs,
       });
       if (full.nonDeterminism) {
         inst.shadow = undefined;
@@ -233,7 +234,7 @@ export class EpisodeRunner {
       upperSchemaVersionNew: 2,
       longRunningTimerIntervalDuration: formatTimeSpan(config.longRunningTimerIntervalMs),
       maximumShortTimerDuration: formatTimeSpan(config.maximumShortTimerMs),
-      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+      defaultHttpAsyncRequestSleepTimeMillseconds: config.httpAsyncSleepMs,
     };
   }
 

@@ -94,6 +94,8 @@ export interface HistoryEvent {
   OrchestrationStatus?: OrchestrationStatusCode;
   OrchestrationInstance?: OrchestrationInstanceRef;
   ParentInstance?: ParentInstanceInfo | null;
+  /** TaskScheduled tags (the library ignores them); devhost keeps a durable-HTTP poll's start time here. */
+  Tags?: Record<string, string>;
 }
 
 export const isoTime = (ms: number): string => new Date(ms).toISOString();

@@ -172,11 +172,9 @@ export class DurableHttpApi {
       if (method === 'POST') return this.signalEntity(a, b, url, body);
       return errorReply(405, 'Method not allowed', `${method} is not supported on entities/{name}/{key}`);
     }
-    if (head === 'entities') {
-      return {
-        status: 501,
-        text: 'Listing entities (GET entities/{name}) is not supported by devhost; read one with GET entities/{name}/{key}.',
-      };
+    if (head === 'entities' && parts.length <= 2) {
+      if (method === 'GET') return this.listEntities(a || undefined, url, req);
+      return errorReply(405, 'Method not allowed', `${method} is not supported on entities/{name}`);
     }
     return errorReply(404, 'No such API', `devhost has no Durable API at ${method} ${url.pathname}`);
   }
@@ -334,6 +332,47 @@ export class DurableHttpApi {
     const e = this.core.entities;
     if (!e) throw new ApiError(501, "Durable entities need devhost's SQLite task hub.");
     return e;
+  }
+
+  /**
+   * GET entities[/{name}]?fetchState=&lastOperationTimeFrom=&lastOperationTimeTo=&top=: the entities that
+   * exist, `[{entityId: {name, key}, lastOperationTime, state?}]`, paged with `x-ms-continuation-token`
+   * as the instance list is.
+   */
+  private listEntities(name: string | undefined, url: URL, req: IncomingMessage): Reply {
+    const from = url.searchParams.get('lastOperationTimeFrom');
+    const to = url.searchParams.get('lastOperationTimeTo');
+    const fromMs = from ? Date.parse(from) : -Infinity;
+    const toMs = to ? Date.parse(to) : Infinity;
+    if (Number.isNaN(fromMs) || Number.isNaN(toMs)) {
+      throw new ApiError(
+        400,
+        'lastOperationTimeFrom / lastOperationTimeTo must be ISO 8601 times.',
+        'Invalid query',
+      );
+    }
+    const topText = url.searchParams.get('top');
+    const top = topText === null || topText === '' ? 100 : Number(topText);
+    if (!Number.isInteger(top) || top <= 0) {
+      throw new ApiError(400, `top must be a positive integer, got '${topText}'.`, 'Invalid query');
+    }
+    const all = this.entities().list({ ...(name === undefined ? {} : { name }), fromMs, toMs });
+    const token = req.headers['x-ms-continuation-token'];
+    const offset =
+      typeof token === 'string' && token ? Number(Buffer.from(token, 'base64').toString()) || 0 : 0;
+    const fetchState = flag(url, 'fetchState', false);
+    const headers: Record<string, string> = {};
+    if (offset + top < all.length)
+      headers['x-ms-continuation-token'] = Buffer.from(String(offset + top)).toString('base64');
+    return json(
+      200,
+      all.slice(offset, offset + top).map((e) => ({
+        entityId: { name: e.name, key: e.key },
+        lastOperationTime: new Date(e.lastModified).toISOString(),
+        ...(fetchState ? { state: e.state === undefined ? null : (JSON.parse(e.state) as unknown) } : {}),
+      })),
+      headers,
+    );
   }
 
   /** GET entities/{name}/{key}: 200 with the state (JSON), 404 when the entity does not exist. */

@@ -1,9 +1,10 @@
 /**
  * The scheduling event of each new work item an episode produced (TaskScheduled, TimerCreated,
  * SubOrchestrationInstanceCreated), checked before anything is persisted: unknown function names,
- * payload limits, sub-orchestration ids, and the features devhost does not support (durable HTTP,
- * entities). A thrown error fails the orchestration with its message.
+ * payload limits, sub-orchestration ids, durable HTTP requests, and the features devhost does not
+ * support (entity locks). A thrown error fails the orchestration with its message.
  */
+import { httpActivityName, pollTag, validateHttpRequest } from './durableHttp';
 import { EntityRunner } from './entities';
 import { parseEntityId } from './entityTypes';
 import { events, type HistoryEvent } from './history';
@@ -67,11 +68,15 @@ export function schedulingEvent(
       const request = EntityRunner.requestMessage(inst, op, a.input, item.kind === 'signalEntity', ts);
       return events.eventSent(ts, item.id, target, op, request);
     }
-    case 'callHttp':
-      throw new Error(
-        'context.df.callHttp is not supported by devhost (durable HTTP calls need the Durable extension). ' +
-          'Call the endpoint from an activity instead, or run the app on Azure.',
-      );
+    case 'callHttp': {
+      const request = validateHttpRequest(item.httpRequest ?? a.httpRequest);
+      const input = JSON.stringify([request]);
+      checkPayload(`The request of callHttp ${request.method} ${request.uri}`, input, maxBytes);
+      const scheduled = events.taskScheduled(ts, item.id, httpActivityName, input);
+      if (item.notBefore !== undefined)
+        scheduled.Tags = { [pollTag]: new Date(item.notBefore).toISOString() };
+      return scheduled;
+    }
     default:
       throw new Error(
         `Entity locks are not supported by devhost (the orchestrator used ${describeEntityAction(item)}). ` +

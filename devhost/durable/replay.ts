@@ -10,6 +10,7 @@
  * non-deterministic orchestrator with the wording of the Durable extension (DTFx).
  */
 import { type Action, ActionType, fireAtMs, sameAction } from './actions';
+import { type DurableHttpRequestWire, httpActivityName, pollAfter } from './durableHttp';
 import { EventType, type HistoryEvent, isSchedulingEvent } from './history';
 
 export type WorkKind =
@@ -32,6 +33,9 @@ export interface WorkItem {
   fireAt?: number;
   /** Timers created by the host between retry attempts, including the final immediate "dummy" timer. */
   retryTimer?: boolean;
+  /** callHttp: the request to make (for a 202 poll, the GET of the Location) and when (ms since epoch). */
+  httpRequest?: DurableHttpRequestWire;
+  notBefore?: number;
 }
 
 export interface ReplayOptions {
@@ -39,6 +43,8 @@ export interface ReplayOptions {
   maxShortTimerMs: number;
   /** `longRunningTimerIntervalDuration` sent to the SDK. */
   longTimerIntervalMs: number;
+  /** `defaultHttpAsyncRequestSleepTimeMillseconds` sent to the SDK (callHttp polls without Retry-After). */
+  httpAsyncSleepMs?: number;
 }
 
 /** The extension's default maximum retry interval when the app sets none (6 days). */
@@ -136,6 +142,8 @@ export class ShadowReplay {
         this.executionStarted = true;
         break;
       case EventType.TaskCompleted:
+        this.onResult(e.TaskScheduledId ?? -1, true, e.Result);
+        break;
       case EventType.SubOrchestrationInstanceCompleted:
         this.onResult(e.TaskScheduledId ?? -1, true);
         break;
@@ -254,7 +262,7 @@ export class ShadowReplay {
         this.alloc('callEntity', n);
         break;
       case ActionType.CallHttp:
-        this.alloc('callHttp', n);
+        this.alloc('callHttp', n, { httpRequest: a.httpRequest as DurableHttpRequestWire });
         break;
       case ActionType.SignalEntity: {
         const item = this.alloc('signalEntity', n);
@@ -287,11 +295,23 @@ export class ShadowReplay {
       : n.finalFireAt;
   }
 
-  private onResult(id: number, ok: boolean): void {
+  private onResult(id: number, ok: boolean, result?: string | null): void {
     const n = this.byId.get(id);
     if (!n) return; // duplicate or late result (e.g. the loser of Task.any): the library ignores it too
     this.byId.delete(id);
     const t = n.action.actionType;
+    if (t === ActionType.CallHttp && ok) {
+      // CallHttpWithPollingTask: a 202 with Location adds a timer, then a new call, ids in that order.
+      const sent = this.items[id]?.httpRequest ?? (n.action.httpRequest as DurableHttpRequestWire);
+      const poll = pollAfter(sent, result, this.opts.httpAsyncSleepMs ?? 30_000);
+      if (poll) {
+        const fireAt = this.now + poll.delayMs;
+        const timer = buildNode({ actionType: ActionType.CreateTimer, fireAt: new Date(fireAt) });
+        this.start(timer); // detached: its firing settles nothing, as the library's timer child
+        this.alloc('callHttp', n, { httpRequest: poll.request, notBefore: fireAt });
+        return;
+      }
+    }
     if (t === ActionType.CreateTimer) {
       if (n.long && n.finalFireAt > this.now) this.alloc('timer', n, { fireAt: this.nextSubTimer(n) });
       else this.settle(n, true);
@@ -354,7 +374,7 @@ function dtfxActionName(kind: WorkKind): string {
 }
 
 export function itemName(item: WorkItem): string {
-  if (item.kind === 'callHttp') return 'BuiltIn::HttpActivity';
+  if (item.kind === 'callHttp') return httpActivityName;
   return item.action.functionName ?? item.action.operation ?? '';
 }
 

@@ -6,6 +6,8 @@
  * completion runs again or is re-armed.
  */
 import { randomUUID } from 'node:crypto';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { type DurableHttpRequestWire, httpActivityName, pollTag, sendDurableHttp } from './durableHttp';
 import {
   completedId,
   EventType,
@@ -53,6 +55,11 @@ export interface WorkHooks {
 export class WorkRunner {
   private readonly activityLimiter: Limiter;
   private readonly timers: TimerService<TimerPayload>;
+  private readonly httpTimers = new TimerService<() => void>((start) => start());
+  private credentialCache: TokenCredential | undefined;
+  /** The Azure credential chain for ManagedIdentityTokenSource, created on first use. */
+  private readonly credential = (): TokenCredential =>
+    (this.credentialCache ??= new DefaultAzureCredential());
 
   constructor(
     private readonly hub: TaskHub,
@@ -67,6 +74,7 @@ export class WorkRunner {
   /** Stops firing timers (devhost is stopping). */
   stop(): void {
     this.timers.stop();
+    this.httpTimers.stop();
   }
 
   /** Starts the work an episode just recorded (`scheduled` is its scheduling event). */
@@ -77,6 +85,9 @@ export class WorkRunner {
         break;
       case 'timer':
         this.armTimer(inst, item.id, scheduled.FireAt ?? new Date().toISOString());
+        break;
+      case 'callHttp':
+        this.dispatchHttp(inst, item.id, scheduled);
         break;
       case 'subOrchestration':
         inst.open.set(item.id, { kind: 'subOrchestration' });
@@ -104,7 +115,8 @@ export class WorkRunner {
     for (const [id, e] of scheduled) {
       switch (e.EventType) {
         case EventType.TaskScheduled:
-          this.dispatchActivity(inst, id, e.Name ?? '', e.Input ?? null);
+          if (e.Name === httpActivityName) this.dispatchHttp(inst, id, e);
+          else this.dispatchActivity(inst, id, e.Name ?? '', e.Input ?? null);
           break;
         case EventType.TimerCreated:
           this.armTimer(inst, id, e.FireAt ?? new Date().toISOString());
@@ -198,6 +210,52 @@ export class WorkRunner {
       }
       this.deliver(inst, gen, id, event);
     });
+  }
+
+  /**
+   * A durable HTTP call (`BuiltIn::HttpActivity`): a 202 poll waits for its timer's time (kept in the
+   * scheduling event's tags, so a restart waits too), then the request runs under
+   * `maxConcurrentActivityFunctions` like any activity.
+   */
+  private dispatchHttp(inst: Instance, id: number, scheduled: HistoryEvent): void {
+    inst.open.set(id, { kind: 'activity' });
+    const gen = inst.gen;
+    const notBefore = Date.parse(scheduled.Tags?.[pollTag] ?? '');
+    const start = (): void =>
+      this.activityLimiter.run(() => this.runHttp(inst, gen, id, scheduled.Input ?? null));
+    if (Number.isNaN(notBefore) || notBefore <= Date.now()) start();
+    else this.httpTimers.schedule(notBefore, start);
+  }
+
+  private async runHttp(inst: Instance, gen: number, id: number, input: string | null): Promise<void> {
+    if (!this.hub.isCurrent(inst, gen, id) || this.hub.stopping) return;
+    this.hub.stats.activities++;
+    let event: HistoryEvent;
+    let abort: string | undefined;
+    try {
+      const [request] = JSON.parse(input ?? '[]') as [DurableHttpRequestWire];
+      const response = await sendDurableHttp(request, this.credential, this.hub.config.httpTimeoutMs);
+      const text = JSON.stringify(response);
+      checkPayload(
+        `The response of callHttp ${request.method} ${request.uri}`,
+        text,
+        this.hub.config.maxPayloadBytes,
+      );
+      event = events.taskCompleted(Date.now(), id, text);
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError) abort = err.message;
+      const message = err instanceof Error ? err.message : String(err);
+      event = events.taskFailed(Date.now(), id, { reason: message, details: message });
+    }
+    if (abort !== undefined) {
+      if (this.hub.isCurrent(inst, gen, id)) {
+        inst.open.delete(id);
+        inst.inbox.push({ kind: 'abort', message: abort });
+        this.hooks.kick(inst);
+      }
+      return;
+    }
+    this.deliver(inst, gen, id, event);
   }
 
   private deliver(inst: Instance, gen: number, id: number, event: HistoryEvent): void {
