@@ -59,11 +59,11 @@ export async function trafficIn(
     'traffic',
     {
       query:
-        'SELECT * FROM c WHERE c.modelName = @m AND c.kind = "traffic" AND c.to >= @from AND c.from < @to',
+        'SELECT * FROM c WHERE c.modelName = @m AND c.kind = "traffic" AND c["to"] >= @start AND c["from"] < @end',
       parameters: [
         { name: '@m', value: modelName },
-        { name: '@from', value: from.toISOString() },
-        { name: '@to', value: to.toISOString() },
+        { name: '@start', value: from.toISOString() },
+        { name: '@end', value: to.toISOString() },
       ],
     },
     modelName,
