@@ -5,7 +5,11 @@
  * with signed links); a second finding inside the cool-down yields none; labels join to sampled
  * predictions and give a live metric with a CI; a proposal is decided once and accepting starts a run.
  */
+import { HttpRequest, InvocationContext } from '@azure/functions';
 import { randomBytes } from 'node:crypto';
+import { createFeedbackHandler } from '../../../functions/feedback';
+import { createGetMonitoringHandler } from '../../../functions/monitoring';
+import { createProposalDecisionHandler, createProposalPageHandler } from '../../../functions/proposal';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../../lib/config';
@@ -365,5 +369,67 @@ describe('live-traffic monitoring (services from createServices on the emulators
       status: 409,
     });
     expect(started).toHaveLength(1);
+  });
+
+  it('over HTTP: the monitoring document, the proposal page (HTML and JSON), feedback problems, a decided proposal is 409', async () => {
+    const ctx = () => new InvocationContext({ logHandler: () => undefined });
+    const req = (
+      method: string,
+      url: string,
+      params: Record<string, string>,
+      body?: unknown,
+      accept?: string,
+    ) =>
+      new HttpRequest({
+        method,
+        url: `https://sluice.example${url}`,
+        params,
+        headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}) },
+        ...(body !== undefined ? { body: { string: JSON.stringify(body) } } : {}),
+      });
+    const monitoring = await createGetMonitoringHandler({ store: services.monitoring.store })(
+      req('GET', `/api/models/${MODEL}/monitoring`, { name: MODEL }),
+      ctx(),
+    );
+    expect(monitoring.status).toBe(200);
+    const json = monitoring.jsonBody as { proposals: { state: string }[]; live: unknown };
+    expect(json.proposals.map((p) => p.state)).toEqual(['accepted']);
+    expect(json.live).toBeDefined();
+    const none = await createGetMonitoringHandler({ store: services.monitoring.store })(
+      req('GET', '/api/models/other/monitoring', { name: 'other' }),
+      ctx(),
+    );
+    expect(none.status).toBe(404);
+
+    const pageReq = req('GET', `/api/proposals/${token}`, { token });
+    const pageRes = await createProposalPageHandler(services)(pageReq, ctx());
+    expect(pageRes.status).toBe(200);
+    expect(String(pageRes.body)).toContain('Retrain wages?');
+    expect(String(pageRes.body)).toContain('accepted');
+    const asJson = await createProposalPageHandler(services)(
+      req('GET', `/api/proposals/${token}`, { token }, undefined, 'application/json'),
+      ctx(),
+    );
+    expect(asJson.jsonBody).toMatchObject({ state: 'accepted', reviewer: 'reviewer@example.com' });
+    const tampered = `${token.slice(0, -2)}xx`;
+    expect(
+      (await createProposalPageHandler(services)(req('GET', '/', { token: tampered }), ctx())).status,
+    ).toBe(401);
+    const again = await createProposalDecisionHandler(services)(
+      req('POST', `/api/proposals/${token}`, { token }, { decision: 'dismiss' }),
+      ctx(),
+    );
+    expect(again.status).toBe(409);
+    const bad = await createProposalDecisionHandler(services)(
+      req('POST', `/api/proposals/${token}`, { token }, { decision: 'maybe' }),
+      ctx(),
+    );
+    expect(bad).toMatchObject({ status: 400, jsonBody: { code: 'invalid_decision' } });
+
+    const feedback = await createFeedbackHandler(services)(
+      req('POST', `/api/models/${MODEL}/feedback`, { name: MODEL }, { labels: [{ label: 1 }] }),
+      ctx(),
+    );
+    expect(feedback).toMatchObject({ status: 400, jsonBody: { code: 'invalid_feedback' } });
   });
 });
