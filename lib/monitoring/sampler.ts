@@ -133,13 +133,16 @@ export class PredictionSampler {
       this.dropped++;
     }
     if (this.rows >= this.deps.flushEveryRows) void this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.deps.flushEveryMs);
-      this.timer.unref();
-    }
+    else this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.deps.flushEveryMs);
+    this.timer.unref();
   }
 
   /** Writes what is buffered, one blob per model (one flush at a time). */
@@ -154,11 +157,13 @@ export class PredictionSampler {
       this.timer = undefined;
     }
     const seq = this.seq++;
+    let failed = false;
     this.flushing = Promise.all(
       [...taken].map(async ([model, samples]) => {
         try {
           await this.deps.write(model, this.source, seq, samples);
         } catch (err) {
+          failed = true;
           this.deps.log?.(`monitoring samples of ${model}: write failed, kept: ${(err as Error).message}`);
           const now = this.buffer.get(model) ?? [];
           this.buffer.set(model, [...samples, ...now]);
@@ -169,6 +174,10 @@ export class PredictionSampler {
       .then(() => undefined)
       .finally(() => {
         this.flushing = undefined;
+        // Samples that came during the write: flush now when due, else on the timer (always the
+        // timer after a failed write, so a storage outage is not retried in a tight loop).
+        if (!failed && this.rows >= this.deps.flushEveryRows) void this.flush();
+        else if (this.buffer.size > 0) this.arm();
       });
     return this.flushing;
   }

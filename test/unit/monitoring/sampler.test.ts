@@ -73,6 +73,27 @@ describe('PredictionSampler', () => {
     expect(written).toEqual([5]);
   });
 
+  it('rows that arrive during a write are written after it when due, with no further request', async () => {
+    const written: number[] = [];
+    let release: () => void = () => undefined;
+    const { s } = sampler({
+      settingsOf: async () => ({ sampleRate: 1, hashFeatures: [], dropFeatures: [] }),
+      random: () => 0,
+      write: async (_m, _src, _seq, samples) => {
+        written.push(samples.length);
+        if (written.length === 1) await new Promise<void>((r) => (release = r));
+      },
+    });
+    s.sample(req(0));
+    await settle();
+    for (let i = 1; i <= 4; i++) s.sample(req(i)); // flush 1 starts and waits
+    for (let i = 5; i <= 8; i++) s.sample(req(i)); // due while flush 1 is writing
+    expect(written).toEqual([4]);
+    release();
+    for (let i = 0; i < 5; i++) await settle();
+    expect(written).toEqual([4, 4]);
+  });
+
   it('a model without monitoring is not sampled, and still gets prediction ids', async () => {
     const { s, writes } = sampler({ settingsOf: async () => undefined });
     s.sample(req(0));
