@@ -107,6 +107,12 @@ export const configSchema = z
     TRAFFIC_FLUSH_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
     /** ...or after this many requests, whichever comes first. */
     TRAFFIC_FLUSH_REQUESTS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+    /** Sampled predict requests (docs/monitoring.md) are written per instance at least this often... */
+    MONITORING_SAMPLE_FLUSH_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /** ...or after this many sampled rows, whichever comes first (one JSON Lines blob per model per flush). */
+    MONITORING_SAMPLE_FLUSH_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(5_000),
+    /** How long predict trusts a model's cached sampling settings (its pipeline's `monitoring` section). */
+    MONITORING_SETTINGS_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
     /**
      * Whether pipeline authors' commands may run on this host: custom specs on the `local` backend
      * and the `score` command of python_function-only models (docs/training.md, "Whose code runs

@@ -34,6 +34,9 @@ import { ProductionModels } from './serving/production';
 import { RolloutServing } from './serving/rollout';
 import { RolloutStore } from './rollout/store';
 import { TrafficRecorder, TrafficStore } from './rollout/traffic';
+import { PredictionSampler } from './monitoring/sampler';
+import { SampleStore } from './monitoring/samples';
+import { MonitoringStore } from './monitoring/store';
 import { ArtifactStore } from './storage/blob';
 import { CosmosStore } from './storage/cosmos';
 import { azureCredential } from './storage/credential';
@@ -89,6 +92,8 @@ export interface Services {
   traffic: TrafficStore;
   /** This process's buffer of traffic stats, flushed in batches to {@link traffic}. */
   trafficRecorder: TrafficRecorder;
+  /** Live-traffic monitoring (docs/monitoring.md): this process's sampler of predict requests, the sampled requests in Blob, and the monitoring documents, labels and proposals. */
+  monitoring: { sampler: PredictionSampler; samples: SampleStore; store: MonitoringStore };
   /**
    * ONNX sessions by model digest for evaluation. Predict keeps a cache of its own, so evaluations
    * scoring other models never evict the production session from under live requests.
@@ -272,6 +277,22 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     log: (line) => console.warn(line),
   });
 
+  const samples = new SampleStore(artifacts);
+  const sampler = new PredictionSampler({
+    settingsOf: async (modelName) => {
+      // The pipeline that put the model in production (its version's tag), at its current version.
+      const production = await registry.resolveAlias(modelName, PRODUCTION_ALIAS);
+      const pipeline = production?.tags.pipeline;
+      const stored = pipeline ? await pipelines.get(pipeline) : undefined;
+      return stored?.definition.monitoring;
+    },
+    write: (modelName, source, seq, batch) => samples.write(modelName, source, seq, batch),
+    flushEveryMs: config.MONITORING_SAMPLE_FLUSH_MS,
+    flushEveryRows: config.MONITORING_SAMPLE_FLUSH_ROWS,
+    settingsTtlMs: config.MONITORING_SETTINGS_TTL_MS,
+    log: (line) => console.warn(line),
+  });
+
   // One set of backends (each built on first use) for training and for remote score commands.
   let backends: TrainingBackends | undefined;
   const rawBackends = (): TrainingBackends =>
@@ -295,12 +316,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       models: scoring,
       readRollout: (name) => rollouts.get(name),
       record: (sample) => trafficRecorder.record(sample),
+      sample: (answered) => sampler.sample(answered),
       stateTtlMs: config.ROLLOUT_STATE_TTL_MS,
       log: (line) => console.warn(line),
     }),
     rollouts,
     traffic,
     trafficRecorder,
+    monitoring: { sampler, samples, store: new MonitoringStore(cosmos) },
     onnx,
     // A python_function model is scored on its pipeline's backend (Azure ML: a command job).
     scoreCommand:

@@ -28,7 +28,7 @@ export interface Predictor {
     name: string,
     body: unknown,
     key?: string,
-  ): Promise<Prediction & { variant?: string; modelVersion?: number }>;
+  ): Promise<Prediction & { variant?: string; modelVersion?: number; predictionId?: string }>;
 }
 
 /** Longest request key (`X-Request-Key` or the body's `key`) that routes a request. */
@@ -76,7 +76,11 @@ export function createScoreHandler(getModels: () => Promise<Predictor>) {
       const variant = result.variant ?? 'production';
       return {
         status: 200,
-        headers: { 'x-model-version': String(result.version), 'x-model-variant': variant },
+        headers: {
+          'x-model-version': String(result.version),
+          'x-model-variant': variant,
+          ...(result.predictionId ? { 'x-prediction-id': result.predictionId } : {}),
+        },
         jsonBody: { ...result, modelVersion: result.version, variant },
       };
     } catch (err) {

@@ -15,6 +15,69 @@ export const pipelineNameSchema = z
     'must be 3-50 lowercase letters, digits or dashes, starting with a letter',
   );
 
+/** The `monitoring` section (docs/monitoring.md). */
+export const monitoringSpecSchema = z
+  .object({
+    /** Share of predict requests sampled, 0 to 1. */
+    sampleRate: z.number().min(0).max(1),
+    hashFeatures: z.array(z.string().min(1)).max(1000).default([]),
+    dropFeatures: z.array(z.string().min(1)).max(1000).default([]),
+    /** The window each monitoring document covers (the timer computes the last one). */
+    windowMinutes: z
+      .int()
+      .min(5)
+      .max(7 * 24 * 60)
+      .default(60),
+    policy: z
+      .object({
+        /** A finding needs at least this many sampled rows in the window. */
+        minSamples: z.int().min(1).max(1_000_000).default(200),
+        /** Feature drift as the dataset contract judges it (its metrics and verdict): a finding when `drifted`. */
+        featureDrift: z.boolean().default(true),
+        /** A finding when the PSI of live predictions against the holdout predictions exceeds this. */
+        maxPredictionPsi: z.number().positive().max(10).optional(),
+      })
+      .strict()
+      .default({ minSamples: 200, featureDrift: true }),
+    proposals: z
+      .object({
+        /** No new proposal within this many hours of the last one. */
+        coolDownHours: z
+          .number()
+          .min(0)
+          .max(24 * 365)
+          .default(24),
+        /** At most this many proposals per `budgetWindowHours`. */
+        maxPerWindow: z.int().min(0).max(100).default(2),
+        budgetWindowHours: z
+          .number()
+          .positive()
+          .max(24 * 365)
+          .default(7 * 24),
+        /** How long a proposal's signed links stay valid. */
+        linkHours: z
+          .number()
+          .positive()
+          .max(24 * 90)
+          .default(72),
+      })
+      .strict()
+      .default({ coolDownHours: 24, maxPerWindow: 2, budgetWindowHours: 7 * 24, linkHours: 72 }),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const hashed = new Set(m.hashFeatures);
+    m.dropFeatures.forEach((f, i) => {
+      if (hashed.has(f))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dropFeatures', i],
+          message: `"${f}" is both hashed and dropped`,
+        });
+    });
+  });
+export type MonitoringSpec = z.output<typeof monitoringSpecSchema>;
+
 /**
  * A pipeline definition: the dataset contract, how to train, what the candidate must show, who
  * approves, and optionally when to retrain. `PUT /api/pipelines/{name}` stores each version; a run
@@ -61,6 +124,13 @@ export const pipelineDefinitionSchema = z
      * limits when a deployment may start (docs/governance.md).
      */
     deployment: deploymentSpecSchema.optional(),
+    /**
+     * Live-traffic monitoring of the production model (docs/monitoring.md): the share of predict
+     * requests sampled to Blob (features named in `hashFeatures` stored hashed, in `dropFeatures`
+     * left out), the window drift is computed over, the drift policy, and how often a retrain may be
+     * proposed.
+     */
+    monitoring: monitoringSpecSchema.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -81,6 +151,16 @@ export const pipelineDefinitionSchema = z
     }
     const problem = algorithmTargetProblem(p);
     if (problem) ctx.addIssue({ code: 'custom', path: ['training', 'algorithm'], message: problem });
+    for (const key of ['hashFeatures', 'dropFeatures'] as const) {
+      p.monitoring?.[key].forEach((f, i) => {
+        if (!columns.has(f))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['monitoring', key, i],
+            message: `"${f}" is not a dataset column`,
+          });
+      });
+    }
     p.training.features.forEach((f, i) => {
       if (!columns.has(f))
         ctx.addIssue({

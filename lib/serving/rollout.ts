@@ -31,6 +31,18 @@ export interface RolloutPrediction extends Prediction {
   /** The version that answered (also `version`). */
   modelVersion: number;
   variant: Exclude<Variant, 'shadow'>;
+  /** Names this answer for feedback (docs/monitoring.md); set when monitoring's sampler is wired in. */
+  predictionId?: string;
+}
+
+/** One answered request, for live-traffic monitoring's sampler (it decides whether to keep it). */
+export interface AnsweredRequest {
+  modelName: string;
+  version: number;
+  variant: string;
+  rows: readonly Record<string, unknown>[];
+  predictions: readonly (string | number)[];
+  latencyMs?: number;
 }
 
 export interface RolloutServingDeps {
@@ -38,6 +50,8 @@ export interface RolloutServingDeps {
   /** Reads the model's rollout document (undefined: none). */
   readRollout: (modelName: string) => Promise<RolloutDoc | undefined>;
   record: (sample: TrafficSample) => void;
+  /** Live-traffic monitoring: synchronous and cheap; returns the answer's prediction id. */
+  sample?: (request: AnsweredRequest) => string;
   stateTtlMs: number;
   maxShadowInFlight?: number;
   now?: () => number;
@@ -105,7 +119,20 @@ export class RolloutServing {
     const rows = production.validate(body, warnings);
     const r = await this.rollout(modelName);
     if (!r || !LIVE_STATES.has(r.state) || r.percent <= 0) {
-      return this.answer(await scoreServed(production, rows, warnings), 'production');
+      if (!this.deps.sample) return this.answer(await scoreServed(production, rows, warnings), 'production');
+      // Monitored: production's own traffic stats (volume, errors, latency) as well.
+      const t0 = performance.now();
+      const key = { modelName, version: production.version, variant: 'production' as const };
+      let result: Prediction;
+      try {
+        result = await scoreServed(production, rows, warnings);
+      } catch (err) {
+        this.deps.record({ ...key, error: true, rows: rows.length });
+        throw err;
+      }
+      const latencyMs = performance.now() - t0;
+      this.deps.record({ ...key, latencyMs, rows: rows.length });
+      return this.answer(result, 'production', rows, latencyMs);
     }
     const bucket = key !== undefined ? bucketOf(key, r.rolloutId) : Math.floor(this.random() * BUCKETS);
     const chosen = bucket < (r.percent / 100) * BUCKETS;
@@ -115,15 +142,17 @@ export class RolloutServing {
         // Scoring time only, as for production: the first request also loads the model.
         const t0 = performance.now();
         const own: RowWarning[] = [];
-        const result = await scoreServed(candidate, candidate.validate(body, own), own);
+        const candidateRows = candidate.validate(body, own);
+        const result = await scoreServed(candidate, candidateRows, own);
+        const latencyMs = performance.now() - t0;
         this.deps.record({
           ...sampleKey(r, 'candidate'),
-          latencyMs: performance.now() - t0,
+          latencyMs,
           rows: rows.length,
           predictions: result.predictions as number[] | string[],
           ...(r.reference ? { reference: r.reference } : {}),
         });
-        return this.answer(result, 'candidate');
+        return this.answer(result, 'candidate', candidateRows, latencyMs);
       } catch (err) {
         this.deps.record({ ...sampleKey(r, 'candidate'), error: true, rows: rows.length });
         this.deps.log?.(
@@ -133,17 +162,39 @@ export class RolloutServing {
     }
     const t0 = performance.now();
     const result = await scoreServed(production, rows, warnings);
+    const latencyMs = performance.now() - t0;
     this.deps.record({
       ...sampleKey(r, 'production', production.version),
-      latencyMs: performance.now() - t0,
+      latencyMs,
       rows: rows.length,
     });
     if (r.strategy === 'shadow' && chosen) this.shadow(r, modelName, body, result);
-    return this.answer(result, 'production');
+    return this.answer(result, 'production', rows, latencyMs);
   }
 
-  private answer(p: Prediction, variant: RolloutPrediction['variant']): RolloutPrediction {
-    return { ...p, modelVersion: p.version, variant };
+  private answer(
+    p: Prediction,
+    variant: RolloutPrediction['variant'],
+    rows?: readonly Record<string, unknown>[],
+    latencyMs?: number,
+  ): RolloutPrediction {
+    const answered: RolloutPrediction = { ...p, modelVersion: p.version, variant };
+    if (this.deps.sample && rows) {
+      try {
+        answered.predictionId = this.deps.sample({
+          modelName: p.model,
+          version: p.version,
+          variant,
+          rows,
+          predictions: p.predictions,
+          ...(latencyMs !== undefined ? { latencyMs } : {}),
+        });
+      } catch (err) {
+        // Monitoring never fails a prediction.
+        this.deps.log?.(`monitoring sample of ${p.model}: ${(err as Error).message}`);
+      }
+    }
+    return answered;
   }
 
   /** Scores the candidate after the answer went out, and compares (skipped when too many are running). */

@@ -79,6 +79,9 @@ const rules: LayerRules = {
     // Pipeline definitions; deployment checks answered to Azure DevOps and GitHub; the MLflow mirror
     // of run documents (it stands on runs).
     ['pipelines', 'checks', 'mlflow'],
+    // Live-traffic monitoring: sampled predict requests, live drift, feedback and retraining
+    // proposals (docs/monitoring.md); it stands on pipelines, runs, approval tokens and rollout stats.
+    ['monitoring'],
     // The evidence pack of a model version: pipeline, run, reports, approvals, deployment, audit.
     ['evidence'],
     // The console's shell and pages (docs/console.md): server-rendered HTML over every module below.
