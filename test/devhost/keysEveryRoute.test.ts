@@ -29,7 +29,8 @@ interface CallableRoute {
   authLevel: string;
 }
 
-const samples = ['1', 'x1', '0f8fafc0-2d11-4b35-a1f2-6d0e0c2a5e77', 'true', 'abc', 'a.csv'];
+// The empty string last: the console's root route is `{ignored:maxlength(0)?}`, which only '' fits.
+const samples = ['1', 'x1', '0f8fafc0-2d11-4b35-a1f2-6d0e0c2a5e77', 'true', 'abc', 'a.csv', ''];
 
 /** A concrete path for a route template: each parameter gets the first sample its constraints accept. */
 function samplePath(displayPath: string): string {
