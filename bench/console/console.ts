@@ -131,7 +131,8 @@ async function main(): Promise<void> {
     const pages = [
       { name: 'runs (newest 50 of 10,000)', path: '/runs' },
       { name: 'runs, filtered (pipeline + status)', path: '/runs?pipeline=churn&status=failed' },
-      { name: 'run', path: `/runs/${encodeURIComponent(aRun.id)}` },
+      { name: 'run', path: `/runs/${aRun.pipeline}/${encodeURIComponent(aRun.id)}` },
+      { name: 'run, old URL /runs/{id} (redirect)', path: `/runs/${encodeURIComponent(aRun.id)}` },
       { name: 'approvals', path: '/approvals' },
       { name: 'models', path: '/models' },
       { name: 'model (24 versions)', path: '/models/wages' },

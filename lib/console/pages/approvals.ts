@@ -8,6 +8,7 @@ import { approvalRecordSchema, decisionSchema } from '../../contracts/approvalRe
 import type { Keyring } from '../../keyring';
 import type { ConsoleAccess } from '../access';
 import { duration, when } from '../format';
+import { runPagePath } from '../paths';
 import type { ConsolePage, PageInput } from '../layout';
 import { renderPage } from '../layout';
 
@@ -134,7 +135,8 @@ export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess):
   };
 }
 
-const runLink = (runId: string) => markup`<a href="/runs/${encodeURIComponent(runId)}">${runId}</a>`;
+const runLink = (runId: string, pipeline?: string) =>
+  markup`<a href="${runPagePath(runId, pipeline)}">${runId}</a>`;
 
 function deadlineText(deadline: string, now: Date): SafeHtml {
   const left = Date.parse(deadline) - now.getTime();
@@ -148,7 +150,7 @@ function pendingTable(items: PendingApproval[], now: Date, showLinks: boolean, c
     const r = p.record;
     const approvals = p.decisions.filter((d) => d.decision === 'approve').length;
     return markup`<tr data-approval="${r.id}">
-<td>${runLink(r.runId)}<div class="sub">${r.pipeline}</div></td>
+<td>${runLink(r.runId, r.pipeline)}<div class="sub">${r.pipeline}</div></td>
 <td><a href="/models/${encodeURIComponent(r.candidate.modelName)}">${r.candidate.modelName}</a> v${r.candidate.modelVersion}</td>
 <td>${r.requestedBy}</td>
 <td class="n"><time datetime="${r.createdAt}" title="${when(r.createdAt)}">${duration(now.getTime() - Date.parse(r.createdAt))}</time></td>
@@ -213,7 +215,7 @@ ${
 <td><time datetime="${d.decidedAt}">${when(d.decidedAt)}</time></td>
 <td>${d.reviewer}${d.principal?.name && d.principal.name.toLowerCase() !== d.reviewer ? markup`<div class="sub">signed in as ${d.principal.name}</div>` : ''}</td>
 <td><span class="chip ${d.decision === 'approve' ? 'approved' : 'rejected'}">${d.decision === 'approve' ? 'approved' : 'rejected'}</span></td>
-<td>${runLink(d.runId)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
+<td>${runLink(d.runId, d.pipeline)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
 <td>${d.modelName ? markup`${d.modelName} v${d.modelVersion}` : '—'}</td>
 <td>${d.comment || '—'}</td>
 </tr>`,
@@ -224,7 +226,7 @@ ${
   view.closed.length
     ? markup`<h3>Closed without a decision</h3><ul class="plain">${view.closed.map(
         (r) =>
-          markup`<li>${runLink(r.runId)} · ${r.candidate.modelName} v${r.candidate.modelVersion} · <span class="chip ${r.status}">${r.status}</span> ${r.withdrawn ? markup`<span class="sub">${r.withdrawn.message}</span>` : markup`<span class="sub">deadline ${when(r.deadline)}</span>`}</li>`,
+          markup`<li>${runLink(r.runId, r.pipeline)} · ${r.candidate.modelName} v${r.candidate.modelVersion} · <span class="chip ${r.status}">${r.status}</span> ${r.withdrawn ? markup`<span class="sub">${r.withdrawn.message}</span>` : markup`<span class="sub">deadline ${when(r.deadline)}</span>`}</li>`,
       )}</ul>`
     : ''
 }

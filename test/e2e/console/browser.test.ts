@@ -176,8 +176,10 @@ describe('the console in headless Chromium', () => {
 
     it(`Run page (${screen}): timeline, reports and approval equal the API's`, async () => {
       const context = await browser.newContext(options);
+      // The id-only URL (the API's links.console) redirects to the page that names the pipeline.
       const { page, errors, status } = await open(context, `/runs/${second.id}`);
       expect(status).toBe(200);
+      expect(page.url()).toBe(`${h.url}/runs/${second.pipeline}/${second.id}`);
       const t = second.timing;
       expect(await page.locator('[data-timing=total]').innerText()).toBe(duration(t.totalMs));
       expect(await page.locator('[data-timing=compute]').innerText()).toBe(duration(t.computeMs));
@@ -256,7 +258,7 @@ describe('the console in headless Chromium', () => {
     }
     expect(onCancel).toBe(true);
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
-    expect(page.url()).toBe(`${h.url}/runs/${id}?done=cancel`);
+    expect(page.url()).toBe(`${h.url}/runs/e2e-console-slow/${id}?done=cancel`);
     expect(await page.locator('.notice').innerText()).toContain('Canceled');
     const run = await h.run(id);
     expect(run).toMatchObject({ status: 'canceled', stopReason: 'canceled', reason: 'canceled by local' });
