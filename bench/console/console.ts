@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { CosmosClient } from '@azure/cosmos';
 import { COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
 import { ModelRegistry } from '../../lib/registry/registry';
+import { RunStore } from '../../lib/runs/store';
 import { CosmosStore } from '../../lib/storage/cosmos';
 import { startDevhost } from '../../test/support/devhost';
 import { freePort } from '../../test/support/emulators';
@@ -139,18 +140,47 @@ async function main(): Promise<void> {
       { name: 'pipelines', path: '/pipelines' },
       { name: 'pipeline (diff v1→v3)', path: '/pipelines/wages?from=1&to=3' },
     ];
+    // BENCH_PAGES=runs,run times only the pages whose name starts with one of these words.
+    const only = process.env.BENCH_PAGES?.split(',').filter(Boolean);
+    const timed = only ? pages.filter((p) => only.some((o) => p.name.split(/[ ,]/)[0] === o)) : pages;
     console.log(
       `console bench: ${RUNS} runs seeded in ${seeded.toFixed(1)} s; ${REQUESTS} sequential GETs per timed page after ${WARMUP} warm-up\n`,
     );
     console.log(
       'page                                   status     p50 ms    p95 ms    max ms   HTML KB  +assets KB  total KB',
     );
-    for (const p of pages) {
+    for (const p of timed) {
       const w = await weigh(base, p.path);
       const t = await time(base, p.path);
       const kb = (n: number) => (n / 1024).toFixed(1);
       console.log(
         `${p.name.padEnd(38)} ${String(t.status).padStart(6)} ${t.p50.toFixed(1).padStart(10)} ${t.p95.toFixed(1).padStart(9)} ${t.max.toFixed(1).padStart(9)} ${kb(w.html).padStart(9)} ${kb(w.assets).padStart(11)} ${kb(w.html + w.assets).padStart(9)}`,
+      );
+    }
+    // The floor, side by side under the same load: the same Cosmos reads the Runs and Run pages
+    // make, from this process straight to devhost's emulator through @azure/cosmos (no Functions
+    // host, no rendering). What a page costs above its floor is ours.
+    const runStore = new RunStore(store);
+    const floors: [string, () => Promise<unknown>][] = [
+      ['floor: RunStore.page, newest 50', () => runStore.page({}, 50)],
+      [
+        'floor: RunStore.page, pipeline + status',
+        () => runStore.page({ pipeline: 'churn', status: 'failed' }, 50),
+      ],
+      ['floor: RunStore.find(id), cross-partition', () => runStore.find(aRun.id)],
+      ['floor: RunStore.get(pipeline, id), point', () => runStore.get(aRun.pipeline, aRun.id)],
+    ];
+    for (const [name, work] of floors) {
+      for (let i = 0; i < WARMUP; i++) await work();
+      const ms: number[] = [];
+      for (let i = 0; i < REQUESTS; i++) {
+        const t = performance.now();
+        await work();
+        ms.push(performance.now() - t);
+      }
+      ms.sort((a, b) => a - b);
+      console.log(
+        `${name.padEnd(38)} ${''.padStart(6)} ${quantile(ms, 0.5).toFixed(1).padStart(10)} ${quantile(ms, 0.95).toFixed(1).padStart(9)} ${ms.at(-1)!.toFixed(1).padStart(9)}`,
       );
     }
     console.log('\ngoals: runs and run page p95 <= 300 ms on devhost; every page <= 100 KB without images');

@@ -16,6 +16,7 @@ import { ChartIds, ganttChart, lineChart } from './charts';
 import { csrfField } from './csrf';
 import { duration, fmt, statusChip, when, words } from './format';
 import { runPagePath } from './paths';
+import { deployedLinks, deployedVersionOf, rolloutOf, rolloutSection } from './rollout';
 import type { ConsolePage, PageInput } from './layout';
 import { renderPage } from './layout';
 import type { ReportKind } from './reports';
@@ -335,9 +336,21 @@ ${trainingSection(details, ids)}
 <h2 id="s-approval">Approval</h2>
 ${approvalSection(run, details)}
 </section>
-${run.deployment ? markup`<section class="card" aria-labelledby="s-deploy"><h2 id="s-deploy">Deployment</h2><dl class="kv">${Object.entries(run.deployment).map(([k, v]) => markup`<dt>${k}</dt><dd class="mono">${outputValue(v)}</dd>`)}</dl></section>` : ''}
+${deploymentSection(run)}
 ${details.problems.length ? markup`<section class="card" aria-labelledby="s-problems"><h2 id="s-problems">Could not be read</h2><ul class="plain">${details.problems.map((p) => markup`<li>${p}</li>`)}</ul></section>` : ''}`;
   return renderPage({ ...frame, title: `Run ${run.id}`, nav: 'runs', body });
+}
+
+/** The rollout (live while it runs), the deployed version's evidence pack and MLflow zip, the deployment record. */
+function deploymentSection(run: RunDocument): SafeHtml {
+  const rollout = rolloutOf(run);
+  const deployed = deployedVersionOf(run);
+  if (!rollout && !deployed && !run.deployment) return markup``;
+  return markup`<section class="card" aria-labelledby="s-deploy"><h2 id="s-deploy">Deployment</h2>
+${deployed ? deployedLinks(deployed) : ''}
+${rollout ? markup`<h3>Rollout</h3>${rolloutSection(rollout)}` : ''}
+${run.deployment ? markup`<dl class="kv">${Object.entries(run.deployment).map(([k, v]) => markup`<dt>${k}</dt><dd class="mono">${outputValue(v)}</dd>`)}</dl>` : ''}
+</section>`;
 }
 
 /** A report alone, as the HTML answer of the reports API. */
