@@ -215,6 +215,13 @@ describe('the console in headless Chromium', () => {
       expect(await page.locator('pre.log').innerText()).toContain('model stored');
       expect(text).toContain('reviewer@example.com approved');
       expect(text).toContain('second model, checked against the first');
+      // Deployment: the deployed version's evidence pack and MLflow zip, through the API.
+      const deployed = second.deployment as { modelName: string; version: number };
+      const evidence = page.locator(`a[data-evidence="${deployed.modelName}:${deployed.version}"]`);
+      expect(await evidence.getAttribute('href')).toBe(
+        `/api/models/${encodeURIComponent(deployed.modelName)}/versions/${deployed.version}/evidence`,
+      );
+      expect((await fetch(`${h.url}${await evidence.getAttribute('href')}`)).status).toBe(200);
       expect(
         (await axeViolations(browser, page)).filter((v) => v.impact === 'serious' || v.impact === 'critical'),
       ).toEqual([]);
