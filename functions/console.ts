@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import * as df from 'durable-functions';
-import { consoleAsset, messagePage } from '../lib/console';
+import { consoleAsset, messagePage, runPagePath } from '../lib/console';
 import { loadRunDetails, renderRunPage } from '../lib/console/run';
 import { renderRunsPage } from '../lib/console/runs';
 import { terminalRunStatuses } from '../lib/runs/document';
@@ -65,17 +65,28 @@ app.http('consoleRuns', {
   ),
 });
 
+/**
+ * `/runs/{pipeline}/{id}`: the Run page. The pipeline is the runs container's partition key, so the
+ * run is one point read; finding a run by id alone is a query over every partition, which the
+ * embedded emulator answers by scanning every run (docs/console.md, "Speed").
+ */
 app.http('consoleRun', {
-  route: 'runs/{id}',
+  route: 'runs/{pipeline}/{id}',
   methods: ['GET'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],
   handler: consolePage(async (request, call) => {
+    const pipeline = request.params.pipeline ?? '';
     const id = request.params.id ?? '';
     const { services } = call;
-    let run = await services.runs.find(id);
+    let run = await services.runs.get(pipeline, id);
     if (!run) {
-      return messagePage(404, 'Run not found', `There is no run with id ${id}.`, call.frame);
+      return messagePage(
+        404,
+        'Run not found',
+        `There is no run with id ${id} in pipeline ${pipeline}.`,
+        call.frame,
+      );
     }
     // Like GET /api/runs/{id}: a run that has not ended is first reconciled with its orchestration.
     try {
@@ -95,27 +106,60 @@ app.http('consoleRun', {
 });
 
 /**
- * `POST /runs/{id}/cancel` from the Run page's Cancel button: operators only, anti-forgery checked
- * (functions/support/console.ts), then the same code as `POST /api/runs/{id}/cancel`.
+ * `/runs/{id}`: links that know only the run's id (the API's `links.console`, a model version's
+ * run) land here and are sent on to `/runs/{pipeline}/{id}` with their query string. A run never
+ * changes pipeline, so the redirect is permanent.
  */
+app.http('consoleRunById', {
+  route: 'runs/{id}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: consolePage(async (request, call) => {
+    const id = request.params.id ?? '';
+    const run = await call.services.runs.find(id);
+    if (!run) return messagePage(404, 'Run not found', `There is no run with id ${id}.`, call.frame);
+    const { search } = new URL(request.url);
+    return {
+      status: 301,
+      headers: { location: `${runPagePath(id, run.pipeline)}${search}`, 'cache-control': 'no-store' },
+    };
+  }),
+});
+
+/**
+ * `POST /runs/{pipeline}/{id}/cancel` from the Run page's Cancel button (and `/runs/{id}/cancel`,
+ * the older form): operators only, anti-forgery checked (functions/support/console.ts), then the
+ * same code as `POST /api/runs/{id}/cancel`.
+ */
+const cancelFromConsole = consoleAction(async (request, _form, call) => {
+  const id = request.params.id ?? '';
+  const pipeline = request.params.pipeline;
+  const run = pipeline ? await call.services.runs.get(pipeline, id) : await call.services.runs.find(id);
+  if (!run) return messagePage(404, 'Run not found', `There is no run with id ${id}.`, call.frame);
+  if (terminalRunStatuses.has(run.status)) {
+    return messagePage(
+      409,
+      'This run has already ended',
+      `Run ${id} ended as ${run.status}; there is nothing to cancel.`,
+      call.frame,
+    );
+  }
+  await cancelRunNow(call.services, df.getClient(call.context), run, call.access.who, call.context);
+  return seeOther(`${runPagePath(id, run.pipeline)}?done=cancel`);
+});
+
 app.http('consoleCancelRun', {
+  route: 'runs/{pipeline}/{id}/cancel',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraInputs: [df.input.durableClient()],
+  handler: cancelFromConsole,
+});
+
+app.http('consoleCancelRunById', {
   route: 'runs/{id}/cancel',
   methods: ['POST'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],
-  handler: consoleAction(async (request, _form, call) => {
-    const id = request.params.id ?? '';
-    const run = await call.services.runs.find(id);
-    if (!run) return messagePage(404, 'Run not found', `There is no run with id ${id}.`, call.frame);
-    if (terminalRunStatuses.has(run.status)) {
-      return messagePage(
-        409,
-        'This run has already ended',
-        `Run ${id} ended as ${run.status}; there is nothing to cancel.`,
-        call.frame,
-      );
-    }
-    await cancelRunNow(call.services, df.getClient(call.context), run, call.access.who, call.context);
-    return seeOther(`/runs/${encodeURIComponent(id)}?done=cancel`);
-  }),
+  handler: cancelFromConsole,
 });

@@ -2,7 +2,7 @@ import { app, HttpRequest, type HttpResponseInit, type InvocationContext } from 
 import * as df from 'durable-functions';
 import { getServices } from '../app/services';
 import type { ConsoleAccess } from '../lib/console';
-import { consoleAccess, issueCsrf, messagePage, verifyCsrf } from '../lib/console';
+import { consoleAccess, issueCsrf, messagePage, runPagePath, verifyCsrf } from '../lib/console';
 import { loadApprovals, renderApprovalsPage } from '../lib/console/pages/approvals';
 import { loadModel, loadModelList, renderModelListPage, renderModelPage } from '../lib/console/pages/models';
 import {
@@ -298,7 +298,7 @@ export async function consoleRunNow(
     );
     if ((res.status ?? 200) >= 400) return withCookie(problemPage(res, 'The run did not start', call));
     const started = res.jsonBody as { runId: string };
-    return withCookie(seeOther(`/runs/${encodeURIComponent(started.runId)}`));
+    return withCookie(seeOther(runPagePath(started.runId, name)));
   } catch (err) {
     const e = err as Error & { status?: number };
     const status = typeof e.status === 'number' && e.status >= 400 && e.status < 500 ? e.status : 500;

@@ -14,94 +14,16 @@
 import { randomBytes } from 'node:crypto';
 import { CosmosClient } from '@azure/cosmos';
 import { COSMOS_EMULATOR_KEY } from '../../devhost/services/wellKnown';
-import type { RunDocument } from '../../lib/contracts/runDocument';
-import { newRunDocument } from '../../lib/runs/document';
 import { ModelRegistry } from '../../lib/registry/registry';
+import { RunStore } from '../../lib/runs/store';
 import { CosmosStore } from '../../lib/storage/cosmos';
 import { startDevhost } from '../../test/support/devhost';
 import { freePort } from '../../test/support/emulators';
 import { testPipeline } from '../../test/e2e/pipeline/harness';
+import { hex, pool, quantile, runDoc, RUNS } from './seed';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 10_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
-const PIPELINES = ['churn', 'wages', 'fraud', 'demand'];
-const STATUSES = [
-  'succeeded',
-  'succeeded',
-  'succeeded',
-  'stopped',
-  'failed',
-  'canceled',
-  'running',
-  'waiting_for_approval',
-] as const;
-const STOPS: Record<string, string> = {
-  stopped: 'validation_failed',
-  failed: 'step_failed',
-  canceled: 'canceled',
-};
-const T0 = Date.parse('2026-10-01T00:00:00.000Z');
-
-const hex = () => randomBytes(32).toString('hex');
-
-function runDoc(i: number): RunDocument {
-  const pipeline = PIPELINES[i % PIPELINES.length]!;
-  const at = new Date(T0 + Math.floor((i * 60 * 86_400_000) / RUNS)).toISOString();
-  const id = `${pipeline}-${at.replace(/[-:.TZ]/g, '').slice(0, 14)}-${String(i).padStart(5, '0')}`;
-  const doc = newRunDocument({
-    id,
-    pipeline,
-    pipelineVersion: 1 + (i % 3),
-    instanceId: id,
-    trigger: { kind: i % 5 === 0 ? 'timer' : 'http', by: 'bench@example.com' },
-    source: {
-      kind: 'upload',
-      uri: `http://127.0.0.1/devstoreaccount1/datasets/uploads/${pipeline}/${hex()}`,
-      sha256: hex(),
-      bytes: 28_311,
-      format: 'csv',
-    },
-    at,
-  });
-  const status = STATUSES[i % STATUSES.length]!;
-  let t = Date.parse(at);
-  const steps = doc.steps.map((s, k) => {
-    const done = status === 'succeeded' || k < 3;
-    if (!done) return s;
-    const startedAt = new Date(t).toISOString();
-    t += 1_000 + ((i * 7 + k * 13) % 20_000);
-    return { ...s, status: 'succeeded' as const, attempt: 1, startedAt, endedAt: new Date(t).toISOString() };
-  });
-  return {
-    ...doc,
-    status,
-    ...(STOPS[status]
-      ? { stopReason: STOPS[status] as RunDocument['stopReason'], reason: `bench ${status}` }
-      : {}),
-    updatedAt: new Date(t).toISOString(),
-    steps,
-    metrics: { rmse: 4.1 + (i % 17) / 100, r2: 0.21 + (i % 13) / 100, mae: 3.2 + (i % 11) / 100 },
-  } as RunDocument;
-}
-
-async function pool<T>(
-  items: readonly T[],
-  width: number,
-  work: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 async function weigh(base: string, path: string): Promise<{ html: number; assets: number }> {
   const html = await (await fetch(`${base}${path}`)).text();
   let assets = 0;
@@ -210,25 +132,55 @@ async function main(): Promise<void> {
     const pages = [
       { name: 'runs (newest 50 of 10,000)', path: '/runs' },
       { name: 'runs, filtered (pipeline + status)', path: '/runs?pipeline=churn&status=failed' },
-      { name: 'run', path: `/runs/${encodeURIComponent(aRun.id)}` },
+      { name: 'run', path: `/runs/${aRun.pipeline}/${encodeURIComponent(aRun.id)}` },
+      { name: 'run, old URL /runs/{id} (redirect)', path: `/runs/${encodeURIComponent(aRun.id)}` },
       { name: 'approvals', path: '/approvals' },
       { name: 'models', path: '/models' },
       { name: 'model (24 versions)', path: '/models/wages' },
       { name: 'pipelines', path: '/pipelines' },
       { name: 'pipeline (diff v1→v3)', path: '/pipelines/wages?from=1&to=3' },
     ];
+    // BENCH_PAGES=runs,run times only the pages whose name starts with one of these words.
+    const only = process.env.BENCH_PAGES?.split(',').filter(Boolean);
+    const timed = only ? pages.filter((p) => only.some((o) => p.name.split(/[ ,]/)[0] === o)) : pages;
     console.log(
       `console bench: ${RUNS} runs seeded in ${seeded.toFixed(1)} s; ${REQUESTS} sequential GETs per timed page after ${WARMUP} warm-up\n`,
     );
     console.log(
       'page                                   status     p50 ms    p95 ms    max ms   HTML KB  +assets KB  total KB',
     );
-    for (const p of pages) {
+    for (const p of timed) {
       const w = await weigh(base, p.path);
       const t = await time(base, p.path);
       const kb = (n: number) => (n / 1024).toFixed(1);
       console.log(
         `${p.name.padEnd(38)} ${String(t.status).padStart(6)} ${t.p50.toFixed(1).padStart(10)} ${t.p95.toFixed(1).padStart(9)} ${t.max.toFixed(1).padStart(9)} ${kb(w.html).padStart(9)} ${kb(w.assets).padStart(11)} ${kb(w.html + w.assets).padStart(9)}`,
+      );
+    }
+    // The floor, side by side under the same load: the same Cosmos reads the Runs and Run pages
+    // make, from this process straight to devhost's emulator through @azure/cosmos (no Functions
+    // host, no rendering). What a page costs above its floor is ours.
+    const runStore = new RunStore(store);
+    const floors: [string, () => Promise<unknown>][] = [
+      ['floor: RunStore.page, newest 50', () => runStore.page({}, 50)],
+      [
+        'floor: RunStore.page, pipeline + status',
+        () => runStore.page({ pipeline: 'churn', status: 'failed' }, 50),
+      ],
+      ['floor: RunStore.find(id), cross-partition', () => runStore.find(aRun.id)],
+      ['floor: RunStore.get(pipeline, id), point', () => runStore.get(aRun.pipeline, aRun.id)],
+    ];
+    for (const [name, work] of floors) {
+      for (let i = 0; i < WARMUP; i++) await work();
+      const ms: number[] = [];
+      for (let i = 0; i < REQUESTS; i++) {
+        const t = performance.now();
+        await work();
+        ms.push(performance.now() - t);
+      }
+      ms.sort((a, b) => a - b);
+      console.log(
+        `${name.padEnd(38)} ${''.padStart(6)} ${quantile(ms, 0.5).toFixed(1).padStart(10)} ${quantile(ms, 0.95).toFixed(1).padStart(9)} ${ms.at(-1)!.toFixed(1).padStart(9)}`,
       );
     }
     console.log('\ngoals: runs and run page p95 <= 300 ms on devhost; every page <= 100 KB without images');

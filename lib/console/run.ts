@@ -15,6 +15,8 @@ import type { ArtifactStore } from '../storage/blob';
 import { ChartIds, ganttChart, lineChart } from './charts';
 import { csrfField } from './csrf';
 import { duration, fmt, statusChip, when, words } from './format';
+import { runPagePath } from './paths';
+import { deployedLinks, deployedVersionOf, rolloutOf, rolloutSection } from './rollout';
 import type { ConsolePage, PageInput } from './layout';
 import { renderPage } from './layout';
 import type { ReportKind } from './reports';
@@ -295,10 +297,10 @@ export function renderRunPage(
 <h1>Run <span class="mono">${run.id}</span></h1>
 <p>${statusChip(run.status)}${run.stopReason ? markup` <strong>${words(run.stopReason)}</strong>` : ''}${run.reason ? markup` — ${run.reason}` : ''}</p>
 ${options.notice ? markup`<div class="notice info" role="status"><strong>${options.notice}</strong></div>` : ''}
-${active ? markup`<p class="sub">This run is still going; the page follows it. <a href="/runs/${encodeURIComponent(run.id)}">Refresh</a></p>` : ''}
+${active ? markup`<p class="sub">This run is still going; the page follows it. <a href="${runPagePath(run.id, run.pipeline)}">Refresh</a></p>` : ''}
 ${
   active && options.canOperate
-    ? markup`<form class="inline" method="post" action="/runs/${encodeURIComponent(run.id)}/cancel">${csrfField(options.csrf)}<button type="submit" class="danger" id="cancel-run">Cancel run</button></form>`
+    ? markup`<form class="inline" method="post" action="${runPagePath(run.id, run.pipeline)}/cancel">${csrfField(options.csrf)}<button type="submit" class="danger" id="cancel-run">Cancel run</button></form>`
     : ''
 }
 </div>
@@ -334,9 +336,21 @@ ${trainingSection(details, ids)}
 <h2 id="s-approval">Approval</h2>
 ${approvalSection(run, details)}
 </section>
-${run.deployment ? markup`<section class="card" aria-labelledby="s-deploy"><h2 id="s-deploy">Deployment</h2><dl class="kv">${Object.entries(run.deployment).map(([k, v]) => markup`<dt>${k}</dt><dd class="mono">${outputValue(v)}</dd>`)}</dl></section>` : ''}
+${deploymentSection(run)}
 ${details.problems.length ? markup`<section class="card" aria-labelledby="s-problems"><h2 id="s-problems">Could not be read</h2><ul class="plain">${details.problems.map((p) => markup`<li>${p}</li>`)}</ul></section>` : ''}`;
   return renderPage({ ...frame, title: `Run ${run.id}`, nav: 'runs', body });
+}
+
+/** The rollout (live while it runs), the deployed version's evidence pack and MLflow zip, the deployment record. */
+function deploymentSection(run: RunDocument): SafeHtml {
+  const rollout = rolloutOf(run);
+  const deployed = deployedVersionOf(run);
+  if (!rollout && !deployed && !run.deployment) return markup``;
+  return markup`<section class="card" aria-labelledby="s-deploy"><h2 id="s-deploy">Deployment</h2>
+${deployed ? deployedLinks(deployed) : ''}
+${rollout ? markup`<h3>Rollout</h3>${rolloutSection(rollout)}` : ''}
+${run.deployment ? markup`<dl class="kv">${Object.entries(run.deployment).map(([k, v]) => markup`<dt>${k}</dt><dd class="mono">${outputValue(v)}</dd>`)}</dl>` : ''}
+</section>`;
 }
 
 /** A report alone, as the HTML answer of the reports API. */
@@ -351,7 +365,7 @@ export function renderReportPage(
     kind === 'validation'
       ? validationSection(report as ValidationReport, ids, 2)
       : evaluationSection(report as EvaluationReport, ids, 2);
-  const body = markup`<p class="sub"><a href="/runs/${encodeURIComponent(run.id)}">Run ${run.id}</a> · ${run.pipeline} · <a href="${reportPath(run.id, kind)}" type="application/json">JSON</a> (Accept: application/json)</p>
+  const body = markup`<p class="sub"><a href="${runPagePath(run.id, run.pipeline)}">Run ${run.id}</a> · ${run.pipeline} · <a href="${reportPath(run.id, kind)}" type="application/json">JSON</a> (Accept: application/json)</p>
 <h1>${kind === 'validation' ? 'Validation report' : 'Evaluation report'}</h1>
 <div class="card">${section}</div>`;
   return renderPage({ ...frame, title: `${kind} report · ${run.id}`, nav: 'runs', body });

@@ -5,6 +5,7 @@ import { ValidationError } from '../errors';
 import type { RunPageFilter, RunStore, RunSummary } from '../runs/store';
 import { terminalRunStatuses } from '../runs/document';
 import { duration, statusChip, when, words } from './format';
+import { runPagePath } from './paths';
 import type { ConsolePage, PageInput } from './layout';
 import { renderPage } from './layout';
 
@@ -81,7 +82,7 @@ function row(r: RunSummary, now: Date) {
   const end = r.endedAt ? Date.parse(r.endedAt) : now.getTime();
   const took = Math.max(0, end - Date.parse(r.createdAt));
   return markup`<tr>
-<td><a href="/runs/${encodeURIComponent(r.id)}" class="mono">${r.id}</a></td>
+<td><a href="${runPagePath(r.id, r.pipeline)}" class="mono">${r.id}</a></td>
 <td>${r.pipeline} <span class="sub">v${r.pipelineVersion}</span></td>
 <td>${statusChip(r.status, r.id)}${r.stopReason ? markup`<br /><span class="sub">${words(r.stopReason)}</span>` : ''}</td>
 <td class="opt">${when(r.createdAt)}</td>

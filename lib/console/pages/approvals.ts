@@ -1,6 +1,7 @@
 import type { Container } from '@azure/cosmos';
 import type { SafeHtml } from '../../approval/html';
 import { markup } from '../../approval/html';
+import { activeAt, delegationSchema } from '../../approval/delegation';
 import { eligibleReviewers, requiredApprovals } from '../../approval/policy';
 import { signApprovalToken } from '../../approval/token';
 import type { ApprovalDecision, ApprovalRecord } from '../../contracts/approvalRecord';
@@ -8,6 +9,7 @@ import { approvalRecordSchema, decisionSchema } from '../../contracts/approvalRe
 import type { Keyring } from '../../keyring';
 import type { ConsoleAccess } from '../access';
 import { duration, when } from '../format';
+import { runPagePath } from '../paths';
 import type { ConsolePage, PageInput } from '../layout';
 import { renderPage } from '../layout';
 
@@ -36,10 +38,15 @@ export interface PendingApproval {
   decisions: ApprovalDecision[];
   /** Eligible reviewers who have not decided yet. */
   waitingFor: string[];
-  /** Links the viewer may see, by reviewer. */
-  links: { reviewer: string; href: string }[];
-  /** True when the viewer is one of `waitingFor`. */
+  /**
+   * Links the viewer may see, by reviewer; `delegate` is set on a link for the reviewer's delegate
+   * (lib/approval/delegation.ts), who decides on the reviewer's behalf.
+   */
+  links: { reviewer: string; href: string; delegate?: string }[];
+  /** True when the viewer is one of `waitingFor`, or holds the approvals of one as their delegate. */
   mine: boolean;
+  /** Reviewers in `waitingFor` whose approvals the viewer holds as their delegate. */
+  onBehalfOf: string[];
 }
 
 export interface ApprovalsView {
@@ -60,7 +67,7 @@ async function query<T>(
 }
 
 export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess): Promise<ApprovalsView> {
-  const [pendingDocs, decisionDocs, closedDocs] = await Promise.all([
+  const [pendingDocs, decisionDocs, closedDocs, delegationDocs] = await Promise.all([
     query<unknown>(
       deps.approvals,
       `SELECT TOP ${APPROVALS_PAGE_LIMIT} * FROM c WHERE c.type = "approval" AND c.status = "pending" ORDER BY c.createdAt DESC`,
@@ -73,7 +80,22 @@ export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess):
       deps.approvals,
       `SELECT TOP ${RECENT_DECISIONS_LIMIT} * FROM c WHERE c.type = "approval" AND c.status != "pending" ORDER BY c.createdAt DESC`,
     ),
+    // One document per reviewer who ever delegated (lib/approval/delegation.ts): a short list.
+    query<{ reviewer?: unknown; items?: unknown[] }>(
+      deps.approvals,
+      'SELECT c.reviewer, c.items FROM c WHERE c.type = "delegations"',
+    ),
   ]);
+  // Who holds whose approvals right now: reviewer (lower case) → delegate.
+  const delegateOf = new Map<string, string>();
+  for (const doc of delegationDocs) {
+    const items = (doc.items ?? []).flatMap((i) => {
+      const parsed = delegationSchema.safeParse(i);
+      return parsed.success ? [parsed.data] : [];
+    });
+    const active = activeAt(items, deps.now);
+    if (active) delegateOf.set(active.reviewer.toLowerCase(), active.to.toLowerCase());
+  }
   const records = pendingDocs.map((d) => approvalRecordSchema.parse(d));
   const closed = closedDocs.map((d) => approvalRecordSchema.parse(d));
   const recentRaw = decisionDocs.map((d) => decisionSchema.parse(d));
@@ -96,21 +118,40 @@ export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess):
     const decided = new Set(decisions.map((d) => d.reviewer.toLowerCase()));
     const waitingFor = eligibleReviewers(record).filter((r) => !decided.has(r.toLowerCase()));
     const visible = access.local ? waitingFor : waitingFor.filter((r) => mine.has(r.toLowerCase()));
+    // Reviewers whose approvals the viewer holds as delegate (on the open console: every delegate's).
+    const delegated = waitingFor.flatMap((reviewer) => {
+      const delegate = delegateOf.get(reviewer.toLowerCase());
+      return delegate && (access.local || mine.has(delegate)) ? [{ reviewer, delegate }] : [];
+    });
     // A link past the deadline would open on "expired": the gate is about to close this one.
     const open = Date.parse(record.deadline) > deps.now.getTime();
+    const sign = (reviewer: string, delegate?: string) =>
+      `/api/approvals/${signApprovalToken(deps.keyring!, {
+        runId: record.runId,
+        approvalId: record.id,
+        reviewer,
+        expiresAt: new Date(record.deadline),
+        ...(delegate ? { delegate } : {}),
+      })}`;
     const links =
       deps.keyring && open
-        ? visible.map((reviewer) => ({
-            reviewer,
-            href: `/api/approvals/${signApprovalToken(deps.keyring!, {
-              runId: record.runId,
-              approvalId: record.id,
+        ? [
+            ...visible.map((reviewer) => ({ reviewer, href: sign(reviewer) })),
+            ...delegated.map(({ reviewer, delegate }) => ({
               reviewer,
-              expiresAt: new Date(record.deadline),
-            })}`,
-          }))
+              delegate,
+              href: sign(reviewer, delegate),
+            })),
+          ]
         : [];
-    return { record, decisions, waitingFor, links, mine: waitingFor.some((r) => mine.has(r.toLowerCase())) };
+    return {
+      record,
+      decisions,
+      waitingFor,
+      links,
+      mine: waitingFor.some((r) => mine.has(r.toLowerCase())) || (!access.local && delegated.length > 0),
+      onBehalfOf: access.local ? [] : delegated.map((d) => d.reviewer),
+    };
   });
 
   // Name the model and pipeline of each recent decision from the records this page already read.
@@ -134,7 +175,8 @@ export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess):
   };
 }
 
-const runLink = (runId: string) => markup`<a href="/runs/${encodeURIComponent(runId)}">${runId}</a>`;
+const runLink = (runId: string, pipeline?: string) =>
+  markup`<a href="${runPagePath(runId, pipeline)}">${runId}</a>`;
 
 function deadlineText(deadline: string, now: Date): SafeHtml {
   const left = Date.parse(deadline) - now.getTime();
@@ -143,25 +185,32 @@ function deadlineText(deadline: string, now: Date): SafeHtml {
     : markup`<time datetime="${deadline}" title="${when(deadline)}"><strong>overdue</strong> by ${duration(-left)}</time>`;
 }
 
-function pendingTable(items: PendingApproval[], now: Date, showLinks: boolean, caption: string): SafeHtml {
+function pendingTable(
+  items: PendingApproval[],
+  now: Date,
+  showLinks: boolean,
+  caption: string,
+  access: Pick<ConsoleAccess, 'local'>,
+): SafeHtml {
   const rows = items.map((p) => {
     const r = p.record;
     const approvals = p.decisions.filter((d) => d.decision === 'approve').length;
     return markup`<tr data-approval="${r.id}">
-<td>${runLink(r.runId)}<div class="sub">${r.pipeline}</div></td>
+<td>${runLink(r.runId, r.pipeline)}<div class="sub">${r.pipeline}</div></td>
 <td><a href="/models/${encodeURIComponent(r.candidate.modelName)}">${r.candidate.modelName}</a> v${r.candidate.modelVersion}</td>
 <td>${r.requestedBy}</td>
 <td class="n"><time datetime="${r.createdAt}" title="${when(r.createdAt)}">${duration(now.getTime() - Date.parse(r.createdAt))}</time></td>
 <td>${deadlineText(r.deadline, now)}${r.stage === 'escalated' ? markup` <span class="chip pending">escalated</span>` : ''}</td>
 <td class="n">${approvals} of ${requiredApprovals(r)}</td>
-<td>${p.waitingFor.join(', ') || '—'}</td>
+<td>${p.waitingFor.join(', ') || '—'}${p.onBehalfOf.length ? markup`<div class="sub" data-on-behalf-of="${p.onBehalfOf.join(' ')}">you, on behalf of ${p.onBehalfOf.join(', ')}</div>` : ''}</td>
 ${
   showLinks
     ? markup`<td>${
         p.links.length
-          ? p.links.map(
-              (l) =>
-                markup`<a class="button quiet" href="${l.href}" aria-label="Open the approval page of run ${r.runId} as ${l.reviewer}">${p.links.length > 1 || !p.mine ? `Open as ${l.reviewer}` : 'Review'}</a> `,
+          ? p.links.map((l) =>
+              l.delegate
+                ? markup`<a class="button quiet" href="${l.href}" data-delegate="${l.delegate}" aria-label="Open the approval page of run ${r.runId} as ${l.delegate} on behalf of ${l.reviewer}">${access.local ? `Open as ${l.delegate} on behalf of ${l.reviewer}` : `Review on behalf of ${l.reviewer}`}</a> `
+                : markup`<a class="button quiet" href="${l.href}" aria-label="Open the approval page of run ${r.runId} as ${l.reviewer}">${p.links.length > 1 || !p.mine ? `Open as ${l.reviewer}` : 'Review'}</a> `,
             )
           : '—'
       }</td>`
@@ -194,13 +243,13 @@ export function renderApprovalsPage(
       : `Decisions waiting for ${access.who}, and the others pending.`
   }</p>
 <section class="card" aria-labelledby="inbox"><h2 id="inbox">${inboxTitle} <span class="sub">(${forMe.length})</span></h2>
-${forMe.length ? pendingTable(forMe, now, true, inboxTitle) : markup`<p>Nothing is waiting${access.local ? '' : ' for you'}.</p>`}${noKeys}
+${forMe.length ? pendingTable(forMe, now, true, inboxTitle, access) : markup`<p>Nothing is waiting${access.local ? '' : ' for you'}.</p>`}${noKeys}
 </section>
 ${
   others.length
     ? markup`<section class="card" aria-labelledby="others"><h2 id="others">Other pending approvals <span class="sub">(${others.length})</span></h2>
 <p class="fine">Their approval links go to their reviewers only.</p>
-${pendingTable(others, now, false, 'Other pending approvals')}</section>`
+${pendingTable(others, now, false, 'Other pending approvals', access)}</section>`
     : ''
 }
 <section class="card" aria-labelledby="recent"><h2 id="recent">Recent decisions</h2>
@@ -213,7 +262,7 @@ ${
 <td><time datetime="${d.decidedAt}">${when(d.decidedAt)}</time></td>
 <td>${d.reviewer}${d.principal?.name && d.principal.name.toLowerCase() !== d.reviewer ? markup`<div class="sub">signed in as ${d.principal.name}</div>` : ''}</td>
 <td><span class="chip ${d.decision === 'approve' ? 'approved' : 'rejected'}">${d.decision === 'approve' ? 'approved' : 'rejected'}</span></td>
-<td>${runLink(d.runId)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
+<td>${runLink(d.runId, d.pipeline)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
 <td>${d.modelName ? markup`${d.modelName} v${d.modelVersion}` : '—'}</td>
 <td>${d.comment || '—'}</td>
 </tr>`,
@@ -224,7 +273,7 @@ ${
   view.closed.length
     ? markup`<h3>Closed without a decision</h3><ul class="plain">${view.closed.map(
         (r) =>
-          markup`<li>${runLink(r.runId)} · ${r.candidate.modelName} v${r.candidate.modelVersion} · <span class="chip ${r.status}">${r.status}</span> ${r.withdrawn ? markup`<span class="sub">${r.withdrawn.message}</span>` : markup`<span class="sub">deadline ${when(r.deadline)}</span>`}</li>`,
+          markup`<li>${runLink(r.runId, r.pipeline)} · ${r.candidate.modelName} v${r.candidate.modelVersion} · <span class="chip ${r.status}">${r.status}</span> ${r.withdrawn ? markup`<span class="sub">${r.withdrawn.message}</span>` : markup`<span class="sub">deadline ${when(r.deadline)}</span>`}</li>`,
       )}</ul>`
     : ''
 }

@@ -11,6 +11,7 @@ import { ROLLBACK_PREFIX, approvedProductionVersions } from '../../registry/roll
 import type { ConsoleAccess } from '../access';
 import { csrfField } from '../csrf';
 import { fmt, when } from '../format';
+import { evidencePath, mlflowZipPath } from '../rollout';
 import type { ConsolePage, PageInput } from '../layout';
 import { renderPage } from '../layout';
 import type { TrendPoint } from './trend';
@@ -209,7 +210,7 @@ ${
 </section>
 <section class="card" aria-labelledby="versions"><h2 id="versions">Versions</h2>
 <div class="scroll" tabindex="0"><table><caption class="sr-only">Versions of ${name}</caption>
-<thead><tr><th scope="col">Version</th><th scope="col">Created</th><th scope="col">Algorithm</th>${allMetrics.map((m) => markup`<th scope="col">${m}</th>`)}<th scope="col">Run</th><th scope="col">Model digest</th></tr></thead>
+<thead><tr><th scope="col">Version</th><th scope="col">Created</th><th scope="col">Algorithm</th>${allMetrics.map((m) => markup`<th scope="col">${m}</th>`)}<th scope="col">Run</th><th scope="col">Model digest</th><th scope="col">Downloads</th></tr></thead>
 <tbody>${listed.map(
     (v) => markup`<tr data-version="${v.version}">
 <td>v${v.version}${v.version === production ? markup` <span class="chip ok">production</span>` : ''}</td>
@@ -218,6 +219,7 @@ ${
 ${allMetrics.map((m) => markup`<td class="n" data-metric="${m}">${fmt(v.metrics[m])}</td>`)}
 <td>${runLink(v.runId)}</td>
 <td><code title="${v.modelDigest}">${short(v.modelDigest)}</code></td>
+<td><a href="${evidencePath(name, v.version)}" data-evidence="${v.version}">evidence pack</a> · <a href="${mlflowZipPath(name, v.version)}">MLflow zip</a></td>
 </tr>`,
   )}</tbody></table></div>
 ${versions.length > listed.length ? markup`<p class="fine">The ${listed.length} newest of ${versions.length} versions.</p>` : ''}

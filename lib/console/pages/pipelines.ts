@@ -10,6 +10,7 @@ import type { PipelineStore, PipelineVersion, ScheduleState } from '../../pipeli
 import type { ConsoleAccess } from '../access';
 import { csrfField } from '../csrf';
 import { when, words } from '../format';
+import { runPagePath } from '../paths';
 import type { ConsolePage, PageInput } from '../layout';
 import { renderPage } from '../layout';
 import type { DiffRow } from './diff';
@@ -237,7 +238,7 @@ ${
         .filter((s) => s.started && s.runId)
         .map(
           (s) =>
-            markup`<li><time datetime="${s.slot}">${when(s.slot)}</time> · <a href="/runs/${encodeURIComponent(s.runId!)}">${s.runId}</a></li>`,
+            markup`<li><time datetime="${s.slot}">${when(s.slot)}</time> · <a href="${runPagePath(s.runId!, view.current.name)}">${s.runId}</a></li>`,
         )}</ul>`
     : ''
 }

@@ -176,8 +176,10 @@ describe('the console in headless Chromium', () => {
 
     it(`Run page (${screen}): timeline, reports and approval equal the API's`, async () => {
       const context = await browser.newContext(options);
+      // The id-only URL (the API's links.console) redirects to the page that names the pipeline.
       const { page, errors, status } = await open(context, `/runs/${second.id}`);
       expect(status).toBe(200);
+      expect(page.url()).toBe(`${h.url}/runs/${second.pipeline}/${second.id}`);
       const t = second.timing;
       expect(await page.locator('[data-timing=total]').innerText()).toBe(duration(t.totalMs));
       expect(await page.locator('[data-timing=compute]').innerText()).toBe(duration(t.computeMs));
@@ -213,6 +215,13 @@ describe('the console in headless Chromium', () => {
       expect(await page.locator('pre.log').innerText()).toContain('model stored');
       expect(text).toContain('reviewer@example.com approved');
       expect(text).toContain('second model, checked against the first');
+      // Deployment: the deployed version's evidence pack and MLflow zip, through the API.
+      const deployed = second.deployment as { modelName: string; version: number };
+      const evidence = page.locator(`a[data-evidence="${deployed.modelName}:${deployed.version}"]`);
+      expect(await evidence.getAttribute('href')).toBe(
+        `/api/models/${encodeURIComponent(deployed.modelName)}/versions/${deployed.version}/evidence`,
+      );
+      expect((await fetch(`${h.url}${await evidence.getAttribute('href')}`)).status).toBe(200);
       expect(
         (await axeViolations(browser, page)).filter((v) => v.impact === 'serious' || v.impact === 'critical'),
       ).toEqual([]);
@@ -256,7 +265,7 @@ describe('the console in headless Chromium', () => {
     }
     expect(onCancel).toBe(true);
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
-    expect(page.url()).toBe(`${h.url}/runs/${id}?done=cancel`);
+    expect(page.url()).toBe(`${h.url}/runs/e2e-console-slow/${id}?done=cancel`);
     expect(await page.locator('.notice').innerText()).toContain('Canceled');
     const run = await h.run(id);
     expect(run).toMatchObject({ status: 'canceled', stopReason: 'canceled', reason: 'canceled by local' });

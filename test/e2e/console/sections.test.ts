@@ -221,7 +221,8 @@ describe('console: approvals, models and pipelines in a browser', () => {
       // 303 to the new run's page.
       expect(posted.status()).toBe(303);
       const location = (await posted.headerValue('location')) ?? '';
-      expect(location).toMatch(/^\/runs\/[^/?]+$/);
+      // The new run's page names its pipeline (one point read; docs/console.md, "Speed").
+      expect(location).toMatch(new RegExp(`^/runs/${NAME}/[^/?]+$`));
       const runId = decodeURIComponent(location.split('/').pop()!);
       const run = await h.run(runId);
       expect(run).toMatchObject({ pipeline: NAME, trigger: { kind: 'http', by: 'local' } });

@@ -196,7 +196,8 @@ describe('console shell', () => {
       from: '2026-12-05T00:00:00.000Z',
       to: '2026-12-06T00:00:00.000Z',
     });
-    expect(page.body).toContain('href="/runs/r2"');
+    // The row links the page that names the pipeline (one point read; /runs/{id} redirects there).
+    expect(page.body).toContain('href="/runs/churn/r2"');
     expect(page.body).toContain('data-run-status="r2"');
     expect(page.body).toContain('validation failed');
     expect(page.body).toContain('42 s');
