@@ -21,6 +21,8 @@ import type { FakeAzureDevOps, IssuedCheck } from '../../support/fakes/azureDevO
 import { startFakeAzureDevOps } from '../../support/fakes/azureDevOps';
 import type { FakeGitHub } from '../../support/fakes/github';
 import { startFakeGitHub } from '../../support/fakes/github';
+import { AnchorStore } from '../../../lib/audit/anchors';
+import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 
 const SECRET = 'a-webhook-secret-of-some-length';
 const BASE = 'https://sluice.example.com';
@@ -30,6 +32,7 @@ const noSleep = async () => undefined;
 let cosmos: CosmosEmulator;
 let ado: FakeAzureDevOps;
 let gh: FakeGitHub;
+let azurite: BlobEmulator;
 let services: Services;
 let clock = new Date('2026-12-05T08:00:00.000Z');
 const ctx = () => new InvocationContext({ logHandler: () => undefined });
@@ -40,12 +43,18 @@ const timer: Timer = {
 } as unknown as Timer;
 
 beforeAll(async () => {
-  [cosmos, ado, gh] = await Promise.all([startCosmos(), startFakeAzureDevOps(), startFakeGitHub()]);
+  // A production move anchors the audit log's head in Blob Storage.
+  [cosmos, ado, gh, azurite] = await Promise.all([
+    startCosmos(),
+    startFakeAzureDevOps(),
+    startFakeGitHub(),
+    startAzuriteBlob(),
+  ]);
   services = await createServices(
     loadConfig({
       COSMOS_ENDPOINT: cosmos.endpoint,
       COSMOS_KEY: cosmos.key,
-      ARTIFACT_STORAGE_CONNECTION: 'UseDevelopmentStorage=true',
+      ARTIFACT_STORAGE_CONNECTION: azurite.connectionString,
       PUBLIC_BASE_URL: BASE,
       AZURE_DEVOPS_ALLOWED_HOSTS: 'dev.azure.com,*.visualstudio.com,127.0.0.1',
       GITHUB_APP_ID: gh.appId,
@@ -56,11 +65,13 @@ beforeAll(async () => {
     { prepare: false, now: () => clock },
   );
   await services.cosmos.ensure();
+  await services.artifacts.ensureContainers();
+  await new AnchorStore(services.artifacts).ensure();
 });
 
 afterAll(async () => {
   services?.cosmos.client.dispose();
-  await Promise.all([cosmos?.stop(), ado?.stop(), gh?.stop()]);
+  await Promise.all([cosmos?.stop(), ado?.stop(), gh?.stop(), azurite?.stop()]);
 });
 
 let runSeq = 0;
