@@ -3,6 +3,7 @@ import type { ApprovalRecord } from '../lib/contracts/approvalRecord';
 import type { ApprovalStore } from '../lib/approval/store';
 import type { DeployModelOutput } from '../lib/contracts/deploy';
 import { deployModelActivity } from '../lib/contracts/deploy';
+import { requireApprovedFor } from '../lib/approval/approved';
 import { NonRetriableError } from '../lib/errors';
 import type { AliasMove } from '../lib/registry/records';
 import type { ModelRegistry } from '../lib/registry/registry';
@@ -47,30 +48,11 @@ export function deployModel(deps: DeployDeps) {
     if (deps.readRun) {
       refuseEndedRun(await deps.readRun(input.pipeline, input.runId), 'production was not moved');
     }
-    const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
-    if (!approval)
-      throw new NonRetriableError(
-        'approval_not_found',
-        `approval ${input.approvalId} of run ${input.runId} not found`,
-      );
-    if (approval.status !== 'approved') {
-      throw new NonRetriableError(
-        'not_approved',
-        `approval ${input.approvalId} is ${approval.status}, not approved`,
-      );
-    }
-    const a = approval.candidate;
-    if (
-      a.modelName !== c.modelName ||
-      a.modelVersion !== c.modelVersion ||
-      a.modelDigest !== c.modelDigest ||
-      a.datasetDigest !== c.datasetDigest
-    ) {
-      throw new NonRetriableError(
-        'candidate_changed',
-        `the approval was given for ${a.modelName} v${a.modelVersion} (${a.modelDigest}), not for this candidate`,
-      );
-    }
+    const approval = requireApprovedFor(
+      await deps.approvals.getRecord(input.runId, input.approvalId),
+      input,
+      c,
+    );
     const version = await deps.registry.getVersion(c.modelName, c.modelVersion);
     if (!version)
       throw new NonRetriableError(

@@ -3,6 +3,7 @@ import type { ApprovalStore } from '../lib/approval/store';
 import { startRolloutActivity } from '../lib/contracts/rollout';
 import { isCustomSpec, trainingSpecSchema } from '../lib/contracts/trainingSpec';
 import { loadColumnar } from '../lib/data/datasets';
+import { requireApprovedFor } from '../lib/approval/approved';
 import { NonRetriableError } from '../lib/errors';
 import type { OnnxModels } from '../lib/mlmodel/onnxModels';
 import { PRODUCTION_ALIAS, columnarReferenceOf } from '../lib/registry/records';
@@ -48,29 +49,7 @@ export function startRollout(deps: StartRolloutDeps) {
     const c = input.candidate;
     const refuse = 'nothing was rolled out';
     refuseEndedRun(await deps.runs.get(input.pipeline, input.runId), refuse);
-    const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
-    if (!approval)
-      throw new NonRetriableError(
-        'approval_not_found',
-        `approval ${input.approvalId} of run ${input.runId} not found`,
-      );
-    if (approval.status !== 'approved')
-      throw new NonRetriableError(
-        'not_approved',
-        `approval ${input.approvalId} is ${approval.status}, not approved`,
-      );
-    const a = approval.candidate;
-    if (
-      a.modelName !== c.modelName ||
-      a.modelVersion !== c.modelVersion ||
-      a.modelDigest !== c.modelDigest ||
-      a.datasetDigest !== c.datasetDigest
-    ) {
-      throw new NonRetriableError(
-        'candidate_changed',
-        `the approval was given for ${a.modelName} v${a.modelVersion} (${a.modelDigest}), not for this candidate`,
-      );
-    }
+    requireApprovedFor(await deps.approvals.getRecord(input.runId, input.approvalId), input, c);
     const version = await deps.registry.getVersion(c.modelName, c.modelVersion);
     if (!version || version.modelDigest !== c.modelDigest || version.datasetDigest !== c.datasetDigest) {
       throw new NonRetriableError(
