@@ -18,7 +18,7 @@ import { grantJobOutput, jobOutputContainer } from '../userJob/outputGrant';
 import { codeFolderDigest } from '../userJob/codeDigest';
 import { collectWorkerModel } from './azuremlWorkerModel';
 import type { PreparedScore, RemoteScoreInput } from './azuremlScore';
-import { prepareScore, scoresOf } from './azuremlScore';
+import { prepareScore, scoresOf, stageScoreInputs } from './azuremlScore';
 import { MAX_SCORE_ATTEMPTS, readPinnedPredictions, scoreAttemptId } from './scorePredictions';
 import type { Scores } from '../../mlmodel/onnxModel';
 import type { AzureMlClientOptions } from './azuremlClient';
@@ -776,20 +776,7 @@ export class AzureMlTrainingBackend implements TrainingBackend {
         ...(o.workspaceStorageEndpoint ? { storageEndpoint: o.workspaceStorageEndpoint } : {}),
       });
       // The model and the rows, staged where the job can read but not write.
-      for (const f of prepared.model) {
-        await store.put(
-          { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
-          await readFile(f.local),
-          {
-            contentType: 'application/octet-stream',
-            condition: 'overwrite',
-          },
-        );
-      }
-      await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
-        contentType: 'text/csv',
-        condition: 'overwrite',
-      });
+      await stageScoreInputs(store, jobsContainer, jobId, prepared);
       const output = await this.outputDatastore(jobId, spec.timeLimitSeconds);
       await this.client.arm('PUT', this.jobId(jobId), `create score job ${jobId}`, {
         properties: {

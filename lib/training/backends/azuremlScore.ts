@@ -9,6 +9,8 @@ import { readManifest } from '../../mlmodel/folder';
 import { parseCommand } from '../userJob/command';
 import { checkedPredictions, writeScoreInput } from '../userJob/score';
 import { shellQuote } from './azuremlUserJob';
+import type { ArtifactStore } from '../../storage/blob';
+import { jobPath } from './types';
 
 /**
  * Scoring a python_function-only model on Azure ML with the pipeline's `score` command, "on the
@@ -72,6 +74,32 @@ export interface PreparedScore {
   model: { path: string; local: string }[];
   values: Record<string, string>;
   command: string;
+}
+
+/**
+ * Stages a score job's inputs where the job can read but not write (Sluice's `jobs` container):
+ * the model folder under `model/` and the rows as `input.csv`. Both remote backends use it.
+ */
+export async function stageScoreInputs(
+  store: ArtifactStore,
+  jobsContainer: string,
+  jobId: string,
+  prepared: PreparedScore,
+): Promise<void> {
+  for (const f of prepared.model) {
+    await store.put(
+      { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
+      await readFile(f.local),
+      {
+        contentType: 'application/octet-stream',
+        condition: 'overwrite',
+      },
+    );
+  }
+  await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
+    contentType: 'text/csv',
+    condition: 'overwrite',
+  });
 }
 
 export async function prepareScore(input: RemoteScoreInput, maxModelBytes: number): Promise<PreparedScore> {

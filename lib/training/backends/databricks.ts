@@ -21,7 +21,7 @@ import { mapRunState } from './databricksApi';
 import { runSubmitBody } from './databricksRun';
 import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
 import type { PreparedScore, RemoteScoreInput } from './azuremlScore';
-import { prepareScore, scoresOf } from './azuremlScore';
+import { prepareScore, scoresOf, stageScoreInputs } from './azuremlScore';
 import { MAX_SCORE_ATTEMPTS, readPinnedPredictions, scoreAttemptId } from './scorePredictions';
 import { SCORE_COMMAND_VARIABLE_NAMES } from '../../contracts/job';
 import type { Scores } from '../../mlmodel/onnxModel';
@@ -677,20 +677,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     }
     const predictions = `${jobId}/predictions-${nonce}.csv`;
     if (!record?.runId) {
-      for (const f of prepared.model) {
-        await store.put(
-          { container: jobsContainer, path: jobPath(jobId, `model/${f.path}`) },
-          await readFile(f.local),
-          {
-            contentType: 'application/octet-stream',
-            condition: 'overwrite',
-          },
-        );
-      }
-      await store.put({ container: jobsContainer, path: jobPath(jobId, 'input.csv') }, prepared.input, {
-        contentType: 'text/csv',
-        condition: 'overwrite',
-      });
+      await stageScoreInputs(store, jobsContainer, jobId, prepared);
     }
     const staged = isHostCodeFolder(spec.code) ? await this.stageCode(jobId, spec.code) : undefined;
     const variables: Record<string, string> = {
