@@ -101,7 +101,8 @@ describe('the demo pipeline mirrored to MLflow through devhost', () => {
     const synced = await h.waitFor(
       runId,
       'the MLflow mirror',
-      (r) => r.mlflow?.done.includes('curves') ?? false,
+      // The curve is logged just before the train section in the same sweep: wait for both.
+      (r) => (r.mlflow?.done.includes('curves') && r.mlflow.done.includes('train')) ?? false,
       200_000,
     );
     expect(synced.mlflow!.done).toContain('train');
