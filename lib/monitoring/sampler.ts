@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PredictionSample } from './samples';
 import { hashFeature, newPredictionId } from './samples';
+import type { AnsweredRequest } from '../serving/rollout';
 
 /**
  * Samples predict requests for live-traffic monitoring (docs/monitoring.md). `sample` is cheap and
@@ -21,14 +22,8 @@ export interface SamplingSettings {
   dropFeatures: readonly string[];
 }
 
-export interface SampleInput {
-  modelName: string;
-  version: number;
-  variant: string;
-  rows: readonly Record<string, unknown>[];
-  predictions: readonly (string | number)[];
-  latencyMs?: number;
-}
+/** What the sampler is handed: the answered request serving reports (lib/serving/rollout.ts). */
+export type SampleInput = AnsweredRequest;
 
 export interface PredictionSamplerDeps {
   /** The model's sampling settings (undefined: not monitored). */
