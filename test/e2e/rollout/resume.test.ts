@@ -46,8 +46,10 @@ describe('devhost killed during a canary step', () => {
           { percent: 30, minRequests: 20, minSeconds: 8 },
           { percent: 100, minRequests: 20, minSeconds: 2 },
         ],
-        // A restarted host's first scores are slow (cold sessions on a busy box): not what this tests.
-        guards: { maxPredictionPsi: 0.4, maxLatencyP99Ms: 5_000, minSamples: 20 },
+        // A restarted host's first scores are slow (cold sessions on a busy box), and a good
+        // candidate's first hundred live rows can drift from its holdout by chance: neither is what
+        // this tests (canary.test.ts tests the drift guard), so both limits are wide.
+        guards: { maxPredictionPsi: 2, maxLatencyP99Ms: 5_000, minSamples: 20 },
         checkEverySeconds: 1,
       },
     });
