@@ -141,8 +141,12 @@ export class DevhostClock implements HostClock {
   }
 
   now(): number {
-    // Never below the last moved-to instant, even if the wall clock stepped back since.
-    return Math.max(this.wall() + this.offset, this.floor);
+    return this.at(this.wall());
+  }
+
+  /** "Now" for a wall-clock reading: never below the last moved-to instant, even if the wall clock stepped back since. */
+  private at(wall: number): number {
+    return Math.max(wall + this.offset, this.floor);
   }
 
   get offsetMs(): number {
@@ -160,8 +164,9 @@ export class DevhostClock implements HostClock {
       throw new ClockBackwardsError(
         `cannot move devhost's clock by ${ms} ms: it only moves forward (a history must never go back in time)`,
       );
-    const now = this.now();
-    return ms === 0 ? now : this.set(now + ms);
+    const wall = this.wall();
+    const now = this.at(wall);
+    return ms === 0 ? now : this.set(now + ms, wall);
   }
 
   /**
@@ -170,7 +175,8 @@ export class DevhostClock implements HostClock {
    * offset, or an instant before the last move): the same setting again on a restart is a no-op.
    */
   moveTo(target: ClockTarget, how: { startSetting?: boolean } = {}): number {
-    const now = this.now();
+    const wall = this.wall();
+    const now = this.at(wall);
     let to: number;
     let behind: boolean;
     if ('at' in target) {
@@ -181,7 +187,7 @@ export class DevhostClock implements HostClock {
         throw new ClockBackwardsError(
           `the clock offset must be a positive duration, got ${target.offsetMs} ms`,
         );
-      to = this.wall() + target.offsetMs;
+      to = wall + target.offsetMs;
       behind = how.startSetting ? target.offsetMs < this.offset : to < now;
     }
     if (behind) {
@@ -194,12 +200,13 @@ export class DevhostClock implements HostClock {
           `were written at the later time; use a later time${how.startSetting ? ', or a fresh data folder' : ''}.`,
       );
     }
-    return to <= now ? now : this.set(to);
+    return to <= now ? now : this.set(to, wall);
   }
 
-  private set(to: number): number {
+  /** Moves "now" to `to` (ahead of it), for the wall-clock reading `wall` it was computed from. */
+  private set(to: number, wall: number): number {
     const stored: StoredClock = {
-      offsetMs: Math.max(this.offset, to - this.wall()),
+      offsetMs: Math.max(this.offset, to - wall),
       movedTo: new Date(to).toISOString(),
     };
     this.write(stored); // before the move is visible: a crash right after still has it
