@@ -281,7 +281,7 @@ export class EntityRunner implements EntitySink {
     }
     result = this.withinLimits(e, ops, result);
 
-    const now = Date.now();
+    const now = this.hub.now();
     const record: StoredEntityRecord | null = result.entityExists
       ? {
           entityId: e.id,

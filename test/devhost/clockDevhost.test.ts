@@ -109,6 +109,27 @@ describe('the clock of a Durable devhost', () => {
   }, 90_000);
 });
 
+describe('entity calls on a clock started ahead (DEVHOST_CLOCK)', () => {
+  let app: DurableApp;
+  beforeAll(async () => {
+    app = await startDurableApp({ app: 'test/fixtures/durable-entities', env: { DEVHOST_CLOCK: '5h' } });
+  }, 90_000);
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('stamps the answers of entities on the same clock as the rest of the history', async () => {
+    const startedAtWall = Date.now();
+    const { id } = await app.start('callTally', { key: 'clock', amounts: [1, 2] });
+    const done = await app.waitDone(id, 20_000, 'showHistory=true');
+    expect(done).toMatchObject({ runtimeStatus: 'Completed', output: [null, null, 3] });
+    const ts = stamps(done);
+    expect(inOrder(ts)).toBe(true);
+    expect(Math.min(...ts)).toBeGreaterThanOrEqual(startedAtWall + 5 * HOUR);
+    expect(Date.parse(done.createdTime)).toBeGreaterThanOrEqual(startedAtWall + 5 * HOUR - 1000);
+  });
+});
+
 describe('the clock admin route with keys, and timer triggers on the clock', () => {
   const dirs: string[] = [];
   afterAll(() => {
