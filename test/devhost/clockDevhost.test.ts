@@ -136,6 +136,18 @@ describe('the clock admin route with keys, and timer triggers on the clock', () 
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  it('refuses a --clock-offset it cannot read, or one that goes back, as a bad flag', async () => {
+    const unreadable = await runDevhostToExit({
+      app: 'test/fixtures/timers',
+      args: ['--clock-offset', 'soon'],
+    });
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.output).toMatch(/--clock-offset 'soon' is not a duration/);
+    const negative = await runDevhostToExit({ app: 'test/fixtures/timers', args: ['--clock-offset=-1h'] });
+    expect(negative.code).toBe(2);
+    expect(negative.output).toMatch(/--clock-offset '-1h' is negative: devhost's clock only moves forward/);
+  });
+
   it('needs the master key, starts from --clock-offset, and runs a yearly timer the clock moved past', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'devhost-clock-timers-'));
     dirs.push(dataDir);
