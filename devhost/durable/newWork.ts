@@ -94,7 +94,13 @@ export function schedulingEvent(
         }
       }
       const requestId = a.lockRequestId || randomUUID();
-      return events.eventSent(ts, item.id, set[0]!, 'lock', EntityRunner.lockMessage(inst, requestId, set, ts));
+      return events.eventSent(
+        ts,
+        item.id,
+        set[0]!,
+        'lock',
+        EntityRunner.lockMessage(inst, requestId, set, ts),
+      );
     }
     case 'releaseEntities':
       return events.eventSent(
