@@ -110,6 +110,20 @@ describe('critical sections', () => {
     expect((await account('ends')).entityState?.balance).toBe(101);
   }, 120_000);
 
+  it('terminating the holder frees the entity: a section waiting for it runs', async () => {
+    const holder = await app.start('holdLock', { key: 'terminated' });
+    await app.waitUntil(holder.id, (s) => s.customStatus === 'holding', 30_000);
+    const waiting = await app.start('lockedIncrement', { keys: ['terminated'], rounds: 1 });
+    // The waiting section's lock request is queued behind the holder's lock; terminate the holder.
+    const url = holder.terminatePostUri.replace('{text}', 'stop');
+    const res = await fetch(url, { method: 'POST' });
+    await res.text();
+    expect(res.status).toBe(202);
+    expect((await app.waitDone(holder.id, 30_000)).runtimeStatus).toBe('Terminated');
+    expect((await app.waitDone(waiting.id, 30_000)).runtimeStatus).toBe('Completed');
+    expect((await account('terminated')).entityState?.balance).toBe(1);
+  }, 60_000);
+
   it('locking an entity that never ran does not make it exist', async () => {
     const { id } = await app.start('lockAndEnd', { key: 'ghost', touch: false });
     expect(await app.waitDone(id, 30_000)).toMatchObject({ runtimeStatus: 'Completed', output: null });
