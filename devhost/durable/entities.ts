@@ -271,7 +271,10 @@ export class EntityRunner implements EntitySink {
     );
   }
 
-  /** Resolves once no entity has queued or running operations (tests and the benchmark). */
+  /**
+   * Resolves once no entity has a running batch or operations that could run now (operations waiting
+   * for another execution's lock to be released do not count).
+   */
   whenIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.add(resolve));
