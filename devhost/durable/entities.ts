@@ -195,6 +195,10 @@ export class EntityRunner implements EntitySink {
     for (const m of messages) {
       const e = this.entity(m.entityId);
       e.queue.push(m);
+      // A message for an entity another execution holds waits for the release: nothing to look at now
+      // (keeps a stream of signals to a locked entity linear).
+      const h = e.record?.lockedBy;
+      if (h && !sameCaller(m.caller, h) && this.caller(h)) continue;
       this.schedule(e);
     }
   }

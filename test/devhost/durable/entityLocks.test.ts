@@ -124,6 +124,25 @@ describe('critical sections', () => {
     expect((await account('terminated')).entityState?.balance).toBe(1);
   }, 60_000);
 
+  it('a lock request of an execution that ended while it waited is dropped: the entity stays free', async () => {
+    const holder = await app.start('holdLock', { key: 'dropped' });
+    await app.waitUntil(holder.id, (s) => s.customStatus === 'holding', 30_000);
+    const waiting = await app.start('lockedIncrement', { keys: ['dropped'], rounds: 1 });
+    await app.waitUntil(waiting.id, (s) => s.runtimeStatus === 'Running', 30_000);
+    const res = await fetch(waiting.terminatePostUri.replace('{text}', 'gave up'), { method: 'POST' });
+    await res.text();
+    expect((await app.waitDone(waiting.id, 30_000)).runtimeStatus).toBe('Terminated');
+    expect(await app.raise(holder.id, 'go', null)).toBe(202);
+    expect(await app.waitDone(holder.id, 30_000)).toMatchObject({ runtimeStatus: 'Completed' });
+    // Nobody holds the entity now: a signal applies.
+    expect(await signal('dropped', 'add', 7)).toBe(202);
+    const deadline = Date.now() + 20_000;
+    while ((await account('dropped')).entityState?.balance !== 7 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await account('dropped')).entityState?.balance).toBe(7);
+  }, 60_000);
+
   it('locking an entity that never ran does not make it exist', async () => {
     const { id } = await app.start('lockAndEnd', { key: 'ghost', touch: false });
     expect(await app.waitDone(id, 30_000)).toMatchObject({ runtimeStatus: 'Completed', output: null });
