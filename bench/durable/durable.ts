@@ -9,7 +9,8 @@
  *   4. replay cost per episode against history length, in-process: the library's replay (inherent:
  *      it must get the full history), devhost's incremental shadow replay, and a full shadow replay
  *   5. entity signals per second through the entity HTTP API (each one persisted before its 202), to one
- *      entity and spread across 100, counted until every signal is applied
+ *      entity and spread across 100, counted until every signal is applied; then critical sections per
+ *      second (`context.df.lock` on two counters, two callEntity, release) with 4 instances contending
  *
  *   npm run bench:durable        (BENCH_CHAIN=100 BENCH_FANOUT=1000 BENCH_LONG=1000 BENCH_REPEAT=3)
  */
@@ -28,6 +29,7 @@ const fanOutSize = Number(process.env.BENCH_FANOUT ?? 1000);
 const longSteps = Number(process.env.BENCH_LONG ?? 1000);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const entitySignals = Number(process.env.BENCH_SIGNALS ?? 5000);
+const sectionsPerInstance = Number(process.env.BENCH_SECTIONS ?? 25);
 const appDir = path.join(repoRoot, 'bench', 'durable', 'app');
 
 interface Status {
@@ -280,6 +282,29 @@ async function signalRun(base: string, prefix: string, entities: number, total: 
   return (total * 1000) / (performance.now() - started);
 }
 
+async function counterValue(base: string, key: string): Promise<number> {
+  const res = await fetch(`${base}/runtime/webhooks/durabletask/entities/counter/${key}`);
+  return res.status === 200 ? ((await res.json()) as number) : (await res.arrayBuffer(), 0);
+}
+
+/**
+ * 4 instances of `sections` at once, each taking the lock on the same two counters `perInstance` times:
+ * critical sections per second, checked by the counters (each section adds 1 to both).
+ */
+async function sectionRun(base: string, perInstance: number): Promise<number> {
+  const instances = 4;
+  const before = await counterValue(base, 'lock-a');
+  const started = performance.now();
+  await Promise.all(Array.from({ length: instances }, () => run(base, 'sections', perInstance)));
+  const elapsed = performance.now() - started;
+  const total = instances * perInstance;
+  for (const key of ['lock-a', 'lock-b']) {
+    const value = await counterValue(base, key);
+    if (value !== before + total) throw new Error(`counter ${key} is ${value}, expected ${before + total}`);
+  }
+  return (total * 1000) / elapsed;
+}
+
 async function entityThroughput(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-entities-'));
   const devhost = await startDevhost({ app: appDir, dataDir });
@@ -296,6 +321,13 @@ async function entityThroughput(): Promise<void> {
         `   to ${entities === 1 ? 'one entity' : `${entities} entities`}: ${rates.join(', ')} signals/s`,
       );
     }
+    const sections: string[] = [];
+    for (let i = 0; i < repeat; i++)
+      sections.push(fmt(await sectionRun(devhost.url, sectionsPerInstance), 0));
+    console.log(
+      `5b. critical sections (4 instances x ${sectionsPerInstance}, each: lock 2 counters, 2 callEntity, release; ` +
+        `all on the same 2 counters): ${sections.join(', ')} sections/s`,
+    );
   } finally {
     await devhost.stop();
     rmSync(dataDir, { recursive: true, force: true });

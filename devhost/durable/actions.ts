@@ -68,7 +68,7 @@ export function isOrchestratorState(value: unknown): value is OrchestratorState 
 
 /**
  * Top-level actions of an episode. V2+ sends `[[...all actions...]]`; V1 one array per yield. Flattening
- * the outer level serves both (devhost advertises V3, so only the first form occurs in practice).
+ * the outer level serves both (devhost advertises V4, so only the first form occurs in practice).
  */
 export function topLevelActions(state: OrchestratorState): Action[] {
   const out: Action[] = [];

@@ -130,6 +130,8 @@ export class Endings {
     const oldRows = inst.rows;
     retire(inst);
     Object.assign(inst, next, { history: [], played: [], rows: 0, lastTs: ts });
+    // A critical section does not outlive its execution.
+    this.hub.entities?.released(inst.id);
     this.hub.background(
       store.deleteRows(
         inst.id,
@@ -157,6 +159,8 @@ export class Endings {
     const late = persistedSeqs(inst.inbox);
     inst.inbox = [];
     this.hub.releaseInbox(inst, [...consumed, ...late]);
+    // Entities the execution still held locked (it ended inside a critical section) are free again.
+    this.hub.entities?.released(inst.id);
     this.notifyParent(inst);
   }
 }

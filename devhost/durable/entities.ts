@@ -10,6 +10,13 @@
  * Operations reach the queue from clients (`signalEntity`, the entity HTTP API), from orchestrations
  * (`EventSent` events, committed with the episode that sent them: `TaskHub.persist`) and from other
  * entities (their signals, committed with their batch).
+ *
+ * Critical sections (`context.df.lock`, replay schema V4) follow the extension's protocol: the lock
+ * request visits the entities of the section one after the other in scheduler-id order (so two sections
+ * cannot deadlock), each taking its lock for the orchestration execution, and the last one answers the
+ * orchestration. While an entity is locked only that execution's messages run; everything else stays
+ * queued, in order, until a release (one per entity, sent when the section ends) or until the
+ * execution ends, continues as new or is purged (a lock of an execution that no longer runs is free).
  */
 import { randomUUID } from 'node:crypto';
 import type { RegisteredFunction } from '../contracts';
@@ -46,7 +53,11 @@ interface BatchResult {
   signals?: { target?: { name?: string; key?: string }; name?: string; input?: string }[];
 }
 
-/** The request message recorded in an orchestration's `EventSent.Input` (the library reads `id`). */
+/**
+ * The request message recorded in an orchestration's `EventSent.Input` (the library reads `id`). A lock
+ * request carries the sorted scheduler ids of its critical section in `lockset` (position `pos`); a
+ * release carries `release: true`.
+ */
 interface RequestMessage {
   id: string;
   op: string;
@@ -55,7 +66,18 @@ interface RequestMessage {
   parent?: string;
   parentExecution?: string;
   timestamp: string;
+  lockset?: string[];
+  pos?: number;
+  release?: boolean;
 }
+
+/** What a granted lock request answers (the library resolves `lock()` with its own lock object). */
+const lockGranted = JSON.stringify({ result: JSON.stringify('Lock Acquisition Completed') });
+
+const exists = (r: StoredEntityRecord | null): boolean => r !== null && r.missing !== true;
+
+const sameCaller = (a: EntityCaller | undefined, b: EntityCaller): boolean =>
+  a !== undefined && a.instanceId === b.instanceId && a.executionId === b.executionId;
 
 /** Largest number of operations one entity batch runs (the rest wait for the next batch). */
 const maxBatch = 200;
@@ -98,7 +120,7 @@ export class EntityRunner implements EntitySink {
   /** The state of an entity, or undefined when it does not exist. */
   read(name: string, key: string): { exists: boolean; state?: string } {
     const e = this.entities.get(entitySchedulerId(name, key));
-    if (!e?.record) return { exists: false };
+    if (!e?.record || !exists(e.record)) return { exists: false };
     return e.record.state === undefined ? { exists: true } : { exists: true, state: e.record.state };
   }
 
@@ -115,7 +137,7 @@ export class EntityRunner implements EntitySink {
     const out: { name: string; key: string; lastModified: number; state?: string }[] = [];
     for (const e of this.entities.values()) {
       const r = e.record;
-      if (!r || (name !== undefined && e.name !== name)) continue;
+      if (!r || !exists(r) || (name !== undefined && e.name !== name)) continue;
       if (r.lastModified < q.fromMs || r.lastModified > q.toMs) continue;
       out.push({
         name: e.name,
@@ -148,6 +170,16 @@ export class EntityRunner implements EntitySink {
     for (const e of added) {
       if (e.EventType !== EventType.EventSent || !e.InstanceId?.startsWith('@')) continue;
       const req = JSON.parse(e.Input ?? '{}') as RequestMessage;
+      const caller = { instanceId: inst.id, executionId: inst.executionId };
+      if (req.lockset || req.release) {
+        const m = this.message(e.InstanceId, '', undefined);
+        m.caller = caller;
+        m.requestId = req.id;
+        if (req.lockset) m.lock = { set: req.lockset, pos: req.pos ?? 0 };
+        else m.release = true;
+        out.push(m);
+        continue;
+      }
       const m = this.message(e.InstanceId, e.Name ?? req.op, req.input);
       if (!req.signal) {
         m.requestId = req.id;
@@ -163,6 +195,10 @@ export class EntityRunner implements EntitySink {
     for (const m of messages) {
       const e = this.entity(m.entityId);
       e.queue.push(m);
+      // A message for an entity another execution holds waits for the release: nothing to look at now
+      // (keeps a stream of signals to a locked entity linear).
+      const h = e.record?.lockedBy;
+      if (h && !sameCaller(m.caller, h) && this.caller(h)) continue;
       this.schedule(e);
     }
   }
@@ -181,6 +217,48 @@ export class EntityRunner implements EntitySink {
     return JSON.stringify(req);
   }
 
+  /**
+   * The `EventSent.Input` of an orchestration's lock request (`context.df.lock`): sent to the first entity
+   * of `set` (scheduler ids, sorted), which forwards it to the next once it holds its lock.
+   */
+  static lockMessage(inst: Instance, requestId: string, set: readonly string[], ts: number): string {
+    const req: RequestMessage = {
+      id: requestId,
+      op: '',
+      signal: false,
+      parent: inst.id,
+      parentExecution: inst.executionId,
+      timestamp: new Date(ts).toISOString(),
+      lockset: [...set],
+      pos: 0,
+    };
+    return JSON.stringify(req);
+  }
+
+  /** The `EventSent.Input` of the release of one locked entity at the end of a critical section. */
+  static releaseMessage(inst: Instance, requestId: string, ts: number): string {
+    const req: RequestMessage = {
+      id: requestId,
+      op: '',
+      signal: true,
+      parent: inst.id,
+      parentExecution: inst.executionId,
+      timestamp: new Date(ts).toISOString(),
+      release: true,
+    };
+    return JSON.stringify(req);
+  }
+
+  /**
+   * An orchestration execution ended (or continued as new, or was purged): the entities it still held
+   * locked are free again, and what waited for them runs.
+   */
+  released(instanceId: string): void {
+    for (const e of this.entities.values()) {
+      if (e.record?.lockedBy?.instanceId === instanceId) this.schedule(e);
+    }
+  }
+
   entityFunction(name: string): RegisteredFunction | undefined {
     const fn = this.hub.opts.registry.get(name);
     return fn?.kind === 'entity' ? fn : undefined;
@@ -197,14 +275,17 @@ export class EntityRunner implements EntitySink {
     );
   }
 
-  /** Resolves once no entity has queued or running operations (tests and the benchmark). */
+  /**
+   * Resolves once no entity has a running batch or operations that could run now (operations waiting
+   * for another execution's lock to be released do not count).
+   */
   whenIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.add(resolve));
   }
 
   private isIdle(): boolean {
-    for (const e of this.entities.values()) if (e.running || e.queue.length > 0) return false;
+    for (const e of this.entities.values()) if (e.running || this.runnable(e)) return false;
     return true;
   }
 
@@ -223,7 +304,7 @@ export class EntityRunner implements EntitySink {
   }
 
   private schedule(e: LiveEntity): void {
-    if (e.running || e.queue.length === 0 || this.stopped) return;
+    if (e.running || this.stopped || !this.runnable(e)) return;
     e.running = true;
     this.limiter.run(async () => {
       try {
@@ -243,16 +324,66 @@ export class EntityRunner implements EntitySink {
     });
   }
 
+  /** The orchestration holding the entity's lock, while it runs (a lock of an ended execution is free). */
+  private holder(e: LiveEntity): EntityCaller | undefined {
+    const h = e.record?.lockedBy;
+    return h && this.caller(h) ? h : undefined;
+  }
+
+  /**
+   * What runs next: while the entity is locked, only the holder's messages (everything else waits, in
+   * order, for the release); otherwise the queued operations in arrival order up to the next lock
+   * request or release, which then runs on its own (`control`).
+   */
+  private plan(e: LiveEntity): { ops: StoredEntityMessage[]; control?: StoredEntityMessage } {
+    const holder = this.holder(e);
+    const ops: StoredEntityMessage[] = [];
+    for (const m of e.queue) {
+      if (holder && !sameCaller(m.caller, holder)) continue;
+      if (m.lock || m.release) return ops.length === 0 ? { ops, control: m } : { ops };
+      ops.push(m);
+      if (ops.length >= maxBatch) break;
+    }
+    return { ops };
+  }
+
+  private runnable(e: LiveEntity): boolean {
+    if (e.queue.length === 0) return false;
+    if (!e.record?.lockedBy) return true;
+    const p = this.plan(e);
+    return p.ops.length > 0 || p.control !== undefined;
+  }
+
+  /** The record to store: null when the entity neither exists nor is locked. */
+  private recordOf(
+    e: LiveEntity,
+    entityExists: boolean,
+    state: string | undefined,
+    lastModified: number,
+    lockedBy: EntityCaller | undefined,
+  ): StoredEntityRecord | null {
+    if (!entityExists && !lockedBy) return null;
+    return {
+      entityId: e.id,
+      ...(state === undefined ? {} : { state }),
+      lastModified,
+      ...(lockedBy ? { lockedBy } : {}),
+      ...(entityExists ? {} : { missing: true as const }),
+    };
+  }
+
   private async runBatch(e: LiveEntity): Promise<void> {
     if (this.stopped) return;
-    const ops = e.queue.slice(0, maxBatch);
+    const { ops, control } = this.plan(e);
+    if (control) return this.runControl(e, control);
+    if (ops.length === 0) return;
     const fn = this.entityFunction(e.name);
     let result: BatchResult;
     if (!fn) {
       const message = this.unknownEntity(e.name);
       this.hub.log.warn(`durable: ${ops.length} operation(s) for entity '${e.id}' dropped: ${message}`);
       result = {
-        entityExists: e.record !== null,
+        entityExists: exists(e.record),
         ...(e.record?.state === undefined ? {} : { entityState: e.record.state }),
         results: ops.map(() => ({ isError: true, result: JSON.stringify(message) })),
         signals: [],
@@ -260,7 +391,7 @@ export class EntityRunner implements EntitySink {
     } else {
       const batch = {
         self: { name: e.name, key: e.key },
-        exists: e.record !== null,
+        exists: exists(e.record),
         ...(e.record?.state === undefined ? {} : { state: e.record.state }),
         batch: ops.map((m) => ({
           name: m.op,
@@ -282,13 +413,13 @@ export class EntityRunner implements EntitySink {
     result = this.withinLimits(e, ops, result);
 
     const now = this.hub.now();
-    const record: StoredEntityRecord | null = result.entityExists
-      ? {
-          entityId: e.id,
-          ...(typeof result.entityState === 'string' ? { state: result.entityState } : {}),
-          lastModified: now,
-        }
-      : null;
+    const record = this.recordOf(
+      e,
+      result.entityExists === true,
+      typeof result.entityState === 'string' ? result.entityState : undefined,
+      now,
+      this.holder(e),
+    );
     const sent: StoredEntityMessage[] = [];
     for (const s of result.signals ?? []) {
       if (!s.target?.name || s.target.key === undefined || !s.name) continue;
@@ -309,16 +440,7 @@ export class EntityRunner implements EntitySink {
         ...(r.result === undefined ? {} : { result: r.result }),
         ...(r.isError ? { exceptionType: 'Error' } : {}),
       };
-      replies.push({
-        inst,
-        message: {
-          seq: inst.nextSeq++,
-          kind: 'event',
-          name: m.requestId,
-          input: JSON.stringify(response),
-          ts: now,
-        },
-      });
+      replies.push({ inst, message: this.reply(inst, m.requestId, JSON.stringify(response), now) });
     });
     const commit: EntityBatchCommit = {
       entityId: e.id,
@@ -327,10 +449,69 @@ export class EntityRunner implements EntitySink {
       sent,
       replies: replies.map((r) => ({ instanceId: r.inst.id, message: r.message })),
     };
-    await this.store.commitEntityBatch(commit);
+    await this.commit(e, commit, sent, replies);
+  }
 
-    e.record = record;
-    e.queue.splice(0, ops.length);
+  /**
+   * A lock request or a release. A lock request takes the entity's lock for its orchestration (unless
+   * that execution has ended meanwhile: then it is dropped) and goes on to the next entity of the
+   * critical section, the last one answering the orchestration; a release frees the entity if the
+   * sender holds it. Both commit in one transaction with the message's removal.
+   */
+  private async runControl(e: LiveEntity, m: StoredEntityMessage): Promise<void> {
+    const now = this.hub.now();
+    let lockedBy = this.holder(e);
+    const sent: StoredEntityMessage[] = [];
+    const replies: { inst: Instance; message: InboxMessage }[] = [];
+    if (m.release) {
+      if (lockedBy && sameCaller(m.caller, lockedBy)) lockedBy = undefined;
+    } else if (m.lock && m.caller && m.requestId !== undefined) {
+      const inst = this.caller(m.caller);
+      if (inst) {
+        lockedBy = m.caller;
+        const next = m.lock.set[m.lock.pos + 1];
+        if (next !== undefined) {
+          const forward = this.message(next, '', undefined);
+          forward.caller = m.caller;
+          forward.requestId = m.requestId;
+          forward.lock = { set: m.lock.set, pos: m.lock.pos + 1 };
+          sent.push(forward);
+        } else {
+          replies.push({ inst, message: this.reply(inst, m.requestId, lockGranted, now) });
+        }
+      }
+    }
+    const record = this.recordOf(
+      e,
+      exists(e.record),
+      e.record?.state,
+      e.record?.lastModified ?? now,
+      lockedBy,
+    );
+    const commit: EntityBatchCommit = {
+      entityId: e.id,
+      record,
+      done: [m.seq],
+      sent,
+      replies: replies.map((r) => ({ instanceId: r.inst.id, message: r.message })),
+    };
+    await this.commit(e, commit, sent, replies);
+  }
+
+  private reply(inst: Instance, requestId: string, input: string, now: number): InboxMessage {
+    return { seq: inst.nextSeq++, kind: 'event', name: requestId, input, ts: now };
+  }
+
+  private async commit(
+    e: LiveEntity,
+    commit: EntityBatchCommit,
+    sent: StoredEntityMessage[],
+    replies: { inst: Instance; message: InboxMessage }[],
+  ): Promise<void> {
+    await this.store.commitEntityBatch(commit);
+    e.record = commit.record;
+    const done = new Set(commit.done);
+    e.queue = e.queue.filter((m) => !done.has(m.seq));
     this.enqueue(sent);
     for (const r of replies) {
       r.inst.inbox.push(inboxItemFrom(r.message));
@@ -359,7 +540,7 @@ export class EntityRunner implements EntitySink {
         `durable: entity '${e.id}': ${err.message} The batch of ${ops.length} operation(s) was undone.`,
       );
       return {
-        entityExists: e.record !== null,
+        entityExists: exists(e.record),
         ...(e.record?.state === undefined ? {} : { entityState: e.record.state }),
         results: ops.map(() => failure(err)),
         signals: [],

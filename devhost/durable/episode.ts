@@ -231,7 +231,9 @@ export class EpisodeRunner {
       isReplaying: false,
       parentInstanceId: inst.parent?.instanceId ?? null,
       upperSchemaVersion: 1,
-      upperSchemaVersionNew: 2,
+      // V4: V3 plus entity critical sections (`context.df.lock`), which devhost implements (entities.ts).
+      // Without the entity store (Table storage) a lock fails the instance naming it (newWork.ts).
+      upperSchemaVersionNew: 3,
       longRunningTimerIntervalDuration: formatTimeSpan(config.longRunningTimerIntervalMs),
       maximumShortTimerDuration: formatTimeSpan(config.maximumShortTimerMs),
       defaultHttpAsyncRequestSleepTimeMillseconds: config.httpAsyncSleepMs,

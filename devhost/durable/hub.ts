@@ -20,6 +20,8 @@ export interface EntitySink {
   entityFunction(name: string): RegisteredFunction | undefined;
   /** The extension's message for a name that is not an entity function. */
   unknownEntity(name: string): string;
+  /** An execution ended, continued as new or was purged: the entities it held locked are free. */
+  released(instanceId: string): void;
 }
 
 /** Where episode time goes; logged when devhost stops (the benchmark reads it). */

@@ -138,6 +138,7 @@ export class InstanceManager {
     inst.inbox = [];
     this.hub.instances.delete(id);
     await this.hub.store.deleteInstance(id);
+    this.hub.entities?.released(id);
     return true;
   }
 

@@ -1,9 +1,10 @@
 /**
  * The scheduling event of each new work item an episode produced (TaskScheduled, TimerCreated,
- * SubOrchestrationInstanceCreated), checked before anything is persisted: unknown function names,
- * payload limits, sub-orchestration ids, durable HTTP requests, and the features devhost does not
- * support (entity locks). A thrown error fails the orchestration with its message.
+ * SubOrchestrationInstanceCreated, EventSent), checked before anything is persisted: unknown function
+ * names, payload limits, sub-orchestration ids, durable HTTP requests. A thrown error fails the
+ * orchestration with its message.
  */
+import { randomUUID } from 'node:crypto';
 import { httpActivityName, pollTag, validateHttpRequest } from './durableHttp';
 import { EntityRunner } from './entities';
 import { parseEntityId } from './entityTypes';
@@ -77,11 +78,40 @@ export function schedulingEvent(
         scheduled.Tags = { [pollTag]: new Date(item.notBefore).toISOString() };
       return scheduled;
     }
-    default:
-      throw new Error(
-        `Entity locks are not supported by devhost (the orchestrator used ${describeEntityAction(item)}). ` +
-          'Call the entity without a critical section, or run the app on Azure.',
+    case 'lockEntities': {
+      // The request goes to the first entity of the section, which forwards it (entities.ts).
+      const entities = hub.entities;
+      if (!entities)
+        throw new Error(
+          `Durable entities need devhost's SQLite task hub (the orchestrator used ${describeEntityAction(item)}).`,
+        );
+      const set = item.lockSet ?? [];
+      if (set.length === 0) throw new Error('lock() needs at least one entity id');
+      if (!finalEpisode) {
+        for (const id of set) {
+          const { name } = parseEntityId(id);
+          if (!entities.entityFunction(name)) throw new Error(entities.unknownEntity(name));
+        }
+      }
+      const requestId = a.lockRequestId || randomUUID();
+      return events.eventSent(
+        ts,
+        item.id,
+        set[0]!,
+        'lock',
+        EntityRunner.lockMessage(inst, requestId, set, ts),
       );
+    }
+    case 'releaseEntities':
+      return events.eventSent(
+        ts,
+        item.id,
+        item.target ?? '',
+        'release',
+        EntityRunner.releaseMessage(inst, randomUUID(), ts),
+      );
+    default:
+      throw new Error(`devhost cannot schedule ${describeEntityAction(item)}`);
   }
 }
 
@@ -94,7 +124,7 @@ function describeEntityAction(item: WorkItem): string {
     case 'signalEntity':
       return `signalEntity '${a.operation ?? ''}'${target}`;
     case 'lockEntities':
-      return 'lock()';
+      return `lock() on ${(item.lockSet ?? []).map((id) => `'${id}'`).join(', ')}`;
     default:
       return 'an entity operation';
   }

@@ -11,6 +11,7 @@
  */
 import { type Action, ActionType, fireAtMs, sameAction } from './actions';
 import { type DurableHttpRequestWire, httpActivityName, pollAfter } from './durableHttp';
+import { entitySchedulerId } from './entityTypes';
 import { EventType, type HistoryEvent, isSchedulingEvent } from './history';
 
 export type WorkKind =
@@ -36,6 +37,19 @@ export interface WorkItem {
   /** callHttp: the request to make (for a 202 poll, the GET of the Location) and when (ms since epoch). */
   httpRequest?: DurableHttpRequestWire;
   notBefore?: number;
+  /** lockEntities: the scheduler ids of the critical section, sorted and without duplicates. */
+  lockSet?: string[];
+  /** releaseEntities: the entity this release (one id per locked entity) is sent to. */
+  target?: string;
+}
+
+/** The sorted, de-duplicated scheduler ids of a LockEntities action (the order the library sorts in). */
+export function lockSetOf(action: Action): string[] {
+  const ids = (action.lockSet ?? []).map((e) => {
+    const { name, key } = (e ?? {}) as { name?: unknown; key?: unknown };
+    return entitySchedulerId(String(name ?? ''), String(key ?? ''));
+  });
+  return [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 export interface ReplayOptions {
@@ -107,6 +121,8 @@ export class ShadowReplay {
   /** Every item allocated in this execution; `items[id].id === id`. */
   readonly items: WorkItem[] = [];
   private fresh: WorkItem[] = [];
+  /** The entities of the current critical section (the library's ReleaseEntities does not name them). */
+  private held: string[] | undefined;
   continueAsNew: Action | undefined;
 
   constructor(private readonly opts: ReplayOptions) {}
@@ -157,7 +173,8 @@ export class ShadowReplay {
       case EventType.EventSent: {
         // A callEntity waits from now on for the EventRaised named by its request id (appendix B).
         const n = this.byId.get(e.EventId);
-        if (n && n.action.actionType === ActionType.CallEntity) {
+        const t = n?.action.actionType;
+        if (n && (t === ActionType.CallEntity || t === ActionType.LockEntities)) {
           this.byId.delete(e.EventId);
           const requestId = (JSON.parse(e.Input ?? '{}') as { id?: string }).id ?? '';
           const list = this.waiters.get(requestId) ?? [];
@@ -270,12 +287,19 @@ export class ShadowReplay {
         this.settle(n, true);
         break;
       }
-      case ActionType.LockEntities:
-        this.alloc('lockEntities', n);
+      case ActionType.LockEntities: {
+        const lockSet = lockSetOf(a);
+        this.held = lockSet;
+        this.alloc('lockEntities', n, { lockSet });
         break;
+      }
       case ActionType.ReleaseEntities: {
-        const item = this.alloc('releaseEntities', n);
-        this.byId.delete(item.id);
+        // The library consumes one id per locked entity: one release message each.
+        for (const target of this.held ?? []) {
+          const item = this.alloc('releaseEntities', n, { target });
+          this.byId.delete(item.id);
+        }
+        this.held = undefined;
         this.settle(n, true);
         break;
       }

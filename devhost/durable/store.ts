@@ -119,14 +119,26 @@ export interface StoredEntityMessage {
   /** Calls only: the request id the answer is raised under, and who waits for it. */
   requestId?: string;
   caller?: EntityCaller;
+  /**
+   * A lock request of an orchestration's critical section (`context.df.lock`): every entity of `set`
+   * (scheduler ids, sorted) is locked in that order, this message being at position `pos`; `caller` is
+   * the orchestration and `requestId` its lock request id. `op` is empty.
+   */
+  lock?: { set: string[]; pos: number };
+  /** The end of `caller`'s critical section: the entity is unlocked. `op` is empty. */
+  release?: true;
 }
 
-/** The stored state of an entity that exists. */
+/** The stored state of an entity that exists (or is locked). */
 export interface StoredEntityRecord {
   entityId: string;
   /** JSON text of the state, absent when the entity has none. */
   state?: string;
   lastModified: number;
+  /** The orchestration whose critical section holds the entity's lock. */
+  lockedBy?: EntityCaller;
+  /** Kept only for its lock: the entity itself does not exist (never ran, or was deleted). */
+  missing?: true;
 }
 
 export interface EntityBatchCommit {

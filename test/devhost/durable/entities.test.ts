@@ -149,7 +149,7 @@ describe('from orchestrations', () => {
     expect(await app.waitDone(id)).toMatchObject({ runtimeStatus: 'Completed', output: [1, 2, 0] });
   });
 
-  it('an unknown entity name and entity locks fail the instance with a message naming them', async () => {
+  it('an unknown entity name and a broken locking rule (nested lock) fail the instance with a message naming them', async () => {
     const unknown = await app.start('callUnknown');
     const u = await app.waitDone(unknown.id);
     expect(u.runtimeStatus).toBe('Failed');

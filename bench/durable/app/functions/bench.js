@@ -34,3 +34,16 @@ app.http('start', {
 df.app.entity('counter', (context) => {
   context.df.setState(context.df.getState(() => 0) + (context.df.getInput() ?? 0));
 });
+
+// Critical sections for the entity benchmark: `n` times, lock the two shared counters, add 1 to each
+// with callEntity, release. Every instance contends for the same two locks.
+df.app.orchestration('sections', function* (context) {
+  const n = context.df.getInput();
+  const ids = [new df.EntityId('counter', 'lock-a'), new df.EntityId('counter', 'lock-b')];
+  for (let i = 0; i < n; i++) {
+    const lock = yield context.df.lock(ids);
+    for (const id of ids) yield context.df.callEntity(id, 'add', 1);
+    lock.release();
+  }
+  return n;
+});
