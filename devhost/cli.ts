@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppLoadError } from './app/loader';
+import { parseClockSetting } from './clock/clock';
 import { createConsoleLogger } from './app/logger';
 import { startHost, type RunningHost } from './host';
 
@@ -24,6 +25,9 @@ const usage = `Usage: devhost [--app DIR] [--port N] [--host ADDR] [--data-dir D
   --blob-port N, --queue-port N, --table-port N, --cosmos-port N
                    Ports of the embedded Azurite services and Cosmos DB emulator. Default: free ports.
   --no-services    Do not start Azurite and the Cosmos emulator (for apps that need neither).
+  --clock-offset T Test facility: start devhost's clock ahead of the wall clock, by a duration (3h, 90m,
+                   1h30m, 1.00:00:00) or to an ISO instant (2027-01-04T09:00:00Z). Default: DEVHOST_CLOCK.
+                   The clock only moves forward; POST /admin/host/clock {"advanceBy": "3h"} moves it.
   --verbose        Debug logging.
 `;
 
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
         'table-port': { type: 'string' },
         'cosmos-port': { type: 'string' },
         'no-services': { type: 'boolean', default: false },
+        'clock-offset': { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -77,6 +82,13 @@ async function main(): Promise<void> {
   const listenHost = values.host;
   if (listenHost !== undefined && listenHost !== 'localhost' && isIP(listenHost) === 0)
     fail(`--host must be an IP address (127.0.0.1, 0.0.0.0, ::) or localhost, got '${listenHost}'`, 2);
+  if (values['clock-offset'] !== undefined) {
+    try {
+      parseClockSetting(values['clock-offset'], '--clock-offset');
+    } catch (err) {
+      fail((err as Error).message, 2);
+    }
+  }
   if (values['in-memory'] && values['data-dir'] !== undefined)
     fail('use either --data-dir or --in-memory, not both', 2);
 
@@ -120,6 +132,7 @@ async function main(): Promise<void> {
       keys: values.keys,
       services: !values['no-services'],
       servicePorts,
+      ...(values['clock-offset'] === undefined ? {} : { clockOffset: values['clock-offset'] }),
       log,
     });
   } catch (err) {

@@ -4,6 +4,7 @@
  * against these types, so each can be tested on its own and composed in devhost/host.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HostClock } from './clock/clock';
 import type { HostKeys } from './http/keys';
 
 /** One binding of captured function metadata, as `@azure/functions` passes it to `registerFunction`. */
@@ -111,6 +112,8 @@ export interface DurableEngineOptions {
    * `durabletask_extension` system key, and the management URLs carry that key as `code=`.
    */
   keys?: HostKeys;
+  /** devhost's movable clock (a test facility, devhost/clock); default the wall clock. */
+  clock?: HostClock;
   log: Logger;
 }
 

@@ -24,6 +24,7 @@ import {
   readLocalSettings,
   routePrefixOf,
 } from './app/settings';
+import { DevhostClock, describeOffset } from './clock/clock';
 import { defaultBufferedBodyBudgetBytes } from './http/bodyBudget';
 import { lockDataDir } from './services/lock';
 import { parseKeys, type HostKeys } from './http/keys';
@@ -52,11 +53,19 @@ export interface HostOptions {
   servicePorts?: EmbeddedServicesOptions['ports'];
   /** How long shutdown waits for in-flight invocations before abandoning them. */
   shutdownTimeoutMs?: number;
+  /**
+   * Start devhost's clock ahead of the wall clock (a test facility, `--clock-offset`): a duration
+   * (`3h`, `90m`, `1.00:00:00`) or an ISO instant. Default the `DEVHOST_CLOCK` setting; none = no offset
+   * (or the one the data folder keeps).
+   */
+  clockOffset?: string;
 }
 
 export interface RunningHost {
   port: number;
   url: string;
+  /** devhost's movable clock (also at `/admin/host/clock`). */
+  clock: DevhostClock;
   registry: HostRegistry;
   keys: HostKeys | undefined;
   /** Graceful stop; safe to call twice. */
@@ -205,6 +214,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       cleanups.push(unlockDataDir);
     }
 
+    // The movable clock (a test facility): read before anything time-stamps, kept in the data folder.
+    const clock = DevhostClock.open({ dataDir, setting: options.clockOffset ?? process.env.DEVHOST_CLOCK });
+    if (clock.offsetMs > 0)
+      log.info(
+        `devhost's clock is ${describeOffset(clock.offsetMs)} ahead of the wall clock: now is ${new Date(clock.now()).toISOString()} (a test facility; POST /admin/host/clock moves it)`,
+      );
+
     // Environment precedence: variables already set > embedded services > local.settings.json Values.
     process.env.WEBSITE_HOSTNAME ??= `localhost:${port}`;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
@@ -258,6 +274,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       bufferedBodyBudgetBytes:
         Number(process.env.DEVHOST_BUFFERED_BODY_BUDGET) || defaultBufferedBodyBudgetBytes,
       cors: { origins: localSettings.cors, credentials: localSettings.corsCredentials },
+      clock,
       log,
     });
 
@@ -278,6 +295,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         ...(storageConnectionString ? { storageConnectionString } : {}),
         baseUrl: origin,
         ...(keys ? { keys } : {}),
+        clock,
         log: childLogger(log, '[durable]'),
       });
       const started = engine;
@@ -295,6 +313,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       invoke: invoker.invoke,
       log,
       statusDir: dataDir === null ? null : path.join(dataDir, 'timers'),
+      clock,
     });
 
     printBanner(
@@ -349,7 +368,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         );
         log.info('devhost stopped');
       })());
-    return { port, url: origin, registry, keys, stop };
+    return { port, url: origin, registry, keys, clock, stop };
   } catch (err) {
     await abort();
     throw err;

@@ -24,7 +24,8 @@ export interface BatchPlan {
   stamp: number;
 }
 
-export function planBatch(inst: Instance, batch: readonly InboxItem[]): BatchPlan {
+/** `now`: the engine's clock (devhost's movable clock); the wall clock when not given. */
+export function planBatch(inst: Instance, batch: readonly InboxItem[], now: number = Date.now()): BatchPlan {
   const consumed: number[] = [];
   const deliver: HistoryEvent[] = [];
   const held: InboxItem[] = [];
@@ -32,7 +33,7 @@ export function planBatch(inst: Instance, batch: readonly InboxItem[]): BatchPla
   let status = inst.status;
   let terminateReason: string | undefined;
   let abort: string | undefined;
-  const stamp = nextStamp(inst);
+  const stamp = nextStamp(inst, now);
   for (const item of batch) {
     if ('seq' in item && item.seq !== undefined) consumed.push(item.seq);
     switch (item.kind) {

@@ -50,7 +50,7 @@ export class Endings {
     failure: { message: string; stack?: string },
     at?: number,
   ): Promise<void> {
-    const ts = at ?? nextStamp(inst);
+    const ts = at ?? nextStamp(inst, this.hub.now());
     const hasStarted = fresh.some((e) => e.EventType === EventType.OrchestratorStarted);
     const added = [
       ...fresh,
@@ -69,7 +69,7 @@ export class Endings {
   }
 
   async terminated(inst: Instance, reason: string, consumed: number[], batch: InboxItem[]): Promise<void> {
-    const ts = nextStamp(inst);
+    const ts = nextStamp(inst, this.hub.now());
     const added = [
       events.executionTerminated(ts, reason),
       events.executionCompleted(ts, OrchestrationStatusCode.Terminated, reason),

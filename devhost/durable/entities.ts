@@ -412,7 +412,7 @@ export class EntityRunner implements EntitySink {
     }
     result = this.withinLimits(e, ops, result);
 
-    const now = Date.now();
+    const now = this.hub.now();
     const record = this.recordOf(
       e,
       result.entityExists === true,
@@ -459,7 +459,7 @@ export class EntityRunner implements EntitySink {
    * sender holds it. Both commit in one transaction with the message's removal.
    */
   private async runControl(e: LiveEntity, m: StoredEntityMessage): Promise<void> {
-    const now = Date.now();
+    const now = this.hub.now();
     let lockedBy = this.holder(e);
     const sent: StoredEntityMessage[] = [];
     const replies: { inst: Instance; message: InboxMessage }[] = [];

@@ -30,7 +30,7 @@ export class EpisodeRunner {
 
   /** Runs one episode over `batch` (taken from the inbox by the scheduler). */
   async process(inst: Instance, batch: InboxItem[]): Promise<void> {
-    const plan = planBatch(inst, batch);
+    const plan = planBatch(inst, batch, this.hub.now());
     const { consumed, pre, status, stamp } = plan;
     // Held events go back to the front of the inbox, ahead of anything that arrived meanwhile.
     if (plan.held.length > 0) inst.inbox.unshift(...plan.held);
@@ -75,7 +75,7 @@ export class EpisodeRunner {
   ): Promise<void> {
     const { hub } = this;
     const { config, stats } = hub;
-    const ts = nextTimestamp(inst, batch);
+    const ts = nextTimestamp(inst, batch, this.hub.now());
     const fresh: HistoryEvent[] = [...pre, events.orchestratorStarted(ts)];
     if (inst.history.length === 0) fresh.push(executionStarted(inst, ts));
     for (const e of deliver) fresh.push(e);
@@ -262,8 +262,8 @@ export class EpisodeRunner {
 }
 
 /** The episode's timestamp: after the previous one, and not before a timer it delivers was due. */
-function nextTimestamp(inst: Instance, batch: InboxItem[]): number {
-  let ts = nextStamp(inst);
+function nextTimestamp(inst: Instance, batch: InboxItem[], now: number): number {
+  let ts = nextStamp(inst, now);
   for (const item of batch) {
     if (item.kind === 'event' && item.event.EventType === EventType.TimerFired && item.event.FireAt) {
       ts = Math.max(ts, Date.parse(item.event.FireAt));

@@ -4,6 +4,7 @@
  * The parts of the engine (scheduler, episodes, work, endings, instance management) each hold this one
  * object instead of reaching into each other's fields.
  */
+import { type HostClock, wallClock } from '../clock/clock';
 import type { DurableEngineOptions, Logger, RegisteredFunction } from '../contracts';
 import type { DurableConfig } from './config';
 import type { HistoryEvent } from './history';
@@ -47,6 +48,8 @@ export class TaskHub {
     historyEventsSent: 0,
   };
   readonly log: Logger;
+  /** What "now" is for everything the engine time-stamps or schedules (devhost's movable clock). */
+  readonly clock: HostClock;
   /** Set once by `stop()`: no episode or activity starts after it. */
   stopping = false;
   /** Durable entities (set by the engine; absent on a store that cannot keep them). */
@@ -58,6 +61,12 @@ export class TaskHub {
     readonly store: TaskHubStorage,
   ) {
     this.log = opts.log;
+    this.clock = opts.clock ?? wallClock;
+  }
+
+  /** The engine's current time in epoch ms (the wall clock plus devhost's clock offset). */
+  now(): number {
+    return this.clock.now();
   }
 
   /** The live (not purged) instance with this id. */

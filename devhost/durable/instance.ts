@@ -179,8 +179,12 @@ export function instanceRecord(inst: Instance): InstanceRecord {
   };
 }
 
-/** A history timestamp for the instance now: never before its last one, so events stay ordered. */
-export const nextStamp = (inst: Pick<Instance, 'lastTs'>): number => Math.max(Date.now(), inst.lastTs + 1);
+/**
+ * A history timestamp for the instance at `now` (the engine's clock): never before its last one, so
+ * events stay ordered.
+ */
+export const nextStamp = (inst: Pick<Instance, 'lastTs'>, now: number): number =>
+  Math.max(now, inst.lastTs + 1);
 
 /** Stops an instance object from receiving work (replaced, purged or continued-as-new). */
 export function retire(inst: Instance): void {

@@ -84,7 +84,7 @@ export class InstanceManager {
       input,
       parent,
       nextSeq: existing?.nextSeq ?? 1,
-      now: Date.now(),
+      now: this.hub.now(),
     });
     if (existing) {
       // The old incarnation stops receiving anything; its leftovers are garbage.
@@ -120,14 +120,14 @@ export class InstanceManager {
       kind: 'event',
       name,
       input: inputJson ?? 'null',
-      ts: Date.now(),
+      ts: this.hub.now(),
     });
   }
 
   async control(id: string, kind: 'terminate' | 'suspend' | 'resume', reason: string): Promise<void> {
     const inst = this.live(id);
     const seq = inst.nextSeq++;
-    await this.enqueuePersisted(inst, { seq, kind, reason, ts: Date.now() });
+    await this.enqueuePersisted(inst, { seq, kind, reason, ts: this.hub.now() });
   }
 
   async purge(id: string): Promise<boolean> {

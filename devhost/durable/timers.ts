@@ -1,7 +1,9 @@
 /**
  * Durable timers (durable-host-spec §7.2): one Node timer armed for the earliest due entry of a min-heap,
  * so thousands of pending durable timers cost one `setTimeout`. Waits longer than what `setTimeout`
- * accepts (2^31-1 ms) are re-armed in chunks, invisibly to the orchestrator.
+ * accepts (2^31-1 ms) are re-armed in chunks, invisibly to the orchestrator. Due times are on the
+ * engine's clock (`now`, devhost's movable clock): after the clock moves, `rearm()` fires at once every
+ * entry now due.
  */
 
 const maxDelayMs = 2 ** 30;
@@ -24,7 +26,10 @@ export class TimerService<T> {
   private armedFor = Infinity;
   private stopped = false;
 
-  constructor(private readonly onFire: (payload: T, fireAt: number) => void) {}
+  constructor(
+    private readonly onFire: (payload: T, fireAt: number) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   schedule(fireAt: number, payload: T): TimerHandle {
     const entry: Entry<T> = { fireAt, seq: this.seq++, payload, canceled: false };
@@ -41,6 +46,14 @@ export class TimerService<T> {
     return this.heap.length;
   }
 
+  /** The clock moved: re-arms for the first entry's new distance (firing what is due now). */
+  rearm(): void {
+    if (this.handle) clearTimeout(this.handle);
+    this.handle = undefined;
+    this.armedFor = Infinity;
+    this.arm();
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.handle) clearTimeout(this.handle);
@@ -55,7 +68,7 @@ export class TimerService<T> {
     if (!first) return;
     if (this.handle && this.armedFor <= first.fireAt) return;
     if (this.handle) clearTimeout(this.handle);
-    const delay = Math.max(0, Math.min(first.fireAt - Date.now(), maxDelayMs));
+    const delay = Math.max(0, Math.min(first.fireAt - this.now(), maxDelayMs));
     this.armedFor = first.fireAt;
     this.handle = setTimeout(() => this.fire(), delay);
     this.handle.unref?.();
@@ -64,7 +77,7 @@ export class TimerService<T> {
   private fire(): void {
     this.handle = undefined;
     this.armedFor = Infinity;
-    const now = Date.now();
+    const now = this.now();
     while (this.heap.length > 0 && this.heap[0]!.fireAt <= now) {
       const e = this.pop();
       if (!e.canceled) this.onFire(e.payload, e.fireAt);

@@ -55,7 +55,8 @@ export interface WorkHooks {
 export class WorkRunner {
   private readonly activityLimiter: Limiter;
   private readonly timers: TimerService<TimerPayload>;
-  private readonly httpTimers = new TimerService<() => void>((start) => start());
+  private readonly httpTimers: TimerService<() => void>;
+  private readonly unsubscribeClock: () => void;
   private credentialCache: TokenCredential | undefined;
   /** The Azure credential chain for ManagedIdentityTokenSource, created on first use. */
   private readonly credential = (): TokenCredential =>
@@ -66,13 +67,22 @@ export class WorkRunner {
     private readonly hooks: WorkHooks,
   ) {
     this.activityLimiter = new Limiter(hub.config.maxConcurrentActivityFunctions);
-    this.timers = new TimerService((p) =>
-      this.deliver(p.inst, p.gen, p.id, events.timerFired(Date.now(), p.id, p.fireAt)),
+    const now = (): number => hub.now();
+    this.timers = new TimerService(
+      (p) => this.deliver(p.inst, p.gen, p.id, events.timerFired(now(), p.id, p.fireAt)),
+      now,
     );
+    this.httpTimers = new TimerService<() => void>((start) => start(), now);
+    // devhost's clock moved forward: timers due before the new now fire promptly.
+    this.unsubscribeClock = hub.clock.onMove(() => {
+      this.timers.rearm();
+      this.httpTimers.rearm();
+    });
   }
 
   /** Stops firing timers (devhost is stopping). */
   stop(): void {
+    this.unsubscribeClock();
     this.timers.stop();
     this.httpTimers.stop();
   }
@@ -84,7 +94,7 @@ export class WorkRunner {
         this.dispatchActivity(inst, item.id, scheduled.Name ?? itemName(item), scheduled.Input ?? null);
         break;
       case 'timer':
-        this.armTimer(inst, item.id, scheduled.FireAt ?? new Date().toISOString());
+        this.armTimer(inst, item.id, scheduled.FireAt ?? new Date(this.hub.now()).toISOString());
         break;
       case 'callHttp':
         this.dispatchHttp(inst, item.id, scheduled);
@@ -119,7 +129,7 @@ export class WorkRunner {
           else this.dispatchActivity(inst, id, e.Name ?? '', e.Input ?? null);
           break;
         case EventType.TimerCreated:
-          this.armTimer(inst, id, e.FireAt ?? new Date().toISOString());
+          this.armTimer(inst, id, e.FireAt ?? new Date(this.hub.now()).toISOString());
           break;
         case EventType.SubOrchestrationInstanceCreated:
           this.resumeChild(inst, id, e);
@@ -137,7 +147,7 @@ export class WorkRunner {
     const parent = this.hub.get(ref.instanceId);
     if (!parent || parent.executionId !== ref.executionId) return;
     const id = ref.taskScheduledId;
-    const now = Date.now();
+    const now = this.hub.now();
     let event: HistoryEvent;
     if (child.status === 'Completed') {
       event = events.subOrchestrationCompleted(now, id, child.output ?? 'null');
@@ -184,7 +194,7 @@ export class WorkRunner {
       let event: HistoryEvent;
       let abort: string | undefined;
       if (!fn || fn.kind !== 'activity') {
-        event = events.taskFailed(Date.now(), id, {
+        event = events.taskFailed(this.hub.now(), id, {
           reason: this.hub.unknownFunction(name, 'activity'),
           details: '',
         });
@@ -194,10 +204,10 @@ export class WorkRunner {
           const result = await opts.invoke(fn, { kind: 'activity', input }, { invocationId: randomUUID() });
           const text = encodeActivityResult(result);
           checkPayload(`The output of activity '${fn.name}'`, text, config.maxPayloadBytes);
-          event = events.taskCompleted(Date.now(), id, text);
+          event = events.taskCompleted(this.hub.now(), id, text);
         } catch (err) {
           if (err instanceof PayloadTooLargeError) abort = err.message;
-          event = events.taskFailed(Date.now(), id, activityFailure(fn.name, err));
+          event = events.taskFailed(this.hub.now(), id, activityFailure(fn.name, err));
         }
       }
       if (abort !== undefined) {
@@ -223,7 +233,7 @@ export class WorkRunner {
     const notBefore = Date.parse(scheduled.Tags?.[pollTag] ?? '');
     const start = (): void =>
       this.activityLimiter.run(() => this.runHttp(inst, gen, id, scheduled.Input ?? null));
-    if (Number.isNaN(notBefore) || notBefore <= Date.now()) start();
+    if (Number.isNaN(notBefore) || notBefore <= this.hub.now()) start();
     else this.httpTimers.schedule(notBefore, start);
   }
 
@@ -241,11 +251,11 @@ export class WorkRunner {
         text,
         this.hub.config.maxPayloadBytes,
       );
-      event = events.taskCompleted(Date.now(), id, text);
+      event = events.taskCompleted(this.hub.now(), id, text);
     } catch (err) {
       if (err instanceof PayloadTooLargeError) abort = err.message;
       const message = err instanceof Error ? err.message : String(err);
-      event = events.taskFailed(Date.now(), id, { reason: message, details: message });
+      event = events.taskFailed(this.hub.now(), id, { reason: message, details: message });
     }
     if (abort !== undefined) {
       if (this.hub.isCurrent(inst, gen, id)) {
@@ -304,7 +314,7 @@ export class WorkRunner {
         parent,
         gen,
         taskId,
-        events.subOrchestrationFailed(Date.now(), taskId, {
+        events.subOrchestrationFailed(this.hub.now(), taskId, {
           reason: `An Orchestration instance with the status ${existing.status} already exists.`,
           details: `Message: An Orchestration instance with the status ${existing.status} already exists., StackTrace: `,
         }),
@@ -319,7 +329,7 @@ export class WorkRunner {
         parent,
         gen,
         taskId,
-        events.subOrchestrationFailed(Date.now(), taskId, {
+        events.subOrchestrationFailed(this.hub.now(), taskId, {
           reason: `Starting sub-orchestration '${childId}' failed: ${message}`,
           details: `Message: ${message}, StackTrace: `,
         }),

@@ -1,11 +1,13 @@
 /**
  * The HTTP front: `http://localhost:<port>/<routePrefix>/<route>` to HTTP-triggered functions
  * (durable-host-spec §3.C, §4.1), extensions (the Durable HTTP API) first, and the admin API
- * `POST /admin/functions/{name}` that runs a non-HTTP function once, as Core Tools does.
+ * `POST /admin/functions/{name}` that runs a non-HTTP function once, as Core Tools does, and devhost's
+ * own `/admin/host/clock` (clockAdmin.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
+import type { DevhostClock } from '../clock/clock';
 import type { HttpExtension, Logger } from '../contracts';
 import type { HostInvoker, RpcCookie } from '../app/invoker';
 import type { HostedFunction, HostRegistry } from '../app/registry';
@@ -17,6 +19,7 @@ import {
   defaultBufferedBodyBudgetBytes,
   readBufferedBody,
 } from './bodyBudget';
+import { clockAdminPath, handleClockAdmin } from './clockAdmin';
 import { authorize, presentedKey, type HostKeys } from './keys';
 import { sendNotReady } from './notReady';
 import { compileRoute, comparePrecedence, type CompiledRoute } from './routes';
@@ -44,6 +47,8 @@ export interface HttpFrontOptions {
   bufferedBodyBudgetBytes?: number;
   /** `Host.CORS` origins from local.settings.json (`*` allowed). */
   cors?: { origins: string[]; credentials: boolean };
+  /** devhost's movable clock, served at /admin/host/clock (a test facility). */
+  clock?: DevhostClock;
   log: Logger;
 }
 
@@ -363,7 +368,8 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
     if (applyCors(req, res)) return;
     const lowerPath = url.pathname.toLowerCase();
     // Keys are checked before a byte of the body is held.
-    if (lowerPath.startsWith('/admin/functions')) {
+    const clockPath = lowerPath.replace(/\/+$/, '') === clockAdminPath;
+    if (lowerPath.startsWith('/admin/functions') || clockPath) {
       if (!authorize(options.keys, 'admin', presentedKey(req.headers, url))) {
         sendJson(res, 401, {
           error: 'The admin API needs the master key (x-functions-key header or code query)',
@@ -371,7 +377,9 @@ export function createHttpFront(options: HttpFrontOptions): HttpFront {
         return;
       }
       const body = await bufferBody(req, res);
-      if (body !== undefined) await runAdmin(req, res, url, body);
+      if (body === undefined) return;
+      if (clockPath) handleClockAdmin(req, res, body, options.clock);
+      else await runAdmin(req, res, url, body);
       return;
     }
     if (lowerPath.startsWith(extensionPrefix)) {

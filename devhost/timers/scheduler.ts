@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { HostClock } from '../clock/clock';
 import type { Invoker, Logger } from '../contracts';
 import type { HostedFunction } from '../app/registry';
 import { formatScheduleTime, parseSchedule, type TimerSchedule } from './schedule';
@@ -32,6 +33,11 @@ export interface TimerSchedulerOptions {
   statusDir: string | null;
   /** Injected clock for tests of the scheduler itself. */
   now?: () => Date;
+  /**
+   * devhost's movable clock (devhost/clock): schedules run on it, and after a move every function
+   * re-checks its next occurrence at once (one that is now due runs once, as a missed occurrence does).
+   */
+  clock?: HostClock;
 }
 
 export interface TimerScheduler {
@@ -63,7 +69,8 @@ export function validateTimerFunctions(
 export function startTimers(options: TimerSchedulerOptions): TimerScheduler {
   const { invoke, log } = options;
   const env = options.env ?? process.env;
-  const now = options.now ?? (() => new Date());
+  const clock = options.clock;
+  const now = options.now ?? (clock ? () => new Date(clock.now()) : () => new Date());
   let stopped = false;
 
   const entries = options.functions.map((fn) => {
@@ -78,6 +85,8 @@ export function startTimers(options: TimerSchedulerOptions): TimerScheduler {
       useMonitor,
       running: false,
       timer: undefined as NodeJS.Timeout | undefined,
+      /** Re-checks the armed occurrence against the clock (after devhost's clock moved). */
+      wake: undefined as (() => void) | undefined,
       nextRun: undefined as Date | undefined,
       status: undefined as MonitorStatus | undefined,
     };
@@ -169,11 +178,16 @@ export function startTimers(options: TimerSchedulerOptions): TimerScheduler {
     const next = entry.schedule.next(now());
     entry.nextRun = next;
     const wait = (): void => {
+      entry.wake = undefined;
       if (stopped) return;
       const remaining = next.getTime() - now().getTime();
       if (remaining > 0) {
         // setTimeout may fire a little early; never run an occurrence before its time.
         entry.timer = setTimeout(wait, Math.min(remaining, maxDelay));
+        entry.wake = () => {
+          clearTimeout(entry.timer);
+          wait();
+        };
         return;
       }
       if (entry.running) {
@@ -207,6 +221,10 @@ export function startTimers(options: TimerSchedulerOptions): TimerScheduler {
     }
   }
 
+  const unsubscribeClock = clock?.onMove(() => {
+    for (const entry of entries) entry.wake?.();
+  });
+
   return {
     schedules: () =>
       entries.map((e) => ({
@@ -216,6 +234,7 @@ export function startTimers(options: TimerSchedulerOptions): TimerScheduler {
       })),
     stop() {
       stopped = true;
+      unsubscribeClock?.();
       for (const entry of entries) clearTimeout(entry.timer);
     },
   };
