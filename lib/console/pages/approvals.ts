@@ -260,7 +260,7 @@ ${
 <tbody>${view.recent.map(
         (d) => markup`<tr>
 <td><time datetime="${d.decidedAt}">${when(d.decidedAt)}</time></td>
-<td>${d.reviewer}${d.principal?.name && d.principal.name.toLowerCase() !== d.reviewer ? markup`<div class="sub">signed in as ${d.principal.name}</div>` : ''}</td>
+<td>${d.delegate ? markup`${d.delegate} <span class="sub">on behalf of</span> ${d.reviewer}` : d.reviewer}${d.principal?.name && d.principal.name.toLowerCase() !== (d.delegate ?? d.reviewer) ? markup`<div class="sub">signed in as ${d.principal.name}</div>` : ''}</td>
 <td><span class="chip ${d.decision === 'approve' ? 'approved' : 'rejected'}">${d.decision === 'approve' ? 'approved' : 'rejected'}</span></td>
 <td>${runLink(d.runId, d.pipeline)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
 <td>${d.modelName ? markup`${d.modelName} v${d.modelVersion}` : '—'}</td>
