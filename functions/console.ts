@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import * as df from 'durable-functions';
 import { consoleAsset, messagePage, runPagePath } from '../lib/console';
+import { overridesOfRuns } from '../lib/console/overrides';
 import { loadRunDetails, renderRunPage } from '../lib/console/run';
 import { renderRunsPage } from '../lib/console/runs';
 import { terminalRunStatuses } from '../lib/runs/document';
@@ -61,7 +62,14 @@ app.http('consoleRuns', {
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: consolePage(async (request, call) =>
-    renderRunsPage(call.services, new URL(request.url).searchParams, call.frame),
+    renderRunsPage(
+      {
+        ...call.services,
+        overrides: (ids) => overridesOfRuns(call.services.cosmos.container('models'), ids),
+      },
+      new URL(request.url).searchParams,
+      call.frame,
+    ),
   ),
 });
 
@@ -81,6 +89,18 @@ app.http('consoleRun', {
     const { services } = call;
     let run = await services.runs.get(pipeline, id);
     if (!run) {
+      // A link that guessed the pipeline wrong (a model's alias move names its run, not the run's
+      // pipeline): the run found by id alone, sent on to its own path. Costs the scan only on a miss.
+      const elsewhere = await services.runs.find(id);
+      if (elsewhere && elsewhere.pipeline !== pipeline) {
+        return {
+          status: 301,
+          headers: {
+            location: `${runPagePath(id, elsewhere.pipeline)}${new URL(request.url).search}`,
+            'cache-control': 'no-store',
+          },
+        };
+      }
       return messagePage(
         404,
         'Run not found',
@@ -95,7 +115,10 @@ app.http('consoleRun', {
       call.context.warn(`run ${id}: could not reconcile with its orchestration: ${(err as Error).message}`);
     }
     const now = new Date();
-    const details = await loadRunDetails({ ...services, now: () => now }, run);
+    const details = await loadRunDetails(
+      { ...services, models: services.cosmos.container('models'), now: () => now },
+      run,
+    );
     const done = new URL(request.url).searchParams.get('done');
     return renderRunPage(run, details, now, call.frame, {
       canOperate: call.access.canOperate,
@@ -106,9 +129,10 @@ app.http('consoleRun', {
 });
 
 /**
- * `/runs/{id}`: links that know only the run's id (the API's `links.console`, a model version's
- * run) land here and are sent on to `/runs/{pipeline}/{id}` with their query string. A run never
- * changes pipeline, so the redirect is permanent.
+ * `/runs/{id}`: old links that know only the run's id (the API's `links.console` and the model
+ * page linked here before they named the pipeline) land here and are sent on to
+ * `/runs/{pipeline}/{id}` with their query string. A run never changes pipeline, so the redirect is
+ * permanent.
  */
 app.http('consoleRunById', {
   route: 'runs/{id}',

@@ -14,6 +14,7 @@ import {
 import { ValidationError } from '../lib/errors';
 import { switchSchedule } from '../lib/pipelines/pause';
 import type { Services } from '../lib/services';
+import { modelMlflowZip } from './modelMlflowZip';
 import { createRollbackHandler } from './rollbackModel';
 import { startRun } from './startRun';
 import type { ConsoleCall } from './support/console';
@@ -99,7 +100,11 @@ app.http('consoleModel', {
   handler: consolePage(async (request, call) => {
     const name = request.params.name ?? '';
     const view = await loadModel(
-      { registry: call.services.registry, approvals: call.services.cosmos.container('approvals') },
+      {
+        registry: call.services.registry,
+        approvals: call.services.cosmos.container('approvals'),
+        monitoring: call.services.monitoring.store,
+      },
       name,
     );
     if (!view) return messagePage(404, 'Not found', `No model named "${name}" is registered.`, call.frame);
@@ -138,6 +143,24 @@ app.http('consoleModelRollback', {
     return seeOther(
       done(done(`/models/${encodeURIComponent(name)}`, 'done', 'rollback'), 'to', String(moved.to)),
     );
+  }),
+});
+
+/**
+ * `/models/{name}/versions/{v}/mlflow`: the version as an MLflow model zip, for console users. The
+ * API's route needs a function key in Azure, which a signed-in console user does not hold; this one
+ * is behind the console's sign-in and roles (Sluice.Viewer) and answers with the API's own handler
+ * (functions/modelMlflowZip.ts), so the bytes and headers are the same. A problem (bad version,
+ * unknown model) is shown as a console page.
+ */
+app.http('consoleModelMlflowZip', {
+  route: 'models/{name}/versions/{v}/mlflow',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: consolePage(async (request, call) => {
+    const res = await modelMlflowZip(call.services)(request);
+    if ((res.status ?? 200) >= 400) return problemPage(res, 'No such model version', call);
+    return res;
   }),
 });
 

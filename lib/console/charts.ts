@@ -307,3 +307,66 @@ export function lineChart(ids: ChartIds, title: string, xLabel: string, series: 
     .join('; ');
   return frame(ids, W, H, title, `${desc}.`, parts);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bars against a limit (monitoring: drift per feature, latency, error rate).
+
+export interface BarRow {
+  label: string;
+  value: number | null;
+  /** The threshold the value is judged against, drawn as a tick on the row. */
+  limit?: number | null;
+  /** Drawn red: the value crossed its limit. */
+  bad?: boolean;
+}
+
+/**
+ * Horizontal bars from zero on one shared axis, one row per label, each with its limit as a dark
+ * tick when it has one. A row without a value shows `—` and no bar.
+ */
+export function barChart(ids: ChartIds, title: string, rows: readonly BarRow[], unit = ''): SafeHtml {
+  const W = 560;
+  const rowH = 22;
+  const left = 120;
+  const right = 70;
+  const top = 6;
+  const H = top + rows.length * rowH + 18;
+  const numbers = rows
+    .flatMap((r) => [r.value, r.limit])
+    .filter((v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0);
+  const max = numbers.length ? Math.max(...numbers) * 1.08 : 1;
+  const x = (v: number) => left + (Math.max(0, v) / max) * (W - left - right);
+  const parts: SafeHtml[] = [];
+  rows.forEach((r, i) => {
+    const y = top + i * rowH;
+    const short = r.label.length > 18 ? `${r.label.slice(0, 17)}…` : r.label;
+    parts.push(markup`<text x="${left - 8}" y="${y + 14}" text-anchor="end">${short}</text>`);
+    const has = typeof r.value === 'number' && Number.isFinite(r.value);
+    if (has) {
+      const w = Math.max(1, x(r.value!) - left);
+      parts.push(
+        markup`<rect x="${left}" y="${y + 4}" width="${r1(w)}" height="13" rx="2" fill="${r.bad ? C.bad : C.current}" />`,
+      );
+    }
+    if (typeof r.limit === 'number' && Number.isFinite(r.limit)) {
+      const lx = r1(x(r.limit));
+      parts.push(
+        markup`<line x1="${lx}" x2="${lx}" y1="${y + 1}" y2="${y + 20}" stroke="${C.axis}" stroke-width="2" />`,
+      );
+    }
+    parts.push(
+      markup`<text x="${W - right + 6}" y="${y + 14}">${has ? `${fmt(r.value)}${unit}` : '—'}</text>`,
+    );
+  });
+  const axisY = top + rows.length * rowH + 2;
+  parts.push(markup`<line x1="${left}" x2="${W - right}" y1="${axisY}" y2="${axisY}" stroke="${C.axis}" />`);
+  parts.push(markup`<text x="${left}" y="${axisY + 13}" text-anchor="start">0</text>`);
+  parts.push(markup`<text x="${W - right}" y="${axisY + 13}" text-anchor="end">${fmt(max)}${unit}</text>`);
+  const desc = rows
+    .map(
+      (r) =>
+        `${r.label} ${fmt(r.value)}${unit}${typeof r.limit === 'number' ? ` (limit ${fmt(r.limit)}${unit}${r.bad ? ', crossed' : ''})` : ''}`,
+    )
+    .join('; ');
+  return frame(ids, W, H, title, `${desc}.`, parts);
+}

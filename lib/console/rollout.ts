@@ -6,6 +6,7 @@ import { readStepOutputs } from '../contracts/run';
 import type { RunRollout } from '../rollout/runRecord';
 import { runRolloutSchema } from '../rollout/runRecord';
 import { fmt, when, words } from './format';
+import { consoleMlflowZipPath } from './paths';
 
 /**
  * The Run page's rollout and deployment parts: a shadow or canary rollout as the run records it
@@ -18,7 +19,10 @@ export function evidencePath(modelName: string, version: number): string {
   return `/api/models/${encodeURIComponent(modelName)}/versions/${version}/evidence`;
 }
 
-/** The path of a model version as an MLflow model zip (`GET /api/models/{name}/versions/{v}/mlflow`). */
+/**
+ * The API path of a model version as an MLflow model zip (`GET /api/models/{name}/versions/{v}/mlflow`,
+ * function key): for API clients. Console pages link consoleMlflowZipPath (lib/console/paths.ts).
+ */
 export function mlflowZipPath(modelName: string, version: number): string {
   return `/api/models/${encodeURIComponent(modelName)}/versions/${version}/mlflow`;
 }
@@ -88,7 +92,10 @@ ${
 ${r.notes?.length ? markup`<h3>Notes</h3><ul class="plain">${r.notes.map((n) => markup`<li>${n}</li>`)}</ul>` : ''}`;
 }
 
-/** The deployed version's evidence pack and MLflow zip. */
+/**
+ * The deployed version's evidence pack and MLflow zip. The zip goes through the console's own route
+ * (consoleMlflowZipPath): the API's needs a function key in Azure, which console users do not hold.
+ */
 export function deployedLinks(d: { modelName: string; version: number }): SafeHtml {
-  return markup`<p>Deployed <a href="/models/${encodeURIComponent(d.modelName)}">${d.modelName}</a> version ${d.version}: <a href="${evidencePath(d.modelName, d.version)}" data-evidence="${d.modelName}:${d.version}">evidence pack</a> · <a href="${mlflowZipPath(d.modelName, d.version)}">MLflow zip</a></p>`;
+  return markup`<p>Deployed <a href="/models/${encodeURIComponent(d.modelName)}">${d.modelName}</a> version ${d.version}: <a href="${evidencePath(d.modelName, d.version)}" data-evidence="${d.modelName}:${d.version}">evidence pack</a> · <a href="${consoleMlflowZipPath(d.modelName, d.version)}" data-mlflow-zip="${d.version}">MLflow zip</a></p>`;
 }

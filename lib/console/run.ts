@@ -1,3 +1,4 @@
+import type { Container } from '@azure/cosmos';
 import { z } from 'zod';
 import type { SafeHtml } from '../approval/html';
 import { markup } from '../approval/html';
@@ -14,6 +15,8 @@ import { stepKind, terminalRunStatuses, timeBreakdown } from '../runs/document';
 import type { ArtifactStore } from '../storage/blob';
 import { ChartIds, ganttChart, lineChart } from './charts';
 import { csrfField } from './csrf';
+import type { RunOverride } from './overrides';
+import { overrideChip, overridesOfRuns } from './overrides';
 import { duration, fmt, statusChip, when, words } from './format';
 import { runPagePath } from './paths';
 import { deployedLinks, deployedVersionOf, rolloutOf, rolloutSection } from './rollout';
@@ -33,6 +36,8 @@ import { evaluationSection, reportPath, validationSection } from './reports';
 export interface RunPageDeps {
   artifacts: Pick<ArtifactStore, 'tryGetJson'>;
   approvals: Pick<ApprovalStore, 'readState'>;
+  /** The registry's container, for the override mark of the run's model (lib/console/overrides.ts). */
+  models?: Pick<Container, 'items'>;
   now: () => Date;
 }
 
@@ -96,6 +101,8 @@ export interface RunDetails {
     history: z.infer<typeof historySchema>['history'];
   };
   approval?: Awaited<ReturnType<ApprovalStore['readState']>>;
+  /** Set when the run's model went to production by emergency override. */
+  override?: RunOverride;
   /** Parts that could not be read, with why. */
   problems: string[];
 }
@@ -116,7 +123,7 @@ export async function loadRunDetails(deps: RunPageDeps, run: RunDocument): Promi
   // A promoted run's train step imported a model from MLflow: no job, no log or curve to show.
   const job = outputs ? ('jobId' in outputs ? outputs : undefined) : readTrainJob(run);
   const jobs = resources.blobContainers.jobs;
-  const [validation, evaluation, status, metrics, approval] = await Promise.all([
+  const [validation, evaluation, status, metrics, approval, overrides] = await Promise.all([
     attempt('validation report', problems, () => readRunReport(deps, run, 'validation')),
     attempt('evaluation report', problems, () => readRunReport(deps, run, 'evaluation')),
     job
@@ -148,7 +155,11 @@ export async function loadRunDetails(deps: RunPageDeps, run: RunDocument): Promi
     run.steps.some((s) => s.name === 'approve' && s.status !== 'pending' && s.status !== 'skipped')
       ? attempt('approval', problems, () => deps.approvals.readState(run.id, approvalInstanceId(run.id)))
       : undefined,
+    deps.models
+      ? attempt('override mark', problems, () => overridesOfRuns(deps.models!, [run.id]))
+      : undefined,
   ]);
+  const override = overrides?.get(run.id);
   const train = outputs && 'jobId' in outputs ? outputs : undefined;
   return {
     ...(validation ? { validation } : {}),
@@ -164,6 +175,7 @@ export async function loadRunDetails(deps: RunPageDeps, run: RunDocument): Promi
         }
       : {}),
     ...(approval ? { approval } : {}),
+    ...(override ? { override } : {}),
     problems,
   };
 }
@@ -235,7 +247,7 @@ ${
   decisions.length
     ? markup`<ul class="plain">${decisions.map(
         (d) =>
-          markup`<li><strong>${d.reviewer}</strong> ${d.decision === 'approve' ? 'approved' : 'rejected'} on ${when(d.decidedAt)}${d.comment ? markup`: “${d.comment}”` : ''}</li>`,
+          markup`<li>${d.delegate ? markup`<strong>${d.delegate}</strong> on behalf of <strong>${d.reviewer}</strong>` : markup`<strong>${d.reviewer}</strong>`} ${d.decision === 'approve' ? 'approved' : 'rejected'} on ${when(d.decidedAt)}${d.comment ? markup`: “${d.comment}”` : ''}</li>`,
       )}</ul>`
     : markup`<p class="sub">${status === 'pending' ? `Waiting for ${state?.record.policy.reviewers.join(', ') ?? 'the reviewers'}.` : 'No reviewer decided.'}</p>`
 }
@@ -295,7 +307,7 @@ export function renderRunPage(
 <div data-poll-run="/api/runs/${encodeURIComponent(run.id)}" data-status="${run.status}">
 <p class="sub"><a href="/runs?pipeline=${encodeURIComponent(run.pipeline)}">${run.pipeline}</a> · version ${run.pipelineVersion} · ${run.trigger.kind} by ${run.trigger.by}</p>
 <h1>Run <span class="mono">${run.id}</span></h1>
-<p>${statusChip(run.status)}${run.stopReason ? markup` <strong>${words(run.stopReason)}</strong>` : ''}${run.reason ? markup` — ${run.reason}` : ''}</p>
+<p>${statusChip(run.status)}${run.stopReason ? markup` <strong>${words(run.stopReason)}</strong>` : ''}${run.reason ? markup` — ${run.reason}` : ''}${details.override ? markup` ${overrideChip(details.override.override)}` : ''}</p>
 ${options.notice ? markup`<div class="notice info" role="status"><strong>${options.notice}</strong></div>` : ''}
 ${active ? markup`<p class="sub">This run is still going; the page follows it. <a href="${runPagePath(run.id, run.pipeline)}">Refresh</a></p>` : ''}
 ${
@@ -336,17 +348,25 @@ ${trainingSection(details, ids)}
 <h2 id="s-approval">Approval</h2>
 ${approvalSection(run, details)}
 </section>
-${deploymentSection(run)}
+${deploymentSection(run, details.override)}
 ${details.problems.length ? markup`<section class="card" aria-labelledby="s-problems"><h2 id="s-problems">Could not be read</h2><ul class="plain">${details.problems.map((p) => markup`<li>${p}</li>`)}</ul></section>` : ''}`;
   return renderPage({ ...frame, title: `Run ${run.id}`, nav: 'runs', body });
 }
 
 /** The rollout (live while it runs), the deployed version's evidence pack and MLflow zip, the deployment record. */
-function deploymentSection(run: RunDocument): SafeHtml {
+function deploymentSection(run: RunDocument, override: RunOverride | undefined): SafeHtml {
   const rollout = rolloutOf(run);
-  const deployed = deployedVersionOf(run);
+  const deployed =
+    deployedVersionOf(run) ??
+    (override ? { modelName: override.modelName, version: override.version } : undefined);
   if (!rollout && !deployed && !run.deployment) return markup``;
+  const o = override?.override;
   return markup`<section class="card" aria-labelledby="s-deploy"><h2 id="s-deploy">Deployment</h2>
+${
+  o
+    ? markup`<div class="notice error" role="status" data-override-notice="${override!.version}"><strong>${override!.modelName} v${override!.version}: ${overrideChip(o)}</strong><div>Deployed to production by emergency override on <time datetime="${o.at}">${when(o.at)}</time> by ${o.by}, without the approval quorum: “${o.reason}”. Post-hoc review <code>${o.reviewApprovalId}</code> ${o.review === 'required' ? markup`due <time datetime="${o.reviewDue}">${when(o.reviewDue)}</time>` : markup`decided${o.reviewedAt ? markup` <time datetime="${o.reviewedAt}">${when(o.reviewedAt)}</time>` : ''}${o.reviewedBy?.length ? ` by ${o.reviewedBy.join(', ')}` : ''}`}.</div></div>`
+    : ''
+}
 ${deployed ? deployedLinks(deployed) : ''}
 ${rollout ? markup`<h3>Rollout</h3>${rolloutSection(rollout)}` : ''}
 ${run.deployment ? markup`<dl class="kv">${Object.entries(run.deployment).map(([k, v]) => markup`<dt>${k}</dt><dd class="mono">${outputValue(v)}</dd>`)}</dl>` : ''}

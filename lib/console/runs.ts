@@ -5,6 +5,8 @@ import { ValidationError } from '../errors';
 import type { RunPageFilter, RunStore, RunSummary } from '../runs/store';
 import { terminalRunStatuses } from '../runs/document';
 import { duration, statusChip, when, words } from './format';
+import type { RunOverride } from './overrides';
+import { overrideChip } from './overrides';
 import { runPagePath } from './paths';
 import type { ConsolePage, PageInput } from './layout';
 import { renderPage } from './layout';
@@ -12,7 +14,8 @@ import { renderPage } from './layout';
 /**
  * The Runs page (`/runs`): newest first, filtered by pipeline, status, stop reason and creation
  * date, paged with a keyset cursor (RunStore.page), with live status of active runs (the console
- * script polls /api/runs with the same filters; without JavaScript, a refresh link).
+ * script polls /api/runs with the same filters; without JavaScript, a refresh link), and the
+ * override mark on runs whose model went to production by emergency override.
  */
 
 export const RUNS_PAGE_SIZE = 50;
@@ -78,13 +81,13 @@ function option(value: string, selected: string | undefined, label = words(value
   return markup`<option value="${value}"${value === selected ? markup` selected` : ''}>${label}</option>`;
 }
 
-function row(r: RunSummary, now: Date) {
+function row(r: RunSummary, now: Date, override: RunOverride | undefined) {
   const end = r.endedAt ? Date.parse(r.endedAt) : now.getTime();
   const took = Math.max(0, end - Date.parse(r.createdAt));
   return markup`<tr>
 <td><a href="${runPagePath(r.id, r.pipeline)}" class="mono">${r.id}</a></td>
 <td>${r.pipeline} <span class="sub">v${r.pipelineVersion}</span></td>
-<td>${statusChip(r.status, r.id)}${r.stopReason ? markup`<br /><span class="sub">${words(r.stopReason)}</span>` : ''}</td>
+<td>${statusChip(r.status, r.id)}${r.stopReason ? markup`<br /><span class="sub">${words(r.stopReason)}</span>` : ''}${override ? markup`<br />${overrideChip(override.override)} <span class="sub">${override.modelName} v${override.version}</span>` : ''}</td>
 <td class="opt">${when(r.createdAt)}</td>
 <td class="n">${r.endedAt ? duration(took) : markup`<span class="sub">${duration(took)} so far</span>`}</td>
 <td class="opt">${r.trigger ? `${r.trigger.kind} · ${r.trigger.by}` : '—'}</td>
@@ -92,13 +95,19 @@ function row(r: RunSummary, now: Date) {
 }
 
 export async function renderRunsPage(
-  deps: { runs: Pick<RunStore, 'page'>; now?: () => Date },
+  deps: {
+    runs: Pick<RunStore, 'page'>;
+    now?: () => Date;
+    /** The override marks of the page's runs (lib/console/overrides.ts); none shown without it. */
+    overrides?: (runIds: readonly string[]) => Promise<Map<string, RunOverride>>;
+  },
   params: URLSearchParams,
   frame: Pick<PageInput, 'banner' | 'who' | 'csrf'>,
 ): Promise<ConsolePage> {
   const q = parseRunsQuery(params);
   const now = deps.now?.() ?? new Date();
   const page = await deps.runs.page(filterOf(q), RUNS_PAGE_SIZE);
+  const overrides = deps.overrides ? await deps.overrides(page.runs.map((r) => r.id)) : new Map();
   const poll = new URLSearchParams({ limit: String(RUNS_PAGE_SIZE) });
   if (q.pipeline) poll.set('pipeline', q.pipeline);
   if (q.status) poll.set('status', q.status);
@@ -123,7 +132,7 @@ ${
     : markup`<div class="scroll" tabindex="0"><table class="runs" data-poll-list="/api/runs?${poll.toString()}">
 <caption class="sr-only">Runs, newest first</caption>
 <thead><tr><th scope="col">Run</th><th scope="col">Pipeline</th><th scope="col">Status</th><th scope="col" class="opt">Created</th><th scope="col" class="n">Took</th><th scope="col" class="opt">Trigger</th></tr></thead>
-<tbody>${page.runs.map((r) => row(r, now))}</tbody>
+<tbody>${page.runs.map((r) => row(r, now, overrides.get(r.id)))}</tbody>
 </table></div>`
 }
 <nav class="pager" aria-label="Pages">

@@ -37,7 +37,12 @@ export interface EvidenceDeps {
 }
 
 export interface EvidenceDecision {
+  /** The reviewer the decision counts as (toward the quorum). */
   reviewer: string;
+  /** Set when the reviewer's delegate decided (docs/governance.md, "Delegation"): who acted. */
+  delegate?: string;
+  /** Who decided, as people read it: the reviewer, or "<delegate> on behalf of <reviewer>". */
+  decidedBy: string;
   decision: 'approve' | 'reject';
   comment: string;
   decidedAt: string;
@@ -204,6 +209,8 @@ export async function buildEvidencePack(
     const state = await deps.approvals.readState(record.runId, record.id);
     const decisions: EvidenceDecision[] = (state?.decisions ?? []).map((d) => ({
       reviewer: d.reviewer,
+      ...(d.delegate ? { delegate: d.delegate } : {}),
+      decidedBy: d.delegate ? `${d.delegate} on behalf of ${d.reviewer}` : d.reviewer,
       decision: d.decision,
       comment: d.comment,
       decidedAt: d.decidedAt,

@@ -17,7 +17,13 @@ export function runReportPath(runId: string, kind: RunReportKind): string {
   return `/api/runs/${encodeURIComponent(runId)}/reports/${kind}`;
 }
 
-/** The run's page in the console. */
-export function consoleRunPath(runId: string): string {
-  return `/runs/${encodeURIComponent(runId)}`;
+/**
+ * The run's page in the console: `/runs/{pipeline}/{id}`. The pipeline is the runs container's
+ * partition key, so the page reads the run with one point read; `/runs/{id}` (a query over every
+ * partition) stays only as a redirect for links that know no pipeline.
+ */
+export function consoleRunPath(runId: string, pipeline?: string): string {
+  return pipeline
+    ? `/runs/${encodeURIComponent(pipeline)}/${encodeURIComponent(runId)}`
+    : `/runs/${encodeURIComponent(runId)}`;
 }

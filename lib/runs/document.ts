@@ -111,7 +111,7 @@ function maxIso(a: string, b: string): string {
  * JSON or HTML) and its console page; paths on this app's origin. The run's `reports` and steps'
  * `reportUri` stay storage references for the app's own readers; these are the links to open.
  */
-export function runLinks(run: Pick<RunDocument, 'id' | 'reports' | 'steps'>): {
+export function runLinks(run: Pick<RunDocument, 'id' | 'pipeline' | 'reports' | 'steps'>): {
   console: string;
   reports: Partial<Record<RunReportKind, string>>;
 } {
@@ -121,5 +121,5 @@ export function runLinks(run: Pick<RunDocument, 'id' | 'reports' | 'steps'>): {
   const reports: Partial<Record<RunReportKind, string>> = {};
   if (has('validation', 'validate')) reports.validation = runReportPath(run.id, 'validation');
   if (has('evaluation', 'evaluate')) reports.evaluation = runReportPath(run.id, 'evaluation');
-  return { console: consoleRunPath(run.id), reports };
+  return { console: consoleRunPath(run.id, run.pipeline), reports };
 }

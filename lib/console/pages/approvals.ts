@@ -175,8 +175,17 @@ export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess):
   };
 }
 
-const runLink = (runId: string, pipeline?: string) =>
-  markup`<a href="${runPagePath(runId, pipeline)}">${runId}</a>`;
+/**
+ * The run an approval belongs to. An override's post-hoc review (docs/governance.md) has no run:
+ * its approval lives under a pseudo run id (`overrideReviewRunId`), so it links the model's page,
+ * where the override and its review are shown, instead of a run page that does not exist.
+ */
+function runLink(runId: string, pipeline?: string, model?: { name: string; version: number }): SafeHtml {
+  if (model && runId.startsWith(`override-${model.name}-${model.version}-`)) {
+    return markup`<a href="/models/${encodeURIComponent(model.name)}" data-override-review="${runId}">post-hoc review of the override of ${model.name} v${model.version}</a>`;
+  }
+  return markup`<a href="${runPagePath(runId, pipeline)}">${runId}</a>`;
+}
 
 function deadlineText(deadline: string, now: Date): SafeHtml {
   const left = Date.parse(deadline) - now.getTime();
@@ -196,7 +205,7 @@ function pendingTable(
     const r = p.record;
     const approvals = p.decisions.filter((d) => d.decision === 'approve').length;
     return markup`<tr data-approval="${r.id}">
-<td>${runLink(r.runId, r.pipeline)}<div class="sub">${r.pipeline}</div></td>
+<td>${runLink(r.runId, r.pipeline, { name: r.candidate.modelName, version: r.candidate.modelVersion })}<div class="sub">${r.pipeline}</div></td>
 <td><a href="/models/${encodeURIComponent(r.candidate.modelName)}">${r.candidate.modelName}</a> v${r.candidate.modelVersion}</td>
 <td>${r.requestedBy}</td>
 <td class="n"><time datetime="${r.createdAt}" title="${when(r.createdAt)}">${duration(now.getTime() - Date.parse(r.createdAt))}</time></td>
@@ -260,9 +269,9 @@ ${
 <tbody>${view.recent.map(
         (d) => markup`<tr>
 <td><time datetime="${d.decidedAt}">${when(d.decidedAt)}</time></td>
-<td>${d.reviewer}${d.principal?.name && d.principal.name.toLowerCase() !== d.reviewer ? markup`<div class="sub">signed in as ${d.principal.name}</div>` : ''}</td>
+<td>${d.delegate ? markup`${d.delegate} <span class="sub">on behalf of</span> ${d.reviewer}` : d.reviewer}${d.principal?.name && d.principal.name.toLowerCase() !== (d.delegate ?? d.reviewer) ? markup`<div class="sub">signed in as ${d.principal.name}</div>` : ''}</td>
 <td><span class="chip ${d.decision === 'approve' ? 'approved' : 'rejected'}">${d.decision === 'approve' ? 'approved' : 'rejected'}</span></td>
-<td>${runLink(d.runId, d.pipeline)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
+<td>${runLink(d.runId, d.pipeline, d.modelName && d.modelVersion !== undefined ? { name: d.modelName, version: d.modelVersion } : undefined)}${d.pipeline ? markup`<div class="sub">${d.pipeline}</div>` : ''}</td>
 <td>${d.modelName ? markup`${d.modelName} v${d.modelVersion}` : '—'}</td>
 <td>${d.comment || '—'}</td>
 </tr>`,
@@ -273,7 +282,7 @@ ${
   view.closed.length
     ? markup`<h3>Closed without a decision</h3><ul class="plain">${view.closed.map(
         (r) =>
-          markup`<li>${runLink(r.runId, r.pipeline)} · ${r.candidate.modelName} v${r.candidate.modelVersion} · <span class="chip ${r.status}">${r.status}</span> ${r.withdrawn ? markup`<span class="sub">${r.withdrawn.message}</span>` : markup`<span class="sub">deadline ${when(r.deadline)}</span>`}</li>`,
+          markup`<li>${runLink(r.runId, r.pipeline, { name: r.candidate.modelName, version: r.candidate.modelVersion })} · ${r.candidate.modelName} v${r.candidate.modelVersion} · <span class="chip ${r.status}">${r.status}</span> ${r.withdrawn ? markup`<span class="sub">${r.withdrawn.message}</span>` : markup`<span class="sub">deadline ${when(r.deadline)}</span>`}</li>`,
       )}</ul>`
     : ''
 }

@@ -45,7 +45,7 @@ describe('report links', () => {
       source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
       at: '2026-01-01T00:00:00.000Z',
     });
-    expect(runLinks(run)).toEqual({ console: '/runs/run%201', reports: {} });
+    expect(runLinks(run)).toEqual({ console: '/runs/wages/run%201', reports: {} });
     const validated = {
       ...run,
       steps: run.steps.map((s) =>

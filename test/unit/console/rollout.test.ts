@@ -104,7 +104,7 @@ describe('the Run page’s rollout', () => {
     expect(d).toEqual({ modelName: 'churn model', version: 7 });
     const html = deployedLinks(d).toString();
     expect(html).toContain('href="/api/models/churn%20model/versions/7/evidence"');
-    expect(html).toContain('href="/api/models/churn%20model/versions/7/mlflow"');
+    expect(html).toContain('href="/models/churn%20model/versions/7/mlflow"');
     expect(deployedVersionOf(runWith({}))).toBeUndefined();
   });
 });
