@@ -7,7 +7,7 @@
 // run and the model page of `wages` in Debian's Chromium with the console tests' browser harness
 // (dist/test/support/browser.js), at a desktop width:
 //
-//   docs/img/console-run.png      /runs/<the demo's deployed run>
+//   docs/img/console-run.png      /runs/wages/<the demo's deployed run>
 //   docs/img/console-models.png   /models/wages
 //
 // CHROMIUM_PATH overrides where Chromium is. The build runs first (package.json).
@@ -53,7 +53,7 @@ async function main() {
     browser = await launchChromium();
     mkdirSync(shots, { recursive: true });
     for (const [file, route] of [
-      ['console-run.png', `/runs/${encodeURIComponent(deployed.id)}`],
+      ['console-run.png', `/runs/wages/${encodeURIComponent(deployed.id)}`],
       ['console-models.png', '/models/wages'],
     ]) {
       const { context, page, errors } = await openContext(browser, 'desktop');

@@ -16,6 +16,11 @@ export function overrideReviewRunId(modelName: string, version: number, moveSeq:
   return `override-${modelName}-${version}-${moveSeq}`;
 }
 
+/** Whether `runId` is the pseudo run id of a review of an override of this version. */
+export function isOverrideReviewRunId(runId: string, modelName: string, version: number): boolean {
+  return runId.startsWith(`override-${modelName}-${version}-`);
+}
+
 export const overrideReviewInputSchema = z.object({
   modelName: z.string().min(1).max(128),
   version: z.int().positive(),

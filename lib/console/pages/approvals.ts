@@ -6,6 +6,7 @@ import { eligibleReviewers, requiredApprovals } from '../../approval/policy';
 import { signApprovalToken } from '../../approval/token';
 import type { ApprovalDecision, ApprovalRecord } from '../../contracts/approvalRecord';
 import { approvalRecordSchema, decisionSchema } from '../../contracts/approvalRecord';
+import { isOverrideReviewRunId } from '../../contracts/overrideReview';
 import type { Keyring } from '../../keyring';
 import type { ConsoleAccess } from '../access';
 import { duration, when } from '../format';
@@ -181,7 +182,7 @@ export async function loadApprovals(deps: ApprovalsDeps, access: ConsoleAccess):
  * where the override and its review are shown, instead of a run page that does not exist.
  */
 function runLink(runId: string, pipeline?: string, model?: { name: string; version: number }): SafeHtml {
-  if (model && runId.startsWith(`override-${model.name}-${model.version}-`)) {
+  if (model && isOverrideReviewRunId(runId, model.name, model.version)) {
     return markup`<a href="/models/${encodeURIComponent(model.name)}" data-override-review="${runId}">post-hoc review of the override of ${model.name} v${model.version}</a>`;
   }
   return markup`<a href="${runPagePath(runId, pipeline)}">${runId}</a>`;
