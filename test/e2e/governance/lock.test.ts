@@ -1,0 +1,112 @@
+/**
+ * Lock contention with two approved runs of one model, through devhost (issue 21): two pipelines
+ * deploy the same model. A first run of one puts version 1 in production. Then a run of each is
+ * approved: the canary run takes the model's deployment lock and holds it through its rollout (a
+ * step far longer than the test); the direct run waits in its deploy step, its run document naming
+ * the holder, and production does not move. The holder is canceled: its ending releases the lock,
+ * the waiter takes it and deploys. Production moved twice, in order. Needs `dist/`.
+ */
+import type { PipelineHarness, RunView } from '../pipeline/harness';
+import { startPipelineHarness, testPipeline } from '../pipeline/harness';
+
+jest.setTimeout(600_000);
+
+const MODEL = 'gov-lock';
+const deploy = (r: RunView) => r.steps.find((s) => s.name === 'deploy');
+
+async function untilApproval(h: PipelineHarness, id: string): Promise<void> {
+  const r = await h.waitFor(
+    id,
+    'approval',
+    (v) => v.status === 'waiting_for_approval' || ['succeeded', 'stopped', 'failed'].includes(v.status),
+    240_000,
+  );
+  if (r.status !== 'waiting_for_approval') throw new Error(`run ${id} ended ${r.status}: ${r.reason ?? ''}`);
+}
+
+describe('deployment lock through devhost', () => {
+  let h: PipelineHarness;
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('a second approved deployment of a model waits for the first, and goes when its holder is canceled', async () => {
+    h = await startPipelineHarness({ env: { TRAINING_HEARTBEAT_STALE_SECONDS: '120' } });
+    await h.put(testPipeline('gov-lock-direct', { modelName: MODEL }));
+    await h.put(
+      testPipeline('gov-lock-canary', {
+        modelName: MODEL,
+        deployment: {
+          strategy: 'canary',
+          // Held far longer than the test: the run holds the lock until it is canceled.
+          steps: [{ percent: 50, minRequests: 0, minSeconds: 3_600 }],
+          checkEverySeconds: 5,
+        },
+      }),
+    );
+
+    // Production version 1, by the direct pipeline, with nobody else deploying.
+    const seed = await h.start('gov-lock-direct');
+    await untilApproval(h, seed);
+    await h.decide(seed, 'approve', 'first version');
+    expect((await h.finished(seed, 120_000)).status).toBe('succeeded');
+    expect((await h.model(MODEL))?.aliases.production?.version).toBe(1);
+
+    // One run of each pipeline, both evaluated against version 1 and waiting for people.
+    const holder = await h.start('gov-lock-canary');
+    const waiter = await h.start('gov-lock-direct');
+    await Promise.all([untilApproval(h, holder), untilApproval(h, waiter)]);
+
+    await h.decide(holder, 'approve', 'roll it out');
+    const rolling = await h.waitFor(holder, 'the rollout', (r) => {
+      const rollout = r.rollout as { steps?: unknown[] } | undefined;
+      return deploy(r)?.status === 'running' && (rollout?.steps?.length ?? 0) > 0;
+    });
+    expect(rolling.deploymentLock?.modelName).toBe(MODEL);
+
+    await h.decide(waiter, 'approve', 'ship it too');
+    const waiting = await h.waitFor(
+      waiter,
+      'the lock wait',
+      (r) => deploy(r)?.outputs?.lockWait !== undefined,
+    );
+    const wait = deploy(waiting)!.outputs!.lockWait as {
+      reason: string;
+      holder: { runId: string; pipeline: string };
+    };
+    expect(wait.holder).toEqual({ runId: holder, pipeline: 'gov-lock-canary' });
+    expect(wait.reason).toMatch(
+      new RegExp(
+        `^waiting for the deployment lock of ${MODEL}: run ${holder} of gov-lock-canary is deploying it`,
+      ),
+    );
+    expect(waiting.status).toBe('running');
+    expect(deploy(waiting)?.status).toBe('running');
+    // Still waiting a few polls later, and nothing moved.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const still = await h.run(waiter);
+    expect(still.status).toBe('running');
+    expect(still.deployment).toBeUndefined();
+    expect((await h.model(MODEL))?.aliases.production?.version).toBe(1);
+
+    // The holder is canceled: its ending frees the lock, and the waiter deploys over version 1.
+    const res = await h.api('POST', `/api/runs/${holder}/cancel`, undefined, {
+      'x-ms-client-principal-name': 'ops@example.com',
+    });
+    expect(res.status).toBe(202);
+    expect((await h.run(holder)).status).toBe('canceled');
+
+    const done = await h.finished(waiter, 120_000);
+    expect(done.status).toBe('succeeded');
+    const model = await h.model(MODEL);
+    // Versions 2 and 3 are the two candidates, registered in whichever order their runs got there.
+    const version = done.steps.find((s) => s.name === 'evaluate')?.outputs?.modelVersion as number;
+    expect([2, 3]).toContain(version);
+    expect(done.deployment).toMatchObject({ modelName: MODEL, version, previous: 1 });
+    expect(model?.aliases.production?.version).toBe(version);
+    expect(model?.aliasHistory.filter((m) => m.alias === 'production').map((m) => m.to)).toEqual([
+      1,
+      version,
+    ]);
+  });
+});
