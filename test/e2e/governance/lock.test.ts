@@ -6,13 +6,34 @@
  * the holder, and production does not move. The holder is canceled: its ending releases the lock,
  * the waiter takes it and deploys. Production moved twice, in order. Needs `dist/`.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { PipelineHarness, RunView } from '../pipeline/harness';
-import { startPipelineHarness, testPipeline } from '../pipeline/harness';
+import { WAGES_CSV, startPipelineHarness, testPipeline } from '../pipeline/harness';
 
 jest.setTimeout(600_000);
 
 const MODEL = 'gov-lock';
 const deploy = (r: RunView) => r.steps.find((s) => s.name === 'deploy');
+
+/**
+ * The wages data less every 40th row from `offset`: each run trains on slightly different rows, so
+ * each registers a model of its own (the registry keeps one version per model digest).
+ */
+function wagesLess(dir: string, offset: number): string {
+  const [header, ...lines] = readFileSync(WAGES_CSV, 'utf8').trim().split('\n');
+  const file = path.join(dir, `wages-less-${offset}.csv`);
+  writeFileSync(file, [header, ...lines.filter((_, i) => i % 40 !== offset)].join('\n') + '\n');
+  return file;
+}
+
+/** Near-identical candidates pass whichever saw the other's holdout rows in training. */
+const LENIENT = (base: Record<string, unknown>) => ({
+  ...(base.evaluation as object),
+  comparison: { mode: 'non_inferiority', margin: 0.5 },
+  guardrails: [{ metric: 'rmse', maxDegradation: 5 }],
+});
 
 async function untilApproval(h: PipelineHarness, id: string): Promise<void> {
   const r = await h.waitFor(
@@ -26,16 +47,21 @@ async function untilApproval(h: PipelineHarness, id: string): Promise<void> {
 
 describe('deployment lock through devhost', () => {
   let h: PipelineHarness;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-lock-'));
   afterAll(async () => {
     await h?.stop();
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('a second approved deployment of a model waits for the first, and goes when its holder is canceled', async () => {
     h = await startPipelineHarness({ env: { TRAINING_HEARTBEAT_STALE_SECONDS: '120' } });
-    await h.put(testPipeline('gov-lock-direct', { modelName: MODEL }));
+    const direct = testPipeline('gov-lock-direct', { modelName: MODEL });
+    await h.put({ ...direct, evaluation: LENIENT(direct) });
+    const canary = testPipeline('gov-lock-canary');
     await h.put(
       testPipeline('gov-lock-canary', {
         modelName: MODEL,
+        evaluation: LENIENT(canary),
         deployment: {
           strategy: 'canary',
           // Held far longer than the test: the run holds the lock until it is canceled.
@@ -46,15 +72,15 @@ describe('deployment lock through devhost', () => {
     );
 
     // Production version 1, by the direct pipeline, with nobody else deploying.
-    const seed = await h.start('gov-lock-direct');
+    const seed = await h.start('gov-lock-direct', wagesLess(tmp, 0));
     await untilApproval(h, seed);
     await h.decide(seed, 'approve', 'first version');
     expect((await h.finished(seed, 120_000)).status).toBe('succeeded');
     expect((await h.model(MODEL))?.aliases.production?.version).toBe(1);
 
     // One run of each pipeline, both evaluated against version 1 and waiting for people.
-    const holder = await h.start('gov-lock-canary');
-    const waiter = await h.start('gov-lock-direct');
+    const holder = await h.start('gov-lock-canary', wagesLess(tmp, 1));
+    const waiter = await h.start('gov-lock-direct', wagesLess(tmp, 2));
     await Promise.all([untilApproval(h, holder), untilApproval(h, waiter)]);
 
     await h.decide(holder, 'approve', 'roll it out');
