@@ -4,7 +4,9 @@
  * approved: the canary run takes the model's deployment lock and holds it through its rollout (a
  * step far longer than the test); the direct run waits in its deploy step, its run document naming
  * the holder, and production does not move. The holder is canceled: its ending releases the lock,
- * the waiter takes it and deploys. Production moved twice, in order. Needs `dist/`.
+ * the waiter takes it and deploys. Production moved twice, in order. Then a holder whose rollout
+ * completes (promoted by an operator): it releases at its end, and the waiter (evaluated against the production it replaced)
+ * stops superseded rather than deploying over it. Needs `dist/`.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -134,5 +136,46 @@ describe('deployment lock through devhost', () => {
       1,
       version,
     ]);
+  });
+
+  it('a holder whose rollout completes releases the lock; the waiter, evaluated against the old production, stops superseded', async () => {
+    // Same host and pipelines; the holder's rollout completes when an operator promotes it.
+    const before = (await h.model(MODEL))!.aliases.production!.version;
+    const holder = await h.start('gov-lock-canary', wagesLess(tmp, 3));
+    const waiter = await h.start('gov-lock-direct', wagesLess(tmp, 4));
+    await Promise.all([untilApproval(h, holder), untilApproval(h, waiter)]);
+    await h.decide(holder, 'approve', 'roll it out');
+    await h.waitFor(holder, 'the rollout', (r) => {
+      const rollout = r.rollout as { steps?: unknown[] } | undefined;
+      return deploy(r)?.status === 'running' && (rollout?.steps?.length ?? 0) > 0;
+    });
+    await h.decide(waiter, 'approve', 'ship it too');
+    const waiting = await h.waitFor(
+      waiter,
+      'the lock wait',
+      (r) => deploy(r)?.outputs?.lockWait !== undefined,
+    );
+    expect((deploy(waiting)!.outputs!.lockWait as { holder: { runId: string } }).holder.runId).toBe(holder);
+
+    const promoted = await h.api('POST', `/api/models/${MODEL}/rollout/promote`, undefined, {
+      'x-ms-client-principal-name': 'ops@example.com',
+    });
+    expect(promoted.ok).toBe(true);
+    const held = await h.finished(holder, 120_000);
+    expect(held.status).toBe('succeeded');
+    const moved = held.deployment as { version: number; previous: number };
+    expect(moved.previous).toBe(before);
+
+    const done = await h.finished(waiter, 120_000);
+    expect(done).toMatchObject({ status: 'stopped', stopReason: 'superseded' });
+    expect(deploy(done)?.error?.code).toBe('production_moved');
+    const model = await h.model(MODEL);
+    expect(model?.aliases.production?.version).toBe(moved.version);
+    expect(
+      model?.aliasHistory
+        .filter((m) => m.alias === 'production')
+        .map((m) => m.to)
+        .slice(-2),
+    ).toEqual([before, moved.version]);
   });
 });
