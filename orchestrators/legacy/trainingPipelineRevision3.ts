@@ -4,7 +4,8 @@
  * deployment lock before deploying: an activity call and durable timers this body never made).
  * Not registered: orchestrators/trainingPipeline.ts dispatches here on `input.revision === 3`.
  *
- * Do not edit the body. It is main@e504537's runPipeline, except for import paths. The r3 golden
+ * Do not edit the body. It is main@e504537's runPipeline, renamed and exported, with import paths
+ * adjusted (unused ones dropped). The r3 golden
  * histories of test/fixtures/pipeline-golden replay through it.
  *
  * Delete this file (and the dispatch) once no run of revision 3 can still be running: when every

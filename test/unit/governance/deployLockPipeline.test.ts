@@ -31,6 +31,11 @@ describe('trainingPipeline revision 4: the deployment lock', () => {
     });
     expect(r.output).toMatchObject({ status: 'succeeded', deployedVersion: 3 });
     expect(r.calls.some((c) => c.kind === 'timer')).toBe(false);
+    // One activity call more than revision 3's 18, no more bookkeeping (docs/scale.md).
+    expect({ bookkeeping: r.bookkeeping, activities: r.activities }).toEqual({
+      bookkeeping: 8,
+      activities: 19,
+    });
   });
 
   it('waits on durable timers while another run holds it, shows the holder, then deploys', async () => {
