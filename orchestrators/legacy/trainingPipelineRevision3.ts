@@ -5,8 +5,8 @@
  * Not registered: orchestrators/trainingPipeline.ts dispatches here on `input.revision === 3`.
  *
  * Do not edit the body. It is main@e504537's runPipeline, renamed and exported, with import paths
- * adjusted (unused ones dropped). The r3 golden
- * histories of test/fixtures/pipeline-golden replay through it.
+ * adjusted (unused ones dropped). The r3 golden histories of test/fixtures/pipeline-golden replay
+ * through it.
  *
  * Delete this file (and the dispatch) once no run of revision 3 can still be running: when every
  * run created before revision 4 was deployed is terminal (an approval waits at most 61 days with
