@@ -16,7 +16,7 @@ import { withProblems } from './support/http';
  * API, never a storage URL) and its console page.
  */
 export const getRun =
-  (deps: Pick<Services, 'runs' | 'approvals' | 'slots'>) =>
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'deployLocks'>) =>
   async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const id = request.params.id ?? '';
     let run = await deps.runs.find(id);

@@ -13,7 +13,7 @@ import { reconcileDeps } from './support/reconcile';
  * ended too (docs/rollout.md).
  */
 export const reconcileRuns =
-  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'rollouts'>) =>
+  (deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'deployLocks' | 'rollouts'>) =>
   async (timer: Timer, context: InvocationContext): Promise<void> => {
     const active = await deps.runs.listActive();
     const result = await sweep(reconcileDeps(deps, context), active);

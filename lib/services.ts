@@ -3,6 +3,7 @@ import { AnchorStore } from './audit/anchors';
 import { AuditLog } from './audit/log';
 import type { ApprovalServiceDeps } from './approval/service';
 import { ApprovalSlots } from './approval/slot';
+import { DeploymentLocks } from './registry/deployLock';
 import { ApprovalStore } from './approval/store';
 import { DelegationStore } from './approval/delegation';
 import { AzureDevOpsClient } from './checks/azureDevOps';
@@ -78,6 +79,8 @@ export interface Services {
   delegations: DelegationStore;
   /** One approval at a time per pipeline. */
   slots: ApprovalSlots;
+  /** One deployment at a time per model (lib/registry/deployLock.ts). */
+  deployLocks: DeploymentLocks;
   registry: ModelRegistry;
   /** Deployment checks asked by Azure DevOps and GitHub (docs/delivery.md). */
   checks: CheckStore;
@@ -308,6 +311,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     approvals,
     delegations,
     slots: new ApprovalSlots(cosmos),
+    deployLocks: new DeploymentLocks(cosmos),
     registry,
     checks: new CheckStore(cosmos),
     backend: overrides.backend ?? userCodeBackends(rawBackends(), policy),

@@ -2,7 +2,7 @@ import type { BackendName } from '../lib/contracts/training';
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { ingestDatasetActivity, validateDatasetActivity } from '../lib/contracts/data';
-import { deployModelActivity } from '../lib/contracts/deploy';
+import { deployModelActivity, takeDeploymentLockActivity } from '../lib/contracts/deploy';
 import {
   MAX_TRAINING_ATTEMPTS,
   approvalGateOrchestration,
@@ -31,6 +31,7 @@ import { rolloutOrchestration, rolloutStepsOf } from '../lib/contracts/rollout';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
 import { nextWindowOpening, windowWaitReason } from '../lib/pipelines/window';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
+import { trainingPipelineRevision3 } from './legacy/trainingPipelineRevision3';
 import { ActivityFailedError, callActivity, callSubOrchestrator } from './support/call';
 
 /** Slack on top of the training spec's own time limit before the monitor gives up on a job. */
@@ -53,6 +54,13 @@ const DEPLOY_REFUSED: Readonly<Record<string, 'superseded' | 'duplicate_executio
   approval_consumed: 'duplicate_execution',
 };
 
+/**
+ * How often a deployment waiting for its model's deployment lock asks again: soon at first (most
+ * deployments are one activity), then less often up to a minute, so an hours-long rollout of the
+ * holder costs the waiter's history a few events a minute at most.
+ */
+const LOCK_POLLING = { firstSeconds: 2, backoff: 1.5, maxSeconds: 60 } as const;
+
 const APPROVAL_STOP = {
   rejected: 'approval_rejected',
   withdrawn: 'approval_withdrawn',
@@ -66,9 +74,10 @@ const APPROVAL_STOP = {
  * which is a normal ending, not a failure. The custom status names the current step. The instance
  * id is the run id.
  *
- * Runs started before revision 3 replay the body they were recorded with
- * (orchestrators/legacy/trainingPipelineRevision2.ts); a change to the sequence of calls below
- * needs a new revision in the same way.
+ * Runs started before revision 4 replay the body they were recorded with
+ * (orchestrators/legacy/trainingPipelineRevision3.ts, …Revision2.ts); a change to the sequence of
+ * calls below needs a new revision in the same way. Revision 4: every deployment takes its model's
+ * deployment lock first (lib/registry/deployLock.ts).
  */
 export const trainingPipeline: OrchestrationHandler = function* (
   context: OrchestrationContext,
@@ -78,6 +87,7 @@ export const trainingPipeline: OrchestrationHandler = function* (
     const legacy = trainingPipelineRevision2(context) as Generator<Task, PipelineRunOutput, unknown>;
     return yield* legacy;
   }
+  if (input.revision === 3) return yield* trainingPipelineRevision3(context, input);
   return yield* runPipeline(context, input);
 };
 
@@ -412,6 +422,35 @@ function* runPipeline(
             })(),
           );
         }
+      }
+      // One deployment of a model at a time, whichever pipeline it comes from: the lock is held from
+      // here until this run ends (its direct deploy or its whole rollout), released by every ending
+      // (lib/runs/ending.ts). Waits while another run holds it, asking again on a durable timer.
+      for (let delay: number = LOCK_POLLING.firstSeconds, shown = ''; ;) {
+        const lock = yield* run.call(
+          takeDeploymentLockActivity,
+          { runId, pipeline, modelName: def.modelName, at: run.now() },
+          { flush: false },
+        );
+        if (lock.granted) {
+          if (lock.reason) run.log(lock.reason);
+          if (shown || window) context.df.setCustomStatus({ runId, step: 'deploy' });
+          break;
+        }
+        const holder = lock.holder ?? { runId: 'another run', pipeline: 'another pipeline' };
+        if (holder.runId !== shown) {
+          shown = holder.runId;
+          const reason = lock.reason ?? `waiting for the deployment lock of ${def.modelName}`;
+          context.df.setCustomStatus({ runId, step: 'deploy', waitingFor: 'deployment_lock', reason });
+          run.progress({ lockWait: { reason, holder } });
+        }
+        const at = new Date(context.df.currentUtcDateTime.getTime() + delay * 1000);
+        yield* run.wait(
+          (function* () {
+            yield context.df.createTimer(at);
+          })(),
+        );
+        delay = Math.min(delay * LOCK_POLLING.backoff, LOCK_POLLING.maxSeconds);
       }
       // Shadow and canary: a guarded rollout first; it moves production itself once every step
       // passed. Direct (the default, and every definition pinned before rollouts) as before.

@@ -21,7 +21,7 @@ async function terminateQuietly(
   }
 }
 
-export type CancelDeps = Pick<Services, 'runs' | 'approvals' | 'slots' | 'backend'> &
+export type CancelDeps = Pick<Services, 'runs' | 'approvals' | 'slots' | 'deployLocks' | 'backend'> &
   Partial<Pick<Services, 'rollouts'>>;
 
 export interface CancelOutcome {

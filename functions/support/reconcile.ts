@@ -19,7 +19,7 @@ export function durableOrchestrations(context: InvocationContext): ReadOrchestra
 }
 
 export function reconcileDeps(
-  deps: Pick<Services, 'runs' | 'approvals' | 'slots'> & Partial<Pick<Services, 'rollouts'>>,
+  deps: Pick<Services, 'runs' | 'approvals' | 'slots' | 'deployLocks'> & Partial<Pick<Services, 'rollouts'>>,
   context: InvocationContext,
 ): ReconcileDeps {
   return {
@@ -27,6 +27,7 @@ export function reconcileDeps(
     runs: deps.runs,
     approvals: deps.approvals,
     slots: deps.slots,
+    deployLocks: deps.deployLocks,
     orchestration: durableOrchestrations(context),
     now: () => new Date(),
     wakeApproval: async (approvalId) => {

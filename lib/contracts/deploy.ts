@@ -37,3 +37,26 @@ export const deployModelActivity = defineActivity(
 );
 export type DeployModelInput = z.input<typeof deployModelActivity.input>;
 export type DeployModelOutput = z.infer<typeof deployModelActivity.output>;
+
+/**
+ * Takes the model's deployment lock for a run (lib/registry/deployLock.ts): one deployment of a
+ * model at a time, held until the run ends. Not granted: the run that holds it, and why it waits.
+ */
+export const takeDeploymentLockActivity = defineActivity(
+  'takeDeploymentLock',
+  z.object({
+    runId: z.string().min(1),
+    pipeline: z.string().min(1),
+    modelName: z.string().min(1),
+    at: z.iso.datetime(),
+  }),
+  z.object({
+    granted: z.boolean(),
+    /** Not granted: the run holding the lock. */
+    holder: z.object({ runId: z.string(), pipeline: z.string() }).optional(),
+    /** Granted by taking over from a run that had ended without releasing. */
+    tookOverFrom: z.object({ runId: z.string(), pipeline: z.string() }).optional(),
+    reason: z.string().max(1_000).optional(),
+  }),
+);
+export type TakeDeploymentLockOutput = z.infer<typeof takeDeploymentLockActivity.output>;

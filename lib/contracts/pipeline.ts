@@ -7,7 +7,7 @@ import { pinnedDefinitionSchema, recordRunStepInputSchema, stepUpdatesSchema } f
 /** The orchestration that runs one pipeline run; its instance id is the run id. */
 export const PIPELINE_ORCHESTRATOR = 'trainingPipeline';
 /** The revision new runs start with (`pipelineRunInputSchema.revision`). */
-export const PIPELINE_REVISION = 3;
+export const PIPELINE_REVISION = 4;
 
 export const pipelineRunInputSchema = z.object({
   runId: z.string().min(1).max(200),
@@ -19,7 +19,8 @@ export const pipelineRunInputSchema = z.object({
    * The orchestration revision the run was started with. Runs started before revision 2 (no field)
    * replay the step sequence they were recorded with; from 2 on the run claims its execution first
    * and its pipeline's approval slot before asking for approval; from 3 on step bookkeeping is
-   * batched by the run ledger (see PIPELINE_REVISION and orchestrators/trainingPipeline.ts).
+   * batched by the run ledger; from 4 on every deployment takes its model's deployment lock first
+   * (see PIPELINE_REVISION and orchestrators/trainingPipeline.ts).
    */
   revision: z.int().positive().optional(),
   /**

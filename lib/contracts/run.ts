@@ -119,6 +119,10 @@ export const approveOutputsSchema = z.object({
 export const deployOutputsSchema = deployModelActivity.output.extend({
   /** Set while an approved deployment waits for its pipeline's deployment window. */
   windowWait: z.object({ reason: z.string(), opensAt: z.iso.datetime() }).optional(),
+  /** Set while an approved deployment waits for the run that holds its model's deployment lock. */
+  lockWait: z
+    .object({ reason: z.string(), holder: z.object({ runId: z.string(), pipeline: z.string() }) })
+    .optional(),
 });
 
 /** Each step's outputs schema, by step name. */

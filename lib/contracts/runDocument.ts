@@ -145,6 +145,11 @@ export const runDocumentSchema = z.object({
   execution: z.object({ instanceId: z.string(), executionId: z.string(), at: z.iso.datetime() }).optional(),
   /** The MLflow mirror's state (only when MLFLOW_TRACKING_URI is set). */
   mlflow: mlflowMirrorSchema.optional(),
+  /**
+   * The model whose deployment lock this run asked for (lib/registry/deployLock.ts), written before
+   * the lock is taken, so whoever ends the run knows which lock to release.
+   */
+  deploymentLock: z.object({ modelName: z.string(), at: z.iso.datetime() }).optional(),
 });
 export type RunDocument = z.infer<typeof runDocumentSchema>;
 

@@ -3,6 +3,7 @@ import type { Withdrawal } from '../contracts/approvalRecord';
 import { approvalInstanceId } from '../contracts/orchestrations';
 import type { ApprovalSlots } from '../approval/slot';
 import type { ApprovalStore } from '../approval/store';
+import type { DeploymentLocks } from '../registry/deployLock';
 import type { RunDocument, RunStatus, StopReason } from '../contracts/runDocument';
 import { terminalRunStatuses } from './document';
 import type { RunStore } from './store';
@@ -10,12 +11,17 @@ import type { RunStore } from './store';
 /**
  * What ending a run does besides its own document, whoever ends it (the orchestration's finishRun,
  * a cancel, reconciliation): a still-pending approval is withdrawn with the reason, so its link no
- * longer takes decisions and the page says why, and the pipeline's approval slot is released.
- * Idempotent: withdrawing a closed approval and releasing a slot someone else holds change nothing.
+ * longer takes decisions and the page says why, the pipeline's approval slot is released, and so
+ * is the model's deployment lock when the run asked for one. Idempotent: withdrawing a closed approval and releasing a slot someone else holds change nothing.
  */
 export interface RunEndingDeps {
   approvals: Pick<ApprovalStore, 'updateRecord'>;
   slots: Pick<ApprovalSlots, 'release'>;
+  /**
+   * The model deployment locks: a run that asked for one (its `deploymentLock`) releases it when it
+   * ends. Every app path passes it (the services); absent only in tests of runs that never deploy.
+   */
+  deployLocks?: Pick<DeploymentLocks, 'release'>;
 }
 
 export interface RunDocumentEnding {
@@ -101,10 +107,23 @@ export async function endRun(
     const r = options.before ? options.before(current) : current;
     return endRunDocument(r, ending, options.extra ? options.extra(r) : {});
   });
+  // Released on every ending, before anything else can fail, and whoever's ending got there
+  // first: a lock held by a terminal run only waits for a takeover otherwise. Releasing a lock
+  // this run does not hold changes nothing.
+  await releaseDeploymentLock(deps, ended);
   const withdrawal = options.withdrawal(ended);
   if (!withdrawal) return { run: ended, approvalStatus: undefined };
   const { approvalStatus } = await endRunApproval(deps, ended, withdrawal);
   return { run: ended, approvalStatus };
+}
+
+/** Frees the model deployment lock the run asked for, if it holds it. Idempotent. */
+export async function releaseDeploymentLock(
+  deps: Pick<RunEndingDeps, 'deployLocks'>,
+  run: Pick<RunDocument, 'id' | 'deploymentLock'>,
+): Promise<boolean> {
+  if (!deps.deployLocks || !run.deploymentLock) return false;
+  return deps.deployLocks.release(run.deploymentLock.modelName, run.id);
 }
 
 const DAY = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC');

@@ -23,7 +23,8 @@ import { newRunDocument } from '../../lib/runs/document';
 import { trainingPipeline } from '../../orchestrators/trainingPipeline';
 
 export interface Call {
-  kind: 'activity' | 'sub';
+  /** A durable timer's input is the ISO time it fires at; the driver's clock jumps there. */
+  kind: 'activity' | 'sub' | 'timer';
   name: string;
   input: unknown;
   instanceId?: string;
@@ -90,6 +91,7 @@ export async function drivePipeline(input: PipelineRunInput, script: Script): Pr
         name,
         input: activityInput,
       }),
+      createTimer: (at: Date): Call => ({ kind: 'timer', name: 'timer', input: at.toISOString() }),
       callSubOrchestrator: (name: string, subInput: unknown, instanceId: string): Call => ({
         kind: 'sub',
         name,
@@ -107,7 +109,10 @@ export async function drivePipeline(input: PipelineRunInput, script: Script): Pr
     const count = (counts.get(call.name) ?? 0) + 1;
     counts.set(call.name, count);
     let answer: Answer;
-    if (call.name === recordRunStepActivity.name) {
+    if (call.kind === 'timer') {
+      clock = Math.max(clock, Date.parse(call.input as string));
+      answer = undefined;
+    } else if (call.name === recordRunStepActivity.name) {
       answer = await recordRunStep({ runs })(recordRunStepActivity.input.parse(call.input));
     } else if (call.name === finishRunActivity.name) {
       answer = await finishRun({ runs, ...ending })(finishRunActivity.input.parse(call.input));

@@ -114,6 +114,7 @@ export function happyScript(over: Partial<Script> = {}): Script {
       decidedAt: '2026-03-01T13:00:00.000Z',
       candidate,
     }),
+    takeDeploymentLock: () => ({ granted: true }),
     deployModel: () => ({
       modelName: 'wages',
       version: 3,

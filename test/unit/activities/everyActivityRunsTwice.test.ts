@@ -76,6 +76,10 @@ const runTwiceTests: Record<string, { file: string; title: string }> = {
     file: 'test/integration/runs/ledger.test.ts',
     title: 'recordRunStep applies a list of updates in order, each with its own time; twice is once',
   },
+  takeDeploymentLock: {
+    file: 'test/integration/governance/deployLock.test.ts',
+    title: 'takeDeploymentLock twice is once',
+  },
   updateApproval: { file: 'test/integration/approval/activities.test.ts', title: 'no-ops the second time' },
   validateDataset: {
     file: 'test/integration/data/datasets.test.ts',
