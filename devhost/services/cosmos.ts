@@ -7,6 +7,7 @@ import type Account from '@vercel/cosmosdb-server/lib/account';
 import * as accountModule from '@vercel/cosmosdb-server/lib/account';
 import type { Logger } from '../contracts';
 import { captureAccount, readSnapshot, restoreAccount, writeFileAtomic } from './cosmosSnapshot';
+import { installLinearQueries } from './cosmosQuery';
 import { PortInUseError } from './ports';
 import { COSMOS_EMULATOR_KEY, LOOPBACK } from './wellKnown';
 
@@ -17,6 +18,13 @@ export interface CosmosEmulatorOptions {
   log: Logger;
   /** How often changed state is written to disk (default 2 s). */
   snapshotIntervalMs?: number;
+  /**
+   * `linear` (default): queries run the library's compiled SQL with its O(n²) document gathering
+   * made linear (./cosmosQuery.ts). `library`: exactly as `@vercel/cosmosdb-server` ships, for
+   * before/after measurements. The choice is per process: once one emulator in a process has
+   * installed the linear executor, every later one uses it too.
+   */
+  queries?: 'linear' | 'library';
 }
 
 export interface CosmosEmulatorHandle {
@@ -61,6 +69,11 @@ export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<
   const snapshot = snapshotFile ? await readSnapshot(snapshotFile) : undefined;
 
   hookAccount();
+  if (opts.queries !== 'library' && !installLinearQueries()) {
+    opts.log.warn('Cosmos emulator queries run as @vercel/cosmosdb-server ships them (slow at scale)', {
+      reason: 'its @zeit/cosmosdb-query is not the copy devhost/services/cosmosQuery.ts patches',
+    });
+  }
   const server = createHttpServer({ keepAlive: true });
   let generation = 0;
   // Acknowledged writes must survive a crash, as they do in Cosmos DB: the response to a successful
