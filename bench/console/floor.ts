@@ -6,6 +6,9 @@
  * in JavaScript for each query, with no index). Each read is timed twice, side by side: with the
  * query library as @vercel/cosmosdb-server ships it ("library"), then with devhost's linear
  * executor installed (devhost/services/cosmosQuery.ts), on the same documents in the same process.
+ * Both columns still send the SDK's query-plan request, which the library runs as a second full
+ * query; devhost by default refuses it unrun (devhost/services/cosmos.ts), so bench:console's
+ * figures are lower still.
  *
  *   node dist/bench/console/floor.js     (BENCH_RUNS, BENCH_REQUESTS, BENCH_LIBRARY_REQUESTS change the sizes)
  *

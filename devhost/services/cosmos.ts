@@ -20,8 +20,9 @@ export interface CosmosEmulatorOptions {
   snapshotIntervalMs?: number;
   /**
    * `linear` (default): queries run the library's compiled SQL with its O(n²) document gathering
-   * made linear (./cosmosQuery.ts). `library`: exactly as `@vercel/cosmosdb-server` ships, for
-   * before/after measurements. The choice is per process: once one emulator in a process has
+   * made linear (./cosmosQuery.ts), and query-plan requests are refused instead of run as queries.
+   * `library`: queries exactly as `@vercel/cosmosdb-server` ships them, for before/after
+   * measurements. The choice is per process: once one emulator in a process has
    * installed the linear executor, every later one uses it too.
    */
   queries?: 'linear' | 'library';
@@ -114,21 +115,23 @@ export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<
   // emulator never does. The library answered the plan request by running the whole query (its
   // router takes it for a query), doubling every query's cost; it is now refused with a 400 before
   // reaching the library, which the SDK keeps without failing the query it goes with.
-  const [libraryHandler] = server.listeners('request') as ((
-    req: IncomingMessage,
-    res: ServerResponse,
-  ) => void)[];
-  if (!libraryHandler) throw new Error('@vercel/cosmosdb-server has no request handler (library changed?)');
-  server.removeListener('request', libraryHandler);
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (!isQueryPlanRequest(req)) {
-      libraryHandler(req, res);
-      return;
-    }
-    req.resume();
-    res.writeHead(400, { 'content-type': 'application/json', 'x-ms-request-charge': '1' });
-    res.end(JSON.stringify({ code: 'BadRequest', message: QUERY_PLAN_REFUSAL }));
-  });
+  if (opts.queries !== 'library') {
+    const [libraryHandler] = server.listeners('request') as ((
+      req: IncomingMessage,
+      res: ServerResponse,
+    ) => void)[];
+    if (!libraryHandler) throw new Error('@vercel/cosmosdb-server has no request handler (library changed?)');
+    server.removeListener('request', libraryHandler);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!isQueryPlanRequest(req)) {
+        libraryHandler(req, res);
+        return;
+      }
+      req.resume();
+      res.writeHead(400, { 'content-type': 'application/json', 'x-ms-request-charge': '1' });
+      res.end(JSON.stringify({ code: 'BadRequest', message: QUERY_PLAN_REFUSAL }));
+    });
+  }
   server.on('request', (req, res) => {
     if (isRead(req)) return;
     const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
