@@ -138,8 +138,13 @@ const CASES: { sql: string; parameters?: Params }[] = [
   { sql: 'SELECT VALUE c.steps[1].outputs FROM c' },
 ];
 
+// The library's own exec, taken before anything in this process installed the linear one.
+const libraryExecMethod = Object.getPrototypeOf(queryFactory('SELECT * FROM c')).exec as unknown;
+
 beforeAll(() => {
   expect(installLinearQueries()).toBe(true);
+  // Installed on the very copy of the library the emulator's collections run their queries with.
+  expect(Object.getPrototypeOf(queryFactory('SELECT * FROM c')).exec).not.toBe(libraryExecMethod);
 });
 
 describe('the linear executor against the library executor', () => {
