@@ -9,6 +9,10 @@
  * time to the whole answer on loopback (devhost's own overhead included), and the page weight:
  * HTML plus the stylesheet and script it links, without images (the console has none).
  * Goals (issue 18): runs and run pages p95 ≤ 300 ms on devhost; every page ≤ 100 KB.
+ * The runs and run pages are timed first on a devhost whose emulator runs queries as
+ * @vercel/cosmosdb-server ships them (DEVHOST_COSMOS_QUERIES=library, BENCH_LIBRARY_REQUESTS GETs,
+ * BENCH_BEFORE=0 skips it), then everything on devhost as it runs by default; a last table puts the
+ * two p95s side by side.
  * Prints figures; asserts nothing on time.
  */
 import { randomBytes } from 'node:crypto';
@@ -36,11 +40,12 @@ async function weigh(base: string, path: string): Promise<{ html: number; assets
 async function time(
   base: string,
   path: string,
+  requests: number,
 ): Promise<{ status: number; p50: number; p95: number; max: number }> {
   let status = 0;
   for (let i = 0; i < WARMUP; i++) await (await fetch(`${base}${path}`)).arrayBuffer();
   const ms: number[] = [];
-  for (let i = 0; i < REQUESTS; i++) {
+  for (let i = 0; i < requests; i++) {
     const t = performance.now();
     const res = await fetch(`${base}${path}`);
     await res.arrayBuffer();
@@ -51,7 +56,19 @@ async function time(
   return { status, p50: quantile(ms, 0.5), p95: quantile(ms, 0.95), max: ms.at(-1)! };
 }
 
-async function main(): Promise<void> {
+type Queries = 'linear' | 'library';
+
+/**
+ * One devhost, seeded, its pages timed. `library` starts devhost with DEVHOST_COSMOS_QUERIES=library
+ * (the emulator's queries as @vercel/cosmosdb-server ships them: the "before" figures) and times
+ * only the pages named in `only`, `requests` times each. Returns each timed page's p95.
+ */
+async function run(
+  queries: Queries,
+  only: string[] | undefined,
+  requests: number,
+): Promise<Map<string, number>> {
+  const p95s = new Map<string, number>();
   const cosmosPort = await freePort();
   const port = await freePort();
   const host = await startDevhost({
@@ -64,6 +81,7 @@ async function main(): Promise<void> {
       NOTIFIER: 'outbox',
       PUBLIC_BASE_URL: `http://localhost:${port}`,
       DURABLE_TASK_HUB: 'ConsoleBench',
+      DEVHOST_COSMOS_QUERIES: queries,
     },
     readyTimeoutMs: 120_000,
   });
@@ -140,18 +158,17 @@ async function main(): Promise<void> {
       { name: 'pipelines', path: '/pipelines' },
       { name: 'pipeline (diff v1→v3)', path: '/pipelines/wages?from=1&to=3' },
     ];
-    // BENCH_PAGES=runs,run times only the pages whose name starts with one of these words.
-    const only = process.env.BENCH_PAGES?.split(',').filter(Boolean);
     const timed = only ? pages.filter((p) => only.some((o) => p.name.split(/[ ,]/)[0] === o)) : pages;
     console.log(
-      `console bench: ${RUNS} runs seeded in ${seeded.toFixed(1)} s; ${REQUESTS} sequential GETs per timed page after ${WARMUP} warm-up\n`,
+      `\nconsole bench, emulator queries: ${queries}: ${RUNS} runs seeded in ${seeded.toFixed(1)} s; ${requests} sequential GETs per timed page after ${WARMUP} warm-up\n`,
     );
     console.log(
       'page                                   status     p50 ms    p95 ms    max ms   HTML KB  +assets KB  total KB',
     );
     for (const p of timed) {
       const w = await weigh(base, p.path);
-      const t = await time(base, p.path);
+      const t = await time(base, p.path, requests);
+      p95s.set(p.name, t.p95);
       const kb = (n: number) => (n / 1024).toFixed(1);
       console.log(
         `${p.name.padEnd(38)} ${String(t.status).padStart(6)} ${t.p50.toFixed(1).padStart(10)} ${t.p95.toFixed(1).padStart(9)} ${t.max.toFixed(1).padStart(9)} ${kb(w.html).padStart(9)} ${kb(w.assets).padStart(11)} ${kb(w.html + w.assets).padStart(9)}`,
@@ -170,7 +187,7 @@ async function main(): Promise<void> {
       ['floor: RunStore.find(id), cross-partition', () => runStore.find(aRun.id)],
       ['floor: RunStore.get(pipeline, id), point', () => runStore.get(aRun.pipeline, aRun.id)],
     ];
-    for (const [name, work] of floors) {
+    for (const [name, work] of queries === 'library' ? [] : floors) {
       for (let i = 0; i < WARMUP; i++) await work();
       const ms: number[] = [];
       for (let i = 0; i < REQUESTS; i++) {
@@ -183,11 +200,31 @@ async function main(): Promise<void> {
         `${name.padEnd(38)} ${''.padStart(6)} ${quantile(ms, 0.5).toFixed(1).padStart(10)} ${quantile(ms, 0.95).toFixed(1).padStart(9)} ${ms.at(-1)!.toFixed(1).padStart(9)}`,
       );
     }
-    console.log('\ngoals: runs and run page p95 <= 300 ms on devhost; every page <= 100 KB without images');
   } finally {
     client.dispose();
     await host.stop();
   }
+  return p95s;
+}
+
+async function main(): Promise<void> {
+  // BENCH_PAGES=runs,run times only the pages whose name starts with one of these words.
+  const only = process.env.BENCH_PAGES?.split(',').filter(Boolean);
+  // BENCH_BEFORE=0 skips the "before" devhost (the library's query executor).
+  const before =
+    process.env.BENCH_BEFORE === '0'
+      ? new Map<string, number>()
+      : await run('library', only ?? ['runs', 'run'], Number(process.env.BENCH_LIBRARY_REQUESTS ?? 15));
+  const after = await run('linear', only, REQUESTS);
+  if (before.size) {
+    console.log(`\n${'p95 ms, before → after'.padEnd(38)}    library     linear`);
+    for (const [name, p95] of before) {
+      console.log(
+        `${name.padEnd(38)} ${p95.toFixed(1).padStart(10)} ${(after.get(name) ?? NaN).toFixed(1).padStart(10)}`,
+      );
+    }
+  }
+  console.log('\ngoals: runs and run page p95 <= 300 ms on devhost; every page <= 100 KB without images');
 }
 
 main().catch((err: unknown) => {

@@ -1,12 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHttpServer } from '@vercel/cosmosdb-server';
 import type Account from '@vercel/cosmosdb-server/lib/account';
 import * as accountModule from '@vercel/cosmosdb-server/lib/account';
 import type { Logger } from '../contracts';
 import { captureAccount, readSnapshot, restoreAccount, writeFileAtomic } from './cosmosSnapshot';
+import { installLinearQueries } from './cosmosQuery';
 import { PortInUseError } from './ports';
 import { COSMOS_EMULATOR_KEY, LOOPBACK } from './wellKnown';
 
@@ -17,6 +18,14 @@ export interface CosmosEmulatorOptions {
   log: Logger;
   /** How often changed state is written to disk (default 2 s). */
   snapshotIntervalMs?: number;
+  /**
+   * `linear` (default): queries run the library's compiled SQL with its O(n²) document gathering
+   * made linear (./cosmosQuery.ts), and query-plan requests are refused instead of run as queries.
+   * `library`: queries exactly as `@vercel/cosmosdb-server` ships them, for before/after
+   * measurements. The choice is per process: once one emulator in a process has
+   * installed the linear executor, every later one uses it too.
+   */
+  queries?: 'linear' | 'library';
 }
 
 export interface CosmosEmulatorHandle {
@@ -53,6 +62,34 @@ function hookAccount(): void {
   hooked = true;
 }
 
+const isTrue = (v: string | string[] | undefined): boolean =>
+  (Array.isArray(v) ? v : [v]).some((h) => h?.toLowerCase() === 'true');
+
+export const QUERY_PLAN_REFUSAL =
+  "devhost's Cosmos emulator does not make query plans; it runs every query whole, as one partition range";
+
+/** The SDK's request for a query plan (`x-ms-cosmos-is-query-plan-request: True`). */
+function isQueryPlanRequest(req: IncomingMessage): boolean {
+  return req.method === 'POST' && isTrue(req.headers['x-ms-cosmos-is-query-plan-request']);
+}
+
+/**
+ * Requests that change nothing: reads, and queries (routed the way the library routes them: an
+ * `x-ms-documentdb-isquery` header that says true in any case, or a query content type). The SDK
+ * sends `isquery: true` in lower case, which an exact match on 'True' took for a write: every
+ * query then waited for a full snapshot of the account to be written to disk.
+ */
+function isRead(req: IncomingMessage): boolean {
+  const method = req.method ?? 'GET';
+  if (method === 'GET' || method === 'HEAD') return true;
+  return (
+    method === 'POST' &&
+    (isTrue(req.headers['x-ms-documentdb-isquery']) ||
+      req.headers['content-type'] === 'application/query+json' ||
+      isQueryPlanRequest(req))
+  );
+}
+
 /** Starts `@vercel/cosmosdb-server` in this process over plain HTTP on loopback, restoring its snapshot. */
 export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<CosmosEmulatorHandle> {
   const snapshotFile = opts.location === null ? null : join(opts.location, SNAPSHOT_FILE);
@@ -61,6 +98,11 @@ export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<
   const snapshot = snapshotFile ? await readSnapshot(snapshotFile) : undefined;
 
   hookAccount();
+  if (opts.queries !== 'library' && !installLinearQueries()) {
+    opts.log.warn('Cosmos emulator queries run as @vercel/cosmosdb-server ships them (slow at scale)', {
+      reason: 'its @zeit/cosmosdb-query is not the copy devhost/services/cosmosQuery.ts patches',
+    });
+  }
   const server = createHttpServer({ keepAlive: true });
   let generation = 0;
   // Acknowledged writes must survive a crash, as they do in Cosmos DB: the response to a successful
@@ -68,9 +110,30 @@ export async function startCosmosEmulator(opts: CosmosEmulatorOptions): Promise<
   // snapshot). Without this, a SIGKILL lost the writes of the last interval while the Durable task
   // hub (in Azurite) had already recorded the activities that made them.
   let persistBeforeAck: ((done: () => void) => void) | undefined;
+  // @azure/cosmos asks for a query plan alongside every query it may need to run across
+  // partitions, and uses it only if the gateway then refuses the query as needing one, which this
+  // emulator never does. The library answered the plan request by running the whole query (its
+  // router takes it for a query), doubling every query's cost; it is now refused with a 400 before
+  // reaching the library, which the SDK keeps without failing the query it goes with.
+  if (opts.queries !== 'library') {
+    const [libraryHandler] = server.listeners('request') as ((
+      req: IncomingMessage,
+      res: ServerResponse,
+    ) => void)[];
+    if (!libraryHandler) throw new Error('@vercel/cosmosdb-server has no request handler (library changed?)');
+    server.removeListener('request', libraryHandler);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!isQueryPlanRequest(req)) {
+        libraryHandler(req, res);
+        return;
+      }
+      req.resume();
+      res.writeHead(400, { 'content-type': 'application/json', 'x-ms-request-charge': '1' });
+      res.end(JSON.stringify({ code: 'BadRequest', message: QUERY_PLAN_REFUSAL }));
+    });
+  }
   server.on('request', (req, res) => {
-    const method = req.method ?? 'GET';
-    if (method === 'GET' || method === 'HEAD' || req.headers['x-ms-documentdb-isquery'] === 'True') return;
+    if (isRead(req)) return;
     const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
     res.end = ((...args: unknown[]) => {
       if (res.statusCode >= 400) return end(...args);

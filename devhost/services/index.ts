@@ -54,6 +54,9 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
       port: ports.cosmos,
       log,
       snapshotIntervalMs: opts.cosmosSnapshotIntervalMs,
+      // DEVHOST_COSMOS_QUERIES=library runs the emulator's queries as the library ships them
+      // (bench:console's "before" figures); anything else, the linear executor.
+      queries: process.env.DEVHOST_COSMOS_QUERIES === 'library' ? 'library' : 'linear',
     });
   } catch (err) {
     await unlock?.();

@@ -1,7 +1,12 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCosmosEmulator, type CosmosEmulatorHandle, SNAPSHOT_FILE } from '../../devhost/services/cosmos';
+import {
+  QUERY_PLAN_REFUSAL,
+  startCosmosEmulator,
+  type CosmosEmulatorHandle,
+  SNAPSHOT_FILE,
+} from '../../devhost/services/cosmos';
 import type { CosmosStore } from '../../lib/storage';
 import { cosmosStoreOn } from '../support/emulators';
 import { memoryLog } from './servicesLog';
@@ -50,5 +55,55 @@ describe('Cosmos emulator: an acknowledged write is already in the snapshot', ()
     await store.create('runs', { id: 'ack-2', pipeline: 'p' });
     const again = await store.create('runs', { id: 'ack-2', pipeline: 'p' });
     expect(again.ok).toBe(false);
+  });
+});
+
+// A query changes nothing, so it neither waits for nor causes a snapshot: the write hook took the
+// SDK's `x-ms-documentdb-isquery: true` (lower case) for a write, and every query then held its
+// answer until the whole account was serialised to disk.
+describe('Cosmos emulator: queries and query plans are reads', () => {
+  let dir: string;
+  let emulator: CosmosEmulatorHandle;
+  let store: CosmosStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-cosmos-reads-'));
+    emulator = await startCosmosEmulator({ location: dir, log: memoryLog(), snapshotIntervalMs: 3_600_000 });
+    store = cosmosStoreOn(emulator);
+    await store.ensure();
+    expect((await store.create('runs', { id: 'read-1', pipeline: 'p', createdAt: 'a' })).ok).toBe(true);
+  });
+  afterAll(async () => {
+    store?.client.dispose();
+    await emulator?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a cross-partition query answers without writing the snapshot again', async () => {
+    const file = join(dir, SNAPSHOT_FILE);
+    const before = await stat(file);
+    await rm(file);
+    const { resources } = await store
+      .container('runs')
+      .items.query<{ id: string }>('SELECT c.id FROM c ORDER BY c.createdAt DESC')
+      .fetchAll();
+    expect(resources.map((r) => r.id)).toEqual(['read-1']);
+    await emulator.flush();
+    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(before.size).toBeGreaterThan(0);
+  });
+
+  it("refuses the SDK's query-plan request with a 400 instead of running the query", async () => {
+    const res = await fetch(`${emulator.endpoint}dbs/sluice/colls/runs/docs`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/query+json',
+        'x-ms-cosmos-is-query-plan-request': 'True',
+        'x-ms-documentdb-query-enablecrosspartition': 'true',
+      },
+      body: JSON.stringify({ query: 'SELECT * FROM c' }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: 'BadRequest', message: QUERY_PLAN_REFUSAL });
   });
 });
