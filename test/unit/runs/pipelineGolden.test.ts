@@ -53,6 +53,13 @@ it('has a recorded revision-3 and revision-2 run for every way a run ends, and a
       ['r3-approvalTimedOut', 'stopped:approval_timed_out'],
       ['r3-trainingFailed', 'failed:training_failed'],
       ['r3-jobCanceled', 'canceled:canceled'],
+      ['r4-approvedDeployed', 'succeeded'],
+      ['r4-validationStopped', 'stopped:validation_failed'],
+      ['r4-evaluationStopped', 'stopped:evaluation_failed'],
+      ['r4-approvalRejected', 'stopped:approval_rejected'],
+      ['r4-approvalTimedOut', 'stopped:approval_timed_out'],
+      ['r4-trainingFailed', 'failed:training_failed'],
+      ['r4-jobCanceled', 'canceled:canceled'],
     ]),
   );
 });
