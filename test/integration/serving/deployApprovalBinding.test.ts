@@ -1,7 +1,9 @@
 import { ApprovalStore } from '../../../lib/approval/store';
 import { closeRecord } from '../../../lib/approval/record';
+import type { Container } from '@azure/cosmos';
 import type { Candidate } from '../../../lib/contracts/approvalRecord';
 import { NonRetriableError } from '../../../lib/errors';
+import { versionId } from '../../../lib/registry/records';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import { deployModel } from '../../../activities/deployModel';
 import type { DeployDeps } from '../../../activities/deployModel';
@@ -23,6 +25,7 @@ const OTHER = 'e'.repeat(64);
 describe('deployModel binds the approval to the reviewed digests (Cosmos emulator)', () => {
   let cosmos: CosmosEmulator;
   let registry: ModelRegistry;
+  let models: Container;
   let approvals: ApprovalStore;
   let deps: DeployDeps;
   let recorded: Record<string, unknown>[];
@@ -61,7 +64,8 @@ describe('deployModel binds the approval to the reviewed digests (Cosmos emulato
 
   beforeAll(async () => {
     cosmos = await startCosmos();
-    registry = new ModelRegistry(await cosmosContainer(cosmos, 'models'));
+    models = await cosmosContainer(cosmos, 'models');
+    registry = new ModelRegistry(models);
     approvals = new ApprovalStore(await cosmosContainer(cosmos, 'approvals'));
   });
   afterAll(async () => {
@@ -146,6 +150,27 @@ describe('deployModel binds the approval to the reviewed digests (Cosmos emulato
       code: 'approval_not_found',
     });
     expect((await registry.getHead('bind-missing'))?.aliases.production).toBeUndefined();
+  });
+
+  it("refuses when the registry's record of the version no longer holds the approved digest", async () => {
+    const v1 = await register('bind-swapped', 'b7', 'run-s');
+    const id = await approval('run-s', candidateOf(v1), 'approved');
+    // Someone with write access to Cosmos points version 1 at other bytes after the review.
+    const { resource } = await models.item(versionId(1), 'bind-swapped').read<Record<string, unknown>>();
+    await models.item(versionId(1), 'bind-swapped').replace({ ...resource!, modelDigest: OTHER });
+    await expect(deploy('run-s', id, candidateOf(v1))).rejects.toMatchObject({
+      code: 'candidate_changed',
+      message: expect.stringContaining(OTHER),
+    });
+    await expectNothingWritten('bind-swapped', 'run-s', id);
+  });
+
+  it('refuses an approved version the registry does not hold', async () => {
+    const v1 = await register('bind-absent', 'b8', 'run-a');
+    const ghost = { ...candidateOf(v1), modelVersion: 5 };
+    const id = await approval('run-a', ghost, 'approved');
+    await expect(deploy('run-a', id, ghost)).rejects.toMatchObject({ code: 'version_not_found' });
+    await expectNothingWritten('bind-absent', 'run-a', id);
   });
 
   it('the same approval then deploys the exact candidate it was given for, once', async () => {
