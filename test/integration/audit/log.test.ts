@@ -5,27 +5,20 @@ import type { AuditEntry } from '../../../lib/audit/chain';
 import { AUDIT_CHAIN, AuditLog, entryId } from '../../../lib/audit/log';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startAzuriteBlob, startCosmos } from '../../support/emulators';
+import { cosmosStoreOn } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 
 // The audit log on the real emulators: writers racing for the next seq, and someone with write
 // access to Cosmos editing, deleting, reordering and truncating entries behind the log's back.
 
-let emulator: CosmosEmulator;
+const suite = useEmulators({ blob: true });
 let store: CosmosStore;
-let blob: BlobEmulator;
 let artifacts: ArtifactStore;
 let n = 0;
 
 beforeAll(async () => {
-  [emulator, blob] = await Promise.all([startCosmos(), startAzuriteBlob()]);
-  store = cosmosStoreOn(emulator);
-  await store.ensure();
-  artifacts = ArtifactStore.fromConnectionString(blob.connectionString);
-}, 60_000);
-afterAll(async () => {
-  store?.client.dispose();
-  await Promise.all([emulator?.stop(), blob?.stop()]);
+  store = suite.cosmos;
+  artifacts = ArtifactStore.fromConnectionString(suite.blob.connectionString);
 });
 
 /** A fresh chain: its own container and anchor container, so tests do not share a head. */
@@ -107,7 +100,7 @@ describe('AuditLog on the Cosmos emulator', () => {
   it('loses no entry when 24 writers on separate clients append at once', async () => {
     const { container } = await freshLog();
     // Separate clients, as separate Functions instances would have.
-    const clients = Array.from({ length: 4 }, () => cosmosStoreOn(emulator));
+    const clients = Array.from({ length: 4 }, () => cosmosStoreOn(suite.emulator));
     const logs = clients.map(
       (c) =>
         new AuditLog(c.database.container(container.id), {

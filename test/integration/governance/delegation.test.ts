@@ -13,9 +13,7 @@ import type { Notification, Notifier } from '../../../lib/notify';
 import { notifyReviewers } from '../../../activities/notifyReviewers';
 import { createDelegationHandler, createMyDelegationHandler } from '../../../functions/delegation';
 import { withProblems } from '../../../functions/support/http';
-import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startCosmos } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 import { sampleRecord } from '../../support/approvalSample';
 
 // Delegation on the Cosmos emulator: the rules (self, expired, overlapping, concurrent), the audit
@@ -25,8 +23,7 @@ import { sampleRecord } from '../../support/approvalSample';
 const T0 = new Date('2026-03-01T09:01:14.000Z');
 const base = 'http://localhost:7071';
 
-let emulator: CosmosEmulator;
-let cosmos: CosmosStore;
+const suite = useEmulators();
 let audit: AuditLog;
 let approvals: ApprovalStore;
 let delegations: DelegationStore;
@@ -35,17 +32,11 @@ let clock = new Date(T0.getTime() + 3_600_000);
 let counter = 0;
 
 beforeAll(async () => {
-  emulator = await startCosmos();
-  cosmos = cosmosStoreOn(emulator);
-  await cosmos.ensure();
+  const { cosmos } = suite;
   audit = new AuditLog(cosmos.container('audit'));
   approvals = new ApprovalStore(cosmos.container('approvals'), audit);
   delegations = new DelegationStore(cosmos.container('approvals'), audit);
   keyring = parseKeyring(JSON.stringify({ k1: randomBytes(32).toString('base64') }), 'k1');
-}, 60_000);
-afterAll(async () => {
-  cosmos?.client.dispose();
-  await emulator?.stop();
 });
 beforeEach(() => {
   clock = new Date(T0.getTime() + 3_600_000);

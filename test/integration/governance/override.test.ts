@@ -11,9 +11,7 @@ import type { OverrideDeps } from '../../../functions/overrideModel';
 import { withProblems } from '../../../functions/support/http';
 import { recordOverrideReview } from '../../../activities/recordOverrideReview';
 import { buildEvidencePack } from '../../../lib/evidence/pack';
-import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startCosmos } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 
 // The emergency override on the Cosmos emulator, through its HTTP handler: with the
 // Sluice.BreakGlass role it moves production (audited as override.deployed), marks the version,
@@ -23,8 +21,7 @@ import { cosmosStoreOn, startCosmos } from '../../support/emulators';
 const T0 = new Date('2026-04-02T10:00:00.000Z');
 const digest = (c: string) => c.repeat(64);
 
-let emulator: CosmosEmulator;
-let cosmos: CosmosStore;
+const suite = useEmulators();
 let audit: AuditLog;
 let registry: ModelRegistry;
 let pipelines: PipelineStore<PipelineDefinition>;
@@ -32,17 +29,11 @@ let approvals: ApprovalStore;
 let counter = 0;
 
 beforeAll(async () => {
-  emulator = await startCosmos();
-  cosmos = cosmosStoreOn(emulator);
-  await cosmos.ensure();
+  const { cosmos } = suite;
   audit = new AuditLog(cosmos.container('audit'));
   registry = new ModelRegistry(cosmos.container('models'), () => T0, audit);
   pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'), { audit });
   approvals = new ApprovalStore(cosmos.container('approvals'), audit);
-}, 60_000);
-afterAll(async () => {
-  cosmos?.client.dispose();
-  await emulator?.stop();
 });
 
 const principal = (name: string, roles: string[]) =>
