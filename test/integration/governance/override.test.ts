@@ -309,4 +309,97 @@ describe('emergency override (Cosmos emulator)', () => {
     expect(first.review).toBe('rejected');
     expect(await registry.getVersion(model, 2)).toEqual(once);
   });
+
+  it('a production move between the handler reading the model and moving it wins: 409, the override changes nothing', async () => {
+    const { model } = await setUp();
+    await registry.registerVersion({
+      modelName: model,
+      modelDigest: digest('3'),
+      artifactUri: `models/${model}/3.json`,
+      datasetDigest: digest('d'),
+      metrics: { rmse: 3 },
+      trainingSpec: {},
+      algorithm: 'linear',
+      runId: `run-${model}-3`,
+    });
+    const sent: Notification[] = [];
+    const started: string[] = [];
+    let raced = false;
+    const handler = createOverrideHandler({
+      // The real registry; a release moves production to v3 just before the override's move.
+      registry: {
+        getModel: (name) => registry.getModel(name),
+        setOverrideMark: (...args) => registry.setOverrideMark(...args),
+        moveAlias: async (input) => {
+          if (!raced) {
+            raced = true;
+            await registry.moveAlias({
+              modelName: model,
+              alias: 'production',
+              to: 3,
+              by: 'release',
+              reason: 'release',
+            });
+          }
+          return registry.moveAlias(input);
+        },
+      },
+      pipelines,
+      approvals,
+      audit,
+      notifier: async () => ({
+        channel: 'outbox',
+        send: async (m) => (sent.push(m), { sent: true, ref: m.key }),
+      }),
+      requireSignin: true,
+      now: () => T0,
+      startReview: async (id) => void started.push(id),
+    });
+    const res = await withProblems(handler)(
+      new HttpRequest({
+        method: 'POST',
+        url: `http://localhost:7071/api/models/${model}/override`,
+        params: { name: model },
+        headers: {
+          'content-type': 'application/json',
+          'x-ms-client-principal': principal('oncall@example.com', ['Sluice.BreakGlass']),
+        },
+        body: {
+          string: JSON.stringify({ version: 2, reason: 'v1 scores NaN for new customers since 09:00' }),
+        },
+      }),
+      new InvocationContext({ functionName: 'overrideModel', invocationId: `inv-${++counter}` }),
+    );
+    expect([res.status, code(res)]).toEqual([409, 'alias_conflict']);
+    expect((await registry.getHead(model))?.aliases.production?.version).toBe(3);
+    expect((await registry.getVersion(model, 2))?.override).toBeUndefined();
+    expect(sent).toEqual([]);
+    expect(started).toEqual([]);
+  });
+
+  it("the evidence pack says where a version is and lists only that version's moves", async () => {
+    const { model, pipeline } = await setUp();
+    await registry.moveAlias({ modelName: model, alias: 'staging', to: 2, by: 'test', reason: 'staging' });
+    const deps = {
+      registry,
+      pipelines,
+      approvals,
+      audit,
+      runs: { find: async () => undefined },
+      artifacts: {
+        getBuffer: async () => {
+          throw new Error('no run, no reports to read');
+        },
+      },
+      now: () => T0,
+    };
+    const one = await buildEvidencePack(deps, model, 1);
+    const two = await buildEvidencePack(deps, model, 2);
+    expect(one?.model).toMatchObject({ version: 1, aliases: ['production'], inProduction: true });
+    expect(two?.model).toMatchObject({ version: 2, aliases: ['staging'], inProduction: false });
+    expect(one?.deployments.map((d) => [d.alias, d.from, d.to])).toEqual([['production', null, 1]]);
+    expect(two?.deployments.map((d) => [d.alias, d.from, d.to])).toEqual([['staging', null, 2]]);
+    expect(two?.lineage.deployments).toEqual([expect.objectContaining({ alias: 'staging', by: 'test' })]);
+    expect(one?.pipeline?.name).toBe(pipeline);
+  });
 });
