@@ -241,6 +241,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       requireSignin: config.APPROVAL_REQUIRE_SIGNIN,
       platformAuth: config.WEBSITE_AUTH_ENABLED,
       now,
+      // A decision counts only for the artifact the registry still holds under these digests.
+      checkCandidate: async (c) => {
+        const v = await registry.getVersion(c.modelName, c.modelVersion);
+        return v?.modelDigest === c.modelDigest && v.datasetDigest === c.datasetDigest;
+      },
     };
   };
 

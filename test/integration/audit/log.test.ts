@@ -5,27 +5,20 @@ import type { AuditEntry } from '../../../lib/audit/chain';
 import { AUDIT_CHAIN, AuditLog, entryId } from '../../../lib/audit/log';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startAzuriteBlob, startCosmos } from '../../support/emulators';
+import { cosmosStoreOn } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 
 // The audit log on the real emulators: writers racing for the next seq, and someone with write
 // access to Cosmos editing, deleting, reordering and truncating entries behind the log's back.
 
-let emulator: CosmosEmulator;
+const suite = useEmulators({ blob: true });
 let store: CosmosStore;
-let blob: BlobEmulator;
 let artifacts: ArtifactStore;
 let n = 0;
 
 beforeAll(async () => {
-  [emulator, blob] = await Promise.all([startCosmos(), startAzuriteBlob()]);
-  store = cosmosStoreOn(emulator);
-  await store.ensure();
-  artifacts = ArtifactStore.fromConnectionString(blob.connectionString);
-}, 60_000);
-afterAll(async () => {
-  store?.client.dispose();
-  await Promise.all([emulator?.stop(), blob?.stop()]);
+  store = suite.cosmos;
+  artifacts = ArtifactStore.fromConnectionString(suite.blob.connectionString);
 });
 
 /** A fresh chain: its own container and anchor container, so tests do not share a head. */
@@ -107,7 +100,7 @@ describe('AuditLog on the Cosmos emulator', () => {
   it('loses no entry when 24 writers on separate clients append at once', async () => {
     const { container } = await freshLog();
     // Separate clients, as separate Functions instances would have.
-    const clients = Array.from({ length: 4 }, () => cosmosStoreOn(emulator));
+    const clients = Array.from({ length: 4 }, () => cosmosStoreOn(suite.emulator));
     const logs = clients.map(
       (c) =>
         new AuditLog(c.database.container(container.id), {
@@ -234,6 +227,80 @@ describe('tampering, done directly in the Cosmos emulator, is named at the first
     const head = strip((await container.item('head', AUDIT_CHAIN).read<Raw>()).resource!);
     await container.item('head', AUDIT_CHAIN).replace({ ...head, hash: prev });
     expect(await log.verify()).toMatchObject({ valid: false, firstBad: { kind: 'truncated', seq: 3 } });
+  });
+});
+
+describe('every hashed field is covered: an edit to any one of them alone is named at that entry', () => {
+  // Each field changed in place (the stored hash left as it was). A field the hash forgot would let
+  // that edit verify; prevHash and seq have walker checks of their own, so only the hash names
+  // them `edited` at the entry itself.
+  const edits: [string, (d: Raw) => Raw][] = [
+    ['at', (d) => ({ ...d, at: '2020-01-01T00:00:00.000Z' })],
+    ['kind', (d) => ({ ...d, kind: 'pipeline.changed' })],
+    ['actor', (d) => ({ ...d, actor: 'mallory@example.com' })],
+    ['subject', (d) => ({ ...d, subject: 'model/other/1' })],
+    ['data (nested member)', (d) => ({ ...d, data: { ...d.data, to: 99 } })],
+    ['data (member added)', (d) => ({ ...d, data: { ...d.data, note: 'added later' } })],
+    ['prevHash', (d) => ({ ...d, prevHash: 'f'.repeat(64) })],
+  ];
+  it.each(edits)('%s', async (_field, edit) => {
+    const { log, container } = await freshLog();
+    await fill(log, 4);
+    const doc = strip(await readRaw(container, 3));
+    await container.item(doc.id, AUDIT_CHAIN).replace(edit(doc));
+    expect(await log.verify()).toMatchObject({ valid: false, firstBad: { kind: 'edited', seq: 3 } });
+  });
+
+  it('an entry appended around the log (chained correctly, head left alone) is named', async () => {
+    const { log, container } = await freshLog();
+    const entries = await fill(log, 3);
+    const last = entries[2]!;
+    const body = {
+      seq: 4,
+      at: last.at,
+      kind: 'alias.moved',
+      actor: 'mallory@example.com',
+      subject: 'model/churn/9',
+      data: { to: 9 },
+      prevHash: last.hash,
+    };
+    await container.items.create({
+      id: entryId(4),
+      chain: AUDIT_CHAIN,
+      type: 'entry',
+      ...body,
+      hash: hashEntry(body),
+    });
+    expect(await log.verify()).toMatchObject({ valid: false, firstBad: { kind: 'edited', seq: 4 } });
+  });
+
+  it('a head whose hash was rewritten (same seq) does not verify', async () => {
+    const { log, container } = await freshLog();
+    await fill(log, 3);
+    const head = strip((await container.item('head', AUDIT_CHAIN).read<Raw>()).resource!);
+    await container.item('head', AUDIT_CHAIN).replace({ ...head, hash: 'e'.repeat(64) });
+    expect(await log.verify()).toMatchObject({ valid: false, firstBad: { kind: 'edited', seq: 3 } });
+  });
+
+  it('an entry put back a second time under another id (a duplicate seq) is named', () => {
+    const entries: AuditEntry[] = [];
+    let prev = '0'.repeat(64);
+    for (let seq = 1; seq <= 3; seq++) {
+      const body = {
+        seq,
+        at: '2026-01-01T00:00:00.000Z',
+        kind: 'k',
+        actor: 'a',
+        subject: 's',
+        data: { seq },
+        prevHash: prev,
+      };
+      const entry = { ...body, hash: hashEntry(body) };
+      entries.push(entry);
+      prev = entry.hash;
+    }
+    const result = verifyChain([...entries, entries[1]!], { seq: 3, hash: prev }, []);
+    expect(result).toMatchObject({ valid: false, firstBad: { kind: 'reordered', seq: 2 } });
   });
 });
 

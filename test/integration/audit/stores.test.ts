@@ -15,30 +15,22 @@ import { ROLLBACK_PREFIX } from '../../../lib/registry/records';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import { ArtifactStore } from '../../../lib/storage/blob';
 import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startAzuriteBlob, startCosmos } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 import { sampleApprovalInput } from '../../support/approvalSample';
 
 // Each store records its governance events in the audit log, once, even when the audit write
 // fails the first time and the operation is retried.
 
-let emulator: CosmosEmulator;
+const suite = useEmulators({ blob: true });
 let store: CosmosStore;
-let blob: BlobEmulator;
 let audit: AuditLog;
 let anchors: AnchorStore;
 
 beforeAll(async () => {
-  [emulator, blob] = await Promise.all([startCosmos(), startAzuriteBlob()]);
-  store = cosmosStoreOn(emulator);
-  await store.ensure();
-  anchors = new AnchorStore(ArtifactStore.fromConnectionString(blob.connectionString));
+  store = suite.cosmos;
+  anchors = new AnchorStore(ArtifactStore.fromConnectionString(suite.blob.connectionString));
   await anchors.ensure();
   audit = new AuditLog(store.container('audit'), { anchors });
-}, 60_000);
-afterAll(async () => {
-  store?.client.dispose();
-  await Promise.all([emulator?.stop(), blob?.stop()]);
 });
 
 /** The log, failing its next `failures` writes (after nothing was written) like an outage would. */

@@ -13,9 +13,7 @@ import type { Notification, Notifier } from '../../../lib/notify';
 import { notifyReviewers } from '../../../activities/notifyReviewers';
 import { createDelegationHandler, createMyDelegationHandler } from '../../../functions/delegation';
 import { withProblems } from '../../../functions/support/http';
-import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startCosmos } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 import { sampleRecord } from '../../support/approvalSample';
 
 // Delegation on the Cosmos emulator: the rules (self, expired, overlapping, concurrent), the audit
@@ -25,8 +23,7 @@ import { sampleRecord } from '../../support/approvalSample';
 const T0 = new Date('2026-03-01T09:01:14.000Z');
 const base = 'http://localhost:7071';
 
-let emulator: CosmosEmulator;
-let cosmos: CosmosStore;
+const suite = useEmulators();
 let audit: AuditLog;
 let approvals: ApprovalStore;
 let delegations: DelegationStore;
@@ -35,17 +32,11 @@ let clock = new Date(T0.getTime() + 3_600_000);
 let counter = 0;
 
 beforeAll(async () => {
-  emulator = await startCosmos();
-  cosmos = cosmosStoreOn(emulator);
-  await cosmos.ensure();
+  const { cosmos } = suite;
   audit = new AuditLog(cosmos.container('audit'));
   approvals = new ApprovalStore(cosmos.container('approvals'), audit);
   delegations = new DelegationStore(cosmos.container('approvals'), audit);
   keyring = parseKeyring(JSON.stringify({ k1: randomBytes(32).toString('base64') }), 'k1');
-}, 60_000);
-afterAll(async () => {
-  cosmos?.client.dispose();
-  await emulator?.stop();
 });
 beforeEach(() => {
   clock = new Date(T0.getTime() + 3_600_000);
@@ -221,6 +212,60 @@ describe('delegation rules over the HTTP handler', () => {
     );
     expect(set.status).toBe(201);
     expect(set.jsonBody).toMatchObject({ setBy: 'operator' });
+  });
+});
+
+describe('whose delegation a caller may change', () => {
+  const principalOf = (...names: string[]) =>
+    Buffer.from(
+      JSON.stringify({
+        auth_typ: 'aad',
+        name_typ: 'preferred_username',
+        claims: names.map((val) => ({ typ: 'preferred_username', val })),
+      }),
+    ).toString('base64');
+  const mine = (as: string | undefined, principal: string, body?: unknown) =>
+    new HttpRequest({
+      method: body === undefined ? 'GET' : 'PUT',
+      url: `${base}/api/me/delegation${as ? `?as=${encodeURIComponent(as)}` : ''}`,
+      headers: { 'content-type': 'application/json', 'x-ms-client-principal': principal },
+      ...(body !== undefined ? { body: { string: JSON.stringify(body) } } : {}),
+    });
+
+  it("?as= picks one of the signed-in caller's own identities, never someone else's", async () => {
+    const me = unique('hana');
+    const alias = unique('hana.alias');
+    const victim = unique('ivan');
+    const on = served(createMyDelegationHandler({ ...deps, requireSignin: true, platformAuth: true }));
+    const body = { to: 'mallory@example.com', until: at(5), reason: 'take over' };
+
+    const refused = await on(mine(victim, principalOf(me, alias), body));
+    expect([refused.status, code(refused)]).toEqual([403, 'principal_mismatch']);
+    expect(await delegations.list(victim)).toEqual([]);
+
+    const own = await on(mine(alias, principalOf(me, alias), { ...body, reason: 'my other account' }));
+    expect(own.status).toBe(201);
+    expect(own.jsonBody).toMatchObject({ reviewer: alias, to: 'mallory@example.com' });
+    expect(await delegations.list(me)).toEqual([]);
+  });
+
+  it('two concurrent overlapping PUTs on a reviewer who already has a delegation document: one is stored', async () => {
+    const alice = unique('alice');
+    // A first delegation, ended: the reviewer's document exists, so the next writes replace it.
+    expect(
+      (await http(call('PUT', alice, { to: 'bob@example.com', until: at(3), reason: 'old' }))).status,
+    ).toBe(201);
+    expect((await http(call('DELETE', alice))).status).toBe(200);
+    const results = await Promise.all(
+      ['dan@example.com', 'erin@example.com'].map((to) =>
+        http(call('PUT', alice, { to, until: at(24), reason: 'race' })),
+      ),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+    const live = (await delegations.list(alice)).filter((d) => !d.endedAt);
+    expect(live).toHaveLength(1);
+    const winner = results.find((r) => r.status === 201)!.jsonBody as { to: string };
+    expect(live[0]!.to).toBe(winner.to);
   });
 });
 

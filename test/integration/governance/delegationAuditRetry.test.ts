@@ -4,15 +4,12 @@
 import { DelegationStore } from '../../../lib/approval/delegation';
 import type { AuditEvent, AuditSink } from '../../../lib/audit/log';
 import { AuditLog } from '../../../lib/audit/log';
-import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startCosmos } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 
 const T0 = new Date('2026-03-01T09:00:00.000Z');
 const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000).toISOString();
 
-let emulator: CosmosEmulator;
-let cosmos: CosmosStore;
+const suite = useEmulators();
 let audit: AuditLog;
 let counter = 0;
 
@@ -32,14 +29,7 @@ function flaky(): AuditSink & { failures: number } {
 }
 
 beforeAll(async () => {
-  emulator = await startCosmos();
-  cosmos = cosmosStoreOn(emulator);
-  await cosmos.ensure();
-  audit = new AuditLog(cosmos.container('audit'));
-}, 60_000);
-afterAll(async () => {
-  cosmos?.client.dispose();
-  await emulator?.stop();
+  audit = new AuditLog(suite.cosmos.container('audit'));
 });
 
 const kinds = async (reviewer: string) =>
@@ -48,7 +38,7 @@ const kinds = async (reviewer: string) =>
 describe('delegation audit survives a failed audit write', () => {
   it('a retried PUT returns the identical delegation and records delegation.set once', async () => {
     const sink = flaky();
-    const store = new DelegationStore(cosmos.container('approvals'), sink);
+    const store = new DelegationStore(suite.cosmos.container('approvals'), sink);
     const reviewer = `ana${++counter}@example.com`;
     const body = { to: 'zoe@example.com', until: at(48), reason: 'conference' };
     const ctx = { now: T0, by: 'operator' };
@@ -70,7 +60,7 @@ describe('delegation audit survives a failed audit write', () => {
   it('the same delegation gets the same id (so the same audit key)', async () => {
     const reviewer = `bea${++counter}@example.com`;
     const body = { to: 'zoe@example.com', from: at(1), until: at(48), reason: 'leave' };
-    const a = new DelegationStore(cosmos.container('approvals'), audit);
+    const a = new DelegationStore(suite.cosmos.container('approvals'), audit);
     const first = await a.set(reviewer, body, { now: T0, by: 'operator' });
     await a.end(reviewer, { now: T0, by: 'operator' });
     const second = await a.set(reviewer, body, { now: T0, by: 'operator' });
@@ -80,7 +70,7 @@ describe('delegation audit survives a failed audit write', () => {
 
   it('a retried DELETE returns the end it made and records delegation.ended, not ending the next one', async () => {
     const sink = flaky();
-    const store = new DelegationStore(cosmos.container('approvals'), sink);
+    const store = new DelegationStore(suite.cosmos.container('approvals'), sink);
     const reviewer = `cy${++counter}@example.com`;
     const ctx = { now: T0, by: 'operator' };
     const now = await store.set(reviewer, { to: 'zoe@example.com', until: at(24), reason: 'trip' }, ctx);
@@ -100,7 +90,7 @@ describe('delegation audit survives a failed audit write', () => {
 
   it('an unrecorded event is also recorded by the next change of that reviewer', async () => {
     const sink = flaky();
-    const store = new DelegationStore(cosmos.container('approvals'), sink);
+    const store = new DelegationStore(suite.cosmos.container('approvals'), sink);
     const reviewer = `di${++counter}@example.com`;
     const ctx = { now: T0, by: 'operator' };
     sink.failures = 1;

@@ -11,9 +11,7 @@ import type { OverrideDeps } from '../../../functions/overrideModel';
 import { withProblems } from '../../../functions/support/http';
 import { recordOverrideReview } from '../../../activities/recordOverrideReview';
 import { buildEvidencePack } from '../../../lib/evidence/pack';
-import type { CosmosStore } from '../../../lib/storage/cosmos';
-import type { CosmosEmulator } from '../../support/emulators';
-import { cosmosStoreOn, startCosmos } from '../../support/emulators';
+import { useEmulators } from '../../support/emulatorSuite';
 
 // The emergency override on the Cosmos emulator, through its HTTP handler: with the
 // Sluice.BreakGlass role it moves production (audited as override.deployed), marks the version,
@@ -23,8 +21,7 @@ import { cosmosStoreOn, startCosmos } from '../../support/emulators';
 const T0 = new Date('2026-04-02T10:00:00.000Z');
 const digest = (c: string) => c.repeat(64);
 
-let emulator: CosmosEmulator;
-let cosmos: CosmosStore;
+const suite = useEmulators();
 let audit: AuditLog;
 let registry: ModelRegistry;
 let pipelines: PipelineStore<PipelineDefinition>;
@@ -32,17 +29,11 @@ let approvals: ApprovalStore;
 let counter = 0;
 
 beforeAll(async () => {
-  emulator = await startCosmos();
-  cosmos = cosmosStoreOn(emulator);
-  await cosmos.ensure();
+  const { cosmos } = suite;
   audit = new AuditLog(cosmos.container('audit'));
   registry = new ModelRegistry(cosmos.container('models'), () => T0, audit);
   pipelines = new PipelineStore<PipelineDefinition>(cosmos.container('pipelines'), { audit });
   approvals = new ApprovalStore(cosmos.container('approvals'), audit);
-}, 60_000);
-afterAll(async () => {
-  cosmos?.client.dispose();
-  await emulator?.stop();
 });
 
 const principal = (name: string, roles: string[]) =>
@@ -317,5 +308,98 @@ describe('emergency override (Cosmos emulator)', () => {
     expect(second).toEqual(first);
     expect(first.review).toBe('rejected');
     expect(await registry.getVersion(model, 2)).toEqual(once);
+  });
+
+  it('a production move between the handler reading the model and moving it wins: 409, the override changes nothing', async () => {
+    const { model } = await setUp();
+    await registry.registerVersion({
+      modelName: model,
+      modelDigest: digest('3'),
+      artifactUri: `models/${model}/3.json`,
+      datasetDigest: digest('d'),
+      metrics: { rmse: 3 },
+      trainingSpec: {},
+      algorithm: 'linear',
+      runId: `run-${model}-3`,
+    });
+    const sent: Notification[] = [];
+    const started: string[] = [];
+    let raced = false;
+    const handler = createOverrideHandler({
+      // The real registry; a release moves production to v3 just before the override's move.
+      registry: {
+        getModel: (name) => registry.getModel(name),
+        setOverrideMark: (...args) => registry.setOverrideMark(...args),
+        moveAlias: async (input) => {
+          if (!raced) {
+            raced = true;
+            await registry.moveAlias({
+              modelName: model,
+              alias: 'production',
+              to: 3,
+              by: 'release',
+              reason: 'release',
+            });
+          }
+          return registry.moveAlias(input);
+        },
+      },
+      pipelines,
+      approvals,
+      audit,
+      notifier: async () => ({
+        channel: 'outbox',
+        send: async (m) => (sent.push(m), { sent: true, ref: m.key }),
+      }),
+      requireSignin: true,
+      now: () => T0,
+      startReview: async (id) => void started.push(id),
+    });
+    const res = await withProblems(handler)(
+      new HttpRequest({
+        method: 'POST',
+        url: `http://localhost:7071/api/models/${model}/override`,
+        params: { name: model },
+        headers: {
+          'content-type': 'application/json',
+          'x-ms-client-principal': principal('oncall@example.com', ['Sluice.BreakGlass']),
+        },
+        body: {
+          string: JSON.stringify({ version: 2, reason: 'v1 scores NaN for new customers since 09:00' }),
+        },
+      }),
+      new InvocationContext({ functionName: 'overrideModel', invocationId: `inv-${++counter}` }),
+    );
+    expect([res.status, code(res)]).toEqual([409, 'alias_conflict']);
+    expect((await registry.getHead(model))?.aliases.production?.version).toBe(3);
+    expect((await registry.getVersion(model, 2))?.override).toBeUndefined();
+    expect(sent).toEqual([]);
+    expect(started).toEqual([]);
+  });
+
+  it("the evidence pack says where a version is and lists only that version's moves", async () => {
+    const { model, pipeline } = await setUp();
+    await registry.moveAlias({ modelName: model, alias: 'staging', to: 2, by: 'test', reason: 'staging' });
+    const deps = {
+      registry,
+      pipelines,
+      approvals,
+      audit,
+      runs: { find: async () => undefined },
+      artifacts: {
+        getBuffer: async () => {
+          throw new Error('no run, no reports to read');
+        },
+      },
+      now: () => T0,
+    };
+    const one = await buildEvidencePack(deps, model, 1);
+    const two = await buildEvidencePack(deps, model, 2);
+    expect(one?.model).toMatchObject({ version: 1, aliases: ['production'], inProduction: true });
+    expect(two?.model).toMatchObject({ version: 2, aliases: ['staging'], inProduction: false });
+    expect(one?.deployments.map((d) => [d.alias, d.from, d.to])).toEqual([['production', null, 1]]);
+    expect(two?.deployments.map((d) => [d.alias, d.from, d.to])).toEqual([['staging', null, 2]]);
+    expect(two?.lineage.deployments).toEqual([expect.objectContaining({ alias: 'staging', by: 'test' })]);
+    expect(one?.pipeline?.name).toBe(pipeline);
   });
 });
