@@ -272,6 +272,14 @@ export class MlflowClient {
     return r.run.info;
   }
 
+  /** `GET runs/get` → the params already logged to the run (its `data.params`). */
+  async getRunParams(runId: string): Promise<KeyValue[]> {
+    const r = await this.call<{ run: { data?: { params?: KeyValue[] } } }>('GET', 'runs/get', {
+      run_id: runId,
+    });
+    return r.run.data?.params ?? [];
+  }
+
   /**
    * The artifact proxy's listing of one folder (`GET /api/2.0/mlflow-artifacts/artifacts?path=`,
    * served by `mlflow server` with `--serve-artifacts`, its default since 2.0).

@@ -4,8 +4,10 @@ import { isNonRetriable } from '../errors';
 import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { MlflowClient } from './client';
-import { toBatches } from './limits';
-import type { CurvePoint, RegisterVersion } from './sections';
+import { MlflowRejected } from './client';
+import type { LogBatch } from './limits';
+import { cutBytes, MAX_TAG_VALUE_BYTES, toBatches } from './limits';
+import type { CurvePoint, RegisterVersion, RunContext } from './sections';
 import { availableSections, createTags, curveJobOf, curveMetrics } from './sections';
 
 /** First backoff after a failed attempt; doubled per attempt up to the caps below. */
@@ -19,7 +21,8 @@ export interface MirrorDeps {
   client: Pick<
     MlflowClient,
     'ensureExperiment' | 'findRunsByTag' | 'createRun' | 'logBatch' | 'logInputs' | 'updateRun'
-  >;
+  > &
+    Partial<Pick<MlflowClient, 'getRunParams'>>;
   /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
   registry: Pick<
     MlflowClient,
@@ -84,21 +87,7 @@ export async function mirrorRun(
     const training = await deps.trainingOf(run.pipeline, run.pipelineVersion);
     const context = { run, training, publicBaseUrl: deps.publicBaseUrl };
     if (!state.runId) {
-      const experimentId = await deps.client.ensureExperiment(`${deps.experimentPrefix}${run.pipeline}`, [
-        { key: 'sluice.pipeline', value: run.pipeline },
-      ]);
-      // A create whose answer was lost left a run with our tag: adopt it instead of making another.
-      const existing = await deps.client.findRunsByTag(experimentId, 'sluice.run_id', run.id);
-      const runId =
-        existing[0]?.run_id ??
-        (
-          await deps.client.createRun({
-            experiment_id: experimentId,
-            run_name: run.id,
-            start_time: Date.parse(run.createdAt),
-            tags: createTags(context),
-          })
-        ).run_id;
+      const { experimentId, runId } = await findOrCreateRun(deps, context);
       await save((m) => ({ ...m, experimentId, runId }));
     }
     const runId = state.runId!;
@@ -111,7 +100,7 @@ export async function mirrorRun(
       if (state.done.includes(section.name)) continue;
       if (section.inputs) await deps.client.logInputs(runId, section.inputs);
       if (section.batch)
-        for (const batch of toBatches(section.batch)) await deps.client.logBatch(runId, batch);
+        for (const batch of toBatches(section.batch)) await logBatchWriteOnce(deps, runId, batch, save);
       if (section.register) await register(deps, runId, section.register, () => state, save);
       if (section.end) await deps.client.updateRun({ run_id: runId, ...section.end });
       await save((m) => ({ ...m, done: m.done.includes(section.name) ? m.done : [...m.done, section.name] }));
@@ -143,6 +132,86 @@ export async function mirrorRun(
     }
     return { runId: run.id, status: rejected ? 'failed' : 'retry', logged, error };
   }
+}
+
+/**
+ * The experiment named after the pipeline (created if absent) and the run's MLflow run: the one
+ * tagged with its `sluice.run_id` (a create whose answer was lost, or the run made when its job was
+ * submitted), else a new one. The caller stores the ids on the run document.
+ */
+export async function findOrCreateRun(
+  deps: Pick<MirrorDeps, 'client' | 'experimentPrefix'>,
+  context: RunContext,
+): Promise<{ experimentId: string; runId: string }> {
+  const { run } = context;
+  const experimentId = await deps.client.ensureExperiment(`${deps.experimentPrefix}${run.pipeline}`, [
+    { key: 'sluice.pipeline', value: run.pipeline },
+  ]);
+  const existing = await deps.client.findRunsByTag(experimentId, 'sluice.run_id', run.id);
+  const runId =
+    existing[0]?.run_id ??
+    (
+      await deps.client.createRun({
+        experiment_id: experimentId,
+        run_name: run.id,
+        start_time: Date.parse(run.createdAt),
+        tags: createTags(context),
+      })
+    ).run_id;
+  return { experimentId, runId };
+}
+
+/**
+ * One `runs/log-batch`, with params write-once against what is already on the run: a run a user's
+ * job logs into may hold a param Sluice also logs. MLflow refuses a whole batch that re-logs a
+ * param with another value (INVALID_PARAMETER_VALUE), so on that refusal the run's params are read
+ * (`runs/get`), the ones it has with the same value are left out, the ones it has with another value
+ * are left out and recorded on the run document (`mlflow.paramConflicts`, and the run tag
+ * `sluice.param_conflicts`), and the rest is sent again. The job's values stay as it logged them.
+ */
+async function logBatchWriteOnce(
+  deps: MirrorDeps,
+  runId: string,
+  batch: LogBatch,
+  save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
+): Promise<void> {
+  try {
+    await deps.client.logBatch(runId, batch);
+    return;
+  } catch (err) {
+    if (
+      !batch.params.length ||
+      !(err instanceof MlflowRejected && err.errorCode === 'INVALID_PARAMETER_VALUE') ||
+      !deps.client.getRunParams
+    )
+      throw err;
+  }
+  const logged = new Map((await deps.client.getRunParams(runId)).map((p) => [p.key, p.value]));
+  const conflicts: { key: string; sluice: string; mlflow: string }[] = [];
+  const params = batch.params.filter((p) => {
+    const had = logged.get(p.key);
+    if (had !== undefined && had !== p.value) conflicts.push({ key: p.key, sluice: p.value, mlflow: had });
+    return had === undefined;
+  });
+  const tags = conflicts.length
+    ? [
+        ...batch.tags,
+        {
+          key: 'sluice.param_conflicts',
+          value: cutBytes(conflicts.map((c) => c.key).join(', '), MAX_TAG_VALUE_BYTES),
+        },
+      ]
+    : batch.tags;
+  // Still refused: not a param clash, so the refusal stands (the mirror records it).
+  await deps.client.logBatch(runId, { ...batch, params, tags });
+  if (conflicts.length)
+    await save((m) => {
+      const known = new Set((m.paramConflicts ?? []).map((c) => c.key));
+      return {
+        ...m,
+        paramConflicts: [...(m.paramConflicts ?? []), ...conflicts.filter((c) => !known.has(c.key))],
+      };
+    });
 }
 
 /**
