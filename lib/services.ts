@@ -43,6 +43,8 @@ import { azureCredential } from './storage/credential';
 import type { MlflowClientOptions } from './mlflow/client';
 import { MlflowClient } from './mlflow/client';
 import { jobCurveReader } from './mlflow/curves';
+import { openExportFolder } from './mlflow/export';
+import { NonRetriableError } from './errors';
 import type { LinkDeps } from './mlflow/link';
 import { linkTrainingJob } from './mlflow/link';
 import type { MirrorDeps } from './mlflow/mirror';
@@ -253,6 +255,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
         client: tracking,
         registry: mlflowRegistry!,
         alias: config.MLFLOW_PRODUCTION_ALIAS,
+        // The deployed version's folder, uploaded as the MLflow run's `model` artifacts.
+        modelFolderOf: async (name, version) => {
+          const found = await registry.getVersion(name, version);
+          if (!found)
+            throw new NonRetriableError('model_version_not_found', `no version ${version} of ${name}`);
+          return openExportFolder(artifacts, found);
+        },
         productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
         runs: new RunStore(cosmos),
         trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,

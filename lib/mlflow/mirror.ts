@@ -1,10 +1,11 @@
 import type { MlflowMirror, RunDocument } from '../contracts/runDocument';
 import type { TrainingSpec } from '../contracts/trainingSpec';
-import { isNonRetriable } from '../errors';
+import { isNonRetriable, TransientError } from '../errors';
 import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { MlflowClient } from './client';
 import { MlflowRejected } from './client';
+import type { ExportedFolder } from './export';
 import type { LogBatch } from './limits';
 import { cutBytes, MAX_TAG_VALUE_BYTES, toBatches } from './limits';
 import type { CurvePoint, RegisterVersion, RunContext } from './sections';
@@ -22,7 +23,7 @@ export interface MirrorDeps {
     MlflowClient,
     'ensureExperiment' | 'findRunsByTag' | 'createRun' | 'logBatch' | 'logInputs' | 'updateRun'
   > &
-    Partial<Pick<MlflowClient, 'getRunParams'>>;
+    Partial<Pick<MlflowClient, 'getRunParams' | 'getRun' | 'putArtifact'>>;
   /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
   registry: Pick<
     MlflowClient,
@@ -34,6 +35,12 @@ export interface MirrorDeps {
   >;
   /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
   alias: string;
+  /**
+   * A Sluice version as an MLflow model folder (lib/mlflow/export.ts): uploaded as artifacts of the
+   * run before the version is registered, so `models:/name/v` loads from the MLflow server. Without
+   * it, or for a version that cannot be exported, the version's source is the Sluice blob URI.
+   */
+  modelFolderOf?(modelName: string, sluiceVersion: number): Promise<ExportedFolder>;
   /**
    * Sluice's production version of a model now (its registry is the source of truth): an MLflow
    * alias is moved only to the version that still is production, so a mirror that catches up late
@@ -229,13 +236,15 @@ async function register(
   await deps.registry.ensureRegisteredModel(r.name, [{ key: 'sluice.model', value: r.name }]);
   let version = state().model?.version;
   if (!version) {
+    const uploaded = state().artifactUri ?? (await uploadModelFolder(deps, runId, r));
+    if (uploaded && !state().artifactUri) await save((m) => ({ ...m, artifactUri: uploaded }));
     const found = await deps.registry.findModelVersionsByRun(r.name, runId);
     version =
       found[0]?.version ??
       (
         await deps.registry.createModelVersion({
           name: r.name,
-          source: r.source,
+          source: uploaded ?? r.source,
           run_id: runId,
           run_link: r.runLink,
           description: `Sluice ${r.name} version ${r.sluiceVersion}, deployed by Sluice's approval gate`,
@@ -249,6 +258,39 @@ async function register(
   await deps.registry.setAlias(r.name, deps.alias, version);
   const moved = version;
   await save((m) => ({ ...m, model: { name: r.name, version: moved, alias: deps.alias } }));
+}
+
+/** Where a deployed version's folder goes under its run's artifacts (what `log_model` would name it). */
+export const MODEL_ARTIFACT_PATH = 'model';
+
+/**
+ * Uploads the deployed version's MLflow model folder as artifacts of the run, through the tracking
+ * server's artifact proxy (`PUT mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/model/<file>`),
+ * and answers its URI (`mlflow-artifacts:/…/model`), the model version's `source`. Undefined, and
+ * the blob URI stays the source, when the version cannot be exported as a folder (a legacy model the
+ * ONNX export cannot convert, a file no longer in storage) or the run's artifacts are not behind the
+ * proxy (Databricks `dbfs:/`, Azure ML, a server run with `--no-serve-artifacts`). A transient
+ * failure is thrown: the mirror tries again later, and a PUT of the same file replaces it.
+ */
+async function uploadModelFolder(
+  deps: MirrorDeps,
+  runId: string,
+  r: RegisterVersion,
+): Promise<string | undefined> {
+  if (!deps.modelFolderOf || !deps.client.getRun || !deps.client.putArtifact) return undefined;
+  let folder: ExportedFolder;
+  try {
+    folder = await deps.modelFolderOf(r.name, r.sluiceVersion);
+  } catch (err) {
+    if (err instanceof TransientError) throw err;
+    return undefined;
+  }
+  const root = (await deps.client.getRun(runId)).artifact_uri ?? '';
+  if (!root.startsWith('mlflow-artifacts:')) return undefined;
+  const base = root.replace(/^mlflow-artifacts:\/*/, '').replace(/\/+$/, '');
+  for await (const file of folder.files())
+    await deps.client.putArtifact(`${base}/${MODEL_ARTIFACT_PATH}/${file.path}`, file.bytes);
+  return `${root.replace(/\/+$/, '')}/${MODEL_ARTIFACT_PATH}`;
 }
 
 /**

@@ -16,7 +16,10 @@ import { startCosmosEmulator } from '../../../devhost/services/cosmos';
 import { inferDatasetContract } from '../../../lib/data/checking/inferDatasetContract';
 import { loadConfig } from '../../../lib/config';
 import type { StepUpdate } from '../../../lib/contracts/runDocument';
+import { AnchorStore } from '../../../lib/audit/anchors';
+import { MlflowClient } from '../../../lib/mlflow/client';
 import { mirrorPendingRuns } from '../../../lib/mlflow/mirror';
+import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import { pipelineDefinitionSchema } from '../../../lib/pipelines/definition';
 import resources from '../../../lib/resources.json';
 import { applyStepUpdates, newRunDocument } from '../../../lib/runs/document';
@@ -77,6 +80,7 @@ describe('MLflow: a user job that logs to MLflow is linked, not duplicated', () 
     });
     await services.cosmos.ensure();
     await services.artifacts.ensureContainers();
+    await new AnchorStore(services.artifacts).ensure();
     local = localWorkerBackend(services.artifacts, azurite.connectionString, {
       heartbeatStaleMs: 30_000,
       mlflowCredentials: { MLFLOW_TRACKING_TOKEN: TOKEN, DATABRICKS_TOKEN: 'never-for-a-plain-server' },
@@ -150,6 +154,7 @@ describe('MLflow: a user job that logs to MLflow is linked, not duplicated', () 
     await local.whenEnded(jobId);
     return local.status(jobId);
   };
+  let firstJob: JobStatus | undefined;
   const runsOf = (sluiceRunId: string) =>
     [...fake.runs.values()].filter((r) => r.tags.get('sluice.run_id') === sluiceRunId);
 
@@ -163,6 +168,7 @@ describe('MLflow: a user job that logs to MLflow is linked, not duplicated', () 
 
     const code = await jobCode('first', [{ key: 'job.solver', value: 'lbfgs' }]);
     const status = await train('run-mirrored-first', code);
+    firstJob = status;
     expect(status.error).toBeUndefined();
     expect(status.state).toBe('completed');
 
@@ -237,6 +243,89 @@ describe('MLflow: a user job that logs to MLflow is linked, not duplicated', () 
     const doc = (await services.runs.get('wages', 'run-linked-at-submit'))!;
     expect(doc.mlflow?.paramConflicts).toEqual([{ key: 'hp.alpha', sluice: '1', mlflow: '2' }]);
     expect(doc.mlflow?.error).toBeUndefined();
+  });
+
+  it('uploads the deployed version’s model folder as the run’s `model` artifacts, the MLflow version’s source', async () => {
+    const result = firstJob!.result!;
+    const { version } = await services.registry.registerVersion({
+      modelName: 'wages',
+      modelDigest: result.modelDigest,
+      artifactUri: result.modelUri,
+      ...(result.artifact ? { artifact: result.artifact } : {}),
+      datasetDigest: dataset.sha256,
+      metrics: {},
+      trainingSpec: {},
+      algorithm: 'custom',
+      runId: 'run-mirrored-first',
+    });
+    await services.registry.moveAlias({
+      modelName: 'wages',
+      alias: 'production',
+      to: version.version,
+      by: 'test',
+    });
+    const steps: StepUpdate[] = [
+      {
+        step: 'train',
+        status: 'succeeded',
+        at: at(60),
+        outputs: {
+          jobId: 'run-mirrored-first-train-1',
+          backend: 'local',
+          algorithm: 'custom',
+          modelUri: result.modelUri,
+          modelDigest: result.modelDigest,
+          iterations: 1,
+          converged: true,
+        },
+      },
+      { step: 'deploy', status: 'running', at: at(61) },
+      {
+        step: 'deploy',
+        status: 'succeeded',
+        at: at(62),
+        outputs: {
+          modelName: 'wages',
+          version: version.version,
+          previous: null,
+          moved: true,
+          aliasMoveSeq: 1,
+          deployedAt: at(62),
+          recordedOnRun: true,
+        },
+      },
+    ];
+    await services.runs.update('wages', 'run-mirrored-first', (r) => applyStepUpdates(r, steps));
+    fake.calls.length = 0;
+    await mirrorPendingRuns(services.mlflow!);
+    const [made] = runsOf('run-mirrored-first');
+    const root = `${made!.info.experiment_id}/${made!.info.run_id}/artifacts/model`;
+    // Each file of the folder, as stored by Sluice, PUT through the artifact proxy before the version.
+    const puts = fake.calls.filter((c) => c.method === 'PUT').map((c) => `${c.path} ${c.status}`);
+    expect(puts.sort()).toEqual(
+      ['MLmodel', 'metrics.json', 'model.onnx'].map((f) => `artifacts/${root}/${f} 200`).sort(),
+    );
+    const order = fake.okCalls();
+    expect(order.findIndex((c) => c.startsWith('PUT '))).toBeLessThan(
+      order.indexOf('POST model-versions/create'),
+    );
+    const mv = fake.models.get('wages')!.versions.at(-1)!;
+    expect(mv.source).toBe(`mlflow-artifacts:/${root}`);
+    const doc = (await services.runs.get('wages', 'run-mirrored-first'))!;
+    expect(doc.mlflow?.artifactUri).toBe(`mlflow-artifacts:/${root}`);
+
+    // models:/wages/<v> loads from the MLflow server: the files Sluice stored, byte for byte.
+    const client = new MlflowClient({
+      target: { baseUrl: fake.url, auth: { kind: 'bearer', token: TOKEN }, flavor: 'mlflow' },
+    });
+    const listed = await client.listArtifacts(root);
+    expect(listed.map((f) => f.path).sort()).toEqual(['MLmodel', 'metrics.json', 'model.onnx']);
+    const folder = await openModelFolder(services.artifacts, result.modelUri, result.modelDigest);
+    for (const f of ['MLmodel', 'model.onnx'])
+      expect(Buffer.compare(fake.artifacts.get(`${root}/${f}`)!, Buffer.from(await folder.read(f)))).toBe(0);
+    expect(await client.getModelVersionDownloadUri('wages', String(mv.version))).toBe(
+      `mlflow-artifacts:/${root}`,
+    );
   });
 
   it('submits the job unlinked when MLflow is down, without waiting on it', async () => {

@@ -34,6 +34,8 @@ import type { AddressInfo } from 'node:net';
  *   GET  artifacts?path=<folder>                    → {files: [{path: <name in folder>, is_dir, file_size}]}
  *        (an unknown folder lists nothing, as the server's local store does)
  *   GET  artifacts/<path>                           → the file's bytes; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *   PUT  artifacts/<path> (body: the file's bytes)  → {} (the file stored, replacing one there);
+ *        a path with an empty or `..` segment → 400 INVALID_PARAMETER_VALUE
  *
  * A run's artifact_uri is `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`. `logModel` stores
  * a folder under a run as a client's log_model would; `registerModel` makes a version of it.
@@ -192,7 +194,7 @@ export class FakeMlflow {
           : url.pathname;
     let body: Record<string, unknown> = {};
     if (req.method === 'GET') body = Object.fromEntries(url.searchParams);
-    else if (raw.length) {
+    else if (raw.length && proxied < 0) {
       try {
         body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
       } catch {
@@ -222,6 +224,17 @@ export class FakeMlflow {
       if (!auth) return send(401, { error_code: 'UNAUTHENTICATED', message: 'credentials required' });
       if (auth !== `Bearer ${this.token}`)
         return send(403, { error_code: 'PERMISSION_DENIED', message: 'not allowed' });
+    }
+    if (proxied >= 0 && req.method === 'PUT') {
+      // UploadArtifact: the body is the file; the answer is an empty message.
+      const rest = decodeURIComponent(
+        url.pathname.slice(proxied + '/api/2.0/mlflow-artifacts/artifacts'.length),
+      ).replace(/^\//, '');
+      if (!rest || rest.split('/').some((part) => part === '..' || part === ''))
+        return send(400, { error_code: 'INVALID_PARAMETER_VALUE', message: `invalid artifact path ${rest}` });
+      this.artifacts.set(rest, raw);
+      call.body = { bytes: raw.length };
+      return send(200, {});
     }
     if (proxied >= 0 && req.method === 'GET') {
       const rest = decodeURIComponent(
