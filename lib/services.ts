@@ -44,6 +44,10 @@ import { azureCredential } from './storage/credential';
 import type { MlflowClientOptions } from './mlflow/client';
 import { MlflowClient } from './mlflow/client';
 import { jobCurveReader } from './mlflow/curves';
+import { openExportFolder } from './mlflow/export';
+import { NonRetriableError } from './errors';
+import type { LinkDeps } from './mlflow/link';
+import { linkTrainingJob } from './mlflow/link';
 import type { MirrorDeps } from './mlflow/mirror';
 import type { PromoteDeps } from './mlflow/promote';
 import { mlflowTarget } from './mlflow/target';
@@ -259,6 +263,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
         client: tracking,
         registry: mlflowRegistry!,
         alias: config.MLFLOW_PRODUCTION_ALIAS,
+        // The deployed version's folder, uploaded as the MLflow run's `model` artifacts.
+        modelFolderOf: async (name, version) => {
+          const found = await registry.getVersion(name, version);
+          if (!found)
+            throw new NonRetriableError('model_version_not_found', `no version ${version} of ${name}`);
+          return openExportFolder(artifacts, found);
+        },
         productionVersionOf: async (name) => (await registry.resolveAlias(name, PRODUCTION_ALIAS))?.version,
         runs: new RunStore(cosmos),
         trainingOf: async (name, version) => (await pipelines.get(name, version))?.definition.training,
@@ -301,6 +312,26 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     log: (line) => console.warn(line),
   });
 
+  // A user job is linked to its run's MLflow run before it is submitted (lib/mlflow/link.ts): one
+  // short attempt, so an MLflow outage costs a submit at most a few seconds.
+  const link: LinkDeps | undefined =
+    mlflow && config.MLFLOW_TRACKING_URI
+      ? {
+          client: new MlflowClient({
+            target: mlflowTarget(config, config.MLFLOW_TRACKING_URI),
+            credential: credentialOnce,
+            ...overrides.mlflow,
+            maxAttempts: 1,
+            timeoutMs: 5_000,
+          }),
+          runs: new RunStore(cosmos),
+          trainingOf: mlflow.trainingOf,
+          experimentPrefix: mlflow.experimentPrefix,
+          publicBaseUrl: mlflow.publicBaseUrl,
+          trackingUri: config.MLFLOW_TRACKING_URI,
+        }
+      : undefined;
+
   // One set of backends (each built on first use) for training and for remote score commands.
   let backends: TrainingBackends | undefined;
   const rawBackends = (): TrainingBackends =>
@@ -319,7 +350,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     deployLocks: new DeploymentLocks(cosmos),
     registry,
     checks: new CheckStore(cosmos),
-    backend: overrides.backend ?? userCodeBackends(rawBackends(), policy),
+    backend: mlflowLinkedBackends(overrides.backend ?? userCodeBackends(rawBackends(), policy), link),
     scoring,
     serving: new RolloutServing({
       models: scoring,
@@ -407,6 +438,40 @@ export function userCodeScoreCommand(run: RunScoreCommand, policy: UserCodePolic
     requireLocalUserCode(policy, "a python_function model's score command");
     const code = await confineCodeFolder(options.spec.code, policy.root);
     return run({ ...options, spec: { ...options.spec, code } });
+  };
+}
+
+/**
+ * The backends with user jobs linked to MLflow (docs/mlflow.md, "A job that logs to MLflow"): a
+ * custom job of a Sluice run gets the run's MLflow run (made now if the mirror has not made it yet)
+ * as `request.mlflow`, which each backend turns into MLFLOW_RUN_ID and the other variables. Linking
+ * never fails a submit: without a link the job is submitted as it was.
+ */
+export function mlflowLinkedBackends(
+  backends: TrainingBackends,
+  link: LinkDeps | undefined,
+): TrainingBackends {
+  if (!link) return backends;
+  const linked = new Map<TrainingBackend, TrainingBackend>();
+  return (name) => {
+    const backend = backends(name);
+    let wrapped = linked.get(backend);
+    if (!wrapped) {
+      wrapped = {
+        name: backend.name,
+        submit: async (request) => {
+          const spec = request.spec as { algorithm: string };
+          if (spec.algorithm !== 'custom' || !request.runId || request.mlflow) return backend.submit(request);
+          const outcome = await linkTrainingJob(link, request.runId, request.jobId);
+          return backend.submit(outcome.linked ? { ...request, mlflow: outcome.linked } : request);
+        },
+        status: (jobId) => backend.status(jobId),
+        cancel: (jobId) => backend.cancel(jobId),
+        ...(backend.whenEnded ? { whenEnded: (jobId: string) => backend.whenEnded?.(jobId) } : {}),
+      };
+      linked.set(backend, wrapped);
+    }
+    return wrapped;
   };
 }
 

@@ -32,7 +32,8 @@ import { prepareJobData, storeCheckedModel } from '../lib/training/userJob/outpu
 import { resolveCodeFolder } from '../lib/training/userJob/preflight';
 import { codeFolderDigest } from '../lib/training/userJob/codeDigest';
 import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progress';
-import { runUserJob, UserJobError } from '../lib/training/userJob/run';
+import { defaultBaseEnv, runUserJob, UserJobError } from '../lib/training/userJob/run';
+import { localJobMlflowEnv } from '../lib/training/backends/mlflowEnv';
 import { JobStatusWriter, storeFromEnv } from './jobStatus';
 
 /** The user's group gets this long between SIGTERM and SIGKILL: less than the backend's 5 s before it SIGKILLs this process. */
@@ -192,6 +193,8 @@ export async function runUserJobWorker(
       },
       signal: abort.signal,
       killGraceMs: USER_KILL_GRACE_MS,
+      // The MLflow run the job's own MLflow logging goes to, when the host linked one.
+      baseEnv: { ...defaultBaseEnv(), ...localJobMlflowEnv() },
     }).catch((err: unknown) => {
       if (err instanceof UserJobError && err.code === 'canceled' && stopReason === 'time_limit')
         throw new UserJobError(

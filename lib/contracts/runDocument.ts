@@ -109,6 +109,15 @@ export const mlflowMirrorSchema = z.object({
   syncedAt: z.iso.datetime().optional(),
   /** The deployed version as mirrored to the MLflow model registry (stored before the alias is set). */
   model: z.object({ name: z.string(), version: z.string(), alias: z.string().optional() }).optional(),
+  /** The training job that was handed this MLflow run (MLFLOW_RUN_ID) and may log into it too. */
+  linkedJob: z.string().optional(),
+  /**
+   * Params the job logged first with another value than Sluice's (params are write-once in
+   * MLflow): Sluice's value is not logged and is kept here instead.
+   */
+  paramConflicts: z.array(z.object({ key: z.string(), sluice: z.string(), mlflow: z.string() })).optional(),
+  /** The model folder uploaded as artifacts of the run (`mlflow-artifacts:/…`), once all of it is there. */
+  artifactUri: z.string().optional(),
 });
 export type MlflowMirror = z.infer<typeof mlflowMirrorSchema>;
 

@@ -12,6 +12,19 @@ export const jobIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{2,62}$/, 'lower-case letters, digits, "-" or "_", 3-63 characters');
 
+/**
+ * The MLflow run a user's job logs into (docs/mlflow.md, "A job that logs to MLflow"): the run
+ * Sluice mirrors its own run to, made before the job is submitted. No credentials: each backend
+ * says how the job authenticates (lib/training/backends/mlflowEnv.ts).
+ */
+export const mlflowLinkSchema = z.object({
+  /** MLFLOW_TRACKING_URI as configured (`https://…`, `databricks`, `azureml://…`). */
+  trackingUri: z.string().min(1),
+  experimentId: z.string().min(1),
+  runId: z.string().min(1),
+});
+export type MlflowLink = z.infer<typeof mlflowLinkSchema>;
+
 export const trainingJobRequestSchema = z.object({
   /** Deterministic (from the run), so a retried submit finds the job it already started. */
   jobId: jobIdSchema,
@@ -21,6 +34,11 @@ export const trainingJobRequestSchema = z.object({
   runId: z.string().optional(),
   /** The pipeline's dataset contract (a user job gets it as SLUICE_CONTRACT and its data conformed to it). */
   contract: datasetContractSchema.optional(),
+  /**
+   * The MLflow run the job's own MLflow logging goes to (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID); not
+   * part of the job's stored request, which a retried submit compares (the link can differ).
+   */
+  mlflow: mlflowLinkSchema.optional(),
 });
 export type TrainingJobRequest = z.output<typeof trainingJobRequestSchema>;
 export type TrainingJobRequestInput = z.input<typeof trainingJobRequestSchema>;

@@ -96,6 +96,8 @@ interface CallOptions {
   root?: 'mlflow' | 'mlflow-artifacts';
   /** Hand back the Response of a 2xx answer unread (downloads). */
   raw?: boolean;
+  /** A PUT's body as bytes (uploads through the artifact proxy), instead of JSON. */
+  bytes?: Uint8Array;
 }
 
 /**
@@ -272,6 +274,14 @@ export class MlflowClient {
     return r.run.info;
   }
 
+  /** `GET runs/get` → the params already logged to the run (its `data.params`). */
+  async getRunParams(runId: string): Promise<KeyValue[]> {
+    const r = await this.call<{ run: { data?: { params?: KeyValue[] } } }>('GET', 'runs/get', {
+      run_id: runId,
+    });
+    return r.run.data?.params ?? [];
+  }
+
   /**
    * The artifact proxy's listing of one folder (`GET /api/2.0/mlflow-artifacts/artifacts?path=`,
    * served by `mlflow server` with `--serve-artifacts`, its default since 2.0).
@@ -301,6 +311,16 @@ export class MlflowClient {
     );
     if (!res.body) throw new TransientError('mlflow_unavailable', `MLflow sent no body for artifact ${file}`);
     return res.body;
+  }
+
+  /**
+   * Uploads one file through the artifact proxy (`PUT /api/2.0/mlflow-artifacts/artifacts/<path>`,
+   * the body the file's bytes; mlflow_artifacts.proto UploadArtifact). A PUT of the same path
+   * replaces the file, so a retried upload is harmless.
+   */
+  async putArtifact(file: string, bytes: Uint8Array): Promise<void> {
+    const encoded = file.split('/').map(encodeURIComponent).join('/');
+    await this.call('PUT', `artifacts/${encoded}`, {}, { root: 'mlflow-artifacts', bytes });
   }
 
   private async headers(): Promise<Record<string, string>> {
@@ -334,7 +354,7 @@ export class MlflowClient {
    * for creates that are not idempotent).
    */
   async call<T = unknown>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     body: Record<string, unknown>,
     options: CallOptions = {},
@@ -360,7 +380,7 @@ export class MlflowClient {
   }
 
   private async once<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     body: Record<string, unknown>,
     options: CallOptions,
@@ -376,7 +396,10 @@ export class MlflowClient {
       ),
     };
     if (method === 'GET') url += `?${new URLSearchParams(body as Record<string, string>).toString()}`;
-    else {
+    else if (options.bytes) {
+      headers['content-type'] = 'application/octet-stream';
+      init.body = options.bytes;
+    } else {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
     }

@@ -1,11 +1,14 @@
 import type { MlflowMirror, RunDocument } from '../contracts/runDocument';
 import type { TrainingSpec } from '../contracts/trainingSpec';
-import { isNonRetriable } from '../errors';
+import { isNonRetriable, TransientError } from '../errors';
 import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { MlflowClient } from './client';
-import { toBatches } from './limits';
-import type { CurvePoint, RegisterVersion } from './sections';
+import { MlflowRejected } from './client';
+import type { ExportedFolder } from './export';
+import type { LogBatch } from './limits';
+import { cutBytes, MAX_TAG_VALUE_BYTES, toBatches } from './limits';
+import type { CurvePoint, RegisterVersion, RunContext } from './sections';
 import { availableSections, createTags, curveJobOf, curveMetrics } from './sections';
 
 /** First backoff after a failed attempt; doubled per attempt up to the caps below. */
@@ -19,7 +22,8 @@ export interface MirrorDeps {
   client: Pick<
     MlflowClient,
     'ensureExperiment' | 'findRunsByTag' | 'createRun' | 'logBatch' | 'logInputs' | 'updateRun'
-  >;
+  > &
+    Partial<Pick<MlflowClient, 'getRunParams' | 'getRun' | 'putArtifact'>>;
   /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
   registry: Pick<
     MlflowClient,
@@ -31,6 +35,12 @@ export interface MirrorDeps {
   >;
   /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
   alias: string;
+  /**
+   * A Sluice version as an MLflow model folder (lib/mlflow/export.ts): uploaded as artifacts of the
+   * run before the version is registered, so `models:/name/v` loads from the MLflow server. Without
+   * it, or for a version that cannot be exported, the version's source is the Sluice blob URI.
+   */
+  modelFolderOf?(modelName: string, sluiceVersion: number): Promise<ExportedFolder>;
   /**
    * Sluice's production version of a model now (its registry is the source of truth): an MLflow
    * alias is moved only to the version that still is production, so a mirror that catches up late
@@ -84,21 +94,7 @@ export async function mirrorRun(
     const training = await deps.trainingOf(run.pipeline, run.pipelineVersion);
     const context = { run, training, publicBaseUrl: deps.publicBaseUrl };
     if (!state.runId) {
-      const experimentId = await deps.client.ensureExperiment(`${deps.experimentPrefix}${run.pipeline}`, [
-        { key: 'sluice.pipeline', value: run.pipeline },
-      ]);
-      // A create whose answer was lost left a run with our tag: adopt it instead of making another.
-      const existing = await deps.client.findRunsByTag(experimentId, 'sluice.run_id', run.id);
-      const runId =
-        existing[0]?.run_id ??
-        (
-          await deps.client.createRun({
-            experiment_id: experimentId,
-            run_name: run.id,
-            start_time: Date.parse(run.createdAt),
-            tags: createTags(context),
-          })
-        ).run_id;
+      const { experimentId, runId } = await findOrCreateRun(deps, context);
       await save((m) => ({ ...m, experimentId, runId }));
     }
     const runId = state.runId!;
@@ -111,7 +107,7 @@ export async function mirrorRun(
       if (state.done.includes(section.name)) continue;
       if (section.inputs) await deps.client.logInputs(runId, section.inputs);
       if (section.batch)
-        for (const batch of toBatches(section.batch)) await deps.client.logBatch(runId, batch);
+        for (const batch of toBatches(section.batch)) await logBatchWriteOnce(deps, runId, batch, save);
       if (section.register) await register(deps, runId, section.register, () => state, save);
       if (section.end) await deps.client.updateRun({ run_id: runId, ...section.end });
       await save((m) => ({ ...m, done: m.done.includes(section.name) ? m.done : [...m.done, section.name] }));
@@ -146,6 +142,86 @@ export async function mirrorRun(
 }
 
 /**
+ * The experiment named after the pipeline (created if absent) and the run's MLflow run: the one
+ * tagged with its `sluice.run_id` (a create whose answer was lost, or the run made when its job was
+ * submitted), else a new one. The caller stores the ids on the run document.
+ */
+export async function findOrCreateRun(
+  deps: Pick<MirrorDeps, 'client' | 'experimentPrefix'>,
+  context: RunContext,
+): Promise<{ experimentId: string; runId: string }> {
+  const { run } = context;
+  const experimentId = await deps.client.ensureExperiment(`${deps.experimentPrefix}${run.pipeline}`, [
+    { key: 'sluice.pipeline', value: run.pipeline },
+  ]);
+  const existing = await deps.client.findRunsByTag(experimentId, 'sluice.run_id', run.id);
+  const runId =
+    existing[0]?.run_id ??
+    (
+      await deps.client.createRun({
+        experiment_id: experimentId,
+        run_name: run.id,
+        start_time: Date.parse(run.createdAt),
+        tags: createTags(context),
+      })
+    ).run_id;
+  return { experimentId, runId };
+}
+
+/**
+ * One `runs/log-batch`, with params write-once against what is already on the run: a run a user's
+ * job logs into may hold a param Sluice also logs. MLflow refuses a whole batch that re-logs a
+ * param with another value (INVALID_PARAMETER_VALUE), so on that refusal the run's params are read
+ * (`runs/get`), the ones it has with the same value are left out, the ones it has with another value
+ * are left out and recorded on the run document (`mlflow.paramConflicts`, and the run tag
+ * `sluice.param_conflicts`), and the rest is sent again. The job's values stay as it logged them.
+ */
+async function logBatchWriteOnce(
+  deps: MirrorDeps,
+  runId: string,
+  batch: LogBatch,
+  save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
+): Promise<void> {
+  try {
+    await deps.client.logBatch(runId, batch);
+    return;
+  } catch (err) {
+    if (
+      !batch.params.length ||
+      !(err instanceof MlflowRejected && err.errorCode === 'INVALID_PARAMETER_VALUE') ||
+      !deps.client.getRunParams
+    )
+      throw err;
+  }
+  const logged = new Map((await deps.client.getRunParams(runId)).map((p) => [p.key, p.value]));
+  const conflicts: { key: string; sluice: string; mlflow: string }[] = [];
+  const params = batch.params.filter((p) => {
+    const had = logged.get(p.key);
+    if (had !== undefined && had !== p.value) conflicts.push({ key: p.key, sluice: p.value, mlflow: had });
+    return had === undefined;
+  });
+  const tags = conflicts.length
+    ? [
+        ...batch.tags,
+        {
+          key: 'sluice.param_conflicts',
+          value: cutBytes(conflicts.map((c) => c.key).join(', '), MAX_TAG_VALUE_BYTES),
+        },
+      ]
+    : batch.tags;
+  // Still refused: not a param clash, so the refusal stands (the mirror records it).
+  await deps.client.logBatch(runId, { ...batch, params, tags });
+  if (conflicts.length)
+    await save((m) => {
+      const known = new Set((m.paramConflicts ?? []).map((c) => c.key));
+      return {
+        ...m,
+        paramConflicts: [...(m.paramConflicts ?? []), ...conflicts.filter((c) => !known.has(c.key))],
+      };
+    });
+}
+
+/**
  * The deployed version in the MLflow registry: the registered model (created if absent), the
  * version (found by its MLflow run if an earlier attempt made it, else created, and its number
  * stored on the run document at once), then the alias, if Sluice's production still is this version.
@@ -160,13 +236,15 @@ async function register(
   await deps.registry.ensureRegisteredModel(r.name, [{ key: 'sluice.model', value: r.name }]);
   let version = state().model?.version;
   if (!version) {
+    const uploaded = state().artifactUri ?? (await uploadModelFolder(deps, runId, r));
+    if (uploaded && !state().artifactUri) await save((m) => ({ ...m, artifactUri: uploaded }));
     const found = await deps.registry.findModelVersionsByRun(r.name, runId);
     version =
       found[0]?.version ??
       (
         await deps.registry.createModelVersion({
           name: r.name,
-          source: r.source,
+          source: uploaded ?? r.source,
           run_id: runId,
           run_link: r.runLink,
           description: `Sluice ${r.name} version ${r.sluiceVersion}, deployed by Sluice's approval gate`,
@@ -180,6 +258,39 @@ async function register(
   await deps.registry.setAlias(r.name, deps.alias, version);
   const moved = version;
   await save((m) => ({ ...m, model: { name: r.name, version: moved, alias: deps.alias } }));
+}
+
+/** Where a deployed version's folder goes under its run's artifacts (what `log_model` would name it). */
+export const MODEL_ARTIFACT_PATH = 'model';
+
+/**
+ * Uploads the deployed version's MLflow model folder as artifacts of the run, through the tracking
+ * server's artifact proxy (`PUT mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/model/<file>`),
+ * and answers its URI (`mlflow-artifacts:/…/model`), the model version's `source`. Undefined, and
+ * the blob URI stays the source, when the version cannot be exported as a folder (a legacy model the
+ * ONNX export cannot convert, a file no longer in storage) or the run's artifacts are not behind the
+ * proxy (Databricks `dbfs:/`, Azure ML, a server run with `--no-serve-artifacts`). A transient
+ * failure is thrown: the mirror tries again later, and a PUT of the same file replaces it.
+ */
+async function uploadModelFolder(
+  deps: MirrorDeps,
+  runId: string,
+  r: RegisterVersion,
+): Promise<string | undefined> {
+  if (!deps.modelFolderOf || !deps.client.getRun || !deps.client.putArtifact) return undefined;
+  let folder: ExportedFolder;
+  try {
+    folder = await deps.modelFolderOf(r.name, r.sluiceVersion);
+  } catch (err) {
+    if (err instanceof TransientError) throw err;
+    return undefined;
+  }
+  const root = (await deps.client.getRun(runId)).artifact_uri ?? '';
+  if (!root.startsWith('mlflow-artifacts:')) return undefined;
+  const base = root.replace(/^mlflow-artifacts:\/*/, '').replace(/\/+$/, '');
+  for await (const file of folder.files())
+    await deps.client.putArtifact(`${base}/${MODEL_ARTIFACT_PATH}/${file.path}`, file.bytes);
+  return `${root.replace(/\/+$/, '')}/${MODEL_ARTIFACT_PATH}`;
 }
 
 /**

@@ -111,6 +111,25 @@ function startProblem(err: unknown, what: string): never {
   throw err;
 }
 
+/** The kind of store an artifact location names, for the refusal: its scheme and what it is. */
+function storeName(location: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(location)?.[1]?.toLowerCase();
+  const known: Record<string, string> = {
+    dbfs: 'Databricks DBFS (dbfs:)',
+    s3: 'Amazon S3 (s3:)',
+    abfss: 'Azure Data Lake Storage (abfss:)',
+    wasbs: 'Azure Blob Storage (wasbs:)',
+    wasb: 'Azure Blob Storage (wasb:)',
+    azureml: 'Azure ML datastore (azureml:)',
+    gs: 'Google Cloud Storage (gs:)',
+    file: 'local file (file:)',
+    models: 'model registry (models:)',
+    runs: 'run (runs:)',
+  };
+  if (!scheme) return 'local path';
+  return known[scheme] ?? `${scheme}:`;
+}
+
 /**
  * Resolves a model URI to the folder it names, pinned: an alias to its version now. Checks that
  * the folder is reachable through the artifact proxy and has an MLmodel file. Refusals name the
@@ -157,7 +176,7 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
   if (!artifactPath) {
     throw new ValidationError(
       'mlflow_artifacts_unreachable',
-      `${uri}'s files are at ${location.slice(0, 300)}; Sluice downloads models only through the tracking server's artifact proxy (mlflow-artifacts:/…, mlflow server --serve-artifacts, the default since MLflow 2.0)`,
+      `${uri}'s files are at ${location.slice(0, 300)}, in a ${storeName(location)} store, which Sluice does not read; Sluice downloads models only through the tracking server's artifact proxy (mlflow-artifacts:/…, mlflow server --serve-artifacts, the default since MLflow 2.0)`,
       { field: FIELD },
     );
   }

@@ -23,6 +23,7 @@ import { MAX_SCORE_ATTEMPTS, readPinnedPredictions, scoreAttemptId } from './sco
 import type { Scores } from '../../mlmodel/onnxModel';
 import type { AzureMlClientOptions } from './azuremlClient';
 import { AzureMlClient } from './azuremlClient';
+import { mlflowJobVariables } from './mlflowEnv';
 import type { UserJobRecord } from './azuremlUserJob';
 import {
   MODEL_OUTPUT,
@@ -433,7 +434,8 @@ export class AzureMlTrainingBackend implements TrainingBackend {
       // Event Grid wake-up (lib/training/events.ts jobOwnerLookup).
       await store.put(
         { container: jobsContainer, path: jobPath(jobId, 'request.json') },
-        JSON.stringify(request),
+        // Without the MLflow link: it is made anew before each submit and may differ between attempts.
+        JSON.stringify({ ...request, mlflow: undefined }),
         {
           contentType: 'application/json',
           condition: 'create',
@@ -464,7 +466,8 @@ export class AzureMlTrainingBackend implements TrainingBackend {
           instanceType: o.instanceType ?? 'Standard_DS3_v2',
         }),
         command: azuremlCommandLine(spec.command, values),
-        environmentVariables: values,
+        // The MLflow run the job's own logging goes to (no credentials: lib/training/backends/mlflowEnv.ts).
+        environmentVariables: { ...mlflowJobVariables(request.mlflow, 'azureml'), ...values },
         inputs,
         outputs: {
           [MODEL_OUTPUT]: {

@@ -18,6 +18,7 @@ import { confineCodeFolder } from '../userJob/codePolicy';
 import { CODE_MAX_BYTES, SKIPPED_FOLDERS } from './azuremlUserJob';
 import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
+import { mlflowJobVariables } from './mlflowEnv';
 import { runSubmitBody } from './databricksRun';
 import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
 import type { PreparedScore, RemoteScoreInput } from './azuremlScore';
@@ -387,7 +388,9 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     if (await this.readRecord(jobId)) return { jobId, created: false };
     const store = this.options.store;
     // Written first: the run's webhook events find their monitor through it.
-    await store.putJson({ container: jobsContainer, path: jobPath(jobId, 'request.json') }, request, {
+    // Without the MLflow link: it is made anew before each submit and may differ between attempts.
+    const { mlflow: _link, ...stored } = request;
+    await store.putJson({ container: jobsContainer, path: jobPath(jobId, 'request.json') }, stored, {
       condition: 'create',
     });
     let staged: { path: string; digest: string } | undefined;
@@ -404,6 +407,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       jobId,
       spec: staged ? { ...spec, code: staged.path } : spec,
       variables: this.variables(jobId, record, spec),
+      env: mlflowJobVariables(request.mlflow, 'databricks'),
       ...(this.options.webhookDestinationId
         ? { webhookDestinationId: this.options.webhookDestinationId }
         : {}),

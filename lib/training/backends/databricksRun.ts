@@ -40,6 +40,12 @@ export interface RunSubmitInput {
   scoring?: { command: string; known: readonly string[]; outputVariable: string };
   /** A notification destination id (an HTTP webhook to Sluice's databricks-events function). */
   webhookDestinationId?: string;
+  /**
+   * Environment variables only, never parameters (MLFLOW_RUN_ID and the other MLflow link
+   * variables, lib/training/backends/mlflowEnv.ts): set on a new job cluster (`spark_env_vars`);
+   * an existing cluster or serverless compute takes no per-run environment, so there they are not set.
+   */
+  env?: Record<string, string>;
 }
 
 const PYTHON = /^(?:.*\/)?python(?:\d+(?:\.\d+)*)?$/;
@@ -137,7 +143,7 @@ export function runSubmitBody(input: RunSubmitInput): Record<string, unknown> {
       typeof cluster.spark_env_vars === 'object' && cluster.spark_env_vars !== null
         ? (cluster.spark_env_vars as Record<string, unknown>)
         : {};
-    compute = { new_cluster: { ...cluster, spark_env_vars: { ...own, ...variables } } };
+    compute = { new_cluster: { ...cluster, spark_env_vars: { ...own, ...input.env, ...variables } } };
   } else if (settings.existingClusterId) {
     compute = { existing_cluster_id: settings.existingClusterId };
   } else if (kind === 'notebook') {

@@ -30,6 +30,14 @@ export function backendsFromConfig(
       ARTIFACT_STORAGE_ACCOUNT_URL: config.ARTIFACT_STORAGE_ACCOUNT_URL,
       AZURE_CLIENT_ID: config.AZURE_CLIENT_ID,
     },
+    // A user job linked to an MLflow run logs with the host's MLflow credentials (mlflowEnv.ts).
+    mlflowCredentials: {
+      MLFLOW_TRACKING_TOKEN: config.MLFLOW_TRACKING_TOKEN,
+      MLFLOW_TRACKING_USERNAME: config.MLFLOW_TRACKING_USERNAME,
+      MLFLOW_TRACKING_PASSWORD: config.MLFLOW_TRACKING_PASSWORD,
+      DATABRICKS_HOST: config.DATABRICKS_HOST,
+      DATABRICKS_TOKEN: config.DATABRICKS_TOKEN,
+    },
   });
   // Host code folders that leave for a remote backend must be inside USER_CODE_ROOT.
   const codeRoot = userCodePolicy(config).root;

@@ -10,6 +10,7 @@ import { announcedGroup } from '../userJob/progress';
 import resources from '../../resources.json';
 import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './types';
 import type { TrainingJobRequestInput } from '../../contracts/trainingJob';
+import { LOCAL_MLFLOW_ENV, mlflowJobVariables } from './mlflowEnv';
 import { heartbeatSchema, isTerminal, jobPath, jobStatusFileSchema, statusFromFiles } from './types';
 import { trainingJobRequestSchema } from '../../contracts/trainingJob';
 
@@ -48,6 +49,11 @@ export interface LocalBackendOptions {
   execArgv?: string[];
   /** Environment of the worker on top of this process's: storage settings. */
   env?: Record<string, string | undefined>;
+  /**
+   * The host's MLflow credentials a user job linked to an MLflow run gets (lib/training/backends/
+   * mlflowEnv.ts): passed to the worker's environment only, never stored.
+   */
+  mlflowCredentials?: Parameters<typeof mlflowJobVariables>[2];
   /** A job whose heartbeat is older than this has died (default 30 s). */
   heartbeatStaleMs?: number;
   /** How often the worker writes its heartbeat (default 2 s). */
@@ -83,7 +89,10 @@ export class LocalTrainingBackend implements TrainingBackend {
     const { jobId } = request;
     // A missing code folder or program fails the run now, with its name, not after a worker started.
     if (isCustomSpec(request.spec)) await preflightLocalJob(request.spec, { cwd: this.cwd() });
-    const put = await this.options.files.put(this.ref(jobId, 'request.json'), JSON.stringify(request), {
+    // The MLflow link is not stored: a retried submit compares the stored request, and the link
+    // (made best-effort before each submit) may differ between attempts.
+    const { mlflow, ...stored } = request;
+    const put = await this.options.files.put(this.ref(jobId, 'request.json'), JSON.stringify(stored), {
       contentType: 'application/json',
       condition: 'create',
     });
@@ -108,7 +117,8 @@ export class LocalTrainingBackend implements TrainingBackend {
       contentType: 'application/json',
       condition: 'overwrite',
     });
-    this.spawnWorker(jobId, request.spec.timeLimitSeconds, isCustomSpec(request.spec));
+    const mlflowEnv = mlflowJobVariables(mlflow, 'local', this.options.mlflowCredentials);
+    this.spawnWorker(jobId, request.spec.timeLimitSeconds, isCustomSpec(request.spec), mlflowEnv);
     return { jobId, created: true };
   }
 
@@ -123,7 +133,12 @@ export class LocalTrainingBackend implements TrainingBackend {
     return this.options.userJobScript ?? join(dirname(builtIn), `userJob${extname(builtIn) || '.js'}`);
   }
 
-  private spawnWorker(jobId: string, timeLimitSeconds: number, custom: boolean): void {
+  private spawnWorker(
+    jobId: string,
+    timeLimitSeconds: number,
+    custom: boolean,
+    mlflowEnv: Record<string, string> = {},
+  ): void {
     const script = this.script(custom);
     const child = spawn(process.execPath, [...(this.options.execArgv ?? []), script, '--job', jobId], {
       cwd: this.cwd(),
@@ -131,6 +146,8 @@ export class LocalTrainingBackend implements TrainingBackend {
         ...process.env,
         ...this.options.env,
         SLUICE_HEARTBEAT_MS: String(this.options.heartbeatMs ?? 2_000),
+        // The user's process gets these (worker/userJob.ts): the MLflow run to log into.
+        [LOCAL_MLFLOW_ENV]: Object.keys(mlflowEnv).length ? JSON.stringify(mlflowEnv) : undefined,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

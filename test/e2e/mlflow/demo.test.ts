@@ -91,6 +91,12 @@ describe('the demo pipeline mirrored to MLflow through devhost', () => {
     const version = String(model.versions[0]!.version);
     expect(model.aliases.get('production')).toBe(version);
     expect(synced.mlflow!.model).toEqual({ name: PIPELINE, version, alias: 'production' });
+    // The model folder went up as the run's `model` artifacts, and the version loads from there.
+    const root = `${run.info.experiment_id}/${run.info.run_id}/artifacts/model`;
+    expect(model.versions[0]!.source).toBe(`mlflow-artifacts:/${root}`);
+    expect(synced.mlflow!.artifactUri).toBe(`mlflow-artifacts:/${root}`);
+    expect(fake.artifacts.has(`${root}/MLmodel`)).toBe(true);
+    expect(fake.artifacts.has(`${root}/model.onnx`)).toBe(true);
   });
 
   it("logs a boosted model's training curve, one step per recorded round, from the job's metrics.json", async () => {

@@ -178,6 +178,23 @@ describe('promoting an MLflow model', () => {
     const err = await refusal(resolveMlflowCandidate(deps, `models:/churn/${v.length}`));
     expect(err).toMatchObject({ code: 'mlflow_artifacts_unreachable', status: 400 });
     expect(err.message).toContain('s3://team-bucket/churn/model');
+    expect(err.message).toContain('Amazon S3 (s3:)');
+    // Each non-proxy store is refused at start, naming its scheme, before anything is stored.
+    for (const [location, named] of [
+      ['dbfs:/databricks/mlflow-registry/abc/models/model', 'Databricks DBFS (dbfs:)'],
+      ['abfss://models@acct.dfs.core.windows.net/churn', 'Azure Data Lake Storage (abfss:)'],
+      ['azureml://datastores/workspaceblobstore/paths/churn', 'Azure ML datastore (azureml:)'],
+    ] as const) {
+      v.push({ ...v[0]!, version: String(v.length + 1), download_uri: location });
+      const refused = await refusal(resolveMlflowCandidate(deps, `models:/churn/${v.length}`));
+      expect(refused).toMatchObject({
+        code: 'mlflow_artifacts_unreachable',
+        status: 400,
+        field: 'candidate.mlflow',
+      });
+      expect(refused.message).toContain(location);
+      expect(refused.message).toContain(named);
+    }
   });
 
   it('importModel twice: the same checked folder stored once, the same job result', async () => {

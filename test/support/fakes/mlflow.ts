@@ -34,6 +34,24 @@ import type { AddressInfo } from 'node:net';
  *   GET  artifacts?path=<folder>                    → {files: [{path: <name in folder>, is_dir, file_size}]}
  *        (an unknown folder lists nothing, as the server's local store does)
  *   GET  artifacts/<path>                           → the file's bytes; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *   PUT  artifacts/<path> (body: the file's bytes)  → {} (the file stored, replacing one there);
+ *        a path with an empty or `..` segment → 400 INVALID_PARAMETER_VALUE
+ *
+ * and Databricks Unity Catalog's registry as MLflow's protos give it (databricks_uc_registry_service.proto,
+ * databricks_uc_registry_messages.proto) under `<prefix>/api/2.0/mlflow/unity-catalog/`:
+ *
+ *   POST registered-models/create {name}             → as above; a name without three parts → 400
+ *   POST model-versions/create {name, source, run_id, tags} → {model_version} PENDING_REGISTRATION with
+ *        storage_location `abfss://uc@fakeuc.dfs.core.windows.net/models/<name>/versions/<v>`
+ *   POST model-versions/generate-temporary-credentials {name, version, operation}
+ *        → {credentials: {azure_user_delegation_sas: {sas_token}, expiration_time}}; an operation other
+ *        than MODEL_VERSION_OPERATION_READ_WRITE on a pending version → 400
+ *   POST model-versions/finalize {name, version}     → {model_version} READY; no MLmodel written → 400
+ *   POST registered-models/alias {name, alias, version} → {}; a version not READY → 400
+ *
+ * and the version's storage as Blob Storage's Put Blob on `/uc-storage/<container>/<path>?<sas>`
+ * (`x-ms-blob-type: BlockBlob` → 201; the wrong SAS → 403 AuthenticationFailed), `ucBlobUrl` mapping a
+ * storage location to it. Written files are in `ucFiles` by `<container>/<path>`.
  *
  * A run's artifact_uri is `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`. `logModel` stores
  * a folder under a run as a client's log_model would; `registerModel` makes a version of it.
@@ -106,6 +124,9 @@ export class FakeMlflow {
   >();
   /** Files behind the artifact proxy, by path (`<experiment_id>/<run_id>/artifacts/model/MLmodel`). */
   readonly artifacts = new Map<string, Buffer>();
+  /** Files written to Unity Catalog storage, by `<container>/<path>`. */
+  readonly ucFiles = new Map<string, Buffer>();
+  readonly ucSas = 'sv=2021-08-06&sr=d&sp=racwl&sig=fake-user-delegation';
   down = false;
   token: string | undefined;
   private failures: { n: number; status: number } = { n: 0, status: 503 };
@@ -170,6 +191,11 @@ export class FakeMlflow {
     m.versions.push(v);
     return v.version;
   }
+  /** Where Sluice writes a Unity Catalog version's file: this server's Put Blob endpoint. */
+  ucBlobUrl = (storageLocation: string, file: string): string => {
+    const m = /^abfss:\/\/([^@]+)@[^/]+\/(.*)$/.exec(storageLocation)!;
+    return `${this.url}/uc-storage/${m[1]}/${m[2]}/${file}`;
+  };
   runByTag(key: string, value: string): FakeRun | undefined {
     return [...this.runs.values()].find((r) => r.tags.get(key) === value);
   }
@@ -192,7 +218,7 @@ export class FakeMlflow {
           : url.pathname;
     let body: Record<string, unknown> = {};
     if (req.method === 'GET') body = Object.fromEntries(url.searchParams);
-    else if (raw.length) {
+    else if (raw.length && proxied < 0 && !url.pathname.startsWith('/uc-storage/')) {
       try {
         body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
       } catch {
@@ -222,6 +248,27 @@ export class FakeMlflow {
       if (!auth) return send(401, { error_code: 'UNAUTHENTICATED', message: 'credentials required' });
       if (auth !== `Bearer ${this.token}`)
         return send(403, { error_code: 'PERMISSION_DENIED', message: 'not allowed' });
+    }
+    if (url.pathname.startsWith('/uc-storage/')) {
+      // Blob Storage Put Blob with the user delegation SAS Unity Catalog handed out.
+      if (req.method !== 'PUT' || req.headers['x-ms-blob-type'] !== 'BlockBlob')
+        return send(400, { error_code: 'InvalidHeaderValue', message: 'x-ms-blob-type: BlockBlob required' });
+      if (url.search.slice(1) !== this.ucSas)
+        return send(403, { error_code: 'AuthenticationFailed', message: 'SAS does not match' });
+      this.ucFiles.set(decodeURIComponent(url.pathname.slice('/uc-storage/'.length)), raw);
+      call.body = { bytes: raw.length };
+      return send(201, {});
+    }
+    if (proxied >= 0 && req.method === 'PUT') {
+      // UploadArtifact: the body is the file; the answer is an empty message.
+      const rest = decodeURIComponent(
+        url.pathname.slice(proxied + '/api/2.0/mlflow-artifacts/artifacts'.length),
+      ).replace(/^\//, '');
+      if (!rest || rest.split('/').some((part) => part === '..' || part === ''))
+        return send(400, { error_code: 'INVALID_PARAMETER_VALUE', message: `invalid artifact path ${rest}` });
+      this.artifacts.set(rest, raw);
+      call.body = { bytes: raw.length };
+      return send(200, {});
     }
     if (proxied >= 0 && req.method === 'GET') {
       const rest = decodeURIComponent(
@@ -269,6 +316,17 @@ export class FakeMlflow {
     const r = this.runs.get(String(id));
     if (!r) throw new Rejection(404, 'RESOURCE_DOES_NOT_EXIST', `Run '${String(id)}' not found`);
     return r;
+  }
+
+  private ucVersion(b: Record<string, unknown>): Record<string, unknown> {
+    const v = this.models.get(String(b.name))?.versions.find((x) => x.version === String(b.version));
+    if (!v)
+      throw new Rejection(
+        404,
+        'RESOURCE_DOES_NOT_EXIST',
+        `Model Version (name=${String(b.name)}, version=${String(b.version)}) not found`,
+      );
+    return v;
   }
 
   private route(route: string, b: Record<string, unknown>): unknown {
@@ -499,6 +557,44 @@ export class FakeMlflow {
             `Registered model alias ${String(b.alias)} not found.`,
           );
         return this.route('GET model-versions/get', { name: m.name, version });
+      }
+      case 'POST unity-catalog/registered-models/create': {
+        if (!/^[^.]+\.[^.]+\.[^.]+$/.test(String(b.name ?? '')))
+          throw invalid(`Unity Catalog model names have three parts: ${String(b.name)}`);
+        return this.route('POST registered-models/create', b);
+      }
+      case 'POST unity-catalog/model-versions/create': {
+        const made = this.route('POST model-versions/create', b) as {
+          model_version: Record<string, unknown>;
+        };
+        const v = made.model_version;
+        v.status = 'PENDING_REGISTRATION';
+        v.storage_location = `abfss://uc@fakeuc.dfs.core.windows.net/models/${String(b.name)}/versions/${String(v.version)}`;
+        return { model_version: v };
+      }
+      case 'POST unity-catalog/model-versions/generate-temporary-credentials': {
+        const v = this.ucVersion(b);
+        if (v.status === 'PENDING_REGISTRATION' && b.operation !== 'MODEL_VERSION_OPERATION_READ_WRITE')
+          throw invalid(`operation ${String(b.operation)} on a pending version`);
+        return {
+          credentials: {
+            azure_user_delegation_sas: { sas_token: this.ucSas },
+            expiration_time: Date.now() + 15 * 60_000,
+          },
+        };
+      }
+      case 'POST unity-catalog/model-versions/finalize': {
+        const v = this.ucVersion(b);
+        const at = String(v.storage_location).replace(/^abfss:\/\/([^@]+)@[^/]+\//, '$1/');
+        if (!this.ucFiles.has(`${at}/MLmodel`))
+          throw invalid(`no MLmodel file at ${String(v.storage_location)}`);
+        v.status = 'READY';
+        return { model_version: v };
+      }
+      case 'POST unity-catalog/registered-models/alias': {
+        const v = this.ucVersion(b);
+        if (v.status !== 'READY') throw invalid(`version ${String(b.version)} is ${String(v.status)}`);
+        return this.route('POST registered-models/alias', b);
       }
       default:
         throw new Rejection(404, 'ENDPOINT_NOT_FOUND', `no endpoint ${route}`);

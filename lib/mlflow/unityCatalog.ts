@@ -1,0 +1,144 @@
+import { NonRetriableError, TransientError } from '../errors';
+import type { Fetch, MlflowClient, ModelVersion } from './client';
+import { MlflowRejected } from './client';
+import type { ExportedFolder } from './export';
+import type { KeyValue } from './limits';
+
+/**
+ * A model version in Databricks Unity Catalog's MLflow registry (`MLFLOW_REGISTRY_URI=databricks-uc`,
+ * names `<catalog>.<schema>.<model>`), the way MLflow's own client registers one. Databricks'
+ * REST reference does not document these calls (its SDK says creating versions needs the MLflow
+ * client); the paths and fields are those of MLflow's protos (databricks_uc_registry_service.proto,
+ * databricks_uc_registry_messages.proto), under `/api/2.0/mlflow/unity-catalog/`:
+ *
+ * 1. `registered-models/create` (RESOURCE_ALREADY_EXISTS: already there);
+ * 2. `model-versions/create`: the version, PENDING_REGISTRATION, with its `storage_location`;
+ * 3. `model-versions/generate-temporary-credentials` (operation MODEL_VERSION_OPERATION_READ_WRITE):
+ *    on Azure a user delegation SAS for that location;
+ * 4. each file of the folder written under the location with the SAS (Blob Storage Put Blob);
+ * 5. `model-versions/finalize`: the version becomes READY.
+ *
+ * Not wired to the settings yet (docs/mlflow.md, "Not yet"): the config refuses `databricks-uc`.
+ */
+
+/** Three-level Unity Catalog model names: `<catalog>.<schema>.<model>`. */
+export const UC_MODEL_NAME = /^[^.\s/]+\.[^.\s/]+\.[^.\s/]+$/;
+
+export interface UcRegisterOptions {
+  fetch?: Fetch;
+  /**
+   * The Blob Storage URL of one file under a version's storage location (default: an `abfss://`
+   * location's account and container on the blob endpoint, `https://<account>.blob.core.windows.net`).
+   */
+  blobUrl?: (storageLocation: string, file: string) => string;
+}
+
+/** `abfss://<container>@<account>.dfs.<suffix>/<path>` + file → `https://<account>.blob.<suffix>/<container>/<path>/<file>`. */
+export function abfssBlobUrl(storageLocation: string, file: string): string {
+  const m = /^abfss:\/\/([^@/]+)@([^./]+)\.dfs\.([^/]+)\/?(.*)$/.exec(storageLocation);
+  if (!m)
+    throw new NonRetriableError(
+      'mlflow_uc_storage_unsupported',
+      `the Unity Catalog storage location ${storageLocation} is not an abfss:// location (Azure); Sluice writes model files to Azure storage only`,
+    );
+  const [, container, account, suffix, path] = m;
+  const parts = [container!, ...path!.split('/').filter(Boolean), ...file.split('/')];
+  return `https://${account}.blob.${suffix}/${parts.map(encodeURIComponent).join('/')}`;
+}
+
+type UcClient = Pick<MlflowClient, 'call'>;
+
+/**
+ * Registers `folder` as a new version of the Unity Catalog model `name` and answers it READY. A
+ * version left PENDING by a failure (credentials, upload) is not finalized: the caller's retry makes
+ * another version (Unity Catalog versions, like MLflow's, are numbered by the server).
+ */
+export async function registerUcVersion(
+  client: UcClient,
+  req: { name: string; source: string; run_id?: string; description?: string; tags?: KeyValue[] },
+  folder: ExportedFolder,
+  options: UcRegisterOptions = {},
+): Promise<ModelVersion> {
+  if (!UC_MODEL_NAME.test(req.name))
+    throw new NonRetriableError(
+      'mlflow_uc_name_invalid',
+      `Unity Catalog model names have three parts, <catalog>.<schema>.<model>: ${req.name}`,
+    );
+  try {
+    await client.call('POST', 'unity-catalog/registered-models/create', { name: req.name });
+  } catch (err) {
+    if (!(err instanceof MlflowRejected && err.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw err;
+  }
+  const created = await client.call<{ model_version: ModelVersion & { storage_location?: string } }>(
+    'POST',
+    'unity-catalog/model-versions/create',
+    req,
+    { retry: false },
+  );
+  const mv = created.model_version;
+  if (!mv.storage_location)
+    throw new TransientError(
+      'mlflow_uc_no_storage_location',
+      `Unity Catalog gave version ${mv.version} of ${req.name} no storage_location`,
+    );
+  const creds = await client.call<{
+    credentials?: { azure_user_delegation_sas?: { sas_token?: string }; [kind: string]: unknown };
+  }>('POST', 'unity-catalog/model-versions/generate-temporary-credentials', {
+    name: req.name,
+    version: mv.version,
+    operation: 'MODEL_VERSION_OPERATION_READ_WRITE',
+  });
+  const sas = creds.credentials?.azure_user_delegation_sas?.sas_token;
+  if (!sas) {
+    const kind = Object.keys(creds.credentials ?? {}).filter((k) => k !== 'expiration_time');
+    throw new NonRetriableError(
+      'mlflow_uc_storage_unsupported',
+      `Unity Catalog answered ${kind.join(', ') || 'no'} credentials for ${req.name} version ${mv.version}; Sluice writes with an Azure user delegation SAS only`,
+    );
+  }
+  const f = options.fetch ?? fetch;
+  const urlOf = options.blobUrl ?? abfssBlobUrl;
+  for await (const file of folder.files()) {
+    const url = `${urlOf(mv.storage_location, file.path)}?${sas.replace(/^\?/, '')}`;
+    let res: Response;
+    try {
+      res = await f(url, {
+        method: 'PUT',
+        headers: {
+          'x-ms-blob-type': 'BlockBlob',
+          'x-ms-version': '2021-08-06',
+          'content-type': 'application/octet-stream',
+        },
+        body: file.bytes,
+        signal: AbortSignal.timeout(10 * 60_000),
+      });
+    } catch (err) {
+      throw new TransientError(
+        'mlflow_uc_upload_failed',
+        `writing ${file.path} failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    await res.body?.cancel();
+    if (res.status !== 201) {
+      const Err = res.status >= 500 || res.status === 429 ? TransientError : NonRetriableError;
+      throw new Err(
+        'mlflow_uc_upload_failed',
+        `writing ${file.path} of ${req.name} version ${mv.version} to Unity Catalog storage answered ${res.status}`,
+      );
+    }
+  }
+  const finalized = await client.call<{ model_version: ModelVersion }>(
+    'POST',
+    'unity-catalog/model-versions/finalize',
+    { name: req.name, version: mv.version },
+  );
+  if (finalized.model_version.status !== 'READY')
+    throw new TransientError(
+      'mlflow_uc_not_ready',
+      `Unity Catalog version ${mv.version} of ${req.name} is ${finalized.model_version.status ?? 'not READY'} after finalize`,
+    );
+  return finalized.model_version;
+}

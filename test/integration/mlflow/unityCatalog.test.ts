@@ -1,0 +1,105 @@
+/**
+ * A model version in Unity Catalog's MLflow registry, against the fake speaking the flow of
+ * MLflow's protos over HTTP: the registered model, the version created PENDING_REGISTRATION with
+ * its storage location, temporary credentials (an Azure user delegation SAS), every file written
+ * there with Put Blob, the version finalized READY; then the alias. Each call is asserted, and so
+ * are the refusals: a name without three parts, credentials that are not Azure's, a failed write
+ * (nothing finalized).
+ */
+import type { ExportedFolder } from '../../../lib/mlflow/export';
+import { MlflowClient } from '../../../lib/mlflow/client';
+import { abfssBlobUrl, registerUcVersion } from '../../../lib/mlflow/unityCatalog';
+import { FakeMlflow } from '../../support/fakes/mlflow';
+
+const folder = (files: Record<string, string>): ExportedFolder => ({
+  digest: 'd'.repeat(64),
+  origin: 'stored',
+  paths: Object.keys(files),
+  async *files() {
+    for (const [path, text] of Object.entries(files)) yield { path, bytes: Buffer.from(text) };
+  },
+});
+const model = { MLmodel: 'flavors:\n  onnx: {}\n', 'model.onnx': 'onnx-bytes', 'extra/notes.txt': 'hi' };
+
+describe('Unity Catalog model versions', () => {
+  let fake: FakeMlflow;
+  let client: MlflowClient;
+  beforeAll(async () => {
+    fake = await new FakeMlflow().start();
+    client = new MlflowClient({
+      target: { baseUrl: fake.url, auth: { kind: 'none' }, flavor: 'databricks' },
+      sleep: async () => undefined,
+    });
+  });
+  afterAll(() => fake?.stop());
+
+  it('creates pending, writes the files with the SAS, finalizes READY, and the alias can then be set', async () => {
+    const mv = await registerUcVersion(
+      client,
+      {
+        name: 'main.ml.churn',
+        source: 'mlflow-artifacts:/1/r1/artifacts/model',
+        run_id: 'r1',
+        tags: [{ key: 'sluice.version', value: '3' }],
+      },
+      folder(model),
+      { blobUrl: fake.ucBlobUrl },
+    );
+    expect(mv).toMatchObject({ name: 'main.ml.churn', version: '1', status: 'READY' });
+    expect(fake.calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([
+      'POST unity-catalog/registered-models/create 200',
+      'POST unity-catalog/model-versions/create 200',
+      'POST unity-catalog/model-versions/generate-temporary-credentials 200',
+      'PUT /uc-storage/uc/models/main.ml.churn/versions/1/MLmodel 201',
+      'PUT /uc-storage/uc/models/main.ml.churn/versions/1/model.onnx 201',
+      'PUT /uc-storage/uc/models/main.ml.churn/versions/1/extra/notes.txt 201',
+      'POST unity-catalog/model-versions/finalize 200',
+    ]);
+    expect(fake.calls[2]!.body).toEqual({
+      name: 'main.ml.churn',
+      version: '1',
+      operation: 'MODEL_VERSION_OPERATION_READ_WRITE',
+    });
+    expect(fake.ucFiles.get('uc/models/main.ml.churn/versions/1/model.onnx')?.toString()).toBe('onnx-bytes');
+    await client.call('POST', 'unity-catalog/registered-models/alias', {
+      name: 'main.ml.churn',
+      alias: 'champion',
+      version: mv.version,
+    });
+    // A second version of an existing model: the create answered RESOURCE_ALREADY_EXISTS is fine.
+    fake.calls.length = 0;
+    const second = await registerUcVersion(client, { name: 'main.ml.churn', source: 's' }, folder(model), {
+      blobUrl: fake.ucBlobUrl,
+    });
+    expect(second.version).toBe('2');
+    expect(fake.calls[0]).toMatchObject({ path: 'unity-catalog/registered-models/create', status: 400 });
+  });
+
+  it('refuses a two-part name before any call, and a failed write leaves the version unfinalized', async () => {
+    fake.calls.length = 0;
+    await expect(
+      registerUcVersion(client, { name: 'ml.churn', source: 's' }, folder(model)),
+    ).rejects.toMatchObject({
+      code: 'mlflow_uc_name_invalid',
+    });
+    expect(fake.calls).toEqual([]);
+    // The upload with a SAS the storage does not take: refused, nothing finalized.
+    fake.calls.length = 0;
+    const badFetch: typeof fetch = (url, init) => fetch(String(url).replace(/\?.*$/, '?sig=forged'), init);
+    await expect(
+      registerUcVersion(client, { name: 'main.ml.fraud', source: 's' }, folder(model), {
+        blobUrl: fake.ucBlobUrl,
+        fetch: badFetch,
+      }),
+    ).rejects.toMatchObject({ code: 'mlflow_uc_upload_failed' });
+    expect(fake.calls.map((c) => c.path)).not.toContain('unity-catalog/model-versions/finalize');
+    expect(fake.models.get('main.ml.fraud')!.versions.at(-1)!.status).toBe('PENDING_REGISTRATION');
+  });
+
+  it('maps an abfss:// storage location to the blob endpoint', () => {
+    expect(
+      abfssBlobUrl('abfss://metastore@acct.dfs.core.windows.net/models/abc/versions/1', 'extra/a b.txt'),
+    ).toBe('https://acct.blob.core.windows.net/metastore/models/abc/versions/1/extra/a%20b.txt');
+    expect(() => abfssBlobUrl('s3://bucket/models/1', 'MLmodel')).toThrow(/abfss/);
+  });
+});

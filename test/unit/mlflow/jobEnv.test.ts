@@ -1,0 +1,108 @@
+/**
+ * The MLflow variables a linked training job gets on each backend (lib/training/backends/
+ * mlflowEnv.ts): the run and experiment always; the tracking URI unless the platform sets it; the
+ * host's credentials only for a local job, and only the ones its tracking URI uses; on Databricks
+ * only as environment variables of a new job cluster, never as parameters.
+ */
+import { trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
+import type { CustomTrainingSpec } from '../../../lib/contracts/trainingSpec';
+import { runSubmitBody } from '../../../lib/training/backends/databricksRun';
+import {
+  LOCAL_MLFLOW_ENV,
+  localJobMlflowEnv,
+  mlflowJobVariables,
+} from '../../../lib/training/backends/mlflowEnv';
+
+const link = (trackingUri: string) => ({ trackingUri, experimentId: '7', runId: 'abc123' });
+const creds = {
+  MLFLOW_TRACKING_TOKEN: 'tok',
+  MLFLOW_TRACKING_USERNAME: 'u',
+  MLFLOW_TRACKING_PASSWORD: 'p',
+  DATABRICKS_HOST: 'https://adb-1.azuredatabricks.net',
+  DATABRICKS_TOKEN: 'dapi',
+};
+const ids = { MLFLOW_RUN_ID: 'abc123', MLFLOW_EXPERIMENT_ID: '7' };
+
+describe('mlflowJobVariables', () => {
+  it('gives nothing without a link', () => {
+    expect(mlflowJobVariables(undefined, 'local', creds)).toEqual({});
+  });
+
+  it('local: the URI and the host credentials that server uses', () => {
+    expect(mlflowJobVariables(link('https://mlflow.contoso.com'), 'local', creds)).toEqual({
+      ...ids,
+      MLFLOW_TRACKING_URI: 'https://mlflow.contoso.com',
+      MLFLOW_TRACKING_TOKEN: 'tok',
+      MLFLOW_TRACKING_USERNAME: 'u',
+      MLFLOW_TRACKING_PASSWORD: 'p',
+    });
+    expect(
+      mlflowJobVariables(link('databricks'), 'local', {
+        DATABRICKS_HOST: creds.DATABRICKS_HOST,
+        DATABRICKS_TOKEN: 'dapi',
+      }),
+    ).toEqual({
+      ...ids,
+      MLFLOW_TRACKING_URI: 'databricks',
+      DATABRICKS_HOST: 'https://adb-1.azuredatabricks.net',
+      DATABRICKS_TOKEN: 'dapi',
+    });
+  });
+
+  it('remote backends: never a credential; Azure ML sets its own workspace URI', () => {
+    expect(mlflowJobVariables(link('https://mlflow.contoso.com'), 'azureml', creds)).toEqual({
+      ...ids,
+      MLFLOW_TRACKING_URI: 'https://mlflow.contoso.com',
+    });
+    const ws =
+      'azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w';
+    expect(mlflowJobVariables(link(ws), 'azureml', creds)).toEqual(ids);
+    expect(mlflowJobVariables(link('databricks'), 'databricks', creds)).toEqual({
+      ...ids,
+      MLFLOW_TRACKING_URI: 'databricks',
+    });
+  });
+
+  it('Databricks: environment variables of a new job cluster only, never parameters', () => {
+    const env = mlflowJobVariables(link('databricks'), 'databricks');
+    const spec = (databricks: Record<string, unknown>): CustomTrainingSpec =>
+      trainingSpecSchema.parse({
+        algorithm: 'custom',
+        backend: 'databricks',
+        target: 'y',
+        features: ['a'],
+        code: '/Workspace/Users/me/job',
+        command: 'python train.py --out ${SLUICE_OUTPUT}',
+        databricks,
+      }) as CustomTrainingSpec;
+    const variables = { SLUICE_OUTPUT: '/Volumes/c/s/v/out' };
+    const cluster = runSubmitBody({
+      jobId: 'j1',
+      spec: spec({ task: 'spark_python', newCluster: { spark_version: '15.4.x-scala2.12', num_workers: 1 } }),
+      variables,
+      env,
+    }) as {
+      tasks: {
+        new_cluster: { spark_env_vars: Record<string, string> };
+        spark_python_task: { parameters: string[] };
+      }[];
+    };
+    expect(cluster.tasks[0]!.new_cluster.spark_env_vars).toMatchObject(env);
+    expect(cluster.tasks[0]!.spark_python_task.parameters.join(' ')).not.toContain('MLFLOW');
+    const serverless = runSubmitBody({ jobId: 'j1', spec: spec({ task: 'spark_python' }), variables, env });
+    expect(JSON.stringify(serverless)).not.toContain('MLFLOW');
+  });
+});
+
+describe('localJobMlflowEnv', () => {
+  it('passes on MLFLOW_* and DATABRICKS_* strings only', () => {
+    const value = JSON.stringify({ MLFLOW_RUN_ID: 'r', DATABRICKS_TOKEN: 'd', PATH: '/evil', MLFLOW_X: 3 });
+    expect(localJobMlflowEnv({ [LOCAL_MLFLOW_ENV]: value })).toEqual({
+      MLFLOW_RUN_ID: 'r',
+      DATABRICKS_TOKEN: 'd',
+    });
+    expect(localJobMlflowEnv({ [LOCAL_MLFLOW_ENV]: 'not json' })).toEqual({});
+    expect(localJobMlflowEnv({ [LOCAL_MLFLOW_ENV]: '["MLFLOW_RUN_ID"]' })).toEqual({});
+    expect(localJobMlflowEnv({})).toEqual({});
+  });
+});
