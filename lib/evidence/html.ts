@@ -183,7 +183,7 @@ ${dl([
 ])}
 <table><tr><th>reviewer</th><th>decision</th><th>when</th><th>comment</th></tr>${a.decisions.map(
           (x) =>
-            markup`<tr data-reviewer="${x.reviewer}"><td>${x.delegate ? markup`<strong>${x.delegate}</strong> on behalf of <strong>${x.reviewer}</strong>` : x.reviewer}${x.signedInAs ? ` (signed in as ${x.signedInAs})` : ''}</td><td>${x.decision}</td><td>${x.decidedAt}</td><td>${x.comment}</td></tr>`,
+            markup`<tr data-reviewer="${x.reviewer}"><td>${x.delegate ? markup`<strong>${x.delegate}</strong> on behalf of <strong>${x.reviewer}</strong>` : x.reviewer}${x.signedInAs ? ` (signed in as ${x.signedInAs})` : ''}</td><td>${x.decision}${x.notCounted ? markup`<br><span class="muted">not counted: ${x.notCounted}</span>` : ''}</td><td>${x.decidedAt}</td><td>${x.comment}</td></tr>`,
         )}</table>`,
       )
     : markup`<p class="muted">No approval was requested for this version.</p>`

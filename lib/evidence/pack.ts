@@ -6,6 +6,8 @@ import { readStepOutputs } from '../contracts/run';
 import type { ValidationReport } from '../data/checking/report';
 import type { EvaluationReport } from '../evaluation/report';
 import { evaluationReportSchema } from '../evaluation/report';
+import type { Verdict } from '../approval/policy';
+import { decide, eligibleReviewers } from '../approval/policy';
 import type { ApprovalStore } from '../approval/store';
 import type { PipelineDefinition } from '../pipelines/definition';
 import type { PipelineStore } from '../pipelines/store';
@@ -48,6 +50,8 @@ export interface EvidenceDecision {
   decidedAt: string;
   stage: string;
   signedInAs?: string;
+  /** Set when the policy did not count this decision toward the quorum, with why. */
+  notCounted?: string;
 }
 
 export interface EvidenceApproval {
@@ -58,6 +62,11 @@ export interface EvidenceApproval {
   requestedAt: string;
   closedAt?: string;
   reasons: string[];
+  /**
+   * The policy's own tally (lib/approval/policy.ts `decide`): decisions it ignored (the requester's
+   * own, after the deadline, on other digests, by non-reviewers, a second vote of one person) are
+   * not counted, and say why in `decisions[].notCounted`.
+   */
   quorum: { required: number; approvals: number; rejections: number; reviewers: string[] };
   decisions: EvidenceDecision[];
 }
@@ -162,13 +171,12 @@ export interface EvidencePack {
 const readJson = async (deps: EvidenceDeps, uri: string): Promise<unknown> =>
   JSON.parse((await deps.artifacts.getBuffer(uri)).data.toString('utf8'));
 
-function quorumOf(record: ApprovalRecord, decisions: EvidenceDecision[]): EvidenceApproval['quorum'] {
-  const policy = record.policy as unknown as { reviewers?: string[]; requiredApprovals?: number };
+function quorumOf(record: ApprovalRecord, verdict: Verdict): EvidenceApproval['quorum'] {
   return {
-    required: policy.requiredApprovals ?? 1,
-    approvals: decisions.filter((d) => d.decision === 'approve').length,
-    rejections: decisions.filter((d) => d.decision === 'reject').length,
-    reviewers: policy.reviewers ?? [],
+    required: verdict.required,
+    approvals: verdict.approvedBy.length,
+    rejections: verdict.rejectedBy.length,
+    reviewers: eligibleReviewers(record),
   };
 }
 
@@ -207,7 +215,11 @@ export async function buildEvidencePack(
   const approvals: EvidenceApproval[] = [];
   for (const record of records.sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
     const state = await deps.approvals.readState(record.runId, record.id);
-    const decisions: EvidenceDecision[] = (state?.decisions ?? []).map((d) => ({
+    const stored = state?.decisions ?? [];
+    // The tally the gate itself made (the clock only matters for reminders, not for counting).
+    const verdict = decide(record, stored, new Date(record.closedAt ?? record.deadline));
+    const notCounted = new Map(verdict.ignored.map((i) => [i.reviewer, i.reason]));
+    const decisions: EvidenceDecision[] = stored.map((d) => ({
       reviewer: d.reviewer,
       ...(d.delegate ? { delegate: d.delegate } : {}),
       decidedBy: d.delegate ? `${d.delegate} on behalf of ${d.reviewer}` : d.reviewer,
@@ -216,6 +228,7 @@ export async function buildEvidencePack(
       decidedAt: d.decidedAt,
       stage: d.stage,
       ...(d.principal?.name ? { signedInAs: d.principal.name } : {}),
+      ...(notCounted.has(d.reviewer) ? { notCounted: notCounted.get(d.reviewer)! } : {}),
     }));
     approvals.push({
       approvalId: record.id,
@@ -225,7 +238,7 @@ export async function buildEvidencePack(
       requestedAt: record.createdAt,
       ...(record.closedAt ? { closedAt: record.closedAt } : {}),
       reasons: record.reasons ?? [],
-      quorum: quorumOf(record, decisions),
+      quorum: quorumOf(record, verdict),
       decisions,
     });
   }

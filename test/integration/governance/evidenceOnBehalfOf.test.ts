@@ -151,3 +151,83 @@ it('renders a delegate’s decision as "zoe on behalf of alice" in the pack’s 
   );
   expect(html).toContain('<tr data-reviewer="bob@example.com"><td>bob@example.com</td><td>approve</td>');
 }, 60_000);
+
+it('counts toward the quorum only the decisions the policy counts, and says why the others are not', async () => {
+  const clock = new Date(T0.getTime() + 3_600_000);
+  const now = () => clock;
+  const audit = new AuditLog(cosmos.container('audit'));
+  const approvals = new ApprovalStore(cosmos.container('approvals'), audit);
+  const registry = new ModelRegistry(cosmos.container('models'), now, audit);
+  const modelName = 'evidence-tally';
+  const { version } = await registry.registerVersion({
+    modelName,
+    modelDigest: '5f'.repeat(32),
+    artifactUri: `models/${modelName}/1.json`,
+    datasetDigest: DATASET_DIGEST,
+    metrics: { roc_auc: 0.9 },
+    trainingSpec: {},
+    algorithm: 'logistic_regression',
+    runId: 'run-evidence-tally',
+    tags: {},
+  });
+  const { record } = await approvals.createRecord(
+    sampleRecord(T0, {
+      runId: 'run-evidence-tally',
+      candidate: {
+        modelName,
+        modelVersion: version.version,
+        modelDigest: version.modelDigest,
+        datasetDigest: version.datasetDigest,
+      },
+    }),
+  );
+  const decision = (reviewer: string, modelDigest: string) => ({
+    id: `${record.id}:${reviewer}`,
+    type: 'decision' as const,
+    runId: record.runId,
+    approvalId: record.id,
+    reviewer,
+    decision: 'approve' as const,
+    comment: '',
+    decidedAt: clock.toISOString(),
+    stage: 'primary' as const,
+    modelDigest,
+    datasetDigest: record.candidate.datasetDigest,
+    tokenId: 't',
+    kid: 'k1',
+  });
+  // bob approved what he was shown; alice's approval was of other model bytes.
+  await approvals.createDecision(decision('bob@example.com', record.candidate.modelDigest));
+  await approvals.createDecision(decision('alice@example.com', '6a'.repeat(32)));
+
+  const pack = await buildEvidencePack(
+    {
+      registry,
+      runs: new RunStore(cosmos),
+      pipelines: {
+        get: async () => {
+          throw new Error('not read');
+        },
+      },
+      artifacts: {
+        getBuffer: async () => {
+          throw new Error('not read');
+        },
+      },
+      approvals,
+      audit,
+      now,
+    },
+    modelName,
+    version.version,
+  );
+  const approval = pack!.approvals[0]!;
+  expect(approval.quorum).toMatchObject({ required: 2, approvals: 1, rejections: 0 });
+  expect(approval.decisions.find((d) => d.reviewer === 'bob@example.com')).not.toHaveProperty('notCounted');
+  expect(approval.decisions.find((d) => d.reviewer === 'alice@example.com')?.notCounted).toBe(
+    'decided on a different candidate (model or dataset digest changed)',
+  );
+  expect(renderEvidenceHtml(pack!)).toContain(
+    'not counted: decided on a different candidate (model or dataset digest changed)',
+  );
+});
