@@ -30,6 +30,7 @@ import {
   DATASET_COLUMNAR_URI_TAG,
 } from '../../../lib/contracts/pipeline';
 import { PRODUCTION_ALIAS } from '../../../lib/registry/records';
+import { versionReference } from '../../../lib/serving/reference';
 import resources from '../../../lib/resources.json';
 import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
@@ -114,6 +115,7 @@ describe('live-traffic monitoring (services from createServices on the emulators
     pipelines: services.pipelines,
     production: (name) => services.registry.resolveAlias(name, PRODUCTION_ALIAS),
     rollout: (name) => services.rollouts.get(name),
+    reference: async (version) => (await versionReference(services, version)).reference,
     proposals: async () => {
       const a = await services.approval();
       return {
