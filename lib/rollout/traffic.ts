@@ -21,8 +21,16 @@ export const variants = ['production', 'candidate', 'shadow'] as const;
 export const MAX_UNWRITTEN = 1_000;
 export type Variant = (typeof variants)[number];
 
+/**
+ * Seconds a traffic record is kept (30 days): Cosmos deletes it after that (the container's time to
+ * live is on, lib/resources.json `defaultTtl: -1`; only documents with a `ttl` expire, so the
+ * monitoring documents, labels and proposals in the same container stay).
+ */
+export const TRAFFIC_TTL_SECONDS = 30 * 24 * 3600;
+
 export const trafficRecordSchema = z.object({
   id: z.string(),
+  ttl: z.int().optional(),
   kind: z.literal('traffic'),
   modelName: z.string(),
   version: z.int().positive(),
@@ -204,6 +212,7 @@ function addPredictions(acc: Acc, p: ArrayLike<number> | readonly string[], ref:
 function toRecord(a: Acc, source: string, seq: number, i: number): TrafficRecord {
   return {
     id: `${source}-${seq}-${i}`,
+    ttl: TRAFFIC_TTL_SECONDS,
     kind: 'traffic',
     ...a.key,
     source,
