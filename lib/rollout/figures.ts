@@ -122,18 +122,25 @@ export function agrees(candidate: string | number, production: string | number, 
   return candidate === production;
 }
 
-/**
- * Under no shift, the PSI of n live rows against k reference bins is ≈ χ²(k − 1)/n from the live side
- * (mean (k − 1)/n; a reference of m holdout rows adds (k − 1)/m). The guard judges PSI only once the
- * live side's expected noise is a quarter of the limit or less: n ≥ 4(k − 1)/limit (10 bins, limit
- * 0.4: 90 rows; limit 0.25: 144). docs/rollout.md gives the false-alarm rates this leaves.
- */
-export const PSI_NOISE_SHARE = 1 / 4;
+/** z of the one-sided 0.999 normal quantile: the PSI guard's false-alarm rate is 0.1 % per judgment. */
+export const PSI_NOISE_Z = 3.0902;
 
-/** Live rows the PSI guard needs before it judges: 5 per bin, `minSamples`, and noise ≤ limit/4. */
-export function psiRowsNeeded(categories: number, limit: number, minSamples: number): number {
-  const k = Math.max(categories, 1);
-  return Math.max(minSamples, 5 * k, Math.ceil((k - 1) / (PSI_NOISE_SHARE * limit)));
+/**
+ * The PSI that sampling noise alone stays under with probability ≈ 0.999, for `categories` bins (or
+ * classes), `observed` live rows and a reference of `referenceRows` holdout rows (undefined: exact).
+ * Under no shift, PSI ≈ χ²(k − 1) · (1/n + 1/m); its quantile by the Wilson–Hilferty approximation.
+ * With 10 bins, 50 live and 100 holdout rows it is ≈ 0.84; with 200 live rows ≈ 0.42.
+ */
+export function psiNoiseBound(
+  categories: number,
+  observed: number,
+  referenceRows?: number,
+  z = PSI_NOISE_Z,
+): number {
+  const k = Math.max(categories - 1, 1);
+  const h = 2 / (9 * k);
+  const chi2 = k * Math.pow(1 - h + z * Math.sqrt(h), 3);
+  return chi2 * (1 / Math.max(observed, 1) + (referenceRows && referenceRows > 0 ? 1 / referenceRows : 0));
 }
 
 /** Latency p99 is judged from this many successful candidate requests on. */
@@ -144,13 +151,15 @@ const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 /**
  * The guards' verdict on a step's figures. Each guard is judged only on enough evidence: error rate
  * from `minSamples` candidate requests, latency p99 from max(`minSamples`, 100) successful ones, PSI from `minSamples` and at least 5 rows per
- * reference bin and enough rows that sampling noise is well under the limit ({@link psiRowsNeeded}), agreement (shadow) from `minSamples` compared rows.
+ * reference bin and only above {@link psiNoiseBound}, agreement (shadow) from `minSamples` compared rows.
  */
 export function judgeGuards(
   strategy: 'shadow' | 'canary',
   guards: RolloutGuards,
   figures: TrafficFigures,
   referenceBins: number,
+  /** Holdout rows the reference was built from (the rollout document's `holdoutRows`). */
+  referenceRows?: number,
 ): GuardBreach[] {
   const out: GuardBreach[] = [];
   const enough = figures.requests >= guards.minSamples;
@@ -172,15 +181,21 @@ export function judgeGuards(
       message: `candidate latency p99 ≤ ${figures.latencyP99Ms} ms is above ${guards.maxLatencyP99Ms} ms`,
     });
   }
-  // PSI over few rows is mostly sampling noise (≈ (k − 1)/n with nothing moved): it is judged only
-  // from enough rows that the noise is well under the limit.
-  const rowsNeeded = psiRowsNeeded(referenceBins, guards.maxPredictionPsi, guards.minSamples);
-  if (figures.psi !== null && figures.predictedRows >= rowsNeeded && figures.psi > guards.maxPredictionPsi) {
+  // PSI over few rows is mostly sampling noise (≈ (k − 1)(1/n + 1/m) with nothing moved): it breaches
+  // only above the limit and above the bound noise stays under at the documented rate.
+  const rowsNeeded = Math.max(guards.minSamples, 5 * Math.max(referenceBins, 1));
+  const noise = psiNoiseBound(Math.max(referenceBins, 2), figures.predictedRows, referenceRows);
+  if (
+    figures.psi !== null &&
+    figures.predictedRows >= rowsNeeded &&
+    figures.psi > guards.maxPredictionPsi &&
+    figures.psi > noise
+  ) {
     out.push({
       guard: 'maxPredictionPsi',
       value: round(figures.psi),
       limit: guards.maxPredictionPsi,
-      message: `the candidate's live predictions moved from its holdout predictions: PSI ${figures.psi.toFixed(3)} over ${figures.predictedRows} rows is above ${guards.maxPredictionPsi}`,
+      message: `the candidate's live predictions moved from its holdout predictions: PSI ${figures.psi.toFixed(3)} over ${figures.predictedRows} rows is above ${guards.maxPredictionPsi} and above the ${noise.toFixed(3)} sampling noise stays under`,
     });
   }
   if (
