@@ -36,7 +36,7 @@ export function checkRolloutGuards(deps: {
         : Object.keys(doc.reference?.expected ?? {}).length;
     return {
       figures,
-      breaches: judgeGuards(input.strategy, input.guards, figures, bins, doc.holdoutRows),
+      breaches: judgeGuards(input.strategy, input.guards, figures, bins),
       ...(doc.control ? { control: doc.control } : {}),
     };
   };

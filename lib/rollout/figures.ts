@@ -84,9 +84,7 @@ const PSI_FLOOR = 1e-4;
 
 /**
  * Population stability index of observed counts against expected shares: Σ (a − e) · ln(a / e).
- * Under 0.1 is usually read as stable, over 0.25 as a real shift. Null with no observations. An
- * empty observed bin counts as half an observation: at a few dozen rows an empty decile is common
- * by chance, and a share floored at 1e-4 alone would add ≈ 0.7 to the PSI for it.
+ * Under 0.1 is usually read as stable, over 0.25 as a real shift. Null with no observations.
  */
 export function psi(expected: readonly number[], observed: readonly number[]): number | null {
   const total = observed.reduce((a, b) => a + b, 0);
@@ -94,7 +92,7 @@ export function psi(expected: readonly number[], observed: readonly number[]): n
   let sum = 0;
   for (let i = 0; i < expected.length; i++) {
     const e = Math.max(expected[i]!, PSI_FLOOR);
-    const a = Math.max(Math.max(observed[i] ?? 0, 0.5) / total, PSI_FLOOR);
+    const a = Math.max((observed[i] ?? 0) / total, PSI_FLOOR);
     sum += (a - e) * Math.log(a / e);
   }
   return sum;
@@ -122,27 +120,6 @@ export function agrees(candidate: string | number, production: string | number, 
   return candidate === production;
 }
 
-/** z of the one-sided 0.999 normal quantile: the PSI guard's false-alarm rate is 0.1 % per judgment. */
-export const PSI_NOISE_Z = 3.0902;
-
-/**
- * The PSI that sampling noise alone stays under with probability ≈ 0.999, for `categories` bins (or
- * classes), `observed` live rows and a reference of `referenceRows` holdout rows (undefined: exact).
- * Under no shift, PSI ≈ χ²(k − 1) · (1/n + 1/m); its quantile by the Wilson–Hilferty approximation.
- * With 10 bins, 50 live and 100 holdout rows it is ≈ 0.84; with 200 live rows ≈ 0.42.
- */
-export function psiNoiseBound(
-  categories: number,
-  observed: number,
-  referenceRows?: number,
-  z = PSI_NOISE_Z,
-): number {
-  const k = Math.max(categories - 1, 1);
-  const h = 2 / (9 * k);
-  const chi2 = k * Math.pow(1 - h + z * Math.sqrt(h), 3);
-  return chi2 * (1 / Math.max(observed, 1) + (referenceRows && referenceRows > 0 ? 1 / referenceRows : 0));
-}
-
 /** Latency p99 is judged from this many successful candidate requests on. */
 export const MIN_P99_SAMPLES = 100;
 
@@ -151,15 +128,13 @@ const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 /**
  * The guards' verdict on a step's figures. Each guard is judged only on enough evidence: error rate
  * from `minSamples` candidate requests, latency p99 from max(`minSamples`, 100) successful ones, PSI from `minSamples` and at least 5 rows per
- * reference bin and only above {@link psiNoiseBound}, agreement (shadow) from `minSamples` compared rows.
+ * reference bin, agreement (shadow) from `minSamples` compared rows.
  */
 export function judgeGuards(
   strategy: 'shadow' | 'canary',
   guards: RolloutGuards,
   figures: TrafficFigures,
   referenceBins: number,
-  /** Holdout rows the reference was built from (the rollout document's `holdoutRows`). */
-  referenceRows?: number,
 ): GuardBreach[] {
   const out: GuardBreach[] = [];
   const enough = figures.requests >= guards.minSamples;
@@ -181,21 +156,13 @@ export function judgeGuards(
       message: `candidate latency p99 ≤ ${figures.latencyP99Ms} ms is above ${guards.maxLatencyP99Ms} ms`,
     });
   }
-  // PSI over few rows is mostly sampling noise (≈ (k − 1)(1/n + 1/m) with nothing moved): it breaches
-  // only above the limit and above the bound noise stays under at the documented rate.
   const rowsNeeded = Math.max(guards.minSamples, 5 * Math.max(referenceBins, 1));
-  const noise = psiNoiseBound(Math.max(referenceBins, 2), figures.predictedRows, referenceRows);
-  if (
-    figures.psi !== null &&
-    figures.predictedRows >= rowsNeeded &&
-    figures.psi > guards.maxPredictionPsi &&
-    figures.psi > noise
-  ) {
+  if (figures.psi !== null && figures.predictedRows >= rowsNeeded && figures.psi > guards.maxPredictionPsi) {
     out.push({
       guard: 'maxPredictionPsi',
       value: round(figures.psi),
       limit: guards.maxPredictionPsi,
-      message: `the candidate's live predictions moved from its holdout predictions: PSI ${figures.psi.toFixed(3)} over ${figures.predictedRows} rows is above ${guards.maxPredictionPsi} and above the ${noise.toFixed(3)} sampling noise stays under`,
+      message: `the candidate's live predictions moved from its holdout predictions: PSI ${figures.psi.toFixed(3)} over ${figures.predictedRows} rows is above ${guards.maxPredictionPsi}`,
     });
   }
   if (
