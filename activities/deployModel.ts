@@ -29,6 +29,16 @@ export interface DeployDeps {
    * (`run_canceled`): a cancel must never be followed by a production move. Absent: not checked.
    */
   readRun?: (pipeline: string, runId: string) => Promise<RunDocument | undefined>;
+  /**
+   * Claims the run for this deployment in one ETag-conditioned write of the run document that
+   * refuses (`run_canceled`) a run canceled, asked to be, or ended; a cancel after the claim is
+   * refused (`run_deploying`, functions/support/cancel.ts). So the run check and the alias move are
+   * one decision: a cancel lands either before the claim (nothing moves) or after it (refused).
+   * When set, it replaces `readRun`'s plain check.
+   */
+  claimRun?: (pipeline: string, runId: string, deploymentId: string, at: string) => Promise<void>;
+  /** Test seam: runs after the run is claimed and the approval consumed, right before the alias move. */
+  beforeMove?: () => Promise<void>;
 }
 
 /**
@@ -45,7 +55,9 @@ export interface DeployDeps {
 export function deployModel(deps: DeployDeps) {
   return async (input: Input): Promise<DeployModelOutput> => {
     const c = input.candidate;
-    if (deps.readRun) {
+    if (deps.claimRun) {
+      await deps.claimRun(input.pipeline, input.runId, input.deploymentId, deps.now().toISOString());
+    } else if (deps.readRun) {
       refuseEndedRun(await deps.readRun(input.pipeline, input.runId), 'production was not moved');
     }
     const approval = requireApprovedFor(
@@ -66,6 +78,7 @@ export function deployModel(deps: DeployDeps) {
       );
     }
     await consume(deps, input, approval);
+    await deps.beforeMove?.();
     const approvers = (approval.reasons ?? []).join(' ');
     let moved: boolean;
     let move: AliasMove | undefined;
@@ -163,6 +176,18 @@ export function deployDeps(
     },
     now: services.now,
     readRun: (pipeline, runId) => runs.get(pipeline, runId),
+    claimRun: async (pipeline, runId, deploymentId, at) => {
+      try {
+        await runs.update(pipeline, runId, (run) => {
+          refuseEndedRun(run, 'production was not moved');
+          if (run.deploying?.deploymentId === deploymentId) return run;
+          return { ...run, deploying: { deploymentId, at } };
+        });
+      } catch (err) {
+        // No run document (a deployment outside a run): nothing to claim, as readRun checks nothing.
+        if ((err as { code?: string }).code !== 'run_not_found') throw err;
+      }
+    },
   };
 }
 

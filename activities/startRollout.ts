@@ -1,25 +1,18 @@
 import type { z } from 'zod';
 import type { ApprovalStore } from '../lib/approval/store';
 import { startRolloutActivity } from '../lib/contracts/rollout';
-import { isCustomSpec, trainingSpecSchema } from '../lib/contracts/trainingSpec';
-import { loadColumnar } from '../lib/data/datasets';
 import { requireApprovedFor } from '../lib/approval/approved';
 import { NonRetriableError } from '../lib/errors';
 import type { OnnxModels } from '../lib/mlmodel/onnxModels';
-import { PRODUCTION_ALIAS, columnarReferenceOf } from '../lib/registry/records';
-import type { ModelVersion } from '../lib/registry/records';
+import { PRODUCTION_ALIAS } from '../lib/registry/records';
 import type { ModelRegistry } from '../lib/registry/registry';
-import { buildReference } from '../lib/rollout/figures';
-import type { PredictionReference } from '../lib/rollout/records';
 import { LIVE_STATES, ROLLOUT_DOC_ID } from '../lib/rollout/records';
 import type { RolloutStore } from '../lib/rollout/store';
 import { endLiveRollout } from '../lib/rollout/store';
+import { versionReference } from '../lib/serving/reference';
 import type { RunStore } from '../lib/runs/store';
 import { refuseEndedRun } from './setRolloutStep';
-import { loadScorer } from '../lib/scoring/scorer';
 import type { ArtifactStore } from '../lib/storage/blob';
-import { datasetFromTable, selectRows } from '../lib/training/dataset';
-import { splitForSpec } from '../lib/training/models/train';
 import { registerActivityFactory } from './support/define';
 
 type Input = z.output<typeof startRolloutActivity.input>;
@@ -39,7 +32,8 @@ export interface StartRolloutDeps {
  * approved for exactly this candidate, a registry version whose digests differ, a production alias
  * that moved since evaluation, and a model with another live rollout. The candidate's predictions
  * on its own holdout rows (the rows evaluation scored it on, by the same split) become the PSI
- * reference. The document starts at step -1, 0 %: production answers until the first step is set.
+ * reference (recorded once per version, lib/serving/reference.ts, so monitoring judges the same
+ * reference later). The document starts at step -1, 0 %: production answers until the first step is set.
  * A run canceled (or asked to be) or ended is refused (`run_canceled`), checked before and again
  * after the document is written (then the document is ended at once).
  * A retry finds its own document and changes nothing.
@@ -74,7 +68,7 @@ export function startRollout(deps: StartRolloutDeps) {
         `production of ${c.modelName} is ${production ? `version ${production}` : 'nothing'}, but the candidate was evaluated against ${input.expectedProduction ? `version ${input.expectedProduction}` : 'no production model'}; nothing was rolled out. Start a new run.`,
       );
     }
-    const { reference, rows } = await holdoutReference(deps, version);
+    const { reference, rows } = await versionReference(deps, version);
     const stored = await deps.rollouts.update(c.modelName, (current) => {
       if (current?.rolloutId === input.rolloutId) return undefined;
       if (current && LIVE_STATES.has(current.state)) {
@@ -118,45 +112,6 @@ export function startRollout(deps: StartRolloutDeps) {
     }
     return { holdoutRows: stored?.holdoutRows ?? rows, productionVersion: production };
   };
-}
-
-/**
- * The candidate's predictions on its holdout: the columnar dataset and training spec it was
- * registered with, split as training split it. Undefined (no PSI guard) when the version records
- * neither, or is scored by a command rather than in process.
- */
-async function holdoutReference(
-  deps: Pick<StartRolloutDeps, 'artifacts' | 'onnx'>,
-  version: ModelVersion,
-): Promise<{ reference: PredictionReference | undefined; rows: number }> {
-  const columnar = columnarReferenceOf(version.tags);
-  const spec = trainingSpecSchema.safeParse(version.trainingSpec);
-  if (!columnar || !spec.success || (isCustomSpec(spec.data) && version.artifact?.flavor !== 'onnx'))
-    return { reference: undefined, rows: 0 };
-  const full = datasetFromTable(await loadColumnar(deps.artifacts, columnar.columnar));
-  const holdout = selectRows(full, splitForSpec(full, spec.data).holdout);
-  const scorer = await loadScorer(
-    { store: deps.artifacts, onnx: deps.onnx },
-    {
-      uri: version.artifactUri,
-      digest: version.modelDigest,
-      ...(version.artifact ? { artifact: version.artifact } : {}),
-    },
-  );
-  const scores = await scorer.scoreDataset(holdout);
-  let predictions: number[] | string[];
-  if (scorer.classes && scores.probabilities) {
-    const K = scorer.classes.length;
-    const P = scores.probabilities;
-    predictions = Array.from({ length: holdout.rowCount }, (_, i) => {
-      let best = 0;
-      for (let k = 1; k < K; k++) if (P[i * K + k]! > P[i * K + best]!) best = k;
-      return scorer.classes![best]!;
-    });
-  } else {
-    predictions = Array.from(scores.values ?? []);
-  }
-  return { reference: buildReference(predictions), rows: holdout.rowCount };
 }
 
 registerActivityFactory(startRolloutActivity, (services) =>

@@ -5,6 +5,7 @@ import { readStepOutputs } from '../../lib/contracts/run';
 import { ROLLOUT_CONTROL_EVENT, rolloutInstanceId } from '../../lib/contracts/rollout';
 import { endLiveRollout, requestControl } from '../../lib/rollout/store';
 import type { RunDocument } from '../../lib/contracts/runDocument';
+import { ValidationError } from '../../lib/errors';
 import { endRun, withdrawalMessage } from '../../lib/runs/ending';
 import type { Services } from '../../lib/services';
 
@@ -47,7 +48,17 @@ export async function cancelRunNow(
   const reason = `canceled by ${by}`;
   // A cancel in progress: reconciliation (lib/runs/reconcile.ts) reads this and does not judge the
   // run while its orchestration is terminated before the document below says canceled.
-  await deps.runs.update(run.pipeline, id, (r) => ({ ...r, cancelRequested: true }));
+  // Refused once deploy has claimed the run (ETag-conditioned, activities/deployModel.ts): production
+  // is moving or has moved, and a cancel must never be followed by a production move.
+  await deps.runs.update(run.pipeline, id, (r) => {
+    if (r.deploying)
+      throw new ValidationError(
+        'run_deploying',
+        `run ${id} is deploying (since ${r.deploying.at}): it can no longer be canceled. Roll the model back once the run ends.`,
+        { status: 409, field: 'id' },
+      );
+    return { ...r, cancelRequested: true };
+  });
 
   // Parent first, so it schedules nothing new while the children are stopped; the rollout too
   // (docs/rollout.md): a terminated rollout moves nothing more, and its document is ended below.

@@ -24,6 +24,8 @@ param containers cosmosContainer[]
 type cosmosContainer = {
   name: string
   partitionKey: string
+  @description('Time to live: -1 turns it on with no default (only documents with a ttl expire); absent: off.')
+  defaultTtl: int?
 }
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
@@ -79,6 +81,7 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
           kind: 'Hash'
           version: 2
         }
+        defaultTtl: container.?defaultTtl
       }
     }
   }

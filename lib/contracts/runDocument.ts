@@ -147,6 +147,12 @@ export const runDocumentSchema = z.object({
   /** Set by cancelRun before it terminates; reconciliation reads it to leave a cancel in progress alone; nothing else reads it. */
   cancelRequested: z.boolean().optional(),
   /**
+   * Set by deployModel, in one ETag-conditioned write that also checks the run is not canceled or
+   * ended, before production moves. A cancel after it is refused (`run_deploying`), so no cancel can
+   * fall between deploy's run check and its alias move.
+   */
+  deploying: z.object({ deploymentId: z.string(), at: z.iso.datetime() }).optional(),
+  /**
    * The one orchestration execution that runs this run (claimed by its first activity). A
    * restarted or duplicated orchestration with the same run id finds another execution here and
    * stops without touching the run or its approval.

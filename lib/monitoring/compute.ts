@@ -14,7 +14,7 @@ import { modelNameOf } from '../pipelines/definition';
 import type { ModelVersion } from '../registry/records';
 import { columnarReferenceOf } from '../registry/records';
 import { bucketQuantile } from '../rollout/figures';
-import type { RolloutDoc } from '../rollout/records';
+import type { PredictionReference, RolloutDoc } from '../rollout/records';
 import type { TrafficRecord } from '../rollout/traffic';
 import { sumRecords, trafficRecordSchema } from '../rollout/traffic';
 import type { ArtifactStore } from '../storage/blob';
@@ -42,6 +42,11 @@ export interface MonitoringDeps {
   production(modelName: string): Promise<ModelVersion | undefined>;
   /** The model's rollout document (its prediction reference, when the production version was rolled out). */
   rollout(modelName: string): Promise<RolloutDoc | undefined>;
+  /**
+   * The recorded holdout prediction reference of a version (lib/serving/reference.ts), for a version
+   * that reached production without a rollout (`direct`, a rollback). Undefined: none can be made.
+   */
+  reference(version: ModelVersion): Promise<PredictionReference | undefined>;
 }
 
 /** Days of labels the live metric counts. */
@@ -184,14 +189,17 @@ export async function computeMonitoring(
       : notTestable('the production version names no training data (no columnar reference)');
   }
 
-  const ref =
-    rollout?.reference && production && rollout.candidate.version === production.version
+  const ref = !production
+    ? undefined
+    : rollout?.reference && rollout.candidate.version === production.version
       ? rollout.reference
-      : undefined;
+      : await deps.reference(production);
   const predictionDrift = !ref
     ? {
         psi: null,
-        reason: 'no holdout predictions recorded for the production version (it was not rolled out)',
+        reason: production
+          ? 'no holdout predictions for the production version (no columnar dataset, or not scored in process)'
+          : 'no production version',
       }
     : predictions.length === 0
       ? { psi: null, reason: 'no sampled predictions in the window' }

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { PredictionSample } from './samples';
 import { hashFeature, newPredictionId } from './samples';
 import type { AnsweredRequest } from '../serving/rollout';
+import { BatchWriter } from '../storage/batchWriter';
 
 /**
  * Samples predict requests for live-traffic monitoring (docs/monitoring.md). `sample` is cheap and
@@ -9,8 +10,9 @@ import type { AnsweredRequest } from '../serving/rollout';
  * hashed features hashed and dropped ones left out, predictions, latency) in this instance's buffer
  * when the model's pipeline samples it. The buffer is written as one JSON Lines blob per model every
  * `flushEveryMs` or `flushEveryRows` sampled rows, whichever comes first: never a blob per request,
- * never on the request's path. A failed write keeps its samples for the next flush (up to
- * `maxBuffered` rows; beyond that the oldest are dropped and counted).
+ * never on the request's path, through the shared batching writer (lib/storage/batchWriter.ts). A
+ * failed write keeps its samples for the next flush (up to `maxBuffered` rows; beyond that the
+ * oldest are dropped and counted).
  *
  * A model's sampling settings come from its pipeline, looked up in the background and kept
  * `settingsTtlMs`: until the first lookup has answered, requests are not sampled.
@@ -46,20 +48,33 @@ interface SettingsEntry {
 
 export class PredictionSampler {
   private buffer = new Map<string, PredictionSample[]>();
-  private rows = 0;
-  private seq = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly writer: BatchWriter<PredictionSample>;
   private readonly settings = new Map<string, SettingsEntry>();
   private readonly source = randomUUID();
   private readonly now: () => number;
   private readonly random: () => number;
-  /** Samples dropped because the buffer was full (writes failing). */
-  dropped = 0;
 
   constructor(private readonly deps: PredictionSamplerDeps) {
     this.now = deps.now ?? (() => Date.now());
     this.random = deps.random ?? Math.random;
+    this.writer = new BatchWriter<PredictionSample>({
+      take: () => {
+        const taken = [...this.buffer.values()].flat();
+        this.buffer = new Map();
+        return taken;
+      },
+      write: (samples, seq) => this.write(samples, seq),
+      flushEveryMs: deps.flushEveryMs,
+      flushEvery: deps.flushEveryRows,
+      weight: (sample) => sample.rows.length,
+      maxUnwritten: deps.maxBuffered ?? 100_000,
+      log: (m) => deps.log?.(`monitoring samples: ${m}`),
+    });
+  }
+
+  /** Samples dropped because too many were kept after failed writes. */
+  get dropped(): number {
+    return this.writer.dropped;
   }
 
   /** The answer's prediction id; the request is buffered when the model is sampled and the draw says so. */
@@ -121,65 +136,38 @@ export class PredictionSampler {
     const list = this.buffer.get(sample.modelName) ?? [];
     list.push(sample);
     this.buffer.set(sample.modelName, list);
-    this.rows += sample.rows.length;
-    const max = this.deps.maxBuffered ?? 100_000;
-    while (this.rows > max && list.length > 1) {
-      this.rows -= list.shift()!.rows.length;
-      this.dropped++;
-    }
-    if (this.rows >= this.deps.flushEveryRows) void this.flush();
-    else this.arm();
+    this.writer.added(sample.rows.length);
   }
 
-  private arm(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.deps.flushEveryMs);
-    this.timer.unref();
+  /** One blob per model; resolves with the samples of the models whose write failed. */
+  private async write(samples: PredictionSample[], seq: number): Promise<PredictionSample[]> {
+    const byModel = new Map<string, PredictionSample[]>();
+    for (const sample of samples) {
+      const list = byModel.get(sample.modelName) ?? [];
+      list.push(sample);
+      byModel.set(sample.modelName, list);
+    }
+    const left = await Promise.all(
+      [...byModel].map(async ([model, list]) => {
+        try {
+          await this.deps.write(model, this.source, seq, list);
+          return [];
+        } catch (err) {
+          this.deps.log?.(`monitoring samples of ${model}: write failed, kept: ${(err as Error).message}`);
+          return list;
+        }
+      }),
+    );
+    return left.flat();
   }
 
   /** Writes what is buffered, one blob per model (one flush at a time). */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    if (this.buffer.size === 0) return Promise.resolve();
-    const taken = this.buffer;
-    this.buffer = new Map();
-    this.rows = 0;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    const seq = this.seq++;
-    let failed = false;
-    this.flushing = Promise.all(
-      [...taken].map(async ([model, samples]) => {
-        try {
-          await this.deps.write(model, this.source, seq, samples);
-        } catch (err) {
-          failed = true;
-          this.deps.log?.(`monitoring samples of ${model}: write failed, kept: ${(err as Error).message}`);
-          const now = this.buffer.get(model) ?? [];
-          this.buffer.set(model, [...samples, ...now]);
-          this.rows += samples.reduce((a, s) => a + s.rows.length, 0);
-        }
-      }),
-    )
-      .then(() => undefined)
-      .finally(() => {
-        this.flushing = undefined;
-        // Samples that came during the write: flush now when due, else on the timer (always the
-        // timer after a failed write, so a storage outage is not retried in a tight loop).
-        if (!failed && this.rows >= this.deps.flushEveryRows) void this.flush();
-        else if (this.buffer.size > 0) this.arm();
-      });
-    return this.flushing;
+    return this.writer.flush();
   }
 
   /** Writes what is left (shutdown, tests). */
-  async close(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    await this.flush();
+  close(): Promise<void> {
+    return this.writer.close();
   }
 }

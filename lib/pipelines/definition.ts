@@ -22,10 +22,10 @@ export const monitoringSpecSchema = z
     sampleRate: z.number().min(0).max(1),
     hashFeatures: z.array(z.string().min(1)).max(1000).default([]),
     dropFeatures: z.array(z.string().min(1)).max(1000).default([]),
-    /** The window each monitoring document covers (the timer computes the last one). */
+    /** The window each monitoring document covers (the timer computes the last one; it runs every minute). */
     windowMinutes: z
       .int()
-      .min(5)
+      .min(1)
       .max(7 * 24 * 60)
       .default(60),
     policy: z

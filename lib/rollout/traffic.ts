@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { TrafficFigures } from '../contracts/rollout';
 import type { CosmosStore } from '../storage/cosmos';
+import { BatchWriter } from '../storage/batchWriter';
 import { LATENCY_EDGES_MS, binOf, bucketQuantile, latencyBucket, predictionPsi } from './figures';
 import type { PredictionReference } from './records';
 
@@ -20,8 +21,16 @@ export const variants = ['production', 'candidate', 'shadow'] as const;
 export const MAX_UNWRITTEN = 1_000;
 export type Variant = (typeof variants)[number];
 
+/**
+ * Seconds a traffic record is kept (30 days): Cosmos deletes it after that (the container's time to
+ * live is on, lib/resources.json `defaultTtl: -1`; only documents with a `ttl` expire, so the
+ * monitoring documents, labels and proposals in the same container stay).
+ */
+export const TRAFFIC_TTL_SECONDS = 30 * 24 * 3600;
+
 export const trafficRecordSchema = z.object({
   id: z.string(),
+  ttl: z.int().optional(),
   kind: z.literal('traffic'),
   modelName: z.string(),
   version: z.int().positive(),
@@ -107,20 +116,28 @@ export interface TrafficRecorderDeps {
 export class TrafficRecorder {
   private buffer = new Map<string, Acc>();
   /**
-   * Records of failed flushes, kept exactly as built (same ids) and written again with the next
-   * flush: a record the failed write did store answers 409 and counts as written, so a partly
-   * failed flush is never counted twice (merging its counts into a new record would be).
+   * Records of failed flushes are kept by the writer exactly as built (same ids) and written again
+   * with the next flush: a record the failed write did store answers 409 and counts as written, so
+   * a partly failed flush is never counted twice (merging its counts into a new record would be).
    */
-  private unwritten: TrafficRecord[] = [];
-  private pending = 0;
-  private seq = 0;
-  private flushing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly writer: BatchWriter<TrafficRecord>;
   private readonly source = randomUUID();
   private readonly now: () => number;
 
-  constructor(private readonly deps: TrafficRecorderDeps) {
+  constructor(deps: TrafficRecorderDeps) {
     this.now = deps.now ?? (() => Date.now());
+    this.writer = new BatchWriter<TrafficRecord>({
+      take: (seq) => {
+        const taken = [...this.buffer.values()].map((a, i) => toRecord(a, this.source, seq, i));
+        this.buffer = new Map();
+        return taken;
+      },
+      write: (records) => deps.write(records),
+      flushEveryMs: deps.flushEveryMs,
+      flushEvery: deps.flushEveryRequests,
+      maxUnwritten: MAX_UNWRITTEN,
+      log: (m) => deps.log?.(`traffic stats: ${m}`),
+    });
   }
 
   /** Adds one request; cheap and synchronous. A flush starts in the background when due. */
@@ -158,15 +175,7 @@ export class TrafficRecorder {
       acc.compared += s.compared;
       acc.agreed += s.agreed ?? 0;
     }
-    this.pending++;
-    if (this.pending >= this.deps.flushEveryRequests) void this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.deps.flushEveryMs);
-      this.timer.unref();
-    }
+    this.writer.added(1);
   }
 
   /**
@@ -175,48 +184,12 @@ export class TrafficRecorder {
    * oldest are dropped beyond, and logged).
    */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    if (this.buffer.size === 0 && this.unwritten.length === 0) return Promise.resolve();
-    const taken = this.buffer;
-    this.buffer = new Map();
-    this.pending = 0;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    const fresh: TrafficRecord[] = [];
-    if (taken.size > 0) {
-      const seq = this.seq++;
-      fresh.push(...[...taken.values()].map((a, i) => toRecord(a, this.source, seq, i)));
-    }
-    const records = [...this.unwritten, ...fresh];
-    this.unwritten = [];
-    this.flushing = this.deps
-      .write(records)
-      .catch((err: unknown) => {
-        const dropped = Math.max(0, records.length - MAX_UNWRITTEN);
-        this.unwritten = records.slice(dropped);
-        this.deps.log?.(
-          `traffic stats: write failed, ${this.unwritten.length} record(s) kept for the next flush${dropped > 0 ? `, ${dropped} oldest dropped` : ''}: ${(err as Error).message}`,
-        );
-        if (!this.timer) {
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            void this.flush();
-          }, this.deps.flushEveryMs);
-          this.timer.unref();
-        }
-      })
-      .finally(() => {
-        this.flushing = undefined;
-      });
-    return this.flushing;
+    return this.writer.flush();
   }
 
   /** Writes what is left and stops the timer (shutdown, tests). */
-  async close(): Promise<void> {
-    if (this.flushing) await this.flushing;
-    await this.flush();
+  close(): Promise<void> {
+    return this.writer.close();
   }
 }
 
@@ -239,6 +212,7 @@ function addPredictions(acc: Acc, p: ArrayLike<number> | readonly string[], ref:
 function toRecord(a: Acc, source: string, seq: number, i: number): TrafficRecord {
   return {
     id: `${source}-${seq}-${i}`,
+    ttl: TRAFFIC_TTL_SECONDS,
     kind: 'traffic',
     ...a.key,
     source,

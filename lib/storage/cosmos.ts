@@ -117,12 +117,16 @@ export class CosmosStore {
     }
     await Promise.all(
       containerNames.map(async (name) => {
-        const { name: id, partitionKey } = resources.cosmos.containers[name];
+        const spec: { name: string; partitionKey: string; defaultTtl?: number } =
+          resources.cosmos.containers[name];
+        const { name: id, partitionKey } = spec;
         let paths: string[] | undefined;
         try {
+          // defaultTtl -1: time-to-live on, documents expire only when they carry a `ttl` (traffic records).
           const { resource } = await this.database.containers.createIfNotExists({
             id,
             partitionKey: { paths: [partitionKey] },
+            ...(spec.defaultTtl !== undefined ? { defaultTtl: spec.defaultTtl } : {}),
           });
           paths = resource?.partitionKey?.paths;
         } catch (err) {

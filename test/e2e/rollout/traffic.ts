@@ -76,9 +76,14 @@ export function shuffledRows(rows: Record<string, unknown>[], seed = 1985): Reco
   return out;
 }
 
-/** `clients` concurrent loops posting 5 rows each with a request key, until stopped. */
-export function sendTraffic(h: PipelineHarness, model: string, clients = 3): Traffic {
-  const rows = shuffledRows(wageRows());
+/** `clients` concurrent loops posting 5 rows each (each row through `transform`) with a request key, until stopped. */
+export function sendTraffic(
+  h: PipelineHarness,
+  model: string,
+  clients = 3,
+  transform: (row: Record<string, unknown>) => Record<string, unknown> = (row) => row,
+): Traffic {
+  const rows = shuffledRows(wageRows()).map(transform);
   const answers: Answer[] = [];
   let running = true;
   let n = 0;

@@ -30,6 +30,8 @@ import {
   DATASET_COLUMNAR_URI_TAG,
 } from '../../../lib/contracts/pipeline';
 import { PRODUCTION_ALIAS } from '../../../lib/registry/records';
+import { versionReference } from '../../../lib/serving/reference';
+import { TRAFFIC_TTL_SECONDS, TrafficRecorder, TrafficStore } from '../../../lib/rollout/traffic';
 import resources from '../../../lib/resources.json';
 import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
@@ -114,6 +116,7 @@ describe('live-traffic monitoring (services from createServices on the emulators
     pipelines: services.pipelines,
     production: (name) => services.registry.resolveAlias(name, PRODUCTION_ALIAS),
     rollout: (name) => services.rollouts.get(name),
+    reference: async (version) => (await versionReference(services, version)).reference,
     proposals: async () => {
       const a = await services.approval();
       return {
@@ -237,6 +240,25 @@ describe('live-traffic monitoring (services from createServices on the emulators
   afterAll(async () => {
     services?.cosmos.client.dispose();
     await Promise.all([azurite?.stop(), cosmos?.stop()]);
+  });
+
+  it('the traffic container has time to live on, and traffic records expire after the documented 30 days', async () => {
+    const { resource } = await services.cosmos.database.container('traffic').read();
+    expect(resource?.defaultTtl).toBe(-1);
+    const recorder = new TrafficRecorder({
+      write: (records) => new TrafficStore(services.cosmos).write(records),
+      flushEveryMs: 60_000,
+      flushEveryRequests: 1_000,
+    });
+    recorder.record({ modelName: 'ttl-model', version: 1, variant: 'production', rows: 1, latencyMs: 2 });
+    await recorder.close();
+    const [stored] = await services.cosmos.query<{ ttl?: number }>(
+      'traffic',
+      { query: 'SELECT * FROM c WHERE c.kind = "traffic"' },
+      'ttl-model',
+    );
+    expect(stored?.ttl).toBe(TRAFFIC_TTL_SECONDS);
+    expect(TRAFFIC_TTL_SECONDS).toBe(30 * 86_400);
   });
 
   it('samples in batches: one JSON Lines blob per flush, hashed features hashed and dropped ones left out', async () => {

@@ -172,6 +172,48 @@ describe('rollouts of canceled runs, and sticky aborts (emulators)', () => {
     expect(await production(model)).toBe(1);
   });
 
+  it("a cancel between deploy's run check and its alias move is refused: the check and the move are one decision", async () => {
+    const model = 'cancel-during-move';
+    const s = await setup(model);
+    const { client, terminated } = recordingClient();
+    let cancel: Promise<unknown> | undefined;
+    // Forced interleaving: the cancel comes after the run was checked (claimed) and before the move.
+    const out = await deployModel({
+      ...deployDeps(services),
+      beforeMove: async () => {
+        cancel = cancelRunNow(
+          services,
+          client,
+          (await services.runs.get(model, s.runId))!,
+          'ops@example.com',
+          context(),
+        ).catch((err: unknown) => err);
+        await cancel;
+      },
+    })(s.deploy);
+    expect(await cancel).toMatchObject({ code: 'run_deploying', status: 409 });
+    expect(terminated).toEqual([]);
+    expect(out).toMatchObject({ moved: true, version: 2 });
+    expect(await production(model)).toBe(2);
+    const run = (await services.runs.get(model, s.runId))!;
+    expect(run.cancelRequested).toBeUndefined();
+    expect(run.deploying).toMatchObject({ deploymentId: s.deploy.deploymentId });
+    // A retry of the same deployment finds its own claim and changes nothing.
+    await expect(deployModel(deployDeps(services))(s.deploy)).resolves.toMatchObject({ moved: false });
+  });
+
+  it("a cancel that lands before deploy's claim wins: nothing moves, even with the check passed before", async () => {
+    const model = 'cancel-before-claim';
+    const s = await setup(model);
+    const { client } = recordingClient();
+    // The old check would have read the run before the cancel; the claim is a conditional write
+    // that sees the cancel, whichever read came first.
+    const stale = (await services.runs.get(model, s.runId))!;
+    await cancelRunNow(services, client, stale, 'ops@example.com', context());
+    await expect(deployModel(deployDeps(services))(s.deploy)).rejects.toMatchObject({ code: 'run_canceled' });
+    expect(await production(model)).toBe(1);
+  });
+
   it('canceled before the first step (run.rollout not written yet): the live document is still ended', async () => {
     const model = 'cancel-before-step';
     const s = await setup(model);
