@@ -183,6 +183,30 @@ describe('rollout orchestrator', () => {
     expect(d.calls.at(-1)).toMatchObject({ name: 'endRollout', input: { outcome: 'completed' } });
   });
 
+  it('a breached guard rolls back at once: no further step, production never moves, the breach recorded', () => {
+    const breach = {
+      guard: 'maxErrorRate' as const,
+      value: 0.2,
+      limit: 0.05,
+      message: 'error rate 20 % over 100 requests is above 5 %',
+    };
+    const d = drive(
+      rolloutInput(),
+      baseScript({
+        checkRolloutGuards: (_i, n) => ({ figures: figures(100), breaches: n >= 2 ? [breach] : [] }),
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'rolled_back', step: 0, breaches: [breach] });
+    expect(d.output.reason).toContain(breach.message);
+    expect(names(d)).not.toContain('deployModel');
+    expect(d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => c.input.percent)).toEqual([10]);
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(2);
+    expect(d.calls.at(-1)).toMatchObject({
+      name: 'endRollout',
+      input: { outcome: 'rolled_back', step: 0, breaches: [breach] },
+    });
+  });
+
   it('abort mid-step: ends aborted with who asked, and production never moves', () => {
     const d = drive(
       rolloutInput(),
