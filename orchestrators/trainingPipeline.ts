@@ -409,23 +409,28 @@ function* runPipeline(
       // A deployment window holds an approved deployment until it opens (a durable timer; a run
       // with no window makes exactly the calls it made before windows existed).
       const window = def.deploymentWindow;
-      if (window) {
+      /** Waits until the window is open (now, or at its next opening); true when it had to wait. */
+      const untilWindowOpens = function* (): Generator<Task, boolean, unknown> {
+        if (!window) return false;
         const now = context.df.currentUtcDateTime;
         const opensAt = nextWindowOpening(window, now);
-        if (opensAt.getTime() > now.getTime()) {
-          const reason = windowWaitReason(window, opensAt);
-          context.df.setCustomStatus({ runId, step: 'deploy', waitingFor: 'deployment_window', reason });
-          run.progress({ windowWait: { reason, opensAt: opensAt.toISOString() } });
-          yield* run.wait(
-            (function* () {
-              yield context.df.createTimer(opensAt);
-            })(),
-          );
-        }
-      }
+        if (opensAt.getTime() <= now.getTime()) return false;
+        const reason = windowWaitReason(window, opensAt);
+        context.df.setCustomStatus({ runId, step: 'deploy', waitingFor: 'deployment_window', reason });
+        run.progress({ windowWait: { reason, opensAt: opensAt.toISOString() } });
+        yield* run.wait(
+          (function* () {
+            yield context.df.createTimer(opensAt);
+          })(),
+        );
+        return true;
+      };
+      yield* untilWindowOpens();
       // One deployment of a model at a time, whichever pipeline it comes from: the lock is held from
       // here until this run ends (its direct deploy or its whole rollout), released by every ending
-      // (lib/runs/ending.ts). Waits while another run holds it, asking again on a durable timer.
+      // (lib/runs/ending.ts). Waits while another run holds it, asking again on a durable timer; the
+      // window is checked again before every ask, so a long wait for the lock never ends in a
+      // deployment outside the window (a run whose first ask is granted makes the same calls).
       for (let delay: number = LOCK_POLLING.firstSeconds, shown = ''; ;) {
         const lock = yield* run.call(
           takeDeploymentLockActivity,
@@ -451,6 +456,8 @@ function* runPipeline(
           })(),
         );
         delay = Math.min(delay * LOCK_POLLING.backoff, LOCK_POLLING.maxSeconds);
+        // The window may have closed while this run waited for the lock.
+        if (yield* untilWindowOpens()) shown = '';
       }
       // Shadow and canary: a guarded rollout first; it moves production itself once every step
       // passed. Direct (the default, and every definition pinned before rollouts) as before.

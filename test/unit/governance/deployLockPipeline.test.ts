@@ -91,6 +91,45 @@ describe('trainingPipeline revision 4: the deployment lock', () => {
     expect(statuses).toEqual(['deployed']);
   });
 
+  it('a window that closes while the run waits for the lock holds the deploy until it opens again', async () => {
+    const base = happyScript();
+    const holder = { runId: 'other-run', pipeline: 'wages-nightly' };
+    let grantFrom = 0;
+    const takes: string[] = [];
+    const r = await drivePipeline(
+      pipelineInput(4),
+      happyScript({
+        loadPipelineVersion: (i: never, c, n) => ({
+          ...(base.loadPipelineVersion!(i, c, n) as object),
+          deploymentWindow: { timeZone: 'UTC', days: ['sun'], hours: { from: '12:00', to: '12:30' } },
+        }),
+        takeDeploymentLock: (i: { at: string }) => {
+          takes.push(i.at);
+          // The holder ends at 12:40, after the window (Sunday 12:00-12:30 UTC) closed.
+          grantFrom ||= Date.parse('2026-03-01T12:40:00.000Z');
+          return Date.parse(i.at) >= grantFrom ? { granted: true } : { granted: false, holder };
+        },
+      }),
+    );
+    expect(r.output).toMatchObject({ status: 'succeeded', deployedVersion: 3 });
+    // The last ask (the one granted) waited for the next opening, a week later; no ask at all
+    // happened while the window was closed.
+    const last = takes.at(-1)!;
+    expect(Date.parse(last)).toBeGreaterThanOrEqual(Date.parse('2026-03-08T12:00:00.000Z'));
+    expect(Date.parse(last)).toBeLessThan(Date.parse('2026-03-08T12:30:00.000Z'));
+    for (const at of takes) {
+      const t = new Date(at);
+      expect({ at, day: t.getUTCDay(), inWindow: t.getUTCHours() === 12 && t.getUTCMinutes() < 30 }).toEqual({
+        at,
+        day: 0,
+        inWindow: true,
+      });
+    }
+    expect(r.run.steps.find((s) => s.name === 'deploy')?.outputs?.windowWait).toMatchObject({
+      opensAt: '2026-03-08T12:00:00.000Z',
+    });
+  });
+
   it('a lock refused because the run was canceled ends the run without deploying', async () => {
     const r = await drivePipeline(
       pipelineInput(4),
