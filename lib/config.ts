@@ -249,6 +249,12 @@ export const configSchema = z
     /** The model registry, when it is not the tracking server (read by the registry mirror). */
     MLFLOW_REGISTRY_URI: mlflowUri.optional(),
     /**
+     * Whether a local training job linked to an MLflow run gets the app's own MLflow credentials
+     * (`host`) or none (`none`, the default): with them, the team's code can write to every run and
+     * registered model Sluice's identity can, including the artifacts of versions it deployed.
+     */
+    MLFLOW_LOCAL_JOB_CREDENTIALS: z.enum(['none', 'host']).default('none'),
+    /**
      * Prepended to the pipeline name to make the experiment name. Databricks names experiments by
      * workspace path, so there it must be a folder such as `/Shared/sluice/`.
      */

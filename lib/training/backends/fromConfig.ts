@@ -7,6 +7,7 @@ import { AzureMlTrainingBackend } from './azureml';
 import { DatabricksClient } from './databricksApi';
 import { abfssJobRoot, DatabricksTrainingBackend } from './databricks';
 import { LocalTrainingBackend } from './local';
+import type { LOCAL_MLFLOW_CREDENTIALS } from './mlflowEnv';
 import { userCodePolicy } from '../userJob/codePolicy';
 import type { TrainingBackend } from './types';
 
@@ -30,14 +31,7 @@ export function backendsFromConfig(
       ARTIFACT_STORAGE_ACCOUNT_URL: config.ARTIFACT_STORAGE_ACCOUNT_URL,
       AZURE_CLIENT_ID: config.AZURE_CLIENT_ID,
     },
-    // A user job linked to an MLflow run logs with the host's MLflow credentials (mlflowEnv.ts).
-    mlflowCredentials: {
-      MLFLOW_TRACKING_TOKEN: config.MLFLOW_TRACKING_TOKEN,
-      MLFLOW_TRACKING_USERNAME: config.MLFLOW_TRACKING_USERNAME,
-      MLFLOW_TRACKING_PASSWORD: config.MLFLOW_TRACKING_PASSWORD,
-      DATABRICKS_HOST: config.DATABRICKS_HOST,
-      DATABRICKS_TOKEN: config.DATABRICKS_TOKEN,
-    },
+    mlflowCredentials: localJobMlflowCredentials(config),
   });
   // Host code folders that leave for a remote backend must be inside USER_CODE_ROOT.
   const codeRoot = userCodePolicy(config).root;
@@ -105,5 +99,33 @@ export function backendsFromConfig(
         : {}),
     });
     return azureml;
+  };
+}
+
+/**
+ * The MLflow credentials a linked local job gets (mlflowEnv.ts): none unless
+ * MLFLOW_LOCAL_JOB_CREDENTIALS is `host`, and then exactly the one Sluice itself signs in to MLflow
+ * with: for `databricks`, MLFLOW_TRACKING_TOKEN when set (never the training backend's broader
+ * DATABRICKS_TOKEN in its place).
+ */
+export function localJobMlflowCredentials(
+  config: Pick<
+    Config,
+    | 'MLFLOW_LOCAL_JOB_CREDENTIALS'
+    | 'MLFLOW_TRACKING_TOKEN'
+    | 'MLFLOW_TRACKING_USERNAME'
+    | 'MLFLOW_TRACKING_PASSWORD'
+    | 'DATABRICKS_HOST'
+    | 'DATABRICKS_TOKEN'
+  >,
+): Partial<Record<(typeof LOCAL_MLFLOW_CREDENTIALS)[number], string>> {
+  if (config.MLFLOW_LOCAL_JOB_CREDENTIALS !== 'host') return {};
+  const databricksToken = config.MLFLOW_TRACKING_TOKEN ?? config.DATABRICKS_TOKEN;
+  return {
+    ...(config.MLFLOW_TRACKING_TOKEN ? { MLFLOW_TRACKING_TOKEN: config.MLFLOW_TRACKING_TOKEN } : {}),
+    ...(config.MLFLOW_TRACKING_USERNAME ? { MLFLOW_TRACKING_USERNAME: config.MLFLOW_TRACKING_USERNAME } : {}),
+    ...(config.MLFLOW_TRACKING_PASSWORD ? { MLFLOW_TRACKING_PASSWORD: config.MLFLOW_TRACKING_PASSWORD } : {}),
+    ...(config.DATABRICKS_HOST ? { DATABRICKS_HOST: config.DATABRICKS_HOST } : {}),
+    ...(databricksToken ? { DATABRICKS_TOKEN: databricksToken } : {}),
   };
 }
