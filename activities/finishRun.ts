@@ -13,8 +13,9 @@ import { registerActivityFactory } from './support/define';
 
 /**
  * Ends the run document: the last step updates the orchestration still had pending, then final
- * status, the gate that stopped it and why, reports. Then withdraws the run's approval if it is
- * still pending and releases the pipeline's approval slot. Idempotent.
+ * status, the gate that stopped it and why, reports. Then releases the model's deployment lock if
+ * the run holds it, withdraws the run's approval if it is still pending and releases the
+ * pipeline's approval slot. Idempotent.
  */
 export function finishRun(deps: RunEndingDeps & { runs: Pick<RunStore, 'update'> }) {
   return async (input: z.output<typeof finishRunActivity.input>): Promise<{ status: RunStatus }> => {

@@ -93,6 +93,21 @@ export function describeOffset(ms: number): string {
   return `+${parts.filter(Boolean).join('')}`;
 }
 
+/**
+ * The latest instant the clock may reach, 9999-12-31T23:59:59.999Z: the last one an ISO 8601
+ * datetime with a four-digit year (what histories, schemas and `Date.parse` here expect) can spell.
+ */
+export const LATEST_CLOCK_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Refuses a move whose target "now" is past {@link LATEST_CLOCK_MS}, before anything is kept. */
+function refuseTooLate(to: number, asked: string): void {
+  if (to > LATEST_CLOCK_MS)
+    throw new ClockSettingError(
+      `${asked} would take devhost's clock past 9999-12-31T23:59:59.999Z, the latest instant an ISO ` +
+        `8601 datetime with a four-digit year can spell; use a smaller move`,
+    );
+}
+
 /** The file in the data folder that keeps the offset. */
 export const CLOCK_FILE = 'clock.json';
 
@@ -166,6 +181,7 @@ export class DevhostClock implements HostClock {
       );
     const wall = this.wall();
     const now = this.at(wall);
+    refuseTooLate(now + ms, `moving by ${ms} ms`);
     return ms === 0 ? now : this.set(now + ms, wall);
   }
 
@@ -190,6 +206,10 @@ export class DevhostClock implements HostClock {
       to = wall + target.offsetMs;
       behind = how.startSetting ? target.offsetMs < this.offset : to < now;
     }
+    refuseTooLate(
+      to,
+      `${how.startSetting ? 'the start clock' : 'the move'} (${'at' in target ? new Date(target.at).toISOString() : `offset ${target.offsetMs} ms`})`,
+    );
     if (behind) {
       const asked =
         'at' in target ? new Date(target.at).toISOString() : `offset ${describeOffset(target.offsetMs)}`;

@@ -76,6 +76,9 @@ export class InstanceManager {
     existing: Instance | undefined,
   ): Promise<Instance> {
     const { instances, store } = this.hub;
+    // Replacing a running execution (overridableExistingInstanceStates AnyState) ends it, as much as
+    // a termination would.
+    const endsRunning = existing !== undefined && !isTerminal(existing.status);
     const inst = newInstance({
       id,
       name,
@@ -103,6 +106,9 @@ export class InstanceManager {
       if (e instanceof EntityTooLargeError) throw new ApiError(400, e.message, badArguments);
       throw e;
     }
+    // The entities the replaced execution still held locked are free now that it is no longer the
+    // instance's execution: what waited for them runs (as after every other ending).
+    if (endsRunning) this.hub.entities?.released(id);
     this.kick(inst);
     return inst;
   }

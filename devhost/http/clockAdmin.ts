@@ -6,6 +6,7 @@
  *   POST {"advanceBy": "3h"}                 → 200, same shape (durations: 3h, 90m, 1h30m, 03:00:00, ms)
  *   POST {"to": "2027-01-04T09:00:00Z"}      → 200, same shape
  *   a move back in time                      → 409 {"error": …, "code": "clock_backwards"}
+ *   a move past 9999-12-31T23:59:59.999Z     → 400 {"error": …, "code": "clock_setting_invalid"}
  *   anything else in the body                → 400 {"error": …, "code": "clock_setting_invalid"}
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -189,17 +189,25 @@ export async function computeMonitoring(
       : notTestable('the production version names no training data (no columnar reference)');
   }
 
+  // A reference that cannot be read or scored now (storage down, a scorer failing) costs this
+  // window its prediction drift only, said why; the rest of the document still stands.
+  let refFailure: string | undefined;
   const ref = !production
     ? undefined
     : rollout?.reference && rollout.candidate.version === production.version
       ? rollout.reference
-      : await deps.reference(production);
+      : await deps.reference(production).catch((err: unknown) => {
+          refFailure = err instanceof Error ? err.message : String(err);
+          return undefined;
+        });
   const predictionDrift = !ref
     ? {
         psi: null,
-        reason: production
-          ? 'no holdout predictions for the production version (no columnar dataset, or not scored in process)'
-          : 'no production version',
+        reason: !production
+          ? 'no production version'
+          : refFailure !== undefined
+            ? `the holdout prediction reference of version ${production.version} could not be made: ${refFailure}`
+            : 'no holdout predictions for the production version (no columnar dataset, or not scored in process)',
       }
     : predictions.length === 0
       ? { psi: null, reason: 'no sampled predictions in the window' }

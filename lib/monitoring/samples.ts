@@ -84,10 +84,12 @@ export class SampleStore {
   /**
    * The samples of a model taken in [from, to), read from the hours the window covers (and the hour
    * before, whose blobs may hold samples up to a flush interval later). Lines that do not parse are
-   * skipped.
+   * skipped. A sample is counted once however many blobs hold it: a write that was stored but
+   * reported failed is written again under the next flush number.
    */
   async read(modelName: string, from: Date, to: Date, maxSamples = 200_000): Promise<PredictionSample[]> {
     const out: PredictionSample[] = [];
+    const seen = new Set<string>();
     const hourMs = 3_600_000;
     const start = Math.floor(from.getTime() / hourMs) * hourMs - hourMs;
     for (let h = start; h < to.getTime(); h += hourMs) {
@@ -103,7 +105,9 @@ export class SampleStore {
           }
           if (!parsed.success) continue;
           const at = Date.parse(parsed.data.at);
-          if (at >= from.getTime() && at < to.getTime()) out.push(parsed.data);
+          if (at < from.getTime() || at >= to.getTime() || seen.has(parsed.data.predictionId)) continue;
+          seen.add(parsed.data.predictionId);
+          out.push(parsed.data);
           if (out.length >= maxSamples) return out;
         }
       }

@@ -87,11 +87,13 @@ export async function endRunApproval(
 
 /**
  * Ends a run, whoever ends it (the orchestration's finishRun, a cancel): the document first, with
- * {@link endRunDocument} closing every unfinished step, then its approval withdrawn and the
- * pipeline's approval slot released ({@link endRunApproval}). `before` changes the document first
- * (the orchestration's last step updates), `extra` adds fields of the ending, `withdrawal` says
- * why the approval closes given the ended document, or undefined to leave the approval and the slot
- * alone (somebody else's ending got there first). Idempotent.
+ * {@link endRunDocument} closing every unfinished step, then the model's deployment lock released
+ * when the run holds it ({@link releaseDeploymentLock}, on every ending) and its approval withdrawn
+ * with the pipeline's approval slot released ({@link endRunApproval}); both are attempted even if
+ * the other fails, and the first failure is thrown. `before` changes the document first (the
+ * orchestration's last step updates), `extra` adds fields of the ending, `withdrawal` says why the
+ * approval closes given the ended document, or undefined to leave the approval and the slot alone
+ * (somebody else's ending got there first). Idempotent.
  */
 export async function endRun(
   deps: RunEndingDeps & { runs: Pick<RunStore, 'update'> },
@@ -107,14 +109,19 @@ export async function endRun(
     const r = options.before ? options.before(current) : current;
     return endRunDocument(r, ending, options.extra ? options.extra(r) : {});
   });
-  // Released on every ending, before anything else can fail, and whoever's ending got there
-  // first: a lock held by a terminal run only waits for a takeover otherwise. Releasing a lock
-  // this run does not hold changes nothing.
-  await releaseDeploymentLock(deps, ended);
+  // Both are attempted whatever the other does, then the first failure is thrown (the caller
+  // retries; both are idempotent): a failed lock release must not leave the approval pending for
+  // good, nor a failed withdrawal keep the lock. The lock is released on every ending, whoever's
+  // ending got there first: a lock held by a terminal run only waits for a takeover otherwise.
+  // Releasing a lock this run does not hold changes nothing.
   const withdrawal = options.withdrawal(ended);
-  if (!withdrawal) return { run: ended, approvalStatus: undefined };
-  const { approvalStatus } = await endRunApproval(deps, ended, withdrawal);
-  return { run: ended, approvalStatus };
+  const [lock, approval] = await Promise.allSettled([
+    releaseDeploymentLock(deps, ended),
+    withdrawal ? endRunApproval(deps, ended, withdrawal) : Promise.resolve({ approvalStatus: undefined }),
+  ]);
+  if (lock.status === 'rejected') throw lock.reason;
+  if (approval.status === 'rejected') throw approval.reason;
+  return { run: ended, approvalStatus: approval.value.approvalStatus };
 }
 
 /** Frees the model deployment lock the run asked for, if it holds it. Idempotent. */

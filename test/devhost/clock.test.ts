@@ -3,7 +3,9 @@
  * start settings), the durable timer service after a move, and the timer-trigger scheduler on it.
  * The same through a running devhost is in clockDevhost.test.ts.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { HostedFunction } from '../../devhost/app/registry';
@@ -13,8 +15,10 @@ import {
   ClockSettingError,
   DevhostClock,
   describeOffset,
+  LATEST_CLOCK_MS,
   parseClockSetting,
 } from '../../devhost/clock/clock';
+import { handleClockAdmin } from '../../devhost/http/clockAdmin';
 import type { InvocationInput } from '../../devhost/contracts';
 import { TimerService } from '../../devhost/durable/timers';
 import { startTimers } from '../../devhost/timers/scheduler';
@@ -155,6 +159,32 @@ describe('DevhostClock', () => {
     expect(() => DevhostClock.open({ dataDir: dir })).toThrow(/clock.json has no valid offsetMs/);
   });
 
+  it('refuses a move past 9999-12-31 (no ISO datetime could spell it), keeps its time and writes nothing', () => {
+    const wall = fakeWall();
+    const clock = DevhostClock.open({ dataDir: dir, wall: wall.now });
+    expect(() => clock.advanceBy(8e15)).toThrow(ClockSettingError);
+    expect(() => clock.advanceBy(8e15)).toThrow(/past 9999-12-31T23:59:59.999Z/);
+    expect(() => clock.advanceBy(1e300)).toThrow(ClockSettingError); // was a RangeError
+    expect(() => clock.moveTo({ offsetMs: 8e15 })).toThrow(ClockSettingError);
+    expect(clock.now()).toBe(T0);
+    expect(existsSync(path.join(dir, CLOCK_FILE))).toBe(false);
+    // Up to the last millisecond is fine.
+    expect(clock.advanceBy(LATEST_CLOCK_MS - T0)).toBe(LATEST_CLOCK_MS);
+    expect(new Date(clock.now()).toISOString()).toBe('9999-12-31T23:59:59.999Z');
+    expect(() => clock.advanceBy(1)).toThrow(ClockSettingError);
+  });
+
+  it('refuses a start setting past 9999-12-31 as a bad setting', () => {
+    const wall = fakeWall();
+    expect(() => DevhostClock.open({ dataDir: dir, setting: '100000000d', wall: wall.now })).toThrow(
+      ClockSettingError,
+    );
+    expect(() => DevhostClock.open({ dataDir: dir, setting: '100000000d', wall: wall.now })).toThrow(
+      /the start clock .*past 9999-12-31/,
+    );
+    expect(existsSync(path.join(dir, CLOCK_FILE))).toBe(false);
+  });
+
   it('keeps nothing on disk without a data folder', () => {
     DevhostClock.open({ dataDir: null }).advanceBy(HOUR);
     expect(DevhostClock.open({ dataDir: null }).offsetMs).toBe(0);
@@ -214,5 +244,45 @@ describe('timer triggers on the clock', () => {
     expect(calls).toHaveLength(1);
     expect(scheduler.schedules()[0]!.nextRun.getTime()).toBe(next + 24 * HOUR);
     scheduler.stop();
+  });
+});
+
+describe('the clock admin route', () => {
+  let server: Server;
+  let url: string;
+  let clock: DevhostClock;
+  beforeEach(async () => {
+    clock = DevhostClock.open({ dataDir: dir, wall: fakeWall().now });
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => handleClockAdmin(req, res, Buffer.concat(chunks), clock));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/admin/host/clock`;
+  });
+  afterEach(async () => {
+    await new Promise((r) => server.close(r));
+  });
+
+  const post = async (body: unknown) => {
+    const res = await fetch(url, { method: 'POST', body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('answers 400 to an advanceBy past 9999-12-31 (numeric or a duration) and leaves the clock where it was', async () => {
+    for (const advanceBy of [8e15, 1e300, '100000000d']) {
+      const res = await post({ advanceBy });
+      expect(res).toEqual({
+        status: 400,
+        body: { code: 'clock_setting_invalid', error: expect.stringContaining('past 9999-12-31') },
+      });
+    }
+    expect(clock.now()).toBe(T0);
+    expect(existsSync(path.join(dir, CLOCK_FILE))).toBe(false);
+    expect(await post({ advanceBy: '3h' })).toMatchObject({
+      status: 200,
+      body: { now: new Date(T0 + 3 * HOUR).toISOString() },
+    });
   });
 });
