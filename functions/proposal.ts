@@ -3,6 +3,8 @@ import * as df from 'durable-functions';
 import { withServices } from '../app/services';
 import { escapeHtml } from '../lib/approval/html';
 import { APPROVAL_PAGE_HEADERS } from '../lib/approval/page';
+import { platformPrincipal } from '../lib/approval/principal';
+import { requireSignedInAs } from '../lib/approval/service';
 import { PIPELINE_ORCHESTRATOR } from '../lib/contracts/pipeline';
 import { ValidationError } from '../lib/errors';
 import { errorProblem } from '../lib/http/problem';
@@ -18,7 +20,9 @@ import { readJsonBody } from './support/http';
  * `GET /api/proposals/{token}` shows the proposal and its evidence (HTML, or JSON with
  * `Accept: application/json`); `POST /api/proposals/{token}` with `{"decision": "accept" | "dismiss",
  * "reason"?}` (JSON or a form) decides it once. Accepting starts a run on the pipeline's current data
- * source. The token is the capability, as for approvals: no function key.
+ * source. The token is the capability, as for approvals: no function key. With
+ * APPROVAL_REQUIRE_SIGNIN the POST also needs the link's reviewer signed in (App Service
+ * Authentication), exactly as an approval decision does; viewing (GET) needs only the link.
  */
 
 function wantsJson(request: HttpRequest): boolean {
@@ -84,8 +88,13 @@ export function createProposalDecisionHandler(
 ) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
-      const { keyring } = await s.approval();
-      const claims = verifyProposalToken(keyring, request.params.token ?? '', s.now());
+      const approval = await s.approval();
+      const claims = verifyProposalToken(approval.keyring, request.params.token ?? '', s.now());
+      // A forwarded link decides nothing: with sign-in required, only its reviewer may.
+      const principal = approval.requireSignin
+        ? platformPrincipal((h) => request.headers.get(h), approval.platformAuth === true)
+        : undefined;
+      requireSignedInAs(approval, principal, claims.reviewer);
       const type = (request.headers.get('content-type') ?? '').toLowerCase();
       let body: Record<string, unknown>;
       if (type.startsWith('application/x-www-form-urlencoded')) {

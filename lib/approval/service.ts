@@ -72,6 +72,35 @@ export async function loadApproval(deps: ApprovalServiceDeps, token: string): Pr
   return { claims, state, now, verdict: decide(state.record, state.decisions, now) };
 }
 
+/**
+ * With APPROVAL_REQUIRE_SIGNIN, a signed link decides only for the person it was sent to: the
+ * platform's principal (App Service Authentication, `platformAuth`) must be `acting`. Without
+ * platform authentication nothing can be checked, so nothing is decided (`signin_unavailable`).
+ * Approval decisions and retraining proposals (lib/monitoring/proposals.ts) both check here.
+ */
+export function requireSignedInAs(
+  deps: Pick<ApprovalServiceDeps, 'requireSignin' | 'platformAuth'>,
+  principal: ClientPrincipal | undefined,
+  acting: string,
+): void {
+  if (!deps.requireSignin) return;
+  if (!deps.platformAuth) {
+    throw fail(
+      403,
+      'signin_unavailable',
+      'APPROVAL_REQUIRE_SIGNIN is on but App Service Authentication is not (WEBSITE_AUTH_ENABLED is not true), so no sign-in can be checked and no decision is recorded. Ask an operator to turn on App Service Authentication.',
+    );
+  }
+  if (!principal) throw fail(401, 'signin_required', `Sign in as ${acting} to record a decision.`);
+  if (!principal.identities.includes(acting)) {
+    throw fail(
+      403,
+      'principal_mismatch',
+      `This link is for ${acting}; you are signed in as ${principal.name ?? 'someone else'}.`,
+    );
+  }
+}
+
 export interface DecisionContext {
   principal?: ClientPrincipal | undefined;
   client?: { ip?: string; userAgent?: string } | undefined;
@@ -104,23 +133,7 @@ export async function submitDecision(
   /** Who is deciding: the reviewer, or their delegate acting on their behalf. */
   const acting = delegate ?? reviewer;
 
-  if (deps.requireSignin) {
-    if (!deps.platformAuth) {
-      throw fail(
-        403,
-        'signin_unavailable',
-        'APPROVAL_REQUIRE_SIGNIN is on but App Service Authentication is not (WEBSITE_AUTH_ENABLED is not true), so no sign-in can be checked and no decision is recorded. Ask an operator to turn on App Service Authentication.',
-      );
-    }
-    if (!ctx.principal) throw fail(401, 'signin_required', `Sign in as ${acting} to record a decision.`);
-    if (!ctx.principal.identities.includes(acting)) {
-      throw fail(
-        403,
-        'principal_mismatch',
-        `This link is for ${acting}; you are signed in as ${ctx.principal.name ?? 'someone else'}.`,
-      );
-    }
-  }
+  requireSignedInAs(deps, ctx.principal, acting);
   if (delegate) {
     const active = await deps.delegations?.active(reviewer, now);
     if (active?.to !== delegate) {

@@ -87,6 +87,8 @@ export const runTriggerSchema = z.object({
   kind: z.enum(['http', 'cli', 'timer', 'demo']),
   by: z.string().max(256),
   scheduleSlot: z.iso.datetime().optional(),
+  /** The retraining proposal whose acceptance started the run (docs/monitoring.md); `by` is its accepter. */
+  proposal: z.string().max(256).optional(),
 });
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 

@@ -172,7 +172,12 @@ export async function currentSource(
 
 /**
  * Decides a proposal once (a second decision is 409 `proposal_decided`): `accept` records the
- * decision with the run id first, then starts the run; `dismiss` records it.
+ * decision with the run id first, then starts the run; `dismiss` records it. The run is requested
+ * by the accepting reviewer (`trigger.by`, so the approval gate's "the requester may not approve"
+ * applies to them) and names the proposal in `trigger.proposal`. An accept that was recorded but
+ * whose run was never created (the launch failed) is completed by the same reviewer accepting
+ * again: the run is launched under the recorded id. Callers check sign-in first
+ * (`requireSignedInAs`, functions/proposal.ts).
  */
 export async function decideProposal(
   deps: DecideDeps,
@@ -223,17 +228,28 @@ export async function decideProposal(
   });
   if (!updated)
     throw new ValidationError('proposal_not_found', 'The proposal no longer exists.', { status: 404 });
-  if (!decidedNow)
-    throw new ValidationError('proposal_decided', `The proposal was already ${updated.state}.`, {
-      status: 409,
-    });
+  if (!decidedNow) {
+    const runId = updated.decision?.runId;
+    const unlaunched =
+      launch &&
+      runId &&
+      updated.state === 'accepted' &&
+      updated.decision?.by === claims.reviewer &&
+      !(await deps.runs.get(current.pipeline, runId));
+    if (!unlaunched)
+      throw new ValidationError('proposal_decided', `The proposal was already ${updated.state}.`, {
+        status: 409,
+      });
+    // Accepted before, but the run was never created: launch it now under the recorded id.
+    launch = { ...launch!, runId: runId! };
+  }
   if (launch) {
     await launchRun({ runs: deps.runs }, deps.start, {
       runId: launch.runId,
       pipeline: current.pipeline,
       pipelineVersion: launch.pipelineVersion,
       source: launch.source,
-      trigger: { kind: 'http', by: `proposal ${claims.proposalId} accepted by ${claims.reviewer}` },
+      trigger: { kind: 'http', by: claims.reviewer, proposal: claims.proposalId },
       now,
     });
   }

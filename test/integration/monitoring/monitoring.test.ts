@@ -17,7 +17,13 @@ import { encodeColumnar } from '../../../lib/data/reading/columnar';
 import type { Column, Table } from '../../../lib/data/table';
 import { emptyIssues } from '../../../lib/data/table';
 import { acceptFeedback } from '../../../lib/monitoring/feedback';
-import { decideProposal, verifyProposalToken } from '../../../lib/monitoring/proposals';
+import type { DecideDeps } from '../../../lib/monitoring/proposals';
+import { PROPOSAL_RUN_PREFIX, decideProposal, verifyProposalToken } from '../../../lib/monitoring/proposals';
+import { newApprovalRecord } from '../../../lib/approval/record';
+import { submitDecision } from '../../../lib/approval/service';
+import { signApprovalToken } from '../../../lib/approval/token';
+import { TransientError } from '../../../lib/errors';
+import type { RunStore } from '../../../lib/runs/store';
 import type { MonitorDeps } from '../../../lib/monitoring/run';
 import { lastWindow, monitorAll, monitorPipeline } from '../../../lib/monitoring/run';
 import { PredictionSampler } from '../../../lib/monitoring/sampler';
@@ -36,6 +42,7 @@ import resources from '../../../lib/resources.json';
 import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
+import type { PipelineRunInput } from '../../../lib/contracts/pipeline';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { startAzuriteBlob, startCosmos } from '../../support/emulators';
 
@@ -107,6 +114,8 @@ describe('live-traffic monitoring (services from createServices on the emulators
   let definition: PipelineDefinition;
   let now = new Date(T0);
   const started: string[] = [];
+  const startInputs: PipelineRunInput[] = [];
+  const signingKeys = JSON.stringify({ k1: randomBytes(32).toString('base64') });
 
   const deps = (): MonitorDeps => ({
     artifacts: services.artifacts,
@@ -162,19 +171,24 @@ describe('live-traffic monitoring (services from createServices on the emulators
     return ids;
   }
 
-  beforeAll(async () => {
-    [azurite, cosmos] = await Promise.all([startAzuriteBlob(), startCosmos()]);
-    services = await createServices(
+  /** The app's services on the emulators; `extra` settings on top (e.g. sign-in required). */
+  const servicesWith = (extra: Record<string, string>) =>
+    createServices(
       loadConfig({
         COSMOS_ENDPOINT: cosmos.endpoint,
         COSMOS_KEY: cosmos.key,
         ARTIFACT_STORAGE_CONNECTION: azurite.connectionString,
-        APPROVAL_SIGNING_KEYS: JSON.stringify({ k1: randomBytes(32).toString('base64') }),
+        APPROVAL_SIGNING_KEYS: signingKeys,
         NOTIFIER: 'outbox',
         PUBLIC_BASE_URL: 'https://sluice.example',
+        ...extra,
       }),
       { now: () => now },
     );
+
+  beforeAll(async () => {
+    [azurite, cosmos] = await Promise.all([startAzuriteBlob(), startCosmos()]);
+    services = await servicesWith({});
     await services.prepare();
     definition = pipelineDefinitionSchema.parse({
       ...wagesJson,
@@ -378,14 +392,24 @@ describe('live-traffic monitoring (services from createServices on the emulators
       artifacts: services.artifacts,
       pipeline: (name: string) => services.pipelines.get(name),
       production: (name: string) => services.registry.resolveAlias(name, PRODUCTION_ALIAS),
-      start: async (instanceId: string) => void started.push(instanceId),
+      start: async (instanceId: string, input: PipelineRunInput) => {
+        started.push(instanceId);
+        startInputs.push(input);
+      },
     };
     const accepted = await decideProposal(decide, claims, 'accept', 'drift is real', now);
     expect(accepted.state).toBe('accepted');
     expect(started).toEqual([accepted.decision!.runId]);
     const run = await services.runs.find(accepted.decision!.runId!);
     expect(run?.source).toEqual({ kind: 'blob', uri: expect.stringContaining('/columnar/sha256/') });
-    expect(run?.trigger.by).toContain(`proposal ${claims.proposalId} accepted by reviewer@example.com`);
+    // The accepting reviewer requested the retrain (so they may not approve its deployment, see
+    // below); the proposal is named in a field of its own.
+    expect(run?.trigger).toMatchObject({
+      kind: 'http',
+      by: 'reviewer@example.com',
+      proposal: claims.proposalId,
+    });
+    expect(startInputs[0]?.requestedBy).toBe('reviewer@example.com');
     await expect(decideProposal(decide, claims, 'dismiss', undefined, now)).rejects.toMatchObject({
       code: 'proposal_decided',
       status: 409,
@@ -453,5 +477,222 @@ describe('live-traffic monitoring (services from createServices on the emulators
       ctx(),
     );
     expect(feedback).toMatchObject({ status: 400, jsonBody: { code: 'invalid_feedback' } });
+  });
+  /** How functions/proposal.ts decides, with the orchestration start recorded instead of Durable's. */
+  const decideDeps = (): DecideDeps => ({
+    store: services.monitoring.store,
+    runs: services.runs,
+    artifacts: services.artifacts,
+    pipeline: (name: string) => services.pipelines.get(name),
+    production: (name: string) => services.registry.resolveAlias(name, PRODUCTION_ALIAS),
+    start: async (instanceId: string, input: PipelineRunInput) => {
+      started.push(instanceId);
+      startInputs.push(input);
+    },
+  });
+
+  /** An open proposal for both reviewers, stored as proposeRetrain stores one. */
+  async function openProposal(id: string): Promise<void> {
+    await services.monitoring.store.createProposal({
+      id,
+      kind: 'proposal',
+      modelName: MODEL,
+      pipeline: 'wages',
+      state: 'open',
+      createdAt: now.toISOString(),
+      evidence: {
+        window: { from: new Date(T0 + HOUR).toISOString(), to: new Date(T0 + 2 * HOUR).toISOString() },
+        version: 1,
+        reasons: ['feature drift in education'],
+        driftedColumns: ['education'],
+        predictionPsi: null,
+        samples: 300,
+      },
+      reviewers: ['reviewer@example.com', 'lead@example.com'],
+      notified: [],
+    });
+  }
+
+  async function proposalToken(id: string, reviewer: string): Promise<string> {
+    return signApprovalToken((await services.approval()).keyring, {
+      runId: `${PROPOSAL_RUN_PREFIX}${MODEL}`,
+      approvalId: id,
+      reviewer,
+      expiresAt: new Date(now.getTime() + 24 * HOUR),
+    });
+  }
+
+  /** A proposal POST, signed in (App Service Authentication's header) as `signedInAs` when given. */
+  function post(token: string, body: unknown, signedInAs?: string): HttpRequest {
+    return new HttpRequest({
+      method: 'POST',
+      url: `https://sluice.example/api/proposals/${token}`,
+      params: { token },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...(signedInAs ? { 'x-ms-client-principal-name': signedInAs } : {}),
+      },
+      body: { string: JSON.stringify(body) },
+    });
+  }
+  const invocation = () => new InvocationContext({ logHandler: () => undefined });
+
+  it('the reviewer who accepted a proposal cannot approve the deployment of the retrain it started; another reviewer can', async () => {
+    // The approval gate records the run's requestedBy as the approval's requester (trainingPipeline).
+    const input = startInputs[0]!;
+    const a = await services.approval();
+    const approvalId = `${input.runId}:approval`;
+    const candidate = {
+      modelName: MODEL,
+      modelVersion: 1,
+      modelDigest: 'a'.repeat(64),
+      datasetDigest: 'b'.repeat(64),
+    };
+    await a.store.createRecord(
+      newApprovalRecord(
+        approvalId,
+        {
+          runId: input.runId,
+          pipeline: input.pipeline,
+          requestedBy: input.requestedBy,
+          candidate,
+          policy: {
+            reviewers: ['reviewer@example.com', 'lead@example.com'],
+            requiredApprovals: 1,
+            timeout: '72h',
+            onTimeout: { action: 'reject' },
+          },
+          evidence: {},
+        },
+        now,
+      ),
+    );
+    const link = (reviewer: string) =>
+      signApprovalToken(a.keyring, {
+        runId: input.runId,
+        approvalId,
+        reviewer,
+        expiresAt: new Date(now.getTime() + HOUR),
+      });
+    const approve = {
+      decision: 'approve',
+      modelDigest: candidate.modelDigest,
+      datasetDigest: candidate.datasetDigest,
+    };
+    await expect(submitDecision(a, link('reviewer@example.com'), approve)).rejects.toMatchObject({
+      code: 'requester_cannot_approve',
+      status: 403,
+    });
+    const { decision } = await submitDecision(a, link('lead@example.com'), approve);
+    expect(decision).toMatchObject({ reviewer: 'lead@example.com', decision: 'approve' });
+    const state = await a.store.readState(input.runId, approvalId);
+    expect(state?.decisions.map((d) => d.reviewer)).toEqual(['lead@example.com']);
+  });
+
+  it('an accept whose run could not be created is completed by the same reviewer accepting again', async () => {
+    const id = 'proposal-launch-fails';
+    await openProposal(id);
+    const claims = { modelName: MODEL, proposalId: id, reviewer: 'reviewer@example.com' };
+    // Cosmos refuses the run document once, after the proposal was stored as accepted.
+    const failing: RunStore = Object.assign(Object.create(services.runs) as RunStore, {
+      create: async () => {
+        throw new TransientError('cosmos_unavailable', 'Cosmos is unavailable (injected).');
+      },
+    });
+    const before = started.length;
+    await expect(
+      decideProposal({ ...decideDeps(), runs: failing }, claims, 'accept', undefined, now),
+    ).rejects.toMatchObject({ code: 'cosmos_unavailable' });
+    const stuck = await services.monitoring.store.proposal(MODEL, id);
+    expect(stuck?.state).toBe('accepted');
+    const runId = stuck!.decision!.runId!;
+    expect(await services.runs.get('wages', runId)).toBeUndefined();
+    expect(started).toHaveLength(before);
+
+    // Only the reviewer who accepted may finish it; a dismiss does not undo an accept.
+    await expect(
+      decideProposal(decideDeps(), { ...claims, reviewer: 'lead@example.com' }, 'accept', undefined, now),
+    ).rejects.toMatchObject({ code: 'proposal_decided', status: 409 });
+    await expect(decideProposal(decideDeps(), claims, 'dismiss', undefined, now)).rejects.toMatchObject({
+      code: 'proposal_decided',
+    });
+    expect(started).toHaveLength(before);
+
+    const done = await decideProposal(decideDeps(), claims, 'accept', undefined, now);
+    expect(done).toMatchObject({ state: 'accepted', decision: { by: 'reviewer@example.com', runId } });
+    expect(started.slice(before)).toEqual([runId]);
+    const run = await services.runs.get('wages', runId);
+    expect(run?.trigger).toMatchObject({ by: 'reviewer@example.com', proposal: id });
+    expect(run?.source).toEqual({ kind: 'blob', uri: expect.stringContaining('/columnar/sha256/') });
+
+    // The run exists now: accepting again is the usual 409 and starts nothing more.
+    await expect(decideProposal(decideDeps(), claims, 'accept', undefined, now)).rejects.toMatchObject({
+      code: 'proposal_decided',
+      status: 409,
+    });
+    expect(started.slice(before)).toEqual([runId]);
+  });
+
+  it('with APPROVAL_REQUIRE_SIGNIN a proposal link decides only for its reviewer, signed in', async () => {
+    const signin = await servicesWith({ APPROVAL_REQUIRE_SIGNIN: 'true', WEBSITE_AUTH_ENABLED: 'true' });
+    const noPlatform = await servicesWith({ APPROVAL_REQUIRE_SIGNIN: 'true' });
+    try {
+      const id = 'proposal-signin';
+      await openProposal(id);
+      const token = await proposalToken(id, 'reviewer@example.com');
+      const decideAs = createProposalDecisionHandler(signin, () => decideDeps());
+      const before = started.length;
+
+      for (const decision of ['accept', 'dismiss']) {
+        expect(await decideAs(post(token, { decision }, 'lead@example.com'), invocation())).toMatchObject({
+          status: 403,
+          jsonBody: { code: 'principal_mismatch' },
+        });
+      }
+      expect(await decideAs(post(token, { decision: 'accept' }), invocation())).toMatchObject({
+        status: 401,
+        jsonBody: { code: 'signin_required' },
+      });
+      // Sign-in required but the platform does not authenticate: the header proves nothing.
+      expect(
+        await createProposalDecisionHandler(noPlatform, () => decideDeps())(
+          post(token, { decision: 'accept' }, 'reviewer@example.com'),
+          invocation(),
+        ),
+      ).toMatchObject({ status: 403, jsonBody: { code: 'signin_unavailable' } });
+      const untouched = await services.monitoring.store.proposal(MODEL, id);
+      expect(untouched?.state).toBe('open');
+      expect(untouched?.decision).toBeUndefined();
+      expect(started).toHaveLength(before);
+
+      const ok = await decideAs(
+        post(token, { decision: 'accept', reason: 'confirmed' }, 'reviewer@example.com'),
+        invocation(),
+      );
+      expect(ok).toMatchObject({
+        status: 200,
+        jsonBody: { state: 'accepted', decision: { by: 'reviewer@example.com', reason: 'confirmed' } },
+      });
+      expect(started).toHaveLength(before + 1);
+      expect((await services.runs.find(started.at(-1)!))?.trigger.by).toBe('reviewer@example.com');
+    } finally {
+      signin.cosmos.client.dispose();
+      noPlatform.cosmos.client.dispose();
+    }
+  });
+
+  it('without APPROVAL_REQUIRE_SIGNIN the link alone decides, as before', async () => {
+    const id = 'proposal-no-signin';
+    await openProposal(id);
+    const token = await proposalToken(id, 'reviewer@example.com');
+    const res = await createProposalDecisionHandler(services, () => decideDeps())(
+      post(token, { decision: 'dismiss', reason: 'seasonal' }),
+      invocation(),
+    );
+    expect(res).toMatchObject({
+      status: 200,
+      jsonBody: { state: 'dismissed', decision: { by: 'reviewer@example.com', reason: 'seasonal' } },
+    });
   });
 });
