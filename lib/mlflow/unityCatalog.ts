@@ -18,11 +18,23 @@ import type { KeyValue } from './limits';
  * 4. each file of the folder written under the location with the SAS (Blob Storage Put Blob);
  * 5. `model-versions/finalize`: the version becomes READY.
  *
- * Not wired to the settings yet (docs/mlflow.md, "Not yet"): the config refuses `databricks-uc`.
+ * The mirror (lib/mlflow/mirror.ts) registers a deployed version this way when MLFLOW_REGISTRY_URI
+ * is `databricks-uc`, under MLFLOW_UC_SCHEMA ({@link ucModelName}); the alias then goes through
+ * `unity-catalog/registered-models/alias` (MlflowClient routes its registry calls there).
  */
 
 /** Three-level Unity Catalog model names: `<catalog>.<schema>.<model>`. */
 export const UC_MODEL_NAME = /^[^.\s/]+\.[^.\s/]+\.[^.\s/]+$/;
+
+/**
+ * The Unity Catalog name of a Sluice model under `<catalog>.<schema>` (MLFLOW_UC_SCHEMA): Unity
+ * Catalog keeps lower-case letters, digits and `_`, so Sluice's name is lower-cased and its `.` and
+ * `-` become `_` (`Churn-EU.v2` → `main.ml.churn_eu_v2`). Two Sluice models that differ only there
+ * would share one Unity Catalog model: docs/mlflow.md says to keep such names apart.
+ */
+export function ucModelName(schema: string, sluiceName: string): string {
+  return `${schema}.${sluiceName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+}
 
 export interface UcRegisterOptions {
   fetch?: Fetch;
