@@ -41,14 +41,20 @@ describe('Unity Catalog settings', () => {
     expect(mlflowTarget(config, 'databricks').unityCatalog).toBeUndefined();
   });
 
-  it.each(['main', 'main.ml.extra', 'Main.ML', 'main.m-l', 'main.', '.ml', 'main.ml ', `main.${'x'.repeat(256)}`])(
-    'refuses MLFLOW_UC_SCHEMA=%s naming the setting',
-    (schema) => {
-      const msg = refusal({ ...base, MLFLOW_REGISTRY_URI: 'databricks-uc', MLFLOW_UC_SCHEMA: schema });
-      expect(msg).toContain('MLFLOW_UC_SCHEMA');
-      expect(msg).toContain('<catalog>.<schema>');
-    },
-  );
+  it.each([
+    'main',
+    'main.ml.extra',
+    'Main.ML',
+    'main.m-l',
+    'main.',
+    '.ml',
+    'main.ml ',
+    `main.${'x'.repeat(256)}`,
+  ])('refuses MLFLOW_UC_SCHEMA=%s naming the setting', (schema) => {
+    const msg = refusal({ ...base, MLFLOW_REGISTRY_URI: 'databricks-uc', MLFLOW_UC_SCHEMA: schema });
+    expect(msg).toContain('MLFLOW_UC_SCHEMA');
+    expect(msg).toContain('<catalog>.<schema>');
+  });
 
   it('needs MLFLOW_UC_SCHEMA and DATABRICKS_HOST with databricks-uc, and reads the schema only then', () => {
     expect(refusal({ ...base, MLFLOW_REGISTRY_URI: 'databricks-uc' })).toContain('MLFLOW_UC_SCHEMA');
