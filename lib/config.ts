@@ -313,7 +313,8 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['MLFLOW_UC_SCHEMA'],
-        message: 'MLFLOW_REGISTRY_URI=databricks-uc needs the <catalog>.<schema> models go under, e.g. main.ml',
+        message:
+          'MLFLOW_REGISTRY_URI=databricks-uc needs the <catalog>.<schema> models go under, e.g. main.ml',
       });
     if (c.MLFLOW_UC_SCHEMA && !ucRegistry)
       ctx.addIssue({

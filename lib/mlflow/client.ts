@@ -254,19 +254,27 @@ export class MlflowClient {
 
   /** `GET model-versions/get`. */
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
-    const r = await this.call<{ model_version: ModelVersion }>('GET', this.registryPath('model-versions/get'), {
-      name,
-      version,
-    });
+    const r = await this.call<{ model_version: ModelVersion }>(
+      'GET',
+      this.registryPath('model-versions/get'),
+      {
+        name,
+        version,
+      },
+    );
     return r.model_version;
   }
 
   /** `GET registered-models/alias`: the version an alias points at now. */
   async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
-    const r = await this.call<{ model_version: ModelVersion }>('GET', this.registryPath('registered-models/alias'), {
-      name,
-      alias,
-    });
+    const r = await this.call<{ model_version: ModelVersion }>(
+      'GET',
+      this.registryPath('registered-models/alias'),
+      {
+        name,
+        alias,
+      },
+    );
     return r.model_version;
   }
 
