@@ -11,7 +11,7 @@ import { cutBytes, MAX_TAG_VALUE_BYTES, toBatches } from './limits';
 import type { CurvePoint, RegisterVersion, RunContext } from './sections';
 import { availableSections, createTags, curveJobOf, curveMetrics } from './sections';
 import type { UcRegisterOptions } from './unityCatalog';
-import { registerUcVersion, ucModelName } from './unityCatalog';
+import { completeUcVersion, registerUcVersion, ucModelName } from './unityCatalog';
 
 /** First backoff after a failed attempt; doubled per attempt up to the caps below. */
 const FIRST_BACKOFF_MS = 60_000;
@@ -272,11 +272,12 @@ async function register(
 /**
  * The deployed version in Unity Catalog, under its three-level name: registered with its files
  * (registerUcVersion: created PENDING_REGISTRATION, files written to its storage location with the
- * temporary SAS, finalized READY), the number stored on the run document at once, then the alias
- * (`unity-catalog/registered-models/alias`) if Sluice's production still is this version. Unity
+ * temporary SAS, finalized READY), then the alias (`unity-catalog/registered-models/alias`) if
+ * Sluice's production still is this version. The number is stored on the run document as soon as
+ * Unity Catalog made the version, so an attempt cut short (an upload that failed, a lost answer) is
+ * finished by the next one (completeUcVersion) rather than leaving a pending version behind. Unity
  * Catalog stores the files itself, so a version that cannot be exported as an MLflow model folder is
- * refused (the mirror records why). A failure before the number is stored leaves at most a version
- * PENDING_REGISTRATION, never READY, and the retry registers a new one.
+ * refused (the mirror records why).
  */
 async function registerInUnityCatalog(
   deps: MirrorDeps,
@@ -287,17 +288,16 @@ async function registerInUnityCatalog(
   save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
 ): Promise<void> {
   const name = ucModelName(uc.schema, r.name);
-  let version = state().model?.version;
-  if (!version) {
-    const registry = deps.registry;
-    if (!deps.modelFolderOf || !registry.call)
-      throw new NonRetriableError(
-        'mlflow_uc_no_model_folder',
-        `Unity Catalog needs the model files of ${r.name} version ${r.sluiceVersion}; this mirror has no model folder to give it`,
-      );
-    let folder: ExportedFolder;
+  const registry = deps.registry;
+  if (!deps.modelFolderOf || !registry.call)
+    throw new NonRetriableError(
+      'mlflow_uc_no_model_folder',
+      `Unity Catalog needs the model files of ${r.name} version ${r.sluiceVersion}; this mirror has no model folder to give it`,
+    );
+  const client = { call: registry.call.bind(registry) };
+  const folder = async (): Promise<ExportedFolder> => {
     try {
-      folder = await deps.modelFolderOf(r.name, r.sluiceVersion);
+      return await deps.modelFolderOf!(r.name, r.sluiceVersion);
     } catch (err) {
       if (err instanceof TransientError || isNonRetriable(err)) throw err;
       throw new NonRetriableError(
@@ -305,10 +305,18 @@ async function registerInUnityCatalog(
         `${r.name} version ${r.sluiceVersion} cannot be exported as an MLflow model folder for Unity Catalog: ${(err as Error).message}`,
       );
     }
+  };
+  const stored = state().model;
+  let version: string;
+  if (stored?.name === name && stored.version) {
+    version = stored.version;
+    await completeUcVersion(client, name, version, await folder(), uc.upload);
+  } else {
+    const files = await folder();
     const uploaded = state().artifactUri ?? (await uploadModelFolder(deps, runId, r));
     if (uploaded && !state().artifactUri) await save((m) => ({ ...m, artifactUri: uploaded }));
     const made = await registerUcVersion(
-      { call: registry.call.bind(registry) },
+      client,
       {
         name,
         source: uploaded ?? r.source,
@@ -316,11 +324,15 @@ async function registerInUnityCatalog(
         description: `Sluice ${r.name} version ${r.sluiceVersion}, deployed by Sluice's approval gate`,
         tags: r.tags,
       },
-      folder,
-      uc.upload,
+      files,
+      {
+        ...uc.upload,
+        onCreated: async (v) => {
+          await save((m) => ({ ...m, model: { name, version: v } }));
+        },
+      },
     );
     version = made.version;
-    await save((m) => ({ ...m, model: { name, version: made.version } }));
   }
   if ((await deps.productionVersionOf(r.name)) !== r.sluiceVersion) return;
   await deps.registry.setAlias(name, deps.alias, version);

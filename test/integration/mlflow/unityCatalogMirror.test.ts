@@ -14,6 +14,7 @@ import { AnchorStore } from '../../../lib/audit/anchors';
 import { loadConfig } from '../../../lib/config';
 import type { StepUpdate } from '../../../lib/contracts/runDocument';
 import { MLFLOW_STATUS_TAG } from '../../../lib/mlflow/aliases';
+import { mirrorRun } from '../../../lib/mlflow/mirror';
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { pipelineDefinitionSchema } from '../../../lib/pipelines/definition';
 import { applyStepUpdates, newRunDocument } from '../../../lib/runs/document';
@@ -277,6 +278,57 @@ describe('the MLflow mirror with Unity Catalog', () => {
     expect(warnings.some((w) => w.includes(`${MODEL} diverged`))).toBe(true);
   });
 
+  it('finishes the version an interrupted attempt left pending, instead of making another', async () => {
+    // Storage drops the connection on the second file, once.
+    let puts = 0;
+    const flaky: typeof fetch = async (url, init) => {
+      if (++puts === 2) throw new TypeError('socket hang up');
+      return fetch(url, init);
+    };
+    const upload = services.mlflow!.unityCatalog!.upload;
+    services.mlflow = {
+      ...services.mlflow!,
+      unityCatalog: { schema: 'main.ml', upload: { ...upload, fetch: flaky } },
+    };
+    await deploy(3);
+    await tick();
+    const cut = (await services.runs.get('wages', 'run-3'))!;
+    expect(cut.mlflow).toMatchObject({
+      error: { code: 'mlflow_uc_upload_failed' },
+      model: { name: UC_NAME, version: '3' },
+    });
+    expect(fake.models.get(UC_NAME)!.versions[2]).toMatchObject({
+      version: '3',
+      status: 'PENDING_REGISTRATION',
+    });
+    fake.calls.length = 0;
+    await mirrorRun(services.mlflow!, cut);
+    expect(
+      fake.calls
+        .filter((c) => c.path.startsWith('unity-catalog/') || c.path.startsWith('/uc-storage'))
+        .map((c) => `${c.method} ${c.path} ${c.status}`),
+    ).toEqual([
+      'GET unity-catalog/model-versions/get 200',
+      'POST unity-catalog/model-versions/generate-temporary-credentials 200',
+      `PUT /uc-storage/uc/models/${UC_NAME}/versions/3/MLmodel 201`,
+      `PUT /uc-storage/uc/models/${UC_NAME}/versions/3/model.onnx 201`,
+      `PUT /uc-storage/uc/models/${UC_NAME}/versions/3/requirements.txt 201`,
+      'POST unity-catalog/model-versions/finalize 200',
+      'POST unity-catalog/registered-models/alias 200',
+    ]);
+    expect(fake.models.get(UC_NAME)!.versions.map((v) => [v.version, v.status])).toEqual([
+      ['1', 'READY'],
+      ['2', 'READY'],
+      ['3', 'READY'],
+    ]);
+    expect(ucAlias()).toBe('3');
+    expect((await services.runs.get('wages', 'run-3'))!.mlflow!.model).toEqual({
+      name: UC_NAME,
+      version: '3',
+      alias: 'champion',
+    });
+  });
+
   it('refuses a version it cannot give files to, naming why, without touching Unity Catalog', async () => {
     services.mlflow = {
       ...services.mlflow!,
@@ -284,10 +336,10 @@ describe('the MLflow mirror with Unity Catalog', () => {
         throw new Error('the legacy model cannot be converted to ONNX');
       },
     };
-    await deploy(3);
+    await deploy(4);
     fake.calls.length = 0;
     await tick();
-    const run = (await services.runs.get('wages', 'run-3'))!;
+    const run = (await services.runs.get('wages', 'run-4'))!;
     expect(run.mlflow).toMatchObject({
       status: 'failed',
       error: { code: 'mlflow_uc_no_model_folder', message: expect.stringContaining('cannot be converted') },
