@@ -99,8 +99,11 @@ param githubWebhookSecret string = ''
 @description('MLflow tracking URI every run is mirrored to (docs/mlflow.md): an http(s):// MLflow server, databricks (the workspace of databricksHost) or an Azure ML workspace\'s azureml:// URI; empty: no mirror.')
 param mlflowTrackingUri string = ''
 
-@description('MLflow model registry URI when it is not the tracking server; empty: the tracking server.')
+@description('MLflow model registry URI when it is not the tracking server: databricks-uc for Unity Catalog of databricksHost; empty: the tracking server.')
 param mlflowRegistryUri string = ''
+
+@description('With mlflowRegistryUri databricks-uc: the <catalog>.<schema> Sluice\'s models are registered under, e.g. main.ml.')
+param mlflowUcSchema string = ''
 
 @description('Prefix of the experiment names (experiment = prefix + pipeline); for Databricks a workspace folder such as /Shared/sluice/.')
 param mlflowExperimentPrefix string = ''
@@ -607,6 +610,8 @@ var mlflowSettings = !empty(mlflowTrackingUri) ? union({
   '${settingNames.mlflowTrackingUri}': mlflowTrackingUri
 }, empty(mlflowRegistryUri) ? {} : {
   '${settingNames.mlflowRegistryUri}': mlflowRegistryUri
+}, empty(mlflowUcSchema) ? {} : {
+  '${settingNames.mlflowUcSchema}': mlflowUcSchema
 }, empty(mlflowExperimentPrefix) ? {} : {
   '${settingNames.mlflowExperimentPrefix}': mlflowExperimentPrefix
 }, empty(mlflowTrackingUsername) ? {} : {

@@ -10,15 +10,22 @@ const intSetting = (def: number) => z.coerce.number().int().positive().default(d
 
 /**
  * The MLflow tracking/registry URI schemes Sluice speaks (docs/mlflow.md): a server's http(s) URL,
- * `databricks` (the workspace of DATABRICKS_HOST) or an Azure ML workspace's `azureml://` URI. Local
- * stores (`file:`, a path, `sqlite:`…) cannot be reached from a Function App and are refused.
+ * `databricks` (the workspace of DATABRICKS_HOST) or an Azure ML workspace's `azureml://` URI; for the
+ * registry also `databricks-uc` (Unity Catalog of that workspace). Local stores (`file:`, a path,
+ * `sqlite:`…) cannot be reached from a Function App and are refused.
  */
 const mlflowUri = z
   .string()
   .refine(
-    (u) => u === 'databricks' || /^(https?|azureml):\/\/[^/\s]+/.test(u),
-    "must be an http(s):// URL of an MLflow server, `databricks`, or an Azure ML workspace's azureml:// URI",
+    (u) => u === 'databricks' || u === 'databricks-uc' || /^(https?|azureml):\/\/[^/\s]+/.test(u),
+    "must be an http(s):// URL of an MLflow server, `databricks` (`databricks-uc` for the registry), or an Azure ML workspace's azureml:// URI",
   );
+
+/**
+ * `<catalog>.<schema>` of Unity Catalog (MLFLOW_UC_SCHEMA): two identifiers as Unity Catalog stores
+ * them (lower-case letters, digits, `_`; it folds upper case), each at most 255 characters.
+ */
+export const UC_SCHEMA = /^[a-z0-9_]{1,255}\.[a-z0-9_]{1,255}$/;
 
 /** Hosts of Azure ML's MLflow endpoint: `<region>.api.azureml.ms` and the sovereign clouds' equivalents. */
 const AZUREML_MLFLOW_HOST = /^[a-z0-9-]+\.api\.(azureml\.ms|ml\.azure\.cn|ml\.azure\.us)$/i;
@@ -246,7 +253,10 @@ export const configSchema = z
     /** HTTP Basic credentials of an MLflow server with basic auth; take precedence over the token, as in MLflow. */
     MLFLOW_TRACKING_USERNAME: z.string().min(1).optional(),
     MLFLOW_TRACKING_PASSWORD: z.string().min(1).optional(),
-    /** The model registry, when it is not the tracking server (read by the registry mirror). */
+    /**
+     * The model registry, when it is not the tracking server (read by the registry mirror).
+     * `databricks-uc`: Unity Catalog of the DATABRICKS_HOST workspace, models under MLFLOW_UC_SCHEMA.
+     */
     MLFLOW_REGISTRY_URI: mlflowUri.optional(),
     /**
      * Whether a local training job linked to an MLflow run gets the app's own MLflow credentials
@@ -254,6 +264,17 @@ export const configSchema = z
      * registered model Sluice's identity can, including the artifacts of versions it deployed.
      */
     MLFLOW_LOCAL_JOB_CREDENTIALS: z.enum(['none', 'host']).default('none'),
+    /**
+     * With MLFLOW_REGISTRY_URI=databricks-uc: the `<catalog>.<schema>` Sluice's models go under
+     * (`main.ml` → `main.ml.churn`); Sluice's model names are mapped (lib/mlflow/unityCatalog.ts).
+     */
+    MLFLOW_UC_SCHEMA: z
+      .string()
+      .regex(
+        UC_SCHEMA,
+        '<catalog>.<schema>: two Unity Catalog names of lower-case letters, digits or "_", joined by "."',
+      )
+      .optional(),
     /**
      * Prepended to the pipeline name to make the experiment name. Databricks names experiments by
      * workspace path, so there it must be a folder such as `/Shared/sluice/`.
@@ -286,12 +307,33 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['APPROVAL_SIGNING_KEYS'], message: (e as Error).message });
       }
     }
-    if (c.MLFLOW_TRACKING_URI === 'databricks' || c.MLFLOW_REGISTRY_URI === 'databricks') {
+    const ucRegistry = c.MLFLOW_REGISTRY_URI === 'databricks-uc';
+    if (c.MLFLOW_TRACKING_URI === 'databricks-uc')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MLFLOW_TRACKING_URI'],
+        message:
+          '`databricks-uc` is a registry URI: set MLFLOW_TRACKING_URI=databricks and MLFLOW_REGISTRY_URI=databricks-uc',
+      });
+    if (ucRegistry && !c.MLFLOW_UC_SCHEMA)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MLFLOW_UC_SCHEMA'],
+        message:
+          'MLFLOW_REGISTRY_URI=databricks-uc needs the <catalog>.<schema> models go under, e.g. main.ml',
+      });
+    if (c.MLFLOW_UC_SCHEMA && !ucRegistry)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MLFLOW_UC_SCHEMA'],
+        message: 'is only read with MLFLOW_REGISTRY_URI=databricks-uc',
+      });
+    if (c.MLFLOW_TRACKING_URI === 'databricks' || c.MLFLOW_REGISTRY_URI === 'databricks' || ucRegistry) {
       if (!c.DATABRICKS_HOST)
         ctx.addIssue({
           code: 'custom',
           path: [c.MLFLOW_TRACKING_URI === 'databricks' ? 'MLFLOW_TRACKING_URI' : 'MLFLOW_REGISTRY_URI'],
-          message: '`databricks` needs DATABRICKS_HOST (the workspace URL)',
+          message: `\`${c.MLFLOW_TRACKING_URI === 'databricks' ? 'databricks' : c.MLFLOW_REGISTRY_URI}\` needs DATABRICKS_HOST (the workspace URL)`,
         });
       if (c.MLFLOW_TRACKING_URI === 'databricks' && !c.MLFLOW_EXPERIMENT_PREFIX.startsWith('/'))
         ctx.addIssue({

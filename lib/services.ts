@@ -263,6 +263,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
         client: tracking,
         registry: mlflowRegistry!,
         alias: config.MLFLOW_PRODUCTION_ALIAS,
+        ...(config.MLFLOW_REGISTRY_URI === 'databricks-uc' && config.MLFLOW_UC_SCHEMA
+          ? { unityCatalog: { schema: config.MLFLOW_UC_SCHEMA } }
+          : {}),
         // The deployed version's folder, uploaded as the MLflow run's `model` artifacts.
         modelFolderOf: async (name, version) => {
           const found = await registry.getVersion(name, version);

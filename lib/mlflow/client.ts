@@ -199,9 +199,17 @@ export class MlflowClient {
   }
 
   /** `POST registered-models/create`; RESOURCE_ALREADY_EXISTS is a success (returns false). */
+  /** A registry path: under `unity-catalog/` when the registry is Unity Catalog (`databricks-uc`). */
+  private registryPath(path: string): string {
+    return this.o.target.unityCatalog ? `unity-catalog/${path}` : path;
+  }
+  /** Whether this client's registry is Unity Catalog (versions are registered with registerUcVersion). */
+  get unityCatalog(): boolean {
+    return this.o.target.unityCatalog === true;
+  }
   async ensureRegisteredModel(name: string, tags: KeyValue[] = []): Promise<boolean> {
     try {
-      await this.call('POST', 'registered-models/create', { name, tags });
+      await this.call('POST', this.registryPath('registered-models/create'), { name, tags });
       return true;
     } catch (err) {
       if (err instanceof MlflowRejected && err.errorCode === 'RESOURCE_ALREADY_EXISTS') return false;
@@ -218,6 +226,11 @@ export class MlflowClient {
     description?: string;
     tags?: KeyValue[];
   }): Promise<ModelVersion> {
+    if (this.unityCatalog)
+      throw new NonRetriableError(
+        'mlflow_uc_create_version',
+        `Unity Catalog versions are registered with their files (registerUcVersion), not model-versions/create: ${req.name}`,
+      );
     // Not retried here either: each create makes a new version number.
     const r = await this.call<{ model_version: ModelVersion }>('POST', 'model-versions/create', req, {
       retry: false,
@@ -236,24 +249,32 @@ export class MlflowClient {
 
   /** `POST registered-models/alias`: last-write-wins on the server (docs/mlflow.md). */
   async setAlias(name: string, alias: string, version: string): Promise<void> {
-    await this.call('POST', 'registered-models/alias', { name, alias, version });
+    await this.call('POST', this.registryPath('registered-models/alias'), { name, alias, version });
   }
 
   /** `GET model-versions/get`. */
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
-    const r = await this.call<{ model_version: ModelVersion }>('GET', 'model-versions/get', {
-      name,
-      version,
-    });
+    const r = await this.call<{ model_version: ModelVersion }>(
+      'GET',
+      this.registryPath('model-versions/get'),
+      {
+        name,
+        version,
+      },
+    );
     return r.model_version;
   }
 
   /** `GET registered-models/alias`: the version an alias points at now. */
   async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
-    const r = await this.call<{ model_version: ModelVersion }>('GET', 'registered-models/alias', {
-      name,
-      alias,
-    });
+    const r = await this.call<{ model_version: ModelVersion }>(
+      'GET',
+      this.registryPath('registered-models/alias'),
+      {
+        name,
+        alias,
+      },
+    );
     return r.model_version;
   }
 

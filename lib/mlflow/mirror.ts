@@ -1,6 +1,6 @@
 import type { MlflowMirror, RunDocument } from '../contracts/runDocument';
 import type { TrainingSpec } from '../contracts/trainingSpec';
-import { isNonRetriable, TransientError } from '../errors';
+import { isNonRetriable, NonRetriableError, TransientError } from '../errors';
 import { terminalRunStatuses } from '../runs/document';
 import type { RunStore } from '../runs/store';
 import type { MlflowClient } from './client';
@@ -10,6 +10,8 @@ import type { LogBatch } from './limits';
 import { cutBytes, MAX_TAG_VALUE_BYTES, toBatches } from './limits';
 import type { CurvePoint, RegisterVersion, RunContext } from './sections';
 import { availableSections, createTags, curveJobOf, curveMetrics } from './sections';
+import type { UcRegisterOptions } from './unityCatalog';
+import { completeUcVersion, registerUcVersion, ucModelName } from './unityCatalog';
 
 /** First backoff after a failed attempt; doubled per attempt up to the caps below. */
 const FIRST_BACKOFF_MS = 60_000;
@@ -32,7 +34,13 @@ export interface MirrorDeps {
     | 'createModelVersion'
     | 'setAlias'
     | 'getModelVersionByAlias'
-  >;
+  > &
+    Partial<Pick<MlflowClient, 'call'>>;
+  /**
+   * MLFLOW_REGISTRY_URI=databricks-uc: versions are registered in Unity Catalog under `schema`
+   * (MLFLOW_UC_SCHEMA) with their files (lib/mlflow/unityCatalog.ts); `upload` only for tests.
+   */
+  unityCatalog?: { schema: string; upload?: UcRegisterOptions };
   /** The registry alias a deployment moves (MLFLOW_PRODUCTION_ALIAS). */
   alias: string;
   /**
@@ -233,6 +241,7 @@ async function register(
   state: () => MlflowMirror,
   save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
 ): Promise<void> {
+  if (deps.unityCatalog) return registerInUnityCatalog(deps, deps.unityCatalog, runId, r, state, save);
   await deps.registry.ensureRegisteredModel(r.name, [{ key: 'sluice.model', value: r.name }]);
   let version = state().model?.version;
   if (!version) {
@@ -258,6 +267,77 @@ async function register(
   await deps.registry.setAlias(r.name, deps.alias, version);
   const moved = version;
   await save((m) => ({ ...m, model: { name: r.name, version: moved, alias: deps.alias } }));
+}
+
+/**
+ * The deployed version in Unity Catalog, under its three-level name: registered with its files
+ * (registerUcVersion: created PENDING_REGISTRATION, files written to its storage location with the
+ * temporary SAS, finalized READY), then the alias (`unity-catalog/registered-models/alias`) if
+ * Sluice's production still is this version. The number is stored on the run document as soon as
+ * Unity Catalog made the version, so an attempt cut short (an upload that failed, a lost answer) is
+ * finished by the next one (completeUcVersion) rather than leaving a pending version behind. Unity
+ * Catalog stores the files itself, so a version that cannot be exported as an MLflow model folder is
+ * refused (the mirror records why).
+ */
+async function registerInUnityCatalog(
+  deps: MirrorDeps,
+  uc: NonNullable<MirrorDeps['unityCatalog']>,
+  runId: string,
+  r: RegisterVersion,
+  state: () => MlflowMirror,
+  save: (change: (m: MlflowMirror) => MlflowMirror) => Promise<unknown>,
+): Promise<void> {
+  const name = ucModelName(uc.schema, r.name);
+  const registry = deps.registry;
+  if (!deps.modelFolderOf || !registry.call)
+    throw new NonRetriableError(
+      'mlflow_uc_no_model_folder',
+      `Unity Catalog needs the model files of ${r.name} version ${r.sluiceVersion}; this mirror has no model folder to give it`,
+    );
+  const client = { call: registry.call.bind(registry) };
+  const folder = async (): Promise<ExportedFolder> => {
+    try {
+      return await deps.modelFolderOf!(r.name, r.sluiceVersion);
+    } catch (err) {
+      if (err instanceof TransientError || isNonRetriable(err)) throw err;
+      throw new NonRetriableError(
+        'mlflow_uc_no_model_folder',
+        `${r.name} version ${r.sluiceVersion} cannot be exported as an MLflow model folder for Unity Catalog: ${(err as Error).message}`,
+      );
+    }
+  };
+  const stored = state().model;
+  let version: string;
+  if (stored?.name === name && stored.version) {
+    version = stored.version;
+    await completeUcVersion(client, name, version, await folder(), uc.upload);
+  } else {
+    const files = await folder();
+    const uploaded = state().artifactUri ?? (await uploadModelFolder(deps, runId, r));
+    if (uploaded && !state().artifactUri) await save((m) => ({ ...m, artifactUri: uploaded }));
+    const made = await registerUcVersion(
+      client,
+      {
+        name,
+        source: uploaded ?? r.source,
+        run_id: runId,
+        description: `Sluice ${r.name} version ${r.sluiceVersion}, deployed by Sluice's approval gate`,
+        tags: r.tags,
+      },
+      files,
+      {
+        ...uc.upload,
+        onCreated: async (v) => {
+          await save((m) => ({ ...m, model: { name, version: v } }));
+        },
+      },
+    );
+    version = made.version;
+  }
+  if ((await deps.productionVersionOf(r.name)) !== r.sluiceVersion) return;
+  await deps.registry.setAlias(name, deps.alias, version);
+  const moved = version;
+  await save((m) => ({ ...m, model: { name, version: moved, alias: deps.alias } }));
 }
 
 /** Where a deployed version's folder goes under its run's artifacts (what `log_model` would name it). */

@@ -20,6 +20,11 @@ export interface MlflowTarget {
   auth: MlflowAuth;
   /** What kind of server, for the docs and the UI links. */
   flavor: 'mlflow' | 'databricks' | 'azureml';
+  /**
+   * The registry is Databricks Unity Catalog (`databricks-uc`): registry calls go to MLflow's
+   * `unity-catalog/` endpoints, and versions are registered as lib/mlflow/unityCatalog.ts does.
+   */
+  unityCatalog?: boolean;
 }
 
 /**
@@ -29,6 +34,7 @@ export interface MlflowTarget {
  * - `databricks`: the workspace at DATABRICKS_HOST; MLFLOW_TRACKING_TOKEN, else DATABRICKS_TOKEN,
  *   else an Entra token for Azure Databricks from the app's identity. (`databricks://profile`
  *   names a ~/.databrickscfg profile, which a Function App does not have; the config refuses it.)
+ * - `databricks-uc` (registry only): the same workspace, its Unity Catalog registry.
  * - `azureml://<region>.api.azureml.ms/mlflow/v1.0/subscriptions/…/workspaces/<ws>`: the same URL
  *   with https, and an Entra token for Azure Resource Manager, unless a token is set.
  * Settings are already validated by lib/config.ts (mlflowUriProblem: an azureml:// host of Azure ML,
@@ -40,12 +46,13 @@ export function mlflowTarget(config: Config, uri: string): MlflowTarget {
   // Checked at start-up too; again here, since this decides where the app's credentials go.
   const why = mlflowUriProblem(uri, Boolean(token || config.MLFLOW_TRACKING_PASSWORD));
   if (why) throw new ConfigError(`MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI ${uri}: ${why}`);
-  if (uri === 'databricks') {
+  if (uri === 'databricks' || uri === 'databricks-uc') {
     const t = token ?? config.DATABRICKS_TOKEN;
     return {
       baseUrl: trim(config.DATABRICKS_HOST ?? ''),
       auth: t ? { kind: 'bearer', token: t } : { kind: 'entra', scope: AZURE_DATABRICKS_SCOPE },
       flavor: 'databricks',
+      ...(uri === 'databricks-uc' ? { unityCatalog: true } : {}),
     };
   }
   if (uri.startsWith('azureml://')) {

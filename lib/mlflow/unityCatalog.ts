@@ -18,11 +18,23 @@ import type { KeyValue } from './limits';
  * 4. each file of the folder written under the location with the SAS (Blob Storage Put Blob);
  * 5. `model-versions/finalize`: the version becomes READY.
  *
- * Not wired to the settings yet (docs/mlflow.md, "Not yet"): the config refuses `databricks-uc`.
+ * The mirror (lib/mlflow/mirror.ts) registers a deployed version this way when MLFLOW_REGISTRY_URI
+ * is `databricks-uc`, under MLFLOW_UC_SCHEMA ({@link ucModelName}); the alias then goes through
+ * `unity-catalog/registered-models/alias` (MlflowClient routes its registry calls there).
  */
 
 /** Three-level Unity Catalog model names: `<catalog>.<schema>.<model>`. */
 export const UC_MODEL_NAME = /^[^.\s/]+\.[^.\s/]+\.[^.\s/]+$/;
+
+/**
+ * The Unity Catalog name of a Sluice model under `<catalog>.<schema>` (MLFLOW_UC_SCHEMA): Unity
+ * Catalog keeps lower-case letters, digits and `_`, so Sluice's name is lower-cased and its `.` and
+ * `-` become `_` (`Churn-EU.v2` → `main.ml.churn_eu_v2`). Two Sluice models that differ only there
+ * would share one Unity Catalog model: docs/mlflow.md says to keep such names apart.
+ */
+export function ucModelName(schema: string, sluiceName: string): string {
+  return `${schema}.${sluiceName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+}
 
 export interface UcRegisterOptions {
   fetch?: Fetch;
@@ -47,17 +59,19 @@ export function abfssBlobUrl(storageLocation: string, file: string): string {
 }
 
 type UcClient = Pick<MlflowClient, 'call'>;
+type UcVersion = ModelVersion & { storage_location?: string };
 
 /**
- * Registers `folder` as a new version of the Unity Catalog model `name` and answers it READY. A
- * version left PENDING by a failure (credentials, upload) is not finalized: the caller's retry makes
- * another version (Unity Catalog versions, like MLflow's, are numbered by the server).
+ * Registers `folder` as a new version of the Unity Catalog model `name` and answers it READY.
+ * `onCreated` is told the version's number as soon as Unity Catalog made it (PENDING_REGISTRATION),
+ * so a caller that stores it can finish that version after a failure ({@link completeUcVersion})
+ * instead of leaving it pending and making another (versions are numbered by the server).
  */
 export async function registerUcVersion(
   client: UcClient,
   req: { name: string; source: string; run_id?: string; description?: string; tags?: KeyValue[] },
   folder: ExportedFolder,
-  options: UcRegisterOptions = {},
+  options: UcRegisterOptions & { onCreated?: (version: string) => Promise<void> } = {},
 ): Promise<ModelVersion> {
   if (!UC_MODEL_NAME.test(req.name))
     throw new NonRetriableError(
@@ -69,13 +83,51 @@ export async function registerUcVersion(
   } catch (err) {
     if (!(err instanceof MlflowRejected && err.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw err;
   }
-  const created = await client.call<{ model_version: ModelVersion & { storage_location?: string } }>(
+  const created = await client.call<{ model_version: UcVersion }>(
     'POST',
     'unity-catalog/model-versions/create',
     req,
     { retry: false },
   );
-  const mv = created.model_version;
+  await options.onCreated?.(created.model_version.version);
+  return writeAndFinalize(client, req.name, created.model_version, folder, options);
+}
+
+/**
+ * Finishes version `version` of `name` made by an earlier, interrupted {@link registerUcVersion}:
+ * read back (`unity-catalog/model-versions/get`); READY as it is, PENDING_REGISTRATION written again
+ * (Put Blob replaces a file) and finalized; any other status (FAILED_REGISTRATION) refused.
+ */
+export async function completeUcVersion(
+  client: UcClient,
+  name: string,
+  version: string,
+  folder: ExportedFolder,
+  options: UcRegisterOptions = {},
+): Promise<ModelVersion> {
+  const got = await client.call<{ model_version: UcVersion }>('GET', 'unity-catalog/model-versions/get', {
+    name,
+    version,
+  });
+  const mv = got.model_version;
+  if (mv.status === 'READY') return mv;
+  if (mv.status !== 'PENDING_REGISTRATION')
+    throw new NonRetriableError(
+      'mlflow_uc_version_failed',
+      `Unity Catalog version ${version} of ${name} is ${mv.status ?? 'in no known status'}, not pending: it cannot be finished`,
+    );
+  return writeAndFinalize(client, name, mv, folder, options);
+}
+
+/** Temporary credentials, each file written with them, then finalize: the version READY. */
+async function writeAndFinalize(
+  client: UcClient,
+  name: string,
+  mv: UcVersion,
+  folder: ExportedFolder,
+  options: UcRegisterOptions,
+): Promise<ModelVersion> {
+  const req = { name };
   if (!mv.storage_location)
     throw new TransientError(
       'mlflow_uc_no_storage_location',
@@ -98,8 +150,9 @@ export async function registerUcVersion(
   }
   const f = options.fetch ?? fetch;
   const urlOf = options.blobUrl ?? abfssBlobUrl;
+  const location = mv.storage_location;
   for await (const file of folder.files()) {
-    const url = `${urlOf(mv.storage_location, file.path)}?${sas.replace(/^\?/, '')}`;
+    const url = `${urlOf(location, file.path)}?${sas.replace(/^\?/, '')}`;
     let res: Response;
     try {
       res = await f(url, {

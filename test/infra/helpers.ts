@@ -95,6 +95,13 @@ export const SCENARIOS: Record<string, Record<string, Value>> = {
     mlflowExperimentPrefix: '/Shared/sluice/',
     mlflowTrackingToken: 'dapi' + '1'.repeat(32),
   },
+  mlflowUnityCatalog: {
+    databricksHost: 'https://adb-1234567890123456.7.azuredatabricks.net',
+    mlflowTrackingUri: 'databricks',
+    mlflowRegistryUri: 'databricks-uc',
+    mlflowUcSchema: 'main.ml',
+    mlflowExperimentPrefix: '/Shared/sluice/',
+  },
   everything: {
     enableEmail: true,
     enableAzureMl: true,

@@ -8,7 +8,7 @@
  */
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { MlflowClient } from '../../../lib/mlflow/client';
-import { abfssBlobUrl, registerUcVersion } from '../../../lib/mlflow/unityCatalog';
+import { abfssBlobUrl, completeUcVersion, registerUcVersion } from '../../../lib/mlflow/unityCatalog';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 
 const folder = (files: Record<string, string>): ExportedFolder => ({
@@ -94,6 +94,27 @@ describe('Unity Catalog model versions', () => {
     ).rejects.toMatchObject({ code: 'mlflow_uc_upload_failed' });
     expect(fake.calls.map((c) => c.path)).not.toContain('unity-catalog/model-versions/finalize');
     expect(fake.models.get('main.ml.fraud')!.versions.at(-1)!.status).toBe('PENDING_REGISTRATION');
+  });
+
+  it('finishes a pending version, leaves a READY one as it is, and refuses one Unity Catalog failed', async () => {
+    // main.ml.fraud version 1 was left pending by the failed write above.
+    fake.calls.length = 0;
+    const done = await completeUcVersion(client, 'main.ml.fraud', '1', folder(model), {
+      blobUrl: fake.ucBlobUrl,
+    });
+    expect(done).toMatchObject({ version: '1', status: 'READY' });
+    expect(fake.calls.map((c) => c.path).filter((p) => !p.startsWith('/uc-storage'))).toEqual([
+      'unity-catalog/model-versions/get',
+      'unity-catalog/model-versions/generate-temporary-credentials',
+      'unity-catalog/model-versions/finalize',
+    ]);
+    fake.calls.length = 0;
+    await completeUcVersion(client, 'main.ml.fraud', '1', folder(model), { blobUrl: fake.ucBlobUrl });
+    expect(fake.calls.map((c) => c.path)).toEqual(['unity-catalog/model-versions/get']);
+    fake.models.get('main.ml.fraud')!.versions[0]!.status = 'FAILED_REGISTRATION';
+    await expect(
+      completeUcVersion(client, 'main.ml.fraud', '1', folder(model), { blobUrl: fake.ucBlobUrl }),
+    ).rejects.toMatchObject({ code: 'mlflow_uc_version_failed' });
   });
 
   it('maps an abfss:// storage location to the blob endpoint', () => {

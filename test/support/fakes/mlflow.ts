@@ -48,6 +48,8 @@ import type { AddressInfo } from 'node:net';
  *        than MODEL_VERSION_OPERATION_READ_WRITE on a pending version → 400
  *   POST model-versions/finalize {name, version}     → {model_version} READY; no MLmodel written → 400
  *   POST registered-models/alias {name, alias, version} → {}; a version not READY → 400
+ *   GET  registered-models/alias?name=&alias=        → {model_version}, as above
+ *   GET  model-versions/get?name=&version=           → {model_version} (with storage_location and status)
  *
  * and the version's storage as Blob Storage's Put Blob on `/uc-storage/<container>/<path>?<sas>`
  * (`x-ms-blob-type: BlockBlob` → 201; the wrong SAS → 403 AuthenticationFailed), `ucBlobUrl` mapping a
@@ -596,6 +598,10 @@ export class FakeMlflow {
         if (v.status !== 'READY') throw invalid(`version ${String(b.version)} is ${String(v.status)}`);
         return this.route('POST registered-models/alias', b);
       }
+      case 'GET unity-catalog/registered-models/alias':
+        return this.route('GET registered-models/alias', b);
+      case 'GET unity-catalog/model-versions/get':
+        return this.route('GET model-versions/get', b);
       default:
         throw new Rejection(404, 'ENDPOINT_NOT_FOUND', `no endpoint ${route}`);
     }
