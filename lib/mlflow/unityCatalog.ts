@@ -47,7 +47,12 @@ export interface UcRegisterOptions {
 
 /** `abfss://<container>@<account>.dfs.<suffix>/<path>` + file → `https://<account>.blob.<suffix>/<container>/<path>/<file>`. */
 export function abfssBlobUrl(storageLocation: string, file: string): string {
-  const m = /^abfss:\/\/([^@/]+)@([^./]+)\.dfs\.([^/]+)\/?(.*)$/.exec(storageLocation);
+  // Only Azure Storage endpoints: the SAS Unity Catalog hands out is appended to this URL, so a
+  // location naming any other host must not receive it.
+  const m =
+    /^abfss:\/\/([a-z0-9-]+)@([a-z0-9]+)\.dfs\.(core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)\/?(.*)$/.exec(
+      storageLocation,
+    );
   if (!m)
     throw new NonRetriableError(
       'mlflow_uc_storage_unsupported',
@@ -168,10 +173,9 @@ async function writeAndFinalize(
     } catch (err) {
       throw new TransientError(
         'mlflow_uc_upload_failed',
-        `writing ${file.path} failed: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
+        // Never the error's message or the error itself: fetch puts the whole URL, SAS included,
+        // into some of its messages.
+        `writing ${file.path} failed: ${(err as Error).name}${networkCode(err)}`,
       );
     }
     await res.body?.cancel();
@@ -194,4 +198,10 @@ async function writeAndFinalize(
       `Unity Catalog version ${mv.version} of ${req.name} is ${finalized.model_version.status ?? 'not READY'} after finalize`,
     );
   return finalized.model_version;
+}
+
+/** ` (ECONNRESET)` from a fetch failure's cause, or nothing. */
+function networkCode(err: unknown): string {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? ` (${code})` : '';
 }

@@ -122,5 +122,30 @@ describe('Unity Catalog model versions', () => {
       abfssBlobUrl('abfss://metastore@acct.dfs.core.windows.net/models/abc/versions/1', 'extra/a b.txt'),
     ).toBe('https://acct.blob.core.windows.net/metastore/models/abc/versions/1/extra/a%20b.txt');
     expect(() => abfssBlobUrl('s3://bucket/models/1', 'MLmodel')).toThrow(/abfss/);
+    // The SAS is appended to this URL: a location on any host but Azure Storage is refused.
+    expect(() => abfssBlobUrl('abfss://c@acct.dfs.attacker.example/models/1', 'MLmodel')).toThrow(
+      /not an abfss:\/\/ location/,
+    );
+    expect(abfssBlobUrl('abfss://c@acct.dfs.core.usgovcloudapi.net/m/1', 'MLmodel')).toBe(
+      'https://acct.blob.core.usgovcloudapi.net/c/m/1/MLmodel',
+    );
+  });
+
+  it('an upload that fails before an answer never puts the SAS into its error', async () => {
+    const failing = (async (url: string | URL | Request) => {
+      throw new TypeError(`Failed to parse URL from ${String(url)}`, {
+        cause: { code: 'ERR_INVALID_URL' },
+      });
+    }) as typeof fetch;
+    const err = (await registerUcVersion(
+      client,
+      { name: 'main.ml.leak', source: 's', run_id: 'r1' },
+      folder(model),
+      { blobUrl: fake.ucBlobUrl, fetch: failing },
+    ).catch((e: unknown) => e)) as Error & { code: string; cause?: unknown };
+    expect(err.code).toBe('mlflow_uc_upload_failed');
+    expect(err.message).toBe('writing MLmodel failed: TypeError (ERR_INVALID_URL)');
+    expect(err.cause).toBeUndefined();
+    expect(JSON.stringify({ message: err.message, stack: err.stack })).not.toMatch(/sig=|sv=/);
   });
 });
