@@ -13,12 +13,12 @@ import {
   ROLLOUT_CONTROL_EVENT,
   ROLLOUT_ORCHESTRATOR,
   checkRolloutGuardsActivity,
+  describeWaiting,
   endRolloutActivity,
   rolloutInputSchema,
   setRolloutStepActivity,
   startRolloutActivity,
 } from '../lib/contracts/rollout';
-import { describeWaiting } from '../lib/rollout/figures';
 import { ActivityFailedError, callActivity } from './support/call';
 
 /**

@@ -209,6 +209,11 @@ export const guardEvidenceSchema = z.object({
 });
 export type GuardEvidence = z.infer<typeof guardEvidenceSchema>;
 
+/** "maxPredictionPsi: 40 of 74 predicted rows; …" (the run document's note while a step waits). */
+export function describeWaiting(waiting: readonly GuardEvidence[]): string {
+  return waiting.map((w) => `${w.guard}: ${w.have} of ${w.need} ${w.of}`).join('; ');
+}
+
 export const rolloutOutcomeSchema = z.enum(['completed', 'rolled_back', 'aborted']);
 
 export const rolloutOutputSchema = z.object({

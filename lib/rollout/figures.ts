@@ -263,11 +263,6 @@ export function guardsWaiting(evidence: readonly GuardEvidence[]): GuardEvidence
   return evidence.filter((e) => e.have < e.need);
 }
 
-/** "maxPredictionPsi: 40 of 73 predicted rows; …" (for the run document's notes). */
-export function describeWaiting(waiting: readonly GuardEvidence[]): string {
-  return waiting.map((w) => `${w.guard}: ${w.have} of ${w.need} ${w.of}`).join('; ');
-}
-
 /**
  * The guards' verdict on a step's figures. Each guard is judged only on enough evidence
  * (guardEvidence). `reference` is the PSI reference's size: a number is its bins alone (holdout size
