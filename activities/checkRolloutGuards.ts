@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { checkRolloutGuardsActivity } from '../lib/contracts/rollout';
 import { NonRetriableError } from '../lib/errors';
-import { judgeGuards } from '../lib/rollout/figures';
+import { guardEvidence, guardsWaiting, judgeGuards } from '../lib/rollout/figures';
 import type { RolloutStore } from '../lib/rollout/store';
 import type { TrafficStore } from '../lib/rollout/traffic';
 import { figuresOf, sumRecords } from '../lib/rollout/traffic';
@@ -12,7 +12,7 @@ type Output = z.input<typeof checkRolloutGuardsActivity.output>;
 
 /**
  * Sums the traffic records of the rollout's current step (every instance's flushes) and judges the
- * candidate's figures against the guards. Reads only: running it twice gives the same answer for
+ * candidate's figures against the guards, naming the guards still short of evidence. Reads only: running it twice gives the same answer for
  * the same records.
  */
 export function checkRolloutGuards(deps: {
@@ -34,9 +34,11 @@ export function checkRolloutGuards(deps: {
       doc.reference?.kind === 'bins'
         ? doc.reference.expected.length
         : Object.keys(doc.reference?.expected ?? {}).length;
+    const reference = { bins: doc.reference ? bins : 0, holdoutRows: doc.holdoutRows };
     return {
       figures,
-      breaches: judgeGuards(input.strategy, input.guards, figures, bins),
+      breaches: judgeGuards(input.strategy, input.guards, figures, reference),
+      waiting: guardsWaiting(guardEvidence(input.strategy, input.guards, figures, reference)),
       ...(doc.control ? { control: doc.control } : {}),
     };
   };

@@ -48,15 +48,25 @@ export function setRolloutStep(deps: {
           `the rollout ${input.rolloutId} of ${input.modelName} is no longer live`,
         );
       }
-      if (current.step === input.step && current.percent === input.percent && current.state === input.state)
+      // What the step waits on stays until the step changes or a newer note replaces it.
+      const waiting = input.waiting ?? (current.step === input.step ? current.waiting : undefined);
+      if (
+        current.step === input.step &&
+        current.percent === input.percent &&
+        current.state === input.state &&
+        JSON.stringify(current.waiting) === JSON.stringify(waiting)
+      )
         return undefined;
       updated = true;
+      const { waiting: _was, ...rest } = current;
+      void _was;
       return {
-        ...current,
+        ...rest,
         step: input.step,
         percent: input.percent,
         state: input.state,
         updatedAt: input.at,
+        ...(waiting && waiting.length > 0 ? { waiting } : {}),
       };
     });
     await deps.runs.update(input.pipeline, input.runId, (run) => {

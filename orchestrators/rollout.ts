@@ -1,12 +1,19 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { deployModelActivity } from '../lib/contracts/deploy';
-import type { GuardBreach, RolloutInput, RolloutOutput, TrafficFigures } from '../lib/contracts/rollout';
+import type {
+  GuardBreach,
+  GuardEvidence,
+  RolloutInput,
+  RolloutOutput,
+  TrafficFigures,
+} from '../lib/contracts/rollout';
 import {
   ROLLOUT_CHECKS_PER_EXECUTION,
   ROLLOUT_CONTROL_EVENT,
   ROLLOUT_ORCHESTRATOR,
   checkRolloutGuardsActivity,
+  describeWaiting,
   endRolloutActivity,
   rolloutInputSchema,
   setRolloutStepActivity,
@@ -29,6 +36,12 @@ import { ActivityFailedError, callActivity } from './support/call';
  * so a restart resumes in the step it was in. The history is bounded: the orchestration continues
  * as new at each step boundary and every ROLLOUT_CHECKS_PER_EXECUTION checks, with its place in
  * `input.resume`. A step needs at least `guards.minSamples` requests to pass (some guard judged).
+ *
+ * Revision 2 (ROLLOUT_REVISION, set by the parent for new rollouts and carried through continue as
+ * new): a step passes only once every guard has had enough evidence to be judged (the check's
+ * `waiting` is empty); while its minimums are met but a guard still waits, the step stays and the
+ * run and rollout documents say which guard lacks how much (noted again when that set changes).
+ * Absent (rollouts recorded before): the old rule, so their histories replay as recorded.
  * Any failure ends the rollout as aborted (best effort; reconciliation ends a document whose
  * orchestration is gone), so the candidate never keeps serving.
  */
@@ -45,6 +58,8 @@ export const rollout: OrchestrationHandler = function* (
   };
 
   const resume = input.resume;
+  /** Revision 2 on: a step also waits until every guard has been judged. */
+  const waitsForEvidence = (input.revision ?? 1) >= 2;
   let controlSeq = resume?.controlSeq ?? 0;
   let paused = resume?.paused ?? false;
   let promoted: string | undefined;
@@ -125,6 +140,8 @@ export const rollout: OrchestrationHandler = function* (
         startedAt = now().getTime();
       }
       const minEnd = startedAt + s.minSeconds * 1000;
+      /** The guards last noted as waiting for evidence in this step (their names). */
+      let notedWaiting = '';
       let checks = 0;
       let stepPassed = false;
       for (;;) {
@@ -196,9 +213,30 @@ export const rollout: OrchestrationHandler = function* (
         }
         const seen = check.figures.requests;
         if (!paused && now().getTime() >= minEnd && seen >= needed(s)) {
-          passed = { step, figures: check.figures };
-          stepPassed = true;
-          break;
+          const waiting: GuardEvidence[] = waitsForEvidence ? (check.waiting ?? []) : [];
+          if (waiting.length === 0) {
+            passed = { step, figures: check.figures };
+            stepPassed = true;
+            break;
+          }
+          // The step's minimums are met, but a guard could not be judged yet: it stays, and says why.
+          const names = waiting.map((w) => w.guard).join(',');
+          if (names !== notedWaiting) {
+            notedWaiting = names;
+            const note = `step ${step + 1} waits for evidence: ${describeWaiting(waiting)}`;
+            log(note);
+            yield* callActivity(context, setRolloutStepActivity, {
+              ...ref,
+              ...run,
+              strategy: input.strategy,
+              step,
+              percent: s.percent,
+              state: 'active',
+              at: now().toISOString(),
+              note: note.slice(0, 500),
+              waiting,
+            });
+          }
         }
       }
       if (stepPassed && step + 1 < input.steps.length) {

@@ -27,7 +27,7 @@ import {
   type TrainingMonitorOutput,
 } from '../lib/contracts/training';
 import { importModelActivity } from '../lib/contracts/mlflowCandidate';
-import { rolloutOrchestration, rolloutStepsOf } from '../lib/contracts/rollout';
+import { ROLLOUT_REVISION, rolloutOrchestration, rolloutStepsOf } from '../lib/contracts/rollout';
 import { RunStop, runLifecycle } from '../lib/runs/lifecycle';
 import { nextWindowOpening, windowWaitReason } from '../lib/pipelines/window';
 import { trainingPipelineRevision2 } from './legacy/trainingPipelineRevision2';
@@ -468,6 +468,8 @@ function* runPipeline(
             context,
             rolloutOrchestration,
             {
+              // New rollouts pass a step only once every guard was judged (docs/rollout.md).
+              revision: ROLLOUT_REVISION,
               runId,
               pipeline,
               approvalId: gate.approvalId,

@@ -142,7 +142,20 @@ export const trafficFiguresSchema = z.object({
 });
 export type TrafficFigures = z.infer<typeof trafficFiguresSchema>;
 
+/**
+ * The step-pass rule a new rollout runs under (rolloutInputSchema.revision). 1 (absent): a step
+ * passes on minSeconds and max(minRequests, guards.minSamples) candidate requests, whether or not
+ * every guard was judged. 2: it also waits until every guard has enough evidence to be judged
+ * (lib/rollout/figures.ts guardEvidence; docs/rollout.md).
+ */
+export const ROLLOUT_REVISION = 2;
+
 export const rolloutInputSchema = z.object({
+  /**
+   * The step-pass rule (ROLLOUT_REVISION): set by the parent for new rollouts and carried through
+   * continue-as-new, so a rollout recorded under an older rule replays under it. Absent: 1.
+   */
+  revision: z.int().min(1).optional(),
   runId: z.string().min(1),
   pipeline: z.string().min(1),
   approvalId: z.string().min(1),
@@ -185,6 +198,21 @@ export const guardBreachSchema = z.object({
   message: z.string(),
 });
 export type GuardBreach = z.infer<typeof guardBreachSchema>;
+
+/** How much evidence a guard has in the current step and how much it needs before it is judged. */
+export const guardEvidenceSchema = z.object({
+  guard: guardBreachSchema.shape.guard,
+  have: z.int(),
+  need: z.int().min(0),
+  /** What is counted: candidate requests, successful candidate requests, predicted rows, compared rows. */
+  of: z.string(),
+});
+export type GuardEvidence = z.infer<typeof guardEvidenceSchema>;
+
+/** "maxPredictionPsi: 40 of 74 predicted rows; …" (the run document's note while a step waits). */
+export function describeWaiting(waiting: readonly GuardEvidence[]): string {
+  return waiting.map((w) => `${w.guard}: ${w.have} of ${w.need} ${w.of}`).join('; ');
+}
 
 export const rolloutOutcomeSchema = z.enum(['completed', 'rolled_back', 'aborted']);
 
@@ -251,6 +279,11 @@ export const setRolloutStepActivity = defineActivity(
     /** The step just passed, with its figures, when this change advances. */
     passed: z.object({ step: z.int().min(0), figures: trafficFiguresSchema }).optional(),
     note: z.string().max(500).optional(),
+    /**
+     * The guards the step still waits on for evidence (revision 2), kept on the rollout document
+     * until the step changes. Absent: none (or not known).
+     */
+    waiting: z.array(guardEvidenceSchema).optional(),
   }),
   z.object({ updated: z.boolean() }),
 );
@@ -267,6 +300,12 @@ export const checkRolloutGuardsActivity = defineActivity(
   z.object({
     figures: trafficFiguresSchema,
     breaches: z.array(guardBreachSchema),
+    /**
+     * The guards not yet judged for lack of evidence, with how much they have and need (empty: all
+     * judged). A rollout at revision 2 does not pass a step while any is here. Absent in histories
+     * recorded before it existed.
+     */
+    waiting: z.array(guardEvidenceSchema).optional(),
     /** The last operator request on the rollout document. */
     control: rolloutControlRecordSchema.optional(),
   }),

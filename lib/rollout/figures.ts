@@ -1,4 +1,4 @@
-import type { GuardBreach, RolloutGuards, TrafficFigures } from '../contracts/rollout';
+import type { GuardBreach, GuardEvidence, RolloutGuards, TrafficFigures } from '../contracts/rollout';
 import type { PredictionReference } from './records';
 
 /**
@@ -85,14 +85,25 @@ const PSI_FLOOR = 1e-4;
 /**
  * Population stability index of observed counts against expected shares: Σ (a − e) · ln(a / e).
  * Under 0.1 is usually read as stable, over 0.25 as a real shift. Null with no observations.
+ *
+ * `smoothed`: the observed shares are (count + ½) / (n + ½·k) (a Jeffreys prior) rather than
+ * count / n floored at 1e-4, so an observed bin that is empty by chance adds about e · ln(2e·n)
+ * rather than e · ln(e / 0.0001) (≈ 0.69 for a decile bin, enough alone to breach a 0.4 limit).
+ * The rollout's PSI guard smooths (docs/rollout.md, PSI and sample size); monitoring does not yet.
  */
-export function psi(expected: readonly number[], observed: readonly number[]): number | null {
+export function psi(
+  expected: readonly number[],
+  observed: readonly number[],
+  options: { smoothed?: boolean } = {},
+): number | null {
   const total = observed.reduce((a, b) => a + b, 0);
   if (total === 0) return null;
+  const k = expected.length;
   let sum = 0;
-  for (let i = 0; i < expected.length; i++) {
+  for (let i = 0; i < k; i++) {
     const e = Math.max(expected[i]!, PSI_FLOOR);
-    const a = Math.max((observed[i] ?? 0) / total, PSI_FLOOR);
+    const count = observed[i] ?? 0;
+    const a = options.smoothed ? (count + 0.5) / (total + 0.5 * k) : Math.max(count / total, PSI_FLOOR);
     sum += (a - e) * Math.log(a / e);
   }
   return sum;
@@ -102,14 +113,83 @@ export function psi(expected: readonly number[], observed: readonly number[]): n
 export function predictionPsi(
   reference: PredictionReference,
   observed: { bins?: readonly number[]; classes?: Readonly<Record<string, number>> },
+  options: { smoothed?: boolean } = {},
 ): number | null {
-  if (reference.kind === 'bins') return observed.bins ? psi(reference.expected, observed.bins) : null;
+  if (reference.kind === 'bins')
+    return observed.bins ? psi(reference.expected, observed.bins, options) : null;
   if (!observed.classes) return null;
   const labels = [...new Set([...Object.keys(reference.expected), ...Object.keys(observed.classes)])];
   return psi(
     labels.map((l) => reference.expected[l] ?? 0),
     labels.map((l) => observed.classes![l] ?? 0),
+    options,
   );
+}
+
+/**
+ * The p-quantile of a χ² distribution with `dof` degrees of freedom (Wilson–Hilferty: within 1 % of
+ * the exact value for dof ≥ 3 at p = 0.95; exact enough for a row minimum). z is the standard normal
+ * quantile of p, from Acklam's rational approximation.
+ */
+export function chiSquareQuantile(p: number, dof: number): number {
+  const z = normalQuantile(p);
+  const v = Math.max(dof, 1);
+  const c = 2 / (9 * v);
+  return v * Math.max(0, 1 - c + z * Math.sqrt(c)) ** 3;
+}
+
+function normalQuantile(p: number): number {
+  // Acklam's coefficients (central region and tails), |error| < 1.2e-9.
+  const a = [
+    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
+    2.506628277459239,
+  ];
+  const b = [
+    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
+  ];
+  const c = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const lo = 0.02425;
+  if (p < lo) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
+    );
+  }
+  if (p > 1 - lo) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  );
+}
+
+/**
+ * The share of PSI judgments of a good candidate (live predictions from the same distribution as
+ * its holdout) that the row minimum lets breach by sampling noise alone, at the minimum itself;
+ * fewer with every row beyond it (docs/rollout.md, PSI and sample size).
+ */
+export const PSI_FALSE_ALARM_RATE = 0.05;
+
+/**
+ * Live rows the PSI guard needs before it judges, so that a good candidate breaches `limit` by
+ * sampling noise in at most PSI_FALSE_ALARM_RATE of judgments. With nothing shifted, PSI over k bins
+ * is about χ²(k − 1) · (1/n + 1/m): n live rows against a reference from m holdout rows. So
+ * n ≥ c / (limit − c/m), c the χ²(k − 1) quantile at 1 − PSI_FALSE_ALARM_RATE. When the holdout
+ * alone is too noisy for the limit (c/m over ¾ of it), more live rows cannot help: n = 4c / limit,
+ * and the docs say to evaluate on more holdout rows or raise the limit. Never fewer than minSamples.
+ * `holdoutRows` 0 (unknown) counts the live side only.
+ */
+export function psiRowsNeeded(limit: number, bins: number, holdoutRows: number, minSamples: number): number {
+  const c = chiSquareQuantile(1 - PSI_FALSE_ALARM_RATE, Math.max(bins - 1, 1));
+  const fromHoldout = holdoutRows > 0 ? c / holdoutRows : 0;
+  const room = Math.max(limit - fromHoldout, limit / 4);
+  return Math.max(minSamples, Math.ceil(c / room));
 }
 
 /** Whether a candidate's prediction agrees with production's (see rolloutGuardsSchema.agreementTolerance). */
@@ -125,20 +205,83 @@ export const MIN_P99_SAMPLES = 100;
 
 const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 
+/** What a step's guards are judged against besides its figures: the PSI reference's size. */
+export interface ReferenceShape {
+  /** Bins (or classes) of the holdout reference; 0: no reference, so no PSI guard. */
+  bins: number;
+  /** Holdout rows the reference was built from (0: unknown). */
+  holdoutRows?: number;
+}
+
 /**
- * The guards' verdict on a step's figures. Each guard is judged only on enough evidence: error rate
- * from `minSamples` candidate requests, latency p99 from max(`minSamples`, 100) successful ones, PSI from `minSamples` and at least 5 rows per
- * reference bin, agreement (shadow) from `minSamples` compared rows.
+ * How much evidence each configured guard has, and how much it needs before it is judged: error
+ * rate from `minSamples` candidate requests, latency p99 from max(`minSamples`, 100) successful ones,
+ * PSI from psiRowsNeeded rows (only with a reference), agreement (shadow) from `minSamples` compared
+ * rows. A step of a rollout at revision 2 passes only once every guard here is judged.
+ */
+export function guardEvidence(
+  strategy: 'shadow' | 'canary',
+  guards: RolloutGuards,
+  figures: TrafficFigures,
+  reference: ReferenceShape,
+): GuardEvidence[] {
+  const out: GuardEvidence[] = [
+    { guard: 'maxErrorRate', have: figures.requests, need: guards.minSamples, of: 'candidate requests' },
+    {
+      guard: 'maxLatencyP99Ms',
+      have: figures.requests - figures.errors,
+      need: Math.max(guards.minSamples, MIN_P99_SAMPLES),
+      of: 'successful candidate requests',
+    },
+  ];
+  if (reference.bins > 0) {
+    out.push({
+      guard: 'maxPredictionPsi',
+      have: figures.predictedRows,
+      need: psiRowsNeeded(
+        guards.maxPredictionPsi,
+        reference.bins,
+        reference.holdoutRows ?? 0,
+        guards.minSamples,
+      ),
+      of: 'predicted rows',
+    });
+  }
+  if (strategy === 'shadow') {
+    out.push({
+      guard: 'minShadowAgreement',
+      have: figures.compared,
+      need: guards.minSamples,
+      of: 'compared rows',
+    });
+  }
+  return out;
+}
+
+/** The guards still short of evidence, with how much they have and need (empty: all judged). */
+export function guardsWaiting(evidence: readonly GuardEvidence[]): GuardEvidence[] {
+  return evidence.filter((e) => e.have < e.need);
+}
+
+/**
+ * The guards' verdict on a step's figures. Each guard is judged only on enough evidence
+ * (guardEvidence). `reference` is the PSI reference's size: a number is its bins alone (holdout size
+ * unknown).
  */
 export function judgeGuards(
   strategy: 'shadow' | 'canary',
   guards: RolloutGuards,
   figures: TrafficFigures,
-  referenceBins: number,
+  reference: number | ReferenceShape,
 ): GuardBreach[] {
+  const shape = typeof reference === 'number' ? { bins: reference } : reference;
+  const judged = new Set(
+    guardEvidence(strategy, guards, figures, shape)
+      .filter((e) => e.have >= e.need)
+      .map((e) => e.guard),
+  );
   const out: GuardBreach[] = [];
-  const enough = figures.requests >= guards.minSamples;
-  if (enough && figures.errorRate !== null && figures.errorRate > guards.maxErrorRate) {
+  if (judged.has('maxErrorRate') && figures.errorRate !== null && figures.errorRate > guards.maxErrorRate) {
     out.push({
       guard: 'maxErrorRate',
       value: round(figures.errorRate),
@@ -147,8 +290,11 @@ export function judgeGuards(
     });
   }
   // A p99 of fewer than 100 requests is their maximum: one cold start would decide it.
-  const enoughForP99 = figures.requests - figures.errors >= Math.max(guards.minSamples, MIN_P99_SAMPLES);
-  if (enoughForP99 && figures.latencyP99Ms !== null && figures.latencyP99Ms > guards.maxLatencyP99Ms) {
+  if (
+    judged.has('maxLatencyP99Ms') &&
+    figures.latencyP99Ms !== null &&
+    figures.latencyP99Ms > guards.maxLatencyP99Ms
+  ) {
     out.push({
       guard: 'maxLatencyP99Ms',
       value: figures.latencyP99Ms,
@@ -156,8 +302,7 @@ export function judgeGuards(
       message: `candidate latency p99 ≤ ${figures.latencyP99Ms} ms is above ${guards.maxLatencyP99Ms} ms`,
     });
   }
-  const rowsNeeded = Math.max(guards.minSamples, 5 * Math.max(referenceBins, 1));
-  if (figures.psi !== null && figures.predictedRows >= rowsNeeded && figures.psi > guards.maxPredictionPsi) {
+  if (judged.has('maxPredictionPsi') && figures.psi !== null && figures.psi > guards.maxPredictionPsi) {
     out.push({
       guard: 'maxPredictionPsi',
       value: round(figures.psi),
@@ -166,9 +311,8 @@ export function judgeGuards(
     });
   }
   if (
-    strategy === 'shadow' &&
+    judged.has('minShadowAgreement') &&
     figures.agreement !== null &&
-    figures.compared >= guards.minSamples &&
     figures.agreement < guards.minShadowAgreement
   ) {
     out.push({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { rolloutControlRecordSchema } from '../contracts/rollout';
+import { guardEvidenceSchema, rolloutControlRecordSchema } from '../contracts/rollout';
 
 /**
  * The live state of a model's rollout: one document per model (id `rollout`) in the registry's
@@ -54,6 +54,12 @@ export const rolloutDocSchema = z.object({
   productionVersion: z.int().positive().nullable(),
   reference: predictionReferenceSchema.optional(),
   holdoutRows: z.int().min(0),
+  /**
+   * The guards the current step waits on for evidence, with what they had and need when last noted
+   * (rollouts at revision 2: its minimums are met, but the step does not pass until every guard
+   * was judged). Cleared when the step changes.
+   */
+  waiting: z.array(guardEvidenceSchema).optional(),
   /** Regression agreement tolerance for shadow comparisons (guards.agreementTolerance). */
   agreementTolerance: z.number().min(0),
   startedAt: z.string(),

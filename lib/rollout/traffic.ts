@@ -285,10 +285,15 @@ export function figuresOf(
     latencyP99Ms: bucketQuantile(candidate.latency, 0.99),
     predictedRows,
     psi: reference
-      ? predictionPsi(reference, {
-          ...(candidate.bins ? { bins: candidate.bins } : {}),
-          ...(candidate.classes ? { classes: candidate.classes } : {}),
-        })
+      ? predictionPsi(
+          reference,
+          {
+            ...(candidate.bins ? { bins: candidate.bins } : {}),
+            ...(candidate.classes ? { classes: candidate.classes } : {}),
+          },
+          // An empty bin by chance must not decide the guard (docs/rollout.md, PSI and sample size).
+          { smoothed: true },
+        )
       : null,
     compared: candidate.compared,
     agreement: candidate.compared > 0 ? candidate.agreed / candidate.compared : null,

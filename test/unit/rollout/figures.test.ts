@@ -3,13 +3,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { deploymentSpecSchema, rolloutGuardsSchema, rolloutStepsOf } from '../../../lib/contracts/rollout';
 import {
+  PSI_FALSE_ALARM_RATE,
   bucketQuantile,
   buildReference,
+  chiSquareQuantile,
+  guardEvidence,
+  guardsWaiting,
   judgeGuards,
   latencyBucket,
   psi,
   predictionPsi,
+  psiRowsNeeded,
 } from '../../../lib/rollout/figures';
+import { shareAbove, simulatePsi } from './psiNoise';
 import { BUCKETS, bucketOf } from '../../../lib/rollout/routing';
 
 const wages = () =>
@@ -152,5 +158,102 @@ describe('sticky assignment', () => {
     );
     expect(below.length).toBeGreaterThan(2300);
     expect(below.length).toBeLessThan(2700);
+  });
+});
+
+describe('PSI and sample size (docs/rollout.md)', () => {
+  it('the χ² quantile is close to the tabulated one', () => {
+    // χ²(9): 16.92 at 0.95, 21.67 at 0.99; χ²(1) at 0.95: 3.84 (Wilson–Hilferty is loosest there).
+    expect(chiSquareQuantile(0.95, 9)).toBeCloseTo(16.92, 1);
+    expect(chiSquareQuantile(0.99, 9)).toBeCloseTo(21.67, 0);
+    expect(Math.abs(chiSquareQuantile(0.95, 1) - 3.84)).toBeLessThan(0.15);
+  });
+
+  it('the PSI row minimum grows with the bins and the holdout noise, and falls with the limit', () => {
+    expect(psiRowsNeeded(0.4, 10, 100, 20)).toBe(74);
+    expect(psiRowsNeeded(0.25, 10, 100, 20)).toBe(209);
+    expect(psiRowsNeeded(0.25, 10, 300, 20)).toBe(88);
+    expect(psiRowsNeeded(0.25, 10, 0, 20)).toBe(68);
+    // A holdout too small for the limit: more live rows cannot help; 4c / limit.
+    expect(psiRowsNeeded(0.1, 10, 100, 20)).toBe(677);
+    // Never fewer than minSamples.
+    expect(psiRowsNeeded(2, 10, 1000, 20)).toBe(20);
+  });
+
+  it.each([
+    { limit: 0.4, holdoutRows: 100, seed: 11 },
+    { limit: 0.25, holdoutRows: 100, seed: 12 },
+    { limit: 0.25, holdoutRows: 300, seed: 13 },
+  ])(
+    'a good candidate at the row minimum breaches $limit by noise at about the documented rate ($holdoutRows holdout rows)',
+    ({ limit, holdoutRows, seed }) => {
+      const liveRows = psiRowsNeeded(limit, 10, holdoutRows, 20);
+      const same = simulatePsi({ seed, trials: 800, holdoutRows, liveRows });
+      // PSI_FALSE_ALARM_RATE (5 %) per judgment at the minimum (seeded; 800 trials: ± 0.8 %, 1 sd).
+      expect(shareAbove(same, limit)).toBeLessThanOrEqual(PSI_FALSE_ALARM_RATE + 0.02);
+      // Twice the rows: fewer still.
+      const more = simulatePsi({ seed, trials: 800, holdoutRows, liveRows: 2 * liveRows });
+      expect(shareAbove(more, limit)).toBeLessThan(shareAbove(same, limit));
+    },
+  );
+
+  it('a shifted candidate at the row minimum fires', () => {
+    const liveRows = psiRowsNeeded(0.4, 10, 100, 20);
+    const shifted = simulatePsi({ seed: 21, trials: 200, holdoutRows: 100, liveRows, shift: 1 });
+    expect(shareAbove(shifted, 0.4)).toBeGreaterThan(0.99);
+  });
+
+  it('the old minimum (5 rows per bin) false-fires far more often, most of it from empty bins', () => {
+    const floored = simulatePsi({ seed: 31, trials: 600, holdoutRows: 100, liveRows: 50, smoothed: false });
+    const smoothed = simulatePsi({ seed: 31, trials: 600, holdoutRows: 100, liveRows: 50 });
+    expect(shareAbove(floored, 0.4)).toBeGreaterThan(0.2);
+    expect(shareAbove(smoothed, 0.4)).toBeLessThan(shareAbove(floored, 0.4) / 1.5);
+  });
+
+  it('an empty observed bin does not dominate the smoothed PSI', () => {
+    const expected = new Array<number>(10).fill(0.1);
+    const oneEmpty = [0, 9, 9, 9, 8, 8, 8, 8, 7, 8]; // 74 rows, bin 0 empty by chance
+    expect(psi(expected, oneEmpty)!).toBeGreaterThan(0.6); // floored: the empty bin alone ≈ 0.69
+    expect(psi(expected, oneEmpty, { smoothed: true })!).toBeLessThan(0.4); // the limit 74 rows are the minimum for
+    // A real shift still shows: everything in two bins.
+    const shifted = [0, 0, 0, 0, 0, 0, 0, 0, 37, 37];
+    expect(psi(expected, shifted, { smoothed: true })!).toBeGreaterThan(1.5);
+  });
+
+  it('names the guards still short of evidence, and how much they have and need', () => {
+    const guards = rolloutGuardsSchema.parse({ minSamples: 20, maxPredictionPsi: 0.4 });
+    const figures = {
+      requests: 60,
+      errors: 0,
+      errorRate: 0,
+      latencyP99Ms: 5,
+      predictedRows: 60,
+      psi: 3,
+      compared: 10,
+      agreement: 1,
+      productionRequests: 100,
+    };
+    const reference = { bins: 10, holdoutRows: 100 };
+    expect(guardsWaiting(guardEvidence('canary', guards, figures, reference))).toEqual([
+      { guard: 'maxLatencyP99Ms', have: 60, need: 100, of: 'successful candidate requests' },
+      { guard: 'maxPredictionPsi', have: 60, need: 74, of: 'predicted rows' },
+    ]);
+    // PSI 3 on 60 rows is not judged: no breach yet.
+    expect(judgeGuards('canary', guards, figures, reference)).toEqual([]);
+    expect(
+      guardsWaiting(
+        guardEvidence('shadow', guards, { ...figures, requests: 100, predictedRows: 100 }, reference),
+      ),
+    ).toEqual([{ guard: 'minShadowAgreement', have: 10, need: 20, of: 'compared rows' }]);
+    // Judged at 74 rows: it fires.
+    expect(
+      judgeGuards('canary', guards, { ...figures, requests: 100, predictedRows: 74 }, reference).map(
+        (b) => b.guard,
+      ),
+    ).toEqual(['maxPredictionPsi']);
+    // No reference: no PSI guard to wait for.
+    expect(
+      guardsWaiting(guardEvidence('canary', guards, { ...figures, requests: 100 }, { bins: 0 })),
+    ).toEqual([]);
   });
 });

@@ -389,3 +389,122 @@ describe('rollout orchestrator', () => {
     expect(d.output).toMatchObject({ outcome: 'completed' });
   });
 });
+
+describe('rollout orchestrator, revision 2: a step waits for every guard to be judged', () => {
+  const psiWaiting = (have: number) => [
+    { guard: 'maxPredictionPsi' as const, have, need: 73, of: 'predicted rows' },
+  ];
+  const fast = [
+    { percent: 10, minRequests: 20, minSeconds: 0 },
+    { percent: 100, minRequests: 20, minSeconds: 0 },
+  ];
+  /** Checks 1–4 of each step: PSI short of rows; from the 5th it is judged (nothing breached). */
+  const psiJudgedFromFifth = baseScript({
+    checkRolloutGuards: (i, n) => {
+      const inStep = i.step === 0 ? n : n - 5;
+      return {
+        figures: figures(inStep * 15),
+        breaches: [],
+        waiting: inStep < 5 ? psiWaiting(inStep * 15) : [],
+      };
+    },
+  });
+
+  it('a step does not pass while PSI lacks evidence, passes once judged, and says what it waits for', () => {
+    const d = drive(rolloutInput({ revision: 2, steps: fast }), psiJudgedFromFifth);
+    expect(d.output).toMatchObject({ outcome: 'completed', figures: { requests: 75 } });
+    const checks = d.calls.filter((c) => c.name === 'checkRolloutGuards');
+    expect(checks).toHaveLength(10);
+    // Step 2 is set only after the 5th check of step 1.
+    const order = names(d).filter((n) => n === 'checkRolloutGuards' || n === 'setRolloutStep');
+    expect(order.slice(0, 8)).toEqual([
+      'setRolloutStep',
+      'checkRolloutGuards',
+      'checkRolloutGuards',
+      'setRolloutStep', // the note: requests 30 ≥ 20, PSI still waits
+      'checkRolloutGuards',
+      'checkRolloutGuards',
+      'checkRolloutGuards',
+      'setRolloutStep', // step 2
+    ]);
+    const notes = d.calls.filter((c) => c.name === 'setRolloutStep' && c.input.note);
+    // Noted once per step (the waiting set did not change within it), with how much it lacks.
+    expect(notes.map((c) => c.input.step)).toEqual([0, 1]);
+    expect(notes[0]!.input).toMatchObject({
+      step: 0,
+      percent: 10,
+      state: 'active',
+      waiting: psiWaiting(30),
+      note: 'step 1 waits for evidence: maxPredictionPsi: 30 of 73 predicted rows',
+    });
+    expect(
+      d.calls.filter((c) => c.name === 'setRolloutStep' && !c.input.note).map((c) => c.input.percent),
+    ).toEqual([10, 100]);
+  });
+
+  it('a bad candidate cannot pass its step before PSI is judged: the judgment rolls it back', () => {
+    const breach = {
+      guard: 'maxPredictionPsi' as const,
+      value: 1.2,
+      limit: 0.4,
+      message: 'PSI 1.200 over 75 rows is above 0.4',
+    };
+    const d = drive(
+      rolloutInput({ revision: 2, steps: fast }),
+      baseScript({
+        checkRolloutGuards: (_i, n) =>
+          n < 5
+            ? { figures: figures(n * 15), breaches: [], waiting: psiWaiting(n * 15) }
+            : { figures: figures(n * 15), breaches: [breach], waiting: [] },
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'rolled_back', step: 0, breaches: [breach] });
+    expect(names(d)).not.toContain('deployModel');
+    expect(d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => c.input.percent)).toEqual([10, 10]);
+  });
+
+  it('an input without a revision (recorded before) keeps the old rule: the step passes unjudged', () => {
+    // PSI never has its rows; the old rule passes each step at its first check all the same.
+    const d = drive(
+      rolloutInput({ steps: fast }),
+      baseScript({
+        checkRolloutGuards: () => ({ figures: figures(100), breaches: [], waiting: psiWaiting(10) }),
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'completed' });
+    // One check per step (minimums met at once); no waiting note.
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(2);
+    expect(d.calls.filter((c) => c.name === 'setRolloutStep' && c.input.note)).toEqual([]);
+  });
+
+  it('a check without `waiting` (a history recorded before it existed) counts as nothing waiting', () => {
+    const d = drive(rolloutInput({ revision: 2, steps: fast }), baseScript());
+    expect(d.output).toMatchObject({ outcome: 'completed' });
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(2);
+  });
+
+  it('the revision is carried through continue as new, so the next step waits too', () => {
+    const d = drive(rolloutInput({ revision: 2, steps: fast }), psiJudgedFromFifth);
+    expect(d.executions).toBe(2);
+    const secondStepChecks = d.calls.filter((c) => c.name === 'checkRolloutGuards' && c.execution === 2);
+    expect(secondStepChecks).toHaveLength(5);
+  });
+
+  it('a paused step stays paused even once every guard was judged; an operator can still promote', () => {
+    const d = drive(
+      rolloutInput({ revision: 2, steps: fast }),
+      baseScript({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(30),
+          breaches: [],
+          waiting: psiWaiting(30),
+          ...(n >= 3 ? { control: control('promote', 1) } : {}),
+        }),
+      }),
+    );
+    // Little traffic: PSI never gets its rows, the step waits until the operator promotes.
+    expect(d.output).toMatchObject({ outcome: 'completed', step: 0 });
+    expect(d.output.reason).toMatch(/promoted by ops@example.com at step 1/);
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(3);
+  });
+});
