@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import type { PredictionSample } from './samples';
 import { hashFeature, newPredictionId } from './samples';
 import type { AnsweredRequest } from '../serving/rollout';
@@ -42,8 +42,38 @@ export interface PredictionSamplerDeps {
 
 interface SettingsEntry {
   settings: SamplingSettings | undefined;
+  /** The settings' feature lists as sets, built once per lookup rather than per sampled request. */
+  hashed: ReadonlySet<string>;
+  dropped: ReadonlySet<string>;
   checkedAt: number;
   refreshing: boolean;
+}
+
+const NO_FEATURES: ReadonlySet<string> = new Set();
+
+/**
+ * Random bytes drawn a pool at a time: one `randomBytes(8)` per request costs a call into OpenSSL
+ * each (the largest part of sampling's cost per request, profiled in bench/scoring/rollout.ts);
+ * filling 4 KiB at once and handing out 8 bytes each gives the same cryptographically random,
+ * never reused bytes for 512 ids per call. Per sampler instance (no module state in lib/).
+ */
+const ID_POOL_BYTES = 4096;
+const ID_BYTES = 8;
+
+class RandomHex {
+  private readonly pool = Buffer.allocUnsafe(ID_POOL_BYTES);
+  private offset = ID_POOL_BYTES;
+
+  /** 16 hex digits no earlier call of this instance handed out. */
+  next(): string {
+    if (this.offset + ID_BYTES > ID_POOL_BYTES) {
+      randomFillSync(this.pool);
+      this.offset = 0;
+    }
+    const hex = this.pool.toString('hex', this.offset, this.offset + ID_BYTES);
+    this.offset += ID_BYTES;
+    return hex;
+  }
 }
 
 export class PredictionSampler {
@@ -53,6 +83,7 @@ export class PredictionSampler {
   private readonly source = randomUUID();
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly ids = new RandomHex();
 
   constructor(private readonly deps: PredictionSamplerDeps) {
     this.now = deps.now ?? (() => Date.now());
@@ -80,14 +111,22 @@ export class PredictionSampler {
   /** The answer's prediction id; the request is buffered when the model is sampled and the draw says so. */
   sample(input: SampleInput): string {
     const t = this.now();
-    const predictionId = newPredictionId(t, randomBytes(8).toString('hex'));
-    const settings = this.settingsFor(input.modelName);
+    const predictionId = newPredictionId(t, this.ids.next());
+    const entry = this.settingsFor(input.modelName);
+    const settings = entry.settings;
     if (!settings || settings.sampleRate <= 0 || this.random() >= settings.sampleRate) return predictionId;
-    const hashed = new Set(settings.hashFeatures);
-    const dropped = new Set(settings.dropFeatures);
+    const { hashed, dropped } = entry;
+    const plain = hashed.size === 0 && dropped.size === 0;
     const rows = input.rows.map((row) => {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(row)) {
+      // Own enumerable keys, as Object.entries gives them, without an array of pairs per row.
+      for (const k in row) {
+        if (!Object.prototype.hasOwnProperty.call(row, k)) continue;
+        const v = row[k];
+        if (plain) {
+          out[k] = v;
+          continue;
+        }
         if (dropped.has(k)) continue;
         out[k] = hashed.has(k) && v !== null && v !== undefined ? hashFeature(input.modelName, v) : v;
       }
@@ -107,10 +146,16 @@ export class PredictionSampler {
     return predictionId;
   }
 
-  private settingsFor(modelName: string): SamplingSettings | undefined {
+  private settingsFor(modelName: string): SettingsEntry {
     let entry = this.settings.get(modelName);
     if (!entry) {
-      entry = { settings: undefined, checkedAt: -Infinity, refreshing: false };
+      entry = {
+        settings: undefined,
+        hashed: NO_FEATURES,
+        dropped: NO_FEATURES,
+        checkedAt: -Infinity,
+        refreshing: false,
+      };
       this.settings.set(modelName, entry);
     }
     if (!entry.refreshing && this.now() - entry.checkedAt >= this.deps.settingsTtlMs) {
@@ -120,6 +165,8 @@ export class PredictionSampler {
         .settingsOf(modelName)
         .then((s) => {
           e.settings = s;
+          e.hashed = s && s.hashFeatures.length > 0 ? new Set(s.hashFeatures) : NO_FEATURES;
+          e.dropped = s && s.dropFeatures.length > 0 ? new Set(s.dropFeatures) : NO_FEATURES;
         })
         .catch((err: unknown) => {
           this.deps.log?.(`monitoring settings of ${modelName}: ${(err as Error).message}`);
@@ -129,7 +176,7 @@ export class PredictionSampler {
           e.refreshing = false;
         });
     }
-    return entry.settings;
+    return entry;
   }
 
   private add(sample: PredictionSample): void {
