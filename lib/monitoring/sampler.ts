@@ -42,14 +42,12 @@ export interface PredictionSamplerDeps {
 
 interface SettingsEntry {
   settings: SamplingSettings | undefined;
-  /** The settings' feature lists as sets, built once per lookup rather than per sampled request. */
-  hashed: ReadonlySet<string>;
-  dropped: ReadonlySet<string>;
+  /** The feature lists as sets (undefined: none), built once per lookup, not per sampled request. */
+  hashed: ReadonlySet<string> | undefined;
+  dropped: ReadonlySet<string> | undefined;
   checkedAt: number;
   refreshing: boolean;
 }
-
-const NO_FEATURES: ReadonlySet<string> = new Set();
 
 /**
  * Random bytes drawn a pool at a time: one `randomBytes(8)` per request costs a call into OpenSSL
@@ -116,7 +114,7 @@ export class PredictionSampler {
     const settings = entry.settings;
     if (!settings || settings.sampleRate <= 0 || this.random() >= settings.sampleRate) return predictionId;
     const { hashed, dropped } = entry;
-    const plain = hashed.size === 0 && dropped.size === 0;
+    const plain = !hashed && !dropped;
     const rows = input.rows.map((row) => {
       const out: Record<string, unknown> = {};
       // Own enumerable keys, as Object.entries gives them, without an array of pairs per row.
@@ -127,8 +125,8 @@ export class PredictionSampler {
           out[k] = v;
           continue;
         }
-        if (dropped.has(k)) continue;
-        out[k] = hashed.has(k) && v !== null && v !== undefined ? hashFeature(input.modelName, v) : v;
+        if (dropped?.has(k)) continue;
+        out[k] = hashed?.has(k) && v !== null && v !== undefined ? hashFeature(input.modelName, v) : v;
       }
       return out;
     });
@@ -151,8 +149,8 @@ export class PredictionSampler {
     if (!entry) {
       entry = {
         settings: undefined,
-        hashed: NO_FEATURES,
-        dropped: NO_FEATURES,
+        hashed: undefined,
+        dropped: undefined,
         checkedAt: -Infinity,
         refreshing: false,
       };
@@ -165,8 +163,8 @@ export class PredictionSampler {
         .settingsOf(modelName)
         .then((s) => {
           e.settings = s;
-          e.hashed = s && s.hashFeatures.length > 0 ? new Set(s.hashFeatures) : NO_FEATURES;
-          e.dropped = s && s.dropFeatures.length > 0 ? new Set(s.dropFeatures) : NO_FEATURES;
+          e.hashed = s && s.hashFeatures.length > 0 ? new Set(s.hashFeatures) : undefined;
+          e.dropped = s && s.dropFeatures.length > 0 ? new Set(s.dropFeatures) : undefined;
         })
         .catch((err: unknown) => {
           this.deps.log?.(`monitoring settings of ${modelName}: ${(err as Error).message}`);
