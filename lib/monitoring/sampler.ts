@@ -110,7 +110,7 @@ export class PredictionSampler {
   sample(input: SampleInput): string {
     const t = this.now();
     const predictionId = newPredictionId(t, this.ids.next());
-    const entry = this.settingsFor(input.modelName);
+    const entry = this.settingsFor(input.modelName, t);
     const settings = entry.settings;
     if (!settings || settings.sampleRate <= 0 || this.random() >= settings.sampleRate) return predictionId;
     const { hashed, dropped } = entry;
@@ -144,7 +144,7 @@ export class PredictionSampler {
     return predictionId;
   }
 
-  private settingsFor(modelName: string): SettingsEntry {
+  private settingsFor(modelName: string, now: number): SettingsEntry {
     let entry = this.settings.get(modelName);
     if (!entry) {
       entry = {
@@ -156,7 +156,7 @@ export class PredictionSampler {
       };
       this.settings.set(modelName, entry);
     }
-    if (!entry.refreshing && this.now() - entry.checkedAt >= this.deps.settingsTtlMs) {
+    if (!entry.refreshing && now - entry.checkedAt >= this.deps.settingsTtlMs) {
       const e = entry;
       e.refreshing = true;
       this.deps

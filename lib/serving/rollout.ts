@@ -202,7 +202,7 @@ export class RolloutServing {
           variant,
           rows,
           predictions: p.predictions,
-          ...(latencyMs !== undefined ? { latencyMs } : {}),
+          latencyMs,
         });
       } catch (err) {
         // Monitoring never fails a prediction.
