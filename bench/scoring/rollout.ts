@@ -143,10 +143,14 @@ export async function benchRollout(
     let canaryS = 0;
     let samplingS = 0;
     for (let p = 0; p < phases; p++) {
-      directS += await run(direct, n / phases);
-      floorS += await run(floor, n / phases);
-      canaryS += await run(canary, n / phases);
-      samplingS += await run(sampling, n / phases);
+      // The order turns each phase, so no variant always runs first (or right after another's garbage).
+      for (let v = 0; v < 4; v++) {
+        const which = (v + p) % 4;
+        if (which === 0) directS += await run(direct, n / phases);
+        else if (which === 1) floorS += await run(floor, n / phases);
+        else if (which === 2) canaryS += await run(canary, n / phases);
+        else samplingS += await run(sampling, n / phases);
+      }
     }
     rps.direct.push(n / directS);
     rps.floor.push(n / floorS);
