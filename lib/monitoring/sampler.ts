@@ -82,6 +82,9 @@ export class PredictionSampler {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly ids = new RandomHex();
+  /** The id prefix of the last millisecond seen: base 36 of a 13-digit time costs more than the rest of an id. */
+  private idAt = NaN;
+  private idPrefix = '';
 
   constructor(private readonly deps: PredictionSamplerDeps) {
     this.now = deps.now ?? (() => Date.now());
@@ -109,7 +112,12 @@ export class PredictionSampler {
   /** The answer's prediction id; the request is buffered when the model is sampled and the draw says so. */
   sample(input: SampleInput): string {
     const t = this.now();
-    const predictionId = newPredictionId(t, this.ids.next());
+    if (t !== this.idAt) {
+      // newPredictionId with no random part is the id's time prefix; the random hex follows it.
+      this.idPrefix = newPredictionId(t, '');
+      this.idAt = t;
+    }
+    const predictionId = this.idPrefix + this.ids.next();
     const entry = this.settingsFor(input.modelName, t);
     const settings = entry.settings;
     if (!settings || settings.sampleRate <= 0 || this.random() >= settings.sampleRate) return predictionId;
