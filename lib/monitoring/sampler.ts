@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import type { PredictionSample } from './samples';
 import { hashFeature, newPredictionId } from './samples';
 import type { AnsweredRequest } from '../serving/rollout';
@@ -42,8 +42,36 @@ export interface PredictionSamplerDeps {
 
 interface SettingsEntry {
   settings: SamplingSettings | undefined;
+  /** The feature lists as sets (undefined: none), built once per lookup, not per sampled request. */
+  hashed: ReadonlySet<string> | undefined;
+  dropped: ReadonlySet<string> | undefined;
   checkedAt: number;
   refreshing: boolean;
+}
+
+/**
+ * Random bytes drawn a pool at a time: one `randomBytes(8)` per request costs a call into OpenSSL
+ * each (the largest part of sampling's cost per request, profiled in bench/scoring/rollout.ts);
+ * filling 4 KiB at once and handing out 8 bytes each gives the same cryptographically random,
+ * never reused bytes for 512 ids per call. Per sampler instance (no module state in lib/).
+ */
+const ID_POOL_BYTES = 4096;
+const ID_BYTES = 8;
+
+class RandomHex {
+  private readonly pool = Buffer.allocUnsafe(ID_POOL_BYTES);
+  private offset = ID_POOL_BYTES;
+
+  /** 16 hex digits no earlier call of this instance handed out. */
+  next(): string {
+    if (this.offset + ID_BYTES > ID_POOL_BYTES) {
+      randomFillSync(this.pool);
+      this.offset = 0;
+    }
+    const hex = this.pool.toString('hex', this.offset, this.offset + ID_BYTES);
+    this.offset += ID_BYTES;
+    return hex;
+  }
 }
 
 export class PredictionSampler {
@@ -53,6 +81,10 @@ export class PredictionSampler {
   private readonly source = randomUUID();
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly ids = new RandomHex();
+  /** The id prefix of the last millisecond seen: base 36 of a 13-digit time costs more than the rest of an id. */
+  private idAt = NaN;
+  private idPrefix = '';
 
   constructor(private readonly deps: PredictionSamplerDeps) {
     this.now = deps.now ?? (() => Date.now());
@@ -80,16 +112,29 @@ export class PredictionSampler {
   /** The answer's prediction id; the request is buffered when the model is sampled and the draw says so. */
   sample(input: SampleInput): string {
     const t = this.now();
-    const predictionId = newPredictionId(t, randomBytes(8).toString('hex'));
-    const settings = this.settingsFor(input.modelName);
+    if (t !== this.idAt) {
+      // newPredictionId with no random part is the id's time prefix; the random hex follows it.
+      this.idPrefix = newPredictionId(t, '');
+      this.idAt = t;
+    }
+    const predictionId = this.idPrefix + this.ids.next();
+    const entry = this.settingsFor(input.modelName, t);
+    const settings = entry.settings;
     if (!settings || settings.sampleRate <= 0 || this.random() >= settings.sampleRate) return predictionId;
-    const hashed = new Set(settings.hashFeatures);
-    const dropped = new Set(settings.dropFeatures);
+    const { hashed, dropped } = entry;
+    const plain = !hashed && !dropped;
     const rows = input.rows.map((row) => {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(row)) {
-        if (dropped.has(k)) continue;
-        out[k] = hashed.has(k) && v !== null && v !== undefined ? hashFeature(input.modelName, v) : v;
+      // Own enumerable keys, as Object.entries gives them, without an array of pairs per row.
+      for (const k in row) {
+        if (!Object.prototype.hasOwnProperty.call(row, k)) continue;
+        const v = row[k];
+        if (plain) {
+          out[k] = v;
+          continue;
+        }
+        if (dropped?.has(k)) continue;
+        out[k] = hashed?.has(k) && v !== null && v !== undefined ? hashFeature(input.modelName, v) : v;
       }
       return out;
     });
@@ -107,19 +152,27 @@ export class PredictionSampler {
     return predictionId;
   }
 
-  private settingsFor(modelName: string): SamplingSettings | undefined {
+  private settingsFor(modelName: string, now: number): SettingsEntry {
     let entry = this.settings.get(modelName);
     if (!entry) {
-      entry = { settings: undefined, checkedAt: -Infinity, refreshing: false };
+      entry = {
+        settings: undefined,
+        hashed: undefined,
+        dropped: undefined,
+        checkedAt: -Infinity,
+        refreshing: false,
+      };
       this.settings.set(modelName, entry);
     }
-    if (!entry.refreshing && this.now() - entry.checkedAt >= this.deps.settingsTtlMs) {
+    if (!entry.refreshing && now - entry.checkedAt >= this.deps.settingsTtlMs) {
       const e = entry;
       e.refreshing = true;
       this.deps
         .settingsOf(modelName)
         .then((s) => {
           e.settings = s;
+          e.hashed = s && s.hashFeatures.length > 0 ? new Set(s.hashFeatures) : undefined;
+          e.dropped = s && s.dropFeatures.length > 0 ? new Set(s.dropFeatures) : undefined;
         })
         .catch((err: unknown) => {
           this.deps.log?.(`monitoring settings of ${modelName}: ${(err as Error).message}`);
@@ -129,7 +182,7 @@ export class PredictionSampler {
           e.refreshing = false;
         });
     }
-    return entry.settings;
+    return entry;
   }
 
   private add(sample: PredictionSample): void {

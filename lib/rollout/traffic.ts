@@ -19,6 +19,8 @@ export const variants = ['production', 'candidate', 'shadow'] as const;
 
 /** Records of failed flushes an instance keeps for the next flush, at most. */
 export const MAX_UNWRITTEN = 1_000;
+/** Accumulators of a batch found by field comparison before the string-keyed Map (see `recent`). */
+const MAX_RECENT = 4;
 export type Variant = (typeof variants)[number];
 
 /**
@@ -123,6 +125,13 @@ export class TrafficRecorder {
   private readonly writer: BatchWriter<TrafficRecord>;
   private readonly source = randomUUID();
   private readonly now: () => number;
+  /**
+   * The accumulators of the current batch, for a lookup by field: a request almost always meets
+   * one of a few keys (production and candidate of one model), and comparing five fields costs less
+   * than building and hashing the joined string key per request. The Map stays the one place a
+   * key's accumulator is made; this only finds it again (and is cleared when a flush takes it).
+   */
+  private readonly recent: Acc[] = [];
 
   constructor(deps: TrafficRecorderDeps) {
     this.now = deps.now ?? (() => Date.now());
@@ -130,6 +139,7 @@ export class TrafficRecorder {
       take: (seq) => {
         const taken = [...this.buffer.values()].map((a, i) => toRecord(a, this.source, seq, i));
         this.buffer = new Map();
+        this.recent.length = 0;
         return taken;
       },
       write: (records) => deps.write(records),
@@ -142,28 +152,11 @@ export class TrafficRecorder {
 
   /** Adds one request; cheap and synchronous. A flush starts in the background when due. */
   record(s: TrafficSample): void {
-    const k = `${s.modelName}\u0000${s.version}\u0000${s.variant}\u0000${s.rolloutId ?? ''}\u0000${s.step ?? ''}`;
-    let acc = this.buffer.get(k);
     const t = this.now();
+    let acc = this.found(s);
     if (!acc) {
-      acc = {
-        key: {
-          modelName: s.modelName,
-          version: s.version,
-          variant: s.variant,
-          ...(s.rolloutId !== undefined ? { rolloutId: s.rolloutId } : {}),
-          ...(s.step !== undefined ? { step: s.step } : {}),
-        },
-        from: t,
-        to: t,
-        requests: 0,
-        errors: 0,
-        rows: 0,
-        latency: new Array<number>(LATENCY_EDGES_MS.length + 1).fill(0),
-        compared: 0,
-        agreed: 0,
-      };
-      this.buffer.set(k, acc);
+      const k = `${s.modelName}\u0000${s.version}\u0000${s.variant}\u0000${s.rolloutId ?? ''}\u0000${s.step ?? ''}`;
+      acc = this.buffer.get(k) ?? this.create(k, s, t);
     }
     acc.to = t;
     acc.requests++;
@@ -176,6 +169,45 @@ export class TrafficRecorder {
       acc.agreed += s.agreed ?? 0;
     }
     this.writer.added(1);
+  }
+
+  /** The current batch's accumulator of the sample's key among the recent ones, if it is one. */
+  private found(s: TrafficSample): Acc | undefined {
+    for (const acc of this.recent) {
+      const k = acc.key;
+      if (
+        k.modelName === s.modelName &&
+        k.version === s.version &&
+        k.variant === s.variant &&
+        k.rolloutId === s.rolloutId &&
+        k.step === s.step
+      )
+        return acc;
+    }
+    return undefined;
+  }
+
+  private create(k: string, s: TrafficSample, t: number): Acc {
+    const acc: Acc = {
+      key: {
+        modelName: s.modelName,
+        version: s.version,
+        variant: s.variant,
+        ...(s.rolloutId !== undefined ? { rolloutId: s.rolloutId } : {}),
+        ...(s.step !== undefined ? { step: s.step } : {}),
+      },
+      from: t,
+      to: t,
+      requests: 0,
+      errors: 0,
+      rows: 0,
+      latency: new Array<number>(LATENCY_EDGES_MS.length + 1).fill(0),
+      compared: 0,
+      agreed: 0,
+    };
+    this.buffer.set(k, acc);
+    if (this.recent.length < MAX_RECENT) this.recent.push(acc);
+    return acc;
   }
 
   /**

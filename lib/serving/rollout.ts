@@ -117,21 +117,23 @@ export class RolloutServing {
     const production = await this.deps.models.get(modelName);
     const warnings: RowWarning[] = [];
     const rows = production.validate(body, warnings);
-    const r = await this.rollout(modelName);
+    // Cached (the usual case): no await, so no extra turn of the microtask queue per request.
+    const state = this.rollout(modelName);
+    const r = state instanceof Promise ? await state : state;
     if (!r || !LIVE_STATES.has(r.state) || r.percent <= 0) {
       if (!this.deps.sample) return this.answer(await scoreServed(production, rows, warnings), 'production');
       // Monitored: production's own traffic stats (volume, errors, latency) as well.
       const t0 = performance.now();
-      const key = { modelName, version: production.version, variant: 'production' as const };
+      const version = production.version;
       let result: Prediction;
       try {
         result = await scoreServed(production, rows, warnings);
       } catch (err) {
-        this.deps.record({ ...key, error: true, rows: rows.length });
+        this.deps.record({ modelName, version, variant: 'production', error: true, rows: rows.length });
         throw err;
       }
       const latencyMs = performance.now() - t0;
-      this.deps.record({ ...key, latencyMs, rows: rows.length });
+      this.deps.record({ modelName, version, variant: 'production', latencyMs, rows: rows.length });
       return this.answer(result, 'production', rows, latencyMs);
     }
     const bucket = key !== undefined ? bucketOf(key, r.rolloutId) : Math.floor(this.random() * BUCKETS);
@@ -145,12 +147,18 @@ export class RolloutServing {
         const candidateRows = candidate.validate(body, own);
         const result = await scoreServed(candidate, candidateRows, own);
         const latencyMs = performance.now() - t0;
+        // One literal of one shape (no spreads): this runs per request; the recorder reads an
+        // undefined `step` or `reference` as absent.
         this.deps.record({
-          ...sampleKey(r, 'candidate'),
+          modelName: r.modelName,
+          version: r.candidate.version,
+          variant: 'candidate',
+          rolloutId: r.rolloutId,
+          step: r.step >= 0 ? r.step : undefined,
           latencyMs,
           rows: rows.length,
           predictions: result.predictions as number[] | string[],
-          ...(r.reference ? { reference: r.reference } : {}),
+          reference: r.reference,
         });
         return this.answer(result, 'candidate', candidateRows, latencyMs);
       } catch (err) {
@@ -164,7 +172,11 @@ export class RolloutServing {
     const result = await scoreServed(production, rows, warnings);
     const latencyMs = performance.now() - t0;
     this.deps.record({
-      ...sampleKey(r, 'production', production.version),
+      modelName: r.modelName,
+      version: production.version,
+      variant: 'production',
+      rolloutId: r.rolloutId,
+      step: r.step >= 0 ? r.step : undefined,
       latencyMs,
       rows: rows.length,
     });
@@ -178,7 +190,10 @@ export class RolloutServing {
     rows?: readonly Record<string, unknown>[],
     latencyMs?: number,
   ): RolloutPrediction {
-    const answered: RolloutPrediction = { ...p, modelVersion: p.version, variant };
+    // `p` is this request's own (scoreServed built it): named in place rather than copied again.
+    const answered = p as RolloutPrediction;
+    answered.modelVersion = p.version;
+    answered.variant = variant;
     if (this.deps.sample && rows) {
       try {
         answered.predictionId = this.deps.sample({
@@ -187,7 +202,7 @@ export class RolloutServing {
           variant,
           rows,
           predictions: p.predictions,
-          ...(latencyMs !== undefined ? { latencyMs } : {}),
+          latencyMs,
         });
       } catch (err) {
         // Monitoring never fails a prediction.

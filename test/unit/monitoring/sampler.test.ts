@@ -145,6 +145,51 @@ describe('predict with monitoring wired in', () => {
   });
 });
 
+describe('PredictionSampler ids and copies', () => {
+  it('hands out well-formed ids that never repeat, well past one pool of random bytes', async () => {
+    const { s } = sampler({ settingsOf: async () => undefined, now: () => 1_700_000_000_000 });
+    const ids = new Set<string>();
+    for (let i = 0; i < 5_000; i++) ids.add(s.sample(req(i)));
+    expect(ids.size).toBe(5_000);
+    for (const id of ids) {
+      expect(id).toMatch(/^p[0-9a-z]{1,11}-[0-9a-f]{16}$/);
+      expect(predictionTime(id)).toBe(1_700_000_000_000);
+    }
+    // Another sampler draws its own bytes.
+    const other = sampler({ settingsOf: async () => undefined }).s;
+    for (let i = 0; i < 600; i++) expect(ids.has(other.sample(req(i)))).toBe(false);
+    await s.close();
+  });
+
+  it('keeps rows as they were with nothing to hash or drop, and follows settings that change', async () => {
+    let settings = { sampleRate: 1, hashFeatures: [] as string[], dropFeatures: [] as string[] };
+    let t = 0;
+    const { s, writes } = sampler({
+      settingsOf: async () => settings,
+      random: () => 0,
+      flushEveryRows: 1_000,
+      settingsTtlMs: 10,
+      now: () => t,
+    });
+    s.sample(req(0));
+    await settle();
+    const row = { x: 1, name: 'Ada', secret: 'pin', missing: null };
+    s.sample({ ...req(1), rows: [row] });
+    settings = { sampleRate: 1, hashFeatures: ['name', 'missing'], dropFeatures: ['secret'] };
+    t = 20;
+    s.sample({ ...req(2), rows: [row] }); // still the old settings: the new ones are on their way
+    await settle();
+    s.sample({ ...req(3), rows: [row] });
+    await s.close();
+    const rows = writes.flatMap((w) => w.samples).map((x) => x.rows[0]);
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toEqual(row);
+    expect(rows[0]).not.toBe(row);
+    expect(rows[1]).toEqual(row);
+    expect(rows[2]).toEqual({ x: 1, name: expect.stringMatching(/^sha256:[0-9a-f]{16}$/), missing: null });
+  });
+});
+
 describe('the pipeline monitoring section', () => {
   const wages = JSON.parse(
     readFileSync(path.resolve(__dirname, '../../../examples/pipelines/wages.json'), 'utf8'),

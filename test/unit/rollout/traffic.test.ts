@@ -69,3 +69,54 @@ describe('TrafficRecorder after a partly failed flush', () => {
     expect(c.calls).toHaveLength(3);
   });
 });
+
+describe('TrafficRecorder keys', () => {
+  it('sums per key across more keys than it keeps at hand, and starts afresh after each flush', async () => {
+    const c = container(() => undefined);
+    const recorder = new TrafficRecorder({ write: c.write, flushEveryMs: 60_000, flushEveryRequests: 1_000 });
+    // Seven keys (more than the few compared field by field), interleaved; a rollout id of '' and
+    // none, and a step of undefined and none, are the same key as before.
+    const keys = [
+      { modelName: 'a', version: 1, variant: 'production' as const },
+      { modelName: 'a', version: 2, variant: 'candidate' as const, rolloutId: 'r', step: 0 },
+      { modelName: 'a', version: 2, variant: 'candidate' as const, rolloutId: 'r', step: 1 },
+      { modelName: 'a', version: 1, variant: 'production' as const, rolloutId: 'r', step: 1 },
+      { modelName: 'b', version: 1, variant: 'production' as const },
+      { modelName: 'b', version: 1, variant: 'shadow' as const, rolloutId: 'q', step: 0 },
+      { modelName: 'a', version: 3, variant: 'candidate' as const, rolloutId: 'r', step: 1 },
+    ];
+    for (let round = 0; round < 3; round++) {
+      keys.forEach((k, i) => {
+        for (let j = 0; j <= i; j++) recorder.record({ ...k, rows: 2 });
+      });
+      recorder.record({
+        modelName: 'a',
+        version: 1,
+        variant: 'production',
+        rolloutId: '',
+        step: undefined,
+        rows: 1,
+      });
+      if (round === 1) await recorder.flush();
+    }
+    await recorder.close();
+    const all = [...c.stored.values()];
+    expect(c.calls).toHaveLength(2);
+    expect(c.calls[0]).toHaveLength(7);
+    expect(c.calls[1]).toHaveLength(7);
+    keys.forEach((k, i) => {
+      const mine = all.filter(
+        (r) =>
+          r.modelName === k.modelName &&
+          r.version === k.version &&
+          r.variant === k.variant &&
+          r.rolloutId === k.rolloutId &&
+          r.step === k.step,
+      );
+      expect(mine).toHaveLength(2);
+      const extra = i === 0 ? 3 : 0;
+      expect(sumRecords(mine).requests).toBe(3 * (i + 1) + extra);
+      expect(sumRecords(mine).rows).toBe(6 * (i + 1) + extra);
+    });
+  });
+});
