@@ -36,6 +36,22 @@ afterAll(async () => {
   await emulator?.stop();
 });
 
+/** The pack's dependencies for a version with no run document and no pipeline tag: it reads neither pipelines nor stored reports. */
+function packDeps(registry: ModelRegistry, approvals: ApprovalStore, audit: AuditLog, now: () => Date) {
+  const notRead = async (): Promise<never> => {
+    throw new Error('not read');
+  };
+  return {
+    registry,
+    runs: new RunStore(cosmos),
+    pipelines: { get: notRead },
+    artifacts: { getBuffer: notRead },
+    approvals,
+    audit,
+    now,
+  };
+}
+
 it('renders a delegate’s decision as "zoe on behalf of alice" in the pack’s JSON and HTML', async () => {
   const clock = new Date(T0.getTime() + 3_600_000);
   const now = () => clock;
@@ -105,28 +121,7 @@ it('renders a delegate’s decision as "zoe on behalf of alice" in the pack’s 
   await submitDecision(svc, tokenOf(zoeLink), body('covering for alice'));
   await submitDecision(svc, tokenOf(bobLink), body('looks good'));
 
-  const pack = await buildEvidencePack(
-    {
-      registry,
-      runs: new RunStore(cosmos),
-      // No run document and no pipeline tag: the pack reads neither pipelines nor stored reports.
-      pipelines: {
-        get: async () => {
-          throw new Error('not read');
-        },
-      },
-      artifacts: {
-        getBuffer: async () => {
-          throw new Error('not read');
-        },
-      },
-      approvals,
-      audit,
-      now,
-    },
-    modelName,
-    version.version,
-  );
+  const pack = await buildEvidencePack(packDeps(registry, approvals, audit, now), modelName, version.version);
   expect(pack).toBeDefined();
   const decisions = pack!.approvals[0]!.decisions;
   expect(decisions).toHaveLength(2);
@@ -200,27 +195,7 @@ it('counts toward the quorum only the decisions the policy counts, and says why 
   await approvals.createDecision(decision('bob@example.com', record.candidate.modelDigest));
   await approvals.createDecision(decision('alice@example.com', '6a'.repeat(32)));
 
-  const pack = await buildEvidencePack(
-    {
-      registry,
-      runs: new RunStore(cosmos),
-      pipelines: {
-        get: async () => {
-          throw new Error('not read');
-        },
-      },
-      artifacts: {
-        getBuffer: async () => {
-          throw new Error('not read');
-        },
-      },
-      approvals,
-      audit,
-      now,
-    },
-    modelName,
-    version.version,
-  );
+  const pack = await buildEvidencePack(packDeps(registry, approvals, audit, now), modelName, version.version);
   const approval = pack!.approvals[0]!;
   expect(approval.quorum).toMatchObject({ required: 2, approvals: 1, rejections: 0 });
   expect(approval.decisions.find((d) => d.reviewer === 'bob@example.com')).not.toHaveProperty('notCounted');
