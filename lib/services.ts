@@ -245,10 +245,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       requireSignin: config.APPROVAL_REQUIRE_SIGNIN,
       platformAuth: config.WEBSITE_AUTH_ENABLED,
       now,
-      // A decision counts only for the artifact the registry still holds under these digests.
+      // A decision is refused when the registry holds the version under other digests (its record
+      // was rewritten after the review). A version the registry does not hold is not refused here:
+      // it can never be deployed (deployModel and startRollout check the registry's digests).
       checkCandidate: async (c) => {
         const v = await registry.getVersion(c.modelName, c.modelVersion);
-        return v?.modelDigest === c.modelDigest && v.datasetDigest === c.datasetDigest;
+        return !v || (v.modelDigest === c.modelDigest && v.datasetDigest === c.datasetDigest);
       },
     };
   };

@@ -85,6 +85,21 @@ describe('decisions on a candidate the registry no longer holds (services on the
     expect((await services.approvals.readState(record.runId, record.id))?.decisions).toHaveLength(1);
   });
 
+  it('records a decision on a version the registry does not hold (deploy refuses that version anyway)', async () => {
+    const record = sampleRecord(T0, {
+      runId: 'run-unregistered',
+      candidate: {
+        modelName: 'unregistered',
+        modelVersion: 7,
+        modelDigest: 'e'.repeat(64),
+        datasetDigest: DATASET,
+      },
+    });
+    await services.approvals.createRecord(record);
+    const { decision } = await decide(record, 'alice@example.com');
+    expect(decision).toMatchObject({ reviewer: 'alice@example.com', decision: 'approve' });
+  });
+
   it('refuses 409 candidate_changed, recording nothing, once the version record names other bytes', async () => {
     const record = await approvalFor('swapped');
     const models = services.cosmos.container('models');
