@@ -24,6 +24,7 @@ import { newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
 import { sampleApprovalInput } from '../../support/approvalSample';
+import { seedProductionAndCandidate } from '../../support/rolloutSeed';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { startAzuriteBlob, startCosmos } from '../../support/emulators';
 
@@ -53,33 +54,13 @@ describe('rollout activities (services from createServices on the emulators)', (
       }),
     );
     // Version 1 is production; version 2 the approved candidate.
-    for (const [n, c] of [
-      [1, 'a'],
-      [2, 'b'],
-    ] as const) {
-      await services.registry.registerVersion({
-        modelName: MODEL,
-        modelDigest: digest(c),
-        artifactUri: `models/${MODEL}/${n}.json`,
-        datasetDigest: digest('d'),
-        metrics: {},
-        trainingSpec: {},
-        algorithm: 'ridge',
-        runId: `run-${n}`,
-      });
-    }
-    await services.registry.moveAlias({ modelName: MODEL, alias: 'production', to: 1, by: 'test' });
+    const candidate = await seedProductionAndCandidate(services.registry, MODEL);
     const record = newApprovalRecord(
       APPROVAL,
       sampleApprovalInput({
         runId: RUN,
         pipeline: MODEL,
-        candidate: {
-          modelName: MODEL,
-          modelVersion: 2,
-          modelDigest: digest('b'),
-          datasetDigest: digest('d'),
-        },
+        candidate,
       }),
       new Date(AT),
     );

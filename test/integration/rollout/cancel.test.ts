@@ -20,13 +20,13 @@ import { reconcileRuns } from '../../../lib/runs/reconcile';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
 import { sampleApprovalInput } from '../../support/approvalSample';
+import { seedProductionAndCandidate } from '../../support/rolloutSeed';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { startAzuriteBlob, startCosmos } from '../../support/emulators';
 
 jest.setTimeout(120_000);
 
 const AT = '2026-03-01T09:00:00.000Z';
-const digest = (c: string) => c.repeat(64);
 const context = () => new InvocationContext({ functionName: 'test' });
 
 /** Records what cancel asks of the Durable client. */
@@ -65,28 +65,7 @@ describe('rollouts of canceled runs, and sticky aborts (emulators)', () => {
   /** A model with production at v1, an approved candidate v2, and a running run. */
   async function setup(model: string) {
     const runId = `run-${model}`;
-    for (const [n, c] of [
-      [1, 'a'],
-      [2, 'b'],
-    ] as const) {
-      await services.registry.registerVersion({
-        modelName: model,
-        modelDigest: digest(c),
-        artifactUri: `models/${model}/${n}.json`,
-        datasetDigest: digest('d'),
-        metrics: {},
-        trainingSpec: {},
-        algorithm: 'ridge',
-        runId: `run-${n}`,
-      });
-    }
-    await services.registry.moveAlias({ modelName: model, alias: 'production', to: 1, by: 'test' });
-    const candidate = {
-      modelName: model,
-      modelVersion: 2,
-      modelDigest: digest('b'),
-      datasetDigest: digest('d'),
-    };
+    const candidate = await seedProductionAndCandidate(services.registry, model);
     const approvalId = `${runId}:approval`;
     const record = newApprovalRecord(
       approvalId,
