@@ -5,13 +5,13 @@
  * decided.
  */
 import { randomBytes } from 'node:crypto';
-import type { ConsoleAccess } from '../../../lib/console';
 import { loadApprovals, renderApprovalsPage } from '../../../lib/console/pages/approvals';
 import { ApprovalStore } from '../../../lib/approval/store';
 import { verifyApprovalToken } from '../../../lib/approval/token';
 import { parseKeyring } from '../../../lib/keyring';
 import type { CosmosStore } from '../../../lib/storage';
 import { sampleDecision, sampleRecord } from '../../support/approvalSample';
+import { localConsole, signedInViewer } from '../../support/consoleAccess';
 import { startCosmosStore } from '../../support/emulators';
 
 jest.setTimeout(120_000);
@@ -19,21 +19,8 @@ jest.setTimeout(120_000);
 const keyring = parseKeyring(JSON.stringify({ k1: randomBytes(32).toString('base64') }), 'k1');
 const now = new Date('2026-03-01T12:00:00.000Z');
 
-const signedIn = (email: string): ConsoleAccess => ({
-  who: email,
-  canView: true,
-  canOperate: false,
-  local: false,
-  principal: { name: email, identities: [email] },
-  roles: ['Sluice.Viewer'],
-});
-const local: ConsoleAccess = {
-  who: 'local',
-  canView: true,
-  canOperate: true,
-  local: true,
-  banner: 'Local console',
-};
+const signedIn = signedInViewer;
+const local = localConsole;
 
 describe('approvals inbox', () => {
   let cosmos: CosmosStore;

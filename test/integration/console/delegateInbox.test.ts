@@ -6,7 +6,6 @@
  * reviewer's own.
  */
 import { randomBytes } from 'node:crypto';
-import type { ConsoleAccess } from '../../../lib/console';
 import { loadApprovals, renderApprovalsPage } from '../../../lib/console/pages/approvals';
 import { DelegationStore } from '../../../lib/approval/delegation';
 import { ApprovalStore } from '../../../lib/approval/store';
@@ -14,6 +13,7 @@ import { verifyApprovalToken } from '../../../lib/approval/token';
 import { parseKeyring } from '../../../lib/keyring';
 import type { CosmosStore } from '../../../lib/storage';
 import { sampleDecision, sampleRecord } from '../../support/approvalSample';
+import { localConsole, signedInViewer } from '../../support/consoleAccess';
 import { startCosmosStore } from '../../support/emulators';
 
 jest.setTimeout(120_000);
@@ -21,15 +21,8 @@ jest.setTimeout(120_000);
 const keyring = parseKeyring(JSON.stringify({ k1: randomBytes(32).toString('base64') }), 'k1');
 const now = new Date('2026-03-01T12:00:00.000Z');
 
-const signedIn = (email: string): ConsoleAccess => ({
-  who: email,
-  canView: true,
-  canOperate: false,
-  local: false,
-  principal: { name: email, identities: [email] },
-  roles: ['Sluice.Viewer'],
-});
-const local: ConsoleAccess = { who: 'local', canView: true, canOperate: true, local: true, banner: 'Local' };
+const signedIn = signedInViewer;
+const local = localConsole;
 
 describe('approvals inbox with delegations', () => {
   let cosmos: CosmosStore;
