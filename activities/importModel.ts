@@ -41,6 +41,9 @@ registerActivityFactory(importModelActivity, (services: Services) =>
   importModel({
     store: services.artifacts,
     tracking: services.mlflowModels?.tracking,
+    // A Unity Catalog candidate is read through the registry (MLFLOW_REGISTRY_URI=databricks-uc).
+    ...(services.mlflowModels?.registry ? { registry: services.mlflowModels.registry } : {}),
+    ...(services.mlflowModels?.unityCatalog ? { unityCatalog: services.mlflowModels.unityCatalog } : {}),
     contractOf: services.contractOf,
   }),
 );

@@ -380,7 +380,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     productionReference,
     now,
     mlflow,
-    mlflowModels: tracking ? { tracking, registry: mlflowRegistry! } : undefined,
+    mlflowModels: tracking
+      ? {
+          tracking,
+          registry: mlflowRegistry!,
+          ...(mlflow?.unityCatalog ? { unityCatalog: { schema: mlflow.unityCatalog.schema } } : {}),
+        }
+      : undefined,
     approval: () =>
       (approval ??= buildApproval().catch((err: unknown) => {
         approval = undefined;

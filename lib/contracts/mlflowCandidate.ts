@@ -12,8 +12,16 @@ import { trainingSpecSchema } from './trainingSpec';
 export const mlflowCandidateSchema = z.object({
   /** As given: `models:/<name>/<version>`, `models:/<name>@<alias>` or `runs:/<run_id>/<path>`. */
   uri: z.string().min(1).max(1_000),
-  /** The model folder on the tracking server's artifact proxy (path under `mlflow-artifacts:/`). */
+  /**
+   * The model folder: on the tracking server's artifact proxy (path under `mlflow-artifacts:/`), or,
+   * with `registry: 'databricks-uc'`, the version's Unity Catalog storage location (`abfss://…`).
+   */
   artifactPath: z.string().min(1).max(2_000),
+  /**
+   * `databricks-uc`: a Unity Catalog model version (MLFLOW_REGISTRY_URI=databricks-uc), its files
+   * read from its storage location with temporary READ credentials (lib/mlflow/ucRead.ts).
+   */
+  registry: z.literal('databricks-uc').optional(),
   /** The registered model and version it resolved to (models:/ URIs). */
   name: z.string().max(500).optional(),
   version: z.string().max(32).optional(),
