@@ -350,8 +350,7 @@ export async function importMlflowModel(
         );
       const uc = { call: registry.call.bind(registry) };
       await downloadUcFolder(uc, input.candidate, modelDir, { maxBytes }, deps.unityCatalog);
-    } else
-      await downloadArtifactFolder(deps.tracking, input.candidate.artifactPath, modelDir, { maxBytes });
+    } else await downloadArtifactFolder(deps.tracking, input.candidate.artifactPath, modelDir, { maxBytes });
     const result = await collectJobModel(deps.store, modelDir, data, maxBytes);
     return { ...result, algorithm: 'mlflow' };
   } finally {

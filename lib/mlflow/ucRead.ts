@@ -31,7 +31,10 @@ import { abfssBlobContainer, UC_MODEL_NAME } from './unityCatalog';
 const FIELD = 'candidate.mlflow';
 
 export interface UcReadOptions {
-  /** A storage location's container URL and path (default: the `abfss://` location on the Blob endpoint). */
+  /**
+   * A storage location's container URL and path (default: the `abfss://` location on the Blob
+   * endpoint). Only ever called for a location on an Azure Storage host.
+   */
   blobContainer?: (storageLocation: string) => { containerUrl: string; prefix: string };
   /** The storage client's retries of 5xx, 429 and network failures (default: the SDK's, 4 tries). */
   retry?: { maxTries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
@@ -92,7 +95,10 @@ async function readSas(client: UcClient, name: string, version: string): Promise
 function storageError(err: unknown, what: string): Error {
   if (err instanceof NonRetriableError || err instanceof TransientError) return err;
   const status = err instanceof RestError ? err.statusCode : undefined;
-  const raw = err instanceof RestError ? err.code : ((err as { cause?: { code?: unknown } }).cause?.code ?? (err as Error).name);
+  const raw =
+    err instanceof RestError
+      ? err.code
+      : ((err as { cause?: { code?: unknown } }).cause?.code ?? (err as Error).name);
   const code = typeof raw === 'string' && /^[A-Za-z0-9_]{1,60}$/.test(raw) ? ` ${raw}` : '';
   if (status === 401 || status === 403)
     return new NonRetriableError(
@@ -127,7 +133,10 @@ async function listVersion(
   limits: { maxBytes: number; maxFiles: number },
   options: UcReadOptions,
 ): Promise<{ container: ContainerClient; files: UcFile[] }> {
-  const { containerUrl, prefix } = (options.blobContainer ?? abfssBlobContainer)(location);
+  // The allow-list holds whatever maps the location (tests point it at a local server): the SAS is
+  // asked for only once the location is known to be Azure Storage's.
+  const azure = abfssBlobContainer(location);
+  const { containerUrl, prefix } = options.blobContainer ? options.blobContainer(location) : azure;
   const sas = await readSas(client, name, version);
   const container = new ContainerClient(`${containerUrl}?${sas}`, new AnonymousCredential(), {
     retryOptions: { maxTries: 4, ...options.retry },
@@ -153,7 +162,10 @@ async function listVersion(
         files.push({ blob: item.name, rel, size });
         total += size;
         if (files.length > limits.maxFiles)
-          throw new NonRetriableError('model_output_invalid', `${what} has more than ${limits.maxFiles} files`);
+          throw new NonRetriableError(
+            'model_output_invalid',
+            `${what} has more than ${limits.maxFiles} files`,
+          );
         if (total > limits.maxBytes)
           throw new NonRetriableError(
             'model_too_large',
@@ -236,8 +248,8 @@ export async function resolveUcCandidate(
     if (err instanceof MlflowRejected) refuse(err, `the files of ${uri}`);
     if (err instanceof NonRetriableError) {
       const detail =
-        err.code === 'mlflow_uc_storage_unsupported' && !err.message.includes(location)
-          ? `${err.message} (storage location ${location.slice(0, 300)}, ${storeOf(location)})`
+        err.code === 'mlflow_uc_storage_unsupported' && err.message.includes(location)
+          ? `${err.message} (the location is in ${storeOf(location)})`
           : err.message;
       throw new ValidationError(err.code, `${uri}: ${detail}`, {
         field: FIELD,
@@ -314,7 +326,10 @@ export async function downloadUcFolder(
 ): Promise<{ files: number; bytes: number }> {
   const { name, version } = candidate;
   if (!name || !version)
-    throw new NonRetriableError('mlflow_uc_candidate_invalid', `${candidate.uri} was resolved without a version`);
+    throw new NonRetriableError(
+      'mlflow_uc_candidate_invalid',
+      `${candidate.uri} was resolved without a version`,
+    );
   const maxFiles = limits.maxFiles ?? defaultMaxFiles;
   const { container, files } = await listVersion(
     client,
