@@ -51,7 +51,7 @@ const folderOf = (n: number): ExportedFolder => {
   };
 };
 
-const deployed = (version: number, seq: number): StepUpdate[] => [
+const deployed = (version: number, seq: number, modelName = MODEL): StepUpdate[] => [
   { step: 'approve', status: 'running', at: at(71) },
   {
     step: 'approve',
@@ -73,7 +73,7 @@ const deployed = (version: number, seq: number): StepUpdate[] => [
     status: 'succeeded',
     at: at(302),
     outputs: {
-      modelName: MODEL,
+      modelName,
       version,
       previous: version > 1 ? version - 1 : null,
       moved: true,
@@ -97,20 +97,23 @@ describe('the MLflow mirror with Unity Catalog', () => {
     services.registry.moveAlias({ modelName: MODEL, alias: 'production', to, by: 'ops@contoso.com' });
   const ucAlias = () => fake.models.get(UC_NAME)?.aliases.get('champion');
 
-  async function deploy(n: number) {
+  async function deploy(n: number, modelName = MODEL) {
+    const id = modelName === MODEL ? `run-${n}` : `run-other-${n}`;
     await services.registry.registerVersion({
-      modelName: MODEL,
+      modelName,
       modelDigest: String(n).repeat(64),
       artifactUri: `https://acct.blob.core.windows.net/models/m${n}.json`,
       datasetDigest: 'd'.repeat(64),
       metrics: {},
       trainingSpec: {},
       algorithm: 'ridge',
-      runId: `run-${n}`,
+      runId: id,
       tags: { pipeline: 'wages' },
     });
-    const moved = await production(n);
-    const id = `run-${n}`;
+    const moved =
+      modelName === MODEL
+        ? await production(n)
+        : await services.registry.moveAlias({ modelName, alias: 'production', to: n, by: 'ops@contoso.com' });
     await services.runs.create(
       newRunDocument({
         id,
@@ -122,7 +125,9 @@ describe('the MLflow mirror with Unity Catalog', () => {
         at: at(0),
       }),
     );
-    await services.runs.update('wages', id, (r) => applyStepUpdates(r, deployed(n, moved.move!.seq)));
+    await services.runs.update('wages', id, (r) =>
+      applyStepUpdates(r, deployed(n, moved.move!.seq, modelName)),
+    );
   }
 
   beforeAll(async () => {
@@ -345,5 +350,62 @@ describe('the MLflow mirror with Unity Catalog', () => {
       error: { code: 'mlflow_uc_no_model_folder', message: expect.stringContaining('cannot be converted') },
     });
     expect(fake.calls.filter((c) => c.path.includes('model-versions'))).toEqual([]);
+  });
+
+  it('tags the model it creates with the Sluice name, and exports the folder once for both copies', async () => {
+    // Made by the first deployment above: tagged with the Sluice model it mirrors.
+    expect(fake.ucModelTags.get(UC_NAME)).toEqual([{ key: 'sluice.model', value: MODEL }]);
+    const opened: string[] = [];
+    services.mlflow = {
+      ...services.mlflow!,
+      modelFolderOf: async (name, v) => {
+        opened.push(`${name} v${v}`);
+        return folderOf(v);
+      },
+    };
+    await deploy(5);
+    fake.calls.length = 0;
+    await tick();
+    // One export: the run's `model` artifacts and the Unity Catalog version got the same files.
+    expect(opened).toEqual([`${MODEL} v5`]);
+    const run = (await services.runs.get('wages', 'run-5'))!;
+    const artifacts = fake.calls.filter((c) => c.method === 'PUT' && c.path.includes('/artifacts/model/'));
+    expect(artifacts).toHaveLength(3);
+    expect(run.mlflow).toMatchObject({ model: { name: UC_NAME, alias: 'champion' } });
+    // The model exists: read back, it is this Sluice model's, so the version goes in.
+    expect(
+      fake.calls
+        .filter((c) => c.path.startsWith('unity-catalog/registered-models/'))
+        .map((c) => `${c.method} ${c.path} ${c.status}`)
+        .slice(0, 2),
+    ).toEqual([
+      'POST unity-catalog/registered-models/create 400',
+      'GET unity-catalog/registered-models/get 200',
+    ]);
+  });
+
+  it("refuses a second Sluice model that maps to the same Unity Catalog name, on the run's mlflow status", async () => {
+    // `wages.eu` and `Wages-EU` are both main.ml.wages_eu in Unity Catalog.
+    services.mlflow = { ...services.mlflow!, modelFolderOf: async (_name, v) => folderOf(v) };
+    const versions = fake.models.get(UC_NAME)!.versions.length;
+    await deploy(1, 'wages.eu');
+    const before = (await services.runs.get('wages', 'run-other-1'))!;
+    fake.calls.length = 0;
+    await tick();
+    const run = (await services.runs.get('wages', 'run-other-1'))!;
+    expect(run.mlflow).toMatchObject({
+      status: 'failed',
+      error: { code: 'mlflow_uc_name_collision' },
+    });
+    expect(run.mlflow!.error!.message).toContain('wages.eu');
+    expect(run.mlflow!.error!.message).toContain(`Sluice model ${MODEL}`);
+    expect(run.mlflow!.error!.message).toContain(UC_NAME);
+    // Nothing was added to the other model's copy, and its alias stayed.
+    expect(fake.calls.filter((c) => c.path === 'unity-catalog/model-versions/create')).toEqual([]);
+    expect(fake.models.get(UC_NAME)!.versions).toHaveLength(versions);
+    expect(ucAlias()).toBe(String(versions));
+    // The Sluice run itself is untouched by the mirror's refusal.
+    expect(run.status).toBe(before.status);
+    expect(run.steps).toEqual(before.steps);
   });
 });
