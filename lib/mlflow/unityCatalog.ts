@@ -11,7 +11,8 @@ import type { KeyValue } from './limits';
  * client); the paths and fields are those of MLflow's protos (databricks_uc_registry_service.proto,
  * databricks_uc_registry_messages.proto), under `/api/2.0/mlflow/unity-catalog/`:
  *
- * 1. `registered-models/create` (RESOURCE_ALREADY_EXISTS: already there);
+ * 1. `registered-models/create`, tagged with the Sluice model it mirrors (RESOURCE_ALREADY_EXISTS:
+ *    read back and claimed, {@link claimUcModel}, when the mirror registers);
  * 2. `model-versions/create`: the version, PENDING_REGISTRATION, with its `storage_location`;
  * 3. `model-versions/generate-temporary-credentials` (operation MODEL_VERSION_OPERATION_READ_WRITE):
  *    on Azure a user delegation SAS for that location;
@@ -20,7 +21,8 @@ import type { KeyValue } from './limits';
  *
  * The mirror (lib/mlflow/mirror.ts) registers a deployed version this way when MLFLOW_REGISTRY_URI
  * is `databricks-uc`, under MLFLOW_UC_SCHEMA ({@link ucModelName}); the alias then goes through
- * `unity-catalog/registered-models/alias` (MlflowClient routes its registry calls there).
+ * `unity-catalog/registered-models/alias` (MlflowClient routes its registry calls there). Reading a
+ * version back (promote from Unity Catalog) is lib/mlflow/ucRead.ts.
  */
 
 /** Three-level Unity Catalog model names: `<catalog>.<schema>.<model>`. */
@@ -29,8 +31,10 @@ export const UC_MODEL_NAME = /^[^.\s/]+\.[^.\s/]+\.[^.\s/]+$/;
 /**
  * The Unity Catalog name of a Sluice model under `<catalog>.<schema>` (MLFLOW_UC_SCHEMA): Unity
  * Catalog keeps lower-case letters, digits and `_`, so Sluice's name is lower-cased and its `.` and
- * `-` become `_` (`Churn-EU.v2` → `main.ml.churn_eu_v2`). Two Sluice models that differ only there
- * would share one Unity Catalog model: docs/mlflow.md says to keep such names apart.
+ * `-` become `_` (`Churn-EU.v2` → `main.ml.churn_eu_v2`). Two registry names that differ only there
+ * meet on one Unity Catalog model; the mirror refuses the second ({@link claimUcModel}). Pipeline
+ * model names (lower-case letters, digits and `-`) never meet: only `-` is rewritten, and `_` is not
+ * one of their characters.
  */
 export function ucModelName(schema: string, sluiceName: string): string {
   return `${schema}.${sluiceName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
