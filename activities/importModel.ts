@@ -37,7 +37,8 @@ export function importModel(
   };
 }
 
-registerActivityFactory(importModelActivity, (services: Services) =>
+/** The activity as the app builds it from its services (exported for tests of that wiring). */
+export const importModelOf = (services: Services) =>
   importModel({
     store: services.artifacts,
     tracking: services.mlflowModels?.tracking,
@@ -45,5 +46,6 @@ registerActivityFactory(importModelActivity, (services: Services) =>
     ...(services.mlflowModels?.registry ? { registry: services.mlflowModels.registry } : {}),
     ...(services.mlflowModels?.unityCatalog ? { unityCatalog: services.mlflowModels.unityCatalog } : {}),
     contractOf: services.contractOf,
-  }),
-);
+  });
+
+registerActivityFactory(importModelActivity, importModelOf);

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 /**
  * Unity Catalog switched on (MLFLOW_REGISTRY_URI=databricks-uc, MLFLOW_UC_SCHEMA=main.ml) on the
  * Cosmos emulator and the fake MLflow server as the Databricks workspace: a deployment's mirror ends
@@ -20,6 +21,17 @@ import { pipelineDefinitionSchema } from '../../../lib/pipelines/definition';
 import { applyStepUpdates, newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
+import { importModelOf } from '../../../activities/importModel';
+import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
+import { readDataset } from '../../../lib/data/reading/readDataset';
+import type { ValidationError } from '../../../lib/errors';
+import { resolveMlflowCandidate } from '../../../lib/mlflow/promote';
+import resources from '../../../lib/resources.json';
+import { datasetFromTable } from '../../../lib/training/dataset';
+import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
+import { trainModel } from '../../../lib/training/models/train';
+import { parseTrainingSpec } from '../../../lib/training/spec';
+import { columnarBytes } from '../../support/datasets';
 import { memoryLog } from '../../devhost/servicesLog';
 import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 import { FakeMlflow } from '../../support/fakes/mlflow';
@@ -407,5 +419,56 @@ describe('the MLflow mirror with Unity Catalog', () => {
     // The Sluice run itself is untouched by the mirror's refusal.
     expect(run.status).toBe(before.status);
     expect(run.steps).toEqual(before.steps);
+  });
+
+  it("promotes from Unity Catalog through the app's own services: the resolve at start and the importModel activity", async () => {
+    const models = services.mlflowModels!;
+    // The composition root gives promote the Unity Catalog registry and MLFLOW_UC_SCHEMA.
+    expect(models.registry.unityCatalog).toBe(true);
+    expect(models.unityCatalog).toEqual({ schema: 'main.ml' });
+    const twoLevel = (await resolveMlflowCandidate(models, 'models:/wages/1').catch(
+      (e: unknown) => e,
+    )) as ValidationError;
+    expect(twoLevel).toMatchObject({ code: 'mlflow_uri_invalid', status: 400 });
+    expect(twoLevel.message).toContain('models:/main.ml.wages/');
+
+    // Another team's model, trained in a notebook on the same data and registered in Unity Catalog.
+    const { table } = await readDataset(
+      readFileSync(path.resolve(__dirname, '../../../data/cps-wages-1985.csv')),
+    );
+    const data = datasetFromTable(table);
+    const trained = trainModel(data, parseTrainingSpec(wages.training)).model;
+    const files = builtInModelFolder(Buffer.from(JSON.stringify(trained), 'utf8')).files;
+    const v = fake.ucSeedVersion(
+      'main.ml.team_wages',
+      Object.fromEntries(files.map((f) => [f.path, Buffer.from(f.bytes)])),
+    );
+    // Storage: the fake's, for the abfss:// location Unity Catalog gives (tests only).
+    services.mlflowModels = {
+      ...models,
+      unityCatalog: { ...models.unityCatalog, blobContainer: fake.ucContainerOf },
+    };
+    const candidate = await resolveMlflowCandidate(services.mlflowModels, `models:/main.ml.team_wages/${v}`);
+    expect(candidate).toMatchObject({ registry: 'databricks-uc', name: 'main.ml.team_wages', version: v });
+    const stored = await services.artifacts.putContentAddressed(
+      resources.blobContainers.datasets,
+      columnarBytes(data),
+    );
+    fake.calls.length = 0;
+    const result = await importModelOf(services)(
+      importModelActivity.input.parse({
+        runId: 'wages-20260301-000000-abcd',
+        candidate,
+        spec: wages.training,
+        dataset: { uri: stored.uri, sha256: stored.sha256 },
+        pipeline: { name: 'wages', version: 1 },
+      }),
+    );
+    expect(result).toMatchObject({ algorithm: 'mlflow', artifact: { format: 'mlflow', flavor: 'onnx' } });
+    const reads = fake.calls.filter((c) => c.path.startsWith('/uc-storage/uc/models/main.ml.team_wages/'));
+    expect(reads.map((c) => c.path.split('/').pop()).sort()).toEqual(files.map((f) => f.path).sort());
+    expect(reads.every((c) => c.body.sig === 'fake-read-delegation' && c.authorization === undefined)).toBe(
+      true,
+    );
   });
 });
