@@ -4,7 +4,10 @@
  * Cosmos emulator and the fake MLflow server as the Databricks workspace: a deployment's mirror ends
  * with a READY version under the three-level name, its files written to the version's storage with
  * the temporary SAS, and the alias set through the Unity Catalog endpoint; a rollback moves that
- * alias back; a hand-made move is read from Unity Catalog and reported, not followed.
+ * alias back; a hand-made move is read from Unity Catalog and reported, not followed. The model is
+ * tagged with the Sluice name it mirrors, another Sluice name landing on it is refused on the run's
+ * `mlflow` status, and the folder is exported once for both copies. Promote from Unity Catalog goes
+ * through the same services (the resolve at start, the importModel activity).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -40,7 +40,8 @@ import type { AddressInfo } from 'node:net';
  * and Databricks Unity Catalog's registry as MLflow's protos give it (databricks_uc_registry_service.proto,
  * databricks_uc_registry_messages.proto) under `<prefix>/api/2.0/mlflow/unity-catalog/`:
  *
- *   POST registered-models/create {name}             → as above; a name without three parts → 400
+ *   POST registered-models/create {name, tags}       → as above (tags kept in `ucModelTags`); a name
+ *        without three parts → 400
  *   POST model-versions/create {name, source, run_id, tags} → {model_version} PENDING_REGISTRATION with
  *        storage_location `abfss://uc@fakeuc.dfs.core.windows.net/models/<name>/versions/<v>`
  *   POST model-versions/generate-temporary-credentials {name, version, operation}
