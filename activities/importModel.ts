@@ -42,5 +42,6 @@ registerActivityFactory(importModelActivity, (services: Services) =>
     store: services.artifacts,
     tracking: services.mlflowModels?.tracking,
     contractOf: services.contractOf,
+    maxModelBytes: services.config.MODEL_MAX_BYTES,
   }),
 );
