@@ -21,6 +21,7 @@ const gh = load('.github/workflows/delivery.yml');
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   bin: Record<string, string>;
+  devEngines: { packageManager: { version: string } };
 };
 
 interface AdoStep {
@@ -223,8 +224,37 @@ describe('both templates', () => {
   it('runs only npm scripts that exist and the sluice bin', () => {
     const npmRuns = [...allScripts.matchAll(/\bnpm (?:run )?([a-z][a-z:-]*)/g)].map((m) => m[1]!);
     expect(npmRuns.length).toBeGreaterThan(0);
-    for (const s of npmRuns) if (s !== 'ci') expect(Object.keys(pkg.scripts)).toContain(s);
+    for (const s of npmRuns) if (s !== 'ci' && s !== 'install') expect(Object.keys(pkg.scripts)).toContain(s);
     expect(pkg.bin.sluice).toBeDefined();
+  });
+
+  it('every job that runs npm ci first installs an npm that package.json devEngines accepts', () => {
+    // Node 22 ships npm 10, which ignores allowScripts; devEngines stops it (test/infra/package.test.ts).
+    const floor = /^>=(\d+)\.(\d+)\.(\d+)$/.exec(pkg.devEngines.packageManager.version)!;
+    const atLeastFloor = (v: string) => {
+      const [a, b, c] = v.split('.').map(Number);
+      const [x, y, z] = floor.slice(1).map(Number);
+      return a! !== x! ? a! > x! : b! !== y! ? b! > y! : c! >= z!;
+    };
+    const npmVersion = String((ado.variables as Json).npmVersion);
+    const jobs: string[][] = [
+      ...stages.flatMap((st) =>
+        st.jobs.map((j) => stepsOf(j).map((x) => x.script ?? String(x.inputs?.inlineScript ?? ''))),
+      ),
+      ...Object.values(ghJobs).map((j) => ghScripts(j)),
+    ];
+    let checked = 0;
+    for (const steps of jobs) {
+      const ci = steps.findIndex((t) => /\bnpm ci\b/.test(t));
+      if (ci < 0) continue;
+      checked++;
+      const upgrade = steps.findIndex((t) => /\bnpm install -g npm@/.test(t));
+      expect(upgrade).toBeGreaterThanOrEqual(0);
+      expect(upgrade).toBeLessThan(ci);
+      const version = /npm@(\S+)/.exec(steps[upgrade]!)![1]!.replace('$(npmVersion)', npmVersion);
+      expect([version, atLeastFloor(version)]).toEqual([version, true]);
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
   });
 
   it('names only sluice commands and options the CLI has', () => {
