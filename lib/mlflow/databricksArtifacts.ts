@@ -1,3 +1,4 @@
+import { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import { folderPathProblem } from '../mlmodel/blobFolder';
 import type { ArtifactFile, Fetch, MlflowClient } from './client';
@@ -36,7 +37,8 @@ export type DatabricksLocation =
   | { store: 'volume'; root: string; path: string };
 
 const FIELD = 'candidate.mlflow';
-const RUN_ROOT = /^dbfs:\/databricks\/mlflow-tracking\/([0-9A-Za-z_-]{1,64})\/([0-9A-Za-z-]{1,64})\/artifacts(?:\/(.*))?$/;
+const RUN_ROOT =
+  /^dbfs:\/databricks\/mlflow-tracking\/([0-9A-Za-z_-]{1,64})\/([0-9A-Za-z-]{1,64})\/artifacts(?:\/(.*))?$/;
 /** One read of the DBFS API: its documented maximum (1 MB; more is MAX_READ_SIZE_EXCEEDED). */
 export const DBFS_READ_BYTES = 1_048_576;
 /** Paths asked for in one credentials-for-read request. */
@@ -171,7 +173,10 @@ export function checkSignedUri(uri: string, file: string): URL {
   try {
     url = new URL(uri);
   } catch {
-    throw new NonRetriableError('mlflow_signed_uri_refused', `Databricks gave ${file} a signed URI that is not a URL`);
+    throw new NonRetriableError(
+      'mlflow_signed_uri_refused',
+      `Databricks gave ${file} a signed URI that is not a URL`,
+    );
   }
   if (url.protocol !== 'https:' || url.username || url.password || !AZURE_STORAGE_HOST.test(url.hostname))
     throw new NonRetriableError(
@@ -188,16 +193,25 @@ const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/')
  * `listArtifacts` and `openArtifact` take `root` or paths under it; each listing answers names in
  * the folder (as the artifact proxy does), with sizes.
  */
-export function databricksArtifactReader(options: DatabricksArtifactOptions, location: string): ArtifactReader {
+export function databricksArtifactReader(
+  options: DatabricksArtifactOptions,
+  location: string,
+): ArtifactReader {
   const loc = parseDatabricksLocation(location);
   const relOf = (p: string): string => {
     if (p === loc.root) return '';
     if (!p.startsWith(`${loc.root}/`))
-      throw new NonRetriableError('mlflow_artifact_path_invalid', `${p.slice(0, 300)} is outside ${loc.root}`);
+      throw new NonRetriableError(
+        'mlflow_artifact_path_invalid',
+        `${p.slice(0, 300)} is outside ${loc.root}`,
+      );
     const rel = p.slice(loc.root.length + 1);
     const problem = folderPathProblem(rel);
     if (problem)
-      throw new NonRetriableError('mlflow_artifact_path_invalid', `${loc.root}: the path ${JSON.stringify(rel)} has ${problem}`);
+      throw new NonRetriableError(
+        'mlflow_artifact_path_invalid',
+        `${loc.root}: the path ${JSON.stringify(rel)} has ${problem}`,
+      );
     return rel;
   };
   /** An entry's name, when its listed path is directly in `folder` (absolute or folder-relative). */
@@ -219,12 +233,9 @@ export function databricksArtifactReader(options: DatabricksArtifactOptions, loc
     return {
       async listArtifacts(folder) {
         const abs = join(loc.path, relOf(folder));
-        const r = await options.client.call<{ files?: { path?: string; is_dir?: boolean; file_size?: number }[] }>(
-          'GET',
-          'list',
-          { path: abs },
-          { root: 'dbfs' },
-        );
+        const r = await options.client.call<{
+          files?: { path?: string; is_dir?: boolean; file_size?: number }[];
+        }>('GET', 'list', { path: abs }, { root: 'dbfs' });
         return (r.files ?? []).map((f) => ({
           path: nameIn(abs, f.path),
           is_dir: f.is_dir === true,
@@ -260,7 +271,12 @@ export function databricksArtifactReader(options: DatabricksArtifactOptions, loc
     },
     async openArtifact(file) {
       const abs = join(loc.path, relOf(file));
-      const res = await options.client.call<Response>('GET', `files${encodePath(abs)}`, {}, { root: 'fs', raw: true });
+      const res = await options.client.call<Response>(
+        'GET',
+        `files${encodePath(abs)}`,
+        {},
+        { root: 'fs', raw: true },
+      );
       if (!res.body) throw new TransientError('mlflow_unavailable', `the Files API sent no body for ${abs}`);
       return res.body;
     },
@@ -270,7 +286,8 @@ export function databricksArtifactReader(options: DatabricksArtifactOptions, loc
 /** A DBFS file as a stream of `dbfs/read` chunks (1 MB each), read as the consumer pulls. */
 function dbfsStream(client: DatabricksArtifactOptions['client'], abs: string): ReadableStream<Uint8Array> {
   let offset = 0;
-  return new ReadableStream<Uint8Array>({
+  // node:stream/web's class (what Readable.fromWeb takes), whatever realm the caller runs in.
+  return new NodeReadableStream<Uint8Array>({
     async pull(controller) {
       const r = await client.call<{ bytes_read?: number | string; data?: string }>(
         'GET',
@@ -293,7 +310,7 @@ function dbfsStream(client: DatabricksArtifactOptions['client'], abs: string): R
       controller.enqueue(new Uint8Array(chunk));
       if (chunk.length < DBFS_READ_BYTES) controller.close();
     },
-  });
+  }) as ReadableStream<Uint8Array>;
 }
 
 function runReader(
@@ -387,11 +404,15 @@ function runReader(
       const out: ArtifactFile[] = [];
       let token: string | undefined;
       for (let page = 0; page < MAX_PAGES; page++) {
-        const r = await options.client.call<{ files?: ArtifactFile[]; next_page_token?: string }>('GET', 'artifacts/list', {
-          run_id: loc.runId,
-          path: runPath,
-          ...(token ? { page_token: token } : {}),
-        });
+        const r = await options.client.call<{ files?: ArtifactFile[]; next_page_token?: string }>(
+          'GET',
+          'artifacts/list',
+          {
+            run_id: loc.runId,
+            path: runPath,
+            ...(token ? { page_token: token } : {}),
+          },
+        );
         for (const e of r.files ?? []) {
           const name = nameIn(runPath, e.path);
           out.push({ ...e, path: name });
@@ -418,16 +439,23 @@ export function databricksStartProblem(err: unknown, uri: string, location: stri
   const where = `${uri}'s files at ${location.slice(0, 300)}`;
   if (err instanceof MlflowRejected) {
     if (err.status === 404 || err.errorCode === 'RESOURCE_DOES_NOT_EXIST' || err.errorCode === 'NOT_FOUND')
-      return new ValidationError('mlflow_model_not_found', `Databricks has no ${where} (${err.message})`, { field: FIELD });
+      return new ValidationError('mlflow_model_not_found', `Databricks has no ${where} (${err.message})`, {
+        field: FIELD,
+      });
     if (err.status === 403)
       return new ValidationError(
         'mlflow_artifacts_forbidden',
         `Databricks does not let Sluice read ${where}: grant the app's identity (or token) read access (READ VOLUME on a volume, CAN READ on the run's experiment, or the DBFS path) (${err.message})`,
         { field: FIELD },
       );
-    if (err.status !== 401) return new ValidationError(err.code, `Databricks refused ${where}: ${err.message}`, { field: FIELD });
+    if (err.status !== 401)
+      return new ValidationError(err.code, `Databricks refused ${where}: ${err.message}`, { field: FIELD });
   }
-  if (err instanceof NonRetriableError && !(err instanceof ValidationError) && !(err instanceof MlflowRejected))
+  if (
+    err instanceof NonRetriableError &&
+    !(err instanceof ValidationError) &&
+    !(err instanceof MlflowRejected)
+  )
     return new ValidationError(err.code, `${where}: ${err.message}`, { field: FIELD });
   return err;
 }

@@ -24,6 +24,7 @@ import {
   databricksArtifactReader,
   databricksStartProblem,
   isDatabricksLocation,
+  parseDatabricksLocation,
   registrySourceLocation,
 } from './databricksArtifacts';
 
@@ -214,7 +215,7 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
   // proxy by its path.
   const databricks = isDatabricksLocation(location);
   const reader = readerFor(deps, location);
-  const artifactPath = databricks ? location.replace(/\/+$/, '') : artifactProxyPath(location);
+  const artifactPath = databricks ? parseDatabricksLocation(location).root : artifactProxyPath(location);
   if (!artifactPath) {
     throw new ValidationError(
       'mlflow_artifacts_unreachable',
@@ -224,7 +225,9 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
   }
   const files = await reader
     .listArtifacts(artifactPath)
-    .catch((e) => startProblem(databricks ? databricksStartProblem(e, uri, location) : e, `the files of ${uri}`));
+    .catch((e) =>
+      startProblem(databricks ? databricksStartProblem(e, uri, location) : e, `the files of ${uri}`),
+    );
   if (!files.some((f) => !f.is_dir && path.posix.basename(f.path) === 'MLmodel')) {
     throw new ValidationError(
       'mlflow_not_a_model',
