@@ -41,6 +41,7 @@ registerActivityFactory(importModelActivity, (services: Services) =>
   importModel({
     store: services.artifacts,
     tracking: services.mlflowModels?.tracking,
+    ...(services.mlflowModels?.databricks ? { databricks: services.mlflowModels.databricks } : {}),
     contractOf: services.contractOf,
     maxModelBytes: services.config.MODEL_MAX_BYTES,
   }),

@@ -380,7 +380,22 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     productionReference,
     now,
     mlflow,
-    mlflowModels: tracking ? { tracking, registry: mlflowRegistry! } : undefined,
+    mlflowModels: tracking
+      ? {
+          tracking,
+          registry: mlflowRegistry!,
+          // Models logged in the workspace itself (dbfs:/, /Volumes/): read through its API.
+          ...(config.MLFLOW_TRACKING_URI === 'databricks'
+            ? {
+                databricks: {
+                  client: tracking,
+                  ...(overrides.mlflow?.fetch ? { fetch: overrides.mlflow.fetch } : {}),
+                  ...(overrides.mlflow?.sleep ? { sleep: overrides.mlflow.sleep } : {}),
+                },
+              }
+            : {}),
+        }
+      : undefined,
     approval: () =>
       (approval ??= buildApproval().catch((err: unknown) => {
         approval = undefined;

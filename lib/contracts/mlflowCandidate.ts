@@ -12,7 +12,10 @@ import { trainingSpecSchema } from './trainingSpec';
 export const mlflowCandidateSchema = z.object({
   /** As given: `models:/<name>/<version>`, `models:/<name>@<alias>` or `runs:/<run_id>/<path>`. */
   uri: z.string().min(1).max(1_000),
-  /** The model folder on the tracking server's artifact proxy (path under `mlflow-artifacts:/`). */
+  /**
+   * The model folder: its path on the tracking server's artifact proxy (under `mlflow-artifacts:/`),
+   * or a Databricks workspace location (`dbfs:/…`, `/Volumes/…`; lib/mlflow/databricksArtifacts.ts).
+   */
   artifactPath: z.string().min(1).max(2_000),
   /** The registered model and version it resolved to (models:/ URIs). */
   name: z.string().max(500).optional(),
