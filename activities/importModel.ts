@@ -45,7 +45,9 @@ export const importModelOf = (services: Services) =>
     // A Unity Catalog candidate is read through the registry (MLFLOW_REGISTRY_URI=databricks-uc).
     ...(services.mlflowModels?.registry ? { registry: services.mlflowModels.registry } : {}),
     ...(services.mlflowModels?.unityCatalog ? { unityCatalog: services.mlflowModels.unityCatalog } : {}),
+    ...(services.mlflowModels?.databricks ? { databricks: services.mlflowModels.databricks } : {}),
     contractOf: services.contractOf,
+    maxModelBytes: services.config.MODEL_MAX_BYTES,
   });
 
 registerActivityFactory(importModelActivity, importModelOf);

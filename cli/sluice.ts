@@ -14,6 +14,7 @@ import { AUDIT_COMMAND, AuditUsageError, auditCommand } from './audit';
 import type { JobTestArgs } from './jobTest';
 import { PROMOTE_COMMAND, promoteRequest } from './promote';
 import { DEPLOY_COMMAND, DeployUsageError, deployRequest, describeOverride } from './deploy';
+import type { StopReason } from '../lib/contracts/runDocument';
 
 /**
  * `sluice run --wait`'s exit code per outcome. Stable: CI steps gate on these numbers, so a code is
@@ -35,7 +36,24 @@ export const RUN_EXIT_CODES = {
   stopped_other: 19,
   failed: 20,
   canceled: 21,
+  // Past 21 because 10–19 were full: a rollout that rolled itself back is not "another reason".
+  rollout_rolled_back: 22,
+  rollout_aborted: 23,
 } as const;
+
+/**
+ * The stop reasons that share a code on purpose (docs/delivery.md, "Exit codes"): `canceled` is the
+ * canceled outcome whatever the status says, and the reasons only reconciliation or an internal error
+ * give have nothing a CI step could act on apart. Every other stop reason has a code of its own.
+ */
+export const STOP_REASONS_SHARING_A_CODE = {
+  canceled: 'canceled',
+  error: 'stopped_other',
+  orchestration_terminated: 'stopped_other',
+  orchestration_failed: 'stopped_other',
+  orchestration_ended: 'stopped_other',
+  orchestration_missing: 'stopped_other',
+} as const satisfies Partial<Record<StopReason, keyof typeof RUN_EXIT_CODES>>;
 
 const RUN_EXIT_MEANINGS: Record<keyof typeof RUN_EXIT_CODES, string> = {
   succeeded: 'the run succeeded',
@@ -53,7 +71,19 @@ const RUN_EXIT_MEANINGS: Record<keyof typeof RUN_EXIT_CODES, string> = {
   stopped_other: 'stopped for another reason (error, orchestration_* from reconciliation, a newer one)',
   failed: 'the run failed',
   canceled: 'the run was canceled',
+  rollout_rolled_back: 'stopped: the progressive rollout rolled back (a guard tripped)',
+  rollout_aborted: 'stopped: the progressive rollout was aborted',
 };
+
+/** Keys of RUN_EXIT_CODES that name an outcome, not a stop reason (a server reason never maps to them). */
+const NOT_STOP_REASONS = new Set<string>([
+  'succeeded',
+  'error',
+  'usage',
+  'stopped_other',
+  'failed',
+  'canceled',
+]);
 
 /** The exit code of a finished run: by status, and a stopped run by its stop reason. */
 export function runExitCode(run: Pick<RunView, 'status' | 'stopReason'>): number {
@@ -61,10 +91,11 @@ export function runExitCode(run: Pick<RunView, 'status' | 'stopReason'>): number
   if (run.status === 'canceled') return RUN_EXIT_CODES.canceled;
   if (run.status === 'failed') return RUN_EXIT_CODES.failed;
   if (run.status === 'stopped') {
-    if (run.stopReason === 'canceled') return RUN_EXIT_CODES.canceled;
-    const r = run.stopReason as keyof typeof RUN_EXIT_CODES | undefined;
-    if (r && r in RUN_EXIT_CODES && !['succeeded', 'error', 'usage', 'failed', 'canceled'].includes(r))
-      return RUN_EXIT_CODES[r];
+    const reason = run.stopReason;
+    if (reason && Object.hasOwn(STOP_REASONS_SHARING_A_CODE, reason))
+      return RUN_EXIT_CODES[STOP_REASONS_SHARING_A_CODE[reason as keyof typeof STOP_REASONS_SHARING_A_CODE]];
+    const r = reason as keyof typeof RUN_EXIT_CODES | undefined;
+    if (r && Object.hasOwn(RUN_EXIT_CODES, r) && !NOT_STOP_REASONS.has(r)) return RUN_EXIT_CODES[r];
     return RUN_EXIT_CODES.stopped_other;
   }
   return RUN_EXIT_CODES.error; // not a finished run: watchRun only returns finished ones
@@ -985,16 +1016,34 @@ export function jobTestArgs(
 }
 
 /**
- * The process entry (also of scripts/sluice.mjs, the bin): a command's own exit code; 2 for a
- * mistake in the command line; 1 for any other error (Sluice unreachable, a refused request), so
- * 2 stays free for `pipelines plan --detailed-exitcode`'s "changes", as in terraform.
+ * Whether the command line asks for `--detailed-exitcode`, read from the raw arguments (before `--`)
+ * so that it holds even when the rest of the line does not parse.
  */
+export function wantsDetailedExitCode(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some(
+    (a) => a === '--detailed-exitcode' || a.startsWith('--detailed-exitcode='),
+  );
+}
+
+/**
+ * The exit code of an error: 2 for a mistake in the command line, 1 for any other (Sluice
+ * unreachable, a refused request). With `--detailed-exitcode` every error is 1, because there 2
+ * means "changes", as in terraform: a script reading 2 as "plan found changes" must never get it
+ * from a missing DIR or an unknown option.
+ */
+export function errorExitCode(err: unknown, argv: string[]): number {
+  if (wantsDetailedExitCode(argv)) return RUN_EXIT_CODES.error;
+  return err instanceof UsageError ? RUN_EXIT_CODES.usage : RUN_EXIT_CODES.error;
+}
+
+/** The process entry (also of scripts/sluice.mjs, the bin): a command's own exit code, or errorExitCode. */
 export function runCli(argv: string[]): void {
   main(argv).then(
     (code) => process.exit(code),
     (err: unknown) => {
       console.error(`sluice: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(err instanceof UsageError ? RUN_EXIT_CODES.usage : RUN_EXIT_CODES.error);
+      process.exit(errorExitCode(err, argv));
     },
   );
 }

@@ -89,11 +89,11 @@ param databricksWebhookSecret string = ''
 param githubAppId string = ''
 
 @secure()
-@description('The GitHub App\'s private key (PEM); stored in Key Vault, the app setting is a reference to it. Needed with githubAppId.')
+@description('The GitHub App\'s private key (PEM); stored in Key Vault, the app setting is a reference to it. Needed with githubAppId on the first provision; empty afterwards keeps the stored key.')
 param githubAppPrivateKey string = ''
 
 @secure()
-@description('The GitHub App\'s webhook secret, checked against X-Hub-Signature-256; stored in Key Vault. Needed with githubAppId.')
+@description('The GitHub App\'s webhook secret, checked against X-Hub-Signature-256; stored in Key Vault. Needed with githubAppId on the first provision; empty afterwards keeps the stored secret.')
 param githubWebhookSecret string = ''
 
 @description('MLflow tracking URI every run is mirrored to (docs/mlflow.md): an http(s):// MLflow server, databricks (the workspace of databricksHost) or an Azure ML workspace\'s azureml:// URI; empty: no mirror.')
@@ -416,8 +416,12 @@ module keyVault 'modules/keyvault.bicep' = {
       '${secretNames.databricksToken}': databricksToken
     }, empty(databricksWebhookSecret) ? {} : {
       '${secretNames.databricksWebhookSecret}': databricksWebhookSecret
-    }, empty(githubAppId) ? {} : {
+    // Each GitHub secret only when given: a provision that does not pass it (a pipeline whose azd
+    // environment lacks it) keeps the stored one instead of writing an empty key over it; the app
+    // settings reference the secret by name, so they resolve to whatever is stored.
+    }, empty(githubAppId) || empty(githubAppPrivateKey) ? {} : {
       '${secretNames.githubAppPrivateKey}': githubAppPrivateKey
+    }, empty(githubAppId) || empty(githubWebhookSecret) ? {} : {
       '${secretNames.githubWebhookSecret}': githubWebhookSecret
     }, empty(mlflowTrackingPassword) ? {} : {
       '${secretNames.mlflowTrackingPassword}': mlflowTrackingPassword

@@ -78,6 +78,11 @@ export const configSchema = z
       .default('http://localhost:7071')
       .transform((u) => u.replace(/\/+$/, '')),
     INGEST_MAX_BYTES: intSetting(512 * 1024 * 1024),
+    /**
+     * The largest model folder Sluice accepts, in bytes: a user job's output (every backend), a
+     * promoted MLflow model, a python_function model a remote score job reads. Over it: model_too_large.
+     */
+    MODEL_MAX_BYTES: intSetting(512 * 1024 * 1024),
     /** Run uploads streamed to Blob at once per instance; more are answered 503 with Retry-After. */
     INGEST_MAX_CONCURRENT_UPLOADS: intSetting(4),
     INGEST_MAX_COLUMNS: intSetting(10_000),

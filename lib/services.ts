@@ -385,6 +385,16 @@ export async function createServices(config: Config, overrides: ServiceOverrides
           tracking,
           registry: mlflowRegistry!,
           ...(mlflow?.unityCatalog ? { unityCatalog: { schema: mlflow.unityCatalog.schema } } : {}),
+          // Models logged in the workspace itself (dbfs:/, /Volumes/): read through its API.
+          ...(config.MLFLOW_TRACKING_URI === 'databricks'
+            ? {
+                databricks: {
+                  client: tracking,
+                  ...(overrides.mlflow?.fetch ? { fetch: overrides.mlflow.fetch } : {}),
+                  ...(overrides.mlflow?.sleep ? { sleep: overrides.mlflow.sleep } : {}),
+                },
+              }
+            : {}),
         }
       : undefined,
     approval: () =>

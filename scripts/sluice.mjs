@@ -18,7 +18,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const reason = staleReason(root);
 if (reason) {
   console.error(`sluice: ${reason}: building dist/ first`);
-  const status = build(root, { quiet: true });
-  if (status !== 0) process.exit(status);
+  // A failed build is an error like any other: 1, never tsc's own status (2 would read as
+  // "changes" to `sluice pipelines plan --detailed-exitcode`).
+  if (build(root, { quiet: true }) !== 0) process.exit(1);
 }
 createRequire(import.meta.url)(path.join(root, 'dist', 'cli', 'sluice.js')).runCli(process.argv.slice(2));

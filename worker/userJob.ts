@@ -62,6 +62,8 @@ export async function runUserJobWorker(
     onTimings?: (t: UserJobWorkerTimings) => void;
     /** Print the user's process group on stderr for the backend (default true; false when run in-process). */
     announceGroup?: boolean;
+    /** The model folder's size limit (MODEL_MAX_BYTES; default lib/mlmodel's 512 MiB). */
+    maxModelBytes?: number;
   } = {},
 ): Promise<number> {
   const started = performance.now();
@@ -193,6 +195,7 @@ export async function runUserJobWorker(
       },
       signal: abort.signal,
       killGraceMs: USER_KILL_GRACE_MS,
+      ...(options.maxModelBytes ? { maxModelBytes: options.maxModelBytes } : {}),
       // The MLflow run the job's own MLflow logging goes to, when the host linked one.
       baseEnv: { ...defaultBaseEnv(), ...localJobMlflowEnv() },
     }).catch((err: unknown) => {
@@ -254,6 +257,8 @@ async function main(): Promise<void> {
   }
   const code = await runUserJobWorker(storeFromEnv(process.env), values.job, {
     heartbeatMs: Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000),
+    // Set by the local backend from the app's validated MODEL_MAX_BYTES.
+    ...(Number(process.env.MODEL_MAX_BYTES) > 0 ? { maxModelBytes: Number(process.env.MODEL_MAX_BYTES) } : {}),
   });
   process.exit(code);
 }

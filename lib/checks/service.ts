@@ -1,4 +1,4 @@
-import { ensureError, isNonRetriable, ValidationError } from '../errors';
+import { ensureError, isNonRetriable, TransientError, ValidationError } from '../errors';
 import type { AzureDevOpsClient, HeaderSource } from './azureDevOps';
 import { parseAzureDevOpsCheck, requireAllowedPlanUrl } from './azureDevOps';
 import type { ConditionSources } from './condition';
@@ -41,6 +41,11 @@ const PROBE_TIMEOUT_MS = 1_200;
  * the allow-list, and (for a new check) writes the first log line with the job's token, which is
  * also how a wrong or dead token is refused before anything is recorded. Then records the check
  * (a repeated delivery finds the first record) and returns; the timer decides and answers.
+ *
+ * Only a verified token is recorded. When Azure DevOps is slow or unreachable the token cannot be
+ * verified, and the request is answered 503 with nothing written: recording it "unverified" would
+ * let a forged request change something (a document, sweeps calling out with its token), while a
+ * refusal fails closed (the stage waits or fails; it never passes on an unchecked request).
  */
 export async function receiveAzureDevOpsCheck(
   deps: CheckDeps,
@@ -67,7 +72,12 @@ export async function receiveAzureDevOpsCheck(
         { field: 'AuthToken', status: 401 },
       );
     }
-    // Slow or unreachable: record anyway; the answer will carry the log line.
+    // Slow or unreachable: the token is unverified, so nothing is recorded (503, fail closed).
+    throw new TransientError(
+      'azure_devops_unverified',
+      `could not verify the check's AuthToken with Azure DevOps for plan ${callback.planId} within ${PROBE_TIMEOUT_MS} ms (${ensureError(err).message}); nothing recorded`,
+      { cause: err },
+    );
   }
   const receivedAt = deps.now();
   return deps.store.record({

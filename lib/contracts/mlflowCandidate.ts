@@ -13,8 +13,9 @@ export const mlflowCandidateSchema = z.object({
   /** As given: `models:/<name>/<version>`, `models:/<name>@<alias>` or `runs:/<run_id>/<path>`. */
   uri: z.string().min(1).max(1_000),
   /**
-   * The model folder: on the tracking server's artifact proxy (path under `mlflow-artifacts:/`), or,
-   * with `registry: 'databricks-uc'`, the version's Unity Catalog storage location (`abfss://…`).
+   * The model folder: its path on the tracking server's artifact proxy (under `mlflow-artifacts:/`),
+   * a Databricks workspace location (`dbfs:/…`, `/Volumes/…`; lib/mlflow/databricksArtifacts.ts),
+   * or, with `registry: 'databricks-uc'`, the version's Unity Catalog storage location (`abfss://…`).
    */
   artifactPath: z.string().min(1).max(2_000),
   /**

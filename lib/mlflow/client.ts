@@ -92,8 +92,11 @@ export interface ArtifactFile {
 interface CallOptions {
   /** false: one attempt (creates that are not idempotent). */
   retry?: boolean;
-  /** The API under /api/2.0/: the tracking and registry API, or the artifact proxy. */
-  root?: 'mlflow' | 'mlflow-artifacts';
+  /**
+   * The API under /api/2.0/: the tracking and registry API, the artifact proxy, or (a Databricks
+   * workspace, lib/mlflow/databricksArtifacts.ts) the DBFS API and the Files API.
+   */
+  root?: 'mlflow' | 'mlflow-artifacts' | 'dbfs' | 'fs';
   /** Hand back the Response of a 2xx answer unread (downloads). */
   raw?: boolean;
   /** A PUT's body as bytes (uploads through the artifact proxy), instead of JSON. */

@@ -21,6 +21,14 @@ import type { MlflowClient } from './client';
 import { MlflowRejected } from './client';
 import type { UcReadOptions } from './ucRead';
 import { downloadUcFolder, outsideUnityCatalog, resolveUcCandidate } from './ucRead';
+import type { ArtifactReader, DatabricksArtifactOptions } from './databricksArtifacts';
+import {
+  databricksArtifactReader,
+  databricksStartProblem,
+  isDatabricksLocation,
+  parseDatabricksLocation,
+  registrySourceLocation,
+} from './databricksArtifacts';
 
 /**
  * Promote a model trained elsewhere (docs/mlflow.md): resolve an MLflow model URI when the run
@@ -93,6 +101,28 @@ export interface PromoteDeps {
     Partial<Pick<MlflowClient, 'call' | 'unityCatalog'>>;
   /** MLFLOW_REGISTRY_URI=databricks-uc: MLFLOW_UC_SCHEMA (for hints) and how storage is reached (tests). */
   unityCatalog?: UcReadOptions & { schema?: string };
+  /**
+   * Set when MLFLOW_TRACKING_URI is `databricks`: folders in the workspace's own stores (run
+   * artifacts under dbfs:/databricks/mlflow-tracking, other dbfs:/ paths, /Volumes/) are read
+   * through its API (lib/mlflow/databricksArtifacts.ts). Unset, such locations are refused.
+   */
+  databricks?: DatabricksArtifactOptions;
+}
+
+/**
+ * The reader of a candidate's folder: the tracking server's artifact proxy, or, for a location in
+ * a Databricks workspace, that workspace's API (refused, naming why, when the tracking server is
+ * not that workspace).
+ */
+function readerFor(deps: Pick<PromoteDeps, 'tracking' | 'databricks'>, folder: string): ArtifactReader {
+  if (!isDatabricksLocation(folder)) return deps.tracking;
+  if (!deps.databricks)
+    throw new ValidationError(
+      'mlflow_artifacts_unreachable',
+      `${folder.slice(0, 300)} is in a ${folder.startsWith('/Volumes/') ? 'Unity Catalog volume (/Volumes/)' : storeName(folder)} store of a Databricks workspace, which Sluice reads only when MLFLOW_TRACKING_URI is databricks (the workspace's own API, with its token); the tracking server configured is not a Databricks workspace`,
+      { field: FIELD },
+    );
+  return databricksArtifactReader(deps.databricks, folder);
 }
 
 /** MLflow's refusals at start, as the caller's 4xx (unknown model) or a 502 (MLflow refused Sluice). */
@@ -144,6 +174,7 @@ function storeName(location: string): string {
 export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Promise<MlflowCandidate> {
   const parsed = parseModelUri(uri);
   let location: string;
+  let source: string | undefined;
   let pinned: Pick<MlflowCandidate, 'name' | 'version' | 'runId'>;
   if (parsed.kind === 'run') {
     const info = await deps.tracking
@@ -175,13 +206,25 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
     location = await deps.registry
       .getModelVersionDownloadUri(mv.name ?? parsed.name, mv.version)
       .catch((e) => startProblem(e, `the files of ${uri}`));
+    source = mv.source;
     pinned = {
       name: mv.name ?? parsed.name,
       version: String(mv.version),
       ...(mv.run_id ? { runId: mv.run_id } : {}),
     };
   }
-  const artifactPath = artifactProxyPath(location);
+  if (deps.databricks && isDatabricksLocation(location))
+    location = await registrySourceLocation(location, source, async (runId) =>
+      deps.tracking
+        .getRun(runId)
+        .then((r) => r.artifact_uri)
+        .catch((e) => startProblem(e, `run ${runId}`)),
+    );
+  // A Databricks store is named by its location (lib/mlflow/databricksArtifacts.ts); the artifact
+  // proxy by its path.
+  const databricks = isDatabricksLocation(location);
+  const reader = readerFor(deps, location);
+  const artifactPath = databricks ? parseDatabricksLocation(location).root : artifactProxyPath(location);
   if (!artifactPath) {
     throw new ValidationError(
       'mlflow_artifacts_unreachable',
@@ -189,9 +232,11 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
       { field: FIELD },
     );
   }
-  const files = await deps.tracking
+  const files = await reader
     .listArtifacts(artifactPath)
-    .catch((e) => startProblem(e, `the files of ${uri}`));
+    .catch((e) =>
+      startProblem(databricks ? databricksStartProblem(e, uri, location) : e, `the files of ${uri}`),
+    );
   if (!files.some((f) => !f.is_dir && path.posix.basename(f.path) === 'MLmodel')) {
     throw new ValidationError(
       'mlflow_not_a_model',
@@ -216,7 +261,7 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
  * `maxFiles` files or a bad name: `model_output_invalid`.
  */
 export async function downloadArtifactFolder(
-  client: PromoteDeps['tracking'],
+  client: ArtifactReader,
   folder: string,
   dir: string,
   limits: { maxBytes: number; maxFiles?: number },
@@ -294,6 +339,8 @@ export interface ImportDeps {
   /** The registry, for a Unity Catalog candidate (`registry: 'databricks-uc'`). */
   registry?: Partial<Pick<MlflowClient, 'call' | 'unityCatalog'>>;
   unityCatalog?: UcReadOptions;
+  /** As in {@link PromoteDeps}: set when the tracking server is a Databricks workspace. */
+  databricks?: DatabricksArtifactOptions;
   contractOf?: (pipeline: string, version?: number) => Promise<DatasetContract | undefined>;
   /** The model folder's size limit (default 512 MiB, as for a user job's output). */
   maxModelBytes?: number;
@@ -350,7 +397,10 @@ export async function importMlflowModel(
         );
       const uc = { call: registry.call.bind(registry) };
       await downloadUcFolder(uc, input.candidate, modelDir, { maxBytes }, deps.unityCatalog);
-    } else await downloadArtifactFolder(deps.tracking, input.candidate.artifactPath, modelDir, { maxBytes });
+    } else {
+      const reader = readerFor(deps, input.candidate.artifactPath);
+      await downloadArtifactFolder(reader, input.candidate.artifactPath, modelDir, { maxBytes });
+    }
     const result = await collectJobModel(deps.store, modelDir, data, maxBytes);
     return { ...result, algorithm: 'mlflow' };
   } finally {

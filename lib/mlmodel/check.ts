@@ -125,10 +125,43 @@ export function checkPredictions(scores: Scores, classes?: readonly string[]): v
 }
 
 /**
+ * A column-based MLflow signature (`[{"name": "age", "type": "double"}, …]`, what `mlflow.sklearn`
+ * and autologging write) names the columns the model reads. Each one it requires must be a feature
+ * Sluice hands the job and the score command: a model that reads a column the contract does not have
+ * fails on the first prediction, so it fails here instead, before anything is registered. Extra
+ * features are fine (MLflow drops columns the signature does not name). Tensor-based signatures (what
+ * ONNX models carry) name graph inputs, which the ONNX check compares with the features itself.
+ */
+export function checkSignatureColumns(
+  signature: { inputs: unknown[] } | undefined,
+  features: readonly FeatureSpec[],
+): void {
+  if (!signature) return;
+  const columns = signature.inputs.filter(
+    (i): i is { name: string; type?: unknown; required?: unknown } =>
+      typeof i === 'object' && i !== null && typeof (i as { name?: unknown }).name === 'string',
+  );
+  const columnBased =
+    columns.length === signature.inputs.length &&
+    columns.length > 0 &&
+    columns.every((c) => c.type !== 'tensor');
+  if (!columnBased) return;
+  const have = new Set(features.map((f) => f.name));
+  const missing = columns.filter((c) => c.required !== false && !have.has(c.name)).map((c) => c.name);
+  if (missing.length > 0) {
+    throw new NonRetriableError(
+      'signature_mismatch',
+      `the MLmodel signature requires column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, ` +
+        `which ${missing.length > 1 ? 'are' : 'is'} not among the features (${features.map((f) => f.name).join(', ')})`,
+    );
+  }
+}
+
+/**
  * Reads and checks what a training job wrote to SLUICE_OUTPUT, an MLflow model folder, before
  * anything is registered. Each failure is a NonRetriableError with its code: model_output_empty,
  * model_output_invalid, model_too_large, mlmodel_missing, mlmodel_invalid, onnx_invalid,
- * onnx_inputs_mismatch, onnx_outputs_mismatch, predictions_invalid, metrics_invalid.
+ * signature_mismatch, onnx_inputs_mismatch, onnx_outputs_mismatch, predictions_invalid, metrics_invalid.
  */
 export async function checkModelFolder(
   dir: string,
@@ -149,6 +182,7 @@ export async function checkModelFolder(
   const info = parseMLmodel(await readFile(path.join(dir, 'MLmodel'), 'utf8'));
   const checked: CheckedModelFolder = { digest, manifest, flavor: info.flavor };
   if (info.signature) checked.signature = info.signature;
+  checkSignatureColumns(info.signature, expectation.features);
   const metricsEntry = manifest.find((e) => e.path === 'metrics.json');
   if (metricsEntry && metricsEntry.bytes > MAX_METRICS_FILE_BYTES) {
     throw new NonRetriableError(

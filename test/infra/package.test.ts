@@ -2,10 +2,18 @@
 // benchmarks, the files the host reads, and (in a real deploy) production node_modules. Run here
 // as a real process on a small project folder, without the build or the registry.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INFRA } from './helpers';
+import { INFRA, ROOT } from './helpers';
 
 const SCRIPT = join(INFRA, 'hooks/stage-package.mjs');
 
@@ -94,5 +102,25 @@ describe('infra/hooks/stage-package.mjs', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('package.json: what npm may run at install', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    allowScripts?: Record<string, boolean>;
+    devEngines?: { packageManager?: { name?: string; version?: string; onFail?: string } };
+  };
+
+  it("denies onnxruntime-node's install script, which downloads CUDA libraries from outside", () => {
+    expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false);
+    // The pinned Node package installs its binary in its own script; it must stay allowed.
+    expect(pkg.allowScripts?.node).toBe(true);
+  });
+
+  it('stops an npm older than 11.16 (which ignores allowScripts) before it installs anything', () => {
+    // npm 11.15 and older run every install script whatever allowScripts says (checked with
+    // npm 10.9.9, the npm of Node 22, and 11.15.0: the onnxruntime-node script ran and failed on
+    // api.nuget.org); 11.16.0 is the first that honours it.
+    expect(pkg.devEngines?.packageManager).toEqual({ name: 'npm', version: '>=11.16.0', onFail: 'error' });
   });
 });

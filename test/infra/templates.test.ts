@@ -2,9 +2,12 @@
  * The CI/CD templates (azure-pipelines.yml, .github/workflows/delivery.yml; docs/delivery.md,
  * "Templates"), read with a YAML parser: their jobs, order and dependencies, sign-in by workload
  * identity federation with no stored secret, and that every command they run exists (an npm script,
- * a `sluice` command and option, a file).
+ * a `sluice` command and option, a file). And the azd environment they deploy with: brought from azd
+ * remote state by scripts/azd-remote-env.mjs, run here against stand-ins of `az` and `azd`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { readDefinitions } from '../../cli/pipelinesAsCode';
@@ -18,6 +21,7 @@ const gh = load('.github/workflows/delivery.yml');
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   bin: Record<string, string>;
+  devEngines: { packageManager: { version: string } };
 };
 
 interface AdoStep {
@@ -220,8 +224,37 @@ describe('both templates', () => {
   it('runs only npm scripts that exist and the sluice bin', () => {
     const npmRuns = [...allScripts.matchAll(/\bnpm (?:run )?([a-z][a-z:-]*)/g)].map((m) => m[1]!);
     expect(npmRuns.length).toBeGreaterThan(0);
-    for (const s of npmRuns) if (s !== 'ci') expect(Object.keys(pkg.scripts)).toContain(s);
+    for (const s of npmRuns) if (s !== 'ci' && s !== 'install') expect(Object.keys(pkg.scripts)).toContain(s);
     expect(pkg.bin.sluice).toBeDefined();
+  });
+
+  it('every job that runs npm ci first installs an npm that package.json devEngines accepts', () => {
+    // Node 22 ships npm 10, which ignores allowScripts; devEngines stops it (test/infra/package.test.ts).
+    const floor = /^>=(\d+)\.(\d+)\.(\d+)$/.exec(pkg.devEngines.packageManager.version)!;
+    const atLeastFloor = (v: string) => {
+      const [a, b, c] = v.split('.').map(Number);
+      const [x, y, z] = floor.slice(1).map(Number);
+      return a! !== x! ? a! > x! : b! !== y! ? b! > y! : c! >= z!;
+    };
+    const npmVersion = String((ado.variables as Json).npmVersion);
+    const jobs: string[][] = [
+      ...stages.flatMap((st) =>
+        st.jobs.map((j) => stepsOf(j).map((x) => x.script ?? String(x.inputs?.inlineScript ?? ''))),
+      ),
+      ...Object.values(ghJobs).map((j) => ghScripts(j)),
+    ];
+    let checked = 0;
+    for (const steps of jobs) {
+      const ci = steps.findIndex((t) => /\bnpm ci\b/.test(t));
+      if (ci < 0) continue;
+      checked++;
+      const upgrade = steps.findIndex((t) => /\bnpm install -g npm@/.test(t));
+      expect(upgrade).toBeGreaterThanOrEqual(0);
+      expect(upgrade).toBeLessThan(ci);
+      const version = /npm@(\S+)/.exec(steps[upgrade]!)![1]!.replace('$(npmVersion)', npmVersion);
+      expect([version, atLeastFloor(version)]).toEqual([version, true]);
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
   });
 
   it('names only sluice commands and options the CLI has', () => {
@@ -242,5 +275,161 @@ describe('both templates', () => {
     const { definitions, problems } = await readDefinitions(path.join(repoRoot, 'pipelines'));
     expect(problems).toEqual([]);
     expect(definitions.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the azd environment of the deploying jobs (azd remote state)', () => {
+  const adoDeploying = [stage('dev'), stage('prod')].map((st) => {
+    const task = st.jobs
+      .flatMap(stepsOf)
+      .find((t) => /azd provision/.test(String(t.inputs?.inlineScript ?? '')))!;
+    return { name: st.stage, script: String(task.inputs!.inlineScript), env: task.env ?? {} };
+  });
+  const ghDeploying = ['deploy-dev', 'deploy-prod'].map((name) => ({ name, job: ghJobs[name]! }));
+
+  it('azure-pipelines.yml: every job that provisions brings the stored environment first, after azd signs in', () => {
+    expect(adoDeploying).toHaveLength(2);
+    for (const { script, env } of adoDeploying) {
+      inOrder(
+        [script],
+        'azd config set auth.useAzCliAuth true',
+        'node scripts/azd-remote-env.mjs',
+        'azd provision',
+      );
+      expect(env).toMatchObject({
+        AZD_STATE_ACCOUNT: '$(AZD_STATE_ACCOUNT)',
+        AZD_STATE_CONTAINER: '$(azdStateContainer)',
+      });
+    }
+    expect((ado.variables as Json).azdStateContainer).toBe('sluice');
+  });
+
+  it('delivery.yml: every job that provisions brings the stored environment first, after azd signs in', () => {
+    for (const { job } of ghDeploying) {
+      const runs = ghScripts(job);
+      inOrder(runs, 'azd auth login', 'node scripts/azd-remote-env.mjs', 'azd provision');
+      const step = job.steps.find((x) => x.run === 'node scripts/azd-remote-env.mjs') as GhStep & {
+        env?: Json;
+      };
+      expect(step.env).toEqual({
+        AZD_STATE_ACCOUNT: '${{ vars.AZD_STATE_ACCOUNT }}',
+        AZD_STATE_CONTAINER: "${{ vars.AZD_STATE_CONTAINER || 'sluice' }}",
+      });
+    }
+  });
+
+  it('masks the function key in the log as soon as a job reads it', () => {
+    const adoAll = stages.flatMap((st) => adoScripts(st));
+    const ghAll = Object.values(ghJobs).flatMap((j) => ghScripts(j));
+    const readers = [...adoAll, ...ghAll].filter((t) => /functionapp keys list/.test(t));
+    expect(readers.length).toBe(4);
+    for (const text of adoAll.filter((t) => /functionapp keys list/.test(t)))
+      inOrder([text], 'functionapp keys list', 'echo "##vso[task.setsecret]$SLUICE_KEY"', 'npx sluice');
+    for (const text of ghAll.filter((t) => /functionapp keys list/.test(t)))
+      inOrder([text], 'functionapp keys list', 'echo "::add-mask::$key"', 'npx sluice');
+  });
+
+  /**
+   * scripts/azd-remote-env.mjs with `az` and `azd` stand-ins first on PATH: each logs its arguments
+   * and answers as the scenario says (the state container reachable, the environment stored, the
+   * resource group there).
+   */
+  function runScript(
+    scenario: { reachable: boolean; stored: boolean; rgExists: boolean },
+    env: Record<string, string | undefined>,
+  ) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'azd-remote-env-'));
+    try {
+      const log = path.join(dir, 'calls.log');
+      const shim = (body: string) => `#!/bin/sh\necho "$(basename "$0") $*" >> "${log}"\n${body}\n`;
+      writeFileSync(
+        path.join(dir, 'az'),
+        shim(`case "$1 $2" in
+  "storage blob") ${scenario.reachable ? 'exit 0' : 'echo "AuthorizationPermissionMismatch" >&2; exit 1'} ;;
+  "group exists") echo ${scenario.rgExists ? 'true' : 'false'} ;;
+  *) exit 3 ;;
+esac`),
+      );
+      writeFileSync(
+        path.join(dir, 'azd'),
+        shim(`case "$1 $2" in
+  "config set") exit 0 ;;
+  "env select") ${scenario.stored ? 'exit 0' : 'echo "ERROR: environment not found" >&2; exit 1'} ;;
+  "env new") exit 0 ;;
+  *) exit 3 ;;
+esac`),
+      );
+      chmodSync(path.join(dir, 'az'), 0o755);
+      chmodSync(path.join(dir, 'azd'), 0o755);
+      const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/azd-remote-env.mjs')], {
+        encoding: 'utf8',
+        env: { PATH: `${dir}:${process.env.PATH ?? ''}`, ...env },
+      });
+      const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+      return { status: r.status, stderr: r.stderr, calls };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const ciEnv = {
+    AZURE_ENV_NAME: 'sluice-prod',
+    AZD_STATE_ACCOUNT: 'stsluicestate',
+    AZD_STATE_CONTAINER: 'sluice',
+    AZURE_SUBSCRIPTION_ID: '00000000-0000-0000-0000-000000000001',
+    AZURE_LOCATION: 'swedencentral',
+  };
+  const remoteState = [
+    'azd config set state.remote.backend AzureBlobStorage',
+    'azd config set state.remote.config.accountName stsluicestate',
+    'azd config set state.remote.config.containerName sluice',
+  ];
+  const probe =
+    'az storage blob list --account-name stsluicestate --container-name sluice --auth-mode login --num-results 1 --output none';
+
+  it('selects the stored environment, reaching the state with the job identity (no key)', () => {
+    const r = runScript({ reachable: true, stored: true, rgExists: true }, ciEnv);
+    expect(r.status).toBe(0);
+    expect(r.calls).toEqual([...remoteState, probe, 'azd env select sluice-prod --no-prompt']);
+  });
+
+  it('creates the environment on a first run (no stored environment, no resource group)', () => {
+    const r = runScript({ reachable: true, stored: false, rgExists: false }, ciEnv);
+    expect(r.status).toBe(0);
+    expect(r.calls.slice(-2)).toEqual([
+      'az group exists --name rg-sluice-prod',
+      'azd env new sluice-prod --subscription 00000000-0000-0000-0000-000000000001 --location swedencentral --no-prompt',
+    ]);
+  });
+
+  it('stops rather than provision a deployed environment from a blank one (it would rotate the keys)', () => {
+    const r = runScript({ reachable: true, stored: false, rgExists: true }, ciEnv);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/rg-sluice-prod exists/);
+    expect(r.calls.some((c) => c.startsWith('azd env new'))).toBe(false);
+    // Accepting new keys is a deliberate, named choice.
+    const accepted = runScript(
+      { reachable: true, stored: false, rgExists: true },
+      { ...ciEnv, SLUICE_ALLOW_FRESH_AZD_ENV: 'true' },
+    );
+    expect(accepted.status).toBe(0);
+    expect(accepted.calls.at(-1)).toMatch(/^azd env new sluice-prod /);
+  });
+
+  it('stops before touching any environment when the state cannot be read', () => {
+    const r = runScript({ reachable: false, stored: true, rgExists: false }, ciEnv);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Storage Blob Data Contributor/);
+    expect(r.calls).toEqual([...remoteState, probe]);
+  });
+
+  it('names a missing or undefined variable (an Azure Pipelines macro left as text) and does nothing', () => {
+    for (const account of [undefined, '', '$(AZD_STATE_ACCOUNT)']) {
+      const r = runScript(
+        { reachable: true, stored: true, rgExists: false },
+        { ...ciEnv, AZD_STATE_ACCOUNT: account },
+      );
+      expect([r.status, r.calls]).toEqual([1, []]);
+      expect(r.stderr).toMatch(/AZD_STATE_ACCOUNT is not set/);
+    }
   });
 });

@@ -50,3 +50,14 @@ describe('PUBLIC_BASE_URL', () => {
     ).toBe('https://ml.example.com');
   });
 });
+
+describe('MODEL_MAX_BYTES', () => {
+  it('defaults to 512 MiB and takes a positive whole number of bytes', () => {
+    expect(loadConfig(base).MODEL_MAX_BYTES).toBe(512 * 1024 * 1024);
+    expect(loadConfig({ ...base, MODEL_MAX_BYTES: '1073741824' }).MODEL_MAX_BYTES).toBe(1024 ** 3);
+  });
+
+  it.each(['0', '-5', '1.5', 'big'])('refuses %s, naming the setting', (value) => {
+    expect(() => loadConfig({ ...base, MODEL_MAX_BYTES: value })).toThrow(/MODEL_MAX_BYTES/);
+  });
+});

@@ -19,7 +19,8 @@ import { CODE_MAX_BYTES, SKIPPED_FOLDERS } from './azuremlUserJob';
 import type { DatabricksClient, Run } from './databricksApi';
 import { mapRunState } from './databricksApi';
 import { mlflowJobVariables } from './mlflowEnv';
-import { runSubmitBody } from './databricksRun';
+import { runSubmitBody, usesLauncher } from './databricksRun';
+import { LAUNCHER_FILE, LAUNCHER_SOURCE } from './databricksLauncher';
 import { DEFAULT_QUEUED_LIMIT_SECONDS } from './azureml';
 import type { PreparedScore, RemoteScoreInput } from './azuremlScore';
 import { prepareScore, scoresOf, stageScoreInputs } from './azuremlScore';
@@ -59,7 +60,8 @@ import { jobPath } from './types';
  *
  * Files in `jobs/<jobId>/`: `request.json` (the run it belongs to: how job events find their
  * monitor), `databricks.json` (the Databricks run id), `data/*` (the job's input, and
- * `data/sluice-job.json`, what the model check needs), `outcome.json`; the run's own files are
+ * `data/sluice-job.json`, what the model check needs), `launcher/sluice_launch.py` (on an
+ * existing cluster or serverless compute: databricksLauncher.ts), `outcome.json`; the run's own files are
  * `joboutputs/<jobId>/*`. `jobs/_databricks/runs/<runId>.json` maps a Databricks run back to its job for
  * the webhook (a name no job id can take: job ids start with a letter or digit).
  */
@@ -376,6 +378,20 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     return { path: `${this.root}/${jobId}/code`, digest: manifestDigest(kept) };
   }
 
+  /**
+   * Stages Sluice's launcher (databricksLauncher.ts) at `jobs/<jobId>/launcher/sluice_launch.py`,
+   * where runs can read but not write it, for a spark_python run on an existing cluster or
+   * serverless compute; returns its path as the run sees it.
+   */
+  private async stageLauncher(jobId: string): Promise<string> {
+    await this.options.store.put(
+      { container: jobsContainer, path: jobPath(jobId, LAUNCHER_FILE) },
+      Buffer.from(LAUNCHER_SOURCE, 'utf8'),
+      { contentType: 'text/x-python', condition: 'overwrite' },
+    );
+    return `${this.root}/${jobId}/${LAUNCHER_FILE}`;
+  }
+
   async submit(input: TrainingJobRequestInput): Promise<{ jobId: string; created: boolean }> {
     const request = trainingJobRequestSchema.parse(input);
     const { jobId, spec } = request;
@@ -403,11 +419,13 @@ export class DatabricksTrainingBackend implements TrainingBackend {
       staged = await this.stageCode(jobId, spec.code);
     }
     const record = await this.stageData(request, staged?.digest);
+    const launcher = usesLauncher(spec) ? await this.stageLauncher(jobId) : undefined;
     const body = runSubmitBody({
       jobId,
       spec: staged ? { ...spec, code: staged.path } : spec,
       variables: this.variables(jobId, record, spec),
       env: mlflowJobVariables(request.mlflow, 'databricks'),
+      ...(launcher ? { launcher } : {}),
       ...(this.options.webhookDestinationId
         ? { webhookDestinationId: this.options.webhookDestinationId }
         : {}),
@@ -683,6 +701,12 @@ export class DatabricksTrainingBackend implements TrainingBackend {
     if (!record?.runId) {
       await stageScoreInputs(store, jobsContainer, jobId, prepared);
     }
+    // Staged before the first submit; a retried call reattaches to the run that reads it.
+    const launcher = usesLauncher(spec)
+      ? record?.runId
+        ? `${this.root}/${jobId}/${LAUNCHER_FILE}`
+        : await this.stageLauncher(jobId)
+      : undefined;
     const staged = isHostCodeFolder(spec.code) ? await this.stageCode(jobId, spec.code) : undefined;
     const variables: Record<string, string> = {
       ...prepared.values,
@@ -700,6 +724,7 @@ export class DatabricksTrainingBackend implements TrainingBackend {
         known: SCORE_COMMAND_VARIABLE_NAMES,
         outputVariable: 'SLUICE_PREDICTIONS',
       },
+      ...(launcher ? { launcher } : {}),
     });
     const runId = await this.options.client.submit(body); // same token, same run on a retry
     if (record?.runId !== runId)

@@ -3,6 +3,7 @@ import type { SluiceVariable } from '../../contracts/job';
 import { SLUICE_VARIABLE_NAMES } from '../../contracts/job';
 import type { CustomTrainingSpec } from '../../contracts/trainingSpec';
 import { commandArgv, parseCommand } from '../userJob/command';
+import { assertNoCredentials, launcherParameters } from './databricksLauncher';
 
 /**
  * The Jobs API 2.2 `runs/submit` body of a user job (pure: no I/O), following the documented field
@@ -12,15 +13,22 @@ import { commandArgv, parseCommand } from '../userJob/command';
  * destination (when configured) on success and on failure.
  *
  * How the `sluice.job/v1` values reach the code:
- * - spark_python: `python_file` = `code`/<the command's first word> (a leading `python`/`python3`
+ * - spark_python: the job's file is `code`/<the command's first word> (a leading `python`/`python3`
  *   word is dropped, so the command that runs locally runs here too; an absolute first word is
- *   used as is), `parameters` = the other words with `${SLUICE_*}` expanded; on a new job cluster
- *   also every value as an environment variable (`spark_env_vars`). An existing cluster or
- *   serverless compute cannot take per-run environment variables, so there the command must pass
- *   at least `${SLUICE_OUTPUT}` as a parameter.
- * - notebook: `notebook_path` = `code`, every value as a base parameter (a widget of that name).
- * - python_wheel: `package_name`/`entry_point` from the settings, every value as a named parameter
- *   (`--SLUICE_TRAIN=...`).
+ *   used as is), its arguments the other words with `${SLUICE_*}` expanded. On a new job cluster
+ *   that file is the `python_file`, the arguments its `parameters`, and every value (with the
+ *   MLflow link, `env`) an environment variable (`spark_env_vars`). An existing cluster or
+ *   serverless compute takes no per-run environment variables, so there the `python_file` is
+ *   Sluice's launcher (`launcher`, databricksLauncher.ts), which sets the same variables and runs
+ *   the job's file with its arguments: the code sees the same environment on every compute.
+ *   Without a launcher (a caller that staged none) such a run gets the values only as the
+ *   command's parameters, so the command must name at least `${SLUICE_OUTPUT}`.
+ * - notebook: `notebook_path` = `code`, every value as a base parameter (a widget of that name),
+ *   and the MLflow link's variables too (a notebook copies them to `os.environ` in its first cell).
+ * - python_wheel: `package_name`/`entry_point` from the settings, every value and the MLflow link's
+ *   variables as named parameters (`--SLUICE_TRAIN=...`).
+ *
+ * Never a credential: `env` names that look like one are refused (`assertNoCredentials`).
  */
 
 export const TASK_KEY = 'train';
@@ -41,12 +49,23 @@ export interface RunSubmitInput {
   /** A notification destination id (an HTTP webhook to Sluice's databricks-events function). */
   webhookDestinationId?: string;
   /**
-   * Environment variables only, never parameters (MLFLOW_RUN_ID and the other MLflow link
-   * variables, lib/training/backends/mlflowEnv.ts): set on a new job cluster (`spark_env_vars`);
-   * an existing cluster or serverless compute takes no per-run environment, so there they are not set.
+   * The MLflow link's variables (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID, MLFLOW_TRACKING_URI;
+   * lib/training/backends/mlflowEnv.ts), never a credential: `spark_env_vars` of a new job
+   * cluster, the launcher's `--env` on an existing cluster or serverless compute, widgets of a
+   * notebook, named parameters of a wheel.
    */
   env?: Record<string, string>;
+  /**
+   * Where the caller staged Sluice's launcher (databricksLauncher.ts), as the run sees it: the
+   * `python_file` of a spark_python task on an existing cluster or serverless compute
+   * ({@link usesLauncher}).
+   */
+  launcher?: string;
 }
+
+/** Whether a spec's run needs the launcher: a spark_python task on compute without per-run environment. */
+export const usesLauncher = (spec: CustomTrainingSpec): boolean =>
+  (spec.databricks?.task ?? 'spark_python') === 'spark_python' && !spec.databricks?.newCluster;
 
 const PYTHON = /^(?:.*\/)?python(?:\d+(?:\.\d+)*)?$/;
 
@@ -65,13 +84,14 @@ function sparkPythonTask(
   variables: Record<string, string>,
   envVars: boolean,
   scoring?: RunSubmitInput['scoring'],
+  launcher?: { path: string; env: Record<string, string> },
 ) {
   let words: string[] = [];
   const command = scoring ? scoring.command : spec.command;
   if (command !== undefined) {
     words = scoring ? commandArgv(command, variables, scoring.known) : commandArgv(command, variables);
     if (words.length > 1 && PYTHON.test(words[0]!)) words = words.slice(1);
-    if (!envVars) {
+    if (!envVars && !launcher) {
       const used = new Set<string>(
         parseCommand<string>(command, scoring?.known ?? (SLUICE_VARIABLE_NAMES as readonly string[])).flatMap(
           (w) => w.flatMap((p) => ('variable' in p ? [p.variable] : [])),
@@ -85,19 +105,22 @@ function sparkPythonTask(
         );
       }
     }
-  } else if (!envVars) {
+  } else if (!envVars && !launcher) {
     throw new NonRetriableError(
       'databricks_command_without_output',
       'on an existing cluster or serverless compute a spark_python job needs a command naming ${SLUICE_OUTPUT} as a parameter',
     );
   }
   const [first, ...rest] = words;
-  return {
-    spark_python_task: {
-      python_file: first === undefined ? spec.code : joinPath(spec.code, first),
-      parameters: rest,
-    },
-  };
+  const file = first === undefined ? spec.code : joinPath(spec.code, first);
+  if (launcher && !envVars) {
+    // The job's own values win over anything else of the same name, as in spark_env_vars.
+    const env = { ...launcher.env, ...variables };
+    return {
+      spark_python_task: { python_file: launcher.path, parameters: launcherParameters(env, file, rest) },
+    };
+  }
+  return { spark_python_task: { python_file: file, parameters: rest } };
 }
 
 export function runSubmitBody(input: RunSubmitInput): Record<string, unknown> {
@@ -120,17 +143,25 @@ export function runSubmitBody(input: RunSubmitInput): Record<string, unknown> {
     );
   }
 
+  const env = input.env ?? {};
+  assertNoCredentials(env);
   let task: Record<string, unknown>;
   if (kind === 'spark_python') {
-    task = sparkPythonTask(spec, variables, Boolean(settings.newCluster), input.scoring);
+    task = sparkPythonTask(
+      spec,
+      variables,
+      Boolean(settings.newCluster),
+      input.scoring,
+      input.launcher ? { path: input.launcher, env } : undefined,
+    );
   } else if (kind === 'notebook') {
-    task = { notebook_task: { notebook_path: spec.code, base_parameters: { ...variables } } };
+    task = { notebook_task: { notebook_path: spec.code, base_parameters: { ...env, ...variables } } };
   } else {
     task = {
       python_wheel_task: {
         package_name: settings.packageName,
         entry_point: settings.entryPoint,
-        named_parameters: { ...variables },
+        named_parameters: { ...env, ...variables },
       },
     };
   }
@@ -143,7 +174,7 @@ export function runSubmitBody(input: RunSubmitInput): Record<string, unknown> {
       typeof cluster.spark_env_vars === 'object' && cluster.spark_env_vars !== null
         ? (cluster.spark_env_vars as Record<string, unknown>)
         : {};
-    compute = { new_cluster: { ...cluster, spark_env_vars: { ...own, ...input.env, ...variables } } };
+    compute = { new_cluster: { ...cluster, spark_env_vars: { ...own, ...env, ...variables } } };
   } else if (settings.existingClusterId) {
     compute = { existing_cluster_id: settings.existingClusterId };
   } else if (kind === 'notebook') {

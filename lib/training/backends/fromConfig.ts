@@ -30,6 +30,8 @@ export function backendsFromConfig(
       ARTIFACT_STORAGE_CONNECTION: config.ARTIFACT_STORAGE_CONNECTION,
       ARTIFACT_STORAGE_ACCOUNT_URL: config.ARTIFACT_STORAGE_ACCOUNT_URL,
       AZURE_CLIENT_ID: config.AZURE_CLIENT_ID,
+      // worker/userJob.ts checks the job's model folder against it.
+      MODEL_MAX_BYTES: String(config.MODEL_MAX_BYTES),
     },
     mlflowCredentials: localJobMlflowCredentials(config),
   });
@@ -56,6 +58,7 @@ export function backendsFromConfig(
         ...(config.DATABRICKS_OUTPUT_ROOT ? { outputRoot: config.DATABRICKS_OUTPUT_ROOT } : {}),
         codeRoot,
         queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
+        maxModelBytes: config.MODEL_MAX_BYTES,
         ...(config.DATABRICKS_WEBHOOK_DESTINATION_ID
           ? { webhookDestinationId: config.DATABRICKS_WEBHOOK_DESTINATION_ID }
           : {}),
@@ -88,6 +91,7 @@ export function backendsFromConfig(
       ...(config.AZUREML_USER_ENVIRONMENT ? { userJobEnvironment: config.AZUREML_USER_ENVIRONMENT } : {}),
       codeRoot,
       queuedLimitSeconds: config.TRAINING_QUEUED_LIMIT_SECONDS,
+      maxModelBytes: config.MODEL_MAX_BYTES,
       ...(config.AZUREML_JOBS_DATASTORE ? { jobsDatastore: config.AZUREML_JOBS_DATASTORE } : {}),
       ...(config.AZUREML_JOB_IDENTITY_CLIENT_ID
         ? {

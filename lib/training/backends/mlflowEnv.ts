@@ -10,7 +10,9 @@ import type { MlflowLink } from '../../contracts/trainingJob';
  *   (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME/PASSWORD; DATABRICKS_HOST and DATABRICKS_TOKEN
  *   for `databricks`). They pass through the worker's environment, never a stored file.
  * - `azureml`, `databricks`: variables are part of the job's definition, which anyone who can read
- *   the job sees, so no secret is sent. A job on the platform that is also the tracking server is
+ *   the job sees, so no secret is sent (on Databricks: a new cluster's `spark_env_vars`, elsewhere
+ *   the launcher's `--env` parameters, a notebook's widgets, a wheel's named parameters; names that
+ *   look like credentials are refused there, databricksLauncher.ts `assertNoCredentials`). A job on the platform that is also the tracking server is
  *   authenticated by the platform (Azure ML compute is configured for its workspace's MLflow;
  *   Databricks jobs reach their workspace's with `databricks`). For any other server the job brings
  *   its own credentials (a Key Vault-backed or Databricks secret-backed variable of the user's).

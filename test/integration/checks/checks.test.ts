@@ -260,6 +260,43 @@ describe('POST /api/checks/azure-devops', () => {
     expect(eventsOf(check)).toEqual([]);
   });
 
+  it('records nothing it could not verify: a slow or unreachable Azure DevOps is answered 503', async () => {
+    const run = await seedRun('succeeded');
+    const recorded = async (c: IssuedCheck) =>
+      (await services.checks.listOpen()).filter(
+        (o) => o.check.kind === 'azureDevOps' && o.check.azureDevOps.planId === c.PlanId,
+      );
+
+    // A forged token while Azure DevOps answers after the 1.2 s the probe has: nothing changes.
+    const forged = { ...ado.startCheck(), AuthToken: 'forged-token' };
+    ado.delayNext(1, 2_000);
+    const slow = await postAdo({ ...forged }, { run: run.id });
+    expect(slow.status).toBe(503);
+    expect(slow.jsonBody).toMatchObject({ code: 'azure_devops_unverified' });
+    expect(await recorded(forged)).toEqual([]);
+
+    // Azure DevOps unreachable (nothing listens on the PlanUrl's port): the same, for any token.
+    const unreachable = { ...ado.startCheck(), PlanUrl: 'http://127.0.0.1:1/org/' };
+    const down = await postAdo({ ...unreachable }, { run: run.id });
+    expect(down.status).toBe(503);
+    expect(down.jsonBody).toMatchObject({ code: 'azure_devops_unverified' });
+    expect(await recorded(unreachable)).toEqual([]);
+
+    await tick();
+    expect([...eventsOf(forged), ...eventsOf(unreachable)]).toEqual([]);
+
+    // A genuine check delivered again once Azure DevOps answers in time is recorded and decided.
+    const genuine = ado.startCheck();
+    ado.delayNext(1, 2_000);
+    expect((await postAdo({ ...genuine }, { run: run.id })).status).toBe(503);
+    expect(await recorded(genuine)).toEqual([]);
+    const again = await postAdo({ ...genuine }, { run: run.id });
+    expect(again.status).toBe(200);
+    expect(again.jsonBody).toMatchObject({ status: 'waiting', created: true });
+    await tick();
+    expect(eventsOf(genuine).map((e) => e.result)).toEqual(['succeeded']);
+  });
+
   it('never sends the job token to a PlanUrl off the allow-list', async () => {
     const before = ado.requests.length;
     const res = await postAdo(

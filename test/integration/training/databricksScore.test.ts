@@ -145,6 +145,40 @@ describe('the score command as a Databricks run', () => {
     expect(fake.runs.size).toBe(runs);
   });
 
+  it('scores on an existing cluster and serverless through the launcher, equal to the new cluster’s', async () => {
+    const base = { modelDir, task: 'classification' as const, classes: data.classes! };
+    const onCluster = await backend.score({ ...base, rows, spec: spec(), workDir: path.join(work, 'nc') });
+    const computes = [{ existingClusterId: '0101-abc' }, {}];
+    for (const [i, databricks] of computes.entries()) {
+      // Other rows, so another score job (its id follows the model, rows, command and task).
+      const n = 40 + i;
+      const scores = await backend.score({
+        ...base,
+        rows: rows.slice(0, n),
+        spec: spec({ databricks }),
+        workDir: path.join(work, `launch-${i}`),
+      });
+      expect(scores.labels).toEqual(onCluster.labels!.slice(0, n));
+      expect(scores.probabilities).toEqual(onCluster.probabilities!.slice(0, n));
+      const run = [...fake.runs.values()].at(-1)!;
+      const token = run.body.idempotency_token as string;
+      const task = run.task.spark_python_task as { python_file: string; parameters: string[] };
+      expect(task.python_file).toBe(`${VOLUME}/${token}/launcher/sluice_launch.py`);
+      expect(run.task.new_cluster).toBeUndefined();
+      // The score command's variables as the launcher's, the score file behind them.
+      expect(task.parameters).toEqual(
+        expect.arrayContaining([
+          `SLUICE_MODEL=${VOLUME}/${token}/model`,
+          `SLUICE_INPUT=${VOLUME}/${token}/input.csv`,
+          expect.stringMatching(
+            new RegExp(`^SLUICE_PREDICTIONS=${OUT_VOLUME}/${token}/predictions-[0-9a-f]{32}\\.csv$`),
+          ),
+        ]),
+      );
+      expect(task.parameters.slice(-3)).toEqual(['--file', `${WORKSPACE}/pyfunc/score.py`, '--']);
+    }
+  });
+
   it('a failing score run is score_failed; a notebook pipeline cannot score here', async () => {
     await expect(
       backend.score({

@@ -213,6 +213,36 @@ fs.writeFileSync(process.env.SLUICE_OUTPUT + '/model.onnx', 'not onnx');`,
     120_000,
   );
 
+  it('a model folder over MODEL_MAX_BYTES (the setting the worker gets from the backend) fails with model_too_large', async () => {
+    const small = localWorkerBackend(store, azurite.connectionString, {
+      heartbeatStaleMs: 20_000,
+      env: { ARTIFACT_STORAGE_CONNECTION: azurite.connectionString, MODEL_MAX_BYTES: '4096' },
+    });
+    try {
+      const jobId = 'uj-model-max-bytes';
+      await small.submit(
+        request(
+          jobId,
+          await fakeJob(`fs.writeFileSync(process.env.SLUICE_OUTPUT + '/MLmodel', 'flavors:\\n  python_function:\\n    loader_module: x\\n');
+fs.writeFileSync(process.env.SLUICE_OUTPUT + '/weights.bin', Buffer.alloc(8192));`),
+        ),
+      );
+      const deadline = Date.now() + 90_000;
+      let s = await small.status(jobId);
+      while (s.state === 'queued' || s.state === 'running') {
+        if (Date.now() > deadline) throw new Error(`job stuck: ${JSON.stringify(s)}`);
+        await new Promise((r) => setTimeout(r, 100));
+        s = await small.status(jobId);
+      }
+      expect(s.state).toBe('failed');
+      expect(s.error!.code).toBe('model_too_large');
+      expect(s.error!.message).toContain('4096');
+      expect(s.result).toBeUndefined();
+    } finally {
+      await small.stopAll();
+    }
+  }, 120_000);
+
   it('refuses a missing code folder and a program not on PATH at submit, by name', async () => {
     await expect(backend.submit(request('uj-nofolder', join(codes, 'no-such-folder')))).rejects.toMatchObject(
       {

@@ -17,7 +17,9 @@ import type { AddressInfo } from 'node:net';
  * bearer token): none → 401; a token of another plan → 403; an expired token → 401. A plan's
  * TaskCompleted is accepted once; a second one for the same task is 409 (an assumption: the docs do
  * not say how Azure DevOps answers a repeat).
- * `failNext(n, status)` makes the next n calls fail with that status (e.g. 503), for retry tests.
+ * `failNext(n, status)` makes the next n calls fail with that status (e.g. 503), for retry tests;
+ * `delayNext(n, ms)` holds the next n answers back that long (a slow Azure DevOps), then answers them
+ * as usual.
  */
 
 export interface IssuedCheck {
@@ -52,6 +54,7 @@ export interface FakeAzureDevOps {
   /** Makes a token dead (as 48 h after the job started). */
   expireToken(token: string): void;
   failNext(count: number, status: number): void;
+  delayNext(count: number, ms: number): void;
   events: CompletedEvent[];
   feed: FeedLine[];
   /** Every request's method, path and status, in order. */
@@ -68,6 +71,7 @@ export async function startFakeAzureDevOps(): Promise<FakeAzureDevOps> {
   const feed: FeedLine[] = [];
   const requests: FakeAzureDevOps['requests'] = [];
   let failures: { count: number; status: number } = { count: 0, status: 503 };
+  let delays: { count: number; ms: number } = { count: 0, ms: 0 };
 
   const tokenOf = (req: IncomingMessage): string | undefined => {
     const auth = req.headers.authorization ?? '';
@@ -87,6 +91,11 @@ export async function startFakeAzureDevOps(): Promise<FakeAzureDevOps> {
       res.end(JSON.stringify(json));
       return status;
     };
+    if (delays.count > 0) {
+      const { ms } = delays;
+      delays = { ...delays, count: delays.count - 1 };
+      await new Promise((r) => setTimeout(r, ms));
+    }
     if (failures.count > 0) {
       failures = { ...failures, count: failures.count - 1 };
       return send(failures.status, { message: 'injected failure' });
@@ -167,6 +176,9 @@ export async function startFakeAzureDevOps(): Promise<FakeAzureDevOps> {
     },
     failNext: (count, status) => {
       failures = { count, status };
+    },
+    delayNext: (count, ms) => {
+      delays = { count, ms };
     },
     events,
     feed,

@@ -519,6 +519,9 @@ export async function startFakeDatabricks(options: FakeDatabricksOptions = {}): 
  * `workspace`'s prefixes → a local folder) runs with the new cluster's `spark_env_vars` and the
  * parameters, and whatever it wrote under `<outputRoot>/<jobId>/` is uploaded to
  * `joboutputs/<jobId>/`. What it wrote into the jobs volume is not uploaded: runs may not write there.
+ *
+ * As the driver's FUSE mounts (`/Volumes`, `/Workspace`) would, a path in a parameter or variable
+ * resolves whether it is the whole value or follows the first `=` (`--env NAME=/Volumes/…`).
  */
 export function pythonVolumeExecutor(options: {
   store: ArtifactStore;
@@ -544,16 +547,30 @@ export function pythonVolumeExecutor(options: {
     try {
       const root = options.volumeRoot.replace(/\/+$/, '');
       const outRoot = options.outputRoot.replace(/\/+$/, '');
-      const local = (v: string) =>
-        v === root || v.startsWith(`${root}/`)
-          ? volume + v.slice(root.length)
-          : v === outRoot || v.startsWith(`${outRoot}/`)
-            ? outVolume + v.slice(outRoot.length)
-            : v;
+      const mounts: [string, string][] = [
+        [root, volume],
+        [outRoot, outVolume],
+        ...Object.entries(options.workspace),
+      ];
+      const under = (v: string, prefix: string) => v === prefix || v.startsWith(`${prefix}/`);
+      const mapPath = (v: string) => {
+        const m = mounts.find(([prefix]) => under(v, prefix));
+        return m ? m[1] + v.slice(m[0].length) : v;
+      };
+      // The path itself, or the value after NAME= (the launcher's --env NAME=VALUE).
+      const pathOf = (v: string) => {
+        const eq = /^[A-Za-z_][A-Za-z0-9_]*=/.exec(v);
+        return eq ? { head: eq[0], path: v.slice(eq[0].length) } : { head: '', path: v };
+      };
+      const local = (v: string) => {
+        const { head, path: p } = pathOf(v);
+        return head + mapPath(p);
+      };
       const jobIds = new Set<string>();
       for (const v of [...Object.values(env), ...(spec.parameters ?? []), spec.python_file]) {
-        if (v.startsWith(`${root}/`)) jobIds.add(v.slice(root.length + 1).split('/')[0]!);
-        if (v.startsWith(`${outRoot}/`)) jobIds.add(v.slice(outRoot.length + 1).split('/')[0]!);
+        const p = pathOf(v).path;
+        if (p.startsWith(`${root}/`)) jobIds.add(p.slice(root.length + 1).split('/')[0]!);
+        if (p.startsWith(`${outRoot}/`)) jobIds.add(p.slice(outRoot.length + 1).split('/')[0]!);
       }
       for (const jobId of jobIds) {
         // The job's folder as the run reads it (data, staged code, a score job's model and input).

@@ -56,6 +56,30 @@ import type { AddressInfo } from 'node:net';
  * (`x-ms-blob-type: BlockBlob` → 201; the wrong SAS → 403 AuthenticationFailed), `ucBlobUrl` mapping a
  * storage location to it. Written files are in `ucFiles` by `<container>/<path>`.
  *
+ * and a Databricks workspace's own stores, for promoting a model logged there
+ * (lib/mlflow/databricksArtifacts.ts; {@link FakeMlflow.logDatabricksModel}):
+ *
+ *   GET  mlflow/artifacts/list?run_id=&path=&page_token= → {root_uri, files: [{path (run-relative), is_dir,
+ *        file_size}], next_page_token} (`listPageSize` entries a page; an unknown folder lists nothing)
+ *   POST mlflow/artifacts/credentials-for-read {run_id, path: [..], page_token} → {credential_infos:
+ *        [{run_id, path, signed_uri, type: AZURE_SAS_URI, headers}], next_page_token} (`listPageSize` a
+ *        page; paths are signed whether or not a file is there, as Databricks does); signed URIs are
+ *        `https://<signedHost>/mlflow/<artifact key>?<signedSas>`, `signedUrl` maps one to this server's
+ *        `/signed/…`, which answers the bytes only with the SAS, the `x-ms-encryption-key` header the
+ *        credential named and no Authorization header (`signedFailures`: that many answers of
+ *        its status first: 403 an expired SAS, 503 an outage of the storage)
+ *   GET  dbfs/list?path=                            → {files: [{path (absolute), is_dir, file_size,
+ *        modification_time}]}; unknown → 404 RESOURCE_DOES_NOT_EXIST (`dbfsFiles`, by absolute path)
+ *   GET  dbfs/read?path=&offset=&length=            → {bytes_read, data (base64)}; length > 1 MB → 400
+ *        MAX_READ_SIZE_EXCEEDED; unknown → 404 RESOURCE_DOES_NOT_EXIST
+ *   GET  fs/directories/Volumes/…?page_token=       → {contents: [{path, is_directory, file_size, name,
+ *        last_modified}], next_page_token}; unknown → 404 NOT_FOUND (`volumeFiles`, by absolute path)
+ *   GET  fs/files/Volumes/…                         → the bytes; unknown → 404 NOT_FOUND
+ *
+ * Paths under a prefix in `forbidden` (a DBFS or volume path, or an artifact key) answer 403
+ * PERMISSION_DENIED. These calls are recorded with `path` after /api/2.0/ (`dbfs/read`,
+ * `fs/files/Volumes/…`), the mlflow ones as the rest are, signed downloads as `signed/<key>`.
+ *
  * Reading a Unity Catalog version (promote; `ucSeedVersion` makes one as a team's register_model would):
  *
  *   GET  unity-catalog/registered-models/get?name=   → {registered_model: {name, tags}}
@@ -156,6 +180,18 @@ export class FakeMlflow {
   ucListPageSize = 5_000;
   /** The next n storage reads answer 503 ServerBusy (a storage outage, apart from MLflow's). */
   ucStorageFailures = 0;
+  /** Databricks: DBFS files by absolute path (`/mnt/models/churn/MLmodel`). */
+  readonly dbfsFiles = new Map<string, Buffer>();
+  /** Databricks: Unity Catalog volume files by absolute path (`/Volumes/main/ml/models/churn/MLmodel`). */
+  readonly volumeFiles = new Map<string, Buffer>();
+  /** Databricks: path prefixes the token may not read (403 PERMISSION_DENIED). */
+  readonly forbidden: string[] = [];
+  /** Databricks: entries per page of artifacts/list, credentials-for-read and the Files API listing. */
+  listPageSize = 1000;
+  signedHost = 'fakedbx.blob.core.windows.net';
+  readonly signedSas = 'sv=2021-08-06&sr=b&sp=r&sig=fake-read-signature';
+  /** The next n signed downloads answer `status` (403: an expired SAS; 503 with Retry-After: 0). */
+  signedFailures = { n: 0, status: 503 };
   down = false;
   token: string | undefined;
   private failures: { n: number; status: number } = { n: 0, status: 503 };
@@ -263,6 +299,222 @@ export class FakeMlflow {
   runByTag(key: string, value: string): FakeRun | undefined {
     return [...this.runs.values()].find((r) => r.tags.get(key) === value);
   }
+  /**
+   * What `log_model` leaves in a Databricks notebook: as {@link logModel}, but the run's artifact_uri
+   * is `dbfs:/databricks/mlflow-tracking/<experiment_id>/<run_id>/artifacts` (read through
+   * artifacts/list and credentials-for-read, not the artifact proxy).
+   */
+  logDatabricksModel(
+    experiment: string,
+    files: Record<string, Buffer | string>,
+    artifactPath = 'model',
+  ): string {
+    const runId = this.logModel(experiment, files, artifactPath);
+    const info = this.runs.get(runId)!.info;
+    info.artifact_uri = `dbfs:/databricks/mlflow-tracking/${info.experiment_id}/${runId}/artifacts`;
+    return runId;
+  }
+  /** Where a signed URI this server handed out is fetched: its `/signed/…` endpoint. */
+  signedUrl = (uri: URL): string => `${this.url}/signed${uri.pathname}${uri.search}`;
+
+  private isForbidden(p: string): boolean {
+    return this.forbidden.some((f) => p === f || p.startsWith(`${f}/`));
+  }
+  /** A run's artifact key prefix (`<exp>/<run>/artifacts`) in `artifacts`. */
+  private runArtifactRoot(runId: unknown): string {
+    const r = this.run(runId);
+    return `${r.info.experiment_id}/${r.info.run_id}/artifacts`;
+  }
+  /** Names directly under `folder` among `keys`: files with sizes, folders once. */
+  private static entries(keys: Map<string, Buffer>, folder: string) {
+    const base = folder ? `${folder.replace(/\/+$/, '')}/` : '';
+    const out = new Map<string, { name: string; isDir: boolean; size: number }>();
+    for (const [p, data] of keys) {
+      if (!p.startsWith(base)) continue;
+      const [name, ...deeper] = p.slice(base.length).split('/');
+      if (!name) continue;
+      out.set(name, { name, isDir: deeper.length > 0, size: deeper.length ? 0 : data.length });
+    }
+    return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+  private page<T>(items: T[], token: unknown): { items: T[]; next?: string } {
+    const from = Number(token ?? 0) || 0;
+    const items2 = items.slice(from, from + this.listPageSize);
+    return from + this.listPageSize < items.length
+      ? { items: items2, next: String(from + this.listPageSize) }
+      : { items: items2 };
+  }
+
+  /** The Databricks workspace's mlflow artifact calls (artifacts/list, credentials-for-read). */
+  private databricksRoute(route: string, b: Record<string, unknown>): unknown {
+    if (route === 'GET artifacts/list') {
+      const root = this.runArtifactRoot(b.run_id);
+      const rel = String(b.path ?? '').replace(/^\/+|\/+$/g, '');
+      if (this.isForbidden(`${root}/${rel}`.replace(/\/$/, '')))
+        throw new Rejection(403, 'PERMISSION_DENIED', `no permission on run ${String(b.run_id)}`);
+      const folder = rel ? `${root}/${rel}` : root;
+      const all = FakeMlflow.entries(this.artifacts, folder).map((e) => ({
+        path: rel ? `${rel}/${e.name}` : e.name,
+        is_dir: e.isDir,
+        ...(e.isDir ? {} : { file_size: e.size }),
+      }));
+      const { items, next } = this.page(all, b.page_token);
+      return {
+        root_uri: this.runs.get(String(b.run_id))!.info.artifact_uri,
+        files: items,
+        ...(next ? { next_page_token: next } : {}),
+      };
+    }
+    // POST artifacts/credentials-for-read
+    const root = this.runArtifactRoot(b.run_id);
+    const paths = Array.isArray(b.path) ? (b.path as unknown[]).map(String) : [];
+    if (!paths.length) throw invalid("Missing value for required parameter 'path'");
+    const { items, next } = this.page(paths, b.page_token);
+    return {
+      credential_infos: items.map((p) => ({
+        run_id: String(b.run_id),
+        path: p,
+        signed_uri: `https://${this.signedHost}/mlflow/${`${root}/${p}`.split('/').map(encodeURIComponent).join('/')}?${this.signedSas}`,
+        type: 'AZURE_SAS_URI',
+        headers: [{ name: 'x-ms-encryption-key', value: 'fake-customer-key' }],
+      })),
+      ...(next ? { next_page_token: next } : {}),
+    };
+  }
+
+  /**
+   * The DBFS API, the Files API and signed downloads; answers and returns true when the request is
+   * one of them.
+   */
+  private databricksHandle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    call: Call,
+    send: (status: number, payload: unknown) => void,
+  ): boolean {
+    const bytesOut = (data: Buffer) => {
+      call.status = 200;
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(data.length),
+      });
+      res.end(data);
+    };
+    if (url.pathname.startsWith('/signed/')) {
+      const key = decodeURIComponent(url.pathname.slice('/signed/mlflow/'.length));
+      call.path = `signed/${key}`;
+      call.body = {};
+      if (req.headers.authorization) {
+        send(400, {
+          error_code: 'InvalidAuthenticationInfo',
+          message: 'a SAS request takes no Authorization header',
+        });
+        return true;
+      }
+      if (this.signedFailures.n > 0) {
+        this.signedFailures.n--;
+        const status = this.signedFailures.status;
+        send(status, {
+          error_code: status === 403 ? 'AuthenticationFailed' : 'ServerBusy',
+          message: status === 403 ? 'Signed expiry time has passed' : 'injected',
+        });
+        return true;
+      }
+      if (
+        url.search.slice(1) !== this.signedSas ||
+        req.headers['x-ms-encryption-key'] !== 'fake-customer-key'
+      ) {
+        send(403, {
+          error_code: 'AuthenticationFailed',
+          message: 'SAS or encryption key header does not match',
+        });
+        return true;
+      }
+      const data = this.artifacts.get(key);
+      if (!data) send(404, { error_code: 'BlobNotFound', message: 'The specified blob does not exist.' });
+      else bytesOut(data);
+      return true;
+    }
+    const api = /\/api\/2\.0\/(dbfs|fs)\/(.*)$/.exec(url.pathname);
+    if (!api) return false;
+    call.path = `${api[1]}/${decodeURIComponent(api[2]!)}`;
+    if (req.method !== 'GET') {
+      send(404, { error_code: 'ENDPOINT_NOT_FOUND', message: `no endpoint ${req.method} ${call.path}` });
+      return true;
+    }
+    const denied = (p: string) => {
+      send(403, { error_code: 'PERMISSION_DENIED', message: `User does not have READ on ${p}` });
+      return true;
+    };
+    if (api[1] === 'dbfs') {
+      const p = (url.searchParams.get('path') ?? '').replace(/\/+$/, '');
+      if (this.isForbidden(p)) return denied(p);
+      if (api[2] === 'list') {
+        const file = this.dbfsFiles.get(p);
+        const files = file
+          ? [{ path: p, is_dir: false, file_size: file.length, modification_time: 0 }]
+          : FakeMlflow.entries(this.dbfsFiles, p).map((e) => ({
+              path: `${p}/${e.name}`,
+              is_dir: e.isDir,
+              file_size: e.size,
+              modification_time: 0,
+            }));
+        if (!files.length)
+          send(404, {
+            error_code: 'RESOURCE_DOES_NOT_EXIST',
+            message: `No file or directory exists on path ${p}.`,
+          });
+        else send(200, { files });
+        return true;
+      }
+      if (api[2] === 'read') {
+        const data = this.dbfsFiles.get(p);
+        const offset = Number(url.searchParams.get('offset') ?? 0);
+        const length = Number(url.searchParams.get('length') ?? 524_288);
+        if (length > 1_048_576)
+          send(400, {
+            error_code: 'MAX_READ_SIZE_EXCEEDED',
+            message: `Cannot read more than 1MB, got ${length}`,
+          });
+        else if (!data)
+          send(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `No file exists on path ${p}.` });
+        else {
+          const chunk = data.subarray(offset, offset + length);
+          send(200, { bytes_read: chunk.length, data: chunk.toString('base64') });
+        }
+        return true;
+      }
+    }
+    if (api[1] === 'fs') {
+      const m = /^(directories|files)(\/Volumes\/.*)$/.exec(decodeURIComponent(api[2]!));
+      if (m) {
+        const p = m[2]!.replace(/\/+$/, '');
+        if (this.isForbidden(p)) return denied(p);
+        if (m[1] === 'files') {
+          const data = this.volumeFiles.get(p);
+          if (!data) send(404, { error_code: 'NOT_FOUND', message: `The file ${p} does not exist.` });
+          else bytesOut(data);
+          return true;
+        }
+        const all = FakeMlflow.entries(this.volumeFiles, p).map((e) => ({
+          path: e.isDir ? `${p}/${e.name}/` : `${p}/${e.name}`,
+          is_directory: e.isDir,
+          name: e.name,
+          ...(e.isDir ? {} : { file_size: e.size, last_modified: 0 }),
+        }));
+        if (!all.length) {
+          send(404, { error_code: 'NOT_FOUND', message: `The directory ${p} does not exist.` });
+          return true;
+        }
+        const { items, next } = this.page(all, url.searchParams.get('page_token'));
+        send(200, { contents: items, ...(next ? { next_page_token: next } : {}) });
+        return true;
+      }
+    }
+    send(404, { error_code: 'ENDPOINT_NOT_FOUND', message: `no endpoint ${call.path}` });
+    return true;
+  }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -309,12 +561,14 @@ export class FakeMlflow {
     }
     if (url.pathname.startsWith('/uc-storage/') && req.method === 'GET')
       return this.ucStorageRead(url, req, call, send, res);
+    if (url.pathname.startsWith('/signed/') && this.databricksHandle(req, res, url, call, send)) return;
     if (this.token) {
       const auth = req.headers.authorization;
       if (!auth) return send(401, { error_code: 'UNAUTHENTICATED', message: 'credentials required' });
       if (auth !== `Bearer ${this.token}`)
         return send(403, { error_code: 'PERMISSION_DENIED', message: 'not allowed' });
     }
+    if (this.databricksHandle(req, res, url, call, send)) return;
     if (url.pathname.startsWith('/uc-storage/')) {
       // Blob Storage Put Blob with the user delegation SAS Unity Catalog handed out.
       if (req.method !== 'PUT' || req.headers['x-ms-blob-type'] !== 'BlockBlob')
@@ -803,6 +1057,9 @@ export class FakeMlflow {
         return this.route('GET registered-models/alias', b);
       case 'GET unity-catalog/model-versions/get':
         return this.route('GET model-versions/get', b);
+      case 'GET artifacts/list':
+      case 'POST artifacts/credentials-for-read':
+        return this.databricksRoute(route, b);
       default: {
         const uc = this.ucModelRoute(route, b);
         if (uc !== undefined) return uc;

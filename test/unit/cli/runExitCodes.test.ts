@@ -5,11 +5,20 @@
  * two endpoints it calls.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { commandHelp, RUN_EXIT_CODES, runExitCode } from '../../../cli/sluice';
+import { commandHelp, RUN_EXIT_CODES, runExitCode, STOP_REASONS_SHARING_A_CODE } from '../../../cli/sluice';
 import { stopReasonSchema } from '../../../lib/contracts/runDocument';
 import { repoRoot } from '../../support/devhost';
 
@@ -30,11 +39,35 @@ describe('the run exit code table', () => {
     expect(runExitCode({ status: 'stopped' })).toBe(19);
   });
 
-  it('maps every stop reason the server knows to a stopped code (10–19) or canceled, never to 0, 1 or 2', () => {
+  it('maps every stop reason the server knows to a stopped code (10–19, 22 on) or canceled, never to 0, 1 or 2', () => {
+    // 10–19 were full when the rollout reasons came: new stopped codes continue after 21.
+    const stoppedCodes = [...Array.from({ length: 10 }, (_, i) => 10 + i), 22, 23];
     for (const reason of stopReasonSchema.options) {
       const code = runExitCode({ status: 'stopped', stopReason: reason });
-      expect([...Array.from({ length: 10 }, (_, i) => 10 + i), 21]).toContain(code);
+      expect([...stoppedCodes, 21]).toContain(code);
+      expect([0, 1, 2, 20]).not.toContain(code);
     }
+  });
+
+  it('gives every stop reason of the contract a code of its own, but those documented as sharing', () => {
+    const byCode = new Map<number, string[]>();
+    for (const reason of stopReasonSchema.options) {
+      const code = runExitCode({ status: 'stopped', stopReason: reason });
+      byCode.set(code, [...(byCode.get(code) ?? []), reason]);
+    }
+    const sharing = new Set(Object.keys(STOP_REASONS_SHARING_A_CODE));
+    for (const [code, reasons] of byCode) {
+      const own = reasons.filter((r) => !sharing.has(r));
+      // A reason of its own is alone on its code, and not on a code of a status or of the sharers.
+      if (own.length > 0) expect([code, reasons]).toEqual([code, own]);
+      expect(own.length).toBeLessThanOrEqual(1);
+    }
+    for (const [reason, key] of Object.entries(STOP_REASONS_SHARING_A_CODE)) {
+      expect(stopReasonSchema.options).toContain(reason);
+      expect(runExitCode({ status: 'stopped', stopReason: reason })).toBe(RUN_EXIT_CODES[key]);
+    }
+    expect(runExitCode({ status: 'stopped', stopReason: 'rollout_rolled_back' })).toBe(22);
+    expect(runExitCode({ status: 'stopped', stopReason: 'rollout_aborted' })).toBe(23);
   });
 
   it('never gives two outcomes one code, and run --help lists them all', () => {
@@ -107,4 +140,63 @@ describe('sluice run --wait exits with the run’s outcome (the real process)', 
       await exitCodeOf(['run', 'wages', '--blob', 'datasets/x.csv', '--wait', '--url', 'http://127.0.0.1:1']),
     ).toBe(1);
   });
+});
+
+/** The bin's exit status for a command line, with stderr kept for the failure message. */
+function runBin(file: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
+
+describe('pipelines plan --detailed-exitcode keeps 2 for "changes": every error is 1 (the real process)', () => {
+  beforeAll(() => {
+    if (!existsSync(SLUICE)) throw new Error(`${SLUICE} is missing: npm run build first`);
+  });
+
+  it.each([
+    ['a missing DIR', ['pipelines', 'plan', '--detailed-exitcode']],
+    ['an unknown option', ['pipelines', 'plan', 'pipelines/', '--detailed-exitcode', '--bogus']],
+    ['an unknown sub-command', ['pipelines', 'plna', 'pipelines/', '--detailed-exitcode']],
+    ['an option of another command', ['pipelines', 'plan', 'pipelines/', '--detailed-exitcode', '--wait']],
+  ])('%s exits 1', async (_what, args) => {
+    const { code, stderr } = await runBin(SLUICE, args);
+    expect([code, stderr]).toEqual([1, expect.stringMatching(/^sluice: /)]);
+  });
+
+  it('without --detailed-exitcode the same mistakes stay 2', async () => {
+    expect((await runBin(SLUICE, ['pipelines', 'plan'])).code).toBe(2);
+    expect((await runBin(SLUICE, ['pipelines', 'plan', 'pipelines/', '--bogus'])).code).toBe(2);
+  });
+
+  it('the bin (scripts/sluice.mjs) exits 1, not tsc’s status 2, when the build it runs first fails', async () => {
+    // A project of its own whose one source does not compile: the real bin and builder copied in,
+    // the compiler reached through node_modules as in the repository.
+    const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bin-'));
+    try {
+      mkdirSync(path.join(dir, 'scripts'));
+      mkdirSync(path.join(dir, 'src'));
+      for (const f of ['sluice.mjs', 'build.mjs'])
+        copyFileSync(path.join(repoRoot, 'scripts', f), path.join(dir, 'scripts', f));
+      symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+      writeFileSync(
+        path.join(dir, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { outDir: 'dist', strict: true, types: [] }, include: ['src'] }),
+      );
+      writeFileSync(path.join(dir, 'src', 'bad.ts'), "export const n: number = 'not a number';\n");
+      const { code, stderr } = await runBin(path.join(dir, 'scripts', 'sluice.mjs'), [
+        'pipelines',
+        'plan',
+        'pipelines/',
+        '--detailed-exitcode',
+      ]);
+      expect([code, stderr]).toEqual([1, expect.stringMatching(/building dist\/ first/)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -2,7 +2,8 @@
  * The MLflow variables a linked training job gets on each backend (lib/training/backends/
  * mlflowEnv.ts): the run and experiment always; the tracking URI unless the platform sets it; the
  * host's credentials only for a local job, and only the ones its tracking URI uses; on Databricks
- * only as environment variables of a new job cluster, never as parameters.
+ * never a credential: environment variables of a new job cluster, the launcher's variables on an
+ * existing cluster or serverless compute, widgets of a notebook, named parameters of a wheel.
  */
 import { trainingSpecSchema } from '../../../lib/contracts/trainingSpec';
 import type { CustomTrainingSpec } from '../../../lib/contracts/trainingSpec';
@@ -91,6 +92,71 @@ describe('mlflowJobVariables', () => {
     expect(cluster.tasks[0]!.spark_python_task.parameters.join(' ')).not.toContain('MLFLOW');
     const serverless = runSubmitBody({ jobId: 'j1', spec: spec({ task: 'spark_python' }), variables, env });
     expect(JSON.stringify(serverless)).not.toContain('MLFLOW');
+  });
+});
+
+describe('mlflowJobVariables on every Databricks compute', () => {
+  const env = mlflowJobVariables(link('databricks'), 'databricks', creds);
+  const spec = (databricks: Record<string, unknown>): CustomTrainingSpec =>
+    trainingSpecSchema.parse({
+      algorithm: 'custom',
+      backend: 'databricks',
+      target: 'y',
+      features: ['a'],
+      code: '/Workspace/Users/me/job',
+      command: 'python train.py',
+      databricks,
+    }) as CustomTrainingSpec;
+  const variables = { SLUICE_OUTPUT: '/Volumes/c/s/v/out' };
+  const launcher = '/Volumes/c/s/v/j1/launcher/sluice_launch.py';
+
+  it('an existing cluster and serverless compute get them through the launcher, as a new cluster gets them in its environment', () => {
+    expect(env).toEqual({ ...ids, MLFLOW_TRACKING_URI: 'databricks' });
+    for (const databricks of [{ existingClusterId: '0101-abc' }, {}]) {
+      const body = runSubmitBody({ jobId: 'j1', spec: spec(databricks), variables, env, launcher }) as {
+        tasks: { spark_python_task: { python_file: string; parameters: string[] } }[];
+      };
+      const { python_file, parameters } = body.tasks[0]!.spark_python_task;
+      expect(python_file).toBe(launcher);
+      expect(parameters).toEqual([
+        '--env',
+        'MLFLOW_EXPERIMENT_ID=7',
+        '--env',
+        'MLFLOW_RUN_ID=abc123',
+        '--env',
+        'MLFLOW_TRACKING_URI=databricks',
+        '--env',
+        'SLUICE_OUTPUT=/Volumes/c/s/v/out',
+        '--file',
+        '/Workspace/Users/me/job/train.py',
+        '--',
+      ]);
+      // Of the host's credentials, nothing reaches the run's definition.
+      for (const secret of Object.values(creds).filter((v) => !v.startsWith('https://')))
+        expect(JSON.stringify(body)).not.toMatch(new RegExp(`[="]${secret}"`));
+    }
+  });
+
+  it('a notebook gets them as widgets, a wheel as named parameters, on any compute', () => {
+    for (const databricks of [{}, { existingClusterId: 'c' }]) {
+      const notebook = runSubmitBody({
+        jobId: 'j1',
+        spec: { ...spec({ ...databricks, task: 'notebook' }), command: undefined },
+        variables,
+        env,
+      }) as { tasks: { notebook_task: { base_parameters: Record<string, string> } }[] };
+      expect(notebook.tasks[0]!.notebook_task.base_parameters).toEqual({ ...variables, ...env });
+      const wheel = runSubmitBody({
+        jobId: 'j1',
+        spec: {
+          ...spec({ ...databricks, task: 'python_wheel', packageName: 'churn', entryPoint: 'train' }),
+          command: undefined,
+        },
+        variables,
+        env,
+      }) as { tasks: { python_wheel_task: { named_parameters: Record<string, string> } }[] };
+      expect(wheel.tasks[0]!.python_wheel_task.named_parameters).toEqual({ ...variables, ...env });
+    }
   });
 });
 

@@ -127,6 +127,22 @@ describe('checkModelFolder accepts', () => {
     expect(checked.manifest.map((e) => e.path)).toEqual(['MLmodel', 'model.pkl']);
   });
 
+  it('a column signature naming a subset of the features, and an optional column the features lack', async () => {
+    const dir = await copyOf();
+    await mkdir(dir);
+    const inputs = JSON.stringify([
+      { type: 'double', name: 'x1', required: true },
+      { type: 'string', name: 'color', required: true },
+      { type: 'double', name: 'bonus', required: false },
+    ]);
+    await writeFile(
+      path.join(dir, 'MLmodel'),
+      `flavors:\n  python_function:\n    loader_module: mlflow.sklearn\nsignature:\n  inputs: '${inputs}'\n  outputs: '[]'\n`,
+    );
+    const checked = await checkModelFolder(dir, classifier);
+    expect(checked.signature?.inputs).toHaveLength(3);
+  });
+
   it('files in subfolders and a symlink to a file inside the folder, hashed under their own paths', async () => {
     const dir = await copyOf('regressor-tensor');
     await mkdir(path.join(dir, 'extra', 'deeper'), { recursive: true });
@@ -193,6 +209,25 @@ describe('checkModelFolder refuses, with a named code', () => {
     const f = await failure(checkModelFolder(dir, classifier));
     expect(f.code).toBe('mlmodel_invalid');
     expect(f.message).toMatch(message);
+  });
+
+  it('signature_mismatch: a column signature requiring columns the features do not have, named', async () => {
+    const dir = await copyOf();
+    await mkdir(dir);
+    const inputs = JSON.stringify([
+      { type: 'double', name: 'x1' },
+      { type: 'double', name: 'income' },
+      { type: 'string', name: 'region', required: true },
+    ]);
+    await writeFile(
+      path.join(dir, 'MLmodel'),
+      `flavors:\n  python_function:\n    loader_module: mlflow.sklearn\nsignature:\n  inputs: '${inputs}'\n  outputs: '[]'\n`,
+    );
+    expect(await failure(checkModelFolder(dir, classifier))).toMatchObject({
+      code: 'signature_mismatch',
+      message:
+        'the MLmodel signature requires columns income, region, which are not among the features (x1, x2, color)',
+    });
   });
 
   it('onnx_invalid: bytes onnxruntime cannot load', async () => {

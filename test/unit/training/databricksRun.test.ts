@@ -22,7 +22,7 @@ import {
   mapRunState,
   parseDatabricksJson,
 } from '../../../lib/training/backends/databricksApi';
-import { runSubmitBody } from '../../../lib/training/backends/databricksRun';
+import { runSubmitBody, usesLauncher } from '../../../lib/training/backends/databricksRun';
 
 const variables = Object.fromEntries(
   SLUICE_VARIABLE_NAMES.map((n) => [
@@ -144,6 +144,110 @@ describe('runs/submit body', () => {
       expect(() => runSubmitBody({ jobId: 'j1', spec: spec({ databricks }), variables })).toThrow(
         expect.objectContaining({ code: 'databricks_command_without_output' }),
       );
+    }
+  });
+
+  it('spark_python on serverless or an existing cluster with the launcher: the same values as a new cluster’s environment, the job’s file and arguments behind it', () => {
+    const launcher = '/Volumes/c/s/v/j1/launcher/sluice_launch.py';
+    const env = { MLFLOW_RUN_ID: 'r1', MLFLOW_EXPERIMENT_ID: '7', MLFLOW_TRACKING_URI: 'databricks' };
+    const expected = (args: string[]) => ({
+      python_file: launcher,
+      parameters: [
+        ...Object.entries({ ...env, ...variables })
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+        '--file',
+        '/Workspace/Users/me/job/train.py',
+        '--',
+        ...args,
+      ],
+    });
+    for (const databricks of [{}, { existingClusterId: '0101-abc' }]) {
+      // No ${SLUICE_OUTPUT} needed: the command that runs on a new cluster runs here.
+      const body = runSubmitBody({
+        jobId: 'j1',
+        spec: spec({ command: 'python3 train.py', databricks }),
+        variables,
+        env,
+        launcher,
+      });
+      expect(task(body).spark_python_task).toEqual(expected([]));
+      expect(task(body).new_cluster).toBeUndefined();
+      const withArgs = runSubmitBody({
+        jobId: 'j1',
+        spec: spec({ command: 'train.py --train ${SLUICE_TRAIN} "two words"', databricks }),
+        variables,
+        launcher,
+      });
+      expect((task(withArgs).spark_python_task as { parameters: string[] }).parameters.slice(-5)).toEqual([
+        '/Workspace/Users/me/job/train.py',
+        '--',
+        '--train',
+        variables.SLUICE_TRAIN,
+        'two words',
+      ]);
+    }
+    // Without a command the code is the file.
+    const bare = runSubmitBody({ jobId: 'j1', spec: spec({}), variables, launcher });
+    expect((task(bare).spark_python_task as { parameters: string[] }).parameters.slice(-2)).toEqual([
+      '/Workspace/Users/me/job',
+      '--',
+    ]);
+    // A new cluster keeps spark_env_vars and the job's own file: no launcher there.
+    const cluster = runSubmitBody({
+      jobId: 'j1',
+      spec: spec({ command: 'train.py', databricks: { newCluster: { spark_version: '15.4.x-scala2.12' } } }),
+      variables,
+      env,
+      launcher,
+    });
+    expect(task(cluster).spark_python_task).toEqual({
+      python_file: '/Workspace/Users/me/job/train.py',
+      parameters: [],
+    });
+    expect(usesLauncher(spec({ databricks: { newCluster: {} } }))).toBe(false);
+    expect(usesLauncher(spec({ databricks: { existingClusterId: 'c' } }))).toBe(true);
+    expect(usesLauncher(spec({}))).toBe(true);
+    expect(usesLauncher(spec({ databricks: { task: 'notebook' } }))).toBe(false);
+  });
+
+  it('the MLflow link’s variables as widgets of a notebook and named parameters of a wheel, never a credential anywhere', () => {
+    const env = { MLFLOW_RUN_ID: 'r1', MLFLOW_EXPERIMENT_ID: '7', MLFLOW_TRACKING_URI: 'databricks' };
+    const notebook = runSubmitBody({
+      jobId: 'j1',
+      spec: spec({ databricks: { task: 'notebook' } }),
+      variables,
+      env,
+    });
+    expect(task(notebook).notebook_task).toEqual({
+      notebook_path: '/Workspace/Users/me/job',
+      base_parameters: { ...variables, ...env },
+    });
+    const wheel = runSubmitBody({
+      jobId: 'j1',
+      spec: spec({ databricks: { task: 'python_wheel', packageName: 'churn', entryPoint: 'train' } }),
+      variables,
+      env,
+    });
+    expect((task(wheel).python_wheel_task as { named_parameters: unknown }).named_parameters).toEqual({
+      ...variables,
+      ...env,
+    });
+    for (const databricks of [
+      {},
+      { existingClusterId: 'c' },
+      { newCluster: { spark_version: '15.4.x-scala2.12' } },
+      { task: 'notebook' },
+    ]) {
+      expect(() =>
+        runSubmitBody({
+          jobId: 'j1',
+          spec: spec({ databricks }),
+          variables,
+          env: { ...env, MLFLOW_TRACKING_TOKEN: 'dapi-secret' },
+          launcher: '/Volumes/c/s/v/j1/launcher/sluice_launch.py',
+        }),
+      ).toThrow(expect.objectContaining({ code: 'databricks_credential_refused' }));
     }
   });
 
