@@ -147,7 +147,8 @@ async function listVersion(
   let total = 0;
   try {
     for await (const page of container
-      .listBlobsFlat({ prefix: base, includeMetadata: true })
+      // The whole listing is bounded (a storage that stops answering must not hold the step).
+      .listBlobsFlat({ prefix: base, includeMetadata: true, abortSignal: AbortSignal.timeout(5 * 60_000) })
       .byPage({ maxPageSize: 5_000 })) {
       for (const item of page.segment.blobItems) {
         if (isDirectory(item)) continue;
