@@ -37,12 +37,17 @@ export function importModel(
   };
 }
 
-registerActivityFactory(importModelActivity, (services: Services) =>
+/** The activity as the app builds it from its services (exported for tests of that wiring). */
+export const importModelOf = (services: Services) =>
   importModel({
     store: services.artifacts,
     tracking: services.mlflowModels?.tracking,
+    // A Unity Catalog candidate is read through the registry (MLFLOW_REGISTRY_URI=databricks-uc).
+    ...(services.mlflowModels?.registry ? { registry: services.mlflowModels.registry } : {}),
+    ...(services.mlflowModels?.unityCatalog ? { unityCatalog: services.mlflowModels.unityCatalog } : {}),
     ...(services.mlflowModels?.databricks ? { databricks: services.mlflowModels.databricks } : {}),
     contractOf: services.contractOf,
     maxModelBytes: services.config.MODEL_MAX_BYTES,
-  }),
-);
+  });
+
+registerActivityFactory(importModelActivity, importModelOf);

@@ -384,6 +384,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ? {
           tracking,
           registry: mlflowRegistry!,
+          ...(mlflow?.unityCatalog ? { unityCatalog: { schema: mlflow.unityCatalog.schema } } : {}),
           // Models logged in the workspace itself (dbfs:/, /Volumes/): read through its API.
           ...(config.MLFLOW_TRACKING_URI === 'databricks'
             ? {

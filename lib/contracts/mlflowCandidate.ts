@@ -14,9 +14,15 @@ export const mlflowCandidateSchema = z.object({
   uri: z.string().min(1).max(1_000),
   /**
    * The model folder: its path on the tracking server's artifact proxy (under `mlflow-artifacts:/`),
-   * or a Databricks workspace location (`dbfs:/…`, `/Volumes/…`; lib/mlflow/databricksArtifacts.ts).
+   * a Databricks workspace location (`dbfs:/…`, `/Volumes/…`; lib/mlflow/databricksArtifacts.ts),
+   * or, with `registry: 'databricks-uc'`, the version's Unity Catalog storage location (`abfss://…`).
    */
   artifactPath: z.string().min(1).max(2_000),
+  /**
+   * `databricks-uc`: a Unity Catalog model version (MLFLOW_REGISTRY_URI=databricks-uc), its files
+   * read from its storage location with temporary READ credentials (lib/mlflow/ucRead.ts).
+   */
+  registry: z.literal('databricks-uc').optional(),
   /** The registered model and version it resolved to (models:/ URIs). */
   name: z.string().max(500).optional(),
   version: z.string().max(32).optional(),

@@ -312,8 +312,9 @@ async function registerInUnityCatalog(
     version = stored.version;
     await completeUcVersion(client, name, version, await folder(), uc.upload);
   } else {
+    // One export for both copies: the run's `model` artifacts and the Unity Catalog version's files.
     const files = await folder();
-    const uploaded = state().artifactUri ?? (await uploadModelFolder(deps, runId, r));
+    const uploaded = state().artifactUri ?? (await uploadModelFolder(deps, runId, r, files));
     if (uploaded && !state().artifactUri) await save((m) => ({ ...m, artifactUri: uploaded }));
     const made = await registerUcVersion(
       client,
@@ -327,6 +328,7 @@ async function registerInUnityCatalog(
       files,
       {
         ...uc.upload,
+        owner: r.name,
         onCreated: async (v) => {
           await save((m) => ({ ...m, model: { name, version: v } }));
         },
@@ -350,21 +352,26 @@ export const MODEL_ARTIFACT_PATH = 'model';
  * the blob URI stays the source, when the version cannot be exported as a folder (a legacy model the
  * ONNX export cannot convert, a file no longer in storage) or the run's artifacts are not behind the
  * proxy (Databricks `dbfs:/`, Azure ML, a server run with `--no-serve-artifacts`). A transient
- * failure is thrown: the mirror tries again later, and a PUT of the same file replaces it.
+ * failure is thrown: the mirror tries again later, and a PUT of the same file replaces it. `opened`:
+ * the folder the caller already exported (Unity Catalog writes the same files), so the version is
+ * opened, checked and (a legacy model) converted once.
  */
 async function uploadModelFolder(
   deps: MirrorDeps,
   runId: string,
   r: RegisterVersion,
+  opened?: ExportedFolder,
 ): Promise<string | undefined> {
   if (!deps.modelFolderOf || !deps.client.getRun || !deps.client.putArtifact) return undefined;
   let folder: ExportedFolder;
-  try {
-    folder = await deps.modelFolderOf(r.name, r.sluiceVersion);
-  } catch (err) {
-    if (err instanceof TransientError) throw err;
-    return undefined;
-  }
+  if (opened) folder = opened;
+  else
+    try {
+      folder = await deps.modelFolderOf(r.name, r.sluiceVersion);
+    } catch (err) {
+      if (err instanceof TransientError) throw err;
+      return undefined;
+    }
   const root = (await deps.client.getRun(runId)).artifact_uri ?? '';
   if (!root.startsWith('mlflow-artifacts:')) return undefined;
   const base = root.replace(/^mlflow-artifacts:\/*/, '').replace(/\/+$/, '');

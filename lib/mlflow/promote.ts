@@ -19,6 +19,8 @@ import { collectJobModel } from '../training/userJob/output';
 import { writeJobData } from '../training/userJob/jobData';
 import type { MlflowClient } from './client';
 import { MlflowRejected } from './client';
+import type { UcReadOptions } from './ucRead';
+import { downloadUcFolder, outsideUnityCatalog, resolveUcCandidate } from './ucRead';
 import type { ArtifactReader, DatabricksArtifactOptions } from './databricksArtifacts';
 import {
   databricksArtifactReader,
@@ -95,7 +97,10 @@ export interface PromoteDeps {
   /** The tracking server: runs and the artifact proxy. */
   tracking: Pick<MlflowClient, 'getRun' | 'listArtifacts' | 'openArtifact'>;
   /** The model registry (MLFLOW_REGISTRY_URI, else the tracking server). */
-  registry: Pick<MlflowClient, 'getModelVersion' | 'getModelVersionByAlias' | 'getModelVersionDownloadUri'>;
+  registry: Pick<MlflowClient, 'getModelVersion' | 'getModelVersionByAlias' | 'getModelVersionDownloadUri'> &
+    Partial<Pick<MlflowClient, 'call' | 'unityCatalog'>>;
+  /** MLFLOW_REGISTRY_URI=databricks-uc: MLFLOW_UC_SCHEMA (for hints) and how storage is reached (tests). */
+  unityCatalog?: UcReadOptions & { schema?: string };
   /**
    * Set when MLFLOW_TRACKING_URI is `databricks`: folders in the workspace's own stores (run
    * artifacts under dbfs:/databricks/mlflow-tracking, other dbfs:/ paths, /Volumes/) are read
@@ -185,15 +190,19 @@ export async function resolveMlflowCandidate(deps: PromoteDeps, uri: string): Pr
       );
     location = `${info.artifact_uri.replace(/\/+$/, '')}/${parsed.path}`;
     pinned = { runId: parsed.runId };
+  } else if (deps.registry.unityCatalog && deps.registry.call) {
+    // Unity Catalog holds the files itself: read with temporary credentials (lib/mlflow/ucRead.ts).
+    const uc = { call: deps.registry.call.bind(deps.registry) };
+    return resolveUcCandidate(uc, parsed, uri, startProblem, deps.unityCatalog);
   } else {
     const mv =
       parsed.kind === 'version'
         ? await deps.registry
             .getModelVersion(parsed.name, parsed.version)
-            .catch((e) => startProblem(e, `model version ${uri}`))
+            .catch((e) => startProblem(outsideUnityCatalog(e, parsed.name, uri), `model version ${uri}`))
         : await deps.registry
             .getModelVersionByAlias(parsed.name, parsed.alias)
-            .catch((e) => startProblem(e, `alias ${uri}`));
+            .catch((e) => startProblem(outsideUnityCatalog(e, parsed.name, uri), `alias ${uri}`));
     location = await deps.registry
       .getModelVersionDownloadUri(mv.name ?? parsed.name, mv.version)
       .catch((e) => startProblem(e, `the files of ${uri}`));
@@ -327,6 +336,9 @@ export async function downloadArtifactFolder(
 export interface ImportDeps {
   store: ArtifactStore;
   tracking: PromoteDeps['tracking'];
+  /** The registry, for a Unity Catalog candidate (`registry: 'databricks-uc'`). */
+  registry?: Partial<Pick<MlflowClient, 'call' | 'unityCatalog'>>;
+  unityCatalog?: UcReadOptions;
   /** As in {@link PromoteDeps}: set when the tracking server is a Databricks workspace. */
   databricks?: DatabricksArtifactOptions;
   contractOf?: (pipeline: string, version?: number) => Promise<DatasetContract | undefined>;
@@ -376,8 +388,19 @@ export async function importMlflowModel(
     });
     const maxBytes = deps.maxModelBytes ?? defaultModelMaxBytes;
     const modelDir = path.join(scratch, 'model');
-    const reader = readerFor(deps, input.candidate.artifactPath);
-    await downloadArtifactFolder(reader, input.candidate.artifactPath, modelDir, { maxBytes });
+    if (input.candidate.registry === 'databricks-uc') {
+      const registry = deps.registry;
+      if (!registry?.unityCatalog || !registry.call)
+        throw new NonRetriableError(
+          'mlflow_not_configured',
+          `this run promotes the Unity Catalog model ${input.candidate.uri}, but MLFLOW_REGISTRY_URI is no longer databricks-uc`,
+        );
+      const uc = { call: registry.call.bind(registry) };
+      await downloadUcFolder(uc, input.candidate, modelDir, { maxBytes }, deps.unityCatalog);
+    } else {
+      const reader = readerFor(deps, input.candidate.artifactPath);
+      await downloadArtifactFolder(reader, input.candidate.artifactPath, modelDir, { maxBytes });
+    }
     const result = await collectJobModel(deps.store, modelDir, data, maxBytes);
     return { ...result, algorithm: 'mlflow' };
   } finally {

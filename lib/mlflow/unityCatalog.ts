@@ -11,7 +11,8 @@ import type { KeyValue } from './limits';
  * client); the paths and fields are those of MLflow's protos (databricks_uc_registry_service.proto,
  * databricks_uc_registry_messages.proto), under `/api/2.0/mlflow/unity-catalog/`:
  *
- * 1. `registered-models/create` (RESOURCE_ALREADY_EXISTS: already there);
+ * 1. `registered-models/create`, tagged with the Sluice model it mirrors (RESOURCE_ALREADY_EXISTS:
+ *    read back and claimed, {@link claimUcModel}, when the mirror registers);
  * 2. `model-versions/create`: the version, PENDING_REGISTRATION, with its `storage_location`;
  * 3. `model-versions/generate-temporary-credentials` (operation MODEL_VERSION_OPERATION_READ_WRITE):
  *    on Azure a user delegation SAS for that location;
@@ -20,7 +21,8 @@ import type { KeyValue } from './limits';
  *
  * The mirror (lib/mlflow/mirror.ts) registers a deployed version this way when MLFLOW_REGISTRY_URI
  * is `databricks-uc`, under MLFLOW_UC_SCHEMA ({@link ucModelName}); the alias then goes through
- * `unity-catalog/registered-models/alias` (MlflowClient routes its registry calls there).
+ * `unity-catalog/registered-models/alias` (MlflowClient routes its registry calls there). Reading a
+ * version back (promote from Unity Catalog) is lib/mlflow/ucRead.ts.
  */
 
 /** Three-level Unity Catalog model names: `<catalog>.<schema>.<model>`. */
@@ -29,8 +31,10 @@ export const UC_MODEL_NAME = /^[^.\s/]+\.[^.\s/]+\.[^.\s/]+$/;
 /**
  * The Unity Catalog name of a Sluice model under `<catalog>.<schema>` (MLFLOW_UC_SCHEMA): Unity
  * Catalog keeps lower-case letters, digits and `_`, so Sluice's name is lower-cased and its `.` and
- * `-` become `_` (`Churn-EU.v2` → `main.ml.churn_eu_v2`). Two Sluice models that differ only there
- * would share one Unity Catalog model: docs/mlflow.md says to keep such names apart.
+ * `-` become `_` (`Churn-EU.v2` → `main.ml.churn_eu_v2`). Two registry names that differ only there
+ * meet on one Unity Catalog model; the mirror refuses the second ({@link claimUcModel}). Pipeline
+ * model names (lower-case letters, digits and `-`) never meet: only `-` is rewritten, and `_` is not
+ * one of their characters.
  */
 export function ucModelName(schema: string, sluiceName: string): string {
   return `${schema}.${sluiceName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
@@ -47,8 +51,18 @@ export interface UcRegisterOptions {
 
 /** `abfss://<container>@<account>.dfs.<suffix>/<path>` + file → `https://<account>.blob.<suffix>/<container>/<path>/<file>`. */
 export function abfssBlobUrl(storageLocation: string, file: string): string {
-  // Only Azure Storage endpoints: the SAS Unity Catalog hands out is appended to this URL, so a
-  // location naming any other host must not receive it.
+  const { containerUrl, prefix } = abfssBlobContainer(storageLocation);
+  const parts = [...prefix.split('/').filter(Boolean), ...file.split('/')];
+  return `${containerUrl}/${parts.map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * `abfss://<container>@<account>.dfs.<suffix>/<path>` → the container on the Blob endpoint,
+ * `https://<account>.blob.<suffix>/<container>`, and `<path>` (no leading or trailing `/`). Only
+ * Azure Storage endpoints: the SAS Unity Catalog hands out is appended to these URLs, so a location
+ * naming any other host must not receive it (`mlflow_uc_storage_unsupported`).
+ */
+export function abfssBlobContainer(storageLocation: string): { containerUrl: string; prefix: string } {
   const m =
     /^abfss:\/\/([a-z0-9-]+)@([a-z0-9]+)\.dfs\.(core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)\/?(.*)$/.exec(
       storageLocation,
@@ -56,11 +70,13 @@ export function abfssBlobUrl(storageLocation: string, file: string): string {
   if (!m)
     throw new NonRetriableError(
       'mlflow_uc_storage_unsupported',
-      `the Unity Catalog storage location ${storageLocation} is not an abfss:// location (Azure); Sluice writes model files to Azure storage only`,
+      `the Unity Catalog storage location ${storageLocation} is not an abfss:// location (Azure); Sluice reads and writes model files in Azure storage only`,
     );
   const [, container, account, suffix, path] = m;
-  const parts = [container!, ...path!.split('/').filter(Boolean), ...file.split('/')];
-  return `https://${account}.blob.${suffix}/${parts.map(encodeURIComponent).join('/')}`;
+  return {
+    containerUrl: `https://${account}.blob.${suffix}/${encodeURIComponent(container!)}`,
+    prefix: path!.split('/').filter(Boolean).join('/'),
+  };
 }
 
 type UcClient = Pick<MlflowClient, 'call'>;
@@ -76,18 +92,24 @@ export async function registerUcVersion(
   client: UcClient,
   req: { name: string; source: string; run_id?: string; description?: string; tags?: KeyValue[] },
   folder: ExportedFolder,
-  options: UcRegisterOptions & { onCreated?: (version: string) => Promise<void> } = {},
+  options: UcRegisterOptions & {
+    onCreated?: (version: string) => Promise<void>;
+    /** The Sluice model the registered model mirrors: it must be that model's ({@link claimUcModel}). */
+    owner?: string;
+  } = {},
 ): Promise<ModelVersion> {
   if (!UC_MODEL_NAME.test(req.name))
     throw new NonRetriableError(
       'mlflow_uc_name_invalid',
       `Unity Catalog model names have three parts, <catalog>.<schema>.<model>: ${req.name}`,
     );
-  try {
-    await client.call('POST', 'unity-catalog/registered-models/create', { name: req.name });
-  } catch (err) {
-    if (!(err instanceof MlflowRejected && err.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw err;
-  }
+  if (options.owner !== undefined) await claimUcModel(client, req.name, options.owner);
+  else
+    try {
+      await client.call('POST', 'unity-catalog/registered-models/create', { name: req.name });
+    } catch (err) {
+      if (!(err instanceof MlflowRejected && err.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw err;
+    }
   const created = await client.call<{ model_version: UcVersion }>(
     'POST',
     'unity-catalog/model-versions/create',
@@ -96,6 +118,80 @@ export async function registerUcVersion(
   );
   await options.onCreated?.(created.model_version.version);
   return writeAndFinalize(client, req.name, created.model_version, folder, options);
+}
+
+/** The registered model's tag naming the Sluice model it mirrors. */
+export const UC_OWNER_TAG = 'sluice.model';
+/** A model version tag every version Sluice registers carries (lib/mlflow/sections.ts). */
+const SLUICE_VERSION_TAG = 'sluice.version';
+/** Pages of `model-versions/search` read when deciding whether an untagged model is Sluice's. */
+const MAX_VERSION_PAGES = 10;
+
+/**
+ * Makes sure the Unity Catalog model `name` is the copy of Sluice model `sluiceName` and of no
+ * other: Unity Catalog names are lower-case with `_` (ucModelName), so two names can land on one,
+ * and a model of that name may already be someone else's. Created with the tag
+ * {@link UC_OWNER_TAG} = `sluiceName`; when it exists (RESOURCE_ALREADY_EXISTS) it is read
+ * (`registered-models/get`):
+ * - tagged `sluiceName`: Sluice's own;
+ * - tagged with another name: refused, `mlflow_uc_name_collision`, naming both;
+ * - untagged: adopted (the tag set with `registered-models/tags`) when every version it holds was
+ *   registered by Sluice (the `sluice.version` tag: a model Sluice made before it tagged models) or it
+ *   holds none; otherwise refused, `mlflow_uc_model_not_sluice`: Sluice would add versions to, and
+ *   move the alias of, a model a team maintains by hand.
+ */
+export async function claimUcModel(client: UcClient, name: string, sluiceName: string): Promise<void> {
+  try {
+    await client.call('POST', 'unity-catalog/registered-models/create', {
+      name,
+      tags: [{ key: UC_OWNER_TAG, value: sluiceName }],
+    });
+    return;
+  } catch (err) {
+    if (!(err instanceof MlflowRejected && err.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw err;
+  }
+  const got = await client.call<{ registered_model?: { tags?: KeyValue[] } }>(
+    'GET',
+    'unity-catalog/registered-models/get',
+    { name },
+  );
+  const owner = got.registered_model?.tags?.find((t) => t.key === UC_OWNER_TAG)?.value;
+  if (owner === sluiceName) return;
+  if (owner !== undefined)
+    throw new NonRetriableError(
+      'mlflow_uc_name_collision',
+      `Sluice model ${sluiceName} maps to the Unity Catalog model ${name}, which already mirrors Sluice model ${owner} (its ${UC_OWNER_TAG} tag): Unity Catalog names are lower-case with "." and "-" as "_", so both land there. Rename one of the two Sluice models, or register them under another MLFLOW_UC_SCHEMA`,
+    );
+  const foreign: string[] = [];
+  let pageToken: string | undefined;
+  for (let page = 0; page < MAX_VERSION_PAGES; page++) {
+    const found = await client.call<{
+      model_versions?: { version: string; tags?: KeyValue[] }[];
+      next_page_token?: string;
+    }>('GET', 'unity-catalog/model-versions/search', {
+      filter: `name='${name}'`,
+      max_results: '1000',
+      ...(pageToken ? { page_token: pageToken } : {}),
+    });
+    for (const v of found.model_versions ?? [])
+      if (!v.tags?.some((t) => t.key === SLUICE_VERSION_TAG)) foreign.push(v.version);
+    pageToken = found.next_page_token || undefined;
+    if (!pageToken || foreign.length) break;
+  }
+  if (foreign.length || pageToken)
+    throw new NonRetriableError(
+      'mlflow_uc_model_not_sluice',
+      `the Unity Catalog model ${name} (where Sluice model ${sluiceName} goes) exists without a ${UC_OWNER_TAG} tag and ${
+        foreign.length
+          ? `holds versions Sluice did not register (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''})`
+          : 'holds more versions than Sluice reads to check'
+      }: Sluice adds no versions to it and moves none of its aliases. If the model is Sluice's copy, set its tag ${UC_OWNER_TAG}=${sluiceName}; otherwise register Sluice's models under another MLFLOW_UC_SCHEMA`,
+    );
+  await client.call('POST', 'unity-catalog/registered-models/tags', {
+    name,
+    key: UC_OWNER_TAG,
+    value: sluiceName,
+  });
 }
 
 /**

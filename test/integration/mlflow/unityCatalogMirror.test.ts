@@ -1,9 +1,13 @@
+/** @jest-environment ./test/support/onnxEnvironment.js */
 /**
  * Unity Catalog switched on (MLFLOW_REGISTRY_URI=databricks-uc, MLFLOW_UC_SCHEMA=main.ml) on the
  * Cosmos emulator and the fake MLflow server as the Databricks workspace: a deployment's mirror ends
  * with a READY version under the three-level name, its files written to the version's storage with
  * the temporary SAS, and the alias set through the Unity Catalog endpoint; a rollback moves that
- * alias back; a hand-made move is read from Unity Catalog and reported, not followed.
+ * alias back; a hand-made move is read from Unity Catalog and reported, not followed. The model is
+ * tagged with the Sluice name it mirrors, another Sluice name landing on it is refused on the run's
+ * `mlflow` status, and the folder is exported once for both copies. Promote from Unity Catalog goes
+ * through the same services (the resolve at start, the importModel activity).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +24,17 @@ import { pipelineDefinitionSchema } from '../../../lib/pipelines/definition';
 import { applyStepUpdates, newRunDocument } from '../../../lib/runs/document';
 import type { Services } from '../../../lib/services';
 import { createServices } from '../../../lib/services';
+import { importModelOf } from '../../../activities/importModel';
+import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
+import { readDataset } from '../../../lib/data/reading/readDataset';
+import type { ValidationError } from '../../../lib/errors';
+import { resolveMlflowCandidate } from '../../../lib/mlflow/promote';
+import resources from '../../../lib/resources.json';
+import { datasetFromTable } from '../../../lib/training/dataset';
+import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
+import { trainModel } from '../../../lib/training/models/train';
+import { parseTrainingSpec } from '../../../lib/training/spec';
+import { columnarBytes } from '../../support/datasets';
 import { memoryLog } from '../../devhost/servicesLog';
 import { startAzuriteBlob, type BlobEmulator } from '../../support/emulators';
 import { FakeMlflow } from '../../support/fakes/mlflow';
@@ -51,7 +66,7 @@ const folderOf = (n: number): ExportedFolder => {
   };
 };
 
-const deployed = (version: number, seq: number): StepUpdate[] => [
+const deployed = (version: number, seq: number, modelName = MODEL): StepUpdate[] => [
   { step: 'approve', status: 'running', at: at(71) },
   {
     step: 'approve',
@@ -73,7 +88,7 @@ const deployed = (version: number, seq: number): StepUpdate[] => [
     status: 'succeeded',
     at: at(302),
     outputs: {
-      modelName: MODEL,
+      modelName,
       version,
       previous: version > 1 ? version - 1 : null,
       moved: true,
@@ -97,20 +112,23 @@ describe('the MLflow mirror with Unity Catalog', () => {
     services.registry.moveAlias({ modelName: MODEL, alias: 'production', to, by: 'ops@contoso.com' });
   const ucAlias = () => fake.models.get(UC_NAME)?.aliases.get('champion');
 
-  async function deploy(n: number) {
+  async function deploy(n: number, modelName = MODEL) {
+    const id = modelName === MODEL ? `run-${n}` : `run-other-${n}`;
     await services.registry.registerVersion({
-      modelName: MODEL,
+      modelName,
       modelDigest: String(n).repeat(64),
       artifactUri: `https://acct.blob.core.windows.net/models/m${n}.json`,
       datasetDigest: 'd'.repeat(64),
       metrics: {},
       trainingSpec: {},
       algorithm: 'ridge',
-      runId: `run-${n}`,
+      runId: id,
       tags: { pipeline: 'wages' },
     });
-    const moved = await production(n);
-    const id = `run-${n}`;
+    const moved =
+      modelName === MODEL
+        ? await production(n)
+        : await services.registry.moveAlias({ modelName, alias: 'production', to: n, by: 'ops@contoso.com' });
     await services.runs.create(
       newRunDocument({
         id,
@@ -122,7 +140,9 @@ describe('the MLflow mirror with Unity Catalog', () => {
         at: at(0),
       }),
     );
-    await services.runs.update('wages', id, (r) => applyStepUpdates(r, deployed(n, moved.move!.seq)));
+    await services.runs.update('wages', id, (r) =>
+      applyStepUpdates(r, deployed(n, moved.move!.seq, modelName)),
+    );
   }
 
   beforeAll(async () => {
@@ -345,5 +365,113 @@ describe('the MLflow mirror with Unity Catalog', () => {
       error: { code: 'mlflow_uc_no_model_folder', message: expect.stringContaining('cannot be converted') },
     });
     expect(fake.calls.filter((c) => c.path.includes('model-versions'))).toEqual([]);
+  });
+
+  it('tags the model it creates with the Sluice name, and exports the folder once for both copies', async () => {
+    // Made by the first deployment above: tagged with the Sluice model it mirrors.
+    expect(fake.ucModelTags.get(UC_NAME)).toEqual([{ key: 'sluice.model', value: MODEL }]);
+    const opened: string[] = [];
+    services.mlflow = {
+      ...services.mlflow!,
+      modelFolderOf: async (name, v) => {
+        opened.push(`${name} v${v}`);
+        return folderOf(v);
+      },
+    };
+    await deploy(5);
+    fake.calls.length = 0;
+    await tick();
+    // One export: the run's `model` artifacts and the Unity Catalog version got the same files.
+    expect(opened).toEqual([`${MODEL} v5`]);
+    const run = (await services.runs.get('wages', 'run-5'))!;
+    const artifacts = fake.calls.filter((c) => c.method === 'PUT' && c.path.includes('/artifacts/model/'));
+    expect(artifacts).toHaveLength(3);
+    expect(run.mlflow).toMatchObject({ model: { name: UC_NAME, alias: 'champion' } });
+    // The model exists: read back, it is this Sluice model's, so the version goes in.
+    expect(
+      fake.calls
+        .filter((c) => c.path.startsWith('unity-catalog/registered-models/'))
+        .map((c) => `${c.method} ${c.path} ${c.status}`)
+        .slice(0, 2),
+    ).toEqual([
+      'POST unity-catalog/registered-models/create 400',
+      'GET unity-catalog/registered-models/get 200',
+    ]);
+  });
+
+  it("refuses a second Sluice model that maps to the same Unity Catalog name, on the run's mlflow status", async () => {
+    // `wages.eu` and `Wages-EU` are both main.ml.wages_eu in Unity Catalog.
+    services.mlflow = { ...services.mlflow!, modelFolderOf: async (_name, v) => folderOf(v) };
+    const versions = fake.models.get(UC_NAME)!.versions.length;
+    await deploy(1, 'wages.eu');
+    const before = (await services.runs.get('wages', 'run-other-1'))!;
+    fake.calls.length = 0;
+    await tick();
+    const run = (await services.runs.get('wages', 'run-other-1'))!;
+    expect(run.mlflow).toMatchObject({
+      status: 'failed',
+      error: { code: 'mlflow_uc_name_collision' },
+    });
+    expect(run.mlflow!.error!.message).toContain('wages.eu');
+    expect(run.mlflow!.error!.message).toContain(`Sluice model ${MODEL}`);
+    expect(run.mlflow!.error!.message).toContain(UC_NAME);
+    // Nothing was added to the other model's copy, and its alias stayed.
+    expect(fake.calls.filter((c) => c.path === 'unity-catalog/model-versions/create')).toEqual([]);
+    expect(fake.models.get(UC_NAME)!.versions).toHaveLength(versions);
+    expect(ucAlias()).toBe(String(versions));
+    // The Sluice run itself is untouched by the mirror's refusal.
+    expect(run.status).toBe(before.status);
+    expect(run.steps).toEqual(before.steps);
+  });
+
+  it("promotes from Unity Catalog through the app's own services: the resolve at start and the importModel activity", async () => {
+    const models = services.mlflowModels!;
+    // The composition root gives promote the Unity Catalog registry and MLFLOW_UC_SCHEMA.
+    expect(models.registry.unityCatalog).toBe(true);
+    expect(models.unityCatalog).toEqual({ schema: 'main.ml' });
+    const twoLevel = (await resolveMlflowCandidate(models, 'models:/wages/1').catch(
+      (e: unknown) => e,
+    )) as ValidationError;
+    expect(twoLevel).toMatchObject({ code: 'mlflow_uri_invalid', status: 400 });
+    expect(twoLevel.message).toContain('models:/main.ml.wages/');
+
+    // Another team's model, trained in a notebook on the same data and registered in Unity Catalog.
+    const { table } = await readDataset(
+      readFileSync(path.resolve(__dirname, '../../../data/cps-wages-1985.csv')),
+    );
+    const data = datasetFromTable(table);
+    const trained = trainModel(data, parseTrainingSpec(wages.training)).model;
+    const files = builtInModelFolder(Buffer.from(JSON.stringify(trained), 'utf8')).files;
+    const v = fake.ucSeedVersion(
+      'main.ml.team_wages',
+      Object.fromEntries(files.map((f) => [f.path, Buffer.from(f.bytes)])),
+    );
+    // Storage: the fake's, for the abfss:// location Unity Catalog gives (tests only).
+    services.mlflowModels = {
+      ...models,
+      unityCatalog: { ...models.unityCatalog, blobContainer: fake.ucContainerOf },
+    };
+    const candidate = await resolveMlflowCandidate(services.mlflowModels, `models:/main.ml.team_wages/${v}`);
+    expect(candidate).toMatchObject({ registry: 'databricks-uc', name: 'main.ml.team_wages', version: v });
+    const stored = await services.artifacts.putContentAddressed(
+      resources.blobContainers.datasets,
+      columnarBytes(data),
+    );
+    fake.calls.length = 0;
+    const result = await importModelOf(services)(
+      importModelActivity.input.parse({
+        runId: 'wages-20260301-000000-abcd',
+        candidate,
+        spec: wages.training,
+        dataset: { uri: stored.uri, sha256: stored.sha256 },
+        pipeline: { name: 'wages', version: 1 },
+      }),
+    );
+    expect(result).toMatchObject({ algorithm: 'mlflow', artifact: { format: 'mlflow', flavor: 'onnx' } });
+    const reads = fake.calls.filter((c) => c.path.startsWith('/uc-storage/uc/models/main.ml.team_wages/'));
+    expect(reads.map((c) => c.path.split('/').pop()).sort()).toEqual(files.map((f) => f.path).sort());
+    expect(reads.every((c) => c.body.sig === 'fake-read-delegation' && c.authorization === undefined)).toBe(
+      true,
+    );
   });
 });

@@ -40,7 +40,8 @@ import type { AddressInfo } from 'node:net';
  * and Databricks Unity Catalog's registry as MLflow's protos give it (databricks_uc_registry_service.proto,
  * databricks_uc_registry_messages.proto) under `<prefix>/api/2.0/mlflow/unity-catalog/`:
  *
- *   POST registered-models/create {name}             → as above; a name without three parts → 400
+ *   POST registered-models/create {name, tags}       → as above (tags kept in `ucModelTags`); a name
+ *        without three parts → 400
  *   POST model-versions/create {name, source, run_id, tags} → {model_version} PENDING_REGISTRATION with
  *        storage_location `abfss://uc@fakeuc.dfs.core.windows.net/models/<name>/versions/<v>`
  *   POST model-versions/generate-temporary-credentials {name, version, operation}
@@ -78,6 +79,22 @@ import type { AddressInfo } from 'node:net';
  * Paths under a prefix in `forbidden` (a DBFS or volume path, or an artifact key) answer 403
  * PERMISSION_DENIED. These calls are recorded with `path` after /api/2.0/ (`dbfs/read`,
  * `fs/files/Volumes/…`), the mlflow ones as the rest are, signed downloads as `signed/<key>`.
+ *
+ * Reading a Unity Catalog version (promote; `ucSeedVersion` makes one as a team's register_model would):
+ *
+ *   GET  unity-catalog/registered-models/get?name=   → {registered_model: {name, tags}}
+ *   POST unity-catalog/registered-models/tags {name, key, value} → {}
+ *   GET  unity-catalog/model-versions/search?filter=name='m'&max_results=&page_token= → {model_versions
+ *        (with tags), next_page_token}
+ *   POST unity-catalog/model-versions/generate-temporary-credentials with MODEL_VERSION_OPERATION_READ
+ *        → a read-only SAS (`ucReadSas`, sp=rl); `ucCredentials` replaces the answer (other clouds,
+ *        default storage)
+ *   GET  /uc-storage/<container>?restype=container&comp=list&prefix=&marker=&maxresults=&include=metadata
+ *        → Blob Storage's List Blobs XML (EnumerationResults; pages of `ucListPageSize`; folders of a
+ *        hierarchical namespace listed as empty blobs with metadata hdi_isfolder=true)
+ *   GET  /uc-storage/<container>/<path>              → Get Blob: the bytes; unknown → 404 BlobNotFound
+ *   Both need either SAS and refuse a request carrying an Authorization header (the workspace token
+ *   must not reach storage). `ucContainerOf` maps a storage location to this server's container URL.
  *
  * A run's artifact_uri is `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`. `logModel` stores
  * a folder under a run as a client's log_model would; `registerModel` makes a version of it.
@@ -153,6 +170,16 @@ export class FakeMlflow {
   /** Files written to Unity Catalog storage, by `<container>/<path>`. */
   readonly ucFiles = new Map<string, Buffer>();
   readonly ucSas = 'sv=2021-08-06&sr=d&sp=racwl&sig=fake-user-delegation';
+  /** The SAS a READ operation gets: list and read only. */
+  readonly ucReadSas = 'sv=2021-08-06&sr=d&sp=rl&sig=fake-read-delegation';
+  /** Replaces generate-temporary-credentials' `credentials` (e.g. AWS ones, or default storage). */
+  ucCredentials: ((operation: string) => Record<string, unknown>) | undefined;
+  /** Unity Catalog registered models' tags, by name. */
+  readonly ucModelTags = new Map<string, Kv[]>();
+  /** Blobs per List Blobs page (the client's maxresults, if smaller, wins). */
+  ucListPageSize = 5_000;
+  /** The next n storage reads answer 503 ServerBusy (a storage outage, apart from MLflow's). */
+  ucStorageFailures = 0;
   /** Databricks: DBFS files by absolute path (`/mnt/models/churn/MLmodel`). */
   readonly dbfsFiles = new Map<string, Buffer>();
   /** Databricks: Unity Catalog volume files by absolute path (`/Volumes/main/ml/models/churn/MLmodel`). */
@@ -234,6 +261,41 @@ export class FakeMlflow {
     const m = /^abfss:\/\/([^@]+)@[^/]+\/(.*)$/.exec(storageLocation)!;
     return `${this.url}/uc-storage/${m[1]}/${m[2]}/${file}`;
   };
+  /** A Unity Catalog container URL and path for a storage location: this server's storage. */
+  ucContainerOf = (storageLocation: string): { containerUrl: string; prefix: string } => {
+    const m = /^abfss:\/\/([^@]+)@[^/]+\/(.*)$/.exec(storageLocation)!;
+    return { containerUrl: `${this.url}/uc-storage/${m[1]}`, prefix: m[2]!.replace(/\/+$/, '') };
+  };
+  /**
+   * A Unity Catalog version as another team's `mlflow.register_model` leaves it: the registered
+   * model (untagged, created if absent), the version (READY unless `status` says otherwise) with its
+   * files at its storage location. Returns the version number.
+   */
+  ucSeedVersion(
+    name: string,
+    files: Record<string, Buffer | string>,
+    options: { status?: string; storageLocation?: string; tags?: Kv[]; runId?: string } = {},
+  ): string {
+    if (!this.models.has(name)) this.models.set(name, { name, versions: [], aliases: new Map() });
+    const m = this.models.get(name)!;
+    const version = String(m.versions.length + 1);
+    const storage =
+      options.storageLocation ?? `abfss://uc@fakeuc.dfs.core.windows.net/models/${name}/versions/${version}`;
+    m.versions.push({
+      name,
+      version,
+      source: `dbfs:/databricks/mlflow-tracking/1/${options.runId ?? 'r0'}/artifacts/model`,
+      ...(options.runId ? { run_id: options.runId } : {}),
+      tags: options.tags ?? [],
+      status: options.status ?? 'READY',
+      storage_location: storage,
+    });
+    const at = /^abfss:\/\/([^@]+)@[^/]+\/(.*)$/.exec(storage);
+    if (at)
+      for (const [file, data] of Object.entries(files))
+        this.ucFiles.set(`${at[1]}/${at[2]}/${file}`, Buffer.isBuffer(data) ? data : Buffer.from(data));
+    return version;
+  }
   runByTag(key: string, value: string): FakeRun | undefined {
     return [...this.runs.values()].find((r) => r.tags.get(key) === value);
   }
@@ -497,6 +559,8 @@ export class FakeMlflow {
         s === 429 ? { 'retry-after': '0' } : {},
       );
     }
+    if (url.pathname.startsWith('/uc-storage/') && req.method === 'GET')
+      return this.ucStorageRead(url, req, call, send, res);
     if (url.pathname.startsWith('/signed/') && this.databricksHandle(req, res, url, call, send)) return;
     if (this.token) {
       const auth = req.headers.authorization;
@@ -565,6 +629,133 @@ export class FakeMlflow {
       if (err instanceof Rejection)
         return send(err.status, { error_code: err.errorCode, message: err.message });
       send(500, { error_code: 'INTERNAL_ERROR', message: (err as Error).message });
+    }
+  }
+
+  /** Blob Storage's List Blobs and Get Blob on Unity Catalog storage, with either SAS. */
+  private ucStorageRead(
+    url: URL,
+    req: IncomingMessage,
+    call: Call,
+    send: (status: number, payload: unknown, headers?: Record<string, string>) => void,
+    res: ServerResponse,
+  ): void {
+    const xmlError = (status: number, code: string, message: string) => {
+      call.status = status;
+      res.writeHead(status, { 'content-type': 'application/xml', 'x-ms-error-code': code });
+      res.end(
+        `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+      );
+    };
+    if (req.headers.authorization) return xmlError(400, 'InvalidAuthenticationInfo', 'no bearer tokens here');
+    if (this.ucStorageFailures > 0) {
+      this.ucStorageFailures--;
+      return xmlError(503, 'ServerBusy', 'The server is currently unable to receive requests.');
+    }
+    const sasMatches = (sas: string) =>
+      [...new URLSearchParams(sas)].every(([k, v]) => url.searchParams.get(k) === v);
+    if (!sasMatches(this.ucReadSas) && !sasMatches(this.ucSas))
+      return xmlError(403, 'AuthenticationFailed', 'SAS does not match');
+    const rest = decodeURIComponent(url.pathname.slice('/uc-storage/'.length));
+    const [container, ...blobParts] = rest.split('/');
+    const headers = (size: number) => ({
+      'last-modified': 'Sun, 01 Mar 2026 12:00:00 GMT',
+      etag: '"0x8DC0000000000"',
+      'x-ms-version': '2021-08-06',
+      'content-length': String(size),
+    });
+    if (blobParts.length === 0 || (blobParts.length === 1 && blobParts[0] === '')) {
+      if (url.searchParams.get('comp') !== 'list')
+        return send(400, { error_code: 'InvalidQueryParameterValue', message: 'comp=list expected' });
+      const prefix = url.searchParams.get('prefix') ?? '';
+      const withMetadata = (url.searchParams.get('include') ?? '').split(',').includes('metadata');
+      const entries = new Map<string, { size: number; folder: boolean }>();
+      for (const [key, data] of this.ucFiles) {
+        if (!key.startsWith(`${container}/`)) continue;
+        const name = key.slice(container!.length + 1);
+        if (!name.startsWith(prefix)) continue;
+        entries.set(name, { size: data.length, folder: false });
+        // A hierarchical namespace lists each folder under the prefix as an empty blob.
+        const parts = name.slice(prefix.length).split('/');
+        for (let i = 1; i < parts.length; i++)
+          entries.set(`${prefix}${parts.slice(0, i).join('/')}`, { size: 0, folder: true });
+      }
+      const names = [...entries.keys()].sort();
+      const marker = url.searchParams.get('marker') ?? '';
+      const from = marker ? names.findIndex((n) => n >= marker) : 0;
+      const size = Math.min(this.ucListPageSize, Number(url.searchParams.get('maxresults') ?? 5000));
+      const page = from < 0 ? [] : names.slice(from, from + size);
+      const next = from >= 0 && from + size < names.length ? names[from + size]! : '';
+      const esc = (t: string) =>
+        t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+      const blobs = page
+        .map((n) => {
+          const e = entries.get(n)!;
+          const meta =
+            withMetadata && e.folder
+              ? '<Metadata><hdi_isfolder>true</hdi_isfolder></Metadata>'
+              : withMetadata
+                ? '<Metadata />'
+                : '';
+          return `<Blob><Name>${esc(n)}</Name><Properties><Last-Modified>Sun, 01 Mar 2026 12:00:00 GMT</Last-Modified><Etag>0x8DC0000000000</Etag><Content-Length>${e.size}</Content-Length><Content-Type>application/octet-stream</Content-Type><BlobType>BlockBlob</BlobType></Properties>${meta}</Blob>`;
+        })
+        .join('');
+      const body = `<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="${esc(this.url)}/uc-storage/" ContainerName="${esc(container!)}"><Prefix>${esc(prefix)}</Prefix>${marker ? `<Marker>${esc(marker)}</Marker>` : ''}<MaxResults>${size}</MaxResults><Blobs>${blobs}</Blobs><NextMarker>${esc(next)}</NextMarker></EnumerationResults>`;
+      call.status = 200;
+      res.writeHead(200, { 'content-type': 'application/xml', 'x-ms-version': '2021-08-06' });
+      res.end(body);
+      return;
+    }
+    const data = this.ucFiles.get(rest);
+    if (!data) return xmlError(404, 'BlobNotFound', 'The specified blob does not exist.');
+    call.status = 200;
+    res.writeHead(200, {
+      ...headers(data.length),
+      'content-type': 'application/octet-stream',
+      'x-ms-blob-type': 'BlockBlob',
+    });
+    res.end(data);
+  }
+
+  /** Unity Catalog's registered-model tags and version search (the mirror's claim on a model). */
+  private ucModelRoute(route: string, b: Record<string, unknown>): unknown {
+    switch (route) {
+      case 'GET unity-catalog/registered-models/get': {
+        const m = this.models.get(String(b.name));
+        if (!m)
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Registered Model with name=${String(b.name)} not found`,
+          );
+        return { registered_model: { name: m.name, tags: this.ucModelTags.get(m.name) ?? [] } };
+      }
+      case 'POST unity-catalog/registered-models/tags': {
+        if (!this.models.has(String(b.name)))
+          throw new Rejection(
+            404,
+            'RESOURCE_DOES_NOT_EXIST',
+            `Registered Model with name=${String(b.name)} not found`,
+          );
+        if (typeof b.key !== 'string' || !b.key) throw invalid("Missing value for required parameter 'key'");
+        const tags = (this.ucModelTags.get(String(b.name)) ?? []).filter((t) => t.key !== b.key);
+        this.ucModelTags.set(String(b.name), [...tags, { key: b.key, value: String(b.value ?? '') }]);
+        return {};
+      }
+      case 'GET unity-catalog/model-versions/search': {
+        const m = /^name='([^'\\]*)'$/.exec(String(b.filter ?? ''));
+        if (!m) throw invalid(`unsupported filter ${String(b.filter)}`);
+        const all = this.models.get(m[1]!)?.versions ?? [];
+        const size = Number(b.max_results ?? 10_000);
+        const from = Number(b.page_token ?? 0);
+        const page = all.slice(from, from + size);
+        return {
+          model_versions: page,
+          ...(from + size < all.length ? { next_page_token: String(from + size) } : {}),
+        };
+      }
+      default:
+        return undefined;
     }
   }
 
@@ -817,7 +1008,9 @@ export class FakeMlflow {
       case 'POST unity-catalog/registered-models/create': {
         if (!/^[^.]+\.[^.]+\.[^.]+$/.test(String(b.name ?? '')))
           throw invalid(`Unity Catalog model names have three parts: ${String(b.name)}`);
-        return this.route('POST registered-models/create', b);
+        const made = this.route('POST registered-models/create', b);
+        if (Array.isArray(b.tags) && b.tags.length) this.ucModelTags.set(String(b.name), b.tags as Kv[]);
+        return made;
       }
       case 'POST unity-catalog/model-versions/create': {
         const made = this.route('POST model-versions/create', b) as {
@@ -832,6 +1025,14 @@ export class FakeMlflow {
         const v = this.ucVersion(b);
         if (v.status === 'PENDING_REGISTRATION' && b.operation !== 'MODEL_VERSION_OPERATION_READ_WRITE')
           throw invalid(`operation ${String(b.operation)} on a pending version`);
+        if (this.ucCredentials) return { credentials: this.ucCredentials(String(b.operation)) };
+        if (b.operation === 'MODEL_VERSION_OPERATION_READ')
+          return {
+            credentials: {
+              azure_user_delegation_sas: { sas_token: this.ucReadSas },
+              expiration_time: Date.now() + 15 * 60_000,
+            },
+          };
         return {
           credentials: {
             azure_user_delegation_sas: { sas_token: this.ucSas },
@@ -859,8 +1060,11 @@ export class FakeMlflow {
       case 'GET artifacts/list':
       case 'POST artifacts/credentials-for-read':
         return this.databricksRoute(route, b);
-      default:
+      default: {
+        const uc = this.ucModelRoute(route, b);
+        if (uc !== undefined) return uc;
         throw new Rejection(404, 'ENDPOINT_NOT_FOUND', `no endpoint ${route}`);
+      }
     }
   }
 }
