@@ -124,7 +124,7 @@ export const deploymentSpecSchema = z
     steps.forEach((s, i) => {
       const own = s.maxSeconds !== undefined;
       const max = s.maxSeconds ?? d.maxStepSeconds;
-      if (max === undefined || max >= s.minSeconds) return;
+      if (max === undefined || max <= 0 || max >= s.minSeconds) return;
       ctx.addIssue({
         code: 'custom',
         path: own ? ['steps', i, 'maxSeconds'] : ['maxStepSeconds'],

@@ -76,7 +76,11 @@ export function recordStep(
   );
   if (!steps.some((s) => s.step === change.step))
     steps.push(
-      withDeadline({ step: change.step, percent: change.percent, startedAt: change.at } as RunRollout['steps'][number]),
+      withDeadline({
+        step: change.step,
+        percent: change.percent,
+        startedAt: change.at,
+      } as RunRollout['steps'][number]),
     );
   const notes =
     change.note && !(r.notes ?? []).includes(change.note) ? [...(r.notes ?? []), change.note] : r.notes;
