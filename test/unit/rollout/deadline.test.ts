@@ -115,7 +115,7 @@ describe('the run record and the console view of a deadline', () => {
     deadline: '2026-12-05T10:00:00.000Z',
   });
 
-  const run = (rollout: unknown): RunDocument => ({
+  const run = (rollout: RunDocument['rollout'] | object): RunDocument => ({
     ...newRunDocument({
       id: 'run-1',
       pipeline: 'churn',
@@ -125,7 +125,7 @@ describe('the run record and the console view of a deadline', () => {
       source: { kind: 'upload', uri: 'u', sha256: 'x'.repeat(64), bytes: 1, format: 'csv' },
       at: '2026-12-05T08:00:00.000Z',
     }),
-    rollout,
+    rollout: rollout as RunDocument['rollout'],
   });
 
   it('records the step’s deadline, drops it while paused and moves it on resume', () => {
