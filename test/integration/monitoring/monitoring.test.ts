@@ -36,7 +36,7 @@ import {
   DATASET_COLUMNAR_URI_TAG,
 } from '../../../lib/contracts/pipeline';
 import { PRODUCTION_ALIAS } from '../../../lib/registry/records';
-import { versionReference } from '../../../lib/serving/reference';
+import { monitoredReference } from '../../../lib/serving/reference';
 import { TRAFFIC_TTL_SECONDS, TrafficRecorder, TrafficStore } from '../../../lib/rollout/traffic';
 import resources from '../../../lib/resources.json';
 import { newRunDocument } from '../../../lib/runs/document';
@@ -125,7 +125,7 @@ describe('live-traffic monitoring (services from createServices on the emulators
     pipelines: services.pipelines,
     production: (name) => services.registry.resolveAlias(name, PRODUCTION_ALIAS),
     rollout: (name) => services.rollouts.get(name),
-    reference: async (version) => (await versionReference(services, version)).reference,
+    reference: (version, at) => monitoredReference(services, version, at),
     proposals: async () => {
       const a = await services.approval();
       return {
