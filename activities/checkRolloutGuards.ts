@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { checkRolloutGuardsActivity } from '../lib/contracts/rollout';
 import { NonRetriableError } from '../lib/errors';
-import { guardEvidence, guardsWaiting, judgeGuards } from '../lib/rollout/figures';
+import { guardEvidence, guardsWaiting, judgeGuards, referenceBins } from '../lib/rollout/figures';
 import type { RolloutStore } from '../lib/rollout/store';
 import type { TrafficStore } from '../lib/rollout/traffic';
 import { figuresOf, sumRecords } from '../lib/rollout/traffic';
@@ -30,11 +30,10 @@ export function checkRolloutGuards(deps: {
       sumRecords(records.filter((r) => r.variant === 'production')),
       doc.reference,
     );
-    const bins =
-      doc.reference?.kind === 'bins'
-        ? doc.reference.expected.length
-        : Object.keys(doc.reference?.expected ?? {}).length;
-    const reference = { bins: doc.reference ? bins : 0, holdoutRows: doc.holdoutRows };
+    const reference = {
+      bins: doc.reference ? referenceBins(doc.reference) : 0,
+      holdoutRows: doc.holdoutRows,
+    };
     return {
       figures,
       breaches: judgeGuards(input.strategy, input.guards, figures, reference),

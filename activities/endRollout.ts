@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { ApprovalStore } from '../lib/approval/store';
+import type { AuditSink } from '../lib/audit/log';
 import { endRolloutActivity } from '../lib/contracts/rollout';
 import type { TrafficFigures } from '../lib/contracts/rollout';
 import type { Notifier } from '../lib/notify';
@@ -16,23 +17,31 @@ export interface EndRolloutDeps {
   runs: Pick<RunStore, 'update'>;
   approvals: Pick<ApprovalStore, 'getRecord'>;
   notifier: () => Promise<Notifier>;
+  /** The audit log: every rollout's end is a governance event (`rollout.ended`). */
+  audit: AuditSink;
 }
 
 /**
  * Ends a rollout. First the rollout document (so predict stops routing to the candidate within its
  * state TTL: production keeps or regains all traffic), then the run document's rollout record, then
- * a message to the run's reviewers with the reason and the figures. Each part is idempotent:
- * messages have stable keys, so a retry does not send twice where the channel can tell.
+ * the `rollout.ended` audit entry (outcome, code, reason, step, figures), then a message to the run's
+ * reviewers with the reason and the figures. Each part is idempotent: the audit entry and the
+ * messages have stable keys, so a retry records once and does not send twice where the channel can tell.
  */
 export function endRollout(deps: EndRolloutDeps) {
   return async (input: Input): Promise<Output> => {
     let ended = false;
+    let candidateVersion: number | undefined;
     await deps.rollouts.update(input.modelName, (current) => {
+      if (current?.rolloutId === input.rolloutId) candidateVersion = current.candidate.version;
       if (!current || current.rolloutId !== input.rolloutId || current.state === input.outcome)
         return undefined;
       ended = true;
+      // The step has ended: it has no deadline any more.
+      const { deadline: _deadline, ...rest } = current;
+      void _deadline;
       return {
-        ...current,
+        ...rest,
         state: input.outcome,
         ...(input.outcome === 'completed' ? {} : { percent: 0 }),
         updatedAt: input.at,
@@ -55,9 +64,33 @@ export function endRollout(deps: EndRolloutDeps) {
           at: input.at,
           ...(input.figures ? { figures: input.figures } : {}),
           ...(input.breaches ? { breaches: input.breaches } : {}),
+          ...(input.code ? { code: input.code } : {}),
         },
       ),
     }));
+    // Recorded like the other governance decisions: who (the system, on the guards' or a deadline's
+    // word, or an operator named in the reason), what, and the figures it was decided on.
+    await deps.audit.record({
+      kind: 'rollout.ended',
+      actor: 'system',
+      subject:
+        candidateVersion === undefined
+          ? `model/${input.modelName}`
+          : `model/${input.modelName}/${candidateVersion}`,
+      data: {
+        rolloutId: input.rolloutId,
+        runId: input.runId,
+        pipeline: input.pipeline,
+        strategy: input.strategy,
+        outcome: input.outcome,
+        ...(input.code ? { code: input.code } : {}),
+        reason: input.reason,
+        step: input.step,
+        ...(input.figures ? { figures: input.figures } : {}),
+        ...(input.breaches ? { breaches: input.breaches } : {}),
+      },
+      key: `rollout:${input.rolloutId}:ended:${input.outcome}`,
+    });
     const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
     if (!approval) return { ended, notified: 0 };
     const notifier = await deps.notifier();
@@ -115,5 +148,6 @@ registerActivityFactory(endRolloutActivity, (services) =>
     runs: services.runs,
     approvals: services.approvals,
     notifier: async () => (await services.approval()).notifier,
+    audit: services.audit,
   }),
 );

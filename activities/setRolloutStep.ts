@@ -54,12 +54,14 @@ export function setRolloutStep(deps: {
         current.step === input.step &&
         current.percent === input.percent &&
         current.state === input.state &&
+        current.deadline === input.deadline &&
         JSON.stringify(current.waiting) === JSON.stringify(waiting)
       )
         return undefined;
       updated = true;
-      const { waiting: _was, ...rest } = current;
+      const { waiting: _was, deadline: _deadline, ...rest } = current;
       void _was;
+      void _deadline;
       return {
         ...rest,
         step: input.step,
@@ -67,6 +69,8 @@ export function setRolloutStep(deps: {
         state: input.state,
         updatedAt: input.at,
         ...(waiting && waiting.length > 0 ? { waiting } : {}),
+        // The step's deadline as of this change: absent when it has none, or is paused.
+        ...(input.deadline ? { deadline: input.deadline } : {}),
       };
     });
     await deps.runs.update(input.pipeline, input.runId, (run) => {
@@ -84,6 +88,7 @@ export function setRolloutStep(deps: {
           at: input.at,
           ...(input.passed ? { passed: input.passed } : {}),
           ...(input.note ? { note: input.note } : {}),
+          deadline: input.deadline ?? null,
         }),
       };
     });

@@ -2,7 +2,7 @@ import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { withServices } from '../app/services';
 import { monitorAll } from '../lib/monitoring/run';
 import { PRODUCTION_ALIAS } from '../lib/registry/records';
-import { versionReference } from '../lib/serving/reference';
+import { monitoredReference } from '../lib/serving/reference';
 import type { Services } from '../lib/services';
 
 /**
@@ -24,7 +24,7 @@ export const monitorModels =
         pipelines: s.pipelines,
         production: (name) => s.registry.resolveAlias(name, PRODUCTION_ALIAS),
         rollout: (name) => s.rollouts.get(name),
-        reference: async (version) => (await versionReference(s, version)).reference,
+        reference: (version, now) => monitoredReference(s, version, now),
         proposals: async () => {
           const a = await s.approval();
           return {

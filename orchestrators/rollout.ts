@@ -12,6 +12,7 @@ import {
   ROLLOUT_CHECKS_PER_EXECUTION,
   ROLLOUT_CONTROL_EVENT,
   ROLLOUT_ORCHESTRATOR,
+  STEP_TIMED_OUT,
   checkRolloutGuardsActivity,
   describeWaiting,
   endRolloutActivity,
@@ -42,6 +43,12 @@ import { ActivityFailedError, callActivity } from './support/call';
  * `waiting` is empty); while its minimums are met but a guard still waits, the step stays and the
  * run and rollout documents say which guard lacks how much (noted again when that set changes).
  * Absent (rollouts recorded before): the old rule, so their histories replay as recorded.
+ *
+ * A step with a deadline (`maxSeconds`, from the step or the section's `maxStepSeconds`) that has not
+ * passed that long after it began (time paused not counted) times out: the rollout rolls back with
+ * code `step_timed_out` and what the step still lacked. No new revision: the deadline is part of the
+ * steps in the input, which rollouts started before do not have, so their histories replay as
+ * recorded (docs/rollout.md, A step's deadline).
  * Any failure ends the rollout as aborted (best effort; reconciliation ends a document whose
  * orchestration is gone), so the candidate never keeps serving.
  */
@@ -93,6 +100,7 @@ export const rollout: OrchestrationHandler = function* (
     step: number,
     figures?: TrafficFigures,
     breaches?: GuardBreach[],
+    code?: string,
   ): Generator<Task, void, unknown> {
     log(`${outcome} at step ${step}: ${reason}`);
     yield* callActivity(context, endRolloutActivity, {
@@ -106,6 +114,7 @@ export const rollout: OrchestrationHandler = function* (
       at: now().toISOString(),
       ...(figures ? { figures } : {}),
       ...(breaches && breaches.length > 0 ? { breaches } : {}),
+      ...(code ? { code } : {}),
     });
   }
 
@@ -122,10 +131,29 @@ export const rollout: OrchestrationHandler = function* (
   try {
     for (; step < input.steps.length && !promoted; step++) {
       const s = input.steps[step]!;
+      const maxMs = s.maxSeconds === undefined ? undefined : s.maxSeconds * 1000;
       let startedAt: number;
+      /** Time this step spent paused before the current pause (not counted toward its deadline). */
+      let pausedMs = 0;
+      /** When the current pause began (paused only). */
+      let pausedSince: number | undefined;
+      /** When the step times out unless it passes first (undefined: no deadline, or paused). */
+      const deadline = (): number | undefined =>
+        maxMs === undefined || paused ? undefined : startedAt + maxMs + pausedMs;
+      const deadlineField = (): { deadline?: string } => {
+        const d = deadline();
+        return d === undefined ? {} : { deadline: new Date(d).toISOString() };
+      };
       if (resume?.stepStartedAt && step === resume.step) {
         startedAt = Date.parse(resume.stepStartedAt);
+        pausedMs = resume.pausedMs ?? 0;
+        if (paused) pausedSince = resume.pausedSince ? Date.parse(resume.pausedSince) : startedAt;
       } else {
+        const at = now();
+        // With a deadline the step counts from the instant its share was set (`at`, the time the
+        // documents show it began), so the deadline they show is the one applied. Without one, as
+        // recorded before deadlines existed: from when the activity answered.
+        const begins = maxMs === undefined ? undefined : at.getTime();
         yield* callActivity(context, setRolloutStepActivity, {
           ...ref,
           ...run,
@@ -133,11 +161,13 @@ export const rollout: OrchestrationHandler = function* (
           step,
           percent: s.percent,
           state: paused ? 'paused' : 'active',
-          at: now().toISOString(),
+          at: at.toISOString(),
           ...(passed ? { passed } : {}),
+          ...(begins !== undefined && !paused ? { deadline: new Date(begins + maxMs!).toISOString() } : {}),
         });
         log(`step ${step + 1}/${input.steps.length}: ${s.percent} %`);
-        startedAt = now().getTime();
+        startedAt = begins ?? now().getTime();
+        if (paused) pausedSince = startedAt;
       }
       const minEnd = startedAt + s.minSeconds * 1000;
       /** The guards last noted as waiting for evidence in this step (their names). */
@@ -152,14 +182,19 @@ export const rollout: OrchestrationHandler = function* (
             controlSeq,
             paused,
             ...(passed ? { passed } : {}),
+            ...(pausedMs > 0 ? { pausedMs } : {}),
+            ...(pausedSince !== undefined ? { pausedSince: new Date(pausedSince).toISOString() } : {}),
           });
         }
         checks++;
         const t = now().getTime();
-        const next =
+        let next =
           t < minEnd
             ? Math.min(minEnd, t + input.checkEverySeconds * 1000)
             : t + input.checkEverySeconds * 1000;
+        // A deadline between two checks is judged at the deadline itself.
+        const due = deadline();
+        if (due !== undefined && due > t) next = Math.min(next, due);
         const timer = context.df.createTimer(new Date(Math.max(next, t + 1)));
         const event = context.df.waitForExternalEvent(ROLLOUT_CONTROL_EVENT);
         const winner = yield context.df.Task.any([timer, event]);
@@ -199,6 +234,13 @@ export const rollout: OrchestrationHandler = function* (
           }
           if ((control.action === 'pause') !== paused) {
             paused = control.action === 'pause';
+            // Paused time does not count toward the step's deadline: an operator holds it on purpose.
+            const at = now().getTime();
+            if (paused) pausedSince = at;
+            else {
+              pausedMs += Math.max(0, at - (pausedSince ?? at));
+              pausedSince = undefined;
+            }
             yield* callActivity(context, setRolloutStepActivity, {
               ...ref,
               ...run,
@@ -208,6 +250,7 @@ export const rollout: OrchestrationHandler = function* (
               state: paused ? 'paused' : 'active',
               at: now().toISOString(),
               note: `${paused ? 'paused' : 'resumed'} by ${who} at step ${step + 1}`,
+              ...deadlineField(),
             });
           }
         }
@@ -235,8 +278,20 @@ export const rollout: OrchestrationHandler = function* (
               at: now().toISOString(),
               note: note.slice(0, 500),
               waiting,
+              ...deadlineField(),
             });
           }
+        }
+        // Not passed: past its deadline the step times out, and the candidate is taken out.
+        const due2 = deadline();
+        if (due2 !== undefined && now().getTime() >= due2) {
+          const lacking: string[] = [];
+          if (seen < needed(s)) lacking.push(`${seen} of ${needed(s)} candidate requests`);
+          const waiting = waitsForEvidence ? (check.waiting ?? []) : [];
+          if (waiting.length > 0) lacking.push(describeWaiting(waiting));
+          const why = `step ${step + 1} did not pass within its deadline of ${duration(s.maxSeconds!)}${pausedMs > 0 ? ` (${duration(Math.round(pausedMs / 1000))} paused not counted)` : ''}: it had ${lacking.join('; ') || 'not met its minimums'}`;
+          yield* end('rolled_back', why, step, check.figures, undefined, STEP_TIMED_OUT);
+          return { outcome: 'rolled_back', reason: why, step, figures: check.figures, code: STEP_TIMED_OUT };
         }
       }
       if (stepPassed && step + 1 < input.steps.length) {
@@ -301,5 +356,12 @@ export const rollout: OrchestrationHandler = function* (
     return { outcome: 'aborted', reason, step: at, code };
   }
 };
+
+/** 3600 → "1 h", 90 → "90 s", 600 → "10 min" (a deadline in a reason). */
+function duration(seconds: number): string {
+  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
 
 df.app.orchestration(ROLLOUT_ORCHESTRATOR, rollout);

@@ -1,6 +1,7 @@
 import type { SafeHtml } from '../approval/html';
 import { markup } from '../approval/html';
 import type { TrafficFigures } from '../contracts/rollout';
+import { STEP_TIMED_OUT } from '../contracts/rollout';
 import type { RunDocument } from '../contracts/runDocument';
 import { readStepOutputs } from '../contracts/run';
 import type { RunRollout } from '../rollout/runRecord';
@@ -66,9 +67,13 @@ export function rolloutSection(r: RunRollout): SafeHtml {
   return markup`<p><span class="chip ${stateClass}" data-rollout-state="${state}">${words(state)}</span> ${words(r.strategy)} rollout <span class="mono">${r.rolloutId}</span>${r.modelName ? markup` of ${r.modelName}` : ''}</p>
 ${
   r.outcome
-    ? markup`<p>Ended ${r.endedAt ? markup`<time datetime="${r.endedAt}">${when(r.endedAt)}</time>` : ''}${r.reason ? markup`: ${r.reason}` : ''}</p>`
+    ? markup`<p>Ended ${r.endedAt ? markup`<time datetime="${r.endedAt}">${when(r.endedAt)}</time>` : ''}${r.code === STEP_TIMED_OUT ? markup` <span class="chip failed" data-rollout-code="${r.code}">step timed out</span>` : ''}${r.reason ? markup`: ${r.reason}` : ''}</p>`
     : current
-      ? markup`<p data-rollout-step="${r.step}">Step ${r.step + 1} of the plan: ${fmt(r.percent)} % of requests ${shadow ? 'copied to' : 'answered by'} the candidate, since <time datetime="${current.startedAt}">${when(current.startedAt)}</time>.</p>`
+      ? markup`<p data-rollout-step="${r.step}">Step ${r.step + 1} of the plan: ${fmt(r.percent)} % of requests ${shadow ? 'copied to' : 'answered by'} the candidate, since <time datetime="${current.startedAt}">${when(current.startedAt)}</time>.${
+          current.deadline
+            ? markup` Unless it passes first, it times out and rolls back at <time datetime="${current.deadline}" data-rollout-deadline="${current.deadline}">${when(current.deadline)}</time>.`
+            : ''
+        }</p>`
       : markup`<p>Starting: the candidate gets no traffic yet.</p>`
 }
 ${

@@ -24,6 +24,16 @@ export const rolloutStepSchema = z
       .min(0)
       .max(30 * 24 * 3600)
       .default(300),
+    /**
+     * Seconds the step may last at most (paused time not counted): a step that has not passed by
+     * then times out, and the rollout rolls back (docs/rollout.md, A step's deadline). At least
+     * `minSeconds`. Absent: the section's `maxStepSeconds`, else no deadline.
+     */
+    maxSeconds: z
+      .number()
+      .gt(0, 'must be more than 0')
+      .max(30 * 24 * 3600)
+      .optional(),
   })
   .strict();
 export type RolloutStep = z.output<typeof rolloutStepSchema>;
@@ -70,6 +80,15 @@ export const deploymentSpecSchema = z
     guards: rolloutGuardsSchema.prefault({}),
     /** How often guards are checked during a step (a durable timer each time). */
     checkEverySeconds: z.number().min(1).max(3600).default(30),
+    /**
+     * The deadline of every step that names none (`steps[].maxSeconds`): a step that has not passed
+     * this long after it began times out and the rollout rolls back. Absent: no deadline.
+     */
+    maxStepSeconds: z
+      .number()
+      .gt(0, 'must be more than 0')
+      .max(30 * 24 * 3600)
+      .optional(),
     /** When a deployment may start, whatever the strategy (docs/governance.md). */
     window: deploymentWindowSchema.optional(),
   })
@@ -82,6 +101,13 @@ export const deploymentSpecSchema = z
         message: 'steps apply to the shadow and canary strategies only; direct moves production at once',
       });
     }
+    if (d.strategy === 'direct' && d.maxStepSeconds !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxStepSeconds'],
+        message: 'maxStepSeconds applies to the shadow and canary strategies only; direct has no steps',
+      });
+    }
     d.steps?.forEach((s, i) => {
       const before = d.steps![i - 1];
       if (before && s.percent <= before.percent) {
@@ -92,14 +118,31 @@ export const deploymentSpecSchema = z
         });
       }
     });
+    // A deadline shorter than the step's minimum would time every step out before it could pass.
+    if (d.strategy === 'direct') return;
+    const steps = d.steps ?? (d.strategy === 'shadow' ? DEFAULT_SHADOW_STEPS : DEFAULT_CANARY_STEPS);
+    steps.forEach((s, i) => {
+      const own = s.maxSeconds !== undefined;
+      const max = s.maxSeconds ?? d.maxStepSeconds;
+      if (max === undefined || max <= 0 || max >= s.minSeconds) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: own ? ['steps', i, 'maxSeconds'] : ['maxStepSeconds'],
+        message: `must be at least the step's minSeconds: ${max} s is shorter than step ${i}'s ${s.minSeconds} s`,
+      });
+    });
   });
 export type DeploymentSpec = z.output<typeof deploymentSpecSchema>;
 export type DeploymentSpecInput = z.input<typeof deploymentSpecSchema>;
 
-/** The steps a rollout runs: the section's own, or the strategy's defaults. */
+/**
+ * The steps a rollout runs: the section's own, or the strategy's defaults, each with its deadline
+ * (its own `maxSeconds`, else the section's `maxStepSeconds`, else none).
+ */
 export function rolloutStepsOf(spec: DeploymentSpec): RolloutStep[] {
-  if (spec.steps) return spec.steps;
-  return [...(spec.strategy === 'shadow' ? DEFAULT_SHADOW_STEPS : DEFAULT_CANARY_STEPS)];
+  const steps = spec.steps ?? (spec.strategy === 'shadow' ? DEFAULT_SHADOW_STEPS : DEFAULT_CANARY_STEPS);
+  const max = spec.maxStepSeconds;
+  return steps.map((s) => (s.maxSeconds === undefined && max !== undefined ? { ...s, maxSeconds: max } : s));
 }
 
 // ---- the rollout orchestration
@@ -183,6 +226,10 @@ export const rolloutInputSchema = z.object({
       paused: z.boolean(),
       /** The last step passed, with its figures. */
       passed: z.object({ step: z.int().min(0), figures: trafficFiguresSchema }).optional(),
+      /** Milliseconds the step was paused so far (they do not count toward its deadline). Absent: 0. */
+      pausedMs: z.number().min(0).optional(),
+      /** When the current pause began (paused only). Absent while paused: when the step began. */
+      pausedSince: z.iso.datetime().optional(),
     })
     .optional(),
 });
@@ -190,6 +237,9 @@ export type RolloutInput = z.input<typeof rolloutInputSchema>;
 
 /** Guard checks one execution of the rollout orchestration makes before it continues as new. */
 export const ROLLOUT_CHECKS_PER_EXECUTION = 100;
+
+/** The code of a rollout that rolled back because a step passed its deadline (`maxSeconds`). */
+export const STEP_TIMED_OUT = 'step_timed_out';
 
 export const guardBreachSchema = z.object({
   guard: z.enum(['maxErrorRate', 'maxLatencyP99Ms', 'maxPredictionPsi', 'minShadowAgreement']),
@@ -284,6 +334,11 @@ export const setRolloutStepActivity = defineActivity(
      * until the step changes. Absent: none (or not known).
      */
     waiting: z.array(guardEvidenceSchema).optional(),
+    /**
+     * When the step times out unless it passes first (its `maxSeconds` from when it began, plus the
+     * time it was paused). Absent: no deadline now (none set, or the step is paused).
+     */
+    deadline: z.iso.datetime().optional(),
   }),
   z.object({ updated: z.boolean() }),
 );
@@ -330,6 +385,8 @@ export const endRolloutActivity = defineActivity(
     at: z.iso.datetime(),
     figures: trafficFiguresSchema.optional(),
     breaches: z.array(guardBreachSchema).optional(),
+    /** Why, as a code, when it is not a breach or an operator: `step_timed_out`, `rollout_failed`, a refusal. */
+    code: z.string().max(100).optional(),
   }),
   z.object({ ended: z.boolean(), notified: z.int().min(0) }),
 );

@@ -13,10 +13,11 @@ import type { PipelineDefinition, MonitoringSpec } from '../pipelines/definition
 import { modelNameOf } from '../pipelines/definition';
 import type { ModelVersion } from '../registry/records';
 import { columnarReferenceOf } from '../registry/records';
-import { bucketQuantile } from '../rollout/figures';
-import type { PredictionReference, RolloutDoc } from '../rollout/records';
+import { bucketQuantile, psiRowsNeeded, referenceBins } from '../rollout/figures';
+import type { RolloutDoc } from '../rollout/records';
 import type { TrafficRecord } from '../rollout/traffic';
 import { sumRecords, trafficRecordSchema } from '../rollout/traffic';
+import type { MonitoredReference, ReferenceFailure } from '../serving/reference';
 import type { ArtifactStore } from '../storage/blob';
 import type { CosmosStore } from '../storage/cosmos';
 import { liveFeatureDrift, livePredictionPsi } from './drift';
@@ -43,10 +44,12 @@ export interface MonitoringDeps {
   /** The model's rollout document (its prediction reference, when the production version was rolled out). */
   rollout(modelName: string): Promise<RolloutDoc | undefined>;
   /**
-   * The recorded holdout prediction reference of a version (lib/serving/reference.ts), for a version
-   * that reached production without a rollout (`direct`, a rollback). Undefined: none can be made.
+   * The recorded holdout prediction reference of a version with the holdout rows it was built from
+   * (lib/serving/reference.ts monitoredReference), for a version that reached production without a
+   * rollout (`direct`, a rollback); `failure` when it could not be made (remembered, backed off).
+   * Undefined, or no `reference`: none can be made.
    */
-  reference(version: ModelVersion): Promise<PredictionReference | undefined>;
+  reference(version: ModelVersion, now: Date): Promise<MonitoredReference | undefined>;
 }
 
 /** Days of labels the live metric counts. */
@@ -191,27 +194,58 @@ export async function computeMonitoring(
 
   // A reference that cannot be read or scored now (storage down, a scorer failing) costs this
   // window its prediction drift only, said why; the rest of the document still stands.
+  // A failure to make it is remembered and backed off (lib/serving/reference.ts), said here with
+  // when it is tried again.
   let refFailure: string | undefined;
-  const ref = !production
+  let remembered: ReferenceFailure | undefined;
+  const made: MonitoredReference | undefined = !production
     ? undefined
     : rollout?.reference && rollout.candidate.version === production.version
-      ? rollout.reference
-      : await deps.reference(production).catch((err: unknown) => {
+      ? { reference: rollout.reference, rows: rollout.holdoutRows }
+      : await deps.reference(production, now).catch((err: unknown) => {
           refFailure = err instanceof Error ? err.message : String(err);
           return undefined;
         });
-  const predictionDrift = !ref
-    ? {
-        psi: null,
-        reason: !production
-          ? 'no production version'
-          : refFailure !== undefined
-            ? `the holdout prediction reference of version ${production.version} could not be made: ${refFailure}`
+  if (made?.failure) remembered = made.failure;
+  const ref = made?.reference;
+  const max = spec.policy.maxPredictionPsi;
+  let predictionDrift: MonitoringDoc['predictionDrift'];
+  if (!ref) {
+    predictionDrift = {
+      psi: null,
+      reason: !production
+        ? 'no production version'
+        : refFailure !== undefined
+          ? `the holdout prediction reference of version ${production.version} could not be made: ${refFailure}`
+          : remembered
+            ? `the holdout prediction reference of version ${production.version} could not be made: ${remembered.reason} (failed ${remembered.failures} time${remembered.failures === 1 ? '' : 's'} in a row since ${remembered.firstAt}; not tried again before ${remembered.retryAfter})`
             : 'no holdout predictions for the production version (no columnar dataset, or not scored in process)',
-      }
-    : predictions.length === 0
-      ? { psi: null, reason: 'no sampled predictions in the window' }
-      : { psi: livePredictionPsi(ref, predictions) };
+      ...(remembered ? { retryAfter: remembered.retryAfter } : {}),
+    };
+  } else if (predictions.length === 0) {
+    predictionDrift = { psi: null, reason: 'no sampled predictions in the window' };
+  } else {
+    // Noise-aware, as the rollout's PSI guard (docs/rollout.md, PSI and sample size): smoothed
+    // shares, and judged only from the rows at which an unshifted model crosses the limit by
+    // sampling noise in at most 5 % of windows.
+    const live = livePredictionPsi(ref, predictions);
+    const minRows =
+      max === undefined
+        ? null
+        : psiRowsNeeded(max, referenceBins(ref), made?.rows ?? 0, spec.policy.minSamples);
+    const judged = minRows !== null && live.rows >= minRows;
+    predictionDrift = {
+      psi: live.psi,
+      rows: live.rows,
+      minRows,
+      judged,
+      ...(minRows !== null && !judged
+        ? {
+            reason: `not judged: ${live.rows} of ${minRows} predicted rows (the PSI of fewer rows is mostly sampling noise at this limit and holdout size)`,
+          }
+        : {}),
+    };
+  }
 
   const since = new Date(now.getTime() - LIVE_LABEL_DAYS * 86_400_000).toISOString();
   const labels = await deps.store.labelsSince(modelName, since);
@@ -227,8 +261,12 @@ export async function computeMonitoring(
   else {
     if (spec.policy.featureDrift && featureDrift.status === 'drifted')
       reasons.push(`feature drift: ${featureDrift.driftedColumns.join(', ')} drifted (${featureDrift.rule})`);
-    const max = spec.policy.maxPredictionPsi;
-    if (max !== undefined && predictionDrift.psi !== null && predictionDrift.psi > max)
+    if (
+      max !== undefined &&
+      predictionDrift.judged === true &&
+      predictionDrift.psi !== null &&
+      predictionDrift.psi > max
+    )
       reasons.push(`prediction drift: PSI ${predictionDrift.psi.toFixed(3)} > ${max}`);
   }
   return {

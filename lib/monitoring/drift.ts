@@ -133,18 +133,26 @@ export function liveFeatureDrift(
   };
 }
 
-/** PSI of the sampled predictions against the holdout predictions' reference. */
+/**
+ * PSI of the sampled predictions against the holdout predictions' reference, smoothed as the
+ * rollout's guard smooths it (an observed bin empty by chance adds what it is worth, not ≈ 0.69),
+ * with the rows it counted (finite numbers against bins; every prediction against classes).
+ */
 export function livePredictionPsi(
   reference: PredictionReference,
   predictions: readonly (string | number)[],
-): number | null {
+): { psi: number | null; rows: number } {
   if (reference.kind === 'bins') {
     const bins = new Array<number>(reference.edges.length + 1).fill(0);
+    let rows = 0;
     for (const p of predictions)
-      if (typeof p === 'number' && Number.isFinite(p)) bins[binOf(reference.edges, p)]!++;
-    return predictionPsi(reference, { bins });
+      if (typeof p === 'number' && Number.isFinite(p)) {
+        bins[binOf(reference.edges, p)]!++;
+        rows++;
+      }
+    return { psi: predictionPsi(reference, { bins }, { smoothed: true }), rows };
   }
   const classes: Record<string, number> = {};
   for (const p of predictions) classes[String(p)] = (classes[String(p)] ?? 0) + 1;
-  return predictionPsi(reference, { classes });
+  return { psi: predictionPsi(reference, { classes }, { smoothed: true }), rows: predictions.length };
 }

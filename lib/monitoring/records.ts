@@ -73,7 +73,20 @@ export const monitoringDocSchema = z.object({
     latencyP99Ms: z.number().nullable(),
   }),
   featureDrift: featureDriftSchema,
-  predictionDrift: z.object({ psi: z.number().nullable(), reason: z.string().optional() }),
+  predictionDrift: z.object({
+    /** Smoothed PSI of the window's predictions against the holdout reference (docs/monitoring.md). */
+    psi: z.number().nullable(),
+    /** Why there is no PSI, or why it was not judged. */
+    reason: z.string().optional(),
+    /** Predicted rows counted (finite numbers, or classes). */
+    rows: z.int().min(0).optional(),
+    /** Rows the PSI is judged from (noise-aware row minimum); null: the policy sets no PSI limit. */
+    minRows: z.int().min(0).nullable().optional(),
+    /** Whether the PSI was judged against the policy's limit (enough rows). */
+    judged: z.boolean().optional(),
+    /** The reference could not be made: not tried again before this time. */
+    retryAfter: z.string().optional(),
+  }),
   live: liveMetricSchema.optional(),
   finding: findingSchema,
 });

@@ -90,7 +90,7 @@ const PSI_FLOOR = 1e-4;
  * `smoothed`: the observed shares are (count + ½) / (n + ½·k) (a Jeffreys prior) rather than
  * count / n floored at 1e-4, so an observed bin that is empty by chance adds about e · ln(2e·n)
  * rather than e · ln(e / 0.0001) (≈ 0.69 for a decile bin, enough alone to breach a 0.4 limit).
- * The rollout's PSI guard smooths (docs/rollout.md, PSI and sample size); monitoring does not yet.
+ * The rollout's PSI guard and monitoring's prediction drift smooth (docs/rollout.md, PSI and sample size).
  */
 export function psi(
   expected: readonly number[],
@@ -108,6 +108,11 @@ export function psi(
     sum += (a - e) * Math.log(a / e);
   }
   return sum;
+}
+
+/** Bins (or classes) of a reference: the k of its PSI, for psiRowsNeeded. */
+export function referenceBins(reference: PredictionReference): number {
+  return reference.kind === 'bins' ? reference.expected.length : Object.keys(reference.expected).length;
 }
 
 /** PSI of observed prediction counts (bins, or counts by class) against a reference. */

@@ -60,6 +60,11 @@ export const rolloutDocSchema = z.object({
    * was judged). Cleared when the step changes.
    */
   waiting: z.array(guardEvidenceSchema).optional(),
+  /**
+   * When the current step times out unless it passes first (its `maxSeconds` from when it began,
+   * plus time paused). Absent: no deadline, or paused (paused time does not count).
+   */
+  deadline: z.string().optional(),
   /** Regression agreement tolerance for shadow comparisons (guards.agreementTolerance). */
   agreementTolerance: z.number().min(0),
   startedAt: z.string(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { guardBreachSchema, trafficFiguresSchema } from '../contracts/rollout';
+import { STEP_TIMED_OUT, guardBreachSchema, trafficFiguresSchema } from '../contracts/rollout';
 
 /**
  * A rollout's timeline on its run document (`rollout`): every step with when it started and how it
@@ -12,8 +12,10 @@ export const rolloutStepRecordSchema = z.object({
   percent: z.number(),
   startedAt: z.string(),
   endedAt: z.string().optional(),
-  outcome: z.enum(['passed', 'rolled_back', 'aborted', 'promoted', 'completed']).optional(),
+  outcome: z.enum(['passed', 'rolled_back', 'aborted', 'promoted', 'completed', 'timed_out']).optional(),
   figures: trafficFiguresSchema.optional(),
+  /** When the step times out unless it passes first (absent: no deadline, or paused as last recorded). */
+  deadline: z.string().optional(),
 });
 
 export const runRolloutSchema = z.object({
@@ -27,6 +29,8 @@ export const runRolloutSchema = z.object({
   steps: z.array(rolloutStepRecordSchema),
   outcome: z.enum(['completed', 'rolled_back', 'aborted']).optional(),
   reason: z.string().optional(),
+  /** Why as a code, when it is not a breach or an operator (`step_timed_out`, `rollout_failed`, …). */
+  code: z.string().optional(),
   breaches: z.array(guardBreachSchema).optional(),
   endedAt: z.string().optional(),
   notes: z.array(z.string()).max(50).optional(),
@@ -53,15 +57,31 @@ export function recordStep(
     at: string;
     passed?: { step: number; figures: z.infer<typeof trafficFiguresSchema> };
     note?: string;
+    /** The step's deadline now (null: none, or paused); undefined leaves what is recorded. */
+    deadline?: string | null;
   },
 ): RunRollout {
+  const withDeadline = <S extends RunRollout['steps'][number]>(s: S): S => {
+    if (change.deadline === undefined || s.step !== change.step || s.outcome) return s;
+    const { deadline: _was, ...rest } = s;
+    void _was;
+    return (change.deadline === null ? rest : { ...rest, deadline: change.deadline }) as S;
+  };
   const steps = r.steps.map((s) =>
-    change.passed && s.step === change.passed.step && !s.outcome
-      ? { ...s, endedAt: change.at, outcome: 'passed' as const, figures: change.passed.figures }
-      : s,
+    withDeadline(
+      change.passed && s.step === change.passed.step && !s.outcome
+        ? { ...s, endedAt: change.at, outcome: 'passed' as const, figures: change.passed.figures }
+        : s,
+    ),
   );
   if (!steps.some((s) => s.step === change.step))
-    steps.push({ step: change.step, percent: change.percent, startedAt: change.at });
+    steps.push(
+      withDeadline({
+        step: change.step,
+        percent: change.percent,
+        startedAt: change.at,
+      } as RunRollout['steps'][number]),
+    );
   const notes =
     change.note && !(r.notes ?? []).includes(change.note) ? [...(r.notes ?? []), change.note] : r.notes;
   return {
@@ -84,9 +104,12 @@ export function recordEnd(
     at: string;
     figures?: z.infer<typeof trafficFiguresSchema>;
     breaches?: z.infer<typeof guardBreachSchema>[];
+    code?: string;
   },
 ): RunRollout {
-  const how: NonNullable<RunRollout['steps'][number]['outcome']> = end.outcome;
+  // A step that passed its deadline says so; the rollout's outcome is still a rollback.
+  const how: NonNullable<RunRollout['steps'][number]['outcome']> =
+    end.code === STEP_TIMED_OUT ? 'timed_out' : end.outcome;
   const steps = r.steps.map((s) =>
     s.step === end.step && !s.outcome
       ? { ...s, endedAt: end.at, outcome: how, ...(end.figures ? { figures: end.figures } : {}) }
@@ -98,6 +121,7 @@ export function recordEnd(
     steps,
     outcome: end.outcome,
     reason: end.reason,
+    ...(end.code ? { code: end.code } : {}),
     ...(end.breaches && end.breaches.length > 0 ? { breaches: end.breaches } : {}),
     endedAt: r.endedAt ?? end.at,
   };

@@ -36,7 +36,7 @@ import {
   DATASET_COLUMNAR_URI_TAG,
 } from '../../../lib/contracts/pipeline';
 import { PRODUCTION_ALIAS } from '../../../lib/registry/records';
-import { versionReference } from '../../../lib/serving/reference';
+import { monitoredReference } from '../../../lib/serving/reference';
 import { TRAFFIC_TTL_SECONDS, TrafficRecorder, TrafficStore } from '../../../lib/rollout/traffic';
 import resources from '../../../lib/resources.json';
 import { newRunDocument } from '../../../lib/runs/document';
@@ -125,7 +125,7 @@ describe('live-traffic monitoring (services from createServices on the emulators
     pipelines: services.pipelines,
     production: (name) => services.registry.resolveAlias(name, PRODUCTION_ALIAS),
     rollout: (name) => services.rollouts.get(name),
-    reference: async (version) => (await versionReference(services, version)).reference,
+    reference: (version, at) => monitoredReference(services, version, at),
     proposals: async () => {
       const a = await services.approval();
       return {
@@ -694,5 +694,46 @@ describe('live-traffic monitoring (services from createServices on the emulators
       status: 200,
       jsonBody: { state: 'dismissed', decision: { by: 'reviewer@example.com', reason: 'seasonal' } },
     });
+  });
+
+  it('a reference that cannot be made is remembered in Blob and not scored again every window', async () => {
+    // A version whose columnar dataset is gone: scoring its holdout fails (404, not transient).
+    const production = (await services.registry.resolveAlias(MODEL, PRODUCTION_ALIAS))!;
+    const gone = {
+      ...production,
+      version: 90,
+      modelDigest: 'c'.repeat(64),
+      trainingSpec: wagesJson.training as Record<string, unknown>,
+      tags: {
+        ...production.tags,
+        [DATASET_COLUMNAR_URI_TAG]: `${services.artifacts.containerClient(resources.blobContainers.datasets).url}/columnar/sha256/missing`,
+        [DATASET_COLUMNAR_SHA256_TAG]: 'e'.repeat(64),
+      },
+    };
+    const at0 = new Date(T0 + 30 * HOUR);
+    const first = await monitoredReference(services, gone, at0);
+    expect(first.reference).toBeUndefined();
+    expect(first.failure).toMatchObject({ failures: 1, backedOff: false });
+    expect(first.failure!.reason).toMatch(/404/);
+    const record = await services.artifacts.tryGetJson<{ failures: number; retryAfter: string }>({
+      container: resources.blobContainers.reports,
+      path: `monitoring/references/${MODEL}/v90-${'c'.repeat(16)}.failed.json`,
+    });
+    expect(record?.value).toMatchObject({
+      failures: 1,
+      retryAfter: new Date(at0.getTime() + HOUR).toISOString(),
+    });
+
+    // The next windows read the record; past the retry time it is scored again and the record
+    // replaced under its ETag.
+    const later = await monitoredReference(services, gone, new Date(at0.getTime() + 20 * 60_000));
+    expect(later.failure).toMatchObject({ failures: 1, backedOff: true });
+    const again = await monitoredReference(services, gone, new Date(at0.getTime() + HOUR + 1));
+    expect(again.failure).toMatchObject({ failures: 2, backedOff: false });
+    const replaced = await services.artifacts.tryGetJson<{ failures: number }>({
+      container: resources.blobContainers.reports,
+      path: `monitoring/references/${MODEL}/v90-${'c'.repeat(16)}.failed.json`,
+    });
+    expect(replaced?.value.failures).toBe(2);
   });
 });

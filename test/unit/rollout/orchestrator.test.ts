@@ -508,3 +508,180 @@ describe('rollout orchestrator, revision 2: a step waits for every guard to be j
     expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(3);
   });
 });
+
+describe('rollout orchestrator: a step deadline (maxSeconds)', () => {
+  const psiWaiting = (have: number) => [
+    { guard: 'maxPredictionPsi' as const, have, need: 73, of: 'predicted rows' },
+  ];
+  /** Little traffic: 5 candidate requests, PSI short of its rows, for ever. */
+  const quiet = (over: Partial<Script> = {}) =>
+    baseScript({
+      checkRolloutGuards: () => ({ figures: figures(5), breaches: [], waiting: psiWaiting(5) }),
+      ...over,
+    });
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  const ended = (d: Driven) => d.calls.find((c) => c.name === 'endRollout')!;
+
+  it('a step that never gets its traffic times out at its deadline: rolled back, with what it lacked', () => {
+    const d = drive(
+      rolloutInput({
+        revision: 2,
+        steps: [{ percent: 10, minRequests: 50, minSeconds: 60, maxSeconds: 600 }],
+      }),
+      quiet(),
+    );
+    expect(d.output).toMatchObject({ outcome: 'rolled_back', step: 0, code: 'step_timed_out' });
+    expect(d.output.reason).toBe(
+      'step 1 did not pass within its deadline of 10 min: it had 5 of 50 candidate requests; maxPredictionPsi: 5 of 73 predicted rows',
+    );
+    expect(names(d)).not.toContain('deployModel');
+    // The deadline counts from when the share was set, and is judged at the deadline itself.
+    expect(d.calls.find((c) => c.name === 'setRolloutStep')!.input).toMatchObject({
+      at: at(0),
+      deadline: at(600_000),
+    });
+    expect(ended(d).input).toMatchObject({
+      outcome: 'rolled_back',
+      code: 'step_timed_out',
+      step: 0,
+      at: at(600_000),
+      figures: { requests: 5 },
+    });
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(60);
+  });
+
+  it('the deadline is judged at its own time even between two checks', () => {
+    const d = drive(
+      rolloutInput({
+        revision: 2,
+        checkEverySeconds: 60,
+        steps: [{ percent: 10, minRequests: 50, minSeconds: 0, maxSeconds: 90 }],
+      }),
+      quiet(),
+    );
+    expect(d.output.code).toBe('step_timed_out');
+    expect(ended(d).input.at).toBe(at(90_000));
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(2);
+  });
+
+  it('a step that passes in time is not timed out, and the next step gets its own deadline', () => {
+    const d = drive(
+      rolloutInput({
+        revision: 2,
+        steps: [
+          { percent: 10, minRequests: 50, minSeconds: 60, maxSeconds: 600 },
+          { percent: 100, minRequests: 50, minSeconds: 60, maxSeconds: 900 },
+        ],
+      }),
+      baseScript(),
+    );
+    expect(d.output).toMatchObject({ outcome: 'completed' });
+    const sets = d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => c.input);
+    expect(sets.map((s) => [s.step, s.at, s.deadline])).toEqual([
+      [0, at(0), at(600_000)],
+      [1, at(60_000), at(960_000)],
+    ]);
+    expect(ended(d).input.code).toBeUndefined();
+  });
+
+  it('paused time does not count: the deadline moves by the pause, also across continue as new', () => {
+    // Checks every second; paused from check 90 to check 150 (60 s, across the 100-check boundary).
+    const d = drive(
+      rolloutInput({
+        revision: 2,
+        checkEverySeconds: 1,
+        steps: [{ percent: 10, minRequests: 50, minSeconds: 0, maxSeconds: 300 }],
+      }),
+      quiet({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(5),
+          breaches: [],
+          waiting: psiWaiting(5),
+          ...(n >= 90 ? { control: n < 150 ? control('pause', 1) : control('resume', 2) } : {}),
+        }),
+      }),
+    );
+    expect(d.executions).toBeGreaterThanOrEqual(4);
+    expect(d.output).toMatchObject({ outcome: 'rolled_back', code: 'step_timed_out' });
+    expect(d.output.reason).toMatch(/deadline of 5 min \(1 min paused not counted\)/);
+    expect(ended(d).input.at).toBe(at(360_000));
+    const sets = d.calls.filter((c) => c.name === 'setRolloutStep').map((c) => c.input);
+    expect(sets.map((s) => [s.state, s.deadline])).toEqual([
+      ['active', at(300_000)],
+      ['paused', undefined], // no deadline while paused
+      ['active', at(360_000)],
+    ]);
+  });
+
+  it('a step paused past its deadline does not time out while paused', () => {
+    const d = drive(
+      rolloutInput({
+        revision: 2,
+        checkEverySeconds: 10,
+        steps: [{ percent: 10, minRequests: 50, minSeconds: 0, maxSeconds: 60 }],
+      }),
+      quiet({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(5),
+          breaches: [],
+          waiting: psiWaiting(5),
+          // Paused at 10 s, held well past 60 s, then the operator aborts.
+          ...(n >= 1 ? { control: n < 40 ? control('pause', 1) : control('abort', 2) } : {}),
+        }),
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted', reason: 'aborted by ops@example.com' });
+    expect(d.output.code).toBeUndefined();
+  });
+
+  it('a breach at the deadline is a breach; an operator’s promote at the deadline wins over the timeout', () => {
+    const breach = { guard: 'maxErrorRate' as const, value: 0.5, limit: 0.02, message: 'error rate 50 %' };
+    const steps = [{ percent: 10, minRequests: 50, minSeconds: 0, maxSeconds: 30 }];
+    const breached = drive(
+      rolloutInput({ revision: 2, steps }),
+      quiet({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(5),
+          breaches: n >= 3 ? [breach] : [],
+          waiting: [],
+        }),
+      }),
+    );
+    expect(breached.output).toMatchObject({ outcome: 'rolled_back', breaches: [breach] });
+    expect(breached.output.code).toBeUndefined();
+    const promoted = drive(
+      rolloutInput({ revision: 2, steps }),
+      quiet({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(5),
+          breaches: [],
+          waiting: psiWaiting(5),
+          ...(n >= 3 ? { control: control('promote', 1) } : {}),
+        }),
+      }),
+    );
+    expect(promoted.output).toMatchObject({
+      outcome: 'completed',
+      reason: expect.stringMatching(/promoted/),
+    });
+  });
+
+  it('an input without deadlines (every rollout started before them) sets none and never times out', () => {
+    const d = drive(
+      rolloutInput({ revision: 2, steps: [{ percent: 10, minRequests: 50, minSeconds: 0 }] }),
+      quiet({
+        checkRolloutGuards: (_i, n) => ({
+          figures: figures(5),
+          breaches: [],
+          waiting: psiWaiting(5),
+          ...(n >= 500 ? { control: control('abort', 1) } : {}),
+        }),
+      }),
+    );
+    expect(d.output).toMatchObject({ outcome: 'aborted' });
+    expect(d.calls.filter((c) => c.name === 'checkRolloutGuards')).toHaveLength(500);
+    expect(d.calls.filter((c) => c.name === 'setRolloutStep').every((c) => !('deadline' in c.input))).toBe(
+      true,
+    );
+  });
+});
