@@ -1,0 +1,172 @@
+/**
+ * Every metric of a model under one resample's row weights, in one pass over the rows (plus one
+ * pass in score order per ROC AUC), for the bootstrap of an evaluation report.
+ *
+ * The `MetricFn`s of lib/metrics each walk the rows on their own: ten classification metrics per
+ * model per resample, six of them rebuilding the same confusion matrix and log loss taking a
+ * logarithm per row every time. Here the per-row terms are computed once (the log of the true
+ * class's probability, the Brier term, the confusion-matrix cell, the squared and absolute error)
+ * and a resample only sums them with its weights, in row order and skipping nothing but zero
+ * weights, so each value is bit for bit what the matching `MetricFn` gives for the same weights
+ * (test/unit/evaluation/resample.test.ts pins that).
+ */
+import type { classificationMetricNames, regressionMetricNames } from '../contracts/evaluationPolicy';
+import type { RankIndex } from '../metrics/metrics';
+import { aucFromIndex, argmaxRows, classScores, rankIndex } from '../metrics/metrics';
+
+/** All of one model's metrics as a function of row weights (resample counts), written into `out`. */
+export interface WeightedMetrics {
+  /** The metric names, in the order `evaluate` writes them (that of the matching `*MetricFns`). */
+  readonly names: readonly string[];
+  /** Writes each metric's value under weights `w` (one per row; none = every row once) into `out`. */
+  evaluate(w: ArrayLike<number> | undefined, out: Float64Array): void;
+}
+
+const EPS = 1e-15;
+
+function mean(xs: number[]): number {
+  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+const CLASSIFICATION: readonly (typeof classificationMetricNames)[number][] = [
+  'accuracy',
+  'precision',
+  'recall',
+  'f1',
+  'precision_macro',
+  'recall_macro',
+  'f1_macro',
+  'roc_auc',
+  'log_loss',
+  'brier',
+];
+
+/**
+ * {@link WeightedMetrics} of a classifier: `y` class indexes 0..K-1, `P` the n × K probabilities.
+ * Same values as `classificationMetricFns(y, P, K)` for the same weights.
+ */
+export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K: number): WeightedMetrics {
+  const n = y.length;
+  const pred = argmaxRows(P, n, K);
+  const cell = new Int32Array(n);
+  const logP = new Float64Array(n);
+  const brierTerm = new Float64Array(n);
+  const hit = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const yi = y[i]!;
+    cell[i] = yi * K + pred[i]!;
+    hit[i] = pred[i] === yi ? 1 : 0;
+    logP[i] = Math.log(Math.min(1 - EPS, Math.max(EPS, P[i * K + yi]!)));
+    let r = 0;
+    for (let k = 0; k < K; k++) {
+      const d = P[i * K + k]! - (yi === k ? 1 : 0);
+      r += d * d;
+    }
+    brierTerm[i] = r;
+  }
+  // ROC AUC: binary on the positive class, else one-vs-rest per class; sorted once.
+  const aucClasses = K === 2 ? [1] : Array.from({ length: K }, (_, k) => k);
+  const rankings: { idx: RankIndex; positive: Uint8Array }[] = aucClasses.map((k) => {
+    const s = new Float64Array(n);
+    for (let i = 0; i < n; i++) s[i] = P[i * K + k]!;
+    const idx = rankIndex(s);
+    return { idx, positive: Uint8Array.from(idx.order, (i) => (y[i] === k ? 1 : 0)) };
+  });
+  const cm = new Float64Array(K * K);
+  const cmRows = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  return {
+    names: CLASSIFICATION,
+    evaluate(w, out) {
+      cm.fill(0);
+      let all = 0;
+      let hits = 0;
+      let ll = 0;
+      let br = 0;
+      if (w) {
+        for (let i = 0; i < n; i++) {
+          const wi = w[i]!;
+          if (wi === 0) continue;
+          all += wi;
+          if (hit[i] === 1) hits += wi;
+          cm[cell[i]!]! += wi;
+          ll -= wi * logP[i]!;
+          br += wi * brierTerm[i]!;
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          all += 1;
+          if (hit[i] === 1) hits += 1;
+          cm[cell[i]!]! += 1;
+          ll -= logP[i]!;
+          br += brierTerm[i]!;
+        }
+      }
+      for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) cmRows[a]![b] = cm[a * K + b]!;
+      const s = classScores(cmRows);
+      const pick = (xs: number[]): number => (K === 2 ? xs[1]! : mean(xs));
+      const aucs: number[] = [];
+      for (const { idx, positive } of rankings) {
+        const v = aucFromIndex(idx, positive, w);
+        if (!Number.isNaN(v)) aucs.push(v);
+      }
+      out[0] = all > 0 ? hits / all : NaN;
+      out[1] = pick(s.precision);
+      out[2] = pick(s.recall);
+      out[3] = pick(s.f1);
+      out[4] = mean(s.precision);
+      out[5] = mean(s.recall);
+      out[6] = mean(s.f1);
+      out[7] = aucs.length > 0 ? mean(aucs) : NaN;
+      out[8] = all > 0 ? ll / all : NaN;
+      out[9] = all > 0 ? br / all : NaN;
+    },
+  };
+}
+
+const REGRESSION: readonly (typeof regressionMetricNames)[number][] = ['rmse', 'mae', 'r2'];
+
+/** {@link WeightedMetrics} of a regressor; same values as `regressionMetricFns(y, yhat)`. */
+export function regressionWeightedMetrics(y: Float64Array, yhat: Float64Array): WeightedMetrics {
+  const n = y.length;
+  // wi * e * e is (wi * e) * e, as in regressionMetricFns: the error is kept, not its square.
+  const err = new Float64Array(n);
+  const abs = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = yhat[i]! - y[i]!;
+    err[i] = e;
+    abs[i] = Math.abs(e);
+  }
+  return {
+    names: REGRESSION,
+    evaluate(w, out) {
+      let ws = 0;
+      let sy = 0;
+      let s2 = 0;
+      let sa = 0;
+      for (let i = 0; i < n; i++) {
+        const wi = w ? w[i]! : 1;
+        if (wi === 0) continue;
+        ws += wi;
+        sy += wi * y[i]!;
+        const e = err[i]!;
+        s2 += wi * e * e;
+        sa += wi * abs[i]!;
+      }
+      out[0] = ws > 0 ? Math.sqrt(s2 / ws) : NaN;
+      out[1] = ws > 0 ? sa / ws : NaN;
+      if (ws === 0) {
+        out[2] = NaN;
+        return;
+      }
+      const my = sy / ws;
+      let ssTot = 0;
+      for (let i = 0; i < n; i++) {
+        const wi = w ? w[i]! : 1;
+        if (wi === 0) continue;
+        const d = y[i]! - my;
+        ssTot += wi * d * d;
+      }
+      out[2] = ssTot > 0 ? 1 - s2 / ssTot : s2 === 0 ? 1 : NaN;
+    },
+  };
+}
