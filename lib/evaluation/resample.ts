@@ -24,6 +24,52 @@ export interface WeightedMetrics {
 
 const EPS = 1e-15;
 
+/** One score's rows sorted once: `tieEnd[t]` is where the run of scores tied with rank t ends. */
+interface Ranking {
+  idx: RankIndex;
+  positive: Uint8Array;
+  tieEnd: Uint32Array;
+}
+
+/**
+ * `aucFromIndex` under integer weights, with a single-row run (the common case with continuous
+ * scores) taken without the inner loop. Every sum holds integers or halves, so it is exact and
+ * equals `aucFromIndex` bit for bit.
+ */
+function weightedAuc({ idx, positive, tieEnd }: Ranking, w: ArrayLike<number>): number {
+  const order = idx.order;
+  const n = order.length;
+  let negBelow = 0;
+  let sum = 0;
+  let totalPos = 0;
+  let t = 0;
+  while (t < n) {
+    const end = tieEnd[t]!;
+    if (end === t + 1) {
+      const wi = w[order[t]!]!;
+      const p = positive[t]!;
+      sum += p * wi * negBelow;
+      totalPos += p * wi;
+      negBelow += (1 - p) * wi;
+      t = end;
+      continue;
+    }
+    let gp = 0;
+    let gw = 0;
+    for (; t < end; t++) {
+      const wi = w[order[t]!]!;
+      gw += wi;
+      gp += wi * positive[t]!;
+    }
+    const gn = gw - gp;
+    sum += gp * (negBelow + 0.5 * gn);
+    negBelow += gn;
+    totalPos += gp;
+  }
+  const denom = totalPos * negBelow;
+  return denom > 0 ? sum / denom : NaN;
+}
+
 function mean(xs: number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -66,11 +112,15 @@ export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K:
   }
   // ROC AUC: binary on the positive class, else one-vs-rest per class; sorted once.
   const aucClasses = K === 2 ? [1] : Array.from({ length: K }, (_, k) => k);
-  const rankings: { idx: RankIndex; positive: Uint8Array }[] = aucClasses.map((k) => {
+  const rankings: Ranking[] = aucClasses.map((k) => {
     const s = new Float64Array(n);
     for (let i = 0; i < n; i++) s[i] = P[i * K + k]!;
     const idx = rankIndex(s);
-    return { idx, positive: Uint8Array.from(idx.order, (i) => (y[i] === k ? 1 : 0)) };
+    const tieEnd = new Uint32Array(n);
+    for (let g = 0; g + 1 < idx.groupStart.length; g++) {
+      for (let t = idx.groupStart[g]!; t < idx.groupStart[g + 1]!; t++) tieEnd[t] = idx.groupStart[g + 1]!;
+    }
+    return { idx, positive: Uint8Array.from(idx.order, (i) => (y[i] === k ? 1 : 0)), tieEnd };
   });
   const cm = new Float64Array(K * K);
   const cmRows = Array.from({ length: K }, () => new Array<number>(K).fill(0));
@@ -82,12 +132,34 @@ export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K:
       let hits = 0;
       let ll = 0;
       let br = 0;
-      if (w) {
+      if (w && K === 2) {
+        // Binary: the confusion matrix from three weighted counts kept in registers (positives,
+        // predicted positives, true positives) instead of a store per row into the matrix. No
+        // branch on the weight or the hit either: a resample's zeros and hits fall at random, and
+        // adding 0 leaves each sum as it was. Integer sums are exact in any order.
+        let actual1 = 0;
+        let predicted1 = 0;
+        let tp = 0;
         for (let i = 0; i < n; i++) {
           const wi = w[i]!;
-          if (wi === 0) continue;
+          const c = cell[i]!; // 2·y + pred
           all += wi;
-          if (hit[i] === 1) hits += wi;
+          hits += wi * hit[i]!;
+          actual1 += wi * (c >> 1);
+          predicted1 += wi * (c & 1);
+          tp += wi * (c >> 1) * (c & 1);
+          ll -= wi * logP[i]!;
+          br += wi * brierTerm[i]!;
+        }
+        cm[3] = tp;
+        cm[2] = actual1 - tp;
+        cm[1] = predicted1 - tp;
+        cm[0] = all - actual1 - predicted1 + tp;
+      } else if (w) {
+        for (let i = 0; i < n; i++) {
+          const wi = w[i]!;
+          all += wi;
+          hits += wi * hit[i]!;
           cm[cell[i]!]! += wi;
           ll -= wi * logP[i]!;
           br += wi * brierTerm[i]!;
@@ -95,7 +167,7 @@ export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K:
       } else {
         for (let i = 0; i < n; i++) {
           all += 1;
-          if (hit[i] === 1) hits += 1;
+          hits += hit[i]!;
           cm[cell[i]!]! += 1;
           ll -= logP[i]!;
           br += brierTerm[i]!;
@@ -105,8 +177,8 @@ export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K:
       const s = classScores(cmRows);
       const pick = (xs: number[]): number => (K === 2 ? xs[1]! : mean(xs));
       const aucs: number[] = [];
-      for (const { idx, positive } of rankings) {
-        const v = aucFromIndex(idx, positive, w);
+      for (const r of rankings) {
+        const v = w ? weightedAuc(r, w) : aucFromIndex(r.idx, r.positive);
         if (!Number.isNaN(v)) aucs.push(v);
       }
       out[0] = all > 0 ? hits / all : NaN;
