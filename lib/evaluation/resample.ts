@@ -39,32 +39,34 @@ interface Ranking {
 function weightedAuc({ idx, positive, tieEnd }: Ranking, w: ArrayLike<number>): number {
   const order = idx.order;
   const n = order.length;
+  if (n >= 2 ** 31) return aucFromIndex(idx, positive, w);
+  // negBelow and totalPos are int32 sums of counts (at most n); the products go to a float sum.
   let negBelow = 0;
-  let sum = 0;
   let totalPos = 0;
+  let sum = 0;
   let t = 0;
   while (t < n) {
     const end = tieEnd[t]!;
     if (end === t + 1) {
-      const wi = w[order[t]!]!;
-      const p = positive[t]!;
-      sum += p * wi * negBelow;
-      totalPos += p * wi;
-      negBelow += (1 - p) * wi;
+      const wi = w[order[t]!]! | 0;
+      const pw = wi & -positive[t]!;
+      sum += pw * negBelow;
+      totalPos = (totalPos + pw) | 0;
+      negBelow = (negBelow + wi - pw) | 0;
       t = end;
       continue;
     }
     let gp = 0;
     let gw = 0;
     for (; t < end; t++) {
-      const wi = w[order[t]!]!;
-      gw += wi;
-      gp += wi * positive[t]!;
+      const wi = w[order[t]!]! | 0;
+      gw = (gw + wi) | 0;
+      gp = (gp + (wi & -positive[t]!)) | 0;
     }
     const gn = gw - gp;
     sum += gp * (negBelow + 0.5 * gn);
-    negBelow += gn;
-    totalPos += gp;
+    negBelow = (negBelow + gn) | 0;
+    totalPos = (totalPos + gp) | 0;
   }
   const denom = totalPos * negBelow;
   return denom > 0 ? sum / denom : NaN;
@@ -132,25 +134,30 @@ export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K:
       let hits = 0;
       let ll = 0;
       let br = 0;
-      if (w && K === 2) {
-        // Binary: the confusion matrix from three weighted counts kept in registers (positives,
-        // predicted positives, true positives) instead of a store per row into the matrix. No
-        // branch on the weight or the hit either: a resample's zeros and hits fall at random, and
-        // adding 0 leaves each sum as it was. Integer sums are exact in any order.
+      if (w && K === 2 && n < 2 ** 31) {
+        // Binary: the confusion matrix from three weighted counts (positives, predicted positives,
+        // true positives) instead of a store per row into the matrix; the counts are int32 sums
+        // (a resample's counts add up to n), about three times faster than float sums here and
+        // the same integers. No branch on the weight or the hit: a resample's zeros and hits fall
+        // at random, and adding 0 leaves each sum as it was.
+        let total = 0;
+        let hitCount = 0;
         let actual1 = 0;
         let predicted1 = 0;
         let tp = 0;
         for (let i = 0; i < n; i++) {
-          const wi = w[i]!;
+          const wi = w[i]! | 0;
           const c = cell[i]!; // 2·y + pred
-          all += wi;
-          hits += wi * hit[i]!;
-          actual1 += wi * (c >> 1);
-          predicted1 += wi * (c & 1);
-          tp += wi * (c >> 1) * (c & 1);
+          total = (total + wi) | 0;
+          hitCount = (hitCount + wi * hit[i]!) | 0;
+          actual1 = (actual1 + wi * (c >> 1)) | 0;
+          predicted1 = (predicted1 + wi * (c & 1)) | 0;
+          tp = (tp + (wi & -((c >> 1) & c & 1))) | 0;
           ll -= wi * logP[i]!;
           br += wi * brierTerm[i]!;
         }
+        all = total;
+        hits = hitCount;
         cm[3] = tp;
         cm[2] = actual1 - tp;
         cm[1] = predicted1 - tp;
