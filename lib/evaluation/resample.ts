@@ -24,52 +24,131 @@ export interface WeightedMetrics {
 
 const EPS = 1e-15;
 
-/** One score's rows sorted once: `tieEnd[t]` is where the run of scores tied with rank t ends. */
+/** One score's rows sorted once: `runStart[t]` is 1 where a run of tied scores begins. */
 interface Ranking {
   idx: RankIndex;
   positive: Uint8Array;
-  tieEnd: Uint32Array;
+  runStart: Uint8Array;
 }
 
 /**
- * `aucFromIndex` under integer weights, with a single-row run (the common case with continuous
- * scores) taken without the inner loop. Every sum holds integers or halves, so it is exact and
- * equals `aucFromIndex` bit for bit.
+ * `aucFromIndex` under integer weights, in one branch-free pass in score order (a run of ties
+ * used to mean an inner loop and a mispredicted branch per run). Every sum holds integers or
+ * halves, so it is exact and equals `aucFromIndex` bit for bit.
  */
-function weightedAuc({ idx, positive, tieEnd }: Ranking, w: ArrayLike<number>): number {
+function weightedAuc({ idx, positive, runStart }: Ranking, w: ArrayLike<number>): number {
   const order = idx.order;
   const n = order.length;
-  if (n >= 2 ** 31) return aucFromIndex(idx, positive, w);
-  // negBelow and totalPos are int32 sums of counts (at most n); the products go to a float sum.
+  // Below 2^26 rows every sum here is an integer (or half) under 2^53, so exact in any order.
+  if (n >= 2 ** 26) return aucFromIndex(idx, positive, w);
+  // Per run of tied scores, aucFromIndex adds gp·(negatives below the run + ½·gn). The same sum
+  // taken row by row without a branch: each positive's weight times the negatives below its run,
+  // plus ½·gp·gn once per run (added when the next run starts; `keep` clears the run's counts).
   let negBelow = 0;
   let totalPos = 0;
+  let negAtRunStart = 0;
+  let gp = 0;
+  let gn = 0;
   let sum = 0;
-  let t = 0;
-  while (t < n) {
-    const end = tieEnd[t]!;
-    if (end === t + 1) {
-      const wi = w[order[t]!]! | 0;
-      const pw = wi & -positive[t]!;
-      sum += pw * negBelow;
-      totalPos = (totalPos + pw) | 0;
-      negBelow = (negBelow + wi - pw) | 0;
-      t = end;
-      continue;
-    }
-    let gp = 0;
-    let gw = 0;
-    for (; t < end; t++) {
-      const wi = w[order[t]!]! | 0;
-      gw = (gw + wi) | 0;
-      gp = (gp + (wi & -positive[t]!)) | 0;
-    }
-    const gn = gw - gp;
-    sum += gp * (negBelow + 0.5 * gn);
-    negBelow = (negBelow + gn) | 0;
-    totalPos = (totalPos + gp) | 0;
+  let ties = 0;
+  for (let t = 0; t < n; t++) {
+    const st = runStart[t]!;
+    ties += st * (gp * gn);
+    const keep = st - 1; // 0 at a run's start, else all ones
+    gp &= keep;
+    gn &= keep;
+    negAtRunStart += st * (negBelow - negAtRunStart);
+    const wi = w[order[t]!]! | 0;
+    const pw = wi & -positive[t]!;
+    const nw = wi - pw;
+    sum += pw * negAtRunStart;
+    gp = (gp + pw) | 0;
+    gn = (gn + nw) | 0;
+    totalPos = (totalPos + pw) | 0;
+    negBelow = (negBelow + nw) | 0;
   }
+  ties += gp * gn;
+  sum += 0.5 * ties;
   const denom = totalPos * negBelow;
   return denom > 0 ? sum / denom : NaN;
+}
+
+/**
+ * The per-row terms of a classifier, and where a pass leaves its sums: `sums` = [weight, hits,
+ * −Σ w·log p, Σ w·Brier term], `cm` the K × K confusion matrix (row-major) of the weights.
+ */
+interface RowTerms {
+  n: number;
+  K: number;
+  /** y · K + predicted class. */
+  cell: Int32Array;
+  hit: Uint8Array;
+  logP: Float64Array;
+  brierTerm: Float64Array;
+  cm: Float64Array;
+  sums: Float64Array;
+}
+
+// The passes are small functions of their own: inside the closure, the branches a run never takes
+// kept V8 deoptimizing the whole of it on every call.
+
+/**
+ * Binary, integer weights: the confusion matrix from three weighted counts (positives, predicted
+ * positives, true positives) instead of a store per row into the matrix; the counts are int32 sums
+ * (a resample's counts add up to n), about three times faster than float sums and the same
+ * integers. No branch on the weight or the hit: a resample's zeros and hits fall at random, and
+ * adding 0 leaves each sum as it was.
+ */
+function binaryPass(t: RowTerms, w: ArrayLike<number>): void {
+  const { n, cell, hit, logP, brierTerm, cm, sums } = t;
+  let total = 0;
+  let hitCount = 0;
+  let actual1 = 0;
+  let predicted1 = 0;
+  let tp = 0;
+  let ll = 0;
+  let br = 0;
+  for (let i = 0; i < n; i++) {
+    const wi = w[i]! | 0;
+    const c = cell[i]!; // 2·y + pred
+    total = (total + wi) | 0;
+    hitCount = (hitCount + wi * hit[i]!) | 0;
+    actual1 = (actual1 + wi * (c >> 1)) | 0;
+    predicted1 = (predicted1 + wi * (c & 1)) | 0;
+    tp = (tp + (wi & -((c >> 1) & c & 1))) | 0;
+    ll -= wi * logP[i]!;
+    br += wi * brierTerm[i]!;
+  }
+  cm[3] = tp;
+  cm[2] = actual1 - tp;
+  cm[1] = predicted1 - tp;
+  cm[0] = total - actual1 - predicted1 + tp;
+  sums[0] = total;
+  sums[1] = hitCount;
+  sums[2] = ll;
+  sums[3] = br;
+}
+
+/** Any number of classes, any weights (none = each row once). */
+function generalPass(t: RowTerms, w: ArrayLike<number> | undefined): void {
+  const { n, cell, hit, logP, brierTerm, cm, sums } = t;
+  cm.fill(0);
+  let all = 0;
+  let hits = 0;
+  let ll = 0;
+  let br = 0;
+  for (let i = 0; i < n; i++) {
+    const wi = w ? w[i]! : 1;
+    all += wi;
+    hits += wi * hit[i]!;
+    cm[cell[i]!]! += wi;
+    ll -= wi * logP[i]!;
+    br += wi * brierTerm[i]!;
+  }
+  sums[0] = all;
+  sums[1] = hits;
+  sums[2] = ll;
+  sums[3] = br;
 }
 
 function mean(xs: number[]): number {
@@ -118,68 +197,28 @@ export function classificationWeightedMetrics(y: Int32Array, P: Float64Array, K:
     const s = new Float64Array(n);
     for (let i = 0; i < n; i++) s[i] = P[i * K + k]!;
     const idx = rankIndex(s);
-    const tieEnd = new Uint32Array(n);
-    for (let g = 0; g + 1 < idx.groupStart.length; g++) {
-      for (let t = idx.groupStart[g]!; t < idx.groupStart[g + 1]!; t++) tieEnd[t] = idx.groupStart[g + 1]!;
-    }
-    return { idx, positive: Uint8Array.from(idx.order, (i) => (y[i] === k ? 1 : 0)), tieEnd };
+    const runStart = new Uint8Array(n);
+    for (let g = 0; g + 1 < idx.groupStart.length; g++) runStart[idx.groupStart[g]!] = 1;
+    return { idx, positive: Uint8Array.from(idx.order, (i) => (y[i] === k ? 1 : 0)), runStart };
   });
-  const cm = new Float64Array(K * K);
+  const terms: RowTerms = {
+    n,
+    K,
+    cell,
+    hit,
+    logP,
+    brierTerm,
+    cm: new Float64Array(K * K),
+    sums: new Float64Array(4),
+  };
+  const cm = terms.cm;
   const cmRows = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   return {
     names: CLASSIFICATION,
     evaluate(w, out) {
-      cm.fill(0);
-      let all = 0;
-      let hits = 0;
-      let ll = 0;
-      let br = 0;
-      if (w && K === 2 && n < 2 ** 31) {
-        // Binary: the confusion matrix from three weighted counts (positives, predicted positives,
-        // true positives) instead of a store per row into the matrix; the counts are int32 sums
-        // (a resample's counts add up to n), about three times faster than float sums here and
-        // the same integers. No branch on the weight or the hit: a resample's zeros and hits fall
-        // at random, and adding 0 leaves each sum as it was.
-        let total = 0;
-        let hitCount = 0;
-        let actual1 = 0;
-        let predicted1 = 0;
-        let tp = 0;
-        for (let i = 0; i < n; i++) {
-          const wi = w[i]! | 0;
-          const c = cell[i]!; // 2·y + pred
-          total = (total + wi) | 0;
-          hitCount = (hitCount + wi * hit[i]!) | 0;
-          actual1 = (actual1 + wi * (c >> 1)) | 0;
-          predicted1 = (predicted1 + wi * (c & 1)) | 0;
-          tp = (tp + (wi & -((c >> 1) & c & 1))) | 0;
-          ll -= wi * logP[i]!;
-          br += wi * brierTerm[i]!;
-        }
-        all = total;
-        hits = hitCount;
-        cm[3] = tp;
-        cm[2] = actual1 - tp;
-        cm[1] = predicted1 - tp;
-        cm[0] = all - actual1 - predicted1 + tp;
-      } else if (w) {
-        for (let i = 0; i < n; i++) {
-          const wi = w[i]!;
-          all += wi;
-          hits += wi * hit[i]!;
-          cm[cell[i]!]! += wi;
-          ll -= wi * logP[i]!;
-          br += wi * brierTerm[i]!;
-        }
-      } else {
-        for (let i = 0; i < n; i++) {
-          all += 1;
-          hits += hit[i]!;
-          cm[cell[i]!]! += 1;
-          ll -= logP[i]!;
-          br += brierTerm[i]!;
-        }
-      }
+      if (w && K === 2 && n < 2 ** 31) binaryPass(terms, w);
+      else generalPass(terms, w);
+      const [all, hits, ll, br] = terms.sums as unknown as [number, number, number, number];
       for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) cmRows[a]![b] = cm[a * K + b]!;
       const s = classScores(cmRows);
       const pick = (xs: number[]): number => (K === 2 ? xs[1]! : mean(xs));

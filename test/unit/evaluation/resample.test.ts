@@ -90,6 +90,23 @@ describe('every metric of a model under one resample, in one pass', () => {
     expect(fast.precision).toBe(0);
   });
 
+  it('ROC AUC under weights equals the MetricFn bit for bit with every score tied, and with large weights', () => {
+    const n = 1000;
+    const prng = createPrng(4);
+    const y = Int32Array.from({ length: n }, () => prng.nextInt(2));
+    const flat = new Float64Array(2 * n).fill(0.5);
+    const wide = Float64Array.from({ length: 2 * n }, (_, j) =>
+      j % 2 === 1 ? Math.round(prng.next() * 7) / 7 : 0,
+    );
+    for (let i = 0; i < n; i++) wide[2 * i] = 1 - wide[2 * i + 1]!;
+    const heavy = Uint32Array.from({ length: n }, () => prng.nextInt(5000));
+    for (const P of [flat, wide]) {
+      const fast = asRecord(classificationWeightedMetrics(y, P, 2), heavy);
+      expect(fast.roc_auc).toBe(classificationMetricFns(y, P, 2).roc_auc(heavy));
+    }
+    expect(asRecord(classificationWeightedMetrics(y, flat, 2), heavy).roc_auc).toBe(0.5);
+  });
+
   it('small case by hand: weights count rows, ties count half', () => {
     // Scores 0.2 (neg), 0.5 (pos), 0.5 (neg), 0.9 (pos); weights 1, 2, 1, 1.
     const y = Int32Array.from([0, 1, 0, 1]);
