@@ -2,25 +2,16 @@
  * The two scoring paths side by side, in process: a legacy Sluice JSON model (the TS predict) and the
  * same model as the worker's MLflow folder (ONNX through onnxruntime-node, sessions cached by
  * digest), behind the same `ProductionModels` and score handler; then the evaluation of two models
- * (a logistic regression and a 100-round tree ensemble, both as folders through ONNX) on 100,000
- * holdout rows. Prints figures; asserts nothing.
+ * on 100,000 holdout rows (evaluation.ts: phases, the whole against the goal, the floor). Prints
+ * figures; asserts nothing.
  *
  *   node dist/bench/scoring/modelPaths.js      (also run at the end of `npm run bench:scoring`)
  */
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { createScoreHandler } from '../../functions/support/scoreHandler';
-import { evaluateCandidate, scoreForEvaluation } from '../../lib/evaluation/report';
-import { parseEvaluationPolicy } from '../../lib/evaluation/policy';
-import { storeModelFiles } from '../../lib/mlmodel/blobFolder';
 import { OnnxModels } from '../../lib/mlmodel/onnxModels';
-import { loadScorer } from '../../lib/scoring/scorer';
-import { serializeModel } from '../../lib/training/models/artifact';
-import { builtInModelFolder } from '../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../lib/training/models/train';
-import { parseTrainingSpec } from '../../lib/training/spec';
-import { syntheticClassification } from '../../lib/training/synthetic';
+import { benchEvaluation } from './evaluation';
 import { sampleRow } from '../../test/support/lrModel';
-import { MemoryFolderStore } from '../../test/support/memoryFolderStore';
 import type { BenchModelKind } from './memoryModels';
 import { inMemoryProductionModels } from './memoryModels';
 
@@ -81,73 +72,7 @@ async function predictPath(kind: BenchModelKind, batch: number, onnx: OnnxModels
   };
 }
 
-const time = async <T>(f: () => Promise<T>): Promise<{ result: T; ms: number }> => {
-  const t0 = process.hrtime.bigint();
-  const result = await f();
-  return { result, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
-};
-
-/**
- * Two built-in models stored as folders, scored through ONNX on 100,000 rows (the part the goal
- * of ≤ 1 s is about), then the report with its paired bootstrap.
- */
-async function evaluation100k(onnx: OnnxModels): Promise<string[]> {
-  const rows = 100_000;
-  const train = syntheticClassification({ rows: 20_000, features: 20, seed: 3 });
-  const all = Array.from({ length: 20 }, (_, j) => `x${j}`);
-  const store = new MemoryFolderStore();
-  const stored = async (spec: Record<string, unknown>) => {
-    const model = trainModel(train, parseTrainingSpec({ target: 'label', features: all, ...spec })).model;
-    const { files, artifact } = builtInModelFolder(serializeModel(model).bytes);
-    const folder = await storeModelFiles(store.folderStore, files);
-    return { uri: folder.uri, digest: folder.digest, artifact };
-  };
-  const lr = await stored({ algorithm: 'logistic_regression' });
-  const lr10 = await stored({ algorithm: 'logistic_regression', features: all.slice(0, 10) });
-  const gbt = await stored({
-    algorithm: 'gradient_boosting',
-    hyperparameters: { rounds: 100, maxDepth: 6, earlyStoppingRounds: 0 },
-  });
-  const holdout = syntheticClassification({ rows, features: 20, seed: 99 });
-  const deps = { store: store.folderStore, onnx };
-  const lines = [
-    `evaluation on 100,000 holdout rows x 20 features, both models MLflow folders through ONNX:`,
-  ];
-  for (const [name, cRef, pRef] of [
-    ['logistic regression (20 features) vs logistic regression (10)', lr, lr10],
-    ['GBT (100 rounds, depth 6) vs logistic regression (20)', gbt, lr],
-  ] as const) {
-    const load = await time(
-      async () => [await loadScorer(deps, cRef), await loadScorer(deps, pRef)] as const,
-    );
-    const [candidate, champion] = load.result;
-    const scoring = await time(async () => [
-      await scoreForEvaluation(candidate, holdout),
-      await scoreForEvaluation(champion, holdout, 1),
-    ]);
-    const policy = parseEvaluationPolicy({
-      primaryMetric: 'roc_auc',
-      comparison: { mode: 'non_inferiority', margin: 0.005 },
-      bootstrap: { resamples: 1000, seed: 1 },
-    });
-    const report = await time(async () =>
-      evaluateCandidate({
-        dataset: holdout,
-        candidate: scoring.result[0]!,
-        champion: scoring.result[1]!,
-        policy,
-      }),
-    );
-    const d = report.result.comparison!.difference;
-    lines.push(
-      `  ${name}: open ${fmt(load.ms)} ms; score both ${fmt(scoring.ms)} ms (goal <= 1 s: ${scoring.ms <= 1000 ? 'met' : 'NOT met'}); ` +
-        `report with 1,000 paired resamples of ROC AUC ${fmt(report.ms)} ms; AUC ${fmt(report.result.candidate.metrics.roc_auc ?? NaN, 4)} vs ${fmt(report.result.champion!.metrics.roc_auc ?? NaN, 4)}, Δ ${fmt(d.estimate ?? NaN, 4)}`,
-    );
-  }
-  return lines;
-}
-
-/** Prints the predict paths (JSON vs ONNX, batches 1 / 10 / 100 rows) and the 100k evaluation. */
+/** Prints the predict paths (JSON vs ONNX, batches 1 / 10 / 100 rows) and the 100k evaluation (evaluation.ts). */
 export async function benchModelPaths(): Promise<void> {
   // As the app runs it (lib/services.ts): one intra-op thread without spinning. BENCH_ORT_THREADS=0
   // gives onnxruntime's defaults (a thread per core, spinning), N that many threads.
@@ -183,7 +108,7 @@ export async function benchModelPaths(): Promise<void> {
         );
       }
     }
-    for (const line of await evaluation100k(onnx)) console.log(line);
+    for (const line of await benchEvaluation(onnx, threads > 0 ? threads : 0)) console.log(line);
   } finally {
     await onnx.dispose();
   }

@@ -1,4 +1,6 @@
+import type { Prng } from '../training/prng';
 import { createPrng } from '../training/prng';
+import type { WeightedMetrics } from './resample';
 import type { MetricFn } from '../metrics/metrics';
 
 export interface PairedBootstrapResult {
@@ -27,22 +29,48 @@ export function pairedBootstrap(
   metricB: MetricFn,
   options: { resamples: number; confidence: number; seed: number },
 ): PairedBootstrapResult {
-  const { resamples, confidence, seed } = options;
+  const { resamples, seed } = options;
   const estimate = metricA() - metricB();
   const prng = createPrng(seed);
   const counts = new Uint32Array(n);
   const draws = new Uint32Array(n);
+  const a = new Float64Array(resamples);
+  const b = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    drawCounts(prng, counts, draws);
+    a[r] = metricA(counts);
+    b[r] = metricB(counts);
+  }
+  return pairedSummary(estimate, a, b, options);
+}
+
+/**
+ * One resample's row weights: n row indexes drawn with replacement from the stream, counted per
+ * row. The draw every bootstrap here makes, so one seed gives the same resampled rows to all.
+ */
+function drawCounts(prng: Prng, counts: Uint32Array, draws: Uint32Array): void {
+  const n = counts.length;
+  counts.fill(0);
+  prng.fillInts(draws, n);
+  for (let i = 0; i < n; i++) counts[draws[i]!]!++;
+}
+
+/** The percentile interval and standard error of a − b over the resamples whose difference is finite. */
+function pairedSummary(
+  estimate: number,
+  a: Float64Array,
+  b: Float64Array,
+  options: { resamples: number; confidence: number; seed: number },
+): PairedBootstrapResult {
+  const { resamples, confidence, seed } = options;
   const diffs: number[] = [];
   let skipped = 0;
-  for (let b = 0; b < resamples; b++) {
-    counts.fill(0);
-    prng.fillInts(draws, n);
-    for (let i = 0; i < n; i++) counts[draws[i]!]!++;
-    const diff = metricA(counts) - metricB(counts);
+  for (let r = 0; r < a.length; r++) {
+    const diff = a[r]! - b[r]!;
     if (Number.isFinite(diff)) diffs.push(diff);
     else skipped++;
   }
-  diffs.sort((a, b) => a - b);
+  diffs.sort((x, y) => x - y);
   const alpha = (1 - confidence) / 2;
   const m = diffs.length;
   let mean = 0;
@@ -92,9 +120,7 @@ export function metricIntervals(
   const draws = new Uint32Array(n);
   const samples = models.map((fns) => Object.fromEntries(Object.keys(fns).map((k) => [k, [] as number[]])));
   for (let b = 0; b < resamples && n > 0; b++) {
-    counts.fill(0);
-    prng.fillInts(draws, n);
-    for (let i = 0; i < n; i++) counts[draws[i]!]!++;
+    drawCounts(prng, counts, draws);
     models.forEach((fns, m) => {
       for (const [k, f] of Object.entries(fns)) {
         const v = f(counts);
@@ -102,18 +128,83 @@ export function metricIntervals(
       }
     });
   }
-  const alpha = (1 - confidence) / 2;
   return samples.map((byMetric) =>
     Object.fromEntries(
-      Object.entries(byMetric).map(([k, values]) => {
-        values.sort((a, b) => a - b);
-        return [
-          k,
-          values.length > 0
-            ? { lower: quantile(values, alpha), upper: quantile(values, 1 - alpha) }
-            : { lower: null, upper: null },
-        ];
+      Object.entries(byMetric).map(([k, values]) => [k, percentileInterval(values, confidence)]),
+    ),
+  );
+}
+
+/** The percentile interval of finite resampled values (sorted here); nulls when there are none. */
+function percentileInterval(values: number[], confidence: number): MetricInterval {
+  if (values.length === 0) return { lower: null, upper: null };
+  const alpha = (1 - confidence) / 2;
+  values.sort((a, b) => a - b);
+  return { lower: quantile(values, alpha), upper: quantile(values, 1 - alpha) };
+}
+
+export interface EvaluationBootstrap {
+  /** Per model (in the order given), per metric, its percentile interval. */
+  intervals: Record<string, MetricInterval>[];
+  /** The paired difference of `paired.metric` between the first two models, when asked for. */
+  comparison?: PairedBootstrapResult;
+}
+
+/**
+ * The whole bootstrap of an evaluation report in one pass over the resamples: the percentile
+ * interval of every metric of every model, and the paired difference of one metric between the
+ * first two models (candidate − champion). Each resample's row counts are drawn once and every
+ * model's every metric read from them ({@link WeightedMetrics}); the draws are those of
+ * {@link metricIntervals} and {@link pairedBootstrap} for the same seed, and the metric values the
+ * same numbers, so the results are exactly theirs, found several times faster.
+ */
+export function evaluationBootstrap(
+  n: number,
+  models: readonly WeightedMetrics[],
+  options: {
+    resamples: number;
+    confidence: number;
+    seed: number;
+    paired?: { metric: string; estimate: number };
+  },
+): EvaluationBootstrap {
+  const { resamples, confidence, seed, paired } = options;
+  const widths = models.map((m) => m.names.length);
+  const values = models.map((m) => new Float64Array(resamples * m.names.length));
+  const runs = n > 0 ? resamples : 0;
+  if (runs > 0) {
+    const prng = createPrng(seed);
+    const counts = new Uint32Array(n);
+    const draws = new Uint32Array(n);
+    for (let r = 0; r < runs; r++) {
+      drawCounts(prng, counts, draws);
+      models.forEach((m, j) => m.evaluate(counts, values[j]!.subarray(r * widths[j]!, (r + 1) * widths[j]!)));
+    }
+  }
+  const column = (j: number, k: number): Float64Array => {
+    const out = new Float64Array(runs);
+    for (let r = 0; r < runs; r++) out[r] = values[j]![r * widths[j]! + k]!;
+    return out;
+  };
+  const intervals = models.map((m, j) =>
+    Object.fromEntries(
+      m.names.map((name, k) => {
+        const finite: number[] = [];
+        for (const v of column(j, k)) if (Number.isFinite(v)) finite.push(v);
+        return [name, percentileInterval(finite, confidence)];
       }),
     ),
   );
+  let comparison: PairedBootstrapResult | undefined;
+  if (paired && models.length >= 2 && runs > 0) {
+    const ka = models[0]!.names.indexOf(paired.metric);
+    const kb = models[1]!.names.indexOf(paired.metric);
+    if (ka < 0 || kb < 0) throw new Error(`no metric ${paired.metric} to compare`);
+    comparison = pairedSummary(paired.estimate, column(0, ka), column(1, kb), {
+      resamples,
+      confidence,
+      seed,
+    });
+  }
+  return { intervals, ...(comparison ? { comparison } : {}) };
 }

@@ -4,7 +4,9 @@ import type { ColumnarDataset } from '../training/dataset';
 import { getColumn, selectRows } from '../training/dataset';
 import { encodeClassTarget, encodeRegressionTarget } from '../training/features';
 import type { ModelScores, Scorer } from '../scoring/scorer';
-import { metricIntervals, pairedBootstrap } from './bootstrap';
+import { evaluationBootstrap } from './bootstrap';
+import type { WeightedMetrics } from './resample';
+import { classificationWeightedMetrics, regressionWeightedMetrics } from './resample';
 import type { MetricFn } from '../metrics/metrics';
 import type { MetricName } from '../contracts/evaluationPolicy';
 import {
@@ -153,8 +155,11 @@ export interface EvaluateInput {
 
 const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-function valuesOf(fns: Record<string, MetricFn>): Record<string, number | null> {
-  return Object.fromEntries(Object.entries(fns).map(([k, f]) => [k, finiteOrNull(f())]));
+/** Every metric on all rows (each row weighing once), finite or null. */
+function valuesOf(m: WeightedMetrics): Record<string, number | null> {
+  const out = new Float64Array(m.names.length);
+  m.evaluate(undefined, out);
+  return Object.fromEntries(m.names.map((k, j) => [k, finiteOrNull(out[j]!)]));
 }
 
 /**
@@ -242,7 +247,7 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
   const K = classes?.length ?? 0;
 
   type Scored = {
-    fns: Record<string, MetricFn>;
+    metrics: WeightedMetrics;
     detail?: z.infer<typeof classificationDetail>;
     sliceFns: (rows: Uint32Array) => Record<string, MetricFn>;
   };
@@ -253,7 +258,7 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
       const P = alignProba(m.scores.probabilities!, keep, m.classes!, classes);
       const cm = confusionMatrix(y, argmaxRows(P, n, K), K);
       return {
-        fns: classificationMetricFns(y, P, K),
+        metrics: classificationWeightedMetrics(y, P, K),
         detail: { confusionMatrix: cm, perClass: classScores(cm), calibration: calibrationBins(y, P, K) },
         sliceFns: (rows) => {
           const Ps = new Float64Array(rows.length * K);
@@ -272,7 +277,7 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
       const all = m.scores.values!;
       const yhat = keep.length === all.length ? all : Float64Array.from(keep, (i) => all[i]!);
       return {
-        fns: regressionMetricFns(y, yhat),
+        metrics: regressionWeightedMetrics(y, yhat),
         sliceFns: (rows) =>
           regressionMetricFns(
             Float64Array.from(rows, (r) => y[r]!),
@@ -285,26 +290,26 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
   const cand = score(candidate);
   const champ = champion ? score(champion) : undefined;
   const primary = policy.primaryMetric;
-  const comparison =
-    champ && n > 0
-      ? pairedBootstrap(n, cand.fns[primary]!, champ.fns[primary]!, {
-          resamples: policy.bootstrap.resamples,
-          confidence: policy.confidence,
-          seed: policy.bootstrap.seed,
-        })
-      : undefined;
+  const candidateMetrics = valuesOf(cand.metrics);
+  const championMetrics = champ ? valuesOf(champ.metrics) : undefined;
 
-  // An interval for every absolute number on the report, both sides on the same resampled rows.
+  // An interval for every absolute number on the report, both sides on the same resampled rows,
+  // and the paired bootstrap of candidate − champion on the primary metric: one set of draws.
   const intervalOptions = {
     resamples: policy.bootstrap.resamples,
     confidence: policy.confidence,
     seed: policy.bootstrap.seed,
   };
-  const [candIntervals, champIntervals] = metricIntervals(
-    n,
-    champ ? [cand.fns, champ.fns] : [cand.fns],
-    intervalOptions,
-  ).map((metrics) => ({ ...intervalOptions, metrics }));
+  // A metric that is not finite is null on the report, and its difference NaN (shown as null too).
+  const onAll = (values: Record<string, number | null>): number => values[primary] ?? NaN;
+  const boot = evaluationBootstrap(n, champ ? [cand.metrics, champ.metrics] : [cand.metrics], {
+    ...intervalOptions,
+    ...(champ && n > 0
+      ? { paired: { metric: primary, estimate: onAll(candidateMetrics) - onAll(championMetrics!) } }
+      : {}),
+  });
+  const comparison = boot.comparison;
+  const [candIntervals, champIntervals] = boot.intervals.map((metrics) => ({ ...intervalOptions, metrics }));
 
   const slices: SliceResult[] = [];
   const missingSliceColumns: string[] = [];
@@ -346,8 +351,6 @@ export function evaluateCandidate(input: EvaluateInput): EvaluationReport {
     }
   }
 
-  const candidateMetrics = valuesOf(cand.fns);
-  const championMetrics = champ ? valuesOf(champ.fns) : undefined;
   const evidence: Evidence = {
     rows: n,
     candidate: candidateMetrics,
