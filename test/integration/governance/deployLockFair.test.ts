@@ -5,13 +5,15 @@
  * that stopped asking (waiting for its deployment window) is passed over but keeps its place; and
  * every wait is two audit entries (began: holder run and reason; ended: outcome and seconds waited)
  * under the candidate's subject, written once each even when the audit write fails and the
- * activity is retried.
+ * activity is retried. The candidate's evidence pack lists the wait.
  */
 import { finishRun } from '../../../activities/finishRun';
 import { takeDeploymentLock } from '../../../activities/takeDeploymentLock';
 import { ApprovalSlots } from '../../../lib/approval/slot';
 import { ApprovalStore } from '../../../lib/approval/store';
 import { AuditLog } from '../../../lib/audit/log';
+import { renderEvidenceHtml } from '../../../lib/evidence/html';
+import { buildEvidencePack } from '../../../lib/evidence/pack';
 import type { AuditEvent, AuditSink } from '../../../lib/audit/log';
 import type { LockHolder } from '../../../lib/registry/deployLock';
 import {
@@ -20,6 +22,7 @@ import {
   LOCK_WAIT_BEGAN,
   LOCK_WAIT_ENDED,
 } from '../../../lib/registry/deployLock';
+import { ModelRegistry } from '../../../lib/registry/registry';
 import { newRunDocument } from '../../../lib/runs/document';
 import { endRun } from '../../../lib/runs/ending';
 import { RunStore } from '../../../lib/runs/store';
@@ -255,5 +258,60 @@ describe('deployment lock waits on the Cosmos emulator: served in arrival order,
       [LOCK_WAIT_ENDED, at(1), 3],
     ]);
     expect(await shaky.waiting('m-flaky')).toEqual([]);
+  });
+
+  it('the evidence pack of the version that waited lists the wait (JSON and HTML) and its audit entries', async () => {
+    const registry = new ModelRegistry(suite.cosmos.container('models'), () => new Date(T0), audit);
+    const { version } = await registry.registerVersion({
+      modelName: 'm-ev',
+      modelDigest: 'ab'.repeat(32),
+      artifactUri: 'models/m-ev/1.json',
+      datasetDigest: 'cd'.repeat(32),
+      metrics: { roc_auc: 0.8 },
+      trainingSpec: {},
+      algorithm: 'logistic_regression',
+      runId: 'r-ev',
+      tags: {},
+    });
+    await newRun('r-ev-hold', 'p-ev-hold', 9);
+    await newRun('r-ev', 'p-ev', version.version);
+    const take = takeDeploymentLock({ deployLocks: locks, runs });
+    await take({ runId: 'r-ev-hold', pipeline: 'p-ev-hold', modelName: 'm-ev', at: at(0) });
+    await take({ runId: 'r-ev', pipeline: 'p-ev', modelName: 'm-ev', at: at(10) });
+    await locks.release('m-ev', 'r-ev-hold');
+    await take({ runId: 'r-ev', pipeline: 'p-ev', modelName: 'm-ev', at: at(70) });
+
+    const notRead = async (): Promise<never> => {
+      throw new Error('not read');
+    };
+    const pack = await buildEvidencePack(
+      {
+        registry,
+        // No run document: the pack reads neither the pipeline nor stored reports.
+        runs: { find: async () => undefined },
+        pipelines: { get: notRead },
+        artifacts: { getBuffer: notRead },
+        approvals,
+        audit,
+        now: () => new Date(T0),
+      },
+      'm-ev',
+      version.version,
+    );
+    expect(pack?.lockWaits).toEqual([
+      expect.objectContaining({
+        since: at(10),
+        holder: { runId: 'r-ev-hold', pipeline: 'p-ev-hold' },
+        outcome: 'granted',
+        waitedSeconds: 60,
+      }),
+    ]);
+    expect(pack?.audit.entries.map((e) => e.kind)).toEqual(
+      expect.arrayContaining([LOCK_WAIT_BEGAN, LOCK_WAIT_ENDED]),
+    );
+    const html = renderEvidenceHtml(pack!);
+    expect(html).toContain('Waits for the deployment lock');
+    expect(html).toContain('run r-ev-hold of p-ev-hold');
+    expect(html).toContain('60 s');
   });
 });
