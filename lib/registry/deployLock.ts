@@ -164,10 +164,13 @@ export class DeploymentLocks {
       for (const t of seen) {
         if (t.runId === who.runId) continue;
         if (byPlace(t, place) > 0) break;
-        if (Date.parse(at) - Date.parse(t.askedAt) > LOCK_AWAY_MS) continue; // away: passed over
         const waiter = { runId: t.runId, pipeline: t.pipeline };
-        if (await isActive(waiter)) return waiter;
-        await this.endWait(t, 'run_ended', at); // a waiter that ended loses its ticket
+        if (!(await isActive(waiter))) {
+          await this.endWait(t, 'run_ended', at); // a waiter that ended loses its ticket
+          continue;
+        }
+        if (Date.parse(at) - Date.parse(t.askedAt) > LOCK_AWAY_MS) continue; // away: passed over
+        return waiter;
       }
       return undefined;
     };
