@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { takeDeploymentLockActivity } from '../lib/contracts/deploy';
-import { readStepOutputs } from '../lib/contracts/run';
 import type { DeploymentLocks, LockHolder } from '../lib/registry/deployLock';
 import { lockWaitReason } from '../lib/registry/deployLock';
+import { lockWaitSubject } from '../lib/registry/lockWaits';
 import { terminalRunStatuses } from '../lib/runs/document';
 import type { RunStore } from '../lib/runs/store';
 import { refuseEndedRun } from './setRolloutStep';
@@ -41,13 +41,12 @@ export function takeDeploymentLock(deps: TakeDeploymentLockDeps) {
       const run = await deps.runs.get(holder.pipeline, holder.runId);
       return run !== undefined && !terminalRunStatuses.has(run.status);
     };
-    const version = marked ? readStepOutputs(marked.steps, 'evaluate')?.modelVersion : undefined;
     const taken = await deps.deployLocks.take(
       input.modelName,
       { runId: input.runId, pipeline: input.pipeline },
       input.at,
       isActive,
-      { subject: version ? `model/${input.modelName}/${version}` : `run/${input.runId}` },
+      { subject: lockWaitSubject(marked ?? { id: input.runId, steps: [] }, input.modelName) },
     );
     if (taken.granted) {
       // Ended while the lock was being taken (a cancel between the two writes released nothing):
