@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import { takeDeploymentLockActivity } from '../lib/contracts/deploy';
 import type { DeploymentLocks, LockHolder } from '../lib/registry/deployLock';
+import { lockWaitReason } from '../lib/registry/deployLock';
+import { lockWaitSubject } from '../lib/registry/lockWaits';
 import { terminalRunStatuses } from '../lib/runs/document';
 import type { RunStore } from '../lib/runs/store';
 import { refuseEndedRun } from './setRolloutStep';
@@ -19,7 +21,10 @@ export interface TakeDeploymentLockDeps {
  * the model first (`deploymentLock`), so every ending of the run (lib/runs/ending.ts) releases it,
  * even one that comes between the two writes; a run canceled or ended is refused (`run_canceled`)
  * and takes nothing. The holder is judged alive by its run document: a holder whose run is
- * terminal (or gone) is taken over. Idempotent: a retry finds the lock already its own.
+ * terminal (or gone) is taken over. Waiters are served in arrival order (a ticket each, kept in
+ * the lock's partition), and each wait is audited under the candidate's subject
+ * (`model/<name>/<version>`, so the version's evidence pack lists it). Idempotent: a retry finds
+ * the lock already its own.
  */
 export function takeDeploymentLock(deps: TakeDeploymentLockDeps) {
   return async (input: Input): Promise<Output> => {
@@ -41,6 +46,7 @@ export function takeDeploymentLock(deps: TakeDeploymentLockDeps) {
       { runId: input.runId, pipeline: input.pipeline },
       input.at,
       isActive,
+      { subject: lockWaitSubject(marked ?? { id: input.runId, steps: [] }, input.modelName) },
     );
     if (taken.granted) {
       // Ended while the lock was being taken (a cancel between the two writes released nothing):
@@ -60,16 +66,7 @@ export function takeDeploymentLock(deps: TakeDeploymentLockDeps) {
           : {}),
       };
     }
-    const h = taken.holder;
-    return {
-      granted: false,
-      holder: h,
-      reason:
-        `waiting for the deployment lock of ${input.modelName}: run ${h.runId} of ${h.pipeline} is deploying it${taken.takenAt ? ` (since ${taken.takenAt})` : ''}`.slice(
-          0,
-          1_000,
-        ),
-    };
+    return { granted: false, holder: taken.holder, reason: lockWaitReason(input.modelName, taken) };
   };
 }
 

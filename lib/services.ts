@@ -352,7 +352,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     approvals,
     delegations,
     slots: new ApprovalSlots(cosmos),
-    deployLocks: new DeploymentLocks(cosmos),
+    deployLocks: new DeploymentLocks(cosmos, { audit, now }),
     registry,
     checks: new CheckStore(cosmos),
     backend: mlflowLinkedBackends(overrides.backend ?? userCodeBackends(rawBackends(), policy), link),

@@ -1,6 +1,7 @@
 import type { Container } from '@azure/cosmos';
 import { z } from 'zod';
 import type { SafeHtml } from '../approval/html';
+import type { AuditLog } from '../audit/log';
 import { markup } from '../approval/html';
 import type { ApprovalStore } from '../approval/store';
 import { approvalInstanceId } from '../contracts/orchestrations';
@@ -18,6 +19,9 @@ import { csrfField } from './csrf';
 import type { RunOverride } from './overrides';
 import { overrideChip, overridesOfRuns } from './overrides';
 import { duration, fmt, statusChip, when, words } from './format';
+import type { LockWait } from '../registry/lockWaits';
+import { lockWaitsOf, lockWaitSubject } from '../registry/lockWaits';
+import { lockWaitNotice, lockWaitSection } from './lockWait';
 import { runPagePath } from './paths';
 import { deployedLinks, deployedVersionOf, rolloutOf, rolloutSection } from './rollout';
 import type { ConsolePage, PageInput } from './layout';
@@ -29,7 +33,8 @@ import { evaluationSection, reportPath, validationSection } from './reports';
  * The Run page (`/runs/{id}`): the step timeline as a Gantt chart (compute, waiting for people,
  * queued), each step's outputs, the validation report (failed checks, drift per feature with
  * reference vs current histograms), the evaluation (candidate vs champion with intervals, slices),
- * the training job's log tail and loss curve, the approval with who decided, and Cancel for
+ * the training job's log tail and loss curve, the approval with who decided, the waits for the
+ * model's deployment lock (a notice while it waits; each wait from the audit trail), and Cancel for
  * operators. Everything is read once per request; a part that cannot be read says so in its place.
  */
 
@@ -38,6 +43,8 @@ export interface RunPageDeps {
   approvals: Pick<ApprovalStore, 'readState'>;
   /** The registry's container, for the override mark of the run's model (lib/console/overrides.ts). */
   models?: Pick<Container, 'items'>;
+  /** The audit trail, for the run's waits for its model's deployment lock (lib/console/lockWait.ts). */
+  audit?: Pick<AuditLog, 'bySubject'>;
   now: () => Date;
 }
 
@@ -103,6 +110,8 @@ export interface RunDetails {
   approval?: Awaited<ReturnType<ApprovalStore['readState']>>;
   /** Set when the run's model went to production by emergency override. */
   override?: RunOverride;
+  /** The run's waits for its model's deployment lock, from the audit trail. */
+  lockWaits?: LockWait[];
   /** Parts that could not be read, with why. */
   problems: string[];
 }
@@ -123,7 +132,9 @@ export async function loadRunDetails(deps: RunPageDeps, run: RunDocument): Promi
   // A promoted run's train step imported a model from MLflow: no job, no log or curve to show.
   const job = outputs ? ('jobId' in outputs ? outputs : undefined) : readTrainJob(run);
   const jobs = resources.blobContainers.jobs;
-  const [validation, evaluation, status, metrics, approval, overrides] = await Promise.all([
+  const lockSubject =
+    deps.audit && run.deploymentLock ? lockWaitSubject(run, run.deploymentLock.modelName) : undefined;
+  const [validation, evaluation, status, metrics, approval, overrides, lockEntries] = await Promise.all([
     attempt('validation report', problems, () => readRunReport(deps, run, 'validation')),
     attempt('evaluation report', problems, () => readRunReport(deps, run, 'evaluation')),
     job
@@ -158,7 +169,11 @@ export async function loadRunDetails(deps: RunPageDeps, run: RunDocument): Promi
     deps.models
       ? attempt('override mark', problems, () => overridesOfRuns(deps.models!, [run.id]))
       : undefined,
+    lockSubject
+      ? attempt('deployment lock waits', problems, () => deps.audit!.bySubject(lockSubject))
+      : undefined,
   ]);
+  const lockWaits = lockEntries ? lockWaitsOf(lockEntries, run.id) : [];
   const override = overrides?.get(run.id);
   const train = outputs && 'jobId' in outputs ? outputs : undefined;
   return {
@@ -176,6 +191,7 @@ export async function loadRunDetails(deps: RunPageDeps, run: RunDocument): Promi
       : {}),
     ...(approval ? { approval } : {}),
     ...(override ? { override } : {}),
+    ...(lockWaits.length ? { lockWaits } : {}),
     problems,
   };
 }
@@ -309,6 +325,7 @@ export function renderRunPage(
 <h1>Run <span class="mono">${run.id}</span></h1>
 <p>${statusChip(run.status)}${run.stopReason ? markup` <strong>${words(run.stopReason)}</strong>` : ''}${run.reason ? markup` — ${run.reason}` : ''}${details.override ? markup` ${overrideChip(details.override.override)}` : ''}</p>
 ${options.notice ? markup`<div class="notice info" role="status"><strong>${options.notice}</strong></div>` : ''}
+${lockWaitNotice(run)}
 ${active ? markup`<p class="sub">This run is still going; the page follows it. <a href="${runPagePath(run.id, run.pipeline)}">Refresh</a></p>` : ''}
 ${
   active && options.canOperate
@@ -349,6 +366,7 @@ ${trainingSection(details, ids)}
 ${approvalSection(run, details)}
 </section>
 ${deploymentSection(run, details.override)}
+${lockWaitSection(details.lockWaits ?? [])}
 ${details.problems.length ? markup`<section class="card" aria-labelledby="s-problems"><h2 id="s-problems">Could not be read</h2><ul class="plain">${details.problems.map((p) => markup`<li>${p}</li>`)}</ul></section>` : ''}`;
   return renderPage({ ...frame, title: `Run ${run.id}`, nav: 'runs', body });
 }

@@ -199,6 +199,14 @@ ${
       )}</table>`
     : markup`<p class="muted">Never deployed.</p>`
 }
+${
+  p.lockWaits?.length
+    ? markup`<h3>Waits for the deployment lock</h3><table><tr><th>began</th><th>held by</th><th>reason</th><th>ended</th><th>waited</th></tr>${p.lockWaits.map(
+        (w) =>
+          markup`<tr><td>${w.since}</td><td>${w.holder ? `run ${w.holder.runId} of ${w.holder.pipeline}` : '—'}</td><td>${w.reason ?? ''}</td><td>${w.endedAt ? `${w.outcome === 'granted' ? 'granted' : 'run ended'} ${w.endedAt}` : 'still waiting'}</td><td>${w.waitedSeconds !== undefined ? `${w.waitedSeconds} s` : '—'}</td></tr>`,
+      )}</table>`
+    : ''
+}
 </section>
 
 <section><h2>Audit trail</h2>

@@ -1,5 +1,7 @@
 import type { AuditEntry } from '../audit/chain';
 import type { AuditLog } from '../audit/log';
+import type { LockWait } from '../registry/lockWaits';
+import { lockWaitsOf } from '../registry/lockWaits';
 import type { ApprovalRecord } from '../contracts/approvalRecord';
 import type { RunDocument } from '../contracts/runDocument';
 import { readStepOutputs } from '../contracts/run';
@@ -154,6 +156,11 @@ export interface EvidencePack {
   };
   approvals: EvidenceApproval[];
   deployments: EvidenceDeployment[];
+  /**
+   * The run's waits for the model's deployment lock before it deployed, from the audit entries
+   * below (lib/registry/lockWaits.ts); absent when it never waited.
+   */
+  lockWaits?: LockWait[];
   lineage: {
     dataset: { sha256: string; uri?: string };
     run: { id: string; pipeline: string; pipelineVersion: number } | null;
@@ -259,6 +266,7 @@ export async function buildEvidencePack(
 
   const subject = `model/${name}/${version}`;
   const [entries, head] = await Promise.all([deps.audit.bySubject(subject), deps.audit.head()]);
+  const lockWaits = lockWaitsOf(entries, v.runId);
   const aliases = Object.entries(model.head.aliases)
     .filter(([, a]) => a.version === version)
     .map(([alias]) => alias);
@@ -372,6 +380,7 @@ export async function buildEvidencePack(
       : {}),
     approvals,
     deployments,
+    ...(lockWaits.length ? { lockWaits } : {}),
     lineage: {
       dataset: {
         sha256: v.datasetDigest,

@@ -6,7 +6,8 @@
  * the holder, and production does not move. The holder is canceled: its ending releases the lock,
  * the waiter takes it and deploys. Production moved twice, in order. Then a holder whose rollout
  * completes (promoted by an operator): it releases at its end, and the waiter (evaluated against the production it replaced)
- * stops superseded rather than deploying over it. Needs `dist/`.
+ * stops superseded rather than deploying over it. Two runs waiting behind one holder get the lock in
+ * the order they began to wait, each wait in the audit trail. Needs `dist/`.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -36,6 +37,18 @@ const LENIENT = (base: Record<string, unknown>) => ({
   comparison: { mode: 'non_inferiority', margin: 0.5 },
   guardrails: [{ metric: 'rmse', maxDegradation: 5 }],
 });
+
+interface TrailEntry {
+  kind: string;
+  data: Record<string, unknown>;
+}
+
+/** The deployment-lock entries of the audit trail under a model version, oldest first. */
+async function lockTrail(h: PipelineHarness, version: number): Promise<TrailEntry[]> {
+  const res = await h.api('GET', `/api/audit?subject=${encodeURIComponent(`model/${MODEL}/${version}`)}`);
+  const page = (await res.json()) as { entries: TrailEntry[] };
+  return page.entries.filter((e) => e.kind.startsWith('deployment_lock.')).reverse();
+}
 
 async function untilApproval(h: PipelineHarness, id: string): Promise<void> {
   const r = await h.waitFor(
@@ -110,6 +123,16 @@ describe('deployment lock through devhost', () => {
     );
     expect(waiting.status).toBe('running');
     expect(deploy(waiting)?.status).toBe('running');
+    // The wait is in the audit trail under the waiter's candidate, and its Run page says whose lock
+    // it waits for and why.
+    const waiterVersion = waiting.steps.find((s) => s.name === 'evaluate')?.outputs?.modelVersion as number;
+    const began = await lockTrail(h, waiterVersion);
+    expect(began.map((e) => [e.kind, e.data.runId, e.data.holder])).toEqual([
+      ['deployment_lock.wait_began', waiter, { runId: holder, pipeline: 'gov-lock-canary' }],
+    ]);
+    const page = await (await h.api('GET', `/runs/gov-lock-direct/${waiter}`)).text();
+    expect(page).toContain(`data-lock-wait="${holder}"`);
+    expect(page).toContain('Waiting for the deployment lock held by run');
     // Still waiting a few polls later, and nothing moved.
     await new Promise((r) => setTimeout(r, 6_000));
     const still = await h.run(waiter);
@@ -136,6 +159,17 @@ describe('deployment lock through devhost', () => {
       1,
       version,
     ]);
+    // The wait ended granted, with the seconds it lasted; the Run page lists it from the trail.
+    const ended = (await lockTrail(h, version)).filter((e) => e.kind === 'deployment_lock.wait_ended');
+    expect(ended).toHaveLength(1);
+    expect(ended[0]!.data).toMatchObject({
+      runId: waiter,
+      outcome: 'granted',
+      waitedSeconds: expect.any(Number),
+    });
+    const after = await (await h.api('GET', `/runs/gov-lock-direct/${waiter}`)).text();
+    expect(after).toContain('id="s-lock"');
+    expect(after).not.toContain('data-lock-wait="');
   });
 
   it('a holder whose rollout completes releases the lock; the waiter, evaluated against the old production, stops superseded', async () => {
@@ -177,5 +211,50 @@ describe('deployment lock through devhost', () => {
         .map((m) => m.to)
         .slice(-2),
     ).toEqual([before, moved.version]);
+  });
+
+  it('two runs waiting behind a holder get the lock in the order they began to wait', async () => {
+    // A third pipeline of the model, so three runs can be approved at once (one slot per pipeline).
+    const other = testPipeline('gov-lock-direct2', { modelName: MODEL });
+    await h.put({ ...other, evaluation: LENIENT(other) });
+    const before = (await h.model(MODEL))!.aliases.production!.version;
+    const holder = await h.start('gov-lock-canary', wagesLess(tmp, 5));
+    const first = await h.start('gov-lock-direct', wagesLess(tmp, 6));
+    const second = await h.start('gov-lock-direct2', wagesLess(tmp, 7));
+    await Promise.all([untilApproval(h, holder), untilApproval(h, first), untilApproval(h, second)]);
+    await h.decide(holder, 'approve', 'roll it out');
+    await h.waitFor(holder, 'the rollout', (r) => {
+      const rollout = r.rollout as { steps?: unknown[] } | undefined;
+      return deploy(r)?.status === 'running' && (rollout?.steps?.length ?? 0) > 0;
+    });
+    const waits = (r: RunView) => deploy(r)?.outputs?.lockWait !== undefined;
+    await h.decide(first, 'approve', 'first in line');
+    await h.waitFor(first, 'the first wait', waits);
+    await h.decide(second, 'approve', 'second in line');
+    await h.waitFor(second, 'the second wait', waits);
+
+    // The holder ends; whichever waiter asks first, the one that began to wait first deploys, and
+    // the second, evaluated against the production the first replaced, stops superseded.
+    const res = await h.api('POST', `/api/runs/${holder}/cancel`, undefined, {
+      'x-ms-client-principal-name': 'ops@example.com',
+    });
+    expect(res.status).toBe(202);
+    const [a, b] = await Promise.all([h.finished(first, 180_000), h.finished(second, 180_000)]);
+    expect(a.status).toBe('succeeded');
+    expect(a.deployment).toMatchObject({ modelName: MODEL, previous: before });
+    expect(b).toMatchObject({ status: 'stopped', stopReason: 'superseded' });
+    expect((await h.model(MODEL))?.aliases.production?.version).toBe(
+      (a.deployment as { version: number }).version,
+    );
+    // Both waits are in the trail; the second began after the first and ended granted after it.
+    const version = (r: RunView) =>
+      r.steps.find((s) => s.name === 'evaluate')?.outputs?.modelVersion as number;
+    const [ta, tb] = await Promise.all([lockTrail(h, version(a)), lockTrail(h, version(b))]);
+    const endOf = (t: TrailEntry[]) => t.find((e) => e.kind === 'deployment_lock.wait_ended')!.data;
+    const beganOf = (t: TrailEntry[]) => t.find((e) => e.kind === 'deployment_lock.wait_began')!.data;
+    expect(endOf(ta)).toMatchObject({ runId: first, outcome: 'granted' });
+    expect(endOf(tb)).toMatchObject({ runId: second, outcome: 'granted' });
+    expect(String(beganOf(ta).since) < String(beganOf(tb).since)).toBe(true);
+    expect(String(endOf(ta).endedAt) <= String(endOf(tb).endedAt)).toBe(true);
   });
 });
