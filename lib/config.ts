@@ -447,6 +447,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (queued === undefined && queuedOld !== undefined) cleaned.TRAINING_QUEUED_LIMIT_SECONDS = queuedOld;
   if (queuedOld === undefined && queued !== undefined) cleaned.AZUREML_QUEUED_LIMIT_SECONDS = queued;
+  // App Service hands the app a Key Vault reference's literal text when it cannot read the secret
+  // (no such secret, no access yet, a renamed vault). That text is public (anyone who reads the app
+  // settings knows it) and long enough to pass as a webhook secret, so using it would let anyone sign
+  // requests: refuse it, naming the setting, and fail closed.
+  const unresolved = Object.keys(configSchema.shape).filter((k) =>
+    /^\s*@Microsoft\.KeyVault\(/i.test(cleaned[k] ?? ''),
+  );
+  if (unresolved.length > 0) {
+    throw new ConfigError(
+      `Invalid Sluice settings:\n${unresolved
+        .map(
+          (k) =>
+            `✖ ${k} is an unresolved Key Vault reference: App Service could not read the secret (does it exist in the vault, and may the app's identity read it?)\n  → at ${k}`,
+        )
+        .join('\n')}`,
+    );
+  }
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(`Invalid Sluice settings:\n${z.prettifyError(parsed.error)}`);

@@ -61,3 +61,33 @@ describe('MODEL_MAX_BYTES', () => {
     expect(() => loadConfig({ ...base, MODEL_MAX_BYTES: value })).toThrow(/MODEL_MAX_BYTES/);
   });
 });
+
+describe('unresolved Key Vault references', () => {
+  // What App Service passes when it cannot read the secret: public text, long enough to pass as a
+  // webhook secret, so anyone who reads the app settings could sign GitHub protection-rule events.
+  const literal =
+    '@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/github-webhook-secret/)';
+
+  it('are refused, naming each setting, instead of being used as the secret', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        ...base,
+        GITHUB_APP_ID: '123',
+        GITHUB_APP_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----',
+        GITHUB_WEBHOOK_SECRET: literal,
+        DATABRICKS_WEBHOOK_SECRET: ` ${literal.replace('KeyVault', 'keyvault')}`,
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/GITHUB_WEBHOOK_SECRET is an unresolved Key Vault reference/);
+    expect((err as Error).message).toMatch(/DATABRICKS_WEBHOOK_SECRET is an unresolved Key Vault reference/);
+  });
+
+  it('a resolved secret and settings Sluice does not read are left alone', () => {
+    const c = loadConfig({ ...base, GITHUB_WEBHOOK_SECRET: 'a'.repeat(32), SOMETHING_ELSE: literal });
+    expect(c.GITHUB_WEBHOOK_SECRET).toBe('a'.repeat(32));
+  });
+});
