@@ -384,7 +384,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ? {
           tracking,
           registry: mlflowRegistry!,
-          ...(mlflow?.unityCatalog ? { unityCatalog: { schema: mlflow.unityCatalog.schema } } : {}),
+          ...(mlflow?.unityCatalog
+            ? // The start-time listing check uses the same limit as the train step's download.
+              { unityCatalog: { schema: mlflow.unityCatalog.schema, maxBytes: config.MODEL_MAX_BYTES } }
+            : {}),
           // Models logged in the workspace itself (dbfs:/, /Volumes/): read through its API.
           ...(config.MLFLOW_TRACKING_URI === 'databricks'
             ? {

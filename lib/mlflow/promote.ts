@@ -100,7 +100,7 @@ export interface PromoteDeps {
   registry: Pick<MlflowClient, 'getModelVersion' | 'getModelVersionByAlias' | 'getModelVersionDownloadUri'> &
     Partial<Pick<MlflowClient, 'call' | 'unityCatalog'>>;
   /** MLFLOW_REGISTRY_URI=databricks-uc: MLFLOW_UC_SCHEMA (for hints) and how storage is reached (tests). */
-  unityCatalog?: UcReadOptions & { schema?: string };
+  unityCatalog?: UcReadOptions & { schema?: string; maxBytes?: number };
   /**
    * Set when MLFLOW_TRACKING_URI is `databricks`: folders in the workspace's own stores (run
    * artifacts under dbfs:/databricks/mlflow-tracking, other dbfs:/ paths, /Volumes/) are read

@@ -426,9 +426,10 @@ describe('the MLflow mirror with Unity Catalog', () => {
 
   it("promotes from Unity Catalog through the app's own services: the resolve at start and the importModel activity", async () => {
     const models = services.mlflowModels!;
-    // The composition root gives promote the Unity Catalog registry and MLFLOW_UC_SCHEMA.
+    // The composition root gives promote the Unity Catalog registry, MLFLOW_UC_SCHEMA, and the
+    // MODEL_MAX_BYTES its start-time listing check shares with the train step's download.
     expect(models.registry.unityCatalog).toBe(true);
-    expect(models.unityCatalog).toEqual({ schema: 'main.ml' });
+    expect(models.unityCatalog).toEqual({ schema: 'main.ml', maxBytes: 512 * 1024 * 1024 });
     const twoLevel = (await resolveMlflowCandidate(models, 'models:/wages/1').catch(
       (e: unknown) => e,
     )) as ValidationError;
