@@ -32,10 +32,18 @@ export function endRollout(deps: EndRolloutDeps) {
   return async (input: Input): Promise<Output> => {
     let ended = false;
     let candidateVersion: number | undefined;
+    // An end that contradicts one already recorded (the orchestration aborting after its completed
+    // end failed part-way, say) changes nothing: the first outcome stands, in the document, the run
+    // record, the audit trail and the reviewers' mail. The same outcome again is a retry and goes on.
+    let contradicts = false;
     await deps.rollouts.update(input.modelName, (current) => {
       if (current?.rolloutId === input.rolloutId) candidateVersion = current.candidate.version;
       if (!current || current.rolloutId !== input.rolloutId || current.state === input.outcome)
         return undefined;
+      if (isEnded(current.state)) {
+        contradicts = true;
+        return undefined;
+      }
       ended = true;
       // The step has ended: it has no deadline any more.
       const { deadline: _deadline, ...rest } = current;
@@ -49,6 +57,7 @@ export function endRollout(deps: EndRolloutDeps) {
         reason: input.reason.slice(0, 2_000),
       };
     });
+    if (contradicts) return { ended: false, notified: 0 };
     await deps.runs.update(input.pipeline, input.runId, (run) => ({
       ...run,
       rollout: recordEnd(
@@ -89,7 +98,8 @@ export function endRollout(deps: EndRolloutDeps) {
         ...(input.figures ? { figures: input.figures } : {}),
         ...(input.breaches ? { breaches: input.breaches } : {}),
       },
-      key: `rollout:${input.rolloutId}:ended:${input.outcome}`,
+      // One entry per rollout: whatever ends it first is its end.
+      key: `rollout:${input.rolloutId}:ended`,
     });
     const approval = await deps.approvals.getRecord(input.runId, input.approvalId);
     if (!approval) return { ended, notified: 0 };
@@ -151,3 +161,6 @@ registerActivityFactory(endRolloutActivity, (services) =>
     audit: services.audit,
   }),
 );
+
+const isEnded = (state: string): boolean =>
+  state === 'completed' || state === 'rolled_back' || state === 'aborted';

@@ -215,5 +215,18 @@ describe('rollout activities (services from createServices on the emulators)', (
     expect(
       await requestControl(services.rollouts, MODEL, { action: 'abort', by: 'ops' }, AT),
     ).toBeUndefined();
+    // A later end with another outcome (the orchestration aborting after an end failed part-way)
+    // changes nothing: the first outcome stands everywhere, with one audit entry.
+    const contradicting = await endRollout({
+      ...services,
+      notifier: async () => (await services.approval()).notifier,
+    })({ ...input, outcome: 'aborted', reason: 'the rollout failed: notifier down' });
+    expect(contradicting).toEqual({ ended: false, notified: 0 });
+    expect(await services.rollouts.get(MODEL)).toEqual(doc);
+    expect((await services.runs.get(MODEL, RUN))?.rollout).toEqual(runDoc?.rollout);
+    const entries = (await services.audit.page({ limit: 100 })).entries.filter(
+      (e) => e.kind === 'rollout.ended' && e.data.rolloutId === ROLLOUT,
+    );
+    expect(entries.map((e) => e.data.outcome)).toEqual(['rolled_back']);
   });
 });
