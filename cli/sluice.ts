@@ -71,7 +71,8 @@ const RUN_EXIT_MEANINGS: Record<keyof typeof RUN_EXIT_CODES, string> = {
   stopped_other: 'stopped for another reason (error, orchestration_* from reconciliation, a newer one)',
   failed: 'the run failed',
   canceled: 'the run was canceled',
-  rollout_rolled_back: 'stopped: the progressive rollout rolled back (a guard tripped)',
+  rollout_rolled_back:
+    'stopped: the progressive rollout rolled back (a guard tripped, or a step passed its deadline)',
   rollout_aborted: 'stopped: the progressive rollout was aborted',
 };
 
