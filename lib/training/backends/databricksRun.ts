@@ -161,7 +161,9 @@ export function runSubmitBody(input: RunSubmitInput): Record<string, unknown> {
       python_wheel_task: {
         package_name: settings.packageName,
         entry_point: settings.entryPoint,
-        named_parameters: { ...env, ...variables },
+        // A new job cluster already has the MLflow link in spark_env_vars; elsewhere it can only come
+        // as named parameters (an argparse entry point then needs parse_known_args: docs/training.md).
+        named_parameters: settings.newCluster ? { ...variables } : { ...env, ...variables },
       },
     };
   }

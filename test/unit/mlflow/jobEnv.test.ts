@@ -158,6 +158,30 @@ describe('mlflowJobVariables on every Databricks compute', () => {
       expect(wheel.tasks[0]!.python_wheel_task.named_parameters).toEqual({ ...variables, ...env });
     }
   });
+
+  it('a wheel on a new job cluster gets them as environment variables only, so its argparse options stay the SLUICE_* ones', () => {
+    const wheel = runSubmitBody({
+      jobId: 'j1',
+      spec: {
+        ...spec({
+          newCluster: { spark_version: '15.4.x-scala2.12', node_type_id: 'Standard_DS3_v2', num_workers: 0 },
+          task: 'python_wheel',
+          packageName: 'churn',
+          entryPoint: 'train',
+        }),
+        command: undefined,
+      },
+      variables,
+      env,
+    }) as {
+      tasks: {
+        python_wheel_task: { named_parameters: Record<string, string> };
+        new_cluster: { spark_env_vars: Record<string, string> };
+      }[];
+    };
+    expect(wheel.tasks[0]!.python_wheel_task.named_parameters).toEqual(variables);
+    expect(wheel.tasks[0]!.new_cluster.spark_env_vars).toMatchObject(env);
+  });
 });
 
 describe('localJobMlflowEnv', () => {
