@@ -253,7 +253,17 @@ export class DeploymentLocks {
     }
     if (!ticket.recorded && this.options.audit) await this.options.audit.record(beganEvent(ticket));
     // The entry first, then the note: a failed write between them records the entry again (same key).
-    await this.cosmos.replace('models', { ...fieldsOf(ticket), askedAt: at, recorded: true }, ticket._etag);
+    const noted = await this.cosmos.replace(
+      'models',
+      { ...fieldsOf(ticket), askedAt: at, recorded: true },
+      ticket._etag,
+    );
+    if (noted.ok) return;
+    // Lost a race with this run's own retry (or a taker removing the ticket): read it again and note
+    // the ask once more, so a live waiter's askedAt stays fresh and it is not passed over as away.
+    const again = await this.ticket(modelName, who.runId);
+    if (again)
+      await this.cosmos.replace('models', { ...fieldsOf(again), askedAt: at, recorded: true }, again._etag);
   }
 
   /** Ends a wait: its audit entries (once each), then the ticket removed. */
