@@ -10,7 +10,8 @@
  * weights, so each value is bit for bit what the matching `MetricFn` gives for the same weights
  * (test/unit/evaluation/resample.test.ts pins that).
  */
-import type { classificationMetricNames, regressionMetricNames } from '../contracts/evaluationPolicy';
+import { classificationMetricNames } from '../contracts/evaluationPolicy';
+import type { regressionMetricNames } from '../contracts/evaluationPolicy';
 import type { RankIndex } from '../metrics/metrics';
 import { aucFromIndex, argmaxRows, classScores, rankIndex } from '../metrics/metrics';
 
@@ -155,18 +156,7 @@ function mean(xs: number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-const CLASSIFICATION: readonly (typeof classificationMetricNames)[number][] = [
-  'accuracy',
-  'precision',
-  'recall',
-  'f1',
-  'precision_macro',
-  'recall_macro',
-  'f1_macro',
-  'roc_auc',
-  'log_loss',
-  'brier',
-];
+const CLASSIFICATION: readonly (typeof classificationMetricNames)[number][] = classificationMetricNames;
 
 /**
  * {@link WeightedMetrics} of a classifier: `y` class indexes 0..K-1, `P` the n × K probabilities.
