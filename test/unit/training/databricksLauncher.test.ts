@@ -218,7 +218,10 @@ describe('the launcher, run with /usr/bin/python3', () => {
 describe('the launcher’s parameters', () => {
   it('every variable as --env NAME=VALUE, sorted, then the file, -- and the job’s arguments', () => {
     expect(
-      launcherParameters({ SLUICE_TASK: '2', MLFLOW_RUN_ID: 'r', SLUICE_SEED: 'x=y' }, '/W/t.py', ['--o', 'v']),
+      launcherParameters({ SLUICE_TASK: '2', MLFLOW_RUN_ID: 'r', SLUICE_SEED: 'x=y' }, '/W/t.py', [
+        '--o',
+        'v',
+      ]),
     ).toEqual([
       '--env',
       'MLFLOW_RUN_ID=r',
