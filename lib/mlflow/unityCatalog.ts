@@ -64,7 +64,7 @@ export function abfssBlobUrl(storageLocation: string, file: string): string {
  */
 export function abfssBlobContainer(storageLocation: string): { containerUrl: string; prefix: string } {
   const m =
-    /^abfss:\/\/([a-z0-9-]+)@([a-z0-9]+)\.dfs\.(core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)\/?(.*)$/.exec(
+    /^abfss:\/\/([a-z0-9-]+)@([a-z0-9]+)\.dfs\.(core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)(?:\/(.*))?$/.exec(
       storageLocation,
     );
   if (!m)
@@ -75,7 +75,7 @@ export function abfssBlobContainer(storageLocation: string): { containerUrl: str
   const [, container, account, suffix, path] = m;
   return {
     containerUrl: `https://${account}.blob.${suffix}/${encodeURIComponent(container!)}`,
-    prefix: path!.split('/').filter(Boolean).join('/'),
+    prefix: (path ?? '').split('/').filter(Boolean).join('/'),
   };
 }
 
@@ -264,6 +264,8 @@ async function writeAndFinalize(
           'content-type': 'application/octet-stream',
         },
         body: file.bytes,
+        // A 307/308 would send the model's bytes wherever it points: answered as any other non-201.
+        redirect: 'manual',
         signal: AbortSignal.timeout(10 * 60_000),
       });
     } catch (err) {

@@ -8,7 +8,12 @@
  */
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { MlflowClient } from '../../../lib/mlflow/client';
-import { abfssBlobUrl, completeUcVersion, registerUcVersion } from '../../../lib/mlflow/unityCatalog';
+import {
+  abfssBlobContainer,
+  abfssBlobUrl,
+  completeUcVersion,
+  registerUcVersion,
+} from '../../../lib/mlflow/unityCatalog';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 
 const folder = (files: Record<string, string>): ExportedFolder => ({
@@ -129,6 +134,31 @@ describe('Unity Catalog model versions', () => {
     expect(abfssBlobUrl('abfss://c@acct.dfs.core.usgovcloudapi.net/m/1', 'MLmodel')).toBe(
       'https://acct.blob.core.usgovcloudapi.net/c/m/1/MLmodel',
     );
+  });
+
+  it('refuses a location whose host only starts with an Azure Storage suffix', () => {
+    // Not a path `.evil.com/x` on the real account: the host ends where the suffix does, at `/` or the end.
+    for (const location of [
+      'abfss://c@acct.dfs.core.windows.net.evil.com/x',
+      'abfss://c@acct.dfs.core.windows.net.evil.com',
+      'abfss://c@acct.dfs.core.windows.net:443/x',
+      'abfss://c@acct.dfs.core.windows.netx/x',
+    ])
+      expect(() => abfssBlobContainer(location)).toThrow(
+        expect.objectContaining({ code: 'mlflow_uc_storage_unsupported' }),
+      );
+    expect(abfssBlobContainer('abfss://c@acct.dfs.core.windows.net')).toEqual({
+      containerUrl: 'https://acct.blob.core.windows.net/c',
+      prefix: '',
+    });
+    expect(abfssBlobContainer('abfss://c@acct.dfs.core.windows.net/')).toEqual({
+      containerUrl: 'https://acct.blob.core.windows.net/c',
+      prefix: '',
+    });
+    expect(abfssBlobContainer('abfss://c@acct.dfs.core.windows.net//m/1/')).toEqual({
+      containerUrl: 'https://acct.blob.core.windows.net/c',
+      prefix: 'm/1',
+    });
   });
 
   it('an upload that fails before an answer never puts the SAS into its error', async () => {
