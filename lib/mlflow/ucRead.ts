@@ -285,7 +285,11 @@ export async function resolveUcCandidate(
           : err.message;
       throw new ValidationError(err.code, `${uri}: ${detail}`, {
         field: FIELD,
-        status: err.code === 'mlflow_uc_storage_refused' ? 502 : 400,
+        // Storage's doing, not the caller's: refusing the SAS, or answering with a redirect.
+        status:
+          err.code === 'mlflow_uc_storage_refused' || err.code === 'mlflow_storage_redirect_refused'
+            ? 502
+            : 400,
       });
     }
     throw err;

@@ -86,7 +86,7 @@ import type { AddressInfo } from 'node:net';
  *   GET  unity-catalog/registered-models/get?name=   → {registered_model: {name, tags}}
  *   POST unity-catalog/registered-models/tags {name, key, value} → {}
  *   GET  unity-catalog/model-versions/search?filter=name='m'&max_results=&page_token= → {model_versions
- *        (with tags), next_page_token}
+ *        (with description and tags), next_page_token}
  *   POST unity-catalog/model-versions/generate-temporary-credentials with MODEL_VERSION_OPERATION_READ
  *        → a read-only SAS (`ucReadSas`, sp=rl); `ucCredentials` replaces the answer (other clouds,
  *        default storage)
@@ -283,7 +283,13 @@ export class FakeMlflow {
   ucSeedVersion(
     name: string,
     files: Record<string, Buffer | string>,
-    options: { status?: string; storageLocation?: string; tags?: Kv[]; runId?: string } = {},
+    options: {
+      status?: string;
+      storageLocation?: string;
+      tags?: Kv[];
+      runId?: string;
+      description?: string;
+    } = {},
   ): string {
     if (!this.models.has(name)) this.models.set(name, { name, versions: [], aliases: new Map() });
     const m = this.models.get(name)!;
@@ -295,6 +301,7 @@ export class FakeMlflow {
       version,
       source: `dbfs:/databricks/mlflow-tracking/1/${options.runId ?? 'r0'}/artifacts/model`,
       ...(options.runId ? { run_id: options.runId } : {}),
+      ...(options.description !== undefined ? { description: options.description } : {}),
       tags: options.tags ?? [],
       status: options.status ?? 'READY',
       storage_location: storage,
@@ -1038,6 +1045,8 @@ export class FakeMlflow {
           model_version: Record<string, unknown>;
         };
         const v = made.model_version;
+        // Unity Catalog's versions answer with their description (model-versions/search reads it).
+        if (b.description !== undefined) v.description = b.description;
         v.status = 'PENDING_REGISTRATION';
         v.storage_location = `abfss://uc@fakeuc.dfs.core.windows.net/models/${String(b.name)}/versions/${String(v.version)}`;
         return { model_version: v };
