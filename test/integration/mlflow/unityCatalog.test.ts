@@ -6,6 +6,8 @@
  * are the refusals: a name without three parts, credentials that are not Azure's, a failed write
  * (nothing finalized).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { MlflowClient } from '../../../lib/mlflow/client';
 import {
@@ -159,6 +161,33 @@ describe('Unity Catalog model versions', () => {
       containerUrl: 'https://acct.blob.core.windows.net/c',
       prefix: 'm/1',
     });
+  });
+
+  it('an upload answered with a redirect is refused, not resent where it points', async () => {
+    const reached: string[] = [];
+    const other = createServer((req, res) => {
+      reached.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      res.writeHead(201);
+      res.end();
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    fake.ucStorageRedirect = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      const err = (await registerUcVersion(
+        client,
+        { name: 'main.ml.moved', source: 's', run_id: 'r1' },
+        folder(model),
+        { blobUrl: fake.ucBlobUrl },
+      ).catch((e: unknown) => e)) as Error & { code: string };
+      expect(err).toMatchObject({ name: 'NonRetriableError', code: 'mlflow_uc_upload_failed' });
+      expect(err.message).toMatch(/answered 307$/);
+      expect(err.message).not.toContain('sig=');
+      expect(reached).toEqual([]);
+      expect(fake.calls.filter((c) => c.path.includes('model-versions/finalize'))).toEqual([]);
+    } finally {
+      fake.ucStorageRedirect = undefined;
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 
   it('an upload that fails before an answer never puts the SAS into its error', async () => {

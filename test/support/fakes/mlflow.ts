@@ -183,8 +183,9 @@ export class FakeMlflow {
   /** The next n storage reads answer 503 ServerBusy (a storage outage, apart from MLflow's). */
   ucStorageFailures = 0;
   /**
-   * Set: every storage read answers 302 Found to this origin (and the same path and query, SAS
-   * included, as a hostile or misconfigured endpoint would), which no Sluice client follows.
+   * Set: every storage read answers 302 Found, and every Put Blob 307, to this origin (and the same
+   * path and query, SAS included, as a hostile or misconfigured endpoint would), which no Sluice
+   * client follows.
    */
   ucStorageRedirect: string | undefined;
   /** Databricks: DBFS files by absolute path (`/mnt/models/churn/MLmodel`). */
@@ -597,6 +598,13 @@ export class FakeMlflow {
         return send(400, { error_code: 'InvalidHeaderValue', message: 'x-ms-blob-type: BlockBlob required' });
       if (url.search.slice(1) !== this.ucSas)
         return send(403, { error_code: 'AuthenticationFailed', message: 'SAS does not match' });
+      if (this.ucStorageRedirect) {
+        // 307 keeps the method and body: a client that followed it would send the bytes there.
+        call.status = 307;
+        res.writeHead(307, { location: `${this.ucStorageRedirect}${url.pathname}${url.search}` });
+        res.end();
+        return;
+      }
       this.ucFiles.set(decodeURIComponent(url.pathname.slice('/uc-storage/'.length)), raw);
       call.body = { bytes: raw.length };
       return send(201, {});
