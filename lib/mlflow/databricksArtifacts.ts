@@ -367,6 +367,9 @@ function runReader(
       try {
         res = await f(options.signedUrl ? options.signedUrl(url) : url.href, {
           headers,
+          // Never followed: a redirect would take the signed request (and its headers, the
+          // encryption key among them) to whatever host the answer names.
+          redirect: 'manual',
           signal: AbortSignal.timeout(10 * 60_000),
         });
         why = `answered ${res.status}`;
@@ -377,6 +380,11 @@ function runReader(
       if (res?.ok && res.body) return res.body;
       await res?.body?.cancel();
       const status = res?.status ?? 0;
+      if (status >= 300 && status < 400)
+        throw new NonRetriableError(
+          'mlflow_storage_redirect_refused',
+          `reading ${runPath} of run ${loc.runId} from its signed URI on ${url.hostname} answered ${status}, a redirect${locationHost(res!)}, which Sluice does not follow`,
+        );
       if ((status === 403 || status === 401) && !refreshed) {
         // A signed URI that expired while earlier files downloaded: ask for a fresh one, once.
         refreshed = true;
@@ -458,4 +466,15 @@ export function databricksStartProblem(err: unknown, uri: string, location: stri
   )
     return new ValidationError(err.code, `${where}: ${err.message}`, { field: FIELD });
   return err;
+}
+
+/** ` to <host>` of a redirect's Location (the host only: the rest may carry a signature), or nothing. */
+function locationHost(res: Response): string {
+  const location = res.headers.get('location');
+  if (!location) return '';
+  try {
+    return ` to ${new URL(location, res.url || undefined).host}`;
+  } catch {
+    return '';
+  }
 }

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobItem } from '@azure/storage-blob';
+import type { BlobItem, StoragePipelineOptions } from '@azure/storage-blob';
 import { AnonymousCredential, ContainerClient, RestError } from '@azure/storage-blob';
 import type { MlflowCandidate } from '../contracts/mlflowCandidate';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
@@ -91,6 +91,30 @@ async function readSas(client: UcClient, name: string, version: string): Promise
   return sas.replace(/^\?/, '');
 }
 
+/** ` to <host>` of a redirect's Location (the host only: the rest may carry a signature), or nothing. */
+function redirectTarget(err: unknown): string {
+  const location = err instanceof RestError ? err.response?.headers.get('location') : undefined;
+  if (!location) return '';
+  try {
+    return ` to ${new URL(location).host}`;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The storage client's options: the SDK's pipeline follows a 3xx answer to a GET by default (its
+ * redirect policy, @azure/core-rest-pipeline `redirectOptions`), taking the request, SAS in the
+ * query, wherever the answer points. Sluice follows none: with no redirect allowed, a 3xx comes
+ * back as an error ({@link storageError}, `mlflow_storage_redirect_refused`).
+ * `StoragePipelineOptions` does not declare `redirectOptions`, but the storage client hands its
+ * options to core-client's `createClientPipeline` as they are (test/integration/mlflow tests it).
+ */
+export function storageClientOptions(retry: UcReadOptions['retry']): StoragePipelineOptions {
+  const noRedirects = { redirectOptions: { maxRetries: 0 } };
+  return { ...noRedirects, retryOptions: { maxTries: 4, ...retry } };
+}
+
 /** A storage failure without its message (the SDK's and fetch's messages may carry the URL, SAS included). */
 function storageError(err: unknown, what: string): Error {
   if (err instanceof NonRetriableError || err instanceof TransientError) return err;
@@ -100,6 +124,11 @@ function storageError(err: unknown, what: string): Error {
       ? err.code
       : ((err as { cause?: { code?: unknown } }).cause?.code ?? (err as Error).name);
   const code = typeof raw === 'string' && /^[A-Za-z0-9_]{1,60}$/.test(raw) ? ` ${raw}` : '';
+  if (status !== undefined && status >= 300 && status < 400)
+    return new NonRetriableError(
+      'mlflow_storage_redirect_refused',
+      `${what}: storage answered ${status}, a redirect${redirectTarget(err)}, which Sluice does not follow (the SAS is for the storage location's own account)`,
+    );
   if (status === 401 || status === 403)
     return new NonRetriableError(
       'mlflow_uc_storage_refused',
@@ -138,9 +167,11 @@ async function listVersion(
   const azure = abfssBlobContainer(location);
   const { containerUrl, prefix } = options.blobContainer ? options.blobContainer(location) : azure;
   const sas = await readSas(client, name, version);
-  const container = new ContainerClient(`${containerUrl}?${sas}`, new AnonymousCredential(), {
-    retryOptions: { maxTries: 4, ...options.retry },
-  });
+  const container = new ContainerClient(
+    `${containerUrl}?${sas}`,
+    new AnonymousCredential(),
+    storageClientOptions(options.retry),
+  );
   const base = prefix ? `${prefix}/` : '';
   const what = `${name} version ${version}`;
   const files: UcFile[] = [];
@@ -254,7 +285,11 @@ export async function resolveUcCandidate(
           : err.message;
       throw new ValidationError(err.code, `${uri}: ${detail}`, {
         field: FIELD,
-        status: err.code === 'mlflow_uc_storage_refused' ? 502 : 400,
+        // Storage's doing, not the caller's: refusing the SAS, or answering with a redirect.
+        status:
+          err.code === 'mlflow_uc_storage_refused' || err.code === 'mlflow_storage_redirect_refused'
+            ? 502
+            : 400,
       });
     }
     throw err;

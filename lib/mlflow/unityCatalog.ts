@@ -64,7 +64,7 @@ export function abfssBlobUrl(storageLocation: string, file: string): string {
  */
 export function abfssBlobContainer(storageLocation: string): { containerUrl: string; prefix: string } {
   const m =
-    /^abfss:\/\/([a-z0-9-]+)@([a-z0-9]+)\.dfs\.(core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)\/?(.*)$/.exec(
+    /^abfss:\/\/([a-z0-9-]+)@([a-z0-9]+)\.dfs\.(core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)(?:\/(.*))?$/.exec(
       storageLocation,
     );
   if (!m)
@@ -75,7 +75,7 @@ export function abfssBlobContainer(storageLocation: string): { containerUrl: str
   const [, container, account, suffix, path] = m;
   return {
     containerUrl: `https://${account}.blob.${suffix}/${encodeURIComponent(container!)}`,
-    prefix: path!.split('/').filter(Boolean).join('/'),
+    prefix: (path ?? '').split('/').filter(Boolean).join('/'),
   };
 }
 
@@ -127,6 +127,21 @@ const SLUICE_VERSION_TAG = 'sluice.version';
 /** Pages of `model-versions/search` read when deciding whether an untagged model is Sluice's. */
 const MAX_VERSION_PAGES = 10;
 
+type UcVersionSummary = { version: string; description?: string; tags?: KeyValue[] };
+
+/**
+ * Whether version `v` of an untagged Unity Catalog model is one Sluice registered for Sluice model
+ * `sluiceName`: the `sluice.version` tag and the description the mirror has always written,
+ * `Sluice <sluiceName> version <n>, …` (mirror.ts), or a version tag {@link UC_OWNER_TAG} =
+ * `sluiceName` set by hand. The description names the Sluice model exactly (case and
+ * punctuation), which the Unity Catalog name does not.
+ */
+export function isSluiceVersionOf(v: UcVersionSummary, sluiceName: string): boolean {
+  if (!v.tags?.some((t) => t.key === SLUICE_VERSION_TAG)) return false;
+  if (v.tags.some((t) => t.key === UC_OWNER_TAG && t.value === sluiceName)) return true;
+  return (v.description ?? '').startsWith(`Sluice ${sluiceName} version `);
+}
+
 /**
  * Makes sure the Unity Catalog model `name` is the copy of Sluice model `sluiceName` and of no
  * other: Unity Catalog names are lower-case with `_` (ucModelName), so two names can land on one,
@@ -135,10 +150,13 @@ const MAX_VERSION_PAGES = 10;
  * (`registered-models/get`):
  * - tagged `sluiceName`: Sluice's own;
  * - tagged with another name: refused, `mlflow_uc_name_collision`, naming both;
- * - untagged: adopted (the tag set with `registered-models/tags`) when every version it holds was
- *   registered by Sluice (the `sluice.version` tag: a model Sluice made before it tagged models) or it
- *   holds none; otherwise refused, `mlflow_uc_model_not_sluice`: Sluice would add versions to, and
- *   move the alias of, a model a team maintains by hand.
+ * - untagged: adopted (the tag set with `registered-models/tags`) only when it holds versions and
+ *   every one was registered by Sluice for `sluiceName` ({@link isSluiceVersionOf}: a model Sluice
+ *   made before it tagged models); otherwise refused, `mlflow_uc_model_not_sluice`. Not the
+ *   `sluice.version` tag alone: two Sluice names meeting on one Unity Catalog name before models
+ *   were tagged (`Churn-EU`, `churn.eu`) both carry it, and the first to mirror would take the
+ *   other's model. Not an empty model either: anyone may have created it (Sluice always creates
+ *   its own tagged); a team hands one to Sluice by setting the tag `sluice.model` by hand.
  */
 export async function claimUcModel(client: UcClient, name: string, sluiceName: string): Promise<void> {
   try {
@@ -163,28 +181,33 @@ export async function claimUcModel(client: UcClient, name: string, sluiceName: s
       `Sluice model ${sluiceName} maps to the Unity Catalog model ${name}, which already mirrors Sluice model ${owner} (its ${UC_OWNER_TAG} tag): Unity Catalog names are lower-case with "." and "-" as "_", so both land there. Rename one of the two Sluice models, or register them under another MLFLOW_UC_SCHEMA`,
     );
   const foreign: string[] = [];
+  let seen = 0;
   let pageToken: string | undefined;
   for (let page = 0; page < MAX_VERSION_PAGES; page++) {
     const found = await client.call<{
-      model_versions?: { version: string; tags?: KeyValue[] }[];
+      model_versions?: UcVersionSummary[];
       next_page_token?: string;
     }>('GET', 'unity-catalog/model-versions/search', {
       filter: `name='${name}'`,
       max_results: '1000',
       ...(pageToken ? { page_token: pageToken } : {}),
     });
-    for (const v of found.model_versions ?? [])
-      if (!v.tags?.some((t) => t.key === SLUICE_VERSION_TAG)) foreign.push(v.version);
+    for (const v of found.model_versions ?? []) {
+      seen++;
+      if (!isSluiceVersionOf(v, sluiceName)) foreign.push(v.version);
+    }
     pageToken = found.next_page_token || undefined;
     if (!pageToken || foreign.length) break;
   }
-  if (foreign.length || pageToken)
+  if (foreign.length || pageToken || seen === 0)
     throw new NonRetriableError(
       'mlflow_uc_model_not_sluice',
       `the Unity Catalog model ${name} (where Sluice model ${sluiceName} goes) exists without a ${UC_OWNER_TAG} tag and ${
         foreign.length
-          ? `holds versions Sluice did not register (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''})`
-          : 'holds more versions than Sluice reads to check'
+          ? `holds versions Sluice did not register (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}) as Sluice model ${sluiceName}`
+          : pageToken
+            ? 'holds more versions than Sluice reads to check'
+            : 'holds no versions (Sluice tags every model it creates, so someone else made this one)'
       }: Sluice adds no versions to it and moves none of its aliases. If the model is Sluice's copy, set its tag ${UC_OWNER_TAG}=${sluiceName}; otherwise register Sluice's models under another MLFLOW_UC_SCHEMA`,
     );
   await client.call('POST', 'unity-catalog/registered-models/tags', {
@@ -264,6 +287,8 @@ async function writeAndFinalize(
           'content-type': 'application/octet-stream',
         },
         body: file.bytes,
+        // A 307/308 would send the model's bytes wherever it points: answered as any other non-201.
+        redirect: 'manual',
         signal: AbortSignal.timeout(10 * 60_000),
       });
     } catch (err) {

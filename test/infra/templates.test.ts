@@ -123,13 +123,57 @@ describe('azure-pipelines.yml', () => {
     expect(azure.length).toBeGreaterThanOrEqual(4);
     for (const t of azure) {
       expect(t.task).toBe('AzureCLI@2');
-      expect(t.inputs?.azureSubscription).toBe('$(serviceConnection)');
+      // The pull request plan signs in with its own Reader-only connection (next test).
+      const plan = stage('plan').jobs.flatMap(stepsOf).includes(t);
+      expect(t.inputs?.azureSubscription).toBe(plan ? '$(planServiceConnection)' : '$(serviceConnection)');
     }
     // Every az and azd command runs inside such a task.
     for (const s of stages.flatMap((st) => st.jobs.flatMap(stepsOf)))
       if (s.script) expect(s.script).not.toMatch(/\baz(d)? (provision|deploy|functionapp)/);
     for (const t of azure.filter((x) => /azd (provision|deploy)/.test(String(x.inputs?.inlineScript))))
       expect(String(t.inputs?.inlineScript)).toMatch(/azd config set auth\.useAzCliAuth true/);
+  });
+});
+
+describe('the pull request plan: its own Reader-only identity, no azd state', () => {
+  // The plan runs a pull request's code before review: the deploying identity can write azd state
+  // (the stored environments, with their generated keys) and the environments themselves.
+  const touchesState =
+    /AZD_STATE|azdStateContainer|azd-remote-env|\bazd (auth|env|config|provision|deploy)\b|az storage|setup-azd/;
+
+  it('delivery.yml: the plan job signs in as AZURE_PLAN_CLIENT_ID, which only it uses', () => {
+    const plan = ghJobs.plan!;
+    const logins = plan.steps.filter((x) => x.uses?.startsWith('azure/login'));
+    expect(logins).toHaveLength(1);
+    expect(logins[0]!.with?.['client-id']).toBe('${{ vars.AZURE_PLAN_CLIENT_ID }}');
+    const text = JSON.stringify(plan);
+    expect(text).not.toMatch(/AZURE_CLIENT_ID/);
+    expect(text).not.toMatch(touchesState);
+    // Nothing the plan job inherits names the deploying identity.
+    expect(Object.keys((gh.env as Json | undefined) ?? {})).not.toContain('AZURE_CLIENT_ID');
+    expect(JSON.stringify(gh.env ?? {})).not.toMatch(/CLIENT_ID/);
+    for (const [name, job] of Object.entries(ghJobs)) {
+      if (name === 'plan') continue;
+      expect([name, JSON.stringify(job)]).not.toEqual([name, expect.stringMatching(/AZURE_PLAN_CLIENT_ID/)]);
+      for (const x of job.steps.filter((st) => st.uses?.startsWith('azure/login')))
+        expect(x.with?.['client-id']).toBe('${{ vars.AZURE_CLIENT_ID }}');
+    }
+    for (const name of ['deploy-dev', 'deploy-prod'])
+      expect((ghJobs[name] as GhJob & { env?: Json }).env?.AZURE_CLIENT_ID).toBe(
+        '${{ vars.AZURE_CLIENT_ID }}',
+      );
+  });
+
+  it('azure-pipelines.yml: the plan stage signs in with planServiceConnection, which only it uses', () => {
+    const vars = ado.variables as Json;
+    expect(vars.planServiceConnection).toEqual(expect.any(String));
+    expect(vars.planServiceConnection).not.toBe(vars.serviceConnection);
+    const text = JSON.stringify(stage('plan'));
+    expect(text).toContain('$(planServiceConnection)');
+    expect(text).not.toContain('$(serviceConnection)');
+    expect(text).not.toMatch(touchesState);
+    for (const st of stages.filter((x) => x.stage !== 'plan'))
+      expect([st.stage, JSON.stringify(st).includes('planServiceConnection')]).toEqual([st.stage, false]);
   });
 });
 

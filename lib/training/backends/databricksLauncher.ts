@@ -1,4 +1,5 @@
 import { NonRetriableError } from '../../errors';
+import { SCORE_COMMAND_VARIABLE_NAMES, SLUICE_VARIABLE_NAMES } from '../../contracts/job';
 
 /**
  * Sluice's launcher for a Databricks `spark_python_task` on an existing cluster or serverless
@@ -137,20 +138,32 @@ def main():
 main()
 `;
 
-/** Names a job definition must never carry: anyone who can see the run reads them. */
-const CREDENTIAL_NAME = /(TOKEN|PASSWORD|USERNAME|SECRET|_KEY$)/i;
+/**
+ * The only names a run's definition may carry: the MLflow link (mlflowEnv.ts, never its
+ * credentials), the job contract's SLUICE_* variables and a score command's. An allow-list, not a
+ * pattern for what looks like a credential: a name nobody thought of (a token under another name)
+ * is refused too.
+ */
+const DEFINITION_VARIABLES: ReadonlySet<string> = new Set([
+  'MLFLOW_RUN_ID',
+  'MLFLOW_EXPERIMENT_ID',
+  'MLFLOW_TRACKING_URI',
+  ...SLUICE_VARIABLE_NAMES,
+  ...SCORE_COMMAND_VARIABLE_NAMES,
+]);
 
 /**
- * Refuses any variable that looks like a credential before it goes into a run's definition
- * (`spark_env_vars`, the launcher's parameters, widgets, named parameters): the MLflow link gives a
- * Databricks job the run, the experiment and the tracking URI only (mlflowEnv.ts).
+ * Refuses any variable outside {@link DEFINITION_VARIABLES} before it goes into a run's definition
+ * (`spark_env_vars`, the launcher's parameters, widgets, named parameters): anyone who can see the
+ * run reads them, so the MLflow link gives a Databricks job the run, the experiment and the
+ * tracking URI only (mlflowEnv.ts), and Sluice its SLUICE_* values.
  */
 export function assertNoCredentials(env: Record<string, string>): void {
-  const bad = Object.keys(env).filter((k) => CREDENTIAL_NAME.test(k));
+  const bad = Object.keys(env).filter((k) => !DEFINITION_VARIABLES.has(k));
   if (bad.length > 0)
     throw new NonRetriableError(
       'databricks_credential_refused',
-      `${bad.join(', ')} would be readable by anyone who can see the Databricks run; no credential goes into a run's definition`,
+      `${bad.join(', ')} would be readable by anyone who can see the Databricks run; a run's definition carries only MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID, MLFLOW_TRACKING_URI and Sluice's SLUICE_* variables, no credential`,
     );
 }
 
@@ -163,16 +176,16 @@ export function launcherParameters(
   file: string,
   args: readonly string[],
 ): string[] {
-  assertNoCredentials(env);
-  const out: string[] = [];
-  for (const name of Object.keys(env).sort()) {
+  const names = Object.keys(env).sort();
+  for (const name of names)
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
       throw new NonRetriableError(
         'databricks_variable_invalid',
         `${JSON.stringify(name)} is not a valid environment variable name`,
       );
-    out.push('--env', `${name}=${env[name]!}`);
-  }
+  assertNoCredentials(env);
+  const out: string[] = [];
+  for (const name of names) out.push('--env', `${name}=${env[name]!}`);
   out.push('--file', file, '--', ...args);
   return out;
 }

@@ -11,8 +11,9 @@ import type { MlflowLink } from '../../contracts/trainingJob';
  *   for `databricks`). They pass through the worker's environment, never a stored file.
  * - `azureml`, `databricks`: variables are part of the job's definition, which anyone who can read
  *   the job sees, so no secret is sent (on Databricks: a new cluster's `spark_env_vars`, elsewhere
- *   the launcher's `--env` parameters, a notebook's widgets, a wheel's named parameters; names that
- *   look like credentials are refused there, databricksLauncher.ts `assertNoCredentials`). A job on the platform that is also the tracking server is
+ *   the launcher's `--env` parameters, a notebook's widgets, a wheel's named parameters; only these
+ *   MLFLOW_* names and the SLUICE_* ones go there, databricksLauncher.ts `assertNoCredentials`). A
+ *   job on the platform that is also the tracking server is
  *   authenticated by the platform (Azure ML compute is configured for its workspace's MLflow;
  *   Databricks jobs reach their workspace's with `databricks`). For any other server the job brings
  *   its own credentials (a Key Vault-backed or Databricks secret-backed variable of the user's).

@@ -30,6 +30,8 @@ import { trainModel } from '../../../lib/training/models/train';
 import { parseTrainingSpec } from '../../../lib/training/spec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { columnarBytes } from '../../support/datasets';
@@ -386,6 +388,36 @@ describe('promoting a model a Databricks workspace holds', () => {
       url.includes('/dbfs/list') ? body.replace('/mnt/models/churn/MLmodel', '/mnt/models/churn/../x') : body;
     const dotted = await refusal(resolveMlflowCandidate(deps, versionAt('dbfs:/mnt/models/churn')));
     expect(dotted).toMatchObject({ code: 'mlflow_artifact_path_invalid', status: 400 });
+  });
+
+  it('a signed URI answering a redirect to another host: refused, naming the hosts, never followed', async () => {
+    const candidate = await resolveMlflowCandidate(deps, `runs:/${runId}/model`);
+    const before = await stored();
+    // Where the redirect points: a server of its own (another origin) that counts what reaches it.
+    const reached: string[] = [];
+    const other = createServer((req, res) => {
+      reached.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end('not the model');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    fake.signedRedirect = `http://${otherHost}`;
+    try {
+      fake.calls.length = 0;
+      const moved = await refusal(activity()(input(candidate)));
+      expect(moved).toMatchObject({ name: 'NonRetriableError', code: 'mlflow_storage_redirect_refused' });
+      expect(moved.message).toContain('on fakedbx.blob.core.windows.net answered 302');
+      expect(moved.message).toContain(`a redirect to ${otherHost}`);
+      expect(moved.message).not.toMatch(/sig=|fake-read-signature|\/signed\//);
+      // Refused at the first file, once: a redirect is not retried.
+      expect(fake.calls.filter((c) => c.path.startsWith('signed/'))).toHaveLength(1);
+      expect(reached).toEqual([]);
+    } finally {
+      fake.signedRedirect = undefined;
+      await new Promise((resolve) => other.close(resolve));
+    }
+    expect(await stored()).toEqual(before);
   });
 
   it('signed URI faults: retried with a bound, an expired SAS renewed once, other hosts refused; nothing stored', async () => {

@@ -2,9 +2,11 @@
  * Unity Catalog names collide where Sluice names do not (lower-case, "." and "-" as "_"), and a model
  * of that name may be a team's own. Against the fake's Unity Catalog endpoints over HTTP: the model
  * Sluice creates is tagged with the Sluice name it mirrors; a model tagged with another Sluice name
- * is refused (`mlflow_uc_name_collision`, naming both); an untagged one is adopted (tag set) when it
- * holds no versions or only Sluice's, and refused (`mlflow_uc_model_not_sluice`) when it holds
- * versions Sluice did not register. A refusal creates no version and writes no file.
+ * is refused (`mlflow_uc_name_collision`, naming both); an untagged one is adopted (tag set) only
+ * when every version it holds is one Sluice registered for that very Sluice name (its description,
+ * or a hand-set version tag), and refused (`mlflow_uc_model_not_sluice`) when it holds others (a
+ * team's, or another Sluice name's from before models were tagged) or none at all. A refusal
+ * creates no version and writes no file.
  */
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { MlflowClient } from '../../../lib/mlflow/client';
@@ -107,13 +109,19 @@ describe('Unity Catalog name collisions', () => {
     });
   });
 
-  it('adopts an untagged model that holds only Sluice versions (made before models were tagged), or none', async () => {
-    fake.ucSeedVersion('main.ml.wages', { MLmodel: 'x' }, { tags: sluiceTags });
-    fake.models.set('main.ml.empty', { name: 'main.ml.empty', versions: [], aliases: new Map() });
-    for (const [uc, sluice] of [
-      ['main.ml.wages', 'wages'],
-      ['main.ml.empty', 'empty'],
-    ] as const) {
+  it('adopts an untagged model that holds only versions Sluice registered for that name (made before models were tagged)', async () => {
+    fake.ucSeedVersion(
+      'main.ml.wages',
+      { MLmodel: 'x' },
+      { tags: sluiceTags, description: "Sluice wages version 1, deployed by Sluice's approval gate" },
+    );
+    // A version marked for this Sluice name by hand (the version tag sluice.model) counts too.
+    fake.ucSeedVersion(
+      'main.ml.wages',
+      { MLmodel: 'x' },
+      { tags: [...sluiceTags, { key: 'sluice.model', value: 'wages' }] },
+    );
+    for (const [uc, sluice] of [['main.ml.wages', 'wages']] as const) {
       fake.calls.length = 0;
       await register(uc, sluice);
       expect(fake.okCalls()).toEqual(
@@ -125,5 +133,57 @@ describe('Unity Catalog name collisions', () => {
       );
       expect(fake.ucModelTags.get(uc)).toEqual([{ key: 'sluice.model', value: sluice }]);
     }
+  });
+
+  it('refuses an untagged model whose Sluice versions were registered for another Sluice name (a collision from before models were tagged)', async () => {
+    // Churn-DE mirrored into main.ml.churn_de before models were tagged; churn.de lands there too.
+    fake.ucSeedVersion(
+      'main.ml.churn_de',
+      { MLmodel: 'x' },
+      { tags: sluiceTags, description: "Sluice Churn-DE version 1, deployed by Sluice's approval gate" },
+    );
+    // The sluice.version tag alone (a description a team wrote) is no proof either.
+    fake.ucSeedVersion(
+      'main.ml.churn_fr',
+      { MLmodel: 'x' },
+      { tags: sluiceTags, description: 'churn model' },
+    );
+    fake.ucSeedVersion('main.ml.churn_fr', { MLmodel: 'x' }, { tags: sluiceTags });
+    for (const [uc, sluice, versions] of [
+      ['main.ml.churn_de', 'churn.de', '1'],
+      ['main.ml.churn_de', 'churn_de', '1'],
+      ['main.ml.churn_fr', 'churn-fr', '1, 2'],
+    ] as const) {
+      fake.calls.length = 0;
+      const err = await register(uc, sluice).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'mlflow_uc_model_not_sluice' });
+      expect((err as Error).message).toContain(
+        `holds versions Sluice did not register (${versions}) as Sluice model ${sluice}:`,
+      );
+      expect((err as Error).message).toContain(`sluice.model=${sluice}`);
+      expect(made()).toEqual([]);
+      expect(fake.ucModelTags.get(uc)).toBeUndefined();
+    }
+    // The Sluice model the versions name is the one that takes it.
+    await expect(register('main.ml.churn_de', 'Churn-DE')).resolves.toMatchObject({ version: '2' });
+    expect(fake.ucModelTags.get('main.ml.churn_de')).toEqual([{ key: 'sluice.model', value: 'Churn-DE' }]);
+  });
+
+  it('refuses an empty untagged model (someone else made it) until it is tagged by hand', async () => {
+    fake.models.set('main.ml.empty', { name: 'main.ml.empty', versions: [], aliases: new Map() });
+    fake.calls.length = 0;
+    const err = await register('main.ml.empty', 'empty').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'mlflow_uc_model_not_sluice' });
+    expect((err as Error).message).toContain('holds no versions');
+    expect((err as Error).message).toContain('set its tag sluice.model=empty');
+    expect(made()).toEqual([]);
+    expect(fake.ucModelTags.get('main.ml.empty')).toBeUndefined();
+    expect(fake.models.get('main.ml.empty')!.versions).toHaveLength(0);
+    // Handed to Sluice by its tag (what docs/mlflow.md tells a team to do): registered into.
+    fake.ucModelTags.set('main.ml.empty', [{ key: 'sluice.model', value: 'empty' }]);
+    await expect(register('main.ml.empty', 'empty')).resolves.toMatchObject({
+      version: '1',
+      status: 'READY',
+    });
   });
 });

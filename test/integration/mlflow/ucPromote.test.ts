@@ -9,6 +9,8 @@
  * Storage, storage refusing the SAS, a folder without MLmodel, one too large, a three-level name
  * without the Unity Catalog registry. No error message carries a SAS.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { importModel } from '../../../activities/importModel';
 import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
 import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
@@ -216,6 +218,58 @@ describe('promoting a Unity Catalog model version', () => {
     } finally {
       fake.ucStorageFailures = 0;
     }
+  });
+
+  it('storage answering a redirect: refused, never followed, to another host or the same one', async () => {
+    const candidate = await resolveMlflowCandidate(deps, `models:/${UC}/2`);
+    const input = importModelActivity.input.parse({
+      runId: 'churn-20260301-000000-abcd',
+      candidate,
+      spec,
+      dataset,
+      pipeline: { name: 'churn', version: 1 },
+    });
+    const activity = importModel({
+      store,
+      tracking: deps.tracking,
+      registry,
+      unityCatalog: deps.unityCatalog!,
+      contractOf: async () => contract,
+    });
+    const before = await storeList();
+    // Another origin that counts what reaches it.
+    const reached: string[] = [];
+    const other = createServer((req, res) => {
+      reached.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs/></EnumerationResults>');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      for (const [to, host] of [
+        [`http://${otherHost}`, otherHost],
+        // The same origin, elsewhere on it: the SDK's redirect policy would follow this one.
+        [`${fake.url}/moved`, new URL(fake.url).host],
+      ] as const) {
+        fake.ucStorageRedirect = to;
+        fake.calls.length = 0;
+        const moved = await refusal(activity(input));
+        expect(moved).toMatchObject({
+          code: 'mlflow_storage_redirect_refused',
+          message: expect.stringContaining(`storage answered 302, a redirect to ${host},`),
+        });
+        expect(moved.constructor.name).toBe('NonRetriableError');
+        noSas(moved.message);
+        expect(storageCalls().map((c) => c.status)).toEqual([302]);
+        expect(fake.calls.some((c) => c.path.startsWith('/moved'))).toBe(false);
+      }
+      expect(reached).toEqual([]);
+    } finally {
+      fake.ucStorageRedirect = undefined;
+      await new Promise((resolve) => other.close(resolve));
+    }
+    expect(await storeList()).toEqual(before);
   });
 
   it('lists a folder over several List Blobs pages', async () => {

@@ -6,9 +6,16 @@
  * are the refusals: a name without three parts, credentials that are not Azure's, a failed write
  * (nothing finalized).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { MlflowClient } from '../../../lib/mlflow/client';
-import { abfssBlobUrl, completeUcVersion, registerUcVersion } from '../../../lib/mlflow/unityCatalog';
+import {
+  abfssBlobContainer,
+  abfssBlobUrl,
+  completeUcVersion,
+  registerUcVersion,
+} from '../../../lib/mlflow/unityCatalog';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 
 const folder = (files: Record<string, string>): ExportedFolder => ({
@@ -129,6 +136,58 @@ describe('Unity Catalog model versions', () => {
     expect(abfssBlobUrl('abfss://c@acct.dfs.core.usgovcloudapi.net/m/1', 'MLmodel')).toBe(
       'https://acct.blob.core.usgovcloudapi.net/c/m/1/MLmodel',
     );
+  });
+
+  it('refuses a location whose host only starts with an Azure Storage suffix', () => {
+    // Not a path `.evil.com/x` on the real account: the host ends where the suffix does, at `/` or the end.
+    for (const location of [
+      'abfss://c@acct.dfs.core.windows.net.evil.com/x',
+      'abfss://c@acct.dfs.core.windows.net.evil.com',
+      'abfss://c@acct.dfs.core.windows.net:443/x',
+      'abfss://c@acct.dfs.core.windows.netx/x',
+    ])
+      expect(() => abfssBlobContainer(location)).toThrow(
+        expect.objectContaining({ code: 'mlflow_uc_storage_unsupported' }),
+      );
+    expect(abfssBlobContainer('abfss://c@acct.dfs.core.windows.net')).toEqual({
+      containerUrl: 'https://acct.blob.core.windows.net/c',
+      prefix: '',
+    });
+    expect(abfssBlobContainer('abfss://c@acct.dfs.core.windows.net/')).toEqual({
+      containerUrl: 'https://acct.blob.core.windows.net/c',
+      prefix: '',
+    });
+    expect(abfssBlobContainer('abfss://c@acct.dfs.core.windows.net//m/1/')).toEqual({
+      containerUrl: 'https://acct.blob.core.windows.net/c',
+      prefix: 'm/1',
+    });
+  });
+
+  it('an upload answered with a redirect is refused, not resent where it points', async () => {
+    const reached: string[] = [];
+    const other = createServer((req, res) => {
+      reached.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      res.writeHead(201);
+      res.end();
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    fake.ucStorageRedirect = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      const err = (await registerUcVersion(
+        client,
+        { name: 'main.ml.moved', source: 's', run_id: 'r1' },
+        folder(model),
+        { blobUrl: fake.ucBlobUrl },
+      ).catch((e: unknown) => e)) as Error & { code: string };
+      expect(err).toMatchObject({ name: 'NonRetriableError', code: 'mlflow_uc_upload_failed' });
+      expect(err.message).toMatch(/answered 307$/);
+      expect(err.message).not.toContain('sig=');
+      expect(reached).toEqual([]);
+      expect(fake.calls.filter((c) => c.path.includes('model-versions/finalize'))).toEqual([]);
+    } finally {
+      fake.ucStorageRedirect = undefined;
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 
   it('an upload that fails before an answer never puts the SAS into its error', async () => {

@@ -67,7 +67,8 @@ import type { AddressInfo } from 'node:net';
  *        `https://<signedHost>/mlflow/<artifact key>?<signedSas>`, `signedUrl` maps one to this server's
  *        `/signed/…`, which answers the bytes only with the SAS, the `x-ms-encryption-key` header the
  *        credential named and no Authorization header (`signedFailures`: that many answers of
- *        its status first: 403 an expired SAS, 503 an outage of the storage)
+ *        its status first: 403 an expired SAS, 503 an outage of the storage; `signedRedirect`:
+ *        302 Found to another origin)
  *   GET  dbfs/list?path=                            → {files: [{path (absolute), is_dir, file_size,
  *        modification_time}]}; unknown → 404 RESOURCE_DOES_NOT_EXIST (`dbfsFiles`, by absolute path)
  *   GET  dbfs/read?path=&offset=&length=            → {bytes_read, data (base64)}; length > 1 MB → 400
@@ -85,7 +86,7 @@ import type { AddressInfo } from 'node:net';
  *   GET  unity-catalog/registered-models/get?name=   → {registered_model: {name, tags}}
  *   POST unity-catalog/registered-models/tags {name, key, value} → {}
  *   GET  unity-catalog/model-versions/search?filter=name='m'&max_results=&page_token= → {model_versions
- *        (with tags), next_page_token}
+ *        (with description and tags), next_page_token}
  *   POST unity-catalog/model-versions/generate-temporary-credentials with MODEL_VERSION_OPERATION_READ
  *        → a read-only SAS (`ucReadSas`, sp=rl); `ucCredentials` replaces the answer (other clouds,
  *        default storage)
@@ -94,7 +95,8 @@ import type { AddressInfo } from 'node:net';
  *        hierarchical namespace listed as empty blobs with metadata hdi_isfolder=true)
  *   GET  /uc-storage/<container>/<path>              → Get Blob: the bytes; unknown → 404 BlobNotFound
  *   Both need either SAS and refuse a request carrying an Authorization header (the workspace token
- *   must not reach storage). `ucContainerOf` maps a storage location to this server's container URL.
+ *   must not reach storage); `ucStorageRedirect` makes both answer 302 Found. `ucContainerOf` maps
+ *   a storage location to this server's container URL.
  *
  * A run's artifact_uri is `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`. `logModel` stores
  * a folder under a run as a client's log_model would; `registerModel` makes a version of it.
@@ -180,6 +182,12 @@ export class FakeMlflow {
   ucListPageSize = 5_000;
   /** The next n storage reads answer 503 ServerBusy (a storage outage, apart from MLflow's). */
   ucStorageFailures = 0;
+  /**
+   * Set: every storage read answers 302 Found, and every Put Blob 307, to this origin (and the same
+   * path and query, SAS included, as a hostile or misconfigured endpoint would), which no Sluice
+   * client follows.
+   */
+  ucStorageRedirect: string | undefined;
   /** Databricks: DBFS files by absolute path (`/mnt/models/churn/MLmodel`). */
   readonly dbfsFiles = new Map<string, Buffer>();
   /** Databricks: Unity Catalog volume files by absolute path (`/Volumes/main/ml/models/churn/MLmodel`). */
@@ -192,6 +200,8 @@ export class FakeMlflow {
   readonly signedSas = 'sv=2021-08-06&sr=b&sp=r&sig=fake-read-signature';
   /** The next n signed downloads answer `status` (403: an expired SAS; 503 with Retry-After: 0). */
   signedFailures = { n: 0, status: 503 };
+  /** Set: signed downloads answer 302 Found to this origin, with the same path and query. */
+  signedRedirect: string | undefined;
   down = false;
   token: string | undefined;
   private failures: { n: number; status: number } = { n: 0, status: 503 };
@@ -274,7 +284,13 @@ export class FakeMlflow {
   ucSeedVersion(
     name: string,
     files: Record<string, Buffer | string>,
-    options: { status?: string; storageLocation?: string; tags?: Kv[]; runId?: string } = {},
+    options: {
+      status?: string;
+      storageLocation?: string;
+      tags?: Kv[];
+      runId?: string;
+      description?: string;
+    } = {},
   ): string {
     if (!this.models.has(name)) this.models.set(name, { name, versions: [], aliases: new Map() });
     const m = this.models.get(name)!;
@@ -286,6 +302,7 @@ export class FakeMlflow {
       version,
       source: `dbfs:/databricks/mlflow-tracking/1/${options.runId ?? 'r0'}/artifacts/model`,
       ...(options.runId ? { run_id: options.runId } : {}),
+      ...(options.description !== undefined ? { description: options.description } : {}),
       tags: options.tags ?? [],
       status: options.status ?? 'READY',
       storage_location: storage,
@@ -410,6 +427,12 @@ export class FakeMlflow {
           error_code: 'InvalidAuthenticationInfo',
           message: 'a SAS request takes no Authorization header',
         });
+        return true;
+      }
+      if (this.signedRedirect) {
+        call.status = 302;
+        res.writeHead(302, { location: `${this.signedRedirect}${url.pathname}${url.search}` });
+        res.end();
         return true;
       }
       if (this.signedFailures.n > 0) {
@@ -575,6 +598,13 @@ export class FakeMlflow {
         return send(400, { error_code: 'InvalidHeaderValue', message: 'x-ms-blob-type: BlockBlob required' });
       if (url.search.slice(1) !== this.ucSas)
         return send(403, { error_code: 'AuthenticationFailed', message: 'SAS does not match' });
+      if (this.ucStorageRedirect) {
+        // 307 keeps the method and body: a client that followed it would send the bytes there.
+        call.status = 307;
+        res.writeHead(307, { location: `${this.ucStorageRedirect}${url.pathname}${url.search}` });
+        res.end();
+        return;
+      }
       this.ucFiles.set(decodeURIComponent(url.pathname.slice('/uc-storage/'.length)), raw);
       call.body = { bytes: raw.length };
       return send(201, {});
@@ -648,6 +678,12 @@ export class FakeMlflow {
       );
     };
     if (req.headers.authorization) return xmlError(400, 'InvalidAuthenticationInfo', 'no bearer tokens here');
+    if (this.ucStorageRedirect) {
+      call.status = 302;
+      res.writeHead(302, { location: `${this.ucStorageRedirect}${url.pathname}${url.search}` });
+      res.end();
+      return;
+    }
     if (this.ucStorageFailures > 0) {
       this.ucStorageFailures--;
       return xmlError(503, 'ServerBusy', 'The server is currently unable to receive requests.');
@@ -1017,6 +1053,8 @@ export class FakeMlflow {
           model_version: Record<string, unknown>;
         };
         const v = made.model_version;
+        // Unity Catalog's versions answer with their description (model-versions/search reads it).
+        if (b.description !== undefined) v.description = b.description;
         v.status = 'PENDING_REGISTRATION';
         v.storage_location = `abfss://uc@fakeuc.dfs.core.windows.net/models/${String(b.name)}/versions/${String(v.version)}`;
         return { model_version: v };

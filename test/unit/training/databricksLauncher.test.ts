@@ -17,6 +17,7 @@ import {
   assertNoCredentials,
   launcherParameters,
 } from '../../../lib/training/backends/databricksLauncher';
+import { SCORE_COMMAND_VARIABLE_NAMES, SLUICE_VARIABLE_NAMES } from '../../../lib/contracts/job';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -102,7 +103,7 @@ describe('the launcher, run with /usr/bin/python3', () => {
       MLFLOW_RUN_ID: 'abc123',
       MLFLOW_EXPERIMENT_ID: '7',
       MLFLOW_TRACKING_URI: 'databricks',
-      SLUICE_EMPTY: '',
+      SLUICE_VALIDATION: '',
     };
     const args = [
       '--train',
@@ -217,14 +218,17 @@ describe('the launcher, run with /usr/bin/python3', () => {
 describe('the launcher’s parameters', () => {
   it('every variable as --env NAME=VALUE, sorted, then the file, -- and the job’s arguments', () => {
     expect(
-      launcherParameters({ SLUICE_B: '2', MLFLOW_RUN_ID: 'r', SLUICE_A: 'x=y' }, '/W/t.py', ['--o', 'v']),
+      launcherParameters({ SLUICE_TASK: '2', MLFLOW_RUN_ID: 'r', SLUICE_SEED: 'x=y' }, '/W/t.py', [
+        '--o',
+        'v',
+      ]),
     ).toEqual([
       '--env',
       'MLFLOW_RUN_ID=r',
       '--env',
-      'SLUICE_A=x=y',
+      'SLUICE_SEED=x=y',
       '--env',
-      'SLUICE_B=2',
+      'SLUICE_TASK=2',
       '--file',
       '/W/t.py',
       '--',
@@ -254,5 +258,38 @@ describe('the launcher’s parameters', () => {
     expect(() => launcherParameters({ 'A-B': 'x' }, '/W/t.py', [])).toThrow(
       expect.objectContaining({ code: 'databricks_variable_invalid' }),
     );
+  });
+
+  it('lets through only the MLflow link, the contract’s SLUICE_* names and a score command’s', () => {
+    const allowed = [
+      'MLFLOW_RUN_ID',
+      'MLFLOW_EXPERIMENT_ID',
+      'MLFLOW_TRACKING_URI',
+      ...SLUICE_VARIABLE_NAMES,
+      ...SCORE_COMMAND_VARIABLE_NAMES,
+    ];
+    expect(() => assertNoCredentials(Object.fromEntries(allowed.map((n) => [n, 'v'])))).not.toThrow();
+    // Credentials under names no pattern would catch, and names merely shaped like Sluice's.
+    for (const name of [
+      'DATABRICKS_PAT',
+      'MLFLOW_TRACKING_AUTH',
+      'AZURE_STORAGE_CONNECTION_STRING',
+      'ARM_CLIENT_CERTIFICATE',
+      'SLUICE_MLFLOW_ENV',
+      'SLUICE_A',
+      'PYTHONUNBUFFERED',
+      'mlflow_run_id',
+    ]) {
+      for (const call of [
+        () => assertNoCredentials({ MLFLOW_RUN_ID: 'r', [name]: 'x' }),
+        () => launcherParameters({ SLUICE_OUTPUT: '/o', [name]: 'x' }, '/W/t.py', []),
+      ])
+        expect(call).toThrow(
+          expect.objectContaining({
+            code: 'databricks_credential_refused',
+            message: expect.stringMatching(new RegExp(`^${name} would be readable`)),
+          }),
+        );
+    }
   });
 });
