@@ -258,7 +258,9 @@ async function main(): Promise<void> {
   const code = await runUserJobWorker(storeFromEnv(process.env), values.job, {
     heartbeatMs: Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000),
     // Set by the local backend from the app's validated MODEL_MAX_BYTES.
-    ...(Number(process.env.MODEL_MAX_BYTES) > 0 ? { maxModelBytes: Number(process.env.MODEL_MAX_BYTES) } : {}),
+    ...(Number(process.env.MODEL_MAX_BYTES) > 0
+      ? { maxModelBytes: Number(process.env.MODEL_MAX_BYTES) }
+      : {}),
   });
   process.exit(code);
 }
