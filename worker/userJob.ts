@@ -28,7 +28,9 @@ import { checkModelFolder } from '../lib/mlmodel/check';
 import resources from '../lib/resources.json';
 import type { ArtifactStore } from '../lib/storage/blob';
 import { jobPath } from '../lib/training/backends/types';
-import { prepareJobData, storeCheckedModel } from '../lib/training/userJob/output';
+import type { JobDataCacheOptions } from '../lib/training/userJob/jobDataCache';
+import { currentProcess, writeJobRecord } from '../lib/training/userJob/orphans';
+import { prepareCachedJobData, storeCheckedModel } from '../lib/training/userJob/output';
 import { resolveCodeFolder } from '../lib/training/userJob/preflight';
 import { codeFolderDigest } from '../lib/training/userJob/codeDigest';
 import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progress';
@@ -42,8 +44,10 @@ const USER_KILL_GRACE_MS = 2_000;
 type StopReason = 'cancel' | 'sigterm' | 'time_limit';
 
 export interface UserJobWorkerTimings {
-  /** Reading the dataset and writing the split files. */
+  /** Reading the dataset and writing the split files (or linking them from the job data cache). */
   prepareMs: number;
+  /** What the job data cache did (lib/training/userJob/jobDataCache.ts). */
+  dataCache?: 'hit' | 'miss' | 'rebuilt' | 'uncached';
   /** The user's process, start to exit. */
   processMs: number;
   /** The model folder check (inside runUserJob, after the process). */
@@ -62,6 +66,11 @@ export async function runUserJobWorker(
     onTimings?: (t: UserJobWorkerTimings) => void;
     /** Print the user's process group on stderr for the backend (default true; false when run in-process). */
     announceGroup?: boolean;
+    /**
+     * The job data cache; false: none. Default: SLUICE_JOB_DATA_CACHE of the environment (a folder,
+     * or `off`), else the cache's default folder.
+     */
+    jobDataCache?: JobDataCacheOptions | false;
   } = {},
 ): Promise<number> {
   const started = performance.now();
@@ -131,12 +140,26 @@ export async function runUserJobWorker(
     const codeDigest = await codeFolderDigest(codeDir);
     log(codeDigest ? `code: ${codeDir}, digest ${codeDigest}` : `code: ${codeDir} (too large to digest)`);
     temp = await mkdtemp(join(tmpdir(), `sluice-job-${jobId}-`));
+    // Who runs this job, so a backend that finds this folder after this process died (the whole app
+    // killed) stops the user's group and removes the folder (lib/training/userJob/orphans.ts).
+    const jobFolder = temp;
+    const worker = currentProcess();
+    writeJobRecord(jobFolder, { jobId, worker });
     const prepStart = performance.now();
-    const data = await prepareJobData(store, request, join(temp, 'data'));
+    const prepared = await prepareCachedJobData(
+      store,
+      request,
+      join(temp, 'data'),
+      options.jobDataCache ?? jobDataCacheFromEnv(),
+    );
+    const { data } = prepared;
     t.prepareMs = performance.now() - prepStart;
+    t.dataCache = prepared.cache;
     log(
       `data: train ${data.train.rows}, validation ${data.validation.rows}, holdout ${data.holdout.rows} rows` +
-        `${data.missingTarget ? ` (${data.missingTarget} without a target left out)` : ''}; task ${data.task}`,
+        `${data.missingTarget ? ` (${data.missingTarget} without a target left out)` : ''}; task ${data.task}; ` +
+        `${prepared.cache === 'hit' ? 'from the job data cache' : `written (cache: ${prepared.cache})`} in ${Math.round(t.prepareMs)} ms` +
+        `${prepared.note ? ` (${prepared.note})` : ''}`,
     );
     if (stopReason === 'time_limit')
       throw new UserJobError(
@@ -189,6 +212,11 @@ export async function runUserJobWorker(
       },
       onLine: (line) => log(line),
       onStart: (pid) => {
+        try {
+          writeJobRecord(jobFolder, { jobId, worker, user: currentProcess(pid) });
+        } catch {
+          // best effort: the announcement below still lets the backend stop the group if this process dies
+        }
         if (options.announceGroup !== false) process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`);
       },
       signal: abort.signal,
@@ -244,6 +272,13 @@ export async function runUserJobWorker(
   t.totalMs = performance.now() - started;
   options.onTimings?.(t);
   return code;
+}
+
+/** SLUICE_JOB_DATA_CACHE: `off` (no cache), a folder, or unset (the cache's default folder). */
+export function jobDataCacheFromEnv(env: NodeJS.ProcessEnv = process.env): JobDataCacheOptions | false {
+  const value = env.SLUICE_JOB_DATA_CACHE?.trim();
+  if (!value) return {};
+  return value === 'off' ? false : { dir: value };
 }
 
 async function main(): Promise<void> {

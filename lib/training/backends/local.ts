@@ -6,6 +6,7 @@ import { dirname, extname, join } from 'node:path';
 import { NonRetriableError } from '../../errors';
 import { isCustomSpec } from '../../contracts/trainingSpec';
 import { preflightLocalJob } from '../userJob/preflight';
+import { reapOrphanedJobs } from '../userJob/orphans';
 import { announcedGroup } from '../userJob/progress';
 import resources from '../../resources.json';
 import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './types';
@@ -58,6 +59,16 @@ export interface LocalBackendOptions {
   heartbeatStaleMs?: number;
   /** How often the worker writes its heartbeat (default 2 s). */
   heartbeatMs?: number;
+  /**
+   * The user-job worker's job data cache folder (SLUICE_JOB_DATA_CACHE), or `off`. Default: the
+   * cache's own default folder in the temp folder (lib/training/userJob/jobDataCache.ts).
+   */
+  jobDataCache?: string;
+  /**
+   * Stop user jobs whose worker died with the whole app and remove their temp folders, when this
+   * backend is made and before each job it starts (lib/training/userJob/orphans.ts). Default true.
+   */
+  reapOrphans?: boolean;
   now?: () => number;
 }
 
@@ -76,8 +87,23 @@ export class LocalTrainingBackend implements TrainingBackend {
   private readonly container = resources.blobContainers.jobs;
   private readonly now: () => number;
 
+  /** The sweep for orphaned user jobs started when this backend was made (see `reapOrphans`). */
+  private readonly startSweep: Promise<void>;
+
   constructor(private readonly options: LocalBackendOptions) {
     this.now = options.now ?? Date.now;
+    this.startSweep = this.reap();
+  }
+
+  /** Stops orphaned user jobs (all, or `jobId`'s) and removes their folders; never fails. */
+  private async reap(jobId?: string): Promise<void> {
+    if (this.options.reapOrphans === false) return;
+    await reapOrphanedJobs(jobId ? { jobId } : {}).catch(() => undefined);
+  }
+
+  /** Resolves once the sweep for orphaned user jobs this backend started when it was made is done. */
+  whenSwept(): Promise<void> {
+    return this.startSweep;
   }
 
   private ref(jobId: string, file: string) {
@@ -103,6 +129,9 @@ export class LocalTrainingBackend implements TrainingBackend {
       );
     }
     if (put.written === false) return { jobId, created: false };
+    // A job whose worker died with the app (its user process still running) must not run beside
+    // this one, e.g. the attempt this submit resubmits.
+    if (isCustomSpec(request.spec)) await Promise.all([this.startSweep, this.reap()]);
     const queued: JobStatusFile = {
       jobId,
       state: 'queued',
@@ -146,6 +175,7 @@ export class LocalTrainingBackend implements TrainingBackend {
         ...process.env,
         ...this.options.env,
         SLUICE_HEARTBEAT_MS: String(this.options.heartbeatMs ?? 2_000),
+        ...(this.options.jobDataCache ? { SLUICE_JOB_DATA_CACHE: this.options.jobDataCache } : {}),
         // The user's process gets these (worker/userJob.ts): the MLflow run to log into.
         [LOCAL_MLFLOW_ENV]: Object.keys(mlflowEnv).length ? JSON.stringify(mlflowEnv) : undefined,
       },
@@ -249,12 +279,16 @@ export class LocalTrainingBackend implements TrainingBackend {
     const hb = heartbeatSchema.safeParse(
       (await this.options.files.tryGetJson(this.ref(jobId, 'heartbeat.json')))?.value,
     );
-    return statusFromFiles(
+    const status = statusFromFiles(
       file,
       hb.success ? hb.data.at : undefined,
       this.now(),
       this.options.heartbeatStaleMs ?? 30_000,
     );
+    // Declared dead: if its worker is gone from this machine, its user process goes too, before a
+    // resubmit can start another copy.
+    if (status.error?.code === 'worker_died' && !this.children.has(jobId)) await this.reap(jobId);
+    return status;
   }
 
   async cancel(jobId: string): Promise<void> {

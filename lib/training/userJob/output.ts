@@ -18,6 +18,8 @@ import type { ArtifactStore, BlobLocation } from '../../storage/blob';
 import { inlineArtifact } from '../models/mlflowFolder';
 import type { JobData } from './jobData';
 import { writeJobData } from './jobData';
+import type { CachedJobData, JobDataCacheOptions } from './jobDataCache';
+import { cachedJobData, jobDataKey } from './jobDataCache';
 
 /**
  * The two ends of a user job that every backend shares: the job's data prepared from the run's
@@ -38,6 +40,35 @@ export async function prepareJobData(
   request: TrainingJobRequest,
   dir: string,
 ): Promise<JobData> {
+  return writeRequestData(store, customSpec(request), request, dir);
+}
+
+/**
+ * `prepareJobData` through the job data cache (lib/training/userJob/jobDataCache.ts): a job on a
+ * dataset, contract, columns, task, seed and split a recent job had gets that job's files without
+ * the dataset being read; `cache: false` writes them as `prepareJobData` does.
+ */
+export async function prepareCachedJobData(
+  store: ArtifactStore,
+  request: TrainingJobRequest,
+  dir: string,
+  cache: JobDataCacheOptions | false = {},
+): Promise<CachedJobData> {
+  const spec = customSpec(request);
+  if (cache === false) return { data: await writeRequestData(store, spec, request, dir), cache: 'uncached' };
+  const key = jobDataKey({
+    datasetSha256: request.dataset.sha256,
+    contract: request.contract ?? null,
+    target: spec.target,
+    features: spec.features,
+    ...(spec.task ? { task: spec.task } : {}),
+    seed: spec.seed,
+    split: spec.split,
+  });
+  return cachedJobData(key, dir, (into) => writeRequestData(store, spec, request, into), cache);
+}
+
+function customSpec(request: TrainingJobRequest) {
   const { spec } = request;
   if (!isCustomSpec(spec)) {
     throw new NonRetriableError(
@@ -45,6 +76,15 @@ export async function prepareJobData(
       `job ${request.jobId} trains ${spec.algorithm}, not custom code`,
     );
   }
+  return spec;
+}
+
+async function writeRequestData(
+  store: ArtifactStore,
+  spec: ReturnType<typeof customSpec>,
+  request: TrainingJobRequest,
+  dir: string,
+): Promise<JobData> {
   const table = await loadColumnar(store, request.dataset);
   return writeJobData(dir, {
     table,
