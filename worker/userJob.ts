@@ -71,6 +71,8 @@ export async function runUserJobWorker(
      * or `off`), else the cache's default folder.
      */
     jobDataCache?: JobDataCacheOptions | false;
+    /** This process runs only this job: its start-up time (module loading) is part of the job's. */
+    ownProcess?: boolean;
   } = {},
 ): Promise<number> {
   const started = performance.now();
@@ -246,6 +248,11 @@ export async function runUserJobWorker(
     const result = codeDigest ? { ...stored, codeDigest } : stored;
     t.storeMs = performance.now() - storeStart;
     log(`model stored: ${result.modelUri}`);
+    // Where Sluice's own time around the user's process went (bench/train/userJob.ts reads it).
+    log(
+      `timings: ${options.ownProcess ? `start-up ${Math.round(started)} ms, ` : ''}data ${Math.round(t.prepareMs)} ms (${t.dataCache}), ` +
+        `process ${Math.round(t.processMs)} ms, check ${Math.round(t.checkMs)} ms, store ${Math.round(t.storeMs)} ms`,
+    );
     timers.forEach((x) => clearInterval(x));
     await job.finish({ state: 'completed', progress: 1, result });
     code = 0;
@@ -289,6 +296,7 @@ async function main(): Promise<void> {
   }
   const code = await runUserJobWorker(storeFromEnv(process.env), values.job, {
     heartbeatMs: Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000),
+    ownProcess: true,
   });
   process.exit(code);
 }

@@ -210,19 +210,23 @@ export class LocalTrainingBackend implements TrainingBackend {
         // uses: it exits 0 done, 1 failed, 2 canceled, after stopping the user's group itself) may
         // have left the group running. Otherwise the group is gone and its id may already belong to
         // an unrelated process group, which must not be killed.
+        let cleaned = Promise.resolve();
         if (userGroup !== undefined && workerEndedAbnormally(code, signal)) {
           try {
             process.kill(-userGroup, 'SIGKILL');
           } catch {
             // the group ended with the job, as it does when the worker finishes normally
           }
-          // A killed worker could not remove the job's data and work folder (worker/userJob.ts).
-          void removeJobTemp(jobId);
+          // A killed worker could not remove the job's data and work folder (worker/userJob.ts):
+          // gone before the job reads as ended.
+          cleaned = removeJobTemp(jobId);
         }
-        void this.recordExit(jobId, code, signal, stderr).finally(() => {
-          resolve();
-          setTimeout(() => this.ended.delete(jobId), 60_000).unref();
-        });
+        void cleaned
+          .then(() => this.recordExit(jobId, code, signal, stderr))
+          .finally(() => {
+            resolve();
+            setTimeout(() => this.ended.delete(jobId), 60_000).unref();
+          });
       });
     });
     this.ended.set(jobId, ended);
