@@ -24,7 +24,7 @@ import type { TrainingJobRequest } from '../lib/contracts/trainingJob';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
 import { ensureError, NonRetriableError } from '../lib/errors';
-import { checkModelFolder } from '../lib/mlmodel/check';
+import type * as ModelCheck from '../lib/mlmodel/check';
 import resources from '../lib/resources.json';
 import type { ArtifactStore } from '../lib/storage/blob';
 import { jobPath } from '../lib/training/backends/types';
@@ -37,6 +37,13 @@ import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progres
 import { defaultBaseEnv, runUserJob, UserJobError } from '../lib/training/userJob/run';
 import { localJobMlflowEnv } from '../lib/training/backends/mlflowEnv';
 import { JobStatusWriter, storeFromEnv } from './jobStatus';
+
+/**
+ * The model check (YAML, ONNX runtime) is loaded while the user's process runs, not before it starts:
+ * a job's start-up is part of Sluice's time around it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const modelCheck = (): typeof ModelCheck => require('../lib/mlmodel/check') as typeof ModelCheck;
 
 /** The user's group gets this long between SIGTERM and SIGKILL: less than the backend's 5 s before it SIGKILLs this process. */
 const USER_KILL_GRACE_MS = 2_000;
@@ -210,7 +217,7 @@ export async function runUserJobWorker(
       workDir,
       check: (dir, expectation) => {
         processEnd = performance.now();
-        return checkModelFolder(dir, expectation);
+        return modelCheck().checkModelFolder(dir, expectation);
       },
       onLine: (line) => log(line),
       onStart: (pid) => {
@@ -220,6 +227,7 @@ export async function runUserJobWorker(
           // best effort: the announcement below still lets the backend stop the group if this process dies
         }
         if (options.announceGroup !== false) process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`);
+        setImmediate(() => modelCheck());
       },
       signal: abort.signal,
       killGraceMs: USER_KILL_GRACE_MS,

@@ -176,7 +176,9 @@ export async function cachedJobData(
       await rm(temp, { recursive: true, force: true });
       const theirs = await verifiedEntry(entry, key);
       if (!theirs.ok)
-        throw new Error(`the job data cache entry ${key} is unreadable after a concurrent write`);
+        throw new Error(`the job data cache entry ${key} is unreadable after a concurrent write`, {
+          cause: err,
+        });
       return { data: await linkInto(entry, theirs.entry, dir), cache: 'hit' };
     }
     await prune(root, key, options.maxEntries ?? DEFAULT_MAX_ENTRIES, maxBytes);

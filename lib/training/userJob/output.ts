@@ -11,7 +11,7 @@ import { loadColumnar } from '../../data/datasets';
 import { NonRetriableError } from '../../errors';
 import { ARTIFACT_SIDECAR_FILE, folderPathProblem, storeModelFolder } from '../../mlmodel/blobFolder';
 import type { CheckedModelFolder } from '../../mlmodel/check';
-import { checkModelFolder } from '../../mlmodel/check';
+import type * as ModelCheck from '../../mlmodel/check';
 import type { FolderLimits } from '../../mlmodel/folder';
 import { defaultMaxFiles } from '../../mlmodel/folder';
 import type { ArtifactStore, BlobLocation } from '../../storage/blob';
@@ -20,6 +20,11 @@ import type { JobData } from './jobData';
 import { writeJobData } from './jobData';
 import type { CachedJobData, JobDataCacheOptions } from './jobDataCache';
 import { cachedJobData, jobDataKey } from './jobDataCache';
+
+// Loaded when a folder is checked: the local worker loads the model check (YAML, the ONNX runtime)
+// while the user's process runs, not before it starts.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const modelCheck = (): typeof ModelCheck => require('../../mlmodel/check') as typeof ModelCheck;
 
 /**
  * The two ends of a user job that every backend shares: the job's data prepared from the run's
@@ -168,7 +173,7 @@ export async function collectJobModel(
   >,
   maxBytes: number,
 ): Promise<JobResult> {
-  const checked = await checkModelFolder(outputDir, {
+  const checked = await modelCheck().checkModelFolder(outputDir, {
     features: data.featureKinds,
     task: data.task,
     ...(data.classes ? { classes: data.classes } : {}),
