@@ -161,8 +161,12 @@ export async function benchUserJob(options: {
       all.reduce((a, b) => (b.totalMs - b.processMs < a.totalMs - a.processMs ? b : a));
     const uncached: JobTimings[] = [];
     for (let i = 0; i < runs; i++) uncached.push(await runJob('off'));
-    // The first job on this dataset fills the cache; the ones after it are served from it.
-    const first = await runJob(cacheDir);
+    // A first job on a dataset fills the cache (each in an empty cache folder); the ones after it
+    // are served from it.
+    const misses: JobTimings[] = [];
+    for (let i = 0; i < runs; i++) misses.push(await runJob(`${cacheDir}-${i}`));
+    const first = best(misses);
+    await runJob(cacheDir);
     const cached: JobTimings[] = [];
     for (let i = 0; i < runs; i++) cached.push(await runJob(cacheDir));
 
@@ -171,7 +175,7 @@ export async function benchUserJob(options: {
     const hit = best(cached);
     const cases: [string, JobTimings, string][] = [
       ['job data cache off', off, `best of ${runs}`],
-      ['first job on the dataset (cache miss)', first, '1 run'],
+      ['first job on the dataset (cache miss)', first, `best of ${runs}`],
       ['dataset seen before (cache hit)', hit, `best of ${runs}`],
     ];
     lines.push([
