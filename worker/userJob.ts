@@ -78,8 +78,8 @@ export async function runUserJobWorker(
      * or `off`), else the cache's default folder.
      */
     jobDataCache?: JobDataCacheOptions | false;
-    /** This process runs only this job: its start-up time (module loading) is part of the job's. */
-    ownProcess?: boolean;
+    /** How long this process took to be ready for the job (module loading), when that is part of the job's time. */
+    startupMs?: number;
   } = {},
 ): Promise<number> {
   const started = performance.now();
@@ -258,7 +258,7 @@ export async function runUserJobWorker(
     log(`model stored: ${result.modelUri}`);
     // Where Sluice's own time around the user's process went (bench/train/userJob.ts reads it).
     log(
-      `timings: ${options.ownProcess ? `start-up ${Math.round(started)} ms, ` : ''}data ${Math.round(t.prepareMs)} ms (${t.dataCache}), ` +
+      `timings: ${options.startupMs !== undefined ? `start-up ${Math.round(options.startupMs)} ms, ` : ''}data ${Math.round(t.prepareMs)} ms (${t.dataCache}), ` +
         `process ${Math.round(t.processMs)} ms, check ${Math.round(t.checkMs)} ms, store ${Math.round(t.storeMs)} ms`,
     );
     timers.forEach((x) => clearInterval(x));
@@ -296,15 +296,38 @@ export function jobDataCacheFromEnv(env: NodeJS.ProcessEnv = process.env): JobDa
   return value === 'off' ? false : { dir: value };
 }
 
+/**
+ * `--job -`: a spare worker, started ahead of its job so that loading this program is not part of
+ * the job's time. It waits for one line on stdin, `{"jobId": …, "env": {…}}` (the job's own
+ * variables on top of the environment it started with), and exits if stdin closes first.
+ */
+async function jobFromStdin(): Promise<string | undefined> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.includes('\n')) break;
+  }
+  const line = text.split('\n')[0]!.trim();
+  if (!line) return undefined;
+  const { jobId, env } = JSON.parse(line) as { jobId: string; env?: Record<string, string> };
+  for (const [k, v] of Object.entries(env ?? {})) process.env[k] = v;
+  return jobId;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { job: { type: 'string' } } });
   if (!values.job) {
     process.stderr.write('usage: userJob --job <jobId>\n');
     process.exit(64);
   }
-  const code = await runUserJobWorker(storeFromEnv(process.env), values.job, {
+  const spare = values.job === '-';
+  // A spare was loaded before its job was asked for: no start-up of its own.
+  const startupMs = spare ? 0 : performance.now();
+  const jobId = spare ? await jobFromStdin() : values.job;
+  if (jobId === undefined) process.exit(0); // a spare that was never used
+  const code = await runUserJobWorker(storeFromEnv(process.env), jobId, {
     heartbeatMs: Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000),
-    ownProcess: true,
+    startupMs,
   });
   process.exit(code);
 }
