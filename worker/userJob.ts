@@ -146,8 +146,9 @@ export async function runUserJobWorker(
 
     const codeDir = await resolveCodeFolder(spec.code);
     // Before the command runs (it may write into its own folder): the code that is about to run.
-    const codeDigest = await codeFolderDigest(codeDir);
-    log(codeDigest ? `code: ${codeDir}, digest ${codeDigest}` : `code: ${codeDir} (too large to digest)`);
+    // Hashed while the data is prepared; awaited before the command starts.
+    const digesting = codeFolderDigest(codeDir);
+    digesting.catch(() => undefined); // awaited below; meanwhile a failure is not unhandled
     temp = await mkdtemp(join(tmpdir(), `sluice-job-${jobId}-`));
     // Who runs this job, so a backend that finds this folder after this process died (the whole app
     // killed) stops the user's group and removes the folder (lib/training/userJob/orphans.ts).
@@ -163,6 +164,8 @@ export async function runUserJobWorker(
     );
     const { data } = prepared;
     t.prepareMs = performance.now() - prepStart;
+    const codeDigest = await digesting;
+    log(codeDigest ? `code: ${codeDir}, digest ${codeDigest}` : `code: ${codeDir} (too large to digest)`);
     t.dataCache = prepared.cache;
     log(
       `data: train ${data.train.rows}, validation ${data.validation.rows}, holdout ${data.holdout.rows} rows` +

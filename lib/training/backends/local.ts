@@ -139,7 +139,7 @@ export class LocalTrainingBackend implements TrainingBackend {
     if (put.written === false) return { jobId, created: false };
     // A job whose worker died with the app (its user process still running) must not run beside
     // this one, e.g. the attempt this submit resubmits.
-    if (isCustomSpec(request.spec)) await Promise.all([this.startSweep, this.reap()]);
+    const swept = isCustomSpec(request.spec) ? Promise.all([this.startSweep, this.reap()]) : undefined;
     const queued: JobStatusFile = {
       jobId,
       state: 'queued',
@@ -150,10 +150,13 @@ export class LocalTrainingBackend implements TrainingBackend {
       updatedAt: new Date(this.now()).toISOString(),
       timeLimitSeconds: request.spec.timeLimitSeconds,
     };
-    await this.options.files.put(this.ref(jobId, 'status.json'), JSON.stringify(queued), {
-      contentType: 'application/json',
-      condition: 'overwrite',
-    });
+    await Promise.all([
+      this.options.files.put(this.ref(jobId, 'status.json'), JSON.stringify(queued), {
+        contentType: 'application/json',
+        condition: 'overwrite',
+      }),
+      swept,
+    ]);
     const mlflowEnv = mlflowJobVariables(mlflow, 'local', this.options.mlflowCredentials);
     this.spawnWorker(jobId, request.spec.timeLimitSeconds, isCustomSpec(request.spec), mlflowEnv);
     return { jobId, created: true };
