@@ -24,11 +24,13 @@ import type { TrainingJobRequest } from '../lib/contracts/trainingJob';
 import { trainingJobRequestSchema } from '../lib/contracts/trainingJob';
 import { isCustomSpec } from '../lib/contracts/trainingSpec';
 import { ensureError, NonRetriableError } from '../lib/errors';
-import { checkModelFolder } from '../lib/mlmodel/check';
+import type * as ModelCheck from '../lib/mlmodel/check';
 import resources from '../lib/resources.json';
 import type { ArtifactStore } from '../lib/storage/blob';
 import { jobPath } from '../lib/training/backends/types';
-import { prepareJobData, storeCheckedModel } from '../lib/training/userJob/output';
+import type { JobDataCacheOptions } from '../lib/training/userJob/jobDataCache';
+import { currentProcess, writeJobRecord } from '../lib/training/userJob/orphans';
+import { prepareCachedJobData, storeCheckedModel } from '../lib/training/userJob/output';
 import { resolveCodeFolder } from '../lib/training/userJob/preflight';
 import { codeFolderDigest } from '../lib/training/userJob/codeDigest';
 import { parseProgress, USER_PGID_MARKER } from '../lib/training/userJob/progress';
@@ -36,14 +38,23 @@ import { defaultBaseEnv, runUserJob, UserJobError } from '../lib/training/userJo
 import { localJobMlflowEnv } from '../lib/training/backends/mlflowEnv';
 import { JobStatusWriter, storeFromEnv } from './jobStatus';
 
+/**
+ * The model check (YAML, ONNX runtime) is loaded while the user's process runs, not before it starts:
+ * a job's start-up is part of Sluice's time around it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const modelCheck = (): typeof ModelCheck => require('../lib/mlmodel/check') as typeof ModelCheck;
+
 /** The user's group gets this long between SIGTERM and SIGKILL: less than the backend's 5 s before it SIGKILLs this process. */
 const USER_KILL_GRACE_MS = 2_000;
 
 type StopReason = 'cancel' | 'sigterm' | 'time_limit';
 
 export interface UserJobWorkerTimings {
-  /** Reading the dataset and writing the split files. */
+  /** Reading the dataset and writing the split files (or linking them from the job data cache). */
   prepareMs: number;
+  /** What the job data cache did (lib/training/userJob/jobDataCache.ts). */
+  dataCache?: 'hit' | 'miss' | 'rebuilt' | 'uncached';
   /** The user's process, start to exit. */
   processMs: number;
   /** The model folder check (inside runUserJob, after the process). */
@@ -64,6 +75,13 @@ export async function runUserJobWorker(
     announceGroup?: boolean;
     /** The model folder's size limit (MODEL_MAX_BYTES; default lib/mlmodel's 512 MiB). */
     maxModelBytes?: number;
+    /**
+     * The job data cache; false: none. Default: SLUICE_JOB_DATA_CACHE of the environment (a folder,
+     * or `off`), else the cache's default folder.
+     */
+    jobDataCache?: JobDataCacheOptions | false;
+    /** How long this process took to be ready for the job (module loading), when that is part of the job's time. */
+    startupMs?: number;
   } = {},
 ): Promise<number> {
   const started = performance.now();
@@ -98,14 +116,14 @@ export async function runUserJobWorker(
   const t: UserJobWorkerTimings = { prepareMs: 0, processMs: 0, checkMs: 0, storeMs: 0, totalMs: 0 };
   let code: number;
   try {
-    await job.beat();
+    // The first heartbeat and the request in one round trip's time: both come before the user's process.
+    const [, got] = await Promise.all([
+      job.beat(),
+      store.getJson({ container, path: jobPath(jobId, 'request.json') }),
+    ]);
     timers.push(setInterval(() => void job.beat(), options.heartbeatMs ?? 2_000));
     timers.push(setInterval(() => void job.flush(), 1_000));
-    let request: TrainingJobRequest;
-    {
-      const { value } = await store.getJson({ container, path: jobPath(jobId, 'request.json') });
-      request = trainingJobRequestSchema.parse(value);
-    }
+    const request: TrainingJobRequest = trainingJobRequestSchema.parse(got.value);
     const { spec } = request;
     if (!isCustomSpec(spec))
       throw new NonRetriableError(
@@ -130,15 +148,32 @@ export async function runUserJobWorker(
 
     const codeDir = await resolveCodeFolder(spec.code);
     // Before the command runs (it may write into its own folder): the code that is about to run.
-    const codeDigest = await codeFolderDigest(codeDir);
-    log(codeDigest ? `code: ${codeDir}, digest ${codeDigest}` : `code: ${codeDir} (too large to digest)`);
+    // Hashed while the data is prepared; awaited before the command starts.
+    const digesting = codeFolderDigest(codeDir);
+    digesting.catch(() => undefined); // awaited below; meanwhile a failure is not unhandled
     temp = await mkdtemp(join(tmpdir(), `sluice-job-${jobId}-`));
+    // Who runs this job, so a backend that finds this folder after this process died (the whole app
+    // killed) stops the user's group and removes the folder (lib/training/userJob/orphans.ts).
+    const jobFolder = temp;
+    const worker = currentProcess();
+    writeJobRecord(jobFolder, { jobId, worker });
     const prepStart = performance.now();
-    const data = await prepareJobData(store, request, join(temp, 'data'));
+    const prepared = await prepareCachedJobData(
+      store,
+      request,
+      join(temp, 'data'),
+      options.jobDataCache ?? jobDataCacheFromEnv(),
+    );
+    const { data } = prepared;
     t.prepareMs = performance.now() - prepStart;
+    const codeDigest = await digesting;
+    log(codeDigest ? `code: ${codeDir}, digest ${codeDigest}` : `code: ${codeDir} (too large to digest)`);
+    t.dataCache = prepared.cache;
     log(
       `data: train ${data.train.rows}, validation ${data.validation.rows}, holdout ${data.holdout.rows} rows` +
-        `${data.missingTarget ? ` (${data.missingTarget} without a target left out)` : ''}; task ${data.task}`,
+        `${data.missingTarget ? ` (${data.missingTarget} without a target left out)` : ''}; task ${data.task}; ` +
+        `${prepared.cache === 'hit' ? 'from the job data cache' : `written (cache: ${prepared.cache})`} in ${Math.round(t.prepareMs)} ms` +
+        `${prepared.note ? ` (${prepared.note})` : ''}`,
     );
     if (stopReason === 'time_limit')
       throw new UserJobError(
@@ -187,11 +222,17 @@ export async function runUserJobWorker(
       workDir,
       check: (dir, expectation) => {
         processEnd = performance.now();
-        return checkModelFolder(dir, expectation);
+        return modelCheck().checkModelFolder(dir, expectation);
       },
       onLine: (line) => log(line),
       onStart: (pid) => {
+        try {
+          writeJobRecord(jobFolder, { jobId, worker, user: currentProcess(pid) });
+        } catch {
+          // best effort: the announcement below still lets the backend stop the group if this process dies
+        }
         if (options.announceGroup !== false) process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`);
+        setImmediate(() => modelCheck());
       },
       signal: abort.signal,
       killGraceMs: USER_KILL_GRACE_MS,
@@ -221,6 +262,11 @@ export async function runUserJobWorker(
     const result = codeDigest ? { ...stored, codeDigest } : stored;
     t.storeMs = performance.now() - storeStart;
     log(`model stored: ${result.modelUri}`);
+    // Where Sluice's own time around the user's process went (bench/train/userJob.ts reads it).
+    log(
+      `timings: ${options.startupMs !== undefined ? `start-up ${Math.round(options.startupMs)} ms, ` : ''}data ${Math.round(t.prepareMs)} ms (${t.dataCache}), ` +
+        `process ${Math.round(t.processMs)} ms, check ${Math.round(t.checkMs)} ms, store ${Math.round(t.storeMs)} ms`,
+    );
     timers.forEach((x) => clearInterval(x));
     await job.finish({ state: 'completed', progress: 1, result });
     code = 0;
@@ -249,18 +295,49 @@ export async function runUserJobWorker(
   return code;
 }
 
+/** SLUICE_JOB_DATA_CACHE: `off` (no cache), a folder, or unset (the cache's default folder). */
+export function jobDataCacheFromEnv(env: NodeJS.ProcessEnv = process.env): JobDataCacheOptions | false {
+  const value = env.SLUICE_JOB_DATA_CACHE?.trim();
+  if (!value) return {};
+  return value === 'off' ? false : { dir: value };
+}
+
+/**
+ * `--job -`: a spare worker, started ahead of its job so that loading this program is not part of
+ * the job's time. It waits for one line on stdin, `{"jobId": …, "env": {…}}` (the job's own
+ * variables on top of the environment it started with), and exits if stdin closes first.
+ */
+async function jobFromStdin(): Promise<string | undefined> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.includes('\n')) break;
+  }
+  const line = text.split('\n')[0]!.trim();
+  if (!line) return undefined;
+  const { jobId, env } = JSON.parse(line) as { jobId: string; env?: Record<string, string> };
+  for (const [k, v] of Object.entries(env ?? {})) process.env[k] = v;
+  return jobId;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { job: { type: 'string' } } });
   if (!values.job) {
     process.stderr.write('usage: userJob --job <jobId>\n');
     process.exit(64);
   }
-  const code = await runUserJobWorker(storeFromEnv(process.env), values.job, {
+  const spare = values.job === '-';
+  // A spare was loaded before its job was asked for: no start-up of its own.
+  const startupMs = spare ? 0 : performance.now();
+  const jobId = spare ? await jobFromStdin() : values.job;
+  if (jobId === undefined) process.exit(0); // a spare that was never used
+  const code = await runUserJobWorker(storeFromEnv(process.env), jobId, {
     heartbeatMs: Number(process.env.SLUICE_HEARTBEAT_MS ?? 2_000),
     // Set by the local backend from the app's validated MODEL_MAX_BYTES.
     ...(Number(process.env.MODEL_MAX_BYTES) > 0
       ? { maxModelBytes: Number(process.env.MODEL_MAX_BYTES) }
       : {}),
+    startupMs,
   });
   process.exit(code);
 }

@@ -6,6 +6,7 @@ import { dirname, extname, join } from 'node:path';
 import { NonRetriableError } from '../../errors';
 import { isCustomSpec } from '../../contracts/trainingSpec';
 import { preflightLocalJob } from '../userJob/preflight';
+import { reapOrphanedJobs } from '../userJob/orphans';
 import { announcedGroup } from '../userJob/progress';
 import resources from '../../resources.json';
 import type { JobFiles, JobStatus, JobStatusFile, TrainingBackend } from './types';
@@ -58,6 +59,22 @@ export interface LocalBackendOptions {
   heartbeatStaleMs?: number;
   /** How often the worker writes its heartbeat (default 2 s). */
   heartbeatMs?: number;
+  /**
+   * The user-job worker's job data cache folder (SLUICE_JOB_DATA_CACHE), or `off`. Default: the
+   * cache's own default folder in the temp folder (lib/training/userJob/jobDataCache.ts).
+   */
+  jobDataCache?: string;
+  /**
+   * Stop user jobs whose worker died with the whole app and remove their temp folders, when this
+   * backend is made and before each job it starts (lib/training/userJob/orphans.ts). Default true.
+   */
+  reapOrphans?: boolean;
+  /**
+   * Keep one user-job worker started ahead of the next custom job, so that loading the worker's
+   * program (0.4–0.5 s) is not part of the job's time. Started after the first custom job; it waits
+   * on its stdin and exits when this process does. Default true.
+   */
+  spareWorker?: boolean;
   now?: () => number;
 }
 
@@ -72,12 +89,29 @@ export interface LocalBackendOptions {
 export class LocalTrainingBackend implements TrainingBackend {
   readonly name = 'local' as const;
   private readonly children = new Map<string, ChildProcess>();
+  /** A user-job worker waiting for its job (see `spareWorker`). */
+  private spare?: ChildProcess;
   private readonly ended = new Map<string, Promise<void>>();
   private readonly container = resources.blobContainers.jobs;
   private readonly now: () => number;
 
+  /** The sweep for orphaned user jobs started when this backend was made (see `reapOrphans`). */
+  private readonly startSweep: Promise<void>;
+
   constructor(private readonly options: LocalBackendOptions) {
     this.now = options.now ?? Date.now;
+    this.startSweep = this.reap();
+  }
+
+  /** Stops orphaned user jobs (all, or `jobId`'s) and removes their folders; never fails. */
+  private async reap(jobId?: string): Promise<void> {
+    if (this.options.reapOrphans === false) return;
+    await reapOrphanedJobs(jobId ? { jobId } : {}).catch(() => undefined);
+  }
+
+  /** Resolves once the sweep for orphaned user jobs this backend started when it was made is done. */
+  whenSwept(): Promise<void> {
+    return this.startSweep;
   }
 
   private ref(jobId: string, file: string) {
@@ -103,6 +137,9 @@ export class LocalTrainingBackend implements TrainingBackend {
       );
     }
     if (put.written === false) return { jobId, created: false };
+    // A job whose worker died with the app (its user process still running) must not run beside
+    // this one, e.g. the attempt this submit resubmits.
+    const swept = isCustomSpec(request.spec) ? Promise.all([this.startSweep, this.reap()]) : undefined;
     const queued: JobStatusFile = {
       jobId,
       state: 'queued',
@@ -113,10 +150,13 @@ export class LocalTrainingBackend implements TrainingBackend {
       updatedAt: new Date(this.now()).toISOString(),
       timeLimitSeconds: request.spec.timeLimitSeconds,
     };
-    await this.options.files.put(this.ref(jobId, 'status.json'), JSON.stringify(queued), {
-      contentType: 'application/json',
-      condition: 'overwrite',
-    });
+    await Promise.all([
+      this.options.files.put(this.ref(jobId, 'status.json'), JSON.stringify(queued), {
+        contentType: 'application/json',
+        condition: 'overwrite',
+      }),
+      swept,
+    ]);
     const mlflowEnv = mlflowJobVariables(mlflow, 'local', this.options.mlflowCredentials);
     this.spawnWorker(jobId, request.spec.timeLimitSeconds, isCustomSpec(request.spec), mlflowEnv);
     return { jobId, created: true };
@@ -133,6 +173,50 @@ export class LocalTrainingBackend implements TrainingBackend {
     return this.options.userJobScript ?? join(dirname(builtIn), `userJob${extname(builtIn) || '.js'}`);
   }
 
+  private workerEnv(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      ...this.options.env,
+      SLUICE_HEARTBEAT_MS: String(this.options.heartbeatMs ?? 2_000),
+      ...(this.options.jobDataCache ? { SLUICE_JOB_DATA_CACHE: this.options.jobDataCache } : {}),
+    };
+  }
+
+  /** A user-job worker that waits on its stdin for a job (worker/userJob.ts `--job -`). */
+  private startSpare(): ChildProcess {
+    const child = spawn(
+      process.execPath,
+      [...(this.options.execArgv ?? []), this.script(true), '--job', '-'],
+      {
+        cwd: this.cwd(),
+        env: this.workerEnv(),
+        stdio: ['pipe', 'ignore', 'pipe'],
+      },
+    );
+    child.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
+    // Waiting keeps nothing alive: when this process ends, the spare's stdin closes and it exits.
+    child.unref();
+    (child.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+    (child.stderr as (NodeJS.ReadableStream & { unref?: () => void }) | null)?.unref?.();
+    return child;
+  }
+
+  /** The waiting spare, if there is one, handed `jobId`; a new spare is started for the next job. */
+  private takeSpare(jobId: string, mlflowEnv: Record<string, string>): ChildProcess | undefined {
+    if (this.options.spareWorker === false) return undefined;
+    const spare = this.spare;
+    this.spare = this.startSpare();
+    if (!spare || spare.exitCode !== null || spare.signalCode !== null || !spare.stdin?.writable) {
+      spare?.kill('SIGKILL');
+      return undefined;
+    }
+    const env = Object.keys(mlflowEnv).length ? { [LOCAL_MLFLOW_ENV]: JSON.stringify(mlflowEnv) } : {};
+    spare.stdin.end(`${JSON.stringify({ jobId, env })}\n`);
+    (spare.stderr as (NodeJS.ReadableStream & { ref?: () => void }) | null)?.ref?.();
+    return spare;
+  }
+
   private spawnWorker(
     jobId: string,
     timeLimitSeconds: number,
@@ -140,17 +224,17 @@ export class LocalTrainingBackend implements TrainingBackend {
     mlflowEnv: Record<string, string> = {},
   ): void {
     const script = this.script(custom);
-    const child = spawn(process.execPath, [...(this.options.execArgv ?? []), script, '--job', jobId], {
-      cwd: this.cwd(),
-      env: {
-        ...process.env,
-        ...this.options.env,
-        SLUICE_HEARTBEAT_MS: String(this.options.heartbeatMs ?? 2_000),
-        // The user's process gets these (worker/userJob.ts): the MLflow run to log into.
-        [LOCAL_MLFLOW_ENV]: Object.keys(mlflowEnv).length ? JSON.stringify(mlflowEnv) : undefined,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child =
+      (custom ? this.takeSpare(jobId, mlflowEnv) : undefined) ??
+      spawn(process.execPath, [...(this.options.execArgv ?? []), script, '--job', jobId], {
+        cwd: this.cwd(),
+        env: {
+          ...this.workerEnv(),
+          // The user's process gets these (worker/userJob.ts): the MLflow run to log into.
+          [LOCAL_MLFLOW_ENV]: Object.keys(mlflowEnv).length ? JSON.stringify(mlflowEnv) : undefined,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     this.children.set(jobId, child);
     const stderr: string[] = [];
     // A user job's worker announces the process group of the user's command: when the worker dies
@@ -180,19 +264,23 @@ export class LocalTrainingBackend implements TrainingBackend {
         // uses: it exits 0 done, 1 failed, 2 canceled, after stopping the user's group itself) may
         // have left the group running. Otherwise the group is gone and its id may already belong to
         // an unrelated process group, which must not be killed.
+        let cleaned = Promise.resolve();
         if (userGroup !== undefined && workerEndedAbnormally(code, signal)) {
           try {
             process.kill(-userGroup, 'SIGKILL');
           } catch {
             // the group ended with the job, as it does when the worker finishes normally
           }
-          // A killed worker could not remove the job's data and work folder (worker/userJob.ts).
-          void removeJobTemp(jobId);
+          // A killed worker could not remove the job's data and work folder (worker/userJob.ts):
+          // gone before the job reads as ended.
+          cleaned = removeJobTemp(jobId);
         }
-        void this.recordExit(jobId, code, signal, stderr).finally(() => {
-          resolve();
-          setTimeout(() => this.ended.delete(jobId), 60_000).unref();
-        });
+        void cleaned
+          .then(() => this.recordExit(jobId, code, signal, stderr))
+          .finally(() => {
+            resolve();
+            setTimeout(() => this.ended.delete(jobId), 60_000).unref();
+          });
       });
     });
     this.ended.set(jobId, ended);
@@ -249,12 +337,16 @@ export class LocalTrainingBackend implements TrainingBackend {
     const hb = heartbeatSchema.safeParse(
       (await this.options.files.tryGetJson(this.ref(jobId, 'heartbeat.json')))?.value,
     );
-    return statusFromFiles(
+    const status = statusFromFiles(
       file,
       hb.success ? hb.data.at : undefined,
       this.now(),
       this.options.heartbeatStaleMs ?? 30_000,
     );
+    // Declared dead: if its worker is gone from this machine, its user process goes too, before a
+    // resubmit can start another copy.
+    if (status.error?.code === 'worker_died' && !this.children.has(jobId)) await this.reap(jobId);
+    return status;
   }
 
   async cancel(jobId: string): Promise<void> {
@@ -279,6 +371,8 @@ export class LocalTrainingBackend implements TrainingBackend {
 
   /** Stops every worker this instance started (host shutdown, tests). */
   async stopAll(): Promise<void> {
+    this.spare?.kill('SIGKILL');
+    this.spare = undefined;
     await Promise.all([...this.children.keys()].map((id) => this.cancel(id).catch(() => undefined)));
   }
 }

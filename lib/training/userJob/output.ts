@@ -11,13 +11,20 @@ import { loadColumnar } from '../../data/datasets';
 import { NonRetriableError } from '../../errors';
 import { ARTIFACT_SIDECAR_FILE, folderPathProblem, storeModelFolder } from '../../mlmodel/blobFolder';
 import type { CheckedModelFolder } from '../../mlmodel/check';
-import { checkModelFolder } from '../../mlmodel/check';
+import type * as ModelCheck from '../../mlmodel/check';
 import type { FolderLimits } from '../../mlmodel/folder';
 import { defaultMaxFiles } from '../../mlmodel/folder';
 import type { ArtifactStore, BlobLocation } from '../../storage/blob';
 import { inlineArtifact } from '../models/mlflowFolder';
 import type { JobData } from './jobData';
 import { writeJobData } from './jobData';
+import type { CachedJobData, JobDataCacheOptions } from './jobDataCache';
+import { cachedJobData, jobDataKey } from './jobDataCache';
+
+// Loaded when a folder is checked: the local worker loads the model check (YAML, the ONNX runtime)
+// while the user's process runs, not before it starts.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const modelCheck = (): typeof ModelCheck => require('../../mlmodel/check') as typeof ModelCheck;
 
 /**
  * The two ends of a user job that every backend shares: the job's data prepared from the run's
@@ -38,6 +45,35 @@ export async function prepareJobData(
   request: TrainingJobRequest,
   dir: string,
 ): Promise<JobData> {
+  return writeRequestData(store, customSpec(request), request, dir);
+}
+
+/**
+ * `prepareJobData` through the job data cache (lib/training/userJob/jobDataCache.ts): a job on a
+ * dataset, contract, columns, task, seed and split a recent job had gets that job's files without
+ * the dataset being read; `cache: false` writes them as `prepareJobData` does.
+ */
+export async function prepareCachedJobData(
+  store: ArtifactStore,
+  request: TrainingJobRequest,
+  dir: string,
+  cache: JobDataCacheOptions | false = {},
+): Promise<CachedJobData> {
+  const spec = customSpec(request);
+  if (cache === false) return { data: await writeRequestData(store, spec, request, dir), cache: 'uncached' };
+  const key = jobDataKey({
+    datasetSha256: request.dataset.sha256,
+    contract: request.contract ?? null,
+    target: spec.target,
+    features: spec.features,
+    ...(spec.task ? { task: spec.task } : {}),
+    seed: spec.seed,
+    split: spec.split,
+  });
+  return cachedJobData(key, dir, (into) => writeRequestData(store, spec, request, into), cache);
+}
+
+function customSpec(request: TrainingJobRequest) {
   const { spec } = request;
   if (!isCustomSpec(spec)) {
     throw new NonRetriableError(
@@ -45,6 +81,15 @@ export async function prepareJobData(
       `job ${request.jobId} trains ${spec.algorithm}, not custom code`,
     );
   }
+  return spec;
+}
+
+async function writeRequestData(
+  store: ArtifactStore,
+  spec: ReturnType<typeof customSpec>,
+  request: TrainingJobRequest,
+  dir: string,
+): Promise<JobData> {
   const table = await loadColumnar(store, request.dataset);
   return writeJobData(dir, {
     table,
@@ -128,7 +173,7 @@ export async function collectJobModel(
   >,
   maxBytes: number,
 ): Promise<JobResult> {
-  const checked = await checkModelFolder(outputDir, {
+  const checked = await modelCheck().checkModelFolder(outputDir, {
     features: data.featureKinds,
     task: data.task,
     ...(data.classes ? { classes: data.classes } : {}),
