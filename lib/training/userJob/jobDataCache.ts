@@ -1,9 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import {
   chmod,
   copyFile,
-  link,
   lstat,
   mkdir,
   readdir,
@@ -33,9 +32,10 @@ import type { JobData, JobPart } from './jobData';
  *   entry that fails (edited, truncated, malformed) is removed and rebuilt.
  * - Bounded: after a new entry, the least recently used ones go until at most `maxEntries` entries
  *   and `maxBytes` bytes remain; a result larger than `maxBytes` is not cached at all.
- * - A job gets the files hard-linked (copied across file systems) into its own data folder, read-only
- *   (0444): a job that edits its input in place fails instead of changing what the next job gets;
- *   one that replaces a file makes a new one, and the entry keeps its own.
+ * - A job gets its own copy of the files in its own data folder (a reflink where the file system
+ *   supports them, else a plain copy), read-only (0444): a job that edits its input in place (root
+ *   ignores 0444; another user may chmod) changes only its own copy, never the entry nor another
+ *   job's files.
  * - The cache folder must be this user's and not writable by others (it lives in the shared temp
  *   folder by default); otherwise the cache is not used and the data is written as without it.
  */
@@ -284,19 +284,20 @@ function relocate(data: JobData, dir: string): JobData {
   };
 }
 
-/** The entry's files in the job's folder: hard links (a copy when the two are on different file systems). */
+/**
+ * The entry's files in the job's folder, each the job's own: a reflink where the file system has them
+ * (copy-on-write, no bytes copied), else a copy. Not hard links: those share the entry's inode, root
+ * ignores 0444 and a job of the same user may chmod, so a job writing its input in place would
+ * change the entry and every other job's files. Read-only (0444) still, as a hint.
+ */
 async function linkInto(entry: string, record: EntryFile, dir: string): Promise<JobData> {
   await mkdir(dir, { recursive: true });
   await Promise.all(
     record.files.map(async ({ name }) => {
       const to = join(dir, name);
       await rm(to, { force: true });
-      try {
-        await link(join(entry, name), to);
-      } catch {
-        await copyFile(join(entry, name), to);
-        await chmod(to, 0o444);
-      }
+      await copyFile(join(entry, name), to, constants.COPYFILE_FICLONE);
+      await chmod(to, 0o444);
     }),
   );
   return relocate(record.data, dir);

@@ -173,6 +173,24 @@ describe('job data cache', () => {
     expect(await readdir(cacheDir)).toEqual([key]);
   });
 
+  it('gives each job its own copy: a job writing its input in place changes neither the entry nor another job', async () => {
+    const a = await get();
+    const b = await get();
+    expect(b.cache).toBe('hit');
+    const before = await readFile(join(cacheDir, key, 'train.csv'));
+    // As root, or after a chmod of its own, the job can write its read-only file in place.
+    await chmod(a.data.train.csv, 0o644);
+    await writeFile(a.data.train.csv, 'overwritten by job a\n', { flag: 'r+' });
+    expect((await readFile(a.data.train.csv, 'utf8')).startsWith('overwritten by job a')).toBe(true);
+    expect((await readFile(join(cacheDir, key, 'train.csv'))).equals(before)).toBe(true);
+    expect((await readFile(b.data.train.csv)).equals(before)).toBe(true);
+    expect((await stat(a.data.train.csv)).ino).not.toBe((await stat(join(cacheDir, key, 'train.csv'))).ino);
+    // The next job gets a hit, not a rebuild: the entry is intact.
+    const c = await get();
+    expect(c.cache).toBe('hit');
+    await expectReferenceBytes(c.data);
+  });
+
   it('rebuilds an entry whose file was changed, truncated or whose record is malformed', async () => {
     await get();
     const entry = join(cacheDir, key);
