@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, readFileSync } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -14,7 +14,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { JobData, JobPart } from './jobData';
 
 /**
@@ -24,7 +24,7 @@ import type { JobData, JobPart } from './jobData';
  *
  * - Content-addressed: an entry's name is the SHA-256 of everything the files are a function of
  *   (`jobDataKey`: the dataset's digest, the contract, target, features in order, task, seed, split,
- *   and JOB_DATA_FORMAT, bumped whenever writeJobData's output changes).
+ *   JOB_DATA_FORMAT, bumped whenever writeJobData's output changes, and the Parquet writer's version).
  * - Written atomically: built in a `.tmp-*` folder beside the entries and renamed into place with its
  *   `entry.json` (the JobData and each file's size and SHA-256) inside; a reader never sees half an
  *   entry, and two writers of one key leave one entry.
@@ -40,8 +40,35 @@ import type { JobData, JobPart } from './jobData';
  *   folder by default); otherwise the cache is not used and the data is written as without it.
  */
 
-/** Bump when writeJobData writes different bytes or JobData changes shape: old entries then miss. */
+/**
+ * Bump when writeJobData writes different bytes or JobData changes shape: old entries then miss.
+ * test/unit/training/jobDataFormat.test.ts holds the digest of what it writes for a fixed table, so
+ * a change to the split or the formatting without a bump fails there.
+ */
 export const JOB_DATA_FORMAT = 1;
+
+/**
+ * The installed hyparquet-writer's version, part of the key: an upgrade that writes other Parquet
+ * bytes then misses instead of serving files the new version would not write. Read from its
+ * package.json (its exports map does not expose the file, so found beside the resolved entry point).
+ */
+export function parquetWriterVersion(): string {
+  let dir = dirname(require.resolve('hyparquet-writer'));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'hyparquet-writer' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json at this level
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
+}
 
 export interface JobDataCacheOptions {
   /** The cache folder. Default `<temp>/sluice-jobdata-<uid>` (not `sluice-job-*`: those are jobs' folders). */
@@ -74,6 +101,7 @@ export interface JobDataKeyParts {
 export function jobDataKey(parts: JobDataKeyParts): string {
   const canonical = JSON.stringify([
     JOB_DATA_FORMAT,
+    parquetWriterVersion(),
     parts.datasetSha256,
     canonicalJson(parts.contract ?? null),
     parts.target,
