@@ -156,17 +156,31 @@ export async function cachedJobData(
   const root = options.dir ?? defaultJobDataCacheDir();
   const unsafe = await unsafeRoot(root);
   if (unsafe) return { data: await build(dir), cache: 'uncached', note: unsafe };
+  // Half-built folders of a preparation that was killed: swept here, not only after a miss (a cache
+  // whose jobs all hit would keep them forever). A readdir of a small folder.
+  await sweepDebris(root);
   const entry = join(root, key);
+
+  /** The entry's files into the job's folder; if they went meanwhile, built there as without a cache. */
+  const handOut = async (
+    record: EntryFile,
+    cache: JobDataCacheOutcome,
+    note?: string,
+  ): Promise<CachedJobData> => {
+    try {
+      return { data: await linkInto(entry, record, dir), cache, ...(note ? { note } : {}) };
+    } catch (err) {
+      // Pruned by another job between the check and the copies. Some read-only copies may be in the
+      // folder already: emptied first, so the build starts from nothing.
+      await rm(dir, { recursive: true, force: true });
+      return { data: await build(dir), cache: 'uncached', note: (err as Error).message };
+    }
+  };
 
   const found = await verifiedEntry(entry, key);
   if (found.ok) {
     await utimes(join(entry, ENTRY_FILE), new Date(), new Date()).catch(() => undefined);
-    try {
-      return { data: await linkInto(entry, found.entry, dir), cache: 'hit' };
-    } catch (err) {
-      // Pruned by another job between the check and the links: written as without a cache.
-      return { data: await build(dir), cache: 'uncached', note: (err as Error).message };
-    }
+    return handOut(found.entry, 'hit');
   }
   let note: string | undefined;
   if (found.problem) {
@@ -207,14 +221,10 @@ export async function cachedJobData(
         throw new Error(`the job data cache entry ${key} is unreadable after a concurrent write`, {
           cause: err,
         });
-      return { data: await linkInto(entry, theirs.entry, dir), cache: 'hit' };
+      return handOut(theirs.entry, 'hit');
     }
     await prune(root, key, options.maxEntries ?? DEFAULT_MAX_ENTRIES, maxBytes);
-    return {
-      data: await linkInto(entry, record, dir),
-      cache: found.problem ? 'rebuilt' : 'miss',
-      ...(note ? { note } : {}),
-    };
+    return handOut(record, found.problem ? 'rebuilt' : 'miss', note);
   } finally {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -351,20 +361,27 @@ async function removeFolder(root: string, folder: string): Promise<void> {
   await rm(aside, { recursive: true, force: true }).catch(() => undefined);
 }
 
-/** Drops the least recently used entries past the bounds (never `keep`), and stale temp folders. */
+/** A `.tmp-*` or `.trash-*` folder this old is debris: no writer takes that long to build an entry. */
+export const DEBRIS_AGE_MS = 3_600_000;
+
+/** Removes debris (`.tmp-*`, `.trash-*`) of writers that died mid-build, once it is DEBRIS_AGE_MS old. */
+async function sweepDebris(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith('.'))) {
+    const path = join(root, name);
+    const info = await lstat(path).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > DEBRIS_AGE_MS)
+      await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Drops the least recently used entries past the bounds (never `keep`); debris is cachedJobData's sweep's. */
 async function prune(root: string, keep: string, maxEntries: number, maxBytes: number): Promise<void> {
   const names = await readdir(root).catch(() => [] as string[]);
-  const hour = 3_600_000;
   const entries: { name: string; used: number; bytes: number }[] = [];
   for (const name of names) {
+    if (name.startsWith('.')) continue; // a build in progress, or debris (sweepDebris)
     const path = join(root, name);
-    if (name.startsWith('.')) {
-      // Debris of a writer that died mid-build: old enough that no writer is still at it.
-      const info = await stat(path).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > hour)
-        await rm(path, { recursive: true, force: true }).catch(() => undefined);
-      continue;
-    }
     try {
       const recordPath = join(path, ENTRY_FILE);
       const [info, text] = await Promise.all([stat(recordPath), readFile(recordPath, 'utf8')]);
