@@ -51,7 +51,7 @@ const USER_KILL_GRACE_MS = 2_000;
 type StopReason = 'cancel' | 'sigterm' | 'time_limit';
 
 export interface UserJobWorkerTimings {
-  /** Reading the dataset and writing the split files (or linking them from the job data cache). */
+  /** Reading the dataset and writing the split files (or copying them from the job data cache). */
   prepareMs: number;
   /** What the job data cache did (lib/training/userJob/jobDataCache.ts). */
   dataCache?: 'hit' | 'miss' | 'rebuilt' | 'uncached';
