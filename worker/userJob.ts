@@ -16,7 +16,7 @@
  * on stderr (`sluice-user-pgid <pid>`) as soon as it starts, and the backend that spawned it kills that
  * group when this process ends without a final status.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -51,7 +51,7 @@ const USER_KILL_GRACE_MS = 2_000;
 type StopReason = 'cancel' | 'sigterm' | 'time_limit';
 
 export interface UserJobWorkerTimings {
-  /** Reading the dataset and writing the split files (or linking them from the job data cache). */
+  /** Reading the dataset and writing the split files (or copying them from the job data cache). */
   prepareMs: number;
   /** What the job data cache did (lib/training/userJob/jobDataCache.ts). */
   dataCache?: 'hit' | 'miss' | 'rebuilt' | 'uncached';
@@ -152,6 +152,9 @@ export async function runUserJobWorker(
     const digesting = codeFolderDigest(codeDir);
     digesting.catch(() => undefined); // awaited below; meanwhile a failure is not unhandled
     temp = await mkdtemp(join(tmpdir(), `sluice-job-${jobId}-`));
+    // 0700 (mkdtemp's own mode, made explicit whatever the umask): the orphan sweep trusts a record
+    // only in a folder no one else can write into.
+    await chmod(temp, 0o700);
     // Who runs this job, so a backend that finds this folder after this process died (the whole app
     // killed) stops the user's group and removes the folder (lib/training/userJob/orphans.ts).
     const jobFolder = temp;
@@ -232,7 +235,15 @@ export async function runUserJobWorker(
           // best effort: the announcement below still lets the backend stop the group if this process dies
         }
         if (options.announceGroup !== false) process.stderr.write(`${USER_PGID_MARKER} ${pid}\n`);
-        setImmediate(() => modelCheck());
+        setImmediate(() => {
+          // Only warming the module cache: a load failure here must not end this process while the
+          // user's group runs; the check after the process loads it again and reports properly.
+          try {
+            modelCheck();
+          } catch {
+            // reported by the later call
+          }
+        });
       },
       signal: abort.signal,
       killGraceMs: USER_KILL_GRACE_MS,

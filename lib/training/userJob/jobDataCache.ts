@@ -1,9 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream, readFileSync } from 'node:fs';
 import {
   chmod,
   copyFile,
-  link,
   lstat,
   mkdir,
   readdir,
@@ -15,7 +14,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { JobData, JobPart } from './jobData';
 
 /**
@@ -25,7 +24,7 @@ import type { JobData, JobPart } from './jobData';
  *
  * - Content-addressed: an entry's name is the SHA-256 of everything the files are a function of
  *   (`jobDataKey`: the dataset's digest, the contract, target, features in order, task, seed, split,
- *   and JOB_DATA_FORMAT, bumped whenever writeJobData's output changes).
+ *   JOB_DATA_FORMAT, bumped whenever writeJobData's output changes, and the Parquet writer's version).
  * - Written atomically: built in a `.tmp-*` folder beside the entries and renamed into place with its
  *   `entry.json` (the JobData and each file's size and SHA-256) inside; a reader never sees half an
  *   entry, and two writers of one key leave one entry.
@@ -33,15 +32,43 @@ import type { JobData, JobPart } from './jobData';
  *   entry that fails (edited, truncated, malformed) is removed and rebuilt.
  * - Bounded: after a new entry, the least recently used ones go until at most `maxEntries` entries
  *   and `maxBytes` bytes remain; a result larger than `maxBytes` is not cached at all.
- * - A job gets the files hard-linked (copied across file systems) into its own data folder, read-only
- *   (0444): a job that edits its input in place fails instead of changing what the next job gets;
- *   one that replaces a file makes a new one, and the entry keeps its own.
+ * - A job gets its own copy of the files in its own data folder (a reflink where the file system
+ *   supports them, else a plain copy), read-only (0444): a job that edits its input in place (root
+ *   ignores 0444; another user may chmod) changes only its own copy, never the entry nor another
+ *   job's files.
  * - The cache folder must be this user's and not writable by others (it lives in the shared temp
  *   folder by default); otherwise the cache is not used and the data is written as without it.
  */
 
-/** Bump when writeJobData writes different bytes or JobData changes shape: old entries then miss. */
+/**
+ * Bump when writeJobData writes different bytes or JobData changes shape: old entries then miss.
+ * test/unit/training/jobDataFormat.test.ts holds the digest of what it writes for a fixed table, so
+ * a change to the split or the formatting without a bump fails there.
+ */
 export const JOB_DATA_FORMAT = 1;
+
+/**
+ * The installed hyparquet-writer's version, part of the key: an upgrade that writes other Parquet
+ * bytes then misses instead of serving files the new version would not write. Read from its
+ * package.json (its exports map does not expose the file, so found beside the resolved entry point).
+ */
+export function parquetWriterVersion(): string {
+  let dir = dirname(require.resolve('hyparquet-writer'));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'hyparquet-writer' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json at this level
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
+}
 
 export interface JobDataCacheOptions {
   /** The cache folder. Default `<temp>/sluice-jobdata-<uid>` (not `sluice-job-*`: those are jobs' folders). */
@@ -74,6 +101,7 @@ export interface JobDataKeyParts {
 export function jobDataKey(parts: JobDataKeyParts): string {
   const canonical = JSON.stringify([
     JOB_DATA_FORMAT,
+    parquetWriterVersion(),
     parts.datasetSha256,
     canonicalJson(parts.contract ?? null),
     parts.target,
@@ -128,17 +156,31 @@ export async function cachedJobData(
   const root = options.dir ?? defaultJobDataCacheDir();
   const unsafe = await unsafeRoot(root);
   if (unsafe) return { data: await build(dir), cache: 'uncached', note: unsafe };
+  // Half-built folders of a preparation that was killed: swept here, not only after a miss (a cache
+  // whose jobs all hit would keep them forever). A readdir of a small folder.
+  await sweepDebris(root);
   const entry = join(root, key);
+
+  /** The entry's files into the job's folder; if they went meanwhile, built there as without a cache. */
+  const handOut = async (
+    record: EntryFile,
+    cache: JobDataCacheOutcome,
+    note?: string,
+  ): Promise<CachedJobData> => {
+    try {
+      return { data: await linkInto(entry, record, dir), cache, ...(note ? { note } : {}) };
+    } catch (err) {
+      // Pruned by another job between the check and the copies. Some read-only copies may be in the
+      // folder already: emptied first, so the build starts from nothing.
+      await rm(dir, { recursive: true, force: true });
+      return { data: await build(dir), cache: 'uncached', note: (err as Error).message };
+    }
+  };
 
   const found = await verifiedEntry(entry, key);
   if (found.ok) {
     await utimes(join(entry, ENTRY_FILE), new Date(), new Date()).catch(() => undefined);
-    try {
-      return { data: await linkInto(entry, found.entry, dir), cache: 'hit' };
-    } catch (err) {
-      // Pruned by another job between the check and the links: written as without a cache.
-      return { data: await build(dir), cache: 'uncached', note: (err as Error).message };
-    }
+    return handOut(found.entry, 'hit');
   }
   let note: string | undefined;
   if (found.problem) {
@@ -179,14 +221,10 @@ export async function cachedJobData(
         throw new Error(`the job data cache entry ${key} is unreadable after a concurrent write`, {
           cause: err,
         });
-      return { data: await linkInto(entry, theirs.entry, dir), cache: 'hit' };
+      return handOut(theirs.entry, 'hit');
     }
     await prune(root, key, options.maxEntries ?? DEFAULT_MAX_ENTRIES, maxBytes);
-    return {
-      data: await linkInto(entry, record, dir),
-      cache: found.problem ? 'rebuilt' : 'miss',
-      ...(note ? { note } : {}),
-    };
+    return handOut(record, found.problem ? 'rebuilt' : 'miss', note);
   } finally {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -284,19 +322,20 @@ function relocate(data: JobData, dir: string): JobData {
   };
 }
 
-/** The entry's files in the job's folder: hard links (a copy when the two are on different file systems). */
+/**
+ * The entry's files in the job's folder, each the job's own: a reflink where the file system has them
+ * (copy-on-write, no bytes copied), else a copy. Not hard links: those share the entry's inode, root
+ * ignores 0444 and a job of the same user may chmod, so a job writing its input in place would
+ * change the entry and every other job's files. Read-only (0444) still, as a hint.
+ */
 async function linkInto(entry: string, record: EntryFile, dir: string): Promise<JobData> {
   await mkdir(dir, { recursive: true });
   await Promise.all(
     record.files.map(async ({ name }) => {
       const to = join(dir, name);
       await rm(to, { force: true });
-      try {
-        await link(join(entry, name), to);
-      } catch {
-        await copyFile(join(entry, name), to);
-        await chmod(to, 0o444);
-      }
+      await copyFile(join(entry, name), to, constants.COPYFILE_FICLONE);
+      await chmod(to, 0o444);
     }),
   );
   return relocate(record.data, dir);
@@ -322,20 +361,27 @@ async function removeFolder(root: string, folder: string): Promise<void> {
   await rm(aside, { recursive: true, force: true }).catch(() => undefined);
 }
 
-/** Drops the least recently used entries past the bounds (never `keep`), and stale temp folders. */
+/** A `.tmp-*` or `.trash-*` folder this old is debris: no writer takes that long to build an entry. */
+export const DEBRIS_AGE_MS = 3_600_000;
+
+/** Removes debris (`.tmp-*`, `.trash-*`) of writers that died mid-build, once it is DEBRIS_AGE_MS old. */
+async function sweepDebris(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith('.'))) {
+    const path = join(root, name);
+    const info = await lstat(path).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > DEBRIS_AGE_MS)
+      await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Drops the least recently used entries past the bounds (never `keep`); debris is cachedJobData's sweep's. */
 async function prune(root: string, keep: string, maxEntries: number, maxBytes: number): Promise<void> {
   const names = await readdir(root).catch(() => [] as string[]);
-  const hour = 3_600_000;
   const entries: { name: string; used: number; bytes: number }[] = [];
   for (const name of names) {
+    if (name.startsWith('.')) continue; // a build in progress, or debris (sweepDebris)
     const path = join(root, name);
-    if (name.startsWith('.')) {
-      // Debris of a writer that died mid-build: old enough that no writer is still at it.
-      const info = await stat(path).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > hour)
-        await rm(path, { recursive: true, force: true }).catch(() => undefined);
-      continue;
-    }
     try {
       const recordPath = join(path, ENTRY_FILE);
       const [info, text] = await Promise.all([stat(recordPath), readFile(recordPath, 'utf8')]);

@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,6 +20,12 @@ import { join } from 'node:path';
  * Why not make the job die with its parent instead: Linux's PR_SET_PDEATHSIG is not reachable from
  * Node's spawn; a wrapper program (`setpriv --pdeathsig`) would be another dependency, signals only
  * the group's leader (not what it started), and leaves the temporary folder behind anyway.
+ *
+ * Trust: a record names a process group to SIGKILL, so one is read only from a real folder (not a
+ * symlink) owned by this user and closed to everyone else (mode 0700, as mkdtemp makes it), the
+ * record itself a regular file of this user; and a group is killed only when its leader runs as this
+ * user (Uid in /proc/<pid>/status). Otherwise another local user could forge a record in the shared
+ * temp folder naming any process and its start time, and have this app kill it.
  *
  * Without /proc (macOS) start times are unknown: folders of dead workers are still removed, but no
  * group is killed, since its id may be another process's by then.
@@ -84,8 +90,32 @@ export function writeJobRecord(folder: string, record: JobProcessRecord): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/** True when `path` is this user's own (lstat: not a symlink) folder or regular file, as `kind` says. */
+async function ownedByUs(path: string, kind: 'folder' | 'file'): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info || !(kind === 'folder' ? info.isDirectory() : info.isFile())) return false;
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) return false;
+  // The folder closed to others (no one else can put a record in); the record not writable by others.
+  return kind === 'folder' ? (info.mode & 0o077) === 0 : (info.mode & 0o022) === 0;
+}
+
+/** The real uid a process runs as (from /proc/<pid>/status), or undefined when unknown. */
+export function processUid(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^Uid:\s+(\d+)/m.exec(status);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The folder's record, or undefined when there is none, it is malformed, or it is not trusted (see above). */
 export async function readJobRecord(folder: string): Promise<JobProcessRecord | undefined> {
   try {
+    if (!(await ownedByUs(folder, 'folder'))) return undefined;
+    if (!(await ownedByUs(join(folder, JOB_RECORD_FILE), 'file'))) return undefined;
     const doc = JSON.parse(await readFile(join(folder, JOB_RECORD_FILE), 'utf8')) as JobProcessRecord;
     const okProcess = (p: unknown) =>
       !!p && Number.isSafeInteger((p as RecordedProcess).pid) && (p as RecordedProcess).pid > 1;
@@ -123,7 +153,12 @@ export async function reapOrphanedJobs(
     if (!record || isSameProcess(record.worker)) continue;
     const out: ReapedJob = { jobId: record.jobId, folder };
     const user = record.user;
-    if (user?.start !== undefined && isSameProcess(user)) {
+    const uid = process.getuid?.();
+    if (
+      user?.start !== undefined &&
+      isSameProcess(user) &&
+      (uid === undefined || processUid(user.pid) === uid)
+    ) {
       try {
         process.kill(-user.pid, 'SIGKILL');
         out.killedGroup = user.pid;

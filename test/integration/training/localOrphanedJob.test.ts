@@ -152,7 +152,10 @@ describe('local backend: a user job orphaned by a kill of the whole app', () => 
     expect(copies()).toEqual([orphan]);
 
     // The app restarts on the same storage: its local backend sweeps for orphans when it is made.
-    restarted = localWorkerBackend(store, azurite.connectionString, { heartbeatStaleMs: 2_000 });
+    restarted = localWorkerBackend(store, azurite.connectionString, {
+      heartbeatStaleMs: 2_000,
+      reapOrphans: true,
+    });
     await restarted.whenSwept();
     expect(running(orphan)).toBe(false);
     expect(tempFolders('orphan-attempt-1')).toEqual([]);

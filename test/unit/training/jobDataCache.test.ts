@@ -4,7 +4,18 @@
  * the bytes a fresh write gives — on a miss, on a hit (without building), and after an entry was
  * corrupted (rebuilt) — stays within its bounds, and is not used from a folder others may write.
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+  appendFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inferDatasetContract } from '../../../lib/data/checking/inferDatasetContract';
@@ -13,6 +24,7 @@ import type { JobData, JobDataInput } from '../../../lib/training/userJob/jobDat
 import { writeJobData } from '../../../lib/training/userJob/jobData';
 import {
   cachedJobData,
+  DEBRIS_AGE_MS,
   jobDataKey,
   type JobDataCacheOptions,
 } from '../../../lib/training/userJob/jobDataCache';
@@ -171,6 +183,52 @@ describe('job data cache', () => {
     expect((await stat(second.data.train.csv)).mode & 0o222).toBe(0);
     // Atomic: nothing but the entry in the cache folder.
     expect(await readdir(cacheDir)).toEqual([key]);
+  });
+
+  it('gives each job its own copy: a job writing its input in place changes neither the entry nor another job', async () => {
+    const a = await get();
+    const b = await get();
+    expect(b.cache).toBe('hit');
+    const before = await readFile(join(cacheDir, key, 'train.csv'));
+    // As root, or after a chmod of its own, the job can write its read-only file in place.
+    await chmod(a.data.train.csv, 0o644);
+    await writeFile(a.data.train.csv, 'overwritten by job a\n', { flag: 'r+' });
+    expect((await readFile(a.data.train.csv, 'utf8')).startsWith('overwritten by job a')).toBe(true);
+    expect((await readFile(join(cacheDir, key, 'train.csv'))).equals(before)).toBe(true);
+    expect((await readFile(b.data.train.csv)).equals(before)).toBe(true);
+    expect((await stat(a.data.train.csv)).ino).not.toBe((await stat(join(cacheDir, key, 'train.csv'))).ino);
+    // The next job gets a hit, not a rebuild: the entry is intact.
+    const c = await get();
+    expect(c.cache).toBe('hit');
+    await expectReferenceBytes(c.data);
+  });
+
+  it('sweeps half-built folders of killed preparations once they are an hour old, even when every job hits', async () => {
+    await get();
+    const old = join(cacheDir, `.tmp-${key}-killed`);
+    const young = join(cacheDir, `.tmp-${key}-building`);
+    for (const d of [old, young]) {
+      await mkdir(d);
+      await writeFile(join(d, 'train.csv'), 'half');
+    }
+    const hourAgo = new Date(Date.now() - DEBRIS_AGE_MS - 60_000);
+    await utimes(old, hourAgo, hourAgo);
+    expect((await get()).cache).toBe('hit');
+    expect((await readdir(cacheDir)).sort()).toEqual([`.tmp-${key}-building`, key].sort());
+  });
+
+  it('empties the job folder before building when the entry could not be handed out', async () => {
+    await get();
+    // A job folder the entry's files cannot go into (a folder where holdout.parquet must be), after
+    // some of the copies went in: the build must start from an empty folder.
+    const jobDir = join(root, `job-${++n}`, 'data');
+    await mkdir(join(jobDir, 'holdout.parquet'), { recursive: true });
+    await writeFile(join(jobDir, 'holdout.parquet', 'x'), 'in the way');
+    builds = 0;
+    const got = await cachedJobData(key, jobDir, build, { dir: cacheDir });
+    expect(got.cache).toBe('uncached');
+    expect(builds).toBe(1);
+    await expectReferenceBytes(got.data);
   });
 
   it('rebuilds an entry whose file was changed, truncated or whose record is malformed', async () => {
