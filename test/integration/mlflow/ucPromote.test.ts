@@ -13,58 +13,32 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { importModel } from '../../../activities/importModel';
 import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
-import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
-import type { ValidationError } from '../../../lib/errors';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import { MlflowClient } from '../../../lib/mlflow/client';
 import type { PromoteDeps } from '../../../lib/mlflow/promote';
 import { resolveMlflowCandidate } from '../../../lib/mlflow/promote';
-import resources from '../../../lib/resources.json';
-import { ArtifactStore } from '../../../lib/storage/blob';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../../lib/training/models/train';
-import { parseTrainingSpec } from '../../../lib/training/spec';
-import { syntheticClassification } from '../../../lib/training/synthetic';
-import { columnarBytes } from '../../support/datasets';
+import type { ArtifactStore } from '../../../lib/storage/blob';
 import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
-import { FakeMlflow } from '../../support/fakes/mlflow';
+import type { FakeMlflow } from '../../support/fakes/mlflow';
+import {
+  contract,
+  loggedModelFolder,
+  refusal,
+  spec,
+  startPromoteStores,
+  storedModelPaths,
+} from '../../support/mlflowPromote';
 
 jest.setTimeout(120_000);
 
-const features = ['x0', 'x1', 'x2', 'x3', 'segment'];
-const spec = { algorithm: 'logistic_regression', target: 'label', features } as const;
-const contract = datasetContractSchema.parse({
-  columns: [
-    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
-    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
-    { name: 'label', type: 'category', values: ['no', 'yes'] },
-  ],
-  target: 'label',
-  task: 'binary',
-});
 const UC = 'main.ml.churn';
 const storageOf = (v: string) => `abfss://uc@fakeuc.dfs.core.windows.net/models/${UC}/versions/${v}`;
 
 /** An ONNX model folder as a Databricks notebook's log_model would write it, one file in a subfolder. */
-function modelFiles(): Record<string, Buffer> {
-  const data = syntheticClassification({ rows: 2_000, features: 4, seed: 11, withSegment: true });
-  const model = trainModel(data, parseTrainingSpec(spec)).model;
-  const folder = builtInModelFolder(Buffer.from(JSON.stringify(model), 'utf8'));
-  return {
-    ...Object.fromEntries(folder.files.map((f) => [f.path, Buffer.from(f.bytes)])),
-    'metadata/requirements.txt': Buffer.from('onnxruntime\n'),
-  };
-}
-
-async function refusal(p: Promise<unknown>): Promise<ValidationError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ValidationError;
-  }
-  throw new Error('expected a refusal');
-}
+const modelFiles = (): Record<string, Buffer> => ({
+  ...loggedModelFolder(),
+  'metadata/requirements.txt': Buffer.from('onnxruntime\n'),
+});
 
 describe('promoting a Unity Catalog model version', () => {
   let azurite: BlobEmulator;
@@ -80,19 +54,10 @@ describe('promoting a Unity Catalog model version', () => {
     expect(text).not.toContain('fake-read-delegation');
     expect(text).not.toContain('fake-user-delegation');
   };
-  const storeList = async () => {
-    const paths: string[] = [];
-    for await (const b of store.list(resources.blobContainers.models, '')) paths.push(b.path);
-    return paths.sort();
-  };
+  const storeList = () => storedModelPaths(store);
 
   beforeAll(async () => {
-    [azurite, fake] = await Promise.all([startAzuriteBlob(), new FakeMlflow().start()]);
-    store = ArtifactStore.fromConnectionString(azurite.connectionString);
-    await store.ensureContainers();
-    const data = syntheticClassification({ rows: 3_000, features: 4, seed: 5, withSegment: true });
-    const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
-    dataset = { uri: stored.uri, sha256: stored.sha256 };
+    ({ azurite, fake, store, dataset } = await startPromoteStores());
     const tracking = new MlflowClient({
       target: { baseUrl: fake.url, auth: { kind: 'bearer', token: 'dapi-test' }, flavor: 'databricks' },
       sleep: async () => undefined,
