@@ -55,6 +55,24 @@ describe('promoting a Unity Catalog model version', () => {
     expect(text).not.toContain('fake-user-delegation');
   };
   const storeList = () => storedModelPaths(store);
+  /** The train step's input for `candidate`, as the pipeline hands it over. */
+  const importInput = (candidate: Awaited<ReturnType<typeof resolveMlflowCandidate>>) =>
+    importModelActivity.input.parse({
+      runId: 'churn-20260301-000000-abcd',
+      candidate,
+      spec,
+      dataset,
+      pipeline: { name: 'churn', version: 1 },
+    });
+  /** The import activity reading from Unity Catalog, checking against the pipeline's contract. */
+  const ucImport = () =>
+    importModel({
+      store,
+      tracking: deps.tracking,
+      registry,
+      unityCatalog: deps.unityCatalog!,
+      contractOf: async () => contract,
+    });
 
   beforeAll(async () => {
     ({ azurite, fake, store, dataset } = await startPromoteStores());
@@ -131,20 +149,8 @@ describe('promoting a Unity Catalog model version', () => {
 
   it('imports the version: a fresh READ SAS, each file read from its storage, checked and stored', async () => {
     const candidate = await resolveMlflowCandidate(deps, `models:/${UC}@champion`);
-    const input = importModelActivity.input.parse({
-      runId: 'churn-20260301-000000-abcd',
-      candidate,
-      spec,
-      dataset,
-      pipeline: { name: 'churn', version: 1 },
-    });
-    const activity = importModel({
-      store,
-      tracking: deps.tracking,
-      registry,
-      unityCatalog: deps.unityCatalog!,
-      contractOf: async () => contract,
-    });
+    const input = importInput(candidate);
+    const activity = ucImport();
     fake.calls.length = 0;
     const first = await activity(input);
     expect(
@@ -187,20 +193,8 @@ describe('promoting a Unity Catalog model version', () => {
 
   it('storage answering a redirect: refused, never followed, to another host or the same one', async () => {
     const candidate = await resolveMlflowCandidate(deps, `models:/${UC}/2`);
-    const input = importModelActivity.input.parse({
-      runId: 'churn-20260301-000000-abcd',
-      candidate,
-      spec,
-      dataset,
-      pipeline: { name: 'churn', version: 1 },
-    });
-    const activity = importModel({
-      store,
-      tracking: deps.tracking,
-      registry,
-      unityCatalog: deps.unityCatalog!,
-      contractOf: async () => contract,
-    });
+    const input = importInput(candidate);
+    const activity = ucImport();
     const before = await storeList();
     // Another origin that counts what reaches it.
     const reached: string[] = [];
