@@ -300,10 +300,7 @@ export async function downloadArtifactFolder(
       written,
       limits.maxBytes,
       () =>
-        new NonRetriableError(
-          'model_too_large',
-          `${folder} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
-        ),
+        `${folder} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
     );
     await pipeline(Readable.fromWeb(body as WebReadableStream<Uint8Array>), limit, createWriteStream(target));
   }

@@ -388,10 +388,7 @@ export async function downloadUcFolder(
         written,
         limits.maxBytes,
         () =>
-          new NonRetriableError(
-            'model_too_large',
-            `${name} version ${version} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
-          ),
+          `${name} version ${version} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
       );
       await pipeline(res.readableStreamBody, limit, createWriteStream(target));
     } catch (err) {

@@ -31,15 +31,15 @@ export interface ByteCount {
 
 /**
  * A pass-through for one file of a model folder being downloaded: adds each chunk to `count` and
- * fails the stream with `tooLarge()` as soon as the count goes past `maxBytes`, whatever the
- * listing said (it can be stale, or wrong). Each caller names the limit in its own words.
+ * fails the stream with `model_too_large` (the message `tooLarge()`, in each caller's own words) as
+ * soon as the count goes past `maxBytes`, whatever the listing said (it can be stale, or wrong).
  */
-export function byteLimit(count: ByteCount, maxBytes: number, tooLarge: () => NonRetriableError): Transform {
+export function byteLimit(count: ByteCount, maxBytes: number, tooLarge: () => string): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       count.bytes += chunk.length;
       if (count.bytes > maxBytes) {
-        done(tooLarge());
+        done(new NonRetriableError('model_too_large', tooLarge()));
         return;
       }
       done(null, chunk);

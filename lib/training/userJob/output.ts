@@ -194,10 +194,7 @@ export async function downloadBlobPrefix(
       written,
       limits.maxBytes,
       () =>
-        new NonRetriableError(
-          'model_too_large',
-          `the job's output is over its size limit of ${limits.maxBytes} bytes (${f.rel} grew after it was listed)`,
-        ),
+        `the job's output is over its size limit of ${limits.maxBytes} bytes (${f.rel} grew after it was listed)`,
     );
     await pipeline(stream, limit, createWriteStream(target));
   }
