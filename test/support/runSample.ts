@@ -21,3 +21,16 @@ export function sampleRunDocument(
     at,
   });
 }
+
+/** A new run's document for a CSV upload by a@example.com: the run the console and rollout unit tests render. */
+export function uploadedRunDocument(id: string, pipeline: string, at: string): RunDocument {
+  return newRunDocument({
+    id,
+    pipeline,
+    pipelineVersion: 1,
+    instanceId: id,
+    trigger: { kind: 'http', by: 'a@example.com' },
+    source: { kind: 'upload', uri: 'u', sha256: 'x'.repeat(64), bytes: 1, format: 'csv' },
+    at,
+  });
+}
