@@ -23,8 +23,6 @@ import type { PromoteDeps } from '../../../lib/mlflow/promote';
 import { downloadArtifactFolder, resolveMlflowCandidate } from '../../../lib/mlflow/promote';
 import type { ArtifactStore } from '../../../lib/storage/blob';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BlobEmulator } from '../../support/emulators';
@@ -37,6 +35,7 @@ import {
   startPromoteStores,
   storedModelPaths,
 } from '../../support/mlflowPromote';
+import { startOtherOrigin } from '../../support/otherOrigin';
 
 jest.setTimeout(120_000);
 
@@ -355,14 +354,12 @@ describe('promoting a model a Databricks workspace holds', () => {
     const candidate = await resolveMlflowCandidate(deps, `runs:/${runId}/model`);
     const before = await stored();
     // Where the redirect points: a server of its own (another origin) that counts what reaches it.
-    const reached: string[] = [];
-    const other = createServer((req, res) => {
-      reached.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      res.end('not the model');
-    });
-    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const other = await startOtherOrigin(
+      200,
+      { 'content-type': 'application/octet-stream' },
+      'not the model',
+    );
+    const { host: otherHost, reached } = other;
     fake.signedRedirect = `http://${otherHost}`;
     try {
       fake.calls.length = 0;
@@ -376,7 +373,7 @@ describe('promoting a model a Databricks workspace holds', () => {
       expect(reached).toEqual([]);
     } finally {
       fake.signedRedirect = undefined;
-      await new Promise((resolve) => other.close(resolve));
+      await other.close();
     }
     expect(await stored()).toEqual(before);
   });

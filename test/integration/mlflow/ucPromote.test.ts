@@ -9,8 +9,6 @@
  * Storage, storage refusing the SAS, a folder without MLmodel, one too large, a three-level name
  * without the Unity Catalog registry. No error message carries a SAS.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { importModel } from '../../../activities/importModel';
 import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
@@ -28,6 +26,7 @@ import {
   startPromoteStores,
   storedModelPaths,
 } from '../../support/mlflowPromote';
+import { startOtherOrigin } from '../../support/otherOrigin';
 
 jest.setTimeout(120_000);
 
@@ -197,14 +196,12 @@ describe('promoting a Unity Catalog model version', () => {
     const activity = ucImport();
     const before = await storeList();
     // Another origin that counts what reaches it.
-    const reached: string[] = [];
-    const other = createServer((req, res) => {
-      reached.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs/></EnumerationResults>');
-    });
-    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const other = await startOtherOrigin(
+      200,
+      { 'content-type': 'application/xml' },
+      '<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs/></EnumerationResults>',
+    );
+    const { host: otherHost, reached } = other;
     try {
       for (const [to, host] of [
         [`http://${otherHost}`, otherHost],
@@ -226,7 +223,7 @@ describe('promoting a Unity Catalog model version', () => {
       expect(reached).toEqual([]);
     } finally {
       fake.ucStorageRedirect = undefined;
-      await new Promise((resolve) => other.close(resolve));
+      await other.close();
     }
     expect(await storeList()).toEqual(before);
   });
