@@ -5,7 +5,6 @@
  * dataset stored, what the models container holds, and a refusal caught for its assertions.
  */
 import type { DatasetContract } from '../../lib/contracts/datasetContract';
-import { datasetContractSchema } from '../../lib/contracts/datasetContract';
 import type { ValidationError } from '../../lib/errors';
 import resources from '../../lib/resources.json';
 import { ArtifactStore } from '../../lib/storage/blob';
@@ -13,22 +12,15 @@ import { builtInModelFolder } from '../../lib/training/models/mlflowFolder';
 import { trainModel } from '../../lib/training/models/train';
 import { parseTrainingSpec } from '../../lib/training/spec';
 import { syntheticClassification } from '../../lib/training/synthetic';
-import { columnarBytes } from './datasets';
+import { columnarBytes, syntheticClassificationContract } from './datasets';
 import type { BlobEmulator } from './emulators';
 import { startAzuriteBlob } from './emulators';
 import { FakeMlflow } from './fakes/mlflow';
 
 export const features = ['x0', 'x1', 'x2', 'x3', 'segment'];
 export const spec = { algorithm: 'logistic_regression', target: 'label', features } as const;
-export const contract: DatasetContract = datasetContractSchema.parse({
-  columns: [
-    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
-    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
-    { name: 'label', type: 'category', values: ['no', 'yes'] },
-  ],
-  target: 'label',
-  task: 'binary',
-});
+/** The pipeline's dataset contract (the synthetic classification data's). */
+export const contract: DatasetContract = syntheticClassificationContract;
 
 /**
  * An ONNX model folder as another team's training would log it (a built-in model's MLflow folder,
