@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import type { MlflowCandidate } from '../contracts/mlflowCandidate';
@@ -13,13 +13,15 @@ import { inferDatasetContract } from '../data/checking/inferDatasetContract';
 import { loadColumnar } from '../data/datasets';
 import { NonRetriableError, ValidationError } from '../errors';
 import { folderPathProblem } from '../mlmodel/blobFolder';
-import { defaultMaxFiles, defaultModelMaxBytes } from '../mlmodel/folder';
+import type { ByteCount } from '../mlmodel/folder';
+import { byteLimit, defaultMaxFiles, defaultModelMaxBytes } from '../mlmodel/folder';
 import type { ArtifactStore } from '../storage/blob';
 import { collectJobModel } from '../training/userJob/output';
 import { writeJobData } from '../training/userJob/jobData';
 import type { MlflowClient } from './client';
 import { MlflowRejected } from './client';
 import type { UcReadOptions } from './ucRead';
+import { storeName } from './storeName';
 import { downloadUcFolder, outsideUnityCatalog, resolveUcCandidate } from './ucRead';
 import type { ArtifactReader, DatabricksArtifactOptions } from './databricksArtifacts';
 import {
@@ -144,25 +146,6 @@ function startProblem(err: unknown, what: string): never {
     throw new ValidationError(err.code, `MLflow refused ${what}: ${err.message}`, { field: FIELD });
   }
   throw err;
-}
-
-/** The kind of store an artifact location names, for the refusal: its scheme and what it is. */
-function storeName(location: string): string {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(location)?.[1]?.toLowerCase();
-  const known: Record<string, string> = {
-    dbfs: 'Databricks DBFS (dbfs:)',
-    s3: 'Amazon S3 (s3:)',
-    abfss: 'Azure Data Lake Storage (abfss:)',
-    wasbs: 'Azure Blob Storage (wasbs:)',
-    wasb: 'Azure Blob Storage (wasb:)',
-    azureml: 'Azure ML datastore (azureml:)',
-    gs: 'Google Cloud Storage (gs:)',
-    file: 'local file (file:)',
-    models: 'model registry (models:)',
-    runs: 'run (runs:)',
-  };
-  if (!scheme) return 'local path';
-  return known[scheme] ?? `${scheme}:`;
 }
 
 /**
@@ -308,29 +291,20 @@ export async function downloadArtifactFolder(
       `${folder} has no files (an MLflow model folder is expected)`,
     );
   await mkdir(dir, { recursive: true });
-  let written = 0;
+  const written: ByteCount = { bytes: 0 };
   for (const f of listed) {
     const target = path.join(dir, ...f.rel.split('/'));
     await mkdir(path.dirname(target), { recursive: true });
     const body = await client.openArtifact(`${folder}/${f.rel}`);
-    const limit = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        written += chunk.length;
-        if (written > limits.maxBytes) {
-          done(
-            new NonRetriableError(
-              'model_too_large',
-              `${folder} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
-            ),
-          );
-          return;
-        }
-        done(null, chunk);
-      },
-    });
+    const limit = byteLimit(
+      written,
+      limits.maxBytes,
+      () =>
+        `${folder} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
+    );
     await pipeline(Readable.fromWeb(body as WebReadableStream<Uint8Array>), limit, createWriteStream(target));
   }
-  return { files: listed.length, bytes: written };
+  return { files: listed.length, bytes: written.bytes };
 }
 
 export interface ImportDeps {

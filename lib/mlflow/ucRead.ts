@@ -1,16 +1,17 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobItem, StoragePipelineOptions } from '@azure/storage-blob';
 import { AnonymousCredential, ContainerClient, RestError } from '@azure/storage-blob';
 import type { MlflowCandidate } from '../contracts/mlflowCandidate';
 import { NonRetriableError, TransientError, ValidationError } from '../errors';
 import { folderPathProblem } from '../mlmodel/blobFolder';
-import { defaultMaxFiles, defaultModelMaxBytes } from '../mlmodel/folder';
+import type { ByteCount } from '../mlmodel/folder';
+import { byteLimit, defaultMaxFiles, defaultModelMaxBytes } from '../mlmodel/folder';
 import type { MlflowClient, ModelVersion } from './client';
 import { MlflowRejected } from './client';
+import { storeName } from './storeName';
 import { abfssBlobContainer, UC_MODEL_NAME } from './unityCatalog';
 
 /**
@@ -281,7 +282,7 @@ export async function resolveUcCandidate(
     if (err instanceof NonRetriableError) {
       const detail =
         err.code === 'mlflow_uc_storage_unsupported' && err.message.includes(location)
-          ? `${err.message} (the location is in ${storeOf(location)})`
+          ? `${err.message} (the location is in ${ucStore(location)})`
           : err.message;
       throw new ValidationError(err.code, `${uri}: ${detail}`, {
         field: FIELD,
@@ -317,16 +318,11 @@ export async function resolveUcCandidate(
   };
 }
 
-/** The store a storage location names, for a refusal. */
-function storeOf(location: string): string {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(location)?.[1]?.toLowerCase();
-  const known: Record<string, string> = {
-    s3: 'Amazon S3',
-    gs: 'Google Cloud Storage',
-    r2: 'Cloudflare R2',
-    abfss: 'Azure Data Lake Storage on a host that is not Azure Storage',
-  };
-  return scheme ? (known[scheme] ?? `${scheme}:`) : 'no scheme';
+/** The store a Unity Catalog storage location names: an abfss:// one refused is on a host that is not Azure's. */
+function ucStore(location: string): string {
+  return /^abfss:/i.test(location)
+    ? 'Azure Data Lake Storage on a host that is not Azure Storage (abfss:)'
+    : storeName(location);
 }
 
 /**
@@ -378,7 +374,7 @@ export async function downloadUcFolder(
   if (files.length === 0)
     throw new NonRetriableError('model_output_empty', `${name} version ${version} has no files`);
   await mkdir(dir, { recursive: true });
-  let written = 0;
+  const written: ByteCount = { bytes: 0 };
   for (const f of files) {
     const target = path.join(dir, ...f.rel.split('/'));
     await mkdir(path.dirname(target), { recursive: true });
@@ -388,25 +384,16 @@ export async function downloadUcFolder(
         .getBlobClient(f.blob)
         .download(0, undefined, { abortSignal: AbortSignal.timeout(10 * 60_000) });
       if (!res.readableStreamBody) throw new TransientError('mlflow_uc_download_failed', `${what}: no body`);
-      const limit = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          written += chunk.length;
-          if (written > limits.maxBytes) {
-            done(
-              new NonRetriableError(
-                'model_too_large',
-                `${name} version ${version} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
-              ),
-            );
-            return;
-          }
-          done(null, chunk);
-        },
-      });
+      const limit = byteLimit(
+        written,
+        limits.maxBytes,
+        () =>
+          `${name} version ${version} is over the model size limit of ${limits.maxBytes} bytes (${f.rel} is bigger than listed)`,
+      );
       await pipeline(res.readableStreamBody, limit, createWriteStream(target));
     } catch (err) {
       throw storageError(err, what);
     }
   }
-  return { files: files.length, bytes: written };
+  return { files: files.length, bytes: written.bytes };
 }

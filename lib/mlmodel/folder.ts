@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { NonRetriableError } from '../errors';
 
 /** One file of a model folder: its path inside the folder ('/'-separated), SHA-256 and size. */
@@ -22,6 +23,29 @@ export const defaultMaxFiles = 10_000;
 /** A suggested whole-folder limit for the setting that feeds `maxBytes`: 512 MiB. */
 export const defaultModelMaxBytes = 512 * 1024 * 1024;
 const maxDepth = 32;
+
+/** The bytes of one download so far, counted across all of its files (the limit is the folder's). */
+export interface ByteCount {
+  bytes: number;
+}
+
+/**
+ * A pass-through for one file of a model folder being downloaded: adds each chunk to `count` and
+ * fails the stream with `model_too_large` (the message `tooLarge()`, in each caller's own words) as
+ * soon as the count goes past `maxBytes`, whatever the listing said (it can be stale, or wrong).
+ */
+export function byteLimit(count: ByteCount, maxBytes: number, tooLarge: () => string): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      count.bytes += chunk.length;
+      if (count.bytes > maxBytes) {
+        done(new NonRetriableError('model_too_large', tooLarge()));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+}
 
 /** By the paths' UTF-8 bytes (as `LC_ALL=C sort`), the same under every locale. */
 const byPath = (a: { path: string }, b: { path: string }): number =>

@@ -276,24 +276,14 @@ export class DeploymentLocks {
     const audit = this.options.audit;
     if (audit) {
       if (!t.recorded) await audit.record(beganEvent(t));
-      await audit.record({
-        kind: LOCK_WAIT_ENDED,
-        actor: `run:${t.runId}`,
-        subject: t.subject,
-        data: {
-          model: t.modelName,
-          runId: t.runId,
-          pipeline: t.pipeline,
+      await audit.record(
+        waitEvent(t, LOCK_WAIT_ENDED, 'ended', {
           outcome,
-          since: t.since,
           endedAt: at,
           waitedSeconds: Math.max(0, Math.round((Date.parse(at) - Date.parse(t.since)) / 1000)),
-          holder: t.began.holder,
-          reason: t.began.reason,
           ...(tookOverFrom ? { tookOverFrom } : {}),
-        },
-        key: `${waitKey(t)}:ended`,
-      });
+        }),
+      );
     }
     await this.cosmos.delete('models', t.id, t.modelName);
   }
@@ -319,8 +309,17 @@ export class DeploymentLocks {
 const waitKey = (t: Pick<TicketDoc, 'modelName' | 'runId' | 'since'>) =>
   `lockwait:${t.modelName}:${t.runId}:${t.since}`;
 
-const beganEvent = (t: TicketDoc): AuditEvent => ({
-  kind: LOCK_WAIT_BEGAN,
+/**
+ * A wait's audit entry (began or ended, written once each under its key): the waiting run, under
+ * the candidate's subject, with what it waited behind (`holder`, `reason`) and `more`.
+ */
+const waitEvent = (
+  t: TicketDoc,
+  kind: typeof LOCK_WAIT_BEGAN | typeof LOCK_WAIT_ENDED,
+  end: 'began' | 'ended',
+  more: Record<string, unknown> = {},
+): AuditEvent => ({
+  kind,
   actor: `run:${t.runId}`,
   subject: t.subject,
   data: {
@@ -330,9 +329,12 @@ const beganEvent = (t: TicketDoc): AuditEvent => ({
     since: t.since,
     holder: t.began.holder,
     reason: t.began.reason,
+    ...more,
   },
-  key: `${waitKey(t)}:began`,
+  key: `${waitKey(t)}:${end}`,
 });
+
+const beganEvent = (t: TicketDoc): AuditEvent => waitEvent(t, LOCK_WAIT_BEGAN, 'began');
 
 /** The ticket's own fields, without Cosmos's. */
 const fieldsOf = (t: TicketDoc): TicketDoc => {

@@ -1,7 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ModelArtifact } from '../../contracts/modelArtifact';
 import type { JobResult, TrainingJobRequest } from '../../contracts/trainingJob';
@@ -12,8 +11,8 @@ import { NonRetriableError } from '../../errors';
 import { ARTIFACT_SIDECAR_FILE, folderPathProblem, storeModelFolder } from '../../mlmodel/blobFolder';
 import type { CheckedModelFolder } from '../../mlmodel/check';
 import type * as ModelCheck from '../../mlmodel/check';
-import type { FolderLimits } from '../../mlmodel/folder';
-import { defaultMaxFiles } from '../../mlmodel/folder';
+import type { ByteCount, FolderLimits } from '../../mlmodel/folder';
+import { byteLimit, defaultMaxFiles } from '../../mlmodel/folder';
 import type { ArtifactStore, BlobLocation } from '../../storage/blob';
 import { inlineArtifact } from '../models/mlflowFolder';
 import type { JobData } from './jobData';
@@ -231,27 +230,18 @@ export async function downloadBlobPrefix(
   await mkdir(dir, { recursive: true });
   // The listing can be stale (a job still writing, or rewriting its output): count what is really
   // downloaded and stop as soon as the folder goes past its limit, whatever the listing said.
-  let written = 0;
+  const written: ByteCount = { bytes: 0 };
   for (const f of listed) {
     const target = path.join(dir, ...f.rel.split('/'));
     await mkdir(path.dirname(target), { recursive: true });
     const { stream } = await store.getStream({ container: prefix.container, path: f.path });
-    const limit = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        written += chunk.length;
-        if (written > limits.maxBytes) {
-          done(
-            new NonRetriableError(
-              'model_too_large',
-              `the job's output is over its size limit of ${limits.maxBytes} bytes (${f.rel} grew after it was listed)`,
-            ),
-          );
-          return;
-        }
-        done(null, chunk);
-      },
-    });
+    const limit = byteLimit(
+      written,
+      limits.maxBytes,
+      () =>
+        `the job's output is over its size limit of ${limits.maxBytes} bytes (${f.rel} grew after it was listed)`,
+    );
     await pipeline(stream, limit, createWriteStream(target));
   }
-  return { files: listed.length, bytes: written };
+  return { files: listed.length, bytes: written.bytes };
 }

@@ -8,15 +8,10 @@
  * in a volume the identity may not read is refused at start with a 400 naming it, and no run is
  * created. Needs `dist/`.
  */
-import { readFileSync } from 'node:fs';
-import { readDataset } from '../../../lib/data/reading/readDataset';
-import { datasetFromTable } from '../../../lib/training/dataset';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../../lib/training/models/train';
-import { parseTrainingSpec } from '../../../lib/training/spec';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 import type { PipelineHarness } from '../pipeline/harness';
-import { REQUESTER, REVIEWER, startPipelineHarness, testPipeline, WAGES_CSV } from '../pipeline/harness';
+import { REVIEWER, startPipelineHarness, testPipeline, WAGES_ROWS } from '../pipeline/harness';
+import { promoteRun, wagesModelFolder } from './promoting';
 
 jest.setTimeout(300_000);
 
@@ -31,12 +26,9 @@ describe('promote a model from a Unity Catalog volume through devhost', () => {
   beforeAll(async () => {
     fake = await new FakeMlflow().start();
     fake.token = TOKEN;
-    const def = testPipeline(PIPELINE) as { training: Record<string, unknown> };
-    const { table } = await readDataset(readFileSync(WAGES_CSV));
-    const model = trainModel(datasetFromTable(table), parseTrainingSpec(def.training)).model;
-    const folder = builtInModelFolder(Buffer.from(JSON.stringify(model), 'utf8'));
-    names = folder.files.map((f) => f.path).sort();
-    for (const f of folder.files) {
+    const files = await wagesModelFolder(PIPELINE);
+    names = files.map((f) => f.path).sort();
+    for (const f of files) {
       fake.volumeFiles.set(`/Volumes/main/ml/models/wages/${f.path}`, Buffer.from(f.bytes));
       fake.volumeFiles.set(`/Volumes/main/ml/secret/wages/${f.path}`, Buffer.from(f.bytes));
     }
@@ -64,13 +56,7 @@ describe('promote a model from a Unity Catalog volume through devhost', () => {
     await fake?.stop();
   });
 
-  const promote = (uri: string) =>
-    h.api(
-      'POST',
-      `/api/pipelines/${PIPELINE}/runs?mlflow=${encodeURIComponent(uri)}`,
-      readFileSync(WAGES_CSV),
-      { 'content-type': 'text/csv', 'x-ms-client-principal-name': REQUESTER },
-    );
+  const promote = (uri: string) => promoteRun(h, PIPELINE, uri);
 
   it('refuses a volume the identity may not read at start, naming it, and creates no run', async () => {
     const res = await promote('models:/wages-volume/2');
@@ -105,22 +91,7 @@ describe('promote a model from a Unity Catalog volume through devhost', () => {
     expect(done.status).toBe('succeeded');
     expect(done.approval).toMatchObject({ outcome: 'approved', approvedBy: [REVIEWER] });
     expect(done.deployment).toMatchObject({ modelName: PIPELINE, version: 1, moved: true });
-    const scored = await h.api('POST', `/api/models/${PIPELINE}/predict`, {
-      rows: [
-        {
-          education: 16,
-          experience: 5,
-          age: 27,
-          gender: 'female',
-          race: 'white',
-          south: 0,
-          union: 0,
-          married: 0,
-          occupation: 'professional',
-          sector: 'other',
-        },
-      ],
-    });
+    const scored = await h.api('POST', `/api/models/${PIPELINE}/predict`, { rows: [WAGES_ROWS[0]] });
     expect(scored.status).toBe(200);
     const body = (await scored.json()) as { version: number; predictions: number[] };
     expect(body.version).toBe(1);

@@ -13,30 +13,21 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readDataset } from '../../../lib/data/reading/readDataset';
-import { datasetFromTable } from '../../../lib/training/dataset';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../../lib/training/models/train';
-import { parseTrainingSpec } from '../../../lib/training/spec';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 import type { PipelineHarness } from '../pipeline/harness';
-import { REQUESTER, REVIEWER, startPipelineHarness, testPipeline, WAGES_CSV } from '../pipeline/harness';
+import {
+  REQUESTER,
+  REVIEWER,
+  startPipelineHarness,
+  testPipeline,
+  WAGES_CSV,
+  WAGES_ROWS,
+} from '../pipeline/harness';
+import { promoteRun, wagesModelFolder } from './promoting';
 
 jest.setTimeout(300_000);
 
 const PIPELINE = 'e2e-promote';
-const row = {
-  education: 16,
-  experience: 5,
-  age: 27,
-  gender: 'female',
-  race: 'white',
-  south: 0,
-  union: 0,
-  married: 0,
-  occupation: 'professional',
-  sector: 'other',
-};
 
 /** Python's zipfile (every CRC checked): entry name → SHA-256 of its bytes. */
 function unzipped(zip: Buffer): Record<string, string> {
@@ -62,13 +53,10 @@ describe('promote an MLflow model through devhost', () => {
   beforeAll(async () => {
     fake = await new FakeMlflow().start();
     // Trained outside Sluice: the pipeline's ridge spec on the wages data, logged as an MLflow folder.
-    const def = testPipeline(PIPELINE) as { training: Record<string, unknown> };
-    const { table } = await readDataset(readFileSync(WAGES_CSV));
-    const model = trainModel(datasetFromTable(table), parseTrainingSpec(def.training)).model;
-    const folder = builtInModelFolder(Buffer.from(JSON.stringify(model), 'utf8'));
+    const files = await wagesModelFolder(PIPELINE);
     mlflowRunId = fake.logModel(
       'team-notebooks',
-      Object.fromEntries(folder.files.map((f) => [f.path, Buffer.from(f.bytes)])),
+      Object.fromEntries(files.map((f) => [f.path, Buffer.from(f.bytes)])),
     );
     fake.registerModel('wages-elsewhere', mlflowRunId);
     h = await startPipelineHarness({ env: { MLFLOW_TRACKING_URI: fake.url } });
@@ -79,13 +67,7 @@ describe('promote an MLflow model through devhost', () => {
     await fake?.stop();
   });
 
-  const promote = (uri: string) =>
-    h.api(
-      'POST',
-      `/api/pipelines/${PIPELINE}/runs?mlflow=${encodeURIComponent(uri)}`,
-      readFileSync(WAGES_CSV),
-      { 'content-type': 'text/csv', 'x-ms-client-principal-name': REQUESTER },
-    );
+  const promote = (uri: string) => promoteRun(h, PIPELINE, uri);
 
   it('refuses an unknown model version at start, naming it, and creates no run', async () => {
     const res = await promote('models:/wages-elsewhere/9');
@@ -135,7 +117,7 @@ describe('promote an MLflow model through devhost', () => {
     expect(done.approval).toMatchObject({ outcome: 'approved', approvedBy: [REVIEWER] });
     expect(done.deployment).toMatchObject({ modelName: PIPELINE, version: 1, moved: true });
 
-    const scored = await h.api('POST', `/api/models/${PIPELINE}/predict`, { rows: [row] });
+    const scored = await h.api('POST', `/api/models/${PIPELINE}/predict`, { rows: [WAGES_ROWS[0]] });
     expect(scored.status).toBe(200);
     const body = (await scored.json()) as { version: number; predictions: number[] };
     expect(body.version).toBe(1);

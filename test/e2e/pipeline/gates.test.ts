@@ -11,6 +11,7 @@ import {
   REQUESTER,
   REVIEWER,
   startPipelineHarness,
+  WAGES_ROWS,
   STEPS_AT_APPROVAL,
   stepStatuses,
   testPipeline,
@@ -88,34 +89,7 @@ describe('trainingPipeline through devhost', () => {
     expect(model?.aliases.production?.version).toBe(1);
     expect(model?.aliasHistory.filter((m) => m.alias === 'production')).toHaveLength(1);
 
-    const scored = await h.api('POST', '/api/models/e2e-happy/predict', {
-      rows: [
-        {
-          education: 16,
-          experience: 5,
-          age: 27,
-          gender: 'female',
-          race: 'white',
-          south: 0,
-          union: 0,
-          married: 0,
-          occupation: 'professional',
-          sector: 'other',
-        },
-        {
-          education: 10,
-          experience: 30,
-          age: 46,
-          gender: 'male',
-          race: 'other',
-          south: 1,
-          union: 1,
-          married: 1,
-          occupation: 'service',
-          sector: 'manufacturing',
-        },
-      ],
-    });
+    const scored = await h.api('POST', '/api/models/e2e-happy/predict', { rows: WAGES_ROWS });
     expect(scored.status).toBe(200);
     const body = (await scored.json()) as { version: number; predictions: number[] };
     expect(body.version).toBe(1);

@@ -29,6 +29,33 @@ export const WAGE_FEATURES = [
   'occupation',
   'sector',
 ];
+/** Two people as the wages data has them, for predict requests against a deployed wages model. */
+export const WAGES_ROWS: readonly Record<string, unknown>[] = [
+  {
+    education: 16,
+    experience: 5,
+    age: 27,
+    gender: 'female',
+    race: 'white',
+    south: 0,
+    union: 0,
+    married: 0,
+    occupation: 'professional',
+    sector: 'other',
+  },
+  {
+    education: 10,
+    experience: 30,
+    age: 46,
+    gender: 'male',
+    race: 'other',
+    south: 1,
+    union: 1,
+    married: 1,
+    occupation: 'service',
+    sector: 'manufacturing',
+  },
+];
 /** Thousands of deep, slowly learning trees: a training job that is still running seconds later. */
 export const slowTraining = (timeLimitSeconds: number) => ({
   algorithm: 'gradient_boosting',

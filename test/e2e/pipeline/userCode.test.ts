@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { PipelineHarness } from './harness';
 import {
   startPipelineHarness,
+  WAGES_ROWS,
   stepStatuses,
   STEPS_AT_APPROVAL,
   testPipeline,
@@ -34,32 +35,7 @@ const sklearnTraining = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-const ROWS = [
-  {
-    education: 16,
-    experience: 5,
-    age: 27,
-    gender: 'female',
-    race: 'white',
-    south: 0,
-    union: 0,
-    married: 0,
-    occupation: 'professional',
-    sector: 'other',
-  },
-  {
-    education: 10,
-    experience: 30,
-    age: 46,
-    gender: 'male',
-    race: 'other',
-    south: 1,
-    union: 1,
-    married: 1,
-    occupation: 'service',
-    sector: 'manufacturing',
-  },
-];
+const ROWS = WAGES_ROWS;
 
 describe('users’ own training code in a pipeline (local backend) through devhost', () => {
   let h: PipelineHarness;

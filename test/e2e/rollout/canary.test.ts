@@ -15,10 +15,12 @@ import {
   FAST_CANARY,
   FAST_ROLLOUT_ENV,
   approvedRun,
+  putCandidate,
   rolloutPipeline,
   sendTraffic,
   stopAllTraffic,
   wagesSubset,
+  withProduction,
 } from './traffic';
 
 jest.setTimeout(600_000);
@@ -48,9 +50,7 @@ describe('canary rollout', () => {
 
   it('a candidate with shifted predictions rolls back on its own; production never changes', async () => {
     const name = 'e2e-canary-bad';
-    await h.put(rolloutPipeline(name));
-    const first = await approvedRun(h, name);
-    expect((await h.finished(first)).status).toBe('succeeded');
+    await withProduction(h, name);
 
     // Trained only on people with 14+ years of education: on the whole population its predictions
     // sit far below those on its own holdout. Lenient evaluation lets it through to people, who approve.
@@ -117,16 +117,9 @@ describe('canary rollout', () => {
 
   it('a good candidate completes, and production moves once, under load', async () => {
     const name = 'e2e-canary-good';
-    await h.put(rolloutPipeline(name));
-    const first = await approvedRun(h, name);
-    expect((await h.finished(first)).status).toBe('succeeded');
+    await withProduction(h, name);
 
-    const base = rolloutPipeline(name);
-    await h.put({
-      ...base,
-      training: { ...(base.training as object), hyperparameters: { alpha: 0.9 } },
-      deployment: FAST_CANARY,
-    });
+    await putCandidate(h, name, FAST_CANARY);
     const traffic = sendTraffic(h, name);
     const id = await approvedRun(h, name);
     const done = await h.finished(id, 240_000);

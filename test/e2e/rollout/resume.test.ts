@@ -8,7 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { PipelineHarness } from '../pipeline/harness';
 import { freePorts, startPipelineHarness } from '../pipeline/harness';
-import { FAST_ROLLOUT_ENV, approvedRun, rolloutPipeline, sendTraffic, stopAllTraffic } from './traffic';
+import {
+  FAST_ROLLOUT_ENV,
+  approvedRun,
+  putCandidate,
+  sendTraffic,
+  stopAllTraffic,
+  withProduction,
+} from './traffic';
 
 jest.setTimeout(600_000);
 
@@ -31,27 +38,20 @@ describe('devhost killed during a canary step', () => {
 
   it('resumes in its step after the restart, completes, and moves production once', async () => {
     const name = 'e2e-canary-crash';
-    await h.put(rolloutPipeline(name));
-    const first = await approvedRun(h, name);
-    expect((await h.finished(first)).status).toBe('succeeded');
+    await withProduction(h, name);
 
-    const base = rolloutPipeline(name);
-    await h.put({
-      ...base,
-      training: { ...(base.training as object), hyperparameters: { alpha: 0.9 } },
-      deployment: {
-        strategy: 'canary',
-        // A first step long enough to be killed in.
-        steps: [
-          { percent: 30, minRequests: 20, minSeconds: 8 },
-          { percent: 100, minRequests: 20, minSeconds: 2 },
-        ],
-        // A restarted host's first scores are slow (cold sessions on a busy box), and a good
-        // candidate's first hundred live rows can drift from its holdout by chance: neither is what
-        // this tests (canary.test.ts tests the drift guard), so both limits are wide.
-        guards: { maxPredictionPsi: 2, maxLatencyP99Ms: 5_000, minSamples: 20 },
-        checkEverySeconds: 1,
-      },
+    await putCandidate(h, name, {
+      strategy: 'canary',
+      // A first step long enough to be killed in.
+      steps: [
+        { percent: 30, minRequests: 20, minSeconds: 8 },
+        { percent: 100, minRequests: 20, minSeconds: 2 },
+      ],
+      // A restarted host's first scores are slow (cold sessions on a busy box), and a good
+      // candidate's first hundred live rows can drift from its holdout by chance: neither is what
+      // this tests (canary.test.ts tests the drift guard), so both limits are wide.
+      guards: { maxPredictionPsi: 2, maxLatencyP99Ms: 5_000, minSamples: 20 },
+      checkEverySeconds: 1,
     });
     const before = sendTraffic(h, name, 2);
     const id = await approvedRun(h, name);

@@ -5,7 +5,14 @@
  */
 import type { PipelineHarness } from '../pipeline/harness';
 import { startPipelineHarness } from '../pipeline/harness';
-import { FAST_ROLLOUT_ENV, approvedRun, rolloutPipeline, sendTraffic, stopAllTraffic } from './traffic';
+import {
+  FAST_ROLLOUT_ENV,
+  approvedRun,
+  putCandidate,
+  sendTraffic,
+  stopAllTraffic,
+  withProduction,
+} from './traffic';
 
 jest.setTimeout(600_000);
 
@@ -21,20 +28,13 @@ describe('shadow rollout', () => {
 
   it('answers from production only and reports the candidate agreement', async () => {
     const name = 'e2e-shadow';
-    await h.put(rolloutPipeline(name));
-    const first = await approvedRun(h, name);
-    expect((await h.finished(first)).status).toBe('succeeded');
+    await withProduction(h, name);
 
-    const base = rolloutPipeline(name);
-    await h.put({
-      ...base,
-      training: { ...(base.training as object), hyperparameters: { alpha: 0.9 } },
-      deployment: {
-        strategy: 'shadow',
-        steps: [{ percent: 100, minRequests: 40, minSeconds: 4 }],
-        guards: { maxPredictionPsi: 0.4, minShadowAgreement: 0.8, minSamples: 20 },
-        checkEverySeconds: 1,
-      },
+    await putCandidate(h, name, {
+      strategy: 'shadow',
+      steps: [{ percent: 100, minRequests: 40, minSeconds: 4 }],
+      guards: { maxPredictionPsi: 0.4, minShadowAgreement: 0.8, minSamples: 20 },
+      checkEverySeconds: 1,
     });
     const traffic = sendTraffic(h, name, 2);
     const id = await approvedRun(h, name);

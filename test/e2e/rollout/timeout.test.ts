@@ -8,7 +8,7 @@
  */
 import type { PipelineHarness } from '../pipeline/harness';
 import { REVIEWER, startPipelineHarness } from '../pipeline/harness';
-import { FAST_ROLLOUT_ENV, approvedRun, rolloutPipeline } from './traffic';
+import { FAST_ROLLOUT_ENV, approvedRun, putCandidate, withProduction } from './traffic';
 
 jest.setTimeout(600_000);
 
@@ -36,24 +36,17 @@ describe('a canary step deadline through devhost', () => {
 
   it('a step short of traffic at its deadline rolls back; production never moves', async () => {
     const name = 'e2e-canary-deadline';
-    await h.put(rolloutPipeline(name));
-    const first = await approvedRun(h, name);
-    expect((await h.finished(first)).status).toBe('succeeded');
+    await withProduction(h, name);
 
-    const base = rolloutPipeline(name);
-    await h.put({
-      ...base,
-      training: { ...(base.training as object), hyperparameters: { alpha: 0.9 } },
-      deployment: {
-        strategy: 'canary',
-        // Nobody predicts: 100 candidate requests never come. An hour at most for each step.
-        steps: [
-          { percent: 5, minRequests: 100, minSeconds: 60 },
-          { percent: 100, minRequests: 100, minSeconds: 60 },
-        ],
-        maxStepSeconds: 3600,
-        checkEverySeconds: 30,
-      },
+    await putCandidate(h, name, {
+      strategy: 'canary',
+      // Nobody predicts: 100 candidate requests never come. An hour at most for each step.
+      steps: [
+        { percent: 5, minRequests: 100, minSeconds: 60 },
+        { percent: 100, minRequests: 100, minSeconds: 60 },
+      ],
+      maxStepSeconds: 3600,
+      checkEverySeconds: 30,
     });
     const id = await approvedRun(h, name);
 

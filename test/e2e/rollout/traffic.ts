@@ -152,6 +152,33 @@ export async function approvedRun(h: PipelineHarness, pipeline: string, csv?: st
   return id;
 }
 
+/**
+ * The set-up each rollout test starts from: the pipeline put, its first run approved and finished,
+ * so production holds version 1 (asserted: the rest of the test means nothing otherwise).
+ */
+export async function withProduction(h: PipelineHarness, name: string): Promise<void> {
+  await h.put(rolloutPipeline(name));
+  const first = await approvedRun(h, name);
+  expect((await h.finished(first)).status).toBe('succeeded');
+}
+
+/**
+ * Puts the pipeline's next version: the same data and a candidate that differs only by its ridge
+ * alpha (0.9), rolled out with `deployment`.
+ */
+export async function putCandidate(
+  h: PipelineHarness,
+  name: string,
+  deployment: Record<string, unknown>,
+): Promise<void> {
+  const base = rolloutPipeline(name);
+  await h.put({
+    ...base,
+    training: { ...(base.training as object), hyperparameters: { alpha: 0.9 } },
+    deployment,
+  });
+}
+
 /** Fast canary steps for tests: two steps of a couple of seconds and a few dozen requests. */
 export const FAST_CANARY = {
   strategy: 'canary',

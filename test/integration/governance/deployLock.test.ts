@@ -9,13 +9,13 @@ import { takeDeploymentLock } from '../../../activities/takeDeploymentLock';
 import { ApprovalSlots } from '../../../lib/approval/slot';
 import { ApprovalStore } from '../../../lib/approval/store';
 import { DeploymentLocks, type LockHolder } from '../../../lib/registry/deployLock';
-import { newRunDocument } from '../../../lib/runs/document';
 import { endRun, withdrawalMessage } from '../../../lib/runs/ending';
 import type { OrchestrationState } from '../../../lib/runs/reconcile';
 import { RECONCILE_GRACE_MS, reconcileRun } from '../../../lib/runs/reconcile';
 import { RunStore } from '../../../lib/runs/store';
 import type { CosmosStore } from '../../../lib/storage';
 import { startCosmosStore } from '../../support/emulators';
+import { sampleRunDocument } from '../../support/runSample';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000).toISOString();
@@ -30,19 +30,7 @@ describe('issue 21 on the Cosmos emulator: the deployment lock of a model', () =
   let slots: ApprovalSlots;
 
   const newRun = async (id: string, pipeline: string) =>
-    (
-      await runs.create(
-        newRunDocument({
-          id,
-          pipeline,
-          pipelineVersion: 1,
-          instanceId: id,
-          trigger: { kind: 'http', by: 'ana@example.com' },
-          source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
-          at: T0.toISOString(),
-        }),
-      )
-    ).run;
+    (await runs.create(sampleRunDocument(id, pipeline, T0.toISOString()))).run;
 
   beforeAll(async () => {
     emulator = await startCosmosStore();

@@ -23,10 +23,10 @@ import {
   LOCK_WAIT_ENDED,
 } from '../../../lib/registry/deployLock';
 import { ModelRegistry } from '../../../lib/registry/registry';
-import { newRunDocument } from '../../../lib/runs/document';
 import { endRun } from '../../../lib/runs/ending';
 import { RunStore } from '../../../lib/runs/store';
 import { useEmulators } from '../../support/emulatorSuite';
+import { sampleRunDocument } from '../../support/runSample';
 
 const T0 = Date.parse('2026-06-01T09:00:00.000Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -51,17 +51,7 @@ beforeAll(() => {
 
 /** A run whose evaluate step registered `version` of its model. */
 const newRun = async (id: string, pipeline: string, version?: number) => {
-  const { run } = await runs.create(
-    newRunDocument({
-      id,
-      pipeline,
-      pipelineVersion: 1,
-      instanceId: id,
-      trigger: { kind: 'http', by: 'ana@example.com' },
-      source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
-      at: at(0),
-    }),
-  );
+  const { run } = await runs.create(sampleRunDocument(id, pipeline, at(0)));
   if (version === undefined) return run;
   return runs.update(pipeline, id, (r) => ({
     ...r,

@@ -11,8 +11,6 @@
  */
 import { importModel } from '../../../activities/importModel';
 import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
-import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
-import type { ValidationError } from '../../../lib/errors';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import type { Fetch } from '../../../lib/mlflow/client';
 import { MlflowClient } from '../../../lib/mlflow/client';
@@ -23,52 +21,23 @@ import {
 } from '../../../lib/mlflow/databricksArtifacts';
 import type { PromoteDeps } from '../../../lib/mlflow/promote';
 import { downloadArtifactFolder, resolveMlflowCandidate } from '../../../lib/mlflow/promote';
-import resources from '../../../lib/resources.json';
-import { ArtifactStore } from '../../../lib/storage/blob';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../../lib/training/models/train';
-import { parseTrainingSpec } from '../../../lib/training/spec';
-import { syntheticClassification } from '../../../lib/training/synthetic';
+import type { ArtifactStore } from '../../../lib/storage/blob';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { columnarBytes } from '../../support/datasets';
 import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
-import { FakeMlflow } from '../../support/fakes/mlflow';
+import type { FakeMlflow } from '../../support/fakes/mlflow';
+import {
+  contract,
+  loggedModelFolder,
+  refusal,
+  spec,
+  startPromoteStores,
+  storedModelPaths,
+} from '../../support/mlflowPromote';
+import { startOtherOrigin } from '../../support/otherOrigin';
 
 jest.setTimeout(120_000);
-
-const features = ['x0', 'x1', 'x2', 'x3', 'segment'];
-const spec = { algorithm: 'logistic_regression', target: 'label', features } as const;
-const contract = datasetContractSchema.parse({
-  columns: [
-    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
-    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
-    { name: 'label', type: 'category', values: ['no', 'yes'] },
-  ],
-  target: 'label',
-  task: 'binary',
-});
-
-/** The ONNX model folder a notebook's log_model leaves (a built-in model's MLflow folder). */
-function modelFolder(): Record<string, Buffer> {
-  const data = syntheticClassification({ rows: 2_000, features: 4, seed: 11, withSegment: true });
-  const model = trainModel(data, parseTrainingSpec(spec)).model;
-  const folder = builtInModelFolder(Buffer.from(JSON.stringify(model), 'utf8'));
-  return Object.fromEntries(folder.files.map((f) => [f.path, Buffer.from(f.bytes)]));
-}
-
-async function refusal(p: Promise<unknown>): Promise<ValidationError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ValidationError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('promoting a model a Databricks workspace holds', () => {
   let azurite: BlobEmulator;
@@ -82,11 +51,7 @@ describe('promoting a model a Databricks workspace holds', () => {
   /** Rewrites answers in flight, to play a workspace that lists what it should not. */
   let tamper: ((url: string, body: string) => string) | undefined;
 
-  const stored = async () => {
-    const paths: string[] = [];
-    for await (const b of store.list(resources.blobContainers.models, '')) paths.push(b.path);
-    return paths.sort();
-  };
+  const stored = () => storedModelPaths(store);
   const activity = (more: { maxModelBytes?: number; databricks?: PromoteDeps['databricks'] | null } = {}) =>
     importModel({
       store,
@@ -116,12 +81,7 @@ describe('promoting a model a Databricks workspace holds', () => {
   };
 
   beforeAll(async () => {
-    [azurite, fake] = await Promise.all([startAzuriteBlob(), new FakeMlflow().start()]);
-    store = ArtifactStore.fromConnectionString(azurite.connectionString);
-    await store.ensureContainers();
-    const data = syntheticClassification({ rows: 3_000, features: 4, seed: 5, withSegment: true });
-    const put = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
-    dataset = { uri: put.uri, sha256: put.sha256 };
+    ({ azurite, fake, store, dataset } = await startPromoteStores());
     const fetchVia: Fetch = async (url, init) => {
       const res = await fetch(url, init);
       if (!tamper || !res.ok || !res.headers.get('content-type')?.includes('json')) return res;
@@ -138,7 +98,7 @@ describe('promoting a model a Databricks workspace holds', () => {
       registry: client,
       databricks: { client, signedUrl: fake.signedUrl, sleep: async () => undefined },
     };
-    folder = modelFolder();
+    folder = loggedModelFolder();
     runId = fake.logDatabricksModel('/Users/team@contoso.com/churn', folder);
     fake.registerModel('churn', runId); // version 1: download_uri under dbfs:/databricks/mlflow-tracking
     for (const [name, bytes] of Object.entries(folder)) {
@@ -394,14 +354,12 @@ describe('promoting a model a Databricks workspace holds', () => {
     const candidate = await resolveMlflowCandidate(deps, `runs:/${runId}/model`);
     const before = await stored();
     // Where the redirect points: a server of its own (another origin) that counts what reaches it.
-    const reached: string[] = [];
-    const other = createServer((req, res) => {
-      reached.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      res.end('not the model');
-    });
-    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const other = await startOtherOrigin(
+      200,
+      { 'content-type': 'application/octet-stream' },
+      'not the model',
+    );
+    const { host: otherHost, reached } = other;
     fake.signedRedirect = `http://${otherHost}`;
     try {
       fake.calls.length = 0;
@@ -415,7 +373,7 @@ describe('promoting a model a Databricks workspace holds', () => {
       expect(reached).toEqual([]);
     } finally {
       fake.signedRedirect = undefined;
-      await new Promise((resolve) => other.close(resolve));
+      await other.close();
     }
     expect(await stored()).toEqual(before);
   });

@@ -9,53 +9,23 @@
 import { importModel } from '../../../activities/importModel';
 import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
 import { MAX_ACTIVITY_PAYLOAD_BYTES, payloadBytes } from '../../../lib/contracts/activity';
-import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
-import type { ValidationError } from '../../../lib/errors';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import { MlflowClient } from '../../../lib/mlflow/client';
 import type { PromoteDeps } from '../../../lib/mlflow/promote';
 import { artifactProxyPath, parseModelUri, resolveMlflowCandidate } from '../../../lib/mlflow/promote';
-import resources from '../../../lib/resources.json';
-import { ArtifactStore } from '../../../lib/storage/blob';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../../lib/training/models/train';
-import { parseTrainingSpec } from '../../../lib/training/spec';
-import { syntheticClassification } from '../../../lib/training/synthetic';
-import { columnarBytes } from '../../support/datasets';
+import type { ArtifactStore } from '../../../lib/storage/blob';
 import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
-import { FakeMlflow } from '../../support/fakes/mlflow';
+import type { FakeMlflow } from '../../support/fakes/mlflow';
+import {
+  contract,
+  loggedModelFolder,
+  refusal,
+  spec,
+  startPromoteStores,
+  storedModelPaths,
+} from '../../support/mlflowPromote';
 
 jest.setTimeout(120_000);
-
-const features = ['x0', 'x1', 'x2', 'x3', 'segment'];
-const spec = { algorithm: 'logistic_regression', target: 'label', features } as const;
-const contract = datasetContractSchema.parse({
-  columns: [
-    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
-    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
-    { name: 'label', type: 'category', values: ['no', 'yes'] },
-  ],
-  target: 'label',
-  task: 'binary',
-});
-
-/** An ONNX model folder as another team's training would log it (a built-in model's MLflow folder). */
-function folderOf(featureNames: string[]): Record<string, Buffer> {
-  const data = syntheticClassification({ rows: 2_000, features: 4, seed: 11, withSegment: true });
-  const model = trainModel(data, parseTrainingSpec({ ...spec, features: featureNames })).model;
-  const folder = builtInModelFolder(Buffer.from(JSON.stringify(model), 'utf8'));
-  return Object.fromEntries(folder.files.map((f) => [f.path, Buffer.from(f.bytes)]));
-}
-
-async function refusal(p: Promise<unknown>): Promise<ValidationError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ValidationError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('promoting an MLflow model', () => {
   let azurite: BlobEmulator;
@@ -68,23 +38,18 @@ describe('promoting an MLflow model', () => {
   let narrowRunId: string;
 
   beforeAll(async () => {
-    [azurite, fake] = await Promise.all([startAzuriteBlob(), new FakeMlflow().start()]);
-    store = ArtifactStore.fromConnectionString(azurite.connectionString);
-    await store.ensureContainers();
-    const data = syntheticClassification({ rows: 3_000, features: 4, seed: 5, withSegment: true });
-    const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
-    dataset = { uri: stored.uri, sha256: stored.sha256 };
+    ({ azurite, fake, store, dataset } = await startPromoteStores());
     const client = new MlflowClient({
       target: { baseUrl: fake.url, auth: { kind: 'none' }, flavor: 'mlflow' },
       sleep: async () => undefined,
     });
     deps = { tracking: client, registry: client };
-    runId = fake.logModel('databricks-team', folderOf(features));
+    runId = fake.logModel('databricks-team', loggedModelFolder());
     fake.registerModel('churn', runId); // version 1
     fake.registerModel('churn', runId); // version 2
     fake.models.get('churn')!.aliases.set('champion', '2');
     plainRunId = fake.logModel('databricks-team', { 'notes.txt': 'no model here' }, 'notes');
-    narrowRunId = fake.logModel('databricks-team', folderOf(['x0', 'x1']));
+    narrowRunId = fake.logModel('databricks-team', loggedModelFolder(['x0', 'x1']));
   });
   afterAll(async () => {
     await Promise.all([azurite?.stop(), fake?.stop()]);
@@ -234,11 +199,7 @@ describe('promoting an MLflow model', () => {
       resolveMlflowCandidate(deps, uri).then((candidate) =>
         importModelActivity.input.parse({ runId: 'r', candidate, spec, dataset }),
       );
-    const stored = async () => {
-      const paths: string[] = [];
-      for await (const b of store.list(resources.blobContainers.models, '')) paths.push(b.path);
-      return paths.sort();
-    };
+    const stored = () => storedModelPaths(store);
     const before = await stored();
     const small = importModel({ store, tracking: deps.tracking, maxModelBytes: 1_000 });
     await expect(small(await input('models:/churn/1'))).rejects.toMatchObject({ code: 'model_too_large' });

@@ -9,62 +9,35 @@
  * Storage, storage refusing the SAS, a folder without MLmodel, one too large, a three-level name
  * without the Unity Catalog registry. No error message carries a SAS.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { importModel } from '../../../activities/importModel';
 import { importModelActivity } from '../../../lib/contracts/mlflowCandidate';
-import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
-import type { ValidationError } from '../../../lib/errors';
 import { openModelFolder } from '../../../lib/mlmodel/blobFolder';
 import { MlflowClient } from '../../../lib/mlflow/client';
 import type { PromoteDeps } from '../../../lib/mlflow/promote';
 import { resolveMlflowCandidate } from '../../../lib/mlflow/promote';
-import resources from '../../../lib/resources.json';
-import { ArtifactStore } from '../../../lib/storage/blob';
-import { builtInModelFolder } from '../../../lib/training/models/mlflowFolder';
-import { trainModel } from '../../../lib/training/models/train';
-import { parseTrainingSpec } from '../../../lib/training/spec';
-import { syntheticClassification } from '../../../lib/training/synthetic';
-import { columnarBytes } from '../../support/datasets';
+import type { ArtifactStore } from '../../../lib/storage/blob';
 import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
-import { FakeMlflow } from '../../support/fakes/mlflow';
+import type { FakeMlflow } from '../../support/fakes/mlflow';
+import {
+  contract,
+  loggedModelFolder,
+  refusal,
+  spec,
+  startPromoteStores,
+  storedModelPaths,
+} from '../../support/mlflowPromote';
+import { startOtherOrigin } from '../../support/otherOrigin';
 
 jest.setTimeout(120_000);
 
-const features = ['x0', 'x1', 'x2', 'x3', 'segment'];
-const spec = { algorithm: 'logistic_regression', target: 'label', features } as const;
-const contract = datasetContractSchema.parse({
-  columns: [
-    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
-    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
-    { name: 'label', type: 'category', values: ['no', 'yes'] },
-  ],
-  target: 'label',
-  task: 'binary',
-});
 const UC = 'main.ml.churn';
 const storageOf = (v: string) => `abfss://uc@fakeuc.dfs.core.windows.net/models/${UC}/versions/${v}`;
 
 /** An ONNX model folder as a Databricks notebook's log_model would write it, one file in a subfolder. */
-function modelFiles(): Record<string, Buffer> {
-  const data = syntheticClassification({ rows: 2_000, features: 4, seed: 11, withSegment: true });
-  const model = trainModel(data, parseTrainingSpec(spec)).model;
-  const folder = builtInModelFolder(Buffer.from(JSON.stringify(model), 'utf8'));
-  return {
-    ...Object.fromEntries(folder.files.map((f) => [f.path, Buffer.from(f.bytes)])),
-    'metadata/requirements.txt': Buffer.from('onnxruntime\n'),
-  };
-}
-
-async function refusal(p: Promise<unknown>): Promise<ValidationError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ValidationError;
-  }
-  throw new Error('expected a refusal');
-}
+const modelFiles = (): Record<string, Buffer> => ({
+  ...loggedModelFolder(),
+  'metadata/requirements.txt': Buffer.from('onnxruntime\n'),
+});
 
 describe('promoting a Unity Catalog model version', () => {
   let azurite: BlobEmulator;
@@ -80,19 +53,28 @@ describe('promoting a Unity Catalog model version', () => {
     expect(text).not.toContain('fake-read-delegation');
     expect(text).not.toContain('fake-user-delegation');
   };
-  const storeList = async () => {
-    const paths: string[] = [];
-    for await (const b of store.list(resources.blobContainers.models, '')) paths.push(b.path);
-    return paths.sort();
-  };
+  const storeList = () => storedModelPaths(store);
+  /** The train step's input for `candidate`, as the pipeline hands it over. */
+  const importInput = (candidate: Awaited<ReturnType<typeof resolveMlflowCandidate>>) =>
+    importModelActivity.input.parse({
+      runId: 'churn-20260301-000000-abcd',
+      candidate,
+      spec,
+      dataset,
+      pipeline: { name: 'churn', version: 1 },
+    });
+  /** The import activity reading from Unity Catalog, checking against the pipeline's contract. */
+  const ucImport = () =>
+    importModel({
+      store,
+      tracking: deps.tracking,
+      registry,
+      unityCatalog: deps.unityCatalog!,
+      contractOf: async () => contract,
+    });
 
   beforeAll(async () => {
-    [azurite, fake] = await Promise.all([startAzuriteBlob(), new FakeMlflow().start()]);
-    store = ArtifactStore.fromConnectionString(azurite.connectionString);
-    await store.ensureContainers();
-    const data = syntheticClassification({ rows: 3_000, features: 4, seed: 5, withSegment: true });
-    const stored = await store.putContentAddressed(resources.blobContainers.datasets, columnarBytes(data));
-    dataset = { uri: stored.uri, sha256: stored.sha256 };
+    ({ azurite, fake, store, dataset } = await startPromoteStores());
     const tracking = new MlflowClient({
       target: { baseUrl: fake.url, auth: { kind: 'bearer', token: 'dapi-test' }, flavor: 'databricks' },
       sleep: async () => undefined,
@@ -166,20 +148,8 @@ describe('promoting a Unity Catalog model version', () => {
 
   it('imports the version: a fresh READ SAS, each file read from its storage, checked and stored', async () => {
     const candidate = await resolveMlflowCandidate(deps, `models:/${UC}@champion`);
-    const input = importModelActivity.input.parse({
-      runId: 'churn-20260301-000000-abcd',
-      candidate,
-      spec,
-      dataset,
-      pipeline: { name: 'churn', version: 1 },
-    });
-    const activity = importModel({
-      store,
-      tracking: deps.tracking,
-      registry,
-      unityCatalog: deps.unityCatalog!,
-      contractOf: async () => contract,
-    });
+    const input = importInput(candidate);
+    const activity = ucImport();
     fake.calls.length = 0;
     const first = await activity(input);
     expect(
@@ -222,30 +192,16 @@ describe('promoting a Unity Catalog model version', () => {
 
   it('storage answering a redirect: refused, never followed, to another host or the same one', async () => {
     const candidate = await resolveMlflowCandidate(deps, `models:/${UC}/2`);
-    const input = importModelActivity.input.parse({
-      runId: 'churn-20260301-000000-abcd',
-      candidate,
-      spec,
-      dataset,
-      pipeline: { name: 'churn', version: 1 },
-    });
-    const activity = importModel({
-      store,
-      tracking: deps.tracking,
-      registry,
-      unityCatalog: deps.unityCatalog!,
-      contractOf: async () => contract,
-    });
+    const input = importInput(candidate);
+    const activity = ucImport();
     const before = await storeList();
     // Another origin that counts what reaches it.
-    const reached: string[] = [];
-    const other = createServer((req, res) => {
-      reached.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs/></EnumerationResults>');
-    });
-    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const other = await startOtherOrigin(
+      200,
+      { 'content-type': 'application/xml' },
+      '<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs/></EnumerationResults>',
+    );
+    const { host: otherHost, reached } = other;
     try {
       for (const [to, host] of [
         [`http://${otherHost}`, otherHost],
@@ -267,7 +223,7 @@ describe('promoting a Unity Catalog model version', () => {
       expect(reached).toEqual([]);
     } finally {
       fake.ucStorageRedirect = undefined;
-      await new Promise((resolve) => other.close(resolve));
+      await other.close();
     }
     expect(await storeList()).toEqual(before);
   });

@@ -6,8 +6,6 @@
  * are the refusals: a name without three parts, credentials that are not Azure's, a failed write
  * (nothing finalized).
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ExportedFolder } from '../../../lib/mlflow/export';
 import { MlflowClient } from '../../../lib/mlflow/client';
 import {
@@ -17,6 +15,7 @@ import {
   registerUcVersion,
 } from '../../../lib/mlflow/unityCatalog';
 import { FakeMlflow } from '../../support/fakes/mlflow';
+import { startOtherOrigin } from '../../support/otherOrigin';
 
 const folder = (files: Record<string, string>): ExportedFolder => ({
   digest: 'd'.repeat(64),
@@ -164,14 +163,9 @@ describe('Unity Catalog model versions', () => {
   });
 
   it('an upload answered with a redirect is refused, not resent where it points', async () => {
-    const reached: string[] = [];
-    const other = createServer((req, res) => {
-      reached.push(`${req.method ?? ''} ${req.url ?? ''}`);
-      res.writeHead(201);
-      res.end();
-    });
-    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-    fake.ucStorageRedirect = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const other = await startOtherOrigin(201);
+    const { reached } = other;
+    fake.ucStorageRedirect = `http://${other.host}`;
     try {
       const err = (await registerUcVersion(
         client,
@@ -186,7 +180,7 @@ describe('Unity Catalog model versions', () => {
       expect(fake.calls.filter((c) => c.path.includes('model-versions/finalize'))).toEqual([]);
     } finally {
       fake.ucStorageRedirect = undefined;
-      await new Promise((resolve) => other.close(resolve));
+      await other.close();
     }
   });
 

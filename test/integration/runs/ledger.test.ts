@@ -19,10 +19,10 @@ import {
 } from '../../../lib/contracts/pipeline';
 import { pipelineDefinitionSchema, type PipelineDefinition } from '../../../lib/pipelines/definition';
 import { PipelineStore } from '../../../lib/pipelines/store';
-import { newRunDocument } from '../../../lib/runs/document';
 import { RunStore } from '../../../lib/runs/store';
 import type { CosmosStore } from '../../../lib/storage';
 import { startCosmosStore } from '../../support/emulators';
+import { sampleRunDocument } from '../../support/runSample';
 
 const at = (s: number) => new Date(Date.parse('2026-03-01T12:00:00.000Z') + s * 1000).toISOString();
 const wages = pipelineDefinitionSchema.parse(
@@ -36,20 +36,7 @@ describe('run ledger activities on the Cosmos emulator', () => {
   let approvals: ApprovalStore;
   let slots: ApprovalSlots;
 
-  const newRun = async (id: string) =>
-    (
-      await runs.create(
-        newRunDocument({
-          id,
-          pipeline: 'wages',
-          pipelineVersion: 1,
-          instanceId: id,
-          trigger: { kind: 'http', by: 'ana@example.com' },
-          source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
-          at: at(0),
-        }),
-      )
-    ).run;
+  const newRun = async (id: string) => (await runs.create(sampleRunDocument(id, 'wages', at(0)))).run;
 
   beforeAll(async () => {
     emulator = await startCosmosStore();

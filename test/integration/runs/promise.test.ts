@@ -12,13 +12,13 @@ import { approvalInstanceId } from '../../../lib/contracts/orchestrations';
 import { ApprovalSlots } from '../../../lib/approval/slot';
 import { ApprovalStore } from '../../../lib/approval/store';
 import { ModelRegistry } from '../../../lib/registry/registry';
-import { newRunDocument } from '../../../lib/runs/document';
 import type { OrchestrationState } from '../../../lib/runs/reconcile';
 import { RECONCILE_GRACE_MS, reconcileRun, reconcileRuns } from '../../../lib/runs/reconcile';
 import { RunStore } from '../../../lib/runs/store';
 import type { CosmosStore } from '../../../lib/storage';
 import { sampleApprovalInput } from '../../support/approvalSample';
 import { startCosmosStore } from '../../support/emulators';
+import { sampleRunDocument } from '../../support/runSample';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
 const DATASET = 'd'.repeat(64);
@@ -33,19 +33,7 @@ describe('issue 13 on the Cosmos emulator: runs, approvals, slots', () => {
   let registry: ModelRegistry;
 
   const newRun = async (id: string, pipeline: string, at = T0) =>
-    (
-      await runs.create(
-        newRunDocument({
-          id,
-          pipeline,
-          pipelineVersion: 1,
-          instanceId: id,
-          trigger: { kind: 'http', by: 'ana@example.com' },
-          source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
-          at: at.toISOString(),
-        }),
-      )
-    ).run;
+    (await runs.create(sampleRunDocument(id, pipeline, at.toISOString()))).run;
   const pendingApproval = async (runId: string, pipeline: string, version = 1) => {
     const rec = newApprovalRecord(
       approvalInstanceId(runId),

@@ -1,19 +1,12 @@
 import { PipelineStore } from '../../../lib/pipelines/store';
 import { RunStore } from '../../../lib/runs/store';
-import { applyStepUpdate, newRunDocument } from '../../../lib/runs/document';
+import { applyStepUpdate } from '../../../lib/runs/document';
 import type { CosmosStore } from '../../../lib/storage';
 import { startCosmosStore } from '../../support/emulators';
+import { sampleRunDocument } from '../../support/runSample';
 
 const run = (id: string, pipeline = 'wages', at = '2026-01-01T00:00:00.000Z') =>
-  newRunDocument({
-    id,
-    pipeline,
-    pipelineVersion: 1,
-    instanceId: id,
-    trigger: { kind: 'http', by: 'ana' },
-    source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
-    at,
-  });
+  sampleRunDocument(id, pipeline, at, 'ana');
 
 describe('run and pipeline stores on the Cosmos DB emulator', () => {
   let emulator: { cosmos: CosmosStore; stop(): Promise<void> };

@@ -15,7 +15,6 @@ import {
   submitTrainingActivity,
 } from '../../../lib/contracts/training';
 import { trainingJobId } from '../../../lib/training/jobId';
-import { datasetContractSchema } from '../../../lib/contracts/datasetContract';
 import { parseEvaluationPolicy } from '../../../lib/evaluation/policy';
 import { ModelRegistry } from '../../../lib/registry/registry';
 import resources from '../../../lib/resources.json';
@@ -39,7 +38,7 @@ import type { ColumnarDataset } from '../../../lib/training/dataset';
 import type { TrainingDeps } from '../../../lib/services';
 import type { TrainingSpecInput } from '../../../lib/contracts/trainingSpec';
 import { syntheticClassification } from '../../../lib/training/synthetic';
-import { columnarBytes } from '../../support/datasets';
+import { columnarBytes, syntheticClassificationContract } from '../../support/datasets';
 import { localWorkerBackend } from '../../support/localWorker';
 import type { BlobEmulator, CosmosEmulator } from '../../support/emulators';
 import { cosmosContainer, startAzuriteBlob, startCosmos } from '../../support/emulators';
@@ -59,15 +58,7 @@ function toCsv(ds: ColumnarDataset): string {
   return `${header}\n${rows.join('\n')}\n`;
 }
 
-const contract = datasetContractSchema.parse({
-  columns: [
-    ...['x0', 'x1', 'x2', 'x3'].map((name) => ({ name, type: 'number' })),
-    { name: 'segment', type: 'category', values: ['a', 'b', 'c', 'd'] },
-    { name: 'label', type: 'category', values: ['no', 'yes'] },
-  ],
-  target: 'label',
-  task: 'binary',
-});
+const contract = syntheticClassificationContract;
 
 describe('training activities', () => {
   let azurite: BlobEmulator;

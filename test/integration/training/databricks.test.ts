@@ -10,7 +10,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -22,23 +21,23 @@ import { withProblems } from '../../../functions/support/http';
 import { trainingMonitorInstanceId } from '../../../lib/contracts/training';
 import type { TrainingJobRequestInput } from '../../../lib/contracts/trainingJob';
 import { trainingJobId } from '../../../lib/training/jobId';
-import { ingestDataset } from '../../../lib/data/datasets';
 import { NonRetriableError, TransientError } from '../../../lib/errors';
 import { isModelFolderUri, openModelFolder } from '../../../lib/mlmodel/blobFolder';
-import { ArtifactStore } from '../../../lib/storage/blob';
+import type { ArtifactStore } from '../../../lib/storage/blob';
 import { DatabricksTrainingBackend, jobOfRun } from '../../../lib/training/backends/databricks';
 import { AZURE_DATABRICKS_SCOPE, DatabricksClient } from '../../../lib/training/backends/databricksApi';
 import type { JobStatus } from '../../../lib/training/backends/types';
 import { codeFolderDigest } from '../../../lib/training/userJob/codeDigest';
 import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
+import {
+  OUT_VOLUME,
+  REPO_ROOT as ROOT,
+  startWagesStore,
+  VOLUME,
+  WORKSPACE,
+} from '../../support/databricksVolumes';
 import type { FakeDatabricks } from '../../support/fakes/databricks';
 import { ENDINGS, pythonVolumeExecutor, startFakeDatabricks } from '../../support/fakes/databricks';
-
-const ROOT = path.join(__dirname, '..', '..', '..');
-const VOLUME = '/Volumes/main/sluice/jobs';
-const OUT_VOLUME = '/Volumes/main/sluice/joboutputs';
-const WORKSPACE = '/Workspace/Shared/sluice';
 
 class StaticCredential implements TokenCredential {
   scopes: string[] = [];
@@ -55,11 +54,7 @@ let dataset: { uri: string; sha256: string };
 let scratch: string;
 
 beforeAll(async () => {
-  azurite = await startAzuriteBlob();
-  store = ArtifactStore.fromConnectionString(azurite.connectionString);
-  await store.ensureContainers();
-  const ingested = await ingestDataset(store, await readFile(path.join(ROOT, 'data', 'cps-wages-1985.csv')));
-  dataset = { uri: ingested.dataset.columnar.uri, sha256: ingested.dataset.columnar.sha256 };
+  ({ azurite, store, dataset } = await startWagesStore());
   scratch = await mkdtemp(path.join(tmpdir(), 'sluice-dbx-code-'));
   // A user job that fails, and one that succeeds without writing a model.
   await writeFile(

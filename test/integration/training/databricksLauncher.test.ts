@@ -14,25 +14,26 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TrainingJobRequestInput } from '../../../lib/contracts/trainingJob';
-import { ingestDataset } from '../../../lib/data/datasets';
-import { ArtifactStore } from '../../../lib/storage/blob';
+import type { ArtifactStore } from '../../../lib/storage/blob';
 import { DatabricksTrainingBackend } from '../../../lib/training/backends/databricks';
 import { DatabricksClient } from '../../../lib/training/backends/databricksApi';
 import { LAUNCHER_FILE, LAUNCHER_SOURCE } from '../../../lib/training/backends/databricksLauncher';
 import type { JobStatus } from '../../../lib/training/backends/types';
 import { codeFolderDigest } from '../../../lib/training/userJob/codeDigest';
 import type { BlobEmulator } from '../../support/emulators';
-import { startAzuriteBlob } from '../../support/emulators';
+import {
+  OUT_VOLUME,
+  REPO_ROOT as ROOT,
+  startWagesStore,
+  VOLUME,
+  WORKSPACE,
+} from '../../support/databricksVolumes';
 import type { FakeDatabricks } from '../../support/fakes/databricks';
 import { pythonVolumeExecutor, startFakeDatabricks } from '../../support/fakes/databricks';
 import { FakeMlflow } from '../../support/fakes/mlflow';
 
 jest.setTimeout(180_000);
 
-const ROOT = path.join(__dirname, '..', '..', '..');
-const VOLUME = '/Volumes/main/sluice/jobs';
-const OUT_VOLUME = '/Volumes/main/sluice/joboutputs';
-const WORKSPACE = '/Workspace/Shared/sluice';
 const CLUSTER = '0101-120000-abcdefgh';
 const COMPUTES = {
   'an existing cluster': { existingClusterId: CLUSTER },
@@ -48,11 +49,7 @@ let mlflow: FakeMlflow;
 let backend: DatabricksTrainingBackend;
 
 beforeAll(async () => {
-  [azurite, mlflow] = await Promise.all([startAzuriteBlob(), new FakeMlflow().start()]);
-  store = ArtifactStore.fromConnectionString(azurite.connectionString);
-  await store.ensureContainers();
-  const ingested = await ingestDataset(store, await readFile(path.join(ROOT, 'data', 'cps-wages-1985.csv')));
-  dataset = { uri: ingested.dataset.columnar.uri, sha256: ingested.dataset.columnar.sha256 };
+  [{ azurite, store, dataset }, mlflow] = await Promise.all([startWagesStore(), new FakeMlflow().start()]);
   // The job that logs to MLflow, as a workspace folder: logjob.py, then the scikit-learn example.
   scratch = await mkdtemp(path.join(tmpdir(), 'sluice-dbx-launch-'));
   await copyFile(path.join(ROOT, 'test/fixtures/mlflow-job/logjob.py'), path.join(scratch, 'logjob.py'));

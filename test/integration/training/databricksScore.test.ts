@@ -24,14 +24,11 @@ import type { BlobEmulator } from '../../support/emulators';
 import { startAzuriteBlob } from '../../support/emulators';
 import type { FakeDatabricks } from '../../support/fakes/databricks';
 import { pythonVolumeExecutor, startFakeDatabricks } from '../../support/fakes/databricks';
+import { OUT_VOLUME, REPO_ROOT as ROOT, VOLUME, WORKSPACE } from '../../support/databricksVolumes';
 
 jest.setTimeout(180_000);
 
-const ROOT = path.join(__dirname, '..', '..', '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'training', 'sklearn-pyfunc');
-const VOLUME = '/Volumes/main/sluice/jobs';
-const OUT_VOLUME = '/Volumes/main/sluice/joboutputs';
-const WORKSPACE = '/Workspace/Shared/sluice';
 
 let azurite: BlobEmulator;
 let store: ArtifactStore;

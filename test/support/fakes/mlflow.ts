@@ -126,6 +126,12 @@ interface FakeMetric {
   timestamp: number;
   step: number;
 }
+/** A registered model: its versions (as MLflow answers them) and its aliases (alias → version). */
+export interface FakeModel {
+  name: string;
+  versions: Record<string, unknown>[];
+  aliases: Map<string, string>;
+}
 export interface FakeRun {
   info: {
     run_id: string;
@@ -163,10 +169,7 @@ export class FakeMlflow {
     { experiment_id: string; name: string; tags: Kv[]; lifecycle_stage?: 'active' | 'deleted' }
   >();
   readonly runs = new Map<string, FakeRun>();
-  readonly models = new Map<
-    string,
-    { name: string; versions: Record<string, unknown>[]; aliases: Map<string, string> }
-  >();
+  readonly models = new Map<string, FakeModel>();
   /** Files behind the artifact proxy, by path (`<experiment_id>/<run_id>/artifacts/model/MLmodel`). */
   readonly artifacts = new Map<string, Buffer>();
   /** Files written to Unity Catalog storage, by `<container>/<path>`. */
@@ -757,22 +760,11 @@ export class FakeMlflow {
   private ucModelRoute(route: string, b: Record<string, unknown>): unknown {
     switch (route) {
       case 'GET unity-catalog/registered-models/get': {
-        const m = this.models.get(String(b.name));
-        if (!m)
-          throw new Rejection(
-            404,
-            'RESOURCE_DOES_NOT_EXIST',
-            `Registered Model with name=${String(b.name)} not found`,
-          );
+        const m = this.registeredModel(b.name);
         return { registered_model: { name: m.name, tags: this.ucModelTags.get(m.name) ?? [] } };
       }
       case 'POST unity-catalog/registered-models/tags': {
-        if (!this.models.has(String(b.name)))
-          throw new Rejection(
-            404,
-            'RESOURCE_DOES_NOT_EXIST',
-            `Registered Model with name=${String(b.name)} not found`,
-          );
+        this.registeredModel(b.name);
         if (typeof b.key !== 'string' || !b.key) throw invalid("Missing value for required parameter 'key'");
         const tags = (this.ucModelTags.get(String(b.name)) ?? []).filter((t) => t.key !== b.key);
         this.ucModelTags.set(String(b.name), [...tags, { key: b.key, value: String(b.value ?? '') }]);
@@ -801,7 +793,18 @@ export class FakeMlflow {
     return r;
   }
 
-  private ucVersion(b: Record<string, unknown>): Record<string, unknown> {
+  private registeredModel(name: unknown): FakeModel {
+    const m = this.models.get(String(name));
+    if (!m)
+      throw new Rejection(
+        404,
+        'RESOURCE_DOES_NOT_EXIST',
+        `Registered Model with name=${String(name)} not found`,
+      );
+    return m;
+  }
+
+  private modelVersion(b: Record<string, unknown>): Record<string, unknown> {
     const v = this.models.get(String(b.name))?.versions.find((x) => x.version === String(b.version));
     if (!v)
       throw new Rejection(
@@ -959,13 +962,7 @@ export class FakeMlflow {
         return { registered_model: { name } };
       }
       case 'POST model-versions/create': {
-        const m = this.models.get(String(b.name));
-        if (!m)
-          throw new Rejection(
-            404,
-            'RESOURCE_DOES_NOT_EXIST',
-            `Registered Model with name=${String(b.name)} not found`,
-          );
+        const m = this.registeredModel(b.name);
         const v = {
           name: m.name,
           version: String(m.versions.length + 1),
@@ -986,13 +983,7 @@ export class FakeMlflow {
         return { model_versions: versions.filter((v) => v.run_id === unq(m[2]!)) };
       }
       case 'POST registered-models/alias': {
-        const m = this.models.get(String(b.name));
-        if (!m)
-          throw new Rejection(
-            404,
-            'RESOURCE_DOES_NOT_EXIST',
-            `Registered Model with name=${String(b.name)} not found`,
-          );
+        const m = this.registeredModel(b.name);
         if (!m.versions.some((v) => v.version === String(b.version)))
           throw invalid(`version ${String(b.version)} does not exist`);
         m.aliases.set(String(b.alias), String(b.version));
@@ -1012,21 +1003,15 @@ export class FakeMlflow {
       }
       case 'GET model-versions/get':
       case 'GET model-versions/get-download-uri': {
-        const m = this.models.get(String(b.name));
-        const v = m?.versions.find((x) => x.version === String(b.version));
-        if (!v)
-          throw new Rejection(
-            404,
-            'RESOURCE_DOES_NOT_EXIST',
-            `Model Version (name=${String(b.name)}, version=${String(b.version)}) not found`,
-          );
+        const v = this.modelVersion(b);
+        const m = this.models.get(String(b.name))!;
         if (route === 'GET model-versions/get-download-uri')
           return { artifact_uri: v.download_uri ?? String(v.source) };
         const { download_uri: _hidden, ...shown } = v;
         return {
           model_version: {
             ...shown,
-            aliases: [...m!.aliases].filter(([, x]) => x === v.version).map(([a]) => a),
+            aliases: [...m.aliases].filter(([, x]) => x === v.version).map(([a]) => a),
           },
         };
       }
@@ -1060,7 +1045,7 @@ export class FakeMlflow {
         return { model_version: v };
       }
       case 'POST unity-catalog/model-versions/generate-temporary-credentials': {
-        const v = this.ucVersion(b);
+        const v = this.modelVersion(b);
         if (v.status === 'PENDING_REGISTRATION' && b.operation !== 'MODEL_VERSION_OPERATION_READ_WRITE')
           throw invalid(`operation ${String(b.operation)} on a pending version`);
         if (this.ucCredentials) return { credentials: this.ucCredentials(String(b.operation)) };
@@ -1079,7 +1064,7 @@ export class FakeMlflow {
         };
       }
       case 'POST unity-catalog/model-versions/finalize': {
-        const v = this.ucVersion(b);
+        const v = this.modelVersion(b);
         const at = String(v.storage_location).replace(/^abfss:\/\/([^@]+)@[^/]+\//, '$1/');
         if (!this.ucFiles.has(`${at}/MLmodel`))
           throw invalid(`no MLmodel file at ${String(v.storage_location)}`);
@@ -1087,7 +1072,7 @@ export class FakeMlflow {
         return { model_version: v };
       }
       case 'POST unity-catalog/registered-models/alias': {
-        const v = this.ucVersion(b);
+        const v = this.modelVersion(b);
         if (v.status !== 'READY') throw invalid(`version ${String(b.version)} is ${String(v.status)}`);
         return this.route('POST registered-models/alias', b);
       }

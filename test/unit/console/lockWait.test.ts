@@ -8,22 +8,14 @@ import { renderRunPage } from '../../../lib/console/run';
 import type { RunDocument } from '../../../lib/contracts/runDocument';
 import { LOCK_WAIT_BEGAN, LOCK_WAIT_ENDED } from '../../../lib/registry/deployLock';
 import { lockWaitsOf, lockWaitSubject } from '../../../lib/registry/lockWaits';
-import { newRunDocument } from '../../../lib/runs/document';
+import { uploadedRunDocument } from '../../support/runSample';
 
 const T = '2026-12-05T08:00:00.000Z';
 const reason =
   'waiting for the deployment lock of wages: run r-first of wages-nightly is deploying it (since 2026-12-05T08:30:00.000Z)';
 
 function waitingRun(): RunDocument {
-  const run = newRunDocument({
-    id: 'r-second',
-    pipeline: 'wages-weekly',
-    pipelineVersion: 1,
-    instanceId: 'r-second',
-    trigger: { kind: 'http', by: 'a@example.com' },
-    source: { kind: 'upload', uri: 'u', sha256: 'x'.repeat(64), bytes: 1, format: 'csv' },
-    at: T,
-  });
+  const run = uploadedRunDocument('r-second', 'wages-weekly', T);
   return {
     ...run,
     status: 'running',

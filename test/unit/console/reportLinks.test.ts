@@ -4,8 +4,9 @@
  */
 import { renderApprovalPage } from '../../../lib/approval/page';
 import { decide } from '../../../lib/approval/policy';
-import { newRunDocument, runLinks } from '../../../lib/runs/document';
+import { runLinks } from '../../../lib/runs/document';
 import { sampleApprovalInput, sampleRecord } from '../../support/approvalSample';
+import { sampleRunDocument } from '../../support/runSample';
 
 describe('report links', () => {
   it('the approval page links the reports API, not the stored blob', () => {
@@ -36,15 +37,7 @@ describe('report links', () => {
   });
 
   it('the run document links its reports and its console page', () => {
-    const run = newRunDocument({
-      id: 'run 1',
-      pipeline: 'wages',
-      pipelineVersion: 1,
-      instanceId: 'run 1',
-      trigger: { kind: 'http', by: 'ana' },
-      source: { kind: 'blob', uri: 'http://127.0.0.1/devstoreaccount1/datasets/a.csv' },
-      at: '2026-01-01T00:00:00.000Z',
-    });
+    const run = sampleRunDocument('run 1', 'wages', '2026-01-01T00:00:00.000Z', 'ana');
     expect(runLinks(run)).toEqual({ console: '/runs/wages/run%201', reports: {} });
     const validated = {
       ...run,

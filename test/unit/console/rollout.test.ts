@@ -1,6 +1,6 @@
 import { deployedLinks, deployedVersionOf, rolloutOf, rolloutSection } from '../../../lib/console/rollout';
 import type { RunDocument } from '../../../lib/contracts/runDocument';
-import { newRunDocument } from '../../../lib/runs/document';
+import { uploadedRunDocument } from '../../support/runSample';
 
 const figures = (requests: number, errors: number) => ({
   requests,
@@ -15,15 +15,7 @@ const figures = (requests: number, errors: number) => ({
 });
 
 function runWith(over: Partial<RunDocument>): RunDocument {
-  const run = newRunDocument({
-    id: 'run-1',
-    pipeline: 'churn',
-    pipelineVersion: 1,
-    instanceId: 'run-1',
-    trigger: { kind: 'http', by: 'a@example.com' },
-    source: { kind: 'upload', uri: 'u', sha256: 'x'.repeat(64), bytes: 1, format: 'csv' },
-    at: '2026-12-05T08:00:00.000Z',
-  });
+  const run = uploadedRunDocument('run-1', 'churn', '2026-12-05T08:00:00.000Z');
   return { ...run, ...over };
 }
 

@@ -23,6 +23,20 @@ const creds = {
   DATABRICKS_TOKEN: 'dapi',
 };
 const ids = { MLFLOW_RUN_ID: 'abc123', MLFLOW_EXPERIMENT_ID: '7' };
+/** A user job on Databricks running `command` from a workspace folder, on the `databricks` compute. */
+const databricksSpec = (
+  databricks: Record<string, unknown>,
+  command = 'python train.py',
+): CustomTrainingSpec =>
+  trainingSpecSchema.parse({
+    algorithm: 'custom',
+    backend: 'databricks',
+    target: 'y',
+    features: ['a'],
+    code: '/Workspace/Users/me/job',
+    command,
+    databricks,
+  }) as CustomTrainingSpec;
 
 describe('mlflowJobVariables', () => {
   it('gives nothing without a link', () => {
@@ -66,16 +80,8 @@ describe('mlflowJobVariables', () => {
 
   it('Databricks: environment variables of a new job cluster only, never parameters', () => {
     const env = mlflowJobVariables(link('databricks'), 'databricks');
-    const spec = (databricks: Record<string, unknown>): CustomTrainingSpec =>
-      trainingSpecSchema.parse({
-        algorithm: 'custom',
-        backend: 'databricks',
-        target: 'y',
-        features: ['a'],
-        code: '/Workspace/Users/me/job',
-        command: 'python train.py --out ${SLUICE_OUTPUT}',
-        databricks,
-      }) as CustomTrainingSpec;
+    const spec = (databricks: Record<string, unknown>) =>
+      databricksSpec(databricks, 'python train.py --out ${SLUICE_OUTPUT}');
     const variables = { SLUICE_OUTPUT: '/Volumes/c/s/v/out' };
     const cluster = runSubmitBody({
       jobId: 'j1',
@@ -97,16 +103,7 @@ describe('mlflowJobVariables', () => {
 
 describe('mlflowJobVariables on every Databricks compute', () => {
   const env = mlflowJobVariables(link('databricks'), 'databricks', creds);
-  const spec = (databricks: Record<string, unknown>): CustomTrainingSpec =>
-    trainingSpecSchema.parse({
-      algorithm: 'custom',
-      backend: 'databricks',
-      target: 'y',
-      features: ['a'],
-      code: '/Workspace/Users/me/job',
-      command: 'python train.py',
-      databricks,
-    }) as CustomTrainingSpec;
+  const spec = (databricks: Record<string, unknown>) => databricksSpec(databricks);
   const variables = { SLUICE_OUTPUT: '/Volumes/c/s/v/out' };
   const launcher = '/Volumes/c/s/v/j1/launcher/sluice_launch.py';
 

@@ -9,7 +9,7 @@ import { STEP_TIMED_OUT, deploymentSpecSchema, rolloutStepsOf } from '../../../l
 import type { RunDocument } from '../../../lib/contracts/runDocument';
 import { pipelineDefinitionSchema } from '../../../lib/pipelines/definition';
 import { readRunRollout, recordEnd, recordStep } from '../../../lib/rollout/runRecord';
-import { newRunDocument } from '../../../lib/runs/document';
+import { uploadedRunDocument } from '../../support/runSample';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -116,15 +116,7 @@ describe('the run record and the console view of a deadline', () => {
   });
 
   const run = (rollout: RunDocument['rollout'] | object): RunDocument => ({
-    ...newRunDocument({
-      id: 'run-1',
-      pipeline: 'churn',
-      pipelineVersion: 1,
-      instanceId: 'run-1',
-      trigger: { kind: 'http', by: 'a@example.com' },
-      source: { kind: 'upload', uri: 'u', sha256: 'x'.repeat(64), bytes: 1, format: 'csv' },
-      at: '2026-12-05T08:00:00.000Z',
-    }),
+    ...uploadedRunDocument('run-1', 'churn', '2026-12-05T08:00:00.000Z'),
     rollout: rollout as RunDocument['rollout'],
   });
 
