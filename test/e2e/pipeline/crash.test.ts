@@ -94,6 +94,6 @@ describe('devhost killed mid-run', () => {
     expect((await fetch(link)).status).toBe(200);
     await h.decide(id, 'approve', 'approved after the host came back');
     await expectOneDeployment(id, 'e2e-crash-approve');
-    expect((await h.durable(id)).runtimeStatus).toBe('Completed');
+    expect((await h.ended(id)).runtimeStatus).toBe('Completed');
   });
 });

@@ -130,6 +130,11 @@ export interface PipelineHarness {
     aliasHistory: { alias: string; to: number }[];
   } | null>;
   durable(instanceId: string): Promise<{ runtimeStatus: string }>;
+  /**
+   * The orchestration's status once it is no longer Running or Pending: a run document says it
+   * ended (finishRun) a moment before the orchestration's last episode completes.
+   */
+  ended(instanceId: string): Promise<{ runtimeStatus: string }>;
   /** SIGKILL devhost (its whole process group when started `detached`) and start it again on the same data folder and ports. */
   crashAndRestart(whileDown?: () => void): Promise<void>;
   stop(): Promise<void>;
@@ -307,6 +312,12 @@ export async function startPipelineHarness(
         `/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}`,
       );
       return (await res.json()) as { runtimeStatus: string };
+    },
+    async ended(instanceId) {
+      return h.until(`the orchestration ${instanceId} to end`, async () => {
+        const d = await h.durable(instanceId);
+        return d.runtimeStatus === 'Running' || d.runtimeStatus === 'Pending' ? undefined : d;
+      });
     },
     async crashAndRestart(whileDown) {
       if (options.detached) await host.killGroup();
