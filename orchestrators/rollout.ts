@@ -131,6 +131,8 @@ export const rollout: OrchestrationHandler = function* (
   try {
     for (; step < input.steps.length && !promoted; step++) {
       const s = input.steps[step]!;
+      // What every setRolloutStep of this step names: the rollout, its run, the step and its share.
+      const stepRef = { ...ref, ...run, strategy: input.strategy, step, percent: s.percent };
       const maxMs = s.maxSeconds === undefined ? undefined : s.maxSeconds * 1000;
       let startedAt: number;
       /** Time this step spent paused before the current pause (not counted toward its deadline). */
@@ -155,11 +157,7 @@ export const rollout: OrchestrationHandler = function* (
         // recorded before deadlines existed: from when the activity answered.
         const begins = maxMs === undefined ? undefined : at.getTime();
         yield* callActivity(context, setRolloutStepActivity, {
-          ...ref,
-          ...run,
-          strategy: input.strategy,
-          step,
-          percent: s.percent,
+          ...stepRef,
           state: paused ? 'paused' : 'active',
           at: at.toISOString(),
           ...(passed ? { passed } : {}),
@@ -242,11 +240,7 @@ export const rollout: OrchestrationHandler = function* (
               pausedSince = undefined;
             }
             yield* callActivity(context, setRolloutStepActivity, {
-              ...ref,
-              ...run,
-              strategy: input.strategy,
-              step,
-              percent: s.percent,
+              ...stepRef,
               state: paused ? 'paused' : 'active',
               at: now().toISOString(),
               note: `${paused ? 'paused' : 'resumed'} by ${who} at step ${step + 1}`,
@@ -269,11 +263,7 @@ export const rollout: OrchestrationHandler = function* (
             const note = `step ${step + 1} waits for evidence: ${describeWaiting(waiting)}`;
             log(note);
             yield* callActivity(context, setRolloutStepActivity, {
-              ...ref,
-              ...run,
-              strategy: input.strategy,
-              step,
-              percent: s.percent,
+              ...stepRef,
               state: 'active',
               at: now().toISOString(),
               note: note.slice(0, 500),
