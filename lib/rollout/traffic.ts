@@ -198,12 +198,7 @@ export class TrafficRecorder {
       },
       from: t,
       to: t,
-      requests: 0,
-      errors: 0,
-      rows: 0,
-      latency: new Array<number>(LATENCY_EDGES_MS.length + 1).fill(0),
-      compared: 0,
-      agreed: 0,
+      ...zeroTotals(),
     };
     this.buffer.set(k, acc);
     if (this.recent.length < MAX_RECENT) this.recent.push(acc);
@@ -274,8 +269,9 @@ export interface TrafficTotals {
   agreed: number;
 }
 
-export function sumRecords(records: readonly TrafficRecord[]): TrafficTotals {
-  const t: TrafficTotals = {
+/** Totals of no traffic: what an accumulator or a sum starts from. */
+function zeroTotals(): TrafficTotals {
+  return {
     requests: 0,
     errors: 0,
     rows: 0,
@@ -283,6 +279,10 @@ export function sumRecords(records: readonly TrafficRecord[]): TrafficTotals {
     compared: 0,
     agreed: 0,
   };
+}
+
+export function sumRecords(records: readonly TrafficRecord[]): TrafficTotals {
+  const t = zeroTotals();
   for (const r of records) {
     t.requests += r.requests;
     t.errors += r.errors;
